@@ -1,0 +1,36 @@
+# The two commands of the README. Each creates .venv when missing and installs
+# what it needs, so either works as the first command on a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint bench clean sample
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[test,plot]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/fusets-dl demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check fusets_dl tests benchmarks pipelines data
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks --quick
+
+sample: $(STAMP)
+	$(BIN)/python data/make_sample.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,57 @@
+"""fusets_dl: Sentinel-1/Sentinel-2 deep-learning fusion for xarray and Dask.
+
+``import fusets_dl as fdl`` registers the ``fusion`` accessor on
+:class:`xarray.Dataset` and :class:`xarray.DataArray`.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import synthetic
+from .accessor import FusionDataArrayAccessor, FusionDatasetAccessor
+from .align import align, summarise
+from .errors import (
+    ConfigError,
+    CRSMismatchError,
+    DimensionError,
+    DuplicateTimeError,
+    EncodingError,
+    FusionError,
+    GridMismatchError,
+    InsufficientDataError,
+    MissingVariableError,
+    ModelError,
+    SourceError,
+    TimeOverlapError,
+)
+from .io import open_cube, open_s1, open_s2
+
+try:
+    __version__ = version("fusets_dl")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "ConfigError",
+    "CRSMismatchError",
+    "DimensionError",
+    "DuplicateTimeError",
+    "EncodingError",
+    "FusionDataArrayAccessor",
+    "FusionDatasetAccessor",
+    "FusionError",
+    "GridMismatchError",
+    "InsufficientDataError",
+    "MissingVariableError",
+    "ModelError",
+    "SourceError",
+    "TimeOverlapError",
+    "__version__",
+    "align",
+    "open_cube",
+    "open_s1",
+    "open_s2",
+    "summarise",
+    "synthetic",
+]

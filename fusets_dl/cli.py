@@ -1,0 +1,178 @@
+"""The ``fusets-dl`` command: the demo and one subcommand per stage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ._logging import logger
+from .errors import FusionError
+
+__all__ = ["main"]
+
+
+def _table(rows: Sequence[tuple[str, Any]], title: str) -> str:
+    width = max(len(k) for k, _ in rows)
+    lines = [title, "-" * len(title)]
+    lines += [f"{k:<{width}}  {v}" for k, v in rows]
+    return "\n".join(lines)
+
+
+def _funnel_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
+    keys = [
+        ("mode", "mode"),
+        ("s1_dates", "S1 dates"),
+        ("s2_dates", "S2 dates"),
+        ("cube_dates", "cube dates"),
+        ("pixels", "pixels (S1 grid)"),
+        ("grid", "S2 -> S1 grid"),
+        ("s2_pixel_dates", "S2 pixel-dates"),
+        ("s2_clear_pixel_dates", "  clear (SCL)"),
+        ("s2_clear_fraction", "  clear fraction"),
+        ("s2_clear_on_s1_grid", "  clear on S1 grid"),
+        ("outliers_removed", "  outliers removed"),
+        ("s1_valid_pixel_dates", "S1 valid pixel-dates"),
+        ("paired_pixel_dates", "cube pixel-dates with NDVI"),
+        ("paired_fraction", "  fraction of cube"),
+    ]
+    return [(label, summary[k]) for k, label in keys if k in summary]
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .align import align, summarise
+    from .io import open_s1, open_s2
+    from .sample import find_sample
+
+    t0 = time.perf_counter()
+    folder = find_sample(args.data)
+    logger.info("demo: sample scene in %s", folder)
+    s1 = open_s1(folder / "s1.nc", chunks={"y": 32, "x": 32})
+    s2 = open_s2(folder / "s2.nc", chunks={"y": 32, "x": 32})
+    cube = align(s1, s2, tolerance=args.tolerance, outlier_filter=True, compute_summary=True)
+    cube.fusion.validate(need_target=True)
+    summary = summarise(cube)
+    comp = align(s1, s2, freq="12D", compute_summary=True)
+    csum = summarise(comp)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cube_path = out / "cube.nc"
+    tmp = cube_path.with_suffix(".tmp.nc")
+    cube.drop_vars([], errors="ignore").to_netcdf(tmp)
+    tmp.replace(cube_path)
+    (out / "summary.json").write_text(json.dumps({"pair": summary, "composite_12D": csum}, indent=2))
+    print(_table(_funnel_rows(summary), f"Fusion cube (pairing within {args.tolerance}) from {folder}"))
+    print()
+    print(_table(_funnel_rows(csum), "Fusion cube (12-day composites)"))
+    print()
+    print(f"cube written to {cube_path} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _cmd_align(args: argparse.Namespace) -> int:
+    from .align import align, summarise
+    from .io import open_s1, open_s2
+
+    s1 = open_s1(args.s1 if len(args.s1) > 1 else args.s1[0], chunks={"y": args.chunk, "x": args.chunk})
+    s2 = open_s2(args.s2 if len(args.s2) > 1 else args.s2[0], chunks={"y": args.chunk * 2, "x": args.chunk * 2})
+    cube = align(s1, s2, tolerance=args.tolerance, freq=args.freq, outlier_filter=args.outlier_filter,
+                 min_clear_fraction=args.min_clear_fraction, compute_summary=True)
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise FusionError(f"output {str(out)!r} exists: expected a new path, or pass --overwrite")
+    tmp = out.with_name(out.name + ".tmp")
+    cube.to_netcdf(tmp)
+    tmp.replace(out)
+    print(_table(_funnel_rows(summarise(cube)), f"Fusion cube written to {out}"))
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from .align import summarise
+    from .io import open_cube
+
+    cube = open_cube(args.cube, chunks={"y": 256, "x": 256})
+    print(_table(_funnel_rows(summarise(cube)), f"Fusion cube {args.cube}"))
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .synthetic import make_scene
+
+    s1, s2, truth = make_scene(args.ny, args.nx, args.start, args.end, args.seed, cloud_cover=args.cloud_cover)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, ds in (("s1.nc", s1), ("s2.nc", s2), ("truth.nc", truth)):
+        ds = ds.copy()
+        enc = {}
+        for v in ds.data_vars:
+            if "_FillValue" in ds[v].attrs:
+                attrs = dict(ds[v].attrs)
+                enc[v] = {"_FillValue": attrs.pop("_FillValue")}
+                ds[v].attrs = attrs
+        ds.to_netcdf(out / name, encoding=enc)
+    print(f"synthetic scene ({args.ny} x {args.nx}, seed {args.seed}) written to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``fusets-dl``."""
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="fusets-dl", description="Sentinel-1/2 fusion for gap-free NDVI and phenology.")
+    p.add_argument("--version", action="version", version=f"fusets_dl {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="run the pipeline on the bundled sample scene")
+    d.add_argument("--data", default=None, help="folder with s1.nc, s2.nc, truth.nc (default: data/sample)")
+    d.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
+    d.add_argument("--tolerance", default="3D", help="S1/S2 pairing tolerance (default 3D)")
+    d.set_defaults(func=_cmd_demo)
+
+    a = sub.add_parser("align", help="build a fusion cube from S1 and S2 files")
+    a.add_argument("--s1", nargs="+", required=True, help="S1 file(s), folder or Zarr store")
+    a.add_argument("--s2", nargs="+", required=True, help="S2 file(s) (several resolutions are merged)")
+    a.add_argument("-o", "--output", required=True, help="output netCDF path")
+    a.add_argument("--tolerance", default="3D")
+    a.add_argument("--freq", default=None, help="composite onto regular periods, e.g. 12D")
+    a.add_argument("--min-clear-fraction", type=float, default=1.0)
+    a.add_argument("--outlier-filter", action="store_true")
+    a.add_argument("--chunk", type=int, default=256, help="chunk size in pixels on the S1 grid")
+    a.add_argument("--overwrite", action="store_true")
+    a.set_defaults(func=_cmd_align)
+
+    s = sub.add_parser("summary", help="print what survived each step of a fusion cube")
+    s.add_argument("cube")
+    s.set_defaults(func=_cmd_summary)
+
+    g = sub.add_parser("synth", help="write a synthetic scene (s1.nc, s2.nc, truth.nc)")
+    g.add_argument("-o", "--output", required=True)
+    g.add_argument("--ny", type=int, default=64)
+    g.add_argument("--nx", type=int, default=64)
+    g.add_argument("--start", default="2021-01-01")
+    g.add_argument("--end", default="2022-12-31")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--cloud-cover", type=float, default=0.5)
+    g.set_defaults(func=_cmd_synth)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``fusets-dl``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except FusionError as exc:
+        logger.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,74 @@
+"""Exceptions raised by fusets_dl.
+
+Every error derives from :class:`FusionError`, so ``except fdl.FusionError``
+catches anything the library raises on purpose. Messages say what was
+expected and what was found.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "CRSMismatchError",
+    "DimensionError",
+    "DuplicateTimeError",
+    "EncodingError",
+    "FusionError",
+    "GridMismatchError",
+    "InsufficientDataError",
+    "MissingVariableError",
+    "ModelError",
+    "SourceError",
+    "TimeOverlapError",
+]
+
+
+class FusionError(Exception):
+    """Base class of every error raised by fusets_dl."""
+
+
+class SourceError(FusionError, FileNotFoundError):
+    """An input path does not exist or has a format that cannot be read."""
+
+
+class MissingVariableError(FusionError, KeyError):
+    """A required band or variable is not in the input."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else ""
+
+
+class DimensionError(FusionError, ValueError):
+    """Dimensions are missing, misnamed or of the wrong size."""
+
+
+class EncodingError(FusionError, ValueError):
+    """Values are not in the declared or detectable encoding (dB, linear, DN)."""
+
+
+class DuplicateTimeError(FusionError, ValueError):
+    """The time coordinate holds duplicated timestamps."""
+
+
+class GridMismatchError(FusionError, ValueError):
+    """Two inputs are on grids that do not overlap or cannot be matched."""
+
+
+class CRSMismatchError(GridMismatchError):
+    """Two inputs have different or missing coordinate reference systems."""
+
+
+class TimeOverlapError(FusionError, ValueError):
+    """Two inputs have no common time span."""
+
+
+class InsufficientDataError(FusionError, ValueError):
+    """Too few valid samples survive the masks for the requested stage."""
+
+
+class ModelError(FusionError, ValueError):
+    """A model file is corrupt, tampered with or made for other features."""
+
+
+class ConfigError(FusionError, ValueError):
+    """A configuration (YAML or keyword arguments) is invalid."""

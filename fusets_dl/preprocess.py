@@ -1,0 +1,241 @@
+"""Radiometric conversions, NDVI, cloud masks and the S2 outlier filter.
+
+Every function works on NumPy- or Dask-backed :class:`xarray.DataArray`
+objects and stays lazy on Dask input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .cf import cf_attrs
+from .errors import DimensionError, EncodingError
+
+__all__ = [
+    "DEFAULT_CLEAR_CLASSES",
+    "compressed_to_db",
+    "db_to_linear",
+    "detect_backscatter_units",
+    "filter_ndvi_outliers",
+    "linear_to_db",
+    "mask_from_cloud_band",
+    "mask_from_scl",
+    "ndvi",
+]
+
+#: SCL classes treated as clear by default: 4 vegetation, 5 not vegetated (bare soil).
+DEFAULT_CLEAR_CLASSES: tuple[int, ...] = (4, 5)
+
+#: DN values of the openEO uint16 "compressed" backscatter encoding that mean nodata.
+COMPRESSED_NODATA: tuple[int, ...] = (0, 65534, 65535)
+
+
+def db_to_linear(db: xr.DataArray) -> xr.DataArray:
+    """Convert backscatter in dB to linear power: ``10 ** (dB / 10)``."""
+    out = 10.0 ** (db / 10.0)
+    out.attrs = {**db.attrs, "units": "1"}
+    return out.astype(db.dtype) if np.issubdtype(db.dtype, np.floating) else out
+
+
+def linear_to_db(lin: xr.DataArray) -> xr.DataArray:
+    """Convert linear power backscatter to dB: ``10 log10(x)``; x <= 0 gives NaN."""
+    out = 10.0 * np.log10(lin.where(lin > 0))
+    out.attrs = {**lin.attrs, "units": "dB"}
+    return out.astype(lin.dtype) if np.issubdtype(lin.dtype, np.floating) else out
+
+
+def compressed_to_db(dn: xr.DataArray) -> xr.DataArray:
+    """Decode the openEO uint16 "compressed" backscatter: ``dB = 20 log10(DN) - 83``.
+
+    DN 0, 65534 and 65535 are nodata and give NaN.
+    """
+    valid = ~dn.isin(list(COMPRESSED_NODATA))
+    dnf = dn.astype(np.float64).where(valid)
+    out = (20.0 * np.log10(dnf) - 83.0).astype(np.float32)
+    out.attrs = {k: v for k, v in dn.attrs.items() if not k.startswith("_")}
+    out.attrs["units"] = "dB"
+    return out
+
+
+def detect_backscatter_units(sample: np.ndarray) -> str:
+    """Guess whether backscatter values are in dB or linear power.
+
+    Parameters
+    ----------
+    sample : numpy.ndarray
+        Finite-or-NaN backscatter values (any shape).
+
+    Returns
+    -------
+    str
+        ``"dB"`` or ``"linear"``.
+
+    Raises
+    ------
+    EncodingError
+        When the values fit neither (for example all NaN, or raw DN counts).
+
+    Notes
+    -----
+    sigma0 of land in dB lies roughly in [-35, +5] with a negative median;
+    linear power lies in (0, ~2] with a median below 0.5. A median between
+    0 and 1 with no negative values is linear; a negative median is dB.
+    """
+    v = np.asarray(sample, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        raise EncodingError(
+            "cannot detect backscatter units: expected finite values in the sample, found none "
+            "(all NaN or nodata); pass units='dB' or units='linear' explicitly"
+        )
+    med = float(np.median(v))
+    neg_frac = float(np.mean(v < 0))
+    if med < 0 and med > -60:
+        return "dB"
+    if neg_frac == 0 and 0 < med < 1.5 and float(np.max(v)) < 1000:
+        return "linear"
+    raise EncodingError(
+        "cannot detect backscatter units: expected dB (median in [-60, 0)) or linear power "
+        f"(non-negative, median in (0, 1.5)); found median {med:.4g}, "
+        f"{100 * neg_frac:.1f}% negative, max {float(np.max(v)):.4g}. "
+        "Pass units='dB', 'linear' or 'compressed' explicitly"
+    )
+
+
+def ndvi(red: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:
+    """NDVI ``(NIR - red) / (NIR + red)`` as float32, NaN where undefined.
+
+    Reflectances must already be scaled (0..1 range); NaN propagates, and a
+    zero or negative sum gives NaN. Values are clipped to [-1, 1].
+    """
+    r = red.astype(np.float32)
+    n = nir.astype(np.float32)
+    s = n + r
+    out = ((n - r) / s.where(s > 0)).clip(-1.0, 1.0).astype(np.float32)
+    out.attrs = cf_attrs("NDVI")
+    out.name = "NDVI"
+    return out
+
+
+def mask_from_scl(scl: xr.DataArray, clear_classes: Iterable[int] = DEFAULT_CLEAR_CLASSES) -> xr.DataArray:
+    """Boolean clear mask from a Sentinel-2 scene classification layer.
+
+    Parameters
+    ----------
+    scl : xarray.DataArray
+        SCL codes (integer or float with NaN for nodata).
+    clear_classes : iterable of int
+        Classes counted as clear (default 4 vegetation and 5 bare soil).
+    """
+    classes = [int(c) for c in clear_classes]
+    if not classes:
+        raise EncodingError("clear_classes is empty: expected at least one SCL class, e.g. (4, 5)")
+    out = scl.isin(classes)
+    out.attrs = cf_attrs("clear", clear_scl_classes=classes)
+    out.name = "clear"
+    return out
+
+
+def mask_from_cloud_band(cloud: xr.DataArray) -> xr.DataArray:
+    """Clear mask from a cloud mask band where 1/True means cloud.
+
+    NaN or 0 count as not cloudy (the openEO ``CLM`` band stores 1 and NaN).
+    """
+    out = ~(cloud.fillna(0) > 0)
+    out.attrs = cf_attrs("clear", source="cloud mask band (1 = cloud)")
+    out.name = "clear"
+    return out
+
+
+def _spike_flags(values: np.ndarray, days: np.ndarray, max_gap: float, threshold: float) -> np.ndarray:
+    """Flag negative spikes along the last axis (time) of ``values``.
+
+    An observation is flagged when both its previous and next valid
+    observations lie within ``max_gap`` days and exceed it by more than
+    ``threshold``. Vectorised over all leading axes.
+    """
+    nt = values.shape[-1]
+    valid = np.isfinite(values)
+    idx = np.where(valid, np.arange(nt), -1)
+    prev_idx = np.maximum.accumulate(idx, axis=-1)
+    # previous valid strictly before t: shift by one
+    prev_idx = np.concatenate([np.full(values.shape[:-1] + (1,), -1), prev_idx[..., :-1]], axis=-1)
+    idx_n = np.where(valid, np.arange(nt), nt)
+    next_idx = np.minimum.accumulate(idx_n[..., ::-1], axis=-1)[..., ::-1]
+    next_idx = np.concatenate([next_idx[..., 1:], np.full(values.shape[:-1] + (1,), nt)], axis=-1)
+    has_prev = prev_idx >= 0
+    has_next = next_idx < nt
+    pv = np.take_along_axis(values, np.clip(prev_idx, 0, nt - 1), axis=-1)
+    nv = np.take_along_axis(values, np.clip(next_idx, 0, nt - 1), axis=-1)
+    dprev = days - days[np.clip(prev_idx, 0, nt - 1)]
+    dnext = days[np.clip(next_idx, 0, nt - 1)] - days
+    near = has_prev & has_next & (dprev <= max_gap) & (dnext <= max_gap)
+    drop = (np.minimum(pv, nv) - values) > threshold
+    return valid & near & drop
+
+
+def filter_ndvi_outliers(
+    ndvi_da: xr.DataArray,
+    clear: xr.DataArray,
+    *,
+    threshold: float = 0.15,
+    max_gap_days: float = 20.0,
+) -> xr.DataArray:
+    """Remove clear S2 observations that look like residual cloud or shadow.
+
+    A clear observation is an outlier when NDVI drops by more than
+    ``threshold`` below *both* the previous and the next clear observation of
+    the same pixel, and both neighbours lie within ``max_gap_days``: a sharp
+    drop that recovers within days is not vegetation (harvest drops do not
+    recover). Mowing or harvest followed by regrowth within ``max_gap_days``
+    can be flagged too; keep ``max_gap_days`` short for that reason.
+
+    Parameters
+    ----------
+    ndvi_da : xarray.DataArray
+        NDVI with a ``time`` dimension.
+    clear : xarray.DataArray
+        Boolean clear mask, same shape.
+    threshold : float
+        Minimum drop in NDVI units below both neighbours.
+    max_gap_days : float
+        Neighbours must lie within this many days.
+
+    Returns
+    -------
+    xarray.DataArray
+        The updated boolean clear mask (outliers set to False), lazy on Dask input.
+    """
+    if "time" not in ndvi_da.dims:
+        raise DimensionError(f"expected a 'time' dimension, found dims {ndvi_da.dims}")
+    days = ((ndvi_da["time"] - ndvi_da["time"][0]) / np.timedelta64(1, "D")).values.astype(np.float64)
+    masked = ndvi_da.where(clear)
+
+    def _kernel(v: np.ndarray) -> np.ndarray:
+        return _spike_flags(v, days, max_gap_days, threshold)
+
+    flags = xr.apply_ufunc(
+        _kernel,
+        masked,
+        input_core_dims=[["time"]],
+        output_core_dims=[["time"]],
+        dask="parallelized",
+        output_dtypes=[bool],
+    ).transpose(*clear.dims)
+    out = clear & ~flags
+    out.attrs = dict(clear.attrs)
+    out.attrs["outlier_filter"] = f"negative spikes > {threshold} NDVI recovering within {max_gap_days} days"
+    out.name = "clear"
+    return out
+
+
+def ensure_sequence(value: str | Sequence[str] | None) -> list[str]:
+    """Return ``value`` as a list of strings (None gives an empty list)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)

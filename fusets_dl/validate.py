@@ -1,0 +1,80 @@
+"""Checks shared by every stage: dimensions, variables, time coordinate, CRS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import DimensionError, DuplicateTimeError, EncodingError, MissingVariableError
+
+__all__ = ["check_cube", "check_time", "require_variables", "is_dask_backed"]
+
+TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
+
+
+def is_dask_backed(obj: xr.Dataset | xr.DataArray) -> bool:
+    """True when any variable of ``obj`` holds a Dask array."""
+    if isinstance(obj, xr.DataArray):
+        return obj.chunks is not None
+    return any(v.chunks is not None for v in obj.variables.values())
+
+
+def require_variables(ds: xr.Dataset, names: Iterable[str], what: str) -> None:
+    """Raise :class:`MissingVariableError` when ``names`` are not all in ``ds``."""
+    missing = [n for n in names if n not in ds.variables]
+    if missing:
+        raise MissingVariableError(
+            f"{what}: expected variables {list(names)}, missing {missing}; "
+            f"found {sorted(map(str, ds.data_vars))}"
+        )
+
+
+def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False) -> None:
+    """Check that ``ds`` has a sorted datetime64 ``time`` coordinate without duplicates."""
+    if "time" not in ds.dims:
+        raise DimensionError(f"{what}: expected a 'time' dimension, found dims {tuple(ds.dims)}")
+    t = ds["time"]
+    if not np.issubdtype(t.dtype, np.datetime64):
+        raise DimensionError(f"{what}: expected 'time' as datetime64, found dtype {t.dtype}")
+    idx = pd.DatetimeIndex(t.values)
+    if idx.hasnans:
+        raise DimensionError(f"{what}: 'time' holds {int(idx.isna().sum())} NaT values")
+    if not allow_duplicates and idx.has_duplicates:
+        dups = idx[idx.duplicated()].unique()[:5]
+        raise DuplicateTimeError(
+            f"{what}: expected unique timestamps, found {int(idx.duplicated().sum())} duplicates "
+            f"(first: {[str(d) for d in dups]}); pass duplicates='first' or 'mean' to merge them"
+        )
+    if not idx.is_monotonic_increasing:
+        raise DimensionError(f"{what}: expected 'time' sorted ascending")
+
+
+def check_cube(cube: xr.Dataset, *, need_target: bool = False) -> None:
+    """Validate a fusion cube (DESIGN.md data model).
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Must have dims ``time``, ``y``, ``x``; variables ``VV`` and ``VH``
+        (float, dB) and, when ``need_target``, ``NDVI``.
+    need_target : bool
+        Require the ``NDVI`` variable.
+    """
+    if not isinstance(cube, xr.Dataset):
+        raise DimensionError(f"fusion cube: expected an xarray.Dataset, found {type(cube).__name__}")
+    for d in ("time", "y", "x"):
+        if d not in cube.dims:
+            raise DimensionError(f"fusion cube: expected dims ('time', 'y', 'x'), found {tuple(cube.dims)}")
+    required = ["VV", "VH"] + (["NDVI"] if need_target else [])
+    require_variables(cube, required, "fusion cube")
+    for v in required:
+        if set(cube[v].dims) != {"time", "y", "x"}:
+            raise DimensionError(f"fusion cube: expected {v} on (time, y, x), found {cube[v].dims}")
+    for v in ("VV", "VH"):
+        units = cube[v].attrs.get("units")
+        if units is not None and str(units).lower() != "db":
+            raise EncodingError(f"fusion cube: expected {v} in dB (attrs units='dB'), found units={units!r}")
+    check_time(cube, "fusion cube")
