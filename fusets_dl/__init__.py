@@ -33,8 +33,8 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "ConfigError",
     "CRSMismatchError",
+    "ConfigError",
     "DimensionError",
     "DuplicateTimeError",
     "EncodingError",

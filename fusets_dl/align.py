@@ -22,15 +22,27 @@ SUMMARY_ATTR = "fusion_summary"
 
 # --------------------------------------------------------------------------- space
 
-def _res(coord: xr.DataArray) -> float:
-    v = coord.values
-    if v.size < 2:
-        raise GridMismatchError(f"grid axis {coord.name!r} has {v.size} value(s); expected at least 2 to infer the resolution")
-    return float(v[1] - v[0])
+def _res_xy(ds: xr.Dataset) -> tuple[float, float]:
+    """Signed pixel size (x, y) from the coordinates; a one-pixel axis borrows the other's size."""
+    x, y = ds["x"].values, ds["y"].values
+    rx = float(x[1] - x[0]) if x.size > 1 else None
+    ry = float(y[1] - y[0]) if y.size > 1 else None
+    if rx is None and ry is None:
+        try:
+            rxr, ryr = ds.rio.resolution()
+            return float(rxr), float(ryr)
+        except Exception as exc:
+            raise GridMismatchError(
+                "grid of 1 x 1 pixel: expected at least 2 pixels along x or y (or a stored transform) "
+                "to infer the resolution"
+            ) from exc
+    rx = abs(ry) if rx is None else rx
+    ry = -abs(rx) if ry is None else ry
+    return rx, ry
 
 
 def _bounds(ds: xr.Dataset) -> tuple[float, float, float, float]:
-    rx, ry = abs(_res(ds["x"])), abs(_res(ds["y"]))
+    rx, ry = (abs(r) for r in _res_xy(ds))
     x, y = ds["x"].values, ds["y"].values
     return (float(x.min() - rx / 2), float(y.min() - ry / 2), float(x.max() + rx / 2), float(y.max() + ry / 2))
 
@@ -51,7 +63,7 @@ def _check_crs(s1: xr.Dataset, s2: xr.Dataset) -> bool:
 
 def _nested_factor(s1: xr.Dataset, s2: xr.Dataset) -> int | None:
     """Integer factor k when S2 pixels tile S1 pixels exactly (k x k), else None."""
-    r1x, r1y, r2x, r2y = _res(s1["x"]), _res(s1["y"]), _res(s2["x"]), _res(s2["y"])
+    (r1x, r1y), (r2x, r2y) = _res_xy(s1), _res_xy(s2)
     if np.sign(r1x) != np.sign(r2x) or np.sign(r1y) != np.sign(r2y):
         return None
     kx, ky = r1x / r2x, r1y / r2y
@@ -84,10 +96,10 @@ def _s2_onto_s1(s2: xr.Dataset, s1: xr.Dataset, reproject: bool) -> tuple[xr.Dat
     cf = s2["clear"].astype(np.float32)
     k = None if reproject else _nested_factor(s1, s2)
     if k is not None:
-        r1x, r1y = _res(s1["x"]), _res(s1["y"])
+        (r1x, r1y), (r2x, _) = _res_xy(s1), _res_xy(s2)
         fx = _fine_coords(s1["x"].values, r1x, k)
         fy = _fine_coords(s1["y"].values, r1y, k)
-        tol = abs(_res(s2["x"])) / 4
+        tol = abs(r2x) / 4
         both = xr.Dataset({"nd": nd, "cf": cf}).reindex(x=fx, y=fy, method="nearest", tolerance=tol)
         both["cf"] = both["cf"].fillna(0.0)
         if is_dask_backed(both):
@@ -112,7 +124,7 @@ def _s2_onto_s1(s2: xr.Dataset, s1: xr.Dataset, reproject: bool) -> tuple[xr.Dat
     src = src.compute() if is_dask_backed(src) else src
     try:
         out = src.rio.reproject_match(template, resampling=Resampling.average, nodata=np.nan)
-    except Exception as exc:  # noqa: BLE001  (rasterio raises many types)
+    except Exception as exc:
         raise CRSMismatchError(f"align: cannot reproject S2 ({s2.rio.crs}) onto the S1 grid ({s1.rio.crs}): {exc}") from exc
     out = out.assign_coords(y=s1["y"].values, x=s1["x"].values)
     if not bool(np.isfinite(out["cf"].values).any()):
@@ -136,8 +148,8 @@ def _pair_nearest(vals: np.ndarray, t1: np.ndarray, t2: np.ndarray, tol: float) 
     paired values and their offsets in days (S2 minus S1), both (..., n1).
     """
     n1 = t1.size
-    out = np.full(vals.shape[:-1] + (n1,), np.nan, dtype=np.float32)
-    off = np.full(vals.shape[:-1] + (n1,), np.nan, dtype=np.float32)
+    out = np.full((*vals.shape[:-1], n1), np.nan, dtype=np.float32)
+    off = np.full((*vals.shape[:-1], n1), np.nan, dtype=np.float32)
     d = t2[None, :] - t1[:, None]
     for i in range(n1):
         cand = np.flatnonzero(np.abs(d[i]) <= tol)
@@ -170,7 +182,7 @@ def _nanreduce(sub: np.ndarray, how: str) -> np.ndarray:
 
 def _composite(vals: np.ndarray, labels: np.ndarray, nper: int, how: str) -> np.ndarray:
     """Reduce ``vals`` (..., n) over the time positions sharing a period label."""
-    out = np.full(vals.shape[:-1] + (nper,), 0.0 if how == "count" else np.nan, dtype=np.float64)
+    out = np.full((*vals.shape[:-1], nper), 0.0 if how == "count" else np.nan, dtype=np.float64)
     for p in range(nper):
         idx = np.flatnonzero(labels == p)
         if idx.size:
@@ -316,11 +328,9 @@ def align(
         nper = edges.size - 1
         centres = edges[:-1] + (edges[1:] - edges[:-1]) / 2
         lab1 = np.searchsorted(edges.values, t1.values, side="right") - 1
-        lab1[(t1.values < edges[0].to_datetime64()) | (t1.values > end.to_datetime64())] = -1
-        lab1[lab1 >= nper] = -1
+        lab1[(t1.values < edges[0].to_datetime64()) | (lab1 >= nper)] = -1
         lab2 = np.searchsorted(edges.values, t2.values, side="right") - 1
-        lab2[(t2.values < edges[0].to_datetime64()) | (t2.values > end.to_datetime64())] = -1
-        lab2[lab2 >= nper] = -1
+        lab2[(t2.values < edges[0].to_datetime64()) | (lab2 >= nper)] = -1
 
         def _reduce(da: xr.DataArray, labels: np.ndarray, how: str) -> xr.DataArray:
             out = xr.apply_ufunc(

@@ -8,8 +8,8 @@ expected and what was found.
 from __future__ import annotations
 
 __all__ = [
-    "ConfigError",
     "CRSMismatchError",
+    "ConfigError",
     "DimensionError",
     "DuplicateTimeError",
     "EncodingError",

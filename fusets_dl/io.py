@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import rioxarray  # noqa: F401  (registers the .rio accessor)
+import rioxarray
 import xarray as xr
 from pyproj import CRS
 
@@ -71,9 +71,11 @@ def canonical_band_name(name: str) -> str:
     u = n.upper()
     if u in ("VV", "VH", "HH", "HV", "SCL", "NDVI") or u in _CLOUD_BANDS:
         return u
-    m = re.fullmatch(r"B0?(\d{1,2})(A?)", u)
+    if u == "B8A":
+        return "B8A"
+    m = re.fullmatch(r"B0?(\d{1,2})", u)
     if m:
-        return f"B{int(m.group(1)):02d}{m.group(2)}"
+        return f"B{int(m.group(1)):02d}"
     if n.lower() in _STATIC:
         return "elevation" if n.lower() == "dem" else n.lower()
     return n
@@ -188,7 +190,7 @@ def _find_crs(ds: xr.Dataset) -> CRS | None:
                 return CRS.from_user_input(a["epsg_code"])
     try:
         crs = ds.rio.crs
-    except Exception:  # noqa: BLE001  (rioxarray raises several types on odd inputs)
+    except Exception:
         crs = None
     if crs is not None:
         return CRS.from_user_input(crs.to_wkt())
@@ -561,7 +563,9 @@ def open_s2(
         As for :func:`open_s1`.
     reflectance_scale : float or "auto"
         Factor from stored values to reflectance after CF decoding. "auto":
-        integers without scale factor, or floats above 1.5, are DN x 1e-4.
+        a CF ``scale_factor`` gives reflectance directly; integers without
+        scale factor are DN x 1e-4; floats without one are DN x 1e-4 when a
+        small sample (read now) exceeds 1.5.
     boa_offset : float
         Offset added to reflectance after scaling (-0.1 for L2A processing
         baseline 04.00 and later when not already applied).
@@ -602,13 +606,16 @@ def open_s2(
     if {"B04", "B08"} <= have:
         refl = {}
         for b in ("B04", "B08"):
+            cf_scaled = "scale_factor" in ds[b].attrs
             dec = _decode(ds[b])
             scale = reflectance_scale
             if scale == "auto":
-                if np.issubdtype(dec.dtype, np.integer):
+                if cf_scaled:
+                    scale = 1.0  # the CF scale_factor already gave reflectance
+                elif np.issubdtype(dec.dtype, np.integer):
                     scale = 1e-4
                     dec = dec.where(dec > 0)  # DN 0 is nodata in L2A products
-                else:
+                else:  # floats without scale information: look at a small sample
                     peak = np.nanmax(_sample(dec)) if dec.size else 0.0
                     scale = 1e-4 if peak > 1.5 else 1.0
             refl[b] = dec.astype(np.float32) * np.float32(scale) + np.float32(boa_offset)

@@ -162,10 +162,10 @@ def _spike_flags(values: np.ndarray, days: np.ndarray, max_gap: float, threshold
     idx = np.where(valid, np.arange(nt), -1)
     prev_idx = np.maximum.accumulate(idx, axis=-1)
     # previous valid strictly before t: shift by one
-    prev_idx = np.concatenate([np.full(values.shape[:-1] + (1,), -1), prev_idx[..., :-1]], axis=-1)
+    prev_idx = np.concatenate([np.full((*values.shape[:-1], 1), -1), prev_idx[..., :-1]], axis=-1)
     idx_n = np.where(valid, np.arange(nt), nt)
     next_idx = np.minimum.accumulate(idx_n[..., ::-1], axis=-1)[..., ::-1]
-    next_idx = np.concatenate([next_idx[..., 1:], np.full(values.shape[:-1] + (1,), nt)], axis=-1)
+    next_idx = np.concatenate([next_idx[..., 1:], np.full((*values.shape[:-1], 1), nt)], axis=-1)
     has_prev = prev_idx >= 0
     has_next = next_idx < nt
     pv = np.take_along_axis(values, np.clip(prev_idx, 0, nt - 1), axis=-1)

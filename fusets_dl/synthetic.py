@@ -144,12 +144,18 @@ class _Scene:
         self.s1_days = self._days(s1_times)
         self.s2_days = self._days(self.s2_times)
         # fields: Voronoi cells of random seeds
-        nf = max(4, int(round(cfg.ny * cfg.nx / cfg.field_size**2)))
+        nf = max(4, round(cfg.ny * cfg.nx / cfg.field_size**2))
         self.seeds = np.column_stack([rng.uniform(-2, cfg.ny + 2, nf), rng.uniform(-2, cfg.nx + 2, nf)])
         self.tree = cKDTree(self.seeds)
         probs = np.array([cfg.proportions.get(c, 0.0) for c in CLASSES], dtype=float)
         probs /= probs.sum()
         self.field_class = rng.choice(len(CLASSES), size=nf, p=probs)
+        present = np.flatnonzero(probs > 0)
+        inside = np.flatnonzero(
+            (self.seeds[:, 0] > 1) & (self.seeds[:, 0] < cfg.ny - 1) & (self.seeds[:, 1] > 1) & (self.seeds[:, 1] < cfg.nx - 1)
+        )
+        if inside.size >= present.size:  # every class with a positive share gets a field in the scene
+            self.field_class[rng.choice(inside, present.size, replace=False)] = present
         self.nf = nf
         self._plan_seasons(rng)
         self.field_rough = rng.normal(0, 1.0, nf)

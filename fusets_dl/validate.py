@@ -10,7 +10,7 @@ import xarray as xr
 
 from .errors import DimensionError, DuplicateTimeError, EncodingError, MissingVariableError
 
-__all__ = ["check_cube", "check_time", "require_variables", "is_dask_backed"]
+__all__ = ["check_cube", "check_time", "is_dask_backed", "require_variables"]
 
 TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
 

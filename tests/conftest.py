@@ -39,7 +39,7 @@ class CountingScheduler:
         self.max_computes = max_computes
         self.total_computes = 0
 
-    def __call__(self, dsk, keys, **kwargs):  # noqa: ANN001, ANN204
+    def __call__(self, dsk, keys, **kwargs):
         self.total_computes += 1
         if self.total_computes > self.max_computes:
             raise RuntimeError(f"Too many Dask computations: {self.total_computes} > {self.max_computes} allowed")

@@ -1,0 +1,63 @@
+"""The fusets-dl command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import xarray as xr
+
+from fusets_dl.cli import main
+from fusets_dl.sample import find_sample
+
+
+def test_demo_runs_on_the_bundled_sample(tmp_path, capsys):
+    assert main(["-q", "demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "cube pixel-dates with NDVI" in out and "12-day composites" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["pair"]["s2_clear_fraction"] > 0.2
+    cube = xr.open_dataset(tmp_path / "cube.nc")
+    assert {"VV", "VH", "NDVI"} <= set(cube.data_vars)
+    assert int(cube["NDVI"].notnull().sum()) == summary["pair"]["paired_pixel_dates"]
+
+
+def test_align_and_summary_subcommands(tmp_path, capsys):
+    sample = find_sample()
+    out = tmp_path / "cube.nc"
+    assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(out), "--freq", "12D"]) == 0
+    assert out.exists()
+    assert main(["-q", "summary", str(out)]) == 0
+    assert "composite" in capsys.readouterr().out
+    # an existing output is never overwritten silently
+    assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_missing_input_exits_with_a_clear_error(tmp_path, capsys):
+    code = main(["-q", "align", "--s1", str(tmp_path / "nope.nc"), "--s2", str(tmp_path / "nope2.nc"), "-o", str(tmp_path / "c.nc")])
+    assert code == 2
+    assert "found no" in capsys.readouterr().err
+
+
+def test_synth_writes_a_readable_scene(tmp_path):
+    import fusets_dl as fdl
+
+    assert main(["-q", "synth", "-o", str(tmp_path), "--ny", "12", "--nx", "10", "--end", "2021-03-31"]) == 0
+    s1 = fdl.open_s1(tmp_path / "s1.nc")
+    s2 = fdl.open_s2(tmp_path / "s2.nc")
+    assert s1.sizes["y"] == 12 and s2.sizes["x"] == 10
+
+
+def test_module_entry_point_and_version():
+    res = subprocess.run([sys.executable, "-m", "fusets_dl", "--version"], capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and "fusets_dl" in res.stdout
+
+
+@pytest.mark.parametrize("bad", [["demo", "--bogus"], ["nope"]])
+def test_bad_arguments_exit_nonzero(bad):
+    with pytest.raises(SystemExit) as exc:
+        main(bad)
+    assert exc.value.code != 0
