@@ -87,33 +87,8 @@ class SceneConfig:
             raise ConfigError("make_scene: revisit days and speckle looks must be >= 1")
 
 
-# --------------------------------------------------------------------------- hashing RNG
-
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_GOLD = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
-
-
-def _uniform(seed: int, stream: int, t: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Uniform (0, 1) numbers from a hash of (seed, stream, t, y, x); broadcasts its indices."""
-    with np.errstate(over="ignore"):
-        key = np.uint64((seed * 1_000_003 + stream * 7919) & 0xFFFFFFFFFFFF)
-        z = _mix(np.asarray(t, dtype=np.uint64) * _GOLD + key)
-        z = _mix(z ^ (np.asarray(y, dtype=np.uint64) * _M1 + np.uint64(0x632BE59BD9B4E019)))
-        z = _mix(z ^ (np.asarray(x, dtype=np.uint64) * _M2 + np.uint64(0x8CB92BA72F3D8DD7)))
-    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
-
-
-def _normal(seed: int, stream: int, t: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    u1 = _uniform(seed, stream, t, y, x)
-    u2 = _uniform(seed, stream + 1000, t, y, x)
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+from ._rng import hash_normal as _normal
+from ._rng import hash_uniform as _uniform
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -1,0 +1,104 @@
+"""Metrics and honest evaluation on held-out spatial blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import InsufficientDataError
+
+if TYPE_CHECKING:
+    from .model import FusionModel
+
+__all__ = ["NDVI_RANGES", "block_mask", "evaluate", "metrics_by_range", "regression_metrics"]
+
+#: NDVI ranges for the per-range metrics.
+NDVI_RANGES: tuple[float, ...] = (-1.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """R2, RMSE, MAE and bias (predicted minus observed) over finite pairs.
+
+    Returns ``n`` too; metrics are NaN when fewer than two pairs exist.
+    """
+    o = np.asarray(observed, dtype=np.float64).ravel()
+    p = np.asarray(predicted, dtype=np.float64).ravel()
+    ok = np.isfinite(o) & np.isfinite(p)
+    o, p = o[ok], p[ok]
+    n = int(o.size)
+    if n < 2:
+        return {"n": n, "r2": float("nan"), "rmse": float("nan"), "mae": float("nan"), "bias": float("nan")}
+    err = p - o
+    ss_res = float(np.sum(err**2))
+    ss_tot = float(np.sum((o - o.mean()) ** 2))
+    return {
+        "n": n,
+        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "bias": float(np.mean(err)),
+    }
+
+
+def metrics_by_range(observed: np.ndarray, predicted: np.ndarray, edges: Sequence[float] = NDVI_RANGES) -> list[dict[str, Any]]:
+    """:func:`regression_metrics` per range of the *observed* NDVI."""
+    o = np.asarray(observed, dtype=np.float64).ravel()
+    p = np.asarray(predicted, dtype=np.float64).ravel()
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (o >= lo) & ((o < hi) if hi < edges[-1] else (o <= hi))
+        out.append({"range": [float(lo), float(hi)], **regression_metrics(o[sel], p[sel])})
+    return out
+
+
+def block_mask(ny: int, nx: int, blocks: dict[str, Any], which: str = "test") -> np.ndarray:
+    """Boolean (y, x) mask of the pixels in the model's ``which`` blocks ("test", "val" or "train")."""
+    size = int(blocks["block_size"])
+    by = np.arange(ny) // size
+    bx = np.arange(nx) // size
+    ids = by[:, None] * int(blocks["grid"][1]) + bx[None, :]
+    if which == "train":
+        held = set(map(tuple, blocks.get("test", []))) | set(map(tuple, blocks.get("val", [])))
+        chosen = [b for b in np.ndindex(*blocks["grid"]) if b not in held]
+    else:
+        chosen = [tuple(b) for b in blocks.get(which, [])]
+    flat = [b[0] * int(blocks["grid"][1]) + b[1] for b in chosen]
+    return np.isin(ids, flat)
+
+
+def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predicted: xr.DataArray | None = None) -> dict[str, Any]:
+    """Metrics of ``model`` on the observed NDVI of ``cube`` in its held-out blocks.
+
+    Parameters
+    ----------
+    model : FusionModel
+        A trained model (its ``blocks`` record the split).
+    cube : xarray.Dataset
+        The cube the model was trained on (same grid), with ``NDVI``.
+    which : {"test", "val", "train", "all"}
+        Which blocks to score; "all" scores every pixel (for a different scene).
+    predicted : xarray.DataArray, optional
+        Predictions already computed for ``cube``.
+
+    Returns
+    -------
+    dict
+        ``overall`` metrics and ``by_range`` list.
+    """
+    from .predict import predict_ndvi
+
+    pred = predicted if predicted is not None else predict_ndvi(cube, model)
+    obs = cube["NDVI"]
+    if which == "all":
+        mask = np.ones((cube.sizes["y"], cube.sizes["x"]), dtype=bool)
+    else:
+        if not model.blocks:
+            raise InsufficientDataError("evaluate: the model records no held-out blocks; use which='all' on another scene")
+        mask = block_mask(cube.sizes["y"], cube.sizes["x"], model.blocks, which)
+    m = xr.DataArray(mask, dims=("y", "x"))
+    o = obs.where(m).values
+    p = pred.where(m).values
+    return {"which": which, "overall": regression_metrics(o, p), "by_range": metrics_by_range(o, p)}

@@ -1,0 +1,378 @@
+"""Per-pixel time-series features of the fusion cube.
+
+:class:`FeatureSpec` declares which features to compute (it serialises to
+JSON and travels with every model); :func:`compute_features` computes them
+lazily with ``time`` as the core dimension, vectorised over pixels.
+
+Lags, differences, ``dt`` and rolling means follow the *valid* acquisitions of
+each pixel (VV and VH both finite), not array slots: a missing date does not
+poison the lag of the next one, and the same features arise whether a site is
+seen every 6 days from one orbit or from two alternating orbits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import ConfigError
+from .validate import check_cube
+
+__all__ = ["FeatureSpec", "compute_features", "feature_kernel"]
+
+_DB_FLOOR = -40.0  # dB; darker values are noise floor
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features to compute from the fusion cube.
+
+    Parameters
+    ----------
+    backscatter : bool
+        ``VV``, ``VH`` in dB.
+    rvi : bool
+        Radar vegetation index ``4 VH / (VV + VH)`` on linear power (0..4).
+    ratios : bool
+        Polarisation ratios: ``VV_VH_dB`` = VV - VH in dB (the log of VV/VH,
+        which stays bounded where the linear VV/VH of bright targets reaches
+        the hundreds) and ``VH_VV`` = VH/VV in linear power, clipped to [0, 2].
+    interaction : bool
+        ``VVxVH``: the product of VV and VH in dB, divided by 100.
+    lags : int
+        Number of previous valid acquisitions whose VV/VH are features
+        (``VV_lag1``..), 0 for none.
+    differences : bool
+        ``dVV_lagk``, ``dVH_lagk``: change since each lag (dB).
+    dt : bool
+        ``dt_lagk``: days since each lagged acquisition, from the time coordinate.
+    doy : bool
+        ``doy_sin``, ``doy_cos``: day of year on the unit circle.
+    rolling : int
+        Window (in valid acquisitions, odd, centred) of the rolling mean of VV
+        and VH (``VV_roll``, ``VH_roll``); 0 or 1 for none.
+    windows : tuple of int
+        Centred time windows in days: for each, the mean of VV, VH and VV-VH
+        (dB) over the pixel's valid acquisitions within +-window/2
+        (``VV_w30``..). Windows in days, not acquisitions, mean the same
+        features for a 6-day single-orbit site as for two alternating orbits.
+    trends : tuple of int
+        Windows in days: mean over the next ``w`` days minus mean over the
+        previous ``w`` days, for VV and VH (``dVV_trend30``..): the direction
+        of change (growth or senescence).
+    anomaly : bool
+        ``VV_anom``, ``VH_anom``: departure from the pixel's median over the
+        whole series (removes static per-pixel effects such as roughness and
+        geometry).
+    groups : tuple of str
+        Modalities used (``"sar"``, ``"time"``; more come with optical context).
+    """
+
+    backscatter: bool = True
+    rvi: bool = True
+    ratios: bool = True
+    interaction: bool = True
+    lags: int = 2
+    differences: bool = True
+    dt: bool = True
+    doy: bool = True
+    rolling: int = 5
+    windows: tuple[int, ...] = (15, 45, 91)
+    trends: tuple[int, ...] = (30,)
+    anomaly: bool = True
+    groups: tuple[str, ...] = field(default=("sar", "time"))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lags, int) or self.lags < 0 or self.lags > 10:
+            raise ConfigError(f"FeatureSpec.lags: expected an integer in 0..10, found {self.lags!r}")
+        if not isinstance(self.rolling, int) or self.rolling < 0 or (self.rolling > 1 and self.rolling % 2 == 0):
+            raise ConfigError(f"FeatureSpec.rolling: expected 0, 1 or an odd window, found {self.rolling!r}")
+        groups = tuple(self.groups)
+        known = ("sar", "time")
+        unknown = [g for g in groups if g not in known]
+        if unknown or not groups:
+            raise ConfigError(f"FeatureSpec.groups: expected a non-empty subset of {known}, found {groups!r}")
+        object.__setattr__(self, "groups", groups)
+        for name in ("windows", "trends"):
+            vals = tuple(int(w) for w in getattr(self, name))
+            if any(w < 1 for w in vals):
+                raise ConfigError(f"FeatureSpec.{name}: expected positive windows in days, found {vals!r}")
+            object.__setattr__(self, name, vals)
+        if not self.names:
+            raise ConfigError("FeatureSpec: every feature is switched off; expected at least one")
+
+    @property
+    def names(self) -> list[str]:
+        """Feature names, in the order of the ``feature`` dimension."""
+        out: list[str] = []
+        if "sar" in self.groups:
+            if self.backscatter:
+                out += ["VV", "VH"]
+            if self.rvi:
+                out.append("RVI")
+            if self.ratios:
+                out += ["VV_VH_dB", "VH_VV"]
+            if self.interaction:
+                out.append("VVxVH")
+            for k in range(1, self.lags + 1):
+                out += [f"VV_lag{k}", f"VH_lag{k}"]
+                if self.differences:
+                    out += [f"dVV_lag{k}", f"dVH_lag{k}"]
+                if self.dt:
+                    out.append(f"dt_lag{k}")
+            if self.rolling > 1:
+                out += ["VV_roll", "VH_roll"]
+            for w in self.windows:
+                out += [f"VV_w{w}", f"VH_w{w}", f"VV_VH_w{w}"]
+            for w in self.trends:
+                out += [f"dVV_trend{w}", f"dVH_trend{w}"]
+            if self.anomaly:
+                out += ["VV_anom", "VH_anom"]
+        if "time" in self.groups and self.doy:
+            out += ["doy_sin", "doy_cos"]
+        return out
+
+    @property
+    def modality(self) -> dict[str, str]:
+        """The modality (group) of each feature."""
+        return {n: ("time" if n.startswith("doy") else "sar") for n in self.names}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (``FeatureSpec.from_dict`` inverts it)."""
+        d = asdict(self)
+        d["groups"] = list(self.groups)
+        d["windows"] = list(self.windows)
+        d["trends"] = list(self.trends)
+        return d
+
+    def to_json(self) -> str:
+        """The spec as a JSON string."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
+        """Rebuild a spec; unknown keys are an error naming them."""
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - allowed)
+        if unknown:
+            raise ConfigError(f"FeatureSpec: unknown keys {unknown}; expected among {sorted(allowed)}")
+        d = dict(d)
+        for k in ("groups", "windows", "trends"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------- kernel
+
+def _prev_index(valid: np.ndarray) -> np.ndarray:
+    """Index of the previous valid position strictly before each t (-1 where none)."""
+    nt = valid.shape[-1]
+    idx = np.where(valid, np.arange(nt), -1)
+    run = np.maximum.accumulate(idx, axis=-1)
+    out = np.full_like(run, -1)
+    out[..., 1:] = run[..., :-1]
+    return out
+
+
+def _next_index(valid: np.ndarray) -> np.ndarray:
+    """Index of the next valid position strictly after each t (nt where none)."""
+    nt = valid.shape[-1]
+    idx = np.where(valid, np.arange(nt), nt)
+    run = np.minimum.accumulate(idx[..., ::-1], axis=-1)[..., ::-1]
+    out = np.full_like(run, nt)
+    out[..., :-1] = run[..., 1:]
+    return out
+
+
+def _take(a: np.ndarray, idx: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    nt = a.shape[-1]
+    ok = (idx >= 0) & (idx < nt)
+    got = np.take_along_axis(a, np.clip(idx, 0, nt - 1), axis=-1)
+    return np.where(ok, got, fill)
+
+
+def feature_kernel(vv: np.ndarray, vh: np.ndarray, days: np.ndarray, doy: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """Features of pixel time series.
+
+    Parameters
+    ----------
+    vv, vh : numpy.ndarray
+        Backscatter in dB, shape (..., time).
+    days : numpy.ndarray
+        Days since an origin for each time, shape (time,).
+    doy : numpy.ndarray
+        Fractional day of year for each time, shape (time,).
+    spec : FeatureSpec
+        What to compute.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array (..., time, feature); NaN where a feature is undefined
+        (the acquisition itself invalid, or no earlier valid acquisition for a lag).
+    """
+    vv = np.asarray(vv, dtype=np.float32)
+    vh = np.asarray(vh, dtype=np.float32)
+    vv = np.where(vv < _DB_FLOOR, _DB_FLOOR, vv)
+    vh = np.where(vh < _DB_FLOOR, _DB_FLOOR, vh)
+    valid = np.isfinite(vv) & np.isfinite(vh)
+    vv = np.where(valid, vv, np.nan)
+    vh = np.where(valid, vh, np.nan)
+    shape = vv.shape
+    cols: list[np.ndarray] = []
+    if "sar" in spec.groups:
+        lin_vv = np.power(np.float32(10.0), vv / np.float32(10.0))
+        lin_vh = np.power(np.float32(10.0), vh / np.float32(10.0))
+        if spec.backscatter:
+            cols += [vv, vh]
+        if spec.rvi:
+            cols.append(4 * lin_vh / (lin_vv + lin_vh))
+        if spec.ratios:
+            cols += [vv - vh, np.clip(lin_vh / lin_vv, 0, 2)]
+        if spec.interaction:
+            cols.append(vv * vh / np.float32(100.0))
+        nt = shape[-1]
+        p_ptr = _prev_index(valid)
+        prev = [p_ptr]
+        for _ in range(1, max(spec.lags, spec.rolling // 2)):
+            prev.append(_follow(p_ptr, prev[-1], -1))
+        for k in range(1, spec.lags + 1):
+            p = prev[k - 1]
+            lvv, lvh = _take(vv, p), _take(vh, p)
+            lvv = np.where(valid, lvv, np.nan)
+            lvh = np.where(valid, lvh, np.nan)
+            cols += [lvv, lvh]
+            if spec.differences:
+                cols += [vv - lvv, vh - lvh]
+            if spec.dt:
+                dtk = days[None, :] - _take(np.broadcast_to(days, shape), p)
+                cols.append(np.where(valid, dtk, np.nan).astype(np.float32))
+        if spec.rolling > 1:
+            h = spec.rolling // 2
+            n_ptr = _next_index(valid)
+            nxt = [n_ptr]
+            for _ in range(1, h):
+                nxt.append(_follow(n_ptr, nxt[-1], nt))
+            acc_vv = np.nan_to_num(vv).astype(np.float64)
+            acc_vh = np.nan_to_num(vh).astype(np.float64)
+            cnt = valid.astype(np.float64)
+            for ids in prev[:h] + nxt[:h]:
+                tv, th = _take(vv, ids), _take(vh, ids)
+                ok = np.isfinite(tv)
+                acc_vv += np.where(ok, tv, 0)
+                acc_vh += np.where(ok, th, 0)
+                cnt += ok
+            cols += [np.where(valid, acc_vv / np.maximum(cnt, 1), np.nan), np.where(valid, acc_vh / np.maximum(cnt, 1), np.nan)]
+        if spec.windows or spec.trends:
+            win = _WindowSums(vv, vh, valid, days)
+            for w in spec.windows:
+                m_vv, m_vh = win.mean(-w / 2, w / 2)
+                cols += [m_vv, m_vh, m_vv - m_vh]
+            for w in spec.trends:
+                f_vv, f_vh = win.mean(1e-6, w)
+                b_vv, b_vh = win.mean(-w, -1e-6)
+                cols += [f_vv - b_vv, f_vh - b_vh]
+        if spec.anomaly:
+            cols += [vv - _nanmedian_last(vv), vh - _nanmedian_last(vh)]
+    if "time" in spec.groups and spec.doy:
+        ang = 2 * np.pi * doy / 365.25
+        cols += [np.broadcast_to(np.sin(ang), shape), np.broadcast_to(np.cos(ang), shape)]
+    out = np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=-1)
+    if "sar" in spec.groups:
+        out[~valid] = np.nan
+    return out
+
+
+class _WindowSums:
+    """Means of valid VV/VH over time windows relative to each date, by cumulative sums."""
+
+    def __init__(self, vv: np.ndarray, vh: np.ndarray, valid: np.ndarray, days: np.ndarray) -> None:
+        zero = np.zeros(vv.shape[:-1] + (1,))
+        self.c_vv = np.concatenate([zero, np.cumsum(np.where(valid, vv, 0.0), axis=-1, dtype=np.float64)], axis=-1)
+        self.c_vh = np.concatenate([zero, np.cumsum(np.where(valid, vh, 0.0), axis=-1, dtype=np.float64)], axis=-1)
+        self.c_n = np.concatenate([zero, np.cumsum(valid, axis=-1, dtype=np.float64)], axis=-1)
+        self.days = days
+        self.valid = valid
+
+    def mean(self, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+        """Mean over acquisitions with ``lo <= day - day_t <= hi`` (NaN where none or where t invalid)."""
+        i0 = np.searchsorted(self.days, self.days + lo, side="left")
+        i1 = np.searchsorted(self.days, self.days + hi, side="right")
+        n = self.c_n[..., i1] - self.c_n[..., i0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m_vv = (self.c_vv[..., i1] - self.c_vv[..., i0]) / n
+            m_vh = (self.c_vh[..., i1] - self.c_vh[..., i0]) / n
+        ok = self.valid & (n > 0)
+        return np.where(ok, m_vv, np.nan), np.where(ok, m_vh, np.nan)
+
+
+def _nanmedian_last(a: np.ndarray) -> np.ndarray:
+    """NaN-skipping median along the last axis, keepdims, without warnings."""
+    ok = np.isfinite(a)
+    n = ok.sum(axis=-1, keepdims=True)
+    srt = np.sort(np.where(ok, a, np.inf), axis=-1)
+    lo = np.take_along_axis(srt, np.maximum((n - 1) // 2, 0), axis=-1)
+    hi = np.take_along_axis(srt, np.minimum(n // 2, a.shape[-1] - 1), axis=-1)
+    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
+
+
+def _follow(pointer: np.ndarray, idx: np.ndarray, missing: int) -> np.ndarray:
+    """Apply a previous/next-valid ``pointer`` array at positions ``idx`` (``missing`` stays missing)."""
+    nt = pointer.shape[-1]
+    ok = (idx >= 0) & (idx < nt)
+    got = np.take_along_axis(pointer, np.clip(idx, 0, nt - 1), axis=-1)
+    return np.where(ok, got, missing)
+
+
+def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None) -> xr.DataArray:
+    """Compute the features of ``spec`` on a fusion cube.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Fusion cube with ``VV``, ``VH`` (dB) on ``(time, y, x)``.
+    spec : FeatureSpec, optional
+        Default ``FeatureSpec()``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``features(time, y, x, feature)`` float32, with the feature names as
+        the ``feature`` coordinate; lazy on Dask input (``time`` must be a
+        single chunk, as the readers make it).
+    """
+    spec = spec or FeatureSpec()
+    check_cube(cube)
+    t = cube["time"]
+    origin = t.values[0]
+    days = ((t.values - origin) / np.timedelta64(1, "D")).astype(np.float64)
+    tt = t.to_index()
+    doy = (tt.dayofyear - 1 + (tt.hour * 3600 + tt.minute * 60 + tt.second) / 86400.0).to_numpy(dtype=np.float64)
+    vv, vh = cube["VV"], cube["VH"]
+    if vv.chunks is not None and len(vv.chunks[vv.dims.index("time")]) > 1:
+        vv = vv.chunk({"time": -1})
+        vh = vh.chunk({"time": -1})
+    names = spec.names
+
+    def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return feature_kernel(a, b, days, doy, spec)
+
+    out = xr.apply_ufunc(
+        _kernel,
+        vv,
+        vh,
+        input_core_dims=[["time"], ["time"]],
+        output_core_dims=[["time", "feature"]],
+        dask="parallelized",
+        output_dtypes=[np.float32],
+        dask_gufunc_kwargs={"output_sizes": {"feature": len(names)}},
+    )
+    out = out.transpose("time", "y", "x", "feature").assign_coords(feature=names)
+    out.name = "features"
+    out.attrs = {"long_name": "fusion features", "feature_spec": spec.to_json()}
+    return out

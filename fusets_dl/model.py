@@ -1,0 +1,368 @@
+"""Networks and :class:`FusionModel`: network + scaler + feature spec + metadata.
+
+Models are saved without pickle: weights in safetensors, everything else
+(feature spec, scaler, architecture, training configuration, metrics,
+held-out blocks, version, SHA-256 of the weights) in a JSON sidecar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ModelError
+from .features import FeatureSpec
+
+__all__ = ["MLP", "FusionModel", "load_model", "resolve_device"]
+
+FORMAT_VERSION = 1
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` gives CUDA when present, CPU otherwise."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ModelError(f"device: expected 'auto', 'cpu' or 'cuda[:n]', found {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"device {device!r} requested but CUDA is not available here; use device='auto'")
+    return dev
+
+
+class MLP(nn.Module):
+    """Fully connected network: [Linear, BatchNorm, GELU, Dropout] per hidden layer, then Linear.
+
+    Parameters
+    ----------
+    n_in : int
+        Number of input features.
+    hidden : sequence of int
+        Widths of the hidden layers.
+    dropout : float
+        Dropout probability after each hidden layer.
+    batch_norm : bool
+        Batch normalisation after each hidden linear layer.
+    """
+
+    def __init__(self, n_in: int, hidden: Sequence[int] = (256, 128, 64, 32, 16), dropout: float = 0.1, batch_norm: bool = True) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_in
+        for h in hidden:
+            layers.append(nn.Linear(width, h))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.GELU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised prediction, shape (batch,)."""
+        return self.net(x).squeeze(-1)
+
+    def fused(self) -> nn.Sequential:
+        """An inference-only copy with each BatchNorm folded into its Linear layer and no Dropout."""
+        out: list[nn.Module] = []
+        mods = list(self.net)
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            if isinstance(m, nn.Linear):
+                lin = nn.Linear(m.in_features, m.out_features)
+                w, b = m.weight.detach().clone(), m.bias.detach().clone()
+                if i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm1d):
+                    bn = mods[i + 1]
+                    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+                    w = w * scale[:, None]
+                    b = (b - bn.running_mean) * scale + bn.bias.detach()
+                    i += 1
+                lin.weight.data.copy_(w)
+                lin.bias.data.copy_(b)
+                out.append(lin)
+            elif isinstance(m, nn.GELU):
+                out.append(nn.GELU())
+            i += 1
+        return nn.Sequential(*out).eval()
+
+
+@dataclass
+class Scaler:
+    """Standardisation of features and target (mean and standard deviation)."""
+
+    feature_mean: np.ndarray
+    feature_std: np.ndarray
+    target_mean: float
+    target_std: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {
+            "feature_mean": [float(v) for v in self.feature_mean],
+            "feature_std": [float(v) for v in self.feature_std],
+            "target_mean": float(self.target_mean),
+            "target_std": float(self.target_std),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Scaler:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            np.asarray(d["feature_mean"], dtype=np.float32),
+            np.asarray(d["feature_std"], dtype=np.float32),
+            float(d["target_mean"]),
+            float(d["target_std"]),
+        )
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray) -> Scaler:
+        """Fit on training samples (features (n, f), target (n,))."""
+        std = x.std(axis=0)
+        return cls(
+            x.mean(axis=0).astype(np.float32),
+            np.where(std > 1e-6, std, 1.0).astype(np.float32),
+            float(y.mean()),
+            float(max(y.std(), 1e-6)),
+        )
+
+
+@dataclass
+class FusionModel:
+    """A trained fusion network with everything needed to apply it honestly.
+
+    Attributes
+    ----------
+    network : MLP
+        The torch module (standardised in, standardised out).
+    spec : FeatureSpec
+        The features it was trained on, in order.
+    scaler : Scaler
+        Feature and target standardisation.
+    architecture : dict
+        ``{"type": "mlp", "n_in", "hidden", "dropout", "batch_norm"}``.
+    config : dict
+        The training configuration.
+    metrics : dict
+        Held-out metrics (validation and test blocks).
+    history : list of dict
+        Per epoch: train loss, validation loss, learning rate, seconds.
+    blocks : dict
+        The spatial-block split: block size and the held-out block indices.
+    info : dict
+        Package version, creation time, training data summary.
+    """
+
+    network: MLP
+    spec: FeatureSpec
+    scaler: Scaler
+    architecture: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    blocks: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ inference
+    def predict_array(self, x: np.ndarray, *, batch_size: int = 65536, device: str | torch.device = "auto") -> np.ndarray:
+        """NDVI for a feature matrix (n, f); rows with any NaN give NaN.
+
+        The network runs in ``torch.inference_mode`` with BatchNorm folded into
+        the linear layers; outputs are mapped back from the standardised target
+        and clipped to [-1, 1].
+        """
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != len(self.spec.names):
+            raise ModelError(f"predict: expected features of shape (n, {len(self.spec.names)}), found {x.shape}")
+        out = np.full(x.shape[0], np.nan, dtype=np.float32)
+        ok = np.isfinite(x).all(axis=1)
+        if not ok.any():
+            return out
+        dev = resolve_device(device)
+        net = _fused_cache(self, dev)
+        xs = (x[ok] - self.scaler.feature_mean) / self.scaler.feature_std
+        preds = []
+        with torch.inference_mode():
+            for i in range(0, xs.shape[0], batch_size):
+                xb = torch.from_numpy(xs[i : i + batch_size]).to(dev, non_blocking=True)
+                if dev.type == "cuda":
+                    with torch.autocast("cuda", dtype=torch.bfloat16):
+                        yb = net(xb).float()
+                else:
+                    yb = net(xb)
+                preds.append(yb.squeeze(-1).cpu().numpy())
+        y = np.concatenate(preds) * self.scaler.target_std + self.scaler.target_mean
+        out[ok] = np.clip(y, -1.0, 1.0)
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def to_json_dict(self, weights_sha256: str) -> dict[str, Any]:
+        """The JSON sidecar content."""
+        return {
+            "format": "fusets_dl.FusionModel",
+            "format_version": FORMAT_VERSION,
+            "weights_sha256": weights_sha256,
+            "feature_spec": self.spec.to_dict(),
+            "feature_names": self.spec.names,
+            "scaler": self.scaler.to_dict(),
+            "architecture": self.architecture,
+            "config": self.config,
+            "metrics": self.metrics,
+            "history": self.history,
+            "blocks": self.blocks,
+            "info": self.info,
+        }
+
+    def state_bytes(self) -> bytes:
+        """The weights as safetensors bytes."""
+        from safetensors.torch import save
+
+        state = {k: v.detach().cpu().contiguous() for k, v in self.network.state_dict().items()}
+        return save(state)
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the weights as saved."""
+        return hashlib.sha256(self.state_bytes()).hexdigest()
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``<path>.safetensors`` and ``<path>.json``; return the JSON path.
+
+        ``path`` may end with ``.json`` or ``.safetensors`` or have no suffix.
+        Files are written to temporary names and renamed, so an interrupted
+        save never leaves a half-written model under the final name.
+        """
+        stem = _stem(path)
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        blob = self.state_bytes()
+        sha = hashlib.sha256(blob).hexdigest()
+        w_path, j_path = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+        tmp_w, tmp_j = w_path.with_name(w_path.name + ".tmp"), j_path.with_name(j_path.name + ".tmp")
+        tmp_w.write_bytes(blob)
+        tmp_j.write_text(json.dumps(self.to_json_dict(sha), indent=2, default=_json_default))
+        tmp_w.replace(w_path)
+        tmp_j.replace(j_path)
+        return j_path
+
+    def check_compatible(self, spec: FeatureSpec) -> None:
+        """Refuse features that differ from the ones the model was trained on."""
+        if spec.names != self.spec.names or spec != self.spec:
+            raise ModelError(
+                "feature spec mismatch: the model expects features "
+                f"{self.spec.names} from {self.spec.to_json()}, found {spec.names} from {spec.to_json()}"
+            )
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _stem(path: str | Path) -> Path:
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
+
+
+_FUSED: dict[tuple[int, str], tuple[int, nn.Module]] = {}
+
+
+def _fused_cache(model: FusionModel, dev: torch.device) -> nn.Module:
+    """The fused network on ``dev``, built once per process, model object and device."""
+    key = (id(model), str(dev))
+    version = id(model.network)
+    hit = _FUSED.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    net = model.network.fused().to(dev)
+    _FUSED[key] = (version, net)
+    return net
+
+
+def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> FusionModel:
+    """Load a model written by :meth:`FusionModel.save`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.json`` sidecar, the ``.safetensors`` file or their common stem.
+    expect_spec : FeatureSpec, optional
+        Refuse the model unless it was trained on exactly these features.
+
+    Raises
+    ------
+    ModelError
+        Missing or truncated files, a weights hash that does not match the
+        sidecar (tampering), an unknown format, or a feature-spec mismatch.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    stem = _stem(path)
+    w_path, j_path = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
+    for p in (w_path, j_path):
+        if not p.exists():
+            raise ModelError(f"model file missing: expected {p.name} beside {stem.name}, found none in {str(p.parent)!r}")
+    try:
+        meta = json.loads(j_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"model sidecar {j_path.name} is not valid JSON (truncated or edited?): {exc}") from exc
+    if meta.get("format") != "fusets_dl.FusionModel":
+        raise ModelError(f"{j_path.name}: expected format 'fusets_dl.FusionModel', found {meta.get('format')!r}")
+    if int(meta.get("format_version", -1)) > FORMAT_VERSION:
+        raise ModelError(f"{j_path.name}: format version {meta.get('format_version')} is newer than this fusets_dl ({FORMAT_VERSION})")
+    blob = w_path.read_bytes()
+    sha = hashlib.sha256(blob).hexdigest()
+    if sha != meta.get("weights_sha256"):
+        raise ModelError(
+            f"{w_path.name}: SHA-256 of the weights is {sha[:16]}..., the sidecar expects "
+            f"{str(meta.get('weights_sha256'))[:16]}...: the file was modified, truncated or belongs to another model"
+        )
+    try:
+        state = load(blob)
+    except (SafetensorError, ValueError) as exc:
+        raise ModelError(f"{w_path.name}: not a readable safetensors file: {exc}") from exc
+    spec = FeatureSpec.from_dict(meta["feature_spec"])
+    if spec.names != meta.get("feature_names"):
+        raise ModelError(f"{j_path.name}: feature names {meta.get('feature_names')} do not match its spec {spec.names}")
+    arch = meta["architecture"]
+    if arch.get("type") != "mlp":
+        raise ModelError(f"{j_path.name}: unknown architecture {arch.get('type')!r}; expected 'mlp'")
+    net = MLP(int(arch["n_in"]), tuple(arch["hidden"]), float(arch["dropout"]), bool(arch["batch_norm"]))
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{w_path.name}: weights do not fit the architecture in {j_path.name}: {exc}") from exc
+    net.eval()
+    model = FusionModel(
+        network=net,
+        spec=spec,
+        scaler=Scaler.from_dict(meta["scaler"]),
+        architecture=arch,
+        config=meta.get("config", {}),
+        metrics=meta.get("metrics", {}),
+        history=meta.get("history", []),
+        blocks=meta.get("blocks", {}),
+        info={**meta.get("info", {}), "loaded_from": str(j_path), "loaded_at": datetime.now(timezone.utc).isoformat()},
+    )
+    if expect_spec is not None:
+        model.check_compatible(expect_spec)
+    return model

@@ -1,0 +1,378 @@
+"""Training: chunk-wise sampling, spatial-block split and the batched training loop."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import dask
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from torch import nn
+
+from ._logging import logger
+from ._rng import hash_uniform
+from .errors import ConfigError, InsufficientDataError
+from .evaluate import metrics_by_range, regression_metrics
+from .features import FeatureSpec, compute_features
+from .model import MLP, FusionModel, Scaler, resolve_device
+from .validate import check_cube
+
+__all__ = ["TrainConfig", "collect_samples", "split_blocks", "train"]
+
+_SAMPLE_STREAM = 9001
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training options (validated in one place).
+
+    Parameters
+    ----------
+    hidden : tuple of int
+        Hidden widths of the MLP (default 256-128-64-32-16, as in the field's
+        reference notebook).
+    dropout : float
+        Dropout after each hidden layer.
+    batch_norm : bool
+        Batch normalisation in hidden layers.
+    learning_rate, weight_decay : float
+        AdamW parameters.
+    batch_size : int
+        Samples per optimisation step.
+    max_epochs, patience : int
+        Early stopping on the validation loss after ``patience`` epochs
+        without improvement; the best weights are kept.
+    lr_factor, lr_patience : float, int
+        The learning rate is multiplied by ``lr_factor`` when the validation
+        loss has not improved for ``lr_patience`` epochs.
+    loss : {"huber", "mse"}
+        Loss on the standardised target (Huber is robust to residual clouds).
+    block_size : int
+        Side of the square spatial blocks (pixels) of the split.
+    val_fraction, test_fraction : float
+        Share of blocks held out for early stopping and for the reported metrics.
+    max_samples : int
+        Cap on training samples, drawn uniformly over the scene chunk by chunk.
+    min_samples : int
+        Fewer training samples than this is an error listing the data funnel.
+    seed : int
+        Seed of the split, the sampling, the initialisation and the batches.
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    mixed_precision : bool
+        bf16 autocast on CUDA (ignored on CPU).
+    num_threads : int, optional
+        Torch CPU threads (default: all cores).
+    """
+
+    hidden: tuple[int, ...] = (256, 128, 64, 32, 16)
+    dropout: float = 0.1
+    batch_norm: bool = True
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 1024
+    max_epochs: int = 60
+    patience: int = 8
+    lr_factor: float = 0.5
+    lr_patience: int = 3
+    loss: str = "huber"
+    block_size: int = 8
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
+    max_samples: int = 1_000_000
+    min_samples: int = 200
+    seed: int = 0
+    device: str = "auto"
+    mixed_precision: bool = True
+    num_threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.hidden or any(int(h) < 1 for h in self.hidden):
+            problems.append(f"hidden: expected positive widths, found {self.hidden!r}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout: expected 0 <= dropout < 1, found {self.dropout}")
+        if self.loss not in ("huber", "mse"):
+            problems.append(f"loss: expected 'huber' or 'mse', found {self.loss!r}")
+        if self.block_size < 1:
+            problems.append(f"block_size: expected >= 1, found {self.block_size}")
+        if not (0 < self.test_fraction < 1 and 0 < self.val_fraction < 1 and self.val_fraction + self.test_fraction < 1):
+            problems.append(f"val_fraction/test_fraction: expected each in (0, 1) with a sum below 1, found {self.val_fraction}, {self.test_fraction}")
+        if self.max_samples < 1 or self.batch_size < 2 or self.max_epochs < 1:
+            problems.append("max_samples, batch_size (>= 2) and max_epochs must be positive")
+        if problems:
+            raise ConfigError("TrainConfig: " + "; ".join(problems))
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config; unknown keys are an error naming them."""
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - allowed)
+        if unknown:
+            raise ConfigError(f"TrainConfig: unknown keys {unknown}; expected among {sorted(allowed)}")
+        d = dict(d)
+        if "hidden" in d:
+            d["hidden"] = tuple(d["hidden"])
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------- split
+
+def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
+    """Assign square spatial blocks to train, validation and test at random (seeded).
+
+    Returns
+    -------
+    dict
+        ``block_size``, ``grid`` (blocks along y and x), and the ``val`` and
+        ``test`` block indices as ``[by, bx]`` lists; every other block trains.
+    """
+    size = config.block_size
+    gy, gx = -(-ny // size), -(-nx // size)
+    n = gy * gx
+    if n < 3:
+        raise InsufficientDataError(
+            f"spatial-block split: expected at least 3 blocks of {size} x {size} pixels, found {n} "
+            f"on a {ny} x {nx} scene; lower TrainConfig.block_size"
+        )
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(n)
+    n_test = max(1, round(config.test_fraction * n))
+    n_val = max(1, round(config.val_fraction * n))
+    if n_test + n_val >= n:
+        n_test, n_val = 1, 1
+    test = sorted(order[:n_test].tolist())
+    val = sorted(order[n_test : n_test + n_val].tolist())
+    return {
+        "block_size": size,
+        "grid": [gy, gx],
+        "test": [[b // gx, b % gx] for b in test],
+        "val": [[b // gx, b % gx] for b in val],
+    }
+
+
+# --------------------------------------------------------------------------- sampling
+
+def _block_samples(feat: np.ndarray, target: np.ndarray, y0: int, x0: int, p_keep: float, seed: int) -> dict[str, Any]:
+    """Valid samples of one chunk: features (n, f), target, pixel and time indices, counts."""
+    nt, by, bx, nf = feat.shape
+    has_target = np.isfinite(target)
+    complete = np.isfinite(feat).all(axis=-1)
+    ok = has_target & complete
+    tt, yy, xx = np.nonzero(ok)
+    keep = hash_uniform(seed, _SAMPLE_STREAM, tt, yy + y0, xx + x0) < p_keep
+    tt, yy, xx = tt[keep], yy[keep], xx[keep]
+    return {
+        "x": feat[tt, yy, xx].astype(np.float32),
+        "y": target[tt, yy, xx].astype(np.float32),
+        "iy": (yy + y0).astype(np.int32),
+        "ix": (xx + x0).astype(np.int32),
+        "it": tt.astype(np.int32),
+        "n_total": int(nt * by * bx),
+        "n_target": int(has_target.sum()),
+        "n_complete": int(ok.sum()),
+    }
+
+
+def collect_samples(cube: xr.Dataset, spec: FeatureSpec, *, max_samples: int, seed: int) -> dict[str, Any]:
+    """Draw training samples chunk by chunk, never materialising the whole feature array.
+
+    Each pixel-date with a target and complete features is kept with the same
+    probability ``min(1, max_samples / n_target)`` (a hash of its indices, so
+    the draw does not depend on the chunking); memory is bounded by the
+    samples kept plus the chunks in flight.
+
+    Returns
+    -------
+    dict
+        Arrays ``x``, ``y``, ``iy``, ``ix``, ``it`` and the funnel counts.
+    """
+    if cube["VV"].chunks is None:
+        cube = cube.chunk({"time": -1, "y": 128, "x": 128})
+    target = cube["NDVI"]
+    n_target = int(target.notnull().sum().compute())
+    p_keep = 1.0 if n_target == 0 else min(1.0, max_samples / n_target)
+    feats = compute_features(cube, spec)
+    target = target.chunk({"time": -1, "y": feats.chunks[1], "x": feats.chunks[2]})
+    fblocks = feats.data.to_delayed()
+    tblocks = target.transpose("time", "y", "x").data.to_delayed()
+    ys = np.cumsum((0, *feats.chunks[1]))
+    xs = np.cumsum((0, *feats.chunks[2]))
+    tasks = []
+    for i in range(fblocks.shape[1]):
+        for j in range(fblocks.shape[2]):
+            tasks.append(dask.delayed(_block_samples)(fblocks[0, i, j, 0], tblocks[0, i, j], int(ys[i]), int(xs[j]), p_keep, seed))
+    parts = dask.compute(*tasks)
+    out: dict[str, Any] = {k: np.concatenate([p[k] for p in parts]) for k in ("x", "y", "iy", "ix", "it")}
+    for k in ("n_total", "n_target", "n_complete"):
+        out[k] = int(sum(p[k] for p in parts))
+    out["p_keep"] = p_keep
+    return out
+
+
+# --------------------------------------------------------------------------- training
+
+def _loss_fn(name: str) -> nn.Module:
+    return nn.HuberLoss(delta=1.0) if name == "huber" else nn.MSELoss()
+
+
+def train(cube: xr.Dataset, features: FeatureSpec | None = None, config: TrainConfig | None = None) -> FusionModel:
+    """Train a fusion MLP that predicts NDVI from the S1 features of ``cube``.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Fusion cube with ``VV``, ``VH`` and the clear ``NDVI`` target
+        (NumPy- or Dask-backed).
+    features : FeatureSpec, optional
+        Default ``FeatureSpec()``.
+    config : TrainConfig, optional
+        Default ``TrainConfig()``.
+
+    Returns
+    -------
+    FusionModel
+        The trained model, with its validation and test metrics (on held-out
+        spatial blocks), history and the block split.
+
+    Raises
+    ------
+    InsufficientDataError
+        Fewer than ``config.min_samples`` training samples; the message lists
+        how many pixel-dates survived each mask.
+    """
+    from . import __version__
+
+    spec = features or FeatureSpec()
+    config = config or TrainConfig()
+    check_cube(cube, need_target=True)
+    t_start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    else:
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    device = resolve_device(config.device)
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    blocks = split_blocks(ny, nx, config)
+    s = collect_samples(cube, spec, max_samples=config.max_samples, seed=config.seed)
+    size, gx = blocks["block_size"], blocks["grid"][1]
+    bid = (s["iy"] // size) * gx + (s["ix"] // size)
+    test_ids = [b[0] * gx + b[1] for b in blocks["test"]]
+    val_ids = [b[0] * gx + b[1] for b in blocks["val"]]
+    is_test = np.isin(bid, test_ids)
+    is_val = np.isin(bid, val_ids)
+    is_train = ~(is_test | is_val)
+    funnel = {
+        "pixel_dates": s["n_total"],
+        "with_clear_ndvi": s["n_target"],
+        "with_complete_features": s["n_complete"],
+        "sampled": int(s["y"].size),
+        "train": int(is_train.sum()),
+        "validation": int(is_val.sum()),
+        "test": int(is_test.sum()),
+    }
+    logger.info("train: data funnel %s", funnel)
+    if funnel["train"] < config.min_samples or funnel["validation"] < 2 or funnel["test"] < 2:
+        raise InsufficientDataError(
+            f"train: expected at least {config.min_samples} training samples (and 2 validation and test samples), "
+            f"found {funnel['train']} training, {funnel['validation']} validation, {funnel['test']} test. "
+            f"Data funnel: {funnel['pixel_dates']} pixel-dates -> {funnel['with_clear_ndvi']} with clear NDVI -> "
+            f"{funnel['with_complete_features']} with complete features -> {funnel['sampled']} sampled"
+        )
+    x_tr, y_tr = s["x"][is_train], s["y"][is_train]
+    scaler = Scaler.fit(x_tr, y_tr)
+
+    def _prep(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        xs = torch.from_numpy((x - scaler.feature_mean) / scaler.feature_std)
+        ys = torch.from_numpy((y - scaler.target_mean) / scaler.target_std)
+        return xs.to(device), ys.to(device)
+
+    xt, yt = _prep(x_tr, y_tr)
+    xv, yv = _prep(s["x"][is_val], s["y"][is_val])
+    net = MLP(len(spec.names), config.hidden, config.dropout, config.batch_norm).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.lr_factor, patience=config.lr_patience)
+    loss_fn = _loss_fn(config.loss)
+    gen = torch.Generator(device="cpu").manual_seed(config.seed)
+    amp = config.mixed_precision and device.type == "cuda"
+    history: list[dict[str, float]] = []
+    best = (float("inf"), None, -1)
+    n = xt.shape[0]
+    bs = min(config.batch_size, n)
+    for epoch in range(config.max_epochs):
+        t0 = time.perf_counter()
+        net.train()
+        perm = torch.randperm(n, generator=gen).to(device)
+        total = 0.0
+        steps = 0
+        for i in range(0, n - bs + 1, bs):  # drop the last partial batch (BatchNorm needs > 1)
+            idx = perm[i : i + bs]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                loss = loss_fn(net(xt[idx]).float(), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+            steps += 1
+        net.eval()
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            vloss = float(loss_fn(_batched(net, xv).float(), yv))
+        lr = opt.param_groups[0]["lr"]
+        sched.step(vloss)
+        rec = {"epoch": epoch + 1, "loss": total / max(steps, 1), "val_loss": vloss, "lr": lr, "seconds": time.perf_counter() - t0}
+        history.append(rec)
+        logger.info("train: epoch %d loss %.4f val_loss %.4f lr %.2e (%.1f s)", epoch + 1, rec["loss"], vloss, lr, rec["seconds"])
+        if vloss < best[0] - 1e-5:
+            best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
+        elif epoch + 1 - best[2] >= config.patience:
+            logger.info("train: early stop at epoch %d (best %d)", epoch + 1, best[2])
+            break
+    if best[1] is not None:
+        net.load_state_dict(best[1])
+    net = net.cpu().eval()
+    model = FusionModel(
+        network=net,
+        spec=spec,
+        scaler=scaler,
+        architecture={"type": "mlp", "n_in": len(spec.names), "hidden": list(config.hidden), "dropout": config.dropout, "batch_norm": config.batch_norm},
+        config=config.to_dict(),
+        history=history,
+        blocks=blocks,
+        info={
+            "package": "fusets_dl",
+            "version": __version__,
+            "created": pd.Timestamp.now(tz="UTC").isoformat(),
+            "device": str(device),
+            "best_epoch": best[2],
+            "train_seconds": time.perf_counter() - t_start,
+            "funnel": funnel,
+            "scene": {"ny": ny, "nx": nx, "nt": cube.sizes["time"], "start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10]},
+        },
+    )
+    metrics: dict[str, Any] = {}
+    for name, sel in (("train", is_train), ("val", is_val), ("test", is_test)):
+        pred = model.predict_array(s["x"][sel], device="cpu")
+        metrics[name] = regression_metrics(s["y"][sel], pred)
+        if name == "test":
+            metrics["test_by_range"] = metrics_by_range(s["y"][sel], pred)
+    model.metrics = metrics
+    logger.info("train: held-out test blocks R2 %.3f RMSE %.4f MAE %.4f bias %+.4f (n=%d)", metrics["test"]["r2"], metrics["test"]["rmse"], metrics["test"]["mae"], metrics["test"]["bias"], metrics["test"]["n"])
+    return model
+
+
+def _batched(net: nn.Module, x: torch.Tensor, bs: int = 65536) -> torch.Tensor:
+    return torch.cat([net(x[i : i + bs]) for i in range(0, x.shape[0], bs)]) if x.shape[0] else x.new_zeros(0)
