@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,7 @@ def metrics_by_range(observed: np.ndarray, predicted: np.ndarray, edges: Sequenc
     o = np.asarray(observed, dtype=np.float64).ravel()
     p = np.asarray(predicted, dtype=np.float64).ravel()
     out = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         sel = (o >= lo) & ((o < hi) if hi < edges[-1] else (o <= hi))
         out.append({"range": [float(lo), float(hi)], **regression_metrics(o[sel], p[sel])})
     return out

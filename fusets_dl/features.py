@@ -292,7 +292,7 @@ class _WindowSums:
     """Means of valid VV/VH over time windows relative to each date, by cumulative sums."""
 
     def __init__(self, vv: np.ndarray, vh: np.ndarray, valid: np.ndarray, days: np.ndarray) -> None:
-        zero = np.zeros(vv.shape[:-1] + (1,))
+        zero = np.zeros((*vv.shape[:-1], 1))
         self.c_vv = np.concatenate([zero, np.cumsum(np.where(valid, vv, 0.0), axis=-1, dtype=np.float64)], axis=-1)
         self.c_vh = np.concatenate([zero, np.cumsum(np.where(valid, vh, 0.0), axis=-1, dtype=np.float64)], axis=-1)
         self.c_n = np.concatenate([zero, np.cumsum(valid, axis=-1, dtype=np.float64)], axis=-1)

@@ -32,6 +32,8 @@ import xarray as xr
 from pyproj import CRS
 from scipy.spatial import cKDTree
 
+from ._rng import hash_normal as _normal
+from ._rng import hash_uniform as _uniform
 from .errors import ConfigError
 
 __all__ = ["CLASSES", "SceneConfig", "make_scene"]
@@ -85,10 +87,6 @@ class SceneConfig:
             raise ConfigError("make_scene: proportions must sum to a positive number")
         if self.s1_revisit_days < 1 or self.s2_revisit_days < 1 or self.speckle_looks < 1:
             raise ConfigError("make_scene: revisit days and speckle looks must be >= 1")
-
-
-from ._rng import hash_normal as _normal
-from ._rng import hash_uniform as _uniform
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -168,7 +168,7 @@ def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
 
 def _block_samples(feat: np.ndarray, target: np.ndarray, y0: int, x0: int, p_keep: float, seed: int) -> dict[str, Any]:
     """Valid samples of one chunk: features (n, f), target, pixel and time indices, counts."""
-    nt, by, bx, nf = feat.shape
+    nt, by, bx, _nf = feat.shape
     has_target = np.isfinite(target)
     complete = np.isfinite(feat).all(axis=-1)
     ok = has_target & complete
