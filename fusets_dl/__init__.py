@@ -25,7 +25,12 @@ from .errors import (
     SourceError,
     TimeOverlapError,
 )
+from .evaluate import evaluate, metrics_by_range, regression_metrics
+from .features import FeatureSpec, compute_features
 from .io import open_cube, open_s1, open_s2
+from .model import FusionModel, load_model
+from .predict import predict_ndvi
+from .train import TrainConfig, cross_validate, train
 
 try:
     __version__ = version("fusets_dl")
@@ -38,20 +43,31 @@ __all__ = [
     "DimensionError",
     "DuplicateTimeError",
     "EncodingError",
+    "FeatureSpec",
     "FusionDataArrayAccessor",
     "FusionDatasetAccessor",
     "FusionError",
+    "FusionModel",
     "GridMismatchError",
     "InsufficientDataError",
     "MissingVariableError",
     "ModelError",
     "SourceError",
     "TimeOverlapError",
+    "TrainConfig",
     "__version__",
     "align",
+    "compute_features",
+    "cross_validate",
+    "evaluate",
+    "load_model",
+    "metrics_by_range",
     "open_cube",
     "open_s1",
     "open_s2",
+    "predict_ndvi",
+    "regression_metrics",
     "summarise",
     "synthetic",
+    "train",
 ]

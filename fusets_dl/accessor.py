@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
 from .validate import check_cube
+
+if TYPE_CHECKING:
+    from .features import FeatureSpec
+    from .model import FusionModel
 
 __all__ = ["FusionDataArrayAccessor", "FusionDatasetAccessor"]
 
@@ -28,6 +32,18 @@ class FusionDatasetAccessor:
         from .align import summarise
 
         return summarise(self._ds)
+
+    def features(self, spec: FeatureSpec | None = None) -> xr.DataArray:
+        """Features of the cube (see :func:`fusets_dl.compute_features`)."""
+        from .features import compute_features
+
+        return compute_features(self._ds, spec)
+
+    def predict_ndvi(self, model: FusionModel, **kwargs: Any) -> xr.DataArray:
+        """NDVI predicted from S1 by ``model`` (see :func:`fusets_dl.predict_ndvi`); lazy on Dask input."""
+        from .predict import predict_ndvi
+
+        return predict_ndvi(self._ds, model, **kwargs)
 
 
 @xr.register_dataarray_accessor("fusion")

@@ -357,6 +357,8 @@ def align(
         cube["n_s2_clear"].attrs = cf_attrs("n_s2_clear")
         cube["time_bnds"] = xr.DataArray(np.stack([edges[:-1].values, edges[1:].values], axis=1), dims=("time", "bnds"))
         cube["time"].attrs["bounds"] = "time_bnds"
+        for v in ("time", "time_bnds"):  # one CF unit for a time and its bounds
+            cube[v].encoding.update({"units": "seconds since 1970-01-01", "dtype": "float64"})
         mode = {"mode": "composite", "freq": freq, "periods": int(nper)}
     cube["NDVI"].attrs = cube["NDVI"].attrs or cf_attrs("NDVI")
     for v in ("VV", "VH"):

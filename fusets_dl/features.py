@@ -22,7 +22,7 @@ import xarray as xr
 from .errors import ConfigError
 from .validate import check_cube
 
-__all__ = ["FeatureSpec", "compute_features", "feature_kernel"]
+__all__ = ["FeatureSpec", "compute_features", "feature_kernel", "orbit_groups"]
 
 _DB_FLOOR = -40.0  # dB; darker values are noise floor
 
@@ -46,6 +46,12 @@ class FeatureSpec:
     lags : int
         Number of previous valid acquisitions whose VV/VH are features
         (``VV_lag1``..), 0 for none.
+    lag_mode : {"orbit", "any"}
+        ``"orbit"`` (default): lags, the acquisition rolling mean and the
+        anomaly follow the previous valid acquisition of the *same relative
+        orbit* (see :func:`orbit_groups`), so a site seen from two alternating
+        orbits gives the same lag semantics (same geometry, ~6 or 12 days) as a
+        site seen from one; ``"any"``: the previous valid acquisition of any orbit.
     differences : bool
         ``dVV_lagk``, ``dVH_lagk``: change since each lag (dB).
     dt : bool
@@ -77,11 +83,12 @@ class FeatureSpec:
     ratios: bool = True
     interaction: bool = True
     lags: int = 2
+    lag_mode: str = "orbit"
     differences: bool = True
     dt: bool = True
     doy: bool = True
     rolling: int = 5
-    windows: tuple[int, ...] = (15, 45, 91)
+    windows: tuple[int, ...] = (15, 45, 91, 181)
     trends: tuple[int, ...] = (30,)
     anomaly: bool = True
     groups: tuple[str, ...] = field(default=("sar", "time"))
@@ -89,6 +96,8 @@ class FeatureSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.lags, int) or self.lags < 0 or self.lags > 10:
             raise ConfigError(f"FeatureSpec.lags: expected an integer in 0..10, found {self.lags!r}")
+        if self.lag_mode not in ("orbit", "any"):
+            raise ConfigError(f"FeatureSpec.lag_mode: expected 'orbit' or 'any', found {self.lag_mode!r}")
         if not isinstance(self.rolling, int) or self.rolling < 0 or (self.rolling > 1 and self.rolling % 2 == 0):
             raise ConfigError(f"FeatureSpec.rolling: expected 0, 1 or an odd window, found {self.rolling!r}")
         groups = tuple(self.groups)
@@ -196,7 +205,14 @@ def _take(a: np.ndarray, idx: np.ndarray, fill: float = np.nan) -> np.ndarray:
     return np.where(ok, got, fill)
 
 
-def feature_kernel(vv: np.ndarray, vh: np.ndarray, days: np.ndarray, doy: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+def feature_kernel(
+    vv: np.ndarray,
+    vh: np.ndarray,
+    days: np.ndarray,
+    doy: np.ndarray,
+    spec: FeatureSpec,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
     """Features of pixel time series.
 
     Parameters
@@ -209,6 +225,10 @@ def feature_kernel(vv: np.ndarray, vh: np.ndarray, days: np.ndarray, doy: np.nda
         Fractional day of year for each time, shape (time,).
     spec : FeatureSpec
         What to compute.
+    groups : numpy.ndarray, optional
+        Integer relative-orbit group of each time (shape (time,)); lags,
+        rolling means and the anomaly stay within a group when
+        ``spec.lag_mode == "orbit"``. None: one group.
 
     Returns
     -------
@@ -237,7 +257,8 @@ def feature_kernel(vv: np.ndarray, vh: np.ndarray, days: np.ndarray, doy: np.nda
         if spec.interaction:
             cols.append(vv * vh / np.float32(100.0))
         nt = shape[-1]
-        p_ptr = _prev_index(valid)
+        grp = np.zeros(nt, dtype=np.int64) if groups is None or spec.lag_mode == "any" else np.asarray(groups)
+        p_ptr = _grouped(_prev_index, valid, grp, -1)
         prev = [p_ptr]
         for _ in range(1, max(spec.lags, spec.rolling // 2)):
             prev.append(_follow(p_ptr, prev[-1], -1))
@@ -254,7 +275,7 @@ def feature_kernel(vv: np.ndarray, vh: np.ndarray, days: np.ndarray, doy: np.nda
                 cols.append(np.where(valid, dtk, np.nan).astype(np.float32))
         if spec.rolling > 1:
             h = spec.rolling // 2
-            n_ptr = _next_index(valid)
+            n_ptr = _grouped(_next_index, valid, grp, nt)
             nxt = [n_ptr]
             for _ in range(1, h):
                 nxt.append(_follow(n_ptr, nxt[-1], nt))
@@ -278,7 +299,13 @@ def feature_kernel(vv: np.ndarray, vh: np.ndarray, days: np.ndarray, doy: np.nda
                 b_vv, b_vh = win.mean(-w, -1e-6)
                 cols += [f_vv - b_vv, f_vh - b_vh]
         if spec.anomaly:
-            cols += [vv - _nanmedian_last(vv), vh - _nanmedian_last(vh)]
+            med_vv = np.full(shape, np.nan, dtype=np.float32)
+            med_vh = np.full(shape, np.nan, dtype=np.float32)
+            for g in np.unique(grp):
+                sel = grp == g
+                med_vv[..., sel] = _nanmedian_last(vv[..., sel])
+                med_vh[..., sel] = _nanmedian_last(vh[..., sel])
+            cols += [vv - med_vv, vh - med_vh]
     if "time" in spec.groups and spec.doy:
         ang = 2 * np.pi * doy / 365.25
         cols += [np.broadcast_to(np.sin(ang), shape), np.broadcast_to(np.cos(ang), shape)]
@@ -321,6 +348,44 @@ def _nanmedian_last(a: np.ndarray) -> np.ndarray:
     return np.where(n > 0, 0.5 * (lo + hi), np.nan)
 
 
+def _grouped(fn: Any, valid: np.ndarray, groups: np.ndarray, missing: int) -> np.ndarray:
+    """Previous/next-valid pointers computed within each group of time positions."""
+    uniq = np.unique(groups)
+    if uniq.size == 1:
+        return fn(valid)
+    out = np.full(valid.shape, missing, dtype=np.int64)
+    for g in uniq:
+        sel = groups == g
+        ptr = fn(valid & sel)
+        out[..., sel] = ptr[..., sel]
+    return out
+
+
+def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
+    """Integer relative-orbit group of each acquisition, from its time of day.
+
+    A relative orbit passes over a site at the same UTC time (within
+    seconds), different relative orbits minutes (same pass direction) or
+    about twelve hours (ascending/descending) apart. Sorted times of day
+    separated by more than ``gap_minutes`` start a new group. Only the time
+    index is read, so grouping never computes Dask data and is the same
+    chunked or not.
+    """
+    nt = cube.sizes["time"]
+    t = cube["time"].to_index()
+    minutes = (t.hour * 60 + t.minute + t.second / 60.0).to_numpy(dtype=np.float64)
+    order = np.argsort(minutes)
+    srt = minutes[order]
+    starts = np.concatenate([[True], np.diff(srt) > gap_minutes])
+    # times of day wrap at midnight: merge the last group into the first when close
+    group_sorted = np.cumsum(starts) - 1
+    if srt.size > 1 and (srt[0] + 1440 - srt[-1]) <= gap_minutes:
+        group_sorted[group_sorted == group_sorted[-1]] = 0
+    out = np.empty(nt, dtype=np.int64)
+    out[order] = group_sorted
+    return np.unique(out, return_inverse=True)[1].astype(np.int64)
+
+
 def _follow(pointer: np.ndarray, idx: np.ndarray, missing: int) -> np.ndarray:
     """Apply a previous/next-valid ``pointer`` array at positions ``idx`` (``missing`` stays missing)."""
     nt = pointer.shape[-1]
@@ -352,15 +417,16 @@ def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None) -> xr.Da
     origin = t.values[0]
     days = ((t.values - origin) / np.timedelta64(1, "D")).astype(np.float64)
     tt = t.to_index()
-    doy = (tt.dayofyear - 1 + (tt.hour * 3600 + tt.minute * 60 + tt.second) / 86400.0).to_numpy(dtype=np.float64)
+    doy = (tt.day_of_year - 1 + (tt.hour * 3600 + tt.minute * 60 + tt.second) / 86400.0).to_numpy(dtype=np.float64)
     vv, vh = cube["VV"], cube["VH"]
     if vv.chunks is not None and len(vv.chunks[vv.dims.index("time")]) > 1:
         vv = vv.chunk({"time": -1})
         vh = vh.chunk({"time": -1})
     names = spec.names
+    groups = orbit_groups(cube)
 
     def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return feature_kernel(a, b, days, doy, spec)
+        return feature_kernel(a, b, days, doy, spec, groups)
 
     out = xr.apply_ufunc(
         _kernel,
@@ -374,5 +440,5 @@ def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None) -> xr.Da
     )
     out = out.transpose("time", "y", "x", "feature").assign_coords(feature=names)
     out.name = "features"
-    out.attrs = {"long_name": "fusion features", "feature_spec": spec.to_json()}
+    out.attrs = {"long_name": "fusion features", "feature_spec": spec.to_json(), "orbit_groups": int(np.unique(groups).size)}
     return out

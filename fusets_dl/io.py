@@ -326,8 +326,11 @@ def _finish(ds: xr.Dataset, crs: CRS | None, chunks: Any, what: str) -> xr.Datas
         logger.warning("%s: no CRS found (expected a CF grid mapping, spatial_ref or an 'epsg' attribute)", what)
     ds = ds.transpose("time", "y", "x", ...)
     if chunks is not None:
-        ds = ds.chunk(_time_chunks(chunks))
-    return ds
+        spec = _time_chunks(chunks)
+        ds = ds.assign({v: ds[v].chunk({k: c for k, c in spec.items() if k in ds[v].dims} if isinstance(spec, dict) else spec) for v in ds.data_vars})
+    # small per-time or static coordinates (orbit, incidence angle) stay in memory
+    small = {c: ds[c].compute() for c in ds.coords if c not in ds.dims and ds[c].chunks is not None and ds[c].ndim <= 1}
+    return ds.assign_coords(small) if small else ds
 
 
 def _time_chunks(chunks: Any) -> Any:

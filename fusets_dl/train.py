@@ -22,7 +22,7 @@ from .features import FeatureSpec, compute_features
 from .model import MLP, FusionModel, Scaler, resolve_device
 from .validate import check_cube
 
-__all__ = ["TrainConfig", "collect_samples", "split_blocks", "train"]
+__all__ = ["TrainConfig", "collect_samples", "cross_validate", "split_blocks", "train"]
 
 _SAMPLE_STREAM = 9001
 
@@ -229,7 +229,13 @@ def _loss_fn(name: str) -> nn.Module:
     return nn.HuberLoss(delta=1.0) if name == "huber" else nn.MSELoss()
 
 
-def train(cube: xr.Dataset, features: FeatureSpec | None = None, config: TrainConfig | None = None) -> FusionModel:
+def train(
+    cube: xr.Dataset,
+    features: FeatureSpec | None = None,
+    config: TrainConfig | None = None,
+    *,
+    split: dict[str, Any] | None = None,
+) -> FusionModel:
     """Train a fusion MLP that predicts NDVI from the S1 features of ``cube``.
 
     Parameters
@@ -241,6 +247,9 @@ def train(cube: xr.Dataset, features: FeatureSpec | None = None, config: TrainCo
         Default ``FeatureSpec()``.
     config : TrainConfig, optional
         Default ``TrainConfig()``.
+    split : dict, optional
+        An explicit block split (as returned by :func:`split_blocks`: keys
+        ``block_size``, ``grid``, ``val``, ``test``); default: a seeded random one.
 
     Returns
     -------
@@ -267,7 +276,7 @@ def train(cube: xr.Dataset, features: FeatureSpec | None = None, config: TrainCo
         torch.set_num_threads(max(1, os.cpu_count() or 1))
     device = resolve_device(config.device)
     ny, nx = cube.sizes["y"], cube.sizes["x"]
-    blocks = split_blocks(ny, nx, config)
+    blocks = split if split is not None else split_blocks(ny, nx, config)
     s = collect_samples(cube, spec, max_samples=config.max_samples, seed=config.seed)
     size, gx = blocks["block_size"], blocks["grid"][1]
     bid = (s["iy"] // size) * gx + (s["ix"] // size)
@@ -376,3 +385,65 @@ def train(cube: xr.Dataset, features: FeatureSpec | None = None, config: TrainCo
 
 def _batched(net: nn.Module, x: torch.Tensor, bs: int = 65536) -> torch.Tensor:
     return torch.cat([net(x[i : i + bs]) for i in range(0, x.shape[0], bs)]) if x.shape[0] else x.new_zeros(0)
+
+
+def cross_validate(
+    cube: xr.Dataset,
+    features: FeatureSpec | None = None,
+    config: TrainConfig | None = None,
+    *,
+    folds: int = 4,
+) -> dict[str, Any]:
+    """K-fold cross-validation over spatial blocks.
+
+    The blocks of ``config.block_size`` are shuffled (seeded) and dealt into
+    ``folds`` disjoint test sets; for each fold a model is trained with those
+    blocks held out (and a share ``config.val_fraction`` of the others for
+    early stopping) and scored on them. Every pixel-date is thus predicted by
+    a model that never saw its block.
+
+    Returns
+    -------
+    dict
+        ``folds`` (per-fold test metrics), ``pooled`` (metrics over all held-out
+        pixel-dates together), ``pooled_by_range``, ``mean_r2`` and ``std_r2``.
+    """
+    from .evaluate import block_mask
+    from .predict import predict_ndvi
+
+    spec = features or FeatureSpec()
+    config = config or TrainConfig()
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    size = config.block_size
+    gy, gx = -(-ny // size), -(-nx // size)
+    n = gy * gx
+    if folds < 2 or n < folds + 1:
+        raise InsufficientDataError(f"cross_validate: expected 2 <= folds < {n} blocks of {size} px, found folds={folds}")
+    order = np.random.default_rng(config.seed).permutation(n)
+    parts = np.array_split(order, folds)
+    obs_all, pred_all, per_fold = [], [], []
+    for k, test in enumerate(parts):
+        rest = np.setdiff1d(order, test)
+        n_val = max(1, round(config.val_fraction * n))
+        val = np.random.default_rng(config.seed + 1 + k).choice(rest, size=min(n_val, rest.size - 1), replace=False)
+        split = {"block_size": size, "grid": [gy, gx], "test": [[int(b) // gx, int(b) % gx] for b in sorted(test)], "val": [[int(b) // gx, int(b) % gx] for b in sorted(val)]}
+        model = train(cube, spec, config, split=split)
+        pred = predict_ndvi(cube, model)
+        mask = xr.DataArray(block_mask(ny, nx, split, "test"), dims=("y", "x"))
+        o = cube["NDVI"].where(mask).values.ravel()
+        p = pred.where(mask).values.ravel()
+        ok = np.isfinite(o) & np.isfinite(p)
+        obs_all.append(o[ok])
+        pred_all.append(p[ok])
+        per_fold.append(regression_metrics(o[ok], p[ok]))
+        logger.info("cross_validate: fold %d/%d R2 %.3f RMSE %.4f", k + 1, folds, per_fold[-1]["r2"], per_fold[-1]["rmse"])
+    o, p = np.concatenate(obs_all), np.concatenate(pred_all)
+    r2s = np.array([f["r2"] for f in per_fold])
+    return {
+        "folds": per_fold,
+        "pooled": regression_metrics(o, p),
+        "pooled_by_range": metrics_by_range(o, p),
+        "mean_r2": float(np.nanmean(r2s)),
+        "std_r2": float(np.nanstd(r2s)),
+        "block_size": size,
+    }

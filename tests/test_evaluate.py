@@ -1,0 +1,37 @@
+"""Metrics against hand-computed values; block masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusets_dl.evaluate import block_mask, metrics_by_range, regression_metrics
+
+
+def test_regression_metrics_by_hand():
+    m = regression_metrics([0.0, 1.0, 2.0, 3.0, np.nan], [0.0, 1.0, 2.0, 4.0, 1.0])
+    assert m["n"] == 4
+    assert m["rmse"] == pytest.approx(0.5)
+    assert m["mae"] == pytest.approx(0.25)
+    assert m["bias"] == pytest.approx(0.25)
+    assert m["r2"] == pytest.approx(1 - 1 / 5)
+    assert np.isnan(regression_metrics([1.0], [1.0])["r2"])
+
+
+def test_metrics_by_range_splits_on_observed_values():
+    obs = np.array([0.1, 0.15, 0.5, 0.55, 0.9, 1.0])
+    pred = obs + np.array([0.0, 0.1, 0.0, 0.0, 0.0, -0.2])
+    rows = metrics_by_range(obs, pred)
+    assert [r["n"] for r in rows] == [2, 0, 2, 0, 2]
+    assert rows[0]["bias"] == pytest.approx(0.05)
+    assert rows[4]["mae"] == pytest.approx(0.1)
+
+
+def test_block_mask():
+    blocks = {"block_size": 2, "grid": [2, 3], "test": [[0, 1]], "val": [[1, 2]]}
+    test = block_mask(4, 5, blocks, "test")
+    assert test.sum() == 4 and test[:2, 2:4].all()
+    val = block_mask(4, 5, blocks, "val")
+    assert val.sum() == 2 and val[2:4, 4].all()  # the last block column is one pixel wide
+    train = block_mask(4, 5, blocks, "train")
+    assert not (train & (test | val)).any() and (train | test | val).all()

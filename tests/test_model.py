@@ -1,0 +1,126 @@
+"""FusionModel files: round trip, tampering, truncation, mismatched specs; no pickle."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import fusets_dl as fdl
+from fusets_dl.model import MLP, FusionModel, Scaler, load_model
+
+
+def _model(spec=None, seed=0):
+    spec = spec or fdl.FeatureSpec(lags=1, windows=(15,))
+    torch.manual_seed(seed)
+    n = len(spec.names)
+    net = MLP(n, (16, 8), dropout=0.1)
+    # give BatchNorm non-trivial running statistics
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(64, n) * 2 + 1)
+    net.eval()
+    scaler = Scaler(np.full(n, 0.5, np.float32), np.full(n, 2.0, np.float32), 0.4, 0.2)
+    arch = {"type": "mlp", "n_in": n, "hidden": [16, 8], "dropout": 0.1, "batch_norm": True}
+    return FusionModel(net, spec, scaler, arch, config={"seed": seed}, metrics={"test": {"r2": 0.5}}, blocks={"block_size": 8, "grid": [2, 2], "test": [[0, 1]], "val": [[1, 0]]})
+
+
+def test_round_trip_gives_identical_predictions(tmp_path):
+    m = _model()
+    x = np.random.default_rng(0).normal(size=(500, len(m.spec.names))).astype(np.float32)
+    x[3, 2] = np.nan
+    p1 = m.predict_array(x)
+    path = m.save(tmp_path / "model")
+    assert path.name == "model.json" and (tmp_path / "model.safetensors").exists()
+    m2 = load_model(tmp_path / "model.json")
+    np.testing.assert_array_equal(m2.predict_array(x), p1)
+    assert np.isnan(p1[3]) and np.isfinite(np.delete(p1, 3)).all()
+    assert (np.abs(p1[np.isfinite(p1)]) <= 1).all()
+    assert m2.spec == m.spec and m2.blocks == m.blocks and m2.metrics == m.metrics
+    assert load_model(tmp_path / "model").sha256 == m.sha256
+
+
+def test_fused_network_matches_eval_network():
+    m = _model()
+    x = torch.randn(200, len(m.spec.names))
+    with torch.inference_mode():
+        np.testing.assert_allclose(m.network.fused()(x).squeeze(-1).numpy(), m.network(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_files_hold_no_pickle(tmp_path):
+    _model().save(tmp_path / "m")
+    blob = (tmp_path / "m.safetensors").read_bytes()
+    header_len = int.from_bytes(blob[:8], "little")
+    assert blob[8:9] == b"{" and json.loads(blob[8 : 8 + header_len])  # safetensors: length + JSON header
+    assert b"\x80\x04\x95" not in blob[:16]  # no pickle protocol marker
+    meta = json.loads((tmp_path / "m.json").read_text())
+    assert meta["format"] == "fusets_dl.FusionModel" and len(meta["weights_sha256"]) == 64
+    assert meta["feature_names"] == _model().spec.names
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    _model().save(tmp_path / "m")
+    w = tmp_path / "m.safetensors"
+    blob = bytearray(w.read_bytes())
+    blob[-5] ^= 0xFF
+    w.write_bytes(bytes(blob))
+    with pytest.raises(fdl.ModelError, match="SHA-256.*modified"):
+        load_model(tmp_path / "m")
+
+
+def test_truncated_or_missing_files_are_refused(tmp_path):
+    _model().save(tmp_path / "m")
+    w = tmp_path / "m.safetensors"
+    w.write_bytes(w.read_bytes()[:100])
+    with pytest.raises(fdl.ModelError, match="SHA-256"):
+        load_model(tmp_path / "m")
+    _model().save(tmp_path / "n")
+    j = tmp_path / "n.json"
+    j.write_text(j.read_text()[:50])
+    with pytest.raises(fdl.ModelError, match="not valid JSON"):
+        load_model(tmp_path / "n")
+    with pytest.raises(fdl.ModelError, match="missing"):
+        load_model(tmp_path / "nothing")
+
+
+def test_weights_hash_forged_in_sidecar_still_checks_architecture(tmp_path):
+    import hashlib
+
+    from safetensors.torch import save
+
+    _model().save(tmp_path / "m")
+    bogus = save({"net.0.weight": torch.zeros(3, 3)})
+    (tmp_path / "m.safetensors").write_bytes(bogus)
+    meta = json.loads((tmp_path / "m.json").read_text())
+    meta["weights_sha256"] = hashlib.sha256(bogus).hexdigest()
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    with pytest.raises(fdl.ModelError, match="do not fit the architecture"):
+        load_model(tmp_path / "m")
+
+
+def test_mismatched_feature_spec_is_refused(tmp_path):
+    _model().save(tmp_path / "m")
+    with pytest.raises(fdl.ModelError, match="feature spec mismatch"):
+        load_model(tmp_path / "m", expect_spec=fdl.FeatureSpec())
+    assert load_model(tmp_path / "m", expect_spec=fdl.FeatureSpec(lags=1, windows=(15,))) is not None
+    meta = json.loads((tmp_path / "m.json").read_text())
+    meta["feature_names"] = meta["feature_names"][::-1]
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    with pytest.raises(fdl.ModelError, match="do not match its spec"):
+        load_model(tmp_path / "m")
+
+
+def test_predict_array_checks_shape():
+    with pytest.raises(fdl.ModelError, match=r"expected features of shape \(n, "):
+        _model().predict_array(np.zeros((4, 3), np.float32))
+
+
+def test_device_auto_is_cpu_here_and_bad_device_refused():
+    from fusets_dl.model import resolve_device
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(fdl.ModelError, match="device"):
+        resolve_device("tpu")
