@@ -47,7 +47,7 @@ def _funnel_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .align import align, summarise
     from .io import open_s1, open_s2
-    from .sample import find_sample
+    from .sample import find_sample, open_truth
 
     t0 = time.perf_counter()
     folder = find_sample(args.data)
@@ -62,15 +62,92 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cube_path = out / "cube.nc"
-    tmp = cube_path.with_suffix(".tmp.nc")
-    cube.drop_vars([], errors="ignore").to_netcdf(tmp)
-    tmp.replace(cube_path)
-    (out / "summary.json").write_text(json.dumps({"pair": summary, "composite_12D": csum}, indent=2))
+    _write_netcdf(cube, cube_path, overwrite=True)
     print(_table(_funnel_rows(summary), f"Fusion cube (pairing within {args.tolerance}) from {folder}"))
     print()
     print(_table(_funnel_rows(csum), "Fusion cube (12-day composites)"))
     print()
-    print(f"cube written to {cube_path} ({time.perf_counter() - t0:.1f} s)")
+    report: dict[str, Any] = {"pair": summary, "composite_12D": csum}
+    if not args.no_train:
+        from .evaluate import regression_metrics
+        from .features import FeatureSpec
+        from .model import load_model
+        from .predict import predict_ndvi
+        from .train import TrainConfig, train
+
+        model = train(cube, FeatureSpec(), TrainConfig(max_epochs=args.epochs, seed=0))
+        model_path = model.save(out / "model")
+        again = load_model(model_path)
+        pred = predict_ndvi(cube, again).compute()
+        print(_metrics_table(model.metrics, "Held-out metrics (spatial blocks of 8 x 8 pixels), vs observed clear NDVI"))
+        truth = open_truth(folder)
+        from .evaluate import block_mask
+
+        mask = block_mask(cube.sizes["y"], cube.sizes["x"], model.blocks, "test")
+        tr = truth["NDVI"].sel(time=cube.time).where(mask[None]).values
+        vs_truth = regression_metrics(tr, pred.where(mask[None]).values)
+        print(f"vs the true NDVI on the same blocks (all S1 dates, cloudy ones too): R2 {vs_truth['r2']:.3f}  RMSE {vs_truth['rmse']:.4f}  n {vs_truth['n']}")
+        print()
+        report["model"] = {"path": str(model_path), "sha256": again.sha256, "metrics": model.metrics, "vs_truth_test_blocks": vs_truth}
+    (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))
+    print(f"outputs in {out} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _metrics_table(metrics: dict[str, Any], title: str) -> str:
+    lines = [title, "-" * len(title), f"{'split':<7} {'n':>8} {'R2':>7} {'RMSE':>7} {'MAE':>7} {'bias':>8}"]
+    for name in ("train", "val", "test"):
+        m = metrics.get(name)
+        if m:
+            lines.append(f"{name:<7} {m['n']:>8d} {m['r2']:>7.3f} {m['rmse']:>7.4f} {m['mae']:>7.4f} {m['bias']:>+8.4f}")
+    if metrics.get("test_by_range"):
+        lines.append("test R2 / RMSE by observed NDVI range:")
+        for r in metrics["test_by_range"]:
+            lo, hi = r["range"]
+            lines.append(f"  [{lo:+.1f}, {hi:+.1f}]  n {r['n']:>7d}  R2 {r['r2']:>7.3f}  RMSE {r['rmse']:.4f}")
+    return "\n".join(lines) + "\n"
+
+
+def _write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
+    """Write atomically (temporary name, then rename); refuse to replace unless ``overwrite``."""
+    if path.exists() and not overwrite:
+        raise FusionError(f"output {str(path)!r} exists: expected a new path, or pass --overwrite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    ds.to_netcdf(tmp)
+    tmp.replace(path)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .features import FeatureSpec
+    from .io import open_cube
+    from .train import TrainConfig, cross_validate, train
+
+    cube = open_cube(args.cube, chunks={"y": 256, "x": 256})
+    spec = FeatureSpec.from_dict(json.loads(args.features)) if args.features else FeatureSpec()
+    cfg = TrainConfig(max_epochs=args.epochs, block_size=args.block_size, max_samples=args.max_samples, seed=args.seed, device=args.device)
+    if args.cv:
+        cv = cross_validate(cube, spec, cfg, folds=args.cv)
+        p = cv["pooled"]
+        print(f"{args.cv}-fold spatial-block cross-validation: pooled R2 {p['r2']:.3f} RMSE {p['rmse']:.4f} MAE {p['mae']:.4f} bias {p['bias']:+.4f} (n {p['n']}); fold R2 {cv['mean_r2']:.3f} +- {cv['std_r2']:.3f}")
+    model = train(cube, spec, cfg)
+    path = model.save(args.output)
+    print(_metrics_table(model.metrics, f"Held-out metrics (blocks of {args.block_size} x {args.block_size} pixels)"))
+    print(f"model written to {path} (sha256 {model.sha256[:16]}...)")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .io import open_cube
+    from .model import load_model
+    from .predict import predict_ndvi
+
+    cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
+    model = load_model(args.model)
+    pred = predict_ndvi(cube, model, device=args.device)
+    out = Path(args.output)
+    _write_netcdf(pred.to_dataset(), out, overwrite=args.overwrite)
+    print(f"NDVI predictions written to {out}")
     return 0
 
 
@@ -83,11 +160,7 @@ def _cmd_align(args: argparse.Namespace) -> int:
     cube = align(s1, s2, tolerance=args.tolerance, freq=args.freq, outlier_filter=args.outlier_filter,
                  min_clear_fraction=args.min_clear_fraction, compute_summary=True)
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise FusionError(f"output {str(out)!r} exists: expected a new path, or pass --overwrite")
-    tmp = out.with_name(out.name + ".tmp")
-    cube.to_netcdf(tmp)
-    tmp.replace(out)
+    _write_netcdf(cube, out, overwrite=args.overwrite)
     print(_table(_funnel_rows(summarise(cube)), f"Fusion cube written to {out}"))
     return 0
 
@@ -134,7 +207,30 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data", default=None, help="folder with s1.nc, s2.nc, truth.nc (default: data/sample)")
     d.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
     d.add_argument("--tolerance", default="3D", help="S1/S2 pairing tolerance (default 3D)")
+    d.add_argument("--epochs", type=int, default=40, help="maximum training epochs (default 40)")
+    d.add_argument("--no-train", action="store_true", help="stop after alignment")
     d.set_defaults(func=_cmd_demo)
+
+    t = sub.add_parser("train", help="train a fusion model on a cube (netCDF or Zarr with VV, VH, NDVI)")
+    t.add_argument("cube")
+    t.add_argument("-o", "--output", required=True, help="model path stem (writes .safetensors and .json)")
+    t.add_argument("--features", default=None, help="FeatureSpec as JSON, e.g. '{\"lags\": 1}'")
+    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--block-size", type=int, default=8)
+    t.add_argument("--max-samples", type=int, default=1_000_000)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--cv", type=int, default=0, help="also run K-fold spatial-block cross-validation")
+    t.set_defaults(func=_cmd_train)
+
+    pr = sub.add_parser("predict", help="predict NDVI from S1 with a trained model")
+    pr.add_argument("cube")
+    pr.add_argument("model")
+    pr.add_argument("-o", "--output", required=True)
+    pr.add_argument("--chunk", type=int, default=256)
+    pr.add_argument("--device", default="auto")
+    pr.add_argument("--overwrite", action="store_true")
+    pr.set_defaults(func=_cmd_predict)
 
     a = sub.add_parser("align", help="build a fusion cube from S1 and S2 files")
     a.add_argument("--s1", nargs="+", required=True, help="S1 file(s), folder or Zarr store")

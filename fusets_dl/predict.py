@@ -50,10 +50,10 @@ def _model_from_payload(payload: tuple[str, bytes, str]) -> FusionModel:
         return model
 
 
-def _predict_block(block: np.ndarray, payload: tuple[str, bytes, str], batch_size: int, device: str) -> np.ndarray:
+def _predict_block(block: np.ndarray, payload: tuple[str, bytes, str], batch_size: int, device: str, precision: str) -> np.ndarray:
     model = _model_from_payload(payload)
     shape = block.shape[:-1]
-    out = model.predict_array(block.reshape(-1, block.shape[-1]), batch_size=batch_size, device=device)
+    out = model.predict_array(block.reshape(-1, block.shape[-1]), batch_size=batch_size, device=device, precision=precision)
     return out.reshape(shape)
 
 
@@ -63,6 +63,7 @@ def predict_ndvi(
     *,
     batch_size: int = 65536,
     device: str = "auto",
+    precision: str = "auto",
 ) -> xr.DataArray:
     """Predict NDVI from the S1 features of ``cube``.
 
@@ -76,6 +77,9 @@ def predict_ndvi(
         Pixel-dates per forward pass.
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    precision : {"auto", "float32", "bfloat16"}
+        Inference precision; "auto" is bfloat16 where the hardware computes it
+        natively (see :meth:`FusionModel.predict_array`).
 
     Returns
     -------
@@ -89,7 +93,7 @@ def predict_ndvi(
     feats = compute_features(cube, model.spec)
     payload = _payload(model)
     if feats.chunks is None:
-        data = _predict_block(np.asarray(feats.values), payload, batch_size, device)
+        data = _predict_block(np.asarray(feats.values), payload, batch_size, device, precision)
     else:
         pay = dask.delayed(payload, pure=True, name=f"fusets-model-{payload[2][:16]}")
         data = da.map_blocks(
@@ -98,6 +102,7 @@ def predict_ndvi(
             pay,
             batch_size,
             device,
+            precision,
             drop_axis=3,
             dtype=np.float32,
             meta=np.empty((0, 0, 0), dtype=np.float32),

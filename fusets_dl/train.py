@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -67,7 +66,8 @@ class TrainConfig:
     mixed_precision : bool
         bf16 autocast on CUDA (ignored on CPU).
     num_threads : int, optional
-        Torch CPU threads (default: all cores).
+        Torch CPU threads (default: torch's own setting, all cores unless
+        ``OMP_NUM_THREADS`` says otherwise).
     """
 
     hidden: tuple[int, ...] = (256, 128, 64, 32, 16)
@@ -272,8 +272,6 @@ def train(
     torch.manual_seed(config.seed)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    else:
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
     device = resolve_device(config.device)
     ny, nx = cube.sizes["y"], cube.sizes["x"]
     blocks = split if split is not None else split_blocks(ny, nx, config)

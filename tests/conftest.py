@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,14 @@ GF_S2 = SHARED_DATA / "gfmap_apr2023" / "cdse_sentinel2_l2a.nc"
 MONTHLY = SHARED_DATA / "worldcereal_monthly" / "worldcereal_preprocessed_inputs.nc"
 FIELD_S2 = SHARED_DATA / "fusets_field" / "raw_s2_ndvi_field.nc"
 FIELD_CSV = SHARED_DATA / "fusets_field" / "mogpr_input.csv"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One torch thread per xdist worker: two workers on two cores must not oversubscribe."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

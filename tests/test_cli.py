@@ -14,10 +14,13 @@ from fusets_dl.sample import find_sample
 
 
 def test_demo_runs_on_the_bundled_sample(tmp_path, capsys):
-    assert main(["-q", "demo", "--out", str(tmp_path)]) == 0
+    assert main(["-q", "demo", "--out", str(tmp_path), "--epochs", "3"]) == 0
     out = capsys.readouterr().out
     assert "cube pixel-dates with NDVI" in out and "12-day composites" in out
+    assert "Held-out metrics" in out and "vs the true NDVI" in out
     summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["model"]["metrics"]["test"]["n"] > 1000
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "model.json").exists()
     assert summary["pair"]["s2_clear_fraction"] > 0.2
     cube = xr.open_dataset(tmp_path / "cube.nc")
     assert {"VV", "VH", "NDVI"} <= set(cube.data_vars)
@@ -61,3 +64,22 @@ def test_bad_arguments_exit_nonzero(bad):
     with pytest.raises(SystemExit) as exc:
         main(bad)
     assert exc.value.code != 0
+
+
+def test_train_and_predict_subcommands(tmp_path, capsys):
+    sample = find_sample()
+    cube = tmp_path / "cube.nc"
+    assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(cube)]) == 0
+    spec = '{"lags": 1, "windows": [15, 45]}'
+    assert main(["-q", "train", str(cube), "-o", str(tmp_path / "m"), "--epochs", "2", "--features", spec]) == 0
+    out = capsys.readouterr().out
+    assert "Held-out metrics" in out and "sha256" in out
+    pred = tmp_path / "pred.nc"
+    assert main(["-q", "predict", str(cube), str(tmp_path / "m"), "-o", str(pred)]) == 0
+    ds = xr.open_dataset(pred)
+    assert ds["NDVI_pred"].dims == ("time", "y", "x") and float(ds["NDVI_pred"].notnull().mean()) > 0.5
+    # a tampered model is refused with exit status 2 and no output written
+    w = tmp_path / "m.safetensors"
+    w.write_bytes(w.read_bytes()[:-3] + b"xyz")
+    assert main(["-q", "predict", str(cube), str(tmp_path / "m"), "-o", str(tmp_path / "p2.nc")]) == 2
+    assert "SHA-256" in capsys.readouterr().err and not (tmp_path / "p2.nc").exists()

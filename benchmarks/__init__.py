@@ -1,0 +1,1 @@
+"""fusets_dl benchmarks: ``python -m benchmarks [--quick]`` prints a table."""

@@ -1,0 +1,74 @@
+"""Benchmarks of the deep-learning core: features, training, prediction."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dask
+import numpy as np
+
+import fusets_dl as fdl
+from fusets_dl.model import MLP, FusionModel, Scaler
+
+from .machine import peak_rss_gib
+
+
+def _timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def _cube(ny: int, nx: int, seed: int = 0, chunk: int = 128) -> Any:
+    s1, s2, _ = fdl.synthetic.make_scene(ny, nx, "2021-01-01", "2022-12-31", seed=seed, s1_revisit_days=12, chunks={"y": chunk, "x": chunk})
+    cube = fdl.align(fdl.open_s1(s1, units="dB"), fdl.open_s2(s2))
+    return cube.persist()
+
+
+def _random_model(spec: fdl.FeatureSpec) -> FusionModel:
+    n = len(spec.names)
+    net = MLP(n).eval()
+    arch = {"type": "mlp", "n_in": n, "hidden": [256, 128, 64, 32, 16], "dropout": 0.1, "batch_norm": True}
+    return FusionModel(net, spec, Scaler(np.zeros(n, np.float32), np.ones(n, np.float32), 0.5, 0.2), arch)
+
+
+def run(quick: bool = False, device: str = "auto") -> list[dict[str, Any]]:
+    """Run the core benchmarks; one row per measurement."""
+    rows: list[dict[str, Any]] = []
+    size = 256 if quick else 512
+    cube = _cube(size, size)
+    nt = cube.sizes["time"]
+    pts = nt * size * size
+    spec = fdl.FeatureSpec()
+
+    sec, _ = _timed(lambda: fdl.compute_features(cube, spec).data.sum().compute(), repeat=2)
+    rows.append({"stage": "features (dask, threads)", "size": f"{nt} x {size} x {size}", "seconds": sec, "throughput": pts / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
+
+    cfg = fdl.TrainConfig(max_epochs=3 if quick else 5, patience=100, max_samples=200_000 if quick else 500_000, device=device)
+    sec, model = _timed(lambda: fdl.train(cube, spec, cfg))
+    n_train = model.info["funnel"]["train"]
+    epoch_s = sum(h["seconds"] for h in model.history)
+    rows.append({"stage": "training (epochs only)", "size": f"{n_train} samples x {len(model.history)} epochs", "seconds": epoch_s, "throughput": n_train * len(model.history) / epoch_s, "unit": "samples/s", "peak_rss_gib": peak_rss_gib()})
+    rows.append({"stage": "train() end to end", "size": f"{nt} x {size} x {size} cube", "seconds": sec, "throughput": pts / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
+
+    x = np.random.default_rng(0).normal(size=(1_000_000 if quick else 4_000_000, len(spec.names))).astype(np.float32)
+    for precision in ("float32", "auto"):
+        model.predict_array(x[:70000], device=device, precision=precision)
+        sec, _ = _timed(lambda p=precision: model.predict_array(x, device=device, precision=p), repeat=2)
+        rows.append({"stage": f"network only ({precision})", "size": f"{x.shape[0]} samples", "seconds": sec, "throughput": x.shape[0] / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
+
+    for precision in ("float32", "auto"):
+        pred = fdl.predict_ndvi(cube, model, device=device, precision=precision)
+        sec, _ = _timed(lambda p=pred: p.data.sum().compute(), repeat=2)
+        rows.append({"stage": f"predict_ndvi ({precision})", "size": f"{nt} x {size} x {size}", "seconds": sec, "throughput": pts / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
+    return rows
+
+
+def main_threads() -> None:
+    """Use the threaded scheduler (the default for arrays)."""
+    dask.config.set(scheduler="threads")
