@@ -376,6 +376,10 @@ def train(
         metrics[name] = regression_metrics(s["y"][sel], pred)
         if name == "test":
             metrics["test_by_range"] = metrics_by_range(s["y"][sel], pred)
+            # residual RMSE binned on the *predicted* value: the uncertainty of a new prediction
+            metrics["test_by_pred_range"] = [
+                {"range": r["range"], "n": r["n"], "rmse": r["rmse"]} for r in metrics_by_range(pred, s["y"][sel])
+            ]
     model.metrics = metrics
     logger.info("train: held-out test blocks R2 %.3f RMSE %.4f MAE %.4f bias %+.4f (n=%d)", metrics["test"]["r2"], metrics["test"]["rmse"], metrics["test"]["mae"], metrics["test"]["bias"], metrics["test"]["n"])
     return model
