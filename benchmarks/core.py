@@ -66,6 +66,19 @@ def run(quick: bool = False, device: str = "auto") -> list[dict[str, Any]]:
         pred = fdl.predict_ndvi(cube, model, device=device, precision=precision)
         sec, _ = _timed(lambda p=pred: p.data.sum().compute(), repeat=2)
         rows.append({"stage": f"predict_ndvi ({precision})", "size": f"{nt} x {size} x {size}", "seconds": sec, "throughput": pts / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
+
+    pred = fdl.predict_ndvi(cube, model).persist()
+    for label, kw in (("reconstruct (cube dates)", {}), ("reconstruct (freq=5D)", {"freq": "5D"})):
+        rec = fdl.reconstruct(cube, model, predicted=pred, **kw)
+        sec, _ = _timed(lambda r=rec: r["NDVI"].data.sum().compute(), repeat=2)
+        rows.append({"stage": label, "size": f"{nt} x {size} x {size}", "seconds": sec, "throughput": pts / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
+
+    # phenology on one year of 5-day NDVI (73 dates), as the target states it
+    rec5 = fdl.reconstruct(cube, model, predicted=pred, freq="5D")["NDVI"].sel(time=slice("2021-01-01", "2021-12-31")).persist()
+    ph = fdl.phenology(rec5, max_seasons=3)
+    sec, _ = _timed(lambda: ph["sos"].data.compute(), repeat=2)
+    npx = size * size
+    rows.append({"stage": "phenology (73 dates)", "size": f"{rec5.sizes['time']} x {size} x {size}", "seconds": sec, "throughput": npx / sec, "unit": "pixels/s", "peak_rss_gib": peak_rss_gib()})
     return rows
 
 

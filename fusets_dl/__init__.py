@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import synthetic
+from . import preprocess, synthetic
 from .accessor import FusionDataArrayAccessor, FusionDatasetAccessor
 from .align import align, summarise
 from .errors import (
@@ -29,7 +29,9 @@ from .evaluate import evaluate, metrics_by_range, regression_metrics
 from .features import FeatureSpec, compute_features
 from .io import open_cube, open_s1, open_s2
 from .model import FusionModel, load_model
+from .phenology import phenology
 from .predict import predict_ndvi
+from .reconstruct import reconstruct
 from .train import TrainConfig, cross_validate, train
 
 try:
@@ -65,7 +67,10 @@ __all__ = [
     "open_cube",
     "open_s1",
     "open_s2",
+    "phenology",
     "predict_ndvi",
+    "preprocess",
+    "reconstruct",
     "regression_metrics",
     "summarise",
     "synthetic",

@@ -45,6 +45,18 @@ class FusionDatasetAccessor:
 
         return predict_ndvi(self._ds, model, **kwargs)
 
+    def reconstruct(self, model: FusionModel, **kwargs: Any) -> xr.Dataset:
+        """Gap-filled NDVI with ``NDVI_std`` and ``source`` (see :func:`fusets_dl.reconstruct`)."""
+        from .reconstruct import reconstruct
+
+        return reconstruct(self._ds, model, **kwargs)
+
+    def phenology(self, **kwargs: Any) -> xr.Dataset:
+        """Phenology of the Dataset's ``NDVI`` (see :func:`fusets_dl.phenology`)."""
+        from .phenology import phenology
+
+        return phenology(self._ds["NDVI"], **kwargs)
+
 
 @xr.register_dataarray_accessor("fusion")
 class FusionDataArrayAccessor:
@@ -52,3 +64,9 @@ class FusionDataArrayAccessor:
 
     def __init__(self, da: xr.DataArray) -> None:
         self._da = da
+
+    def phenology(self, **kwargs: Any) -> xr.Dataset:
+        """Multi-season phenometrics of this NDVI series (see :func:`fusets_dl.phenology`)."""
+        from .phenology import phenology
+
+        return phenology(self._da, **kwargs)

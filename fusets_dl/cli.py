@@ -89,8 +89,86 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"vs the true NDVI on the same blocks (all S1 dates, cloudy ones too): R2 {vs_truth['r2']:.3f}  RMSE {vs_truth['rmse']:.4f}  n {vs_truth['n']}")
         print()
         report["model"] = {"path": str(model_path), "sha256": again.sha256, "metrics": model.metrics, "vs_truth_test_blocks": vs_truth}
+        report["reconstruction"], report["phenology"] = _demo_reconstruct(cube, again, pred, truth, mask, out)
     (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))
     print(f"outputs in {out} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _demo_reconstruct(cube: Any, model: Any, pred: Any, truth: Any, mask: Any, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Reconstruct, extract phenology and compare with the truth of the sample (demo stages)."""
+    import numpy as np
+
+    from .evaluate import regression_metrics, score_phenology
+    from .phenology import phenology
+    from .preprocess import filter_ndvi_outliers
+    from .reconstruct import SOURCE_FLAGS, reconstruct
+
+    rec = reconstruct(cube, model, predicted=pred).compute()
+    _write_netcdf(rec, out / "reconstruction.nc", overwrite=True)
+    shares = {k: float((rec["source"] == v).mean()) for k, v in SOURCE_FLAGS.items()}
+    t = truth["NDVI"].sel(time=cube.time)
+    m = mask[None]
+    rmet = regression_metrics(t.where(m).values, rec["NDVI"].where(m).values)
+    within = float((abs(rec["NDVI"] - t) <= rec["NDVI_std"]).where(m).mean())
+    print("Reconstruction (clear S2 kept, S1 predictions in the gaps, weighted Whittaker)")
+    print("-------------------------------------------------------------------------------")
+    print("source shares: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
+    print(f"vs true NDVI on held-out blocks: R2 {rmet['r2']:.3f}  RMSE {rmet['rmse']:.4f}  bias {rmet['bias']:+.4f}; "
+          f"{within:.0%} of values within 1 NDVI_std")
+    print()
+    ph = phenology(rec["NDVI"], max_seasons=8)
+    _write_netcdf(ph, out / "phenology.nc", overwrite=True)
+    from .io import open_s2
+    from .sample import find_sample
+
+    s2 = open_s2(find_sample() / "s2.nc")
+    raw = s2["NDVI"].where(filter_ndvi_outliers(s2["NDVI"], s2["clear"]))
+    ph_raw = phenology(raw, max_seasons=8)
+    period = (np.datetime64("2021-03-01"), np.datetime64("2022-10-31"))
+    sc_rec = score_phenology(ph, truth, mask=mask, period=period)
+    sc_raw = score_phenology(ph_raw, truth, mask=mask, period=period)
+    print("Phenology vs truth on held-out blocks (seasons peaking Mar 2021 - Oct 2022), reconstructed | raw clear S2")
+    print("-----------------------------------------------------------------------------------------------------")
+    print(f"{'class':<10} {'pixels':>6}  {'right count':>13}  {'SOS MAE (d)':>13}  {'EOS MAE (d)':>13}")
+    for cls, r in sc_rec.items():
+        w = sc_raw.get(cls, {})
+        print(f"{cls:<10} {r['pixels']:>6}  {r['right_count']:>5.2f} | {w.get('right_count', np.nan):<5.2f}  "
+              f"{r['sos_mae']:>5.1f} | {w.get('sos_mae', np.nan):<5.1f}  {r['eos_mae']:>5.1f} | {w.get('eos_mae', np.nan):<5.1f}")
+    print()
+    return {"source_shares": shares, "vs_truth_test_blocks": rmet, "within_1_std": within}, {"reconstructed": sc_rec, "raw_s2": sc_raw}
+
+
+def _cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .io import open_cube
+    from .model import load_model
+    from .reconstruct import reconstruct
+
+    cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
+    model = load_model(args.model)
+    rec = reconstruct(cube, model, freq=args.freq, smooth=not args.no_smooth, lam=args.lam, device=args.device)
+    _write_netcdf(rec, Path(args.output), overwrite=args.overwrite)
+    print(f"reconstructed NDVI written to {args.output}")
+    return 0
+
+
+def _cmd_phenology(args: argparse.Namespace) -> int:
+    import xarray as xr
+
+    from .phenology import phenology
+
+    ds = xr.open_dataset(args.input, chunks={"y": args.chunk, "x": args.chunk})
+    if args.variable not in ds:
+        raise FusionError(f"{args.input}: expected a variable {args.variable!r}, found {sorted(map(str, ds.data_vars))}")
+    period = (args.start, args.end) if args.start or args.end else None
+    if period is not None:
+        period = (args.start or "1900-01-01", args.end or "2200-01-01")
+    ph = phenology(ds[args.variable].chunk({"time": -1}), max_seasons=args.max_seasons, amplitude_fraction=args.fraction,
+                   min_amplitude=args.min_amplitude, period=period)
+    _write_netcdf(ph, Path(args.output), overwrite=args.overwrite)
+    n = ph["n_seasons"].values
+    print(f"phenology written to {args.output}: pixels with 0/1/2/3+ seasons: "
+          f"{(n == 0).mean():.1%} / {(n == 1).mean():.1%} / {(n == 2).mean():.1%} / {(n >= 3).mean():.1%}")
     return 0
 
 
@@ -222,6 +300,31 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     t.add_argument("--cv", type=int, default=0, help="also run K-fold spatial-block cross-validation")
     t.set_defaults(func=_cmd_train)
+
+    rc = sub.add_parser("reconstruct", help="gap-filled NDVI with source flags and uncertainty")
+    rc.add_argument("cube")
+    rc.add_argument("model")
+    rc.add_argument("-o", "--output", required=True)
+    rc.add_argument("--freq", default=None, help="regular output grid, e.g. 5D (default: the cube dates)")
+    rc.add_argument("--no-smooth", action="store_true")
+    rc.add_argument("--lam", type=float, default=1000.0, help="Whittaker lambda on a 1-day grid")
+    rc.add_argument("--chunk", type=int, default=256)
+    rc.add_argument("--device", default="auto")
+    rc.add_argument("--overwrite", action="store_true")
+    rc.set_defaults(func=_cmd_reconstruct)
+
+    ph = sub.add_parser("phenology", help="multi-season phenometrics of an NDVI file")
+    ph.add_argument("input", help="netCDF/Zarr with an NDVI variable on (time, y, x)")
+    ph.add_argument("-o", "--output", required=True)
+    ph.add_argument("--variable", default="NDVI")
+    ph.add_argument("--max-seasons", type=int, default=3)
+    ph.add_argument("--fraction", type=float, default=0.5, help="SOS/EOS at this fraction of the amplitude")
+    ph.add_argument("--min-amplitude", type=float, default=0.1)
+    ph.add_argument("--start", default=None, help="keep seasons peaking from this date")
+    ph.add_argument("--end", default=None, help="keep seasons peaking up to this date")
+    ph.add_argument("--chunk", type=int, default=256)
+    ph.add_argument("--overwrite", action="store_true")
+    ph.set_defaults(func=_cmd_phenology)
 
     pr = sub.add_parser("predict", help="predict NDVI from S1 with a trained model")
     pr.add_argument("cube")

@@ -119,7 +119,7 @@ def _prune(x: np.ndarray, peaks: np.ndarray, min_amplitude: float, max_iter: int
     boundary when it is the first (last) peak of its row and the boundary value
     is the trough.
     """
-    p, n = x.shape
+    _p, n = x.shape
     flat = x.ravel()
     peaks = peaks.copy()
     for _ in range(max_iter):
@@ -188,7 +188,20 @@ def _interp_at(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return np.where(ok, x[rows, p0] * (1 - f) + x[rows, p1] * f, np.nan)
 
 
-def _pheno_kernel(
+_BATCH = 8192  # pixels per kernel pass: bounds the (pixels x grid) temporaries
+
+
+def _pheno_kernel(values: np.ndarray, **kw: Any) -> np.ndarray:
+    """Run the phenology kernel over batches of pixels (bounded memory)."""
+    lead = values.shape[:-1]
+    v = values.reshape(-1, values.shape[-1])
+    parts = [_pheno_batch(v[i : i + _BATCH], **kw) for i in range(0, v.shape[0], _BATCH)]
+    n_out = (kw["max_seasons"], len(PHENO_VARS))
+    out = np.concatenate(parts, axis=0) if parts else np.empty((0, *n_out))
+    return out.reshape(*lead, *n_out)
+
+
+def _pheno_batch(
     values: np.ndarray,
     *,
     in_days: np.ndarray,
@@ -229,7 +242,7 @@ def _pheno_kernel(
     if not good.any():
         return out.reshape(*lead, max_seasons, len(PHENO_VARS))
     xs = x[good]
-    win = max(3, int(round(min_length / step)) | 1)
+    win = max(3, round(min_length / step) | 1)
     mx = maximum_filter1d(xs, size=win, axis=1, mode="nearest")
     peaks = xs >= mx - 1e-12
     first = peaks & ~np.concatenate([np.zeros((xs.shape[0], 1), bool), peaks[:, :-1]], axis=1)

@@ -298,7 +298,20 @@ def reconstruct(
     return out
 
 
+_BATCH = 4096  # pixels per kernel pass: bounds the (pixels x grid) temporaries
+
+
 def _grid_safe_kernel(obs: np.ndarray, pred: np.ndarray, **kw: Any) -> np.ndarray:
+    """Run the reconstruction kernel over batches of pixels (bounded memory)."""
+    lead = obs.shape[:-1]
+    o = obs.reshape(-1, obs.shape[-1])
+    p = pred.reshape(-1, pred.shape[-1])
+    parts = [_one_batch(o[i : i + _BATCH], p[i : i + _BATCH], **kw) for i in range(0, max(o.shape[0], 1), _BATCH)]
+    out = np.concatenate(parts, axis=0) if parts else np.empty((0, len(kw["out_idx"]), 3), np.float32)
+    return out.reshape(*lead, *out.shape[1:])
+
+
+def _one_batch(obs: np.ndarray, pred: np.ndarray, **kw: Any) -> np.ndarray:
     """The reconstruction kernel; the no-smoothing, cube-dates case needs no grid step."""
     grid = kw["grid_days"]
     if kw["lam"] is None and grid.size > 1 and np.array_equal(grid, kw["in_days"]):

@@ -20,6 +20,12 @@ def test_demo_runs_on_the_bundled_sample(tmp_path, capsys):
     assert "Held-out metrics" in out and "vs the true NDVI" in out
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["model"]["metrics"]["test"]["n"] > 1000
+    assert "Reconstruction" in out and "Phenology vs truth" in out
+    assert summary["reconstruction"]["source_shares"]["missing"] < 0.05
+    rec = xr.open_dataset(tmp_path / "reconstruction.nc")
+    assert set(rec.data_vars) >= {"NDVI", "NDVI_std", "source"}
+    ph = xr.open_dataset(tmp_path / "phenology.nc")
+    assert ph["sos"].dims == ("season", "y", "x")
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "model.json").exists()
     assert summary["pair"]["s2_clear_fraction"] > 0.2
     cube = xr.open_dataset(tmp_path / "cube.nc")
@@ -78,6 +84,13 @@ def test_train_and_predict_subcommands(tmp_path, capsys):
     assert main(["-q", "predict", str(cube), str(tmp_path / "m"), "-o", str(pred)]) == 0
     ds = xr.open_dataset(pred)
     assert ds["NDVI_pred"].dims == ("time", "y", "x") and float(ds["NDVI_pred"].notnull().mean()) > 0.5
+    rec = tmp_path / "rec.nc"
+    assert main(["-q", "reconstruct", str(cube), str(tmp_path / "m"), "-o", str(rec), "--freq", "5D"]) == 0
+    assert xr.open_dataset(rec)["source"].attrs["flag_meanings"] == "observed predicted interpolated missing"
+    ph = tmp_path / "ph.nc"
+    assert main(["-q", "phenology", str(rec), "-o", str(ph), "--start", "2021-01-01", "--end", "2021-12-31"]) == 0
+    assert "seasons" in capsys.readouterr().out
+    assert main(["-q", "phenology", str(rec), "-o", str(tmp_path / "x.nc"), "--variable", "EVI"]) == 2
     # a tampered model is refused with exit status 2 and no output written
     w = tmp_path / "m.safetensors"
     w.write_bytes(w.read_bytes()[:-3] + b"xyz")
