@@ -32,6 +32,7 @@ from .model import FusionModel, load_model
 from .phenology import phenology
 from .predict import predict_ndvi
 from .reconstruct import reconstruct
+from .store import to_zarr
 from .train import TrainConfig, cross_validate, train
 
 try:
@@ -74,5 +75,6 @@ __all__ = [
     "regression_metrics",
     "summarise",
     "synthetic",
+    "to_zarr",
     "train",
 ]

@@ -172,6 +172,17 @@ def _cmd_phenology(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import load_config, run, summary_table
+
+    cfg = load_config(args.config)  # every config error is reported before any work
+    t0 = time.perf_counter()
+    rows = run(cfg, workers=args.workers, scheduler=args.scheduler)
+    print(summary_table(rows))
+    print(f"\noutputs in {cfg.output_root} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def _metrics_table(metrics: dict[str, Any], title: str) -> str:
     lines = [title, "-" * len(title), f"{'split':<7} {'n':>8} {'R2':>7} {'RMSE':>7} {'MAE':>7} {'bias':>8}"]
     for name in ("train", "val", "test"):
@@ -300,6 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     t.add_argument("--cv", type=int, default=0, help="also run K-fold spatial-block cross-validation")
     t.set_defaults(func=_cmd_train)
+
+    rn = sub.add_parser("run", help="resumable batch run over the regions of a YAML config")
+    rn.add_argument("config")
+    rn.add_argument("--workers", type=int, default=None, help="start a LocalCluster with N worker processes")
+    rn.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    rn.set_defaults(func=_cmd_run)
 
     rc = sub.add_parser("reconstruct", help="gap-filled NDVI with source flags and uncertainty")
     rc.add_argument("cube")

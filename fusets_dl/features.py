@@ -13,12 +13,13 @@ seen every 6 days from one orbit or from two alternating orbits.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from ._config import dataclass_from_dict
 from .errors import ConfigError
 from .validate import check_cube
 
@@ -165,15 +166,7 @@ class FeatureSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
         """Rebuild a spec; unknown keys are an error naming them."""
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - allowed)
-        if unknown:
-            raise ConfigError(f"FeatureSpec: unknown keys {unknown}; expected among {sorted(allowed)}")
-        d = dict(d)
-        for k in ("groups", "windows", "trends"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return cls(**d)
+        return dataclass_from_dict(cls, d, ("groups", "windows", "trends"))
 
 
 # --------------------------------------------------------------------------- kernel

@@ -669,7 +669,7 @@ def open_cube(source: PathLike | xr.Dataset, *, chunks: Any = None) -> xr.Datase
         path = Path(source)
         if not path.exists():
             raise SourceError(f"fusion cube not found: expected an existing store, found no {str(path)!r}")
-        ds = xr.open_zarr(path, chunks=chunks) if _is_zarr(path) else xr.open_dataset(path, chunks=chunks)
+        ds = xr.open_zarr(path, chunks=chunks, decode_coords="all") if _is_zarr(path) else xr.open_dataset(path, chunks=chunks, decode_coords="all")
         ds = ds.rio.write_crs(ds.rio.crs) if ds.rio.crs is not None else ds
     check_cube(ds)
     return ds.chunk(_time_chunks(chunks)) if chunks is not None else ds

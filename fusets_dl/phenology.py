@@ -50,6 +50,17 @@ _ATTRS: dict[str, dict[str, Any]] = {
 }
 
 
+def _segment_starts(peaks: np.ndarray, reverse: bool) -> np.ndarray:
+    """Where segments start: each row start, and just after (forward) or at (reverse) each peak."""
+    starts = np.zeros(peaks.shape, dtype=bool)
+    starts[:, 0] = True
+    if reverse:
+        starts |= peaks
+    else:
+        starts[:, 1:] |= peaks[:, :-1]
+    return starts
+
+
 def _segmented_min(x: np.ndarray, peaks: np.ndarray, reverse: bool) -> tuple[np.ndarray, np.ndarray]:
     """Minimum (value, index) of the segment each position belongs to.
 
@@ -59,12 +70,7 @@ def _segmented_min(x: np.ndarray, peaks: np.ndarray, reverse: bool) -> tuple[np.
     Vectorised with ``np.minimum.reduceat`` over the flattened rows.
     """
     p, n = x.shape
-    starts = np.zeros((p, n), dtype=bool)
-    starts[:, 0] = True
-    if reverse:
-        starts |= peaks
-    else:
-        starts[:, 1:] |= peaks[:, :-1]
+    starts = _segment_starts(peaks, reverse)
     flat_starts = np.flatnonzero(starts.ravel())
     flat = x.ravel()
     mins = np.minimum.reduceat(flat, flat_starts)
@@ -100,14 +106,7 @@ def _sides(x: np.ndarray, lv: np.ndarray, li: np.ndarray, rv: np.ndarray, ri: np
 
 def _segment_values(x: np.ndarray, peaks: np.ndarray, pos: np.ndarray, reverse: bool) -> np.ndarray:
     """Trough value on one side of each peak at flat positions ``pos`` (one reduceat pass)."""
-    p, n = x.shape
-    starts = np.zeros((p, n), dtype=bool)
-    starts[:, 0] = True
-    if reverse:
-        starts |= peaks
-    else:
-        starts[:, 1:] |= peaks[:, :-1]
-    st = np.flatnonzero(starts.ravel())
+    st = np.flatnonzero(_segment_starts(peaks, reverse).ravel())
     mins = np.minimum.reduceat(x.ravel(), st)
     return mins[np.searchsorted(st, pos, side="right") - 1]
 

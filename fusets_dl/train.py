@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dask
@@ -13,6 +13,7 @@ import torch
 import xarray as xr
 from torch import nn
 
+from ._config import dataclass_from_dict
 from ._logging import logger
 from ._rng import hash_uniform
 from .errors import ConfigError, InsufficientDataError
@@ -119,14 +120,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Rebuild a config; unknown keys are an error naming them."""
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - allowed)
-        if unknown:
-            raise ConfigError(f"TrainConfig: unknown keys {unknown}; expected among {sorted(allowed)}")
-        d = dict(d)
-        if "hidden" in d:
-            d["hidden"] = tuple(d["hidden"])
-        return cls(**d)
+        return dataclass_from_dict(cls, d, ("hidden",))
 
 
 # --------------------------------------------------------------------------- split

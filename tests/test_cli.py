@@ -96,3 +96,24 @@ def test_train_and_predict_subcommands(tmp_path, capsys):
     w.write_bytes(w.read_bytes()[:-3] + b"xyz")
     assert main(["-q", "predict", str(cube), str(tmp_path / "m"), "-o", str(tmp_path / "p2.nc")]) == 2
     assert "SHA-256" in capsys.readouterr().err and not (tmp_path / "p2.nc").exists()
+
+
+def test_run_subcommand_prints_the_summary_table(tmp_path, capsys):
+    import yaml
+
+    sample = find_sample()
+    cfg = {
+        "output_root": str(tmp_path / "out"),
+        "model": {"train": {"max_epochs": 1, "hidden": [8], "block_size": 8}},
+        "defaults": {"tile_size": 64, "chunk": 32},
+        "regions": [{"name": "s", "s1": str(sample / "s1.nc"), "s2": str(sample / "s2.nc")}],
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["-q", "run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| s | done |" in out and "outputs in" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**cfg, "regions": [{"name": "s", "s1": "missing.nc", "s2": "missing.nc"}]}))
+    assert main(["-q", "run", str(bad)]) == 2
+    assert "region 's' s1: file not found" in capsys.readouterr().err

@@ -57,7 +57,6 @@ def test_saved_model_gives_same_predictions(trained, tmp_path):
     xr.testing.assert_identical(fdl.predict_ndvi(cube, again).drop_attrs(), fdl.predict_ndvi(cube, model).drop_attrs())
 
 
-@pytest.mark.slow
 def test_distributed_cluster_matches_threaded(trained):
     from distributed import Client, LocalCluster
 

@@ -1,0 +1,473 @@
+"""Resumable batch runs over regions: open, align, train or load, reconstruct, phenology, Zarr.
+
+A YAML config lists regions; every region becomes ``<root>/<name>.zarr``
+(reconstructed NDVI with ``NDVI_std`` and ``source``, and phenology), plus
+``<name>.metrics.json`` and ``<name>.log``. Regions are processed tile by
+tile: the store's layout is written first, then each tile with a ``region=``
+write; a tile is marked done (a file under ``<name>.zarr.progress/``) only
+after its data are written, so a run killed at any point and started again
+skips finished tiles and regions and ends with the same output as an
+uninterrupted run. The model of a region is trained once and saved before
+the first tile (safetensors + JSON); a restart loads it instead of training
+again. A lock file keeps two runs off the same output root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import xarray as xr
+
+from ._logging import logger
+from .errors import ConfigError, FusionError
+
+__all__ = ["LockError", "RegionConfig", "RunConfig", "load_config", "run"]
+
+_TOP_KEYS = {"output_root", "regions", "model", "defaults", "dask"}
+_REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "phenology", "s1_units"}
+_MODEL_KEYS = {"mode", "path", "features", "train"}
+_DASK_KEYS = {"workers", "scheduler", "threads_per_worker"}
+_PHENO_KEYS = {"max_seasons", "amplitude_fraction", "min_amplitude", "min_length", "period"}
+
+
+class LockError(FusionError, RuntimeError):
+    """Another run holds the output root."""
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    """One region of a run (validated)."""
+
+    name: str
+    s1: list[Path]
+    s2: list[Path]
+    bbox: tuple[float, float, float, float] | None = None
+    time_range: tuple[str, str] | None = None
+    tile_size: int = 256
+    chunk: int = 128
+    tolerance: str = "3D"
+    freq: str | None = "5D"
+    outlier_filter: bool = True
+    phenology: dict[str, Any] = field(default_factory=dict)
+    s1_units: str = "auto"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run (validated)."""
+
+    output_root: Path
+    regions: list[RegionConfig]
+    model: dict[str, Any]
+    dask: dict[str, Any]
+    source: str = ""
+
+
+def _err(where: str, msg: str) -> ConfigError:
+    return ConfigError(f"config {where}: {msg}")
+
+
+def _paths(value: Any, where: str, base: Path) -> list[Path]:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for it in items:
+        if not isinstance(it, str):
+            raise _err(where, f"expected a path or a list of paths, found {it!r}")
+        p = Path(it) if Path(it).is_absolute() else (base / it)
+        if not p.exists():
+            raise _err(where, f"file not found: {str(p)!r}")
+        out.append(p)
+    return out
+
+
+def _date(value: Any, where: str) -> str:
+    try:
+        return str(pd.Timestamp(str(value)).date())
+    except (ValueError, TypeError) as exc:
+        raise _err(where, f"expected a date (YYYY-MM-DD), found {value!r}") from exc
+
+
+def load_config(path: str | os.PathLike | Mapping[str, Any], *, base: str | os.PathLike | None = None) -> RunConfig:
+    """Read and validate a run configuration before any work starts.
+
+    Unknown keys, wrong types, missing files and bad dates raise
+    :class:`ConfigError` naming the key and the region. Relative paths are
+    resolved against the config file's folder (or ``base``).
+    """
+    import yaml
+
+    if isinstance(path, Mapping):
+        raw: Any = dict(path)
+        base_dir = Path(base or ".")
+        source = "<mapping>"
+    else:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"config file not found: {str(p)!r}")
+        try:
+            raw = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config {p.name}: not valid YAML: {exc}") from exc
+        base_dir = Path(base) if base else p.parent
+        source = str(p)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: expected a mapping at the top level, found {type(raw).__name__}")
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise _err("top level", f"unknown keys {unknown}; expected among {sorted(_TOP_KEYS)}")
+    for key in ("output_root", "regions"):
+        if key not in raw:
+            raise _err("top level", f"missing key {key!r}")
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise _err("defaults", f"expected a mapping, found {defaults!r}")
+    bad = sorted(set(defaults) - (_REGION_KEYS - {"name", "s1", "s2", "bbox", "time_range"}))
+    if bad:
+        raise _err("defaults", f"unknown keys {bad}")
+    regions_raw = raw["regions"]
+    if not isinstance(regions_raw, list) or not regions_raw:
+        raise _err("regions", f"expected a non-empty list, found {regions_raw!r}")
+    regions = []
+    seen = set()
+    for i, r in enumerate(regions_raw):
+        if not isinstance(r, dict):
+            raise _err(f"regions[{i}]", f"expected a mapping, found {r!r}")
+        name = r.get("name")
+        where = f"region {name!r}" if name else f"regions[{i}]"
+        if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
+            raise _err(where, f"name: expected letters, digits, '-' or '_', found {name!r}")
+        if name in seen:
+            raise _err(where, "duplicated region name")
+        seen.add(name)
+        unknown = sorted(set(r) - _REGION_KEYS)
+        if unknown:
+            raise _err(where, f"unknown keys {unknown}; expected among {sorted(_REGION_KEYS)}")
+        merged = {**defaults, **r}
+        for key in ("s1", "s2"):
+            if key not in merged:
+                raise _err(where, f"missing key {key!r}")
+        bbox = merged.get("bbox")
+        if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox)):
+            raise _err(f"{where} bbox", f"expected [minx, miny, maxx, maxy], found {bbox!r}")
+        tr = merged.get("time_range")
+        if tr is not None:
+            if not isinstance(tr, list) or len(tr) != 2:
+                raise _err(f"{where} time_range", f"expected [start, end], found {tr!r}")
+            tr = (_date(tr[0], f"{where} time_range"), _date(tr[1], f"{where} time_range"))
+            if tr[0] >= tr[1]:
+                raise _err(f"{where} time_range", f"expected start before end, found {tr}")
+        for key in ("tile_size", "chunk"):
+            v = merged.get(key, getattr(RegionConfig, key))
+            if not isinstance(v, int) or v < 2:
+                raise _err(f"{where} {key}", f"expected an integer >= 2, found {v!r}")
+        pheno = merged.get("phenology") or {}
+        if not isinstance(pheno, dict) or set(pheno) - _PHENO_KEYS:
+            raise _err(f"{where} phenology", f"expected keys among {sorted(_PHENO_KEYS)}, found {pheno!r}")
+        for key in ("tolerance",):
+            try:
+                pd.Timedelta(merged.get(key, "3D"))
+            except ValueError as exc:
+                raise _err(f"{where} {key}", f"expected a duration such as '3D', found {merged.get(key)!r}") from exc
+        regions.append(
+            RegionConfig(
+                name=name,
+                s1=_paths(merged["s1"], f"{where} s1", base_dir),
+                s2=_paths(merged["s2"], f"{where} s2", base_dir),
+                bbox=tuple(bbox) if bbox else None,
+                time_range=tr,
+                tile_size=int(merged.get("tile_size", 256)),
+                chunk=int(merged.get("chunk", 128)),
+                tolerance=str(merged.get("tolerance", "3D")),
+                freq=merged.get("freq", "5D"),
+                outlier_filter=bool(merged.get("outlier_filter", True)),
+                phenology=dict(pheno),
+                s1_units=str(merged.get("s1_units", "auto")),
+            )
+        )
+    model = raw.get("model") or {"mode": "train"}
+    if not isinstance(model, dict) or set(model) - _MODEL_KEYS:
+        raise _err("model", f"expected keys among {sorted(_MODEL_KEYS)}, found {model!r}")
+    mode = model.get("mode", "train")
+    if mode not in ("train", "load"):
+        raise _err("model mode", f"expected 'train' (one model per region) or 'load', found {mode!r}")
+    if mode == "load":
+        if "path" not in model:
+            raise _err("model", "mode 'load' needs a 'path'")
+        mp = Path(model["path"])
+        mp = mp if mp.is_absolute() else base_dir / mp
+        if not (mp.with_suffix(".json").exists() or Path(str(mp) + ".json").exists()):
+            raise _err("model path", f"model not found: {str(mp)!r} (.json and .safetensors)")
+        model = {**model, "path": str(mp)}
+    from .features import FeatureSpec
+    from .train import TrainConfig
+
+    try:
+        FeatureSpec.from_dict(model.get("features") or {})
+        TrainConfig.from_dict(model.get("train") or {})
+    except ConfigError as exc:
+        raise _err("model", str(exc)) from exc
+    dask_cfg = raw.get("dask") or {}
+    if not isinstance(dask_cfg, dict) or set(dask_cfg) - _DASK_KEYS:
+        raise _err("dask", f"expected keys among {sorted(_DASK_KEYS)}, found {dask_cfg!r}")
+    root = Path(raw["output_root"])
+    root = root if root.is_absolute() else base_dir / root
+    return RunConfig(output_root=root, regions=regions, model={"mode": mode, **model}, dask=dask_cfg, source=source)
+
+
+# --------------------------------------------------------------------------- lock
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def output_lock(root: Path) -> Iterator[Path]:
+    """Hold ``<root>/.fusets-dl.lock`` for the duration of a run.
+
+    A lock left by a process that no longer runs on this host is taken over
+    (with a warning); a live one raises :class:`LockError` naming its holder.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    lock = root / ".fusets-dl.lock"
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": pd.Timestamp.now(tz="UTC").isoformat()}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                held = json.loads(lock.read_text() or "{}")
+            except (OSError, json.JSONDecodeError):
+                held = {}
+            if held.get("host") == me["host"] and isinstance(held.get("pid"), int) and not _pid_alive(held["pid"]):
+                logger.warning("run: removing a stale lock of process %s (not running)", held.get("pid"))
+                lock.unlink(missing_ok=True)
+                continue
+            raise LockError(
+                f"output root {str(root)!r} is locked by another run (pid {held.get('pid')} on {held.get('host')}, "
+                f"since {held.get('started')}); wait for it to end, or remove {lock.name} if that run is gone"
+            ) from None
+        with os.fdopen(fd, "w") as fh:
+            json.dump(me, fh)
+        break
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- region processing
+
+def _confined(root: Path, name: str, suffix: str) -> Path:
+    p = (root / f"{name}{suffix}").resolve()
+    if root.resolve() not in p.parents:
+        raise ConfigError(f"output path {str(p)!r} escapes the output root {str(root)!r}")
+    return p
+
+
+def _open_region(rc: RegionConfig) -> tuple[xr.Dataset, dict[str, Any]]:
+    from .align import align, summarise
+    from .io import open_s1, open_s2
+
+    chunks = {"y": rc.chunk, "x": rc.chunk}
+    s1 = open_s1([str(p) for p in rc.s1] if len(rc.s1) > 1 else rc.s1[0], chunks=chunks, units=rc.s1_units, time_range=rc.time_range, bbox=rc.bbox)
+    s2 = open_s2([str(p) for p in rc.s2] if len(rc.s2) > 1 else rc.s2[0], chunks={"y": rc.chunk * 2, "x": rc.chunk * 2}, time_range=rc.time_range, bbox=rc.bbox)
+    cube = align(s1, s2, tolerance=rc.tolerance, outlier_filter=rc.outlier_filter)
+    cube = cube.chunk({"time": -1, "y": rc.chunk, "x": rc.chunk})
+    return cube, summarise(cube)
+
+
+def _region_model(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: dict[str, float]) -> Any:
+    from .features import FeatureSpec
+    from .model import load_model
+    from .train import TrainConfig, train
+
+    if cfg.model["mode"] == "load":
+        return load_model(cfg.model["path"])
+    stem = _confined(cfg.output_root, rc.name, ".model")
+    if Path(str(stem) + ".json").exists():
+        logger.info("region %s: loading the model trained by an earlier run", rc.name)
+        return load_model(stem)
+    t0 = time.perf_counter()
+    model = train(cube, FeatureSpec.from_dict(cfg.model.get("features") or {}), TrainConfig.from_dict(cfg.model.get("train") or {}))
+    model.save(stem)
+    timings["train"] = time.perf_counter() - t0
+    return model
+
+
+def _template(cube: xr.Dataset, model: Any, rc: RegionConfig) -> xr.Dataset:
+    """The full output of a region, lazily (its layout is written before the tiles)."""
+    from .phenology import phenology
+    from .reconstruct import reconstruct
+
+    rec = reconstruct(cube, model, freq=rc.freq)
+    pheno_kw = dict(rc.phenology)
+    if "period" in pheno_kw and pheno_kw["period"] is not None:
+        pheno_kw["period"] = tuple(pheno_kw["period"])
+    ph = phenology(rec["NDVI"], **{"max_seasons": 3, **pheno_kw})
+    out = xr.merge([rec, ph], compat="override", combine_attrs="drop_conflicts")
+    chunks = {"time": -1, "season": -1, "y": rc.tile_size, "x": rc.tile_size}
+    return out.chunk({k: v for k, v in chunks.items() if k in out.dims})
+
+
+def _tiles(ny: int, nx: int, size: int) -> list[tuple[slice, slice]]:
+    return [(slice(i, min(i + size, ny)), slice(j, min(j + size, nx))) for i in range(0, ny, size) for j in range(0, nx, size)]
+
+
+def run_region(cfg: RunConfig, rc: RegionConfig) -> dict[str, Any]:
+    """Process one region (resumable); return its summary row."""
+    from .store import provenance_attrs, to_zarr
+
+    timings: dict[str, float] = {}
+    store = _confined(cfg.output_root, rc.name, ".zarr")
+    progress = _confined(cfg.output_root, rc.name, ".zarr.progress")
+    done_flag = progress / "ALL_DONE"
+    if done_flag.exists():
+        logger.info("region %s: already complete, skipped", rc.name)
+        return {"region": rc.name, "status": "skipped (done)", **json.loads(done_flag.read_text())}
+    t0 = time.perf_counter()
+    cube, summary = _open_region(rc)
+    timings["open+align"] = time.perf_counter() - t0
+    model = _region_model(cfg, rc, cube, timings)
+    out = _template(cube, model, rc)
+    tiles = _tiles(out.sizes["y"], out.sizes["x"], rc.tile_size)
+    for stale in cfg.output_root.glob(f".{store.name}.tmp-*"):  # a layout write killed part-way
+        import shutil
+
+        shutil.rmtree(stale, ignore_errors=True)
+    if not store.exists():
+        t0 = time.perf_counter()
+        prov = provenance_attrs(model_sha256=model.sha256, config={"region": rc.name, "model": cfg.model, "tile_size": rc.tile_size, "freq": rc.freq},
+                                inputs=[str(p) for p in rc.s1 + rc.s2])
+        # the layout (metadata, coordinates) first; tiles fill it with region= writes
+        to_zarr(out, store, provenance=prov, compute=False)
+        for p in progress.glob("tile-*"):
+            p.unlink()
+        timings["layout"] = time.perf_counter() - t0
+    progress.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    written = 0
+    for k, (ys, xs) in enumerate(tiles):
+        marker = progress / f"tile-{k:05d}"
+        if marker.exists():
+            continue
+        tile = out.isel(y=ys, x=xs)
+        region = {"y": ys, "x": xs}
+        tile = tile.drop_vars([v for v in tile.variables if not set(tile[v].dims) & {"y", "x"}])
+        tile.to_zarr(store, region=region, mode="r+")
+        marker.write_text(json.dumps({"y": [ys.start, ys.stop], "x": [xs.start, xs.stop]}))  # only after the data
+        written += 1
+        logger.info("region %s: tile %d/%d written", rc.name, k + 1, len(tiles))
+    timings["tiles"] = time.perf_counter() - t0
+    logger.info("region %s: stage timings (s) %s", rc.name, {k: round(v, 2) for k, v in timings.items()})
+    stats = _region_stats(store)
+    metrics = {"region": rc.name, "funnel": summary, "model_sha256": model.sha256, "model_metrics": model.metrics,
+               "tiles": len(tiles), "tiles_written_now": written, "timings_s": timings, "output": stats}
+    mpath = _confined(cfg.output_root, rc.name, ".metrics.json")
+    tmp = mpath.with_name(mpath.name + ".tmp")
+    tmp.write_text(json.dumps(metrics, indent=2, default=float))
+    tmp.replace(mpath)
+    row = {"tiles": len(tiles), "written": written, "seconds": round(sum(timings.values()), 1),
+           "test_r2": round(float(model.metrics.get("test", {}).get("r2", float("nan"))), 3), **stats}
+    done_flag.write_text(json.dumps(row))
+    return {"region": rc.name, "status": "done", **row}
+
+
+def _region_stats(store: Path) -> dict[str, Any]:
+    ds = xr.open_zarr(store, decode_coords="all")
+    src = ds["source"].values
+    n = ds["n_seasons"].values
+    return {
+        "observed": round(float((src == 0).mean()), 3),
+        "predicted": round(float((src == 1).mean()), 3),
+        "missing": round(float((src == 3).mean()), 3),
+        "mean_seasons": round(float(n.mean()), 2),
+    }
+
+
+@contextlib.contextmanager
+def _dask_context(dask_cfg: Mapping[str, Any]) -> Iterator[Any]:
+    """Threaded scheduler by default; ``workers`` starts a LocalCluster; ``scheduler`` connects to one."""
+    if dask_cfg.get("scheduler"):
+        from distributed import Client
+
+        with Client(dask_cfg["scheduler"]) as client:
+            yield client
+    elif dask_cfg.get("workers"):
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=int(dask_cfg["workers"]), threads_per_worker=int(dask_cfg.get("threads_per_worker", 1)),
+                          processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+    else:
+        import dask
+
+        with dask.config.set(scheduler="threads"):
+            yield None
+
+
+def run(config: str | os.PathLike | Mapping[str, Any] | RunConfig, *, workers: int | None = None, scheduler: str | None = None) -> list[dict[str, Any]]:
+    """Run every region of a config (resumable); return the summary rows.
+
+    Parameters
+    ----------
+    config : path, mapping or RunConfig
+        The run configuration (validated before any work starts).
+    workers : int, optional
+        Start a ``LocalCluster`` with this many worker processes.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (e.g. one started by
+        dask-jobqueue on SLURM).
+    """
+    cfg = config if isinstance(config, RunConfig) else load_config(config)
+    dask_cfg = dict(cfg.dask)
+    if workers:
+        dask_cfg["workers"] = workers
+    if scheduler:
+        dask_cfg["scheduler"] = scheduler
+    rows = []
+    with output_lock(cfg.output_root), _dask_context(dask_cfg):
+        for i, rc in enumerate(cfg.regions):
+            handler = logging.FileHandler(_confined(cfg.output_root, rc.name, ".log"))
+            handler.setLevel(logging.INFO)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            level = logger.level
+            logger.addHandler(handler)
+            if logger.getEffectiveLevel() > logging.INFO:
+                logger.setLevel(logging.INFO)  # the region log records stage timings and progress
+            try:
+                logger.info("run: region %d/%d %s", i + 1, len(cfg.regions), rc.name)
+                row = run_region(cfg, rc)
+                logger.info("run: region %s %s in %s s", rc.name, row["status"], row.get("seconds"))
+                rows.append(row)
+            finally:
+                logger.removeHandler(handler)
+                logger.setLevel(level)
+                handler.close()
+    return rows
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """The end-of-run table."""
+    cols = ["region", "status", "tiles", "written", "seconds", "test_r2", "observed", "predicted", "missing", "mean_seasons"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+    return "\n".join(lines)
+
+
