@@ -136,7 +136,14 @@ def _demo_reconstruct(cube: Any, model: Any, pred: Any, truth: Any, mask: Any, o
         print(f"{cls:<10} {r['pixels']:>6}  {r['right_count']:>5.2f} | {w.get('right_count', np.nan):<5.2f}  "
               f"{r['sos_mae']:>5.1f} | {w.get('sos_mae', np.nan):<5.1f}  {r['eos_mae']:>5.1f} | {w.get('eos_mae', np.nan):<5.1f}")
     print()
-    return {"source_shares": shares, "vs_truth_test_blocks": rmet, "within_1_std": within}, {"reconstructed": sc_rec, "raw_s2": sc_raw}
+    import xarray as xr
+
+    from .store import provenance_attrs, to_zarr
+
+    merged = xr.merge([rec, ph], compat="override", combine_attrs="drop_conflicts")
+    store = to_zarr(merged, out / "demo.zarr", overwrite=True, provenance=provenance_attrs(model_sha256=model.sha256, inputs=["data/sample/s1.nc", "data/sample/s2.nc"]))
+    print(f"reconstruction and phenology written to {store} (open with xr.open_zarr(..., decode_coords='all'))")
+    return {"source_shares": shares, "vs_truth_test_blocks": rmet, "within_1_std": within, "zarr": str(store)}, {"reconstructed": sc_rec, "raw_s2": sc_raw}
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
@@ -177,7 +184,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)  # every config error is reported before any work
     t0 = time.perf_counter()
-    rows = run(cfg, workers=args.workers, scheduler=args.scheduler)
+    names = [r.name for r in cfg.regions]
+
+    def bar(region: str, done: int, total: int) -> None:
+        i = names.index(region) + 1
+        filled = int(30 * done / max(total, 1))
+        sys.stderr.write(f"\rregion {i}/{len(names)} {region:<16} [{'#' * filled}{'.' * (30 - filled)}] tile {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    rows = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=None if args.quiet else bar)
     print(summary_table(rows))
     print(f"\noutputs in {cfg.output_root} ({time.perf_counter() - t0:.1f} s)")
     return 0

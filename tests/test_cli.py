@@ -26,6 +26,8 @@ def test_demo_runs_on_the_bundled_sample(tmp_path, capsys):
     assert set(rec.data_vars) >= {"NDVI", "NDVI_std", "source"}
     ph = xr.open_dataset(tmp_path / "phenology.nc")
     assert ph["sos"].dims == ("season", "y", "x")
+    z = xr.open_zarr(tmp_path / "demo.zarr", decode_coords="all")
+    assert z.rio.crs is not None and {"NDVI", "source", "sos"} <= set(z.data_vars) and z.attrs["model_sha256"]
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "model.json").exists()
     assert summary["pair"]["s2_clear_fraction"] > 0.2
     cube = xr.open_dataset(tmp_path / "cube.nc")

@@ -83,8 +83,10 @@ def test_bad_configs_fail_before_any_work(tmp_path, patch, message):
 
 def test_run_writes_outputs_and_skips_finished_regions(tmp_path):
     root = tmp_path / "out"
-    rows = run(_config(root))
+    calls = []
+    rows = run(_config(root), progress=lambda region, done, total: calls.append((region, done, total)))
     assert [r["status"] for r in rows] == ["done", "done"]
+    assert calls == [("a", 1, 4), ("a", 2, 4), ("a", 3, 4), ("a", 4, 4), ("b", 1, 4), ("b", 2, 4), ("b", 3, 4), ("b", 4, 4)]
     for name in ("a", "b"):
         ds = xr.open_zarr(root / f"{name}.zarr", decode_coords="all")
         assert {"NDVI", "NDVI_std", "source", "sos", "eos", "n_seasons"} <= set(ds.data_vars)
@@ -143,11 +145,11 @@ def test_killed_run_resumes_to_identical_output(tmp_path):
 
 def test_local_cluster_gives_the_same_output(tmp_path):
     cfg = _config(tmp_path / "threads")
-    cfg["regions"] = cfg["regions"][:1]
     run(cfg)
     cfg2 = dict(cfg, output_root=str(tmp_path / "cluster"))
     run(cfg2, workers=2)
-    _assert_same(tmp_path / "threads" / "a.zarr", tmp_path / "cluster" / "a.zarr")
+    for name in ("a", "b"):  # two regions, threaded scheduler vs a 2-worker LocalCluster
+        _assert_same(tmp_path / "threads" / f"{name}.zarr", tmp_path / "cluster" / f"{name}.zarr")
 
 
 def test_load_config_resolves_relative_paths(tmp_path):
