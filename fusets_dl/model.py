@@ -321,18 +321,19 @@ def _stem(path: str | Path) -> Path:
     return p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
 
 
-_FUSED: dict[tuple[int, str, str], tuple[int, nn.Module]] = {}
-
-
 def _fused_cache(model: FusionModel, dev: torch.device, dtype: torch.dtype) -> nn.Module:
-    """The fused network on ``dev`` in ``dtype``, built once per process, model object, device and dtype."""
-    key = (id(model), str(dev), str(dtype))
-    version = id(model.network)
-    hit = _FUSED.get(key)
-    if hit is not None and hit[0] == version:
+    """The fused network on ``dev`` in ``dtype``, built once per model object, device and dtype.
+
+    Cached on the model itself and checked against the network object (not
+    ``id``s, which Python reuses after garbage collection).
+    """
+    cache = model.__dict__.setdefault("_fused", {})
+    key = (str(dev), str(dtype))
+    hit = cache.get(key)
+    if hit is not None and hit[0] is model.network:
         return hit[1]
     net = model.network.fused().to(dev).to(dtype)
-    _FUSED[key] = (version, net)
+    cache[key] = (model.network, net)
     return net
 
 

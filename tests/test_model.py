@@ -124,3 +124,13 @@ def test_device_auto_is_cpu_here_and_bad_device_refused():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(fdl.ModelError, match="device"):
         resolve_device("tpu")
+
+
+def test_inference_cache_follows_the_network_object():
+    m = _model(seed=0)
+    x = np.random.default_rng(1).normal(size=(50, len(m.spec.names))).astype(np.float32)
+    first = m.predict_array(x, precision="float32")
+    m.network = _model(seed=5).network  # a different network in the same model object
+    second = m.predict_array(x, precision="float32")
+    assert not np.allclose(first, second)
+    np.testing.assert_array_equal(second, _model(seed=5).predict_array(x, precision="float32"))
