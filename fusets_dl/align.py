@@ -10,6 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from ._logging import logger
+from ._series import nanmedian_last
 from .cf import cf_attrs
 from .errors import CRSMismatchError, GridMismatchError, TimeOverlapError
 from .preprocess import db_to_linear, filter_ndvi_outliers, linear_to_db
@@ -174,10 +175,7 @@ def _nanreduce(sub: np.ndarray, how: str) -> np.ndarray:
     if how == "mean":
         total = np.where(ok, sub, 0.0).sum(axis=-1)
         return np.where(n > 0, total / np.maximum(n, 1), np.nan)
-    srt = np.sort(np.where(ok, sub, np.inf), axis=-1)  # invalid values sort last
-    lo = np.take_along_axis(srt, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)[..., 0]
-    hi = np.take_along_axis(srt, (n // 2).clip(max=sub.shape[-1] - 1)[..., None], axis=-1)[..., 0]
-    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
+    return nanmedian_last(sub)[..., 0]
 
 
 def _composite(vals: np.ndarray, labels: np.ndarray, nper: int, how: str) -> np.ndarray:

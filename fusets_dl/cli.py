@@ -281,21 +281,11 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
+    from .sample import write_scene
     from .synthetic import make_scene
 
-    s1, s2, truth = make_scene(args.ny, args.nx, args.start, args.end, args.seed, cloud_cover=args.cloud_cover)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, ds in (("s1.nc", s1), ("s2.nc", s2), ("truth.nc", truth)):
-        ds = ds.copy()
-        enc = {}
-        for v in ds.data_vars:
-            if "_FillValue" in ds[v].attrs:
-                attrs = dict(ds[v].attrs)
-                enc[v] = {"_FillValue": attrs.pop("_FillValue")}
-                ds[v].attrs = attrs
-        ds.to_netcdf(out / name, encoding=enc)
-    print(f"synthetic scene ({args.ny} x {args.nx}, seed {args.seed}) written to {out}")
+    write_scene(args.output, *make_scene(args.ny, args.nx, args.start, args.end, args.seed, cloud_cover=args.cloud_cover))
+    print(f"synthetic scene ({args.ny} x {args.nx}, seed {args.seed}) written to {args.output}")
     return 0
 
 

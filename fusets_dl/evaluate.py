@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .errors import InsufficientDataError
@@ -151,7 +152,7 @@ def score_phenology(
     mask = np.ones(crop.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     t_pos, t_sos, t_eos = (_days(truth[v].values) for v in ("pos", "sos", "eos"))
     p_pos, p_sos, p_eos = (_days(found[v].values) for v in ("pos", "sos", "eos"))
-    lo, hi = (-np.inf, np.inf) if period is None else (float(_days(np.datetime64(pd_ts(period[0])))), float(_days(np.datetime64(pd_ts(period[1])))))
+    lo, hi = (-np.inf, np.inf) if period is None else tuple(float(_days(pd.Timestamp(p).to_datetime64())) for p in period)
     out: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(names):
         sel = mask & (crop == k)
@@ -179,10 +180,3 @@ def score_phenology(
             "matched": len(sos_err),
         }
     return out
-
-
-def pd_ts(value: Any) -> Any:
-    """A pandas Timestamp as numpy datetime64[ns]."""
-    import pandas as pd
-
-    return pd.Timestamp(value).to_datetime64()

@@ -20,6 +20,11 @@ import numpy as np
 import xarray as xr
 
 from ._config import dataclass_from_dict
+from ._series import follow as _follow
+from ._series import nanmedian_last as _nanmedian_last
+from ._series import next_index as _next_index
+from ._series import prev_index as _prev_index
+from ._series import take as _take
 from .errors import ConfigError
 from .validate import check_cube
 
@@ -171,33 +176,6 @@ class FeatureSpec:
 
 # --------------------------------------------------------------------------- kernel
 
-def _prev_index(valid: np.ndarray) -> np.ndarray:
-    """Index of the previous valid position strictly before each t (-1 where none)."""
-    nt = valid.shape[-1]
-    idx = np.where(valid, np.arange(nt), -1)
-    run = np.maximum.accumulate(idx, axis=-1)
-    out = np.full_like(run, -1)
-    out[..., 1:] = run[..., :-1]
-    return out
-
-
-def _next_index(valid: np.ndarray) -> np.ndarray:
-    """Index of the next valid position strictly after each t (nt where none)."""
-    nt = valid.shape[-1]
-    idx = np.where(valid, np.arange(nt), nt)
-    run = np.minimum.accumulate(idx[..., ::-1], axis=-1)[..., ::-1]
-    out = np.full_like(run, nt)
-    out[..., :-1] = run[..., 1:]
-    return out
-
-
-def _take(a: np.ndarray, idx: np.ndarray, fill: float = np.nan) -> np.ndarray:
-    nt = a.shape[-1]
-    ok = (idx >= 0) & (idx < nt)
-    got = np.take_along_axis(a, np.clip(idx, 0, nt - 1), axis=-1)
-    return np.where(ok, got, fill)
-
-
 def feature_kernel(
     vv: np.ndarray,
     vh: np.ndarray,
@@ -331,16 +309,6 @@ class _WindowSums:
         return np.where(ok, m_vv, np.nan), np.where(ok, m_vh, np.nan)
 
 
-def _nanmedian_last(a: np.ndarray) -> np.ndarray:
-    """NaN-skipping median along the last axis, keepdims, without warnings."""
-    ok = np.isfinite(a)
-    n = ok.sum(axis=-1, keepdims=True)
-    srt = np.sort(np.where(ok, a, np.inf), axis=-1)
-    lo = np.take_along_axis(srt, np.maximum((n - 1) // 2, 0), axis=-1)
-    hi = np.take_along_axis(srt, np.minimum(n // 2, a.shape[-1] - 1), axis=-1)
-    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
-
-
 def _grouped(fn: Any, valid: np.ndarray, groups: np.ndarray, missing: int) -> np.ndarray:
     """Previous/next-valid pointers computed within each group of time positions."""
     uniq = np.unique(groups)
@@ -377,14 +345,6 @@ def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
     out = np.empty(nt, dtype=np.int64)
     out[order] = group_sorted
     return np.unique(out, return_inverse=True)[1].astype(np.int64)
-
-
-def _follow(pointer: np.ndarray, idx: np.ndarray, missing: int) -> np.ndarray:
-    """Apply a previous/next-valid ``pointer`` array at positions ``idx`` (``missing`` stays missing)."""
-    nt = pointer.shape[-1]
-    ok = (idx >= 0) & (idx < nt)
-    got = np.take_along_axis(pointer, np.clip(idx, 0, nt - 1), axis=-1)
-    return np.where(ok, got, missing)
 
 
 def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None) -> xr.DataArray:

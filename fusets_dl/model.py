@@ -337,6 +337,45 @@ def _fused_cache(model: FusionModel, dev: torch.device, dtype: torch.dtype) -> n
     return net
 
 
+def model_from_parts(meta: dict[str, Any], blob: bytes, *, name: str = "weights") -> FusionModel:
+    """Build a :class:`FusionModel` from its JSON sidecar content and safetensors bytes.
+
+    Checks that the feature names match the spec and that the weights fit the
+    architecture; does not check the hash (callers do).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        state = load(blob)
+    except (SafetensorError, ValueError) as exc:
+        raise ModelError(f"{name}: not a readable safetensors file: {exc}") from exc
+    spec = FeatureSpec.from_dict(meta["feature_spec"])
+    if spec.names != meta.get("feature_names"):
+        raise ModelError(f"{name}: feature names {meta.get('feature_names')} do not match its spec {spec.names}")
+    arch = meta["architecture"]
+    if arch.get("type") != "mlp":
+        raise ModelError(f"{name}: unknown architecture {arch.get('type')!r}; expected 'mlp'")
+    net = MLP(int(arch["n_in"]), tuple(arch["hidden"]), float(arch["dropout"]), bool(arch["batch_norm"]))
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{name}: weights do not fit the architecture in the sidecar: {exc}") from exc
+    net.eval()
+    model = FusionModel(
+        network=net,
+        spec=spec,
+        scaler=Scaler.from_dict(meta["scaler"]),
+        architecture=arch,
+        config=meta.get("config", {}),
+        metrics=meta.get("metrics", {}),
+        history=meta.get("history", []),
+        blocks=meta.get("blocks", {}),
+        info=dict(meta.get("info", {})),
+    )
+    return model
+
+
 def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> FusionModel:
     """Load a model written by :meth:`FusionModel.save`.
 
@@ -353,9 +392,6 @@ def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> F
         Missing or truncated files, a weights hash that does not match the
         sidecar (tampering), an unknown format, or a feature-spec mismatch.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
     stem = _stem(path)
     w_path, j_path = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
     for p in (w_path, j_path):
@@ -376,33 +412,8 @@ def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> F
             f"{w_path.name}: SHA-256 of the weights is {sha[:16]}..., the sidecar expects "
             f"{str(meta.get('weights_sha256'))[:16]}...: the file was modified, truncated or belongs to another model"
         )
-    try:
-        state = load(blob)
-    except (SafetensorError, ValueError) as exc:
-        raise ModelError(f"{w_path.name}: not a readable safetensors file: {exc}") from exc
-    spec = FeatureSpec.from_dict(meta["feature_spec"])
-    if spec.names != meta.get("feature_names"):
-        raise ModelError(f"{j_path.name}: feature names {meta.get('feature_names')} do not match its spec {spec.names}")
-    arch = meta["architecture"]
-    if arch.get("type") != "mlp":
-        raise ModelError(f"{j_path.name}: unknown architecture {arch.get('type')!r}; expected 'mlp'")
-    net = MLP(int(arch["n_in"]), tuple(arch["hidden"]), float(arch["dropout"]), bool(arch["batch_norm"]))
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ModelError(f"{w_path.name}: weights do not fit the architecture in {j_path.name}: {exc}") from exc
-    net.eval()
-    model = FusionModel(
-        network=net,
-        spec=spec,
-        scaler=Scaler.from_dict(meta["scaler"]),
-        architecture=arch,
-        config=meta.get("config", {}),
-        metrics=meta.get("metrics", {}),
-        history=meta.get("history", []),
-        blocks=meta.get("blocks", {}),
-        info={**meta.get("info", {}), "loaded_from": str(j_path), "loaded_at": datetime.now(timezone.utc).isoformat()},
-    )
+    model = model_from_parts(meta, blob, name=w_path.name)
+    model.info.update({"loaded_from": str(j_path), "loaded_at": datetime.now(timezone.utc).isoformat()})
     if expect_spec is not None:
         model.check_compatible(expect_spec)
     return model

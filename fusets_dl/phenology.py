@@ -22,6 +22,7 @@ import pandas as pd
 import xarray as xr
 from scipy.ndimage import maximum_filter1d
 
+from ._series import nearest_cells
 from .errors import ConfigError, DimensionError
 from .smooth import whittaker
 
@@ -78,12 +79,9 @@ def _segmented_min(x: np.ndarray, peaks: np.ndarray, reverse: bool) -> tuple[np.
     val = mins[seg]
     hit = np.flatnonzero(flat == val)
     first = np.full(mins.size, -1, dtype=np.int64)
-    # first position of each segment reaching its minimum (reverse: the last one)
-    seg_hit = seg[hit]
-    if reverse:
-        first[seg_hit[::-1]] = hit[::-1]
-    else:
-        first[seg_hit[::-1]] = hit[::-1]
+    # first position of each segment reaching its minimum: assigning in reverse
+    # order lets the earliest hit of a segment be written last
+    first[seg[hit][::-1]] = hit[::-1]
     idx = first[seg].reshape(p, n) - (np.arange(p) * n)[:, None]
     return val.reshape(p, n), idx
 
@@ -220,7 +218,7 @@ def _pheno_batch(
     step = float(grid_days[1] - grid_days[0])
     out = np.full((p, max_seasons, len(PHENO_VARS)), np.nan)
     # onto the regular grid (nearest cell, mean of values sharing one)
-    cell = np.clip(np.rint((in_days - grid_days[0]) / step).astype(np.int64), 0, ng - 1)
+    cell, _ = nearest_cells(in_days, grid_days)
     s = np.zeros((p, ng))
     c = np.zeros((p, ng))
     for i in range(in_days.size):

@@ -12,7 +12,7 @@ import numpy as np
 import xarray as xr
 
 from .features import compute_features
-from .model import FusionModel
+from .model import FusionModel, model_from_parts
 from .validate import check_cube
 
 __all__ = ["predict_ndvi"]
@@ -33,21 +33,9 @@ def _model_from_payload(payload: tuple[str, bytes, str]) -> FusionModel:
     meta_json, blob, sha = payload
     with _LOCK:
         hit = _CACHE.get(sha)
-        if hit is not None:
-            return hit
-        from safetensors.torch import load
-
-        from .features import FeatureSpec
-        from .model import MLP, Scaler
-
-        meta = json.loads(meta_json)
-        arch = meta["architecture"]
-        net = MLP(int(arch["n_in"]), tuple(arch["hidden"]), float(arch["dropout"]), bool(arch["batch_norm"]))
-        net.load_state_dict(load(blob))
-        net.eval()
-        model = FusionModel(net, FeatureSpec.from_dict(meta["feature_spec"]), Scaler.from_dict(meta["scaler"]), arch)
-        _CACHE[sha] = model
-        return model
+        if hit is None:
+            hit = _CACHE[sha] = model_from_parts(json.loads(meta_json), blob)
+        return hit
 
 
 def _predict_block(block: np.ndarray, payload: tuple[str, bytes, str], batch_size: int, device: str, precision: str) -> np.ndarray:

@@ -6,11 +6,12 @@ objects and stays lazy on Dask input.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import xarray as xr
 
+from ._series import next_index, prev_index, take
 from .cf import cf_attrs
 from .errors import DimensionError, EncodingError
 
@@ -157,22 +158,13 @@ def _spike_flags(values: np.ndarray, days: np.ndarray, max_gap: float, threshold
     observations lie within ``max_gap`` days and exceed it by more than
     ``threshold``. Vectorised over all leading axes.
     """
-    nt = values.shape[-1]
     valid = np.isfinite(values)
-    idx = np.where(valid, np.arange(nt), -1)
-    prev_idx = np.maximum.accumulate(idx, axis=-1)
-    # previous valid strictly before t: shift by one
-    prev_idx = np.concatenate([np.full((*values.shape[:-1], 1), -1), prev_idx[..., :-1]], axis=-1)
-    idx_n = np.where(valid, np.arange(nt), nt)
-    next_idx = np.minimum.accumulate(idx_n[..., ::-1], axis=-1)[..., ::-1]
-    next_idx = np.concatenate([next_idx[..., 1:], np.full((*values.shape[:-1], 1), nt)], axis=-1)
-    has_prev = prev_idx >= 0
-    has_next = next_idx < nt
-    pv = np.take_along_axis(values, np.clip(prev_idx, 0, nt - 1), axis=-1)
-    nv = np.take_along_axis(values, np.clip(next_idx, 0, nt - 1), axis=-1)
-    dprev = days - days[np.clip(prev_idx, 0, nt - 1)]
-    dnext = days[np.clip(next_idx, 0, nt - 1)] - days
-    near = has_prev & has_next & (dprev <= max_gap) & (dnext <= max_gap)
+    prev_idx, next_idx = prev_index(valid), next_index(valid)
+    pv, nv = take(values, prev_idx), take(values, next_idx)
+    dprev = days - take(np.broadcast_to(days, values.shape), prev_idx)
+    dnext = take(np.broadcast_to(days, values.shape), next_idx) - days
+    # comparisons with NaN (no neighbour) are False
+    near = (dprev <= max_gap) & (dnext <= max_gap)
     drop = (np.minimum(pv, nv) - values) > threshold
     return valid & near & drop
 
@@ -230,12 +222,3 @@ def filter_ndvi_outliers(
     out.attrs["outlier_filter"] = f"negative spikes > {threshold} NDVI recovering within {max_gap_days} days"
     out.name = "clear"
     return out
-
-
-def ensure_sequence(value: str | Sequence[str] | None) -> list[str]:
-    """Return ``value`` as a list of strings (None gives an empty list)."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return list(value)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ._series import nearest_cells, next_index, prev_index
 from .errors import ConfigError
 from .model import FusionModel
 from .predict import predict_ndvi
@@ -57,12 +58,10 @@ def _lookup(values: np.ndarray, edges: np.ndarray, table: np.ndarray) -> np.ndar
 
 def _fill_interpolated(val: np.ndarray, std: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Linear interpolation in time of NaN cells between data cells; std grows with the gap."""
-    from .features import _next_index, _prev_index
-
     n = val.shape[-1]
     ok = np.isfinite(val)
-    prev = _prev_index(ok)
-    nxt = _next_index(ok)
+    prev = prev_index(ok)
+    nxt = next_index(ok)
     here = np.arange(n)
     prev = np.where(ok, here, prev)
     nxt = np.where(ok, here, nxt)
@@ -98,9 +97,8 @@ def _kernel(
     """(..., time_in) observed and predicted NDVI -> (..., time_out, 3): NDVI, std, source."""
     lead = obs.shape[:-1]
     ng = grid_days.size
-    step = float(grid_days[1] - grid_days[0]) if ng > 1 else 1.0
-    cell = np.clip(np.rint((in_days - grid_days[0]) / step).astype(np.int64), 0, ng - 1)
-    inside = np.abs(in_days - grid_days[cell]) <= step / 2 + 1e-9
+    step = float(grid_days[1] - grid_days[0]) if ng > 1 else 1.0  # regular whenever smoothing
+    cell, inside = nearest_cells(in_days, grid_days)
     pred_std = _lookup(np.nan_to_num(pred, nan=0.0), edges, table)
     o_sum = np.zeros((*lead, ng))
     o_n = np.zeros((*lead, ng))
@@ -232,9 +230,6 @@ def reconstruct(
         "table": table,
         "lam": float(lam) if smooth else None,
     }
-    if freq is None and not smooth:
-        # on the cube's own dates the 'grid' is irregular: snap nothing, one cell per date
-        kwargs["grid_days"] = in_days
 
     obs = cube["NDVI"].transpose("time", "y", "x")
     prd = pred.transpose("time", "y", "x")
@@ -249,7 +244,7 @@ def reconstruct(
     prd_in = prd.rename(time="time_in")
     prd_in = prd_in.drop_vars([c for c in prd_in.coords if c not in ("y", "x", "time_in")])
     stacked = xr.apply_ufunc(
-        _grid_safe_kernel,
+        _batched_kernel,
         obs_in,
         prd_in,
         input_core_dims=[["time_in"], ["time_in"]],
@@ -301,30 +296,11 @@ def reconstruct(
 _BATCH = 4096  # pixels per kernel pass: bounds the (pixels x grid) temporaries
 
 
-def _grid_safe_kernel(obs: np.ndarray, pred: np.ndarray, **kw: Any) -> np.ndarray:
-    """Run the reconstruction kernel over batches of pixels (bounded memory)."""
+def _batched_kernel(obs: np.ndarray, pred: np.ndarray, **kw: Any) -> np.ndarray:
+    """Run :func:`_kernel` over batches of pixels (bounded memory)."""
     lead = obs.shape[:-1]
     o = obs.reshape(-1, obs.shape[-1])
     p = pred.reshape(-1, pred.shape[-1])
-    parts = [_one_batch(o[i : i + _BATCH], p[i : i + _BATCH], **kw) for i in range(0, max(o.shape[0], 1), _BATCH)]
+    parts = [_kernel(o[i : i + _BATCH], p[i : i + _BATCH], **kw) for i in range(0, max(o.shape[0], 1), _BATCH)]
     out = np.concatenate(parts, axis=0) if parts else np.empty((0, len(kw["out_idx"]), 3), np.float32)
     return out.reshape(*lead, *out.shape[1:])
-
-
-def _one_batch(obs: np.ndarray, pred: np.ndarray, **kw: Any) -> np.ndarray:
-    """The reconstruction kernel; the no-smoothing, cube-dates case needs no grid step."""
-    grid = kw["grid_days"]
-    if kw["lam"] is None and grid.size > 1 and np.array_equal(grid, kw["in_days"]):
-        # identity 'grid': each cube date is its own cell
-        lead = obs.shape[:-1]
-        pred_std = _lookup(np.nan_to_num(pred, nan=0.0), kw["edges"], kw["table"])
-        ook = np.isfinite(obs)
-        pok = np.isfinite(pred) & ~ook
-        val = np.where(ook, obs, np.where(pok, pred, np.nan))
-        std = np.where(ook, kw["obs_std"], np.where(pok, pred_std, np.nan))
-        source = np.where(ook, 0, np.where(pok, 1, 3)).astype(np.float64)
-        val_i, std_i = _fill_interpolated(val, std, grid)
-        source = np.where((source == 3) & np.isfinite(val_i), 2, source)
-        del lead
-        return np.stack([val_i, std_i, source], axis=-1).astype(np.float32)
-    return _kernel(obs, pred, **kw)

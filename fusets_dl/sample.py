@@ -10,23 +10,23 @@ import xarray as xr
 from ._logging import logger
 from .synthetic import make_scene
 
-__all__ = ["SAMPLE_FILES", "SAMPLE_PARAMS", "find_sample", "write_sample"]
+__all__ = ["SAMPLE_FILES", "SAMPLE_PARAMS", "find_sample", "write_sample", "write_scene"]
 
 #: Parameters of the bundled sample (``data/sample``); change them and regenerate together.
 SAMPLE_PARAMS: dict = {"ny": 64, "nx": 64, "start": "2021-01-01", "end": "2022-12-31", "seed": 42}
 SAMPLE_FILES = ("s1.nc", "s2.nc", "truth.nc")
 
 
-def write_sample(folder: str | Path) -> list[Path]:
-    """Write the sample scene (S1, S2, truth) as compressed netCDF into ``folder``.
+def write_scene(folder: str | Path, s1: xr.Dataset, s2: xr.Dataset, truth: xr.Dataset) -> list[Path]:
+    """Write a synthetic scene (from :func:`make_scene`) as compressed netCDF into ``folder``.
 
     S1 is stored as int16 dB x 100 (CF ``scale_factor`` 0.01), S2 bands as
     uint16 DN with ``scale_factor`` 1e-4 and ``_FillValue`` 0 (as in L2A
-    products), SCL as uint8, truth NDVI as int16 x 1e-4.
+    products), SCL as uint8, truth NDVI as int16 x 1e-4. Each file is written
+    under a temporary name and renamed, so none is ever half-written.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    s1, s2, truth = make_scene(**SAMPLE_PARAMS)
     z = {"zlib": True, "complevel": 5}
     s1_enc = {v: {"dtype": "int16", "scale_factor": 0.01, "_FillValue": np.int16(-32768), **z} for v in ("VV", "VH")}
     s2 = s2.copy()
@@ -43,10 +43,15 @@ def write_sample(folder: str | Path) -> list[Path]:
         path = folder / name
         tmp = path.with_suffix(".tmp.nc")
         ds.to_netcdf(tmp, engine="netcdf4", encoding=enc)
-        tmp.replace(path)  # atomic: never a half-written sample
+        tmp.replace(path)
         out.append(path)
         logger.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
     return out
+
+
+def write_sample(folder: str | Path) -> list[Path]:
+    """Write the bundled sample scene (:data:`SAMPLE_PARAMS`) into ``folder``."""
+    return write_scene(folder, *make_scene(**SAMPLE_PARAMS))
 
 
 def find_sample(folder: str | Path | None = None, *, create: bool = True) -> Path:

@@ -20,7 +20,7 @@ computed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -430,10 +430,9 @@ class _Scene:
 
 # --------------------------------------------------------------------------- assembly
 
-def _blocks(scene: _Scene, fn_name: str, n_lead: tuple[int, ...], dtype: Any, chunks: Mapping[str, int] | None) -> Any:
-    """Evaluate ``scene.<fn_name>(yi, xi)`` whole (NumPy) or lazily per (y, x) chunk (Dask)."""
+def _blocks(scene: _Scene, fn: Callable[[np.ndarray, np.ndarray], np.ndarray], n_lead: tuple[int, ...], dtype: Any, chunks: Mapping[str, int] | None) -> Any:
+    """Evaluate ``fn(yi, xi)`` whole (NumPy) or lazily per (y, x) chunk (Dask)."""
     cfg = scene.cfg
-    fn = getattr(scene, fn_name)
     if chunks is None:
         return fn(np.arange(cfg.ny), np.arange(cfg.nx)).astype(dtype)
     cy = int(chunks.get("y", cfg.ny))
@@ -513,7 +512,7 @@ def make_scene(
     crs = CRS.from_epsg(cfg.epsg)
     n1, n2 = scene.s1_times.size, scene.s2_times.size
 
-    s1_stack = _blocks(scene, "s1", (2, n1), np.float32, chunks)
+    s1_stack = _blocks(scene, scene.s1, (2, n1), np.float32, chunks)
     s1 = xr.Dataset(
         {
             "VV": (("time", "y", "x"), s1_stack[0], {"units": "dB", "long_name": "sigma0 VV"}),
@@ -525,7 +524,7 @@ def make_scene(
         attrs={"epsg": cfg.epsg, "title": "fusets_dl synthetic Sentinel-1", "seed": seed},
     ).rio.write_crs(crs)
 
-    s2_stack = _blocks(scene, "s2", (4, n2), np.uint16, chunks)
+    s2_stack = _blocks(scene, scene.s2, (4, n2), np.uint16, chunks)
     band = {"scale_factor": 1e-4, "_FillValue": 0}
     s2 = xr.Dataset(
         {
@@ -538,16 +537,13 @@ def make_scene(
     ).rio.write_crs(crs)
 
     def _truth_ndvi(days: np.ndarray) -> Any:
-        name = f"_truth_{id(days)}"
-
         def fn(yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
             return scene.ndvi(days, scene.labels(yi, xi), yi, xi)[None]
 
-        setattr(scene, name, fn)
-        return _blocks(scene, name, (1, days.size), np.float32, chunks)[0]
+        return _blocks(scene, fn, (1, days.size), np.float32, chunks)[0]
 
     m = scene.max_seasons
-    static = _blocks(scene, "truth_static", (2 + 3 * m,), np.float64, chunks)
+    static = _blocks(scene, scene.truth_static, (2 + 3 * m,), np.float64, chunks)
 
     def _dates(a: Any) -> Any:
         ns = a * 86400e9 + scene.origin_day.astype("int64")
