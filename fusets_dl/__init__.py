@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import preprocess, synthetic
+from . import baselines, preprocess, synthetic
 from .accessor import FusionDataArrayAccessor, FusionDatasetAccessor
 from .align import align, summarise
+from .baselines import mogpr
+from .compare import CompareConfig, CompareResult, compare
 from .errors import (
     ConfigError,
     CRSMismatchError,
@@ -42,6 +44,8 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 __all__ = [
     "CRSMismatchError",
+    "CompareConfig",
+    "CompareResult",
     "ConfigError",
     "DimensionError",
     "DuplicateTimeError",
@@ -60,11 +64,14 @@ __all__ = [
     "TrainConfig",
     "__version__",
     "align",
+    "baselines",
+    "compare",
     "compute_features",
     "cross_validate",
     "evaluate",
     "load_model",
     "metrics_by_range",
+    "mogpr",
     "open_cube",
     "open_s1",
     "open_s2",

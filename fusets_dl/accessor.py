@@ -51,6 +51,26 @@ class FusionDatasetAccessor:
 
         return reconstruct(self._ds, model, **kwargs)
 
+    def mogpr(self, target: str = "NDVI", times: Any = None, *, sar: str = "rvi", split_orbits: bool = True, **kwargs: Any) -> xr.Dataset:
+        """MOGPR gap filling of a fusion cube: the target plus the S1 RVI of each relative orbit.
+
+        See :func:`fusets_dl.baselines.mogpr` and :func:`fusets_dl.baselines.mogpr_inputs`.
+        A Dataset that is not a fusion cube (no ``VV``/``VH``) is passed to
+        :func:`~fusets_dl.baselines.mogpr` as it is.
+        """
+        from .baselines import mogpr, mogpr_inputs
+
+        ds = self._ds
+        if "VV" in ds.data_vars and "VH" in ds.data_vars:
+            ds = mogpr_inputs(ds, sar=sar, split_orbits=split_orbits, target=target)
+        return mogpr(ds, target=target, times=times, **kwargs)
+
+    def compare(self, **kwargs: Any) -> Any:
+        """The gap-filling comparison on this cube (see :func:`fusets_dl.compare`)."""
+        from .compare import compare
+
+        return compare(self._ds, **kwargs)
+
     def phenology(self, **kwargs: Any) -> xr.Dataset:
         """Phenology of the Dataset's ``NDVI`` (see :func:`fusets_dl.phenology`)."""
         from .phenology import phenology

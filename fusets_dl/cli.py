@@ -289,6 +289,41 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import CompareConfig, compare
+    from .model import load_model
+    from .train import TrainConfig
+
+    if args.cube:
+        from .io import open_cube
+
+        cube, where = open_cube(args.cube), args.cube
+    elif args.synthetic:
+        from .align import align
+        from .synthetic import make_scene
+
+        s1, s2, _truth = make_scene(args.synthetic, args.synthetic, "2021-01-01", "2022-12-31", args.seed)
+        cube, where = align(s1, s2, outlier_filter=True), f"synthetic {args.synthetic} x {args.synthetic} scene (seed {args.seed})"
+    else:
+        from .align import align
+        from .io import open_s1, open_s2
+        from .sample import find_sample
+
+        folder = find_sample(args.data)
+        cube, where = align(open_s1(folder / "s1.nc"), open_s2(folder / "s2.nc"), outlier_filter=True), f"bundled sample {folder}"
+    cfg = CompareConfig(
+        gap_days=args.gap_days, n_gaps=args.n_gaps, max_pixels=args.max_pixels or None, seed=args.seed,
+        methods=tuple(args.methods), mogpr={"device": args.device},
+    )
+    model = load_model(args.model) if args.model else None
+    result = compare(cube, config=cfg, model=model, train_config=TrainConfig(max_epochs=args.epochs, seed=args.seed, device=args.device))
+    files = result.save(args.out)
+    print(f"Gap-filling comparison on {where}\n")
+    print(result.to_markdown())
+    print("written: " + ", ".join(str(f) for f in files.values()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``fusets-dl``."""
     from . import __version__
@@ -318,6 +353,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     t.add_argument("--cv", type=int, default=0, help="also run K-fold spatial-block cross-validation")
     t.set_defaults(func=_cmd_train)
+
+    from .compare import METHODS
+
+    cp = sub.add_parser("compare", help="gap-filling benchmark: DL fusion vs MOGPR, Whittaker and interpolation")
+    cp.add_argument("cube", nargs="?", default=None, help="fusion cube (netCDF/Zarr); default: the bundled sample")
+    cp.add_argument("--synthetic", type=int, default=None, metavar="N", help="use an N x N synthetic scene instead")
+    cp.add_argument("--data", default=None, help="folder of the bundled sample (default: data/sample)")
+    cp.add_argument("--model", default=None, help="trained model to evaluate (default: train one, blocks held out)")
+    cp.add_argument("--out", default="outputs/compare", help="folder for compare.md/.csv/.json/.png")
+    cp.add_argument("--gap-days", type=float, default=60.0, help="length of each simulated cloudy spell (days)")
+    cp.add_argument("--n-gaps", type=int, default=5, help="spells per pixel")
+    cp.add_argument("--max-pixels", type=int, default=400, help="held-out pixels evaluated (0: all)")
+    cp.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    cp.add_argument("--epochs", type=int, default=40)
+    cp.add_argument("--seed", type=int, default=0)
+    cp.add_argument("--device", default="auto")
+    cp.set_defaults(func=_cmd_compare)
 
     rn = sub.add_parser("run", help="resumable batch run over the regions of a YAML config")
     rn.add_argument("config")
