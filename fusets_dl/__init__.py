@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import baselines, preprocess, synthetic
+from . import baselines, plots, preprocess, synthetic
 from .accessor import FusionDataArrayAccessor, FusionDatasetAccessor
 from .align import align, summarise
 from .baselines import mogpr
@@ -76,6 +76,7 @@ __all__ = [
     "open_s1",
     "open_s2",
     "phenology",
+    "plots",
     "predict_ndvi",
     "preprocess",
     "reconstruct",

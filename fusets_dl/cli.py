@@ -300,10 +300,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         cube, where = open_cube(args.cube), args.cube
     elif args.synthetic:
         from .align import align
+        from .io import open_s1, open_s2
         from .synthetic import make_scene
 
         s1, s2, _truth = make_scene(args.synthetic, args.synthetic, "2021-01-01", "2022-12-31", args.seed)
-        cube, where = align(s1, s2, outlier_filter=True), f"synthetic {args.synthetic} x {args.synthetic} scene (seed {args.seed})"
+        cube, where = align(open_s1(s1), open_s2(s2), outlier_filter=True), f"synthetic {args.synthetic} x {args.synthetic} scene (seed {args.seed})"
     else:
         from .align import align
         from .io import open_s1, open_s2

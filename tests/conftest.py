@@ -69,3 +69,13 @@ def small_scene():
     from fusets_dl.synthetic import make_scene
 
     return make_scene(24, 20, "2021-01-01", "2021-12-31", seed=7)
+
+
+@pytest.fixture(scope="session")
+def small_cube(small_scene):
+    """The fusion cube (pairing within 3 days) of ``small_scene``, in memory."""
+    from fusets_dl.align import align
+    from fusets_dl.io import open_s1, open_s2
+
+    s1, s2, _truth = small_scene
+    return align(open_s1(s1), open_s2(s2), outlier_filter=True).load()

@@ -119,3 +119,15 @@ def test_run_subcommand_prints_the_summary_table(tmp_path, capsys):
     bad.write_text(yaml.safe_dump({**cfg, "regions": [{"name": "s", "s1": "missing.nc", "s2": "missing.nc"}]}))
     assert main(["-q", "run", str(bad)]) == 2
     assert "region 's' s1: file not found" in capsys.readouterr().err
+
+
+def test_compare_subcommand_on_a_synthetic_scene(tmp_path, capsys):
+    args = ["-q", "compare", "--synthetic", "24", "--max-pixels", "30", "--epochs", "3", "--gap-days", "45",
+            "--methods", "fusion", "whittaker", "linear", "--out", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Gap-filling comparison on synthetic 24 x 24 scene" in out
+    assert "| DL fusion (reconstruct) |" in out and "| Linear interpolation (S2 only) |" in out
+    assert {p.name for p in tmp_path.iterdir()} >= {"compare.md", "compare.csv", "compare.json", "compare.png"}
+    rows = json.loads((tmp_path / "compare.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["fusion", "whittaker", "linear"]
