@@ -28,7 +28,12 @@ from ._series import take as _take
 from .errors import ConfigError
 from .validate import check_cube
 
-__all__ = ["FeatureSpec", "compute_features", "feature_kernel", "orbit_groups"]
+__all__ = ["MODALITIES", "FeatureSpec", "compute_features", "feature_kernel", "optical_context", "orbit_groups"]
+
+MODALITIES = ("sar", "optical", "terrain", "time")
+REQUIRED_MODALITIES = ("sar", "time")
+OPTICAL_FEATURES = ("NDVI_prev", "dt_prev", "NDVI_next", "dt_next", "NDVI_interp")
+TERRAIN_FEATURES = ("elevation", "slope", "aspect_sin", "aspect_cos")
 
 _DB_FLOOR = -40.0  # dB; darker values are noise floor
 
@@ -81,7 +86,21 @@ class FeatureSpec:
         whole series (removes static per-pixel effects such as roughness and
         geometry).
     groups : tuple of str
-        Modalities used (``"sar"``, ``"time"``; more come with optical context).
+        Modalities used, any of ``"sar"`` (the S1 features above),
+        ``"optical"`` (optical context, below), ``"terrain"`` (``elevation``,
+        ``slope``, ``aspect`` variables of the cube, from a DEM) and ``"time"``
+        (day of year). Default ``("sar", "time")``: the S1-only model.
+    context_exclude_days : float
+        Optical context: clear observations within this many days of a date
+        are never its context (at least the pairing tolerance, so that the
+        S2 acquisition paired to a neighbouring S1 date is not the target
+        itself). The context of a date is the last clear NDVI before
+        ``t - context_exclude_days`` and the first after
+        ``t + context_exclude_days``: ``NDVI_prev``, ``dt_prev`` (days),
+        ``NDVI_next``, ``dt_next`` and ``NDVI_interp`` (linear interpolation
+        between them at ``t``, or the one present). Absent context is NaN and
+        enters the network as the modality baseline (zero after
+        standardisation).
     """
 
     backscatter: bool = True
@@ -98,6 +117,7 @@ class FeatureSpec:
     trends: tuple[int, ...] = (30,)
     anomaly: bool = True
     groups: tuple[str, ...] = field(default=("sar", "time"))
+    context_exclude_days: float = 3.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.lags, int) or self.lags < 0 or self.lags > 10:
@@ -107,11 +127,12 @@ class FeatureSpec:
         if not isinstance(self.rolling, int) or self.rolling < 0 or (self.rolling > 1 and self.rolling % 2 == 0):
             raise ConfigError(f"FeatureSpec.rolling: expected 0, 1 or an odd window, found {self.rolling!r}")
         groups = tuple(self.groups)
-        known = ("sar", "time")
-        unknown = [g for g in groups if g not in known]
-        if unknown or not groups:
-            raise ConfigError(f"FeatureSpec.groups: expected a non-empty subset of {known}, found {groups!r}")
-        object.__setattr__(self, "groups", groups)
+        unknown = [g for g in groups if g not in MODALITIES]
+        if unknown or not groups or len(set(groups)) != len(groups):
+            raise ConfigError(f"FeatureSpec.groups: expected a non-empty subset of {MODALITIES}, found {groups!r}")
+        object.__setattr__(self, "groups", tuple(g for g in MODALITIES if g in groups))
+        if not self.context_exclude_days >= 0:
+            raise ConfigError(f"FeatureSpec.context_exclude_days: expected >= 0, found {self.context_exclude_days!r}")
         for name in ("windows", "trends"):
             vals = tuple(int(w) for w in getattr(self, name))
             if any(w < 1 for w in vals):
@@ -147,6 +168,10 @@ class FeatureSpec:
                 out += [f"dVV_trend{w}", f"dVH_trend{w}"]
             if self.anomaly:
                 out += ["VV_anom", "VH_anom"]
+        if "optical" in self.groups:
+            out += list(OPTICAL_FEATURES)
+        if "terrain" in self.groups:
+            out += list(TERRAIN_FEATURES)
         if "time" in self.groups and self.doy:
             out += ["doy_sin", "doy_cos"]
         return out
@@ -154,7 +179,31 @@ class FeatureSpec:
     @property
     def modality(self) -> dict[str, str]:
         """The modality (group) of each feature."""
-        return {n: ("time" if n.startswith("doy") else "sar") for n in self.names}
+        out = {}
+        for n in self.names:
+            if n.startswith("doy"):
+                out[n] = "time"
+            elif n in OPTICAL_FEATURES:
+                out[n] = "optical"
+            elif n in TERRAIN_FEATURES:
+                out[n] = "terrain"
+            else:
+                out[n] = "sar"
+        return out
+
+    @property
+    def modalities(self) -> list[str]:
+        """The modalities that have at least one feature, in feature order."""
+        return [g for g in MODALITIES if g in set(self.modality.values())]
+
+    @property
+    def required(self) -> np.ndarray:
+        """Boolean mask of the features a sample cannot do without (SAR and time).
+
+        Optical context and terrain may be absent (NaN): they then enter the
+        network as the modality baseline.
+        """
+        return np.array([self.modality[n] in REQUIRED_MODALITIES for n in self.names], dtype=bool)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (``FeatureSpec.from_dict`` inverts it)."""
@@ -347,15 +396,86 @@ def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
     return np.unique(out, return_inverse=True)[1].astype(np.int64)
 
 
-def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None) -> xr.DataArray:
+def optical_context(
+    ndvi: np.ndarray,
+    days: np.ndarray,
+    exclude_before: np.ndarray | float = 3.0,
+    exclude_after: np.ndarray | float = 3.0,
+) -> np.ndarray:
+    """Optical context of every date: the nearest clear NDVI before and after, outside an exclusion window.
+
+    Parameters
+    ----------
+    ndvi : numpy.ndarray
+        Clear NDVI (..., time), NaN where cloudy or missing.
+    days : numpy.ndarray
+        (time,) days since an origin, sorted.
+    exclude_before, exclude_after : float or numpy.ndarray
+        Days before and after each date whose observations are not context
+        (broadcastable to ``ndvi``); the date's own observation is always
+        excluded. Training draws them at random to simulate cloudy spells.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (..., time, 5): ``NDVI_prev``, ``dt_prev``, ``NDVI_next``,
+        ``dt_next``, ``NDVI_interp``; NaN where there is no such observation.
+    """
+    v = np.asarray(ndvi, dtype=np.float64)
+    nt = v.shape[-1]
+    days = np.asarray(days, dtype=np.float64)
+    ok = np.isfinite(v)
+    here = np.arange(nt)
+    prev_incl = np.where(ok, here, _prev_index(ok))
+    next_incl = np.where(ok, here, _next_index(ok))
+    eb = np.broadcast_to(np.maximum(np.asarray(exclude_before, dtype=np.float64), 0.0), v.shape)
+    ea = np.broadcast_to(np.maximum(np.asarray(exclude_after, dtype=np.float64), 0.0), v.shape)
+    # strictly before t - eb, strictly after t + ea (so the date itself is never its own context)
+    j = np.searchsorted(days, days - eb, side="left") - 1
+    k = np.searchsorted(days, days + ea, side="right")
+    pj = np.where(j >= 0, np.take_along_axis(prev_incl, np.clip(j, 0, nt - 1), -1), -1)
+    nk = np.where(k < nt, np.take_along_axis(next_incl, np.clip(k, 0, nt - 1), -1), nt)
+    vp = _take(v, pj)
+    vn = _take(v, nk)
+    dp = np.where(pj >= 0, days - days[np.clip(pj, 0, nt - 1)], np.nan)
+    dn = np.where(nk < nt, days[np.clip(nk, 0, nt - 1)] - days, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        interp = vp + (vn - vp) * dp / (dp + dn)
+    interp = np.where(np.isfinite(interp), interp, np.where(np.isfinite(vp), vp, vn))
+    return np.stack([vp, dp, vn, dn, interp], axis=-1).astype(np.float32)
+
+
+def _terrain(cube: xr.Dataset) -> xr.DataArray:
+    """(y, x, 4) terrain features from ``elevation``, ``slope`` (degrees) and ``aspect`` (degrees); NaN when absent."""
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+
+    def _get(name: str) -> xr.DataArray:
+        if name in cube.variables and set(cube[name].dims) == {"y", "x"}:
+            return cube[name].transpose("y", "x").astype(np.float32)
+        return xr.DataArray(np.full((ny, nx), np.nan, dtype=np.float32), dims=("y", "x"))
+
+    asp = np.deg2rad(_get("aspect"))
+    parts = [_get("elevation"), _get("slope"), np.sin(asp), np.cos(asp)]
+    return xr.concat([p.drop_vars([c for c in p.coords if c not in ("y", "x")]) for p in parts], dim="feature").transpose("y", "x", "feature")
+
+
+def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None, *, context_gaps: tuple[int, float] | None = None) -> xr.DataArray:
     """Compute the features of ``spec`` on a fusion cube.
 
     Parameters
     ----------
     cube : xarray.Dataset
-        Fusion cube with ``VV``, ``VH`` (dB) on ``(time, y, x)``.
+        Fusion cube with ``VV``, ``VH`` (dB) on ``(time, y, x)``; ``NDVI``
+        for the optical group, ``elevation``/``slope``/``aspect`` on
+        ``(y, x)`` for the terrain group (absent: NaN).
     spec : FeatureSpec, optional
         Default ``FeatureSpec()``.
+    context_gaps : (seed, max_days), optional
+        Training only: the optical context of each pixel-date excludes a
+        simulated cloudy spell around it, of a length drawn uniformly in
+        ``[0, max_days]`` and placed uniformly around the date (a
+        counter-based hash of seed, date and pixel, so it does not depend on
+        chunking). Default: only ``spec.context_exclude_days``.
 
     Returns
     -------
@@ -365,7 +485,7 @@ def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None) -> xr.Da
         single chunk, as the readers make it).
     """
     spec = spec or FeatureSpec()
-    check_cube(cube)
+    check_cube(cube, need_target="optical" in spec.groups)
     t = cube["time"]
     origin = t.values[0]
     days = ((t.values - origin) / np.timedelta64(1, "D")).astype(np.float64)
@@ -377,21 +497,81 @@ def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None) -> xr.Da
         vh = vh.chunk({"time": -1})
     names = spec.names
     groups = orbit_groups(cube)
+    parts: list[xr.DataArray] = []
+    n_sar = sum(1 for n in names if spec.modality[n] == "sar")
+    n_time = sum(1 for n in names if spec.modality[n] == "time")
+    if n_sar or n_time:
+        base = FeatureSpec(**{**spec.to_dict(), "groups": tuple(g for g in spec.groups if g in REQUIRED_MODALITIES)}) if n_sar + n_time else spec
 
-    def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return feature_kernel(a, b, days, doy, spec, groups)
+        def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return feature_kernel(a, b, days, doy, base, groups)
 
-    out = xr.apply_ufunc(
-        _kernel,
-        vv,
-        vh,
-        input_core_dims=[["time"], ["time"]],
-        output_core_dims=[["time", "feature"]],
-        dask="parallelized",
-        output_dtypes=[np.float32],
-        dask_gufunc_kwargs={"output_sizes": {"feature": len(names)}},
-    )
-    out = out.transpose("time", "y", "x", "feature").assign_coords(feature=names)
+        st = xr.apply_ufunc(
+            _kernel,
+            vv,
+            vh,
+            input_core_dims=[["time"], ["time"]],
+            output_core_dims=[["time", "feature"]],
+            dask="parallelized",
+            output_dtypes=[np.float32],
+            dask_gufunc_kwargs={"output_sizes": {"feature": n_sar + n_time}},
+        ).transpose("time", "y", "x", "feature")
+        if n_sar:
+            parts.append(st.isel(feature=slice(0, n_sar)))
+    if "optical" in spec.groups:
+        parts.append(_optical(cube, vv, days, spec, context_gaps))
+    if "terrain" in spec.groups:
+        ter = _terrain(cube)
+        if vv.chunks is not None:
+            ter = ter.chunk({"y": vv.chunks[vv.dims.index("y")], "x": vv.chunks[vv.dims.index("x")]})
+        parts.append(ter.expand_dims(time=cube.sizes["time"]).transpose("time", "y", "x", "feature"))
+    if n_time:
+        parts.append(st.isel(feature=slice(n_sar, n_sar + n_time)))
+    out = xr.concat([p.drop_vars([c for c in p.coords if c not in ("time", "y", "x")], errors="ignore") for p in parts], dim="feature")
+    out = out.transpose("time", "y", "x", "feature").assign_coords(time=cube["time"], y=cube["y"], x=cube["x"], feature=names)
+    if vv.chunks is not None and out.chunks is not None:
+        out = out.chunk({"feature": -1})
     out.name = "features"
     out.attrs = {"long_name": "fusion features", "feature_spec": spec.to_json(), "orbit_groups": int(np.unique(groups).size)}
     return out
+
+
+def _optical(cube: xr.Dataset, like: xr.DataArray, days: np.ndarray, spec: FeatureSpec, context_gaps: tuple[int, float] | None) -> xr.DataArray:
+    """Lazy optical-context features (time, y, x, 5) of the cube's clear NDVI."""
+    from ._rng import hash_uniform
+
+    ndvi = cube["NDVI"].transpose("time", "y", "x")
+    if like.chunks is not None:
+        ndvi = ndvi.chunk({"time": -1, "y": like.chunks[like.dims.index("y")], "x": like.chunks[like.dims.index("x")]})
+    ex = float(spec.context_exclude_days)
+    iy = xr.DataArray(np.arange(cube.sizes["y"]), dims="y")
+    ix = xr.DataArray(np.arange(cube.sizes["x"]), dims="x")
+    if ndvi.chunks is not None:
+        iy = iy.chunk({"y": ndvi.chunks[1]})
+        ix = ix.chunk({"x": ndvi.chunks[2]})
+
+    def _kernel(v: np.ndarray, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        # v: (y, x, time) after apply_ufunc moves the core dim last
+        if context_gaps is None:
+            eb = ea = ex
+        else:
+            seed, max_days = context_gaps
+            tt = np.arange(v.shape[-1])[None, None, :]
+            length = hash_uniform(int(seed), 21, tt, yy[..., None], xx[..., None]) * float(max_days)
+            share = hash_uniform(int(seed), 22, tt, yy[..., None], xx[..., None])
+            eb = np.maximum(length * share, ex)
+            ea = np.maximum(length * (1.0 - share), ex)
+        return optical_context(v, days, eb, ea)
+
+    out = xr.apply_ufunc(
+        _kernel,
+        ndvi,
+        iy,
+        ix,
+        input_core_dims=[["time"], [], []],
+        output_core_dims=[["time", "feature"]],
+        dask="parallelized",
+        output_dtypes=[np.float32],
+        dask_gufunc_kwargs={"output_sizes": {"feature": len(OPTICAL_FEATURES)}},
+    )
+    return out.transpose("time", "y", "x", "feature")

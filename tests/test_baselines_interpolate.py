@@ -1,4 +1,4 @@
-"""Linear interpolation and the S2-only Whittaker baseline."""
+"""Linear interpolation of the clear S2 series."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import pytest
 import xarray as xr
 from conftest import raise_if_dask_computes
 
-from fusets_dl.baselines import interpolate_linear, whittaker_baseline
-from fusets_dl.errors import ConfigError, DimensionError
-from fusets_dl.smooth import whittaker
+from fusets_dl.baselines import interpolate_linear
+from fusets_dl.errors import DimensionError
 
 
 def _series(values: list[float], start: str = "2021-01-01", step: int = 5) -> xr.DataArray:
@@ -41,21 +40,6 @@ def test_linear_lazy_and_chunked_equals_unchunked() -> None:
     xr.testing.assert_allclose(lazy.compute(), eager)
 
 
-def test_whittaker_baseline_equals_daily_whittaker() -> None:
-    rng = np.random.default_rng(1)
-    vals = 0.5 + 0.3 * np.sin(np.arange(20) / 3.0) + rng.normal(0, 0.02, 20)
-    vals[[3, 4, 10]] = np.nan
-    s = _series(list(vals), step=5)
-    out = whittaker_baseline(s, lam=500.0).values
-    y = np.full(96, np.nan)
-    y[::5] = vals
-    w = np.isfinite(y).astype(float)
-    ref = whittaker(y, w, 500.0)[::5]
-    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
-
-
 def test_bad_input() -> None:
     with pytest.raises(DimensionError, match="'time' dimension"):
         interpolate_linear(xr.DataArray(np.zeros(3), dims="t"))
-    with pytest.raises(ConfigError, match="lam"):
-        whittaker_baseline(_series([0.1, 0.2, 0.3]), lam=0)
