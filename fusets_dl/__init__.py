@@ -34,6 +34,7 @@ from .model import FusionModel, load_model
 from .phenology import phenology
 from .predict import predict_ndvi
 from .reconstruct import reconstruct
+from .relevance import modality_relevance, modality_weights
 from .store import to_zarr
 from .train import TrainConfig, cross_validate, train
 
@@ -71,6 +72,8 @@ __all__ = [
     "evaluate",
     "load_model",
     "metrics_by_range",
+    "modality_relevance",
+    "modality_weights",
     "mogpr",
     "open_cube",
     "open_s1",

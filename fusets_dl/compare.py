@@ -109,7 +109,7 @@ class CompareResult:
         """The table as GitHub Markdown."""
         head = "| method | RMSE | MAE | R2 | bias | filled | s / pixel |\n|---|---|---|---|---|---|---|\n"
         body = "".join(
-            f"| {_LABELS.get(r['method'], r['method'])} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['r2']:.3f} | {r['bias']:+.4f} | "
+            f"| {self.examples.get('labels', _LABELS).get(r['method'], r['method'])} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['r2']:.3f} | {r['bias']:+.4f} | "
             f"{r['filled']:.1%} | {r['seconds_per_pixel']:.2e} |\n"
             for r in self.rows
         )
@@ -198,6 +198,7 @@ def compare(
     model: Any = None,
     features: Any = None,
     train_config: Any = None,
+    models: dict[str, Any] | None = None,
 ) -> CompareResult:
     """Run the gap-filling comparison on a fusion cube (see the module docstring for the protocol).
 
@@ -213,6 +214,11 @@ def compare(
         An already trained model; its held-out test blocks are evaluated.
         Default: a model is trained here on the cube (``features``,
         ``train_config``), with its own held-out blocks.
+    models : dict, optional
+        More trained models to compare (name -> FusionModel), each
+        reconstructing as ``fusion[name]`` rows; they must hold out the same
+        test blocks as ``model`` (train them with the same ``seed`` and
+        ``block_size``, or an explicit ``split``).
 
     Returns
     -------
@@ -257,6 +263,18 @@ def compare(
     preds: dict[str, np.ndarray] = {}
     secs: dict[str, float] = {}
     per_pixel_of: dict[str, int] = {}
+    for name, extra in (models or {}).items():
+        if extra.blocks.get("test") != model.blocks.get("test") or extra.blocks.get("block_size") != model.blocks.get("block_size"):
+            raise ConfigError(
+                f"compare: model {name!r} holds out blocks {extra.blocks.get('test')} of size {extra.blocks.get('block_size')}, "
+                f"expected the same as the main model: {model.blocks.get('test')} of size {model.blocks.get('block_size')}"
+            )
+        t0 = time.perf_counter()
+        rec = reconstruct(cube_h, extra, lam=cfg.lam)["NDVI"].compute()
+        key = f"fusion[{name}]"
+        preds[key] = rec.isel(pix).transpose("time", "pixel").values
+        secs[key] = time.perf_counter() - t0
+        per_pixel_of[key] = ny * nx
     for method in cfg.methods:
         t0 = time.perf_counter()
         if method == "fusion":
@@ -323,6 +341,10 @@ def compare(
 def _examples(t_idx: pd.DatetimeIndex, truth: np.ndarray, hidden: np.ndarray, preds: dict[str, np.ndarray], sub: xr.Dataset, n: int = 3) -> dict[str, Any]:
     """A few pixels with the most hidden observations, for the figure."""
     order = np.argsort(-hidden.sum(0), kind="stable")[:n]
+    labels = dict(_LABELS)
+    for k in preds:
+        if k.startswith("fusion["):
+            labels[k] = f"DL fusion {k[6:]}"
     vv = sub["VV"].transpose("time", "pixel").values
     return {
         "time": t_idx.values,
@@ -331,5 +353,5 @@ def _examples(t_idx: pd.DatetimeIndex, truth: np.ndarray, hidden: np.ndarray, pr
         "hidden": hidden[:, order],
         "vv": vv[:, order],
         "predictions": {k: v[:, order] for k, v in preds.items()},
-        "labels": dict(_LABELS),
+        "labels": labels,
     }

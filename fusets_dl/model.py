@@ -160,10 +160,13 @@ class Scaler:
 
     @classmethod
     def fit(cls, x: np.ndarray, y: np.ndarray) -> Scaler:
-        """Fit on training samples (features (n, f), target (n,))."""
-        std = x.std(axis=0)
+        """Fit on training samples (features (n, f), target (n,)); NaN (absent optional features) is skipped."""
+        ok = np.isfinite(x)
+        cnt = ok.sum(axis=0)
+        mean = np.where(cnt > 0, np.where(ok, x, 0.0).sum(axis=0) / np.maximum(cnt, 1), 0.0)
+        std = np.sqrt(np.where(ok, (x - mean) ** 2, 0.0).sum(axis=0) / np.maximum(cnt, 1))
         return cls(
-            x.mean(axis=0).astype(np.float32),
+            mean.astype(np.float32),
             np.where(std > 1e-6, std, 1.0).astype(np.float32),
             float(y.mean()),
             float(max(y.std(), 1e-6)),
@@ -196,7 +199,7 @@ class FusionModel:
         Package version, creation time, training data summary.
     """
 
-    network: MLP
+    network: nn.Module
     spec: FeatureSpec
     scaler: Scaler
     architecture: dict[str, Any]
@@ -207,6 +210,38 @@ class FusionModel:
     info: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ inference
+    def standardise(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised features and the rows usable for prediction.
+
+        A row needs every SAR and time feature; an absent optional feature
+        (optical context, terrain: NaN) becomes 0, the modality baseline.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != len(self.spec.names):
+            raise ModelError(f"predict: expected features of shape (n, {len(self.spec.names)}), found {x.shape}")
+        ok = np.isfinite(x[:, self.spec.required]).all(axis=1)
+        xs = (x - self.scaler.feature_mean) / self.scaler.feature_std
+        return np.where(np.isfinite(xs), xs, 0.0).astype(np.float32), ok
+
+    def modality_weights_array(self, x: np.ndarray, *, device: str | torch.device = "cpu") -> np.ndarray | None:
+        """Per-sample modality weights (n, M) of a ``late`` or ``attention`` model (None otherwise).
+
+        Columns follow ``self.network.names``; rows with missing SAR or time
+        features are NaN. Shows where the model trusts the radar over the
+        optical context.
+        """
+        if not hasattr(self.network, "modality_weights") or self.architecture.get("type") not in ("late", "attention"):
+            return None
+        xs, ok = self.standardise(x)
+        out = np.full((xs.shape[0], len(self.network.names)), np.nan, dtype=np.float32)
+        dev = resolve_device(device)
+        net = _fused_cache(self, dev, torch.float32)
+        with torch.inference_mode():
+            for i in range(0, int(ok.sum()), 65536):
+                rows = np.flatnonzero(ok)[i : i + 65536]
+                out[rows] = net.modality_weights(torch.from_numpy(xs[rows]).to(dev)).float().cpu().numpy()
+        return out
+
     def predict_array(
         self,
         x: np.ndarray,
@@ -215,7 +250,7 @@ class FusionModel:
         device: str | torch.device = "auto",
         precision: str = "auto",
     ) -> np.ndarray:
-        """NDVI for a feature matrix (n, f); rows with any NaN give NaN.
+        """NDVI for a feature matrix (n, f); rows with a missing SAR or time feature give NaN.
 
         The network runs in ``torch.inference_mode`` with BatchNorm folded into
         the linear layers; outputs are mapped back from the standardised target
@@ -224,17 +259,14 @@ class FusionModel:
         differ from float32 by 5e-4 NDVI on average, 0.015 at most on the
         bundled sample), float32 elsewhere; ``"float32"`` forces full precision.
         """
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != len(self.spec.names):
-            raise ModelError(f"predict: expected features of shape (n, {len(self.spec.names)}), found {x.shape}")
-        out = np.full(x.shape[0], np.nan, dtype=np.float32)
-        ok = np.isfinite(x).all(axis=1)
+        xs, ok = self.standardise(x)
+        out = np.full(xs.shape[0], np.nan, dtype=np.float32)
         if not ok.any():
             return out
         dev = resolve_device(device)
         dtype = resolve_precision(precision, dev)
         net = _fused_cache(self, dev, dtype)
-        xs = (x[ok] - self.scaler.feature_mean) / self.scaler.feature_std
+        xs = xs[ok]
         preds = []
         pin = dev.type == "cuda"
         with torch.inference_mode():
@@ -354,9 +386,14 @@ def model_from_parts(meta: dict[str, Any], blob: bytes, *, name: str = "weights"
     if spec.names != meta.get("feature_names"):
         raise ModelError(f"{name}: feature names {meta.get('feature_names')} do not match its spec {spec.names}")
     arch = meta["architecture"]
-    if arch.get("type") != "mlp":
-        raise ModelError(f"{name}: unknown architecture {arch.get('type')!r}; expected 'mlp'")
-    net = MLP(int(arch["n_in"]), tuple(arch["hidden"]), float(arch["dropout"]), bool(arch["batch_norm"]))
+    from .networks import build_network
+
+    try:
+        net = build_network(arch)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{name}: architecture {arch} is incomplete or malformed: {exc}") from exc
+    except ModelError as exc:
+        raise ModelError(f"{name}: {exc}") from exc
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:

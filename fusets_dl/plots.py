@@ -21,6 +21,15 @@ _COLORS = {
 }
 
 
+_EXTRA = ("#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a")
+
+
+def _color(method: str) -> str:
+    if method in _COLORS:
+        return _COLORS[method]
+    return _EXTRA[sum(map(ord, method)) % len(_EXTRA)]
+
+
 def plot_comparison(result: CompareResult) -> Figure:
     """The gap-filling comparison: error bars per method, time per pixel, and example pixels.
 
@@ -36,7 +45,7 @@ def plot_comparison(result: CompareResult) -> Figure:
     grid = fig.add_gridspec(1 + n_ex, 3)
     names = [r["method"] for r in rows]
     labels = [ex.get("labels", {}).get(m, m) for m in names]
-    colors = [_COLORS.get(m, "#333333") for m in names]
+    colors = [_color(m) for m in names]
     ypos = np.arange(len(rows))
     for j, (key, title) in enumerate([("rmse", "RMSE on hidden NDVI"), ("mae", "MAE on hidden NDVI"), ("seconds_per_pixel", "wall time per pixel (s)")]):
         ax = fig.add_subplot(grid[0, j])
@@ -62,7 +71,7 @@ def plot_comparison(result: CompareResult) -> Figure:
         for a, b in ex.get("spells", [[]] * n_ex)[k]:
             ax.axvspan(a, b, color="#f4cccc", alpha=0.6, lw=0)
         for m, series in ex["predictions"].items():
-            ax.plot(t, series[:, k], color=_COLORS.get(m, "#333333"), lw=1.3, label=ex["labels"].get(m, m))
+            ax.plot(t, series[:, k], color=_color(m), lw=1.3, label=ex["labels"].get(m, m))
         ax.plot(t[~hid & np.isfinite(obs)], obs[~hid & np.isfinite(obs)], "o", color="black", ms=3.5, label="clear NDVI kept")
         ax.plot(t[hid], obs[hid], "x", color="red", ms=6, mew=1.6, label="clear NDVI hidden")
         ax.set_ylabel("NDVI")

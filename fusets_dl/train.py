@@ -18,8 +18,9 @@ from ._logging import logger
 from ._rng import hash_uniform
 from .errors import ConfigError, InsufficientDataError
 from .evaluate import metrics_by_range, regression_metrics
-from .features import FeatureSpec, compute_features
-from .model import MLP, FusionModel, Scaler, resolve_device
+from .features import REQUIRED_MODALITIES, FeatureSpec, compute_features
+from .model import FusionModel, Scaler, resolve_device
+from .networks import FUSION_STRATEGIES, build_network
 from .validate import check_cube
 
 __all__ = ["TrainConfig", "collect_samples", "cross_validate", "split_blocks", "train"]
@@ -69,6 +70,22 @@ class TrainConfig:
     num_threads : int, optional
         Torch CPU threads (default: torch's own setting, all cores unless
         ``OMP_NUM_THREADS`` says otherwise).
+    fusion : {"early", "mid", "late", "attention"}
+        Fusion strategy (see :mod:`fusets_dl.networks`): ``early`` (default)
+        is one MLP on all features (``hidden`` widths); the others have one
+        encoder per modality (``encoder`` widths) and a head (``head``
+        widths).
+    encoder, head : tuple of int
+        Widths of the modality encoders and of the head after fusion.
+    modality_dropout : float
+        Probability of removing each optional modality (optical context,
+        terrain) from a training sample (set to its baseline), so the model
+        still works where it is missing; at least one modality always stays.
+    context_gap_days : float
+        With the optical group, each training sample's optical context
+        excludes a simulated cloudy spell around its date of up to this many
+        days (uniform), so the model learns on gaps like the ones it fills; 0
+        excludes only ``FeatureSpec.context_exclude_days``.
     """
 
     hidden: tuple[int, ...] = (256, 128, 64, 32, 16)
@@ -91,6 +108,11 @@ class TrainConfig:
     device: str = "auto"
     mixed_precision: bool = True
     num_threads: int | None = None
+    fusion: str = "early"
+    encoder: tuple[int, ...] = (64, 32)
+    head: tuple[int, ...] = (64, 32)
+    modality_dropout: float = 0.0
+    context_gap_days: float = 90.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -105,22 +127,32 @@ class TrainConfig:
             problems.append(f"block_size: expected >= 1, found {self.block_size}")
         if not (0 < self.test_fraction < 1 and 0 < self.val_fraction < 1 and self.val_fraction + self.test_fraction < 1):
             problems.append(f"val_fraction/test_fraction: expected each in (0, 1) with a sum below 1, found {self.val_fraction}, {self.test_fraction}")
+        if self.fusion not in FUSION_STRATEGIES:
+            problems.append(f"fusion: expected one of {FUSION_STRATEGIES}, found {self.fusion!r}")
+        if not 0 <= self.modality_dropout < 1:
+            problems.append(f"modality_dropout: expected 0 <= p < 1, found {self.modality_dropout}")
+        if self.context_gap_days < 0:
+            problems.append(f"context_gap_days: expected >= 0, found {self.context_gap_days}")
+        if any(int(h) < 1 for h in (*self.encoder, *self.head)) or not self.encoder:
+            problems.append(f"encoder/head: expected positive widths, found {self.encoder!r}, {self.head!r}")
         if self.max_samples < 1 or self.batch_size < 2 or self.max_epochs < 1:
             problems.append("max_samples, batch_size (>= 2) and max_epochs must be positive")
         if problems:
             raise ConfigError("TrainConfig: " + "; ".join(problems))
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for name in ("hidden", "encoder", "head"):
+            object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
         d = asdict(self)
-        d["hidden"] = list(self.hidden)
+        for name in ("hidden", "encoder", "head"):
+            d[name] = list(getattr(self, name))
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Rebuild a config; unknown keys are an error naming them."""
-        return dataclass_from_dict(cls, d, ("hidden",))
+        return dataclass_from_dict(cls, d, ("hidden", "encoder", "head"))
 
 
 # --------------------------------------------------------------------------- split
@@ -160,11 +192,15 @@ def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- sampling
 
-def _block_samples(feat: np.ndarray, target: np.ndarray, y0: int, x0: int, p_keep: float, seed: int) -> dict[str, Any]:
-    """Valid samples of one chunk: features (n, f), target, pixel and time indices, counts."""
+def _block_samples(feat: np.ndarray, target: np.ndarray, y0: int, x0: int, p_keep: float, seed: int, required: np.ndarray) -> dict[str, Any]:
+    """Valid samples of one chunk: features (n, f), target, pixel and time indices, counts.
+
+    A sample needs its target and every ``required`` (SAR, time) feature;
+    optional features (optical context, terrain) may be NaN.
+    """
     nt, by, bx, _nf = feat.shape
     has_target = np.isfinite(target)
-    complete = np.isfinite(feat).all(axis=-1)
+    complete = np.isfinite(feat[..., required]).all(axis=-1)
     ok = has_target & complete
     tt, yy, xx = np.nonzero(ok)
     keep = hash_uniform(seed, _SAMPLE_STREAM, tt, yy + y0, xx + x0) < p_keep
@@ -181,7 +217,9 @@ def _block_samples(feat: np.ndarray, target: np.ndarray, y0: int, x0: int, p_kee
     }
 
 
-def collect_samples(cube: xr.Dataset, spec: FeatureSpec, *, max_samples: int, seed: int) -> dict[str, Any]:
+def collect_samples(
+    cube: xr.Dataset, spec: FeatureSpec, *, max_samples: int, seed: int, context_gap_days: float = 0.0
+) -> dict[str, Any]:
     """Draw training samples chunk by chunk, never materialising the whole feature array.
 
     Each pixel-date with a target and complete features is kept with the same
@@ -199,7 +237,8 @@ def collect_samples(cube: xr.Dataset, spec: FeatureSpec, *, max_samples: int, se
     target = cube["NDVI"]
     n_target = int(target.notnull().sum().compute())
     p_keep = 1.0 if n_target == 0 else min(1.0, max_samples / n_target)
-    feats = compute_features(cube, spec)
+    gaps = (seed, context_gap_days) if "optical" in spec.groups and context_gap_days > 0 else None
+    feats = compute_features(cube, spec, context_gaps=gaps)
     target = target.chunk({"time": -1, "y": feats.chunks[1], "x": feats.chunks[2]})
     fblocks = feats.data.to_delayed()
     tblocks = target.transpose("time", "y", "x").data.to_delayed()
@@ -208,7 +247,7 @@ def collect_samples(cube: xr.Dataset, spec: FeatureSpec, *, max_samples: int, se
     tasks = []
     for i in range(fblocks.shape[1]):
         for j in range(fblocks.shape[2]):
-            tasks.append(dask.delayed(_block_samples)(fblocks[0, i, j, 0], tblocks[0, i, j], int(ys[i]), int(xs[j]), p_keep, seed))
+            tasks.append(dask.delayed(_block_samples)(fblocks[0, i, j, 0], tblocks[0, i, j], int(ys[i]), int(xs[j]), p_keep, seed, spec.required))
     parts = dask.compute(*tasks)
     out: dict[str, Any] = {k: np.concatenate([p[k] for p in parts]) for k in ("x", "y", "iy", "ix", "it")}
     for k in ("n_total", "n_target", "n_complete"):
@@ -269,7 +308,7 @@ def train(
     device = resolve_device(config.device)
     ny, nx = cube.sizes["y"], cube.sizes["x"]
     blocks = split if split is not None else split_blocks(ny, nx, config)
-    s = collect_samples(cube, spec, max_samples=config.max_samples, seed=config.seed)
+    s = collect_samples(cube, spec, max_samples=config.max_samples, seed=config.seed, context_gap_days=config.context_gap_days)
     size, gx = blocks["block_size"], blocks["grid"][1]
     bid = (s["iy"] // size) * gx + (s["ix"] // size)
     test_ids = [b[0] * gx + b[1] for b in blocks["test"]]
@@ -298,13 +337,16 @@ def train(
     scaler = Scaler.fit(x_tr, y_tr)
 
     def _prep(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        xs = torch.from_numpy((x - scaler.feature_mean) / scaler.feature_std)
+        xs = (x - scaler.feature_mean) / scaler.feature_std
+        xs = torch.from_numpy(np.where(np.isfinite(xs), xs, 0.0).astype(np.float32))  # absent optional features: baseline
         ys = torch.from_numpy((y - scaler.target_mean) / scaler.target_std)
         return xs.to(device), ys.to(device)
 
     xt, yt = _prep(x_tr, y_tr)
     xv, yv = _prep(s["x"][is_val], s["y"][is_val])
-    net = MLP(len(spec.names), config.hidden, config.dropout, config.batch_norm).to(device)
+    arch = architecture(spec, config)
+    net = build_network(arch).to(device)
+    drop_cols = _dropout_columns(spec, config, device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.lr_factor, patience=config.lr_patience)
     loss_fn = _loss_fn(config.loss)
@@ -322,8 +364,11 @@ def train(
         steps = 0
         for i in range(0, n - bs + 1, bs):  # drop the last partial batch (BatchNorm needs > 1)
             idx = perm[i : i + bs]
+            xb = xt[idx]
+            if drop_cols is not None:
+                xb = _modality_dropout(xb, drop_cols, config.modality_dropout, gen)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = loss_fn(net(xt[idx]).float(), yt[idx])
+                loss = loss_fn(net(xb).float(), yt[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -349,7 +394,7 @@ def train(
         network=net,
         spec=spec,
         scaler=scaler,
-        architecture={"type": "mlp", "n_in": len(spec.names), "hidden": list(config.hidden), "dropout": config.dropout, "batch_norm": config.batch_norm},
+        architecture=arch,
         config=config.to_dict(),
         history=history,
         blocks=blocks,
@@ -377,6 +422,45 @@ def train(
     model.metrics = metrics
     logger.info("train: held-out test blocks R2 %.3f RMSE %.4f MAE %.4f bias %+.4f (n=%d)", metrics["test"]["r2"], metrics["test"]["rmse"], metrics["test"]["mae"], metrics["test"]["bias"], metrics["test"]["n"])
     return model
+
+
+def architecture(spec: FeatureSpec, config: TrainConfig) -> dict[str, Any]:
+    """The architecture dict (saved in the model's JSON) for a spec and a training config."""
+    if config.fusion == "early":
+        return {"type": "mlp", "n_in": len(spec.names), "hidden": list(config.hidden), "dropout": config.dropout, "batch_norm": config.batch_norm}
+    mods: dict[str, list[int]] = {}
+    for i, n in enumerate(spec.names):
+        mods.setdefault(spec.modality[n], []).append(i)
+    return {
+        "type": config.fusion,
+        "n_in": len(spec.names),
+        "modalities": mods,
+        "encoder": list(config.encoder),
+        "hidden": list(config.head),
+        "dropout": config.dropout,
+    }
+
+
+def _dropout_columns(spec: FeatureSpec, config: TrainConfig, device: torch.device) -> torch.Tensor | None:
+    """(M_optional, n_features) 0/1 masks of the droppable modalities' columns, or None."""
+    if config.modality_dropout <= 0:
+        return None
+    opt = [m for m in spec.modalities if m not in REQUIRED_MODALITIES]
+    if not opt:
+        return None
+    mod = spec.modality
+    cols = torch.tensor([[1.0 if mod[n] == m else 0.0 for n in spec.names] for m in opt])
+    return cols.to(device)
+
+
+def _modality_dropout(x: torch.Tensor, cols: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Set each optional modality of each sample to its baseline (0) with probability ``p``.
+
+    SAR and time are never dropped, so at least one modality always stays.
+    """
+    drop = (torch.rand((x.shape[0], cols.shape[0]), generator=gen) < p).to(x.device, x.dtype)
+    removed = (drop @ cols).clamp(max=1.0)  # (batch, n_features)
+    return x * (1.0 - removed)
 
 
 def _batched(net: nn.Module, x: torch.Tensor, bs: int = 65536) -> torch.Tensor:
