@@ -12,7 +12,7 @@ import xarray as xr
 from ._logging import logger
 from ._series import nanmedian_last
 from .cf import cf_attrs
-from .errors import CRSMismatchError, GridMismatchError, TimeOverlapError
+from .errors import ConfigError, CRSMismatchError, GridMismatchError, TimeOverlapError
 from .preprocess import db_to_linear, filter_ndvi_outliers, linear_to_db
 from .validate import check_time, is_dask_backed, require_variables
 
@@ -85,8 +85,8 @@ def _fine_coords(coarse: np.ndarray, res_coarse: float, k: int) -> np.ndarray:
     return (coarse[:, None] - res_coarse / 2 + j[None, :]).ravel()
 
 
-def _s2_onto_s1(s2: xr.Dataset, s1: xr.Dataset, reproject: bool) -> tuple[xr.DataArray, xr.DataArray, str]:
-    """Return (sum-normalised clear NDVI, clear fraction) on the S1 grid and the method used."""
+def _s2_onto_s1(s2: xr.Dataset, s1: xr.Dataset, reproject: bool, raw: bool = False) -> tuple[xr.DataArray, xr.DataArray, str, xr.DataArray | None]:
+    """Return (clear NDVI, clear fraction) on the S1 grid, the method used, and (``raw``) the NDVI of all pixels."""
     b1, b2 = _bounds(s1), _bounds(s2)
     if not reproject and (b1[0] >= b2[2] or b2[0] >= b1[2] or b1[1] >= b2[3] or b2[1] >= b1[3]):
         raise GridMismatchError(
@@ -95,33 +95,29 @@ def _s2_onto_s1(s2: xr.Dataset, s1: xr.Dataset, reproject: bool) -> tuple[xr.Dat
         )
     nd = s2["NDVI"].where(s2["clear"])
     cf = s2["clear"].astype(np.float32)
+    extra = {"nr": s2["NDVI"].astype(np.float32)} if raw else {}
     k = None if reproject else _nested_factor(s1, s2)
     if k is not None:
         (r1x, r1y), (r2x, _) = _res_xy(s1), _res_xy(s2)
         fx = _fine_coords(s1["x"].values, r1x, k)
         fy = _fine_coords(s1["y"].values, r1y, k)
         tol = abs(r2x) / 4
-        both = xr.Dataset({"nd": nd, "cf": cf}).reindex(x=fx, y=fy, method="nearest", tolerance=tol)
+        both = xr.Dataset({"nd": nd, "cf": cf, **extra}).reindex(x=fx, y=fy, method="nearest", tolerance=tol)
         both["cf"] = both["cf"].fillna(0.0)
         if is_dask_backed(both):
             cy = s1.chunksizes.get("y", (256,))[0] if s1.chunks else 256
             cx = s1.chunksizes.get("x", (256,))[0] if s1.chunks else 256
             both = both.chunk({"time": -1, "y": cy * k, "x": cx * k})
-        if k == 1:
-            agg_nd, agg_cf = both["nd"], both["cf"]
-        else:
-            agg = both.coarsen(y=k, x=k).mean()  # NaN-skipping for floats
-            agg_nd, agg_cf = agg["nd"], agg["cf"]
-        agg_nd = agg_nd.assign_coords(y=s1["y"].values, x=s1["x"].values)
-        agg_cf = agg_cf.assign_coords(y=s1["y"].values, x=s1["x"].values)
+        agg = both if k == 1 else both.coarsen(y=k, x=k).mean()  # NaN-skipping for floats
+        agg = agg.assign_coords(y=s1["y"].values, x=s1["x"].values)
         method = "exact block mean" if k > 1 else "same grid"
-        return agg_nd, agg_cf, f"{method} (factor {k})"
+        return agg["nd"], agg["cf"], f"{method} (factor {k})", agg["nr"] if raw else None
     from rasterio.enums import Resampling
 
     template = s1["VV"].isel(time=0, drop=True)
     if template.rio.crs is None and s1.rio.crs is not None:
         template = template.rio.write_crs(s1.rio.crs)
-    src = xr.Dataset({"nd": nd.fillna(np.nan).astype(np.float32), "cf": cf}).rio.write_crs(s2.rio.crs)
+    src = xr.Dataset({"nd": nd.fillna(np.nan).astype(np.float32), "cf": cf, **extra}).rio.write_crs(s2.rio.crs)
     src = src.compute() if is_dask_backed(src) else src
     try:
         out = src.rio.reproject_match(template, resampling=Resampling.average, nodata=np.nan)
@@ -133,7 +129,7 @@ def _s2_onto_s1(s2: xr.Dataset, s1: xr.Dataset, reproject: bool) -> tuple[xr.Dat
             f"align: expected S1 and S2 grids that overlap, found none after reprojecting "
             f"S2 bounds {_bounds(s2)} ({s2.rio.crs}) onto S1 bounds {_bounds(s1)} ({s1.rio.crs})"
         )
-    return out["nd"], out["cf"].fillna(0.0), "rio.reproject_match (average)"
+    return out["nd"], out["cf"].fillna(0.0), "rio.reproject_match (average)", out["nr"] if raw else None
 
 
 # --------------------------------------------------------------------------- time kernels
@@ -201,6 +197,7 @@ def align(
     outlier_threshold: float = 0.15,
     outlier_max_gap_days: float = 20.0,
     terrain: xr.Dataset | None = None,
+    keep_cloudy: bool = False,
     compute_summary: bool | None = None,
 ) -> xr.Dataset:
     """Build the fusion cube from S1 and S2 in canonical form.
@@ -239,6 +236,11 @@ def align(
         Parameters of the outlier filter.
     terrain : xarray.Dataset, optional
         ``elevation``/``slope``/``aspect`` on any grid; brought onto the S1 grid.
+    keep_cloudy : bool
+        Pairing mode only: also keep ``NDVI_cloudy``, the NDVI of the nearest
+        S2 acquisition within ``tolerance`` that is *not* clear (cloud- or
+        shadow-contaminated, or removed by the outlier filter), for
+        cloud-robust training (``FeatureSpec(cloudy_input=True)``).
     compute_summary : bool, optional
         Count what survived each mask now (one Dask computation over the
         inputs). Default: for in-memory inputs only, so Dask inputs stay lazy.
@@ -276,8 +278,10 @@ def align(
             f"align: expected S1 and S2 with a common time span, found S1 {t1[0].date()}..{t1[-1].date()} "
             f"and S2 {t2[0].date()}..{t2[-1].date()} (tolerance {tol})"
         )
+    if keep_cloudy and freq is not None:
+        raise ConfigError(f"align: keep_cloudy needs the pairing mode (freq=None), found freq={freq!r}")
     reproject = _check_crs(s1, s2)
-    nd, cf, grid_method = _s2_onto_s1(s2, s1, reproject)
+    nd, cf, grid_method, nd_raw = _s2_onto_s1(s2, s1, reproject, raw=keep_cloudy)
     clear = cf >= (min_clear_fraction - 1e-6)
     if min_clear_fraction <= 0:
         clear = cf > 0
@@ -316,6 +320,11 @@ def align(
         cube["NDVI"] = paired
         cube["NDVI_offset"] = offset
         cube["NDVI_offset"].attrs = cf_attrs("NDVI_offset")
+        if nd_raw is not None:
+            cloudy_in = nd_raw.where(~clear_f).astype(np.float32).rename(time="time_s2")
+            cloudy = xr.apply_ufunc(_pair_vals, cloudy_in, **kw)
+            cube["NDVI_cloudy"] = cloudy.assign_coords(time=s1["time"]).transpose("time", "y", "x")
+            cube["NDVI_cloudy"].attrs = cf_attrs("NDVI_cloudy")
         if "orbit" in s1.coords:
             cube = cube.assign_coords(orbit=s1["orbit"])
         mode = {"mode": "pair", "tolerance_days": tol_days}

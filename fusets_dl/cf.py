@@ -41,6 +41,12 @@ VARIABLE_ATTRS: dict[str, dict[str, Any]] = {
         "long_name": "time from the S1 acquisition to the paired S2 observation",
         "units": "days",
     },
+    "NDVI_cloudy": {
+        "long_name": "NDVI of a cloud-contaminated S2 acquisition paired to the S1 date (not clear)",
+        "units": "1",
+        "valid_min": -1.0,
+        "valid_max": 1.0,
+    },
     "elevation": {"long_name": "terrain elevation", "standard_name": "height_above_mean_sea_level", "units": "m"},
     "slope": {"long_name": "terrain slope", "units": "degree"},
     "aspect": {"long_name": "terrain aspect, clockwise from north", "units": "degree"},

@@ -33,6 +33,7 @@ __all__ = ["MODALITIES", "FeatureSpec", "compute_features", "feature_kernel", "o
 MODALITIES = ("sar", "optical", "terrain", "time")
 REQUIRED_MODALITIES = ("sar", "time")
 OPTICAL_FEATURES = ("NDVI_prev", "dt_prev", "NDVI_next", "dt_next", "NDVI_interp")
+CLOUDY_FEATURES = ("NDVI_cloudy", "dt_cloudy")
 TERRAIN_FEATURES = ("elevation", "slope", "aspect_sin", "aspect_cos")
 
 _DB_FLOOR = -40.0  # dB; darker values are noise floor
@@ -101,6 +102,16 @@ class FeatureSpec:
         between them at ``t``, or the one present). Absent context is NaN and
         enters the network as the modality baseline (zero after
         standardisation).
+    cloudy_input : bool
+        Cloud-robust option of the optical group: also ``NDVI_cloudy``, the
+        NDVI of the nearest *cloud-contaminated* S2 acquisition within
+        ``cloudy_window_days`` of the date, and ``dt_cloudy`` (days to it),
+        from the cube's ``NDVI_cloudy`` (``align(..., keep_cloudy=True)``).
+        Training then sees cloudy optical inputs, flagged as such, instead of
+        having them removed (Gawlikowski and Gottschling: models trained with
+        cloudy samples learn when to rely on the radar).
+    cloudy_window_days : float
+        Search window of ``NDVI_cloudy``, days either side.
     """
 
     backscatter: bool = True
@@ -118,6 +129,8 @@ class FeatureSpec:
     anomaly: bool = True
     groups: tuple[str, ...] = field(default=("sar", "time"))
     context_exclude_days: float = 3.0
+    cloudy_input: bool = False
+    cloudy_window_days: float = 6.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.lags, int) or self.lags < 0 or self.lags > 10:
@@ -131,6 +144,10 @@ class FeatureSpec:
         if unknown or not groups or len(set(groups)) != len(groups):
             raise ConfigError(f"FeatureSpec.groups: expected a non-empty subset of {MODALITIES}, found {groups!r}")
         object.__setattr__(self, "groups", tuple(g for g in MODALITIES if g in groups))
+        if self.cloudy_input and "optical" not in groups:
+            raise ConfigError("FeatureSpec.cloudy_input: expected the 'optical' group among groups, found " + repr(groups))
+        if not self.cloudy_window_days >= 0:
+            raise ConfigError(f"FeatureSpec.cloudy_window_days: expected >= 0, found {self.cloudy_window_days!r}")
         if not self.context_exclude_days >= 0:
             raise ConfigError(f"FeatureSpec.context_exclude_days: expected >= 0, found {self.context_exclude_days!r}")
         for name in ("windows", "trends"):
@@ -170,6 +187,8 @@ class FeatureSpec:
                 out += ["VV_anom", "VH_anom"]
         if "optical" in self.groups:
             out += list(OPTICAL_FEATURES)
+            if self.cloudy_input:
+                out += list(CLOUDY_FEATURES)
         if "terrain" in self.groups:
             out += list(TERRAIN_FEATURES)
         if "time" in self.groups and self.doy:
@@ -183,7 +202,7 @@ class FeatureSpec:
         for n in self.names:
             if n.startswith("doy"):
                 out[n] = "time"
-            elif n in OPTICAL_FEATURES:
+            elif n in OPTICAL_FEATURES or n in CLOUDY_FEATURES:
                 out[n] = "optical"
             elif n in TERRAIN_FEATURES:
                 out[n] = "terrain"
@@ -501,7 +520,7 @@ def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None, *, conte
     n_sar = sum(1 for n in names if spec.modality[n] == "sar")
     n_time = sum(1 for n in names if spec.modality[n] == "time")
     if n_sar or n_time:
-        base = FeatureSpec(**{**spec.to_dict(), "groups": tuple(g for g in spec.groups if g in REQUIRED_MODALITIES)}) if n_sar + n_time else spec
+        base = FeatureSpec(**{**spec.to_dict(), "groups": tuple(g for g in spec.groups if g in REQUIRED_MODALITIES), "cloudy_input": False})
 
         def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return feature_kernel(a, b, days, doy, base, groups)
@@ -573,5 +592,44 @@ def _optical(cube: xr.Dataset, like: xr.DataArray, days: np.ndarray, spec: Featu
         dask="parallelized",
         output_dtypes=[np.float32],
         dask_gufunc_kwargs={"output_sizes": {"feature": len(OPTICAL_FEATURES)}},
-    )
-    return out.transpose("time", "y", "x", "feature")
+    ).transpose("time", "y", "x", "feature")
+    if not spec.cloudy_input:
+        return out
+    if "NDVI_cloudy" in cube.data_vars:
+        cl = cube["NDVI_cloudy"].transpose("time", "y", "x")
+        if ndvi.chunks is not None:
+            cl = cl.chunk({"time": -1, "y": ndvi.chunks[1], "x": ndvi.chunks[2]})
+    else:
+        cl = xr.full_like(ndvi, np.nan)
+    win = float(spec.cloudy_window_days)
+    cloudy = xr.apply_ufunc(
+        lambda v: nearest_within(v, days, win),
+        cl,
+        input_core_dims=[["time"]],
+        output_core_dims=[["time", "feature"]],
+        dask="parallelized",
+        output_dtypes=[np.float32],
+        dask_gufunc_kwargs={"output_sizes": {"feature": len(CLOUDY_FEATURES)}},
+    ).transpose("time", "y", "x", "feature")
+    return xr.concat([out, cloudy], dim="feature")
+
+
+def nearest_within(values: np.ndarray, days: np.ndarray, window: float) -> np.ndarray:
+    """The nearest non-NaN value within ``window`` days of each date (the date itself included) and its distance.
+
+    Returns float32 (..., time, 2): value and absolute days; NaN where none.
+    Ties go to the earlier date.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    nt = v.shape[-1]
+    ok = np.isfinite(v)
+    here = np.arange(nt)
+    prev_incl = np.where(ok, here, _prev_index(ok))
+    next_incl = np.where(ok, here, _next_index(ok))
+    dp = np.where(prev_incl >= 0, days - days[np.clip(prev_incl, 0, nt - 1)], np.inf)
+    dn = np.where(next_incl < nt, days[np.clip(next_incl, 0, nt - 1)] - days, np.inf)
+    use_prev = dp <= dn
+    best = np.where(use_prev, prev_incl, next_incl)
+    dist = np.where(use_prev, dp, dn)
+    val = _take(v, np.where(dist <= window, best, -1))
+    return np.stack([val, np.where(dist <= window, dist, np.nan)], axis=-1).astype(np.float32)

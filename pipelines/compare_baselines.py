@@ -28,16 +28,17 @@ WC_S1 = WC / "S1_GRD-ASCENDING_20m_00002806639B424A_32631_2017-08-01_2018-11-30.
 WC_S2 = [WC / "S2_L2A_10m_00002806639B424A_32631_2017-08-01_2018-11-30.nc", WC / "S2_L2A_20m_00002806639B424A_32631_2017-08-01_2018-11-30.nc"]
 
 
-def _cube(scene: str):
+def _cube(scene: str, keep_cloudy: bool = False):
     if scene == "sample":
         folder = find_sample()
-        return fdl.align(fdl.open_s1(folder / "s1.nc"), fdl.open_s2(folder / "s2.nc"), outlier_filter=True), f"bundled sample ({folder.name})"
+        cube = fdl.align(fdl.open_s1(folder / "s1.nc"), fdl.open_s2(folder / "s2.nc"), outlier_filter=True, keep_cloudy=keep_cloudy)
+        return cube, f"bundled sample ({folder.name})"
     if scene == "synthetic":
         s1, s2, _ = fdl.synthetic.make_scene(64, 64, "2021-01-01", "2022-12-31", seed=5)
-        return fdl.align(fdl.open_s1(s1), fdl.open_s2(s2), outlier_filter=True), "synthetic 64 x 64, 2021-2022, seed 5"
+        return fdl.align(fdl.open_s1(s1), fdl.open_s2(s2), outlier_filter=True, keep_cloudy=keep_cloudy), "synthetic 64 x 64, 2021-2022, seed 5"
     if not WC_S1.exists():
         raise FileNotFoundError(f"real data not found at {WC}: needs ../shared/data beside the repository")
-    return fdl.align(fdl.open_s1(WC_S1), fdl.open_s2(WC_S2), outlier_filter=True), "WorldCereal patch, Flanders 2017-08 to 2018-11 (20 m)"
+    return fdl.align(fdl.open_s1(WC_S1), fdl.open_s2(WC_S2), outlier_filter=True, keep_cloudy=keep_cloudy), "WorldCereal patch, Flanders 2017-08 to 2018-11 (20 m)"
 
 
 def main() -> int:

@@ -58,6 +58,19 @@ def test_pairs_nearest_clear_observation_per_pixel():
     assert summary["s2_clear_pixel_dates"] == 6
 
 
+def test_keep_cloudy_pairs_the_nearest_contaminated_acquisition():
+    nd = np.array([[[0.2, 0.3]], [[0.4, 0.1]], [[0.5, 0.05]], [[0.6, 0.7]]])
+    clear = np.array([[[1, 1]], [[1, 0]], [[1, 0]], [[1, 1]]])
+    cube = fdl.align(_s1(S1_DATES), _s2(S2_DATES, nd, clear), tolerance="3D", keep_cloudy=True)
+    got = cube["NDVI_cloudy"].values[:, 0, :]
+    # pixel 0 is never cloudy; pixel 1 is cloudy on 06-07T00 (0.1) and 06-08 (0.05): the tie goes to the earlier
+    assert np.isnan(got[:, 0]).all()
+    np.testing.assert_allclose(got[:, 1], [np.nan, 0.1, np.nan])
+    assert "NDVI_cloudy" not in fdl.align(_s1(S1_DATES), _s2(S2_DATES, nd, clear)).data_vars
+    with pytest.raises(fdl.ConfigError, match="keep_cloudy needs the pairing mode"):
+        fdl.align(_s1(S1_DATES), _s2(S2_DATES, nd, clear), freq="12D", keep_cloudy=True)
+
+
 def test_tolerance_limits_pairing():
     nd = np.full((4, 1, 2), 0.5)
     cube = fdl.align(_s1(S1_DATES), _s2(S2_DATES, nd, np.ones_like(nd)), tolerance="12h")

@@ -122,3 +122,68 @@ def test_invalid_acquisitions_give_nan_features():
 def test_accessor_features_matches_function():
     cube = _cube()
     xr.testing.assert_identical(cube.fusion.features(), compute_features(cube))
+
+
+# --------------------------------------------------------------------------- optical context and terrain
+
+def _optical_cube(ndvi, times=TIMES, ny=1, nx=1):
+    ds = _cube(times=times, ny=ny, nx=nx)
+    shape = (len(times), ny, nx)
+    ds["NDVI"] = (("time", "y", "x"), np.broadcast_to(np.asarray(ndvi, np.float32)[:, None, None], shape).copy())
+    return ds
+
+
+OPT = FeatureSpec(groups=("sar", "optical", "time"), context_exclude_days=0.0)
+
+
+def test_optical_context_hand_computed_and_never_the_date_itself():
+    # NDVI observed on days 0, 12 and 24 (dates 0, 2, 4)
+    ndvi = [0.2, np.nan, 0.4, np.nan, 0.8]
+    f = compute_features(_optical_cube(ndvi), OPT)
+    np.testing.assert_allclose(_series(f, "NDVI_prev"), [np.nan, 0.2, 0.2, 0.4, 0.4])
+    np.testing.assert_allclose(_series(f, "dt_prev"), [np.nan, 6, 12, 6, 12])
+    np.testing.assert_allclose(_series(f, "NDVI_next"), [0.4, 0.4, 0.8, 0.8, np.nan])
+    np.testing.assert_allclose(_series(f, "dt_next"), [12, 6, 12, 6, np.nan])
+    # date 2 (day 12, observed 0.4) is interpolated from days 0 and 24, not copied from itself
+    np.testing.assert_allclose(_series(f, "NDVI_interp"), [0.4, 0.3, 0.5, 0.6, 0.4], atol=1e-6)
+    # with a 7-day exclusion window, date 3 (day 18) skips day 12 and uses day 0
+    f7 = compute_features(_optical_cube(ndvi), FeatureSpec(groups=("sar", "optical", "time"), context_exclude_days=7.0))
+    assert _series(f7, "NDVI_prev")[3] == pytest.approx(0.2) and _series(f7, "dt_prev")[3] == pytest.approx(18)
+    assert FeatureSpec(groups=("sar", "optical")).modality["NDVI_prev"] == "optical"
+
+
+def test_training_spells_exclude_more_context_and_are_chunk_invariant(small_cube):
+    spec = FeatureSpec(groups=("sar", "optical", "time"))
+    plain = compute_features(small_cube, spec).sel(feature="dt_prev")
+    gapped = compute_features(small_cube, spec, context_gaps=(3, 90.0)).sel(feature="dt_prev")
+    ok = np.isfinite(plain.values) & np.isfinite(gapped.values)
+    assert (gapped.values[ok] >= plain.values[ok] - 1e-6).all() and gapped.values[ok].mean() > plain.values[ok].mean() + 10
+    with raise_if_dask_computes():
+        lazy = compute_features(small_cube.chunk({"y": 7, "x": 9}), spec, context_gaps=(3, 90.0))
+    xr.testing.assert_allclose(lazy.sel(feature="dt_prev").compute(), gapped)
+
+
+def test_terrain_features_and_absent_terrain():
+    ds = _optical_cube([0.2, np.nan, 0.4, np.nan, 0.8])
+    spec = FeatureSpec(groups=("sar", "terrain", "time"))
+    absent = compute_features(ds, spec)
+    assert np.isnan(_series(absent, "elevation")).all()
+    ds["elevation"] = (("y", "x"), np.array([[120.0]]))
+    ds["slope"] = (("y", "x"), np.array([[4.0]]))
+    ds["aspect"] = (("y", "x"), np.array([[90.0]]))
+    f = compute_features(ds, spec)
+    np.testing.assert_allclose(_series(f, "elevation"), 120.0)
+    np.testing.assert_allclose(_series(f, "aspect_sin"), 1.0, atol=1e-6)
+    np.testing.assert_allclose(_series(f, "aspect_cos"), 0.0, atol=1e-6)
+    assert list(f["feature"].values) == spec.names and spec.names[-2:] == ["doy_sin", "doy_cos"]
+
+
+def test_cloudy_input_features():
+    ds = _optical_cube([0.2, np.nan, 0.4, np.nan, 0.8])
+    ds["NDVI_cloudy"] = (("time", "y", "x"), np.array([np.nan, 0.05, np.nan, np.nan, np.nan], np.float32)[:, None, None])
+    spec = FeatureSpec(groups=("sar", "optical", "time"), cloudy_input=True, cloudy_window_days=6.0)
+    f = compute_features(ds, spec)
+    np.testing.assert_allclose(_series(f, "NDVI_cloudy"), [0.05, 0.05, 0.05, np.nan, np.nan])
+    np.testing.assert_allclose(_series(f, "dt_cloudy"), [6, 0, 6, np.nan, np.nan])
+    with pytest.raises(ConfigError, match="optical"):
+        FeatureSpec(cloudy_input=True)
