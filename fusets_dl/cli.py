@@ -143,7 +143,69 @@ def _demo_reconstruct(cube: Any, model: Any, pred: Any, truth: Any, mask: Any, o
     merged = xr.merge([rec, ph], compat="override", combine_attrs="drop_conflicts")
     store = to_zarr(merged, out / "demo.zarr", overwrite=True, provenance=provenance_attrs(model_sha256=model.sha256, inputs=["data/sample/s1.nc", "data/sample/s2.nc"]))
     print(f"reconstruction and phenology written to {store} (open with xr.open_zarr(..., decode_coords='all'))")
-    return {"source_shares": shares, "vs_truth_test_blocks": rmet, "within_1_std": within, "zarr": str(store)}, {"reconstructed": sc_rec, "raw_s2": sc_raw}
+    rec_info = {"source_shares": shares, "vs_truth_test_blocks": rmet, "within_1_std": within, "zarr": str(store)}
+    paths = _demo_report(cube, model, pred, mask, rec, ph, rec_info, {"reconstructed": sc_rec, "raw_s2": sc_raw}, store, out)
+    rec_info["report"] = str(paths["html"])
+    return rec_info, {"reconstructed": sc_rec, "raw_s2": sc_raw}
+
+
+def _demo_report(cube: Any, model: Any, pred: Any, mask: Any, rec: Any, ph: Any, rec_info: dict[str, Any],
+                 phen_scores: dict[str, Any], store: Path, out: Path) -> dict[str, Path]:
+    """The demo's run report: funnel, metrics, evaluation figure, example pixels, maps, provenance."""
+    import json as _json
+
+    import numpy as np
+
+    from . import __version__
+    from .plots import example_pixels, plot_evaluation, plot_maps, plot_pixel
+    from .report import Report, funnel_rows, metrics_rows
+
+    rep = Report("fusets_dl demo: bundled sample scene")
+    rep.paragraph("Synthetic 64 x 64 scene (2021-2022) with rice, maize, grassland, forest, urban and water; "
+                  "every number on this page is on spatial blocks the model never saw in training.")
+    rep.heading("Data funnel")
+    rep.table("What survived each mask (pairing within 3 days)", funnel_rows(_json.loads(cube.attrs["fusion_summary"])))
+    rep.heading("Model")
+    rep.table("Held-out metrics vs observed clear NDVI (blocks of 8 x 8 pixels)", metrics_rows(model.metrics))
+    rep.table("Test blocks by NDVI range", [{"range": f"{r['range'][0]:g}-{r['range'][1]:g}", **{k: r[k] for k in ("n", "r2", "rmse", "bias")}}
+                                            for r in model.metrics.get("test_by_range", [])])
+    m3 = np.asarray(mask)[None]
+    obs = np.where(m3, cube["NDVI"].values, np.nan)
+    prd = np.where(m3, np.asarray(pred.values), np.nan)
+    rep.figure("Predicted vs observed NDVI on the held-out blocks, residuals, R2 by range, distributions and training history",
+               plot_evaluation(obs, prd, model.history), "evaluation")
+    rep.heading("Reconstruction and phenology")
+    rep.table("Reconstruction", {"observed share": rec_info["source_shares"]["observed"], "predicted share": rec_info["source_shares"]["predicted"],
+                                 "R2 vs true NDVI (held-out)": rec_info["vs_truth_test_blocks"]["r2"],
+                                 "RMSE vs true NDVI (held-out)": rec_info["vs_truth_test_blocks"]["rmse"],
+                                 "within 1 NDVI_std": rec_info["within_1_std"]})
+    rep.table("Phenology vs truth on held-out blocks: reconstructed | raw clear S2",
+              [{"class": c, "pixels": r["pixels"], "right count": f"{r['right_count']:.2f} | {phen_scores['raw_s2'].get(c, {}).get('right_count', float('nan')):.2f}",
+                "SOS MAE (d)": f"{r['sos_mae']:.1f} | {phen_scores['raw_s2'].get(c, {}).get('sos_mae', float('nan')):.1f}",
+                "EOS MAE (d)": f"{r['eos_mae']:.1f} | {phen_scores['raw_s2'].get(c, {}).get('eos_mae', float('nan')):.1f}"}
+               for c, r in phen_scores["reconstructed"].items()])
+    for i, (yy, xx) in enumerate(example_pixels(rec, cube, 2)):
+        rep.figure(f"Pixel y={yy}, x={xx}: clear S2, S1 backscatter, reconstruction ±1 std, detected seasons",
+                   plot_pixel(cube, yy, xx, reconstruction=rec, phenology=ph), f"pixel_{i + 1}")
+    rep.figure("Maps: SOS/POS/EOS day of year, number of seasons, mean uncertainty, fraction of dates observed",
+               plot_maps(ph, rec, cube), "maps")
+    rep.heading("Provenance")
+    rep.table("Run", {"fusets_dl": __version__, "model sha256": model.sha256, "model": str(out / "model.json"),
+                      "store": str(store), "inputs": "data/sample/s1.nc, data/sample/s2.nc"})
+    paths = rep.write(out)
+    print(f"report: {paths['html']} (and {paths['md'].name})")
+    return paths
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import report_from_store
+
+    store = Path(args.store)
+    mpath = store.with_name(store.name.removesuffix(".zarr") + ".metrics.json")
+    metrics = json.loads(mpath.read_text()) if mpath.exists() else None
+    paths = report_from_store(store, args.out, metrics=metrics)
+    print(f"report: {paths['html']} (and {paths['md'].name})")
+    return 0
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
@@ -316,8 +378,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         gap_days=args.gap_days, n_gaps=args.n_gaps, max_pixels=args.max_pixels or None, seed=args.seed,
         methods=tuple(args.methods), mogpr={"device": args.device},
     )
+    from .features import FeatureSpec
+
     model = load_model(args.model) if args.model else None
-    result = compare(cube, config=cfg, model=model, train_config=TrainConfig(max_epochs=args.epochs, seed=args.seed, device=args.device))
+    spec = FeatureSpec.from_dict(json.loads(args.features)) if args.features else FeatureSpec()
+    tcfg = TrainConfig(max_epochs=args.epochs, seed=args.seed, device=args.device, fusion=args.fusion,
+                       modality_dropout=args.modality_dropout)
+    if "NDVI_cloudy" not in cube.data_vars and spec.cloudy_input:
+        logger.warning("compare: cloudy_input requested but the cube has no NDVI_cloudy (align with keep_cloudy=True)")
+    result = compare(cube, config=cfg, model=model, features=spec, train_config=tcfg)
     files = result.save(args.out)
     print(f"Gap-filling comparison on {where}\n")
     print(result.to_markdown())
@@ -368,9 +437,17 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--max-pixels", type=int, default=400, help="held-out pixels evaluated (0: all)")
     cp.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     cp.add_argument("--epochs", type=int, default=40)
+    cp.add_argument("--features", default=None, help='FeatureSpec as JSON, e.g. \'{"groups": ["sar", "optical", "time"]}\'')
+    cp.add_argument("--fusion", default="early", choices=["early", "mid", "late", "attention"])
+    cp.add_argument("--modality-dropout", type=float, default=0.0)
     cp.add_argument("--seed", type=int, default=0)
     cp.add_argument("--device", default="auto")
     cp.set_defaults(func=_cmd_compare)
+
+    rp = sub.add_parser("report", help="write report.html / report.md for a Zarr output of demo or run")
+    rp.add_argument("store", help="the Zarr store")
+    rp.add_argument("-o", "--out", default=None, help="output folder (default: <store>.report)")
+    rp.set_defaults(func=_cmd_report)
 
     rn = sub.add_parser("run", help="resumable batch run over the regions of a YAML config")
     rn.add_argument("config")

@@ -33,7 +33,7 @@ from .errors import ConfigError, FusionError
 
 __all__ = ["LockError", "RegionConfig", "RunConfig", "load_config", "run"]
 
-_TOP_KEYS = {"output_root", "regions", "model", "defaults", "dask"}
+_TOP_KEYS = {"output_root", "regions", "model", "defaults", "dask", "report"}
 _REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "phenology", "s1_units"}
 _MODEL_KEYS = {"mode", "path", "features", "train"}
 _DASK_KEYS = {"workers", "scheduler", "threads_per_worker"}
@@ -71,6 +71,7 @@ class RunConfig:
     model: dict[str, Any]
     dask: dict[str, Any]
     source: str = ""
+    report: bool = True
 
 
 def _err(where: str, msg: str) -> ConfigError:
@@ -219,9 +220,12 @@ def load_config(path: str | os.PathLike | Mapping[str, Any], *, base: str | os.P
     dask_cfg = raw.get("dask") or {}
     if not isinstance(dask_cfg, dict) or set(dask_cfg) - _DASK_KEYS:
         raise _err("dask", f"expected keys among {sorted(_DASK_KEYS)}, found {dask_cfg!r}")
+    report = raw.get("report", True)
+    if not isinstance(report, bool):
+        raise _err("report", f"expected true or false, found {report!r}")
     root = Path(raw["output_root"])
     root = root if root.is_absolute() else base_dir / root
-    return RunConfig(output_root=root, regions=regions, model={"mode": mode, **model}, dask=dask_cfg, source=source)
+    return RunConfig(output_root=root, regions=regions, model={"mode": mode, **model}, dask=dask_cfg, source=source, report=report)
 
 
 # --------------------------------------------------------------------------- lock
@@ -397,6 +401,13 @@ def run_region(
     tmp = mpath.with_name(mpath.name + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=2, default=float))
     tmp.replace(mpath)
+    if cfg.report:
+        from .report import report_from_store
+
+        try:
+            report_from_store(store, _confined(cfg.output_root, rc.name, ".report"), metrics=metrics)
+        except Exception as exc:  # the report is derived output: the region's data are already written
+            logger.warning("region %s: report not written: %s", rc.name, exc)
     row = {"tiles": len(tiles), "written": written, "seconds": round(sum(timings.values()), 1),
            "test_r2": round(float(model.metrics.get("test", {}).get("r2", float("nan"))), 3), **stats}
     done_flag.write_text(json.dumps(row))

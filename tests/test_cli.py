@@ -29,6 +29,14 @@ def test_demo_runs_on_the_bundled_sample(tmp_path, capsys):
     z = xr.open_zarr(tmp_path / "demo.zarr", decode_coords="all")
     assert z.rio.crs is not None and {"NDVI", "source", "sos"} <= set(z.data_vars) and z.attrs["model_sha256"]
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "model.json").exists()
+    # the run report: printed at the end, every figure linked and present
+    assert f"report: {tmp_path / 'report.html'}" in out
+    md = (tmp_path / "report.md").read_text()
+    for name in ("evaluation", "pixel_1", "pixel_2", "maps"):
+        assert f"](figures/{name}.png)" in md and (tmp_path / "figures" / f"{name}.png").exists()
+    for title in ("What survived each mask", "Held-out metrics vs observed clear NDVI", "Reconstruction", "Phenology vs truth"):
+        assert title in md
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 4
     assert summary["pair"]["s2_clear_fraction"] > 0.2
     cube = xr.open_dataset(tmp_path / "cube.nc")
     assert {"VV", "VH", "NDVI"} <= set(cube.data_vars)

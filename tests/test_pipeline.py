@@ -93,6 +93,9 @@ def test_run_writes_outputs_and_skips_finished_regions(tmp_path):
         assert ds.rio.crs is not None and ds.attrs["model_sha256"]
         assert (root / f"{name}.metrics.json").exists() and (root / f"{name}.log").read_text()
         assert (root / f"{name}.model.safetensors").exists()
+        md = (root / f"{name}.report" / "report.md").read_text()  # one report per region
+        assert "Held-out metrics (spatial blocks)" in md and "](figures/maps.png)" in md
+        assert (root / f"{name}.report" / "report.html").exists()
     assert xr.open_zarr(root / "b.zarr").time.values[-1] < np.datetime64("2022-01-01")
     again = run(_config(root))
     assert [r["status"] for r in again] == ["skipped (done)", "skipped (done)"]
