@@ -12,7 +12,13 @@ import xarray as xr
 from ._logging import logger
 from ._series import nanmedian_last
 from .cf import cf_attrs
-from .errors import ConfigError, CRSMismatchError, GridMismatchError, TimeOverlapError
+from .errors import (
+    ConfigError,
+    CRSMismatchError,
+    DimensionError,
+    GridMismatchError,
+    TimeOverlapError,
+)
 from .preprocess import db_to_linear, filter_ndvi_outliers, linear_to_db
 from .validate import check_time, is_dask_backed, require_variables
 
@@ -262,6 +268,14 @@ def align(
     TimeOverlapError
         No common time span.
     """
+    for name, ds in (("S1", s1), ("S2", s2)):
+        if not isinstance(ds, xr.Dataset):
+            raise DimensionError(f"align: {name}: expected an xarray.Dataset (from open_s1/open_s2), found {type(ds).__name__}")
+        if not {"time", "y", "x"} <= set(ds.dims):
+            raise DimensionError(
+                f"align: {name}: expected dims ('time', 'y', 'x'), found {tuple(ds.dims)}; "
+                "open the data with open_s1/open_s2, which rename t/lat/lon and friends"
+            )
     require_variables(s1, ["VV", "VH"], "align: S1")
     require_variables(s2, ["NDVI", "clear"], "align: S2")
     check_time(s1, "align: S1")

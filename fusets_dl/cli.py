@@ -92,6 +92,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         report["reconstruction"], report["phenology"] = _demo_reconstruct(cube, again, pred, truth, mask, out)
     (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))
     print(f"outputs in {out} ({time.perf_counter() - t0:.1f} s)")
+    if (out / "report.html").exists() and not args.no_train:
+        print(f"open the run report: {out / 'report.html'}")
     return 0
 
 

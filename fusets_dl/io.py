@@ -226,7 +226,11 @@ def _normalise_dims(ds: xr.Dataset, what: str) -> xr.Dataset:
     for d in extra:
         if ds.sizes[d] == 1:
             ds = ds.squeeze(d, drop=True)
-    if not np.issubdtype(ds["time"].dtype, np.datetime64):
+    tidx = ds.indexes.get("time")
+    if getattr(tidx, "tz", None) is not None:
+        logger.warning("%s: timezone-aware times (%s) converted to naive UTC", what, tidx.tz)
+        ds = ds.assign_coords(time=tidx.tz_convert("UTC").tz_localize(None))
+    if not pd.api.types.is_datetime64_any_dtype(ds["time"].dtype):
         try:
             ds = ds.assign_coords(time=pd.to_datetime(ds["time"].values))
         except (ValueError, TypeError) as exc:
@@ -468,6 +472,8 @@ def open_s1(
             db = dec
         else:
             raise EncodingError(f"{what}: units: expected 'auto', 'dB', 'linear' or 'compressed', found {units!r}")
+        if units in ("dB", "linear") and not np.issubdtype(dec.dtype, np.integer):
+            _check_declared_units(_sample(dec), units, f"{what}: {band}")
         detected[band] = u
         db = db.where(np.isfinite(db)).astype(np.float32)
         db.attrs = cf_attrs(band, source_encoding=u)
@@ -486,6 +492,21 @@ def open_s1(
     out = _subset(out, time_range, bbox, what)
     logger.info("%s: %d dates, %d x %d pixels, encoding %s", what, out.sizes["time"], out.sizes["y"], out.sizes["x"], out.attrs["encoding"])
     return _finish(out, crs, chunks, what)
+
+
+def _check_declared_units(sample: np.ndarray, declared: str, what: str) -> None:
+    """Refuse backscatter whose values contradict the declared units (linear declared as dB and the reverse)."""
+    try:
+        found = detect_backscatter_units(sample)
+    except EncodingError:
+        return  # nothing conclusive in the sample: trust the declaration
+    if found != declared:
+        v = sample[np.isfinite(sample)]
+        raise EncodingError(
+            f"{what}: declared units={declared!r} but the values look {found} (median {np.median(v):.4g}, "
+            f"{100 * np.mean(v < 0):.0f}% negative); expected {'dB: mostly negative, about -35..+5' if declared == 'dB' else 'linear power: non-negative, median below 1'}. "
+            "Pass units='auto' to use the detected units, or fix the declaration"
+        )
 
 
 def _sample(da: xr.DataArray, n: int = 4096) -> np.ndarray:
@@ -625,6 +646,16 @@ def open_s2(
         out["NDVI"] = ndvi(refl["B04"], refl["B08"])
     else:
         nd = _decode(ds["NDVI"]).astype(np.float32)
+        smp = _sample(nd)
+        smp = smp[np.isfinite(smp)]
+        outside = float(np.mean(np.abs(smp) > 1.0)) if smp.size else 0.0
+        if outside > 0.01:
+            raise EncodingError(
+                f"{what}: expected NDVI in [-1, 1], found {outside:.0%} of sampled values outside it "
+                f"(range {smp.min():.4g}..{smp.max():.4g}): an unapplied scale factor (e.g. x10000) or reflectance instead of NDVI?"
+            )
+        if outside > 0:
+            logger.warning("%s: %.2f%% of sampled NDVI values outside [-1, 1] are set to NaN", what, 100 * outside)
         out["NDVI"] = nd.where((nd >= -1) & (nd <= 1))
         out["NDVI"].attrs = cf_attrs("NDVI")
     if "SCL" in have:
