@@ -31,7 +31,7 @@ import xarray as xr
 from ._logging import logger
 from .errors import ConfigError, FusionError
 
-__all__ = ["LockError", "RegionConfig", "RunConfig", "load_config", "run"]
+__all__ = ["LockError", "OutputError", "RegionConfig", "RunConfig", "load_config", "run"]
 
 _TOP_KEYS = {"output_root", "regions", "model", "defaults", "dask", "report"}
 _REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "phenology", "s1_units"}
@@ -42,6 +42,10 @@ _PHENO_KEYS = {"max_seasons", "amplitude_fraction", "min_amplitude", "min_length
 
 class LockError(FusionError, RuntimeError):
     """Another run holds the output root."""
+
+
+class OutputError(FusionError, OSError):
+    """Writing an output failed (disk full, permissions); what was complete before is kept."""
 
 
 @dataclass(frozen=True)
@@ -251,8 +255,12 @@ def output_lock(root: Path) -> Iterator[Path]:
     lock = root / ".fusets-dl.lock"
     me = {"pid": os.getpid(), "host": socket.gethostname(), "started": pd.Timestamp.now(tz="UTC").isoformat()}
     for _ in range(2):
+        # the lock appears with its content in one step (a hard link of a written file), so a
+        # process killed while taking it never leaves an empty lock behind
+        mine = root / f".fusets-dl.lock.{me['pid']}"
+        mine.write_text(json.dumps(me))
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.link(mine, lock)
         except FileExistsError:
             try:
                 held = json.loads(lock.read_text() or "{}")
@@ -266,9 +274,16 @@ def output_lock(root: Path) -> Iterator[Path]:
                 f"output root {str(root)!r} is locked by another run (pid {held.get('pid')} on {held.get('host')}, "
                 f"since {held.get('started')}); wait for it to end, or remove {lock.name} if that run is gone"
             ) from None
-        with os.fdopen(fd, "w") as fh:
-            json.dump(me, fh)
+        finally:
+            mine.unlink(missing_ok=True)
         break
+    for leftover in root.glob(".fusets-dl.lock.*"):  # from processes killed between the two steps
+        try:
+            pid = int(leftover.suffix.lstrip("."))
+        except ValueError:
+            continue
+        if not _pid_alive(pid):
+            leftover.unlink(missing_ok=True)
     try:
         yield lock
     finally:
@@ -386,7 +401,13 @@ def run_region(
         tile = out.isel(y=ys, x=xs)
         region = {"y": ys, "x": xs}
         tile = tile.drop_vars([v for v in tile.variables if not set(tile[v].dims) & {"y", "x"}])
-        tile.to_zarr(store, region=region, mode="r+")
+        try:
+            tile.to_zarr(store, region=region, mode="r+")
+        except OSError as exc:
+            raise OutputError(
+                f"region {rc.name}: writing tile {k + 1}/{len(tiles)} to {store} failed ({exc}); expected a writable store "
+                f"with free space. The {k} tiles before it are complete and kept: free space and rerun to resume"
+            ) from exc
         marker.write_text(json.dumps({"y": [ys.start, ys.stop], "x": [xs.start, xs.stop]}))  # only after the data
         written += 1
         logger.info("region %s: tile %d/%d written", rc.name, k + 1, len(tiles))
@@ -410,7 +431,9 @@ def run_region(
             logger.warning("region %s: report not written: %s", rc.name, exc)
     row = {"tiles": len(tiles), "written": written, "seconds": round(sum(timings.values()), 1),
            "test_r2": round(float(model.metrics.get("test", {}).get("r2", float("nan"))), 3), **stats}
-    done_flag.write_text(json.dumps(row))
+    tmp_flag = done_flag.with_name(done_flag.name + ".tmp")
+    tmp_flag.write_text(json.dumps(row))
+    tmp_flag.replace(done_flag)
     return {"region": rc.name, "status": "done", **row}
 
 

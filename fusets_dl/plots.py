@@ -77,8 +77,9 @@ def plot_evaluation(observed: np.ndarray, predicted: np.ndarray, history: list[d
     r2 = np.array([r["r2"] if r["n"] > 1 else np.nan for r in rows], dtype=float)
     ax.bar(labels, np.clip(r2, -1.0, 1.0), color=np.where(r2 >= 0, "#55a868", "#c44e52"))
     for i, r in enumerate(rows):
-        ax.annotate(f"R2 {r2[i]:.2f}\nRMSE {r['rmse']:.3f}\nn {r['n']}", (i, 1.0), xytext=(0, -2), textcoords="offset points",
+        ax.annotate(f"{r2[i]:.2f}\n{r['rmse']:.3f}\n{r['n']}", (i, 1.0), xytext=(0, -2), textcoords="offset points",
                     ha="center", va="top", fontsize=7)
+    ax.annotate("R2 / RMSE / n", (0.0, 1.0), xycoords="axes fraction", xytext=(2, 2), textcoords="offset points", fontsize=7, va="bottom")
     ax.set_ylim(-1.0, 1.0)
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xlabel("observed NDVI range")
@@ -157,11 +158,13 @@ def plot_pixel(
         ax.plot(t[cl], np.full(cl.sum(), -0.05), "|", color="gray", ms=10, label="cloudy S2 date")
     if phenology is not None:
         styles = {"sos": ("#2ca02c", "--"), "pos": ("#d62728", ":"), "eos": ("#9467bd", "--")}
+        labelled: set[str] = set()
         for s in range(phenology.sizes.get("season", 0)):
             for var, (col, ls) in styles.items():
                 v = phenology[var].isel(season=s, y=y, x=x).values
                 if not pd.isna(v):
-                    ax.axvline(v, color=col, ls=ls, lw=1, label=var.upper() if s == 0 else None)
+                    ax.axvline(v, color=col, ls=ls, lw=1, label=None if var in labelled else var.upper())
+                    labelled.add(var)
     ax.set_ylim(-0.1, 1.0)
     ax.set_ylabel("NDVI")
     ax.set_xlabel("date")
