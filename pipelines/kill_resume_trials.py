@@ -108,7 +108,7 @@ def main() -> int:
     p.add_argument("--mode", choices=["process", "worker"], default="process")
     p.add_argument("--out", default=str(REPO / "outputs" / "kill_trials"))
     args = p.parse_args()
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # the YAML resolves relative roots against its own folder
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     workers = 2 if args.mode == "worker" else None
