@@ -235,7 +235,7 @@ def compare(
 
     cfg = config or CompareConfig()
     check_cube(cube, need_target=True)
-    cube = cube.load()
+    cube = cube.compute()  # a loaded copy; the caller's lazy cube stays lazy
     ny, nx = cube.sizes["y"], cube.sizes["x"]
     timings: dict[str, float] = {}
     if model is None:

@@ -472,7 +472,8 @@ def open_s1(
             db = dec
         else:
             raise EncodingError(f"{what}: units: expected 'auto', 'dB', 'linear' or 'compressed', found {units!r}")
-        if units in ("dB", "linear") and not np.issubdtype(dec.dtype, np.integer):
+        if units in ("dB", "linear") and not np.issubdtype(dec.dtype, np.integer) and dec.chunks is None:
+            # in-memory data only: a declaration on Dask input is trusted, so opening stays lazy
             _check_declared_units(_sample(dec), units, f"{what}: {band}")
         detected[band] = u
         db = db.where(np.isfinite(db)).astype(np.float32)
@@ -646,7 +647,7 @@ def open_s2(
         out["NDVI"] = ndvi(refl["B04"], refl["B08"])
     else:
         nd = _decode(ds["NDVI"]).astype(np.float32)
-        smp = _sample(nd)
+        smp = _sample(nd) if nd.chunks is None else np.zeros(0)  # Dask input stays lazy: only the mask below applies
         smp = smp[np.isfinite(smp)]
         outside = float(np.mean(np.abs(smp) > 1.0)) if smp.size else 0.0
         if outside > 0.01:
