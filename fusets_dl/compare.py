@@ -75,6 +75,9 @@ class CompareConfig:
         Whittaker parameter (1-day grid) for the fusion and the Whittaker baseline.
     mogpr : dict
         :class:`~fusets_dl.baselines.GPConfig` fields for MOGPR.
+    period : (start, end), optional
+        Place the spells within these dates only (for example the period a
+        model was not trained on); default: the whole series.
     """
 
     gap_days: float = 60.0
@@ -85,6 +88,7 @@ class CompareConfig:
     seed: int = 0
     lam: float = 1000.0
     mogpr: dict[str, Any] = field(default_factory=dict)
+    period: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         self.methods = tuple(self.methods)
@@ -150,7 +154,10 @@ class CompareResult:
         return out
 
 
-def hide_gaps(ndvi: np.ndarray, days: np.ndarray, iy: np.ndarray, ix: np.ndarray, *, gap_days: float, n_gaps: int, seed: int) -> np.ndarray:
+def hide_gaps(
+    ndvi: np.ndarray, days: np.ndarray, iy: np.ndarray, ix: np.ndarray, *, gap_days: float, n_gaps: int, seed: int,
+    span: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Mask (time, pixel) of clear observations inside simulated cloudy spells.
 
     The series span is cut into ``n_gaps`` equal parts and one spell of
@@ -159,16 +166,19 @@ def hide_gaps(ndvi: np.ndarray, days: np.ndarray, iy: np.ndarray, ix: np.ndarray
     a counter-based hash of (seed, spell, y, x), so they do not depend on the
     order pixels are processed in.
     """
-    starts = spell_starts(days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed)
+    starts = spell_starts(days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span)
     hidden = np.zeros(ndvi.shape, dtype=bool)
     for start in starts:
         hidden |= (days[:, None] >= start[None]) & (days[:, None] < start[None] + gap_days)
     return hidden & np.isfinite(ndvi)
 
 
-def spell_starts(days: np.ndarray, iy: np.ndarray, ix: np.ndarray, *, gap_days: float, n_gaps: int, seed: int) -> np.ndarray:
-    """First day of each simulated spell, (n_gaps, pixels), in the units of ``days``."""
-    lo, hi = float(days.min()), float(days.max())
+def spell_starts(
+    days: np.ndarray, iy: np.ndarray, ix: np.ndarray, *, gap_days: float, n_gaps: int, seed: int,
+    span: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """First day of each simulated spell, (n_gaps, pixels), in the units of ``days``; within ``span`` when given."""
+    lo, hi = (float(days.min()), float(days.max())) if span is None else (float(span[0]), float(span[1]))
     part = (hi - lo) / n_gaps
     if gap_days > part:
         raise ConfigError(
@@ -178,10 +188,12 @@ def spell_starts(days: np.ndarray, iy: np.ndarray, ix: np.ndarray, *, gap_days: 
     return np.stack([lo + k * part + hash_uniform(seed, 7, k, iy, ix) * (part - gap_days) for k in range(n_gaps)])
 
 
-def _pick_pixels(mask: np.ndarray, ndvi: np.ndarray, cfg: CompareConfig, days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pick_pixels(
+    mask: np.ndarray, ndvi: np.ndarray, cfg: CompareConfig, days: np.ndarray, span: tuple[float, float] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     iy, ix = np.nonzero(mask)
     obs = ndvi[:, iy, ix]
-    hidden = hide_gaps(obs, days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed)
+    hidden = hide_gaps(obs, days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, span=span)
     keep = (hidden.sum(0) > 0) & ((np.isfinite(obs) & ~hidden).sum(0) >= cfg.min_clear)
     iy, ix, hidden = iy[keep], ix[keep], hidden[:, keep]
     if cfg.max_pixels is not None and iy.size > cfg.max_pixels:
@@ -246,7 +258,13 @@ def compare(
     t_idx = pd.DatetimeIndex(cube["time"].values)
     days = ((t_idx - t_idx[0]) / pd.Timedelta(days=1)).to_numpy(np.float64)
     test = block_mask(ny, nx, model.blocks, "test")
-    iy, ix, hidden = _pick_pixels(test, ndvi, cfg, days)
+    span = None
+    if cfg.period is not None:
+        a, b = (pd.Timestamp(v) for v in cfg.period)
+        span = (max((a - t_idx[0]) / pd.Timedelta(days=1), 0.0), min((b - t_idx[0]) / pd.Timedelta(days=1), float(days[-1])))
+        if span[1] <= span[0]:
+            raise ConfigError(f"compare: period {cfg.period} does not overlap the cube's dates {t_idx[0].date()}..{t_idx[-1].date()}")
+    iy, ix, hidden = _pick_pixels(test, ndvi, cfg, days, span)
     if iy.size == 0:
         raise InsufficientDataError(
             f"compare: no held-out pixel keeps {cfg.min_clear} clear observations with {cfg.n_gaps} spells of "
@@ -330,7 +348,7 @@ def compare(
         "config": asdict(cfg),
     }
     examples = _examples(t_idx, truth, hidden, preds, cube.isel(pix))
-    starts = spell_starts(days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed)[:, examples["pixels"]]
+    starts = spell_starts(days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, span=span)[:, examples["pixels"]]
     examples["spells"] = [
         [(t_idx[0] + pd.Timedelta(days=float(s)), t_idx[0] + pd.Timedelta(days=float(s) + cfg.gap_days)) for s in starts[:, k]]
         for k in range(starts.shape[1])
