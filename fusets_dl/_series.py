@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["follow", "nanmedian_last", "next_index", "prev_index", "take"]
+__all__ = ["follow", "nanmedian_last", "next_index", "prev_index", "take", "valid_neighbours"]
 
 
 def prev_index(valid: np.ndarray) -> np.ndarray:
@@ -62,3 +62,34 @@ def nearest_cells(days: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.nd
     half = np.full(n, np.inf) if n < 2 else 0.5 * np.maximum(np.diff(grid, prepend=grid[0]), np.diff(grid, append=grid[-1]))
     inside = np.abs(days - grid[j]) <= half[j] + 1e-9
     return j.astype(np.int64), inside
+
+
+def valid_neighbours(ok: np.ndarray, days: np.ndarray, lo: np.ndarray, hi: np.ndarray, *, strict: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The last valid position on or before ``lo`` and the first on or after ``hi`` (strictly, when ``strict``).
+
+    Parameters
+    ----------
+    ok : numpy.ndarray
+        (..., n) validity along the last axis.
+    days : numpy.ndarray
+        (n,) sorted positions of the n cells (days).
+    lo, hi : numpy.ndarray
+        Query bounds, shape (m,) or (..., m) broadcastable against ``ok``'s
+        leading dimensions.
+
+    Returns
+    -------
+    (prev, next) : numpy.ndarray
+        Indices (..., m); -1 and n where there is no such valid position.
+    """
+    n = ok.shape[-1]
+    here = np.arange(n)
+    prev_incl = np.where(ok, here, prev_index(ok))  # last valid index <= i
+    next_incl = np.where(ok, here, next_index(ok))  # first valid index >= i
+    j = np.searchsorted(days, lo, side="left" if strict else "right") - 1
+    k = np.searchsorted(days, hi, side="right" if strict else "left")
+    shape = (*ok.shape[:-1], np.shape(j)[-1])
+    j, k = np.broadcast_to(j, shape), np.broadcast_to(k, shape)
+    prev = np.where(j >= 0, np.take_along_axis(prev_incl, np.clip(j, 0, n - 1), -1), -1)
+    nxt = np.where(k < n, np.take_along_axis(next_incl, np.clip(k, 0, n - 1), -1), n)
+    return prev, nxt

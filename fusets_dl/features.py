@@ -25,6 +25,7 @@ from ._series import nanmedian_last as _nanmedian_last
 from ._series import next_index as _next_index
 from ._series import prev_index as _prev_index
 from ._series import take as _take
+from ._series import valid_neighbours
 from .errors import ConfigError
 from .validate import check_cube
 
@@ -443,17 +444,10 @@ def optical_context(
     v = np.asarray(ndvi, dtype=np.float64)
     nt = v.shape[-1]
     days = np.asarray(days, dtype=np.float64)
-    ok = np.isfinite(v)
-    here = np.arange(nt)
-    prev_incl = np.where(ok, here, _prev_index(ok))
-    next_incl = np.where(ok, here, _next_index(ok))
     eb = np.broadcast_to(np.maximum(np.asarray(exclude_before, dtype=np.float64), 0.0), v.shape)
     ea = np.broadcast_to(np.maximum(np.asarray(exclude_after, dtype=np.float64), 0.0), v.shape)
     # strictly before t - eb, strictly after t + ea (so the date itself is never its own context)
-    j = np.searchsorted(days, days - eb, side="left") - 1
-    k = np.searchsorted(days, days + ea, side="right")
-    pj = np.where(j >= 0, np.take_along_axis(prev_incl, np.clip(j, 0, nt - 1), -1), -1)
-    nk = np.where(k < nt, np.take_along_axis(next_incl, np.clip(k, 0, nt - 1), -1), nt)
+    pj, nk = valid_neighbours(np.isfinite(v), days, days - eb, days + ea, strict=True)
     vp = _take(v, pj)
     vn = _take(v, nk)
     dp = np.where(pj >= 0, days - days[np.clip(pj, 0, nt - 1)], np.nan)
@@ -520,10 +514,8 @@ def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None, *, conte
     n_sar = sum(1 for n in names if spec.modality[n] == "sar")
     n_time = sum(1 for n in names if spec.modality[n] == "time")
     if n_sar or n_time:
-        base = FeatureSpec(**{**spec.to_dict(), "groups": tuple(g for g in spec.groups if g in REQUIRED_MODALITIES), "cloudy_input": False})
-
         def _kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-            return feature_kernel(a, b, days, doy, base, groups)
+            return feature_kernel(a, b, days, doy, spec, groups)  # the SAR and time columns only
 
         st = xr.apply_ufunc(
             _kernel,
@@ -622,10 +614,7 @@ def nearest_within(values: np.ndarray, days: np.ndarray, window: float) -> np.nd
     """
     v = np.asarray(values, dtype=np.float64)
     nt = v.shape[-1]
-    ok = np.isfinite(v)
-    here = np.arange(nt)
-    prev_incl = np.where(ok, here, _prev_index(ok))
-    next_incl = np.where(ok, here, _next_index(ok))
+    prev_incl, next_incl = valid_neighbours(np.isfinite(v), days, days, days, strict=False)
     dp = np.where(prev_incl >= 0, days - days[np.clip(prev_incl, 0, nt - 1)], np.inf)
     dn = np.where(next_incl < nt, days[np.clip(next_incl, 0, nt - 1)] - days, np.inf)
     use_prev = dp <= dn

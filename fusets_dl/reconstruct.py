@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._series import nearest_cells, next_index, prev_index
+from ._series import nearest_cells, valid_neighbours
 from .errors import ConfigError
 from .model import FusionModel
 from .predict import predict_ndvi
@@ -60,11 +60,7 @@ def _fill_interpolated(val: np.ndarray, std: np.ndarray, days: np.ndarray) -> tu
     """Linear interpolation in time of NaN cells between data cells; std grows with the gap."""
     n = val.shape[-1]
     ok = np.isfinite(val)
-    prev = prev_index(ok)
-    nxt = next_index(ok)
-    here = np.arange(n)
-    prev = np.where(ok, here, prev)
-    nxt = np.where(ok, here, nxt)
+    prev, nxt = valid_neighbours(ok, days, days, days, strict=False)
     has = (prev >= 0) & (nxt < n)
     pc, nc = np.clip(prev, 0, n - 1), np.clip(nxt, 0, n - 1)
     vp, vn = np.take_along_axis(val, pc, -1), np.take_along_axis(val, nc, -1)

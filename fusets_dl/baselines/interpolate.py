@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .._series import next_index, prev_index
+from .._series import valid_neighbours
 from ._common import prepare, wrap
 
 __all__ = ["interpolate_linear"]
@@ -16,14 +16,7 @@ def _linear_kernel(v: np.ndarray, *, days: np.ndarray, qdays: np.ndarray) -> np.
     nt = v.shape[-1]
     if nt == 0:
         return np.full((*v.shape[:-1], qdays.size), np.nan, dtype=np.float32)
-    ok = np.isfinite(v)
-    here = np.arange(nt)
-    prev_incl = np.where(ok, here, prev_index(ok))  # last valid index <= i
-    next_incl = np.where(ok, here, next_index(ok))  # first valid index >= i
-    after = np.searchsorted(days, qdays, side="right")  # inputs [0, after) are <= q
-    start = np.searchsorted(days, qdays, side="left")  # inputs [start, nt) are >= q
-    pj = np.where(after > 0, np.take(prev_incl, np.clip(after - 1, 0, nt - 1), axis=-1), -1)
-    nj = np.where(start < nt, np.take(next_incl, np.clip(start, 0, nt - 1), axis=-1), nt)
+    pj, nj = valid_neighbours(np.isfinite(v), days, qdays, qdays, strict=False)
     has = (pj >= 0) & (nj < nt)
     pc, nc = np.clip(pj, 0, nt - 1), np.clip(nj, 0, nt - 1)
     vp, vn = np.take_along_axis(v, pc, -1), np.take_along_axis(v, nc, -1)
