@@ -54,6 +54,12 @@ def run(quick: bool = False, device: str = "auto") -> list[dict[str, Any]]:
     n_train = model.info["funnel"]["train"]
     epoch_s = sum(h["seconds"] for h in model.history)
     rows.append({"stage": "training (epochs only)", "size": f"{n_train} samples x {len(model.history)} epochs", "seconds": epoch_s, "throughput": n_train * len(model.history) / epoch_s, "unit": "samples/s", "peak_rss_gib": peak_rss_gib()})
+    # large batches: what a GPU needs to be kept busy (bf16 autocast on CUDA), and their effect on a CPU
+    big = fdl.TrainConfig(max_epochs=cfg.max_epochs, patience=100, max_samples=cfg.max_samples, device=device, batch_size=16384, learning_rate=8e-3)
+    _, big_model = _timed(lambda: fdl.train(cube, spec, big))
+    big_s = sum(h["seconds"] for h in big_model.history)
+    rows.append({"stage": "training (batch 16384)", "size": f"{n_train} samples x {len(big_model.history)} epochs", "seconds": big_s,
+                 "throughput": n_train * len(big_model.history) / big_s, "unit": "samples/s", "peak_rss_gib": peak_rss_gib()})
     rows.append({"stage": "train() end to end", "size": f"{nt} x {size} x {size} cube", "seconds": sec, "throughput": pts / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
 
     x = np.random.default_rng(0).normal(size=(1_000_000 if quick else 4_000_000, len(spec.names))).astype(np.float32)

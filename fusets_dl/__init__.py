@@ -27,14 +27,22 @@ from .errors import (
     SourceError,
     TimeOverlapError,
 )
-from .evaluate import evaluate, metrics_by_range, regression_metrics
+from .evaluate import clustering_scores, evaluate, metrics_by_range, regression_metrics
 from .features import FeatureSpec, compute_features
 from .io import open_cube, open_s1, open_s2
 from .model import FusionModel, load_model
-from .phenology import phenology
+from .phenology import phenology, phenology_by_class
 from .predict import predict_ndvi
 from .reconstruct import reconstruct
 from .relevance import modality_relevance, modality_weights
+from .segment import (
+    SegmentConfig,
+    Segmenter,
+    kmeans_segment,
+    load_segmenter,
+    segment,
+    train_segmenter,
+)
 from .store import to_zarr
 from .train import TrainConfig, cross_validate, train
 
@@ -60,17 +68,22 @@ __all__ = [
     "InsufficientDataError",
     "MissingVariableError",
     "ModelError",
+    "SegmentConfig",
+    "Segmenter",
     "SourceError",
     "TimeOverlapError",
     "TrainConfig",
     "__version__",
     "align",
     "baselines",
+    "clustering_scores",
     "compare",
     "compute_features",
     "cross_validate",
     "evaluate",
+    "kmeans_segment",
     "load_model",
+    "load_segmenter",
     "metrics_by_range",
     "modality_relevance",
     "modality_weights",
@@ -79,13 +92,16 @@ __all__ = [
     "open_s1",
     "open_s2",
     "phenology",
+    "phenology_by_class",
     "plots",
     "predict_ndvi",
     "preprocess",
     "reconstruct",
     "regression_metrics",
+    "segment",
     "summarise",
     "synthetic",
     "to_zarr",
     "train",
+    "train_segmenter",
 ]

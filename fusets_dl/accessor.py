@@ -71,6 +71,12 @@ class FusionDatasetAccessor:
 
         return compare(self._ds, **kwargs)
 
+    def segment(self, n_classes: int = 8, **kwargs: Any) -> xr.DataArray:
+        """Unsupervised land-cover classes of the cube's pixels (see :func:`fusets_dl.segment`)."""
+        from .segment import segment
+
+        return segment(self._ds, n_classes, **kwargs)
+
     def phenology(self, **kwargs: Any) -> xr.Dataset:
         """Phenology of the Dataset's ``NDVI`` (see :func:`fusets_dl.phenology`)."""
         from .phenology import phenology

@@ -243,6 +243,32 @@ def _cmd_phenology(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_segment(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .io import open_cube
+    from .segment import SegmentConfig, kmeans_segment, load_segmenter, segment, train_segmenter
+
+    cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
+    views = tuple(args.views)
+    if args.kmeans:
+        classes = kmeans_segment(cube, args.n_classes, views=views, seed=args.seed)
+    else:
+        if args.segmenter:
+            seg = load_segmenter(args.segmenter)
+        else:
+            seg = train_segmenter(cube, SegmentConfig(n_classes=args.n_classes, views=views, epochs=args.epochs,
+                                                      warmup=args.epochs // 3, seed=args.seed, device=args.device))
+            if args.save_segmenter:
+                print(f"segmenter saved: {seg.save(args.save_segmenter)}")
+        classes = segment(cube, segmenter=seg)
+    _write_netcdf(classes.to_dataset(), Path(args.output), overwrite=args.overwrite)
+    values = np.asarray(classes.values)
+    counts = {int(c): int((values == c).sum()) for c in np.unique(values)}
+    print(f"classes written to {args.output}: pixels per class {counts} (-1: too little S1)")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import load_config, run, summary_table
 
@@ -468,6 +494,21 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--device", default="auto")
     rc.add_argument("--overwrite", action="store_true")
     rc.set_defaults(func=_cmd_reconstruct)
+
+    sg = sub.add_parser("segment", help="unsupervised land-cover classes (contrastive S1/S2 encoders + vector quantisation)")
+    sg.add_argument("cube")
+    sg.add_argument("-o", "--output", required=True)
+    sg.add_argument("--n-classes", type=int, default=8)
+    sg.add_argument("--views", nargs="+", default=["s1", "s2"], choices=["s1", "s2"])
+    sg.add_argument("--epochs", type=int, default=60)
+    sg.add_argument("--segmenter", default=None, help="use a saved segmenter instead of training one")
+    sg.add_argument("--save-segmenter", default=None, help="save the trained segmenter here (.safetensors + .json)")
+    sg.add_argument("--kmeans", action="store_true", help="the k-means baseline on the same profiles instead")
+    sg.add_argument("--seed", type=int, default=0)
+    sg.add_argument("--chunk", type=int, default=256)
+    sg.add_argument("--device", default="auto")
+    sg.add_argument("--overwrite", action="store_true")
+    sg.set_defaults(func=_cmd_segment)
 
     ph = sub.add_parser("phenology", help="multi-season phenometrics of an NDVI file")
     ph.add_argument("input", help="netCDF/Zarr with an NDVI variable on (time, y, x)")

@@ -349,7 +349,9 @@ def feature_kernel(
     if "time" in spec.groups and spec.doy:
         ang = 2 * np.pi * doy / 365.25
         cols += [np.broadcast_to(np.sin(ang), shape), np.broadcast_to(np.cos(ang), shape)]
-    out = np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=-1)
+    out = np.empty((*shape, len(cols)), dtype=np.float32)
+    for i, c in enumerate(cols):  # cast while copying: no float32 temporary per float64 column
+        out[..., i] = c
     if "sar" in spec.groups:
         out[~valid] = np.nan
     return out

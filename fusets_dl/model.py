@@ -8,7 +8,6 @@ held-out blocks, version, SHA-256 of the weights) in a JSON sidecar.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._safeio import read_pair, write_pair
 from .errors import ModelError
 from .features import FeatureSpec
 
@@ -71,6 +71,94 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Pixel-dates per forward pass: 65,536 on CPU (cache-sized), 1,048,576 on CUDA (fills the GPU)."""
+    return 1 << 20 if device.type == "cuda" else 1 << 16
+
+
+def _run_batches(net: nn.Module, xs: np.ndarray, *, batch_size: int | None, device: torch.device) -> np.ndarray:
+    """Standardised predictions of ``net`` (which casts its float32 input itself) for the rows of ``xs`` (n, f).
+
+    On CPU the batches run one after another. On CUDA the input is pinned
+    once and copied batch by batch on a side stream while the previous batch
+    computes (overlapped host-to-device copies), each result is copied back
+    asynchronously into one pinned host buffer, and the host waits once at
+    the end, so copies in both directions overlap the compute.
+    """
+    n = xs.shape[0]
+    bs = int(batch_size or default_batch_size(device))
+    if bs < 1:
+        raise ModelError(f"batch_size: expected a positive number of rows, found {batch_size}")
+    with torch.inference_mode():
+        if device.type != "cuda":
+            res = np.empty(n, dtype=np.float32)
+            for i in range(0, n, bs):
+                xb = torch.from_numpy(xs[i : i + bs])
+                res[i : i + bs] = net(xb).float().reshape(-1).numpy()
+            return res
+        host_in = torch.from_numpy(np.ascontiguousarray(xs, dtype=np.float32)).pin_memory()
+        host_out = torch.empty(n, dtype=torch.float32, pin_memory=True)
+        compute = torch.cuda.current_stream(device)
+        copy = torch.cuda.Stream(device)
+        starts = list(range(0, n, bs))
+
+        def _upload(i: int) -> tuple[torch.Tensor, torch.cuda.Event]:
+            with torch.cuda.stream(copy):
+                xb = host_in[i : i + bs].to(device, non_blocking=True)
+                ev = torch.cuda.Event()
+                ev.record(copy)
+            return xb, ev
+
+        nxt = _upload(starts[0]) if starts else None
+        for k, i in enumerate(starts):
+            xb, ev = nxt
+            if k + 1 < len(starts):
+                nxt = _upload(starts[k + 1])  # the next copy runs while this batch computes
+            compute.wait_event(ev)
+            xb.record_stream(compute)
+            yb = net(xb).float().reshape(-1)
+            host_out[i : i + yb.shape[0]].copy_(yb, non_blocking=True)
+        compute.synchronize()
+        return host_out.numpy()
+
+
+class Dropout(nn.Module):
+    """Dropout whose CPU masks come from 16-bit random words (keep probability quantised to 1/65536).
+
+    ``torch.nn.Dropout`` draws one random number per element with a
+    generator that is slow on CPU (it costs about four times a 256-wide
+    Linear layer's forward pass there and halved training throughput). Here
+    one 64-bit draw gives four 16-bit words, one per element, which raises
+    training throughput of the default MLP from 125,000 to 200,000 samples/s
+    on 2 cores. The expectation is the same (kept values scaled by
+    ``1 / (1 - p)``), and so is the generator: the global torch one
+    (``torch.manual_seed``).
+    On CUDA it is ``torch.nn.functional.dropout``. Identity in eval mode.
+    """
+
+    def __init__(self, p: float = 0.1) -> None:
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ModelError(f"dropout: expected 0 <= p < 1, found {p}")
+        self.p = float(p)
+        self._threshold = round(self.p * 65536) - 32768  # keep where the signed 16-bit word >= threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Drop elements with probability ``p`` in training mode."""
+        if not self.training or self.p == 0:
+            return x
+        if x.device.type != "cpu":
+            return nn.functional.dropout(x, self.p, True)
+        n = x.numel()
+        words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64).view(torch.int16)[:n].view(x.shape)
+        keep = 1.0 - (self._threshold + 32768) / 65536
+        return x * (words >= self._threshold).to(x.dtype).mul_(1.0 / keep)
+
+    def extra_repr(self) -> str:
+        """``p=...`` in the module's repr."""
+        return f"p={self.p}"
+
+
 class MLP(nn.Module):
     """Fully connected network: [Linear, BatchNorm, GELU, Dropout] per hidden layer, then Linear.
 
@@ -96,7 +184,7 @@ class MLP(nn.Module):
                 layers.append(nn.BatchNorm1d(h))
             layers.append(nn.GELU())
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             width = h
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
@@ -239,14 +327,14 @@ class FusionModel:
         with torch.inference_mode():
             for i in range(0, int(ok.sum()), 65536):
                 rows = np.flatnonzero(ok)[i : i + 65536]
-                out[rows] = net.modality_weights(torch.from_numpy(xs[rows]).to(dev)).float().cpu().numpy()
+                out[rows] = net.body.modality_weights(torch.from_numpy(xs[rows]).to(dev)).float().cpu().numpy()
         return out
 
     def predict_array(
         self,
         x: np.ndarray,
         *,
-        batch_size: int = 65536,
+        batch_size: int | None = None,
         device: str | torch.device = "auto",
         precision: str = "auto",
     ) -> np.ndarray:
@@ -259,25 +347,26 @@ class FusionModel:
         differ from float32 by 5e-4 NDVI on average, 0.015 at most on the
         bundled sample), float32 elsewhere; ``"float32"`` forces full precision.
         """
-        xs, ok = self.standardise(x)
-        out = np.full(xs.shape[0], np.nan, dtype=np.float32)
-        if not ok.any():
-            return out
         dev = resolve_device(device)
         dtype = resolve_precision(precision, dev)
-        net = _fused_cache(self, dev, dtype)
-        xs = xs[ok]
-        preds = []
-        pin = dev.type == "cuda"
-        with torch.inference_mode():
-            for i in range(0, xs.shape[0], batch_size):
-                xb = torch.from_numpy(xs[i : i + batch_size])
-                if pin:
-                    xb = xb.pin_memory()
-                xb = xb.to(dev, non_blocking=pin).to(dtype)
-                preds.append(net(xb).float().squeeze(-1).cpu().numpy())
-        y = np.concatenate(preds) * self.scaler.target_std + self.scaler.target_mean
-        out[ok] = np.clip(y, -1.0, 1.0)
+        # the network standardises each batch itself: one gather of the usable rows, no NumPy passes over them
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != len(self.spec.names):
+            raise ModelError(f"predict: expected features of shape (n, {len(self.spec.names)}), found {x.shape}")
+        ok = np.isfinite(x[:, self.spec.required]).all(axis=1)
+        rows = x[ok]
+        optional = np.setdiff1d(np.arange(x.shape[1]), self.spec.required)
+        if optional.size:  # an absent optional feature takes its mean: 0 after standardisation, the baseline
+            sub = rows[:, optional]
+            bad = ~np.isfinite(sub)
+            if bad.any():
+                rows[:, optional] = np.where(bad, self.scaler.feature_mean[optional], sub)
+        net = _fused_cache(self, dev, dtype, raw=True)
+        out = np.full(ok.shape[0], np.nan, dtype=np.float32)
+        if not ok.any():
+            return out
+        out[ok] = _run_batches(net, rows, batch_size=batch_size, device=dev) * self.scaler.target_std + self.scaler.target_mean
+        np.clip(out, -1.0, 1.0, out=out)
         return out
 
     # ------------------------------------------------------------------ persistence
@@ -317,17 +406,7 @@ class FusionModel:
         Files are written to temporary names and renamed, so an interrupted
         save never leaves a half-written model under the final name.
         """
-        stem = _stem(path)
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        blob = self.state_bytes()
-        sha = hashlib.sha256(blob).hexdigest()
-        w_path, j_path = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
-        tmp_w, tmp_j = w_path.with_name(w_path.name + ".tmp"), j_path.with_name(j_path.name + ".tmp")
-        tmp_w.write_bytes(blob)
-        tmp_j.write_text(json.dumps(self.to_json_dict(sha), indent=2, default=_json_default))
-        tmp_w.replace(w_path)
-        tmp_j.replace(j_path)
-        return j_path
+        return write_pair(path, self.state_bytes(), self.to_json_dict)
 
     def check_compatible(self, spec: FeatureSpec) -> None:
         """Refuse features that differ from the ones the model was trained on."""
@@ -338,33 +417,45 @@ class FusionModel:
             )
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+class _Inference(nn.Module):
+    """An inference network taking float32 features, optionally standardising them itself.
+
+    With a scaler the network takes raw features: each batch is standardised
+    in float32 (in cache-sized batches, on the inference device, instead of
+    NumPy passes over the whole chunk) and then cast to ``dtype``, so bf16
+    inference does not round raw values such as dB or days.
+    """
+
+    def __init__(self, body: nn.Module, dtype: torch.dtype, scaler: Scaler | None = None) -> None:
+        super().__init__()
+        self.body = body.to(dtype)
+        self.dtype = dtype
+        self.standardise = scaler is not None
+        if scaler is not None:
+            self.register_buffer("shift", torch.from_numpy(np.asarray(scaler.feature_mean, dtype=np.float32)).clone())
+            self.register_buffer("scale", torch.from_numpy(1.0 / np.asarray(scaler.feature_std, dtype=np.float32)).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Prediction in ``dtype`` (callers cast)."""
+        if self.standardise:
+            x = (x - self.shift) * self.scale
+        return self.body(x.to(self.dtype))
 
 
-def _stem(path: str | Path) -> Path:
-    p = Path(path)
-    return p.with_suffix("") if p.suffix in (".json", ".safetensors") else p
+def _fused_cache(model: FusionModel, dev: torch.device, dtype: torch.dtype, *, raw: bool = False) -> nn.Module:
+    """The inference network on ``dev`` in ``dtype``, built once per model object, device, dtype and input kind.
 
-
-def _fused_cache(model: FusionModel, dev: torch.device, dtype: torch.dtype) -> nn.Module:
-    """The fused network on ``dev`` in ``dtype``, built once per model object, device and dtype.
-
+    ``raw=True``: the network takes unstandardised features.
     Cached on the model itself and checked against the network object (not
     ``id``s, which Python reuses after garbage collection).
     """
     cache = model.__dict__.setdefault("_fused", {})
-    key = (str(dev), str(dtype))
+    key = (str(dev), str(dtype), raw)
     hit = cache.get(key)
     if hit is not None and hit[0] is model.network:
         return hit[1]
-    net = model.network.fused().to(dev).to(dtype)
+    net = _Inference(model.network.fused(), dtype, model.scaler if raw else None)
+    net = net.to(dev).eval()
     cache[key] = (model.network, net)
     return net
 
@@ -429,26 +520,7 @@ def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> F
         Missing or truncated files, a weights hash that does not match the
         sidecar (tampering), an unknown format, or a feature-spec mismatch.
     """
-    stem = _stem(path)
-    w_path, j_path = stem.with_name(stem.name + ".safetensors"), stem.with_name(stem.name + ".json")
-    for p in (w_path, j_path):
-        if not p.exists():
-            raise ModelError(f"model file missing: expected {p.name} beside {stem.name}, found none in {str(p.parent)!r}")
-    try:
-        meta = json.loads(j_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"model sidecar {j_path.name} is not valid JSON (truncated or edited?): {exc}") from exc
-    if meta.get("format") != "fusets_dl.FusionModel":
-        raise ModelError(f"{j_path.name}: expected format 'fusets_dl.FusionModel', found {meta.get('format')!r}")
-    if int(meta.get("format_version", -1)) > FORMAT_VERSION:
-        raise ModelError(f"{j_path.name}: format version {meta.get('format_version')} is newer than this fusets_dl ({FORMAT_VERSION})")
-    blob = w_path.read_bytes()
-    sha = hashlib.sha256(blob).hexdigest()
-    if sha != meta.get("weights_sha256"):
-        raise ModelError(
-            f"{w_path.name}: SHA-256 of the weights is {sha[:16]}..., the sidecar expects "
-            f"{str(meta.get('weights_sha256'))[:16]}...: the file was modified, truncated or belongs to another model"
-        )
+    meta, blob, w_path, j_path = read_pair(path, "fusets_dl.FusionModel", FORMAT_VERSION)
     model = model_from_parts(meta, blob, name=w_path.name)
     model.info.update({"loaded_from": str(j_path), "loaded_at": datetime.now(timezone.utc).isoformat()})
     if expect_spec is not None:

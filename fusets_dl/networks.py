@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .errors import ModelError
+from .model import Dropout
 
 __all__ = ["FUSION_STRATEGIES", "ModalityNet", "build_network"]
 
@@ -32,7 +33,7 @@ def _branch(n_in: int, widths: Sequence[int], dropout: float) -> tuple[nn.Sequen
     for h in widths:
         layers += [nn.Linear(w, h), nn.LayerNorm(h), nn.GELU()]
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
         w = h
     return nn.Sequential(*layers), w
 

@@ -26,7 +26,7 @@ from ._series import nearest_cells
 from .errors import ConfigError, DimensionError
 from .smooth import whittaker
 
-__all__ = ["PHENO_VARS", "phenology"]
+__all__ = ["PHENO_VARS", "phenology", "phenology_by_class"]
 
 #: Variables per season, in the order of the kernel output.
 PHENO_VARS = (
@@ -308,8 +308,9 @@ def phenology(
     step_days: float | None = None,
     period: tuple[Any, Any] | None = None,
     min_valid: int = 6,
+    by: xr.DataArray | None = None,
 ) -> xr.Dataset:
-    """Phenometrics of up to ``max_seasons`` seasons per pixel.
+    """Phenometrics of up to ``max_seasons`` seasons per pixel (or their medians per class, with ``by``).
 
     Parameters
     ----------
@@ -338,6 +339,11 @@ def phenology(
         for detection, so a season crossing the period's edge stays whole).
     min_valid : int
         Pixels with fewer valid values give no seasons.
+    by : xarray.DataArray, optional
+        A class map on the pixel dimensions (for example
+        :func:`fusets_dl.segment`'s output): the result is then the per-class
+        summary of :func:`phenology_by_class` instead of per-pixel values
+        (this computes).
 
     Returns
     -------
@@ -415,4 +421,70 @@ def phenology(
     crs = getattr(getattr(ndvi, "rio", None), "crs", None)
     if crs is not None:
         out = out.rio.write_crs(crs)
+    if by is not None:
+        return phenology_by_class(out, by)
     return out
+
+
+def phenology_by_class(pheno: xr.Dataset, classes: xr.DataArray, *, keep: list[int] | None = None) -> xr.Dataset:
+    """Median phenology of each class and season: what a crop mask is for.
+
+    Parameters
+    ----------
+    pheno : xarray.Dataset
+        Output of :func:`phenology` (``sos``, ``pos``, ``eos``, ``los``,
+        ``aos`` on ``(season, y, x)``).
+    classes : xarray.DataArray
+        Integer class of each pixel on the same ``(y, x)``; negative values
+        (unclassified) are left out.
+    keep : list of int, optional
+        Summarise these classes only (default: every class present).
+
+    Returns
+    -------
+    xarray.Dataset
+        On ``(class, season)``: ``sos``, ``pos``, ``eos`` (datetime64,
+        median over the class's pixels that have the season; NaT where none
+        does), ``los`` and ``aos`` (medians), ``n_with_season`` and
+        ``fraction_with_season``; on ``class``: ``n_pixels``. Computes
+        (the summary is small; the inputs are read once).
+    """
+    lead = [d for d in pheno["sos"].dims if d != "season"]
+    if set(classes.dims) != set(lead):
+        raise DimensionError(f"phenology_by_class: expected classes on {tuple(lead)}, found {classes.dims}")
+    cls = np.asarray(classes.transpose(*lead).values).ravel()
+    ids = np.unique(cls[np.isfinite(cls) & (cls >= 0)]).astype(np.int64) if cls.size else np.array([], np.int64)
+    if keep is not None:
+        ids = np.array([i for i in ids if i in set(int(k) for k in keep)], dtype=np.int64)
+    seasons = pheno.sizes["season"]
+    loaded = pheno[["sos", "pos", "eos", "los", "aos"]].transpose("season", *lead).compute()
+    epoch = np.datetime64("1970-01-01", "ns")
+    day = np.timedelta64(1, "D")
+    days = {k: ((loaded[k].values.reshape(seasons, -1) - epoch) / day) for k in ("sos", "pos", "eos")}
+    vals = {k: loaded[k].values.reshape(seasons, -1).astype(np.float64) for k in ("los", "aos")}
+    out_d = {k: np.full((ids.size, seasons), np.nan) for k in (*days, *vals)}
+    n_with = np.zeros((ids.size, seasons), dtype=np.int64)
+    n_pix = np.zeros(ids.size, dtype=np.int64)
+    for i, c in enumerate(ids):
+        sel = cls == c
+        n_pix[i] = int(sel.sum())
+        for s in range(seasons):
+            found = np.isfinite(days["sos"][s, sel])
+            n_with[i, s] = int(found.sum())
+            if found.any():
+                for k, arr in (*days.items(), *vals.items()):
+                    v = arr[s, sel]
+                    out_d[k][i, s] = np.nanmedian(v) if np.isfinite(v).any() else np.nan
+    ds = xr.Dataset(coords={"class": ids, "season": np.arange(seasons)})
+    for k in days:
+        ns = np.round(out_d[k] * 86400e9)
+        ds[k] = (("class", "season"), np.where(np.isfinite(ns), epoch + np.nan_to_num(ns).astype(np.int64).astype("timedelta64[ns]"), np.datetime64("NaT")))
+        ds[k].attrs = {"long_name": f"median {_ATTRS[k].get('long_name', k)} of the class"}
+    for k in vals:
+        ds[k] = (("class", "season"), out_d[k].astype(np.float32), {"long_name": f"median {_ATTRS[k].get('long_name', k)} of the class"})
+    ds["n_with_season"] = (("class", "season"), n_with, {"long_name": "pixels of the class with this season"})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ds["fraction_with_season"] = (("class", "season"), (n_with / np.maximum(n_pix, 1)[:, None]).astype(np.float32))
+    ds["n_pixels"] = (("class",), n_pix, {"long_name": "pixels of the class"})
+    ds.attrs = {"title": "fusets_dl phenology by class", "method": "median over the pixels of each class that have the season"}
+    return ds

@@ -34,10 +34,11 @@ from .errors import ConfigError, FusionError
 __all__ = ["LockError", "OutputError", "RegionConfig", "RunConfig", "load_config", "run"]
 
 _TOP_KEYS = {"output_root", "regions", "model", "defaults", "dask", "report"}
-_REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "phenology", "s1_units"}
+_REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "phenology", "s1_units", "classes"}
 _MODEL_KEYS = {"mode", "path", "features", "train"}
 _DASK_KEYS = {"workers", "scheduler", "threads_per_worker"}
 _PHENO_KEYS = {"max_seasons", "amplitude_fraction", "min_amplitude", "min_length", "period"}
+_CLASS_KEYS = {"segmenter", "n_classes", "views", "epochs", "keep"}
 
 
 class LockError(FusionError, RuntimeError):
@@ -64,6 +65,7 @@ class RegionConfig:
     outlier_filter: bool = True
     phenology: dict[str, Any] = field(default_factory=dict)
     s1_units: str = "auto"
+    classes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,43 @@ def _date(value: Any, where: str) -> str:
         return str(pd.Timestamp(str(value)).date())
     except (ValueError, TypeError) as exc:
         raise _err(where, f"expected a date (YYYY-MM-DD), found {value!r}") from exc
+
+
+def _segment_config(classes: Mapping[str, Any]) -> Any:
+    """The SegmentConfig of a region's ``classes`` (a third of the epochs as warm-up)."""
+    from .segment import SegmentConfig
+
+    kw = {k: v for k, v in classes.items() if k in ("n_classes", "views", "epochs")}
+    if "epochs" in kw:
+        kw["warmup"] = int(kw["epochs"]) // 3
+    return SegmentConfig(**kw)
+
+
+def _classes_config(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
+    """The ``classes`` key of a region: a class map from a segmenter, and the classes phenology keeps."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - _CLASS_KEYS:
+        raise _err(f"{where} classes", f"expected keys among {sorted(_CLASS_KEYS)}, found {raw!r}")
+    out = dict(raw)
+    if "segmenter" in out:
+        sp = Path(out["segmenter"])
+        sp = sp if sp.is_absolute() else base_dir / sp
+        if not (Path(str(sp) + ".json").exists() or sp.with_suffix(".json").exists()):
+            raise _err(f"{where} classes segmenter", f"segmenter not found: {str(sp)!r} (.json and .safetensors)")
+        out["segmenter"] = str(sp)
+    elif not isinstance(out.get("n_classes"), int) or out["n_classes"] < 2:
+        raise _err(f"{where} classes", f"expected 'segmenter' (a saved one) or 'n_classes' (an integer >= 2, trained on the region), found {raw!r}")
+    keep = out.get("keep")
+    if keep is not None and (not isinstance(keep, list) or not all(isinstance(k, int) and k >= 0 for k in keep) or not keep):
+        raise _err(f"{where} classes keep", f"expected a list of class ids (integers >= 0), found {keep!r}")
+    if "views" in out:
+        out["views"] = list(out["views"])
+    try:
+        _segment_config(out)
+    except (ConfigError, TypeError) as exc:
+        raise _err(f"{where} classes", str(exc)) from exc
+    return out
 
 
 def load_config(path: str | os.PathLike | Mapping[str, Any], *, base: str | os.PathLike | None = None) -> RunConfig:
@@ -178,6 +217,7 @@ def load_config(path: str | os.PathLike | Mapping[str, Any], *, base: str | os.P
         pheno = merged.get("phenology") or {}
         if not isinstance(pheno, dict) or set(pheno) - _PHENO_KEYS:
             raise _err(f"{where} phenology", f"expected keys among {sorted(_PHENO_KEYS)}, found {pheno!r}")
+        classes = _classes_config(merged.get("classes"), where, base_dir)
         for key in ("tolerance",):
             try:
                 pd.Timedelta(merged.get(key, "3D"))
@@ -197,6 +237,7 @@ def load_config(path: str | os.PathLike | Mapping[str, Any], *, base: str | os.P
                 outlier_filter=bool(merged.get("outlier_filter", True)),
                 phenology=dict(pheno),
                 s1_units=str(merged.get("s1_units", "auto")),
+                classes=classes,
             )
         )
     model = raw.get("model") or {"mode": "train"}
@@ -329,8 +370,31 @@ def _region_model(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: d
     return model
 
 
-def _template(cube: xr.Dataset, model: Any, rc: RegionConfig) -> xr.Dataset:
-    """The full output of a region, lazily (its layout is written before the tiles)."""
+def _region_segmenter(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: dict[str, float]) -> Any:
+    """The region's segmenter: loaded, reused from an earlier run, or trained on the region (no labels)."""
+    from .segment import load_segmenter, train_segmenter
+
+    if not rc.classes:
+        return None
+    if "segmenter" in rc.classes:
+        return load_segmenter(rc.classes["segmenter"])
+    stem = _confined(cfg.output_root, rc.name, ".segmenter")
+    if Path(str(stem) + ".json").exists():
+        logger.info("region %s: loading the segmenter trained by an earlier run", rc.name)
+        return load_segmenter(stem)
+    t0 = time.perf_counter()
+    seg = train_segmenter(cube, _segment_config(rc.classes))
+    seg.save(stem)
+    timings["segmenter"] = time.perf_counter() - t0
+    return seg
+
+
+def _template(cube: xr.Dataset, model: Any, rc: RegionConfig, segmenter: Any = None) -> xr.Dataset:
+    """The full output of a region, lazily (its layout is written before the tiles).
+
+    With a segmenter the output holds its ``class`` map, and phenology is
+    computed only on the pixels of ``classes.keep`` (all classes when absent).
+    """
     from .phenology import phenology
     from .reconstruct import reconstruct
 
@@ -338,8 +402,19 @@ def _template(cube: xr.Dataset, model: Any, rc: RegionConfig) -> xr.Dataset:
     pheno_kw = dict(rc.phenology)
     if "period" in pheno_kw and pheno_kw["period"] is not None:
         pheno_kw["period"] = tuple(pheno_kw["period"])
-    ph = phenology(rec["NDVI"], **{"max_seasons": 3, **pheno_kw})
-    out = xr.merge([rec, ph], compat="override", combine_attrs="drop_conflicts")
+    ndvi = rec["NDVI"]
+    parts = [rec]
+    if segmenter is not None:
+        from .segment import segment
+
+        classes = segment(cube, segmenter=segmenter)
+        keep = rc.classes.get("keep")
+        if keep:
+            ndvi = ndvi.where(classes.isin(keep))
+            classes.attrs["phenology_classes"] = json.dumps(keep)
+        parts.append(classes.to_dataset())
+    ph = phenology(ndvi, **{"max_seasons": 3, **pheno_kw})
+    out = xr.merge([*parts, ph], compat="override", combine_attrs="drop_conflicts")
     chunks = {"time": -1, "season": -1, "y": rc.tile_size, "x": rc.tile_size}
     return out.chunk({k: v for k, v in chunks.items() if k in out.dims})
 
@@ -376,7 +451,8 @@ def run_region(
         summary = {"source": "in-memory cube"}
     timings["open+align"] = time.perf_counter() - t0
     model = _region_model(cfg, rc, cube, timings)
-    out = _template(cube, model, rc)
+    segmenter = _region_segmenter(cfg, rc, cube, timings)
+    out = _template(cube, model, rc, segmenter)
     tiles = _tiles(out.sizes["y"], out.sizes["x"], rc.tile_size)
     for stale in cfg.output_root.glob(f".{store.name}.tmp-*"):  # a layout write killed part-way
         import shutil
@@ -418,6 +494,8 @@ def run_region(
     stats = _region_stats(store)
     metrics = {"region": rc.name, "funnel": summary, "model_sha256": model.sha256, "model_metrics": model.metrics,
                "tiles": len(tiles), "tiles_written_now": written, "timings_s": timings, "output": stats}
+    if segmenter is not None:
+        metrics["phenology_by_class"] = _class_summary(store, rc.classes.get("keep"))
     mpath = _confined(cfg.output_root, rc.name, ".metrics.json")
     tmp = mpath.with_name(mpath.name + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=2, default=float))
@@ -435,6 +513,23 @@ def run_region(
     tmp_flag.write_text(json.dumps(row))
     tmp_flag.replace(done_flag)
     return {"region": rc.name, "status": "done", **row}
+
+
+def _class_summary(store: Path, keep: list[int] | None) -> list[dict[str, Any]]:
+    """Median SOS/POS/EOS per class and season, read back from the written store (JSON rows)."""
+    from .phenology import phenology_by_class
+
+    with xr.open_zarr(store) as ds:
+        summary = phenology_by_class(ds, ds["class"], keep=keep)
+    rows = []
+    for c in summary["class"].values:
+        for s in summary["season"].values:
+            v = summary.sel({"class": c, "season": s})
+            if int(v["n_with_season"]) == 0:
+                continue
+            rows.append({"class": int(c), "season": int(s), "n_pixels": int(v["n_pixels"]), "n_with_season": int(v["n_with_season"]),
+                         **{k: str(v[k].values)[:10] for k in ("sos", "pos", "eos")}, "los_days": round(float(v["los"]), 1)})
+    return rows
 
 
 def _region_stats(store: Path) -> dict[str, Any]:

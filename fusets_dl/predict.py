@@ -38,7 +38,7 @@ def _model_from_payload(payload: tuple[str, bytes, str]) -> FusionModel:
         return hit
 
 
-def _predict_block(block: np.ndarray, payload: tuple[str, bytes, str], batch_size: int, device: str, precision: str) -> np.ndarray:
+def _predict_block(block: np.ndarray, payload: tuple[str, bytes, str], batch_size: int | None, device: str, precision: str) -> np.ndarray:
     model = _model_from_payload(payload)
     shape = block.shape[:-1]
     out = model.predict_array(block.reshape(-1, block.shape[-1]), batch_size=batch_size, device=device, precision=precision)
@@ -49,7 +49,7 @@ def predict_ndvi(
     cube: xr.Dataset,
     model: FusionModel,
     *,
-    batch_size: int = 65536,
+    batch_size: int | None = None,
     device: str = "auto",
     precision: str = "auto",
 ) -> xr.DataArray:
@@ -61,8 +61,11 @@ def predict_ndvi(
         Fusion cube with ``VV``, ``VH`` (dB).
     model : FusionModel
         A trained model; its feature spec decides the features.
-    batch_size : int
-        Pixel-dates per forward pass.
+    batch_size : int, optional
+        Pixel-dates per forward pass; default 65,536 on CPU and 1,048,576 on
+        CUDA, where each chunk's input is pinned once and copied to the GPU
+        batch by batch on a side stream, overlapping the previous batch's
+        compute.
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
     precision : {"auto", "float32", "bfloat16"}

@@ -275,30 +275,34 @@ class _Scene:
 
     def ndvi(self, days: np.ndarray, fid: np.ndarray, yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
         """True NDVI (T, by, bx): field curve plus a static per-pixel offset."""
-        t = days[:, None, None]
-        out = np.broadcast_to(self.base[fid], (days.size, *fid.shape)).astype(np.float64).copy()
+        # the curve depends on the field only: computed once per field of the block, then spread to its pixels
+        fields, inv = np.unique(fid, return_inverse=True)
+        t = days[:, None]
+        curve = np.broadcast_to(self.base[fields], (days.size, fields.size)).astype(np.float64).copy()
         for k in range(self.max_seasons):
-            a = self.amp[fid, k]
+            a = self.amp[fields, k]
             if not np.any(a > 0):
                 continue
-            s, e = self.sos[fid, k], self.eos[fid, k]
+            s, e = self.sos[fields, k], self.eos[fields, k]
             with np.errstate(invalid="ignore"):
-                bump = _sigmoid((t - s) / self.r1[fid, k]) - _sigmoid((t - e) / self.r2[fid, k])
-            out += np.where(a > 0, a * np.nan_to_num(bump), 0.0)
+                bump = _sigmoid((t - s) / self.r1[fields, k]) - _sigmoid((t - e) / self.r2[fields, k])
+            curve += np.where(a > 0, a * np.nan_to_num(bump), 0.0)
+        out = curve[:, inv.reshape(fid.shape)]
         cls = self.field_class[fid]
         pix = 0.02 * _normal(self.cfg.seed, _S_NDVI_PIX, np.zeros(1, np.int64)[:, None], yi[:, None], xi[None, :])
         pix = np.where(cls == WATER, 0.5 * pix, pix)
         return np.clip(out + pix[None], -1.0, 1.0)
 
     def flooded(self, days: np.ndarray, fid: np.ndarray) -> np.ndarray:
-        t = days[:, None, None]
-        out = np.zeros((days.size, *fid.shape), dtype=bool)
-        rice = self.field_class[fid] == RICE
+        fields, inv = np.unique(fid, return_inverse=True)
+        t = days[:, None]
+        out = np.zeros((days.size, fields.size), dtype=bool)
+        rice = self.field_class[fields] == RICE
         for k in range(self.max_seasons):
-            s = self.sos[fid, k]
+            s = self.sos[fields, k]
             with np.errstate(invalid="ignore"):
                 out |= rice & (t >= s - 35) & (t <= s - 3)
-        return out
+        return out[:, inv.reshape(fid.shape)]
 
     def s1(self, yi: np.ndarray, xi: np.ndarray) -> np.ndarray:
         """Stack (2, T1, by, bx) of VV, VH in dB."""

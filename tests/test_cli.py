@@ -139,3 +139,20 @@ def test_compare_subcommand_on_a_synthetic_scene(tmp_path, capsys):
     assert {p.name for p in tmp_path.iterdir()} >= {"compare.md", "compare.csv", "compare.json", "compare.png"}
     rows = json.loads((tmp_path / "compare.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["fusion", "whittaker", "linear"]
+
+
+def test_segment_subcommand_trains_saves_and_reuses(tmp_path, capsys):
+    sample = find_sample()
+    cube = tmp_path / "cube.nc"
+    assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(cube)]) == 0
+    out = tmp_path / "classes.nc"
+    assert main(["-q", "segment", str(cube), "-o", str(out), "--n-classes", "3", "--epochs", "3", "--save-segmenter", str(tmp_path / "seg")]) == 0
+    assert "pixels per class" in capsys.readouterr().out
+    first = xr.open_dataset(out)["class"].values
+    assert first.shape == (64, 64) and first.max() <= 2
+    again = tmp_path / "again.nc"
+    assert main(["-q", "segment", str(cube), "-o", str(again), "--segmenter", str(tmp_path / "seg.json")]) == 0
+    assert (xr.open_dataset(again)["class"].values == first).all()
+    km = tmp_path / "km.nc"
+    assert main(["-q", "segment", str(cube), "-o", str(km), "--kmeans", "--n-classes", "3"]) == 0
+    assert set(xr.open_dataset(km)["class"].values.ravel()) <= {-1, 0, 1, 2}

@@ -134,3 +134,81 @@ def test_inference_cache_follows_the_network_object():
     second = m.predict_array(x, precision="float32")
     assert not np.allclose(first, second)
     np.testing.assert_array_equal(second, _model(seed=5).predict_array(x, precision="float32"))
+
+
+def _reference_predict(m, x):
+    """Standardise, run the unfused eval network in float32, map back: the definition predict_array must match."""
+    xs, ok = m.standardise(x)
+    out = np.full(x.shape[0], np.nan, np.float32)
+    with torch.inference_mode():
+        y = m.network(torch.from_numpy(xs[ok])).numpy()
+    out[ok] = np.clip(y * m.scaler.target_std + m.scaler.target_mean, -1, 1)
+    return out
+
+
+def test_folded_standardisation_matches_the_standardised_network():
+    # optical features are optional: a NaN there is the baseline (its mean), a NaN in a SAR feature drops the row
+    spec = fdl.FeatureSpec(groups=("sar", "optical", "time"), lags=1, windows=(15,))
+    m = _model(spec)
+    n = len(spec.names)
+    m.scaler = Scaler(np.linspace(-3, 3, n).astype(np.float32), np.linspace(0.5, 4, n).astype(np.float32), 0.4, 0.2)
+    x = np.random.default_rng(3).normal(size=(700, n)).astype(np.float32) * 3
+    opt = spec.names.index("NDVI_prev")
+    x[::7, opt] = np.nan
+    x[5, spec.required[0]] = np.nan
+    got = m.predict_array(x, precision="float32")
+    want = _reference_predict(m, x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-6)
+    assert np.isnan(got[5]) and np.isfinite(np.delete(got, 5)).all()
+    # the caller's array is not modified by the NaN filling
+    assert np.isnan(x[0, opt])
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64, 10_000])
+def test_batches_do_not_change_predictions(batch_size):
+    m = _model()
+    x = np.random.default_rng(2).normal(size=(301, len(m.spec.names))).astype(np.float32)
+    # equal up to float rounding (BLAS blocks a batch of 1 differently from one of 301)
+    np.testing.assert_allclose(m.predict_array(x, batch_size=batch_size, precision="float32"), m.predict_array(x, precision="float32"), rtol=0, atol=1e-6)
+
+
+def test_default_batch_size_and_bad_batch_size():
+    from fusets_dl.model import default_batch_size
+
+    assert default_batch_size(torch.device("cpu")) == 65536
+    assert default_batch_size(torch.device("cuda")) == 1 << 20
+    with pytest.raises(fdl.ModelError, match="batch_size: expected a positive"):
+        _model().predict_array(np.zeros((4, len(_model().spec.names)), np.float32), batch_size=-1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the overlapped-copy path runs only there)")
+@pytest.mark.parametrize("precision, tol", [("float32", 1e-4), ("bfloat16", 0.02)])
+def test_cuda_overlapped_batches_match_cpu(precision, tol):
+    m = _model()
+    x = np.random.default_rng(4).normal(size=(5000, len(m.spec.names))).astype(np.float32)
+    cpu = m.predict_array(x, device="cpu", precision="float32")
+    gpu = m.predict_array(x, device="cuda", precision=precision, batch_size=777)  # 7 batches through the copy stream
+    np.testing.assert_allclose(gpu, cpu, atol=tol)
+
+
+def test_dropout_drops_at_rate_p_and_keeps_the_expectation():
+    from fusets_dl.model import Dropout
+
+    torch.manual_seed(0)
+    d = Dropout(0.1)
+    x = torch.ones(1000, 999)  # an odd number of elements: the last 64-bit draw is only partly used
+    y = d(x)
+    dropped = (y == 0).float().mean().item()
+    assert abs(dropped - 0.1) < 0.002  # 1e6 Bernoulli(0.1) draws: sd 3e-4
+    assert abs(y.mean().item() - 1.0) < 0.003
+    assert torch.unique(y).tolist() == [0.0, pytest.approx(65536 / 58982)]  # 1 / P(keep), P(keep) = 1 - 6554 / 65536
+    # seeded by torch.manual_seed, independent between calls, identity in eval mode
+    torch.manual_seed(5)
+    a = d(x)
+    torch.manual_seed(5)
+    np.testing.assert_array_equal(a.numpy(), d(x).numpy())
+    assert not torch.equal(a, d(x))
+    d.eval()
+    assert d(x) is x
+    with pytest.raises(fdl.ModelError, match="dropout: expected 0 <= p < 1"):
+        Dropout(1.0)

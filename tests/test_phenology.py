@@ -116,3 +116,31 @@ def test_bad_arguments():
         fdl.phenology(da, amplitude_fraction=1.5)
     with pytest.raises(DimensionError, match="time"):
         fdl.phenology(da.isel(time=0))
+
+
+def test_phenology_by_class_gives_medians_per_class_and_season():
+    one = _series([(120, 220)], n=30, seed=1)
+    two = _series([(60, 140), (200, 285)], n=30, seed=2)
+    ndvi = xr.concat([one, two], dim="x")
+    classes = xr.DataArray(np.r_[np.zeros(30, int), np.ones(30, int)], dims="x")
+    classes[0] = -1  # unclassified: left out
+    summary = fdl.phenology(ndvi, max_seasons=2, by=classes)
+    assert summary["class"].values.tolist() == [0, 1] and summary.sizes["season"] == 2
+    assert summary["n_pixels"].values.tolist() == [29, 30]
+    assert summary["n_with_season"].sel({"class": 0}).values.tolist() == [29, 0]
+    assert summary["n_with_season"].sel({"class": 1}).values.tolist() == [30, 30]
+    sos = _doy(summary["sos"].values)
+    eos = _doy(summary["eos"].values)
+    np.testing.assert_allclose(sos[0, 0], 120, atol=8)
+    np.testing.assert_allclose(eos[0, 0], 220, atol=8)
+    np.testing.assert_allclose(sos[1], [60, 200], atol=8)
+    np.testing.assert_allclose(eos[1], [140, 285], atol=8)
+    assert np.isnat(summary["sos"].values[0, 1])  # class 0 has no second season
+    # the same medians as by hand from the per-pixel phenology
+    per_pixel = fdl.phenology(ndvi, max_seasons=2)
+    by_hand = np.median(_doy(per_pixel["pos"].values[0, 30:]))
+    np.testing.assert_allclose(_doy(summary["pos"].values[1, 0]), by_hand, atol=1e-6)
+    only = fdl.phenology_by_class(per_pixel, classes, keep=[1])
+    assert only["class"].values.tolist() == [1]
+    with pytest.raises(DimensionError, match="expected classes on"):
+        fdl.phenology_by_class(per_pixel, classes.rename(x="y"))

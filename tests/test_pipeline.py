@@ -160,3 +160,35 @@ def test_load_config_resolves_relative_paths(tmp_path):
     assert cfg.output_root == (REPO / "outputs" / "sample_run").resolve() or cfg.output_root.name == "sample_run"
     assert [r.name for r in cfg.regions] == ["sample", "sample_2021"]
     assert cfg.regions[1].time_range == ("2021-01-01", "2021-12-31")
+
+
+def test_run_with_a_class_map_restricts_phenology_to_the_kept_classes(tmp_path):
+    root = tmp_path / "out"
+    cfg = _config(root)
+    cfg["regions"] = cfg["regions"][:1]
+    cfg["regions"][0]["classes"] = {"n_classes": 3, "epochs": 6, "keep": [0]}
+    cfg["report"] = False
+    run(cfg)
+    ds = xr.open_zarr(root / "a.zarr")
+    cls = ds["class"].values
+    assert cls.dtype == np.int16 and set(np.unique(cls)) <= {-1, 0, 1, 2}
+    n = ds["n_seasons"].values
+    assert (n[cls != 0] == 0).all()  # phenology only on the kept class
+    assert (n[cls == 0] > 0).mean() > 0.5
+    metrics = json.loads((root / "a.metrics.json").read_text())
+    rows = metrics["phenology_by_class"]
+    assert rows and {r["class"] for r in rows} == {0}
+    assert (root / "a.segmenter.safetensors").exists() and (root / "a.segmenter.json").exists()
+
+
+def test_bad_class_config_is_refused(tmp_path):
+    cfg = _config(tmp_path / "out")
+    cfg["regions"][0]["classes"] = {"keep": [0]}
+    with pytest.raises(ConfigError, match="classes: expected 'segmenter'"):
+        load_config(cfg)
+    cfg["regions"][0]["classes"] = {"n_classes": 3, "keep": ["rice"]}
+    with pytest.raises(ConfigError, match="classes keep: expected a list of class ids"):
+        load_config(cfg)
+    cfg["regions"][0]["classes"] = {"segmenter": str(tmp_path / "nope")}
+    with pytest.raises(ConfigError, match="segmenter not found"):
+        load_config(cfg)
