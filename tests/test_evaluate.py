@@ -35,3 +35,20 @@ def test_block_mask():
     assert val.sum() == 2 and val[2:4, 4].all()  # the last block column is one pixel wide
     train = block_mask(4, 5, blocks, "train")
     assert not (train & (test | val)).any() and (train | test | val).all()
+
+
+def test_clustering_scores_against_hand_computed_values():
+    from fusets_dl.evaluate import clustering_scores
+
+    same = clustering_scores([0, 0, 1, 1, 2], [5, 5, 3, 3, 9])  # the same partition under other names
+    assert same["ari"] == pytest.approx(1.0) and same["nmi"] == pytest.approx(1.0)
+    # scikit-learn's documented example: ARI 0.24242...; NMI = MI / mean entropy = (2/3 ln 2) / (ln 6 / 2)
+    ex = clustering_scores([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2])
+    assert ex["ari"] == pytest.approx(8 / 33)
+    assert ex["nmi"] == pytest.approx((4 / 3) * np.log(2) / np.log(6))
+    # missing labels (NaN, negative) are left out; a split against a constant has NMI 0
+    part = clustering_scores([0, 0, np.nan, 1, 1, -1], [1, 1, 0, 0, 0, 2])
+    assert part["n"] == 4 and part["ari"] == pytest.approx(1.0)  # pixels 0, 1, 3, 4: the same two groups
+    assert clustering_scores([0, 0, 1, 1], [7, 7, 7, 7])["nmi"] == 0.0
+    with pytest.raises(ValueError, match="same size"):
+        clustering_scores([0, 1], [0, 1, 2])
