@@ -257,8 +257,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
         if args.segmenter:
             seg = load_segmenter(args.segmenter)
         else:
-            seg = train_segmenter(cube, SegmentConfig(n_classes=args.n_classes, views=views, epochs=args.epochs,
-                                                      warmup=args.epochs // 3, seed=args.seed, device=args.device))
+            seg = train_segmenter(cube, SegmentConfig(n_classes=args.n_classes, views=views, epochs=args.epochs, seed=args.seed, device=args.device))
             if args.save_segmenter:
                 print(f"segmenter saved: {seg.save(args.save_segmenter)}")
         classes = segment(cube, segmenter=seg)

@@ -105,13 +105,10 @@ def _date(value: Any, where: str) -> str:
 
 
 def _segment_config(classes: Mapping[str, Any]) -> Any:
-    """The SegmentConfig of a region's ``classes`` (a third of the epochs as warm-up)."""
+    """The SegmentConfig of a region's ``classes``."""
     from .segment import SegmentConfig
 
-    kw = {k: v for k, v in classes.items() if k in ("n_classes", "views", "epochs")}
-    if "epochs" in kw:
-        kw["warmup"] = int(kw["epochs"]) // 3
-    return SegmentConfig(**kw)
+    return SegmentConfig(**{k: v for k, v in classes.items() if k in ("n_classes", "views", "epochs")})
 
 
 def _classes_config(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
@@ -352,6 +349,20 @@ def _open_region(rc: RegionConfig) -> tuple[xr.Dataset, dict[str, Any]]:
     return cube, summarise(cube)
 
 
+def _trained_once(cfg: RunConfig, rc: RegionConfig, suffix: str, load: Callable[[Path], Any], fit: Callable[[], Any],
+                  timings: dict[str, float], key: str) -> Any:
+    """A region's trained artefact: reloaded when an earlier run saved it, else fitted, saved (before any tile) and timed."""
+    stem = _confined(cfg.output_root, rc.name, suffix)
+    if Path(str(stem) + ".json").exists():
+        logger.info("region %s: loading the %s trained by an earlier run", rc.name, suffix.lstrip("."))
+        return load(stem)
+    t0 = time.perf_counter()
+    out = fit()
+    out.save(stem)
+    timings[key] = time.perf_counter() - t0
+    return out
+
+
 def _region_model(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: dict[str, float]) -> Any:
     from .features import FeatureSpec
     from .model import load_model
@@ -359,15 +370,9 @@ def _region_model(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: d
 
     if cfg.model["mode"] == "load":
         return load_model(cfg.model["path"])
-    stem = _confined(cfg.output_root, rc.name, ".model")
-    if Path(str(stem) + ".json").exists():
-        logger.info("region %s: loading the model trained by an earlier run", rc.name)
-        return load_model(stem)
-    t0 = time.perf_counter()
-    model = train(cube, FeatureSpec.from_dict(cfg.model.get("features") or {}), TrainConfig.from_dict(cfg.model.get("train") or {}))
-    model.save(stem)
-    timings["train"] = time.perf_counter() - t0
-    return model
+    spec = FeatureSpec.from_dict(cfg.model.get("features") or {})
+    tc = TrainConfig.from_dict(cfg.model.get("train") or {})
+    return _trained_once(cfg, rc, ".model", load_model, lambda: train(cube, spec, tc), timings, "train")
 
 
 def _region_segmenter(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: dict[str, float]) -> Any:
@@ -378,15 +383,7 @@ def _region_segmenter(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timing
         return None
     if "segmenter" in rc.classes:
         return load_segmenter(rc.classes["segmenter"])
-    stem = _confined(cfg.output_root, rc.name, ".segmenter")
-    if Path(str(stem) + ".json").exists():
-        logger.info("region %s: loading the segmenter trained by an earlier run", rc.name)
-        return load_segmenter(stem)
-    t0 = time.perf_counter()
-    seg = train_segmenter(cube, _segment_config(rc.classes))
-    seg.save(stem)
-    timings["segmenter"] = time.perf_counter() - t0
-    return seg
+    return _trained_once(cfg, rc, ".segmenter", load_segmenter, lambda: train_segmenter(cube, _segment_config(rc.classes)), timings, "segmenter")
 
 
 def _template(cube: xr.Dataset, model: Any, rc: RegionConfig, segmenter: Any = None) -> xr.Dataset:

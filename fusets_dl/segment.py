@@ -34,6 +34,7 @@ The segmenter is saved as safetensors plus a JSON sidecar, as
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import threading
@@ -97,8 +98,10 @@ class SegmentConfig:
         Weights of the quantisation loss, of the code-usage term and of the
         pull of embeddings towards their codes (relative to the pull of
         codes towards embeddings).
-    epochs, warmup : int
-        Training epochs in all, and how many of them are contrastive only.
+    epochs : int
+        Training epochs in all.
+    warmup : int, optional
+        How many of the epochs are contrastive only (default: a third).
     batch_size : int
         Pixels per step (the InfoNCE negatives are the batch's other pixels).
     learning_rate, weight_decay : float
@@ -128,7 +131,7 @@ class SegmentConfig:
     usage_weight: float = 0.5
     commitment: float = 0.25
     epochs: int = 60
-    warmup: int = 20
+    warmup: int | None = None
     batch_size: int = 256
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
@@ -136,7 +139,6 @@ class SegmentConfig:
     min_s1_bins: int = 6
     seed: int = 0
     device: str = "auto"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = []
@@ -151,6 +153,8 @@ class SegmentConfig:
             problems.append(f"bin_dropout/noise: expected 0 <= bin_dropout < 1 and noise >= 0, found {self.bin_dropout}, {self.noise}")
         if self.temperature <= 0 or self.code_temperature <= 0 or min(self.gumbel_tau) <= 0:
             problems.append("temperature, code_temperature and gumbel_tau must be positive")
+        if self.warmup is None and self.epochs >= 1:
+            object.__setattr__(self, "warmup", self.epochs // 3)
         if self.epochs < 1 or not 0 <= self.warmup < self.epochs:
             problems.append(f"epochs/warmup: expected epochs >= 1 and 0 <= warmup < epochs, found {self.epochs}, {self.warmup}")
         if self.batch_size < 2 or self.max_pixels < 2:
@@ -640,8 +644,6 @@ def segment(cube: xr.Dataset, n_classes: int = 8, *, segmenter: Segmenter | None
         segmenter = train_segmenter(cube, config or SegmentConfig(n_classes=n_classes, **kwargs))
     profile = segment_inputs(cube, segmenter.n_bins)
     blob = segmenter.state_bytes()
-    import hashlib
-
     sha = hashlib.sha256(blob).hexdigest()
     meta = json.dumps({"config": segmenter.config, "stats": segmenter.stats})
     payload: Any = (meta, blob, sha)

@@ -87,7 +87,7 @@ def main() -> int:
                     if method == "k-means":
                         classes = kmeans_segment(cube, k, views=views, seed=seed)
                     else:
-                        classes = segment(cube, config=SegmentConfig(n_classes=k, views=views, seed=seed, epochs=args.epochs, warmup=args.epochs // 3))
+                        classes = segment(cube, config=SegmentConfig(n_classes=k, views=views, seed=seed, epochs=args.epochs))
                     secs.append(time.perf_counter() - t0)
                     scores.append(clustering_scores(labels, classes.values))
                 ari = [s["ari"] for s in scores]

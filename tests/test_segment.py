@@ -132,6 +132,8 @@ def test_bad_config_and_input_errors(crop_scene):
         SegmentConfig(n_classes=1)
     with pytest.raises(fdl.ConfigError, match="epochs/warmup"):
         SegmentConfig(epochs=5, warmup=5)
+    assert SegmentConfig(epochs=30).warmup == 10 and SegmentConfig(epochs=2).warmup == 0  # a third by default
+    assert SegmentConfig.from_dict(SegmentConfig(epochs=9).to_dict()) == SegmentConfig(epochs=9)
     tiny = cube.isel(y=slice(0, 3), x=slice(0, 3))
     with pytest.raises(fdl.InsufficientDataError, match="pixels with S1"):
         train_segmenter(tiny, SegmentConfig(n_classes=4, **FAST))
