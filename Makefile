@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/fusets-dl demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check fusets_dl tests benchmarks pipelines data

@@ -10,7 +10,8 @@ import dask
 import numpy as np
 
 import fusets_dl as fdl
-from fusets_dl.model import MLP, FusionModel, Scaler
+from fusets_dl.models.core import FusionModel, Scaler
+from fusets_dl.models.mlp import MLP
 
 from .machine import peak_rss_gib
 

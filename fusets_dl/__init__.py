@@ -1,107 +1,86 @@
 """fusets_dl: Sentinel-1/Sentinel-2 deep-learning fusion for xarray and Dask.
 
 ``import fusets_dl as fdl`` registers the ``fusion`` accessor on
-:class:`xarray.Dataset` and :class:`xarray.DataArray`.
+:class:`xarray.Dataset` and :class:`xarray.DataArray`. The stages live in
+subpackages named after them (``readers``, ``alignment``, ``features``,
+``models``, ``training``, ``inference``, ``reconstruction``, ``phenometrics``,
+``writers``; beside them ``baselines``, ``evaluation``, ``segmentation``,
+``pipeline`` and ``cli``); the names below are the public front, loaded on
+first use so that importing the package stays cheap.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-from . import baselines, plots, preprocess, synthetic
-from .accessor import FusionDataArrayAccessor, FusionDatasetAccessor
-from .align import align, summarise
-from .baselines import mogpr
-from .compare import CompareConfig, CompareResult, compare
-from .errors import (
-    ConfigError,
-    CRSMismatchError,
-    DimensionError,
-    DuplicateTimeError,
-    EncodingError,
-    FusionError,
-    GridMismatchError,
-    InsufficientDataError,
-    MissingVariableError,
-    ModelError,
-    SourceError,
-    TimeOverlapError,
-)
-from .evaluate import clustering_scores, evaluate, metrics_by_range, regression_metrics
-from .features import FeatureSpec, compute_features
-from .io import open_cube, open_s1, open_s2
-from .model import FusionModel, load_model
-from .phenology import phenology, phenology_by_class
-from .predict import predict_ndvi
-from .reconstruct import reconstruct
-from .relevance import modality_relevance, modality_weights
-from .segment import (
-    SegmentConfig,
-    Segmenter,
-    kmeans_segment,
-    load_segmenter,
-    segment,
-    train_segmenter,
-)
-from .store import to_zarr
-from .train import TrainConfig, cross_validate, train
+from . import accessor as _accessor  # noqa: F401 - registers the ``fusion`` accessor
+from ._lazy import attach
+from ._version import __version__
+from .options import get_options, set_options
 
-try:
-    __version__ = version("fusets_dl")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+_EXPORTS = {
+    "open_s1": ".readers.core",
+    "open_s2": ".readers.core",
+    "open_cube": ".readers.core",
+    "align": ".alignment.core",
+    "FeatureSpec": ".features.core",
+    "compute_features": ".features.core",
+    "TrainConfig": ".training.core",
+    "train": ".training.core",
+    "FusionModel": ".models.core",
+    "load_model": ".models.core",
+    "predict_ndvi": ".inference.core",
+    "reconstruct": ".reconstruction.core",
+    "phenology": ".phenometrics.core",
+    "mogpr": ".baselines.lcm",
+    "compare": ".evaluation.compare",
+    "CompareConfig": ".evaluation.compare",
+    "to_zarr": ".writers.zarr",
+}
+_SUBMODULES = (
+    "accessor", "alignment", "baselines", "cf", "cli", "errors", "evaluation", "features", "inference", "models",
+    "options", "phenometrics", "pipeline", "readers", "reconstruction", "runtime", "sample", "segmentation",
+    "smoothing", "synthetic", "testing", "training", "validate", "writers",
+)
+__getattr__, __dir__ = attach(__name__, _EXPORTS, _SUBMODULES)
+
+if TYPE_CHECKING:  # what static tools and IDEs see
+    from . import baselines as baselines
+    from . import errors as errors
+    from . import evaluation as evaluation
+    from . import segmentation as segmentation
+    from . import synthetic as synthetic
+    from .alignment.core import align
+    from .baselines.lcm import mogpr
+    from .evaluation.compare import CompareConfig, compare
+    from .features.core import FeatureSpec, compute_features
+    from .inference.core import predict_ndvi
+    from .models.core import FusionModel, load_model
+    from .phenometrics.core import phenology
+    from .readers.core import open_cube, open_s1, open_s2
+    from .reconstruction.core import reconstruct
+    from .training.core import TrainConfig, train
+    from .writers.zarr import to_zarr
 
 __all__ = [
-    "CRSMismatchError",
     "CompareConfig",
-    "CompareResult",
-    "ConfigError",
-    "DimensionError",
-    "DuplicateTimeError",
-    "EncodingError",
     "FeatureSpec",
-    "FusionDataArrayAccessor",
-    "FusionDatasetAccessor",
-    "FusionError",
     "FusionModel",
-    "GridMismatchError",
-    "InsufficientDataError",
-    "MissingVariableError",
-    "ModelError",
-    "SegmentConfig",
-    "Segmenter",
-    "SourceError",
-    "TimeOverlapError",
     "TrainConfig",
     "__version__",
     "align",
-    "baselines",
-    "clustering_scores",
     "compare",
     "compute_features",
-    "cross_validate",
-    "evaluate",
-    "kmeans_segment",
+    "get_options",
     "load_model",
-    "load_segmenter",
-    "metrics_by_range",
-    "modality_relevance",
-    "modality_weights",
     "mogpr",
     "open_cube",
     "open_s1",
     "open_s2",
     "phenology",
-    "phenology_by_class",
-    "plots",
     "predict_ndvi",
-    "preprocess",
     "reconstruct",
-    "regression_metrics",
-    "segment",
-    "summarise",
-    "synthetic",
+    "set_options",
     "to_zarr",
     "train",
-    "train_segmenter",
 ]

@@ -9,8 +9,8 @@ import xarray as xr
 from .validate import check_cube
 
 if TYPE_CHECKING:
-    from .features import FeatureSpec
-    from .model import FusionModel
+    from .features.core import FeatureSpec
+    from .models.core import FusionModel
 
 __all__ = ["FusionDataArrayAccessor", "FusionDatasetAccessor"]
 
@@ -29,25 +29,25 @@ class FusionDatasetAccessor:
 
     def summary(self) -> dict[str, Any]:
         """What survived each step of building the cube (see :func:`fusets_dl.summarise`)."""
-        from .align import summarise
+        from .alignment.core import summarise
 
         return summarise(self._ds)
 
     def features(self, spec: FeatureSpec | None = None) -> xr.DataArray:
         """Features of the cube (see :func:`fusets_dl.compute_features`)."""
-        from .features import compute_features
+        from .features.core import compute_features
 
         return compute_features(self._ds, spec)
 
     def predict_ndvi(self, model: FusionModel, **kwargs: Any) -> xr.DataArray:
         """NDVI predicted from S1 by ``model`` (see :func:`fusets_dl.predict_ndvi`); lazy on Dask input."""
-        from .predict import predict_ndvi
+        from .inference.core import predict_ndvi
 
         return predict_ndvi(self._ds, model, **kwargs)
 
     def reconstruct(self, model: FusionModel, **kwargs: Any) -> xr.Dataset:
         """Gap-filled NDVI with ``NDVI_std`` and ``source`` (see :func:`fusets_dl.reconstruct`)."""
-        from .reconstruct import reconstruct
+        from .reconstruction.core import reconstruct
 
         return reconstruct(self._ds, model, **kwargs)
 
@@ -67,19 +67,19 @@ class FusionDatasetAccessor:
 
     def compare(self, **kwargs: Any) -> Any:
         """The gap-filling comparison on this cube (see :func:`fusets_dl.compare`)."""
-        from .compare import compare
+        from .evaluation.compare import compare
 
         return compare(self._ds, **kwargs)
 
     def segment(self, n_classes: int = 8, **kwargs: Any) -> xr.DataArray:
         """Unsupervised land-cover classes of the cube's pixels (see :func:`fusets_dl.segment`)."""
-        from .segment import segment
+        from .segmentation.core import segment
 
         return segment(self._ds, n_classes, **kwargs)
 
     def phenology(self, **kwargs: Any) -> xr.Dataset:
         """Phenology of the Dataset's ``NDVI`` (see :func:`fusets_dl.phenology`)."""
-        from .phenology import phenology
+        from .phenometrics.core import phenology
 
         return phenology(self._ds["NDVI"], **kwargs)
 
@@ -93,6 +93,6 @@ class FusionDataArrayAccessor:
 
     def phenology(self, **kwargs: Any) -> xr.Dataset:
         """Multi-season phenometrics of this NDVI series (see :func:`fusets_dl.phenology`)."""
-        from .phenology import phenology
+        from .phenometrics.core import phenology
 
         return phenology(self._da, **kwargs)

@@ -1,6 +1,6 @@
 """Exceptions raised by fusets_dl.
 
-Every error derives from :class:`FusionError`, so ``except fdl.FusionError``
+Every error derives from :class:`FusionError`, so ``except fdl.errors.FusionError``
 catches anything the library raises on purpose. Messages say what was
 expected and what was found.
 """
@@ -16,9 +16,12 @@ __all__ = [
     "FusionError",
     "GridMismatchError",
     "InsufficientDataError",
+    "LockError",
     "MissingVariableError",
     "ModelError",
+    "OutputError",
     "SourceError",
+    "StoreExistsError",
     "TimeOverlapError",
 ]
 
@@ -72,3 +75,15 @@ class ModelError(FusionError, ValueError):
 
 class ConfigError(FusionError, ValueError):
     """A configuration (YAML or keyword arguments) is invalid."""
+
+
+class LockError(FusionError, RuntimeError):
+    """Another run holds the output root."""
+
+
+class OutputError(FusionError, OSError):
+    """Writing an output failed (disk full, permissions); what was complete before is kept."""
+
+
+class StoreExistsError(FusionError, FileExistsError):
+    """The output store exists and overwriting was not asked for."""

@@ -8,9 +8,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import DimensionError, DuplicateTimeError, EncodingError, MissingVariableError
+from .errors import (
+    ConfigError,
+    DimensionError,
+    DuplicateTimeError,
+    EncodingError,
+    MissingVariableError,
+)
 
-__all__ = ["check_cube", "check_time", "is_dask_backed", "require_variables"]
+__all__ = ["check_cube", "check_time", "freq_days", "is_dask_backed", "require_variables"]
 
 TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
 
@@ -78,3 +84,41 @@ def check_cube(cube: xr.Dataset, *, need_target: bool = False) -> None:
         if units is not None and str(units).lower() != "db":
             raise EncodingError(f"fusion cube: expected {v} in dB (attrs units='dB'), found units={units!r}")
     check_time(cube, "fusion cube")
+
+
+def freq_days(freq: str | pd.DateOffset, what: str) -> float:
+    """Length in days of a fixed-length frequency such as ``"5D"`` or ``"12h"``.
+
+    Parameters
+    ----------
+    freq : str or pandas.DateOffset
+        A pandas frequency of fixed length (days, hours, ...).
+    what : str
+        The caller's name, for the error message.
+
+    Returns
+    -------
+    float
+        Days per step.
+
+    Raises
+    ------
+    ConfigError
+        Not a pandas frequency, or one of calendar length (months, years).
+
+    Notes
+    -----
+    pandas 3 made ``Day`` a calendar offset that ``pandas.Timedelta`` refuses
+    on some versions, so days are converted explicitly.
+    """
+    try:
+        off = pd.tseries.frequencies.to_offset(freq)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what}: freq expected a pandas frequency such as '5D', found {freq!r} ({exc})") from exc
+    if isinstance(off, pd.offsets.Day):
+        return float(off.n)
+    try:
+        step = pd.Timedelta(off)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what}: freq expected a fixed length such as '5D' or '12h', found {freq!r} (calendar length)") from exc
+    return step / pd.Timedelta(days=1)

@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 import fusets_dl as fdl
-from fusets_dl.compare import CompareConfig, compare
+from fusets_dl.evaluation.compare import CompareConfig, compare
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_baselines import _cube
@@ -105,7 +105,7 @@ def main() -> int:
             print(f"{scene} gap {gap:g}: " + ", ".join(f"{r['method']} {r['rmse']:.4f}" for r in res.rows), flush=True)
         lines.append("\nSHAPE relevance (R2 points) on held-out blocks, clear / cloudy samples:\n\n| model | sar | optical | time |\n|---|---|---|---|\n")
         for name, m in {"S1-only": s1_only, **models}.items():
-            rel = fdl.modality_relevance(m, cube, metric="r2", detail=True, max_samples=20_000)
+            rel = fdl.evaluation.modality_relevance(m, cube, metric="r2", detail=True, max_samples=20_000)
             report[scene]["relevance"][name] = rel
             cells = []
             for mod in ("sar", "optical", "time"):

@@ -26,7 +26,8 @@ import numpy as np
 import xarray as xr
 
 import fusets_dl as fdl
-from fusets_dl.evaluate import block_mask, score_phenology
+from fusets_dl.evaluation.scoring import score_phenology
+from fusets_dl.evaluation.splits import block_mask
 
 
 def main() -> int:
@@ -42,7 +43,7 @@ def main() -> int:
     model = fdl.train(cube, fdl.FeatureSpec(), fdl.TrainConfig(seed=args.seed))
     mask = block_mask(args.size, args.size, model.blocks, "test")
     rec = fdl.reconstruct(cube, model)
-    clear = fdl.preprocess.filter_ndvi_outliers(s2["NDVI"], s2["clear"])
+    clear = fdl.alignment.filter_ndvi_outliers(s2["NDVI"], s2["clear"])
     raw = s2["NDVI"].where(clear)
     lo, hi = np.datetime64("2021-03-01"), np.datetime64("2022-10-31")  # peaks away from the series edges
     kw = {"max_seasons": 8}

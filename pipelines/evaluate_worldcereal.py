@@ -30,7 +30,8 @@ import numpy as np
 import xarray as xr
 
 import fusets_dl as fdl
-from fusets_dl.evaluate import block_mask, regression_metrics
+from fusets_dl.evaluation.metrics import regression_metrics
+from fusets_dl.evaluation.splits import block_mask
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "worldcereal_patch_flanders_2018"
 S1 = DATA / "S1_GRD-ASCENDING_20m_00002806639B424A_32631_2017-08-01_2018-11-30.nc"
@@ -80,7 +81,7 @@ def _cv(cube: xr.Dataset, args: argparse.Namespace, report: dict) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, spec in (("default features", fdl.FeatureSpec()), ("VV+VH only", VV_VH_ONLY)):
         for seed in args.seeds:
-            cv = fdl.cross_validate(cube, spec, fdl.TrainConfig(seed=seed), folds=args.folds)
+            cv = fdl.training.cross_validate(cube, spec, fdl.TrainConfig(seed=seed), folds=args.folds)
             report["cv"][f"{name}/seed{seed}"] = cv
             print(f"| {name} | {seed} | {_fmt(cv['pooled'])} | {cv['mean_r2']:.3f} +- {cv['std_r2']:.3f} |")
     print()

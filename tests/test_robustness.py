@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import fusets_dl as fdl
 from fusets_dl.errors import DimensionError, EncodingError, InsufficientDataError
-from fusets_dl.features import FeatureSpec, compute_features
+from fusets_dl.features.core import FeatureSpec, compute_features
 from fusets_dl.synthetic import make_scene
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -71,7 +71,7 @@ def test_any_order_and_duplicates_give_sorted_unique_times(order, dups):
     assert t.is_monotonic_increasing and not t.has_duplicates and len(t) == 8
     np.testing.assert_allclose(out["VV"].values[:, 0, 0], np.arange(8) - 20.0)
     if dups:
-        with pytest.raises(fdl.DuplicateTimeError, match="expected unique timestamps"):
+        with pytest.raises(fdl.errors.DuplicateTimeError, match="expected unique timestamps"):
             fdl.open_s1(ds)
 
 
@@ -142,8 +142,8 @@ def test_too_small_to_train(raw):
 # --------------------------------------------------------------------------- faults in batch runs
 
 def test_full_disk_fails_cleanly_and_resumes_to_identical_output(tmp_path, monkeypatch):
-    from fusets_dl.pipeline import OutputError, run
-    from tests.test_pipeline import _assert_same, _config
+    from fusets_dl.pipeline.core import OutputError, run
+    from tests.pipeline.test_pipeline import _assert_same, _config
 
     ref = tmp_path / "ref"
     run(_config(ref))

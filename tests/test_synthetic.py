@@ -10,7 +10,7 @@ import xarray as xr
 import fusets_dl as fdl
 from fusets_dl.errors import ConfigError
 from fusets_dl.synthetic import CLASSES, make_scene
-from tests.conftest import raise_if_dask_computes
+from fusets_dl.testing import raise_if_dask_computes
 
 RICE, MAIZE, GRASS, FOREST, URBAN, WATER = range(6)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .gp import GPConfig
 from .interpolate import interpolate_linear
-from .mogpr import mogpr, mogpr_inputs, read_table
+from .lcm import mogpr, mogpr_inputs, read_table
 from .whittaker import whittaker_baseline
 
 __all__ = ["GPConfig", "interpolate_linear", "mogpr", "mogpr_inputs", "read_table", "whittaker_baseline"]

@@ -92,7 +92,7 @@ class GPConfig:
     noise_floor: float = 1e-4
     min_obs: int = 3
     batch_size: int = 64
-    device: str = "auto"
+    device: str | None = None
     dtype: str = "float32"
     include_noise: bool = False
 
@@ -390,7 +390,7 @@ def fit_predict(
         ``lengthscale`` (pixels, Q) of the chosen fit.
     """
     cfg = config or GPConfig()
-    from ..model import resolve_device
+    from ..runtime import resolve_device
 
     dev = resolve_device(cfg.device)
     dt = torch.float64 if cfg.dtype == "float64" else torch.float32

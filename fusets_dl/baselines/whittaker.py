@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError
-from ..smooth import whittaker
+from ..smoothing import whittaker
 from ._common import prepare, wrap
 
 __all__ = ["whittaker_baseline"]

@@ -1,0 +1,100 @@
+"""Accuracy metrics: pure NumPy, no torch, no xarray."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["NDVI_RANGES", "clustering_scores", "metrics_by_range", "regression_metrics"]
+
+#: NDVI ranges for the per-range metrics.
+NDVI_RANGES: tuple[float, ...] = (-1.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """R2, RMSE, MAE and bias (predicted minus observed) over finite pairs.
+
+    Returns ``n`` too; metrics are NaN when fewer than two pairs exist.
+    """
+    o = np.asarray(observed, dtype=np.float64).ravel()
+    p = np.asarray(predicted, dtype=np.float64).ravel()
+    ok = np.isfinite(o) & np.isfinite(p)
+    o, p = o[ok], p[ok]
+    n = int(o.size)
+    if n < 2:
+        return {"n": n, "r2": float("nan"), "rmse": float("nan"), "mae": float("nan"), "bias": float("nan")}
+    err = p - o
+    ss_res = float(np.sum(err**2))
+    ss_tot = float(np.sum((o - o.mean()) ** 2))
+    return {
+        "n": n,
+        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "bias": float(np.mean(err)),
+    }
+
+
+def _contingency(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    _, ia = np.unique(a, return_inverse=True)
+    _, ib = np.unique(b, return_inverse=True)
+    table = np.zeros((ia.max() + 1, ib.max() + 1), dtype=np.float64)
+    np.add.at(table, (ia, ib), 1.0)
+    return table
+
+
+def clustering_scores(labels: np.ndarray, classes: np.ndarray) -> dict[str, float]:
+    """Adjusted Rand index and normalised mutual information of a class map against reference labels.
+
+    Pixels where either is missing (NaN or negative) are left out. ARI is
+    Hubert and Arabie's (1 for identical partitions up to renaming, about 0
+    for independent ones, negative below chance); NMI divides the mutual
+    information by the arithmetic mean of the two entropies (1 identical,
+    0 independent). Class ids are arbitrary: only the partition counts.
+
+    Returns
+    -------
+    dict
+        ``ari``, ``nmi``, ``n`` (pixels scored), ``n_labels`` and ``n_classes``
+        (distinct values in each among those pixels).
+    """
+    a = np.asarray(labels, dtype=np.float64).ravel()
+    b = np.asarray(classes, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"clustering_scores: expected two maps of the same size, found {np.asarray(labels).shape} and {np.asarray(classes).shape}")
+    ok = np.isfinite(a) & np.isfinite(b) & (a >= 0) & (b >= 0)
+    a, b = a[ok], b[ok]
+    n = a.size
+    if n < 2:
+        return {"ari": float("nan"), "nmi": float("nan"), "n": int(n), "n_labels": 0, "n_classes": 0}
+    t = _contingency(a, b)
+    rows, cols = t.sum(axis=1), t.sum(axis=0)
+
+    def _pairs(v: np.ndarray) -> float:
+        return float((v * (v - 1) / 2).sum())
+
+    sum_ij, sum_a, sum_b, total = _pairs(t), _pairs(rows), _pairs(cols), n * (n - 1) / 2
+    expected = sum_a * sum_b / total
+    top = 0.5 * (sum_a + sum_b)
+    ari = 1.0 if top == expected else (sum_ij - expected) / (top - expected)
+    p = t / n
+    pa, pb = rows / n, cols / n
+    nz = p > 0
+    mi = float((p[nz] * np.log(p[nz] / (pa[:, None] * pb[None, :])[nz])).sum())
+    ha, hb = float(-(pa * np.log(pa)).sum()), float(-(pb * np.log(pb)).sum())
+    nmi = 1.0 if ha == hb == 0 else (0.0 if ha + hb == 0 else mi / (0.5 * (ha + hb)))
+    return {"ari": float(ari), "nmi": float(max(nmi, 0.0)), "n": int(n), "n_labels": int(t.shape[0]), "n_classes": int(t.shape[1])}
+
+
+def metrics_by_range(observed: np.ndarray, predicted: np.ndarray, edges: Sequence[float] = NDVI_RANGES) -> list[dict[str, Any]]:
+    """:func:`regression_metrics` per range of the *observed* NDVI."""
+    o = np.asarray(observed, dtype=np.float64).ravel()
+    p = np.asarray(predicted, dtype=np.float64).ravel()
+    out = []
+    for lo, hi in itertools.pairwise(edges):
+        sel = (o >= lo) & ((o < hi) if hi < edges[-1] else (o <= hi))
+        out.append({"range": [float(lo), float(hi)], **regression_metrics(o[sel], p[sel])})
+    return out

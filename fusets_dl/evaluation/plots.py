@@ -1,0 +1,301 @@
+"""Figures (matplotlib, no display needed): built on :class:`matplotlib.figure.Figure`, never pyplot.
+
+- :func:`plot_evaluation`: a trained model on held-out pixel-dates;
+- :func:`plot_pixel`: one pixel's time series, observed, reconstructed, baselines, seasons;
+- :func:`plot_maps`: phenology, season count, uncertainty and observed fraction maps;
+- :func:`plot_comparison`: the gap-filling comparison.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from .metrics import NDVI_RANGES, metrics_by_range, regression_metrics
+
+if TYPE_CHECKING:
+    from .compare import CompareResult
+
+__all__ = ["plot_comparison", "plot_evaluation", "plot_maps", "plot_pixel"]
+
+
+def plot_evaluation(observed: np.ndarray, predicted: np.ndarray, history: list[dict[str, float]] | None = None, *, title: str = "") -> Figure:
+    """The evaluation figure of a model on held-out pixel-dates.
+
+    Panels: predicted against observed (2-D histogram, log colour, 1:1 line,
+    metrics), residual histogram, residuals against observed, R2 by NDVI
+    range, the observed and predicted distributions and, when ``history`` is
+    given, the training history (loss and validation loss, learning rate,
+    seconds per epoch).
+
+    Parameters
+    ----------
+    observed, predicted : numpy.ndarray
+        Matching values (NaN pairs are dropped).
+    history : list of dict, optional
+        ``FusionModel.history``.
+    """
+    o = np.asarray(observed, dtype=np.float64).ravel()
+    p = np.asarray(predicted, dtype=np.float64).ravel()
+    ok = np.isfinite(o) & np.isfinite(p)
+    o, p = o[ok], p[ok]
+    m = regression_metrics(o, p)
+    res = p - o
+    fig = Figure(figsize=(13, 8), layout="constrained")
+    axs = fig.subplots(2, 3)
+    ax = axs[0, 0]
+    edges = np.linspace(-0.2, 1.0, 121)
+    h = ax.hist2d(o, p, bins=[edges, edges], cmin=1, norm="log", cmap="viridis")
+    fig.colorbar(h[3], ax=ax, label="pixel-dates")
+    ax.plot([-0.2, 1], [-0.2, 1], color="red", lw=1, label="1:1")
+    ax.set_xlabel("observed NDVI")
+    ax.set_ylabel("predicted NDVI")
+    ax.set_title("predicted vs observed")
+    ax.text(0.02, 0.98, f"R2 {m['r2']:.3f}\nRMSE {m['rmse']:.4f}\nMAE {m['mae']:.4f}\nbias {m['bias']:+.4f}\nn {m['n']}",
+            transform=ax.transAxes, va="top", fontsize=8, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
+    ax.legend(loc="lower right", fontsize=8)
+    ax = axs[0, 1]
+    ax.hist(res, bins=80, color="#4c72b0")
+    ax.axvline(0, color="red", lw=1)
+    ax.set_xlabel("residual (predicted - observed)")
+    ax.set_ylabel("pixel-dates")
+    ax.set_title("residual histogram")
+    ax = axs[0, 2]
+    hh = ax.hist2d(o, res, bins=[edges, np.linspace(-0.6, 0.6, 97)], cmin=1, norm="log", cmap="magma")
+    fig.colorbar(hh[3], ax=ax, label="pixel-dates")
+    ax.axhline(0, color="cyan", lw=1)
+    ax.set_xlabel("observed NDVI")
+    ax.set_ylabel("residual")
+    ax.set_title("residuals vs observed")
+    ax = axs[1, 0]
+    rows = metrics_by_range(o, p, NDVI_RANGES)
+    labels = [f"{r['range'][0]:g}-{r['range'][1]:g}" for r in rows]
+    r2 = np.array([r["r2"] if r["n"] > 1 else np.nan for r in rows], dtype=float)
+    ax.bar(labels, np.clip(r2, -1.0, 1.0), color=np.where(r2 >= 0, "#55a868", "#c44e52"))
+    for i, r in enumerate(rows):
+        ax.annotate(f"{r2[i]:.2f}\n{r['rmse']:.3f}\n{r['n']}", (i, 1.0), xytext=(0, -2), textcoords="offset points",
+                    ha="center", va="top", fontsize=7)
+    ax.annotate("R2 / RMSE / n", (0.0, 1.0), xycoords="axes fraction", xytext=(2, 2), textcoords="offset points", fontsize=7, va="bottom")
+    ax.set_ylim(-1.0, 1.0)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel("observed NDVI range")
+    ax.set_ylabel("R2 within range (clipped at -1)")
+    ax.set_title("R2 by NDVI range")
+    ax = axs[1, 1]
+    bins = np.linspace(-0.2, 1.0, 61)
+    ax.hist(o, bins=bins, histtype="step", lw=1.5, label="observed", color="black")
+    ax.hist(p, bins=bins, histtype="step", lw=1.5, label="predicted", color="#dd8452")
+    ax.set_xlabel("NDVI")
+    ax.set_ylabel("pixel-dates")
+    ax.set_title("distributions")
+    ax.legend(fontsize=8)
+    ax = axs[1, 2]
+    if history:
+        ep = [h["epoch"] for h in history]
+        ax.plot(ep, [h["loss"] for h in history], label="training loss")
+        ax.plot(ep, [h["val_loss"] for h in history], label="validation loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss (Huber, standardised)")
+        ax.set_title("training history")
+        ax2 = ax.twinx()
+        ax2.plot(ep, [h["lr"] for h in history], color="gray", ls="--", label="learning rate")
+        ax2.set_yscale("log")
+        ax2.set_ylabel("learning rate")
+        secs = np.mean([h["seconds"] for h in history])
+        ax.legend(loc="upper right", fontsize=8, title=f"{secs:.2f} s / epoch", title_fontsize=8)
+    else:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _doy(values: np.ndarray) -> np.ndarray:
+    t = pd.DatetimeIndex(np.asarray(values).ravel())
+    return np.where(t.isna(), np.nan, t.day_of_year.to_numpy(dtype=np.float64, na_value=np.nan)).reshape(np.shape(values))
+
+
+def plot_pixel(
+    cube: xr.Dataset,
+    y: int,
+    x: int,
+    *,
+    reconstruction: xr.Dataset | None = None,
+    phenology: xr.Dataset | None = None,
+    baselines: dict[str, xr.DataArray] | None = None,
+    title: str = "",
+) -> Figure:
+    """One pixel's time series.
+
+    Clear S2 NDVI (dots) and the cloudy S2 dates (grey ticks at the bottom,
+    from ``NDVI_cloudy`` when the cube has it), S1 VV and VH on a second axis,
+    the reconstruction with its ±1 std band, any baselines (name -> DataArray
+    on ``time, y, x``, e.g. MOGPR), and the seasons (SOS/POS/EOS lines).
+
+    ``y`` and ``x`` are integer positions.
+    """
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    t = cube["time"].values
+    obs = cube["NDVI"].isel(y=y, x=x).values if "NDVI" in cube else np.full(t.size, np.nan)
+    if reconstruction is not None:
+        rt = reconstruction["time"].values
+        rv = reconstruction["NDVI"].isel(y=y, x=x).values
+        ax.plot(rt, rv, color="#1b9e77", lw=1.6, label="reconstruction")
+        if "NDVI_std" in reconstruction:
+            sd = reconstruction["NDVI_std"].isel(y=y, x=x).values
+            ax.fill_between(rt, rv - sd, rv + sd, color="#1b9e77", alpha=0.2, lw=0, label="reconstruction ±1 std")
+    for i, (name, da) in enumerate((baselines or {}).items()):
+        ax.plot(da["time"].values, da.isel(y=y, x=x).values, lw=1.1, color=_EXTRA[i % len(_EXTRA)], label=name)
+    ok = np.isfinite(obs)
+    ax.plot(t[ok], obs[ok], "o", color="black", ms=4, label="clear S2 NDVI")
+    if "NDVI_cloudy" in cube:
+        cl = np.isfinite(cube["NDVI_cloudy"].isel(y=y, x=x).values) & ~ok
+        ax.plot(t[cl], np.full(cl.sum(), -0.05), "|", color="gray", ms=10, label="cloudy S2 date")
+    if phenology is not None:
+        styles = {"sos": ("#2ca02c", "--"), "pos": ("#d62728", ":"), "eos": ("#9467bd", "--")}
+        labelled: set[str] = set()
+        for s in range(phenology.sizes.get("season", 0)):
+            for var, (col, ls) in styles.items():
+                v = phenology[var].isel(season=s, y=y, x=x).values
+                if not pd.isna(v):
+                    ax.axvline(v, color=col, ls=ls, lw=1, label=None if var in labelled else var.upper())
+                    labelled.add(var)
+    ax.set_ylim(-0.1, 1.0)
+    ax.set_ylabel("NDVI")
+    ax.set_xlabel("date")
+    ax2 = ax.twinx()
+    for v, col in (("VV", "#8da0cb"), ("VH", "#e78ac3")):
+        if v in cube:
+            ax2.plot(t, cube[v].isel(y=y, x=x).values, color=col, lw=0.7, alpha=0.8, label=f"S1 {v}")
+    ax2.set_ylabel("backscatter (dB)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    fig.legend(h1 + h2, l1 + l2, ncol=6, fontsize=8, loc="outside lower center")
+    ax.set_title(title or f"pixel y={y}, x={x}")
+    return fig
+
+
+def plot_maps(phenology: xr.Dataset | None = None, reconstruction: xr.Dataset | None = None, cube: xr.Dataset | None = None, *, max_seasons: int = 2) -> Figure:
+    """Maps: SOS, POS and EOS day of year per season, number of seasons, mean uncertainty, observed fraction.
+
+    Any of the inputs may be missing; its maps are left out.
+    """
+    panels: list[tuple[str, np.ndarray, str, str]] = []
+    if phenology is not None:
+        ns = min(int(phenology.sizes.get("season", 0)), max_seasons)
+        for s in range(ns):
+            for var in ("sos", "pos", "eos"):
+                panels.append((f"{var.upper()} day of year, season {s + 1}", _doy(phenology[var].isel(season=s).transpose("y", "x").values), "twilight", "day of year"))
+        if "n_seasons" in phenology:
+            panels.append(("number of seasons", phenology["n_seasons"].transpose("y", "x").values.astype(float), "viridis", "seasons"))
+    if reconstruction is not None and "NDVI_std" in reconstruction:
+        panels.append(("mean reconstruction std", reconstruction["NDVI_std"].mean("time").transpose("y", "x").values, "magma", "NDVI"))
+    if cube is not None and "NDVI" in cube:
+        panels.append(("fraction of dates observed (clear S2)", cube["NDVI"].notnull().mean("time").transpose("y", "x").values, "cividis", "fraction"))
+    elif reconstruction is not None and "source" in reconstruction:
+        panels.append(("fraction of dates observed (clear S2)", (reconstruction["source"] == 0).mean("time").transpose("y", "x").values, "cividis", "fraction"))
+    n = max(len(panels), 1)
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(4.3 * cols, 3.7 * rows), layout="constrained")
+    for i, (title, arr, cmap, unit) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        im = ax.imshow(arr, cmap=cmap, interpolation="nearest")
+        fig.colorbar(im, ax=ax, label=unit, shrink=0.85)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return fig
+
+
+def example_pixels(reconstruction: xr.Dataset | None, cube: xr.Dataset | None, n: int = 2) -> list[tuple[int, int]]:
+    """Pixels worth showing: the ones with the largest NDVI range (seasonal crops), spread over the scene."""
+    src = reconstruction["NDVI"] if reconstruction is not None else cube["NDVI"]  # type: ignore[index]
+    rng = (src.max("time") - src.min("time")).transpose("y", "x").values
+    rng = np.where(np.isfinite(rng), rng, -np.inf)
+    order = np.argsort(-rng, axis=None)
+    picks: list[tuple[int, int]] = []
+    ny, nx = rng.shape
+    for flat in order:
+        yy, xx = divmod(int(flat), nx)
+        if all(abs(yy - a) + abs(xx - b) > max(ny, nx) // 4 for a, b in picks):
+            picks.append((yy, xx))
+        if len(picks) == n:
+            break
+    return picks
+
+_EXTRA = ("#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a")
+
+_COLORS = {
+    "fusion": "#1b9e77",
+    "fusion_s1_only": "#66c2a5",
+    "mogpr": "#d95f02",
+    "whittaker": "#7570b3",
+    "linear": "#777777",
+}
+
+
+def _color(method: str) -> str:
+    if method in _COLORS:
+        return _COLORS[method]
+    return _EXTRA[sum(map(ord, method)) % len(_EXTRA)]
+
+
+def plot_comparison(result: CompareResult) -> Figure:
+    """The gap-filling comparison: error bars per method, time per pixel, and example pixels.
+
+    Top row: RMSE and MAE on the hidden observations, and the wall time per
+    pixel (log scale). Below: up to three evaluated pixels with the clear
+    observations kept (black), the hidden ones (red crosses), the
+    simulated cloudy spells (shaded) and every method's reconstruction.
+    """
+    rows = result.rows
+    ex = result.examples
+    n_ex = len(ex.get("pixels", []))
+    fig = Figure(figsize=(12, 3.2 * (1 + n_ex)), layout="constrained")
+    grid = fig.add_gridspec(1 + n_ex, 3)
+    names = [r["method"] for r in rows]
+    labels = [ex.get("labels", {}).get(m, m) for m in names]
+    colors = [_color(m) for m in names]
+    ypos = np.arange(len(rows))
+    for j, (key, title) in enumerate([("rmse", "RMSE on hidden NDVI"), ("mae", "MAE on hidden NDVI"), ("seconds_per_pixel", "wall time per pixel (s)")]):
+        ax = fig.add_subplot(grid[0, j])
+        vals = [r[key] for r in rows]
+        ax.barh(ypos, vals, color=colors)
+        ax.set_yticks(ypos, labels if j == 0 else [""] * len(rows))
+        ax.invert_yaxis()
+        ax.set_title(title)
+        if key == "seconds_per_pixel":
+            ax.set_xscale("log")
+        for y, v in zip(ypos, vals, strict=True):
+            ax.annotate(f"{v:.3g}" if key == "seconds_per_pixel" else f"{v:.3f}", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    info = result.info
+    fig.suptitle(
+        f"Gap filling on held-out blocks: {info['n_gaps']} spells of {info['gap_days']:g} days per pixel, "
+        f"{info['n_hidden_scored']} hidden values in {info['n_pixels']} pixels"
+    )
+    t = ex.get("time")
+    for k in range(n_ex):
+        ax = fig.add_subplot(grid[1 + k, :])
+        obs = ex["observed"][:, k]
+        hid = ex["hidden"][:, k]
+        for a, b in ex.get("spells", [[]] * n_ex)[k]:
+            ax.axvspan(a, b, color="#f4cccc", alpha=0.6, lw=0)
+        for m, series in ex["predictions"].items():
+            ax.plot(t, series[:, k], color=_color(m), lw=1.3, label=ex["labels"].get(m, m))
+        ax.plot(t[~hid & np.isfinite(obs)], obs[~hid & np.isfinite(obs)], "o", color="black", ms=3.5, label="clear NDVI kept")
+        ax.plot(t[hid], obs[hid], "x", color="red", ms=6, mew=1.6, label="clear NDVI hidden")
+        ax.set_ylabel("NDVI")
+        ax.set_ylim(-0.1, 1.0)
+        ax.set_title(f"evaluated pixel {ex['pixels'][k]}", fontsize=9, loc="left")
+        if k == 0:
+            ax.legend(ncol=4, fontsize=8, loc="upper left")
+        ax2 = ax.twinx()
+        ax2.plot(t, ex["vv"][:, k], color="#bbbbbb", lw=0.6, zorder=0)
+        ax2.set_ylabel("VV (dB)", color="#999999")
+    return fig

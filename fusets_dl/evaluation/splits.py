@@ -1,0 +1,62 @@
+"""The spatial-block split: which blocks train, validate and test, and their pixel masks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InsufficientDataError
+
+if TYPE_CHECKING:
+    from ..training.core import TrainConfig
+
+__all__ = ["block_mask", "split_blocks"]
+
+
+def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
+    """Assign square spatial blocks to train, validation and test at random (seeded).
+
+    Returns
+    -------
+    dict
+        ``block_size``, ``grid`` (blocks along y and x), and the ``val`` and
+        ``test`` block indices as ``[by, bx]`` lists; every other block trains.
+    """
+    size = config.block_size
+    gy, gx = -(-ny // size), -(-nx // size)
+    n = gy * gx
+    if n < 3:
+        raise InsufficientDataError(
+            f"spatial-block split: expected at least 3 blocks of {size} x {size} pixels, found {n} "
+            f"on a {ny} x {nx} scene; lower TrainConfig.block_size"
+        )
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(n)
+    n_test = max(1, round(config.test_fraction * n))
+    n_val = max(1, round(config.val_fraction * n))
+    if n_test + n_val >= n:
+        n_test, n_val = 1, 1
+    test = sorted(order[:n_test].tolist())
+    val = sorted(order[n_test : n_test + n_val].tolist())
+    return {
+        "block_size": size,
+        "grid": [gy, gx],
+        "test": [[b // gx, b % gx] for b in test],
+        "val": [[b // gx, b % gx] for b in val],
+    }
+
+
+def block_mask(ny: int, nx: int, blocks: dict[str, Any], which: str = "test") -> np.ndarray:
+    """Boolean (y, x) mask of the pixels in the model's ``which`` blocks ("test", "val" or "train")."""
+    size = int(blocks["block_size"])
+    by = np.arange(ny) // size
+    bx = np.arange(nx) // size
+    ids = by[:, None] * int(blocks["grid"][1]) + bx[None, :]
+    if which == "train":
+        held = set(map(tuple, blocks.get("test", []))) | set(map(tuple, blocks.get("val", [])))
+        chosen = [b for b in np.ndindex(*blocks["grid"]) if b not in held]
+    else:
+        chosen = [tuple(b) for b in blocks.get(which, [])]
+    flat = [b[0] * int(blocks["grid"][1]) + b[1] for b in chosen]
+    return np.isin(ids, flat)

@@ -1,0 +1,151 @@
+"""Radiometric conversions, NDVI, cloud masks and the S2 outlier filter.
+
+Every function works on NumPy- or Dask-backed :class:`xarray.DataArray`
+objects and stays lazy on Dask input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import xarray as xr
+
+from ..cf import cf_attrs
+from ..errors import EncodingError
+
+__all__ = [
+    "DEFAULT_CLEAR_CLASSES",
+    "compressed_to_db",
+    "db_to_linear",
+    "detect_backscatter_units",
+    "linear_to_db",
+    "mask_from_cloud_band",
+    "mask_from_scl",
+    "ndvi",
+]
+
+#: SCL classes treated as clear by default: 4 vegetation, 5 not vegetated (bare soil).
+DEFAULT_CLEAR_CLASSES: tuple[int, ...] = (4, 5)
+
+#: DN values of the openEO uint16 "compressed" backscatter encoding that mean nodata.
+COMPRESSED_NODATA: tuple[int, ...] = (0, 65534, 65535)
+
+
+def db_to_linear(db: xr.DataArray) -> xr.DataArray:
+    """Convert backscatter in dB to linear power: ``10 ** (dB / 10)``."""
+    out = 10.0 ** (db / 10.0)
+    out.attrs = {**db.attrs, "units": "1"}
+    return out.astype(db.dtype) if np.issubdtype(db.dtype, np.floating) else out
+
+
+def linear_to_db(lin: xr.DataArray) -> xr.DataArray:
+    """Convert linear power backscatter to dB: ``10 log10(x)``; x <= 0 gives NaN."""
+    out = 10.0 * np.log10(lin.where(lin > 0))
+    out.attrs = {**lin.attrs, "units": "dB"}
+    return out.astype(lin.dtype) if np.issubdtype(lin.dtype, np.floating) else out
+
+
+def compressed_to_db(dn: xr.DataArray) -> xr.DataArray:
+    """Decode the openEO uint16 "compressed" backscatter: ``dB = 20 log10(DN) - 83``.
+
+    DN 0, 65534 and 65535 are nodata and give NaN.
+    """
+    valid = ~dn.isin(list(COMPRESSED_NODATA))
+    dnf = dn.astype(np.float64).where(valid)
+    out = (20.0 * np.log10(dnf) - 83.0).astype(np.float32)
+    out.attrs = {k: v for k, v in dn.attrs.items() if not k.startswith("_")}
+    out.attrs["units"] = "dB"
+    return out
+
+
+def detect_backscatter_units(sample: np.ndarray) -> str:
+    """Guess whether backscatter values are in dB or linear power.
+
+    Parameters
+    ----------
+    sample : numpy.ndarray
+        Finite-or-NaN backscatter values (any shape).
+
+    Returns
+    -------
+    str
+        ``"dB"`` or ``"linear"``.
+
+    Raises
+    ------
+    EncodingError
+        When the values fit neither (for example all NaN, or raw DN counts).
+
+    Notes
+    -----
+    sigma0 of land in dB lies roughly in [-35, +5] with a negative median;
+    linear power lies in (0, ~2] with a median below 0.5. A median between
+    0 and 1 with no negative values is linear; a negative median is dB.
+    """
+    v = np.asarray(sample, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        raise EncodingError(
+            "cannot detect backscatter units: expected finite values in the sample, found none "
+            "(all NaN or nodata); pass units='dB' or units='linear' explicitly"
+        )
+    med = float(np.median(v))
+    neg_frac = float(np.mean(v < 0))
+    if med < 0 and med > -60:
+        return "dB"
+    if neg_frac == 0 and 0 < med < 1.5 and float(np.max(v)) < 1000:
+        return "linear"
+    raise EncodingError(
+        "cannot detect backscatter units: expected dB (median in [-60, 0)) or linear power "
+        f"(non-negative, median in (0, 1.5)); found median {med:.4g}, "
+        f"{100 * neg_frac:.1f}% negative, max {float(np.max(v)):.4g}. "
+        "Pass units='dB', 'linear' or 'compressed' explicitly"
+    )
+
+
+def ndvi(red: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:
+    """NDVI ``(NIR - red) / (NIR + red)`` as float32, NaN where undefined.
+
+    Reflectances must already be scaled (0..1 range); NaN propagates, and a
+    zero or negative sum gives NaN. Values are clipped to [-1, 1].
+    """
+    r = red.astype(np.float32)
+    n = nir.astype(np.float32)
+    s = n + r
+    out = ((n - r) / s.where(s > 0)).clip(-1.0, 1.0).astype(np.float32)
+    out.attrs = cf_attrs("NDVI")
+    out.name = "NDVI"
+    return out
+
+
+def mask_from_scl(scl: xr.DataArray, clear_classes: Iterable[int] = DEFAULT_CLEAR_CLASSES) -> xr.DataArray:
+    """Boolean clear mask from a Sentinel-2 scene classification layer.
+
+    Parameters
+    ----------
+    scl : xarray.DataArray
+        SCL codes (integer or float with NaN for nodata).
+    clear_classes : iterable of int
+        Classes counted as clear (default 4 vegetation and 5 bare soil).
+    """
+    classes = [int(c) for c in clear_classes]
+    if not classes:
+        raise EncodingError("clear_classes is empty: expected at least one SCL class, e.g. (4, 5)")
+    out = scl.isin(classes)
+    out.attrs = cf_attrs("clear", clear_scl_classes=classes)
+    out.name = "clear"
+    return out
+
+
+def mask_from_cloud_band(cloud: xr.DataArray) -> xr.DataArray:
+    """Clear mask from a cloud mask band where 1/True means cloud.
+
+    NaN or 0 count as not cloudy (the openEO ``CLM`` band stores 1 and NaN).
+    """
+    out = ~(cloud.fillna(0) > 0)
+    out.attrs = cf_attrs("clear", source="cloud mask band (1 = cloud)")
+    out.name = "clear"
+    return out
+
+

@@ -1,0 +1,214 @@
+"""The torch runtime shared by every network: device, precision, batching, the fast dropout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ModelError
+from .options import option
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The torch device for ``device``: ``"auto"`` gives CUDA when present, CPU otherwise.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``; None takes
+        ``fdl.set_options(device=...)`` (default ``"auto"``).
+
+    Returns
+    -------
+    torch.device
+        The device to run on.
+
+    Raises
+    ------
+    ModelError
+        An unknown device name, or CUDA asked for where there is none.
+    """
+    if isinstance(device, torch.device):
+        return device
+    device = option("device", device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ModelError(f"device: expected 'auto', 'cpu' or 'cuda[:n]', found {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"device {device!r} requested but CUDA is not available here; use device='auto'")
+    return dev
+
+
+_BF16_CPU: bool | None = None
+
+
+def _cpu_has_bf16() -> bool:
+    """True when the CPU computes bf16 natively (AVX-512-BF16 or AMX-BF16 flags, Linux)."""
+    global _BF16_CPU
+    if _BF16_CPU is None:
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+                flags = next((line for line in fh if line.startswith("flags")), "").split()
+        except OSError:
+            flags = []
+        _BF16_CPU = "avx512_bf16" in flags or "amx_bf16" in flags
+    return _BF16_CPU
+
+
+def resolve_precision(precision: str | None, device: torch.device) -> torch.dtype:
+    """Inference dtype: ``"auto"`` is bfloat16 on CUDA and on CPUs with native bf16, else float32.
+
+    Parameters
+    ----------
+    precision : {"auto", "float32", "bfloat16"} or None
+        None takes ``fdl.set_options(precision=...)``.
+    device : torch.device
+        The device the network runs on.
+
+    Returns
+    -------
+    torch.dtype
+        ``torch.bfloat16`` or ``torch.float32``.
+    """
+    precision = option("precision", precision)
+    if precision == "float32":
+        return torch.float32
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision != "auto":
+        raise ModelError(f"precision: expected 'auto', 'float32' or 'bfloat16', found {precision!r}")
+    if device.type == "cuda" or (device.type == "cpu" and _cpu_has_bf16()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Pixel-dates per forward pass: 65,536 on CPU (cache-sized), 1,048,576 on CUDA (fills the GPU)."""
+    return 1 << 20 if device.type == "cuda" else 1 << 16
+
+
+def _run_batches(net: nn.Module, xs: np.ndarray, *, batch_size: int | None, device: torch.device) -> np.ndarray:
+    """Standardised predictions of ``net`` (which casts its float32 input itself) for the rows of ``xs`` (n, f).
+
+    On CPU the batches run one after another. On CUDA the input is pinned
+    once and copied batch by batch on a side stream while the previous batch
+    computes (overlapped host-to-device copies), each result is copied back
+    asynchronously into one pinned host buffer, and the host waits once at
+    the end, so copies in both directions overlap the compute.
+    """
+    n = xs.shape[0]
+    bs = int(option("batch_size", batch_size) or default_batch_size(device))
+    if bs < 1:
+        raise ModelError(f"batch_size: expected a positive number of rows, found {batch_size}")
+    with torch.inference_mode():
+        if device.type != "cuda":
+            res = np.empty(n, dtype=np.float32)
+            for i in range(0, n, bs):
+                xb = torch.from_numpy(xs[i : i + bs])
+                res[i : i + bs] = net(xb).float().reshape(-1).numpy()
+            return res
+        host_in = torch.from_numpy(np.ascontiguousarray(xs, dtype=np.float32)).pin_memory()
+        host_out = torch.empty(n, dtype=torch.float32, pin_memory=True)
+        compute = torch.cuda.current_stream(device)
+        copy = torch.cuda.Stream(device)
+        starts = list(range(0, n, bs))
+
+        def _upload(i: int) -> tuple[torch.Tensor, torch.cuda.Event]:
+            with torch.cuda.stream(copy):
+                xb = host_in[i : i + bs].to(device, non_blocking=True)
+                ev = torch.cuda.Event()
+                ev.record(copy)
+            return xb, ev
+
+        nxt = _upload(starts[0]) if starts else None
+        for k, i in enumerate(starts):
+            xb, ev = nxt
+            if k + 1 < len(starts):
+                nxt = _upload(starts[k + 1])  # the next copy runs while this batch computes
+            compute.wait_event(ev)
+            xb.record_stream(compute)
+            yb = net(xb).float().reshape(-1)
+            host_out[i : i + yb.shape[0]].copy_(yb, non_blocking=True)
+        compute.synchronize()
+        return host_out.numpy()
+
+
+class Dropout(nn.Module):
+    """Dropout whose CPU masks come from 16-bit random words (keep probability quantised to 1/65536).
+
+    ``torch.nn.Dropout`` draws one random number per element with a
+    generator that is slow on CPU (it costs about four times a 256-wide
+    Linear layer's forward pass there and halved training throughput). Here
+    one 64-bit draw gives four 16-bit words, one per element, which raises
+    training throughput of the default MLP from 125,000 to 200,000 samples/s
+    on 2 cores. The expectation is the same (kept values scaled by
+    ``1 / (1 - p)``), and so is the generator: the global torch one
+    (``torch.manual_seed``).
+    On CUDA it is ``torch.nn.functional.dropout``. Identity in eval mode.
+    """
+
+    def __init__(self, p: float = 0.1) -> None:
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ModelError(f"dropout: expected 0 <= p < 1, found {p}")
+        self.p = float(p)
+        self._threshold = round(self.p * 65536) - 32768  # keep where the signed 16-bit word >= threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Drop elements with probability ``p`` in training mode."""
+        if not self.training or self.p == 0:
+            return x
+        if x.device.type != "cpu":
+            return nn.functional.dropout(x, self.p, True)
+        n = x.numel()
+        words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64).view(torch.int16)[:n].view(x.shape)
+        keep = 1.0 - (self._threshold + 32768) / 65536
+        return x * (words >= self._threshold).to(x.dtype).mul_(1.0 / keep)
+
+    def extra_repr(self) -> str:
+        """``p=...`` in the module's repr."""
+        return f"p={self.p}"
+
+
+# --------------------------------------------------------------------------- weights travelling to Dask workers
+
+T = TypeVar("T")
+#: (JSON sidecar, safetensors bytes, SHA-256 of both): what a Dask graph carries of a model.
+Payload = tuple[str, bytes, str]
+_CACHE: dict[tuple[str, str], Any] = {}
+_LOCK = threading.Lock()
+
+
+def payload_sha256(meta_json: str, blob: bytes) -> str:
+    """SHA-256 over the weights and the JSON sidecar together (a change to either is another model)."""
+    h = hashlib.sha256(blob)
+    h.update(b"\0")
+    h.update(meta_json.encode("utf-8"))
+    return h.hexdigest()
+
+
+def make_payload(meta: dict[str, Any], blob: bytes) -> Payload:
+    """The payload of a model: its sidecar as JSON, its weights, and their joint hash."""
+    meta_json = json.dumps(meta, sort_keys=True, default=str)
+    return meta_json, blob, payload_sha256(meta_json, blob)
+
+
+def from_payload(payload: Payload, build: Callable[[dict[str, Any], bytes], T], kind: str) -> T:
+    """Rebuild a model from its payload once per process and ``kind`` (cached by the joint hash)."""
+    meta_json, blob, sha = payload
+    key = (kind, sha)
+    with _LOCK:
+        hit = _CACHE.get(key)
+        if hit is None:
+            hit = _CACHE[key] = build(json.loads(meta_json), blob)
+        return hit

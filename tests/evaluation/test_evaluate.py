@@ -1,0 +1,55 @@
+"""Metrics against hand-computed values; block masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusets_dl.evaluation.metrics import metrics_by_range, regression_metrics
+from fusets_dl.evaluation.splits import block_mask
+
+
+def test_regression_metrics_by_hand():
+    m = regression_metrics([0.0, 1.0, 2.0, 3.0, np.nan], [0.0, 1.0, 2.0, 4.0, 1.0])
+    assert m["n"] == 4
+    assert m["rmse"] == pytest.approx(0.5)
+    assert m["mae"] == pytest.approx(0.25)
+    assert m["bias"] == pytest.approx(0.25)
+    assert m["r2"] == pytest.approx(1 - 1 / 5)
+    assert np.isnan(regression_metrics([1.0], [1.0])["r2"])
+
+
+def test_metrics_by_range_splits_on_observed_values():
+    obs = np.array([0.1, 0.15, 0.5, 0.55, 0.9, 1.0])
+    pred = obs + np.array([0.0, 0.1, 0.0, 0.0, 0.0, -0.2])
+    rows = metrics_by_range(obs, pred)
+    assert [r["n"] for r in rows] == [2, 0, 2, 0, 2]
+    assert rows[0]["bias"] == pytest.approx(0.05)
+    assert rows[4]["mae"] == pytest.approx(0.1)
+
+
+def test_block_mask():
+    blocks = {"block_size": 2, "grid": [2, 3], "test": [[0, 1]], "val": [[1, 2]]}
+    test = block_mask(4, 5, blocks, "test")
+    assert test.sum() == 4 and test[:2, 2:4].all()
+    val = block_mask(4, 5, blocks, "val")
+    assert val.sum() == 2 and val[2:4, 4].all()  # the last block column is one pixel wide
+    train = block_mask(4, 5, blocks, "train")
+    assert not (train & (test | val)).any() and (train | test | val).all()
+
+
+def test_clustering_scores_against_hand_computed_values():
+    from fusets_dl.evaluation.metrics import clustering_scores
+
+    same = clustering_scores([0, 0, 1, 1, 2], [5, 5, 3, 3, 9])  # the same partition under other names
+    assert same["ari"] == pytest.approx(1.0) and same["nmi"] == pytest.approx(1.0)
+    # scikit-learn's documented example: ARI 0.24242...; NMI = MI / mean entropy = (2/3 ln 2) / (ln 6 / 2)
+    ex = clustering_scores([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2])
+    assert ex["ari"] == pytest.approx(8 / 33)
+    assert ex["nmi"] == pytest.approx((4 / 3) * np.log(2) / np.log(6))
+    # missing labels (NaN, negative) are left out; a split against a constant has NMI 0
+    part = clustering_scores([0, 0, np.nan, 1, 1, -1], [1, 1, 0, 0, 0, 2])
+    assert part["n"] == 4 and part["ari"] == pytest.approx(1.0)  # pixels 0, 1, 3, 4: the same two groups
+    assert clustering_scores([0, 0, 1, 1], [7, 7, 7, 7])["nmi"] == 0.0
+    with pytest.raises(ValueError, match="same size"):
+        clustering_scores([0, 1], [0, 1, 2])

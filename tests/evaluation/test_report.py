@@ -1,0 +1,70 @@
+"""Run reports: every figure and table is linked, HTML is self-contained, reports from stores."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.figure import Figure
+
+import fusets_dl as fdl
+from fusets_dl.evaluation.report import Report, report_from_store
+
+
+def _fig() -> Figure:
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    return fig
+
+
+def test_report_links_every_figure_and_table(tmp_path) -> None:
+    rep = Report("A run")
+    rep.heading("Section")
+    rep.paragraph("Some words & <symbols>")
+    rep.table("Metrics", [{"split": "test", "r2": 0.91234, "n": 1200}])
+    rep.table("Funnel", {"pixel-dates": 5000, "clear": 0.4})
+    rep.figure("First figure", _fig(), "first")
+    rep.figure("Second figure", _fig(), "second")
+    paths = rep.write(tmp_path)
+    md = paths["md"].read_text()
+    html = paths["html"].read_text()
+    for name in rep.figures:
+        assert f"](figures/{name}.png)" in md and (tmp_path / "figures" / f"{name}.png").stat().st_size > 1000
+    assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', html)) == len(rep.figures) == 2
+    for title in rep.tables:
+        assert f"**{title}**" in md and f"<h3>{title}</h3>" in html
+    assert "| test | 0.9123 | 1,200 |" in md
+    assert "&amp; &lt;symbols&gt;" in html and "src=\"figures/" not in html  # self-contained
+    with pytest.raises(ValueError, match="duplicate"):
+        rep.figure("again", _fig(), "first")
+
+
+def test_report_from_a_store(small_cube: xr.Dataset, tmp_path) -> None:
+    model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=2, min_samples=50))
+    rec = fdl.reconstruct(small_cube, model)
+    ph = fdl.phenology(rec["NDVI"], max_seasons=2)
+    store = fdl.to_zarr(xr.merge([rec, ph], compat="override", combine_attrs="drop_conflicts"), tmp_path / "r.zarr")
+    metrics = {"funnel": {"s2_pixel_dates": 100, "paired_pixel_dates": 40}, "model_metrics": model.metrics, "timings_s": {"align": 1.5}}
+    paths = report_from_store(store, metrics=metrics)
+    assert paths["html"].parent == tmp_path / "r.zarr.report"
+    md = paths["md"].read_text()
+    for t in ("What survived each mask", "Held-out metrics (spatial blocks)", "Stage timings (s)", "Source of the values", "Store attributes"):
+        assert t in md
+    figs = re.findall(r"\]\(figures/([\w.]+)\)", md)
+    assert figs == ["maps.png", "pixel_1.png", "pixel_2.png"]
+    share = float((rec["source"] == 0).mean())
+    assert f"| observed | {share:.4g} |" in md
+    assert np.isfinite(share)
+
+
+def test_report_subcommand(small_cube: xr.Dataset, tmp_path, capsys) -> None:
+    from fusets_dl.cli.core import main
+
+    model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=2, min_samples=50))
+    rec = fdl.reconstruct(small_cube, model)
+    store = fdl.to_zarr(rec, tmp_path / "x.zarr")
+    assert main(["-q", "report", str(store), "-o", str(tmp_path / "rep")]) == 0
+    assert "report: " in capsys.readouterr().out
+    assert (tmp_path / "rep" / "report.html").exists() and (tmp_path / "rep" / "figures" / "maps.png").exists()

@@ -1,0 +1,68 @@
+"""predict_ndvi: laziness, chunking, NaNs, accessor, model shipped once, distributed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.testing import raise_if_dask_computes
+from fusets_dl.training.core import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def trained(small_scene):
+    s1r, s2r, _ = small_scene
+    cube = fdl.align(fdl.open_s1(s1r), fdl.open_s2(s2r))
+    model = fdl.train(cube, config=TrainConfig(hidden=(32, 16), max_epochs=3, block_size=4))
+    return cube, model
+
+
+def test_lazy_and_chunk_invariant(trained):
+    cube, model = trained
+    eager = fdl.predict_ndvi(cube, model)
+    assert eager.chunks is None and eager.dtype == np.float32
+    with raise_if_dask_computes():
+        lazy = cube.chunk({"time": -1, "y": 7, "x": 9}).fusion.predict_ndvi(model)
+    assert lazy.chunks is not None and lazy.dims == ("time", "y", "x")
+    np.testing.assert_allclose(lazy.values, eager.values, rtol=1e-6, atol=1e-6)
+    assert lazy.attrs["units"] == "1" and lazy.attrs["model_sha256"] == model.sha256
+    finite = eager.values[np.isfinite(eager.values)]
+    assert finite.size > 0 and (np.abs(finite) <= 1).all()
+
+
+def test_nan_where_backscatter_is_missing(trained):
+    cube, model = trained
+    holed = cube.copy(deep=True)
+    holed["VV"][4, 2, 3] = np.nan
+    pred = fdl.predict_ndvi(holed, model)
+    assert np.isnan(pred.values[4, 2, 3])
+    assert np.isfinite(pred.values[10, 2, 3])
+
+
+def test_weights_enter_the_graph_once(trained):
+    cube, model = trained
+    lazy = fdl.predict_ndvi(cube.chunk({"time": -1, "y": 6, "x": 5}), model)
+    graph = dict(lazy.data.__dask_graph__())
+    model_keys = [k for k in graph if "fusets-model" in str(k)]
+    assert len(model_keys) == 1
+    assert lazy.data.npartitions == 16
+
+
+def test_saved_model_gives_same_predictions(trained, tmp_path):
+    cube, model = trained
+    model.save(tmp_path / "m")
+    again = fdl.load_model(tmp_path / "m")
+    xr.testing.assert_identical(fdl.predict_ndvi(cube, again).drop_attrs(), fdl.predict_ndvi(cube, model).drop_attrs())
+
+
+def test_distributed_cluster_matches_threaded(trained):
+    from distributed import Client, LocalCluster
+
+    cube, model = trained
+    lazy = fdl.predict_ndvi(cube.chunk({"time": -1, "y": 12, "x": 10}), model)
+    expected = lazy.compute(scheduler="threads")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
+        got = lazy.compute()
+    np.testing.assert_allclose(got.values, expected.values, rtol=1e-6, atol=1e-6)

@@ -1,0 +1,215 @@
+"""FusionModel files: round trip, tampering, truncation, mismatched specs; no pickle."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import fusets_dl as fdl
+from fusets_dl.models.core import FusionModel, Scaler, load_model
+from fusets_dl.models.mlp import MLP
+
+
+def _model(spec=None, seed=0):
+    spec = spec or fdl.FeatureSpec(lags=1, windows=(15,))
+    torch.manual_seed(seed)
+    n = len(spec.names)
+    net = MLP(n, (16, 8), dropout=0.1)
+    # give BatchNorm non-trivial running statistics
+    net.train()
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.randn(64, n) * 2 + 1)
+    net.eval()
+    scaler = Scaler(np.full(n, 0.5, np.float32), np.full(n, 2.0, np.float32), 0.4, 0.2)
+    arch = {"type": "mlp", "n_in": n, "hidden": [16, 8], "dropout": 0.1, "batch_norm": True}
+    return FusionModel(net, spec, scaler, arch, config={"seed": seed}, metrics={"test": {"r2": 0.5}}, blocks={"block_size": 8, "grid": [2, 2], "test": [[0, 1]], "val": [[1, 0]]})
+
+
+def test_round_trip_gives_identical_predictions(tmp_path):
+    m = _model()
+    x = np.random.default_rng(0).normal(size=(500, len(m.spec.names))).astype(np.float32)
+    x[3, 2] = np.nan
+    p1 = m.predict_array(x)
+    path = m.save(tmp_path / "model")
+    assert path.name == "model.json" and (tmp_path / "model.safetensors").exists()
+    m2 = load_model(tmp_path / "model.json")
+    np.testing.assert_array_equal(m2.predict_array(x), p1)
+    assert np.isnan(p1[3]) and np.isfinite(np.delete(p1, 3)).all()
+    assert (np.abs(p1[np.isfinite(p1)]) <= 1).all()
+    assert m2.spec == m.spec and m2.blocks == m.blocks and m2.metrics == m.metrics
+    assert load_model(tmp_path / "model").sha256 == m.sha256
+
+
+def test_fused_network_matches_eval_network():
+    m = _model()
+    x = torch.randn(200, len(m.spec.names))
+    with torch.inference_mode():
+        np.testing.assert_allclose(m.network.fused()(x).squeeze(-1).numpy(), m.network(x).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_files_hold_no_pickle(tmp_path):
+    _model().save(tmp_path / "m")
+    blob = (tmp_path / "m.safetensors").read_bytes()
+    header_len = int.from_bytes(blob[:8], "little")
+    assert blob[8:9] == b"{" and json.loads(blob[8 : 8 + header_len])  # safetensors: length + JSON header
+    assert b"\x80\x04\x95" not in blob[:16]  # no pickle protocol marker
+    meta = json.loads((tmp_path / "m.json").read_text())
+    assert meta["format"] == "fusets_dl.FusionModel" and len(meta["weights_sha256"]) == 64
+    assert meta["feature_names"] == _model().spec.names
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    _model().save(tmp_path / "m")
+    w = tmp_path / "m.safetensors"
+    blob = bytearray(w.read_bytes())
+    blob[-5] ^= 0xFF
+    w.write_bytes(bytes(blob))
+    with pytest.raises(fdl.errors.ModelError, match="SHA-256.*modified"):
+        load_model(tmp_path / "m")
+
+
+def test_truncated_or_missing_files_are_refused(tmp_path):
+    _model().save(tmp_path / "m")
+    w = tmp_path / "m.safetensors"
+    w.write_bytes(w.read_bytes()[:100])
+    with pytest.raises(fdl.errors.ModelError, match="SHA-256"):
+        load_model(tmp_path / "m")
+    _model().save(tmp_path / "n")
+    j = tmp_path / "n.json"
+    j.write_text(j.read_text()[:50])
+    with pytest.raises(fdl.errors.ModelError, match="not valid JSON"):
+        load_model(tmp_path / "n")
+    with pytest.raises(fdl.errors.ModelError, match="missing"):
+        load_model(tmp_path / "nothing")
+
+
+def test_weights_hash_forged_in_sidecar_still_checks_architecture(tmp_path):
+    import hashlib
+
+    from safetensors.torch import save
+
+    _model().save(tmp_path / "m")
+    bogus = save({"net.0.weight": torch.zeros(3, 3)})
+    (tmp_path / "m.safetensors").write_bytes(bogus)
+    meta = json.loads((tmp_path / "m.json").read_text())
+    meta["weights_sha256"] = hashlib.sha256(bogus).hexdigest()
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    with pytest.raises(fdl.errors.ModelError, match="do not fit the architecture"):
+        load_model(tmp_path / "m")
+
+
+def test_mismatched_feature_spec_is_refused(tmp_path):
+    _model().save(tmp_path / "m")
+    with pytest.raises(fdl.errors.ModelError, match="feature spec mismatch"):
+        load_model(tmp_path / "m", expect_spec=fdl.FeatureSpec())
+    assert load_model(tmp_path / "m", expect_spec=fdl.FeatureSpec(lags=1, windows=(15,))) is not None
+    meta = json.loads((tmp_path / "m.json").read_text())
+    meta["feature_names"] = meta["feature_names"][::-1]
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    with pytest.raises(fdl.errors.ModelError, match="do not match its spec"):
+        load_model(tmp_path / "m")
+
+
+def test_predict_array_checks_shape():
+    with pytest.raises(fdl.errors.ModelError, match=r"expected features of shape \(n, "):
+        _model().predict_array(np.zeros((4, 3), np.float32))
+
+
+def test_device_auto_is_cpu_here_and_bad_device_refused():
+    from fusets_dl.runtime import resolve_device
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(fdl.errors.ModelError, match="device"):
+        resolve_device("tpu")
+
+
+def test_inference_cache_follows_the_network_object():
+    m = _model(seed=0)
+    x = np.random.default_rng(1).normal(size=(50, len(m.spec.names))).astype(np.float32)
+    first = m.predict_array(x, precision="float32")
+    m.network = _model(seed=5).network  # a different network in the same model object
+    second = m.predict_array(x, precision="float32")
+    assert not np.allclose(first, second)
+    np.testing.assert_array_equal(second, _model(seed=5).predict_array(x, precision="float32"))
+
+
+def _reference_predict(m, x):
+    """Standardise, run the unfused eval network in float32, map back: the definition predict_array must match."""
+    xs, ok = m.standardise(x)
+    out = np.full(x.shape[0], np.nan, np.float32)
+    with torch.inference_mode():
+        y = m.network(torch.from_numpy(xs[ok])).numpy()
+    out[ok] = np.clip(y * m.scaler.target_std + m.scaler.target_mean, -1, 1)
+    return out
+
+
+def test_folded_standardisation_matches_the_standardised_network():
+    # optical features are optional: a NaN there is the baseline (its mean), a NaN in a SAR feature drops the row
+    spec = fdl.FeatureSpec(groups=("sar", "optical", "time"), lags=1, windows=(15,))
+    m = _model(spec)
+    n = len(spec.names)
+    m.scaler = Scaler(np.linspace(-3, 3, n).astype(np.float32), np.linspace(0.5, 4, n).astype(np.float32), 0.4, 0.2)
+    x = np.random.default_rng(3).normal(size=(700, n)).astype(np.float32) * 3
+    opt = spec.names.index("NDVI_prev")
+    x[::7, opt] = np.nan
+    x[5, spec.required[0]] = np.nan
+    got = m.predict_array(x, precision="float32")
+    want = _reference_predict(m, x)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-6)
+    assert np.isnan(got[5]) and np.isfinite(np.delete(got, 5)).all()
+    # the caller's array is not modified by the NaN filling
+    assert np.isnan(x[0, opt])
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64, 10_000])
+def test_batches_do_not_change_predictions(batch_size):
+    m = _model()
+    x = np.random.default_rng(2).normal(size=(301, len(m.spec.names))).astype(np.float32)
+    # equal up to float rounding (BLAS blocks a batch of 1 differently from one of 301)
+    np.testing.assert_allclose(m.predict_array(x, batch_size=batch_size, precision="float32"), m.predict_array(x, precision="float32"), rtol=0, atol=1e-6)
+
+
+def test_default_batch_size_and_bad_batch_size():
+    from fusets_dl.runtime import default_batch_size
+
+    assert default_batch_size(torch.device("cpu")) == 65536
+    assert default_batch_size(torch.device("cuda")) == 1 << 20
+    with pytest.raises(fdl.errors.ModelError, match="batch_size: expected a positive"):
+        _model().predict_array(np.zeros((4, len(_model().spec.names)), np.float32), batch_size=-1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the overlapped-copy path runs only there)")
+@pytest.mark.parametrize("precision, tol", [("float32", 1e-4), ("bfloat16", 0.02)])
+def test_cuda_overlapped_batches_match_cpu(precision, tol):
+    m = _model()
+    x = np.random.default_rng(4).normal(size=(5000, len(m.spec.names))).astype(np.float32)
+    cpu = m.predict_array(x, device="cpu", precision="float32")
+    gpu = m.predict_array(x, device="cuda", precision=precision, batch_size=777)  # 7 batches through the copy stream
+    np.testing.assert_allclose(gpu, cpu, atol=tol)
+
+
+def test_dropout_drops_at_rate_p_and_keeps_the_expectation():
+    from fusets_dl.runtime import Dropout
+
+    torch.manual_seed(0)
+    d = Dropout(0.1)
+    x = torch.ones(1000, 999)  # an odd number of elements: the last 64-bit draw is only partly used
+    y = d(x)
+    dropped = (y == 0).float().mean().item()
+    assert abs(dropped - 0.1) < 0.002  # 1e6 Bernoulli(0.1) draws: sd 3e-4
+    assert abs(y.mean().item() - 1.0) < 0.003
+    assert torch.unique(y).tolist() == [0.0, pytest.approx(65536 / 58982)]  # 1 / P(keep), P(keep) = 1 - 6554 / 65536
+    # seeded by torch.manual_seed, independent between calls, identity in eval mode
+    torch.manual_seed(5)
+    a = d(x)
+    torch.manual_seed(5)
+    np.testing.assert_array_equal(a.numpy(), d(x).numpy())
+    assert not torch.equal(a, d(x))
+    d.eval()
+    assert d(x) is x
+    with pytest.raises(fdl.errors.ModelError, match="dropout: expected 0 <= p < 1"):
+        Dropout(1.0)

@@ -1,0 +1,146 @@
+"""Phenology on analytic double-logistic curves, edge cases, laziness."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.errors import ConfigError, DimensionError
+from fusets_dl.testing import raise_if_dask_computes
+
+T5 = pd.date_range("2021-01-01", "2021-12-31", freq="5D")
+
+
+def _dl(days, seasons, base=0.15, amp=0.6, r=8.0):
+    y = np.full(days.shape, base)
+    for sos, eos in seasons:
+        y = y + amp * (1 / (1 + np.exp(-(days - sos) / r)) - 1 / (1 + np.exp(-(days - eos) / r)))
+    return y
+
+
+def _series(seasons, times=T5, n=60, noise=0.02, seed=0, **kw):
+    d = ((times - pd.Timestamp("2021-01-01")) / pd.Timedelta(days=1)).to_numpy()
+    y = _dl(d, seasons, **kw)[:, None] + np.random.default_rng(seed).normal(0, noise, (d.size, n))
+    return xr.DataArray(y.astype(np.float32), dims=("time", "x"), coords={"time": times})
+
+
+def _doy(a):
+    return (a - np.datetime64("2021-01-01")) / np.timedelta64(1, "D")
+
+
+@pytest.mark.parametrize(
+    "seasons",
+    [[(120, 220)], [(60, 140), (200, 285)], [(25, 95), (150, 225), (270, 345)]],
+    ids=["one", "two", "three"],
+)
+def test_recovers_dates_within_8_days_at_5_day_sampling(seasons):
+    ph = fdl.phenology(_series(seasons), max_seasons=3)
+    assert (ph["n_seasons"].values == len(seasons)).all()
+    for k, (sos, eos) in enumerate(seasons):
+        assert np.abs(_doy(ph["sos"].values[k]) - sos).max() <= 8
+        assert np.abs(_doy(ph["eos"].values[k]) - eos).max() <= 8
+        assert np.abs(ph["pos_value"].values[k] - 0.75).max() < 0.08
+        assert np.abs(ph["aos"].values[k] - 0.6).max() < 0.1
+    # ordered by start; unused seasons NaT/NaN
+    starts = _doy(ph["sos"].values)
+    assert (np.diff(starts[: len(seasons)], axis=0) > 0).all()
+    if len(seasons) < 3:
+        assert np.isnat(ph["sos"].values[len(seasons):]).all()
+
+
+def test_metrics_by_hand_on_a_noise_free_season():
+    ph = fdl.phenology(_series([(100, 200)], noise=0.0, n=1), max_seasons=1, smooth=None)
+    los = float(ph["los"].values[0, 0])
+    assert abs(los - 100) <= 5
+    assert abs(float(ph["base"].values[0, 0]) - 0.15) < 0.01
+    g = float(ph["rate_greenup"].values[0, 0])
+    sos, pos = _doy(ph["sos"].values[0, 0]), _doy(ph["pos"].values[0, 0])
+    assert g == pytest.approx((ph["pos_value"].values[0, 0] - ph["sos_value"].values[0, 0]) / (pos - sos), rel=1e-5)
+    # integral of (NDVI - base) between sos and eos: about amplitude x length, less the shoulders
+    assert 0.45 * 100 < float(ph["integral"].values[0, 0]) < 0.6 * 110
+
+
+def test_season_crossing_the_year_boundary():
+    times = pd.date_range("2020-07-01", "2022-06-30", freq="5D")
+    # both seasons run from autumn into the next year (peaks in late November)
+    da = _series([(-80, 20), (280, 380)], times=times)
+    ph = fdl.phenology(da, max_seasons=4)
+    assert (ph["n_seasons"].values == 2).all()
+    np.testing.assert_array_less(np.abs(_doy(ph["sos"].values[0]) - -80), 8.01)
+    np.testing.assert_array_less(np.abs(_doy(ph["eos"].values[0]) - 20), 8.01)
+    np.testing.assert_array_less(np.abs(_doy(ph["eos"].values[1]) - 380), 8.01)
+    only_2021 = fdl.phenology(da, max_seasons=2, period=("2021-01-01", "2021-12-31"))
+    assert (only_2021["n_seasons"].values == 1).all()  # the 2020 season peaks in 2020, so only one is kept
+    assert np.abs(_doy(only_2021["eos"].values[0]) - 380).max() <= 8  # kept whole across the year end
+
+
+def test_edge_cases_give_nan_not_exceptions():
+    da = _series([(120, 220)], n=4)
+    values = da.values.copy()
+    values[:, 0] = np.nan  # all-NaN pixel
+    values[:, 1] = 0.5  # flat
+    values[:, 2] = np.random.default_rng(0).normal(0.8, 0.02, values.shape[0])  # forest-like: no season
+    values[::2, 3] = np.nan  # half the dates missing: still one season
+    ph = fdl.phenology(da.copy(data=values))
+    np.testing.assert_array_equal(ph["n_seasons"].values, [0, 0, 0, 1])
+    assert np.isnat(ph["sos"].values[:, :3]).all() and np.isnan(ph["aos"].values[:, :3]).all()
+
+
+def test_cut_season_keeps_its_complete_side():
+    times = pd.date_range("2021-03-01", "2021-12-31", freq="5D")  # starts in the middle of a green-up
+    ph = fdl.phenology(_series([(60, 160)], times=times, noise=0.005), max_seasons=2)
+    assert (ph["n_seasons"].values == 1).all()
+    assert np.isnat(ph["sos"].values[0]).all()
+    assert np.abs(_doy(ph["eos"].values[0]) - 160).max() <= 8
+
+
+def test_lazy_chunk_invariant_and_accessor():
+    seasons = [(60, 140), (200, 285)]
+    da = _series(seasons, n=50).expand_dims(y=2).transpose("time", "y", "x")
+    eager = fdl.phenology(da)
+    with raise_if_dask_computes():
+        lazy = da.chunk({"time": -1, "x": 13}).fusion.phenology()
+    assert lazy["sos"].chunks is not None and lazy["sos"].dims == ("season", "y", "x")
+    xr.testing.assert_allclose(lazy.compute(), eager)
+    assert lazy["los"].attrs["units"] == "days" and eager["sos"].dtype.kind == "M"
+
+
+def test_bad_arguments():
+    da = _series([(120, 220)], n=2)
+    with pytest.raises(ConfigError, match="method"):
+        fdl.phenology(da, method="derivative")
+    with pytest.raises(ConfigError, match="amplitude_fraction"):
+        fdl.phenology(da, amplitude_fraction=1.5)
+    with pytest.raises(DimensionError, match="time"):
+        fdl.phenology(da.isel(time=0))
+
+
+def test_phenology_by_class_gives_medians_per_class_and_season():
+    one = _series([(120, 220)], n=30, seed=1)
+    two = _series([(60, 140), (200, 285)], n=30, seed=2)
+    ndvi = xr.concat([one, two], dim="x")
+    classes = xr.DataArray(np.r_[np.zeros(30, int), np.ones(30, int)], dims="x")
+    classes[0] = -1  # unclassified: left out
+    summary = fdl.phenology(ndvi, max_seasons=2, by=classes)
+    assert summary["class"].values.tolist() == [0, 1] and summary.sizes["season"] == 2
+    assert summary["n_pixels"].values.tolist() == [29, 30]
+    assert summary["n_with_season"].sel({"class": 0}).values.tolist() == [29, 0]
+    assert summary["n_with_season"].sel({"class": 1}).values.tolist() == [30, 30]
+    sos = _doy(summary["sos"].values)
+    eos = _doy(summary["eos"].values)
+    np.testing.assert_allclose(sos[0, 0], 120, atol=8)
+    np.testing.assert_allclose(eos[0, 0], 220, atol=8)
+    np.testing.assert_allclose(sos[1], [60, 200], atol=8)
+    np.testing.assert_allclose(eos[1], [140, 285], atol=8)
+    assert np.isnat(summary["sos"].values[0, 1])  # class 0 has no second season
+    # the same medians as by hand from the per-pixel phenology
+    per_pixel = fdl.phenology(ndvi, max_seasons=2)
+    by_hand = np.median(_doy(per_pixel["pos"].values[0, 30:]))
+    np.testing.assert_allclose(_doy(summary["pos"].values[1, 0]), by_hand, atol=1e-6)
+    only = fdl.phenometrics.phenology_by_class(per_pixel, classes, keep=[1])
+    assert only["class"].values.tolist() == [1]
+    with pytest.raises(DimensionError, match="expected classes on"):
+        fdl.phenometrics.phenology_by_class(per_pixel, classes.rename(x="y"))

@@ -1,0 +1,92 @@
+"""reconstruct: flags and values on a hand-built cube, uncertainty, laziness, chunking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.errors import ConfigError
+from fusets_dl.models.core import FusionModel, Scaler
+from fusets_dl.models.mlp import MLP
+from fusets_dl.testing import raise_if_dask_computes
+
+
+def _model_with_rmse(rmse=0.1):
+    spec = fdl.FeatureSpec()
+    n = len(spec.names)
+    m = FusionModel(MLP(n, (4,)), spec, Scaler(np.zeros(n, np.float32), np.ones(n, np.float32), 0.5, 0.2),
+                    {"type": "mlp", "n_in": n, "hidden": [4], "dropout": 0.1, "batch_norm": True})
+    m.metrics = {"test": {"rmse": rmse}, "test_by_pred_range": [
+        {"range": [-1.0, 0.4], "n": 100, "rmse": 0.05}, {"range": [0.4, 1.0], "n": 100, "rmse": 0.12}]}
+    return m
+
+
+def _hand_cube():
+    t = pd.date_range("2021-06-01T10:00", periods=6, freq="6D")
+    obs = np.array([0.3, np.nan, np.nan, 0.6, np.nan, np.nan], dtype=np.float32)
+    pred = np.array([0.31, 0.35, 0.5, 0.58, np.nan, np.nan], dtype=np.float32)
+    pred2 = np.full(6, np.nan, dtype=np.float32)  # second pixel: no data at all
+    obs2 = np.full(6, np.nan, dtype=np.float32)
+    cube = xr.Dataset(
+        {"VV": (("time", "y", "x"), np.full((6, 1, 2), -10.0, np.float32), {"units": "dB"}),
+         "VH": (("time", "y", "x"), np.full((6, 1, 2), -16.0, np.float32), {"units": "dB"}),
+         "NDVI": (("time", "y", "x"), np.stack([obs, obs2], axis=-1)[:, None, :])},
+        coords={"time": t, "y": [0.0], "x": [0.0, 1.0]},
+    )
+    predicted = xr.DataArray(np.stack([pred, pred2], axis=-1)[:, None, :], dims=("time", "y", "x"), coords=cube["VV"].coords)
+    return cube, predicted
+
+
+def test_flags_values_and_std_without_smoothing():
+    cube, predicted = _hand_cube()
+    rec = fdl.reconstruct(cube, _model_with_rmse(), predicted=predicted, smooth=False, obs_std=0.03)
+    src = rec["source"].values[:, 0, 0]
+    np.testing.assert_array_equal(src, [0, 1, 1, 0, 3, 3])  # nothing after the last data: missing
+    np.testing.assert_allclose(rec["NDVI"].values[:4, 0, 0], [0.3, 0.35, 0.5, 0.6], rtol=1e-6)
+    assert np.isnan(rec["NDVI"].values[4:, 0, 0]).all()
+    np.testing.assert_allclose(rec["NDVI_std"].values[:4, 0, 0], [0.03, 0.05, 0.12, 0.03], rtol=1e-6)
+    assert (rec["source"].values[:, 0, 1] == 3).all() and np.isnan(rec["NDVI"].values[:, 0, 1]).all()
+    assert rec["source"].attrs["flag_meanings"] == "observed predicted interpolated missing"
+    np.testing.assert_array_equal(rec["source"].attrs["flag_values"], [0, 1, 2, 3])
+    assert rec["source"].dtype == np.uint8 and rec["NDVI"].dtype == np.float32
+
+
+def test_regular_grid_interpolates_between_data():
+    cube, predicted = _hand_cube()
+    rec = fdl.reconstruct(cube, _model_with_rmse(), predicted=predicted, smooth=False, freq="3D")
+    src = rec["source"].values[:, 0, 0]
+    # data every 6 days on a 3-day grid: cells in between are interpolated
+    assert list(src[:7]) == [0, 2, 1, 2, 1, 2, 0]
+    np.testing.assert_allclose(rec["NDVI"].values[1, 0, 0], (0.3 + 0.35) / 2, rtol=1e-5)
+    assert rec["NDVI_std"].values[1, 0, 0] > 0.05  # larger than either neighbour
+
+
+def test_smoothing_weights_observations_more():
+    cube, predicted = _hand_cube()
+    m = _model_with_rmse()
+    heavy = fdl.reconstruct(cube, m, predicted=predicted, smooth=True, lam=1e4)
+    obs_weighted = fdl.reconstruct(cube, m, predicted=predicted, smooth=True, lam=1e4, weights={"observed": 1.0, "predicted": 1.0})
+    # with inverse-variance weights the smooth curve stays closer to the observations
+    err_default = abs(heavy["NDVI"].values[[0, 3], 0, 0] - [0.3, 0.6]).sum()
+    err_equal = abs(obs_weighted["NDVI"].values[[0, 3], 0, 0] - [0.3, 0.6]).sum()
+    assert err_default < err_equal
+    assert (heavy["source"].values[:4, 0, 0] == [0, 1, 1, 0]).all()
+    assert (heavy["source"].values[4:, 0, 0] == 2).all()  # the smoother extends the series
+    with pytest.raises(ConfigError, match="weights"):
+        fdl.reconstruct(cube, m, predicted=predicted, weights={"cloudy": 1.0})
+
+
+@pytest.mark.parametrize("kw", [{}, {"freq": "5D"}, {"smooth": False}])
+def test_lazy_and_chunk_invariant(small_scene, kw):
+    s1r, s2r, _ = small_scene
+    cube = fdl.align(fdl.open_s1(s1r), fdl.open_s2(s2r))
+    model = fdl.train(cube, config=fdl.TrainConfig(hidden=(16,), max_epochs=2, block_size=4))
+    eager = fdl.reconstruct(cube, model, **kw)
+    with raise_if_dask_computes():
+        lazy = cube.chunk({"time": -1, "y": 9, "x": 7}).fusion.reconstruct(model, **kw)
+    assert lazy["NDVI"].chunks is not None
+    xr.testing.assert_allclose(lazy.compute(), eager, rtol=1e-5, atol=1e-6)
+    assert int((eager["source"] == 3).sum()) < eager["source"].size * 0.05

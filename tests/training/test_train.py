@@ -1,0 +1,119 @@
+"""Trainer: sampling, spatial-block split, reproducibility, errors, learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.errors import ConfigError, InsufficientDataError
+from fusets_dl.evaluation.splits import split_blocks
+from fusets_dl.training.core import TrainConfig, collect_samples
+
+FAST = dict(hidden=(32, 16), max_epochs=4, patience=2, batch_size=256, block_size=4)
+
+
+@pytest.fixture(scope="module")
+def cube(small_scene):
+    s1r, s2r, _ = small_scene
+    return fdl.align(fdl.open_s1(s1r), fdl.open_s2(s2r))
+
+
+def test_split_blocks_is_disjoint_and_seeded():
+    cfg = TrainConfig(block_size=4, test_fraction=0.25, val_fraction=0.125)
+    a = split_blocks(24, 20, cfg)
+    assert a["grid"] == [6, 5]
+    test, val = set(map(tuple, a["test"])), set(map(tuple, a["val"]))
+    assert len(test) == round(0.25 * 30) and len(val) == round(0.125 * 30) and not test & val
+    assert split_blocks(24, 20, cfg) == a
+    assert split_blocks(24, 20, TrainConfig(block_size=4, seed=1)) != a
+    with pytest.raises(InsufficientDataError, match="at least 3 blocks"):
+        split_blocks(8, 8, TrainConfig(block_size=8))
+
+
+def test_samples_do_not_depend_on_chunking_and_respect_the_cap(cube):
+    spec = fdl.FeatureSpec()
+    a = collect_samples(cube, spec, max_samples=10**9, seed=0)
+    b = collect_samples(cube.chunk({"y": 7, "x": 5}), spec, max_samples=10**9, seed=0)
+    order_a = np.lexsort((a["it"], a["ix"], a["iy"]))
+    order_b = np.lexsort((b["it"], b["ix"], b["iy"]))
+    np.testing.assert_array_equal(a["x"][order_a], b["x"][order_b])
+    np.testing.assert_array_equal(a["y"][order_a], b["y"][order_b])
+    assert a["n_complete"] == a["y"].size <= a["n_target"] <= a["n_total"]
+    capped = collect_samples(cube, spec, max_samples=2000, seed=0)
+    assert 1500 < capped["y"].size <= 2000 * 1.15  # uniform draw with p = cap / n_target
+    # the draw is spread over the scene, not taken from the first chunk
+    assert capped["iy"].min() < 4 and capped["iy"].max() > 19
+
+
+def test_train_records_split_history_and_metrics(cube):
+    m = fdl.train(cube, config=TrainConfig(**FAST))
+    assert {"train", "val", "test", "test_by_range"} <= set(m.metrics)
+    assert m.metrics["test"]["n"] == m.info["funnel"]["test"] > 0
+    assert len(m.history) <= 4 and {"loss", "val_loss", "lr", "seconds"} <= set(m.history[0])
+    assert m.blocks["block_size"] == 4 and m.blocks["test"]
+    # held-out metrics are computed on test blocks only
+    from fusets_dl.evaluation.scoring import evaluate
+
+    ev = evaluate(m, cube)
+    assert ev["overall"]["n"] == m.metrics["test"]["n"]
+    assert ev["overall"]["rmse"] == pytest.approx(m.metrics["test"]["rmse"], rel=1e-5)
+
+
+def test_training_is_reproducible(cube):
+    a = fdl.train(cube, config=TrainConfig(**FAST, seed=3))
+    b = fdl.train(cube, config=TrainConfig(**FAST, seed=3))
+    for (ka, va), (kb, vb) in zip(a.network.state_dict().items(), b.network.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
+
+
+def test_too_few_samples_lists_the_funnel(cube):
+    sparse = cube.copy()
+    nd = sparse["NDVI"].values.copy()
+    nd[:, :, :] = np.nan
+    nd[5, 0, 0] = 0.5
+    sparse["NDVI"] = (("time", "y", "x"), nd)
+    with pytest.raises(InsufficientDataError, match=r"pixel-dates -> 1 with clear NDVI -> 1 with complete features"):
+        fdl.train(sparse, config=TrainConfig(**FAST))
+    with pytest.raises(fdl.errors.MissingVariableError, match="NDVI"):
+        fdl.train(cube.drop_vars("NDVI"))
+
+
+def test_config_validation_and_round_trip():
+    with pytest.raises(ConfigError, match="dropout"):
+        TrainConfig(dropout=1.5)
+    with pytest.raises(ConfigError, match="loss"):
+        TrainConfig(loss="l1")
+    with pytest.raises(ConfigError, match="unknown keys"):
+        TrainConfig.from_dict({"epochs": 3})
+    cfg = TrainConfig(hidden=(8, 4))
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_model_learns_on_a_synthetic_scene(small_scene):
+    s1r, s2r, truth = small_scene
+    cube = fdl.align(fdl.open_s1(s1r), fdl.open_s2(s2r), outlier_filter=True)
+    m = fdl.train(cube, config=TrainConfig(block_size=4, max_epochs=25, seed=0))
+    assert m.metrics["test"]["r2"] > 0.5
+    # against the true NDVI on the held-out blocks too
+    from fusets_dl.evaluation.metrics import regression_metrics
+    from fusets_dl.evaluation.splits import block_mask
+
+    pred = fdl.predict_ndvi(cube, m)
+    mask = xr.DataArray(block_mask(24, 20, m.blocks, "test"), dims=("y", "x"))
+    vs_truth = regression_metrics(truth["NDVI"].where(mask).values, pred.where(mask).values)
+    assert vs_truth["r2"] > 0.5
+
+
+def test_cross_validate_predicts_every_block_once(cube):
+    cv = fdl.training.cross_validate(cube, config=TrainConfig(**FAST), folds=3)
+    assert len(cv["folds"]) == 3
+    assert cv["pooled"]["n"] == sum(f["n"] for f in cv["folds"])
+    assert cv["pooled"]["n"] == int(cube["NDVI"].notnull().sum()) - _incomplete(cube)
+
+
+def _incomplete(cube):
+    f = fdl.compute_features(cube)
+    return int((cube["NDVI"].notnull() & f.isnull().any("feature")).sum())
