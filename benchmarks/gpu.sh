@@ -19,9 +19,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 nproc | tee -a "$out/gpu.txt"
 $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" | tee -a "$out/gpu.txt"
 
-step() {  # step NAME SECONDS COMMAND...
+step() {  # step NAME SECONDS COMMAND...   (STEPS="core scale" runs only those)
     local name=$1 limit=$2
     shift 2
+    case " ${STEPS:-cuda_test core scale mogpr} " in *" $name "*) ;; *) return 0 ;; esac
     echo "=== $name (limit ${limit}s)"
     local t0=$SECONDS
     timeout "$limit" "$@" > "$out/$name.log" 2>&1
