@@ -41,10 +41,10 @@ def _env(tree: Path) -> dict[str, str]:
 
 def _wall(args: list[str], tree: Path, runs: int) -> list[float]:
     out = []
-    subprocess.run([sys.executable, *args], cwd=tree, env=_env(tree), capture_output=True, check=False)  # warm the page cache
+    subprocess.run([sys.executable, *args], cwd=tree, env=_env(tree), capture_output=True, check=False)  # noqa: S603 - our interpreter, fixed argv; warms the page cache
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, *args], cwd=tree, env=_env(tree), capture_output=True, check=False)
+        subprocess.run([sys.executable, *args], cwd=tree, env=_env(tree), capture_output=True, check=False)  # noqa: S603 - fixed argv
         out.append(time.perf_counter() - t0)
     return out
 
@@ -67,7 +67,7 @@ def _loaded(args: list[str], tree: Path) -> str:
     else:
         code = ("import runpy, sys\nsys.argv = {argv!r}\ntry:\n    runpy.run_module('fusets_dl', run_name='__main__')\n"
                 "except SystemExit:\n    pass\n").format(argv=["fusets-dl", *args[2:]]) + _PROBE.format(heavy=HEAVY)
-    res = subprocess.run([sys.executable, "-c", code], cwd=tree, env=_env(tree), capture_output=True, text=True, check=False)
+    res = subprocess.run([sys.executable, "-c", code], cwd=tree, env=_env(tree), capture_output=True, text=True, check=False)  # noqa: S603 - our probe
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("LOADED")), "LOADED ?")
     return line[len("LOADED"):].strip() or "none"
 
@@ -115,10 +115,10 @@ def main() -> None:
     if args.compare:
         tmp = Path(tempfile.mkdtemp(prefix="fdl-importtime-"))
         try:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(tmp / "tree"), args.compare], check=True)
+            subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(tmp / "tree"), args.compare], check=True)  # noqa: S603, S607 - git on a temporary path
             print(_table(measure(tmp / "tree", args.runs), args.compare))
         finally:
-            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "tree")], check=False)
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "tree")], check=False)  # noqa: S603, S607
             shutil.rmtree(tmp, ignore_errors=True)
 
 
