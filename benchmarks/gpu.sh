@@ -31,9 +31,9 @@ step() {  # step NAME SECONDS COMMAND...   (STEPS="core scale" runs only those)
     echo "=== $name: exit $rc after $((SECONDS - t0)) s"
 }
 
-step cuda_test "${T_TEST:-60}" $py -m pytest -q -p no:cacheprovider tests/test_model.py -k "cuda or device"
+step cuda_test "${T_TEST:-60}" $py -m pytest -q -p no:cacheprovider tests/models/test_model.py -k "cuda or device"
 step core "${T_CORE:-170}" $py -m benchmarks --device cuda --json "$out/core.json"
-step scale "${T_SCALE:-170}" $py -m benchmarks.scale
+step scale "${T_SCALE:-170}" $py -m benchmarks.scale --verbose
 # the MOGPR benchmark reads the FuseTS field series from ../shared/data; a copy may travel in .gpu/
 field=../shared/data/fusets_field/mogpr_input.csv
 if [ ! -f "$field" ] && [ -f .gpu/mogpr_input.csv ]; then mkdir -p "$(dirname "$field")" && cp .gpu/mogpr_input.csv "$field"; fi

@@ -32,8 +32,12 @@ def main() -> None:
     p.add_argument("--tile", type=int, default=256)
     p.add_argument("--max-samples", type=int, default=1_000_000)
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--verbose", action="store_true", help="log each stage (training epochs, tiles) with a timestamp as it happens")
     args = p.parse_args()
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(relativeCreated)9.0f ms %(name)s: %(message)s" if args.verbose else logging.BASIC_FORMAT)
+    if args.verbose:  # the stages' own lines, not Dask's
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     side = math.sqrt(args.factor)
     ny, nx = round(671 * side), round(893 * side)
     t0 = time.perf_counter()

@@ -1,4 +1,9 @@
-"""The ``fusion`` accessor: a thin front over the package functions."""
+"""The ``fusion`` accessor: a thin front over the stage functions.
+
+Each method shows the real parameters of the function it calls (no
+``**kwargs`` pass-through), imports that stage on first use (so registering
+the accessor costs nothing), and documents itself by pointing at the function.
+"""
 
 from __future__ import annotations
 
@@ -9,79 +14,159 @@ import xarray as xr
 from .validate import check_cube
 
 if TYPE_CHECKING:
-    from .features.core import FeatureSpec
-    from .models.core import FusionModel
+    from .baselines.gp import GPConfig
+    from .evaluation.compare import CompareConfig, CompareResult
+    from .features import FeatureSpec
+    from .models import FusionModel
+    from .segmentation import SegmentConfig, Segmenter
+    from .training import TrainConfig
 
 __all__ = ["FusionDataArrayAccessor", "FusionDatasetAccessor"]
 
 
 @xr.register_dataset_accessor("fusion")
 class FusionDatasetAccessor:
-    """``ds.fusion``: fusion-cube operations on a Dataset."""
+    """``ds.fusion``: fusion-cube operations on a Dataset (see DESIGN: the fusion cube)."""
 
     def __init__(self, ds: xr.Dataset) -> None:
         self._ds = ds
 
     def validate(self, *, need_target: bool = False) -> xr.Dataset:
-        """Check the Dataset against the fusion-cube data model; return it unchanged."""
+        """Check the Dataset against the fusion-cube data model and return it unchanged.
+
+        Parameters
+        ----------
+        need_target : bool
+            Also require the ``NDVI`` target variable.
+
+        Returns
+        -------
+        xarray.Dataset
+            The same Dataset.
+        """
         check_cube(self._ds, need_target=need_target)
         return self._ds
 
     def summary(self) -> dict[str, Any]:
-        """What survived each step of building the cube (see :func:`fusets_dl.summarise`)."""
-        from .alignment.core import summarise
+        """What survived each step of building the cube; see :func:`fusets_dl.alignment.summarise`."""
+        from .alignment import summarise
 
         return summarise(self._ds)
 
     def features(self, spec: FeatureSpec | None = None) -> xr.DataArray:
-        """Features of the cube (see :func:`fusets_dl.compute_features`)."""
-        from .features.core import compute_features
+        """The feature cube; see :func:`fusets_dl.compute_features`."""
+        from .features import compute_features
 
         return compute_features(self._ds, spec)
 
-    def predict_ndvi(self, model: FusionModel, **kwargs: Any) -> xr.DataArray:
-        """NDVI predicted from S1 by ``model`` (see :func:`fusets_dl.predict_ndvi`); lazy on Dask input."""
-        from .inference.core import predict_ndvi
+    def predict_ndvi(
+        self,
+        model: FusionModel,
+        *,
+        batch_size: int | None = None,
+        device: str | None = None,
+        precision: str | None = None,
+    ) -> xr.DataArray:
+        """NDVI predicted from S1 by ``model``, lazy on Dask input; see :func:`fusets_dl.predict_ndvi`."""
+        from .inference import predict_ndvi
 
-        return predict_ndvi(self._ds, model, **kwargs)
+        return predict_ndvi(self._ds, model, batch_size=batch_size, device=device, precision=precision)
 
-    def reconstruct(self, model: FusionModel, **kwargs: Any) -> xr.Dataset:
-        """Gap-filled NDVI with ``NDVI_std`` and ``source`` (see :func:`fusets_dl.reconstruct`)."""
-        from .reconstruction.core import reconstruct
+    def reconstruct(
+        self,
+        model: FusionModel,
+        *,
+        freq: str | None = None,
+        smooth: bool = True,
+        lam: float = 1000.0,
+        obs_std: float = 0.03,
+        weights: dict[str, float] | None = None,
+        predicted: xr.DataArray | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+        precision: str | None = None,
+    ) -> xr.Dataset:
+        """Gap-filled NDVI with ``NDVI_std`` and ``source``; see :func:`fusets_dl.reconstruct`."""
+        from .reconstruction import reconstruct
 
-        return reconstruct(self._ds, model, **kwargs)
+        return reconstruct(self._ds, model, freq=freq, smooth=smooth, lam=lam, obs_std=obs_std, weights=weights,
+                           predicted=predicted, batch_size=batch_size, device=device, precision=precision)
 
-    def mogpr(self, target: str = "NDVI", times: Any = None, *, sar: str = "rvi", split_orbits: bool = True, **kwargs: Any) -> xr.Dataset:
-        """MOGPR gap filling of a fusion cube: the target plus the S1 RVI of each relative orbit.
+    def mogpr(
+        self,
+        target: str = "NDVI",
+        times: Any = None,
+        *,
+        sar: str = "rvi",
+        split_orbits: bool = True,
+        variables: list[str] | None = None,
+        config: GPConfig | None = None,
+        **config_kwargs: Any,
+    ) -> xr.Dataset:
+        """MOGPR gap filling of the target plus the S1 RVI of each relative orbit.
 
-        See :func:`fusets_dl.baselines.mogpr` and :func:`fusets_dl.baselines.mogpr_inputs`.
-        A Dataset that is not a fusion cube (no ``VV``/``VH``) is passed to
-        :func:`~fusets_dl.baselines.mogpr` as it is.
+        See :func:`fusets_dl.mogpr` and :func:`fusets_dl.baselines.mogpr_inputs`.
+        A Dataset that is not a fusion cube (no ``VV``/``VH``) goes to
+        :func:`~fusets_dl.mogpr` as it is; ``config_kwargs`` are fields of
+        :class:`~fusets_dl.baselines.GPConfig` (as in ``mogpr``).
         """
         from .baselines import mogpr, mogpr_inputs
 
         ds = self._ds
         if "VV" in ds.data_vars and "VH" in ds.data_vars:
             ds = mogpr_inputs(ds, sar=sar, split_orbits=split_orbits, target=target)
-        return mogpr(ds, target=target, times=times, **kwargs)
+        return mogpr(ds, target=target, times=times, variables=variables, config=config, **config_kwargs)
 
-    def compare(self, **kwargs: Any) -> Any:
-        """The gap-filling comparison on this cube (see :func:`fusets_dl.compare`)."""
+    def compare(
+        self,
+        *,
+        config: CompareConfig | None = None,
+        model: FusionModel | None = None,
+        features: FeatureSpec | None = None,
+        train_config: TrainConfig | None = None,
+        models: dict[str, FusionModel] | None = None,
+    ) -> CompareResult:
+        """The gap-filling comparison on this cube; see :func:`fusets_dl.compare`."""
         from .evaluation.compare import compare
 
-        return compare(self._ds, **kwargs)
+        return compare(self._ds, config=config, model=model, features=features, train_config=train_config, models=models)
 
-    def segment(self, n_classes: int = 8, **kwargs: Any) -> xr.DataArray:
-        """Unsupervised land-cover classes of the cube's pixels (see :func:`fusets_dl.segment`)."""
-        from .segmentation.core import segment
+    def segment(
+        self,
+        n_classes: int = 8,
+        *,
+        segmenter: Segmenter | None = None,
+        config: SegmentConfig | None = None,
+        **config_kwargs: Any,
+    ) -> xr.DataArray:
+        """Unsupervised land-cover classes of the cube's pixels; see :func:`fusets_dl.segmentation.segment`.
 
-        return segment(self._ds, n_classes, **kwargs)
+        ``config_kwargs`` are fields of :class:`~fusets_dl.segmentation.SegmentConfig` (as in ``segment``).
+        """
+        from .segmentation import segment
 
-    def phenology(self, **kwargs: Any) -> xr.Dataset:
-        """Phenology of the Dataset's ``NDVI`` (see :func:`fusets_dl.phenology`)."""
-        from .phenometrics.core import phenology
+        return segment(self._ds, n_classes, segmenter=segmenter, config=config, **config_kwargs)
 
-        return phenology(self._ds["NDVI"], **kwargs)
+    def phenology(
+        self,
+        *,
+        max_seasons: int = 3,
+        method: str = "threshold",
+        amplitude_fraction: float = 0.5,
+        min_amplitude: float = 0.1,
+        min_length: float = 30.0,
+        smooth: float | None = 200.0,
+        step_days: float | None = None,
+        period: tuple[Any, Any] | None = None,
+        min_valid: int = 6,
+        by: xr.DataArray | None = None,
+    ) -> xr.Dataset:
+        """Phenology of the Dataset's ``NDVI``; see :func:`fusets_dl.phenology`."""
+        from .phenometrics import phenology
+
+        return phenology(self._ds["NDVI"], max_seasons=max_seasons, method=method, amplitude_fraction=amplitude_fraction,
+                         min_amplitude=min_amplitude, min_length=min_length, smooth=smooth, step_days=step_days,
+                         period=period, min_valid=min_valid, by=by)
 
 
 @xr.register_dataarray_accessor("fusion")
@@ -91,8 +176,23 @@ class FusionDataArrayAccessor:
     def __init__(self, da: xr.DataArray) -> None:
         self._da = da
 
-    def phenology(self, **kwargs: Any) -> xr.Dataset:
-        """Multi-season phenometrics of this NDVI series (see :func:`fusets_dl.phenology`)."""
-        from .phenometrics.core import phenology
+    def phenology(
+        self,
+        *,
+        max_seasons: int = 3,
+        method: str = "threshold",
+        amplitude_fraction: float = 0.5,
+        min_amplitude: float = 0.1,
+        min_length: float = 30.0,
+        smooth: float | None = 200.0,
+        step_days: float | None = None,
+        period: tuple[Any, Any] | None = None,
+        min_valid: int = 6,
+        by: xr.DataArray | None = None,
+    ) -> xr.Dataset:
+        """Multi-season phenometrics of this NDVI series; see :func:`fusets_dl.phenology`."""
+        from .phenometrics import phenology
 
-        return phenology(self._da, **kwargs)
+        return phenology(self._da, max_seasons=max_seasons, method=method, amplitude_fraction=amplitude_fraction,
+                         min_amplitude=min_amplitude, min_length=min_length, smooth=smooth, step_days=step_days,
+                         period=period, min_valid=min_valid, by=by)

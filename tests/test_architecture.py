@@ -183,3 +183,38 @@ def test_import_is_cheap():
 def test_public_names_load_on_first_use():
     loaded = _loaded_after("import fusets_dl as fdl\nfdl.train")
     assert "torch" in loaded and "fusets_dl.training" in loaded
+
+
+@pytest.mark.parametrize(
+    ("accessor", "method", "target", "skip"),
+    [
+        ("FusionDatasetAccessor", "predict_ndvi", "fusets_dl.inference:predict_ndvi", 1),
+        ("FusionDatasetAccessor", "reconstruct", "fusets_dl.reconstruction:reconstruct", 1),
+        ("FusionDatasetAccessor", "compare", "fusets_dl.evaluation.compare:compare", 1),
+        ("FusionDatasetAccessor", "segment", "fusets_dl.segmentation:segment", 1),
+        ("FusionDatasetAccessor", "phenology", "fusets_dl.phenometrics:phenology", 1),
+        ("FusionDataArrayAccessor", "phenology", "fusets_dl.phenometrics:phenology", 1),
+        ("FusionDatasetAccessor", "mogpr", "fusets_dl.baselines:mogpr", 1),
+    ],
+)
+def test_accessor_methods_show_the_functions_parameters(accessor, method, target, skip):
+    """Each accessor parameter exists in the stage function with the same default; no bare ``**kwargs``."""
+    import importlib
+    import inspect
+
+    from fusets_dl import accessor as acc
+
+    meth = inspect.signature(getattr(getattr(acc, accessor), method))
+    mod, _, name = target.partition(":")
+    fn = inspect.signature(getattr(importlib.import_module(mod), name))
+    assert "kwargs" not in meth.parameters, f"{accessor}.{method} hides its parameters behind **kwargs"
+    fn_params = dict(fn.parameters)
+    var_kw = [p for p in fn_params.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+    for pname, p in list(meth.parameters.items())[1:]:  # skip self
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            assert var_kw and var_kw[0].name == pname, f"{method}: **{pname} does not mirror the function"
+            continue
+        if pname in fn_params:
+            assert p.default == fn_params[pname].default, f"{method}({pname}=...) default {p.default!r} != {fn_params[pname].default!r}"
+        else:
+            assert var_kw or pname in ("sar", "split_orbits"), f"{method}: {pname} is not a parameter of {target}"
