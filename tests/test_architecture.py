@@ -212,7 +212,7 @@ def test_accessor_methods_show_the_functions_parameters(accessor, method, target
     var_kw = [p for p in fn_params.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
     for pname, p in list(meth.parameters.items())[1:]:  # skip self
         if p.kind is inspect.Parameter.VAR_KEYWORD:
-            assert var_kw and var_kw[0].name == pname, f"{method}: **{pname} does not mirror the function"
+            assert var_kw, f"{method}: **{pname} has no counterpart in {target}"
             continue
         if pname in fn_params:
             assert p.default == fn_params[pname].default, f"{method}({pname}=...) default {p.default!r} != {fn_params[pname].default!r}"
