@@ -73,7 +73,7 @@ class FusionDatasetAccessor:
 
     def segment(self, n_classes: int = 8, **kwargs: Any) -> xr.DataArray:
         """Unsupervised land-cover classes of the cube's pixels (see :func:`fusets_dl.segment`)."""
-        from .segmentation.core import segment
+        from .segmentation.apply import segment
 
         return segment(self._ds, n_classes, **kwargs)
 
