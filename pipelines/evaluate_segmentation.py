@@ -30,7 +30,7 @@ import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.evaluation.metrics import clustering_scores
-from fusets_dl.segmentation.core import SegmentConfig, kmeans_segment, segment
+from fusets_dl.segmentation import SegmentConfig, kmeans_segment, segment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_baselines import WC, _cube

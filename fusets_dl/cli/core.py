@@ -248,7 +248,7 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ..readers.core import open_cube
-    from ..segmentation.core import (
+    from ..segmentation import (
         SegmentConfig,
         kmeans_segment,
         load_segmenter,

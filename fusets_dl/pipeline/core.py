@@ -98,7 +98,7 @@ def _date(value: Any, where: str) -> str:
 
 def _segment_config(classes: Mapping[str, Any]) -> Any:
     """The SegmentConfig of a region's ``classes``."""
-    from ..segmentation.core import SegmentConfig
+    from ..segmentation import SegmentConfig
 
     return SegmentConfig(**{k: v for k, v in classes.items() if k in ("n_classes", "views", "epochs")})
 
@@ -369,7 +369,7 @@ def _region_model(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: d
 
 def _region_segmenter(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: dict[str, float]) -> Any:
     """The region's segmenter: loaded, reused from an earlier run, or trained on the region (no labels)."""
-    from ..segmentation.core import load_segmenter, train_segmenter
+    from ..segmentation import load_segmenter, train_segmenter
 
     if not rc.classes:
         return None
@@ -394,7 +394,7 @@ def _template(cube: xr.Dataset, model: Any, rc: RegionConfig, segmenter: Any = N
     ndvi = rec["NDVI"]
     parts = [rec]
     if segmenter is not None:
-        from ..segmentation.core import segment
+        from ..segmentation import segment
 
         classes = segment(cube, segmenter=segmenter)
         keep = rc.classes.get("keep")

@@ -1,0 +1,21 @@
+"""The class map both methods return: an int16 ``class(y, x)`` with its attributes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+__all__: list[str] = []
+
+
+def _classes_array(profile: xr.DataArray, fn: Any, *args: Any, name: str, attrs: dict[str, Any]) -> xr.DataArray:
+    """``class(y, x)`` int16 from ``fn(profile_block, *args)``, one task per chunk on Dask input."""
+    if profile.chunks is None:
+        data: Any = fn(np.asarray(profile.values), *args)
+    else:
+        data = da.map_blocks(fn, profile.data, *args, drop_axis=2, dtype=np.int16, meta=np.empty((0, 0), dtype=np.int16))
+    return xr.DataArray(data, dims=("y", "x"), coords={"y": profile["y"], "x": profile["x"]}, name=name,
+                        attrs={"long_name": "unsupervised land-cover class", "comment": "-1: too little S1 to classify", **attrs})

@@ -1,0 +1,35 @@
+"""Applying a segmenter: chunked equals unchunked and is lazy, the S1-only view, sparse S1 unclassified."""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+
+from fusets_dl.segmentation.apply import segment
+from tests.segmentation.helpers import FAST
+
+
+def test_chunked_inference_equals_unchunked_and_is_lazy(crop_scene, trained):
+    cube, _ = crop_scene
+    eager = segment(cube, segmenter=trained)
+    with dask.config.set(scheduler="sync"):
+        calls = []
+        with dask.callbacks.Callback(pretask=lambda key, dsk, state: calls.append(key)):
+            lazy = segment(cube.chunk({"time": -1, "y": 24, "x": 40}), segmenter=trained)
+        assert calls == []  # building the map computes nothing
+        assert lazy.chunks is not None
+        np.testing.assert_array_equal(lazy.values, eager.values)
+
+
+def test_s1_only_view(crop_scene):
+    cube, _ = crop_scene
+    s1_only = segment(cube, 6, views=("s1",), **FAST)
+    assert (np.bincount(s1_only.values[s1_only.values >= 0]) > 0).sum() >= 3
+
+
+def test_sparse_s1_pixels_are_unclassified(crop_scene, trained):
+    cube, _ = crop_scene
+    holed = cube.copy()
+    holed["VV"] = cube["VV"].where((cube["y"] != cube["y"][0]) | (cube["x"] != cube["x"][0]))
+    classes = segment(holed, segmenter=trained)
+    assert classes.values[0, 0] == -1 and (classes.values[1:, 1:] >= 0).all()

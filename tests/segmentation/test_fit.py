@@ -1,0 +1,43 @@
+"""Training without labels: no collapse, classes that follow the crops, chunk-invariance, refused inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fusets_dl as fdl
+from fusets_dl.evaluation.metrics import clustering_scores
+from fusets_dl.segmentation.apply import segment
+from fusets_dl.segmentation.config import SegmentConfig
+from fusets_dl.segmentation.fit import train_segmenter
+from tests.segmentation.helpers import FAST
+
+
+def test_codes_are_used_and_classes_follow_the_crops(crop_scene, trained):
+    cube, crop = crop_scene
+    classes = segment(cube, segmenter=trained)
+    assert classes.dims == ("y", "x") and classes.dtype == np.int16
+    counts = np.bincount(classes.values[classes.values >= 0].ravel(), minlength=6)
+    assert (counts > 0).sum() >= 4, counts  # no collapse onto one or two codes
+    assert counts.max() < 0.6 * counts.sum(), counts
+    scores = clustering_scores(crop.values, classes.values)
+    assert scores["ari"] > 0.2 and scores["nmi"] > 0.3, scores  # far above chance (about 0) on six true classes
+
+
+def test_training_does_not_depend_on_chunking(crop_scene):
+    cube, _ = crop_scene
+    cfg = SegmentConfig(n_classes=4, **{**FAST, "epochs": 3, "warmup": 1})
+    a = train_segmenter(cube, cfg)
+    b = train_segmenter(cube.chunk({"time": -1, "y": 20, "x": 33}), cfg)
+    assert a.info["train_pixels"] == b.info["train_pixels"]
+    assert a.history[-1]["nce"] == pytest.approx(b.history[-1]["nce"], rel=1e-5)
+
+
+def test_too_few_pixels_or_no_clear_ndvi_are_refused(crop_scene):
+    cube, _ = crop_scene
+    tiny = cube.isel(y=slice(0, 3), x=slice(0, 3))
+    with pytest.raises(fdl.errors.InsufficientDataError, match="pixels with S1"):
+        train_segmenter(tiny, SegmentConfig(n_classes=4, **FAST))
+    no_s2 = cube.assign(NDVI=cube["NDVI"] * np.nan)
+    with pytest.raises(fdl.errors.InsufficientDataError, match="S2 view needs clear NDVI"):
+        train_segmenter(no_s2, SegmentConfig(n_classes=4, **FAST))
