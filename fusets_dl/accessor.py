@@ -9,7 +9,7 @@ import xarray as xr
 from .validate import check_cube
 
 if TYPE_CHECKING:
-    from .features.core import FeatureSpec
+    from .features import FeatureSpec
     from .models.core import FusionModel
 
 __all__ = ["FusionDataArrayAccessor", "FusionDatasetAccessor"]
@@ -35,7 +35,7 @@ class FusionDatasetAccessor:
 
     def features(self, spec: FeatureSpec | None = None) -> xr.DataArray:
         """Features of the cube (see :func:`fusets_dl.compute_features`)."""
-        from .features.core import compute_features
+        from .features import compute_features
 
         return compute_features(self._ds, spec)
 

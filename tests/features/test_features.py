@@ -9,7 +9,7 @@ import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.errors import ConfigError
-from fusets_dl.features.core import FeatureSpec, compute_features, orbit_groups
+from fusets_dl.features import FeatureSpec, compute_features, orbit_groups
 from fusets_dl.testing import raise_if_dask_computes
 
 # acquisitions every 6 days; the second one is missing (NaN)
