@@ -23,8 +23,8 @@ _EXPORTS = {
     "open_s2": ".readers.core",
     "open_cube": ".readers.core",
     "align": ".alignment.core",
-    "FeatureSpec": ".features.core",
-    "compute_features": ".features.core",
+    "FeatureSpec": ".features.spec",
+    "compute_features": ".features.compute",
     "TrainConfig": ".training.core",
     "train": ".training.core",
     "FusionModel": ".models.core",
@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .alignment.core import align
     from .baselines.lcm import mogpr
     from .evaluation.compare import CompareConfig, compare
-    from .features.core import FeatureSpec, compute_features
+    from .features import FeatureSpec, compute_features
     from .inference.core import predict_ndvi
     from .models.core import FusionModel, load_model
     from .phenometrics.core import phenology

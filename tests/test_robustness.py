@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import fusets_dl as fdl
 from fusets_dl.errors import DimensionError, EncodingError, InsufficientDataError
-from fusets_dl.features.core import FeatureSpec, compute_features
+from fusets_dl.features import FeatureSpec, compute_features
 from fusets_dl.synthetic import make_scene
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

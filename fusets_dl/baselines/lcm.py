@@ -169,7 +169,7 @@ def mogpr_inputs(cube: xr.Dataset, *, sar: str = "rvi", split_orbits: bool = Tru
         One output per relative-orbit group (ascending and descending
         passes, grouped by time of day), NaN on the other group's dates.
     """
-    from ..features.core import orbit_groups
+    from ..features import orbit_groups
 
     if sar not in ("rvi", "vv_vh"):
         raise ValueError(f"mogpr_inputs: sar: expected 'rvi' or 'vv_vh', found {sar!r}")

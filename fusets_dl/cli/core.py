@@ -70,7 +70,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {"pair": summary, "composite_12D": csum}
     if not args.no_train:
         from ..evaluation.metrics import regression_metrics
-        from ..features.core import FeatureSpec
+        from ..features import FeatureSpec
         from ..inference.core import predict_ndvi
         from ..models.core import load_model
         from ..training.core import TrainConfig, train
@@ -321,7 +321,7 @@ def _write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..features.core import FeatureSpec
+    from ..features import FeatureSpec
     from ..readers.core import open_cube
     from ..training.core import TrainConfig, cross_validate, train
 
@@ -412,7 +412,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         gap_days=args.gap_days, n_gaps=args.n_gaps, max_pixels=args.max_pixels or None, seed=args.seed,
         methods=tuple(args.methods), mogpr={"device": args.device},
     )
-    from ..features.core import FeatureSpec
+    from ..features import FeatureSpec
 
     model = load_model(args.model) if args.model else None
     spec = FeatureSpec.from_dict(json.loads(args.features)) if args.features else FeatureSpec()

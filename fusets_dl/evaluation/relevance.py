@@ -161,7 +161,7 @@ def modality_weights(model: Any, cube: xr.Dataset) -> xr.DataArray:
         ``modality`` (NaN where SAR or time features are missing); lazy on
         Dask input.
     """
-    from ..features.core import compute_features
+    from ..features import compute_features
 
     if model.architecture.get("type") not in ("late", "attention"):
         raise ConfigError(

@@ -7,7 +7,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ..features.core import compute_features
+from ..features import compute_features
 from ..models.core import FusionModel, model_from_parts
 from ..runtime import Payload, from_payload, make_payload
 from ..validate import check_cube

@@ -19,7 +19,7 @@ from torch import nn
 
 from .._safeio import read_pair, write_pair
 from ..errors import ModelError
-from ..features.core import FeatureSpec
+from ..features import FeatureSpec
 from ..runtime import _run_batches, resolve_device, resolve_precision
 
 __all__ = ["FusionModel", "Scaler", "load_model", "model_from_parts"]

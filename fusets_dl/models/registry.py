@@ -11,7 +11,7 @@ from .mlp import MLP
 from .modality import ModalityNet
 
 if TYPE_CHECKING:
-    from ..features.core import FeatureSpec
+    from ..features import FeatureSpec
     from ..training.core import TrainConfig
 
 

@@ -243,7 +243,7 @@ def load_config(path: str | os.PathLike | Mapping[str, Any], *, base: str | os.P
         if not (mp.with_suffix(".json").exists() or Path(str(mp) + ".json").exists()):
             raise _err("model path", f"model not found: {str(mp)!r} (.json and .safetensors)")
         model = {**model, "path": str(mp)}
-    from ..features.core import FeatureSpec
+    from ..features import FeatureSpec
     from ..training.core import TrainConfig
 
     try:
@@ -356,7 +356,7 @@ def _trained_once(cfg: RunConfig, rc: RegionConfig, suffix: str, load: Callable[
 
 
 def _region_model(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: dict[str, float]) -> Any:
-    from ..features.core import FeatureSpec
+    from ..features import FeatureSpec
     from ..models.core import load_model
     from ..training.core import TrainConfig, train
 

@@ -19,7 +19,7 @@ from .._rng import hash_uniform
 from ..errors import ConfigError, InsufficientDataError
 from ..evaluation.metrics import metrics_by_range, regression_metrics
 from ..evaluation.splits import split_blocks
-from ..features.core import REQUIRED_MODALITIES, FeatureSpec, compute_features
+from ..features import REQUIRED_MODALITIES, FeatureSpec, compute_features
 from ..models.core import FusionModel, Scaler
 from ..models.modality import FUSION_STRATEGIES
 from ..models.registry import architecture, build_network

@@ -1,0 +1,87 @@
+"""Compute a spec's features on a fusion cube: prepare the inputs once, run each group, assemble."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ..validate import check_cube
+from .groups import FEATURE_GROUPS
+from .inputs import FeatureInputs
+from .orbits import orbit_groups
+from .spec import FeatureSpec
+
+__all__ = ["compute_features"]
+
+
+def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None, *, context_gaps: tuple[int, float] | None = None) -> xr.DataArray:
+    """Compute the features of ``spec`` on a fusion cube.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Fusion cube with ``VV``, ``VH`` (dB) on ``(time, y, x)``; ``NDVI``
+        for the optical group, ``elevation``/``slope``/``aspect`` on
+        ``(y, x)`` for the terrain group (absent: NaN).
+    spec : FeatureSpec, optional
+        Default ``FeatureSpec()``.
+    context_gaps : (seed, max_days), optional
+        Training only: the optical context of each pixel-date excludes a
+        simulated cloudy spell around it, of a length drawn uniformly in
+        ``[0, max_days]`` and placed uniformly around the date (a
+        counter-based hash of seed, date and pixel, so it does not depend on
+        chunking). Default: only ``spec.context_exclude_days``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``features(time, y, x, feature)`` float32, with the feature names as
+        the ``feature`` coordinate; lazy on Dask input (``time`` must be a
+        single chunk, as the readers make it).
+
+    Raises
+    ------
+    FusionError
+        When the cube fails :func:`~fusets_dl.validate.check_cube`
+        (``DimensionError``, ``MissingVariableError`` e.g. no ``NDVI`` for a
+        group that needs it, ``EncodingError``, ``DuplicateTimeError``).
+    """
+    spec = spec or FeatureSpec()
+    check_cube(cube, need_target=any(FEATURE_GROUPS[g].needs_ndvi for g in spec.groups))
+    inputs = _prepare_inputs(cube, spec, context_gaps)
+    parts = [group.compute(inputs) for name, group in FEATURE_GROUPS.items() if name in spec.groups and group.names(spec)]
+    return _assemble(parts, inputs)
+
+
+def _prepare_inputs(cube: xr.Dataset, spec: FeatureSpec, context_gaps: tuple[int, float] | None) -> FeatureInputs:
+    """The time axes, the S1 series in one time chunk and the orbit groups, shared by every group."""
+    days, doy = _time_axes(cube["time"])
+    vv, vh = _single_time_chunk(cube["VV"], cube["VH"])
+    return FeatureInputs(cube=cube, spec=spec, vv=vv, vh=vh, days=days, doy=doy, orbits=orbit_groups(cube), context_gaps=context_gaps)
+
+
+def _time_axes(t: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
+    """Days since the first time and the fractional (0-based) day of year, float64 (time,)."""
+    days = ((t.values - t.values[0]) / np.timedelta64(1, "D")).astype(np.float64)
+    tt = t.to_index()
+    doy = (tt.day_of_year - 1 + (tt.hour * 3600 + tt.minute * 60 + tt.second) / 86400.0).to_numpy(dtype=np.float64)
+    return days, doy
+
+
+def _single_time_chunk(vv: xr.DataArray, vh: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """VV and VH with ``time`` in one chunk when VV's is split (unchanged when in memory or already so)."""
+    if vv.chunks is not None and len(vv.chunks[vv.dims.index("time")]) > 1:
+        return vv.chunk({"time": -1}), vh.chunk({"time": -1})
+    return vv, vh
+
+
+def _assemble(parts: list[xr.DataArray], inputs: FeatureInputs) -> xr.DataArray:
+    """Concatenate the groups' features along ``feature``; coordinates, one feature chunk, name and attrs."""
+    cube, spec = inputs.cube, inputs.spec
+    out = xr.concat([p.drop_vars([c for c in p.coords if c not in ("time", "y", "x")], errors="ignore") for p in parts], dim="feature")
+    out = out.transpose("time", "y", "x", "feature").assign_coords(time=cube["time"], y=cube["y"], x=cube["x"], feature=spec.names)
+    if inputs.vv.chunks is not None and out.chunks is not None:
+        out = out.chunk({"feature": -1})
+    out.name = "features"
+    out.attrs = {"long_name": "fusion features", "feature_spec": spec.to_json(), "orbit_groups": int(np.unique(inputs.orbits).size)}
+    return out

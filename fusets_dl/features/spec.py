@@ -1,0 +1,245 @@
+"""The feature spec: which features to compute, validated and serialisable.
+
+:class:`FeatureSpec` declares the features (it serialises to JSON and travels
+with every model); the groups it may use, their order and their feature names
+come from the registry :data:`~fusets_dl.features.groups.FEATURE_GROUPS`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._config import dataclass_from_dict
+from ..errors import ConfigError
+from .groups import FEATURE_GROUPS
+
+__all__ = ["FeatureSpec"]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which features to compute from the fusion cube.
+
+    Parameters
+    ----------
+    backscatter : bool
+        ``VV``, ``VH`` in dB.
+    rvi : bool
+        Radar vegetation index ``4 VH / (VV + VH)`` on linear power (0..4).
+    ratios : bool
+        Polarisation ratios: ``VV_VH_dB`` = VV - VH in dB (the log of VV/VH,
+        which stays bounded where the linear VV/VH of bright targets reaches
+        the hundreds) and ``VH_VV`` = VH/VV in linear power, clipped to [0, 2].
+    interaction : bool
+        ``VVxVH``: the product of VV and VH in dB, divided by 100.
+    lags : int
+        Number of previous valid acquisitions whose VV/VH are features
+        (``VV_lag1``..), 0 for none.
+    lag_mode : {"orbit", "any"}
+        ``"orbit"`` (default): lags, the acquisition rolling mean and the
+        anomaly follow the previous valid acquisition of the *same relative
+        orbit* (see :func:`orbit_groups`), so a site seen from two alternating
+        orbits gives the same lag semantics (same geometry, ~6 or 12 days) as a
+        site seen from one; ``"any"``: the previous valid acquisition of any orbit.
+    differences : bool
+        ``dVV_lagk``, ``dVH_lagk``: change since each lag (dB).
+    dt : bool
+        ``dt_lagk``: days since each lagged acquisition, from the time coordinate.
+    doy : bool
+        ``doy_sin``, ``doy_cos``: day of year on the unit circle.
+    rolling : int
+        Window (in valid acquisitions, odd, centred) of the rolling mean of VV
+        and VH (``VV_roll``, ``VH_roll``); 0 or 1 for none.
+    windows : tuple of int
+        Centred time windows in days: for each, the mean of VV, VH and VV-VH
+        (dB) over the pixel's valid acquisitions within +-window/2
+        (``VV_w30``..). Windows in days, not acquisitions, mean the same
+        features for a 6-day single-orbit site as for two alternating orbits.
+    trends : tuple of int
+        Windows in days: mean over the next ``w`` days minus mean over the
+        previous ``w`` days, for VV and VH (``dVV_trend30``..): the direction
+        of change (growth or senescence).
+    anomaly : bool
+        ``VV_anom``, ``VH_anom``: departure from the pixel's median over the
+        whole series (removes static per-pixel effects such as roughness and
+        geometry).
+    groups : tuple of str
+        Modalities used, any of ``"sar"`` (the S1 features above),
+        ``"optical"`` (optical context, below), ``"terrain"`` (``elevation``,
+        ``slope``, ``aspect`` variables of the cube, from a DEM) and ``"time"``
+        (day of year): the names in
+        :data:`~fusets_dl.features.groups.FEATURE_GROUPS`, stored in its
+        order. Default ``("sar", "time")``: the S1-only model.
+    context_exclude_days : float
+        Optical context: clear observations within this many days of a date
+        are never its context (at least the pairing tolerance, so that the
+        S2 acquisition paired to a neighbouring S1 date is not the target
+        itself). The context of a date is the last clear NDVI before
+        ``t - context_exclude_days`` and the first after
+        ``t + context_exclude_days``: ``NDVI_prev``, ``dt_prev`` (days),
+        ``NDVI_next``, ``dt_next`` and ``NDVI_interp`` (linear interpolation
+        between them at ``t``, or the one present). Absent context is NaN and
+        enters the network as the modality baseline (zero after
+        standardisation).
+    cloudy_input : bool
+        Cloud-robust option of the optical group: also ``NDVI_cloudy``, the
+        NDVI of the nearest *cloud-contaminated* S2 acquisition within
+        ``cloudy_window_days`` of the date, and ``dt_cloudy`` (days to it),
+        from the cube's ``NDVI_cloudy`` (``align(..., keep_cloudy=True)``).
+        Training then sees cloudy optical inputs, flagged as such, instead of
+        having them removed (Gawlikowski and Gottschling: models trained with
+        cloudy samples learn when to rely on the radar).
+    cloudy_window_days : float
+        Search window of ``NDVI_cloudy``, days either side.
+
+    Raises
+    ------
+    ConfigError
+        When a value is out of range, a group unknown or repeated, or every
+        feature switched off.
+    """
+
+    backscatter: bool = True
+    rvi: bool = True
+    ratios: bool = True
+    interaction: bool = True
+    lags: int = 2
+    lag_mode: str = "orbit"
+    differences: bool = True
+    dt: bool = True
+    doy: bool = True
+    rolling: int = 5
+    windows: tuple[int, ...] = (15, 45, 91, 181)
+    trends: tuple[int, ...] = (30,)
+    anomaly: bool = True
+    groups: tuple[str, ...] = field(default=("sar", "time"))
+    context_exclude_days: float = 3.0
+    cloudy_input: bool = False
+    cloudy_window_days: float = 6.0
+
+    def __post_init__(self) -> None:
+        self._check_series_options()
+        given = self._normalise_groups()
+        self._check_optical_options(given)
+        self._normalise_windows()
+        if not self.names:
+            raise ConfigError("FeatureSpec: every feature is switched off; expected at least one")
+
+    def _check_series_options(self) -> None:
+        """Validate ``lags``, ``lag_mode`` and ``rolling``."""
+        if not isinstance(self.lags, int) or self.lags < 0 or self.lags > 10:
+            raise ConfigError(f"FeatureSpec.lags: expected an integer in 0..10, found {self.lags!r}")
+        if self.lag_mode not in ("orbit", "any"):
+            raise ConfigError(f"FeatureSpec.lag_mode: expected 'orbit' or 'any', found {self.lag_mode!r}")
+        if not isinstance(self.rolling, int) or self.rolling < 0 or (self.rolling > 1 and self.rolling % 2 == 0):
+            raise ConfigError(f"FeatureSpec.rolling: expected 0, 1 or an odd window, found {self.rolling!r}")
+
+    def _normalise_groups(self) -> tuple[str, ...]:
+        """Validate ``groups`` against the registry, put them in registry order; the groups as given."""
+        groups = tuple(self.groups)
+        known = tuple(FEATURE_GROUPS)
+        unknown = [g for g in groups if g not in known]
+        if unknown or not groups or len(set(groups)) != len(groups):
+            raise ConfigError(f"FeatureSpec.groups: expected a non-empty subset of {known}, found {groups!r}")
+        object.__setattr__(self, "groups", tuple(g for g in known if g in groups))
+        return groups
+
+    def _check_optical_options(self, given: tuple[str, ...]) -> None:
+        """Validate ``cloudy_input`` (against the groups as ``given``), ``cloudy_window_days`` and ``context_exclude_days``."""
+        if self.cloudy_input and "optical" not in given:
+            raise ConfigError("FeatureSpec.cloudy_input: expected the 'optical' group among groups, found " + repr(given))
+        if not self.cloudy_window_days >= 0:
+            raise ConfigError(f"FeatureSpec.cloudy_window_days: expected >= 0, found {self.cloudy_window_days!r}")
+        if not self.context_exclude_days >= 0:
+            raise ConfigError(f"FeatureSpec.context_exclude_days: expected >= 0, found {self.context_exclude_days!r}")
+
+    def _normalise_windows(self) -> None:
+        """Validate ``windows`` and ``trends`` (positive days) and store them as tuples of int."""
+        for name in ("windows", "trends"):
+            vals = tuple(int(w) for w in getattr(self, name))
+            if any(w < 1 for w in vals):
+                raise ConfigError(f"FeatureSpec.{name}: expected positive windows in days, found {vals!r}")
+            object.__setattr__(self, name, vals)
+
+    @property
+    def names(self) -> list[str]:
+        """Feature names, in the order of the ``feature`` dimension (group by group, in registry order)."""
+        out: list[str] = []
+        for name, group in FEATURE_GROUPS.items():
+            if name in self.groups:
+                out += group.names(self)
+        return out
+
+    @property
+    def modality(self) -> dict[str, str]:
+        """The modality (group) of each feature, in feature order."""
+        out: dict[str, str] = {}
+        for name, group in FEATURE_GROUPS.items():
+            if name in self.groups:
+                out.update(dict.fromkeys(group.names(self), name))
+        return out
+
+    @property
+    def modalities(self) -> list[str]:
+        """The modalities that have at least one feature, in feature order."""
+        used = set(self.modality.values())
+        return [g for g in FEATURE_GROUPS if g in used]
+
+    @property
+    def required(self) -> np.ndarray:
+        """Boolean mask of the features a sample cannot do without (SAR and time).
+
+        Optical context and terrain may be absent (NaN): they then enter the
+        network as the modality baseline.
+        """
+        modality = self.modality
+        return np.array([FEATURE_GROUPS[modality[n]].required for n in self.names], dtype=bool)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (``FeatureSpec.from_dict`` inverts it).
+
+        Returns
+        -------
+        dict
+            Every field; tuples as lists.
+        """
+        d = asdict(self)
+        d["groups"] = list(self.groups)
+        d["windows"] = list(self.windows)
+        d["trends"] = list(self.trends)
+        return d
+
+    def to_json(self) -> str:
+        """The spec as a JSON string (sorted keys).
+
+        Returns
+        -------
+        str
+            ``json.dumps(self.to_dict(), sort_keys=True)``.
+        """
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
+        """Rebuild a spec; unknown keys are an error naming them.
+
+        Parameters
+        ----------
+        d : dict
+            As written by :meth:`to_dict` (missing keys take their defaults).
+
+        Returns
+        -------
+        FeatureSpec
+            The validated spec.
+
+        Raises
+        ------
+        ConfigError
+            On unknown keys or invalid values.
+        """
+        return dataclass_from_dict(cls, d, ("groups", "windows", "trends"))

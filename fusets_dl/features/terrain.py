@@ -1,0 +1,68 @@
+"""The ``terrain`` group: elevation, slope and aspect of the cube's DEM variables."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import xarray as xr
+
+if TYPE_CHECKING:
+    from .inputs import FeatureInputs
+    from .spec import FeatureSpec
+
+__all__ = ["TERRAIN_FEATURES", "terrain_features", "terrain_names"]
+
+TERRAIN_FEATURES = ("elevation", "slope", "aspect_sin", "aspect_cos")
+
+
+def terrain_names(spec: FeatureSpec) -> list[str]:
+    """Names of the ``terrain`` group's features (the same for every spec).
+
+    Parameters
+    ----------
+    spec : FeatureSpec
+        The spec (unused: the terrain features have no switches).
+
+    Returns
+    -------
+    list of str
+        :data:`TERRAIN_FEATURES`.
+    """
+    return list(TERRAIN_FEATURES)
+
+
+def terrain_features(inputs: FeatureInputs) -> xr.DataArray:
+    """The ``terrain`` group's features (time, y, x, feature), the same at every time.
+
+    Parameters
+    ----------
+    inputs : FeatureInputs
+        The prepared inputs; the cube's ``elevation``, ``slope`` (degrees) and
+        ``aspect`` (degrees) on ``(y, x)`` are read, NaN when absent.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 ``elevation``, ``slope``, ``aspect_sin``, ``aspect_cos``,
+        chunked like the S1 series on Dask input.
+    """
+    ter = _terrain(inputs.cube)
+    chunks = inputs.spatial_chunks
+    if chunks is not None:
+        ter = ter.chunk(chunks)
+    return ter.expand_dims(time=inputs.cube.sizes["time"]).transpose("time", "y", "x", "feature")
+
+
+def _terrain(cube: xr.Dataset) -> xr.DataArray:
+    """(y, x, 4) terrain features from ``elevation``, ``slope`` (degrees) and ``aspect`` (degrees); NaN when absent."""
+    asp = np.deg2rad(_layer(cube, "aspect"))
+    parts = [_layer(cube, "elevation"), _layer(cube, "slope"), np.sin(asp), np.cos(asp)]
+    return xr.concat([p.drop_vars([c for c in p.coords if c not in ("y", "x")]) for p in parts], dim="feature").transpose("y", "x", "feature")
+
+
+def _layer(cube: xr.Dataset, name: str) -> xr.DataArray:
+    """The float32 (y, x) variable ``name`` of the cube, or NaN when it is absent or not on (y, x)."""
+    if name in cube.variables and set(cube[name].dims) == {"y", "x"}:
+        return cube[name].transpose("y", "x").astype(np.float32)
+    return xr.DataArray(np.full((cube.sizes["y"], cube.sizes["x"]), np.nan, dtype=np.float32), dims=("y", "x"))

@@ -1,0 +1,60 @@
+"""The ``sar`` (and ``time``) kernel against hand-computed values; orbit-following lags; invalid acquisitions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fusets_dl.features import FeatureSpec, compute_features, orbit_groups
+from tests.features.cubes import make_cube, series
+
+
+def test_hand_computed_values_with_a_missing_date():
+    f = compute_features(make_cube(), FeatureSpec(windows=(15,), trends=(30,), rolling=5, lags=2))
+    nan = np.nan
+    np.testing.assert_allclose(series(f, "VV"), [-10, nan, -12, -8, -9])
+    lin_vv, lin_vh = 10 ** (-1.0), 10 ** (-1.6)
+    np.testing.assert_allclose(series(f, "RVI")[0], 4 * lin_vh / (lin_vv + lin_vh), rtol=1e-5)
+    np.testing.assert_allclose(series(f, "VV_VH_dB"), [6, nan, 6, 6, 6])
+    np.testing.assert_allclose(series(f, "VH_VV")[0], 10**-0.6, rtol=1e-5)
+    np.testing.assert_allclose(series(f, "VVxVH")[0], (-10 * -16) / 100, rtol=1e-6)
+    # lag 1 is the previous *valid* acquisition: 01-13 looks back to 01-01 (12 days), not the missing 01-07
+    np.testing.assert_allclose(series(f, "VV_lag1"), [nan, nan, -10, -12, -8])
+    np.testing.assert_allclose(series(f, "dt_lag1"), [nan, nan, 12, 6, 6])
+    np.testing.assert_allclose(series(f, "dVV_lag1"), [nan, nan, -2, 4, -1])
+    np.testing.assert_allclose(series(f, "VV_lag2"), [nan, nan, nan, -10, -12])
+    np.testing.assert_allclose(series(f, "dt_lag2"), [nan, nan, nan, 18, 12])
+    # rolling mean over 2 previous + current + 2 next valid acquisitions
+    np.testing.assert_allclose(series(f, "VV_roll"), [np.mean([-10, -12, -8]), nan, -9.75, -9.75, np.mean([-12, -8, -9])], rtol=1e-6)
+    # 15-day centred window: acquisitions within +-7.5 days
+    np.testing.assert_allclose(series(f, "VV_w15"), [-10, nan, -10, np.mean([-12, -8, -9]), -8.5], rtol=1e-6)
+    np.testing.assert_allclose(series(f, "VV_VH_w15"), [6, nan, 6, 6, 6], rtol=1e-6)
+    # trend: mean of the next 30 days minus mean of the previous 30 days
+    np.testing.assert_allclose(series(f, "dVV_trend30"), [nan, nan, -8.5 - -10, -9 - -11, nan], rtol=1e-6)
+    # anomaly from the median (-9.5) of the valid acquisitions
+    np.testing.assert_allclose(series(f, "VV_anom"), [-0.5, nan, -2.5, 1.5, 0.5], rtol=1e-6)
+    doy = np.array([0, 6, 12, 18, 24]) + 0.25
+    np.testing.assert_allclose(series(f, "doy_sin")[[0, 2]], np.sin(2 * np.pi * doy[[0, 2]] / 365.25), rtol=1e-5)
+
+
+def test_lags_follow_the_same_relative_orbit():
+    times = pd.to_datetime(["2021-01-01T17:32", "2021-01-02T17:40", "2021-01-07T17:32", "2021-01-08T17:40", "2021-01-13T17:32"])
+    vv = np.array([-10, -14, -11, -15, -12], dtype=np.float32)
+    cube = make_cube(vv, times=times)
+    assert list(orbit_groups(cube)) == [0, 1, 0, 1, 0]
+    f = compute_features(cube, FeatureSpec(lags=1))
+    np.testing.assert_allclose(series(f, "VV_lag1"), [np.nan, np.nan, -10, -14, -11])
+    np.testing.assert_allclose(series(f, "dt_lag1"), [np.nan, np.nan, 6, 6, 6])
+    # per-orbit anomaly removes the 4 dB incidence offset between the two orbits
+    np.testing.assert_allclose(series(f, "VV_anom"), [1, 0.5, 0, -0.5, -1])
+    g = compute_features(cube, FeatureSpec(lags=1, lag_mode="any"))
+    np.testing.assert_allclose(series(g, "VV_lag1"), [np.nan, -10, -14, -11, -15])
+    # a descending pass twelve hours later is a third group; midnight wraps
+    night = pd.to_datetime(["2021-01-01T23:59", "2021-01-02T00:01", "2021-01-03T11:00"])
+    assert list(orbit_groups(make_cube(np.array([-9.0, -9.0, -9.0]), times=night))) == [0, 0, 1]
+
+
+def test_invalid_acquisitions_give_nan_features():
+    f = compute_features(make_cube())
+    assert np.isnan(f.isel(time=1).values).all()
+    assert np.isfinite(f.isel(time=3).values).all()  # third valid acquisition: two lags exist
