@@ -47,7 +47,7 @@ class FusionDatasetAccessor:
 
     def reconstruct(self, model: FusionModel, **kwargs: Any) -> xr.Dataset:
         """Gap-filled NDVI with ``NDVI_std`` and ``source`` (see :func:`fusets_dl.reconstruct`)."""
-        from .reconstruction.core import reconstruct
+        from .reconstruction import reconstruct
 
         return reconstruct(self._ds, model, **kwargs)
 
@@ -79,7 +79,7 @@ class FusionDatasetAccessor:
 
     def phenology(self, **kwargs: Any) -> xr.Dataset:
         """Phenology of the Dataset's ``NDVI`` (see :func:`fusets_dl.phenology`)."""
-        from .phenometrics.core import phenology
+        from .phenometrics import phenology
 
         return phenology(self._ds["NDVI"], **kwargs)
 
@@ -93,6 +93,6 @@ class FusionDataArrayAccessor:
 
     def phenology(self, **kwargs: Any) -> xr.Dataset:
         """Multi-season phenometrics of this NDVI series (see :func:`fusets_dl.phenology`)."""
-        from .phenometrics.core import phenology
+        from .phenometrics import phenology
 
         return phenology(self._da, **kwargs)

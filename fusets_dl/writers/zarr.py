@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from .._logging import logger
-from ..cf import cf_attrs
+from ..cf import apply_cf
 from ..errors import ConfigError, StoreExistsError
 
 __all__ = ["StoreExistsError", "encoding_for", "provenance_attrs", "to_zarr"]
@@ -74,11 +74,8 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
 
 
 def _with_cf(ds: xr.Dataset) -> xr.Dataset:
-    out = ds.copy()
-    for name in out.data_vars:
-        base = cf_attrs(str(name))
-        if base:
-            out[name].attrs = {**base, **out[name].attrs}
+    """A shallow copy with the CF table's cube attributes filled in and the CRS as a grid mapping."""
+    out = apply_cf(ds, "cube", fill=True)
     crs = out.rio.crs
     if crs is not None:
         out = out.rio.write_crs(crs).rio.write_grid_mapping("spatial_ref")
