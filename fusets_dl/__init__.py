@@ -30,8 +30,8 @@ _EXPORTS = {
     "FusionModel": ".models.core",
     "load_model": ".models.core",
     "predict_ndvi": ".inference.core",
-    "reconstruct": ".reconstruction.core",
-    "phenology": ".phenometrics.core",
+    "reconstruct": ".reconstruction.api",
+    "phenology": ".phenometrics.api",
     "mogpr": ".baselines.lcm",
     "compare": ".evaluation.compare",
     "CompareConfig": ".evaluation.compare",
@@ -56,9 +56,9 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .features import FeatureSpec, compute_features
     from .inference.core import predict_ndvi
     from .models.core import FusionModel, load_model
-    from .phenometrics.core import phenology
+    from .phenometrics.api import phenology
     from .readers.core import open_cube, open_s1, open_s2
-    from .reconstruction.core import reconstruct
+    from .reconstruction.api import reconstruct
     from .training.core import TrainConfig, train
     from .writers.zarr import to_zarr
 

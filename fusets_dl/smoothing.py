@@ -121,7 +121,22 @@ def whittaker(y: np.ndarray, w: np.ndarray, lam: float) -> np.ndarray:
 
 
 def whittaker_dense(y: np.ndarray, w: np.ndarray, lam: float) -> np.ndarray:
-    """Reference solution of one series with a dense solve (for tests)."""
+    """Reference solution of one series with a dense solve (for tests).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        One series (n,); NaN entries get zero weight.
+    w : numpy.ndarray
+        Non-negative weights (n,).
+    lam : float
+        Smoothing parameter, in units of the grid step (second differences).
+
+    Returns
+    -------
+    numpy.ndarray
+        The smoothed series (n,), float64, from ``numpy.linalg.solve``.
+    """
     y = np.asarray(y, dtype=np.float64)
     w = np.where(np.isfinite(y), np.asarray(w, dtype=np.float64), 0.0)
     n = y.size

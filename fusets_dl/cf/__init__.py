@@ -1,62 +1,196 @@
-"""CF metadata of the variables fusets_dl produces, kept as data in one place."""
+"""CF metadata of the variables fusets_dl produces, kept as data in one place.
+
+The attributes live in ``variables.yml`` beside this module (read once, on
+first use): one group per product (``cube``, ``predict``, ``reconstruct``,
+``phenology``, ``phenology_by_class``, ``segment``, ``mogpr``), one entry per
+variable. :func:`cf_attrs` gives the attributes of one entry and
+:func:`apply_cf` sets them on the variables of a Dataset or DataArray.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import functools
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from typing import Any, TypeVar
 
-VARIABLE_ATTRS: dict[str, dict[str, Any]] = {
-    "VV": {
-        "long_name": "Sentinel-1 backscatter coefficient sigma0, VV polarisation",
-        "standard_name": "surface_backwards_scattering_coefficient_of_radar_wave",
-        "units": "dB",
-        "polarisation": "VV",
-    },
-    "VH": {
-        "long_name": "Sentinel-1 backscatter coefficient sigma0, VH polarisation",
-        "standard_name": "surface_backwards_scattering_coefficient_of_radar_wave",
-        "units": "dB",
-        "polarisation": "VH",
-    },
-    "NDVI": {
-        "long_name": "normalized difference vegetation index",
-        "standard_name": "normalized_difference_vegetation_index",
-        "units": "1",
-        "valid_min": -1.0,
-        "valid_max": 1.0,
-    },
-    "clear": {
-        "long_name": "clear-sky mask (True where the surface is seen)",
-        "units": "1",
-    },
-    "SCL": {
-        "long_name": "Sentinel-2 L2A scene classification",
-        "flag_values": list(range(12)),
-        "flag_meanings": (
-            "no_data saturated_or_defective dark_area_pixels cloud_shadows vegetation "
-            "not_vegetated water unclassified cloud_medium_probability "
-            "cloud_high_probability thin_cirrus snow"
-        ),
-    },
-    "NDVI_offset": {
-        "long_name": "time from the S1 acquisition to the paired S2 observation",
-        "units": "days",
-    },
-    "NDVI_cloudy": {
-        "long_name": "NDVI of a cloud-contaminated S2 acquisition paired to the S1 date (not clear)",
-        "units": "1",
-        "valid_min": -1.0,
-        "valid_max": 1.0,
-    },
-    "elevation": {"long_name": "terrain elevation", "standard_name": "height_above_mean_sea_level", "units": "m"},
-    "slope": {"long_name": "terrain slope", "units": "degree"},
-    "aspect": {"long_name": "terrain aspect, clockwise from north", "units": "degree"},
-    "n_s1": {"long_name": "number of S1 acquisitions in the period", "units": "1"},
-    "n_s2_clear": {"long_name": "number of clear S2 observations in the period", "units": "1"},
-}
+import numpy as np
+import xarray as xr
+
+from ..errors import ConfigError
+
+__all__ = ["VARIABLE_ATTRS", "apply_cf", "cf_attrs", "cf_names"]
+
+#: Group of the entries named by the variable alone (``"NDVI"``, ``"VV"``).
+DEFAULT_GROUP = "cube"
+#: Keys of an entry that describe it and are never written as attributes.
+_META_KEYS = frozenset({"dtype"})
+
+_XR = TypeVar("_XR", xr.Dataset, xr.DataArray)
 
 
-def cf_attrs(name: str, **extra: Any) -> dict[str, Any]:
-    """Return the CF attributes of variable ``name`` (a copy), updated with ``extra``."""
-    attrs = dict(VARIABLE_ATTRS.get(name, {}))
+def _entry_name(group: str, var: str) -> str:
+    return var if group == DEFAULT_GROUP else f"{group}.{var}"
+
+
+@functools.cache
+def _load() -> dict[str, dict[str, dict[str, Any]]]:
+    """The table as ``{group: {variable: entry}}``, read and checked once."""
+    import yaml
+
+    text = resources.files(__name__).joinpath("variables.yml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    if not isinstance(raw, dict) or not all(isinstance(g, dict) for g in raw.values()):
+        raise ConfigError("fusets_dl/cf/variables.yml: expected a mapping of groups to mappings of variables")
+    for group, entries in raw.items():
+        for var, entry in entries.items():
+            if not isinstance(entry, dict) or "long_name" not in entry:
+                raise ConfigError(f"fusets_dl/cf/variables.yml: {group}.{var}: expected a mapping with a long_name, found {entry!r}")
+            if "dtype" in entry:
+                np.dtype(entry["dtype"])  # a typo fails here, not when the entry is first used
+    return raw
+
+
+@functools.cache
+def _entries() -> dict[str, dict[str, Any]]:
+    """Every entry by its name (``"NDVI"``, ``"reconstruct.NDVI"``)."""
+    return {_entry_name(g, v): e for g, entries in _load().items() for v, e in entries.items()}
+
+
+def cf_names(group: str | None = None) -> list[str]:
+    """Names of the table's entries, of one group or of all.
+
+    Parameters
+    ----------
+    group : str, optional
+        A group of ``variables.yml`` (``"reconstruct"``, ``"phenology"``...);
+        default: every entry.
+
+    Returns
+    -------
+    list of str
+        Entry names as :func:`cf_attrs` takes them (``"NDVI"`` for the
+        ``cube`` group, ``"<group>.<variable>"`` for the others).
+
+    Raises
+    ------
+    ConfigError
+        ``group`` is not in the table.
+    """
+    if group is None:
+        return list(_entries())
+    return [_entry_name(group, v) for v in _group(group)]
+
+
+def _group(group: str) -> dict[str, dict[str, Any]]:
+    table = _load()
+    if group not in table:
+        raise ConfigError(f"CF table: group {group!r} unknown; expected one of {sorted(table)}")
+    return table[group]
+
+
+def _attrs_of(entry: Mapping[str, Any], fields: Mapping[str, Any] | None) -> dict[str, Any]:
+    attrs = {k: copy.deepcopy(v) for k, v in entry.items() if k not in _META_KEYS}
+    if "flag_values" in attrs and "dtype" in entry:
+        attrs["flag_values"] = np.asarray(attrs["flag_values"], dtype=entry["dtype"])
+    if fields:
+        attrs = {k: v.format(**fields) if isinstance(v, str) else v for k, v in attrs.items()}
+    return attrs
+
+
+def cf_attrs(name: str, /, *, fields: Mapping[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """Return the CF attributes of variable ``name`` (a copy), updated with ``extra``.
+
+    Parameters
+    ----------
+    name : str
+        Entry of the table: a cube variable (``"NDVI"``, ``"VV"``) or
+        ``"<group>.<variable>"`` (``"reconstruct.source"``). An unknown name
+        gives only ``extra``.
+    fields : mapping, optional
+        Values of the ``{field}`` templates of the entry's strings
+        (``cf_attrs("mogpr.std", fields={"name": "NDVI"})``).
+    **extra
+        Attributes added to (or replacing) the table's, e.g. values known
+        only at run time (``model_sha256``, ``cell_methods``).
+
+    Returns
+    -------
+    dict
+        A new dict, free to change; ``flag_values`` are a NumPy array of the
+        variable's dtype where the entry gives one.
+    """
+    attrs = _attrs_of(_entries().get(name, {}), fields)
     attrs.update(extra)
     return attrs
+
+
+def apply_cf(
+    obj: _XR,
+    group: str = DEFAULT_GROUP,
+    /,
+    *,
+    fill: bool = False,
+    **extra_per_var: Mapping[str, Any],
+) -> _XR:
+    """Set the table's attributes of ``group`` on the variables of ``obj`` that it knows.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataArray
+        The output; a DataArray is matched by its ``name``. Variables the
+        group does not list are left as they are.
+    group : str
+        Group of ``variables.yml`` (``"cube"`` by default, ``"reconstruct"``,
+        ``"phenology"``...).
+    fill : bool
+        Only add the attributes a variable does not have yet (its own win);
+        default: replace its attributes by the table's.
+    **extra_per_var : mapping
+        Extra attributes per variable name, e.g.
+        ``NDVI_pred={"model_sha256": sha}`` (see :func:`cf_attrs`).
+
+    Returns
+    -------
+    xarray.Dataset or xarray.DataArray
+        A shallow copy of ``obj`` (data not copied, nothing computed) with
+        the attributes set.
+
+    Raises
+    ------
+    ConfigError
+        ``group`` is unknown, or ``extra_per_var`` names a variable the group
+        does not list.
+    """
+    entries = _group(group)
+    unknown = set(extra_per_var) - set(entries)
+    if unknown:
+        raise ConfigError(f"apply_cf: {sorted(unknown)} not in group {group!r}; expected some of {list(entries)}")
+    out = obj.copy(deep=False)
+    variables = {out.name: out} if isinstance(out, xr.DataArray) else out.data_vars
+    for name, var in variables.items():
+        if name not in entries:
+            continue
+        attrs = cf_attrs(_entry_name(group, str(name)), **extra_per_var.get(str(name), {}))
+        var.attrs = {**attrs, **var.attrs} if fill else attrs
+    return out
+
+
+class _AllAttrs(Mapping[str, dict[str, Any]]):
+    """Read-only view of every entry's attributes (each lookup gives a copy)."""
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        if name not in _entries():
+            raise KeyError(name)
+        return cf_attrs(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_entries())
+
+    def __len__(self) -> int:
+        return len(_entries())
+
+
+#: Every entry's attributes by entry name, derived from ``variables.yml``.
+VARIABLE_ATTRS: Mapping[str, dict[str, Any]] = _AllAttrs()

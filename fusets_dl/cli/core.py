@@ -104,8 +104,8 @@ def _demo_reconstruct(cube: Any, model: Any, pred: Any, truth: Any, mask: Any, o
     from ..alignment.filters import filter_ndvi_outliers
     from ..evaluation.metrics import regression_metrics
     from ..evaluation.scoring import score_phenology
-    from ..phenometrics.core import phenology
-    from ..reconstruction.core import SOURCE_FLAGS, reconstruct
+    from ..phenometrics import phenology
+    from ..reconstruction import SOURCE_FLAGS, reconstruct
 
     rec = reconstruct(cube, model, predicted=pred).compute()
     _write_netcdf(rec, out / "reconstruction.nc", overwrite=True)
@@ -214,7 +214,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..models.core import load_model
     from ..readers.core import open_cube
-    from ..reconstruction.core import reconstruct
+    from ..reconstruction import reconstruct
 
     cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
     model = load_model(args.model)
@@ -227,7 +227,7 @@ def _cmd_reconstruct(args: argparse.Namespace) -> int:
 def _cmd_phenology(args: argparse.Namespace) -> int:
     import xarray as xr
 
-    from ..phenometrics.core import phenology
+    from ..phenometrics import phenology
 
     ds = xr.open_dataset(args.input, chunks={"y": args.chunk, "x": args.chunk})
     if args.variable not in ds:

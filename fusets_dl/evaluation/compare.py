@@ -243,7 +243,7 @@ def compare(
     """
     from ..baselines import GPConfig, interpolate_linear, mogpr, mogpr_inputs, whittaker_baseline
     from ..inference.core import predict_ndvi
-    from ..reconstruction.core import reconstruct
+    from ..reconstruction import reconstruct
     from ..training.core import train
 
     cfg = config or CompareConfig()

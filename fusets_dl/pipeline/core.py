@@ -384,8 +384,8 @@ def _template(cube: xr.Dataset, model: Any, rc: RegionConfig, segmenter: Any = N
     With a segmenter the output holds its ``class`` map, and phenology is
     computed only on the pixels of ``classes.keep`` (all classes when absent).
     """
-    from ..phenometrics.core import phenology
-    from ..reconstruction.core import reconstruct
+    from ..phenometrics import phenology
+    from ..reconstruction import reconstruct
 
     rec = reconstruct(cube, model, freq=rc.freq)
     pheno_kw = dict(rc.phenology)
@@ -506,7 +506,7 @@ def run_region(
 
 def _class_summary(store: Path, keep: list[int] | None) -> list[dict[str, Any]]:
     """Median SOS/POS/EOS per class and season, read back from the written store (JSON rows)."""
-    from ..phenometrics.core import phenology_by_class
+    from ..phenometrics import phenology_by_class
 
     with xr.open_zarr(store) as ds:
         summary = phenology_by_class(ds, ds["class"], keep=keep)

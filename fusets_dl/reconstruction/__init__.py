@@ -1,7 +1,13 @@
-"""Reconstruct: gap-free NDVI with a source flag and an uncertainty."""
+"""Reconstruct: gap-free NDVI with a source flag and an uncertainty.
+
+Modules: :mod:`.api` (``reconstruct``, the xarray flow), :mod:`.kernels`
+(the NumPy kernels over pixel blocks, ``SOURCE_FLAGS``) and
+:mod:`.uncertainty` (the std of a prediction from the model's test metrics).
+"""
 
 from __future__ import annotations
 
-from .core import SOURCE_FLAGS, reconstruct
+from .api import reconstruct
+from .kernels import SOURCE_FLAGS
 
 __all__ = ["SOURCE_FLAGS", "reconstruct"]

@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
 from .._logging import logger
-from ..cf import cf_attrs
+from ..cf import apply_cf
 from ..errors import ConfigError, StoreExistsError
 
 __all__ = ["StoreExistsError", "encoding_for", "provenance_attrs", "to_zarr"]
@@ -28,7 +29,23 @@ def provenance_attrs(
     config: Mapping[str, Any] | None = None,
     inputs: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Global attributes recording what produced a store."""
+    """Global attributes recording what produced a store.
+
+    Parameters
+    ----------
+    model_sha256 : str, optional
+        SHA-256 of the model that made the data.
+    config : mapping, optional
+        The run's configuration, stored as sorted JSON (``fusets_dl_config``).
+    inputs : sequence of str, optional
+        Input files, stored as a JSON list (``input_files``).
+
+    Returns
+    -------
+    dict
+        ``Conventions``, ``fusets_dl_version``, ``date_created`` (UTC, ISO
+        8601) and those of the above that are given.
+    """
     from .._version import __version__
 
     attrs: dict[str, Any] = {
@@ -46,11 +63,31 @@ def provenance_attrs(
 
 
 def _uniform_chunks(chunks: tuple[int, ...]) -> bool:
+    """Whether Dask chunks along one axis map onto Zarr chunks (all equal, the last no larger)."""
     return len(chunks) <= 1 or (len(set(chunks[:-1])) == 1 and chunks[-1] <= chunks[0])
 
 
 def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, default_chunk: int = 256) -> dict[str, dict[str, Any]]:
-    """Per-variable Zarr encoding: Zarr chunks equal to the Dask chunks, Blosc zstd compression."""
+    """Per-variable Zarr encoding: Zarr chunks equal to the Dask chunks, Blosc zstd compression.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The dataset to write; scalar variables get no encoding.
+    zarr_format : {3, 2}
+        Zarr format, which decides the codec classes (zarr or numcodecs).
+    clevel : int
+        Blosc/zstd compression level.
+    default_chunk : int
+        Chunk size along ``y`` and ``x`` of variables without Dask chunks
+        (other dimensions are one chunk).
+
+    Returns
+    -------
+    dict
+        ``{variable: {"chunks": ..., "compressors": [...]}}``; datetime
+        variables are stored as float64 days since 1970-01-01.
+    """
     enc: dict[str, dict[str, Any]] = {}
     if zarr_format == 3:
         from zarr.codecs import BloscCodec
@@ -74,11 +111,8 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
 
 
 def _with_cf(ds: xr.Dataset) -> xr.Dataset:
-    out = ds.copy()
-    for name in out.data_vars:
-        base = cf_attrs(str(name))
-        if base:
-            out[name].attrs = {**base, **out[name].attrs}
+    """A shallow copy with the CF table's cube attributes filled in and the CRS as a grid mapping."""
+    out = apply_cf(ds, "cube", fill=True)
     crs = out.rio.crs
     if crs is not None:
         out = out.rio.write_crs(crs).rio.write_grid_mapping("spatial_ref")
@@ -126,6 +160,13 @@ def to_zarr(
     -------
     Path
         The store path.
+
+    Raises
+    ------
+    ConfigError
+        ``zarr_format`` is not 2 or 3.
+    StoreExistsError
+        ``store`` exists and ``overwrite`` is False.
 
     Notes
     -----

@@ -90,3 +90,20 @@ def test_lazy_and_chunk_invariant(small_scene, kw):
     assert lazy["NDVI"].chunks is not None
     xr.testing.assert_allclose(lazy.compute(), eager, rtol=1e-5, atol=1e-6)
     assert int((eager["source"] == 3).sum()) < eager["source"].size * 0.05
+
+
+def test_outputs_carry_the_cf_table_attributes_and_dtypes():
+    from fusets_dl.cf import _entries as cf_entries
+    from fusets_dl.cf import cf_attrs
+
+    cube, predicted = _hand_cube()
+    rec = fdl.reconstruct(cube, _model_with_rmse(), predicted=predicted)
+    for name in ("NDVI", "NDVI_std", "source"):
+        attrs = rec[name].attrs
+        want = cf_attrs(f"reconstruct.{name}")
+        assert attrs.keys() == want.keys()
+        for k, v in want.items():
+            np.testing.assert_array_equal(attrs[k], v)
+        assert rec[name].dtype == np.dtype(cf_entries()[f"reconstruct.{name}"]["dtype"])
+    assert rec["source"].attrs["flag_values"].dtype == rec["source"].dtype
+    assert rec.attrs["title"] == "fusets_dl reconstructed NDVI" and rec.attrs["freq"] == "cube dates"

@@ -144,3 +144,14 @@ def test_phenology_by_class_gives_medians_per_class_and_season():
     assert only["class"].values.tolist() == [1]
     with pytest.raises(DimensionError, match="expected classes on"):
         fdl.phenometrics.phenology_by_class(per_pixel, classes.rename(x="y"))
+
+
+def test_outputs_carry_the_cf_table_attributes_and_dtypes():
+    from fusets_dl.cf import _entries as cf_entries
+    from fusets_dl.cf import cf_attrs
+
+    ph = fdl.phenology(_series([(120, 220)], n=3))
+    for name in ph.data_vars:
+        assert ph[name].attrs == cf_attrs(f"phenology.{name}"), name
+        assert ph[name].dtype == np.dtype(cf_entries()[f"phenology.{name}"]["dtype"]), name
+    assert ph.attrs["title"] == "fusets_dl phenology"

@@ -1,0 +1,169 @@
+"""NumPy kernels of the reconstruction: bin onto the output grid, smooth or fill, flag the source.
+
+They work on blocks of pixels (time on the last axis) and are applied by
+:func:`fusets_dl.reconstruction.reconstruct` through ``xarray.apply_ufunc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._series import nearest_cells
+from ..smoothing import fill_interpolated, whittaker
+from .uncertainty import lookup_std
+
+__all__ = ["BATCH", "SOURCE_FLAGS", "reconstruct_block", "reconstruct_pixels"]
+
+#: Values and meanings of the ``source`` flag (the CF table's ``reconstruct.source`` lists the same).
+SOURCE_FLAGS: dict[str, int] = {"observed": 0, "predicted": 1, "interpolated": 2, "missing": 3}
+
+#: Pixels per kernel pass: bounds the (pixels x grid) temporaries.
+BATCH = 4096
+_OBSERVED, _PREDICTED, _INTERPOLATED, _MISSING = (SOURCE_FLAGS[k] for k in ("observed", "predicted", "interpolated", "missing"))
+
+
+def _bin_to_grid(
+    obs: np.ndarray, pred: np.ndarray, pred_std: np.ndarray, in_days: np.ndarray, grid_days: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Sums and counts of observations and predictions per grid cell (nearest cell).
+
+    A prediction counts only at an input date without an observation.
+    Returns ``o_sum, o_n, p_sum, p_n, p_var`` of shape ``(..., grid)``.
+    """
+    lead = obs.shape[:-1]
+    ng = grid_days.size
+    cell, inside = nearest_cells(in_days, grid_days)
+    o_sum, o_n, p_sum, p_n, p_var = (np.zeros((*lead, ng)) for _ in range(5))
+    for i in np.flatnonzero(inside):
+        g = cell[i]
+        oi = obs[..., i]
+        pi = pred[..., i]
+        ook = np.isfinite(oi)
+        pok = np.isfinite(pi) & ~ook  # a prediction only where no observation exists
+        o_sum[..., g] += np.where(ook, oi, 0.0)
+        o_n[..., g] += ook
+        p_sum[..., g] += np.where(pok, pi, 0.0)
+        p_n[..., g] += pok
+        p_var[..., g] += np.where(pok, pred_std[..., i] ** 2, 0.0)
+    return o_sum, o_n, p_sum, p_n, p_var
+
+
+def _smooth(
+    val: np.ndarray,
+    std: np.ndarray,
+    grid_days: np.ndarray,
+    *,
+    has_o: np.ndarray,
+    has_p: np.ndarray,
+    o_n: np.ndarray,
+    p_n: np.ndarray,
+    p_sd: np.ndarray,
+    obs_std: float,
+    w_obs: float,
+    w_pred: float | None,
+    lam: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted Whittaker smoothing of the binned values; std of their source, filled in gaps."""
+    step = float(grid_days[1] - grid_days[0]) if grid_days.size > 1 else 1.0  # regular whenever smoothing
+    if w_pred is None:
+        wp = (obs_std / np.maximum(p_sd, 1e-6)) ** 2 * w_obs
+    else:
+        wp = np.full(p_sd.shape, w_pred)
+    w = np.where(has_o, w_obs * o_n, np.where(has_p, wp * p_n, 0.0))
+    val_out = whittaker(val, w, lam / step**3)
+    _, filled_std = fill_interpolated(val, std, grid_days)
+    std_out = np.where(np.isfinite(std), std, filled_std)
+    return val_out, np.where(np.isfinite(val_out), std_out, np.nan)
+
+
+def reconstruct_pixels(
+    obs: np.ndarray,
+    pred: np.ndarray,
+    *,
+    in_days: np.ndarray,
+    grid_days: np.ndarray,
+    out_idx: np.ndarray,
+    obs_std: float,
+    w_obs: float,
+    w_pred: float | None,
+    edges: np.ndarray,
+    table: np.ndarray,
+    lam: float | None,
+) -> np.ndarray:
+    """Reconstructed NDVI, its std and its source for a block of pixels.
+
+    Parameters
+    ----------
+    obs, pred : numpy.ndarray
+        Clear observed and predicted NDVI, ``(..., time_in)``, NaN where absent.
+    in_days : numpy.ndarray
+        Day of each input date from the origin.
+    grid_days : numpy.ndarray
+        Days of the working grid (regular when ``lam`` is given).
+    out_idx : numpy.ndarray
+        Grid cells returned, in output order.
+    obs_std : float
+        Std of a clear observation.
+    w_obs, w_pred : float
+        Smoother weights of an observation and of a prediction (``w_pred``
+        None: inverse variances, ``(obs_std / pred std)**2 * w_obs``).
+    edges, table : numpy.ndarray
+        Prediction std by predicted-NDVI range (:func:`pred_std_table`).
+    lam : float or None
+        Whittaker lambda on a 1-day grid; None: linear interpolation of gaps only.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., time_out, 3)`` float32: NDVI, std, source flag (as float,
+        NaN never: 3 where missing).
+    """
+    o_sum, o_n, p_sum, p_n, p_var = _bin_to_grid(
+        obs, pred, lookup_std(np.nan_to_num(pred, nan=0.0), edges, table), in_days, grid_days
+    )
+    has_o = o_n > 0
+    has_p = (p_n > 0) & ~has_o
+    with np.errstate(invalid="ignore", divide="ignore"):
+        o_val = o_sum / o_n
+        p_val = p_sum / p_n
+        p_sd = np.sqrt(p_var / np.maximum(p_n, 1))
+    val = np.where(has_o, o_val, np.where(has_p, p_val, np.nan))
+    std = np.where(has_o, obs_std, np.where(has_p, p_sd, np.nan))
+    source = np.where(has_o, _OBSERVED, np.where(has_p, _PREDICTED, _MISSING)).astype(np.float64)
+    if lam is not None:
+        val_out, std_out = _smooth(
+            val, std, grid_days, has_o=has_o, has_p=has_p, o_n=o_n, p_n=p_n, p_sd=p_sd,
+            obs_std=obs_std, w_obs=w_obs, w_pred=w_pred, lam=lam,
+        )
+    else:
+        val_out, std_out = fill_interpolated(val, std, grid_days)
+    source = np.where((source == _MISSING) & np.isfinite(val_out), _INTERPOLATED, source)
+    out = np.stack([val_out[..., out_idx], std_out[..., out_idx], source[..., out_idx]], axis=-1)
+    if lam is not None:
+        out[..., 0] = np.clip(out[..., 0], -1.0, 1.0)
+    return out.astype(np.float32)
+
+
+def reconstruct_block(obs: np.ndarray, pred: np.ndarray, **kw: Any) -> np.ndarray:
+    """Run :func:`reconstruct_pixels` over batches of ``BATCH`` pixels (bounded memory).
+
+    Parameters
+    ----------
+    obs, pred : numpy.ndarray
+        ``(..., time_in)`` observed and predicted NDVI of one Dask block.
+    **kw
+        The keyword arguments of :func:`reconstruct_pixels`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., time_out, 3)`` float32, as :func:`reconstruct_pixels`.
+    """
+    lead = obs.shape[:-1]
+    o = obs.reshape(-1, obs.shape[-1])
+    p = pred.reshape(-1, pred.shape[-1])
+    parts = [reconstruct_pixels(o[i : i + BATCH], p[i : i + BATCH], **kw) for i in range(0, max(o.shape[0], 1), BATCH)]
+    out = np.concatenate(parts, axis=0) if parts else np.empty((0, len(kw["out_idx"]), 3), np.float32)
+    return out.reshape(*lead, *out.shape[1:])
