@@ -29,7 +29,7 @@ class FusionDatasetAccessor:
 
     def summary(self) -> dict[str, Any]:
         """What survived each step of building the cube (see :func:`fusets_dl.summarise`)."""
-        from .alignment.core import summarise
+        from .alignment import summarise
 
         return summarise(self._ds)
 
