@@ -19,10 +19,10 @@ from ._version import __version__
 from .options import get_options, set_options
 
 _EXPORTS = {
-    "open_s1": ".readers.core",
-    "open_s2": ".readers.core",
-    "open_cube": ".readers.core",
-    "align": ".alignment.core",
+    "open_s1": ".readers.radar",
+    "open_s2": ".readers.optical",
+    "open_cube": ".readers.cube",
+    "align": ".alignment.build",
     "FeatureSpec": ".features.spec",
     "compute_features": ".features.compute",
     "TrainConfig": ".training.core",
@@ -50,14 +50,14 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from . import evaluation as evaluation
     from . import segmentation as segmentation
     from . import synthetic as synthetic
-    from .alignment.core import align
+    from .alignment.build import align
     from .baselines.lcm import mogpr
     from .evaluation.compare import CompareConfig, compare
     from .features import FeatureSpec, compute_features
     from .inference.core import predict_ndvi
     from .models.core import FusionModel, load_model
     from .phenometrics.api import phenology
-    from .readers.core import open_cube, open_s1, open_s2
+    from .readers import open_cube, open_s1, open_s2
     from .reconstruction.api import reconstruct
     from .training.core import TrainConfig, train
     from .writers.zarr import to_zarr

@@ -38,8 +38,8 @@ def small_scene():
 @pytest.fixture(scope="session")
 def small_cube(small_scene):
     """The fusion cube (pairing within 3 days) of ``small_scene``, in memory."""
-    from fusets_dl.alignment.core import align
-    from fusets_dl.readers.core import open_s1, open_s2
+    from fusets_dl.alignment import align
+    from fusets_dl.readers import open_s1, open_s2
 
     s1, s2, _truth = small_scene
     return align(open_s1(s1), open_s2(s2), outlier_filter=True).load()

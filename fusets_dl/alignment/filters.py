@@ -60,6 +60,11 @@ def filter_ndvi_outliers(
     -------
     xarray.DataArray
         The updated boolean clear mask (outliers set to False), lazy on Dask input.
+
+    Raises
+    ------
+    DimensionError
+        When ``ndvi_da`` has no ``time`` dimension.
     """
     if "time" not in ndvi_da.dims:
         raise DimensionError(f"expected a 'time' dimension, found dims {ndvi_da.dims}")

@@ -45,8 +45,8 @@ def _funnel_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ..alignment.core import align, summarise
-    from ..readers.core import open_s1, open_s2
+    from ..alignment import align, summarise
+    from ..readers import open_s1, open_s2
     from ..sample import find_sample, open_truth
 
     t0 = time.perf_counter()
@@ -122,7 +122,7 @@ def _demo_reconstruct(cube: Any, model: Any, pred: Any, truth: Any, mask: Any, o
     print()
     ph = phenology(rec["NDVI"], max_seasons=8)
     _write_netcdf(ph, out / "phenology.nc", overwrite=True)
-    from ..readers.core import open_s2
+    from ..readers import open_s2
     from ..sample import find_sample
 
     s2 = open_s2(find_sample() / "s2.nc")
@@ -213,7 +213,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
     from ..models.core import load_model
-    from ..readers.core import open_cube
+    from ..readers import open_cube
     from ..reconstruction import reconstruct
 
     cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
@@ -247,7 +247,7 @@ def _cmd_phenology(args: argparse.Namespace) -> int:
 def _cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..readers.core import open_cube
+    from ..readers import open_cube
     from ..segmentation import (
         SegmentConfig,
         kmeans_segment,
@@ -322,7 +322,7 @@ def _write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from ..features import FeatureSpec
-    from ..readers.core import open_cube
+    from ..readers import open_cube
     from ..training.core import TrainConfig, cross_validate, train
 
     cube = open_cube(args.cube, chunks={"y": 256, "x": 256})
@@ -342,7 +342,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ..inference.core import predict_ndvi
     from ..models.core import load_model
-    from ..readers.core import open_cube
+    from ..readers import open_cube
 
     cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
     model = load_model(args.model)
@@ -354,8 +354,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_align(args: argparse.Namespace) -> int:
-    from ..alignment.core import align, summarise
-    from ..readers.core import open_s1, open_s2
+    from ..alignment import align, summarise
+    from ..readers import open_s1, open_s2
 
     s1 = open_s1(args.s1 if len(args.s1) > 1 else args.s1[0], chunks={"y": args.chunk, "x": args.chunk})
     s2 = open_s2(args.s2 if len(args.s2) > 1 else args.s2[0], chunks={"y": args.chunk * 2, "x": args.chunk * 2})
@@ -368,8 +368,8 @@ def _cmd_align(args: argparse.Namespace) -> int:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from ..alignment.core import summarise
-    from ..readers.core import open_cube
+    from ..alignment import summarise
+    from ..readers import open_cube
 
     cube = open_cube(args.cube, chunks={"y": 256, "x": 256})
     print(_table(_funnel_rows(summarise(cube)), f"Fusion cube {args.cube}"))
@@ -391,19 +391,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from ..training.core import TrainConfig
 
     if args.cube:
-        from ..readers.core import open_cube
+        from ..readers import open_cube
 
         cube, where = open_cube(args.cube), args.cube
     elif args.synthetic:
-        from ..alignment.core import align
-        from ..readers.core import open_s1, open_s2
+        from ..alignment import align
+        from ..readers import open_s1, open_s2
         from ..synthetic import make_scene
 
         s1, s2, _truth = make_scene(args.synthetic, args.synthetic, "2021-01-01", "2022-12-31", args.seed)
         cube, where = align(open_s1(s1), open_s2(s2), outlier_filter=True), f"synthetic {args.synthetic} x {args.synthetic} scene (seed {args.seed})"
     else:
-        from ..alignment.core import align
-        from ..readers.core import open_s1, open_s2
+        from ..alignment import align
+        from ..readers import open_s1, open_s2
         from ..sample import find_sample
 
         folder = find_sample(args.data)

@@ -330,8 +330,8 @@ def _confined(root: Path, name: str, suffix: str) -> Path:
 
 
 def _open_region(rc: RegionConfig) -> tuple[xr.Dataset, dict[str, Any]]:
-    from ..alignment.core import align, summarise
-    from ..readers.core import open_s1, open_s2
+    from ..alignment import align, summarise
+    from ..readers import open_s1, open_s2
 
     chunks = {"y": rc.chunk, "x": rc.chunk}
     s1 = open_s1([str(p) for p in rc.s1] if len(rc.s1) > 1 else rc.s1[0], chunks=chunks, units=rc.s1_units, time_range=rc.time_range, bbox=rc.bbox)

@@ -1,7 +1,18 @@
-"""Read: Sentinel-1 and Sentinel-2 from files, STAC-loader output and tables into the fusion data model."""
+"""Read: Sentinel-1 and Sentinel-2 from files, STAC-loader output and tables into the fusion data model.
+
+Modules, one job each: :mod:`.sources` opens paths and Datasets, :mod:`.crs`
+finds the CRS, :mod:`.conventions` is the registry of band names,
+:mod:`.normalise` brings dims, time, names and CF packing into the canonical
+form, :mod:`.encoding` holds the radiometric conversions and masks, and the
+readers themselves are :mod:`.radar` (:func:`open_s1`), :mod:`.optical`
+(:func:`open_s2`) and :mod:`.cube` (:func:`open_cube`).
+"""
 
 from __future__ import annotations
 
-from .core import open_cube, open_s1, open_s2
+from .conventions import canonical_band_name
+from .cube import open_cube
+from .optical import open_s2
+from .radar import open_s1
 
-__all__ = ["open_cube", "open_s1", "open_s2"]
+__all__ = ["canonical_band_name", "open_cube", "open_s1", "open_s2"]

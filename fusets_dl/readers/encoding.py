@@ -1,4 +1,4 @@
-"""Radiometric conversions, NDVI, cloud masks and the S2 outlier filter.
+"""Radiometric conversions, NDVI and cloud masks.
 
 Every function works on NumPy- or Dask-backed :class:`xarray.DataArray`
 objects and stays lazy on Dask input.
@@ -33,14 +33,36 @@ COMPRESSED_NODATA: tuple[int, ...] = (0, 65534, 65535)
 
 
 def db_to_linear(db: xr.DataArray) -> xr.DataArray:
-    """Convert backscatter in dB to linear power: ``10 ** (dB / 10)``."""
+    """Convert backscatter in dB to linear power: ``10 ** (dB / 10)``.
+
+    Parameters
+    ----------
+    db : xarray.DataArray
+        Backscatter in dB.
+
+    Returns
+    -------
+    xarray.DataArray
+        Linear power (attrs ``units="1"``), of the input's float dtype.
+    """
     out = 10.0 ** (db / 10.0)
     out.attrs = {**db.attrs, "units": "1"}
     return out.astype(db.dtype) if np.issubdtype(db.dtype, np.floating) else out
 
 
 def linear_to_db(lin: xr.DataArray) -> xr.DataArray:
-    """Convert linear power backscatter to dB: ``10 log10(x)``; x <= 0 gives NaN."""
+    """Convert linear power backscatter to dB: ``10 log10(x)``; x <= 0 gives NaN.
+
+    Parameters
+    ----------
+    lin : xarray.DataArray
+        Backscatter as linear power.
+
+    Returns
+    -------
+    xarray.DataArray
+        Backscatter in dB (attrs ``units="dB"``), of the input's float dtype.
+    """
     out = 10.0 * np.log10(lin.where(lin > 0))
     out.attrs = {**lin.attrs, "units": "dB"}
     return out.astype(lin.dtype) if np.issubdtype(lin.dtype, np.floating) else out
@@ -50,6 +72,16 @@ def compressed_to_db(dn: xr.DataArray) -> xr.DataArray:
     """Decode the openEO uint16 "compressed" backscatter: ``dB = 20 log10(DN) - 83``.
 
     DN 0, 65534 and 65535 are nodata and give NaN.
+
+    Parameters
+    ----------
+    dn : xarray.DataArray
+        The stored unsigned integer counts.
+
+    Returns
+    -------
+    xarray.DataArray
+        Backscatter in dB as float32 (attrs ``units="dB"``).
     """
     valid = ~dn.isin(list(COMPRESSED_NODATA))
     dnf = dn.astype(np.float64).where(valid)
@@ -109,6 +141,16 @@ def ndvi(red: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:
 
     Reflectances must already be scaled (0..1 range); NaN propagates, and a
     zero or negative sum gives NaN. Values are clipped to [-1, 1].
+
+    Parameters
+    ----------
+    red, nir : xarray.DataArray
+        Red (B04) and near-infrared (B08) reflectance.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``NDVI`` (float32) with CF attrs.
     """
     r = red.astype(np.float32)
     n = nir.astype(np.float32)
@@ -128,6 +170,16 @@ def mask_from_scl(scl: xr.DataArray, clear_classes: Iterable[int] = DEFAULT_CLEA
         SCL codes (integer or float with NaN for nodata).
     clear_classes : iterable of int
         Classes counted as clear (default 4 vegetation and 5 bare soil).
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean ``clear``, True where the class is one of ``clear_classes``.
+
+    Raises
+    ------
+    EncodingError
+        When ``clear_classes`` is empty.
     """
     classes = [int(c) for c in clear_classes]
     if not classes:
@@ -142,6 +194,16 @@ def mask_from_cloud_band(cloud: xr.DataArray) -> xr.DataArray:
     """Clear mask from a cloud mask band where 1/True means cloud.
 
     NaN or 0 count as not cloudy (the openEO ``CLM`` band stores 1 and NaN).
+
+    Parameters
+    ----------
+    cloud : xarray.DataArray
+        The cloud mask band.
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean ``clear``, False where the band is positive.
     """
     out = ~(cloud.fillna(0) > 0)
     out.attrs = cf_attrs("clear", source="cloud mask band (1 = cloud)")

@@ -1,0 +1,218 @@
+"""``align``: the fusion cube from S1 and S2, as a short flow of ``_align_*`` steps.
+
+Space is handled in :mod:`.grid`, time in :mod:`.pairing` (S1 dates) or
+:mod:`.periods` (regular periods), the funnel in :mod:`.summary`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..cf import cf_attrs
+from ..errors import ConfigError, DimensionError, TimeOverlapError
+from ..readers.conventions import bands_for
+from ..validate import check_time, is_dask_backed, require_variables
+from .filters import filter_ndvi_outliers
+from .grid import needs_reprojection, s2_onto_s1, static_onto_s1
+from .pairing import pair_onto_s1_dates
+from .periods import composite_periods
+from .summary import SUMMARY_ATTR, _count_now, _log_summary
+
+__all__ = ["align"]
+
+
+def align(
+    s1: xr.Dataset,
+    s2: xr.Dataset,
+    *,
+    tolerance: str | pd.Timedelta = "3D",
+    freq: str | None = None,
+    min_clear_fraction: float = 1.0,
+    outlier_filter: bool = False,
+    outlier_threshold: float = 0.15,
+    outlier_max_gap_days: float = 20.0,
+    terrain: xr.Dataset | None = None,
+    keep_cloudy: bool = False,
+    compute_summary: bool | None = None,
+) -> xr.Dataset:
+    """Build the fusion cube from S1 and S2 in canonical form.
+
+    S2 is first brought onto the S1 grid: where the S2 pixels tile the S1
+    pixels exactly (10 m in 20 m), by the exact block mean of the clear S2
+    sub-pixels, otherwise by ``rio.reproject_match`` with average resampling
+    (not lazy). An S1 pixel is clear when the clear fraction of its S2
+    sub-pixels reaches ``min_clear_fraction``.
+
+    Then, in time, either
+
+    * ``freq=None``: the cube is on the S1 dates, and each S1 date of each
+      pixel is paired with the nearest clear S2 observation within
+      ``tolerance`` (ties go to the earlier observation); or
+    * ``freq="12D"``: both are composited onto regular periods starting at the
+      beginning of the common time span: S1 mean in linear power reported in
+      dB, S2 median of the clear NDVI. ``time`` labels the period centre, and
+      ``time_bnds`` holds the period edges.
+
+    Parameters
+    ----------
+    s1, s2 : xarray.Dataset
+        Outputs of :func:`fusets_dl.open_s1` and :func:`fusets_dl.open_s2`.
+    tolerance : str or Timedelta
+        Maximum distance between an S1 date and its paired S2 observation.
+    freq : str, optional
+        Compositing period (pandas offset such as ``"12D"``).
+    min_clear_fraction : float
+        Fraction of clear S2 sub-pixels an S1 pixel needs to count as clear.
+    outlier_filter : bool
+        Remove clear S2 observations that are negative spikes recovering within
+        days (residual cloud or shadow missed by SCL); see
+        :func:`fusets_dl.alignment.filter_ndvi_outliers`.
+    outlier_threshold, outlier_max_gap_days : float
+        Parameters of the outlier filter.
+    terrain : xarray.Dataset, optional
+        ``elevation``/``slope``/``aspect`` on any grid; brought onto the S1 grid.
+    keep_cloudy : bool
+        Pairing mode only: also keep ``NDVI_cloudy``, the NDVI of the nearest
+        S2 acquisition within ``tolerance`` that is *not* clear (cloud- or
+        shadow-contaminated, or removed by the outlier filter), for
+        cloud-robust training (``FeatureSpec(cloudy_input=True)``).
+    compute_summary : bool, optional
+        Count what survived each mask now (one Dask computation over the
+        inputs). Default: for in-memory inputs only, so Dask inputs stay lazy.
+
+    Returns
+    -------
+    xarray.Dataset
+        The fusion cube: ``VV``, ``VH`` (dB), ``NDVI`` (clear, NaN where
+        none) on ``(time, y, x)``, plus ``NDVI_offset`` (pairing) or
+        ``n_s1``/``n_s2_clear``/``time_bnds`` (compositing), static terrain
+        when given. ``cube.attrs["fusion_summary"]`` holds what survived each
+        step as JSON; counts of pixels are filled in for in-memory inputs and
+        computed on request by :func:`summarise` for Dask inputs.
+
+    Raises
+    ------
+    DimensionError, MissingVariableError
+        Inputs that are not Datasets on ``(time, y, x)`` with the bands of
+        the readers.
+    GridMismatchError, CRSMismatchError
+        Grids that do not overlap, or CRSs that cannot be reconciled.
+    TimeOverlapError
+        No common time span, or a negative tolerance.
+    ConfigError
+        ``keep_cloudy`` with ``freq``.
+    """
+    _align_check_inputs(s1, s2)
+    tol = pd.Timedelta(tolerance)
+    if tol < pd.Timedelta(0):
+        raise TimeOverlapError(f"align: tolerance must be >= 0, found {tolerance!r}")
+    t1 = pd.DatetimeIndex(s1["time"].values)
+    t2 = pd.DatetimeIndex(s2["time"].values)
+    start, end = _align_common_span(t1, t2, tol, freq)
+    if keep_cloudy and freq is not None:
+        raise ConfigError(f"align: keep_cloudy needs the pairing mode (freq=None), found freq={freq!r}")
+    nd, cf, grid_method, nd_raw = s2_onto_s1(s2, s1, needs_reprojection(s1, s2), raw=keep_cloudy)
+    clear, clear_f = _align_clear(nd, cf, min_clear_fraction, outlier_filter, outlier_threshold, outlier_max_gap_days)
+    nd_clear = nd.where(clear_f).astype(np.float32)
+    if freq is None:
+        nd_cloudy = nd_raw.where(~clear_f).astype(np.float32) if nd_raw is not None else None
+        cube, mode = pair_onto_s1_dates(s1, nd_clear, nd_cloudy, t2, tol)
+    else:
+        cube, mode = composite_periods(s1, nd_clear, t2, start, end, freq)
+    cube = _align_finish_cube(cube, s1, terrain)
+    summary: dict[str, Any] = {
+        **mode,
+        "s1_dates": int(t1.size),
+        "s2_dates": int(t2.size),
+        "cube_dates": int(cube.sizes["time"]),
+        "pixels": int(cube.sizes["y"] * cube.sizes["x"]),
+        "grid": grid_method,
+        "min_clear_fraction": float(min_clear_fraction),
+        "outlier_filter": bool(outlier_filter),
+        "common_span": [str(start.date()), str(end.date())],
+    }
+    if compute_summary is None:
+        compute_summary = not is_dask_backed(s1) and not is_dask_backed(s2)
+    if compute_summary:
+        _count_now(summary, _align_counts(s2, clear, clear_f, cube))
+    cube.attrs = {SUMMARY_ATTR: json.dumps(summary), "title": "fusets_dl fusion cube"}
+    _log_summary(summary)
+    return cube
+
+
+def _align_check_inputs(s1: xr.Dataset, s2: xr.Dataset) -> None:
+    """Datasets on ``(time, y, x)`` with the readers' bands and valid times."""
+    for name, ds in (("S1", s1), ("S2", s2)):
+        if not isinstance(ds, xr.Dataset):
+            raise DimensionError(f"align: {name}: expected an xarray.Dataset (from open_s1/open_s2), found {type(ds).__name__}")
+        if not {"time", "y", "x"} <= set(ds.dims):
+            raise DimensionError(
+                f"align: {name}: expected dims ('time', 'y', 'x'), found {tuple(ds.dims)}; "
+                "open the data with open_s1/open_s2, which rename t/lat/lon and friends"
+            )
+    require_variables(s1, ["VV", "VH"], "align: S1")
+    require_variables(s2, ["NDVI", "clear"], "align: S2")
+    check_time(s1, "align: S1")
+    check_time(s2, "align: S2")
+
+
+def _align_common_span(
+    t1: pd.DatetimeIndex, t2: pd.DatetimeIndex, tol: pd.Timedelta, freq: str | None
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Common span of the S1 and S2 dates (S2 widened by ``tol`` when pairing); raise when empty."""
+    slack = tol if freq is None else pd.Timedelta(0)
+    start, end = max(t1[0], t2[0] - slack), min(t1[-1], t2[-1] + slack)
+    if start > end:
+        raise TimeOverlapError(
+            f"align: expected S1 and S2 with a common time span, found S1 {t1[0].date()}..{t1[-1].date()} "
+            f"and S2 {t2[0].date()}..{t2[-1].date()} (tolerance {tol})"
+        )
+    return start, end
+
+
+def _align_clear(
+    nd: xr.DataArray,
+    cf: xr.DataArray,
+    min_clear_fraction: float,
+    outlier_filter: bool,
+    outlier_threshold: float,
+    outlier_max_gap_days: float,
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """Clear S1 pixels from the clear fraction, before and after the outlier filter."""
+    clear = cf >= (min_clear_fraction - 1e-6)
+    if min_clear_fraction <= 0:
+        clear = cf > 0
+    if not outlier_filter:
+        return clear, clear
+    return clear, filter_ndvi_outliers(nd, clear, threshold=outlier_threshold, max_gap_days=outlier_max_gap_days)
+
+
+def _align_finish_cube(cube: xr.Dataset, s1: xr.Dataset, terrain: xr.Dataset | None) -> xr.Dataset:
+    """Default CF attrs, static layers onto the S1 grid, the S1 CRS."""
+    cube["NDVI"].attrs = cube["NDVI"].attrs or cf_attrs("NDVI")
+    for v in ("VV", "VH"):
+        cube[v].attrs = cube[v].attrs or cf_attrs(v)
+    statics = terrain if terrain is not None else s1
+    for name in bands_for("static"):
+        if name in statics.data_vars:
+            cube[name] = static_onto_s1(statics[name], s1, terrain is not None)
+    if s1.rio.crs is not None:
+        cube = cube.rio.write_crs(s1.rio.crs)
+    return cube
+
+
+def _align_counts(s2: xr.Dataset, clear: xr.DataArray, clear_f: xr.DataArray, cube: xr.Dataset) -> dict[str, xr.DataArray]:
+    """What survived each mask, as (lazy) counts of pixel-dates."""
+    return {
+        "s2_pixel_dates": xr.DataArray(s2["clear"].size),
+        "s2_clear_pixel_dates": s2["clear"].sum(),
+        "s2_clear_on_s1_grid": clear.sum(),
+        "s2_clear_after_outlier_filter": clear_f.sum(),
+        "s1_valid_pixel_dates": (cube["VV"].notnull() & cube["VH"].notnull()).sum(),
+        "paired_pixel_dates": cube["NDVI"].notnull().sum(),
+    }

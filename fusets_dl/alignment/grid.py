@@ -1,0 +1,220 @@
+"""Space: S2 onto the S1 grid (exact block mean where the grids nest, else reprojection), static layers onto it."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .._logging import logger
+from ..errors import CRSMismatchError, GridMismatchError
+from ..validate import is_dask_backed
+
+__all__ = ["needs_reprojection", "s2_onto_s1", "static_onto_s1"]
+
+
+def _res_xy(ds: xr.Dataset) -> tuple[float, float]:
+    """Signed pixel size (x, y) from the coordinates; a one-pixel axis borrows the other's size."""
+    x, y = ds["x"].values, ds["y"].values
+    rx = float(x[1] - x[0]) if x.size > 1 else None
+    ry = float(y[1] - y[0]) if y.size > 1 else None
+    if rx is None and ry is None:
+        try:
+            rxr, ryr = ds.rio.resolution()
+            return float(rxr), float(ryr)
+        except Exception as exc:
+            raise GridMismatchError(
+                "grid of 1 x 1 pixel: expected at least 2 pixels along x or y (or a stored transform) "
+                "to infer the resolution"
+            ) from exc
+    rx = abs(ry) if rx is None else rx
+    ry = -abs(rx) if ry is None else ry
+    return rx, ry
+
+
+def _bounds(ds: xr.Dataset) -> tuple[float, float, float, float]:
+    rx, ry = (abs(r) for r in _res_xy(ds))
+    x, y = ds["x"].values, ds["y"].values
+    return (float(x.min() - rx / 2), float(y.min() - ry / 2), float(x.max() + rx / 2), float(y.max() + ry / 2))
+
+
+def needs_reprojection(s1: xr.Dataset, s2: xr.Dataset) -> bool:
+    """Whether S2 must be reprojected onto the S1 CRS.
+
+    Parameters
+    ----------
+    s1, s2 : xarray.Dataset
+        The S1 and S2 inputs of :func:`~fusets_dl.alignment.align`.
+
+    Returns
+    -------
+    bool
+        True when both have a CRS and they differ; False when they share one,
+        or when neither has one (a warning is logged).
+
+    Raises
+    ------
+    CRSMismatchError
+        When only one of them has a CRS.
+    """
+    c1, c2 = s1.rio.crs, s2.rio.crs
+    if c1 is None and c2 is None:
+        logger.warning("align: neither input has a CRS; assuming both share one")
+        return False
+    if (c1 is None) != (c2 is None):
+        raise CRSMismatchError(
+            f"align: expected both inputs with a CRS (or neither), found S1 CRS {c1} and S2 CRS {c2}; "
+            "write one with ds.rio.write_crs(...)"
+        )
+    return c1 != c2
+
+
+def _nested_factor(s1: xr.Dataset, s2: xr.Dataset) -> int | None:
+    """Integer factor k when S2 pixels tile S1 pixels exactly (k x k), else None."""
+    (r1x, r1y), (r2x, r2y) = _res_xy(s1), _res_xy(s2)
+    if np.sign(r1x) != np.sign(r2x) or np.sign(r1y) != np.sign(r2y):
+        return None
+    kx, ky = r1x / r2x, r1y / r2y
+    if abs(kx - round(kx)) > 1e-6 or abs(ky - round(ky)) > 1e-6 or round(kx) != round(ky) or round(kx) < 1:
+        return None
+    k = round(kx)
+    for c1, c2, r2 in ((s1["x"].values, s2["x"].values, r2x), (s1["y"].values, s2["y"].values, r2y)):
+        edge1 = c1[0] - (r2 * k) / 2
+        edge2 = c2[0] - r2 / 2
+        off = (edge1 - edge2) / r2
+        if abs(off - round(off)) > 1e-3:
+            return None
+    return k
+
+
+def _fine_coords(coarse: np.ndarray, res_coarse: float, k: int) -> np.ndarray:
+    j = (np.arange(k) + 0.5) * (res_coarse / k)
+    return (coarse[:, None] - res_coarse / 2 + j[None, :]).ravel()
+
+
+def _check_overlap(s1: xr.Dataset, s2: xr.Dataset) -> None:
+    b1, b2 = _bounds(s1), _bounds(s2)
+    if b1[0] >= b2[2] or b2[0] >= b1[2] or b1[1] >= b2[3] or b2[1] >= b1[3]:
+        raise GridMismatchError(
+            f"align: expected S1 and S2 grids that overlap, found S1 bounds {b1} and S2 bounds {b2} "
+            f"(CRS {s1.rio.crs})"
+        )
+
+
+def _block_mean(src: xr.Dataset, s1: xr.Dataset, s2: xr.Dataset, k: int) -> xr.Dataset:
+    """Mean of the k x k S2 sub-pixels of each S1 pixel (NaN-skipping); ``cf`` missing counts as 0."""
+    (r1x, r1y), (r2x, _) = _res_xy(s1), _res_xy(s2)
+    fx = _fine_coords(s1["x"].values, r1x, k)
+    fy = _fine_coords(s1["y"].values, r1y, k)
+    both = src.reindex(x=fx, y=fy, method="nearest", tolerance=abs(r2x) / 4)
+    both["cf"] = both["cf"].fillna(0.0)
+    if is_dask_backed(both):
+        cy = s1.chunksizes.get("y", (256,))[0] if s1.chunks else 256
+        cx = s1.chunksizes.get("x", (256,))[0] if s1.chunks else 256
+        both = both.chunk({"time": -1, "y": cy * k, "x": cx * k})
+    agg = both if k == 1 else both.coarsen(y=k, x=k).mean()  # NaN-skipping for floats
+    return agg.assign_coords(y=s1["y"].values, x=s1["x"].values)
+
+
+def _reproject_average(src: xr.Dataset, s1: xr.Dataset, s2: xr.Dataset) -> xr.Dataset:
+    """``rio.reproject_match`` onto the S1 grid with average resampling (computes Dask input)."""
+    from rasterio.enums import Resampling
+
+    template = s1["VV"].isel(time=0, drop=True)
+    if template.rio.crs is None and s1.rio.crs is not None:
+        template = template.rio.write_crs(s1.rio.crs)
+    src = src.rio.write_crs(s2.rio.crs)
+    src = src.compute() if is_dask_backed(src) else src
+    try:
+        out = src.rio.reproject_match(template, resampling=Resampling.average, nodata=np.nan)
+    except Exception as exc:
+        raise CRSMismatchError(f"align: cannot reproject S2 ({s2.rio.crs}) onto the S1 grid ({s1.rio.crs}): {exc}") from exc
+    out = out.assign_coords(y=s1["y"].values, x=s1["x"].values)
+    if not bool(np.isfinite(out["cf"].values).any()):
+        raise GridMismatchError(
+            f"align: expected S1 and S2 grids that overlap, found none after reprojecting "
+            f"S2 bounds {_bounds(s2)} ({s2.rio.crs}) onto S1 bounds {_bounds(s1)} ({s1.rio.crs})"
+        )
+    return out
+
+
+def s2_onto_s1(
+    s2: xr.Dataset, s1: xr.Dataset, reproject: bool, raw: bool = False
+) -> tuple[xr.DataArray, xr.DataArray, str, xr.DataArray | None]:
+    """Bring the clear S2 NDVI and its clear fraction onto the S1 grid.
+
+    Where the S2 pixels tile the S1 pixels exactly (10 m in 20 m) this is the
+    exact mean of the clear S2 sub-pixels (lazy on Dask input); otherwise
+    ``rio.reproject_match`` with average resampling (not lazy).
+
+    Parameters
+    ----------
+    s2 : xarray.Dataset
+        ``NDVI`` and ``clear`` from :func:`fusets_dl.open_s2`.
+    s1 : xarray.Dataset
+        ``VV`` on the target grid, from :func:`fusets_dl.open_s1`.
+    reproject : bool
+        Reproject even where the grids would nest (the CRSs differ).
+    raw : bool
+        Also return the NDVI of all pixels, clear or not.
+
+    Returns
+    -------
+    ndvi : xarray.DataArray
+        Mean clear NDVI per S1 pixel (NaN where none is clear).
+    clear_fraction : xarray.DataArray
+        Fraction of clear S2 sub-pixels per S1 pixel (0 where none).
+    method : str
+        How the grids were matched, for the summary.
+    ndvi_all : xarray.DataArray or None
+        Mean NDVI of all S2 pixels when ``raw``, else None.
+
+    Raises
+    ------
+    GridMismatchError
+        When the grids do not overlap.
+    CRSMismatchError
+        When the reprojection fails.
+    """
+    if not reproject:
+        _check_overlap(s1, s2)
+    nd = s2["NDVI"].where(s2["clear"])
+    cf = s2["clear"].astype(np.float32)
+    extra = {"nr": s2["NDVI"].astype(np.float32)} if raw else {}
+    k = None if reproject else _nested_factor(s1, s2)
+    if k is not None:
+        agg = _block_mean(xr.Dataset({"nd": nd, "cf": cf, **extra}), s1, s2, k)
+        method = "exact block mean" if k > 1 else "same grid"
+        return agg["nd"], agg["cf"], f"{method} (factor {k})", agg["nr"] if raw else None
+    src = xr.Dataset({"nd": nd.fillna(np.nan).astype(np.float32), "cf": cf, **extra})
+    out = _reproject_average(src, s1, s2)
+    return out["nd"], out["cf"].fillna(0.0), "rio.reproject_match (average)", out["nr"] if raw else None
+
+
+def static_onto_s1(da: xr.DataArray, s1: xr.Dataset, regrid: bool) -> xr.DataArray:
+    """A static layer (elevation, slope, aspect) on the S1 grid as float32.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        The layer on ``(y, x)``.
+    s1 : xarray.Dataset
+        ``VV`` on the target grid.
+    regrid : bool
+        Whether the layer may be on another grid (it came from a separate
+        ``terrain`` Dataset); if so and its coordinates differ from S1's it is
+        reprojected with bilinear resampling.
+
+    Returns
+    -------
+    xarray.DataArray
+        The layer on the S1 grid, attrs kept.
+    """
+    if not regrid or (np.array_equal(da["x"].values, s1["x"].values) and np.array_equal(da["y"].values, s1["y"].values)):
+        return da.astype(np.float32)
+    from rasterio.enums import Resampling
+
+    template = s1["VV"].isel(time=0, drop=True)
+    out = da.rio.reproject_match(template, resampling=Resampling.bilinear)
+    out = out.assign_coords(y=s1["y"].values, x=s1["x"].values).astype(np.float32)
+    out.attrs = da.attrs
+    return out

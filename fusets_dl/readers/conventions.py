@@ -1,0 +1,262 @@
+"""Band-name conventions of the readers: one registry for the names inputs use.
+
+Two tables hold every name the readers know:
+
+* :data:`BANDS`, the canonical bands (``VV``, ``B04``, ``SCL``, ``elevation``
+  ...) and the *role* each plays for the readers (``"red"``, ``"nir"``,
+  ``"cloud_mask"``, ``"static"`` ...). :func:`open_s1` and :func:`open_s2`
+  look bands up by role (:func:`band_for`, :func:`bands_for`), never by a
+  spelled-out name.
+* :data:`CONVENTIONS`, the naming conventions of input sources: prefixes to
+  strip (``S1-SIGMA0-``, ``S2_L2A_`` ...) and aliases (``dem`` ->
+  ``elevation``). :func:`canonical_band_name` derives from both tables.
+
+Adding a source's convention is one entry in :data:`CONVENTIONS`, for example
+lower-case Earth Search names::
+
+    CONVENTIONS["earth-search"] = Convention(
+        "earth-search", aliases={"red": "B04", "nir": "B08", "scl": "SCL"}
+    )
+
+Names of the time dimension are :data:`TIME_NAMES` (kept in
+:mod:`fusets_dl.validate`, re-exported here).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ..validate import TIME_NAMES
+
+__all__ = [
+    "BANDS",
+    "CONVENTIONS",
+    "TIME_NAMES",
+    "Band",
+    "Convention",
+    "band_for",
+    "bands_for",
+    "canonical_band_name",
+    "convention_of",
+    "names_band_in_file_name",
+]
+
+
+@dataclass(frozen=True)
+class Band:
+    """A canonical band and what the readers use it for.
+
+    Parameters
+    ----------
+    name : str
+        Canonical spelling (``"VV"``, ``"B04"``, ``"elevation"``). Input names
+        equal to it up to case map onto it.
+    role : str
+        What the readers use the band for: ``"vv"``, ``"vh"``, ``"hh"``,
+        ``"hv"`` (backscatter), ``"red"``, ``"nir"``, ``"reflectance"``,
+        ``"ndvi"``, ``"scl"``, ``"cloud_mask"`` or ``"static"``.
+    in_file_names : bool
+        Whether a single-band GeoTIFF may be named by this band in its file
+        name (``S1_VV_20200101.tif``).
+    """
+
+    name: str
+    role: str
+    in_file_names: bool = False
+
+
+@dataclass(frozen=True)
+class Convention:
+    """The naming convention of an input source.
+
+    Parameters
+    ----------
+    name : str
+        Short name of the convention (the key in :data:`CONVENTIONS`).
+    prefixes : tuple of str
+        Prefixes stripped from variable names (matched case-insensitively;
+        the longest matching prefix of all conventions wins).
+    aliases : mapping of str to str
+        Other spellings (matched case-insensitively, after stripping a
+        prefix) and the canonical band each stands for.
+    encoding : str, optional
+        Backscatter encoding that names with these prefixes signal when the
+        values are integers without scale factor (``"compressed"``: the
+        openEO uint16 encoding).
+    """
+
+    name: str
+    prefixes: tuple[str, ...] = ()
+    aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    encoding: str | None = None
+
+
+def _bands(*entries: Band) -> dict[str, Band]:
+    return {b.name: b for b in entries}
+
+
+#: The canonical bands, in the order the readers look for them (the first
+#: cloud mask band present is used).
+BANDS: dict[str, Band] = _bands(
+    Band("VV", "vv", in_file_names=True),
+    Band("VH", "vh", in_file_names=True),
+    Band("HH", "hh"),
+    Band("HV", "hv"),
+    Band("SCL", "scl", in_file_names=True),
+    Band("NDVI", "ndvi", in_file_names=True),
+    Band("CLM", "cloud_mask"),
+    Band("CLOUD_MASK", "cloud_mask"),
+    Band("CLOUDMASK", "cloud_mask"),
+    Band("CLOUD", "cloud_mask"),
+    Band("CLOUDS", "cloud_mask"),
+    Band("MASK", "cloud_mask"),
+    Band("B04", "red"),
+    Band("B08", "nir"),
+    Band("B8A", "reflectance"),
+    Band("elevation", "static"),
+    Band("slope", "static"),
+    Band("aspect", "static"),
+)
+
+#: The naming conventions of input sources.
+CONVENTIONS: dict[str, Convention] = {
+    c.name: c
+    for c in (
+        Convention("openeo-s1", prefixes=("S1-SIGMA0-", "S1_SIGMA0_"), encoding="compressed"),
+        Convention("sigma0", prefixes=("SIGMA0_", "SIGMA0-")),
+        Convention("sentinel-1", prefixes=("S1-", "S1_")),
+        Convention("openeo-s2", prefixes=("S2-L2A-", "S2_L2A_")),
+        Convention("sentinel-2", prefixes=("S2-", "S2_")),
+        Convention("dem", aliases=MappingProxyType({"dem": "elevation"})),
+    )
+}
+
+# Numbered Sentinel-2 bands are zero-padded whatever the convention: B4 -> B04.
+_NUMBERED_BAND = re.compile(r"B0?(\d{1,2})")
+# A token of a GeoTIFF file name that names a reflectance band (B4, B04, B8A).
+_NUMBERED_TOKEN = re.compile(r"B\d{1,2}A?")
+
+
+def _prefixes() -> list[tuple[str, Convention]]:
+    """Every registered prefix with its convention, longest first."""
+    pairs = [(p.upper(), c) for c in CONVENTIONS.values() for p in c.prefixes]
+    return sorted(pairs, key=lambda pc: -len(pc[0]))
+
+
+def _strip_prefix(name: str) -> tuple[str, Convention | None]:
+    upper = name.upper()
+    for prefix, conv in _prefixes():
+        if upper.startswith(prefix):
+            return name[len(prefix):], conv
+    return name, None
+
+
+def convention_of(name: str) -> Convention | None:
+    """The convention whose prefix ``name`` carries.
+
+    Parameters
+    ----------
+    name : str
+        A variable name as found in the input.
+
+    Returns
+    -------
+    Convention or None
+        The convention of the longest registered prefix of ``name``
+        (case-insensitive), or None when it carries none.
+    """
+    return _strip_prefix(str(name))[1]
+
+
+def canonical_band_name(name: str) -> str:
+    """Canonical band name: prefixes stripped, aliases resolved, case fixed.
+
+    ``S1-SIGMA0-VV`` -> ``VV``, ``vh`` -> ``VH``, ``S2-L2A-B04`` -> ``B04``,
+    ``B4`` -> ``B04``, ``S2-L2A-SCL`` -> ``SCL``, ``DEM`` -> ``elevation``;
+    static layers (``elevation``, ``slope``, ``aspect``) stay lower-case.
+
+    Parameters
+    ----------
+    name : str
+        A variable name as found in the input.
+
+    Returns
+    -------
+    str
+        The canonical name from :data:`BANDS` (via :data:`CONVENTIONS`), a
+        zero-padded numbered band, or ``name`` without its prefix when it
+        matches no known band.
+    """
+    n, _ = _strip_prefix(str(name))
+    u = n.upper()
+    known = {b.upper(): b for b in BANDS}
+    if u in known:
+        return known[u]
+    for conv in CONVENTIONS.values():
+        for alias, canonical in conv.aliases.items():
+            if alias.upper() == u:
+                return canonical
+    m = _NUMBERED_BAND.fullmatch(u)
+    if m:
+        return f"B{int(m.group(1)):02d}"
+    return n
+
+
+def bands_for(role: str) -> tuple[str, ...]:
+    """Canonical names of the bands with ``role``, in registry order.
+
+    Parameters
+    ----------
+    role : str
+        A :attr:`Band.role` such as ``"cloud_mask"`` or ``"static"``.
+
+    Returns
+    -------
+    tuple of str
+        The names (empty when no band has the role).
+    """
+    return tuple(b.name for b in BANDS.values() if b.role == role)
+
+
+def band_for(role: str) -> str:
+    """Canonical name of the one band with ``role``.
+
+    Parameters
+    ----------
+    role : str
+        A :attr:`Band.role` held by exactly one band, such as ``"red"``.
+
+    Returns
+    -------
+    str
+        The band's canonical name.
+
+    Raises
+    ------
+    KeyError
+        When no band, or more than one, has the role.
+    """
+    names = bands_for(role)
+    if len(names) != 1:
+        raise KeyError(f"band role {role!r}: expected exactly one band in BANDS, found {list(names)}")
+    return names[0]
+
+
+def names_band_in_file_name(token: str) -> bool:
+    """Whether a token of a GeoTIFF file name names a band (``VV``, ``SCL``, ``B04`` ...).
+
+    Parameters
+    ----------
+    token : str
+        One token of a file name split at ``_``, ``-`` and ``.``.
+
+    Returns
+    -------
+    bool
+        True for bands registered with ``in_file_names`` and numbered bands.
+    """
+    c = canonical_band_name(token)
+    return (c in BANDS and BANDS[c].in_file_names) or _NUMBERED_TOKEN.fullmatch(token.upper()) is not None

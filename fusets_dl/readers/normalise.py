@@ -1,0 +1,243 @@
+"""Normalising a raw input: dims, time, canonical band names, CF decoding, subsetting, chunks, orbit.
+
+The helpers here are shared by the readers of this subpackage only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pyproj import CRS
+
+from .._logging import logger
+from ..errors import DimensionError, DuplicateTimeError
+from ..validate import check_time
+from .conventions import TIME_NAMES, canonical_band_name
+from .crs import find_crs
+
+__all__: list[str] = []
+
+_SPATIAL_NAMES = (("lat", "lon"), ("latitude", "longitude"), ("northing", "easting"))
+_ORBIT_NAMES = ("orbit", "relative_orbit", "sat:relative_orbit", "orbit_direction", "sat:orbit_state")
+
+
+# --------------------------------------------------------------------------- dims and time
+
+def _rename_time_dim(ds: xr.Dataset, what: str) -> xr.Dataset:
+    tnames = [n for n in TIME_NAMES if n in ds.dims]
+    if len(tnames) > 1:
+        raise DimensionError(f"{what}: expected one time dimension, found several: {tnames}")
+    if tnames and tnames[0] != "time":
+        ds = ds.rename({tnames[0]: "time"})
+    if "time" not in ds.dims:
+        raise DimensionError(
+            f"{what}: expected a time dimension named one of {TIME_NAMES}, found dims {tuple(ds.dims)}"
+        )
+    return ds
+
+
+def _rename_spatial_dims(ds: xr.Dataset, what: str) -> xr.Dataset:
+    ren = {}
+    for y, x in _SPATIAL_NAMES:
+        if y in ds.dims and x in ds.dims and "y" not in ds.dims:
+            ren.update({y: "y", x: "x"})
+    ds = ds.rename(ren) if ren else ds
+    if "y" not in ds.dims or "x" not in ds.dims:
+        raise DimensionError(f"{what}: expected spatial dims ('y', 'x'), found dims {tuple(ds.dims)}")
+    return ds
+
+
+def _parse_time_values(ds: xr.Dataset, what: str) -> xr.Dataset:
+    tidx = ds.indexes.get("time")
+    if getattr(tidx, "tz", None) is not None:
+        logger.warning("%s: timezone-aware times (%s) converted to naive UTC", what, tidx.tz)
+        ds = ds.assign_coords(time=tidx.tz_convert("UTC").tz_localize(None))
+    if not pd.api.types.is_datetime64_any_dtype(ds["time"].dtype):
+        try:
+            ds = ds.assign_coords(time=pd.to_datetime(ds["time"].values))
+        except (ValueError, TypeError) as exc:
+            raise DimensionError(f"{what}: expected 'time' values that parse as dates, found {ds['time'].values[:3]!r}") from exc
+    return ds
+
+
+def _normalise_dims(ds: xr.Dataset, what: str) -> xr.Dataset:
+    """Dims renamed to ``(time, y, x)``, length-one extra dims squeezed, times parsed."""
+    ds = _rename_time_dim(ds, what)
+    ds = _rename_spatial_dims(ds, what)
+    for d in [d for d in ds.dims if d not in ("time", "y", "x")]:
+        if ds.sizes[d] == 1:
+            ds = ds.squeeze(d, drop=True)
+    return _parse_time_values(ds, what)
+
+
+def _normalise_time(ds: xr.Dataset, what: str, duplicates: str) -> xr.Dataset:
+    """Naive UTC times, sorted, duplicates handled as ``duplicates`` says."""
+    idx = pd.DatetimeIndex(ds["time"].values)
+    if idx.tz is not None:
+        ds = ds.assign_coords(time=idx.tz_convert("UTC").tz_localize(None).values)
+    if not idx.is_monotonic_increasing:
+        ds = ds.sortby("time")
+    if pd.DatetimeIndex(ds["time"].values).has_duplicates:
+        if duplicates == "raise":
+            check_time(ds, what)
+        elif duplicates == "first":
+            keep = ~pd.DatetimeIndex(ds["time"].values).duplicated(keep="first")
+            ds = ds.isel(time=np.flatnonzero(keep))
+        elif duplicates == "mean":
+            ds = ds.groupby("time").mean(keep_attrs=True)
+        else:
+            raise DuplicateTimeError(f"duplicates: expected 'raise', 'first' or 'mean', found {duplicates!r}")
+    return ds
+
+
+def _canonical_names(ds: xr.Dataset, what: str) -> tuple[xr.Dataset, dict[str, str]]:
+    """Variables renamed to canonical band names; returns the Dataset and the original names."""
+    original: dict[str, str] = {}
+    rename: dict[str, str] = {}
+    for v in ds.data_vars:
+        c = canonical_band_name(str(v))
+        original[c] = str(v)
+        if c != v:
+            if c in rename.values() or (c in ds.data_vars and c != v):
+                raise DimensionError(f"{what}: variables {v!r} and {c!r} both map to band {c!r}")
+            rename[str(v)] = c
+    return (ds.rename(rename) if rename else ds), original
+
+
+def _prepare(raw: xr.Dataset, what: str, duplicates: str) -> tuple[xr.Dataset, CRS | None, dict[str, str]]:
+    """Common normalisation: dims, canonical names, CRS; returns (ds, crs, original names)."""
+    crs = find_crs(raw)
+    ds = _normalise_dims(raw, what)
+    drop = [v for v in ds.variables if v in ("crs", "spatial_ref") or (ds[v].dtype.kind in "SU" and ds[v].ndim == 0)]
+    ds = ds.drop_vars(drop, errors="ignore")
+    ds, original = _canonical_names(ds, what)
+    ds = _normalise_time(ds, what, duplicates)
+    return ds, crs, original
+
+
+# --------------------------------------------------------------------------- CF decoding
+
+def _mask_fills(out: xr.DataArray, data: xr.DataArray, fills: list[Any], finite_only: bool) -> xr.DataArray:
+    for f in fills:
+        for fv in np.atleast_1d(f):
+            if not finite_only or np.isfinite(fv):
+                out = out.where(data != fv)
+    return out
+
+
+def _scale_offset(out: xr.DataArray, scale: Any, offset: Any) -> xr.DataArray:
+    if scale is not None:
+        out = out * float(np.asarray(scale).ravel()[0])
+    if offset is not None:
+        out = out + float(np.asarray(offset).ravel()[0])
+    return out
+
+
+def _decode(da: xr.DataArray) -> xr.DataArray:
+    """Apply ``_Unsigned``, fill values, ``scale_factor`` and ``add_offset`` (CF packing).
+
+    Returns float (float64 for scaled integers, to keep exact decoding; callers
+    cast) with NaN for nodata; leaves already-decoded float arrays alone.
+    """
+    attrs = dict(da.attrs)
+    enc = dict(da.encoding)
+    data = da
+    if str(attrs.pop("_Unsigned", "")).lower() == "true" and np.issubdtype(da.dtype, np.signedinteger):
+        udt = np.dtype(f"u{da.dtype.itemsize}")
+        data = da.copy(data=da.data.view(udt))
+    fills = [attrs.pop(key) for key in ("_FillValue", "missing_value") if key in attrs]
+    scale = attrs.pop("scale_factor", None)
+    offset = attrs.pop("add_offset", None)
+    if np.issubdtype(data.dtype, np.integer) and (fills or scale is not None or offset is not None):
+        out = _mask_fills(data.astype(np.float64), data, fills, finite_only=False)
+        out = _scale_offset(out, scale, offset)
+        out.attrs = attrs
+        out.encoding = enc
+        return out
+    if np.issubdtype(data.dtype, np.floating):
+        out = _mask_fills(data, data, fills, finite_only=True)
+        out = _scale_offset(out, scale, offset)
+        out.attrs = attrs
+        return out
+    data.attrs = attrs
+    return data
+
+
+def _sample(da: xr.DataArray, n: int = 4096) -> np.ndarray:
+    """A small strided sample of ``da`` (computes only that sample on Dask input)."""
+    nt = da.sizes.get("time", 1)
+    sub = da.isel(time=slice(0, min(nt, 4))) if "time" in da.dims else da
+    sy = max(1, sub.sizes.get("y", 1) // 32)
+    sx = max(1, sub.sizes.get("x", 1) // 32)
+    sub = sub.isel(y=slice(None, None, sy), x=slice(None, None, sx))
+    vals = np.asarray(sub.values, dtype=np.float64).ravel()
+    if np.isfinite(vals).sum() == 0 and nt > 4:
+        vals = np.asarray(da.isel(y=slice(None, None, sy), x=slice(None, None, sx)).values, dtype=np.float64).ravel()
+    return vals[:n * 16]
+
+
+# --------------------------------------------------------------------------- output
+
+def _time_chunks(chunks: Any) -> Any:
+    """Time-series kernels need ``time`` as one chunk: default it to -1."""
+    if isinstance(chunks, Mapping):
+        out = dict(chunks)
+        out.setdefault("time", -1)
+        return out
+    if chunks == "auto":
+        return {"time": -1, "y": "auto", "x": "auto"}
+    return chunks
+
+
+def _finish(ds: xr.Dataset, crs: CRS | None, chunks: Any, what: str) -> xr.Dataset:
+    """CRS written (or a warning), ``(time, y, x)`` order, chunks with ``time`` as one chunk."""
+    if crs is not None:
+        ds = ds.rio.write_crs(crs)
+    else:
+        logger.warning("%s: no CRS found (expected a CF grid mapping, spatial_ref or an 'epsg' attribute)", what)
+    ds = ds.transpose("time", "y", "x", ...)
+    if chunks is not None:
+        spec = _time_chunks(chunks)
+        ds = ds.assign({v: ds[v].chunk({k: c for k, c in spec.items() if k in ds[v].dims} if isinstance(spec, dict) else spec) for v in ds.data_vars})
+    # small per-time or static coordinates (orbit, incidence angle) stay in memory
+    small = {c: ds[c].compute() for c in ds.coords if c not in ds.dims and ds[c].chunks is not None and ds[c].ndim <= 1}
+    return ds.assign_coords(small) if small else ds
+
+
+def _subset(ds: xr.Dataset, time_range: tuple[Any, Any] | None, bbox: Sequence[float] | None, what: str) -> xr.Dataset:
+    """Dates within ``time_range`` (inclusive) and pixels within ``bbox`` (data CRS)."""
+    if time_range is not None:
+        t0, t1 = (pd.Timestamp(t) if t is not None else None for t in time_range)
+        ds = ds.sel(time=slice(t0, t1))
+        if ds.sizes["time"] == 0:
+            raise DimensionError(f"{what}: no dates left in time_range {time_range}")
+    if bbox is not None:
+        minx, miny, maxx, maxy = bbox
+        ds = ds.rio.clip_box(minx, miny, maxx, maxy)
+    return ds
+
+
+def _orbit_from(ds: xr.Dataset, raw: xr.Dataset, source: Any, orbit: Any) -> xr.Dataset:
+    """Attach the ``orbit`` coordinate (and ``incidence_angle`` when ``raw`` has it)."""
+    if "incidence_angle" in raw.variables and raw["incidence_angle"].dims == ("time",):
+        ds = ds.assign_coords(incidence_angle=("time", np.asarray(raw["incidence_angle"].values, dtype=np.float32)))
+    if orbit is not None:
+        vals = np.asarray(orbit)
+        if vals.ndim == 0:
+            vals = np.full(ds.sizes["time"], vals.item())
+        if vals.shape != (ds.sizes["time"],):
+            raise DimensionError(f"orbit: expected a scalar or {ds.sizes['time']} values, found shape {vals.shape}")
+        return ds.assign_coords(orbit=("time", vals))
+    for name in _ORBIT_NAMES:
+        if name in raw.variables and raw[name].dims == ("time",):
+            return ds.assign_coords(orbit=("time", np.asarray(raw[name].values)))
+    text = str(source).upper() if isinstance(source, (str, os.PathLike)) else str(ds.attrs.get("name", "")).upper()
+    for direction in ("ASCENDING", "DESCENDING"):
+        if direction in text:
+            return ds.assign_coords(orbit=("time", np.full(ds.sizes["time"], direction)))
+    return ds

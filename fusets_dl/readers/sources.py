@@ -1,0 +1,182 @@
+"""Opening inputs: netCDF, Zarr, GeoTIFF files and folders, lists of them, and in-memory Datasets."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import rioxarray
+import xarray as xr
+
+from ..errors import SourceError
+from .conventions import names_band_in_file_name
+
+__all__ = ["PathLike", "Source", "describe", "is_zarr", "open_sources"]
+
+#: A path to an input file or folder.
+PathLike = str | os.PathLike
+#: What the readers accept: a path, a Dataset, or a list of them.
+Source = PathLike | xr.Dataset | Sequence[PathLike | xr.Dataset]
+
+_TIFF = (".tif", ".tiff")
+_DATE_RE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})(?:[T_]?(\d{2})(\d{2})(\d{2}))?")
+
+
+def is_zarr(path: Path) -> bool:
+    """Whether ``path`` is a Zarr store.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A file or folder.
+
+    Returns
+    -------
+    bool
+        True for a ``.zarr`` suffix or a folder holding Zarr metadata.
+    """
+    return path.suffix == ".zarr" or (path.is_dir() and any((path / f).exists() for f in ("zarr.json", ".zgroup", ".zattrs")))
+
+
+def describe(source: Any) -> str:
+    """A short description of ``source`` for messages and the ``source`` attribute.
+
+    Parameters
+    ----------
+    source : path, Dataset or list of them
+        What a reader was given.
+
+    Returns
+    -------
+    str
+        File names, ``<Dataset>``, or a bracketed list of these.
+    """
+    if isinstance(source, xr.Dataset):
+        return "<Dataset>"
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).name
+    try:
+        return "[" + ", ".join(describe(s) for s in source) + "]"
+    except TypeError:
+        return type(source).__name__
+
+
+def _date_from_name(name: str) -> pd.Timestamp:
+    m = _DATE_RE.search(name)
+    if not m:
+        raise SourceError(
+            f"GeoTIFF {name!r}: expected a date in the file name (YYYYMMDD or YYYY-MM-DD), found none"
+        )
+    y, mo, d, hh, mm, ss = m.groups()
+    return pd.Timestamp(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
+
+
+def _geotiff_band_names(da: xr.DataArray, path: Path) -> tuple[str, ...]:
+    """Band names from the descriptions, or for a single band from a token of the file name."""
+    names = da.attrs.get("long_name")
+    if isinstance(names, str):
+        names = (names,)
+    if names and len(names) == da.sizes["band"]:
+        return tuple(names)
+    # single band named by a token of the file name (e.g. S1_VV_20200101.tif)
+    known = [t for t in re.split(r"[_\-.]", path.stem) if names_band_in_file_name(t)]
+    if da.sizes["band"] != 1 or len(known) != 1:
+        raise SourceError(
+            f"GeoTIFF {path.name}: expected band descriptions (one per band) or a single band "
+            f"named in the file name; found {da.sizes['band']} bands and descriptions {names!r}"
+        )
+    return (known[0],)
+
+
+def _open_geotiff(path: Path, chunks: Any) -> xr.Dataset:
+    """One single-date GeoTIFF as a Dataset of its bands, CRS written."""
+    da = rioxarray.open_rasterio(path, chunks=chunks, mask_and_scale=True)
+    assert isinstance(da, xr.DataArray)
+    names = _geotiff_band_names(da, path)
+    ds = xr.Dataset({str(n): da.isel(band=i, drop=True) for i, n in enumerate(names)})
+    for v in ds.data_vars:
+        ds[v].attrs = {k: v2 for k, v2 in da.attrs.items() if k not in ("long_name", "scale_factor", "add_offset", "_FillValue")}
+    return ds.rio.write_crs(da.rio.crs)
+
+
+def _open_geotiffs(paths: Sequence[Path], chunks: Any) -> xr.Dataset:
+    """Open single-date GeoTIFFs (bands named by their descriptions) as one Dataset."""
+    by_date: dict[pd.Timestamp, list[xr.Dataset]] = {}
+    for p in sorted(paths):
+        ds = _open_geotiff(p, chunks)
+        by_date.setdefault(_date_from_name(p.name), []).append(ds)
+    steps = []
+    for t, parts in sorted(by_date.items()):
+        merged = xr.merge(parts, join="exact", compat="override")
+        steps.append(merged.expand_dims(time=[t]))
+    out = xr.concat(steps, dim="time", join="exact")
+    crs = steps[0].rio.crs
+    return out.rio.write_crs(crs)
+
+
+def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> xr.Dataset:
+    if isinstance(source, xr.Dataset):
+        return source
+    if isinstance(source, xr.DataArray):
+        raise SourceError(
+            "expected a path or an xarray.Dataset with named bands, found a DataArray; "
+            "use da.to_dataset(name=...) or da.to_dataset(dim='band')"
+        )
+    path = Path(source)
+    if not path.exists():
+        raise SourceError(f"input not found: expected an existing file or folder, found no {str(path)!r}")
+    if is_zarr(path):
+        return xr.open_zarr(path, chunks={} if chunks is not None else None, mask_and_scale=False)
+    if path.is_dir():
+        tifs = sorted(p for p in path.iterdir() if p.suffix.lower() in _TIFF)
+        if not tifs:
+            raise SourceError(f"folder {str(path)!r}: expected GeoTIFF files (*.tif) or a Zarr store, found neither")
+        return _open_geotiffs(tifs, chunks)
+    if path.suffix.lower() in _TIFF:
+        return _open_geotiffs([path], chunks)
+    try:
+        # chunks={} keeps the file's own chunks; the readers rechunk with time as one chunk
+        return xr.open_dataset(path, chunks={} if chunks is not None else None, mask_and_scale=False, decode_times=True)
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"cannot read {str(path)!r}: expected netCDF, Zarr or GeoTIFF ({exc})") from exc
+
+
+def open_sources(source: Source, chunks: Any) -> list[xr.Dataset]:
+    """Open every input of ``source`` as a raw (not yet normalised) Dataset.
+
+    Parameters
+    ----------
+    source : path, Dataset or list of them
+        netCDF, Zarr store, GeoTIFF file, folder of single-date GeoTIFFs, a
+        list of these, or an in-memory :class:`xarray.Dataset`. A list made
+        only of GeoTIFF files is opened as one time series.
+    chunks : dict, "auto" or None
+        None opens NumPy-backed data; anything else opens Dask-backed data.
+
+    Returns
+    -------
+    list of xarray.Dataset
+        One Dataset per input (one for a list of GeoTIFFs).
+
+    Raises
+    ------
+    SourceError
+        An empty list, a missing path, or a file that is none of the formats.
+    """
+    if isinstance(source, (str, os.PathLike, xr.Dataset, xr.DataArray)):
+        items: list[Any] = [source]
+    else:
+        items = list(source)
+        if not items:
+            raise SourceError("expected at least one input file or Dataset, found an empty list")
+    tifs = [Path(i) for i in items if isinstance(i, (str, os.PathLike)) and Path(i).suffix.lower() in _TIFF]
+    if tifs and len(tifs) == len(items):
+        for t in tifs:
+            if not t.exists():
+                raise SourceError(f"input not found: expected an existing file, found no {str(t)!r}")
+        return [_open_geotiffs(tifs, chunks)]
+    return [_open_one(i, chunks) for i in items]

@@ -1,0 +1,104 @@
+"""open_s1: time names, prefixes, units (dB, linear, scaled, compressed), duplicates, chunks, Zarr, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.testing import raise_if_dask_computes
+from tests.readers.helpers import s1_raw
+
+
+@pytest.mark.parametrize("time_name", ["t", "timestamp", "time"])
+def test_open_s1_normalises_time_names_prefixes_and_crs(time_name):
+    raw = s1_raw(time_name=time_name, prefix="S1-SIGMA0-")
+    s1 = fdl.open_s1(raw)
+    assert s1["VV"].dims == ("time", "y", "x")
+    assert s1["VV"].dtype == np.float32 and s1["VV"].attrs["units"] == "dB"
+    assert s1.rio.crs.to_epsg() == 32631
+    np.testing.assert_array_equal(s1["VV"].values, raw["S1-SIGMA0-VV"].values)
+
+
+def test_open_s1_detects_and_converts_linear():
+    raw = s1_raw()
+    lin = raw.copy()
+    for v in ("VV", "VH"):
+        lin[v] = 10 ** (raw[v] / 10)
+    s1 = fdl.open_s1(lin)
+    assert s1.attrs["encoding"] == "VV:linear,VH:linear"
+    np.testing.assert_allclose(s1["VV"].values, raw["VV"].values, atol=1e-4)
+    # declared units win over detection
+    s1d = fdl.open_s1(lin, units="linear")
+    np.testing.assert_allclose(s1d["VH"].values, raw["VH"].values, atol=1e-4)
+
+
+def test_open_s1_scaled_integers_and_fill_value():
+    raw = s1_raw()
+    ints = (raw["VV"] * 1e4).round().astype(np.int32)
+    ints[0, 0, 0] = 0
+    ds = raw.copy()
+    ds["VV"] = ints.assign_attrs(scale_factor=1e-4, _FillValue=np.int32(0))
+    ds["VH"] = (raw["VH"] * 1e4).round().astype(np.int32).assign_attrs(scale_factor=1e-4, _FillValue=np.int32(0))
+    s1 = fdl.open_s1(ds)
+    assert np.isnan(s1["VV"].values[0, 0, 0])
+    np.testing.assert_allclose(s1["VV"].values.ravel()[1:], ints.values.ravel()[1:] * 1e-4, rtol=1e-6)
+
+
+def test_open_s1_openeo_compressed_uint16_stored_as_int16():
+    dn = np.array([[[3928, 65534], [65535, 12000]]], dtype=np.uint16)
+    ds = xr.Dataset(
+        {b: (("t", "y", "x"), dn.view(np.int16), {"_Unsigned": "true"}) for b in ("S1-SIGMA0-VV", "S1-SIGMA0-VH")},
+        coords={"t": [np.datetime64("2023-04-03")], "y": [1.0, 0.0], "x": [0.0, 1.0]},
+    )
+    s1 = fdl.open_s1(ds)
+    v = s1["VV"].values[0]
+    np.testing.assert_allclose(v[0, 0], 20 * np.log10(3928) - 83, rtol=1e-6)
+    np.testing.assert_allclose(v[1, 1], 20 * np.log10(12000) - 83, rtol=1e-6)
+    assert np.isnan(v[0, 1]) and np.isnan(v[1, 0])
+
+
+def test_open_s1_sorts_time_and_handles_duplicates():
+    raw = s1_raw().isel(t=[2, 0, 1, 3])
+    s1 = fdl.open_s1(raw)
+    assert pd.DatetimeIndex(s1.time.values).is_monotonic_increasing
+    dup = xr.concat([s1_raw(), s1_raw().isel(t=[1])], dim="t")
+    with pytest.raises(fdl.errors.DuplicateTimeError, match="duplicates"):
+        fdl.open_s1(dup)
+    assert fdl.open_s1(dup, duplicates="first").sizes["time"] == 4
+
+
+def test_open_s1_errors_say_expected_and_found(tmp_path):
+    with pytest.raises(fdl.errors.MissingVariableError, match=r"missing \['VH'\].*found \['VV'\]"):
+        fdl.open_s1(s1_raw().drop_vars("VH"))
+    with pytest.raises(fdl.errors.DimensionError, match="time dimension"):
+        fdl.open_s1(s1_raw().isel(t=0, drop=True))
+    with pytest.raises(fdl.errors.SourceError, match="found no"):
+        fdl.open_s1(tmp_path / "missing.nc")
+    bad = s1_raw()
+    bad["VV"] = bad["VV"].astype(np.int32)
+    bad["VH"] = bad["VH"].astype(np.int32)
+    with pytest.raises(fdl.errors.EncodingError, match="without a scale_factor"):
+        fdl.open_s1(bad)
+    assert issubclass(fdl.errors.MissingVariableError, fdl.errors.FusionError)
+
+
+def test_open_s1_chunks_are_lazy_with_time_as_one_chunk(tmp_path):
+    raw = s1_raw(nt=6, ny=8, nx=8)
+    path = tmp_path / "s1.nc"
+    raw.to_netcdf(path)
+    with raise_if_dask_computes():
+        s1 = fdl.open_s1(path, chunks={"y": 4, "x": 4}, units="dB")
+    assert s1["VV"].chunks == ((6,), (4, 4), (4, 4))
+    np.testing.assert_allclose(s1["VV"].values, raw["VV"].values)
+
+
+def test_open_s1_zarr_and_subsetting(tmp_path):
+    raw = s1_raw(nt=6, ny=8, nx=8)
+    store = tmp_path / "s1.zarr"
+    raw.to_zarr(store)
+    s1 = fdl.open_s1(store, time_range=("2021-03-07", "2021-03-19"), bbox=(299995, 4900, 300045, 5010))
+    assert s1.sizes["time"] == 3
+    assert s1.sizes["x"] == 3
