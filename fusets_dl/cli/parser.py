@@ -31,7 +31,6 @@ FUSION_STRATEGIES = ("early", "mid", "late", "attention")
 #: The choices of ``segment --views`` (``fusets_dl.segmentation.core.VIEWS``).
 SEGMENT_VIEWS = ("s1", "s2")
 
-_Subparsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_demo(sub: _Subparsers) -> None:
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = sub.add_parser("demo", help="run the pipeline on the bundled sample scene")
     d.add_argument("--data", default=None, help="folder with s1.nc, s2.nc, truth.nc (default: data/sample)")
     d.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
@@ -66,7 +65,7 @@ def _add_demo(sub: _Subparsers) -> None:
     d.set_defaults(func=cmd_demo)
 
 
-def _add_train(sub: _Subparsers) -> None:
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t = sub.add_parser("train", help="train a fusion model on a cube (netCDF or Zarr with VV, VH, NDVI)")
     t.add_argument("cube")
     t.add_argument("-o", "--output", required=True, help="model path stem (writes .safetensors and .json)")
@@ -80,7 +79,7 @@ def _add_train(sub: _Subparsers) -> None:
     t.set_defaults(func=cmd_train)
 
 
-def _add_compare(sub: _Subparsers) -> None:
+def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cp = sub.add_parser("compare", help="gap-filling benchmark: DL fusion vs MOGPR, Whittaker and interpolation")
     cp.add_argument("cube", nargs="?", default=None, help="fusion cube (netCDF/Zarr); default: the bundled sample")
     cp.add_argument("--synthetic", type=int, default=None, metavar="N", help="use an N x N synthetic scene instead")
@@ -100,14 +99,14 @@ def _add_compare(sub: _Subparsers) -> None:
     cp.set_defaults(func=cmd_compare)
 
 
-def _add_report(sub: _Subparsers) -> None:
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rp = sub.add_parser("report", help="write report.html / report.md for a Zarr output of demo or run")
     rp.add_argument("store", help="the Zarr store")
     rp.add_argument("-o", "--out", default=None, help="output folder (default: <store>.report)")
     rp.set_defaults(func=cmd_report)
 
 
-def _add_run(sub: _Subparsers) -> None:
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rn = sub.add_parser("run", help="resumable batch run over the regions of a YAML config")
     rn.add_argument("config")
     rn.add_argument("--workers", type=int, default=None, help="start a LocalCluster with N worker processes")
@@ -115,7 +114,7 @@ def _add_run(sub: _Subparsers) -> None:
     rn.set_defaults(func=cmd_run)
 
 
-def _add_reconstruct(sub: _Subparsers) -> None:
+def _add_reconstruct(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rc = sub.add_parser("reconstruct", help="gap-filled NDVI with source flags and uncertainty")
     rc.add_argument("cube")
     rc.add_argument("model")
@@ -129,7 +128,7 @@ def _add_reconstruct(sub: _Subparsers) -> None:
     rc.set_defaults(func=cmd_reconstruct)
 
 
-def _add_segment(sub: _Subparsers) -> None:
+def _add_segment(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sg = sub.add_parser("segment", help="unsupervised land-cover classes (contrastive S1/S2 encoders + vector quantisation)")
     sg.add_argument("cube")
     sg.add_argument("-o", "--output", required=True)
@@ -146,7 +145,7 @@ def _add_segment(sub: _Subparsers) -> None:
     sg.set_defaults(func=cmd_segment)
 
 
-def _add_phenology(sub: _Subparsers) -> None:
+def _add_phenology(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ph = sub.add_parser("phenology", help="multi-season phenometrics of an NDVI file")
     ph.add_argument("input", help="netCDF/Zarr with an NDVI variable on (time, y, x)")
     ph.add_argument("-o", "--output", required=True)
@@ -161,7 +160,7 @@ def _add_phenology(sub: _Subparsers) -> None:
     ph.set_defaults(func=cmd_phenology)
 
 
-def _add_predict(sub: _Subparsers) -> None:
+def _add_predict(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pr = sub.add_parser("predict", help="predict NDVI from S1 with a trained model")
     pr.add_argument("cube")
     pr.add_argument("model")
@@ -172,7 +171,7 @@ def _add_predict(sub: _Subparsers) -> None:
     pr.set_defaults(func=cmd_predict)
 
 
-def _add_align(sub: _Subparsers) -> None:
+def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a = sub.add_parser("align", help="build a fusion cube from S1 and S2 files")
     a.add_argument("--s1", nargs="+", required=True, help="S1 file(s), folder or Zarr store")
     a.add_argument("--s2", nargs="+", required=True, help="S2 file(s) (several resolutions are merged)")
@@ -186,13 +185,13 @@ def _add_align(sub: _Subparsers) -> None:
     a.set_defaults(func=cmd_align)
 
 
-def _add_summary(sub: _Subparsers) -> None:
+def _add_summary(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("summary", help="print what survived each step of a fusion cube")
     s.add_argument("cube")
     s.set_defaults(func=cmd_summary)
 
 
-def _add_synth(sub: _Subparsers) -> None:
+def _add_synth(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     g = sub.add_parser("synth", help="write a synthetic scene (s1.nc, s2.nc, truth.nc)")
     g.add_argument("-o", "--output", required=True)
     g.add_argument("--ny", type=int, default=64)
