@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import fusets_dl as fdl
-from fusets_dl.pipeline.core import RegionConfig, RunConfig, run_region
+from fusets_dl.pipeline import RegionConfig, RunConfig, run_region
 
 from .machine import describe, peak_rss_gib
 

@@ -1,5 +1,5 @@
 """``python -m fusets_dl`` runs the command-line interface."""
 
-from .cli.core import main
+from .cli import main
 
 raise SystemExit(main())

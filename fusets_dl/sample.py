@@ -1,4 +1,8 @@
-"""The bundled sample scene: where it lives and how it is (re)generated."""
+"""The bundled sample scene: where it lives and how it is (re)generated.
+
+Importing this module is cheap: the synthetic-scene generator (Dask array,
+rioxarray) loads only when a scene is written.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,8 @@ import numpy as np
 import xarray as xr
 
 from ._logging import logger
-from .synthetic import make_scene
 
-__all__ = ["SAMPLE_FILES", "SAMPLE_PARAMS", "find_sample", "write_sample", "write_scene"]
+__all__ = ["SAMPLE_FILES", "SAMPLE_PARAMS", "find_sample", "open_truth", "write_sample", "write_scene"]
 
 #: Parameters of the bundled sample (``data/sample``); change them and regenerate together.
 SAMPLE_PARAMS: dict = {"ny": 64, "nx": 64, "start": "2021-01-01", "end": "2022-12-31", "seed": 42}
@@ -18,12 +21,24 @@ SAMPLE_FILES = ("s1.nc", "s2.nc", "truth.nc")
 
 
 def write_scene(folder: str | Path, s1: xr.Dataset, s2: xr.Dataset, truth: xr.Dataset) -> list[Path]:
-    """Write a synthetic scene (from :func:`make_scene`) as compressed netCDF into ``folder``.
+    """Write a synthetic scene as compressed netCDF into ``folder``.
 
     S1 is stored as int16 dB x 100 (CF ``scale_factor`` 0.01), S2 bands as
     uint16 DN with ``scale_factor`` 1e-4 and ``_FillValue`` 0 (as in L2A
     products), SCL as uint8, truth NDVI as int16 x 1e-4. Each file is written
     under a temporary name and renamed, so none is ever half-written.
+
+    Parameters
+    ----------
+    folder : path
+        Where to write ``s1.nc``, ``s2.nc`` and ``truth.nc`` (created when missing).
+    s1, s2, truth : xarray.Dataset
+        The scene, as returned by :func:`fusets_dl.synthetic.make_scene`.
+
+    Returns
+    -------
+    list of Path
+        The three files written.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -50,14 +65,43 @@ def write_scene(folder: str | Path, s1: xr.Dataset, s2: xr.Dataset, truth: xr.Da
 
 
 def write_sample(folder: str | Path) -> list[Path]:
-    """Write the bundled sample scene (:data:`SAMPLE_PARAMS`) into ``folder``."""
+    """Write the bundled sample scene (:data:`SAMPLE_PARAMS`) into ``folder``.
+
+    Parameters
+    ----------
+    folder : path
+        Where to write ``s1.nc``, ``s2.nc`` and ``truth.nc``.
+
+    Returns
+    -------
+    list of Path
+        The three files written.
+    """
+    from .synthetic import make_scene
+
     return write_scene(folder, *make_scene(**SAMPLE_PARAMS))
 
 
 def find_sample(folder: str | Path | None = None, *, create: bool = True) -> Path:
     """Locate the sample folder (``data/sample`` of the source tree or ``folder``).
 
-    With ``create`` the sample is generated when missing.
+    Parameters
+    ----------
+    folder : path, optional
+        The folder to use; default: ``data/sample`` under the current folder,
+        then under the source tree.
+    create : bool
+        Generate the sample (in the first candidate folder) when it is missing.
+
+    Returns
+    -------
+    Path
+        A folder holding ``s1.nc``, ``s2.nc`` and ``truth.nc``.
+
+    Raises
+    ------
+    FileNotFoundError
+        The sample is missing and ``create`` is false.
     """
     candidates = [Path(folder)] if folder is not None else [
         Path.cwd() / "data" / "sample",
@@ -75,5 +119,16 @@ def find_sample(folder: str | Path | None = None, *, create: bool = True) -> Pat
 
 
 def open_truth(folder: str | Path) -> xr.Dataset:
-    """Open the truth of the sample scene."""
+    """Open the truth of the sample scene.
+
+    Parameters
+    ----------
+    folder : path
+        The sample folder (see :func:`find_sample`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``truth.nc``: the true ``NDVI`` (and ``NDVI_s2``), ``cloud``, ``crop`` and ``field``.
+    """
     return xr.open_dataset(Path(folder) / "truth.nc")

@@ -142,8 +142,10 @@ def test_too_small_to_train(raw):
 # --------------------------------------------------------------------------- faults in batch runs
 
 def test_full_disk_fails_cleanly_and_resumes_to_identical_output(tmp_path, monkeypatch):
-    from fusets_dl.pipeline.core import OutputError, run
-    from tests.pipeline.test_pipeline import _assert_same, _config
+    from fusets_dl.errors import OutputError
+    from fusets_dl.pipeline import run
+    from tests.pipeline.helpers import assert_same_stores as _assert_same
+    from tests.pipeline.helpers import sample_config as _config
 
     ref = tmp_path / "ref"
     run(_config(ref))

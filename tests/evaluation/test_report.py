@@ -60,7 +60,7 @@ def test_report_from_a_store(small_cube: xr.Dataset, tmp_path) -> None:
 
 
 def test_report_subcommand(small_cube: xr.Dataset, tmp_path, capsys) -> None:
-    from fusets_dl.cli.core import main
+    from fusets_dl.cli import main
 
     model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=2, min_samples=50))
     rec = fdl.reconstruct(small_cube, model)

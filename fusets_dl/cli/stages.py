@@ -1,0 +1,230 @@
+"""The commands of the stages, one each: align, summary, train, predict, reconstruct, phenology, segment.
+
+Each takes the parsed arguments and returns the exit status; each imports
+what it needs when it runs, so that building the parser stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import FusionError
+from .output import funnel_rows, metrics_table, table, write_netcdf
+
+__all__ = ["cmd_align", "cmd_phenology", "cmd_predict", "cmd_reconstruct", "cmd_segment", "cmd_summary", "cmd_train"]
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    """``fusets-dl align``: build a fusion cube from S1 and S2 files and print its funnel.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``s1``, ``s2``, ``output``, ``tolerance``, ``freq``, ``min_clear_fraction``,
+        ``outlier_filter``, ``chunk``, ``overwrite``.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from ..alignment import align, summarise
+    from ..readers import open_s1, open_s2
+
+    s1 = open_s1(args.s1 if len(args.s1) > 1 else args.s1[0], chunks={"y": args.chunk, "x": args.chunk})
+    s2 = open_s2(args.s2 if len(args.s2) > 1 else args.s2[0], chunks={"y": args.chunk * 2, "x": args.chunk * 2})
+    cube = align(s1, s2, tolerance=args.tolerance, freq=args.freq, outlier_filter=args.outlier_filter,
+                 min_clear_fraction=args.min_clear_fraction, compute_summary=True)
+    out = Path(args.output)
+    write_netcdf(cube, out, overwrite=args.overwrite)
+    print(table(funnel_rows(summarise(cube)), f"Fusion cube written to {out}"))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """``fusets-dl summary``: print what survived each step of a fusion cube.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``cube``.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from ..alignment import summarise
+    from ..readers import open_cube
+
+    cube = open_cube(args.cube, chunks={"y": 256, "x": 256})
+    print(table(funnel_rows(summarise(cube)), f"Fusion cube {args.cube}"))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``fusets-dl train``: train a fusion model on a cube (optionally cross-validated) and save it.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``cube``, ``output``, ``features`` (JSON), ``epochs``, ``block_size``,
+        ``max_samples``, ``seed``, ``device``, ``cv``.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from ..features import FeatureSpec
+    from ..readers import open_cube
+    from ..training import TrainConfig, cross_validate, train
+
+    cube = open_cube(args.cube, chunks={"y": 256, "x": 256})
+    spec = FeatureSpec.from_dict(json.loads(args.features)) if args.features else FeatureSpec()
+    cfg = TrainConfig(max_epochs=args.epochs, block_size=args.block_size, max_samples=args.max_samples, seed=args.seed, device=args.device)
+    if args.cv:
+        cv = cross_validate(cube, spec, cfg, folds=args.cv)
+        p = cv["pooled"]
+        print(f"{args.cv}-fold spatial-block cross-validation: pooled R2 {p['r2']:.3f} RMSE {p['rmse']:.4f} MAE {p['mae']:.4f} "
+              f"bias {p['bias']:+.4f} (n {p['n']}); fold R2 {cv['mean_r2']:.3f} +- {cv['std_r2']:.3f}")
+    model = train(cube, spec, cfg)
+    path = model.save(args.output)
+    print(metrics_table(model.metrics, f"Held-out metrics (blocks of {args.block_size} x {args.block_size} pixels)"))
+    print(f"model written to {path} (sha256 {model.sha256[:16]}...)")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """``fusets-dl predict``: NDVI predicted from S1 with a trained model.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``cube``, ``model``, ``output``, ``chunk``, ``device``, ``overwrite``.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from ..inference import predict_ndvi
+    from ..models import load_model
+    from ..readers import open_cube
+
+    cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
+    model = load_model(args.model)
+    pred = predict_ndvi(cube, model, device=args.device)
+    out = Path(args.output)
+    write_netcdf(pred.to_dataset(), out, overwrite=args.overwrite)
+    print(f"NDVI predictions written to {out}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    """``fusets-dl reconstruct``: gap-filled NDVI with source flags and uncertainty.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``cube``, ``model``, ``output``, ``freq``, ``no_smooth``, ``lam``, ``chunk``,
+        ``device``, ``overwrite``.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from ..models import load_model
+    from ..readers import open_cube
+    from ..reconstruction import reconstruct
+
+    cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
+    model = load_model(args.model)
+    rec = reconstruct(cube, model, freq=args.freq, smooth=not args.no_smooth, lam=args.lam, device=args.device)
+    write_netcdf(rec, Path(args.output), overwrite=args.overwrite)
+    print(f"reconstructed NDVI written to {args.output}")
+    return 0
+
+
+def cmd_phenology(args: argparse.Namespace) -> int:
+    """``fusets-dl phenology``: multi-season phenometrics of an NDVI file.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``input``, ``output``, ``variable``, ``max_seasons``, ``fraction``,
+        ``min_amplitude``, ``start``, ``end``, ``chunk``, ``overwrite``.
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    FusionError
+        The input has no variable ``args.variable``.
+    """
+    import xarray as xr
+
+    from ..phenometrics import phenology
+
+    ds = xr.open_dataset(args.input, chunks={"y": args.chunk, "x": args.chunk})
+    if args.variable not in ds:
+        raise FusionError(f"{args.input}: expected a variable {args.variable!r}, found {sorted(map(str, ds.data_vars))}")
+    period = (args.start or "1900-01-01", args.end or "2200-01-01") if args.start or args.end else None
+    ph = phenology(ds[args.variable].chunk({"time": -1}), max_seasons=args.max_seasons, amplitude_fraction=args.fraction,
+                   min_amplitude=args.min_amplitude, period=period)
+    write_netcdf(ph, Path(args.output), overwrite=args.overwrite)
+    n = ph["n_seasons"].values
+    print(f"phenology written to {args.output}: pixels with 0/1/2/3+ seasons: "
+          f"{(n == 0).mean():.1%} / {(n == 1).mean():.1%} / {(n == 2).mean():.1%} / {(n >= 3).mean():.1%}")
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    """``fusets-dl segment``: unsupervised land-cover classes (or the k-means baseline) of a cube.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``cube``, ``output``, ``n_classes``, ``views``, ``epochs``, ``segmenter``,
+        ``save_segmenter``, ``kmeans``, ``seed``, ``chunk``, ``device``, ``overwrite``.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    import numpy as np
+
+    from ..readers import open_cube
+    from ..segmentation import kmeans_segment, segment
+
+    cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
+    views = tuple(args.views)
+    if args.kmeans:
+        classes = kmeans_segment(cube, args.n_classes, views=views, seed=args.seed)
+    else:
+        classes = segment(cube, segmenter=_segmenter(args, cube, views))
+    write_netcdf(classes.to_dataset(), Path(args.output), overwrite=args.overwrite)
+    values = np.asarray(classes.values)
+    counts = {int(c): int((values == c).sum()) for c in np.unique(values)}
+    print(f"classes written to {args.output}: pixels per class {counts} (-1: too little S1)")
+    return 0
+
+
+def _segmenter(args: argparse.Namespace, cube: Any, views: tuple[str, ...]) -> Any:
+    """The saved segmenter of ``--segmenter``, or one trained on the cube (saved with ``--save-segmenter``)."""
+    from ..segmentation import SegmentConfig, load_segmenter, train_segmenter
+
+    if args.segmenter:
+        return load_segmenter(args.segmenter)
+    seg = train_segmenter(cube, SegmentConfig(n_classes=args.n_classes, views=views, epochs=args.epochs, seed=args.seed, device=args.device))
+    if args.save_segmenter:
+        print(f"segmenter saved: {seg.save(args.save_segmenter)}")
+    return seg

@@ -1,0 +1,165 @@
+"""The commands around the stages: the batch run, the gap-filling comparison, reports and synthetic scenes.
+
+Each takes the parsed arguments and returns the exit status; each imports
+what it needs when it runs, so that building the parser stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._logging import logger
+
+__all__ = ["cmd_compare", "cmd_report", "cmd_run", "cmd_synth"]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``fusets-dl run``: a resumable batch run over the regions of a YAML config, with a progress bar.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``config``, ``workers``, ``scheduler``, ``quiet`` (no progress bar).
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    ConfigError
+        The config is invalid (reported before any work).
+    """
+    from ..pipeline import load_config, run, summary_table
+
+    cfg = load_config(args.config)  # every config error is reported before any work
+    t0 = time.perf_counter()
+    bar = _progress_bar([r.name for r in cfg.regions])
+    rows = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=None if args.quiet else bar)
+    print(summary_table(rows))
+    print(f"\noutputs in {cfg.output_root} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _progress_bar(names: Sequence[str]) -> Callable[[str, int, int], None]:
+    """A ``progress(region, done, total)`` callback drawing one bar per region on stderr."""
+    names = list(names)
+
+    def bar(region: str, done: int, total: int) -> None:
+        i = names.index(region) + 1
+        filled = int(30 * done / max(total, 1))
+        sys.stderr.write(f"\rregion {i}/{len(names)} {region:<16} [{'#' * filled}{'.' * (30 - filled)}] tile {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return bar
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``fusets-dl compare``: the gap-filling benchmark (DL fusion vs MOGPR, Whittaker and interpolation).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The cube (``cube``, ``synthetic`` or ``data``), ``model``, ``out``,
+        ``gap_days``, ``n_gaps``, ``max_pixels``, ``methods``, ``epochs``,
+        ``features`` (JSON), ``fusion``, ``modality_dropout``, ``seed``, ``device``.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from ..evaluation.compare import CompareConfig, compare
+    from ..features import FeatureSpec
+    from ..models import load_model
+    from ..training import TrainConfig
+
+    cube, where = _compare_cube(args)
+    cfg = CompareConfig(
+        gap_days=args.gap_days, n_gaps=args.n_gaps, max_pixels=args.max_pixels or None, seed=args.seed,
+        methods=tuple(args.methods), mogpr={"device": args.device},
+    )
+    model = load_model(args.model) if args.model else None
+    spec = FeatureSpec.from_dict(json.loads(args.features)) if args.features else FeatureSpec()
+    tcfg = TrainConfig(max_epochs=args.epochs, seed=args.seed, device=args.device, fusion=args.fusion,
+                       modality_dropout=args.modality_dropout)
+    if "NDVI_cloudy" not in cube.data_vars and spec.cloudy_input:
+        logger.warning("compare: cloudy_input requested but the cube has no NDVI_cloudy (align with keep_cloudy=True)")
+    result = compare(cube, config=cfg, model=model, features=spec, train_config=tcfg)
+    files = result.save(args.out)
+    print(f"Gap-filling comparison on {where}\n")
+    print(result.to_markdown())
+    print("written: " + ", ".join(str(f) for f in files.values()))
+    return 0
+
+
+def _compare_cube(args: argparse.Namespace) -> tuple[Any, str]:
+    """The cube to compare on (a file, an N x N synthetic scene, or the bundled sample) and how to name it."""
+    from ..alignment import align
+    from ..readers import open_cube, open_s1, open_s2
+
+    if args.cube:
+        return open_cube(args.cube), args.cube
+    if args.synthetic:
+        from ..synthetic import make_scene
+
+        s1, s2, _truth = make_scene(args.synthetic, args.synthetic, "2021-01-01", "2022-12-31", args.seed)
+        return align(open_s1(s1), open_s2(s2), outlier_filter=True), f"synthetic {args.synthetic} x {args.synthetic} scene (seed {args.seed})"
+    from ..sample import find_sample
+
+    folder = find_sample(args.data)
+    return align(open_s1(folder / "s1.nc"), open_s2(folder / "s2.nc"), outlier_filter=True), f"bundled sample {folder}"
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``fusets-dl report``: report.html / report.md for a Zarr output of ``demo`` or ``run``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``store`` and ``out`` (default: ``<store>.report``); the region's
+        ``<name>.metrics.json`` beside the store is used when present.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from ..evaluation.report import report_from_store
+
+    store = Path(args.store)
+    mpath = store.with_name(store.name.removesuffix(".zarr") + ".metrics.json")
+    metrics = json.loads(mpath.read_text()) if mpath.exists() else None
+    paths = report_from_store(store, args.out, metrics=metrics)
+    print(f"report: {paths['html']} (and {paths['md'].name})")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """``fusets-dl synth``: write a synthetic scene (s1.nc, s2.nc, truth.nc).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``output``, ``ny``, ``nx``, ``start``, ``end``, ``seed``, ``cloud_cover``.
+
+    Returns
+    -------
+    int
+        0.
+    """
+    from ..sample import write_scene
+    from ..synthetic import make_scene
+
+    write_scene(args.output, *make_scene(args.ny, args.nx, args.start, args.end, args.seed, cloud_cover=args.cloud_cover))
+    print(f"synthetic scene ({args.ny} x {args.nx}, seed {args.seed}) written to {args.output}")
+    return 0

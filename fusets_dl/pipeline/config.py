@@ -1,0 +1,398 @@
+"""The run configuration: the YAML schema of a batch run, read and validated before any work starts.
+
+Every problem raises :class:`~fusets_dl.errors.ConfigError` naming the key
+and the region (``config region 'x' tile_size: expected an integer >= 2,
+found 'big'``). One ``_load_*`` or ``_check_*`` helper per section of the
+file: the top level, ``defaults``, each region (and its ``bbox``,
+``time_range``, sizes, ``phenology``, ``classes``, ``tolerance``),
+``model``, ``dask`` and ``report``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import ConfigError
+
+__all__ = ["RegionConfig", "RunConfig", "load_config"]
+
+_TOP_KEYS = {"output_root", "regions", "model", "defaults", "dask", "report"}
+_REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "phenology", "s1_units", "classes"}
+_REGION_ONLY_KEYS = {"name", "s1", "s2", "bbox", "time_range"}  # not allowed under ``defaults``
+_MODEL_KEYS = {"mode", "path", "features", "train"}
+_DASK_KEYS = {"workers", "scheduler", "threads_per_worker"}
+_PHENO_KEYS = {"max_seasons", "amplitude_fraction", "min_amplitude", "min_length", "period"}
+_CLASS_KEYS = {"segmenter", "n_classes", "views", "epochs", "keep"}
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    """One region of a run (validated).
+
+    Parameters
+    ----------
+    name : str
+        Letters, digits, ``-`` and ``_``; the stem of every output of the region.
+    s1, s2 : list of Path
+        The region's Sentinel-1 and Sentinel-2 files (existing).
+    bbox : tuple of float, optional
+        ``(minx, miny, maxx, maxy)`` in the files' CRS.
+    time_range : tuple of str, optional
+        ``(start, end)`` dates (``YYYY-MM-DD``), start before end.
+    tile_size : int
+        Tile edge in pixels; tiles are written (and resumed) one by one.
+    chunk : int
+        Dask chunk edge in pixels on the S1 grid.
+    tolerance : str
+        S1/S2 pairing tolerance, a pandas duration such as ``"3D"``.
+    freq : str or None
+        Regular output grid of the reconstruction (``None``: the cube dates).
+    outlier_filter : bool
+        Drop NDVI outliers during alignment.
+    phenology : dict
+        Keyword arguments of :func:`~fusets_dl.phenometrics.phenology`.
+    s1_units : str
+        Units of the S1 files (``"auto"``, ``"db"`` or ``"linear"``).
+    classes : dict
+        The ``classes`` section (a segmenter and the classes phenology keeps); empty when absent.
+    """
+
+    name: str
+    s1: list[Path]
+    s2: list[Path]
+    bbox: tuple[float, float, float, float] | None = None
+    time_range: tuple[str, str] | None = None
+    tile_size: int = 256
+    chunk: int = 128
+    tolerance: str = "3D"
+    freq: str | None = "5D"
+    outlier_filter: bool = True
+    phenology: dict[str, Any] = field(default_factory=dict)
+    s1_units: str = "auto"
+    classes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run (validated).
+
+    Parameters
+    ----------
+    output_root : Path
+        Folder of every output (``<name>.zarr``, ``.metrics.json``, ``.log``, ...).
+    regions : list of RegionConfig
+        The regions, processed in this order.
+    model : dict
+        ``mode`` (``"train"``: one model per region, or ``"load"`` with ``path``),
+        ``features`` (a FeatureSpec mapping) and ``train`` (a TrainConfig mapping).
+    dask : dict
+        ``workers`` / ``threads_per_worker`` (a LocalCluster) or ``scheduler`` (an address).
+    source : str
+        Where the configuration came from (a path or ``"<mapping>"``).
+    report : bool
+        Write a report per region.
+    """
+
+    output_root: Path
+    regions: list[RegionConfig]
+    model: dict[str, Any]
+    dask: dict[str, Any]
+    source: str = ""
+    report: bool = True
+
+
+def load_config(path: str | os.PathLike | Mapping[str, Any], *, base: str | os.PathLike | None = None) -> RunConfig:
+    """Read and validate a run configuration before any work starts.
+
+    Parameters
+    ----------
+    path : path or mapping
+        A YAML file, or the configuration as a mapping.
+    base : path, optional
+        Folder that relative paths are resolved against (default: the
+        config file's folder, or the current folder for a mapping).
+
+    Returns
+    -------
+    RunConfig
+        The validated configuration, with absolute paths.
+
+    Raises
+    ------
+    ConfigError
+        Unknown keys, wrong types, missing files and bad dates, naming the
+        key and the region.
+    """
+    raw, base_dir, source = _read_raw(path, base)
+    _check_top_level(raw)
+    defaults = _load_defaults(raw)
+    regions = _load_regions(raw["regions"], defaults, base_dir)
+    model = _load_model(raw, base_dir)
+    dask_cfg = _load_dask(raw)
+    report = _load_report(raw)
+    root = _resolve(raw["output_root"], base_dir)
+    return RunConfig(output_root=root, regions=regions, model=model, dask=dask_cfg, source=source, report=report)
+
+
+def _err(where: str, msg: str) -> ConfigError:
+    return ConfigError(f"config {where}: {msg}")
+
+
+def _resolve(value: Any, base_dir: Path) -> Path:
+    """``value`` as a path; a relative one is taken from ``base_dir``."""
+    p = Path(value)
+    return p if p.is_absolute() else base_dir / p
+
+
+def _read_raw(path: str | os.PathLike | Mapping[str, Any], base: str | os.PathLike | None) -> tuple[Any, Path, str]:
+    """The raw configuration, the folder relative paths start from, and where it came from."""
+    import yaml
+
+    if isinstance(path, Mapping):
+        return dict(path), Path(base or "."), "<mapping>"
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file not found: {str(p)!r}")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {p.name}: not valid YAML: {exc}") from exc
+    return raw, Path(base) if base else p.parent, str(p)
+
+
+def _check_top_level(raw: Any) -> None:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: expected a mapping at the top level, found {type(raw).__name__}")
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise _err("top level", f"unknown keys {unknown}; expected among {sorted(_TOP_KEYS)}")
+    for key in ("output_root", "regions"):
+        if key not in raw:
+            raise _err("top level", f"missing key {key!r}")
+
+
+def _load_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """The ``defaults`` section: region keys shared by every region (no name, files, bbox or dates)."""
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise _err("defaults", f"expected a mapping, found {defaults!r}")
+    bad = sorted(set(defaults) - (_REGION_KEYS - _REGION_ONLY_KEYS))
+    if bad:
+        raise _err("defaults", f"unknown keys {bad}")
+    return defaults
+
+
+def _load_regions(regions_raw: Any, defaults: dict[str, Any], base_dir: Path) -> list[RegionConfig]:
+    if not isinstance(regions_raw, list) or not regions_raw:
+        raise _err("regions", f"expected a non-empty list, found {regions_raw!r}")
+    regions = []
+    seen: set[str] = set()
+    for i, r in enumerate(regions_raw):
+        name, where = _region_name(i, r)
+        if name in seen:
+            raise _err(where, "duplicated region name")
+        seen.add(name)
+        regions.append(_load_region(name, where, r, defaults, base_dir))
+    return regions
+
+
+def _region_name(i: int, r: Any) -> tuple[str, str]:
+    """The region's name and how messages call it (``region 'x'``, or ``regions[i]`` without a name)."""
+    if not isinstance(r, dict):
+        raise _err(f"regions[{i}]", f"expected a mapping, found {r!r}")
+    name = r.get("name")
+    where = f"region {name!r}" if name else f"regions[{i}]"
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise _err(where, f"name: expected letters, digits, '-' or '_', found {name!r}")
+    return name, where
+
+
+def _load_region(name: str, where: str, r: dict[str, Any], defaults: dict[str, Any], base_dir: Path) -> RegionConfig:
+    """One region, merged over ``defaults`` and validated (``where`` names it in messages)."""
+    unknown = sorted(set(r) - _REGION_KEYS)
+    if unknown:
+        raise _err(where, f"unknown keys {unknown}; expected among {sorted(_REGION_KEYS)}")
+    merged = {**defaults, **r}
+    for key in ("s1", "s2"):
+        if key not in merged:
+            raise _err(where, f"missing key {key!r}")
+    bbox = _check_bbox(merged.get("bbox"), where)
+    time_range = _check_time_range(merged.get("time_range"), where)
+    _check_sizes(merged, where)
+    pheno = _check_phenology(merged.get("phenology"), where)
+    classes = _load_classes(merged.get("classes"), where, base_dir)
+    _check_tolerance(merged, where)
+    return RegionConfig(
+        name=name,
+        s1=_paths(merged["s1"], f"{where} s1", base_dir),
+        s2=_paths(merged["s2"], f"{where} s2", base_dir),
+        bbox=bbox,
+        time_range=time_range,
+        tile_size=int(merged.get("tile_size", 256)),
+        chunk=int(merged.get("chunk", 128)),
+        tolerance=str(merged.get("tolerance", "3D")),
+        freq=merged.get("freq", "5D"),
+        outlier_filter=bool(merged.get("outlier_filter", True)),
+        phenology=pheno,
+        s1_units=str(merged.get("s1_units", "auto")),
+        classes=classes,
+    )
+
+
+def _paths(value: Any, where: str, base: Path) -> list[Path]:
+    """One path or a list of paths, each existing."""
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for it in items:
+        if not isinstance(it, str):
+            raise _err(where, f"expected a path or a list of paths, found {it!r}")
+        p = _resolve(it, base)
+        if not p.exists():
+            raise _err(where, f"file not found: {str(p)!r}")
+        out.append(p)
+    return out
+
+
+def _date(value: Any, where: str) -> str:
+    try:
+        return str(pd.Timestamp(str(value)).date())
+    except (ValueError, TypeError) as exc:
+        raise _err(where, f"expected a date (YYYY-MM-DD), found {value!r}") from exc
+
+
+def _check_bbox(bbox: Any, where: str) -> tuple[float, float, float, float] | None:
+    if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox)):
+        raise _err(f"{where} bbox", f"expected [minx, miny, maxx, maxy], found {bbox!r}")
+    return tuple(bbox) if bbox else None  # type: ignore[return-value]
+
+
+def _check_time_range(tr: Any, where: str) -> tuple[str, str] | None:
+    if tr is None:
+        return None
+    if not isinstance(tr, list) or len(tr) != 2:
+        raise _err(f"{where} time_range", f"expected [start, end], found {tr!r}")
+    out = (_date(tr[0], f"{where} time_range"), _date(tr[1], f"{where} time_range"))
+    if out[0] >= out[1]:
+        raise _err(f"{where} time_range", f"expected start before end, found {out}")
+    return out
+
+
+def _check_sizes(merged: dict[str, Any], where: str) -> None:
+    for key in ("tile_size", "chunk"):
+        v = merged.get(key, getattr(RegionConfig, key))
+        if not isinstance(v, int) or v < 2:
+            raise _err(f"{where} {key}", f"expected an integer >= 2, found {v!r}")
+
+
+def _check_phenology(pheno: Any, where: str) -> dict[str, Any]:
+    pheno = pheno or {}
+    if not isinstance(pheno, dict) or set(pheno) - _PHENO_KEYS:
+        raise _err(f"{where} phenology", f"expected keys among {sorted(_PHENO_KEYS)}, found {pheno!r}")
+    return dict(pheno)
+
+
+def _check_tolerance(merged: dict[str, Any], where: str) -> None:
+    try:
+        pd.Timedelta(merged.get("tolerance", "3D"))
+    except ValueError as exc:
+        raise _err(f"{where} tolerance", f"expected a duration such as '3D', found {merged.get('tolerance')!r}") from exc
+
+
+def segment_config(classes: Mapping[str, Any]) -> Any:
+    """The :class:`~fusets_dl.segmentation.SegmentConfig` of a region's ``classes`` section.
+
+    Parameters
+    ----------
+    classes : mapping
+        The validated ``classes`` section of a region.
+
+    Returns
+    -------
+    SegmentConfig
+        Built from its ``n_classes``, ``views`` and ``epochs``.
+
+    Raises
+    ------
+    ConfigError
+        A value the segmentation does not accept.
+    """
+    from ..segmentation import SegmentConfig
+
+    return SegmentConfig(**{k: v for k, v in classes.items() if k in ("n_classes", "views", "epochs")})
+
+
+def _load_classes(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
+    """The ``classes`` key of a region: a class map from a segmenter, and the classes phenology keeps."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - _CLASS_KEYS:
+        raise _err(f"{where} classes", f"expected keys among {sorted(_CLASS_KEYS)}, found {raw!r}")
+    out = dict(raw)
+    if "segmenter" in out:
+        sp = _resolve(out["segmenter"], base_dir)
+        if not (Path(str(sp) + ".json").exists() or sp.with_suffix(".json").exists()):
+            raise _err(f"{where} classes segmenter", f"segmenter not found: {str(sp)!r} (.json and .safetensors)")
+        out["segmenter"] = str(sp)
+    elif not isinstance(out.get("n_classes"), int) or out["n_classes"] < 2:
+        raise _err(f"{where} classes", f"expected 'segmenter' (a saved one) or 'n_classes' (an integer >= 2, trained on the region), found {raw!r}")
+    keep = out.get("keep")
+    if keep is not None and (not isinstance(keep, list) or not all(isinstance(k, int) and k >= 0 for k in keep) or not keep):
+        raise _err(f"{where} classes keep", f"expected a list of class ids (integers >= 0), found {keep!r}")
+    if "views" in out:
+        out["views"] = list(out["views"])
+    try:
+        segment_config(out)
+    except (ConfigError, TypeError) as exc:
+        raise _err(f"{where} classes", str(exc)) from exc
+    return out
+
+
+def _load_model(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """The ``model`` section: train one model per region, or load a saved one (its path resolved)."""
+    model = raw.get("model") or {"mode": "train"}
+    if not isinstance(model, dict) or set(model) - _MODEL_KEYS:
+        raise _err("model", f"expected keys among {sorted(_MODEL_KEYS)}, found {model!r}")
+    mode = model.get("mode", "train")
+    if mode not in ("train", "load"):
+        raise _err("model mode", f"expected 'train' (one model per region) or 'load', found {mode!r}")
+    if mode == "load":
+        if "path" not in model:
+            raise _err("model", "mode 'load' needs a 'path'")
+        mp = _resolve(model["path"], base_dir)
+        if not (mp.with_suffix(".json").exists() or Path(str(mp) + ".json").exists()):
+            raise _err("model path", f"model not found: {str(mp)!r} (.json and .safetensors)")
+        model = {**model, "path": str(mp)}
+    _check_model_options(model)
+    return {"mode": mode, **model}
+
+
+def _check_model_options(model: dict[str, Any]) -> None:
+    """``features`` and ``train`` are valid FeatureSpec and TrainConfig mappings."""
+    from ..features import FeatureSpec
+    from ..training import TrainConfig
+
+    try:
+        FeatureSpec.from_dict(model.get("features") or {})
+        TrainConfig.from_dict(model.get("train") or {})
+    except ConfigError as exc:
+        raise _err("model", str(exc)) from exc
+
+
+def _load_dask(raw: dict[str, Any]) -> dict[str, Any]:
+    dask_cfg = raw.get("dask") or {}
+    if not isinstance(dask_cfg, dict) or set(dask_cfg) - _DASK_KEYS:
+        raise _err("dask", f"expected keys among {sorted(_DASK_KEYS)}, found {dask_cfg!r}")
+    return dask_cfg
+
+
+def _load_report(raw: dict[str, Any]) -> bool:
+    report = raw.get("report", True)
+    if not isinstance(report, bool):
+        raise _err("report", f"expected true or false, found {report!r}")
+    return report

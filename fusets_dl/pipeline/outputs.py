@@ -1,0 +1,114 @@
+"""A region's outputs under the output root: their paths, atomic writes, and summaries read back from the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from ..errors import ConfigError
+
+__all__ = ["class_summary", "output_path", "region_stats", "write_json_atomic"]
+
+
+def output_path(root: Path, name: str, suffix: str) -> Path:
+    """The output ``<root>/<name><suffix>``, confined to ``root``.
+
+    Parameters
+    ----------
+    root : Path
+        The output root.
+    name : str
+        The region name.
+    suffix : str
+        What follows the name (``".zarr"``, ``".metrics.json"``, ...).
+
+    Returns
+    -------
+    Path
+        The resolved path.
+
+    Raises
+    ------
+    ConfigError
+        The path escapes the output root.
+    """
+    p = (root / f"{name}{suffix}").resolve()
+    if root.resolve() not in p.parents:
+        raise ConfigError(f"output path {str(p)!r} escapes the output root {str(root)!r}")
+    return p
+
+
+def write_json_atomic(path: Path, value: Any, **dumps_kw: Any) -> None:
+    """Write ``value`` as JSON under a temporary name, then rename it to ``path`` (never half-written).
+
+    Parameters
+    ----------
+    path : Path
+        The file to write.
+    value : object
+        What to serialise.
+    **dumps_kw
+        Passed to :func:`json.dumps`.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, **dumps_kw))
+    tmp.replace(path)
+
+
+def region_stats(store: Path) -> dict[str, Any]:
+    """Shares of observed, predicted and missing values and the mean number of seasons of a written store.
+
+    Parameters
+    ----------
+    store : Path
+        A region's Zarr store (with ``source`` and ``n_seasons``).
+
+    Returns
+    -------
+    dict
+        ``observed``, ``predicted``, ``missing`` (shares of the ``source``
+        flags) and ``mean_seasons``, rounded.
+    """
+    ds = xr.open_zarr(store, decode_coords="all")
+    src = ds["source"].values
+    n = ds["n_seasons"].values
+    return {
+        "observed": round(float((src == 0).mean()), 3),
+        "predicted": round(float((src == 1).mean()), 3),
+        "missing": round(float((src == 3).mean()), 3),
+        "mean_seasons": round(float(n.mean()), 2),
+    }
+
+
+def class_summary(store: Path, keep: list[int] | None) -> list[dict[str, Any]]:
+    """Median SOS/POS/EOS per class and season, read back from the written store.
+
+    Parameters
+    ----------
+    store : Path
+        A region's Zarr store with a ``class`` map and phenology.
+    keep : list of int, optional
+        The classes phenology was computed on (all when ``None``).
+
+    Returns
+    -------
+    list of dict
+        JSON rows ``class``, ``season``, ``n_pixels``, ``n_with_season``,
+        ``sos``/``pos``/``eos`` (dates) and ``los_days``; seasons no pixel has are left out.
+    """
+    from ..phenometrics import phenology_by_class
+
+    with xr.open_zarr(store) as ds:
+        summary = phenology_by_class(ds, ds["class"], keep=keep)
+    rows = []
+    for c in summary["class"].values:
+        for s in summary["season"].values:
+            v = summary.sel({"class": c, "season": s})
+            if int(v["n_with_season"]) == 0:
+                continue
+            rows.append({"class": int(c), "season": int(s), "n_pixels": int(v["n_pixels"]), "n_with_season": int(v["n_with_season"]),
+                         **{k: str(v[k].values)[:10] for k in ("sos", "pos", "eos")}, "los_days": round(float(v["los"]), 1)})
+    return rows

@@ -1,0 +1,246 @@
+"""One region of a batch run, resumable: open and align, train or load, then write tile by tile.
+
+The store's layout (metadata and coordinates) is written first, then each
+tile with a ``region=`` write; a tile is marked done (a file under
+``<name>.zarr.progress/``) only after its data are written, and the region
+(``ALL_DONE``) only after its metrics, so a run killed at any point resumes
+to the same output. A region's model (and segmenter) is trained once and
+saved before the first tile; a restart loads it instead of training again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from .._logging import logger
+from ..errors import OutputError
+from .config import RegionConfig, RunConfig, segment_config
+from .outputs import class_summary, output_path, region_stats, write_json_atomic
+
+__all__ = ["run_region"]
+
+#: ``progress(region, tiles_done, tiles_total)``, called after each tile.
+Progress = Callable[[str, int, int], None]
+
+
+def run_region(
+    cfg: RunConfig,
+    rc: RegionConfig,
+    cube: xr.Dataset | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Process one region (resumable); return its summary row.
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        The run (output root, model, report).
+    rc : RegionConfig
+        The region.
+    cube : xarray.Dataset, optional
+        Replaces opening and aligning the region's sources (used by the
+        benchmarks to stream a lazy synthetic scene through the same code).
+    progress : callable, optional
+        ``progress(region, tiles_done, tiles_total)`` after each tile.
+
+    Returns
+    -------
+    dict
+        ``region``, ``status`` (``"done"`` or ``"skipped (done)"``), tiles,
+        tiles written now, seconds, the model's test R2 and the output shares.
+
+    Raises
+    ------
+    OutputError
+        A tile could not be written (the tiles before it are kept; a rerun resumes).
+    """
+    store = output_path(cfg.output_root, rc.name, ".zarr")
+    progress_dir = output_path(cfg.output_root, rc.name, ".zarr.progress")
+    done_flag = progress_dir / "ALL_DONE"
+    if done_flag.exists():
+        logger.info("region %s: already complete, skipped", rc.name)
+        return {"region": rc.name, "status": "skipped (done)", **json.loads(done_flag.read_text())}
+    timings: dict[str, float] = {}
+    cube, summary = _region_cube(rc, cube, timings)
+    model = _region_model(cfg, rc, cube, timings)
+    segmenter = _region_segmenter(cfg, rc, cube, timings)
+    out = _template(cube, model, rc, segmenter)
+    tiles = _tiles(out.sizes["y"], out.sizes["x"], rc.tile_size)
+    _write_layout(cfg, rc, out, model, store, progress_dir, timings)
+    written = _write_tiles(rc, out, store, progress_dir, tiles, progress, timings)
+    logger.info("region %s: stage timings (s) %s", rc.name, {k: round(v, 2) for k, v in timings.items()})
+    stats = region_stats(store)
+    metrics = {"region": rc.name, "funnel": summary, "model_sha256": model.sha256, "model_metrics": model.metrics,
+               "tiles": len(tiles), "tiles_written_now": written, "timings_s": timings, "output": stats}
+    if segmenter is not None:
+        metrics["phenology_by_class"] = class_summary(store, rc.classes.get("keep"))
+    write_json_atomic(output_path(cfg.output_root, rc.name, ".metrics.json"), metrics, indent=2, default=float)
+    if cfg.report:
+        _write_report(cfg, rc, store, metrics)
+    row = {"tiles": len(tiles), "written": written, "seconds": round(sum(timings.values()), 1),
+           "test_r2": round(float(model.metrics.get("test", {}).get("r2", float("nan"))), 3), **stats}
+    write_json_atomic(done_flag, row)  # last: the region is done only once everything above is written
+    return {"region": rc.name, "status": "done", **row}
+
+
+def _region_cube(rc: RegionConfig, cube: xr.Dataset | None, timings: dict[str, float]) -> tuple[xr.Dataset, dict[str, Any]]:
+    """The region's fusion cube and its funnel summary (opened and aligned unless given), timed."""
+    t0 = time.perf_counter()
+    if cube is None:
+        cube, summary = _open_region(rc)
+    else:
+        summary = {"source": "in-memory cube"}
+    timings["open+align"] = time.perf_counter() - t0
+    return cube, summary
+
+
+def _open_region(rc: RegionConfig) -> tuple[xr.Dataset, dict[str, Any]]:
+    from ..alignment import align, summarise
+    from ..readers import open_s1, open_s2
+
+    chunks = {"y": rc.chunk, "x": rc.chunk}
+    s1 = open_s1([str(p) for p in rc.s1] if len(rc.s1) > 1 else rc.s1[0], chunks=chunks, units=rc.s1_units, time_range=rc.time_range, bbox=rc.bbox)
+    s2 = open_s2([str(p) for p in rc.s2] if len(rc.s2) > 1 else rc.s2[0], chunks={"y": rc.chunk * 2, "x": rc.chunk * 2}, time_range=rc.time_range, bbox=rc.bbox)
+    cube = align(s1, s2, tolerance=rc.tolerance, outlier_filter=rc.outlier_filter)
+    cube = cube.chunk({"time": -1, "y": rc.chunk, "x": rc.chunk})
+    return cube, summarise(cube)
+
+
+def _trained_once(cfg: RunConfig, rc: RegionConfig, suffix: str, load: Callable[[Path], Any], fit: Callable[[], Any],
+                  timings: dict[str, float], key: str) -> Any:
+    """A region's trained artefact: reloaded when an earlier run saved it, else fitted, saved (before any tile) and timed."""
+    stem = output_path(cfg.output_root, rc.name, suffix)
+    if Path(str(stem) + ".json").exists():
+        logger.info("region %s: loading the %s trained by an earlier run", rc.name, suffix.lstrip("."))
+        return load(stem)
+    t0 = time.perf_counter()
+    out = fit()
+    out.save(stem)
+    timings[key] = time.perf_counter() - t0
+    return out
+
+
+def _region_model(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: dict[str, float]) -> Any:
+    """The region's fusion model: the configured one (``mode: load``), or trained on the region once."""
+    from ..features import FeatureSpec
+    from ..models import load_model
+    from ..training import TrainConfig, train
+
+    if cfg.model["mode"] == "load":
+        return load_model(cfg.model["path"])
+    spec = FeatureSpec.from_dict(cfg.model.get("features") or {})
+    tc = TrainConfig.from_dict(cfg.model.get("train") or {})
+    return _trained_once(cfg, rc, ".model", load_model, lambda: train(cube, spec, tc), timings, "train")
+
+
+def _region_segmenter(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: dict[str, float]) -> Any:
+    """The region's segmenter: loaded, reused from an earlier run, or trained on the region (no labels)."""
+    from ..segmentation import load_segmenter, train_segmenter
+
+    if not rc.classes:
+        return None
+    if "segmenter" in rc.classes:
+        return load_segmenter(rc.classes["segmenter"])
+    return _trained_once(cfg, rc, ".segmenter", load_segmenter, lambda: train_segmenter(cube, segment_config(rc.classes)), timings, "segmenter")
+
+
+def _template(cube: xr.Dataset, model: Any, rc: RegionConfig, segmenter: Any = None) -> xr.Dataset:
+    """The full output of a region, lazily (its layout is written before the tiles).
+
+    With a segmenter the output holds its ``class`` map, and phenology is
+    computed only on the pixels of ``classes.keep`` (all classes when absent).
+    """
+    from ..phenometrics import phenology
+    from ..reconstruction import reconstruct
+
+    rec = reconstruct(cube, model, freq=rc.freq)
+    pheno_kw = dict(rc.phenology)
+    if "period" in pheno_kw and pheno_kw["period"] is not None:
+        pheno_kw["period"] = tuple(pheno_kw["period"])
+    ndvi = rec["NDVI"]
+    parts = [rec]
+    if segmenter is not None:
+        from ..segmentation import segment
+
+        classes = segment(cube, segmenter=segmenter)
+        keep = rc.classes.get("keep")
+        if keep:
+            ndvi = ndvi.where(classes.isin(keep))
+            classes.attrs["phenology_classes"] = json.dumps(keep)
+        parts.append(classes.to_dataset())
+    ph = phenology(ndvi, **{"max_seasons": 3, **pheno_kw})
+    out = xr.merge([*parts, ph], compat="override", combine_attrs="drop_conflicts")
+    chunks = {"time": -1, "season": -1, "y": rc.tile_size, "x": rc.tile_size}
+    return out.chunk({k: v for k, v in chunks.items() if k in out.dims})
+
+
+def _tiles(ny: int, nx: int, size: int) -> list[tuple[slice, slice]]:
+    """The tiles of a ``ny`` x ``nx`` grid, row by row (the last ones smaller)."""
+    return [(slice(i, min(i + size, ny)), slice(j, min(j + size, nx))) for i in range(0, ny, size) for j in range(0, nx, size)]
+
+
+def _write_layout(cfg: RunConfig, rc: RegionConfig, out: xr.Dataset, model: Any, store: Path, progress_dir: Path,
+                  timings: dict[str, float]) -> None:
+    """Write the store's layout (metadata, coordinates) unless an earlier run did; tiles fill it with region= writes."""
+    from ..writers import provenance_attrs, to_zarr
+
+    for stale in cfg.output_root.glob(f".{store.name}.tmp-*"):  # a layout write killed part-way
+        shutil.rmtree(stale, ignore_errors=True)
+    if not store.exists():
+        t0 = time.perf_counter()
+        prov = provenance_attrs(model_sha256=model.sha256, config={"region": rc.name, "model": cfg.model, "tile_size": rc.tile_size, "freq": rc.freq},
+                                inputs=[str(p) for p in rc.s1 + rc.s2])
+        to_zarr(out, store, provenance=prov, compute=False)
+        for p in progress_dir.glob("tile-*"):  # markers of an older store are void
+            p.unlink()
+        timings["layout"] = time.perf_counter() - t0
+    progress_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: Path, tiles: list[tuple[slice, slice]],
+                 progress: Progress | None, timings: dict[str, float]) -> int:
+    """Write the tiles not marked done, each marked only after its data; return how many were written now."""
+    t0 = time.perf_counter()
+    written = 0
+    for k, (ys, xs) in enumerate(tiles):
+        marker = progress_dir / f"tile-{k:05d}"
+        if marker.exists():
+            continue
+        _write_tile(rc, out, store, k, len(tiles), ys, xs)
+        marker.write_text(json.dumps({"y": [ys.start, ys.stop], "x": [xs.start, xs.stop]}))  # only after the data
+        written += 1
+        logger.info("region %s: tile %d/%d written", rc.name, k + 1, len(tiles))
+        if progress is not None:
+            progress(rc.name, k + 1, len(tiles))
+    timings["tiles"] = time.perf_counter() - t0
+    return written
+
+
+def _write_tile(rc: RegionConfig, out: xr.Dataset, store: Path, k: int, n_tiles: int, ys: slice, xs: slice) -> None:
+    """Compute tile ``k`` and write it into its region of the store."""
+    tile = out.isel(y=ys, x=xs)
+    tile = tile.drop_vars([v for v in tile.variables if not set(tile[v].dims) & {"y", "x"}])
+    try:
+        tile.to_zarr(store, region={"y": ys, "x": xs}, mode="r+")
+    except OSError as exc:
+        raise OutputError(
+            f"region {rc.name}: writing tile {k + 1}/{n_tiles} to {store} failed ({exc}); expected a writable store "
+            f"with free space. The {k} tiles before it are complete and kept: free space and rerun to resume"
+        ) from exc
+
+
+def _write_report(cfg: RunConfig, rc: RegionConfig, store: Path, metrics: dict[str, Any]) -> None:
+    """The region's report; a failure is logged, never raised (the region's data are already written)."""
+    from ..evaluation.report import report_from_store
+
+    try:
+        report_from_store(store, output_path(cfg.output_root, rc.name, ".report"), metrics=metrics)
+    except Exception as exc:  # the report is derived output: the region's data are already written
+        logger.warning("region %s: report not written: %s", rc.name, exc)

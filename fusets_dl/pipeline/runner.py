@@ -1,0 +1,131 @@
+"""A whole batch run: the lock, the Dask context, a log file per region, and the end-of-run table."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .._logging import logger
+from .config import RunConfig, load_config
+from .lock import output_lock
+from .outputs import output_path
+from .region import Progress, run_region
+
+__all__ = ["run", "summary_table"]
+
+_SUMMARY_COLUMNS = ["region", "status", "tiles", "written", "seconds", "test_r2", "observed", "predicted", "missing", "mean_seasons"]
+
+
+def run(
+    config: str | os.PathLike | Mapping[str, Any] | RunConfig,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Run every region of a config (resumable); return the summary rows.
+
+    Parameters
+    ----------
+    config : path, mapping or RunConfig
+        The run configuration (validated before any work starts).
+    workers : int, optional
+        Start a ``LocalCluster`` with this many worker processes.
+    scheduler : str, optional
+        Address of an existing Dask scheduler (e.g. one started by
+        dask-jobqueue on SLURM).
+    progress : callable, optional
+        ``progress(region, tiles_done, tiles_total)`` after each tile.
+
+    Returns
+    -------
+    list of dict
+        One row per region (see :func:`~fusets_dl.pipeline.run_region`).
+
+    Raises
+    ------
+    ConfigError
+        The configuration is invalid (nothing was started).
+    LockError
+        Another run holds the output root.
+    OutputError
+        A tile could not be written.
+    """
+    cfg = config if isinstance(config, RunConfig) else load_config(config)
+    dask_cfg = dict(cfg.dask)
+    if workers:
+        dask_cfg["workers"] = workers
+    if scheduler:
+        dask_cfg["scheduler"] = scheduler
+    rows = []
+    with output_lock(cfg.output_root), _dask_context(dask_cfg):
+        for i, rc in enumerate(cfg.regions):
+            with _region_log(output_path(cfg.output_root, rc.name, ".log")):
+                logger.info("run: region %d/%d %s", i + 1, len(cfg.regions), rc.name)
+                row = run_region(cfg, rc, progress=progress)
+                logger.info("run: region %s %s in %s s", rc.name, row["status"], row.get("seconds"))
+                rows.append(row)
+    return rows
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """The end-of-run table, in Markdown.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The rows returned by :func:`run`.
+
+    Returns
+    -------
+    str
+        One line per region: status, tiles, seconds, test R2 and output shares.
+    """
+    cols = _SUMMARY_COLUMNS
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _dask_context(dask_cfg: Mapping[str, Any]) -> Iterator[Any]:
+    """Threaded scheduler by default; ``workers`` starts a LocalCluster; ``scheduler`` connects to one."""
+    if dask_cfg.get("scheduler"):
+        from distributed import Client
+
+        with Client(dask_cfg["scheduler"]) as client:
+            yield client
+    elif dask_cfg.get("workers"):
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=int(dask_cfg["workers"]), threads_per_worker=int(dask_cfg.get("threads_per_worker", 1)),
+                          processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+    else:
+        import dask
+
+        with dask.config.set(scheduler="threads"):
+            yield None
+
+
+@contextlib.contextmanager
+def _region_log(path: Path) -> Iterator[None]:
+    """Copy the package's log to ``path`` (at INFO at least: it records stage timings and progress)."""
+    handler = logging.FileHandler(path)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()

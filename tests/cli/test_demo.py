@@ -1,0 +1,39 @@
+"""fusets-dl demo: the whole flow on the bundled sample, its outputs and its report."""
+
+from __future__ import annotations
+
+import json
+
+import xarray as xr
+
+from fusets_dl.cli import main
+
+
+def test_demo_runs_on_the_bundled_sample(tmp_path, capsys):
+    assert main(["-q", "demo", "--out", str(tmp_path), "--epochs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "cube pixel-dates with NDVI" in out and "12-day composites" in out
+    assert "Held-out metrics" in out and "vs the true NDVI" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["model"]["metrics"]["test"]["n"] > 1000
+    assert "Reconstruction" in out and "Phenology vs truth" in out
+    assert summary["reconstruction"]["source_shares"]["missing"] < 0.05
+    rec = xr.open_dataset(tmp_path / "reconstruction.nc")
+    assert set(rec.data_vars) >= {"NDVI", "NDVI_std", "source"}
+    ph = xr.open_dataset(tmp_path / "phenology.nc")
+    assert ph["sos"].dims == ("season", "y", "x")
+    z = xr.open_zarr(tmp_path / "demo.zarr", decode_coords="all")
+    assert z.rio.crs is not None and {"NDVI", "source", "sos"} <= set(z.data_vars) and z.attrs["model_sha256"]
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "model.json").exists()
+    # the run report: printed at the end, every figure linked and present
+    assert f"report: {tmp_path / 'report.html'}" in out
+    md = (tmp_path / "report.md").read_text()
+    for name in ("evaluation", "pixel_1", "pixel_2", "maps"):
+        assert f"](figures/{name}.png)" in md and (tmp_path / "figures" / f"{name}.png").exists()
+    for title in ("What survived each mask", "Held-out metrics vs observed clear NDVI", "Reconstruction", "Phenology vs truth"):
+        assert title in md
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 4
+    assert summary["pair"]["s2_clear_fraction"] > 0.2
+    cube = xr.open_dataset(tmp_path / "cube.nc")
+    assert {"VV", "VH", "NDVI"} <= set(cube.data_vars)
+    assert int(cube["NDVI"].notnull().sum()) == summary["pair"]["paired_pixel_dates"]

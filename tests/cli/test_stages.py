@@ -1,0 +1,69 @@
+"""The stage commands: align, summary, train, predict, reconstruct, phenology, segment."""
+
+from __future__ import annotations
+
+import xarray as xr
+
+from fusets_dl.cli import main
+from fusets_dl.sample import find_sample
+
+
+def test_align_and_summary_subcommands(tmp_path, capsys):
+    sample = find_sample()
+    out = tmp_path / "cube.nc"
+    assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(out), "--freq", "12D"]) == 0
+    assert out.exists()
+    assert main(["-q", "summary", str(out)]) == 0
+    assert "composite" in capsys.readouterr().out
+    # an existing output is never overwritten silently
+    assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_missing_input_exits_with_a_clear_error(tmp_path, capsys):
+    code = main(["-q", "align", "--s1", str(tmp_path / "nope.nc"), "--s2", str(tmp_path / "nope2.nc"), "-o", str(tmp_path / "c.nc")])
+    assert code == 2
+    assert "found no" in capsys.readouterr().err
+
+
+def test_train_and_predict_subcommands(tmp_path, capsys):
+    sample = find_sample()
+    cube = tmp_path / "cube.nc"
+    assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(cube)]) == 0
+    spec = '{"lags": 1, "windows": [15, 45]}'
+    assert main(["-q", "train", str(cube), "-o", str(tmp_path / "m"), "--epochs", "2", "--features", spec]) == 0
+    out = capsys.readouterr().out
+    assert "Held-out metrics" in out and "sha256" in out
+    pred = tmp_path / "pred.nc"
+    assert main(["-q", "predict", str(cube), str(tmp_path / "m"), "-o", str(pred)]) == 0
+    ds = xr.open_dataset(pred)
+    assert ds["NDVI_pred"].dims == ("time", "y", "x") and float(ds["NDVI_pred"].notnull().mean()) > 0.5
+    rec = tmp_path / "rec.nc"
+    assert main(["-q", "reconstruct", str(cube), str(tmp_path / "m"), "-o", str(rec), "--freq", "5D"]) == 0
+    assert xr.open_dataset(rec)["source"].attrs["flag_meanings"] == "observed predicted interpolated missing"
+    ph = tmp_path / "ph.nc"
+    assert main(["-q", "phenology", str(rec), "-o", str(ph), "--start", "2021-01-01", "--end", "2021-12-31"]) == 0
+    assert "seasons" in capsys.readouterr().out
+    assert main(["-q", "phenology", str(rec), "-o", str(tmp_path / "x.nc"), "--variable", "EVI"]) == 2
+    # a tampered model is refused with exit status 2 and no output written
+    w = tmp_path / "m.safetensors"
+    w.write_bytes(w.read_bytes()[:-3] + b"xyz")
+    assert main(["-q", "predict", str(cube), str(tmp_path / "m"), "-o", str(tmp_path / "p2.nc")]) == 2
+    assert "SHA-256" in capsys.readouterr().err and not (tmp_path / "p2.nc").exists()
+
+
+def test_segment_subcommand_trains_saves_and_reuses(tmp_path, capsys):
+    sample = find_sample()
+    cube = tmp_path / "cube.nc"
+    assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(cube)]) == 0
+    out = tmp_path / "classes.nc"
+    assert main(["-q", "segment", str(cube), "-o", str(out), "--n-classes", "3", "--epochs", "3", "--save-segmenter", str(tmp_path / "seg")]) == 0
+    assert "pixels per class" in capsys.readouterr().out
+    first = xr.open_dataset(out)["class"].values
+    assert first.shape == (64, 64) and first.max() <= 2
+    again = tmp_path / "again.nc"
+    assert main(["-q", "segment", str(cube), "-o", str(again), "--segmenter", str(tmp_path / "seg.json")]) == 0
+    assert (xr.open_dataset(again)["class"].values == first).all()
+    km = tmp_path / "km.nc"
+    assert main(["-q", "segment", str(cube), "-o", str(km), "--kmeans", "--n-classes", "3"]) == 0
+    assert set(xr.open_dataset(km)["class"].values.ravel()) <= {-1, 0, 1, 2}

@@ -1,0 +1,56 @@
+"""The run configuration: every problem is reported, naming key and region, before any work starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from fusets_dl.errors import ConfigError
+from fusets_dl.pipeline import load_config, run
+from fusets_dl.sample import find_sample
+from tests.paths import REPO
+from tests.pipeline.helpers import sample_config, write_config
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"colour": "red"}, r"top level: unknown keys \['colour'\]"),
+        ({"regions": [{"name": "x", "s1": "nope.nc", "s2": "nope.nc"}]}, r"region 'x' s1: file not found"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "time_range": ["2021-13-45", "2022-01-01"]}]}, r"region 'x' time_range: expected a date"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "speed": 3}]}, r"region 'x': unknown keys \['speed'\]"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tile_size": "big"}]}, r"region 'x' tile_size: expected an integer"),
+        ({"model": {"mode": "load", "path": "missing_model"}}, r"model path: model not found"),
+        ({"model": {"mode": "train", "train": {"epochs": 3}}}, r"TrainConfig: unknown keys \['epochs'\]"),
+        ({"regions": [{"name": "../escape", "s1": "S1", "s2": "S2"}]}, r"name: expected letters"),
+    ],
+)
+def test_bad_configs_fail_before_any_work(tmp_path, patch, message):
+    sample = find_sample()
+    cfg = sample_config(tmp_path / "out")
+    for r in patch.get("regions", []):
+        r["s1"] = str(sample / "s1.nc") if r["s1"] == "S1" else r["s1"]
+        r["s2"] = str(sample / "s2.nc") if r["s2"] == "S2" else r["s2"]
+    cfg.update(patch)
+    with pytest.raises(ConfigError, match=message):
+        run(write_config(tmp_path, cfg))
+    assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_load_config_resolves_relative_paths(tmp_path):
+    cfg = load_config(REPO / "pipelines" / "sample.yaml")
+    assert cfg.output_root == (REPO / "outputs" / "sample_run").resolve() or cfg.output_root.name == "sample_run"
+    assert [r.name for r in cfg.regions] == ["sample", "sample_2021"]
+    assert cfg.regions[1].time_range == ("2021-01-01", "2021-12-31")
+
+
+def test_bad_class_config_is_refused(tmp_path):
+    cfg = sample_config(tmp_path / "out")
+    cfg["regions"][0]["classes"] = {"keep": [0]}
+    with pytest.raises(ConfigError, match="classes: expected 'segmenter'"):
+        load_config(cfg)
+    cfg["regions"][0]["classes"] = {"n_classes": 3, "keep": ["rice"]}
+    with pytest.raises(ConfigError, match="classes keep: expected a list of class ids"):
+        load_config(cfg)
+    cfg["regions"][0]["classes"] = {"segmenter": str(tmp_path / "nope")}
+    with pytest.raises(ConfigError, match="segmenter not found"):
+        load_config(cfg)

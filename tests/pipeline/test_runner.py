@@ -1,0 +1,46 @@
+"""Whole runs: outputs of every region, finished regions skipped, threaded scheduler vs LocalCluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from fusets_dl.pipeline import run, summary_table
+from tests.pipeline.helpers import assert_same_stores, sample_config
+
+
+def test_run_writes_outputs_and_skips_finished_regions(tmp_path):
+    root = tmp_path / "out"
+    calls = []
+    rows = run(sample_config(root), progress=lambda region, done, total: calls.append((region, done, total)))
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert calls == [("a", 1, 4), ("a", 2, 4), ("a", 3, 4), ("a", 4, 4), ("b", 1, 4), ("b", 2, 4), ("b", 3, 4), ("b", 4, 4)]
+    for name in ("a", "b"):
+        ds = xr.open_zarr(root / f"{name}.zarr", decode_coords="all")
+        assert {"NDVI", "NDVI_std", "source", "sos", "eos", "n_seasons"} <= set(ds.data_vars)
+        assert ds.rio.crs is not None and ds.attrs["model_sha256"]
+        assert (root / f"{name}.metrics.json").exists() and (root / f"{name}.log").read_text()
+        assert (root / f"{name}.model.safetensors").exists()
+        md = (root / f"{name}.report" / "report.md").read_text()  # one report per region
+        assert "Held-out metrics (spatial blocks)" in md and "](figures/maps.png)" in md
+        assert (root / f"{name}.report" / "report.html").exists()
+    assert xr.open_zarr(root / "b.zarr").time.values[-1] < np.datetime64("2022-01-01")
+    again = run(sample_config(root))
+    assert [r["status"] for r in again] == ["skipped (done)", "skipped (done)"]
+    assert not (root / ".fusets-dl.lock").exists()
+
+
+def test_local_cluster_gives_the_same_output(tmp_path):
+    cfg = sample_config(tmp_path / "threads")
+    run(cfg)
+    cfg2 = dict(cfg, output_root=str(tmp_path / "cluster"))
+    run(cfg2, workers=2)
+    for name in ("a", "b"):  # two regions, threaded scheduler vs a 2-worker LocalCluster
+        assert_same_stores(tmp_path / "threads" / f"{name}.zarr", tmp_path / "cluster" / f"{name}.zarr")
+
+
+def test_summary_table_has_a_line_per_region():
+    table = summary_table([{"region": "a", "status": "done", "tiles": 4}, {"region": "b", "status": "skipped (done)"}])
+    lines = table.splitlines()
+    assert lines[0].startswith("| region | status | tiles |") and lines[1].startswith("|---|")
+    assert lines[2].startswith("| a | done | 4 |") and lines[3].startswith("| b | skipped (done) |")
