@@ -25,11 +25,11 @@ _EXPORTS = {
     "align": ".alignment.core",
     "FeatureSpec": ".features.core",
     "compute_features": ".features.core",
-    "TrainConfig": ".training.core",
-    "train": ".training.core",
-    "FusionModel": ".models.core",
-    "load_model": ".models.core",
-    "predict_ndvi": ".inference.core",
+    "TrainConfig": ".training.config",
+    "train": ".training.loop",
+    "FusionModel": ".models.fusion_model",
+    "load_model": ".models.io",
+    "predict_ndvi": ".inference.predict",
     "reconstruct": ".reconstruction.core",
     "phenology": ".phenometrics.core",
     "mogpr": ".baselines.lcm",
@@ -54,12 +54,14 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .baselines.lcm import mogpr
     from .evaluation.compare import CompareConfig, compare
     from .features.core import FeatureSpec, compute_features
-    from .inference.core import predict_ndvi
-    from .models.core import FusionModel, load_model
+    from .inference.predict import predict_ndvi
+    from .models.fusion_model import FusionModel
+    from .models.io import load_model
     from .phenometrics.core import phenology
     from .readers.core import open_cube, open_s1, open_s2
     from .reconstruction.core import reconstruct
-    from .training.core import TrainConfig, train
+    from .training.config import TrainConfig
+    from .training.loop import train
     from .writers.zarr import to_zarr
 
 __all__ = [

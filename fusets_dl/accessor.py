@@ -10,7 +10,7 @@ from .validate import check_cube
 
 if TYPE_CHECKING:
     from .features.core import FeatureSpec
-    from .models.core import FusionModel
+    from .models.fusion_model import FusionModel
 
 __all__ = ["FusionDataArrayAccessor", "FusionDatasetAccessor"]
 
@@ -41,7 +41,7 @@ class FusionDatasetAccessor:
 
     def predict_ndvi(self, model: FusionModel, **kwargs: Any) -> xr.DataArray:
         """NDVI predicted from S1 by ``model`` (see :func:`fusets_dl.predict_ndvi`); lazy on Dask input."""
-        from .inference.core import predict_ndvi
+        from .inference.predict import predict_ndvi
 
         return predict_ndvi(self._ds, model, **kwargs)
 

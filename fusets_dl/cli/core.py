@@ -71,9 +71,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not args.no_train:
         from ..evaluation.metrics import regression_metrics
         from ..features.core import FeatureSpec
-        from ..inference.core import predict_ndvi
-        from ..models.core import load_model
-        from ..training.core import TrainConfig, train
+        from ..inference.predict import predict_ndvi
+        from ..models.io import load_model
+        from ..training.config import TrainConfig
+        from ..training.loop import train
 
         model = train(cube, FeatureSpec(), TrainConfig(max_epochs=args.epochs, seed=0))
         model_path = model.save(out / "model")
@@ -212,7 +213,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_reconstruct(args: argparse.Namespace) -> int:
-    from ..models.core import load_model
+    from ..models.io import load_model
     from ..readers.core import open_cube
     from ..reconstruction.core import reconstruct
 
@@ -323,7 +324,9 @@ def _write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from ..features.core import FeatureSpec
     from ..readers.core import open_cube
-    from ..training.core import TrainConfig, cross_validate, train
+    from ..training.config import TrainConfig
+    from ..training.crossval import cross_validate
+    from ..training.loop import train
 
     cube = open_cube(args.cube, chunks={"y": 256, "x": 256})
     spec = FeatureSpec.from_dict(json.loads(args.features)) if args.features else FeatureSpec()
@@ -340,8 +343,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from ..inference.core import predict_ndvi
-    from ..models.core import load_model
+    from ..inference.predict import predict_ndvi
+    from ..models.io import load_model
     from ..readers.core import open_cube
 
     cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
@@ -387,8 +390,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from ..evaluation.compare import CompareConfig, compare
-    from ..models.core import load_model
-    from ..training.core import TrainConfig
+    from ..models.io import load_model
+    from ..training.config import TrainConfig
 
     if args.cube:
         from ..readers.core import open_cube
@@ -459,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_cmd_train)
 
     from ..evaluation.compare import METHODS
+    from ..models.registry import FUSION_STRATEGIES
 
     cp = sub.add_parser("compare", help="gap-filling benchmark: DL fusion vs MOGPR, Whittaker and interpolation")
     cp.add_argument("cube", nargs="?", default=None, help="fusion cube (netCDF/Zarr); default: the bundled sample")
@@ -472,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     cp.add_argument("--epochs", type=int, default=40)
     cp.add_argument("--features", default=None, help='FeatureSpec as JSON, e.g. \'{"groups": ["sar", "optical", "time"]}\'')
-    cp.add_argument("--fusion", default="early", choices=["early", "mid", "late", "attention"])
+    cp.add_argument("--fusion", default="early", choices=list(FUSION_STRATEGIES))
     cp.add_argument("--modality-dropout", type=float, default=0.0)
     cp.add_argument("--seed", type=int, default=0)
     cp.add_argument("--device", default="auto")

@@ -244,7 +244,7 @@ def load_config(path: str | os.PathLike | Mapping[str, Any], *, base: str | os.P
             raise _err("model path", f"model not found: {str(mp)!r} (.json and .safetensors)")
         model = {**model, "path": str(mp)}
     from ..features.core import FeatureSpec
-    from ..training.core import TrainConfig
+    from ..training.config import TrainConfig
 
     try:
         FeatureSpec.from_dict(model.get("features") or {})
@@ -357,8 +357,9 @@ def _trained_once(cfg: RunConfig, rc: RegionConfig, suffix: str, load: Callable[
 
 def _region_model(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: dict[str, float]) -> Any:
     from ..features.core import FeatureSpec
-    from ..models.core import load_model
-    from ..training.core import TrainConfig, train
+    from ..models.io import load_model
+    from ..training.config import TrainConfig
+    from ..training.loop import train
 
     if cfg.model["mode"] == "load":
         return load_model(cfg.model["path"])

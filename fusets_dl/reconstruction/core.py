@@ -26,8 +26,8 @@ import xarray as xr
 
 from .._series import nearest_cells
 from ..errors import ConfigError
-from ..inference.core import predict_ndvi
-from ..models.core import FusionModel
+from ..inference.predict import predict_ndvi
+from ..models.fusion_model import FusionModel
 from ..smoothing import fill_interpolated, whittaker
 from ..validate import check_cube, freq_days
 
