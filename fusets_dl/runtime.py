@@ -1,4 +1,8 @@
-"""The torch runtime shared by every network: device, precision, batching, the fast dropout."""
+"""The torch runtime shared by every network: device, precision, batching, the fast dropout, the weights payload.
+
+``device``, ``precision`` and ``batch_size`` left at None take
+``fdl.set_options(...)`` (:mod:`fusets_dl.options`); an explicit value wins.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,18 @@ from torch import nn
 
 from .errors import ModelError
 from .options import option
+
+__all__ = [
+    "Dropout",
+    "Payload",
+    "default_batch_size",
+    "from_payload",
+    "make_payload",
+    "payload_sha256",
+    "resolve_device",
+    "resolve_precision",
+    "run_batches",
+]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -108,7 +124,7 @@ def default_batch_size(device: torch.device) -> int:
     return 1 << 20 if device.type == "cuda" else 1 << 16
 
 
-def _run_batches(net: nn.Module, xs: np.ndarray, *, batch_size: int | None, device: torch.device) -> np.ndarray:
+def run_batches(net: nn.Module, xs: np.ndarray, *, batch_size: int | None, device: torch.device) -> np.ndarray:
     """Standardised predictions of ``net`` (which casts its float32 input itself) for the rows of ``xs`` (n, f).
 
     On CPU the batches run one after another. On CUDA the input is pinned
@@ -116,8 +132,28 @@ def _run_batches(net: nn.Module, xs: np.ndarray, *, batch_size: int | None, devi
     computes (overlapped host-to-device copies), each result is copied back
     asynchronously into one pinned host buffer, and the host waits once at
     the end, so copies in both directions overlap the compute.
-    ``batch_size`` None takes ``fdl.set_options(batch_size=...)``, then
-    :func:`default_batch_size`.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The inference network, on ``device``, in eval mode.
+    xs : numpy.ndarray
+        float32 rows (n, f).
+    batch_size : int or None
+        Rows per forward pass; None takes ``fdl.set_options(batch_size=...)``,
+        then :func:`default_batch_size`.
+    device : torch.device
+        Where ``net`` runs.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n,).
+
+    Raises
+    ------
+    ModelError
+        A batch size below 1.
     """
     n = xs.shape[0]
     bs = int(option("batch_size", batch_size) or default_batch_size(device))

@@ -22,7 +22,7 @@ def _payload(model: FusionModel) -> Payload:
     return make_payload(model.to_json_dict(model.sha256), model.state_bytes())
 
 
-def _predict_block(block: np.ndarray, payload: Payload, batch_size: int | None, device: str, precision: str) -> np.ndarray:
+def _predict_block(block: np.ndarray, payload: Payload, batch_size: int | None, device: str | None, precision: str | None) -> np.ndarray:
     """NDVI (time, y, x) of one feature block (time, y, x, feature), with the model rebuilt once per process."""
     model = from_payload(payload, model_from_parts, "FusionModel")
     shape = block.shape[:-1]

@@ -18,7 +18,7 @@ from torch import nn
 from .._safeio import write_pair
 from ..errors import ModelError
 from ..features.core import FeatureSpec
-from ..runtime import _run_batches, resolve_device, resolve_precision
+from ..runtime import resolve_device, resolve_precision, run_batches
 from . import weights as _weights
 from .fused import inference_network
 from .registry import has_modality_weights
@@ -185,7 +185,7 @@ class FusionModel:
         out = np.full(ok.shape[0], np.nan, dtype=np.float32)
         if not ok.any():
             return out
-        out[ok] = _run_batches(net, rows, batch_size=batch_size, device=dev) * self.scaler.target_std + self.scaler.target_mean
+        out[ok] = run_batches(net, rows, batch_size=batch_size, device=dev) * self.scaler.target_std + self.scaler.target_mean
         np.clip(out, -1.0, 1.0, out=out)
         return out
 
