@@ -10,8 +10,9 @@ import dask
 import numpy as np
 
 import fusets_dl as fdl
-from fusets_dl.models.core import FusionModel, Scaler
+from fusets_dl.models.fusion_model import FusionModel
 from fusets_dl.models.mlp import MLP
+from fusets_dl.models.scaler import Scaler
 
 from .machine import peak_rss_gib
 

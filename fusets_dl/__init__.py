@@ -25,13 +25,13 @@ _EXPORTS = {
     "align": ".alignment.build",
     "FeatureSpec": ".features.spec",
     "compute_features": ".features.compute",
-    "TrainConfig": ".training.core",
-    "train": ".training.core",
-    "FusionModel": ".models.core",
-    "load_model": ".models.core",
-    "predict_ndvi": ".inference.core",
     "reconstruct": ".reconstruction.api",
     "phenology": ".phenometrics.api",
+    "TrainConfig": ".training.config",
+    "train": ".training.loop",
+    "FusionModel": ".models.fusion_model",
+    "load_model": ".models.io",
+    "predict_ndvi": ".inference.predict",
     "mogpr": ".baselines.lcm",
     "compare": ".evaluation.compare",
     "CompareConfig": ".evaluation.compare",
@@ -54,12 +54,14 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .baselines.lcm import mogpr
     from .evaluation.compare import CompareConfig, compare
     from .features import FeatureSpec, compute_features
-    from .inference.core import predict_ndvi
-    from .models.core import FusionModel, load_model
+    from .inference.predict import predict_ndvi
+    from .models.fusion_model import FusionModel
+    from .models.io import load_model
     from .phenometrics.api import phenology
     from .readers import open_cube, open_s1, open_s2
     from .reconstruction.api import reconstruct
-    from .training.core import TrainConfig, train
+    from .training.config import TrainConfig
+    from .training.loop import train
     from .writers.zarr import to_zarr
 
 __all__ = [

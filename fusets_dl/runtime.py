@@ -1,4 +1,8 @@
-"""The torch runtime shared by every network: device, precision, batching, the fast dropout."""
+"""The torch runtime shared by every network: device, precision, batching, the fast dropout, the weights payload.
+
+``device``, ``precision`` and ``batch_size`` left at None take
+``fdl.set_options(...)`` (:mod:`fusets_dl.options`); an explicit value wins.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,18 @@ from torch import nn
 
 from .errors import ModelError
 from .options import option
+
+__all__ = [
+    "Dropout",
+    "Payload",
+    "default_batch_size",
+    "from_payload",
+    "make_payload",
+    "payload_sha256",
+    "resolve_device",
+    "resolve_precision",
+    "run_batches",
+]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -93,11 +109,22 @@ def resolve_precision(precision: str | None, device: torch.device) -> torch.dtyp
 
 
 def default_batch_size(device: torch.device) -> int:
-    """Pixel-dates per forward pass: 65,536 on CPU (cache-sized), 1,048,576 on CUDA (fills the GPU)."""
+    """Pixel-dates per forward pass when neither the argument nor ``fdl.set_options(batch_size=...)`` sets it.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the network runs.
+
+    Returns
+    -------
+    int
+        65,536 on CPU (cache-sized), 1,048,576 on CUDA (fills the GPU).
+    """
     return 1 << 20 if device.type == "cuda" else 1 << 16
 
 
-def _run_batches(net: nn.Module, xs: np.ndarray, *, batch_size: int | None, device: torch.device) -> np.ndarray:
+def run_batches(net: nn.Module, xs: np.ndarray, *, batch_size: int | None, device: torch.device) -> np.ndarray:
     """Standardised predictions of ``net`` (which casts its float32 input itself) for the rows of ``xs`` (n, f).
 
     On CPU the batches run one after another. On CUDA the input is pinned
@@ -105,6 +132,28 @@ def _run_batches(net: nn.Module, xs: np.ndarray, *, batch_size: int | None, devi
     computes (overlapped host-to-device copies), each result is copied back
     asynchronously into one pinned host buffer, and the host waits once at
     the end, so copies in both directions overlap the compute.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The inference network, on ``device``, in eval mode.
+    xs : numpy.ndarray
+        float32 rows (n, f).
+    batch_size : int or None
+        Rows per forward pass; None takes ``fdl.set_options(batch_size=...)``,
+        then :func:`default_batch_size`.
+    device : torch.device
+        Where ``net`` runs.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (n,).
+
+    Raises
+    ------
+    ModelError
+        A batch size below 1.
     """
     n = xs.shape[0]
     bs = int(option("batch_size", batch_size) or default_batch_size(device))
@@ -155,6 +204,16 @@ class Dropout(nn.Module):
     ``1 / (1 - p)``), and so is the generator: the global torch one
     (``torch.manual_seed``).
     On CUDA it is ``torch.nn.functional.dropout``. Identity in eval mode.
+
+    Parameters
+    ----------
+    p : float
+        Drop probability, 0 <= p < 1.
+
+    Raises
+    ------
+    ModelError
+        ``p`` outside [0, 1).
     """
 
     def __init__(self, p: float = 0.1) -> None:
@@ -165,7 +224,19 @@ class Dropout(nn.Module):
         self._threshold = round(self.p * 65536) - 32768  # keep where the signed 16-bit word >= threshold
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Drop elements with probability ``p`` in training mode."""
+        """Drop elements with probability ``p`` in training mode.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            ``x`` itself in eval mode (or with ``p == 0``), else a new tensor
+            with dropped elements 0 and kept ones scaled by ``1 / P(keep)``.
+        """
         if not self.training or self.p == 0:
             return x
         if x.device.type != "cpu":
@@ -190,7 +261,20 @@ _LOCK = threading.Lock()
 
 
 def payload_sha256(meta_json: str, blob: bytes) -> str:
-    """SHA-256 over the weights and the JSON sidecar together (a change to either is another model)."""
+    """SHA-256 over the weights and the JSON sidecar together (a change to either is another model).
+
+    Parameters
+    ----------
+    meta_json : str
+        The sidecar as JSON text.
+    blob : bytes
+        The safetensors weights.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
     h = hashlib.sha256(blob)
     h.update(b"\0")
     h.update(meta_json.encode("utf-8"))
@@ -198,13 +282,42 @@ def payload_sha256(meta_json: str, blob: bytes) -> str:
 
 
 def make_payload(meta: dict[str, Any], blob: bytes) -> Payload:
-    """The payload of a model: its sidecar as JSON, its weights, and their joint hash."""
+    """The payload of a model: its sidecar as JSON, its weights, and their joint hash.
+
+    Parameters
+    ----------
+    meta : dict
+        The sidecar content.
+    blob : bytes
+        The safetensors weights.
+
+    Returns
+    -------
+    Payload
+        ``(meta_json, blob, sha256)``: what a Dask graph carries (as one key).
+    """
     meta_json = json.dumps(meta, sort_keys=True, default=str)
     return meta_json, blob, payload_sha256(meta_json, blob)
 
 
 def from_payload(payload: Payload, build: Callable[[dict[str, Any], bytes], T], kind: str) -> T:
-    """Rebuild a model from its payload once per process and ``kind`` (cached by the joint hash)."""
+    """Rebuild a model from its payload once per process and ``kind`` (cached by the joint hash).
+
+    Parameters
+    ----------
+    payload : Payload
+        As returned by :func:`make_payload`.
+    build : callable
+        ``build(meta, blob)`` returning the model (e.g.
+        :func:`fusets_dl.models.io.model_from_parts`).
+    kind : str
+        What is built (so two model classes never share a cache entry).
+
+    Returns
+    -------
+    object
+        The model, shared by every task of this process with the same payload.
+    """
     meta_json, blob, sha = payload
     key = (kind, sha)
     with _LOCK:

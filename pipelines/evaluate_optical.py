@@ -29,6 +29,7 @@ import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.evaluation.compare import CompareConfig, compare
+from fusets_dl.models.registry import FUSION_STRATEGIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_baselines import _cube
@@ -36,7 +37,7 @@ from compare_baselines import _cube
 REPO = Path(__file__).resolve().parents[1]
 OPTICAL = fdl.FeatureSpec(groups=("sar", "optical", "time"))
 CLOUDY = fdl.FeatureSpec(groups=("sar", "optical", "time"), cloudy_input=True)
-STRATEGIES = ("early", "mid", "late", "attention")
+STRATEGIES = FUSION_STRATEGIES
 
 
 def main() -> int:

@@ -242,9 +242,9 @@ def compare(
         the figure.
     """
     from ..baselines import GPConfig, interpolate_linear, mogpr, mogpr_inputs, whittaker_baseline
-    from ..inference.core import predict_ndvi
+    from ..inference.predict import predict_ndvi
     from ..reconstruction import reconstruct
-    from ..training.core import train
+    from ..training.loop import train
 
     cfg = config or CompareConfig()
     check_cube(cube, need_target=True)

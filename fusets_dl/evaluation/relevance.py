@@ -114,7 +114,7 @@ def modality_relevance(
     subsets and the Shapley value of each modality's presence computed
     exactly; the scores add up to ``v(all) - v(none)``.
     """
-    from ..training.core import collect_samples
+    from ..training.sampling import collect_samples
 
     if metric not in _METRICS:
         raise ConfigError(f"modality_relevance: metric: expected one of {_METRICS}, found {metric!r}")
@@ -162,10 +162,11 @@ def modality_weights(model: Any, cube: xr.Dataset) -> xr.DataArray:
         Dask input.
     """
     from ..features import compute_features
+    from ..models.registry import has_modality_weights, modality_weight_strategies
 
-    if model.architecture.get("type") not in ("late", "attention"):
+    if not has_modality_weights(model.architecture):
         raise ConfigError(
-            f"modality_weights: expected a model trained with fusion='late' or 'attention', found {model.architecture.get('type')!r}"
+            f"modality_weights: expected a model trained with fusion in {modality_weight_strategies()}, found {model.architecture.get('type')!r}"
         )
     names = list(model.network.names)
     feats = compute_features(cube, model.spec)

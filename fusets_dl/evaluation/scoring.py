@@ -14,7 +14,7 @@ from .metrics import metrics_by_range, regression_metrics
 from .splits import block_mask
 
 if TYPE_CHECKING:
-    from ..models.core import FusionModel
+    from ..models.fusion_model import FusionModel
 
 __all__ = ["evaluate", "score_phenology"]
 
@@ -38,7 +38,7 @@ def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predi
     dict
         ``overall`` metrics and ``by_range`` list.
     """
-    from ..inference.core import predict_ndvi
+    from ..inference.predict import predict_ndvi
 
     pred = predicted if predicted is not None else predict_ndvi(cube, model)
     obs = cube["NDVI"]

@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import InsufficientDataError
 
 if TYPE_CHECKING:
-    from ..training.core import TrainConfig
+    from ..training.config import TrainConfig
 
 __all__ = ["block_mask", "split_blocks"]
 

@@ -41,11 +41,28 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Standardised prediction, shape (batch,)."""
+        """Standardised prediction.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Standardised features (batch, n_in).
+
+        Returns
+        -------
+        torch.Tensor
+            Standardised NDVI (batch,).
+        """
         return self.net(x).squeeze(-1)
 
     def fused(self) -> nn.Sequential:
-        """An inference-only copy with each BatchNorm folded into its Linear layer and no Dropout."""
+        """An inference-only copy with each BatchNorm folded into its Linear layer and no Dropout.
+
+        Returns
+        -------
+        torch.nn.Sequential
+            In eval mode; its output has shape (batch, 1).
+        """
         out: list[nn.Module] = []
         mods = list(self.net)
         i = 0

@@ -20,9 +20,7 @@ from torch import nn
 from ..errors import ModelError
 from ..runtime import Dropout
 
-__all__ = ["FUSION_STRATEGIES", "ModalityNet"]
-
-FUSION_STRATEGIES = ("early", "mid", "late", "attention")
+__all__ = ["ModalityNet"]
 
 
 def _branch(n_in: int, widths: Sequence[int], dropout: float) -> tuple[nn.Sequential, int]:
@@ -43,6 +41,7 @@ class ModalityNet(nn.Module):
     Parameters
     ----------
     kind : {"mid", "late", "attention"}
+        One of :attr:`KINDS`:
         ``mid``: encoder outputs concatenated, then a shared head.
         ``late``: each modality predicts NDVI on its own; the predictions are
         blended with learned weights (softmax over the modalities present).
@@ -58,6 +57,9 @@ class ModalityNet(nn.Module):
         Dropout after each hidden layer.
     """
 
+    #: The fusion kinds this class builds (each is an entry of :data:`fusets_dl.models.registry.NETWORKS`).
+    KINDS = ("mid", "late", "attention")
+
     def __init__(
         self,
         kind: str,
@@ -67,8 +69,8 @@ class ModalityNet(nn.Module):
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        if kind not in ("mid", "late", "attention"):
-            raise ModelError(f"ModalityNet: expected kind 'mid', 'late' or 'attention', found {kind!r}")
+        if kind not in self.KINDS:
+            raise ModelError(f"ModalityNet: expected kind in {self.KINDS}, found {kind!r}")
         if not modalities or any(len(ix) == 0 for ix in modalities.values()):
             raise ModelError(f"ModalityNet: every modality needs at least one feature, found {dict(modalities)}")
         self.kind = kind
@@ -108,7 +110,19 @@ class ModalityNet(nn.Module):
         return torch.softmax(logits.float(), dim=1).to(enc[0].dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Standardised prediction, shape (batch,)."""
+        """Standardised prediction.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Standardised features (batch, n_features); a modality whose
+            features are all 0 is absent.
+
+        Returns
+        -------
+        torch.Tensor
+            Standardised NDVI (batch,).
+        """
         parts, present = self._split(x)
         enc = [self.encoders[m](p) for m, p in zip(self.names, parts, strict=True)]
         if self.kind == "mid":
@@ -121,7 +135,19 @@ class ModalityNet(nn.Module):
         return self.head(fused).squeeze(-1)
 
     def modality_weights(self, x: torch.Tensor) -> torch.Tensor | None:
-        """Per-sample weight of each modality (batch, M) for ``late`` and ``attention``; None for ``mid``."""
+        """Per-sample weight of each modality for ``late`` and ``attention``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Standardised features (batch, n_features).
+
+        Returns
+        -------
+        torch.Tensor or None
+            (batch, M) in the order of ``names``, summing to 1 over the
+            modalities present (absent ones get 0); None for ``mid``.
+        """
         if self.kind == "mid":
             return None
         parts, present = self._split(x)
@@ -129,7 +155,13 @@ class ModalityNet(nn.Module):
         return self._weights(enc, present)
 
     def fused(self) -> nn.Module:
-        """An inference copy (no BatchNorm to fold here)."""
+        """An inference copy (no BatchNorm to fold here).
+
+        Returns
+        -------
+        ModalityNet
+            A deep copy in eval mode.
+        """
         return copy.deepcopy(self).eval()
 
 

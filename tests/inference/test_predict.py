@@ -8,7 +8,7 @@ import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.testing import raise_if_dask_computes
-from fusets_dl.training.core import TrainConfig
+from fusets_dl.training.config import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +66,28 @@ def test_distributed_cluster_matches_threaded(trained):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
         got = lazy.compute()
     np.testing.assert_allclose(got.values, expected.values, rtol=1e-6, atol=1e-6)
+
+
+def test_options_apply_when_arguments_are_left_out(trained):
+    import torch
+
+    cube, model = trained
+    f32 = fdl.predict_ndvi(cube, model, precision="float32").values
+    bf16 = fdl.predict_ndvi(cube, model, precision="bfloat16").values
+    assert not np.allclose(f32, bf16, equal_nan=True)  # the two precisions are told apart
+    chunked = cube.chunk({"time": -1, "y": 12, "x": 10})
+    with fdl.set_options(precision="float32"):
+        np.testing.assert_array_equal(fdl.predict_ndvi(cube, model).values, f32)
+    with fdl.set_options(precision="bfloat16"):
+        np.testing.assert_array_equal(fdl.predict_ndvi(cube, model).values, bf16)
+        np.testing.assert_array_equal(fdl.predict_ndvi(cube, model, precision="float32").values, f32)  # explicit wins
+        lazy = fdl.predict_ndvi(chunked, model)
+    # the option in force when the graph was built holds when it is computed later
+    np.testing.assert_array_equal(lazy.values, fdl.predict_ndvi(chunked, model, precision="bfloat16").values)
+    with fdl.set_options(batch_size=7):
+        np.testing.assert_allclose(fdl.predict_ndvi(cube, model, precision="float32").values, f32, rtol=0, atol=1e-6)
+    if not torch.cuda.is_available():
+        with fdl.set_options(device="cuda"):
+            with pytest.raises(fdl.errors.ModelError, match="CUDA is not available"):
+                fdl.predict_ndvi(cube, model)
+            np.testing.assert_array_equal(fdl.predict_ndvi(cube, model, device="cpu", precision="float32").values, f32)

@@ -9,8 +9,10 @@ import pytest
 import torch
 
 import fusets_dl as fdl
-from fusets_dl.models.core import FusionModel, Scaler, load_model
+from fusets_dl.models.fusion_model import FusionModel
+from fusets_dl.models.io import load_model
 from fusets_dl.models.mlp import MLP
+from fusets_dl.models.scaler import Scaler
 
 
 def _model(spec=None, seed=0):

@@ -9,8 +9,9 @@ import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.errors import ConfigError
-from fusets_dl.models.core import FusionModel, Scaler
+from fusets_dl.models.fusion_model import FusionModel
 from fusets_dl.models.mlp import MLP
+from fusets_dl.models.scaler import Scaler
 from fusets_dl.testing import raise_if_dask_computes
 
 

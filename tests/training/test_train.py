@@ -10,7 +10,8 @@ import xarray as xr
 import fusets_dl as fdl
 from fusets_dl.errors import ConfigError, InsufficientDataError
 from fusets_dl.evaluation.splits import split_blocks
-from fusets_dl.training.core import TrainConfig, collect_samples
+from fusets_dl.training.config import TrainConfig
+from fusets_dl.training.sampling import collect_samples
 
 FAST = dict(hidden=(32, 16), max_epochs=4, patience=2, batch_size=256, block_size=4)
 
@@ -117,3 +118,12 @@ def test_cross_validate_predicts_every_block_once(cube):
 def _incomplete(cube):
     f = fdl.compute_features(cube)
     return int((cube["NDVI"].notnull() & f.isnull().any("feature")).sum())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal of CUDA where there is none")
+def test_device_option_applies_to_training(cube):
+    with fdl.set_options(device="cuda"), pytest.raises(fdl.errors.ModelError, match="CUDA is not available"):
+        fdl.train(cube, config=TrainConfig(**FAST))
+    with fdl.set_options(device="cuda"):
+        m = fdl.train(cube, config=TrainConfig(**{**FAST, "max_epochs": 1}, device="cpu"))  # explicit wins
+    assert m.info["device"] == "cpu"

@@ -8,18 +8,22 @@ import numpy as np
 import xarray as xr
 
 from ..features import compute_features
-from ..models.core import FusionModel, model_from_parts
+from ..models.fusion_model import FusionModel
+from ..models.io import model_from_parts
+from ..options import option
 from ..runtime import Payload, from_payload, make_payload
 from ..validate import check_cube
 
 __all__ = ["predict_ndvi"]
+
 
 def _payload(model: FusionModel) -> Payload:
     """What travels to workers: the JSON sidecar, the safetensors bytes and their joint hash."""
     return make_payload(model.to_json_dict(model.sha256), model.state_bytes())
 
 
-def _predict_block(block: np.ndarray, payload: Payload, batch_size: int | None, device: str, precision: str) -> np.ndarray:
+def _predict_block(block: np.ndarray, payload: Payload, batch_size: int | None, device: str | None, precision: str | None) -> np.ndarray:
+    """NDVI (time, y, x) of one feature block (time, y, x, feature), with the model rebuilt once per process."""
     model = from_payload(payload, model_from_parts, "FusionModel")
     shape = block.shape[:-1]
     out = model.predict_array(block.reshape(-1, block.shape[-1]), batch_size=batch_size, device=device, precision=precision)
@@ -36,6 +40,10 @@ def predict_ndvi(
 ) -> xr.DataArray:
     """Predict NDVI from the S1 features of ``cube``.
 
+    ``device``, ``precision`` and ``batch_size`` left at None take the
+    options of ``fdl.set_options(...)`` current at this call (also when the
+    result is lazy and computed later); an explicit argument always wins.
+
     Parameters
     ----------
     cube : xarray.Dataset
@@ -43,15 +51,17 @@ def predict_ndvi(
     model : FusionModel
         A trained model; its feature spec decides the features.
     batch_size : int, optional
-        Pixel-dates per forward pass; default 65,536 on CPU and 1,048,576 on
-        CUDA, where each chunk's input is pinned once and copied to the GPU
-        batch by batch on a side stream, overlapping the previous batch's
-        compute.
-    device : str
-        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
-    precision : {"auto", "float32", "bfloat16"}
-        Inference precision; "auto" is bfloat16 where the hardware computes it
-        natively (see :meth:`FusionModel.predict_array`).
+        Pixel-dates per forward pass; None takes the ``batch_size`` option
+        (default: 65,536 on CPU and 1,048,576 on CUDA, where each chunk's
+        input is pinned once and copied to the GPU batch by batch on a side
+        stream, overlapping the previous batch's compute).
+    device : str, optional
+        ``"auto"`` (CUDA when present, decided where the chunk runs),
+        ``"cpu"`` or ``"cuda"``; None takes the ``device`` option.
+    precision : {"auto", "float32", "bfloat16"}, optional
+        Inference precision; None takes the ``precision`` option. "auto" is
+        bfloat16 where the hardware computes it natively (see
+        :meth:`FusionModel.predict_array`).
 
     Returns
     -------
@@ -60,8 +70,19 @@ def predict_ndvi(
         incomplete; lazy when ``cube`` is Dask-backed. On Dask, the weights
         enter the graph once (as one key) and each worker process builds the
         network once.
+
+    Raises
+    ------
+    FusionError
+        A cube without ``VV``/``VH`` or with bad dimensions (from
+        :func:`fusets_dl.validate.check_cube`), or a bad device, precision or
+        batch size (:class:`~fusets_dl.errors.ModelError`).
     """
     check_cube(cube)
+    # the options are read now, not when a lazy result is computed (maybe outside a ``with set_options``)
+    batch_size = option("batch_size", batch_size)
+    device = option("device", device)
+    precision = option("precision", precision)
     feats = compute_features(cube, model.spec)
     payload = _payload(model)
     if feats.chunks is None:
@@ -95,5 +116,3 @@ def predict_ndvi(
         },
     )
     return out
-
-

@@ -1,0 +1,117 @@
+"""Reading models: from files (:func:`load_model`) or from their parts (:func:`model_from_parts`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .._safeio import read_pair
+from ..errors import ModelError
+from ..features.core import FeatureSpec
+from .fusion_model import FORMAT_VERSION, FusionModel
+from .registry import build_network
+from .scaler import Scaler
+
+__all__ = ["load_model", "model_from_parts"]
+
+
+def _load_state(blob: bytes, name: str) -> dict[str, Any]:
+    """The tensors of a safetensors blob, or a ModelError naming ``name``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        return load(blob)
+    except (SafetensorError, ValueError) as exc:
+        raise ModelError(f"{name}: not a readable safetensors file: {exc}") from exc
+
+
+def _network(arch: dict[str, Any], state: dict[str, Any], name: str) -> nn.Module:
+    """The registered network of ``arch`` with the weights ``state`` loaded, in eval mode."""
+    try:
+        net = build_network(arch)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{name}: architecture {arch} is incomplete or malformed: {exc}") from exc
+    except ModelError as exc:
+        raise ModelError(f"{name}: {exc}") from exc
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{name}: weights do not fit the architecture in the sidecar: {exc}") from exc
+    return net.eval()
+
+
+def model_from_parts(meta: dict[str, Any], blob: bytes, *, name: str = "weights") -> FusionModel:
+    """Build a :class:`FusionModel` from its JSON sidecar content and safetensors bytes.
+
+    Checks that the feature names match the spec and that the weights fit the
+    architecture; does not check the hash (callers do).
+
+    Parameters
+    ----------
+    meta : dict
+        The sidecar content (as written by :meth:`FusionModel.to_json_dict`).
+    blob : bytes
+        The safetensors weights.
+    name : str
+        What to call the weights in error messages (e.g. the file name).
+
+    Returns
+    -------
+    FusionModel
+        With its network in eval mode.
+
+    Raises
+    ------
+    ModelError
+        Unreadable weights, feature names that differ from the spec, an
+        unknown or malformed architecture, or weights that do not fit it.
+    """
+    state = _load_state(blob, name)
+    spec = FeatureSpec.from_dict(meta["feature_spec"])
+    if spec.names != meta.get("feature_names"):
+        raise ModelError(f"{name}: feature names {meta.get('feature_names')} do not match its spec {spec.names}")
+    arch = meta["architecture"]
+    return FusionModel(
+        network=_network(arch, state, name),
+        spec=spec,
+        scaler=Scaler.from_dict(meta["scaler"]),
+        architecture=arch,
+        config=meta.get("config", {}),
+        metrics=meta.get("metrics", {}),
+        history=meta.get("history", []),
+        blocks=meta.get("blocks", {}),
+        info=dict(meta.get("info", {})),
+    )
+
+
+def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> FusionModel:
+    """Load a model written by :meth:`FusionModel.save`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.json`` sidecar, the ``.safetensors`` file or their common stem.
+    expect_spec : FeatureSpec, optional
+        Refuse the model unless it was trained on exactly these features.
+
+    Returns
+    -------
+    FusionModel
+        With ``info["loaded_from"]`` and ``info["loaded_at"]`` set.
+
+    Raises
+    ------
+    ModelError
+        Missing or truncated files, a weights hash that does not match the
+        sidecar (tampering), an unknown format, or a feature-spec mismatch.
+    """
+    meta, blob, w_path, j_path = read_pair(path, "fusets_dl.FusionModel", FORMAT_VERSION)
+    model = model_from_parts(meta, blob, name=w_path.name)
+    model.info.update({"loaded_from": str(j_path), "loaded_at": datetime.now(timezone.utc).isoformat()})
+    if expect_spec is not None:
+        model.check_compatible(expect_spec)
+    return model

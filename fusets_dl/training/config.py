@@ -1,0 +1,173 @@
+"""Training options: :class:`TrainConfig`, validated in one place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .._config import dataclass_from_dict
+from ..errors import ConfigError
+from ..models.registry import NETWORKS
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training options (validated in one place).
+
+    Parameters
+    ----------
+    hidden : tuple of int
+        Hidden widths of the MLP (default 256-128-64-32-16, as in the field's
+        reference notebook).
+    dropout : float
+        Dropout after each hidden layer.
+    batch_norm : bool
+        Batch normalisation in hidden layers.
+    learning_rate, weight_decay : float
+        AdamW parameters.
+    batch_size : int
+        Samples per optimisation step (training only; inference batches
+        follow ``fdl.set_options(batch_size=...)``).
+    max_epochs, patience : int
+        Early stopping on the validation loss after ``patience`` epochs
+        without improvement; the best weights are kept.
+    lr_factor, lr_patience : float, int
+        The learning rate is multiplied by ``lr_factor`` when the validation
+        loss has not improved for ``lr_patience`` epochs.
+    loss : {"huber", "mse"}
+        Loss on the standardised target (Huber is robust to residual clouds).
+    block_size : int
+        Side of the square spatial blocks (pixels) of the split.
+    val_fraction, test_fraction : float
+        Share of blocks held out for early stopping and for the reported metrics.
+    max_samples : int
+        Cap on training samples, drawn uniformly over the scene chunk by chunk.
+    min_samples : int
+        Fewer training samples than this is an error listing the data funnel.
+    seed : int
+        Seed of the split, the sampling, the initialisation and the batches.
+    device : str, optional
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``; None (default)
+        takes ``fdl.set_options(device=...)`` when training starts.
+    mixed_precision : bool
+        bf16 autocast on CUDA (ignored on CPU).
+    num_threads : int, optional
+        Torch CPU threads (default: torch's own setting, all cores unless
+        ``OMP_NUM_THREADS`` says otherwise).
+    fusion : str
+        Fusion strategy, a name in :data:`fusets_dl.models.registry.NETWORKS`
+        (built in: ``"early"``, ``"mid"``, ``"late"``, ``"attention"``):
+        ``early`` (default) is one MLP on all features (``hidden`` widths);
+        the others have one encoder per modality (``encoder`` widths) and a
+        head (``head`` widths).
+    encoder, head : tuple of int
+        Widths of the modality encoders and of the head after fusion.
+    modality_dropout : float
+        Probability of removing each optional modality (optical context,
+        terrain) from a training sample (set to its baseline), so the model
+        still works where it is missing; at least one modality always stays.
+    context_gap_days : float
+        With the optical group, each training sample's optical context
+        excludes a simulated cloudy spell around its date of up to this many
+        days (uniform), so the model learns on gaps like the ones it fills; 0
+        excludes only ``FeatureSpec.context_exclude_days``.
+    extra : dict
+        Free-form notes kept in the saved configuration (not used by training).
+    """
+
+    hidden: tuple[int, ...] = (256, 128, 64, 32, 16)
+    dropout: float = 0.1
+    batch_norm: bool = True
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 1024
+    max_epochs: int = 60
+    patience: int = 8
+    lr_factor: float = 0.5
+    lr_patience: int = 3
+    loss: str = "huber"
+    block_size: int = 8
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
+    max_samples: int = 1_000_000
+    min_samples: int = 200
+    seed: int = 0
+    device: str | None = None
+    mixed_precision: bool = True
+    num_threads: int | None = None
+    fusion: str = "early"
+    encoder: tuple[int, ...] = (64, 32)
+    head: tuple[int, ...] = (64, 32)
+    modality_dropout: float = 0.0
+    context_gap_days: float = 90.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Validate every option at once; tuples of widths become tuples of int.
+
+        Raises
+        ------
+        ConfigError
+            Listing every invalid option.
+        """
+        problems = []
+        if not self.hidden or any(int(h) < 1 for h in self.hidden):
+            problems.append(f"hidden: expected positive widths, found {self.hidden!r}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout: expected 0 <= dropout < 1, found {self.dropout}")
+        if self.loss not in ("huber", "mse"):
+            problems.append(f"loss: expected 'huber' or 'mse', found {self.loss!r}")
+        if self.block_size < 1:
+            problems.append(f"block_size: expected >= 1, found {self.block_size}")
+        if not (0 < self.test_fraction < 1 and 0 < self.val_fraction < 1 and self.val_fraction + self.test_fraction < 1):
+            problems.append(f"val_fraction/test_fraction: expected each in (0, 1) with a sum below 1, found {self.val_fraction}, {self.test_fraction}")
+        if self.fusion not in NETWORKS:
+            problems.append(f"fusion: expected one of {tuple(NETWORKS)}, found {self.fusion!r}")
+        if not 0 <= self.modality_dropout < 1:
+            problems.append(f"modality_dropout: expected 0 <= p < 1, found {self.modality_dropout}")
+        if self.context_gap_days < 0:
+            problems.append(f"context_gap_days: expected >= 0, found {self.context_gap_days}")
+        if any(int(h) < 1 for h in (*self.encoder, *self.head)) or not self.encoder:
+            problems.append(f"encoder/head: expected positive widths, found {self.encoder!r}, {self.head!r}")
+        if self.max_samples < 1 or self.batch_size < 2 or self.max_epochs < 1:
+            problems.append("max_samples, batch_size (>= 2) and max_epochs must be positive")
+        if problems:
+            raise ConfigError("TrainConfig: " + "; ".join(problems))
+        for name in ("hidden", "encoder", "head"):
+            object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form.
+
+        Returns
+        -------
+        dict
+            Every field; width tuples as lists.
+        """
+        d = asdict(self)
+        for name in ("hidden", "encoder", "head"):
+            d[name] = list(getattr(self, name))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config from :meth:`to_dict`'s form.
+
+        Parameters
+        ----------
+        d : dict
+            Field name -> value (lists for the widths are fine).
+
+        Returns
+        -------
+        TrainConfig
+            Validated.
+
+        Raises
+        ------
+        ConfigError
+            Unknown keys (named in the message) or invalid values.
+        """
+        return dataclass_from_dict(cls, d, ("hidden", "encoder", "head"))

@@ -1,0 +1,303 @@
+"""The training loop: samples -> spatial-block split -> AdamW with early stopping -> a :class:`FusionModel`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from torch import nn
+
+from .._logging import logger
+from .._version import __version__
+from ..errors import InsufficientDataError
+from ..evaluation.metrics import metrics_by_range, regression_metrics
+from ..evaluation.splits import block_mask, split_blocks
+from ..features.core import REQUIRED_MODALITIES, FeatureSpec
+from ..models.fusion_model import FusionModel
+from ..models.registry import architecture, build_network
+from ..models.scaler import Scaler
+from ..runtime import resolve_device
+from ..validate import check_cube
+from .config import TrainConfig
+from .sampling import collect_samples
+
+__all__ = ["train"]
+
+_PARTS = ("train", "val", "test")
+
+
+def train(
+    cube: xr.Dataset,
+    features: FeatureSpec | None = None,
+    config: TrainConfig | None = None,
+    *,
+    split: dict[str, Any] | None = None,
+) -> FusionModel:
+    """Train a fusion network that predicts NDVI from the S1 features of ``cube``.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Fusion cube with ``VV``, ``VH`` and the clear ``NDVI`` target
+        (NumPy- or Dask-backed).
+    features : FeatureSpec, optional
+        Default ``FeatureSpec()``.
+    config : TrainConfig, optional
+        Default ``TrainConfig()``; ``config.fusion`` picks the network from
+        :data:`fusets_dl.models.registry.NETWORKS`, and ``config.device``
+        None takes ``fdl.set_options(device=...)``.
+    split : dict, optional
+        An explicit block split (as returned by
+        :func:`fusets_dl.evaluation.splits.split_blocks`: keys
+        ``block_size``, ``grid``, ``val``, ``test``); default: a seeded random one.
+
+    Returns
+    -------
+    FusionModel
+        The trained model, with its validation and test metrics (on held-out
+        spatial blocks), history and the block split.
+
+    Raises
+    ------
+    InsufficientDataError
+        Fewer than ``config.min_samples`` training samples; the message lists
+        how many pixel-dates survived each mask.
+    """
+    spec = features or FeatureSpec()
+    config = config or TrainConfig()
+    check_cube(cube, need_target=True)
+    t_start = time.perf_counter()
+    device = _train_setup(config)
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    blocks = split if split is not None else split_blocks(ny, nx, config)
+    s = collect_samples(cube, spec, max_samples=config.max_samples, seed=config.seed, context_gap_days=config.context_gap_days)
+    parts = _train_parts(s, blocks, ny, nx)
+    funnel = _train_funnel(s, parts, config)
+    scaler = Scaler.fit(s["x"][parts["train"]], s["y"][parts["train"]])
+    arch = architecture(spec, config)
+    net = build_network(arch).to(device)
+    history, best_epoch = _train_fit(net, _train_tensors(s, parts, scaler, device), spec, config, device)
+    model = FusionModel(
+        network=net.cpu().eval(),
+        spec=spec,
+        scaler=scaler,
+        architecture=arch,
+        config=config.to_dict(),
+        history=history,
+        blocks=blocks,
+        info={
+            "package": "fusets_dl",
+            "version": __version__,
+            "created": pd.Timestamp.now(tz="UTC").isoformat(),
+            "device": str(device),
+            "best_epoch": best_epoch,
+            "train_seconds": time.perf_counter() - t_start,
+            "funnel": funnel,
+            "scene": _scene_info(cube),
+        },
+    )
+    model.metrics = _train_metrics(model, s, parts)
+    test = model.metrics["test"]
+    logger.info("train: held-out test blocks R2 %.3f RMSE %.4f MAE %.4f bias %+.4f (n=%d)", test["r2"], test["rmse"], test["mae"], test["bias"], test["n"])
+    return model
+
+
+# --------------------------------------------------------------------------- data
+
+def _train_setup(config: TrainConfig) -> torch.device:
+    """Seed torch, set its CPU threads, and resolve the device (None: the ``device`` option)."""
+    torch.manual_seed(config.seed)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    return resolve_device(config.device)
+
+
+def _train_parts(s: dict[str, Any], blocks: dict[str, Any], ny: int, nx: int) -> dict[str, np.ndarray]:
+    """Boolean masks over the samples: which fall in train, validation and test blocks."""
+    is_test = block_mask(ny, nx, blocks, "test")[s["iy"], s["ix"]]
+    is_val = block_mask(ny, nx, blocks, "val")[s["iy"], s["ix"]]
+    return {"train": ~(is_test | is_val), "val": is_val, "test": is_test}
+
+
+def _train_funnel(s: dict[str, Any], parts: dict[str, np.ndarray], config: TrainConfig) -> dict[str, int]:
+    """How many pixel-dates survived each step; an error listing them when too few remain to train."""
+    funnel = {
+        "pixel_dates": s["n_total"],
+        "with_clear_ndvi": s["n_target"],
+        "with_complete_features": s["n_complete"],
+        "sampled": int(s["y"].size),
+        "train": int(parts["train"].sum()),
+        "validation": int(parts["val"].sum()),
+        "test": int(parts["test"].sum()),
+    }
+    logger.info("train: data funnel %s", funnel)
+    if funnel["train"] < config.min_samples or funnel["validation"] < 2 or funnel["test"] < 2:
+        raise InsufficientDataError(
+            f"train: expected at least {config.min_samples} training samples (and 2 validation and test samples), "
+            f"found {funnel['train']} training, {funnel['validation']} validation, {funnel['test']} test. "
+            f"Data funnel: {funnel['pixel_dates']} pixel-dates -> {funnel['with_clear_ndvi']} with clear NDVI -> "
+            f"{funnel['with_complete_features']} with complete features -> {funnel['sampled']} sampled"
+        )
+    return funnel
+
+
+@dataclass
+class _Tensors:
+    """Standardised training and validation samples on the training device."""
+
+    xt: torch.Tensor
+    yt: torch.Tensor
+    xv: torch.Tensor
+    yv: torch.Tensor
+
+
+def _train_tensors(s: dict[str, Any], parts: dict[str, np.ndarray], scaler: Scaler, device: torch.device) -> _Tensors:
+    """Standardise the train and validation samples (absent optional features: the baseline 0) onto ``device``."""
+
+    def _prep(sel: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        xs = (s["x"][sel] - scaler.feature_mean) / scaler.feature_std
+        xs = torch.from_numpy(np.where(np.isfinite(xs), xs, 0.0).astype(np.float32))
+        ys = torch.from_numpy((s["y"][sel] - scaler.target_mean) / scaler.target_std)
+        return xs.to(device), ys.to(device)
+
+    xt, yt = _prep(parts["train"])
+    xv, yv = _prep(parts["val"])
+    return _Tensors(xt, yt, xv, yv)
+
+
+def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
+    """Size and date range of the training scene (for the model's ``info``)."""
+    return {
+        "ny": cube.sizes["y"],
+        "nx": cube.sizes["x"],
+        "nt": cube.sizes["time"],
+        "start": str(cube.time.values[0])[:10],
+        "end": str(cube.time.values[-1])[:10],
+    }
+
+
+# --------------------------------------------------------------------------- optimisation
+
+def _loss_fn(name: str) -> nn.Module:
+    return nn.HuberLoss(delta=1.0) if name == "huber" else nn.MSELoss()
+
+
+def _train_fit(net: nn.Module, t: _Tensors, spec: FeatureSpec, config: TrainConfig, device: torch.device) -> tuple[list[dict[str, float]], int]:
+    """Optimise ``net`` in place with AdamW and early stopping; it ends with the best epoch's weights.
+
+    Returns the per-epoch history and the best epoch (-1 when no epoch improved).
+    """
+    drop_cols = _dropout_columns(spec, config, device)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.lr_factor, patience=config.lr_patience)
+    loss_fn = _loss_fn(config.loss)
+    gen = torch.Generator(device="cpu").manual_seed(config.seed)
+    amp = config.mixed_precision and device.type == "cuda"
+    history: list[dict[str, float]] = []
+    best: tuple[float, dict[str, torch.Tensor] | None, int] = (float("inf"), None, -1)
+    for epoch in range(config.max_epochs):
+        t0 = time.perf_counter()
+        loss = _train_epoch(net, t, opt, loss_fn, gen, drop_cols, config, device, amp)
+        vloss = _train_val_loss(net, t, loss_fn, device, amp)
+        lr = opt.param_groups[0]["lr"]
+        sched.step(vloss)
+        rec = {"epoch": epoch + 1, "loss": loss, "val_loss": vloss, "lr": lr, "seconds": time.perf_counter() - t0}
+        history.append(rec)
+        logger.info("train: epoch %d loss %.4f val_loss %.4f lr %.2e (%.1f s)", epoch + 1, loss, vloss, lr, rec["seconds"])
+        if vloss < best[0] - 1e-5:
+            best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
+        elif epoch + 1 - best[2] >= config.patience:
+            logger.info("train: early stop at epoch %d (best %d)", epoch + 1, best[2])
+            break
+    if best[1] is not None:
+        net.load_state_dict(best[1])
+    return history, best[2]
+
+
+def _train_epoch(
+    net: nn.Module,
+    t: _Tensors,
+    opt: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    gen: torch.Generator,
+    drop_cols: torch.Tensor | None,
+    config: TrainConfig,
+    device: torch.device,
+    amp: bool,
+) -> float:
+    """One pass over the shuffled training samples; the mean training loss."""
+    net.train()
+    n = t.xt.shape[0]
+    bs = min(config.batch_size, n)
+    perm = torch.randperm(n, generator=gen).to(device)
+    total = torch.zeros((), device=device)  # summed on the device: no host sync per step
+    steps = 0
+    for i in range(0, n - bs + 1, bs):  # drop the last partial batch (BatchNorm needs > 1)
+        idx = perm[i : i + bs]
+        xb = t.xt[idx]
+        if drop_cols is not None:
+            xb = _modality_dropout(xb, drop_cols, config.modality_dropout, gen)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = loss_fn(net(xb).float(), t.yt[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach()
+        steps += 1
+    return float(total) / max(steps, 1)
+
+
+def _train_val_loss(net: nn.Module, t: _Tensors, loss_fn: nn.Module, device: torch.device, amp: bool) -> float:
+    """The loss on the validation samples (eval mode, batched)."""
+    net.eval()
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        return float(loss_fn(_batched(net, t.xv).float(), t.yv))
+
+
+def _batched(net: nn.Module, x: torch.Tensor, bs: int = 65536) -> torch.Tensor:
+    return torch.cat([net(x[i : i + bs]) for i in range(0, x.shape[0], bs)]) if x.shape[0] else x.new_zeros(0)
+
+
+def _dropout_columns(spec: FeatureSpec, config: TrainConfig, device: torch.device) -> torch.Tensor | None:
+    """(M_optional, n_features) 0/1 masks of the droppable modalities' columns, or None."""
+    if config.modality_dropout <= 0:
+        return None
+    opt = [m for m in spec.modalities if m not in REQUIRED_MODALITIES]
+    if not opt:
+        return None
+    mod = spec.modality
+    cols = torch.tensor([[1.0 if mod[n] == m else 0.0 for n in spec.names] for m in opt])
+    return cols.to(device)
+
+
+def _modality_dropout(x: torch.Tensor, cols: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Set each optional modality of each sample to its baseline (0) with probability ``p``.
+
+    SAR and time are never dropped, so at least one modality always stays.
+    """
+    drop = (torch.rand((x.shape[0], cols.shape[0]), generator=gen) < p).to(x.device, x.dtype)
+    removed = (drop @ cols).clamp(max=1.0)  # (batch, n_features)
+    return x * (1.0 - removed)
+
+
+# --------------------------------------------------------------------------- metrics
+
+def _train_metrics(model: FusionModel, s: dict[str, Any], parts: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Metrics of the trained model on its train, validation and test samples (on the CPU)."""
+    metrics: dict[str, Any] = {}
+    for name in _PARTS:
+        sel = parts[name]
+        pred = model.predict_array(s["x"][sel], device="cpu")
+        metrics[name] = regression_metrics(s["y"][sel], pred)
+        if name == "test":
+            metrics["test_by_range"] = metrics_by_range(s["y"][sel], pred)
+            # residual RMSE binned on the *predicted* value: the uncertainty of a new prediction
+            metrics["test_by_pred_range"] = [
+                {"range": r["range"], "n": r["n"], "rmse": r["rmse"]} for r in metrics_by_range(pred, s["y"][sel])
+            ]
+    return metrics
