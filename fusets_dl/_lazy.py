@@ -19,7 +19,7 @@ def attach(package: str, exports: Mapping[str, str], submodules: Iterable[str] =
     package : str
         The package's ``__name__``.
     exports : mapping
-        Public name -> module (relative to ``package``, e.g. ``".training.core"``) that defines it.
+        Public name -> module (relative to ``package``, e.g. ``".training.loop"``) that defines it.
     submodules : iterable of str
         Subpackages and modules reachable as attributes (``fdl.evaluation``).
 

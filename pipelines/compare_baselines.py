@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import fusets_dl as fdl
-from fusets_dl.evaluation.compare import _LABELS, CompareConfig, compare
+from fusets_dl.evaluation.compare import CompareConfig, compare
+from fusets_dl.evaluation.methods import LABELS as _LABELS
 from fusets_dl.sample import find_sample
 
 REPO = Path(__file__).resolve().parents[1]

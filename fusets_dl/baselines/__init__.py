@@ -1,16 +1,35 @@
 """Baselines the deep-learning fusion is measured against.
 
 - :func:`mogpr`: multi-output Gaussian process regression (FuseTS's MOGPR),
-  batched over pixels in PyTorch;
+  batched over pixels in PyTorch; ``lcm`` is its xarray front (with
+  :func:`mogpr_inputs` and :func:`read_table`), ``gp`` the dense batched
+  GP core on arrays (:class:`GPConfig`);
 - :func:`interpolate_linear` and :func:`whittaker_baseline`: the clear S2
-  series alone, interpolated linearly or smoothed.
+  series alone, interpolated linearly or smoothed (plain NumPy).
+
+Names load on first use, so the single-sensor baselines do not import torch.
 """
 
 from __future__ import annotations
 
-from .gp import GPConfig
-from .interpolate import interpolate_linear
-from .lcm import mogpr, mogpr_inputs, read_table
-from .whittaker import whittaker_baseline
+from typing import TYPE_CHECKING
+
+from .._lazy import attach
+
+_EXPORTS = {
+    "GPConfig": ".gp",
+    "interpolate_linear": ".interpolate",
+    "mogpr": ".lcm",
+    "mogpr_inputs": ".lcm",
+    "read_table": ".lcm",
+    "whittaker_baseline": ".whittaker",
+}
+__getattr__, __dir__ = attach(__name__, _EXPORTS, ("gp", "interpolate", "lcm", "whittaker"))
+
+if TYPE_CHECKING:  # what static tools and IDEs see
+    from .gp import GPConfig
+    from .interpolate import interpolate_linear
+    from .lcm import mogpr, mogpr_inputs, read_table
+    from .whittaker import whittaker_baseline
 
 __all__ = ["GPConfig", "interpolate_linear", "mogpr", "mogpr_inputs", "read_table", "whittaker_baseline"]

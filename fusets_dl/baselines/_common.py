@@ -10,8 +10,33 @@ import xarray as xr
 
 from ..errors import DimensionError
 
+__all__ = ["prepare", "wrap"]
+
 
 def prepare(da: xr.DataArray, times: object, what: str) -> tuple[xr.DataArray, np.ndarray, np.ndarray, pd.DatetimeIndex]:
+    """Check a series and put its time axis last, in days from its first date.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Values on ``time`` and any pixel dimensions.
+    times : array-like of datetime, optional
+        Output dates (``None``: the input dates).
+    what : str
+        The caller's name, for error messages.
+
+    Returns
+    -------
+    tuple
+        ``da`` with ``time`` last (one chunk along it when Dask-backed), the
+        input days, the output days (both from the first input date) and the
+        output dates.
+
+    Raises
+    ------
+    DimensionError
+        When ``da`` is not a DataArray with a ``time`` dimension.
+    """
     if not isinstance(da, xr.DataArray) or "time" not in da.dims:
         raise DimensionError(f"{what}: expected a DataArray with a 'time' dimension, found {getattr(da, 'dims', type(da).__name__)}")
     t_in = pd.DatetimeIndex(da["time"].values)
@@ -26,6 +51,26 @@ def prepare(da: xr.DataArray, times: object, what: str) -> tuple[xr.DataArray, n
 
 
 def wrap(da: xr.DataArray, fn: Callable[..., np.ndarray], t_out: pd.DatetimeIndex, name: str, **kw: object) -> xr.DataArray:
+    """Apply a NumPy kernel ``(..., time) -> (..., time_out)`` over pixels, lazily on Dask input.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        As :func:`prepare` returns it.
+    fn : callable
+        The kernel; gets float64 values and ``kw``, returns float32.
+    t_out : pandas.DatetimeIndex
+        Output dates.
+    name : str
+        Name of the result.
+    **kw
+        Keyword arguments of ``fn``.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 on ``time`` (``t_out``) first, then the pixel dimensions.
+    """
     out = xr.apply_ufunc(
         fn,
         da.astype(np.float64),

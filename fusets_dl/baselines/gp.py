@@ -80,6 +80,11 @@ class GPConfig:
     include_noise : bool
         Add the observation noise to the predictive std (default: the std
         of the noise-free signal).
+
+    Raises
+    ------
+    ConfigError
+        On a value out of its range or an unknown ``dtype``.
     """
 
     n_latent: int | None = None
@@ -116,6 +121,13 @@ class GPConfig:
             raise ConfigError(f"GPConfig.dtype: expected 'float32' or 'float64', found {self.dtype!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict (``lengthscale_init`` as a list).
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         d = asdict(self)
         d["lengthscale_init"] = list(self.lengthscale_init)
         return d
@@ -414,9 +426,9 @@ def fit_predict(
 def _fit_batch(
     values: np.ndarray, days: np.ndarray, qdays: np.ndarray, cfg: GPConfig, Q: int, target: int, dev: torch.device, dt: torch.dtype
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fit one batch of pixels: mean, std (pixels, P, Tq), loglik (pixels,), length scales (pixels, Q)."""
     nb, P, _T = values.shape
-    nq = qdays.size
-    mean = np.full((nb, P, nq), np.nan)
+    mean = np.full((nb, P, qdays.size), np.nan)
     std = np.full_like(mean, np.nan)
     ll_out = np.full(nb, np.nan)
     ls_out = np.full((nb, Q), np.nan)
@@ -425,37 +437,12 @@ def _fit_batch(
     if not fit.any():
         return mean, std, ll_out, ls_out
     sel = np.flatnonzero(fit)
-    R = cfg.restarts
-    nf = sel.size
-
-    def _t(a: np.ndarray, dtype: torch.dtype = dt) -> torch.Tensor:
-        return torch.as_tensor(np.ascontiguousarray(np.tile(a[sel], (R,) + (1,) * (a.ndim - 1))), dtype=dtype, device=dev)
-
-    y, t, m, n = _t(pk["y"]), _t(pk["t"]), _t(pk["m"]), _t(pk["n"])
-    pidx = _t(pk["pidx"], torch.int64)
-    params: dict[str, list[torch.Tensor]] = {}
-    for r in range(R):
-        for k, v in _init_params(nf, P, Q, cfg.rank, r, cfg, dev, dt).items():
-            params.setdefault(k, []).append(v)
-    p = {k: torch.cat(v).requires_grad_(True) for k, v in params.items()}
-    jitter = torch.full((nf * R,), 1e-6, dtype=dt, device=dev)
-    opt = torch.optim.Adam(list(p.values()), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.n_iter, 1), eta_min=cfg.lr / 10)
-    pre = _precompute(t, pidx, m, P)
-    for _ in range(cfg.n_iter):
-        with torch.no_grad():
-            _ll, grads = _loglik_and_grad(p, pre, y, n, jitter, cfg)
-        for k, g in grads.items():
-            p[k].grad = -g
-        opt.step()
-        sched.step()
+    data = _fit_tensors(pk, sel, cfg.restarts, dev, dt)
+    p = _fit_params(sel.size, P, Q, cfg, dev, dt)
+    jitter = torch.full((sel.size * cfg.restarts,), 1e-6, dtype=dt, device=dev)
+    _fit_adam(p, data, jitter, P, cfg)
     with torch.no_grad():
-        ls, B, noise = _constrained(p, cfg)
-        ll, L, alpha, failed = _loglik(y, m, n, _train_cov(t, pidx, m, ls, B, noise, jitter))
-        best = ll.view(R, nf).argmax(0)
-        pick = best * nf + torch.arange(nf, device=dev)
-        ls, B, noise, L, alpha, ll, failed = (a[pick] for a in (ls, B, noise, L, alpha, ll, failed))
-        mu_q, var_q = _predict(ls, B, noise, L, alpha, t[:nf], pidx[:nf], m[:nf], qdays, include_noise=cfg.include_noise)
+        ls, mu_q, var_q, ll, failed = _fit_best(p, data, jitter, sel.size, qdays, cfg)
     mu_np = mu_q.cpu().numpy()
     sd_np = np.sqrt(np.clip(var_q.cpu().numpy(), 0.0, None))
     ok_out = pk["usable"][sel]  # outputs that took part
@@ -466,3 +453,50 @@ def _fit_batch(
     ll_out[sel] = np.where(good, ll.cpu().numpy(), np.nan)
     ls_out[sel] = ls.cpu().numpy()
     return mean, std, ll_out, ls_out
+
+
+def _fit_tensors(pk: dict[str, np.ndarray], sel: np.ndarray, R: int, dev: torch.device, dt: torch.dtype) -> dict[str, torch.Tensor]:
+    """The packed observations of the fitted pixels, repeated once per restart, as tensors."""
+
+    def _t(a: np.ndarray, dtype: torch.dtype = dt) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(np.tile(a[sel], (R,) + (1,) * (a.ndim - 1))), dtype=dtype, device=dev)
+
+    return {"y": _t(pk["y"]), "t": _t(pk["t"]), "m": _t(pk["m"]), "n": _t(pk["n"]), "pidx": _t(pk["pidx"], torch.int64)}
+
+
+def _fit_params(nf: int, P: int, Q: int, cfg: GPConfig, dev: torch.device, dt: torch.dtype) -> dict[str, torch.Tensor]:
+    """Starting parameters of every restart, concatenated along the pixel axis, with gradients on."""
+    params: dict[str, list[torch.Tensor]] = {}
+    for r in range(cfg.restarts):
+        for k, v in _init_params(nf, P, Q, cfg.rank, r, cfg, dev, dt).items():
+            params.setdefault(k, []).append(v)
+    return {k: torch.cat(v).requires_grad_(True) for k, v in params.items()}
+
+
+def _fit_adam(p: dict[str, torch.Tensor], data: dict[str, torch.Tensor], jitter: torch.Tensor, P: int, cfg: GPConfig) -> None:
+    """Maximise every pixel's log likelihood with Adam and the analytic gradient (in place on ``p``)."""
+    opt = torch.optim.Adam(list(p.values()), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.n_iter, 1), eta_min=cfg.lr / 10)
+    pre = _precompute(data["t"], data["pidx"], data["m"], P)
+    for _ in range(cfg.n_iter):
+        with torch.no_grad():
+            _ll, grads = _loglik_and_grad(p, pre, data["y"], data["n"], jitter, cfg)
+        for k, g in grads.items():
+            p[k].grad = -g
+        opt.step()
+        sched.step()
+
+
+def _fit_best(
+    p: dict[str, torch.Tensor], data: dict[str, torch.Tensor], jitter: torch.Tensor, nf: int, qdays: np.ndarray, cfg: GPConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keep each pixel's best restart; its length scales, posterior mean and variance, loglik and failure flag."""
+    y, t, m, n, pidx = (data[k] for k in ("y", "t", "m", "n", "pidx"))
+    R = cfg.restarts
+    ls, B, noise = _constrained(p, cfg)
+    ll, L, alpha, failed = _loglik(y, m, n, _train_cov(t, pidx, m, ls, B, noise, jitter))
+    best = ll.view(R, nf).argmax(0)
+    pick = best * nf + torch.arange(nf, device=ll.device)
+    ls, B, noise, L, alpha, ll, failed = (a[pick] for a in (ls, B, noise, L, alpha, ll, failed))
+    mu_q, var_q = _predict(ls, B, noise, L, alpha, t[:nf], pidx[:nf], m[:nf], qdays, include_noise=cfg.include_noise)
+    return ls, mu_q, var_q, ll, failed

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import DimensionError, MissingVariableError, SourceError
+from ..errors import DimensionError, DuplicateTimeError, MissingVariableError, SourceError
 from .gp import GPConfig, fit_predict
 
 __all__ = ["mogpr", "mogpr_inputs", "read_table"]
@@ -42,6 +42,65 @@ def _kernel(values: np.ndarray, *, days: np.ndarray, qdays: np.ndarray, cfg: GPC
     got = fit_predict(flat, days, qdays, cfg, target_index=target_index)
     out = np.stack([got["mean"], got["std"]], axis=-1).astype(np.float32)
     return out.reshape(*lead, P, qdays.size, 2)
+
+
+def _mogpr_names(ds: xr.Dataset, target: str, variables: list[str] | None, time_dim: str) -> list[str]:
+    """The outputs, target first unless listed: checked against the Dataset."""
+    if not isinstance(ds, xr.Dataset):
+        raise DimensionError(f"mogpr: expected an xarray.Dataset of time series, found {type(ds).__name__}")
+    if time_dim not in ds.dims:
+        raise DimensionError(f"mogpr: expected a {time_dim!r} dimension, found dims {tuple(ds.dims)}")
+    names = list(variables) if variables is not None else [str(v) for v in ds.data_vars if time_dim in ds[v].dims]
+    missing = [v for v in [target, *names] if v not in ds.data_vars]
+    if missing:
+        raise MissingVariableError(f"mogpr: expected variables {[target, *names]}, missing {sorted(set(missing))}; found {sorted(map(str, ds.data_vars))}")
+    if target not in names:
+        names = [target, *names]
+    if len(names) < 1:
+        raise MissingVariableError("mogpr: no variable with a time dimension to reconstruct")
+    return names
+
+
+def _mogpr_config(config: GPConfig | None, overrides: dict[str, Any]) -> GPConfig:
+    """``config`` (default: ``GPConfig()``) with the keyword overrides applied."""
+    known = {f.name for f in fields(GPConfig)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise TypeError(f"mogpr: unknown settings {sorted(unknown)}; GPConfig has {sorted(known)}")
+    base = (config or GPConfig()).to_dict()
+    base.update(overrides)
+    base["lengthscale_init"] = tuple(base["lengthscale_init"])
+    return GPConfig(**base)
+
+
+def _mogpr_array(ds: xr.Dataset, names: list[str], time_dim: str) -> tuple[xr.DataArray, list[str]]:
+    """The outputs stacked as float64 ``(*pixel dims, variable, time)``, one chunk along the last two, and the pixel dims."""
+    pix_dims = sorted({d for v in names for d in ds[v].dims} - {time_dim}, key=list(ds.dims).index)
+    arr = ds[names].to_array("variable").transpose(*pix_dims, "variable", time_dim)
+    if not np.issubdtype(arr[time_dim].dtype, np.datetime64):
+        raise DimensionError(f"mogpr: expected {time_dim!r} as datetime64, found dtype {arr[time_dim].dtype}")
+    arr = arr.astype(np.float64)
+    if arr.chunks is not None:
+        arr = arr.chunk({"variable": -1, time_dim: -1})
+    return arr, pix_dims
+
+
+def _mogpr_apply(
+    arr: xr.DataArray, t_in: pd.DatetimeIndex, t_out: pd.DatetimeIndex, cfg: GPConfig, time_dim: str, target_index: int
+) -> xr.DataArray:
+    """The fit, lazily over pixels: ``(*pixel dims, variable, _TQ, __stat)`` with mean and std on ``__stat``."""
+    origin = _days(t_in[:1])[0] if len(t_in) else 0.0
+    days, qdays = _days(t_in) - origin, _days(t_out) - origin
+    return xr.apply_ufunc(
+        _kernel,
+        arr,
+        input_core_dims=[["variable", time_dim]],
+        output_core_dims=[["variable", _TQ, "__stat"]],
+        kwargs={"days": days, "qdays": qdays, "cfg": cfg, "target_index": target_index},
+        dask="parallelized",
+        output_dtypes=[np.float32],
+        dask_gufunc_kwargs={"output_sizes": {_TQ: len(t_out), "__stat": 2}},
+    )
 
 
 def mogpr(
@@ -83,6 +142,16 @@ def mogpr(
         (predictive std of the noise-free signal), float32, on ``times`` and
         the input's pixel dimensions.
 
+    Raises
+    ------
+    DimensionError
+        When ``ds`` is not a Dataset, lacks ``time_dim``, its time is not
+        datetime64, or ``times`` is empty.
+    MissingVariableError
+        When ``target`` or a listed variable is missing.
+    TypeError
+        On a keyword that is not a :class:`GPConfig` field.
+
     Notes
     -----
     Follows Pipia et al. (2019) and FuseTS: each output is standardised per
@@ -97,50 +166,15 @@ def mogpr(
     >>> series = fdl.baselines.read_table("mogpr_input.csv")  # doctest: +SKIP
     >>> out = fdl.mogpr(series, target="NDVI")  # doctest: +SKIP
     """
-    if not isinstance(ds, xr.Dataset):
-        raise DimensionError(f"mogpr: expected an xarray.Dataset of time series, found {type(ds).__name__}")
-    if time_dim not in ds.dims:
-        raise DimensionError(f"mogpr: expected a {time_dim!r} dimension, found dims {tuple(ds.dims)}")
-    names = list(variables) if variables is not None else [str(v) for v in ds.data_vars if time_dim in ds[v].dims]
-    missing = [v for v in [target, *names] if v not in ds.data_vars]
-    if missing:
-        raise MissingVariableError(f"mogpr: expected variables {[target, *names]}, missing {sorted(set(missing))}; found {sorted(map(str, ds.data_vars))}")
-    if target not in names:
-        names = [target, *names]
-    if len(names) < 1:
-        raise MissingVariableError("mogpr: no variable with a time dimension to reconstruct")
-    known = {f.name for f in fields(GPConfig)}
-    unknown = set(config_kwargs) - known
-    if unknown:
-        raise TypeError(f"mogpr: unknown settings {sorted(unknown)}; GPConfig has {sorted(known)}")
-    base = (config or GPConfig()).to_dict()
-    base.update(config_kwargs)
-    base["lengthscale_init"] = tuple(base["lengthscale_init"])
-    cfg = GPConfig(**base)
-    pix_dims = sorted({d for v in names for d in ds[v].dims} - {time_dim}, key=list(ds.dims).index)
-    arr = ds[names].to_array("variable").transpose(*pix_dims, "variable", time_dim)
-    if not np.issubdtype(arr[time_dim].dtype, np.datetime64):
-        raise DimensionError(f"mogpr: expected {time_dim!r} as datetime64, found dtype {arr[time_dim].dtype}")
-    arr = arr.astype(np.float64)
-    if arr.chunks is not None:
-        arr = arr.chunk({"variable": -1, time_dim: -1})
+    names = _mogpr_names(ds, target, variables, time_dim)
+    cfg = _mogpr_config(config, config_kwargs)
+    arr, pix_dims = _mogpr_array(ds, names, time_dim)
     t_in = _as_times(arr[time_dim].values)
     t_out = t_in if times is None else _as_times(times)
     if len(t_out) == 0:
         raise DimensionError("mogpr: 'times' is empty; expected at least one date to predict at")
-    origin = _days(t_in[:1])[0] if len(t_in) else 0.0
-    days, qdays = _days(t_in) - origin, _days(t_out) - origin
     log.info("mogpr: %d outputs %s, %d dates -> %d dates, device %s, %s", len(names), names, len(t_in), len(t_out), cfg.device, cfg.dtype)
-    res = xr.apply_ufunc(
-        _kernel,
-        arr,
-        input_core_dims=[["variable", time_dim]],
-        output_core_dims=[["variable", _TQ, "__stat"]],
-        kwargs={"days": days, "qdays": qdays, "cfg": cfg, "target_index": names.index(target)},
-        dask="parallelized",
-        output_dtypes=[np.float32],
-        dask_gufunc_kwargs={"output_sizes": {_TQ: len(t_out), "__stat": 2}},
-    )
+    res = _mogpr_apply(arr, t_in, t_out, cfg, time_dim, names.index(target))
     order = (_TQ, *pix_dims)
     out = xr.Dataset(attrs={"method": "MOGPR (LCM, Matern-3/2)", "mogpr_config": json.dumps(cfg.to_dict()), "mogpr_target": target})
     for i, name in enumerate(names):
@@ -168,6 +202,22 @@ def mogpr_inputs(cube: xr.Dataset, *, sar: str = "rvi", split_orbits: bool = Tru
     split_orbits : bool
         One output per relative-orbit group (ascending and descending
         passes, grouped by time of day), NaN on the other group's dates.
+    target : str
+        The optical variable kept as the first output.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``target`` and the S1 outputs (``RVI`` or ``VV``, ``VH``, suffixed
+        ``_orbit<g>`` when there are several orbit groups) on the cube's
+        dimensions, ready for :func:`mogpr`.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``sar``.
+    MissingVariableError
+        When ``target``, ``VV`` or ``VH`` is missing.
     """
     from ..features import orbit_groups
 
@@ -199,6 +249,27 @@ def read_table(source: str | Path | pd.DataFrame, *, time_column: str = "date") 
     Accepts a CSV path (such as FuseTS's ``mogpr_input.csv``) or a DataFrame;
     timezone-aware dates are converted to UTC and made naive, rows are
     sorted, and every other column becomes a variable on ``time``.
+
+    Parameters
+    ----------
+    source : str, Path or pandas.DataFrame
+        The CSV file or the table.
+    time_column : str
+        The column of dates.
+
+    Returns
+    -------
+    xarray.Dataset
+        One float64 variable per other column (non-numbers as NaN) on ``time``.
+
+    Raises
+    ------
+    SourceError
+        When the CSV file does not exist.
+    MissingVariableError
+        When ``time_column`` is missing.
+    DuplicateTimeError
+        When a date occurs twice.
     """
     if isinstance(source, pd.DataFrame):
         df = source.copy()
@@ -213,7 +284,5 @@ def read_table(source: str | Path | pd.DataFrame, *, time_column: str = "date") 
     df.index = pd.DatetimeIndex(t, name="time")
     df = df.sort_index()
     if df.index.has_duplicates:
-        from ..errors import DuplicateTimeError
-
         raise DuplicateTimeError(f"read_table: expected unique dates, found duplicates {list(df.index[df.index.duplicated()].unique()[:5])}")
     return xr.Dataset({c: ("time", pd.to_numeric(df[c], errors="coerce").to_numpy(np.float64)) for c in df.columns}, coords={"time": df.index.values})

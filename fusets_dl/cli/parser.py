@@ -28,7 +28,7 @@ __all__ = ["COMPARE_METHODS", "FUSION_STRATEGIES", "SEGMENT_VIEWS", "build_parse
 COMPARE_METHODS = ("fusion", "fusion_s1_only", "mogpr", "whittaker", "linear")
 #: The choices of ``compare --fusion`` (``fusets_dl.models.modality.FUSION_STRATEGIES``).
 FUSION_STRATEGIES = ("early", "mid", "late", "attention")
-#: The choices of ``segment --views`` (``fusets_dl.segmentation.core.VIEWS``).
+#: The choices of ``segment --views`` (``fusets_dl.segmentation.config.VIEWS``).
 SEGMENT_VIEWS = ("s1", "s2")
 
 

@@ -1,7 +1,17 @@
 """Evaluate: metrics, the spatial-block split, the gap-filling comparison, modality relevance, figures and reports.
 
-``metrics`` and ``splits`` are plain NumPy and are used by training too; the
-rest (which needs torch or matplotlib) loads on first use.
+Modules, one job each:
+
+- ``metrics``: accuracy metrics (plain NumPy; used by training too);
+- ``splits``: the spatial-block split and its pixel masks (plain NumPy);
+- ``scoring``: a model's metrics on its held-out blocks, phenology against a truth;
+- ``gaps``: the simulated cloudy spells of the comparison;
+- ``methods``: the registry of comparison methods (label, colour, gap filler);
+- ``compare``: the gap-filling comparison (:func:`compare`);
+- ``relevance``: modality relevance (SHAPE scores) and modality weights;
+- ``plots``: figures; ``report``: Markdown and HTML reports.
+
+Everything loads on first use (torch and matplotlib only when needed).
 """
 
 from __future__ import annotations
@@ -20,11 +30,13 @@ _EXPORTS = {
     "compare": ".compare",
     "CompareConfig": ".compare",
     "CompareResult": ".compare",
+    "COMPARISON_METHODS": ".methods",
+    "Method": ".methods",
     "modality_relevance": ".relevance",
     "modality_weights": ".relevance",
     "Report": ".report",
     "report_from_store": ".report",
 }
-__getattr__, __dir__ = attach(__name__, _EXPORTS, ("compare", "metrics", "plots", "relevance", "report", "scoring", "splits"))
+__getattr__, __dir__ = attach(__name__, _EXPORTS, ("compare", "gaps", "methods", "metrics", "plots", "relevance", "report", "scoring", "splits"))
 
 __all__ = sorted(_EXPORTS)

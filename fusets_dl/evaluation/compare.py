@@ -18,6 +18,10 @@ Protocol (:func:`compare`)
 4. RMSE, MAE, R2 and bias on the hidden values that every method filled
    (interpolation cannot fill a gap at the start or end of a series), the
    share each method filled, and the wall time per pixel.
+
+The methods are the entries of
+:data:`~fusets_dl.evaluation.methods.COMPARISON_METHODS` (label, colour and
+the function that fills the gaps); the flow below only runs them.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import csv
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +38,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._rng import hash_uniform
 from ..errors import ConfigError, InsufficientDataError
 from ..validate import check_cube
+from .gaps import hide_gaps, pick_pixels, spell_starts
+from .methods import COMPARISON_METHODS, LABELS, GapInputs, label_of
 from .metrics import regression_metrics
 from .splits import block_mask
 
@@ -44,15 +49,9 @@ __all__ = ["METHODS", "CompareConfig", "CompareResult", "compare", "hide_gaps", 
 
 log = logging.getLogger("fusets_dl")
 
-METHODS = ("fusion", "fusion_s1_only", "mogpr", "whittaker", "linear")
-_LABELS = {
-    "fusion": "DL fusion (reconstruct)",
-    "fusion_s1_only": "DL S1 prediction alone",
-    "mogpr": "MOGPR (NDVI + RVI per orbit)",
-    "whittaker": "Whittaker (S2 only)",
-    "linear": "Linear interpolation (S2 only)",
-}
-
+#: The names of the registered comparison methods (the keys of
+#: :data:`~fusets_dl.evaluation.methods.COMPARISON_METHODS` at import time).
+METHODS: tuple[str, ...] = tuple(COMPARISON_METHODS)
 
 @dataclass
 class CompareConfig:
@@ -65,7 +64,8 @@ class CompareConfig:
     n_gaps : int
         Spells per pixel, one in each of ``n_gaps`` equal parts of the series.
     methods : tuple of str
-        Any of :data:`METHODS`.
+        Any of the registered methods (:data:`METHODS` and any entry added to
+        :data:`~fusets_dl.evaluation.methods.COMPARISON_METHODS`).
     max_pixels : int, optional
         Pixels evaluated (sampled from the held-out blocks); ``None``: all.
     min_clear : int
@@ -79,6 +79,11 @@ class CompareConfig:
     period : (start, end), optional
         Place the spells within these dates only (for example the period a
         model was not trained on); default: the whole series.
+
+    Raises
+    ------
+    ConfigError
+        On an unknown method, ``gap_days <= 0``, ``n_gaps < 1`` or ``max_pixels < 1``.
     """
 
     gap_days: float = 60.0
@@ -93,9 +98,9 @@ class CompareConfig:
 
     def __post_init__(self) -> None:
         self.methods = tuple(self.methods)
-        bad = [m for m in self.methods if m not in METHODS]
+        bad = [m for m in self.methods if m not in COMPARISON_METHODS]
         if bad:
-            raise ConfigError(f"CompareConfig.methods: expected some of {list(METHODS)}, found {bad}")
+            raise ConfigError(f"CompareConfig.methods: expected some of {list(COMPARISON_METHODS)}, found {bad}")
         if self.gap_days <= 0 or self.n_gaps < 1:
             raise ConfigError(f"CompareConfig: expected gap_days > 0 and n_gaps >= 1, found {self.gap_days}, {self.n_gaps}")
         if self.max_pixels is not None and self.max_pixels < 1:
@@ -104,17 +109,36 @@ class CompareConfig:
 
 @dataclass
 class CompareResult:
-    """Scores of every method on the hidden values, with what is needed for the figure."""
+    """Scores of every method on the hidden values, with what is needed for the figure.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One per method: ``method``, ``rmse``, ``mae``, ``r2``, ``bias``, ``n``,
+        ``filled``, ``seconds``, ``seconds_per_pixel``, ``timed_pixels``.
+    info : dict
+        The protocol's settings and counts (spells, pixels, hidden values,
+        held-out blocks, training time, the configuration).
+    examples : dict
+        A few evaluated pixels' series, spells and every method's
+        reconstruction, with the methods' ``labels``, for the figure.
+    """
 
     rows: list[dict[str, Any]]
     info: dict[str, Any]
     examples: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def to_markdown(self) -> str:
-        """The table as GitHub Markdown."""
+        """The table as GitHub Markdown.
+
+        Returns
+        -------
+        str
+            One row per method and a footnote with the protocol's counts.
+        """
         head = "| method | RMSE | MAE | R2 | bias | filled | s / pixel |\n|---|---|---|---|---|---|---|\n"
         body = "".join(
-            f"| {self.examples.get('labels', _LABELS).get(r['method'], r['method'])} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['r2']:.3f} | {r['bias']:+.4f} | "
+            f"| {self.examples.get('labels', LABELS).get(r['method'], r['method'])} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['r2']:.3f} | {r['bias']:+.4f} | "
             f"{r['filled']:.1%} | {r['seconds_per_pixel']:.2e} |\n"
             for r in self.rows
         )
@@ -126,6 +150,18 @@ class CompareResult:
         return head + body + foot
 
     def to_csv(self, path: str | Path) -> Path:
+        """Write the rows as CSV.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
         path = Path(path)
         keys = list(self.rows[0]) if self.rows else []
         with path.open("w", newline="") as fh:
@@ -135,12 +171,37 @@ class CompareResult:
         return path
 
     def to_json(self, path: str | Path) -> Path:
+        """Write the rows and the info as JSON.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
         path = Path(path)
         path.write_text(json.dumps({"rows": self.rows, "info": self.info}, indent=2, default=str))
         return path
 
     def save(self, folder: str | Path, *, figure: bool = True) -> dict[str, Path]:
-        """Write ``compare.md``, ``compare.csv``, ``compare.json`` and ``compare.png`` into ``folder``."""
+        """Write ``compare.md``, ``compare.csv``, ``compare.json`` and ``compare.png`` into ``folder``.
+
+        Parameters
+        ----------
+        folder : str or Path
+            Created when missing.
+        figure : bool
+            Also draw the figure (:func:`~fusets_dl.evaluation.plots.plot_comparison`).
+
+        Returns
+        -------
+        dict
+            ``md``, ``csv``, ``json`` (and ``png``) -> the written paths.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         out = {"md": folder / "compare.md", "csv": folder / "compare.csv", "json": folder / "compare.json"}
@@ -153,55 +214,6 @@ class CompareResult:
             out["png"] = folder / "compare.png"
             plot_comparison(self).savefig(out["png"], dpi=110)
         return out
-
-
-def hide_gaps(
-    ndvi: np.ndarray, days: np.ndarray, iy: np.ndarray, ix: np.ndarray, *, gap_days: float, n_gaps: int, seed: int,
-    span: tuple[float, float] | None = None,
-) -> np.ndarray:
-    """Mask (time, pixel) of clear observations inside simulated cloudy spells.
-
-    The series span is cut into ``n_gaps`` equal parts and one spell of
-    ``gap_days`` starts at a uniform random day of each part (so spells do not
-    overlap when ``gap_days`` is at most a part's length); positions come from
-    a counter-based hash of (seed, spell, y, x), so they do not depend on the
-    order pixels are processed in.
-    """
-    starts = spell_starts(days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span)
-    hidden = np.zeros(ndvi.shape, dtype=bool)
-    for start in starts:
-        hidden |= (days[:, None] >= start[None]) & (days[:, None] < start[None] + gap_days)
-    return hidden & np.isfinite(ndvi)
-
-
-def spell_starts(
-    days: np.ndarray, iy: np.ndarray, ix: np.ndarray, *, gap_days: float, n_gaps: int, seed: int,
-    span: tuple[float, float] | None = None,
-) -> np.ndarray:
-    """First day of each simulated spell, (n_gaps, pixels), in the units of ``days``; within ``span`` when given."""
-    lo, hi = (float(days.min()), float(days.max())) if span is None else (float(span[0]), float(span[1]))
-    part = (hi - lo) / n_gaps
-    if gap_days > part:
-        raise ConfigError(
-            f"compare: {n_gaps} spells of {gap_days:g} days do not fit into a {hi - lo:.0f}-day series; "
-            f"expected gap_days <= {part:.0f}"
-        )
-    return np.stack([lo + k * part + hash_uniform(seed, 7, k, iy, ix) * (part - gap_days) for k in range(n_gaps)])
-
-
-def _pick_pixels(
-    mask: np.ndarray, ndvi: np.ndarray, cfg: CompareConfig, days: np.ndarray, span: tuple[float, float] | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    iy, ix = np.nonzero(mask)
-    obs = ndvi[:, iy, ix]
-    hidden = hide_gaps(obs, days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, span=span)
-    keep = (hidden.sum(0) > 0) & ((np.isfinite(obs) & ~hidden).sum(0) >= cfg.min_clear)
-    iy, ix, hidden = iy[keep], ix[keep], hidden[:, keep]
-    if cfg.max_pixels is not None and iy.size > cfg.max_pixels:
-        order = np.argsort(hash_uniform(cfg.seed, 11, 0, iy, ix), kind="stable")[: cfg.max_pixels]
-        order.sort()
-        iy, ix, hidden = iy[order], ix[order], hidden[:, order]
-    return iy, ix, hidden
 
 
 def compare(
@@ -227,6 +239,10 @@ def compare(
         An already trained model; its held-out test blocks are evaluated.
         Default: a model is trained here on the cube (``features``,
         ``train_config``), with its own held-out blocks.
+    features : FeatureSpec, optional
+        Features of the model trained here (when ``model`` is not given).
+    train_config : TrainConfig, optional
+        Settings of the model trained here (when ``model`` is not given).
     models : dict, optional
         More trained models to compare (name -> FusionModel), each
         reconstructing as ``fusion[name]`` rows; they must hold out the same
@@ -240,136 +256,188 @@ def compare(
         ``filled``, ``seconds``, ``seconds_per_pixel``), ``info`` and the
         example series for the figure; ``save(folder)`` writes the tables and
         the figure.
-    """
-    from ..baselines import GPConfig, interpolate_linear, mogpr, mogpr_inputs, whittaker_baseline
-    from ..inference.predict import predict_ndvi
-    from ..reconstruction import reconstruct
-    from ..training.loop import train
 
+    Raises
+    ------
+    ConfigError
+        When ``period`` misses the cube's dates, the spells do not fit, or an
+        extra model holds out other blocks.
+    InsufficientDataError
+        When no held-out pixel keeps ``min_clear`` observations.
+    """
     cfg = config or CompareConfig()
     check_cube(cube, need_target=True)
     cube = cube.compute()  # a loaded copy; the caller's lazy cube stays lazy
-    ny, nx = cube.sizes["y"], cube.sizes["x"]
-    timings: dict[str, float] = {}
-    if model is None:
-        t0 = time.perf_counter()
-        model = train(cube, features, train_config)
-        timings["training"] = time.perf_counter() - t0
+    model, training_seconds = _cmp_model(cube, model, features, train_config)
     ndvi = cube["NDVI"].transpose("time", "y", "x").values.astype(np.float64)
+    t_idx, days, span = _cmp_dates(cube, cfg)
+    iy, ix, hidden = _cmp_pixels(ndvi, days, span, model, cfg)
+    inputs = _cmp_inputs(cube, iy, ix, hidden, model, cfg)
+    runs = _cmp_extra_models(inputs, models or {})
+    runs.update(_cmp_methods(inputs, cfg.methods))
+    truth = ndvi[:, iy, ix]
+    rows, scored = _cmp_rows(truth, hidden, runs)
+    info = _cmp_info(cube, cfg, model, t_idx, hidden, scored, training_seconds)
+    preds = {name: run[0] for name, run in runs.items()}
+    examples = _examples(t_idx, truth, hidden, preds, cube.isel(inputs.pixels))
+    examples["spells"] = _cmp_spells(t_idx, days, span, iy[examples["pixels"]], ix[examples["pixels"]], cfg)
+    return CompareResult(rows=rows, info=info, examples=examples)
+
+
+# A method's run: its reconstruction (time, pixel), seconds, and the pixels its time covers.
+_Run = tuple[np.ndarray, float, int]
+
+
+def _cmp_model(cube: xr.Dataset, model: Any, features: Any, train_config: Any) -> tuple[Any, float | None]:
+    """The model to compare, trained here (and timed) when none is given."""
+    if model is not None:
+        return model, None
+    from ..training import train
+
+    t0 = time.perf_counter()
+    model = train(cube, features, train_config)
+    return model, time.perf_counter() - t0
+
+
+def _cmp_dates(cube: xr.Dataset, cfg: CompareConfig) -> tuple[pd.DatetimeIndex, np.ndarray, tuple[float, float] | None]:
+    """The cube's dates, the same in days from the first, and the span of ``cfg.period`` in days."""
     t_idx = pd.DatetimeIndex(cube["time"].values)
     days = ((t_idx - t_idx[0]) / pd.Timedelta(days=1)).to_numpy(np.float64)
-    test = block_mask(ny, nx, model.blocks, "test")
-    span = None
-    if cfg.period is not None:
-        a, b = (pd.Timestamp(v) for v in cfg.period)
-        span = (max((a - t_idx[0]) / pd.Timedelta(days=1), 0.0), min((b - t_idx[0]) / pd.Timedelta(days=1), float(days[-1])))
-        if span[1] <= span[0]:
-            raise ConfigError(f"compare: period {cfg.period} does not overlap the cube's dates {t_idx[0].date()}..{t_idx[-1].date()}")
-    iy, ix, hidden = _pick_pixels(test, ndvi, cfg, days, span)
+    if cfg.period is None:
+        return t_idx, days, None
+    a, b = (pd.Timestamp(v) for v in cfg.period)
+    span = (max((a - t_idx[0]) / pd.Timedelta(days=1), 0.0), min((b - t_idx[0]) / pd.Timedelta(days=1), float(days[-1])))
+    if span[1] <= span[0]:
+        raise ConfigError(f"compare: period {cfg.period} does not overlap the cube's dates {t_idx[0].date()}..{t_idx[-1].date()}")
+    return t_idx, days, span
+
+
+def _cmp_pixels(
+    ndvi: np.ndarray, days: np.ndarray, span: tuple[float, float] | None, model: Any, cfg: CompareConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The evaluated pixels of the model's held-out blocks and their hidden observations."""
+    test = block_mask(ndvi.shape[1], ndvi.shape[2], model.blocks, "test")
+    iy, ix, hidden = pick_pixels(
+        test, ndvi, days, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, min_clear=cfg.min_clear,
+        max_pixels=cfg.max_pixels, span=span,
+    )
     if iy.size == 0:
         raise InsufficientDataError(
             f"compare: no held-out pixel keeps {cfg.min_clear} clear observations with {cfg.n_gaps} spells of "
             f"{cfg.gap_days:g} days hidden ({int(test.sum())} held-out pixels); use shorter or fewer spells"
         )
-    full_hidden = np.zeros(ndvi.shape, dtype=bool)
+    return iy, ix, hidden
+
+
+def _cmp_inputs(cube: xr.Dataset, iy: np.ndarray, ix: np.ndarray, hidden: np.ndarray, model: Any, cfg: CompareConfig) -> GapInputs:
+    """The cube with the hidden values set to NaN, and the indexer of the evaluated pixels."""
+    full_hidden = np.zeros((cube.sizes["time"], cube.sizes["y"], cube.sizes["x"]), dtype=bool)
     full_hidden[:, iy, ix] = hidden
     cube_h = cube.copy()
     cube_h["NDVI"] = cube["NDVI"].where(~xr.DataArray(full_hidden, dims=("time", "y", "x")))
     pix = {"y": xr.DataArray(iy, dims="pixel"), "x": xr.DataArray(ix, dims="pixel")}
-    npx = iy.size
-    log.info("compare: %d pixels, %d hidden clear observations, methods %s", npx, int(hidden.sum()), cfg.methods)
+    log.info("compare: %d pixels, %d hidden clear observations, methods %s", iy.size, int(hidden.sum()), cfg.methods)
+    return GapInputs(cube=cube_h, pixels=pix, model=model, config=cfg)
 
-    preds: dict[str, np.ndarray] = {}
-    secs: dict[str, float] = {}
-    per_pixel_of: dict[str, int] = {}
-    for name, extra in (models or {}).items():
+
+def _cmp_extra_models(inputs: GapInputs, models: dict[str, Any]) -> dict[str, _Run]:
+    """The ``fusion[name]`` rows: each extra model's reconstruction (timed over the scene)."""
+    from ..reconstruction import reconstruct
+
+    model, cube_h = inputs.model, inputs.cube
+    runs: dict[str, _Run] = {}
+    for name, extra in models.items():
         if extra.blocks.get("test") != model.blocks.get("test") or extra.blocks.get("block_size") != model.blocks.get("block_size"):
             raise ConfigError(
                 f"compare: model {name!r} holds out blocks {extra.blocks.get('test')} of size {extra.blocks.get('block_size')}, "
                 f"expected the same as the main model: {model.blocks.get('test')} of size {model.blocks.get('block_size')}"
             )
         t0 = time.perf_counter()
-        rec = reconstruct(cube_h, extra, lam=cfg.lam)["NDVI"].compute()
-        key = f"fusion[{name}]"
-        preds[key] = rec.isel(pix).transpose("time", "pixel").values
-        secs[key] = time.perf_counter() - t0
-        per_pixel_of[key] = ny * nx
-    pred, t_pred = None, 0.0
-    if {"fusion", "fusion_s1_only"} & set(cfg.methods):
-        t0 = time.perf_counter()
-        pred = predict_ndvi(cube_h, model).compute()  # once: the reconstruction below starts from it
-        t_pred = time.perf_counter() - t0
-    for method in cfg.methods:
-        t0 = time.perf_counter()
-        if method == "fusion":
-            rec = reconstruct(cube_h, model, lam=cfg.lam, predicted=pred)["NDVI"].compute()
-            preds[method] = rec.isel(pix).transpose("time", "pixel").values
-            per_pixel_of[method] = ny * nx
-            t0 -= t_pred  # its time includes the prediction it used
-        elif method == "fusion_s1_only":
-            preds[method] = pred.isel(pix).transpose("time", "pixel").values
-            per_pixel_of[method] = ny * nx
-            t0 -= t_pred
-        elif method == "mogpr":
-            sub = mogpr_inputs(cube_h.isel(pix))
-            res = mogpr(sub, target="NDVI", config=GPConfig(**cfg.mogpr)).compute()
-            preds[method] = res["NDVI"].transpose("time", "pixel").values
-            per_pixel_of[method] = npx
-        elif method == "whittaker":
-            preds[method] = whittaker_baseline(cube_h["NDVI"].isel(pix), lam=cfg.lam).transpose("time", "pixel").values
-            per_pixel_of[method] = npx
-        else:
-            preds[method] = interpolate_linear(cube_h["NDVI"].isel(pix)).transpose("time", "pixel").values
-            per_pixel_of[method] = npx
-        secs[method] = time.perf_counter() - t0
-        log.info("compare: %s done in %.1f s", method, secs[method])
+        rec = reconstruct(cube_h, extra, lam=inputs.config.lam)["NDVI"].compute()
+        pred = rec.isel(inputs.pixels).transpose("time", "pixel").values
+        runs[f"fusion[{name}]"] = (pred, time.perf_counter() - t0, cube_h.sizes["y"] * cube_h.sizes["x"])
+    return runs
 
-    truth = ndvi[:, iy, ix]
+
+def _cmp_methods(inputs: GapInputs, methods: tuple[str, ...]) -> dict[str, _Run]:
+    """Run each registered method; the model's prediction is computed once for those that use it."""
+    chosen = {name: COMPARISON_METHODS[name] for name in methods}
+    t_pred = 0.0
+    if any(m.uses_prediction for m in chosen.values()):
+        from ..inference import predict_ndvi
+
+        t0 = time.perf_counter()
+        inputs = replace(inputs, prediction=predict_ndvi(inputs.cube, inputs.model).compute())
+        t_pred = time.perf_counter() - t0
+    n_scene = inputs.cube.sizes["y"] * inputs.cube.sizes["x"]
+    n_pixels = int(inputs.pixels["y"].size)
+    runs: dict[str, _Run] = {}
+    for name, method in chosen.items():
+        t0 = time.perf_counter()
+        pred = method.fill(inputs)
+        secs = time.perf_counter() - t0 + (t_pred if method.uses_prediction else 0.0)  # with the prediction it used
+        runs[name] = (pred, secs, n_scene if method.scene_wide else n_pixels)
+        log.info("compare: %s done in %.1f s", name, secs)
+    return runs
+
+
+def _cmp_rows(truth: np.ndarray, hidden: np.ndarray, runs: dict[str, _Run]) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """One row of scores per method on the hidden values every method filled, and that mask."""
     scored = hidden.copy()
-    for p in preds.values():
-        scored &= np.isfinite(p)
+    for pred, _secs, _n in runs.values():
+        scored &= np.isfinite(pred)
     rows = []
-    for method, p in preds.items():
-        m = regression_metrics(truth[scored], p[scored])
+    for method, (pred, secs, timed) in runs.items():
+        m = regression_metrics(truth[scored], pred[scored])
         rows.append(
             {
                 "method": method,
                 **{k: m[k] for k in ("rmse", "mae", "r2", "bias", "n")},
-                "filled": float(np.isfinite(p[hidden]).mean()),
-                "seconds": secs[method],
-                "seconds_per_pixel": secs[method] / per_pixel_of[method],
-                "timed_pixels": per_pixel_of[method],
+                "filled": float(np.isfinite(pred[hidden]).mean()),
+                "seconds": secs,
+                "seconds_per_pixel": secs / timed,
+                "timed_pixels": timed,
             }
         )
-    info = {
+    return rows, scored
+
+
+def _cmp_info(
+    cube: xr.Dataset, cfg: CompareConfig, model: Any, t_idx: pd.DatetimeIndex, hidden: np.ndarray, scored: np.ndarray,
+    training_seconds: float | None,
+) -> dict[str, Any]:
+    """The protocol's settings and counts, for the result's ``info``."""
+    return {
         "gap_days": cfg.gap_days,
         "n_gaps": cfg.n_gaps,
-        "n_pixels": int(npx),
+        "n_pixels": int(hidden.shape[1]),
         "n_hidden": int(hidden.sum()),
         "n_hidden_scored": int(scored.sum()),
-        "scene": [ny, nx, cube.sizes["time"]],
+        "scene": [cube.sizes["y"], cube.sizes["x"], cube.sizes["time"]],
         "period": [str(t_idx[0].date()), str(t_idx[-1].date())],
         "test_blocks": model.blocks.get("test", []),
         "block_size": model.blocks.get("block_size"),
-        "training_seconds": timings.get("training"),
+        "training_seconds": training_seconds,
         "config": asdict(cfg),
     }
-    examples = _examples(t_idx, truth, hidden, preds, cube.isel(pix))
-    starts = spell_starts(days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, span=span)[:, examples["pixels"]]
-    examples["spells"] = [
+
+
+def _cmp_spells(
+    t_idx: pd.DatetimeIndex, days: np.ndarray, span: tuple[float, float] | None, iy: np.ndarray, ix: np.ndarray, cfg: CompareConfig
+) -> list[list[tuple[pd.Timestamp, pd.Timestamp]]]:
+    """The spells of the example pixels as (start, end) dates, for the figure."""
+    starts = spell_starts(days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, span=span)
+    return [
         [(t_idx[0] + pd.Timedelta(days=float(s)), t_idx[0] + pd.Timedelta(days=float(s) + cfg.gap_days)) for s in starts[:, k]]
         for k in range(starts.shape[1])
     ]
-    return CompareResult(rows=rows, info=info, examples=examples)
 
 
 def _examples(t_idx: pd.DatetimeIndex, truth: np.ndarray, hidden: np.ndarray, preds: dict[str, np.ndarray], sub: xr.Dataset, n: int = 3) -> dict[str, Any]:
     """A few pixels with the most hidden observations, for the figure."""
     order = np.argsort(-hidden.sum(0), kind="stable")[:n]
-    labels = dict(_LABELS)
-    for k in preds:
-        if k.startswith("fusion["):
-            labels[k] = f"DL fusion {k[6:]}"
+    labels = dict(LABELS)
+    labels.update({k: label_of(k) for k in preds})
     vv = sub["VV"].transpose("time", "pixel").values
     return {
         "time": t_idx.values,

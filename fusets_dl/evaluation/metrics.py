@@ -17,7 +17,17 @@ NDVI_RANGES: tuple[float, ...] = (-1.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """R2, RMSE, MAE and bias (predicted minus observed) over finite pairs.
 
-    Returns ``n`` too; metrics are NaN when fewer than two pairs exist.
+    Parameters
+    ----------
+    observed, predicted : array-like
+        Matching values, any shape (flattened); pairs with a NaN are left out.
+
+    Returns
+    -------
+    dict
+        ``n`` (pairs used), ``r2``, ``rmse``, ``mae`` and ``bias``; the metrics
+        are NaN when fewer than two pairs exist (``r2`` also when the observed
+        values are constant).
     """
     o = np.asarray(observed, dtype=np.float64).ravel()
     p = np.asarray(predicted, dtype=np.float64).ravel()
@@ -55,11 +65,23 @@ def clustering_scores(labels: np.ndarray, classes: np.ndarray) -> dict[str, floa
     information by the arithmetic mean of the two entropies (1 identical,
     0 independent). Class ids are arbitrary: only the partition counts.
 
+    Parameters
+    ----------
+    labels : array-like
+        Reference labels (any shape).
+    classes : array-like
+        The class map, the same size as ``labels``.
+
     Returns
     -------
     dict
         ``ari``, ``nmi``, ``n`` (pixels scored), ``n_labels`` and ``n_classes``
         (distinct values in each among those pixels).
+
+    Raises
+    ------
+    ValueError
+        When the two maps differ in size.
     """
     a = np.asarray(labels, dtype=np.float64).ravel()
     b = np.asarray(classes, dtype=np.float64).ravel()
@@ -90,7 +112,20 @@ def clustering_scores(labels: np.ndarray, classes: np.ndarray) -> dict[str, floa
 
 
 def metrics_by_range(observed: np.ndarray, predicted: np.ndarray, edges: Sequence[float] = NDVI_RANGES) -> list[dict[str, Any]]:
-    """:func:`regression_metrics` per range of the *observed* NDVI."""
+    """:func:`regression_metrics` per range of the *observed* NDVI.
+
+    Parameters
+    ----------
+    observed, predicted : array-like
+        Matching values (flattened).
+    edges : sequence of float
+        Range edges; each range includes its lower edge, the last also its upper one.
+
+    Returns
+    -------
+    list of dict
+        Per range: ``range`` ``[lo, hi]`` and the :func:`regression_metrics`.
+    """
     o = np.asarray(observed, dtype=np.float64).ravel()
     p = np.asarray(predicted, dtype=np.float64).ravel()
     out = []

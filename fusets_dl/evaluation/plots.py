@@ -8,16 +8,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from .methods import EXTRA_COLORS, color_of
 from .metrics import NDVI_RANGES, metrics_by_range, regression_metrics
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.gridspec import GridSpec
+
     from .compare import CompareResult
 
 __all__ = ["plot_comparison", "plot_evaluation", "plot_maps", "plot_pixel"]
@@ -38,18 +42,38 @@ def plot_evaluation(observed: np.ndarray, predicted: np.ndarray, history: list[d
         Matching values (NaN pairs are dropped).
     history : list of dict, optional
         ``FusionModel.history``.
+    title : str
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two rows of three panels.
     """
     o = np.asarray(observed, dtype=np.float64).ravel()
     p = np.asarray(predicted, dtype=np.float64).ravel()
     ok = np.isfinite(o) & np.isfinite(p)
     o, p = o[ok], p[ok]
-    m = regression_metrics(o, p)
-    res = p - o
     fig = Figure(figsize=(13, 8), layout="constrained")
     axs = fig.subplots(2, 3)
-    ax = axs[0, 0]
-    edges = np.linspace(-0.2, 1.0, 121)
-    h = ax.hist2d(o, p, bins=[edges, edges], cmin=1, norm="log", cmap="viridis")
+    _eval_scatter(fig, axs[0, 0], o, p)
+    _eval_residual_hist(axs[0, 1], p - o)
+    _eval_residuals(fig, axs[0, 2], o, p - o)
+    _eval_by_range(axs[1, 0], o, p)
+    _eval_distributions(axs[1, 1], o, p)
+    _eval_history(axs[1, 2], history)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+_NDVI_EDGES = np.linspace(-0.2, 1.0, 121)
+
+
+def _eval_scatter(fig: Figure, ax: Axes, o: np.ndarray, p: np.ndarray) -> None:
+    """Predicted against observed: 2-D histogram, 1:1 line and the metrics."""
+    m = regression_metrics(o, p)
+    h = ax.hist2d(o, p, bins=[_NDVI_EDGES, _NDVI_EDGES], cmin=1, norm="log", cmap="viridis")
     fig.colorbar(h[3], ax=ax, label="pixel-dates")
     ax.plot([-0.2, 1], [-0.2, 1], color="red", lw=1, label="1:1")
     ax.set_xlabel("observed NDVI")
@@ -58,20 +82,27 @@ def plot_evaluation(observed: np.ndarray, predicted: np.ndarray, history: list[d
     ax.text(0.02, 0.98, f"R2 {m['r2']:.3f}\nRMSE {m['rmse']:.4f}\nMAE {m['mae']:.4f}\nbias {m['bias']:+.4f}\nn {m['n']}",
             transform=ax.transAxes, va="top", fontsize=8, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
     ax.legend(loc="lower right", fontsize=8)
-    ax = axs[0, 1]
+
+
+def _eval_residual_hist(ax: Axes, res: np.ndarray) -> None:
     ax.hist(res, bins=80, color="#4c72b0")
     ax.axvline(0, color="red", lw=1)
     ax.set_xlabel("residual (predicted - observed)")
     ax.set_ylabel("pixel-dates")
     ax.set_title("residual histogram")
-    ax = axs[0, 2]
-    hh = ax.hist2d(o, res, bins=[edges, np.linspace(-0.6, 0.6, 97)], cmin=1, norm="log", cmap="magma")
+
+
+def _eval_residuals(fig: Figure, ax: Axes, o: np.ndarray, res: np.ndarray) -> None:
+    hh = ax.hist2d(o, res, bins=[_NDVI_EDGES, np.linspace(-0.6, 0.6, 97)], cmin=1, norm="log", cmap="magma")
     fig.colorbar(hh[3], ax=ax, label="pixel-dates")
     ax.axhline(0, color="cyan", lw=1)
     ax.set_xlabel("observed NDVI")
     ax.set_ylabel("residual")
     ax.set_title("residuals vs observed")
-    ax = axs[1, 0]
+
+
+def _eval_by_range(ax: Axes, o: np.ndarray, p: np.ndarray) -> None:
+    """R2 (clipped at -1), RMSE and count per observed NDVI range."""
     rows = metrics_by_range(o, p, NDVI_RANGES)
     labels = [f"{r['range'][0]:g}-{r['range'][1]:g}" for r in rows]
     r2 = np.array([r["r2"] if r["n"] > 1 else np.nan for r in rows], dtype=float)
@@ -85,7 +116,9 @@ def plot_evaluation(observed: np.ndarray, predicted: np.ndarray, history: list[d
     ax.set_xlabel("observed NDVI range")
     ax.set_ylabel("R2 within range (clipped at -1)")
     ax.set_title("R2 by NDVI range")
-    ax = axs[1, 1]
+
+
+def _eval_distributions(ax: Axes, o: np.ndarray, p: np.ndarray) -> None:
     bins = np.linspace(-0.2, 1.0, 61)
     ax.hist(o, bins=bins, histtype="step", lw=1.5, label="observed", color="black")
     ax.hist(p, bins=bins, histtype="step", lw=1.5, label="predicted", color="#dd8452")
@@ -93,25 +126,25 @@ def plot_evaluation(observed: np.ndarray, predicted: np.ndarray, history: list[d
     ax.set_ylabel("pixel-dates")
     ax.set_title("distributions")
     ax.legend(fontsize=8)
-    ax = axs[1, 2]
-    if history:
-        ep = [h["epoch"] for h in history]
-        ax.plot(ep, [h["loss"] for h in history], label="training loss")
-        ax.plot(ep, [h["val_loss"] for h in history], label="validation loss")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("loss (Huber, standardised)")
-        ax.set_title("training history")
-        ax2 = ax.twinx()
-        ax2.plot(ep, [h["lr"] for h in history], color="gray", ls="--", label="learning rate")
-        ax2.set_yscale("log")
-        ax2.set_ylabel("learning rate")
-        secs = np.mean([h["seconds"] for h in history])
-        ax.legend(loc="upper right", fontsize=8, title=f"{secs:.2f} s / epoch", title_fontsize=8)
-    else:
+
+
+def _eval_history(ax: Axes, history: list[dict[str, float]] | None) -> None:
+    """Loss, validation loss and learning rate per epoch; the panel is off without a history."""
+    if not history:
         ax.set_axis_off()
-    if title:
-        fig.suptitle(title)
-    return fig
+        return
+    ep = [h["epoch"] for h in history]
+    ax.plot(ep, [h["loss"] for h in history], label="training loss")
+    ax.plot(ep, [h["val_loss"] for h in history], label="validation loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (Huber, standardised)")
+    ax.set_title("training history")
+    ax2 = ax.twinx()
+    ax2.plot(ep, [h["lr"] for h in history], color="gray", ls="--", label="learning rate")
+    ax2.set_yscale("log")
+    ax2.set_ylabel("learning rate")
+    secs = np.mean([h["seconds"] for h in history])
+    ax.legend(loc="upper right", fontsize=8, title=f"{secs:.2f} s / epoch", title_fontsize=8)
 
 
 def _doy(values: np.ndarray) -> np.ndarray:
@@ -136,35 +169,41 @@ def plot_pixel(
     the reconstruction with its ±1 std band, any baselines (name -> DataArray
     on ``time, y, x``, e.g. MOGPR), and the seasons (SOS/POS/EOS lines).
 
-    ``y`` and ``x`` are integer positions.
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Fusion cube (``NDVI``, optionally ``NDVI_cloudy``, ``VV``, ``VH``).
+    y, x : int
+        Integer positions of the pixel.
+    reconstruction : xarray.Dataset, optional
+        With ``NDVI`` (and ``NDVI_std``) on ``time, y, x``.
+    phenology : xarray.Dataset, optional
+        With ``sos``, ``pos``, ``eos`` on ``season, y, x``.
+    baselines : dict, optional
+        Name -> DataArray on ``time, y, x``.
+    title : str
+        Axes title (default: the pixel's position).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes for NDVI and a twin for the backscatter, with a shared legend.
     """
     fig = Figure(figsize=(12, 4.8), layout="constrained")
     ax = fig.add_subplot()
     t = cube["time"].values
     obs = cube["NDVI"].isel(y=y, x=x).values if "NDVI" in cube else np.full(t.size, np.nan)
     if reconstruction is not None:
-        rt = reconstruction["time"].values
-        rv = reconstruction["NDVI"].isel(y=y, x=x).values
-        ax.plot(rt, rv, color="#1b9e77", lw=1.6, label="reconstruction")
-        if "NDVI_std" in reconstruction:
-            sd = reconstruction["NDVI_std"].isel(y=y, x=x).values
-            ax.fill_between(rt, rv - sd, rv + sd, color="#1b9e77", alpha=0.2, lw=0, label="reconstruction ±1 std")
+        _pixel_reconstruction(ax, reconstruction, y, x)
     for i, (name, da) in enumerate((baselines or {}).items()):
-        ax.plot(da["time"].values, da.isel(y=y, x=x).values, lw=1.1, color=_EXTRA[i % len(_EXTRA)], label=name)
+        ax.plot(da["time"].values, da.isel(y=y, x=x).values, lw=1.1, color=EXTRA_COLORS[i % len(EXTRA_COLORS)], label=name)
     ok = np.isfinite(obs)
     ax.plot(t[ok], obs[ok], "o", color="black", ms=4, label="clear S2 NDVI")
     if "NDVI_cloudy" in cube:
         cl = np.isfinite(cube["NDVI_cloudy"].isel(y=y, x=x).values) & ~ok
         ax.plot(t[cl], np.full(cl.sum(), -0.05), "|", color="gray", ms=10, label="cloudy S2 date")
     if phenology is not None:
-        styles = {"sos": ("#2ca02c", "--"), "pos": ("#d62728", ":"), "eos": ("#9467bd", "--")}
-        labelled: set[str] = set()
-        for s in range(phenology.sizes.get("season", 0)):
-            for var, (col, ls) in styles.items():
-                v = phenology[var].isel(season=s, y=y, x=x).values
-                if not pd.isna(v):
-                    ax.axvline(v, color=col, ls=ls, lw=1, label=None if var in labelled else var.upper())
-                    labelled.add(var)
+        _pixel_seasons(ax, phenology, y, x)
     ax.set_ylim(-0.1, 1.0)
     ax.set_ylabel("NDVI")
     ax.set_xlabel("date")
@@ -180,10 +219,48 @@ def plot_pixel(
     return fig
 
 
+def _pixel_reconstruction(ax: Axes, reconstruction: xr.Dataset, y: int, x: int) -> None:
+    """The reconstruction line and its ±1 std band."""
+    rt = reconstruction["time"].values
+    rv = reconstruction["NDVI"].isel(y=y, x=x).values
+    ax.plot(rt, rv, color="#1b9e77", lw=1.6, label="reconstruction")
+    if "NDVI_std" in reconstruction:
+        sd = reconstruction["NDVI_std"].isel(y=y, x=x).values
+        ax.fill_between(rt, rv - sd, rv + sd, color="#1b9e77", alpha=0.2, lw=0, label="reconstruction ±1 std")
+
+
+def _pixel_seasons(ax: Axes, phenology: xr.Dataset, y: int, x: int) -> None:
+    """SOS, POS and EOS of every season as vertical lines, each labelled once."""
+    styles = {"sos": ("#2ca02c", "--"), "pos": ("#d62728", ":"), "eos": ("#9467bd", "--")}
+    labelled: set[str] = set()
+    for s in range(phenology.sizes.get("season", 0)):
+        for var, (col, ls) in styles.items():
+            v = phenology[var].isel(season=s, y=y, x=x).values
+            if not pd.isna(v):
+                ax.axvline(v, color=col, ls=ls, lw=1, label=None if var in labelled else var.upper())
+                labelled.add(var)
+
+
 def plot_maps(phenology: xr.Dataset | None = None, reconstruction: xr.Dataset | None = None, cube: xr.Dataset | None = None, *, max_seasons: int = 2) -> Figure:
     """Maps: SOS, POS and EOS day of year per season, number of seasons, mean uncertainty, observed fraction.
 
     Any of the inputs may be missing; its maps are left out.
+
+    Parameters
+    ----------
+    phenology : xarray.Dataset, optional
+        With ``sos``, ``pos``, ``eos`` (``season, y, x``) and ``n_seasons``.
+    reconstruction : xarray.Dataset, optional
+        With ``NDVI_std`` (and ``source``, used when ``cube`` is missing).
+    cube : xarray.Dataset, optional
+        Fusion cube with the clear ``NDVI``.
+    max_seasons : int
+        Seasons mapped at most.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Up to three maps per row, each with its colour bar.
     """
     panels: list[tuple[str, np.ndarray, str, str]] = []
     if phenology is not None:
@@ -214,7 +291,23 @@ def plot_maps(phenology: xr.Dataset | None = None, reconstruction: xr.Dataset | 
 
 
 def example_pixels(reconstruction: xr.Dataset | None, cube: xr.Dataset | None, n: int = 2) -> list[tuple[int, int]]:
-    """Pixels worth showing: the ones with the largest NDVI range (seasonal crops), spread over the scene."""
+    """Pixels worth showing: the ones with the largest NDVI range (seasonal crops), spread over the scene.
+
+    Parameters
+    ----------
+    reconstruction : xarray.Dataset, optional
+        Its ``NDVI`` is used when given.
+    cube : xarray.Dataset, optional
+        Its ``NDVI`` is used otherwise.
+    n : int
+        Pixels returned at most.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(y, x)`` positions, largest range first, each more than a quarter of
+        the scene (Manhattan distance) from the others.
+    """
     src = reconstruction["NDVI"] if reconstruction is not None else cube["NDVI"]  # type: ignore[index]
     rng = (src.max("time") - src.min("time")).transpose("y", "x").values
     rng = np.where(np.isfinite(rng), rng, -np.inf)
@@ -229,23 +322,6 @@ def example_pixels(reconstruction: xr.Dataset | None, cube: xr.Dataset | None, n
             break
     return picks
 
-_EXTRA = ("#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a")
-
-_COLORS = {
-    "fusion": "#1b9e77",
-    "fusion_s1_only": "#66c2a5",
-    "mogpr": "#d95f02",
-    "whittaker": "#7570b3",
-    "linear": "#777777",
-}
-
-
-def _color(method: str) -> str:
-    if method in _COLORS:
-        return _COLORS[method]
-    return _EXTRA[sum(map(ord, method)) % len(_EXTRA)]
-
-
 def plot_comparison(result: CompareResult) -> Figure:
     """The gap-filling comparison: error bars per method, time per pixel, and example pixels.
 
@@ -253,49 +329,68 @@ def plot_comparison(result: CompareResult) -> Figure:
     pixel (log scale). Below: up to three evaluated pixels with the clear
     observations kept (black), the hidden ones (red crosses), the
     simulated cloudy spells (shaded) and every method's reconstruction.
+    Colours come from the method registry
+    (:func:`~fusets_dl.evaluation.methods.color_of`).
+
+    Parameters
+    ----------
+    result : CompareResult
+        Output of :func:`~fusets_dl.evaluation.compare.compare`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row of bar charts and one row per example pixel.
     """
-    rows = result.rows
     ex = result.examples
     n_ex = len(ex.get("pixels", []))
     fig = Figure(figsize=(12, 3.2 * (1 + n_ex)), layout="constrained")
     grid = fig.add_gridspec(1 + n_ex, 3)
+    _comparison_bars(fig, grid, result.rows, ex.get("labels", {}))
+    info = result.info
+    fig.suptitle(
+        f"Gap filling on held-out blocks: {info['n_gaps']} spells of {info['gap_days']:g} days per pixel, "
+        f"{info['n_hidden_scored']} hidden values in {info['n_pixels']} pixels"
+    )
+    for k in range(n_ex):
+        _comparison_pixel(fig.add_subplot(grid[1 + k, :]), ex, k)
+    return fig
+
+
+def _comparison_bars(fig: Figure, grid: GridSpec, rows: list[dict[str, Any]], labels: dict[str, str]) -> None:
+    """RMSE, MAE and time per pixel of each method, as horizontal bars."""
     names = [r["method"] for r in rows]
-    labels = [ex.get("labels", {}).get(m, m) for m in names]
-    colors = [_color(m) for m in names]
+    colors = [color_of(m) for m in names]
     ypos = np.arange(len(rows))
     for j, (key, title) in enumerate([("rmse", "RMSE on hidden NDVI"), ("mae", "MAE on hidden NDVI"), ("seconds_per_pixel", "wall time per pixel (s)")]):
         ax = fig.add_subplot(grid[0, j])
         vals = [r[key] for r in rows]
         ax.barh(ypos, vals, color=colors)
-        ax.set_yticks(ypos, labels if j == 0 else [""] * len(rows))
+        ax.set_yticks(ypos, [labels.get(m, m) for m in names] if j == 0 else [""] * len(rows))
         ax.invert_yaxis()
         ax.set_title(title)
         if key == "seconds_per_pixel":
             ax.set_xscale("log")
         for y, v in zip(ypos, vals, strict=True):
             ax.annotate(f"{v:.3g}" if key == "seconds_per_pixel" else f"{v:.3f}", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    info = result.info
-    fig.suptitle(
-        f"Gap filling on held-out blocks: {info['n_gaps']} spells of {info['gap_days']:g} days per pixel, "
-        f"{info['n_hidden_scored']} hidden values in {info['n_pixels']} pixels"
-    )
+
+
+def _comparison_pixel(ax: Axes, ex: dict[str, Any], k: int) -> None:
+    """Example pixel ``k``: spells, every method's series, kept and hidden observations, VV."""
     t = ex.get("time")
-    for k in range(n_ex):
-        ax = fig.add_subplot(grid[1 + k, :])
-        obs = ex["observed"][:, k]
-        hid = ex["hidden"][:, k]
-        for a, b in ex.get("spells", [[]] * n_ex)[k]:
-            ax.axvspan(a, b, color="#f4cccc", alpha=0.6, lw=0)
-        for m, series in ex["predictions"].items():
-            ax.plot(t, series[:, k], color=_color(m), lw=1.3, label=ex["labels"].get(m, m))
-        ax.plot(t[~hid & np.isfinite(obs)], obs[~hid & np.isfinite(obs)], "o", color="black", ms=3.5, label="clear NDVI kept")
-        ax.plot(t[hid], obs[hid], "x", color="red", ms=6, mew=1.6, label="clear NDVI hidden")
-        ax.set_ylabel("NDVI")
-        ax.set_ylim(-0.1, 1.0)
-        ax.set_title(f"evaluated pixel {ex['pixels'][k]}", fontsize=9, loc="left")
-        if k == 0:
-            ax.legend(ncol=4, fontsize=8, loc="upper left")
-        ax2 = ax.twinx()
-        ax2.plot(t, ex["vv"][:, k], color="#bbbbbb", lw=0.6, zorder=0)
-        ax2.set_ylabel("VV (dB)", color="#999999")
-    return fig
+    obs = ex["observed"][:, k]
+    hid = ex["hidden"][:, k]
+    for a, b in ex.get("spells", [[]] * len(ex["pixels"]))[k]:
+        ax.axvspan(a, b, color="#f4cccc", alpha=0.6, lw=0)
+    for m, series in ex["predictions"].items():
+        ax.plot(t, series[:, k], color=color_of(m), lw=1.3, label=ex["labels"].get(m, m))
+    ax.plot(t[~hid & np.isfinite(obs)], obs[~hid & np.isfinite(obs)], "o", color="black", ms=3.5, label="clear NDVI kept")
+    ax.plot(t[hid], obs[hid], "x", color="red", ms=6, mew=1.6, label="clear NDVI hidden")
+    ax.set_ylabel("NDVI")
+    ax.set_ylim(-0.1, 1.0)
+    ax.set_title(f"evaluated pixel {ex['pixels'][k]}", fontsize=9, loc="left")
+    if k == 0:
+        ax.legend(ncol=4, fontsize=8, loc="upper left")
+    ax2 = ax.twinx()
+    ax2.plot(t, ex["vv"][:, k], color="#bbbbbb", lw=0.6, zorder=0)
+    ax2.set_ylabel("VV (dB)", color="#999999")

@@ -26,6 +26,18 @@ def shapley(values: dict[frozenset[str], float], players: list[str]) -> dict[str
     """Exact Shapley values of a set function given on every subset of ``players``.
 
     ``phi_m = sum_{S not containing m} |S|! (M - |S| - 1)! / M! * (v(S + m) - v(S))``.
+
+    Parameters
+    ----------
+    values : dict
+        ``v(S)`` for every subset ``S`` (a frozenset) of ``players``.
+    players : list of str
+        The players (here: modalities).
+
+    Returns
+    -------
+    dict
+        ``{player: phi}``; the values add up to ``v(all) - v(none)``.
     """
     M = len(players)
     out = {}
@@ -113,13 +125,35 @@ def modality_relevance(
     modality dropout). With M modalities the metric is evaluated on all 2^M
     subsets and the Shapley value of each modality's presence computed
     exactly; the scores add up to ``v(all) - v(none)``.
-    """
-    from ..training.sampling import collect_samples
 
+    Raises
+    ------
+    ConfigError
+        On an unknown ``metric``.
+    InsufficientDataError
+        With fewer than 10 samples in the ``which`` blocks.
+    """
     if metric not in _METRICS:
         raise ConfigError(f"modality_relevance: metric: expected one of {_METRICS}, found {metric!r}")
+    mods = model.spec.modalities
+    parts = _relevance_samples(model, cube, which=which, cloudy_gap_days=cloudy_gap_days, max_samples=max_samples, seed=seed)
+    result: dict[str, Any] = {"metric": metric, "modalities": mods, "n": {k: int(v[1].size) for k, v in parts.items()}, "subsets": {}}
+    for name, (xs, y) in parts.items():
+        result[name], result["subsets"][name] = _relevance_scores(model, xs, y, metric)
+    xs = np.concatenate([p[0] for p in parts.values()])
+    y = np.concatenate([p[1] for p in parts.values()])
+    result["overall"], result["subsets"]["overall"] = _relevance_scores(model, xs, y, metric)
+    log.info("modality_relevance (%s): %s", metric, result["overall"])
+    return result if detail else dict(result["overall"])
+
+
+def _relevance_samples(
+    model: Any, cube: xr.Dataset, *, which: str, cloudy_gap_days: float, max_samples: int, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Standardised features and targets of the ``which`` blocks: ``clear`` and (with optical features) ``cloudy``."""
+    from ..training.sampling import collect_samples
+
     spec = model.spec
-    mods = spec.modalities
     ny, nx = cube.sizes["y"], cube.sizes["x"]
     sel = block_mask(ny, nx, model.blocks, which) if model.blocks else np.ones((ny, nx), dtype=bool)
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -137,22 +171,25 @@ def modality_relevance(
             raise InsufficientDataError(f"modality_relevance: expected at least 10 samples in the {which} blocks, found {x.shape[0]}")
         xs, ok = model.standardise(x)
         parts[name] = (xs[ok], y[ok])
-    result: dict[str, Any] = {"metric": metric, "modalities": mods, "n": {k: int(v[1].size) for k, v in parts.items()}, "subsets": {}}
-    for name, (xs, y) in parts.items():
-        vals = _subset_values(model, xs, y, metric)
-        result[name] = shapley(vals, mods)
-        result["subsets"][name] = {"+".join(m for m in mods if m in S) or "none": v for S, v in vals.items()}
-    xs = np.concatenate([p[0] for p in parts.values()])
-    y = np.concatenate([p[1] for p in parts.values()])
+    return parts
+
+
+def _relevance_scores(model: Any, xs: np.ndarray, y: np.ndarray, metric: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Shapley value of each modality, and the metric of every subset (keys joined by ``+``, ``"none"``)."""
+    mods = model.spec.modalities
     vals = _subset_values(model, xs, y, metric)
-    result["overall"] = shapley(vals, mods)
-    result["subsets"]["overall"] = {"+".join(m for m in mods if m in S) or "none": v for S, v in vals.items()}
-    log.info("modality_relevance (%s): %s", metric, result["overall"])
-    return result if detail else dict(result["overall"])
+    return shapley(vals, mods), {"+".join(m for m in mods if m in S) or "none": v for S, v in vals.items()}
 
 
 def modality_weights(model: Any, cube: xr.Dataset) -> xr.DataArray:
     """Per-pixel-date modality weights of a ``late`` or ``attention`` model: where it trusts SAR over optical.
+
+    Parameters
+    ----------
+    model : FusionModel
+        A model trained with ``fusion="late"`` or ``"attention"``.
+    cube : xarray.Dataset
+        Fusion cube the model's features are computed from.
 
     Returns
     -------
@@ -160,6 +197,11 @@ def modality_weights(model: Any, cube: xr.Dataset) -> xr.DataArray:
         ``modality_weight(time, y, x, modality)`` float32, summing to 1 over
         ``modality`` (NaN where SAR or time features are missing); lazy on
         Dask input.
+
+    Raises
+    ------
+    ConfigError
+        When the model is not a ``late`` or ``attention`` fusion.
     """
     from ..features import compute_features
     from ..models.registry import has_modality_weights, modality_weight_strategies

@@ -7,7 +7,7 @@ import html
 import io
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,11 @@ class Report:
     >>> r = Report("Run")
     >>> r.table("Metrics", [{"split": "test", "r2": 0.9}])
     >>> paths = r.write("outputs/report")  # doctest: +SKIP
+
+    Parameters
+    ----------
+    title : str
+        The report's title (first heading and HTML title).
     """
 
     def __init__(self, title: str) -> None:
@@ -58,13 +63,35 @@ class Report:
         self._names: set[str] = set()
 
     def heading(self, text: str) -> None:
+        """Add a section heading.
+
+        Parameters
+        ----------
+        text : str
+            The heading.
+        """
         self.items.append(("h2", text))
 
     def paragraph(self, text: str) -> None:
+        """Add a paragraph of plain text.
+
+        Parameters
+        ----------
+        text : str
+            The paragraph (escaped in HTML).
+        """
         self.items.append(("p", text))
 
     def table(self, title: str, rows: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> None:
-        """A table from a list of dicts (one row each) or a dict (two columns: key, value)."""
+        """Add a table from a list of dicts (one row each) or a dict (two columns: key, value).
+
+        Parameters
+        ----------
+        title : str
+            Caption of the table.
+        rows : list of dict or dict
+            The rows; columns are the union of their keys, in first-seen order.
+        """
         if isinstance(rows, Mapping):
             rows = [{"item": k, "value": v} for k, v in rows.items()]
         rows = [dict(r) for r in rows]
@@ -74,7 +101,22 @@ class Report:
         self.items.append(("table", (title, cols, rows)))
 
     def figure(self, title: str, fig: Figure, name: str) -> None:
-        """A figure; ``name`` is its file stem under ``figures/``."""
+        """Add a figure, rendered to PNG now.
+
+        Parameters
+        ----------
+        title : str
+            Caption of the figure.
+        fig : matplotlib.figure.Figure
+            The figure.
+        name : str
+            Its file stem under ``figures/``, unique within the report.
+
+        Raises
+        ------
+        ValueError
+            When ``name`` is already used.
+        """
         if name in self._names:
             raise ValueError(f"Report.figure: duplicate figure name {name!r}")
         self._names.add(name)
@@ -84,41 +126,37 @@ class Report:
 
     @property
     def figures(self) -> list[str]:
+        """The file stems of the figures, in order."""
         return [it[1][1] for it in self.items if it[0] == "figure"]
 
     @property
     def tables(self) -> list[str]:
+        """The titles of the tables, in order."""
         return [it[1][0] for it in self.items if it[0] == "table"]
 
     def write(self, folder: str | Path) -> dict[str, Path]:
-        """Write ``report.md``, ``report.html`` and ``figures/*.png`` (each via a temporary file and a rename)."""
+        """Write ``report.md``, ``report.html`` and ``figures/*.png`` (each via a temporary file and a rename).
+
+        Parameters
+        ----------
+        folder : str or Path
+            Created when missing.
+
+        Returns
+        -------
+        dict
+            ``md`` and ``html`` -> the written paths.
+        """
         folder = Path(folder)
         (folder / "figures").mkdir(parents=True, exist_ok=True)
         md = [f"# {self.title}\n"]
         body = [f"<h1>{html.escape(self.title)}</h1>"]
         for kind, val in self.items:
-            if kind == "h2":
-                md.append(f"\n## {val}\n")
-                body.append(f"<h2>{html.escape(val)}</h2>")
-            elif kind == "p":
-                md.append(f"\n{val}\n")
-                body.append(f"<p>{html.escape(val)}</p>")
-            elif kind == "table":
-                title, cols, rows = val
-                md.append(f"\n**{title}**\n\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n")
-                md += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |\n" for r in rows]
-                head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-                trs = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
-                body.append(f"<h3>{html.escape(title)}</h3><table><tr>{head}</tr>{trs}</table>")
-            else:
-                title, name, png = val
-                path = folder / "figures" / f"{name}.png"
-                tmp = path.with_name(path.name + ".tmp")
-                tmp.write_bytes(png)
-                tmp.replace(path)
-                md.append(f"\n![{title}](figures/{name}.png)\n\n*{title}*\n")
-                b64 = base64.b64encode(png).decode("ascii")
-                body.append(f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{b64}"><figcaption>{html.escape(title)}</figcaption></figure>')
+            if kind == "figure":
+                _write_png(folder, val[1], val[2])
+            m, h = _RENDER[kind](val)
+            md += m
+            body.append(h)
         page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>"
         out = {"md": folder / "report.md", "html": folder / "report.html"}
         for key, text in (("md", "".join(md)), ("html", page)):
@@ -128,8 +166,60 @@ class Report:
         return out
 
 
+def _write_png(folder: Path, name: str, png: bytes) -> None:
+    """``figures/<name>.png`` via a temporary file and a rename."""
+    path = folder / "figures" / f"{name}.png"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(png)
+    tmp.replace(path)
+
+
+def _render_heading(val: str) -> tuple[list[str], str]:
+    return [f"\n## {val}\n"], f"<h2>{html.escape(val)}</h2>"
+
+
+def _render_paragraph(val: str) -> tuple[list[str], str]:
+    return [f"\n{val}\n"], f"<p>{html.escape(val)}</p>"
+
+
+def _render_table(val: tuple[str, list[str], list[dict[str, Any]]]) -> tuple[list[str], str]:
+    title, cols, rows = val
+    md = [f"\n**{title}**\n\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"]
+    md += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |\n" for r in rows]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    trs = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
+    return md, f"<h3>{html.escape(title)}</h3><table><tr>{head}</tr>{trs}</table>"
+
+
+def _render_figure(val: tuple[str, str, bytes]) -> tuple[list[str], str]:
+    title, name, png = val
+    b64 = base64.b64encode(png).decode("ascii")
+    md = [f"\n![{title}](figures/{name}.png)\n\n*{title}*\n"]
+    return md, f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{b64}"><figcaption>{html.escape(title)}</figcaption></figure>'
+
+
+#: Markdown lines and HTML of each kind of report item.
+_RENDER: dict[str, Callable[[Any], tuple[list[str], str]]] = {
+    "h2": _render_heading,
+    "p": _render_paragraph,
+    "table": _render_table,
+    "figure": _render_figure,
+}
+
+
 def funnel_rows(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """The data funnel (what survived each mask) from a cube's ``fusion_summary``."""
+    """The data funnel (what survived each mask) from a cube's ``fusion_summary``.
+
+    Parameters
+    ----------
+    summary : mapping
+        The ``fusion_summary`` counts.
+
+    Returns
+    -------
+    dict
+        Readable label -> value, for the counts present.
+    """
     keys = [
         ("s2_pixel_dates", "S2 pixel-dates"),
         ("s2_clear_pixel_dates", "clear S2 pixel-dates (SCL / cloud mask)"),
@@ -144,7 +234,18 @@ def funnel_rows(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def metrics_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Train / validation / test metrics of a model as table rows."""
+    """Train / validation / test metrics of a model as table rows.
+
+    Parameters
+    ----------
+    metrics : mapping
+        ``train``, ``val``, ``test`` -> regression metrics (``FusionModel.metrics``).
+
+    Returns
+    -------
+    list of dict
+        One row per split present: ``blocks``, ``r2``, ``rmse``, ``mae``, ``bias``, ``n``.
+    """
     rows = []
     for split in ("train", "val", "test"):
         m = metrics.get(split)
@@ -164,8 +265,15 @@ def report_from_store(store: str | Path, folder: str | Path | None = None, *, me
         Where to write (default: ``<store>.report`` beside it).
     metrics : dict, optional
         The region's metrics JSON (funnel, model metrics, timings), when known.
+    n_pixels : int
+        Example pixels drawn.
+
+    Returns
+    -------
+    dict
+        ``md`` and ``html`` -> the written paths.
     """
-    from .plots import example_pixels, plot_maps, plot_pixel
+    from .plots import plot_maps
 
     store = Path(store)
     ds = xr.open_zarr(store, decode_coords="all")
@@ -174,14 +282,7 @@ def report_from_store(store: str | Path, folder: str | Path | None = None, *, me
     rep.paragraph(f"Store {store} with variables {', '.join(sorted(map(str, ds.data_vars)))} on "
                   f"{ds.sizes.get('time', 0)} dates x {ds.sizes.get('y', 0)} x {ds.sizes.get('x', 0)} pixels.")
     if metrics:
-        if metrics.get("funnel"):
-            rep.heading("Data funnel")
-            rep.table("What survived each mask", funnel_rows(metrics["funnel"]))
-        if metrics.get("model_metrics"):
-            rep.heading("Model")
-            rep.table("Held-out metrics (spatial blocks)", metrics_rows(metrics["model_metrics"]))
-        if metrics.get("timings_s"):
-            rep.table("Stage timings (s)", {k: round(float(v), 2) for k, v in metrics["timings_s"].items()})
+        _report_metrics(rep, metrics)
     rec = ds[[v for v in ("NDVI", "NDVI_std", "source") if v in ds]].load() if "NDVI" in ds else None
     phen_vars = [v for v in ("sos", "pos", "eos", "n_seasons") if v in ds]
     phen = ds[phen_vars].load() if phen_vars else None
@@ -191,14 +292,33 @@ def report_from_store(store: str | Path, folder: str | Path | None = None, *, me
     rep.heading("Maps")
     rep.figure("Phenology, season count, uncertainty and observed fraction", plot_maps(phen, rec), "maps")
     if rec is not None:
-        rep.heading("Example pixels")
-        obs = rec["NDVI"].where(rec["source"] == 0) if "source" in rec else rec["NDVI"]
-        pseudo = xr.Dataset({"NDVI": obs})
-        for i, (yy, xx) in enumerate(example_pixels(rec, None, n_pixels)):
-            rep.figure(f"Pixel y={yy}, x={xx}: observed values (dots), reconstruction ±1 std, seasons",
-                       plot_pixel(pseudo, yy, xx, reconstruction=rec, phenology=phen), f"pixel_{i + 1}")
+        _report_pixels(rep, rec, phen, n_pixels)
     rep.heading("Provenance")
     rep.table("Store attributes", {k: v for k, v in ds.attrs.items() if isinstance(v, str | int | float) and len(str(v)) < 500})
     out = rep.write(folder)
     log.info("report written to %s", out["html"])
     return out
+
+
+def _report_metrics(rep: Report, metrics: Mapping[str, Any]) -> None:
+    """The funnel, held-out metrics and stage timings of a region's metrics JSON."""
+    if metrics.get("funnel"):
+        rep.heading("Data funnel")
+        rep.table("What survived each mask", funnel_rows(metrics["funnel"]))
+    if metrics.get("model_metrics"):
+        rep.heading("Model")
+        rep.table("Held-out metrics (spatial blocks)", metrics_rows(metrics["model_metrics"]))
+    if metrics.get("timings_s"):
+        rep.table("Stage timings (s)", {k: round(float(v), 2) for k, v in metrics["timings_s"].items()})
+
+
+def _report_pixels(rep: Report, rec: xr.Dataset, phen: xr.Dataset | None, n_pixels: int) -> None:
+    """Figures of a few seasonal pixels: observed values, reconstruction ±1 std, seasons."""
+    from .plots import example_pixels, plot_pixel
+
+    rep.heading("Example pixels")
+    obs = rec["NDVI"].where(rec["source"] == 0) if "source" in rec else rec["NDVI"]
+    pseudo = xr.Dataset({"NDVI": obs})
+    for i, (yy, xx) in enumerate(example_pixels(rec, None, n_pixels)):
+        rep.figure(f"Pixel y={yy}, x={xx}: observed values (dots), reconstruction ±1 std, seasons",
+                   plot_pixel(pseudo, yy, xx, reconstruction=rec, phenology=phen), f"pixel_{i + 1}")

@@ -16,7 +16,7 @@ from .splits import block_mask
 if TYPE_CHECKING:
     from ..models.fusion_model import FusionModel
 
-__all__ = ["evaluate", "score_phenology"]
+__all__ = ["class_names", "evaluate", "score_phenology"]
 
 
 def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predicted: xr.DataArray | None = None) -> dict[str, Any]:
@@ -36,7 +36,12 @@ def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predi
     Returns
     -------
     dict
-        ``overall`` metrics and ``by_range`` list.
+        ``which``, ``overall`` metrics and the ``by_range`` list.
+
+    Raises
+    ------
+    InsufficientDataError
+        When ``which`` is not "all" and the model records no blocks.
     """
     from ..inference.predict import predict_ndvi
 
@@ -83,7 +88,10 @@ def score_phenology(
     max_distance_days : float
         A found season matches the true season with the nearest peak within this distance.
     classes : sequence of str, optional
-        Class names by code (default: the synthetic classes).
+        Class names by code. Default: the names the truth carries (the
+        ``flag_meanings`` of ``crop``, or the dataset's ``classes``
+        attribute, space-separated, as ``make_scene`` writes them); without
+        them, ``"class <code>"`` for every code in ``crop``.
 
     Returns
     -------
@@ -93,38 +101,67 @@ def score_phenology(
         seasons) and ``matched``. The loop over pixels is evaluation code
         on small scenes, not a processing stage.
     """
-    from ..synthetic import CLASSES
-
-    names = list(classes or CLASSES)
+    names = list(classes) if classes else class_names(truth)
     crop = truth["crop"].values
     mask = np.ones(crop.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    t_pos, t_sos, t_eos = (_days(truth[v].values) for v in ("pos", "sos", "eos"))
-    p_pos, p_sos, p_eos = (_days(found[v].values) for v in ("pos", "sos", "eos"))
+    true = {v: _days(truth[v].values) for v in ("pos", "sos", "eos")}
+    got = {v: _days(found[v].values) for v in ("pos", "sos", "eos")}
     lo, hi = (-np.inf, np.inf) if period is None else tuple(float(_days(pd.Timestamp(p).to_datetime64())) for p in period)
     out: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(names):
         sel = mask & (crop == k)
-        if not sel.any():
-            continue
-        right, sos_err, eos_err = [], [], []
-        for i, j in zip(*np.nonzero(sel), strict=True):
-            tp, pp = t_pos[:, i, j], p_pos[:, i, j]
-            t_in = np.isfinite(tp) & (tp >= lo) & (tp <= hi)
-            p_in = np.isfinite(pp) & (pp >= lo) & (pp <= hi)
-            right.append(int(t_in.sum()) == int(p_in.sum()))
-            for s_ in np.flatnonzero(t_in):
-                d = np.where(p_in, np.abs(pp - tp[s_]), np.inf)
-                m = int(np.argmin(d))
-                if d[m] <= max_distance_days:
-                    if np.isfinite(p_sos[m, i, j]):
-                        sos_err.append(abs(p_sos[m, i, j] - t_sos[s_, i, j]))
-                    if np.isfinite(p_eos[m, i, j]):
-                        eos_err.append(abs(p_eos[m, i, j] - t_eos[s_, i, j]))
-        out[name] = {
-            "pixels": int(sel.sum()),
-            "right_count": float(np.mean(right)),
-            "sos_mae": float(np.mean(sos_err)) if sos_err else float("nan"),
-            "eos_mae": float(np.mean(eos_err)) if eos_err else float("nan"),
-            "matched": len(sos_err),
-        }
+        if sel.any():
+            out[name] = _score_class(sel, true, got, (lo, hi), max_distance_days)
     return out
+
+
+def class_names(truth: xr.Dataset) -> list[str]:
+    """The land-cover class names by code that a truth dataset carries.
+
+    Parameters
+    ----------
+    truth : xarray.Dataset
+        With a ``crop`` map of integer codes.
+
+    Returns
+    -------
+    list of str
+        From the ``flag_meanings`` attribute of ``crop``, else the dataset's
+        ``classes`` attribute (both space-separated), else ``"class <code>"``
+        for codes 0 to the largest in ``crop``.
+    """
+    for attrs, key in ((truth["crop"].attrs, "flag_meanings"), (truth.attrs, "classes")):
+        text = attrs.get(key)
+        if isinstance(text, str) and text.split():
+            return text.split()
+    crop = np.asarray(truth["crop"].values)
+    top = int(crop[crop >= 0].max()) if (crop >= 0).any() else -1
+    return [f"class {k}" for k in range(top + 1)]
+
+
+def _score_class(
+    sel: np.ndarray, true: dict[str, np.ndarray], got: dict[str, np.ndarray], period: tuple[float, float], max_distance_days: float
+) -> dict[str, Any]:
+    """Season count and SOS/EOS errors over the pixels of one class (``sel``)."""
+    lo, hi = period
+    right, sos_err, eos_err = [], [], []
+    for i, j in zip(*np.nonzero(sel), strict=True):
+        tp, pp = true["pos"][:, i, j], got["pos"][:, i, j]
+        t_in = np.isfinite(tp) & (tp >= lo) & (tp <= hi)
+        p_in = np.isfinite(pp) & (pp >= lo) & (pp <= hi)
+        right.append(int(t_in.sum()) == int(p_in.sum()))
+        for s_ in np.flatnonzero(t_in):
+            d = np.where(p_in, np.abs(pp - tp[s_]), np.inf)
+            m = int(np.argmin(d))
+            if d[m] <= max_distance_days:
+                if np.isfinite(got["sos"][m, i, j]):
+                    sos_err.append(abs(got["sos"][m, i, j] - true["sos"][s_, i, j]))
+                if np.isfinite(got["eos"][m, i, j]):
+                    eos_err.append(abs(got["eos"][m, i, j] - true["eos"][s_, i, j]))
+    return {
+        "pixels": int(sel.sum()),
+        "right_count": float(np.mean(right)),
+        "sos_mae": float(np.mean(sos_err)) if sos_err else float("nan"),
+        "eos_mae": float(np.mean(eos_err)) if eos_err else float("nan"),
+        "matched": len(sos_err),
+    }

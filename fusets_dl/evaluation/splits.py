@@ -17,11 +17,23 @@ __all__ = ["block_mask", "split_blocks"]
 def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
     """Assign square spatial blocks to train, validation and test at random (seeded).
 
+    Parameters
+    ----------
+    ny, nx : int
+        Scene size, pixels.
+    config : TrainConfig
+        ``block_size``, ``seed``, ``test_fraction`` and ``val_fraction``.
+
     Returns
     -------
     dict
         ``block_size``, ``grid`` (blocks along y and x), and the ``val`` and
         ``test`` block indices as ``[by, bx]`` lists; every other block trains.
+
+    Raises
+    ------
+    InsufficientDataError
+        When the scene holds fewer than 3 blocks.
     """
     size = config.block_size
     gy, gx = -(-ny // size), -(-nx // size)
@@ -48,7 +60,22 @@ def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
 
 
 def block_mask(ny: int, nx: int, blocks: dict[str, Any], which: str = "test") -> np.ndarray:
-    """Boolean (y, x) mask of the pixels in the model's ``which`` blocks ("test", "val" or "train")."""
+    """Boolean (y, x) mask of the pixels in the model's ``which`` blocks.
+
+    Parameters
+    ----------
+    ny, nx : int
+        Scene size, pixels.
+    blocks : dict
+        A split as :func:`split_blocks` returns it (``FusionModel.blocks``).
+    which : {"test", "val", "train"}
+        The blocks to mark; "train" is every block not held out.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (ny, nx).
+    """
     size = int(blocks["block_size"])
     by = np.arange(ny) // size
     bx = np.arange(nx) // size

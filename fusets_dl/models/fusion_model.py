@@ -17,7 +17,7 @@ from torch import nn
 
 from .._safeio import write_pair
 from ..errors import ModelError
-from ..features.core import FeatureSpec
+from ..features import FeatureSpec
 from ..runtime import resolve_device, resolve_precision, run_batches
 from . import weights as _weights
 from .fused import inference_network

@@ -10,7 +10,7 @@ from torch import nn
 
 from .._safeio import read_pair
 from ..errors import ModelError
-from ..features.core import FeatureSpec
+from ..features import FeatureSpec
 from .fusion_model import FORMAT_VERSION, FusionModel
 from .registry import build_network
 from .scaler import Scaler

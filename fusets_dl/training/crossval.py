@@ -11,7 +11,7 @@ from .._logging import logger
 from ..errors import InsufficientDataError
 from ..evaluation.metrics import metrics_by_range, regression_metrics
 from ..evaluation.splits import block_mask
-from ..features.core import FeatureSpec
+from ..features import FeatureSpec
 from ..inference.predict import predict_ndvi
 from .config import TrainConfig
 from .loop import train

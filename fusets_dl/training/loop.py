@@ -17,7 +17,7 @@ from .._version import __version__
 from ..errors import InsufficientDataError
 from ..evaluation.metrics import metrics_by_range, regression_metrics
 from ..evaluation.splits import block_mask, split_blocks
-from ..features.core import REQUIRED_MODALITIES, FeatureSpec
+from ..features import REQUIRED_MODALITIES, FeatureSpec
 from ..models.fusion_model import FusionModel
 from ..models.registry import architecture, build_network
 from ..models.scaler import Scaler

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from .._rng import hash_uniform
-from ..features.core import FeatureSpec, compute_features
+from ..features import FeatureSpec, compute_features
 
 __all__ = ["collect_samples"]
 

@@ -10,27 +10,9 @@ import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.errors import ConfigError, InsufficientDataError
-from fusets_dl.evaluation.compare import CompareConfig, compare, hide_gaps, spell_starts
+from fusets_dl.evaluation.compare import CompareConfig, compare
+from fusets_dl.evaluation.gaps import hide_gaps
 from fusets_dl.evaluation.splits import block_mask
-
-
-def test_spells_are_inside_their_part_and_hide_only_clear_values() -> None:
-    days = np.arange(0.0, 365.0, 5.0)
-    iy, ix = np.arange(6), np.arange(6)[::-1]
-    starts = spell_starts(days, iy, ix, gap_days=30, n_gaps=4, seed=3)
-    part = 360.0 / 4
-    for k in range(4):
-        assert np.all(starts[k] >= k * part) and np.all(starts[k] + 30 <= (k + 1) * part + 1e-9)
-    ndvi = np.full((days.size, 6), 0.5)
-    ndvi[::3] = np.nan
-    hidden = hide_gaps(ndvi, days, iy, ix, gap_days=30, n_gaps=4, seed=3)
-    assert not hidden[np.isnan(ndvi)].any()
-    assert np.all(hidden.sum(0) >= 4 * 3)  # each 30-day spell covers 6 dates, a third of them cloudy
-    assert np.array_equal(hidden[:, 2], hide_gaps(ndvi[:, 2:3], days, iy[2:3], ix[2:3], gap_days=30, n_gaps=4, seed=3)[:, 0])
-    with pytest.raises(ConfigError, match="do not fit"):
-        spell_starts(days, iy, ix, gap_days=100, n_gaps=4, seed=0)
-    inside = spell_starts(days, iy, ix, gap_days=20, n_gaps=3, seed=1, span=(200.0, 350.0))
-    assert inside.min() >= 200.0 and (inside + 20).max() <= 350.0 + 1e-9
 
 
 @pytest.fixture(scope="module")

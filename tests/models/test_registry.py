@@ -59,7 +59,7 @@ def test_strategies_and_checks_derive_from_the_table():
     assert registry.modality_weight_strategies() == ("late", "attention")
     assert not has_modality_weights({"type": "nonsense"})
     assert NETWORKS["early"].arch_type == "mlp"  # saved models keep loading under their old type
-    from fusets_dl.cli.core import build_parser
+    from fusets_dl.cli.parser import build_parser
 
     args = build_parser().parse_args(["compare", "--fusion", "attention"])
     assert args.fusion == "attention"

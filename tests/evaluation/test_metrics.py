@@ -1,4 +1,4 @@
-"""Metrics against hand-computed values; block masks."""
+"""Metrics against hand-computed values."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from fusets_dl.evaluation.metrics import metrics_by_range, regression_metrics
-from fusets_dl.evaluation.splits import block_mask
 
 
 def test_regression_metrics_by_hand():
@@ -26,16 +25,6 @@ def test_metrics_by_range_splits_on_observed_values():
     assert [r["n"] for r in rows] == [2, 0, 2, 0, 2]
     assert rows[0]["bias"] == pytest.approx(0.05)
     assert rows[4]["mae"] == pytest.approx(0.1)
-
-
-def test_block_mask():
-    blocks = {"block_size": 2, "grid": [2, 3], "test": [[0, 1]], "val": [[1, 2]]}
-    test = block_mask(4, 5, blocks, "test")
-    assert test.sum() == 4 and test[:2, 2:4].all()
-    val = block_mask(4, 5, blocks, "val")
-    assert val.sum() == 2 and val[2:4, 4].all()  # the last block column is one pixel wide
-    train = block_mask(4, 5, blocks, "train")
-    assert not (train & (test | val)).any() and (train | test | val).all()
 
 
 def test_clustering_scores_against_hand_computed_values():

@@ -1,0 +1,210 @@
+"""The methods of the gap-filling comparison: one registry table, one entry per method.
+
+Each entry of :data:`COMPARISON_METHODS` says how a method is named in the
+tables (``label``), drawn in the figures (``color``) and how it fills the
+hidden gaps (``fill``), as flox's ``AGGREGATIONS`` table does for its
+reductions. A new baseline is one entry::
+
+    from fusets_dl.evaluation.methods import COMPARISON_METHODS, Method
+
+    def _fill_mine(inputs):
+        return my_filler(inputs.ndvi).transpose("time", "pixel").values
+
+    COMPARISON_METHODS["mine"] = Method("My baseline (S2 only)", "#a6761d", _fill_mine)
+
+after which ``CompareConfig(methods=("mine", ...))`` runs it, and its row,
+label and colour appear in the table and the figure.
+
+This module imports neither torch nor matplotlib: the methods load what they
+need when they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+if TYPE_CHECKING:
+    from .compare import CompareConfig
+
+__all__ = ["COMPARISON_METHODS", "EXTRA_COLORS", "LABELS", "GapInputs", "Method", "color_of", "label_of"]
+
+
+@dataclass(frozen=True)
+class GapInputs:
+    """What every method of the comparison gets: the cube with the gaps hidden and the pixels scored.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        The loaded fusion cube with the hidden clear NDVI set to NaN (every
+        pixel of the scene, so scene-wide methods can run on it).
+    pixels : dict
+        Vectorised indexer ``{"y": ..., "x": ...}`` on a ``pixel`` dimension:
+        the evaluated pixels, in the order of the result arrays.
+    model : FusionModel
+        The trained fusion model of the comparison.
+    config : CompareConfig
+        The comparison settings (``lam``, ``mogpr``, ...).
+    prediction : xarray.DataArray, optional
+        The model's S1 prediction on ``cube`` (``time, y, x``), computed once
+        for the methods with ``uses_prediction``; ``None`` otherwise.
+    """
+
+    cube: xr.Dataset
+    pixels: dict[str, xr.DataArray]
+    model: Any
+    config: CompareConfig
+    prediction: xr.DataArray | None = None
+
+    @property
+    def ndvi(self) -> xr.DataArray:
+        """The clear NDVI left after hiding, at the evaluated pixels (``time, pixel``)."""
+        return self.cube["NDVI"].isel(self.pixels)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method of the gap-filling comparison.
+
+    Parameters
+    ----------
+    label : str
+        Name in the tables and figure legends.
+    color : str
+        Matplotlib colour of its bars and lines.
+    fill : callable
+        ``fill(inputs: GapInputs) -> numpy.ndarray``: the reconstruction at
+        the evaluated pixels, ``(time, pixel)`` on the cube's dates, NaN where
+        the method cannot fill.
+    uses_prediction : bool
+        The method uses ``inputs.prediction``; its time includes the
+        prediction's.
+    scene_wide : bool
+        The method processes every pixel of the scene (not only the
+        evaluated ones): its time per pixel divides by the scene's size.
+    """
+
+    label: str
+    color: str
+    fill: Callable[[GapInputs], np.ndarray]
+    uses_prediction: bool = False
+    scene_wide: bool = False
+
+
+def _at_pixels(da: xr.DataArray, inputs: GapInputs) -> np.ndarray:
+    return da.isel(inputs.pixels).transpose("time", "pixel").values
+
+
+def _fill_fusion(inputs: GapInputs) -> np.ndarray:
+    """The fusion reconstruction (observations, S1 predictions, Whittaker), starting from the prediction."""
+    from ..reconstruction import reconstruct
+
+    rec = reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, predicted=inputs.prediction)["NDVI"].compute()
+    return _at_pixels(rec, inputs)
+
+
+def _fill_fusion_s1_only(inputs: GapInputs) -> np.ndarray:
+    """The model's S1 prediction alone."""
+    if inputs.prediction is None:
+        raise ValueError("fusion_s1_only: expected the model's prediction in the inputs, found None")
+    return _at_pixels(inputs.prediction, inputs)
+
+
+def _fill_mogpr(inputs: GapInputs) -> np.ndarray:
+    """MOGPR with NDVI and the RVI of each relative orbit as outputs."""
+    from ..baselines import GPConfig, mogpr, mogpr_inputs
+
+    sub = mogpr_inputs(inputs.cube.isel(inputs.pixels))
+    res = mogpr(sub, target="NDVI", config=GPConfig(**inputs.config.mogpr)).compute()
+    return res["NDVI"].transpose("time", "pixel").values
+
+
+def _fill_whittaker(inputs: GapInputs) -> np.ndarray:
+    """Whittaker smoother of the remaining clear NDVI."""
+    from ..baselines import whittaker_baseline
+
+    return whittaker_baseline(inputs.ndvi, lam=inputs.config.lam).transpose("time", "pixel").values
+
+
+def _fill_linear(inputs: GapInputs) -> np.ndarray:
+    """Linear interpolation of the remaining clear NDVI."""
+    from ..baselines import interpolate_linear
+
+    return interpolate_linear(inputs.ndvi).transpose("time", "pixel").values
+
+
+#: Every method of the comparison, by name, in the order of the tables.
+COMPARISON_METHODS: dict[str, Method] = {
+    "fusion": Method("DL fusion (reconstruct)", "#1b9e77", _fill_fusion, uses_prediction=True, scene_wide=True),
+    "fusion_s1_only": Method("DL S1 prediction alone", "#66c2a5", _fill_fusion_s1_only, uses_prediction=True, scene_wide=True),
+    "mogpr": Method("MOGPR (NDVI + RVI per orbit)", "#d95f02", _fill_mogpr),
+    "whittaker": Method("Whittaker (S2 only)", "#7570b3", _fill_whittaker),
+    "linear": Method("Linear interpolation (S2 only)", "#777777", _fill_linear),
+}
+
+#: Colours for series without a colour of their own (``fusion[name]`` rows of extra models, baselines in figures).
+EXTRA_COLORS: tuple[str, ...] = ("#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#1f78b4", "#b2df8a")
+
+
+def label_of(name: str) -> str:
+    """The table and legend label of a comparison row.
+
+    Parameters
+    ----------
+    name : str
+        A registry key, or ``fusion[<name>]`` for an extra fusion model.
+
+    Returns
+    -------
+    str
+        The registered label, ``"DL fusion <name>"`` for extra models, else ``name``.
+    """
+    if name in COMPARISON_METHODS:
+        return COMPARISON_METHODS[name].label
+    if name.startswith("fusion["):
+        return f"DL fusion {name[6:]}"
+    return name
+
+
+def color_of(name: str) -> str:
+    """The figure colour of a comparison row.
+
+    Parameters
+    ----------
+    name : str
+        A registry key or any other row name.
+
+    Returns
+    -------
+    str
+        The registered colour; for other rows, a colour of a fixed palette
+        chosen from the name (stable across runs).
+    """
+    if name in COMPARISON_METHODS:
+        return COMPARISON_METHODS[name].color
+    return EXTRA_COLORS[sum(map(ord, name)) % len(EXTRA_COLORS)]
+
+
+class _Labels(Mapping[str, str]):
+    """Read-only live view ``name -> label`` of :data:`COMPARISON_METHODS`."""
+
+    def __getitem__(self, name: str) -> str:
+        return COMPARISON_METHODS[name].label
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMPARISON_METHODS)
+
+    def __len__(self) -> int:
+        return len(COMPARISON_METHODS)
+
+    def __repr__(self) -> str:
+        return f"LABELS({dict(self)!r})"
+
+
+#: ``name -> label`` of every registered method (a live, read-only view of the registry).
+LABELS: Mapping[str, str] = _Labels()

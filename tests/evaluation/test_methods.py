@@ -1,0 +1,85 @@
+"""The registry of comparison methods: one entry is all a new method needs."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.colors import to_rgba
+
+from fusets_dl.errors import ConfigError
+from fusets_dl.evaluation.compare import METHODS, CompareConfig, compare
+from fusets_dl.evaluation.methods import (
+    COMPARISON_METHODS,
+    LABELS,
+    GapInputs,
+    Method,
+    color_of,
+    label_of,
+)
+from fusets_dl.evaluation.plots import plot_comparison
+
+_COLOR = "#123456"
+_LABEL = "Per-pixel mean (test only)"
+
+
+def _fill_mean(inputs: GapInputs) -> np.ndarray:
+    """Every date gets the mean of the clear NDVI left in its pixel."""
+    v = inputs.ndvi.transpose("time", "pixel").values
+    _fill_mean.seen = inputs  # type: ignore[attr-defined]
+    return np.broadcast_to(np.nanmean(v, axis=0), v.shape).copy()
+
+
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setitem(COMPARISON_METHODS, "pixel_mean", Method(_LABEL, _COLOR, _fill_mean))
+    return "pixel_mean"
+
+
+def test_registry_is_the_one_table() -> None:
+    assert METHODS == tuple(COMPARISON_METHODS) == ("fusion", "fusion_s1_only", "mogpr", "whittaker", "linear")
+    assert CompareConfig().methods == METHODS
+    for name, method in COMPARISON_METHODS.items():
+        assert LABELS[name] == label_of(name) == method.label
+        assert color_of(name) == method.color
+    assert COMPARISON_METHODS["fusion"].uses_prediction and COMPARISON_METHODS["fusion"].scene_wide
+    assert not COMPARISON_METHODS["linear"].uses_prediction and not COMPARISON_METHODS["linear"].scene_wide
+    # rows that are not entries: extra fusion models get a label and a stable palette colour
+    assert label_of("fusion[big]") == "DL fusion [big]"
+    assert color_of("fusion[big]") == color_of("fusion[big]") and color_of("fusion[big]") not in {m.color for m in COMPARISON_METHODS.values()}
+
+
+def test_a_registered_method_runs_through_compare(registered: str, small_cube: xr.Dataset) -> None:
+    with pytest.raises(ConfigError, match="methods"):
+        CompareConfig(methods=("not_registered",))
+    assert LABELS[registered] == _LABEL  # the label view follows the registry
+    ny, nx = small_cube.sizes["y"], small_cube.sizes["x"]
+    blocks = {"block_size": 8, "grid": [-(-ny // 8), -(-nx // 8)], "test": [[1, 1], [2, 0]], "val": [[0, 0]]}
+    model = SimpleNamespace(blocks=blocks)  # the S2-only methods never call the model
+    cfg = CompareConfig(gap_days=40, n_gaps=3, max_pixels=30, methods=("linear", registered))
+    res = compare(small_cube, config=cfg, model=model)
+
+    rows = {r["method"]: r for r in res.rows}
+    assert list(rows) == ["linear", registered]
+    row = rows[registered]
+    assert row["n"] == rows["linear"]["n"] == res.info["n_hidden_scored"] > 0
+    assert row["filled"] == 1.0 and row["timed_pixels"] == res.info["n_pixels"]
+    assert np.isfinite([row["rmse"], row["mae"], row["seconds_per_pixel"]]).all()
+    # the method saw the cube with the spells hidden, at the evaluated pixels only
+    seen = _fill_mean.seen  # type: ignore[attr-defined]
+    assert seen.prediction is None and seen.ndvi.sizes["pixel"] == res.info["n_pixels"]
+    original = small_cube["NDVI"].isel(seen.pixels).values
+    assert int(np.isfinite(original).sum() - np.isfinite(seen.ndvi.values).sum()) == res.info["n_hidden"]
+
+    assert _LABEL in res.to_markdown()
+    assert res.examples["labels"][registered] == _LABEL
+    fig = plot_comparison(res)
+    bars = fig.axes[0]
+    assert bars.get_title() == "RMSE on hidden NDVI"
+    assert [p.get_facecolor() for p in bars.patches] == [to_rgba(color_of("linear")), to_rgba(_COLOR)]
+    assert [t.get_text() for t in bars.get_yticklabels()] == [LABELS["linear"], _LABEL]
+    series = next(ax for ax in fig.axes if ax.get_ylabel() == "NDVI")
+    line = next(li for li in series.lines if li.get_label() == _LABEL)
+    assert to_rgba(line.get_color()) == to_rgba(_COLOR)
