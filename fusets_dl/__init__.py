@@ -33,8 +33,8 @@ _EXPORTS = {
     "load_model": ".models.io",
     "predict_ndvi": ".inference.predict",
     "mogpr": ".baselines.lcm",
-    "compare": ".evaluation.compare",
-    "CompareConfig": ".evaluation.compare",
+    "compare": ".evaluation.comparison",
+    "CompareConfig": ".evaluation.comparison",
     "to_zarr": ".writers.zarr",
 }
 _SUBMODULES = (
@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from . import synthetic as synthetic
     from .alignment.build import align
     from .baselines.lcm import mogpr
-    from .evaluation.compare import CompareConfig, compare
+    from .evaluation.comparison import CompareConfig, compare
     from .features import FeatureSpec, compute_features
     from .inference.predict import predict_ndvi
     from .models.fusion_model import FusionModel

@@ -15,7 +15,7 @@ from .validate import check_cube
 
 if TYPE_CHECKING:
     from .baselines.gp import GPConfig
-    from .evaluation.compare import CompareConfig, CompareResult
+    from .evaluation.comparison import CompareConfig, CompareResult
     from .features import FeatureSpec
     from .models import FusionModel
     from .segmentation import SegmentConfig, Segmenter
@@ -127,7 +127,7 @@ class FusionDatasetAccessor:
         models: dict[str, FusionModel] | None = None,
     ) -> CompareResult:
         """The gap-filling comparison on this cube; see :func:`fusets_dl.compare`."""
-        from .evaluation.compare import compare
+        from .evaluation.comparison import compare
 
         return compare(self._ds, config=config, model=model, features=features, train_config=train_config, models=models)
 

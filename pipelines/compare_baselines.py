@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import fusets_dl as fdl
-from fusets_dl.evaluation.compare import CompareConfig, compare
+from fusets_dl.evaluation.comparison import CompareConfig, compare
 from fusets_dl.evaluation.methods import LABELS as _LABELS
 from fusets_dl.sample import find_sample
 

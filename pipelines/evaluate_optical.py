@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 import fusets_dl as fdl
-from fusets_dl.evaluation.compare import CompareConfig, compare
+from fusets_dl.evaluation.comparison import CompareConfig, compare
 from fusets_dl.models.registry import FUSION_STRATEGIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -190,7 +190,7 @@ def test_public_names_load_on_first_use():
     [
         ("FusionDatasetAccessor", "predict_ndvi", "fusets_dl.inference:predict_ndvi", 1),
         ("FusionDatasetAccessor", "reconstruct", "fusets_dl.reconstruction:reconstruct", 1),
-        ("FusionDatasetAccessor", "compare", "fusets_dl.evaluation.compare:compare", 1),
+        ("FusionDatasetAccessor", "compare", "fusets_dl.evaluation.comparison:compare", 1),
         ("FusionDatasetAccessor", "segment", "fusets_dl.segmentation:segment", 1),
         ("FusionDatasetAccessor", "phenology", "fusets_dl.phenometrics:phenology", 1),
         ("FusionDataArrayAccessor", "phenology", "fusets_dl.phenometrics:phenology", 1),

@@ -24,7 +24,7 @@ from .tools import cmd_compare, cmd_report, cmd_run, cmd_synth
 
 __all__ = ["COMPARE_METHODS", "FUSION_STRATEGIES", "SEGMENT_VIEWS", "build_parser"]
 
-#: The methods of ``compare --methods`` (``fusets_dl.evaluation.compare.METHODS``).
+#: The methods of ``compare --methods`` (``fusets_dl.evaluation.comparison.METHODS``).
 COMPARE_METHODS = ("fusion", "fusion_s1_only", "mogpr", "whittaker", "linear")
 #: The choices of ``compare --fusion`` (``fusets_dl.models.modality.FUSION_STRATEGIES``).
 FUSION_STRATEGIES = ("early", "mid", "late", "attention")

@@ -78,7 +78,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     int
         0.
     """
-    from ..evaluation.compare import CompareConfig, compare
+    from ..evaluation.comparison import CompareConfig, compare
     from ..features import FeatureSpec
     from ..models import load_model
     from ..training import TrainConfig

@@ -7,7 +7,7 @@ Modules, one job each:
 - ``scoring``: a model's metrics on its held-out blocks, phenology against a truth;
 - ``gaps``: the simulated cloudy spells of the comparison;
 - ``methods``: the registry of comparison methods (label, colour, gap filler);
-- ``compare``: the gap-filling comparison (:func:`compare`);
+- ``comparison``: the gap-filling comparison (:func:`compare`);
 - ``relevance``: modality relevance (SHAPE scores) and modality weights;
 - ``plots``: figures; ``report``: Markdown and HTML reports.
 
@@ -27,9 +27,9 @@ _EXPORTS = {
     "split_blocks": ".splits",
     "evaluate": ".scoring",
     "score_phenology": ".scoring",
-    "compare": ".compare",
-    "CompareConfig": ".compare",
-    "CompareResult": ".compare",
+    "compare": ".comparison",
+    "CompareConfig": ".comparison",
+    "CompareResult": ".comparison",
     "COMPARISON_METHODS": ".methods",
     "Method": ".methods",
     "modality_relevance": ".relevance",
@@ -37,6 +37,6 @@ _EXPORTS = {
     "Report": ".report",
     "report_from_store": ".report",
 }
-__getattr__, __dir__ = attach(__name__, _EXPORTS, ("compare", "gaps", "methods", "metrics", "plots", "relevance", "report", "scoring", "splits"))
+__getattr__, __dir__ = attach(__name__, _EXPORTS, ("comparison", "gaps", "methods", "metrics", "plots", "relevance", "report", "scoring", "splits"))
 
 __all__ = sorted(_EXPORTS)

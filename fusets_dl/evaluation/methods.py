@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 
 if TYPE_CHECKING:
-    from .compare import CompareConfig
+    from .comparison import CompareConfig
 
 __all__ = ["COMPARISON_METHODS", "EXTRA_COLORS", "LABELS", "GapInputs", "Method", "color_of", "label_of"]
 

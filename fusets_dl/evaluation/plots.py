@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.gridspec import GridSpec
 
-    from .compare import CompareResult
+    from .comparison import CompareResult
 
 __all__ = ["plot_comparison", "plot_evaluation", "plot_maps", "plot_pixel"]
 
@@ -335,7 +335,7 @@ def plot_comparison(result: CompareResult) -> Figure:
     Parameters
     ----------
     result : CompareResult
-        Output of :func:`~fusets_dl.evaluation.compare.compare`.
+        Output of :func:`~fusets_dl.evaluation.comparison.compare`.
 
     Returns
     -------

@@ -52,7 +52,7 @@ def test_plots_do_not_import_compare() -> None:
     """Colours come from the method registry; ``compare`` imports ``plots``, never the other way."""
     loaded = _loaded_after("import fusets_dl.evaluation.plots")
     assert "fusets_dl.evaluation.methods" in loaded
-    assert "fusets_dl.evaluation.compare" not in loaded
+    assert "fusets_dl.evaluation.comparison" not in loaded
     assert "torch" not in loaded
 
 

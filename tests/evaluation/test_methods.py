@@ -10,7 +10,7 @@ import xarray as xr
 from matplotlib.colors import to_rgba
 
 from fusets_dl.errors import ConfigError
-from fusets_dl.evaluation.compare import METHODS, CompareConfig, compare
+from fusets_dl.evaluation.comparison import METHODS, CompareConfig, compare
 from fusets_dl.evaluation.methods import (
     COMPARISON_METHODS,
     LABELS,

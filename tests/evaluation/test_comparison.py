@@ -10,7 +10,7 @@ import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.errors import ConfigError, InsufficientDataError
-from fusets_dl.evaluation.compare import CompareConfig, compare
+from fusets_dl.evaluation.comparison import CompareConfig, compare
 from fusets_dl.evaluation.gaps import hide_gaps
 from fusets_dl.evaluation.splits import block_mask
 
