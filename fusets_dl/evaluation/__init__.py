@@ -24,6 +24,7 @@ _EXPORTS = {
     "clustering_scores": ".metrics",
     "NDVI_RANGES": ".metrics",
     "block_mask": ".splits",
+    "fold_splits": ".splits",
     "split_blocks": ".splits",
     "evaluate": ".scoring",
     "score_phenology": ".scoring",

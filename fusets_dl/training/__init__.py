@@ -15,7 +15,6 @@ _EXPORTS = {
     "TrainConfig": ".config",
     "collect_samples": ".sampling",
     "cross_validate": ".crossval",
-    "fold_splits": ".crossval",
     "train": ".loop",
 }
 __getattr__, __dir__ = attach(__name__, _EXPORTS, ("config", "crossval", "loop", "sampling"))
@@ -23,7 +22,6 @@ __getattr__, __dir__ = attach(__name__, _EXPORTS, ("config", "crossval", "loop",
 if TYPE_CHECKING:
     from .config import TrainConfig as TrainConfig
     from .crossval import cross_validate as cross_validate
-    from .crossval import fold_splits as fold_splits
     from .loop import train as train
     from .sampling import collect_samples as collect_samples
 

@@ -8,65 +8,14 @@ import numpy as np
 import xarray as xr
 
 from .._logging import logger
-from ..errors import InsufficientDataError
 from ..evaluation.metrics import metrics_by_range, regression_metrics
-from ..evaluation.splits import block_mask
+from ..evaluation.splits import block_mask, fold_splits
 from ..features import FeatureSpec
 from ..inference.predict import predict_ndvi
 from .config import TrainConfig
 from .loop import train
 
-__all__ = ["cross_validate", "fold_splits"]
-
-
-def fold_splits(ny: int, nx: int, config: TrainConfig, folds: int) -> list[dict[str, Any]]:
-    """Deal the spatial blocks into ``folds`` disjoint test sets, each with its own validation blocks.
-
-    The blocks of ``config.block_size`` are shuffled (seeded by
-    ``config.seed``) and dealt into ``folds`` parts; fold ``k`` tests on part
-    ``k`` and validates on a share ``config.val_fraction`` of the other
-    blocks (seeded by ``config.seed + 1 + k``).
-
-    Parameters
-    ----------
-    ny, nx : int
-        Scene size in pixels.
-    config : TrainConfig
-        ``block_size``, ``val_fraction`` and ``seed``.
-    folds : int
-        Number of folds, at least 2 and fewer than the blocks.
-
-    Returns
-    -------
-    list of dict
-        One split per fold, in the form of
-        :func:`fusets_dl.evaluation.splits.split_blocks` (``block_size``,
-        ``grid``, ``test``, ``val``), accepted by ``train(split=...)`` and
-        :func:`fusets_dl.evaluation.splits.block_mask`.
-
-    Raises
-    ------
-    InsufficientDataError
-        Fewer than ``folds + 1`` blocks, or fewer than 2 folds.
-    """
-    size = config.block_size
-    gy, gx = -(-ny // size), -(-nx // size)
-    n = gy * gx
-    if folds < 2 or n < folds + 1:
-        raise InsufficientDataError(f"cross_validate: expected 2 <= folds < {n} blocks of {size} px, found folds={folds}")
-    order = np.random.default_rng(config.seed).permutation(n)
-    n_val = max(1, round(config.val_fraction * n))
-    out = []
-    for k, test in enumerate(np.array_split(order, folds)):
-        rest = np.setdiff1d(order, test)
-        val = np.random.default_rng(config.seed + 1 + k).choice(rest, size=min(n_val, rest.size - 1), replace=False)
-        out.append({
-            "block_size": size,
-            "grid": [gy, gx],
-            "test": [[int(b) // gx, int(b) % gx] for b in sorted(test)],
-            "val": [[int(b) // gx, int(b) % gx] for b in sorted(val)],
-        })
-    return out
+__all__ = ["cross_validate"]
 
 
 def _fold_scores(cube: xr.Dataset, spec: FeatureSpec, config: TrainConfig, split: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
