@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..cf import cf_attrs
 from ..errors import DimensionError, DuplicateTimeError, MissingVariableError, SourceError
 from .gp import GPConfig, fit_predict
 
@@ -181,7 +182,7 @@ def mogpr(
         out[name] = res.isel(variable=i, __stat=0, drop=True).transpose(*order)
         out[f"{name}_std"] = res.isel(variable=i, __stat=1, drop=True).transpose(*order)
         out[name].attrs.update(ds[name].attrs)
-        out[f"{name}_std"].attrs = {"long_name": f"MOGPR predictive standard deviation of {name}"}
+        out[f"{name}_std"].attrs = cf_attrs("mogpr.std", fields={"name": name})
     out = out.rename({_TQ: time_dim}).assign_coords({time_dim: t_out.values})
     for c in ds.coords:
         if time_dim not in ds[c].dims and c not in out.coords:

@@ -7,6 +7,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..cf import cf_attrs
 from ..features import compute_features
 from ..models.fusion_model import FusionModel
 from ..models.io import model_from_parts
@@ -105,14 +106,6 @@ def predict_ndvi(
         dims=("time", "y", "x"),
         coords={k: v for k, v in cube["VV"].coords.items()},
         name="NDVI_pred",
-        attrs={
-            "long_name": "NDVI predicted from Sentinel-1 by the fusion network",
-            "standard_name": "normalized_difference_vegetation_index",
-            "units": "1",
-            "valid_min": -1.0,
-            "valid_max": 1.0,
-            "model_sha256": model.sha256,
-            "feature_spec": model.spec.to_json(),
-        },
+        attrs=cf_attrs("predict.NDVI_pred", model_sha256=model.sha256, feature_spec=model.spec.to_json()),
     )
     return out

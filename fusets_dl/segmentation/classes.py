@@ -8,6 +8,8 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from ..cf import cf_attrs
+
 __all__: list[str] = []
 
 
@@ -18,4 +20,4 @@ def _classes_array(profile: xr.DataArray, fn: Any, *args: Any, name: str, attrs:
     else:
         data = da.map_blocks(fn, profile.data, *args, drop_axis=2, dtype=np.int16, meta=np.empty((0, 0), dtype=np.int16))
     return xr.DataArray(data, dims=("y", "x"), coords={"y": profile["y"], "x": profile["x"]}, name=name,
-                        attrs={"long_name": "unsupervised land-cover class", "comment": "-1: too little S1 to classify", **attrs})
+                        attrs=cf_attrs("segment.class", **attrs))
