@@ -50,7 +50,9 @@ class set_options:  # lower case like xarray.set_options: it reads as a function
     batch_size : int or None
         Rows per forward pass at inference; None picks one per device.
     progress : bool
-        Show progress (bars and ETA log lines) on long work.
+        Show progress on long work: the training epochs are logged at INFO
+        ("epoch k/N ... at most T s left"; at DEBUG when off) and
+        ``fusets-dl run`` draws its tile bar.
 
     Raises
     ------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..evaluation.methods import COMPARISON_METHODS
+from ..models.registry import NETWORKS
 from .demo import cmd_demo
 from .stages import (
     cmd_align,
@@ -24,11 +26,12 @@ from .tools import cmd_compare, cmd_report, cmd_run, cmd_synth
 
 __all__ = ["COMPARE_METHODS", "FUSION_STRATEGIES", "SEGMENT_VIEWS", "build_parser"]
 
-#: The methods of ``compare --methods`` (``fusets_dl.evaluation.comparison.METHODS``).
-COMPARE_METHODS = ("fusion", "fusion_s1_only", "mogpr", "whittaker", "linear")
-#: The choices of ``compare --fusion`` (``fusets_dl.models.modality.FUSION_STRATEGIES``).
-FUSION_STRATEGIES = ("early", "mid", "late", "attention")
-#: The choices of ``segment --views`` (``fusets_dl.segmentation.config.VIEWS``).
+#: The methods of ``compare --methods``: the comparison-method registry (torch-free module).
+COMPARE_METHODS: tuple[str, ...] = tuple(COMPARISON_METHODS)
+#: The choices of ``compare --fusion``: the network registry (torch-free module).
+FUSION_STRATEGIES: tuple[str, ...] = tuple(NETWORKS)
+#: The choices of ``segment --views`` (``fusets_dl.segmentation.config.VIEWS``; a literal, as importing the
+#: segmentation package loads torch; a test checks they agree).
 SEGMENT_VIEWS = ("s1", "s2")
 
 

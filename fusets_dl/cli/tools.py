@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .._logging import logger
+from ..options import option
 
 __all__ = ["cmd_compare", "cmd_report", "cmd_run", "cmd_synth"]
 
@@ -42,7 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)  # every config error is reported before any work
     t0 = time.perf_counter()
     bar = _progress_bar([r.name for r in cfg.regions])
-    rows = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=None if args.quiet else bar)
+    rows = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=None if args.quiet or not option("progress") else bar)
     print(summary_table(rows))
     print(f"\noutputs in {cfg.output_root} ({time.perf_counter() - t0:.1f} s)")
     return 0

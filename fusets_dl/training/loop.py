@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from ..features import REQUIRED_MODALITIES, FeatureSpec
 from ..models.fusion_model import FusionModel
 from ..models.registry import architecture, build_network
 from ..models.scaler import Scaler
+from ..options import option
 from ..runtime import resolve_device
 from ..validate import check_cube
 from .config import TrainConfig
@@ -208,7 +210,9 @@ def _train_fit(net: nn.Module, t: _Tensors, spec: FeatureSpec, config: TrainConf
         sched.step(vloss)
         rec = {"epoch": epoch + 1, "loss": loss, "val_loss": vloss, "lr": lr, "seconds": time.perf_counter() - t0}
         history.append(rec)
-        logger.info("train: epoch %d loss %.4f val_loss %.4f lr %.2e (%.1f s)", epoch + 1, loss, vloss, lr, rec["seconds"])
+        eta = sum(h["seconds"] for h in history) / len(history) * (config.max_epochs - epoch - 1)
+        logger.log(logging.INFO if option("progress") else logging.DEBUG, "train: epoch %d/%d loss %.4f val_loss %.4f lr %.2e (%.1f s, at most %.0f s left)",
+                   epoch + 1, config.max_epochs, loss, vloss, lr, rec["seconds"], eta)
         if vloss < best[0] - 1e-5:
             best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
         elif epoch + 1 - best[2] >= config.patience:

@@ -69,7 +69,7 @@ def test_every_subcommand_has_help_and_a_command():
 
 def test_choices_spelled_in_the_parser_are_the_library_ones():
     from fusets_dl.evaluation.comparison import METHODS
-    from fusets_dl.models.modality import FUSION_STRATEGIES as STRATEGIES
+    from fusets_dl.models.registry import FUSION_STRATEGIES as STRATEGIES
     from fusets_dl.segmentation.config import VIEWS
 
     assert COMPARE_METHODS == tuple(METHODS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -127,3 +129,16 @@ def test_device_option_applies_to_training(cube):
     with fdl.set_options(device="cuda"):
         m = fdl.train(cube, config=TrainConfig(**{**FAST, "max_epochs": 1}, device="cpu"))  # explicit wins
     assert m.info["device"] == "cpu"
+
+
+def test_progress_option_logs_epochs_with_their_count_and_time_left(cube, caplog):
+    cfg = TrainConfig(**{**FAST, "max_epochs": 2, "patience": 10})
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        fdl.train(cube, config=cfg)
+    lines = [r.getMessage() for r in caplog.records if "train: epoch" in r.getMessage()]
+    assert len(lines) == 2 and lines[0].startswith("train: epoch 1/2 ") and "s left" in lines[0]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="fusets_dl"), fdl.set_options(progress=False):
+        fdl.train(cube, config=cfg)
+    assert not [r for r in caplog.records if "train: epoch" in r.getMessage()]
+
