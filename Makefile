@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/pytest -n 2 -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check fusets_dl tests benchmarks pipelines data
+	$(BIN)/ruff check fusets_dl tests benchmarks pipelines evaluation data
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks --quick

@@ -1,6 +1,6 @@
 """Unsupervised land-cover maps against known classes: contrastive + VQ versus k-means, S1-only versus S1+S2.
 
-    .venv/bin/python pipelines/evaluate_segmentation.py [--scenes real synthetic] [--seeds 0 1 2] [--out outputs/segment]
+    .venv/bin/python evaluation/evaluate_segmentation.py [--scenes real synthetic] [--seeds 0 1 2] [--out outputs/segment]
 
 No labels are used in training. Scored afterwards with the adjusted Rand
 index and normalised mutual information (``fusets_dl.evaluate.clustering_scores``):

@@ -1,6 +1,6 @@
 """Phenology from the fused reconstruction versus from raw cloudy S2, against synthetic truth.
 
-    .venv/bin/python pipelines/evaluate_synthetic_phenology.py [--size 96] [--seed 3] [--cloud-cover 0.5]
+    .venv/bin/python evaluation/evaluate_synthetic_phenology.py [--size 96] [--seed 3] [--cloud-cover 0.5]
 
 A synthetic scene (rice with two or three crops a year, maize, grassland,
 forest, urban, water) is aligned; the default model is trained on it (the

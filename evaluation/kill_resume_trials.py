@@ -1,6 +1,6 @@
 """Kill a batch run at random points, resume it, and check the outputs are identical to an uninterrupted run.
 
-    .venv/bin/python pipelines/kill_resume_trials.py [--trials 20] [--seed 0] [--mode process|worker] [--out DIR]
+    .venv/bin/python evaluation/kill_resume_trials.py [--trials 20] [--seed 0] [--mode process|worker] [--out DIR]
 
 The run is the test configuration (two regions of the bundled sample, a
 2-epoch model each, 4 tiles per region). One uninterrupted reference run is

@@ -1,6 +1,6 @@
 """Gap-filling comparison on the bundled sample, a synthetic scene and the real WorldCereal patch.
 
-    .venv/bin/python pipelines/compare_baselines.py [--scenes sample synthetic real] [--gaps 30 60 90] [--out outputs/compare]
+    .venv/bin/python evaluation/compare_baselines.py [--scenes sample synthetic real] [--gaps 30 60 90] [--out outputs/compare]
 
 For each scene one fusion model is trained with spatial blocks held out
 (8 x 8 pixels, TrainConfig defaults); then, for each spell length, the

@@ -1,6 +1,6 @@
 """Accuracy of the S1 -> NDVI model on the real WorldCereal patch (needs ../shared/data).
 
-    .venv/bin/python pipelines/evaluate_worldcereal.py [--folds 4] [--seeds 0 1] [--json out.json]
+    .venv/bin/python evaluation/evaluate_worldcereal.py [--folds 4] [--seeds 0 1] [--json out.json]
 
 Honest protocol: spatial blocks of 8 x 8 pixels (160 m) are held out; every
 number below is on pixel-dates of blocks the model never saw.

@@ -1,6 +1,6 @@
 """S1-only versus S1 + optical context (each fusion strategy) versus MOGPR, and modality relevance.
 
-    .venv/bin/python pipelines/evaluate_optical.py [--scenes real synthetic] [--gaps 30 60] [--out outputs/optical]
+    .venv/bin/python evaluation/evaluate_optical.py [--scenes real synthetic] [--gaps 30 60] [--out outputs/optical]
 
 Every model is trained with the same seed and spatial-block split (8 x 8
 pixel blocks; the test blocks are never seen in training), so all of them
