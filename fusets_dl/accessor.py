@@ -48,13 +48,30 @@ class FusionDatasetAccessor:
         return self._ds
 
     def summary(self) -> dict[str, Any]:
-        """What survived each step of building the cube; see :func:`fusets_dl.alignment.summarise`."""
+        """What survived each step of building the cube; see :func:`fusets_dl.alignment.summarise`.
+
+        Returns
+        -------
+        dict
+            The data funnel (pixel-dates per mask) and the alignment settings.
+        """
         from .alignment import summarise
 
         return summarise(self._ds)
 
     def features(self, spec: FeatureSpec | None = None) -> xr.DataArray:
-        """The feature cube; see :func:`fusets_dl.compute_features`."""
+        """The feature cube; see :func:`fusets_dl.compute_features`.
+
+        Parameters
+        ----------
+        spec : FeatureSpec, optional
+            Which features; the default spec when None.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``features(time, y, x, feature)``, lazy on Dask input.
+        """
         from .features import compute_features
 
         return compute_features(self._ds, spec)
@@ -67,7 +84,20 @@ class FusionDatasetAccessor:
         device: str | None = None,
         precision: str | None = None,
     ) -> xr.DataArray:
-        """NDVI predicted from S1 by ``model``, lazy on Dask input; see :func:`fusets_dl.predict_ndvi`."""
+        """NDVI predicted from S1 by ``model``, lazy on Dask input; see :func:`fusets_dl.predict_ndvi`.
+
+        Parameters
+        ----------
+        model : FusionModel
+            A trained model; its feature spec decides the features.
+        batch_size, device, precision
+            Inference settings; None takes :func:`fusets_dl.set_options`.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``NDVI_pred(time, y, x)`` float32.
+        """
         from .inference import predict_ndvi
 
         return predict_ndvi(self._ds, model, batch_size=batch_size, device=device, precision=precision)
@@ -86,7 +116,22 @@ class FusionDatasetAccessor:
         device: str | None = None,
         precision: str | None = None,
     ) -> xr.Dataset:
-        """Gap-filled NDVI with ``NDVI_std`` and ``source``; see :func:`fusets_dl.reconstruct`."""
+        """Gap-filled NDVI with ``NDVI_std`` and ``source``; see :func:`fusets_dl.reconstruct`.
+
+        Parameters
+        ----------
+        model : FusionModel
+            The model whose predictions fill the gaps.
+        freq, smooth, lam, obs_std, weights, predicted
+            Output grid, smoothing and weighting, as in :func:`fusets_dl.reconstruct`.
+        batch_size, device, precision
+            Inference settings; None takes :func:`fusets_dl.set_options`.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``NDVI``, ``NDVI_std`` and ``source`` on the output dates.
+        """
         from .reconstruction import reconstruct
 
         return reconstruct(self._ds, model, freq=freq, smooth=smooth, lam=lam, obs_std=obs_std, weights=weights,
@@ -109,6 +154,22 @@ class FusionDatasetAccessor:
         A Dataset that is not a fusion cube (no ``VV``/``VH``) goes to
         :func:`~fusets_dl.mogpr` as it is; ``config_kwargs`` are fields of
         :class:`~fusets_dl.baselines.GPConfig` (as in ``mogpr``).
+
+        Parameters
+        ----------
+        target : str
+            The variable to gap-fill.
+        times : optional
+            Output dates; the input dates when None.
+        sar, split_orbits
+            How the S1 outputs are formed (``"rvi"`` or ``"vv_vh"``; one per relative orbit).
+        variables, config, **config_kwargs
+            As in :func:`fusets_dl.mogpr`.
+
+        Returns
+        -------
+        xarray.Dataset
+            The gap-filled target and its ``<target>_std``.
         """
         from .baselines import mogpr, mogpr_inputs
 
@@ -126,7 +187,20 @@ class FusionDatasetAccessor:
         train_config: TrainConfig | None = None,
         models: dict[str, FusionModel] | None = None,
     ) -> CompareResult:
-        """The gap-filling comparison on this cube; see :func:`fusets_dl.compare`."""
+        """The gap-filling comparison on this cube; see :func:`fusets_dl.compare`.
+
+        Parameters
+        ----------
+        config : CompareConfig, optional
+            Spells, pixels, methods.
+        model, features, train_config, models
+            The fusion model(s) compared, or how to train one.
+
+        Returns
+        -------
+        CompareResult
+            Scores per method, the hidden values and example series.
+        """
         from .evaluation.comparison import compare
 
         return compare(self._ds, config=config, model=model, features=features, train_config=train_config, models=models)
@@ -141,7 +215,20 @@ class FusionDatasetAccessor:
     ) -> xr.DataArray:
         """Unsupervised land-cover classes of the cube's pixels; see :func:`fusets_dl.segmentation.segment`.
 
-        ``config_kwargs`` are fields of :class:`~fusets_dl.segmentation.SegmentConfig` (as in ``segment``).
+        Parameters
+        ----------
+        n_classes : int
+            Number of classes when a segmenter is trained here.
+        segmenter : Segmenter, optional
+            A trained segmenter; trained on this cube when None.
+        config : SegmentConfig, optional
+            Training settings; ``config_kwargs`` are fields of
+            :class:`~fusets_dl.segmentation.SegmentConfig` (as in ``segment``).
+
+        Returns
+        -------
+        xarray.DataArray
+            ``class(y, x)`` int16, -1 where there is too little S1.
         """
         from .segmentation import segment
 
@@ -161,7 +248,18 @@ class FusionDatasetAccessor:
         min_valid: int = 6,
         by: xr.DataArray | None = None,
     ) -> xr.Dataset:
-        """Phenology of the Dataset's ``NDVI``; see :func:`fusets_dl.phenology`."""
+        """Phenology of the Dataset's ``NDVI``; see :func:`fusets_dl.phenology`.
+
+        Parameters
+        ----------
+        max_seasons, method, amplitude_fraction, min_amplitude, min_length, smooth, step_days, period, min_valid, by
+            As in :func:`fusets_dl.phenology`.
+
+        Returns
+        -------
+        xarray.Dataset
+            Phenometrics per season and pixel (``sos``, ``pos``, ``eos``, ...) and ``n_seasons``.
+        """
         from .phenometrics import phenology
 
         return phenology(self._ds["NDVI"], max_seasons=max_seasons, method=method, amplitude_fraction=amplitude_fraction,
@@ -190,7 +288,18 @@ class FusionDataArrayAccessor:
         min_valid: int = 6,
         by: xr.DataArray | None = None,
     ) -> xr.Dataset:
-        """Multi-season phenometrics of this NDVI series; see :func:`fusets_dl.phenology`."""
+        """Multi-season phenometrics of this NDVI series; see :func:`fusets_dl.phenology`.
+
+        Parameters
+        ----------
+        max_seasons, method, amplitude_fraction, min_amplitude, min_length, smooth, step_days, period, min_valid, by
+            As in :func:`fusets_dl.phenology`.
+
+        Returns
+        -------
+        xarray.Dataset
+            Phenometrics per season and pixel (``sos``, ``pos``, ``eos``, ...) and ``n_seasons``.
+        """
         from .phenometrics import phenology
 
         return phenology(self._da, max_seasons=max_seasons, method=method, amplitude_fraction=amplitude_fraction,

@@ -79,10 +79,29 @@ class set_options:  # lower case like xarray.set_options: it reads as a function
 
 
 def get_options() -> dict[str, Any]:
-    """A copy of the current options."""
+    """A copy of the current options.
+
+    Returns
+    -------
+    dict
+        Option name -> current value.
+    """
     return dict(OPTIONS)
 
 
 def option(name: str, value: Any = None) -> Any:
-    """``value`` when given, else the current option ``name``."""
+    """``value`` when given, else the current option ``name``.
+
+    Parameters
+    ----------
+    name : str
+        An option of :data:`OPTIONS`.
+    value : optional
+        A caller's explicit argument; None means "take the option".
+
+    Returns
+    -------
+    object
+        The value to use.
+    """
     return OPTIONS[name] if value is None else value

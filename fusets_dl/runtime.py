@@ -247,7 +247,13 @@ class Dropout(nn.Module):
         return x * (words >= self._threshold).to(x.dtype).mul_(1.0 / keep)
 
     def extra_repr(self) -> str:
-        """``p=...`` in the module's repr."""
+        """``p=...`` in the module's repr.
+
+        Returns
+        -------
+        str
+            The dropout probability as torch prints it.
+        """
         return f"p={self.p}"
 
 

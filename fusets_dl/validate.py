@@ -22,14 +22,40 @@ TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
 
 
 def is_dask_backed(obj: xr.Dataset | xr.DataArray) -> bool:
-    """True when any variable of ``obj`` holds a Dask array."""
+    """True when any variable of ``obj`` holds a Dask array.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataArray
+        The object to look at.
+
+    Returns
+    -------
+    bool
+        Whether computing it would run Dask.
+    """
     if isinstance(obj, xr.DataArray):
         return obj.chunks is not None
     return any(v.chunks is not None for v in obj.variables.values())
 
 
 def require_variables(ds: xr.Dataset, names: Iterable[str], what: str) -> None:
-    """Raise :class:`MissingVariableError` when ``names`` are not all in ``ds``."""
+    """Raise :class:`MissingVariableError` when ``names`` are not all in ``ds``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The dataset to check.
+    names : iterable of str
+        Variables (or coordinates) it must hold.
+    what : str
+        The caller's name, for the message.
+
+    Raises
+    ------
+    MissingVariableError
+        Naming what was expected, what is missing and what was found.
+    """
     missing = [n for n in names if n not in ds.variables]
     if missing:
         raise MissingVariableError(
@@ -39,7 +65,24 @@ def require_variables(ds: xr.Dataset, names: Iterable[str], what: str) -> None:
 
 
 def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False) -> None:
-    """Check that ``ds`` has a sorted datetime64 ``time`` coordinate without duplicates."""
+    """Check that ``ds`` has a sorted datetime64 ``time`` coordinate without duplicates.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The dataset to check.
+    what : str
+        The caller's name, for the message.
+    allow_duplicates : bool
+        Accept repeated timestamps.
+
+    Raises
+    ------
+    DimensionError
+        No ``time`` dimension, not datetime64, NaT values, or not sorted.
+    DuplicateTimeError
+        Repeated timestamps (unless allowed), naming the first ones.
+    """
     if "time" not in ds.dims:
         raise DimensionError(f"{what}: expected a 'time' dimension, found dims {tuple(ds.dims)}")
     t = ds["time"]
