@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+import numbers
+import re
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +20,7 @@ from .errors import (
     MissingVariableError,
 )
 
-__all__ = ["check_cube", "check_time", "freq_days", "is_dask_backed", "require_variables"]
+__all__ = ["as_timedelta", "check_cube", "check_time", "freq_days", "is_dask_backed", "require_variables"]
 
 TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
 
@@ -165,3 +169,45 @@ def freq_days(freq: str | pd.DateOffset, what: str) -> float:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{what}: freq expected a fixed length such as '5D' or '12h', found {freq!r} (calendar length)") from exc
     return step / pd.Timedelta(days=1)
+
+
+def as_timedelta(value: Any, what: str) -> pd.Timedelta:
+    """A non-negative duration; a bare number (or numeric string) counts **days**.
+
+    ``3``, ``3.5`` and ``"3"`` are days (pandas would read a bare integer as
+    nanoseconds); ``"3D"``, ``"12h"``, :class:`pandas.Timedelta`,
+    :class:`datetime.timedelta` and :class:`numpy.timedelta64` are taken as they are.
+
+    Parameters
+    ----------
+    value : number, str or timedelta
+        The duration.
+    what : str
+        What is being set (``"align: tolerance"``), for the error message.
+
+    Returns
+    -------
+    pandas.Timedelta
+        The duration.
+
+    Raises
+    ------
+    ConfigError
+        A negative duration, a boolean, or a string that is not a duration.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{what}: expected a duration such as '3D' or a number of days, found {value!r}")
+    try:
+        if isinstance(value, numbers.Real):
+            out = pd.Timedelta(days=float(value))
+        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value):
+            out = pd.Timedelta(days=float(value))
+        elif isinstance(value, (str, _dt.timedelta, np.timedelta64)):
+            out = pd.Timedelta(value)
+        else:
+            raise TypeError(type(value).__name__)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConfigError(f"{what}: expected a duration such as '3D' or a number of days, found {value!r}") from exc
+    if pd.isna(out) or out < pd.Timedelta(0):
+        raise ConfigError(f"{what}: expected a duration >= 0 (e.g. '3D' or 3 days), found {value!r}")
+    return out

@@ -16,7 +16,7 @@ import xarray as xr
 from ..cf import cf_attrs
 from ..errors import ConfigError, DimensionError, TimeOverlapError
 from ..readers.conventions import bands_for
-from ..validate import check_time, is_dask_backed, require_variables
+from ..validate import as_timedelta, check_time, is_dask_backed, require_variables
 from .filters import filter_ndvi_outliers
 from .grid import needs_reprojection, s2_onto_s1, static_onto_s1
 from .pairing import pair_onto_s1_dates
@@ -30,7 +30,7 @@ def align(
     s1: xr.Dataset,
     s2: xr.Dataset,
     *,
-    tolerance: str | pd.Timedelta = "3D",
+    tolerance: str | pd.Timedelta | float = "3D",
     freq: str | None = None,
     min_clear_fraction: float = 1.0,
     outlier_filter: bool = False,
@@ -62,8 +62,9 @@ def align(
     ----------
     s1, s2 : xarray.Dataset
         Outputs of :func:`fusets_dl.open_s1` and :func:`fusets_dl.open_s2`.
-    tolerance : str or Timedelta
+    tolerance : str, Timedelta or number
         Maximum distance between an S1 date and its paired S2 observation.
+        A bare number is a number of **days** (``3`` is ``"3D"``, not 3 ns).
     freq : str, optional
         Compositing period (pandas offset such as ``"12D"``).
     min_clear_fraction : float
@@ -103,14 +104,13 @@ def align(
     GridMismatchError, CRSMismatchError
         Grids that do not overlap, or CRSs that cannot be reconciled.
     TimeOverlapError
-        No common time span, or a negative tolerance.
+        No common time span.
     ConfigError
-        ``keep_cloudy`` with ``freq``.
+        ``keep_cloudy`` with ``freq``; a negative tolerance, or one that is
+        neither a number of days nor a duration.
     """
     _align_check_inputs(s1, s2)
-    tol = pd.Timedelta(tolerance)
-    if tol < pd.Timedelta(0):
-        raise TimeOverlapError(f"align: tolerance must be >= 0, found {tolerance!r}")
+    tol = as_timedelta(tolerance, "align: tolerance")
     t1 = pd.DatetimeIndex(s1["time"].values)
     t2 = pd.DatetimeIndex(s2["time"].values)
     start, end = _align_common_span(t1, t2, tol, freq)

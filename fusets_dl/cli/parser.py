@@ -183,6 +183,9 @@ def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     a.add_argument("--freq", default=None, help="composite onto regular periods, e.g. 12D")
     a.add_argument("--min-clear-fraction", type=float, default=1.0)
     a.add_argument("--outlier-filter", action="store_true")
+    a.add_argument("--harmonize", choices=("auto", "true", "false"), default="auto",
+                   help="remove the S2 processing-baseline 04.00 offset (-1000 DN from 2022-01-25): "
+                        "auto (from metadata, else by date for DN input), true or false (default auto)")
     a.add_argument("--chunk", type=int, default=256, help="chunk size in pixels on the S1 grid")
     a.add_argument("--overwrite", action="store_true")
     a.set_defaults(func=cmd_align)

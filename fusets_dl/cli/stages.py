@@ -24,7 +24,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     ----------
     args : argparse.Namespace
         ``s1``, ``s2``, ``output``, ``tolerance``, ``freq``, ``min_clear_fraction``,
-        ``outlier_filter``, ``chunk``, ``overwrite``.
+        ``outlier_filter``, ``harmonize``, ``chunk``, ``overwrite``.
 
     Returns
     -------
@@ -35,7 +35,8 @@ def cmd_align(args: argparse.Namespace) -> int:
     from ..readers import open_s1, open_s2
 
     s1 = open_s1(args.s1 if len(args.s1) > 1 else args.s1[0], chunks={"y": args.chunk, "x": args.chunk})
-    s2 = open_s2(args.s2 if len(args.s2) > 1 else args.s2[0], chunks={"y": args.chunk * 2, "x": args.chunk * 2})
+    harmonize = {"true": True, "false": False}.get(getattr(args, "harmonize", "auto"), "auto")
+    s2 = open_s2(args.s2 if len(args.s2) > 1 else args.s2[0], chunks={"y": args.chunk * 2, "x": args.chunk * 2}, harmonize=harmonize)
     cube = align(s1, s2, tolerance=args.tolerance, freq=args.freq, outlier_filter=args.outlier_filter,
                  min_clear_fraction=args.min_clear_fraction, compute_summary=True)
     out = Path(args.output)

@@ -4,7 +4,7 @@ Every problem raises :class:`~fusets_dl.errors.ConfigError` naming the key
 and the region (``config region 'x' tile_size: expected an integer >= 2,
 found 'big'``). One ``_load_*`` or ``_check_*`` helper per section of the
 file: the top level, ``defaults``, each region (and its ``bbox``,
-``time_range``, sizes, ``phenology``, ``classes``, ``tolerance``),
+``time_range``, sizes, ``phenology``, ``classes``, ``tolerance``, ``harmonize``),
 ``model``, ``dask`` and ``report``.
 """
 
@@ -19,11 +19,12 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigError
+from ..validate import as_timedelta
 
 __all__ = ["RegionConfig", "RunConfig", "load_config"]
 
 _TOP_KEYS = {"output_root", "regions", "model", "defaults", "dask", "report"}
-_REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "phenology", "s1_units", "classes"}
+_REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "phenology", "s1_units", "harmonize", "classes"}
 _REGION_ONLY_KEYS = {"name", "s1", "s2", "bbox", "time_range"}  # not allowed under ``defaults``
 _MODEL_KEYS = {"mode", "path", "features", "train"}
 _DASK_KEYS = {"workers", "scheduler", "threads_per_worker"}
@@ -59,6 +60,9 @@ class RegionConfig:
         Keyword arguments of :func:`~fusets_dl.phenometrics.phenology`.
     s1_units : str
         Units of the S1 files (``"auto"``, ``"db"`` or ``"linear"``).
+    harmonize : "auto" or bool
+        Sentinel-2 processing-baseline harmonisation, passed to
+        :func:`~fusets_dl.readers.open_s2` (``"auto"``, ``true`` or ``false``).
     classes : dict
         The ``classes`` section (a segmenter and the classes phenology keeps); empty when absent.
     """
@@ -75,6 +79,7 @@ class RegionConfig:
     outlier_filter: bool = True
     phenology: dict[str, Any] = field(default_factory=dict)
     s1_units: str = "auto"
+    harmonize: str | bool = "auto"
     classes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -241,6 +246,7 @@ def _load_region(name: str, where: str, r: dict[str, Any], defaults: dict[str, A
         outlier_filter=bool(merged.get("outlier_filter", True)),
         phenology=pheno,
         s1_units=str(merged.get("s1_units", "auto")),
+        harmonize=_check_harmonize(merged.get("harmonize", "auto"), where),
         classes=classes,
     )
 
@@ -297,11 +303,17 @@ def _check_phenology(pheno: Any, where: str) -> dict[str, Any]:
     return dict(pheno)
 
 
+def _check_harmonize(value: Any, where: str) -> str | bool:
+    if isinstance(value, bool) or value == "auto":
+        return value
+    raise _err(f"{where} harmonize", f"expected 'auto', true or false, found {value!r}")
+
+
 def _check_tolerance(merged: dict[str, Any], where: str) -> None:
     try:
-        pd.Timedelta(merged.get("tolerance", "3D"))
-    except ValueError as exc:
-        raise _err(f"{where} tolerance", f"expected a duration such as '3D', found {merged.get('tolerance')!r}") from exc
+        as_timedelta(merged.get("tolerance", "3D"), "tolerance")
+    except ConfigError as exc:
+        raise _err(f"{where} tolerance", f"expected a duration such as '3D' or a number of days >= 0, found {merged.get('tolerance')!r}") from exc
 
 
 def segment_config(classes: Mapping[str, Any]) -> Any:

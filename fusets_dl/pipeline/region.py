@@ -107,7 +107,7 @@ def _open_region(rc: RegionConfig) -> tuple[xr.Dataset, dict[str, Any]]:
 
     chunks = {"y": rc.chunk, "x": rc.chunk}
     s1 = open_s1([str(p) for p in rc.s1] if len(rc.s1) > 1 else rc.s1[0], chunks=chunks, units=rc.s1_units, time_range=rc.time_range, bbox=rc.bbox)
-    s2 = open_s2([str(p) for p in rc.s2] if len(rc.s2) > 1 else rc.s2[0], chunks={"y": rc.chunk * 2, "x": rc.chunk * 2}, time_range=rc.time_range, bbox=rc.bbox)
+    s2 = open_s2([str(p) for p in rc.s2] if len(rc.s2) > 1 else rc.s2[0], chunks={"y": rc.chunk * 2, "x": rc.chunk * 2}, time_range=rc.time_range, bbox=rc.bbox, harmonize=rc.harmonize)
     cube = align(s1, s2, tolerance=rc.tolerance, outlier_filter=rc.outlier_filter)
     cube = cube.chunk({"time": -1, "y": rc.chunk, "x": rc.chunk})
     return cube, summarise(cube)

@@ -12,11 +12,14 @@ Two tables hold every name the readers know:
   ``elevation``). :func:`canonical_band_name` derives from both tables.
 
 Adding a source's convention is one entry in :data:`CONVENTIONS`, for example
-lower-case Earth Search names::
+a source that calls its bands ``rouge`` and ``pir``::
 
-    CONVENTIONS["earth-search"] = Convention(
-        "earth-search", aliases={"red": "B04", "nir": "B08", "scl": "SCL"}
-    )
+    CONVENTIONS["mine"] = Convention("mine", aliases={"rouge": "B04", "pir": "B08"})
+
+Registered: openEO (``S1-SIGMA0-VV``, ``S2-L2A-B04``), Earth Search
+(``red``, ``nir``, ``nir08``, ``green``, ``blue``, ``scl``), Planetary
+Computer (``B04``, ``SCL``; S1 RTC ``vv``/``vh``: plain band names, any case),
+SNAP exports (``Sigma0_VV_db``, ``Sigma0_VH``).
 
 Names of the time dimension are :data:`TIME_NAMES` (kept in
 :mod:`fusets_dl.validate`, re-exported here).
@@ -86,12 +89,17 @@ class Convention:
         Backscatter encoding that names with these prefixes signal when the
         values are integers without scale factor (``"compressed"``: the
         openEO uint16 encoding).
+    s2_harmonized : bool, optional
+        True when Sentinel-2 L2A values under these names come with the
+        processing-baseline 04.00 offset already removed (openEO back-ends
+        deliver harmonised values); None when the names say nothing.
     """
 
     name: str
     prefixes: tuple[str, ...] = ()
     aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     encoding: str | None = None
+    s2_harmonized: bool | None = None
 
 
 def _bands(*entries: Band) -> dict[str, Band]:
@@ -128,9 +136,16 @@ CONVENTIONS: dict[str, Convention] = {
         Convention("openeo-s1", prefixes=("S1-SIGMA0-", "S1_SIGMA0_"), encoding="compressed"),
         Convention("sigma0", prefixes=("SIGMA0_", "SIGMA0-")),
         Convention("sentinel-1", prefixes=("S1-", "S1_")),
-        Convention("openeo-s2", prefixes=("S2-L2A-", "S2_L2A_")),
+        Convention("openeo-s2", prefixes=("S2-L2A-", "S2_L2A_"), s2_harmonized=True),
         Convention("sentinel-2", prefixes=("S2-", "S2_")),
         Convention("dem", aliases=MappingProxyType({"dem": "elevation"})),
+        # Earth Search (element84) STAC asset keys, as odc-stac and stackstac name the bands
+        Convention(
+            "earth-search",
+            aliases=MappingProxyType({"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "nir08": "B8A", "scl": "SCL"}),
+        ),
+        # SNAP exports: Sigma0_VV (linear) and Sigma0_VV_db (dB); "Sigma0_" is stripped by "sigma0" above
+        Convention("snap", aliases=MappingProxyType({"VV_db": "VV", "VH_db": "VH", "HH_db": "HH", "HV_db": "HV"})),
     )
 }
 
@@ -175,7 +190,8 @@ def canonical_band_name(name: str) -> str:
     """Canonical band name: prefixes stripped, aliases resolved, case fixed.
 
     ``S1-SIGMA0-VV`` -> ``VV``, ``vh`` -> ``VH``, ``S2-L2A-B04`` -> ``B04``,
-    ``B4`` -> ``B04``, ``S2-L2A-SCL`` -> ``SCL``, ``DEM`` -> ``elevation``;
+    ``B4`` -> ``B04``, ``S2-L2A-SCL`` -> ``SCL``, ``DEM`` -> ``elevation``,
+    ``red`` -> ``B04``, ``nir`` -> ``B08``, ``Sigma0_VV_db`` -> ``VV``;
     static layers (``elevation``, ``slope``, ``aspect``) stay lower-case.
 
     Parameters

@@ -6,18 +6,43 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from pyproj import CRS
 
 from .._logging import logger
 from ..cf import cf_attrs
-from ..errors import DimensionError, EncodingError, GridMismatchError, MissingVariableError
-from .conventions import band_for, bands_for
+from ..errors import (
+    ConfigError,
+    DimensionError,
+    EncodingError,
+    GridMismatchError,
+    MissingVariableError,
+)
+from .conventions import band_for, bands_for, convention_of
 from .encoding import DEFAULT_CLEAR_CLASSES, mask_from_cloud_band, mask_from_scl, ndvi
 from .normalise import _decode, _finish, _prepare, _sample, _subset
 from .sources import Source, describe, open_sources
 
-__all__ = ["open_s2"]
+__all__ = ["BOA_ADD_OFFSET", "HARMONIZE_CUTOFF", "open_s2"]
+
+#: First acquisition date of L2A processing baseline 04.00, whose digital numbers carry an offset.
+HARMONIZE_CUTOFF = pd.Timestamp("2022-01-25")
+
+#: The L2A ``BOA_ADD_OFFSET`` of baseline 04.00 and later, in DN: reflectance = (DN - 1000) / 10000.
+BOA_ADD_OFFSET = -1000
+
+# Coordinates along time that STAC loaders (stackstac, odc-stac) carry from the item properties.
+_BASELINE_COORD = "s2:processing_baseline"
+_APPLIED_COORDS = ("earthsearch:boa_offset_applied", "boa_offset_applied")
+# Band attributes that declare the offset in the data (DN, or reflectance when below 1 in size).
+_OFFSET_ATTRS = ("BOA_ADD_OFFSET", "boa_add_offset", "offset")
+# Band attributes that say the offset was already removed.
+_APPLIED_ATTRS = ("boa_offset_applied", "earthsearch:boa_offset_applied")
+# Clear-pixel red reflectance: 1st percentile above this after the cut-off suggests an un-removed offset.
+_DARK_TOO_BRIGHT = 0.08
+_DARK_TOO_DARK = -0.05
+_MIN_CHECK_PIXELS = 100
 
 
 def open_s2(
@@ -28,7 +53,7 @@ def open_s2(
     time_range: tuple[Any, Any] | None = None,
     bbox: Sequence[float] | None = None,
     reflectance_scale: float | Literal["auto"] = "auto",
-    boa_offset: float = 0.0,
+    harmonize: Literal["auto"] | bool = "auto",
     duplicates: Literal["raise", "first", "mean"] = "raise",
 ) -> xr.Dataset:
     """Open Sentinel-2 L2A data as ``NDVI`` (float32) and a boolean ``clear`` mask.
@@ -55,9 +80,21 @@ def open_s2(
         a CF ``scale_factor`` gives reflectance directly; integers without
         scale factor are DN x 1e-4; floats without one are DN x 1e-4 when a
         small sample (read now) exceeds 1.5.
-    boa_offset : float
-        Offset added to reflectance after scaling (-0.1 for L2A processing
-        baseline 04.00 and later when not already applied).
+    harmonize : "auto", True or False
+        Removal of the processing-baseline 04.00 offset (``BOA_ADD_OFFSET``
+        -1000 DN, acquisitions from 2022-01-25 on), **per date**. "auto",
+        in this order: a ``s2:processing_baseline`` coordinate along time
+        (dates with baseline >= 4.0 are offset; an
+        ``earthsearch:boa_offset_applied`` coordinate marks dates already
+        harmonised); band attributes (CF ``add_offset``, already applied by
+        decoding; ``BOA_ADD_OFFSET``/``offset``, applied to every date;
+        ``boa_offset_applied``, nothing to do); band names of a convention
+        that delivers harmonised values (openEO ``S2-L2A-*``); otherwise, for
+        DN input (reflectance scale 1e-4), the acquisition date. Reflectance
+        input (0..1) and NDVI bands are left alone. True offsets every date
+        from 2022-01-25 on, False none. The decision is logged; on in-memory
+        data a warning says when clear dark pixels after the cut-off look
+        offset (1st percentile of red above 0.08) or offset twice (below -0.05).
 
     Returns
     -------
@@ -76,15 +113,26 @@ def open_s2(
         An NDVI band with values outside [-1, 1].
     """
     what = f"open_s2({describe(source)})"
-    ds, crs = _s2_merge([_prepare(p, what, duplicates) for p in open_sources(source, chunks)], what)
+    harmonize = _check_harmonize(harmonize, what)
+    parts = [_prepare(p, what, duplicates) for p in open_sources(source, chunks)]
+    ds, crs = _s2_merge(parts, what)
     have = _s2_require_bands(ds, what)
     out = xr.Dataset(coords={k: v for k, v in ds.coords.items() if k not in ("spatial_ref", "crs")})
     red, nir = band_for("red"), band_for("nir")
+    red_refl = None
     if {red, nir} <= have:
-        out["NDVI"] = _s2_ndvi_from_reflectance(ds[red], ds[nir], reflectance_scale, boa_offset)
+        per_time = _s2_time_coords(parts)
+        originals = {k: v for p in parts for k, v in p[2].items()}
+        refl = {}
+        for band in (red, nir):
+            refl[band] = _s2_harmonised_reflectance(ds[band], reflectance_scale, harmonize, per_time, originals.get(band, band), what)
+        red_refl = refl[red]
+        out["NDVI"] = ndvi(refl[red], refl[nir])
     else:
         out["NDVI"] = _s2_ndvi_band(ds[band_for("ndvi")], what)
     out, mask_src = _s2_add_clear(out, ds, have, clear_classes, what)
+    if red_refl is not None:
+        _s2_check_offset(red_refl, out["clear"], what)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-2", "clear_mask": mask_src}
     if crs is not None:
         out = out.rio.write_crs(crs)
@@ -150,30 +198,147 @@ def _s2_require_bands(ds: xr.Dataset, what: str) -> set[str]:
     return have
 
 
-def _s2_reflectance(da: xr.DataArray, reflectance_scale: float | Literal["auto"], boa_offset: float) -> xr.DataArray:
-    """Reflectance (float32) from a stored band: CF decoding, then the scale and the BOA offset."""
-    cf_scaled = "scale_factor" in da.attrs
-    dec = _decode(da)
-    scale = reflectance_scale
-    if scale == "auto":
-        if cf_scaled:
-            scale = 1.0  # the CF scale_factor already gave reflectance
-        elif np.issubdtype(dec.dtype, np.integer):
-            scale = 1e-4
-            dec = dec.where(dec > 0)  # DN 0 is nodata in L2A products
-        else:  # floats without scale information: look at a small sample
-            peak = np.nanmax(_sample(dec)) if dec.size else 0.0
-            scale = 1e-4 if peak > 1.5 else 1.0
-    return dec.astype(np.float32) * np.float32(scale) + np.float32(boa_offset)
+def _s2_scale(da: xr.DataArray, dec: xr.DataArray, reflectance_scale: float | Literal["auto"]) -> float:
+    """Factor from decoded values to reflectance (``da`` as stored, ``dec`` after CF decoding)."""
+    if reflectance_scale != "auto":
+        return float(reflectance_scale)
+    if "scale_factor" in da.attrs or "scale_factor" in da.encoding:
+        return 1.0  # the CF scale_factor already gave reflectance
+    if np.issubdtype(da.dtype, np.integer):
+        return 1e-4  # integer DN, also when a fill value made the decoded array float
+    peak = np.nanmax(_sample(dec)) if dec.size else 0.0  # floats without scale information: a small sample
+    return 1e-4 if peak > 1.5 else 1.0
 
 
-def _s2_ndvi_from_reflectance(
-    red: xr.DataArray, nir: xr.DataArray, reflectance_scale: float | Literal["auto"], boa_offset: float
+def _s2_harmonised_reflectance(
+    da: xr.DataArray,
+    reflectance_scale: float | Literal["auto"],
+    harmonize: Literal["auto"] | bool,
+    per_time: dict[str, xr.DataArray],
+    original: str,
+    what: str,
 ) -> xr.DataArray:
-    """NDVI from the stored red and NIR bands."""
-    r = _s2_reflectance(red, reflectance_scale, boa_offset)
-    n = _s2_reflectance(nir, reflectance_scale, boa_offset)
-    return ndvi(r, n)
+    """Reflectance (float32) from a stored band: CF decoding, the scale, and the offset of each date."""
+    dec = _decode(da)
+    scale = _s2_scale(da, dec, reflectance_scale)
+    if np.issubdtype(da.dtype, np.integer) and reflectance_scale == "auto" and scale == 1e-4:
+        dec = dec.where(dec > 0)  # DN 0 is nodata in L2A products
+    times = pd.DatetimeIndex(dec["time"].values)
+    offset, reason = _s2_offsets(da, scale, harmonize, times, per_time, original)
+    n_off = int(np.count_nonzero(offset))
+    logger.info(
+        "%s: %s: %d of %d dates offset by %d DN (%s)", what, da.name, n_off, times.size, BOA_ADD_OFFSET, reason
+    )
+    refl = dec.astype(np.float32) * np.float32(scale)
+    if n_off:
+        refl = refl + xr.DataArray(offset.astype(np.float32), dims="time", coords={"time": dec["time"]})
+    return refl
+
+
+def _check_harmonize(harmonize: Any, what: str) -> Literal["auto"] | bool:
+    """``harmonize`` checked: "auto", True or False."""
+    if isinstance(harmonize, (bool, np.bool_)):
+        return bool(harmonize)
+    if isinstance(harmonize, str) and harmonize == "auto":
+        return "auto"
+    raise ConfigError(f"{what}: harmonize: expected 'auto', True or False, found {harmonize!r}")
+
+
+def _s2_time_coords(parts: list[tuple[xr.Dataset, CRS | None, dict[str, str]]]) -> dict[str, xr.DataArray]:
+    """The processing-baseline and offset-applied coordinates along time, from the first input holding them."""
+    found: dict[str, xr.DataArray] = {}
+    for name in (_BASELINE_COORD, *_APPLIED_COORDS):
+        for p in parts:
+            if name in p[0].coords and p[0][name].dims == ("time",):
+                found[name] = p[0][name]
+                break
+    return found
+
+
+def _baseline_numbers(values: np.ndarray) -> np.ndarray:
+    """Processing baselines (``"04.00"``, ``5.09``, None) as floats, NaN where unknown."""
+    return np.array([float(pd.to_numeric(v, errors="coerce")) if v is not None else np.nan for v in values], dtype=float)
+
+
+def _s2_offsets(
+    da: xr.DataArray,
+    scale: float,
+    harmonize: Literal["auto"] | bool,
+    times: pd.DatetimeIndex,
+    per_time: dict[str, xr.DataArray],
+    original: str,
+) -> tuple[np.ndarray, str]:
+    """The offset of each date in reflectance (0 or -0.1) and why."""
+    after = np.asarray(times >= HARMONIZE_CUTOFF)
+    boa = BOA_ADD_OFFSET * 1e-4
+    none = np.zeros(times.size)
+    cutoff = f"acquisitions from {HARMONIZE_CUTOFF.date()}"
+    if harmonize is False:
+        return none, "harmonize=False"
+    if harmonize is True:
+        return np.where(after, boa, 0.0), f"harmonize=True: {cutoff}"
+    attrs = {**da.encoding, **da.attrs}
+    if "add_offset" in attrs:
+        return none, f"CF add_offset={attrs['add_offset']!r} already applied by decoding"
+    applied = next((k for k in _APPLIED_ATTRS if k in da.attrs), None)
+    if applied is not None and str(da.attrs[applied]).lower() in ("true", "1", "yes"):
+        return none, f"band attribute {applied}={da.attrs[applied]!r}: offset already removed"
+    declared = next((k for k in _OFFSET_ATTRS if k in da.attrs), None)
+    if declared is not None:
+        v = float(np.asarray(da.attrs[declared]).ravel()[0])
+        off = v * 1e-4 if abs(v) >= 1 else v
+        return np.full(times.size, off), f"band attribute {declared}={da.attrs[declared]!r}, applied to every date"
+    if per_time:
+        return _s2_offsets_from_coords(per_time, after, boa, scale)
+    conv = convention_of(original)
+    if conv is not None and conv.s2_harmonized:
+        return none, f"band name {original!r} of the {conv.name!r} convention: values delivered harmonised"
+    if abs(scale - 1e-4) < 1e-12:
+        return np.where(after, boa, 0.0), f"DN input without offset metadata: {cutoff}"
+    return none, f"reflectance input (scale {scale:g}): nothing to remove"
+
+
+def _s2_offsets_from_coords(per_time: dict[str, xr.DataArray], after: np.ndarray, boa: float, scale: float) -> tuple[np.ndarray, str]:
+    """Offsets from ``s2:processing_baseline`` (baseline >= 4.0) and offset-applied coordinates along time."""
+    dn = abs(scale - 1e-4) < 1e-12
+    if _BASELINE_COORD in per_time:
+        base = _baseline_numbers(np.asarray(per_time[_BASELINE_COORD].values))
+        need = np.where(np.isnan(base), after & dn, base >= 4.0)
+        reason = f"{_BASELINE_COORD} >= 4.0" + (" (the date where it is missing)" if np.isnan(base).any() else "")
+    else:
+        need = after & dn
+        reason = f"acquisitions from {HARMONIZE_CUTOFF.date()}"
+    applied_name = next((c for c in _APPLIED_COORDS if c in per_time), None)
+    if applied_name is not None:
+        done = np.array([str(v).lower() in ("true", "1", "yes") for v in np.asarray(per_time[applied_name].values)])
+        need = need & ~done
+        reason += f", except the {int(done.sum())} dates with {applied_name} true"
+    return np.where(need, boa, 0.0), reason
+
+
+def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:
+    """Warn when clear dark pixels after the cut-off look offset, or offset twice (in-memory data only)."""
+    if red.chunks is not None or clear.chunks is not None:
+        return  # Dask input stays lazy: no statistics at open time
+    after = np.asarray(pd.DatetimeIndex(red["time"].values) >= HARMONIZE_CUTOFF)
+    if not after.any():
+        return
+    v = np.asarray(red.values[after], dtype=np.float64)[np.asarray(clear.values[after], dtype=bool)]
+    v = v[np.isfinite(v)]
+    if v.size < _MIN_CHECK_PIXELS:
+        return
+    p1 = float(np.percentile(v, 1))
+    seen = f"1st percentile of clear-pixel red reflectance after {HARMONIZE_CUTOFF.date()} is {p1:.3f} ({v.size} pixel-dates, median {np.median(v):.3f})"
+    if p1 > _DARK_TOO_BRIGHT:
+        logger.warning(
+            "%s: %s; expected dark pixels near 0: an un-removed processing-baseline 04.00 offset "
+            "(BOA_ADD_OFFSET -1000 DN) leaves them near 0.1. Pass harmonize=True if the data carry it", what, seen
+        )
+    elif p1 < _DARK_TOO_DARK:
+        logger.warning(
+            "%s: %s; expected dark pixels near 0: the offset may have been removed twice "
+            "(data already harmonised). Pass harmonize=False if so", what, seen
+        )
 
 
 def _s2_ndvi_band(band: xr.DataArray, what: str) -> xr.DataArray:

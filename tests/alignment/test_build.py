@@ -79,6 +79,26 @@ def test_tolerance_limits_pairing():
     assert cube["NDVI"].notnull().all()
 
 
+def test_a_bare_number_tolerance_is_days():
+    nd = np.full((4, 1, 2), 0.5)
+    s1, s2 = _s1(S1_DATES), _s2(S2_DATES, nd, np.ones_like(nd))
+    for days, text in ((1, "1D"), (0.5, "12h"), (np.int64(3), "3D"), ("1", "1D")):
+        got, expected = fdl.align(s1, s2, tolerance=days), fdl.align(s1, s2, tolerance=text)
+        xr.testing.assert_identical(got["NDVI"], expected["NDVI"])
+    assert fdl.align(s1, s2, tolerance=1)["NDVI"].notnull().all()  # not 1 ns
+    assert json.loads(fdl.align(s1, s2, tolerance=2).attrs["fusion_summary"])["tolerance_days"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("bad", "found"),
+    [(-1, "found -1"), ("-2D", "found '-2D'"), ("soon", "found 'soon'"), (True, "found True"), ([3], r"found \[3\]")],
+)
+def test_bad_tolerances_are_refused(bad, found):
+    nd = np.full((4, 1, 2), 0.5)
+    with pytest.raises(fdl.errors.ConfigError, match=r"align: tolerance: expected a duration .*" + found):
+        fdl.align(_s1(S1_DATES), _s2(S2_DATES, nd, np.ones_like(nd)), tolerance=bad)
+
+
 def test_composite_linear_mean_and_clear_median():
     s1_t = ["2021-06-01", "2021-06-05", "2021-06-13", "2021-06-20"]
     vv = np.array([-10.0, -20.0, -7.0, -9.0]).reshape(4, 1, 1)

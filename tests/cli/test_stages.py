@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import xarray as xr
 
 from fusets_dl.cli import main
@@ -18,6 +19,27 @@ def test_align_and_summary_subcommands(tmp_path, capsys):
     # an existing output is never overwritten silently
     assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_align_passes_harmonize_to_open_s2(tmp_path, monkeypatch, capsys):
+    import fusets_dl.readers
+
+    sample = find_sample()
+    seen = []
+    real = fusets_dl.readers.open_s2
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("harmonize"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fusets_dl.readers, "open_s2", spy)
+    for flag, expected in (([], "auto"), (["--harmonize", "false"], False), (["--harmonize", "true"], True)):
+        out = tmp_path / f"cube{len(seen)}.nc"
+        assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(out), "--freq", "12D", *flag]) == 0
+        assert seen[-1] == expected
+    with pytest.raises(SystemExit):
+        main(["-q", "align", "--s1", "a", "--s2", "b", "-o", "c", "--harmonize", "maybe"])
+    assert "invalid choice: 'maybe'" in capsys.readouterr().err
 
 
 def test_missing_input_exits_with_a_clear_error(tmp_path, capsys):

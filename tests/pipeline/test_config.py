@@ -22,6 +22,9 @@ from tests.pipeline.helpers import sample_config, write_config
         ({"model": {"mode": "load", "path": "missing_model"}}, r"model path: model not found"),
         ({"model": {"mode": "train", "train": {"epochs": 3}}}, r"TrainConfig: unknown keys \['epochs'\]"),
         ({"regions": [{"name": "../escape", "s1": "S1", "s2": "S2"}]}, r"name: expected letters"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "harmonize": "yes"}]}, r"region 'x' harmonize: expected 'auto', true or false, found 'yes'"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tolerance": -2}]}, r"region 'x' tolerance: expected a duration .* found -2"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tolerance": "soon"}]}, r"region 'x' tolerance: expected a duration .* found 'soon'"),
     ],
 )
 def test_bad_configs_fail_before_any_work(tmp_path, patch, message):
@@ -54,3 +57,27 @@ def test_bad_class_config_is_refused(tmp_path):
     cfg["regions"][0]["classes"] = {"segmenter": str(tmp_path / "nope")}
     with pytest.raises(ConfigError, match="segmenter not found"):
         load_config(cfg)
+
+
+def test_harmonize_key_defaults_to_auto_and_reaches_open_s2(tmp_path, monkeypatch):
+    sample = find_sample()
+    cfg = sample_config(tmp_path / "out")
+    cfg["regions"] = [{"name": "a", "s1": str(sample / "s1.nc"), "s2": str(sample / "s2.nc")},
+                      {"name": "b", "s1": str(sample / "s1.nc"), "s2": str(sample / "s2.nc"), "harmonize": False, "tolerance": 2}]
+    loaded = load_config(write_config(tmp_path, cfg))
+    assert [r.harmonize for r in loaded.regions] == ["auto", False]
+    assert loaded.regions[1].tolerance == "2"  # a bare number: days, as align takes it
+    import fusets_dl.readers
+    from fusets_dl.pipeline.region import _open_region
+
+    seen = {}
+    real = fusets_dl.readers.open_s2
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fusets_dl.readers, "open_s2", spy)
+    cube, _ = _open_region(loaded.regions[1])
+    assert seen["harmonize"] is False
+    assert cube.sizes["time"] > 0

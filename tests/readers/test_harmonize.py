@@ -1,0 +1,155 @@
+"""open_s2 harmonize: the processing-baseline 04.00 offset (-1000 DN from 2022-01-25), per date."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.testing import raise_if_dask_computes
+
+# three dates before the cut-off, three from it on (2022-01-25 itself carries the offset)
+DATES = pd.DatetimeIndex(["2021-12-26", "2022-01-10", "2022-01-20", "2022-01-25", "2022-02-04", "2022-02-14"])
+AFTER = np.asarray(DATES >= pd.Timestamp("2022-01-25"))
+
+
+def _truth(ny=12, nx=12):
+    """True reflectance as DN (reflectance x 1e4): dark pixels down to 0.005, vegetation NIR 0.2..0.45."""
+    rng = np.random.default_rng(17)
+    red = rng.integers(50, 900, (DATES.size, ny, nx)).astype(np.int64)
+    nir = rng.integers(2000, 4500, (DATES.size, ny, nx)).astype(np.int64)
+    return red, nir
+
+
+def _ndvi(red, nir):
+    r, n = red / 1e4, nir / 1e4
+    return (n - r) / (n + r)
+
+
+def _raw(red, nir, *, names=("B04", "B08", "SCL"), attrs=None, coords=None):
+    """A DN Dataset as a STAC loader gives it (uint16, no scale factor, SCL all clear)."""
+    ny, nx = red.shape[1:]
+    scl = np.full(red.shape, 4, dtype=np.uint8)
+    ds = xr.Dataset(
+        {
+            names[0]: (("time", "y", "x"), red.astype(np.uint16), dict(attrs or {})),
+            names[1]: (("time", "y", "x"), nir.astype(np.uint16), dict(attrs or {})),
+            names[2]: (("time", "y", "x"), scl),
+        },
+        coords={"time": DATES, "y": 5000.0 - 10 * np.arange(ny), "x": 300000.0 + 10 * np.arange(nx)},
+        attrs={"epsg": 32631},
+    )
+    return ds.assign_coords({k: ("time", v) for k, v in (coords or {}).items()})
+
+
+def _with_offset(red, nir, where=AFTER):
+    """DN as baseline 04.00 stores them: +1000 on the dates ``where`` says."""
+    add = np.where(where, 1000, 0)[:, None, None]
+    return red + add, nir + add
+
+
+def test_auto_recovers_the_true_ndvi_on_both_sides_of_the_cutoff(caplog):
+    red, nir = _truth()
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s2 = fdl.open_s2(_raw(*_with_offset(red, nir)))
+    np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    assert "3 of 6 dates offset by -1000 DN (DN input without offset metadata: acquisitions from 2022-01-25)" in caplog.text
+    assert "un-removed" not in caplog.text and "removed twice" not in caplog.text
+    # harmonize=True does the same here; the old scalar offset would have biased the 2021 dates
+    np.testing.assert_array_equal(fdl.open_s2(_raw(*_with_offset(red, nir)), harmonize=True)["NDVI"].values, s2["NDVI"].values)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"harmonize": False}, "harmonize=False"),
+        ({"coords": {"s2:processing_baseline": ["03.01"] * 3 + ["04.00"] * 3, "earthsearch:boa_offset_applied": [False] * 3 + [True] * 3}},
+         "except the 3 dates with earthsearch:boa_offset_applied true"),
+        ({"attrs": {"boa_offset_applied": "true"}}, "offset already removed"),
+        ({"names": ("S2-L2A-B04", "S2-L2A-B08", "S2-L2A-SCL")}, "values delivered harmonised"),
+    ],
+)
+def test_an_already_harmonised_series_is_left_alone(caplog, kwargs, reason):
+    red, nir = _truth()
+    harmonize = kwargs.pop("harmonize", "auto")
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s2 = fdl.open_s2(_raw(red, nir, **kwargs), harmonize=harmonize)
+    np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    assert "0 of 6 dates offset" in caplog.text and reason in caplog.text
+    assert "un-removed" not in caplog.text and "removed twice" not in caplog.text
+
+
+def test_the_processing_baseline_coordinate_decides_each_date(caplog):
+    # Collection-1 reprocessing: old acquisitions come with baseline 05.00 and carry the offset,
+    # which the acquisition date alone would miss
+    red, nir = _truth()
+    baseline = np.array(["02.09", "05.00", "05.00", "04.00", "04.00", "05.09"])
+    carries = np.array([False, True, True, True, True, True])
+    raw = _raw(*_with_offset(red, nir, carries), coords={"s2:processing_baseline": baseline})
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s2 = fdl.open_s2(raw)
+    np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    assert "5 of 6 dates offset by -1000 DN (s2:processing_baseline >= 4.0)" in caplog.text
+    # numeric baselines too, and a missing one falls back to the date
+    raw = raw.assign_coords({"s2:processing_baseline": ("time", [np.nan, 5.0, 5.0, np.nan, 4.0, 5.09])})
+    np.testing.assert_allclose(fdl.open_s2(raw)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("attrs", [{"BOA_ADD_OFFSET": -1000}, {"offset": -0.1}])
+def test_a_declared_band_offset_applies_to_every_date(attrs):
+    red, nir = _truth()
+    add = np.full(DATES.size, True)
+    s2 = fdl.open_s2(_raw(*_with_offset(red, nir, add), attrs=attrs))
+    np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_cf_add_offset_is_applied_once():
+    red, nir = _truth()
+    attrs = {"scale_factor": 1e-4, "add_offset": -0.1}
+    s2 = fdl.open_s2(_raw(red + 1000, nir + 1000, attrs=attrs))
+    np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_reflectance_input_is_left_alone_by_auto():
+    red, nir = _truth()
+    raw = _raw(red, nir)
+    raw["B04"] = (raw["B04"] / 1e4).astype(np.float32)
+    raw["B08"] = (raw["B08"] / 1e4).astype(np.float32)
+    s2 = fdl.open_s2(raw)
+    np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_harmonisation_stays_lazy_and_matches_eager():
+    red, nir = _truth()
+    raw = _raw(*_with_offset(red, nir)).chunk({"time": 2, "y": 6, "x": 6})
+    with raise_if_dask_computes():
+        s2 = fdl.open_s2(raw, chunks={"y": 6, "x": 6})
+    assert s2["NDVI"].chunks is not None
+    np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_plausibility_warning_on_an_unremoved_or_doubly_removed_offset(caplog):
+    red, nir = _truth()
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        fdl.open_s2(_raw(*_with_offset(red, nir)), harmonize=False)
+    assert "1st percentile of clear-pixel red reflectance after 2022-01-25 is 0.10" in caplog.text
+    assert "un-removed processing-baseline 04.00 offset" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        fdl.open_s2(_raw(red, nir))  # harmonised by the provider, but nothing says so: offset removed twice
+    assert "is -0.09" in caplog.text and "removed twice" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        fdl.open_s2(_raw(red, nir), harmonize=False)
+    assert "percentile" not in caplog.text
+
+
+@pytest.mark.parametrize("bad", ["yes", "True", 1, None])
+def test_bad_harmonize_values_are_refused(bad):
+    red, nir = _truth()
+    with pytest.raises(fdl.errors.ConfigError, match=r"harmonize: expected 'auto', True or False, found " + repr(bad).replace("(", r"\(")):
+        fdl.open_s2(_raw(red, nir), harmonize=bad)
