@@ -138,11 +138,21 @@ def _scale_offset(out: xr.DataArray, scale: Any, offset: Any) -> xr.DataArray:
     return out
 
 
+#: Attributes that declare a nodata value: CF, and ``nodata`` as odc-stac and rioxarray write it.
+FILL_ATTRS: tuple[str, ...] = ("_FillValue", "missing_value", "nodata")
+
+#: Float values at or above this are missing: the netCDF default fill of floats
+#: (9.96921e36) appears in files that do not declare it.
+NETCDF_DEFAULT_FILL_FLOOR = 9e36
+
+
 def _decode(da: xr.DataArray) -> xr.DataArray:
     """Apply ``_Unsigned``, fill values, ``scale_factor`` and ``add_offset`` (CF packing).
 
-    Returns float (float64 for scaled integers, to keep exact decoding; callers
-    cast) with NaN for nodata; leaves already-decoded float arrays alone.
+    Fill values come from ``_FillValue``, ``missing_value`` or ``nodata``;
+    float values >= 9e36 (the undeclared netCDF default fill) are missing too.
+    Returns float (float64 for scaled or filled integers, to keep exact
+    decoding; callers cast) with NaN for nodata; lazy on Dask input.
     """
     attrs = dict(da.attrs)
     enc = dict(da.encoding)
@@ -150,7 +160,7 @@ def _decode(da: xr.DataArray) -> xr.DataArray:
     if str(attrs.pop("_Unsigned", "")).lower() == "true" and np.issubdtype(da.dtype, np.signedinteger):
         udt = np.dtype(f"u{da.dtype.itemsize}")
         data = da.copy(data=da.data.view(udt))
-    fills = [attrs.pop(key) for key in ("_FillValue", "missing_value") if key in attrs]
+    fills = [attrs.pop(key) for key in FILL_ATTRS if key in attrs and attrs[key] is not None]
     scale = attrs.pop("scale_factor", None)
     offset = attrs.pop("add_offset", None)
     if np.issubdtype(data.dtype, np.integer) and (fills or scale is not None or offset is not None):
@@ -160,7 +170,7 @@ def _decode(da: xr.DataArray) -> xr.DataArray:
         out.encoding = enc
         return out
     if np.issubdtype(data.dtype, np.floating):
-        out = _mask_fills(data, data, fills, finite_only=True)
+        out = _mask_fills(data, data, fills, finite_only=True).where(~(data >= NETCDF_DEFAULT_FILL_FLOOR))
         out = _scale_offset(out, scale, offset)
         out.attrs = attrs
         return out
