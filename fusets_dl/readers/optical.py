@@ -323,7 +323,8 @@ def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:
     after = np.asarray(pd.DatetimeIndex(red["time"].values) >= HARMONIZE_CUTOFF)
     if not after.any():
         return
-    v = np.asarray(red.values[after], dtype=np.float64)[np.asarray(clear.values[after], dtype=bool)]
+    idx = np.flatnonzero(after)
+    v = np.asarray(red.where(clear).isel(time=idx).values, dtype=np.float64).ravel()
     v = v[np.isfinite(v)]
     if v.size < _MIN_CHECK_PIXELS:
         return
