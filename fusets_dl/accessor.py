@@ -24,6 +24,39 @@ if TYPE_CHECKING:
 __all__ = ["FusionDataArrayAccessor", "FusionDatasetAccessor"]
 
 
+def _phenology(
+    self: FusionDatasetAccessor | FusionDataArrayAccessor,
+    *,
+    max_seasons: int = 3,
+    method: str = "threshold",
+    amplitude_fraction: float = 0.5,
+    min_amplitude: float = 0.1,
+    min_length: float = 30.0,
+    smooth: float | None = 200.0,
+    step_days: float | None = None,
+    period: tuple[Any, Any] | None = None,
+    min_valid: int = 6,
+    by: xr.DataArray | None = None,
+) -> xr.Dataset:
+    """Multi-season phenometrics of the NDVI series (a Dataset's ``NDVI``); see :func:`fusets_dl.phenology`.
+
+    Parameters
+    ----------
+    max_seasons, method, amplitude_fraction, min_amplitude, min_length, smooth, step_days, period, min_valid, by
+        As in :func:`fusets_dl.phenology`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Phenometrics per season and pixel (``sos``, ``pos``, ``eos``, ...) and ``n_seasons``.
+    """
+    from .phenometrics import phenology
+
+    return phenology(self._ndvi(), max_seasons=max_seasons, method=method, amplitude_fraction=amplitude_fraction,
+                     min_amplitude=min_amplitude, min_length=min_length, smooth=smooth, step_days=step_days,
+                     period=period, min_valid=min_valid, by=by)
+
+
 @xr.register_dataset_accessor("fusion")
 class FusionDatasetAccessor:
     """``ds.fusion``: fusion-cube operations on a Dataset (see DESIGN: the fusion cube)."""
@@ -234,37 +267,10 @@ class FusionDatasetAccessor:
 
         return segment(self._ds, n_classes, segmenter=segmenter, config=config, **config_kwargs)
 
-    def phenology(
-        self,
-        *,
-        max_seasons: int = 3,
-        method: str = "threshold",
-        amplitude_fraction: float = 0.5,
-        min_amplitude: float = 0.1,
-        min_length: float = 30.0,
-        smooth: float | None = 200.0,
-        step_days: float | None = None,
-        period: tuple[Any, Any] | None = None,
-        min_valid: int = 6,
-        by: xr.DataArray | None = None,
-    ) -> xr.Dataset:
-        """Phenology of the Dataset's ``NDVI``; see :func:`fusets_dl.phenology`.
+    def _ndvi(self) -> xr.DataArray:
+        return self._ds["NDVI"]
 
-        Parameters
-        ----------
-        max_seasons, method, amplitude_fraction, min_amplitude, min_length, smooth, step_days, period, min_valid, by
-            As in :func:`fusets_dl.phenology`.
-
-        Returns
-        -------
-        xarray.Dataset
-            Phenometrics per season and pixel (``sos``, ``pos``, ``eos``, ...) and ``n_seasons``.
-        """
-        from .phenometrics import phenology
-
-        return phenology(self._ds["NDVI"], max_seasons=max_seasons, method=method, amplitude_fraction=amplitude_fraction,
-                         min_amplitude=min_amplitude, min_length=min_length, smooth=smooth, step_days=step_days,
-                         period=period, min_valid=min_valid, by=by)
+    phenology = _phenology
 
 
 @xr.register_dataarray_accessor("fusion")
@@ -274,34 +280,7 @@ class FusionDataArrayAccessor:
     def __init__(self, da: xr.DataArray) -> None:
         self._da = da
 
-    def phenology(
-        self,
-        *,
-        max_seasons: int = 3,
-        method: str = "threshold",
-        amplitude_fraction: float = 0.5,
-        min_amplitude: float = 0.1,
-        min_length: float = 30.0,
-        smooth: float | None = 200.0,
-        step_days: float | None = None,
-        period: tuple[Any, Any] | None = None,
-        min_valid: int = 6,
-        by: xr.DataArray | None = None,
-    ) -> xr.Dataset:
-        """Multi-season phenometrics of this NDVI series; see :func:`fusets_dl.phenology`.
+    def _ndvi(self) -> xr.DataArray:
+        return self._da
 
-        Parameters
-        ----------
-        max_seasons, method, amplitude_fraction, min_amplitude, min_length, smooth, step_days, period, min_valid, by
-            As in :func:`fusets_dl.phenology`.
-
-        Returns
-        -------
-        xarray.Dataset
-            Phenometrics per season and pixel (``sos``, ``pos``, ``eos``, ...) and ``n_seasons``.
-        """
-        from .phenometrics import phenology
-
-        return phenology(self._da, max_seasons=max_seasons, method=method, amplitude_fraction=amplitude_fraction,
-                         min_amplitude=min_amplitude, min_length=min_length, smooth=smooth, step_days=step_days,
-                         period=period, min_valid=min_valid, by=by)
+    phenology = _phenology
