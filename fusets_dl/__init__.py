@@ -22,6 +22,7 @@ _EXPORTS = {
     "open_s1": ".readers.radar",
     "open_s2": ".readers.optical",
     "open_cube": ".readers.cube",
+    "open_points": ".readers.tables",
     "align": ".alignment.build",
     "FeatureSpec": ".features.spec",
     "compute_features": ".features.compute",

@@ -22,6 +22,7 @@ __all__ = [
     "OutputError",
     "SourceError",
     "StoreExistsError",
+    "TableError",
     "TimeOverlapError",
 ]
 
@@ -87,3 +88,7 @@ class OutputError(FusionError, OSError):
 
 class StoreExistsError(FusionError, FileExistsError):
     """The output store exists and overwriting was not asked for."""
+
+
+class TableError(FusionError, ValueError):
+    """A point table whose columns or rows do not match a known convention (found vs expected in the message)."""

@@ -5,7 +5,8 @@ finds the CRS, :mod:`.conventions` is the registry of band names,
 :mod:`.normalise` brings dims, time, names and CF packing into the canonical
 form, :mod:`.encoding` holds the radiometric conversions and masks, and the
 readers themselves are :mod:`.radar` (:func:`open_s1`), :mod:`.optical`
-(:func:`open_s2`) and :mod:`.cube` (:func:`open_cube`).
+(:func:`open_s2`) and :mod:`.cube` (:func:`open_cube`); point tables:
+:mod:`.tables` (:func:`open_points`) with its column names in :mod:`.table_columns`.
 """
 
 from __future__ import annotations
@@ -14,5 +15,6 @@ from .conventions import canonical_band_name
 from .cube import open_cube
 from .optical import open_s2
 from .radar import open_s1
+from .tables import open_points, read_table
 
-__all__ = ["canonical_band_name", "open_cube", "open_s1", "open_s2"]
+__all__ = ["canonical_band_name", "open_cube", "open_points", "open_s1", "open_s2", "read_table"]

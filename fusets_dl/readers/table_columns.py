@@ -1,0 +1,164 @@
+"""Column-name conventions of long-format point tables (one row per point and acquisition).
+
+:data:`TABLE_COLUMNS` is the one table of the names the point-table reader
+(:mod:`fusets_dl.readers.tables`) accepts, by *role*:
+
+==============  ===========================================================  ==========================================
+role            accepted names (case-insensitive)                            meaning / encoding
+==============  ===========================================================  ==========================================
+``id``          PLOTID, plot_id, sample_id, point_id, id, fid                the point (plot, sample) identifier
+``time``        Date, date, timestamp, time, t, datetime                     acquisition or composite date
+``scene``       system:index (GEE)                                           time of day from its YYYYMMDDTHHMMSS
+``time_start``  system:time_start (GEE, ms since 1970)                       acquisition time of S2 rows
+``orbit``       Orbit, relative_orbit, orbit                                 relative orbit (S1 ``orbit`` coordinate)
+``vv``/``vh``   VV/VH (GEE ``COPERNICUS/S1_GRD``: float dB),                 backscatter; decoded by
+                S1-SIGMA0-VV/VH (openEO/WorldCereal: uint16 compressed dB),  :func:`fusets_dl.open_s1`
+                vv/vh (linear), Sigma0_VV_db                                 (the band registry)
+``red``/``nir`` red/nir (GEE names: reflectance 0..1), B04/B08 (DN or        reflectance; decoded by
+                reflectance), S2-L2A-B04/B08 (openEO uint16 DN x 1e-4,       :func:`fusets_dl.open_s2`
+                harmonised)
+``cloud_score`` cs_cdf, cs (GEE Cloud Score+, 1 = clear)                     clear when >= the threshold
+``clear_flag``  mask (GEE export: 1 = clear, 0 = cloudy)                     clear when 1
+``cloud_flag``  CLM, cloud_mask (1 = cloud)                                  clear when 0
+``scl``         SCL, S2-L2A-SCL (scene classification)                       clear classes (4, 5)
+``lon``/``lat`` lon/lat, Longitude/Latitude, longitude/latitude              point coordinates, degrees
+``geojson``     .geo (GEE: a GeoJSON point)                                  point coordinates when lon/lat are absent
+``wkb``         geometry (GeoParquet: WKB point)                             point coordinates when lon/lat are absent
+==============  ===========================================================  ==========================================
+
+Columns outside the table (plot attributes, textures, meteo, labels) are
+ignored (and named in the log); a required role that no column fills is
+refused with the found columns and the accepted names, and so are two
+columns filling one role. A column under another name is given with
+``columns={"vv": "my_vv_column"}``.
+
+Nodata in tables: ``-9999`` in float columns (GEE exports); ``65535`` in
+uint16 columns (openEO/WorldCereal), decoded by the readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ..errors import ConfigError, TableError
+
+__all__ = ["FLOAT_NODATA", "TABLE_COLUMNS", "TableColumn", "resolve_columns"]
+
+#: Missing value of float columns in GEE exports.
+FLOAT_NODATA = -9999.0
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """A role a column plays in a point table and the names that fill it.
+
+    Parameters
+    ----------
+    role : str
+        ``"id"``, ``"time"``, ``"scene"``, ``"time_start"``, ``"orbit"``, ``"vv"``, ``"vh"``, ``"red"``, ``"nir"``,
+        ``"cloud_score"``, ``"clear_flag"``, ``"cloud_flag"``, ``"scl"``,
+        ``"lon"``, ``"lat"``, ``"geojson"`` or ``"wkb"``.
+    names : tuple of str
+        Accepted column names, matched case-insensitively.
+    meaning : str
+        What the column holds and how it is decoded (for messages and docs).
+    """
+
+    role: str
+    names: tuple[str, ...]
+    meaning: str
+
+
+#: Every column role of a point table and its accepted names.
+TABLE_COLUMNS: dict[str, TableColumn] = {
+    c.role: c
+    for c in (
+        TableColumn("id", ("PLOTID", "plot_id", "sample_id", "point_id", "id", "fid"), "point identifier"),
+        TableColumn("time", ("Date", "date", "timestamp", "time", "t", "datetime"), "acquisition or composite date"),
+        TableColumn("scene", ("system:index",), "GEE scene id (acquisition time of day from its YYYYMMDDTHHMMSS)"),
+        TableColumn("time_start", ("system:time_start",), "GEE acquisition time, ms since 1970"),
+        TableColumn("orbit", ("Orbit", "relative_orbit", "orbit"), "relative orbit number"),
+        TableColumn("vv", ("VV", "S1-SIGMA0-VV", "S1_SIGMA0_VV", "Sigma0_VV_db", "Sigma0_VV"), "VV backscatter"),
+        TableColumn("vh", ("VH", "S1-SIGMA0-VH", "S1_SIGMA0_VH", "Sigma0_VH_db", "Sigma0_VH"), "VH backscatter"),
+        TableColumn("red", ("red", "B04", "B4", "S2-L2A-B04", "S2_L2A_B04"), "red reflectance"),
+        TableColumn("nir", ("nir", "B08", "B8", "S2-L2A-B08", "S2_L2A_B08"), "near-infrared reflectance"),
+        TableColumn("cloud_score", ("cs_cdf", "cs"), "Cloud Score+ (1 = clear)"),
+        TableColumn("clear_flag", ("mask",), "clear flag (1 = clear, 0 = cloudy)"),
+        TableColumn("cloud_flag", ("CLM", "cloud_mask"), "cloud flag (1 = cloud)"),
+        TableColumn("scl", ("SCL", "S2-L2A-SCL", "S2_L2A_SCL"), "scene classification"),
+        TableColumn("lon", ("lon", "longitude", "Longitude"), "longitude, degrees"),
+        TableColumn("lat", ("lat", "latitude", "Latitude"), "latitude, degrees"),
+        TableColumn("geojson", (".geo",), "GeoJSON point"),
+        TableColumn("wkb", ("geometry",), "WKB point"),
+    )
+}
+
+
+def resolve_columns(
+    found: Iterable[str], required: Iterable[str], optional: Iterable[str], columns: Mapping[str, str] | None, what: str
+) -> dict[str, str]:
+    """Map each role to the column of the table that fills it.
+
+    Parameters
+    ----------
+    found : iterable of str
+        The table's column names.
+    required : iterable of str
+        Roles that must be filled.
+    optional : iterable of str
+        Roles filled when a column is there.
+    columns : mapping of str to str, optional
+        Explicit role -> column name, taking precedence over the table.
+    what : str
+        The caller, for messages.
+
+    Returns
+    -------
+    dict
+        role -> column name, for every required role and the optional ones present.
+
+    Raises
+    ------
+    TableError
+        A required role that no column fills (the message lists the found
+        columns and the accepted names), two columns for one role, or an
+        explicit column that the table does not have.
+    ConfigError
+        An explicit mapping for an unknown role.
+    """
+    found = list(found)
+    required, optional = list(required), list(optional)
+    by_lower: dict[str, list[str]] = {}
+    for name in found:
+        by_lower.setdefault(name.lower(), []).append(name)
+    explicit = dict(columns or {})
+    bad_roles = sorted(set(explicit) - set(TABLE_COLUMNS))
+    if bad_roles:
+        raise ConfigError(f"{what}: columns=: expected roles among {sorted(TABLE_COLUMNS)}, found {bad_roles}")
+    out: dict[str, str] = {}
+    missing = []
+    for role in required + optional:
+        if role in explicit:
+            if explicit[role] not in found:
+                raise TableError(f"{what}: columns[{role!r}]={explicit[role]!r}: no such column; found {found}")
+            out[role] = explicit[role]
+            continue
+        hits = [n for name in TABLE_COLUMNS[role].names for n in by_lower.get(name.lower(), [])]
+        hits = list(dict.fromkeys(hits))
+        if len(hits) > 1:
+            raise TableError(
+                f"{what}: expected one column for {role} ({TABLE_COLUMNS[role].meaning}), found {hits}; "
+                f"pass columns={{{role!r}: ...}} to choose"
+            )
+        if hits:
+            out[role] = hits[0]
+        elif role in required:
+            missing.append(role)
+    if missing:
+        expected = "; ".join(f"{r}: one of {list(TABLE_COLUMNS[r].names)}" for r in missing)
+        raise TableError(
+            f"{what}: expected columns for {missing} ({expected}), found {found}; "
+            "rename the columns or pass columns={role: name}"
+        )
+    return out

@@ -1,0 +1,394 @@
+"""Point and field tables (long format: one row per point and acquisition) as fusion-ready datasets.
+
+Layout: the points are laid on a **pseudo-grid** ``(y=1, x=n_points)`` so that
+every stage of the chain (``align``, ``train``, ``predict_ndvi``,
+``reconstruct``, ``phenology``, ``compare``) runs on them unchanged. ``x`` is
+the point's position (0 .. n-1), ``y`` is 0; the coordinates ``point`` (the
+id), ``lon`` and ``lat`` ride along ``x``. No CRS is written: the grid is not
+a map. Points are ordered west to east (then south to north) when their
+coordinates are known, so that the spatial blocks of the training split
+(``TrainConfig.block_size``) are groups of ``block_size`` neighbouring
+**whole points**: a held-out block holds out every date of its points.
+
+Decoding goes through :func:`fusets_dl.open_s1` and :func:`fusets_dl.open_s2`,
+so a table value is decoded exactly as the same band in a file would be
+(openEO uint16 compressed dB, DN x 1e-4, harmonisation, nodata); the
+column names are looked up in
+:data:`~fusets_dl.readers.table_columns.TABLE_COLUMNS`. Cloud masking:
+``SCL`` classes, or a cloud mask built from Cloud Score+ (``cs_cdf >=
+cloud_score_threshold``), a GEE ``mask`` flag (1 = clear) and a ``CLM`` flag
+(1 = cloud), all that are present; a row without a score is cloudy.
+WorldCereal/openEO composites carry no cloud column: their cloud-masked
+values are nodata (65535), so every valid value is clear.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._logging import logger
+from ..errors import DuplicateTimeError, SourceError, TableError
+from .conventions import canonical_band_name
+from .encoding import DEFAULT_CLEAR_CLASSES
+from .optical import open_s2
+from .radar import open_s1
+from .table_columns import FLOAT_NODATA, resolve_columns
+
+__all__ = ["open_points", "read_table"]
+
+_S1_ROLES = ("vv", "vh")
+_S2_ROLES = ("red", "nir")
+_CLOUD_ROLES = ("cloud_score", "clear_flag", "cloud_flag", "scl")
+_COORD_ROLES = ("lon", "lat", "geojson", "wkb")
+_SCENE_TIME = re.compile(r"(\d{8}T\d{6})")
+_UINT16_NODATA = 65535
+
+
+def read_table(source: Any) -> pd.DataFrame:
+    """Read a long-format table: CSV, Parquet/GeoParquet (needs ``pyarrow``), a DataFrame, or a list of them.
+
+    Parameters
+    ----------
+    source : path, pandas.DataFrame or sequence of them
+        ``.csv`` (also ``.csv.gz``), ``.parquet``/``.geoparquet``/``.pq``; a
+        list is concatenated (for example one file per region and year).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of every table.
+
+    Raises
+    ------
+    SourceError
+        A missing file, or one of another format.
+    ImportError
+        Parquet without ``pyarrow`` (``pip install 'fusets-dl[tables]'``).
+    """
+    if isinstance(source, pd.DataFrame):
+        return source
+    if isinstance(source, (list, tuple)):
+        if not source:
+            raise SourceError("read_table: expected at least one table, found an empty list")
+        return pd.concat([read_table(s) for s in source], ignore_index=True)
+    path = Path(source)
+    if not path.is_file():
+        raise SourceError(f"read_table: expected a CSV or Parquet file, found no file at {path}")
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return pd.read_csv(path)
+    if name.endswith((".parquet", ".geoparquet", ".pq")):
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError as err:
+            raise ImportError(f"read_table({path.name}): Parquet needs pyarrow; pip install 'fusets-dl[tables]'") from err
+        return pd.read_parquet(path)
+    raise SourceError(f"read_table: expected a .csv, .csv.gz, .parquet or .geoparquet file, found {path.name}")
+
+
+def open_points(
+    s1: Any,
+    s2: Any = None,
+    *,
+    columns: Mapping[str, str] | None = None,
+    cloud_score_threshold: float = 0.6,
+    clear_classes: Iterable[int] = DEFAULT_CLEAR_CLASSES,
+    harmonize: Literal["auto"] | bool = "auto",
+    points: Sequence[Any] | None = None,
+) -> tuple[xr.Dataset, xr.Dataset]:
+    """Open S1 and S2 point tables as the readers' S1 and S2 datasets on a shared point pseudo-grid.
+
+    Parameters
+    ----------
+    s1 : path, DataFrame or list of them
+        Table(s) with an id, a date and VV/VH columns (see
+        :data:`~fusets_dl.readers.table_columns.TABLE_COLUMNS`).
+    s2 : path, DataFrame or list of them, optional
+        Table(s) with an id, a date, red and NIR and any cloud columns.
+        Default: the ``s1`` table holds both (WorldCereal extractions).
+    columns : mapping, optional
+        Role -> column name for columns under other names
+        (``{"vv": "VV_gamma0"}``); applies to both tables.
+    cloud_score_threshold : float
+        Cloud Score+ value (``cs_cdf``) from which an observation is clear.
+    clear_classes : iterable of int
+        SCL classes counted as clear, when the table has SCL.
+    harmonize : "auto", True or False
+        As for :func:`fusets_dl.open_s2`.
+    points : sequence, optional
+        The point ids to keep, in this order along ``x``. Default: every id of
+        either table, west to east (by id without coordinates).
+
+    Returns
+    -------
+    (xarray.Dataset, xarray.Dataset)
+        The outputs of :func:`fusets_dl.open_s1` (``VV``, ``VH`` dB, ``orbit``
+        when the table has it) and :func:`fusets_dl.open_s2` (``NDVI``,
+        ``clear``) on ``(time, y=1, x=n_points)``, with ``point``, ``lon``,
+        ``lat`` along ``x`` and ``attrs["point_table"]`` (JSON: rows, points,
+        dates, valid and clear rows), ready for :func:`fusets_dl.align`.
+
+    Raises
+    ------
+    TableError
+        Missing or ambiguous columns (found vs expected), unparseable dates,
+        ``points`` that neither table holds.
+    DuplicateTimeError
+        Two rows for one point and time.
+    """
+    same = s2 is None
+    t1 = read_table(s1)
+    t2 = t1 if same else read_table(s2)
+    c1 = resolve_columns(t1.columns, ("id", "time", *_S1_ROLES), ("scene", "orbit", *_COORD_ROLES), columns, "open_points(S1)")
+    c2 = resolve_columns(t2.columns, ("id", "time", *_S2_ROLES), ("time_start", *_CLOUD_ROLES, *_COORD_ROLES), columns, "open_points(S2)")
+    for name, table, cols in (("S1", t1, c1), ("S2", t2, c2)):
+        if same and name == "S2":
+            continue
+        ignored = [c for c in table.columns if c not in cols.values()]
+        logger.info("open_points(%s): columns used %s; ignored %d others %s", name, cols, len(ignored), ignored[:12])
+    if same:
+        t1 = t2 = t1[t1[c1["vv"]].notna() | t1[c2["red"]].notna()]
+    layout = _point_layout([(t1, c1), (t2, c2)], points)
+    ds1 = _s1_dataset(t1, c1, layout)
+    ds2 = _s2_dataset(t2, c2, layout, cloud_score_threshold, clear_classes, harmonize)
+    return ds1, ds2
+
+
+def _times(table: pd.DataFrame, cols: dict[str, str], what: str) -> pd.DatetimeIndex:
+    """Time of each row: the date column, refined by a GEE scene id or ``system:time_start`` on the same day."""
+    try:
+        col = table[cols["time"]]
+        date = pd.to_datetime(col, utc=True, format=None if pd.api.types.is_datetime64_any_dtype(col) else "ISO8601").dt.tz_localize(None)
+    except (ValueError, TypeError) as err:
+        sample = table[cols["time"]].head(3).tolist()
+        raise TableError(f"{what}: expected dates in column {cols['time']!r} (ISO 8601), found {sample}: {err}") from err
+    exact = None
+    if "time_start" in cols:
+        exact = pd.to_datetime(table[cols["time_start"]].astype("float64"), unit="ms")
+    elif "scene" in cols:
+        stamp = table[cols["scene"]].astype(str).str.extract(_SCENE_TIME, expand=False)
+        exact = pd.to_datetime(stamp, format="%Y%m%dT%H%M%S", errors="coerce")
+    if exact is not None:
+        same_day = exact.notna() & (exact.dt.normalize() == date.dt.normalize())
+        if not same_day.all():
+            bad = int((~same_day).sum())
+            logger.warning("%s: %d rows whose acquisition time is missing or on another day than %r keep the date", what, bad, cols["time"])
+        date = date.where(~same_day, exact)
+    return pd.DatetimeIndex(date.to_numpy("datetime64[ns]"))
+
+
+def _coords_of(table: pd.DataFrame, cols: dict[str, str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Longitude and latitude of each row, from lon/lat, a GeoJSON ``.geo`` or WKB points; None when absent."""
+    if "lon" in cols and "lat" in cols:
+        return table[cols["lon"]].to_numpy(np.float64), table[cols["lat"]].to_numpy(np.float64)
+    if "geojson" in cols:
+        xy = np.array([json.loads(g)["coordinates"][:2] if isinstance(g, str) else (np.nan, np.nan) for g in table[cols["geojson"]]])
+        return xy[:, 0], xy[:, 1]
+    if "wkb" in cols:
+        xy = np.array([_wkb_point(g) for g in table[cols["wkb"]]])
+        return xy[:, 0], xy[:, 1]
+    return None
+
+
+def _wkb_point(geom: Any) -> tuple[float, float]:
+    """(x, y) of a 2-D WKB point (ISO or EWKB); NaN for anything else."""
+    if not isinstance(geom, (bytes, bytearray)) or len(geom) < 21:
+        return (np.nan, np.nan)
+    order = "<" if geom[0] == 1 else ">"
+    kind = struct.unpack(order + "I", geom[1:5])[0]
+    offset = 9 if kind & 0x20000000 else 5  # EWKB with an SRID
+    if kind & 0xFFFF not in (1, 1001):
+        return (np.nan, np.nan)
+    return struct.unpack(order + "dd", geom[offset : offset + 16])
+
+
+def _point_layout(tables: list[tuple[pd.DataFrame, dict[str, str]]], points: Sequence[Any] | None) -> pd.DataFrame:
+    """The points along ``x``: id, lon, lat, ordered west to east (or by id, or as given)."""
+    frames = []
+    for table, cols in tables:
+        xy = _coords_of(table, cols)
+        f = pd.DataFrame({"point": table[cols["id"]].astype(str).to_numpy()})
+        f["lon"], f["lat"] = xy if xy is not None else (np.nan, np.nan)
+        frames.append(f)
+    allp = pd.concat(frames, ignore_index=True)
+    per = allp.groupby("point", sort=True)[["lon", "lat"]].agg(["min", "max"])
+    spread = np.nanmax((per.xs("max", axis=1, level=1) - per.xs("min", axis=1, level=1)).to_numpy(), initial=0.0)
+    if spread > 1e-4:
+        logger.warning("open_points: a point's coordinates vary by up to %.2g degrees between rows; the first is kept", spread)
+    layout = allp.groupby("point", sort=True)[["lon", "lat"]].first().reset_index()
+    if points is not None:
+        want = [str(p) for p in points]
+        unknown = sorted(set(want) - set(layout["point"]))
+        if unknown:
+            raise TableError(f"open_points: points={unknown[:10]} not in the tables; found {len(layout)} ids such as {layout['point'].head(5).tolist()}")
+        return layout.set_index("point").loc[want].reset_index()
+    if layout[["lon", "lat"]].notna().all().all():
+        layout = layout.sort_values(["lon", "lat", "point"], kind="stable").reset_index(drop=True)
+    return layout
+
+
+def _pivot(
+    table: pd.DataFrame, cols: dict[str, str], layout: pd.DataFrame, names: dict[str, str], what: str, *, nodata_attr: bool = True
+) -> tuple[xr.Dataset, pd.DataFrame]:
+    """The table's value columns on ``(time, y=1, x=point)``; rows of other points are dropped.
+
+    uint16 columns stay uint16 with 65535 where a row is missing (and a
+    ``nodata`` attr when ``nodata_attr``; S1's compressed decoding knows
+    65535 itself and needs the integers); other columns become float64 with
+    NaN for missing rows and -9999.
+    """
+    times = _times(table, cols, what)
+    code = pd.Index(layout["point"]).get_indexer(table[cols["id"]].astype(str))
+    keep = code >= 0
+    times, code, rows = times[keep], code[keep], table[keep]
+    if rows.empty:
+        raise TableError(f"{what}: expected rows of the points {layout['point'].head(5).tolist()}..., found none")
+    uniq, t_code = np.unique(times.to_numpy(), return_inverse=True)
+    flat = t_code * len(layout) + code
+    dup = pd.Index(flat).duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise DuplicateTimeError(
+            f"{what}: expected one row per point and time, found {int(dup.sum())} duplicated, "
+            f"e.g. point {layout['point'].iloc[code[i]]!r} at {pd.Timestamp(times[i])}; drop or average them first"
+        )
+    shape = (uniq.size, 1, len(layout))
+    data = {}
+    for name, col in names.items():
+        values = rows[col].to_numpy()
+        if values.dtype == np.uint16:
+            arr = np.full(shape, _UINT16_NODATA, np.uint16)
+            attrs = {"nodata": _UINT16_NODATA} if nodata_attr else {}
+        else:
+            values = values.astype(np.float64)
+            values = np.where(values == FLOAT_NODATA, np.nan, values)
+            arr = np.full(shape, np.nan, np.float64)
+            attrs = {}
+        arr.reshape(uniq.size, -1)[t_code, code] = values
+        data[name] = (("time", "y", "x"), arr, attrs)
+    ds = xr.Dataset(data, coords=_grid_coords(uniq, layout))
+    return ds, rows.assign(_t=t_code, _p=code)
+
+
+def _grid_coords(times: np.ndarray, layout: pd.DataFrame) -> dict[str, Any]:
+    """The pseudo-grid: time, y=[0], x=0..n-1, and point/lon/lat along x."""
+    n = len(layout)
+    return {
+        "time": times,
+        "y": ("y", np.zeros(1)),
+        "x": ("x", np.arange(n, dtype=np.float64)),
+        "point": ("x", layout["point"].to_numpy(str)),
+        "lon": ("x", layout["lon"].to_numpy(np.float64)),
+        "lat": ("x", layout["lat"].to_numpy(np.float64)),
+    }
+
+
+def _finish(out: xr.Dataset, raw: xr.Dataset, funnel: dict[str, Any]) -> xr.Dataset:
+    """Point coordinates back on the reader's output, and the table funnel in its attrs."""
+    out = out.assign_coords(point=("x", raw["point"].values), lon=("x", raw["lon"].values), lat=("x", raw["lat"].values))
+    out.attrs["point_table"] = json.dumps(funnel)
+    out.attrs["layout"] = "points on a pseudo-grid: y=1, x=point (see coords point, lon, lat)"
+    return out
+
+
+def _s1_dataset(table: pd.DataFrame, cols: dict[str, str], layout: pd.DataFrame) -> xr.Dataset:
+    """Pivot the S1 columns under their own names and decode them with :func:`open_s1`."""
+    what = "open_points(S1)"
+    names = {_registered(cols["vv"], "VV"): cols["vv"], _registered(cols["vh"], "VH"): cols["vh"]}
+    raw, rows = _pivot(table, cols, layout, names, what, nodata_attr=False)
+    orbit = None
+    if "orbit" in cols:
+        per_time = rows.groupby("_t")[cols["orbit"]].agg(["nunique", "first"])
+        if (per_time["nunique"] <= 1).all():
+            orbit = per_time["first"].reindex(range(raw.sizes["time"])).to_numpy()
+            if np.issubdtype(orbit.dtype, np.floating) and np.all(np.isfinite(orbit)) and np.all(orbit == np.round(orbit)):
+                orbit = orbit.astype(np.int64)
+        else:
+            logger.warning("%s: some times hold several orbits in %r; no orbit coordinate", what, cols["orbit"])
+    out = open_s1(raw, orbit=orbit)
+    valid = np.isfinite(out["VV"].values) & np.isfinite(out["VH"].values)
+    funnel = {"rows": len(rows), "points": int(np.unique(rows["_p"]).size), "times": int(raw.sizes["time"]),
+              "valid_rows": int(valid.sum())}
+    logger.info("%s: %s", what, funnel)
+    return _finish(out, raw, funnel)
+
+
+def _s2_dataset(
+    table: pd.DataFrame, cols: dict[str, str], layout: pd.DataFrame, threshold: float, clear_classes: Iterable[int],
+    harmonize: Literal["auto"] | bool,
+) -> xr.Dataset:
+    """Pivot red, NIR and the cloud columns, build the cloud mask, decode with :func:`open_s2`."""
+    what = "open_points(S2)"
+    names = {cols["red"]: cols["red"], cols["nir"]: cols["nir"]}
+    for role in _CLOUD_ROLES:
+        if role in cols:
+            names[f"_{role}"] = cols[role]
+    raw, rows = _pivot(table, cols, layout, names, what)
+    clear_classes = [int(c) for c in clear_classes]
+    clm = _cloud_mask(raw, cols, threshold, clear_classes)
+    raw = _rename_optical(raw, cols).drop_vars([f"_{r}" for r in _CLOUD_ROLES if f"_{r}" in raw])
+    if clm is not None:
+        raw["CLM"] = clm
+    out = open_s2(raw, clear_classes=clear_classes, harmonize=harmonize)
+    funnel = {"rows": len(rows), "points": int(np.unique(rows["_p"]).size), "times": int(raw.sizes["time"]),
+              "valid_rows": int(np.isfinite(out["NDVI"].values).sum()), "clear_rows": int(out["clear"].values.sum()),
+              "cloud_mask": _cloud_mask_name(cols, threshold)}
+    logger.info("%s: %s", what, funnel)
+    return _finish(out, raw, funnel)
+
+
+def _registered(column: str, band: str) -> str:
+    """The column's own name when the band registry reads it as ``band`` (keeping its convention), else ``band``."""
+    return column if canonical_band_name(column) == band else band
+
+
+def _rename_optical(raw: xr.Dataset, cols: dict[str, str]) -> xr.Dataset:
+    """GEE ``red``/``nir`` as ``B04``/``B08``; prefixed openEO names keep their convention (harmonised DN)."""
+    ren = {}
+    for role, band in (("red", "B04"), ("nir", "B08")):
+        if not cols[role].upper().startswith(("S2-", "S2_")):
+            ren[cols[role]] = band
+    return raw.rename({k: v for k, v in ren.items() if k != v})
+
+
+def _cloud_mask(raw: xr.Dataset, cols: dict[str, str], threshold: float, clear_classes: list[int]) -> xr.DataArray | None:
+    """``CLM`` (1 = cloud) from every cloud column present (all must say clear); None without any."""
+    cloudy = None
+    for role, test in (
+        ("cloud_score", lambda v: ~(v >= threshold)),  # a missing score is cloudy
+        ("clear_flag", lambda v: v != 1),
+        ("cloud_flag", lambda v: v == 1),
+        ("scl", lambda v: ~v.isin(clear_classes)),  # nodata SCL is cloudy
+    ):
+        if f"_{role}" in raw:
+            bad = test(raw[f"_{role}"].astype(np.float64))
+            cloudy = bad if cloudy is None else cloudy | bad
+    if cloudy is None:
+        if cols["red"].upper().startswith(("S2-", "S2_")):
+            logger.info("open_points(S2): no cloud column; openEO composites are cloud-masked to nodata, every valid value is clear")
+            return xr.zeros_like(raw[cols["red"]], dtype=np.float32)
+        return None  # open_s2 warns that every valid NDVI counts as clear
+    return cloudy.astype(np.float32)
+
+
+def _cloud_mask_name(cols: dict[str, str], threshold: float) -> str:
+    """How the clear mask was made, in words, for the funnel."""
+    parts = []
+    if "cloud_score" in cols:
+        parts.append(f"{cols['cloud_score']} >= {threshold:g}")
+    if "clear_flag" in cols:
+        parts.append(f"{cols['clear_flag']} == 1")
+    if "cloud_flag" in cols:
+        parts.append(f"{cols['cloud_flag']} == 0")
+    if "scl" in cols:
+        parts.append(f"{cols['scl']} classes")
+    return " and ".join(parts) or "valid reflectance (nodata is the cloud mask)"
