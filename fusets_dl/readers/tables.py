@@ -338,12 +338,25 @@ def _s2_dataset(
     raw = _rename_optical(raw, cols).drop_vars([f"_{r}" for r in _CLOUD_ROLES if f"_{r}" in raw])
     if clm is not None:
         raw["CLM"] = clm
-    out = open_s2(raw, clear_classes=clear_classes, harmonize=harmonize)
+    out = open_s2(raw, clear_classes=clear_classes, harmonize=harmonize, reflectance_scale=_reflectance_scale(rows, cols))
     funnel = {"rows": len(rows), "points": int(np.unique(rows["_p"]).size), "times": int(raw.sizes["time"]),
               "valid_rows": int(np.isfinite(out["NDVI"].values).sum()), "clear_rows": int(out["clear"].values.sum()),
               "cloud_mask": _cloud_mask_name(cols, threshold)}
     logger.info("%s: %s", what, funnel)
     return _finish(out, raw, funnel)
+
+
+def _reflectance_scale(rows: pd.DataFrame, cols: dict[str, str]) -> float | Literal["auto"]:
+    """1.0 for float red/NIR whose median over the whole table is reflectance (< 1.5), else the readers' "auto".
+
+    The whole table is in memory, so its median decides: a sample of a few
+    values can hold snow or cloud above 1.5 and be taken for DN.
+    """
+    values = rows[[cols["red"], cols["nir"]]].to_numpy()
+    if values.dtype.kind != "f":
+        return "auto"
+    v = values[np.isfinite(values) & (values != FLOAT_NODATA)]
+    return 1.0 if v.size and float(np.median(v)) < 1.5 else "auto"
 
 
 def _registered(column: str, band: str) -> str:

@@ -186,3 +186,12 @@ def _chain(cube):
     assert np.isfinite(rec["NDVI"].values).all() and "point" in cube.coords
     phen = rec["NDVI"].fusion.phenology(max_seasons=2)
     assert phen.sizes["x"] == cube.sizes["x"]
+
+
+def test_bright_reflectance_is_not_taken_for_dn():
+    """Snow/cloud reflectance above 1.5 in a few rows must not make a 0..1 table read as DN (and offset after 2022-01-25)."""
+    s1, s2 = _gee_tables()
+    s2 = s2.assign(red=[0.05, 1.6, 1.7, 0.04, 0.06, 0.08], nir=[0.35, 1.6, 1.6, 0.40, 0.30, 0.32])
+    _, ds = open_points(s1, s2)
+    assert ds["NDVI"].values[0, 0, 0] == pytest.approx(0.75, rel=1e-6)
+    assert ds["NDVI"].values[1, 0, 1] == pytest.approx(0.36 / 0.44, rel=1e-6)
