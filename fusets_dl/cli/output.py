@@ -114,6 +114,8 @@ def write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
     if path.exists() and not overwrite:
         raise FusionError(f"output {str(path)!r} exists: expected a new path, or pass --overwrite")
     path.parent.mkdir(parents=True, exist_ok=True)
+    from ..cf import prepare_output
+
     tmp = path.with_name(path.name + ".tmp")
-    ds.to_netcdf(tmp)
+    prepare_output(ds, netcdf=True).to_netcdf(tmp)
     tmp.replace(path)
