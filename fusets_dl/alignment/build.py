@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..cf import cf_attrs
+from ..cf import CONVENTIONS, apply_cf, cf_attrs
 from ..errors import ConfigError, DimensionError, TimeOverlapError
 from ..readers.conventions import bands_for
 from ..validate import as_timedelta, check_time, is_dask_backed, require_variables
@@ -140,7 +140,7 @@ def align(
         compute_summary = not is_dask_backed(s1) and not is_dask_backed(s2)
     if compute_summary:
         _count_now(summary, _align_counts(s2, clear, clear_f, cube))
-    cube.attrs = {SUMMARY_ATTR: json.dumps(summary), "title": "fusets_dl fusion cube"}
+    cube.attrs = {SUMMARY_ATTR: json.dumps(summary), "title": "fusets_dl fusion cube", "Conventions": CONVENTIONS}
     _log_summary(summary)
     return cube
 
@@ -203,7 +203,7 @@ def _align_finish_cube(cube: xr.Dataset, s1: xr.Dataset, terrain: xr.Dataset | N
             cube[name] = static_onto_s1(statics[name], s1, terrain is not None)
     if s1.rio.crs is not None:
         cube = cube.rio.write_crs(s1.rio.crs)
-    return cube
+    return apply_cf(cube, "cube", fill=True)  # coordinates, grid mapping, Conventions
 
 
 def _align_counts(s2: xr.Dataset, clear: xr.DataArray, clear_f: xr.DataArray, cube: xr.Dataset) -> dict[str, xr.DataArray]:

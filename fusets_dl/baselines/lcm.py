@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..cf import cf_attrs
+from ..cf import apply_cf, cf_attrs
 from ..errors import DimensionError, DuplicateTimeError, MissingVariableError, SourceError
 from .gp import GPConfig, fit_predict
 
@@ -182,12 +182,12 @@ def mogpr(
         out[name] = res.isel(variable=i, __stat=0, drop=True).transpose(*order)
         out[f"{name}_std"] = res.isel(variable=i, __stat=1, drop=True).transpose(*order)
         out[name].attrs.update(ds[name].attrs)
-        out[f"{name}_std"].attrs = cf_attrs("mogpr.std", fields={"name": name})
+        out[f"{name}_std"].attrs = cf_attrs("mogpr.std", fields={"name": name, "units": ds[name].attrs.get("units", "1")})
     out = out.rename({_TQ: time_dim}).assign_coords({time_dim: t_out.values})
     for c in ds.coords:
         if time_dim not in ds[c].dims and c not in out.coords:
             out = out.assign_coords({c: ds[c]})
-    return out
+    return apply_cf(out, "mogpr", fill=True)  # coordinates, grid mapping, Conventions
 
 
 def mogpr_inputs(cube: xr.Dataset, *, sar: str = "rvi", split_orbits: bool = True, target: str = "NDVI") -> xr.Dataset:

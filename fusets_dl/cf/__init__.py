@@ -4,7 +4,11 @@ The attributes live in ``variables.yml`` beside this module (read once, on
 first use): one group per product (``cube``, ``predict``, ``reconstruct``,
 ``phenology``, ``phenology_by_class``, ``segment``, ``mogpr``), one entry per
 variable. :func:`cf_attrs` gives the attributes of one entry and
-:func:`apply_cf` sets them on the variables of a Dataset or DataArray.
+:func:`apply_cf` sets them on the variables of a Dataset or DataArray, and
+fills in the coordinates' attributes (``coords`` group; ``x``/``y`` from the
+CRS), the grid mapping and the datetime encodings (:mod:`.coords`).
+:func:`prepare_output` is what the writers call before ``to_zarr`` /
+``to_netcdf``; call it yourself before writing a product with xarray.
 """
 
 from __future__ import annotations
@@ -19,11 +23,23 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError
+from .coords import CONVENTIONS, DATETIME_ENCODING, cf_coords, coords_crs, xy_attrs
 
-__all__ = ["VARIABLE_ATTRS", "apply_cf", "cf_attrs", "cf_names"]
+__all__ = [
+    "CONVENTIONS",
+    "DATETIME_ENCODING",
+    "VARIABLE_ATTRS",
+    "apply_cf",
+    "cf_attrs",
+    "cf_names",
+    "prepare_output",
+    "xy_attrs",
+]
 
 #: Group of the entries named by the variable alone (``"NDVI"``, ``"VV"``).
 DEFAULT_GROUP = "cube"
+#: Group of the coordinates' attributes (filled in on every product).
+COORDS_GROUP = "coords"
 #: Keys of an entry that describe it and are never written as attributes.
 _META_KEYS = frozenset({"dtype"})
 
@@ -110,7 +126,7 @@ def cf_attrs(name: str, /, *, fields: Mapping[str, Any] | None = None, **extra: 
         gives only ``extra``.
     fields : mapping, optional
         Values of the ``{field}`` templates of the entry's strings
-        (``cf_attrs("mogpr.std", fields={"name": "NDVI"})``).
+        (``cf_attrs("mogpr.std", fields={"name": "NDVI", "units": "1"})``).
     **extra
         Attributes added to (or replacing) the table's, e.g. values known
         only at run time (``model_sha256``, ``cell_methods``).
@@ -155,7 +171,8 @@ def apply_cf(
     -------
     xarray.Dataset or xarray.DataArray
         A shallow copy of ``obj`` (data not copied, nothing computed) with
-        the attributes set.
+        the attributes set, the coordinates described (filled in, see
+        :func:`fusets_dl.cf.coords.cf_coords`) and ``Conventions`` on a Dataset.
 
     Raises
     ------
@@ -174,7 +191,46 @@ def apply_cf(
             continue
         attrs = cf_attrs(_entry_name(group, str(name)), **extra_per_var.get(str(name), {}))
         var.attrs = {**attrs, **var.attrs} if fill else attrs
-    return out
+    # products reference the CRS as rioxarray does (a grid_mapping encoding): a plain
+    # ``to_netcdf`` of them is CF-clean; ``to_zarr`` makes spatial_ref a listed coordinate
+    return cf_coords(out, _load().get(COORDS_GROUP, {}), crs_as_coordinate=False)
+
+
+def prepare_output(ds: xr.Dataset, group: str = DEFAULT_GROUP, /, *, netcdf: bool = False) -> xr.Dataset:
+    """A CF-ready shallow copy of ``ds`` for writing (what ``to_zarr`` and the CLI's netCDF do).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Any fusets_dl output.
+    group : str
+        Group of ``variables.yml`` whose attributes are filled in where a
+        variable has none (``"cube"`` by default).
+    netcdf : bool
+        For a netCDF file: the CRS variable is referenced by ``grid_mapping``
+        only (CF's way; cfchecker passes), not also listed as an auxiliary
+        coordinate as it is in Zarr stores.
+
+    Returns
+    -------
+    xarray.Dataset
+        The table's attributes filled in; the CRS written as a CF grid
+        mapping variable ``spatial_ref`` (when ``ds`` has a CRS) and linked by
+        a ``grid_mapping`` attribute, so plain ``xr.open_zarr`` decodes it as a
+        coordinate; ``x``/``y``/``time`` described so that CF tools find the
+        X, Y and T axes; datetime variables encoded as days since
+        1970-01-01; ``Conventions``. Nothing is computed.
+
+    Examples
+    --------
+    >>> from fusets_dl.cf import prepare_output
+    >>> prepare_output(reconstructed).to_netcdf("rec.nc")  # doctest: +SKIP
+    """
+    out = apply_cf(ds, group, fill=True)
+    crs = coords_crs(out)
+    if crs is not None:
+        out = out.rio.write_crs(crs)
+    return cf_coords(out, _load().get(COORDS_GROUP, {}), crs_as_coordinate=not netcdf)
 
 
 class _AllAttrs(Mapping[str, dict[str, Any]]):

@@ -176,7 +176,8 @@ def _demo_report(cube: Any, model: Any, pred: Any, mask: Any, rec: Any, ph: Any,
 
     rep = Report("fusets_dl demo: bundled sample scene")
     rep.paragraph("Synthetic 64 x 64 scene (2021-2022) with rice, maize, grassland, forest, urban and water; "
-                  "every number on this page is on spatial blocks the model never saw in training.")
+                  "the skill numbers on this page are on spatial blocks the model never saw in training "
+                  "(the training row of the model table is labelled as such: it measures fit, not skill).")
     rep.heading("Data funnel")
     rep.table("What survived each mask (pairing within 3 days)", report_funnel_rows(json.loads(cube.attrs["fusion_summary"])))
     _report_model(rep, cube, model, pred, mask)
@@ -199,13 +200,14 @@ def _report_model(rep: Any, cube: Any, model: Any, pred: Any, mask: Any) -> None
     from ..evaluation.report import metrics_rows
 
     rep.heading("Model")
-    rep.table("Held-out metrics vs observed clear NDVI (blocks of 8 x 8 pixels)", metrics_rows(model.metrics))
-    rep.table("Test blocks by NDVI range", [{"range": f"{r['range'][0]:g}-{r['range'][1]:g}", **{k: r[k] for k in ("n", "r2", "rmse", "bias")}}
-                                            for r in model.metrics.get("test_by_range", [])])
+    rep.table("Held-out metrics vs observed clear NDVI (blocks of 8 x 8 pixels), with the training fit for comparison", metrics_rows(model.metrics))
+    # R2 inside a narrow range of the observed values is not a skill measure: RMSE and bias only
+    rep.table("Test blocks by observed NDVI range", [{"range": f"{r['range'][0]:g} to {r['range'][1]:g}", **{k: r[k] for k in ("n", "rmse", "mae", "bias")}}
+                                                     for r in model.metrics.get("test_by_range", [])])
     m3 = np.asarray(mask)[None]
     obs = np.where(m3, cube["NDVI"].values, np.nan)
     prd = np.where(m3, np.asarray(pred.values), np.nan)
-    rep.figure("Predicted vs observed NDVI on the held-out blocks, residuals, R2 by range, distributions and training history",
+    rep.figure("Predicted vs observed NDVI on the held-out blocks, residuals, RMSE and bias by range, distributions and training history",
                plot_evaluation(obs, prd, model.history), "evaluation")
 
 
@@ -216,10 +218,12 @@ def _report_reconstruction(rep: Any, rec_info: dict[str, Any], phen_scores: dict
                                  "RMSE vs true NDVI (held-out)": rec_info["vs_truth_test_blocks"]["rmse"],
                                  "within 1 NDVI_std": rec_info["within_1_std"]})
     raw = phen_scores["raw_s2"]
-    rep.table("Phenology vs truth on held-out blocks: reconstructed | raw clear S2",
-              [{"class": c, "pixels": r["pixels"], "right count": f"{r['right_count']:.2f} | {raw.get(c, {}).get('right_count', float('nan')):.2f}",
-                "SOS MAE (d)": f"{r['sos_mae']:.1f} | {raw.get(c, {}).get('sos_mae', float('nan')):.1f}",
-                "EOS MAE (d)": f"{r['eos_mae']:.1f} | {raw.get(c, {}).get('eos_mae', float('nan')):.1f}"}
+    nan = float("nan")
+    rep.table("Phenology vs truth on held-out blocks: from the reconstruction (rec.) and from raw clear S2 (raw)",
+              [{"class": c, "pixels": r["pixels"],
+                "right count, rec.": round(r["right_count"], 2), "right count, raw": round(raw.get(c, {}).get("right_count", nan), 2),
+                "SOS MAE (d), rec.": round(r["sos_mae"], 1), "SOS MAE (d), raw": round(raw.get(c, {}).get("sos_mae", nan), 1),
+                "EOS MAE (d), rec.": round(r["eos_mae"], 1), "EOS MAE (d), raw": round(raw.get(c, {}).get("eos_mae", nan), 1)}
                for c, r in phen_scores["reconstructed"].items()])
 
 

@@ -87,10 +87,10 @@ def metrics_table(metrics: dict[str, Any], title: str) -> str:
         if m:
             lines.append(f"{name:<7} {m['n']:>8d} {m['r2']:>7.3f} {m['rmse']:>7.4f} {m['mae']:>7.4f} {m['bias']:>+8.4f}")
     if metrics.get("test_by_range"):
-        lines.append("test R2 / RMSE by observed NDVI range:")
+        lines.append("test RMSE / bias by observed NDVI range (R2 within a range is not a skill measure):")
         for r in metrics["test_by_range"]:
             lo, hi = r["range"]
-            lines.append(f"  [{lo:+.1f}, {hi:+.1f}]  n {r['n']:>7d}  R2 {r['r2']:>7.3f}  RMSE {r['rmse']:.4f}")
+            lines.append(f"  [{lo:+.1f}, {hi:+.1f}]  n {r['n']:>7d}  RMSE {r['rmse']:.4f}  bias {r['bias']:+.4f}")
     return "\n".join(lines) + "\n"
 
 
@@ -114,6 +114,8 @@ def write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
     if path.exists() and not overwrite:
         raise FusionError(f"output {str(path)!r} exists: expected a new path, or pass --overwrite")
     path.parent.mkdir(parents=True, exist_ok=True)
+    from ..cf import prepare_output
+
     tmp = path.with_name(path.name + ".tmp")
-    ds.to_netcdf(tmp)
+    prepare_output(ds, netcdf=True).to_netcdf(tmp)
     tmp.replace(path)

@@ -102,20 +102,29 @@ def _eval_residuals(fig: Figure, ax: Axes, o: np.ndarray, res: np.ndarray) -> No
 
 
 def _eval_by_range(ax: Axes, o: np.ndarray, p: np.ndarray) -> None:
-    """R2 (clipped at -1), RMSE and count per observed NDVI range."""
+    """RMSE and bias per observed NDVI range, with the count.
+
+    R2 inside a narrow range of the observed values is not a skill measure
+    (the variance it divides by is that of the range, not of the data), so
+    it is not shown here.
+    """
     rows = metrics_by_range(o, p, NDVI_RANGES)
-    labels = [f"{r['range'][0]:g}-{r['range'][1]:g}" for r in rows]
-    r2 = np.array([r["r2"] if r["n"] > 1 else np.nan for r in rows], dtype=float)
-    ax.bar(labels, np.clip(r2, -1.0, 1.0), color=np.where(r2 >= 0, "#55a868", "#c44e52"))
+    labels = [f"{r['range'][0]:g} to {r['range'][1]:g}" for r in rows]
+    rmse = np.array([r["rmse"] if r["n"] > 0 else np.nan for r in rows], dtype=float)
+    bias = np.array([r["bias"] if r["n"] > 0 else np.nan for r in rows], dtype=float)
+    pos = np.arange(len(rows))
+    ax.bar(pos - 0.2, rmse, width=0.4, color="#4c72b0", label="RMSE")
+    ax.bar(pos + 0.2, bias, width=0.4, color="#dd8452", label="bias (pred - obs)")
+    top = float(np.nanmax(np.abs(np.r_[rmse, bias, 0.01])))
     for i, r in enumerate(rows):
-        ax.annotate(f"{r2[i]:.2f}\n{r['rmse']:.3f}\n{r['n']}", (i, 1.0), xytext=(0, -2), textcoords="offset points",
-                    ha="center", va="top", fontsize=7)
-    ax.annotate("R2 / RMSE / n", (0.0, 1.0), xycoords="axes fraction", xytext=(2, 2), textcoords="offset points", fontsize=7, va="bottom")
-    ax.set_ylim(-1.0, 1.0)
+        ax.annotate(f"n {r['n']}", (pos[i], top * 1.12), ha="center", va="bottom", fontsize=7)
+    ax.set_ylim(min(0.0, float(np.nanmin(np.r_[bias, 0.0]))) * 1.3, top * 1.35)
     ax.axhline(0, color="black", lw=0.6)
+    ax.set_xticks(pos, labels, rotation=30, ha="right", fontsize=7)
     ax.set_xlabel("observed NDVI range")
-    ax.set_ylabel("R2 within range (clipped at -1)")
-    ax.set_title("R2 by NDVI range")
+    ax.set_ylabel("NDVI")
+    ax.set_title("RMSE and bias by observed NDVI range")
+    ax.legend(fontsize=7, loc="upper left")
 
 
 def _eval_distributions(ax: Axes, o: np.ndarray, p: np.ndarray) -> None:
@@ -262,32 +271,79 @@ def plot_maps(phenology: xr.Dataset | None = None, reconstruction: xr.Dataset | 
     matplotlib.figure.Figure
         Up to three maps per row, each with its colour bar.
     """
-    panels: list[tuple[str, np.ndarray, str, str]] = []
+    panels: list[tuple[str, xr.DataArray, str, str]] = []
     if phenology is not None:
         ns = min(int(phenology.sizes.get("season", 0)), max_seasons)
         for s in range(ns):
             for var in ("sos", "pos", "eos"):
-                panels.append((f"{var.upper()} day of year, season {s + 1}", _doy(phenology[var].isel(season=s).transpose("y", "x").values), "twilight", "day of year"))
+                da = phenology[var].isel(season=s).transpose("y", "x")
+                panels.append((f"{var.upper()} day of year, season {s + 1}", da.copy(data=_doy(da.values)), "twilight", "day of year"))
         if "n_seasons" in phenology:
-            panels.append(("number of seasons", phenology["n_seasons"].transpose("y", "x").values.astype(float), "viridis", "seasons"))
+            panels.append(("number of seasons", phenology["n_seasons"].transpose("y", "x"), "count", "seasons"))
     if reconstruction is not None and "NDVI_std" in reconstruction:
-        panels.append(("mean reconstruction std", reconstruction["NDVI_std"].mean("time").transpose("y", "x").values, "magma", "NDVI"))
+        panels.append(("mean reconstruction std", reconstruction["NDVI_std"].mean("time").transpose("y", "x"), "magma", "NDVI"))
     if cube is not None and "NDVI" in cube:
-        panels.append(("fraction of dates observed (clear S2)", cube["NDVI"].notnull().mean("time").transpose("y", "x").values, "cividis", "fraction"))
+        panels.append(("fraction of dates observed (clear S2)", cube["NDVI"].notnull().mean("time").transpose("y", "x"), "cividis", "fraction"))
     elif reconstruction is not None and "source" in reconstruction:
-        panels.append(("fraction of dates observed (clear S2)", (reconstruction["source"] == 0).mean("time").transpose("y", "x").values, "cividis", "fraction"))
+        panels.append(("fraction of dates observed (clear S2)", (reconstruction["source"] == 0).mean("time").transpose("y", "x"), "cividis", "fraction"))
     n = max(len(panels), 1)
     cols = min(3, n)
     rows = -(-n // cols)
-    fig = Figure(figsize=(4.3 * cols, 3.7 * rows), layout="constrained")
-    for i, (title, arr, cmap, unit) in enumerate(panels):
+    fig = Figure(figsize=(4.6 * cols, 4.0 * rows), layout="constrained")
+    for i, (title, da, cmap, unit) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1)
-        im = ax.imshow(arr, cmap=cmap, interpolation="nearest")
-        fig.colorbar(im, ax=ax, label=unit, shrink=0.85)
+        _map_panel(fig, ax, da, cmap, unit)
         ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
     return fig
+
+
+def _map_axes(da: xr.DataArray) -> tuple[list[float] | None, str, str]:
+    """``imshow`` extent from the ``x``/``y`` coordinates, and the axis labels (km for metres, else the coordinates' units)."""
+    if "x" not in da.coords or "y" not in da.coords or da.sizes.get("x", 0) < 2 or da.sizes.get("y", 0) < 2:
+        return None, "pixel", "pixel"
+    x = np.asarray(da["x"].values, dtype=np.float64)
+    y = np.asarray(da["y"].values, dtype=np.float64)
+    dx, dy = x[1] - x[0], y[1] - y[0]
+    units = str(da["x"].attrs.get("units", ""))
+    geographic = units.startswith("degree") or da["x"].attrs.get("standard_name") == "longitude"
+    scale, unit = (1.0, "degrees") if geographic else (1e-3, "km")
+    extent = [(x[0] - dx / 2) * scale, (x[-1] + dx / 2) * scale, (y[-1] + dy / 2) * scale, (y[0] - dy / 2) * scale]
+    crs = ""
+    try:
+        epsg = da.rio.crs.to_epsg() if da.rio.crs is not None else None
+        crs = f", EPSG:{epsg}" if epsg else ""
+    except Exception:  # no CRS readable: label without it
+        crs = ""
+    names = ("longitude", "latitude") if geographic else ("x", "y")
+    return extent, f"{names[0]} ({unit}{crs})", f"{names[1]} ({unit})"
+
+
+def _map_panel(fig: Figure, ax: Axes, da: xr.DataArray, cmap: str, unit: str) -> None:
+    """One map with map coordinates on the axes; counts get a discrete colour bar with integer ticks."""
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    arr = np.asarray(da.values, dtype=np.float64)
+    extent, xlabel, ylabel = _map_axes(da)
+    kw: dict[str, Any] = {"interpolation": "nearest", "extent": extent, "origin": "upper"}
+    if cmap == "count":
+        top = int(np.nanmax(arr)) if np.isfinite(arr).any() else 0
+        levels = np.arange(-0.5, max(top, 1) + 1.0)
+        base = _colormap_colors("viridis", len(levels) - 1)
+        im = ax.imshow(arr, cmap=ListedColormap(base), norm=BoundaryNorm(levels, len(levels) - 1), **kw)
+        fig.colorbar(im, ax=ax, label=unit, shrink=0.85, ticks=np.arange(0, max(top, 1) + 1))
+    else:
+        im = ax.imshow(arr, cmap=cmap, **kw)
+        fig.colorbar(im, ax=ax, label=unit, shrink=0.85)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def _colormap_colors(name: str, n: int) -> np.ndarray:
+    """``(n, 4)`` RGBA: ``n`` evenly spaced colours of the Matplotlib colormap ``name``."""
+    from matplotlib import colormaps
+
+    return colormaps[name](np.linspace(0.0, 1.0, max(n, 1)))
 
 
 def example_pixels(reconstruction: xr.Dataset | None, cube: xr.Dataset | None, n: int = 2) -> list[tuple[int, int]]:

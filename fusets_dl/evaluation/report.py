@@ -182,10 +182,15 @@ def _render_paragraph(val: str) -> tuple[list[str], str]:
     return [f"\n{val}\n"], f"<p>{html.escape(val)}</p>"
 
 
+def _md_cell(text: str) -> str:
+    """A Markdown table cell: ``|`` escaped, line breaks as spaces (a cell never splits a row)."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
 def _render_table(val: tuple[str, list[str], list[dict[str, Any]]]) -> tuple[list[str], str]:
     title, cols, rows = val
-    md = [f"\n**{title}**\n\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"]
-    md += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |\n" for r in rows]
+    md = [f"\n**{_md_cell(title)}**\n\n| " + " | ".join(_md_cell(c) for c in cols) + " |\n|" + "---|" * len(cols) + "\n"]
+    md += ["| " + " | ".join(_md_cell(_fmt(r.get(c, ""))) for c in cols) + " |\n" for r in rows]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     trs = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>" for r in rows)
     return md, f"<h3>{html.escape(title)}</h3><table><tr>{head}</tr>{trs}</table>"
@@ -244,13 +249,17 @@ def metrics_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        One row per split present: ``blocks``, ``r2``, ``rmse``, ``mae``, ``bias``, ``n``.
+        One row per split present: ``blocks``, ``r2``, ``rmse``, ``mae``,
+        ``bias``, ``n``. The training row says that the model saw those
+        blocks (its numbers are fit, not skill); validation blocks chose the
+        stopping epoch; only the test blocks were never used.
     """
+    labels = {"train": "train (seen in training: fit, not skill)", "val": "validation (chose the stopping epoch)", "test": "test (never used)"}
     rows = []
     for split in ("train", "val", "test"):
         m = metrics.get(split)
         if m:
-            rows.append({"blocks": split, **{k: m[k] for k in ("r2", "rmse", "mae", "bias", "n") if k in m}})
+            rows.append({"blocks": labels[split], **{k: m[k] for k in ("r2", "rmse", "mae", "bias", "n") if k in m}})
     return rows
 
 
@@ -307,7 +316,7 @@ def _report_metrics(rep: Report, metrics: Mapping[str, Any]) -> None:
         rep.table("What survived each mask", funnel_rows(metrics["funnel"]))
     if metrics.get("model_metrics"):
         rep.heading("Model")
-        rep.table("Held-out metrics (spatial blocks)", metrics_rows(metrics["model_metrics"]))
+        rep.table("Held-out metrics (spatial blocks), with the training fit for comparison", metrics_rows(metrics["model_metrics"]))
     if metrics.get("timings_s"):
         rep.table("Stage timings (s)", {k: round(float(v), 2) for k, v in metrics["timings_s"].items()})
 

@@ -7,7 +7,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ..cf import cf_attrs
+from ..cf import apply_cf, cf_attrs
 from ..features import compute_features
 from ..models.fusion_model import FusionModel
 from ..models.io import model_from_parts
@@ -108,4 +108,4 @@ def predict_ndvi(
         name="NDVI_pred",
         attrs=cf_attrs("predict.NDVI_pred", model_sha256=model.sha256, feature_spec=model.spec.to_json()),
     )
-    return out
+    return apply_cf(out, "predict", fill=True)

@@ -15,7 +15,7 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
-from ..cf import apply_cf
+from ..cf import CONVENTIONS, apply_cf
 from ..errors import ConfigError, DimensionError
 from .by_class import phenology_by_class
 from .seasons import DATE_VARS, PHENO_VARS, pheno_block
@@ -177,6 +177,7 @@ def phenology(
     )
     out = _phen_dataset(stacked, [d for d in ndvi.dims if d != "time"], grid.origin)
     out.attrs = {
+        "Conventions": CONVENTIONS,
         "title": "fusets_dl phenology",
         "method": f"threshold at {amplitude_fraction:.0%} of the seasonal amplitude on each side of the peak",
         "min_amplitude": min_amplitude,

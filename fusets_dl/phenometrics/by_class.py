@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..cf import apply_cf
+from ..cf import CONVENTIONS, apply_cf
 from ..errors import DimensionError
 
 __all__ = ["phenology_by_class"]
@@ -103,5 +103,5 @@ def phenology_by_class(pheno: xr.Dataset, classes: xr.DataArray, *, keep: list[i
         ds["fraction_with_season"] = (("class", "season"), (n_with / np.maximum(n_pix, 1)[:, None]).astype(np.float32))
     ds["n_pixels"] = (("class",), n_pix)
     ds = apply_cf(ds, "phenology_by_class")
-    ds.attrs = {"title": "fusets_dl phenology by class", "method": "median over the pixels of each class that have the season"}
+    ds.attrs = {"Conventions": CONVENTIONS, "title": "fusets_dl phenology by class", "method": "median over the pixels of each class that have the season"}
     return ds

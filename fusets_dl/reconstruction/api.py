@@ -30,7 +30,7 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
-from ..cf import apply_cf
+from ..cf import CONVENTIONS, apply_cf
 from ..errors import ConfigError
 from ..inference import predict_ndvi
 from ..models import FusionModel
@@ -200,6 +200,7 @@ def reconstruct(
     )
     out = _rec_dataset(stacked)
     out.attrs = {
+        "Conventions": CONVENTIONS,
         "title": "fusets_dl reconstructed NDVI",
         "model_sha256": model.sha256,
         "smoothing": f"weighted Whittaker, lambda {lam} (1-day grid)" if smooth else "none",

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .._series import nearest_cells
-from ..smoothing import fill_interpolated, whittaker
+from ..smoothing import GROWTH_PER_DAY, fill_interpolated, whittaker
 from .uncertainty import lookup_std
 
 __all__ = ["BATCH", "SOURCE_FLAGS", "reconstruct_block", "reconstruct_pixels"]
@@ -75,7 +75,33 @@ def _smooth(
     val_out = whittaker(val, w, lam / step**3)
     _, filled_std = fill_interpolated(val, std, grid_days)
     std_out = np.where(np.isfinite(std), std, filled_std)
+    val_out, std_out = _hold_edges(val_out, std_out, w > 0, grid_days)
     return val_out, np.where(np.isfinite(val_out), std_out, np.nan)
+
+
+def _hold_edges(val: np.ndarray, std: np.ndarray, weighted: np.ndarray, grid_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Before the first and after the last weighted cell: the edge value held, its std growing with the distance.
+
+    A second-difference smoother extrapolates the slope of the data beyond
+    them (an overshoot at the start of a series, where the first S1 dates
+    have no lagged prediction and the first clear view may come weeks
+    later); holding the edge value is bounded and says it is not data.
+    """
+    n = val.shape[-1]
+    if n == 0:
+        return val, std
+    first = np.argmax(weighted, axis=-1)
+    last = n - 1 - np.argmax(weighted[..., ::-1], axis=-1)
+    any_w = weighted.any(axis=-1)
+    idx = np.arange(n)
+    before = idx < first[..., None]
+    after = idx > last[..., None]
+    edge = np.where(before, first[..., None], np.where(after, last[..., None], idx))
+    v_edge = np.take_along_axis(val, edge, -1)
+    s_edge = np.take_along_axis(std, edge, -1)
+    dist = np.abs(grid_days - grid_days[edge])
+    outside = (before | after) & any_w[..., None]
+    return np.where(outside, v_edge, val), np.where(outside, s_edge + GROWTH_PER_DAY * dist, std)
 
 
 def reconstruct_pixels(

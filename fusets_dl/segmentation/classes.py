@@ -8,7 +8,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from ..cf import cf_attrs
+from ..cf import apply_cf, cf_attrs
 
 __all__: list[str] = []
 
@@ -19,5 +19,8 @@ def _classes_array(profile: xr.DataArray, fn: Any, *args: Any, name: str, attrs:
         data: Any = fn(np.asarray(profile.values), *args)
     else:
         data = da.map_blocks(fn, profile.data, *args, drop_axis=2, dtype=np.int16, meta=np.empty((0, 0), dtype=np.int16))
-    return xr.DataArray(data, dims=("y", "x"), coords={"y": profile["y"], "x": profile["x"]}, name=name,
-                        attrs=cf_attrs("segment.class", **attrs))
+    coords = {"y": profile["y"], "x": profile["x"]}
+    if "spatial_ref" in profile.coords:  # keep the CRS of the cube
+        coords["spatial_ref"] = profile["spatial_ref"]
+    out = xr.DataArray(data, dims=("y", "x"), coords=coords, name=name, attrs=cf_attrs("segment.class", **attrs))
+    return apply_cf(out, "segment", fill=True)

@@ -90,7 +90,10 @@ def segment_inputs(cube: xr.Dataset, n_bins: int = 36) -> xr.DataArray:
         data = da.map_blocks(_profile_block, *blocks, onehot, drop_axis=0, new_axis=2,
                              chunks=(blocks[0].chunks[1], blocks[0].chunks[2], (5 * n_bins,)), dtype=np.float32,
                              meta=np.empty((0, 0, 0), dtype=np.float32))
-    return xr.DataArray(data, dims=("y", "x", "channel"), coords={"y": cube["y"], "x": cube["x"], "channel": names}, name="profile")
+    coords: dict[str, Any] = {"y": cube["y"], "x": cube["x"], "channel": names}
+    if "spatial_ref" in cube.coords:  # the classes keep the cube's CRS
+        coords["spatial_ref"] = cube["spatial_ref"]
+    return xr.DataArray(data, dims=("y", "x", "channel"), coords=coords, name="profile")
 
 
 def _view_inputs(profile: np.ndarray, n_bins: int, stats: dict[str, list[float]], views: tuple[str, ...], min_s1_bins: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:

@@ -17,7 +17,7 @@ import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
 from .._logging import logger
-from ..cf import apply_cf
+from ..cf import CONVENTIONS, prepare_output
 from ..errors import ConfigError, StoreExistsError
 
 __all__ = ["StoreExistsError", "encoding_for", "provenance_attrs", "to_zarr"]
@@ -49,7 +49,7 @@ def provenance_attrs(
     from .._version import __version__
 
     attrs: dict[str, Any] = {
-        "Conventions": "CF-1.10",
+        "Conventions": CONVENTIONS,
         "fusets_dl_version": __version__,
         "date_created": pd.Timestamp.now(tz="UTC").isoformat(),
     }
@@ -112,17 +112,7 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
 
 def _with_cf(ds: xr.Dataset) -> xr.Dataset:
     """A shallow copy with the CF table's cube attributes filled in and the CRS as a grid mapping."""
-    out = apply_cf(ds, "cube", fill=True)
-    crs = out.rio.crs
-    if crs is not None:
-        out = out.rio.write_crs(crs).rio.write_grid_mapping("spatial_ref")
-        for name in out.data_vars:
-            if {"y", "x"} <= set(out[name].dims):
-                out[name].attrs["grid_mapping"] = "spatial_ref"
-            else:
-                out[name].attrs.pop("grid_mapping", None)
-                out[name].encoding.pop("grid_mapping", None)
-    return out
+    return prepare_output(ds)
 
 
 def to_zarr(

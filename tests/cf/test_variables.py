@@ -12,18 +12,9 @@ from fusets_dl.errors import ConfigError
 from fusets_dl.reconstruction import SOURCE_FLAGS
 from fusets_dl.testing import raise_if_dask_computes
 
-# Entries without units that carried none before the table (counts, classes,
-# per-class summaries, the MOGPR std whose units are its input's): giving them
-# units would change the outputs, so it is a separate decision.
-NO_UNITS = {
-    "phenology.n_seasons",
-    "phenology_by_class.los",
-    "phenology_by_class.aos",
-    "phenology_by_class.n_with_season",
-    "phenology_by_class.n_pixels",
-    "segment.class",
-    "mogpr.std",
-}
+# Coordinates that are indices or labels and say so by their long_name; every
+# data variable has units (or flags, or is a date encoded by xarray).
+NO_UNITS = {"coords.time"}
 
 
 @pytest.mark.parametrize("name", cf_names())
@@ -42,6 +33,14 @@ def test_every_entry_has_long_name_and_units_or_flags(name):
 def test_no_unit_exceptions_are_real_entries():
     assert NO_UNITS <= set(cf_names())
     assert not any("units" in cf_attrs(n) for n in NO_UNITS)  # else drop them from NO_UNITS
+
+
+def test_every_data_variable_entry_has_units():
+    """The seven entries that lacked units in the first table (counts, classes, the MOGPR std) have them now."""
+    for name in ("phenology.n_seasons", "phenology_by_class.los", "phenology_by_class.aos",
+                 "phenology_by_class.n_with_season", "phenology_by_class.n_pixels", "segment.class"):
+        assert cf_attrs(name)["units"] == ("days" if name.endswith("los") else "1"), name
+    assert cf_attrs("mogpr.std", fields={"name": "VV", "units": "dB"})["units"] == "dB"
 
 
 @pytest.mark.parametrize("name", [n for n in cf_names() if "flag_values" in cf_entries()[n]])
@@ -90,7 +89,10 @@ def test_cf_attrs_returns_a_copy():
 
 
 def test_templates_are_filled_from_fields():
-    assert cf_attrs("mogpr.std", fields={"name": "VV"}) == {"long_name": "MOGPR predictive standard deviation of VV"}
+    assert cf_attrs("mogpr.std", fields={"name": "VV", "units": "dB"}) == {
+        "long_name": "MOGPR posterior standard deviation of VV",
+        "units": "dB",
+    }
 
 
 def test_by_class_names_are_the_phenology_names_as_medians():

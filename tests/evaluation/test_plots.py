@@ -23,7 +23,7 @@ def test_evaluation_figure(fitted, small_cube: xr.Dataset) -> None:
     pred = fdl.predict_ndvi(small_cube, model).values
     fig = plot_evaluation(small_cube["NDVI"].values, pred, model.history, title="t")
     titles = [ax.get_title() for ax in fig.axes]
-    for t in ("predicted vs observed", "residual histogram", "residuals vs observed", "R2 by NDVI range", "distributions", "training history"):
+    for t in ("predicted vs observed", "residual histogram", "residuals vs observed", "RMSE and bias by observed NDVI range", "distributions", "training history"):
         assert t in titles
     scatter = fig.axes[titles.index("predicted vs observed")]
     assert scatter.get_xlabel() == "observed NDVI" and scatter.get_ylabel() == "predicted NDVI"
@@ -70,3 +70,40 @@ def test_example_pixels_are_spread_and_seasonal(fitted) -> None:
     assert len(picks) == 2 and picks[0] != picks[1]
     rng = (rec["NDVI"].max("time") - rec["NDVI"].min("time")).values
     assert rng[picks[0]] == pytest.approx(np.nanmax(rng))
+
+
+def test_by_range_panel_shows_rmse_and_bias_not_r2() -> None:
+    o = np.array([0.1, 0.15, 0.3, 0.35, 0.5, 0.55, 0.7, 0.75, 0.9, 0.95])
+    p = o + np.array([0.1, 0.1, -0.05, -0.05, 0.0, 0.02, 0.0, 0.0, 0.03, 0.01])
+    fig = plot_evaluation(o, p)
+    ax = next(a for a in fig.axes if a.get_title() == "RMSE and bias by observed NDVI range")
+    assert "R2" not in ax.get_ylabel() and ax.get_ylabel() == "NDVI"
+    rmse_bars = [b for b in ax.patches if b.get_facecolor()[:3] == pytest.approx((0x4C / 255, 0x72 / 255, 0xB0 / 255))]
+    bias_bars = [b for b in ax.patches if b not in rmse_bars]
+    # range -1..0.2 holds 0.1 and 0.15, both over-predicted by 0.1: RMSE = bias = 0.1
+    assert rmse_bars[0].get_height() == pytest.approx(0.1) and bias_bars[0].get_height() == pytest.approx(0.1)
+    assert bias_bars[1].get_height() == pytest.approx(-0.05)  # 0.2..0.4: under-predicted by 0.05
+    assert rmse_bars[2].get_height() == pytest.approx(np.sqrt((0.0**2 + 0.02**2) / 2))
+    assert [t.get_text() for t in ax.texts] == ["n 2"] * 5
+
+
+def test_maps_have_coordinates_and_a_discrete_season_count(fitted, small_cube: xr.Dataset) -> None:
+    _model, rec, ph = fitted
+    fig = plot_maps(ph, rec, small_cube, max_seasons=1)
+    titles = [ax.get_title() for ax in fig.axes]
+    ax = fig.axes[titles.index("fraction of dates observed (clear S2)")]
+    x, y = small_cube["x"].values, small_cube["y"].values
+    dx, dy = x[1] - x[0], y[1] - y[0]
+    left, right, bottom, top = ax.images[0].get_extent()
+    assert left == pytest.approx((x[0] - dx / 2) / 1e3) and right == pytest.approx((x[-1] + dx / 2) / 1e3)
+    assert top == pytest.approx((y[0] - dy / 2) / 1e3) and bottom == pytest.approx((y[-1] + dy / 2) / 1e3)
+    epsg = small_cube.rio.crs.to_epsg()
+    assert ax.get_xlabel() == f"x (km, EPSG:{epsg})" and ax.get_ylabel() == "y (km)"
+    count = fig.axes[titles.index("number of seasons")].images[0]
+    from matplotlib.colors import BoundaryNorm
+
+    assert isinstance(count.norm, BoundaryNorm)
+    top_count = int(ph["n_seasons"].max())
+    assert list(count.norm.boundaries) == [b - 0.5 for b in range(max(top_count, 1) + 2)]
+    cbar = count.colorbar
+    assert list(cbar.get_ticks()) == list(range(max(top_count, 1) + 1))

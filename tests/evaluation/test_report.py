@@ -68,3 +68,25 @@ def test_report_subcommand(small_cube: xr.Dataset, tmp_path, capsys) -> None:
     assert main(["-q", "report", str(store), "-o", str(tmp_path / "rep")]) == 0
     assert "report: " in capsys.readouterr().out
     assert (tmp_path / "rep" / "report.html").exists() and (tmp_path / "rep" / "figures" / "maps.png").exists()
+
+
+def test_markdown_cells_escape_pipes_and_line_breaks(tmp_path):
+    from fusets_dl.evaluation.report import Report
+
+    r = Report("t")
+    r.table("a | b", [{"col|1": "x | y", "c2": "line\nbreak", "c3": 1.5}])
+    md = r.write(tmp_path)["md"].read_text()
+    rows = [line for line in md.splitlines() if line.startswith("|")]
+    assert len(rows) == 3
+    for line in rows:  # every row has as many unescaped separators as the header
+        assert line.replace("\\|", "").count("|") == 4
+    assert "x \\| y" in rows[2] and "line break" in rows[2]
+
+
+def test_metrics_rows_label_the_training_fit():
+    from fusets_dl.evaluation.report import metrics_rows
+
+    m = {"train": {"r2": 0.9, "rmse": 0.05, "n": 10}, "test": {"r2": 0.7, "rmse": 0.08, "n": 5}}
+    rows = metrics_rows(m)
+    assert rows[0]["blocks"].startswith("train (seen in training") and rows[1]["blocks"] == "test (never used)"
+    assert rows[1]["r2"] == 0.7

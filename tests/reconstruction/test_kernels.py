@@ -44,3 +44,27 @@ def test_an_empty_block_keeps_its_shape():
     obs, pred, kw = _inputs()
     out = kernels.reconstruct_block(obs[:0].reshape(0, 0, 20), pred[:0].reshape(0, 0, 20), lam=None, **kw)
     assert out.shape == (0, 0, 20, 3)
+
+
+def test_series_edges_hold_the_edge_value_instead_of_extrapolating_the_slope():
+    """A green-up seen only from day 30 on: the smoother must not extend its slope back to day 0."""
+    n_t = 20
+    in_days = np.arange(n_t) * 6.0
+    obs = np.full((2, n_t), np.nan)
+    obs[:, 5:15] = 0.2 + 0.05 * np.arange(10)  # rising 0.2 -> 0.65, days 30..84
+    pred = np.full((2, n_t), np.nan)  # no predictions either (first S1 dates have no lags)
+    kw = {
+        "in_days": in_days, "grid_days": np.arange(0.0, in_days[-1] + 1), "out_idx": in_days.astype(int),
+        "obs_std": 0.03, "w_obs": 1.0, "w_pred": None, "edges": np.array([-1.0, 1.0]), "table": np.array([0.1]),
+    }
+    out = kernels.reconstruct_pixels(obs, pred, lam=1000.0, **kw)
+    val, std, src = out[0, :, 0], out[0, :, 1], out[0, :, 2]
+    first, last = val[5], val[14]
+    # held, not extrapolated: a linear extension would reach 0.2 - 5 * 0.05 = -0.05 at day 0
+    np.testing.assert_allclose(val[:5], first, atol=1e-6)
+    np.testing.assert_allclose(val[15:], last, atol=1e-6)
+    assert first == pytest.approx(0.2, abs=0.03) and last == pytest.approx(0.65, abs=0.03)
+    # flagged as not observed, with a std that grows with the distance to the data
+    assert (src[:5] == kernels.SOURCE_FLAGS["interpolated"]).all() and (src[5:15] == kernels.SOURCE_FLAGS["observed"]).all()
+    assert np.all(np.isfinite(std)) and np.all(np.diff(std[:6]) < 0) and np.all(np.diff(std[14:]) > 0)
+    np.testing.assert_allclose(std[0] - std[5], kernels.GROWTH_PER_DAY * 30.0, rtol=1e-5)
