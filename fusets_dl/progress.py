@@ -18,6 +18,8 @@ bar is made.
 from __future__ import annotations
 
 import contextlib
+import io
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
@@ -64,6 +66,15 @@ def _in_jupyter() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
+def _has_size(stream: IO[str]) -> bool:
+    """Whether ``stream`` is a terminal that reports its size."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        return size.columns > 0 and size.lines > 0
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+
+
 @contextlib.contextmanager
 def progress_bar(
     total: int | None,
@@ -105,8 +116,10 @@ def progress_bar(
 
     stream = sys.stderr if stream is None else stream
     show = progress_enabled(stream, enabled)
+    # a terminal that reports no size (0 x 0: some pseudo-terminals) would hide every bar: 100 x 20
+    size = {} if _has_size(stream) else {"ncols": 100, "nrows": 20}
     bar = tqdm(total=total, desc=desc, unit=unit, file=stream, disable=not show, leave=leave,
-               dynamic_ncols=True, smoothing=0.3)
+               dynamic_ncols=not size, smoothing=0.3, **size)
     try:
         if show:
             from tqdm.contrib.logging import logging_redirect_tqdm
@@ -197,14 +210,19 @@ def dask_progress(desc: str = "compute", *, stream: IO[str] | None = None,
         return
     from dask.callbacks import Callback
 
-    with progress_bar(None, desc, unit="task", stream=stream, enabled=enabled) as bar:
+    with contextlib.ExitStack() as stack:
+        bars: list[Any] = []  # made at the first compute, when its number of tasks is known
 
         class _Bar(Callback):  # type: ignore[misc]
             def _start_state(self, dsk: Any, state: dict[str, Any]) -> None:
-                bar.reset(total=sum(len(state[k]) for k in ("ready", "waiting", "running", "finished")))
+                total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+                if bars:  # a later compute in the same block restarts the bar
+                    bars[0].reset(total=total)
+                else:
+                    bars.append(stack.enter_context(progress_bar(total, desc, unit="task", stream=stream, enabled=enabled)))
 
             def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-                bar.update(1)
+                bars[0].update(1)
 
         with _Bar():
             yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
 
 import dask.array as da
@@ -106,7 +107,23 @@ def test_dask_progress_counts_the_tasks_of_a_local_compute():
     last = [line for line in _screen(tty.getvalue()) if line.startswith("sum:")][-1]
     done, total = last.split("|")[2].split()[0].split("/")
     assert done == total and int(total) >= 5  # at least one task per chunk (after fusion), then the reduction
+    assert "0task" not in tty.getvalue()  # the bar is made once the number of tasks is known
     plain = io.StringIO()
     with dask_progress("sum", stream=plain):
         np.testing.assert_equal((x + 1).sum().compute(scheduler="sync"), 128.0)
     assert plain.getvalue() == ""
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_terminal_that_reports_no_size_still_gets_a_bar():
+    master, slave = os.openpty()
+    try:
+        with os.fdopen(slave, "w") as tty:
+            if os.get_terminal_size(tty.fileno()).lines:
+                pytest.skip("this platform's new pseudo-terminals report a size")
+            with progress_bar(2, "x", stream=tty) as bar:  # tqdm alone hides every bar on a 0 x 0 terminal
+                bar.update(2)
+        shown = os.read(master, 65536).decode()
+    finally:
+        os.close(master)
+    assert "x: 100%" in shown and "2/2" in shown

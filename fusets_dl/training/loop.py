@@ -215,14 +215,14 @@ def _train_fit(net: nn.Module, t: _Tensors, spec: FeatureSpec, config: TrainConf
             rec = {"epoch": epoch + 1, "loss": loss, "val_loss": vloss, "lr": lr, "seconds": time.perf_counter() - t0}
             history.append(rec)
             eta = sum(h["seconds"] for h in history) / len(history) * (config.max_epochs - epoch - 1)
-            bar.set_postfix(loss=f"{loss:.4f}", val_loss=f"{vloss:.4f}", refresh=False)
+            bar.set_postfix({"loss": f"{loss:.4f}", "val_loss": f"{vloss:.4f}"}, refresh=False)
             bar.update(1)
             logger.log(level, "train: epoch %d/%d loss %.4f val_loss %.4f lr %.2e (%.1f s, at most %.0f s left)",
                        epoch + 1, config.max_epochs, loss, vloss, lr, rec["seconds"], eta)
             if vloss < best[0] - 1e-5:
                 best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
             elif epoch + 1 - best[2] >= config.patience:
-                bar.set_postfix(loss=f"{loss:.4f}", val_loss=f"{vloss:.4f}", stopped=f"best epoch {best[2]}")
+                bar.set_postfix({"loss": f"{loss:.4f}", "val_loss": f"{vloss:.4f}", "early stop": f"best {best[2]}"})
                 logger.info("train: early stop at epoch %d/%d (best %d)", epoch + 1, config.max_epochs, best[2])
                 break
     if best[1] is not None:

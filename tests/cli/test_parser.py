@@ -188,3 +188,26 @@ def test_help_is_fast_enough_to_feel_instant():
     code = "import resource, runpy, sys; sys.argv = ['fusets-dl', '--help']\ntry:\n    runpy.run_module('fusets_dl', run_name='__main__')\nexcept SystemExit:\n    pass\nu = resource.getrusage(resource.RUSAGE_SELF)\nprint(u.ru_utime + u.ru_stime)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=cli_env())
     assert float(res.stdout.strip().splitlines()[-1]) < 3.0, res.stdout
+
+
+def test_align_passes_the_reader_options_to_the_readers(monkeypatch, capsys):
+    import fusets_dl.readers as readers
+    from fusets_dl.errors import ConfigError
+
+    seen = {}
+
+    def fake_s1(source, **kw):
+        seen["s1"] = kw
+        return None
+
+    def fake_s2(source, **kw):
+        seen["s2"] = kw
+        raise ConfigError("stop here: the readers were called")
+
+    monkeypatch.setattr(readers, "open_s1", fake_s1)
+    monkeypatch.setattr(readers, "open_s2", fake_s2)
+    code = main(["align", "--s1", "a.nc", "--s2", "b.nc", "-o", "c.nc", "--s1-units", "linear", "--clear-classes", "4",
+                 "--reflectance-scale", "0.0001", "--harmonize", "true", "--chunk", "64"])
+    assert code == 2 and capsys.readouterr().err == "error: stop here: the readers were called\n"
+    assert seen["s1"] == {"chunks": {"y": 64, "x": 64}, "units": "linear"}
+    assert seen["s2"] == {"chunks": {"y": 128, "x": 128}, "harmonize": True, "clear_classes": (4,), "reflectance_scale": 1e-4}
