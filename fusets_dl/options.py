@@ -50,9 +50,10 @@ class set_options:  # lower case like xarray.set_options: it reads as a function
     batch_size : int or None
         Rows per forward pass at inference; None picks one per device.
     progress : bool
-        Show progress on long work: the training epochs are logged at INFO
-        ("epoch k/N ... at most T s left"; at DEBUG when off) and
-        ``fusets-dl run`` draws its tile bar.
+        Show progress on long work (:mod:`fusets_dl.progress`): on a terminal,
+        tqdm bars for the training epochs (loss, ETA), the tiles of a batch
+        run and Dask computations; elsewhere one INFO log line per epoch.
+        False: no bars, epoch lines at DEBUG.
 
     Raises
     ------

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
-from .._logging import logger
 from ..errors import FusionError
+from ..options import option, set_options
 from .parser import build_parser
 
 __all__ = ["build_parser", "main"]
@@ -32,21 +33,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The command's status, or 2 when it raised a :class:`~fusets_dl.errors.FusionError`
-        (logged and printed to stderr as ``error: ...``).
+        The command's status; 2 when it raised a
+        :class:`~fusets_dl.errors.FusionError` or an ``OSError`` (a missing
+        file, a permission), 1 on any other error, 130 on Ctrl-C. The
+        message is printed once to stderr as ``error: ...``, without a
+        traceback unless ``-v`` is given.
 
     Raises
     ------
     SystemExit
-        From argparse: ``--help``, ``--version`` and bad arguments.
+        From argparse: ``--help``, ``--version`` and bad arguments (status 2).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    show_progress = option("progress") and not (args.quiet or args.no_progress)
     try:
-        return int(args.func(args))
-    except FusionError as exc:
-        logger.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
+        with set_options(progress=show_progress):
+            return int(args.func(args))
+    except (FusionError, OSError) as exc:  # the operator's to fix: the message says what and where
+        _error(str(exc) or type(exc).__name__, args.verbose)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so, with the traceback under -v
+        hint = "please report it" if args.verbose else "rerun with -v for the traceback, and please report it"
+        _error(f"unexpected {type(exc).__name__}: {exc} ({hint})", args.verbose)
+        return 1
+
+
+def _error(message: str, verbose: bool) -> None:
+    """Print ``error: message`` once on stderr (and the traceback when verbose)."""
+    if verbose:
+        traceback.print_exc(file=sys.stderr)
+    print(f"error: {message}", file=sys.stderr)

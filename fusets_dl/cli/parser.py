@@ -12,7 +12,7 @@ import argparse
 
 from ..evaluation.methods import COMPARISON_METHODS
 from ..models.registry import NETWORKS
-from .demo import cmd_demo
+from .demo import DEMO_EPOCHS, DEMO_MAX_SAMPLES, cmd_demo
 from .stages import (
     cmd_align,
     cmd_phenology,
@@ -24,7 +24,7 @@ from .stages import (
 )
 from .tools import cmd_compare, cmd_report, cmd_run, cmd_synth
 
-__all__ = ["COMPARE_METHODS", "FUSION_STRATEGIES", "SEGMENT_VIEWS", "build_parser"]
+__all__ = ["COMMANDS", "COMPARE_METHODS", "FUSION_STRATEGIES", "S1_UNITS", "S2_CLEAR_CLASSES", "SEGMENT_VIEWS", "build_parser"]
 
 #: The methods of ``compare --methods``: the comparison-method registry (torch-free module).
 COMPARE_METHODS: tuple[str, ...] = tuple(COMPARISON_METHODS)
@@ -33,7 +33,37 @@ FUSION_STRATEGIES: tuple[str, ...] = tuple(NETWORKS)
 #: The choices of ``segment --views`` (``fusets_dl.segmentation.config.VIEWS``; a literal, as importing the
 #: segmentation package loads torch; a test checks they agree).
 SEGMENT_VIEWS = ("s1", "s2")
+#: The choices of ``align --s1-units`` (``fusets_dl.readers.radar.Units``; a literal, as the readers
+#: load rioxarray; a test checks they agree).
+S1_UNITS = ("auto", "dB", "linear", "compressed")
+#: The default of ``align --clear-classes`` (``fusets_dl.readers.encoding.DEFAULT_CLEAR_CLASSES``).
+S2_CLEAR_CLASSES = (4, 5)
+#: The subcommands in the order ``--help`` lists them: the demo, then the workflow
+#: (inputs, cube, model, outputs), then the batch run, its report and the benchmark.
+COMMANDS = ("demo", "synth", "align", "summary", "train", "predict", "reconstruct", "phenology", "segment",
+            "run", "report", "compare")
 
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where it says nothing (a flag's False, None)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _global_flags(p: argparse.ArgumentParser, *, sub: bool) -> None:
+    """-v / -q / --no-progress, on the main parser and (again) after each subcommand.
+
+    On a subcommand their default is SUPPRESS, so a flag given before the
+    subcommand is not reset by the subcommand's parser.
+    """
+    d: dict[str, object] = {"default": argparse.SUPPRESS} if sub else {}
+    g = p.add_argument_group("global options")
+    g.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level (and show tracebacks)", **d)
+    g.add_argument("-q", "--quiet", action="store_true", help="log warnings only; no progress bars", **d)
+    g.add_argument("--no-progress", action="store_true", help="no progress bars (they are drawn only on a terminal anyway)", **d)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,168 +72,219 @@ def build_parser() -> argparse.ArgumentParser:
     Returns
     -------
     argparse.ArgumentParser
-        With one subcommand per stage and tool; each sets ``func``, the
-        command to call with the parsed arguments.
+        With one subcommand per stage and tool, listed in :data:`COMMANDS`
+        order; each sets ``func``, the command to call with the parsed
+        arguments. ``-v``, ``-q`` and ``--no-progress`` are accepted before
+        or after the subcommand.
     """
     from .._version import __version__
 
-    p = argparse.ArgumentParser(prog="fusets-dl", description="Sentinel-1/2 fusion for gap-free NDVI and phenology.")
+    p = argparse.ArgumentParser(prog="fusets-dl", formatter_class=_Formatter,
+                                description="Sentinel-1/2 fusion for gap-free NDVI and phenology. "
+                                            "Start with `fusets-dl demo`; `fusets-dl <command> --help` for each command.")
     p.add_argument("--version", action="version", version=f"fusets_dl {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    p.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
-    sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_train, _add_compare, _add_report, _add_run, _add_reconstruct, _add_segment,
-                _add_phenology, _add_predict, _add_align, _add_summary, _add_synth):
-        add(sub)
+    _global_flags(p, sub=False)
+    sub = p.add_subparsers(dest="command", required=True, metavar="<command>", title="commands")
+    adders = {"demo": _add_demo, "synth": _add_synth, "align": _add_align, "summary": _add_summary, "train": _add_train,
+              "predict": _add_predict, "reconstruct": _add_reconstruct, "phenology": _add_phenology,
+              "segment": _add_segment, "run": _add_run, "report": _add_report, "compare": _add_compare}
+    for name in COMMANDS:
+        sp = adders[name](sub)
+        _global_flags(sp, sub=True)
     return p
 
 
-def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    d = sub.add_parser("demo", help="run the pipeline on the bundled sample scene")
+_Sub = argparse._SubParsersAction  # the type of ``add_subparsers()``
+
+
+def _parser(sub: _Sub, name: str, text: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=text, description=text[:1].upper() + text[1:] + ".", formatter_class=_Formatter)
+
+
+def _scale(text: str) -> str | float:
+    """``--reflectance-scale``: "auto" or a positive number."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a positive number, found {text!r}")
+    return value
+
+
+def _add_demo(sub: _Sub) -> argparse.ArgumentParser:
+    d = _parser(sub, "demo", "run the whole flow on the bundled sample scene and write a report (under a minute on 2 cores)")
     d.add_argument("--data", default=None, help="folder with s1.nc, s2.nc, truth.nc (default: data/sample)")
-    d.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
-    d.add_argument("--tolerance", default="3D", help="S1/S2 pairing tolerance (default 3D)")
-    d.add_argument("--epochs", type=int, default=40, help="maximum training epochs (default 40)")
+    d.add_argument("--out", default="outputs/demo", help="output folder")
+    d.add_argument("--tolerance", default="3D", help="S1/S2 pairing tolerance (a bare number is days)")
+    d.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="maximum training epochs (early stopping may end sooner)")
+    d.add_argument("--max-samples", type=int, default=DEMO_MAX_SAMPLES,
+                   help="pixel-dates sampled for training, validation and test (0: all)")
     d.add_argument("--no-train", action="store_true", help="stop after alignment")
     d.set_defaults(func=cmd_demo)
+    return d
 
 
-def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    t = sub.add_parser("train", help="train a fusion model on a cube (netCDF or Zarr with VV, VH, NDVI)")
-    t.add_argument("cube")
+def _add_synth(sub: _Sub) -> argparse.ArgumentParser:
+    g = _parser(sub, "synth", "write a synthetic scene (s1.nc, s2.nc, truth.nc) to try the other commands on")
+    g.add_argument("-o", "--output", required=True, help="output folder")
+    g.add_argument("--ny", type=int, default=64, help="rows")
+    g.add_argument("--nx", type=int, default=64, help="columns")
+    g.add_argument("--start", default="2021-01-01", help="first date")
+    g.add_argument("--end", default="2022-12-31", help="last date")
+    g.add_argument("--seed", type=int, default=0, help="random seed")
+    g.add_argument("--cloud-cover", type=float, default=0.5, help="mean cloudy fraction of the S2 dates (0-1)")
+    g.set_defaults(func=cmd_synth)
+    return g
+
+
+def _add_align(sub: _Sub) -> argparse.ArgumentParser:
+    a = _parser(sub, "align", "build a fusion cube from S1 and S2 files")
+    a.add_argument("--s1", nargs="+", required=True, help="S1 file(s), folder or Zarr store")
+    a.add_argument("--s2", nargs="+", required=True, help="S2 file(s) (several resolutions are merged)")
+    a.add_argument("-o", "--output", required=True, help="output netCDF path")
+    a.add_argument("--tolerance", default="3D", help="S1/S2 pairing tolerance (a bare number is days)")
+    a.add_argument("--freq", default=None, help="composite onto regular periods, e.g. 12D (default: pair dates)")
+    a.add_argument("--min-clear-fraction", type=float, default=1.0,
+                   help="an S1 pixel's NDVI needs at least this clear fraction of the S2 pixels under it")
+    a.add_argument("--outlier-filter", action="store_true", help="drop clear NDVI dips (undetected clouds, shadows)")
+    r = a.add_argument_group("reader options")
+    r.add_argument("--s1-units", choices=S1_UNITS, default="auto",
+                   help="S1 backscatter encoding: auto (from dtype and values), dB, linear power, "
+                        "or compressed (openEO uint16, dB = 20 log10(DN) - 83)")
+    r.add_argument("--clear-classes", type=int, nargs="+", default=list(S2_CLEAR_CLASSES), metavar="CLASS",
+                   help="S2 SCL classes counted as clear (4 vegetation, 5 bare soil, 6 water, 7 unclassified, ...)")
+    r.add_argument("--reflectance-scale", type=_scale, default="auto",
+                   help="factor from stored S2 values to reflectance: auto (CF scale_factor, else DN x 1e-4) or a number")
+    r.add_argument("--harmonize", choices=("auto", "true", "false"), default="auto",
+                   help="remove the S2 processing-baseline 04.00 offset (-1000 DN from 2022-01-25): "
+                        "auto (from metadata, else by date for DN input), true or false")
+    a.add_argument("--chunk", type=int, default=256, help="chunk size in pixels on the S1 grid")
+    a.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    a.set_defaults(func=cmd_align)
+    return a
+
+
+def _add_summary(sub: _Sub) -> argparse.ArgumentParser:
+    s = _parser(sub, "summary", "print what survived each step of a fusion cube")
+    s.add_argument("cube", help="fusion cube (netCDF or Zarr)")
+    s.set_defaults(func=cmd_summary)
+    return s
+
+
+def _add_train(sub: _Sub) -> argparse.ArgumentParser:
+    t = _parser(sub, "train", "train a fusion model on a cube (netCDF or Zarr with VV, VH, NDVI)")
+    t.add_argument("cube", help="fusion cube written by `align`")
     t.add_argument("-o", "--output", required=True, help="model path stem (writes .safetensors and .json)")
-    t.add_argument("--features", default=None, help="FeatureSpec as JSON, e.g. '{\"lags\": 1}'")
-    t.add_argument("--epochs", type=int, default=60)
-    t.add_argument("--block-size", type=int, default=8)
-    t.add_argument("--max-samples", type=int, default=1_000_000)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto")
-    t.add_argument("--cv", type=int, default=0, help="also run K-fold spatial-block cross-validation")
+    t.add_argument("--features", default=None, help="FeatureSpec as JSON, e.g. '{\"lags\": 1}' (default: FeatureSpec())")
+    t.add_argument("--epochs", type=int, default=60, help="maximum epochs (early stopping may end sooner)")
+    t.add_argument("--block-size", type=int, default=8, help="side in pixels of the spatial blocks held out for validation and test")
+    t.add_argument("--max-samples", type=int, default=1_000_000, help="pixel-dates sampled at most")
+    t.add_argument("--seed", type=int, default=0, help="random seed (sampling, split, weights)")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    t.add_argument("--cv", type=int, default=0, help="also run K-fold spatial-block cross-validation (0: none)")
     t.set_defaults(func=cmd_train)
+    return t
 
 
-def _add_compare(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cp = sub.add_parser("compare", help="gap-filling benchmark: DL fusion vs MOGPR, Whittaker and interpolation")
-    cp.add_argument("cube", nargs="?", default=None, help="fusion cube (netCDF/Zarr); default: the bundled sample")
-    cp.add_argument("--synthetic", type=int, default=None, metavar="N", help="use an N x N synthetic scene instead")
+def _add_predict(sub: _Sub) -> argparse.ArgumentParser:
+    pr = _parser(sub, "predict", "predict NDVI from S1 with a trained model")
+    pr.add_argument("cube", help="fusion cube (netCDF or Zarr)")
+    pr.add_argument("model", help="model path (.safetensors, .json or the stem)")
+    pr.add_argument("-o", "--output", required=True, help="output netCDF path")
+    pr.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")
+    pr.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    pr.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    pr.set_defaults(func=cmd_predict)
+    return pr
+
+
+def _add_reconstruct(sub: _Sub) -> argparse.ArgumentParser:
+    rc = _parser(sub, "reconstruct", "gap-filled NDVI with source flags and uncertainty")
+    rc.add_argument("cube", help="fusion cube (netCDF or Zarr)")
+    rc.add_argument("model", help="model path (.safetensors, .json or the stem)")
+    rc.add_argument("-o", "--output", required=True, help="output netCDF path")
+    rc.add_argument("--freq", default=None, help="regular output grid, e.g. 5D (default: the cube dates)")
+    rc.add_argument("--no-smooth", action="store_true", help="skip the weighted Whittaker smoothing")
+    rc.add_argument("--lam", type=float, default=1000.0, help="Whittaker lambda on a 1-day grid")
+    rc.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")
+    rc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    rc.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    rc.set_defaults(func=cmd_reconstruct)
+    return rc
+
+
+def _add_phenology(sub: _Sub) -> argparse.ArgumentParser:
+    ph = _parser(sub, "phenology", "multi-season phenometrics of an NDVI file")
+    ph.add_argument("input", help="netCDF/Zarr with an NDVI variable on (time, y, x)")
+    ph.add_argument("-o", "--output", required=True, help="output netCDF path")
+    ph.add_argument("--variable", default="NDVI", help="name of the NDVI variable")
+    ph.add_argument("--max-seasons", type=int, default=3, help="seasons kept per pixel at most")
+    ph.add_argument("--fraction", type=float, default=0.5, help="SOS/EOS at this fraction of the amplitude")
+    ph.add_argument("--min-amplitude", type=float, default=0.1, help="smallest NDVI rise counted as a season")
+    ph.add_argument("--start", default=None, help="keep seasons peaking from this date (default: all)")
+    ph.add_argument("--end", default=None, help="keep seasons peaking up to this date (default: all)")
+    ph.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")
+    ph.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    ph.set_defaults(func=cmd_phenology)
+    return ph
+
+
+def _add_segment(sub: _Sub) -> argparse.ArgumentParser:
+    sg = _parser(sub, "segment", "unsupervised land-cover classes (contrastive S1/S2 encoders + vector quantisation)")
+    sg.add_argument("cube", help="fusion cube (netCDF or Zarr)")
+    sg.add_argument("-o", "--output", required=True, help="output netCDF path")
+    sg.add_argument("--n-classes", type=int, default=8, help="number of classes")
+    sg.add_argument("--views", nargs="+", default=list(SEGMENT_VIEWS), choices=list(SEGMENT_VIEWS), help="sensors encoded")
+    sg.add_argument("--epochs", type=int, default=60, help="training epochs")
+    sg.add_argument("--segmenter", default=None, help="use a saved segmenter instead of training one (default: train one)")
+    sg.add_argument("--save-segmenter", default=None, help="save the trained segmenter here (.safetensors + .json) (default: not saved)")
+    sg.add_argument("--kmeans", action="store_true", help="the k-means baseline on the same profiles instead")
+    sg.add_argument("--seed", type=int, default=0, help="random seed")
+    sg.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")
+    sg.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    sg.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    sg.set_defaults(func=cmd_segment)
+    return sg
+
+
+def _add_run(sub: _Sub) -> argparse.ArgumentParser:
+    rn = _parser(sub, "run", "resumable batch run over the regions of a YAML config")
+    rn.add_argument("config", help="the run's YAML config")
+    rn.add_argument("--workers", type=int, default=None, help="start a LocalCluster with N worker processes (default: threads)")
+    rn.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (default: none)")
+    rn.set_defaults(func=cmd_run)
+    return rn
+
+
+def _add_report(sub: _Sub) -> argparse.ArgumentParser:
+    rp = _parser(sub, "report", "write report.html / report.md for a Zarr output of demo or run")
+    rp.add_argument("store", help="the Zarr store")
+    rp.add_argument("-o", "--out", default=None, help="output folder (default: <store>.report)")
+    rp.set_defaults(func=cmd_report)
+    return rp
+
+
+def _add_compare(sub: _Sub) -> argparse.ArgumentParser:
+    cp = _parser(sub, "compare", "gap-filling benchmark: DL fusion vs MOGPR, Whittaker and interpolation")
+    cp.add_argument("cube", nargs="?", default=None, help="fusion cube (netCDF/Zarr) (default: the bundled sample)")
+    cp.add_argument("--synthetic", type=int, default=None, metavar="N", help="use an N x N synthetic scene instead (default: none)")
     cp.add_argument("--data", default=None, help="folder of the bundled sample (default: data/sample)")
     cp.add_argument("--model", default=None, help="trained model to evaluate (default: train one, blocks held out)")
     cp.add_argument("--out", default="outputs/compare", help="folder for compare.md/.csv/.json/.png")
     cp.add_argument("--gap-days", type=float, default=60.0, help="length of each simulated cloudy spell (days)")
     cp.add_argument("--n-gaps", type=int, default=5, help="spells per pixel")
     cp.add_argument("--max-pixels", type=int, default=400, help="held-out pixels evaluated (0: all)")
-    cp.add_argument("--methods", nargs="+", default=list(COMPARE_METHODS), choices=list(COMPARE_METHODS))
-    cp.add_argument("--epochs", type=int, default=40)
-    cp.add_argument("--features", default=None, help='FeatureSpec as JSON, e.g. \'{"groups": ["sar", "optical", "time"]}\'')
-    cp.add_argument("--fusion", default="early", choices=list(FUSION_STRATEGIES))
-    cp.add_argument("--modality-dropout", type=float, default=0.0)
-    cp.add_argument("--seed", type=int, default=0)
-    cp.add_argument("--device", default="auto")
+    cp.add_argument("--methods", nargs="+", default=list(COMPARE_METHODS), choices=list(COMPARE_METHODS),
+                    help="methods compared")
+    cp.add_argument("--epochs", type=int, default=40, help="maximum training epochs of the DL model")
+    cp.add_argument("--features", default=None,
+                    help='FeatureSpec as JSON, e.g. \'{"groups": ["sar", "optical", "time"]}\' (default: FeatureSpec())')
+    cp.add_argument("--fusion", default="early", choices=list(FUSION_STRATEGIES), help="fusion network")
+    cp.add_argument("--modality-dropout", type=float, default=0.0, help="probability of dropping an optional modality per sample in training")
+    cp.add_argument("--seed", type=int, default=0, help="random seed")
+    cp.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     cp.set_defaults(func=cmd_compare)
-
-
-def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rp = sub.add_parser("report", help="write report.html / report.md for a Zarr output of demo or run")
-    rp.add_argument("store", help="the Zarr store")
-    rp.add_argument("-o", "--out", default=None, help="output folder (default: <store>.report)")
-    rp.set_defaults(func=cmd_report)
-
-
-def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rn = sub.add_parser("run", help="resumable batch run over the regions of a YAML config")
-    rn.add_argument("config")
-    rn.add_argument("--workers", type=int, default=None, help="start a LocalCluster with N worker processes")
-    rn.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
-    rn.set_defaults(func=cmd_run)
-
-
-def _add_reconstruct(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rc = sub.add_parser("reconstruct", help="gap-filled NDVI with source flags and uncertainty")
-    rc.add_argument("cube")
-    rc.add_argument("model")
-    rc.add_argument("-o", "--output", required=True)
-    rc.add_argument("--freq", default=None, help="regular output grid, e.g. 5D (default: the cube dates)")
-    rc.add_argument("--no-smooth", action="store_true")
-    rc.add_argument("--lam", type=float, default=1000.0, help="Whittaker lambda on a 1-day grid")
-    rc.add_argument("--chunk", type=int, default=256)
-    rc.add_argument("--device", default="auto")
-    rc.add_argument("--overwrite", action="store_true")
-    rc.set_defaults(func=cmd_reconstruct)
-
-
-def _add_segment(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sg = sub.add_parser("segment", help="unsupervised land-cover classes (contrastive S1/S2 encoders + vector quantisation)")
-    sg.add_argument("cube")
-    sg.add_argument("-o", "--output", required=True)
-    sg.add_argument("--n-classes", type=int, default=8)
-    sg.add_argument("--views", nargs="+", default=list(SEGMENT_VIEWS), choices=list(SEGMENT_VIEWS))
-    sg.add_argument("--epochs", type=int, default=60)
-    sg.add_argument("--segmenter", default=None, help="use a saved segmenter instead of training one")
-    sg.add_argument("--save-segmenter", default=None, help="save the trained segmenter here (.safetensors + .json)")
-    sg.add_argument("--kmeans", action="store_true", help="the k-means baseline on the same profiles instead")
-    sg.add_argument("--seed", type=int, default=0)
-    sg.add_argument("--chunk", type=int, default=256)
-    sg.add_argument("--device", default="auto")
-    sg.add_argument("--overwrite", action="store_true")
-    sg.set_defaults(func=cmd_segment)
-
-
-def _add_phenology(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ph = sub.add_parser("phenology", help="multi-season phenometrics of an NDVI file")
-    ph.add_argument("input", help="netCDF/Zarr with an NDVI variable on (time, y, x)")
-    ph.add_argument("-o", "--output", required=True)
-    ph.add_argument("--variable", default="NDVI")
-    ph.add_argument("--max-seasons", type=int, default=3)
-    ph.add_argument("--fraction", type=float, default=0.5, help="SOS/EOS at this fraction of the amplitude")
-    ph.add_argument("--min-amplitude", type=float, default=0.1)
-    ph.add_argument("--start", default=None, help="keep seasons peaking from this date")
-    ph.add_argument("--end", default=None, help="keep seasons peaking up to this date")
-    ph.add_argument("--chunk", type=int, default=256)
-    ph.add_argument("--overwrite", action="store_true")
-    ph.set_defaults(func=cmd_phenology)
-
-
-def _add_predict(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    pr = sub.add_parser("predict", help="predict NDVI from S1 with a trained model")
-    pr.add_argument("cube")
-    pr.add_argument("model")
-    pr.add_argument("-o", "--output", required=True)
-    pr.add_argument("--chunk", type=int, default=256)
-    pr.add_argument("--device", default="auto")
-    pr.add_argument("--overwrite", action="store_true")
-    pr.set_defaults(func=cmd_predict)
-
-
-def _add_align(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    a = sub.add_parser("align", help="build a fusion cube from S1 and S2 files")
-    a.add_argument("--s1", nargs="+", required=True, help="S1 file(s), folder or Zarr store")
-    a.add_argument("--s2", nargs="+", required=True, help="S2 file(s) (several resolutions are merged)")
-    a.add_argument("-o", "--output", required=True, help="output netCDF path")
-    a.add_argument("--tolerance", default="3D")
-    a.add_argument("--freq", default=None, help="composite onto regular periods, e.g. 12D")
-    a.add_argument("--min-clear-fraction", type=float, default=1.0)
-    a.add_argument("--outlier-filter", action="store_true")
-    a.add_argument("--harmonize", choices=("auto", "true", "false"), default="auto",
-                   help="remove the S2 processing-baseline 04.00 offset (-1000 DN from 2022-01-25): "
-                        "auto (from metadata, else by date for DN input), true or false (default auto)")
-    a.add_argument("--chunk", type=int, default=256, help="chunk size in pixels on the S1 grid")
-    a.add_argument("--overwrite", action="store_true")
-    a.set_defaults(func=cmd_align)
-
-
-def _add_summary(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    s = sub.add_parser("summary", help="print what survived each step of a fusion cube")
-    s.add_argument("cube")
-    s.set_defaults(func=cmd_summary)
-
-
-def _add_synth(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    g = sub.add_parser("synth", help="write a synthetic scene (s1.nc, s2.nc, truth.nc)")
-    g.add_argument("-o", "--output", required=True)
-    g.add_argument("--ny", type=int, default=64)
-    g.add_argument("--nx", type=int, default=64)
-    g.add_argument("--start", default="2021-01-01")
-    g.add_argument("--end", default="2022-12-31")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--cloud-cover", type=float, default=0.5)
-    g.set_defaults(func=cmd_synth)
+    return cp

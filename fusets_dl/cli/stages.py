@@ -24,7 +24,8 @@ def cmd_align(args: argparse.Namespace) -> int:
     ----------
     args : argparse.Namespace
         ``s1``, ``s2``, ``output``, ``tolerance``, ``freq``, ``min_clear_fraction``,
-        ``outlier_filter``, ``harmonize``, ``chunk``, ``overwrite``.
+        ``outlier_filter``, ``s1_units``, ``clear_classes``, ``reflectance_scale``,
+        ``harmonize``, ``chunk``, ``overwrite``.
 
     Returns
     -------
@@ -34,9 +35,10 @@ def cmd_align(args: argparse.Namespace) -> int:
     from ..alignment import align, summarise
     from ..readers import open_s1, open_s2
 
-    s1 = open_s1(args.s1 if len(args.s1) > 1 else args.s1[0], chunks={"y": args.chunk, "x": args.chunk})
+    s1 = open_s1(args.s1 if len(args.s1) > 1 else args.s1[0], chunks={"y": args.chunk, "x": args.chunk}, units=args.s1_units)
     harmonize = {"true": True, "false": False}.get(getattr(args, "harmonize", "auto"), "auto")
-    s2 = open_s2(args.s2 if len(args.s2) > 1 else args.s2[0], chunks={"y": args.chunk * 2, "x": args.chunk * 2}, harmonize=harmonize)
+    s2 = open_s2(args.s2 if len(args.s2) > 1 else args.s2[0], chunks={"y": args.chunk * 2, "x": args.chunk * 2}, harmonize=harmonize,
+                 clear_classes=tuple(args.clear_classes), reflectance_scale=args.reflectance_scale)
     cube = align(s1, s2, tolerance=args.tolerance, freq=args.freq, outlier_filter=args.outlier_filter,
                  min_clear_fraction=args.min_clear_fraction, compute_summary=True)
     out = Path(args.output)

@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .._logging import logger
-from ..options import option
+from ..progress import tile_progress
 
 __all__ = ["cmd_compare", "cmd_report", "cmd_run", "cmd_synth"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``fusets-dl run``: a resumable batch run over the regions of a YAML config, with a progress bar.
+    """``fusets-dl run``: a resumable batch run over the regions of a YAML config, with a tile bar per region.
 
     Parameters
     ----------
     args : argparse.Namespace
-        ``config``, ``workers``, ``scheduler``, ``quiet`` (no progress bar).
+        ``config``, ``workers``, ``scheduler``; the tile bar follows the
+        ``progress`` option (``main`` turns it off for ``-q`` and ``--no-progress``).
 
     Returns
     -------
@@ -42,26 +41,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)  # every config error is reported before any work
     t0 = time.perf_counter()
-    bar = _progress_bar([r.name for r in cfg.regions])
-    rows = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=None if args.quiet or not option("progress") else bar)
+    with tile_progress([r.name for r in cfg.regions]) as bar:  # silent off a terminal, with -q or --no-progress
+        rows = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=bar)
     print(summary_table(rows))
     print(f"\noutputs in {cfg.output_root} ({time.perf_counter() - t0:.1f} s)")
     return 0
-
-
-def _progress_bar(names: Sequence[str]) -> Callable[[str, int, int], None]:
-    """A ``progress(region, done, total)`` callback drawing one bar per region on stderr."""
-    names = list(names)
-
-    def bar(region: str, done: int, total: int) -> None:
-        i = names.index(region) + 1
-        filled = int(30 * done / max(total, 1))
-        sys.stderr.write(f"\rregion {i}/{len(names)} {region:<16} [{'#' * filled}{'.' * (30 - filled)}] tile {done}/{total}")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return bar
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -103,14 +104,31 @@ def _dask_context(dask_cfg: Mapping[str, Any]) -> Iterator[Any]:
     elif dask_cfg.get("workers"):
         from distributed import Client, LocalCluster
 
-        with LocalCluster(n_workers=int(dask_cfg["workers"]), threads_per_worker=int(dask_cfg.get("threads_per_worker", 1)),
-                          processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+        dashboard = importlib.util.find_spec("bokeh") is not None  # without bokeh the link is a 404
+        with _quiet_distributed(), LocalCluster(n_workers=int(dask_cfg["workers"]), threads_per_worker=int(dask_cfg.get("threads_per_worker", 1)),
+                                                processes=True, dashboard_address=":8787" if dashboard else None) as cluster, Client(cluster) as client:
+            if dashboard:
+                logger.info("run: Dask dashboard at %s", client.dashboard_link)
             yield client
+            logging.getLogger("distributed.nanny").setLevel(logging.ERROR)  # closing kills busy workers after 4 s: expected
     else:
         import dask
 
         with dask.config.set(scheduler="threads"):
             yield None
+
+
+@contextlib.contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """The distributed loggers at WARNING (DEBUG with the package's DEBUG log), restored afterwards."""
+    names = ("distributed", "distributed.nanny")
+    levels = {n: logging.getLogger(n).level for n in names}
+    logging.getLogger("distributed").setLevel(logging.DEBUG if logger.isEnabledFor(logging.DEBUG) else logging.WARNING)
+    try:
+        yield
+    finally:
+        for n, level in levels.items():
+            logging.getLogger(n).setLevel(level)
 
 
 @contextlib.contextmanager

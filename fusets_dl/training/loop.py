@@ -23,6 +23,7 @@ from ..models.fusion_model import FusionModel
 from ..models.registry import architecture, build_network
 from ..models.scaler import Scaler
 from ..options import option
+from ..progress import progress_bar
 from ..runtime import resolve_device
 from ..validate import check_cube
 from .config import TrainConfig
@@ -202,22 +203,28 @@ def _train_fit(net: nn.Module, t: _Tensors, spec: FeatureSpec, config: TrainConf
     amp = config.mixed_precision and device.type == "cuda"
     history: list[dict[str, float]] = []
     best: tuple[float, dict[str, torch.Tensor] | None, int] = (float("inf"), None, -1)
-    for epoch in range(config.max_epochs):
-        t0 = time.perf_counter()
-        loss = _train_epoch(net, t, opt, loss_fn, gen, drop_cols, config, device, amp)
-        vloss = _train_val_loss(net, t, loss_fn, device, amp)
-        lr = opt.param_groups[0]["lr"]
-        sched.step(vloss)
-        rec = {"epoch": epoch + 1, "loss": loss, "val_loss": vloss, "lr": lr, "seconds": time.perf_counter() - t0}
-        history.append(rec)
-        eta = sum(h["seconds"] for h in history) / len(history) * (config.max_epochs - epoch - 1)
-        logger.log(logging.INFO if option("progress") else logging.DEBUG, "train: epoch %d/%d loss %.4f val_loss %.4f lr %.2e (%.1f s, at most %.0f s left)",
-                   epoch + 1, config.max_epochs, loss, vloss, lr, rec["seconds"], eta)
-        if vloss < best[0] - 1e-5:
-            best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
-        elif epoch + 1 - best[2] >= config.patience:
-            logger.info("train: early stop at epoch %d (best %d)", epoch + 1, best[2])
-            break
+    with progress_bar(config.max_epochs, "train", unit="epoch") as bar:
+        # the bar shows every epoch; without it (no terminal) each epoch is a log line at INFO
+        level = logging.INFO if bar.disable and option("progress") else logging.DEBUG
+        for epoch in range(config.max_epochs):
+            t0 = time.perf_counter()
+            loss = _train_epoch(net, t, opt, loss_fn, gen, drop_cols, config, device, amp)
+            vloss = _train_val_loss(net, t, loss_fn, device, amp)
+            lr = opt.param_groups[0]["lr"]
+            sched.step(vloss)
+            rec = {"epoch": epoch + 1, "loss": loss, "val_loss": vloss, "lr": lr, "seconds": time.perf_counter() - t0}
+            history.append(rec)
+            eta = sum(h["seconds"] for h in history) / len(history) * (config.max_epochs - epoch - 1)
+            bar.set_postfix({"loss": f"{loss:.4f}", "val_loss": f"{vloss:.4f}"}, refresh=False)
+            bar.update(1)
+            logger.log(level, "train: epoch %d/%d loss %.4f val_loss %.4f lr %.2e (%.1f s, at most %.0f s left)",
+                       epoch + 1, config.max_epochs, loss, vloss, lr, rec["seconds"], eta)
+            if vloss < best[0] - 1e-5:
+                best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
+            elif epoch + 1 - best[2] >= config.patience:
+                bar.set_postfix({"loss": f"{loss:.4f}", "val_loss": f"{vloss:.4f}", "early stop": f"best {best[2]}"})
+                logger.info("train: early stop at epoch %d/%d (best %d)", epoch + 1, config.max_epochs, best[2])
+                break
     if best[1] is not None:
         net.load_state_dict(best[1])
     return history, best[2]

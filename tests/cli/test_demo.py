@@ -10,12 +10,22 @@ from fusets_dl.cli import main
 
 
 def test_demo_runs_on_the_bundled_sample(tmp_path, capsys):
-    assert main(["-q", "demo", "--out", str(tmp_path), "--epochs", "3"]) == 0
+    assert main(["-q", "demo", "--out", str(tmp_path), "--epochs", "3", "--max-samples", "20000"]) == 0
     out = capsys.readouterr().out
     assert "cube pixel-dates with NDVI" in out and "12-day composites" in out
     assert "Held-out metrics" in out and "vs the true NDVI" in out
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["model"]["metrics"]["test"]["n"] > 1000
+    # the sample cap and the epoch bound reach the trainer; the closing lines say what it took and reached
+    m = summary["model"]
+    assert 0.5 * 20000 < m["train_samples"] < 0.8 * 20000 and m["max_epochs"] == 3 and 1 <= m["epochs"] <= 3
+    sec = summary["seconds"]
+    assert list(sec) == ["total", "align", "train", "predict", "reconstruct", "phenology", "report"]
+    assert sum(v for k, v in sec.items() if k != "total") <= sec["total"] + 0.5
+    test = m["metrics"]["test"]
+    assert (f"model: {m['epochs']} epochs (best {m['best_epoch']}) on {m['train_samples']} training pixel-dates; "
+            f"held-out test blocks R2 {test['r2']:.3f}, RMSE {test['rmse']:.4f}") in out
+    assert f"outputs in {tmp_path} ({sec['total']:.1f} s: align {sec['align']:.1f}, train {sec['train']:.1f}" in out
     assert "Reconstruction" in out and "Phenology vs truth" in out
     assert summary["reconstruction"]["source_shares"]["missing"] < 0.05
     rec = xr.open_dataset(tmp_path / "reconstruction.nc")

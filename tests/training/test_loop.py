@@ -1,0 +1,72 @@
+"""The training loop's progress: an epoch bar on a terminal, INFO epoch lines elsewhere, nothing when off."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+
+import pytest
+
+import fusets_dl as fdl
+from fusets_dl.training.config import TrainConfig
+
+FAST = dict(hidden=(32, 16), max_epochs=3, patience=10, batch_size=256, block_size=4)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def cube(small_scene):
+    s1r, s2r, _ = small_scene
+    return fdl.align(fdl.open_s1(s1r), fdl.open_s2(s2r))
+
+
+def _epoch_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage().startswith("train: epoch")]
+
+
+def test_a_terminal_gets_an_epoch_bar_with_loss_and_the_epoch_lines_go_to_debug(cube, caplog, monkeypatch):
+    tty = Terminal()
+    monkeypatch.setattr(sys, "stderr", tty)
+    with caplog.at_level(logging.DEBUG, logger="fusets_dl"):
+        model = fdl.train(cube, config=TrainConfig(**FAST))
+    screen = [line.rsplit("\r", 1)[-1] for line in tty.getvalue().split("\n")]
+    final = [line for line in screen if line.startswith("train: 100%")]
+    last = model.history[-1]
+    assert len(final) == 1 and "3/3" in final[0] and f"loss={last['loss']:.4f}" in final[0], screen
+    assert f"loss={last['loss']:.4f}, val_loss={last['val_loss']:.4f}" in final[0] and ("epoch/s" in final[0] or "s/epoch" in final[0])
+    records = _epoch_records(caplog)
+    assert [r.levelno for r in records] == [logging.DEBUG] * 3
+    assert records[0].getMessage().startswith("train: epoch 1/3 loss ")
+
+
+def test_no_terminal_no_bar_and_epoch_lines_at_info(cube, caplog, monkeypatch):
+    plain = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", plain)
+    with caplog.at_level(logging.DEBUG, logger="fusets_dl"):
+        fdl.train(cube, config=TrainConfig(**FAST))
+    assert plain.getvalue() == ""
+    assert [r.levelno for r in _epoch_records(caplog)] == [logging.INFO] * 3
+
+
+def test_progress_off_no_bar_even_on_a_terminal(cube, caplog, monkeypatch):
+    tty = Terminal()
+    monkeypatch.setattr(sys, "stderr", tty)
+    with caplog.at_level(logging.DEBUG, logger="fusets_dl"), fdl.set_options(progress=False):
+        fdl.train(cube, config=TrainConfig(**FAST))
+    assert tty.getvalue() == ""
+    assert [r.levelno for r in _epoch_records(caplog)] == [logging.DEBUG] * 3
+
+
+def test_an_early_stop_leaves_the_bar_where_it_stopped_and_names_the_best_epoch(cube, monkeypatch):
+    tty = Terminal()
+    monkeypatch.setattr(sys, "stderr", tty)
+    model = fdl.train(cube, config=TrainConfig(**{**FAST, "max_epochs": 40, "patience": 1, "learning_rate": 0.5}))
+    n = len(model.history)
+    assert n < 40
+    shown = [line.rsplit("\r", 1)[-1] for line in tty.getvalue().split("\n")]
+    assert any(f" {n}/40 " in line and f"early stop=best {model.info['best_epoch']}" in line for line in shown), shown
