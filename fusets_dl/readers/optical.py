@@ -15,7 +15,6 @@ from ..cf import cf_attrs
 from ..errors import (
     ConfigError,
     DimensionError,
-    EncodingError,
     GridMismatchError,
     MissingVariableError,
 )
