@@ -22,6 +22,7 @@ _EXPORTS = {
     "open_s1": ".readers.radar",
     "open_s2": ".readers.optical",
     "open_cube": ".readers.cube",
+    "load_stac": ".readers.stac",
     "align": ".alignment.build",
     "FeatureSpec": ".features.spec",
     "compute_features": ".features.compute",
@@ -59,6 +60,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .models.io import load_model
     from .phenometrics.api import phenology
     from .readers import open_cube, open_s1, open_s2
+    from .readers.stac import load_stac
     from .reconstruction.api import reconstruct
     from .training.config import TrainConfig
     from .training.loop import train
@@ -75,6 +77,7 @@ __all__ = [
     "compute_features",
     "get_options",
     "load_model",
+    "load_stac",
     "mogpr",
     "open_cube",
     "open_s1",

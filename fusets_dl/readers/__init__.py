@@ -5,7 +5,10 @@ finds the CRS, :mod:`.conventions` is the registry of band names,
 :mod:`.normalise` brings dims, time, names and CF packing into the canonical
 form, :mod:`.encoding` holds the radiometric conversions and masks, and the
 readers themselves are :mod:`.radar` (:func:`open_s1`), :mod:`.optical`
-(:func:`open_s2`) and :mod:`.cube` (:func:`open_cube`).
+(:func:`open_s2`) and :mod:`.cube` (:func:`open_cube`). :mod:`.stacked` turns
+``band``-dimension arrays and dated band names into bands on time,
+:mod:`.sanity` checks values against what the input declares, and
+:mod:`.stac` (:func:`load_stac`) loads STAC items with odc-stac.
 """
 
 from __future__ import annotations
@@ -14,5 +17,6 @@ from .conventions import canonical_band_name
 from .cube import open_cube
 from .optical import open_s2
 from .radar import open_s1
+from .stac import load_stac
 
-__all__ = ["canonical_band_name", "open_cube", "open_s1", "open_s2"]
+__all__ = ["canonical_band_name", "load_stac", "open_cube", "open_s1", "open_s2"]
