@@ -140,6 +140,11 @@ def _canonical_names(ds: xr.Dataset, what: str) -> tuple[xr.Dataset, dict[str, s
 def _prepare(raw: xr.Dataset, what: str, duplicates: str) -> tuple[xr.Dataset, CRS | None, dict[str, str]]:
     """Common normalisation: dims, canonical names, CRS; returns (ds, crs, original names)."""
     raw = time_from_dated_bands(bands_from_band_dim(raw, what) if "band" in raw.dims else raw, what)
+    small = [c for c in raw.coords if c not in raw.dims and raw[c].chunks is not None and raw[c].ndim <= 1]
+    if small:  # per-time metadata (processing baseline, orbit) chunked along with the data: one small compute
+        import dask
+
+        raw = raw.assign_coords(dict(zip(small, dask.compute(*[raw[c] for c in small]), strict=True)))
     crs = find_crs(raw)
     ds = _normalise_dims(raw, what)
     drop = [v for v in ds.variables if v in ("crs", "spatial_ref") or (ds[v].dtype.kind in "SU" and ds[v].ndim == 0)]
