@@ -243,6 +243,12 @@ def s2_pixels_per_s1_pixel(s2: xr.Dataset, s2_crs: Any, s1: xr.Dataset, s1_crs: 
             return np.zeros((wy, wx), dtype=np.int64)
         x2, y2 = x2[win[1]], y2[win[0]]
         to_s1 = Transformer.from_crs(CRS.from_user_input(s2_crs), CRS.from_user_input(s1_crs), always_xy=True)
+    else:  # only the S2 pixels around the window
+        xa, xb = sorted([(t1 * (ox, 0))[0], (t1 * (ox + wx, 0))[0]])
+        ya, yb = sorted([(t1 * (0, oy))[1], (t1 * (0, oy + wy))[1]])
+        pad = max(abs(t1.a), abs(t1.e))
+        x2 = x2[(x2 >= xa - pad) & (x2 <= xb + pad)]
+        y2 = y2[(y2 >= ya - pad) & (y2 <= yb + pad)]
     counts = np.zeros(wy * wx, dtype=np.int64)
     inv = ~t1
     for row in range(0, y2.size, 256):

@@ -106,7 +106,7 @@ def bands_from_band_dim(obj: xr.DataArray | xr.Dataset, what: str) -> xr.Dataset
     if isinstance(obj, xr.Dataset):
         if len(obj.data_vars) != 1:
             return obj
-        da = obj[next(iter(obj.data_vars))]
+        da = obj[next(iter(obj.data_vars))].copy(deep=False)  # never touch the caller's attrs
         da.attrs = {**obj.attrs, **da.attrs}
     else:
         da = obj
