@@ -23,6 +23,7 @@ _EXPORTS = {
     "open_s2": ".readers.optical",
     "open_cube": ".readers.cube",
     "open_points": ".readers.tables",
+    "load_stac": ".readers.stac",
     "align": ".alignment.build",
     "FeatureSpec": ".features.spec",
     "compute_features": ".features.compute",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .models.io import load_model
     from .phenometrics.api import phenology
     from .readers import open_cube, open_s1, open_s2
+    from .readers.stac import load_stac
     from .reconstruction.api import reconstruct
     from .training.config import TrainConfig
     from .training.loop import train
@@ -76,6 +78,7 @@ __all__ = [
     "compute_features",
     "get_options",
     "load_model",
+    "load_stac",
     "mogpr",
     "open_cube",
     "open_s1",

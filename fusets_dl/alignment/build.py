@@ -21,7 +21,7 @@ from .filters import filter_ndvi_outliers
 from .grid import needs_reprojection, s2_onto_s1, static_onto_s1
 from .pairing import pair_onto_s1_dates
 from .periods import composite_periods
-from .summary import SUMMARY_ATTR, _count_now, _log_summary
+from .summary import SUMMARY_ATTR, _count_now, _log_summary, s2_pixels_per_s1_pixel_summary
 
 __all__ = ["align"]
 
@@ -44,8 +44,8 @@ def align(
 
     S2 is first brought onto the S1 grid: where the S2 pixels tile the S1
     pixels exactly (10 m in 20 m), by the exact block mean of the clear S2
-    sub-pixels, otherwise by ``rio.reproject_match`` with average resampling
-    (not lazy). An S1 pixel is clear when the clear fraction of its S2
+    sub-pixels, otherwise by an area-weighted average reprojection, one warp
+    per S1 chunk (lazy). An S1 pixel is clear when the clear fraction of its S2
     sub-pixels reaches ``min_clear_fraction``.
 
     Then, in time, either
@@ -132,6 +132,7 @@ def align(
         "cube_dates": int(cube.sizes["time"]),
         "pixels": int(cube.sizes["y"] * cube.sizes["x"]),
         "grid": grid_method,
+        **s2_pixels_per_s1_pixel_summary(s2, s1),
         "min_clear_fraction": float(min_clear_fraction),
         "outlier_filter": bool(outlier_filter),
         "common_span": [str(start.date()), str(end.date())],

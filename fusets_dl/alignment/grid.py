@@ -8,6 +8,7 @@ import xarray as xr
 from .._logging import logger
 from ..errors import CRSMismatchError, GridMismatchError
 from ..validate import is_dask_backed
+from .reproject import reproject_average
 
 __all__ = ["needs_reprojection", "s2_onto_s1", "static_onto_s1"]
 
@@ -116,25 +117,34 @@ def _block_mean(src: xr.Dataset, s1: xr.Dataset, s2: xr.Dataset, k: int) -> xr.D
 
 
 def _reproject_average(src: xr.Dataset, s1: xr.Dataset, s2: xr.Dataset) -> xr.Dataset:
-    """``rio.reproject_match`` onto the S1 grid with average resampling (computes Dask input)."""
-    from rasterio.enums import Resampling
+    """Area-weighted average onto the S1 grid, one warp per S1 chunk (lazy on Dask input; see :mod:`.reproject`)."""
+    out = reproject_average(src, s2.rio.crs, s1, s1.rio.crs if s1.rio.crs is not None else s2.rio.crs)
+    if not is_dask_backed(out):
+        if not bool(np.isfinite(out["cf"].values).any()):
+            raise GridMismatchError(
+                f"align: expected S1 and S2 grids that overlap, found none after reprojecting "
+                f"S2 bounds {_bounds(s2)} ({s2.rio.crs}) onto S1 bounds {_bounds(s1)} ({s1.rio.crs})"
+            )
+    else:
+        _check_overlap_reprojected(s1, s2)
+    return out
 
-    template = s1["VV"].isel(time=0, drop=True)
-    if template.rio.crs is None and s1.rio.crs is not None:
-        template = template.rio.write_crs(s1.rio.crs)
-    src = src.rio.write_crs(s2.rio.crs)
-    src = src.compute() if is_dask_backed(src) else src
+
+def _check_overlap_reprojected(s1: xr.Dataset, s2: xr.Dataset) -> None:
+    """Refuse grids whose footprints do not overlap once S2's is carried into the S1 CRS (coordinates only)."""
+    from pyproj import Transformer
+
+    b2 = _bounds(s2)
     try:
-        out = src.rio.reproject_match(template, resampling=Resampling.average, nodata=np.nan)
+        tb = Transformer.from_crs(s2.rio.crs, s1.rio.crs, always_xy=True).transform_bounds(*b2, densify_pts=21)
     except Exception as exc:
         raise CRSMismatchError(f"align: cannot reproject S2 ({s2.rio.crs}) onto the S1 grid ({s1.rio.crs}): {exc}") from exc
-    out = out.assign_coords(y=s1["y"].values, x=s1["x"].values)
-    if not bool(np.isfinite(out["cf"].values).any()):
+    b1 = _bounds(s1)
+    if b1[0] >= tb[2] or tb[0] >= b1[2] or b1[1] >= tb[3] or tb[1] >= b1[3]:
         raise GridMismatchError(
-            f"align: expected S1 and S2 grids that overlap, found none after reprojecting "
-            f"S2 bounds {_bounds(s2)} ({s2.rio.crs}) onto S1 bounds {_bounds(s1)} ({s1.rio.crs})"
+            f"align: expected S1 and S2 grids that overlap, found S2 bounds {b2} ({s2.rio.crs}), "
+            f"{tuple(round(v, 3) for v in tb)} in the S1 CRS, and S1 bounds {b1} ({s1.rio.crs})"
         )
-    return out
 
 
 def s2_onto_s1(
@@ -143,8 +153,9 @@ def s2_onto_s1(
     """Bring the clear S2 NDVI and its clear fraction onto the S1 grid.
 
     Where the S2 pixels tile the S1 pixels exactly (10 m in 20 m) this is the
-    exact mean of the clear S2 sub-pixels (lazy on Dask input); otherwise
-    ``rio.reproject_match`` with average resampling (not lazy).
+    exact mean of the clear S2 sub-pixels; otherwise an area-weighted
+    average reprojection, one warp per S1 chunk (:mod:`.reproject`). Both
+    are lazy on Dask input.
 
     Parameters
     ----------
@@ -187,7 +198,7 @@ def s2_onto_s1(
         return agg["nd"], agg["cf"], f"{method} (factor {k})", agg["nr"] if raw else None
     src = xr.Dataset({"nd": nd.fillna(np.nan).astype(np.float32), "cf": cf, **extra})
     out = _reproject_average(src, s1, s2)
-    return out["nd"], out["cf"].fillna(0.0), "rio.reproject_match (average)", out["nr"] if raw else None
+    return out["nd"], out["cf"].fillna(0.0), "reprojection (area-weighted average, per chunk)", out["nr"] if raw else None
 
 
 def static_onto_s1(da: xr.DataArray, s1: xr.Dataset, regrid: bool) -> xr.DataArray:

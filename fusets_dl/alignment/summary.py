@@ -10,7 +10,7 @@ import xarray as xr
 
 from .._logging import logger
 
-__all__ = ["SUMMARY_ATTR", "summarise"]
+__all__ = ["SUMMARY_ATTR", "s2_pixels_per_s1_pixel_summary", "summarise"]
 
 #: The cube attribute holding the summary as JSON.
 SUMMARY_ATTR = "fusion_summary"
@@ -30,6 +30,42 @@ def _add_fractions(summary: dict[str, Any]) -> None:
     summary["s2_clear_fraction"] = round(summary["s2_clear_pixel_dates"] / max(summary["s2_pixel_dates"], 1), 4)
     summary["paired_fraction"] = round(summary["paired_pixel_dates"] / max(total, 1), 4)
     summary["outliers_removed"] = summary["s2_clear_on_s1_grid"] - summary["s2_clear_after_outlier_filter"]
+
+
+def s2_pixels_per_s1_pixel_summary(s2: xr.Dataset, s1: xr.Dataset) -> dict[str, Any]:
+    """The funnel line saying how many S2 pixels fed each S1 pixel.
+
+    Parameters
+    ----------
+    s2, s1 : xarray.Dataset
+        The S2 and S1 inputs of :func:`~fusets_dl.alignment.align` (their
+        grids and CRSs; no data is read).
+
+    Returns
+    -------
+    dict
+        ``{"s2_pixels_per_s1_pixel": {"min", "median", "mean", "max",
+        "s1_pixels_without_s2", "s1_pixels_counted"}}``: counts of S2 pixel
+        centres inside each S1 pixel, over a central window of at most
+        512 x 512 S1 pixels. Empty when a grid is too small to count on.
+    """
+    from ..errors import GridMismatchError
+    from .reproject import s2_pixels_per_s1_pixel
+
+    try:
+        counts = s2_pixels_per_s1_pixel(s2, s2.rio.crs, s1, s1.rio.crs)
+    except GridMismatchError:
+        return {}
+    fed = counts[counts > 0]
+    line = {
+        "min": int(fed.min()) if fed.size else 0,
+        "median": float(np.median(fed)) if fed.size else 0.0,
+        "mean": round(float(fed.mean()), 3) if fed.size else 0.0,
+        "max": int(fed.max()) if fed.size else 0,
+        "s1_pixels_without_s2": int((counts == 0).sum()),
+        "s1_pixels_counted": int(counts.size),
+    }
+    return {"s2_pixels_per_s1_pixel": line}
 
 
 def _log_summary(summary: dict[str, Any]) -> None:

@@ -7,6 +7,9 @@ form, :mod:`.encoding` holds the radiometric conversions and masks, and the
 readers themselves are :mod:`.radar` (:func:`open_s1`), :mod:`.optical`
 (:func:`open_s2`) and :mod:`.cube` (:func:`open_cube`); point tables:
 :mod:`.tables` (:func:`open_points`) with its column names in :mod:`.table_columns`.
+:mod:`.stacked` turns ``band``-dimension arrays and dated band names into bands
+on time, :mod:`.sanity` checks values against what the input declares, and
+:mod:`.stac` (:func:`load_stac`) loads STAC items with odc-stac.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from .conventions import canonical_band_name
 from .cube import open_cube
 from .optical import open_s2
 from .radar import open_s1
+from .stac import load_stac
 from .tables import open_points, read_table
 
-__all__ = ["canonical_band_name", "open_cube", "open_points", "open_s1", "open_s2", "read_table"]
+__all__ = ["canonical_band_name", "load_stac", "open_cube", "open_points", "open_s1", "open_s2", "read_table"]

@@ -31,6 +31,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from ..validate import TIME_NAMES
 
@@ -45,6 +46,7 @@ __all__ = [
     "canonical_band_name",
     "convention_of",
     "names_band_in_file_name",
+    "split_dated_name",
 ]
 
 
@@ -93,6 +95,9 @@ class Convention:
         True when Sentinel-2 L2A values under these names come with the
         processing-baseline 04.00 offset already removed (openEO back-ends
         deliver harmonised values); None when the names say nothing.
+    backscatter : str, optional
+        The backscatter coefficient these names carry (``"sigma0"``,
+        ``"gamma0"``, ``"beta0"``); None when the names say nothing.
     """
 
     name: str
@@ -100,6 +105,7 @@ class Convention:
     aliases: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     encoding: str | None = None
     s2_harmonized: bool | None = None
+    backscatter: str | None = None
 
 
 def _bands(*entries: Band) -> dict[str, Band]:
@@ -133,8 +139,11 @@ BANDS: dict[str, Band] = _bands(
 CONVENTIONS: dict[str, Convention] = {
     c.name: c
     for c in (
-        Convention("openeo-s1", prefixes=("S1-SIGMA0-", "S1_SIGMA0_"), encoding="compressed"),
-        Convention("sigma0", prefixes=("SIGMA0_", "SIGMA0-")),
+        Convention("openeo-s1", prefixes=("S1-SIGMA0-", "S1_SIGMA0_"), encoding="compressed", backscatter="sigma0"),
+        Convention("sigma0", prefixes=("SIGMA0_", "SIGMA0-"), backscatter="sigma0"),
+        # SNAP terrain flattening (Gamma0_VV), openEO/CARD4L gamma0 names
+        Convention("gamma0", prefixes=("GAMMA0_", "GAMMA0-", "S1-GAMMA0-", "S1_GAMMA0_"), backscatter="gamma0"),
+        Convention("beta0", prefixes=("BETA0_", "BETA0-"), backscatter="beta0"),
         Convention("sentinel-1", prefixes=("S1-", "S1_")),
         Convention("openeo-s2", prefixes=("S2-L2A-", "S2_L2A_"), s2_harmonized=True),
         Convention("sentinel-2", prefixes=("S2-", "S2_")),
@@ -148,6 +157,18 @@ CONVENTIONS: dict[str, Convention] = {
         Convention("snap", aliases=MappingProxyType({"VV_db": "VV", "VH_db": "VH", "HH_db": "HH", "HV_db": "HV"})),
     )
 }
+
+#: Date tokens of band names in multi-band stacks (GEE ``toBands()`` exports,
+#: SNAP coregistered stacks): ``20210105``, ``20210105T105431``, ``2021-01-05``,
+#: ``05Jan2021``. A stacked name is a band name and a date token joined by
+#: ``_``, in either order, with other tokens allowed (GEE image ids).
+DATE_TOKENS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(\d{8})(?:T\d{6})?"), "%Y%m%d"),
+    (re.compile(r"(\d{4}-\d{2}-\d{2})"), "%Y-%m-%d"),
+    (re.compile(r"(\d{2}[A-Za-z]{3}\d{4})"), "%d%b%Y"),
+)
+# Tokens of SNAP stacks that mark the master/slave image, not part of the band name.
+_STACK_ROLE_TOKEN = re.compile(r"(?:mst|slv\d*)", re.IGNORECASE)
 
 # Numbered Sentinel-2 bands are zero-padded whatever the convention: B4 -> B04.
 _NUMBERED_BAND = re.compile(r"B0?(\d{1,2})")
@@ -276,3 +297,53 @@ def names_band_in_file_name(token: str) -> bool:
     """
     c = canonical_band_name(token)
     return (c in BANDS and BANDS[c].in_file_names) or _NUMBERED_TOKEN.fullmatch(token.upper()) is not None
+
+
+def _date_token(token: str) -> Any:
+    """The date a token of a band name spells, or None."""
+    from datetime import datetime
+
+    for pattern, fmt in DATE_TOKENS:
+        m = pattern.fullmatch(token)
+        if m:
+            try:
+                return datetime.strptime(m.group(1), fmt)
+            except ValueError:
+                return None
+    return None
+
+
+def _is_known_band(name: str) -> bool:
+    c = canonical_band_name(name)
+    return c in BANDS or _NUMBERED_TOKEN.fullmatch(c.upper()) is not None
+
+
+def split_dated_name(name: str) -> tuple[str, Any] | None:
+    """Split a stacked band name into its band and its date.
+
+    ``20210105_VV`` -> ``("VV", 2021-01-05)``, ``VV_20210105``,
+    ``B4_2021-01-05`` -> ``("B04", ...)``, ``Sigma0_VV_mst_05Jan2021``,
+    ``20210105T105431_20210105T105426_T31UFS_B4`` (a GEE image id and band:
+    the first date counts). Date tokens are :data:`DATE_TOKENS`.
+
+    Parameters
+    ----------
+    name : str
+        A variable or band name.
+
+    Returns
+    -------
+    (str, datetime.datetime) or None
+        The canonical band name and the date, or None when the name holds no
+        date token or no known band (all tokens but the dates, the last
+        token, or the first token).
+    """
+    tokens = str(name).split("_")
+    dates = [d for d in (_date_token(t) for t in tokens) if d is not None]
+    if not dates:
+        return None
+    rest = [t for t in tokens if _date_token(t) is None and not _STACK_ROLE_TOKEN.fullmatch(t)]
+    for candidate in ("_".join(rest), rest[-1] if rest else "", rest[0] if rest else ""):
+        if candidate and _is_known_band(candidate):
+            return canonical_band_name(candidate), dates[0]
+    return None

@@ -19,6 +19,7 @@ from ..errors import DimensionError, DuplicateTimeError
 from ..validate import check_time
 from .conventions import TIME_NAMES, canonical_band_name
 from .crs import find_crs
+from .stacked import bands_from_band_dim, time_from_dated_bands
 
 __all__: list[str] = []
 
@@ -57,12 +58,39 @@ def _parse_time_values(ds: xr.Dataset, what: str) -> xr.Dataset:
     if getattr(tidx, "tz", None) is not None:
         logger.warning("%s: timezone-aware times (%s) converted to naive UTC", what, tidx.tz)
         ds = ds.assign_coords(time=tidx.tz_convert("UTC").tz_localize(None))
+    if ds["time"].dtype.kind in "iuf":
+        return ds.assign_coords(time=_numeric_times(ds["time"], what))
     if not pd.api.types.is_datetime64_any_dtype(ds["time"].dtype):
         try:
             ds = ds.assign_coords(time=pd.to_datetime(ds["time"].values))
         except (ValueError, TypeError) as exc:
             raise DimensionError(f"{what}: expected 'time' values that parse as dates, found {ds['time'].values[:3]!r}") from exc
     return ds
+
+
+def _numeric_times(time: xr.DataArray, what: str) -> pd.DatetimeIndex:
+    """Dates from numeric times: CF ``units`` ("days since ..."), else YYYYMMDD integers; refuse the rest.
+
+    pandas would read bare numbers as nanoseconds since 1970, silently.
+    """
+    vals = np.asarray(time.values)
+    units = time.attrs.get("units")
+    if units is not None and "since" in str(units):
+        from xarray.coding.times import decode_cf_datetime
+
+        return pd.DatetimeIndex(decode_cf_datetime(vals, str(units), time.attrs.get("calendar")))
+    if vals.size and np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)):
+        as_text = [str(int(v)) for v in vals]
+        parsed = pd.to_datetime(as_text, format="%Y%m%d", errors="coerce")
+        if not parsed.isna().any() and parsed.min() >= pd.Timestamp("1950-01-01"):
+            logger.warning("%s: numeric times without units read as YYYYMMDD (%s -> %s)", what, as_text[0], parsed[0].date())
+            return pd.DatetimeIndex(parsed)
+    raise DimensionError(
+        f"{what}: expected datetimes (or numbers with CF units such as 'days since 2000-01-01', or YYYYMMDD), "
+        f"found numbers without units {vals[:3]!r} (units={units!r}); decode them first, e.g. "
+        "ds['time'] = pd.to_datetime(ds['time'].values, unit='ms') for GEE system:time_start, "
+        "or set ds['time'].attrs['units'] = 'days since 2000-01-01'"
+    )
 
 
 def _normalise_dims(ds: xr.Dataset, what: str) -> xr.Dataset:
@@ -101,7 +129,7 @@ def _canonical_names(ds: xr.Dataset, what: str) -> tuple[xr.Dataset, dict[str, s
     rename: dict[str, str] = {}
     for v in ds.data_vars:
         c = canonical_band_name(str(v))
-        original[c] = str(v)
+        original[c] = str(ds[v].attrs.get("source_name", v))
         if c != v:
             if c in rename.values() or (c in ds.data_vars and c != v):
                 raise DimensionError(f"{what}: variables {v!r} and {c!r} both map to band {c!r}")
@@ -111,6 +139,12 @@ def _canonical_names(ds: xr.Dataset, what: str) -> tuple[xr.Dataset, dict[str, s
 
 def _prepare(raw: xr.Dataset, what: str, duplicates: str) -> tuple[xr.Dataset, CRS | None, dict[str, str]]:
     """Common normalisation: dims, canonical names, CRS; returns (ds, crs, original names)."""
+    raw = time_from_dated_bands(bands_from_band_dim(raw, what) if "band" in raw.dims else raw, what)
+    small = [c for c in raw.coords if c not in raw.dims and raw[c].chunks is not None and raw[c].ndim <= 1]
+    if small:  # per-time metadata (processing baseline, orbit) chunked along with the data: one small compute
+        import dask
+
+        raw = raw.assign_coords(dict(zip(small, dask.compute(*[raw[c] for c in small]), strict=True)))
     crs = find_crs(raw)
     ds = _normalise_dims(raw, what)
     drop = [v for v in ds.variables if v in ("crs", "spatial_ref") or (ds[v].dtype.kind in "SU" and ds[v].ndim == 0)]

@@ -15,13 +15,13 @@ from ..cf import cf_attrs
 from ..errors import (
     ConfigError,
     DimensionError,
-    EncodingError,
     GridMismatchError,
     MissingVariableError,
 )
 from .conventions import band_for, bands_for, convention_of
 from .encoding import DEFAULT_CLEAR_CLASSES, mask_from_cloud_band, mask_from_scl, ndvi
 from .normalise import _decode, _finish, _prepare, _sample, _subset
+from .sanity import check_ndvi_range, check_reflectance, checked
 from .sources import Source, describe, open_sources
 
 __all__ = ["BOA_ADD_OFFSET", "HARMONIZE_CUTOFF", "open_s2"]
@@ -222,14 +222,17 @@ def _s2_harmonised_reflectance(
     dec = _decode(da)
     scale = _s2_scale(da, dec, reflectance_scale)
     if np.issubdtype(da.dtype, np.integer) and reflectance_scale == "auto" and scale == 1e-4:
-        dec = dec.where(dec > 0)  # DN 0 is nodata in L2A products
+        # DN 0 is nodata in L2A products; the dtype's largest value (65535) is the openEO/WorldCereal nodata
+        unsigned = str(da.attrs.get("_Unsigned", "")).lower() == "true"
+        top = np.iinfo(np.dtype(f"u{da.dtype.itemsize}") if unsigned else da.dtype).max
+        dec = dec.where((dec > 0) & (dec < top))
     times = pd.DatetimeIndex(dec["time"].values)
     offset, reason = _s2_offsets(da, scale, harmonize, times, per_time, original)
     n_off = int(np.count_nonzero(offset))
     logger.info(
         "%s: %s: %d of %d dates offset by %d DN (%s)", what, da.name, n_off, times.size, BOA_ADD_OFFSET, reason
     )
-    refl = dec.astype(np.float32) * np.float32(scale)
+    refl = checked(dec.astype(np.float32) * np.float32(scale), check_reflectance, f"{what}: {da.name} (reflectance scale {scale:g})")
     if n_off:
         refl = refl + xr.DataArray(offset.astype(np.float32), dims="time", coords={"time": dec["time"]})
     return refl
@@ -343,18 +346,13 @@ def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:
 
 
 def _s2_ndvi_band(band: xr.DataArray, what: str) -> xr.DataArray:
-    """A stored NDVI band, checked to lie in [-1, 1] (on a sample of in-memory data)."""
-    nd = _decode(band).astype(np.float32)
-    smp = _sample(nd) if nd.chunks is None else np.zeros(0)  # Dask input stays lazy: only the mask below applies
-    smp = smp[np.isfinite(smp)]
-    outside = float(np.mean(np.abs(smp) > 1.0)) if smp.size else 0.0
-    if outside > 0.01:
-        raise EncodingError(
-            f"{what}: expected NDVI in [-1, 1], found {outside:.0%} of sampled values outside it "
-            f"(range {smp.min():.4g}..{smp.max():.4g}): an unapplied scale factor (e.g. x10000) or reflectance instead of NDVI?"
-        )
-    if outside > 0:
-        logger.warning("%s: %.2f%% of sampled NDVI values outside [-1, 1] are set to NaN", what, 100 * outside)
+    """A stored NDVI band, checked to lie in [-1, 1] (a sample of in-memory data; each chunk of Dask data as computed)."""
+    nd = checked(_decode(band).astype(np.float32), check_ndvi_range, f"{what}: NDVI")
+    if nd.chunks is None:
+        smp = _sample(nd)
+        smp = smp[np.isfinite(smp)]
+        if smp.size and np.any(np.abs(smp) > 1.0):
+            logger.warning("%s: %.2f%% of sampled NDVI values outside [-1, 1] are set to NaN", what, 100 * float(np.mean(np.abs(smp) > 1.0)))
     out = nd.where((nd >= -1) & (nd <= 1))
     out.attrs = cf_attrs("NDVI")
     return out

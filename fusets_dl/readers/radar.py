@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -11,10 +13,11 @@ from pyproj import CRS
 
 from .._logging import logger
 from ..cf import cf_attrs
-from ..errors import EncodingError, MissingVariableError
+from ..errors import ConfigError, EncodingError, MissingVariableError
 from .conventions import Convention, band_for, bands_for, convention_of
 from .encoding import compressed_to_db, detect_backscatter_units, linear_to_db
 from .normalise import _decode, _finish, _orbit_from, _prepare, _sample, _subset
+from .sanity import check_backscatter_units, checked
 from .sources import Source, describe, open_sources
 
 __all__ = ["open_s1"]
@@ -31,6 +34,7 @@ def open_s1(
     time_range: tuple[Any, Any] | None = None,
     bbox: Sequence[float] | None = None,
     duplicates: Literal["raise", "first", "mean"] = "raise",
+    backscatter: Literal["sigma0", "gamma0", "beta0"] | None = None,
 ) -> xr.Dataset:
     """Open Sentinel-1 backscatter as ``VV``/``VH`` float32 in dB on ``(time, y, x)``.
 
@@ -57,6 +61,15 @@ def open_s1(
         Box in the data CRS to keep.
     duplicates : {"raise", "first", "mean"}
         What to do with duplicated timestamps.
+    backscatter : {"sigma0", "gamma0", "beta0"}, optional
+        The backscatter coefficient, recorded in the ``backscatter``
+        attribute of ``VV``/``VH`` and of the Dataset. By default taken from
+        the source when it says so: band names (``S1-SIGMA0-VV``,
+        ``Sigma0_VV``, ``Gamma0_VV``), band attributes (``backscatter``,
+        ``long_name``, ``standard_name``, ``description`` naming sigma0,
+        gamma0 or beta0) or Dataset attributes (``backscatter``;
+        ``sar:product_type`` or ``collection`` naming RTC, Planetary
+        Computer's terrain-corrected gamma0); left out when unknown.
 
     Returns
     -------
@@ -77,10 +90,17 @@ def open_s1(
     bands = _s1_require_bands(ds, what)
     out = xr.Dataset(coords={k: v for k, v in ds.coords.items() if k in ("time", "y", "x")})
     detected = {}
+    coefficient = _check_backscatter(backscatter, what)
     for band in bands:
-        out[band], detected[band] = _s1_to_db(ds[band], band, units, convention_of(originals.get(band, band)), what)
+        conv = convention_of(originals.get(band, band))
+        out[band], detected[band] = _s1_to_db(ds[band], band, units, conv, what)
+        coefficient = coefficient or _backscatter_of(ds[band], ds.attrs, conv)
     out = _s1_add_statics(out, ds)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-1", "encoding": ",".join(f"{k}:{v}" for k, v in detected.items())}
+    if coefficient is not None:
+        out.attrs["backscatter"] = coefficient
+        for band in bands:
+            out[band].attrs["backscatter"] = coefficient
     out = _orbit_from(out, ds, source if not isinstance(source, (list, tuple)) else source[0], orbit)
     if crs is not None:
         out = out.rio.write_crs(crs)
@@ -134,6 +154,9 @@ def _s1_to_db(raw: xr.DataArray, band: str, units: str, convention: Convention |
     if u == "auto":
         signals = convention is not None and convention.encoding == "compressed"
         u = _s1_detect_units(dec, signals, what, band)
+    if units in ("dB", "linear") and not np.issubdtype(dec.dtype, np.integer):
+        # in-memory data: a sample now; Dask data: each chunk as it is computed (nothing computed here)
+        dec = checked(dec, partial(check_backscatter_units, declared=units), f"{what}: {band}")
     if u == "compressed":
         db = compressed_to_db(dec if np.issubdtype(dec.dtype, np.integer) else dec.fillna(0).astype(np.uint16))
     elif u == "linear":
@@ -142,12 +165,60 @@ def _s1_to_db(raw: xr.DataArray, band: str, units: str, convention: Convention |
         db = dec
     else:
         raise EncodingError(f"{what}: units: expected 'auto', 'dB', 'linear' or 'compressed', found {units!r}")
-    if units in ("dB", "linear") and not np.issubdtype(dec.dtype, np.integer) and dec.chunks is None:
-        # in-memory data only: a declaration on Dask input is trusted, so opening stays lazy
-        _check_declared_units(_sample(dec), units, f"{what}: {band}")
+    if units == "auto" and u in ("dB", "linear"):
+        _warn_on_attr_units(raw, u, f"{what}: {band}")
     db = db.where(np.isfinite(db)).astype(np.float32)
     db.attrs = cf_attrs(band, source_encoding=u)
     return db, u
+
+
+_COEFFICIENTS = ("sigma0", "gamma0", "beta0")
+_COEFFICIENT_RE = re.compile(r"(sigma|gamma|beta)[ _-]?(?:0|nought|naught)|([σγβ])[ _]?0", re.IGNORECASE)
+_GREEK = {"σ": "sigma0", "γ": "gamma0", "β": "beta0"}
+
+
+def _check_backscatter(backscatter: Any, what: str) -> str | None:
+    if backscatter is None or backscatter in _COEFFICIENTS:
+        return backscatter
+    raise ConfigError(f"{what}: backscatter: expected one of {_COEFFICIENTS} or None, found {backscatter!r}")
+
+
+def _coefficient_in(text: Any) -> str | None:
+    m = _COEFFICIENT_RE.search(str(text))
+    if m is None:
+        return None
+    return f"{m.group(1).lower()}0" if m.group(1) else _GREEK[m.group(2).lower()]
+
+
+def _backscatter_of(raw: xr.DataArray, ds_attrs: dict[Any, Any], conv: Convention | None) -> str | None:
+    """The backscatter coefficient the source names: band name convention, band attrs, Dataset attrs."""
+    if conv is not None and conv.backscatter is not None:
+        return conv.backscatter
+    for key in ("backscatter", "long_name", "standard_name", "description"):
+        if key in raw.attrs and (found := _coefficient_in(raw.attrs[key])):
+            return found
+    if "backscatter" in ds_attrs and (found := _coefficient_in(ds_attrs["backscatter"])):
+        return found
+    for key in ("sar:product_type", "product_type", "collection"):
+        if re.search(r"\bRTC\b|-rtc\b", str(ds_attrs.get(key, "")), flags=re.IGNORECASE):
+            return "gamma0"  # radiometric terrain correction delivers terrain-flattened gamma0
+    return None
+
+
+_UNIT_ATTR_NAMES = {"db": "dB", "decibel": "dB", "decibels": "dB", "1": "linear", "linear": "linear", "": None}
+
+
+def _warn_on_attr_units(raw: xr.DataArray, detected: str, what: str) -> None:
+    """Warn when a ``units`` attribute contradicts the units detected from the values."""
+    said = raw.attrs.get("units")
+    if said is None:
+        return
+    norm = _UNIT_ATTR_NAMES.get(str(said).strip().lower())
+    if norm is not None and norm != detected:
+        logger.warning(
+            "%s: attribute units=%r but the values look %s; read as %s. Pass units=%r to force the attribute's units",
+            what, said, detected, detected, norm,
+        )
 
 
 def _s1_add_statics(out: xr.Dataset, ds: xr.Dataset) -> xr.Dataset:
@@ -160,18 +231,3 @@ def _s1_add_statics(out: xr.Dataset, ds: xr.Dataset) -> xr.Dataset:
             s.attrs = cf_attrs(name)
             out[name] = s
     return out
-
-
-def _check_declared_units(sample: np.ndarray, declared: str, what: str) -> None:
-    """Refuse backscatter whose values contradict the declared units (linear declared as dB and the reverse)."""
-    try:
-        found = detect_backscatter_units(sample)
-    except EncodingError:
-        return  # nothing conclusive in the sample: trust the declaration
-    if found != declared:
-        v = sample[np.isfinite(sample)]
-        raise EncodingError(
-            f"{what}: declared units={declared!r} but the values look {found} (median {np.median(v):.4g}, "
-            f"{100 * np.mean(v < 0):.0f}% negative); expected {'dB: mostly negative, about -35..+5' if declared == 'dB' else 'linear power: non-negative, median below 1'}. "
-            "Pass units='auto' to use the detected units, or fix the declaration"
-        )

@@ -13,7 +13,8 @@ import rioxarray
 import xarray as xr
 
 from ..errors import SourceError
-from .conventions import names_band_in_file_name
+from .conventions import names_band_in_file_name, split_dated_name
+from .stacked import bands_from_band_dim
 
 __all__ = ["PathLike", "Source", "describe", "is_zarr", "open_sources"]
 
@@ -57,6 +58,9 @@ def describe(source: Any) -> str:
     """
     if isinstance(source, xr.Dataset):
         return "<Dataset>"
+    if isinstance(source, xr.DataArray):
+        # never iterate an array: that walks every element
+        return f"<DataArray {source.name}>" if source.name is not None else "<DataArray>"
     if isinstance(source, (str, os.PathLike)):
         return Path(source).name
     try:
@@ -108,6 +112,8 @@ def _open_geotiffs(paths: Sequence[Path], chunks: Any) -> xr.Dataset:
     by_date: dict[pd.Timestamp, list[xr.Dataset]] = {}
     for p in sorted(paths):
         ds = _open_geotiff(p, chunks)
+        if len(paths) == 1 and not _DATE_RE.search(p.name) and all(split_dated_name(str(v)) for v in ds.data_vars):
+            return ds  # one multi-date stack (GEE export): the readers take the dates from the band names
         by_date.setdefault(_date_from_name(p.name), []).append(ds)
     steps = []
     for t, parts in sorted(by_date.items()):
@@ -122,10 +128,7 @@ def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> xr.Dataset:
     if isinstance(source, xr.Dataset):
         return source
     if isinstance(source, xr.DataArray):
-        raise SourceError(
-            "expected a path or an xarray.Dataset with named bands, found a DataArray; "
-            "use da.to_dataset(name=...) or da.to_dataset(dim='band')"
-        )
+        return bands_from_band_dim(source, f"DataArray {source.name or ''}".strip())
     path = Path(source)
     if not path.exists():
         raise SourceError(f"input not found: expected an existing file or folder, found no {str(path)!r}")

@@ -1,0 +1,262 @@
+"""Lazy reprojection of S2 onto the S1 grid: area-weighted average, one warp per output chunk.
+
+Each chunk of the S1 grid is one task: its footprint is carried into the S2
+CRS, the S2 window covering it (plus a margin) is sliced out -- lazily on Dask
+input, so only the S2 chunks under that window are read -- and warped with
+GDAL's average resampling (NaN is nodata, so only valid S2 pixels are
+averaged, weighted by the share of each that falls in the S1 pixel). The
+result does not depend on the chunking. :func:`s2_pixels_per_s1_pixel`
+counts the S2 pixel centres that fall in each S1 pixel, for the funnel.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from affine import Affine
+from pyproj import CRS, Transformer
+
+from ..errors import CRSMismatchError, GridMismatchError
+
+__all__ = ["grid_transform", "reproject_average", "s2_pixels_per_s1_pixel"]
+
+# Source pixels added around the footprint of an output chunk (GDAL's average kernel reaches that far).
+_MARGIN = 2
+# Points along each edge of an output chunk when carrying its footprint into the source CRS.
+_DENSIFY = 21
+# Side of the central window of S1 pixels over which the funnel counts S2 pixels.
+_COUNT_WINDOW = 512
+
+
+def grid_transform(ds: xr.Dataset | xr.DataArray) -> Affine:
+    """Affine transform of a regular grid from its ``x``/``y`` pixel-centre coordinates.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset or xarray.DataArray
+        A grid with at least 2 pixels along ``x`` and ``y``.
+
+    Returns
+    -------
+    affine.Affine
+        Pixel (col, row) -> upper-left corner coordinates.
+
+    Raises
+    ------
+    GridMismatchError
+        Fewer than 2 pixels along an axis without a stored transform, or
+        unevenly spaced coordinates.
+    """
+    x, y = np.asarray(ds["x"].values, dtype=np.float64), np.asarray(ds["y"].values, dtype=np.float64)
+    if (x.size < 2 or y.size < 2) and x.size and y.size:
+        try:
+            rx, ry = (float(r) for r in ds.rio.resolution())
+        except Exception:
+            rx = ry = None
+        if rx is not None and ry is not None:
+            return Affine(rx, 0.0, x[0] - rx / 2, 0.0, ry, y[0] - ry / 2)
+    if x.size < 2 or y.size < 2:
+        raise GridMismatchError(f"reprojection: expected a grid of at least 2 x 2 pixels, found {y.size} x {x.size}")
+    rx, ry = (x[-1] - x[0]) / (x.size - 1), (y[-1] - y[0]) / (y.size - 1)
+    for c, r, name in ((x, rx, "x"), (y, ry, "y")):
+        if not np.allclose(np.diff(c), r, rtol=1e-6, atol=abs(r) * 1e-6):
+            raise GridMismatchError(f"reprojection: expected evenly spaced {name} coordinates, found steps {np.unique(np.diff(c))[:4]}")
+    return Affine(rx, 0.0, x[0] - rx / 2, 0.0, ry, y[0] - ry / 2)
+
+
+def _window(src_t: Affine, src_shape: tuple[int, int], dst_t: Affine, rows: tuple[int, int], cols: tuple[int, int],
+            to_src: Transformer) -> tuple[slice, slice] | None:
+    """Rows and columns of the source covering an output block (with a margin), or None when outside."""
+    r = np.linspace(rows[0], rows[1], _DENSIFY)
+    c = np.linspace(cols[0], cols[1], _DENSIFY)
+    edge_c = np.concatenate([c, c, np.full(_DENSIFY, cols[0]), np.full(_DENSIFY, cols[1])])
+    edge_r = np.concatenate([np.full(_DENSIFY, rows[0]), np.full(_DENSIFY, rows[1]), r, r])
+    xs, ys = dst_t * (edge_c, edge_r)
+    sx, sy = to_src.transform(xs, ys)
+    sc, sr = ~src_t * (np.asarray(sx), np.asarray(sy))
+    if not (np.all(np.isfinite(sc)) and np.all(np.isfinite(sr))):
+        return None
+    r0, r1 = int(np.floor(np.min(sr))) - _MARGIN, int(np.ceil(np.max(sr))) + _MARGIN
+    c0, c1 = int(np.floor(np.min(sc))) - _MARGIN, int(np.ceil(np.max(sc))) + _MARGIN
+    r0, r1 = max(r0, 0), min(r1, src_shape[0])
+    c0, c1 = max(c0, 0), min(c1, src_shape[1])
+    if r0 >= r1 or c0 >= c1:
+        return None
+    return slice(r0, r1), slice(c0, c1)
+
+
+def _warp(src: np.ndarray, src_t: Affine, dst_t: Affine, shape: tuple[int, int], src_crs: str, dst_crs: str) -> np.ndarray:
+    from rasterio.enums import Resampling
+    from rasterio.warp import reproject
+
+    out = np.full((src.shape[0], *shape), np.nan, dtype=np.float32)
+    reproject(
+        source=src, destination=out, src_transform=src_t, src_crs=src_crs, dst_transform=dst_t, dst_crs=dst_crs,
+        resampling=Resampling.average, dst_nodata=np.nan,
+    )
+    return out
+
+
+def _warp_block(src: np.ndarray, src_t: Affine, dst_t: Affine, shape: tuple[int, int], src_crs: str, dst_crs: str) -> np.ndarray:
+    """Area-weighted mean of the valid (finite) source pixels over each output pixel; NaN where none.
+
+    Warps the values with NaN set to 0 and the validity mask, both with
+    GDAL's area-weighted average, and divides: sum(w v m) / sum(w m), so
+    missing pixels are left out exactly (GDAL's own nodata handling drops
+    whole output pixels when their sampled centre is missing).
+    """
+    src = np.asarray(src, dtype=np.float32)
+    if src.shape[0] == 0:
+        return np.full((0, *shape), np.nan, dtype=np.float32)
+    valid = np.isfinite(src)
+    num = _warp(np.ascontiguousarray(np.where(valid, src, 0.0), dtype=np.float32), src_t, dst_t, shape, src_crs, dst_crs)
+    den = _warp(np.ascontiguousarray(valid, dtype=np.float32), src_t, dst_t, shape, src_crs, dst_crs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 1e-6, num / den, np.nan).astype(np.float32)
+
+
+def _split(n: int, size: int = 256) -> tuple[int, ...]:
+    """Chunks of ``size`` along an axis of ``n`` (the last one shorter)."""
+    return tuple(min(size, n - i) for i in range(0, n, size))
+
+
+def _block_edges(chunks: tuple[int, ...]) -> list[tuple[int, int]]:
+    ends = np.cumsum(chunks)
+    return [(int(e - n), int(e)) for n, e in zip(chunks, ends, strict=True)]
+
+
+def _reproject_var(da: xr.DataArray, src_t: Affine, dst_t: Affine, ychunks: tuple[int, ...], xchunks: tuple[int, ...],
+                   src_crs: CRS, dst_crs: CRS, to_src: Transformer) -> Any:
+    """One variable on ``(time, y, x)`` onto the output blocks: a Dask array when ``da`` is Dask-backed, else NumPy."""
+    import dask
+    import dask.array as dsa
+
+    lazy = da.chunks is not None
+    data = da.transpose("time", "y", "x").data
+    nt = data.shape[0]
+    wkt_src, wkt_dst = src_crs.to_wkt(), dst_crs.to_wkt()
+    rows = []
+    for r0, r1 in _block_edges(ychunks):
+        row = []
+        for c0, c1 in _block_edges(xchunks):
+            shape = (r1 - r0, c1 - c0)
+            bt = dst_t * Affine.translation(c0, r0)
+            win = _window(src_t, data.shape[1:], dst_t, (r0, r1), (c0, c1), to_src)
+            if win is None:
+                block = np.full((nt, *shape), np.nan, dtype=np.float32)
+                row.append(dsa.from_array(block, chunks=block.shape) if lazy else block)
+                continue
+            wt = src_t * Affine.translation(win[1].start, win[0].start)
+            part = data[:, win[0], win[1]]
+            if lazy:
+                task = dask.delayed(_warp_block, pure=True)(part, wt, bt, shape, wkt_src, wkt_dst)
+                row.append(dsa.from_delayed(task, shape=(nt, *shape), dtype=np.float32))
+            else:
+                row.append(_warp_block(np.asarray(part), wt, bt, shape, wkt_src, wkt_dst))
+        rows.append(row)
+    if lazy:
+        return dsa.concatenate([dsa.concatenate(row, axis=2) for row in rows], axis=1)
+    return np.concatenate([np.concatenate(row, axis=2) for row in rows], axis=1)
+
+
+def reproject_average(src: xr.Dataset, src_crs: Any, like: xr.Dataset, dst_crs: Any) -> xr.Dataset:
+    """Reproject every variable of ``src`` onto the grid of ``like`` with area-weighted averaging.
+
+    Parameters
+    ----------
+    src : xarray.Dataset
+        Float variables on ``(time, y, x)`` (NaN = nodata), on a regular grid.
+    src_crs, dst_crs : anything pyproj.CRS accepts
+        The CRS of ``src`` and of ``like``.
+    like : xarray.Dataset
+        The target grid (its ``x``/``y`` coordinates, and its ``y``/``x``
+        chunks when Dask-backed).
+
+    Returns
+    -------
+    xarray.Dataset
+        The variables (float32) on ``(time, y, x)`` of ``like``'s grid, NaN
+        where no valid source pixel falls. Lazy when ``src`` is Dask-backed:
+        one warp per output chunk, reading only the source under it; the
+        values do not depend on the chunks.
+
+    Raises
+    ------
+    CRSMismatchError
+        A CRS that pyproj cannot read or transform between.
+    GridMismatchError
+        Grids that are not regular.
+    """
+    try:
+        crs_s, crs_d = CRS.from_user_input(src_crs), CRS.from_user_input(dst_crs)
+        to_src = Transformer.from_crs(crs_d, crs_s, always_xy=True)
+    except Exception as exc:
+        raise CRSMismatchError(f"reprojection: cannot transform between {src_crs} and {dst_crs}: {exc}") from exc
+    src_t, dst_t = grid_transform(src), grid_transform(like)
+    ny, nx = like.sizes["y"], like.sizes["x"]
+    lazy = any(src[v].chunks is not None for v in src.data_vars)
+    if lazy:
+        ch = like.chunksizes if like.chunks else {}
+        ychunks = tuple(ch.get("y", _split(ny)))
+        xchunks = tuple(ch.get("x", _split(nx)))
+        src = src.chunk({"time": -1})
+    else:
+        ychunks, xchunks = (ny,), (nx,)
+    coords = {"time": src["time"].values, "y": like["y"].values, "x": like["x"].values}
+    out = {
+        v: (("time", "y", "x"), _reproject_var(src[v], src_t, dst_t, ychunks, xchunks, crs_s, crs_d, to_src))
+        for v in src.data_vars
+    }
+    return xr.Dataset(out, coords=coords)
+
+
+def s2_pixels_per_s1_pixel(s2: xr.Dataset, s2_crs: Any, s1: xr.Dataset, s1_crs: Any) -> np.ndarray:
+    """How many S2 pixel centres fall in each S1 pixel, over a central window of the S1 grid.
+
+    Parameters
+    ----------
+    s2, s1 : xarray.Dataset
+        Grids with ``x``/``y`` pixel-centre coordinates.
+    s2_crs, s1_crs : anything pyproj.CRS accepts, or None
+        Their CRSs (None for both: the same CRS).
+
+    Returns
+    -------
+    numpy.ndarray
+        Counts (int) for the S1 pixels of a central window of at most
+        512 x 512 pixels (the whole grid when smaller); coordinates only, no
+        data is read.
+    """
+    t1 = grid_transform(s1)
+    ny, nx = s1.sizes["y"], s1.sizes["x"]
+    wy, wx = min(ny, _COUNT_WINDOW), min(nx, _COUNT_WINDOW)
+    oy, ox = (ny - wy) // 2, (nx - wx) // 2
+    same = s2_crs is None or s1_crs is None or CRS.from_user_input(s2_crs) == CRS.from_user_input(s1_crs)
+    x2, y2 = np.asarray(s2["x"].values, dtype=np.float64), np.asarray(s2["y"].values, dtype=np.float64)
+    if not same:
+        t2 = grid_transform(s2)
+        to_s2 = Transformer.from_crs(CRS.from_user_input(s1_crs), CRS.from_user_input(s2_crs), always_xy=True)
+        win = _window(t2, (y2.size, x2.size), t1, (oy, oy + wy), (ox, ox + wx), to_s2)
+        if win is None:
+            return np.zeros((wy, wx), dtype=np.int64)
+        x2, y2 = x2[win[1]], y2[win[0]]
+        to_s1 = Transformer.from_crs(CRS.from_user_input(s2_crs), CRS.from_user_input(s1_crs), always_xy=True)
+    else:  # only the S2 pixels around the window
+        xa, xb = sorted([(t1 * (ox, 0))[0], (t1 * (ox + wx, 0))[0]])
+        ya, yb = sorted([(t1 * (0, oy))[1], (t1 * (0, oy + wy))[1]])
+        pad = max(abs(t1.a), abs(t1.e))
+        x2 = x2[(x2 >= xa - pad) & (x2 <= xb + pad)]
+        y2 = y2[(y2 >= ya - pad) & (y2 <= yb + pad)]
+    counts = np.zeros(wy * wx, dtype=np.int64)
+    inv = ~t1
+    for row in range(0, y2.size, 256):
+        xx, yy = np.meshgrid(x2, y2[row:row + 256])
+        if not same:
+            xx, yy = to_s1.transform(xx, yy)
+        c, r = inv * (np.asarray(xx), np.asarray(yy))
+        c, r = np.floor(c).astype(np.int64) - ox, np.floor(r).astype(np.int64) - oy
+        ok = (c >= 0) & (c < wx) & (r >= 0) & (r < wy)
+        counts += np.bincount((r[ok] * wx + c[ok]).ravel(), minlength=wy * wx)
+    return counts.reshape(wy, wx)

@@ -1,0 +1,180 @@
+"""Sanity checks on values: units that contradict a declaration, NDVI x 10000, reflectance scaled twice or not at all.
+
+Each check looks at a handful of values and raises :class:`EncodingError`
+naming what was expected and what was found. :func:`checked` runs a check on
+a small strided sample of in-memory data at once, and on Dask data per chunk
+as the chunk is computed (a guard in the graph): opening never computes Dask
+data for these checks, and no chunk is read twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import EncodingError
+from .encoding import detect_backscatter_units
+from .normalise import _sample
+
+__all__ = ["check_backscatter_units", "check_ndvi_range", "check_reflectance", "checked"]
+
+#: Fewest finite values a check needs before it concludes anything (fewer: the check passes).
+MIN_VALUES = 16
+# Median reflectance outside these bounds cannot be 0..1 surface reflectance.
+_REFL_MEDIAN_MAX = 1.5
+_REFL_MEDIAN_MIN = 1e-3
+# Share of NDVI values outside [-1, 1] that is an encoding problem, not noise.
+_NDVI_OUTSIDE_MAX = 0.01
+
+Check = Callable[[np.ndarray, str], None]
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64).ravel()
+    return v[np.isfinite(v)]
+
+
+def check_backscatter_units(values: np.ndarray, what: str, declared: str) -> None:
+    """Refuse backscatter whose values contradict the declared units.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Backscatter values as declared (NaN for nodata).
+    what : str
+        The variable, for the message.
+    declared : {"dB", "linear"}
+        The declared units.
+
+    Raises
+    ------
+    EncodingError
+        When there are at least :data:`MIN_VALUES` finite values and they
+        look like the other units (linear power declared as dB, or the
+        reverse), with the median and share of negative values found.
+    """
+    v = _finite(values)
+    if v.size < MIN_VALUES:
+        return
+    try:
+        found = detect_backscatter_units(v)
+    except EncodingError:
+        return  # nothing conclusive: trust the declaration
+    if found != declared:
+        raise EncodingError(
+            f"{what}: declared units={declared!r} but the values look {found} (median {np.median(v):.4g}, "
+            f"{100 * np.mean(v < 0):.0f}% negative); expected "
+            f"{'dB: mostly negative, about -35..+5' if declared == 'dB' else 'linear power: non-negative, median below 1'}. "
+            "Pass units='auto' to use the detected units, or fix the declaration"
+        )
+
+
+def check_ndvi_range(values: np.ndarray, what: str) -> None:
+    """Refuse an NDVI band with more than 1 % of its values outside [-1, 1].
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        NDVI values (NaN for nodata).
+    what : str
+        The variable, for the message.
+
+    Raises
+    ------
+    EncodingError
+        Naming the share outside and the range found, and the likely cause
+        (NDVI x 10000 as GEE and openEO integer exports store it, or reflectance).
+    """
+    v = _finite(values)
+    if v.size == 0:
+        return
+    outside = float(np.mean(np.abs(v) > 1.0))
+    if outside <= _NDVI_OUTSIDE_MAX:
+        return
+    peak = float(np.percentile(np.abs(v), 99))
+    cause = (
+        "NDVI x 10000 (integer exports), an unapplied scale factor: divide by 10000 or declare scale_factor=1e-4"
+        if 100 < peak <= 10000 else "an unapplied scale factor, or reflectance instead of NDVI"
+    )
+    raise EncodingError(
+        f"{what}: expected NDVI in [-1, 1], found {outside:.0%} of sampled values outside it "
+        f"(range {v.min():.4g}..{v.max():.4g}); looks like {cause}"
+    )
+
+
+def check_reflectance(values: np.ndarray, what: str) -> None:
+    """Refuse surface reflectance that is not on the 0..1 scale after scaling.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Reflectance after the reflectance scale (NaN for nodata); values <= 0
+        (nodata, offsets) are ignored.
+    what : str
+        The band and the scale used, for the message.
+
+    Raises
+    ------
+    EncodingError
+        A median above 1.5 (digital numbers read as reflectance: pass
+        ``reflectance_scale=1e-4``) or below 0.001 (0..1 reflectance scaled
+        again: pass ``reflectance_scale=1``).
+    """
+    v = _finite(values)
+    v = v[v > 0]
+    if v.size < MIN_VALUES:
+        return
+    med = float(np.median(v))
+    if med > _REFL_MEDIAN_MAX:
+        raise EncodingError(
+            f"{what}: expected reflectance in 0..1 after scaling, found median {med:.4g} "
+            f"(max {v.max():.4g}): digital numbers (0..10000) read as reflectance; pass reflectance_scale=1e-4 or 'auto'"
+        )
+    if med < _REFL_MEDIAN_MIN:
+        raise EncodingError(
+            f"{what}: expected reflectance in 0..1 after scaling, found median {med:.3g} "
+            f"(max {v.max():.3g}): 0..1 reflectance scaled again (by 1e-4?); pass reflectance_scale=1 or 'auto'"
+        )
+
+
+# Values of a chunk the guard looks at (a strided subset of larger chunks).
+_GUARD_VALUES = 65536
+
+
+def _guard_block(block: np.ndarray, check: Check, what: str) -> np.ndarray:
+    flat = np.asarray(block).ravel()
+    check(flat[:: max(1, flat.size // _GUARD_VALUES)], what)
+    return block
+
+
+def checked(da: xr.DataArray, check: Check, what: str) -> xr.DataArray:
+    """``da`` with ``check`` applied: now on a sample of in-memory data, per chunk on Dask data.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        The values to check.
+    check : callable
+        ``check(values, what)``, raising :class:`EncodingError` on bad values.
+    what : str
+        Passed to ``check`` for its message.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``da`` itself (in-memory), or ``da`` whose chunks each pass
+        ``check`` when computed (Dask): nothing is computed here.
+
+    Raises
+    ------
+    EncodingError
+        In-memory data that fail ``check``.
+    """
+    if da.chunks is None:
+        check(_sample(da), what)
+        return da
+    data: Any = da.data.map_blocks(_guard_block, check=check, what=what, dtype=da.dtype)
+    return da.copy(data=data)

@@ -1,0 +1,142 @@
+"""Sanity checks on hand-built cubes (readers.sanity, and the readers using them): units, NDVI x 10000, reflectance scale, numeric times, sigma0/gamma0."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.errors import ConfigError, DimensionError, EncodingError
+from fusets_dl.readers.sanity import check_reflectance
+from fusets_dl.testing import raise_if_dask_computes
+
+T = pd.date_range("2021-05-01", periods=4, freq="6D")
+SHAPE = (4, 8, 8)
+
+
+def _ds(data_vars, time=T, attrs=None):
+    return xr.Dataset(
+        data_vars, coords={"time": time, "y": 5000.0 - 20 * np.arange(8), "x": 300000.0 + 20 * np.arange(8)},
+        attrs={"epsg": 32631, **(attrs or {})},
+    )
+
+
+def _s1(vv, vh=None, **var_attrs):
+    vh = vv if vh is None else vh
+    return _ds({"VV": (("time", "y", "x"), vv, dict(var_attrs)), "VH": (("time", "y", "x"), vh, dict(var_attrs))})
+
+
+LINEAR = np.random.default_rng(0).uniform(0.01, 0.2, SHAPE).astype(np.float32)
+
+
+def test_linear_power_declared_as_db_on_dask_fails_when_computed_not_at_open():
+    with raise_if_dask_computes():
+        s1 = fdl.open_s1(_s1(LINEAR).chunk({"y": 4}), units="dB", chunks={"y": 4})
+    with pytest.raises(EncodingError, match=r"declared units='dB' but the values look linear \(median 0\.1"):
+        s1["VV"].compute()
+    good = fdl.open_s1(_s1(10 * np.log10(LINEAR)).chunk({"y": 4}), units="dB", chunks={"y": 4})
+    np.testing.assert_allclose(good["VV"].values, 10 * np.log10(LINEAR), rtol=1e-6)
+
+
+def test_linear_cube_that_says_db_is_refused_by_open_cube(tmp_path):
+    cube = _s1(LINEAR, units="dB")
+    with pytest.raises(EncodingError, match=r"open_cube\(<Dataset>\): VV: declared units='dB' but the values look linear"):
+        fdl.open_cube(cube)
+    path = tmp_path / "cube.nc"
+    cube.to_netcdf(path)
+    with raise_if_dask_computes():
+        lazy = fdl.open_cube(path, chunks={"y": 4})
+    with pytest.raises(EncodingError, match="look linear"):
+        lazy["VH"].compute()
+    db = fdl.open_cube(_s1(10 * np.log10(LINEAR), units="dB"))
+    np.testing.assert_allclose(db["VV"].values, 10 * np.log10(LINEAR), rtol=1e-6)
+
+
+def test_auto_units_warn_when_the_units_attribute_disagrees(caplog):
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        s1 = fdl.open_s1(_s1(LINEAR, units="dB"))
+    np.testing.assert_allclose(s1["VV"].values, 10 * np.log10(LINEAR), rtol=1e-5)  # the values win
+    assert "attribute units='dB' but the values look linear" in caplog.text
+
+
+def test_ndvi_times_10000_is_named_in_memory_and_caught_per_chunk_on_dask():
+    nd = np.random.default_rng(1).uniform(0.2, 0.8, SHAPE)
+    raw = _ds({"NDVI": (("time", "y", "x"), np.round(nd * 10000).astype(np.float32))})
+    with pytest.raises(EncodingError, match=r"expected NDVI in \[-1, 1\].*NDVI x 10000"):
+        fdl.open_s2(raw)
+    with raise_if_dask_computes():
+        lazy = fdl.open_s2(raw.chunk({"y": 4}), chunks={"y": 4})
+    with pytest.raises(EncodingError, match="NDVI x 10000"):
+        lazy["NDVI"].compute()
+    ok = fdl.open_s2(raw.assign(NDVI=raw["NDVI"].assign_attrs(scale_factor=1e-4)))
+    np.testing.assert_allclose(ok["NDVI"].values, np.round(nd * 10000) * 1e-4, atol=1e-6)
+
+
+def _refl(red, nir, **attrs):
+    return _ds({"B04": (("time", "y", "x"), red, attrs), "B08": (("time", "y", "x"), nir, attrs)})
+
+
+def test_reflectance_scale_that_contradicts_the_values_is_refused():
+    rng = np.random.default_rng(2)
+    red = rng.uniform(0.03, 0.09, SHAPE).astype(np.float32)
+    nir = rng.uniform(0.2, 0.45, SHAPE).astype(np.float32)
+    with pytest.raises(EncodingError, match=r"B04 \(reflectance scale 0.0001\).*0..1 reflectance scaled again.*reflectance_scale=1"):
+        fdl.open_s2(_refl(red, nir), reflectance_scale=1e-4)
+    with pytest.raises(EncodingError, match=r"B04 \(reflectance scale 1\).*found median 5\d\d.*digital numbers.*reflectance_scale=1e-4"):
+        fdl.open_s2(_refl(red * 1e4, nir * 1e4), reflectance_scale=1.0)
+    s2 = fdl.open_s2(_refl(red, nir))  # auto: 0..1 floats are reflectance
+    np.testing.assert_allclose(s2["NDVI"].values, (nir - red) / (nir + red), atol=1e-6)
+    with raise_if_dask_computes():
+        lazy = fdl.open_s2(_refl(red, nir).chunk({"y": 4}), reflectance_scale=1e-4, chunks={"y": 4})
+    with pytest.raises(EncodingError, match="scaled again"):
+        lazy["NDVI"].compute()
+
+
+def test_check_reflectance_ignores_nodata_and_small_samples():
+    check_reflectance(np.array([0.0] * 100 + [np.nan] * 10), "x")  # nothing valid: nothing to say
+    check_reflectance(np.full(10, 5.0), "x")  # too few values to conclude
+    with pytest.raises(EncodingError, match="median 5"):
+        check_reflectance(np.full(100, 5.0), "x")
+
+
+def test_uint16_65535_is_nodata_in_dn_bands():
+    red = np.full(SHAPE, 500, np.uint16)
+    nir = np.full(SHAPE, 3000, np.uint16)
+    red[0, 0, 0] = nir[0, 0, 0] = 65535
+    nd = fdl.open_s2(_refl(red, nir))["NDVI"].values
+    assert np.isnan(nd[0, 0, 0])
+    np.testing.assert_allclose(nd.ravel()[1:], 2500 / 3500, atol=1e-6)
+
+
+def test_numeric_times_decoded_from_units_or_yyyymmdd_else_refused(caplog):
+    vv = np.full(SHAPE, -10.0, np.float32)
+    days = np.array([0.0, 6.0, 12.0, 18.0])
+    ds = _s1(vv).assign_coords(time=("time", days, {"units": "days since 2021-05-01"}))
+    s1 = fdl.open_s1(ds)
+    np.testing.assert_array_equal(s1["time"].values, T.values)
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        s1 = fdl.open_s1(_s1(vv).assign_coords(time=[20210501, 20210507, 20210513, 20210519]))
+    np.testing.assert_array_equal(s1["time"].values, T.values)
+    assert "read as YYYYMMDD" in caplog.text
+    with pytest.raises(DimensionError, match=r"found numbers without units .*1.6198\d*e\+12.*unit='ms'"):
+        fdl.open_s1(_s1(vv).assign_coords(time=T.values.astype("datetime64[ms]").astype(np.int64).astype(float)))
+
+
+def test_backscatter_coefficient_recorded_from_names_attrs_or_argument():
+    vv = np.full(SHAPE, 0.1, np.float32)
+    gamma = _ds({"Gamma0_VV": (("time", "y", "x"), vv), "Gamma0_VH": (("time", "y", "x"), vv / 10)})
+    s1 = fdl.open_s1(gamma)
+    assert s1.attrs["backscatter"] == "gamma0" and s1["VH"].attrs["backscatter"] == "gamma0"
+    np.testing.assert_allclose(s1["VH"].values, -20.0, rtol=1e-6)
+    assert fdl.open_s1(_s1(vv, long_name="Sigma nought, VV")).attrs["backscatter"] == "sigma0"
+    rtc = _s1(vv)
+    rtc.attrs["collection"] = "sentinel-1-rtc"
+    assert fdl.open_s1(rtc)["VV"].attrs["backscatter"] == "gamma0"
+    assert "backscatter" not in fdl.open_s1(_s1(vv)).attrs  # the source says nothing: nothing recorded
+    assert fdl.open_s1(_s1(vv), backscatter="beta0").attrs["backscatter"] == "beta0"
+    with pytest.raises(ConfigError, match=r"backscatter: expected one of \('sigma0', 'gamma0', 'beta0'\).*'gamma'"):
+        fdl.open_s1(_s1(vv), backscatter="gamma")
