@@ -127,6 +127,12 @@ def _sensor_datasets(arr: xr.DataArray, kind: str, context: Mapping[str, Any], w
     for b in (b for b in labels if canonical_band_name(b) in bands_for("static")):
         s1[b] = arr.sel(bands=b).max("t").drop_vars([c for c in arr.coords if c not in ("y", "x")], errors="ignore")
     optical = [b for b in s2_bands if canonical_band_name(b) not in bands_for("static")]
+    if optical and _dates_with_values(arr, optical).size == 0:
+        if kind != "predict":
+            raise InsufficientDataError(
+                f"{what}: expected Sentinel-2 values, found none of {arr.sizes['t']} dates with a finite {optical} value in this tile"
+            )
+        optical = []  # predict from S1 alone, as without S2 bands
     s2 = _sensor_dataset(arr, optical, crs) if optical else None
     return s1, s2
 

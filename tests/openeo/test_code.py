@@ -67,3 +67,16 @@ def test_making_the_code_imports_neither_torch_nor_openeo():
     code = "import fusets_dl.openeo as o\no.udf_code('phenology', model='https://x/m')\nimport sys\nprint(' '.join(sorted(sys.modules)))"
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
     assert not {"torch", "openeo"} & loaded
+
+
+def test_dependencies_go_into_inline_script_metadata_openeo_reads():
+    from openeo.udf.run_code import extract_udf_dependencies
+
+    deps = ["fusets_dl @ git+https://example.org/fusets_dl.git", "torch==2.13.0"]
+    code = udf_code("reconstruct", model="https://x/m", dependencies=deps)
+    assert code.startswith("# /// script\n")
+    assert extract_udf_dependencies(code) == deps
+    assert extract_udf_dependencies(udf_code("reconstruct", model="https://x/m")) is None
+    _namespace(code)  # still valid Python
+    with pytest.raises(ConfigError, match="dependencies: expected a list of requirement strings, found 'torch'"):
+        udf_code("predict", model="https://x/m", dependencies="torch")

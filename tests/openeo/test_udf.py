@@ -201,6 +201,15 @@ def test_a_tile_without_backscatter_is_refused(model_path, sample_cube):
         run_local(udf_code("predict", model=str(model_path)), empty)
 
 
+def test_a_tile_without_optical_values_predicts_from_s1_and_refuses_reconstruction(model_path, sample_cube, model):
+    no_s2 = sample_cube.copy()
+    no_s2.loc[{"bands": ["B04", "B08", "SCL"]}] = np.nan
+    out = run_local(udf_code("predict", model=str(model_path)), no_s2)
+    xr.testing.assert_allclose(out, run_local(udf_code("predict", model=str(model_path)), sample_cube.sel(bands=["VV", "VH"])))
+    with pytest.raises(InsufficientDataError, match=r"expected Sentinel-2 values, found none of \d+ dates"):
+        run_local(udf_code("reconstruct", model=str(model_path)), no_s2)
+
+
 def test_declared_units_that_contradict_the_values_are_refused(model_path, sample_cube):
     from fusets_dl.errors import EncodingError
 
