@@ -41,7 +41,7 @@ _EXPORTS = {
 }
 _SUBMODULES = (
     "accessor", "alignment", "baselines", "cf", "cli", "errors", "evaluation", "features", "inference", "models",
-    "options", "phenometrics", "pipeline", "readers", "reconstruction", "runtime", "sample", "segmentation",
+    "openeo", "options", "phenometrics", "pipeline", "readers", "reconstruction", "runtime", "sample", "segmentation",
     "smoothing", "synthetic", "testing", "training", "validate", "writers",
 )
 __getattr__, __dir__ = attach(__name__, _EXPORTS, _SUBMODULES)

@@ -1,0 +1,240 @@
+"""The UDF ``context``: its keys, checks, defaults, merging and the model it names.
+
+One place for the options (as xclim and flox keep theirs): each section of the
+context holds keyword arguments of one Python API function, under the same
+names, so an openEO run is configured exactly like a local one::
+
+    {"model": "https://.../ndvi_model.json",
+     "s1": {"units": "linear"}, "s2": {"harmonize": False},
+     "align": {"tolerance": "3D"}, "predict": {"batch_size": 65536},
+     "reconstruct": {"freq": "5D"}, "phenology": {"max_seasons": 2}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._logging import logger
+from ..errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from ..models import FusionModel
+
+__all__ = [
+    "KINDS",
+    "SECTION_KEYS",
+    "TOP_KEYS",
+    "check_context",
+    "merge_context",
+    "model_from_context",
+    "section",
+]
+
+#: The UDF kinds and the context sections each one reads.
+KINDS: dict[str, tuple[str, ...]] = {
+    "predict": ("s1", "s2", "align", "predict"),
+    "reconstruct": ("s1", "s2", "align", "predict", "reconstruct"),
+    "phenology": ("s1", "s2", "align", "predict", "reconstruct", "phenology"),
+}
+
+#: The keyword arguments each section accepts: those of the Python API function it configures
+#: (``open_s1``, ``open_s2``, ``align``, ``predict_ndvi``, ``reconstruct``, ``phenology``), less the
+#: data arguments and those that need in-memory objects (``terrain``, ``predicted``, ``by``).
+SECTION_KEYS: dict[str, tuple[str, ...]] = {
+    "s1": ("units", "orbit", "time_range", "bbox", "duplicates"),
+    "s2": ("clear_classes", "time_range", "bbox", "reflectance_scale", "harmonize", "duplicates"),
+    "align": (
+        "tolerance", "freq", "min_clear_fraction", "outlier_filter", "outlier_threshold",
+        "outlier_max_gap_days", "keep_cloudy",
+    ),
+    "predict": ("batch_size", "device", "precision"),
+    "reconstruct": ("freq", "smooth", "lam", "obs_std", "weights"),
+    "phenology": (
+        "max_seasons", "method", "amplitude_fraction", "min_amplitude", "min_length", "smooth",
+        "step_days", "period", "min_valid",
+    ),
+}
+
+#: Defaults that differ from the Python API's because openEO delivers other encodings:
+#: ``SENTINEL2_L2A`` reflectance is harmonised DN (x 1e4) whatever the processing baseline.
+#: (The S1 ``units`` default depends on the band names: see :func:`fusets_dl.openeo.udf.s1_units`.)
+SECTION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "s2": {"reflectance_scale": 1e-4, "harmonize": False},
+}
+
+#: Keys allowed at the top of the context.
+TOP_KEYS: tuple[str, ...] = ("model", "crs", *SECTION_KEYS)
+
+
+def check_context(kind: str, context: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check a UDF context for ``kind``; return it as a plain dict.
+
+    Parameters
+    ----------
+    kind : {"predict", "reconstruct", "phenology"}
+        The UDF.
+    context : mapping or None
+        ``model`` (required: a path or http(s) URL of a model saved by
+        :meth:`~fusets_dl.FusionModel.save`, or a name :func:`fusets_dl.load_model`
+        knows), ``crs`` (optional, EPSG code or WKT of the cube's grid) and one
+        mapping per section of :data:`SECTION_KEYS`.
+
+    Returns
+    -------
+    dict
+        The context, sections copied.
+
+    Raises
+    ------
+    ConfigError
+        An unknown kind, an unknown key (top level or in a section), a
+        section of another kind, a section that is not a mapping, or a
+        context that is not JSON-serialisable.
+    ModelError
+        No ``model``, or one that is not a non-empty string.
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"openEO UDF: kind: expected one of {sorted(KINDS)}, found {kind!r}")
+    what = f"openEO UDF {kind!r}: context"
+    ctx = dict(context or {})
+    unknown = sorted(set(ctx) - set(TOP_KEYS))
+    if unknown:
+        raise ConfigError(f"{what}: unknown key(s) {unknown}; expected {list(TOP_KEYS)}")
+    model = ctx.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise ModelError(
+            f"{what}['model']: expected a path or http(s) URL of a model saved by FusionModel.save "
+            f"(.json sidecar + .safetensors weights), found {model!r}"
+        )
+    for name in SECTION_KEYS:
+        if name not in ctx:
+            continue
+        if name not in KINDS[kind]:
+            raise ConfigError(f"{what}: section {name!r} is not read by this UDF; expected sections {list(KINDS[kind])}")
+        sec = ctx[name]
+        if not isinstance(sec, Mapping):
+            raise ConfigError(f"{what}[{name!r}]: expected a mapping of keyword arguments, found {type(sec).__name__}")
+        bad = sorted(set(sec) - set(SECTION_KEYS[name]))
+        if bad:
+            raise ConfigError(f"{what}[{name!r}]: unknown option(s) {bad}; expected {list(SECTION_KEYS[name])}")
+        ctx[name] = dict(sec)
+    try:
+        json.dumps(ctx)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what}: expected JSON-serialisable values (the context travels as JSON), found {exc}") from exc
+    return ctx
+
+
+def merge_context(base: Mapping[str, Any] | None, override: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``base`` updated by ``override``, section by section.
+
+    Parameters
+    ----------
+    base, override : mapping or None
+        Two contexts; keys of ``override`` win, and a section present in both
+        is merged key by key.
+
+    Returns
+    -------
+    dict
+        The merged context.
+    """
+    out: dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in (base or {}).items()}
+    for k, v in (override or {}).items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = dict(v) if isinstance(v, Mapping) else v
+    return out
+
+
+def section(context: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The keyword arguments of section ``name``: the openEO defaults updated by the context.
+
+    Parameters
+    ----------
+    context : mapping
+        A context checked by :func:`check_context`.
+    name : str
+        A key of :data:`SECTION_KEYS`.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for the section's Python API function (lists
+        turned into tuples where the function expects tuples).
+    """
+    out = {**SECTION_DEFAULTS.get(name, {}), **dict(context.get(name) or {})}
+    for key in ("time_range", "bbox", "period", "clear_classes"):
+        if isinstance(out.get(key), list):
+            out[key] = tuple(out[key])
+    return out
+
+
+def _is_url(model: str) -> bool:
+    return urllib.parse.urlparse(model).scheme in ("http", "https")
+
+
+def _download_pair(url: str) -> Path:
+    """Download the ``.json`` and ``.safetensors`` of a model URL into a cache folder; their common stem."""
+    stem = url
+    for ext in (".json", ".safetensors"):
+        if stem.endswith(ext):
+            stem = stem[: -len(ext)]
+    folder = Path(tempfile.gettempdir()) / "fusets_dl_models" / hashlib.sha256(stem.encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    for ext in (".json", ".safetensors"):
+        target = folder / f"model{ext}"
+        if target.exists():
+            continue
+        tmp = target.with_suffix(ext + ".part")
+        try:
+            with urllib.request.urlopen(stem + ext, timeout=120) as resp:  # noqa: S310 - scheme checked: http(s) only
+                tmp.write_bytes(resp.read())
+        except OSError as exc:
+            raise ModelError(f"openEO UDF: model {stem + ext}: download failed: {exc}") from exc
+        tmp.replace(target)
+        logger.info("downloaded %s to %s", stem + ext, target)
+    return folder / "model"
+
+
+@lru_cache(maxsize=4)
+def _load(model: str) -> FusionModel:
+    from ..models.io import load_model
+
+    path = _download_pair(model) if _is_url(model) else model
+    try:
+        return load_model(path)
+    except FileNotFoundError as exc:  # a reader's SourceError or a bare OS error: say what the UDF expected
+        raise ModelError(f"openEO UDF: model {model!r}: expected a model saved by FusionModel.save, found none: {exc}") from exc
+
+
+def model_from_context(context: Mapping[str, Any]) -> FusionModel:
+    """The model the context names, loaded once per process (tiles of one job share it).
+
+    Parameters
+    ----------
+    context : mapping
+        A context checked by :func:`check_context`.
+
+    Returns
+    -------
+    FusionModel
+        Loaded with :func:`fusets_dl.load_model` (weights hash verified); an
+        http(s) URL is downloaded first (``.json`` and ``.safetensors`` beside
+        each other, URL of either or of their common stem).
+
+    Raises
+    ------
+    ModelError
+        Missing, unreadable, tampered or undownloadable model files.
+    """
+    return _load(str(context["model"]))

@@ -1,0 +1,84 @@
+"""Band names of the openEO cubes the UDFs read and write (no heavy import)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..phenometrics.seasons import PHENO_VARS
+from ..readers.conventions import canonical_band_name, convention_of
+
+__all__ = [
+    "PHENOLOGY_COUNT_BAND",
+    "PREDICT_BANDS",
+    "RECONSTRUCT_BANDS",
+    "S1_BANDS",
+    "S2_BANDS",
+    "phenology_bands",
+    "sensor_bands",
+    "signals_compressed",
+]
+
+#: Backscatter bands of ``SENTINEL1_GRD`` after ``sar_backscatter`` (linear power).
+S1_BANDS: tuple[str, str] = ("VV", "VH")
+#: Red and NIR of ``SENTINEL2_L2A`` (harmonised DN, reflectance x 1e4).
+S2_BANDS: tuple[str, str] = ("B04", "B08")
+#: The band of the ``predict`` UDF's output.
+PREDICT_BANDS: tuple[str, ...] = ("NDVI",)
+#: The bands of the ``reconstruct`` UDF's output (``source``: 0 observed, 1 predicted, 2 interpolated, 3 missing).
+RECONSTRUCT_BANDS: tuple[str, ...] = ("NDVI", "NDVI_std", "source")
+#: The last band of the ``phenology`` UDF's output: how many seasons were found.
+PHENOLOGY_COUNT_BAND = "n_seasons"
+
+
+def phenology_bands(max_seasons: int) -> list[str]:
+    """Output band names of the ``phenology`` UDF: one per metric and season, then ``n_seasons``.
+
+    Parameters
+    ----------
+    max_seasons : int
+        Number of seasons (``phenology(max_seasons=...)``).
+
+    Returns
+    -------
+    list of str
+        ``sos_1, pos_1, ..., integral_1, sos_2, ..., n_seasons`` (seasons
+        numbered from 1, metrics in the order of
+        :data:`fusets_dl.phenometrics.seasons.PHENO_VARS`).
+    """
+    return [f"{v}_{s + 1}" for s in range(int(max_seasons)) for v in PHENO_VARS] + [PHENOLOGY_COUNT_BAND]
+
+
+def sensor_bands(labels: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split band labels into Sentinel-1 (VV, VH and their prefixed names) and the rest.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        The ``bands`` labels of an openEO cube.
+
+    Returns
+    -------
+    (list of str, list of str)
+        Labels whose canonical name is ``VV`` or ``VH``, and every other label
+        (Sentinel-2 bands, masks, static layers).
+    """
+    s1 = [str(b) for b in labels if canonical_band_name(str(b)) in S1_BANDS]
+    return s1, [str(b) for b in labels if str(b) not in s1]
+
+
+def signals_compressed(labels: Sequence[str]) -> bool:
+    """Whether backscatter labels are of a convention stored as openEO uint16 "compressed" dB.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        Sentinel-1 band labels (``VV`` or ``S1-SIGMA0-VV``).
+
+    Returns
+    -------
+    bool
+        True for the ``S1-SIGMA0-*`` names of openEO extractions (GFMap,
+        WorldCereal), False for the plain ``VV``/``VH`` of ``sar_backscatter``.
+    """
+    convs = [convention_of(str(b)) for b in labels]
+    return bool(convs) and all(c is not None and c.encoding == "compressed" for c in convs)

@@ -1,0 +1,307 @@
+"""UDF entry points: an openEO ``XarrayDataCube`` in, the fusion stages, an ``XarrayDataCube`` out.
+
+The cube openEO hands a UDF has dims ``(t, bands, y, x)``. Its Sentinel-1
+bands (``VV``, ``VH``: ``SENTINEL1_GRD`` after ``sar_backscatter``, linear
+power; or ``S1-SIGMA0-VV``/``VH`` in the uint16 "compressed" dB of openEO
+extractions) and Sentinel-2 bands (``B04``, ``B08``, ``SCL`` of
+``SENTINEL2_L2A``: harmonised DN) usually come from ``merge_cubes``, so each
+sensor has values on its own dates only. The flow, one helper each:
+
+1. ``_cube_array``: check the dims, put them in openEO order;
+2. ``_sensor_datasets``: split the bands by sensor, keep the dates where each
+   sensor has a value in the tile, rename ``t`` to ``time``;
+3. ``_fusion_cube``: :func:`fusets_dl.open_s1`, :func:`fusets_dl.open_s2`
+   and :func:`fusets_dl.align` with the context's options;
+4. :func:`fusets_dl.predict_ndvi`, :func:`fusets_dl.reconstruct`,
+   :func:`fusets_dl.phenology`;
+5. ``_to_openeo``: back to ``(t, bands, y, x)`` float32.
+
+openEO's client is imported only to wrap the result (the back-end's UDF
+runtime has it); ``import fusets_dl.openeo`` does not load it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._logging import logger
+from ..errors import DimensionError, InsufficientDataError, MissingVariableError
+from ..readers.conventions import band_for, bands_for, canonical_band_name
+from .context import check_context, merge_context, model_from_context, section
+from .names import (
+    PHENOLOGY_COUNT_BAND,
+    PREDICT_BANDS,
+    RECONSTRUCT_BANDS,
+    phenology_bands,
+    sensor_bands,
+    signals_compressed,
+)
+
+__all__ = ["OPENEO_DIMS", "apply_phenology", "apply_predict", "apply_reconstruct", "apply_udf", "s1_units"]
+
+#: The dims of an openEO raster cube in a UDF, in order.
+OPENEO_DIMS: tuple[str, str, str, str] = ("t", "bands", "y", "x")
+
+
+def s1_units(labels: list[str], declared: str | None) -> str:
+    """Units of the backscatter bands: the declared ones, else by their names.
+
+    Parameters
+    ----------
+    labels : list of str
+        The Sentinel-1 band labels of the cube.
+    declared : str, optional
+        ``context["s1"]["units"]`` when given.
+
+    Returns
+    -------
+    str
+        ``declared``; else ``"compressed"`` for the ``S1-SIGMA0-*`` names of
+        openEO extractions and ``"linear"`` for ``VV``/``VH`` (``sar_backscatter``
+        delivers linear power).
+    """
+    if declared is not None:
+        return declared
+    return "compressed" if signals_compressed(labels) else "linear"
+
+
+def _cube_array(cube: Any, what: str) -> xr.DataArray:
+    """The DataArray of an ``XarrayDataCube`` (or a DataArray), dims checked and in openEO order."""
+    arr = cube.get_array() if hasattr(cube, "get_array") else cube
+    if not isinstance(arr, xr.DataArray):
+        raise DimensionError(f"{what}: expected an openEO XarrayDataCube or xarray.DataArray, found {type(cube).__name__}")
+    if set(arr.dims) != set(OPENEO_DIMS):
+        raise DimensionError(f"{what}: expected dims {OPENEO_DIMS} (apply_neighborhood or apply_dimension over 't'), found {arr.dims}")
+    if "bands" not in arr.coords:
+        raise DimensionError(f"{what}: expected labels on the 'bands' dimension, found none")
+    return arr.transpose(*OPENEO_DIMS)
+
+
+def _require_bands(have: list[str], kind: str, what: str) -> tuple[list[str], list[str]]:
+    """The S1 and S2 band labels; raise when a band this kind needs is absent."""
+    s1, s2 = sensor_bands(have)
+    canon = {canonical_band_name(b) for b in s2}
+    has_s2 = {band_for("red"), band_for("nir")} <= canon or band_for("ndvi") in canon
+    missing = [b for b in ("VV", "VH") if b not in {canonical_band_name(x) for x in s1}]
+    if kind != "predict" and not has_s2:
+        missing += [b for b in ("B04", "B08") if b not in canon]
+    if missing:
+        needs = "VV, VH (SENTINEL1_GRD with sar_backscatter, or S1-SIGMA0-VV/VH)"
+        if kind != "predict":
+            needs += " and B04, B08 with SCL or CLM (SENTINEL2_L2A), or NDVI"
+        raise MissingVariableError(f"{what}: expected bands {needs}; missing {missing}, found {have}")
+    return s1, (s2 if has_s2 else [])
+
+
+def _dates_with_values(arr: xr.DataArray, bands: list[str]) -> np.ndarray:
+    """Indices of the dates where any of ``bands`` has a finite value in the tile."""
+    vals = np.asarray(arr.sel(bands=bands).values, dtype=np.float64)
+    return np.flatnonzero(np.isfinite(vals).any(axis=(1, 2, 3)))
+
+
+def _sensor_dataset(arr: xr.DataArray, bands: list[str], crs: Any) -> xr.Dataset:
+    """One sensor's bands on the dates where it has values, as a Dataset on ``(time, y, x)``."""
+    idx = _dates_with_values(arr, bands)
+    sub = arr.isel(t=idx).sel(bands=bands)
+    ds = sub.to_dataset(dim="bands").rename(t="time")
+    ds = ds.drop_vars([c for c in ds.coords if c not in ("time", "y", "x")])
+    ds["time"] = pd.DatetimeIndex(ds["time"].values).as_unit("ns")
+    if crs is not None:
+        ds = ds.rio.write_crs(crs)
+    return ds
+
+
+def _sensor_datasets(arr: xr.DataArray, kind: str, context: Mapping[str, Any], what: str) -> tuple[xr.Dataset, xr.Dataset | None]:
+    """S1 (with static layers) and, when present, S2 Datasets of the cube, each on its own dates."""
+    labels = [str(b) for b in arr["bands"].values]
+    s1_bands, s2_bands = _require_bands(labels, kind, what)
+    if _dates_with_values(arr, s1_bands).size == 0:
+        raise InsufficientDataError(f"{what}: expected backscatter values, found none of {arr.sizes['t']} dates with a finite {s1_bands} value in this tile")
+    crs = context.get("crs")
+    s1 = _sensor_dataset(arr, s1_bands, crs)
+    for b in (b for b in labels if canonical_band_name(b) in bands_for("static")):
+        s1[b] = arr.sel(bands=b).max("t").drop_vars([c for c in arr.coords if c not in ("y", "x")], errors="ignore")
+    optical = [b for b in s2_bands if canonical_band_name(b) not in bands_for("static")]
+    if optical and _dates_with_values(arr, optical).size == 0:
+        if kind != "predict":
+            raise InsufficientDataError(
+                f"{what}: expected Sentinel-2 values, found none of {arr.sizes['t']} dates with a finite {optical} value in this tile"
+            )
+        optical = []  # predict from S1 alone, as without S2 bands
+    s2 = _sensor_dataset(arr, optical, crs) if optical else None
+    return s1, s2
+
+
+def _fusion_cube(arr: xr.DataArray, kind: str, context: Mapping[str, Any], what: str) -> xr.Dataset:
+    """The fusion cube of the tile: readers and :func:`align` with the context's options."""
+    from ..alignment.build import align
+    from ..readers.optical import open_s2
+    from ..readers.radar import open_s1
+
+    s1_raw, s2_raw = _sensor_datasets(arr, kind, context, what)
+    s1_kw = section(context, "s1")
+    s1_kw["units"] = s1_units([str(b) for b in s1_raw.data_vars if canonical_band_name(str(b)) in ("VV", "VH")], s1_kw.get("units"))
+    s1 = open_s1(s1_raw, **s1_kw)
+    if s2_raw is None:
+        logger.info("%s: no Sentinel-2 bands: the fusion cube holds S1 only", what)
+        return s1
+    s2 = open_s2(s2_raw, **section(context, "s2"))
+    return align(s1, s2, **section(context, "align"))
+
+
+def _to_openeo(ds: xr.Dataset, bands: list[str], like: xr.DataArray, time: Any = None) -> Any:
+    """``ds``'s variables as an ``XarrayDataCube`` on ``(t, bands, y, x)`` float32; its y/x must be the input's."""
+    from openeo.udf import XarrayDataCube
+
+    arrays = [ds[b].astype(np.float32).transpose(*(["time"] if "time" in ds[b].dims else []), "y", "x") for b in bands]
+    stacked = xr.concat([a.drop_vars([c for c in a.coords if c not in ("time", "y", "x")]) for a in arrays], dim="bands")
+    if "time" not in stacked.dims:
+        stacked = stacked.expand_dims(time=[time])
+    out = stacked.rename(time="t").assign_coords(bands=list(bands))
+    for dim in ("y", "x"):
+        if not np.array_equal(out[dim].values, like[dim].values):
+            raise DimensionError(f"openEO UDF: the output's {dim} differs from the input's: expected {like.sizes[dim]} labels as given, found {out.sizes[dim]}")
+    return XarrayDataCube(out.transpose(*OPENEO_DIMS))
+
+
+def _phenology_dataset(ph: xr.Dataset, max_seasons: int, origin: pd.Timestamp) -> xr.Dataset:
+    """Phenometrics as one float32 variable per metric and season; dates as day of year.
+
+    Dates count days from ``origin`` (1 January of the first input year) plus
+    one, so 1 is that day and values above 365 fall in the following years;
+    a missing season is NaN.
+    """
+    from ..phenometrics.seasons import DATE_VARS, PHENO_VARS
+
+    origin64 = np.datetime64(origin.to_datetime64(), "ns")
+    out = xr.Dataset()
+    for s in range(max_seasons):
+        for v in PHENO_VARS:
+            da = ph[v].isel(season=s, drop=True)
+            if v in DATE_VARS:
+                da = ((da - origin64) / np.timedelta64(1, "D") + 1.0).where(da.notnull())
+            out[f"{v}_{s + 1}"] = da.astype(np.float32)
+    out[PHENOLOGY_COUNT_BAND] = ph["n_seasons"].astype(np.float32)
+    return out
+
+
+def apply_udf(kind: str, cube: Any, context: Mapping[str, Any] | None, runtime_context: Mapping[str, Any] | None = None) -> Any:
+    """Run the ``kind`` UDF on an openEO cube.
+
+    Parameters
+    ----------
+    kind : {"predict", "reconstruct", "phenology"}
+        ``predict``: ``NDVI`` predicted from S1 on the fusion cube's dates
+        (the S1 dates, or the period centres with ``align: {"freq": ...}``);
+        ``reconstruct``: ``NDVI``, ``NDVI_std`` and ``source`` (0 observed,
+        1 predicted, 2 interpolated, 3 missing) on the reconstruction's dates;
+        ``phenology``: one band per metric and season of the reconstructed
+        NDVI (see :func:`fusets_dl.openeo.names.phenology_bands`), on a single
+        ``t`` label, 1 January of the first input year, from which the date
+        metrics (``sos``, ``pos``, ``eos``) count as day of year (1 = that day).
+    cube : openeo.udf.XarrayDataCube or xarray.DataArray
+        Dims ``(t, bands, y, x)`` with ``VV``/``VH`` and (required except for
+        ``predict``) ``B04``/``B08`` with ``SCL`` or ``CLM``.
+    context : mapping or None
+        See :func:`fusets_dl.openeo.context.check_context`.
+    runtime_context : mapping, optional
+        A context merged over ``context`` section by section (what openEO
+        passes at run time, over the one baked into the UDF code).
+
+    Returns
+    -------
+    openeo.udf.XarrayDataCube
+        float32 on ``(t, bands, y, x)``, with the input's ``y``/``x``.
+
+    Raises
+    ------
+    DimensionError
+        Dims other than ``(t, bands, y, x)``.
+    MissingVariableError
+        Bands the UDF needs are absent (the message lists expected and found).
+    ModelError, ConfigError
+        No model or an unreadable one; unknown context keys or bad options.
+    FusionError
+        Whatever the stages raise on this tile's data.
+    """
+    ctx = check_context(kind, merge_context(context, runtime_context))
+    what = f"openEO UDF {kind!r}"
+    arr = _cube_array(cube, what)
+    model = model_from_context(ctx)
+    fusion = _fusion_cube(arr, kind, ctx, what)
+    if kind == "predict":
+        from ..inference.predict import predict_ndvi
+
+        pred = predict_ndvi(fusion, model, **section(ctx, "predict"))
+        return _to_openeo(xr.Dataset({"NDVI": pred}), list(PREDICT_BANDS), arr)
+    from ..reconstruction.api import reconstruct
+
+    rec = reconstruct(fusion, model, **section(ctx, "reconstruct"), **section(ctx, "predict"))
+    if kind == "reconstruct":
+        return _to_openeo(rec, list(RECONSTRUCT_BANDS), arr)
+    from ..phenometrics.api import phenology
+
+    opts = section(ctx, "phenology")
+    ph = phenology(rec["NDVI"], **opts)
+    n = int(ph.sizes["season"])
+    origin = pd.Timestamp(year=pd.Timestamp(rec["time"].values[0]).year, month=1, day=1)
+    return _to_openeo(_phenology_dataset(ph, n, origin), phenology_bands(n), arr, time=origin.to_datetime64())
+
+
+def apply_predict(cube: Any, context: Mapping[str, Any] | None) -> Any:
+    """NDVI predicted from Sentinel-1: :func:`apply_udf` with ``kind="predict"``.
+
+    Parameters
+    ----------
+    cube : openeo.udf.XarrayDataCube
+        Dims ``(t, bands, y, x)``.
+    context : mapping
+        The UDF context (``model`` required).
+
+    Returns
+    -------
+    openeo.udf.XarrayDataCube
+        Band ``NDVI`` on the fusion cube's dates.
+    """
+    return apply_udf("predict", cube, context)
+
+
+def apply_reconstruct(cube: Any, context: Mapping[str, Any] | None) -> Any:
+    """Gap-filled NDVI: :func:`apply_udf` with ``kind="reconstruct"``.
+
+    Parameters
+    ----------
+    cube : openeo.udf.XarrayDataCube
+        Dims ``(t, bands, y, x)``.
+    context : mapping
+        The UDF context (``model`` required).
+
+    Returns
+    -------
+    openeo.udf.XarrayDataCube
+        Bands ``NDVI``, ``NDVI_std``, ``source``.
+    """
+    return apply_udf("reconstruct", cube, context)
+
+
+def apply_phenology(cube: Any, context: Mapping[str, Any] | None) -> Any:
+    """Phenometrics of the gap-filled NDVI: :func:`apply_udf` with ``kind="phenology"``.
+
+    Parameters
+    ----------
+    cube : openeo.udf.XarrayDataCube
+        Dims ``(t, bands, y, x)``.
+    context : mapping
+        The UDF context (``model`` required).
+
+    Returns
+    -------
+    openeo.udf.XarrayDataCube
+        One band per metric and season, then ``n_seasons``, on one ``t`` label.
+    """
+    return apply_udf("phenology", cube, context)

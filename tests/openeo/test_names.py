@@ -1,0 +1,27 @@
+"""Band names: phenology bands, the sensor split, the compressed-encoding signal."""
+
+from __future__ import annotations
+
+from fusets_dl.openeo.names import phenology_bands, sensor_bands, signals_compressed
+from fusets_dl.phenometrics.seasons import PHENO_VARS
+
+
+def test_phenology_bands_one_per_metric_and_season():
+    names = phenology_bands(2)
+    assert len(names) == 2 * len(PHENO_VARS) + 1 == 25
+    assert names[:3] == ["sos_1", "pos_1", "eos_1"]
+    assert names[len(PHENO_VARS)] == "sos_2" and names[-1] == "n_seasons"
+    assert len(set(names)) == len(names)
+
+
+def test_sensor_bands_split_by_canonical_name():
+    s1, rest = sensor_bands(["VV", "S1-SIGMA0-VH", "B04", "S2-L2A-B08", "SCL", "elevation"])
+    assert s1 == ["VV", "S1-SIGMA0-VH"]
+    assert rest == ["B04", "S2-L2A-B08", "SCL", "elevation"]
+
+
+def test_only_openeo_extraction_names_signal_the_compressed_encoding():
+    assert signals_compressed(["S1-SIGMA0-VV", "S1-SIGMA0-VH"])
+    assert not signals_compressed(["VV", "VH"])
+    assert not signals_compressed(["S1-SIGMA0-VV", "VH"])
+    assert not signals_compressed([])

@@ -1,0 +1,217 @@
+"""The UDFs through the openeo client's local execution equal the Python API; tiles; bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.errors import DimensionError, InsufficientDataError, MissingVariableError, ModelError
+from fusets_dl.openeo import apply_predict, apply_reconstruct, phenology_bands, udf_code
+from fusets_dl.phenometrics.seasons import DATE_VARS, PHENO_VARS
+from tests.openeo.conftest import gfmap_openeo_cube, run_local, run_tiles, sample_openeo_cube
+from tests.paths import GF_S1, GF_S2, REPO
+
+SAMPLE = REPO / "data" / "sample"
+
+
+@pytest.fixture(scope="module")
+def model(model_path):
+    return fdl.load_model(model_path)
+
+
+def _close(a, b, atol=1e-5, rtol=1e-5):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert np.array_equal(np.isnan(a), np.isnan(b)), f"NaN patterns differ: {np.isnan(a).sum()} vs {np.isnan(b).sum()}"
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def _check_phenology(out: xr.DataArray, ph: xr.Dataset, first_time) -> None:
+    """Every band of the phenology UDF equals the matching metric of ``phenology``; dates as day of year."""
+    origin = pd.Timestamp(year=pd.Timestamp(first_time).year, month=1, day=1)
+    n = ph.sizes["season"]
+    assert list(out["bands"].values) == phenology_bands(n)
+    assert out.sizes["t"] == 1 and pd.Timestamp(out["t"].values[0]) == origin
+    for s in range(n):
+        for v in PHENO_VARS:
+            want = ph[v].isel(season=s)
+            if v in DATE_VARS:
+                want = (want - np.datetime64(origin)) / np.timedelta64(1, "D") + 1.0
+            _close(out.sel(bands=f"{v}_{s + 1}").isel(t=0).values, want.values, atol=1e-3 if v in DATE_VARS else 1e-5)
+    np.testing.assert_array_equal(out.sel(bands="n_seasons").isel(t=0).values, ph["n_seasons"].values)
+
+
+# --------------------------------------------------------------------------- the bundled sample
+
+#: The default cases use a 20 x 20 corner of the 64 x 64 sample (two years); the whole one is slow.
+_CROP = {"y": slice(0, 20), "x": slice(4, 24)}
+
+
+@pytest.fixture(scope="module", params=["corner", pytest.param("whole", marks=pytest.mark.slow)])
+def sample(request, model):
+    """(openEO cube, fusion cube, predictions, reconstruction) of the bundled sample."""
+    crop = _CROP if request.param == "corner" else {}
+    s1, s2 = fdl.open_s1(SAMPLE / "s1.nc").isel(crop), fdl.open_s2(SAMPLE / "s2.nc").isel(crop)
+    cube = fdl.align(s1, s2)
+    return sample_openeo_cube(SAMPLE).isel(crop), cube, fdl.predict_ndvi(cube, model), fdl.reconstruct(cube, model)
+
+
+@pytest.fixture(scope="module")
+def sample_cube():
+    return sample_openeo_cube(SAMPLE).isel(_CROP)
+
+
+def test_predict_on_the_sample_equals_the_python_api(model_path, sample):
+    sample_cube, cube, pred, _ = sample
+    out = run_local(udf_code("predict", model=str(model_path)), sample_cube)
+    assert out.dims == ("t", "bands", "y", "x") and list(out["bands"].values) == ["NDVI"]
+    np.testing.assert_array_equal(out["t"].values, cube["time"].values)  # the S1 dates
+    np.testing.assert_array_equal(out["y"].values, sample_cube["y"].values)
+    np.testing.assert_array_equal(out["x"].values, sample_cube["x"].values)
+    assert np.isfinite(out.values).mean() > 0.5
+    _close(out.sel(bands="NDVI").values, pred.values)
+
+
+def test_reconstruct_on_the_sample_equals_the_python_api(model_path, sample):
+    sample_cube, _, _, rec = sample
+    out = run_local(udf_code("reconstruct", model=str(model_path)), sample_cube)
+    assert list(out["bands"].values) == ["NDVI", "NDVI_std", "source"]
+    np.testing.assert_array_equal(out["t"].values, rec["time"].values)
+    for band in ("NDVI", "NDVI_std", "source"):
+        _close(out.sel(bands=band).values, rec[band].values)
+    assert set(np.unique(out.sel(bands="source").values)) <= {0.0, 1.0, 2.0, 3.0}
+
+
+def test_phenology_on_the_sample_equals_the_python_api(model_path, sample):
+    sample_cube, _, _, rec = sample
+    ph = fdl.phenology(rec["NDVI"], max_seasons=2)
+    out = run_local(udf_code("phenology", model=str(model_path), phenology={"max_seasons": 2}), sample_cube)
+    assert np.isfinite(out.sel(bands="sos_1").values).mean() > 0.5  # seasons are found on most pixels
+    _check_phenology(out, ph, rec["time"].values[0])
+
+
+def test_tiles_with_overlap_equal_the_whole_sample(model_path, sample_cube):
+    code = udf_code("reconstruct", model=str(model_path))
+    whole = run_local(code, sample_cube)
+    tiled = run_tiles(code, sample_cube, size=12, overlap=4)  # 20 x 20: 2 x 2 tiles, ragged at the edge
+    assert tiled.sizes == whole.sizes
+    xr.testing.assert_allclose(tiled.isel(y=slice(4, -4), x=slice(4, -4)), whole.isel(y=slice(4, -4), x=slice(4, -4)))
+    _close(tiled.values, whole.values)  # per-pixel stages: the margins agree too
+
+
+def test_predict_without_optical_bands_uses_s1_alone(model_path, sample_cube, model):
+    s1_only = sample_cube.sel(bands=["VV", "VH"])
+    out = run_local(udf_code("predict", model=str(model_path)), s1_only)
+    direct = fdl.predict_ndvi(fdl.open_s1(SAMPLE / "s1.nc").isel(_CROP), model)
+    _close(out.sel(bands="NDVI").values, direct.values)
+
+
+def test_static_and_unknown_bands_are_carried_without_changing_predictions(model_path, sample_cube):
+    code = udf_code("predict", model=str(model_path))
+    extra = xr.full_like(sample_cube.isel(bands=[0, 0]), 0.0).assign_coords(bands=["elevation", "AOT"])
+    extra.loc[{"bands": "elevation"}] = 120.0
+    out = run_local(code, xr.concat([sample_cube, extra], dim="bands"))
+    xr.testing.assert_allclose(out, run_local(code, sample_cube))
+
+
+def test_runtime_context_is_merged_over_the_baked_one(model_path, sample_cube):
+    cube = fdl.align(fdl.open_s1(SAMPLE / "s1.nc").isel(_CROP), fdl.open_s2(SAMPLE / "s2.nc").isel(_CROP))
+    code = udf_code("reconstruct", model=str(model_path), reconstruct={"smooth": False})
+    out = run_local(code, sample_cube, context={"reconstruct": {"freq": "10D"}})
+    want = fdl.reconstruct(cube, fdl.load_model(model_path), smooth=False, freq="10D")
+    np.testing.assert_array_equal(out["t"].values, want["time"].values)
+    _close(out.sel(bands="NDVI").values, want["NDVI"].values)
+
+
+# --------------------------------------------------------------------------- the GFMap openEO sample
+
+@pytest.fixture(scope="module")
+def gfmap_direct(model):
+    cube = fdl.align(fdl.open_s1(GF_S1), fdl.open_s2(GF_S2))
+    return cube, fdl.predict_ndvi(cube, model), fdl.reconstruct(cube, model)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("compressed", [False, True], ids=["sar_backscatter-linear", "S1-SIGMA0-compressed"])
+def test_predict_on_gfmap_equals_the_python_api(model_path, gfmap_direct, compressed):
+    _, pred, _ = gfmap_direct
+    out = run_local(udf_code("predict", model=str(model_path)), gfmap_openeo_cube(GF_S1, GF_S2, compressed=compressed))
+    assert np.isfinite(out.values).sum() > 1000
+    _close(out.sel(bands="NDVI").values, pred.values)
+
+
+@pytest.mark.realdata
+def test_reconstruct_and_phenology_on_gfmap_equal_the_python_api(model_path, gfmap_direct):
+    _, _, rec = gfmap_direct
+    oe = gfmap_openeo_cube(GF_S1, GF_S2)
+    out = run_local(udf_code("reconstruct", model=str(model_path)), oe)
+    for band in ("NDVI", "NDVI_std", "source"):
+        _close(out.sel(bands=band).values, rec[band].values)
+    ph = fdl.phenology(rec["NDVI"], max_seasons=1, min_valid=4)
+    out = run_local(udf_code("phenology", model=str(model_path), phenology={"max_seasons": 1, "min_valid": 4}), oe)
+    _check_phenology(out, ph, rec["time"].values[0])
+
+
+@pytest.mark.realdata
+def test_gfmap_tiles_with_overlap_equal_the_whole(model_path):
+    oe = gfmap_openeo_cube(GF_S1, GF_S2)
+    code = udf_code("predict", model=str(model_path))
+    whole = run_local(code, oe)
+    tiled = run_tiles(code, oe, size=34, overlap=6)  # 66 x 64: 2 x 2 tiles, ragged at the edge
+    xr.testing.assert_allclose(tiled.isel(y=slice(6, -6), x=slice(6, -6)), whole.isel(y=slice(6, -6), x=slice(6, -6)))
+
+
+# --------------------------------------------------------------------------- bad input
+
+def _tiny(sample_cube):
+    return sample_cube.isel(y=slice(0, 4), x=slice(0, 4))
+
+
+def test_wrong_dims_name_expected_and_found(model_path, sample_cube):
+    """The openeo client cannot even pass such cubes locally: call the entry point as the back-end would."""
+    from openeo.udf import XarrayDataCube
+
+    ctx = {"model": str(model_path)}
+    bad = XarrayDataCube(_tiny(sample_cube).rename(t="time"))
+    with pytest.raises(DimensionError, match=r"expected dims \('t', 'bands', 'y', 'x'\).*found \('time', 'bands', 'y', 'x'\)"):
+        apply_predict(bad, ctx)
+    flat = XarrayDataCube(_tiny(sample_cube).isel(t=0, drop=True))
+    with pytest.raises(DimensionError, match=r"found \('bands', 'y', 'x'\)"):
+        apply_reconstruct(flat, ctx)
+
+
+def test_missing_bands_name_expected_and_found(model_path, sample_cube):
+    with pytest.raises(MissingVariableError, match=r"expected bands VV, VH.*missing \['VH'\], found \['VV', 'B04', 'B08', 'SCL'\]"):
+        run_local(udf_code("predict", model=str(model_path)), _tiny(sample_cube).sel(bands=["VV", "B04", "B08", "SCL"]))
+    with pytest.raises(MissingVariableError, match=r"B04, B08.*missing \['B04', 'B08'\], found \['VV', 'VH'\]"):
+        run_local(udf_code("reconstruct", model=str(model_path)), _tiny(sample_cube).sel(bands=["VV", "VH"]))
+
+
+def test_missing_model_is_a_model_error(tmp_path, sample_cube):
+    with pytest.raises(ModelError, match="file missing"):
+        run_local(udf_code("predict", model=str(tmp_path / "nowhere")), _tiny(sample_cube))
+
+
+def test_a_tile_without_backscatter_is_refused(model_path, sample_cube):
+    empty = _tiny(sample_cube).copy()
+    empty.loc[{"bands": ["VV", "VH"]}] = np.nan
+    with pytest.raises(InsufficientDataError, match="found none of .* dates with a finite"):
+        run_local(udf_code("predict", model=str(model_path)), empty)
+
+
+def test_a_tile_without_optical_values_predicts_from_s1_and_refuses_reconstruction(model_path, sample_cube, model):
+    no_s2 = sample_cube.copy()
+    no_s2.loc[{"bands": ["B04", "B08", "SCL"]}] = np.nan
+    out = run_local(udf_code("predict", model=str(model_path)), no_s2)
+    xr.testing.assert_allclose(out, run_local(udf_code("predict", model=str(model_path)), sample_cube.sel(bands=["VV", "VH"])))
+    with pytest.raises(InsufficientDataError, match=r"expected Sentinel-2 values, found none of \d+ dates"):
+        run_local(udf_code("reconstruct", model=str(model_path)), no_s2)
+
+
+def test_declared_units_that_contradict_the_values_are_refused(model_path, sample_cube):
+    from fusets_dl.errors import EncodingError
+
+    with pytest.raises(EncodingError, match="declared units='dB'"):
+        run_local(udf_code("predict", model=str(model_path), s1={"units": "dB"}), sample_cube)
