@@ -6,7 +6,13 @@ series by maximising the marginal likelihood and predict at the input dates:
 
 - GPy: ``GPCoregionalizedRegression`` with ``LCM(Matern32)`` as FuseTS sets it
   up, one pixel at a time (L-BFGS-B), timed per pixel;
-- fusets_dl: :func:`fusets_dl.baselines.gp.fit_predict`, many pixels per batch.
+- fusets_dl: :func:`fusets_dl.baselines.gp.fit_predict`, many pixels per batch:
+  the dense engine (float32, float64) and the state-space engine (Kalman
+  filter + RTS smoother) with per-pixel (``share="none"``) and shared
+  (``share="region"``) hyperparameters.
+
+The last line projects a Demak-sized scene (671 x 893 pixels, 60 dates) from
+the state-space pixels / s measured here, scaled by dates (O(T)).
 
 Series: FuseTS's field series (NDVI, RVI descending, RVI ascending; 145
 dates in 2019) repeated over ``--pixels`` pixels with 0.005 of noise added
@@ -102,14 +108,18 @@ def main() -> None:
         t_gpy = _gpy_time(values, days, args.gpy_fits)
         if t_gpy is not None:
             rows.append((name, "GPy 1 pixel at a time", "cpu", args.gpy_fits, t_gpy * args.gpy_fits, 1.0 / t_gpy, 1.0))
-        for dtype in ("float32", "float64"):
-            cfg = gp.GPConfig(device=args.device, dtype=dtype)
-            gp.fit_predict(values[:2], days, days, cfg)  # warm-up
+        variants = [("dense float32", {"engine": "dense", "dtype": "float32"}), ("dense float64", {"engine": "dense", "dtype": "float64"}),
+                    ("state-space, per-pixel hyperparameters", {}), ("state-space, share='region'", {"share": "region"})]
+        for label, kw in variants:
+            cfg = gp.GPConfig(device=args.device, **kw)
             t0 = time.perf_counter()
             gp.fit_predict(values, days, days, cfg)
             el = time.perf_counter() - t0
             dev = "cuda" if args.device == "auto" and _cuda() else args.device
-            rows.append((name, f"fusets_dl batched, {dtype}", dev, values.shape[0], el, values.shape[0] / el, (t_gpy or np.nan) / (el / values.shape[0])))
+            rows.append((name, f"fusets_dl {label}", dev, values.shape[0], el, values.shape[0] / el, (t_gpy or np.nan) / (el / values.shape[0])))
+            if kw.get("share") == "region":
+                demak = 671 * 893 / (values.shape[0] / el) * (60 / days.size)
+                rows.append((name, "projection: Demak 671x893x60, share='region'", dev, 671 * 893, demak, 671 * 893 / demak, rows[-1][-1]))
     print("Machine: " + "; ".join(f"{k} {v}" for k, v in describe().items()) + "\n")
     print("| series | implementation | device | pixels | seconds | pixels / s | speed-up per pixel vs GPy |")
     print("|---|---|---|---|---|---|---|")

@@ -80,6 +80,18 @@ class GPConfig:
     include_noise : bool
         Add the observation noise to the predictive std (default: the std
         of the noise-free signal).
+    engine : {"statespace", "dense"}
+        ``"statespace"`` (default): Kalman filter and RTS smoother over the
+        dates, O(T) per pixel (:mod:`fusets_dl.baselines.statespace`, always
+        float64); ``"dense"``: the dense covariance and its Cholesky, the
+        exactness reference.
+    share : {"none", "class", "region"}
+        State-space engine only: ``"region"`` fits one hyperparameter set on
+        up to ``share_pixels`` pixels of each call (a Dask chunk is a call)
+        and smooths every pixel with it; ``"class"`` one set per class;
+        ``"none"`` (default) fits each pixel's own set.
+    share_pixels : int
+        Pixels sampled (evenly) for each shared fit.
 
     Raises
     ------
@@ -100,6 +112,9 @@ class GPConfig:
     device: str | None = None
     dtype: str = "float32"
     include_noise: bool = False
+    engine: str = "statespace"
+    share: str = "none"
+    share_pixels: int = 64
 
     def __post_init__(self) -> None:
         checks = {
@@ -112,6 +127,7 @@ class GPConfig:
             "min_obs": self.min_obs >= 2,
             "batch_size": self.batch_size >= 1,
             "n_latent": self.n_latent is None or self.n_latent >= 1,
+            "share_pixels": self.share_pixels >= 1,
             "lengthscale_init": len(self.lengthscale_init) == 2 and 0 < self.lengthscale_init[0] <= self.lengthscale_init[1],
         }
         bad = [k for k, ok in checks.items() if not ok]
@@ -119,6 +135,12 @@ class GPConfig:
             raise ConfigError(f"GPConfig: invalid values for {bad}: {[getattr(self, k) for k in bad]}")
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"GPConfig.dtype: expected 'float32' or 'float64', found {self.dtype!r}")
+        if self.engine not in ("statespace", "dense"):
+            raise ConfigError(f"GPConfig.engine: expected 'statespace' or 'dense', found {self.engine!r}")
+        if self.share not in ("none", "class", "region"):
+            raise ConfigError(f"GPConfig.share: expected 'none', 'class' or 'region', found {self.share!r}")
+        if self.engine == "dense" and self.share != "none":
+            raise ConfigError(f"GPConfig.share={self.share!r} needs engine='statespace'; the dense engine fits every pixel alone")
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (``lengthscale_init`` as a list).
@@ -377,8 +399,13 @@ def fit_predict(
     config: GPConfig | None = None,
     *,
     target_index: int = 0,
+    classes: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Fit the LCM per pixel and predict every output at ``query_days``.
+
+    With ``config.engine == "statespace"`` (the default) this is
+    :func:`fusets_dl.baselines.statespace.fit_predict`; the rest of this
+    page describes the dense engine.
 
     Parameters
     ----------
@@ -393,6 +420,8 @@ def fit_predict(
     target_index : int
         The master output; pixels where it has fewer than ``min_obs``
         observations get NaN everywhere.
+    classes : numpy.ndarray, optional
+        (pixels,) class of each pixel, for ``share="class"``.
 
     Returns
     -------
@@ -402,6 +431,10 @@ def fit_predict(
         ``lengthscale`` (pixels, Q) of the chosen fit.
     """
     cfg = config or GPConfig()
+    if cfg.engine == "statespace":
+        from .statespace import fit_predict as ss_fit_predict
+
+        return ss_fit_predict(values, days, query_days, cfg, target_index=target_index, classes=classes)
     from ..runtime import resolve_device
 
     dev = resolve_device(cfg.device)

@@ -91,7 +91,7 @@ def test_fit_recovers_a_shared_signal_and_is_batch_invariant() -> None:
     helper = 2.0 - 1.0 * base[None] + rng.normal(0, 0.02, (nb, days.size))
     gap = (days > 100) & (days < 170)
     values = np.stack([np.where(gap, np.nan, target), helper], axis=1)
-    cfg = gp.GPConfig(device="cpu", dtype="float64", n_iter=120)
+    cfg = gp.GPConfig(device="cpu", dtype="float64", n_iter=120, engine="dense")
     out = gp.fit_predict(values, days, days, cfg)
     err = out["mean"][:, 0, gap] - (0.5 + 0.2 * base[gap])
     assert np.sqrt(np.mean(err**2)) < 0.03  # the gap spans a whole half-cycle; interpolation would be off by ~0.2
@@ -100,7 +100,7 @@ def test_fit_recovers_a_shared_signal_and_is_batch_invariant() -> None:
     assert np.all(out["std"][:, 0, gap] > out["std"][:, 0, ~gap].mean())  # less certain inside the gap
     alone = gp.fit_predict(values[2:3], days, days, cfg)
     np.testing.assert_allclose(alone["mean"], out["mean"][2:3], rtol=1e-6, atol=1e-8)
-    one_batch = gp.fit_predict(values, days, days, gp.GPConfig(device="cpu", dtype="float64", n_iter=120, batch_size=2))
+    one_batch = gp.fit_predict(values, days, days, gp.GPConfig(device="cpu", dtype="float64", n_iter=120, batch_size=2, engine="dense"))
     np.testing.assert_allclose(one_batch["mean"], out["mean"], rtol=1e-6, atol=1e-8)
 
 
