@@ -96,15 +96,15 @@ def test_fit_fills_a_gap_from_the_helper_output_and_std_is_the_noise_free_ndvi_s
 @pytest.mark.slow
 def test_shared_hyperparameters_region_and_class() -> None:
     values, days, gap, truth = _signal(nb=6)
-    reg = statespace.fit_predict(values, days, days, gp.GPConfig(n_iter=60, share="region"))
+    reg = statespace.fit_predict(values, days, days, gp.GPConfig(n_iter=60, engine="statespace", share="region"))
     assert np.allclose(reg["lengthscale"], reg["lengthscale"][:1])  # one set for all
     assert np.sqrt(np.mean((reg["mean"][:, 0, gap] - truth[gap]) ** 2)) < 0.03
     cls = np.array([0, 0, 0, 1, 1, -1])
-    out = statespace.fit_predict(values, days, days, gp.GPConfig(n_iter=40, share="class"), classes=cls)
+    out = statespace.fit_predict(values, days, days, gp.GPConfig(n_iter=40, engine="statespace", share="class"), classes=cls)
     assert np.allclose(out["lengthscale"][:3], out["lengthscale"][0]) and np.allclose(out["lengthscale"][3:5], out["lengthscale"][3])
     assert np.isnan(out["mean"][5]).all()
     with pytest.raises(ConfigError, match="one class per pixel"):
-        statespace.fit_predict(values, days, days, gp.GPConfig(share="class"))
+        statespace.fit_predict(values, days, days, gp.GPConfig(engine="statespace", share="class"))
 
 
 def test_config_checks_engine_and_share() -> None:
