@@ -20,6 +20,7 @@ __all__ = [
     "MissingVariableError",
     "ModelError",
     "OutputError",
+    "ResumeError",
     "SourceError",
     "StoreExistsError",
     "TimeOverlapError",
@@ -87,3 +88,7 @@ class OutputError(FusionError, OSError):
 
 class StoreExistsError(FusionError, FileExistsError):
     """The output store exists and overwriting was not asked for."""
+
+
+class ResumeError(FusionError, RuntimeError):
+    """A run cannot resume: the configuration, inputs or model changed since it started, or the output is not ours."""
