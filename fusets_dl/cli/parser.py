@@ -114,6 +114,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rn.add_argument("config")
     rn.add_argument("--workers", type=int, default=None, help="start a LocalCluster with N worker processes")
     rn.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler")
+    rn.add_argument("--restart", action="store_true", help="discard the outputs of regions whose config, inputs or model changed, and start them again")
     rn.set_defaults(func=cmd_run)
 
 

@@ -75,10 +75,12 @@ def region_digest(rc: Any, model_cfg: dict[str, Any], cube_note: str | None = No
     Returns
     -------
     dict
-        ``config``, ``inputs``, ``model`` (SHA-256 hex digests) and
-        ``digest`` over the three.
+        ``config`` (the region's options but its files, and the ``model``
+        section), ``inputs`` (the input files' paths and contents), ``model``
+        (the files of a loaded model and segmenter), as SHA-256 hex
+        digests, and ``digest`` over the three.
     """
-    conf = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(rc).items()}
+    conf = {k: v for k, v in dataclasses.asdict(rc).items() if k not in ("s1", "s2")}  # which files: part of ``inputs``
     conf = json.loads(json.dumps({"region": conf, "model": model_cfg}, sort_keys=True, default=str))
     parts = {"config": hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()}
     if cube_note is not None:
