@@ -20,7 +20,8 @@ The run is then started again until it completes. Trial ``i`` is of kind
 - ``kill``: the kill alone;
 - ``delete-part``: after the kill, a random third of the chunk files of one
   variable of each store on disk is deleted before resuming (a partly lost
-  store: the tiles whose chunks are gone must be written again);
+  store: the tiles whose chunks are gone must be written again); killed
+  before any store existed, the run is completed first and then damaged;
 - ``delete-store``: the run is resumed to completion, then a finished store
   is deleted and the run started once more: it must write the store again
   (its summary must not say "skipped (done)" for that region);
@@ -156,10 +157,14 @@ def _trial_kind(kind: str, cfg: Path, root: Path, workers: int | None, rng: np.r
     """Damage or change what the kind says, resume; return (exit status, runs, the kind's own check passed, a note)."""
     if kind == "delete-part":
         note = "deleted " + _delete_part(root, rng)
-        rc, runs = _resume(cfg, workers) if rc_first != 0 or "chunks" in note else (0, 0)
-        if rc_first == 0 and "chunks" in note:  # finished before the kill: the damage is on a completed run
-            note += " (after completion)"
-        return rc, 1 + runs, True, note
+        runs = 0
+        if "chunks" not in note:  # killed before any store existed: damage the completed run instead
+            rc, runs = _resume(cfg, workers) if rc_first != 0 else (0, 0)
+            if rc != 0:
+                return rc, 1 + runs, False, "resume failed"
+            note = "deleted after completion " + _delete_part(root, rng)
+        rc, more = _resume(cfg, workers)
+        return rc, 1 + runs + more, "chunks" in note, note
     if kind == "delete-store":
         rc, runs = _resume(cfg, workers) if rc_first != 0 else (0, 0)
         if rc != 0:
