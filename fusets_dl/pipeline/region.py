@@ -121,7 +121,8 @@ def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: P
     from ..writers import check_replaceable
 
     record = progress_dir / _RECORD
-    started = store.exists() or store.is_symlink() or progress_dir.exists()
+    artefacts = [output_path(cfg.output_root, rc.name, f"{kind}.json") for kind in (".model", ".segmenter")]
+    started = store.exists() or store.is_symlink() or progress_dir.exists() or any(a.exists() for a in artefacts)
     if started and not restart:
         if not record.exists():
             if store.exists() or store.is_symlink():
@@ -279,7 +280,10 @@ def _write_layout(cfg: RunConfig, rc: RegionConfig, out: xr.Dataset, model: Any,
     reason = _layout_problem(store, model)
     if reason is not None:
         if store.exists() or store.is_symlink():
-            check_replaceable(store, f"region {rc.name}")
+            if _broken_store_of_ours(store):
+                shutil.rmtree(store)  # unreadable without its root metadata, and ours: nothing in it can be kept
+            else:
+                check_replaceable(store, f"region {rc.name}")
             logger.warning("region %s: %s: writing the store again", rc.name, reason)
         t0 = time.perf_counter()
         prov = provenance_attrs(model_sha256=model.sha256, config={"region": rc.name, "model": cfg.model, "tile_size": rc.tile_size, "freq": rc.freq},
@@ -289,6 +293,14 @@ def _write_layout(cfg: RunConfig, rc: RegionConfig, out: xr.Dataset, model: Any,
         for p in progress_dir.glob("tile-*"):  # markers of an older store are void
             p.unlink()
         timings["layout"] = time.perf_counter() - t0
+
+
+def _broken_store_of_ours(store: Path) -> bool:
+    """A store of this region (its run record exists) whose root metadata are gone: only array folders are left."""
+    if store.is_symlink() or not store.is_dir() or (store / "zarr.json").exists() or (store / ".zgroup").exists():
+        return False
+    entries = list(store.iterdir())
+    return all(e.is_dir() and not e.is_symlink() and ((e / "zarr.json").exists() or (e / "c").is_dir() or (e / ".zarray").exists()) for e in entries)
 
 
 def _layout_problem(store: Path, model: Any) -> str | None:

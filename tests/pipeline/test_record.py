@@ -135,3 +135,19 @@ def test_region_digest_parts_and_check_record(tmp_path):
     check_record(d, d, "a")
     with pytest.raises(ResumeError, match=r"its configuration changed .*\(expected digest [0-9a-f]{16}\.\.\., found"):
         check_record(other, d, "a")
+
+
+def test_a_store_without_its_root_metadata_is_rebuilt(reference, tmp_path):
+    root = _copy(reference, tmp_path)
+    (root / "a.zarr" / "zarr.json").unlink()
+    rows = run(_one_region(root))
+    assert rows[0]["written"] == 4
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")
+
+
+def test_a_model_left_without_a_record_is_not_reused_silently(reference, tmp_path):
+    root = _copy(reference, tmp_path)
+    shutil.rmtree(root / "a.zarr")
+    shutil.rmtree(root / "a.zarr.progress")  # only the model of an unknown configuration is left
+    with pytest.raises(ResumeError, match=r"expected a run record .* found none"):
+        run(_one_region(root))
