@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any, TypeVar
+
+import numpy as np
 
 from .errors import ConfigError
 
@@ -18,12 +21,15 @@ _DAY_FIELDS = ("windows", "trends")
 
 
 def _is(kind: str, v: Any) -> bool:
+    """Whether ``v`` is of ``kind`` (NumPy scalars count; a bool is not a number)."""
     if kind == "bool":
-        return isinstance(v, bool)
+        return isinstance(v, (bool, np.bool_))
+    if isinstance(v, (bool, np.bool_)):
+        return False
     if kind == "int":
-        return isinstance(v, int) and not isinstance(v, bool)
+        return isinstance(v, numbers.Integral)
     if kind == "float":
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
+        return isinstance(v, numbers.Real)
     return isinstance(v, str)
 
 
