@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ._logging import logger
 from .errors import ModelError
 
-__all__ = ["json_default", "read_pair", "stem", "write_pair"]
+__all__ = ["json_default", "read_pair", "sidecar_digest", "stem", "write_pair"]
 
 
 def json_default(o: Any) -> Any:
@@ -28,6 +29,12 @@ def json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def sidecar_digest(meta: dict[str, Any]) -> str:
+    """SHA-256 of a sidecar's canonical JSON (sorted keys, no spaces), leaving out its own ``sidecar_sha256``."""
+    body = {k: v for k, v in json.loads(json.dumps(meta, default=json_default)).items() if k != "sidecar_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
 def stem(path: str | Path) -> Path:
@@ -47,7 +54,9 @@ def write_pair(path: str | Path, blob: bytes, sidecar: Callable[[str], dict[str,
     w_path, j_path = s.with_name(s.name + ".safetensors"), s.with_name(s.name + ".json")
     tmp_w, tmp_j = w_path.with_name(w_path.name + ".tmp"), j_path.with_name(j_path.name + ".tmp")
     tmp_w.write_bytes(blob)
-    tmp_j.write_text(json.dumps(sidecar(sha), indent=2, default=json_default))
+    meta = sidecar(sha)
+    meta["sidecar_sha256"] = sidecar_digest(meta)  # the sidecar (scaler, spec, architecture) is part of the identity
+    tmp_j.write_text(json.dumps(meta, indent=2, default=json_default))
     tmp_w.replace(w_path)
     tmp_j.replace(j_path)
     return j_path
@@ -60,7 +69,8 @@ def read_pair(path: str | Path, fmt: str, version: int, what: str = "model") -> 
     ------
     ModelError
         A missing file, a sidecar that is not JSON, another format, a newer
-        format version, or weights whose SHA-256 differs from the sidecar's.
+        format version, weights whose SHA-256 differs from the sidecar's, or
+        a sidecar whose content differs from its recorded SHA-256 (edited).
     """
     s = stem(path)
     w_path, j_path = s.with_name(s.name + ".safetensors"), s.with_name(s.name + ".json")
@@ -71,6 +81,8 @@ def read_pair(path: str | Path, fmt: str, version: int, what: str = "model") -> 
         meta = json.loads(j_path.read_text())
     except json.JSONDecodeError as exc:
         raise ModelError(f"{what} sidecar {j_path.name} is not valid JSON (truncated or edited?): {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ModelError(f"{what} sidecar {j_path.name}: expected a JSON object, found {type(meta).__name__}")
     if meta.get("format") != fmt:
         raise ModelError(f"{j_path.name}: expected format {fmt!r}, found {meta.get('format')!r}")
     if int(meta.get("format_version", -1)) > version:
@@ -82,4 +94,21 @@ def read_pair(path: str | Path, fmt: str, version: int, what: str = "model") -> 
             f"{w_path.name}: SHA-256 of the weights is {sha[:16]}..., the sidecar expects "
             f"{str(meta.get('weights_sha256'))[:16]}...: the file was modified, truncated or belongs to another {what}"
         )
+    _check_sidecar(meta, j_path, what)
     return meta, blob, w_path, j_path
+
+
+def _check_sidecar(meta: dict[str, Any], j_path: Path, what: str) -> None:
+    """Refuse a sidecar edited after it was saved (its canonical JSON no longer has the recorded SHA-256)."""
+    recorded = meta.get("sidecar_sha256")
+    if recorded is None:
+        logger.warning("%s: the sidecar carries no sidecar_sha256 (saved by an older fusets_dl): its scaler and "
+                       "architecture cannot be checked; save the %s again to protect it", j_path.name, what)
+        return
+    found = sidecar_digest(meta)
+    if found != recorded:
+        raise ModelError(
+            f"{j_path.name}: SHA-256 of the sidecar's content is {found[:16]}..., it records {str(recorded)[:16]}...: "
+            f"the sidecar (scaler, feature spec, architecture, ...) was edited after the {what} was saved; "
+            f"expected the sidecar written with the weights"
+        )

@@ -20,6 +20,7 @@ __all__ = [
     "MissingVariableError",
     "ModelError",
     "OutputError",
+    "ResumeError",
     "SourceError",
     "StoreExistsError",
     "TableError",
@@ -92,3 +93,7 @@ class StoreExistsError(FusionError, FileExistsError):
 
 class TableError(FusionError, ValueError):
     """A point table whose columns or rows do not match a known convention (found vs expected in the message)."""
+
+
+class ResumeError(FusionError, RuntimeError):
+    """A run cannot resume: the configuration, inputs or model changed since it started, or the output is not ours."""

@@ -200,7 +200,7 @@ def as_timedelta(value: Any, what: str) -> pd.Timedelta:
     try:
         if isinstance(value, numbers.Real):
             out = pd.Timedelta(days=float(value))
-        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value):
+        elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*", value):
             out = pd.Timedelta(days=float(value))
         elif isinstance(value, (str, _dt.timedelta, np.timedelta64)):
             out = pd.Timedelta(value)

@@ -127,7 +127,8 @@ def test_ndvi_outside_range_is_refused_or_masked(caplog):
 def test_all_nan_and_all_cloudy_inputs_fail_with_the_funnel(raw):
     s1, s2 = fdl.open_s1(raw[0]), fdl.open_s2(raw[1])
     for bad in (s2.assign(NDVI=s2["NDVI"] * np.nan), s2.assign(clear=s2["clear"] & False)):
-        cube = fdl.align(s1, bad)
+        with pytest.warns(UserWarning, match=r"align: the cube holds no NDVI value .*funnel: .*\"paired_pixel_dates\": 0"):
+            cube = fdl.align(s1, bad)
         assert json.loads(cube.attrs["fusion_summary"])["paired_pixel_dates"] == 0
         with pytest.raises(InsufficientDataError, match=r"with clear NDVI -> .*Data funnel|Data funnel: \d+ pixel-dates -> 0 with clear NDVI"):
             fdl.train(cube, config=fdl.TrainConfig(block_size=4))
@@ -170,3 +171,96 @@ def test_full_disk_fails_cleanly_and_resumes_to_identical_output(tmp_path, monke
     assert [r["status"] for r in rows] == ["done", "done"]
     for name in ("a", "b"):
         _assert_same(ref / f"{name}.zarr", root / f"{name}.zarr")
+
+
+# --------------------------------------------------------------------------- options that leave nothing, given as the wrong type
+
+def test_options_that_empty_the_cube_are_refused_or_warned(raw):
+    s1, s2 = fdl.open_s1(raw[0]), fdl.open_s2(raw[1])
+    for frac in (100, 80.0, -0.1, True):
+        with pytest.raises(fdl.errors.ConfigError, match=rf"min_clear_fraction: expected a fraction in \[0, 1\] \(0.8, not 80\), found {frac!r}"):
+            fdl.align(s1, s2, min_clear_fraction=frac)
+    s1_late = s1.assign_coords(time=s1.time + np.timedelta64(7, "h"))  # never at the same instant as S2
+    with pytest.warns(UserWarning, match=r"align: the cube holds no NDVI value \(tolerance 0 days"):
+        cube = fdl.align(s1_late, s2, tolerance="0D")
+    assert json.loads(cube.attrs["fusion_summary"])["paired_pixel_dates"] == 0
+
+
+@FAST
+@given(days=st.floats(min_value=0, max_value=400, allow_nan=False), as_text=st.booleans())
+def test_a_bare_number_is_days_never_nanoseconds(days, as_text):
+    from fusets_dl.validate import as_timedelta
+
+    value = repr(days) if as_text else days
+    assert as_timedelta(value, "t") == pd.Timedelta(days=days)
+
+
+@FAST
+@given(field=st.sampled_from(["dropout", "learning_rate", "max_epochs", "batch_norm", "loss", "block_size"]),
+       value=st.one_of(st.sampled_from(["0.1", "false", "true", "3", "1e-3", "", "None"]), st.lists(st.integers(), max_size=2),
+                       st.dictionaries(st.text(max_size=3), st.integers(), max_size=1)))
+def test_wrongly_typed_train_options_are_config_errors_naming_the_field(field, value):
+    if field == "loss" and isinstance(value, str):
+        value = [value]  # a string is the right type for loss
+    with pytest.raises(fdl.errors.ConfigError, match=rf"TrainConfig: {field}: expected"):
+        fdl.TrainConfig.from_dict({field: value})
+
+
+def test_phenology_on_an_integer_time_axis_is_a_dimension_error():
+    ndvi = xr.DataArray(np.random.default_rng(0).random((10, 2, 2)), dims=("time", "y", "x"), coords={"time": np.arange(10)})
+    with pytest.raises(DimensionError, match=r"phenology: expected 'time' as datetime64 dates, found dtype int64"):
+        fdl.phenology(ndvi)
+
+
+# --------------------------------------------------------------------------- model identity
+
+@FAST
+@given(key=st.sampled_from(["target_mean", "target_std", "feature_mean", "feature_std"]), delta=st.floats(1e-6, 10))
+def test_any_edit_of_the_scaler_is_refused(tmp_path_factory, key, delta):
+    import json as _json
+
+    from tests.models.test_model import _model
+
+    folder = tmp_path_factory.mktemp("m")
+    _model().save(folder / "m")
+    meta = _json.loads((folder / "m.json").read_text())
+    if isinstance(meta["scaler"][key], list):
+        meta["scaler"][key][0] += delta
+    else:
+        meta["scaler"][key] += delta
+    (folder / "m.json").write_text(_json.dumps(meta))
+    with pytest.raises(fdl.errors.ModelError, match="edited after the model was saved"):
+        fdl.load_model(folder / "m")
+
+
+# --------------------------------------------------------------------------- stores: chunk checks and overwrites
+
+@pytest.fixture(scope="module")
+def tiled_store(tmp_path_factory):
+    """A 3-variable store of 6 x 10 pixels in 2 x 3 tiles of 4 pixels (chunks as the pipeline writes them)."""
+    root = tmp_path_factory.mktemp("store") / "s.zarr"
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset({"NDVI": (("time", "y", "x"), rng.random((3, 6, 10))), "n": (("y", "x"), np.full((6, 10), np.nan)),
+                     "band": (("season", "y", "x"), rng.random((2, 6, 10)))}).chunk({"time": -1, "season": -1, "y": 4, "x": 4})
+    ds.to_zarr(root, zarr_format=3, write_empty_chunks=True, consolidated=True)
+    return root
+
+
+@FAST
+@given(picks=st.sets(st.integers(0, 17), max_size=5))
+def test_missing_chunks_are_found_tile_by_tile(tiled_store, tmp_path_factory, picks):
+    import shutil
+
+    from fusets_dl.pipeline.record import missing_tiles
+
+    store = tmp_path_factory.mktemp("copy") / "s.zarr"
+    shutil.copytree(tiled_store, store)
+    files = sorted(p for v in ("NDVI", "n", "band") for p in (store / v / "c").rglob("*") if p.is_file())
+    assert len(files) == 18  # 3 variables x 6 tiles: every chunk is on disk, even the all-NaN ones
+    tiles = [(slice(i, min(i + 4, 6)), slice(j, min(j + 4, 10))) for i in (0, 4) for j in (0, 4, 8)]
+    expected = set()
+    for k in picks:
+        idx = [int(x) for x in files[k].relative_to(files[k].parents[len(files[k].relative_to(store).parts) - 3]).parts]
+        expected.add(idx[-2] * 3 + idx[-1])
+        files[k].unlink()
+    assert missing_tiles(store, tiles) == sorted(expected)

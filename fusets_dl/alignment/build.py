@@ -7,6 +7,7 @@ Space is handled in :mod:`.grid`, time in :mod:`.pairing` (S1 dates) or
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import numpy as np
@@ -111,6 +112,8 @@ def align(
     """
     _align_check_inputs(s1, s2)
     tol = as_timedelta(tolerance, "align: tolerance")
+    if isinstance(min_clear_fraction, bool) or not isinstance(min_clear_fraction, (int, float)) or not 0 <= min_clear_fraction <= 1:
+        raise ConfigError(f"align: min_clear_fraction: expected a fraction in [0, 1] (0.8, not 80), found {min_clear_fraction!r}")
     t1 = pd.DatetimeIndex(s1["time"].values)
     t2 = pd.DatetimeIndex(s2["time"].values)
     start, end = _align_common_span(t1, t2, tol, freq)
@@ -141,6 +144,9 @@ def align(
         compute_summary = not is_dask_backed(s1) and not is_dask_backed(s2)
     if compute_summary:
         _count_now(summary, _align_counts(s2, clear, clear_f, cube))
+        if summary.get("paired_pixel_dates") == 0:  # an option (tolerance, clear fraction, ...) left nothing: say so
+            warnings.warn(f"align: the cube holds no NDVI value (tolerance {tol}, min_clear_fraction {min_clear_fraction}); funnel: "
+                          f"{json.dumps({k: v for k, v in summary.items() if k != 'common_span'})}", UserWarning, stacklevel=2)
     cube.attrs = {SUMMARY_ATTR: json.dumps(summary), "title": "fusets_dl fusion cube", "Conventions": CONVENTIONS}
     _log_summary(summary)
     return cube

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import FusionError
+from ..errors import ConfigError, OutputError, StoreExistsError
 
-__all__ = ["funnel_rows", "metrics_table", "table", "write_netcdf"]
+__all__ = ["check_output", "funnel_rows", "metrics_table", "table", "write_netcdf"]
 
 #: Funnel-summary keys (from :func:`fusets_dl.alignment.summarise`) and their labels, in print order.
 _FUNNEL_LABELS = (
@@ -94,6 +94,32 @@ def metrics_table(metrics: dict[str, Any], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_output(path: Path, *, overwrite: bool) -> None:
+    """Refuse an output path that cannot be written as a file, before any work.
+
+    Parameters
+    ----------
+    path : Path
+        The output file.
+    overwrite : bool
+        Whether an existing file may be replaced.
+
+    Raises
+    ------
+    ConfigError
+        ``path`` is a folder, or its parent is a file.
+    StoreExistsError
+        ``path`` exists and ``overwrite`` is false.
+    """
+    if path.is_dir():
+        raise ConfigError(f"output {str(path)!r}: expected a file path (e.g. {str(path / 'out.nc')!r}), found a folder")
+    parent = next((q for q in path.parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"output {str(path)!r}: expected a folder above it, found a file {str(parent)!r}")
+    if path.exists() and not overwrite:
+        raise StoreExistsError(f"output {str(path)!r} exists: expected a new path, or pass --overwrite")
+
+
 def write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
     """Write ``ds`` to netCDF atomically (a temporary name, then a rename).
 
@@ -108,14 +134,26 @@ def write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
 
     Raises
     ------
-    FusionError
+    StoreExistsError
         ``path`` exists and ``overwrite`` is false.
+    ConfigError
+        ``path`` is a folder.
+    OutputError
+        The file system refused the write (read-only, full, permissions):
+        the OS error and the path; no temporary file is left and an
+        existing file is untouched.
     """
-    if path.exists() and not overwrite:
-        raise FusionError(f"output {str(path)!r} exists: expected a new path, or pass --overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from ..cf import prepare_output
-
+    check_output(path, overwrite=overwrite)
     tmp = path.with_name(path.name + ".tmp")
-    prepare_output(ds, netcdf=True).to_netcdf(tmp)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        from ..cf import prepare_output
+
+        prepare_output(ds, netcdf=True).to_netcdf(tmp)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"output {str(path)!r}: writing failed ({exc}); expected a writable folder with free space") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -255,6 +255,8 @@ def _add_run(sub: _Sub) -> argparse.ArgumentParser:
     rn.add_argument("config", help="the run's YAML config")
     rn.add_argument("--workers", type=int, default=None, help="start a LocalCluster with N worker processes (default: threads)")
     rn.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (default: none)")
+    rn.add_argument("--restart", action="store_true",
+                    help="discard the outputs of regions whose config, inputs or model changed, and start them again")
     rn.set_defaults(func=cmd_run)
     return rn
 

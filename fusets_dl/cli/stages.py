@@ -11,10 +11,105 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import FusionError
-from .output import funnel_rows, metrics_table, table, write_netcdf
+from ..errors import ConfigError, MissingVariableError
+from .output import check_output, funnel_rows, metrics_table, table, write_netcdf
 
-__all__ = ["cmd_align", "cmd_phenology", "cmd_predict", "cmd_reconstruct", "cmd_segment", "cmd_summary", "cmd_train"]
+__all__ = ["check_args", "cmd_align", "cmd_phenology", "cmd_predict", "cmd_reconstruct", "cmd_segment", "cmd_summary", "cmd_train",
+           "parse_features"]
+
+#: Integer options and their least value: checked before any input is opened.
+_MIN_INT = {"chunk": 1, "epochs": 1, "block_size": 1, "max_samples": 1, "cv": 0, "n_classes": 2, "max_seasons": 1, "workers": 1}
+
+
+def parse_features(text: str | None) -> Any:
+    """The ``--features`` option: a FeatureSpec from JSON text (None: the default spec).
+
+    Parameters
+    ----------
+    text : str or None
+        A JSON object of FeatureSpec fields, e.g. ``'{"lags": 1, "windows": ["15D", 45]}'``
+        (window lengths in days, or durations such as ``"15D"``).
+
+    Returns
+    -------
+    FeatureSpec
+        Validated.
+
+    Raises
+    ------
+    ConfigError
+        Text that is not JSON, JSON that is not an object, or invalid fields.
+    """
+    from ..features import FeatureSpec
+
+    if text is None:
+        return FeatureSpec()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--features: expected a JSON object such as '{{\"lags\": 1}}', found {text!r} (not JSON: {exc.msg} at char {exc.pos})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--features: expected a JSON object such as '{{\"lags\": 1}}', found {type(raw).__name__} {text!r}")
+    try:
+        return FeatureSpec.from_dict(raw)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise ConfigError(f"--features: {exc}") from exc
+        raise ConfigError(f"--features: invalid FeatureSpec {raw!r}: {exc}") from exc
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Check a command's options before any input is opened or output created; every problem in one error.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments of any stage command.
+
+    Raises
+    ------
+    ConfigError
+        Counts below their least value (``--chunk 0``, ``--epochs 0``), a
+        fraction outside [0, 1], a tolerance or frequency that is not a
+        duration, a non-positive ``--lam``, an output path that is a folder
+        or exists without ``--overwrite``.
+    """
+    from ..validate import as_timedelta, freq_days
+
+    bad = []
+    for name, least in _MIN_INT.items():
+        v = getattr(args, name, None)
+        if v is not None and v < least:
+            bad.append(f"--{name.replace('_', '-')}: expected an integer >= {least}, found {v}")
+    for name in ("min_clear_fraction", "fraction"):
+        v = getattr(args, name, None)
+        if v is not None and not 0 <= v <= 1:
+            bad.append(f"--{name.replace('_', '-')}: expected a fraction in [0, 1] (0.8, not 80), found {v}")
+    lam = getattr(args, "lam", None)
+    if lam is not None and not lam > 0:
+        bad.append(f"--lam: expected a number > 0, found {lam}")
+    tol = getattr(args, "tolerance", None)
+    if tol is not None:
+        try:
+            as_timedelta(tol, "--tolerance")
+        except ConfigError as exc:
+            bad.append(str(exc))
+    freq = getattr(args, "freq", None)
+    if freq is not None:
+        try:
+            days = freq_days(freq, "--freq")
+            if days < 1 or days != int(days):
+                bad.append(f"--freq: expected a whole number of days such as '5D', found {freq!r}")
+        except ConfigError as exc:
+            bad.append(f"{exc} (pandas month/year frequencies such as '1M' are calendar lengths, not accepted)")
+    out = getattr(args, "output", None)
+    if out is not None:
+        try:
+            check_output(Path(out), overwrite=getattr(args, "overwrite", True))
+        except (ConfigError, FileExistsError) as exc:
+            bad.append(str(exc))
+    if bad:
+        raise ConfigError("; ".join(bad) if len(bad) == 1 else f"{len(bad)} problems with the options:\n" + "\n".join(f"  - {b}" for b in bad))
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -32,6 +127,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     int
         0.
     """
+    check_args(args)
     from ..alignment import align, summarise
     from ..readers import open_s1, open_s2
 
@@ -60,6 +156,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     int
         0.
     """
+    check_args(args)
     from ..alignment import summarise
     from ..readers import open_cube
 
@@ -82,13 +179,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     int
         0.
     """
-    from ..features import FeatureSpec
+    check_args(args)
     from ..readers import open_cube
     from ..training import TrainConfig, cross_validate, train
 
-    cube = open_cube(args.cube, chunks={"y": 256, "x": 256})
-    spec = FeatureSpec.from_dict(json.loads(args.features)) if args.features else FeatureSpec()
+    spec = parse_features(args.features)  # options first: nothing is opened or trained on a bad one
     cfg = TrainConfig(max_epochs=args.epochs, block_size=args.block_size, max_samples=args.max_samples, seed=args.seed, device=args.device)
+    cube = open_cube(args.cube, chunks={"y": 256, "x": 256})
     if args.cv:
         cv = cross_validate(cube, spec, cfg, folds=args.cv)
         p = cv["pooled"]
@@ -114,6 +211,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     int
         0.
     """
+    check_args(args)
     from ..inference import predict_ndvi
     from ..models import load_model
     from ..readers import open_cube
@@ -141,6 +239,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     int
         0.
     """
+    check_args(args)
     from ..models import load_model
     from ..readers import open_cube
     from ..reconstruction import reconstruct
@@ -169,16 +268,17 @@ def cmd_phenology(args: argparse.Namespace) -> int:
 
     Raises
     ------
-    FusionError
+    MissingVariableError
         The input has no variable ``args.variable``.
     """
+    check_args(args)
     import xarray as xr
 
     from ..phenometrics import phenology
 
     ds = xr.open_dataset(args.input, chunks={"y": args.chunk, "x": args.chunk})
     if args.variable not in ds:
-        raise FusionError(f"{args.input}: expected a variable {args.variable!r}, found {sorted(map(str, ds.data_vars))}")
+        raise MissingVariableError(f"{args.input}: expected a variable {args.variable!r}, found {sorted(map(str, ds.data_vars))}")
     period = (args.start or "1900-01-01", args.end or "2200-01-01") if args.start or args.end else None
     ph = phenology(ds[args.variable].chunk({"time": -1}), max_seasons=args.max_seasons, amplitude_fraction=args.fraction,
                    min_amplitude=args.min_amplitude, period=period)
@@ -203,6 +303,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     int
         0.
     """
+    check_args(args)
     import numpy as np
 
     from ..readers import open_cube

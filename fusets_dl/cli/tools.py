@@ -42,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)  # every config error is reported before any work
     t0 = time.perf_counter()
     with tile_progress([r.name for r in cfg.regions]) as bar:  # silent off a terminal, with -q or --no-progress
-        rows = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=bar)
+        rows = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=bar, restart=getattr(args, "restart", False))
     print(summary_table(rows))
     print(f"\noutputs in {cfg.output_root} ({time.perf_counter() - t0:.1f} s)")
     return 0
@@ -64,9 +64,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         0.
     """
     from ..evaluation.comparison import CompareConfig, compare
-    from ..features import FeatureSpec
     from ..models import load_model
     from ..training import TrainConfig
+    from .stages import parse_features
 
     cube, where = _compare_cube(args)
     cfg = CompareConfig(
@@ -74,7 +74,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         methods=tuple(args.methods), mogpr={"device": args.device},
     )
     model = load_model(args.model) if args.model else None
-    spec = FeatureSpec.from_dict(json.loads(args.features)) if args.features else FeatureSpec()
+    spec = parse_features(args.features)
     tcfg = TrainConfig(max_epochs=args.epochs, seed=args.seed, device=args.device, fusion=args.fusion,
                        modality_dropout=args.modality_dropout)
     if "NDVI_cloudy" not in cube.data_vars and spec.cloudy_input:
@@ -122,6 +122,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..evaluation.report import report_from_store
 
     store = Path(args.store)
+    if not store.is_dir():
+        from ..errors import SourceError
+
+        raise SourceError(f"report: expected a Zarr store (a folder written by demo or run), found {'a file' if store.exists() else 'nothing'} at {str(store)!r}")
     mpath = store.with_name(store.name.removesuffix(".zarr") + ".metrics.json")
     metrics = json.loads(mpath.read_text()) if mpath.exists() else None
     paths = report_from_store(store, args.out, metrics=metrics)

@@ -6,10 +6,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from .._safeio import read_pair
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 from ..features import FeatureSpec
 from .fusion_model import FORMAT_VERSION, FusionModel
 from .registry import build_network
@@ -44,6 +45,26 @@ def _network(arch: dict[str, Any], state: dict[str, Any], name: str) -> nn.Modul
     return net.eval()
 
 
+_REQUIRED = ("feature_spec", "feature_names", "scaler", "architecture")
+
+
+def _scaler(d: Any, n_features: int, name: str) -> Scaler:
+    """The sidecar's scaler, or a ModelError naming what is wrong with it."""
+    keys = ("feature_mean", "feature_std", "target_mean", "target_std")
+    if not isinstance(d, dict) or any(k not in d for k in keys):
+        raise ModelError(f"{name}: the sidecar's scaler: expected a mapping with {list(keys)}, found {d!r:.200}")
+    try:
+        sc = Scaler.from_dict(d)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{name}: the sidecar's scaler is malformed: {exc}") from exc
+    if sc.feature_mean.shape != (n_features,) or sc.feature_std.shape != (n_features,):
+        raise ModelError(f"{name}: the sidecar's scaler: expected {n_features} feature means and standard deviations, "
+                         f"found {sc.feature_mean.shape} and {sc.feature_std.shape}")
+    if not (np.isfinite(sc.feature_std).all() and (sc.feature_std > 0).all() and np.isfinite([sc.target_mean, sc.target_std]).all() and sc.target_std > 0):
+        raise ModelError(f"{name}: the sidecar's scaler: expected finite statistics with positive standard deviations, found {d!r:.200}")
+    return sc
+
+
 def model_from_parts(meta: dict[str, Any], blob: bytes, *, name: str = "weights") -> FusionModel:
     """Build a :class:`FusionModel` from its JSON sidecar content and safetensors bytes.
 
@@ -67,18 +88,26 @@ def model_from_parts(meta: dict[str, Any], blob: bytes, *, name: str = "weights"
     Raises
     ------
     ModelError
-        Unreadable weights, feature names that differ from the spec, an
-        unknown or malformed architecture, or weights that do not fit it.
+        A sidecar without ``feature_spec``, ``feature_names``, ``scaler`` or
+        ``architecture``, a malformed scaler, unreadable weights, feature
+        names that differ from the spec, an unknown or malformed
+        architecture, or weights that do not fit it.
     """
+    missing = [k for k in _REQUIRED if k not in meta]
+    if missing:
+        raise ModelError(f"{name}: the sidecar lacks {missing}; expected the keys {list(_REQUIRED)}, found {sorted(meta)}")
     state = _load_state(blob, name)
-    spec = FeatureSpec.from_dict(meta["feature_spec"])
+    try:
+        spec = FeatureSpec.from_dict(meta["feature_spec"])
+    except ConfigError as exc:
+        raise ModelError(f"{name}: the sidecar's feature_spec is invalid: {exc}") from exc
     if spec.names != meta.get("feature_names"):
         raise ModelError(f"{name}: feature names {meta.get('feature_names')} do not match its spec {spec.names}")
     arch = meta["architecture"]
     return FusionModel(
         network=_network(arch, state, name),
         spec=spec,
-        scaler=Scaler.from_dict(meta["scaler"]),
+        scaler=_scaler(meta["scaler"], len(spec.names), name),
         architecture=arch,
         config=meta.get("config", {}),
         metrics=meta.get("metrics", {}),
@@ -107,7 +136,8 @@ def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> F
     ------
     ModelError
         Missing or truncated files, a weights hash that does not match the
-        sidecar (tampering), an unknown format, or a feature-spec mismatch.
+        sidecar, a sidecar edited after saving (its own SHA-256, tampering),
+        a sidecar missing a key, an unknown format, or a feature-spec mismatch.
     """
     meta, blob, w_path, j_path = read_pair(path, "fusets_dl.FusionModel", FORMAT_VERSION)
     model = model_from_parts(meta, blob, name=w_path.name)

@@ -45,6 +45,8 @@ def _phen_check(
         )
     if "time" not in ndvi.dims:
         raise DimensionError(f"phenology: expected a 'time' dimension, found {ndvi.dims}")
+    if not np.issubdtype(ndvi["time"].dtype, np.datetime64):
+        raise DimensionError(f"phenology: expected 'time' as datetime64 dates, found dtype {ndvi['time'].dtype} (decode the times, e.g. xr.decode_cf)")
     t = pd.DatetimeIndex(ndvi["time"].values)
     if t.size < 4:
         raise DimensionError(f"phenology: expected at least 4 dates, found {t.size}")

@@ -21,7 +21,7 @@ import pandas as pd
 from ..errors import ConfigError
 from ..validate import as_timedelta
 
-__all__ = ["RegionConfig", "RunConfig", "load_config"]
+__all__ = ["Problems", "RegionConfig", "RunConfig", "check_dask", "load_config"]
 
 _TOP_KEYS = {"output_root", "regions", "model", "defaults", "dask", "report"}
 _REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "phenology", "s1_units", "harmonize", "classes"}
@@ -136,13 +136,75 @@ def load_config(path: str | os.PathLike | Mapping[str, Any], *, base: str | os.P
     """
     raw, base_dir, source = _read_raw(path, base)
     _check_top_level(raw)
-    defaults = _load_defaults(raw)
-    regions = _load_regions(raw["regions"], defaults, base_dir)
-    model = _load_model(raw, base_dir)
-    dask_cfg = _load_dask(raw)
-    report = _load_report(raw)
-    root = _resolve(raw["output_root"], base_dir)
+    problems = Problems()
+    defaults = problems.check(_load_defaults, raw, default={})
+    regions = problems.check(_load_regions, raw["regions"], defaults, base_dir, problems)
+    model = problems.check(_load_model, raw, base_dir)
+    dask_cfg = problems.check(_load_dask, raw)
+    report = problems.check(_load_report, raw)
+    root = problems.check(_output_root, raw["output_root"], base_dir)
+    problems.raise_if_any(source)
     return RunConfig(output_root=root, regions=regions, model=model, dask=dask_cfg, source=source, report=report)
+
+
+class Problems:
+    """Collects the ConfigErrors of many checks, so that one error reports them all."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def check(self, fn: Any, *args: Any, default: Any = None) -> Any:
+        """``fn(*args)``, or ``default`` with its ConfigError's message(s) kept.
+
+        Parameters
+        ----------
+        fn : callable
+            A check raising :class:`~fusets_dl.errors.ConfigError`.
+        *args
+            Its arguments.
+        default : object
+            Returned when it raises.
+
+        Returns
+        -------
+        object
+            What ``fn`` returned, or ``default``.
+        """
+        try:
+            return fn(*args)
+        except ConfigError as exc:
+            self.messages.extend(getattr(exc, "problems", None) or [str(exc)])
+            return default
+
+    def raise_if_any(self, source: str) -> None:
+        """Raise one ConfigError listing every problem kept (the message itself when there is one).
+
+        Parameters
+        ----------
+        source : str
+            Where the configuration came from, for the heading.
+
+        Raises
+        ------
+        ConfigError
+            With a ``problems`` attribute (the list of messages).
+        """
+        if not self.messages:
+            return
+        msgs = list(dict.fromkeys(self.messages))
+        text = msgs[0] if len(msgs) == 1 else f"config {source}: {len(msgs)} problems:\n" + "\n".join(f"  - {m}" for m in msgs)
+        exc = ConfigError(text)
+        exc.problems = msgs  # type: ignore[attr-defined]
+        raise exc
+
+
+def _output_root(value: Any, base_dir: Path) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise _err("output_root", f"expected a folder path, found {value!r}")
+    root = _resolve(value, base_dir)
+    if root.exists() and not root.is_dir():
+        raise _err("output_root", f"expected a folder, found a file: {str(root)!r}")
+    return root
 
 
 def _err(where: str, msg: str) -> ConfigError:
@@ -193,17 +255,20 @@ def _load_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     return defaults
 
 
-def _load_regions(regions_raw: Any, defaults: dict[str, Any], base_dir: Path) -> list[RegionConfig]:
+def _load_regions(regions_raw: Any, defaults: dict[str, Any], base_dir: Path, problems: Problems) -> list[RegionConfig]:
     if not isinstance(regions_raw, list) or not regions_raw:
         raise _err("regions", f"expected a non-empty list, found {regions_raw!r}")
     regions = []
     seen: set[str] = set()
     for i, r in enumerate(regions_raw):
-        name, where = _region_name(i, r)
+        named = problems.check(_region_name, i, r)
+        if named is None:
+            continue
+        name, where = named
         if name in seen:
-            raise _err(where, "duplicated region name")
+            problems.messages.append(str(_err(where, "duplicated region name")))
         seen.add(name)
-        regions.append(_load_region(name, where, r, defaults, base_dir))
+        regions.append(problems.check(_load_region, name, where, r, defaults, base_dir))
     return regions
 
 
@@ -219,36 +284,73 @@ def _region_name(i: int, r: Any) -> tuple[str, str]:
 
 
 def _load_region(name: str, where: str, r: dict[str, Any], defaults: dict[str, Any], base_dir: Path) -> RegionConfig:
-    """One region, merged over ``defaults`` and validated (``where`` names it in messages)."""
+    """One region, merged over ``defaults`` and validated (``where`` names it in messages); every problem at once."""
+    p = Problems()
     unknown = sorted(set(r) - _REGION_KEYS)
     if unknown:
-        raise _err(where, f"unknown keys {unknown}; expected among {sorted(_REGION_KEYS)}")
+        p.messages.append(str(_err(where, f"unknown keys {unknown}; expected among {sorted(_REGION_KEYS)}")))
     merged = {**defaults, **r}
     for key in ("s1", "s2"):
         if key not in merged:
-            raise _err(where, f"missing key {key!r}")
-    bbox = _check_bbox(merged.get("bbox"), where)
-    time_range = _check_time_range(merged.get("time_range"), where)
-    _check_sizes(merged, where)
-    pheno = _check_phenology(merged.get("phenology"), where)
-    classes = _load_classes(merged.get("classes"), where, base_dir)
-    _check_tolerance(merged, where)
+            p.messages.append(str(_err(where, f"missing key {key!r}")))
+    s1 = p.check(_paths, merged.get("s1", []), f"{where} s1", base_dir)
+    s2 = p.check(_paths, merged.get("s2", []), f"{where} s2", base_dir)
+    bbox = p.check(_check_bbox, merged.get("bbox"), where)
+    time_range = p.check(_check_time_range, merged.get("time_range"), where)
+    p.check(_check_sizes, merged, where)
+    pheno = p.check(_check_phenology, merged.get("phenology"), where)
+    classes = p.check(_load_classes, merged.get("classes"), where, base_dir)
+    p.check(_check_tolerance, merged, where)
+    freq = p.check(_check_freq, merged.get("freq", "5D"), where)
+    outlier = p.check(_check_bool, merged.get("outlier_filter", True), f"{where} outlier_filter")
+    units = p.check(_check_choice, merged.get("s1_units", "auto"), f"{where} s1_units", ("auto", "db", "linear"))
+    harmonize = p.check(_check_harmonize, merged.get("harmonize", "auto"), where)
+    p.raise_if_any(where)
     return RegionConfig(
         name=name,
-        s1=_paths(merged["s1"], f"{where} s1", base_dir),
-        s2=_paths(merged["s2"], f"{where} s2", base_dir),
+        s1=s1,
+        s2=s2,
         bbox=bbox,
         time_range=time_range,
         tile_size=int(merged.get("tile_size", 256)),
         chunk=int(merged.get("chunk", 128)),
         tolerance=str(merged.get("tolerance", "3D")),
-        freq=merged.get("freq", "5D"),
-        outlier_filter=bool(merged.get("outlier_filter", True)),
+        freq=freq,
+        outlier_filter=outlier,
         phenology=pheno,
-        s1_units=str(merged.get("s1_units", "auto")),
-        harmonize=_check_harmonize(merged.get("harmonize", "auto"), where),
+        s1_units=units,
+        harmonize=harmonize,
         classes=classes,
     )
+
+
+def _check_bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        hint = " (unquoted: a quoted 'false' would read as true)" if isinstance(value, str) else ""
+        raise _err(where, f"expected true or false{hint}, found {value!r}")
+    return value
+
+
+def _check_choice(value: Any, where: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise _err(where, f"expected one of {list(choices)}, found {value!r}")
+    return value.lower()
+
+
+def _check_freq(value: Any, where: str) -> str | None:
+    """A whole number of days (``"5D"``, or a number of days), or null for the cube dates."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _err(f"{where} freq", f"expected a whole number of days such as '5D' (or null), found {value!r}")
+    try:
+        days = as_timedelta(value, "freq") / as_timedelta(1, "freq")
+    except ConfigError:
+        days = None
+    if days is None or days < 1 or days != int(days):
+        legacy = " (pandas month/year frequencies such as '1M' are calendar lengths, not accepted)" if isinstance(value, str) and value.strip()[-1:].upper() in ("M", "Y", "A", "Q") else ""
+        raise _err(f"{where} freq", f"expected a whole number of days such as '5D' or 5 (or null for the cube dates){legacy}, found {value!r}")
+    return f"{int(days)}D"
 
 
 def _paths(value: Any, where: str, base: Path) -> list[Path]:
@@ -290,16 +392,30 @@ def _check_time_range(tr: Any, where: str) -> tuple[str, str] | None:
 
 
 def _check_sizes(merged: dict[str, Any], where: str) -> None:
+    bad = []
     for key in ("tile_size", "chunk"):
         v = merged.get(key, getattr(RegionConfig, key))
-        if not isinstance(v, int) or v < 2:
-            raise _err(f"{where} {key}", f"expected an integer >= 2, found {v!r}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+            bad.append(f"{where} {key}: expected an integer >= 2, found {v!r}")
+    if bad:
+        raise ConfigError("config " + "; config ".join(bad))
 
 
 def _check_phenology(pheno: Any, where: str) -> dict[str, Any]:
     pheno = pheno or {}
     if not isinstance(pheno, dict) or set(pheno) - _PHENO_KEYS:
         raise _err(f"{where} phenology", f"expected keys among {sorted(_PHENO_KEYS)}, found {pheno!r}")
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    rules = {
+        "max_seasons": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+        "amplitude_fraction": (lambda v: num(v) and 0 < v < 1, "a number in (0, 1)"),
+        "min_amplitude": (lambda v: num(v) and v >= 0, "a number >= 0"),
+        "min_length": (lambda v: num(v) and v >= 0, "a number of days >= 0"),
+        "period": (lambda v: v is None or (isinstance(v, list) and len(v) == 2), "[start, end] dates or null"),
+    }
+    bad = [f"{k}: expected {rules[k][1]}, found {v!r}" for k, v in pheno.items() if not rules[k][0](v)]
+    if bad:
+        raise _err(f"{where} phenology", "; ".join(bad))
     return dict(pheno)
 
 
@@ -400,7 +516,35 @@ def _load_dask(raw: dict[str, Any]) -> dict[str, Any]:
     dask_cfg = raw.get("dask") or {}
     if not isinstance(dask_cfg, dict) or set(dask_cfg) - _DASK_KEYS:
         raise _err("dask", f"expected keys among {sorted(_DASK_KEYS)}, found {dask_cfg!r}")
+    check_dask(dask_cfg, "config dask")
     return dask_cfg
+
+
+def check_dask(dask_cfg: Mapping[str, Any], where: str) -> None:
+    """Refuse worker or thread counts below 1 (or not integers) and a scheduler that is not an address.
+
+    Parameters
+    ----------
+    dask_cfg : mapping
+        ``workers``, ``threads_per_worker``, ``scheduler`` (each optional, None for unset).
+    where : str
+        The caller, for the message (``"config dask"``, ``"run"``).
+
+    Raises
+    ------
+    ConfigError
+        Listing every bad value.
+    """
+    bad = []
+    for key in ("workers", "threads_per_worker"):
+        v = dask_cfg.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            bad.append(f"{key}: expected an integer >= 1, found {v!r}")
+    sched = dask_cfg.get("scheduler")
+    if sched is not None and (not isinstance(sched, str) or not sched.strip()):
+        bad.append(f"scheduler: expected an address such as 'tcp://host:8786', found {sched!r}")
+    if bad:
+        raise ConfigError(f"{where}: " + "; ".join(bad))
 
 
 def _load_report(raw: dict[str, Any]) -> bool:

@@ -20,9 +20,10 @@ from typing import Any
 import xarray as xr
 
 from .._logging import logger
-from ..errors import OutputError
+from ..errors import OutputError, ResumeError
 from .config import RegionConfig, RunConfig, segment_config
 from .outputs import class_summary, output_path, region_stats, write_json_atomic
+from .record import check_record, missing_tiles, region_digest, store_grid
 
 __all__ = ["run_region"]
 
@@ -35,8 +36,10 @@ def run_region(
     rc: RegionConfig,
     cube: xr.Dataset | None = None,
     progress: Progress | None = None,
+    *,
+    restart: bool = False,
 ) -> dict[str, Any]:
-    """Process one region (resumable); return its summary row.
+    """Process one region (resumable, verified against its run record); return its summary row.
 
     Parameters
     ----------
@@ -49,6 +52,10 @@ def run_region(
         benchmarks to stream a lazy synthetic scene through the same code).
     progress : callable, optional
         ``progress(region, tiles_done, tiles_total)`` after each tile.
+    restart : bool
+        Discard the region's earlier outputs (store, progress, model,
+        metrics, report) and start it again, instead of refusing a resume
+        whose configuration, inputs or model changed.
 
     Returns
     -------
@@ -58,15 +65,31 @@ def run_region(
 
     Raises
     ------
+    ResumeError
+        The configuration, inputs or model changed since the region was
+        started (and ``restart`` is False), or the store path holds
+        something fusets_dl did not write.
     OutputError
         A tile could not be written (the tiles before it are kept; a rerun resumes).
+
+    Notes
+    -----
+    A region is skipped as done only when its completion flag, its metrics
+    and every chunk of every tile are on disk; a tile marked done whose
+    chunks are missing is written again, and a store that is gone (or whose
+    metadata are unreadable) is rebuilt.
     """
     store = output_path(cfg.output_root, rc.name, ".zarr")
     progress_dir = output_path(cfg.output_root, rc.name, ".zarr.progress")
     done_flag = progress_dir / "ALL_DONE"
+    digest = region_digest(rc, cfg.model, None if cube is None else f"in-memory cube {dict(cube.sizes)} {sorted(map(str, cube.data_vars))}")
+    _check_record(cfg, rc, store, progress_dir, digest, restart)
     if done_flag.exists():
-        logger.info("region %s: already complete, skipped", rc.name)
-        return {"region": rc.name, "status": "skipped (done)", **json.loads(done_flag.read_text())}
+        if _complete(cfg, rc, store):
+            logger.info("region %s: already complete (store, metrics and every tile verified), skipped", rc.name)
+            return {"region": rc.name, "status": "skipped (done)", **json.loads(done_flag.read_text())}
+        logger.warning("region %s: marked complete but its store, metrics or some tiles are missing: redoing what is missing", rc.name)
+        done_flag.unlink()
     timings: dict[str, float] = {}
     cube, summary = _region_cube(rc, cube, timings)
     model = _region_model(cfg, rc, cube, timings)
@@ -88,6 +111,60 @@ def run_region(
            "test_r2": round(float(model.metrics.get("test", {}).get("r2", float("nan"))), 3), **stats}
     write_json_atomic(done_flag, row)  # last: the region is done only once everything above is written
     return {"region": rc.name, "status": "done", **row}
+
+
+_RECORD = "RECORD.json"
+
+
+def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: Path, digest: dict[str, str], restart: bool) -> None:
+    """Compare the region's run record with this run (refuse a changed one unless ``restart``); write it when new."""
+    from ..writers import check_replaceable
+
+    record = progress_dir / _RECORD
+    artefacts = [output_path(cfg.output_root, rc.name, f"{kind}.json") for kind in (".model", ".segmenter")]
+    started = store.exists() or store.is_symlink() or progress_dir.exists() or any(a.exists() for a in artefacts)
+    if started and not restart:
+        if not record.exists():
+            if store.exists() or store.is_symlink():
+                check_replaceable(store, f"region {rc.name}")
+            raise ResumeError(
+                f"region {rc.name}: cannot resume: expected a run record {str(record)!r} (written when a region starts), "
+                "found none: the outputs were made by another program or an older fusets_dl. Rerun with --restart "
+                "(run(..., restart=True)) to discard them and start the region again"
+            )
+        try:
+            recorded = json.loads(record.read_text())
+        except (OSError, ValueError) as exc:
+            raise ResumeError(f"region {rc.name}: run record {str(record)!r} unreadable ({exc}); rerun with --restart") from exc
+        check_record(recorded, digest, rc.name)
+        return
+    if started:
+        _discard_region(cfg, rc, store, progress_dir)
+    progress_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(record, digest, indent=2)
+
+
+def _discard_region(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: Path) -> None:
+    """Delete a region's earlier outputs for ``restart`` (the store only if fusets_dl wrote it)."""
+    from ..writers import check_replaceable
+
+    if store.exists() or store.is_symlink():
+        check_replaceable(store, f"region {rc.name} --restart")
+        shutil.rmtree(store)
+    shutil.rmtree(progress_dir, ignore_errors=True)
+    for suffix in (".model.json", ".model.safetensors", ".segmenter.json", ".segmenter.safetensors", ".metrics.json"):
+        output_path(cfg.output_root, rc.name, suffix).unlink(missing_ok=True)
+    for rep in cfg.output_root.glob(f"{rc.name}.report*"):
+        shutil.rmtree(rep) if rep.is_dir() else rep.unlink()
+    logger.warning("region %s: --restart: earlier outputs discarded", rc.name)
+
+
+def _complete(cfg: RunConfig, rc: RegionConfig, store: Path) -> bool:
+    """Whether a region flagged done has its metrics and every chunk of every tile on disk."""
+    grid = store_grid(store)
+    if grid is None or not output_path(cfg.output_root, rc.name, ".metrics.json").exists():
+        return False
+    return not missing_tiles(store, _tiles(grid[0], grid[1], rc.tile_size))
 
 
 def _region_cube(rc: RegionConfig, cube: xr.Dataset | None, timings: dict[str, float]) -> tuple[xr.Dataset, dict[str, Any]]:
@@ -188,31 +265,72 @@ def _tiles(ny: int, nx: int, size: int) -> list[tuple[slice, slice]]:
 
 def _write_layout(cfg: RunConfig, rc: RegionConfig, out: xr.Dataset, model: Any, store: Path, progress_dir: Path,
                   timings: dict[str, float]) -> None:
-    """Write the store's layout (metadata, coordinates) unless an earlier run did; tiles fill it with region= writes."""
-    from ..writers import provenance_attrs, to_zarr
+    """Write the store's layout (metadata, coordinates) unless an intact one of this model exists; tiles fill it with region= writes.
+
+    A store that is gone, whose metadata are unreadable, or that was made
+    by another model (a model file deleted and trained again) is written
+    again (only if fusets_dl wrote it), and the tile markers of the old one
+    are void.
+    """
+    from ..writers import check_replaceable, provenance_attrs, to_zarr
 
     for stale in cfg.output_root.glob(f".{store.name}.tmp-*"):  # a layout write killed part-way
         shutil.rmtree(stale, ignore_errors=True)
-    if not store.exists():
+    progress_dir.mkdir(parents=True, exist_ok=True)
+    reason = _layout_problem(store, model)
+    if reason is not None:
+        if store.exists() or store.is_symlink():
+            if _broken_store_of_ours(store):
+                shutil.rmtree(store)  # unreadable without its root metadata, and ours: nothing in it can be kept
+            else:
+                check_replaceable(store, f"region {rc.name}")
+            logger.warning("region %s: %s: writing the store again", rc.name, reason)
         t0 = time.perf_counter()
         prov = provenance_attrs(model_sha256=model.sha256, config={"region": rc.name, "model": cfg.model, "tile_size": rc.tile_size, "freq": rc.freq},
                                 inputs=[str(p) for p in rc.s1 + rc.s2])
-        to_zarr(out, store, provenance=prov, compute=False)
+        prov["fusets_dl_run_digest"] = json.loads((progress_dir / _RECORD).read_text())["digest"]
+        to_zarr(out, store, provenance=prov, compute=False, overwrite=True)
         for p in progress_dir.glob("tile-*"):  # markers of an older store are void
             p.unlink()
         timings["layout"] = time.perf_counter() - t0
-    progress_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _broken_store_of_ours(store: Path) -> bool:
+    """A store of this region (its run record exists) whose root metadata are gone: only array folders are left."""
+    if store.is_symlink() or not store.is_dir() or (store / "zarr.json").exists() or (store / ".zgroup").exists():
+        return False
+    entries = list(store.iterdir())
+    return all(e.is_dir() and not e.is_symlink() and ((e / "zarr.json").exists() or (e / "c").is_dir() or (e / ".zarray").exists()) for e in entries)
+
+
+def _layout_problem(store: Path, model: Any) -> str | None:
+    """Why the store's layout must be written (again), or None when it is intact and made by ``model``."""
+    if not store.exists():
+        return "no store yet"
+    try:
+        attrs = json.loads((store / "zarr.json").read_text()).get("attributes", {})
+    except (OSError, ValueError):
+        return "its metadata are missing or unreadable"
+    if store_grid(store) is None:
+        return "the metadata of some arrays are missing or unreadable"
+    if attrs.get("model_sha256") != model.sha256:
+        return f"it was written by another model (sha256 {str(attrs.get('model_sha256'))[:16]}..., now {model.sha256[:16]}...)"
+    return None
 
 
 def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: Path, tiles: list[tuple[slice, slice]],
                  progress: Progress | None, timings: dict[str, float]) -> int:
-    """Write the tiles not marked done, each marked only after its data; return how many were written now."""
+    """Write the tiles not marked done (or marked but with chunks missing), each marked only after its data; return how many."""
     t0 = time.perf_counter()
     written = 0
+    broken = set(missing_tiles(store, tiles) or [])
     for k, (ys, xs) in enumerate(tiles):
         marker = progress_dir / f"tile-{k:05d}"
         if marker.exists():
-            continue
+            if k not in broken:
+                continue
+            logger.warning("region %s: tile %d/%d was marked done but some of its chunks are missing: writing it again", rc.name, k + 1, len(tiles))
+            marker.unlink()
         _write_tile(rc, out, store, k, len(tiles), ys, xs)
         marker.write_text(json.dumps({"y": [ys.start, ys.stop], "x": [xs.start, xs.stop]}))  # only after the data
         written += 1
@@ -228,7 +346,7 @@ def _write_tile(rc: RegionConfig, out: xr.Dataset, store: Path, k: int, n_tiles:
     tile = out.isel(y=ys, x=xs)
     tile = tile.drop_vars([v for v in tile.variables if not set(tile[v].dims) & {"y", "x"}])
     try:
-        tile.to_zarr(store, region={"y": ys, "x": xs}, mode="r+")
+        tile.to_zarr(store, region={"y": ys, "x": xs}, mode="r+", write_empty_chunks=True)  # every chunk on disk: resume checks them
     except OSError as exc:
         raise OutputError(
             f"region {rc.name}: writing tile {k + 1}/{n_tiles} to {store} failed ({exc}); expected a writable store "

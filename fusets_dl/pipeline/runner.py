@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .._logging import logger
-from .config import RunConfig, load_config
+from .config import RunConfig, check_dask, load_config
 from .lock import output_lock
 from .outputs import output_path
 from .region import Progress, run_region
@@ -27,6 +27,7 @@ def run(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Progress | None = None,
+    restart: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every region of a config (resumable); return the summary rows.
 
@@ -41,6 +42,9 @@ def run(
         dask-jobqueue on SLURM).
     progress : callable, optional
         ``progress(region, tiles_done, tiles_total)`` after each tile.
+    restart : bool
+        Start every region again (discarding its earlier outputs) instead
+        of refusing to resume one whose configuration, inputs or model changed.
 
     Returns
     -------
@@ -50,7 +54,11 @@ def run(
     Raises
     ------
     ConfigError
-        The configuration is invalid (nothing was started).
+        The configuration, ``workers`` or ``scheduler`` is invalid (nothing was started).
+    ResumeError
+        A region's configuration, inputs or model changed since it was
+        started (without ``restart``), or its store path holds something
+        fusets_dl did not write.
     LockError
         Another run holds the output root.
     OutputError
@@ -58,16 +66,17 @@ def run(
     """
     cfg = config if isinstance(config, RunConfig) else load_config(config)
     dask_cfg = dict(cfg.dask)
-    if workers:
+    if workers is not None:
         dask_cfg["workers"] = workers
-    if scheduler:
+    if scheduler is not None:
         dask_cfg["scheduler"] = scheduler
+    check_dask(dask_cfg, "run")
     rows = []
     with output_lock(cfg.output_root), _dask_context(dask_cfg):
         for i, rc in enumerate(cfg.regions):
             with _region_log(output_path(cfg.output_root, rc.name, ".log")):
                 logger.info("run: region %d/%d %s", i + 1, len(cfg.regions), rc.name)
-                row = run_region(cfg, rc, progress=progress)
+                row = run_region(cfg, rc, progress=progress, restart=restart)
                 logger.info("run: region %s %s in %s s", rc.name, row["status"], row.get("seconds"))
                 rows.append(row)
     return rows

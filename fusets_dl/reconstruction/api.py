@@ -31,7 +31,7 @@ import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
 from ..cf import CONVENTIONS, apply_cf
-from ..errors import ConfigError
+from ..errors import ConfigError, InsufficientDataError
 from ..inference import predict_ndvi
 from ..models import FusionModel
 from ..validate import check_cube, freq_days
@@ -184,6 +184,8 @@ def reconstruct(
         ``VH`` in dB (see :func:`fusets_dl.validate.check_cube`).
     """
     check_cube(cube, need_target=True)
+    if cube.sizes["time"] < 2:
+        raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']} (widen the time range)")
     weights = _rec_check(weights, lam, obs_std)
     pred = predicted if predicted is not None else predict_ndvi(cube, model, **predict_kwargs)
     grid = _rec_grid(pd.DatetimeIndex(cube["time"].values), freq, smooth)

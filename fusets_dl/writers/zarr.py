@@ -18,9 +18,9 @@ import xarray as xr
 
 from .._logging import logger
 from ..cf import CONVENTIONS, prepare_output
-from ..errors import ConfigError, StoreExistsError
+from ..errors import ConfigError, OutputError, StoreExistsError
 
-__all__ = ["StoreExistsError", "encoding_for", "provenance_attrs", "to_zarr"]
+__all__ = ["StoreExistsError", "check_replaceable", "encoding_for", "is_our_store", "provenance_attrs", "to_zarr"]
 
 
 def provenance_attrs(
@@ -60,6 +60,59 @@ def provenance_attrs(
     if inputs:
         attrs["input_files"] = json.dumps([str(i) for i in inputs])
     return attrs
+
+
+def is_our_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a Zarr store written by fusets_dl (root attributes carry ``fusets_dl_version``).
+
+    Parameters
+    ----------
+    path : path
+        A folder.
+
+    Returns
+    -------
+    bool
+        True for a Zarr v3 or v2 group whose attributes name fusets_dl.
+    """
+    p = Path(path)
+    if p.is_symlink() or not p.is_dir():
+        return False
+    for meta, key in (("zarr.json", "attributes"), (".zattrs", None)):
+        f = p / meta
+        if f.is_file():
+            try:
+                doc = json.loads(f.read_text())
+            except (OSError, ValueError):
+                return False
+            attrs = doc.get(key, {}) if key else doc
+            return isinstance(attrs, dict) and "fusets_dl_version" in attrs
+    return False
+
+
+def check_replaceable(path: str | os.PathLike, what: str) -> None:
+    """Refuse to replace anything at ``path`` but a Zarr store that fusets_dl wrote.
+
+    Parameters
+    ----------
+    path : path
+        The existing target.
+    what : str
+        The caller, for the message.
+
+    Raises
+    ------
+    StoreExistsError
+        ``path`` is a file, a link, or a folder without our provenance.
+    """
+    p = Path(path)
+    if is_our_store(p):
+        return
+    kind = "a link" if p.is_symlink() else "a file" if p.is_file() else "a folder that is not a fusets_dl Zarr store"
+    raise StoreExistsError(
+        f"{what}: refusing to replace {str(p)!r}: expected a Zarr store written by fusets_dl (root attribute "
+        f"'fusets_dl_version'), found {kind}; move it away or choose another path"
+    )
 
 
 def _uniform_chunks(chunks: tuple[int, ...]) -> bool:
@@ -156,7 +209,12 @@ def to_zarr(
     ConfigError
         ``zarr_format`` is not 2 or 3.
     StoreExistsError
-        ``store`` exists and ``overwrite`` is False.
+        ``store`` exists and ``overwrite`` is False, or ``overwrite`` is
+        True but ``store`` is not a Zarr store written by fusets_dl (a file,
+        or a folder without our provenance): only our own stores are replaced.
+    OutputError
+        The file system refused the write (read-only, full, permissions):
+        the OS error and the path; an existing store is left untouched.
 
     Notes
     -----
@@ -167,8 +225,10 @@ def to_zarr(
     if zarr_format not in (2, 3):
         raise ConfigError(f"to_zarr: zarr_format: expected 2 or 3, found {zarr_format!r}")
     path = Path(store)
-    if path.exists() and not overwrite:
-        raise StoreExistsError(f"to_zarr: {str(path)!r} exists: expected a new path, or pass overwrite=True")
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise StoreExistsError(f"to_zarr: {str(path)!r} exists: expected a new path, or pass overwrite=True")
+        check_replaceable(path, "to_zarr")
     out = _with_cf(ds)
     out.attrs = {**out.attrs, **(provenance or {})}
     out.attrs.setdefault("fusets_dl_version", provenance_attrs()["fusets_dl_version"])
@@ -188,10 +248,18 @@ def to_zarr(
         if path.exists():
             old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
             path.rename(old)
-            tmp.rename(path)
+            try:
+                tmp.rename(path)
+            except OSError:
+                old.rename(path)  # put the old store back: never lose data on a failed swap
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"to_zarr: writing {str(path)!r} failed: {exc}; expected a writable folder with free space "
+                          "(any existing store there is left untouched)") from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

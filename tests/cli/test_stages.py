@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import xarray as xr
 
@@ -89,3 +91,61 @@ def test_segment_subcommand_trains_saves_and_reuses(tmp_path, capsys):
     km = tmp_path / "km.nc"
     assert main(["-q", "segment", str(cube), "-o", str(km), "--kmeans", "--n-classes", "3"]) == 0
     assert set(xr.open_dataset(km)["class"].values.ravel()) <= {-1, 0, 1, 2}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "CUBE", "-o", "m", "--features", "{lags: 1}"], r"--features: expected a JSON object .*not JSON"),
+        (["train", "CUBE", "-o", "m", "--features", "[1, 2]"], r"--features: expected a JSON object .*found list"),
+        (["train", "CUBE", "-o", "m", "--features", '{"windows": ["soon"]}'], r"--features: FeatureSpec: windows: expected a list of integers"),
+        (["train", "CUBE", "-o", "m", "--features", '{"lags": "1"}'], r"lags: expected an integer, found '1'"),
+        (["train", "CUBE", "-o", "m", "--epochs", "0", "--block-size", "-3"], r"2 problems.*--epochs: expected an integer >= 1, found 0.*--block-size"),
+        (["align", "--s1", "S1", "--s2", "S2", "-o", "c.nc", "--min-clear-fraction", "80"], r"--min-clear-fraction: expected a fraction in \[0, 1\]"),
+        (["align", "--s1", "S1", "--s2", "S2", "-o", "c.nc", "--tolerance", "soon"], r"--tolerance: expected a duration"),
+        (["align", "--s1", "S1", "--s2", "S2", "-o", "c.nc", "--freq", "1M"], r"--freq.*calendar length"),
+        (["reconstruct", "CUBE", "m", "-o", "r.nc", "--freq", "12h"], r"--freq: expected a whole number of days"),
+        (["phenology", "CUBE", "-o", "p.nc", "--max-seasons", "0", "--chunk", "0"], r"--chunk: expected an integer >= 1.*--max-seasons"),
+        (["segment", "CUBE", "-o", "OUTDIR"], r"expected a file path .*found a folder"),
+    ],
+)
+def test_bad_options_are_refused_before_any_input_is_opened(tmp_path, capsys, argv, message):
+    sample = find_sample()
+    (tmp_path / "OUTDIR").mkdir()
+    subst = {"CUBE": str(tmp_path / "never-opened.nc"), "S1": str(sample / "s1.nc"), "S2": str(sample / "s2.nc"), "OUTDIR": str(tmp_path / "OUTDIR")}
+    argv = [subst.get(a, a) for a in argv]
+    argv = [str(tmp_path / a) if a in ("m", "c.nc", "r.nc", "p.nc") else a for a in argv]
+    assert main(["-q", *argv]) == 2
+    err = capsys.readouterr().err
+    assert __import__("re").search(message, err, flags=__import__("re").S), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["OUTDIR"]  # nothing written, no .tmp
+
+
+def test_features_accept_durations_as_days():
+    from fusets_dl.cli.stages import parse_features
+
+    assert parse_features('{"windows": ["15D", 45], "trends": ["30D"]}').windows == (15, 45)
+    assert parse_features(None) == parse_features("{}")
+
+
+def test_an_output_path_that_fails_leaves_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    import fusets_dl.cli.output as output
+    from fusets_dl.errors import OutputError
+
+    ds = xr.Dataset({"v": ("x", [1.0, 2.0])})
+
+    def full(self, path, *a, **k):
+        Path(path).write_bytes(b"half")  # a half-written temporary, as a full disk leaves
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", full)
+    with pytest.raises(OutputError, match=r"output '.*o\.nc': writing failed \(\[Errno 28\] No space left on device\)"):
+        output.write_netcdf(ds, tmp_path / "o.nc", overwrite=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_on_a_missing_store_is_a_clear_error(tmp_path, capsys):
+    assert main(["-q", "report", str(tmp_path / "nope.zarr")]) == 2
+    assert "expected a Zarr store" in capsys.readouterr().err

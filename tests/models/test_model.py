@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import fusets_dl as fdl
+from fusets_dl._safeio import sidecar_digest
 from fusets_dl.models.fusion_model import FusionModel
 from fusets_dl.models.io import load_model
 from fusets_dl.models.mlp import MLP
@@ -99,6 +100,7 @@ def test_weights_hash_forged_in_sidecar_still_checks_architecture(tmp_path):
     (tmp_path / "m.safetensors").write_bytes(bogus)
     meta = json.loads((tmp_path / "m.json").read_text())
     meta["weights_sha256"] = hashlib.sha256(bogus).hexdigest()
+    meta["sidecar_sha256"] = sidecar_digest(meta)  # a forger who also recomputes the sidecar digest
     (tmp_path / "m.json").write_text(json.dumps(meta))
     with pytest.raises(fdl.errors.ModelError, match="do not fit the architecture"):
         load_model(tmp_path / "m")
@@ -111,6 +113,7 @@ def test_mismatched_feature_spec_is_refused(tmp_path):
     assert load_model(tmp_path / "m", expect_spec=fdl.FeatureSpec(lags=1, windows=(15,))) is not None
     meta = json.loads((tmp_path / "m.json").read_text())
     meta["feature_names"] = meta["feature_names"][::-1]
+    meta["sidecar_sha256"] = sidecar_digest(meta)
     (tmp_path / "m.json").write_text(json.dumps(meta))
     with pytest.raises(fdl.errors.ModelError, match="do not match its spec"):
         load_model(tmp_path / "m")
@@ -215,3 +218,72 @@ def test_dropout_drops_at_rate_p_and_keeps_the_expectation():
     assert d(x) is x
     with pytest.raises(fdl.errors.ModelError, match="dropout: expected 0 <= p < 1"):
         Dropout(1.0)
+
+
+def test_an_edited_sidecar_is_refused(tmp_path):
+    """The scaler's target mean edited by +0.3 (every prediction would move by +0.3, silently): refused."""
+    _model().save(tmp_path / "m")
+    j = tmp_path / "m.json"
+    meta = json.loads(j.read_text())
+    assert len(meta["sidecar_sha256"]) == 64
+    original = meta["scaler"]["target_mean"]
+    meta["scaler"]["target_mean"] = original + 0.3
+    j.write_text(json.dumps(meta, indent=2))
+    with pytest.raises(fdl.errors.ModelError, match=r"sidecar.*edited after the model was saved"):
+        load_model(tmp_path / "m")
+    # re-indenting or reordering the keys is not an edit: the digest is over the canonical JSON
+    meta["scaler"]["target_mean"] = original
+    j.write_text(json.dumps(dict(reversed(list(meta.items())))))
+    assert load_model(tmp_path / "m").scaler.target_mean == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("edit", ["drop_scaler", "scaler_short", "scaler_zero_std", "drop_architecture"])
+def test_a_sidecar_missing_keys_or_with_a_bad_scaler_is_a_model_error(tmp_path, edit):
+    _model().save(tmp_path / "m")
+    j = tmp_path / "m.json"
+    meta = json.loads(j.read_text())
+    if edit == "drop_scaler":
+        del meta["scaler"]
+        match = r"lacks \['scaler'\]"
+    elif edit == "drop_architecture":
+        del meta["architecture"]
+        match = r"lacks \['architecture'\]"
+    elif edit == "scaler_short":
+        meta["scaler"]["feature_mean"] = meta["scaler"]["feature_mean"][:2]
+        match = r"expected \d+ feature means"
+    else:
+        meta["scaler"]["target_std"] = 0.0
+        match = "positive standard deviations"
+    meta["sidecar_sha256"] = sidecar_digest(meta)  # consistent, so the deeper check is the one that speaks
+    j.write_text(json.dumps(meta))
+    with pytest.raises(fdl.errors.ModelError, match=match):
+        load_model(tmp_path / "m")
+
+
+def test_a_sidecar_saved_without_its_digest_loads_with_a_warning(tmp_path, caplog):
+    _model().save(tmp_path / "m")
+    j = tmp_path / "m.json"
+    meta = json.loads(j.read_text())
+    del meta["sidecar_sha256"]
+    j.write_text(json.dumps(meta))
+    with caplog.at_level("WARNING", logger="fusets_dl"):
+        assert load_model(tmp_path / "m") is not None
+    assert "no sidecar_sha256" in caplog.text
+
+
+def test_same_weights_with_another_sidecar_is_another_model_in_the_inference_cache(tmp_path):
+    """The Dask payload cache keys on weights and sidecar together: a second scaler gives its own predictions."""
+    from fusets_dl.inference.predict import _payload, _predict_block
+
+    a = _model()
+    b = _model()
+    b.scaler = Scaler(a.scaler.feature_mean, a.scaler.feature_std, a.scaler.target_mean + 0.3, a.scaler.target_std)
+    assert a.sha256 == b.sha256  # same weights
+    pa, pb = _payload(a), _payload(b)
+    assert pa[2] != pb[2]
+    x = np.random.default_rng(2).normal(size=(64, len(a.spec.names))).astype(np.float32)
+    ya = _predict_block(x[None], pa, None, "cpu", "float32")
+    yb = _predict_block(x[None], pb, None, "cpu", "float32")
+    unclipped = (np.abs(ya) < 0.69) & np.isfinite(ya)
+    assert unclipped.any()
+    np.testing.assert_allclose((yb - ya)[unclipped], 0.3, atol=1e-5)

@@ -25,6 +25,18 @@ from tests.pipeline.helpers import sample_config, write_config
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "harmonize": "yes"}]}, r"region 'x' harmonize: expected 'auto', true or false, found 'yes'"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tolerance": -2}]}, r"region 'x' tolerance: expected a duration .* found -2"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tolerance": "soon"}]}, r"region 'x' tolerance: expected a duration .* found 'soon'"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "outlier_filter": "false"}]}, r"region 'x' outlier_filter: expected true or false \(unquoted.*found 'false'"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tile_size": True}]}, r"region 'x' tile_size: expected an integer >= 2, found True"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "freq": "1M"}]}, r"region 'x' freq: expected a whole number of days .*'1M' are calendar lengths.*found '1M'"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "freq": "12h"}]}, r"region 'x' freq: expected a whole number of days"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "s1_units": "dbz"}]}, r"region 'x' s1_units: expected one of \['auto', 'db', 'linear'\]"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "phenology": {"amplitude_fraction": "0.5"}}]}, r"phenology: amplitude_fraction: expected a number in \(0, 1\), found '0.5'"),
+        ({"model": {"mode": "train", "train": {"dropout": "0.1"}}}, r"TrainConfig: dropout: expected a number, found '0.1'"),
+        ({"model": {"mode": "train", "train": {"batch_norm": "false"}}}, r"TrainConfig: batch_norm: expected true or false, found 'false'"),
+        ({"model": {"mode": "train", "features": {"windows": [15, "soon"]}}}, r"FeatureSpec: windows: expected a list of integers"),
+        ({"dask": {"workers": -1}}, r"config dask: workers: expected an integer >= 1, found -1"),
+        ({"dask": {"workers": 2, "threads_per_worker": 0}}, r"threads_per_worker: expected an integer >= 1, found 0"),
+        ({"report": "no"}, r"report: expected true or false, found 'no'"),
     ],
 )
 def test_bad_configs_fail_before_any_work(tmp_path, patch, message):
@@ -81,3 +93,42 @@ def test_harmonize_key_defaults_to_auto_and_reaches_open_s2(tmp_path, monkeypatc
     cube, _ = _open_region(loaded.regions[1])
     assert seen["harmonize"] is False
     assert cube.sizes["time"] > 0
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    sample = find_sample()
+    cfg = sample_config(tmp_path / "out")
+    cfg["regions"][0].update(freq="1M", outlier_filter="false", tile_size="256")
+    cfg["regions"][1].update(tolerance="soon", s1=str(tmp_path / "missing.nc"))
+    cfg["model"]["train"]["learning_rate"] = "0.01"
+    cfg["dask"] = {"workers": 0}
+    with pytest.raises(ConfigError) as info:
+        run(write_config(tmp_path, cfg))
+    problems = info.value.problems
+    assert len(problems) == 7, problems
+    text = str(info.value)
+    assert text.startswith(f"config {tmp_path / 'run.yaml'}: 7 problems:")
+    for needle in ("region 'a' freq", "region 'a' outlier_filter", "region 'a' tile_size", "region 'b' tolerance",
+                   "region 'b' s1: file not found", "learning_rate: expected a number, found '0.01'", "workers: expected an integer >= 1, found 0"):
+        assert needle in text
+    assert not (tmp_path / "out").exists()
+    assert sample.exists()
+
+
+@pytest.mark.parametrize(("tolerance", "days"), [(3, 3.0), ("3", 3.0), ("3D", 3.0), (0.5, 0.5), ("12h", 0.5)])
+def test_durations_are_days_never_nanoseconds(tmp_path, tolerance, days):
+    import pandas as pd
+
+    from fusets_dl.validate import as_timedelta
+
+    cfg = sample_config(tmp_path / "out")
+    cfg["defaults"]["tolerance"] = tolerance
+    rc = load_config(cfg).regions[0]
+    assert as_timedelta(rc.tolerance, "t") == pd.Timedelta(days=days)
+
+
+@pytest.mark.parametrize("workers", [0, -1, True])
+def test_run_refuses_worker_counts_below_one_before_any_work(tmp_path, workers):
+    with pytest.raises(ConfigError, match=rf"run: workers: expected an integer >= 1, found {workers!r}"):
+        run(sample_config(tmp_path / "out"), workers=workers)
+    assert not (tmp_path / "out").exists()

@@ -69,3 +69,37 @@ def test_failed_write_leaves_the_old_store_untouched(cube, tmp_path):
     back = xr.open_zarr(path)
     np.testing.assert_array_equal(back["VV"].values, cube["VV"].values)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.zarr"]  # no temporary left behind
+
+
+def test_overwrite_replaces_only_a_store_fusets_dl_wrote(cube, tmp_path):
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "chapter1.tex").write_text("precious")
+    afile = tmp_path / "notes.txt"
+    afile.write_text("keep me")
+    foreign = tmp_path / "other.zarr"  # a Zarr store, but not ours (no fusets_dl provenance)
+    xr.Dataset({"v": ("x", np.arange(3.0))}).to_zarr(foreign, zarr_format=3)
+    for path, kind in ((folder, "a folder that is not a fusets_dl Zarr store"), (afile, "a file"), (foreign, "a folder that is not")):
+        with pytest.raises(StoreExistsError, match=rf"refusing to replace .*expected a Zarr store written by fusets_dl .*found {kind}"):
+            fdl.to_zarr(cube, path, overwrite=True)
+    assert (folder / "chapter1.tex").read_text() == "precious" and afile.read_text() == "keep me"
+    assert xr.open_zarr(foreign)["v"].values.tolist() == [0.0, 1.0, 2.0]
+    ours = fdl.to_zarr(cube, tmp_path / "c.zarr")
+    fdl.to_zarr(cube.isel(time=slice(0, 3)), ours, overwrite=True)
+    assert xr.open_zarr(ours).sizes["time"] == 3
+
+
+def test_os_errors_become_output_errors_naming_the_path(cube, tmp_path, monkeypatch):
+    import errno
+
+    path = fdl.to_zarr(cube, tmp_path / "c.zarr")
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(xr.Dataset, "to_zarr", full)
+    with pytest.raises(fdl.errors.OutputError, match=r"to_zarr: writing '.*c\.zarr' failed: \[Errno 28\] No space left on device"):
+        fdl.to_zarr(cube, path, overwrite=True)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(xr.open_zarr(path)["VV"].values, cube["VV"].values)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.zarr"]

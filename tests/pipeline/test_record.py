@@ -1,0 +1,153 @@
+"""The run record: digests of config, inputs and model; resume that verifies chunks, refuses changes, restarts on request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from fusets_dl.errors import ResumeError, StoreExistsError
+from fusets_dl.pipeline import load_config, run
+from fusets_dl.pipeline.record import check_record, missing_tiles, region_digest, store_grid
+from fusets_dl.sample import find_sample
+from tests.pipeline.helpers import assert_same_stores, sample_config
+
+
+def _one_region(root, **region):
+    cfg = sample_config(root, report=False)
+    cfg["regions"] = [{**cfg["regions"][0], **region}]
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One finished region ``a`` (4 tiles of 32 pixels), copied by each test before it is damaged."""
+    root = tmp_path_factory.mktemp("ref") / "out"
+    rows = run(_one_region(root))
+    assert rows[0]["status"] == "done"
+    return root
+
+
+def _copy(reference, tmp_path):
+    root = tmp_path / "out"
+    shutil.copytree(reference, root)
+    return root
+
+
+def _chunk_files(store, var):
+    return sorted(p for p in (store / var).rglob("*") if p.is_file() and p.name != "zarr.json")
+
+
+def test_every_chunk_of_every_tile_is_on_disk(reference):
+    """write_empty_chunks=True: resume can trust presence (an all-NaN chunk is a file too)."""
+    store = reference / "a.zarr"
+    assert store_grid(store) == (64, 64)
+    tiles = [(slice(i, i + 32), slice(j, j + 32)) for i in (0, 32) for j in (0, 32)]
+    assert missing_tiles(store, tiles) == []
+    ds = xr.open_zarr(store)
+    assert len(_chunk_files(store, "NDVI")) == 4 * int(np.prod([len(c) for c in ds["NDVI"].chunks[:-2]]))
+    assert json.loads((reference / "a.zarr.progress" / "RECORD.json").read_text())["digest"] == ds.attrs["fusets_dl_run_digest"]
+
+
+def test_a_deleted_chunk_is_found_and_its_tile_redone(reference, tmp_path, caplog):
+    root = _copy(reference, tmp_path)
+    store = root / "a.zarr"
+    victim = next(p for p in _chunk_files(store, "NDVI") if p.relative_to(store / "NDVI").parts[-2:] == ("1", "1"))  # last tile (y 1, x 1)
+    victim.unlink()
+    tiles = [(slice(i, i + 32), slice(j, j + 32)) for i in (0, 32) for j in (0, 32)]
+    assert missing_tiles(store, tiles) == [3]
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        rows = run(_one_region(root))
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 1  # not "skipped (done)", and only that tile
+    assert "marked complete but" in caplog.text and "tile 4/4 was marked done but some of its chunks are missing" in caplog.text
+    assert_same_stores(reference / "a.zarr", store)
+
+
+def test_a_deleted_finished_store_is_written_again_not_reported_done(reference, tmp_path):
+    root = _copy(reference, tmp_path)
+    shutil.rmtree(root / "a.zarr")
+    rows = run(_one_region(root))
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 4
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")
+    assert run(_one_region(root))[0]["status"] == "skipped (done)"
+
+
+def test_a_deleted_variable_rebuilds_the_layout(reference, tmp_path):
+    root = _copy(reference, tmp_path)
+    shutil.rmtree(root / "a.zarr" / "NDVI_std")
+    assert store_grid(root / "a.zarr") is None  # consolidated metadata name it, its own metadata are gone
+    rows = run(_one_region(root))
+    assert rows[0]["written"] == 4
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")
+
+
+@pytest.mark.parametrize("change", ["config", "inputs"])
+def test_a_changed_config_or_input_is_refused_then_restarted_on_request(reference, tmp_path, change):
+    root = _copy(reference, tmp_path)
+    cfg = _one_region(root)
+    if change == "config":
+        cfg["defaults"]["freq"] = "10D"
+    else:
+        sample = find_sample()
+        s1 = tmp_path / "s1.nc"
+        shutil.copy(sample / "s1.nc", s1)
+        with open(s1, "ab") as fh:  # same data variables, different bytes
+            fh.write(b"\0" * 16)
+        cfg["regions"][0]["s1"] = str(s1)
+    before = {p.name: p.stat().st_mtime_ns for p in root.iterdir()}
+    what = "its configuration" if change == "config" else "its input files"
+    with pytest.raises(ResumeError, match=rf"region a: cannot resume: {what} changed .*--restart"):
+        run(cfg)
+    assert {p.name: p.stat().st_mtime_ns for p in root.iterdir() if not p.name.endswith(".log")} == {k: v for k, v in before.items() if not k.endswith(".log")}
+    rows = run(cfg, restart=True)
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 4
+    ds = xr.open_zarr(root / "a.zarr")
+    ref = xr.open_zarr(reference / "a.zarr")
+    if change == "config":
+        assert np.diff(ds.time.values)[0] == np.timedelta64(10, "D") and ds.sizes["time"] < ref.sizes["time"]
+        assert json.loads(ds.attrs["fusets_dl_config"])["freq"] == "10D"
+    assert ds.attrs["fusets_dl_run_digest"] != ref.attrs["fusets_dl_run_digest"]
+    assert run(cfg)[0]["status"] == "skipped (done)"
+
+
+def test_a_folder_we_did_not_write_is_never_touched(tmp_path):
+    root = tmp_path / "out"
+    (root / "a.zarr").mkdir(parents=True)
+    (root / "a.zarr" / "thesis.tex").write_text("precious")
+    for restart in (False, True):
+        with pytest.raises((ResumeError, StoreExistsError), match="a folder that is not a fusets_dl Zarr store"):
+            run(_one_region(root), restart=restart)
+    assert (root / "a.zarr" / "thesis.tex").read_text() == "precious"
+
+
+def test_region_digest_parts_and_check_record(tmp_path):
+    cfg = load_config(_one_region(tmp_path / "out"))
+    rc = cfg.regions[0]
+    d = region_digest(rc, cfg.model)
+    assert set(d) == {"config", "inputs", "model", "digest"} and all(len(v) == 64 for v in d.values())
+    assert region_digest(rc, cfg.model) == d  # stable
+    other = region_digest(rc, {**cfg.model, "train": {**cfg.model["train"], "seed": 1}})
+    assert other["config"] != d["config"] and other["inputs"] == d["inputs"]
+    check_record(d, d, "a")
+    with pytest.raises(ResumeError, match=r"its configuration changed .*\(expected digest [0-9a-f]{16}\.\.\., found"):
+        check_record(other, d, "a")
+
+
+def test_a_store_without_its_root_metadata_is_rebuilt(reference, tmp_path):
+    root = _copy(reference, tmp_path)
+    (root / "a.zarr" / "zarr.json").unlink()
+    rows = run(_one_region(root))
+    assert rows[0]["written"] == 4
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")
+
+
+def test_a_model_left_without_a_record_is_not_reused_silently(reference, tmp_path):
+    root = _copy(reference, tmp_path)
+    shutil.rmtree(root / "a.zarr")
+    shutil.rmtree(root / "a.zarr.progress")  # only the model of an unknown configuration is left
+    with pytest.raises(ResumeError, match=r"expected a run record .* found none"):
+        run(_one_region(root))
