@@ -37,6 +37,7 @@ def _phenology(
     period: tuple[Any, Any] | None = None,
     min_valid: int = 6,
     by: xr.DataArray | None = None,
+    **options: Any,
 ) -> xr.Dataset:
     """Multi-season phenometrics of the NDVI series (a Dataset's ``NDVI``); see :func:`fusets_dl.phenology`.
 
@@ -44,6 +45,9 @@ def _phenology(
     ----------
     max_seasons, method, amplitude_fraction, min_amplitude, min_length, smooth, step_days, period, min_valid, by
         As in :func:`fusets_dl.phenology`.
+    **options
+        Further keywords of :func:`fusets_dl.phenology` (``noise_factor``,
+        ``std``, ``extrapolate``, ``by_year``, thresholds, ...).
 
     Returns
     -------
@@ -54,7 +58,7 @@ def _phenology(
 
     return phenology(self._ndvi(), max_seasons=max_seasons, method=method, amplitude_fraction=amplitude_fraction,
                      min_amplitude=min_amplitude, min_length=min_length, smooth=smooth, step_days=step_days,
-                     period=period, min_valid=min_valid, by=by)
+                     period=period, min_valid=min_valid, by=by, **options)
 
 
 @xr.register_dataset_accessor("fusion")
