@@ -37,12 +37,27 @@ def _phenology(
     period: tuple[Any, Any] | None = None,
     min_valid: int = 6,
     by: xr.DataArray | None = None,
+    noise_factor: float = 3.0,
+    noise: xr.DataArray | float | None = None,
+    std: xr.DataArray | None = None,
+    min_separation: float | None = None,
+    min_span: float | None = None,
+    start_threshold: float | None = None,
+    end_threshold: float | None = None,
+    threshold_type: str = "fraction",
+    pos_level: float = 0.8,
+    extrapolate: bool | float = False,
+    by_year: bool | int = False,
 ) -> xr.Dataset:
     """Multi-season phenometrics of the NDVI series (a Dataset's ``NDVI``); see :func:`fusets_dl.phenology`.
 
     Parameters
     ----------
     max_seasons, method, amplitude_fraction, min_amplitude, min_length, smooth, step_days, period, min_valid, by
+        As in :func:`fusets_dl.phenology`.
+    noise_factor, noise, std, min_separation, min_span, start_threshold, end_threshold, threshold_type
+        As in :func:`fusets_dl.phenology`.
+    pos_level, extrapolate, by_year
         As in :func:`fusets_dl.phenology`.
 
     Returns
@@ -54,7 +69,10 @@ def _phenology(
 
     return phenology(self._ndvi(), max_seasons=max_seasons, method=method, amplitude_fraction=amplitude_fraction,
                      min_amplitude=min_amplitude, min_length=min_length, smooth=smooth, step_days=step_days,
-                     period=period, min_valid=min_valid, by=by)
+                     period=period, min_valid=min_valid, by=by, noise_factor=noise_factor, noise=noise, std=std,
+                     min_separation=min_separation, min_span=min_span, start_threshold=start_threshold,
+                     end_threshold=end_threshold, threshold_type=threshold_type, pos_level=pos_level,
+                     extrapolate=extrapolate, by_year=by_year)
 
 
 @xr.register_dataset_accessor("fusion")

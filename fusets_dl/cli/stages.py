@@ -259,7 +259,8 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     ----------
     args : argparse.Namespace
         ``input``, ``output``, ``variable``, ``max_seasons``, ``fraction``,
-        ``min_amplitude``, ``start``, ``end``, ``chunk``, ``overwrite``.
+        ``min_amplitude``, ``noise_factor``, ``extrapolate``, ``by_year``,
+        ``start``, ``end``, ``chunk``, ``overwrite``.
 
     Returns
     -------
@@ -281,7 +282,8 @@ def cmd_phenology(args: argparse.Namespace) -> int:
         raise MissingVariableError(f"{args.input}: expected a variable {args.variable!r}, found {sorted(map(str, ds.data_vars))}")
     period = (args.start or "1900-01-01", args.end or "2200-01-01") if args.start or args.end else None
     ph = phenology(ds[args.variable].chunk({"time": -1}), max_seasons=args.max_seasons, amplitude_fraction=args.fraction,
-                   min_amplitude=args.min_amplitude, period=period)
+                   min_amplitude=args.min_amplitude, period=period, noise_factor=args.noise_factor,
+                   extrapolate=args.extrapolate or False, by_year=args.by_year)
     write_netcdf(ph, Path(args.output), overwrite=args.overwrite)
     n = ph["n_seasons"].values
     print(f"phenology written to {args.output}: pixels with 0/1/2/3+ seasons: "

@@ -8,6 +8,7 @@ days (``_phen_grid``), run the kernel of :mod:`.seasons` over pixel blocks
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,7 +19,8 @@ import xarray as xr
 from ..cf import CONVENTIONS, apply_cf
 from ..errors import ConfigError, DimensionError
 from .by_class import phenology_by_class
-from .seasons import DATE_VARS, PHENO_VARS, pheno_block
+from .seasons import DATE_VARS, FLAG_VARS, PHENO_VARS, PIXEL_VARS, Thresholds, pheno_block
+from .years import by_year_block
 
 __all__ = ["phenology"]
 
@@ -32,16 +34,27 @@ class _PhenGrid(NamedTuple):
     period: tuple[float, float] | None
 
 
+#: Days of data beyond the series edge a cut start or end may be extrapolated (``extrapolate=True``).
+EXTRAPOLATE_DAYS = 60.0
+#: Encoding of the date variables when written (CF times, NaT as NaN).
+DATE_ENCODING = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "float64"}
+
+
 def _phen_check(
-    ndvi: xr.DataArray, *, method: str, amplitude_fraction: float, min_amplitude: float, max_seasons: int, min_length: float
+    ndvi: xr.DataArray, *, method: str, start: float, end: float, threshold_type: str, min_amplitude: float,
+    max_seasons: int, min_length: float, noise_factor: float, pos_level: float,
 ) -> pd.DatetimeIndex:
     """The input dates, after checking the options and the ``time`` dimension."""
     if method != "threshold":
         raise ConfigError(f"phenology: method: expected 'threshold', found {method!r}")
-    if not 0 < amplitude_fraction < 1 or min_amplitude <= 0 or max_seasons < 1 or min_length <= 0:
+    if threshold_type not in ("fraction", "absolute"):
+        raise ConfigError(f"phenology: threshold_type: expected 'fraction' or 'absolute', found {threshold_type!r}")
+    if threshold_type == "fraction" and not (0 < start < 1 and 0 < end < 1):
+        raise ConfigError(f"phenology: expected 0 < amplitude_fraction (start/end thresholds) < 1, found {start}, {end}")
+    if min_amplitude <= 0 or max_seasons < 1 or min_length <= 0 or noise_factor < 0 or not 0 < pos_level <= 1:
         raise ConfigError(
-            "phenology: expected 0 < amplitude_fraction < 1, min_amplitude > 0, max_seasons >= 1, min_length > 0; "
-            f"found {amplitude_fraction}, {min_amplitude}, {max_seasons}, {min_length}"
+            "phenology: expected min_amplitude > 0, max_seasons >= 1, min_length > 0, noise_factor >= 0, 0 < pos_level <= 1; "
+            f"found {min_amplitude}, {max_seasons}, {min_length}, {noise_factor}, {pos_level}"
         )
     if "time" not in ndvi.dims:
         raise DimensionError(f"phenology: expected a 'time' dimension, found {ndvi.dims}")
@@ -65,15 +78,21 @@ def _phen_grid(t: pd.DatetimeIndex, step_days: float | None, period: tuple[Any, 
     return _PhenGrid(origin, in_days, grid_days, per)
 
 
-def _phen_apply(ndvi: xr.DataArray, grid: _PhenGrid, max_seasons: int, **kwargs: Any) -> xr.DataArray:
+def _phen_apply(
+    ndvi: xr.DataArray, grid: _PhenGrid, max_seasons: int, extra: dict[str, xr.DataArray], **kwargs: Any
+) -> xr.DataArray:
     """The kernel over pixel blocks (``time`` as one chunk): ``(..., season, var)`` float64."""
-    da = ndvi.chunk({"time": -1}) if ndvi.chunks is not None else ndvi
+    lazy = ndvi.chunks is not None or any(a.chunks is not None for a in extra.values())
+    da = ndvi.chunk({"time": -1}) if lazy else ndvi
+    args = [a.chunk({"time": -1}) if lazy and "time" in a.dims else a for a in extra.values()]
     stacked = xr.apply_ufunc(
         pheno_block,
         da,
-        input_core_dims=[["time"]],
+        *args,
+        input_core_dims=[["time"], *[["time"] if "time" in a.dims else [] for a in args]],
         output_core_dims=[["season", "var"]],
-        kwargs={"in_days": grid.in_days, "grid_days": grid.grid_days, "max_seasons": max_seasons, "period": grid.period, **kwargs},
+        kwargs={"in_days": grid.in_days, "grid_days": grid.grid_days, "max_seasons": max_seasons, "period": grid.period,
+                "inputs": tuple(extra), **kwargs},
         dask="parallelized",
         output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {"season": max_seasons, "var": len(PHENO_VARS)}},
@@ -81,20 +100,76 @@ def _phen_apply(ndvi: xr.DataArray, grid: _PhenGrid, max_seasons: int, **kwargs:
     return stacked.assign_coords(season=np.arange(max_seasons))
 
 
-def _phen_dataset(stacked: xr.DataArray, lead: list[Any], origin: pd.Timestamp) -> xr.Dataset:
-    """One variable per phenometric on ``(season, *lead)``: dates as datetime64 (NaT), values float32."""
+def _by_year(stacked: xr.DataArray, grid: _PhenGrid, per_year: int) -> xr.DataArray:
+    """Seasons on ``(year, season)`` by the calendar year of their peak (lazy)."""
+    days = pd.date_range(grid.origin, periods=int(grid.grid_days[-1]) + 2, freq="D")
+    years = np.arange(days.year.min(), days.year.max() + 1)
+    out = xr.apply_ufunc(
+        by_year_block,
+        stacked,
+        input_core_dims=[["season", "var"]],
+        output_core_dims=[["year", "season", "var"]],
+        exclude_dims={"season"},
+        kwargs={"pos_years": days.year.to_numpy(), "year0": int(years[0]), "n_years": years.size, "per_year": per_year,
+                "pos_index": PHENO_VARS.index("pos")},
+        dask="parallelized",
+        output_dtypes=[np.float64],
+        dask_gufunc_kwargs={"output_sizes": {"year": years.size, "season": per_year, "var": len(PHENO_VARS)}},
+    )
+    return out.assign_coords(year=years, season=np.arange(per_year))
+
+
+def _phen_dataset(stacked: xr.DataArray, lead: list[Any], origin: pd.Timestamp, pixel: xr.DataArray) -> xr.Dataset:
+    """One variable per phenometric on ``(season, *lead)``: dates as datetime64 (NaT), flags int8, values float32."""
     out = xr.Dataset()
     origin64 = np.datetime64(origin.to_datetime64(), "ns")
+    outer = [d for d in ("year", "season") if d in stacked.dims]
     for i, name in enumerate(PHENO_VARS):
-        v = stacked.isel(var=i, drop=True).transpose("season", *lead)
+        if name in PIXEL_VARS:
+            out[name] = pixel.isel(var=i, drop=True).transpose(*lead).astype(np.float32)
+            continue
+        v = stacked.isel(var=i, drop=True).transpose(*outer, *lead)
         if name in DATE_VARS:
             ns = (v * 86400e9).round()
             v = (ns.fillna(np.iinfo(np.int64).min).astype(np.int64).astype("timedelta64[ns]") + origin64).where(ns.notnull())
+            v.encoding.update(DATE_ENCODING)
+        elif name in FLAG_VARS:
+            v = v.fillna(0).astype(np.int8)
         else:
             v = v.astype(np.float32)
         out[name] = v
-    out["n_seasons"] = stacked.isel(var=1, drop=True).notnull().sum("season").astype(np.int8)
-    return apply_cf(out, "phenology")
+    out["n_seasons"] = stacked.isel(var=1, drop=True).notnull().sum("season").transpose(*outer[:-1], *lead).astype(np.int8)
+    out = apply_cf(out, "phenology")
+    for name in DATE_VARS:
+        out[name].encoding.update(DATE_ENCODING)
+    return out
+
+
+def _extra_inputs(ndvi: xr.DataArray, noise: xr.DataArray | float | None, std: xr.DataArray | None) -> dict[str, xr.DataArray]:
+    """The optional per-value ``std`` and per-pixel ``noise`` inputs, checked against ``ndvi``'s dims."""
+    lead = [d for d in ndvi.dims if d != "time"]
+    extra: dict[str, xr.DataArray] = {}
+    if std is not None:
+        if set(std.dims) != set(ndvi.dims):
+            raise DimensionError(f"phenology: expected std on {ndvi.dims}, found {std.dims}")
+        extra["std"] = std.transpose(*ndvi.dims)
+    if noise is not None:
+        arr = noise if isinstance(noise, xr.DataArray) else xr.DataArray(np.full([ndvi.sizes[d] for d in lead], float(noise)), dims=lead)
+        if not set(arr.dims) <= set(lead):
+            raise DimensionError(f"phenology: expected noise on (a subset of) {tuple(lead)}, found {arr.dims}")
+        extra["noise"] = arr.broadcast_like(ndvi.isel(time=0, drop=True)).transpose(*lead)
+    return extra
+
+
+def _warn_short(t: pd.DatetimeIndex, min_span: float, n_pixels: int) -> None:
+    """Warn when the whole series is too short to hold a season."""
+    span = (t[-1] - t[0]) / pd.Timedelta(days=1)
+    if span < min_span:
+        warnings.warn(
+            f"phenology: the series spans {span:g} days ({t.size} dates), shorter than the {min_span:g} days a season "
+            f"needs (min_span): no season reported for any of the {n_pixels} pixels",
+            UserWarning, stacklevel=3,
+        )
 
 
 def phenology(
@@ -110,6 +185,17 @@ def phenology(
     period: tuple[Any, Any] | None = None,
     min_valid: int = 6,
     by: xr.DataArray | None = None,
+    noise_factor: float = 3.0,
+    noise: xr.DataArray | float | None = None,
+    std: xr.DataArray | None = None,
+    min_separation: float | None = None,
+    min_span: float | None = None,
+    start_threshold: float | None = None,
+    end_threshold: float | None = None,
+    threshold_type: str = "fraction",
+    pos_level: float = 0.8,
+    extrapolate: bool | float = False,
+    by_year: bool | int = False,
 ) -> xr.Dataset:
     """Phenometrics of up to ``max_seasons`` seasons per pixel (or their medians per class, with ``by``).
 
@@ -121,15 +207,16 @@ def phenology(
     max_seasons : int
         Size of the ``season`` dimension; when more seasons are found the
         largest amplitudes are kept (run one year at a time with ``period``
-        for two or three crops a year over several years).
+        for two or three crops a year over several years, or use ``by_year``).
     method : {"threshold"}
-        SOS/EOS where NDVI crosses ``amplitude_fraction`` of the amplitude.
+        SOS/EOS where NDVI crosses a threshold on each side of the peak.
     amplitude_fraction : float
-        Fraction of the seasonal amplitude for SOS/EOS (default 0.5).
+        Fraction of the seasonal amplitude for SOS/EOS (default 0.5), unless
+        ``start_threshold``/``end_threshold`` are given.
     min_amplitude : float
         Minimum prominence of a season (NDVI units).
     min_length : float
-        Minimum season length and minimum distance between peaks (days).
+        Minimum season length, days (also the default ``min_separation``).
     smooth : float or None
         Whittaker lambda (1-day grid) applied before detection; also fills
         gaps. None: linear interpolation of gaps only.
@@ -145,45 +232,110 @@ def phenology(
         :func:`fusets_dl.segment`'s output): the result is then the per-class
         summary of :func:`phenology_by_class` instead of per-pixel values
         (this computes).
+    noise_factor : float
+        A season's prominence must also reach this many times the pixel's
+        noise sd (default 3; 0 turns the noise test off).
+    noise : xarray.DataArray or float, optional
+        Noise sd per pixel (NDVI). Default: estimated from each pixel's
+        pseudo-residuals (:mod:`.noise`), or from ``std``.
+    std : xarray.DataArray, optional
+        Uncertainty of every value (``reconstruct(...)["NDVI_std"]``): the
+        pixel's noise is its median.
+    min_separation : float, optional
+        Minimum distance between two peaks, days (default ``min_length``).
+    min_span : float, optional
+        A pixel whose valid values span fewer days gives no season, with a
+        warning and counts (default ``2 * min_length``).
+    start_threshold, end_threshold : float, optional
+        SOS and EOS thresholds, as TIMESAT's: fractions of each side's
+        amplitude (``threshold_type="fraction"``) or NDVI values
+        (``"absolute"``). Default: ``amplitude_fraction``.
+    threshold_type : {"fraction", "absolute"}
+        How the thresholds are read.
+    pos_level : float
+        The peak date is the middle of the crossings at this fraction of the
+        amplitude (0.8, chosen on the analytic benchmark; 1 keeps the grid
+        maximum).
+    extrapolate : bool or float
+        A start or end cut by the series edge is continued from the slope at
+        the edge, up to ``EXTRAPOLATE_DAYS`` (True) or this many days beyond
+        the data, and flagged in ``sos_extrapolated``/``eos_extrapolated``;
+        the threshold then uses the trough of the complete side. False:
+        NaT there. Peaks are never placed at or outside the data's edges.
+    by_year : bool or int
+        Attribute seasons to the calendar year of their peak: the outputs are
+        on ``(year, season, ...)`` with ``max_seasons`` slots per year (or
+        this many when an int; the largest ``slots x years`` seasons are
+        kept before they are attributed).
 
     Returns
     -------
     xarray.Dataset
-        ``sos``, ``pos``, ``eos`` (datetime64, NaT where absent), their
-        values, ``los`` (days), ``aos``, ``base``, ``rate_greenup``,
-        ``rate_senescence`` (NDVI per day), ``integral`` on ``(season, ...)``,
-        and ``n_seasons``; seasons ordered by start date. Lazy on Dask input
-        (``time`` must be one chunk).
+        ``sos``, ``pos``, ``eos`` (datetime64, NaT where absent, written as
+        days since 1970-01-01), their values, ``los`` (days), ``aos``,
+        ``base`` (and ``base_start``/``base_end``), ``rate_greenup``,
+        ``rate_senescence`` (NDVI per day), ``integral`` (small: above the
+        base) and ``integral_large`` (above zero) from SOS to EOS,
+        ``sos_extrapolated``/``eos_extrapolated`` (1 where estimated past a
+        cut side) on ``(season, ...)``; ``n_seasons`` and ``noise`` per
+        pixel; seasons ordered by start. Lazy on Dask input.
 
     Raises
     ------
     ConfigError
-        An unknown ``method`` or an option out of range.
+        An unknown ``method`` or ``threshold_type``, or an option out of range.
     DimensionError
-        No ``time`` dimension, or fewer than 4 dates.
+        No ``time`` dimension, fewer than 4 dates, or ``std``/``noise`` on
+        other dimensions.
+
+    Warns
+    -----
+    UserWarning
+        A series (or pixels, at compute time) too short to hold a season.
     """
+    start = amplitude_fraction if start_threshold is None else start_threshold
+    end = amplitude_fraction if end_threshold is None else end_threshold
     t = _phen_check(
-        ndvi, method=method, amplitude_fraction=amplitude_fraction, min_amplitude=min_amplitude,
-        max_seasons=max_seasons, min_length=min_length,
+        ndvi, method=method, start=start, end=end, threshold_type=threshold_type, min_amplitude=min_amplitude,
+        max_seasons=max_seasons, min_length=min_length, noise_factor=noise_factor, pos_level=pos_level,
     )
+    span = 2.0 * min_length if min_span is None else float(min_span)
+    lead = [d for d in ndvi.dims if d != "time"]
+    _warn_short(t, span, int(np.prod([ndvi.sizes[d] for d in lead])))
     grid = _phen_grid(t, step_days, period)
+    extra_days = (EXTRAPOLATE_DAYS if extrapolate is True else float(extrapolate)) if extrapolate else None
+    per_year = int(max_seasons) if by_year is True else int(by_year)
+    n_years = grid.origin.year - (grid.origin + pd.Timedelta(days=float(grid.grid_days[-1]))).year
+    n_kernel = per_year * (1 - n_years) if by_year else int(max_seasons)
     stacked = _phen_apply(
         ndvi,
         grid,
-        int(max_seasons),
+        n_kernel,
+        _extra_inputs(ndvi, noise, std),
         fraction=float(amplitude_fraction),
         min_amplitude=float(min_amplitude),
         min_length=float(min_length),
         lam=float(smooth) if smooth else None,
         min_valid=int(min_valid),
+        noise_factor=float(noise_factor),
+        min_separation=None if min_separation is None else float(min_separation),
+        thresholds=Thresholds(float(start), float(end), threshold_type == "absolute"),
+        pos_level=float(pos_level),
+        extrapolate=extra_days,
+        min_span=span,
     )
-    out = _phen_dataset(stacked, [d for d in ndvi.dims if d != "time"], grid.origin)
+    pixel = stacked.isel(season=0, drop=True)
+    if by_year:
+        stacked = _by_year(stacked, grid, per_year)
+    out = _phen_dataset(stacked, lead, grid.origin, pixel)
     out.attrs = {
         "Conventions": CONVENTIONS,
         "title": "fusets_dl phenology",
-        "method": f"threshold at {amplitude_fraction:.0%} of the seasonal amplitude on each side of the peak",
+        "method": f"{threshold_type} thresholds {start:g} (start) and {end:g} (end) on each side of the peak",
         "min_amplitude": min_amplitude,
+        "noise_factor": noise_factor,
         "min_length_days": min_length,
+        "min_separation_days": min_length if min_separation is None else min_separation,
         "smoothing": f"Whittaker lambda {smooth} (1-day grid)" if smooth else "none",
     }
     crs = getattr(getattr(ndvi, "rio", None), "crs", None)

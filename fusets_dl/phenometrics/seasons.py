@@ -15,23 +15,36 @@ complete). Pixels without enough data give NaN/NaT and ``n_seasons`` 0.
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-from .._series import nearest_cells
+from .._series import nanmedian_last, nearest_cells
 from ..smoothing import fill_interpolated, whittaker
+from .noise import pseudo_residual_noise
+from .refine import crossing, extrapolate_edge, interp_at, refine_peak
 
-__all__ = ["BATCH", "DATE_VARS", "PHENO_VARS", "pheno_block", "pheno_pixels"]
+__all__ = ["BATCH", "DATE_VARS", "FLAG_VARS", "PHENO_VARS", "PIXEL_VARS", "Thresholds", "pheno_block", "pheno_pixels"]
 
 #: Variables per season, in the order of the kernel output.
 PHENO_VARS = (
     "sos", "pos", "eos", "sos_value", "pos_value", "eos_value", "los", "aos", "base",
-    "rate_greenup", "rate_senescence", "integral",
+    "rate_greenup", "rate_senescence", "integral", "integral_large", "base_start", "base_end",
+    "sos_extrapolated", "eos_extrapolated", "noise",
 )
 #: Variables of ``PHENO_VARS`` that are dates (the kernel gives days from the origin).
 DATE_VARS = ("sos", "pos", "eos")
+#: Variables of ``PHENO_VARS`` that are 0/1 flags (1: the side is cut by the series and was estimated).
+FLAG_VARS = ("sos_extrapolated", "eos_extrapolated")
+#: Variables of ``PHENO_VARS`` that belong to the pixel (the same in every season slot).
+PIXEL_VARS = ("noise",)
+#: Pixels whose noise sd exceeds this are smoothed with ``NOISY_LAMBDA_FACTOR`` x the Whittaker lambda
+#: (chosen on the analytic benchmark: SOS/EOS MAE at sd 0.05 without losing 3-season pixels at sd 0.02).
+NOISY_SD = 0.035
+#: Lambda factor of the noisy pixels.
+NOISY_LAMBDA_FACTOR = 2.0
 #: Pixels per kernel pass: bounds the (pixels x grid) temporaries.
 BATCH = 8192
 
@@ -94,12 +107,12 @@ def _segment_values(x: np.ndarray, peaks: np.ndarray, pos: np.ndarray, reverse: 
     return mins[np.searchsorted(st, pos, side="right") - 1]
 
 
-def _prune(x: np.ndarray, peaks: np.ndarray, min_amplitude: float, max_iter: int = 100) -> tuple[np.ndarray, ...]:
+def _prune(x: np.ndarray, peaks: np.ndarray, min_amplitude: np.ndarray, max_iter: int = 100) -> tuple[np.ndarray, ...]:
     """Remove low-prominence peaks lower than their neighbours until none is left.
 
     Works on the flat positions of the peaks; a peak's side touches the series
     boundary when it is the first (last) peak of its row and the boundary value
-    is the trough.
+    is the trough. ``min_amplitude`` is the prominence each row's peaks need.
     """
     _p, n = x.shape
     flat = x.ravel()
@@ -117,7 +130,7 @@ def _prune(x: np.ndarray, peaks: np.ndarray, min_amplitude: float, max_iter: int
         li = np.where(first & (flat[row * n] <= lv), 0, 1)
         ri = np.where(last & (flat[row * n + n - 1] <= rv), n - 1, n - 2)
         prom = _sides(h[:, None], lv[:, None], li[:, None], rv[:, None], ri[:, None], n=n)[4][:, 0]
-        low = prom < min_amplitude
+        low = prom < min_amplitude[row]
         if not low.any():
             break
         prev_h = np.where(first, np.inf, np.r_[np.inf, h[:-1]])
@@ -136,41 +149,6 @@ def _prune(x: np.ndarray, peaks: np.ndarray, min_amplitude: float, max_iter: int
     return peaks, lv, li, rv, ri
 
 
-def _crossing(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, thr: np.ndarray, rising: bool) -> np.ndarray:
-    """Fractional index where x crosses thr between positions lo..hi (per row), NaN where none."""
-    p, n = x.shape
-    t = np.arange(n)[None, :]
-    inside = (t >= lo[:, None]) & (t <= hi[:, None])
-    above = (x >= thr[:, None]) & inside
-    rows = np.arange(p)
-    if rising:
-        j = np.argmax(above, axis=1)  # first sample at or above the threshold
-        ok = above[rows, j] & (j > lo)
-        jm = np.clip(j - 1, 0, n - 1)
-        x0, x1 = x[rows, jm], x[rows, j]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frac = np.where(x1 > x0, (thr - x0) / (x1 - x0), 1.0)
-        return np.where(ok, jm + np.clip(frac, 0, 1), np.nan)
-    jr = n - 1 - np.argmax(above[:, ::-1], axis=1)  # last sample at or above
-    ok = above[rows, jr] & (jr < hi)
-    jp = np.clip(jr + 1, 0, n - 1)
-    x0, x1 = x[rows, jr], x[rows, jp]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(x0 > x1, (x0 - thr) / (x0 - x1), 0.0)
-    return np.where(ok, jr + np.clip(frac, 0, 1), np.nan)
-
-
-def _interp_at(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Values of each row of ``x`` at fractional positions ``pos`` (linear; NaN where pos is NaN)."""
-    n = x.shape[1]
-    ok = np.isfinite(pos)
-    p0 = np.clip(np.floor(np.nan_to_num(pos)).astype(np.int64), 0, n - 1)
-    p1 = np.clip(p0 + 1, 0, n - 1)
-    f = np.nan_to_num(pos) - p0
-    rows = np.arange(x.shape[0])
-    return np.where(ok, x[rows, p0] * (1 - f) + x[rows, p1] * f, np.nan)
-
-
 def _to_grid(v: np.ndarray, in_days: np.ndarray, grid_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean of the values sharing each grid cell (nearest cell) and their count, ``(pixels, grid)``."""
     p, ng = v.shape[0], grid_days.size
@@ -186,34 +164,90 @@ def _to_grid(v: np.ndarray, in_days: np.ndarray, grid_days: np.ndarray) -> tuple
     return g, c
 
 
-def _gap_free(g: np.ndarray, c: np.ndarray, grid_days: np.ndarray, lam: float | None, step: float) -> np.ndarray:
-    """Whittaker-smoothed (``lam`` on a 1-day grid) or linearly interpolated series."""
+def _gap_free(
+    g: np.ndarray, c: np.ndarray, grid_days: np.ndarray, lam: float | None, step: float, noisy: np.ndarray | None = None
+) -> np.ndarray:
+    """Whittaker-smoothed (``lam`` on a 1-day grid, ``NOISY_LAMBDA_FACTOR`` x where ``noisy``) or interpolated series."""
     if lam is not None:
-        return whittaker(g, (c > 0).astype(np.float64), lam / step**3)
+        w = (c > 0).astype(np.float64)
+        if noisy is None or not noisy.any():
+            return whittaker(g, w, lam / step**3)
+        out = np.empty(g.shape)
+        out[~noisy] = whittaker(g[~noisy], w[~noisy], lam / step**3)
+        out[noisy] = whittaker(g[noisy], w[noisy], NOISY_LAMBDA_FACTOR * lam / step**3)
+        return out
     x, _ = fill_interpolated(g, np.zeros_like(g), grid_days)
     return x
 
 
-def _find_peaks(xs: np.ndarray, min_length: float, step: float, min_amplitude: float) -> tuple[np.ndarray, ...]:
-    """Peaks (first of a plateau) after pruning, and the troughs on each side of every position."""
-    win = max(3, round(min_length / step) | 1)
+def _hold_edges(x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The series held constant before its first and after its last data cell, and those cells.
+
+    The smoother continues the trend beyond the data; holding the edge values
+    instead means no crossing, trough or peak is ever placed outside the data.
+    """
+    n = x.shape[1]
+    has = c > 0
+    first = np.argmax(has, axis=1)
+    last = n - 1 - np.argmax(has[:, ::-1], axis=1)
+    t = np.arange(n)[None, :]
+    rows = np.arange(x.shape[0])[:, None]
+    held = np.where(t < first[:, None], x[rows, first[:, None]], x)
+    held = np.where(t > last[:, None], x[rows, last[:, None]], held)
+    return held, first, last
+
+
+def _find_peaks(
+    xs: np.ndarray, first: np.ndarray, last: np.ndarray, separation: float, step: float, min_prominence: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Peaks (first of a plateau, strictly inside the data) after pruning, and the troughs around every position."""
+    win = max(3, round(separation / step) | 1)
     mx = maximum_filter1d(xs, size=win, axis=1, mode="nearest")
     peaks = xs >= mx - 1e-12
-    first = peaks & ~np.concatenate([np.zeros((xs.shape[0], 1), bool), peaks[:, :-1]], axis=1)
-    return _prune(xs, first, min_amplitude)
+    peaks = peaks & ~np.concatenate([np.zeros((xs.shape[0], 1), bool), peaks[:, :-1]], axis=1)
+    t = np.arange(xs.shape[1])[None, :]
+    peaks &= (t > first[:, None]) & (t < last[:, None])  # never a season peaking at or outside the data's edge
+    return _prune(xs, peaks, min_prominence)
+
+
+class Thresholds(NamedTuple):
+    """Start and end of season: fractions of each side's amplitude, or absolute NDVI values."""
+
+    start: float
+    end: float
+    absolute: bool = False
+
+
+def _threshold(peak: np.ndarray, trough: np.ndarray, value: float, absolute: bool) -> np.ndarray:
+    """Threshold value of one side."""
+    return np.full(peak.shape, value) if absolute else trough + value * (peak - trough)
+
+
+def _cut_side(
+    xs: np.ndarray, edge: np.ndarray, lo: np.ndarray, hi: np.ndarray, thr: np.ndarray, rising: bool, extrapolate: float | None, step: float
+) -> np.ndarray:
+    """Start (``rising``) or end of a side cut by the series: crossed in the data, else extrapolated (or NaN)."""
+    inside = crossing(xs, lo, hi, thr, rising=rising)
+    if extrapolate is None:
+        return np.full(edge.shape, np.nan)
+    out = extrapolate_edge(xs, edge, thr, rising, span=max(2, round(15.0 / step)), max_cells=extrapolate / step)
+    return np.where(np.isfinite(inside), inside, out)
 
 
 def _season_metrics(
     xs: np.ndarray,
     sel: np.ndarray,
-    troughs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    troughs: tuple[np.ndarray, ...],
+    edges: tuple[np.ndarray, np.ndarray],
     grid_days: np.ndarray,
     *,
-    fraction: float,
+    thresholds: Thresholds,
     min_length: float,
+    pos_level: float,
+    extrapolate: float | None,
 ) -> np.ndarray:
     """The ``PHENO_VARS`` of the season peaking at ``sel`` (one peak per row at most), ``(pixels, vars)``."""
-    lv, li, rv, ri = troughs
+    lv, li, rv, ri, csum = troughs
     n = xs.shape[1]
     step = float(grid_days[1] - grid_days[0])
     rows = np.arange(xs.shape[0])
@@ -222,28 +256,47 @@ def _season_metrics(
     peak = xs[rows, j]
     ltv, lti = lv[rows, j], li[rows, j]
     rtv, rti = rv[rows, j], ri[rows, j]
-    amp_l, amp_r, left_ok, right_ok, _ = _sides(peak, ltv, lti, rtv, rti, n=n)
-    sos_i = np.where(left_ok, _crossing(xs, lti, j, ltv + fraction * amp_l, rising=True), np.nan)
-    eos_i = np.where(right_ok, _crossing(xs, j, rti, rtv + fraction * amp_r, rising=False), np.nan)
+    _amp_l, _amp_r, left_ok, right_ok, _ = _sides(peak, ltv, lti, rtv, rti, n=n)
+    thr_l = _threshold(peak, ltv, thresholds.start, thresholds.absolute)
+    thr_r = _threshold(peak, rtv, thresholds.end, thresholds.absolute)
+    # a cut side is measured against the other side's trough
+    thr_l_cut = _threshold(peak, rtv, thresholds.start, thresholds.absolute)
+    thr_r_cut = _threshold(peak, ltv, thresholds.end, thresholds.absolute)
+    sos_i = np.where(left_ok, crossing(xs, lti, j, thr_l, rising=True), np.nan)
+    eos_i = np.where(right_ok, crossing(xs, j, rti, thr_r, rising=False), np.nan)
+    sos_x = ~left_ok & right_ok
+    eos_x = ~right_ok & left_ok
+    if extrapolate is not None:
+        sos_i = np.where(sos_x, _cut_side(xs, edges[0], lti, j, thr_l_cut, True, extrapolate, step), sos_i)
+        eos_i = np.where(eos_x, _cut_side(xs, edges[1], j, rti, thr_r_cut, False, extrapolate, step), eos_i)
+    sos_x &= np.isfinite(sos_i)
+    eos_x &= np.isfinite(eos_i)
+    pos_i = np.where(left_ok & right_ok, refine_peak(xs, j, lti, rti, ltv, rtv, pos_level), j.astype(np.float64))
     base = np.where(left_ok & right_ok, 0.5 * (ltv + rtv), np.where(left_ok, ltv, rtv))
     sos_d = grid_days[0] + sos_i * step
     eos_d = grid_days[0] + eos_i * step
-    pos_d = grid_days[j]
-    sos_v, eos_v = _interp_at(xs, sos_i), _interp_at(xs, eos_i)
+    pos_d = grid_days[0] + pos_i * step
+    sos_v = np.where(sos_x, thr_l_cut, interp_at(xs, sos_i))
+    eos_v = np.where(eos_x, thr_r_cut, interp_at(xs, eos_i))
     los = eos_d - sos_d
     with np.errstate(invalid="ignore", divide="ignore"):
         rate_g = (peak - sos_v) / (pos_d - sos_d)
         rate_s = (peak - eos_v) / (eos_d - pos_d)
-    t = np.arange(n)[None, :]
-    span = (t >= np.nan_to_num(sos_i, nan=n)[:, None]) & (t <= np.nan_to_num(eos_i, nan=-1)[:, None])
-    integral = np.where(np.isfinite(los), (np.clip(xs - base[:, None], 0, None) * span).sum(axis=1) * step, np.nan)
+    complete = np.isfinite(los)
+    # grid cells from ceil(sos) to floor(eos): sums from the running sum of the series
+    lo_c = np.clip(np.ceil(np.nan_to_num(sos_i, nan=0.0)).astype(np.int64), 0, n)
+    hi_c = np.clip(np.floor(np.nan_to_num(eos_i, nan=-1.0)).astype(np.int64) + 1, 0, n)
+    cells = np.maximum(hi_c - lo_c, 0)
+    total = np.where(cells > 0, csum[rows, hi_c] - csum[rows, lo_c], 0.0)
+    large = np.where(complete, total * step, np.nan)
+    small = np.where(complete, (total - base * cells) * step, np.nan)
     valid = has & (left_ok | right_ok)
-    valid &= ~(np.isfinite(los) & (los < min_length))
-    return np.where(
-        valid[:, None],
-        np.stack([sos_d, pos_d, eos_d, sos_v, peak, eos_v, los, peak - base, base, rate_g, rate_s, integral], axis=1),
-        np.nan,
-    )
+    valid &= ~(complete & (los < min_length))
+    cols = [sos_d, pos_d, eos_d, sos_v, peak, eos_v, los, peak - base, base, rate_g, rate_s, small, large,
+            np.where(left_ok, ltv, np.nan), np.where(right_ok, rtv, np.nan),
+            np.where(np.isfinite(sos_i), sos_x, np.nan), np.where(np.isfinite(eos_i), eos_x, np.nan),
+            np.full(peak.shape, np.nan)]
+    return np.where(valid[:, None], np.stack(cols, axis=1).astype(np.float64), np.nan)
 
 
 def _keep_seasons(cand: np.ndarray, period: tuple[float, float] | None, max_seasons: int) -> np.ndarray:
@@ -264,6 +317,15 @@ def _keep_seasons(cand: np.ndarray, period: tuple[float, float] | None, max_seas
     return chosen
 
 
+def _pixel_noise(g: np.ndarray, noise: np.ndarray | None, given_sd: np.ndarray | None) -> np.ndarray:
+    """Noise sd per pixel: ``given_sd`` (a per-value sd, its median) or ``noise``, else estimated from ``g``."""
+    if noise is not None:
+        return np.asarray(noise, dtype=np.float64).reshape(-1)
+    if given_sd is not None:
+        return nanmedian_last(given_sd)[:, 0]
+    return pseudo_residual_noise(g)
+
+
 def pheno_pixels(
     values: np.ndarray,
     *,
@@ -276,6 +338,14 @@ def pheno_pixels(
     lam: float | None,
     period: tuple[float, float] | None,
     min_valid: int,
+    noise_factor: float = 0.0,
+    min_separation: float | None = None,
+    thresholds: Thresholds | None = None,
+    pos_level: float = 0.8,
+    extrapolate: float | None = None,
+    min_span: float = 0.0,
+    noise: np.ndarray | None = None,
+    std: np.ndarray | None = None,
 ) -> np.ndarray:
     """Phenometrics of up to ``max_seasons`` seasons for a batch of pixels.
 
@@ -290,65 +360,119 @@ def pheno_pixels(
     max_seasons : int
         Seasons returned per pixel (the largest amplitudes).
     fraction : float
-        Fraction of the amplitude at the start and end of season.
+        Fraction of the amplitude at the start and end of season (when
+        ``thresholds`` is not given).
     min_amplitude : float
-        Minimum prominence of a season.
+        Minimum prominence of a season (NDVI).
     min_length : float
-        Minimum season length and peak distance, days.
+        Minimum season length (days).
     lam : float or None
         Whittaker lambda on a 1-day grid; None: linear interpolation of gaps.
     period : (float, float) or None
         Keep seasons whose peak lies in these days.
     min_valid : int
         Pixels with fewer valid values give NaN.
+    noise_factor : float
+        A season's prominence must also reach ``noise_factor`` times the
+        pixel's noise sd.
+    min_separation : float, optional
+        Minimum distance between peaks (days; default ``min_length``).
+    thresholds : Thresholds, optional
+        Start and end thresholds (default: ``fraction`` of the amplitude).
+    pos_level : float
+        The peak is the middle of the crossings at this fraction of the amplitude.
+    extrapolate : float or None
+        Continue a start or end cut by the series up to this many days beyond
+        the data (flagged); None: leave them NaN.
+    min_span : float
+        Pixels whose valid values span fewer days give no season.
+    noise : numpy.ndarray, optional
+        Noise sd per pixel ``(...)`` (overrides the estimate).
+    std : numpy.ndarray, optional
+        Uncertainty per value ``(..., time)`` (for example ``NDVI_std``):
+        the pixel's noise is its median (overrides the estimate).
 
     Returns
     -------
     numpy.ndarray
         ``(..., max_seasons, len(PHENO_VARS))`` float64; dates as days from
-        the origin, NaN where a season or a value is absent.
+        the origin, NaN where a season or a value is absent; ``noise`` is
+        set in every slot.
     """
     lead = values.shape[:-1]
     v = values.reshape(-1, values.shape[-1]).astype(np.float64)
     out = np.full((v.shape[0], max_seasons, len(PHENO_VARS)), np.nan)
     step = float(grid_days[1] - grid_days[0])
+    thresholds = thresholds or Thresholds(fraction, fraction)
     g, c = _to_grid(v, in_days, grid_days)
-    enough = np.isfinite(v).sum(axis=1) >= min_valid
-    x = np.where(enough[:, None], _gap_free(g, c, grid_days, lam, step), np.nan)
+    sd = None if std is None else _to_grid(np.asarray(std, np.float64).reshape(v.shape), in_days, grid_days)[0]
+    sigma = _pixel_noise(g, None if noise is None else np.asarray(noise).reshape(-1), sd)
+    out[:, :, PHENO_VARS.index("noise")] = sigma[:, None]
+    finite = np.isfinite(v)
+    days = np.where(finite, in_days[None, :], np.nan)
+    with np.errstate(invalid="ignore"):
+        span = np.nanmax(np.where(finite, days, -np.inf), axis=1) - np.nanmin(np.where(finite, days, np.inf), axis=1)
+    enough = (finite.sum(axis=1) >= min_valid) & (span >= min_span)
+    noisy = np.nan_to_num(sigma) > NOISY_SD
+    x = np.where(enough[:, None], _gap_free(g, c, grid_days, lam, step, noisy), np.nan)
     good = enough & np.isfinite(x).all(axis=1)
+    short = (finite.sum(axis=1) >= min_valid) & (span < min_span)
+    if short.any():
+        warnings.warn(
+            f"phenology: {int(short.sum())} of {v.shape[0]} pixels have valid values spanning fewer than "
+            f"{min_span:g} days (the shortest series that holds a season): no season reported for them",
+            UserWarning, stacklevel=2,
+        )
     if not good.any():
         return out.reshape(*lead, max_seasons, len(PHENO_VARS))
-    xs = x[good]
-    peaks, *troughs = _find_peaks(xs, min_length, step, min_amplitude)
+    xs, first, last = _hold_edges(x[good], c[good])
+    prominence = np.maximum(min_amplitude, noise_factor * np.nan_to_num(sigma[good]))
+    peaks, lv, li, rv, ri = _find_peaks(xs, first, last, min_separation or min_length, step, prominence)
+    n = xs.shape[1]
+    csum = np.concatenate([np.zeros((xs.shape[0], 1)), np.cumsum(np.clip(xs, 0, None), axis=1)], axis=1)
+    per_row = (xs, lv, np.where(li <= first[:, None], 0, li), rv, np.where(ri >= last[:, None], n - 1, ri), csum, first, last)
     rank = np.cumsum(peaks, axis=1)
     kmax = int(rank[:, -1].max()) if rank.size else 0
     cand = np.full((xs.shape[0], max(kmax, 1), len(PHENO_VARS)), np.nan)
     for k in range(kmax):
-        cand[:, k] = _season_metrics(
-            xs, peaks & (rank == k + 1), tuple(troughs), grid_days, fraction=fraction, min_length=min_length
+        rows = np.flatnonzero(rank[:, -1] > k)
+        sub = per_row if rows.size > 0.75 * xs.shape[0] else tuple(a[rows] for a in per_row)
+        cand[rows if sub is not per_row else slice(None), k] = _season_metrics(
+            sub[0], (peaks & (rank == k + 1))[rows] if sub is not per_row else peaks & (rank == k + 1),
+            sub[1:6], sub[6:8], grid_days,
+            thresholds=thresholds, min_length=min_length, pos_level=pos_level, extrapolate=extrapolate,
         )
-    out[good] = _keep_seasons(cand, period, max_seasons)
+    kept = _keep_seasons(cand, period, max_seasons)
+    kept[..., PHENO_VARS.index("noise")] = sigma[good][:, None]
+    out[good] = kept
     return out.reshape(*lead, max_seasons, len(PHENO_VARS))
 
 
-def pheno_block(values: np.ndarray, **kw: Any) -> np.ndarray:
+def pheno_block(values: np.ndarray, *extra: np.ndarray, **kw: Any) -> np.ndarray:
     """Run :func:`pheno_pixels` over batches of ``BATCH`` pixels (bounded memory).
 
     Parameters
     ----------
     values : numpy.ndarray
         NDVI ``(..., time)`` of one Dask block.
+    *extra : numpy.ndarray
+        The per-value ``std`` ``(..., time)`` when ``kw["inputs"]`` names it,
+        and/or the per-pixel ``noise`` ``(...)``, in the order of ``kw["inputs"]``.
     **kw
-        The keyword arguments of :func:`pheno_pixels`.
+        The keyword arguments of :func:`pheno_pixels` (and ``inputs``).
 
     Returns
     -------
     numpy.ndarray
         ``(..., max_seasons, len(PHENO_VARS))`` float64.
     """
+    names = kw.pop("inputs", ())
     lead = values.shape[:-1]
     v = values.reshape(-1, values.shape[-1])
-    parts = [pheno_pixels(v[i : i + BATCH], **kw) for i in range(0, v.shape[0], BATCH)]
+    arrays = {name: np.broadcast_to(a, (*lead, *a.shape[len(lead):])).reshape(v.shape[0], *a.shape[len(lead):])
+              for name, a in zip(names, extra, strict=True)}
+    parts = [pheno_pixels(v[i : i + BATCH], **{k: a[i : i + BATCH] for k, a in arrays.items()}, **kw)
+             for i in range(0, v.shape[0], BATCH)]
     n_out = (kw["max_seasons"], len(PHENO_VARS))
     out = np.concatenate(parts, axis=0) if parts else np.empty((0, *n_out))
     return out.reshape(*lead, *n_out)

@@ -152,6 +152,82 @@ def test_outputs_carry_the_cf_table_attributes_and_dtypes():
 
     ph = fdl.phenology(_series([(120, 220)], n=3))
     for name in ph.data_vars:
-        assert ph[name].attrs == cf_attrs(f"phenology.{name}"), name
+        want = cf_attrs(f"phenology.{name}")
+        assert ph[name].attrs.keys() == want.keys(), name
+        for key, value in want.items():
+            np.testing.assert_array_equal(ph[name].attrs[key], value)
+        if name in ("integral_large", "base_start", "base_end", "sos_extrapolated", "eos_extrapolated", "noise"):
+            assert "units" in want, name  # every variable added with the noise-aware phenology has units
+    for name in ("sos", "pos", "eos"):
+        assert ph[name].encoding["units"] == "days since 1970-01-01"  # CF times, not "nanoseconds since"
         assert ph[name].dtype == np.dtype(cf_entries()[f"phenology.{name}"]["dtype"]), name
     assert ph.attrs["title"] == "fusets_dl phenology"
+
+
+def test_no_spurious_seasons_at_noise_sd_0_05_with_gaps():
+    rng = np.random.default_rng(3)
+    times = pd.date_range("2021-01-01", "2022-12-31", freq="5D")
+    da = _series([(120, 220), (485, 585)], times=times, n=300, noise=0.05, seed=3)
+    da = da.where(rng.random(da.shape) > 0.3)
+    ph = fdl.phenology(da, max_seasons=6)
+    assert (ph["n_seasons"].values == 2).mean() >= 0.95
+    np.testing.assert_allclose(ph["noise"].median(), 0.05, rtol=0.15)  # the per-pixel noise estimate
+    # the old behaviour (no noise test) finds more seasons than there are on the same data
+    loose = fdl.phenology(da, max_seasons=6, noise_factor=0)
+    assert (loose["n_seasons"].values > 2).sum() > (ph["n_seasons"].values > 2).sum()
+    # a given per-value std of 0.2 raises the bar (5 x 0.2) above both seasons' amplitude (0.6)
+    std = xr.full_like(da, 0.2)
+    assert (fdl.phenology(da, std=std, noise_factor=5)["n_seasons"].values == 0).all()
+    assert (fdl.phenology(da, noise=0.01, noise_factor=3)["n_seasons"].values >= 2).all()
+
+
+def test_peak_refined_on_a_broad_season():
+    # asymmetric slopes are equal here, so the true peak is the middle of the plateau (day 170)
+    ph = fdl.phenology(_series([(100, 240)], n=200, noise=0.05, seed=5), max_seasons=2)
+    assert np.abs(_doy(ph["pos"].values[0]) - 170).mean() < 8
+
+
+def test_short_series_warns_with_counts_and_gives_no_season():
+    times = pd.date_range("2021-05-01", periods=10, freq="3D")  # 27 days
+    da = _series([(120, 220)], times=times, n=7)
+    with pytest.warns(UserWarning, match="spans 27 days.*7 pixels"):
+        ph = fdl.phenology(da)
+    assert (ph["n_seasons"].values == 0).all()
+
+
+def test_cut_end_extrapolated_and_flagged_and_no_peak_outside_the_data():
+    times = pd.date_range("2021-01-01", "2021-08-10", freq="5D")  # ends in the middle of senescence
+    da = _series([(100, 210)], times=times, n=40, noise=0.005)
+    plain = fdl.phenology(da, max_seasons=2)
+    assert np.isnat(plain["eos"].values[0]).all() and (plain["eos_extrapolated"].values == 0).all()
+    ext = fdl.phenology(da, max_seasons=2, extrapolate=True)
+    assert (ext["eos_extrapolated"].values[0] == 1).all() and (ext["sos_extrapolated"].values[0] == 0).all()
+    assert np.abs(_doy(ext["eos"].values[0]) - 210).max() <= 10  # the true end lies 11 days past the data
+    # a series that starts after the peak: the peak is outside the data, so no season
+    late = fdl.phenology(_series([(100, 210)], times=pd.date_range("2021-06-20", "2021-12-31", freq="5D"), n=5,
+                                 noise=0.005), extrapolate=True)
+    assert (late["n_seasons"].values == 0).all()
+
+
+def test_absolute_thresholds_and_integrals_by_hand():
+    ph = fdl.phenology(_series([(100, 200)], noise=0.0, n=1), max_seasons=1, smooth=None,
+                       start_threshold=0.3, end_threshold=0.6, threshold_type="absolute")
+    # base 0.15, amplitude 0.6, scale 8 d: NDVI = 0.3 at 100 - 8 ln 3, 0.6 at 200 - 8 ln 3
+    assert abs(_doy(ph["sos"].values[0, 0]) - (100 - 8 * np.log(3))) <= 1.0
+    assert abs(_doy(ph["eos"].values[0, 0]) - (200 - 8 * np.log(3))) <= 1.0
+    np.testing.assert_allclose(ph["sos_value"].values[0, 0], 0.3, atol=0.01)
+    large, small, los = (float(ph[k].values[0, 0]) for k in ("integral_large", "integral", "los"))
+    assert large == pytest.approx(small + float(ph["base"].values[0, 0]) * (los + 5), rel=0.08)
+    with pytest.raises(ConfigError, match="threshold_type"):
+        fdl.phenology(_series([(100, 200)], n=1), threshold_type="percent")
+
+
+def test_by_year_puts_two_seasons_a_year_on_year_and_season():
+    times = pd.date_range("2021-01-01", "2022-12-31", freq="5D")
+    da = _series([(60, 140), (200, 285), (425, 505), (565, 650)], times=times, n=20, noise=0.02)
+    ph = fdl.phenology(da, max_seasons=2, by_year=True)
+    assert ph["sos"].dims == ("year", "season", "x") and ph["year"].values.tolist() == [2021, 2022]
+    assert (ph["n_seasons"].values == 2).all() and ph["n_seasons"].dims == ("year", "x")
+    np.testing.assert_allclose(_doy(ph["sos"].values[1, 0]), 425, atol=8)
+    lazy = fdl.phenology(da.chunk({"x": 7}), max_seasons=2, by_year=True)
+    xr.testing.assert_allclose(lazy.compute(), ph)

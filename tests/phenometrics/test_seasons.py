@@ -36,14 +36,6 @@ def test_batches_give_the_same_result(monkeypatch, lam):
     assert np.isfinite(whole[:, 0, seasons.PHENO_VARS.index("pos")]).sum() > 5  # not a trivial all-NaN comparison
 
 
-def test_crossing_interpolates_between_samples():
-    x = np.array([[0.0, 0.2, 0.6, 1.0, 0.6, 0.2, 0.0]])
-    lo, hi, thr = np.array([0]), np.array([6]), np.array([0.4])
-    np.testing.assert_allclose(seasons._crossing(x, lo, np.array([3]), thr, rising=True), [1.5])
-    np.testing.assert_allclose(seasons._crossing(x, np.array([3]), hi, thr, rising=False), [4.5])
-    assert np.isnan(seasons._crossing(x, lo, hi, np.array([2.0]), rising=True)).all()
-
-
 def test_empty_input_keeps_its_shape():
     out = seasons.pheno_block(np.empty((0, 73)), lam=None, **_kw(73))
     assert out.shape == (0, 2, len(seasons.PHENO_VARS))
