@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from .gp import GPConfig, _constrained, _init_params
+from .gp_config import GPConfig, _constrained, _init_params
 
 __all__ = ["fit_predict", "grid_layout", "kalman", "on_grid", "posterior", "state_matrices"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..phenometrics.seasons import PHENO_VARS
+from ..phenometrics.seasons import PHENO_VARS, PIXEL_VARS
 from ..readers.conventions import canonical_band_name, convention_of
 
 __all__ = [
@@ -41,11 +41,12 @@ def phenology_bands(max_seasons: int) -> list[str]:
     Returns
     -------
     list of str
-        ``sos_1, pos_1, ..., integral_1, sos_2, ..., n_seasons`` (seasons
+        ``sos_1, pos_1, ..., sos_2, ..., noise, n_seasons`` (seasons
         numbered from 1, metrics in the order of
         :data:`fusets_dl.phenometrics.seasons.PHENO_VARS`).
     """
-    return [f"{v}_{s + 1}" for s in range(int(max_seasons)) for v in PHENO_VARS] + [PHENOLOGY_COUNT_BAND]
+    per_season = [v for v in PHENO_VARS if v not in PIXEL_VARS]
+    return [f"{v}_{s + 1}" for s in range(int(max_seasons)) for v in per_season] + list(PIXEL_VARS) + [PHENOLOGY_COUNT_BAND]
 
 
 def sensor_bands(labels: Sequence[str]) -> tuple[list[str], list[str]]:

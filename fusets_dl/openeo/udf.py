@@ -176,16 +176,21 @@ def _phenology_dataset(ph: xr.Dataset, max_seasons: int, origin: pd.Timestamp) -
     one, so 1 is that day and values above 365 fall in the following years;
     a missing season is NaN.
     """
-    from ..phenometrics.seasons import DATE_VARS, PHENO_VARS
+    from ..phenometrics.seasons import DATE_VARS, PHENO_VARS, PIXEL_VARS
 
     origin64 = np.datetime64(origin.to_datetime64(), "ns")
     out = xr.Dataset()
     for s in range(max_seasons):
         for v in PHENO_VARS:
+            if v in PIXEL_VARS:  # one value per pixel, not per season: one band, below
+                continue
             da = ph[v].isel(season=s, drop=True)
             if v in DATE_VARS:
                 da = ((da - origin64) / np.timedelta64(1, "D") + 1.0).where(da.notnull())
             out[f"{v}_{s + 1}"] = da.astype(np.float32)
+    for v in PIXEL_VARS:
+        if v in ph:
+            out[v] = ph[v].astype(np.float32)
     out[PHENOLOGY_COUNT_BAND] = ph["n_seasons"].astype(np.float32)
     return out
 
