@@ -93,7 +93,7 @@ def open_s1(
     coefficient = _check_backscatter(backscatter, what)
     for band in bands:
         conv = convention_of(originals.get(band, band))
-        out[band], detected[band] = _s1_to_db(ds[band], band, units, conv, what)
+        out[band], detected[band] = _s1_to_db(ds[band], band, units, conv, what, original=originals.get(band, band))
         coefficient = coefficient or _backscatter_of(ds[band], ds.attrs, conv)
     out = _s1_add_statics(out, ds)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-1", "encoding": ",".join(f"{k}:{v}" for k, v in detected.items())}
@@ -129,9 +129,18 @@ def _s1_require_bands(ds: xr.Dataset, what: str) -> tuple[str, str]:
     return bands
 
 
-def _s1_detect_units(dec: xr.DataArray, signals_compressed: bool, what: str, band: str) -> str:
+def _s1_detect_units(dec: xr.DataArray, signals_compressed: bool, what: str, band: str, original: str | None = None) -> str:
     """Units of decoded backscatter when declared ``"auto"``."""
     integer_unscaled = np.issubdtype(dec.dtype, np.integer)
+    if integer_unscaled and not signals_compressed and original is not None and original != original.upper():
+        # Earth Search sentinel-1-grd assets `vv`/`vh`: uint16 amplitude DN of the GRD, not calibrated
+        # backscatter; reading them as openEO's compressed dB would be silently wrong
+        raise EncodingError(
+            f"{what}: {original!r} holds unscaled {dec.dtype} integers, as the uncalibrated GRD amplitude of STAC "
+            "catalogues (Earth Search sentinel-1-grd) does; expected calibrated sigma0/gamma0 (float dB or linear "
+            "power, e.g. Planetary Computer sentinel-1-rtc) or openEO's compressed uint16 named S1-SIGMA0-VV/VH; "
+            "calibrate the GRD first, or pass units='compressed' if these really are openEO DN"
+        )
     if integer_unscaled and (signals_compressed or dec.dtype in (np.uint16, np.dtype("uint16"))):
         return "compressed"
     if integer_unscaled:
@@ -143,7 +152,9 @@ def _s1_detect_units(dec: xr.DataArray, signals_compressed: bool, what: str, ban
     return detect_backscatter_units(_sample(dec))
 
 
-def _s1_to_db(raw: xr.DataArray, band: str, units: str, convention: Convention | None, what: str) -> tuple[xr.DataArray, str]:
+def _s1_to_db(
+    raw: xr.DataArray, band: str, units: str, convention: Convention | None, what: str, *, original: str | None = None
+) -> tuple[xr.DataArray, str]:
     """Backscatter in dB (float32, NaN for nodata, CF attrs) and the units it was read in.
 
     ``convention`` is that of the band's name in the input (its prefix may
@@ -153,7 +164,7 @@ def _s1_to_db(raw: xr.DataArray, band: str, units: str, convention: Convention |
     u = units
     if u == "auto":
         signals = convention is not None and convention.encoding == "compressed"
-        u = _s1_detect_units(dec, signals, what, band)
+        u = _s1_detect_units(dec, signals, what, band, original)
     if units in ("dB", "linear") and not np.issubdtype(dec.dtype, np.integer):
         # in-memory data: a sample now; Dask data: each chunk as it is computed (nothing computed here)
         dec = checked(dec, partial(check_backscatter_units, declared=units), f"{what}: {band}")

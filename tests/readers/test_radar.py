@@ -102,3 +102,20 @@ def test_open_s1_zarr_and_subsetting(tmp_path):
     s1 = fdl.open_s1(store, time_range=("2021-03-07", "2021-03-19"), bbox=(299995, 4900, 300045, 5010))
     assert s1.sizes["time"] == 3
     assert s1.sizes["x"] == 3
+
+
+def test_open_s1_refuses_uncalibrated_grd_amplitude_from_stac():
+    """Earth Search sentinel-1-grd `vv`/`vh`: uint16 GRD amplitude DN, not backscatter; never read as openEO dB."""
+    dn = np.array([[[120, 340], [89, 1500]]], dtype=np.uint16)
+    ds = xr.Dataset(
+        {b: (("time", "y", "x"), dn) for b in ("vv", "vh")},
+        coords={"time": [np.datetime64("2023-04-03")], "y": [1.0, 0.0], "x": [0.0, 1.0]},
+    )
+    with pytest.raises(fdl.errors.EncodingError, match=r"'vv' holds unscaled uint16.*uncalibrated GRD amplitude.*S1-SIGMA0-VV"):
+        fdl.open_s1(ds)
+    # explicitly declared openEO DN are still read as such
+    s1 = fdl.open_s1(ds, units="compressed")
+    np.testing.assert_allclose(s1["VV"].values[0, 1, 1], 20 * np.log10(1500) - 83, rtol=1e-6)
+    # upper-case VV uint16 (GEE/openEO exports) keeps the compressed reading
+    up = ds.rename(vv="VV", vh="VH")
+    np.testing.assert_allclose(fdl.open_s1(up)["VV"].values[0, 0, 0], 20 * np.log10(120) - 83, rtol=1e-6)
