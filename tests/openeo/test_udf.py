@@ -10,7 +10,7 @@ import xarray as xr
 import fusets_dl as fdl
 from fusets_dl.errors import DimensionError, InsufficientDataError, MissingVariableError, ModelError
 from fusets_dl.openeo import apply_predict, apply_reconstruct, phenology_bands, udf_code
-from fusets_dl.phenometrics.seasons import DATE_VARS, PHENO_VARS
+from fusets_dl.phenometrics.seasons import DATE_VARS, PHENO_VARS, PIXEL_VARS
 from tests.openeo.conftest import gfmap_openeo_cube, run_local, run_tiles, sample_openeo_cube
 from tests.paths import GF_S1, GF_S2, REPO
 
@@ -34,8 +34,12 @@ def _check_phenology(out: xr.DataArray, ph: xr.Dataset, first_time) -> None:
     n = ph.sizes["season"]
     assert list(out["bands"].values) == phenology_bands(n)
     assert out.sizes["t"] == 1 and pd.Timestamp(out["t"].values[0]) == origin
+    for v in PIXEL_VARS:  # one band per pixel-level metric (the noise sd)
+        _close(out.sel(bands=v).isel(t=0).values, ph[v].values)
     for s in range(n):
         for v in PHENO_VARS:
+            if v in PIXEL_VARS:
+                continue
             want = ph[v].isel(season=s)
             if v in DATE_VARS:
                 want = (want - np.datetime64(origin)) / np.timedelta64(1, "D") + 1.0
