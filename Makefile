@@ -12,12 +12,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The tested torch, as the CPU wheel (no CUDA packages); pyproject.toml takes a range. For a
-# CUDA build: make TORCH_INDEX=https://download.pytorch.org/whl/cu128 demo
+# CUDA build: make TORCH_INDEX=https://download.pytorch.org/whl/cu128 demo. One retry: where that
+# index cannot be reached (an offline mirror serves torch) each package costs a second, not ten.
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet "$(TORCH)" --extra-index-url $(TORCH_INDEX)
+	$(BIN)/python -m pip install --quiet --retries 1 "$(TORCH)" --extra-index-url $(TORCH_INDEX)
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)

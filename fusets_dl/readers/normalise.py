@@ -15,7 +15,7 @@ import xarray as xr
 from pyproj import CRS
 
 from .._logging import logger
-from ..errors import DimensionError, DuplicateTimeError
+from ..errors import ConfigError, DimensionError, DuplicateTimeError
 from ..validate import check_time
 from .conventions import TIME_NAMES, canonical_band_name
 from .crs import find_crs
@@ -261,9 +261,34 @@ def _subset(ds: xr.Dataset, time_range: tuple[Any, Any] | None, bbox: Sequence[f
         if ds.sizes["time"] == 0:
             raise DimensionError(f"{what}: no dates left in time_range {time_range}")
     if bbox is not None:
-        minx, miny, maxx, maxy = bbox
-        ds = ds.rio.clip_box(minx, miny, maxx, maxy)
+        ds = _clip_bbox(ds, bbox, what)
     return ds
+
+
+def _clip_bbox(ds: xr.Dataset, bbox: Sequence[float], what: str) -> xr.Dataset:
+    """Pixels within ``bbox`` (in the data's CRS); a typed error naming both extents when none are."""
+    if len(bbox) != 4:
+        raise ConfigError(f"{what}: bbox: expected (minx, miny, maxx, maxy), found {tuple(bbox)!r}")
+    minx, miny, maxx, maxy = (float(v) for v in bbox)
+    if minx >= maxx or miny >= maxy:
+        raise ConfigError(f"{what}: bbox: expected minx < maxx and miny < maxy, found {tuple(bbox)!r}")
+    from rioxarray.exceptions import RioXarrayError
+
+    try:
+        return ds.rio.clip_box(minx, miny, maxx, maxy)
+    except RioXarrayError as exc:  # NoDataInBounds, OneDimensionalRaster: no pixel of the grid in the box
+        x, y = np.asarray(ds["x"].values, dtype=np.float64), np.asarray(ds["y"].values, dtype=np.float64)
+        crs = ds.rio.crs
+        extent = (float(x.min()), float(y.min()), float(x.max()), float(y.max()))
+        hint = ""
+        if crs is not None and not crs.is_geographic and max(abs(v) for v in (minx, miny, maxx, maxy)) <= 180:
+            hint = (f"; the bbox looks like degrees (longitude/latitude) but the data are in {crs.to_string()} "
+                    "(metres): give it in that CRS, e.g. transformed with pyproj")
+        raise DimensionError(
+            f"{what}: bbox {tuple(bbox)!r} holds no pixel: expected it in the data's CRS "
+            f"({crs.to_string() if crs is not None else 'unknown'}), overlapping the data's extent "
+            f"(pixel centres, minx, miny, maxx, maxy) = {tuple(round(v, 3) for v in extent)}{hint}"
+        ) from exc
 
 
 def _orbit_from(ds: xr.Dataset, raw: xr.Dataset, source: Any, orbit: Any) -> xr.Dataset:

@@ -13,7 +13,7 @@ from pyproj import CRS
 
 from .._logging import logger
 from ..cf import cf_attrs
-from ..errors import ConfigError, EncodingError, MissingVariableError
+from ..errors import ConfigError, EncodingError, GridMismatchError, MissingVariableError
 from .conventions import Convention, band_for, bands_for, convention_of
 from .encoding import compressed_to_db, detect_backscatter_units, linear_to_db
 from .normalise import _decode, _finish, _orbit_from, _prepare, _sample, _subset
@@ -110,8 +110,30 @@ def open_s1(
 
 
 def _s1_merge(prepared: list[tuple[xr.Dataset, CRS | None, dict[str, str]]]) -> tuple[xr.Dataset, CRS | None, dict[str, str]]:
-    """One Dataset from the prepared inputs (exact join), the first CRS found, and all original names."""
-    ds = prepared[0][0] if len(prepared) == 1 else xr.merge([p[0] for p in prepared], join="exact", compat="override")
+    """One Dataset from the prepared inputs, the first CRS found, and all original names.
+
+    Inputs holding the same bands on other dates (one file per year, per
+    month) are concatenated along time; inputs holding other bands (a VV file
+    and a VH file) are merged. Either way the grids must be equal.
+    """
+    if len(prepared) == 1:
+        ds = prepared[0][0]
+    else:
+        groups: dict[tuple[str, ...], list[xr.Dataset]] = {}
+        for p in prepared:
+            groups.setdefault(tuple(sorted(map(str, p[0].data_vars))), []).append(p[0])
+        try:
+            parts = [g[0] if len(g) == 1 else xr.concat(g, dim="time", join="exact", data_vars="minimal", coords="minimal",
+                                                         compat="override") for g in groups.values()]
+            ds = parts[0] if len(parts) == 1 else xr.merge(parts, join="exact", compat="override")
+        except ValueError as exc:  # xarray's AlignmentError is a ValueError
+            shapes = [f"{dict(p[0].sizes)} bands {sorted(map(str, p[0].data_vars))}" for p in prepared]
+            raise GridMismatchError(
+                f"open_s1: the {len(prepared)} inputs do not combine: expected the same grid (y, x) in every file, and either "
+                f"the same bands on other dates (concatenated along time) or other bands on the same dates (merged); "
+                f"found {'; '.join(shapes)} ({exc})"
+            ) from exc
+        ds = ds.sortby("time")  # a date in two files is then handled by ``duplicates``
     crs = next((p[1] for p in prepared if p[1] is not None), None)
     originals = {k: v for p in prepared for k, v in p[2].items()}
     return ds, crs, originals

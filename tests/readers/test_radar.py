@@ -119,3 +119,26 @@ def test_open_s1_refuses_uncalibrated_grd_amplitude_from_stac():
     # upper-case VV uint16 (GEE/openEO exports) keeps the compressed reading
     up = ds.rename(vv="VV", vh="VH")
     np.testing.assert_allclose(fdl.open_s1(up)["VV"].values[0, 0, 0], 20 * np.log10(120) - 83, rtol=1e-6)
+
+
+def test_open_s1_concatenates_yearly_files_and_refuses_other_grids(tmp_path):
+    from fusets_dl.synthetic import make_scene
+
+    s1, _s2, _ = make_scene(6, 5, "2021-01-01", "2022-12-31", seed=3)
+    s1.sel(time=slice("2021-01-01", "2021-12-31")).to_netcdf(tmp_path / "s1_2021.nc")
+    s1.sel(time=slice("2022-01-01", "2022-12-31")).to_netcdf(tmp_path / "s1_2022.nc")
+    both = fdl.open_s1([tmp_path / "s1_2022.nc", tmp_path / "s1_2021.nc"])  # any order
+    whole = fdl.open_s1(s1)
+    assert both.sizes == whole.sizes and both.indexes["time"].is_monotonic_increasing
+    np.testing.assert_array_equal(both["VV"].values, whole["VV"].values)
+    s1.isel(x=slice(1, None)).sel(time=slice("2022-01-01", None)).to_netcdf(tmp_path / "s1_2022_other_grid.nc")
+    with pytest.raises(fdl.errors.GridMismatchError, match="expected the same grid"):
+        fdl.open_s1([tmp_path / "s1_2021.nc", tmp_path / "s1_2022_other_grid.nc"])
+
+
+def test_open_s1_bbox_in_degrees_for_a_utm_file_is_a_clear_error():
+    raw = s1_raw()  # EPSG:32631 given as an `epsg` attribute, metres
+    with pytest.raises(fdl.errors.DimensionError, match=r"holds no pixel.*EPSG:32631.*looks like degrees"):
+        fdl.open_s1(raw, bbox=(3.0, 50.8, 3.1, 50.9))
+    with pytest.raises(fdl.errors.ConfigError, match="minx < maxx"):
+        fdl.open_s1(raw, bbox=(5.0, 0.0, 1.0, 1.0))
