@@ -109,22 +109,20 @@ def _eval_by_range(ax: Axes, o: np.ndarray, p: np.ndarray) -> None:
     it is not shown here.
     """
     rows = metrics_by_range(o, p, NDVI_RANGES)
-    labels = [f"{r['range'][0]:g} to {r['range'][1]:g}" for r in rows]
+    labels = [f"{r['range'][0]:g} to {r['range'][1]:g}\nn {r['n']}" for r in rows]  # the count under each range
     rmse = np.array([r["rmse"] if r["n"] > 0 else np.nan for r in rows], dtype=float)
     bias = np.array([r["bias"] if r["n"] > 0 else np.nan for r in rows], dtype=float)
     pos = np.arange(len(rows))
     ax.bar(pos - 0.2, rmse, width=0.4, color="#4c72b0", label="RMSE")
     ax.bar(pos + 0.2, bias, width=0.4, color="#dd8452", label="bias (pred - obs)")
     top = float(np.nanmax(np.abs(np.r_[rmse, bias, 0.01])))
-    for i, r in enumerate(rows):
-        ax.annotate(f"n {r['n']}", (pos[i], top * 1.12), ha="center", va="bottom", fontsize=7)
-    ax.set_ylim(min(0.0, float(np.nanmin(np.r_[bias, 0.0]))) * 1.3, top * 1.35)
+    ax.set_ylim(min(0.0, float(np.nanmin(np.r_[bias, 0.0]))) * 1.2, top * 1.3)
     ax.axhline(0, color="black", lw=0.6)
-    ax.set_xticks(pos, labels, rotation=30, ha="right", fontsize=7)
+    ax.set_xticks(pos, labels, fontsize=7)
     ax.set_xlabel("observed NDVI range")
     ax.set_ylabel("NDVI")
     ax.set_title("RMSE and bias by observed NDVI range")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="upper right")
 
 
 def _eval_distributions(ax: Axes, o: np.ndarray, p: np.ndarray) -> None:
