@@ -29,4 +29,4 @@ def test_mogpr_is_the_function() -> None:
 
     assert callable(baselines.mogpr) and baselines.mogpr is fdl.mogpr
     assert baselines.mogpr.__module__ == "fusets_dl.baselines.lcm"
-    assert sorted(baselines.__all__) == ["GPConfig", "interpolate_linear", "mogpr", "mogpr_inputs", "read_table", "whittaker_baseline"]
+    assert sorted(baselines.__all__) == ["GPConfig", "fusets_mogpr", "interpolate_linear", "mogpr", "mogpr_inputs", "read_table", "whittaker_baseline"]
