@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,10 +56,9 @@ def test_stackstac_dataarray_stays_lazy_and_its_error_path_is_fast():
         np.zeros((20, 2, 128, 128), np.float32), dims=("time", "band", "y", "x"),
         coords={"time": pd.date_range("2022-01-01", periods=20), "band": ["foo", "bar"], "y": np.arange(128.0), "x": np.arange(128.0)},
     ).chunk({"time": 1, "band": 1})
-    t0 = time.perf_counter()
+    # the error path computes nothing (it described every element before: minutes on this array)
     with raise_if_dask_computes(), pytest.raises(fdl.errors.MissingVariableError, match=r"expected backscatter bands VV and VH.*found \['bar', 'foo'\]"):
         fdl.open_s1(big)
-    assert time.perf_counter() - t0 < 5.0
 
 
 def test_s1_stack_with_band_dimension():
