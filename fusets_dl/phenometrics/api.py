@@ -61,6 +61,8 @@ def _phen_check(
     if not np.issubdtype(ndvi["time"].dtype, np.datetime64):
         raise DimensionError(f"phenology: expected 'time' as datetime64 dates, found dtype {ndvi['time'].dtype} (decode the times, e.g. xr.decode_cf)")
     t = pd.DatetimeIndex(ndvi["time"].values)
+    if not t.is_monotonic_increasing:
+        raise DimensionError("phenology: expected 'time' sorted in increasing order, found unsorted dates (use ndvi.sortby('time'))")
     if t.size < 4:
         raise DimensionError(f"phenology: expected at least 4 dates, found {t.size}")
     return t
@@ -120,26 +122,38 @@ def _by_year(stacked: xr.DataArray, grid: _PhenGrid, per_year: int) -> xr.DataAr
 
 
 def _phen_dataset(stacked: xr.DataArray, lead: list[Any], origin: pd.Timestamp, pixel: xr.DataArray) -> xr.Dataset:
-    """One variable per phenometric on ``(season, *lead)``: dates as datetime64 (NaT), flags int8, values float32."""
-    out = xr.Dataset()
-    origin64 = np.datetime64(origin.to_datetime64(), "ns")
+    """One variable per phenometric on ``(season, *lead)``: dates as datetime64 (NaT), flags int8, values float32.
+
+    Works on the underlying NumPy or Dask array (one slice per variable) and
+    builds the Dataset once: xarray's per-variable alignment cost as much as
+    the kernel on a few thousand pixels.
+    """
     outer = [d for d in ("year", "season") if d in stacked.dims]
+    dims = (*outer, *lead)
+    data = stacked.transpose(*dims, "var").data
+    pix = pixel.transpose(*lead, "var").data
+    origin_ns = np.datetime64(origin.to_datetime64(), "ns").astype(np.int64)
+    nat = np.iinfo(np.int64).min
+    variables: dict[str, Any] = {}
     for i, name in enumerate(PHENO_VARS):
         if name in PIXEL_VARS:
-            out[name] = pixel.isel(var=i, drop=True).transpose(*lead).astype(np.float32)
+            variables[name] = (tuple(lead), pix[..., i].astype(np.float32))
             continue
-        v = stacked.isel(var=i, drop=True).transpose(*outer, *lead)
+        v = data[..., i]
         if name in DATE_VARS:
-            ns = (v * 86400e9).round()
-            v = (ns.fillna(np.iinfo(np.int64).min).astype(np.int64).astype("timedelta64[ns]") + origin64).where(ns.notnull())
-            v.encoding.update(DATE_ENCODING)
+            ns = np.round(v * 86400e9)
+            ok = np.isfinite(ns)
+            ints = np.where(ok, ns, 0.0).astype(np.int64) + origin_ns
+            v = np.where(ok, ints, nat).astype("datetime64[ns]")
         elif name in FLAG_VARS:
-            v = v.fillna(0).astype(np.int8)
+            v = np.where(np.isfinite(v), v, 0.0).astype(np.int8)
         else:
             v = v.astype(np.float32)
-        out[name] = v
-    out["n_seasons"] = stacked.isel(var=1, drop=True).notnull().sum("season").transpose(*outer[:-1], *lead).astype(np.int8)
-    out = apply_cf(out, "phenology")
+        variables[name] = (dims, v)
+    pos = data[..., PHENO_VARS.index("pos")]
+    variables["n_seasons"] = ((*outer[:-1], *lead), np.isfinite(pos).sum(axis=len(outer) - 1).astype(np.int8))
+    coords = {k: c for k, c in stacked.coords.items() if "var" not in c.dims}
+    out = apply_cf(xr.Dataset(variables, coords=coords), "phenology")
     for name in DATE_VARS:
         out[name].encoding.update(DATE_ENCODING)
     return out

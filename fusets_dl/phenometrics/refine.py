@@ -16,10 +16,33 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["crossing", "extrapolate_edge", "interp_at", "refine_peak"]
+__all__ = ["crossing", "extrapolate_edge", "interp_at", "refine_peak", "window"]
 
 
-def crossing(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, thr: np.ndarray, rising: bool) -> np.ndarray:
+def window(n: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``(pixels, n)`` mask of the grid cells from ``lo`` to ``hi`` (inclusive) of each row.
+
+    Parameters
+    ----------
+    n : int
+        Grid length.
+    lo, hi : numpy.ndarray
+        Integer bounds per row.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask.
+    """
+    t = np.arange(n)[None, :]
+    inside = t >= lo[:, None]
+    inside &= t <= hi[:, None]
+    return inside
+
+
+def crossing(
+    x: np.ndarray, lo: np.ndarray, hi: np.ndarray, thr: np.ndarray, rising: bool, inside: np.ndarray | None = None
+) -> np.ndarray:
     """Fractional index where each row of ``x`` crosses ``thr`` between ``lo`` and ``hi``.
 
     Parameters
@@ -34,6 +57,8 @@ def crossing(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, thr: np.ndarray, ris
         True: the last upward crossing before ``hi`` is sought from the first
         sample at or above ``thr``; False: the first downward crossing after
         ``lo`` from the last sample at or above.
+    inside : numpy.ndarray, optional
+        ``window(n, lo, hi)``, when the caller has it already.
 
     Returns
     -------
@@ -41,9 +66,8 @@ def crossing(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, thr: np.ndarray, ris
         ``(pixels,)`` fractional indices, NaN where the series does not cross.
     """
     p, n = x.shape
-    t = np.arange(n)[None, :]
-    inside = (t >= lo[:, None]) & (t <= hi[:, None])
-    above = (x >= thr[:, None]) & inside
+    above = x >= thr[:, None]
+    above &= window(n, lo, hi) if inside is None else inside
     rows = np.arange(p)
     if rising:
         j = np.argmax(above, axis=1)  # first sample at or above the threshold
@@ -87,7 +111,8 @@ def interp_at(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 
 def refine_peak(
-    x: np.ndarray, j: np.ndarray, lo: np.ndarray, hi: np.ndarray, base_l: np.ndarray, base_r: np.ndarray, level: float
+    x: np.ndarray, j: np.ndarray, lo: np.ndarray, hi: np.ndarray, base_l: np.ndarray, base_r: np.ndarray, level: float,
+    windows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Peak position: the middle of the crossings at ``level`` of the amplitude on each side of ``j``.
 
@@ -103,6 +128,8 @@ def refine_peak(
         Trough values before and after.
     level : float
         Fraction of each side's amplitude (0.9: the top tenth of the season).
+    windows : (numpy.ndarray, numpy.ndarray), optional
+        ``window(n, lo, j)`` and ``window(n, j, hi)``, when the caller has them.
 
     Returns
     -------
@@ -112,8 +139,9 @@ def refine_peak(
     """
     rows = np.arange(x.shape[0])
     top = x[rows, j]
-    up = crossing(x, lo, j, base_l + level * (top - base_l), rising=True)
-    down = crossing(x, j, hi, base_r + level * (top - base_r), rising=False)
+    win_l, win_r = windows if windows is not None else (None, None)
+    up = crossing(x, lo, j, base_l + level * (top - base_l), rising=True, inside=win_l)
+    down = crossing(x, j, hi, base_r + level * (top - base_r), rising=False, inside=win_r)
     mid = 0.5 * (up + down)
     # a double-humped (merged) season: the middle may fall in the dip, where the top is not
     inside = interp_at(x, mid) >= np.maximum(base_l, base_r) + level * (top - np.maximum(base_l, base_r))

@@ -24,7 +24,7 @@ from scipy.ndimage import maximum_filter1d
 from .._series import nanmedian_last, nearest_cells
 from ..smoothing import fill_interpolated, whittaker
 from .noise import pseudo_residual_noise
-from .refine import crossing, extrapolate_edge, interp_at, refine_peak
+from .refine import crossing, extrapolate_edge, interp_at, refine_peak, window
 
 __all__ = ["BATCH", "DATE_VARS", "FLAG_VARS", "PHENO_VARS", "PIXEL_VARS", "Thresholds", "pheno_block", "pheno_pixels"]
 
@@ -150,15 +150,20 @@ def _prune(x: np.ndarray, peaks: np.ndarray, min_amplitude: np.ndarray, max_iter
 
 
 def _to_grid(v: np.ndarray, in_days: np.ndarray, grid_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of the values sharing each grid cell (nearest cell) and their count, ``(pixels, grid)``."""
+    """Mean of the values sharing each grid cell (nearest cell) and their count, ``(pixels, grid)``.
+
+    The cells of the sorted input dates are sorted too, so the values of each
+    cell are summed in one ``np.add.reduceat`` pass (in date order).
+    """
     p, ng = v.shape[0], grid_days.size
     cell, _ = nearest_cells(in_days, grid_days)
+    ok = np.isfinite(v)
+    starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
     s = np.zeros((p, ng))
     c = np.zeros((p, ng))
-    for i in range(in_days.size):
-        ok = np.isfinite(v[:, i])
-        s[:, cell[i]] += np.where(ok, v[:, i], 0.0)
-        c[:, cell[i]] += ok
+    if in_days.size:
+        s[:, cell[starts]] = np.add.reduceat(np.where(ok, v, 0.0), starts, axis=1)
+        c[:, cell[starts]] = np.add.reduceat(ok.astype(np.float64), starts, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         g = s / c
     return g, c
@@ -262,8 +267,9 @@ def _season_metrics(
     # a cut side is measured against the other side's trough
     thr_l_cut = _threshold(peak, rtv, thresholds.start, thresholds.absolute)
     thr_r_cut = _threshold(peak, ltv, thresholds.end, thresholds.absolute)
-    sos_i = np.where(left_ok, crossing(xs, lti, j, thr_l, rising=True), np.nan)
-    eos_i = np.where(right_ok, crossing(xs, j, rti, thr_r, rising=False), np.nan)
+    win_l, win_r = window(n, lti, j), window(n, j, rti)
+    sos_i = np.where(left_ok, crossing(xs, lti, j, thr_l, rising=True, inside=win_l), np.nan)
+    eos_i = np.where(right_ok, crossing(xs, j, rti, thr_r, rising=False, inside=win_r), np.nan)
     sos_x = ~left_ok & right_ok
     eos_x = ~right_ok & left_ok
     if extrapolate is not None:
@@ -271,7 +277,7 @@ def _season_metrics(
         eos_i = np.where(eos_x, _cut_side(xs, edges[1], j, rti, thr_r_cut, False, extrapolate, step), eos_i)
     sos_x &= np.isfinite(sos_i)
     eos_x &= np.isfinite(eos_i)
-    pos_i = np.where(left_ok & right_ok, refine_peak(xs, j, lti, rti, ltv, rtv, pos_level), j.astype(np.float64))
+    pos_i = np.where(left_ok & right_ok, refine_peak(xs, j, lti, rti, ltv, rtv, pos_level, (win_l, win_r)), j.astype(np.float64))
     base = np.where(left_ok & right_ok, 0.5 * (ltv + rtv), np.where(left_ok, ltv, rtv))
     sos_d = grid_days[0] + sos_i * step
     eos_d = grid_days[0] + eos_i * step
@@ -409,9 +415,9 @@ def pheno_pixels(
     sigma = _pixel_noise(g, None if noise is None else np.asarray(noise).reshape(-1), sd)
     out[:, :, PHENO_VARS.index("noise")] = sigma[:, None]
     finite = np.isfinite(v)
-    days = np.where(finite, in_days[None, :], np.nan)
-    with np.errstate(invalid="ignore"):
-        span = np.nanmax(np.where(finite, days, -np.inf), axis=1) - np.nanmin(np.where(finite, days, np.inf), axis=1)
+    # input dates are sorted: the span is from the first to the last valid date
+    span = in_days[v.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)] - in_days[np.argmax(finite, axis=1)]
+    span = np.where(finite.any(axis=1), span, -np.inf)
     enough = (finite.sum(axis=1) >= min_valid) & (span >= min_span)
     noisy = np.nan_to_num(sigma) > NOISY_SD
     x = np.where(enough[:, None], _gap_free(g, c, grid_days, lam, step, noisy), np.nan)
