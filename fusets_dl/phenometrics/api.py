@@ -19,7 +19,7 @@ import xarray as xr
 from ..cf import CONVENTIONS, apply_cf
 from ..errors import ConfigError, DimensionError
 from .by_class import phenology_by_class
-from .seasons import DATE_VARS, FLAG_VARS, PHENO_VARS, PIXEL_VARS, Thresholds, pheno_block
+from .seasons import DATE_VARS, FLAG_VARS, PHENO_VARS, PIXEL_VARS, MainRule, Thresholds, pheno_block
 from .years import by_year_block
 
 __all__ = ["phenology"]
@@ -36,6 +36,8 @@ class _PhenGrid(NamedTuple):
 
 #: Days of data beyond the series edge a cut start or end may be extrapolated (``extrapolate=True``).
 EXTRAPOLATE_DAYS = 60.0
+#: Upper-envelope refits of ``envelope=True``.
+ENVELOPE_ITERATIONS = 2
 #: Encoding of the date variables when written (CF times, NaT as NaN).
 DATE_ENCODING = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "float64"}
 
@@ -43,6 +45,7 @@ DATE_ENCODING = {"units": "days since 1970-01-01", "calendar": "proleptic_gregor
 def _phen_check(
     ndvi: xr.DataArray, *, method: str, start: float, end: float, threshold_type: str, min_amplitude: float,
     max_seasons: int, min_length: float, noise_factor: float, pos_level: float,
+    main_fraction: float = 0.5, envelope: int = 0, main_months: tuple[int, int] | None = None,
 ) -> pd.DatetimeIndex:
     """The input dates, after checking the options and the ``time`` dimension."""
     if method != "threshold":
@@ -56,6 +59,10 @@ def _phen_check(
             "phenology: expected min_amplitude > 0, max_seasons >= 1, min_length > 0, noise_factor >= 0, 0 < pos_level <= 1; "
             f"found {min_amplitude}, {max_seasons}, {min_length}, {noise_factor}, {pos_level}"
         )
+    if not 0 < main_fraction <= 1 or envelope < 0:
+        raise ConfigError(f"phenology: expected 0 < main_fraction <= 1 and envelope >= 0 refits, found {main_fraction}, {envelope}")
+    if main_months is not None and (len(main_months) != 2 or not all(1 <= int(m) <= 12 for m in main_months)):
+        raise ConfigError(f"phenology: main_months: expected (first, last) months in 1..12, found {main_months!r}")
     if "time" not in ndvi.dims:
         raise DimensionError(f"phenology: expected a 'time' dimension, found {ndvi.dims}")
     if not np.issubdtype(ndvi["time"].dtype, np.datetime64):
@@ -152,6 +159,8 @@ def _phen_dataset(stacked: xr.DataArray, lead: list[Any], origin: pd.Timestamp, 
         variables[name] = (dims, v)
     pos = data[..., PHENO_VARS.index("pos")]
     variables["n_seasons"] = ((*outer[:-1], *lead), np.isfinite(pos).sum(axis=len(outer) - 1).astype(np.int8))
+    main = data[..., PHENO_VARS.index("is_main")]
+    variables["n_main_seasons"] = ((*outer[:-1], *lead), (main == 1).sum(axis=len(outer) - 1).astype(np.int8))
     coords = {k: c for k, c in stacked.coords.items() if "var" not in c.dims}
     out = apply_cf(xr.Dataset(variables, coords=coords), "phenology")
     for name in DATE_VARS:
@@ -173,6 +182,13 @@ def _extra_inputs(ndvi: xr.DataArray, noise: xr.DataArray | float | None, std: x
             raise DimensionError(f"phenology: expected noise on (a subset of) {tuple(lead)}, found {arr.dims}")
         extra["noise"] = arr.broadcast_like(ndvi.isel(time=0, drop=True)).transpose(*lead)
     return extra
+
+
+def _main_rule(grid: _PhenGrid, fraction: float, months: tuple[int, int] | None) -> MainRule:
+    """The calendar year and month of every day of the grid, for ``is_main``."""
+    days = pd.date_range(grid.origin, periods=int(grid.grid_days[-1]) + 2, freq="D")
+    mon = None if months is None else (int(months[0]), int(months[1]))
+    return MainRule(float(fraction), days.year.to_numpy(), days.month.to_numpy(), mon)
 
 
 def _warn_short(t: pd.DatetimeIndex, min_span: float, n_pixels: int) -> None:
@@ -210,6 +226,9 @@ def phenology(
     pos_level: float = 0.8,
     extrapolate: bool | float = False,
     by_year: bool | int = False,
+    envelope: bool | int = False,
+    main_fraction: float = 0.5,
+    main_months: tuple[int, int] | None = None,
 ) -> xr.Dataset:
     """Phenometrics of up to ``max_seasons`` seasons per pixel (or their medians per class, with ``by``).
 
@@ -281,6 +300,23 @@ def phenology(
         on ``(year, season, ...)`` with ``max_seasons`` slots per year (or
         this many when an int; the largest ``slots x years`` seasons are
         kept before they are attributed).
+    envelope : bool or int
+        Upper-envelope fit against residual cloud dips: values more than
+        2 noise sd below the fit are dropped and the series refitted,
+        ``ENVELOPE_ITERATIONS`` times (True) or this many; the estimated noise
+        is then taken without them. False: off.
+    main_fraction : float
+        A season is *main* (``is_main`` 1) when its amplitude reaches this
+        fraction of the largest amplitude among the pixel's seasons peaking in
+        the same calendar year; ``n_main_seasons`` counts them (per year with
+        ``by_year``). A cover crop before the main crop is then a minor
+        season when it is much smaller, and answers "how many main seasons".
+    main_months : (int, int), optional
+        First and last month (1-12; wrapping over the new year when first >
+        last) in which a main season may peak, e.g. ``(6, 9)`` for a summer
+        crop whose fields carry a winter cover crop as large as the crop
+        itself; the largest season is then sought among those. Default: any
+        month.
 
     Returns
     -------
@@ -312,6 +348,7 @@ def phenology(
     t = _phen_check(
         ndvi, method=method, start=start, end=end, threshold_type=threshold_type, min_amplitude=min_amplitude,
         max_seasons=max_seasons, min_length=min_length, noise_factor=noise_factor, pos_level=pos_level,
+        main_fraction=main_fraction, envelope=int(envelope), main_months=main_months,
     )
     span = 2.0 * min_length if min_span is None else float(min_span)
     lead = [d for d in ndvi.dims if d != "time"]
@@ -337,6 +374,8 @@ def phenology(
         pos_level=float(pos_level),
         extrapolate=extra_days,
         min_span=span,
+        envelope=ENVELOPE_ITERATIONS if envelope is True else int(envelope),
+        main=_main_rule(grid, main_fraction, main_months),
     )
     pixel = stacked.isel(season=0, drop=True)
     if by_year:

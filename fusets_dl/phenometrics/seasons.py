@@ -23,21 +23,22 @@ from scipy.ndimage import maximum_filter1d
 
 from .._series import nanmedian_last, nearest_cells
 from ..smoothing import fill_interpolated, whittaker
+from .envelope import upper_envelope
 from .noise import pseudo_residual_noise
 from .refine import crossing, extrapolate_edge, interp_at, refine_peak, window
 
-__all__ = ["BATCH", "DATE_VARS", "FLAG_VARS", "PHENO_VARS", "PIXEL_VARS", "Thresholds", "pheno_block", "pheno_pixels"]
+__all__ = ["BATCH", "DATE_VARS", "FLAG_VARS", "PHENO_VARS", "PIXEL_VARS", "MainRule", "Thresholds", "pheno_block", "pheno_pixels"]
 
 #: Variables per season, in the order of the kernel output.
 PHENO_VARS = (
     "sos", "pos", "eos", "sos_value", "pos_value", "eos_value", "los", "aos", "base",
     "rate_greenup", "rate_senescence", "integral", "integral_large", "base_start", "base_end",
-    "sos_extrapolated", "eos_extrapolated", "noise",
+    "sos_extrapolated", "eos_extrapolated", "is_main", "noise",
 )
 #: Variables of ``PHENO_VARS`` that are dates (the kernel gives days from the origin).
 DATE_VARS = ("sos", "pos", "eos")
 #: Variables of ``PHENO_VARS`` that are 0/1 flags (1: the side is cut by the series and was estimated).
-FLAG_VARS = ("sos_extrapolated", "eos_extrapolated")
+FLAG_VARS = ("sos_extrapolated", "eos_extrapolated", "is_main")
 #: Variables of ``PHENO_VARS`` that belong to the pixel (the same in every season slot).
 PIXEL_VARS = ("noise",)
 #: Pixels whose noise sd exceeds this are smoothed with ``NOISY_LAMBDA_FACTOR`` x the Whittaker lambda
@@ -301,7 +302,7 @@ def _season_metrics(
     cols = [sos_d, pos_d, eos_d, sos_v, peak, eos_v, los, peak - base, base, rate_g, rate_s, small, large,
             np.where(left_ok, ltv, np.nan), np.where(right_ok, rtv, np.nan),
             np.where(np.isfinite(sos_i), sos_x, np.nan), np.where(np.isfinite(eos_i), eos_x, np.nan),
-            np.full(peak.shape, np.nan)]
+            np.full(peak.shape, np.nan), np.full(peak.shape, np.nan)]
     return np.where(valid[:, None], np.stack(cols, axis=1).astype(np.float64), np.nan)
 
 
@@ -321,6 +322,37 @@ def _keep_seasons(cand: np.ndarray, period: tuple[float, float] | None, max_seas
         pad = np.full((chosen.shape[0], max_seasons - chosen.shape[1], len(PHENO_VARS)), np.nan)
         chosen = np.concatenate([chosen, pad], axis=1)
     return chosen
+
+
+class MainRule(NamedTuple):
+    """Which seasons are main: amplitude fraction of the year's largest, calendar of each grid day, months allowed."""
+
+    fraction: float
+    day_years: np.ndarray
+    day_months: np.ndarray
+    months: tuple[int, int] | None = None
+
+
+def _main_flags(kept: np.ndarray, rule: MainRule) -> np.ndarray:
+    """1 where a season's amplitude reaches ``rule.fraction`` of the largest of its pixel and calendar year.
+
+    With ``rule.months`` (first, last; wrapping over the new year when first
+    > last) only seasons peaking in those months can be main, and the largest
+    is taken among them. NaN where there is no season.
+    """
+    pos, aos = kept[..., PHENO_VARS.index("pos")], kept[..., PHENO_VARS.index("aos")]
+    ok = np.isfinite(pos) & np.isfinite(aos)
+    day = np.clip(np.nan_to_num(pos).round().astype(np.int64), 0, rule.day_years.size - 1)
+    year = np.where(ok, rule.day_years[day], -1)
+    cand = ok.copy()
+    if rule.months is not None:
+        m, (a, b) = rule.day_months[day], rule.months
+        cand &= ((m >= a) & (m <= b)) if a <= b else ((m >= a) | (m <= b))
+    amp = np.where(cand, aos, -np.inf)
+    same = year[:, :, None] == year[:, None, :]
+    ref = np.max(np.where(same, amp[:, None, :], -np.inf), axis=2)
+    main = cand & (aos >= rule.fraction * ref)
+    return np.where(ok, main, np.nan)
 
 
 def _pixel_noise(g: np.ndarray, noise: np.ndarray | None, given_sd: np.ndarray | None) -> np.ndarray:
@@ -352,6 +384,8 @@ def pheno_pixels(
     min_span: float = 0.0,
     noise: np.ndarray | None = None,
     std: np.ndarray | None = None,
+    envelope: int = 0,
+    main: MainRule | None = None,
 ) -> np.ndarray:
     """Phenometrics of up to ``max_seasons`` seasons for a batch of pixels.
 
@@ -397,6 +431,12 @@ def pheno_pixels(
     std : numpy.ndarray, optional
         Uncertainty per value ``(..., time)`` (for example ``NDVI_std``):
         the pixel's noise is its median (overrides the estimate).
+    envelope : int
+        Upper-envelope refits (:func:`.envelope.upper_envelope`): values far
+        below the fit (cloud dips) are dropped and the series refitted this
+        many times; 0: off.
+    main : MainRule, optional
+        How ``is_main`` is set (None: left NaN).
 
     Returns
     -------
@@ -419,8 +459,12 @@ def pheno_pixels(
     span = in_days[v.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1)] - in_days[np.argmax(finite, axis=1)]
     span = np.where(finite.any(axis=1), span, -np.inf)
     enough = (finite.sum(axis=1) >= min_valid) & (span >= min_span)
-    noisy = np.nan_to_num(sigma) > NOISY_SD
-    x = np.where(enough[:, None], _gap_free(g, c, grid_days, lam, step, noisy), np.nan)
+    def fit(gg: np.ndarray, cc: np.ndarray, sd_: np.ndarray) -> np.ndarray:
+        return _gap_free(gg, cc, grid_days, lam, step, np.nan_to_num(sd_) > NOISY_SD)
+
+    x, sigma, _ = upper_envelope(g, c, sigma, fit, envelope, estimate_noise=noise is None and std is None)
+    out[:, :, PHENO_VARS.index("noise")] = sigma[:, None]
+    x = np.where(enough[:, None], x, np.nan)
     good = enough & np.isfinite(x).all(axis=1)
     short = (finite.sum(axis=1) >= min_valid) & (span < min_span)
     if short.any():
@@ -449,6 +493,8 @@ def pheno_pixels(
             thresholds=thresholds, min_length=min_length, pos_level=pos_level, extrapolate=extrapolate,
         )
     kept = _keep_seasons(cand, period, max_seasons)
+    if main is not None:
+        kept[..., PHENO_VARS.index("is_main")] = _main_flags(kept, main)
     kept[..., PHENO_VARS.index("noise")] = sigma[good][:, None]
     out[good] = kept
     return out.reshape(*lead, max_seasons, len(PHENO_VARS))
