@@ -60,7 +60,7 @@ def _gaps(rng: np.random.Generator, n_pix: int, n_t: int, mean_run: float = 3.0)
     return miss
 
 
-def make_cube(per_year: int, n_pix: int, noise: float, seed: int = 0) -> tuple[xr.DataArray, dict[str, np.ndarray]]:
+def make_cube(per_year: int, n_pix: int, noise: float, seed: int = 0, dips: float = 0.0) -> tuple[xr.DataArray, dict[str, np.ndarray]]:
     """A noisy, gappy cube ``(time, x)`` and its true SOS/POS/EOS ``(x, season)`` in days from 2021-01-01.
 
     Parameters
@@ -73,6 +73,9 @@ def make_cube(per_year: int, n_pix: int, noise: float, seed: int = 0) -> tuple[x
         Standard deviation of the Gaussian noise (NDVI).
     seed : int
         Random seed.
+    dips : float
+        Fraction of the dates given a negative outlier (a residual cloud:
+        -0.15 to -0.4 NDVI) after the noise.
 
     Returns
     -------
@@ -108,6 +111,9 @@ def make_cube(per_year: int, n_pix: int, noise: float, seed: int = 0) -> tuple[x
         truth["eos"][:, j] = fine[last]
         truth["pos"][:, j] = fine[np.argmax(c, axis=1)]
     y = y + rng.normal(0.0, noise, y.shape)
+    if dips > 0:
+        drng = np.random.default_rng([seed, per_year, int(noise * 1000), 7])
+        y = y - np.where(drng.random(y.shape) < dips, drng.uniform(0.15, 0.4, y.shape), 0.0)
     miss = _gaps(rng, n_pix, d.size)
     y[miss] = np.nan
     seen = np.where(~miss, d[None, :], np.nan)
@@ -167,7 +173,7 @@ def _time_it(fn: Any, repeat: int = 2) -> tuple[Any, float]:
     return out, best
 
 
-def run(n_pix: int = 2000, seed: int = 0, **options: Any) -> list[dict[str, Any]]:
+def run(n_pix: int = 2000, seed: int = 0, dips: float = 0.0, **options: Any) -> list[dict[str, Any]]:
     """Score ``fdl.phenology`` (with ``options``) on every configuration; one row each.
 
     Parameters
@@ -176,6 +182,8 @@ def run(n_pix: int = 2000, seed: int = 0, **options: Any) -> list[dict[str, Any]
         Pixels per configuration.
     seed : int
         Random seed.
+    dips : float
+        Fraction of dates with a cloud dip (see :func:`make_cube`).
     **options
         Keyword arguments of ``fdl.phenology``.
 
@@ -189,7 +197,7 @@ def run(n_pix: int = 2000, seed: int = 0, **options: Any) -> list[dict[str, Any]
     rows = []
     for noise in (0.02, 0.05):
         for per_year in (1, 2, 3):
-            cube, truth = make_cube(per_year, n_pix, noise, seed)
+            cube, truth = make_cube(per_year, n_pix, noise, seed, dips)
             ph, sec = _time_it(lambda cube=cube: fdl.phenology(cube, max_seasons=8, **options))
             rows.append({"method": "fusets_dl", "noise": noise, "per_year": per_year, **score(ph, truth), "pixels_per_s": n_pix / sec})
     return rows
@@ -234,12 +242,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pixels", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None)
+    p.add_argument("--dips", type=float, default=0.0, help="fraction of dates with a negative outlier (-0.15..-0.4)")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="a keyword of fdl.phenology (value parsed as JSON), e.g. --option smooth=400")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
-    rows = run(args.pixels, args.seed, **options)
+    rows = run(args.pixels, args.seed, args.dips, **options)
     print(table(rows))
     peers = _peers()
     print(f"\npeers installed: {', '.join(peers) if peers else 'none (TIMESAT, FuseTS skipped)'}")

@@ -48,6 +48,11 @@ def _phenology(
     pos_level: float = 0.8,
     extrapolate: bool | float = False,
     by_year: bool | int = False,
+    envelope: bool | int = False,
+    main_fraction: float = 0.5,
+    main_months: tuple[int, int] | None = None,
+    classes: xr.DataArray | None = None,
+    params: dict[Any, dict[str, Any]] | None = None,
 ) -> xr.Dataset:
     """Multi-season phenometrics of the NDVI series (a Dataset's ``NDVI``); see :func:`fusets_dl.phenology`.
 
@@ -57,7 +62,7 @@ def _phenology(
         As in :func:`fusets_dl.phenology`.
     noise_factor, noise, std, min_separation, min_span, start_threshold, end_threshold, threshold_type
         As in :func:`fusets_dl.phenology`.
-    pos_level, extrapolate, by_year
+    pos_level, extrapolate, by_year, envelope, main_fraction, main_months, classes, params
         As in :func:`fusets_dl.phenology`.
 
     Returns
@@ -72,7 +77,8 @@ def _phenology(
                      period=period, min_valid=min_valid, by=by, noise_factor=noise_factor, noise=noise, std=std,
                      min_separation=min_separation, min_span=min_span, start_threshold=start_threshold,
                      end_threshold=end_threshold, threshold_type=threshold_type, pos_level=pos_level,
-                     extrapolate=extrapolate, by_year=by_year)
+                     extrapolate=extrapolate, by_year=by_year, envelope=envelope, main_fraction=main_fraction,
+                     main_months=main_months, classes=classes, params=params)
 
 
 @xr.register_dataset_accessor("fusion")

@@ -19,6 +19,7 @@ import xarray as xr
 from ..cf import CONVENTIONS, apply_cf
 from ..errors import ConfigError, DimensionError
 from .by_class import phenology_by_class
+from .per_class import phenology_per_class
 from .seasons import DATE_VARS, FLAG_VARS, PHENO_VARS, PIXEL_VARS, MainRule, Thresholds, pheno_block
 from .years import by_year_block
 
@@ -229,6 +230,8 @@ def phenology(
     envelope: bool | int = False,
     main_fraction: float = 0.5,
     main_months: tuple[int, int] | None = None,
+    classes: xr.DataArray | None = None,
+    params: dict[Any, dict[str, Any]] | None = None,
 ) -> xr.Dataset:
     """Phenometrics of up to ``max_seasons`` seasons per pixel (or their medians per class, with ``by``).
 
@@ -317,6 +320,15 @@ def phenology(
         crop whose fields carry a winter cover crop as large as the crop
         itself; the largest season is then sought among those. Default: any
         month.
+    classes : xarray.DataArray, optional
+        Class id of every pixel (on the pixel dimensions), with ``params``.
+    params : dict, optional
+        Options per class: ``{1200: {"max_seasons": 1, "main_months": (6, 9)},
+        "default": {...}}``; each class listed runs with the top-level
+        options updated by its dict, every other pixel (class not listed, or
+        NaN) with ``"default"``'s, lazily, combined pixel by pixel
+        (:mod:`.per_class`). ``period``, ``step_days``, ``by_year`` and ``by``
+        are top-level only.
 
     Returns
     -------
@@ -333,7 +345,8 @@ def phenology(
     Raises
     ------
     ConfigError
-        An unknown ``method`` or ``threshold_type``, or an option out of range.
+        An unknown ``method`` or ``threshold_type``, an option out of range,
+        ``params`` without ``classes`` (or the reverse), or a bad ``params`` key.
     DimensionError
         No ``time`` dimension, fewer than 4 dates, or ``std``/``noise`` on
         other dimensions.
@@ -343,6 +356,13 @@ def phenology(
     UserWarning
         A series (or pixels, at compute time) too short to hold a season.
     """
+    if classes is not None or params is not None:
+        given = dict(locals())
+        options = {k: v for k, v in given.items() if k not in ("ndvi", "classes", "params", "by")}
+        if classes is None or params is None:
+            raise ConfigError("phenology: expected both classes and params (options per class), found only one of them")
+        out = phenology_per_class(phenology, ndvi, classes, params, options)
+        return phenology_by_class(out, by) if by is not None else out
     start = amplitude_fraction if start_threshold is None else start_threshold
     end = amplitude_fraction if end_threshold is None else end_threshold
     t = _phen_check(
