@@ -68,11 +68,14 @@ def upper_envelope(
             low = (g - x) < -ENVELOPE_K * s[:, None]
         if not (low & ~dropped).any():
             break
+        rows = np.flatnonzero((low & ~dropped).any(axis=1))  # only rows with new drops are refitted
         dropped |= low
-        gm = np.where(dropped, np.nan, g)
-        cm = np.where(dropped, 0.0, c)
+        gm = np.where(dropped[rows], np.nan, g[rows])
+        cm = np.where(dropped[rows], 0.0, c[rows])
+        sigma = np.array(sigma, dtype=np.float64, copy=True)
         if estimate_noise:
             new = pseudo_residual_noise(gm)
-            sigma = np.where(np.isfinite(new), np.minimum(new, sigma), sigma)
-        x = fit(gm, cm, sigma)
+            sigma[rows] = np.where(np.isfinite(new), np.fmin(new, sigma[rows]), sigma[rows])
+        x = x.copy()
+        x[rows] = fit(gm, cm, sigma[rows])
     return x, sigma, dropped

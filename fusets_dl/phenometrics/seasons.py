@@ -242,8 +242,10 @@ def _cut_side(
 
 def _season_metrics(
     xs: np.ndarray,
-    sel: np.ndarray,
+    j: np.ndarray,
+    has: np.ndarray,
     troughs: tuple[np.ndarray, ...],
+    sums: tuple[np.ndarray, np.ndarray],
     edges: tuple[np.ndarray, np.ndarray],
     grid_days: np.ndarray,
     *,
@@ -252,16 +254,17 @@ def _season_metrics(
     pos_level: float,
     extrapolate: float | None,
 ) -> np.ndarray:
-    """The ``PHENO_VARS`` of the season peaking at ``sel`` (one peak per row at most), ``(pixels, vars)``."""
-    lv, li, rv, ri, csum = troughs
+    """The ``PHENO_VARS`` of the season peaking at grid cell ``j`` of each row (where ``has``), ``(pixels, vars)``.
+
+    ``troughs``: value and index of the trough before and after each peak;
+    ``sums``: the running sums of the series and the row of each pixel in them.
+    """
+    ltv, lti, rtv, rti = troughs
+    csum, crow = sums
     n = xs.shape[1]
     step = float(grid_days[1] - grid_days[0])
     rows = np.arange(xs.shape[0])
-    has = sel.any(axis=1)
-    j = np.argmax(sel, axis=1)
     peak = xs[rows, j]
-    ltv, lti = lv[rows, j], li[rows, j]
-    rtv, rti = rv[rows, j], ri[rows, j]
     _amp_l, _amp_r, left_ok, right_ok, _ = _sides(peak, ltv, lti, rtv, rti, n=n)
     thr_l = _threshold(peak, ltv, thresholds.start, thresholds.absolute)
     thr_r = _threshold(peak, rtv, thresholds.end, thresholds.absolute)
@@ -294,7 +297,7 @@ def _season_metrics(
     lo_c = np.clip(np.ceil(np.nan_to_num(sos_i, nan=0.0)).astype(np.int64), 0, n)
     hi_c = np.clip(np.floor(np.nan_to_num(eos_i, nan=-1.0)).astype(np.int64) + 1, 0, n)
     cells = np.maximum(hi_c - lo_c, 0)
-    total = np.where(cells > 0, csum[rows, hi_c] - csum[rows, lo_c], 0.0)
+    total = np.where(cells > 0, csum[crow, hi_c] - csum[crow, lo_c], 0.0)
     large = np.where(complete, total * step, np.nan)
     small = np.where(complete, (total - base * cells) * step, np.nan)
     valid = has & (left_ok | right_ok)
@@ -480,16 +483,21 @@ def pheno_pixels(
     peaks, lv, li, rv, ri = _find_peaks(xs, first, last, min_separation or min_length, step, prominence)
     n = xs.shape[1]
     csum = np.concatenate([np.zeros((xs.shape[0], 1)), np.cumsum(np.clip(xs, 0, None), axis=1)], axis=1)
-    per_row = (xs, lv, np.where(li <= first[:, None], 0, li), rv, np.where(ri >= last[:, None], n - 1, ri), csum, first, last)
-    rank = np.cumsum(peaks, axis=1)
-    kmax = int(rank[:, -1].max()) if rank.size else 0
+    # the k-th peak of every row, from the peaks' positions in row order
+    count = peaks.sum(axis=1)
+    pcol = np.nonzero(peaks)[1]
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    kmax = int(count.max()) if count.size else 0
     cand = np.full((xs.shape[0], max(kmax, 1), len(PHENO_VARS)), np.nan)
     for k in range(kmax):
-        rows = np.flatnonzero(rank[:, -1] > k)
-        sub = per_row if rows.size > 0.75 * xs.shape[0] else tuple(a[rows] for a in per_row)
-        cand[rows if sub is not per_row else slice(None), k] = _season_metrics(
-            sub[0], (peaks & (rank == k + 1))[rows] if sub is not per_row else peaks & (rank == k + 1),
-            sub[1:6], sub[6:8], grid_days,
+        has = count > k
+        full = has.sum() > 0.75 * xs.shape[0]
+        r = np.arange(xs.shape[0]) if full else np.flatnonzero(has)
+        j = np.where(has[r], pcol[np.minimum(start[r] + k, pcol.size - 1)], 0)
+        lti = np.where(li[r, j] <= first[r], 0, li[r, j])
+        rti = np.where(ri[r, j] >= last[r], n - 1, ri[r, j])
+        cand[r, k] = _season_metrics(
+            xs if full else xs[r], j, has[r], (lv[r, j], lti, rv[r, j], rti), (csum, r), (first[r], last[r]), grid_days,
             thresholds=thresholds, min_length=min_length, pos_level=pos_level, extrapolate=extrapolate,
         )
     kept = _keep_seasons(cand, period, max_seasons)
