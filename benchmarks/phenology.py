@@ -1,12 +1,13 @@
 """Analytic phenology benchmark: season counts and SOS/POS/EOS errors on double-logistic cubes.
 
-``python -m benchmarks.phenology [--pixels 2000] [--seed 0] [--json PATH]``
+``python -m benchmarks.phenology [--pixels 2000] [--seed 0] [--dips 0.05] [--option envelope=2] [--json PATH]``
 
 Each configuration is a cube of ``--pixels`` pixels over two years
 (2021-01-01 .. 2022-12-31, 5-day sampling, 146 dates) holding 1, 2 or 3
 double-logistic seasons a year; 20-40 % of the dates (drawn per pixel) are
 missing in runs (a two-state Markov chain, mean run 3 dates = 15 days), and
-Gaussian noise of sd 0.02 or 0.05 is added. The truth of every season is
+Gaussian noise of sd 0.02 or 0.05 is added (and, with ``--dips``, a negative
+outlier of -0.15 to -0.4 on that fraction of the dates: residual clouds). The truth of every season is
 measured on its own noise-free curve on a 0.1-day grid: SOS/EOS where it
 crosses 50 % of its amplitude, POS at its maximum.
 
