@@ -48,7 +48,7 @@ KINDS: dict[str, tuple[str, ...]] = {
 #: The keyword arguments each section accepts: those of the Python API function it configures
 #: (``open_s1``, ``open_s2``, ``align``, ``predict_ndvi``, ``reconstruct``, ``phenology``), less the
 #: data arguments and those that need in-memory objects (``terrain``, ``predicted``, ``by``,
-#: ``std``), and phenology's ``by_year`` (its (year, season) layout is not one band per season).
+#: ``std``, ``classes``, ``params``), and phenology's ``by_year`` (its (year, season) layout is not one band per season).
 SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "s1": ("units", "orbit", "time_range", "bbox", "duplicates", "backscatter"),
     "s2": ("clear_classes", "time_range", "bbox", "reflectance_scale", "harmonize", "duplicates"),
@@ -62,6 +62,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "max_seasons", "method", "amplitude_fraction", "min_amplitude", "min_length", "smooth",
         "step_days", "period", "min_valid", "noise_factor", "noise", "min_separation", "min_span",
         "start_threshold", "end_threshold", "threshold_type", "pos_level", "extrapolate",
+        "envelope", "main_fraction", "main_months",
     ),
 }
 
