@@ -2,7 +2,7 @@
 
 Modules: :mod:`.api` (``reconstruct``, the xarray flow), :mod:`.kernels`
 (the NumPy kernels over pixel blocks, ``SOURCE_FLAGS``, the long-gap guard),
-:mod:`.calibrate` (``calibrate``: weights, lambda and guard chosen on held-out
+:mod:`.calibrate` (:func:`.calibrate.calibrate`: weights, lambda and guard chosen on held-out
 spells, for ``reconstruct(weights="auto")``) and :mod:`.uncertainty` (the std
 of a prediction from the model's test metrics).
 """
@@ -10,7 +10,6 @@ of a prediction from the model's test metrics).
 from __future__ import annotations
 
 from .api import reconstruct
-from .calibrate import calibrate
 from .kernels import SOURCE_FLAGS
 
-__all__ = ["SOURCE_FLAGS", "calibrate", "reconstruct"]
+__all__ = ["SOURCE_FLAGS", "reconstruct"]
