@@ -45,7 +45,7 @@ RICE, MAIZE, GRASS, FOREST, URBAN, WATER = range(6)
 _DEFAULT_PROPORTIONS = {"rice": 0.35, "maize": 0.2, "grassland": 0.13, "forest": 0.12, "urban": 0.1, "water": 0.1}
 
 # Streams of the hash RNG (one per kind of draw).
-_S_NDVI_PIX, _S_NDVI_OBS, _S_SPECKLE, _S_FINE_CLOUD, _S_CLOUD_REFL, _S_THIN, _S_WIND, _S_BRIGHT = range(1, 9)
+_S_NDVI_PIX, _S_NDVI_OBS, _S_SPECKLE, _S_FINE_CLOUD, _S_CLOUD_REFL, _S_THIN, _S_WIND, _S_BRIGHT, _S_HAZE = range(1, 10)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ class SceneConfig:
     speckle_looks: int = 5
     cloud_scale: float = 16.0
     shadow_shift: tuple[int, int] = (7, 5)
+    haze_fraction: float = 0.0
+    haze_bias: float = 0.12
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on parameters out of range."""
@@ -85,6 +87,8 @@ class SceneConfig:
             raise ConfigError(f"make_scene: proportions: expected keys among {CLASSES}, found unknown {sorted(unknown)}")
         if sum(self.proportions.values()) <= 0:
             raise ConfigError("make_scene: proportions must sum to a positive number")
+        if not 0.0 <= self.haze_fraction <= 1.0 or self.haze_bias < 0:
+            raise ConfigError(f"make_scene: expected 0 <= haze_fraction <= 1 and haze_bias >= 0, found {self.haze_fraction}, {self.haze_bias}")
         if self.s1_revisit_days < 1 or self.s2_revisit_days < 1 or self.speckle_looks < 1:
             raise ConfigError("make_scene: revisit days and speckle looks must be >= 1")
 
@@ -349,6 +353,9 @@ class _Scene:
         ti = np.arange(days.size)[:, None, None]
         yy, xx = yi[None, :, None], xi[None, None, :]
         nd = self.ndvi(days, fid, yi, xi) + 0.015 * _normal(cfg.seed, _S_NDVI_OBS, ti, yy, xx)
+        if cfg.haze_fraction > 0:  # residual haze the cloud mask misses: +-haze_bias on a share of the pixel-dates
+            u = _uniform(cfg.seed, _S_HAZE, ti, yy, xx)
+            nd = nd + np.where(u < cfg.haze_fraction, np.where(u < 0.5 * cfg.haze_fraction, -1.0, 1.0) * cfg.haze_bias, 0.0)
         nd = np.clip(nd, -1, 1)
         bright = (0.3 + 0.15 * np.clip(nd, 0, 1)) * (1 + 0.05 * _normal(cfg.seed, _S_BRIGHT, 0, yy, xx))
         bright = np.where(cls[None] == WATER, 0.07, bright)
@@ -488,7 +495,9 @@ def make_scene(
         ``s2_revisit_days`` (5), ``proportions`` (class shares),
         ``rice_third_season`` (share of rice fields with three crops),
         ``rainy_months``, ``speckle_looks``, ``field_size`` (pixels), ``epsg``,
-        ``resolution``.
+        ``resolution``, ``haze_fraction`` (share of S2 pixel-dates with
+        residual haze the SCL does not flag, default 0: half of them biased
+        by ``+haze_bias``, half by ``-haze_bias`` in NDVI, default 0.12).
 
     Returns
     -------

@@ -15,9 +15,17 @@ Protocol (:func:`compare`)
    (observations, S1 predictions, Whittaker), the S1 prediction alone,
    MOGPR (NDVI plus the RVI of each relative orbit as outputs), a Whittaker
    smoother and linear interpolation of the remaining clear NDVI.
+   ``fusion_calibrated`` is the same reconstruction with its prediction
+   weight, lambda and long-gap guard chosen on held-out spells of the
+   validation/training blocks (:mod:`fusets_dl.reconstruction.calibrate`).
 4. RMSE, MAE, R2 and bias on the hidden values that every method filled
    (interpolation cannot fill a gap at the start or end of a series), the
    share each method filled, and the wall time per pixel.
+
+Modes (``CompareConfig.mode``): ``"blocks"`` (the default, above) holds
+out space only; ``"season"`` also holds out time: the model is trained on
+the dates before ``split_date`` only (its spatial blocks as usual) and the
+spells are placed on or after ``split_date``, in the held-out blocks.
 
 The methods are the entries of
 :data:`~fusets_dl.evaluation.methods.COMPARISON_METHODS` (label, colour and
@@ -43,7 +51,7 @@ from ..validate import check_cube
 from .gaps import hide_gaps, pick_pixels, spell_starts
 from .methods import COMPARISON_METHODS, LABELS, GapInputs, label_of
 from .metrics import regression_metrics
-from .splits import block_mask
+from .splits import block_mask, season_split
 
 __all__ = ["METHODS", "CompareConfig", "CompareResult", "compare", "hide_gaps", "spell_starts"]
 
@@ -78,12 +86,21 @@ class CompareConfig:
         :class:`~fusets_dl.baselines.GPConfig` fields for MOGPR.
     period : (start, end), optional
         Place the spells within these dates only (for example the period a
-        model was not trained on); default: the whole series.
+        model was not trained on); default: the whole series (``"season"``
+        mode: from ``split_date`` to the end).
+    mode : {"blocks", "season"}
+        ``"blocks"``: spatial blocks held out. ``"season"``: leave-season-out,
+        the model trained on dates before ``split_date`` only and the spells
+        on or after it (still in the held-out blocks).
+    split_date : str, optional
+        First held-out date of ``"season"`` mode (e.g. ``"2018-04-01"``).
 
     Raises
     ------
     ConfigError
-        On an unknown method, ``gap_days <= 0``, ``n_gaps < 1`` or ``max_pixels < 1``.
+        On an unknown method or mode, ``gap_days <= 0``, ``n_gaps < 1``,
+        ``max_pixels < 1``, ``"season"`` without ``split_date`` (or with a
+        ``period`` starting before it), or ``split_date`` in ``"blocks"`` mode.
     """
 
     gap_days: float = 60.0
@@ -95,8 +112,18 @@ class CompareConfig:
     lam: float = 1000.0
     mogpr: dict[str, Any] = field(default_factory=dict)
     period: tuple[str, str] | None = None
+    mode: str = "blocks"
+    split_date: str | None = None
 
     def __post_init__(self) -> None:
+        if self.mode not in ("blocks", "season"):
+            raise ConfigError(f"CompareConfig.mode: expected 'blocks' or 'season', found {self.mode!r}")
+        if (self.mode == "season") != (self.split_date is not None):
+            raise ConfigError(
+                f"CompareConfig: expected split_date with mode='season' only, found mode={self.mode!r}, split_date={self.split_date!r}"
+            )
+        if self.mode == "season" and self.period is not None and pd.Timestamp(self.period[0]) < pd.Timestamp(self.split_date):
+            raise ConfigError(f"CompareConfig: expected period to start on or after split_date {self.split_date}, found {self.period}")
         self.methods = tuple(self.methods)
         bad = [m for m in self.methods if m not in COMPARISON_METHODS]
         if bad:
@@ -236,9 +263,11 @@ def compare(
     config : CompareConfig, optional
         Spell length and count, methods, pixel budget.
     model : FusionModel, optional
-        An already trained model; its held-out test blocks are evaluated.
-        Default: a model is trained here on the cube (``features``,
-        ``train_config``), with its own held-out blocks.
+        An already trained model; its held-out test blocks are evaluated
+        (``"season"`` mode: its training scene must end before
+        ``split_date``). Default: a model is trained here on the cube
+        (``"season"`` mode: on its dates before ``split_date``) with
+        ``features``, ``train_config``, and its own held-out blocks.
     features : FeatureSpec, optional
         Features of the model trained here (when ``model`` is not given).
     train_config : TrainConfig, optional
@@ -260,15 +289,22 @@ def compare(
     Raises
     ------
     ConfigError
-        When ``period`` misses the cube's dates, the spells do not fit, or an
-        extra model holds out other blocks.
+        When ``period`` misses the cube's dates, the spells do not fit, an
+        extra model holds out other blocks, or (``"season"`` mode) a given
+        model was trained on dates on or after ``split_date``.
     InsufficientDataError
-        When no held-out pixel keeps ``min_clear`` observations.
+        When no held-out pixel keeps ``min_clear`` observations, or
+        (``"season"`` mode) no date lies on one side of ``split_date``.
     """
     cfg = config or CompareConfig()
     check_cube(cube, need_target=True)
     cube = cube.compute()  # a loaded copy; the caller's lazy cube stays lazy
-    model, training_seconds = _cmp_model(cube, model, features, train_config)
+    if cfg.mode == "season":
+        cfg = _season_config(cube, cfg, model)
+        train_cube = cube.isel(time=season_split(cube["time"].values, cfg.split_date))
+    else:
+        train_cube = cube
+    model, training_seconds = _cmp_model(train_cube, model, features, train_config)
     ndvi = cube["NDVI"].transpose("time", "y", "x").values.astype(np.float64)
     t_idx, days, span = _cmp_dates(cube, cfg)
     iy, ix, hidden = _cmp_pixels(ndvi, days, span, model, cfg)
@@ -282,6 +318,19 @@ def compare(
     examples = _examples(t_idx, truth, hidden, preds, cube.isel(inputs.pixels))
     examples["spells"] = _cmp_spells(t_idx, days, span, iy[examples["pixels"]], ix[examples["pixels"]], cfg)
     return CompareResult(rows=rows, info=info, examples=examples)
+
+
+def _season_config(cube: xr.Dataset, cfg: CompareConfig, model: Any) -> CompareConfig:
+    """Leave-season-out: check a given model's training dates; spells from ``split_date`` on (unless ``period`` says more)."""
+    season_split(cube["time"].values, cfg.split_date)  # dates on both sides, or InsufficientDataError
+    end = (getattr(model, "info", None) or {}).get("scene", {}).get("end") if model is not None else None
+    if model is not None and (end is None or pd.Timestamp(end) >= pd.Timestamp(cfg.split_date)):
+        raise ConfigError(
+            f"compare: mode='season' expected a model trained on dates before {cfg.split_date}, found a training scene ending {end}"
+        )
+    if cfg.period is not None:
+        return cfg
+    return replace(cfg, period=(str(cfg.split_date), str(pd.Timestamp(cube["time"].values[-1]))))
 
 
 # A method's run: its reconstruction (time, pixel), seconds, and the pixels its time covers.
@@ -418,6 +467,9 @@ def _cmp_info(
         "test_blocks": model.blocks.get("test", []),
         "block_size": model.blocks.get("block_size"),
         "training_seconds": training_seconds,
+        "mode": cfg.mode,
+        "split_date": cfg.split_date,
+        "train_period": [(getattr(model, "info", None) or {}).get("scene", {}).get(k) for k in ("start", "end")],
         "config": asdict(cfg),
     }
 

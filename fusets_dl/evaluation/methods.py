@@ -108,6 +108,15 @@ def _fill_fusion(inputs: GapInputs) -> np.ndarray:
     return _at_pixels(rec, inputs)
 
 
+def _fill_fusion_calibrated(inputs: GapInputs) -> np.ndarray:
+    """The fusion reconstruction with weights, lambda and long-gap guard calibrated on held-out spells (never test blocks)."""
+    from ..reconstruction import reconstruct
+
+    opts = {"seed": inputs.config.seed, "gap_days": inputs.config.gap_days, "n_gaps": min(3, inputs.config.n_gaps)}
+    rec = reconstruct(inputs.cube, inputs.model, weights="auto", predicted=inputs.prediction, calibration=opts)["NDVI"].compute()
+    return _at_pixels(rec, inputs)
+
+
 def _fill_fusion_s1_only(inputs: GapInputs) -> np.ndarray:
     """The model's S1 prediction alone."""
     if inputs.prediction is None:
@@ -141,6 +150,7 @@ def _fill_linear(inputs: GapInputs) -> np.ndarray:
 #: Every method of the comparison, by name, in the order of the tables.
 COMPARISON_METHODS: dict[str, Method] = {
     "fusion": Method("DL fusion (reconstruct)", "#1b9e77", _fill_fusion, uses_prediction=True, scene_wide=True),
+    "fusion_calibrated": Method("DL fusion, calibrated (reconstruct weights='auto')", "#00441b", _fill_fusion_calibrated, uses_prediction=True, scene_wide=True),
     "fusion_s1_only": Method("DL S1 prediction alone", "#66c2a5", _fill_fusion_s1_only, uses_prediction=True, scene_wide=True),
     "mogpr": Method("MOGPR (NDVI + RVI per orbit)", "#d95f02", _fill_mogpr),
     "whittaker": Method("Whittaker (S2 only)", "#7570b3", _fill_whittaker),

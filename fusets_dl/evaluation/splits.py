@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InsufficientDataError
+from ..errors import ConfigError, InsufficientDataError
 
 if TYPE_CHECKING:
     from ..training.config import TrainConfig
 
-__all__ = ["block_mask", "fold_splits", "split_blocks"]
+__all__ = ["block_mask", "fold_splits", "season_split", "split_blocks"]
 
 
 def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
@@ -137,3 +137,39 @@ def fold_splits(ny: int, nx: int, config: TrainConfig, folds: int) -> list[dict[
             "val": [[int(b) // gx, int(b) % gx] for b in sorted(val)],
         })
     return out
+
+
+def season_split(times: np.ndarray, split_date: str | np.datetime64) -> np.ndarray:
+    """Leave-season-out: which dates a model may train on (strictly before ``split_date``).
+
+    Parameters
+    ----------
+    times : numpy.ndarray
+        The cube's dates (datetime64).
+    split_date : str or numpy.datetime64
+        First date of the held-out season.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (time,): True for the training dates; the others are held out.
+
+    Raises
+    ------
+    ConfigError
+        A ``split_date`` that is not a date.
+    InsufficientDataError
+        No date on one side of the split.
+    """
+    try:
+        split = np.datetime64(split_date, "ns")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"season split: expected a date such as '2018-04-01', found {split_date!r}") from exc
+    t = np.asarray(times, dtype="datetime64[ns]")
+    before = t < split
+    if not before.any() or before.all():
+        raise InsufficientDataError(
+            f"season split: expected dates on both sides of {str(split)[:10]}, found {int(before.sum())} before and "
+            f"{int((~before).sum())} on or after it (the cube spans {str(t.min())[:10]}..{str(t.max())[:10]})"
+        )
+    return before

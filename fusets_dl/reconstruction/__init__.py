@@ -1,8 +1,10 @@
 """Reconstruct: gap-free NDVI with a source flag and an uncertainty.
 
 Modules: :mod:`.api` (``reconstruct``, the xarray flow), :mod:`.kernels`
-(the NumPy kernels over pixel blocks, ``SOURCE_FLAGS``) and
-:mod:`.uncertainty` (the std of a prediction from the model's test metrics).
+(the NumPy kernels over pixel blocks, ``SOURCE_FLAGS``, the long-gap guard),
+:mod:`.calibrate` (:func:`.calibrate.calibrate`: weights, lambda and guard chosen on held-out
+spells, for ``reconstruct(weights="auto")``) and :mod:`.uncertainty` (the std
+of a prediction from the model's test metrics).
 """
 
 from __future__ import annotations

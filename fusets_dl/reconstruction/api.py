@@ -35,6 +35,7 @@ from ..errors import ConfigError, InsufficientDataError
 from ..inference import predict_ndvi
 from ..models import FusionModel
 from ..validate import check_cube, freq_days
+from .calibrate import Calibration, calibrate
 from .kernels import SOURCE_FLAGS, reconstruct_block
 from .uncertainty import pred_std_table
 
@@ -50,8 +51,10 @@ class _RecGrid(NamedTuple):
     out_times: pd.DatetimeIndex
 
 
-def _rec_check(weights: dict[str, float] | None, lam: float, obs_std: float) -> dict[str, float]:
+def _rec_check(weights: dict[str, float] | None, lam: float, obs_std: float, pred_gap_days: float | None = None) -> dict[str, float]:
     """The smoother weights, after checking the options."""
+    if pred_gap_days is not None and not pred_gap_days >= 0:
+        raise ConfigError(f"reconstruct: expected pred_gap_days >= 0 or None, found {pred_gap_days}")
     weights = dict(weights or {})
     unknown = set(weights) - {"observed", "predicted"}
     if unknown:
@@ -126,6 +129,18 @@ def _rec_dataset(stacked: xr.DataArray) -> xr.Dataset:
     return apply_cf(out, "reconstruct")
 
 
+def _rec_calibrated(
+    cube: xr.Dataset, model: FusionModel, pred: xr.DataArray | None, options: dict[str, Any] | None, obs_std: float
+) -> tuple[dict[str, float], float, float | None, Calibration]:
+    """``weights="auto"``: the weights, lambda and guard chosen by :func:`.calibrate.calibrate` on held-out spells."""
+    opts = dict(options or {})
+    if "predicted" in opts or "obs_std" in opts:
+        raise ConfigError("reconstruct: calibration options: 'predicted' and 'obs_std' are reconstruct's own arguments")
+    cal = calibrate(cube, model, predicted=pred, obs_std=obs_std, **opts)
+    s = cal.settings
+    return {"predicted": s["w_pred"]}, s["lam"], s["pred_gap_days"], cal
+
+
 def reconstruct(
     cube: xr.Dataset,
     model: FusionModel,
@@ -134,8 +149,10 @@ def reconstruct(
     smooth: bool = True,
     lam: float = 1000.0,
     obs_std: float = 0.03,
-    weights: dict[str, float] | None = None,
+    weights: dict[str, float] | str | None = None,
     predicted: xr.DataArray | None = None,
+    pred_gap_days: float | None = None,
+    calibration: dict[str, Any] | None = None,
     **predict_kwargs: Any,
 ) -> xr.Dataset:
     """Gap-filled NDVI: clear observations where they exist, S1 predictions elsewhere.
@@ -158,12 +175,27 @@ def reconstruct(
         step as ``lam / step**3``); 1000 keeps features of about a month.
     obs_std : float
         Standard deviation of a clear observation (NDVI units).
-    weights : dict, optional
+    weights : dict or "auto", optional
         ``{"observed": w_o, "predicted": w_p}`` for the smoother. Default:
         inverse variances, ``observed`` 1 and ``predicted``
         ``(obs_std / model RMSE)**2`` (about 0.1 for a model RMSE of 0.1).
+        ``"auto"``: the prediction weight, ``lam`` and ``pred_gap_days`` are
+        chosen on held-out spells of this cube by
+        :func:`~fusets_dl.reconstruction.calibrate.calibrate` (a bounded
+        sample of validation/training-block pixels is computed now; the
+        reconstruction itself stays lazy); the given ``lam`` and
+        ``pred_gap_days`` are then ignored and the choice is recorded in the
+        output attrs (``calibration_*``).
     predicted : xarray.DataArray, optional
         Predictions already computed (e.g. by :func:`predict_ndvi`).
+    pred_gap_days : float, optional
+        The long-gap guard: the S1 prediction alone at this distance (days)
+        from the nearest clear observation and beyond, blended linearly with
+        the smoothed curve closer in (0: the prediction at every date without
+        an observation). Default None: the smoothed curve everywhere.
+    calibration : dict, optional
+        Options of :func:`~fusets_dl.reconstruction.calibrate.calibrate` for
+        ``weights="auto"`` (``grid``, ``gap_days``, ``n_gaps``, ``max_pixels``, ``seed``).
     **predict_kwargs
         Passed to :func:`predict_ndvi` (``device``, ``precision``, ``batch_size``).
 
@@ -177,8 +209,12 @@ def reconstruct(
     Raises
     ------
     ConfigError
-        Unknown ``weights`` keys, ``lam`` or ``obs_std`` not positive, or a
-        ``freq`` that is not a whole number of days.
+        Unknown ``weights`` keys or string, ``lam`` or ``obs_std`` not
+        positive, a negative ``pred_gap_days``, or a ``freq`` that is not a
+        whole number of days.
+    InsufficientDataError
+        ``weights="auto"`` on a cube where no sampled pixel keeps enough clear
+        observations around a hidden spell.
     DimensionError, MissingVariableError, EncodingError
         The cube is not a fusion cube with ``NDVI`` in NDVI and ``VV``,
         ``VH`` in dB (see :func:`fusets_dl.validate.check_cube`).
@@ -186,8 +222,15 @@ def reconstruct(
     check_cube(cube, need_target=True)
     if cube.sizes["time"] < 2:
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']} (widen the time range)")
-    weights = _rec_check(weights, lam, obs_std)
+    auto = isinstance(weights, str)
+    if auto and weights != "auto":
+        raise ConfigError(f"reconstruct: weights: expected a dict or 'auto', found {weights!r}")
+    weights = _rec_check(None if auto else weights, lam, obs_std, pred_gap_days)  # type: ignore[arg-type]
     pred = predicted if predicted is not None else predict_ndvi(cube, model, **predict_kwargs)
+    cal = None
+    if auto:
+        # the given prediction, else None: the model then predicts the sampled pixels only (bounded)
+        weights, lam, pred_gap_days, cal = _rec_calibrated(cube, model, predicted, calibration, obs_std)
     grid = _rec_grid(pd.DatetimeIndex(cube["time"].values), freq, smooth)
     edges, table = pred_std_table(model)
     stacked = _rec_apply(
@@ -199,6 +242,7 @@ def reconstruct(
         edges=edges,
         table=table,
         lam=float(lam) if smooth else None,
+        pred_gap_days=None if pred_gap_days is None else float(pred_gap_days),
     )
     out = _rec_dataset(stacked)
     out.attrs = {
@@ -209,6 +253,10 @@ def reconstruct(
         "obs_std": obs_std,
         "freq": freq or "cube dates",
     }
+    if pred_gap_days is not None:
+        out.attrs["pred_gap_days"] = float(pred_gap_days)
+    if cal is not None:
+        out.attrs.update(cal.to_attrs())
     if cube.rio.crs is not None:
         out = out.rio.write_crs(cube.rio.crs)
     return out

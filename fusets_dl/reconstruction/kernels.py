@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from .._series import nearest_cells
+from .._series import nearest_cells, valid_neighbours
 from ..smoothing import GROWTH_PER_DAY, fill_interpolated, whittaker
 from .uncertainty import lookup_std
 
-__all__ = ["BATCH", "SOURCE_FLAGS", "reconstruct_block", "reconstruct_pixels"]
+__all__ = ["BATCH", "SOURCE_FLAGS", "follow_prediction", "obs_distance", "prediction_curve", "reconstruct_block", "reconstruct_pixels"]
 
 #: Values and meanings of the ``source`` flag (the CF table's ``reconstruct.source`` lists the same).
 SOURCE_FLAGS: dict[str, int] = {"observed": 0, "predicted": 1, "interpolated": 2, "missing": 3}
@@ -104,6 +104,89 @@ def _hold_edges(val: np.ndarray, std: np.ndarray, weighted: np.ndarray, grid_day
     return np.where(outside, v_edge, val), np.where(outside, s_edge + GROWTH_PER_DAY * dist, std)
 
 
+def obs_distance(has_o: np.ndarray, grid_days: np.ndarray) -> np.ndarray:
+    """Days from each grid cell to the nearest cell with an observation (inf where a series has none).
+
+    Parameters
+    ----------
+    has_o : numpy.ndarray
+        Boolean ``(..., grid)``: the cells holding a clear observation.
+    grid_days : numpy.ndarray
+        Day of each grid cell (1-D, increasing).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(..., grid)``; 0 at observed cells.
+    """
+    n = grid_days.size
+    prev, nxt = valid_neighbours(has_o, grid_days, grid_days, grid_days, strict=False)
+    d_prev = np.where(prev >= 0, grid_days - grid_days[np.clip(prev, 0, n - 1)], np.inf)
+    d_next = np.where(nxt < n, grid_days[np.clip(nxt, 0, n - 1)] - grid_days, np.inf)
+    return np.minimum(d_prev, d_next)
+
+
+def prediction_curve(pred: np.ndarray, in_days: np.ndarray, grid_days: np.ndarray) -> np.ndarray:
+    """Every prediction (observed dates included) binned onto the grid and interpolated linearly between them.
+
+    Parameters
+    ----------
+    pred : numpy.ndarray
+        ``(..., time_in)`` predicted NDVI, NaN where absent.
+    in_days, grid_days : numpy.ndarray
+        Days of the input dates and of the grid cells.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., grid)`` float64; NaN before the first and after the last prediction.
+    """
+    cell, inside = nearest_cells(in_days, grid_days)
+    p_sum = np.zeros((*pred.shape[:-1], grid_days.size))
+    p_n = np.zeros_like(p_sum)
+    for i in np.flatnonzero(inside):
+        ok = np.isfinite(pred[..., i])
+        p_sum[..., cell[i]] += np.where(ok, pred[..., i], 0.0)
+        p_n[..., cell[i]] += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        val = np.where(p_n > 0, p_sum / p_n, np.nan)
+    return fill_interpolated(val, np.zeros_like(val), grid_days)[0]
+
+
+def follow_prediction(val: np.ndarray, curve: np.ndarray, dist: np.ndarray, gap_days: float) -> np.ndarray:
+    """The guard of long gaps: the reconstruction hands over to the S1 prediction away from observations.
+
+    The weight of the prediction grows linearly with the distance to the
+    nearest observation, from 0 at an observed cell to 1 at ``gap_days``
+    (``gap_days`` 0: the prediction at every cell without an observation), so
+    the smoother only bridges near observations and a long gap follows the
+    prediction it contains instead of a curve flattened by the smoother.
+
+    Parameters
+    ----------
+    val : numpy.ndarray
+        ``(..., grid)`` smoothed (or interpolated) values.
+    curve : numpy.ndarray
+        ``(..., grid)`` prediction curve (:func:`prediction_curve`); NaN cells keep ``val``.
+    dist : numpy.ndarray
+        ``(..., grid)`` days to the nearest observation (:func:`obs_distance`).
+    gap_days : float
+        Distance from which the prediction alone is used, days (>= 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., grid)`` float64.
+    """
+    if gap_days <= 0:
+        alpha = (dist > 0).astype(np.float64)
+    else:
+        alpha = np.clip(dist / gap_days, 0.0, 1.0)
+    use = np.isfinite(curve) & (alpha > 0)
+    blended = np.where(np.isfinite(val), (1.0 - alpha) * val + alpha * curve, curve)
+    return np.where(use, blended, val)
+
+
 def reconstruct_pixels(
     obs: np.ndarray,
     pred: np.ndarray,
@@ -117,6 +200,7 @@ def reconstruct_pixels(
     edges: np.ndarray,
     table: np.ndarray,
     lam: float | None,
+    pred_gap_days: float | None = None,
 ) -> np.ndarray:
     """Reconstructed NDVI, its std and its source for a block of pixels.
 
@@ -139,6 +223,10 @@ def reconstruct_pixels(
         Prediction std by predicted-NDVI range (:func:`pred_std_table`).
     lam : float or None
         Whittaker lambda on a 1-day grid; None: linear interpolation of gaps only.
+    pred_gap_days : float, optional
+        The long-gap guard (:func:`follow_prediction`): at this distance (days)
+        from the nearest observation and beyond, the S1 prediction alone;
+        None (default): the smoothed curve everywhere.
 
     Returns
     -------
@@ -165,6 +253,8 @@ def reconstruct_pixels(
         )
     else:
         val_out, std_out = fill_interpolated(val, std, grid_days)
+    if pred_gap_days is not None:
+        val_out = follow_prediction(val_out, prediction_curve(pred, in_days, grid_days), obs_distance(has_o, grid_days), pred_gap_days)
     source = np.where((source == _MISSING) & np.isfinite(val_out), _INTERPOLATED, source)
     out = np.stack([val_out[..., out_idx], std_out[..., out_idx], source[..., out_idx]], axis=-1)
     if lam is not None:

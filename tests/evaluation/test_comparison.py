@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -23,7 +24,7 @@ def result(small_cube: xr.Dataset) -> fdl.evaluation.CompareResult:
 
 def test_rows_scores_and_protocol(result: fdl.evaluation.CompareResult, small_cube: xr.Dataset) -> None:
     rows = {r["method"]: r for r in result.rows}
-    assert set(rows) == {"fusion", "fusion_s1_only", "mogpr", "whittaker", "linear"}
+    assert set(rows) == {"fusion", "fusion_calibrated", "fusion_s1_only", "mogpr", "whittaker", "linear"}
     n = {r["n"] for r in result.rows}
     assert n == {result.info["n_hidden_scored"]}  # every method scored on the same values
     assert 0 < result.info["n_hidden_scored"] <= result.info["n_hidden"]
@@ -66,7 +67,7 @@ def test_save_writes_table_csv_json_and_figure(result: fdl.evaluation.CompareRes
     assert md.startswith("| method | RMSE |") and "MOGPR" in md and "Linear interpolation" in md
     assert len(files["csv"].read_text().strip().splitlines()) == 1 + len(result.rows)
     js = json.loads(files["json"].read_text())
-    assert js["info"]["n_gaps"] == 3 and len(js["rows"]) == 5
+    assert js["info"]["n_gaps"] == 3 and len(js["rows"]) == 6
     assert files["png"].stat().st_size > 20_000
 
 
@@ -86,3 +87,60 @@ def test_errors(small_cube: xr.Dataset) -> None:
     model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=1, min_samples=50))
     with pytest.raises(InsufficientDataError, match="shorter or fewer spells"):
         compare(small_cube, config=CompareConfig(gap_days=100, n_gaps=3, min_clear=10_000, methods=("linear",)), model=model)
+
+
+def test_calibrated_row_leaves_the_default_rows_unchanged(small_cube: xr.Dataset) -> None:
+    """Adding the calibrated reconstruction changes no number of the other rows (same pixels, spells, scored values)."""
+    model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=2, min_samples=50, hidden=(16,)))
+    base = compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=3, max_pixels=30, methods=("fusion", "fusion_s1_only", "linear")), model=model)
+    more = compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=3, max_pixels=30, methods=("fusion", "fusion_calibrated", "fusion_s1_only", "linear")), model=model)
+    old = {r["method"]: r for r in base.rows}
+    new = {r["method"]: r for r in more.rows}
+    for name in old:
+        for k in ("rmse", "mae", "r2", "bias", "n", "filled"):
+            assert new[name][k] == old[name][k], (name, k)
+    assert base.info["mode"] == "blocks" and base.info["split_date"] is None
+    # the calibrated reconstruction is chosen with the guard in its grid: on these spells it is no worse than
+    # the old fixed reconstruction by more than the sampling noise between calibration and test pixels
+    assert np.isfinite(new["fusion_calibrated"]["rmse"]) and new["fusion_calibrated"]["filled"] == new["fusion"]["filled"]
+
+
+def test_season_split_dates() -> None:
+    from fusets_dl.evaluation.splits import season_split
+
+    t = np.array(["2018-03-30", "2018-03-31T23:00", "2018-04-01", "2018-04-05"], dtype="datetime64[ns]")
+    np.testing.assert_array_equal(season_split(t, "2018-04-01"), [True, True, False, False])
+    with pytest.raises(InsufficientDataError, match="both sides of 2019-01-01"):
+        season_split(t, "2019-01-01")
+    with pytest.raises(ConfigError, match="expected a date"):
+        season_split(t, "spring")
+
+
+def test_season_mode_trains_before_and_hides_after_the_split(small_cube: xr.Dataset) -> None:
+    split = "2021-07-01"
+    cfg = CompareConfig(gap_days=40, n_gaps=2, max_pixels=30, methods=("fusion_s1_only", "linear"), mode="season", split_date=split)
+    res = compare(small_cube, config=cfg, train_config=fdl.TrainConfig(max_epochs=2, min_samples=50, hidden=(16,)))
+    assert res.info["mode"] == "season" and res.info["split_date"] == split
+    assert pd.Timestamp(res.info["train_period"][1]) < pd.Timestamp(split)  # no training date on or after the split
+    assert pd.Timestamp(res.info["train_period"][0]) == pd.Timestamp(small_cube["time"].values[0]).normalize()
+    hidden_times = res.examples["time"][res.examples["hidden"].any(axis=1)]
+    assert hidden_times.size and (hidden_times >= np.datetime64(split)).all()
+    for spells in res.examples["spells"]:
+        assert all(a >= pd.Timestamp(split) for a, _ in spells)
+    assert res.info["n_hidden_scored"] > 0
+
+
+def test_season_mode_errors(small_cube: xr.Dataset) -> None:
+    with pytest.raises(ConfigError, match="split_date with mode='season'"):
+        CompareConfig(mode="season")
+    with pytest.raises(ConfigError, match="split_date with mode='season'"):
+        CompareConfig(split_date="2021-07-01")
+    with pytest.raises(ConfigError, match="'blocks' or 'season'"):
+        CompareConfig(mode="site")
+    with pytest.raises(ConfigError, match="on or after split_date"):
+        CompareConfig(mode="season", split_date="2021-07-01", period=("2021-03-01", "2021-12-31"))
+    model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=1, min_samples=50, hidden=(8,)))  # trained on the whole year
+    with pytest.raises(ConfigError, match="trained on dates before 2021-07-01"):
+        compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, methods=("linear",), mode="season", split_date="2021-07-01"), model=model)
+    with pytest.raises(InsufficientDataError, match="both sides"):
+        compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, methods=("linear",), mode="season", split_date="2030-01-01"))

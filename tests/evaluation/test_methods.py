@@ -39,7 +39,7 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_registry_is_the_one_table() -> None:
-    assert METHODS == tuple(COMPARISON_METHODS) == ("fusion", "fusion_s1_only", "mogpr", "whittaker", "linear")
+    assert METHODS == tuple(COMPARISON_METHODS) == ("fusion", "fusion_calibrated", "fusion_s1_only", "mogpr", "whittaker", "linear")
     assert CompareConfig().methods == METHODS
     for name, method in COMPARISON_METHODS.items():
         assert LABELS[name] == label_of(name) == method.label

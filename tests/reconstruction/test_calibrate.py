@@ -1,0 +1,185 @@
+"""calibrate: the long-gap guard (analytic), the choice on held-out spells, attrs, laziness, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.errors import ConfigError, InsufficientDataError
+from fusets_dl.models.fusion_model import FusionModel
+from fusets_dl.models.mlp import MLP
+from fusets_dl.models.scaler import Scaler
+from fusets_dl.reconstruction.calibrate import CalibrationGrid, calibrate, score_settings
+from fusets_dl.reconstruction.kernels import follow_prediction, obs_distance, prediction_curve
+from fusets_dl.testing import raise_if_dask_computes
+
+
+def _model(rmse=0.1, blocks=None):
+    spec = fdl.FeatureSpec()
+    n = len(spec.names)
+    m = FusionModel(MLP(n, (4,)), spec, Scaler(np.zeros(n, np.float32), np.ones(n, np.float32), 0.5, 0.2),
+                    {"type": "mlp", "n_in": n, "hidden": [4], "dropout": 0.1, "batch_norm": True})
+    m.metrics = {"test": {"rmse": rmse}}
+    m.blocks = blocks or {}
+    return m
+
+
+def _rice_cube(ny=4, nx=10, clear_every=4, seed=0, n=70):
+    """Fast crop cycles (period 110 d) on 6-day dates; a clear view every ``clear_every`` dates; the prediction is the truth."""
+    t = pd.date_range("2021-01-01T10:00", periods=n, freq="6D")
+    days = np.arange(n) * 6.0
+    rng = np.random.default_rng(seed)
+    phase = rng.uniform(0, 110, (ny, nx))
+    truth = 0.45 + 0.3 * np.sin(2 * np.pi * (days[:, None, None] + phase[None]) / 110.0)
+    obs = np.where((np.arange(n) % clear_every == 0)[:, None, None], truth, np.nan)
+    cube = xr.Dataset(
+        {"VV": (("time", "y", "x"), np.full(truth.shape, -10.0, np.float32), {"units": "dB"}),
+         "VH": (("time", "y", "x"), np.full(truth.shape, -16.0, np.float32), {"units": "dB"}),
+         "NDVI": (("time", "y", "x"), obs.astype(np.float32))},
+        coords={"time": t, "y": np.arange(ny, dtype=float), "x": np.arange(nx, dtype=float)},
+    )
+    pred = xr.DataArray(truth.astype(np.float32), dims=("time", "y", "x"), coords=cube["VV"].coords)
+    return cube, pred, truth
+
+
+def test_guard_functions_analytic():
+    grid = np.arange(0.0, 11.0)
+    has_o = np.zeros((1, 11), bool)
+    has_o[0, [2, 8]] = True
+    dist = obs_distance(has_o, grid)
+    np.testing.assert_array_equal(dist[0], [2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2])
+    assert np.isinf(obs_distance(np.zeros((1, 3), bool), grid[:3])).all()
+    # predictions at days 0, 4 and 10 (0.2, 0.6, 0.0): linear in between, NaN outside
+    pred = np.array([[0.2, 0.6, 0.0]])
+    curve = prediction_curve(pred, np.array([0.0, 4.0, 10.0]), grid)
+    np.testing.assert_allclose(curve[0, [0, 2, 4, 7, 10]], [0.2, 0.4, 0.6, 0.3, 0.0])
+    val = np.full((1, 11), 0.5)
+    out = follow_prediction(val, curve, dist, gap_days=2.0)
+    # weight of the prediction: dist / 2, capped at 1; observed cells keep the smoothed value
+    np.testing.assert_allclose(out[0, 2], 0.5)
+    np.testing.assert_allclose(out[0, 3], 0.5 * 0.5 + 0.5 * curve[0, 3])
+    np.testing.assert_allclose(out[0, 5], curve[0, 5])
+    out0 = follow_prediction(val, curve, dist, gap_days=0.0)
+    np.testing.assert_allclose(out0[0, [2, 8]], 0.5)
+    np.testing.assert_allclose(out0[0, [0, 1, 5, 10]], curve[0, [0, 1, 5, 10]])
+
+
+def test_guard_in_reconstruct_follows_the_prediction_in_long_gaps():
+    cube, pred, truth = _rice_cube(ny=1, nx=3)
+    m = _model()
+    old = fdl.reconstruct(cube, m, predicted=pred)
+    guarded = fdl.reconstruct(cube, m, predicted=pred, pred_gap_days=0.0)
+    free = ~np.isfinite(cube["NDVI"].values)
+    np.testing.assert_allclose(guarded["NDVI"].values[free], truth[free], atol=1e-6)
+    err_old = np.sqrt(np.mean((old["NDVI"].values[free] - truth[free]) ** 2))
+    assert err_old > 0.02  # the fixed smoother flattens 110-day cycles seen every 24 days
+    assert guarded.attrs["pred_gap_days"] == 0.0 and "pred_gap_days" not in old.attrs
+
+
+def test_calibration_never_worse_than_the_perfect_prediction():
+    cube, pred, _ = _rice_cube()
+    cal = calibrate(cube, _model(), predicted=pred, gap_days=40, n_gaps=3, max_pixels=40)
+    assert cal.rmse_prediction == pytest.approx(0.0, abs=1e-6)
+    assert cal.rmse <= cal.rmse_prediction + 1e-6
+    assert cal.rmse_default > 0.02 and cal.blocks == "all" and cal.n_pixels == 40
+    assert cal.settings["pred_gap_days"] is not None
+    assert len(cal.table) == len(CalibrationGrid().settings())
+
+
+def test_calibration_prefers_the_smoother_when_the_prediction_is_biased():
+    """A constant prediction bias of 0.2: bridging near observations must beat the prediction alone."""
+    cube, pred, _truth = _rice_cube(clear_every=2)
+    cal = calibrate(cube, _model(), predicted=pred + 0.2, gap_days=20, n_gaps=3, max_pixels=40)
+    assert cal.rmse_prediction == pytest.approx(0.2, abs=1e-5)
+    assert cal.rmse < 0.5 * cal.rmse_prediction
+    assert cal.settings["pred_gap_days"] != 0.0
+
+
+def test_score_settings_hand_case():
+    days = np.arange(0.0, 50.0, 5.0)
+    obs = np.linspace(0.2, 0.65, 10)[None]
+    hidden = np.zeros((1, 10), bool)
+    hidden[0, 4:6] = True
+    pred = obs + 0.1
+    rows = score_settings(obs, pred, hidden, days, [{"w_pred": 1.0, "lam": None, "pred_gap_days": 0.0}])
+    # no smoothing and the guard at 0: the prediction at the hidden dates -> RMSE = bias = 0.1
+    assert rows[0]["rmse"] == pytest.approx(0.1) and rows[0]["bias"] == pytest.approx(0.1)
+    assert rows[-1]["method"] == "prediction" and rows[-1]["rmse"] == pytest.approx(0.1) and rows[0]["n"] == 2
+
+
+def test_auto_weights_record_the_choice_in_attrs():
+    cube, pred, _ = _rice_cube()
+    m = _model()
+    rec = fdl.reconstruct(cube, m, predicted=pred, weights="auto", calibration={"gap_days": 40, "n_gaps": 3, "max_pixels": 40})
+    cal = calibrate(cube, m, predicted=pred, gap_days=40, n_gaps=3, max_pixels=40)
+    g = cal.settings["pred_gap_days"]
+    assert rec.attrs["calibration_w_pred"] == cal.settings["w_pred"]
+    assert rec.attrs["calibration_lam"] == cal.settings["lam"]
+    assert rec.attrs["calibration_pred_gap_days"] == (-1.0 if g is None else g)
+    assert rec.attrs["calibration_rmse"] == pytest.approx(cal.rmse)
+    assert f"lambda {cal.settings['lam']}" in rec.attrs["smoothing"]
+    manual = fdl.reconstruct(cube, m, predicted=pred, weights={"predicted": cal.settings["w_pred"]}, lam=cal.settings["lam"], pred_gap_days=g)
+    xr.testing.assert_allclose(rec["NDVI"], manual["NDVI"])
+
+
+def test_calibration_samples_validation_blocks_never_test():
+    blocks = {"block_size": 2, "grid": [2, 5], "test": [[0, 0], [1, 4]], "val": [[0, 1]]}
+    cube, pred, _ = _rice_cube()
+    # poison the test blocks' predictions: a sample touching them would give a large RMSE
+    bad = pred.copy()
+    bad.values[:, 0:2, 0:2] = 5.0
+    bad.values[:, 2:4, 8:10] = 5.0
+    cal = calibrate(cube, _model(blocks=blocks), predicted=bad, gap_days=40, n_gaps=3, max_pixels=1)
+    assert cal.blocks == "val" and cal.n_pixels == 1 and cal.rmse_prediction < 1e-6
+    cal2 = calibrate(cube, _model(blocks=blocks), predicted=bad, gap_days=40, n_gaps=3, max_pixels=20)
+    assert cal2.blocks == "val+train" and cal2.n_pixels == 20 and cal2.rmse_prediction < 1e-6
+
+
+def test_reconstruct_with_guard_stays_lazy_and_chunk_invariant():
+    cube, pred, _ = _rice_cube()
+    m = _model()
+    eager = fdl.reconstruct(cube, m, predicted=pred, pred_gap_days=20.0, weights={"predicted": 1.0}, lam=100.0)
+    with raise_if_dask_computes():
+        lazy = fdl.reconstruct(cube.chunk({"time": -1, "y": 3, "x": 4}), m, predicted=pred.chunk({"time": -1, "y": 3, "x": 4}),
+                               pred_gap_days=20.0, weights={"predicted": 1.0}, lam=100.0)
+    assert lazy["NDVI"].chunks is not None
+    xr.testing.assert_allclose(lazy.compute(), eager, rtol=1e-5, atol=1e-6)
+
+
+def test_auto_reconstruct_output_stays_lazy_after_the_bounded_calibration():
+    cube, pred, _ = _rice_cube()
+    m = _model()
+    ck = {"time": -1, "y": 2, "x": 5}
+    # the calibration computes its sample once (one compute); the reconstruction itself stays lazy
+    with raise_if_dask_computes(max_computes=2):
+        lazy = fdl.reconstruct(cube.chunk(ck), m, predicted=pred.chunk(ck), weights="auto", calibration={"max_pixels": 10, "gap_days": 40})
+    assert lazy["NDVI"].chunks is not None
+    eager = fdl.reconstruct(cube, m, predicted=pred, weights="auto", calibration={"max_pixels": 10, "gap_days": 40})
+    xr.testing.assert_allclose(lazy.compute(), eager, rtol=1e-5, atol=1e-6)
+    assert lazy.attrs["calibration_pixels"] == 10
+
+
+def test_bad_input_errors():
+    cube, pred, _ = _rice_cube()
+    m = _model()
+    with pytest.raises(ConfigError, match="expected a dict or 'auto'"):
+        fdl.reconstruct(cube, m, predicted=pred, weights="best")
+    with pytest.raises(ConfigError, match="pred_gap_days >= 0"):
+        fdl.reconstruct(cube, m, predicted=pred, pred_gap_days=-5)
+    with pytest.raises(ConfigError, match="reconstruct's own"):
+        fdl.reconstruct(cube, m, predicted=pred, weights="auto", calibration={"obs_std": 0.1})
+    with pytest.raises(ConfigError, match="weights and lambdas > 0"):
+        CalibrationGrid(lams=(0.0,)).settings()
+    with pytest.raises(ConfigError, match="empty axis"):
+        CalibrationGrid(pred_weights=()).settings()
+    with pytest.raises(ConfigError, match="gap_days > 0"):
+        calibrate(cube, m, predicted=pred, gap_days=0)
+    with pytest.raises(ConfigError, match="do not fit"):
+        calibrate(cube, m, predicted=pred, gap_days=400, n_gaps=3)
+    empty = cube.copy()
+    empty["NDVI"] = cube["NDVI"] * np.nan
+    with pytest.raises(InsufficientDataError, match="keeps 4 clear observations"):
+        calibrate(empty, m, predicted=pred)
