@@ -21,8 +21,8 @@ from .inputs import FeatureInputs
 from .optical import nearest_within, optical_context
 from .orbits import orbit_groups
 from .sar import feature_kernel
-from .speckle import speckle_filter
 from .spec import S1_NORMALISE, FeatureSpec
+from .speckle import speckle_filter
 
 __all__ = [
     "FEATURE_GROUPS",
