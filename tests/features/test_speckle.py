@@ -152,3 +152,12 @@ def test_input_errors_name_what_was_found():
         speckle_filter(cube.assign(VV=cube["VV"].assign_attrs(units="DN")))
     with pytest.raises(DimensionError, match=r"VV on \(time, y, x\)"):
         speckle_filter(cube.assign(VV=cube["VV"].isel(x=0)))
+
+
+def test_an_aligned_open_points_cube_is_recognised_as_points():
+    from tests.readers.test_tables import _gee_tables
+
+    cube = fdl.align(*fdl.open_points(*_gee_tables()))
+    with pytest.warns(UserWarning, match="found a point table"):
+        out = speckle_filter(cube)
+    np.testing.assert_array_equal(out["VV"].values, cube["VV"].values)
