@@ -80,6 +80,7 @@ def run_rows(cube: xr.Dataset, rows: tuple, seeds: list[int], cfg_kw: dict) -> l
             obs.append(o)
             pred.append(p)
         out.append((name, regression_metrics(np.concatenate(obs), np.concatenate(pred)), time.perf_counter() - t0))
+        print(f"  {name}: R2 {out[-1][1]['r2']:.3f} ({out[-1][2]:.0f} s)", file=sys.stderr, flush=True)
     return out
 
 
