@@ -27,6 +27,7 @@ _EXPORTS = {
     "align": ".alignment.build",
     "FeatureSpec": ".features.spec",
     "compute_features": ".features.compute",
+    "speckle_filter": ".features.speckle",
     "reconstruct": ".reconstruction.api",
     "phenology": ".phenometrics.api",
     "TrainConfig": ".training.config",
@@ -56,6 +57,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .baselines.lcm import mogpr
     from .evaluation.comparison import CompareConfig, compare
     from .features import FeatureSpec, compute_features
+    from .features.speckle import speckle_filter
     from .inference.predict import predict_ndvi
     from .models.fusion_model import FusionModel
     from .models.io import load_model
@@ -87,6 +89,7 @@ __all__ = [
     "predict_ndvi",
     "reconstruct",
     "set_options",
+    "speckle_filter",
     "to_zarr",
     "train",
 ]

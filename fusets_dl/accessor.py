@@ -133,6 +133,23 @@ class FusionDatasetAccessor:
 
         return compute_features(self._ds, spec)
 
+    def speckle_filter(self, *, window: int = 5, by_orbit: bool = True, variables: tuple[str, ...] = ("VV", "VH")) -> xr.Dataset:
+        """The cube with its S1 backscatter speckle-filtered (Quegan and Yu); see :func:`fusets_dl.speckle_filter`.
+
+        Parameters
+        ----------
+        window, by_orbit, variables
+            Boxcar side, orbit-group averaging and the variables filtered, as in :func:`fusets_dl.speckle_filter`.
+
+        Returns
+        -------
+        xarray.Dataset
+            A copy with the filtered variables, lazy on Dask input.
+        """
+        from .features.speckle import speckle_filter
+
+        return speckle_filter(self._ds, window=window, by_orbit=by_orbit, variables=variables)
+
     def predict_ndvi(
         self,
         model: FusionModel,

@@ -8,6 +8,7 @@ Modules, in the order of the flow:
 - :mod:`.optical`: optical context and cloudy input, the ``optical`` group;
 - :mod:`.terrain`: DEM features, the ``terrain`` group;
 - :mod:`.orbits`: relative-orbit groups of the acquisitions;
+- :mod:`.speckle`: the multi-temporal speckle filter of the S1 backscatter;
 - :mod:`.inputs`: what a group's compute function receives;
 - :mod:`.compute`: :func:`compute_features`, which runs the groups of a spec on a cube.
 """
@@ -20,12 +21,14 @@ from .inputs import FeatureInputs
 from .optical import nearest_within, optical_context
 from .orbits import orbit_groups
 from .sar import feature_kernel
-from .spec import FeatureSpec
+from .spec import S1_NORMALISE, FeatureSpec
+from .speckle import speckle_filter
 
 __all__ = [
     "FEATURE_GROUPS",
     "MODALITIES",
     "REQUIRED_MODALITIES",
+    "S1_NORMALISE",
     "FeatureGroup",
     "FeatureInputs",
     "FeatureSpec",
@@ -34,4 +37,5 @@ __all__ = [
     "nearest_within",
     "optical_context",
     "orbit_groups",
+    "speckle_filter",
 ]

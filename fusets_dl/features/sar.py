@@ -192,7 +192,7 @@ def feature_kernel(
     if "sar" in spec.groups:
         nt = vv.shape[-1]
         grp = np.zeros(nt, dtype=np.int64) if groups is None or spec.lag_mode == "any" else np.asarray(groups)
-        cols += _sar_columns(vv, vh, valid, days, grp, spec)
+        cols += _sar_columns(vv, vh, valid, days, grp, spec, _normalise_groups(spec, groups, nt))
     if "time" in spec.groups and spec.doy:
         cols += _doy_columns(doy, vv.shape)
     out = np.empty((*vv.shape, len(cols)), dtype=np.float32)
@@ -213,9 +213,13 @@ def _clean_backscatter(vv: np.ndarray, vh: np.ndarray) -> tuple[np.ndarray, np.n
     return np.where(valid, vv, np.nan), np.where(valid, vh, np.nan), valid
 
 
-def _sar_columns(vv: np.ndarray, vh: np.ndarray, valid: np.ndarray, days: np.ndarray, grp: np.ndarray, spec: FeatureSpec) -> list[np.ndarray]:
-    """The ``sar`` columns, in the order of :func:`sar_names`."""
+def _sar_columns(
+    vv: np.ndarray, vh: np.ndarray, valid: np.ndarray, days: np.ndarray, grp: np.ndarray, spec: FeatureSpec, norm_grp: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """The ``sar`` columns, in the order of :func:`sar_names` (standardised within ``norm_grp`` when given)."""
     cols = _instant_columns(vv, vh, spec)
+    if norm_grp is not None:
+        cols, vv, vh = _normalised(cols, vv, vh, valid, norm_grp)
     prev = _pointer_chain(_prev_index, valid, grp, -1, max(spec.lags, spec.rolling // 2))
     cols += _lag_columns(vv, vh, valid, days, prev, spec)
     if spec.rolling > 1:
@@ -297,6 +301,40 @@ def _anomaly_columns(vv: np.ndarray, vh: np.ndarray, grp: np.ndarray) -> list[np
         med_vv[..., sel] = _nanmedian_last(vv[..., sel])
         med_vh[..., sel] = _nanmedian_last(vh[..., sel])
     return [vv - med_vv, vh - med_vh]
+
+
+def _normalise_groups(spec: FeatureSpec, groups: np.ndarray | None, nt: int) -> np.ndarray | None:
+    """The groups of time positions within which ``spec.s1_normalise`` standardises; None for ``"none"``."""
+    if spec.s1_normalise == "none":
+        return None
+    if spec.s1_normalise == "pixel" or groups is None:
+        return np.zeros(nt, dtype=np.int64)
+    return np.asarray(groups)
+
+
+def _normalised(cols: list[np.ndarray], vv: np.ndarray, vh: np.ndarray, valid: np.ndarray, grp: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The per-date columns and VV, VH as z-scores over each pixel's valid acquisitions of each group."""
+    z_vv, z_vh = _standardise(vv, valid, grp), _standardise(vh, valid, grp)
+    out = [z_vv if c is vv else z_vh if c is vh else _standardise(c, valid, grp) for c in cols]
+    return out, z_vv, z_vh
+
+
+def _standardise(x: np.ndarray, valid: np.ndarray, grp: np.ndarray) -> np.ndarray:
+    """``(x - mean) / std`` over the valid, finite values of each pixel and group (ddof 0); 0 where std is 0; NaN where invalid."""
+    x = np.asarray(x, dtype=np.float64)
+    ok = valid & np.isfinite(x)
+    out = np.full(x.shape, np.nan)
+    for g in np.unique(grp):
+        sel = grp == g
+        xs, oks = x[..., sel], ok[..., sel]
+        n = np.maximum(oks.sum(axis=-1, keepdims=True), 1)
+        mean = np.where(oks, xs, 0.0).sum(axis=-1, keepdims=True) / n
+        dev = np.where(oks, xs - mean, 0.0)
+        std = np.sqrt((dev * dev).sum(axis=-1, keepdims=True) / n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(std > 1e-9, dev / std, 0.0)
+        out[..., sel] = np.where(oks, z, np.nan)
+    return out
 
 
 def _doy_columns(doy: np.ndarray, shape: tuple[int, ...]) -> list[np.ndarray]:

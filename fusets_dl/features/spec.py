@@ -17,7 +17,10 @@ from .._config import dataclass_from_dict
 from ..errors import ConfigError
 from .groups import FEATURE_GROUPS
 
-__all__ = ["FeatureSpec"]
+__all__ = ["S1_NORMALISE", "FeatureSpec"]
+
+#: The values of ``FeatureSpec.s1_normalise``.
+S1_NORMALISE: tuple[str, ...] = ("none", "pixel", "pixel_orbit")
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,21 @@ class FeatureSpec:
         cloudy samples learn when to rely on the radar).
     cloudy_window_days : float
         Search window of ``NDVI_cloudy``, days either side.
+    s1_normalise : {"none", "pixel", "pixel_orbit"}
+        Standardisation of the S1 series before the ``sar`` columns are
+        formed. ``"none"`` (default): absolute dB. ``"pixel"``: each
+        per-date S1 column (``VV``, ``VH``, ``RVI``, ``VV_VH_dB``,
+        ``VH_VV``, ``VVxVH``) becomes a z-score over the pixel's valid
+        acquisitions, and the lag, rolling, window, trend and anomaly
+        columns follow from the z-scores of VV and VH; ``"pixel_orbit"``:
+        the same, with the mean and standard deviation of each relative-orbit
+        group of the pixel (:func:`~fusets_dl.features.orbit_groups`), which
+        also removes the offsets between incidence geometries. This removes
+        static per-pixel (and per-track) effects such as roughness, moisture
+        level and incidence angle, so that a model learns from the shape of
+        the series (Tsardanidis et al. 2024; CropSAR). A group with fewer than
+        two valid acquisitions, or no variation, gives 0. ``anomaly`` (the
+        departure from the median) is the centring half of this.
 
     Raises
     ------
@@ -120,9 +138,11 @@ class FeatureSpec:
     context_exclude_days: float = 3.0
     cloudy_input: bool = False
     cloudy_window_days: float = 6.0
+    s1_normalise: str = "none"
 
     def __post_init__(self) -> None:
         self._check_series_options()
+        self._check_normalise()
         given = self._normalise_groups()
         self._check_optical_options(given)
         self._normalise_windows()
@@ -137,6 +157,11 @@ class FeatureSpec:
             raise ConfigError(f"FeatureSpec.lag_mode: expected 'orbit' or 'any', found {self.lag_mode!r}")
         if not isinstance(self.rolling, int) or self.rolling < 0 or (self.rolling > 1 and self.rolling % 2 == 0):
             raise ConfigError(f"FeatureSpec.rolling: expected 0, 1 or an odd window, found {self.rolling!r}")
+
+    def _check_normalise(self) -> None:
+        """Validate ``s1_normalise``."""
+        if self.s1_normalise not in S1_NORMALISE:
+            raise ConfigError(f"FeatureSpec.s1_normalise: expected one of {S1_NORMALISE}, found {self.s1_normalise!r}")
 
     def _normalise_groups(self) -> tuple[str, ...]:
         """Validate ``groups`` against the registry, put them in registry order; the groups as given."""
