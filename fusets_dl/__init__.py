@@ -37,6 +37,7 @@ _EXPORTS = {
     "mogpr": ".baselines.lcm",
     "compare": ".evaluation.comparison",
     "CompareConfig": ".evaluation.comparison",
+    "leave_one_site_out": ".evaluation.cross_site",
     "to_zarr": ".writers.zarr",
 }
 _SUBMODULES = (
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .alignment.build import align
     from .baselines.lcm import mogpr
     from .evaluation.comparison import CompareConfig, compare
+    from .evaluation.cross_site import leave_one_site_out
     from .features import FeatureSpec, compute_features
     from .inference.predict import predict_ndvi
     from .models.fusion_model import FusionModel
@@ -77,6 +79,7 @@ __all__ = [
     "compare",
     "compute_features",
     "get_options",
+    "leave_one_site_out",
     "load_model",
     "load_stac",
     "mogpr",
