@@ -71,6 +71,7 @@ class SceneConfig:
     speckle_looks: int = 5
     cloud_scale: float = 16.0
     shadow_shift: tuple[int, int] = (7, 5)
+    season_shift_days: float = 0.0
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on parameters out of range."""
@@ -153,7 +154,7 @@ class _Scene:
         r2 = np.full((self.nf, m), 8.0)
         base = np.zeros(self.nf)
         third = rng.random(self.nf) < cfg.rice_third_season
-        shift = rng.normal(0, 8, self.nf)
+        shift = rng.normal(0, 8, self.nf) + cfg.season_shift_days
         for f in range(self.nf):
             c = self.field_class[f]
             k = 0
@@ -488,7 +489,8 @@ def make_scene(
         ``s2_revisit_days`` (5), ``proportions`` (class shares),
         ``rice_third_season`` (share of rice fields with three crops),
         ``rainy_months``, ``speckle_looks``, ``field_size`` (pixels), ``epsg``,
-        ``resolution``.
+        ``resolution``, ``season_shift_days`` (moves every crop season by
+        this many days: another crop calendar, e.g. +100 sows maize in May).
 
     Returns
     -------
