@@ -144,7 +144,8 @@ def site_record(cube: xr.Dataset) -> dict[str, Any]:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The training settings; ``--model`` goes through when TrainConfig has a ``model`` option."""
-    kw: dict[str, Any] = {"max_epochs": args.epochs, "max_samples": args.max_samples, "block_size": args.block, "seed": args.seed}
+    kw: dict[str, Any] = {"max_epochs": args.epochs, "max_samples": args.max_samples, "block_size": args.block, "seed": args.seed,
+                          "num_threads": args.threads}
     if "model" in {f.name for f in dataclasses.fields(TrainConfig)}:
         kw["model"] = args.model
     elif args.model != "mlp":
@@ -190,9 +191,14 @@ def main() -> int:
     p.add_argument("--gap-days", type=float, default=60.0)
     p.add_argument("--max-pixels", type=int, default=300)
     p.add_argument("--no-synthetic", action="store_true")
+    p.add_argument("--exclude", nargs="*", default=[], help="site names left out of everything (e.g. gfmap-2023-04)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on a shared, loaded machine more threads were 24x slower)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("fusets_dl").setLevel(logging.WARNING)
+    import torch
+
+    torch.set_num_threads(args.threads)
     fdl.set_options(progress=False)
     t0 = time.perf_counter()
     cubes, skipped = real_sites(Path(args.data))
@@ -200,6 +206,9 @@ def main() -> int:
         log.info("data: %s", line)
     if not args.no_synthetic:
         cubes += synthetic_sites()
+    for name in args.exclude:
+        skipped.append(f"{name}: excluded by --exclude")
+    cubes = [c for c in cubes if c.attrs["site"] not in set(args.exclude)]
     names = [c.attrs["site"] for c in cubes]
     log.info("sites: %s (%.0f s to read)", names, time.perf_counter() - t0)
     cfg = train_config(args)
