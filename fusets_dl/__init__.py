@@ -38,6 +38,7 @@ _EXPORTS = {
     "mogpr": ".baselines.lcm",
     "compare": ".evaluation.comparison",
     "CompareConfig": ".evaluation.comparison",
+    "leave_one_site_out": ".evaluation.cross_site",
     "to_zarr": ".writers.zarr",
 }
 _SUBMODULES = (
@@ -56,6 +57,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .alignment.build import align
     from .baselines.lcm import mogpr
     from .evaluation.comparison import CompareConfig, compare
+    from .evaluation.cross_site import leave_one_site_out
     from .features import FeatureSpec, compute_features
     from .features.speckle import speckle_filter
     from .inference.predict import predict_ndvi
@@ -79,6 +81,7 @@ __all__ = [
     "compare",
     "compute_features",
     "get_options",
+    "leave_one_site_out",
     "load_model",
     "load_stac",
     "mogpr",

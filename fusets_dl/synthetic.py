@@ -73,6 +73,7 @@ class SceneConfig:
     shadow_shift: tuple[int, int] = (7, 5)
     haze_fraction: float = 0.0
     haze_bias: float = 0.12
+    season_shift_days: float = 0.0
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on parameters out of range."""
@@ -157,7 +158,7 @@ class _Scene:
         r2 = np.full((self.nf, m), 8.0)
         base = np.zeros(self.nf)
         third = rng.random(self.nf) < cfg.rice_third_season
-        shift = rng.normal(0, 8, self.nf)
+        shift = rng.normal(0, 8, self.nf) + cfg.season_shift_days
         for f in range(self.nf):
             c = self.field_class[f]
             k = 0
@@ -497,7 +498,9 @@ def make_scene(
         ``rainy_months``, ``speckle_looks``, ``field_size`` (pixels), ``epsg``,
         ``resolution``, ``haze_fraction`` (share of S2 pixel-dates with
         residual haze the SCL does not flag, default 0: half of them biased
-        by ``+haze_bias``, half by ``-haze_bias`` in NDVI, default 0.12).
+        by ``+haze_bias``, half by ``-haze_bias`` in NDVI, default 0.12),
+        ``season_shift_days`` (moves every crop season by this many days:
+        another crop calendar, e.g. +100 sows maize in May).
 
     Returns
     -------

@@ -28,6 +28,8 @@ _EXPORTS = {
     "split_blocks": ".splits",
     "evaluate": ".scoring",
     "score_phenology": ".scoring",
+    "leave_one_site_out": ".cross_site",
+    "score_sites": ".cross_site",
     "compare": ".comparison",
     "CompareConfig": ".comparison",
     "CompareResult": ".comparison",

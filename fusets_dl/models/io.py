@@ -16,7 +16,13 @@ from .fusion_model import FORMAT_VERSION, FusionModel
 from .registry import build_network
 from .scaler import Scaler
 
-__all__ = ["load_model", "model_from_parts"]
+__all__ = ["PRETRAINED", "load_model", "model_from_parts", "pretrained_path"]
+
+#: Names :func:`load_model` resolves to models shipped in the package
+#: (``fusets_dl/models/pretrained/<stem>.json`` and ``.safetensors``):
+#: name -> file stem. ``"pretrained"`` is the general model of
+#: ``pipelines/pretrain.py`` (see ``docs/pretrained.md``).
+PRETRAINED: dict[str, str] = {"pretrained": "general", "pretrained-general": "general"}
 
 
 def _load_state(blob: bytes, name: str) -> dict[str, Any]:
@@ -117,13 +123,43 @@ def model_from_parts(meta: dict[str, Any], blob: bytes, *, name: str = "weights"
     )
 
 
+def pretrained_path(name: str) -> Path:
+    """The JSON sidecar of a model shipped with the package.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PRETRAINED` (e.g. ``"pretrained"``).
+
+    Returns
+    -------
+    Path
+        ``fusets_dl/models/pretrained/<stem>.json``.
+
+    Raises
+    ------
+    ModelError
+        An unknown name, or the package installed without its model files.
+    """
+    if name not in PRETRAINED:
+        raise ModelError(f"pretrained model: expected one of {sorted(PRETRAINED)}, found {name!r}")
+    path = Path(__file__).resolve().parent / "pretrained" / f"{PRETRAINED[name]}.json"
+    if not path.is_file() or not path.with_suffix(".safetensors").is_file():
+        raise ModelError(f"pretrained model {name!r}: expected {path} and its .safetensors in the installed package, found them missing; "
+                         "reinstall fusets_dl (the files are package data) or run pipelines/pretrain.py")
+    return path
+
+
 def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> FusionModel:
-    """Load a model written by :meth:`FusionModel.save`.
+    """Load a model written by :meth:`FusionModel.save`, or a model shipped with the package by name.
 
     Parameters
     ----------
     path : str or Path
-        The ``.json`` sidecar, the ``.safetensors`` file or their common stem.
+        The ``.json`` sidecar, the ``.safetensors`` file or their common stem;
+        or a name of :data:`PRETRAINED` (a ``str``; ``"pretrained"``: the
+        general pre-trained model, see ``docs/pretrained.md``). To load a
+        file of yours with such a name, pass a path (``"./pretrained"``).
     expect_spec : FeatureSpec, optional
         Refuse the model unless it was trained on exactly these features.
 
@@ -139,6 +175,8 @@ def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> F
         sidecar, a sidecar edited after saving (its own SHA-256, tampering),
         a sidecar missing a key, an unknown format, or a feature-spec mismatch.
     """
+    if isinstance(path, str) and path in PRETRAINED:
+        path = pretrained_path(path)
     meta, blob, w_path, j_path = read_pair(path, "fusets_dl.FusionModel", FORMAT_VERSION)
     model = model_from_parts(meta, blob, name=w_path.name)
     model.info.update({"loaded_from": str(j_path), "loaded_at": datetime.now(timezone.utc).isoformat()})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from torch import nn
 
 from .._logging import logger
 from .._version import __version__
-from ..errors import InsufficientDataError
+from ..errors import ConfigError, InsufficientDataError, MissingVariableError, ModelError
 from ..evaluation.metrics import metrics_by_range, regression_metrics
 from ..evaluation.splits import block_mask, split_blocks
 from ..features import REQUIRED_MODALITIES, FeatureSpec
@@ -29,85 +30,231 @@ from ..validate import check_cube
 from .config import TrainConfig
 from .sampling import collect_samples
 
-__all__ = ["train"]
+__all__ = ["site_names", "train"]
 
 _PARTS = ("train", "val", "test")
+_FUNNEL_PART = {"train": "train", "val": "validation", "test": "test"}
 
 
 def train(
-    cube: xr.Dataset,
+    cube: xr.Dataset | Sequence[xr.Dataset],
     features: FeatureSpec | None = None,
     config: TrainConfig | None = None,
     *,
-    split: dict[str, Any] | None = None,
+    split: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
+    init: FusionModel | None = None,
 ) -> FusionModel:
-    """Train a fusion network that predicts NDVI from the S1 features of ``cube``.
+    """Train a fusion network that predicts NDVI from the S1 features of one cube or of several sites.
+
+    With several cubes (sites of other dates, orbits and sizes), each cube
+    gets its own spatial-block split (its own held-out validation and test
+    blocks); samples are drawn per cube with one shared budget
+    ``config.max_samples``, split between the cubes in proportion to their
+    clear pixel-dates (every clear pixel-date has the same chance to be
+    drawn, whichever cube it is in); one scaler is fitted on all training
+    samples, and the metrics are reported overall and per site.
 
     Parameters
     ----------
-    cube : xarray.Dataset
-        Fusion cube with ``VV``, ``VH`` and the clear ``NDVI`` target
-        (NumPy- or Dask-backed).
+    cube : xarray.Dataset or sequence of xarray.Dataset
+        Fusion cube(s) with ``VV``, ``VH`` and the clear ``NDVI`` target
+        (NumPy- or Dask-backed). A site is named by its ``attrs["site"]``,
+        else ``attrs["title"]``, else its position (``site0``, ..).
     features : FeatureSpec, optional
-        Default ``FeatureSpec()``.
+        Default: ``init.spec`` when fine-tuning, else ``FeatureSpec()``.
     config : TrainConfig, optional
-        Default ``TrainConfig()``; ``config.fusion`` picks the network from
+        Default ``TrainConfig()`` (when fine-tuning: the configuration
+        ``init`` was trained with); ``config.fusion`` picks the network from
         :data:`fusets_dl.models.registry.NETWORKS`, and ``config.device``
-        None takes ``fdl.set_options(device=...)``.
-    split : dict, optional
+        None takes ``fdl.set_options(device=...)``. Fine-tuning uses
+        ``config.learning_rate`` as given (a lower rate than from scratch,
+        e.g. 5e-4, keeps more of what ``init`` learned).
+    split : dict or sequence of dict, optional
         An explicit block split (as returned by
         :func:`fusets_dl.evaluation.splits.split_blocks`: keys
-        ``block_size``, ``grid``, ``val``, ``test``); default: a seeded random one.
+        ``block_size``, ``grid``, ``val``, ``test``), one per cube;
+        default: a seeded random one per cube (seed ``config.seed + k`` for
+        the k-th cube).
+    init : FusionModel, optional
+        Start from this model's weights **and scaler** (fine-tuning); it must
+        have the same feature spec and architecture. Its weights are also the
+        starting point of early stopping: the result is never worse on the
+        validation blocks than ``init``.
 
     Returns
     -------
     FusionModel
         The trained model, with its validation and test metrics (on held-out
-        spatial blocks), history and the block split.
+        spatial blocks), history and the block split. With several cubes,
+        ``metrics["sites"]`` holds each site's ``train``/``val``/``test``
+        metrics, ``blocks`` is the first cube's split with
+        ``blocks["sites"]`` (site -> split) for all, and ``info["sites"]``
+        each site's size, dates and data funnel.
 
     Raises
     ------
     InsufficientDataError
         Fewer than ``config.min_samples`` training samples; the message lists
         how many pixel-dates survived each mask.
+    MissingVariableError
+        A cube lacks a variable the feature spec needs (named, with the site).
+    ModelError
+        ``init`` was trained on other features or another architecture.
     """
-    spec = features or FeatureSpec()
-    config = config or TrainConfig()
-    check_cube(cube, need_target=True)
+    cubes = [cube] if isinstance(cube, xr.Dataset) else list(cube)
+    spec = features or (init.spec if init is not None else FeatureSpec())
+    if config is None:
+        config = TrainConfig.from_dict(init.config) if init is not None and init.config else TrainConfig()
+    return _train_mlp(cubes, spec, config, split, init)
+
+
+def _train_mlp(
+    cubes: list[xr.Dataset],
+    spec: FeatureSpec,
+    config: TrainConfig,
+    split: dict[str, Any] | Sequence[dict[str, Any]] | None,
+    init: FusionModel | None,
+) -> FusionModel:
+    """The per-date network on the samples of one or several cubes (see :func:`train`)."""
+    if not cubes:
+        raise InsufficientDataError("train: expected a fusion cube or a non-empty sequence of cubes, found an empty sequence")
+    names = site_names(cubes)
+    for name, c in zip(names, cubes, strict=True):
+        check_cube(c, need_target=True)
+        _check_spec_inputs(c, spec, name, len(cubes))
+    splits = _site_splits(cubes, names, split, config)
     t_start = time.perf_counter()
     device = _train_setup(config)
-    ny, nx = cube.sizes["y"], cube.sizes["x"]
-    blocks = split if split is not None else split_blocks(ny, nx, config)
-    s = collect_samples(cube, spec, max_samples=config.max_samples, seed=config.seed, context_gap_days=config.context_gap_days)
-    parts = _train_parts(s, blocks, ny, nx)
+    s, parts, funnels = _site_samples(cubes, names, splits, spec, config)
     funnel = _train_funnel(s, parts, config)
-    scaler = Scaler.fit(s["x"][parts["train"]], s["y"][parts["train"]])
     arch = architecture(spec, config)
     net = build_network(arch).to(device)
-    history, best_epoch = _train_fit(net, _train_tensors(s, parts, scaler, device), spec, config, device)
+    if init is not None:
+        _check_init(init, spec, arch)
+        net.load_state_dict(init.network.state_dict())
+        scaler = init.scaler
+    else:
+        scaler = Scaler.fit(s["x"][parts["train"]], s["y"][parts["train"]])
+    history, best_epoch = _train_fit(net, _train_tensors(s, parts, scaler, device), spec, config, device, keep_start=init is not None)
+    info: dict[str, Any] = {
+        "package": "fusets_dl",
+        "version": __version__,
+        "created": pd.Timestamp.now(tz="UTC").isoformat(),
+        "device": str(device),
+        "best_epoch": best_epoch,
+        "train_seconds": time.perf_counter() - t_start,
+        "funnel": funnel,
+        "scene": _scene_info(cubes[0]),
+    }
+    blocks = splits[0]
+    if len(cubes) > 1:
+        info["sites"] = {n: {**_scene_info(c), "funnel": f} for n, c, f in zip(names, cubes, funnels, strict=True)}
+        blocks = {**splits[0], "sites": dict(zip(names, splits, strict=True))}
+    if init is not None:
+        info["init"] = {"version": init.info.get("version"), "created": init.info.get("created"), "loaded_from": init.info.get("loaded_from"),
+                        "learning_rate": config.learning_rate}
     model = FusionModel(
-        network=net.cpu().eval(),
-        spec=spec,
-        scaler=scaler,
-        architecture=arch,
-        config=config.to_dict(),
-        history=history,
-        blocks=blocks,
-        info={
-            "package": "fusets_dl",
-            "version": __version__,
-            "created": pd.Timestamp.now(tz="UTC").isoformat(),
-            "device": str(device),
-            "best_epoch": best_epoch,
-            "train_seconds": time.perf_counter() - t_start,
-            "funnel": funnel,
-            "scene": _scene_info(cube),
-        },
+        network=net.cpu().eval(), spec=spec, scaler=scaler, architecture=arch, config=config.to_dict(),
+        history=history, blocks=blocks, info=info,
     )
     model.metrics = _train_metrics(model, s, parts)
+    if len(cubes) > 1:
+        model.metrics["sites"] = {n: _train_metrics(model, s, parts, s["site"] == k, by_range=False) for k, n in enumerate(names)}
     test = model.metrics["test"]
     logger.info("train: held-out test blocks R2 %.3f RMSE %.4f MAE %.4f bias %+.4f (n=%d)", test["r2"], test["rmse"], test["mae"], test["bias"], test["n"])
     return model
+
+
+def site_names(cubes: Sequence[xr.Dataset]) -> list[str]:
+    """A name per cube: ``attrs["site"]``, else ``attrs["title"]``, else ``site<k>``; repeated names get ``#k``.
+
+    Parameters
+    ----------
+    cubes : sequence of xarray.Dataset
+        The sites.
+
+    Returns
+    -------
+    list of str
+        Unique names, in the order of ``cubes``.
+    """
+    raw = [str(c.attrs.get("site") or c.attrs.get("title") or f"site{k}") for k, c in enumerate(cubes)]
+    return [n if raw.count(n) == 1 else f"{n}#{k}" for k, n in enumerate(raw)]
+
+
+def _check_spec_inputs(cube: xr.Dataset, spec: FeatureSpec, name: str, n_sites: int) -> None:
+    """Every variable the spec reads must be in the cube (so every site gives the same columns)."""
+    needs = {"VV": "sar", "VH": "sar", "NDVI": "optical"}
+    if "terrain" in spec.groups:
+        needs.update({"elevation": "terrain", "slope": "terrain"})
+    if spec.cloudy_input:
+        needs["NDVI_cloudy"] = "optical (cloudy_input)"
+    missing = [f"{v} (group {g})" for v, g in needs.items() if g.split(" ")[0] in spec.groups and v not in cube.variables]
+    if missing:
+        where = f"site {name!r}" if n_sites > 1 else "the cube"
+        raise MissingVariableError(
+            f"train: the feature spec (groups {list(spec.groups)}) needs {missing} in every cube; {where} lacks them "
+            f"(it has {sorted(map(str, cube.data_vars))}). Add them, or train with a spec without those groups"
+        )
+
+
+def _site_splits(
+    cubes: list[xr.Dataset], names: list[str], split: dict[str, Any] | Sequence[dict[str, Any]] | None, config: TrainConfig
+) -> list[dict[str, Any]]:
+    """One block split per cube: the given ones, or seeded ``config.seed + k`` for the k-th cube."""
+    if split is None:
+        return [split_blocks(c.sizes["y"], c.sizes["x"], replace(config, seed=config.seed + k)) for k, c in enumerate(cubes)]
+    splits = [split] if isinstance(split, dict) else list(split)
+    if len(splits) != len(cubes):
+        raise ConfigError(f"train: expected one split per cube ({len(cubes)}: {names}), found {len(splits)}")
+    return [dict(s) for s in splits]
+
+
+def _check_init(init: FusionModel, spec: FeatureSpec, arch: dict[str, Any]) -> None:
+    """Fine-tuning needs the same features and architecture as the starting model."""
+    if not isinstance(init, FusionModel):
+        raise ModelError(f"train(init=...): expected a FusionModel, found {type(init).__name__}")
+    init.check_compatible(spec)
+    if dict(init.architecture) != dict(arch):
+        raise ModelError(
+            f"train(init=...): the starting model's architecture {init.architecture} differs from the one this "
+            f"configuration builds {arch}; train with the same TrainConfig widths/fusion (e.g. TrainConfig.from_dict(init.config))"
+        )
+
+
+def _site_samples(
+    cubes: list[xr.Dataset], names: list[str], splits: list[dict[str, Any]], spec: FeatureSpec, config: TrainConfig
+) -> tuple[dict[str, Any], dict[str, np.ndarray], list[dict[str, int]]]:
+    """Samples of every cube, concatenated (``site`` = cube index), their train/val/test masks and per-cube funnels.
+
+    One cube: ``config.max_samples`` from it. Several: the budget is split in
+    proportion to each cube's clear pixel-dates, so every clear pixel-date
+    has the same chance to be drawn.
+    """
+    if len(cubes) == 1:
+        caps = [config.max_samples]
+    else:
+        n_clear = [int(c["NDVI"].notnull().sum().compute()) for c in cubes]
+        total = max(sum(n_clear), 1)
+        caps = [max(1, round(config.max_samples * n / total)) for n in n_clear]
+    samples, masks, funnels = [], [], []
+    for k, (c, blocks, cap) in enumerate(zip(cubes, splits, caps, strict=True)):
+        s = collect_samples(c, spec, max_samples=cap, seed=config.seed + k, context_gap_days=config.context_gap_days)
+        p = _train_parts(s, blocks, c.sizes["y"], c.sizes["x"])
+        s["site"] = np.full(s["y"].size, k, dtype=np.int32)
+        samples.append(s)
+        masks.append(p)
+        funnels.append({"pixel_dates": s["n_total"], "with_clear_ndvi": s["n_target"], "with_complete_features": s["n_complete"],
+                        "sampled": int(s["y"].size), **{_FUNNEL_PART[q]: int(p[q].sum()) for q in _PARTS}})
+        if len(cubes) > 1:
+            logger.info("train: site %r funnel %s", names[k], funnels[-1])
+    if len(cubes) == 1:
+        return samples[0], masks[0], funnels
+    out: dict[str, Any] = {key: np.concatenate([s[key] for s in samples]) for key in ("x", "y", "iy", "ix", "it", "site")}
+    for key in ("n_total", "n_target", "n_complete"):
+        out[key] = int(sum(s[key] for s in samples))
+    parts = {q: np.concatenate([m[q] for m in masks]) for q in _PARTS}
+    return out, parts, funnels
 
 
 # --------------------------------------------------------------------------- data
@@ -190,10 +337,15 @@ def _loss_fn(name: str) -> nn.Module:
     return nn.HuberLoss(delta=1.0) if name == "huber" else nn.MSELoss()
 
 
-def _train_fit(net: nn.Module, t: _Tensors, spec: FeatureSpec, config: TrainConfig, device: torch.device) -> tuple[list[dict[str, float]], int]:
+def _train_fit(
+    net: nn.Module, t: _Tensors, spec: FeatureSpec, config: TrainConfig, device: torch.device, *, keep_start: bool = False
+) -> tuple[list[dict[str, float]], int]:
     """Optimise ``net`` in place with AdamW and early stopping; it ends with the best epoch's weights.
 
-    Returns the per-epoch history and the best epoch (-1 when no epoch improved).
+    ``keep_start`` (fine-tuning): the starting weights compete as epoch 0,
+    so the result is never worse on the validation samples than the start.
+    Returns the per-epoch history and the best epoch (-1 when no epoch
+    improved; 0 when the starting weights stayed best).
     """
     drop_cols = _dropout_columns(spec, config, device)
     opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -203,6 +355,8 @@ def _train_fit(net: nn.Module, t: _Tensors, spec: FeatureSpec, config: TrainConf
     amp = config.mixed_precision and device.type == "cuda"
     history: list[dict[str, float]] = []
     best: tuple[float, dict[str, torch.Tensor] | None, int] = (float("inf"), None, -1)
+    if keep_start:
+        best = (_train_val_loss(net, t, loss_fn, device, amp), {k: v.detach().clone() for k, v in net.state_dict().items()}, 0)
     with progress_bar(config.max_epochs, "train", unit="epoch") as bar:
         # the bar shows every epoch; without it (no terminal) each epoch is a log line at INFO
         level = logging.INFO if bar.disable and option("progress") else logging.DEBUG
@@ -298,14 +452,16 @@ def _modality_dropout(x: torch.Tensor, cols: torch.Tensor, p: float, gen: torch.
 
 # --------------------------------------------------------------------------- metrics
 
-def _train_metrics(model: FusionModel, s: dict[str, Any], parts: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Metrics of the trained model on its train, validation and test samples (on the CPU)."""
+def _train_metrics(
+    model: FusionModel, s: dict[str, Any], parts: dict[str, np.ndarray], within: np.ndarray | None = None, *, by_range: bool = True
+) -> dict[str, Any]:
+    """Metrics of the trained model on its train, validation and test samples (on the CPU); ``within``: of one site only."""
     metrics: dict[str, Any] = {}
     for name in _PARTS:
-        sel = parts[name]
+        sel = parts[name] if within is None else parts[name] & within
         pred = model.predict_array(s["x"][sel], device="cpu")
         metrics[name] = regression_metrics(s["y"][sel], pred)
-        if name == "test":
+        if name == "test" and by_range:
             metrics["test_by_range"] = metrics_by_range(s["y"][sel], pred)
             # residual RMSE binned on the *predicted* value: the uncertainty of a new prediction
             metrics["test_by_pred_range"] = [

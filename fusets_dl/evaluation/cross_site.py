@@ -1,0 +1,231 @@
+"""Leave-one-site-out scoring: each site filled by a model trained on the other sites.
+
+Protocol (:func:`leave_one_site_out`)
+-------------------------------------
+For each site ``k`` of ``cubes``, a model is trained on every other site
+(:func:`fusets_dl.train` with a sequence of cubes, each with its own held-out
+blocks for early stopping) and scored on site ``k``, which it never saw
+(:func:`score_sites`):
+
+1. **Prediction** (``pred_*``): the model's NDVI prediction against every
+   clear NDVI observation of every pixel of the site (R2, RMSE, MAE, bias);
+   with an S1-only feature spec (the default) this is the pure S1 -> NDVI
+   prediction.
+2. **Gap filling** (``gap_*``): the comparison of
+   :func:`fusets_dl.compare` with every pixel of the site as a held-out
+   pixel: ``n_gaps`` simulated cloudy spells of ``gap_days`` days
+   (:mod:`~fusets_dl.evaluation.gaps`) hide the clear observations, and the
+   fusion reconstruction (``fusion``: observations + prediction + smoother),
+   the prediction alone (``s1``) and linear interpolation of the remaining
+   clear NDVI (``linear``) fill them; RMSE and R2 on the hidden values all
+   three filled, and ``gap_ratio`` = fusion RMSE / linear RMSE (below 1:
+   better than interpolation).
+
+:func:`score_sites` scores any given model (for example the pre-trained one)
+the same way; a site in that model's training set is not a fair score.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import ConfigError, InsufficientDataError
+from .comparison import CompareConfig, compare
+from .metrics import regression_metrics
+
+__all__ = ["leave_one_site_out", "score_sites"]
+
+log = logging.getLogger("fusets_dl")
+
+_GAP_METHODS = ("fusion", "fusion_s1_only", "linear")
+_GAP_COLUMNS = {"fusion": "fusion", "fusion_s1_only": "s1", "linear": "linear"}
+
+
+def score_sites(
+    model: Any,
+    cubes: Sequence[xr.Dataset],
+    *,
+    names: Sequence[str] | None = None,
+    gap_days: float = 60.0,
+    n_gaps: int = 3,
+    max_pixels: int | None = 400,
+    seed: int = 0,
+    trained_on: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Score one model on each site: its prediction on all clear dates, and gap filling against linear interpolation.
+
+    Parameters
+    ----------
+    model : FusionModel
+        The model to score (trained elsewhere, or the pre-trained one).
+    cubes : sequence of xarray.Dataset
+        Fusion cubes with ``VV``, ``VH`` and the clear ``NDVI``.
+    names : sequence of str, optional
+        Site names; default :func:`fusets_dl.training.loop.site_names`.
+    gap_days : float
+        Length of each simulated cloudy spell, days.
+    n_gaps : int
+        Spells per pixel (fewer on a site whose series is too short: as many
+        as fit, at least 1; none fit: the gap columns are NaN).
+    max_pixels : int, optional
+        Pixels of each site whose spells are scored (a seeded sample); None: all.
+    seed : int
+        Seed of the spells and of the pixel sample.
+    trained_on : sequence of str
+        Names of the sites the model was trained on (flagged ``in_training``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per site: ``site``, ``in_training``, ``pixels``, ``dates``,
+        ``pred_n``, ``pred_r2``, ``pred_rmse``, ``pred_mae``, ``pred_bias``,
+        ``gap_n``, ``gap_spells``, ``gap_rmse_fusion``, ``gap_rmse_s1``,
+        ``gap_rmse_linear``, ``gap_r2_fusion``, ``gap_r2_linear``, ``gap_ratio``
+        (fusion / linear RMSE), ``seconds``.
+    """
+    from ..training.loop import site_names
+
+    cubes = list(cubes)
+    names = list(names) if names is not None else site_names(cubes)
+    if len(names) != len(cubes):
+        raise ConfigError(f"score_sites: expected one name per cube ({len(cubes)}), found {len(names)}")
+    rows = []
+    for name, cube in zip(names, cubes, strict=True):
+        t0 = time.perf_counter()
+        cube = cube.compute()
+        row: dict[str, Any] = {"site": name, "in_training": name in set(trained_on), "pixels": cube.sizes["y"] * cube.sizes["x"],
+                               "dates": cube.sizes["time"]}
+        row.update(_prediction_scores(cube, model))
+        row.update(_gap_scores(cube, model, gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed))
+        row["seconds"] = time.perf_counter() - t0
+        log.info("score_sites: %s pred R2 %.3f, gap RMSE fusion %.4f vs linear %.4f", name, row["pred_r2"], row["gap_rmse_fusion"], row["gap_rmse_linear"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def leave_one_site_out(
+    cubes: Sequence[xr.Dataset],
+    features: Any = None,
+    config: Any = None,
+    *,
+    names: Sequence[str] | None = None,
+    sites: Sequence[str] | None = None,
+    gap_days: float = 60.0,
+    n_gaps: int = 3,
+    max_pixels: int | None = 400,
+    seed: int = 0,
+    return_models: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, Any]]:
+    """For each site, train on the others and score on it (see the module docstring).
+
+    Parameters
+    ----------
+    cubes : sequence of xarray.Dataset
+        At least two fusion cubes (sites).
+    features : FeatureSpec, optional
+        Features of every model (default ``FeatureSpec()``, S1 only).
+    config : TrainConfig, optional
+        Training settings of every model.
+    names : sequence of str, optional
+        Site names; default :func:`fusets_dl.training.loop.site_names`.
+    sites : sequence of str, optional
+        Leave out only these sites (each still trains the others' models);
+        default: every site.
+    gap_days, n_gaps, max_pixels, seed
+        As for :func:`score_sites`.
+    return_models : bool
+        Also return the models (left-out site -> model).
+
+    Returns
+    -------
+    pandas.DataFrame or (pandas.DataFrame, dict)
+        The :func:`score_sites` row of each left-out site, with
+        ``trained_on`` (the other sites, joined by ``+``) and
+        ``train_seconds``; with ``return_models``, also the models.
+
+    Raises
+    ------
+    ConfigError
+        Fewer than two cubes, or ``sites`` naming an unknown site.
+    """
+    from ..training import train
+    from ..training.loop import site_names
+
+    cubes = list(cubes)
+    if len(cubes) < 2:
+        raise ConfigError(f"leave_one_site_out: expected at least 2 sites, found {len(cubes)}")
+    names = list(names) if names is not None else site_names(cubes)
+    chosen = list(sites) if sites is not None else names
+    unknown = [s for s in chosen if s not in names]
+    if unknown:
+        raise ConfigError(f"leave_one_site_out: sites {unknown} are not among {names}")
+    frames, models = [], {}
+    for k, name in enumerate(names):
+        if name not in chosen:
+            continue
+        others = [c for j, c in enumerate(cubes) if j != k]
+        other_names = [n for j, n in enumerate(names) if j != k]
+        t0 = time.perf_counter()
+        model = train([_named(c, n) for c, n in zip(others, other_names, strict=True)], features, config)
+        secs = time.perf_counter() - t0
+        log.info("leave_one_site_out: %s left out, trained on %s in %.0f s", name, other_names, secs)
+        row = score_sites(model, [cubes[k]], names=[name], gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed)
+        row.insert(1, "trained_on", "+".join(other_names))
+        row["train_seconds"] = secs
+        frames.append(row)
+        models[name] = model
+    table = pd.concat(frames, ignore_index=True)
+    return (table, models) if return_models else table
+
+
+def _named(cube: xr.Dataset, name: str) -> xr.Dataset:
+    """The cube with ``attrs["site"]`` set (a shallow copy), so the trained model's per-site metrics use ``name``."""
+    out = cube.copy()
+    out.attrs = {**cube.attrs, "site": name}
+    return out
+
+
+def _prediction_scores(cube: xr.Dataset, model: Any) -> dict[str, float]:
+    """The model's prediction against every clear NDVI observation of the cube."""
+    from ..inference import predict_ndvi
+
+    pred = predict_ndvi(cube, model).transpose("time", "y", "x").values
+    obs = cube["NDVI"].transpose("time", "y", "x").values
+    ok = np.isfinite(obs) & np.isfinite(pred)
+    m = regression_metrics(obs[ok], pred[ok])
+    return {"pred_n": int(m["n"]), **{f"pred_{k}": float(m[k]) for k in ("r2", "rmse", "mae", "bias")}}
+
+
+def _gap_scores(cube: xr.Dataset, model: Any, *, gap_days: float, n_gaps: int, max_pixels: int | None, seed: int) -> dict[str, Any]:
+    """The gap-filling comparison with every pixel of the cube held out (the model never saw the site)."""
+    empty: dict[str, Any] = {"gap_n": 0, "gap_spells": 0, **{f"gap_rmse_{v}": np.nan for v in _GAP_COLUMNS.values()},
+                             "gap_r2_fusion": np.nan, "gap_r2_linear": np.nan, "gap_ratio": np.nan}
+    t = pd.DatetimeIndex(cube["time"].values)
+    span = (t[-1] - t[0]) / pd.Timedelta(days=1)
+    spells = min(n_gaps, int(span // gap_days))
+    if spells < 1:
+        log.warning("score_sites: a %.0f-day series holds no %g-day spell; no gap-filling score", span, gap_days)
+        return empty
+    everything = {"block_size": max(cube.sizes["y"], cube.sizes["x"]), "grid": [1, 1], "test": [[0, 0]], "val": []}
+    cfg = CompareConfig(gap_days=gap_days, n_gaps=spells, methods=_GAP_METHODS, max_pixels=max_pixels, seed=seed)
+    try:
+        res = compare(cube, config=cfg, model=replace(model, blocks=everything))
+    except InsufficientDataError as exc:
+        log.warning("score_sites: no gap-filling score: %s", exc)
+        return empty
+    by = {r["method"]: r for r in res.rows}
+    out: dict[str, Any] = {"gap_n": int(by["linear"]["n"]), "gap_spells": spells}
+    for method, col in _GAP_COLUMNS.items():
+        out[f"gap_rmse_{col}"] = float(by[method]["rmse"])
+    out["gap_r2_fusion"] = float(by["fusion"]["r2"])
+    out["gap_r2_linear"] = float(by["linear"]["r2"])
+    out["gap_ratio"] = out["gap_rmse_fusion"] / out["gap_rmse_linear"] if out["gap_rmse_linear"] > 0 else np.nan
+    return out

@@ -1,0 +1,75 @@
+"""Leave-one-site-out scoring on small synthetic sites."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusets_dl.errors import ConfigError
+from fusets_dl.evaluation.cross_site import leave_one_site_out, score_sites
+from fusets_dl.training.config import TrainConfig
+
+CFG = TrainConfig(max_epochs=4, block_size=4, hidden=(32, 16), max_samples=5000, num_threads=1, seed=0)
+
+
+def _site(ny, nx, start, end, seed, name, **kw):
+    from fusets_dl.alignment import align
+    from fusets_dl.readers import open_s1, open_s2
+    from fusets_dl.synthetic import make_scene
+
+    s1, s2, _ = make_scene(ny, nx, start, end, seed=seed, **kw)
+    cube = align(open_s1(s1), open_s2(s2), outlier_filter=True).load()
+    cube.attrs["site"] = name
+    return cube
+
+
+@pytest.fixture(scope="module")
+def three_sites():
+    return [
+        _site(16, 16, "2021-01-01", "2021-12-31", 7, "rice"),
+        _site(16, 12, "2020-03-01", "2021-02-28", 3, "maize", s1_orbits=(12,), proportions={"maize": 0.6, "grassland": 0.4}),
+        _site(12, 16, "2021-01-01", "2021-12-31", 5, "green", proportions={"grassland": 0.6, "forest": 0.4}, cloud_cover=0.6),
+    ]
+
+
+def test_leave_one_site_out_table(three_sites):
+    table, models = leave_one_site_out(three_sites, config=CFG, max_pixels=60, return_models=True)
+    assert list(table["site"]) == ["rice", "maize", "green"]
+    assert list(table["trained_on"]) == ["maize+green", "rice+green", "rice+maize"]
+    for col in ("pred_r2", "pred_rmse", "pred_mae", "pred_bias", "gap_rmse_fusion", "gap_rmse_s1", "gap_rmse_linear", "gap_ratio"):
+        assert np.isfinite(table[col]).all(), col
+    assert not table["in_training"].any()
+    assert (table["pred_rmse"] > 0).all() and (table["pred_rmse"] < 0.5).all()
+    assert (table["pred_mae"] <= table["pred_rmse"]).all()
+    assert (table["pred_r2"] <= 1).all()
+    np.testing.assert_allclose(table["gap_ratio"], table["gap_rmse_fusion"] / table["gap_rmse_linear"])
+    assert (table["gap_spells"] == 3).all() and (table["gap_n"] > 0).all()
+    # the prediction is scored on every clear observation of the left-out site
+    for k, cube in enumerate(three_sites):
+        assert table["pred_n"][k] <= int(cube["NDVI"].notnull().sum())
+        assert table["pred_n"][k] > 0.9 * int(cube["NDVI"].notnull().sum())
+    # each model was trained on the other sites only
+    assert set(models["rice"].metrics["sites"]) == {"maize", "green"}
+
+
+def test_score_sites_flags_training_sites(three_sites):
+    table, models = leave_one_site_out(three_sites[:2], config=CFG, max_pixels=40, return_models=True)
+    scores = score_sites(models["rice"], three_sites[:2], max_pixels=40, trained_on=["maize"])
+    assert list(scores["in_training"]) == [False, True]
+    # the same model on the same site gives the leave-out row's numbers
+    assert scores["pred_r2"][0] == pytest.approx(table["pred_r2"][0])
+    assert scores["gap_rmse_fusion"][0] == pytest.approx(table["gap_rmse_fusion"][0])
+
+
+def test_short_series_has_no_gap_score(three_sites):
+    _table, models = leave_one_site_out(three_sites[:2], config=CFG, max_pixels=40, return_models=True, sites=["rice"])
+    short = three_sites[0].sel(time=slice("2021-03-01", "2021-04-15"))
+    row = score_sites(models["rice"], [short], names=["short"], gap_days=60)
+    assert row["gap_spells"][0] == 0 and np.isnan(row["gap_ratio"][0]) and np.isfinite(row["pred_r2"][0])
+
+
+def test_needs_two_sites_and_known_names(three_sites):
+    with pytest.raises(ConfigError, match="at least 2 sites"):
+        leave_one_site_out(three_sites[:1], config=CFG)
+    with pytest.raises(ConfigError, match="not among"):
+        leave_one_site_out(three_sites, config=CFG, sites=["mars"])
