@@ -86,7 +86,7 @@ def run(size: str, shape: tuple[int, int] | None = None) -> dict[str, Any]:
     return {
         "size": f"{shape[0]}x{shape[1]}" if shape else size,
         "scene": [cube.sizes["time"], cube.sizes["y"], cube.sizes["x"]],
-        "cube_chunks": {d: list(c[:1]) for d, c in zip(cube["VV"].dims, cube["VV"].chunks or ())},
+        "cube_chunks": "NumPy" if cube["VV"].chunks is None else {d: c[0] for d, c in zip(cube["VV"].dims, cube["VV"].chunks, strict=True)},
         "pixel_timesteps": pts,
         "stages_s": stages,
         "wall_s": wall,
