@@ -44,8 +44,8 @@ class TrainConfig:
         Share of blocks held out for early stopping and for the reported metrics.
     max_samples : int
         Cap on training samples, drawn uniformly over the scene chunk by chunk
-        (default 400,000: more samples of the same scene cost training time
-        in proportion and, on the synthetic Demak scene, no held-out accuracy).
+        (default 400,000; each epoch costs time in proportion to the samples,
+        and scenes with fewer clear pixel-dates are not capped).
     min_samples : int
         Fewer training samples than this is an error listing the data funnel.
     seed : int
