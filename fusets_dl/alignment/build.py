@@ -18,6 +18,7 @@ from ..cf import CONVENTIONS, apply_cf, cf_attrs
 from ..errors import ConfigError, DimensionError, TimeOverlapError
 from ..readers.conventions import bands_for
 from ..validate import as_timedelta, check_time, is_dask_backed, require_variables
+from .chunking import auto_chunk, check_chunk_memory
 from .filters import filter_ndvi_outliers
 from .grid import needs_reprojection, s2_onto_s1, static_onto_s1
 from .pairing import pair_onto_s1_dates
@@ -149,6 +150,8 @@ def align(
                           f"{json.dumps({k: v for k, v in summary.items() if k != 'common_span'})}", UserWarning, stacklevel=2)
     cube.attrs = {SUMMARY_ATTR: json.dumps(summary), "title": "fusets_dl fusion cube", "Conventions": CONVENTIONS}
     _log_summary(summary)
+    cube = auto_chunk(cube)  # large in-memory cubes stream through the later stages
+    check_chunk_memory(cube)
     return cube
 
 

@@ -74,9 +74,11 @@ def _context_features(inputs: FeatureInputs, ndvi: xr.DataArray) -> xr.DataArray
     ex = float(inputs.spec.context_exclude_days)
     iy = xr.DataArray(np.arange(inputs.cube.sizes["y"]), dims="y")
     ix = xr.DataArray(np.arange(inputs.cube.sizes["x"]), dims="x")
+    if "sample_iy" in inputs.cube.coords:  # pixels gathered by the training sampler: their scene indices
+        iy, ix = inputs.cube["sample_iy"].drop_vars(["y", "x"]), inputs.cube["sample_ix"].drop_vars(["y", "x"])
     if ndvi.chunks is not None:
-        iy = iy.chunk({"y": ndvi.chunks[1]})
-        ix = ix.chunk({"x": ndvi.chunks[2]})
+        iy = iy.chunk({d: ndvi.chunks[1 + ("y", "x").index(d)] for d in iy.dims})
+        ix = ix.chunk({d: ndvi.chunks[1 + ("y", "x").index(d)] for d in ix.dims})
 
     def _kernel(v: np.ndarray, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
         # v: (y, x, time) after apply_ufunc moves the core dim last

@@ -43,7 +43,9 @@ class TrainConfig:
     val_fraction, test_fraction : float
         Share of blocks held out for early stopping and for the reported metrics.
     max_samples : int
-        Cap on training samples, drawn uniformly over the scene chunk by chunk.
+        Cap on training samples, drawn uniformly over the scene chunk by chunk
+        (default 400,000; each epoch costs time in proportion to the samples,
+        and scenes with fewer clear pixel-dates are not capped).
     min_samples : int
         Fewer training samples than this is an error listing the data funnel.
     seed : int
@@ -91,7 +93,7 @@ class TrainConfig:
     block_size: int = 8
     val_fraction: float = 0.15
     test_fraction: float = 0.2
-    max_samples: int = 1_000_000
+    max_samples: int = 400_000
     min_samples: int = 200
     seed: int = 0
     device: str | None = None

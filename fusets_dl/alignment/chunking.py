@@ -1,0 +1,123 @@
+"""Chunking of the fusion cube: chosen by the library when the caller gave none, and checked against memory.
+
+A NumPy-backed cube is fine for a small scene, but every later stage
+(features: 36 float32 values per pixel-date, prediction, reconstruction)
+then works on the whole scene at once. Above :data:`AUTO_CHUNK_MIN_PIXEL_DATES`
+pixel-dates :func:`auto_chunk` makes it Dask-backed in square spatial chunks
+of :data:`AUTO_CHUNK` pixels with the whole series in one chunk, so the
+stages stream. Chunks the caller chose are kept; :func:`check_chunk_memory`
+warns when they are so large that the features of the chunks in flight will
+not fit in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+import xarray as xr
+
+__all__ = ["AUTO_CHUNK", "AUTO_CHUNK_MIN_PIXEL_DATES", "MEMORY_FRACTION", "auto_chunk", "check_chunk_memory", "chunk_working_set_bytes", "total_memory_bytes"]
+
+logger = logging.getLogger("fusets_dl")
+
+#: Side (pixels) of the spatial chunks the library picks.
+AUTO_CHUNK = 256
+#: NumPy-backed cubes with more pixel-dates than this are chunked (about 0.6 GB of features).
+AUTO_CHUNK_MIN_PIXEL_DATES = 4_000_000
+#: Share of the machine's memory the chunks in flight may take before a warning.
+MEMORY_FRACTION = 0.5
+# float32 values per pixel-date in flight: the default 36 features, the inputs and the
+# network's first layers for the chunk (measured order of magnitude, not a bound)
+_VALUES_PER_PIXEL_DATE = 64
+
+
+def total_memory_bytes() -> int:
+    """Physical memory of the machine (bytes; 0 when unknown).
+
+    Returns
+    -------
+    int
+        ``SC_PAGE_SIZE * SC_PHYS_PAGES``, or 0 where the system does not say.
+    """
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def chunk_working_set_bytes(cube: xr.Dataset) -> int:
+    """Estimated memory of one chunk of the cube in the feature and prediction stages (bytes).
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Fusion cube with ``VV`` on ``(time, y, x)``.
+
+    Returns
+    -------
+    int
+        Largest chunk's pixels times the dates (the whole scene when NumPy-backed)
+        times about 64 float32 values (features, inputs, first layers).
+    """
+    vv = cube["VV"]
+    if vv.chunks is None:
+        n = vv.size
+    else:
+        sizes = dict(zip(vv.dims, (max(c) for c in vv.chunks), strict=True))
+        n = cube.sizes["time"] * sizes["y"] * sizes["x"]  # the features put the whole series in one chunk
+    return int(n) * _VALUES_PER_PIXEL_DATE * 4
+
+
+def check_chunk_memory(cube: xr.Dataset, *, threads: int | None = None, what: str = "align") -> None:
+    """Warn when the chunks in flight (one per thread) will take more than half of the memory.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Fusion cube (never computed here).
+    threads : int, optional
+        Chunks computed at once (default: the CPU count, Dask's threaded default).
+    what : str
+        The caller, for the message.
+
+    Warns
+    -----
+    UserWarning
+        With the estimate, the memory and a chunking that fits.
+    """
+    total = total_memory_bytes()
+    if not total:
+        return
+    threads = threads or os.cpu_count() or 1
+    need = chunk_working_set_bytes(cube) * (threads if cube["VV"].chunks is not None else 1)
+    if need > MEMORY_FRACTION * total:
+        chunks = "NumPy (one chunk)" if cube["VV"].chunks is None else {d: max(c) for d, c in zip(cube["VV"].dims, cube["VV"].chunks, strict=True)}
+        warnings.warn(
+            f"{what}: chunks {chunks} will need about {need / 2**30:.1f} GiB in the feature and prediction stages "
+            f"({threads} in flight) on a machine with {total / 2**30:.1f} GiB; expected under {MEMORY_FRACTION:.0%} of it: "
+            f"chunk the cube smaller, e.g. cube.chunk({{'time': -1, 'y': {AUTO_CHUNK}, 'x': {AUTO_CHUNK}}})",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def auto_chunk(cube: xr.Dataset) -> xr.Dataset:
+    """The cube in :data:`AUTO_CHUNK` spatial chunks (time whole) when NumPy-backed and large; else unchanged.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Fusion cube.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dask-backed when it held more than :data:`AUTO_CHUNK_MIN_PIXEL_DATES`
+        pixel-dates in NumPy; a Dask-backed cube keeps the caller's chunks.
+    """
+    if cube["VV"].chunks is not None or cube["VV"].size <= AUTO_CHUNK_MIN_PIXEL_DATES:
+        return cube
+    logger.info("align: %d pixel-dates in memory: chunked %d x %d (time whole) so the later stages stream", cube["VV"].size, AUTO_CHUNK, AUTO_CHUNK)
+    return cube.chunk({"time": -1, "y": AUTO_CHUNK, "x": AUTO_CHUNK})

@@ -1,0 +1,54 @@
+"""Cube chunking: picked by the library for large in-memory cubes, kept when given, checked against memory."""
+
+from __future__ import annotations
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.alignment import chunking
+from fusets_dl.testing import raise_if_dask_computes
+
+
+def _lazy_cube(nt: int, ny: int, nx: int, chunk: int) -> xr.Dataset:
+    vv = xr.DataArray(da.zeros((nt, ny, nx), dtype=np.float32, chunks=(nt, chunk, chunk)), dims=("time", "y", "x"))
+    return xr.Dataset({"VV": vv, "VH": vv, "NDVI": vv})
+
+
+def test_align_chunks_a_large_in_memory_cube_and_keeps_a_small_one(small_scene, monkeypatch):
+    s1, s2, _ = small_scene
+    small = fdl.align(fdl.open_s1(s1), fdl.open_s2(s2))
+    assert small["VV"].chunks is None  # below the threshold: NumPy as before
+    monkeypatch.setattr(chunking, "AUTO_CHUNK_MIN_PIXEL_DATES", 100)
+    monkeypatch.setattr(chunking, "AUTO_CHUNK", 8)
+    big = fdl.align(fdl.open_s1(s1), fdl.open_s2(s2))
+    assert big["VV"].chunks == ((small.sizes["time"],), (8, 8, 8), (8, 8, 4))
+    assert big["NDVI"].chunks == big["VV"].chunks
+    xr.testing.assert_identical(big.compute(), small)  # same values, only the chunking differs
+
+
+def test_align_keeps_the_callers_chunks(small_scene, monkeypatch):
+    s1, s2, _ = small_scene
+    monkeypatch.setattr(chunking, "AUTO_CHUNK_MIN_PIXEL_DATES", 100)
+    cube = fdl.align(fdl.open_s1(s1, chunks={"y": 12, "x": 5}), fdl.open_s2(s2, chunks={"y": 12, "x": 5}))
+    assert cube["VV"].chunks[1:] == ((12, 12), (5, 5, 5, 5))
+
+
+def test_working_set_counts_the_whole_series_of_the_largest_chunk():
+    cube = _lazy_cube(60, 1000, 700, 256)
+    assert chunking.chunk_working_set_bytes(cube) == 60 * 256 * 256 * 64 * 4
+
+
+def test_memory_warning_on_huge_chunks_without_computing(monkeypatch):
+    monkeypatch.setattr(chunking, "total_memory_bytes", lambda: 24 * 2**30)
+    huge = _lazy_cube(60, 40_000, 40_000, 8192)  # 60 x 8192 x 8192 x 64 float32 = 960 GiB per chunk
+    with raise_if_dask_computes(), pytest.warns(UserWarning, match=r"chunks \{'time': 60, 'y': 8192, 'x': 8192\} will need about .* GiB.*cube.chunk"):
+        chunking.check_chunk_memory(huge, threads=2)
+    fine = _lazy_cube(60, 40_000, 40_000, 256)
+    with raise_if_dask_computes(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chunking.check_chunk_memory(fine, threads=2)  # 2 x 1 GiB on 24 GiB: no warning
