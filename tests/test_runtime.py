@@ -96,3 +96,15 @@ def test_bf16_predictions_stay_close_to_float32():
     f32, bf16 = m.predict_array(x, precision="float32"), m.predict_array(x, precision="bfloat16")
     np.testing.assert_array_equal(np.isnan(f32), np.isnan(bf16))
     assert np.sqrt(np.nanmean((f32 - bf16) ** 2)) < 1e-2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (pinned staged buffers)")
+@pytest.mark.parametrize("precision, tol", [("float32", 1e-4), ("bfloat16", 0.02)])
+def test_cuda_staged_pinned_buffers_match_cpu(precision, tol):
+    m = _model()
+    cpu = m.predict_array(_features(m, 5000, 6), device="cpu", precision="float32")
+    for _ in range(2):  # the second chunk takes the first one's pinned buffers
+        gpu = m.predict_array(_features(m, 5000, 6), device="cuda", precision=precision, batch_size=777)
+        np.testing.assert_array_equal(np.isnan(gpu), np.isnan(cpu))
+        np.testing.assert_allclose(gpu, cpu, atol=tol)
+    assert runtime._HOST_POOL[("cuda", 777, len(m.spec.names))][0][0][0].is_pinned()

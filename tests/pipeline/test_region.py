@@ -85,7 +85,7 @@ def test_tiles_written_concurrently_equal_tiles_one_after_another(tmp_path):
         calls, timings = [], {}
         with dask.config.set(num_workers=workers, scheduler="threads"):
             assert region._tile_workers(len(tiles)) == workers
-            n = region._write_tiles(rc, ds, store, progress, tiles, lambda *a: calls.append(a), timings)
+            n = region._write_tiles(rc, ds, store, progress, tiles, lambda *a, _c=calls: _c.append(a), timings)
         assert n == len(tiles) == 9 and len(list(progress.glob("tile-*"))) == 9
         assert [c[1] for c in calls] == list(range(1, 10))  # tiles done so far, whatever the completion order
         stores.append(store)
