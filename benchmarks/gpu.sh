@@ -5,10 +5,16 @@
 #     bash benchmarks/gpu.sh [OUTDIR]
 #
 # Runs, each under its own time limit so that one slow step cannot starve the
-# others: the CUDA test (overlapped host/device copies against the CPU result),
-# the core benchmark table on CUDA (features, training, network, predict_ndvi,
-# reconstruct, phenology), the Demak-sized pipeline run end to end, and the
-# batched MOGPR fit on CUDA. Logs and JSON land in OUTDIR (default outputs/gpu).
+# others (about 6 minutes in all by default): the CUDA tests (staged pinned-buffer
+# inference against the CPU result, device resolution), the core benchmark table
+# on CUDA (features, training, network, predict_ndvi, reconstruct, phenology),
+# the Demak-sized pipeline run end to end (tiles computed concurrently), and the
+# public-API Demak path when benchmarks/public.py exists. The batched MOGPR fit
+# on CUDA runs when asked: STEPS="mogpr" (or add it to STEPS).
+# Logs and JSON land in OUTDIR (default outputs/gpu).
+#
+# Dependencies the 'cuda' device image lacks (they travel as wheels): dask,
+# distributed, zarr (numcodecs), rioxarray (rasterio, pyproj), netCDF4 (cftime).
 set -u
 out=${1:-outputs/gpu}
 mkdir -p "$out"
@@ -18,11 +24,16 @@ py=${PYTHON:-python3}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 nproc | tee -a "$out/gpu.txt"
 $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" | tee -a "$out/gpu.txt"
+$py -c "
+import importlib.util as u
+need = ['numpy', 'pandas', 'scipy', 'xarray', 'dask', 'distributed', 'rioxarray', 'zarr', 'netCDF4', 'torch', 'safetensors', 'yaml', 'matplotlib', 'tqdm']
+print('missing modules:', [m for m in need if u.find_spec(m) is None] or 'none')" | tee -a "$out/gpu.txt"
+uptime | tee -a "$out/gpu.txt"
 
 step() {  # step NAME SECONDS COMMAND...   (STEPS="core scale" runs only those)
     local name=$1 limit=$2
     shift 2
-    case " ${STEPS:-cuda_test core scale mogpr} " in *" $name "*) ;; *) return 0 ;; esac
+    case " ${STEPS:-cuda_test core scale public} " in *" $name "*) ;; *) return 0 ;; esac
     echo "=== $name (limit ${limit}s)"
     local t0=$SECONDS
     timeout "$limit" "$@" > "$out/$name.log" 2>&1
@@ -31,9 +42,12 @@ step() {  # step NAME SECONDS COMMAND...   (STEPS="core scale" runs only those)
     echo "=== $name: exit $rc after $((SECONDS - t0)) s"
 }
 
-step cuda_test "${T_TEST:-60}" $py -m pytest -q -p no:cacheprovider tests/models/test_model.py -k "cuda or device"
-step core "${T_CORE:-170}" $py -m benchmarks --device cuda --json "$out/core.json"
-step scale "${T_SCALE:-170}" $py -m benchmarks.scale --verbose
+step cuda_test "${T_TEST:-45}" $py -m pytest -q -p no:cacheprovider tests/models/test_model.py tests/test_runtime.py -k "cuda or device or staged"
+step core "${T_CORE:-130}" $py -m benchmarks --device cuda --json "$out/core.json"
+step scale "${T_SCALE:-120}" $py -m benchmarks.scale --verbose
+if [ -f benchmarks/public.py ]; then
+    step public "${T_PUBLIC:-60}" $py -m benchmarks.public ${PUBLIC_ARGS:---size demak}
+fi
 # the MOGPR benchmark reads the FuseTS field series from ../shared/data; a copy may travel in .gpu/
 field=../shared/data/fusets_field/mogpr_input.csv
 if [ ! -f "$field" ] && [ -f .gpu/mogpr_input.csv ]; then mkdir -p "$(dirname "$field")" && cp .gpu/mogpr_input.csv "$field"; fi

@@ -53,9 +53,10 @@ def predict_ndvi(
         A trained model; its feature spec decides the features.
     batch_size : int, optional
         Pixel-dates per forward pass; None takes the ``batch_size`` option
-        (default: 65,536 on CPU and 1,048,576 on CUDA, where each chunk's
-        input is pinned once and copied to the GPU batch by batch on a side
-        stream, overlapping the previous batch's compute).
+        (default: 16,384 on CPU and 1,048,576 on CUDA, where batches go
+        through two reusable page-locked host buffers, so the host fills one
+        while the GPU computes the other; see
+        :func:`fusets_dl.runtime.predict_rows`).
     device : str, optional
         ``"auto"`` (CUDA when present, decided where the chunk runs),
         ``"cpu"`` or ``"cuda"``; None takes the ``device`` option.

@@ -33,9 +33,12 @@ class InferenceNet(nn.Module):
         The dtype the body computes in.
     scaler : Scaler, optional
         Standardise raw features with it first.
+    required : numpy.ndarray, optional
+        Boolean mask (f,) of the features a row cannot do without (used by
+        :meth:`predict`); default: all.
     """
 
-    def __init__(self, body: nn.Module, dtype: torch.dtype, scaler: Scaler | None = None) -> None:
+    def __init__(self, body: nn.Module, dtype: torch.dtype, scaler: Scaler | None = None, required: np.ndarray | None = None) -> None:
         super().__init__()
         self.body = body.to(dtype)
         self.dtype = dtype
@@ -43,6 +46,9 @@ class InferenceNet(nn.Module):
         if scaler is not None:
             self.register_buffer("shift", torch.from_numpy(np.asarray(scaler.feature_mean, dtype=np.float32)).clone())
             self.register_buffer("scale", torch.from_numpy(1.0 / np.asarray(scaler.feature_std, dtype=np.float32)).clone())
+            self.target = (scaler.target_mean, scaler.target_std)
+        req = None if required is None or bool(np.all(required)) else np.flatnonzero(np.asarray(required, dtype=bool))
+        self.register_buffer("required_idx", None if req is None else torch.from_numpy(req.astype(np.int64)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Prediction in ``dtype`` (callers cast).
@@ -60,6 +66,50 @@ class InferenceNet(nn.Module):
         if self.standardise:
             x = (x - self.shift) * self.scale
         return self.body(x.to(self.dtype))
+
+    def predict(self, x: torch.Tensor, *, select: bool | None = None) -> torch.Tensor:
+        """NDVI of raw feature rows, NaN where a required feature is not finite: one batch, all on ``x``'s device.
+
+        The row selection happens here, on the device, instead of NumPy
+        passes over a whole chunk: a row is usable when its required
+        features are finite; an absent (non-finite) optional feature takes
+        its training mean, which is 0 after standardisation. Each row's
+        result depends on that row only, so running the unusable rows
+        through the network too and masking them afterwards gives the same
+        values as gathering the usable ones first.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Raw features (batch, f), float32 (needs the scaler given at construction).
+        select : bool, optional
+            Gather the usable rows before the network (saves compute when
+            many rows are unusable, costs a sync and a gather); None decides
+            on CPU by the usable share (below 3/4), never on CUDA (no host
+            synchronisation per batch).
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (batch,) in [-1, 1], NaN where a required feature is missing.
+        """
+        z = (x - self.shift) * self.scale
+        # one reduction instead of an elementwise isfinite: a row sum is finite only when every term is
+        # (a finite sum overflowing to inf, |z| near 1e38, would mark the row unusable: NaN, never a wrong number)
+        ok = torch.isfinite((z if self.required_idx is None else z.index_select(1, self.required_idx)).sum(dim=1))
+        z = torch.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0)  # optional features: their mean; required ones: row masked below
+        if select is None:
+            select = x.device.type == "cpu" and 4 * int(ok.sum()) < 3 * ok.shape[0]
+        mean, std = self.target
+        if select:
+            out = torch.full((x.shape[0],), float("nan"), dtype=torch.float32, device=x.device)
+            if bool(ok.any()):
+                y = self.body(z[ok].to(self.dtype)).float().reshape(-1)
+                out[ok] = (y * std + mean).clamp_(-1.0, 1.0)
+            return out
+        y = self.body(z.to(self.dtype)).float().reshape(-1)
+        y = (y * std + mean).clamp_(-1.0, 1.0)
+        return torch.where(ok, y, torch.full_like(y, float("nan")))
 
 
 def inference_network(model: FusionModel, dev: torch.device, dtype: torch.dtype, *, raw: bool = False) -> InferenceNet:
@@ -92,7 +142,7 @@ def inference_network(model: FusionModel, dev: torch.device, dtype: torch.dtype,
     hit = cache.get(key)
     if hit is not None and hit[0] is model.network and hit[1] is model.scaler and hit[2] == version:
         return hit[3]
-    net = InferenceNet(model.network.fused(), dtype, model.scaler if raw else None)
+    net = InferenceNet(model.network.fused(), dtype, model.scaler if raw else None, model.spec.required if raw else None)
     net = net.to(dev).eval()
     cache[key] = (model.network, model.scaler, version, net)
     return net

@@ -318,26 +318,83 @@ def _layout_problem(store: Path, model: Any) -> str | None:
     return None
 
 
+def _tile_workers(n_tiles: int) -> int:
+    """How many tiles to compute at once: the threads of the current Dask scheduler (a client's, else the local pool's), at most ``n_tiles``.
+
+    One tile is one output chunk, so a tile's task chain (features,
+    prediction, reconstruction, phenology) runs on one thread; tiles one
+    after another leave every other core, and a GPU, waiting.
+    """
+    import os
+
+    import dask
+
+    threads = None
+    try:
+        from distributed import get_client
+
+        threads = sum(get_client().nthreads().values())
+    except (ImportError, ValueError):
+        pass
+    if not threads:
+        threads = dask.config.get("num_workers", None) or os.cpu_count() or 1
+    return max(1, min(int(threads), n_tiles))
+
+
 def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: Path, tiles: list[tuple[slice, slice]],
                  progress: Progress | None, timings: dict[str, float]) -> int:
-    """Write the tiles not marked done (or marked but with chunks missing), each marked only after its data; return how many."""
+    """Write the tiles not marked done (or marked but with chunks missing), each marked only after its data; return how many.
+
+    Tiles are computed concurrently (:func:`_tile_workers` at a time), each
+    into its own region of the store (tiles do not share chunks), so the
+    output is the same as one after another; a tile's marker is written as
+    soon as its data are. When a tile fails, no further tile starts, the
+    running ones finish and are marked, and the error is raised.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
     t0 = time.perf_counter()
-    written = 0
     broken = set(missing_tiles(store, tiles) or [])
-    for k, (ys, xs) in enumerate(tiles):
+    todo = []
+    for k in range(len(tiles)):
         marker = progress_dir / f"tile-{k:05d}"
         if marker.exists():
             if k not in broken:
                 continue
             logger.warning("region %s: tile %d/%d was marked done but some of its chunks are missing: writing it again", rc.name, k + 1, len(tiles))
             marker.unlink()
-        _write_tile(rc, out, store, k, len(tiles), ys, xs)
-        marker.write_text(json.dumps({"y": [ys.start, ys.stop], "x": [xs.start, xs.stop]}))  # only after the data
-        written += 1
-        logger.info("region %s: tile %d/%d written", rc.name, k + 1, len(tiles))
-        if progress is not None:
-            progress(rc.name, k + 1, len(tiles))
+        todo.append(k)
+    written, error = 0, None
+    workers = _tile_workers(len(todo)) if todo else 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fusets-tile") as pool:
+        queue = iter(todo)
+        running = {}
+
+        def _submit() -> None:
+            k = next(queue, None)
+            if k is not None:
+                running[pool.submit(_write_tile, rc, out, store, k, len(tiles), *tiles[k])] = k
+
+        for _ in range(workers):
+            _submit()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                k = running.pop(fut)
+                if fut.exception() is not None:
+                    error = error or fut.exception()
+                    continue
+                ys, xs = tiles[k]
+                (progress_dir / f"tile-{k:05d}").write_text(json.dumps({"y": [ys.start, ys.stop], "x": [xs.start, xs.stop]}))  # only after the data
+                written += 1
+                logger.info("region %s: tile %d/%d written", rc.name, k + 1, len(tiles))
+                if progress is not None:  # tiles done so far (in completion order, which concurrency may change)
+                    progress(rc.name, len(tiles) - len(todo) + written, len(tiles))
+                if error is None:
+                    _submit()
     timings["tiles"] = time.perf_counter() - t0
+    if error is not None:
+        raise error
     return written
 
 

@@ -181,7 +181,7 @@ def test_batches_do_not_change_predictions(batch_size):
 def test_default_batch_size_and_bad_batch_size():
     from fusets_dl.runtime import default_batch_size
 
-    assert default_batch_size(torch.device("cpu")) == 65536
+    assert default_batch_size(torch.device("cpu")) == 16384
     assert default_batch_size(torch.device("cuda")) == 1 << 20
     with pytest.raises(fdl.errors.ModelError, match="batch_size: expected a positive"):
         _model().predict_array(np.zeros((4, len(_model().spec.names)), np.float32), batch_size=-1)

@@ -52,3 +52,64 @@ def test_run_with_a_class_map_restricts_phenology_to_the_kept_classes(tmp_path):
     rows = metrics["phenology_by_class"]
     assert rows and {r["class"] for r in rows} == {0}
     assert (root / "a.segmenter.safetensors").exists() and (root / "a.segmenter.json").exists()
+
+
+def _lazy_output(tmp_path):
+    """A lazy two-variable output of 40 x 40 pixels in chunks of 16, its layout written to a store."""
+    import dask
+    import dask.array as da
+
+    from fusets_dl.pipeline import region
+
+    rng = da.random.RandomState(0)
+    ds = xr.Dataset({"NDVI": (("time", "y", "x"), rng.random_sample((4, 40, 40), chunks=(4, 16, 16)).astype("float32")),
+                     "sos": (("y", "x"), rng.random_sample((40, 40), chunks=16))},
+                    coords={"time": np.arange(4), "y": np.arange(40), "x": np.arange(40)})
+    ds = ds.map_blocks(lambda b: b * 2)  # a task chain per tile, as in a real run
+    store, progress = tmp_path / "o.zarr", tmp_path / "o.progress"
+    progress.mkdir(parents=True)
+    with dask.config.set(scheduler="threads"):
+        ds.to_zarr(store, compute=False, mode="w")
+    return region, ds, store, progress, region._tiles(40, 40, 16)
+
+
+def test_tiles_written_concurrently_equal_tiles_one_after_another(tmp_path):
+    import dask
+
+    from fusets_dl.pipeline.config import RegionConfig
+
+    rc = RegionConfig(name="t", s1=[], s2=[], tile_size=16)
+    stores = []
+    for workers in (1, 4):
+        region, ds, store, progress, tiles = _lazy_output(tmp_path / f"w{workers}")
+        calls, timings = [], {}
+        with dask.config.set(num_workers=workers, scheduler="threads"):
+            assert region._tile_workers(len(tiles)) == workers
+            n = region._write_tiles(rc, ds, store, progress, tiles, lambda *a, _c=calls: _c.append(a), timings)
+        assert n == len(tiles) == 9 and len(list(progress.glob("tile-*"))) == 9
+        assert [c[1] for c in calls] == list(range(1, 10))  # tiles done so far, whatever the completion order
+        stores.append(store)
+    assert_same_stores(*stores)
+    np.testing.assert_allclose(xr.open_zarr(stores[1])["NDVI"].values, ds["NDVI"].values)
+
+
+def test_a_failing_tile_stops_new_tiles_marks_the_finished_ones_and_raises(tmp_path, monkeypatch):
+    import dask
+    import pytest
+
+    from fusets_dl.errors import OutputError
+    from fusets_dl.pipeline.config import RegionConfig
+
+    region, ds, store, progress, tiles = _lazy_output(tmp_path)
+    real = region._write_tile
+
+    def flaky(rc, out, store, k, n, ys, xs):
+        if k == 2:
+            raise OutputError("tile 3 failed")
+        real(rc, out, store, k, n, ys, xs)
+
+    monkeypatch.setattr(region, "_write_tile", flaky)
+    with dask.config.set(num_workers=2, scheduler="threads"), pytest.raises(OutputError, match="tile 3 failed"):
+        region._write_tiles(RegionConfig(name="t", s1=[], s2=[], tile_size=16), ds, store, progress, tiles, None, {})
+    done = sorted(int(p.name[5:]) for p in progress.glob("tile-*"))
+    assert 2 not in done and {0, 1} <= set(done) and len(done) < len(tiles)
