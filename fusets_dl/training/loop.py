@@ -71,6 +71,10 @@ def train(
         Fewer than ``config.min_samples`` training samples; the message lists
         how many pixel-dates survived each mask.
     """
+    if config is not None and config.model == "sequence":  # the whole-series model (features: not used)
+        from .sequence import train_sequence
+
+        return train_sequence(cube, config, split=split)  # type: ignore[return-value]
     spec = features or FeatureSpec()
     config = config or TrainConfig()
     check_cube(cube, need_target=True)
