@@ -87,6 +87,9 @@ class Method:
     scene_wide : bool
         The method processes every pixel of the scene (not only the
         evaluated ones): its time per pixel divides by the scene's size.
+    default : bool
+        Run by default (``CompareConfig().methods``); opt-in methods (the
+        sequence model, which trains its own model) are named explicitly.
     """
 
     label: str
@@ -94,6 +97,7 @@ class Method:
     fill: Callable[[GapInputs], np.ndarray]
     uses_prediction: bool = False
     scene_wide: bool = False
+    default: bool = True
 
 
 def _at_pixels(da: xr.DataArray, inputs: GapInputs) -> np.ndarray:
@@ -147,7 +151,8 @@ def _sequence_model(inputs: GapInputs) -> Any:
 
     blocks = inputs.model.blocks
     split = {k: blocks[k] for k in ("block_size", "grid", "val", "test")}
-    return train_sequence(inputs.cube, TrainConfig(model="sequence", block_size=int(blocks["block_size"])), split=split)
+    seed = int(dict(getattr(inputs.model, "config", {}) or {}).get("seed", 0))
+    return train_sequence(inputs.cube, TrainConfig(model="sequence", block_size=int(blocks["block_size"]), seed=seed), split=split)
 
 
 def _fill_sequence(inputs: GapInputs) -> np.ndarray:
@@ -162,7 +167,7 @@ def _fill_sequence(inputs: GapInputs) -> np.ndarray:
 COMPARISON_METHODS: dict[str, Method] = {
     "fusion": Method("DL fusion (reconstruct)", "#1b9e77", _fill_fusion, uses_prediction=True, scene_wide=True),
     "fusion_s1_only": Method("DL S1 prediction alone", "#66c2a5", _fill_fusion_s1_only, uses_prediction=True, scene_wide=True),
-    "sequence": Method("DL sequence model (whole series)", "#e7298a", _fill_sequence, scene_wide=True),
+    "sequence": Method("DL sequence model (whole series)", "#e7298a", _fill_sequence, scene_wide=True, default=False),
     "mogpr": Method("MOGPR (NDVI + RVI per orbit)", "#d95f02", _fill_mogpr),
     "whittaker": Method("Whittaker (S2 only)", "#7570b3", _fill_whittaker),
     "linear": Method("Linear interpolation (S2 only)", "#777777", _fill_linear),
