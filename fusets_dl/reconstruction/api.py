@@ -186,7 +186,7 @@ def reconstruct(
     if getattr(model, "kind", None) == "sequence":  # the whole-series model: its own reconstruction
         from .sequence import reconstruct_sequence
 
-        return reconstruct_sequence(cube, model, freq=freq, smooth=smooth, lam=lam, obs_std=obs_std, **predict_kwargs)
+        return reconstruct_sequence(cube, model, freq=freq, smooth=smooth, lam=lam, obs_std=obs_std, predicted=predicted, **predict_kwargs)
     check_cube(cube, need_target=True)
     if cube.sizes["time"] < 2:
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']} (widen the time range)")

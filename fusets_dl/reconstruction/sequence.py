@@ -99,10 +99,13 @@ def reconstruct_sequence(
         Standard deviation given to a clear observation (NDVI units).
     s1_only : bool, optional
         Passed to :func:`fusets_dl.inference.sequence.predict_sequence`.
-    predicted : xarray.Dataset, optional
-        ``NDVI_pred`` and ``NDVI_pred_std`` already computed for ``cube``.
+    predicted : xarray.Dataset or xarray.DataArray, optional
+        ``NDVI_pred`` and ``NDVI_pred_std`` already computed for ``cube``
+        (the Dataset of :func:`~fusets_dl.inference.sequence.predict_sequence`
+        or the DataArray of :func:`fusets_dl.predict_ndvi`, its std a coordinate).
     **predict_kwargs
-        ``batch_size``, ``device`` for the prediction.
+        ``batch_size``, ``device`` for the prediction (``precision`` is
+        accepted and ignored: the sequence model runs in float32).
 
     Returns
     -------
@@ -124,6 +127,12 @@ def reconstruct_sequence(
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']}")
     if lam <= 0 or obs_std <= 0:
         raise ConfigError(f"reconstruct: expected lam > 0 and obs_std > 0, found lam={lam}, obs_std={obs_std}")
+    predict_kwargs.pop("precision", None)
+    if isinstance(predicted, xr.DataArray):
+        if "NDVI_pred_std" not in predicted.coords:
+            raise ConfigError("reconstruct: predicted: expected the sequence model's prediction with its NDVI_pred_std "
+                              f"coordinate (fdl.predict_ndvi), found coordinates {sorted(predicted.coords)}")
+        predicted = xr.Dataset({"NDVI_pred": predicted.drop_vars("NDVI_pred_std"), "NDVI_pred_std": predicted["NDVI_pred_std"]})
     pred = predicted if predicted is not None else predict_sequence(cube, model, s1_only=s1_only, **predict_kwargs)
     t = pd.DatetimeIndex(cube["time"].values)
     origin = t[0].floor("D")

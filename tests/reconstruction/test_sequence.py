@@ -53,3 +53,14 @@ def test_bad_options(small_cube: xr.Dataset) -> None:
         reconstruct_sequence(small_cube, tiny_model(), freq="12h")
     with pytest.raises(ConfigError, match="lam > 0"):
         reconstruct_sequence(small_cube, tiny_model(), lam=0)
+
+
+def test_accessor_and_a_given_prediction(small_cube: xr.Dataset) -> None:
+    m = tiny_model()
+    ref = reconstruct_sequence(small_cube, m, device="cpu")
+    via = small_cube.fusion.reconstruct(m, smooth=False, device="cpu", precision="float32")
+    np.testing.assert_array_equal(via["NDVI"].values, ref["NDVI"].values)
+    given = fdl.reconstruct(small_cube, m, smooth=False, predicted=fdl.predict_ndvi(small_cube, m, device="cpu"))
+    np.testing.assert_array_equal(given["NDVI_std"].values, ref["NDVI_std"].values)
+    with pytest.raises(ConfigError, match="NDVI_pred_std"):
+        reconstruct_sequence(small_cube, m, predicted=small_cube["VV"])
