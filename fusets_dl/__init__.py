@@ -34,6 +34,7 @@ _EXPORTS = {
     "train": ".training.loop",
     "FusionModel": ".models.fusion_model",
     "load_model": ".models.io",
+    "SequenceModel": ".models.sequence_model",
     "predict_ndvi": ".inference.predict",
     "mogpr": ".baselines.lcm",
     "compare": ".evaluation.comparison",
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # what static tools and IDEs see
     from .inference.predict import predict_ndvi
     from .models.fusion_model import FusionModel
     from .models.io import load_model
+    from .models.sequence_model import SequenceModel
     from .phenometrics.api import phenology
     from .readers import open_cube, open_s1, open_s2
     from .readers.stac import load_stac
@@ -75,6 +77,7 @@ __all__ = [
     "CompareConfig",
     "FeatureSpec",
     "FusionModel",
+    "SequenceModel",
     "TrainConfig",
     "__version__",
     "align",

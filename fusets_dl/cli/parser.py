@@ -27,7 +27,7 @@ from .tools import cmd_compare, cmd_report, cmd_run, cmd_synth
 __all__ = ["COMMANDS", "COMPARE_METHODS", "FUSION_STRATEGIES", "S1_UNITS", "S2_CLEAR_CLASSES", "SEGMENT_VIEWS", "build_parser"]
 
 #: The methods of ``compare --methods``: the comparison-method registry (torch-free module).
-COMPARE_METHODS: tuple[str, ...] = tuple(COMPARISON_METHODS)
+COMPARE_METHODS: tuple[str, ...] = tuple(k for k, m in COMPARISON_METHODS.items() if m.default)
 #: The choices of ``compare --fusion``: the network registry (torch-free module).
 FUSION_STRATEGIES: tuple[str, ...] = tuple(NETWORKS)
 #: The choices of ``segment --views`` (``fusets_dl.segmentation.config.VIEWS``; a literal, as importing the

@@ -59,7 +59,7 @@ log = logging.getLogger("fusets_dl")
 
 #: The names of the registered comparison methods (the keys of
 #: :data:`~fusets_dl.evaluation.methods.COMPARISON_METHODS` at import time).
-METHODS: tuple[str, ...] = tuple(COMPARISON_METHODS)
+METHODS: tuple[str, ...] = tuple(k for k, m in COMPARISON_METHODS.items() if m.default)
 
 @dataclass
 class CompareConfig:

@@ -87,6 +87,9 @@ class Method:
     scene_wide : bool
         The method processes every pixel of the scene (not only the
         evaluated ones): its time per pixel divides by the scene's size.
+    default : bool
+        Run by default (``CompareConfig().methods``); opt-in methods (the
+        sequence model, which trains its own model) are named explicitly.
     """
 
     label: str
@@ -94,6 +97,7 @@ class Method:
     fill: Callable[[GapInputs], np.ndarray]
     uses_prediction: bool = False
     scene_wide: bool = False
+    default: bool = True
 
 
 def _at_pixels(da: xr.DataArray, inputs: GapInputs) -> np.ndarray:
@@ -147,11 +151,33 @@ def _fill_linear(inputs: GapInputs) -> np.ndarray:
     return interpolate_linear(inputs.ndvi).transpose("time", "pixel").values
 
 
+def _sequence_model(inputs: GapInputs) -> Any:
+    """The comparison's sequence model: ``inputs.model`` when it is one, else one trained here on the same blocks."""
+    if getattr(inputs.model, "kind", None) == "sequence":
+        return inputs.model
+    from ..training.config import TrainConfig
+    from ..training.sequence import train_sequence
+
+    blocks = inputs.model.blocks
+    split = {k: blocks[k] for k in ("block_size", "grid", "val", "test")}
+    seed = int(dict(getattr(inputs.model, "config", {}) or {}).get("seed", 0))
+    return train_sequence(inputs.cube, TrainConfig(model="sequence", block_size=int(blocks["block_size"]), seed=seed), split=split)
+
+
+def _fill_sequence(inputs: GapInputs) -> np.ndarray:
+    """The sequence model's reconstruction (observations kept, the model's mean elsewhere, no smoothing)."""
+    from ..reconstruction.sequence import reconstruct_sequence
+
+    rec = reconstruct_sequence(inputs.cube, _sequence_model(inputs), smooth=False)["NDVI"].compute()
+    return _at_pixels(rec, inputs)
+
+
 #: Every method of the comparison, by name, in the order of the tables.
 COMPARISON_METHODS: dict[str, Method] = {
     "fusion": Method("DL fusion (reconstruct)", "#1b9e77", _fill_fusion, uses_prediction=True, scene_wide=True),
     "fusion_calibrated": Method("DL fusion, calibrated (reconstruct weights='auto')", "#00441b", _fill_fusion_calibrated, uses_prediction=True, scene_wide=True),
     "fusion_s1_only": Method("DL S1 prediction alone", "#66c2a5", _fill_fusion_s1_only, uses_prediction=True, scene_wide=True),
+    "sequence": Method("DL sequence model (whole series)", "#e7298a", _fill_sequence, scene_wide=True, default=False),
     "mogpr": Method("MOGPR (NDVI + RVI per orbit)", "#d95f02", _fill_mogpr),
     "whittaker": Method("Whittaker (S2 only)", "#7570b3", _fill_whittaker),
     "linear": Method("Linear interpolation (S2 only)", "#777777", _fill_linear),

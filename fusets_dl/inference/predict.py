@@ -80,6 +80,11 @@ def predict_ndvi(
         :func:`fusets_dl.validate.check_cube`), or a bad device, precision or
         batch size (:class:`~fusets_dl.errors.ModelError`).
     """
+    if getattr(model, "kind", None) == "sequence":  # whole-series model: NDVI_pred with its std as a coordinate
+        from .sequence import predict_sequence
+
+        ds = predict_sequence(cube, model, batch_size=batch_size, device=device)
+        return ds["NDVI_pred"].assign_coords(NDVI_pred_std=ds["NDVI_pred_std"])
     check_cube(cube)
     # the options are read now, not when a lazy result is computed (maybe outside a ``with set_options``)
     batch_size = option("batch_size", batch_size)

@@ -150,6 +150,20 @@ def pretrained_path(name: str) -> Path:
     return path
 
 
+def _kind(path: str | Path) -> str | None:
+    """The sidecar's ``kind`` field (None when absent or unreadable: the full read reports why)."""
+    import json
+
+    from .._safeio import stem
+
+    s = stem(path)
+    try:
+        meta = json.loads(s.with_name(s.name + ".json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta.get("kind") if isinstance(meta, dict) else None
+
+
 def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> FusionModel:
     """Load a model written by :meth:`FusionModel.save`, or a model shipped with the package by name.
 
@@ -177,6 +191,10 @@ def load_model(path: str | Path, *, expect_spec: FeatureSpec | None = None) -> F
     """
     if isinstance(path, str) and path in PRETRAINED:
         path = pretrained_path(path)
+    if _kind(path) == "sequence":  # a SequenceModel (sidecar "kind": "sequence")
+        from .sequence_model import load_sequence_model
+
+        return load_sequence_model(path)  # type: ignore[return-value]
     meta, blob, w_path, j_path = read_pair(path, "fusets_dl.FusionModel", FORMAT_VERSION)
     model = model_from_parts(meta, blob, name=w_path.name)
     model.info.update({"loaded_from": str(j_path), "loaded_at": datetime.now(timezone.utc).isoformat()})

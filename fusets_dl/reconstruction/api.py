@@ -219,6 +219,10 @@ def reconstruct(
         The cube is not a fusion cube with ``NDVI`` in NDVI and ``VV``,
         ``VH`` in dB (see :func:`fusets_dl.validate.check_cube`).
     """
+    if getattr(model, "kind", None) == "sequence":  # the whole-series model: its own reconstruction
+        from .sequence import reconstruct_sequence
+
+        return reconstruct_sequence(cube, model, freq=freq, smooth=smooth, lam=lam, obs_std=obs_std, predicted=predicted, **predict_kwargs)
     check_cube(cube, need_target=True)
     if cube.sizes["time"] < 2:
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']} (widen the time range)")

@@ -75,6 +75,29 @@ class TrainConfig:
         excludes a simulated cloudy spell around its date of up to this many
         days (uniform), so the model learns on gaps like the ones it fills; 0
         excludes only ``FeatureSpec.context_exclude_days``.
+    model : {"mlp", "sequence"}
+        ``"mlp"`` (default): the per-date network of ``fusion``;
+        ``"sequence"``: the whole-series gap-filling network
+        (:func:`fusets_dl.training.sequence.train_sequence`), which uses the
+        ``seq_*`` options below.
+    seq_channels : int
+        Width of the sequence network's residual layers.
+    seq_dilations : tuple of int
+        Dilations of its residual layers (kernel ``seq_kernel``); the
+        receptive radius is ``sum(dilations) * (kernel - 1) / 2`` dates.
+    seq_kernel : int
+        Odd kernel size of its dilated convolutions.
+    seq_window : int
+        Dates per training window whose outputs are scored (plus the
+        receptive radius on each side).
+    seq_spell_days : float
+        Longest hidden spell of clear NDVI during training (up to 3 per window).
+    seq_s1_only_fraction : float
+        Share of training windows with all NDVI hidden (S1-only mode).
+    seq_windows_per_epoch, seq_batch_size : int
+        Training windows per epoch and per optimisation step.
+    seq_s1_only : bool
+        The trained model predicts from S1 alone by default.
     extra : dict
         Free-form notes kept in the saved configuration (not used by training).
     """
@@ -104,6 +127,16 @@ class TrainConfig:
     head: tuple[int, ...] = (64, 32)
     modality_dropout: float = 0.0
     context_gap_days: float = 90.0
+    model: str = "mlp"
+    seq_channels: int = 32
+    seq_dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    seq_kernel: int = 3
+    seq_window: int = 32
+    seq_spell_days: float = 120.0
+    seq_s1_only_fraction: float = 0.25
+    seq_windows_per_epoch: int = 4096
+    seq_batch_size: int = 64
+    seq_s1_only: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -135,8 +168,10 @@ class TrainConfig:
             problems.append(f"encoder/head: expected positive widths, found {self.encoder!r}, {self.head!r}")
         if self.max_samples < 1 or self.batch_size < 2 or self.max_epochs < 1:
             problems.append("max_samples, batch_size (>= 2) and max_epochs must be positive")
+        problems += _sequence_problems(self)
         if problems:
             raise ConfigError("TrainConfig: " + "; ".join(problems))
+        object.__setattr__(self, "seq_dilations", tuple(int(d) for d in self.seq_dilations))
         for name in ("hidden", "encoder", "head"):
             object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
 
@@ -149,6 +184,7 @@ class TrainConfig:
             Every field; width tuples as lists.
         """
         d = asdict(self)
+        d["seq_dilations"] = list(self.seq_dilations)
         for name in ("hidden", "encoder", "head"):
             d[name] = list(getattr(self, name))
         return d
@@ -172,4 +208,20 @@ class TrainConfig:
         ConfigError
             Unknown keys (named in the message) or invalid values.
         """
-        return dataclass_from_dict(cls, d, ("hidden", "encoder", "head"))
+        return dataclass_from_dict(cls, d, ("hidden", "encoder", "head", "seq_dilations"))
+
+
+def _sequence_problems(c: TrainConfig) -> list[str]:
+    """What is wrong with the ``model`` and ``seq_*`` options (empty when nothing)."""
+    out = []
+    if c.model not in ("mlp", "sequence"):
+        out.append(f"model: expected 'mlp' or 'sequence', found {c.model!r}")
+    if c.seq_channels < 1 or c.seq_kernel < 1 or c.seq_kernel % 2 == 0:
+        out.append(f"seq_channels/seq_kernel: expected a positive width and an odd kernel, found {c.seq_channels}, {c.seq_kernel}")
+    if not c.seq_dilations or any(int(d) < 1 for d in c.seq_dilations):
+        out.append(f"seq_dilations: expected positive dilations, found {c.seq_dilations!r}")
+    if c.seq_window < 1 or c.seq_windows_per_epoch < 1 or c.seq_batch_size < 1:
+        out.append("seq_window, seq_windows_per_epoch and seq_batch_size must be positive")
+    if c.seq_spell_days < 0 or not 0 <= c.seq_s1_only_fraction <= 1:
+        out.append(f"seq_spell_days/seq_s1_only_fraction: expected >= 0 and in [0, 1], found {c.seq_spell_days}, {c.seq_s1_only_fraction}")
+    return out

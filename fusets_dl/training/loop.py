@@ -101,6 +101,10 @@ def train(
     ModelError
         ``init`` was trained on other features or another architecture.
     """
+    if config is not None and config.model == "sequence":  # the whole-series model (features: not used)
+        from .sequence import train_sequence
+
+        return train_sequence(cube, config, split=split, init=init)  # type: ignore[return-value]
     cubes = [cube] if isinstance(cube, xr.Dataset) else list(cube)
     spec = features or (init.spec if init is not None else FeatureSpec())
     if config is None:

@@ -39,7 +39,8 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_registry_is_the_one_table() -> None:
-    assert METHODS == tuple(COMPARISON_METHODS) == ("fusion", "fusion_calibrated", "fusion_s1_only", "mogpr", "whittaker", "linear")
+    assert METHODS == tuple(k for k, m in COMPARISON_METHODS.items() if m.default) == ("fusion", "fusion_calibrated", "fusion_s1_only", "mogpr", "whittaker", "linear")
+    assert "sequence" in COMPARISON_METHODS and not COMPARISON_METHODS["sequence"].default  # opt-in: trains its own model
     assert CompareConfig().methods == METHODS
     for name, method in COMPARISON_METHODS.items():
         assert LABELS[name] == label_of(name) == method.label

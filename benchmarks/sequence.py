@@ -1,0 +1,161 @@
+"""``python -m benchmarks.sequence [--epochs 25] [--quick]``: the whole-series model against the per-date MLP.
+
+On the WorldCereal patch (patch A, ``../shared/data``), with the same seeded
+spatial blocks (8 x 8 px, seed 0) and the same spells for every row:
+
+(a) held-out blocks, 5 spells of 60 days: sequence reconstruction (without
+    and with the Whittaker pass), MLP reconstruction, linear interpolation;
+(b) leave-season-out: both models trained on the dates before 2018-04,
+    3 spells of 60 days after that date;
+(c) S1-only R2 on the held-out blocks (every clear date);
+(d) uncertainty coverage on the held-out spells (within 1 and 2 std);
+(e) speed: reconstruction pixel-timesteps/s (patch A tiled 4 x 4) against the
+    MLP's ``predict_ndvi`` in the same run, and training throughput.
+
+Prints Markdown tables (the machine may be shared: read speeds as ratios).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.evaluation.comparison import CompareConfig, compare
+from fusets_dl.evaluation.metrics import regression_metrics
+from fusets_dl.evaluation.splits import block_mask
+from fusets_dl.inference.sequence import predict_sequence
+from fusets_dl.reconstruction.sequence import reconstruct_sequence
+
+REPO = Path(__file__).resolve().parents[1]
+WC = REPO.parent / "shared" / "data" / "worldcereal_patch_flanders_2018"
+_STEM = "00002806639B424A_32631_2017-08-01_2018-11-30.nc"
+
+
+def patch_a() -> xr.Dataset:
+    """The aligned patch-A cube, loaded."""
+    s1 = fdl.open_s1(WC / f"S1_GRD-ASCENDING_20m_{_STEM}")
+    s2 = fdl.open_s2([WC / f"S2_L2A_10m_{_STEM}", WC / f"S2_L2A_20m_{_STEM}"])
+    return fdl.align(s1, s2, outlier_filter=True).load()
+
+
+def _rows(res: object, names: dict[str, str]) -> list[tuple[str, dict]]:
+    rows = {r["method"]: r for r in res.rows}  # type: ignore[attr-defined]
+    return [(label, rows[k]) for k, label in names.items() if k in rows]
+
+
+def _fmt(label: str, r: dict, lin: float) -> str:
+    return f"| {label} | {r['rmse']:.4f} | {r['rmse'] / lin:.2f} | {r['mae']:.4f} | {r['r2']:.3f} | {r['bias']:+.4f} | {r['n']} |"
+
+
+def _table(title: str, rows: list[tuple[str, dict]]) -> str:
+    lin = next(r["rmse"] for label, r in rows if label.startswith("linear"))
+    head = f"\n### {title}\n\n| method | RMSE | / linear | MAE | R2 | bias | n |\n|---|---|---|---|---|---|---|"
+    return "\n".join([head, *(_fmt(label, r, lin) for label, r in rows)])
+
+
+def _gap_rows(cube: xr.Dataset, mlp: object, seq: object, cfg: CompareConfig) -> list[tuple[str, dict]]:
+    """MLP and sequence rows on the same pixels and spells (both models hold out the same blocks)."""
+    r_mlp = compare(cube, config=CompareConfig(**{**cfg.__dict__, "methods": ("fusion", "linear")}), model=mlp)
+    r_seq = compare(cube, config=CompareConfig(**{**cfg.__dict__, "methods": ("sequence", "linear")}), model=seq,
+                    models={"smooth": seq})
+    assert r_mlp.info["n_hidden_scored"] > 0
+    return (_rows(r_seq, {"sequence": "sequence (no smoothing)", "fusion[smooth]": "sequence + Whittaker"})
+            + _rows(r_mlp, {"fusion": "MLP reconstruct (fusion)", "linear": "linear interpolation"}))
+
+
+def _s1_only(cube: xr.Dataset, mlp: object, seq: object) -> str:
+    test = block_mask(cube.sizes["y"], cube.sizes["x"], mlp.blocks, "test")  # type: ignore[attr-defined]
+    truth = cube["NDVI"].values
+    sel = np.isfinite(truth) & test[None]
+    p_seq = predict_sequence(cube, seq, s1_only=True, device="cpu")  # type: ignore[arg-type]
+    p_mlp = fdl.predict_ndvi(cube, mlp, device="cpu")  # type: ignore[arg-type]
+    out = ["\n### (c) S1-only prediction, held-out blocks, every clear date\n", "| model | R2 | RMSE | MAE | bias | n |", "|---|---|---|---|---|---|"]
+    for name, p in (("sequence (S1-only mode)", p_seq["NDVI_pred"].values), ("MLP (S1 features)", p_mlp.values)):
+        m = regression_metrics(truth[sel], p[sel])
+        out.append(f"| {name} | {m['r2']:.3f} | {m['rmse']:.4f} | {m['mae']:.4f} | {m['bias']:+.4f} | {m['n']} |")
+    return "\n".join(out)
+
+
+def _coverage(cube: xr.Dataset, seq: object, seed: int = 0) -> str:
+    """Share of hidden held-out values within 1 and 2 std (5 spells of 60 days per pixel)."""
+    from fusets_dl.evaluation.gaps import pick_pixels
+
+    ndvi = cube["NDVI"].values.astype(np.float64)
+    t = cube["time"].to_index()
+    days = ((t - t[0]) / np.timedelta64(1, "D")).to_numpy(np.float64)
+    test = block_mask(cube.sizes["y"], cube.sizes["x"], seq.blocks, "test")  # type: ignore[attr-defined]
+    iy, ix, hidden = pick_pixels(test, ndvi, days, gap_days=60, n_gaps=5, seed=seed, min_clear=4, max_pixels=400)
+    full = np.zeros(ndvi.shape, dtype=bool)
+    full[:, iy, ix] = hidden
+    rec = reconstruct_sequence(cube.assign(NDVI=cube["NDVI"].where(~xr.DataArray(full, dims=("time", "y", "x")))), seq)
+    mu, sd = rec["NDVI"].values[full], rec["NDVI_std"].values[full]
+    z = np.abs(ndvi[full] - mu) / sd
+    return (f"\n### (d) uncertainty, held-out spells (5 x 60 d, n={z.size})\n\n"
+            f"within 1 std: {100 * (z <= 1).mean():.1f} % (target 62-74); within 2 std: {100 * (z <= 2).mean():.1f} % (target 92-97)")
+
+
+def _speed(cube: xr.Dataset, mlp: object, seq: object) -> str:
+    big = xr.concat([xr.concat([cube] * 4, dim="x")] * 4, dim="y")
+    big = big.assign_coords(y=np.arange(big.sizes["y"]) * -20.0, x=np.arange(big.sizes["x"]) * 20.0).chunk({"y": 64, "x": 64})
+    n = big.sizes["y"] * big.sizes["x"] * big.sizes["time"]
+    t0 = time.perf_counter()
+    reconstruct_sequence(big, seq, device="cpu").compute()
+    t_seq = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fdl.predict_ndvi(big, mlp, device="cpu").compute()
+    t_mlp = time.perf_counter() - t0
+    info = seq.info  # type: ignore[attr-defined]
+    win = info["train_windows_per_second"]
+    length = seq.config["seq_window"] + 2 * seq.radius  # type: ignore[attr-defined]
+    return (f"\n### (e) speed (this machine, shared: ratios matter), {n / 1e6:.2f} M pixel-timesteps\n\n"
+            f"| what | pixel-timesteps/s |\n|---|---|\n| sequence reconstruct (CPU) | {n / t_seq:,.0f} |\n"
+            f"| MLP predict_ndvi (CPU) | {n / t_mlp:,.0f} |\n| ratio sequence / MLP | {t_mlp / t_seq:.2f} |\n"
+            f"| sequence training | {win:,.0f} windows/s = {win * length:,.0f} timesteps/s ({seq.config['seq_window'] * win:,.0f} scored) |")  # type: ignore[attr-defined]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--windows", type=int, default=1024, help="training windows per epoch")
+    p.add_argument("--skip-season", action="store_true", help="leave out (b)")
+    p.add_argument("--season-only", action="store_true", help="only (b) (run it beside a --skip-season run)")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    cube = patch_a()
+    seq_cfg = fdl.TrainConfig(model="sequence", max_epochs=args.epochs, patience=5, seq_windows_per_epoch=args.windows, seq_window=64)
+    if args.season_only:
+        _season(cube, seq_cfg)
+        return 0
+    t0 = time.perf_counter()
+    mlp = fdl.train(cube)
+    t_mlp = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    seq = fdl.train(cube, config=seq_cfg)
+    t_seq = time.perf_counter() - t0
+    print(f"trained: MLP {t_mlp:.0f} s, sequence {t_seq:.0f} s (best epoch {seq.info['best_epoch']}); "
+          f"sequence held-out metrics {seq.metrics}", flush=True)
+    print(_table("(a) patch A, held-out blocks, 5 x 60-day spells", _gap_rows(cube, mlp, seq, CompareConfig(gap_days=60, n_gaps=5, seed=0))), flush=True)
+    print(_s1_only(cube, mlp, seq), flush=True)
+    print(_coverage(cube, seq), flush=True)
+    print(_speed(cube, mlp, seq), flush=True)
+    if not args.skip_season:
+        _season(cube, seq_cfg)
+    return 0
+
+
+def _season(cube: xr.Dataset, seq_cfg: fdl.TrainConfig) -> None:
+    """(b): both models trained on the dates before 2018-04, scored on spells after."""
+    early = cube.sel(time=slice(None, "2018-03-31"))
+    mlp_e, seq_e = fdl.train(early), fdl.train(early, config=seq_cfg)
+    cfg = CompareConfig(gap_days=60, n_gaps=3, seed=0, period=("2018-04-01", str(cube.time.values[-1])[:10]))
+    print(_table("(b) leave-season-out: trained before 2018-04, 3 x 60-day spells after", _gap_rows(cube, mlp_e, seq_e, cfg)), flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,270 @@
+"""The whole-series gap-filling network and the per-date inputs it reads.
+
+Per pixel the network reads its series on the cube's own time axis (the S1
+dates of an aligned cube) and returns, at every date, the NDVI mean and the
+log-variance of a Gaussian. It is a non-causal dilated 1-D temporal
+convolution net (residual layers, kernel 3, dilations 1, 2, 4, ...): each
+output sees ``receptive_radius`` dates on both sides, so it may use what
+comes after a gap. Because every input channel is 0 outside the series (the
+``s1_valid`` flag too), convolving a zero-padded series is the same as
+running it window by window; inference pads ``receptive_radius`` dates on
+each side and runs the whole series at once.
+
+Input channels per date (:data:`CHANNELS`):
+
+* ``vv_p``, ``vh_p``, ``ratio_p``: VV, VH and VV-VH (dB) minus the pixel's
+  median over the dates of the same orbit group
+  (:func:`fusets_dl.features.orbits.orbit_groups`), divided by the pixel's
+  robust scale (1.4826 x median absolute deviation over the whole series,
+  at least :data:`MIN_SCALE_DB`): per-pixel, per-orbit normalisation, the
+  same for any chunking since the whole series is one chunk;
+* ``vv_g``, ``vh_g``, ``ratio_g``: the same values standardised with the
+  training set's mean and standard deviation (the absolute level);
+* ``angle``: (incidence angle - 38) / 6 when the cube has one, else 0;
+* ``sin_doy``, ``cos_doy``: day of year; ``dt``: days since the previous
+  acquisition / 12 (0 at the first date);
+* ``ndvi``, ``ndvi_valid``: the clear NDVI standardised (0 where missing)
+  and its validity mask;
+* ``s1_valid``: 1 where VV and VH are finite (0 outside the series).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ModelError
+
+__all__ = ["CHANNELS", "MIN_SCALE_DB", "SequenceNet", "receptive_radius", "sequence_inputs"]
+
+#: Input channels, in order.
+CHANNELS: tuple[str, ...] = (
+    "vv_p", "vh_p", "ratio_p", "vv_g", "vh_g", "ratio_g", "angle",
+    "sin_doy", "cos_doy", "dt", "ndvi", "ndvi_valid", "s1_valid",
+)
+#: Floor of the per-pixel robust scale (dB), so a flat series is not blown up.
+MIN_SCALE_DB = 0.5
+_NDVI, _NDVI_VALID = CHANNELS.index("ndvi"), CHANNELS.index("ndvi_valid")
+
+
+def receptive_radius(dilations: tuple[int, ...], kernel: int = 3) -> int:
+    """Dates on each side that one output of the network sees.
+
+    Parameters
+    ----------
+    dilations : tuple of int
+        Dilation of each residual layer.
+    kernel : int
+        Odd kernel size.
+
+    Returns
+    -------
+    int
+        ``sum(dilations) * (kernel - 1) / 2``.
+    """
+    return int(sum(dilations) * (kernel - 1) // 2)
+
+
+class _Residual(nn.Module):
+    """x + conv1x1(GELU(dilated conv(x)))."""
+
+    def __init__(self, channels: int, dilation: int, kernel: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2)
+        self.mix = nn.Conv1d(channels, channels, 1)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mix(self.act(self.conv(x)))
+
+
+class SequenceNet(nn.Module):
+    """Non-causal dilated temporal convolution net: (batch, channels, time) -> (batch, 2, time).
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels (``len(CHANNELS)``).
+    channels : int
+        Width of the residual layers.
+    dilations : tuple of int
+        One residual layer per dilation.
+    kernel : int
+        Odd kernel size of the dilated convolutions.
+
+    Raises
+    ------
+    ModelError
+        An even kernel, or a non-positive width or dilation.
+    """
+
+    def __init__(self, in_channels: int = len(CHANNELS), channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16), kernel: int = 3) -> None:
+        super().__init__()
+        if kernel % 2 == 0 or kernel < 1 or channels < 1 or not dilations or min(dilations) < 1:
+            raise ModelError(f"SequenceNet: expected an odd kernel, channels >= 1 and dilations >= 1, found kernel={kernel}, "
+                             f"channels={channels}, dilations={dilations}")
+        self.inp = nn.Conv1d(in_channels, channels, 1)
+        self.layers = nn.Sequential(*[_Residual(channels, int(d), kernel) for d in dilations])
+        self.out = nn.Conv1d(channels, 2, 1)
+        self.radius = receptive_radius(tuple(dilations), kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardised NDVI mean and log-variance at every date.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (batch, in_channels, time).
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, 2, time): mean and log-variance (clamped to [-9, 4]).
+        """
+        h = self.out(self.layers(self.inp(x)))
+        return torch.cat([h[:, :1], h[:, 1:].clamp(-9.0, 4.0)], dim=1)
+
+
+def build_sequence_net(arch: dict[str, Any]) -> SequenceNet:
+    """The network of an architecture dict (``channels``, ``dilations``, ``kernel``).
+
+    Parameters
+    ----------
+    arch : dict
+        As stored in :attr:`SequenceModel.architecture`.
+
+    Returns
+    -------
+    SequenceNet
+        Freshly initialised.
+    """
+    return SequenceNet(len(CHANNELS), int(arch["channels"]), tuple(int(d) for d in arch["dilations"]), int(arch["kernel"]))
+
+
+def _robust_norm(v: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(P, T) minus the per-pixel median of each orbit group, over the per-pixel robust scale."""
+    out = np.full_like(v, np.nan)
+    for g in np.unique(groups):
+        sel = groups == g
+        sub = v[:, sel]
+        with warnings_off():
+            med = np.nanmedian(sub, axis=1, keepdims=True)
+        out[:, sel] = sub - med
+    with warnings_off():
+        mad = np.nanmedian(np.abs(out), axis=1, keepdims=True) * 1.4826
+    scale = np.maximum(np.nan_to_num(mad, nan=MIN_SCALE_DB), MIN_SCALE_DB)
+    return out / scale
+
+
+@contextlib.contextmanager
+def warnings_off() -> Iterator[None]:
+    """Silence NumPy's all-NaN slice warnings (a pixel without radar gives NaN, then 0 with ``s1_valid`` 0).
+
+    Yields
+    ------
+    None
+        Inside, RuntimeWarnings are ignored.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def time_channels(days: np.ndarray, doy: np.ndarray) -> np.ndarray:
+    """(3, T): sin and cos of the day of year and days since the previous acquisition / 12.
+
+    Parameters
+    ----------
+    days : numpy.ndarray
+        Days since any origin, increasing (T,).
+    doy : numpy.ndarray
+        Day of year (T,).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (3, T).
+    """
+    ang = 2 * np.pi * np.asarray(doy, dtype=np.float64) / 365.25
+    dt = np.diff(np.asarray(days, dtype=np.float64), prepend=days[0] if len(days) else 0.0) / 12.0
+    return np.stack([np.sin(ang), np.cos(ang), np.minimum(dt, 5.0)]).astype(np.float32)
+
+
+def sequence_inputs(
+    vv: np.ndarray,
+    vh: np.ndarray,
+    ndvi: np.ndarray,
+    angle: np.ndarray | None,
+    tchan: np.ndarray,
+    groups: np.ndarray,
+    stats: dict[str, float],
+) -> np.ndarray:
+    """The network's input (P, C, T) for P pixel series.
+
+    Parameters
+    ----------
+    vv, vh : numpy.ndarray
+        Backscatter in dB (P, T), NaN where missing.
+    ndvi : numpy.ndarray
+        Clear NDVI (P, T), NaN where not clear (or hidden).
+    angle : numpy.ndarray, optional
+        Incidence angle in degrees (P, T) or None.
+    tchan : numpy.ndarray
+        (3, T) from :func:`time_channels`.
+    groups : numpy.ndarray
+        Orbit group of each date (T,).
+    stats : dict
+        ``vv_mean``, ``vv_std``, ``vh_mean``, ``vh_std``, ``ratio_mean``,
+        ``ratio_std``, ``ndvi_mean``, ``ndvi_std`` of the training set.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (P, len(CHANNELS), T), no NaN.
+    """
+    vv = np.asarray(vv, dtype=np.float32)
+    vh = np.asarray(vh, dtype=np.float32)
+    p, t = vv.shape
+    ratio = vv - vh
+    s1_ok = np.isfinite(vv) & np.isfinite(vh)
+    x = np.zeros((p, len(CHANNELS), t), dtype=np.float32)
+    for k, (name, v) in enumerate((("vv", vv), ("vh", vh), ("ratio", ratio))):
+        v = np.where(s1_ok, v, np.nan)
+        x[:, k] = _robust_norm(v, groups)
+        x[:, 3 + k] = (v - stats[f"{name}_mean"]) / stats[f"{name}_std"]
+    if angle is not None:
+        x[:, 6] = (np.asarray(angle, dtype=np.float32) - 38.0) / 6.0
+    x[:, 7:10] = tchan[None]
+    ok = np.isfinite(ndvi)
+    x[:, _NDVI] = np.where(ok, (ndvi - stats["ndvi_mean"]) / stats["ndvi_std"], 0.0)
+    x[:, _NDVI_VALID] = ok
+    x[:, 12] = s1_ok
+    x[:, :7] *= s1_ok[:, None]
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def hide_ndvi(x: np.ndarray | torch.Tensor, hide: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Inputs with the NDVI channels zeroed where ``hide`` (P, T) is true (in place, returned).
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        (P, C, T) inputs.
+    hide : numpy.ndarray or torch.Tensor
+        Boolean (P, T).
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``x``.
+    """
+    keep = ~hide
+    x[:, _NDVI] = x[:, _NDVI] * keep
+    x[:, _NDVI_VALID] = x[:, _NDVI_VALID] * keep
+    return x

@@ -1,0 +1,179 @@
+"""Reconstruction with a :class:`~fusets_dl.models.SequenceModel`: clear observations kept, the rest filled.
+
+At every cube date: the clear NDVI where observed (std ``obs_std``, source
+``observed``), otherwise the model's mean and std (source ``predicted``),
+``missing`` where the pixel has no radar. ``smooth=True`` adds a weighted
+Whittaker pass (weights ``(obs_std / std)**2`` on a daily grid). With
+``freq`` the result is linearly interpolated onto a regular grid (mean and
+std), flagged ``interpolated`` between cube dates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..cf import CONVENTIONS
+from ..errors import ConfigError, InsufficientDataError
+from ..inference.sequence import predict_sequence
+from ..smoothing import whittaker
+from ..validate import check_cube, freq_days
+from .kernels import SOURCE_FLAGS
+
+__all__ = ["reconstruct_sequence"]
+
+_OBS, _PRED, _INTERP, _MISSING = (SOURCE_FLAGS[k] for k in ("observed", "predicted", "interpolated", "missing"))
+
+
+def _interp(v: np.ndarray, in_days: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Linear interpolation along the last axis from ``in_days`` to ``grid`` (shared by every series)."""
+    i = np.clip(np.searchsorted(in_days, grid, side="right") - 1, 0, max(in_days.size - 2, 0))
+    if in_days.size < 2:
+        return np.repeat(v[..., :1], grid.size, axis=-1)
+    w = np.clip((grid - in_days[i]) / (in_days[i + 1] - in_days[i]), 0.0, 1.0)
+    return v[..., i] * (1 - w) + v[..., i + 1] * w
+
+
+def _kernel(
+    obs: np.ndarray, mean: np.ndarray, std: np.ndarray, *, in_days: np.ndarray, grid_days: np.ndarray | None, obs_std: float, lam: float | None
+) -> np.ndarray:
+    """(..., time_out, 3): NDVI, std and source of pixel series (time on the last axis)."""
+    seen = np.isfinite(obs)
+    val = np.where(seen, obs, mean)
+    sd = np.where(seen, obs_std, std)
+    src = np.where(seen, _OBS, np.where(np.isfinite(mean), _PRED, _MISSING)).astype(np.float32)
+    if lam is not None:
+        daily = np.arange(0.0, np.ceil(in_days[-1]) + 1.0)
+        cell = np.clip(np.rint(in_days).astype(np.int64), 0, daily.size - 1)
+        y = np.zeros((*val.shape[:-1], daily.size))
+        w = np.zeros_like(y)
+        ok = np.isfinite(val) & np.isfinite(sd)
+        wi = np.where(ok, (obs_std / np.where(ok, sd, 1.0)) ** 2, 0.0)
+        np.add.at(y, (..., cell), np.where(ok, val, 0.0) * wi)  # several dates in one day: weighted mean
+        np.add.at(w, (..., cell), wi)
+        y = np.where(w > 0, y / np.where(w > 0, w, 1.0), np.nan)
+        z = whittaker(y, w, lam)
+        val = np.where(np.isfinite(val), z[..., cell], np.nan)
+    if grid_days is not None:
+        on_date = np.abs(in_days[np.clip(np.searchsorted(in_days, grid_days - 0.5), 0, in_days.size - 1)] - grid_days) <= 0.5
+        near = np.clip(np.searchsorted(in_days, grid_days - 0.5), 0, in_days.size - 1)
+        val_g, sd_g = _interp(val, in_days, grid_days), _interp(sd, in_days, grid_days)
+        src_g = np.where(on_date, src[..., near], _INTERP).astype(np.float32)
+        src_g = np.where(np.isfinite(val_g), src_g, _MISSING)
+        val, sd, src = val_g, sd_g, src_g
+    return np.stack([np.clip(val, -1.0, 1.0), sd, src], axis=-1).astype(np.float32)
+
+
+def reconstruct_sequence(
+    cube: xr.Dataset,
+    model: Any,
+    *,
+    freq: str | None = None,
+    smooth: bool = False,
+    lam: float = 1000.0,
+    obs_std: float = 0.03,
+    s1_only: bool | None = None,
+    predicted: xr.Dataset | None = None,
+    **predict_kwargs: Any,
+) -> xr.Dataset:
+    """Gap-filled NDVI from a sequence model: observations kept, the model's mean and std elsewhere.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Fusion cube with ``VV``, ``VH`` and the clear ``NDVI``.
+    model : SequenceModel
+        Trained sequence model.
+    freq : str, optional
+        Output on a regular grid (``"5D"``) from the first cube date's day;
+        default: the cube's dates.
+    smooth : bool
+        A weighted Whittaker pass (``lam`` on a 1-day grid, weights
+        ``(obs_std / std)**2``) over the kept observations and the fill.
+    lam : float
+        Whittaker parameter (1-day grid), with ``smooth``.
+    obs_std : float
+        Standard deviation given to a clear observation (NDVI units).
+    s1_only : bool, optional
+        Passed to :func:`fusets_dl.inference.sequence.predict_sequence`.
+    predicted : xarray.Dataset or xarray.DataArray, optional
+        ``NDVI_pred`` and ``NDVI_pred_std`` already computed for ``cube``
+        (the Dataset of :func:`~fusets_dl.inference.sequence.predict_sequence`
+        or the DataArray of :func:`fusets_dl.predict_ndvi`, its std a coordinate).
+    **predict_kwargs
+        ``batch_size``, ``device`` for the prediction (``precision`` is
+        accepted and ignored: the sequence model runs in float32).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``NDVI``, ``NDVI_std`` (float32) and ``source`` (uint8: 0 observed,
+        1 predicted, 2 interpolated, 3 missing) on ``(time, y, x)``; lazy on
+        Dask input.
+
+    Raises
+    ------
+    ConfigError
+        ``lam`` or ``obs_std`` not positive, a ``freq`` that is not a whole
+        number of days.
+    InsufficientDataError
+        Fewer than 2 dates.
+    """
+    check_cube(cube, need_target=True)
+    if cube.sizes["time"] < 2:
+        raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']}")
+    if lam <= 0 or obs_std <= 0:
+        raise ConfigError(f"reconstruct: expected lam > 0 and obs_std > 0, found lam={lam}, obs_std={obs_std}")
+    predict_kwargs.pop("precision", None)
+    if isinstance(predicted, xr.DataArray):
+        if "NDVI_pred_std" not in predicted.coords:
+            raise ConfigError("reconstruct: predicted: expected the sequence model's prediction with its NDVI_pred_std "
+                              f"coordinate (fdl.predict_ndvi), found coordinates {sorted(predicted.coords)}")
+        predicted = xr.Dataset({"NDVI_pred": predicted.drop_vars("NDVI_pred_std"), "NDVI_pred_std": predicted["NDVI_pred_std"]})
+    pred = predicted if predicted is not None else predict_sequence(cube, model, s1_only=s1_only, **predict_kwargs)
+    t = pd.DatetimeIndex(cube["time"].values)
+    origin = t[0].floor("D")
+    in_days = ((t - origin) / pd.Timedelta(days=1)).to_numpy(np.float64)
+    grid_days, out_times = None, t
+    if freq is not None:
+        step = freq_days(freq, "reconstruct")
+        if step < 1 or step != int(step):
+            raise ConfigError(f"reconstruct: freq must be a whole number of days (e.g. '5D'), found {freq!r}")
+        out_times = pd.date_range(origin, t[-1], freq=freq)
+        grid_days = ((out_times - origin) / pd.Timedelta(days=1)).to_numpy(np.float64)
+
+    def _in(a: xr.DataArray) -> xr.DataArray:
+        a = a.transpose("time", "y", "x").rename(time="time_in")
+        return a.drop_vars([c for c in a.coords if c not in ("y", "x", "time_in")])
+
+    obs = _in(cube["NDVI"])
+    mean, std = _in(pred["NDVI_pred"]), _in(pred["NDVI_pred_std"])
+    if mean.chunks is not None:
+        obs = obs.chunk(dict(zip(mean.dims, mean.chunks, strict=True)))
+    elif obs.chunks is not None:
+        obs = obs.compute()
+    stacked = xr.apply_ufunc(
+        _kernel, obs, mean, std,
+        input_core_dims=[["time_in"]] * 3, output_core_dims=[["time", "var"]],
+        kwargs={"in_days": in_days, "grid_days": grid_days, "obs_std": float(obs_std), "lam": float(lam) if smooth else None},
+        dask="parallelized", output_dtypes=[np.float32],
+        dask_gufunc_kwargs={"output_sizes": {"time": len(out_times), "var": 3}},
+    ).assign_coords(time=np.asarray(out_times)).transpose("time", "y", "x", "var")
+    out = xr.Dataset({
+        "NDVI": stacked.isel(var=0, drop=True).assign_attrs(long_name="reconstructed NDVI", units="1"),
+        "NDVI_std": stacked.isel(var=1, drop=True).assign_attrs(long_name="standard deviation of NDVI", units="1"),
+        "source": stacked.isel(var=2, drop=True).fillna(_MISSING).astype(np.uint8).assign_attrs(
+            long_name="source of the reconstructed value", flag_values=np.array(list(SOURCE_FLAGS.values()), dtype=np.uint8),
+            flag_meanings=" ".join(SOURCE_FLAGS)),
+    })
+    out.attrs = {
+        "Conventions": CONVENTIONS, "title": "fusets_dl reconstructed NDVI (sequence model)", "model_sha256": model.sha256,
+        "model_kind": "sequence", "smoothing": f"weighted Whittaker, lambda {lam} (1-day grid)" if smooth else "none",
+        "obs_std": obs_std, "freq": freq or "cube dates",
+    }
+    if cube.rio.crs is not None:
+        out = out.rio.write_crs(cube.rio.crs)
+    return out

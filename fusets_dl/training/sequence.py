@@ -1,0 +1,344 @@
+"""Self-supervised training of the whole-series model: hide spells of clear NDVI, learn to fill them.
+
+Per cube: a spatial-block split (:func:`fusets_dl.evaluation.splits.split_blocks`,
+the same one :func:`fusets_dl.train` draws for the same ``seed`` and
+``block_size``), pixel series of the training blocks cut into windows of
+``seq_window`` dates plus the network's receptive radius on each side. In
+each window random spells of 0 to ``seq_spell_days`` days of clear NDVI are
+hidden from the input (in a share ``seq_s1_only_fraction`` of the windows
+all NDVI is hidden: the S1-only mode), and the Gaussian negative
+log-likelihood of the hidden values is minimised (mean and log-variance),
+so the std is calibrated. Early stopping on windows of the validation
+blocks (fixed masks); metrics on the test blocks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+
+from .._logging import logger
+from .._version import __version__
+from ..errors import InsufficientDataError, ModelError
+from ..evaluation.metrics import regression_metrics
+from ..evaluation.splits import block_mask, split_blocks
+from ..inference.sequence import series_time_inputs
+from ..models.sequence import CHANNELS, SequenceNet, hide_ndvi, sequence_inputs
+from ..models.sequence_model import SequenceModel
+from ..runtime import resolve_device
+from ..validate import check_cube
+from .config import TrainConfig
+
+__all__ = ["train_sequence"]
+
+_ANGLE = "incidence_angle"
+
+
+@dataclass
+class _Cube:
+    """One cube's padded inputs and targets, split into parts."""
+
+    x: np.ndarray  # (P, C, T + 2R) float32, NDVI channels included
+    y: np.ndarray  # (P, T + 2R) clear NDVI standardised, NaN where none
+    days: np.ndarray  # (T + 2R,) days, extrapolated into the padding
+    part: np.ndarray  # (P,) 0 train, 1 val, 2 test
+    raw: dict[str, np.ndarray]  # unpadded (P, T) VV, VH, NDVI, angle for the metrics
+    tchan: np.ndarray
+    groups: np.ndarray
+
+
+def _series(cube: xr.Dataset) -> dict[str, np.ndarray]:
+    """(P, T) arrays of VV, VH, NDVI (and the angle) over every pixel, y-major."""
+    out = {}
+    for name in ("VV", "VH", "NDVI"):
+        out[name] = np.asarray(cube[name].transpose("time", "y", "x").values, dtype=np.float32).reshape(cube.sizes["time"], -1).T.copy()
+    if _ANGLE in cube.data_vars or _ANGLE in cube.coords:
+        a = cube[_ANGLE].broadcast_like(cube["VV"]).transpose("time", "y", "x").values
+        out["angle"] = np.asarray(a, dtype=np.float32).reshape(cube.sizes["time"], -1).T.copy()
+    return out
+
+
+def _fit_stats(series: list[dict[str, np.ndarray]], parts: list[np.ndarray]) -> dict[str, float]:
+    """Means and standard deviations of VV, VH, VV-VH and clear NDVI over the training pixels."""
+    acc: dict[str, list[np.ndarray]] = {"vv": [], "vh": [], "ratio": [], "ndvi": []}
+    for s, part in zip(series, parts, strict=True):
+        tr = part == 0
+        acc["vv"].append(s["VV"][tr].ravel())
+        acc["vh"].append(s["VH"][tr].ravel())
+        acc["ratio"].append((s["VV"][tr] - s["VH"][tr]).ravel())
+        acc["ndvi"].append(s["NDVI"][tr].ravel())
+    stats = {}
+    for k, v in acc.items():
+        a = np.concatenate(v)
+        a = a[np.isfinite(a)]
+        if a.size < 2:
+            raise InsufficientDataError(f"train_sequence: expected finite {k} values in the training blocks, found {a.size}")
+        stats[f"{k}_mean"] = float(a.mean())
+        stats[f"{k}_std"] = float(max(a.std(), 1e-3))
+    return stats
+
+
+def _prepare(cube: xr.Dataset, s: dict[str, np.ndarray], part: np.ndarray, stats: dict[str, float], r: int, gap_minutes: float) -> _Cube:
+    """The padded network inputs of every pixel of one cube."""
+    tchan, groups, days = series_time_inputs(cube, gap_minutes)
+    x = sequence_inputs(s["VV"], s["VH"], s["NDVI"], s.get("angle"), tchan, groups, stats)
+    y = (s["NDVI"] - stats["ndvi_mean"]) / stats["ndvi_std"]
+    step = float(np.median(np.diff(days))) if days.size > 1 else 6.0
+    pdays = np.concatenate([days[0] - step * np.arange(r, 0, -1), days, days[-1] + step * np.arange(1, r + 1)])
+    return _Cube(
+        x=np.pad(x, ((0, 0), (0, 0), (r, r))),
+        y=np.pad(y, ((0, 0), (r, r)), constant_values=np.nan),
+        days=pdays, part=part, raw=s, tchan=tchan, groups=groups,
+    )
+
+
+def _parts(cube: xr.Dataset, config: TrainConfig, split: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Part of each pixel (0 train, 1 val, 2 test) and the block split."""
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    blocks = split if split is not None else split_blocks(ny, nx, config)
+    part = np.zeros((ny, nx), dtype=np.int8)
+    part[block_mask(ny, nx, blocks, "val")] = 1
+    part[block_mask(ny, nx, blocks, "test")] = 2
+    return part.ravel(), blocks
+
+
+def _windows(
+    cubes: list[_Cube], which: int, n: int, length: int, r: int, config: TrainConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` random windows of the ``which`` part: inputs with NDVI hidden, targets, loss mask."""
+    pools = [(k, np.flatnonzero(c.part == which)) for k, c in enumerate(cubes)]
+    pools = [(k, p) for k, p in pools if p.size]
+    sizes = np.array([p.size for _, p in pools], dtype=np.float64)
+    pick = rng.choice(len(pools), size=n, p=sizes / sizes.sum())
+    xs = np.empty((n, len(CHANNELS), length), dtype=np.float32)
+    ys = np.empty((n, length), dtype=np.float32)
+    hide = np.zeros((n, length), dtype=bool)
+    ar = np.arange(length)
+    for j, (k, pool) in enumerate(pools):
+        rows = np.flatnonzero(pick == j)
+        if not rows.size:
+            continue
+        c = cubes[k]
+        tp = c.x.shape[2]
+        pix = pool[rng.integers(0, pool.size, rows.size)]
+        start = rng.integers(0, max(tp - length, 0) + 1, rows.size)
+        idx = np.minimum(start[:, None] + ar[None, :], tp - 1)
+        xs[rows] = c.x[pix[:, None], :, idx].transpose(0, 2, 1)
+        ys[rows] = c.y[pix[:, None], idx]
+        d = c.days[idx]
+        s1_only = rng.random(rows.size) < config.seq_s1_only_fraction
+        h = np.zeros((rows.size, length), dtype=bool)
+        for _ in range(3):
+            use = rng.random(rows.size) < 0.7
+            span = rng.uniform(0, config.seq_spell_days, rows.size)
+            a = rng.uniform(d[:, 0] - span, d[:, -1], rows.size)
+            h |= use[:, None] & (d >= a[:, None]) & (d <= (a + span)[:, None])
+        hide[rows] = h | s1_only[:, None]
+    hide &= np.isfinite(ys)
+    hide_ndvi(xs, hide)
+    loss_mask = hide.copy()
+    loss_mask[:, :r] = False  # near the window's cut edges the receptive field sees a false series end
+    loss_mask[:, length - r :] = False
+    return xs, np.nan_to_num(ys), loss_mask
+
+
+def _nll(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Gaussian negative log-likelihood (standardised units) over the masked positions."""
+    mu, logvar = out[:, 0].float(), out[:, 1].float()
+    nll = 0.5 * (logvar + (y - mu) ** 2 * torch.exp(-logvar))
+    return (nll * m).sum() / m.sum().clamp(min=1.0)
+
+
+def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torch.device) -> tuple[list[dict[str, float]], int, float]:
+    """AdamW with early stopping on fixed validation windows; returns history, best epoch, samples/s."""
+    r = net.radius
+    length = config.seq_window + 2 * r
+    rng = np.random.default_rng(config.seed)
+    xv, yv, mv = _windows(cubes, 1, max(config.seq_windows_per_epoch // 4, 256), length, r, config, np.random.default_rng(config.seed + 7))
+    tv = [torch.from_numpy(a).to(device) for a in (xv, yv, mv.astype(np.float32))]
+    opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.lr_factor, patience=config.lr_patience)
+    amp = config.mixed_precision and device.type == "cuda"
+    history: list[dict[str, float]] = []
+    best: tuple[float, dict[str, torch.Tensor] | None, int] = (float("inf"), None, -1)
+    seen, busy = 0, 0.0
+    for epoch in range(config.max_epochs):
+        t0 = time.perf_counter()
+        xs, ys, ms = _windows(cubes, 0, config.seq_windows_per_epoch, length, r, config, rng)
+        net.train()
+        total, steps = 0.0, 0
+        bs = config.seq_batch_size
+        for i in range(0, xs.shape[0], bs):
+            xb, yb, mb = (torch.from_numpy(a[i : i + bs]).to(device) for a in (xs, ys, ms.astype(np.float32)))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out = net(xb)
+            loss = _nll(out, yb, mb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            opt.step()
+            total += float(loss.detach())
+            steps += 1
+        seen += xs.shape[0]
+        busy += time.perf_counter() - t0
+        net.eval()
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            vloss = float(sum(_nll(net(tv[0][i : i + 512]), tv[1][i : i + 512], tv[2][i : i + 512]) * tv[2][i : i + 512].sum()
+                              for i in range(0, tv[0].shape[0], 512)) / tv[2].sum().clamp(min=1.0))
+        sched.step(vloss)
+        history.append({"epoch": epoch + 1, "loss": total / max(steps, 1), "val_loss": vloss,
+                        "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
+        logger.info("train_sequence: epoch %d loss %.4f val_loss %.4f", epoch + 1, history[-1]["loss"], vloss)
+        if vloss < best[0] - 1e-4:
+            best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
+        elif epoch + 1 - best[2] >= config.patience:
+            logger.info("train_sequence: early stop at epoch %d (best %d)", epoch + 1, best[2])
+            break
+    if best[1] is not None:
+        net.load_state_dict(best[1])
+    return history, best[2], seen / max(busy, 1e-9)
+
+
+def _metrics(model: SequenceModel, cubes: list[_Cube], config: TrainConfig) -> dict[str, Any]:
+    """Test-block metrics: hidden 60-day spells (3 per series) with S1+NDVI, and S1-only; std coverage."""
+    rng = np.random.default_rng(config.seed + 11)
+    truth, gap_pred, gap_std, s1_truth, s1_pred = [], [], [], [], []
+    for c in cubes:
+        sel = np.flatnonzero(c.part == 2)
+        if not sel.size:
+            continue
+        raw = {k: v[sel] for k, v in c.raw.items()}
+        days = c.days[model.radius : c.days.size - model.radius]
+        hidden = np.zeros_like(raw["NDVI"], dtype=bool)
+        edges = np.linspace(days[0], days[-1], 4)
+        for a, b in itertools.pairwise(edges):
+            st = rng.uniform(a, max(a, b - 60.0), sel.size)
+            hidden |= (days[None] >= st[:, None]) & (days[None] < st[:, None] + 60.0)
+        hidden &= np.isfinite(raw["NDVI"])
+        ndvi_in = np.where(hidden, np.nan, raw["NDVI"])
+        mean, std = model.predict_series(raw["VV"], raw["VH"], ndvi_in, raw.get("angle"), c.tchan, c.groups, s1_only=False, device="cpu")
+        truth.append(raw["NDVI"][hidden])
+        gap_pred.append(mean[hidden])
+        gap_std.append(std[hidden])
+        m1, _ = model.predict_series(raw["VV"], raw["VH"], raw["NDVI"], raw.get("angle"), c.tchan, c.groups, s1_only=True, device="cpu")
+        ok = np.isfinite(raw["NDVI"])
+        s1_truth.append(raw["NDVI"][ok])
+        s1_pred.append(m1[ok])
+    if not truth:
+        return {}
+    y, p, s = (np.concatenate(a) for a in (truth, gap_pred, gap_std))
+    good = np.isfinite(p) & np.isfinite(s)
+    z = np.abs(y[good] - p[good]) / s[good]
+    return {
+        "test_gaps": regression_metrics(y, p),
+        "test_s1_only": regression_metrics(np.concatenate(s1_truth), np.concatenate(s1_pred)),
+        "coverage_1std": float((z <= 1).mean()) if z.size else float("nan"),
+        "coverage_2std": float((z <= 2).mean()) if z.size else float("nan"),
+    }
+
+
+def train_sequence(
+    cubes: xr.Dataset | list[xr.Dataset],
+    config: TrainConfig | None = None,
+    init: SequenceModel | None = None,
+    *,
+    split: dict[str, Any] | list[dict[str, Any]] | None = None,
+) -> SequenceModel:
+    """Train a whole-series gap-filling model on one or several fusion cubes.
+
+    Parameters
+    ----------
+    cubes : xarray.Dataset or list of xarray.Dataset
+        Fusion cubes with ``VV``, ``VH`` (dB) and clear ``NDVI``; each may
+        have its own dates, orbits and size, and gets its own block split.
+    config : TrainConfig, optional
+        ``seq_*`` fields, ``learning_rate``, ``weight_decay``, ``max_epochs``,
+        ``patience``, ``block_size``, ``seed``, ``device``,
+        ``mixed_precision`` (CUDA only); default ``TrainConfig(model="sequence")``.
+    init : SequenceModel, optional
+        Fine-tune from this model (its architecture and normalisation
+        statistics are kept).
+    split : dict or list of dict, optional
+        Explicit block splits (one per cube), as
+        :func:`fusets_dl.evaluation.splits.split_blocks` returns them.
+
+    Returns
+    -------
+    SequenceModel
+        With held-out metrics (``test_gaps``, ``test_s1_only``,
+        ``coverage_1std``, ``coverage_2std``), history, splits and provenance.
+
+    Raises
+    ------
+    InsufficientDataError
+        A cube too small for the split or without clear NDVI in the training blocks.
+    ModelError
+        ``init`` is not a SequenceModel.
+    """
+    config = config or TrainConfig(model="sequence")
+    cube_list = [cubes] if isinstance(cubes, xr.Dataset) else list(cubes)
+    if not cube_list:
+        raise InsufficientDataError("train_sequence: expected at least one cube, found none")
+    splits = split if isinstance(split, list) else [split] * len(cube_list)
+    if len(splits) != len(cube_list):
+        raise InsufficientDataError(f"train_sequence: expected one split per cube ({len(cube_list)}), found {len(splits)}")
+    if init is not None and getattr(init, "kind", None) != "sequence":
+        raise ModelError(f"train_sequence: init: expected a SequenceModel, found {type(init).__name__}")
+    t_start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    device = resolve_device(config.device)
+    series, parts, blocks = [], [], []
+    for cube, sp in zip(cube_list, splits, strict=True):
+        check_cube(cube, need_target=True)
+        part, blk = _parts(cube, config, sp)
+        series.append(_series(cube))
+        parts.append(part)
+        blocks.append(blk)
+    stats = dict(init.stats) if init is not None else _fit_stats(series, parts)
+    if init is not None:
+        net = SequenceNet(len(CHANNELS), int(init.architecture["channels"]), tuple(init.architecture["dilations"]), int(init.architecture["kernel"]))
+        net.load_state_dict(init.network.state_dict())
+        arch = dict(init.architecture)
+    else:
+        arch = {"type": "tcn", "channels": config.seq_channels, "dilations": list(config.seq_dilations), "kernel": config.seq_kernel}
+        net = SequenceNet(len(CHANNELS), config.seq_channels, tuple(config.seq_dilations), config.seq_kernel)
+    gap = 3.0
+    prepared = [_prepare(c, s, p, stats, net.radius, gap) for c, s, p in zip(cube_list, series, parts, strict=True)]
+    for which, name in ((0, "training"), (1, "validation")):
+        if not any(np.isfinite(c.y[c.part == which]).any() for c in prepared):
+            raise InsufficientDataError(f"train_sequence: expected clear NDVI in the {name} blocks, found none")
+    net = net.to(device)
+    history, best_epoch, rate = _fit(net, prepared, config, device)
+    model = SequenceModel(
+        network=net.cpu().eval(),
+        stats=stats,
+        architecture=arch,
+        spec={"s1_only": bool(config.seq_s1_only), "orbit_gap_minutes": gap, "channels": list(CHANNELS)},
+        config=config.to_dict(),
+        history=history,
+        blocks={"cubes": blocks},
+        info={
+            "package": "fusets_dl", "version": __version__, "created": pd.Timestamp.now(tz="UTC").isoformat(),
+            "device": str(device), "best_epoch": best_epoch, "train_seconds": time.perf_counter() - t_start,
+            "train_windows_per_second": rate, "init": None if init is None else init.sha256,
+            "cubes": [{"ny": c.sizes["y"], "nx": c.sizes["x"], "nt": c.sizes["time"], "start": str(c.time.values[0])[:10],
+                       "end": str(c.time.values[-1])[:10]} for c in cube_list],
+        },
+    )
+    # the first cube's split is also the model's ``blocks`` in the form the comparison reads
+    model.blocks.update(blocks[0])
+    model.metrics = _metrics(model, prepared, config)
+    m = model.metrics.get("test_gaps", {})
+    logger.info("train_sequence: held-out gaps R2 %.3f RMSE %.4f; S1-only R2 %.3f; coverage %.2f / %.2f",
+                m.get("r2", float("nan")), m.get("rmse", float("nan")), model.metrics.get("test_s1_only", {}).get("r2", float("nan")),
+                model.metrics.get("coverage_1std", float("nan")), model.metrics.get("coverage_2std", float("nan")))
+    return model

@@ -1,0 +1,46 @@
+"""Sequence-model inference over Dask chunks: lazy, chunk-invariant, weights in the graph once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.errors import ModelError
+from fusets_dl.inference.sequence import predict_sequence
+from fusets_dl.testing import raise_if_dask_computes
+from tests.models.test_sequence import tiny_model
+
+
+def test_shapes_values_and_predict_ndvi_dispatch(small_cube: xr.Dataset) -> None:
+    m = tiny_model()
+    out = predict_sequence(small_cube, m, device="cpu")
+    assert out["NDVI_pred"].dims == ("time", "y", "x") and out["NDVI_pred"].shape == small_cube["VV"].shape
+    assert np.isfinite(out["NDVI_pred"].values).all() and (out["NDVI_pred_std"].values > 0).all()
+    da = fdl.predict_ndvi(small_cube, m, device="cpu")
+    np.testing.assert_array_equal(da.values, out["NDVI_pred"].values)
+    np.testing.assert_array_equal(da["NDVI_pred_std"].values, out["NDVI_pred_std"].values)
+    s1 = predict_sequence(small_cube, m, s1_only=True, device="cpu")["NDVI_pred"].values
+    s1b = predict_sequence(small_cube.drop_vars("NDVI"), m, device="cpu")["NDVI_pred"].values
+    np.testing.assert_array_equal(s1, s1b)
+    assert not np.allclose(s1, out["NDVI_pred"].values)
+
+
+def test_lazy_chunked_equals_unchunked_and_time_chunks(small_cube: xr.Dataset) -> None:
+    m = tiny_model()
+    ref = predict_sequence(small_cube, m, device="cpu")
+    with raise_if_dask_computes():
+        lazy = predict_sequence(small_cube.chunk({"y": 7, "x": 9}), m, device="cpu")
+        split_t = predict_sequence(small_cube.chunk({"time": 10, "y": 12}), m, device="cpu")
+    keys = [k for k in dict(lazy["NDVI_pred"].data.__dask_graph__()) if "fusets-seqmodel" in str(k)]
+    assert len(keys) == 1  # the weights are one key of the graph
+    for got in (lazy, split_t):
+        assert got["NDVI_pred"].chunks is not None
+        np.testing.assert_allclose(got["NDVI_pred"].values, ref["NDVI_pred"].values, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got["NDVI_pred_std"].values, ref["NDVI_pred_std"].values, rtol=1e-5, atol=1e-6)
+
+
+def test_wrong_model_kind_is_refused(small_cube: xr.Dataset) -> None:
+    with pytest.raises(ModelError, match="expected a SequenceModel"):
+        predict_sequence(small_cube, object())  # type: ignore[arg-type]

@@ -1,0 +1,55 @@
+"""Self-supervised training of the sequence model: it learns, holds blocks out, takes lists and init."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import fusets_dl as fdl
+from fusets_dl.errors import ConfigError, ModelError
+from fusets_dl.evaluation.splits import split_blocks
+from fusets_dl.models.sequence_model import SequenceModel
+from fusets_dl.training.sequence import train_sequence
+
+FAST = dict(model="sequence", seq_channels=12, seq_dilations=(1, 2, 4), seq_window=16, seq_windows_per_epoch=256,
+            seq_batch_size=64, max_epochs=5, patience=5, block_size=8, learning_rate=5e-3)
+
+
+@pytest.fixture(scope="module")
+def trained(small_cube: xr.Dataset) -> SequenceModel:
+    return fdl.train(small_cube, config=fdl.TrainConfig(**FAST))  # dispatches on config.model
+
+
+def test_it_learns_and_beats_a_constant(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    assert isinstance(trained, SequenceModel)
+    gaps = trained.metrics["test_gaps"]
+    assert gaps["n"] > 50
+    # the constant guess (the training mean) has RMSE = the std of the held-out truth; the model must beat it clearly
+    test_ndvi = small_cube["NDVI"].values  # a loose upper bound of that std over the whole scene
+    assert gaps["rmse"] < 0.8 * np.nanstd(test_ndvi)
+    assert trained.metrics["test_s1_only"]["r2"] > 0.0
+    assert 0 < trained.metrics["coverage_1std"] <= trained.metrics["coverage_2std"] <= 1
+    hist = trained.history
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    ny, nx = small_cube.sizes["y"], small_cube.sizes["x"]
+    assert trained.blocks["test"] == split_blocks(ny, nx, fdl.TrainConfig(**FAST))["test"]  # the same blocks as the MLP
+
+
+def test_list_of_cubes_and_fine_tuning(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    other = small_cube.isel(time=slice(5, None), x=slice(0, 16))  # other dates and size
+    cfg = fdl.TrainConfig(**{**FAST, "max_epochs": 1})
+    m = train_sequence([small_cube, other], cfg, init=trained)
+    assert len(m.blocks["cubes"]) == 2 and m.blocks["cubes"][1]["grid"] == [3, 2]
+    assert m.stats == trained.stats and m.info["init"] == trained.sha256
+    assert len(m.info["cubes"]) == 2 and m.info["cubes"][1]["nt"] == small_cube.sizes["time"] - 5
+
+
+def test_bad_input() -> None:
+    with pytest.raises(ConfigError, match="model: expected 'mlp' or 'sequence'"):
+        fdl.TrainConfig(model="rnn")
+    with pytest.raises(ConfigError, match="odd kernel"):
+        fdl.TrainConfig(model="sequence", seq_kernel=2)
+    assert fdl.TrainConfig.from_dict(fdl.TrainConfig(model="sequence", seq_dilations=(1, 3)).to_dict()).seq_dilations == (1, 3)
+    with pytest.raises(ModelError, match="init: expected a SequenceModel"):
+        train_sequence(xr.Dataset(), fdl.TrainConfig(**FAST), init=object())  # type: ignore[arg-type]
