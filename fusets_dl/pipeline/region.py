@@ -319,7 +319,7 @@ def _layout_problem(store: Path, model: Any) -> str | None:
 
 
 def _tile_workers(n_tiles: int) -> int:
-    """How many tiles to compute at once: the threads of the current Dask scheduler (a client's, else the local pool's), at most ``n_tiles``.
+    """How many tiles to compute at once: the local pool's threads, at most ``n_tiles``; one under a distributed client.
 
     One tile is one output chunk, so a tile's task chain (features,
     prediction, reconstruction, phenology) runs on one thread; tiles one
@@ -329,15 +329,17 @@ def _tile_workers(n_tiles: int) -> int:
 
     import dask
 
-    threads = None
     try:
         from distributed import get_client
 
-        threads = sum(get_client().nthreads().values())
+        get_client()
+        # A distributed client: one tile at a time. Concurrent ``to_zarr`` calls from several
+        # threads of one client share upstream keys, and the first to finish releases keys the
+        # others still wait for (KeyError in the client); the cluster parallelises within a tile.
+        return 1
     except (ImportError, ValueError):
         pass
-    if not threads:
-        threads = dask.config.get("num_workers", None) or os.cpu_count() or 1
+    threads = dask.config.get("num_workers", None) or os.cpu_count() or 1
     return max(1, min(int(threads), n_tiles))
 
 
