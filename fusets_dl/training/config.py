@@ -33,6 +33,13 @@ class TrainConfig:
     max_epochs, patience : int
         Early stopping on the validation loss after ``patience`` epochs
         without improvement; the best weights are kept.
+    max_sample_passes : int, optional
+        A bound on the optimisation work that follows the data: at most
+        ``ceil(max_sample_passes / training samples)`` epochs (never fewer
+        than 5, never more than ``max_epochs``). The default, 6,000,000,
+        leaves ``max_epochs`` in charge below 100,000 training samples (the
+        shared real patches and point series) and bounds a Demak-sized scene
+        (about 260,000 training samples) at 24 epochs; None: ``max_epochs`` only.
     lr_factor, lr_patience : float, int
         The learning rate is multiplied by ``lr_factor`` when the validation
         loss has not improved for ``lr_patience`` epochs.
@@ -109,6 +116,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     batch_size: int = 1024
     max_epochs: int = 60
+    max_sample_passes: int | None = 6_000_000
     patience: int = 8
     lr_factor: float = 0.5
     lr_patience: int = 3
@@ -166,6 +174,8 @@ class TrainConfig:
             problems.append(f"context_gap_days: expected >= 0, found {self.context_gap_days}")
         if any(int(h) < 1 for h in (*self.encoder, *self.head)) or not self.encoder:
             problems.append(f"encoder/head: expected positive widths, found {self.encoder!r}, {self.head!r}")
+        if self.max_sample_passes is not None and self.max_sample_passes < 1:
+            problems.append(f"max_sample_passes: expected a positive number or None, found {self.max_sample_passes}")
         if self.max_samples < 1 or self.batch_size < 2 or self.max_epochs < 1:
             problems.append("max_samples, batch_size (>= 2) and max_epochs must be positive")
         problems += _sequence_problems(self)
@@ -225,3 +235,24 @@ def _sequence_problems(c: TrainConfig) -> list[str]:
     if c.seq_spell_days < 0 or not 0 <= c.seq_s1_only_fraction <= 1:
         out.append(f"seq_spell_days/seq_s1_only_fraction: expected >= 0 and in [0, 1], found {c.seq_spell_days}, {c.seq_s1_only_fraction}")
     return out
+
+
+def epoch_limit(config: TrainConfig, n_train: int) -> int:
+    """The most epochs training runs on ``n_train`` samples (``max_epochs`` bounded by ``max_sample_passes``).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        ``max_epochs`` and ``max_sample_passes``.
+    n_train : int
+        Training samples (one epoch passes over each once).
+
+    Returns
+    -------
+    int
+        ``min(max_epochs, max(5, ceil(max_sample_passes / n_train)))``; ``max_epochs`` when
+        ``max_sample_passes`` is None or there are no samples.
+    """
+    if config.max_sample_passes is None or n_train < 1:
+        return config.max_epochs
+    return min(config.max_epochs, max(5, -(-config.max_sample_passes // n_train)))

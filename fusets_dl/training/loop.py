@@ -27,7 +27,7 @@ from ..options import option
 from ..progress import progress_bar
 from ..runtime import resolve_device
 from ..validate import check_cube
-from .config import TrainConfig
+from .config import TrainConfig, epoch_limit
 from .sampling import collect_samples
 
 __all__ = ["site_names", "train"]
@@ -361,10 +361,14 @@ def _train_fit(
     best: tuple[float, dict[str, torch.Tensor] | None, int] = (float("inf"), None, -1)
     if keep_start:
         best = (_train_val_loss(net, t, loss_fn, device, amp), {k: v.detach().clone() for k, v in net.state_dict().items()}, 0)
-    with progress_bar(config.max_epochs, "train", unit="epoch") as bar:
+    max_epochs = epoch_limit(config, int(t.xt.shape[0]))
+    if max_epochs < config.max_epochs:
+        logger.info("train: at most %d epochs (max_sample_passes %d over %d training samples; max_epochs %d)",
+                    max_epochs, config.max_sample_passes, int(t.xt.shape[0]), config.max_epochs)
+    with progress_bar(max_epochs, "train", unit="epoch") as bar:
         # the bar shows every epoch; without it (no terminal) each epoch is a log line at INFO
         level = logging.INFO if bar.disable and option("progress") else logging.DEBUG
-        for epoch in range(config.max_epochs):
+        for epoch in range(max_epochs):
             t0 = time.perf_counter()
             loss = _train_epoch(net, t, opt, loss_fn, gen, drop_cols, config, device, amp)
             vloss = _train_val_loss(net, t, loss_fn, device, amp)
@@ -372,16 +376,16 @@ def _train_fit(
             sched.step(vloss)
             rec = {"epoch": epoch + 1, "loss": loss, "val_loss": vloss, "lr": lr, "seconds": time.perf_counter() - t0}
             history.append(rec)
-            eta = sum(h["seconds"] for h in history) / len(history) * (config.max_epochs - epoch - 1)
+            eta = sum(h["seconds"] for h in history) / len(history) * (max_epochs - epoch - 1)
             bar.set_postfix({"loss": f"{loss:.4f}", "val_loss": f"{vloss:.4f}"}, refresh=False)
             bar.update(1)
             logger.log(level, "train: epoch %d/%d loss %.4f val_loss %.4f lr %.2e (%.1f s, at most %.0f s left)",
-                       epoch + 1, config.max_epochs, loss, vloss, lr, rec["seconds"], eta)
+                       epoch + 1, max_epochs, loss, vloss, lr, rec["seconds"], eta)
             if vloss < best[0] - 1e-5:
                 best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
             elif epoch + 1 - best[2] >= config.patience:
                 bar.set_postfix({"loss": f"{loss:.4f}", "val_loss": f"{vloss:.4f}", "early stop": f"best {best[2]}"})
-                logger.info("train: early stop at epoch %d/%d (best %d)", epoch + 1, config.max_epochs, best[2])
+                logger.info("train: early stop at epoch %d/%d (best %d)", epoch + 1, max_epochs, best[2])
                 break
     if best[1] is not None:
         net.load_state_dict(best[1])
