@@ -221,14 +221,7 @@ class FusionModel:
         and version counters), so an optimiser step, ``load_state_dict`` or
         a new network invalidates it.
         """
-        key = _weights.weights_key(self.network)
-        hit = self.__dict__.get("_weights_cache")
-        if hit is not None and hit[0] is self.network and hit[1] == key:
-            return hit[2], hit[3]
-        blob = _weights.serialise(self.network)
-        sha = _weights.weights_digest(blob)
-        self.__dict__["_weights_cache"] = (self.network, key, blob, sha)
-        return blob, sha
+        return _weights.cached_weights(self, self.network)
 
     def state_bytes(self) -> bytes:
         """The weights as safetensors bytes.

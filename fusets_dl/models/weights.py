@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable
+from typing import Any
 
 from torch import nn
 
-__all__ = ["serialise", "weights_digest", "weights_key"]
+__all__ = ["cached_weights", "serialise", "weights_digest", "weights_key"]
 
 
 def weights_key(network: nn.Module) -> Hashable:
@@ -68,3 +69,32 @@ def weights_digest(blob: bytes) -> str:
         64 hexadecimal digits.
     """
     return hashlib.sha256(blob).hexdigest()
+
+
+def cached_weights(holder: Any, network: nn.Module) -> tuple[bytes, str]:
+    """The network's safetensors bytes and their SHA-256, cached on ``holder`` while the weights stay the same.
+
+    The cache (``holder.__dict__["_weights_cache"]``) is keyed on the network
+    object and :func:`weights_key`, so an optimiser step, ``load_state_dict``
+    or a new network invalidates it.
+
+    Parameters
+    ----------
+    holder : object
+        The model that owns ``network`` (a ``FusionModel`` or ``SequenceModel``).
+    network : torch.nn.Module
+        Its network.
+
+    Returns
+    -------
+    tuple of (bytes, str)
+        The serialised weights and their SHA-256.
+    """
+    key = weights_key(network)
+    hit = holder.__dict__.get("_weights_cache")
+    if hit is not None and hit[0] is network and hit[1] == key:
+        return hit[2], hit[3]
+    blob = serialise(network)
+    sha = weights_digest(blob)
+    holder.__dict__["_weights_cache"] = (network, key, blob, sha)
+    return blob, sha
