@@ -29,7 +29,6 @@ __all__ = [
     "predict_rows",
     "resolve_device",
     "resolve_precision",
-    "run_batches",
 ]
 
 
@@ -125,74 +124,6 @@ def default_batch_size(device: torch.device) -> int:
         65,536), 1,048,576 on CUDA (fills the GPU).
     """
     return 1 << 20 if device.type == "cuda" else 1 << 14
-
-
-def run_batches(net: nn.Module, xs: np.ndarray, *, batch_size: int | None, device: torch.device) -> np.ndarray:
-    """Standardised predictions of ``net`` (which casts its float32 input itself) for the rows of ``xs`` (n, f).
-
-    On CPU the batches run one after another. On CUDA the input is pinned
-    once and copied batch by batch on a side stream while the previous batch
-    computes (overlapped host-to-device copies), each result is copied back
-    asynchronously into one pinned host buffer, and the host waits once at
-    the end, so copies in both directions overlap the compute.
-
-    Parameters
-    ----------
-    net : torch.nn.Module
-        The inference network, on ``device``, in eval mode.
-    xs : numpy.ndarray
-        float32 rows (n, f).
-    batch_size : int or None
-        Rows per forward pass; None takes ``fdl.set_options(batch_size=...)``,
-        then :func:`default_batch_size`.
-    device : torch.device
-        Where ``net`` runs.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 (n,).
-
-    Raises
-    ------
-    ModelError
-        A batch size below 1.
-    """
-    n = xs.shape[0]
-    bs = int(option("batch_size", batch_size) or default_batch_size(device))
-    if bs < 1:
-        raise ModelError(f"batch_size: expected a positive number of rows, found {batch_size}")
-    with torch.inference_mode():
-        if device.type != "cuda":
-            res = np.empty(n, dtype=np.float32)
-            for i in range(0, n, bs):
-                xb = torch.from_numpy(xs[i : i + bs])
-                res[i : i + bs] = net(xb).float().reshape(-1).numpy()
-            return res
-        host_in = torch.from_numpy(np.ascontiguousarray(xs, dtype=np.float32)).pin_memory()
-        host_out = torch.empty(n, dtype=torch.float32, pin_memory=True)
-        compute = torch.cuda.current_stream(device)
-        copy = torch.cuda.Stream(device)
-        starts = list(range(0, n, bs))
-
-        def _upload(i: int) -> tuple[torch.Tensor, torch.cuda.Event]:
-            with torch.cuda.stream(copy):
-                xb = host_in[i : i + bs].to(device, non_blocking=True)
-                ev = torch.cuda.Event()
-                ev.record(copy)
-            return xb, ev
-
-        nxt = _upload(starts[0]) if starts else None
-        for k, i in enumerate(starts):
-            xb, ev = nxt
-            if k + 1 < len(starts):
-                nxt = _upload(starts[k + 1])  # the next copy runs while this batch computes
-            compute.wait_event(ev)
-            xb.record_stream(compute)
-            yb = net(xb).float().reshape(-1)
-            host_out[i : i + yb.shape[0]].copy_(yb, non_blocking=True)
-        compute.synchronize()
-        return host_out.numpy()
 
 
 def predict_rows(net: nn.Module, xs: np.ndarray, *, batch_size: int | None, device: torch.device, staged: bool | None = None) -> np.ndarray:
