@@ -264,7 +264,7 @@ def _backward_one(mk: np.ndarray, A1: np.ndarray, Q1: np.ndarray, P1: np.ndarray
                 gP[q, i, j] += acc
 
 @_pnjit
-def _loglik_batch(y, mk, A1, Q1, P1, B, noise, grad, gA, gQ, gP, gB, gN):  # noqa: ANN001, ANN202
+def _loglik_batch(y, mk, A1, Q1, P1, B, noise, grad, gA, gQ, gP, gB, gN):
     nb, P, T = y.shape
     Q = B.shape[1]
     n = 2 * P * Q
@@ -298,7 +298,7 @@ def _loglik_batch(y, mk, A1, Q1, P1, B, noise, grad, gA, gQ, gP, gB, gN):  # noq
     return ll
 
 @_pnjit
-def _smooth_batch(y, mk, A1, Q1, P1, B, noise, qpos, mean, var):  # noqa: ANN001, ANN202
+def _smooth_batch(y, mk, A1, Q1, P1, B, noise, qpos, mean, var):
     nb, P, T = y.shape
     Q = B.shape[1]
     m = 2 * P
@@ -371,7 +371,7 @@ class _LogLik(torch.autograd.Function):
     """Per-pixel log likelihood (b,) of the compiled filter, differentiable in its block inputs."""
 
     @staticmethod
-    def forward(ctx: Any, y: torch.Tensor, mk: torch.Tensor, A1: torch.Tensor, Q1: torch.Tensor, P1: torch.Tensor,  # noqa: D102
+    def forward(ctx: Any, y: torch.Tensor, mk: torch.Tensor, A1: torch.Tensor, Q1: torch.Tensor, P1: torch.Tensor,
                 B: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         grad = any(ctx.needs_input_grad[2:])
         arrs = [_np(a) for a in (A1, Q1, P1, B, noise)]
@@ -381,7 +381,7 @@ class _LogLik(torch.autograd.Function):
         return torch.as_tensor(ll, dtype=A1.dtype, device=A1.device)
 
     @staticmethod
-    def backward(ctx: Any, go: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # noqa: D102
+    def backward(ctx: Any, go: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         out = []
         for g in ctx.saved_tensors:
             out.append(g * go.view(-1, *([1] * (g.dim() - 1))))
