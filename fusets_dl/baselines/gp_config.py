@@ -65,10 +65,11 @@ class GPConfig:
         its batched Cholesky; ``"statespace"``: Kalman filter and RTS
         smoother over the dates, O(T) per pixel
         (:mod:`fusets_dl.baselines.statespace`, always float64), the same
-        likelihood and posterior to 1e-6 but, as measured so far
-        (``python -m benchmarks.mogpr``, 64 pixels of 145-159 dates on 2
-        cores), 1.6-2.4x slower than the dense engine; it is the engine of
-        the ``share`` options.
+        likelihood and posterior to 1e-6; with numba installed (extra
+        ``fast``) on the CPU it runs the compiled filter, adjoint and
+        smoother of :mod:`fusets_dl.baselines.statespace_batch` (about 2.2
+        CPU-ms per pixel and likelihood-plus-gradient at 145 dates), else
+        a torch filter. It is the engine of the ``share`` options.
     share : {"none", "class", "region"}
         State-space engine only: ``"region"`` fits one hyperparameter set on
         up to ``share_pixels`` pixels of each call (a Dask chunk is a call)

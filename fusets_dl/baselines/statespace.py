@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from . import statespace_batch
 from .gp_config import GPConfig, _constrained, _init_params
 
 __all__ = ["fit_predict", "grid_layout", "kalman", "on_grid", "posterior", "state_matrices"]
@@ -324,6 +325,20 @@ def posterior(
 
 # --------------------------------------------------------------------------- fitting
 
+def _compiled(y: torch.Tensor) -> bool:
+    """Whether the compiled filter (:mod:`.statespace_batch`) serves this batch: Numba installed, CPU tensors."""
+    return statespace_batch.available() and y.device.type == "cpu"
+
+
+def _loglik(y: torch.Tensor, m: torch.Tensor, grid: np.ndarray, ls: torch.Tensor, B: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """(b,) log likelihood, differentiable: the compiled filter and its adjoint where it serves, else :func:`kalman`."""
+    if _compiled(y):
+        A1, Q1 = _step_blocks(ls, np.diff(grid))
+        P1 = _unit_blocks(ls, 1.0)[2]
+        return statespace_batch.loglik(y, m, A1, Q1, P1, B, noise)
+    return kalman(y, m, grid, ls, B, noise)[0]
+
+
 def _standardise(values: np.ndarray, min_obs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per (pixel, output) standardised values (NaN where missing or the output is unusable), mean, std, usable."""
     valid = np.isfinite(values)
@@ -359,7 +374,7 @@ def _adam(
         opt.zero_grad()
         q = p if group is None else {k: v[group] for k, v in p.items()}
         ls, B, noise = _constrained(q, cfg)
-        ll, _, _ = kalman(y, m, grid, ls, B, noise)
+        ll = _loglik(y, m, grid, ls, B, noise)
         ll = torch.where(torch.isfinite(ll), ll, torch.zeros_like(ll))
         (-(ll if weight is None else ll * weight).sum()).backward()
         for v in p.values():
@@ -395,7 +410,7 @@ def _shared_fit(
     _adam(p, ysel, msel, grid, cfg, cfg.n_iter, cfg.lr, group=grp)
     with torch.no_grad():
         ls, B, noise = _constrained({k: v[grp] for k, v in p.items()}, cfg)
-        ll, _, _ = kalman(ysel, msel, grid, ls, B, noise)
+        ll = _loglik(ysel, msel, grid, ls, B, noise)
         ll = torch.where(torch.isfinite(ll), ll, torch.full_like(ll, -1e30))
         tot = torch.zeros(R * G, dtype=dt, device=dev).index_add(0, grp, ll).view(R, G)
         best = tot.argmax(0) * G + torch.arange(G, device=dev)
@@ -477,8 +492,9 @@ def fit_predict(
     else:
         groups = np.arange(sel.size)
     if cfg.share == "none":  # every pixel alone, in batches: the result does not depend on its batch mates
-        parts = [_shared_fit(y[a : a + cfg.batch_size], m[a : a + cfg.batch_size], grid, groups[: min(cfg.batch_size, sel.size - a)], P, Q, cfg)
-                 for a in range(0, sel.size, cfg.batch_size)]
+        bs = max(cfg.batch_size, 1024) if _compiled(y) else cfg.batch_size  # the compiled filter: large batches amortise torch's per-step cost
+        parts = [_shared_fit(y[a : a + bs], m[a : a + bs], grid, groups[: min(bs, sel.size - a)], P, Q, cfg)
+                 for a in range(0, sel.size, bs)]
         p = {k: torch.cat([q[k] for q in parts]) for k in parts[0]}
     else:
         shared = _shared_fit(y, m, grid, groups, P, Q, cfg)
@@ -503,11 +519,17 @@ def _predict_all(
     mean = np.empty((b, y.shape[1], qpos.size))
     var = np.empty_like(mean)
     ll = np.empty(b)
-    step = max(1, min(cfg.batch_size, 128))
+    step = 1024 if _compiled(y) else max(1, min(cfg.batch_size, 128))
     with torch.no_grad():
         for a in range(0, b, step):
             ls, B, noise = _constrained({k: v[a : a + step] for k, v in p.items()}, cfg)
-            lla, mu, vv = kalman(y[a : a + step], m[a : a + step], grid, ls, B, noise, query=qpos)
+            if _compiled(y):
+                A1, Q1 = _step_blocks(ls, np.diff(grid))
+                got = statespace_batch.smooth(y[a : a + step].numpy(), m[a : a + step].numpy(), A1.numpy(), Q1.numpy(),
+                                              _unit_blocks(ls, 1.0)[2].numpy(), B.numpy(), noise.numpy(), np.asarray(qpos))
+                lla, mu, vv = (torch.as_tensor(g) for g in got)
+            else:
+                lla, mu, vv = kalman(y[a : a + step], m[a : a + step], grid, ls, B, noise, query=qpos)
             assert mu is not None and vv is not None
             if cfg.include_noise:
                 vv = vv + noise[:, :, None]

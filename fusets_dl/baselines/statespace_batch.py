@@ -1,0 +1,439 @@
+"""Compiled Kalman filter, its adjoint and the RTS smoother of the state-space MOGPR (Numba).
+
+The same model and state layout as :mod:`fusets_dl.baselines.statespace`
+(``n = 2 P Q`` states, index ``q * 2P + d * P + p``; transition
+``kron(A_q, I_P)``, process noise ``kron(Qn_q, B_q)``, start
+``kron(Pinf_q, B_q)``; scalar sequential updates), but every pixel runs its
+own filter in compiled code, pixels spread over the CPU threads. The gradient
+of each pixel's log likelihood is the hand-written adjoint (reverse sweep) of
+the filter, wrapped as a :class:`torch.autograd.Function` whose inputs are
+the per-step unit blocks ``A_q``, ``Qn_q``, ``Pinf_q``, ``B_q`` and the noise:
+torch carries the chain rule from the hyper-parameters to those blocks.
+Nothing is taped per step, so memory is ``O(T n^2)`` per thread, and the
+cost per pixel and step is ``O(n^2)`` flops with no Python in the loop.
+
+Numba is an optional dependency (extra ``fast``); :func:`available` says
+whether it is installed, and :mod:`.statespace` falls back to its torch
+filter when it is not.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["available", "loglik", "smooth"]
+
+_LOG2PI = math.log(2.0 * math.pi)
+
+try:  # optional: the torch filter of .statespace is the fallback
+    import numba as _nb
+except ImportError:  # pragma: no cover - exercised where numba is absent
+    _nb = None
+
+
+def available() -> bool:
+    """Whether the compiled engine can run (Numba installed).
+
+    Returns
+    -------
+    bool
+        True when :mod:`numba` imports.
+    """
+    return _nb is not None
+
+
+if _nb is not None:
+    _njit = _nb.njit(cache=True, fastmath=False, nogil=True)
+    _pnjit = _nb.njit(parallel=True, cache=True, fastmath=False, nogil=True)
+    _prange = _nb.prange
+else:  # pragma: no cover - plain Python functions, never called without numba
+    def _njit(f: Any) -> Any:
+        return f
+
+    _pnjit = _njit
+    _prange = range
+
+
+@_njit
+def _start(P1: np.ndarray, B: np.ndarray, S: np.ndarray) -> None:
+    Q, P = B.shape[0], B.shape[1]
+    m = 2 * P
+    S[:] = 0.0
+    for q in range(Q):
+        for i in range(2):
+            for j in range(2):
+                for a in range(P):
+                    for c in range(P):
+                        S[q * m + i * P + a, q * m + j * P + c] = P1[q, i, j] * B[q, a, c]
+
+@_njit
+def _predict(A1: np.ndarray, Q1: np.ndarray, B: np.ndarray, x: np.ndarray, S: np.ndarray, W: np.ndarray) -> None:
+    """x <- A x, S <- A S A' + kron(Q1, B), in place (W: n x n work)."""
+    Q, P = B.shape[0], B.shape[1]
+    m = 2 * P
+    n = S.shape[0]
+    for q in range(Q):
+        for p in range(P):
+            r0, r1 = q * m + p, q * m + P + p
+            x0, x1 = x[r0], x[r1]
+            x[r0] = A1[q, 0, 0] * x0 + A1[q, 0, 1] * x1
+            x[r1] = A1[q, 1, 0] * x0 + A1[q, 1, 1] * x1
+            for c in range(n):
+                s0, s1 = S[r0, c], S[r1, c]
+                W[r0, c] = A1[q, 0, 0] * s0 + A1[q, 0, 1] * s1
+                W[r1, c] = A1[q, 1, 0] * s0 + A1[q, 1, 1] * s1
+    for q in range(Q):
+        for p in range(P):
+            c0, c1 = q * m + p, q * m + P + p
+            for r in range(n):
+                w0, w1 = W[r, c0], W[r, c1]
+                S[r, c0] = w0 * A1[q, 0, 0] + w1 * A1[q, 0, 1]
+                S[r, c1] = w0 * A1[q, 1, 0] + w1 * A1[q, 1, 1]
+        for i in range(2):
+            for j in range(2):
+                for a in range(P):
+                    for c in range(P):
+                        S[q * m + i * P + a, q * m + j * P + c] += Q1[q, i, j] * B[q, a, c]
+
+@_njit
+def _obs_u(S: np.ndarray, p: int, Q: int, m: int, u: np.ndarray) -> None:
+    n = S.shape[0]
+    for r in range(n):
+        acc = 0.0
+        for q in range(Q):
+            acc += S[r, q * m + p]
+        u[r] = acc
+
+@_njit
+def _forward_one(y: np.ndarray, mk: np.ndarray, A1: np.ndarray, Q1: np.ndarray, P1: np.ndarray, B: np.ndarray, noise: np.ndarray,
+                Spost: np.ndarray, xpost: np.ndarray, U: np.ndarray, sv: np.ndarray, W: np.ndarray, keep: bool) -> float:
+    """One pixel's filter; with ``keep`` stores post-update S, x per step and u, (s, v) per observation."""
+    P, T = y.shape
+    Q = B.shape[0]
+    m = 2 * P
+    n = m * Q
+    S = np.empty((n, n))
+    x = np.zeros(n)
+    u = np.empty(n)
+    _start(P1, B, S)
+    ll = 0.0
+    e = 0
+    for k in range(T):
+        if k > 0:
+            _predict(A1[k - 1], Q1[k - 1], B, x, S, W)
+        for p in range(P):
+            if not mk[p, k]:
+                continue
+            _obs_u(S, p, Q, m, u)
+            s = noise[p]
+            hx = 0.0
+            for q in range(Q):
+                s += u[q * m + p]
+                hx += x[q * m + p]
+            v = y[p, k] - hx
+            g = v / s
+            for r in range(n):
+                x[r] += u[r] * g
+            for r in range(n):
+                ur = u[r] / s
+                for c in range(n):
+                    S[r, c] -= ur * u[c]
+            ll -= 0.5 * (math.log(s) + v * g + _LOG2PI)
+            if keep:
+                U[e, :] = u
+                sv[e, 0] = s
+                sv[e, 1] = v
+            e += 1
+        if keep:
+            Spost[k] = S
+            xpost[k] = x
+    return ll
+
+@_njit
+def _backward_one(mk: np.ndarray, A1: np.ndarray, Q1: np.ndarray, P1: np.ndarray, B: np.ndarray,
+                 Spost: np.ndarray, xpost: np.ndarray, U: np.ndarray, sv: np.ndarray, ne: int,
+                 gA: np.ndarray, gQ: np.ndarray, gP: np.ndarray, gB: np.ndarray, gN: np.ndarray, W: np.ndarray) -> None:
+    """Adjoint of ``forward_one`` (d loglik / d inputs), accumulated into the g* arrays."""
+    P, T = mk.shape
+    Q = B.shape[0]
+    m = 2 * P
+    n = m * Q
+    xb = np.zeros(n)
+    Sb = np.zeros((n, n))
+    ub = np.empty(n)
+    tmp = np.empty(n)
+    e = ne
+    for k in range(T - 1, -1, -1):
+        for p in range(P - 1, -1, -1):
+            if not mk[p, k]:
+                continue
+            e -= 1
+            s, v = sv[e, 0], sv[e, 1]
+            u = U[e]
+            sb = -0.5 * (1.0 / s - v * v / (s * s))
+            vb = -v / s
+            xu = 0.0
+            for r in range(n):
+                xu += xb[r] * u[r]
+            vb += xu / s
+            sb -= xu * v / (s * s)
+            uSu = 0.0
+            for r in range(n):
+                acc = 0.0
+                for c in range(n):
+                    acc += (Sb[r, c] + Sb[c, r]) * u[c]
+                tmp[r] = acc
+                uSu += 0.5 * acc * u[r]
+            sb += uSu / (s * s)
+            for r in range(n):
+                ub[r] = xb[r] * (v / s) - tmp[r] / s
+            for q in range(Q):
+                ub[q * m + p] += sb
+                xb[q * m + p] -= vb
+            gN[p] += sb
+            # u = S h: Sb += ub h'
+            for r in range(n):
+                for q in range(Q):
+                    Sb[r, q * m + p] += ub[r]
+        if k == 0:
+            break
+        S = Spost[k - 1]
+        x = xpost[k - 1]
+        A = A1[k - 1]
+        # process noise kron(Q1, B): its adjoint is Sb's diagonal blocks
+        for q in range(Q):
+            for i in range(2):
+                for j in range(2):
+                    acc = 0.0
+                    for a in range(P):
+                        for c in range(P):
+                            sbv = Sb[q * m + i * P + a, q * m + j * P + c]
+                            acc += sbv * B[q, a, c]
+                            gB[q, a, c] += sbv * Q1[k - 1, q, i, j]
+                    gQ[k - 1, q, i, j] += acc
+        # W = A S (S: filtered at k-1); gA_blk += [(Sb + Sb') W]_blk + [xb x']_blk
+        for q in range(Q):
+            for p in range(P):
+                r0, r1 = q * m + p, q * m + P + p
+                for c in range(n):
+                    s0, s1 = S[r0, c], S[r1, c]
+                    W[r0, c] = A[q, 0, 0] * s0 + A[q, 0, 1] * s1
+                    W[r1, c] = A[q, 1, 0] * s0 + A[q, 1, 1] * s1
+        for q in range(Q):
+            for i in range(2):
+                for j in range(2):
+                    acc = 0.0
+                    for p in range(P):
+                        ri, rj = q * m + i * P + p, q * m + j * P + p
+                        acc += xb[ri] * x[rj]
+                        for c in range(n):
+                            acc += (Sb[ri, c] + Sb[c, ri]) * W[c, rj]
+                    gA[k - 1, q, i, j] += acc
+        # xb <- A' xb ; Sb <- A' Sb A
+        for q in range(Q):
+            for p in range(P):
+                r0, r1 = q * m + p, q * m + P + p
+                b0, b1 = xb[r0], xb[r1]
+                xb[r0] = A[q, 0, 0] * b0 + A[q, 1, 0] * b1
+                xb[r1] = A[q, 0, 1] * b0 + A[q, 1, 1] * b1
+                for c in range(n):
+                    s0, s1 = Sb[r0, c], Sb[r1, c]
+                    W[r0, c] = A[q, 0, 0] * s0 + A[q, 1, 0] * s1
+                    W[r1, c] = A[q, 0, 1] * s0 + A[q, 1, 1] * s1
+        for q in range(Q):
+            for p in range(P):
+                c0, c1 = q * m + p, q * m + P + p
+                for r in range(n):
+                    w0, w1 = W[r, c0], W[r, c1]
+                    Sb[r, c0] = w0 * A[q, 0, 0] + w1 * A[q, 1, 0]
+                    Sb[r, c1] = w0 * A[q, 0, 1] + w1 * A[q, 1, 1]
+    # start kron(P1, B)
+    for q in range(Q):
+        for i in range(2):
+            for j in range(2):
+                acc = 0.0
+                for a in range(P):
+                    for c in range(P):
+                        sbv = Sb[q * m + i * P + a, q * m + j * P + c]
+                        acc += sbv * B[q, a, c]
+                        gB[q, a, c] += sbv * P1[q, i, j]
+                gP[q, i, j] += acc
+
+@_pnjit
+def _loglik_batch(y, mk, A1, Q1, P1, B, noise, grad, gA, gQ, gP, gB, gN):
+    nb, P, T = y.shape
+    Q = B.shape[1]
+    n = 2 * P * Q
+    ll = np.empty(nb)
+    ne_max = 0
+    for i in range(nb):
+        c = 0
+        for p in range(P):
+            for k in range(T):
+                c += mk[i, p, k]
+        ne_max = max(ne_max, c)
+    for i in _prange(nb):
+        W = np.empty((n, n))
+        if grad:
+            Spost = np.empty((T, n, n))
+            xpost = np.empty((T, n))
+            U = np.empty((max(ne_max, 1), n))
+            sv = np.empty((max(ne_max, 1), 2))
+        else:
+            Spost = np.empty((1, n, n))
+            xpost = np.empty((1, n))
+            U = np.empty((1, n))
+            sv = np.empty((1, 2))
+        ll[i] = _forward_one(y[i], mk[i], A1[i], Q1[i], P1[i], B[i], noise[i], Spost, xpost, U, sv, W, grad)
+        if grad:
+            ne = 0
+            for p in range(P):
+                for k in range(T):
+                    ne += mk[i, p, k]
+            _backward_one(mk[i], A1[i], Q1[i], P1[i], B[i], Spost, xpost, U, sv, ne, gA[i], gQ[i], gP[i], gB[i], gN[i], W)
+    return ll
+
+@_pnjit
+def _smooth_batch(y, mk, A1, Q1, P1, B, noise, qpos, mean, var):
+    nb, P, T = y.shape
+    Q = B.shape[1]
+    m = 2 * P
+    n = m * Q
+    nq = qpos.shape[0]
+    ll = np.empty(nb)
+    for i in _prange(nb):
+        W = np.empty((n, n))
+        Sf = np.empty((T, n, n))
+        xf = np.empty((T, n))
+        ne = 1
+        for p in range(P):
+            for k in range(T):
+                ne += mk[i, p, k]
+        U = np.empty((ne, n))
+        sv = np.empty((ne, 2))
+        ll[i] = _forward_one(y[i], mk[i], A1[i], Q1[i], P1[i], B[i], noise[i], Sf, xf, U, sv, W, True)
+        xs = xf[T - 1].copy()
+        Ss = Sf[T - 1].copy()
+        Sp = np.empty((n, n))
+        xp = np.empty(n)
+        for k in range(T - 1, -1, -1):
+            if k < T - 1:
+                # predicted from k: xp = A xf, Sp = A Sf A' + Qn; G' = Sp^-1 (A Sf)
+                xp[:] = xf[k]
+                Sp[:, :] = Sf[k]
+                _predict(A1[i, k], Q1[i, k], B[i], xp, Sp, W)
+                AS = np.empty((n, n))
+                for q in range(Q):
+                    for p in range(P):
+                        r0, r1 = q * m + p, q * m + P + p
+                        for c in range(n):
+                            s0, s1 = Sf[k, r0, c], Sf[k, r1, c]
+                            AS[r0, c] = A1[i, k, q, 0, 0] * s0 + A1[i, k, q, 0, 1] * s1
+                            AS[r1, c] = A1[i, k, q, 1, 0] * s0 + A1[i, k, q, 1, 1] * s1
+                Sp = 0.5 * (Sp + Sp.T)
+                Gt = np.linalg.solve(Sp, AS)
+                G = Gt.T.copy()
+                xs = xf[k] + G @ (xs - xp)
+                Ss = Sf[k] + G @ (Ss - Sp) @ Gt
+            for j in range(nq):
+                if qpos[j] != k:
+                    continue
+                for p in range(P):
+                    acc = 0.0
+                    vv = 0.0
+                    for q in range(Q):
+                        acc += xs[q * m + p]
+                        for q2 in range(Q):
+                            vv += Ss[q * m + p, q2 * m + p]
+                    mean[i, p, j] = acc
+                    var[i, p, j] = vv
+    return ll
+
+
+
+def _kernels() -> dict[str, Any]:
+    if _nb is None:
+        from ..errors import ConfigError
+
+        raise ConfigError("the compiled state-space engine needs numba (pip install 'fusets-dl[fast]'); found it not installed")
+    return {"loglik": _loglik_batch, "smooth": _smooth_batch}
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().to("cpu", torch.float64).numpy())
+
+
+class _LogLik(torch.autograd.Function):
+    """Per-pixel log likelihood (b,) of the compiled filter, differentiable in its block inputs."""
+
+    @staticmethod
+    def forward(ctx: Any, y: torch.Tensor, mk: torch.Tensor, A1: torch.Tensor, Q1: torch.Tensor, P1: torch.Tensor,
+                B: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        grad = any(ctx.needs_input_grad[2:])
+        arrs = [_np(a) for a in (A1, Q1, P1, B, noise)]
+        gs = [np.zeros_like(a) for a in arrs]
+        ll = _kernels()["loglik"](_np(y), np.ascontiguousarray(mk.cpu().numpy().astype(np.uint8)), *arrs, grad, *gs)
+        ctx.save_for_backward(*[torch.as_tensor(g, dtype=A1.dtype, device=A1.device) for g in gs])
+        return torch.as_tensor(ll, dtype=A1.dtype, device=A1.device)
+
+    @staticmethod
+    def backward(ctx: Any, go: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        out = []
+        for g in ctx.saved_tensors:
+            out.append(g * go.view(-1, *([1] * (g.dim() - 1))))
+        return (None, None, *out)
+
+
+def loglik(y: torch.Tensor, m: torch.Tensor, A1: torch.Tensor, Q1: torch.Tensor, P1: torch.Tensor, B: torch.Tensor,
+           noise: torch.Tensor) -> torch.Tensor:
+    """Each pixel's log marginal likelihood by the compiled Kalman filter, with its adjoint as gradient.
+
+    Parameters
+    ----------
+    y, m : torch.Tensor
+        (b, P, T) observations on the grid (0 where missing) and the bool mask.
+    A1, Q1 : torch.Tensor
+        (b, T-1, Q, 2, 2) unit transitions and process noises between grid dates.
+    P1 : torch.Tensor
+        (b, Q, 2, 2) unit stationary covariances.
+    B : torch.Tensor
+        (b, Q, P, P) coregionalisation matrices.
+    noise : torch.Tensor
+        (b, P) noise variances.
+
+    Returns
+    -------
+    torch.Tensor
+        (b,) log likelihoods, float64 arithmetic, in the dtype of ``A1``;
+        differentiable in ``A1, Q1, P1, B, noise``.
+    """
+    return _LogLik.apply(y, m, A1, Q1, P1, B, noise)
+
+
+def smooth(y: np.ndarray, m: np.ndarray, A1: np.ndarray, Q1: np.ndarray, P1: np.ndarray, B: np.ndarray, noise: np.ndarray,
+           qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log likelihood and RTS-smoothed mean and variance of the noise-free outputs at grid positions ``qpos``.
+
+    Parameters
+    ----------
+    y, m, A1, Q1, P1, B, noise : numpy.ndarray
+        As in :func:`loglik`, float64 (``m`` bool).
+    qpos : numpy.ndarray
+        (Tq,) indices into the grid.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``loglik`` (b,), ``mean`` and ``var`` (b, P, Tq).
+    """
+    nb, P, _ = y.shape
+    mean = np.full((nb, P, qpos.size), np.nan)
+    var = np.full((nb, P, qpos.size), np.nan)
+    args = [np.ascontiguousarray(a, dtype=np.float64) for a in (y,)]
+    ll = _kernels()["smooth"](args[0], np.ascontiguousarray(m, dtype=np.uint8), *(np.ascontiguousarray(a, dtype=np.float64) for a in (A1, Q1, P1, B, noise)),
+                              np.ascontiguousarray(qpos, dtype=np.int64), mean, var)
+    return ll, mean, var
