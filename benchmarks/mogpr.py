@@ -1,27 +1,29 @@
-"""``python -m benchmarks.mogpr [--pixels 256] [--gpy-fits 3] [--device auto]``: MOGPR speed against GPy.
+"""``python -m benchmarks.mogpr [--pixels 256] [--gpy-fits 3] [--device auto]``: MOGPR speed and accuracy against GPy.
 
-Both fit the same model (LCM of Matern-3/2 kernels, rank-1 W, one latent
-process per output, per-output noise, standardised outputs) to the same
-series by maximising the marginal likelihood and predict at the input dates:
+Every implementation fits the same model (LCM of Matern-3/2 kernels, rank-1
+W, one latent process per output, per-output noise, standardised outputs) to
+the same series by maximising the marginal likelihood, with the target NDVI
+hidden in blocks of 45 days (every 65 days from day 30), and predicts it
+there:
 
 - GPy: ``GPCoregionalizedRegression`` with ``LCM(Matern32)`` as FuseTS sets it
-  up, one pixel at a time (L-BFGS-B), timed per pixel;
-- fusets_dl: :func:`fusets_dl.baselines.gp.fit_predict`, many pixels per batch:
-  the dense engine (float32, float64) and the state-space engine (Kalman
-  filter + RTS smoother) with per-pixel (``share="none"``) and shared
-  (``share="region"``) hyperparameters.
+  up, one pixel at a time (L-BFGS-B to convergence), on the first
+  ``--gpy-fits`` pixels;
+- fusets_dl (:func:`fusets_dl.baselines.gp.fit_predict`, many pixels per
+  batch): the dense engine (Adam, float32), the state-space engine with Adam
+  (the previous default of that engine), the state-space engine with L-BFGS
+  (shared start, then per-pixel fits: the default), the same with at most 10
+  per-pixel iterations, and ``share="region"`` (one set per call).
 
-The projection lines extrapolate a Demak-sized scene (671 x 893 pixels, 60
-dates) from the state-space pixels / s measured here, scaled by dates (the
-filter is O(T)); they are projections from ``--pixels`` pixels, not a run.
-The state-space engine uses the compiled filter of
-:mod:`fusets_dl.baselines.statespace_batch` when numba is installed.
+For each row: pixels / s, the speed-up per pixel over GPy, the RMSE of the
+hidden NDVI over all pixels, and over the GPy pixels beside GPy's own RMSE
+there (parity: the issue asks for within 10 %).
 
-Series: FuseTS's field series (NDVI, RVI descending, RVI ascending; 145
-dates in 2019) repeated over ``--pixels`` pixels with 0.005 of noise added
-so that no two are identical; and real pixels of the WorldCereal patch
-(NDVI plus the RVI of its two relative orbits, 159 dates) when
-``../shared/data`` is present.
+Series: FuseTS's field series (NDVI, RVI descending, RVI ascending; 145 dates
+in 2019) repeated over ``--pixels`` pixels with 0.005 of noise added so that
+no two are identical; real pixels of the WorldCereal patch (NDVI plus the
+RVI of its two relative-orbit groups, 159 dates) when ``../shared/data`` is
+present.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import argparse
 import logging
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +44,14 @@ from .machine import describe
 REPO = Path(__file__).resolve().parents[1]
 FIELD = REPO.parent / "shared" / "data" / "fusets_field" / "mogpr_input.csv"
 WC = REPO.parent / "shared" / "data" / "worldcereal_patch_flanders_2018"
+
+VARIANTS = [
+    ("dense, Adam (float32)", {"engine": "dense", "dtype": "float32"}),
+    ("state-space, Adam", {"engine": "statespace", "optimizer": "adam"}),
+    ("state-space, L-BFGS (default)", {"engine": "statespace"}),
+    ("state-space, L-BFGS, 10 iterations", {"engine": "statespace", "lbfgs_iter": 10}),
+    ("state-space, share='region'", {"engine": "statespace", "share": "region"}),
+]
 
 
 def _field(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,25 +73,41 @@ def _real(n: int) -> tuple[np.ndarray, np.ndarray] | None:
     inp = mogpr_inputs(cube)
     arr = inp.to_array("variable").transpose("y", "x", "variable", "time").values
     arr = arr.reshape(-1, *arr.shape[2:])
-    keep = np.isfinite(arr[:, 0]).sum(-1) >= 3
-    arr = arr[keep][:n]
+    keep = np.isfinite(arr[:, 0]).sum(-1) >= 12
+    arr = arr[keep]
+    arr = arr[np.linspace(0, arr.shape[0] - 1, min(n, arr.shape[0])).round().astype(int)]
     days = ((cube["time"] - cube["time"][0]) / np.timedelta64(1, "D")).values.astype(float)
     return arr, days
 
 
-def _gpy_time(values: np.ndarray, days: np.ndarray, fits: int) -> float | None:
+def hide(values: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """(pixels, T) mask of the target dates hidden: 45-day blocks every 65 days from day 30, where observed."""
+    starts = np.arange(30.0, days.max() - 45.0, 65.0)
+    block = np.any([(days >= s) & (days < s + 45) for s in starts], axis=0)
+    return np.isfinite(values[:, 0]) & block[None]
+
+
+def _rmse(pred: np.ndarray, truth: np.ndarray, hidden: np.ndarray) -> float:
+    ok = hidden & np.isfinite(pred)
+    return float(np.sqrt(np.mean((pred[ok] - truth[ok]) ** 2))) if ok.any() else float("nan")
+
+
+def _gpy(values: np.ndarray, days: np.ndarray, hidden: np.ndarray, fits: int) -> tuple[float, np.ndarray] | None:
+    """Seconds per pixel and GPy's target prediction (fits, T) on the first ``fits`` pixels."""
     try:
         import GPy
     except ImportError:
         return None
-    times = []
+    times, preds = [], []
     for i in range(fits):
-        v = values[i % values.shape[0]]
-        X, Y = [], []
+        v = values[i].copy()
+        v[0, hidden[i]] = np.nan
+        X, Y, stats = [], [], []
         for p in range(v.shape[0]):
             ok = np.isfinite(v[p])
             X.append(days[ok][:, None])
-            Y.append(((v[p, ok] - v[p, ok].mean()) / v[p, ok].std())[:, None])
+            stats.append((v[p, ok].mean(), v[p, ok].std()))
+            Y.append(((v[p, ok] - stats[-1][0]) / stats[-1][1])[:, None])
         np.random.seed(i)  # noqa: NPY002 - GPy draws its initial W from the global NumPy state
         t0 = time.perf_counter()
         lcm = GPy.util.multioutput.LCM(input_dim=1, num_outputs=len(X), kernels_list=[GPy.kern.Matern32(1)] * len(X), W_rank=1)
@@ -88,11 +115,37 @@ def _gpy_time(values: np.ndarray, days: np.ndarray, fits: int) -> float | None:
             warnings.simplefilter("ignore")
             model = GPy.models.GPCoregionalizedRegression(X, Y, kernel=lcm.copy())
             model.optimize()
-            for p in range(len(X)):
-                newx = np.c_[days, np.full(days.size, p)]
-                model.predict(newx, Y_metadata={"output_index": newx[:, 1:].astype(int)})
+            newx = np.c_[days, np.zeros(days.size)]
+            mu, _ = model.predict(newx, Y_metadata={"output_index": newx[:, 1:].astype(int)})
         times.append(time.perf_counter() - t0)
-    return float(np.mean(times))
+        preds.append(mu[:, 0] * stats[0][1] + stats[0][0])
+    return float(np.mean(times)), np.array(preds)
+
+
+def run(values: np.ndarray, days: np.ndarray, gpy_fits: int, device: str, skip: tuple[str, ...] = ()) -> Iterator[tuple]:
+    """Yield rows (implementation, device, pixels, seconds, pixels / s, speed-up, RMSE all, RMSE on GPy pixels, GPy RMSE there)."""
+    hidden = hide(values, days)
+    masked = values.copy()
+    masked[:, 0][hidden] = np.nan
+    truth = values[:, 0]
+    ref = _gpy(values, days, hidden, gpy_fits) if gpy_fits else None
+    k = gpy_fits
+    r_gpy = _rmse(ref[1], truth[:k], hidden[:k]) if ref else float("nan")
+    t_gpy = ref[0] if ref else float("nan")
+    if ref:
+        yield ("GPy, 1 pixel at a time", "cpu", k, t_gpy * k, 1.0 / t_gpy, 1.0, float("nan"), r_gpy, r_gpy)
+    dev = "cuda" if device == "auto" and _cuda() else device
+    for label, kw in VARIANTS:
+        if any(s in label for s in skip):
+            continue
+        cfg = gp.GPConfig(device=device, **kw)
+        gp.fit_predict(masked[:2], days, days, cfg)  # compile / warm up
+        t0 = time.perf_counter()
+        out = gp.fit_predict(masked, days, days, cfg)
+        el = time.perf_counter() - t0
+        pred = out["mean"][:, 0]
+        yield (label, dev, values.shape[0], el, values.shape[0] / el, t_gpy / (el / values.shape[0]),
+               _rmse(pred, truth, hidden), _rmse(pred[:k], truth[:k], hidden[:k]) if k else float("nan"), r_gpy)
 
 
 def main() -> None:
@@ -100,34 +153,20 @@ def main() -> None:
     p.add_argument("--pixels", type=int, default=256)
     p.add_argument("--gpy-fits", type=int, default=3)
     p.add_argument("--device", default="auto")
+    p.add_argument("--skip", nargs="*", default=[], help="leave out rows whose label contains any of these (e.g. dense)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    rows = []
     cases = [("FuseTS field series (3 outputs, 145 dates)", *_field(args.pixels))]
     real = _real(args.pixels)
     if real is not None:
-        cases.append(("WorldCereal patch pixels (3 outputs, 159 dates)", *real))
-    for name, values, days in cases:
-        t_gpy = _gpy_time(values, days, args.gpy_fits)
-        if t_gpy is not None:
-            rows.append((name, "GPy 1 pixel at a time", "cpu", args.gpy_fits, t_gpy * args.gpy_fits, 1.0 / t_gpy, 1.0))
-        variants = [("dense float32", {"engine": "dense", "dtype": "float32"}), ("dense float64", {"engine": "dense", "dtype": "float64"}),
-                    ("state-space, per-pixel hyperparameters", {}), ("state-space, share='region'", {"share": "region"})]
-        for label, kw in variants:
-            cfg = gp.GPConfig(device=args.device, **kw)
-            t0 = time.perf_counter()
-            gp.fit_predict(values, days, days, cfg)
-            el = time.perf_counter() - t0
-            dev = "cuda" if args.device == "auto" and _cuda() else args.device
-            rows.append((name, f"fusets_dl {label}", dev, values.shape[0], el, values.shape[0] / el, (t_gpy or np.nan) / (el / values.shape[0])))
-            if kw.get("engine", "statespace") == "statespace":  # O(T): scaled from this run's dates to 60
-                demak = 671 * 893 / (values.shape[0] / el) * (60 / days.size)
-                rows.append((name, f"projection: Demak 671x893x60, {label}", dev, 671 * 893, demak, 671 * 893 / demak, rows[-1][-1]))
+        cases.append((f"WorldCereal patch pixels (3 outputs, {real[1].size} dates)", *real))
     print("Machine: " + "; ".join(f"{k} {v}" for k, v in describe().items()) + "\n")
-    print("| series | implementation | device | pixels | seconds | pixels / s | speed-up per pixel vs GPy |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.1f} | {r[5]:.2f} | {r[6]:.1f}x |")
+    print("| series | implementation | device | pixels | seconds | pixels / s | speed-up per pixel vs GPy "
+          "| hidden NDVI RMSE, all pixels | RMSE on the GPy pixels | GPy's RMSE there |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, values, days in cases:
+        for r in run(values, days, args.gpy_fits, args.device, tuple(args.skip)):
+            print(f"| {name} | {r[0]} | {r[1]} | {r[2]} | {r[3]:.1f} | {r[4]:.2f} | {r[5]:.0f}x | {r[6]:.4f} | {r[7]:.4f} | {r[8]:.4f} |", flush=True)
 
 
 def _cuda() -> bool:

@@ -256,7 +256,7 @@ def fit_predict(
 
     With ``config.engine == "statespace"`` this is
     :func:`fusets_dl.baselines.statespace.fit_predict`; the rest of this
-    page describes the dense engine (the default).
+    page describes the dense engine (the exactness reference).
 
     Parameters
     ----------

@@ -60,16 +60,16 @@ class GPConfig:
     include_noise : bool
         Add the observation noise to the predictive std (default: the std
         of the noise-free signal).
-    engine : {"dense", "statespace"}
-        ``"dense"`` (default): the dense covariance of the observations and
-        its batched Cholesky; ``"statespace"``: Kalman filter and RTS
-        smoother over the dates, O(T) per pixel
-        (:mod:`fusets_dl.baselines.statespace`, always float64), the same
-        likelihood and posterior to 1e-6; with numba installed (extra
-        ``fast``) on the CPU it runs the compiled filter, adjoint and
-        smoother of :mod:`fusets_dl.baselines.statespace_batch` (about 2.2
-        CPU-ms per pixel and likelihood-plus-gradient at 145 dates), else
-        a torch filter. It is the engine of the ``share`` options.
+    engine : {"statespace", "dense"}
+        ``"statespace"`` (default): Kalman filter and RTS smoother over the
+        dates, O(T) per pixel (:mod:`fusets_dl.baselines.statespace`, always
+        float64), compiled with numba on the CPU
+        (:mod:`fusets_dl.baselines.statespace_lanes`, eight pixels per SIMD
+        lane group; a torch filter on CUDA or without numba), fitted by
+        L-BFGS (``optimizer``). ``"dense"``: the dense covariance of the
+        observations and its batched Cholesky, fitted by Adam; the exactness
+        reference (both give the same likelihood, gradient and posterior to
+        1e-6 for the same hyperparameters), about 100 times slower.
     share : {"none", "class", "region"}
         State-space engine only: ``"region"`` fits one hyperparameter set on
         up to ``share_pixels`` pixels of each call (a Dask chunk is a call)
@@ -77,6 +77,16 @@ class GPConfig:
         ``"none"`` (default) fits each pixel's own set.
     share_pixels : int
         Pixels sampled (evenly) for each shared fit.
+    optimizer : {"lbfgs", "adam"}
+        State-space engine only. ``"lbfgs"`` (default): a shared fit on
+        ``share_pixels`` pixels of the call (best of ``restarts``), then, for
+        ``share="none"``, every pixel's own L-BFGS from it (log length
+        scales, at most ``lbfgs_iter`` iterations, each pixel stopping on its
+        own); ``"adam"``: ``n_iter`` Adam steps from the fixed start, as the
+        dense engine.
+    lbfgs_iter : int
+        L-BFGS iterations of each per-pixel fit (the shared fit gets twice
+        as many).
 
     Raises
     ------
@@ -97,9 +107,11 @@ class GPConfig:
     device: str | None = None
     dtype: str = "float32"
     include_noise: bool = False
-    engine: str = "dense"
+    engine: str = "statespace"
     share: str = "none"
     share_pixels: int = 64
+    optimizer: str = "lbfgs"
+    lbfgs_iter: int = 30
 
     def __post_init__(self) -> None:
         checks = {
@@ -113,6 +125,7 @@ class GPConfig:
             "batch_size": self.batch_size >= 1,
             "n_latent": self.n_latent is None or self.n_latent >= 1,
             "share_pixels": self.share_pixels >= 1,
+            "lbfgs_iter": self.lbfgs_iter >= 0,
             "lengthscale_init": len(self.lengthscale_init) == 2 and 0 < self.lengthscale_init[0] <= self.lengthscale_init[1],
         }
         bad = [k for k, ok in checks.items() if not ok]
@@ -124,6 +137,8 @@ class GPConfig:
             raise ConfigError(f"GPConfig.engine: expected 'statespace' or 'dense', found {self.engine!r}")
         if self.share not in ("none", "class", "region"):
             raise ConfigError(f"GPConfig.share: expected 'none', 'class' or 'region', found {self.share!r}")
+        if self.optimizer not in ("lbfgs", "adam"):
+            raise ConfigError(f"GPConfig.optimizer: expected 'lbfgs' or 'adam', found {self.optimizer!r}")
         if self.engine == "dense" and self.share != "none":  # the shared fits live in the state-space engine
             raise ConfigError(f"GPConfig.share={self.share!r} needs engine='statespace'; the dense engine fits every pixel alone")
 

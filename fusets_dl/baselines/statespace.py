@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from . import statespace_batch
+from . import statespace_batch, statespace_lbfgs
 from .gp_config import GPConfig, _constrained, _init_params
 
 __all__ = ["fit_predict", "grid_layout", "kalman", "on_grid", "posterior", "state_matrices"]
@@ -333,9 +333,7 @@ def _compiled(y: torch.Tensor) -> bool:
 def _loglik(y: torch.Tensor, m: torch.Tensor, grid: np.ndarray, ls: torch.Tensor, B: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """(b,) log likelihood, differentiable: the compiled filter and its adjoint where it serves, else :func:`kalman`."""
     if _compiled(y):
-        A1, Q1 = _step_blocks(ls, np.diff(grid))
-        P1 = _unit_blocks(ls, 1.0)[2]
-        return statespace_batch.loglik(y, m, A1, Q1, P1, B, noise)
+        return statespace_batch.loglik_ls(y, m, grid, ls, B, noise)
     return kalman(y, m, grid, ls, B, noise)[0]
 
 
@@ -417,6 +415,53 @@ def _shared_fit(
     return {k: v[best].detach() for k, v in p.items()}
 
 
+def _lbfgs_shared(
+    y: torch.Tensor, m: torch.Tensor, grid: np.ndarray, groups: np.ndarray, P: int, Q: int, cfg: GPConfig,
+) -> torch.Tensor:
+    """One flat parameter vector per group (G, d), fitted by L-BFGS on up to ``share_pixels`` pixels of it; best of the restarts."""
+    G = int(groups.max()) + 1
+    rows = [_sample(np.flatnonzero(groups == g), cfg.share_pixels) for g in range(G)]
+    sel = np.concatenate(rows)
+    gsel = np.concatenate([np.full(r.size, g) for g, r in enumerate(rows)])
+    R = cfg.restarts
+    dev, dt = y.device, y.dtype
+    theta0 = torch.cat([statespace_lbfgs.theta_from_params(_init_params(G, P, Q, cfg.rank, r, cfg, dev, dt), cfg) for r in range(R)])
+    grp = torch.as_tensor(np.concatenate([gsel + r * G for r in range(R)]), device=dev)
+    theta, f, _ = statespace_lbfgs.fit(y[sel].repeat(R, 1, 1), m[sel].repeat(R, 1, 1), grid, theta0, grp, cfg, (P, Q, cfg.rank), _loglik,
+                                       2 * cfg.lbfgs_iter)
+    best = torch.where(torch.isfinite(f), f, torch.full_like(f, float("inf"))).view(R, G).argmin(0) * G + torch.arange(G, device=dev)
+    return theta[best]
+
+
+def _fit_lbfgs(y: torch.Tensor, m: torch.Tensor, grid: np.ndarray, groups: np.ndarray, P: int, Q: int, cfg: GPConfig) -> dict[str, torch.Tensor]:
+    """Parameters of every pixel: one L-BFGS fit per group (``share``), or per pixel from the fixed starts (best of ``restarts``).
+
+    Per-pixel fits start from :func:`~.gp_config._init_params`, never from
+    the batch, so a pixel gets the same hyperparameters whatever its chunk.
+    """
+    if cfg.share != "none":
+        shared = _lbfgs_shared(y, m, grid, groups, P, Q, cfg)
+        return statespace_lbfgs.params_from_theta(shared[torch.as_tensor(groups, device=y.device)], P, Q, cfg.rank)
+    b, dev, dt = y.shape[0], y.device, y.dtype
+    bs = max(cfg.batch_size, 4096) if _compiled(y) else cfg.batch_size
+    best_theta: torch.Tensor | None = None
+    best_f = torch.full((b,), float("inf"), dtype=dt, device=dev)
+    for r in range(cfg.restarts):
+        theta = statespace_lbfgs.theta_from_params(_init_params(b, P, Q, cfg.rank, r, cfg, dev, dt), cfg)
+        f = torch.empty(b, dtype=dt, device=dev)
+        for a in range(0, b, bs):
+            theta[a : a + bs], f[a : a + bs], _ = statespace_lbfgs.fit(y[a : a + bs], m[a : a + bs], grid, theta[a : a + bs], None, cfg,
+                                                                       (P, Q, cfg.rank), _loglik, cfg.lbfgs_iter)
+        if best_theta is None:
+            best_theta, best_f = theta, torch.where(torch.isfinite(f), f, best_f)
+        else:
+            better = torch.isfinite(f) & (f < best_f)
+            best_theta = torch.where(better[:, None], theta, best_theta)
+            best_f = torch.where(better, f, best_f)
+    assert best_theta is not None
+    return statespace_lbfgs.params_from_theta(best_theta, P, Q, cfg.rank)
+
+
 def fit_predict(
     values: np.ndarray,
     days: np.ndarray,
@@ -491,7 +536,9 @@ def fit_predict(
         groups = np.zeros(sel.size, dtype=np.int64)
     else:
         groups = np.arange(sel.size)
-    if cfg.share == "none":  # every pixel alone, in batches: the result does not depend on its batch mates
+    if cfg.optimizer == "lbfgs":
+        p = _fit_lbfgs(y, m, grid, groups, P, Q, cfg)
+    elif cfg.share == "none":  # every pixel alone, in batches: the result does not depend on its batch mates
         bs = max(cfg.batch_size, 1024) if _compiled(y) else cfg.batch_size  # the compiled filter: large batches amortise torch's per-step cost
         parts = [_shared_fit(y[a : a + bs], m[a : a + bs], grid, groups[: min(bs, sel.size - a)], P, Q, cfg)
                  for a in range(0, sel.size, bs)]

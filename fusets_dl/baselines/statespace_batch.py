@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["available", "loglik", "smooth"]
+__all__ = ["available", "loglik", "loglik_ls", "smooth"]
 
 _LOG2PI = math.log(2.0 * math.pi)
 
@@ -47,8 +47,9 @@ def available() -> bool:
 
 
 if _nb is not None:
-    _njit = _nb.njit(cache=True, fastmath=False, nogil=True)
-    _pnjit = _nb.njit(parallel=True, cache=True, fastmath=False, nogil=True)
+    _FM = {"contract", "reassoc", "arcp", "nsz"}  # fast reductions; NaN and inf keep their meaning (no nnan, ninf)
+    _njit = _nb.njit(cache=True, fastmath=_FM, nogil=True)
+    _pnjit = _nb.njit(parallel=True, cache=True, fastmath=_FM, nogil=True)
     _prange = _nb.prange
 else:  # pragma: no cover - plain Python functions, never called without numba
     def _njit(f: Any) -> Any:
@@ -354,13 +355,93 @@ def _smooth_batch(y, mk, A1, Q1, P1, B, noise, qpos, mean, var):
     return ll
 
 
+_SQRT3 = math.sqrt(3.0)
+
+
+@_njit
+def _blocks(ls: np.ndarray, dts: np.ndarray, A1: np.ndarray, Q1: np.ndarray, P1: np.ndarray,
+            dA: np.ndarray, dQ: np.ndarray, dP: np.ndarray) -> None:
+    """Unit Matern-3/2 blocks of one pixel (transitions, process noises, stationary covariance) and their derivatives in ``lam``."""
+    for q in range(ls.shape[0]):
+        lam = _SQRT3 / ls[q]
+        l2 = lam * lam
+        P1[q, 0, 0], P1[q, 0, 1], P1[q, 1, 0], P1[q, 1, 1] = 1.0, 0.0, 0.0, l2
+        dP[q, 0, 0], dP[q, 0, 1], dP[q, 1, 0], dP[q, 1, 1] = 0.0, 0.0, 0.0, 2.0 * lam
+        for k in range(dts.shape[0]):
+            dt = dts[k]
+            e = math.exp(-lam * dt)
+            a00, a01, a10, a11 = e * (1.0 + lam * dt), e * dt, -e * l2 * dt, e * (1.0 - lam * dt)
+            d00, d01 = -e * lam * dt * dt, -e * dt * dt
+            d10, d11 = e * lam * dt * (lam * dt - 2.0), -e * dt * (2.0 - lam * dt)
+            A1[k, q, 0, 0], A1[k, q, 0, 1], A1[k, q, 1, 0], A1[k, q, 1, 1] = a00, a01, a10, a11
+            dA[k, q, 0, 0], dA[k, q, 0, 1], dA[k, q, 1, 0], dA[k, q, 1, 1] = d00, d01, d10, d11
+            # Qn = Pinf - A Pinf A', Pinf = diag(1, lam^2)
+            q00 = 1.0 - (a00 * a00 + l2 * a01 * a01)
+            q01 = -(a00 * a10 + l2 * a01 * a11)
+            q11 = l2 - (a10 * a10 + l2 * a11 * a11)
+            Q1[k, q, 0, 0], Q1[k, q, 0, 1], Q1[k, q, 1, 0], Q1[k, q, 1, 1] = q00, q01, q01, q11
+            e00 = -(2.0 * a00 * d00 + 2.0 * lam * a01 * a01 + 2.0 * l2 * a01 * d01)
+            e01 = -(d00 * a10 + a00 * d10 + 2.0 * lam * a01 * a11 + l2 * (d01 * a11 + a01 * d11))
+            e11 = 2.0 * lam - (2.0 * a10 * d10 + 2.0 * lam * a11 * a11 + 2.0 * l2 * a11 * d11)
+            dQ[k, q, 0, 0], dQ[k, q, 0, 1], dQ[k, q, 1, 0], dQ[k, q, 1, 1] = e00, e01, e01, e11
+
+
+@_pnjit
+def _loglik_ls_batch(y, mk, dts, ls, B, noise, grad, gls, gB, gN):
+    """Log likelihood per pixel from length scales (the blocks built in compiled code); gradient in ``ls``, ``B``, ``noise``."""
+    nb, P, T = y.shape
+    Q = B.shape[1]
+    n = 2 * P * Q
+    ll = np.empty(nb)
+    for i in _prange(nb):
+        A1 = np.empty((max(T - 1, 1), Q, 2, 2))
+        Q1 = np.empty_like(A1)
+        dA = np.empty_like(A1)
+        dQ = np.empty_like(A1)
+        P1 = np.empty((Q, 2, 2))
+        dP = np.empty_like(P1)
+        _blocks(ls[i], dts, A1, Q1, P1, dA, dQ, dP)
+        W = np.empty((n, n))
+        ne = 0
+        for p in range(P):
+            for k in range(T):
+                ne += mk[i, p, k]
+        if grad:
+            Spost = np.empty((T, n, n))
+            xpost = np.empty((T, n))
+            U = np.empty((max(ne, 1), n))
+            sv = np.empty((max(ne, 1), 2))
+        else:
+            Spost = np.empty((1, n, n))
+            xpost = np.empty((1, n))
+            U = np.empty((1, n))
+            sv = np.empty((1, 2))
+        ll[i] = _forward_one(y[i], mk[i], A1, Q1, P1, B[i], noise[i], Spost, xpost, U, sv, W, grad)
+        if grad:
+            gA = np.zeros_like(A1)
+            gQ = np.zeros_like(A1)
+            gP = np.zeros_like(P1)
+            _backward_one(mk[i], A1, Q1, P1, B[i], Spost, xpost, U, sv, ne, gA, gQ, gP, gB[i], gN[i], W)
+            for q in range(Q):
+                acc = 0.0
+                for a in range(2):
+                    for c in range(2):
+                        acc += gP[q, a, c] * dP[q, a, c]
+                        for k in range(T - 1):
+                            acc += gA[k, q, a, c] * dA[k, q, a, c] + gQ[k, q, a, c] * dQ[k, q, a, c]
+                lam = _SQRT3 / ls[i, q]
+                gls[i, q] = acc * (-lam / ls[i, q])
+    return ll
+
 
 def _kernels() -> dict[str, Any]:
     if _nb is None:
         from ..errors import ConfigError
 
         raise ConfigError("the compiled state-space engine needs numba (pip install 'fusets-dl[fast]'); found it not installed")
-    return {"loglik": _loglik_batch, "smooth": _smooth_batch}
+    from .statespace_lanes import loglik_ls as lanes
+
+    return {"loglik": _loglik_batch, "loglik_ls": lanes, "loglik_ls_pixel": _loglik_ls_batch, "smooth": _smooth_batch}
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -386,6 +467,53 @@ class _LogLik(torch.autograd.Function):
         for g in ctx.saved_tensors:
             out.append(g * go.view(-1, *([1] * (g.dim() - 1))))
         return (None, None, *out)
+
+
+class _LogLikLs(torch.autograd.Function):
+    """Per-pixel log likelihood (b,) from length scales, differentiable in ``ls``, ``B`` and ``noise``."""
+
+    @staticmethod
+    def forward(ctx: Any, y: torch.Tensor, mk: torch.Tensor, dts: np.ndarray, ls: torch.Tensor, B: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        grad = any(ctx.needs_input_grad[3:])
+        arrs = [_np(a) for a in (ls, B, noise)]
+        gs = [np.zeros_like(a) for a in arrs]
+        ll = _kernels()["loglik_ls"](_np(y), np.ascontiguousarray(mk.cpu().numpy().astype(np.uint8)), np.ascontiguousarray(dts, dtype=np.float64),
+                                     *arrs, grad, *gs)
+        ctx.save_for_backward(*[torch.as_tensor(g, dtype=ls.dtype, device=ls.device) for g in gs])
+        return torch.as_tensor(ll, dtype=ls.dtype, device=ls.device)
+
+    @staticmethod
+    def backward(ctx: Any, go: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        out = [g * go.view(-1, *([1] * (g.dim() - 1))) for g in ctx.saved_tensors]
+        return (None, None, None, *out)
+
+
+def loglik_ls(y: torch.Tensor, m: torch.Tensor, grid: np.ndarray, ls: torch.Tensor, B: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Each pixel's log marginal likelihood from its hyperparameters, the Matern blocks built in compiled code.
+
+    The same value and gradient as :func:`loglik` fed with the blocks of
+    ``ls``, without materialising the (b, T-1, Q, 2, 2) blocks in torch: the
+    derivative in each length scale is accumulated in the compiled adjoint.
+
+    Parameters
+    ----------
+    y, m : torch.Tensor
+        (b, P, T) observations on the grid (0 where missing) and the bool mask.
+    grid : numpy.ndarray
+        (T,) increasing dates, days.
+    ls : torch.Tensor
+        (b, Q) length scales, days.
+    B : torch.Tensor
+        (b, Q, P, P) coregionalisation matrices.
+    noise : torch.Tensor
+        (b, P) noise variances.
+
+    Returns
+    -------
+    torch.Tensor
+        (b,) log likelihoods, differentiable in ``ls``, ``B`` and ``noise``.
+    """
+    return _LogLikLs.apply(y, m, np.diff(np.asarray(grid, dtype=np.float64)), ls, B, noise)
 
 
 def loglik(y: torch.Tensor, m: torch.Tensor, A1: torch.Tensor, Q1: torch.Tensor, P1: torch.Tensor, B: torch.Tensor,

@@ -114,3 +114,43 @@ def test_config_checks_engine_and_share() -> None:
         gp.GPConfig(share="pixel")
     with pytest.raises(ConfigError, match="needs engine='statespace'"):
         gp.GPConfig(engine="dense", share="region")
+
+
+def _gp_draws(nb: int, ls: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """nb draws of a 2-output Matern-3/2 LCM (length scale ``ls`` days, correlation 0.9) on 120 irregular dates, 30 % missing."""
+    rng = np.random.default_rng(seed)
+    days = np.sort(rng.choice(np.arange(400), 120, replace=False)).astype(float)
+    r = np.sqrt(3) * np.abs(days[:, None] - days[None]) / ls
+    K = (1 + r) * np.exp(-r)
+    Bm = np.array([[1.0, 0.9], [0.9, 1.0]])
+    L = np.linalg.cholesky(np.kron(Bm, K) + 1e-8 * np.eye(240))
+    f = (L @ rng.normal(size=(240, nb))).T.reshape(nb, 2, 120)
+    values = f + rng.normal(0, 0.1, f.shape)
+    values[rng.random(values.shape) < 0.3] = np.nan
+    return values, days
+
+
+def test_lbfgs_fit_recovers_the_length_scale_and_beats_the_start() -> None:
+    """Per-pixel L-BFGS (the default): length scale of simulated draws, higher likelihood than the start and than Adam's."""
+    values, days = _gp_draws(24, ls=25.0)
+    cfg = gp.GPConfig(engine="statespace", n_latent=1)
+    out = statespace.fit_predict(values, days, days, cfg)
+    assert 18.0 < np.median(out["lengthscale"]) < 34.0, np.median(out["lengthscale"])
+    start = statespace.fit_predict(values, days, days, gp.GPConfig(engine="statespace", n_latent=1, optimizer="adam", n_iter=0))
+    adam = statespace.fit_predict(values, days, days, gp.GPConfig(engine="statespace", n_latent=1, optimizer="adam"))
+    assert (out["loglik"] > start["loglik"] + 1.0).all()
+    assert np.median(out["loglik"] - adam["loglik"]) > -1e-3  # at least as good as 100 Adam steps
+
+
+def test_lbfgs_per_pixel_fit_does_not_depend_on_the_batch() -> None:
+    values, days = _gp_draws(6, ls=15.0, seed=3)
+    cfg = gp.GPConfig(engine="statespace", restarts=2, lbfgs_iter=15)
+    full = statespace.fit_predict(values, days, days[::3], cfg)
+    alone = statespace.fit_predict(values[4:5], days, days[::3], cfg)
+    np.testing.assert_allclose(alone["mean"][0], full["mean"][4], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(alone["lengthscale"][0], full["lengthscale"][4], rtol=1e-9)
+
+
+def test_optimizer_is_checked() -> None:
+    with pytest.raises(ConfigError, match="optimizer"):
+        gp.GPConfig(optimizer="newton")

@@ -81,3 +81,46 @@ def test_per_pixel_hyperparameters_follow_each_pixels_smoothness() -> None:
     np.testing.assert_allclose(alone["mean"], both["mean"][1:], rtol=1e-9, atol=1e-12)
     truth = np.sin(2 * np.pi * days / 250.0)
     assert np.sqrt(np.mean((both["mean"][0, 0] - truth) ** 2)) < 0.05
+
+
+def test_loglik_from_length_scales_equals_the_torch_filter_and_its_gradient() -> None:
+    """The compiled blocks (and their derivative in the length scale) against autograd through the torch filter."""
+    rng = np.random.default_rng(1)
+    b, P, T = 5, 3, 40
+    grid = np.sort(rng.choice(np.arange(200), T, replace=False)).astype(float)
+    y = torch.as_tensor(rng.normal(size=(b, P, T)))
+    m = torch.as_tensor(rng.random((b, P, T)) < 0.5)
+    cfg = gp.GPConfig()
+    p0 = gp._init_params(b, P, P, 1, 0, cfg, torch.device("cpu"), torch.float64)
+    p0["raw_ls"] = p0["raw_ls"] + torch.as_tensor(rng.normal(size=(b, P)))
+    got = []
+    for fn in (lambda *a: statespace.kalman(*a)[0], statespace_batch.loglik_ls):
+        p = {k: v.clone().requires_grad_(True) for k, v in p0.items()}
+        ls, B, noise = gp._constrained(p, cfg)
+        ll = fn(y, m, grid, ls, B, noise)
+        ll.sum().backward()
+        got.append((ll.detach(), {k: v.grad for k, v in p.items()}))
+    torch.testing.assert_close(got[1][0], got[0][0], rtol=1e-10, atol=1e-9)
+    for k in p0:
+        torch.testing.assert_close(got[1][1][k], got[0][1][k], rtol=1e-8, atol=1e-9)
+
+
+@pytest.mark.parametrize(("P", "Q", "b"), [(2, 2, 11), (3, 1, 8), (1, 2, 3)])
+def test_lane_kernel_equals_the_per_pixel_kernel(P: int, Q: int, b: int) -> None:
+    """Eight pixels per lane group (padded last group, lanes observing different dates) give each pixel's own result."""
+    rng = np.random.default_rng(P * 10 + b)
+    T = 30
+    dts = np.diff(np.sort(rng.choice(np.arange(150), T, replace=False)).astype(float))
+    y = rng.normal(size=(b, P, T))
+    mk = (rng.random((b, P, T)) < 0.5).astype(np.uint8)
+    ls = rng.uniform(5.0, 60.0, (b, Q))
+    W = rng.normal(size=(b, Q, P, 1))
+    B = W @ W.transpose(0, 1, 3, 2) + np.eye(P) * rng.uniform(0.05, 0.3, (b, Q, 1, 1))
+    noise = rng.uniform(0.01, 0.2, (b, P))
+    k = statespace_batch._kernels()
+    res = []
+    for name in ("loglik_ls", "loglik_ls_pixel"):
+        g = [np.zeros_like(a) for a in (ls, B, noise)]
+        res.append((k[name](y, mk, dts, ls, B, noise, True, *g), *g))
+    for a, r in zip(res[0], res[1], strict=True):
+        np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-10)
