@@ -79,7 +79,10 @@ def run_region(
     A region is skipped as done only when its completion flag, its metrics
     and every chunk of every tile are on disk; a tile marked done whose
     chunks are missing is written again, and a store that is gone (or whose
-    metadata are unreadable) is rebuilt.
+    metadata are unreadable) is rebuilt. When this run trains a model or
+    segmenter, the aligned cube is first computed once into a scratch store
+    (``<name>.zarr.progress/staged-cube.zarr``, deleted when the region
+    ends; see :mod:`fusets_dl.pipeline.stage`) that training and the tiles read.
     """
     store = output_path(cfg.output_root, rc.name, ".zarr")
     progress_dir = output_path(cfg.output_root, rc.name, ".zarr.progress")
