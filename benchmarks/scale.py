@@ -1,12 +1,15 @@
 """End-to-end run of a lazy synthetic regency-sized scene through the batch pipeline.
 
-    .venv/bin/python -m benchmarks.scale [--factor 1] [--tile 256] [--max-samples 1000000]
+    .venv/bin/python -m benchmarks.scale [--factor 1] [--tile 256] [--max-samples N] [--epochs N]
 
 Demak case: 671 x 893 pixels, 12-day S1 revisit over two years (62 periods of
 S1 dates), S2 every 5 days. The scene is generated lazily chunk by chunk and
-streamed tile by tile: align, train on a capped sample, predict, reconstruct
-(freq 12D), phenology, Zarr writes. ``--factor 10`` multiplies the area by ten.
-Prints wall time per stage and the peak resident memory of the process.
+streamed tile by tile: align, stage the aligned cube once (a scratch Zarr
+store), train on a capped sample with the library's default training
+settings (``--max-samples`` / ``--epochs`` override them), predict,
+reconstruct (freq 12D), phenology, Zarr writes. ``--factor 10`` multiplies
+the area by ten. Prints wall time per stage and the peak resident memory of
+the process.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--factor", type=float, default=1.0, help="area multiplier of the Demak scene")
     p.add_argument("--tile", type=int, default=256)
-    p.add_argument("--max-samples", type=int, default=1_000_000)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--max-samples", type=int, default=None, help="training sample cap (default: TrainConfig's)")
+    p.add_argument("--epochs", type=int, default=None, help="most training epochs (default: TrainConfig's, bounded by its max_sample_passes)")
     p.add_argument("--verbose", action="store_true", help="log each stage (training epochs, tiles) with a timestamp as it happens")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -46,7 +49,8 @@ def main() -> None:
     cube = cube.chunk({"time": -1, "y": args.tile, "x": args.tile})
     root = Path(tempfile.mkdtemp(prefix="fdl-scale-"))
     try:
-        cfg = RunConfig(output_root=root, regions=[], model={"mode": "train", "train": {"max_samples": args.max_samples, "max_epochs": args.epochs}}, dask={})
+        train = {k: v for k, v in (("max_samples", args.max_samples), ("max_epochs", args.epochs)) if v is not None}
+        cfg = RunConfig(output_root=root, regions=[], model={"mode": "train", "train": train}, dask={})
         rc = RegionConfig(name="demak", s1=[], s2=[], tile_size=args.tile, chunk=args.tile, freq="12D", phenology={"max_seasons": 6})
         row = run_region(cfg, rc, cube=cube)
         metrics = json.loads((root / "demak.metrics.json").read_text())

@@ -8,8 +8,10 @@ as an uninterrupted run; a lock file keeps two runs off the same output root.
 
 Modules: ``config`` (the YAML schema, validated before any work), ``lock``
 (the output-root lock), ``region`` (one region, tile by tile), ``outputs``
-(a region's paths and what is read back from its store), ``runner`` (the whole
-run, its Dask context and summary table).
+(a region's paths and what is read back from its store), ``stage`` (the
+aligned cube computed once into a scratch store while a region trains and
+writes its tiles), ``runner`` (the whole run, its Dask context and summary
+table).
 """
 
 from __future__ import annotations

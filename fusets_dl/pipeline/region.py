@@ -10,10 +10,11 @@ saved before the first tile; a restart loads it instead of training again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from ..errors import OutputError, ResumeError
 from .config import RegionConfig, RunConfig, segment_config
 from .outputs import class_summary, output_path, region_stats, write_json_atomic
 from .record import check_record, missing_tiles, region_digest, store_grid
+from .stage import staged_cube
 
 __all__ = ["run_region"]
 
@@ -77,7 +79,10 @@ def run_region(
     A region is skipped as done only when its completion flag, its metrics
     and every chunk of every tile are on disk; a tile marked done whose
     chunks are missing is written again, and a store that is gone (or whose
-    metadata are unreadable) is rebuilt.
+    metadata are unreadable) is rebuilt. When this run trains a model or
+    segmenter, the aligned cube is first computed once into a scratch store
+    (``<name>.zarr.progress/staged-cube.zarr``, deleted when the region
+    ends; see :mod:`fusets_dl.pipeline.stage`) that training and the tiles read.
     """
     store = output_path(cfg.output_root, rc.name, ".zarr")
     progress_dir = output_path(cfg.output_root, rc.name, ".zarr.progress")
@@ -92,12 +97,20 @@ def run_region(
         done_flag.unlink()
     timings: dict[str, float] = {}
     cube, summary = _region_cube(rc, cube, timings)
-    model = _region_model(cfg, rc, cube, timings)
-    segmenter = _region_segmenter(cfg, rc, cube, timings)
-    out = _template(cube, model, rc, segmenter)
-    tiles = _tiles(out.sizes["y"], out.sizes["x"], rc.tile_size)
-    _write_layout(cfg, rc, out, model, store, progress_dir, timings)
-    written = _write_tiles(rc, out, store, progress_dir, tiles, progress, timings)
+    scratch = progress_dir / _STAGED
+    try:
+        if _trains(cfg, rc):  # training reads the cube twice and the tiles once more: compute it once
+            t0 = time.perf_counter()
+            cube = staged_cube(cube, scratch)
+            timings["stage cube"] = time.perf_counter() - t0
+        model = _region_model(cfg, rc, cube, timings)
+        segmenter = _region_segmenter(cfg, rc, cube, timings)
+        out = _template(cube, model, rc, segmenter)
+        tiles = _tiles(out.sizes["y"], out.sizes["x"], rc.tile_size)
+        _write_layout(cfg, rc, out, model, store, progress_dir, timings)
+        written = _write_tiles(rc, out, store, progress_dir, tiles, progress, timings)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     logger.info("region %s: stage timings (s) %s", rc.name, {k: round(v, 2) for k, v in timings.items()})
     stats = region_stats(store)
     metrics = {"region": rc.name, "funnel": summary, "model_sha256": model.sha256, "model_metrics": model.metrics,
@@ -114,6 +127,8 @@ def run_region(
 
 
 _RECORD = "RECORD.json"
+#: The region's aligned cube, staged while the region trains and writes its tiles (deleted after).
+_STAGED = "staged-cube.zarr"
 
 
 def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: Path, digest: dict[str, str], restart: bool) -> None:
@@ -202,6 +217,16 @@ def _trained_once(cfg: RunConfig, rc: RegionConfig, suffix: str, load: Callable[
     out.save(stem)
     timings[key] = time.perf_counter() - t0
     return out
+
+
+def _trains(cfg: RunConfig, rc: RegionConfig) -> bool:
+    """Whether this run trains the region's model or segmenter (none saved by an earlier run, none to load)."""
+    def saved(suffix: str) -> bool:
+        return Path(str(output_path(cfg.output_root, rc.name, suffix)) + ".json").exists()
+
+    model = cfg.model["mode"] != "load" and not saved(".model")
+    segmenter = bool(rc.classes) and "segmenter" not in rc.classes and not saved(".segmenter")
+    return model or segmenter
 
 
 def _region_model(cfg: RunConfig, rc: RegionConfig, cube: xr.Dataset, timings: dict[str, float]) -> Any:
@@ -343,6 +368,33 @@ def _tile_workers(n_tiles: int) -> int:
     return max(1, min(int(threads), n_tiles))
 
 
+@contextlib.contextmanager
+def _torch_threads_per_tile(workers: int) -> Iterator[None]:
+    """Torch's intra-op threads split between the tiles computed at once (restored after).
+
+    Each tile thread predicts with torch; with torch's default (one thread
+    per core) in every tile thread, ``workers`` tiles would run
+    ``workers`` x cores threads, which spin against each other. Left alone
+    when one tile runs at a time or torch is not loaded.
+    """
+    import os
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or workers < 2:
+        yield
+        return
+    before = torch.get_num_threads()
+    per_tile = max(1, (os.cpu_count() or 1) // workers)
+    if per_tile < before:
+        torch.set_num_threads(per_tile)
+        logger.info("tiles: %d at once, torch at %d intra-op thread(s) each (was %d)", workers, per_tile, before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: Path, tiles: list[tuple[slice, slice]],
                  progress: Progress | None, timings: dict[str, float]) -> int:
     """Write the tiles not marked done (or marked but with chunks missing), each marked only after its data; return how many.
@@ -368,7 +420,7 @@ def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: P
         todo.append(k)
     written, error = 0, None
     workers = _tile_workers(len(todo)) if todo else 1
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fusets-tile") as pool:
+    with _torch_threads_per_tile(workers), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fusets-tile") as pool:
         queue = iter(todo)
         running = {}
 

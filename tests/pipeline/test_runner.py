@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import xarray as xr
 
@@ -21,6 +23,8 @@ def test_run_writes_outputs_and_skips_finished_regions(tmp_path):
         assert ds.rio.crs is not None and ds.attrs["model_sha256"]
         assert (root / f"{name}.metrics.json").exists() and (root / f"{name}.log").read_text()
         assert (root / f"{name}.model.safetensors").exists()
+        metrics = json.loads((root / f"{name}.metrics.json").read_text())  # the cube staged once for training and tiles, then deleted
+        assert metrics["timings_s"]["stage cube"] > 0 and not (root / f"{name}.zarr.progress" / "staged-cube.zarr").exists()
         md = (root / f"{name}.report" / "report.md").read_text()  # one report per region
         assert "Held-out metrics (spatial blocks)" in md and "](figures/maps.png)" in md
         assert (root / f"{name}.report" / "report.html").exists()
