@@ -15,6 +15,7 @@ from fusets_dl.models.fused import InferenceNet
 from fusets_dl.models.fusion_model import FusionModel
 from fusets_dl.models.mlp import MLP
 from fusets_dl.models.scaler import Scaler
+from fusets_dl.runtime import resolve_device
 
 from .machine import peak_rss_gib
 
@@ -81,7 +82,7 @@ def run(quick: bool = False, device: str = "auto") -> list[dict[str, Any]]:
         model.predict_array(x[:70000], device=device, precision=precision)
         sec, _ = _timed(lambda p=precision: model.predict_array(x, device=device, precision=p), repeat=2)
         rows.append({"stage": f"network only ({precision})", "size": f"{x.shape[0]} samples", "seconds": sec, "throughput": x.shape[0] / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
-    if device in ("auto", "cpu") and not torch.cuda.is_available():
+    if resolve_device(device).type == "cpu":
         # the CPU path before issue 24 in the same run: layer-by-layer bf16 network, batches split over all torch threads
         sec, _ = _timed(lambda: _former_cpu_bf16(model, x), repeat=2)
         rows.append({"stage": "network only (bf16, former)", "size": f"{x.shape[0]} samples", "seconds": sec, "throughput": x.shape[0] / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
