@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -133,6 +134,17 @@ def default_batch_size(device: torch.device) -> int:
 _CPU_POOLS: dict[int, ThreadPoolExecutor] = {}
 _CPU_POOL_LOCK = threading.Lock()
 _IN_CPU_POOL = threading.local()
+
+
+def _forget_cpu_pools() -> None:
+    """In a forked child: the parent's pool threads do not exist there, so start afresh (a submit would wait forever)."""
+    global _CPU_POOL_LOCK
+    _CPU_POOLS.clear()
+    _CPU_POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_cpu_pools)
 
 
 def _one_thread_worker(barrier: threading.Barrier) -> None:

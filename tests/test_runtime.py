@@ -150,3 +150,31 @@ def test_pooled_batches_equal_batches_in_turn_and_raise_the_workers_errors():
         np.testing.assert_array_equal(nested, x[:1000, 0])
     finally:
         torch.set_num_threads(old)
+
+
+def _predict_in_child(queue) -> None:
+    torch.set_num_threads(2)
+    m = _model()
+    queue.put(m.predict_array(_features(m, 2000, 9), precision="float32", batch_size=500))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_builds_its_own_pool():
+    import multiprocessing
+
+    m = _model()
+    x = _features(m, 2000, 9)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        want = m.predict_array(x, precision="float32", batch_size=500)  # the parent's pool exists now
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_predict_in_child, args=(queue,))
+        child.start()
+        got = queue.get(timeout=60)  # the parent's pool threads do not exist in the child: it must not wait on them
+        child.join(timeout=30)
+    finally:
+        torch.set_num_threads(old)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(got, want)
