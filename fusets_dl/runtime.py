@@ -162,10 +162,11 @@ def cpu_pool(workers: int) -> ThreadPoolExecutor:
     OpenMP barrier per layer, each core's batch in its own cache, and
     callers that already run in parallel (Dask's threads, each predicting
     its chunk) share these workers instead of starting a team of intra-op
-    threads each (2 Dask threads x 2 torch threads on 2 cores). On an
-    otherwise busy 2-core machine this was 1.3 to 4 times the throughput of
-    2-thread batches; idle, about the same per core. torch's thread count
-    outside the pool is left as it was.
+    threads each (2 Dask threads x 2 torch threads on 2 cores). On the
+    shared 2-core machine (load average 7 to 8) this gave 3.4 to 3.9 times
+    the throughput of 2-thread batches; the CPU time per row is that of one
+    thread (the idle 2-core gain is not measured). torch's thread count
+    outside the pool is left as it was. Forked children build their own.
 
     Parameters
     ----------
