@@ -8,11 +8,14 @@ from typing import Any
 
 import dask
 import numpy as np
+import torch
 
 import fusets_dl as fdl
+from fusets_dl.models.fused import InferenceNet
 from fusets_dl.models.fusion_model import FusionModel
 from fusets_dl.models.mlp import MLP
 from fusets_dl.models.scaler import Scaler
+from fusets_dl.runtime import resolve_device
 
 from .machine import peak_rss_gib
 
@@ -37,6 +40,16 @@ def _random_model(spec: fdl.FeatureSpec) -> FusionModel:
     net = MLP(n).eval()
     arch = {"type": "mlp", "n_in": n, "hidden": [256, 128, 64, 32, 16], "dropout": 0.1, "batch_norm": True}
     return FusionModel(net, spec, Scaler(np.zeros(n, np.float32), np.ones(n, np.float32), 0.5, 0.2), arch)
+
+
+def _former_cpu_bf16(model: FusionModel, x: np.ndarray, batch_size: int = 16384) -> np.ndarray:
+    """NDVI as predict_array computed it on CPU before issue 24: nn.Sequential in bf16, each batch over all torch threads."""
+    net = InferenceNet(model.network.fused(), torch.bfloat16, model.scaler, model.spec.required).eval()
+    out = np.empty(x.shape[0], np.float32)
+    with torch.inference_mode():
+        for i in range(0, x.shape[0], batch_size):
+            out[i : i + batch_size] = net.predict(torch.from_numpy(x[i : i + batch_size])).numpy()
+    return out
 
 
 def run(quick: bool = False, device: str = "auto") -> list[dict[str, Any]]:
@@ -69,6 +82,10 @@ def run(quick: bool = False, device: str = "auto") -> list[dict[str, Any]]:
         model.predict_array(x[:70000], device=device, precision=precision)
         sec, _ = _timed(lambda p=precision: model.predict_array(x, device=device, precision=p), repeat=2)
         rows.append({"stage": f"network only ({precision})", "size": f"{x.shape[0]} samples", "seconds": sec, "throughput": x.shape[0] / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
+    if resolve_device(device).type == "cpu":
+        # the CPU path before issue 24 in the same run: layer-by-layer bf16 network, batches split over all torch threads
+        sec, _ = _timed(lambda: _former_cpu_bf16(model, x), repeat=2)
+        rows.append({"stage": "network only (bf16, former)", "size": f"{x.shape[0]} samples", "seconds": sec, "throughput": x.shape[0] / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
 
     for precision in ("float32", "auto"):
         pred = fdl.predict_ndvi(cube, model, device=device, precision=precision)

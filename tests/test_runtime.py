@@ -108,3 +108,73 @@ def test_cuda_staged_pinned_buffers_match_cpu(precision, tol):
         np.testing.assert_array_equal(np.isnan(gpu), np.isnan(cpu))
         np.testing.assert_allclose(gpu, cpu, atol=tol)
     assert runtime._HOST_POOL[("cuda", 777, len(m.spec.names))][0][0][0].is_pinned()
+
+
+def test_cpu_pool_leaves_torch_threads_as_they_were_and_runs_one_thread_per_worker():
+    import threading
+
+    before = torch.get_num_threads()
+    pool = runtime.cpu_pool(2)
+    assert runtime.cpu_pool(2) is pool  # created once
+    assert torch.get_num_threads() == before
+    seen: list[int] = []
+    t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    t.start()
+    t.join()
+    assert seen == [before]  # a new thread still gets the caller's count
+    assert sorted(pool.map(lambda _: torch.get_num_threads(), range(8))) == [1] * 8
+
+
+def test_pooled_batches_equal_batches_in_turn_and_raise_the_workers_errors():
+    m = _model()
+    x = _features(m, 5000, 8)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # batches go to the pool
+        pooled = {p: m.predict_array(x, precision=p, batch_size=333) for p in ("float32", "bfloat16")}
+        torch.set_num_threads(1)  # batches in turn, in this thread
+        for p, got in pooled.items():
+            np.testing.assert_array_equal(got, m.predict_array(x, precision=p, batch_size=333))
+
+        class Failing(torch.nn.Module):
+            def predict(self, xb: torch.Tensor) -> torch.Tensor:
+                if xb.shape[0] < 100:
+                    raise fdl.errors.ModelError("the last batch failed")
+                return xb[:, 0]
+
+        torch.set_num_threads(2)
+        with pytest.raises(fdl.errors.ModelError, match="last batch failed"):
+            runtime.predict_rows(Failing(), x[:1050], batch_size=100, device=torch.device("cpu"))
+        # called from inside a pool worker (nested): runs inline instead of waiting on its own pool
+        nested = runtime.cpu_pool(2).submit(runtime.predict_rows, Failing(), x[:1000], batch_size=100, device=torch.device("cpu")).result()
+        np.testing.assert_array_equal(nested, x[:1000, 0])
+    finally:
+        torch.set_num_threads(old)
+
+
+def _predict_in_child(queue) -> None:
+    torch.set_num_threads(2)
+    m = _model()
+    queue.put(m.predict_array(_features(m, 2000, 9), precision="float32", batch_size=500))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_builds_its_own_pool():
+    import multiprocessing
+
+    m = _model()
+    x = _features(m, 2000, 9)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        want = m.predict_array(x, precision="float32", batch_size=500)  # the parent's pool exists now
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_predict_in_child, args=(queue,))
+        child.start()
+        got = queue.get(timeout=60)  # the parent's pool threads do not exist in the child: it must not wait on them
+        child.join(timeout=30)
+    finally:
+        torch.set_num_threads(old)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(got, want)
