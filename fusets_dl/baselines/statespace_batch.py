@@ -25,14 +25,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._numba import nb as _nb
+from ._numba import njit as _njit
+from ._numba import pnjit as _pnjit
+from ._numba import prange as _prange
+from .statespace_lanes import loglik_ls as _loglik_ls_lanes
+
 __all__ = ["available", "loglik", "loglik_ls", "smooth"]
 
 _LOG2PI = math.log(2.0 * math.pi)
-
-try:  # optional: the torch filter of .statespace is the fallback
-    import numba as _nb
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    _nb = None
 
 
 def available() -> bool:
@@ -44,19 +45,6 @@ def available() -> bool:
         True when :mod:`numba` imports.
     """
     return _nb is not None
-
-
-if _nb is not None:
-    _FM = {"contract", "reassoc", "arcp", "nsz"}  # fast reductions; NaN and inf keep their meaning (no nnan, ninf)
-    _njit = _nb.njit(cache=True, fastmath=_FM, nogil=True)
-    _pnjit = _nb.njit(parallel=True, cache=True, fastmath=_FM, nogil=True)
-    _prange = _nb.prange
-else:  # pragma: no cover - plain Python functions, never called without numba
-    def _njit(f: Any) -> Any:
-        return f
-
-    _pnjit = _njit
-    _prange = range
 
 
 @_njit
@@ -439,9 +427,7 @@ def _kernels() -> dict[str, Any]:
         from ..errors import ConfigError
 
         raise ConfigError("the compiled state-space engine needs numba (pip install 'fusets-dl[fast]'); found it not installed")
-    from .statespace_lanes import loglik_ls as lanes
-
-    return {"loglik": _loglik_batch, "loglik_ls": lanes, "loglik_ls_pixel": _loglik_ls_batch, "smooth": _smooth_batch}
+    return {"loglik": _loglik_batch, "loglik_ls": _loglik_ls_lanes, "loglik_ls_pixel": _loglik_ls_batch, "smooth": _smooth_batch}
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

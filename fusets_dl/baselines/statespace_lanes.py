@@ -21,25 +21,15 @@ import math
 
 import numpy as np
 
-from .statespace_batch import _nb
+from ._numba import njit as _njit
+from ._numba import pnjit as _pnjit
+from ._numba import prange as _prange
 
 __all__ = ["LANES", "loglik_ls"]
 
 LANES = 8
 _LOG2PI = math.log(2.0 * math.pi)
 _SQRT3 = math.sqrt(3.0)
-
-if _nb is not None:
-    _FM = {"contract", "reassoc", "arcp", "nsz"}
-    _njit = _nb.njit(cache=True, fastmath=_FM, nogil=True, error_model="numpy")
-    _pnjit = _nb.njit(parallel=True, cache=True, fastmath=_FM, nogil=True, error_model="numpy")
-    _prange = _nb.prange
-else:  # pragma: no cover - never called without numba
-    def _njit(f):  # type: ignore[no-untyped-def]
-        return f
-
-    _pnjit = _njit
-    _prange = range
 
 
 @_njit
@@ -323,11 +313,33 @@ def _backward(mk, A1, Q1, P1, B, Spost, xpost, U, sv, ne, gA, gQ, gP, gB, gN, W,
 def loglik_ls(y, mk, dts, ls, B, noise, grad, gls, gB, gN):  # type: ignore[no-untyped-def]
     """Per-pixel log likelihood from length scales, lane groups over the threads; gradient in ``ls``, ``B``, ``noise``.
 
-    The same arguments and results as
-    :func:`fusets_dl.baselines.statespace_batch._loglik_ls_batch`: ``y``
-    (b, P, T) float64, ``mk`` (b, P, T) uint8, ``dts`` (T-1,), ``ls``
-    (b, Q), ``B`` (b, Q, P, P), ``noise`` (b, P); with ``grad`` the
-    gradients are written into ``gls``, ``gB``, ``gN`` (zeros on entry).
+    The same arguments and results as the per-pixel reference
+    ``fusets_dl.baselines.statespace_batch._loglik_ls_batch``.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        (b, P, T) float64 observations on the grid (any finite value where missing).
+    mk : numpy.ndarray
+        (b, P, T) uint8, 1 where observed.
+    dts : numpy.ndarray
+        (T-1,) steps between grid dates, days.
+    ls : numpy.ndarray
+        (b, Q) length scales, days.
+    B : numpy.ndarray
+        (b, Q, P, P) coregionalisation matrices.
+    noise : numpy.ndarray
+        (b, P) noise variances.
+    grad : bool
+        Also compute the gradient.
+    gls, gB, gN : numpy.ndarray
+        Zeros shaped as ``ls``, ``B``, ``noise``; with ``grad`` they receive
+        the gradient of each pixel's log likelihood.
+
+    Returns
+    -------
+    numpy.ndarray
+        (b,) log likelihoods.
     """
     nb, P, T = y.shape
     Q = B.shape[1]
