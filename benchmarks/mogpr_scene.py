@@ -59,7 +59,9 @@ def main() -> None:
         win = {"y": slice(0, 128), "x": slice(0, 128)}
         pred = got["NDVI"].isel(win).load()
         obs = inp["NDVI"].isel(win).load()
-        true = truth["NDVI"].isel(win).interp(time=pred["time"]).load()
+        true = truth["NDVI"].isel(win).load()
+        true = true.assign_coords(time=true["time"].values.astype("datetime64[ns]"))  # interp needs one time unit on both sides
+        true = true.interp(time=pred["time"].values.astype("datetime64[ns]"))
         gap = np.isnan(obs.values) & np.isfinite(pred.values) & np.isfinite(true.values)
         rmse = float(np.sqrt(np.mean((pred.values[gap] - true.values[gap]) ** 2)))
         filled = float(np.isfinite(got["NDVI"].values).mean())

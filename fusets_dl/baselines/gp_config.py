@@ -111,7 +111,7 @@ class GPConfig:
     share: str = "none"
     share_pixels: int = 64
     optimizer: str = "lbfgs"
-    lbfgs_iter: int = 30
+    lbfgs_iter: int = 10
 
     def __post_init__(self) -> None:
         checks = {
