@@ -12,7 +12,7 @@ torch carries the chain rule from the hyper-parameters to those blocks.
 Nothing is taped per step, so memory is ``O(T n^2)`` per thread, and the
 cost per pixel and step is ``O(n^2)`` flops with no Python in the loop.
 
-Numba is an optional dependency (extra ``fast``); :func:`available` says
+Numba is a dependency (if it fails to import, the engine still runs); :func:`available` says
 whether it is installed, and :mod:`.statespace` falls back to its torch
 filter when it is not.
 """
@@ -426,7 +426,7 @@ def _kernels() -> dict[str, Any]:
     if _nb is None:
         from ..errors import ConfigError
 
-        raise ConfigError("the compiled state-space engine needs numba (pip install 'fusets-dl[fast]'); found it not installed")
+        raise ConfigError("the compiled state-space engine needs numba (pip install numba); found it not installed")
     return {"loglik": _loglik_batch, "loglik_ls": _loglik_ls_lanes, "loglik_ls_pixel": _loglik_ls_batch, "smooth": _smooth_batch}
 
 
