@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from . import statespace_batch, statespace_lbfgs
+from . import statespace_batch, statespace_lanes, statespace_lbfgs
 from .gp_config import GPConfig, _constrained, _init_params
 
 __all__ = ["fit_predict", "grid_layout", "kalman", "on_grid", "posterior", "state_matrices"]
@@ -571,10 +571,14 @@ def _predict_all(
         for a in range(0, b, step):
             ls, B, noise = _constrained({k: v[a : a + step] for k, v in p.items()}, cfg)
             if _compiled(y):
-                A1, Q1 = _step_blocks(ls, np.diff(grid))
-                got = statespace_batch.smooth(y[a : a + step].numpy(), m[a : a + step].numpy(), A1.numpy(), Q1.numpy(),
-                                              _unit_blocks(ls, 1.0)[2].numpy(), B.numpy(), noise.numpy(), np.asarray(qpos))
-                lla, mu, vv = (torch.as_tensor(g) for g in got)
+                nb_ = min(step, b - a)
+                mu_np, vv_np = np.empty((nb_, y.shape[1], qpos.size)), np.empty((nb_, y.shape[1], qpos.size))
+                ll_np = statespace_lanes.smooth_ls(np.ascontiguousarray(y[a : a + step].numpy()),
+                                                   np.ascontiguousarray(m[a : a + step].numpy().astype(np.uint8)),
+                                                   np.diff(np.asarray(grid, np.float64)), np.ascontiguousarray(ls.numpy()),
+                                                   np.ascontiguousarray(B.numpy()), np.ascontiguousarray(noise.numpy()),
+                                                   np.asarray(qpos, np.int64), mu_np, vv_np)
+                lla, mu, vv = torch.as_tensor(ll_np), torch.as_tensor(mu_np), torch.as_tensor(vv_np)
             else:
                 lla, mu, vv = kalman(y[a : a + step], m[a : a + step], grid, ls, B, noise, query=qpos)
             assert mu is not None and vv is not None

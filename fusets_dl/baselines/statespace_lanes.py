@@ -25,7 +25,7 @@ from ._numba import njit as _njit
 from ._numba import pnjit as _pnjit
 from ._numba import prange as _prange
 
-__all__ = ["LANES", "loglik_ls"]
+__all__ = ["LANES", "loglik_ls", "smooth_ls"]
 
 LANES = 8
 _LOG2PI = math.log(2.0 * math.pi)
@@ -95,8 +95,13 @@ def _mul_left(A, X, Y, Q, P):  # type: ignore[no-untyped-def]
 
 
 @_njit
-def _forward(y, mk, A1, Q1, P1, B, noise, Spost, xpost, U, sv, S, x, W, u, keep, ll):  # type: ignore[no-untyped-def]
-    """The filter over one lane group; returns the number of stored update events."""
+def _forward(y, mk, A1, Q1, P1, B, noise, Spost, xpost, U, sv, S, x, W, u, keep, ll, prior=False):  # type: ignore[no-untyped-def]
+    """The filter over one lane group; returns the number of stored update events.
+
+    With ``keep`` it stores per step the post-update (default) or, with
+    ``prior``, the pre-update covariance and mean, and per update event ``u``,
+    ``s`` and ``v``.
+    """
     P, T, L = y.shape
     Q = B.shape[0]
     m = 2 * P
@@ -140,6 +145,9 @@ def _forward(y, mk, A1, Q1, P1, B, noise, Spost, xpost, U, sv, S, x, W, u, keep,
                             for c in range(P):
                                 for ln in range(L):
                                     S[q * m + i * P + a, q * m + j * P + c, ln] += Q1[k - 1, q, i, j, ln] * B[q, a, c, ln]
+        if keep and prior:
+            Spost[k] = S
+            xpost[k] = x
         for p in range(P):
             seen = 0.0
             for ln in range(L):
@@ -177,7 +185,7 @@ def _forward(y, mk, A1, Q1, P1, B, noise, Spost, xpost, U, sv, S, x, W, u, keep,
             if keep:
                 U[e] = u
             e += 1
-        if keep:
+        if keep and not prior:
             Spost[k] = S
             xpost[k] = x
     return e
@@ -430,4 +438,204 @@ def loglik_ls(y, mk, dts, ls, B, noise, grad, gls, gB, gN):  # type: ignore[no-u
                                 acc += gA[k, q, a, c, ln] * dA[k, q, a, c, ln] + gQ[k, q, a, c, ln] * dQ[k, q, a, c, ln]
                     lam = _SQRT3 / lsl[q, ln]
                     gls[i, q] = acc * (-lam / lsl[q, ln])
+    return ll
+
+
+@_pnjit
+def smooth_ls(y, mk, dts, ls, B, noise, qpos, mean, var):  # type: ignore[no-untyped-def]
+    """Log likelihood and smoothed mean and variance of each output's noise-free sum at grid positions ``qpos``.
+
+    Kalman filter forward, then the modified Bryson-Frazier smoother backward
+    (adjoint state ``lam`` and matrix ``Lam`` through each scalar update and
+    each transition): ``x_s = x_k^- - P_k^- lam``, ``P_s = P_k^- - P_k^- Lam
+    P_k^-`` at every date, with no matrix inverse, ``O(n^2)`` per update and
+    step like the filter. The same results as the RTS smoother of
+    ``statespace_batch.smooth``.
+
+    Parameters
+    ----------
+    y, mk, dts, ls, B, noise : numpy.ndarray
+        As in :func:`loglik_ls`.
+    qpos : numpy.ndarray
+        (Tq,) int64 indices into the grid.
+    mean, var : numpy.ndarray
+        (b, P, Tq) float64 outputs, written in place.
+
+    Returns
+    -------
+    numpy.ndarray
+        (b,) log likelihoods.
+    """
+    nb, P, T = y.shape
+    Q = B.shape[1]
+    m = 2 * P
+    n = m * Q
+    L = LANES
+    ng = (nb + L - 1) // L
+    nq = qpos.shape[0]
+    ll = np.empty(nb)
+    nt = max(T - 1, 1)
+    for gi in _prange(ng):
+        yl = np.empty((P, T, L))
+        ml = np.zeros((P, T, L))
+        lsl = np.empty((Q, L))
+        Bl = np.empty((Q, P, P, L))
+        nl = np.empty((P, L))
+        for ln in range(L):
+            i = min(gi * L + ln, nb - 1) if gi * L + ln < nb else gi * L
+            real = gi * L + ln < nb
+            for p in range(P):
+                nl[p, ln] = noise[i, p]
+                for k in range(T):
+                    yl[p, k, ln] = y[i, p, k]
+                    if real:
+                        ml[p, k, ln] = mk[i, p, k]
+            for q in range(Q):
+                lsl[q, ln] = ls[i, q]
+                for a in range(P):
+                    for c in range(P):
+                        Bl[q, a, c, ln] = B[i, q, a, c]
+        A1 = np.empty((nt, Q, 2, 2, L))
+        Q1 = np.empty_like(A1)
+        dA = np.empty_like(A1)
+        dQ = np.empty_like(A1)
+        P1 = np.empty((Q, 2, 2, L))
+        dP = np.empty_like(P1)
+        _blocks(lsl, dts, A1, Q1, P1, dA, dQ, dP)
+        ne = 0
+        for p in range(P):
+            for k in range(T):
+                seen = 0.0
+                for ln in range(L):
+                    seen += ml[p, k, ln]
+                if seen > 0.0:
+                    ne += 1
+        S = np.empty((n, n, L))
+        x = np.empty((n, L))
+        W = np.empty((n, n, L))
+        u = np.empty((n, L))
+        lll = np.empty(L)
+        Sprior = np.empty((T, n, n, L))
+        xprior = np.empty((T, n, L))
+        U = np.empty((max(ne, 1), n, L))
+        sv = np.empty((max(ne, 1), 2, L))
+        _forward(yl, ml, A1, Q1, P1, Bl, nl, Sprior, xprior, U, sv, S, x, W, u, True, lll, True)
+        lam = np.zeros((n, L))
+        Lam = np.zeros((n, n, L))
+        a = np.empty((n, L))
+        c1 = np.empty(L)
+        c2 = np.empty(L)
+        wv = np.empty((n, L))
+        mq = np.empty((P, nq, L))
+        vq = np.empty((P, nq, L))
+        e = ne
+        for k in range(T - 1, -1, -1):
+            for p in range(P - 1, -1, -1):
+                seen = 0.0
+                for ln in range(L):
+                    seen += ml[p, k, ln]
+                if seen == 0.0:
+                    continue
+                e -= 1
+                uu = U[e]
+                # lam <- C' lam - h v / s ; Lam <- C' Lam C + h h' / s, C = I - u h' / s (masked lanes: unchanged)
+                for ln in range(L):
+                    c1[ln] = 0.0
+                for r in range(n):
+                    for ln in range(L):
+                        c1[ln] += uu[r, ln] * lam[r, ln]
+                for r in range(n):
+                    for ln in range(L):
+                        a[r, ln] = 0.0
+                    for cc in range(n):
+                        for ln in range(L):
+                            a[r, ln] += Lam[r, cc, ln] * uu[cc, ln]
+                for ln in range(L):
+                    c2[ln] = 0.0
+                for r in range(n):
+                    for ln in range(L):
+                        c2[ln] += uu[r, ln] * a[r, ln]
+                for ln in range(L):
+                    s_, v_, mm = sv[e, 0, ln], sv[e, 1, ln], ml[p, k, ln]
+                    si = mm / s_
+                    c1[ln] = (c1[ln] + v_) * si  # lam correction on the observed states
+                    c2[ln] = mm * (c2[ln] / (s_ * s_) + 1.0 / s_)  # h h' coefficient
+                    for r in range(n):
+                        a[r, ln] *= si  # Lam u / s, masked
+                for q in range(Q):
+                    hq = q * m + p
+                    for ln in range(L):
+                        lam[hq, ln] -= c1[ln]
+                for q in range(Q):
+                    hq = q * m + p
+                    for r in range(n):
+                        for ln in range(L):
+                            Lam[hq, r, ln] -= a[r, ln]
+                            Lam[r, hq, ln] -= a[r, ln]
+                    for q2 in range(Q):
+                        h2 = q2 * m + p
+                        for ln in range(L):
+                            Lam[hq, h2, ln] += c2[ln]
+            # smoothed outputs at step k from the prior
+            Sk = Sprior[k]
+            xk = xprior[k]
+            for j in range(nq):
+                if qpos[j] != k:
+                    continue
+                for p in range(P):
+                    for r in range(n):
+                        for ln in range(L):
+                            wv[r, ln] = 0.0
+                        for q in range(Q):
+                            for ln in range(L):
+                                wv[r, ln] += Sk[r, q * m + p, ln]
+                    for ln in range(L):
+                        c1[ln] = 0.0
+                        c2[ln] = 0.0
+                    for q in range(Q):
+                        for ln in range(L):
+                            c1[ln] += xk[q * m + p, ln]
+                            c2[ln] += wv[q * m + p, ln]
+                    for r in range(n):
+                        for ln in range(L):
+                            c1[ln] -= wv[r, ln] * lam[r, ln]
+                        for cc in range(n):
+                            for ln in range(L):
+                                c2[ln] -= wv[r, ln] * Lam[r, cc, ln] * wv[cc, ln]
+                    for ln in range(L):
+                        mq[p, j, ln] = c1[ln]
+                        vq[p, j, ln] = c2[ln]
+            if k == 0:
+                break
+            # through the transition k-1 -> k: lam <- A' lam, Lam <- A' Lam A
+            A = A1[k - 1]
+            for q in range(Q):
+                for p in range(P):
+                    r0, r1 = q * m + p, q * m + P + p
+                    for ln in range(L):
+                        b0, b1 = lam[r0, ln], lam[r1, ln]
+                        lam[r0, ln] = A[q, 0, 0, ln] * b0 + A[q, 1, 0, ln] * b1
+                        lam[r1, ln] = A[q, 0, 1, ln] * b0 + A[q, 1, 1, ln] * b1
+                    for cc in range(n):
+                        for ln in range(L):
+                            s0, s1 = Lam[r0, cc, ln], Lam[r1, cc, ln]
+                            W[r0, cc, ln] = A[q, 0, 0, ln] * s0 + A[q, 1, 0, ln] * s1
+                            W[r1, cc, ln] = A[q, 0, 1, ln] * s0 + A[q, 1, 1, ln] * s1
+            for q in range(Q):
+                for p in range(P):
+                    c0, c1i = q * m + p, q * m + P + p
+                    for r in range(n):
+                        for ln in range(L):
+                            w0, w1 = W[r, c0, ln], W[r, c1i, ln]
+                            Lam[r, c0, ln] = w0 * A[q, 0, 0, ln] + w1 * A[q, 1, 0, ln]
+                            Lam[r, c1i, ln] = w0 * A[q, 0, 1, ln] + w1 * A[q, 1, 1, ln]
+        for ln in range(L):
+            i = gi * L + ln
+            if i >= nb:
+                continue
+            ll[i] = lll[ln]
+            for p in range(P):
+                for j in range(nq):
+                    mean[i, p, j] = mq[p, j, ln]
+                    var[i, p, j] = vq[p, j, ln]
     return ll

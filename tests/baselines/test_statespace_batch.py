@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fusets_dl.baselines import gp, statespace, statespace_batch
+from fusets_dl.baselines import gp, statespace, statespace_batch, statespace_lanes
 from tests.baselines.test_gp import _case
 
 pytest.importorskip("numba", reason="numba (extra 'fast') not installed: the compiled engine is not used")
@@ -124,3 +124,25 @@ def test_lane_kernel_equals_the_per_pixel_kernel(P: int, Q: int, b: int) -> None
         res.append((k[name](y, mk, dts, ls, B, noise, True, *g), *g))
     for a, r in zip(res[0], res[1], strict=True):
         np.testing.assert_allclose(a, r, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(("P", "Q", "b"), [(2, 2, 11), (3, 3, 8), (1, 2, 3)])
+def test_lane_smoother_equals_the_rts_smoother(P: int, Q: int, b: int) -> None:
+    """The Bryson-Frazier lane smoother against the per-pixel RTS smoother: likelihood, mean, variance; repeated query dates."""
+    rng = np.random.default_rng(P + b)
+    T = 30
+    grid = np.sort(rng.choice(np.arange(150), T, replace=False)).astype(float)
+    y = rng.normal(size=(b, P, T))
+    mk = (rng.random((b, P, T)) < 0.5).astype(np.uint8)
+    ls = rng.uniform(5.0, 60.0, (b, Q))
+    W = rng.normal(size=(b, Q, P, 1))
+    B = W @ W.transpose(0, 1, 3, 2) + np.eye(P) * rng.uniform(0.05, 0.3, (b, Q, 1, 1))
+    noise = rng.uniform(0.01, 0.2, (b, P))
+    qpos = np.array([0, 5, 5, T - 1, 13], dtype=np.int64)
+    A1, Q1, P1 = _blocks(torch.as_tensor(ls), grid)
+    ll0, m0, v0 = statespace_batch.smooth(y, mk.astype(bool), A1.numpy(), Q1.numpy(), P1.numpy(), B, noise, qpos)
+    m1, v1 = np.full_like(m0, np.nan), np.full_like(v0, np.nan)
+    ll1 = statespace_lanes.smooth_ls(y, mk, np.diff(grid), ls, B, noise, qpos, m1, v1)
+    np.testing.assert_allclose(ll1, ll0, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(m1, m0, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(v1, v0, rtol=1e-9, atol=1e-10)
