@@ -391,19 +391,24 @@ def _sample(idx: np.ndarray, k: int) -> np.ndarray:
     return idx[np.linspace(0, idx.size - 1, k).round().astype(int)]
 
 
-def _shared_fit(
-    y: torch.Tensor, m: torch.Tensor, grid: np.ndarray, groups: np.ndarray, P: int, Q: int, cfg: GPConfig,
-) -> dict[str, torch.Tensor]:
-    """One parameter set per group (0..G-1), fitted on up to ``share_pixels`` pixels of it; best of the restarts."""
+def _group_sample(groups: np.ndarray, cfg: GPConfig, dev: torch.device) -> tuple[int, int, np.ndarray, torch.Tensor]:
+    """Groups ``G``, restarts ``R``, the sampled pixels (up to ``share_pixels`` per group) and their parameter-set index (R * G sets)."""
     G = int(groups.max()) + 1
     rows = [_sample(np.flatnonzero(groups == g), cfg.share_pixels) for g in range(G)]
     sel = np.concatenate(rows)
     gsel = np.concatenate([np.full(r.size, g) for g, r in enumerate(rows)])
     R = cfg.restarts
+    return G, R, sel, torch.as_tensor(np.concatenate([gsel + r * G for r in range(R)]), device=dev)
+
+
+def _shared_fit(
+    y: torch.Tensor, m: torch.Tensor, grid: np.ndarray, groups: np.ndarray, P: int, Q: int, cfg: GPConfig,
+) -> dict[str, torch.Tensor]:
+    """One parameter set per group (0..G-1), fitted on up to ``share_pixels`` pixels of it; best of the restarts."""
+    G, R, sel, grp = _group_sample(groups, cfg, y.device)
     dev, dt = y.device, y.dtype
     inits = [_init_params(G, P, Q, cfg.rank, r, cfg, dev, dt) for r in range(R)]
     p = {k: torch.cat([i[k] for i in inits]) for k in inits[0]}  # (R * G, ...)
-    grp = torch.as_tensor(np.concatenate([gsel + r * G for r in range(R)]), device=dev)
     ysel, msel = y[sel].repeat(R, 1, 1), m[sel].repeat(R, 1, 1)
     _adam(p, ysel, msel, grid, cfg, cfg.n_iter, cfg.lr, group=grp)
     with torch.no_grad():
@@ -419,14 +424,9 @@ def _lbfgs_shared(
     y: torch.Tensor, m: torch.Tensor, grid: np.ndarray, groups: np.ndarray, P: int, Q: int, cfg: GPConfig,
 ) -> torch.Tensor:
     """One flat parameter vector per group (G, d), fitted by L-BFGS on up to ``share_pixels`` pixels of it; best of the restarts."""
-    G = int(groups.max()) + 1
-    rows = [_sample(np.flatnonzero(groups == g), cfg.share_pixels) for g in range(G)]
-    sel = np.concatenate(rows)
-    gsel = np.concatenate([np.full(r.size, g) for g, r in enumerate(rows)])
-    R = cfg.restarts
+    G, R, sel, grp = _group_sample(groups, cfg, y.device)
     dev, dt = y.device, y.dtype
     theta0 = torch.cat([statespace_lbfgs.theta_from_params(_init_params(G, P, Q, cfg.rank, r, cfg, dev, dt), cfg) for r in range(R)])
-    grp = torch.as_tensor(np.concatenate([gsel + r * G for r in range(R)]), device=dev)
     theta, f, _ = statespace_lbfgs.fit(y[sel].repeat(R, 1, 1), m[sel].repeat(R, 1, 1), grid, theta0, grp, cfg, (P, Q, cfg.rank), _loglik,
                                        2 * cfg.lbfgs_iter)
     best = torch.where(torch.isfinite(f), f, torch.full_like(f, float("inf"))).view(R, G).argmin(0) * G + torch.arange(G, device=dev)
