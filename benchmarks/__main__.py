@@ -29,8 +29,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     core.main_threads()
     t0 = time.perf_counter()
-    rows = core.run(quick=args.quick, device=args.device)
     machine = describe()
+    # each row as soon as it is measured (a run stopped by a time limit keeps what it measured), then the table
+    rows = core.run(quick=args.quick, device=args.device, on_row=lambda r: print(_table([r], machine).splitlines()[-1], flush=True))
     print(_table(rows, machine))
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     if args.json:

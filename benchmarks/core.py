@@ -52,9 +52,22 @@ def _former_cpu_bf16(model: FusionModel, x: np.ndarray, batch_size: int = 16384)
     return out
 
 
-def run(quick: bool = False, device: str = "auto") -> list[dict[str, Any]]:
-    """Run the core benchmarks; one row per measurement."""
-    rows: list[dict[str, Any]] = []
+class _Rows(list):
+    """The table's rows; each appended row is also handed to ``on_row`` (printing it as it comes)."""
+
+    def __init__(self, on_row: Callable[[dict[str, Any]], None] | None) -> None:
+        super().__init__()
+        self._on_row = on_row
+
+    def append(self, row: dict[str, Any]) -> None:
+        super().append(row)
+        if self._on_row is not None:
+            self._on_row(row)
+
+
+def run(quick: bool = False, device: str = "auto", on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run the core benchmarks; one row per measurement, each also passed to ``on_row`` as it is measured."""
+    rows: list[dict[str, Any]] = _Rows(on_row)
     size = 256 if quick else 512
     cube = _cube(size, size)
     nt = cube.sizes["time"]
