@@ -26,6 +26,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 nproc | tee -a "$out/gpu.txt"
 $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" | tee -a "$out/gpu.txt"
 $py -c "
+import importlib, importlib.metadata as md
+print('versions:', ', '.join(f'{m} {md.version(m)}' for m in ('numpy', 'pandas', 'xarray', 'dask', 'zarr', 'numba', 'scipy')))" | tee -a "$out/gpu.txt"
+$py -c "
 import importlib.util as u
 need = ['numpy', 'pandas', 'scipy', 'xarray', 'dask', 'distributed', 'rioxarray', 'zarr', 'netCDF4', 'torch', 'safetensors', 'yaml', 'matplotlib', 'tqdm']
 print('missing modules:', [m for m in need if u.find_spec(m) is None] or 'none')" | tee -a "$out/gpu.txt"
