@@ -27,6 +27,7 @@ instead of the dense ``O(N^3)`` in the number ``N`` of observations, with no
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -325,6 +326,32 @@ def posterior(
 
 # --------------------------------------------------------------------------- fitting
 
+def _fit_device(device: str | None) -> torch.device:
+    """The device of a state-space fit: ``"auto"`` is the CPU wherever the compiled filter serves.
+
+    The filter is a recursion over the dates with small (2Q x 2Q) blocks: on
+    CUDA each step is a handful of tiny kernels, so the GPU waits on their
+    launches. Measured with ``benchmarks.mogpr`` (FuseTS field series, default
+    L-BFGS fit): 8.5 pixels/s on an NVIDIA H200 (torch filter, 256 pixels)
+    against about 600 pixels/s for the compiled lane kernels on 2 CPU cores.
+    An explicit ``"cuda"`` is honoured, with a warning.
+    """
+    from ..options import option
+    from ..runtime import resolve_device
+
+    if option("device", device) == "auto" and statespace_batch.available():
+        return torch.device("cpu")
+    dev = resolve_device(device)
+    if dev.type == "cuda" and statespace_batch.available():
+        warnings.warn(
+            f"mogpr: engine='statespace' on {dev} runs the torch Kalman filter, about 70 times slower per pixel than "
+            "the compiled CPU filter (8.5 against ~600 pixels/s measured); use device='auto' or 'cpu' for it, "
+            "or engine='dense' for a GPU fit",
+            UserWarning, stacklevel=3,
+        )
+    return dev
+
+
 def _compiled(y: torch.Tensor) -> bool:
     """Whether the compiled filter (:mod:`.statespace_batch`) serves this batch: Numba installed, CPU tensors."""
     return statespace_batch.available() and y.device.type == "cpu"
@@ -523,9 +550,7 @@ def fit_predict(
         fit &= np.asarray(classes) >= 0
     if not fit.any():
         return out
-    from ..runtime import resolve_device
-
-    dev, f64 = resolve_device(cfg.device), torch.float64
+    dev, f64 = _fit_device(cfg.device), torch.float64
     sel = np.flatnonzero(fit)
     grid, opos, qpos = grid_layout(days - days.min(), qdays - days.min())
     yg, mg = on_grid(z[sel], opos, grid.size)

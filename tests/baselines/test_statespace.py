@@ -154,3 +154,21 @@ def test_lbfgs_per_pixel_fit_does_not_depend_on_the_batch() -> None:
 def test_optimizer_is_checked() -> None:
     with pytest.raises(ConfigError, match="optimizer"):
         gp.GPConfig(optimizer="newton")
+
+
+@pytest.mark.skipif(not statespace.statespace_batch.available(), reason="needs numba (the compiled CPU filter)")
+def test_auto_device_keeps_the_fit_on_the_cpu_where_the_compiled_filter_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a GPU machine, device='auto' still fits on the CPU: the torch filter on CUDA is ~70x slower per pixel."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert statespace._fit_device("auto") == torch.device("cpu")
+    assert statespace._fit_device(None) == torch.device("cpu")
+    assert statespace._fit_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(not statespace.statespace_batch.available(), reason="needs numba (the compiled CPU filter)")
+def test_explicit_cuda_for_the_statespace_fit_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fusets_dl.runtime as runtime
+
+    monkeypatch.setattr(runtime, "resolve_device", lambda device=None: torch.device("cuda"))
+    with pytest.warns(UserWarning, match=r"torch Kalman filter, about 70 times slower.*device='auto' or 'cpu'"):
+        assert statespace._fit_device("cuda") == torch.device("cuda")
