@@ -32,6 +32,7 @@ import xarray as xr
 from pyproj import CRS
 from scipy.spatial import cKDTree
 
+from ._cloudfield import cloud_date, interp_field
 from ._rng import hash_normal as _normal
 from ._rng import hash_uniform as _uniform
 from .errors import ConfigError
@@ -106,6 +107,7 @@ class _Scene:
     def __init__(self, cfg: SceneConfig) -> None:
         cfg.validate()
         self.cfg = cfg
+        self.compiled_clouds = True  # False: the NumPy reference of the cloud pass (bit-identical; tests)
         rng = np.random.default_rng(cfg.seed)
         self.t0 = pd.Timestamp(cfg.start).normalize()
         t_end = pd.Timestamp(cfg.end)
@@ -254,22 +256,7 @@ class _Scene:
         self.cloud_sd = np.array([np.std(self._interp(grids[i], py, px)) for i in range(min(n, 10))]).mean()
 
     def _interp(self, grid: np.ndarray, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-        s = self.cfg.cloud_scale
-        gy = (np.asarray(yy) + abs(self.cfg.shadow_shift[0]) + 1) / s + 1
-        gx = (np.asarray(xx) + abs(self.cfg.shadow_shift[1]) + 1) / s + 1
-        y0 = np.clip(np.floor(gy).astype(int), 0, grid.shape[0] - 2)
-        x0 = np.clip(np.floor(gx).astype(int), 0, grid.shape[1] - 2)
-        fy = np.clip(gy - y0, 0, 1)
-        fx = np.clip(gx - x0, 0, 1)
-        # smoothstep weights give a smoother field than bilinear
-        fy = fy * fy * (3 - 2 * fy)
-        fx = fx * fx * (3 - 2 * fx)
-        return (
-            grid[y0, x0] * (1 - fy) * (1 - fx)
-            + grid[y0 + 1, x0] * fy * (1 - fx)
-            + grid[y0, x0 + 1] * (1 - fy) * fx
-            + grid[y0 + 1, x0 + 1] * fy * fx
-        )
+        return interp_field(grid, yy, xx, self.cfg.cloud_scale, abs(self.cfg.shadow_shift[0]), abs(self.cfg.shadow_shift[1]))
 
     # ------------------------------------------------------------------ per-block physics
 
@@ -362,39 +349,19 @@ class _Scene:
         bright = np.where(cls[None] == WATER, 0.07, bright)
         red = bright * (1 - nd) / 2
         nir = bright * (1 + nd) / 2
-        # clouds
-        Y, X = np.meshgrid(yi.astype(float), xi.astype(float), indexing="ij")
-        sy, sx = cfg.shadow_shift
+        # clouds, date by date (fusets_dl._cloudfield, compiled): the draws are the same hashes as before
         scl = np.where(cls[None] == WATER, 6, np.where(nd > 0.3, 4, 5)).astype(np.uint8)
         cloud_flag = np.zeros(nd.shape, dtype=np.uint8)
+        yc, xc = yi.astype(np.int64)[:, None], xi.astype(np.int64)[None, :]
+        band = 0.35 * self.cloud_sd
         for i in range(days.size):
             if not np.isfinite(self.cloud_thr[i]):
                 continue
-            v = self._interp(self.cloud_grids[i], Y, X) + 0.15 * _normal(cfg.seed, _S_FINE_CLOUD, i, Y.astype(np.int64), X.astype(np.int64))
-            vs = self._interp(self.cloud_grids[i], Y - sy, X - sx)
-            thr = self.cloud_thr[i]
-            band = 0.35 * self.cloud_sd
-            cloud = v > thr
-            thick = v > thr + band
-            thin = cloud & ~thick
-            shadow = (vs > thr + band) & ~cloud
-            u = _uniform(cfg.seed, _S_CLOUD_REFL, i, Y.astype(np.int64), X.astype(np.int64))
-            c_red = 0.32 + 0.25 * u
-            c_nir = c_red * (1.03 + 0.08 * u)
-            a = np.clip((v - thr) / band, 0.25, 1.0)
-            r_i, n_i = red[i], nir[i]
-            r_i = np.where(thick, c_red, np.where(thin, (1 - a * 0.7) * r_i + a * 0.7 * c_red, r_i))
-            n_i = np.where(thick, c_nir, np.where(thin, (1 - a * 0.7) * n_i + a * 0.7 * c_nir, n_i))
-            r_i = np.where(shadow, 0.35 * r_i + 0.004, r_i)
-            n_i = np.where(shadow, 0.35 * n_i + 0.004, n_i)
-            red[i], nir[i] = r_i, n_i
-            detect = _uniform(cfg.seed, _S_THIN, i, Y.astype(np.int64), X.astype(np.int64))
-            s_i = scl[i]
-            s_i = np.where(shadow, 3, s_i)
-            s_i = np.where(thin & (detect < 0.75), 10, s_i)  # a quarter of thin cloud goes undetected
-            s_i = np.where(thick, np.where(v > thr + 2.5 * band, 9, 8), s_i)
-            scl[i] = s_i
-            cloud_flag[i] = np.where(cloud, 1, np.where(shadow, 2, 0))
+            fine = 0.15 * _normal(cfg.seed, _S_FINE_CLOUD, i, yc, xc)
+            u = _uniform(cfg.seed, _S_CLOUD_REFL, i, yc, xc)
+            detect = _uniform(cfg.seed, _S_THIN, i, yc, xc)
+            cloud_date(self.cloud_grids[i], yi, xi, cfg.cloud_scale, cfg.shadow_shift, float(self.cloud_thr[i]), band,
+                       fine, u, detect, red[i], nir[i], scl[i], cloud_flag[i], compiled=self.compiled_clouds)
         out = np.empty((4, *nd.shape), dtype=np.uint16)
         out[0] = np.clip(np.round(red * 1e4), 1, 65535)
         out[1] = np.clip(np.round(nir * 1e4), 1, 65535)
