@@ -37,8 +37,9 @@ def _cube(ny: int, nx: int, seed: int = 0, chunk: int = 128) -> Any:
 
 def _random_model(spec: fdl.FeatureSpec) -> FusionModel:
     n = len(spec.names)
-    net = MLP(n).eval()
-    arch = {"type": "mlp", "n_in": n, "hidden": [256, 128, 64, 32, 16], "dropout": 0.1, "batch_norm": True}
+    hidden = fdl.TrainConfig().hidden  # the default network
+    net = MLP(n, hidden).eval()
+    arch = {"type": "mlp", "n_in": n, "hidden": list(hidden), "dropout": 0.1, "batch_norm": True}
     return FusionModel(net, spec, Scaler(np.zeros(n, np.float32), np.ones(n, np.float32), 0.5, 0.2), arch)
 
 

@@ -18,14 +18,14 @@ class MLP(nn.Module):
     n_in : int
         Number of input features.
     hidden : sequence of int
-        Widths of the hidden layers.
+        Widths of the hidden layers (default: ``TrainConfig.hidden``'s).
     dropout : float
         Dropout probability after each hidden layer.
     batch_norm : bool
         Batch normalisation after each hidden linear layer.
     """
 
-    def __init__(self, n_in: int, hidden: Sequence[int] = (256, 128, 64, 32, 16), dropout: float = 0.1, batch_norm: bool = True) -> None:
+    def __init__(self, n_in: int, hidden: Sequence[int] = (128, 64, 32, 16), dropout: float = 0.1, batch_norm: bool = True) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = n_in
