@@ -32,7 +32,7 @@ _SCALES = ("std_scale", "std_scale_s1_only")
 #: Half-width of the central interval holding half of a standard normal (the median of |z|).
 _NORMAL_MEDIAN_ABS = 0.6744897501960817
 #: Rows (pixel-dates, padding included) per RowTCN call on CPU: the activations of one call stay in cache.
-_CPU_ROWS = 24_576
+_CPU_ROWS = 12_288
 
 
 def fit_std_scale(residual: np.ndarray, std: np.ndarray, method: str = "nll") -> float:

@@ -17,6 +17,7 @@ out too narrow on held-out spells. Metrics on the test blocks.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from ..runtime import resolve_device
 from ..validate import check_cube
 from .config import TrainConfig
 
-__all__ = ["train_sequence"]
+__all__ = ["calibrate_sequence", "train_sequence"]
 
 _ANGLE = "incidence_angle"
 
@@ -386,3 +387,58 @@ def train_sequence(
                 m.get("r2", float("nan")), m.get("rmse", float("nan")), model.metrics.get("test_s1_only", {}).get("r2", float("nan")),
                 model.metrics.get("coverage_1std", float("nan")), model.metrics.get("coverage_2std", float("nan")))
     return model
+
+
+def calibrate_sequence(
+    model: SequenceModel,
+    cubes: xr.Dataset | list[xr.Dataset],
+    *,
+    config: TrainConfig | None = None,
+    split: dict[str, Any] | list[dict[str, Any]] | None = None,
+    method: str = "nll",
+) -> SequenceModel:
+    """Refit a sequence model's std calibration on the validation blocks of cubes (e.g. another method or a new site).
+
+    Parameters
+    ----------
+    model : SequenceModel
+        A trained model (its network and statistics are kept as they are).
+    cubes : xarray.Dataset or list of xarray.Dataset
+        Fusion cubes with clear ``NDVI``.
+    config : TrainConfig, optional
+        ``seed`` and ``block_size`` of the block split; default the model's
+        training configuration (the blocks it was trained and validated with).
+    split : dict or list of dict, optional
+        Explicit block splits (one per cube).
+    method : {"nll", "quantile"}
+        See :func:`~fusets_dl.models.sequence_model.fit_std_scale`.
+
+    Returns
+    -------
+    SequenceModel
+        A copy sharing the network, with the new ``calibration``.
+
+    Raises
+    ------
+    ModelError
+        ``model`` is not a SequenceModel, or an unknown method.
+    InsufficientDataError
+        No cube, or one split per cube not given.
+    """
+    if getattr(model, "kind", None) != "sequence":
+        raise ModelError(f"calibrate_sequence: expected a SequenceModel, found {type(model).__name__}")
+    if method not in ("nll", "quantile"):
+        raise ModelError(f"calibrate_sequence: method: expected 'nll' or 'quantile', found {method!r}")
+    config = config or (TrainConfig.from_dict(model.config) if model.config else TrainConfig(model="sequence"))
+    cube_list = [cubes] if isinstance(cubes, xr.Dataset) else list(cubes)
+    splits = split if isinstance(split, list) else [split] * len(cube_list)
+    if not cube_list or len(splits) != len(cube_list):
+        raise InsufficientDataError(f"calibrate_sequence: expected one or more cubes and one split per cube, found {len(cube_list)} and {len(splits)}")
+    gap = float(model.spec.get("orbit_gap_minutes", 3.0))
+    prepared = []
+    for cube, sp in zip(cube_list, splits, strict=True):
+        check_cube(cube, need_target=True)
+        part, _ = _parts(cube, config, sp)
+        prepared.append(_prepare(cube, _series(cube), part, model.stats, model.radius, gap))
+    bare = dataclasses.replace(model, calibration={})
+    return dataclasses.replace(model, calibration=_calibrate(bare, prepared, config, method))

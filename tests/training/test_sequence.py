@@ -12,7 +12,7 @@ import fusets_dl as fdl
 from fusets_dl.errors import ConfigError, ModelError
 from fusets_dl.evaluation.splits import split_blocks
 from fusets_dl.models.sequence_model import SequenceModel
-from fusets_dl.training.sequence import train_sequence
+from fusets_dl.training.sequence import calibrate_sequence, train_sequence
 
 FAST = dict(model="sequence", seq_channels=12, seq_dilations=(1, 2, 4), seq_window=16, seq_windows_per_epoch=256,
             seq_batch_size=64, max_epochs=5, patience=5, block_size=8, learning_rate=5e-3)
@@ -78,3 +78,15 @@ def test_std_calibration_is_fitted_on_validation_blocks_only(trained: SequenceMo
     assert scrambled["std_scale"] == again["std_scale"] and scrambled["std_scale_s1_only"] == again["std_scale_s1_only"]
     s["NDVI"][part == 1] += 0.2  # the validation blocks do drive it
     assert _calibrate(uncal, [_prepare(small_cube, s, part, trained.stats, trained.radius, 3.0)], cfg)["std_scale"] > 1.2 * again["std_scale"]
+
+
+def test_calibrate_sequence_refits_on_the_models_validation_blocks(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    again = calibrate_sequence(trained, small_cube)  # the model's own config: the same blocks, the same factor
+    assert again.calibration["std_scale"] == pytest.approx(trained.calibration["std_scale"], rel=1e-5)
+    assert again.network is trained.network and trained.calibration["method"] == "nll"
+    q = calibrate_sequence(trained, small_cube, method="quantile")
+    assert q.calibration["method"] == "quantile" and 0.2 < q.std_scale() < 5 and q.std_scale() != again.std_scale()
+    with pytest.raises(ModelError, match="method"):
+        calibrate_sequence(trained, small_cube, method="iso")
+    with pytest.raises(ModelError, match="expected a SequenceModel"):
+        calibrate_sequence(object(), small_cube)  # type: ignore[arg-type]
