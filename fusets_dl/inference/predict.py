@@ -85,7 +85,7 @@ def predict_ndvi(
     if getattr(model, "kind", None) == "sequence":  # whole-series model: NDVI_pred with its std as a coordinate
         from .sequence import predict_sequence
 
-        ds = predict_sequence(cube, model, batch_size=batch_size, device=device)
+        ds = predict_sequence(cube, model, batch_size=batch_size, device=device, precision=precision)
         return ds["NDVI_pred"].assign_coords(NDVI_pred_std=ds["NDVI_pred_std"])
     check_cube(cube)
     # the options are read now, not when a lazy result is computed (maybe outside a ``with set_options``)

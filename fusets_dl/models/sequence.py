@@ -41,7 +41,7 @@ from torch import nn
 
 from ..errors import ModelError
 
-__all__ = ["CHANNELS", "MIN_SCALE_DB", "SequenceNet", "receptive_radius", "sequence_inputs"]
+__all__ = ["CHANNELS", "MIN_SCALE_DB", "RowTCN", "SequenceNet", "receptive_radius", "sequence_inputs"]
 
 #: Input channels, in order.
 CHANNELS: tuple[str, ...] = (
@@ -131,6 +131,135 @@ class SequenceNet(nn.Module):
         return torch.cat([h[:, :1], h[:, 1:].clamp(-9.0, 4.0)], dim=1)
 
 
+def _taps(h: torch.Tensor, d: int, dtype: torch.dtype) -> torch.Tensor:
+    """(b * n, 3c) in ``dtype``: dates ``t``, ``t + d``, ``t + 2d`` of ``h`` (b, n + 2d, c) side by side (a valid convolution's input)."""
+    b, length, c = h.shape
+    n = length - 2 * d
+    h = h.to(dtype)
+    out = torch.empty((b, n, 3 * c), dtype=dtype, device=h.device)
+    for k in range(3):
+        out[:, :, k * c : (k + 1) * c] = h[:, k * d : k * d + n]
+    return out.view(b * n, 3 * c)
+
+
+class RowTCN(nn.Module):
+    """The inference form of a :class:`SequenceNet` on CPU: time-major rows, each dilated convolution one matrix product.
+
+    Activations are kept time-major (batch, dates, channels) and every
+    convolution with kernel 3 and dilation ``d`` is computed "valid" (only
+    where all three taps exist) as one product of the rows
+    ``[h(t - d), h(t), h(t + d)]`` with the stacked kernel taps: each layer
+    drops ``d`` dates at each end, which the network's output on the series
+    never needs, and after the last layer exactly the series' own dates are
+    left, with the network's result (float32: equal to rounding). ``torch.conv1d`` on CPU
+    spends most of its time in layout handling at 32 channels; these
+    products run 1.5 times faster in float32 on one thread, and about 3
+    times in bfloat16, where oneDNN fuses bias and GELU into the product
+    (:func:`torch.ops.mkldnn._linear_pointwise`, as
+    :class:`~fusets_dl.models.fused.OneDNNStack`); the residual stream, the
+    input layer and the output layer stay in float32.
+
+    Parameters
+    ----------
+    net : SequenceNet
+        The trained network (kernel 3 only; see :meth:`supports`).
+    dtype : torch.dtype
+        ``torch.float32`` or ``torch.bfloat16`` (needs :meth:`supports`
+        with ``bf16=True``).
+
+    Raises
+    ------
+    ModelError
+        A network this form cannot run, or bfloat16 without oneDNN's
+        fused bfloat16 product on this CPU.
+    """
+
+    def __init__(self, net: SequenceNet, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        bf16 = dtype == torch.bfloat16
+        if not self.supports(net, bf16=bf16):
+            raise ModelError(f"RowTCN: expected a SequenceNet with kernel 3{' and oneDNN bfloat16 on this CPU' if bf16 else ''}, "
+                             f"found {type(net).__name__} (dtype {dtype})")
+        self.bf16 = bf16
+        self.radius = net.radius
+        wt = torch.bfloat16 if bf16 else torch.float32
+        with torch.no_grad():
+            self.register_buffer("w_in", net.inp.weight[:, :, 0].T.contiguous().float())
+            self.register_buffer("b_in", net.inp.bias.detach().float().clone())
+            self.register_buffer("w_out", net.out.weight[:, :, 0].T.contiguous().float())
+            self.register_buffer("b_out", net.out.bias.detach().float().clone())
+            self.dilations: list[int] = []
+            self.gelu: list[str] = []
+            for i, lay in enumerate(net.layers):
+                taps = torch.cat([lay.conv.weight[:, :, k].T for k in range(3)], dim=0)  # (3c, c): [t - d, t, t + d]
+                mix = lay.mix.weight[:, :, 0].T
+                if bf16:  # oneDNN takes (out, in)
+                    taps, mix = taps.T, mix.T
+                self.register_buffer(f"taps{i}", taps.contiguous().to(wt))
+                self.register_buffer(f"tb{i}", lay.conv.bias.detach().to(wt).clone())
+                self.register_buffer(f"mix{i}", mix.contiguous().to(wt))
+                self.register_buffer(f"mb{i}", lay.mix.bias.detach().to(wt).clone())
+                self.dilations.append(int(lay.conv.dilation[0]))
+                self.gelu.append(lay.act.approximate)
+
+    @staticmethod
+    def supports(net: nn.Module, *, bf16: bool = False) -> bool:
+        """Whether ``net`` can run as a RowTCN here.
+
+        Parameters
+        ----------
+        net : torch.nn.Module
+            The network.
+        bf16 : bool
+            In bfloat16 (needs oneDNN's fused bfloat16 product on this CPU).
+
+        Returns
+        -------
+        bool
+            True for a :class:`SequenceNet` with kernel-3 layers (and, with
+            ``bf16``, a CPU that computes bfloat16 natively).
+        """
+        if not isinstance(net, SequenceNet) or any(lay.conv.kernel_size[0] != 3 for lay in net.layers):
+            return False
+        if not bf16:
+            return True
+        from .fused import _onednn_bf16
+
+        return _onednn_bf16()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output on the series inside the padding.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            (batch, in_channels, radius + T + radius) float32: series padded
+            with ``radius`` zero dates on each side.
+
+        Returns
+        -------
+        torch.Tensor
+            float32 (batch, 2, T): mean and log-variance (clamped to [-9, 4]),
+            equal to ``net(x)[:, :, radius:-radius]`` (to rounding).
+        """
+        b, _, length = x.shape
+        c = self.w_in.shape[1]
+        h = torch.addmm(self.b_in, x.float().transpose(1, 2).reshape(b * length, -1), self.w_in).view(b, length, c)
+        for i, (d, algo) in enumerate(zip(self.dilations, self.gelu, strict=True)):
+            taps, tb, mix, mb = (getattr(self, f"{k}{i}") for k in ("taps", "tb", "mix", "mb"))
+            n = h.shape[1] - 2 * d
+            if self.bf16:
+                g = torch.ops.mkldnn._linear_pointwise(_taps(h, d, torch.bfloat16), taps, tb, "gelu", [], algo)
+                upd = torch.ops.mkldnn._linear_pointwise(g, mix, mb, "none", [], "")
+            else:
+                g = nn.functional.gelu(torch.addmm(tb, _taps(h, d, torch.float32), taps), approximate=algo)
+                upd = torch.addmm(mb, g, mix)
+            h = h[:, d : d + n] + upd.view(b, n, c)
+        t = h.shape[1]
+        out = torch.addmm(self.b_out, h.reshape(b * t, c), self.w_out).view(b, t, 2).transpose(1, 2)
+        return torch.cat([out[:, :1], out[:, 1:].clamp(-9.0, 4.0)], dim=1)
+
+
 def build_sequence_net(arch: dict[str, Any]) -> SequenceNet:
     """The network of an architecture dict (``channels``, ``dilations``, ``kernel``).
 
@@ -147,6 +276,21 @@ def build_sequence_net(arch: dict[str, Any]) -> SequenceNet:
     return SequenceNet(len(CHANNELS), int(arch["channels"]), tuple(int(d) for d in arch["dilations"]), int(arch["kernel"]))
 
 
+def _row_nanmedian(a: np.ndarray) -> np.ndarray:
+    """(P, 1) median of each row's finite values (NaN for none), as ``np.nanmedian(a, axis=1, keepdims=True)``.
+
+    One sort (NaN last) and two picks per row: ``np.nanmedian`` goes through
+    masked arrays below 600 columns, several times slower on (pixels, dates).
+    """
+    srt = np.sort(a, axis=1)
+    n = np.isfinite(a).sum(axis=1)
+    lo = np.take_along_axis(srt, np.maximum((n - 1) // 2, 0)[:, None], axis=1)
+    hi = np.take_along_axis(srt, (n // 2)[:, None], axis=1)
+    med = (lo + hi) / 2
+    med[n == 0] = np.nan
+    return med
+
+
 def _robust_norm(v: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """(P, T) minus the per-pixel median of each orbit group, over the per-pixel robust scale."""
     out = np.full_like(v, np.nan)
@@ -154,10 +298,10 @@ def _robust_norm(v: np.ndarray, groups: np.ndarray) -> np.ndarray:
         sel = groups == g
         sub = v[:, sel]
         with warnings_off():
-            med = np.nanmedian(sub, axis=1, keepdims=True)
+            med = _row_nanmedian(sub)
         out[:, sel] = sub - med
     with warnings_off():
-        mad = np.nanmedian(np.abs(out), axis=1, keepdims=True) * 1.4826
+        mad = _row_nanmedian(np.abs(out)) * 1.4826
     scale = np.maximum(np.nan_to_num(mad, nan=MIN_SCALE_DB), MIN_SCALE_DB)
     return out / scale
 
@@ -246,7 +390,8 @@ def sequence_inputs(
     x[:, _NDVI_VALID] = ok
     x[:, 12] = s1_ok
     x[:, :7] *= s1_ok[:, None]
-    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    np.nan_to_num(x[:, :7], copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # the other channels are finite by construction
+    return x
 
 
 def hide_ndvi(x: np.ndarray | torch.Tensor, hide: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:

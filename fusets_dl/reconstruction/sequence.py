@@ -104,8 +104,8 @@ def reconstruct_sequence(
         (the Dataset of :func:`~fusets_dl.inference.sequence.predict_sequence`
         or the DataArray of :func:`fusets_dl.predict_ndvi`, its std a coordinate).
     **predict_kwargs
-        ``batch_size``, ``device`` for the prediction (``precision`` is
-        accepted and ignored: the sequence model runs in float32).
+        ``batch_size``, ``device``, ``precision`` for the prediction
+        (:func:`~fusets_dl.inference.sequence.predict_sequence`).
 
     Returns
     -------
@@ -127,7 +127,6 @@ def reconstruct_sequence(
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']}")
     if lam <= 0 or obs_std <= 0:
         raise ConfigError(f"reconstruct: expected lam > 0 and obs_std > 0, found lam={lam}, obs_std={obs_std}")
-    predict_kwargs.pop("precision", None)
     if isinstance(predicted, xr.DataArray):
         if "NDVI_pred_std" not in predicted.coords:
             raise ConfigError("reconstruct: predicted: expected the sequence model's prediction with its NDVI_pred_std "

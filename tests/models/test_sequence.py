@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,13 @@ from fusets_dl.errors import ModelError
 from fusets_dl.models.sequence import (
     CHANNELS,
     MIN_SCALE_DB,
+    RowTCN,
     SequenceNet,
     receptive_radius,
     sequence_inputs,
     time_channels,
 )
-from fusets_dl.models.sequence_model import SequenceModel, sequence_from_parts
+from fusets_dl.models.sequence_model import SequenceModel, fit_std_scale, sequence_from_parts
 
 STATS = {"vv_mean": -11.0, "vv_std": 2.0, "vh_mean": -17.0, "vh_std": 2.5, "ratio_mean": 6.0, "ratio_std": 1.5,
          "ndvi_mean": 0.5, "ndvi_std": 0.2}
@@ -111,3 +113,119 @@ def test_bad_sidecars_are_refused(tmp_path: Path) -> None:
         fdl.load_model(path)
     with pytest.raises(ModelError, match="odd kernel"):
         SequenceNet(len(CHANNELS), 8, (1,), 2)
+
+
+@pytest.mark.parametrize("method", ["nll", "quantile"])
+@pytest.mark.parametrize("k", [0.5, 1.0, 1.6])
+def test_fit_std_scale_recovers_the_dispersion(method: str, k: float) -> None:
+    # residuals N(0, (k * std)^2) with stds that vary: the factor that calibrates them is k
+    rng = np.random.default_rng(3)
+    std = rng.uniform(0.02, 0.2, 200_000)
+    res = rng.normal(0.0, k * std)
+    assert fit_std_scale(res, std, method) == pytest.approx(k, rel=0.01)
+
+
+def test_fit_std_scale_is_the_nll_optimum_and_refuses_bad_input() -> None:
+    rng = np.random.default_rng(4)
+    std = rng.uniform(0.05, 0.1, 500)
+    res = rng.standard_t(4, 500) * std  # heavy tails: NLL and quantile factors differ
+    s = fit_std_scale(res, std)
+    z2 = np.mean((res / std) ** 2)
+    np.testing.assert_allclose(s, np.sqrt(z2))  # the closed form
+    nll = [np.mean(np.log(f * std) + res**2 / (2 * (f * std) ** 2)) for f in (0.95 * s, s, 1.05 * s)]
+    assert nll[1] < nll[0] and nll[1] < nll[2]
+    assert fit_std_scale(res, std, "quantile") == pytest.approx(np.median(np.abs(res / std)) / 0.6744897501960817)
+    res[:3], std[3:6] = np.nan, 0.0  # left out, not propagated
+    assert np.isfinite(fit_std_scale(res, std))
+    with pytest.raises(ModelError, match="at least 10"):
+        fit_std_scale(res[:8], std[:8])
+    with pytest.raises(ModelError, match="method"):
+        fit_std_scale(res, std, "mad")
+    with pytest.raises(ModelError, match="one shape"):
+        fit_std_scale(res, std[:5])
+
+
+def test_calibration_scales_the_std_and_survives_save_load(tmp_path: Path) -> None:
+    m = tiny_model()
+    vv, vh, ndvi, tch, g = series()
+    mean0, std0 = m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")
+    s1m0, s1s0 = m.predict_series(vv, vh, ndvi, None, tch, g, s1_only=True, device="cpu")
+    m.calibration = {"std_scale": 1.25, "std_scale_s1_only": 0.8, "method": "nll"}
+    mean1, std1 = m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")
+    s1m1, s1s1 = m.predict_series(vv, vh, ndvi, None, tch, g, s1_only=True, device="cpu")
+    np.testing.assert_array_equal(mean0, mean1)
+    np.testing.assert_array_equal(s1m0, s1m1)
+    np.testing.assert_allclose(std1, 1.25 * std0, rtol=1e-6)
+    np.testing.assert_allclose(s1s1, 0.8 * s1s0, rtol=1e-6)
+    back = fdl.load_model(m.save(tmp_path / "calib"))
+    assert back.calibration == m.calibration and back.std_scale() == 1.25 and back.std_scale(s1_only=True) == 0.8
+    np.testing.assert_array_equal(back.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")[1], std1)
+    # a payload for Dask carries it too (the joint hash changes with it)
+    from fusets_dl.runtime import from_payload, make_payload
+    rebuilt = from_payload(make_payload(m.to_json_dict(m.sha256), m.state_bytes()), sequence_from_parts, "SequenceModel")
+    assert rebuilt.std_scale() == 1.25
+
+
+def test_a_model_saved_without_calibration_loads_with_factor_one(tmp_path: Path) -> None:
+    m = tiny_model()
+    path = m.save(tmp_path / "old")
+    meta = json.loads(path.read_text())
+    del meta["calibration"]  # as written before the calibration existed
+    back = sequence_from_parts(meta, m.state_bytes())
+    assert back.calibration == {} and back.std_scale() == 1.0 and back.std_scale(s1_only=True) == 1.0
+    vv, vh, ndvi, tch, g = series()
+    np.testing.assert_array_equal(back.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")[1],
+                                  m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")[1])
+    for bad in ({"std_scale": 0.0}, {"std_scale_s1_only": "wide"}, {"std_scale": float("nan")}, [1.2]):
+        with pytest.raises(ModelError, match="calibration"):
+            sequence_from_parts({**meta, "calibration": bad}, m.state_bytes())
+
+
+@pytest.mark.parametrize(("dilations", "t"), [((1, 2, 4), 40), ((1, 2, 4, 8, 16), 23), ((3, 1), 2)])
+def test_row_tcn_float32_equals_the_network(dilations: tuple[int, ...], t: int) -> None:
+    torch.manual_seed(1)
+    net = SequenceNet(len(CHANNELS), 16, dilations, 3).eval()
+    r = net.radius
+    x = torch.nn.functional.pad(torch.randn(7, len(CHANNELS), t), (r, r))  # zero padding, as predict_series pads
+    with torch.inference_mode():
+        ref = net(x)[:, :, r : r + t]
+        fast = RowTCN(net)(x)
+    assert fast.shape == (7, 2, t)
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
+    # each series on its own: rows of the neighbours mix only into the cut padding
+    with torch.inference_mode():
+        torch.testing.assert_close(RowTCN(net)(x[3:4]), ref[3:4], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not RowTCN.supports(SequenceNet(), bf16=True), reason="no native bfloat16 oneDNN product on this CPU")
+def test_row_tcn_bfloat16_is_close_and_predict_series_precision() -> None:
+    m = tiny_model()
+    vv, vh, ndvi, tch, g = series(p=40, t=60)
+    m32, s32 = m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu", precision="float32")
+    m16, s16 = m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu", precision="bfloat16")
+    assert not np.array_equal(m32, m16)  # it did run in bfloat16
+    assert np.sqrt(np.mean((m32 - m16) ** 2)) < 2e-3 and np.abs(m32 - m16).max() < 1e-2  # NDVI units
+    np.testing.assert_allclose(s16, s32, rtol=0.03)
+
+
+def test_predict_series_float32_is_the_network_and_follows_new_weights() -> None:
+    m = tiny_model()
+    vv, vh, ndvi, tch, g = series()
+    r = m.radius
+    x = torch.nn.functional.pad(torch.from_numpy(sequence_inputs(vv, vh, ndvi, None, tch, g, STATS)), (r, r))
+    with torch.inference_mode():
+        ref = m.network(x)[:, :, r:-r].numpy()
+    mean, std = m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu", precision="float32")
+    np.testing.assert_allclose(mean, np.clip(ref[:, 0] * STATS["ndvi_std"] + STATS["ndvi_mean"], -1, 1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(std, np.exp(0.5 * ref[:, 1]) * STATS["ndvi_std"], rtol=1e-5)
+    m.network.load_state_dict(tiny_model(seed=5).network.state_dict())  # the cached inference form is rebuilt
+    mean5, _ = m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu", precision="float32")
+    np.testing.assert_allclose(mean5, tiny_model(seed=5).predict_series(vv, vh, ndvi, None, tch, g, device="cpu", precision="float32")[0], rtol=1e-6)
+    assert not np.allclose(mean5, mean)
+    # a kernel the row form does not take runs through the network itself
+    torch.manual_seed(0)
+    k5 = SequenceModel(SequenceNet(len(CHANNELS), 8, (1, 2), 5).eval(), dict(STATS), {"channels": 8, "dilations": [1, 2], "kernel": 5})
+    assert not RowTCN.supports(k5.network)
+    assert np.isfinite(k5.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")[0]).all()
+    with pytest.raises(ModelError, match="kernel 3"):
+        RowTCN(k5.network)

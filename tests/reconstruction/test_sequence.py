@@ -58,8 +58,12 @@ def test_bad_options(small_cube: xr.Dataset) -> None:
 def test_accessor_and_a_given_prediction(small_cube: xr.Dataset) -> None:
     m = tiny_model()
     ref = reconstruct_sequence(small_cube, m, device="cpu")
-    via = small_cube.fusion.reconstruct(m, smooth=False, device="cpu", precision="float32")
+    via = small_cube.fusion.reconstruct(m, smooth=False, device="cpu")
     np.testing.assert_array_equal(via["NDVI"].values, ref["NDVI"].values)
+    f32 = small_cube.fusion.reconstruct(m, smooth=False, device="cpu", precision="float32")  # precision reaches the network
+    assert np.nanmax(np.abs(f32["NDVI"].values - ref["NDVI"].values)) < 5e-3
+    with fdl.set_options(precision="float32"):
+        np.testing.assert_array_equal(reconstruct_sequence(small_cube, m, device="cpu")["NDVI"].values, f32["NDVI"].values)
     given = fdl.reconstruct(small_cube, m, smooth=False, predicted=fdl.predict_ndvi(small_cube, m, device="cpu"))
     np.testing.assert_array_equal(given["NDVI_std"].values, ref["NDVI_std"].values)
     with pytest.raises(ConfigError, match="NDVI_pred_std"):

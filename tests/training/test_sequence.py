@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -10,7 +12,7 @@ import fusets_dl as fdl
 from fusets_dl.errors import ConfigError, ModelError
 from fusets_dl.evaluation.splits import split_blocks
 from fusets_dl.models.sequence_model import SequenceModel
-from fusets_dl.training.sequence import train_sequence
+from fusets_dl.training.sequence import calibrate_sequence, train_sequence
 
 FAST = dict(model="sequence", seq_channels=12, seq_dilations=(1, 2, 4), seq_window=16, seq_windows_per_epoch=256,
             seq_batch_size=64, max_epochs=5, patience=5, block_size=8, learning_rate=5e-3)
@@ -53,3 +55,38 @@ def test_bad_input() -> None:
     assert fdl.TrainConfig.from_dict(fdl.TrainConfig(model="sequence", seq_dilations=(1, 3)).to_dict()).seq_dilations == (1, 3)
     with pytest.raises(ModelError, match="init: expected a SequenceModel"):
         train_sequence(xr.Dataset(), fdl.TrainConfig(**FAST), init=object())  # type: ignore[arg-type]
+
+
+def test_std_calibration_is_fitted_on_validation_blocks_only(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    from fusets_dl.training.sequence import _calibrate, _parts, _prepare, _series
+
+    cal = trained.calibration
+    assert cal["method"] == "nll" and 0.2 < cal["std_scale"] < 5 and 0.2 < cal["std_scale_s1_only"] < 5 and cal["n_std_scale"] > 20
+    raw_cov, cov = trained.metrics["uncalibrated"], trained.metrics
+    assert cov["nll"] <= raw_cov["nll"] + 0.05  # a factor fitted on other blocks of the same scene does not make the test NLL much worse
+    # refitting gives the same factors, and scrambling the test blocks' NDVI does not change them
+    cfg = fdl.TrainConfig(**FAST)
+    uncal = dataclasses.replace(trained, calibration={})
+    part, _ = _parts(small_cube, cfg, None)
+    s = _series(small_cube)
+    prep = _prepare(small_cube, s, part, trained.stats, trained.radius, 3.0)
+    again = _calibrate(uncal, [prep], cfg)
+    assert again["std_scale"] == pytest.approx(cal["std_scale"], rel=1e-5)
+    test = part == 2
+    s["NDVI"][test] = np.where(np.isfinite(s["NDVI"][test]), 1.0 - s["NDVI"][test], np.nan)
+    scrambled = _calibrate(uncal, [_prepare(small_cube, s, part, trained.stats, trained.radius, 3.0)], cfg)
+    assert scrambled["std_scale"] == again["std_scale"] and scrambled["std_scale_s1_only"] == again["std_scale_s1_only"]
+    s["NDVI"][part == 1] += 0.2  # the validation blocks do drive it
+    assert _calibrate(uncal, [_prepare(small_cube, s, part, trained.stats, trained.radius, 3.0)], cfg)["std_scale"] > 1.2 * again["std_scale"]
+
+
+def test_calibrate_sequence_refits_on_the_models_validation_blocks(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    again = calibrate_sequence(trained, small_cube)  # the model's own config: the same blocks, the same factor
+    assert again.calibration["std_scale"] == pytest.approx(trained.calibration["std_scale"], rel=1e-5)
+    assert again.network is trained.network and trained.calibration["method"] == "nll"
+    q = calibrate_sequence(trained, small_cube, method="quantile")
+    assert q.calibration["method"] == "quantile" and 0.2 < q.std_scale() < 5 and q.std_scale() != again.std_scale()
+    with pytest.raises(ModelError, match="method"):
+        calibrate_sequence(trained, small_cube, method="iso")
+    with pytest.raises(ModelError, match="expected a SequenceModel"):
+        calibrate_sequence(object(), small_cube)  # type: ignore[arg-type]
