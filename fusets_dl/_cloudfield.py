@@ -76,6 +76,20 @@ def cloud_date_numpy(
     flag[...] = np.where(cloud, 1, np.where(shadow, 2, 0))
 
 
+def _field_at(grid: np.ndarray, y: float, x: float, scale: float, ay: int, ax: int, ny: int, nx: int) -> float:
+    """:func:`interp_field` at one pixel (``ny``, ``nx``: the largest valid corner indices), the same operations in the same order."""
+    gy = (y + ay + 1) / scale + 1
+    gx = (x + ax + 1) / scale + 1
+    y0 = min(max(int(np.floor(gy)), 0), ny)
+    x0 = min(max(int(np.floor(gx)), 0), nx)
+    fy = min(max(gy - y0, 0.0), 1.0)
+    fx = min(max(gx - x0, 0.0), 1.0)
+    fy = fy * fy * (3 - 2 * fy)
+    fx = fx * fx * (3 - 2 * fx)
+    return (grid[y0, x0] * (1 - fy) * (1 - fx) + grid[y0 + 1, x0] * fy * (1 - fx)
+            + grid[y0, x0 + 1] * (1 - fy) * fx + grid[y0 + 1, x0 + 1] * fy * fx)
+
+
 def _cloud_date_loop(  # pragma: no cover - compiled by numba, its result is tested against cloud_date_numpy
     grid: np.ndarray, yi: np.ndarray, xi: np.ndarray, scale: float, sy: int, sx: int, thr: float, band: float,
     fine: np.ndarray, u: np.ndarray, detect: np.ndarray, red: np.ndarray, nir: np.ndarray, scl: np.ndarray, flag: np.ndarray,
@@ -89,26 +103,8 @@ def _cloud_date_loop(  # pragma: no cover - compiled by numba, its result is tes
         for c in range(xi.shape[0]):
             x = float(xi[c])
             # the field at the pixel, then at the pixel shifted by the shadow offset
-            gy = (y + ay + 1) / scale + 1
-            gx = (x + ax + 1) / scale + 1
-            y0 = min(max(int(np.floor(gy)), 0), ny)
-            x0 = min(max(int(np.floor(gx)), 0), nx)
-            fy = min(max(gy - y0, 0.0), 1.0)
-            fx = min(max(gx - x0, 0.0), 1.0)
-            fy = fy * fy * (3 - 2 * fy)
-            fx = fx * fx * (3 - 2 * fx)
-            here = (grid[y0, x0] * (1 - fy) * (1 - fx) + grid[y0 + 1, x0] * fy * (1 - fx)
-                    + grid[y0, x0 + 1] * (1 - fy) * fx + grid[y0 + 1, x0 + 1] * fy * fx)
-            gy = ((y - sy) + ay + 1) / scale + 1
-            gx = ((x - sx) + ax + 1) / scale + 1
-            y0 = min(max(int(np.floor(gy)), 0), ny)
-            x0 = min(max(int(np.floor(gx)), 0), nx)
-            fy = min(max(gy - y0, 0.0), 1.0)
-            fx = min(max(gx - x0, 0.0), 1.0)
-            fy = fy * fy * (3 - 2 * fy)
-            fx = fx * fx * (3 - 2 * fx)
-            vs = (grid[y0, x0] * (1 - fy) * (1 - fx) + grid[y0 + 1, x0] * fy * (1 - fx)
-                  + grid[y0, x0 + 1] * (1 - fy) * fx + grid[y0 + 1, x0 + 1] * fy * fx)
+            here = _field_at(grid, y, x, scale, ay, ax, ny, nx)
+            vs = _field_at(grid, y - sy, x - sx, scale, ay, ax, ny, nx)
             v = here + fine[r, c]
             cloud = v > thr
             thick = v > hi
@@ -146,6 +142,9 @@ def _compile() -> Callable[..., None] | None:
         except ImportError:  # pragma: no cover - numba is a core dependency
             _compiled = False
         else:
+            global _field_at
+            # the loop calls the module's _field_at: compiled first, so that the loop compiles against it
+            _field_at = numba.njit(cache=True, nogil=True)(_field_at)
             _compiled = numba.njit(cache=True, nogil=True)(_cloud_date_loop)
     return _compiled or None
 
