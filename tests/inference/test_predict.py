@@ -91,3 +91,27 @@ def test_options_apply_when_arguments_are_left_out(trained):
             with pytest.raises(fdl.errors.ModelError, match="CUDA is not available"):
                 fdl.predict_ndvi(cube, model)
             np.testing.assert_array_equal(fdl.predict_ndvi(cube, model, device="cpu", precision="float32").values, f32)
+
+
+@pytest.mark.parametrize("groups", [("sar", "time"), ("sar", "optical", "terrain", "time")], ids=["s1-only", "optical+terrain"])
+def test_fused_path_equals_the_feature_cube_through_the_network(small_cube, groups, monkeypatch):
+    """Features computed per batch of pixels inside the chunk give the rows of the feature cube, so the same NDVI."""
+    from fusets_dl.inference import predict as predict_mod
+
+    cube = small_cube.copy()
+    ramp = np.linspace(0, 1, cube.sizes["y"] * cube.sizes["x"], dtype=np.float32).reshape(cube.sizes["y"], cube.sizes["x"])
+    cube["elevation"], cube["slope"], cube["aspect"] = (("y", "x"), 200 * ramp), (("y", "x"), 20 * ramp.T.reshape(ramp.shape)), (("y", "x"), 360 * ramp[::-1])
+    model = fdl.train(cube, fdl.FeatureSpec(groups=groups), TrainConfig(hidden=(16, 8), max_epochs=1, block_size=4))
+    feats = fdl.compute_features(cube, model.spec).values
+    want = model.predict_array(feats.reshape(-1, feats.shape[-1]), precision="float32").reshape(feats.shape[:-1])
+    monkeypatch.setattr(predict_mod, "_MIN_FUSED_ROWS", 1)  # many batches per chunk, the last one short
+    got = fdl.predict_ndvi(cube.chunk({"time": -1, "y": 7, "x": 9}), model, precision="float32", batch_size=250).values
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    assert np.isfinite(got).mean() > 0.5
+
+
+def test_optical_model_needs_ndvi(small_cube):
+    model = fdl.train(small_cube, fdl.FeatureSpec(groups=("sar", "optical", "time")), TrainConfig(hidden=(8,), max_epochs=1, block_size=4))
+    with pytest.raises(fdl.errors.MissingVariableError, match="NDVI"):
+        fdl.predict_ndvi(small_cube.drop_vars("NDVI"), model)
