@@ -273,7 +273,8 @@ def test_a_sidecar_saved_without_its_digest_loads_with_a_warning(tmp_path, caplo
 
 def test_same_weights_with_another_sidecar_is_another_model_in_the_inference_cache(tmp_path):
     """The Dask payload cache keys on weights and sidecar together: a second scaler gives its own predictions."""
-    from fusets_dl.inference.predict import _payload, _predict_block
+    from fusets_dl.features.block import BlockConstants
+    from fusets_dl.inference.predict import _fused_block, _payload
 
     a = _model()
     b = _model()
@@ -281,9 +282,14 @@ def test_same_weights_with_another_sidecar_is_another_model_in_the_inference_cac
     assert a.sha256 == b.sha256  # same weights
     pa, pb = _payload(a), _payload(b)
     assert pa[2] != pb[2]
-    x = np.random.default_rng(2).normal(size=(64, len(a.spec.names))).astype(np.float32)
-    ya = _predict_block(x[None], pa, None, "cpu", "float32")
-    yb = _predict_block(x[None], pb, None, "cpu", "float32")
+    rng = np.random.default_rng(2)
+    nt = 20
+    vv, vh = (rng.normal(mu, 2.0, size=(nt, 4, 8)).astype(np.float32) for mu in (-10.0, -16.0))
+    days = np.arange(nt) * 12.0
+    const = BlockConstants(days=days, doy=days % 365.25, orbits=np.zeros(nt, np.int64), spec=a.spec)
+    kw = {"names": ("VV", "VH"), "const": const, "batch_size": None, "device": "cpu", "precision": "float32"}
+    ya = _fused_block(pa, vv, vh, **kw)
+    yb = _fused_block(pb, vv, vh, **kw)
     unclipped = (np.abs(ya) < 0.69) & np.isfinite(ya)
     assert unclipped.any()
     np.testing.assert_allclose((yb - ya)[unclipped], 0.3, atol=1e-5)
