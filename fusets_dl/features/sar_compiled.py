@@ -20,6 +20,7 @@ in parallel; it is single-threaded itself.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ _BLOCK = 1024  # pixels per compiled call: the linear-power buffers stay in cach
 _SAR, _DOY, _BACKSCATTER, _RVI, _RATIOS, _INTERACTION, _LAGS, _DIFFS, _DT, _HALF, _NWIN, _NTREND, _ANOMALY, _NORM, _PAIRWISE = range(15)
 
 _compiled: Callable[..., None] | bool | None = None
+_compile_lock = threading.Lock()
 
 
 # --------------------------------------------------------------------------- compiled helpers (plain Python, numba-compatible)
@@ -408,7 +410,18 @@ def _kernel_loop(vv: np.ndarray, vh: np.ndarray, lin_vv: np.ndarray, lin_vh: np.
 
 
 def _compile() -> Callable[..., None] | None:
-    """The compiled :func:`_kernel_loop` (built on first use), or None without numba."""
+    """The compiled :func:`_kernel_loop` (built once, on first use, whichever thread asks first), or None without numba."""
+    global _compiled
+    if _compiled is not None:
+        return _compiled or None
+    with _compile_lock:  # Dask threads call the kernel at once: one of them compiles, the others wait
+        if _compiled is None:
+            _build()
+    return _compiled or None
+
+
+def _build() -> None:
+    """Compile the loop and its helpers (with ``_compile_lock`` held)."""
     global _compiled
     if _compiled is None:
         try:
@@ -429,7 +442,6 @@ def _compile() -> Callable[..., None] | None:
             _series_columns = jit(_series_columns)
             _instant_column = jit(_instant_column)
             _compiled = jit(_kernel_loop)
-    return _compiled or None
 
 
 def available() -> bool:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,3 +177,24 @@ def test_long_series_and_larger_batches():
         for norm in ("none", "pixel", "pixel_orbit"):
             spec = FeatureSpec(s1_normalise=norm, lags=3, rolling=7)
             _assert_same(feature_kernel(vv, vh, days, doy, spec, groups), feature_kernel_numpy(vv, vh, days, doy, spec, groups))
+
+
+def test_first_calls_from_several_threads_at_once(tmp_path):
+    # Dask threads may make the first call together: the kernel is built once (a fresh process, nothing built yet)
+    code = (
+        "import numpy as np\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from fusets_dl.features import FeatureSpec\n"
+        "from fusets_dl.features.sar import feature_kernel, feature_kernel_numpy\n"
+        "vv = np.random.default_rng(0).normal(-12, 3, (8, 30)).astype(np.float32)\n"
+        "days = np.arange(30) * 6.0\n"
+        "run = lambda _: feature_kernel(vv, vv - 6, days, days % 365.25, FeatureSpec())\n"
+        "with ThreadPoolExecutor(6) as pool:\n"
+        "    outs = list(pool.map(run, range(6)))\n"
+        "want = feature_kernel_numpy(vv, vv - 6, days, days % 365.25, FeatureSpec())\n"
+        "assert all(np.array_equal(o, want, equal_nan=True) for o in outs)\n"
+        "print('ok')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}, timeout=600)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
