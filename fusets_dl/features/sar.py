@@ -12,6 +12,7 @@ columns are); each group's compute function takes its slice of that pass.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -23,12 +24,14 @@ from .._series import nanmedian_last as _nanmedian_last
 from .._series import next_index as _next_index
 from .._series import prev_index as _prev_index
 from .._series import take as _take
+from ..errors import DimensionError
+from . import sar_compiled as _sar_compiled
 
 if TYPE_CHECKING:
     from .inputs import FeatureInputs
     from .spec import FeatureSpec
 
-__all__ = ["feature_kernel", "sar_features", "sar_names", "time_features", "time_names"]
+__all__ = ["feature_kernel", "feature_kernel_numpy", "sar_features", "sar_names", "time_features", "time_names"]
 
 _DB_FLOOR = -40.0  # dB; darker values are noise floor
 
@@ -163,8 +166,92 @@ def feature_kernel(
     doy: np.ndarray,
     spec: FeatureSpec,
     groups: np.ndarray | None = None,
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Features of pixel time series: the ``sar`` then the ``time`` columns of ``spec``.
+
+    Computed by the compiled kernel of :mod:`.sar_compiled` (numba, compiled
+    on first use; it releases the GIL), whose columns are bit-identical to
+    those of :func:`feature_kernel_numpy`, the NumPy formulation.
+
+    Parameters
+    ----------
+    vv, vh : numpy.ndarray
+        Backscatter in dB, shape (..., time), float32 or float64, any strides.
+    days : numpy.ndarray
+        Days since an origin for each time, shape (time,).
+    doy : numpy.ndarray
+        Fractional day of year for each time, shape (time,).
+    spec : FeatureSpec
+        What to compute.
+    groups : numpy.ndarray, optional
+        Integer relative-orbit group of each time (shape (time,)); lags,
+        rolling means and the anomaly stay within a group when
+        ``spec.lag_mode == "orbit"``. None: one group.
+    out : numpy.ndarray, optional
+        float32 array (..., time, feature) to write into, e.g. a column slice
+        ``buf[..., a:b]`` of a larger buffer (any strides). None: a new array.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array (..., time, feature) (``out`` when given); NaN where a
+        feature is undefined (the acquisition itself invalid, or no earlier
+        valid acquisition for a lag).
+
+    Raises
+    ------
+    DimensionError
+        When ``vv`` and ``vh`` differ in shape, ``days``, ``doy`` or
+        ``groups`` do not have one value per time, or ``out`` is not a
+        float32 array of the result's shape.
+    """
+    vv, vh = np.asarray(vv), np.asarray(vh)
+    shape = _check_kernel_args(vv, vh, days, doy, groups)
+    lead, nt = shape[:-1], shape[-1]
+    ncol = sum(_kernel_widths(spec))
+    full = (*lead, nt, ncol)
+    if out is None:
+        out = np.empty(full, dtype=np.float32)
+    elif not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != full:
+        found = f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise DimensionError(f"feature_kernel: expected out to be a float32 array of shape {full}, found a {found}")
+    if not _sar_compiled.available():  # pragma: no cover - numba is a core dependency
+        out[...] = feature_kernel_numpy(vv, vh, days, doy, spec, groups)
+        return out
+    npix = math.prod(lead)
+    vv2 = np.ascontiguousarray(vv, dtype=np.float32).reshape(npix, nt)
+    vh2 = np.ascontiguousarray(vh, dtype=np.float32).reshape(npix, nt)
+    try:  # a view of out as (pixel, time, feature): written in place
+        out3 = np.reshape(out, (npix, nt, ncol), copy=False)
+    except ValueError:  # strides that do not merge into one pixel axis: compute, then copy in
+        out[...] = _sar_compiled.kernel_columns(vv2, vh2, days, doy, spec, groups, np.empty((npix, nt, ncol), np.float32)).reshape(full)
+        return out
+    _sar_compiled.kernel_columns(vv2, vh2, days, doy, spec, groups, out3)
+    return out
+
+
+def _check_kernel_args(vv: np.ndarray, vh: np.ndarray, days: np.ndarray, doy: np.ndarray, groups: np.ndarray | None) -> tuple[int, ...]:
+    """The shape (..., time) of the series, after checking that the arguments of :func:`feature_kernel` agree."""
+    if vv.ndim < 1 or vv.shape != vh.shape:
+        raise DimensionError(f"feature_kernel: expected vv and vh of one shape (..., time), found {vv.shape} and {vh.shape}")
+    nt = vv.shape[-1]
+    for name, arr in (("days", days), ("doy", doy), ("groups", groups)):
+        if arr is not None and np.shape(arr) != (nt,):
+            raise DimensionError(f"feature_kernel: expected {name} of shape ({nt},) (one value per time), found {np.shape(arr)}")
+    return vv.shape
+
+
+def feature_kernel_numpy(
+    vv: np.ndarray,
+    vh: np.ndarray,
+    days: np.ndarray,
+    doy: np.ndarray,
+    spec: FeatureSpec,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`feature_kernel` in NumPy, vectorised over (..., time): the reference of the compiled kernel.
 
     Parameters
     ----------
