@@ -162,6 +162,9 @@ def _kernel_into(feats: np.ndarray, n_sar: int, time_at: int, n_time: int, vv: n
     """The ``sar`` columns at 0 and the ``time`` columns at ``time_at`` of ``feats``, from one kernel pass."""
     if n_sar + n_time == 0:
         return
+    if time_at == n_sar:  # adjacent columns: the kernel writes straight into the buffer
+        feature_kernel(vv, vh, const.days, const.doy, const.spec, const.orbits, out=feats[..., : n_sar + n_time])
+        return
     cols = feature_kernel(vv, vh, const.days, const.doy, const.spec, const.orbits)
     feats[..., :n_sar] = cols[..., :n_sar]
     feats[..., time_at : time_at + n_time] = cols[..., n_sar:]
