@@ -11,6 +11,7 @@ the same numbers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 __all__ = ["cloud_date", "cloud_date_numpy", "interp_field"]
 
 _compiled: Callable[..., None] | bool | None = None
+_compile_lock = threading.Lock()  # Dask threads may make the first call together: build once
 
 
 def interp_field(grid: np.ndarray, yy: np.ndarray, xx: np.ndarray, scale: float, ay: int, ax: int) -> np.ndarray:
@@ -137,15 +139,17 @@ def _compile() -> Callable[..., None] | None:
     """The compiled :func:`_cloud_date_loop` (built on first use), or None without numba."""
     global _compiled
     if _compiled is None:
-        try:
-            import numba
-        except ImportError:  # pragma: no cover - numba is a core dependency
-            _compiled = False
-        else:
-            global _field_at
-            # the loop calls the module's _field_at: compiled first, so that the loop compiles against it
-            _field_at = numba.njit(cache=True, nogil=True)(_field_at)
-            _compiled = numba.njit(cache=True, nogil=True)(_cloud_date_loop)
+        with _compile_lock:
+            if _compiled is None:
+                try:
+                    import numba
+                except ImportError:  # pragma: no cover - numba is a core dependency
+                    _compiled = False
+                else:
+                    global _field_at
+                    # the loop calls the module's _field_at: compiled first, so that the loop compiles against it
+                    _field_at = numba.njit(cache=True, nogil=True)(_field_at)
+                    _compiled = numba.njit(cache=True, nogil=True)(_cloud_date_loop)
     return _compiled or None
 
 

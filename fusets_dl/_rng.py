@@ -11,6 +11,7 @@ bit-identical to the NumPy path, without its seven full-size temporaries.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -25,6 +26,7 @@ _CX = np.uint64(0x8CB92BA72F3D8DD7)
 _SCALE = 1.0 / 9007199254740992.0  # 2**-53
 _FUSE_MIN = 1 << 16  # outputs smaller than this stay in NumPy (no numba import for small draws)
 _fused: Callable[[np.ndarray, np.ndarray], np.ndarray] | bool | None = None
+_fuse_lock = threading.Lock()
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -47,12 +49,14 @@ def _compiled_last_stage() -> Callable[[np.ndarray, np.ndarray], np.ndarray] | N
     """The compiled ufunc of :func:`_last_stage` (built on first use), or None without numba."""
     global _fused
     if _fused is None:
-        try:
-            import numba
-        except ImportError:  # pragma: no cover - numba is a core dependency
-            _fused = False
-        else:
-            _fused = numba.vectorize(["float64(uint64, uint64)"], nopython=True, cache=True)(_last_stage)
+        with _fuse_lock:  # Dask threads may make the first call together: build once
+            if _fused is None:
+                try:
+                    import numba
+                except ImportError:  # pragma: no cover - numba is a core dependency
+                    _fused = False
+                else:
+                    _fused = numba.vectorize(["float64(uint64, uint64)"], nopython=True, cache=True)(_last_stage)
     return _fused or None
 
 
