@@ -9,7 +9,10 @@ from .._config import dataclass_from_dict
 from ..errors import ConfigError
 from ..models.registry import NETWORKS
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "batch_schedule"]
+
+#: The fewest optimisation steps per epoch a larger batch may leave (:func:`batch_schedule`).
+MIN_STEPS_PER_EPOCH = 60
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,20 @@ class TrainConfig:
         AdamW parameters.
     batch_size : int
         Samples per optimisation step (training only; inference batches
-        follow ``fdl.set_options(batch_size=...)``).
+        follow ``fdl.set_options(batch_size=...)``), and the batch that
+        ``learning_rate`` is stated for.
+    max_batch_size : int
+        Large samples train with larger batches (:func:`batch_schedule`):
+        the batch doubles from ``batch_size`` while an epoch still has at
+        least 60 steps, up to ``max_batch_size``, and the learning rate
+        grows with the square root of the batch (not when fine-tuning). The
+        default, 4,096, takes a Demak-sized scene (about 260,000 training
+        samples) to batch 4,096 at learning rate 4e-3 with the same held-out
+        accuracy as batch 1,024 (R2 0.902/0.904 against 0.902/0.904, seeds 0
+        and 1) and 3.9 times faster epochs on a GPU
+        (``evaluation/batchsize.py``); samples below 122,880 (the shared real
+        patches and point series) keep ``batch_size``. Set it to
+        ``batch_size`` to always train with ``batch_size``.
     max_epochs, patience : int
         Early stopping on the validation loss after ``patience`` epochs
         without improvement; the best weights are kept.
@@ -117,6 +133,7 @@ class TrainConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     batch_size: int = 1024
+    max_batch_size: int = 4096
     max_epochs: int = 60
     max_sample_passes: int | None = 6_000_000
     patience: int = 8
@@ -180,6 +197,8 @@ class TrainConfig:
             problems.append(f"max_sample_passes: expected a positive number or None, found {self.max_sample_passes}")
         if self.max_samples < 1 or self.batch_size < 2 or self.max_epochs < 1:
             problems.append("max_samples, batch_size (>= 2) and max_epochs must be positive")
+        if self.max_batch_size < self.batch_size:
+            problems.append(f"max_batch_size: expected >= batch_size ({self.batch_size}), found {self.max_batch_size}")
         problems += _sequence_problems(self)
         if problems:
             raise ConfigError("TrainConfig: " + "; ".join(problems))
@@ -258,3 +277,32 @@ def epoch_limit(config: TrainConfig, n_train: int) -> int:
     if config.max_sample_passes is None or n_train < 1:
         return config.max_epochs
     return min(config.max_epochs, max(5, -(-config.max_sample_passes // n_train)))
+
+
+def batch_schedule(config: TrainConfig, n_train: int, *, fine_tune: bool = False) -> tuple[int, float]:
+    """The training batch and learning rate for ``n_train`` samples.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        ``batch_size``, ``max_batch_size`` and ``learning_rate``.
+    n_train : int
+        Training samples.
+    fine_tune : bool
+        Keep ``learning_rate`` as given (fine-tuning starts from trained
+        weights and should stay close to them).
+
+    Returns
+    -------
+    (int, float)
+        The batch: ``batch_size`` doubled while ``n_train / batch`` stays at
+        least :data:`MIN_STEPS_PER_EPOCH` and the batch at most
+        ``max_batch_size``; the learning rate:
+        ``learning_rate * sqrt(batch / batch_size)`` (``learning_rate`` when
+        fine-tuning).
+    """
+    bs = config.batch_size
+    while bs * 2 <= config.max_batch_size and n_train >= bs * 2 * MIN_STEPS_PER_EPOCH:
+        bs *= 2
+    lr = config.learning_rate if fine_tune else config.learning_rate * (bs / config.batch_size) ** 0.5
+    return bs, lr

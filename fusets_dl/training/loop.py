@@ -27,7 +27,7 @@ from ..options import option
 from ..progress import progress_bar
 from ..runtime import resolve_device
 from ..validate import check_cube
-from .config import TrainConfig, epoch_limit
+from .config import TrainConfig, batch_schedule, epoch_limit
 from .sampling import collect_samples
 
 __all__ = ["site_names", "train"]
@@ -352,7 +352,11 @@ def _train_fit(
     improved; 0 when the starting weights stayed best).
     """
     drop_cols = _dropout_columns(spec, config, device)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    bs, lr0 = batch_schedule(config, int(t.xt.shape[0]), fine_tune=keep_start)
+    if bs != config.batch_size:
+        logger.info("train: batch %d, learning rate %.2e (%d training samples; batch_size %d, max_batch_size %d)",
+                    bs, lr0, int(t.xt.shape[0]), config.batch_size, config.max_batch_size)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr0, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=config.lr_factor, patience=config.lr_patience)
     loss_fn = _loss_fn(config.loss)
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
@@ -370,7 +374,7 @@ def _train_fit(
         level = logging.INFO if bar.disable and option("progress") else logging.DEBUG
         for epoch in range(max_epochs):
             t0 = time.perf_counter()
-            loss = _train_epoch(net, t, opt, loss_fn, gen, drop_cols, config, device, amp)
+            loss = _train_epoch(net, t, opt, loss_fn, gen, drop_cols, config, device, amp, bs)
             vloss = _train_val_loss(net, t, loss_fn, device, amp)
             lr = opt.param_groups[0]["lr"]
             sched.step(vloss)
@@ -402,11 +406,12 @@ def _train_epoch(
     config: TrainConfig,
     device: torch.device,
     amp: bool,
+    batch_size: int,
 ) -> float:
-    """One pass over the shuffled training samples; the mean training loss."""
+    """One pass over the shuffled training samples in batches of ``batch_size``; the mean training loss."""
     net.train()
     n = t.xt.shape[0]
-    bs = min(config.batch_size, n)
+    bs = min(batch_size, n)
     perm = torch.randperm(n, generator=gen).to(device)
     total = torch.zeros((), device=device)  # summed on the device: no host sync per step
     steps = 0

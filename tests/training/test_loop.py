@@ -70,3 +70,14 @@ def test_an_early_stop_leaves_the_bar_where_it_stopped_and_names_the_best_epoch(
     assert n < 40
     shown = [line.rsplit("\r", 1)[-1] for line in tty.getvalue().split("\n")]
     assert any(f" {n}/40 " in line and f"early stop=best {model.info['best_epoch']}" in line for line in shown), shown
+
+
+def test_a_large_sample_trains_with_a_larger_batch_and_scaled_rate(cube, caplog):
+    cfg = TrainConfig(**{**FAST, "max_epochs": 1, "batch_size": 16, "max_batch_size": 64, "learning_rate": 1e-3})
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        model = fdl.train(cube, config=cfg)
+    n_train = model.info["funnel"]["train"]
+    assert n_train >= 64 * 60  # the small scene holds enough samples for two doublings
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train: batch")]
+    assert lines == [f"train: batch 64, learning rate 2.00e-03 ({n_train} training samples; batch_size 16, max_batch_size 64)"]
+    assert model.history[0]["lr"] == pytest.approx(2e-3)
