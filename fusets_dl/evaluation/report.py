@@ -282,6 +282,8 @@ def report_from_store(store: str | Path, folder: str | Path | None = None, *, me
     dict
         ``md`` and ``html`` -> the written paths.
     """
+    import dask
+
     from .plots import plot_maps
 
     store = Path(store)
@@ -292,12 +294,15 @@ def report_from_store(store: str | Path, folder: str | Path | None = None, *, me
                   f"{ds.sizes.get('time', 0)} dates x {ds.sizes.get('y', 0)} x {ds.sizes.get('x', 0)} pixels.")
     if metrics:
         _report_metrics(rep, metrics)
-    rec = ds[[v for v in ("NDVI", "NDVI_std", "source") if v in ds]].load() if "NDVI" in ds else None
+    # lazy: the tables, maps and pixels below read the store chunk by chunk (memory does not grow with the scene)
+    rec = ds[[v for v in ("NDVI", "NDVI_std", "source") if v in ds]] if "NDVI" in ds else None
     phen_vars = [v for v in ("sos", "pos", "eos", "n_seasons") if v in ds]
-    phen = ds[phen_vars].load() if phen_vars else None
+    phen = ds[phen_vars] if phen_vars else None
     if rec is not None and "source" in rec:
         rep.heading("Reconstruction")
-        rep.table("Source of the values", {k: float((rec["source"] == v).mean()) for k, v in (("observed", 0), ("predicted", 1), ("interpolated", 2), ("missing", 3))})
+        flags = (("observed", 0), ("predicted", 1), ("interpolated", 2), ("missing", 3))
+        shares = dask.compute(*[(rec["source"] == v).mean() for _, v in flags])
+        rep.table("Source of the values", {k: float(share) for (k, _), share in zip(flags, shares, strict=True)})
     rep.heading("Maps")
     rep.figure("Phenology, season count, uncertainty and observed fraction", plot_maps(phen, rec), "maps")
     if rec is not None:

@@ -23,6 +23,7 @@ import xarray as xr
 from .._logging import logger
 from ..errors import OutputError, ResumeError
 from .config import RegionConfig, RunConfig, segment_config
+from .heap import release_heap
 from .outputs import class_summary, output_path, region_stats, write_json_atomic
 from .record import check_record, missing_tiles, region_digest, store_grid
 from .stage import staged_cube
@@ -103,8 +104,10 @@ def run_region(
             t0 = time.perf_counter()
             cube = staged_cube(cube, scratch)
             timings["stage cube"] = time.perf_counter() - t0
+            release_heap()
         model = _region_model(cfg, rc, cube, timings)
         segmenter = _region_segmenter(cfg, rc, cube, timings)
+        release_heap()  # what staging and training freed, before the tiles
         out = _template(cube, model, rc, segmenter)
         tiles = _tiles(out.sizes["y"], out.sizes["x"], rc.tile_size)
         _write_layout(cfg, rc, out, model, store, progress_dir, timings)
@@ -463,6 +466,8 @@ def _write_tile(rc: RegionConfig, out: xr.Dataset, store: Path, k: int, n_tiles:
             f"region {rc.name}: writing tile {k + 1}/{n_tiles} to {store} failed ({exc}); expected a writable store "
             f"with free space. The {k} tiles before it are complete and kept: free space and rerun to resume"
         ) from exc
+    finally:
+        release_heap()  # the tile's arrays are freed: without this the process keeps their pages, tile after tile (see heap.py)
 
 
 def _write_report(cfg: RunConfig, rc: RegionConfig, store: Path, metrics: dict[str, Any]) -> None:

@@ -20,3 +20,19 @@ def test_write_json_atomic_leaves_no_temporary_file(tmp_path):
     write_json_atomic(tmp_path / "m.json", {"x": 1.5}, indent=2)
     assert json.loads((tmp_path / "m.json").read_text()) == {"x": 1.5}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_region_stats_counts_chunk_by_chunk_exactly(tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    from fusets_dl.pipeline.outputs import region_stats
+
+    # 2 x 4 x 5 flags: 17 observed, 13 predicted, 1 interpolated, 9 missing; seasons 0..3 over 20 pixels (sum 30, then 32)
+    flags = np.array([0] * 17 + [1] * 13 + [2] + [3] * 9, dtype=np.uint8)
+    source = np.random.default_rng(0).permutation(flags).reshape(2, 4, 5)
+    n_seasons = np.array([0, 1, 2, 3] * 5, dtype=np.int8).reshape(4, 5)
+    n_seasons[0, 0] = 2  # 0 -> 2: sum 32 -> 1.6
+    ds = xr.Dataset({"source": (("time", "y", "x"), source), "n_seasons": (("y", "x"), n_seasons)})
+    ds.chunk({"time": 1, "y": 3, "x": 2}).to_zarr(tmp_path / "s.zarr")
+    assert region_stats(tmp_path / "s.zarr") == {"observed": 0.425, "predicted": 0.325, "missing": 0.225, "mean_seasons": 1.6}
