@@ -82,7 +82,7 @@ def run(quick: bool = False, device: str = "auto", on_row: Callable[[dict[str, A
     sec, model = _timed(lambda: fdl.train(cube, spec, cfg))
     n_train = model.info["funnel"]["train"]
     epoch_s = sum(h["seconds"] for h in model.history)
-    rows.append({"stage": "training (epochs only)", "size": f"{n_train} samples x {len(model.history)} epochs", "seconds": epoch_s, "throughput": n_train * len(model.history) / epoch_s, "unit": "samples/s", "peak_rss_gib": peak_rss_gib()})
+    rows.append({"stage": "training (epochs, default batch)", "size": f"{n_train} samples x {len(model.history)} epochs", "seconds": epoch_s, "throughput": n_train * len(model.history) / epoch_s, "unit": "samples/s", "peak_rss_gib": peak_rss_gib()})
     # large batches: what a GPU needs to be kept busy (bf16 autocast on CUDA), and their effect on a CPU
     big = fdl.TrainConfig(max_epochs=cfg.max_epochs, patience=100, max_samples=cfg.max_samples, device=device, batch_size=16384, learning_rate=8e-3)
     _, big_model = _timed(lambda: fdl.train(cube, spec, big))

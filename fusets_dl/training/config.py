@@ -46,8 +46,9 @@ class TrainConfig:
         accuracy as batch 1,024 (R2 0.902/0.904 against 0.902/0.904, seeds 0
         and 1) and 3.9 times faster epochs on a GPU
         (``evaluation/batchsize.py``); samples below 122,880 (the shared real
-        patches and point series) keep ``batch_size``. Set it to
-        ``batch_size`` to always train with ``batch_size``.
+        patches and point series) keep ``batch_size``. At or below
+        ``batch_size`` (e.g. ``batch_size=16384`` alone) the batch is always
+        ``batch_size``.
     max_epochs, patience : int
         Early stopping on the validation loss after ``patience`` epochs
         without improvement; the best weights are kept.
@@ -197,8 +198,8 @@ class TrainConfig:
             problems.append(f"max_sample_passes: expected a positive number or None, found {self.max_sample_passes}")
         if self.max_samples < 1 or self.batch_size < 2 or self.max_epochs < 1:
             problems.append("max_samples, batch_size (>= 2) and max_epochs must be positive")
-        if self.max_batch_size < self.batch_size:
-            problems.append(f"max_batch_size: expected >= batch_size ({self.batch_size}), found {self.max_batch_size}")
+        if self.max_batch_size < 2:
+            problems.append(f"max_batch_size: expected >= 2, found {self.max_batch_size}")
         problems += _sequence_problems(self)
         if problems:
             raise ConfigError("TrainConfig: " + "; ".join(problems))

@@ -56,6 +56,7 @@ def test_batch_schedule_off_and_fine_tuning() -> None:
     assert batch_schedule(TrainConfig(max_batch_size=1024), 10_000_000) == (1024, 2e-3)
     assert batch_schedule(TrainConfig(batch_size=512, max_batch_size=8192, learning_rate=1e-3), 10_000_000) == (8192, pytest.approx(4e-3))
     assert batch_schedule(TrainConfig(), 10_000_000, fine_tune=True) == (4096, 2e-3)  # the given rate when fine-tuning
-    with pytest.raises(ConfigError, match=r"max_batch_size: expected >= batch_size \(2048\), found 1024"):
-        TrainConfig(batch_size=2048, max_batch_size=1024)
+    assert batch_schedule(TrainConfig(batch_size=16384), 10_000_000) == (16384, 2e-3)  # a larger batch_size alone wins
+    with pytest.raises(ConfigError, match=r"max_batch_size: expected >= 2, found 1"):
+        TrainConfig(max_batch_size=1)
     assert TrainConfig.from_dict(TrainConfig(max_batch_size=2048).to_dict()).max_batch_size == 2048
