@@ -184,11 +184,13 @@ class FusionDatasetAccessor:
         smooth: bool = True,
         lam: float = 1000.0,
         obs_std: float = 0.03,
-        weights: dict[str, float] | None = None,
+        weights: dict[str, float] | str | None = "model",
         predicted: xr.DataArray | None = None,
         batch_size: int | None = None,
         device: str | None = None,
         precision: str | None = None,
+        pred_gap_days: float | None = None,
+        debias_days: float | None = None,
     ) -> xr.Dataset:
         """Gap-filled NDVI with ``NDVI_std`` and ``source``; see :func:`fusets_dl.reconstruct`.
 
@@ -196,8 +198,9 @@ class FusionDatasetAccessor:
         ----------
         model : FusionModel
             The model whose predictions fill the gaps.
-        freq, smooth, lam, obs_std, weights, predicted
-            Output grid, smoothing and weighting, as in :func:`fusets_dl.reconstruct`.
+        freq, smooth, lam, obs_std, weights, predicted, pred_gap_days, debias_days
+            Output grid, smoothing and weighting, as in :func:`fusets_dl.reconstruct`
+            (``weights="model"``: the setting the model chose on its validation blocks).
         batch_size, device, precision
             Inference settings; None takes :func:`fusets_dl.set_options`.
 
@@ -209,7 +212,8 @@ class FusionDatasetAccessor:
         from .reconstruction import reconstruct
 
         return reconstruct(self._ds, model, freq=freq, smooth=smooth, lam=lam, obs_std=obs_std, weights=weights,
-                           predicted=predicted, batch_size=batch_size, device=device, precision=precision)
+                           predicted=predicted, pred_gap_days=pred_gap_days, debias_days=debias_days,
+                           batch_size=batch_size, device=device, precision=precision)
 
     def mogpr(
         self,

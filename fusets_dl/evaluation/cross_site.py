@@ -46,7 +46,7 @@ __all__ = ["leave_one_site_out", "score_sites"]
 log = logging.getLogger("fusets_dl")
 
 _GAP_METHODS = ("fusion", "fusion_s1_only", "linear")
-_GAP_COLUMNS = {"fusion": "fusion", "fusion_s1_only": "s1", "linear": "linear"}
+_GAP_COLUMNS = {"fusion": "fusion", "fusion_s1_only": "s1", "linear": "linear", "fusion_calibrated": "calibrated"}
 
 
 def score_sites(
@@ -59,6 +59,8 @@ def score_sites(
     max_pixels: int | None = 400,
     seed: int = 0,
     trained_on: Sequence[str] = (),
+    calibrated: bool = False,
+    block_size: int = 8,
 ) -> pd.DataFrame:
     """Score one model on each site: its prediction on all clear dates, and gap filling against linear interpolation.
 
@@ -81,6 +83,15 @@ def score_sites(
         Seed of the spells and of the pixel sample.
     trained_on : sequence of str
         Names of the sites the model was trained on (flagged ``in_training``).
+    calibrated : bool
+        Also score the calibrated reconstruction (``reconstruct(...,
+        weights="auto")``: weights, lambda and long-gap guard chosen on the
+        site's own clear observations, no label beyond them). The site's
+        ``block_size`` blocks are then split in two seeded halves: spells of the
+        first half calibrate, spells of the second are scored (every row on
+        the same values), so the calibration never sees a scored value.
+    block_size : int
+        Block size of that split (pixels; points on a point pseudo-grid).
 
     Returns
     -------
@@ -89,7 +100,8 @@ def score_sites(
         ``pred_n``, ``pred_r2``, ``pred_rmse``, ``pred_mae``, ``pred_bias``,
         ``gap_n``, ``gap_spells``, ``gap_rmse_fusion``, ``gap_rmse_s1``,
         ``gap_rmse_linear``, ``gap_r2_fusion``, ``gap_r2_linear``, ``gap_ratio``
-        (fusion / linear RMSE), ``seconds``.
+        (fusion / linear RMSE), ``seconds``; with ``calibrated``, also
+        ``gap_rmse_calibrated`` and ``gap_ratio_calibrated``.
     """
     from ..training.loop import site_names
 
@@ -104,7 +116,8 @@ def score_sites(
         row: dict[str, Any] = {"site": name, "in_training": name in set(trained_on), "pixels": cube.sizes["y"] * cube.sizes["x"],
                                "dates": cube.sizes["time"]}
         row.update(_prediction_scores(cube, model))
-        row.update(_gap_scores(cube, model, gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed))
+        row.update(_gap_scores(cube, model, gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed,
+                               calibrated=calibrated, block_size=block_size))
         row["seconds"] = time.perf_counter() - t0
         log.info("score_sites: %s pred R2 %.3f, gap RMSE fusion %.4f vs linear %.4f", name, row["pred_r2"], row["gap_rmse_fusion"], row["gap_rmse_linear"])
         rows.append(row)
@@ -123,6 +136,8 @@ def leave_one_site_out(
     max_pixels: int | None = 400,
     seed: int = 0,
     return_models: bool = False,
+    calibrated: bool = False,
+    block_size: int = 8,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, Any]]:
     """For each site, train on the others and score on it (see the module docstring).
 
@@ -139,7 +154,7 @@ def leave_one_site_out(
     sites : sequence of str, optional
         Leave out only these sites (each still trains the others' models);
         default: every site.
-    gap_days, n_gaps, max_pixels, seed
+    gap_days, n_gaps, max_pixels, seed, calibrated, block_size
         As for :func:`score_sites`.
     return_models : bool
         Also return the models (left-out site -> model).
@@ -177,7 +192,8 @@ def leave_one_site_out(
         model = train([_named(c, n) for c, n in zip(others, other_names, strict=True)], features, config)
         secs = time.perf_counter() - t0
         log.info("leave_one_site_out: %s left out, trained on %s in %.0f s", name, other_names, secs)
-        row = score_sites(model, [cubes[k]], names=[name], gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed)
+        row = score_sites(model, [cubes[k]], names=[name], gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed,
+                          calibrated=calibrated, block_size=block_size)
         row.insert(1, "trained_on", "+".join(other_names))
         row["train_seconds"] = secs
         frames.append(row)
@@ -204,28 +220,55 @@ def _prediction_scores(cube: xr.Dataset, model: Any) -> dict[str, float]:
     return {"pred_n": int(m["n"]), **{f"pred_{k}": float(m[k]) for k in ("r2", "rmse", "mae", "bias")}}
 
 
-def _gap_scores(cube: xr.Dataset, model: Any, *, gap_days: float, n_gaps: int, max_pixels: int | None, seed: int) -> dict[str, Any]:
-    """The gap-filling comparison with every pixel of the cube held out (the model never saw the site)."""
-    empty: dict[str, Any] = {"gap_n": 0, "gap_spells": 0, **{f"gap_rmse_{v}": np.nan for v in _GAP_COLUMNS.values()},
+def _halves(cube: xr.Dataset, block_size: int, seed: int) -> dict[str, Any]:
+    """A split of the cube's blocks in two seeded halves: ``val`` (calibration) and ``test`` (scored)."""
+    size = max(1, int(block_size))
+    gy, gx = -(-cube.sizes["y"] // size), -(-cube.sizes["x"] // size)
+    n = gy * gx
+    if n < 2:
+        size = max(1, min(cube.sizes["y"], cube.sizes["x"], max(cube.sizes["y"], cube.sizes["x"]) // 2))
+        gy, gx = -(-cube.sizes["y"] // size), -(-cube.sizes["x"] // size)
+        n = gy * gx
+    order = np.random.default_rng(seed).permutation(n)
+    test = sorted(order[: -(-n // 2)].tolist())
+    val = sorted(order[-(-n // 2) :].tolist())
+    return {"block_size": size, "grid": [gy, gx], "test": [[b // gx, b % gx] for b in test], "val": [[b // gx, b % gx] for b in val]}
+
+
+def _gap_scores(
+    cube: xr.Dataset, model: Any, *, gap_days: float, n_gaps: int, max_pixels: int | None, seed: int, calibrated: bool = False,
+    block_size: int = 8,
+) -> dict[str, Any]:
+    """The gap-filling comparison on pixels the model never saw (all of them, or the scored half with ``calibrated``)."""
+    columns = {k: v for k, v in _GAP_COLUMNS.items() if calibrated or k != "fusion_calibrated"}
+    empty: dict[str, Any] = {"gap_n": 0, "gap_spells": 0, **{f"gap_rmse_{v}": np.nan for v in columns.values()},
                              "gap_r2_fusion": np.nan, "gap_r2_linear": np.nan, "gap_ratio": np.nan}
+    if calibrated:
+        empty["gap_ratio_calibrated"] = np.nan
     t = pd.DatetimeIndex(cube["time"].values)
     span = (t[-1] - t[0]) / pd.Timedelta(days=1)
     spells = min(n_gaps, int(span // gap_days))
     if spells < 1:
         log.warning("score_sites: a %.0f-day series holds no %g-day spell; no gap-filling score", span, gap_days)
         return empty
-    everything = {"block_size": max(cube.sizes["y"], cube.sizes["x"]), "grid": [1, 1], "test": [[0, 0]], "val": []}
-    cfg = CompareConfig(gap_days=gap_days, n_gaps=spells, methods=_GAP_METHODS, max_pixels=max_pixels, seed=seed)
+    if calibrated:
+        blocks = _halves(cube, block_size, seed)
+    else:
+        blocks = {"block_size": max(cube.sizes["y"], cube.sizes["x"]), "grid": [1, 1], "test": [[0, 0]], "val": []}
+    cfg = CompareConfig(gap_days=gap_days, n_gaps=spells, methods=tuple(columns), max_pixels=max_pixels, seed=seed)
     try:
-        res = compare(cube, config=cfg, model=replace(model, blocks=everything))
+        res = compare(cube, config=cfg, model=replace(model, blocks=blocks))
     except InsufficientDataError as exc:
         log.warning("score_sites: no gap-filling score: %s", exc)
         return empty
     by = {r["method"]: r for r in res.rows}
     out: dict[str, Any] = {"gap_n": int(by["linear"]["n"]), "gap_spells": spells}
-    for method, col in _GAP_COLUMNS.items():
+    for method, col in columns.items():
         out[f"gap_rmse_{col}"] = float(by[method]["rmse"])
     out["gap_r2_fusion"] = float(by["fusion"]["r2"])
     out["gap_r2_linear"] = float(by["linear"]["r2"])
-    out["gap_ratio"] = out["gap_rmse_fusion"] / out["gap_rmse_linear"] if out["gap_rmse_linear"] > 0 else np.nan
+    lin = out["gap_rmse_linear"]
+    out["gap_ratio"] = out["gap_rmse_fusion"] / lin if lin > 0 else np.nan
+    if calibrated:
+        out["gap_ratio_calibrated"] = out["gap_rmse_calibrated"] / lin if lin > 0 else np.nan
     return out

@@ -105,10 +105,18 @@ def _at_pixels(da: xr.DataArray, inputs: GapInputs) -> np.ndarray:
 
 
 def _fill_fusion(inputs: GapInputs) -> np.ndarray:
-    """The fusion reconstruction (observations, S1 predictions, Whittaker), starting from the prediction."""
+    """The fusion reconstruction as ``reconstruct`` gives it by default (the model's calibration when it has one)."""
     from ..reconstruction import reconstruct
 
     rec = reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, predicted=inputs.prediction)["NDVI"].compute()
+    return _at_pixels(rec, inputs)
+
+
+def _fill_fusion_fixed(inputs: GapInputs) -> np.ndarray:
+    """The fusion reconstruction with the fixed setting (inverse-variance weights, lambda, no guard, no residual correction)."""
+    from ..reconstruction import reconstruct
+
+    rec = reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, weights=None, predicted=inputs.prediction)["NDVI"].compute()
     return _at_pixels(rec, inputs)
 
 
@@ -117,6 +125,10 @@ def _fill_fusion_calibrated(inputs: GapInputs) -> np.ndarray:
     from ..reconstruction import reconstruct
 
     opts = {"seed": inputs.config.seed, "gap_days": inputs.config.gap_days, "n_gaps": min(3, inputs.config.n_gaps)}
+    if inputs.config.period is not None:
+        # spells where the scored ones are (leave-season-out: the unseen season), so the calibration trusts the
+        # prediction as much as that period deserves; still on validation/training blocks only
+        opts["period"] = inputs.config.period
     rec = reconstruct(inputs.cube, inputs.model, weights="auto", predicted=inputs.prediction, calibration=opts)["NDVI"].compute()
     return _at_pixels(rec, inputs)
 
@@ -175,6 +187,8 @@ def _fill_sequence(inputs: GapInputs) -> np.ndarray:
 #: Every method of the comparison, by name, in the order of the tables.
 COMPARISON_METHODS: dict[str, Method] = {
     "fusion": Method("DL fusion (reconstruct)", "#1b9e77", _fill_fusion, uses_prediction=True, scene_wide=True),
+    "fusion_fixed": Method("DL fusion, fixed setting (reconstruct weights=None)", "#a6d854", _fill_fusion_fixed, uses_prediction=True,
+                           scene_wide=True, default=False),
     "fusion_calibrated": Method("DL fusion, calibrated (reconstruct weights='auto')", "#00441b", _fill_fusion_calibrated, uses_prediction=True, scene_wide=True),
     "fusion_s1_only": Method("DL S1 prediction alone", "#66c2a5", _fill_fusion_s1_only, uses_prediction=True, scene_wide=True),
     "sequence": Method("DL sequence model (whole series)", "#e7298a", _fill_sequence, scene_wide=True, default=False),

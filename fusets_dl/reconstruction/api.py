@@ -23,6 +23,7 @@ result with its CF attributes (``_rec_dataset``).
 
 from __future__ import annotations
 
+import logging
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,6 +42,8 @@ from .uncertainty import pred_std_table
 
 __all__ = ["SOURCE_FLAGS", "reconstruct"]
 
+log = logging.getLogger("fusets_dl")
+
 
 class _RecGrid(NamedTuple):
     """Input dates and the working grid, in days from the first date's midnight."""
@@ -51,10 +54,14 @@ class _RecGrid(NamedTuple):
     out_times: pd.DatetimeIndex
 
 
-def _rec_check(weights: dict[str, float] | None, lam: float, obs_std: float, pred_gap_days: float | None = None) -> dict[str, float]:
+def _rec_check(
+    weights: dict[str, float] | None, lam: float, obs_std: float, pred_gap_days: float | None = None, debias_days: float | None = None,
+) -> dict[str, float]:
     """The smoother weights, after checking the options."""
     if pred_gap_days is not None and not pred_gap_days >= 0:
         raise ConfigError(f"reconstruct: expected pred_gap_days >= 0 or None, found {pred_gap_days}")
+    if debias_days is not None and not debias_days > 0:
+        raise ConfigError(f"reconstruct: expected debias_days > 0 or None, found {debias_days}")
     weights = dict(weights or {})
     unknown = set(weights) - {"observed", "predicted"}
     if unknown:
@@ -131,14 +138,28 @@ def _rec_dataset(stacked: xr.DataArray) -> xr.Dataset:
 
 def _rec_calibrated(
     cube: xr.Dataset, model: FusionModel, pred: xr.DataArray | None, options: dict[str, Any] | None, obs_std: float
-) -> tuple[dict[str, float], float, float | None, Calibration]:
+) -> tuple[dict[str, float], float | None, float | None, float | None, Calibration]:
     """``weights="auto"``: the weights, lambda and guard chosen by :func:`.calibrate.calibrate` on held-out spells."""
     opts = dict(options or {})
     if "predicted" in opts or "obs_std" in opts:
         raise ConfigError("reconstruct: calibration options: 'predicted' and 'obs_std' are reconstruct's own arguments")
     cal = calibrate(cube, model, predicted=pred, obs_std=obs_std, **opts)
     s = cal.settings
-    return {"predicted": s["w_pred"]}, s["lam"], s["pred_gap_days"], cal
+    return {"predicted": s["w_pred"]}, s["lam"], s["pred_gap_days"], s.get("debias_days"), cal
+
+
+_CAL_FIELDS = ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels", "n_hidden", "blocks")
+
+
+def _stored_calibration(model: FusionModel, lam: float, pred_gap_days: float | None, debias_days: float | None) -> dict[str, Any] | None:
+    """The model's own calibration (``info["reconstruction"]``), unless the call sets the smoother itself."""
+    stored = (getattr(model, "info", None) or {}).get("reconstruction")
+    if not stored or any(k not in stored for k in _CAL_FIELDS):
+        return None
+    if lam != 1000.0 or pred_gap_days is not None or debias_days is not None:
+        log.info("reconstruct: lam, pred_gap_days or debias_days given: the fixed setting, not the model's calibration")
+        return None
+    return stored
 
 
 def reconstruct(
@@ -149,10 +170,11 @@ def reconstruct(
     smooth: bool = True,
     lam: float = 1000.0,
     obs_std: float = 0.03,
-    weights: dict[str, float] | str | None = None,
+    weights: dict[str, float] | str | None = "model",
     predicted: xr.DataArray | None = None,
     pred_gap_days: float | None = None,
     calibration: dict[str, Any] | None = None,
+    debias_days: float | None = None,
     **predict_kwargs: Any,
 ) -> xr.Dataset:
     """Gap-filled NDVI: clear observations where they exist, S1 predictions elsewhere.
@@ -175,10 +197,20 @@ def reconstruct(
         step as ``lam / step**3``); 1000 keeps features of about a month.
     obs_std : float
         Standard deviation of a clear observation (NDVI units).
-    weights : dict or "auto", optional
-        ``{"observed": w_o, "predicted": w_p}`` for the smoother. Default:
-        inverse variances, ``observed`` 1 and ``predicted``
-        ``(obs_std / model RMSE)**2`` (about 0.1 for a model RMSE of 0.1).
+    weights : dict, "model", "auto" or None
+        ``"model"`` (default): the setting the model chose on hidden spells of
+        its own validation blocks when it was trained
+        (``model.info["reconstruction"]``, :class:`~fusets_dl.TrainConfig`
+        ``calibrate_reconstruction``): prediction weight, ``lam``, long-gap
+        guard and residual correction; the output attrs say so
+        (``calibration_source``). A model without one (trained on several
+        cubes, or saved by an older version), or a call that sets ``lam``,
+        ``pred_gap_days`` or ``debias_days`` itself, gets the fixed
+        setting instead. None: the fixed setting, inverse variances
+        (``observed`` 1, ``predicted`` ``(obs_std / model RMSE)**2``, about
+        0.1 for a model RMSE of 0.1) with ``lam`` and ``pred_gap_days`` as
+        given. ``{"observed": w_o, "predicted": w_p}``: these weights
+        (``predicted`` 0 ignores the prediction: S2 only).
         ``"auto"``: the prediction weight, ``lam`` and ``pred_gap_days`` are
         chosen on held-out spells of this cube by
         :func:`~fusets_dl.reconstruction.calibrate.calibrate` (a bounded
@@ -195,7 +227,13 @@ def reconstruct(
         an observation). Default None: the smoothed curve everywhere.
     calibration : dict, optional
         Options of :func:`~fusets_dl.reconstruction.calibrate.calibrate` for
-        ``weights="auto"`` (``grid``, ``gap_days``, ``n_gaps``, ``max_pixels``, ``seed``).
+        ``weights="auto"`` (``grid``, ``gap_days``, ``n_gaps``, ``max_pixels``, ``seed``, ``period``).
+    debias_days : float, optional
+        First correct the S1 prediction by its residuals at each pixel's clear
+        observations (the local residual near them, relaxing to the pixel's
+        median residual with this e-folding distance in days:
+        :func:`~fusets_dl.reconstruction.kernels.debias_prediction`). Default
+        None: the prediction as it is. ``weights="auto"`` chooses it too.
     **predict_kwargs
         Passed to :func:`predict_ndvi` (``device``, ``precision``, ``batch_size``).
 
@@ -226,15 +264,24 @@ def reconstruct(
     check_cube(cube, need_target=True)
     if cube.sizes["time"] < 2:
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']} (widen the time range)")
-    auto = isinstance(weights, str)
-    if auto and weights != "auto":
-        raise ConfigError(f"reconstruct: weights: expected a dict or 'auto', found {weights!r}")
-    weights = _rec_check(None if auto else weights, lam, obs_std, pred_gap_days)  # type: ignore[arg-type]
+    if isinstance(weights, str) and weights not in ("auto", "model"):
+        raise ConfigError(f"reconstruct: weights: expected a dict, 'model', 'auto' or None, found {weights!r}")
+    stored = None
+    if weights == "model":
+        stored = _stored_calibration(model, lam, pred_gap_days, debias_days)
+        weights = None
+    auto = weights == "auto"
+    weights = _rec_check(None if auto else weights, lam, obs_std, pred_gap_days, debias_days)  # type: ignore[arg-type]
     pred = predicted if predicted is not None else predict_ndvi(cube, model, **predict_kwargs)
     cal = None
     if auto:
         # the given prediction, else None: the model then predicts the sampled pixels only (bounded)
-        weights, lam, pred_gap_days, cal = _rec_calibrated(cube, model, predicted, calibration, obs_std)
+        weights, lam, pred_gap_days, debias_days, cal = _rec_calibrated(cube, model, predicted, calibration, obs_std)
+    elif stored is not None:
+        st = stored["settings"]
+        weights, lam, pred_gap_days, debias_days = {"predicted": st["w_pred"]}, st["lam"], st["pred_gap_days"], st.get("debias_days")
+    if (auto or stored is not None) and lam is None:  # the S2-only setting: no smoothing
+        smooth, lam = False, 1000.0
     grid = _rec_grid(pd.DatetimeIndex(cube["time"].values), freq, smooth)
     edges, table = pred_std_table(model)
     stacked = _rec_apply(
@@ -247,6 +294,7 @@ def reconstruct(
         table=table,
         lam=float(lam) if smooth else None,
         pred_gap_days=None if pred_gap_days is None else float(pred_gap_days),
+        debias_days=None if debias_days is None else float(debias_days),
     )
     out = _rec_dataset(stacked)
     out.attrs = {
@@ -259,8 +307,14 @@ def reconstruct(
     }
     if pred_gap_days is not None:
         out.attrs["pred_gap_days"] = float(pred_gap_days)
+    if debias_days is not None:
+        out.attrs["debias_days"] = float(debias_days)
     if cal is not None:
         out.attrs.update(cal.to_attrs())
+        out.attrs["calibration_source"] = "this cube (weights='auto')"
+    elif stored is not None:
+        out.attrs.update(Calibration(**{k: stored[k] for k in _CAL_FIELDS}).to_attrs())
+        out.attrs["calibration_source"] = "the model's validation blocks (weights='model')"
     if cube.rio.crs is not None:
         out = out.rio.write_crs(cube.rio.crs)
     return out

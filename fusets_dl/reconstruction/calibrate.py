@@ -45,15 +45,24 @@ from .._series import nearest_cells
 from ..errors import ConfigError, InsufficientDataError
 from ..evaluation.gaps import hide_gaps
 from ..evaluation.splits import block_mask
-from .kernels import follow_prediction, obs_distance, prediction_curve, reconstruct_pixels
+from .kernels import (
+    debias_prediction,
+    follow_prediction,
+    obs_distance,
+    prediction_curve,
+    reconstruct_pixels,
+)
 from .uncertainty import pred_std_table
 
 if TYPE_CHECKING:
     from ..models import FusionModel
 
-__all__ = ["Calibration", "CalibrationGrid", "calibrate", "score_settings"]
+__all__ = ["S2_ONLY", "Calibration", "CalibrationGrid", "calibrate", "model_blocks", "score_settings"]
 
 log = logging.getLogger("fusets_dl")
+
+#: The S2-only setting: the prediction ignored, the clear observations linearly interpolated.
+S2_ONLY: dict[str, Any] = {"w_pred": 0.0, "lam": None, "pred_gap_days": None, "debias_days": None}
 
 #: Hash stream of the calibration's pixel sample (the comparison uses 7 and 11).
 _S_SAMPLE = 23
@@ -66,17 +75,31 @@ class CalibrationGrid:
     Parameters
     ----------
     pred_weights : tuple of float
-        Smoother weight of a prediction, relative to an observation's 1.
+        Smoother weight of a prediction, relative to an observation's 1. The
+        smallest (0.01) all but ignores the prediction: the smoothed clear
+        observations, which is what a model that does not travel to the
+        region at hand deserves.
     lams : tuple of float
         Whittaker lambda on a 1-day grid.
     pred_gap_days : tuple of float or None
         Long-gap guard distances, days (None: off). 0 (the prediction alone
         at every date without an observation) is always added.
+    debias_days : tuple of float or None
+        The prediction as it is (None) or corrected by its residuals at the
+        clear observations (:func:`~.kernels.debias_prediction`, this
+        relaxation distance in days); every other setting is tried with each.
+    s2_only : bool
+        Also try the clear observations alone, linearly interpolated
+        (``w_pred`` 0, ``lam`` None): the choice when the model does not
+        travel to the region, so that the calibrated reconstruction is not
+        worse than S2-only interpolation on the calibration spells either.
     """
 
-    pred_weights: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+    pred_weights: tuple[float, ...] = (0.01, 0.1, 0.3, 1.0, 3.0)
     lams: tuple[float, ...] = (10.0, 100.0, 1000.0)
     pred_gap_days: tuple[float | None, ...] = (None, 0.0, 10.0, 20.0, 40.0)
+    debias_days: tuple[float | None, ...] = (None, 30.0)
+    s2_only: bool = True
 
     def settings(self) -> list[dict[str, Any]]:
         """Every combination, as ``{"w_pred", "lam", "pred_gap_days"}`` dicts.
@@ -98,10 +121,15 @@ class CalibrationGrid:
             raise ConfigError(f"CalibrationGrid: expected weights and lambdas > 0, found {self.pred_weights}, {self.lams}")
         if any(g is not None and g < 0 for g in gaps):
             raise ConfigError(f"CalibrationGrid: expected pred_gap_days >= 0 or None, found {self.pred_gap_days}")
-        return [
-            {"w_pred": float(w), "lam": float(lam), "pred_gap_days": None if g is None else float(g)}
-            for w, lam, g in itertools.product(self.pred_weights, self.lams, gaps)
+        if not self.debias_days or any(d is not None and not d > 0 for d in self.debias_days):
+            raise ConfigError(f"CalibrationGrid: expected debias_days None or > 0 (at least one), found {self.debias_days}")
+        out: list[dict[str, Any]] = [
+            {"w_pred": float(w), "lam": float(lam), "pred_gap_days": None if g is None else float(g), "debias_days": None if b is None else float(b)}
+            for b, w, lam, g in itertools.product(self.debias_days, self.pred_weights, self.lams, gaps)
         ]
+        if self.s2_only:
+            out.append(dict(S2_ONLY))
+        return out
 
 
 @dataclass
@@ -111,9 +139,11 @@ class Calibration:
     Parameters
     ----------
     settings : dict
-        ``w_pred`` (prediction weight, observation 1), ``lam`` (1-day grid)
-        and ``pred_gap_days`` (None or days): pass as
-        ``reconstruct(..., weights={"predicted": w_pred}, lam=lam, pred_gap_days=...)``.
+        ``w_pred`` (prediction weight, observation 1), ``lam`` (1-day grid;
+        None: no smoothing), ``pred_gap_days`` and ``debias_days`` (None or days): pass as
+        ``reconstruct(..., weights={"predicted": w_pred}, lam=lam, pred_gap_days=..., debias_days=...)``
+        (``smooth=False`` when ``lam`` is None). ``w_pred`` 0 and ``lam`` None:
+        the S2-only setting (:data:`S2_ONLY`).
     rmse : float
         Held-out RMSE of the chosen setting on the calibration spells.
     rmse_prediction : float
@@ -143,14 +173,15 @@ class Calibration:
         Returns
         -------
         dict
-            ``calibration_w_pred``, ``calibration_lam``, ``calibration_pred_gap_days``
-            (-1 for None), the three RMSEs, the counts and the blocks.
+            ``calibration_w_pred``, ``calibration_lam``, ``calibration_pred_gap_days``,
+            ``calibration_debias_days`` (-1 for None), the three RMSEs, the counts and the blocks.
         """
         g = self.settings["pred_gap_days"]
         return {
             "calibration_w_pred": float(self.settings["w_pred"]),
-            "calibration_lam": float(self.settings["lam"]),
+            "calibration_lam": -1.0 if self.settings["lam"] is None else float(self.settings["lam"]),
             "calibration_pred_gap_days": -1.0 if g is None else float(g),
+            "calibration_debias_days": -1.0 if self.settings.get("debias_days") is None else float(self.settings["debias_days"]),
             "calibration_rmse": float(self.rmse),
             "calibration_rmse_prediction": float(self.rmse_prediction),
             "calibration_rmse_default": float(self.rmse_default),
@@ -168,6 +199,44 @@ class Calibration:
             The dataclass fields.
         """
         return asdict(self)
+
+
+def model_blocks(cube: xr.Dataset, model: Any) -> dict[str, Any]:
+    """The model's block split that belongs to ``cube``; empty when the model was not trained on it.
+
+    A model trained on several sites keeps one split per site
+    (``blocks["sites"]``): the cube's ``attrs["site"]`` picks it. A split whose
+    grid does not cover the cube's size belongs to another cube (a model
+    trained elsewhere, e.g. the pre-trained one): every pixel is then fair
+    game, since the model saw none of them.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        The cube being reconstructed.
+    model : FusionModel or SequenceModel
+        The model (its ``blocks``).
+
+    Returns
+    -------
+    dict
+        A split as :func:`~fusets_dl.evaluation.splits.split_blocks` returns
+        it, or ``{}``.
+    """
+    blocks = dict(getattr(model, "blocks", None) or {})
+    sites = blocks.pop("sites", None)
+    if sites:
+        site = cube.attrs.get("site")
+        blocks = dict(sites[site]) if site in sites else blocks
+    if "block_size" not in blocks or "grid" not in blocks:
+        return {}
+    size = int(blocks["block_size"])
+    fits = [-(-int(cube.sizes[d]) // size) for d in ("y", "x")] == [int(g) for g in blocks["grid"]]
+    if not fits:
+        log.info("calibrate: the model's block split (grid %s of %d px) does not fit this %d x %d cube: it was trained on "
+                 "another cube, every pixel may be sampled", blocks["grid"], size, cube.sizes["y"], cube.sizes["x"])
+        return {}
+    return blocks
 
 
 def _sample_pixels(ny: int, nx: int, blocks: dict[str, Any], max_pixels: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
@@ -219,8 +288,9 @@ def score_settings(
     days : numpy.ndarray
         ``(time,)`` days from the first date's midnight.
     settings : list of dict
-        ``w_pred``, ``lam`` (None: no smoothing), ``pred_gap_days``; ``w_pred`` None
-        weighs predictions by inverse variance (the default of ``reconstruct``).
+        ``w_pred``, ``lam`` (None: no smoothing), ``pred_gap_days`` and
+        optionally ``debias_days``; ``w_pred`` None weighs predictions by
+        inverse variance (the default of ``reconstruct``), 0 ignores them.
     obs_std : float
         Std of a clear observation.
     edges, table : numpy.ndarray, optional
@@ -244,26 +314,29 @@ def score_settings(
     cell, inside = nearest_cells(days, grid_days)
     for i in np.flatnonzero(inside):
         has_o[:, cell[i]] |= np.isfinite(shown[:, i])
-    guard_at = {
-        True: (prediction_curve(pred, days, grid_days)[:, out_idx], obs_distance(has_o, grid_days)[:, out_idx]),
-        False: (pred, obs_distance(np.isfinite(shown), days)),
-    }
-    smoothed: dict[tuple[Any, Any], np.ndarray] = {}
+    dist_at = {True: obs_distance(has_o, grid_days)[:, out_idx], False: obs_distance(np.isfinite(shown), days)}
+    preds: dict[Any, np.ndarray] = {}
+    smoothed: dict[tuple[Any, Any, Any], np.ndarray] = {}
     recs = []
     for s in settings:
-        key = (s["w_pred"], s["lam"])
+        b = s.get("debias_days")
+        if b not in preds:
+            preds[b] = pred if b is None else debias_prediction(shown, pred, days, b)
+        p_b = preds[b]
+        key = (b, s["w_pred"], s["lam"])
         if key not in smoothed:
             daily = s["lam"] is not None
             smoothed[key] = reconstruct_pixels(
-                shown, pred, in_days=days, grid_days=grid_days if daily else days,
+                shown, p_b, in_days=days, grid_days=grid_days if daily else days,
                 out_idx=out_idx if daily else np.arange(days.size), obs_std=obs_std, w_obs=1.0,
                 w_pred=s["w_pred"], edges=edges, table=table, lam=s["lam"],
             )[..., 0].astype(np.float64)
         r = smoothed[key]
-        if s["pred_gap_days"] is not None:
-            curve, dist = guard_at[s["lam"] is not None]
-            r = follow_prediction(r, curve, dist, s["pred_gap_days"])
-            if s["lam"] is not None:
+        if s["pred_gap_days"] is not None and s["w_pred"] != 0:
+            daily = s["lam"] is not None
+            curve = prediction_curve(p_b, days, grid_days)[:, out_idx] if daily else p_b
+            r = follow_prediction(r, curve, dist_at[daily], s["pred_gap_days"])
+            if daily:
                 r = np.clip(r, -1.0, 1.0)
         recs.append(r)
     recs.append(pred.astype(np.float64))
@@ -290,6 +363,8 @@ def calibrate(
     min_clear: int = 4,
     obs_std: float = 0.03,
     seed: int = 0,
+    period: tuple[str, str] | None = None,
+    device: str | None = None,
 ) -> Calibration:
     """Choose the reconstruction's weights, lambda and long-gap guard on held-out spells of ``cube``.
 
@@ -320,6 +395,13 @@ def calibrate(
         Std of a clear observation (as in ``reconstruct``).
     seed : int
         Seed of the pixel sample and the spells.
+    period : (str, str), optional
+        Hide the spells within these dates only (e.g. the season the model was
+        not trained on, so that the calibration trusts its prediction as much
+        as that season deserves); default: the whole series.
+    device : str, optional
+        Device of the prediction of the sampled pixels (when ``predicted`` is
+        not given); None takes :func:`fusets_dl.set_options`.
 
     Returns
     -------
@@ -343,11 +425,17 @@ def calibrate(
     settings = (grid or CalibrationGrid()).settings()
     t = pd.DatetimeIndex(cube["time"].values)
     days = ((t - t[0].floor("D")) / pd.Timedelta(days=1)).to_numpy(np.float64)
-    iy, ix, where = _sample_pixels(cube.sizes["y"], cube.sizes["x"], getattr(model, "blocks", {}), 4 * max_pixels, seed)
+    span = None
+    if period is not None:
+        t0 = t[0].floor("D")
+        span = tuple(float((pd.Timestamp(p) - t0) / pd.Timedelta(days=1)) for p in period)
+        if not span[0] < span[1]:
+            raise ConfigError(f"calibrate: period: expected (start, end) with start < end, found {period!r}")
+    iy, ix, where = _sample_pixels(cube.sizes["y"], cube.sizes["x"], model_blocks(cube, model), 4 * max_pixels, seed)
     iy, ix = iy[: 4 * max_pixels], ix[: 4 * max_pixels]
     sub = _pixel_cube(cube, iy, ix)
     obs = sub["NDVI"].transpose("y", "x", "time").values[0].astype(np.float64)
-    hidden = hide_gaps(obs.T, days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed).T
+    hidden = hide_gaps(obs.T, days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span).T
     keep = np.flatnonzero((hidden.sum(1) > 0) & ((np.isfinite(obs) & ~hidden).sum(1) >= min_clear))[:max_pixels]
     if keep.size == 0:
         raise InsufficientDataError(
@@ -361,14 +449,14 @@ def calibrate(
     else:
         from ..inference import predict_ndvi
 
-        pred_da = predict_ndvi(_pixel_cube(cube, iy, ix), model)
+        pred_da = predict_ndvi(_pixel_cube(cube, iy, ix), model, device=device)
         pred = np.asarray(pred_da.transpose("y", "x", "time").values[0], dtype=np.float64)
     edges, table = pred_std_table(model)
-    default = {"w_pred": None, "lam": 1000.0, "pred_gap_days": None}
+    default = {"w_pred": None, "lam": 1000.0, "pred_gap_days": None, "debias_days": None}
     rows = score_settings(obs, pred, hidden, days, [*settings, default], obs_std=obs_std, edges=edges, table=table)
     tried, default_row, pred_row = rows[:-2], rows[-2], rows[-1]
     best = min(tried, key=lambda r: r["rmse"])
-    chosen = {k: best[k] for k in ("w_pred", "lam", "pred_gap_days")}
+    chosen = {k: best.get(k) for k in ("w_pred", "lam", "pred_gap_days", "debias_days")}
     log.info(
         "calibrate: %d pixels (%s blocks), %d hidden values: chosen %s, RMSE %.4f (prediction alone %.4f, default %.4f)",
         keep.size, where, pred_row["n"], chosen, best["rmse"], pred_row["rmse"], default_row["rmse"],

@@ -14,7 +14,7 @@ from .._series import nearest_cells, valid_neighbours
 from ..smoothing import GROWTH_PER_DAY, fill_interpolated, whittaker
 from .uncertainty import lookup_std
 
-__all__ = ["BATCH", "SOURCE_FLAGS", "follow_prediction", "obs_distance", "prediction_curve", "reconstruct_block", "reconstruct_pixels"]
+__all__ = ["BATCH", "SOURCE_FLAGS", "debias_prediction", "follow_prediction", "obs_distance", "prediction_curve", "reconstruct_block", "reconstruct_pixels"]
 
 #: Values and meanings of the ``source`` flag (the CF table's ``reconstruct.source`` lists the same).
 SOURCE_FLAGS: dict[str, int] = {"observed": 0, "predicted": 1, "interpolated": 2, "missing": 3}
@@ -187,6 +187,67 @@ def follow_prediction(val: np.ndarray, curve: np.ndarray, dist: np.ndarray, gap_
     return np.where(use, blended, val)
 
 
+def debias_prediction(obs: np.ndarray, pred: np.ndarray, days: np.ndarray, debias_days: float) -> np.ndarray:
+    """The S1 prediction corrected by its residuals at the pixel's clear observations.
+
+    A model that is right about the shape of a series may be off in level at
+    a place or season it never saw. Each pixel's residuals ``obs - pred`` at
+    its clear dates tell by how much: near an observation the prediction is
+    shifted by the residual interpolated linearly between the neighbouring
+    observations (the edge residual held beyond the first and last); away from
+    them the shift relaxes to the pixel's median residual, with weight
+    ``exp(-d / debias_days)`` on the local one at ``d`` days from the nearest
+    observation. At a clear date the result is the observation itself. A pixel
+    without any clear observation keeps its prediction.
+
+    Parameters
+    ----------
+    obs, pred : numpy.ndarray
+        ``(..., time)`` clear and predicted NDVI, NaN where absent.
+    days : numpy.ndarray
+        ``(time,)`` day of each date.
+    debias_days : float
+        Relaxation distance of the local residual, days (> 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., time)`` float64, NaN where the prediction is.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    resid = np.asarray(obs, dtype=np.float64) - pred
+    ok = np.isfinite(resid)
+    local, _ = fill_interpolated(np.where(ok, resid, np.nan), np.zeros_like(resid), days)
+    local, _ = _hold_edges(local, np.zeros_like(local), ok, days)
+    seen = ok.any(axis=-1)
+    median = np.zeros((*resid.shape[:-1], 1))
+    median[seen] = np.nanmedian(np.where(ok, resid, np.nan)[seen], axis=-1, keepdims=True)  # rows with a clear date only
+    a = np.exp(-obs_distance(ok, days) / float(debias_days))
+    shift = np.where(seen[..., None], a * local + (1.0 - a) * median, 0.0)
+    return pred + shift
+
+
+def _observations_only(
+    val: np.ndarray, std: np.ndarray, source: np.ndarray, has_o: np.ndarray, has_p: np.ndarray, grid_days: np.ndarray, *,
+    o_n: np.ndarray, obs_std: float, w_obs: float, lam: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``w_pred`` 0: the clear observations alone (smoothed or interpolated, edges held); the prediction only for a pixel without any."""
+    v_o = np.where(has_o, val, np.nan)
+    s_o = np.where(has_o, std, np.nan)
+    none = np.zeros_like(has_o)
+    if lam is not None:
+        v_out, s_out = _smooth(v_o, s_o, grid_days, has_o=has_o, has_p=none, o_n=o_n, p_n=np.zeros_like(o_n),
+                               p_sd=np.ones_like(v_o), obs_std=obs_std, w_obs=w_obs, w_pred=0.0, lam=lam)
+    else:
+        v_out, s_out = _hold_edges(*fill_interpolated(v_o, s_o, grid_days), has_o, grid_days)
+    blind = ~has_o.any(axis=-1, keepdims=True)  # no clear view at all: the prediction, as the default would give
+    p_out, ps_out = fill_interpolated(val, std, grid_days)
+    v_out = np.where(blind, p_out, v_out)
+    s_out = np.where(blind, ps_out, s_out)
+    source = np.where(has_p & ~blind, _MISSING, source)  # a prediction cell now holds an interpolated value
+    return v_out, s_out, source
+
+
 def reconstruct_pixels(
     obs: np.ndarray,
     pred: np.ndarray,
@@ -201,6 +262,7 @@ def reconstruct_pixels(
     table: np.ndarray,
     lam: float | None,
     pred_gap_days: float | None = None,
+    debias_days: float | None = None,
 ) -> np.ndarray:
     """Reconstructed NDVI, its std and its source for a block of pixels.
 
@@ -219,6 +281,10 @@ def reconstruct_pixels(
     w_obs, w_pred : float
         Smoother weights of an observation and of a prediction (``w_pred``
         None: inverse variances, ``(obs_std / pred std)**2 * w_obs``).
+        ``w_pred`` 0: the prediction is ignored (S2 only: the observations
+        smoothed, or linearly interpolated with ``lam`` None, the edge values
+        held beyond the first and last); a pixel without any clear
+        observation still gets its prediction.
     edges, table : numpy.ndarray
         Prediction std by predicted-NDVI range (:func:`pred_std_table`).
     lam : float or None
@@ -227,6 +293,9 @@ def reconstruct_pixels(
         The long-gap guard (:func:`follow_prediction`): at this distance (days)
         from the nearest observation and beyond, the S1 prediction alone;
         None (default): the smoothed curve everywhere.
+    debias_days : float, optional
+        Correct the prediction by its residuals at the clear observations
+        first (:func:`debias_prediction`); None (default): as predicted.
 
     Returns
     -------
@@ -234,6 +303,8 @@ def reconstruct_pixels(
         ``(..., time_out, 3)`` float32: NDVI, std, source flag (as float,
         NaN never: 3 where missing).
     """
+    if debias_days is not None:
+        pred = debias_prediction(obs, pred, in_days, debias_days)
     o_sum, o_n, p_sum, p_n, p_var = _bin_to_grid(
         obs, pred, lookup_std(np.nan_to_num(pred, nan=0.0), edges, table), in_days, grid_days
     )
@@ -246,14 +317,16 @@ def reconstruct_pixels(
     val = np.where(has_o, o_val, np.where(has_p, p_val, np.nan))
     std = np.where(has_o, obs_std, np.where(has_p, p_sd, np.nan))
     source = np.where(has_o, _OBSERVED, np.where(has_p, _PREDICTED, _MISSING)).astype(np.float64)
-    if lam is not None:
+    if w_pred is not None and w_pred == 0:
+        val_out, std_out, source = _observations_only(val, std, source, has_o, has_p, grid_days, o_n=o_n, obs_std=obs_std, w_obs=w_obs, lam=lam)
+    elif lam is not None:
         val_out, std_out = _smooth(
             val, std, grid_days, has_o=has_o, has_p=has_p, o_n=o_n, p_n=p_n, p_sd=p_sd,
             obs_std=obs_std, w_obs=w_obs, w_pred=w_pred, lam=lam,
         )
     else:
         val_out, std_out = fill_interpolated(val, std, grid_days)
-    if pred_gap_days is not None:
+    if pred_gap_days is not None and not (w_pred is not None and w_pred == 0):
         val_out = follow_prediction(val_out, prediction_curve(pred, in_days, grid_days), obs_distance(has_o, grid_days), pred_gap_days)
     source = np.where((source == _MISSING) & np.isfinite(val_out), _INTERPOLATED, source)
     out = np.stack([val_out[..., out_idx], std_out[..., out_idx], source[..., out_idx]], axis=-1)

@@ -36,6 +36,14 @@ class TrainConfig:
         Samples per optimisation step (training only; inference batches
         follow ``fdl.set_options(batch_size=...)``), and the batch that
         ``learning_rate`` is stated for.
+    calibrate_reconstruction : bool
+        After training on one cube, choose the reconstruction's prediction
+        weight, lambda, long-gap guard and residual correction on hidden
+        60-day spells of the **validation** blocks
+        (:func:`fusets_dl.reconstruction.calibrate.calibrate`) and keep the
+        choice in ``model.info["reconstruction"]``, which
+        :func:`~fusets_dl.reconstruction.reconstruct` then uses by default.
+        Not done for several cubes (their sites may want different settings).
     max_batch_size : int
         Large samples train with larger batches (:func:`batch_schedule`):
         the batch doubles from ``batch_size`` while an epoch still has at
@@ -146,6 +154,7 @@ class TrainConfig:
     test_fraction: float = 0.2
     max_samples: int = 400_000
     min_samples: int = 200
+    calibrate_reconstruction: bool = True
     seed: int = 0
     device: str | None = None
     mixed_precision: bool = True

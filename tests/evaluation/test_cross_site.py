@@ -73,3 +73,17 @@ def test_needs_two_sites_and_known_names(three_sites):
         leave_one_site_out(three_sites[:1], config=CFG)
     with pytest.raises(ConfigError, match="not among"):
         leave_one_site_out(three_sites, config=CFG, sites=["mars"])
+
+
+def test_score_sites_calibrated_scores_the_other_half(three_sites):
+    _table, models = leave_one_site_out(three_sites[:2], config=CFG, max_pixels=40, return_models=True, sites=["rice"])
+    plain = score_sites(models["rice"], [three_sites[0]], names=["rice"], max_pixels=None)
+    cal = score_sites(models["rice"], [three_sites[0]], names=["rice"], max_pixels=None, calibrated=True, block_size=4)
+    assert "gap_rmse_calibrated" not in plain.columns
+    for col in ("gap_rmse_calibrated", "gap_ratio_calibrated", "gap_rmse_fusion", "gap_rmse_linear"):
+        assert np.isfinite(cal[col][0]), col
+    np.testing.assert_allclose(cal["gap_ratio_calibrated"], cal["gap_rmse_calibrated"] / cal["gap_rmse_linear"])
+    # half of the 16 blocks calibrate, the other half is scored: fewer hidden values than with every pixel scored
+    assert 0.3 * plain["gap_n"][0] < cal["gap_n"][0] < 0.7 * plain["gap_n"][0]
+    # the prediction score does not depend on the split
+    assert cal["pred_r2"][0] == pytest.approx(plain["pred_r2"][0])

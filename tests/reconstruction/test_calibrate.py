@@ -92,7 +92,8 @@ def test_calibration_never_worse_than_the_perfect_prediction():
 def test_calibration_prefers_the_smoother_when_the_prediction_is_biased():
     """A constant prediction bias of 0.2: bridging near observations must beat the prediction alone."""
     cube, pred, _truth = _rice_cube(clear_every=2)
-    cal = calibrate(cube, _model(), predicted=pred + 0.2, gap_days=20, n_gaps=3, max_pixels=40)
+    grid = CalibrationGrid(debias_days=(None,))  # without the residual correction (which removes a constant bias exactly)
+    cal = calibrate(cube, _model(), predicted=pred + 0.2, gap_days=20, n_gaps=3, max_pixels=40, grid=grid)
     assert cal.rmse_prediction == pytest.approx(0.2, abs=1e-5)
     assert cal.rmse < 0.5 * cal.rmse_prediction
     assert cal.settings["pred_gap_days"] != 0.0
@@ -165,7 +166,7 @@ def test_auto_reconstruct_output_stays_lazy_after_the_bounded_calibration():
 def test_bad_input_errors():
     cube, pred, _ = _rice_cube()
     m = _model()
-    with pytest.raises(ConfigError, match="expected a dict or 'auto'"):
+    with pytest.raises(ConfigError, match="expected a dict, 'model', 'auto' or None"):
         fdl.reconstruct(cube, m, predicted=pred, weights="best")
     with pytest.raises(ConfigError, match="pred_gap_days >= 0"):
         fdl.reconstruct(cube, m, predicted=pred, pred_gap_days=-5)
@@ -183,3 +184,152 @@ def test_bad_input_errors():
     empty["NDVI"] = cube["NDVI"] * np.nan
     with pytest.raises(InsufficientDataError, match="keeps 4 clear observations"):
         calibrate(empty, m, predicted=pred)
+
+
+def test_calibration_all_but_ignores_a_prediction_that_does_not_travel():
+    """A prediction anti-correlated with the truth: the lowest weight (0.01) wins, far better than 0.1 would be."""
+    cube, pred, _truth = _rice_cube(clear_every=3)
+    wrong = 0.9 - pred
+    cal = calibrate(cube, _model(), predicted=wrong, gap_days=20, n_gaps=3, max_pixels=40)
+    assert cal.settings["w_pred"] == 0.01 and cal.settings["pred_gap_days"] is None
+    old = [r for r in cal.table if r["w_pred"] == 0.1 and r["pred_gap_days"] is None]
+    assert cal.rmse < 0.8 * min(r["rmse"] for r in old)
+    assert cal.rmse < 0.3 * cal.rmse_prediction
+
+
+def test_calibration_period_places_the_spells():
+    """The prediction is right after 2021-07-01 only: calibrating there trusts it, over the whole series it does not."""
+    cube, pred, _truth = _rice_cube(n=80)
+    late = cube["time"] >= np.datetime64("2021-07-01")
+    mixed = pred.where(late, 0.9 - pred)
+    whole = calibrate(cube, _model(), predicted=mixed, gap_days=30, n_gaps=3, max_pixels=40)
+    season = calibrate(cube, _model(), predicted=mixed, gap_days=30, n_gaps=3, max_pixels=40, period=("2021-07-01", "2022-04-30"))
+    assert season.rmse_prediction == pytest.approx(0.0, abs=1e-6)
+    assert whole.rmse_prediction > 0.1
+    assert season.settings["pred_gap_days"] is not None and season.rmse < 1e-3
+    with pytest.raises(ConfigError, match="start < end"):
+        calibrate(cube, _model(), predicted=mixed, period=("2021-08-01", "2021-07-01"))
+
+
+def test_model_blocks_belong_to_the_cube():
+    from fusets_dl.reconstruction.calibrate import model_blocks
+
+    cube, _pred, _ = _rice_cube(ny=8, nx=8)
+    split = {"block_size": 4, "grid": [2, 2], "test": [[0, 0]], "val": [[1, 1]]}
+    assert model_blocks(cube, _model(blocks=split)) == split
+    # a split of another scene (a model trained elsewhere): every pixel may be sampled
+    assert model_blocks(cube, _model(blocks={**split, "grid": [5, 5]})) == {}
+    assert model_blocks(cube, _model()) == {}
+    other = {"block_size": 4, "grid": [3, 1], "test": [[0, 0]], "val": [[1, 0]]}
+    multi = {**other, "sites": {"a": other, "b": split}}
+    cube.attrs["site"] = "b"
+    assert model_blocks(cube, _model(blocks=multi)) == split
+    cube.attrs["site"] = "c"  # not a training site and the first split does not fit
+    assert model_blocks(cube, _model(blocks=multi)) == {}
+    cal = calibrate(cube, _model(blocks={**split, "grid": [5, 5]}), predicted=_pred, gap_days=40, n_gaps=3, max_pixels=20)
+    assert cal.blocks == "all"
+
+
+def test_s2_only_setting_is_linear_interpolation_of_the_observations():
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=5)
+    cube["NDVI"][:, 1, 2] = np.nan  # a pixel without any clear view keeps its prediction
+    wrong = 0.9 - pred
+    rec = fdl.reconstruct(cube, _model(), predicted=wrong, weights={"predicted": 0.0}, smooth=False)
+    obs = cube["NDVI"].values
+    t = np.arange(obs.shape[0]) * 6.0
+    for y, x in [(0, 0), (1, 1)]:
+        ok = np.isfinite(obs[:, y, x])
+        expect = np.interp(t, t[ok], obs[ok, y, x])  # edges held, as np.interp does
+        np.testing.assert_allclose(rec["NDVI"].values[:, y, x], expect, atol=1e-6)
+        src = rec["source"].values[:, y, x]
+        assert (src[ok] == 0).all() and (src[~ok] == 2).all()
+    np.testing.assert_allclose(rec["NDVI"].values[:, 1, 2], wrong.values[:, 1, 2], atol=1e-6)
+    assert (rec["source"].values[:, 1, 2] == 1).all()
+    # the std grows with the distance to the nearest observation
+    std = rec["NDVI_std"].values[:, 0, 0]
+    assert std[0] == pytest.approx(0.03) and std[2] > std[1] > std[0]
+
+
+def test_auto_can_choose_s2_only():
+    cube, pred, truth = _rice_cube(clear_every=3)
+    rec = fdl.reconstruct(cube, _model(), predicted=0.9 - pred, weights="auto",
+                          calibration={"gap_days": 20, "n_gaps": 3, "max_pixels": 40,
+                                       "grid": CalibrationGrid(pred_weights=(0.1, 1.0), lams=(1000.0,), pred_gap_days=(None,))})
+    assert rec.attrs["calibration_w_pred"] == 0.0 and rec.attrs["calibration_lam"] == -1.0
+    assert rec.attrs["smoothing"] == "none"
+    free = ~np.isfinite(cube["NDVI"].values)
+    err = np.sqrt(np.mean((rec["NDVI"].values[free] - truth[free]) ** 2))
+    assert err < 0.1
+
+
+def test_debias_prediction_analytic():
+    from fusets_dl.reconstruction.kernels import debias_prediction
+
+    days = np.arange(0.0, 100.0, 10.0)  # 10 dates
+    pred = np.full((3, 10), 0.5)
+    obs = np.full((3, 10), np.nan)
+    obs[0, [2, 6]] = [0.6, 0.8]  # residuals +0.1 and +0.3
+    obs[1, 4] = 0.4  # one residual, -0.1
+    out = debias_prediction(obs, pred, days, debias_days=20.0)
+    # at an observation: the observation itself
+    np.testing.assert_allclose(out[0, [2, 6]], [0.6, 0.8])
+    # between: the interpolated residual weighted exp(-d/20), the median residual (0.2) for the rest
+    a = np.exp(-10.0 / 20.0)
+    np.testing.assert_allclose(out[0, 3], 0.5 + a * 0.15 + (1 - a) * 0.2)
+    np.testing.assert_allclose(out[0, 4], 0.5 + np.exp(-1.0) * 0.2 + (1 - np.exp(-1.0)) * 0.2)
+    # beyond the last observation: the edge residual held, relaxing to the median
+    np.testing.assert_allclose(out[0, 9], 0.5 + np.exp(-30.0 / 20.0) * 0.3 + (1 - np.exp(-30.0 / 20.0)) * 0.2)
+    np.testing.assert_allclose(out[1], 0.4)  # one residual: a constant shift
+    np.testing.assert_allclose(out[2], 0.5)  # no clear view: the prediction
+
+
+def test_reconstruct_debias_removes_a_constant_bias():
+    cube, pred, truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    rec = fdl.reconstruct(cube, _model(), predicted=pred + 0.15, pred_gap_days=0.0, debias_days=30.0)
+    free = ~np.isfinite(cube["NDVI"].values)
+    np.testing.assert_allclose(rec["NDVI"].values[free], truth[free], atol=1e-5)
+    assert rec.attrs["debias_days"] == 30.0
+    plain = fdl.reconstruct(cube, _model(), predicted=pred + 0.15, pred_gap_days=0.0)
+    assert np.abs(plain["NDVI"].values[free] - truth[free]).mean() > 0.14
+    with pytest.raises(ConfigError, match="debias_days > 0"):
+        fdl.reconstruct(cube, _model(), predicted=pred, debias_days=0.0)
+    # lazy and the same chunked
+    with raise_if_dask_computes():
+        lazy = fdl.reconstruct(cube.chunk({"x": 1}), _model(), predicted=(pred + 0.15).chunk({"x": 1}), pred_gap_days=0.0, debias_days=30.0)
+    np.testing.assert_array_equal(lazy["NDVI"].values, rec["NDVI"].values)
+
+
+def test_calibration_chooses_debias_for_a_biased_prediction():
+    cube, pred, _truth = _rice_cube(clear_every=3)
+    cal = calibrate(cube, _model(), predicted=pred + 0.2, gap_days=30, n_gaps=3, max_pixels=40)
+    assert cal.settings["debias_days"] == 30.0
+    assert cal.rmse < 1e-3 and cal.rmse_prediction == pytest.approx(0.2, abs=1e-5)
+
+
+def _stored(settings):
+    return {"settings": settings, "rmse": 0.05, "rmse_prediction": 0.06, "rmse_default": 0.07, "n_pixels": 10, "n_hidden": 50,
+            "blocks": "val", "gap_days": 60.0, "n_gaps": 3, "seed": 0}
+
+
+def test_reconstruct_uses_the_models_stored_calibration():
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    m = _model()
+    setting = {"w_pred": 1.0, "lam": 100.0, "pred_gap_days": 0.0, "debias_days": 30.0}
+    m.info = {"reconstruction": _stored(setting)}
+    rec = fdl.reconstruct(cube, m, predicted=pred + 0.15)  # default weights="model"
+    explicit = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights={"predicted": 1.0}, lam=100.0, pred_gap_days=0.0, debias_days=30.0)
+    np.testing.assert_array_equal(rec["NDVI"].values, explicit["NDVI"].values)
+    assert rec.attrs["calibration_source"].startswith("the model's validation blocks")
+    assert rec.attrs["calibration_debias_days"] == 30.0 and rec.attrs["calibration_lam"] == 100.0
+    # the fixed setting: weights=None, or the caller's own smoother options
+    fixed = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=None)
+    own = fdl.reconstruct(cube, m, predicted=pred + 0.15, lam=1000.0, pred_gap_days=20.0)
+    assert "calibration_source" not in fixed.attrs and own.attrs["pred_gap_days"] == 20.0 and "calibration_source" not in own.attrs
+    assert not np.array_equal(fixed["NDVI"].values, rec["NDVI"].values)
+    # a model without a stored calibration (older versions): the fixed setting
+    m.info = {}
+    np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, fixed["NDVI"].values)
+    # the stored S2-only choice: observations interpolated, no smoothing
+    m.info = {"reconstruction": _stored({"w_pred": 0.0, "lam": None, "pred_gap_days": None, "debias_days": None})}
+    s2 = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+    assert s2.attrs["smoothing"] == "none" and s2.attrs["calibration_w_pred"] == 0.0

@@ -142,3 +142,26 @@ def test_progress_option_logs_epochs_with_their_count_and_time_left(cube, caplog
         fdl.train(cube, config=cfg)
     assert not [r for r in caplog.records if "train: epoch" in r.getMessage()]
 
+
+
+def test_train_calibrates_the_reconstruction_on_validation_blocks(cube, tmp_path):
+    from fusets_dl.reconstruction.calibrate import calibrate
+
+    m = fdl.train(cube, config=TrainConfig(**FAST))
+    rec = m.info["reconstruction"]
+    assert rec["blocks"] in ("val", "val+train") and rec["n_hidden"] > 0 and rec["gap_days"] == 60.0
+    assert rec["rmse"] <= rec["rmse_prediction"] + 1e-12  # the guard at 0 days is the prediction alone
+    assert set(rec["settings"]) == {"w_pred", "lam", "pred_gap_days", "debias_days"}
+    # the same choice as calibrate() on the same blocks and seed
+    again = calibrate(cube, m, gap_days=60.0, n_gaps=3, max_pixels=300, seed=0)
+    assert again.settings == rec["settings"] and again.rmse == pytest.approx(rec["rmse"])
+    # saved in the sidecar and used by reconstruct after loading
+    m.save(tmp_path / "m")
+    loaded = fdl.load_model(tmp_path / "m")
+    assert loaded.info["reconstruction"]["settings"] == rec["settings"]
+    out = fdl.reconstruct(cube, loaded)
+    assert out.attrs["calibration_source"].startswith("the model's validation blocks")
+    # switched off: nothing stored, the fixed setting
+    off = fdl.train(cube, config=TrainConfig(**FAST, calibrate_reconstruction=False))
+    assert "reconstruction" not in off.info
+    assert "calibration_source" not in fdl.reconstruct(cube, off).attrs
