@@ -8,8 +8,10 @@ the curve inside long gaps, and the reconstruction can end up worse than the
 S1 prediction it contains. :func:`calibrate` measures instead of assuming:
 
 1. It samples at most ``max_pixels`` pixels (a seeded hash of their position)
-   from the model's **validation** blocks, then its training blocks when the
-   validation blocks hold too few; never from its **test** blocks, so the
+   from the model's **validation** blocks, and from its training blocks too
+   only when the validation blocks hold fewer than :data:`MIN_VAL_PIXELS`
+   (the prediction is optimistic where the model was fitted, which would
+   make the calibration trust it too much); never from its **test** blocks, so the
    comparison's scores stay on data the calibration never saw. A model with
    no block split (trained elsewhere) samples the whole cube.
 2. It hides ``n_gaps`` spells of ``gap_days`` days of clear observations in
@@ -239,14 +241,19 @@ def model_blocks(cube: xr.Dataset, model: Any) -> dict[str, Any]:
     return blocks
 
 
+#: Fewest validation-block pixels the calibration is content with before it adds training-block pixels
+#: (where the model's prediction is optimistic: it was fitted there).
+MIN_VAL_PIXELS = 64
+
+
 def _sample_pixels(ny: int, nx: int, blocks: dict[str, Any], max_pixels: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """Candidate pixels: validation blocks first, then training blocks; never test blocks."""
+    """Candidate pixels: validation blocks (training blocks too only when they hold too few); never test blocks."""
     if not blocks or "block_size" not in blocks:
         mask, where = np.ones((ny, nx), dtype=bool), "all"
         parts = [mask]
     else:
         val = block_mask(ny, nx, blocks, "val")
-        parts = [val, block_mask(ny, nx, blocks, "train")]
+        parts = [val] if val.sum() >= MIN_VAL_PIXELS else [val, block_mask(ny, nx, blocks, "train")]
         where = "val"
     iy_all, ix_all = [], []
     for k, mask in enumerate(parts):
@@ -269,6 +276,26 @@ def _pixel_cube(cube: xr.Dataset, iy: np.ndarray, ix: np.ndarray) -> xr.Dataset:
     sub = sub.assign_coords(x=np.arange(iy.size, dtype=np.float64)).expand_dims(y=[0.0])
     dims = [d for d in ("time", "y", "x") if d in sub.dims]
     return sub.transpose(*dims, ...)
+
+
+def _reads_ndvi(model: Any) -> bool:
+    """Whether the model's features read the clear (or cloudy) NDVI of the cube."""
+    from ..features import FEATURE_GROUPS
+
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        return False
+    return bool(getattr(spec, "cloudy_input", False)) or any(FEATURE_GROUPS[g].needs_ndvi for g in spec.groups)
+
+
+def _hide_in(sub: xr.Dataset, hidden: np.ndarray) -> xr.Dataset:
+    """The (time, 1, pixel) cube with the hidden values of ``hidden`` (pixel, time) removed from its NDVI variables."""
+    mask = xr.DataArray(hidden.T[:, None, :], dims=("time", "y", "x"))
+    out = sub.copy()
+    for v in ("NDVI", "NDVI_cloudy"):
+        if v in out:
+            out[v] = out[v].where(~mask.transpose(*out[v].dims))
+    return out
 
 
 def score_settings(
@@ -380,7 +407,10 @@ def calibrate(
         say which pixels may be used (validation, then training blocks).
     predicted : xarray.DataArray, optional
         The prediction already computed on ``cube`` (``time, y, x``); default:
-        the model predicts the sampled pixels only.
+        the model predicts the sampled pixels only. Not used for a model whose
+        features read the NDVI (optical context): it predicts the sampled
+        pixels again with the calibration's spells hidden, so it never sees
+        a value it is scored on.
     grid : CalibrationGrid, optional
         The settings tried (default :class:`CalibrationGrid`).
     gap_days : float
@@ -443,13 +473,18 @@ def calibrate(
             f"with {n_gaps} spells of {gap_days:g} days hidden; use shorter or fewer spells"
         )
     iy, ix, obs, hidden = iy[keep], ix[keep], obs[keep], hidden[keep]
-    if predicted is not None:
+    sees_ndvi = _reads_ndvi(model)
+    if predicted is not None and not sees_ndvi:
         pred = predicted.transpose("time", "y", "x").isel(y=xr.DataArray(iy, dims="pix"), x=xr.DataArray(ix, dims="pix"))
         pred = np.asarray(pred.transpose("pix", "time").values, dtype=np.float64)
     else:
+        # a model with optical inputs must not see the values it is scored on: predict with the spells hidden
         from ..inference import predict_ndvi
 
-        pred_da = predict_ndvi(_pixel_cube(cube, iy, ix), model, device=device)
+        sub = _pixel_cube(cube, iy, ix)
+        if sees_ndvi:
+            sub = _hide_in(sub, hidden)
+        pred_da = predict_ndvi(sub, model, device=device)
         pred = np.asarray(pred_da.transpose("y", "x", "time").values[0], dtype=np.float64)
     edges, table = pred_std_table(model)
     default = {"w_pred": None, "lam": 1000.0, "pred_gap_days": None, "debias_days": None}

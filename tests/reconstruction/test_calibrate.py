@@ -333,3 +333,27 @@ def test_reconstruct_uses_the_models_stored_calibration():
     m.info = {"reconstruction": _stored({"w_pred": 0.0, "lam": None, "pred_gap_days": None, "debias_days": None})}
     s2 = fdl.reconstruct(cube, m, predicted=pred + 0.15)
     assert s2.attrs["smoothing"] == "none" and s2.attrs["calibration_w_pred"] == 0.0
+
+
+def test_an_optical_model_is_calibrated_without_seeing_the_hidden_values(monkeypatch):
+    """Its optical context would read the values hidden for the calibration: it predicts again with them removed."""
+    import fusets_dl.inference as inference
+    from fusets_dl.reconstruction import calibrate as cal_mod
+
+    cube, pred, _truth = _rice_cube(ny=2, nx=5)
+    m = _model()
+    assert not cal_mod._reads_ndvi(m)
+    m.spec = fdl.FeatureSpec(groups=("sar", "time", "optical"))
+    assert cal_mod._reads_ndvi(m)
+    seen = {}
+
+    def fake_predict(sub, model, **kw):
+        seen["ndvi"] = sub["NDVI"].values.copy()
+        return xr.zeros_like(sub["NDVI"]) + 0.5
+
+    monkeypatch.setattr(inference, "predict_ndvi", fake_predict)
+    cal = calibrate(cube, m, predicted=pred, gap_days=40, n_gaps=3, max_pixels=10)
+    # the given (perfect) prediction was not used: the model's own, made without the hidden values, was
+    assert cal.rmse_prediction > 0.05
+    n_clear = int(np.isfinite(cube["NDVI"].values).sum())
+    assert int(np.isfinite(seen["ndvi"]).sum()) == n_clear - cal.n_hidden
