@@ -52,6 +52,7 @@ import xarray as xr
 import fusets_dl as fdl
 from fusets_dl.evaluation.cross_site import leave_one_site_out, score_sites
 from fusets_dl.readers.tables import open_points
+from fusets_dl.reconstruction.calibrate import calibrate_sites
 from fusets_dl.synthetic import make_scene
 from fusets_dl.training.config import TrainConfig
 
@@ -197,6 +198,9 @@ def main() -> int:
                    help="add the synthetic scenes (they made leave-one-site-out worse on every real site: docs/pretrained.md)")
     p.add_argument("--exclude", nargs="*", default=["gfmap-2023-04"],
                    help="site names left out of everything (default: gfmap-2023-04, whose S1 values do not match the other sites')")
+    p.add_argument("--calibrate-only", action="store_true",
+                   help="do not train: add the reconstruction calibration (fusets_dl.reconstruction.calibrate.calibrate_sites on the "
+                        "validation blocks of its training sites) to the model already at --out/--name, as training now does")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on a shared, loaded machine more threads were 24x slower)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -216,6 +220,8 @@ def main() -> int:
     cubes = [c for c in cubes if c.attrs["site"] not in set(args.exclude)]
     names = [c.attrs["site"] for c in cubes]
     log.info("sites: %s (%.0f s to read)", names, time.perf_counter() - t0)
+    if args.calibrate_only:
+        return _calibrate_only(Path(args.out) / args.name, cubes, args.seed)
     cfg = train_config(args)
     score_kw = {"gap_days": args.gap_days, "n_gaps": args.n_gaps, "max_pixels": args.max_pixels, "seed": args.seed}
     loso = None
@@ -247,6 +253,32 @@ def main() -> int:
     path = model.save(out / args.name)
     size = sum(f.stat().st_size for f in out.glob(f"{args.name}.*"))
     log.info("wrote %s (%.2f MB with its weights) in %.0f s total", path, size / 1e6, time.perf_counter() - t0)
+    return 0
+
+
+def _calibrate_only(path: Path, cubes: list[xr.Dataset], seed: int) -> int:
+    """Add ``info["reconstruction"]`` to a saved model trained before models kept one (its weights unchanged)."""
+    model = fdl.load_model(path)
+    splits = model.blocks.get("sites", {})
+    names = [c.attrs["site"] for c in cubes]
+    missing = [n for n in names if n not in splits]
+    if missing:
+        raise SystemExit(f"--calibrate-only: the model at {path} has no block split for {missing}; its sites are {sorted(splits)}")
+    before = model.state_bytes()
+    rec = calibrate_sites(model, cubes, [splits[n] for n in names], names, seed=seed, device="cpu")
+    if rec is None:
+        raise SystemExit("--calibrate-only: no site holds a calibration spell")
+    model.info["reconstruction"] = rec
+    model.info["provenance"]["reconstruction_calibration"] = {
+        "script": "pipelines/pretrain.py --calibrate-only", "code_version": fdl.__version__, "git_commit": _git_commit(),
+        "sites": names, "note": "weights unchanged; the setting reconstruct(weights='model') uses, chosen on the validation blocks of each site",
+    }
+    for key in ("loaded_from", "loaded_at"):
+        model.info.pop(key, None)
+    out = model.save(path)
+    if fdl.load_model(out).state_bytes() != before:
+        raise SystemExit(f"--calibrate-only: the weights of {out} changed; restore it from git")
+    print(json.dumps({k: rec[k] for k in ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels", "n_hidden", "sites")}, indent=1))
     return 0
 
 

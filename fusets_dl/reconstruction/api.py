@@ -151,13 +151,28 @@ def _rec_calibrated(
 _CAL_FIELDS = ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels", "n_hidden", "blocks")
 
 
-def _stored_calibration(model: FusionModel, lam: float, pred_gap_days: float | None, debias_days: float | None) -> dict[str, Any] | None:
-    """The model's own calibration (``info["reconstruction"]``), unless the call sets the smoother itself."""
+def _own_period(cube: xr.Dataset, model: FusionModel) -> bool:
+    """Whether the cube spans the dates of a scene the model was trained on (the same first and last date)."""
+    info = getattr(model, "info", None) or {}
+    scenes = [info.get("scene") or {}, *(info.get("sites") or {}).values()]
+    t = cube["time"].values
+    span = (str(t[0])[:10], str(t[-1])[:10])
+    return any((sc.get("start"), sc.get("end")) == span for sc in scenes)
+
+
+def _stored_calibration(
+    cube: xr.Dataset, model: FusionModel, lam: float, pred_gap_days: float | None, debias_days: float | None,
+) -> dict[str, Any] | None:
+    """The model's own calibration (``info["reconstruction"]``) on its own period, unless the call sets the smoother itself."""
     stored = (getattr(model, "info", None) or {}).get("reconstruction")
     if not stored or any(k not in stored for k in _CAL_FIELDS):
         return None
     if lam != 1000.0 or pred_gap_days is not None or debias_days is not None:
         log.info("reconstruct: lam, pred_gap_days or debias_days given: the fixed setting, not the model's calibration")
+        return None
+    if not _own_period(cube, model):
+        log.info("reconstruct: this cube's dates are not those of the model's training scene(s): the fixed setting "
+                 "(weights='auto' calibrates on this cube)")
         return None
     return stored
 
@@ -203,8 +218,13 @@ def reconstruct(
         (``model.info["reconstruction"]``, :class:`~fusets_dl.TrainConfig`
         ``calibrate_reconstruction``): prediction weight, ``lam``, long-gap
         guard and residual correction; the output attrs say so
-        (``calibration_source``). A model without one (trained on several
-        cubes, or saved by an older version), or a call that sets ``lam``,
+        (``calibration_source``). It is used on a cube of the model's own
+        period (the first and last date of a training scene, e.g. a tile of
+        the region it was trained on); on another cube (a model trained
+        elsewhere, such as the pre-trained one) its skill may differ, and the
+        fixed setting is used: pass ``"auto"`` to calibrate on that cube. A model without one (trained with
+        ``calibrate_reconstruction=False``, or saved before models kept
+        one), or a call that sets ``lam``,
         ``pred_gap_days`` or ``debias_days`` itself, gets the fixed
         setting instead. None: the fixed setting, inverse variances
         (``observed`` 1, ``predicted`` ``(obs_std / model RMSE)**2``, about
@@ -268,7 +288,7 @@ def reconstruct(
         raise ConfigError(f"reconstruct: weights: expected a dict, 'model', 'auto' or None, found {weights!r}")
     stored = None
     if weights == "model":
-        stored = _stored_calibration(model, lam, pred_gap_days, debias_days)
+        stored = _stored_calibration(cube, model, lam, pred_gap_days, debias_days)
         weights = None
     auto = weights == "auto"
     weights = _rec_check(None if auto else weights, lam, obs_std, pred_gap_days, debias_days)  # type: ignore[arg-type]

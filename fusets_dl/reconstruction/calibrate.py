@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -59,7 +59,7 @@ from .uncertainty import pred_std_table
 if TYPE_CHECKING:
     from ..models import FusionModel
 
-__all__ = ["S2_ONLY", "Calibration", "CalibrationGrid", "calibrate", "model_blocks", "score_settings"]
+__all__ = ["S2_ONLY", "Calibration", "CalibrationGrid", "calibrate", "calibrate_sites", "model_blocks", "pool_calibrations", "score_settings"]
 
 log = logging.getLogger("fusets_dl")
 
@@ -500,3 +500,112 @@ def calibrate(
         settings=chosen, rmse=best["rmse"], rmse_prediction=pred_row["rmse"], rmse_default=default_row["rmse"],
         n_pixels=int(keep.size), n_hidden=int(pred_row["n"]), blocks=where, table=tried,
     )
+
+
+def pool_calibrations(cals: list[Calibration]) -> Calibration:
+    """One setting for several sites: the lowest RMSE over every site's hidden values together.
+
+    Each site's :func:`calibrate` scored the same grid on its own spells; the
+    pooled mean squared error of a setting weighs each site by its hidden
+    values (``sum n_s rmse_s**2 / sum n_s``), so a large site weighs more, as
+    in training.
+
+    Parameters
+    ----------
+    cals : list of Calibration
+        One per site, made with the same grid.
+
+    Returns
+    -------
+    Calibration
+        The chosen setting with the pooled RMSEs (of the setting, the
+        prediction alone and the fixed default), the summed counts and
+        ``blocks``: ``"val"`` when every site used validation blocks only,
+        ``"all"`` when none had a split, else ``"val+train"``.
+
+    Raises
+    ------
+    ConfigError
+        No calibration, or calibrations of different grids.
+    """
+    if not cals:
+        raise ConfigError("pool_calibrations: expected at least one calibration, found none")
+    keys = [tuple(sorted(r.items())) for r in ({k: v for k, v in row.items() if k not in ("rmse", "bias", "n")} for row in cals[0].table)]
+    for c in cals[1:]:
+        other = [tuple(sorted((k, v) for k, v in row.items() if k not in ("rmse", "bias", "n"))) for row in c.table]
+        if other != keys:
+            raise ConfigError("pool_calibrations: expected calibrations of the same grid, found different settings")
+    n = np.array([c.n_hidden for c in cals], dtype=np.float64)
+
+    def pooled(values: list[float]) -> float:
+        return float(np.sqrt(np.sum(n * np.square(values)) / n.sum()))
+
+    table = []
+    for i, row in enumerate(cals[0].table):
+        table.append({**{k: v for k, v in row.items() if k not in ("rmse", "bias", "n")},
+                      "rmse": pooled([c.table[i]["rmse"] for c in cals]),
+                      "bias": float(np.sum(n * np.array([c.table[i]["bias"] for c in cals])) / n.sum()),
+                      "n": int(n.sum())})
+    best = min(table, key=lambda r: r["rmse"])
+    blocks = "val" if all(c.blocks == "val" for c in cals) else "all" if all(c.blocks == "all" for c in cals) else "val+train"
+    return Calibration(
+        settings={k: best.get(k) for k in ("w_pred", "lam", "pred_gap_days", "debias_days")}, rmse=best["rmse"],
+        rmse_prediction=pooled([c.rmse_prediction for c in cals]), rmse_default=pooled([c.rmse_default for c in cals]),
+        n_pixels=int(sum(c.n_pixels for c in cals)), n_hidden=int(n.sum()), blocks=blocks, table=table,
+    )
+
+
+def calibrate_sites(
+    model: FusionModel, cubes: list[xr.Dataset], splits: list[dict[str, Any]], names: list[str], *, seed: int = 0,
+    device: str | None = None,
+) -> dict[str, Any] | None:
+    """The reconstruction setting a model keeps (``info["reconstruction"]``): chosen on its validation spells.
+
+    Each cube is calibrated on hidden 60-day spells (3 per pixel) of its own
+    validation blocks (:func:`calibrate`, at most 300 pixels); with several
+    cubes, the setting with the lowest RMSE over all of them together
+    (:func:`pool_calibrations`). :func:`fusets_dl.train` calls it after
+    training; ``reconstruct(weights="model")`` (its default) uses the result.
+
+    Parameters
+    ----------
+    model : FusionModel
+        The trained model.
+    cubes : list of xarray.Dataset
+        Its training cubes.
+    splits : list of dict
+        The block split of each cube (as :func:`~fusets_dl.evaluation.splits.split_blocks`).
+    names : list of str
+        The site name of each cube.
+    seed : int
+        Seed of the pixel sample and the spells.
+    device : str, optional
+        Device of the prediction of the sampled pixels.
+
+    Returns
+    -------
+    dict or None
+        The :class:`Calibration` fields but its table, with ``gap_days``,
+        ``n_gaps``, ``seed`` and (several cubes) each site's own choice under
+        ``sites``; None, with a warning, when no cube holds a spell to hide.
+    """
+    cals, sites = [], {}
+    for cube, split, name in zip(cubes, splits, names, strict=True):
+        try:
+            cal = calibrate(cube, replace(model, blocks=split), gap_days=60.0, n_gaps=3, max_pixels=300, seed=seed, device=device)
+        except (InsufficientDataError, ConfigError) as exc:
+            log.warning("calibrate_sites: no reconstruction calibration on %s (%s)", name, exc)
+            continue
+        cals.append(cal)
+        sites[name] = {"settings": cal.settings, "rmse": cal.rmse, "n_hidden": cal.n_hidden}
+    if not cals:
+        log.warning("calibrate_sites: the reconstruction keeps its fixed default weights: no calibration spells fit")
+        return None
+    cal = cals[0] if len(cubes) == 1 else pool_calibrations(cals)
+    out: dict[str, Any] = {k: v for k, v in cal.to_dict().items() if k != "table"}
+    out.update({"gap_days": 60.0, "n_gaps": 3, "seed": seed})
+    if len(cubes) > 1:
+        out["sites"] = sites
+    log.info("calibrate_sites: %d validation-block pixels: %s (RMSE %.4f; prediction alone %.4f, fixed default %.4f)",
+             cal.n_pixels, cal.settings, cal.rmse, cal.rmse_prediction, cal.rmse_default)
+    return out

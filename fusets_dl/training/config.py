@@ -43,7 +43,8 @@ class TrainConfig:
         (:func:`fusets_dl.reconstruction.calibrate.calibrate`) and keep the
         choice in ``model.info["reconstruction"]``, which
         :func:`~fusets_dl.reconstruction.reconstruct` then uses by default.
-        Not done for several cubes (their sites may want different settings).
+        With several cubes, the setting with the lowest RMSE over every
+        site's spells together (:func:`~fusets_dl.reconstruction.calibrate.pool_calibrations`).
     max_batch_size : int
         Large samples train with larger batches (:func:`batch_schedule`):
         the batch doubles from ``batch_size`` while an epoch still has at

@@ -164,27 +164,13 @@ def _train_mlp(
     model.metrics = _train_metrics(model, s, parts)
     if len(cubes) > 1:
         model.metrics["sites"] = {n: _train_metrics(model, s, parts, s["site"] == k, by_range=False) for k, n in enumerate(names)}
-    if config.calibrate_reconstruction and len(cubes) == 1:
-        model.info["reconstruction"] = _calibrate_reconstruction(cubes[0], model, config.seed, str(device))
+    if config.calibrate_reconstruction:
+        from ..reconstruction.calibrate import calibrate_sites
+
+        model.info["reconstruction"] = calibrate_sites(model, cubes, splits, names, seed=config.seed, device=str(device))
     test = model.metrics["test"]
     logger.info("train: held-out test blocks R2 %.3f RMSE %.4f MAE %.4f bias %+.4f (n=%d)", test["r2"], test["rmse"], test["mae"], test["bias"], test["n"])
     return model
-
-
-def _calibrate_reconstruction(cube: xr.Dataset, model: FusionModel, seed: int, device: str) -> dict[str, Any] | None:
-    """The reconstruction setting chosen on hidden spells of the validation blocks (None, with a warning, when none fit)."""
-    from ..reconstruction.calibrate import calibrate
-
-    try:
-        cal = calibrate(cube, model, gap_days=60.0, n_gaps=3, max_pixels=300, seed=seed, device=device)
-    except (InsufficientDataError, ConfigError) as exc:
-        logger.warning("train: the reconstruction keeps its fixed default weights: no calibration on this cube (%s)", exc)
-        return None
-    out = {k: v for k, v in cal.to_dict().items() if k != "table"}
-    out.update({"gap_days": 60.0, "n_gaps": 3, "seed": seed})
-    logger.info("train: reconstruction calibrated on %d validation-block pixels: %s (RMSE %.4f; prediction alone %.4f, fixed default %.4f)",
-                cal.n_pixels, cal.settings, cal.rmse, cal.rmse_prediction, cal.rmse_default)
-    return out
 
 
 def site_names(cubes: Sequence[xr.Dataset]) -> list[str]:

@@ -315,7 +315,8 @@ def test_reconstruct_uses_the_models_stored_calibration():
     cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
     m = _model()
     setting = {"w_pred": 1.0, "lam": 100.0, "pred_gap_days": 0.0, "debias_days": 30.0}
-    m.info = {"reconstruction": _stored(setting)}
+    scene = {"start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10]}
+    m.info = {"reconstruction": _stored(setting), "scene": scene}
     rec = fdl.reconstruct(cube, m, predicted=pred + 0.15)  # default weights="model"
     explicit = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights={"predicted": 1.0}, lam=100.0, pred_gap_days=0.0, debias_days=30.0)
     np.testing.assert_array_equal(rec["NDVI"].values, explicit["NDVI"].values)
@@ -326,11 +327,16 @@ def test_reconstruct_uses_the_models_stored_calibration():
     own = fdl.reconstruct(cube, m, predicted=pred + 0.15, lam=1000.0, pred_gap_days=20.0)
     assert "calibration_source" not in fixed.attrs and own.attrs["pred_gap_days"] == 20.0 and "calibration_source" not in own.attrs
     assert not np.array_equal(fixed["NDVI"].values, rec["NDVI"].values)
+    # another period (a model trained elsewhere): the fixed setting; a training site of a multi-site model: its own
+    m.info = {"reconstruction": _stored(setting), "scene": {"start": "2019-01-01", "end": "2019-12-31"}}
+    np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, fixed["NDVI"].values)
+    m.info["sites"] = {"a": {"start": "2019-01-01", "end": "2019-12-31"}, "b": scene}
+    np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, rec["NDVI"].values)
     # a model without a stored calibration (older versions): the fixed setting
-    m.info = {}
+    m.info = {"scene": scene}
     np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, fixed["NDVI"].values)
     # the stored S2-only choice: observations interpolated, no smoothing
-    m.info = {"reconstruction": _stored({"w_pred": 0.0, "lam": None, "pred_gap_days": None, "debias_days": None})}
+    m.info = {"reconstruction": _stored({"w_pred": 0.0, "lam": None, "pred_gap_days": None, "debias_days": None}), "scene": scene}
     s2 = fdl.reconstruct(cube, m, predicted=pred + 0.15)
     assert s2.attrs["smoothing"] == "none" and s2.attrs["calibration_w_pred"] == 0.0
 

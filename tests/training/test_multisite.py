@@ -54,6 +54,11 @@ def test_one_model_with_per_site_metrics(multi_model, sites):
     assert info["south"]["start"].startswith("2021")
     assert set(multi_model.blocks["sites"]) == {"south", "north"}
     assert multi_model.blocks["sites"]["south"]["grid"] == [6, 5] and multi_model.blocks["sites"]["north"]["grid"] == [4, 3]
+    # one reconstruction setting for both sites, chosen on their validation spells together
+    rec = multi_model.info["reconstruction"]
+    assert set(rec["sites"]) == {"south", "north"}
+    assert rec["n_hidden"] == sum(v["n_hidden"] for v in rec["sites"].values())
+    assert rec["rmse"] <= rec["rmse_prediction"] + 1e-12
 
 
 def test_held_out_blocks_per_cube_disjoint_from_training(sites):
@@ -111,3 +116,17 @@ def test_single_cube_path_unchanged(small_cube):
     again = train([small_cube], config=cfg)
     assert again.metrics["test"] == model.metrics["test"]
     assert [h["loss"] for h in again.history] == [h["loss"] for h in model.history]
+
+
+def test_several_sites_get_one_pooled_reconstruction_setting():
+    from fusets_dl.reconstruction.calibrate import Calibration, pool_calibrations
+
+    rows = lambda r: [{"w_pred": 0.1, "lam": 10.0, "pred_gap_days": None, "debias_days": None, "rmse": r[0], "bias": 0.0, "n": 0},  # noqa: E731
+                      {"w_pred": 1.0, "lam": 10.0, "pred_gap_days": None, "debias_days": None, "rmse": r[1], "bias": 0.0, "n": 0}]
+    a = Calibration({}, 0.1, 0.2, 0.3, 10, 300, "val", rows((0.10, 0.20)))
+    b = Calibration({}, 0.1, 0.2, 0.3, 10, 100, "val+train", rows((0.30, 0.05)))
+    pooled = pool_calibrations([a, b])
+    # setting 0: sqrt((300*0.01 + 100*0.09)/400) = 0.1732; setting 1: sqrt((300*0.04 + 100*0.0025)/400) = 0.1750
+    assert pooled.settings["w_pred"] == 0.1 and pooled.rmse == pytest.approx(np.sqrt(12.0 / 400))
+    assert pooled.n_hidden == 400 and pooled.blocks == "val+train"
+    assert pooled.rmse_prediction == pytest.approx(0.2) and pooled.rmse_default == pytest.approx(0.3)
