@@ -152,12 +152,18 @@ _CAL_FIELDS = ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels"
 
 
 def _own_period(cube: xr.Dataset, model: FusionModel) -> bool:
-    """Whether the cube spans the dates of a scene the model was trained on (the same first and last date)."""
+    """Whether the cube is (part of) a scene the model was trained on: the same first and last date, and the same site name.
+
+    A name on only one side does not count against it; a model trained on
+    several sites knows each by name (``info["sites"]``).
+    """
     info = getattr(model, "info", None) or {}
-    scenes = [info.get("scene") or {}, *(info.get("sites") or {}).values()]
+    sites = info.get("sites") or {}
+    scenes = [{**sc, "site": name} for name, sc in sites.items()] if sites else [info.get("scene") or {}]
     t = cube["time"].values
     span = (str(t[0])[:10], str(t[-1])[:10])
-    return any((sc.get("start"), sc.get("end")) == span for sc in scenes)
+    name = cube.attrs.get("site") or cube.attrs.get("title")
+    return any((sc.get("start"), sc.get("end")) == span and (not sc.get("site") or not name or sc["site"] == name) for sc in scenes)
 
 
 def _stored_calibration(

@@ -329,8 +329,9 @@ def _train_tensors(s: dict[str, Any], parts: dict[str, np.ndarray], scaler: Scal
 
 
 def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
-    """Size and date range of the training scene (for the model's ``info``)."""
+    """Size, date range and name of the training scene (for the model's ``info``)."""
     return {
+        "site": cube.attrs.get("site") or cube.attrs.get("title"),
         "ny": cube.sizes["y"],
         "nx": cube.sizes["x"],
         "nt": cube.sizes["time"],

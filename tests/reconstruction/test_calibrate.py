@@ -332,6 +332,13 @@ def test_reconstruct_uses_the_models_stored_calibration():
     np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, fixed["NDVI"].values)
     m.info["sites"] = {"a": {"start": "2019-01-01", "end": "2019-12-31"}, "b": scene}
     np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, rec["NDVI"].values)
+    # the same dates but another named site (a site left out of training): the fixed setting
+    other = cube.assign_attrs(site="c")
+    np.testing.assert_array_equal(fdl.reconstruct(other, m, predicted=pred + 0.15)["NDVI"].values, fixed["NDVI"].values)
+    np.testing.assert_array_equal(fdl.reconstruct(cube.assign_attrs(site="b"), m, predicted=pred + 0.15)["NDVI"].values, rec["NDVI"].values)
+    m.info = {"reconstruction": _stored(setting), "scene": {**scene, "site": "b"}}
+    np.testing.assert_array_equal(fdl.reconstruct(other, m, predicted=pred + 0.15)["NDVI"].values, fixed["NDVI"].values)
+    np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, rec["NDVI"].values)
     # a model without a stored calibration (older versions): the fixed setting
     m.info = {"scene": scene}
     np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, fixed["NDVI"].values)
