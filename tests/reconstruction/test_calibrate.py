@@ -248,6 +248,11 @@ def test_s2_only_setting_is_linear_interpolation_of_the_observations():
     # the std grows with the distance to the nearest observation
     std = rec["NDVI_std"].values[:, 0, 0]
     assert std[0] == pytest.approx(0.03) and std[2] > std[1] > std[0]
+    # smoothed too: a pixel with clear views does not depend on its prediction at all
+    a = fdl.reconstruct(cube, _model(), predicted=wrong, weights={"predicted": 0.0})
+    b = fdl.reconstruct(cube, _model(), predicted=pred, weights={"predicted": 0.0})
+    np.testing.assert_array_equal(a["NDVI"].values[:, 0, :], b["NDVI"].values[:, 0, :])
+    assert not np.allclose(a["NDVI"].values[:, 1, 2], b["NDVI"].values[:, 1, 2])  # the blind pixel follows its prediction
 
 
 def test_auto_can_choose_s2_only():
