@@ -11,6 +11,12 @@ from ..models.registry import NETWORKS
 
 __all__ = ["TrainConfig", "batch_schedule"]
 
+#: Input channels a sequence model can read (``seq_inputs``; the same names as
+#: :data:`fusets_dl.models.sequence.ALL_CHANNELS`, kept here so the config does not import torch).
+SEQ_INPUT_NAMES: tuple[str, ...] = (
+    "vv_p", "vh_p", "ratio_p", "vv_g", "vh_g", "ratio_g", "angle", "sin_doy", "cos_doy", "dt", "ndvi", "ndvi_valid", "s1_valid",
+    "ndvi_interp", "gap_before", "gap_after",
+)
 #: The fewest optimisation steps per epoch a larger batch may leave (:func:`batch_schedule`).
 MIN_STEPS_PER_EPOCH = 60
 
@@ -124,6 +130,10 @@ class TrainConfig:
         Training windows per epoch and per optimisation step.
     seq_s1_only : bool
         The trained model predicts from S1 alone by default.
+    seq_inputs : tuple of str, optional
+        The sequence network's input channels (names of
+        :data:`fusets_dl.models.sequence.ALL_CHANNELS`); None: its
+        :data:`~fusets_dl.models.sequence.DEFAULT_INPUTS`.
     extra : dict
         Free-form notes kept in the saved configuration (not used by training).
     """
@@ -165,6 +175,7 @@ class TrainConfig:
     seq_windows_per_epoch: int = 4096
     seq_batch_size: int = 64
     seq_s1_only: bool = False
+    seq_inputs: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -204,6 +215,8 @@ class TrainConfig:
         if problems:
             raise ConfigError("TrainConfig: " + "; ".join(problems))
         object.__setattr__(self, "seq_dilations", tuple(int(d) for d in self.seq_dilations))
+        if self.seq_inputs is not None:
+            object.__setattr__(self, "seq_inputs", tuple(str(n) for n in self.seq_inputs))
         for name in ("hidden", "encoder", "head"):
             object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
 
@@ -217,6 +230,7 @@ class TrainConfig:
         """
         d = asdict(self)
         d["seq_dilations"] = list(self.seq_dilations)
+        d["seq_inputs"] = None if self.seq_inputs is None else list(self.seq_inputs)
         for name in ("hidden", "encoder", "head"):
             d[name] = list(getattr(self, name))
         return d
@@ -256,6 +270,10 @@ def _sequence_problems(c: TrainConfig) -> list[str]:
         out.append("seq_window, seq_windows_per_epoch and seq_batch_size must be positive")
     if c.seq_spell_days < 0 or not 0 <= c.seq_s1_only_fraction <= 1:
         out.append(f"seq_spell_days/seq_s1_only_fraction: expected >= 0 and in [0, 1], found {c.seq_spell_days}, {c.seq_s1_only_fraction}")
+    if c.seq_inputs is not None:
+        names = [str(n) for n in c.seq_inputs]
+        if not names or len(set(names)) != len(names) or any(n not in SEQ_INPUT_NAMES for n in names):
+            out.append(f"seq_inputs: expected None or distinct names among {list(SEQ_INPUT_NAMES)}, found {c.seq_inputs!r}")
     return out
 
 

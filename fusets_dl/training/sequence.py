@@ -34,7 +34,7 @@ from ..errors import InsufficientDataError, ModelError
 from ..evaluation.metrics import regression_metrics
 from ..evaluation.splits import block_mask, split_blocks
 from ..inference.sequence import series_time_inputs
-from ..models.sequence import CHANNELS, SequenceNet, hide_ndvi, sequence_inputs
+from ..models.sequence import DEFAULT_INPUTS, GAP_CHANNELS, SequenceNet, gap_channels, hide_ndvi, input_channels, sequence_inputs
 from ..models.sequence_model import SequenceModel, fit_std_scale
 from ..runtime import resolve_device
 from ..validate import check_cube
@@ -56,6 +56,7 @@ class _Cube:
     raw: dict[str, np.ndarray]  # unpadded (P, T) VV, VH, NDVI, angle for the metrics
     tchan: np.ndarray
     groups: np.ndarray
+    inputs: tuple[str, ...]  # the channels of ``x``
 
 
 def _series(cube: xr.Dataset) -> dict[str, np.ndarray]:
@@ -89,17 +90,19 @@ def _fit_stats(series: list[dict[str, np.ndarray]], parts: list[np.ndarray]) -> 
     return stats
 
 
-def _prepare(cube: xr.Dataset, s: dict[str, np.ndarray], part: np.ndarray, stats: dict[str, float], r: int, gap_minutes: float) -> _Cube:
+def _prepare(
+    cube: xr.Dataset, s: dict[str, np.ndarray], part: np.ndarray, stats: dict[str, float], r: int, gap_minutes: float, inputs: tuple[str, ...]
+) -> _Cube:
     """The padded network inputs of every pixel of one cube."""
     tchan, groups, days = series_time_inputs(cube, gap_minutes)
-    x = sequence_inputs(s["VV"], s["VH"], s["NDVI"], s.get("angle"), tchan, groups, stats)
+    x = sequence_inputs(s["VV"], s["VH"], s["NDVI"], s.get("angle"), tchan, groups, stats, inputs=inputs, days=days)
     y = (s["NDVI"] - stats["ndvi_mean"]) / stats["ndvi_std"]
     step = float(np.median(np.diff(days))) if days.size > 1 else 6.0
     pdays = np.concatenate([days[0] - step * np.arange(r, 0, -1), days, days[-1] + step * np.arange(1, r + 1)])
     return _Cube(
         x=np.pad(x, ((0, 0), (0, 0), (r, r))),
         y=np.pad(y, ((0, 0), (r, r)), constant_values=np.nan),
-        days=pdays, part=part, raw=s, tchan=tchan, groups=groups,
+        days=pdays, part=part, raw=s, tchan=tchan, groups=groups, inputs=tuple(inputs),
     )
 
 
@@ -121,7 +124,10 @@ def _windows(
     pools = [(k, p) for k, p in pools if p.size]
     sizes = np.array([p.size for _, p in pools], dtype=np.float64)
     pick = rng.choice(len(pools), size=n, p=sizes / sizes.sum())
-    xs = np.empty((n, len(CHANNELS), length), dtype=np.float32)
+    inputs = cubes[0].inputs
+    gap_at = [inputs.index(g) for g in GAP_CHANNELS if g in inputs]
+    gap_of = [GAP_CHANNELS.index(g) for g in GAP_CHANNELS if g in inputs]
+    xs = np.empty((n, len(inputs), length), dtype=np.float32)
     ys = np.empty((n, length), dtype=np.float32)
     hide = np.zeros((n, length), dtype=bool)
     ar = np.arange(length)
@@ -144,9 +150,16 @@ def _windows(
             span = rng.uniform(0, config.seq_spell_days, rows.size)
             a = rng.uniform(d[:, 0] - span, d[:, -1], rows.size)
             h |= use[:, None] & (d >= a[:, None]) & (d <= (a + span)[:, None])
-        hide[rows] = h | s1_only[:, None]
-    hide &= np.isfinite(ys)
-    hide_ndvi(xs, hide)
+        h = (h | s1_only[:, None]) & np.isfinite(ys[rows])
+        hide[rows] = h
+        if gap_at:  # recomputed on the pixel's whole series with the spells hidden, as at inference
+            full = c.y[pix].copy()
+            np.put_along_axis(full, idx, np.where(h, np.nan, np.take_along_axis(full, idx, axis=1)), axis=1)
+            t = tp - 2 * r
+            g = np.zeros((rows.size, len(GAP_CHANNELS), tp), dtype=np.float32)
+            g[:, :, r : r + t] = gap_channels(full[:, r : r + t], c.days[r : r + t])
+            xs[rows[:, None], gap_at] = np.take_along_axis(g[:, gap_of], idx[:, None, :], axis=2)
+    hide_ndvi(xs, hide, inputs)
     loss_mask = hide.copy()
     loss_mask[:, :r] = False  # near the window's cut edges the receptive field sees a false series end
     loss_mask[:, length - r :] = False
@@ -232,11 +245,11 @@ def _held_out(model: SequenceModel, cubes: list[_Cube], which: int, rng: np.rand
         for _ in range(repeats):
             hidden = _hidden_spells(days, raw["NDVI"], rng)
             ndvi_in = np.where(hidden, np.nan, raw["NDVI"])
-            mean, std = model.predict_series(raw["VV"], raw["VH"], ndvi_in, raw.get("angle"), c.tchan, c.groups, s1_only=False, device="cpu")
+            mean, std = model.predict_series(raw["VV"], raw["VH"], ndvi_in, raw.get("angle"), c.tchan, c.groups, s1_only=False, device="cpu", days=days)
             acc["y"].append(raw["NDVI"][hidden])
             acc["mean"].append(mean[hidden])
             acc["std"].append(std[hidden])
-        m1, s1 = model.predict_series(raw["VV"], raw["VH"], raw["NDVI"], raw.get("angle"), c.tchan, c.groups, s1_only=True, device="cpu")
+        m1, s1 = model.predict_series(raw["VV"], raw["VH"], raw["NDVI"], raw.get("angle"), c.tchan, c.groups, s1_only=True, device="cpu", days=days)
         ok = np.isfinite(raw["NDVI"])
         acc["s1_y"].append(raw["NDVI"][ok])
         acc["s1_mean"].append(m1[ok])
@@ -349,14 +362,17 @@ def train_sequence(
         blocks.append(blk)
     stats = dict(init.stats) if init is not None else _fit_stats(series, parts)
     if init is not None:
-        net = SequenceNet(len(CHANNELS), int(init.architecture["channels"]), tuple(init.architecture["dilations"]), int(init.architecture["kernel"]))
+        inputs = init.inputs
+        net = SequenceNet(len(inputs), int(init.architecture["channels"]), tuple(init.architecture["dilations"]), int(init.architecture["kernel"]))
         net.load_state_dict(init.network.state_dict())
         arch = dict(init.architecture)
     else:
-        arch = {"type": "tcn", "channels": config.seq_channels, "dilations": list(config.seq_dilations), "kernel": config.seq_kernel}
-        net = SequenceNet(len(CHANNELS), config.seq_channels, tuple(config.seq_dilations), config.seq_kernel)
+        inputs = input_channels({"inputs": list(config.seq_inputs or DEFAULT_INPUTS)})
+        arch = {"type": "tcn", "channels": config.seq_channels, "dilations": list(config.seq_dilations), "kernel": config.seq_kernel,
+                "inputs": list(inputs)}
+        net = SequenceNet(len(inputs), config.seq_channels, tuple(config.seq_dilations), config.seq_kernel)
     gap = 3.0
-    prepared = [_prepare(c, s, p, stats, net.radius, gap) for c, s, p in zip(cube_list, series, parts, strict=True)]
+    prepared = [_prepare(c, s, p, stats, net.radius, gap, inputs) for c, s, p in zip(cube_list, series, parts, strict=True)]
     for which, name in ((0, "training"), (1, "validation")):
         if not any(np.isfinite(c.y[c.part == which]).any() for c in prepared):
             raise InsufficientDataError(f"train_sequence: expected clear NDVI in the {name} blocks, found none")
@@ -366,7 +382,7 @@ def train_sequence(
         network=net.cpu().eval(),
         stats=stats,
         architecture=arch,
-        spec={"s1_only": bool(config.seq_s1_only), "orbit_gap_minutes": gap, "channels": list(CHANNELS)},
+        spec={"s1_only": bool(config.seq_s1_only), "orbit_gap_minutes": gap, "channels": list(inputs)},
         config=config.to_dict(),
         history=history,
         blocks={"cubes": blocks},
@@ -439,6 +455,6 @@ def calibrate_sequence(
     for cube, sp in zip(cube_list, splits, strict=True):
         check_cube(cube, need_target=True)
         part, _ = _parts(cube, config, sp)
-        prepared.append(_prepare(cube, _series(cube), part, model.stats, model.radius, gap))
+        prepared.append(_prepare(cube, _series(cube), part, model.stats, model.radius, gap, model.inputs))
     bare = dataclasses.replace(model, calibration={})
     return dataclasses.replace(model, calibration=_calibrate(bare, prepared, config, method))
