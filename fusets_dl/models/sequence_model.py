@@ -19,7 +19,14 @@ from .._safeio import read_pair, write_pair
 from ..errors import ModelError
 from ..runtime import resolve_device, resolve_precision
 from . import weights as _weights
-from .sequence import CHANNELS, RowTCN, SequenceNet, build_sequence_net, input_channels, sequence_inputs
+from .sequence import (
+    CHANNELS,
+    RowTCN,
+    SequenceNet,
+    build_sequence_net,
+    input_channels,
+    sequence_inputs,
+)
 
 __all__ = ["SEQUENCE_FORMAT", "SequenceModel", "fit_std_scale", "load_sequence_model", "sequence_from_parts"]
 

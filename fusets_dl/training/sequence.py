@@ -34,7 +34,15 @@ from ..errors import InsufficientDataError, ModelError
 from ..evaluation.metrics import regression_metrics
 from ..evaluation.splits import block_mask, split_blocks
 from ..inference.sequence import series_time_inputs
-from ..models.sequence import DEFAULT_INPUTS, GAP_CHANNELS, SequenceNet, gap_channels, hide_ndvi, input_channels, sequence_inputs
+from ..models.sequence import (
+    DEFAULT_INPUTS,
+    GAP_CHANNELS,
+    SequenceNet,
+    gap_channels,
+    hide_ndvi,
+    input_channels,
+    sequence_inputs,
+)
 from ..models.sequence_model import SequenceModel, fit_std_scale
 from ..runtime import resolve_device
 from ..validate import check_cube

@@ -286,6 +286,7 @@ def test_gap_model_predicts_round_trips_and_needs_days(tmp_path: Path) -> None:
     with torch.no_grad():
         out = m.network(torch.nn.functional.pad(torch.from_numpy(x), (r, r)))[:, :, r:-r].numpy()
     np.testing.assert_allclose(mean, np.clip(out[:, 0] * 0.2 + 0.5, -1, 1), atol=1e-5)
+    np.testing.assert_allclose(std, np.exp(0.5 * out[:, 1]) * 0.2, rtol=1e-4)
     s1, _ = m.predict_series(vv, vh, ndvi, None, tch, g, s1_only=True, device="cpu", days=days)
     s1b, _ = m.predict_series(vv, vh, np.full_like(ndvi, np.nan), None, tch, g, device="cpu", days=days)
     np.testing.assert_array_equal(s1, s1b)  # S1-only: no NDVI and neutral gap channels
