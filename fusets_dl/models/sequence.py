@@ -129,14 +129,15 @@ def receptive_radius(dilations: tuple[int, ...], kernel: int = 3) -> int:
 class _Residual(nn.Module):
     """x + conv1x1(GELU(dilated conv(x)))."""
 
-    def __init__(self, channels: int, dilation: int, kernel: int) -> None:
+    def __init__(self, channels: int, dilation: int, kernel: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2)
         self.mix = nn.Conv1d(channels, channels, 1)
         self.act = nn.GELU()
+        self.drop = nn.Dropout(dropout)  # training only: no weights, the identity in eval mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.mix(self.act(self.conv(x)))
+        return x + self.mix(self.drop(self.act(self.conv(x))))
 
 
 class SequenceNet(nn.Module):
@@ -152,6 +153,9 @@ class SequenceNet(nn.Module):
         One residual layer per dilation.
     kernel : int
         Odd kernel size of the dilated convolutions.
+    dropout : float
+        Dropout on each residual branch's hidden activations while training
+        (no weights; the same network in eval mode).
 
     Raises
     ------
@@ -159,13 +163,15 @@ class SequenceNet(nn.Module):
         An even kernel, or a non-positive width or dilation.
     """
 
-    def __init__(self, in_channels: int = len(CHANNELS), channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16), kernel: int = 3) -> None:
+    def __init__(
+        self, in_channels: int = len(CHANNELS), channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16), kernel: int = 3, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         if kernel % 2 == 0 or kernel < 1 or channels < 1 or not dilations or min(dilations) < 1:
             raise ModelError(f"SequenceNet: expected an odd kernel, channels >= 1 and dilations >= 1, found kernel={kernel}, "
                              f"channels={channels}, dilations={dilations}")
         self.inp = nn.Conv1d(in_channels, channels, 1)
-        self.layers = nn.Sequential(*[_Residual(channels, int(d), kernel) for d in dilations])
+        self.layers = nn.Sequential(*[_Residual(channels, int(d), kernel, dropout) for d in dilations])
         self.out = nn.Conv1d(channels, 2, 1)
         self.radius = receptive_radius(tuple(dilations), kernel)
 

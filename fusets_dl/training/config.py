@@ -123,9 +123,18 @@ class TrainConfig:
         Dates per training window whose outputs are scored (plus the
         receptive radius on each side).
     seq_spell_days : float
-        Longest hidden spell of clear NDVI during training (up to 3 per window).
+        Longest hidden spell of clear NDVI during training.
+    seq_spells : int
+        Random spells drawn per training window (each kept with
+        probability 0.7, 0 to ``seq_spell_days`` days long).
     seq_s1_only_fraction : float
         Share of training windows with all NDVI hidden (S1-only mode).
+    seq_dropout : float
+        Dropout in the sequence network's residual branches while training.
+    seq_db_jitter : float
+        Standard deviation (dB) of a random offset added to the absolute
+        VV and VH levels of each training window (the same for both), so
+        the network does not lean on the site's absolute backscatter.
     seq_windows_per_epoch, seq_batch_size : int
         Training windows per epoch and per optimisation step.
     seq_s1_only : bool
@@ -171,6 +180,9 @@ class TrainConfig:
     seq_kernel: int = 3
     seq_window: int = 32
     seq_spell_days: float = 120.0
+    seq_spells: int = 3
+    seq_dropout: float = 0.0
+    seq_db_jitter: float = 0.0
     seq_s1_only_fraction: float = 0.25
     seq_windows_per_epoch: int = 4096
     seq_batch_size: int = 64
@@ -266,10 +278,12 @@ def _sequence_problems(c: TrainConfig) -> list[str]:
         out.append(f"seq_channels/seq_kernel: expected a positive width and an odd kernel, found {c.seq_channels}, {c.seq_kernel}")
     if not c.seq_dilations or any(int(d) < 1 for d in c.seq_dilations):
         out.append(f"seq_dilations: expected positive dilations, found {c.seq_dilations!r}")
-    if c.seq_window < 1 or c.seq_windows_per_epoch < 1 or c.seq_batch_size < 1:
-        out.append("seq_window, seq_windows_per_epoch and seq_batch_size must be positive")
+    if c.seq_window < 1 or c.seq_windows_per_epoch < 1 or c.seq_batch_size < 1 or c.seq_spells < 0:
+        out.append("seq_window, seq_windows_per_epoch and seq_batch_size must be positive, seq_spells >= 0")
     if c.seq_spell_days < 0 or not 0 <= c.seq_s1_only_fraction <= 1:
         out.append(f"seq_spell_days/seq_s1_only_fraction: expected >= 0 and in [0, 1], found {c.seq_spell_days}, {c.seq_s1_only_fraction}")
+    if not 0 <= c.seq_dropout < 1 or c.seq_db_jitter < 0:
+        out.append(f"seq_dropout/seq_db_jitter: expected in [0, 1) and >= 0, found {c.seq_dropout}, {c.seq_db_jitter}")
     if c.seq_inputs is not None:
         names = [str(n) for n in c.seq_inputs]
         if not names or len(set(names)) != len(names) or any(n not in SEQ_INPUT_NAMES for n in names):

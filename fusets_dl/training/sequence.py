@@ -4,7 +4,7 @@ Per cube: a spatial-block split (:func:`fusets_dl.evaluation.splits.split_blocks
 the same one :func:`fusets_dl.train` draws for the same ``seed`` and
 ``block_size``), pixel series of the training blocks cut into windows of
 ``seq_window`` dates plus the network's receptive radius on each side. In
-each window random spells of 0 to ``seq_spell_days`` days of clear NDVI are
+each window ``seq_spells`` random spells of 0 to ``seq_spell_days`` days of clear NDVI are
 hidden from the input (in a share ``seq_s1_only_fraction`` of the windows
 all NDVI is hidden: the S1-only mode), and the Gaussian negative
 log-likelihood of the hidden values is minimised (mean and log-variance).
@@ -65,6 +65,7 @@ class _Cube:
     tchan: np.ndarray
     groups: np.ndarray
     inputs: tuple[str, ...]  # the channels of ``x``
+    stats: dict[str, float]  # the normalisation statistics of ``x``
 
 
 def _series(cube: xr.Dataset) -> dict[str, np.ndarray]:
@@ -110,7 +111,7 @@ def _prepare(
     return _Cube(
         x=np.pad(x, ((0, 0), (0, 0), (r, r))),
         y=np.pad(y, ((0, 0), (r, r)), constant_values=np.nan),
-        days=pdays, part=part, raw=s, tchan=tchan, groups=groups, inputs=tuple(inputs),
+        days=pdays, part=part, raw=s, tchan=tchan, groups=groups, inputs=tuple(inputs), stats=stats,
     )
 
 
@@ -153,7 +154,7 @@ def _windows(
         d = c.days[idx]
         s1_only = rng.random(rows.size) < config.seq_s1_only_fraction
         h = np.zeros((rows.size, length), dtype=bool)
-        for _ in range(3):
+        for _ in range(config.seq_spells):
             use = rng.random(rows.size) < 0.7
             span = rng.uniform(0, config.seq_spell_days, rows.size)
             a = rng.uniform(d[:, 0] - span, d[:, -1], rows.size)
@@ -168,6 +169,12 @@ def _windows(
             g[:, :, r : r + t] = gap_channels(full[:, r : r + t], c.days[r : r + t])
             xs[rows[:, None], gap_at] = np.take_along_axis(g[:, gap_of], idx[:, None, :], axis=2)
     hide_ndvi(xs, hide, inputs)
+    if which == 0 and config.seq_db_jitter > 0:  # the same offset (dB) on the absolute VV and VH of a window, where there is radar
+        off = rng.normal(0.0, config.seq_db_jitter, (n, 1)).astype(np.float32)
+        radar = xs[:, inputs.index("s1_valid")] if "s1_valid" in inputs else np.ones((n, length), dtype=np.float32)
+        for name in ("vv_g", "vh_g"):
+            if name in inputs:
+                xs[:, inputs.index(name)] += off / cubes[0].stats[f"{name[:2]}_std"] * radar
     loss_mask = hide.copy()
     loss_mask[:, :r] = False  # near the window's cut edges the receptive field sees a false series end
     loss_mask[:, length - r :] = False
@@ -377,8 +384,8 @@ def train_sequence(
     else:
         inputs = input_channels({"inputs": list(config.seq_inputs or DEFAULT_INPUTS)})
         arch = {"type": "tcn", "channels": config.seq_channels, "dilations": list(config.seq_dilations), "kernel": config.seq_kernel,
-                "inputs": list(inputs)}
-        net = SequenceNet(len(inputs), config.seq_channels, tuple(config.seq_dilations), config.seq_kernel)
+                "inputs": list(inputs), "dropout": config.seq_dropout}
+        net = SequenceNet(len(inputs), config.seq_channels, tuple(config.seq_dilations), config.seq_kernel, config.seq_dropout)
     gap = 3.0
     prepared = [_prepare(c, s, p, stats, net.radius, gap, inputs) for c, s, p in zip(cube_list, series, parts, strict=True)]
     for which, name in ((0, "training"), (1, "validation")):
