@@ -135,6 +135,13 @@ class TrainConfig:
         Standard deviation (dB) of a random offset added to the absolute
         VV and VH levels of each training window (the same for both), so
         the network does not lean on the site's absolute backscatter.
+    seq_beta_nll : float
+        0: the Gaussian negative log-likelihood; > 0: each value's term
+        weighted by its predicted variance ** ``seq_beta_nll`` (gradient
+        stopped; beta-NLL), so uncertain values still pull the mean.
+    seq_ema : float
+        0: none; else the decay per step of an exponential moving average
+        of the weights, which is what is validated and kept.
     seq_windows_per_epoch, seq_batch_size : int
         Training windows per epoch and per optimisation step.
     seq_s1_only : bool
@@ -183,6 +190,8 @@ class TrainConfig:
     seq_spells: int = 3
     seq_dropout: float = 0.0
     seq_db_jitter: float = 0.0
+    seq_beta_nll: float = 0.0
+    seq_ema: float = 0.0
     seq_s1_only_fraction: float = 0.25
     seq_windows_per_epoch: int = 4096
     seq_batch_size: int = 64
@@ -284,6 +293,8 @@ def _sequence_problems(c: TrainConfig) -> list[str]:
         out.append(f"seq_spell_days/seq_s1_only_fraction: expected >= 0 and in [0, 1], found {c.seq_spell_days}, {c.seq_s1_only_fraction}")
     if not 0 <= c.seq_dropout < 1 or c.seq_db_jitter < 0:
         out.append(f"seq_dropout/seq_db_jitter: expected in [0, 1) and >= 0, found {c.seq_dropout}, {c.seq_db_jitter}")
+    if not 0 <= c.seq_beta_nll <= 1 or not 0 <= c.seq_ema < 1:
+        out.append(f"seq_beta_nll/seq_ema: expected in [0, 1] and [0, 1), found {c.seq_beta_nll}, {c.seq_ema}")
     if c.seq_inputs is not None:
         names = [str(n) for n in c.seq_inputs]
         if not names or len(set(names)) != len(names) or any(n not in SEQ_INPUT_NAMES for n in names):

@@ -181,10 +181,18 @@ def _windows(
     return xs, np.nan_to_num(ys), loss_mask
 
 
-def _nll(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Gaussian negative log-likelihood (standardised units) over the masked positions."""
+def _nll(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
+    """Gaussian negative log-likelihood (standardised units) over the masked positions.
+
+    ``beta > 0``: each value's term weighted by its variance ** beta, held
+    constant in the gradient (beta-NLL, Seitzer et al. 2022), so values the
+    network calls uncertain still pull the mean (beta = 1: the mean's
+    gradient is the squared error's).
+    """
     mu, logvar = out[:, 0].float(), out[:, 1].float()
     nll = 0.5 * (logvar + (y - mu) ** 2 * torch.exp(-logvar))
+    if beta > 0:
+        nll = nll * torch.exp(beta * logvar.detach())
     return (nll * m).sum() / m.sum().clamp(min=1.0)
 
 
@@ -201,6 +209,7 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
     history: list[dict[str, float]] = []
     best: tuple[float, dict[str, torch.Tensor] | None, int] = (float("inf"), None, -1)
     seen, busy = 0, 0.0
+    ema = {k: v.detach().clone() for k, v in net.state_dict().items()} if config.seq_ema > 0 else None
     for epoch in range(config.max_epochs):
         t0 = time.perf_counter()
         xs, ys, ms = _windows(cubes, 0, config.seq_windows_per_epoch, length, r, config, rng)
@@ -211,16 +220,27 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
             xb, yb, mb = (torch.from_numpy(a[i : i + bs]).to(device) for a in (xs, ys, ms.astype(np.float32)))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 out = net(xb)
-            loss = _nll(out, yb, mb)
+            loss = _nll(out, yb, mb, config.seq_beta_nll)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for k, v in net.state_dict().items():
+                        if v.is_floating_point():
+                            ema[k].lerp_(v, 1.0 - config.seq_ema)
+                        else:
+                            ema[k].copy_(v)
             total += float(loss.detach())
             steps += 1
         seen += xs.shape[0]
         busy += time.perf_counter() - t0
         net.eval()
+        live = None
+        if ema is not None:  # validate (and keep) the averaged weights
+            live = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            net.load_state_dict(ema)
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             vloss = float(sum(_nll(net(tv[0][i : i + 512]), tv[1][i : i + 512], tv[2][i : i + 512]) * tv[2][i : i + 512].sum()
                               for i in range(0, tv[0].shape[0], 512)) / tv[2].sum().clamp(min=1.0))
@@ -228,9 +248,12 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
         history.append({"epoch": epoch + 1, "loss": total / max(steps, 1), "val_loss": vloss,
                         "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
         logger.info("train_sequence: epoch %d loss %.4f val_loss %.4f", epoch + 1, history[-1]["loss"], vloss)
-        if vloss < best[0] - 1e-4:
+        improved = vloss < best[0] - 1e-4
+        if improved:
             best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
-        elif epoch + 1 - best[2] >= config.patience:
+        if live is not None:
+            net.load_state_dict(live)
+        if not improved and epoch + 1 - best[2] >= config.patience:
             logger.info("train_sequence: early stop at epoch %d (best %d)", epoch + 1, best[2])
             break
     if best[1] is not None:
