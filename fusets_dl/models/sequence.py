@@ -422,25 +422,28 @@ def gap_channels(ndvi: np.ndarray, days: np.ndarray) -> np.ndarray:
     """
     v = np.asarray(ndvi, dtype=np.float32)
     p, t = v.shape
-    d = np.asarray(days, dtype=np.float64)
+    d = np.asarray(days, dtype=np.float32)
     ok = np.isfinite(v)
-    ar = np.arange(t)
-    prev = np.maximum.accumulate(np.where(ok, ar, -1), axis=1)
+    ar = np.arange(t, dtype=np.int32)
+    prev = np.where(ok, ar, -1)
+    np.maximum.accumulate(prev, axis=1, out=prev)
     nxt = np.minimum.accumulate(np.where(ok, ar, t)[:, ::-1], axis=1)[:, ::-1]
     has_p, has_n = prev >= 0, nxt < t
-    ip, inx = np.clip(prev, 0, max(t - 1, 0)), np.clip(nxt, 0, max(t - 1, 0))
-    vf = np.where(ok, v, 0.0)
-    vp = np.take_along_axis(vf, ip, axis=1)
-    vn = np.take_along_axis(vf, inx, axis=1)
-    dp = d[None] - d[ip]  # >= 0 where has_p
-    dn = d[inx] - d[None]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.where(has_p & has_n & (dp + dn > 0), dn / (dp + dn), 1.0)
-    interp = np.where(has_p & has_n, w * vp + (1 - w) * vn, np.where(has_p, vp, np.where(has_n, vn, 0.0)))
+    both = has_p & has_n
+    np.maximum(prev, 0, out=prev)
+    nxt = np.minimum(nxt, t - 1)
+    vf = np.where(ok, v, np.float32(0))
+    vp = np.take_along_axis(vf, prev, axis=1)
+    vn = np.take_along_axis(vf, nxt, axis=1)
+    dp = d - d[prev]  # >= 0 where has_p
+    dn = d[nxt] - d
+    span = dp + dn
+    w = np.divide(dn, span, out=np.ones_like(span), where=both & (span > 0))  # the weight of the previous value
     out = np.empty((p, 3, t), dtype=np.float32)
-    out[:, 0] = interp
-    out[:, 1] = np.where(has_p, np.minimum(dp / GAP_SCALE_DAYS, GAP_MAX), GAP_MAX)
-    out[:, 2] = np.where(has_n, np.minimum(dn / GAP_SCALE_DAYS, GAP_MAX), GAP_MAX)
+    out[:, 0] = np.where(both, vn + w * (vp - vn), np.where(has_p, vp, np.where(has_n, vn, np.float32(0))))
+    top, scale = np.float32(GAP_MAX), np.float32(1.0 / GAP_SCALE_DAYS)
+    out[:, 1] = np.where(has_p, np.minimum(dp * scale, top), top)
+    out[:, 2] = np.where(has_n, np.minimum(dn * scale, top), top)
     return out
 
 
@@ -516,7 +519,7 @@ def sequence_inputs(
     x[:, :7] *= s1_ok[:, None]
     np.nan_to_num(x[:, :7], copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # the other channels are finite by construction
     if need_gap:
-        x[:, len(CHANNELS):] = gap_channels(np.where(ok, std_ndvi, np.nan), days)  # type: ignore[arg-type]
+        x[:, len(CHANNELS):] = gap_channels(std_ndvi, days)  # type: ignore[arg-type]  # NaN where not clear
     if names == ALL_CHANNELS[: len(names)] and x.shape[1] == len(names):
         return x
     return np.ascontiguousarray(x[:, [ALL_CHANNELS.index(n) for n in names]])
