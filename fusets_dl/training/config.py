@@ -185,10 +185,10 @@ class TrainConfig:
     seq_channels: int = 32
     seq_dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
     seq_kernel: int = 3
-    seq_window: int = 32
+    seq_window: int = 64
     seq_spell_days: float = 120.0
     seq_spells: int = 3
-    seq_dropout: float = 0.0
+    seq_dropout: float = 0.1
     seq_db_jitter: float = 0.0
     seq_beta_nll: float = 0.0
     seq_ema: float = 0.0

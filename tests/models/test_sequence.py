@@ -309,3 +309,17 @@ def test_config_names_are_the_models_channels() -> None:
     assert cfg.seq_inputs == ("vv_g", "ndvi") and fdl.TrainConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="seq_inputs"):
         fdl.TrainConfig(model="sequence", seq_inputs=("vv_g", "cloud"))
+
+
+def test_dropout_trains_only_and_keeps_the_weights() -> None:
+    torch.manual_seed(0)
+    a = SequenceNet(len(ALL_CHANNELS), 8, (1, 2), 3, dropout=0.5)
+    b = SequenceNet(len(ALL_CHANNELS), 8, (1, 2), 3)
+    assert a.state_dict().keys() == b.state_dict().keys()  # no weights: a model saved with dropout loads into build_sequence_net
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(3, len(ALL_CHANNELS), 30)
+    torch.testing.assert_close(a.eval()(x), b.eval()(x))
+    assert not torch.equal(a.train()(x), a.train()(x))  # random while training
+    xp, r = torch.nn.functional.pad(x, (a.radius, a.radius)), a.radius
+    with torch.no_grad():
+        torch.testing.assert_close(RowTCN(a.eval())(xp), b(xp)[:, :, r:-r], rtol=1e-5, atol=1e-5)
