@@ -164,6 +164,7 @@ def _windows(
         if gap_at:  # recomputed on the pixel's whole series with the spells hidden, as at inference
             full = c.y[pix].copy()
             np.put_along_axis(full, idx, np.where(h, np.nan, np.take_along_axis(full, idx, axis=1)), axis=1)
+            full[s1_only] = np.nan  # the S1-only mode sees no NDVI anywhere in the series (neutral gap channels)
             t = tp - 2 * r
             g = np.zeros((rows.size, len(GAP_CHANNELS), tp), dtype=np.float32)
             g[:, :, r : r + t] = gap_channels(full[:, r : r + t], c.days[r : r + t])
