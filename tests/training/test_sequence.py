@@ -112,11 +112,11 @@ def test_training_windows_read_what_inference_reads(trained: SequenceModel, smal
     full = np.pad(full, ((0, 0), (0, 0), (r, r)))
     static = [ALL_CHANNELS.index(n) for n in ("vv_p", "vh_p", "vv_g", "vh_g", "sin_doy", "cos_doy", "dt", "s1_valid")]
     valid = ALL_CHANNELS.index("ndvi_valid")
-    n_hidden = 0
+    n_hidden = n_s1_only = 0
     for w in xs:
         # the window's pixel and start: the only ones whose NDVI-free channels match
-        hits = [(p, a) for p in np.flatnonzero(part == 0) for a in range(full.shape[2] - length + 1)
-                if np.array_equal(full[p, static, a : a + length], w[static])]
+        starts = [a for a in range(full.shape[2] - length + 1) if np.array_equal(full[0, static[4:7], a : a + length], w[static[4:7]])]
+        hits = [(p, a) for a in starts for p in np.flatnonzero(part == 0) if np.array_equal(full[p, static, a : a + length], w[static])]
         assert len(hits) == 1
         p, a = hits[0]
         visible = s["NDVI"][p].copy()
@@ -126,7 +126,12 @@ def test_training_windows_read_what_inference_reads(trained: SequenceModel, smal
         inside = (idx >= 0) & (idx < visible.size)
         visible[idx[inside & hidden_here]] = np.nan
         angle = s["angle"][p : p + 1] if "angle" in s else None
-        again = sequence_inputs(s["VV"][p : p + 1], s["VH"][p : p + 1], visible[None], angle, tchan, groups, trained.stats,
-                                inputs=trained.inputs, days=days)
-        np.testing.assert_allclose(w, np.pad(again, ((0, 0), (0, 0), (r, r)))[0, :, a : a + length], rtol=1e-5, atol=1e-6)
+        # a spell window: the rest of the series stays visible; an S1-only window: no NDVI anywhere (neutral gap channels)
+        cands = [visible] + ([np.full_like(visible, np.nan)] if not w[valid].any() else [])
+        outs = [np.pad(sequence_inputs(s["VV"][p : p + 1], s["VH"][p : p + 1], v[None], angle, tchan, groups, trained.stats,
+                                       inputs=trained.inputs, days=days), ((0, 0), (0, 0), (r, r)))[0, :, a : a + length] for v in cands]
+        match = [np.allclose(w, o, rtol=1e-5, atol=1e-6) for o in outs]
+        assert any(match), np.abs(w - outs[0]).max()
+        n_s1_only += match == [False, True]
     assert n_hidden > 20  # spells were hidden, so the gap channels differ from the full series'
+    assert n_s1_only >= 2  # S1-only windows (a share 0.25 of 24) whose gap channels differ from a spell window's
