@@ -73,7 +73,7 @@ def _gap_rows(cube: xr.Dataset, mlp: object, seqs: dict[str, object], cfg: Compa
     assert r_mlp.info["n_hidden_scored"] > 0
     rows = []
     for label, seq in seqs.items():
-        r_seq = compare(cube, config=CompareConfig(**{**cfg.__dict__, "methods": ("sequence",)}), model=seq, models={"smooth": seq})
+        r_seq = compare(cube, config=CompareConfig(**{**cfg.__dict__, "methods": ("sequence", "linear")}), model=seq, models={"smooth": seq})
         assert r_seq.info["n_hidden_scored"] == r_mlp.info["n_hidden_scored"]
         rows += _rows(r_seq, {"sequence": f"sequence{label} (no smoothing)", "fusion[smooth]": f"sequence{label} + Whittaker"})
     return rows + _rows(r_mlp, {"fusion": "MLP reconstruct (fusion)", "linear": "linear interpolation"})
