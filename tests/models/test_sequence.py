@@ -323,3 +323,16 @@ def test_dropout_trains_only_and_keeps_the_weights() -> None:
     xp, r = torch.nn.functional.pad(x, (a.radius, a.radius)), a.radius
     with torch.no_grad():
         torch.testing.assert_close(RowTCN(a.eval())(xp), b(xp)[:, :, r:-r], rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_saved_before_the_gap_channels_predicts_as_before() -> None:
+    """tests/models/data/sequence_before_gap_channels.*: ``tiny_model(3)`` with a calibration, saved and run by the code before the gap channels."""
+    data = Path(__file__).parent / "data"
+    m = fdl.load_model(data / "sequence_before_gap_channels.json")
+    assert m.inputs == CHANNELS and "inputs" not in m.architecture and m.network.inp.in_channels == 13
+    ref = np.load(data / "sequence_before_gap_channels_pred.npz", allow_pickle=False)
+    vv, vh, ndvi, tch, g = series(7, 50, 1)
+    for s1 in (False, True):  # float32 (bit-identical on the machine that wrote the reference; other CPUs may round differently)
+        mu, sd = m.predict_series(vv, vh, ndvi, None, tch, g, s1_only=s1, device="cpu", precision="float32")  # no days needed
+        np.testing.assert_allclose(mu, ref[f"{s1}_float32_mu"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(sd, ref[f"{s1}_float32_sd"], rtol=1e-5, atol=1e-7)
