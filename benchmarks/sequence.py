@@ -1,10 +1,14 @@
-"""``python -m benchmarks.sequence [--epochs 25] [--quick]``: the whole-series model against the per-date MLP.
+"""``python -m benchmarks.sequence [--seeds 0 1] [--skip-season]``: the whole-series model against the per-date MLP.
 
 On the WorldCereal patch (patch A, ``../shared/data``), with the same seeded
-spatial blocks (8 x 8 px, seed 0) and the same spells for every row:
+spatial blocks (8 x 8 px; the training seed draws them, the same for every
+model of a seed) and the same spells for every row:
 
 (a) held-out blocks, 5 spells of 60 days: sequence reconstruction (without
-    and with the Whittaker pass), MLP reconstruction, linear interpolation;
+    and with the Whittaker pass) with the default ``TrainConfig(model="sequence")``
+    and, as "before", with the configuration of the first benchmark (the 13
+    base input channels without the gap channels, 25 epochs of 1,024 windows
+    of 64 dates), MLP reconstruction, linear interpolation;
 (b) leave-season-out: both models trained on the dates before 2018-04,
     3 spells of 60 days after that date;
 (c) S1-only R2 on the held-out blocks (every clear date);
@@ -32,6 +36,7 @@ from fusets_dl.evaluation.comparison import CompareConfig, compare
 from fusets_dl.evaluation.metrics import regression_metrics
 from fusets_dl.evaluation.splits import block_mask
 from fusets_dl.inference.sequence import predict_sequence
+from fusets_dl.models.sequence import CHANNELS
 from fusets_dl.reconstruction.sequence import reconstruct_sequence
 from fusets_dl.training.sequence import calibrate_sequence
 
@@ -62,24 +67,27 @@ def _table(title: str, rows: list[tuple[str, dict]]) -> str:
     return "\n".join([head, *(_fmt(label, r, lin) for label, r in rows)])
 
 
-def _gap_rows(cube: xr.Dataset, mlp: object, seq: object, cfg: CompareConfig) -> list[tuple[str, dict]]:
-    """MLP and sequence rows on the same pixels and spells (both models hold out the same blocks)."""
+def _gap_rows(cube: xr.Dataset, mlp: object, seqs: dict[str, object], cfg: CompareConfig) -> list[tuple[str, dict]]:
+    """MLP and sequence rows on the same pixels and spells (all models hold out the same blocks)."""
     r_mlp = compare(cube, config=CompareConfig(**{**cfg.__dict__, "methods": ("fusion", "linear")}), model=mlp)
-    r_seq = compare(cube, config=CompareConfig(**{**cfg.__dict__, "methods": ("sequence", "linear")}), model=seq,
-                    models={"smooth": seq})
     assert r_mlp.info["n_hidden_scored"] > 0
-    return (_rows(r_seq, {"sequence": "sequence (no smoothing)", "fusion[smooth]": "sequence + Whittaker"})
-            + _rows(r_mlp, {"fusion": "MLP reconstruct (fusion)", "linear": "linear interpolation"}))
+    rows = []
+    for label, seq in seqs.items():
+        r_seq = compare(cube, config=CompareConfig(**{**cfg.__dict__, "methods": ("sequence", "linear")}), model=seq, models={"smooth": seq})
+        assert r_seq.info["n_hidden_scored"] == r_mlp.info["n_hidden_scored"]
+        rows += _rows(r_seq, {"sequence": f"sequence{label} (no smoothing)", "fusion[smooth]": f"sequence{label} + Whittaker"})
+    return rows + _rows(r_mlp, {"fusion": "MLP reconstruct (fusion)", "linear": "linear interpolation"})
 
 
-def _s1_only(cube: xr.Dataset, mlp: object, seq: object) -> str:
+def _s1_only(cube: xr.Dataset, mlp: object, seqs: dict[str, object]) -> str:
     test = block_mask(cube.sizes["y"], cube.sizes["x"], mlp.blocks, "test")  # type: ignore[attr-defined]
     truth = cube["NDVI"].values
     sel = np.isfinite(truth) & test[None]
-    p_seq = predict_sequence(cube, seq, s1_only=True, device="cpu")  # type: ignore[arg-type]
-    p_mlp = fdl.predict_ndvi(cube, mlp, device="cpu")  # type: ignore[arg-type]
+    preds = [(f"sequence{label} (S1-only mode)", predict_sequence(cube, seq, s1_only=True, device="cpu")["NDVI_pred"].values)  # type: ignore[arg-type]
+             for label, seq in seqs.items()]
+    preds.append(("MLP (S1 features)", fdl.predict_ndvi(cube, mlp, device="cpu").values))  # type: ignore[arg-type]
     out = ["\n### (c) S1-only prediction, held-out blocks, every clear date\n", "| model | R2 | RMSE | MAE | bias | n |", "|---|---|---|---|---|---|"]
-    for name, p in (("sequence (S1-only mode)", p_seq["NDVI_pred"].values), ("MLP (S1 features)", p_mlp.values)):
+    for name, p in preds:
         m = regression_metrics(truth[sel], p[sel])
         out.append(f"| {name} | {m['r2']:.3f} | {m['rmse']:.4f} | {m['mae']:.4f} | {m['bias']:+.4f} | {m['n']} |")
     return "\n".join(out)
@@ -129,18 +137,27 @@ def _speed(cube: xr.Dataset, mlp: object, seq: object) -> str:
             f"| sequence training | {win:,.0f} windows/s = {win * length:,.0f} timesteps/s ({seq.config['seq_window'] * win:,.0f} scored) |")  # type: ignore[attr-defined]
 
 
+#: The configuration of the first benchmark (the "before" rows): the 13 base input channels, 25 epochs of 1,024 windows of 64 dates, no dropout.
+BEFORE = {"model": "sequence", "max_epochs": 25, "patience": 5, "seq_windows_per_epoch": 1024, "seq_window": 64, "seq_inputs": CHANNELS,
+          "seq_dropout": 0.0}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--windows", type=int, default=1024, help="training windows per epoch")
+    p.add_argument("--epochs", type=int, default=None, help="max_epochs of the sequence model (default: TrainConfig's)")
+    p.add_argument("--windows", type=int, default=None, help="training windows per epoch (default: TrainConfig's)")
     p.add_argument("--skip-season", action="store_true", help="leave out (b)")
+    p.add_argument("--skip-before", action="store_true", help="leave out the 'before' sequence rows")
+    p.add_argument("--skip-speed", action="store_true", help="leave out (e)")
     p.add_argument("--season-only", action="store_true", help="only (b) (run it beside a --skip-season run)")
     p.add_argument("--calibration-only", action="store_true", help="only (d), the sequence model trained with each --seeds")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds of --calibration-only (the seed also draws the blocks)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (the seed also draws the blocks)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads while training (0: torch's default)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cube = patch_a()
-    seq_cfg = fdl.TrainConfig(model="sequence", max_epochs=args.epochs, patience=5, seq_windows_per_epoch=args.windows, seq_window=64)
+    over = {k: v for k, v in (("max_epochs", args.epochs), ("seq_windows_per_epoch", args.windows)) if v is not None}
+    seq_cfg = fdl.TrainConfig(model="sequence", num_threads=args.threads, **over)
     if args.season_only:
         _season(cube, seq_cfg)
         return 0
@@ -150,18 +167,25 @@ def main() -> int:
             print(f"\nseed {seed}: best epoch {seq.info['best_epoch']}, calibration {seq.calibration}", flush=True)
             print(_coverage(cube, seq), flush=True)
         return 0
-    t0 = time.perf_counter()
-    mlp = fdl.train(cube)
-    t_mlp = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    seq = fdl.train(cube, config=seq_cfg)
-    t_seq = time.perf_counter() - t0
-    print(f"trained: MLP {t_mlp:.0f} s, sequence {t_seq:.0f} s (best epoch {seq.info['best_epoch']}); "
-          f"sequence held-out metrics {seq.metrics}", flush=True)
-    print(_table("(a) patch A, held-out blocks, 5 x 60-day spells", _gap_rows(cube, mlp, seq, CompareConfig(gap_days=60, n_gaps=5, seed=0))), flush=True)
-    print(_s1_only(cube, mlp, seq), flush=True)
-    print(_coverage(cube, seq), flush=True)
-    print(_speed(cube, mlp, seq), flush=True)
+    for k, seed in enumerate(args.seeds):
+        print(f"\n## seed {seed} (blocks and training)", flush=True)
+        t0 = time.perf_counter()
+        mlp = fdl.train(cube, config=fdl.TrainConfig(seed=seed, num_threads=args.threads))
+        t_mlp = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        seq = fdl.train(cube, config=dataclasses.replace(seq_cfg, seed=seed))
+        t_seq = time.perf_counter() - t0
+        seqs = {"": seq}
+        if not args.skip_before:
+            seqs[" before"] = fdl.train(cube, config=fdl.TrainConfig(**BEFORE, seed=seed, num_threads=args.threads))
+        print(f"trained: MLP {t_mlp:.0f} s, sequence {t_seq:.0f} s (best epoch {seq.info['best_epoch']}); "
+              f"sequence held-out metrics {seq.metrics}", flush=True)
+        print(_table(f"(a) patch A, held-out blocks, 5 x 60-day spells, seed {seed}",
+                     _gap_rows(cube, mlp, seqs, CompareConfig(gap_days=60, n_gaps=5, seed=0))), flush=True)
+        print(_s1_only(cube, mlp, seqs), flush=True)
+        print(_coverage(cube, seq), flush=True)
+        if k == 0 and not args.skip_speed:
+            print(_speed(cube, mlp, seq), flush=True)
     if not args.skip_season:
         _season(cube, seq_cfg)
     return 0
@@ -172,7 +196,7 @@ def _season(cube: xr.Dataset, seq_cfg: fdl.TrainConfig) -> None:
     early = cube.sel(time=slice(None, "2018-03-31"))
     mlp_e, seq_e = fdl.train(early), fdl.train(early, config=seq_cfg)
     cfg = CompareConfig(gap_days=60, n_gaps=3, seed=0, period=("2018-04-01", str(cube.time.values[-1])[:10]))
-    print(_table("(b) leave-season-out: trained before 2018-04, 3 x 60-day spells after", _gap_rows(cube, mlp_e, seq_e, cfg)), flush=True)
+    print(_table("(b) leave-season-out: trained before 2018-04, 3 x 60-day spells after", _gap_rows(cube, mlp_e, {"": seq_e}, cfg)), flush=True)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def _stack(cube: xr.Dataset, s1_only: bool) -> tuple[xr.DataArray, bool]:
 
 def _predict_block(
     block: np.ndarray, payload: Payload, tchan: np.ndarray, groups: np.ndarray, has_angle: bool, s1_only: bool, batch_size: int | None, device: str | None,
-    precision: str | None = None,
+    precision: str | None = None, days: np.ndarray | None = None,
 ) -> np.ndarray:
     """(2, time, y, x) mean and std of one block (var, time, y, x), the model rebuilt once per process."""
     model = from_payload(payload, sequence_from_parts, "SequenceModel")
@@ -78,7 +78,7 @@ def _predict_block(
     flat = block.reshape(block.shape[0], t, ny * nx).transpose(0, 2, 1)  # (var, P, T)
     mean, std = model.predict_series(
         flat[0], flat[1], flat[2], flat[3] if has_angle else None, tchan, groups, s1_only=s1_only, batch_size=batch_size, device=device,
-        precision=precision,
+        precision=precision, days=days,
     )
     return np.stack([mean.T.reshape(t, ny, nx), std.T.reshape(t, ny, nx)])
 
@@ -133,10 +133,10 @@ def predict_sequence(
     device = option("device", device)
     precision = option("precision", precision)
     s1_only = bool(model.spec.get("s1_only", False)) if s1_only is None else bool(s1_only)
-    tchan, groups, _ = series_time_inputs(cube, float(model.spec.get("orbit_gap_minutes", 3.0)))
+    tchan, groups, days = series_time_inputs(cube, float(model.spec.get("orbit_gap_minutes", 3.0)))
     stack, has_angle = _stack(cube, s1_only)
     payload = make_payload(model.to_json_dict(model.sha256), model.state_bytes())
-    args: tuple[Any, ...] = (tchan, groups, has_angle, s1_only, batch_size, device, precision)
+    args: tuple[Any, ...] = (tchan, groups, has_angle, s1_only, batch_size, device, precision, days)
     if stack.chunks is None:
         data = _predict_block(np.asarray(stack.values), payload, *args)
     else:

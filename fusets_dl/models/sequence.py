@@ -26,6 +26,20 @@ Input channels per date (:data:`CHANNELS`):
 * ``ndvi``, ``ndvi_valid``: the clear NDVI standardised (0 where missing)
   and its validity mask;
 * ``s1_valid``: 1 where VV and VH are finite (0 outside the series).
+
+Gap channels (:data:`GAP_CHANNELS`, computed from the *visible* clear NDVI
+only, so identically in training after spells are hidden and at inference):
+
+* ``ndvi_interp``: the linear interpolation in time of the visible clear
+  NDVI (standardised; the nearest value before the first or after the last
+  visible date; 0 for a series without visible NDVI);
+* ``gap_before``, ``gap_after``: days to the previous and to the next
+  visible clear date / :data:`GAP_SCALE_DAYS`, at most :data:`GAP_MAX`
+  (:data:`GAP_MAX` where there is none; 0 on a visible date).
+
+A model records its input channels in its architecture (``"inputs"``);
+without it, the 13 channels of :data:`CHANNELS` (models saved before the gap
+channels).
 """
 
 from __future__ import annotations
@@ -41,16 +55,57 @@ from torch import nn
 
 from ..errors import ModelError
 
-__all__ = ["CHANNELS", "MIN_SCALE_DB", "RowTCN", "SequenceNet", "receptive_radius", "sequence_inputs"]
+__all__ = [
+    "ALL_CHANNELS", "CHANNELS", "DEFAULT_INPUTS", "GAP_CHANNELS", "GAP_MAX", "GAP_SCALE_DAYS", "MIN_SCALE_DB", "RowTCN",
+    "SequenceNet", "gap_channels", "input_channels", "receptive_radius", "sequence_inputs",
+]
 
-#: Input channels, in order.
+#: The base input channels, in order (all a model saved without ``architecture["inputs"]`` reads).
 CHANNELS: tuple[str, ...] = (
     "vv_p", "vh_p", "ratio_p", "vv_g", "vh_g", "ratio_g", "angle",
     "sin_doy", "cos_doy", "dt", "ndvi", "ndvi_valid", "s1_valid",
 )
+#: Channels computed from the visible clear NDVI: its linear interpolation and the distance to it.
+GAP_CHANNELS: tuple[str, ...] = ("ndvi_interp", "gap_before", "gap_after")
+#: Every channel :func:`sequence_inputs` can compute, in this order.
+ALL_CHANNELS: tuple[str, ...] = CHANNELS + GAP_CHANNELS
+#: Input channels of a new model (``TrainConfig.seq_inputs``).
+DEFAULT_INPUTS: tuple[str, ...] = ALL_CHANNELS
+#: Days per unit of the ``gap_before`` / ``gap_after`` channels.
+GAP_SCALE_DAYS = 60.0
+#: Largest value of the gap channels (also where there is no visible NDVI on that side).
+GAP_MAX = 2.0
 #: Floor of the per-pixel robust scale (dB), so a flat series is not blown up.
 MIN_SCALE_DB = 0.5
 _NDVI, _NDVI_VALID = CHANNELS.index("ndvi"), CHANNELS.index("ndvi_valid")
+
+
+def input_channels(arch: dict[str, Any] | None) -> tuple[str, ...]:
+    """The input channels of an architecture dict (``arch["inputs"]``; absent: :data:`CHANNELS`).
+
+    Parameters
+    ----------
+    arch : dict, optional
+        As stored in :attr:`SequenceModel.architecture`.
+
+    Returns
+    -------
+    tuple of str
+        Channel names, in the network's input order.
+
+    Raises
+    ------
+    ModelError
+        Unknown or repeated names, or none.
+    """
+    names = (arch or {}).get("inputs")
+    if names is None:
+        return CHANNELS
+    names = tuple(str(n) for n in names)
+    bad = [n for n in names if n not in ALL_CHANNELS]
+    if bad or not names or len(set(names)) != len(names):
+        raise ModelError(f"sequence inputs: expected distinct names among {list(ALL_CHANNELS)}, found {list(names)}")
+    return names
 
 
 def receptive_radius(dilations: tuple[int, ...], kernel: int = 3) -> int:
@@ -74,14 +129,15 @@ def receptive_radius(dilations: tuple[int, ...], kernel: int = 3) -> int:
 class _Residual(nn.Module):
     """x + conv1x1(GELU(dilated conv(x)))."""
 
-    def __init__(self, channels: int, dilation: int, kernel: int) -> None:
+    def __init__(self, channels: int, dilation: int, kernel: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2)
         self.mix = nn.Conv1d(channels, channels, 1)
         self.act = nn.GELU()
+        self.drop = nn.Dropout(dropout)  # training only: no weights, the identity in eval mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.mix(self.act(self.conv(x)))
+        return x + self.mix(self.drop(self.act(self.conv(x))))
 
 
 class SequenceNet(nn.Module):
@@ -97,6 +153,9 @@ class SequenceNet(nn.Module):
         One residual layer per dilation.
     kernel : int
         Odd kernel size of the dilated convolutions.
+    dropout : float
+        Dropout on each residual branch's hidden activations while training
+        (no weights; the same network in eval mode).
 
     Raises
     ------
@@ -104,13 +163,15 @@ class SequenceNet(nn.Module):
         An even kernel, or a non-positive width or dilation.
     """
 
-    def __init__(self, in_channels: int = len(CHANNELS), channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16), kernel: int = 3) -> None:
+    def __init__(
+        self, in_channels: int = len(CHANNELS), channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16), kernel: int = 3, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         if kernel % 2 == 0 or kernel < 1 or channels < 1 or not dilations or min(dilations) < 1:
             raise ModelError(f"SequenceNet: expected an odd kernel, channels >= 1 and dilations >= 1, found kernel={kernel}, "
                              f"channels={channels}, dilations={dilations}")
         self.inp = nn.Conv1d(in_channels, channels, 1)
-        self.layers = nn.Sequential(*[_Residual(channels, int(d), kernel) for d in dilations])
+        self.layers = nn.Sequential(*[_Residual(channels, int(d), kernel, dropout) for d in dilations])
         self.out = nn.Conv1d(channels, 2, 1)
         self.radius = receptive_radius(tuple(dilations), kernel)
 
@@ -261,7 +322,7 @@ class RowTCN(nn.Module):
 
 
 def build_sequence_net(arch: dict[str, Any]) -> SequenceNet:
-    """The network of an architecture dict (``channels``, ``dilations``, ``kernel``).
+    """The network of an architecture dict (``channels``, ``dilations``, ``kernel``, optional ``inputs``).
 
     Parameters
     ----------
@@ -273,7 +334,7 @@ def build_sequence_net(arch: dict[str, Any]) -> SequenceNet:
     SequenceNet
         Freshly initialised.
     """
-    return SequenceNet(len(CHANNELS), int(arch["channels"]), tuple(int(d) for d in arch["dilations"]), int(arch["kernel"]))
+    return SequenceNet(len(input_channels(arch)), int(arch["channels"]), tuple(int(d) for d in arch["dilations"]), int(arch["kernel"]))
 
 
 def _row_nanmedian(a: np.ndarray) -> np.ndarray:
@@ -340,6 +401,52 @@ def time_channels(days: np.ndarray, doy: np.ndarray) -> np.ndarray:
     return np.stack([np.sin(ang), np.cos(ang), np.minimum(dt, 5.0)]).astype(np.float32)
 
 
+def gap_channels(ndvi: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """(P, 3, T): the linear interpolation of the visible values and the scaled days to the previous and next one.
+
+    Parameters
+    ----------
+    ndvi : numpy.ndarray
+        (P, T) visible values (any units), NaN where hidden or not clear.
+    days : numpy.ndarray
+        (T,) increasing days.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (P, 3, T): ``ndvi_interp`` (linear in days between the
+        visible values around each date, the nearest one beyond the first or
+        last, 0 without any), ``gap_before`` and ``gap_after`` (days to the
+        previous / next visible date over :data:`GAP_SCALE_DAYS`, at most
+        :data:`GAP_MAX`, which is also the value where there is none).
+    """
+    v = np.asarray(ndvi, dtype=np.float32)
+    p, t = v.shape
+    d = np.asarray(days, dtype=np.float32)
+    ok = np.isfinite(v)
+    ar = np.arange(t, dtype=np.int32)
+    prev = np.where(ok, ar, -1)
+    np.maximum.accumulate(prev, axis=1, out=prev)
+    nxt = np.minimum.accumulate(np.where(ok, ar, t)[:, ::-1], axis=1)[:, ::-1]
+    has_p, has_n = prev >= 0, nxt < t
+    both = has_p & has_n
+    np.maximum(prev, 0, out=prev)
+    nxt = np.minimum(nxt, t - 1)
+    vf = np.where(ok, v, np.float32(0))
+    vp = np.take_along_axis(vf, prev, axis=1)
+    vn = np.take_along_axis(vf, nxt, axis=1)
+    dp = d - d[prev]  # >= 0 where has_p
+    dn = d[nxt] - d
+    span = dp + dn
+    w = np.divide(dn, span, out=np.ones_like(span), where=both & (span > 0))  # the weight of the previous value
+    out = np.empty((p, 3, t), dtype=np.float32)
+    out[:, 0] = np.where(both, vn + w * (vp - vn), np.where(has_p, vp, np.where(has_n, vn, np.float32(0))))
+    top, scale = np.float32(GAP_MAX), np.float32(1.0 / GAP_SCALE_DAYS)
+    out[:, 1] = np.where(has_p, np.minimum(dp * scale, top), top)
+    out[:, 2] = np.where(has_n, np.minimum(dn * scale, top), top)
+    return out
+
+
 def sequence_inputs(
     vv: np.ndarray,
     vh: np.ndarray,
@@ -348,6 +455,9 @@ def sequence_inputs(
     tchan: np.ndarray,
     groups: np.ndarray,
     stats: dict[str, float],
+    *,
+    inputs: tuple[str, ...] = CHANNELS,
+    days: np.ndarray | None = None,
 ) -> np.ndarray:
     """The network's input (P, C, T) for P pixel series.
 
@@ -366,36 +476,60 @@ def sequence_inputs(
     stats : dict
         ``vv_mean``, ``vv_std``, ``vh_mean``, ``vh_std``, ``ratio_mean``,
         ``ratio_std``, ``ndvi_mean``, ``ndvi_std`` of the training set.
+    inputs : tuple of str
+        The channels, in order (names of :data:`ALL_CHANNELS`; a model's
+        :func:`input_channels`).
+    days : numpy.ndarray, optional
+        (T,) days of the dates; needed by the :data:`GAP_CHANNELS`.
 
     Returns
     -------
     numpy.ndarray
-        float32 (P, len(CHANNELS), T), no NaN.
+        float32 (P, len(inputs), T), no NaN.
+
+    Raises
+    ------
+    ModelError
+        Gap channels asked without ``days`` of length T, or unknown names.
     """
     vv = np.asarray(vv, dtype=np.float32)
     vh = np.asarray(vh, dtype=np.float32)
     p, t = vv.shape
+    names = input_channels({"inputs": list(inputs)})
+    need_gap = any(n in GAP_CHANNELS for n in names)
+    if need_gap and (days is None or np.shape(days) != (t,)):
+        raise ModelError(f"sequence_inputs: the gap channels need the days of the {t} dates, found {None if days is None else np.shape(days)}")
     ratio = vv - vh
     s1_ok = np.isfinite(vv) & np.isfinite(vh)
-    x = np.zeros((p, len(CHANNELS), t), dtype=np.float32)
+    x = np.zeros((p, len(ALL_CHANNELS) if need_gap else len(CHANNELS), t), dtype=np.float32)
+    need_p = any(n.endswith("_p") for n in names)
     for k, (name, v) in enumerate((("vv", vv), ("vh", vh), ("ratio", ratio))):
         v = np.where(s1_ok, v, np.nan)
-        x[:, k] = _robust_norm(v, groups)
+        if need_p:
+            x[:, k] = _robust_norm(v, groups)
         x[:, 3 + k] = (v - stats[f"{name}_mean"]) / stats[f"{name}_std"]
     if angle is not None:
         x[:, 6] = (np.asarray(angle, dtype=np.float32) - 38.0) / 6.0
     x[:, 7:10] = tchan[None]
     ok = np.isfinite(ndvi)
-    x[:, _NDVI] = np.where(ok, (ndvi - stats["ndvi_mean"]) / stats["ndvi_std"], 0.0)
+    std_ndvi = (ndvi - stats["ndvi_mean"]) / stats["ndvi_std"]
+    x[:, _NDVI] = np.where(ok, std_ndvi, 0.0)
     x[:, _NDVI_VALID] = ok
     x[:, 12] = s1_ok
     x[:, :7] *= s1_ok[:, None]
     np.nan_to_num(x[:, :7], copy=False, nan=0.0, posinf=0.0, neginf=0.0)  # the other channels are finite by construction
-    return x
+    if need_gap:
+        x[:, len(CHANNELS):] = gap_channels(std_ndvi, days)  # type: ignore[arg-type]  # NaN where not clear
+    if names == ALL_CHANNELS[: len(names)] and x.shape[1] == len(names):
+        return x
+    return np.ascontiguousarray(x[:, [ALL_CHANNELS.index(n) for n in names]])
 
 
-def hide_ndvi(x: np.ndarray | torch.Tensor, hide: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+def hide_ndvi(x: np.ndarray | torch.Tensor, hide: np.ndarray | torch.Tensor, inputs: tuple[str, ...] = CHANNELS) -> np.ndarray | torch.Tensor:
     """Inputs with the NDVI channels zeroed where ``hide`` (P, T) is true (in place, returned).
+
+    Only ``ndvi`` and ``ndvi_valid``: the gap channels depend on the whole
+    series and are recomputed from the visible values (:func:`gap_channels`).
 
     Parameters
     ----------
@@ -403,6 +537,8 @@ def hide_ndvi(x: np.ndarray | torch.Tensor, hide: np.ndarray | torch.Tensor) -> 
         (P, C, T) inputs.
     hide : numpy.ndarray or torch.Tensor
         Boolean (P, T).
+    inputs : tuple of str
+        The channels of ``x``.
 
     Returns
     -------
@@ -410,6 +546,8 @@ def hide_ndvi(x: np.ndarray | torch.Tensor, hide: np.ndarray | torch.Tensor) -> 
         ``x``.
     """
     keep = ~hide
-    x[:, _NDVI] = x[:, _NDVI] * keep
-    x[:, _NDVI_VALID] = x[:, _NDVI_VALID] * keep
+    for name in ("ndvi", "ndvi_valid"):
+        if name in inputs:
+            k = inputs.index(name)
+            x[:, k] = x[:, k] * keep
     return x

@@ -19,7 +19,14 @@ from .._safeio import read_pair, write_pair
 from ..errors import ModelError
 from ..runtime import resolve_device, resolve_precision
 from . import weights as _weights
-from .sequence import CHANNELS, RowTCN, SequenceNet, build_sequence_net, hide_ndvi, sequence_inputs
+from .sequence import (
+    CHANNELS,
+    RowTCN,
+    SequenceNet,
+    build_sequence_net,
+    input_channels,
+    sequence_inputs,
+)
 
 __all__ = ["SEQUENCE_FORMAT", "SequenceModel", "fit_std_scale", "load_sequence_model", "sequence_from_parts"]
 
@@ -89,7 +96,9 @@ class SequenceModel:
     stats : dict
         Training-set means and standard deviations of VV, VH, VV-VH (dB) and NDVI.
     architecture : dict
-        ``channels``, ``dilations``, ``kernel``.
+        ``channels``, ``dilations``, ``kernel`` and ``inputs`` (the input
+        channels; absent: :data:`~fusets_dl.models.sequence.CHANNELS`, the
+        models saved before the gap channels).
     spec : dict
         ``s1_only`` (default inference mode), ``orbit_gap_minutes`` (orbit
         grouping), ``channels`` (input channel names).
@@ -128,6 +137,11 @@ class SequenceModel:
         """Dates on each side that one output sees (the window half-width needed)."""
         return int(self.network.radius)
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The network's input channels (:func:`~fusets_dl.models.sequence.input_channels` of the architecture)."""
+        return input_channels(self.architecture)
+
     def std_scale(self, s1_only: bool = False) -> float:
         """The calibration factor applied to the network's std (1 without calibration).
 
@@ -157,6 +171,7 @@ class SequenceModel:
         batch_size: int | None = None,
         device: str | torch.device | None = None,
         precision: str | None = None,
+        days: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """NDVI mean and std at every date of P pixel series (P, T).
 
@@ -183,6 +198,9 @@ class SequenceModel:
             None takes ``fdl.set_options(device=...)``.
         precision : {"auto", "float32", "bfloat16"}, optional
             CPU inference precision; None takes ``fdl.set_options(precision=...)``.
+        days : numpy.ndarray, optional
+            (T,) days of the dates (:func:`~fusets_dl.inference.sequence.series_time_inputs`);
+            needed by a model with gap channels (:attr:`inputs`).
 
         Returns
         -------
@@ -193,7 +211,7 @@ class SequenceModel:
         Raises
         ------
         ModelError
-            Arrays of different shapes.
+            Arrays of different shapes, or a model with gap channels without ``days``.
         """
         vv = np.asarray(vv, dtype=np.float32)
         if vv.ndim != 2 or np.shape(vh) != vv.shape or np.shape(ndvi) != vv.shape or tchan.shape != (3, vv.shape[1]):
@@ -210,12 +228,13 @@ class SequenceModel:
         bs = int(batch_size or 2048)
         r = self.radius
         sd_factor = self.stats["ndvi_std"] * self.std_scale(s1_only)
+        inputs = self.inputs
         with torch.inference_mode():
             for i in range(0, p, bs):
                 sl = slice(i, i + bs)
-                x = sequence_inputs(vv[sl], vh[sl], ndvi[sl], None if angle is None else angle[sl], tchan, groups, self.stats)
-                if s1_only:
-                    hide_ndvi(x, np.ones((x.shape[0], t), dtype=bool))
+                nd = np.full((min(p, i + bs) - i, t), np.nan, dtype=np.float32) if s1_only else ndvi[sl]
+                x = sequence_inputs(vv[sl], vh[sl], nd, None if angle is None else angle[sl], tchan, groups, self.stats,
+                                    inputs=inputs, days=days)
                 xt = torch.nn.functional.pad(torch.from_numpy(x).to(dev), (r, r))
                 out = torch.cat([run(xt[j : j + step]) for j in range(0, xt.shape[0], step)]).float().cpu().numpy()
                 mean[sl] = out[:, 0] * self.stats["ndvi_std"] + self.stats["ndvi_mean"]

@@ -11,6 +11,12 @@ from ..models.registry import NETWORKS
 
 __all__ = ["TrainConfig", "batch_schedule"]
 
+#: Input channels a sequence model can read (``seq_inputs``; the same names as
+#: :data:`fusets_dl.models.sequence.ALL_CHANNELS`, kept here so the config does not import torch).
+SEQ_INPUT_NAMES: tuple[str, ...] = (
+    "vv_p", "vh_p", "ratio_p", "vv_g", "vh_g", "ratio_g", "angle", "sin_doy", "cos_doy", "dt", "ndvi", "ndvi_valid", "s1_valid",
+    "ndvi_interp", "gap_before", "gap_after",
+)
 #: The fewest optimisation steps per epoch a larger batch may leave (:func:`batch_schedule`).
 MIN_STEPS_PER_EPOCH = 60
 
@@ -126,13 +132,33 @@ class TrainConfig:
         Dates per training window whose outputs are scored (plus the
         receptive radius on each side).
     seq_spell_days : float
-        Longest hidden spell of clear NDVI during training (up to 3 per window).
+        Longest hidden spell of clear NDVI during training.
+    seq_spells : int
+        Random spells drawn per training window (each kept with
+        probability 0.7, 0 to ``seq_spell_days`` days long).
     seq_s1_only_fraction : float
         Share of training windows with all NDVI hidden (S1-only mode).
+    seq_dropout : float
+        Dropout in the sequence network's residual branches while training.
+    seq_db_jitter : float
+        Standard deviation (dB) of a random offset added to the absolute
+        VV and VH levels of each training window (the same for both), so
+        the network does not lean on the site's absolute backscatter.
+    seq_beta_nll : float
+        0: the Gaussian negative log-likelihood; > 0: each value's term
+        weighted by its predicted variance ** ``seq_beta_nll`` (gradient
+        stopped; beta-NLL), so uncertain values still pull the mean.
+    seq_ema : float
+        0: none; else the decay per step of an exponential moving average
+        of the weights, which is what is validated and kept.
     seq_windows_per_epoch, seq_batch_size : int
         Training windows per epoch and per optimisation step.
     seq_s1_only : bool
         The trained model predicts from S1 alone by default.
+    seq_inputs : tuple of str, optional
+        The sequence network's input channels (names of
+        :data:`fusets_dl.models.sequence.ALL_CHANNELS`); None: its
+        :data:`~fusets_dl.models.sequence.DEFAULT_INPUTS`.
     extra : dict
         Free-form notes kept in the saved configuration (not used by training).
     """
@@ -169,12 +195,18 @@ class TrainConfig:
     seq_channels: int = 32
     seq_dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
     seq_kernel: int = 3
-    seq_window: int = 32
+    seq_window: int = 64
     seq_spell_days: float = 120.0
+    seq_spells: int = 3
+    seq_dropout: float = 0.1
+    seq_db_jitter: float = 0.0
+    seq_beta_nll: float = 0.0
+    seq_ema: float = 0.0
     seq_s1_only_fraction: float = 0.25
     seq_windows_per_epoch: int = 4096
     seq_batch_size: int = 64
     seq_s1_only: bool = False
+    seq_inputs: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -214,6 +246,8 @@ class TrainConfig:
         if problems:
             raise ConfigError("TrainConfig: " + "; ".join(problems))
         object.__setattr__(self, "seq_dilations", tuple(int(d) for d in self.seq_dilations))
+        if self.seq_inputs is not None:
+            object.__setattr__(self, "seq_inputs", tuple(str(n) for n in self.seq_inputs))
         for name in ("hidden", "encoder", "head"):
             object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
 
@@ -227,6 +261,7 @@ class TrainConfig:
         """
         d = asdict(self)
         d["seq_dilations"] = list(self.seq_dilations)
+        d["seq_inputs"] = None if self.seq_inputs is None else list(self.seq_inputs)
         for name in ("hidden", "encoder", "head"):
             d[name] = list(getattr(self, name))
         return d
@@ -262,10 +297,18 @@ def _sequence_problems(c: TrainConfig) -> list[str]:
         out.append(f"seq_channels/seq_kernel: expected a positive width and an odd kernel, found {c.seq_channels}, {c.seq_kernel}")
     if not c.seq_dilations or any(int(d) < 1 for d in c.seq_dilations):
         out.append(f"seq_dilations: expected positive dilations, found {c.seq_dilations!r}")
-    if c.seq_window < 1 or c.seq_windows_per_epoch < 1 or c.seq_batch_size < 1:
-        out.append("seq_window, seq_windows_per_epoch and seq_batch_size must be positive")
+    if c.seq_window < 1 or c.seq_windows_per_epoch < 1 or c.seq_batch_size < 1 or c.seq_spells < 0:
+        out.append("seq_window, seq_windows_per_epoch and seq_batch_size must be positive, seq_spells >= 0")
     if c.seq_spell_days < 0 or not 0 <= c.seq_s1_only_fraction <= 1:
         out.append(f"seq_spell_days/seq_s1_only_fraction: expected >= 0 and in [0, 1], found {c.seq_spell_days}, {c.seq_s1_only_fraction}")
+    if not 0 <= c.seq_dropout < 1 or c.seq_db_jitter < 0:
+        out.append(f"seq_dropout/seq_db_jitter: expected in [0, 1) and >= 0, found {c.seq_dropout}, {c.seq_db_jitter}")
+    if not 0 <= c.seq_beta_nll <= 1 or not 0 <= c.seq_ema < 1:
+        out.append(f"seq_beta_nll/seq_ema: expected in [0, 1] and [0, 1), found {c.seq_beta_nll}, {c.seq_ema}")
+    if c.seq_inputs is not None:
+        names = [str(n) for n in c.seq_inputs]
+        if not names or len(set(names)) != len(names) or any(n not in SEQ_INPUT_NAMES for n in names):
+            out.append(f"seq_inputs: expected None or distinct names among {list(SEQ_INPUT_NAMES)}, found {c.seq_inputs!r}")
     return out
 
 

@@ -4,7 +4,7 @@ Per cube: a spatial-block split (:func:`fusets_dl.evaluation.splits.split_blocks
 the same one :func:`fusets_dl.train` draws for the same ``seed`` and
 ``block_size``), pixel series of the training blocks cut into windows of
 ``seq_window`` dates plus the network's receptive radius on each side. In
-each window random spells of 0 to ``seq_spell_days`` days of clear NDVI are
+each window ``seq_spells`` random spells of 0 to ``seq_spell_days`` days of clear NDVI are
 hidden from the input (in a share ``seq_s1_only_fraction`` of the windows
 all NDVI is hidden: the S1-only mode), and the Gaussian negative
 log-likelihood of the hidden values is minimised (mean and log-variance).
@@ -34,7 +34,15 @@ from ..errors import InsufficientDataError, ModelError
 from ..evaluation.metrics import regression_metrics
 from ..evaluation.splits import block_mask, split_blocks
 from ..inference.sequence import series_time_inputs
-from ..models.sequence import CHANNELS, SequenceNet, hide_ndvi, sequence_inputs
+from ..models.sequence import (
+    DEFAULT_INPUTS,
+    GAP_CHANNELS,
+    SequenceNet,
+    gap_channels,
+    hide_ndvi,
+    input_channels,
+    sequence_inputs,
+)
 from ..models.sequence_model import SequenceModel, fit_std_scale
 from ..runtime import resolve_device
 from ..validate import check_cube
@@ -56,6 +64,8 @@ class _Cube:
     raw: dict[str, np.ndarray]  # unpadded (P, T) VV, VH, NDVI, angle for the metrics
     tchan: np.ndarray
     groups: np.ndarray
+    inputs: tuple[str, ...]  # the channels of ``x``
+    stats: dict[str, float]  # the normalisation statistics of ``x``
 
 
 def _series(cube: xr.Dataset) -> dict[str, np.ndarray]:
@@ -89,17 +99,19 @@ def _fit_stats(series: list[dict[str, np.ndarray]], parts: list[np.ndarray]) -> 
     return stats
 
 
-def _prepare(cube: xr.Dataset, s: dict[str, np.ndarray], part: np.ndarray, stats: dict[str, float], r: int, gap_minutes: float) -> _Cube:
+def _prepare(
+    cube: xr.Dataset, s: dict[str, np.ndarray], part: np.ndarray, stats: dict[str, float], r: int, gap_minutes: float, inputs: tuple[str, ...]
+) -> _Cube:
     """The padded network inputs of every pixel of one cube."""
     tchan, groups, days = series_time_inputs(cube, gap_minutes)
-    x = sequence_inputs(s["VV"], s["VH"], s["NDVI"], s.get("angle"), tchan, groups, stats)
+    x = sequence_inputs(s["VV"], s["VH"], s["NDVI"], s.get("angle"), tchan, groups, stats, inputs=inputs, days=days)
     y = (s["NDVI"] - stats["ndvi_mean"]) / stats["ndvi_std"]
     step = float(np.median(np.diff(days))) if days.size > 1 else 6.0
     pdays = np.concatenate([days[0] - step * np.arange(r, 0, -1), days, days[-1] + step * np.arange(1, r + 1)])
     return _Cube(
         x=np.pad(x, ((0, 0), (0, 0), (r, r))),
         y=np.pad(y, ((0, 0), (r, r)), constant_values=np.nan),
-        days=pdays, part=part, raw=s, tchan=tchan, groups=groups,
+        days=pdays, part=part, raw=s, tchan=tchan, groups=groups, inputs=tuple(inputs), stats=stats,
     )
 
 
@@ -121,7 +133,10 @@ def _windows(
     pools = [(k, p) for k, p in pools if p.size]
     sizes = np.array([p.size for _, p in pools], dtype=np.float64)
     pick = rng.choice(len(pools), size=n, p=sizes / sizes.sum())
-    xs = np.empty((n, len(CHANNELS), length), dtype=np.float32)
+    inputs = cubes[0].inputs
+    gap_at = [inputs.index(g) for g in GAP_CHANNELS if g in inputs]
+    gap_of = [GAP_CHANNELS.index(g) for g in GAP_CHANNELS if g in inputs]
+    xs = np.empty((n, len(inputs), length), dtype=np.float32)
     ys = np.empty((n, length), dtype=np.float32)
     hide = np.zeros((n, length), dtype=bool)
     ar = np.arange(length)
@@ -139,24 +154,46 @@ def _windows(
         d = c.days[idx]
         s1_only = rng.random(rows.size) < config.seq_s1_only_fraction
         h = np.zeros((rows.size, length), dtype=bool)
-        for _ in range(3):
+        for _ in range(config.seq_spells):
             use = rng.random(rows.size) < 0.7
             span = rng.uniform(0, config.seq_spell_days, rows.size)
             a = rng.uniform(d[:, 0] - span, d[:, -1], rows.size)
             h |= use[:, None] & (d >= a[:, None]) & (d <= (a + span)[:, None])
-        hide[rows] = h | s1_only[:, None]
-    hide &= np.isfinite(ys)
-    hide_ndvi(xs, hide)
+        h = (h | s1_only[:, None]) & np.isfinite(ys[rows])
+        hide[rows] = h
+        if gap_at:  # recomputed on the pixel's whole series with the spells hidden, as at inference
+            full = c.y[pix].copy()
+            np.put_along_axis(full, idx, np.where(h, np.nan, np.take_along_axis(full, idx, axis=1)), axis=1)
+            full[s1_only] = np.nan  # the S1-only mode sees no NDVI anywhere in the series (neutral gap channels)
+            t = tp - 2 * r
+            g = np.zeros((rows.size, len(GAP_CHANNELS), tp), dtype=np.float32)
+            g[:, :, r : r + t] = gap_channels(full[:, r : r + t], c.days[r : r + t])
+            xs[rows[:, None], gap_at] = np.take_along_axis(g[:, gap_of], idx[:, None, :], axis=2)
+    hide_ndvi(xs, hide, inputs)
+    if which == 0 and config.seq_db_jitter > 0:  # the same offset (dB) on the absolute VV and VH of a window, where there is radar
+        off = rng.normal(0.0, config.seq_db_jitter, (n, 1)).astype(np.float32)
+        radar = xs[:, inputs.index("s1_valid")] if "s1_valid" in inputs else np.ones((n, length), dtype=np.float32)
+        for name in ("vv_g", "vh_g"):
+            if name in inputs:
+                xs[:, inputs.index(name)] += off / cubes[0].stats[f"{name[:2]}_std"] * radar
     loss_mask = hide.copy()
     loss_mask[:, :r] = False  # near the window's cut edges the receptive field sees a false series end
     loss_mask[:, length - r :] = False
     return xs, np.nan_to_num(ys), loss_mask
 
 
-def _nll(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Gaussian negative log-likelihood (standardised units) over the masked positions."""
+def _nll(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor, beta: float = 0.0) -> torch.Tensor:
+    """Gaussian negative log-likelihood (standardised units) over the masked positions.
+
+    ``beta > 0``: each value's term weighted by its variance ** beta, held
+    constant in the gradient (beta-NLL, Seitzer et al. 2022), so values the
+    network calls uncertain still pull the mean (beta = 1: the mean's
+    gradient is the squared error's).
+    """
     mu, logvar = out[:, 0].float(), out[:, 1].float()
     nll = 0.5 * (logvar + (y - mu) ** 2 * torch.exp(-logvar))
+    if beta > 0:
+        nll = nll * torch.exp(beta * logvar.detach())
     return (nll * m).sum() / m.sum().clamp(min=1.0)
 
 
@@ -173,6 +210,7 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
     history: list[dict[str, float]] = []
     best: tuple[float, dict[str, torch.Tensor] | None, int] = (float("inf"), None, -1)
     seen, busy = 0, 0.0
+    ema = {k: v.detach().clone() for k, v in net.state_dict().items()} if config.seq_ema > 0 else None
     for epoch in range(config.max_epochs):
         t0 = time.perf_counter()
         xs, ys, ms = _windows(cubes, 0, config.seq_windows_per_epoch, length, r, config, rng)
@@ -183,16 +221,27 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
             xb, yb, mb = (torch.from_numpy(a[i : i + bs]).to(device) for a in (xs, ys, ms.astype(np.float32)))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 out = net(xb)
-            loss = _nll(out, yb, mb)
+            loss = _nll(out, yb, mb, config.seq_beta_nll)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             opt.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for k, v in net.state_dict().items():
+                        if v.is_floating_point():
+                            ema[k].lerp_(v, 1.0 - config.seq_ema)
+                        else:
+                            ema[k].copy_(v)
             total += float(loss.detach())
             steps += 1
         seen += xs.shape[0]
         busy += time.perf_counter() - t0
         net.eval()
+        live = None
+        if ema is not None:  # validate (and keep) the averaged weights
+            live = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            net.load_state_dict(ema)
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             vloss = float(sum(_nll(net(tv[0][i : i + 512]), tv[1][i : i + 512], tv[2][i : i + 512]) * tv[2][i : i + 512].sum()
                               for i in range(0, tv[0].shape[0], 512)) / tv[2].sum().clamp(min=1.0))
@@ -200,9 +249,12 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
         history.append({"epoch": epoch + 1, "loss": total / max(steps, 1), "val_loss": vloss,
                         "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
         logger.info("train_sequence: epoch %d loss %.4f val_loss %.4f", epoch + 1, history[-1]["loss"], vloss)
-        if vloss < best[0] - 1e-4:
+        improved = vloss < best[0] - 1e-4
+        if improved:
             best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
-        elif epoch + 1 - best[2] >= config.patience:
+        if live is not None:
+            net.load_state_dict(live)
+        if not improved and epoch + 1 - best[2] >= config.patience:
             logger.info("train_sequence: early stop at epoch %d (best %d)", epoch + 1, best[2])
             break
     if best[1] is not None:
@@ -232,11 +284,11 @@ def _held_out(model: SequenceModel, cubes: list[_Cube], which: int, rng: np.rand
         for _ in range(repeats):
             hidden = _hidden_spells(days, raw["NDVI"], rng)
             ndvi_in = np.where(hidden, np.nan, raw["NDVI"])
-            mean, std = model.predict_series(raw["VV"], raw["VH"], ndvi_in, raw.get("angle"), c.tchan, c.groups, s1_only=False, device="cpu")
+            mean, std = model.predict_series(raw["VV"], raw["VH"], ndvi_in, raw.get("angle"), c.tchan, c.groups, s1_only=False, device="cpu", days=days)
             acc["y"].append(raw["NDVI"][hidden])
             acc["mean"].append(mean[hidden])
             acc["std"].append(std[hidden])
-        m1, s1 = model.predict_series(raw["VV"], raw["VH"], raw["NDVI"], raw.get("angle"), c.tchan, c.groups, s1_only=True, device="cpu")
+        m1, s1 = model.predict_series(raw["VV"], raw["VH"], raw["NDVI"], raw.get("angle"), c.tchan, c.groups, s1_only=True, device="cpu", days=days)
         ok = np.isfinite(raw["NDVI"])
         acc["s1_y"].append(raw["NDVI"][ok])
         acc["s1_mean"].append(m1[ok])
@@ -349,14 +401,17 @@ def train_sequence(
         blocks.append(blk)
     stats = dict(init.stats) if init is not None else _fit_stats(series, parts)
     if init is not None:
-        net = SequenceNet(len(CHANNELS), int(init.architecture["channels"]), tuple(init.architecture["dilations"]), int(init.architecture["kernel"]))
+        inputs = init.inputs
+        net = SequenceNet(len(inputs), int(init.architecture["channels"]), tuple(init.architecture["dilations"]), int(init.architecture["kernel"]))
         net.load_state_dict(init.network.state_dict())
         arch = dict(init.architecture)
     else:
-        arch = {"type": "tcn", "channels": config.seq_channels, "dilations": list(config.seq_dilations), "kernel": config.seq_kernel}
-        net = SequenceNet(len(CHANNELS), config.seq_channels, tuple(config.seq_dilations), config.seq_kernel)
+        inputs = input_channels({"inputs": list(config.seq_inputs or DEFAULT_INPUTS)})
+        arch = {"type": "tcn", "channels": config.seq_channels, "dilations": list(config.seq_dilations), "kernel": config.seq_kernel,
+                "inputs": list(inputs), "dropout": config.seq_dropout}
+        net = SequenceNet(len(inputs), config.seq_channels, tuple(config.seq_dilations), config.seq_kernel, config.seq_dropout)
     gap = 3.0
-    prepared = [_prepare(c, s, p, stats, net.radius, gap) for c, s, p in zip(cube_list, series, parts, strict=True)]
+    prepared = [_prepare(c, s, p, stats, net.radius, gap, inputs) for c, s, p in zip(cube_list, series, parts, strict=True)]
     for which, name in ((0, "training"), (1, "validation")):
         if not any(np.isfinite(c.y[c.part == which]).any() for c in prepared):
             raise InsufficientDataError(f"train_sequence: expected clear NDVI in the {name} blocks, found none")
@@ -366,7 +421,7 @@ def train_sequence(
         network=net.cpu().eval(),
         stats=stats,
         architecture=arch,
-        spec={"s1_only": bool(config.seq_s1_only), "orbit_gap_minutes": gap, "channels": list(CHANNELS)},
+        spec={"s1_only": bool(config.seq_s1_only), "orbit_gap_minutes": gap, "channels": list(inputs)},
         config=config.to_dict(),
         history=history,
         blocks={"cubes": blocks},
@@ -439,6 +494,6 @@ def calibrate_sequence(
     for cube, sp in zip(cube_list, splits, strict=True):
         check_cube(cube, need_target=True)
         part, _ = _parts(cube, config, sp)
-        prepared.append(_prepare(cube, _series(cube), part, model.stats, model.radius, gap))
+        prepared.append(_prepare(cube, _series(cube), part, model.stats, model.radius, gap, model.inputs))
     bare = dataclasses.replace(model, calibration={})
     return dataclasses.replace(model, calibration=_calibrate(bare, prepared, config, method))

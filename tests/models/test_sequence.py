@@ -12,10 +12,15 @@ import torch
 import fusets_dl as fdl
 from fusets_dl.errors import ModelError
 from fusets_dl.models.sequence import (
+    ALL_CHANNELS,
     CHANNELS,
+    GAP_CHANNELS,
+    GAP_MAX,
     MIN_SCALE_DB,
     RowTCN,
     SequenceNet,
+    gap_channels,
+    input_channels,
     receptive_radius,
     sequence_inputs,
     time_channels,
@@ -229,3 +234,105 @@ def test_predict_series_float32_is_the_network_and_follows_new_weights() -> None
     assert np.isfinite(k5.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")[0]).all()
     with pytest.raises(ModelError, match="kernel 3"):
         RowTCN(k5.network)
+
+
+def gap_model(seed: int = 0) -> SequenceModel:
+    torch.manual_seed(seed)
+    net = SequenceNet(len(ALL_CHANNELS), 8, (1, 2, 4), 3)
+    return SequenceModel(net.eval(), dict(STATS), {"type": "tcn", "channels": 8, "dilations": [1, 2, 4], "kernel": 3, "inputs": list(ALL_CHANNELS)})
+
+
+def test_gap_channels_by_hand() -> None:
+    days = np.array([0.0, 6.0, 12.0, 18.0, 24.0, 30.0, 230.0])
+    v = np.array([[np.nan, 0.2, np.nan, np.nan, 0.8, np.nan, np.nan],  # one gap of 18 days between 0.2 and 0.8
+                  [np.nan] * 7,  # nothing visible: neutral
+                  [1.0, np.nan, np.nan, np.nan, np.nan, np.nan, -1.0]])  # a 230-day gap: the distances are capped
+    g = gap_channels(v, days)
+    assert g.shape == (3, 3, 7) and g.dtype == np.float32
+    np.testing.assert_allclose(g[0, 0], [0.2, 0.2, 0.4, 0.6, 0.8, 0.8, 0.8], rtol=1e-6)
+    np.testing.assert_allclose(g[0, 1], [GAP_MAX, 0, 6 / 60, 12 / 60, 0, 6 / 60, min(206 / 60, GAP_MAX)], rtol=1e-6)
+    np.testing.assert_allclose(g[0, 2], [6 / 60, 0, 12 / 60, 6 / 60, 0, GAP_MAX, GAP_MAX], rtol=1e-6)
+    np.testing.assert_array_equal(g[1], [[0] * 7, [GAP_MAX] * 7, [GAP_MAX] * 7])
+    np.testing.assert_allclose(g[2, 0], 1.0 - 2.0 * days / 230.0, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(g[2, 1], [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0], rtol=1e-6)  # 0 on the visible dates
+    np.testing.assert_allclose(g[2, 2], [0, GAP_MAX, GAP_MAX, GAP_MAX, GAP_MAX, GAP_MAX, 0], rtol=1e-6)
+
+
+def test_sequence_inputs_gap_channels_and_channel_choice() -> None:
+    vv, vh, ndvi, tch, g = series(3, 30, 2)
+    days = np.arange(30) * 6.0
+    x = sequence_inputs(vv, vh, ndvi, None, tch, g, STATS, inputs=ALL_CHANNELS, days=days)
+    assert x.shape == (3, 16, 30)
+    np.testing.assert_array_equal(x[:, :13], sequence_inputs(vv, vh, ndvi, None, tch, g, STATS))  # the base channels are unchanged
+    np.testing.assert_allclose(x[:, 13:], gap_channels((ndvi - STATS["ndvi_mean"]) / STATS["ndvi_std"], days), rtol=1e-6)
+    pick = ("ndvi_interp", "vv_g", "s1_valid")
+    np.testing.assert_array_equal(sequence_inputs(vv, vh, ndvi, None, tch, g, STATS, inputs=pick, days=days),
+                                  x[:, [ALL_CHANNELS.index(n) for n in pick]])
+    with pytest.raises(ModelError, match="gap channels need the days"):
+        sequence_inputs(vv, vh, ndvi, None, tch, g, STATS, inputs=ALL_CHANNELS)
+    with pytest.raises(ModelError, match="distinct names"):
+        sequence_inputs(vv, vh, ndvi, None, tch, g, STATS, inputs=("ndvi", "cloud"), days=days)
+    assert input_channels({"channels": 8}) == CHANNELS  # models saved before the gap channels
+    assert input_channels({"inputs": list(GAP_CHANNELS)}) == GAP_CHANNELS
+
+
+def test_gap_model_predicts_round_trips_and_needs_days(tmp_path: Path) -> None:
+    m = gap_model()
+    vv, vh, ndvi, tch, g = series(4, 40, 3)
+    days = np.arange(40) * 6.0
+    mean, std = m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu", precision="float32", days=days)
+    r = m.radius
+    x = sequence_inputs(vv, vh, ndvi, None, tch, g, STATS, inputs=ALL_CHANNELS, days=days)
+    with torch.no_grad():
+        out = m.network(torch.nn.functional.pad(torch.from_numpy(x), (r, r)))[:, :, r:-r].numpy()
+    np.testing.assert_allclose(mean, np.clip(out[:, 0] * 0.2 + 0.5, -1, 1), atol=1e-5)
+    np.testing.assert_allclose(std, np.exp(0.5 * out[:, 1]) * 0.2, rtol=1e-4)
+    s1, _ = m.predict_series(vv, vh, ndvi, None, tch, g, s1_only=True, device="cpu", days=days)
+    s1b, _ = m.predict_series(vv, vh, np.full_like(ndvi, np.nan), None, tch, g, device="cpu", days=days)
+    np.testing.assert_array_equal(s1, s1b)  # S1-only: no NDVI and neutral gap channels
+    back = fdl.load_model(m.save(tmp_path / "gap"))
+    assert back.inputs == ALL_CHANNELS
+    np.testing.assert_array_equal(back.predict_series(vv, vh, ndvi, None, tch, g, device="cpu", days=days)[0],
+                                  m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu", days=days)[0])
+    with pytest.raises(ModelError, match="gap channels need the days"):
+        m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")
+    meta = json.loads((tmp_path / "gap.json").read_text())
+    assert meta["architecture"]["inputs"] == list(ALL_CHANNELS)
+
+
+def test_config_names_are_the_models_channels() -> None:
+    from fusets_dl.errors import ConfigError
+    from fusets_dl.training.config import SEQ_INPUT_NAMES
+
+    assert SEQ_INPUT_NAMES == ALL_CHANNELS
+    cfg = fdl.TrainConfig(model="sequence", seq_inputs=["vv_g", "ndvi"])
+    assert cfg.seq_inputs == ("vv_g", "ndvi") and fdl.TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ConfigError, match="seq_inputs"):
+        fdl.TrainConfig(model="sequence", seq_inputs=("vv_g", "cloud"))
+
+
+def test_dropout_trains_only_and_keeps_the_weights() -> None:
+    torch.manual_seed(0)
+    a = SequenceNet(len(ALL_CHANNELS), 8, (1, 2), 3, dropout=0.5)
+    b = SequenceNet(len(ALL_CHANNELS), 8, (1, 2), 3)
+    assert a.state_dict().keys() == b.state_dict().keys()  # no weights: a model saved with dropout loads into build_sequence_net
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(3, len(ALL_CHANNELS), 30)
+    torch.testing.assert_close(a.eval()(x), b.eval()(x))
+    assert not torch.equal(a.train()(x), a.train()(x))  # random while training
+    xp, r = torch.nn.functional.pad(x, (a.radius, a.radius)), a.radius
+    with torch.no_grad():
+        torch.testing.assert_close(RowTCN(a.eval())(xp), b(xp)[:, :, r:-r], rtol=1e-5, atol=1e-5)
+
+
+def test_a_model_saved_before_the_gap_channels_predicts_as_before() -> None:
+    """tests/models/data/sequence_before_gap_channels.*: ``tiny_model(3)`` with a calibration, saved and run by the code before the gap channels."""
+    data = Path(__file__).parent / "data"
+    m = fdl.load_model(data / "sequence_before_gap_channels.json")
+    assert m.inputs == CHANNELS and "inputs" not in m.architecture and m.network.inp.in_channels == 13
+    ref = np.load(data / "sequence_before_gap_channels_pred.npz", allow_pickle=False)
+    vv, vh, ndvi, tch, g = series(7, 50, 1)
+    for s1 in (False, True):  # float32 (bit-identical on the machine that wrote the reference; other CPUs may round differently)
+        mu, sd = m.predict_series(vv, vh, ndvi, None, tch, g, s1_only=s1, device="cpu", precision="float32")  # no days needed
+        np.testing.assert_allclose(mu, ref[f"{s1}_float32_mu"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(sd, ref[f"{s1}_float32_sd"], rtol=1e-5, atol=1e-7)

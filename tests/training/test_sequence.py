@@ -69,15 +69,15 @@ def test_std_calibration_is_fitted_on_validation_blocks_only(trained: SequenceMo
     uncal = dataclasses.replace(trained, calibration={})
     part, _ = _parts(small_cube, cfg, None)
     s = _series(small_cube)
-    prep = _prepare(small_cube, s, part, trained.stats, trained.radius, 3.0)
+    prep = _prepare(small_cube, s, part, trained.stats, trained.radius, 3.0, trained.inputs)
     again = _calibrate(uncal, [prep], cfg)
     assert again["std_scale"] == pytest.approx(cal["std_scale"], rel=1e-5)
     test = part == 2
     s["NDVI"][test] = np.where(np.isfinite(s["NDVI"][test]), 1.0 - s["NDVI"][test], np.nan)
-    scrambled = _calibrate(uncal, [_prepare(small_cube, s, part, trained.stats, trained.radius, 3.0)], cfg)
+    scrambled = _calibrate(uncal, [_prepare(small_cube, s, part, trained.stats, trained.radius, 3.0, trained.inputs)], cfg)
     assert scrambled["std_scale"] == again["std_scale"] and scrambled["std_scale_s1_only"] == again["std_scale_s1_only"]
     s["NDVI"][part == 1] += 0.2  # the validation blocks do drive it
-    assert _calibrate(uncal, [_prepare(small_cube, s, part, trained.stats, trained.radius, 3.0)], cfg)["std_scale"] > 1.2 * again["std_scale"]
+    assert _calibrate(uncal, [_prepare(small_cube, s, part, trained.stats, trained.radius, 3.0, trained.inputs)], cfg)["std_scale"] > 1.2 * again["std_scale"]
 
 
 def test_calibrate_sequence_refits_on_the_models_validation_blocks(trained: SequenceModel, small_cube: xr.Dataset) -> None:
@@ -90,3 +90,48 @@ def test_calibrate_sequence_refits_on_the_models_validation_blocks(trained: Sequ
         calibrate_sequence(trained, small_cube, method="iso")
     with pytest.raises(ModelError, match="expected a SequenceModel"):
         calibrate_sequence(object(), small_cube)  # type: ignore[arg-type]
+
+
+def test_training_windows_read_what_inference_reads(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    """Every channel of a training window (spells hidden, gap channels included) equals the inference inputs of the same visible data."""
+    from fusets_dl.inference.sequence import series_time_inputs
+    from fusets_dl.models.sequence import ALL_CHANNELS, sequence_inputs
+    from fusets_dl.training.sequence import _parts, _prepare, _series, _windows
+
+    assert trained.inputs == ALL_CHANNELS  # the default of a new model
+    cfg = fdl.TrainConfig(**FAST)
+    part, _ = _parts(small_cube, cfg, None)
+    s = _series(small_cube)
+    r = trained.radius
+    prep = _prepare(small_cube, s, part, trained.stats, r, 3.0, trained.inputs)
+    length = cfg.seq_window + 2 * r  # shorter than the padded series: the gap channels must look beyond the window
+    assert length < prep.x.shape[2]
+    xs, _, _ = _windows([prep], 0, 24, length, r, cfg, np.random.default_rng(3))
+    tchan, groups, days = series_time_inputs(small_cube)
+    full = sequence_inputs(s["VV"], s["VH"], s["NDVI"], s.get("angle"), tchan, groups, trained.stats, inputs=trained.inputs, days=days)
+    full = np.pad(full, ((0, 0), (0, 0), (r, r)))
+    static = [ALL_CHANNELS.index(n) for n in ("vv_p", "vh_p", "vv_g", "vh_g", "sin_doy", "cos_doy", "dt", "s1_valid")]
+    valid = ALL_CHANNELS.index("ndvi_valid")
+    n_hidden = n_s1_only = 0
+    for w in xs:
+        # the window's pixel and start: the only ones whose NDVI-free channels match
+        starts = [a for a in range(full.shape[2] - length + 1) if np.array_equal(full[0, static[4:7], a : a + length], w[static[4:7]])]
+        hits = [(p, a) for a in starts for p in np.flatnonzero(part == 0) if np.array_equal(full[p, static, a : a + length], w[static])]
+        assert len(hits) == 1
+        p, a = hits[0]
+        visible = s["NDVI"][p].copy()
+        hidden_here = (full[p, valid, a : a + length] == 1) & (w[valid] == 0)
+        n_hidden += int(hidden_here.sum())
+        idx = np.arange(a, a + length) - r
+        inside = (idx >= 0) & (idx < visible.size)
+        visible[idx[inside & hidden_here]] = np.nan
+        angle = s["angle"][p : p + 1] if "angle" in s else None
+        # a spell window: the rest of the series stays visible; an S1-only window: no NDVI anywhere (neutral gap channels)
+        cands = [visible] + ([np.full_like(visible, np.nan)] if not w[valid].any() else [])
+        outs = [np.pad(sequence_inputs(s["VV"][p : p + 1], s["VH"][p : p + 1], v[None], angle, tchan, groups, trained.stats,
+                                       inputs=trained.inputs, days=days), ((0, 0), (0, 0), (r, r)))[0, :, a : a + length] for v in cands]
+        match = [np.allclose(w, o, rtol=1e-5, atol=1e-6) for o in outs]
+        assert any(match), np.abs(w - outs[0]).max()
+        n_s1_only += match == [False, True]
+    assert n_hidden > 20  # spells were hidden, so the gap channels differ from the full series'
+    assert n_s1_only >= 2  # S1-only windows (a share 0.25 of 24) whose gap channels differ from a spell window's
