@@ -181,7 +181,7 @@ class FusionDatasetAccessor:
         model: FusionModel,
         *,
         freq: str | None = None,
-        smooth: bool = True,
+        smooth: bool | None = None,
         lam: float = 1000.0,
         obs_std: float = 0.03,
         weights: dict[str, float] | str | None = "model",

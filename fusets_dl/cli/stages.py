@@ -246,7 +246,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
     model = load_model(args.model)
-    rec = reconstruct(cube, model, freq=args.freq, smooth=not args.no_smooth, lam=args.lam, device=args.device)
+    rec = reconstruct(cube, model, freq=args.freq, smooth=False if args.no_smooth else None, lam=args.lam, device=args.device)
     write_netcdf(rec, Path(args.output), overwrite=args.overwrite)
     print(f"reconstructed NDVI written to {args.output}")
     return 0

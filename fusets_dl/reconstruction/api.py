@@ -188,7 +188,7 @@ def reconstruct(
     model: FusionModel,
     *,
     freq: str | None = None,
-    smooth: bool = True,
+    smooth: bool | None = None,
     lam: float = 1000.0,
     obs_std: float = 0.03,
     weights: dict[str, float] | str | None = "model",
@@ -209,8 +209,11 @@ def reconstruct(
     freq : str, optional
         Output on a regular grid (``"5D"``, ``"1D"``) from the first to the
         last cube date; default: the cube's own dates.
-    smooth : bool
-        Apply the weighted Whittaker smoother (second differences). It runs on
+    smooth : bool, optional
+        Apply the weighted Whittaker smoother (second differences). Default
+        None: on for the per-date model, off for the whole-series sequence
+        model (its own output was better unsmoothed on patch A: 0.68 / 0.64
+        against 0.73 / 0.69 x linear interpolation, seeds 0 / 1). It runs on
         the output grid when ``freq`` is given, otherwise on a daily grid
         sampled back at the cube dates.
     lam : float
@@ -286,7 +289,8 @@ def reconstruct(
     if getattr(model, "kind", None) == "sequence":  # the whole-series model: its own reconstruction
         from .sequence import reconstruct_sequence
 
-        return reconstruct_sequence(cube, model, freq=freq, smooth=smooth, lam=lam, obs_std=obs_std, predicted=predicted, **predict_kwargs)
+        return reconstruct_sequence(cube, model, freq=freq, smooth=bool(smooth), lam=lam, obs_std=obs_std, predicted=predicted, **predict_kwargs)
+    smooth = True if smooth is None else bool(smooth)
     check_cube(cube, need_target=True)
     if cube.sizes["time"] < 2:
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']} (widen the time range)")

@@ -27,6 +27,10 @@ def test_observations_kept_rest_from_the_model(small_cube: xr.Dataset) -> None:
     np.testing.assert_allclose(rec["NDVI_std"].values[~seen], pred["NDVI_pred_std"].values[~seen])
     assert set(np.unique(rec["source"].values[seen])) == {0} and set(np.unique(rec["source"].values[~seen])) == {1}
     assert rec["source"].dtype == np.uint8
+    # the default does not smooth a sequence model (it smooths the per-date model)
+    default = fdl.reconstruct(small_cube, m, obs_std=0.04, device="cpu")
+    np.testing.assert_array_equal(default["NDVI"].values, rec["NDVI"].values)
+    assert default.attrs["smoothing"] == "none"
 
 
 def test_regular_grid_smoothing_and_laziness(small_cube: xr.Dataset) -> None:
