@@ -344,6 +344,7 @@ def score_settings(
     dist_at = {True: obs_distance(has_o, grid_days)[:, out_idx], False: obs_distance(np.isfinite(shown), days)}
     preds: dict[Any, np.ndarray] = {}
     smoothed: dict[tuple[Any, Any, Any], np.ndarray] = {}
+    curves: dict[tuple[Any, bool], np.ndarray] = {}
     recs = []
     for s in settings:
         b = s.get("debias_days")
@@ -361,8 +362,9 @@ def score_settings(
         r = smoothed[key]
         if s["pred_gap_days"] is not None and s["w_pred"] != 0:
             daily = s["lam"] is not None
-            curve = prediction_curve(p_b, days, grid_days)[:, out_idx] if daily else p_b
-            r = follow_prediction(r, curve, dist_at[daily], s["pred_gap_days"])
+            if (b, daily) not in curves:
+                curves[b, daily] = prediction_curve(p_b, days, grid_days)[:, out_idx] if daily else p_b
+            r = follow_prediction(r, curves[b, daily], dist_at[daily], s["pred_gap_days"])
             if daily:
                 r = np.clip(r, -1.0, 1.0)
         recs.append(r)
