@@ -465,7 +465,7 @@ def calibrate_sequence(
         training configuration (the blocks it was trained and validated with).
     split : dict or list of dict, optional
         Explicit block splits (one per cube).
-    method : {"nll", "quantile"}
+    method : {"nll", "quantile", "coverage"}
         See :func:`~fusets_dl.models.sequence_model.fit_std_scale`.
 
     Returns
@@ -482,8 +482,8 @@ def calibrate_sequence(
     """
     if getattr(model, "kind", None) != "sequence":
         raise ModelError(f"calibrate_sequence: expected a SequenceModel, found {type(model).__name__}")
-    if method not in ("nll", "quantile"):
-        raise ModelError(f"calibrate_sequence: method: expected 'nll' or 'quantile', found {method!r}")
+    if method not in ("nll", "quantile", "coverage"):
+        raise ModelError(f"calibrate_sequence: method: expected 'nll', 'quantile' or 'coverage', found {method!r}")
     config = config or (TrainConfig.from_dict(model.config) if model.config else TrainConfig(model="sequence"))
     cube_list = [cubes] if isinstance(cubes, xr.Dataset) else list(cubes)
     splits = split if isinstance(split, list) else [split] * len(cube_list)

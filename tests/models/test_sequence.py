@@ -120,7 +120,7 @@ def test_bad_sidecars_are_refused(tmp_path: Path) -> None:
         SequenceNet(len(CHANNELS), 8, (1,), 2)
 
 
-@pytest.mark.parametrize("method", ["nll", "quantile"])
+@pytest.mark.parametrize("method", ["nll", "quantile", "coverage"])
 @pytest.mark.parametrize("k", [0.5, 1.0, 1.6])
 def test_fit_std_scale_recovers_the_dispersion(method: str, k: float) -> None:
     # residuals N(0, (k * std)^2) with stds that vary: the factor that calibrates them is k
@@ -128,6 +128,22 @@ def test_fit_std_scale_recovers_the_dispersion(method: str, k: float) -> None:
     std = rng.uniform(0.02, 0.2, 200_000)
     res = rng.normal(0.0, k * std)
     assert fit_std_scale(res, std, method) == pytest.approx(k, rel=0.01)
+
+
+def test_coverage_factor_sits_between_the_one_and_two_std_matches() -> None:
+    """Heavy tails: matching 68 % alone leaves the 2-std share short, matching 95 % alone makes 1 std too wide."""
+    rng = np.random.default_rng(5)
+    std = rng.uniform(0.05, 0.1, 100_000)
+    z = rng.standard_t(3, 100_000)
+    s = fit_std_scale(z * std, std, "coverage")
+    a = np.abs(z)
+    s1, s2 = np.quantile(a, 0.6827), np.quantile(a, 0.9545) / 2.0
+    assert min(s1, s2) < s < max(s1, s2)
+    def miss(f: float) -> float:
+        return float(((a <= f).mean() - 0.6827) ** 2 + ((a <= 2 * f).mean() - 0.9545) ** 2)
+
+    assert miss(s) < min(miss(s1), miss(s2))
+    assert abs((a <= s).mean() - 0.6827) < 0.05 and abs((a <= 2 * s).mean() - 0.9545) < 0.05
 
 
 def test_fit_std_scale_is_the_nll_optimum_and_refuses_bad_input() -> None:
