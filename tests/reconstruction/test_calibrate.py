@@ -332,17 +332,22 @@ def test_reconstruct_uses_the_models_stored_calibration():
     own = fdl.reconstruct(cube, m, predicted=pred + 0.15, lam=1000.0, pred_gap_days=20.0)
     assert "calibration_source" not in fixed.attrs and own.attrs["pred_gap_days"] == 20.0 and "calibration_source" not in own.attrs
     assert not np.array_equal(fixed["NDVI"].values, rec["NDVI"].values)
-    # another period (a model trained elsewhere): the fixed setting; a training site of a multi-site model: its own
+    # another period (a model trained elsewhere): the fixed weights with the residual correction; a training site of a
+    # multi-site model: its own setting
+    transfer = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=None, debias_days=30.0)
     m.info = {"reconstruction": _stored(setting), "scene": {"start": "2019-01-01", "end": "2019-12-31"}}
-    np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, fixed["NDVI"].values)
+    foreign = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+    np.testing.assert_array_equal(foreign["NDVI"].values, transfer["NDVI"].values)
+    assert foreign.attrs["calibration_source"].startswith("a cube the model was not trained on")
+    assert not np.array_equal(transfer["NDVI"].values, fixed["NDVI"].values)
     m.info["sites"] = {"a": {"start": "2019-01-01", "end": "2019-12-31"}, "b": scene}
     np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, rec["NDVI"].values)
-    # the same dates but another named site (a site left out of training): the fixed setting
+    # the same dates but another named site (a site left out of training): the transfer setting
     other = cube.assign_attrs(site="c")
-    np.testing.assert_array_equal(fdl.reconstruct(other, m, predicted=pred + 0.15)["NDVI"].values, fixed["NDVI"].values)
+    np.testing.assert_array_equal(fdl.reconstruct(other, m, predicted=pred + 0.15)["NDVI"].values, transfer["NDVI"].values)
     np.testing.assert_array_equal(fdl.reconstruct(cube.assign_attrs(site="b"), m, predicted=pred + 0.15)["NDVI"].values, rec["NDVI"].values)
     m.info = {"reconstruction": _stored(setting), "scene": {**scene, "site": "b"}}
-    np.testing.assert_array_equal(fdl.reconstruct(other, m, predicted=pred + 0.15)["NDVI"].values, fixed["NDVI"].values)
+    np.testing.assert_array_equal(fdl.reconstruct(other, m, predicted=pred + 0.15)["NDVI"].values, transfer["NDVI"].values)
     np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, rec["NDVI"].values)
     # a model without a stored calibration (older versions): the fixed setting
     m.info = {"scene": scene}
