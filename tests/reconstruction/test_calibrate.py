@@ -380,3 +380,19 @@ def test_an_optical_model_is_calibrated_without_seeing_the_hidden_values(monkeyp
     assert cal.rmse_prediction > 0.05
     n_clear = int(np.isfinite(cube["NDVI"].values).sum())
     assert int(np.isfinite(seen["ndvi"]).sum()) == n_clear - cal.n_hidden
+
+
+def test_grid_and_pooling_refuse_bad_input():
+    from fusets_dl.reconstruction.calibrate import Calibration, pool_calibrations
+
+    with pytest.raises(ConfigError, match="debias_days None or > 0"):
+        CalibrationGrid(debias_days=(0.0,)).settings()
+    with pytest.raises(ConfigError, match="debias_days None or > 0"):
+        CalibrationGrid(debias_days=()).settings()
+    with pytest.raises(ConfigError, match="at least one calibration"):
+        pool_calibrations([])
+    a = Calibration({}, 0.1, 0.2, 0.3, 1, 10, "val", [{"w_pred": 0.1, "lam": 10.0, "rmse": 0.1, "bias": 0.0, "n": 10}])
+    b = Calibration({}, 0.1, 0.2, 0.3, 1, 10, "val", [{"w_pred": 0.3, "lam": 10.0, "rmse": 0.1, "bias": 0.0, "n": 10}])
+    with pytest.raises(ConfigError, match="same grid"):
+        pool_calibrations([a, b])
+    assert len(CalibrationGrid().settings()) == 2 * 5 * 3 * 5 + 1  # residual x weight x lambda x guard, + S2-only
