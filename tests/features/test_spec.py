@@ -25,3 +25,14 @@ def test_spec_composition_and_json_round_trip():
         FeatureSpec(lag_mode="nearest")
     with pytest.raises(ConfigError, match="at least one"):
         FeatureSpec(backscatter=False, rvi=False, ratios=False, interaction=False, lags=0, rolling=0, windows=(), trends=(), anomaly=False, doy=False)
+
+
+def test_default_spec_leaves_the_temporal_change_features_out():
+    # the defaults are the features that travel to another place and year (docs/results.md)
+    names = FeatureSpec().names
+    assert len(names) == 22
+    assert not [n for n in names if "lag" in n or "trend" in n or "anom" in n]
+    assert names[-2:] == ["doy_sin", "doy_cos"]
+    temporal = FeatureSpec(lags=2, trends=(30,), anomaly=True).names
+    assert len(temporal) == 36
+    assert {"VV_lag1", "dt_lag2", "dVH_trend30", "VV_anom"} <= set(temporal)

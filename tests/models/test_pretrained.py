@@ -41,8 +41,10 @@ def test_provenance(general):
     for row in prov["leave_one_site_out"]:
         assert row["site"] in sites and row["site"] not in row["trained_on"].split("+")
         assert np.isfinite(row["pred_r2"])
-    # the S1-only default features: usable on any site with VV and VH
-    assert general.spec == FeatureSpec()
+    # S1-only features, usable on any site with VV and VH: the default ones plus the
+    # temporal-change ones (pipelines/pretrain.py SHIPPED_FEATURES, chosen leave-one-site-out)
+    assert general.spec == FeatureSpec(lags=2, trends=(30,), anomaly=True)
+    assert general.spec.groups == ("sar", "time")
 
 
 def test_predicts_on_the_bundled_sample(general):
