@@ -52,6 +52,7 @@ from .kernels import (
     follow_prediction,
     obs_distance,
     prediction_curve,
+    reconstruct_block,
     reconstruct_pixels,
 )
 from .uncertainty import pred_std_table
@@ -59,7 +60,8 @@ from .uncertainty import pred_std_table
 if TYPE_CHECKING:
     from ..models import FusionModel
 
-__all__ = ["S2_ONLY", "Calibration", "CalibrationGrid", "calibrate", "calibrate_sites", "model_blocks", "pool_calibrations", "score_settings"]
+__all__ = ["S2_ONLY", "Calibration", "CalibrationGrid", "calibrate", "calibrate_sites", "model_blocks", "pool_calibrations", "score_settings",
+           "std_scale_for"]
 
 log = logging.getLogger("fusets_dl")
 
@@ -158,6 +160,14 @@ class Calibration:
         Where the pixels come from (``"val"``, ``"val+train"`` or ``"all"``).
     table : list of dict
         Every setting tried with its ``rmse``, ``bias``.
+    std_scale : float
+        Factor on the ``NDVI_std`` of every value that is not an observation,
+        under the chosen setting: the one whose shares of hidden values within
+        +-1 and +-2 std are closest to a normal distribution's 68.3 % and
+        95.4 % (:func:`std_scale_for`). The std of a prediction is its model's
+        test RMSE; the setting (residual correction, smoothing with the
+        observations around) makes the filled values better than that, so
+        unscaled the std is too wide. 1: not calibrated.
     """
 
     settings: dict[str, Any]
@@ -168,6 +178,7 @@ class Calibration:
     n_hidden: int
     blocks: str
     table: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    std_scale: float = 1.0
 
     def to_attrs(self) -> dict[str, Any]:
         """The calibration as netCDF-safe attributes (numbers and strings only).
@@ -176,7 +187,8 @@ class Calibration:
         -------
         dict
             ``calibration_w_pred``, ``calibration_lam``, ``calibration_pred_gap_days``,
-            ``calibration_debias_days`` (-1 for None), the three RMSEs, the counts and the blocks.
+            ``calibration_debias_days`` (-1 for None), the three RMSEs, the counts, the blocks
+            and ``calibration_std_scale``.
         """
         g = self.settings["pred_gap_days"]
         return {
@@ -190,6 +202,7 @@ class Calibration:
             "calibration_pixels": int(self.n_pixels),
             "calibration_hidden": int(self.n_hidden),
             "calibration_blocks": self.blocks,
+            "calibration_std_scale": float(self.std_scale),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -380,6 +393,59 @@ def score_settings(
     return rows
 
 
+def std_scale_for(
+    obs: np.ndarray, pred: np.ndarray, hidden: np.ndarray, days: np.ndarray, setting: dict[str, Any], *,
+    obs_std: float = 0.03, edges: np.ndarray | None = None, table: np.ndarray | None = None,
+) -> tuple[float, int]:
+    """The factor on the reconstruction's std of filled values that makes it cover the hidden values.
+
+    The reconstruction of ``setting`` is run as ``reconstruct`` runs it (the
+    kernel of :func:`~.kernels.reconstruct_block`, output at the cube dates)
+    with the ``hidden`` values removed; the factor ``s`` is the one whose
+    shares of hidden values within ``+-s * std`` and ``+-2 s * std`` are
+    closest to a normal distribution's 68.3 % and 95.4 %
+    (:func:`~fusets_dl.models.sequence_model.fit_std_scale`, ``"coverage"``).
+
+    Parameters
+    ----------
+    obs, pred, hidden, days
+        As for :func:`score_settings`.
+    setting : dict
+        ``w_pred``, ``lam``, ``pred_gap_days``, ``debias_days`` (a row of the grid).
+    obs_std : float
+        Std of a clear observation.
+    edges, table : numpy.ndarray, optional
+        Prediction std by range; default: one range with std 0.1.
+
+    Returns
+    -------
+    (float, int)
+        The factor and the number of hidden values it was fitted on; (1.0, n)
+        when fewer than 10 values are usable.
+    """
+    from ..models.sequence_model import fit_std_scale  # torch: imported only when calibrating
+
+    edges = np.array([-1.0, 1.0]) if edges is None else edges
+    table = np.array([0.1]) if table is None else table
+    lam = setting["lam"]
+    if lam is None:
+        grid_days, out_idx = days, np.arange(days.size)
+    else:
+        grid_days = np.arange(0.0, np.ceil(days[-1]) + 1.0)
+        out_idx = np.clip(np.rint(days).astype(np.int64), 0, grid_days.size - 1)
+    out = reconstruct_block(
+        np.where(hidden, np.nan, obs), pred, in_days=days, grid_days=grid_days, out_idx=out_idx, obs_std=obs_std, w_obs=1.0,
+        w_pred=setting["w_pred"], edges=edges, table=table, lam=lam, pred_gap_days=setting.get("pred_gap_days"),
+        debias_days=setting.get("debias_days"),
+    )
+    val, std = out[..., 0].astype(np.float64), out[..., 1].astype(np.float64)
+    ok = hidden & np.isfinite(obs) & np.isfinite(val) & np.isfinite(std) & (std > 0)
+    n = int(ok.sum())
+    if n < 10:
+        return 1.0, n
+    return float(fit_std_scale(obs[ok] - val[ok], std[ok], method="coverage")), n
+
+
 def calibrate(
     cube: xr.Dataset,
     model: FusionModel,
@@ -394,6 +460,7 @@ def calibrate(
     seed: int = 0,
     period: tuple[str, str] | None = None,
     device: str | None = None,
+    settings: list[dict[str, Any]] | None = None,
 ) -> Calibration:
     """Choose the reconstruction's weights, lambda and long-gap guard on held-out spells of ``cube``.
 
@@ -434,12 +501,16 @@ def calibrate(
     device : str, optional
         Device of the prediction of the sampled pixels (when ``predicted`` is
         not given); None takes :func:`fusets_dl.set_options`.
+    settings : list of dict, optional
+        The settings tried, instead of ``grid``'s (e.g. one pooled setting,
+        to score it and fit its ``std_scale`` on this cube).
 
     Returns
     -------
     Calibration
         The chosen ``settings``, its RMSE, the RMSE of the prediction alone and
-        of the fixed default on the same values, and the whole table.
+        of the fixed default on the same values, its ``std_scale``
+        (:func:`std_scale_for`) and the whole table.
 
     Raises
     ------
@@ -454,7 +525,7 @@ def calibrate(
             f"calibrate: expected gap_days > 0, n_gaps >= 1, max_pixels >= 1, obs_std > 0, "
             f"found {gap_days}, {n_gaps}, {max_pixels}, {obs_std}"
         )
-    settings = (grid or CalibrationGrid()).settings()
+    settings = list(settings) if settings else (grid or CalibrationGrid()).settings()
     t = pd.DatetimeIndex(cube["time"].values)
     days = ((t - t[0].floor("D")) / pd.Timedelta(days=1)).to_numpy(np.float64)
     span = None
@@ -494,13 +565,14 @@ def calibrate(
     tried, default_row, pred_row = rows[:-2], rows[-2], rows[-1]
     best = min(tried, key=lambda r: r["rmse"])
     chosen = {k: best.get(k) for k in ("w_pred", "lam", "pred_gap_days", "debias_days")}
+    scale, _ = std_scale_for(obs, pred, hidden, days, chosen, obs_std=obs_std, edges=edges, table=table)
     log.info(
-        "calibrate: %d pixels (%s blocks), %d hidden values: chosen %s, RMSE %.4f (prediction alone %.4f, default %.4f)",
-        keep.size, where, pred_row["n"], chosen, best["rmse"], pred_row["rmse"], default_row["rmse"],
+        "calibrate: %d pixels (%s blocks), %d hidden values: chosen %s, RMSE %.4f (prediction alone %.4f, default %.4f), std x %.2f",
+        keep.size, where, pred_row["n"], chosen, best["rmse"], pred_row["rmse"], default_row["rmse"], scale,
     )
     return Calibration(
         settings=chosen, rmse=best["rmse"], rmse_prediction=pred_row["rmse"], rmse_default=default_row["rmse"],
-        n_pixels=int(keep.size), n_hidden=int(pred_row["n"]), blocks=where, table=tried,
+        n_pixels=int(keep.size), n_hidden=int(pred_row["n"]), blocks=where, std_scale=scale, table=tried,
     )
 
 
@@ -521,9 +593,12 @@ def pool_calibrations(cals: list[Calibration]) -> Calibration:
     -------
     Calibration
         The chosen setting with the pooled RMSEs (of the setting, the
-        prediction alone and the fixed default), the summed counts and
+        prediction alone and the fixed default), the summed counts,
         ``blocks``: ``"val"`` when every site used validation blocks only,
-        ``"all"`` when none had a split, else ``"val+train"``.
+        ``"all"`` when none had a split, else ``"val+train"``, and
+        ``std_scale``: the sites' factors averaged with their hidden values as
+        weights (each fitted for the setting that site chose:
+        :func:`calibrate_sites` refits them for the pooled one).
 
     Raises
     ------
@@ -553,7 +628,8 @@ def pool_calibrations(cals: list[Calibration]) -> Calibration:
     return Calibration(
         settings={k: best.get(k) for k in ("w_pred", "lam", "pred_gap_days", "debias_days")}, rmse=best["rmse"],
         rmse_prediction=pooled([c.rmse_prediction for c in cals]), rmse_default=pooled([c.rmse_default for c in cals]),
-        n_pixels=int(sum(c.n_pixels for c in cals)), n_hidden=int(n.sum()), blocks=blocks, table=table,
+        n_pixels=int(sum(c.n_pixels for c in cals)), n_hidden=int(n.sum()), blocks=blocks,
+        std_scale=float(np.sum(n * np.array([c.std_scale for c in cals])) / n.sum()), table=table,
     )
 
 
@@ -591,18 +667,25 @@ def calibrate_sites(
         ``n_gaps``, ``seed`` and (several cubes) each site's own choice under
         ``sites``; None, with a warning, when no cube holds a spell to hide.
     """
-    cals, sites = [], {}
+    cals, sites, used = [], {}, []
+    kw = {"gap_days": 60.0, "n_gaps": 3, "max_pixels": 300, "seed": seed, "device": device}
     for cube, split, name in zip(cubes, splits, names, strict=True):
         try:
-            cal = calibrate(cube, replace(model, blocks=split), gap_days=60.0, n_gaps=3, max_pixels=300, seed=seed, device=device)
+            cal = calibrate(cube, replace(model, blocks=split), **kw)
         except (InsufficientDataError, ConfigError) as exc:
             log.warning("calibrate_sites: no reconstruction calibration on %s (%s)", name, exc)
             continue
         cals.append(cal)
+        used.append((cube, split))
         sites[name] = {"settings": cal.settings, "rmse": cal.rmse, "n_hidden": cal.n_hidden}
     if not cals:
         log.warning("calibrate_sites: the reconstruction keeps its fixed default weights: no calibration spells fit")
         return None
+    if len(cubes) > 1:
+        pooled = pool_calibrations(cals)
+        # each site's std factor for the pooled setting (its own choice may differ), on the same spells
+        cals = [c if c.settings == pooled.settings else replace(c, std_scale=calibrate(cube, replace(model, blocks=split), settings=[pooled.settings], **kw).std_scale)
+                for c, (cube, split) in zip(cals, used, strict=True)]
     cal = cals[0] if len(cubes) == 1 else pool_calibrations(cals)
     out: dict[str, Any] = {k: v for k, v in cal.to_dict().items() if k != "table"}
     out.update({"gap_days": 60.0, "n_gaps": 3, "seed": seed})

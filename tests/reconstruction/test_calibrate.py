@@ -327,6 +327,18 @@ def test_reconstruct_uses_the_models_stored_calibration():
     np.testing.assert_array_equal(rec["NDVI"].values, explicit["NDVI"].values)
     assert rec.attrs["calibration_source"].startswith("the model's validation blocks")
     assert rec.attrs["calibration_debias_days"] == 30.0 and rec.attrs["calibration_lam"] == 100.0
+    # a stored calibration without a std factor (saved before it existed): the std as it is
+    assert rec.attrs["calibration_std_scale"] == 1.0
+    np.testing.assert_array_equal(rec["NDVI_std"].values, explicit["NDVI_std"].values)
+    # with one: the std of values that are not observations scaled, nothing else
+    m.info = {"reconstruction": {**_stored(setting), "std_scale": 0.5}, "scene": scene}
+    scaled = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+    obs = explicit["source"].values == 0
+    np.testing.assert_array_equal(scaled["NDVI"].values, explicit["NDVI"].values)
+    np.testing.assert_allclose(scaled["NDVI_std"].values[~obs], 0.5 * explicit["NDVI_std"].values[~obs], rtol=1e-6)
+    np.testing.assert_array_equal(scaled["NDVI_std"].values[obs], explicit["NDVI_std"].values[obs])
+    assert scaled.attrs["calibration_std_scale"] == 0.5 and obs.any() and (~obs).any()
+    m.info = {"reconstruction": _stored(setting), "scene": scene}
     # the fixed setting: weights=None, or the caller's own smoother options
     fixed = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=None)
     own = fdl.reconstruct(cube, m, predicted=pred + 0.15, lam=1000.0, pred_gap_days=20.0)
@@ -396,3 +408,33 @@ def test_grid_and_pooling_refuse_bad_input():
     with pytest.raises(ConfigError, match="same grid"):
         pool_calibrations([a, b])
     assert len(CalibrationGrid().settings()) == 2 * 5 * 3 * 5 + 1  # residual x weight x lambda x guard, + S2-only
+
+
+def test_std_scale_matches_the_residual_spread():
+    # the prediction is the truth plus N(0, 0.05) noise; its table std says 0.10: the factor is about 0.5
+    from fusets_dl.reconstruction.calibrate import std_scale_for
+
+    rng = np.random.default_rng(0)
+    days = np.arange(0.0, 360.0, 6.0)
+    truth = 0.5 + 0.3 * np.sin(2 * np.pi * days / 365.0)[None, :].repeat(400, 0)
+    pred = truth + rng.normal(0.0, 0.05, truth.shape)
+    hidden = np.zeros(truth.shape, bool)
+    hidden[:, 10:20] = True
+    setting = {"w_pred": 1.0, "lam": None, "pred_gap_days": 0.0, "debias_days": None}
+    scale, n = std_scale_for(truth, pred, hidden, days, setting, edges=np.array([-1.0, 1.0]), table=np.array([0.10]))
+    assert n == 4000
+    assert 0.45 < scale < 0.55
+    # a table std that matches the noise needs no factor
+    scale, _ = std_scale_for(truth, pred, hidden, days, setting, edges=np.array([-1.0, 1.0]), table=np.array([0.05]))
+    assert 0.9 < scale < 1.1
+
+
+def test_the_std_factor_widens_or_narrows_only_values_that_are_not_observed():
+    from fusets_dl.reconstruction.api import _rec_dataset
+
+    vals = np.array([[0.5, 0.1, 0.0], [0.6, 0.2, 1.0], [0.7, 0.3, 2.0]], np.float32)  # (time, var): NDVI, std, source
+    stacked = xr.DataArray(vals[:, None, None, :], dims=("time", "y", "x", "var"))
+    out = _rec_dataset(stacked, std_scale=0.5)
+    np.testing.assert_allclose(out["NDVI_std"].values[:, 0, 0], [0.1, 0.1, 0.15], rtol=1e-6)
+    np.testing.assert_array_equal(out["source"].values[:, 0, 0], [0, 1, 2])
+    np.testing.assert_allclose(_rec_dataset(stacked)["NDVI_std"].values[:, 0, 0], [0.1, 0.2, 0.3], rtol=1e-6)

@@ -130,3 +130,7 @@ def test_several_sites_get_one_pooled_reconstruction_setting():
     assert pooled.settings["w_pred"] == 0.1 and pooled.rmse == pytest.approx(np.sqrt(12.0 / 400))
     assert pooled.n_hidden == 400 and pooled.blocks == "val+train"
     assert pooled.rmse_prediction == pytest.approx(0.2) and pooled.rmse_default == pytest.approx(0.3)
+    # the std factor: the sites' factors weighted by their hidden values, (300 * 0.6 + 100 * 1.0) / 400
+    a2, b2 = Calibration({}, 0.1, 0.2, 0.3, 10, 300, "val", a.table, 0.6), Calibration({}, 0.1, 0.2, 0.3, 10, 100, "val", b.table, 1.0)
+    assert pool_calibrations([a2, b2]).std_scale == pytest.approx(0.7)
+    assert pooled.std_scale == 1.0

@@ -152,9 +152,11 @@ def test_train_calibrates_the_reconstruction_on_validation_blocks(cube, tmp_path
     assert rec["blocks"] in ("val", "val+train") and rec["n_hidden"] > 0 and rec["gap_days"] == 60.0
     assert rec["rmse"] <= rec["rmse_prediction"] + 1e-12  # the guard at 0 days is the prediction alone
     assert set(rec["settings"]) == {"w_pred", "lam", "pred_gap_days", "debias_days"}
+    assert 0.05 < rec["std_scale"] < 20.0  # the std factor fitted on the same spells
     # the same choice as calibrate() on the same blocks and seed
     again = calibrate(cube, m, gap_days=60.0, n_gaps=3, max_pixels=300, seed=0)
     assert again.settings == rec["settings"] and again.rmse == pytest.approx(rec["rmse"])
+    assert again.std_scale == pytest.approx(rec["std_scale"])
     # saved in the sidecar and used by reconstruct after loading
     m.save(tmp_path / "m")
     loaded = fdl.load_model(tmp_path / "m")
