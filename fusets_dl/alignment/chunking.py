@@ -28,7 +28,7 @@ AUTO_CHUNK = 256
 AUTO_CHUNK_MIN_PIXEL_DATES = 4_000_000
 #: Share of the machine's memory the chunks in flight may take before a warning.
 MEMORY_FRACTION = 0.5
-# float32 values per pixel-date in flight: the default 36 features, the inputs and the
+# float32 values per pixel-date in flight: up to 36 features (22 by default), the inputs and the
 # network's first layers for the chunk (measured order of magnitude, not a bound)
 _VALUES_PER_PIXEL_DATE = 64
 

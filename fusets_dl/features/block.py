@@ -2,7 +2,7 @@
 
 :func:`~fusets_dl.features.compute_features` builds the whole feature cube
 ``(time, y, x, feature)`` lazily, group by group; a 256 x 256 chunk of 60
-dates and 36 features is then 566 MB, written column by column and read once
+dates and 36 features (the temporal-change spec) is then 566 MB, written column by column and read once
 by the network. Prediction does not need it: :func:`block_sources` gives the
 few cube variables the spec reads, chunked alike (one time chunk), and
 :func:`feature_block` computes every feature of a batch of pixel series into
