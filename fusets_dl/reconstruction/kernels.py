@@ -14,7 +14,8 @@ from .._series import nearest_cells, valid_neighbours
 from ..smoothing import GROWTH_PER_DAY, fill_interpolated, whittaker
 from .uncertainty import lookup_std
 
-__all__ = ["BATCH", "SOURCE_FLAGS", "debias_prediction", "follow_prediction", "obs_distance", "prediction_curve", "reconstruct_block", "reconstruct_pixels"]
+__all__ = ["BATCH", "SOURCE_FLAGS", "debias_prediction", "follow_prediction", "obs_distance", "prediction_curve", "reconstruct_block", "reconstruct_pixels",
+           "residual_spread"]
 
 #: Values and meanings of the ``source`` flag (the CF table's ``reconstruct.source`` lists the same).
 SOURCE_FLAGS: dict[str, int] = {"observed": 0, "predicted": 1, "interpolated": 2, "missing": 3}
@@ -187,6 +188,36 @@ def follow_prediction(val: np.ndarray, curve: np.ndarray, dist: np.ndarray, gap_
     return np.where(use, blended, val)
 
 
+def residual_spread(obs: np.ndarray, pred: np.ndarray, min_dates: int = 3) -> np.ndarray:
+    """Per pixel, the spread of the prediction's residuals at the clear dates about their median.
+
+    ``sqrt(mean((r - median(r))**2))`` with ``r = obs - pred`` at the dates
+    where both are finite: the error a level correction
+    (:func:`debias_prediction`) leaves, in the pixel's own clear views.
+
+    Parameters
+    ----------
+    obs, pred : numpy.ndarray
+        ``(..., time)`` clear and predicted NDVI, NaN where absent.
+    min_dates : int
+        Fewest clear dates for a spread; fewer give 0 (no information).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(...)`` float64, 0 where the pixel has fewer than ``min_dates``.
+    """
+    resid = np.asarray(obs, dtype=np.float64) - np.asarray(pred, dtype=np.float64)
+    ok = np.isfinite(resid)
+    n = ok.sum(axis=-1)
+    out = np.zeros(resid.shape[:-1])
+    enough = n >= min_dates
+    if enough.any():
+        r = np.where(ok, resid, np.nan)[enough]
+        out[enough] = np.sqrt(np.nanmean((r - np.nanmedian(r, axis=-1, keepdims=True)) ** 2, axis=-1))
+    return out
+
+
 def debias_prediction(obs: np.ndarray, pred: np.ndarray, days: np.ndarray, debias_days: float) -> np.ndarray:
     """The S1 prediction corrected by its residuals at the pixel's clear observations.
 
@@ -295,7 +326,12 @@ def reconstruct_pixels(
         None (default): the smoothed curve everywhere.
     debias_days : float, optional
         Correct the prediction by its residuals at the clear observations
-        first (:func:`debias_prediction`); None (default): as predicted.
+        first (:func:`debias_prediction`); None (default): as predicted. The
+        output std of the corrected prediction is then at least the spread of
+        the pixel's residuals (:func:`residual_spread`): what a level shift
+        cannot remove, measured where the model is used, so that a model
+        weaker here than on its own test blocks says so (the smoother's
+        weights keep the model's std).
 
     Returns
     -------
@@ -303,7 +339,9 @@ def reconstruct_pixels(
         ``(..., time_out, 3)`` float32: NDVI, std, source flag (as float,
         NaN never: 3 where missing).
     """
+    spread = None
     if debias_days is not None:
+        spread = residual_spread(obs, pred)[..., None]
         pred = debias_prediction(obs, pred, in_days, debias_days)
     o_sum, o_n, p_sum, p_n, p_var = _bin_to_grid(
         obs, pred, lookup_std(np.nan_to_num(pred, nan=0.0), edges, table), in_days, grid_days
@@ -315,7 +353,8 @@ def reconstruct_pixels(
         p_val = p_sum / p_n
         p_sd = np.sqrt(p_var / np.maximum(p_n, 1))
     val = np.where(has_o, o_val, np.where(has_p, p_val, np.nan))
-    std = np.where(has_o, obs_std, np.where(has_p, p_sd, np.nan))
+    # the weights keep the model's std; the output std of a corrected prediction is at least the residual spread
+    std = np.where(has_o, obs_std, np.where(has_p, p_sd if spread is None else np.maximum(p_sd, spread), np.nan))
     source = np.where(has_o, _OBSERVED, np.where(has_p, _PREDICTED, _MISSING)).astype(np.float64)
     if w_pred is not None and w_pred == 0:
         val_out, std_out, source = _observations_only(val, std, source, has_o, has_p, grid_days, o_n=o_n, obs_std=obs_std, w_obs=w_obs, lam=lam)

@@ -68,3 +68,29 @@ def test_series_edges_hold_the_edge_value_instead_of_extrapolating_the_slope():
     assert (src[:5] == kernels.SOURCE_FLAGS["interpolated"]).all() and (src[5:15] == kernels.SOURCE_FLAGS["observed"]).all()
     assert np.all(np.isfinite(std)) and np.all(np.diff(std[:6]) < 0) and np.all(np.diff(std[14:]) > 0)
     np.testing.assert_allclose(std[0] - std[5], kernels.GROWTH_PER_DAY * 30.0, rtol=1e-5)
+
+
+def test_residual_spread_is_the_rms_about_the_median_residual():
+    obs = np.array([[0.6, 0.8, 0.7, np.nan, 0.5], [0.5, np.nan, np.nan, np.nan, 0.5]])
+    pred = np.array([[0.5, 0.5, 0.5, 0.5, np.nan], [0.4, 0.4, 0.4, 0.4, 0.4]])
+    # pixel 0: residuals 0.1, 0.3, 0.2 -> median 0.2, deviations -0.1, 0.1, 0; pixel 1: two dates, too few
+    np.testing.assert_allclose(kernels.residual_spread(obs, pred), [np.sqrt(0.02 / 3), 0.0], rtol=1e-9)
+    np.testing.assert_allclose(kernels.residual_spread(obs, pred, min_dates=2), [np.sqrt(0.02 / 3), 0.0], atol=1e-12)
+
+
+def test_a_corrected_prediction_is_at_least_as_uncertain_as_its_residual_spread():
+    days = np.arange(0.0, 100.0, 10.0)
+    pred = np.full((1, days.size), 0.5)
+    obs = np.full((1, days.size), np.nan)
+    obs[0, [0, 3, 6, 9]] = [0.7, 0.5, 0.8, 0.6]  # residuals 0.2, 0, 0.3, 0.1: median 0.15, spread sqrt(0.0125)
+    kw = {"in_days": days, "grid_days": days, "out_idx": np.arange(days.size), "obs_std": 0.03, "w_obs": 1.0, "w_pred": 1.0,
+          "edges": np.array([-1.0, 1.0]), "table": np.array([0.05]), "lam": None}
+    plain = kernels.reconstruct_pixels(obs, pred, **kw)
+    corrected = kernels.reconstruct_pixels(obs, pred, debias_days=30.0, **kw)
+    filled = np.isnan(obs[0])
+    np.testing.assert_allclose(plain[0, filled, 1], 0.05, rtol=1e-6)
+    np.testing.assert_allclose(corrected[0, filled, 1], np.sqrt(0.0125), rtol=1e-6)
+    np.testing.assert_allclose(corrected[0, ~filled, 1], 0.03, rtol=1e-6)  # observations keep obs_std
+    # a spread below the model's std leaves the model's std
+    small = kernels.reconstruct_pixels(np.where(np.isnan(obs), np.nan, 0.5 + 0.01 * np.arange(days.size)), pred, debias_days=30.0, **kw)
+    np.testing.assert_allclose(small[0, filled, 1], 0.05, rtol=1e-6)
