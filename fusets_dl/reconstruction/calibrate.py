@@ -311,6 +311,12 @@ def _hide_in(sub: xr.Dataset, hidden: np.ndarray) -> xr.Dataset:
     return out
 
 
+def _daily_grid(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 1-day working grid of a smoothed reconstruction and the cell of each input date (as ``reconstruct`` builds them)."""
+    grid_days = np.arange(0.0, np.ceil(days[-1]) + 1.0)
+    return grid_days, np.clip(np.rint(days).astype(np.int64), 0, grid_days.size - 1)
+
+
 def score_settings(
     obs: np.ndarray, pred: np.ndarray, hidden: np.ndarray, days: np.ndarray, settings: list[dict[str, Any]], *,
     obs_std: float = 0.03, edges: np.ndarray | None = None, table: np.ndarray | None = None,
@@ -347,8 +353,7 @@ def score_settings(
     edges = np.array([-1.0, 1.0]) if edges is None else edges
     table = np.array([0.1]) if table is None else table
     shown = np.where(hidden, np.nan, obs)
-    grid_days = np.arange(0.0, np.ceil(days[-1]) + 1.0)
-    out_idx = np.clip(np.rint(days).astype(np.int64), 0, grid_days.size - 1)
+    grid_days, out_idx = _daily_grid(days)
     # the guard is pointwise: sampled at the output dates it equals the kernel's, so each smoothing runs once
     has_o = np.zeros((obs.shape[0], grid_days.size), dtype=bool)
     cell, inside = nearest_cells(days, grid_days)
@@ -428,11 +433,7 @@ def std_scale_for(
     edges = np.array([-1.0, 1.0]) if edges is None else edges
     table = np.array([0.1]) if table is None else table
     lam = setting["lam"]
-    if lam is None:
-        grid_days, out_idx = days, np.arange(days.size)
-    else:
-        grid_days = np.arange(0.0, np.ceil(days[-1]) + 1.0)
-        out_idx = np.clip(np.rint(days).astype(np.int64), 0, grid_days.size - 1)
+    grid_days, out_idx = (days, np.arange(days.size)) if lam is None else _daily_grid(days)
     out = reconstruct_block(
         np.where(hidden, np.nan, obs), pred, in_days=days, grid_days=grid_days, out_idx=out_idx, obs_std=obs_std, w_obs=1.0,
         w_pred=setting["w_pred"], edges=edges, table=table, lam=lam, pred_gap_days=setting.get("pred_gap_days"),
@@ -525,7 +526,9 @@ def calibrate(
             f"calibrate: expected gap_days > 0, n_gaps >= 1, max_pixels >= 1, obs_std > 0, "
             f"found {gap_days}, {n_gaps}, {max_pixels}, {obs_std}"
         )
-    settings = list(settings) if settings else (grid or CalibrationGrid()).settings()
+    if settings is not None and not settings:
+        raise ConfigError("calibrate: settings: expected at least one setting to try, found an empty list")
+    settings = list(settings) if settings is not None else (grid or CalibrationGrid()).settings()
     t = pd.DatetimeIndex(cube["time"].values)
     days = ((t - t[0].floor("D")) / pd.Timedelta(days=1)).to_numpy(np.float64)
     span = None

@@ -438,3 +438,12 @@ def test_the_std_factor_widens_or_narrows_only_values_that_are_not_observed():
     np.testing.assert_allclose(out["NDVI_std"].values[:, 0, 0], [0.1, 0.1, 0.15], rtol=1e-6)
     np.testing.assert_array_equal(out["source"].values[:, 0, 0], [0, 1, 2])
     np.testing.assert_allclose(_rec_dataset(stacked)["NDVI_std"].values[:, 0, 0], [0.1, 0.2, 0.3], rtol=1e-6)
+
+
+def test_calibrate_refuses_an_empty_list_of_settings():
+    cube, pred, _truth = _rice_cube(clear_every=3)
+    with pytest.raises(ConfigError, match="settings: expected at least one setting"):
+        calibrate(cube, _model(), predicted=pred, gap_days=30, n_gaps=3, max_pixels=40, settings=[])
+    one = {"w_pred": 1.0, "lam": 100.0, "pred_gap_days": None, "debias_days": 30.0}
+    cal = calibrate(cube, _model(), predicted=pred + 0.2, gap_days=30, n_gaps=3, max_pixels=40, settings=[one])
+    assert cal.settings == one and len(cal.table) == 1
