@@ -41,7 +41,7 @@ from ..inference import predict_ndvi
 from ..models import FusionModel
 from ..validate import check_cube, freq_days
 from .calibrate import Calibration, calibrate
-from .kernels import SOURCE_FLAGS, reconstruct_block
+from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, reconstruct_block
 from .uncertainty import pred_std_table
 
 __all__ = ["SOURCE_FLAGS", "TRANSFER_SETTING", "reconstruct"]
@@ -158,7 +158,7 @@ def _rec_calibrated(
 #: ``weights="model"`` on a cube the model was not trained on: the fixed inverse-variance weights, with the
 #: prediction first corrected by the cube's own clear views (cross-site, 6 of 8 cases better than the fixed
 #: setting alone, by up to 16 %, 2 worse by up to 5 %: docs/reconstruction.md).
-TRANSFER_SETTING: dict[str, Any] = {"w_pred": None, "lam": 1000.0, "pred_gap_days": None, "debias_days": 30.0}
+TRANSFER_SETTING: dict[str, Any] = {"w_pred": None, "lam": 1000.0, "pred_gap_days": None, "debias_days": 30.0, "std_growth_days": STD_GROWTH_DAYS}
 
 _CAL_FIELDS = ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels", "n_hidden", "blocks")
 
@@ -326,6 +326,11 @@ def reconstruct(
         weights, lam, pred_gap_days, debias_days = {"predicted": st["w_pred"]}, st["lam"], st["pred_gap_days"], st.get("debias_days")
     if (auto or stored is not None) and lam is None:  # the S2-only setting: no smoothing
         smooth, lam = False, 1000.0
+    growth = None  # the std of filled values grows with the distance to a clear view in the calibrated settings
+    if cal is not None:
+        growth = cal.std_growth_days
+    elif stored is not None:
+        growth = stored["settings"].get("std_growth_days") if stored.get("foreign") else stored.get("std_growth_days")
     grid = _rec_grid(pd.DatetimeIndex(cube["time"].values), freq, smooth)
     edges, table = pred_std_table(model)
     stacked = _rec_apply(
@@ -339,6 +344,7 @@ def reconstruct(
         lam=float(lam) if smooth else None,
         pred_gap_days=None if pred_gap_days is None else float(pred_gap_days),
         debias_days=None if debias_days is None else float(debias_days),
+        std_growth_days=None if growth is None else float(growth),
     )
     std_scale = 1.0
     if cal is not None:
@@ -358,13 +364,16 @@ def reconstruct(
         out.attrs["pred_gap_days"] = float(pred_gap_days)
     if debias_days is not None:
         out.attrs["debias_days"] = float(debias_days)
+    if growth is not None:
+        out.attrs["std_growth_days"] = float(growth)
     if cal is not None:
         out.attrs.update(cal.to_attrs())
         out.attrs["calibration_source"] = "this cube (weights='auto')"
     elif stored is not None and stored.get("foreign"):
         out.attrs["calibration_source"] = "a cube the model was not trained on: fixed weights, residual correction (weights='model')"
     elif stored is not None:
-        out.attrs.update(Calibration(**{k: stored[k] for k in _CAL_FIELDS}, std_scale=float(stored.get("std_scale", 1.0))).to_attrs())
+        out.attrs.update(Calibration(**{k: stored[k] for k in _CAL_FIELDS}, std_scale=float(stored.get("std_scale", 1.0)),
+                                     std_growth_days=stored.get("std_growth_days")).to_attrs())
         out.attrs["calibration_source"] = "the model's validation blocks (weights='model')"
     if cube.rio.crs is not None:
         out = out.rio.write_crs(cube.rio.crs)

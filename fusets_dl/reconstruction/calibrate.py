@@ -48,6 +48,7 @@ from ..errors import ConfigError, InsufficientDataError
 from ..evaluation.gaps import hide_gaps
 from ..evaluation.splits import block_mask
 from .kernels import (
+    STD_GROWTH_DAYS,
     debias_prediction,
     follow_prediction,
     obs_distance,
@@ -168,6 +169,11 @@ class Calibration:
         test RMSE; the setting (residual correction, smoothing with the
         observations around) makes the filled values better than that, so
         unscaled the std is too wide. 1: not calibrated.
+    std_growth_days : float or None
+        The std of those values first grows with the distance to the
+        nearest clear view (:func:`~.kernels.std_growth`, this many days);
+        the factor is fitted on top. None: no growth (a calibration made
+        before it existed).
     """
 
     settings: dict[str, Any]
@@ -179,6 +185,7 @@ class Calibration:
     blocks: str
     table: list[dict[str, Any]] = field(repr=False, default_factory=list)
     std_scale: float = 1.0
+    std_growth_days: float | None = None
 
     def to_attrs(self) -> dict[str, Any]:
         """The calibration as netCDF-safe attributes (numbers and strings only).
@@ -188,7 +195,7 @@ class Calibration:
         dict
             ``calibration_w_pred``, ``calibration_lam``, ``calibration_pred_gap_days``,
             ``calibration_debias_days`` (-1 for None), the three RMSEs, the counts, the blocks
-            and ``calibration_std_scale``.
+            ``calibration_std_scale`` and ``calibration_std_growth_days`` (-1 for None).
         """
         g = self.settings["pred_gap_days"]
         return {
@@ -203,6 +210,7 @@ class Calibration:
             "calibration_hidden": int(self.n_hidden),
             "calibration_blocks": self.blocks,
             "calibration_std_scale": float(self.std_scale),
+            "calibration_std_growth_days": -1.0 if self.std_growth_days is None else float(self.std_growth_days),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -401,12 +409,14 @@ def score_settings(
 def std_scale_for(
     obs: np.ndarray, pred: np.ndarray, hidden: np.ndarray, days: np.ndarray, setting: dict[str, Any], *,
     obs_std: float = 0.03, edges: np.ndarray | None = None, table: np.ndarray | None = None,
+    growth_days: float | None = STD_GROWTH_DAYS,
 ) -> tuple[float, int]:
     """The factor on the reconstruction's std of filled values that makes it cover the hidden values.
 
     The reconstruction of ``setting`` is run as ``reconstruct`` runs it (the
-    kernel of :func:`~.kernels.reconstruct_block`, output at the cube dates)
-    with the ``hidden`` values removed; the factor ``s`` is the one whose
+    kernel of :func:`~.kernels.reconstruct_block`, output at the cube dates,
+    the std of filled values growing with the distance to the nearest clear
+    view: :func:`~.kernels.std_growth`) with the ``hidden`` values removed; the factor ``s`` is the one whose
     shares of hidden values within ``+-s * std`` and ``+-2 s * std`` are
     closest to a normal distribution's 68.3 % and 95.4 %
     (:func:`~fusets_dl.models.sequence_model.fit_std_scale`, ``"coverage"``).
@@ -421,6 +431,9 @@ def std_scale_for(
         Std of a clear observation.
     edges, table : numpy.ndarray, optional
         Prediction std by range; default: one range with std 0.1.
+    growth_days : float, optional
+        ``std_growth_days`` of the kernel (default :data:`~.kernels.STD_GROWTH_DAYS`);
+        None: a flat std.
 
     Returns
     -------
@@ -437,7 +450,7 @@ def std_scale_for(
     out = reconstruct_block(
         np.where(hidden, np.nan, obs), pred, in_days=days, grid_days=grid_days, out_idx=out_idx, obs_std=obs_std, w_obs=1.0,
         w_pred=setting["w_pred"], edges=edges, table=table, lam=lam, pred_gap_days=setting.get("pred_gap_days"),
-        debias_days=setting.get("debias_days"),
+        debias_days=setting.get("debias_days"), std_growth_days=growth_days,
     )
     val, std = out[..., 0].astype(np.float64), out[..., 1].astype(np.float64)
     ok = hidden & np.isfinite(obs) & np.isfinite(val) & np.isfinite(std) & (std > 0)
@@ -576,6 +589,7 @@ def calibrate(
     return Calibration(
         settings=chosen, rmse=best["rmse"], rmse_prediction=pred_row["rmse"], rmse_default=default_row["rmse"],
         n_pixels=int(keep.size), n_hidden=int(pred_row["n"]), blocks=where, std_scale=scale, table=tried,
+        std_growth_days=STD_GROWTH_DAYS,
     )
 
 
@@ -601,12 +615,13 @@ def pool_calibrations(cals: list[Calibration]) -> Calibration:
         ``"all"`` when none had a split, else ``"val+train"``, and
         ``std_scale``: the sites' factors averaged with their hidden values as
         weights (each fitted for the setting that site chose:
-        :func:`calibrate_sites` refits them for the pooled one).
+        :func:`calibrate_sites` refits them for the pooled one), with their
+        common ``std_growth_days``.
 
     Raises
     ------
     ConfigError
-        No calibration, or calibrations of different grids.
+        No calibration, or calibrations of different grids or std growths.
     """
     if not cals:
         raise ConfigError("pool_calibrations: expected at least one calibration, found none")
@@ -615,6 +630,9 @@ def pool_calibrations(cals: list[Calibration]) -> Calibration:
         other = [tuple(sorted((k, v) for k, v in row.items() if k not in ("rmse", "bias", "n"))) for row in c.table]
         if other != keys:
             raise ConfigError("pool_calibrations: expected calibrations of the same grid, found different settings")
+    growth = {c.std_growth_days for c in cals}
+    if len(growth) > 1:
+        raise ConfigError(f"pool_calibrations: expected calibrations with the same std growth, found {sorted(growth, key=str)}")
     n = np.array([c.n_hidden for c in cals], dtype=np.float64)
 
     def pooled(values: list[float]) -> float:
@@ -633,6 +651,7 @@ def pool_calibrations(cals: list[Calibration]) -> Calibration:
         rmse_prediction=pooled([c.rmse_prediction for c in cals]), rmse_default=pooled([c.rmse_default for c in cals]),
         n_pixels=int(sum(c.n_pixels for c in cals)), n_hidden=int(n.sum()), blocks=blocks,
         std_scale=float(np.sum(n * np.array([c.std_scale for c in cals])) / n.sum()), table=table,
+        std_growth_days=cals[0].std_growth_days,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from fusets_dl.errors import ConfigError, InsufficientDataError
 from fusets_dl.models.fusion_model import FusionModel
 from fusets_dl.models.mlp import MLP
 from fusets_dl.models.scaler import Scaler
+from fusets_dl.reconstruction import kernels
 from fusets_dl.reconstruction.calibrate import CalibrationGrid, calibrate, score_settings
 from fusets_dl.reconstruction.kernels import follow_prediction, obs_distance, prediction_curve
 from fusets_dl.testing import raise_if_dask_computes
@@ -309,6 +312,7 @@ def test_calibration_chooses_debias_for_a_biased_prediction():
     cal = calibrate(cube, _model(), predicted=pred + 0.2, gap_days=30, n_gaps=3, max_pixels=40)
     assert cal.settings["debias_days"] == 30.0
     assert cal.rmse < 1e-3 and cal.rmse_prediction == pytest.approx(0.2, abs=1e-5)
+    assert cal.std_growth_days == kernels.STD_GROWTH_DAYS and cal.to_attrs()["calibration_std_growth_days"] == kernels.STD_GROWTH_DAYS
 
 
 def _stored(settings):
@@ -338,6 +342,16 @@ def test_reconstruct_uses_the_models_stored_calibration():
     np.testing.assert_allclose(scaled["NDVI_std"].values[~obs], 0.5 * explicit["NDVI_std"].values[~obs], rtol=1e-6)
     np.testing.assert_array_equal(scaled["NDVI_std"].values[obs], explicit["NDVI_std"].values[obs])
     assert scaled.attrs["calibration_std_scale"] == 0.5 and obs.any() and (~obs).any()
+    assert rec.attrs["calibration_std_growth_days"] == -1.0 and "std_growth_days" not in rec.attrs
+    # a stored std growth: the std of values that are not observations grows with the days to the nearest view
+    m.info = {"reconstruction": {**_stored(setting), "std_scale": 0.5, "std_growth_days": 20.0}, "scene": scene}
+    grown = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+    np.testing.assert_array_equal(grown["NDVI"].values, explicit["NDVI"].values)
+    dist = np.array([0.0, 6.0, 12.0, 6.0])[np.arange(cube.sizes["time"]) % 4]  # a view every 4th date, 6 days apart
+    factor = np.broadcast_to(kernels.std_growth(dist, 20.0)[:, None, None], obs.shape)
+    np.testing.assert_allclose(grown["NDVI_std"].values[~obs], 0.5 * factor[~obs] * explicit["NDVI_std"].values[~obs], rtol=1e-5)
+    np.testing.assert_array_equal(grown["NDVI_std"].values[obs], explicit["NDVI_std"].values[obs])
+    assert grown.attrs["calibration_std_growth_days"] == 20.0 and grown.attrs["std_growth_days"] == 20.0
     m.info = {"reconstruction": _stored(setting), "scene": scene}
     # the fixed setting: weights=None, or the caller's own smoother options
     fixed = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=None)
@@ -351,6 +365,8 @@ def test_reconstruct_uses_the_models_stored_calibration():
     foreign = fdl.reconstruct(cube, m, predicted=pred + 0.15)
     np.testing.assert_array_equal(foreign["NDVI"].values, transfer["NDVI"].values)
     assert foreign.attrs["calibration_source"].startswith("a cube the model was not trained on")
+    assert foreign.attrs["std_growth_days"] == kernels.STD_GROWTH_DAYS  # the transfer setting's std grows too
+    assert (foreign["NDVI_std"].values != transfer["NDVI_std"].values).any()
     assert not np.array_equal(transfer["NDVI"].values, fixed["NDVI"].values)
     m.info["sites"] = {"a": {"start": "2019-01-01", "end": "2019-12-31"}, "b": scene}
     np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15)["NDVI"].values, rec["NDVI"].values)
@@ -407,6 +423,9 @@ def test_grid_and_pooling_refuse_bad_input():
     b = Calibration({}, 0.1, 0.2, 0.3, 1, 10, "val", [{"w_pred": 0.3, "lam": 10.0, "rmse": 0.1, "bias": 0.0, "n": 10}])
     with pytest.raises(ConfigError, match="same grid"):
         pool_calibrations([a, b])
+    with pytest.raises(ConfigError, match="same std growth"):
+        pool_calibrations([a, replace(a, std_growth_days=20.0)])
+    assert pool_calibrations([replace(a, std_growth_days=20.0)] * 2).std_growth_days == 20.0
     assert len(CalibrationGrid().settings()) == 2 * 5 * 3 * 5 + 1  # residual x weight x lambda x guard, + S2-only
 
 

@@ -94,3 +94,31 @@ def test_a_corrected_prediction_is_at_least_as_uncertain_as_its_residual_spread(
     # a spread below the model's std leaves the model's std
     small = kernels.reconstruct_pixels(np.where(np.isnan(obs), np.nan, 0.5 + 0.01 * np.arange(days.size)), pred, debias_days=30.0, **kw)
     np.testing.assert_allclose(small[0, filled, 1], 0.05, rtol=1e-6)
+
+
+def test_std_growth_is_one_at_the_reference_distance_and_capped():
+    tau, ref, cap = 20.0, kernels.STD_GROWTH_REF_DAYS, kernels.STD_GROWTH_CAP_DAYS
+    d = np.array([0.0, ref, 40.0, cap, 500.0, np.inf, np.nan])
+    expect = np.sqrt((1 + np.array([0.0, ref, 40.0, cap, cap, cap, cap]) / tau) / (1 + ref / tau))
+    np.testing.assert_allclose(kernels.std_growth(d, tau), expect, rtol=1e-12)
+    assert kernels.std_growth(np.array([ref]), 5.0)[0] == pytest.approx(1.0)
+
+
+def test_the_std_of_filled_values_grows_with_the_distance_to_a_clear_view():
+    days = np.arange(0.0, 100.0, 10.0)
+    pred = np.full((1, days.size), 0.5)
+    obs = np.full((1, days.size), np.nan)
+    obs[0, [0, 9]] = [0.5, 0.5]  # views at day 0 and 90: a filled value at day t is min(t, 90 - t) days from one
+    kw = {"in_days": days, "grid_days": days, "out_idx": np.arange(days.size), "obs_std": 0.03, "w_obs": 1.0, "w_pred": 1.0,
+          "edges": np.array([-1.0, 1.0]), "table": np.array([0.05]), "lam": None}
+    flat = kernels.reconstruct_pixels(obs, pred, **kw)
+    grown = kernels.reconstruct_pixels(obs, pred, std_growth_days=20.0, **kw)
+    dist = np.minimum(days, 90.0 - days)
+    filled = np.isnan(obs[0])
+    np.testing.assert_allclose(grown[0, filled, 1], flat[0, filled, 1] * kernels.std_growth(dist[filled], 20.0), rtol=1e-6)
+    np.testing.assert_allclose(grown[0, ~filled, 1], 0.03, rtol=1e-6)  # observations keep obs_std
+    np.testing.assert_array_equal(grown[..., 0], flat[..., 0])  # values unchanged
+    assert grown[0, 4, 1] > grown[0, 1, 1]  # 40 days from a view is less certain than 10
+    # the S2-only setting keeps its own interpolated std (already growing with the distance)
+    s2 = {**kw, "w_pred": 0.0}
+    np.testing.assert_array_equal(kernels.reconstruct_pixels(obs, pred, std_growth_days=20.0, **s2), kernels.reconstruct_pixels(obs, pred, **s2))

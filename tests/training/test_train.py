@@ -153,6 +153,7 @@ def test_train_calibrates_the_reconstruction_on_validation_blocks(cube, tmp_path
     assert rec["rmse"] <= rec["rmse_prediction"] + 1e-12  # the guard at 0 days is the prediction alone
     assert set(rec["settings"]) == {"w_pred", "lam", "pred_gap_days", "debias_days"}
     assert 0.05 < rec["std_scale"] < 20.0  # the std factor fitted on the same spells
+    assert rec["std_growth_days"] == 20.0  # on top of the growth with the distance to a clear view
     # the same choice as calibrate() on the same blocks and seed
     again = calibrate(cube, m, gap_days=60.0, n_gaps=3, max_pixels=300, seed=0)
     assert again.settings == rec["settings"] and again.rmse == pytest.approx(rec["rmse"])
@@ -163,6 +164,7 @@ def test_train_calibrates_the_reconstruction_on_validation_blocks(cube, tmp_path
     assert loaded.info["reconstruction"]["settings"] == rec["settings"]
     out = fdl.reconstruct(cube, loaded)
     assert out.attrs["calibration_source"].startswith("the model's validation blocks")
+    assert out.attrs["std_growth_days"] == 20.0
     # switched off: nothing stored, the fixed setting
     off = fdl.train(cube, config=TrainConfig(**FAST, calibrate_reconstruction=False))
     assert "reconstruction" not in off.info
