@@ -43,11 +43,11 @@ from ..errors import ConfigError, InsufficientDataError
 from ..inference import predict_ndvi
 from ..models import FusionModel
 from ..validate import check_cube, freq_days
-from .calibrate import Calibration, calibrate
+from .calibrate import Calibration, _reads_ndvi, calibrate
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, reconstruct_block
 from .uncertainty import pred_std_table
 
-__all__ = ["SOURCE_FLAGS", "TRANSFER_SETTING", "reconstruct"]
+__all__ = ["SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "reconstruct"]
 
 log = logging.getLogger("fusets_dl")
 
@@ -162,6 +162,15 @@ def _rec_calibrated(
 #: prediction first corrected by the cube's own clear views (cross-site, 6 of 8 cases better than the fixed
 #: setting alone, by up to 16 %, 2 worse by up to 5 %: docs/reconstruction.md).
 TRANSFER_SETTING: dict[str, Any] = {"w_pred": None, "lam": 1000.0, "pred_gap_days": None, "debias_days": 30.0, "std_growth_days": STD_GROWTH_DAYS}
+
+#: The transfer setting's std floor, as a fraction of the pixel's residual spread
+#: (:func:`~.kernels.residual_spread`), by whether the model reads the cube's NDVI. An S1-only model's test
+#: RMSE is the error of its prediction without any clear view, and a filled value in a spell is pulled towards
+#: the views around it: half the spread as a floor covered 72-76 % of hidden values within 1 std on six cubes
+#: it was not trained on (the whole spread: 80-91 %). A model with optical context was tested with clear views
+#: nearby, so its test RMSE understates a spell's error: the whole spread (71-72 %; its test RMSE alone: 57-58 %).
+#: docs/reconstruction.md, "Uncertainty of the filled values".
+TRANSFER_SPREAD_FLOOR: dict[str, float] = {"s1": 0.5, "optical": 1.0}
 
 _CAL_FIELDS = ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels", "n_hidden", "blocks")
 
@@ -348,6 +357,7 @@ def reconstruct(
         pred_gap_days=None if pred_gap_days is None else float(pred_gap_days),
         debias_days=None if debias_days is None else float(debias_days),
         std_growth_days=None if growth is None else float(growth),
+        spread_floor=TRANSFER_SPREAD_FLOOR["optical" if _reads_ndvi(model) else "s1"] if stored is not None and stored.get("foreign") else 1.0,
     )
     std_scale = 1.0
     if cal is not None:

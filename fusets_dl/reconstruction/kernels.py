@@ -336,6 +336,7 @@ def reconstruct_pixels(
     pred_gap_days: float | None = None,
     debias_days: float | None = None,
     std_growth_days: float | None = None,
+    spread_floor: float = 1.0,
 ) -> np.ndarray:
     """Reconstructed NDVI, its std and its source for a block of pixels.
 
@@ -379,6 +380,9 @@ def reconstruct_pixels(
         :func:`std_growth` of its distance to the nearest clear view (not in
         the S2-only setting, ``w_pred`` 0, whose interpolated std already
         grows with it); None (default): as it is.
+    spread_floor : float
+        With ``debias_days``: the std of a corrected prediction is at least
+        this fraction of the residual spread (default 1: the whole spread).
 
     Returns
     -------
@@ -401,7 +405,7 @@ def reconstruct_pixels(
         p_sd = np.sqrt(p_var / np.maximum(p_n, 1))
     val = np.where(has_o, o_val, np.where(has_p, p_val, np.nan))
     # the weights keep the model's std; the output std of a corrected prediction is at least the residual spread
-    std = np.where(has_o, obs_std, np.where(has_p, p_sd if spread is None else np.maximum(p_sd, spread), np.nan))
+    std = np.where(has_o, obs_std, np.where(has_p, p_sd if spread is None else np.maximum(p_sd, spread_floor * spread), np.nan))
     source = np.where(has_o, _OBSERVED, np.where(has_p, _PREDICTED, _MISSING)).astype(np.float64)
     if w_pred is not None and w_pred == 0:
         val_out, std_out, source = _observations_only(val, std, source, has_o, has_p, grid_days, o_n=o_n, obs_std=obs_std, w_obs=w_obs, lam=lam)

@@ -386,6 +386,37 @@ def test_reconstruct_uses_the_models_stored_calibration():
     assert s2.attrs["smoothing"] == "none" and s2.attrs["calibration_w_pred"] == 0.0
 
 
+def test_the_transfer_floor_depends_on_whether_the_model_reads_ndvi(monkeypatch):
+    """S1-only: half the residual spread; a model with optical context (tested with clear views nearby): all of it."""
+    from fusets_dl.reconstruction import api
+
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    m = _model()
+    m.info = {"reconstruction": _stored({"w_pred": 1.0, "lam": 100.0, "pred_gap_days": 0.0, "debias_days": 30.0}),
+              "scene": {"start": "2019-01-01", "end": "2019-12-31"}}  # another period: the transfer setting
+    seen = []
+
+    def spy(obs, prd, **kw):
+        seen.append(kw["spread_floor"])
+        return kernels.reconstruct_block(obs, prd, **kw)
+
+    monkeypatch.setattr(api, "reconstruct_block", spy)
+    noisy = pred + 0.4 * np.sin(np.arange(cube.sizes["time"]))[:, None, None]  # a residual spread of about 0.28
+    s1 = fdl.reconstruct(cube, m, predicted=noisy)
+    assert seen[-1] == api.TRANSFER_SPREAD_FLOOR["s1"] == 0.5
+    m.spec = fdl.FeatureSpec(groups=("sar", "time", "optical"))
+    opt = fdl.reconstruct(cube, m, predicted=noisy)
+    assert seen[-1] == api.TRANSFER_SPREAD_FLOOR["optical"] == 1.0
+    filled = s1["source"].values != 0
+    assert (opt["NDVI_std"].values[filled] >= s1["NDVI_std"].values[filled] - 1e-7).all()
+    assert (opt["NDVI_std"].values[filled] > s1["NDVI_std"].values[filled] + 1e-4).any()
+    np.testing.assert_array_equal(opt["NDVI"].values, s1["NDVI"].values)
+    # on the model's own period (calibrated) the whole spread, whatever the model
+    m.info["scene"] = {"start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10]}
+    fdl.reconstruct(cube, m, predicted=noisy)
+    assert seen[-1] == 1.0
+
+
 def test_an_optical_model_is_calibrated_without_seeing_the_hidden_values(monkeypatch):
     """Its optical context would read the values hidden for the calibration: it predicts again with them removed."""
     import fusets_dl.inference as inference

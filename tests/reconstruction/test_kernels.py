@@ -94,6 +94,12 @@ def test_a_corrected_prediction_is_at_least_as_uncertain_as_its_residual_spread(
     # a spread below the model's std leaves the model's std
     small = kernels.reconstruct_pixels(np.where(np.isnan(obs), np.nan, 0.5 + 0.01 * np.arange(days.size)), pred, debias_days=30.0, **kw)
     np.testing.assert_allclose(small[0, filled, 1], 0.05, rtol=1e-6)
+    # a fraction of the spread as the floor (the transfer setting of an S1-only model): max(0.05, 0.5 * spread)
+    half = kernels.reconstruct_pixels(obs, pred, debias_days=30.0, spread_floor=0.5, **kw)
+    np.testing.assert_allclose(half[0, filled, 1], max(0.05, 0.5 * np.sqrt(0.0125)), rtol=1e-6)
+    quarter = kernels.reconstruct_pixels(obs, pred, debias_days=30.0, spread_floor=0.25, **kw)
+    np.testing.assert_allclose(quarter[0, filled, 1], 0.05, rtol=1e-6)  # 0.028 < the model's 0.05
+    np.testing.assert_array_equal(half[..., 0], corrected[..., 0])
 
 
 def test_std_growth_is_one_at_the_reference_distance_and_capped():
