@@ -20,7 +20,10 @@ Protocol (:func:`compare`)
    validation/training blocks (:mod:`fusets_dl.reconstruction.calibrate`).
 4. RMSE, MAE, R2 and bias on the hidden values that every method filled
    (interpolation cannot fill a gap at the start or end of a series), the
-   share each method filled, and the wall time per pixel.
+   share each method filled, and the wall time per pixel; for the methods
+   with an uncertainty (the fusion rows, MOGPR, the sequence model) the
+   shares of those values within 1 and 2 of their std (68.3 % and 95.4 % for
+   a calibrated Gaussian), the mean std and the Gaussian NLL.
 
 Modes (``CompareConfig.mode``): ``"blocks"`` (the default, above) holds
 out space only; ``"season"`` also holds out time: the model is trained on
@@ -49,8 +52,8 @@ import xarray as xr
 from ..errors import ConfigError, InsufficientDataError
 from ..validate import check_cube
 from .gaps import hide_gaps, pick_pixels, spell_starts
-from .methods import COMPARISON_METHODS, LABELS, GapInputs, label_of
-from .metrics import regression_metrics
+from .methods import COMPARISON_METHODS, LABELS, Filled, GapInputs, label_of
+from .metrics import coverage_metrics, regression_metrics
 from .splits import block_mask, season_split
 
 __all__ = ["METHODS", "CompareConfig", "CompareResult", "compare", "hide_gaps", "spell_starts"]
@@ -142,7 +145,9 @@ class CompareResult:
     ----------
     rows : list of dict
         One per method: ``method``, ``rmse``, ``mae``, ``r2``, ``bias``, ``n``,
-        ``filled``, ``seconds``, ``seconds_per_pixel``, ``timed_pixels``.
+        ``filled``, ``within_1std``, ``within_2std``, ``mean_std``, ``nll``
+        (NaN for a method without a std), ``seconds``, ``seconds_per_pixel``,
+        ``timed_pixels``.
     info : dict
         The protocol's settings and counts (spells, pixels, hidden values,
         held-out blocks, training time, the configuration).
@@ -163,10 +168,10 @@ class CompareResult:
         str
             One row per method and a footnote with the protocol's counts.
         """
-        head = "| method | RMSE | MAE | R2 | bias | filled | s / pixel |\n|---|---|---|---|---|---|---|\n"
+        head = "| method | RMSE | MAE | R2 | bias | filled | within ±1 std | within ±2 std | s / pixel |\n|---|---|---|---|---|---|---|---|---|\n"
         body = "".join(
             f"| {self.examples.get('labels', LABELS).get(r['method'], r['method'])} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['r2']:.3f} | {r['bias']:+.4f} | "
-            f"{r['filled']:.1%} | {r['seconds_per_pixel']:.2e} |\n"
+            f"{r['filled']:.1%} | {_share(r.get('within_1std'))} | {_share(r.get('within_2std'))} | {r['seconds_per_pixel']:.2e} |\n"
             for r in self.rows
         )
         i = self.info
@@ -243,6 +248,11 @@ class CompareResult:
         return out
 
 
+def _share(v: float | None) -> str:
+    """A share as a percentage, or a dash for a method without a std."""
+    return "–" if v is None or not np.isfinite(v) else f"{v:.1%}"
+
+
 def compare(
     cube: xr.Dataset,
     *,
@@ -282,7 +292,8 @@ def compare(
     -------
     CompareResult
         ``rows`` (one per method: ``rmse``, ``mae``, ``r2``, ``bias``, ``n``,
-        ``filled``, ``seconds``, ``seconds_per_pixel``), ``info`` and the
+        ``filled``, the std's ``within_1std``, ``within_2std``, ``mean_std``
+        and ``nll``, ``seconds``, ``seconds_per_pixel``), ``info`` and the
         example series for the figure; ``save(folder)`` writes the tables and
         the figure.
 
@@ -333,8 +344,8 @@ def _season_config(cube: xr.Dataset, cfg: CompareConfig, model: Any) -> CompareC
     return replace(cfg, period=(str(cfg.split_date), str(pd.Timestamp(cube["time"].values[-1]))))
 
 
-# A method's run: its reconstruction (time, pixel), seconds, and the pixels its time covers.
-_Run = tuple[np.ndarray, float, int]
+# A method's run: its reconstruction (time, pixel), seconds, the pixels its time covers, and its std (or None).
+_Run = tuple[np.ndarray, float, int, np.ndarray | None]
 
 
 def _cmp_model(cube: xr.Dataset, model: Any, features: Any, train_config: Any) -> tuple[Any, float | None]:
@@ -402,9 +413,9 @@ def _cmp_extra_models(inputs: GapInputs, models: dict[str, Any]) -> dict[str, _R
                 f"expected the same as the main model: {model.blocks.get('test')} of size {model.blocks.get('block_size')}"
             )
         t0 = time.perf_counter()
-        rec = reconstruct(cube_h, extra, lam=inputs.config.lam)["NDVI"].compute()
-        pred = rec.isel(inputs.pixels).transpose("time", "pixel").values
-        runs[f"fusion[{name}]"] = (pred, time.perf_counter() - t0, cube_h.sizes["y"] * cube_h.sizes["x"])
+        rec = reconstruct(cube_h, extra, lam=inputs.config.lam)[["NDVI", "NDVI_std"]].compute().isel(inputs.pixels)
+        pred, std = (rec[v].transpose("time", "pixel").values for v in ("NDVI", "NDVI_std"))
+        runs[f"fusion[{name}]"] = (pred, time.perf_counter() - t0, cube_h.sizes["y"] * cube_h.sizes["x"], std)
     return runs
 
 
@@ -423,9 +434,10 @@ def _cmp_methods(inputs: GapInputs, methods: tuple[str, ...]) -> dict[str, _Run]
     runs: dict[str, _Run] = {}
     for name, method in chosen.items():
         t0 = time.perf_counter()
-        pred = method.fill(inputs)
+        out = method.fill(inputs)
+        pred, std = (out.values, out.std) if isinstance(out, Filled) else (out, None)
         secs = time.perf_counter() - t0 + (t_pred if method.uses_prediction else 0.0)  # with the prediction it used
-        runs[name] = (pred, secs, n_scene if method.scene_wide else n_pixels)
+        runs[name] = (pred, secs, n_scene if method.scene_wide else n_pixels, std)
         log.info("compare: %s done in %.1f s", name, secs)
     return runs
 
@@ -433,16 +445,18 @@ def _cmp_methods(inputs: GapInputs, methods: tuple[str, ...]) -> dict[str, _Run]
 def _cmp_rows(truth: np.ndarray, hidden: np.ndarray, runs: dict[str, _Run]) -> tuple[list[dict[str, Any]], np.ndarray]:
     """One row of scores per method on the hidden values every method filled, and that mask."""
     scored = hidden.copy()
-    for pred, _secs, _n in runs.values():
+    for pred, _secs, _n, _std in runs.values():
         scored &= np.isfinite(pred)
     rows = []
-    for method, (pred, secs, timed) in runs.items():
+    for method, (pred, secs, timed, std) in runs.items():
         m = regression_metrics(truth[scored], pred[scored])
+        cov = coverage_metrics(truth[scored], pred[scored], np.full(pred[scored].shape, np.nan) if std is None else std[scored])
         rows.append(
             {
                 "method": method,
                 **{k: m[k] for k in ("rmse", "mae", "r2", "bias", "n")},
                 "filled": float(np.isfinite(pred[hidden]).mean()),
+                **{k: cov[k] for k in ("within_1std", "within_2std", "mean_std", "nll")},
                 "seconds": secs,
                 "seconds_per_pixel": secs / timed,
                 "timed_pixels": timed,

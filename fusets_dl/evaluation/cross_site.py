@@ -100,7 +100,9 @@ def score_sites(
         ``pred_n``, ``pred_r2``, ``pred_rmse``, ``pred_mae``, ``pred_bias``,
         ``gap_n``, ``gap_spells``, ``gap_rmse_fusion``, ``gap_rmse_s1``,
         ``gap_rmse_linear``, ``gap_r2_fusion``, ``gap_r2_linear``, ``gap_ratio``
-        (fusion / linear RMSE), ``seconds``; with ``calibrated``, also
+        (fusion / linear RMSE), ``gap_within1_fusion`` and ``gap_within2_fusion``
+        (shares of the hidden values within 1 and 2 of the fusion's
+        ``NDVI_std``; 68.3 % and 95.4 % when calibrated), ``seconds``; with ``calibrated``, also
         ``gap_rmse_calibrated`` and ``gap_ratio_calibrated``.
     """
     from ..training.loop import site_names
@@ -242,7 +244,8 @@ def _gap_scores(
     """The gap-filling comparison on pixels the model never saw (all of them, or the scored half with ``calibrated``)."""
     columns = {k: v for k, v in _GAP_COLUMNS.items() if calibrated or k != "fusion_calibrated"}
     empty: dict[str, Any] = {"gap_n": 0, "gap_spells": 0, **{f"gap_rmse_{v}": np.nan for v in columns.values()},
-                             "gap_r2_fusion": np.nan, "gap_r2_linear": np.nan, "gap_ratio": np.nan}
+                             "gap_r2_fusion": np.nan, "gap_r2_linear": np.nan, "gap_ratio": np.nan,
+                             "gap_within1_fusion": np.nan, "gap_within2_fusion": np.nan}
     if calibrated:
         empty["gap_ratio_calibrated"] = np.nan
     t = pd.DatetimeIndex(cube["time"].values)
@@ -266,6 +269,8 @@ def _gap_scores(
     for method, col in columns.items():
         out[f"gap_rmse_{col}"] = float(by[method]["rmse"])
     out["gap_r2_fusion"] = float(by["fusion"]["r2"])
+    out["gap_within1_fusion"] = float(by["fusion"]["within_1std"])  # the fusion's NDVI_std on the same hidden values
+    out["gap_within2_fusion"] = float(by["fusion"]["within_2std"])
     out["gap_r2_linear"] = float(by["linear"]["r2"])
     lin = out["gap_rmse_linear"]
     out["gap_ratio"] = out["gap_rmse_fusion"] / lin if lin > 0 else np.nan

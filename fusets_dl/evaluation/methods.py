@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -31,7 +31,7 @@ import xarray as xr
 if TYPE_CHECKING:
     from .comparison import CompareConfig
 
-__all__ = ["COMPARISON_METHODS", "EXTRA_COLORS", "LABELS", "GapInputs", "Method", "color_of", "label_of"]
+__all__ = ["COMPARISON_METHODS", "EXTRA_COLORS", "LABELS", "Filled", "GapInputs", "Method", "color_of", "label_of"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,18 @@ class GapInputs:
         return self.cube["NDVI"].isel(self.pixels)
 
 
+class Filled(NamedTuple):
+    """A method's reconstruction with its standard deviation, both ``(time, pixel)``.
+
+    A ``fill`` that returns one is also scored on its uncertainty (the
+    shares of hidden values within 1 and 2 std:
+    :func:`~fusets_dl.evaluation.metrics.coverage_metrics`).
+    """
+
+    values: np.ndarray
+    std: np.ndarray
+
+
 @dataclass(frozen=True)
 class Method:
     """One method of the gap-filling comparison.
@@ -80,7 +92,7 @@ class Method:
     fill : callable
         ``fill(inputs: GapInputs) -> numpy.ndarray``: the reconstruction at
         the evaluated pixels, ``(time, pixel)`` on the cube's dates, NaN where
-        the method cannot fill.
+        the method cannot fill; or a :class:`Filled` with its std as well.
     uses_prediction : bool
         The method uses ``inputs.prediction``; its time includes the
         prediction's.
@@ -94,7 +106,7 @@ class Method:
 
     label: str
     color: str
-    fill: Callable[[GapInputs], np.ndarray]
+    fill: Callable[[GapInputs], np.ndarray | Filled]
     uses_prediction: bool = False
     scene_wide: bool = False
     default: bool = True
@@ -104,23 +116,27 @@ def _at_pixels(da: xr.DataArray, inputs: GapInputs) -> np.ndarray:
     return da.isel(inputs.pixels).transpose("time", "pixel").values
 
 
-def _fill_fusion(inputs: GapInputs) -> np.ndarray:
+def _filled(rec: xr.Dataset, inputs: GapInputs) -> Filled:
+    """``NDVI`` and ``NDVI_std`` of a reconstruction at the evaluated pixels (computed together)."""
+    rec = rec[["NDVI", "NDVI_std"]].compute()
+    return Filled(_at_pixels(rec["NDVI"], inputs), _at_pixels(rec["NDVI_std"], inputs))
+
+
+def _fill_fusion(inputs: GapInputs) -> Filled:
     """The fusion reconstruction as ``reconstruct`` gives it by default (the model's calibration when it has one)."""
     from ..reconstruction import reconstruct
 
-    rec = reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, predicted=inputs.prediction)["NDVI"].compute()
-    return _at_pixels(rec, inputs)
+    return _filled(reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, predicted=inputs.prediction), inputs)
 
 
-def _fill_fusion_fixed(inputs: GapInputs) -> np.ndarray:
+def _fill_fusion_fixed(inputs: GapInputs) -> Filled:
     """The fusion reconstruction with the fixed setting (inverse-variance weights, lambda, no guard, no residual correction)."""
     from ..reconstruction import reconstruct
 
-    rec = reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, weights=None, predicted=inputs.prediction)["NDVI"].compute()
-    return _at_pixels(rec, inputs)
+    return _filled(reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, weights=None, predicted=inputs.prediction), inputs)
 
 
-def _fill_fusion_calibrated(inputs: GapInputs) -> np.ndarray:
+def _fill_fusion_calibrated(inputs: GapInputs) -> Filled:
     """The fusion reconstruction with weights, lambda and long-gap guard calibrated on held-out spells (never test blocks)."""
     from ..reconstruction import reconstruct
 
@@ -129,8 +145,7 @@ def _fill_fusion_calibrated(inputs: GapInputs) -> np.ndarray:
         # spells where the scored ones are (leave-season-out: the unseen season), so the calibration trusts the
         # prediction as much as that period deserves; still on validation/training blocks only
         opts["period"] = inputs.config.period
-    rec = reconstruct(inputs.cube, inputs.model, weights="auto", predicted=inputs.prediction, calibration=opts)["NDVI"].compute()
-    return _at_pixels(rec, inputs)
+    return _filled(reconstruct(inputs.cube, inputs.model, weights="auto", predicted=inputs.prediction, calibration=opts), inputs)
 
 
 def _fill_fusion_s1_only(inputs: GapInputs) -> np.ndarray:
@@ -140,13 +155,13 @@ def _fill_fusion_s1_only(inputs: GapInputs) -> np.ndarray:
     return _at_pixels(inputs.prediction, inputs)
 
 
-def _fill_mogpr(inputs: GapInputs) -> np.ndarray:
+def _fill_mogpr(inputs: GapInputs) -> Filled:
     """MOGPR with NDVI and the RVI of each relative orbit as outputs."""
     from ..baselines import GPConfig, mogpr, mogpr_inputs
 
     sub = mogpr_inputs(inputs.cube.isel(inputs.pixels))
     res = mogpr(sub, target="NDVI", config=GPConfig(**inputs.config.mogpr)).compute()
-    return res["NDVI"].transpose("time", "pixel").values
+    return Filled(res["NDVI"].transpose("time", "pixel").values, res["NDVI_std"].transpose("time", "pixel").values)
 
 
 def _fill_whittaker(inputs: GapInputs) -> np.ndarray:
@@ -176,12 +191,11 @@ def _sequence_model(inputs: GapInputs) -> Any:
     return train_sequence(inputs.cube, TrainConfig(model="sequence", block_size=int(blocks["block_size"]), seed=seed), split=split)
 
 
-def _fill_sequence(inputs: GapInputs) -> np.ndarray:
+def _fill_sequence(inputs: GapInputs) -> Filled:
     """The sequence model's reconstruction (observations kept, the model's mean elsewhere, no smoothing)."""
     from ..reconstruction.sequence import reconstruct_sequence
 
-    rec = reconstruct_sequence(inputs.cube, _sequence_model(inputs), smooth=False)["NDVI"].compute()
-    return _at_pixels(rec, inputs)
+    return _filled(reconstruct_sequence(inputs.cube, _sequence_model(inputs), smooth=False), inputs)
 
 
 #: Every method of the comparison, by name, in the order of the tables.

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NDVI_RANGES", "clustering_scores", "metrics_by_range", "regression_metrics"]
+__all__ = ["NDVI_RANGES", "clustering_scores", "coverage_metrics", "metrics_by_range", "regression_metrics"]
 
 #: NDVI ranges for the per-range metrics.
 NDVI_RANGES: tuple[float, ...] = (-1.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -45,6 +45,43 @@ def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str,
         "rmse": float(np.sqrt(np.mean(err**2))),
         "mae": float(np.mean(np.abs(err))),
         "bias": float(np.mean(err)),
+    }
+
+
+def coverage_metrics(observed: np.ndarray, predicted: np.ndarray, std: np.ndarray) -> dict[str, float]:
+    """How well a predicted standard deviation covers the errors: shares within 1 and 2 std, mean std, Gaussian NLL.
+
+    For a calibrated Gaussian uncertainty 68.3 % of the values fall within
+    ``predicted +- std`` and 95.4 % within ``+- 2 std``.
+
+    Parameters
+    ----------
+    observed, predicted, std : array-like
+        Matching values, any shape (flattened); entries with a NaN or a
+        non-positive std are left out.
+
+    Returns
+    -------
+    dict
+        ``n_std`` (values used), ``within_1std`` and ``within_2std``
+        (fractions, 0-1), ``mean_std`` and ``nll`` (the mean Gaussian negative
+        log-likelihood ``log(std) + 0.5 log(2 pi) + err**2 / (2 std**2)``);
+        NaN when no value is usable.
+    """
+    o = np.asarray(observed, dtype=np.float64).ravel()
+    p = np.asarray(predicted, dtype=np.float64).ravel()
+    s = np.asarray(std, dtype=np.float64).ravel()
+    ok = np.isfinite(o) & np.isfinite(p) & np.isfinite(s) & (s > 0)
+    n = int(ok.sum())
+    if n == 0:
+        return {"n_std": 0, "within_1std": float("nan"), "within_2std": float("nan"), "mean_std": float("nan"), "nll": float("nan")}
+    z = np.abs(p[ok] - o[ok]) / s[ok]
+    return {
+        "n_std": n,
+        "within_1std": float(np.mean(z <= 1.0)),
+        "within_2std": float(np.mean(z <= 2.0)),
+        "mean_std": float(np.mean(s[ok])),
+        "nll": float(np.mean(np.log(s[ok]) + 0.5 * np.log(2.0 * np.pi) + 0.5 * z**2)),
     }
 
 

@@ -32,6 +32,14 @@ def test_rows_scores_and_protocol(result: fdl.evaluation.CompareResult, small_cu
     for r in result.rows:
         assert np.isfinite([r["rmse"], r["mae"], r["bias"], r["seconds_per_pixel"]]).all()
         assert r["mae"] <= r["rmse"] and 0 < r["filled"] <= 1
+    # the methods with an uncertainty are scored on it; the others say they have none
+    for name in ("fusion", "fusion_calibrated", "mogpr"):
+        r = rows[name]
+        assert 0 < r["within_1std"] <= r["within_2std"] <= 1 and r["mean_std"] > 0 and np.isfinite(r["nll"]), name
+    for name in ("fusion_s1_only", "whittaker", "linear"):
+        assert np.isnan([rows[name]["within_1std"], rows[name]["within_2std"], rows[name]["mean_std"]]).all(), name
+    md = result.to_markdown()
+    assert "within ±1 std" in md and f"{rows['fusion']['within_1std']:.1%}" in md and "| – |" in md
     # the evaluated pixels lie in the model's held-out blocks only
     assert result.info["test_blocks"]
     ny, nx = small_cube.sizes["y"], small_cube.sizes["x"]
@@ -59,6 +67,38 @@ def test_linear_row_is_recomputable(small_cube: xr.Dataset) -> None:
                 errs.append(np.interp(days[i], days[ok], obs[ok, j]) - obs[i, j])
     assert res.rows[0]["n"] == len(errs)
     assert res.rows[0]["rmse"] == pytest.approx(float(np.sqrt(np.mean(np.square(errs)))), rel=1e-5)
+
+
+def test_fusion_coverage_is_recomputable(small_cube: xr.Dataset) -> None:
+    """The fusion row's shares within 1 and 2 std are those of reconstruct's NDVI_std on the hidden values."""
+    model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=2, min_samples=50))
+    cfg = CompareConfig(gap_days=40, n_gaps=3, max_pixels=None, methods=("fusion", "linear"))
+    res = compare(small_cube, config=cfg, model=model)
+    ndvi = small_cube["NDVI"].values
+    days = ((small_cube["time"] - small_cube["time"][0]) / np.timedelta64(1, "D")).values
+    iy, ix = np.nonzero(block_mask(small_cube.sizes["y"], small_cube.sizes["x"], model.blocks))
+    obs = ndvi[:, iy, ix]
+    hidden = hide_gaps(obs, days, iy, ix, gap_days=40, n_gaps=3, seed=0)
+    keep = (hidden.sum(0) > 0) & ((np.isfinite(obs) & ~hidden).sum(0) >= cfg.min_clear)
+    full = np.zeros(ndvi.shape, bool)
+    full[:, iy[keep], ix[keep]] = hidden[:, keep]
+    cube_h = small_cube.copy()
+    cube_h["NDVI"] = small_cube["NDVI"].where(~xr.DataArray(full, dims=("time", "y", "x")))
+    rec = fdl.reconstruct(cube_h, model)
+    v, s = rec["NDVI"].values[:, iy[keep], ix[keep]], rec["NDVI_std"].values[:, iy[keep], ix[keep]]
+    lin = {r["method"]: r for r in res.rows}["linear"]
+    truth, h = obs[:, keep], hidden[:, keep]
+    # the values every method filled: linear interpolation leaves the series ends
+    ok = np.zeros_like(h)
+    for j in range(h.shape[1]):
+        clear = np.isfinite(truth[:, j]) & ~h[:, j]
+        ok[:, j] = h[:, j] & (days >= days[clear].min()) & (days <= days[clear].max())
+    assert int(ok.sum()) == lin["n"]
+    z = np.abs(v[ok] - truth[ok]) / s[ok]
+    row = {r["method"]: r for r in res.rows}["fusion"]
+    assert row["within_1std"] == pytest.approx(float(np.mean(z <= 1)), abs=1e-9)
+    assert row["within_2std"] == pytest.approx(float(np.mean(z <= 2)), abs=1e-9)
+    assert row["mean_std"] == pytest.approx(float(s[ok].mean()), rel=1e-5)
 
 
 def test_save_writes_table_csv_json_and_figure(result: fdl.evaluation.CompareResult, tmp_path) -> None:

@@ -43,6 +43,7 @@ def test_leave_one_site_out_table(three_sites):
     assert (table["pred_mae"] <= table["pred_rmse"]).all()
     assert (table["pred_r2"] <= 1).all()
     np.testing.assert_allclose(table["gap_ratio"], table["gap_rmse_fusion"] / table["gap_rmse_linear"])
+    assert ((table["gap_within1_fusion"] > 0) & (table["gap_within1_fusion"] <= table["gap_within2_fusion"]) & (table["gap_within2_fusion"] <= 1)).all()
     assert (table["gap_spells"] == 3).all() and (table["gap_n"] > 0).all()
     # the prediction is scored on every clear observation of the left-out site
     for k, cube in enumerate(three_sites):

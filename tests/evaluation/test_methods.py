@@ -14,6 +14,7 @@ from fusets_dl.evaluation.comparison import METHODS, CompareConfig, compare
 from fusets_dl.evaluation.methods import (
     COMPARISON_METHODS,
     LABELS,
+    Filled,
     GapInputs,
     Method,
     color_of,
@@ -75,6 +76,7 @@ def test_a_registered_method_runs_through_compare(registered: str, small_cube: x
     assert int(np.isfinite(original).sum() - np.isfinite(seen.ndvi.values).sum()) == res.info["n_hidden"]
 
     assert _LABEL in res.to_markdown()
+    assert np.isnan(row["within_1std"])  # an array alone: no uncertainty to score
     assert res.examples["labels"][registered] == _LABEL
     fig = plot_comparison(res)
     bars = fig.axes[0]
@@ -84,3 +86,23 @@ def test_a_registered_method_runs_through_compare(registered: str, small_cube: x
     series = next(ax for ax in fig.axes if ax.get_ylabel() == "NDVI")
     line = next(li for li in series.lines if li.get_label() == _LABEL)
     assert to_rgba(line.get_color()) == to_rgba(_COLOR)
+
+
+def test_a_method_with_a_std_is_scored_on_it(monkeypatch: pytest.MonkeyPatch, small_cube: xr.Dataset) -> None:
+    def fill(inputs: GapInputs) -> Filled:
+        v = _fill_mean(inputs)
+        return Filled(v, np.full(v.shape, 10.0))  # a std far wider than any NDVI error
+
+    def tight(inputs: GapInputs) -> Filled:
+        v = _fill_mean(inputs)
+        return Filled(v, np.full(v.shape, 1e-9))
+
+    monkeypatch.setitem(COMPARISON_METHODS, "wide", Method("wide", _COLOR, fill))
+    monkeypatch.setitem(COMPARISON_METHODS, "tight", Method("tight", _COLOR, tight))
+    ny, nx = small_cube.sizes["y"], small_cube.sizes["x"]
+    blocks = {"block_size": 8, "grid": [-(-ny // 8), -(-nx // 8)], "test": [[1, 1], [2, 0]], "val": [[0, 0]]}
+    res = compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=3, max_pixels=30, methods=("wide", "tight")), model=SimpleNamespace(blocks=blocks))
+    rows = {r["method"]: r for r in res.rows}
+    assert rows["wide"]["within_1std"] == rows["wide"]["within_2std"] == 1.0 and rows["wide"]["mean_std"] == pytest.approx(10.0)
+    assert rows["tight"]["within_2std"] == 0.0
+    assert rows["wide"]["rmse"] == rows["tight"]["rmse"]  # the values are scored as before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusets_dl.evaluation.metrics import metrics_by_range, regression_metrics
+from fusets_dl.evaluation.metrics import coverage_metrics, metrics_by_range, regression_metrics
 
 
 def test_regression_metrics_by_hand():
@@ -42,3 +42,27 @@ def test_clustering_scores_against_hand_computed_values():
     assert clustering_scores([0, 0, 1, 1], [7, 7, 7, 7])["nmi"] == 0.0
     with pytest.raises(ValueError, match="same size"):
         clustering_scores([0, 1], [0, 1, 2])
+
+
+def test_coverage_metrics_by_hand():
+    obs = np.zeros(6)
+    pred = np.array([0.05, -0.15, 0.25, 0.0, np.nan, 0.1])
+    std = np.array([0.1, 0.1, 0.1, 0.2, 0.1, 0.0])  # the NaN prediction and the zero std are left out
+    m = coverage_metrics(obs, pred, std)
+    assert m["n_std"] == 4
+    assert m["within_1std"] == pytest.approx(2 / 4)  # |z| = 0.5, 1.5, 2.5, 0
+    assert m["within_2std"] == pytest.approx(3 / 4)
+    assert m["mean_std"] == pytest.approx(0.125)
+    z = np.array([0.5, 1.5, 2.5, 0.0])
+    s = np.array([0.1, 0.1, 0.1, 0.2])
+    assert m["nll"] == pytest.approx(np.mean(np.log(s) + 0.5 * np.log(2 * np.pi) + 0.5 * z**2))
+    none = coverage_metrics(obs, pred, np.full(6, np.nan))
+    assert none["n_std"] == 0 and np.isnan(none["within_1std"]) and np.isnan(none["nll"])
+
+
+def test_coverage_of_a_calibrated_gaussian():
+    rng = np.random.default_rng(0)
+    std = rng.uniform(0.05, 0.2, 200_000)
+    m = coverage_metrics(np.zeros_like(std), rng.normal(0.0, std), std)
+    assert m["within_1std"] == pytest.approx(0.6827, abs=0.005)
+    assert m["within_2std"] == pytest.approx(0.9545, abs=0.003)
