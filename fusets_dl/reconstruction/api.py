@@ -43,7 +43,7 @@ from ..errors import ConfigError, InsufficientDataError
 from ..inference import predict_ndvi
 from ..models import FusionModel
 from ..validate import check_cube, freq_days
-from .calibrate import Calibration, _reads_ndvi, calibrate
+from .calibrate import Calibration, calibrate, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, reconstruct_block
 from .uncertainty import pred_std_table
 
@@ -357,7 +357,7 @@ def reconstruct(
         pred_gap_days=None if pred_gap_days is None else float(pred_gap_days),
         debias_days=None if debias_days is None else float(debias_days),
         std_growth_days=None if growth is None else float(growth),
-        spread_floor=TRANSFER_SPREAD_FLOOR["optical" if _reads_ndvi(model) else "s1"] if stored is not None and stored.get("foreign") else 1.0,
+        spread_floor=TRANSFER_SPREAD_FLOOR["optical" if reads_ndvi(model) else "s1"] if stored is not None and stored.get("foreign") else 1.0,
     )
     std_scale = 1.0
     if cal is not None:

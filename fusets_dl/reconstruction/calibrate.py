@@ -61,8 +61,8 @@ from .uncertainty import pred_std_table
 if TYPE_CHECKING:
     from ..models import FusionModel
 
-__all__ = ["S2_ONLY", "Calibration", "CalibrationGrid", "calibrate", "calibrate_sites", "model_blocks", "pool_calibrations", "score_settings",
-           "std_scale_for"]
+__all__ = ["S2_ONLY", "Calibration", "CalibrationGrid", "calibrate", "calibrate_sites", "model_blocks", "pool_calibrations", "reads_ndvi",
+           "score_settings", "std_scale_for"]
 
 log = logging.getLogger("fusets_dl")
 
@@ -299,8 +299,18 @@ def _pixel_cube(cube: xr.Dataset, iy: np.ndarray, ix: np.ndarray) -> xr.Dataset:
     return sub.transpose(*dims, ...)
 
 
-def _reads_ndvi(model: Any) -> bool:
-    """Whether the model's features read the clear (or cloudy) NDVI of the cube."""
+def reads_ndvi(model: Any) -> bool:
+    """Whether the model's features read the clear (or cloudy) NDVI of the cube (the ``optical`` group, ``cloudy_input``).
+
+    Parameters
+    ----------
+    model : FusionModel
+        Any object with a ``spec`` (:class:`~fusets_dl.FeatureSpec`); none: False.
+
+    Returns
+    -------
+    bool
+    """
     from ..features import FEATURE_GROUPS
 
     spec = getattr(model, "spec", None)
@@ -562,7 +572,7 @@ def calibrate(
             f"with {n_gaps} spells of {gap_days:g} days hidden; use shorter or fewer spells"
         )
     iy, ix, obs, hidden = iy[keep], ix[keep], obs[keep], hidden[keep]
-    sees_ndvi = _reads_ndvi(model)
+    sees_ndvi = reads_ndvi(model)
     if predicted is not None and not sees_ndvi:
         pred = predicted.transpose("time", "y", "x").isel(y=xr.DataArray(iy, dims="pix"), x=xr.DataArray(ix, dims="pix"))
         pred = np.asarray(pred.transpose("pix", "time").values, dtype=np.float64)

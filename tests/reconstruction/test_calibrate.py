@@ -424,9 +424,9 @@ def test_an_optical_model_is_calibrated_without_seeing_the_hidden_values(monkeyp
 
     cube, pred, _truth = _rice_cube(ny=2, nx=5)
     m = _model()
-    assert not cal_mod._reads_ndvi(m)
+    assert not cal_mod.reads_ndvi(m)
     m.spec = fdl.FeatureSpec(groups=("sar", "time", "optical"))
-    assert cal_mod._reads_ndvi(m)
+    assert cal_mod.reads_ndvi(m)
     seen = {}
 
     def fake_predict(sub, model, **kw):
