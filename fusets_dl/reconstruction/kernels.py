@@ -26,8 +26,8 @@ _OBSERVED, _PREDICTED, _INTERPOLATED, _MISSING = (SOURCE_FLAGS[k] for k in ("obs
 
 #: Growth of the std of a filled value with the distance to the nearest clear view (:func:`std_growth`):
 #: the error variance grows by its value at the clear view every this many days. On hidden 60-day spells of
-#: patch A (the model's own blocks) the Gaussian likelihood was best at 20-40 days, on cubes the model was not
-#: trained on (another WorldCereal patch, the shared sites left out) at 10-20: docs/reconstruction.md.
+#: patch A (the model's own blocks) the Gaussian likelihood was best at 20-40 days, on another WorldCereal
+#: patch the model was not trained on at 10-20: docs/reconstruction.md.
 STD_GROWTH_DAYS = 20.0
 #: The distance at which :func:`std_growth` is 1: a filled value this far from a clear view keeps its std
 #: (about the median distance of a value inside a 60-day spell).
