@@ -145,8 +145,9 @@ class CompareResult:
     ----------
     rows : list of dict
         One per method: ``method``, ``rmse``, ``mae``, ``r2``, ``bias``, ``n``,
-        ``filled``, ``within_1std``, ``within_2std``, ``mean_std``, ``nll``
-        (NaN for a method without a std), ``seconds``, ``seconds_per_pixel``,
+        ``filled``, ``n_std`` (the scored values with a finite positive std),
+        ``within_1std``, ``within_2std``, ``mean_std``, ``nll`` (NaN for a
+        method without a std), ``seconds``, ``seconds_per_pixel``,
         ``timed_pixels``.
     info : dict
         The protocol's settings and counts (spells, pixels, hidden values,
@@ -203,7 +204,7 @@ class CompareResult:
         return path
 
     def to_json(self, path: str | Path) -> Path:
-        """Write the rows and the info as JSON.
+        """Write the rows and the info as strict JSON (a NaN score as null).
 
         Parameters
         ----------
@@ -216,7 +217,7 @@ class CompareResult:
             ``path``.
         """
         path = Path(path)
-        path.write_text(json.dumps({"rows": self.rows, "info": self.info}, indent=2, default=str))
+        path.write_text(json.dumps(_json_safe({"rows": self.rows, "info": self.info}), indent=2, default=str, allow_nan=False))
         return path
 
     def save(self, folder: str | Path, *, figure: bool = True) -> dict[str, Path]:
@@ -246,6 +247,17 @@ class CompareResult:
             out["png"] = folder / "compare.png"
             plot_comparison(self).savefig(out["png"], dpi=110)
         return out
+
+
+def _json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float as None (strict JSON: no bare NaN for a method without a std)."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _share(v: float | None) -> str:
@@ -456,7 +468,7 @@ def _cmp_rows(truth: np.ndarray, hidden: np.ndarray, runs: dict[str, _Run]) -> t
                 "method": method,
                 **{k: m[k] for k in ("rmse", "mae", "r2", "bias", "n")},
                 "filled": float(np.isfinite(pred[hidden]).mean()),
-                **{k: cov[k] for k in ("within_1std", "within_2std", "mean_std", "nll")},
+                **{k: cov[k] for k in ("n_std", "within_1std", "within_2std", "mean_std", "nll")},
                 "seconds": secs,
                 "seconds_per_pixel": secs / timed,
                 "timed_pixels": timed,

@@ -166,7 +166,7 @@ TRANSFER_SETTING: dict[str, Any] = {"w_pred": None, "lam": 1000.0, "pred_gap_day
 #: The transfer setting's std floor, as a fraction of the pixel's residual spread
 #: (:func:`~.kernels.residual_spread`), by whether the model reads the cube's NDVI. An S1-only model's test
 #: RMSE is the error of its prediction without any clear view, and a filled value in a spell is pulled towards
-#: the views around it: half the spread as a floor covered 72-76 % of hidden values within 1 std on six cubes
+#: the views around it: half the spread as a floor covered 71-76 % of hidden values within 1 std on six cubes
 #: it was not trained on (the whole spread: 80-91 %). A model with optical context was tested with clear views
 #: nearby, so its test RMSE understates a spell's error: the whole spread (71-72 %; its test RMSE alone: 57-58 %).
 #: docs/reconstruction.md, "Uncertainty of the filled values".
@@ -343,6 +343,8 @@ def reconstruct(
         growth = cal.std_growth_days
     elif stored is not None:
         growth = stored["settings"].get("std_growth_days") if stored.get("foreign") else stored.get("std_growth_days")
+    if weights.get("predicted") == 0:  # the S2-only setting: the interpolated std already grows with the distance
+        growth = None
     grid = _rec_grid(pd.DatetimeIndex(cube["time"].values), freq, smooth)
     edges, table = pred_std_table(model)
     stacked = _rec_apply(

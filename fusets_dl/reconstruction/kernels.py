@@ -32,8 +32,9 @@ STD_GROWTH_DAYS = 20.0
 #: The distance at which :func:`std_growth` is 1: a filled value this far from a clear view keeps its std
 #: (about the median distance of a value inside a 60-day spell).
 STD_GROWTH_REF_DAYS = 20.0
-#: Distances beyond this count as this (a pixel without any clear view too): the error of a prediction far
-#: from every view is that of the prediction, it does not grow without bound.
+#: Distances beyond this count as this: the error of a value filled far from every view does not grow without
+#: bound. A pixel without any clear view keeps its std (factor 1): its values are the prediction alone, whose
+#: error is what the model's test RMSE measures.
 STD_GROWTH_CAP_DAYS = 90.0
 
 
@@ -154,8 +155,8 @@ def std_growth(dist: np.ndarray, growth_days: float) -> np.ndarray:
     Parameters
     ----------
     dist : numpy.ndarray
-        Days to the nearest clear view (inf where a series has none: counted
-        as the cap).
+        Days to the nearest clear view (inf or NaN where a series has none:
+        factor 1, the prediction's own std).
     growth_days : float
         Days over which the error variance grows by its value at a view (> 0).
 
@@ -164,7 +165,8 @@ def std_growth(dist: np.ndarray, growth_days: float) -> np.ndarray:
     numpy.ndarray
         float64, same shape.
     """
-    d = np.minimum(np.nan_to_num(np.asarray(dist, dtype=np.float64), nan=STD_GROWTH_CAP_DAYS, posinf=STD_GROWTH_CAP_DAYS), STD_GROWTH_CAP_DAYS)
+    dist = np.asarray(dist, dtype=np.float64)
+    d = np.minimum(np.where(np.isfinite(dist), dist, STD_GROWTH_REF_DAYS), STD_GROWTH_CAP_DAYS)
     return np.sqrt((1.0 + d / growth_days) / (1.0 + STD_GROWTH_REF_DAYS / growth_days))
 
 
@@ -379,7 +381,9 @@ def reconstruct_pixels(
         Multiply the std of every value that is not an observation by
         :func:`std_growth` of its distance to the nearest clear view (not in
         the S2-only setting, ``w_pred`` 0, whose interpolated std already
-        grows with it); None (default): as it is.
+        grows with it). An interpolated value (no S1 prediction either, e.g.
+        a gap in the S1 series) keeps its additive growth with the distance
+        to the nearest data as well. None (default): as it is.
     spread_floor : float
         With ``debias_days``: the std of a corrected prediction is at least
         this fraction of the residual spread (default 1: the whole spread).

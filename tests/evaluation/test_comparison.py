@@ -106,8 +106,12 @@ def test_save_writes_table_csv_json_and_figure(result: fdl.evaluation.CompareRes
     md = files["md"].read_text()
     assert md.startswith("| method | RMSE |") and "MOGPR" in md and "Linear interpolation" in md
     assert len(files["csv"].read_text().strip().splitlines()) == 1 + len(result.rows)
-    js = json.loads(files["json"].read_text())
+    text = files["json"].read_text()
+    js = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))  # strict: no bare NaN
     assert js["info"]["n_gaps"] == 3 and len(js["rows"]) == 6
+    rows = {r["method"]: r for r in js["rows"]}
+    assert rows["linear"]["within_1std"] is None and rows["fusion"]["within_1std"] == pytest.approx(result.rows[0]["within_1std"])
+    assert rows["fusion"]["n_std"] == rows["fusion"]["n"]  # every scored fusion value has a std
     assert files["png"].stat().st_size > 20_000
 
 

@@ -384,6 +384,11 @@ def test_reconstruct_uses_the_models_stored_calibration():
     m.info = {"reconstruction": _stored({"w_pred": 0.0, "lam": None, "pred_gap_days": None, "debias_days": None}), "scene": scene}
     s2 = fdl.reconstruct(cube, m, predicted=pred + 0.15)
     assert s2.attrs["smoothing"] == "none" and s2.attrs["calibration_w_pred"] == 0.0
+    # with a stored growth: none applied (the interpolated std grows already), and the attrs do not claim one
+    m.info["reconstruction"]["std_growth_days"] = 20.0
+    s2g = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+    assert "std_growth_days" not in s2g.attrs
+    np.testing.assert_array_equal(s2g["NDVI_std"].values, s2["NDVI_std"].values)
 
 
 def test_the_transfer_floor_depends_on_whether_the_model_reads_ndvi(monkeypatch):

@@ -105,8 +105,9 @@ def test_a_corrected_prediction_is_at_least_as_uncertain_as_its_residual_spread(
 def test_std_growth_is_one_at_the_reference_distance_and_capped():
     tau, ref, cap = 20.0, kernels.STD_GROWTH_REF_DAYS, kernels.STD_GROWTH_CAP_DAYS
     d = np.array([0.0, ref, 40.0, cap, 500.0, np.inf, np.nan])
-    expect = np.sqrt((1 + np.array([0.0, ref, 40.0, cap, cap, cap, cap]) / tau) / (1 + ref / tau))
+    expect = np.sqrt((1 + np.array([0.0, ref, 40.0, cap, cap, ref, ref]) / tau) / (1 + ref / tau))
     np.testing.assert_allclose(kernels.std_growth(d, tau), expect, rtol=1e-12)
+    assert kernels.std_growth(np.array([np.inf]), tau)[0] == pytest.approx(1.0)  # no clear view at all: the prediction's own std
     assert kernels.std_growth(np.array([ref]), 5.0)[0] == pytest.approx(1.0)
 
 
