@@ -47,18 +47,22 @@ def test_rows_scores_and_protocol(result: fdl.evaluation.CompareResult, small_cu
     assert test.sum() >= result.info["n_pixels"]
 
 
+def _hidden_by_hand(cube: xr.Dataset, model, cfg: CompareConfig) -> tuple[np.ndarray, ...]:
+    """Days, and the evaluated pixels' rows, columns, clear NDVI (time, pixel) and hidden mask, built as compare builds them."""
+    days = ((cube["time"] - cube["time"][0]) / np.timedelta64(1, "D")).values
+    iy, ix = np.nonzero(block_mask(cube.sizes["y"], cube.sizes["x"], model.blocks))
+    obs = cube["NDVI"].values[:, iy, ix]
+    hidden = hide_gaps(obs, days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed)
+    keep = (hidden.sum(0) > 0) & ((np.isfinite(obs) & ~hidden).sum(0) >= cfg.min_clear)
+    return days, iy[keep], ix[keep], obs[:, keep], hidden[:, keep]
+
+
 def test_linear_row_is_recomputable(small_cube: xr.Dataset) -> None:
     """The linear-interpolation score equals a hand-made computation with the same hidden mask."""
     model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=2, min_samples=50))
     cfg = CompareConfig(gap_days=40, n_gaps=3, max_pixels=None, methods=("linear",))
     res = compare(small_cube, config=cfg, model=model)
-    ndvi = small_cube["NDVI"].values
-    days = ((small_cube["time"] - small_cube["time"][0]) / np.timedelta64(1, "D")).values
-    iy, ix = np.nonzero(block_mask(small_cube.sizes["y"], small_cube.sizes["x"], model.blocks))
-    obs = ndvi[:, iy, ix]
-    hidden = hide_gaps(obs, days, iy, ix, gap_days=40, n_gaps=3, seed=0)
-    keep = (hidden.sum(0) > 0) & ((np.isfinite(obs) & ~hidden).sum(0) >= cfg.min_clear)
-    obs, hidden = obs[:, keep], hidden[:, keep]
+    days, _iy, _ix, obs, hidden = _hidden_by_hand(small_cube, model, cfg)
     errs = []
     for j in range(obs.shape[1]):
         ok = np.isfinite(obs[:, j]) & ~hidden[:, j]
@@ -74,20 +78,14 @@ def test_fusion_coverage_is_recomputable(small_cube: xr.Dataset) -> None:
     model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=2, min_samples=50))
     cfg = CompareConfig(gap_days=40, n_gaps=3, max_pixels=None, methods=("fusion", "linear"))
     res = compare(small_cube, config=cfg, model=model)
-    ndvi = small_cube["NDVI"].values
-    days = ((small_cube["time"] - small_cube["time"][0]) / np.timedelta64(1, "D")).values
-    iy, ix = np.nonzero(block_mask(small_cube.sizes["y"], small_cube.sizes["x"], model.blocks))
-    obs = ndvi[:, iy, ix]
-    hidden = hide_gaps(obs, days, iy, ix, gap_days=40, n_gaps=3, seed=0)
-    keep = (hidden.sum(0) > 0) & ((np.isfinite(obs) & ~hidden).sum(0) >= cfg.min_clear)
-    full = np.zeros(ndvi.shape, bool)
-    full[:, iy[keep], ix[keep]] = hidden[:, keep]
+    days, iy, ix, truth, h = _hidden_by_hand(small_cube, model, cfg)
+    full = np.zeros(small_cube["NDVI"].shape, bool)
+    full[:, iy, ix] = h
     cube_h = small_cube.copy()
     cube_h["NDVI"] = small_cube["NDVI"].where(~xr.DataArray(full, dims=("time", "y", "x")))
     rec = fdl.reconstruct(cube_h, model)
-    v, s = rec["NDVI"].values[:, iy[keep], ix[keep]], rec["NDVI_std"].values[:, iy[keep], ix[keep]]
+    v, s = rec["NDVI"].values[:, iy, ix], rec["NDVI_std"].values[:, iy, ix]
     lin = {r["method"]: r for r in res.rows}["linear"]
-    truth, h = obs[:, keep], hidden[:, keep]
     # the values every method filled: linear interpolation leaves the series ends
     ok = np.zeros_like(h)
     for j in range(h.shape[1]):
