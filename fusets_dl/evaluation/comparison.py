@@ -447,7 +447,9 @@ def _cmp_methods(inputs: GapInputs, methods: tuple[str, ...]) -> dict[str, _Run]
     for name, method in chosen.items():
         t0 = time.perf_counter()
         out = method.fill(inputs)
-        pred, std = (out.values, out.std) if isinstance(out, Filled) else (out, None)
+        pred, std = (np.asarray(out.values), np.asarray(out.std)) if isinstance(out, Filled) else (out, None)
+        if std is not None and std.shape != pred.shape:
+            raise ConfigError(f"compare: method {name!r} returned values of shape {pred.shape} and a std of shape {std.shape}, expected the same")
         secs = time.perf_counter() - t0 + (t_pred if method.uses_prediction else 0.0)  # with the prediction it used
         runs[name] = (pred, secs, n_scene if method.scene_wide else n_pixels, std)
         log.info("compare: %s done in %.1f s", name, secs)

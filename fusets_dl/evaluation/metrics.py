@@ -67,10 +67,17 @@ def coverage_metrics(observed: np.ndarray, predicted: np.ndarray, std: np.ndarra
         (fractions, 0-1), ``mean_std`` and ``nll`` (the mean Gaussian negative
         log-likelihood ``log(std) + 0.5 log(2 pi) + err**2 / (2 std**2)``);
         NaN when no value is usable.
+
+    Raises
+    ------
+    ValueError
+        The three inputs differ in size.
     """
     o = np.asarray(observed, dtype=np.float64).ravel()
     p = np.asarray(predicted, dtype=np.float64).ravel()
     s = np.asarray(std, dtype=np.float64).ravel()
+    if not o.size == p.size == s.size:
+        raise ValueError(f"coverage_metrics: expected observed, predicted and std of one size, found {o.size}, {p.size} and {s.size}")
     ok = np.isfinite(o) & np.isfinite(p) & np.isfinite(s) & (s > 0)
     n = int(ok.sum())
     if n == 0:

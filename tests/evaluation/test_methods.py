@@ -106,3 +106,11 @@ def test_a_method_with_a_std_is_scored_on_it(monkeypatch: pytest.MonkeyPatch, sm
     assert rows["wide"]["within_1std"] == rows["wide"]["within_2std"] == 1.0 and rows["wide"]["mean_std"] == pytest.approx(10.0)
     assert rows["tight"]["within_2std"] == 0.0
     assert rows["wide"]["rmse"] == rows["tight"]["rmse"]  # the values are scored as before
+
+    def ragged(inputs: GapInputs) -> Filled:
+        v = _fill_mean(inputs)
+        return Filled(v, np.ones(v.shape[1:]))
+
+    monkeypatch.setitem(COMPARISON_METHODS, "ragged", Method("ragged", _COLOR, ragged))
+    with pytest.raises(ConfigError, match="method 'ragged' returned values of shape .* and a std of shape"):
+        compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=3, max_pixels=30, methods=("ragged",)), model=SimpleNamespace(blocks=blocks))

@@ -58,6 +58,8 @@ def test_coverage_metrics_by_hand():
     assert m["nll"] == pytest.approx(np.mean(np.log(s) + 0.5 * np.log(2 * np.pi) + 0.5 * z**2))
     none = coverage_metrics(obs, pred, np.full(6, np.nan))
     assert none["n_std"] == 0 and np.isnan(none["within_1std"]) and np.isnan(none["nll"])
+    with pytest.raises(ValueError, match="one size, found 6, 6 and 5"):
+        coverage_metrics(obs, pred, std[:5])
 
 
 def test_coverage_of_a_calibrated_gaussian():
