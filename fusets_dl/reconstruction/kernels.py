@@ -420,11 +420,13 @@ def reconstruct_pixels(
         )
     else:
         val_out, std_out = fill_interpolated(val, std, grid_days)
-    if pred_gap_days is not None and not (w_pred is not None and w_pred == 0):
-        val_out = follow_prediction(val_out, prediction_curve(pred, in_days, grid_days), obs_distance(has_o, grid_days), pred_gap_days)
+    fused = not (w_pred is not None and w_pred == 0)  # the S2-only setting neither follows the prediction nor grows the std
+    dist = obs_distance(has_o, grid_days) if fused and (pred_gap_days is not None or std_growth_days is not None) else None
+    if pred_gap_days is not None and dist is not None:
+        val_out = follow_prediction(val_out, prediction_curve(pred, in_days, grid_days), dist, pred_gap_days)
     source = np.where((source == _MISSING) & np.isfinite(val_out), _INTERPOLATED, source)
-    if std_growth_days is not None and not (w_pred is not None and w_pred == 0):
-        std_out = np.where(has_o, std_out, std_out * std_growth(obs_distance(has_o, grid_days), std_growth_days))
+    if std_growth_days is not None and dist is not None:
+        std_out = np.where(has_o, std_out, std_out * std_growth(dist, std_growth_days))
     out = np.stack([val_out[..., out_idx], std_out[..., out_idx], source[..., out_idx]], axis=-1)
     if lam is not None:
         out[..., 0] = np.clip(out[..., 0], -1.0, 1.0)
