@@ -28,7 +28,7 @@ from .sequence import (
     sequence_inputs,
 )
 
-__all__ = ["SEQUENCE_FORMAT", "SequenceModel", "fit_std_scale", "load_sequence_model", "sequence_from_parts"]
+__all__ = ["SEQUENCE_FORMAT", "SequenceModel", "cube_span", "fit_std_scale", "load_sequence_model", "sequence_from_parts"]
 
 #: ``format`` field of the sidecar.
 SEQUENCE_FORMAT = "fusets_dl.SequenceModel"
@@ -42,6 +42,23 @@ _NORMAL_MEDIAN_ABS = 0.6744897501960817
 _COVER_1, _COVER_2 = 0.6827, 0.9545
 #: Rows (pixel-dates, padding included) per RowTCN call on CPU: the activations of one call stay in cache.
 _CPU_ROWS = 12_288
+
+
+def cube_span(cube: Any) -> list[str]:
+    """``[first date, last date]`` (``YYYY-MM-DD``) of a cube: how a model records the cubes its std was fitted on.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A cube with a ``time`` coordinate.
+
+    Returns
+    -------
+    list of str
+        The first and last dates.
+    """
+    t = cube["time"].values
+    return [str(t[0])[:10], str(t[-1])[:10]]
 
 
 def fit_std_scale(residual: np.ndarray, std: np.ndarray, method: str = "nll") -> float:
@@ -168,6 +185,27 @@ class SequenceModel:
             ``calibration["std_scale_s1_only"]`` or ``calibration["std_scale"]``, else 1.
         """
         return float(self.calibration.get("std_scale_s1_only" if s1_only else "std_scale", 1.0))
+
+    def std_fitted_on(self, span: list[str]) -> bool | None:
+        """Whether the std was fitted on a cube with this ``[first, last]`` date span.
+
+        The network's std is fitted on its training cubes (``info["cubes"]``),
+        its calibration factor on those or on the cubes given to
+        :func:`~fusets_dl.training.sequence.calibrate_sequence`
+        (``calibration["cubes"]``).
+
+        Parameters
+        ----------
+        span : list of str
+            :func:`cube_span` of a cube.
+
+        Returns
+        -------
+        bool or None
+            None when the model records neither (saved before 2026-11-26 without ``info["cubes"]``).
+        """
+        spans = [[c.get("start"), c.get("end")] for c in self.info.get("cubes", [])] + [list(c) for c in self.calibration.get("cubes", [])]
+        return None if not spans else list(span) in spans
 
     # ------------------------------------------------------------------ inference
     def predict_series(

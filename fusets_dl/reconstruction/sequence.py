@@ -10,6 +10,7 @@ std), flagged ``interpolated`` between cube dates.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import xarray as xr
 from ..cf import CONVENTIONS
 from ..errors import ConfigError, InsufficientDataError
 from ..inference.sequence import predict_sequence
+from ..models.sequence_model import cube_span
 from ..smoothing import whittaker
 from ..validate import check_cube, freq_days
 from .kernels import SOURCE_FLAGS
@@ -35,6 +37,12 @@ def _interp(v: np.ndarray, in_days: np.ndarray, grid: np.ndarray) -> np.ndarray:
         return np.repeat(v[..., :1], grid.size, axis=-1)
     w = np.clip((grid - in_days[i]) / (in_days[i + 1] - in_days[i]), 0.0, 1.0)
     return v[..., i] * (1 - w) + v[..., i + 1] * w
+
+
+def _spans(model: Any) -> str:
+    """The date spans a sequence model's std was fitted on, for messages."""
+    spans = [(c.get("start"), c.get("end")) for c in model.info.get("cubes", [])] + [tuple(c) for c in model.calibration.get("cubes", [])]
+    return ", ".join(f"{a} to {b}" for a, b in dict.fromkeys(spans))
 
 
 def _kernel(
@@ -132,6 +140,12 @@ def reconstruct_sequence(
             raise ConfigError("reconstruct: predicted: expected the sequence model's prediction with its NDVI_pred_std "
                               f"coordinate (fdl.predict_ndvi), found coordinates {sorted(predicted.coords)}")
         predicted = xr.Dataset({"NDVI_pred": predicted.drop_vars("NDVI_pred_std"), "NDVI_pred_std": predicted["NDVI_pred_std"]})
+    if model.std_fitted_on(cube_span(cube)) is False:
+        warnings.warn(
+            f"reconstruct: the sequence model's std was fitted on cubes of {_spans(model)}, not on this one "
+            f"({' to '.join(cube_span(cube))}); on another place or period it can be far too narrow (on another WorldCereal patch "
+            "27-38 % of hidden values fell within 1 std instead of 68 %); calibrate_sequence(model, cube) refits its factor on "
+            "this cube's clear views", UserWarning, stacklevel=2)
     pred = predicted if predicted is not None else predict_sequence(cube, model, s1_only=s1_only, **predict_kwargs)
     t = pd.DatetimeIndex(cube["time"].values)
     origin = t[0].floor("D")

@@ -43,7 +43,7 @@ from ..models.sequence import (
     input_channels,
     sequence_inputs,
 )
-from ..models.sequence_model import SequenceModel, fit_std_scale
+from ..models.sequence_model import SequenceModel, cube_span, fit_std_scale
 from ..runtime import resolve_device
 from ..validate import check_cube
 from .config import TrainConfig
@@ -197,6 +197,18 @@ def _nll(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor, beta: float = 0.0)
     return (nll * m).sum() / m.sum().clamp(min=1.0)
 
 
+def _validate(net: SequenceNet, tv: list[torch.Tensor], amp: bool, device: torch.device) -> tuple[float, float]:
+    """Gaussian NLL and RMSE of the mean (standardised units) of the hidden values of the validation windows."""
+    nll, se = 0.0, 0.0
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        for i in range(0, tv[0].shape[0], 512):
+            out, y, m = net(tv[0][i : i + 512]), tv[1][i : i + 512], tv[2][i : i + 512]
+            nll += float(_nll(out, y, m) * m.sum())
+            se += float((((out[:, 0].float() - y) ** 2) * m).sum())
+    n = float(tv[2].sum().clamp(min=1.0))
+    return nll / n, (se / n) ** 0.5
+
+
 def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torch.device) -> tuple[list[dict[str, float]], int, float]:
     """AdamW with early stopping on fixed validation windows; returns history, best epoch, samples/s."""
     r = net.radius
@@ -242,14 +254,15 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
         if ema is not None:  # validate (and keep) the averaged weights
             live = {k: v.detach().clone() for k, v in net.state_dict().items()}
             net.load_state_dict(ema)
-        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            vloss = float(sum(_nll(net(tv[0][i : i + 512]), tv[1][i : i + 512], tv[2][i : i + 512]) * tv[2][i : i + 512].sum()
-                              for i in range(0, tv[0].shape[0], 512)) / tv[2].sum().clamp(min=1.0))
+        vnll, vrmse = _validate(net, tv, amp, device)
+        vloss = vnll if config.seq_val_score == "nll" else vrmse
         sched.step(vloss)
-        history.append({"epoch": epoch + 1, "loss": total / max(steps, 1), "val_loss": vloss,
+        history.append({"epoch": epoch + 1, "loss": total / max(steps, 1), "val_loss": vnll,
+                        "val_rmse": vrmse * cubes[0].stats["ndvi_std"],
                         "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - t0})
-        logger.info("train_sequence: epoch %d loss %.4f val_loss %.4f", epoch + 1, history[-1]["loss"], vloss)
-        improved = vloss < best[0] - 1e-4
+        logger.info("train_sequence: epoch %d loss %.4f val_loss %.4f val_rmse %.4f", epoch + 1, history[-1]["loss"], vnll,
+                    history[-1]["val_rmse"])
+        improved = vloss < best[0] - 1e-4 * (1.0 if config.seq_val_score == "nll" else 0.1)
         if improved:
             best = (vloss, {k: v.detach().clone() for k, v in net.state_dict().items()}, epoch + 1)
         if live is not None:
@@ -436,6 +449,7 @@ def train_sequence(
     # the first cube's split is also the model's ``blocks`` in the form the comparison reads
     model.blocks.update(blocks[0])
     model.calibration = _calibrate(model, prepared, config)
+    model.calibration["cubes"] = [cube_span(c) for c in cube_list]
     model.metrics = _metrics(model, prepared, config)
     m = model.metrics.get("test_gaps", {})
     logger.info("train_sequence: held-out gaps R2 %.3f RMSE %.4f; S1-only R2 %.3f; coverage %.2f / %.2f",
@@ -496,4 +510,6 @@ def calibrate_sequence(
         part, _ = _parts(cube, config, sp)
         prepared.append(_prepare(cube, _series(cube), part, model.stats, model.radius, gap, model.inputs))
     bare = dataclasses.replace(model, calibration={})
-    return dataclasses.replace(model, calibration=_calibrate(bare, prepared, config, method))
+    cal = _calibrate(bare, prepared, config, method)
+    cal["cubes"] = [cube_span(c) for c in cube_list]
+    return dataclasses.replace(model, calibration=cal)

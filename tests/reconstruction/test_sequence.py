@@ -72,3 +72,25 @@ def test_accessor_and_a_given_prediction(small_cube: xr.Dataset) -> None:
     np.testing.assert_array_equal(given["NDVI_std"].values, ref["NDVI_std"].values)
     with pytest.raises(ConfigError, match="NDVI_pred_std"):
         reconstruct_sequence(small_cube, m, predicted=small_cube["VV"])
+
+
+def test_a_cube_the_std_was_not_fitted_on_warns(small_cube: xr.Dataset) -> None:
+    import dataclasses
+    import warnings
+
+    from fusets_dl.models.sequence_model import cube_span
+
+    m = tiny_model()
+    assert m.std_fitted_on(cube_span(small_cube)) is None  # nothing recorded (models saved before): no claim either way
+    own = dataclasses.replace(m, info={"cubes": [{"start": cube_span(small_cube)[0], "end": cube_span(small_cube)[1]}]})
+    later = small_cube.isel(time=slice(4, None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its own cube: no warning
+        reconstruct_sequence(small_cube, own, device="cpu")
+    with pytest.warns(UserWarning, match=r"std was fitted on cubes of \d{4}-\d\d-\d\d to .*calibrate_sequence\(model, cube\)") as rec:
+        reconstruct_sequence(later, own, device="cpu")
+    assert " to ".join(cube_span(later)) in str(rec[0].message)
+    recal = dataclasses.replace(own, calibration={"std_scale": 1.5, "cubes": [cube_span(later)]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refitted on that cube: no warning
+        reconstruct_sequence(later, recal, device="cpu")

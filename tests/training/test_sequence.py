@@ -47,9 +47,30 @@ def test_list_of_cubes_and_fine_tuning(trained: SequenceModel, small_cube: xr.Da
     assert len(m.info["cubes"]) == 2 and m.info["cubes"][1]["nt"] == small_cube.sizes["time"] - 5
 
 
+def _first_best(values: list[float], tol: float) -> int:
+    """The epoch (1-based) the early stop keeps: the first that beat every earlier kept one by more than ``tol``."""
+    best, at = float("inf"), -1
+    for k, v in enumerate(values, 1):
+        if v < best - tol:
+            best, at = v, k
+    return at
+
+
+def test_the_kept_epoch_is_the_best_by_the_validation_score(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    assert trained.config["seq_val_score"] == "rmse"  # the default
+    hist = trained.history
+    assert all(0 < h["val_rmse"] < 1 and np.isfinite(h["val_loss"]) for h in hist)  # both recorded, RMSE in NDVI units
+    sd = trained.stats["ndvi_std"]
+    assert trained.info["best_epoch"] == _first_best([h["val_rmse"] / sd for h in hist], 1e-5)
+    by_nll = fdl.train(small_cube, config=fdl.TrainConfig(**{**FAST, "seq_val_score": "nll"}))
+    assert by_nll.info["best_epoch"] == _first_best([h["val_loss"] for h in by_nll.history], 1e-4)
+
+
 def test_bad_input() -> None:
     with pytest.raises(ConfigError, match="model: expected 'mlp' or 'sequence'"):
         fdl.TrainConfig(model="rnn")
+    with pytest.raises(ConfigError, match="seq_val_score: expected 'nll' or 'rmse', found 'mse'"):
+        fdl.TrainConfig(model="sequence", seq_val_score="mse")
     with pytest.raises(ConfigError, match="odd kernel"):
         fdl.TrainConfig(model="sequence", seq_kernel=2)
     assert fdl.TrainConfig.from_dict(fdl.TrainConfig(model="sequence", seq_dilations=(1, 3)).to_dict()).seq_dilations == (1, 3)
@@ -84,6 +105,11 @@ def test_calibrate_sequence_refits_on_the_models_validation_blocks(trained: Sequ
     again = calibrate_sequence(trained, small_cube)  # the model's own config: the same blocks, the same factor
     assert again.calibration["std_scale"] == pytest.approx(trained.calibration["std_scale"], rel=1e-5)
     assert again.network is trained.network and trained.calibration["method"] == "nll"
+    span = [str(small_cube.time.values[0])[:10], str(small_cube.time.values[-1])[:10]]
+    assert trained.calibration["cubes"] == [span] and trained.std_fitted_on(span)
+    later = small_cube.isel(time=slice(4, None))
+    assert trained.std_fitted_on([str(later.time.values[0])[:10], span[1]]) is False
+    assert calibrate_sequence(trained, later).calibration["cubes"] == [[str(later.time.values[0])[:10], span[1]]]
     q = calibrate_sequence(trained, small_cube, method="quantile")
     assert q.calibration["method"] == "quantile" and 0.2 < q.std_scale() < 5 and q.std_scale() != again.std_scale()
     with pytest.raises(ModelError, match="method"):
