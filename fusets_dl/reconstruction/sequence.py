@@ -144,7 +144,7 @@ def reconstruct_sequence(
         warnings.warn(
             f"reconstruct: the sequence model's std was fitted on cubes of {_spans(model)}, not on this one "
             f"({' to '.join(cube_span(cube))}); on another place or period it can be far too narrow (on another WorldCereal patch "
-            "27-38 % of hidden values fell within 1 std instead of 68 %); calibrate_sequence(model, cube) refits its factor on "
+            "26-45 % of hidden values fell within 1 std instead of 68 %); calibrate_sequence(model, cube) refits its factor on "
             "this cube's clear views", UserWarning, stacklevel=2)
     pred = predicted if predicted is not None else predict_sequence(cube, model, s1_only=s1_only, **predict_kwargs)
     t = pd.DatetimeIndex(cube["time"].values)

@@ -130,7 +130,9 @@ class TrainConfig:
         Odd kernel size of its dilated convolutions.
     seq_window : int
         Dates per training window whose outputs are scored (plus the
-        receptive radius on each side).
+        receptive radius on each side). 128 (since 2026-11-26; 64 before):
+        on patch A, seeds 0-3, 0.526 against 0.545 x linear interpolation
+        on held-out spells, at about 1.8 x the training time.
     seq_spell_days : float
         Longest hidden spell of clear NDVI during training.
     seq_spells : int
@@ -203,7 +205,7 @@ class TrainConfig:
     seq_channels: int = 32
     seq_dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
     seq_kernel: int = 3
-    seq_window: int = 64
+    seq_window: int = 128
     seq_spell_days: float = 120.0
     seq_spells: int = 3
     seq_dropout: float = 0.1

@@ -8,7 +8,8 @@ each window ``seq_spells`` random spells of 0 to ``seq_spell_days`` days of clea
 hidden from the input (in a share ``seq_s1_only_fraction`` of the windows
 all NDVI is hidden: the S1-only mode), and the Gaussian negative
 log-likelihood of the hidden values is minimised (mean and log-variance).
-Early stopping on windows of the validation blocks (fixed masks). After
+Early stopping on the RMSE of windows of the validation blocks (fixed masks;
+``seq_val_score``). After
 training, one factor on the std (:func:`~fusets_dl.models.sequence_model.fit_std_scale`,
 the Gaussian-NLL optimum) is fitted on hidden 60-day spells of the
 validation blocks (another for the S1-only mode): the network's std comes
