@@ -39,6 +39,7 @@ import xarray as xr
 
 from ..errors import ConfigError, InsufficientDataError
 from .comparison import CompareConfig, compare
+from .methods import s1_prediction
 from .metrics import regression_metrics
 
 __all__ = ["leave_one_site_out", "score_sites"]
@@ -212,10 +213,8 @@ def _named(cube: xr.Dataset, name: str) -> xr.Dataset:
 
 
 def _prediction_scores(cube: xr.Dataset, model: Any) -> dict[str, float]:
-    """The model's prediction against every clear NDVI observation of the cube."""
-    from ..inference import predict_ndvi
-
-    pred = predict_ndvi(cube, model).transpose("time", "y", "x").values
+    """The model's prediction against every clear NDVI observation of the cube (a sequence model's S1-only mode: it must not read them)."""
+    pred = s1_prediction(cube, model).transpose("time", "y", "x").values
     obs = cube["NDVI"].transpose("time", "y", "x").values
     ok = np.isfinite(obs) & np.isfinite(pred)
     m = regression_metrics(obs[ok], pred[ok])

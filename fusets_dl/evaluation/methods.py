@@ -31,7 +31,7 @@ import xarray as xr
 if TYPE_CHECKING:
     from .comparison import CompareConfig
 
-__all__ = ["COMPARISON_METHODS", "EXTRA_COLORS", "LABELS", "Filled", "GapInputs", "Method", "color_of", "label_of"]
+__all__ = ["COMPARISON_METHODS", "EXTRA_COLORS", "LABELS", "Filled", "GapInputs", "Method", "color_of", "label_of", "s1_prediction"]
 
 
 @dataclass(frozen=True)
@@ -148,8 +148,38 @@ def _fill_fusion_calibrated(inputs: GapInputs) -> Filled:
     return _filled(reconstruct(inputs.cube, inputs.model, weights="auto", predicted=inputs.prediction, calibration=opts), inputs)
 
 
+def s1_prediction(cube: xr.Dataset, model: Any) -> xr.DataArray:
+    """The model's prediction from S1 (and its own features) that does not read the clear NDVI it is scored on.
+
+    The per-date model's :func:`~fusets_dl.predict_ndvi`; a sequence model
+    reads the clear NDVI of the whole series, so its S1-only mode
+    (``s1_only=True``: every NDVI hidden).
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        Fusion cube.
+    model : FusionModel or SequenceModel
+        Trained model.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``NDVI_pred(time, y, x)``, lazy on Dask input.
+    """
+    if getattr(model, "kind", None) == "sequence":
+        from ..inference.sequence import predict_sequence
+
+        return predict_sequence(cube, model, s1_only=True)["NDVI_pred"]
+    from ..inference import predict_ndvi
+
+    return predict_ndvi(cube, model)
+
+
 def _fill_fusion_s1_only(inputs: GapInputs) -> np.ndarray:
-    """The model's S1 prediction alone."""
+    """The model's S1 prediction alone (a sequence model's S1-only mode: it does not see the clear NDVI around the spell)."""
+    if getattr(inputs.model, "kind", None) == "sequence":
+        return _at_pixels(s1_prediction(inputs.cube, inputs.model).compute(), inputs)
     if inputs.prediction is None:
         raise ValueError("fusion_s1_only: expected the model's prediction in the inputs, found None")
     return _at_pixels(inputs.prediction, inputs)

@@ -88,3 +88,28 @@ def test_score_sites_calibrated_scores_the_other_half(three_sites):
     assert 0.3 * plain["gap_n"][0] < cal["gap_n"][0] < 0.7 * plain["gap_n"][0]
     # the prediction score does not depend on the split
     assert cal["pred_r2"][0] == pytest.approx(plain["pred_r2"][0])
+
+
+def test_a_sequence_model_is_scored_on_what_it_does_not_read(three_sites):
+    """Its prediction score is its S1-only mode (it reads the clear NDVI), not a prediction that saw the values scored."""
+    import warnings
+
+    from fusets_dl.evaluation.metrics import regression_metrics
+    from fusets_dl.inference.sequence import predict_sequence
+    from fusets_dl.training.sequence import train_sequence
+
+    cfg = TrainConfig(model="sequence", seq_channels=8, seq_dilations=(1, 2, 4), seq_window=16, seq_windows_per_epoch=128,
+                      max_epochs=2, patience=2, block_size=4, num_threads=1, seed=0)
+    seq = train_sequence(three_sites[0], cfg)
+    other = three_sites[2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a cube its std was not fitted on
+        row = score_sites(seq, [other], max_pixels=40)
+    obs = other["NDVI"].values
+    s1 = predict_sequence(other, seq, s1_only=True)["NDVI_pred"].values
+    seen = predict_sequence(other, seq)["NDVI_pred"].values  # reads the very values it is scored on
+    ok = np.isfinite(obs) & np.isfinite(s1)
+    assert row["pred_r2"][0] == pytest.approx(regression_metrics(obs[ok], s1[ok])["r2"])
+    assert row["pred_r2"][0] != pytest.approx(regression_metrics(obs[ok], seen[ok])["r2"])
+    # the gap-filling row "S1 prediction alone" is the S1-only mode too, not the reconstruction's NDVI-aware mean
+    assert np.isfinite(row["gap_rmse_s1"][0]) and row["gap_rmse_s1"][0] != pytest.approx(row["gap_rmse_fusion"][0])
