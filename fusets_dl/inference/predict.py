@@ -87,8 +87,13 @@ def predict_ndvi(
     ----------
     cube : xarray.Dataset
         Fusion cube with ``VV``, ``VH`` (dB).
-    model : FusionModel
-        A trained model; its feature spec decides the features.
+    model : FusionModel or SequenceModel
+        A trained model; its feature spec decides the features. A
+        :class:`~fusets_dl.models.sequence_model.SequenceModel` reads the clear ``NDVI`` of
+        the whole series too (unless its ``spec["s1_only"]``): its prediction
+        at a clear date has seen that value, so do not score it against the
+        cube's own NDVI; :func:`fusets_dl.evaluation.methods.s1_prediction`
+        (its S1-only mode) is the prediction to score.
     batch_size : int, optional
         Pixel-dates per forward pass; None takes the ``batch_size`` option
         (default: 16,384 on CPU and 1,048,576 on CUDA, where batches go
