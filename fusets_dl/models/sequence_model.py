@@ -186,13 +186,24 @@ class SequenceModel:
         """
         return float(self.calibration.get("std_scale_s1_only" if s1_only else "std_scale", 1.0))
 
-    def std_fitted_on(self, span: list[str]) -> bool | None:
-        """Whether the std was fitted on a cube with this ``[first, last]`` date span.
+    def std_spans(self) -> list[list[str]]:
+        """The ``[first, last]`` date spans of the cubes the std was fitted on, without repeats.
 
         The network's std is fitted on its training cubes (``info["cubes"]``),
         its calibration factor on those or on the cubes given to
         :func:`~fusets_dl.training.sequence.calibrate_sequence`
         (``calibration["cubes"]``).
+
+        Returns
+        -------
+        list of list of str
+            Empty when the model records neither (saved before 2026-11-26 without ``info["cubes"]``).
+        """
+        spans = [(c.get("start"), c.get("end")) for c in self.info.get("cubes", [])] + [tuple(c) for c in self.calibration.get("cubes", [])]
+        return [list(s) for s in dict.fromkeys(spans)]
+
+    def std_fitted_on(self, span: list[str]) -> bool | None:
+        """Whether the std was fitted on a cube with this ``[first, last]`` date span (:meth:`std_spans`).
 
         Parameters
         ----------
@@ -204,7 +215,7 @@ class SequenceModel:
         bool or None
             None when the model records neither (saved before 2026-11-26 without ``info["cubes"]``).
         """
-        spans = [[c.get("start"), c.get("end")] for c in self.info.get("cubes", [])] + [list(c) for c in self.calibration.get("cubes", [])]
+        spans = self.std_spans()
         return None if not spans else list(span) in spans
 
     # ------------------------------------------------------------------ inference

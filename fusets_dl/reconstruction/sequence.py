@@ -39,12 +39,6 @@ def _interp(v: np.ndarray, in_days: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return v[..., i] * (1 - w) + v[..., i + 1] * w
 
 
-def _spans(model: Any) -> str:
-    """The date spans a sequence model's std was fitted on, for messages."""
-    spans = [(c.get("start"), c.get("end")) for c in model.info.get("cubes", [])] + [tuple(c) for c in model.calibration.get("cubes", [])]
-    return ", ".join(f"{a} to {b}" for a, b in dict.fromkeys(spans))
-
-
 def _kernel(
     obs: np.ndarray, mean: np.ndarray, std: np.ndarray, *, in_days: np.ndarray, grid_days: np.ndarray | None, obs_std: float, lam: float | None
 ) -> np.ndarray:
@@ -142,7 +136,7 @@ def reconstruct_sequence(
         predicted = xr.Dataset({"NDVI_pred": predicted.drop_vars("NDVI_pred_std"), "NDVI_pred_std": predicted["NDVI_pred_std"]})
     if model.std_fitted_on(cube_span(cube)) is False:
         warnings.warn(
-            f"reconstruct: the sequence model's std was fitted on cubes of {_spans(model)}, not on this one "
+            f"reconstruct: the sequence model's std was fitted on cubes of {', '.join(' to '.join(sp) for sp in model.std_spans())}, not on this one "
             f"({' to '.join(cube_span(cube))}); on another place or period it can be far too narrow (on another WorldCereal patch "
             "26-45 % of hidden values fell within 1 std instead of 68 %); calibrate_sequence(model, cube) refits its factor on "
             "this cube's clear views", UserWarning, stacklevel=2)

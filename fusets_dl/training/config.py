@@ -131,7 +131,7 @@ class TrainConfig:
     seq_window : int
         Dates per training window whose outputs are scored (plus the
         receptive radius on each side). 128 (since 2026-11-26; 64 before):
-        on patch A, seeds 0-3, 0.526 against 0.545 x linear interpolation
+        on patch A, seeds 0-3, 0.526 against 0.543 x linear interpolation
         on held-out spells, at about 1.8 x the training time.
     seq_spell_days : float
         Longest hidden spell of clear NDVI during training.

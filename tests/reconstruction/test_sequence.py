@@ -90,7 +90,8 @@ def test_a_cube_the_std_was_not_fitted_on_warns(small_cube: xr.Dataset) -> None:
     with pytest.warns(UserWarning, match=r"std was fitted on cubes of \d{4}-\d\d-\d\d to .*calibrate_sequence\(model, cube\)") as rec:
         reconstruct_sequence(later, own, device="cpu")
     assert " to ".join(cube_span(later)) in str(rec[0].message)
-    recal = dataclasses.replace(own, calibration={"std_scale": 1.5, "cubes": [cube_span(later)]})
+    recal = dataclasses.replace(own, calibration={"std_scale": 1.5, "cubes": [cube_span(later), cube_span(small_cube)]})
+    assert own.std_spans() == [cube_span(small_cube)] and recal.std_spans() == [cube_span(small_cube), cube_span(later)]  # no repeats
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # refitted on that cube: no warning
         reconstruct_sequence(later, recal, device="cpu")
