@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._logging import logger
-from .errors import ModelError
+from .errors import ModelError, StoreExistsError
 
 __all__ = ["json_default", "read_pair", "sidecar_digest", "stem", "write_pair"]
 
@@ -46,12 +46,17 @@ def stem(path: str | Path) -> Path:
 def write_pair(path: str | Path, blob: bytes, sidecar: Callable[[str], dict[str, Any]]) -> Path:
     """Write ``<stem>.safetensors`` and ``<stem>.json`` (``sidecar(sha256)``) via temporary names; return the JSON path.
 
-    An interrupted save never leaves a half-written file under the final name.
+    An interrupted save never leaves a half-written file under the final name,
+    and a JSON file there that is not a fusets_dl sidecar (a user's own file)
+    is never replaced: :class:`StoreExistsError`.
     """
     s = stem(path)
     s.parent.mkdir(parents=True, exist_ok=True)
     sha = hashlib.sha256(blob).hexdigest()
     w_path, j_path = s.with_name(s.name + ".safetensors"), s.with_name(s.name + ".json")
+    if j_path.exists() and not _is_sidecar(j_path):
+        raise StoreExistsError(f"save: {str(j_path)!r} exists and is not a fusets_dl model sidecar (no 'format' and 'weights_sha256'); "
+                               "it was left as it is. Save under another name, or remove that file")
     tmp_w, tmp_j = w_path.with_name(w_path.name + ".tmp"), j_path.with_name(j_path.name + ".tmp")
     tmp_w.write_bytes(blob)
     meta = sidecar(sha)
@@ -60,6 +65,15 @@ def write_pair(path: str | Path, blob: bytes, sidecar: Callable[[str], dict[str,
     tmp_w.replace(w_path)
     tmp_j.replace(j_path)
     return j_path
+
+
+def _is_sidecar(path: Path) -> bool:
+    """Whether ``path`` holds a JSON object written by :func:`write_pair` (format and weights digest keys)."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(meta, dict) and "format" in meta and "weights_sha256" in meta
 
 
 def read_pair(path: str | Path, fmt: str, version: int, what: str = "model") -> tuple[dict[str, Any], bytes, Path, Path]:

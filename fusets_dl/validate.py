@@ -99,7 +99,7 @@ def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False) -> 
         dups = idx[idx.duplicated()].unique()[:5]
         raise DuplicateTimeError(
             f"{what}: expected unique timestamps, found {int(idx.duplicated().sum())} duplicates "
-            f"(first: {[str(d) for d in dups]}); pass duplicates='first' or 'mean' to merge them"
+            f"(first: {[str(d) for d in dups]}); merge them when reading (fdl.open_s1 / fdl.open_s2(..., duplicates='first' or 'mean')) or drop them (ds.drop_duplicates('time'))"
         )
     if not idx.is_monotonic_increasing:
         raise DimensionError(f"{what}: expected 'time' sorted ascending")

@@ -21,6 +21,7 @@ from ..features.block import BlockConstants, block_constants, block_sources, fea
 from ..models.fusion_model import FusionModel
 from ..models.io import model_from_parts
 from ..options import option
+from ..readers.cube import check_cube_values
 from ..runtime import Payload, default_batch_size, from_payload, make_payload, resolve_device
 from ..validate import check_cube
 
@@ -131,6 +132,7 @@ def predict_ndvi(
         ds = predict_sequence(cube, model, batch_size=batch_size, device=device, precision=precision)
         return ds["NDVI_pred"].assign_coords(NDVI_pred_std=ds["NDVI_pred_std"])
     check_cube(cube)
+    cube = check_cube_values(cube, "predict_ndvi")
     # the options are read now, not when a lazy result is computed (maybe outside a ``with set_options``)
     batch_size = option("batch_size", batch_size)
     device = option("device", device)

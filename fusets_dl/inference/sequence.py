@@ -19,8 +19,9 @@ from .._logging import logger
 from ..errors import ModelError
 from ..features.orbits import orbit_groups
 from ..models.sequence import time_channels
-from ..models.sequence_model import SequenceModel, sequence_from_parts
+from ..models.sequence_model import SequenceModel, batch_rows, sequence_from_parts
 from ..options import option
+from ..readers.cube import check_cube_values
 from ..runtime import Payload, from_payload, make_payload
 from ..validate import check_cube
 
@@ -123,13 +124,15 @@ def predict_sequence(
     Raises
     ------
     ModelError
-        ``model`` is not a sequence model.
+        ``model`` is not a sequence model, or ``batch_size`` is not a positive integer.
     FusionError
         A cube without ``VV``/``VH`` or with bad dimensions.
     """
     if getattr(model, "kind", None) != "sequence":
         raise ModelError(f"predict_sequence: expected a SequenceModel, found {type(model).__name__}")
     check_cube(cube)
+    cube = check_cube_values(cube, "predict_sequence")
+    batch_rows(batch_size)  # a bad batch size fails now, not when a chunk is computed
     device = option("device", device)
     precision = option("precision", precision)
     s1_only = bool(model.spec.get("s1_only", False)) if s1_only is None else bool(s1_only)

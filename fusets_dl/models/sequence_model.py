@@ -61,6 +61,21 @@ def cube_span(cube: Any) -> list[str]:
     return [str(t[0])[:10], str(t[-1])[:10]]
 
 
+def batch_rows(batch_size: Any) -> int:
+    """Pixel series per forward pass: ``batch_size``, or 2048 when None.
+
+    Raises
+    ------
+    ModelError
+        Not a positive integer (a batch of 0 or fewer rows would predict nothing).
+    """
+    if batch_size is None:
+        return 2048
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ModelError(f"batch_size: expected a positive number of pixel series, found {batch_size!r}")
+    return int(batch_size)
+
+
 def fit_std_scale(residual: np.ndarray, std: np.ndarray, method: str = "nll") -> float:
     """The factor ``s`` that calibrates predicted standard deviations: ``std * s``.
 
@@ -244,7 +259,8 @@ class SequenceModel:
         Parameters
         ----------
         vv, vh, ndvi : numpy.ndarray
-            (P, T): backscatter in dB and clear NDVI (NaN where not clear).
+            (P, T): backscatter in dB and clear NDVI (NaN where not clear). A
+            pixel without any clear NDVI gets the S1-only mode's std factor.
         angle : numpy.ndarray, optional
             Incidence angle (P, T) in degrees, or None.
         tchan : numpy.ndarray
@@ -273,6 +289,7 @@ class SequenceModel:
         ------
         ModelError
             Arrays of different shapes, or a model with gap channels without ``days``.
+            ``batch_size`` not a positive integer.
         """
         vv = np.asarray(vv, dtype=np.float32)
         if vv.ndim != 2 or np.shape(vh) != vv.shape or np.shape(ndvi) != vv.shape or tchan.shape != (3, vv.shape[1]):
@@ -286,9 +303,11 @@ class SequenceModel:
             return mean, std
         dev = resolve_device(device)
         run, step = self._runner(dev, resolve_precision(precision, dev), t)
-        bs = int(batch_size or 2048)
+        bs = batch_rows(batch_size)
         r = self.radius
         sd_factor = self.stats["ndvi_std"] * self.std_scale(s1_only)
+        # a pixel without any clear NDVI is predicted as in the S1-only mode: its std takes that mode's factor
+        blind_factor = self.stats["ndvi_std"] * self.std_scale(True)
         inputs = self.inputs
         with torch.inference_mode():
             for i in range(0, p, bs):
@@ -299,7 +318,8 @@ class SequenceModel:
                 xt = torch.nn.functional.pad(torch.from_numpy(x).to(dev), (r, r))
                 out = torch.cat([run(xt[j : j + step]) for j in range(0, xt.shape[0], step)]).float().cpu().numpy()
                 mean[sl] = out[:, 0] * self.stats["ndvi_std"] + self.stats["ndvi_mean"]
-                std[sl] = np.exp(0.5 * out[:, 1]) * sd_factor
+                blind = np.ones(nd.shape[0], dtype=bool) if s1_only else ~np.isfinite(nd).any(axis=1)
+                std[sl] = np.exp(0.5 * out[:, 1]) * np.where(blind, blind_factor, sd_factor)[:, None]
         any_s1 = (np.isfinite(vv) & np.isfinite(np.asarray(vh, dtype=np.float32))).any(axis=1)
         mean[~any_s1] = np.nan
         std[~any_s1] = np.nan

@@ -14,7 +14,7 @@ from .normalise import _time_chunks
 from .sanity import check_backscatter_units, check_ndvi_range, checked
 from .sources import PathLike, describe, is_zarr
 
-__all__ = ["open_cube"]
+__all__ = ["check_cube_values", "open_cube"]
 
 
 def open_cube(source: PathLike | xr.Dataset, *, chunks: Any = None) -> xr.Dataset:
@@ -53,11 +53,34 @@ def open_cube(source: PathLike | xr.Dataset, *, chunks: Any = None) -> xr.Datase
         ds = ds.rio.write_crs(ds.rio.crs) if ds.rio.crs is not None else ds
     check_cube(ds)
     ds = ds.chunk(_time_chunks(chunks)) if chunks is not None else ds
-    return _check_values(ds, "open_cube(" + describe(source) + ")")
+    return check_cube_values(ds, "open_cube(" + describe(source) + ")")
 
 
-def _check_values(ds: xr.Dataset, what: str) -> xr.Dataset:
-    """VV/VH that look like dB and NDVI within [-1, 1]: a sample now (in memory), each chunk as computed (Dask)."""
-    checks = {v: partial(check_backscatter_units, declared="dB") for v in ("VV", "VH")}
+def check_cube_values(cube: xr.Dataset, what: str) -> xr.Dataset:
+    """``cube`` whose ``VV``/``VH`` must look like dB and whose ``NDVI`` must lie within [-1, 1].
+
+    A cube built by hand (not by the readers, which check as they decode)
+    can hold NDVI x 10000 or linear power: such values would train or fill
+    silently wrong. In-memory values are checked now, on a strided sample;
+    Dask values per chunk as the chunk is computed (nothing is computed here).
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A fusion cube (:func:`check_cube` passed).
+    what : str
+        The stage, for the message.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``cube`` (in memory) or ``cube`` with its Dask variables guarded.
+
+    Raises
+    ------
+    EncodingError
+        In-memory values that are not dB backscatter or NDVI (Dask: when computed).
+    """
+    checks: dict[str, Any] = {v: partial(check_backscatter_units, declared="dB") for v in ("VV", "VH")}
     checks["NDVI"] = check_ndvi_range
-    return ds.assign({v: checked(ds[v], c, f"{what}: {v}") for v, c in checks.items() if v in ds.data_vars})
+    return cube.assign({v: checked(cube[v], c, f"{what}: {v}") for v, c in checks.items() if v in cube.data_vars})

@@ -42,6 +42,7 @@ from ..cf import CONVENTIONS, apply_cf
 from ..errors import ConfigError, InsufficientDataError
 from ..inference import predict_ndvi
 from ..models import FusionModel
+from ..readers.cube import check_cube_values
 from ..validate import check_cube, freq_days
 from .calibrate import Calibration, calibrate, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, reconstruct_block
@@ -318,6 +319,7 @@ def reconstruct(
         return reconstruct_sequence(cube, model, freq=freq, smooth=bool(smooth), lam=lam, obs_std=obs_std, predicted=predicted, **predict_kwargs)
     smooth = True if smooth is None else bool(smooth)
     check_cube(cube, need_target=True)
+    cube = check_cube_values(cube, "reconstruct")
     if cube.sizes["time"] < 2:
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']} (widen the time range)")
     if isinstance(weights, str) and weights not in ("auto", "model"):

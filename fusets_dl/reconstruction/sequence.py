@@ -5,7 +5,8 @@ At every cube date: the clear NDVI where observed (std ``obs_std``, source
 ``missing`` where the pixel has no radar. ``smooth=True`` adds a weighted
 Whittaker pass (weights ``(obs_std / std)**2`` on a daily grid). With
 ``freq`` the result is linearly interpolated onto a regular grid (mean and
-std), flagged ``interpolated`` between cube dates.
+std, between each series' finite values), flagged ``interpolated`` between
+cube dates; a grid day on a cube date keeps that date's value and flag.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..cf import CONVENTIONS
 from ..errors import ConfigError, InsufficientDataError
 from ..inference.sequence import predict_sequence
 from ..models.sequence_model import cube_span
+from ..readers.cube import check_cube_values
 from ..smoothing import whittaker
 from ..validate import check_cube, freq_days
 from .kernels import SOURCE_FLAGS
@@ -31,12 +33,29 @@ _OBS, _PRED, _INTERP, _MISSING = (SOURCE_FLAGS[k] for k in ("observed", "predict
 
 
 def _interp(v: np.ndarray, in_days: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Linear interpolation along the last axis from ``in_days`` to ``grid`` (shared by every series)."""
-    i = np.clip(np.searchsorted(in_days, grid, side="right") - 1, 0, max(in_days.size - 2, 0))
-    if in_days.size < 2:
-        return np.repeat(v[..., :1], grid.size, axis=-1)
-    w = np.clip((grid - in_days[i]) / (in_days[i + 1] - in_days[i]), 0.0, 1.0)
-    return v[..., i] * (1 - w) + v[..., i + 1] * w
+    """Linear interpolation along the last axis from ``in_days`` to ``grid`` between each series' finite values.
+
+    A grid day between two finite values (however many missing dates lie
+    between them) is interpolated; before the first or after the last finite
+    value of its series it is NaN, except that a grid day outside the cube's
+    dates holds the first (last) date's value.
+    """
+    n = in_days.size
+    idx = np.arange(n)
+    fin = np.isfinite(v)
+    prev = np.maximum.accumulate(np.where(fin, idx, -1), axis=-1)  # last finite date at or before each date
+    nxt = np.flip(np.minimum.accumulate(np.flip(np.where(fin, idx, n), axis=-1), axis=-1), axis=-1)  # first at or after
+    # a grid day before the first (after the last) cube date, as the grid's first day can be, holds that date's value
+    before = np.clip(np.searchsorted(in_days, grid, side="right") - 1, 0, n - 1)
+    after = np.clip(np.searchsorted(in_days, grid, side="left"), 0, n - 1)
+    lo, hi = prev[..., before], nxt[..., after]
+    ok = (lo >= 0) & (hi < n)
+    lo_c, hi_c = np.clip(lo, 0, n - 1), np.clip(hi, 0, n - 1)
+    d_lo, d_hi = in_days[lo_c], in_days[hi_c]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = np.where(d_hi > d_lo, (grid - d_lo) / (d_hi - d_lo), 0.0)
+    v_lo, v_hi = np.take_along_axis(v, lo_c, axis=-1), np.take_along_axis(v, hi_c, axis=-1)
+    return np.where(ok, v_lo * (1.0 - w) + v_hi * w, np.nan)
 
 
 def _kernel(
@@ -60,13 +79,43 @@ def _kernel(
         z = whittaker(y, w, lam)
         val = np.where(np.isfinite(val), z[..., cell], np.nan)
     if grid_days is not None:
-        on_date = np.abs(in_days[np.clip(np.searchsorted(in_days, grid_days - 0.5), 0, in_days.size - 1)] - grid_days) <= 0.5
         near = np.clip(np.searchsorted(in_days, grid_days - 0.5), 0, in_days.size - 1)
-        val_g, sd_g = _interp(val, in_days, grid_days), _interp(sd, in_days, grid_days)
-        src_g = np.where(on_date, src[..., near], _INTERP).astype(np.float32)
+        on_date = np.abs(in_days[near] - grid_days) <= 0.5
+        # a grid day on a cube date with a value takes that value (an observation is never lost to a missing neighbour)
+        hit = on_date & np.isfinite(val[..., near])
+        val_g = np.where(hit, val[..., near], _interp(val, in_days, grid_days))
+        sd_g = np.where(hit, sd[..., near], _interp(sd, in_days, grid_days))
+        src_g = np.where(hit, src[..., near], _INTERP).astype(np.float32)
         src_g = np.where(np.isfinite(val_g), src_g, _MISSING)
         val, sd, src = val_g, sd_g, src_g
-    return np.stack([np.clip(val, -1.0, 1.0), sd, src], axis=-1).astype(np.float32)
+    filled = src != _OBS  # observations are kept as they are (their range is checked on input); only the fill is bounded
+    return np.stack([np.where(filled, np.clip(val, -1.0, 1.0), val), sd, src], axis=-1).astype(np.float32)
+
+
+def _check_predicted(predicted: xr.Dataset, cube: xr.Dataset, model: Any) -> None:
+    """``predicted`` must hold the mean and std of this model on this cube's dates and pixels."""
+    missing = [v for v in ("NDVI_pred", "NDVI_pred_std") if v not in predicted.variables]
+    if missing:
+        raise ConfigError(f"reconstruct: predicted: expected NDVI_pred and NDVI_pred_std (predict_sequence), found no {missing}")
+    for dim in ("time", "y", "x"):
+        have, want = predicted["NDVI_pred"].sizes.get(dim), cube.sizes[dim]
+        same = have == want and (dim not in cube.coords or dim not in predicted.coords
+                                 or np.array_equal(np.asarray(predicted[dim].values), np.asarray(cube[dim].values)))
+        if not same:
+            raise ConfigError(f"reconstruct: predicted: expected the prediction on the cube's {dim} ({want} values, "
+                              f"{_span(cube, dim)}), found {have} values ({_span(predicted, dim)}); predict on this cube")
+    sha = predicted["NDVI_pred"].attrs.get("model_sha256")
+    if sha is not None and sha != model.sha256:
+        raise ConfigError(f"reconstruct: predicted: made by model {str(sha)[:12]}, not by this one ({model.sha256[:12]}); "
+                          "pass the model that made it, or predict again")
+
+
+def _span(obj: xr.Dataset, dim: str) -> str:
+    """First and last coordinate value of ``dim``, for messages."""
+    if dim not in obj.coords or obj.sizes.get(dim, 0) == 0:
+        return "no coordinate"
+    v = obj[dim].values
+    return f"{str(v[0])[:19]} .. {str(v[-1])[:19]}"
 
 
 def reconstruct_sequence(
@@ -119,21 +168,25 @@ def reconstruct_sequence(
     Raises
     ------
     ConfigError
-        ``lam`` or ``obs_std`` not positive, a ``freq`` that is not a whole
-        number of days.
+        ``lam`` or ``obs_std`` not finite and positive, a ``freq`` that is
+        not a whole number of days, or a ``predicted`` made by another model
+        or on other dates or pixels.
     InsufficientDataError
         Fewer than 2 dates.
     """
     check_cube(cube, need_target=True)
+    cube = check_cube_values(cube, "reconstruct")
     if cube.sizes["time"] < 2:
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']}")
-    if lam <= 0 or obs_std <= 0:
-        raise ConfigError(f"reconstruct: expected lam > 0 and obs_std > 0, found lam={lam}, obs_std={obs_std}")
+    if not (np.isfinite(lam) and lam > 0 and np.isfinite(obs_std) and obs_std > 0):
+        raise ConfigError(f"reconstruct: expected finite lam > 0 and obs_std > 0, found lam={lam}, obs_std={obs_std}")
     if isinstance(predicted, xr.DataArray):
         if "NDVI_pred_std" not in predicted.coords:
             raise ConfigError("reconstruct: predicted: expected the sequence model's prediction with its NDVI_pred_std "
                               f"coordinate (fdl.predict_ndvi), found coordinates {sorted(predicted.coords)}")
         predicted = xr.Dataset({"NDVI_pred": predicted.drop_vars("NDVI_pred_std"), "NDVI_pred_std": predicted["NDVI_pred_std"]})
+    if predicted is not None:
+        _check_predicted(predicted, cube, model)
     if model.std_fitted_on(cube_span(cube)) is False:
         warnings.warn(
             f"reconstruct: the sequence model's std was fitted on cubes of {', '.join(' to '.join(sp) for sp in model.std_spans())}, not on this one "
@@ -158,10 +211,12 @@ def reconstruct_sequence(
 
     obs = _in(cube["NDVI"])
     mean, std = _in(pred["NDVI_pred"]), _in(pred["NDVI_pred_std"])
+    if mean.chunks is None and obs.chunks is not None:  # an in-memory prediction of a Dask cube: chunked like the cube, nothing computed
+        obs = obs.chunk({"time_in": -1})
+        mean, std = (a.chunk(dict(zip(obs.dims, obs.chunks, strict=True))) for a in (mean, std))
     if mean.chunks is not None:
         obs = obs.chunk(dict(zip(mean.dims, mean.chunks, strict=True)))
-    elif obs.chunks is not None:
-        obs = obs.compute()
+        std = std.chunk(dict(zip(mean.dims, mean.chunks, strict=True)))
     stacked = xr.apply_ufunc(
         _kernel, obs, mean, std,
         input_core_dims=[["time_in"]] * 3, output_core_dims=[["time", "var"]],

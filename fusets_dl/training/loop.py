@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +26,7 @@ from ..models.registry import architecture, build_network
 from ..models.scaler import Scaler
 from ..options import option
 from ..progress import progress_bar
+from ..readers.cube import check_cube_values
 from ..runtime import resolve_device
 from ..validate import check_cube
 from .config import TrainConfig, batch_schedule, epoch_limit
@@ -104,6 +106,10 @@ def train(
     if config is not None and config.model == "sequence":  # the whole-series model (features: not used)
         from .sequence import train_sequence
 
+        if features is not None and features != FeatureSpec():  # a default spec (pipelines pass one) loses nothing
+            warnings.warn("train: the sequence model reads its own input channels (TrainConfig.seq_inputs); the feature spec "
+                          f"given is not used ({features})", UserWarning, stacklevel=2)
+
         return train_sequence(cube, config, split=split, init=init)  # type: ignore[return-value]
     cubes = [cube] if isinstance(cube, xr.Dataset) else list(cube)
     spec = features or (init.spec if init is not None else FeatureSpec())
@@ -126,6 +132,7 @@ def _train_mlp(
     for name, c in zip(names, cubes, strict=True):
         check_cube(c, need_target=True)
         _check_spec_inputs(c, spec, name, len(cubes))
+    cubes = [check_cube_values(c, f"train: {name}") for name, c in zip(names, cubes, strict=True)]
     splits = _site_splits(cubes, names, split, config)
     t_start = time.perf_counter()
     device = _train_setup(config)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ from ..models.sequence import (
     sequence_inputs,
 )
 from ..models.sequence_model import SequenceModel, cube_span, fit_std_scale
+from ..readers.cube import check_cube_values
 from ..runtime import resolve_device
 from ..validate import check_cube
 from .config import TrainConfig
@@ -114,6 +116,29 @@ def _prepare(
         y=np.pad(y, ((0, 0), (r, r)), constant_values=np.nan),
         days=pdays, part=part, raw=s, tchan=tchan, groups=groups, inputs=tuple(inputs), stats=stats,
     )
+
+
+#: Held-out spells of the test metrics and the std calibration, days (:func:`_held_out`).
+_HELD_OUT_SPELL_DAYS = 60.0
+
+
+def _check_amounts(cubes: list[xr.Dataset], prepared: list[_Cube], config: TrainConfig) -> None:
+    """Enough dates and clear NDVI per part to train, calibrate and score; a warning when the spells cover the series."""
+    dates = [c.sizes["time"] for c in cubes]
+    if max(dates) < 2:
+        raise InsufficientDataError(f"train_sequence: expected series of at least 2 dates, found {dates} (widen the time range)")
+    clear = {name: int(sum(np.isfinite(c.y[c.part == k]).sum() for c in prepared)) for k, name in enumerate(("training", "validation", "test"))}
+    need = {"training": config.min_samples, "validation": 10, "test": 10}
+    if any(clear[k] < need[k] for k in need):
+        raise InsufficientDataError(
+            f"train_sequence: expected at least {need} clear NDVI values in the training / validation / test blocks, found {clear} "
+            "(a longer period, a larger area, or a smaller block_size / min_samples)")
+    spans = [(pd.Timestamp(c["time"].values[-1]) - pd.Timestamp(c["time"].values[0])) / pd.Timedelta(days=1) for c in cubes]
+    if max(spans) < 2 * _HELD_OUT_SPELL_DAYS:
+        warnings.warn(
+            f"train_sequence: the longest series spans {max(spans):.0f} days; the {_HELD_OUT_SPELL_DAYS:.0f}-day spells hidden for the "
+            "test metrics and the std calibration cover most of it, so test_gaps measures little more than the S1-only mode",
+            UserWarning, stacklevel=3)
 
 
 def _parts(cube: xr.Dataset, config: TrainConfig, split: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -276,7 +301,7 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
     return history, best[2], seen / max(busy, 1e-9)
 
 
-def _hidden_spells(days: np.ndarray, ndvi: np.ndarray, rng: np.random.Generator, n_spells: int = 3, spell_days: float = 60.0) -> np.ndarray:
+def _hidden_spells(days: np.ndarray, ndvi: np.ndarray, rng: np.random.Generator, n_spells: int = 3, spell_days: float = _HELD_OUT_SPELL_DAYS) -> np.ndarray:
     """(P, T) mask of clear values inside ``n_spells`` random spells per series, one in each equal part of the period."""
     hidden = np.zeros(ndvi.shape, dtype=bool)
     edges = np.linspace(days[0], days[-1], n_spells + 1)
@@ -321,14 +346,21 @@ def _coverage(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict[str, flo
             "nll": float(np.mean(0.5 * np.log(2 * np.pi) + np.log(s) + 0.5 * z**2))}
 
 
-def _calibrate(model: SequenceModel, cubes: list[_Cube], config: TrainConfig, method: str = "nll") -> dict[str, Any]:
-    """Std factors fitted on the validation blocks (never the test blocks): hidden spells and S1-only."""
+def _calibrate(model: SequenceModel, cubes: list[_Cube], config: TrainConfig, method: str = "nll", *, strict: bool = False) -> dict[str, Any]:
+    """Std factors fitted on the validation blocks (never the test blocks): hidden spells and S1-only.
+
+    Too few validation values: the factor stays 1 with a warning, or (``strict``) an InsufficientDataError.
+    """
     v = _held_out(model, cubes, 1, np.random.default_rng(config.seed + 13), repeats=4)
     out: dict[str, Any] = {"method": method, "data": "validation blocks: 4 x 3 hidden 60-day spells per series; S1-only on every clear date"}
     for key, (y, mu, sd) in (("std_scale", (v["y"], v["mean"], v["std"])), ("std_scale_s1_only", (v["s1_y"], v["s1_mean"], v["s1_std"]))):
         try:
             out[key] = fit_std_scale(y - mu, sd, method)
         except ModelError as exc:  # too few validation values: keep the network's own std
+            if strict:
+                raise InsufficientDataError(
+                    f"calibrate_sequence: {key} cannot be fitted on the validation blocks of these cubes ({exc}); "
+                    "the model was left unchanged. Give cubes with more clear NDVI, or another split") from exc
             logger.warning("train_sequence: %s not calibrated (%s); factor 1", key, exc)
             continue
         out[f"n_{key}"] = int(np.isfinite(y - mu).sum())
@@ -388,7 +420,9 @@ def train_sequence(
     Raises
     ------
     InsufficientDataError
-        A cube too small for the split or without clear NDVI in the training blocks.
+        A cube too small for the split, series of fewer than 2 dates, or fewer
+        clear NDVI values than ``config.min_samples`` in the training blocks
+        (10 in the validation or test blocks).
     ModelError
         ``init`` is not a SequenceModel.
     """
@@ -406,9 +440,11 @@ def train_sequence(
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
+    for cube in cube_list:
+        check_cube(cube, need_target=True)
+    cube_list = [check_cube_values(c, "train_sequence") for c in cube_list]
     series, parts, blocks = [], [], []
     for cube, sp in zip(cube_list, splits, strict=True):
-        check_cube(cube, need_target=True)
         part, blk = _parts(cube, config, sp)
         series.append(_series(cube))
         parts.append(part)
@@ -426,9 +462,7 @@ def train_sequence(
         net = SequenceNet(len(inputs), config.seq_channels, tuple(config.seq_dilations), config.seq_kernel, config.seq_dropout)
     gap = 3.0
     prepared = [_prepare(c, s, p, stats, net.radius, gap, inputs) for c, s, p in zip(cube_list, series, parts, strict=True)]
-    for which, name in ((0, "training"), (1, "validation")):
-        if not any(np.isfinite(c.y[c.part == which]).any() for c in prepared):
-            raise InsufficientDataError(f"train_sequence: expected clear NDVI in the {name} blocks, found none")
+    _check_amounts(cube_list, prepared, config)
     net = net.to(device)
     history, best_epoch, rate = _fit(net, prepared, config, device)
     model = SequenceModel(
@@ -493,7 +527,9 @@ def calibrate_sequence(
     ModelError
         ``model`` is not a SequenceModel, or an unknown method.
     InsufficientDataError
-        No cube, or one split per cube not given.
+        No cube, one split per cube not given, or too few clear NDVI values
+        in the validation blocks to fit a factor (the model is not changed:
+        the spans it records are only those it was fitted on).
     """
     if getattr(model, "kind", None) != "sequence":
         raise ModelError(f"calibrate_sequence: expected a SequenceModel, found {type(model).__name__}")
@@ -508,9 +544,10 @@ def calibrate_sequence(
     prepared = []
     for cube, sp in zip(cube_list, splits, strict=True):
         check_cube(cube, need_target=True)
+        cube = check_cube_values(cube, "calibrate_sequence")
         part, _ = _parts(cube, config, sp)
         prepared.append(_prepare(cube, _series(cube), part, model.stats, model.radius, gap, model.inputs))
     bare = dataclasses.replace(model, calibration={})
-    cal = _calibrate(bare, prepared, config, method)
+    cal = _calibrate(bare, prepared, config, method, strict=True)
     cal["cubes"] = [cube_span(c) for c in cube_list]
     return dataclasses.replace(model, calibration=cal)

@@ -115,3 +115,22 @@ def test_optical_model_needs_ndvi(small_cube):
     model = fdl.train(small_cube, fdl.FeatureSpec(groups=("sar", "optical", "time")), TrainConfig(hidden=(8,), max_epochs=1, block_size=4))
     with pytest.raises(fdl.errors.MissingVariableError, match="NDVI"):
         fdl.predict_ndvi(small_cube.drop_vars("NDVI"), model)
+
+
+def test_backscatter_in_linear_power_is_refused_now_or_when_computed(trained):
+    """A cube built by hand (not by the readers) with linear VV: an error naming it, never a silent prediction."""
+    cube, model = trained
+    linear = cube.assign(VV=10 ** (cube["VV"] / 10))  # no units attribute: only the values tell
+    with pytest.raises(fdl.errors.EncodingError, match=r"predict_ndvi: VV: declared units='dB' but the values look linear"):
+        fdl.predict_ndvi(linear.load(), model)
+    with raise_if_dask_computes():
+        lazy = fdl.predict_ndvi(linear.chunk({"y": 8}), model)  # nothing computed to check it
+    with pytest.raises(fdl.errors.EncodingError, match="looks? linear"):
+        lazy.compute()
+
+
+def test_duplicate_times_point_to_the_readers(trained):
+    cube, model = trained
+    dup = xr.concat([cube, cube.isel(time=[2])], "time").sortby("time")
+    with pytest.raises(fdl.errors.DuplicateTimeError, match=r"fdl.open_s1 / fdl.open_s2\(\.\.\., duplicates='first' or 'mean'\)"):
+        fdl.predict_ndvi(dup, model)

@@ -103,6 +103,19 @@ def test_save_load_round_trip_and_dispatch(tmp_path: Path) -> None:
                                   back.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")[0])
 
 
+def test_save_never_replaces_a_json_file_that_is_not_a_model(tmp_path: Path) -> None:
+    from fusets_dl.errors import StoreExistsError
+
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"my": "notes"}')
+    with pytest.raises(StoreExistsError, match="is not a fusets_dl model sidecar"):
+        tiny_model().save(notes)
+    assert json.loads(notes.read_text()) == {"my": "notes"} and not (tmp_path / "notes.safetensors").exists()
+    path = tiny_model().save(tmp_path / "m")
+    assert tiny_model(1).save(tmp_path / "m") == path  # a model's own sidecar is replaced
+    assert fdl.load_model(path).sha256 == tiny_model(1).sha256
+
+
 def test_bad_sidecars_are_refused(tmp_path: Path) -> None:
     m = tiny_model()
     meta = m.to_json_dict(m.sha256)
@@ -185,6 +198,26 @@ def test_calibration_scales_the_std_and_survives_save_load(tmp_path: Path) -> No
     from fusets_dl.runtime import from_payload, make_payload
     rebuilt = from_payload(make_payload(m.to_json_dict(m.sha256), m.state_bytes()), sequence_from_parts, "SequenceModel")
     assert rebuilt.std_scale() == 1.25
+
+
+def test_a_pixel_without_clear_ndvi_gets_the_s1_only_factor() -> None:
+    m = tiny_model()
+    m.calibration = {"std_scale": 1.25, "std_scale_s1_only": 0.8, "method": "nll"}
+    vv, vh, ndvi, tch, g = series()
+    ndvi[1] = np.nan  # never seen clear: predicted as in the S1-only mode
+    mean, std = m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")
+    s1m, s1s = m.predict_series(vv, vh, ndvi, None, tch, g, s1_only=True, device="cpu")
+    np.testing.assert_array_equal(mean[1], s1m[1])
+    np.testing.assert_array_equal(std[1], s1s[1])  # the S1-only factor (0.8), not the NDVI-given one (1.25)
+    assert not np.allclose(std[0], s1s[0])  # a pixel with clear views keeps its own
+
+
+@pytest.mark.parametrize("bs", [0, -5, 2.5, True])
+def test_a_bad_batch_size_is_refused(bs: object) -> None:
+    m = tiny_model()
+    vv, vh, ndvi, tch, g = series()
+    with pytest.raises(ModelError, match="batch_size: expected a positive number of pixel series"):
+        m.predict_series(vv, vh, ndvi, None, tch, g, batch_size=bs, device="cpu")  # type: ignore[arg-type]
 
 
 def test_a_model_saved_without_calibration_loads_with_factor_one(tmp_path: Path) -> None:

@@ -57,6 +57,13 @@ def test_bad_options(small_cube: xr.Dataset) -> None:
         reconstruct_sequence(small_cube, tiny_model(), freq="12h")
     with pytest.raises(ConfigError, match="lam > 0"):
         reconstruct_sequence(small_cube, tiny_model(), lam=0)
+    from fusets_dl.errors import EncodingError
+
+    with pytest.raises(EncodingError, match=r"reconstruct: NDVI: expected NDVI in \[-1, 1\]"):  # never clipped to 1 silently
+        reconstruct_sequence(small_cube.assign(NDVI=small_cube["NDVI"] * 10000), tiny_model())
+    for kw in ({"lam": float("nan")}, {"lam": float("inf")}, {"obs_std": float("nan")}):
+        with pytest.raises(ConfigError, match="finite lam > 0 and obs_std > 0"):
+            reconstruct_sequence(small_cube, tiny_model(), smooth=True, **kw)
 
 
 def test_accessor_and_a_given_prediction(small_cube: xr.Dataset) -> None:
@@ -72,6 +79,55 @@ def test_accessor_and_a_given_prediction(small_cube: xr.Dataset) -> None:
     np.testing.assert_array_equal(given["NDVI_std"].values, ref["NDVI_std"].values)
     with pytest.raises(ConfigError, match="NDVI_pred_std"):
         reconstruct_sequence(small_cube, m, predicted=small_cube["VV"])
+
+
+def test_a_given_prediction_must_be_this_models_on_this_cube(small_cube: xr.Dataset) -> None:
+    m, other = tiny_model(0), tiny_model(1)
+    pred = predict_sequence(small_cube, other, device="cpu")
+    with pytest.raises(ConfigError, match=r"made by model \w{12}, not by this one"):
+        reconstruct_sequence(small_cube, m, predicted=pred)
+    short = predict_sequence(small_cube.isel(time=slice(0, -3)), m, device="cpu")
+    n = small_cube.sizes["time"]
+    with pytest.raises(ConfigError, match=rf"on the cube's time \({n} values.*found {n - 3} values"):
+        reconstruct_sequence(small_cube, m, predicted=short)
+
+
+def test_a_dask_cube_with_an_in_memory_prediction_stays_lazy(small_cube: xr.Dataset) -> None:
+    m = tiny_model()
+    pred = predict_sequence(small_cube, m, device="cpu")  # in memory
+    ref = reconstruct_sequence(small_cube, m, predicted=pred)
+    with raise_if_dask_computes():
+        lazy = reconstruct_sequence(small_cube.chunk({"y": 8, "time": 10}), m, predicted=pred)
+    np.testing.assert_array_equal(lazy["NDVI"].values, ref["NDVI"].values)
+    np.testing.assert_array_equal(lazy["source"].values, ref["source"].values)
+
+
+def test_the_regular_grid_keeps_observations_beside_missing_dates(small_cube: xr.Dataset) -> None:
+    """A pixel without radar: its clear views are kept, the grid days between them interpolated, none lost."""
+    cube = small_cube.copy(deep=True)
+    cube["VV"][:, 0, 0] = np.nan
+    cube["VH"][:, 0, 0] = np.nan
+    m = tiny_model()
+    on_dates = reconstruct_sequence(cube, m, device="cpu")
+    obs = cube["NDVI"].values[:, 0, 0]
+    seen = np.isfinite(obs)
+    assert (on_dates["source"].values[:, 0, 0] == np.where(seen, 0, 3)).all()  # observed, else missing
+    grid = reconstruct_sequence(cube, m, freq="1D", device="cpu")
+    t_in = cube["time"].to_index()
+    days_in = ((t_in - t_in[0].floor("D")) / pd.Timedelta(days=1)).to_numpy()
+    days_out = ((grid["time"].to_index() - t_in[0].floor("D")) / pd.Timedelta(days=1)).to_numpy()
+    v = grid["NDVI"].values[:, 0, 0]
+    inside = (days_out >= days_in[seen][0] - 0.5) & (days_out <= days_in[seen][-1])
+    assert np.isfinite(v[inside]).all()  # every grid day between the first and last clear view has a value
+    want = np.interp(days_out, days_in[seen], obs[seen])
+    k = np.abs(days_out[:, None] - days_in[seen][None, :]).argmin(axis=1)
+    on_view = np.abs(days_out - days_in[seen][k]) <= 0.5
+    want[on_view] = obs[seen][k[on_view]]  # a grid day within half a day of a clear view takes the view itself
+    np.testing.assert_allclose(v[inside], want[inside], atol=1e-6)
+    src = grid["source"].values[:, 0, 0]
+    reachable = (np.abs(days_in[seen][:, None] - days_out[None, :]) <= 0.5).any(axis=1).sum()  # views with a grid day near
+    assert reachable >= seen.sum() - 1  # (the grid ends on the last date's day at 00:00: a last view late that day has none)
+    assert (src[inside] <= 2).all() and (src == 0).sum() == reachable  # each such view lands on its grid day, flagged observed
 
 
 def test_a_cube_the_std_was_not_fitted_on_warns(small_cube: xr.Dataset) -> None:

@@ -161,3 +161,55 @@ def test_training_windows_read_what_inference_reads(trained: SequenceModel, smal
         n_s1_only += match == [False, True]
     assert n_hidden > 20  # spells were hidden, so the gap channels differ from the full series'
     assert n_s1_only >= 2  # S1-only windows (a share 0.25 of 24) whose gap channels differ from a spell window's
+
+
+def test_calibrate_sequence_refuses_a_cube_it_cannot_fit_and_leaves_the_model(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    from fusets_dl.errors import InsufficientDataError
+    from fusets_dl.evaluation.splits import block_mask
+
+    val = block_mask(small_cube.sizes["y"], small_cube.sizes["x"], trained.blocks["cubes"][0], "val")
+    cloudy = small_cube.copy()
+    cloudy["NDVI"] = small_cube["NDVI"].where(~xr.DataArray(val, dims=("y", "x")))  # no clear view in the validation blocks
+    before = dict(trained.calibration)
+    with pytest.raises(InsufficientDataError, match=r"std_scale cannot be fitted.*left unchanged"):
+        calibrate_sequence(trained, cloudy)
+    assert trained.calibration == before and trained.std_fitted_on(
+        [str(cloudy.time.values[0])[:10], str(cloudy.time.values[-1])[:10]]) is True  # its own span, recorded at training
+
+
+def test_too_little_data_is_refused_with_the_counts(small_cube: xr.Dataset) -> None:
+    from fusets_dl.errors import InsufficientDataError
+
+    cfg = fdl.TrainConfig(**{**FAST, "max_epochs": 1})
+    with pytest.raises(InsufficientDataError, match=r"at least 2 dates, found \[1\]"):
+        train_sequence(small_cube.isel(time=[3]), cfg)
+    sparse = small_cube.copy()
+    keep = np.zeros(small_cube["NDVI"].shape, dtype=bool)
+    keep[::9, ::5, ::4] = True  # a few clear values left everywhere
+    sparse["NDVI"] = small_cube["NDVI"].where(keep)
+    with pytest.raises(InsufficientDataError, match=r"expected at least \{'training': 200, 'validation': 10, 'test': 10\} clear NDVI values.*found \{'training': \d+"):
+        train_sequence(sparse, cfg)
+
+
+def test_a_short_series_warns_that_the_spells_cover_it(small_cube: xr.Dataset) -> None:
+    short = small_cube.isel(time=slice(0, 20))  # under 120 days: a 60-day spell hides most of it
+    days = (short.time.values[-1] - short.time.values[0]) / np.timedelta64(1, "D")
+    assert days < 120
+    with pytest.warns(UserWarning, match=f"spans {days:.0f} days"):
+        train_sequence(short, fdl.TrainConfig(**{**FAST, "max_epochs": 1, "min_samples": 50}))
+
+
+def test_an_ignored_feature_spec_is_warned(small_cube: xr.Dataset) -> None:
+    cfg = fdl.TrainConfig(**{**FAST, "max_epochs": 1})
+    with pytest.warns(UserWarning, match="feature spec\\s+given is not used|feature spec given is not used"):
+        fdl.train(small_cube, fdl.FeatureSpec(lags=2), cfg)
+
+
+def test_ndvi_times_10000_is_refused_before_training(small_cube: xr.Dataset) -> None:
+    from fusets_dl.errors import EncodingError
+
+    scaled = small_cube.assign(NDVI=small_cube["NDVI"] * 10000)
+    with pytest.raises(EncodingError, match=r"train_sequence: NDVI: expected NDVI in \[-1, 1\].*x 10000"):
+        train_sequence(scaled, fdl.TrainConfig(**FAST))
+    with pytest.raises(EncodingError, match=r"train: site0: NDVI: expected NDVI in \[-1, 1\]|train: .*NDVI: expected NDVI"):
+        fdl.train(scaled, fdl.FeatureSpec(), fdl.TrainConfig(max_epochs=1))
