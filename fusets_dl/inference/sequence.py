@@ -7,6 +7,7 @@ the spatial chunking either). On Dask the weights enter the graph once.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import dask
@@ -55,14 +56,25 @@ def series_time_inputs(cube: xr.Dataset, gap_minutes: float = 3.0) -> tuple[np.n
     return tchan, orbit_groups(cube, gap_minutes=gap_minutes), days
 
 
-def _stack(cube: xr.Dataset, s1_only: bool) -> tuple[xr.DataArray, bool]:
-    """VV, VH, NDVI (and the incidence angle) stacked on a leading ``var`` axis, ``(var, time, y, x)``."""
+def _stack(cube: xr.Dataset, s1_only: bool, reads_angle: bool | None = None) -> tuple[xr.DataArray, bool]:
+    """VV, VH, NDVI (and the incidence angle) stacked on a leading ``var`` axis, ``(var, time, y, x)``.
+
+    ``reads_angle`` False (a model trained without one): the cube's angle is
+    left out, since the network's weights for that channel never learnt; True
+    and a cube without one: a warning (the channel then assumes 38 degrees).
+    """
     parts = [cube["VV"], cube["VH"]]
     if "NDVI" in cube and not s1_only:
         parts.append(cube["NDVI"])
     else:
         parts.append(xr.full_like(cube["VV"], np.nan))
     has_angle = _ANGLE in cube.data_vars or _ANGLE in cube.coords
+    if has_angle and reads_angle is False:
+        logger.info("predict_sequence: the cube's incidence_angle is not used: the model was trained without one")
+        has_angle = False
+    elif not has_angle and reads_angle:
+        warnings.warn("predict_sequence: the model was trained with an incidence_angle and this cube has none; the angle "
+                      "channel assumes 38 degrees, which shifts the prediction where the true angle differs", UserWarning, stacklevel=3)
     if has_angle:
         parts.append(cube[_ANGLE].broadcast_like(cube["VV"]))
     parts = [p.transpose("time", "y", "x").astype(np.float32).drop_vars([c for c in p.coords if c not in ("time", "y", "x")]) for p in parts]
@@ -137,7 +149,7 @@ def predict_sequence(
     precision = option("precision", precision)
     s1_only = bool(model.spec.get("s1_only", False)) if s1_only is None else bool(s1_only)
     tchan, groups, days = series_time_inputs(cube, float(model.spec.get("orbit_gap_minutes", 3.0)))
-    stack, has_angle = _stack(cube, s1_only)
+    stack, has_angle = _stack(cube, s1_only, model.reads_angle())
     payload = make_payload(model.to_json_dict(model.sha256), model.state_bytes())
     args: tuple[Any, ...] = (tchan, groups, has_angle, s1_only, batch_size, device, precision, days)
     if stack.chunks is None:

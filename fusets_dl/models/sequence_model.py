@@ -217,6 +217,19 @@ class SequenceModel:
         spans = [(c.get("start"), c.get("end")) for c in self.info.get("cubes", [])] + [tuple(c) for c in self.calibration.get("cubes", [])]
         return [list(s) for s in dict.fromkeys(spans)]
 
+    def reads_angle(self) -> bool | None:
+        """Whether the network learnt from an incidence angle (a training cube had ``incidence_angle``).
+
+        Returns
+        -------
+        bool or None
+            None for a model that does not record it (trained before 2026-11-27).
+        """
+        flags = [c.get("incidence_angle") for c in self.info.get("cubes", [])]
+        if not flags or any(f is None for f in flags):
+            return None
+        return any(flags)
+
     def std_fitted_on(self, span: list[str]) -> bool | None:
         """Whether the std was fitted on a cube with this ``[first, last]`` date span (:meth:`std_spans`).
 

@@ -478,7 +478,8 @@ def train_sequence(
             "device": str(device), "best_epoch": best_epoch, "train_seconds": time.perf_counter() - t_start,
             "train_windows_per_second": rate, "init": None if init is None else init.sha256,
             "cubes": [{"ny": c.sizes["y"], "nx": c.sizes["x"], "nt": c.sizes["time"], "start": str(c.time.values[0])[:10],
-                       "end": str(c.time.values[-1])[:10]} for c in cube_list],
+                       "end": str(c.time.values[-1])[:10], "incidence_angle": _ANGLE in c.data_vars or _ANGLE in c.coords}
+                      for c in cube_list],
         },
     )
     # the first cube's split is also the model's ``blocks`` in the form the comparison reads
@@ -546,7 +547,10 @@ def calibrate_sequence(
         check_cube(cube, need_target=True)
         cube = check_cube_values(cube, "calibrate_sequence")
         part, _ = _parts(cube, config, sp)
-        prepared.append(_prepare(cube, _series(cube), part, model.stats, model.radius, gap, model.inputs))
+        s = _series(cube)
+        if model.reads_angle() is False:
+            s.pop("angle", None)  # a model trained without the angle: its weights for that channel never learnt
+        prepared.append(_prepare(cube, s, part, model.stats, model.radius, gap, model.inputs))
     bare = dataclasses.replace(model, calibration={})
     cal = _calibrate(bare, prepared, config, method, strict=True)
     cal["cubes"] = [cube_span(c) for c in cube_list]

@@ -44,3 +44,41 @@ def test_lazy_chunked_equals_unchunked_and_time_chunks(small_cube: xr.Dataset) -
 def test_wrong_model_kind_is_refused(small_cube: xr.Dataset) -> None:
     with pytest.raises(ModelError, match="expected a SequenceModel"):
         predict_sequence(small_cube, object())  # type: ignore[arg-type]
+
+
+def test_the_incidence_angle_is_read_only_by_a_model_that_learnt_from_it(small_cube: xr.Dataset) -> None:
+    import dataclasses
+    import warnings
+
+    assert "incidence_angle" in small_cube.coords  # the synthetic scenes carry one
+    small_cube = small_cube.drop_vars("incidence_angle")
+    angle = xr.DataArray(np.linspace(33.0, 45.0, small_cube.sizes["time"]), dims="time")
+    with_angle = small_cube.assign_coords(incidence_angle=angle)
+    m = tiny_model()  # records nothing (models saved before): the angle is read when present, as before
+    assert m.reads_angle() is None
+    plain = predict_sequence(small_cube, m, device="cpu")["NDVI_pred"].values
+    assert not np.allclose(predict_sequence(with_angle, m, device="cpu")["NDVI_pred"].values, plain)
+    span = {"start": "2021-01-01", "end": "2021-12-31"}
+    without = dataclasses.replace(m, info={"cubes": [{**span, "incidence_angle": False}]})
+    assert without.reads_angle() is False  # its angle weights never learnt: the cube's angle is left out
+    np.testing.assert_array_equal(predict_sequence(with_angle, without, device="cpu")["NDVI_pred"].values,
+                                  predict_sequence(small_cube, without, device="cpu")["NDVI_pred"].values)
+    learnt = dataclasses.replace(m, info={"cubes": [{**span, "incidence_angle": True}, {**span, "incidence_angle": False}]})
+    assert learnt.reads_angle() is True
+    with pytest.warns(UserWarning, match="trained with an incidence_angle and this cube has none"):
+        predict_sequence(small_cube, learnt, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predict_sequence(with_angle, learnt, device="cpu")
+
+
+def test_training_records_whether_each_cube_had_an_angle(small_cube: xr.Dataset, tmp_path) -> None:
+    from fusets_dl.training.sequence import train_sequence
+    from tests.training.test_sequence import FAST
+
+    cfg = fdl.TrainConfig(**{**FAST, "max_epochs": 1})
+    m = train_sequence([small_cube, small_cube.drop_vars("incidence_angle")], cfg)
+    assert [c["incidence_angle"] for c in m.info["cubes"]] == [True, False] and m.reads_angle() is True
+    m = fdl.train(small_cube.drop_vars("incidence_angle"), config=cfg)
+    assert m.reads_angle() is False
+    assert fdl.load_model(m.save(tmp_path / "m")).reads_angle() is False
