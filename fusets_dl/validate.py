@@ -90,6 +90,10 @@ def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False) -> 
     if "time" not in ds.dims:
         raise DimensionError(f"{what}: expected a 'time' dimension, found dims {tuple(ds.dims)}")
     t = ds["time"]
+    if isinstance(t.dtype, pd.DatetimeTZDtype):
+        raise DimensionError(
+            f"{what}: expected 'time' as naive UTC datetime64 (the data model's convention), found timezone-aware {t.dtype}; "
+            "convert it: ds.assign_coords(time=ds.indexes['time'].tz_convert('UTC').tz_localize(None))")
     if not np.issubdtype(t.dtype, np.datetime64):
         raise DimensionError(f"{what}: expected 'time' as datetime64, found dtype {t.dtype}")
     idx = pd.DatetimeIndex(t.values)

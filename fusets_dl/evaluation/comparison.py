@@ -41,6 +41,7 @@ import csv
 import json
 import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,13 @@ class CompareConfig:
     split_date: str | None = None
 
     def __post_init__(self) -> None:
+        if self.period is not None:
+            try:
+                start, end = (pd.Timestamp(p) for p in self.period)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"CompareConfig.period: expected (start, end) dates, found {self.period!r} ({exc})") from exc
+            if not start < end:
+                raise ConfigError(f"CompareConfig.period: expected start < end, found {self.period!r}")
         if self.mode not in ("blocks", "season"):
             raise ConfigError(f"CompareConfig.mode: expected 'blocks' or 'season', found {self.mode!r}")
         if (self.mode == "season") != (self.split_date is not None):
@@ -131,10 +139,15 @@ class CompareConfig:
         bad = [m for m in self.methods if m not in COMPARISON_METHODS]
         if bad:
             raise ConfigError(f"CompareConfig.methods: expected some of {list(COMPARISON_METHODS)}, found {bad}")
-        if self.gap_days <= 0 or self.n_gaps < 1:
-            raise ConfigError(f"CompareConfig: expected gap_days > 0 and n_gaps >= 1, found {self.gap_days}, {self.n_gaps}")
-        if self.max_pixels is not None and self.max_pixels < 1:
-            raise ConfigError(f"CompareConfig.max_pixels: expected >= 1 or None, found {self.max_pixels}")
+        if not self.methods:
+            raise ConfigError(f"CompareConfig.methods: expected at least one of {list(COMPARISON_METHODS)}, found none")
+        whole = (lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool))  # noqa: E731
+        if not (np.isfinite(self.gap_days) and self.gap_days > 0 and whole(self.n_gaps) and self.n_gaps >= 1):
+            raise ConfigError(f"CompareConfig: expected gap_days > 0 and a whole n_gaps >= 1, found {self.gap_days!r}, {self.n_gaps!r}")
+        if self.max_pixels is not None and not (whole(self.max_pixels) and self.max_pixels >= 1):
+            raise ConfigError(f"CompareConfig.max_pixels: expected a whole number >= 1 or None, found {self.max_pixels!r}")
+        if not (isinstance(self.lam, int | float) and np.isfinite(self.lam) and self.lam > 0):
+            raise ConfigError(f"CompareConfig.lam: expected a finite number > 0, found {self.lam!r}")
 
 
 @dataclass
@@ -388,6 +401,12 @@ def _cmp_pixels(
     ndvi: np.ndarray, days: np.ndarray, span: tuple[float, float] | None, model: Any, cfg: CompareConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The evaluated pixels of the model's held-out blocks and their hidden observations."""
+    size, grid = model.blocks.get("block_size"), model.blocks.get("grid")
+    if size and grid and [-(-n // int(size)) for n in ndvi.shape[1:]] != [int(g) for g in grid]:
+        warnings.warn(
+            f"compare: the model's block split (grid {grid} of {size} px) was drawn for another cube size, not this "
+            f"{ndvi.shape[1]} x {ndvi.shape[2]} cube: its 'held-out' pixels here are an arbitrary subset; score a model "
+            "trained on this cube, or score_sites() for a model trained elsewhere", UserWarning, stacklevel=3)
     test = block_mask(ndvi.shape[1], ndvi.shape[2], model.blocks, "test")
     iy, ix, hidden = pick_pixels(
         test, ndvi, days, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, min_clear=cfg.min_clear,
@@ -461,6 +480,11 @@ def _cmp_rows(truth: np.ndarray, hidden: np.ndarray, runs: dict[str, _Run]) -> t
     scored = hidden.copy()
     for pred, _secs, _n, _std in runs.values():
         scored &= np.isfinite(pred)
+    if hidden.any() and not scored.any():
+        empty = [name for name, run in runs.items() if not np.isfinite(run[0][hidden]).any()]
+        raise InsufficientDataError(
+            f"compare: no hidden value was filled by every method ({int(hidden.sum())} hidden); "
+            f"{empty or 'no method'} filled none of them: check its options")
     rows = []
     for method, (pred, secs, timed, std) in runs.items():
         m = regression_metrics(truth[scored], pred[scored])

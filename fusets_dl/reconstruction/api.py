@@ -31,6 +31,9 @@ result with its CF attributes (``_rec_dataset``).
 from __future__ import annotations
 
 import logging
+import numbers
+import warnings
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -70,13 +73,24 @@ def _rec_check(
         raise ConfigError(f"reconstruct: expected pred_gap_days >= 0 or None, found {pred_gap_days}")
     if debias_days is not None and not debias_days > 0:
         raise ConfigError(f"reconstruct: expected debias_days > 0 or None, found {debias_days}")
+    if weights is not None and not isinstance(weights, Mapping):
+        raise ConfigError(f"reconstruct: weights: expected a dict, 'model', 'auto' or None, found {type(weights).__name__} {weights!r}")
     weights = dict(weights or {})
     unknown = set(weights) - {"observed", "predicted"}
     if unknown:
         raise ConfigError(f"reconstruct: weights: expected keys 'observed' and 'predicted', found {sorted(unknown)}")
-    if lam <= 0 or obs_std <= 0:
-        raise ConfigError(f"reconstruct: expected lam > 0 and obs_std > 0, found lam={lam}, obs_std={obs_std}")
+    for key, v in weights.items():
+        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v) and (v > 0 if key == "observed" else v >= 0)
+        if not ok:
+            raise ConfigError(f"reconstruct: weights[{key!r}]: expected a finite number {'> 0' if key == 'observed' else '>= 0'}, found {v!r}")
+    if not (_finite_positive(lam) and _finite_positive(obs_std)):
+        raise ConfigError(f"reconstruct: expected finite lam > 0 and obs_std > 0, found lam={lam}, obs_std={obs_std}")
     return weights
+
+
+def _finite_positive(v: Any) -> bool:
+    """A real, finite number above 0 (NaN and inf fail a plain ``> 0`` test in different ways)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(np.isfinite(v)) and v > 0
 
 
 def _rec_grid(t: pd.DatetimeIndex, freq: str | None, smooth: bool) -> _RecGrid:
@@ -88,6 +102,9 @@ def _rec_grid(t: pd.DatetimeIndex, freq: str | None, smooth: bool) -> _RecGrid:
         if step < 1 or step != int(step):
             raise ConfigError(f"reconstruct: freq must be a whole number of days (e.g. '5D'), found {freq!r}")
         out_times = pd.date_range(origin, t[-1], freq=freq)
+        if smooth and out_times.size < 2:
+            raise ConfigError(f"reconstruct: freq {freq!r} gives {out_times.size} output date over this {in_days[-1]:.0f}-day series; "
+                              "the smoother needs at least 2: a shorter freq, or smooth=False")
         grid_days = ((out_times - origin) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
         return _RecGrid(in_days, grid_days, np.arange(grid_days.size), out_times)
     if smooth:
@@ -329,6 +346,9 @@ def reconstruct(
         stored = _stored_calibration(cube, model, lam, pred_gap_days, debias_days)
         weights = None
     auto = weights == "auto"
+    if calibration is not None and not auto:
+        warnings.warn("reconstruct: calibration options are used only with weights='auto'; they were ignored",
+                      UserWarning, stacklevel=2)
     weights = _rec_check(None if auto else weights, lam, obs_std, pred_gap_days, debias_days)  # type: ignore[arg-type]
     pred = predicted if predicted is not None else predict_ndvi(cube, model, **predict_kwargs)
     cal = None

@@ -73,6 +73,16 @@ S2_ONLY: dict[str, Any] = {"w_pred": 0.0, "lam": None, "pred_gap_days": None, "d
 _S_SAMPLE = 23
 
 
+def _finite_positive(v: Any) -> bool:
+    """A real, finite number above 0 (a NaN passes neither ``<= 0`` nor ``> 0``)."""
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) and bool(np.isfinite(v)) and v > 0
+
+
+def _whole(v: Any) -> bool:
+    """An integer (not a bool), or a float with an integer value."""
+    return (isinstance(v, int | np.integer) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+
+
 @dataclass(frozen=True)
 class CalibrationGrid:
     """The settings :func:`calibrate` tries.
@@ -122,11 +132,11 @@ class CalibrationGrid:
         gaps = tuple(self.pred_gap_days) + ((0.0,) if 0.0 not in self.pred_gap_days else ())
         if not self.pred_weights or not self.lams:
             raise ConfigError("CalibrationGrid: expected at least one prediction weight and one lambda, found an empty axis")
-        if min(self.pred_weights) <= 0 or min(self.lams) <= 0:
+        if not all(_finite_positive(v) for v in (*self.pred_weights, *self.lams)):
             raise ConfigError(f"CalibrationGrid: expected weights and lambdas > 0, found {self.pred_weights}, {self.lams}")
-        if any(g is not None and g < 0 for g in gaps):
+        if any(g is not None and not (isinstance(g, int | float) and np.isfinite(g) and g >= 0) for g in gaps):
             raise ConfigError(f"CalibrationGrid: expected pred_gap_days >= 0 or None, found {self.pred_gap_days}")
-        if not self.debias_days or any(d is not None and not d > 0 for d in self.debias_days):
+        if not self.debias_days or any(d is not None and not _finite_positive(d) for d in self.debias_days):
             raise ConfigError(f"CalibrationGrid: expected debias_days None or > 0 (at least one), found {self.debias_days}")
         out: list[dict[str, Any]] = [
             {"w_pred": float(w), "lam": float(lam), "pred_gap_days": None if g is None else float(g), "debias_days": None if b is None else float(b)}
@@ -544,27 +554,44 @@ def calibrate(
     InsufficientDataError
         No sampled pixel keeps ``min_clear`` observations with a hidden one.
     """
-    if gap_days <= 0 or n_gaps < 1 or max_pixels < 1 or obs_std <= 0:
+    if not (_finite_positive(gap_days) and _whole(n_gaps) and n_gaps >= 1 and _whole(max_pixels) and max_pixels >= 1 and _finite_positive(obs_std)):
         raise ConfigError(
-            f"calibrate: expected gap_days > 0, n_gaps >= 1, max_pixels >= 1, obs_std > 0, "
-            f"found {gap_days}, {n_gaps}, {max_pixels}, {obs_std}"
+            f"calibrate: expected gap_days > 0, whole n_gaps >= 1 and max_pixels >= 1, obs_std > 0, "
+            f"found {gap_days!r}, {n_gaps!r}, {max_pixels!r}, {obs_std!r}"
         )
+    n_gaps, max_pixels = int(n_gaps), int(max_pixels)
     if settings is not None and not settings:
         raise ConfigError("calibrate: settings: expected at least one setting to try, found an empty list")
+    if isinstance(grid, dict):
+        try:
+            grid = CalibrationGrid(**grid)
+        except TypeError as exc:
+            raise ConfigError(f"calibrate: grid: expected CalibrationGrid fields {list(CalibrationGrid.__dataclass_fields__)}, found {sorted(grid)}") from exc
+    if grid is not None and not isinstance(grid, CalibrationGrid):
+        raise ConfigError(f"calibrate: grid: expected a CalibrationGrid (or a dict of its fields), found {type(grid).__name__}")
     settings = list(settings) if settings is not None else (grid or CalibrationGrid()).settings()
     t = pd.DatetimeIndex(cube["time"].values)
     days = ((t - t[0].floor("D")) / pd.Timedelta(days=1)).to_numpy(np.float64)
     span = None
     if period is not None:
         t0 = t[0].floor("D")
-        span = tuple(float((pd.Timestamp(p) - t0) / pd.Timedelta(days=1)) for p in period)
+        if isinstance(period, str) or len(period) != 2:
+            raise ConfigError(f"calibrate: period: expected (start, end) dates, found {period!r}")
+        try:
+            span = tuple(float((pd.Timestamp(p) - t0) / pd.Timedelta(days=1)) for p in period)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"calibrate: period: expected (start, end) dates, found {period!r} ({exc})") from exc
         if not span[0] < span[1]:
             raise ConfigError(f"calibrate: period: expected (start, end) with start < end, found {period!r}")
     iy, ix, where = _sample_pixels(cube.sizes["y"], cube.sizes["x"], model_blocks(cube, model), 4 * max_pixels, seed)
     iy, ix = iy[: 4 * max_pixels], ix[: 4 * max_pixels]
     sub = _pixel_cube(cube, iy, ix)
     obs = sub["NDVI"].transpose("y", "x", "time").values[0].astype(np.float64)
-    hidden = hide_gaps(obs.T, days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span).T
+    try:
+        hidden = hide_gaps(obs.T, days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span).T
+    except ConfigError as exc:  # the message of the comparison's spells: say whose spells these are
+        raise ConfigError(f"calibrate: {str(exc).removeprefix('compare: ')} (reconstruct(..., weights='auto', "
+                          "calibration={'gap_days': ..., 'n_gaps': ...}) sets them)") from exc
     keep = np.flatnonzero((hidden.sum(1) > 0) & ((np.isfinite(obs) & ~hidden).sum(1) >= min_clear))[:max_pixels]
     if keep.size == 0:
         raise InsufficientDataError(
@@ -589,7 +616,9 @@ def calibrate(
     default = {"w_pred": None, "lam": 1000.0, "pred_gap_days": None, "debias_days": None}
     rows = score_settings(obs, pred, hidden, days, [*settings, default], obs_std=obs_std, edges=edges, table=table)
     tried, default_row, pred_row = rows[:-2], rows[-2], rows[-1]
-    best = min(tried, key=lambda r: r["rmse"])
+    if not any(np.isfinite(r["rmse"]) for r in tried):
+        raise InsufficientDataError(f"calibrate: no setting gave a finite RMSE on the {pred_row['n']} hidden values; check the grid")
+    best = min((r for r in tried if np.isfinite(r["rmse"])), key=lambda r: r["rmse"])
     chosen = {k: best.get(k) for k in ("w_pred", "lam", "pred_gap_days", "debias_days")}
     scale, _ = std_scale_for(obs, pred, hidden, days, chosen, obs_std=obs_std, edges=edges, table=table)
     log.info(

@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,8 +78,9 @@ def train(
         ``block_size``, ``grid``, ``val``, ``test``), one per cube;
         default: a seeded random one per cube (seed ``config.seed + k`` for
         the k-th cube).
-    init : FusionModel, optional
-        Start from this model's weights **and scaler** (fine-tuning); it must
+    init : FusionModel, str or path, optional
+        Start from this model's weights **and scaler** (fine-tuning); a path
+        or a registered name (``"pretrained"``) is loaded first; it must
         have the same feature spec and architecture. Its weights are also the
         starting point of early stopping: the result is never worse on the
         validation blocks than ``init``.
@@ -111,6 +113,12 @@ def train(
                           f"given is not used ({features})", UserWarning, stacklevel=2)
 
         return train_sequence(cube, config, split=split, init=init)  # type: ignore[return-value]
+    if init is not None and not isinstance(init, FusionModel):
+        if not isinstance(init, str | Path):
+            raise ModelError(f"train(init=...): expected a FusionModel, a saved model's path or 'pretrained', found {type(init).__name__}")
+        from ..models.io import load_model
+
+        init = load_model(init)  # a path or a registered name, e.g. "pretrained"
     cubes = [cube] if isinstance(cube, xr.Dataset) else list(cube)
     spec = features or (init.spec if init is not None else FeatureSpec())
     if config is None:

@@ -131,6 +131,30 @@ def test_errors(small_cube: xr.Dataset) -> None:
         compare(small_cube, config=CompareConfig(gap_days=100, n_gaps=3, min_clear=10_000, methods=("linear",)), model=model)
 
 
+def test_options_that_would_score_nothing_are_refused(small_cube: xr.Dataset, monkeypatch) -> None:
+    from fusets_dl.evaluation.methods import COMPARISON_METHODS, Method
+
+    for kw, msg in (({"lam": float("nan")}, "lam: expected a finite number > 0"), ({"methods": ()}, "methods: expected at least one"),
+                    ({"n_gaps": 1.5}, "a whole n_gaps >= 1"), ({"max_pixels": 2.5}, "max_pixels: expected a whole number"),
+                    ({"period": ("foo", "bar")}, r"period: expected \(start, end\) dates"),
+                    ({"period": ("2021-06-01", "2021-03-01")}, "period: expected start < end")):
+        with pytest.raises(ConfigError, match=msg):
+            CompareConfig(**kw)
+    # a method that fills nothing: every row would be scored on 0 values (NaN metrics) without a word
+    monkeypatch.setitem(COMPARISON_METHODS, "nothing", Method("fills nothing", "#000000",
+                                                              lambda inputs: np.full(inputs.ndvi.transpose("time", "pixel").shape, np.nan)))
+    model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=1, min_samples=50))
+    with pytest.raises(InsufficientDataError, match=r"no hidden value was filled by every method.*\['nothing'\] filled none"):
+        compare(small_cube, config=CompareConfig(gap_days=40, max_pixels=20, methods=("linear", "nothing")), model=model)
+
+
+def test_a_model_split_of_another_cube_size_is_warned(small_cube: xr.Dataset) -> None:
+    model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=1, min_samples=50))
+    other = small_cube.isel(x=slice(0, 12))
+    with pytest.warns(UserWarning, match=r"block split \(grid .* was drawn for another cube size, not this 24 x 12 cube"):
+        compare(other, config=CompareConfig(gap_days=40, max_pixels=20, methods=("linear",)), model=model)
+
+
 def test_calibrated_row_leaves_the_default_rows_unchanged(small_cube: xr.Dataset) -> None:
     """Adding the calibrated reconstruction changes no number of the other rows (same pixels, spells, scored values)."""
     model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=2, min_samples=50, hidden=(16,)))

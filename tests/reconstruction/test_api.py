@@ -108,3 +108,33 @@ def test_outputs_carry_the_cf_table_attributes_and_dtypes():
         assert rec[name].dtype == np.dtype(cf_entries()[f"reconstruct.{name}"]["dtype"])
     assert rec["source"].attrs["flag_values"].dtype == rec["source"].dtype
     assert rec.attrs["title"] == "fusets_dl reconstructed NDVI" and rec.attrs["freq"] == "cube dates"
+
+
+@pytest.mark.parametrize(("kw", "msg"), [
+    ({"lam": float("nan")}, "finite lam > 0"), ({"lam": float("inf")}, "finite lam > 0"), ({"obs_std": float("nan")}, "obs_std > 0"),
+    ({"weights": {"predicted": -1.0}}, r"weights\['predicted'\]: expected a finite number >= 0, found -1.0"),
+    ({"weights": {"predicted": float("nan")}}, r"weights\['predicted'\]"), ({"weights": {"observed": 0.0}}, r"weights\['observed'\]: .*> 0"),
+    ({"weights": {"predicted": "a"}}, r"weights\['predicted'\]"), ({"weights": [1, 2]}, "weights: expected a dict, .* found list"),
+])
+def test_options_that_would_fill_nan_are_refused(kw, msg):
+    """Each of these returned all-NaN NDVI flagged observed or predicted before."""
+    cube, pred = _hand_cube()
+    with pytest.raises(ConfigError, match=msg):
+        fdl.reconstruct(cube, _model_with_rmse(), predicted=pred, weights=kw.pop("weights", None), **kw)
+
+
+def test_a_one_date_grid_with_smoothing_is_refused():
+    cube, pred = _hand_cube()
+    span = (cube["time"].values[-1] - cube["time"].values[0]) / np.timedelta64(1, "D")
+    freq = f"{int(span) + 30}D"
+    with pytest.raises(ConfigError, match=rf"freq '{freq}' gives 1 output date.*smooth=False"):
+        fdl.reconstruct(cube, _model_with_rmse(), predicted=pred, weights=None, freq=freq)
+    out = fdl.reconstruct(cube, _model_with_rmse(), predicted=pred, weights=None, freq=freq, smooth=False)
+    assert out.sizes["time"] == 1 and np.isfinite(out["NDVI"].values[out["source"].values != 3]).all()
+
+
+def test_a_timezone_aware_time_is_refused_with_the_fix():
+    cube, pred = _hand_cube()
+    aware = cube.assign_coords(time=cube.indexes["time"].tz_localize("UTC"))
+    with pytest.raises(fdl.errors.DimensionError, match="naive UTC datetime64.*tz_localize\\(None\\)"):
+        fdl.reconstruct(aware, _model_with_rmse(), predicted=pred)

@@ -189,6 +189,33 @@ def test_bad_input_errors():
         calibrate(empty, m, predicted=pred)
 
 
+@pytest.mark.parametrize("grid", [CalibrationGrid(pred_weights=(float("nan"),)), CalibrationGrid(lams=(float("inf"),)),
+                                  CalibrationGrid(pred_gap_days=(float("nan"),)), CalibrationGrid(debias_days=(float("nan"),))])
+def test_a_grid_with_nan_or_inf_is_refused_not_chosen(grid):
+    """A NaN passes neither ``<= 0`` nor ``> 0``: such a grid made weights='auto' pick a NaN setting and fill all-NaN."""
+    cube, pred, _ = _rice_cube()
+    with pytest.raises(ConfigError, match="CalibrationGrid: expected"):
+        fdl.reconstruct(cube, _model(), predicted=pred, weights="auto", calibration={"grid": grid})
+
+
+def test_calibration_options_of_the_wrong_kind_are_config_errors():
+    cube, pred, _ = _rice_cube()
+    m = _model()
+    for bad in ({"n_gaps": 2.5}, {"max_pixels": 1.5}, {"gap_days": float("nan")}):
+        with pytest.raises(ConfigError, match="calibrate: expected gap_days > 0, whole n_gaps"):
+            fdl.reconstruct(cube, m, predicted=pred, weights="auto", calibration=bad)
+    with pytest.raises(ConfigError, match=r"calibrate: period: expected \(start, end\) dates, found '2021'"):
+        fdl.reconstruct(cube, m, predicted=pred, weights="auto", calibration={"period": "2021"})
+    with pytest.raises(ConfigError, match="calibrate: grid: expected CalibrationGrid fields"):
+        fdl.reconstruct(cube, m, predicted=pred, weights="auto", calibration={"grid": {"weights": (1.0,)}})
+    as_dict = fdl.reconstruct(cube, m, predicted=pred, weights="auto", calibration={"grid": {"pred_weights": (1.0,), "lams": (10.0,)}})
+    assert as_dict.attrs["calibration_w_pred"] in (1.0, 0.0)  # the one weight, or the S2-only setting
+    with pytest.raises(ConfigError, match=r"calibrate: 3 spells of 400 days do not fit.*weights='auto'"):
+        fdl.reconstruct(cube, m, predicted=pred, weights="auto", calibration={"gap_days": 400})
+    with pytest.warns(UserWarning, match="calibration options are used only with weights='auto'"):
+        fdl.reconstruct(cube, m, predicted=pred, calibration={"gap_days": -5})
+
+
 def test_calibration_all_but_ignores_a_prediction_that_does_not_travel():
     """A prediction anti-correlated with the truth: the lowest weight (0.01) wins, far better than 0.1 would be."""
     cube, pred, _truth = _rice_cube(clear_every=3)

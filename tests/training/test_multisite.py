@@ -89,6 +89,15 @@ def test_init_fine_tunes_from_given_weights(multi_model, sites):
     assert tuned.info["best_epoch"] >= 0  # the start competes as epoch 0: never worse on validation
 
 
+def test_init_by_path_loads_the_saved_model(multi_model, sites, tmp_path):
+    path = multi_model.save(tmp_path / "start")
+    by_path = train(sites[1], config=CFG, init=str(path))
+    assert by_path.scaler.to_dict() == multi_model.scaler.to_dict()
+    assert by_path.sha256 == train(sites[1], config=CFG, init=multi_model).sha256
+    with pytest.raises(ModelError, match=r"init=...\): expected a FusionModel, a saved model's path or 'pretrained', found int"):
+        train(sites[1], config=CFG, init=3)
+
+
 def test_init_with_other_features_or_architecture_is_refused(multi_model, small_cube):
     with pytest.raises(ModelError, match="feature spec mismatch"):
         train(small_cube, FeatureSpec(lags=1), CFG, init=multi_model)
