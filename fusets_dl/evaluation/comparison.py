@@ -40,6 +40,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import numbers
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -142,11 +143,12 @@ class CompareConfig:
         if not self.methods:
             raise ConfigError(f"CompareConfig.methods: expected at least one of {list(COMPARISON_METHODS)}, found none")
         whole = (lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool))  # noqa: E731
-        if not (np.isfinite(self.gap_days) and self.gap_days > 0 and whole(self.n_gaps) and self.n_gaps >= 1):
+        if not (isinstance(self.gap_days, numbers.Real) and np.isfinite(self.gap_days) and self.gap_days > 0
+                and whole(self.n_gaps) and self.n_gaps >= 1):
             raise ConfigError(f"CompareConfig: expected gap_days > 0 and a whole n_gaps >= 1, found {self.gap_days!r}, {self.n_gaps!r}")
         if self.max_pixels is not None and not (whole(self.max_pixels) and self.max_pixels >= 1):
             raise ConfigError(f"CompareConfig.max_pixels: expected a whole number >= 1 or None, found {self.max_pixels!r}")
-        if not (isinstance(self.lam, int | float) and np.isfinite(self.lam) and self.lam > 0):
+        if not (isinstance(self.lam, numbers.Real) and np.isfinite(self.lam) and self.lam > 0):
             raise ConfigError(f"CompareConfig.lam: expected a finite number > 0, found {self.lam!r}")
 
 

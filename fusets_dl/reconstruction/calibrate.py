@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import numbers
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,7 @@ _S_SAMPLE = 23
 
 def _finite_positive(v: Any) -> bool:
     """A real, finite number above 0 (a NaN passes neither ``<= 0`` nor ``> 0``)."""
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) and bool(np.isfinite(v)) and v > 0
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(np.isfinite(v)) and v > 0
 
 
 def _whole(v: Any) -> bool:
@@ -134,7 +135,7 @@ class CalibrationGrid:
             raise ConfigError("CalibrationGrid: expected at least one prediction weight and one lambda, found an empty axis")
         if not all(_finite_positive(v) for v in (*self.pred_weights, *self.lams)):
             raise ConfigError(f"CalibrationGrid: expected weights and lambdas > 0, found {self.pred_weights}, {self.lams}")
-        if any(g is not None and not (isinstance(g, int | float) and np.isfinite(g) and g >= 0) for g in gaps):
+        if any(g is not None and not (isinstance(g, numbers.Real) and np.isfinite(g) and g >= 0) for g in gaps):
             raise ConfigError(f"CalibrationGrid: expected pred_gap_days >= 0 or None, found {self.pred_gap_days}")
         if not self.debias_days or any(d is not None and not _finite_positive(d) for d in self.debias_days):
             raise ConfigError(f"CalibrationGrid: expected debias_days None or > 0 (at least one), found {self.debias_days}")
