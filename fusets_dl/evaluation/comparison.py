@@ -56,7 +56,7 @@ from ..validate import check_cube
 from .gaps import hide_gaps, pick_pixels, spell_starts
 from .methods import COMPARISON_METHODS, LABELS, Filled, GapInputs, label_of
 from .metrics import coverage_metrics, regression_metrics
-from .splits import block_mask, season_split
+from .splits import block_mask, model_blocks, season_split
 
 __all__ = ["METHODS", "CompareConfig", "CompareResult", "compare", "hide_gaps", "spell_starts"]
 
@@ -345,7 +345,7 @@ def compare(
     model, training_seconds = _cmp_model(train_cube, model, features, train_config)
     ndvi = cube["NDVI"].transpose("time", "y", "x").values.astype(np.float64)
     t_idx, days, span = _cmp_dates(cube, cfg)
-    iy, ix, hidden = _cmp_pixels(ndvi, days, span, model, cfg)
+    iy, ix, hidden = _cmp_pixels(cube, ndvi, days, span, model, cfg)
     inputs = _cmp_inputs(cube, iy, ix, hidden, model, cfg)
     runs = _cmp_extra_models(inputs, models or {})
     runs.update(_cmp_methods(inputs, cfg.methods))
@@ -400,16 +400,18 @@ def _cmp_dates(cube: xr.Dataset, cfg: CompareConfig) -> tuple[pd.DatetimeIndex, 
 
 
 def _cmp_pixels(
-    ndvi: np.ndarray, days: np.ndarray, span: tuple[float, float] | None, model: Any, cfg: CompareConfig
+    cube: xr.Dataset, ndvi: np.ndarray, days: np.ndarray, span: tuple[float, float] | None, model: Any, cfg: CompareConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The evaluated pixels of the model's held-out blocks and their hidden observations."""
-    size, grid = model.blocks.get("block_size"), model.blocks.get("grid")
-    if size and grid and [-(-n // int(size)) for n in ndvi.shape[1:]] != [int(g) for g in grid]:
+    blocks = model_blocks(cube, model)  # a model trained on several sites: this site's own split
+    if not blocks:
+        blocks = {k: v for k, v in model.blocks.items() if k != "sites"}
         warnings.warn(
-            f"compare: the model's block split (grid {grid} of {size} px) was drawn for another cube size, not this "
-            f"{ndvi.shape[1]} x {ndvi.shape[2]} cube: its 'held-out' pixels here are an arbitrary subset; score a model "
-            "trained on this cube, or score_sites() for a model trained elsewhere", UserWarning, stacklevel=3)
-    test = block_mask(ndvi.shape[1], ndvi.shape[2], model.blocks, "test")
+            f"compare: the model's block split (grid {blocks.get('grid')} of {blocks.get('block_size')} px) was drawn for another "
+            f"cube, not this {ndvi.shape[1]} x {ndvi.shape[2]} one (nor any of its training sites by attrs['site']): its "
+            "'held-out' pixels here are an arbitrary subset; score a model trained on this cube, or score_sites() for a model "
+            "trained elsewhere", UserWarning, stacklevel=3)
+    test = block_mask(ndvi.shape[1], ndvi.shape[2], blocks, "test")
     iy, ix, hidden = pick_pixels(
         test, ndvi, days, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, min_clear=cfg.min_clear,
         max_pixels=cfg.max_pixels, span=span,
@@ -510,6 +512,7 @@ def _cmp_info(
     training_seconds: float | None,
 ) -> dict[str, Any]:
     """The protocol's settings and counts, for the result's ``info``."""
+    blocks = model_blocks(cube, model) or model.blocks  # the split the pixels were drawn from (a site's own, for several)
     return {
         "gap_days": cfg.gap_days,
         "n_gaps": cfg.n_gaps,
@@ -518,8 +521,8 @@ def _cmp_info(
         "n_hidden_scored": int(scored.sum()),
         "scene": [cube.sizes["y"], cube.sizes["x"], cube.sizes["time"]],
         "period": [str(t_idx[0].date()), str(t_idx[-1].date())],
-        "test_blocks": model.blocks.get("test", []),
-        "block_size": model.blocks.get("block_size"),
+        "test_blocks": blocks.get("test", []),
+        "block_size": blocks.get("block_size"),
         "training_seconds": training_seconds,
         "mode": cfg.mode,
         "split_date": cfg.split_date,

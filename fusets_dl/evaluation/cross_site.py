@@ -192,7 +192,8 @@ def leave_one_site_out(
         others = [c for j, c in enumerate(cubes) if j != k]
         other_names = [n for j, n in enumerate(names) if j != k]
         t0 = time.perf_counter()
-        model = train([_named(c, n) for c, n in zip(others, other_names, strict=True)], features, config)
+        spec = None if getattr(config, "model", "mlp") == "sequence" else features  # the sequence model reads its own channels
+        model = train([_named(c, n) for c, n in zip(others, other_names, strict=True)], spec, config)
         secs = time.perf_counter() - t0
         log.info("leave_one_site_out: %s left out, trained on %s in %.0f s", name, other_names, secs)
         row = score_sites(model, [cubes[k]], names=[name], gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed,

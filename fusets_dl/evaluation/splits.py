@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from ..errors import ConfigError, InsufficientDataError
 if TYPE_CHECKING:
     from ..training.config import TrainConfig
 
-__all__ = ["block_mask", "fold_splits", "season_split", "split_blocks"]
+__all__ = ["block_mask", "fold_splits", "model_blocks", "season_split", "split_blocks"]
 
 
 def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
@@ -173,3 +174,42 @@ def season_split(times: np.ndarray, split_date: str | np.datetime64) -> np.ndarr
             f"{int((~before).sum())} on or after it (the cube spans {str(t.min())[:10]}..{str(t.max())[:10]})"
         )
     return before
+
+
+def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
+    """The model's block split that belongs to ``cube``; empty when the model was not trained on it.
+
+    A model trained on several sites keeps one split per site
+    (``blocks["sites"]``): the cube's ``attrs["site"]`` picks it. A split whose
+    grid does not cover the cube's size belongs to another cube (a model
+    trained elsewhere, e.g. the pre-trained one): every pixel is then fair
+    game, since the model saw none of them.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        The cube being reconstructed.
+    model : FusionModel or SequenceModel
+        The model (its ``blocks``).
+
+    Returns
+    -------
+    dict
+        A split as :func:`~fusets_dl.evaluation.splits.split_blocks` returns
+        it, or ``{}``.
+    """
+    blocks = dict(getattr(model, "blocks", None) or {})
+    sites = blocks.pop("sites", None)
+    if sites:
+        site = cube.attrs.get("site")
+        blocks = dict(sites[site]) if site in sites else blocks
+    if "block_size" not in blocks or "grid" not in blocks:
+        return {}
+    size = int(blocks["block_size"])
+    fits = [-(-int(cube.sizes[d]) // size) for d in ("y", "x")] == [int(g) for g in blocks["grid"]]
+    if not fits:
+        logging.getLogger("fusets_dl").info(
+            "the model's block split (grid %s of %d px) does not fit this %d x %d cube: it was trained on another cube",
+            blocks["grid"], size, cube.sizes["y"], cube.sizes["x"])
+        return {}
+    return blocks

@@ -225,6 +225,8 @@ class SequenceModel:
         bool or None
             None for a model that does not record it (trained before 2026-11-27).
         """
+        if "angle" not in self.inputs:
+            return False  # no angle channel: nothing to read
         flags = [c.get("incidence_angle") for c in self.info.get("cubes", [])]
         if not flags or any(f is None for f in flags):
             return None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import xarray as xr
 
-from ..errors import SourceError
+from ..errors import EncodingError, SourceError
 from ..validate import check_cube
 from .normalise import _time_chunks
 from .sanity import check_backscatter_units, check_ndvi_range, checked
@@ -53,16 +54,19 @@ def open_cube(source: PathLike | xr.Dataset, *, chunks: Any = None) -> xr.Datase
         ds = ds.rio.write_crs(ds.rio.crs) if ds.rio.crs is not None else ds
     check_cube(ds)
     ds = ds.chunk(_time_chunks(chunks)) if chunks is not None else ds
-    return check_cube_values(ds, "open_cube(" + describe(source) + ")")
+    return check_cube_values(ds, "open_cube(" + describe(source) + ")", units_error=True)
 
 
-def check_cube_values(cube: xr.Dataset, what: str) -> xr.Dataset:
-    """``cube`` whose ``VV``/``VH`` must look like dB and whose ``NDVI`` must lie within [-1, 1].
+def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False) -> xr.Dataset:
+    """``cube`` whose ``NDVI`` must lie within [-1, 1] and whose ``VV``/``VH`` should look like dB.
 
     A cube built by hand (not by the readers, which check as they decode)
     can hold NDVI x 10000 or linear power: such values would train or fill
-    silently wrong. In-memory values are checked now, on a strided sample;
-    Dask values per chunk as the chunk is computed (nothing is computed here).
+    silently wrong. NDVI outside [-1, 1] is an error; backscatter that looks
+    like linear power is a warning (suspicious but possible: a block of
+    bright targets looks so too), unless ``units_error``. In-memory values
+    are checked now, on a strided sample; Dask values per chunk as the chunk
+    is computed (nothing is computed here).
 
     Parameters
     ----------
@@ -70,6 +74,9 @@ def check_cube_values(cube: xr.Dataset, what: str) -> xr.Dataset:
         A fusion cube (:func:`check_cube` passed).
     what : str
         The stage, for the message.
+    units_error : bool
+        Backscatter that looks linear is an :class:`EncodingError` (a store
+        that says dB, :func:`open_cube`) instead of a warning.
 
     Returns
     -------
@@ -79,8 +86,18 @@ def check_cube_values(cube: xr.Dataset, what: str) -> xr.Dataset:
     Raises
     ------
     EncodingError
-        In-memory values that are not dB backscatter or NDVI (Dask: when computed).
+        NDVI outside [-1, 1] (and, with ``units_error``, backscatter that is
+        not dB); on Dask data when computed.
     """
-    checks: dict[str, Any] = {v: partial(check_backscatter_units, declared="dB") for v in ("VV", "VH")}
-    checks["NDVI"] = check_ndvi_range
+    units = partial(check_backscatter_units, declared="dB") if units_error else _warn_not_db
+    checks: dict[str, Any] = {"VV": units, "VH": units, "NDVI": check_ndvi_range}
     return cube.assign({v: checked(cube[v], c, f"{what}: {v}") for v, c in checks.items() if v in cube.data_vars})
+
+
+def _warn_not_db(values: Any, what: str) -> None:
+    """A warning when backscatter values look like linear power rather than dB."""
+    try:
+        check_backscatter_units(values, what, declared="dB")
+    except EncodingError:
+        warnings.warn(f"{what}: the values look like linear power, not dB (none negative, median between 0 and 1.5); the models "
+                      "expect dB: convert with 10 * log10(x) if so (bright targets alone can look like this)", UserWarning, stacklevel=2)

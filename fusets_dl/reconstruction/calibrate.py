@@ -47,7 +47,7 @@ from .._rng import hash_uniform
 from .._series import nearest_cells
 from ..errors import ConfigError, InsufficientDataError
 from ..evaluation.gaps import hide_gaps
-from ..evaluation.splits import block_mask
+from ..evaluation.splits import block_mask, model_blocks
 from .kernels import (
     STD_GROWTH_DAYS,
     debias_prediction,
@@ -233,44 +233,6 @@ class Calibration:
             The dataclass fields.
         """
         return asdict(self)
-
-
-def model_blocks(cube: xr.Dataset, model: Any) -> dict[str, Any]:
-    """The model's block split that belongs to ``cube``; empty when the model was not trained on it.
-
-    A model trained on several sites keeps one split per site
-    (``blocks["sites"]``): the cube's ``attrs["site"]`` picks it. A split whose
-    grid does not cover the cube's size belongs to another cube (a model
-    trained elsewhere, e.g. the pre-trained one): every pixel is then fair
-    game, since the model saw none of them.
-
-    Parameters
-    ----------
-    cube : xarray.Dataset
-        The cube being reconstructed.
-    model : FusionModel or SequenceModel
-        The model (its ``blocks``).
-
-    Returns
-    -------
-    dict
-        A split as :func:`~fusets_dl.evaluation.splits.split_blocks` returns
-        it, or ``{}``.
-    """
-    blocks = dict(getattr(model, "blocks", None) or {})
-    sites = blocks.pop("sites", None)
-    if sites:
-        site = cube.attrs.get("site")
-        blocks = dict(sites[site]) if site in sites else blocks
-    if "block_size" not in blocks or "grid" not in blocks:
-        return {}
-    size = int(blocks["block_size"])
-    fits = [-(-int(cube.sizes[d]) // size) for d in ("y", "x")] == [int(g) for g in blocks["grid"]]
-    if not fits:
-        log.info("calibrate: the model's block split (grid %s of %d px) does not fit this %d x %d cube: it was trained on "
-                 "another cube, every pixel may be sampled", blocks["grid"], size, cube.sizes["y"], cube.sizes["x"])
-        return {}
-    return blocks
 
 
 #: Fewest validation-block pixels the calibration is content with before it adds training-block pixels

@@ -79,7 +79,9 @@ def _kernel(
         z = whittaker(y, w, lam)
         val = np.where(np.isfinite(val), z[..., cell], np.nan)
     if grid_days is not None:
-        near = np.clip(np.searchsorted(in_days, grid_days - 0.5), 0, in_days.size - 1)
+        after = np.clip(np.searchsorted(in_days, grid_days), 0, in_days.size - 1)
+        before = np.clip(after - 1, 0, in_days.size - 1)
+        near = np.where(np.abs(in_days[before] - grid_days) <= np.abs(in_days[after] - grid_days), before, after)  # the nearest date
         on_date = np.abs(in_days[near] - grid_days) <= 0.5
         # a grid day on a cube date with a value takes that value (an observation is never lost to a missing neighbour)
         hit = on_date & np.isfinite(val[..., near])

@@ -105,6 +105,10 @@ def train(
     ModelError
         ``init`` was trained on other features or another architecture.
     """
+    if isinstance(init, str | Path):
+        from ..models.io import load_model
+
+        init = load_model(init)  # a path or a registered name, e.g. "pretrained"
     if config is not None and config.model == "sequence":  # the whole-series model (features: not used)
         from .sequence import train_sequence
 
@@ -114,11 +118,7 @@ def train(
 
         return train_sequence(cube, config, split=split, init=init)  # type: ignore[return-value]
     if init is not None and not isinstance(init, FusionModel):
-        if not isinstance(init, str | Path):
-            raise ModelError(f"train(init=...): expected a FusionModel, a saved model's path or 'pretrained', found {type(init).__name__}")
-        from ..models.io import load_model
-
-        init = load_model(init)  # a path or a registered name, e.g. "pretrained"
+        raise ModelError(f"train(init=...): expected a FusionModel, a saved model's path or 'pretrained', found {type(init).__name__}")
     cubes = [cube] if isinstance(cube, xr.Dataset) else list(cube)
     spec = features or (init.spec if init is not None else FeatureSpec())
     if config is None:

@@ -151,8 +151,23 @@ def test_options_that_would_score_nothing_are_refused(small_cube: xr.Dataset, mo
 def test_a_model_split_of_another_cube_size_is_warned(small_cube: xr.Dataset) -> None:
     model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=1, min_samples=50))
     other = small_cube.isel(x=slice(0, 12))
-    with pytest.warns(UserWarning, match=r"block split \(grid .* was drawn for another cube size, not this 24 x 12 cube"):
+    with pytest.warns(UserWarning, match=r"block split \(grid .* was drawn for another cube, not this 24 x 12 one"):
         compare(other, config=CompareConfig(gap_days=40, max_pixels=20, methods=("linear",)), model=model)
+
+
+def test_a_multi_site_model_is_scored_on_the_sites_own_held_out_blocks(small_cube: xr.Dataset) -> None:
+    import warnings
+
+    a = small_cube.assign_attrs(site="a")
+    b = small_cube.isel(x=slice(0, 12)).assign_attrs(site="b")
+    model = fdl.train([a, b], config=fdl.TrainConfig(max_epochs=1, min_samples=50, block_size=4))
+    cfg = CompareConfig(gap_days=40, max_pixels=None, methods=("linear",))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # b is one of its sites: its own split, no warning
+        res = compare(b, config=cfg, model=model)
+    # drawn from b's own held-out blocks, not from the first site's split (which covered b's training pixels before)
+    assert res.info["test_blocks"] == model.blocks["sites"]["b"]["test"] != model.blocks["test"]
+    assert res.rows[0]["n"] > 0
 
 
 def test_calibrated_row_leaves_the_default_rows_unchanged(small_cube: xr.Dataset) -> None:

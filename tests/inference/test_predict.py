@@ -117,16 +117,19 @@ def test_optical_model_needs_ndvi(small_cube):
         fdl.predict_ndvi(small_cube.drop_vars("NDVI"), model)
 
 
-def test_backscatter_in_linear_power_is_refused_now_or_when_computed(trained):
-    """A cube built by hand (not by the readers) with linear VV: an error naming it, never a silent prediction."""
+def test_backscatter_in_linear_power_is_warned_now_or_when_computed(trained):
+    """A cube built by hand (not by the readers) with linear VV: suspicious but possible (bright targets), so a warning."""
     cube, model = trained
     linear = cube.assign(VV=10 ** (cube["VV"] / 10))  # no units attribute: only the values tell
-    with pytest.raises(fdl.errors.EncodingError, match=r"predict_ndvi: VV: declared units='dB' but the values look linear"):
+    with pytest.warns(UserWarning, match=r"predict_ndvi: VV: the values look like linear power, not dB.*10 \* log10"):
         fdl.predict_ndvi(linear.load(), model)
     with raise_if_dask_computes():
         lazy = fdl.predict_ndvi(linear.chunk({"y": 8}), model)  # nothing computed to check it
-    with pytest.raises(fdl.errors.EncodingError, match="looks? linear"):
+    with pytest.warns(UserWarning, match="look like linear power"):
         lazy.compute()
+    scaled = cube.assign(NDVI=cube["NDVI"] * 10000)
+    with pytest.raises(fdl.errors.EncodingError, match=r"reconstruct: NDVI: expected NDVI in \[-1, 1\]"):
+        fdl.reconstruct(scaled.load(), model)
 
 
 def test_duplicate_times_point_to_the_readers(trained):

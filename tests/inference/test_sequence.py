@@ -70,6 +70,10 @@ def test_the_incidence_angle_is_read_only_by_a_model_that_learnt_from_it(small_c
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         predict_sequence(with_angle, learnt, device="cpu")
+    from fusets_dl.models.sequence import CHANNELS
+
+    no_channel = dataclasses.replace(learnt, architecture={**learnt.architecture, "inputs": [c for c in CHANNELS if c != "angle"]})
+    assert "angle" not in no_channel.inputs and no_channel.reads_angle() is False  # no angle channel: reads none, whatever its cubes had
 
 
 def test_training_records_whether_each_cube_had_an_angle(small_cube: xr.Dataset, tmp_path) -> None:

@@ -213,3 +213,9 @@ def test_ndvi_times_10000_is_refused_before_training(small_cube: xr.Dataset) -> 
         train_sequence(scaled, fdl.TrainConfig(**FAST))
     with pytest.raises(EncodingError, match=r"train: site0: NDVI: expected NDVI in \[-1, 1\]|train: .*NDVI: expected NDVI"):
         fdl.train(scaled, fdl.FeatureSpec(), fdl.TrainConfig(max_epochs=1))
+
+
+def test_init_by_path(trained: SequenceModel, small_cube: xr.Dataset, tmp_path) -> None:
+    path = trained.save(tmp_path / "seq")
+    m = fdl.train(small_cube, config=fdl.TrainConfig(**{**FAST, "max_epochs": 1}), init=str(path))
+    assert m.info["init"] == trained.sha256
