@@ -11,6 +11,8 @@ column-by-column writes.
 
 from __future__ import annotations
 
+import warnings
+
 import dask
 import dask.array as da
 import numpy as np
@@ -45,11 +47,15 @@ def _fused_block(
     batch_size: int | None,
     device: str | None,
     precision: str | None,
+    revisit: str = "",
 ) -> np.ndarray:
     """NDVI (time, y, x) of one chunk of the source variables ``names``: features and network, batch of pixels by batch.
 
     The model is rebuilt once per process; the feature buffer is allocated
-    once per chunk and reused by each batch of pixel series.
+    once per chunk and reused by each batch of pixel series. A feature that
+    is missing at every pixel-date with radar (a series too sparse for the
+    spec's lags, trends or windows) leaves the chunk without predictions:
+    a warning names it.
     """
     model = from_payload(payload, model_from_parts, "FusionModel")
     src = dict(zip(names, arrays, strict=True))
@@ -61,12 +67,25 @@ def _fused_block(
     per = max(1, min(npx, rows // max(nt, 1)))
     buf = np.empty(per * nt * nf, dtype=np.float32)
     out = np.empty((nt, npx), dtype=np.float32)
+    seen = np.zeros(nf, dtype=bool)  # features finite somewhere with radar
+    radar = False
     for p0 in range(0, npx, per):
         p1 = min(p0 + per, npx)
         batch = {k: a[p0:p1] if k == "terrain" else np.ascontiguousarray(a[:, p0:p1].T) for k, a in flat.items()}
         feats = feature_block(batch, const, out=buf)
-        pred = model.predict_array(feats.reshape(-1, nf), batch_size=batch_size, device=device, precision=precision)
+        rows = feats.reshape(-1, nf)
+        if not seen.all():  # usually settled by the first batch: no cost after it
+            has_s1 = (np.isfinite(batch["VV"]) & np.isfinite(batch["VH"])).reshape(-1)
+            if has_s1.any():
+                radar = True
+                seen |= np.isfinite(rows[has_s1]).any(axis=0)
+        pred = model.predict_array(rows, batch_size=batch_size, device=device, precision=precision)
         out[:, p0:p1] = pred.reshape(p1 - p0, nt).T
+    if radar and not seen.all():
+        missing = [n for n, ok in zip(model.spec.names, seen, strict=True) if not ok]
+        warnings.warn(f"predict_ndvi: the model's features {missing} are missing at every pixel-date with radar{revisit}, so "
+                      "nothing is predicted there: the series is too sparse for the spec's lags, trends or windows. Use a model "
+                      "whose features fit this revisit (e.g. trained with today's FeatureSpec())", UserWarning, stacklevel=2)
     return out.reshape(nt, ny, nx)
 
 
@@ -143,7 +162,10 @@ def predict_ndvi(
     const = block_constants(cube, model.spec)
     payload = _payload(model)
     names = tuple(sources)
-    kw = {"names": names, "const": const, "batch_size": batch_size, "device": device, "precision": precision}
+    t = cube["time"].to_index()
+    step = float(np.median(np.diff(t.values).astype("timedelta64[s]").astype(np.float64))) / 86400.0 if t.size > 1 else float("nan")
+    revisit = f" (this cube's median revisit: {step:.0f} days)" if np.isfinite(step) else ""
+    kw = {"names": names, "const": const, "batch_size": batch_size, "device": device, "precision": precision, "revisit": revisit}
     if sources["VV"].chunks is None:
         data = _fused_block(payload, *(np.asarray(v.values) for v in sources.values()), **kw)
     else:

@@ -137,3 +137,19 @@ def test_duplicate_times_point_to_the_readers(trained):
     dup = xr.concat([cube, cube.isel(time=[2])], "time").sortby("time")
     with pytest.raises(fdl.errors.DuplicateTimeError, match=r"fdl.open_s1 / fdl.open_s2\(\.\.\., duplicates='first' or 'mean'\)"):
         fdl.predict_ndvi(dup, model)
+
+
+def test_a_feature_missing_everywhere_is_warned(small_cube):
+    """A 30-day trend on a monthly series is NaN at every date: the model predicts nothing, and says why."""
+    monthly = small_cube.isel(time=slice(None, None, 5))  # about one date a month
+    spec = fdl.FeatureSpec(trends=(20,))
+    model = fdl.train(small_cube, spec, TrainConfig(hidden=(8,), max_epochs=1, block_size=4, min_samples=50))
+    with pytest.warns(UserWarning, match=r"features \['dVV_trend20', 'dVH_trend20'\] are missing at every pixel-date with radar "
+                                         r"\(this cube's median revisit: \d+ days\)"):
+        pred = fdl.predict_ndvi(monthly, model)
+    assert not np.isfinite(pred.values).any()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the series it fits: no warning
+        fdl.predict_ndvi(small_cube, model)
