@@ -137,6 +137,22 @@ def check_cube(cube: xr.Dataset, *, need_target: bool = False) -> None:
     check_time(cube, "fusion cube")
 
 
+def is_finite_positive(value: Any) -> bool:
+    """Whether an option's ``value`` is a real, finite number above 0.
+
+    A NaN passes neither ``<= 0`` nor ``> 0``, so a plain comparison lets it
+    through; booleans, strings, infinities and non-positive numbers fail here.
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value)) and bool(value > 0)
+
+
+def is_whole(value: Any) -> bool:
+    """Whether an option's ``value`` is a whole number: ``3`` or ``3.0``, not ``2.5``, ``True`` or ``"3"``."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+
+
 def freq_days(freq: str | pd.DateOffset, what: str) -> float:
     """Length in days of a fixed-length frequency such as ``"5D"`` or ``"12h"``.
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import numbers
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -52,7 +51,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import ConfigError, InsufficientDataError
-from ..validate import check_cube
+from ..validate import check_cube, is_finite_positive, is_whole
 from .gaps import hide_gaps, pick_pixels, spell_starts
 from .methods import COMPARISON_METHODS, LABELS, Filled, GapInputs, label_of
 from .metrics import coverage_metrics, regression_metrics
@@ -142,13 +141,13 @@ class CompareConfig:
             raise ConfigError(f"CompareConfig.methods: expected some of {list(COMPARISON_METHODS)}, found {bad}")
         if not self.methods:
             raise ConfigError(f"CompareConfig.methods: expected at least one of {list(COMPARISON_METHODS)}, found none")
-        whole = (lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool))  # noqa: E731
-        if not (isinstance(self.gap_days, numbers.Real) and np.isfinite(self.gap_days) and self.gap_days > 0
-                and whole(self.n_gaps) and self.n_gaps >= 1):
+        if not (is_finite_positive(self.gap_days) and is_whole(self.n_gaps) and self.n_gaps >= 1):
             raise ConfigError(f"CompareConfig: expected gap_days > 0 and a whole n_gaps >= 1, found {self.gap_days!r}, {self.n_gaps!r}")
-        if self.max_pixels is not None and not (whole(self.max_pixels) and self.max_pixels >= 1):
+        self.n_gaps = int(self.n_gaps)
+        if self.max_pixels is not None and not (is_whole(self.max_pixels) and self.max_pixels >= 1):
             raise ConfigError(f"CompareConfig.max_pixels: expected a whole number >= 1 or None, found {self.max_pixels!r}")
-        if not (isinstance(self.lam, numbers.Real) and np.isfinite(self.lam) and self.lam > 0):
+        self.max_pixels = None if self.max_pixels is None else int(self.max_pixels)
+        if not is_finite_positive(self.lam):
             raise ConfigError(f"CompareConfig.lam: expected a finite number > 0, found {self.lam!r}")
 
 

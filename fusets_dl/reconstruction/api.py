@@ -46,7 +46,7 @@ from ..errors import ConfigError, InsufficientDataError
 from ..inference import predict_ndvi
 from ..models import FusionModel
 from ..readers.cube import check_cube_values
-from ..validate import check_cube, freq_days
+from ..validate import check_cube, freq_days, is_finite_positive
 from .calibrate import Calibration, calibrate, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, reconstruct_block
 from .uncertainty import pred_std_table
@@ -80,17 +80,12 @@ def _rec_check(
     if unknown:
         raise ConfigError(f"reconstruct: weights: expected keys 'observed' and 'predicted', found {sorted(unknown)}")
     for key, v in weights.items():
-        ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v) and (v > 0 if key == "observed" else v >= 0)
+        ok = is_finite_positive(v) or (key == "predicted" and isinstance(v, numbers.Real) and not isinstance(v, bool) and v == 0)
         if not ok:
             raise ConfigError(f"reconstruct: weights[{key!r}]: expected a finite number {'> 0' if key == 'observed' else '>= 0'}, found {v!r}")
-    if not (_finite_positive(lam) and _finite_positive(obs_std)):
+    if not (is_finite_positive(lam) and is_finite_positive(obs_std)):
         raise ConfigError(f"reconstruct: expected finite lam > 0 and obs_std > 0, found lam={lam}, obs_std={obs_std}")
     return weights
-
-
-def _finite_positive(v: Any) -> bool:
-    """A real, finite number above 0 (NaN and inf fail a plain ``> 0`` test in different ways)."""
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(np.isfinite(v)) and v > 0
 
 
 def _rec_grid(t: pd.DatetimeIndex, freq: str | None, smooth: bool) -> _RecGrid:

@@ -48,6 +48,7 @@ from .._series import nearest_cells
 from ..errors import ConfigError, InsufficientDataError
 from ..evaluation.gaps import hide_gaps
 from ..evaluation.splits import block_mask, model_blocks
+from ..validate import is_finite_positive, is_whole
 from .kernels import (
     STD_GROWTH_DAYS,
     debias_prediction,
@@ -72,16 +73,6 @@ S2_ONLY: dict[str, Any] = {"w_pred": 0.0, "lam": None, "pred_gap_days": None, "d
 
 #: Hash stream of the calibration's pixel sample (the comparison uses 7 and 11).
 _S_SAMPLE = 23
-
-
-def _finite_positive(v: Any) -> bool:
-    """A real, finite number above 0 (a NaN passes neither ``<= 0`` nor ``> 0``)."""
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(np.isfinite(v)) and v > 0
-
-
-def _whole(v: Any) -> bool:
-    """An integer (not a bool), or a float with an integer value."""
-    return (isinstance(v, int | np.integer) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
 
 
 @dataclass(frozen=True)
@@ -133,11 +124,11 @@ class CalibrationGrid:
         gaps = tuple(self.pred_gap_days) + ((0.0,) if 0.0 not in self.pred_gap_days else ())
         if not self.pred_weights or not self.lams:
             raise ConfigError("CalibrationGrid: expected at least one prediction weight and one lambda, found an empty axis")
-        if not all(_finite_positive(v) for v in (*self.pred_weights, *self.lams)):
+        if not all(is_finite_positive(v) for v in (*self.pred_weights, *self.lams)):
             raise ConfigError(f"CalibrationGrid: expected weights and lambdas > 0, found {self.pred_weights}, {self.lams}")
         if any(g is not None and not (isinstance(g, numbers.Real) and np.isfinite(g) and g >= 0) for g in gaps):
             raise ConfigError(f"CalibrationGrid: expected pred_gap_days >= 0 or None, found {self.pred_gap_days}")
-        if not self.debias_days or any(d is not None and not _finite_positive(d) for d in self.debias_days):
+        if not self.debias_days or any(d is not None and not is_finite_positive(d) for d in self.debias_days):
             raise ConfigError(f"CalibrationGrid: expected debias_days None or > 0 (at least one), found {self.debias_days}")
         out: list[dict[str, Any]] = [
             {"w_pred": float(w), "lam": float(lam), "pred_gap_days": None if g is None else float(g), "debias_days": None if b is None else float(b)}
@@ -517,7 +508,7 @@ def calibrate(
     InsufficientDataError
         No sampled pixel keeps ``min_clear`` observations with a hidden one.
     """
-    if not (_finite_positive(gap_days) and _whole(n_gaps) and n_gaps >= 1 and _whole(max_pixels) and max_pixels >= 1 and _finite_positive(obs_std)):
+    if not (is_finite_positive(gap_days) and is_whole(n_gaps) and n_gaps >= 1 and is_whole(max_pixels) and max_pixels >= 1 and is_finite_positive(obs_std)):
         raise ConfigError(
             f"calibrate: expected gap_days > 0, whole n_gaps >= 1 and max_pixels >= 1, obs_std > 0, "
             f"found {gap_days!r}, {n_gaps!r}, {max_pixels!r}, {obs_std!r}"

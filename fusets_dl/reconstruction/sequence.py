@@ -24,7 +24,7 @@ from ..inference.sequence import predict_sequence
 from ..models.sequence_model import cube_span
 from ..readers.cube import check_cube_values
 from ..smoothing import whittaker
-from ..validate import check_cube, freq_days
+from ..validate import check_cube, freq_days, is_finite_positive
 from .kernels import SOURCE_FLAGS
 
 __all__ = ["reconstruct_sequence"]
@@ -180,7 +180,7 @@ def reconstruct_sequence(
     cube = check_cube_values(cube, "reconstruct")
     if cube.sizes["time"] < 2:
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']}")
-    if not (np.isfinite(lam) and lam > 0 and np.isfinite(obs_std) and obs_std > 0):
+    if not (is_finite_positive(lam) and is_finite_positive(obs_std)):
         raise ConfigError(f"reconstruct: expected finite lam > 0 and obs_std > 0, found lam={lam}, obs_std={obs_std}")
     if isinstance(predicted, xr.DataArray):
         if "NDVI_pred_std" not in predicted.coords:
