@@ -100,7 +100,37 @@ def _normalise_dims(ds: xr.Dataset, what: str) -> xr.Dataset:
     for d in [d for d in ds.dims if d not in ("time", "y", "x")]:
         if ds.sizes[d] == 1:
             ds = ds.squeeze(d, drop=True)
+    # a raster variable with another dimension (bounds such as time_bnds have no y/x and pass)
+    used = sorted(str(v) for v in ds.data_vars if {"y", "x"} <= set(ds[v].dims) and set(ds[v].dims) - {"time", "y", "x"})
+    if used:
+        extra = {str(d): int(ds.sizes[d]) for v in used for d in ds[v].dims if d not in ("time", "y", "x")}
+        raise DimensionError(
+            f"{what}: expected variables on (time, y, x), found the extra dimension(s) {extra} on {used}; "
+            "select one element (ds.isel(...)) or drop the variables that carry them"
+        )
+    _check_spatial_axes(ds, what)
     return _parse_time_values(ds, what)
+
+
+def _check_spatial_axes(ds: xr.Dataset, what: str) -> None:
+    """``x`` and ``y`` strictly monotonic; longitudes wrapping at +-180 (a scene across the antimeridian) named as such."""
+    for d in ("x", "y"):
+        if d not in ds.coords or ds.sizes[d] < 2:
+            continue
+        v = np.asarray(ds[d].values, dtype=np.float64)
+        step = np.diff(v)
+        if np.all(step > 0) or np.all(step < 0):
+            continue
+        if d == "x" and np.nanmax(v) > 170 and np.nanmin(v) < -170 and np.nanmax(np.abs(v)) <= 180:
+            raise DimensionError(
+                f"{what}: expected monotonic x coordinates, found longitudes that wrap from {np.nanmax(v):.4f} to "
+                f"{np.nanmin(v):.4f}: a scene across the antimeridian; shift them to 0..360 first, e.g. "
+                "ds = ds.assign_coords(x=ds.x % 360).sortby('x'), and do the same for the other sensor"
+            )
+        raise DimensionError(
+            f"{what}: expected strictly increasing or decreasing {d} coordinates, found {v.size} values "
+            f"that are not (first {v[:4].tolist()}); sort them (ds.sortby({d!r})) or drop repeated rows/columns"
+        )
 
 
 def _normalise_time(ds: xr.Dataset, what: str, duplicates: str) -> xr.Dataset:
@@ -113,14 +143,83 @@ def _normalise_time(ds: xr.Dataset, what: str, duplicates: str) -> xr.Dataset:
     if pd.DatetimeIndex(ds["time"].values).has_duplicates:
         if duplicates == "raise":
             check_time(ds, what)
-        elif duplicates == "first":
-            keep = ~pd.DatetimeIndex(ds["time"].values).duplicated(keep="first")
-            ds = ds.isel(time=np.flatnonzero(keep))
-        elif duplicates == "mean":
-            ds = ds.groupby("time").mean(keep_attrs=True)
+        elif duplicates in ("first", "mean"):
+            ds = _combine_duplicates(ds, duplicates, what)
         else:
             raise DuplicateTimeError(f"duplicates: expected 'raise', 'first' or 'mean', found {duplicates!r}")
     return ds
+
+
+#: Bands whose values are class codes: duplicates take the first valid value, never a mean.
+_CATEGORICAL = ("SCL", "CLM", "dataMask")
+
+
+def _valid(da: xr.DataArray) -> xr.DataArray:
+    """Where ``da`` holds data: not NaN and not one of its declared fill values (before CF decoding)."""
+    ok = da.notnull() if da.dtype.kind == "f" else xr.ones_like(da, dtype=bool)
+    for key in FILL_ATTRS:
+        fv = da.attrs.get(key)
+        if fv is not None:
+            for f in np.atleast_1d(fv):
+                ok = ok & (da != f)
+    return ok
+
+
+def _combine_duplicates(ds: xr.Dataset, how: str, what: str) -> xr.Dataset:
+    """One date per timestamp, combining the duplicates pixel by pixel, nodata-aware.
+
+    Two tiles of one acquisition loaded without grouping (``odc.stac.load``
+    without ``groupby``) are the common case: each is nodata outside its
+    footprint. ``"first"``: the first valid value of each pixel (a mosaic,
+    as odc-stac's grouping does); ``"mean"``: the mean of the valid values
+    (integers rounded back to their dtype, so digital numbers stay digital
+    numbers); class bands (``SCL``, ``CLM``, ``dataMask``) always take the
+    first valid value. Runs before CF decoding, so the fill values declared
+    in the attributes (``_FillValue``, ``missing_value``, ``nodata``) are
+    what "valid" excludes; a pixel with no valid value keeps the fill (NaN
+    for floats). Per-date coordinates come from the first of each group.
+    Lazy on Dask input.
+    """
+    idx = pd.DatetimeIndex(ds["time"].values)
+    codes, uniques = pd.factorize(idx)  # times are sorted, so the codes are too
+    groups = [np.flatnonzero(codes == k) for k in range(len(uniques))]
+    depth = max(len(g) for g in groups)
+    n_dup = int(sum(len(g) - 1 for g in groups))
+    logger.info("%s: %d duplicated timestamps combined (%s, nodata-aware)", what, n_dup, how)
+    first = ds.isel(time=[int(g[0]) for g in groups])
+    out = {}
+    for v, da in ds.data_vars.items():
+        if "time" not in da.dims:
+            continue
+        base = first[v]
+        ok = _valid(base)
+        categorical = how == "first" or str(v) in _CATEGORICAL
+        total = None if categorical else xr.where(ok, base, 0).astype(np.float64)
+        count = None if categorical else ok.astype(np.int32)
+        for j in range(1, depth):
+            pos = [int(g[j]) if len(g) > j else int(g[0]) for g in groups]
+            exists = xr.DataArray([len(g) > j for g in groups], dims="time", coords={"time": base["time"]})
+            nxt = da.isel(time=pos).assign_coords(time=base["time"])
+            nok = _valid(nxt) & exists
+            if categorical:
+                base = xr.where(ok | ~nok, base, nxt)
+                ok = ok | nok
+            else:
+                total = total + xr.where(nok, nxt, 0)
+                count = count + nok
+        if not categorical:
+            mean = total / count.where(count > 0)
+            fill = next((np.atleast_1d(da.attrs[k])[0] for k in FILL_ATTRS if da.attrs.get(k) is not None), None)
+            if np.issubdtype(da.dtype, np.integer):
+                mean = mean.round()
+                mean = mean.fillna(fill if fill is not None else 0)
+            elif fill is not None:
+                mean = mean.fillna(fill)
+            base = mean.astype(da.dtype)
+        base.attrs = dict(da.attrs)
+        base.encoding = dict(da.encoding)
+        out[v] = base.transpose(*da.dims)
+    return first.assign(out)
 
 
 def _canonical_names(ds: xr.Dataset, what: str) -> tuple[xr.Dataset, dict[str, str]]:

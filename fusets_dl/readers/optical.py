@@ -292,18 +292,32 @@ def _s2_offsets(
         off = v * 1e-4 if abs(v) >= 1 else v
         return np.full(times.size, off), f"band attribute {declared}={da.attrs[declared]!r}, applied to every date"
     if per_time:
-        return _s2_offsets_from_coords(per_time, after, boa, scale)
+        return _s2_offsets_from_coords(per_time, after, boa, _dn_input(da, scale))
     conv = convention_of(original)
     if conv is not None and conv.s2_harmonized:
         return none, f"band name {original!r} of the {conv.name!r} convention: values delivered harmonised"
-    if abs(scale - 1e-4) < 1e-12:
+    if _dn_input(da, scale):
         return np.where(after, boa, 0.0), f"DN input without offset metadata: {cutoff}"
     return none, f"reflectance input (scale {scale:g}): nothing to remove"
 
 
-def _s2_offsets_from_coords(per_time: dict[str, xr.DataArray], after: np.ndarray, boa: float, scale: float) -> tuple[np.ndarray, str]:
+def _dn_input(da: xr.DataArray, scale: float) -> bool:
+    """Whether the band holds L2A digital numbers: scaled by 1e-4 here, or integers with a CF ``scale_factor`` of 1e-4.
+
+    A CF ``scale_factor`` (in the attributes, or in the encoding once xarray
+    decoded the file) turns DN into reflectance but says nothing about the
+    processing-baseline offset, so such integers follow the same date rule
+    as plain DN.
+    """
+    if abs(scale - 1e-4) < 1e-12:
+        return True
+    cf = da.attrs.get("scale_factor", da.encoding.get("scale_factor"))
+    stored = np.dtype(da.encoding.get("dtype", da.dtype))
+    return cf is not None and np.issubdtype(stored, np.integer) and abs(float(np.asarray(cf).ravel()[0]) - 1e-4) < 1e-9
+
+
+def _s2_offsets_from_coords(per_time: dict[str, xr.DataArray], after: np.ndarray, boa: float, dn: bool) -> tuple[np.ndarray, str]:
     """Offsets from ``s2:processing_baseline`` (baseline >= 4.0) and offset-applied coordinates along time."""
-    dn = abs(scale - 1e-4) < 1e-12
     if _BASELINE_COORD in per_time:
         base = _baseline_numbers(np.asarray(per_time[_BASELINE_COORD].values))
         need = np.where(np.isnan(base), after & dn, base >= 4.0)
@@ -320,29 +334,41 @@ def _s2_offsets_from_coords(per_time: dict[str, xr.DataArray], after: np.ndarray
 
 
 def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:
-    """Warn when clear dark pixels after the cut-off look offset, or offset twice (in-memory data only)."""
+    """Warn when clear dark pixels look offset, or offset twice (in-memory data only).
+
+    Dates before and from the 04.00 cut-off are checked apart: reprocessed
+    collections (Collection 1, baseline 05.xx) carry the offset on earlier
+    dates too, and an offset removed from dates that never carried it
+    makes dark pixels negative (NDVI then clips at 1).
+    """
     if red.chunks is not None or clear.chunks is not None:
         return  # Dask input stays lazy: no statistics at open time
     after = np.asarray(pd.DatetimeIndex(red["time"].values) >= HARMONIZE_CUTOFF)
-    if not after.any():
-        return
-    idx = np.flatnonzero(after)
-    v = np.asarray(red.where(clear).isel(time=idx).values, dtype=np.float64).ravel()
-    v = v[np.isfinite(v)]
-    if v.size < _MIN_CHECK_PIXELS:
-        return
-    p1 = float(np.percentile(v, 1))
-    seen = f"1st percentile of clear-pixel red reflectance after {HARMONIZE_CUTOFF.date()} is {p1:.3f} ({v.size} pixel-dates, median {np.median(v):.3f})"
-    if p1 > _DARK_TOO_BRIGHT:
-        logger.warning(
-            "%s: %s; expected dark pixels near 0: an un-removed processing-baseline 04.00 offset "
-            "(BOA_ADD_OFFSET -1000 DN) leaves them near 0.1. Pass harmonize=True if the data carry it", what, seen
-        )
-    elif p1 < _DARK_TOO_DARK:
-        logger.warning(
-            "%s: %s; expected dark pixels near 0: the offset may have been removed twice "
-            "(data already harmonised). Pass harmonize=False if so", what, seen
-        )
+    advice = {
+        True: "Pass harmonize=True if the data carry it (or declare it per date with s2:processing_baseline)",
+        False: "Reprocessed data carry it on these dates too: declare it with the band attribute BOA_ADD_OFFSET=-1000 "
+               "(every date) or per date with the s2:processing_baseline coordinate ('05.00')",
+    }
+    for is_after, sel, period in ((True, after, f"from {HARMONIZE_CUTOFF.date()}"), (False, ~after, f"before {HARMONIZE_CUTOFF.date()}")):
+        if not sel.any():
+            continue
+        v = np.asarray(red.where(clear).isel(time=np.flatnonzero(sel)).values, dtype=np.float64).ravel()
+        v = v[np.isfinite(v)]
+        if v.size < _MIN_CHECK_PIXELS:
+            continue
+        p1 = float(np.percentile(v, 1))
+        seen = f"1st percentile of clear-pixel red reflectance on the dates {period} is {p1:.3f} ({v.size} pixel-dates, median {np.median(v):.3f})"
+        if p1 > _DARK_TOO_BRIGHT:
+            logger.warning(
+                "%s: %s; expected dark pixels near 0: an un-removed processing-baseline 04.00 offset "
+                "(BOA_ADD_OFFSET -1000 DN) leaves them near 0.1. %s", what, seen, advice[is_after]
+            )
+        elif p1 < _DARK_TOO_DARK:
+            logger.warning(
+                "%s: %s; expected dark pixels near 0: an offset was removed that these dates did not carry "
+                "(or removed twice), and NDVI clips at 1 where red is negative. Pass harmonize=False if the data are "
+                "already harmonised", what, seen
+            )
 
 
 def _s2_ndvi_band(band: xr.DataArray, what: str) -> xr.DataArray:

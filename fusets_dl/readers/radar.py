@@ -199,7 +199,7 @@ def _s1_to_db(
     else:
         raise EncodingError(f"{what}: units: expected 'auto', 'dB', 'linear' or 'compressed', found {units!r}")
     if units == "auto" and u in ("dB", "linear"):
-        _warn_on_attr_units(raw, u, f"{what}: {band}")
+        _warn_on_attr_units(raw, u, f"{what}: {band}", original)
     db = db.where(np.isfinite(db)).astype(np.float32)
     db.attrs = cf_attrs(band, source_encoding=u)
     return db, u
@@ -241,10 +241,19 @@ def _backscatter_of(raw: xr.DataArray, ds_attrs: dict[Any, Any], conv: Conventio
 _UNIT_ATTR_NAMES = {"db": "dB", "decibel": "dB", "decibels": "dB", "1": "linear", "linear": "linear", "": None}
 
 
-def _warn_on_attr_units(raw: xr.DataArray, detected: str, what: str) -> None:
-    """Warn when a ``units`` attribute contradicts the units detected from the values."""
+#: A variable name that says dB (``Sigma0_VV_db``, ``VV_dB``, ``vv-db``).
+_DB_NAME_RE = re.compile(r"(?:^|[_\-. ])db(?:$|[_\-. ])", re.IGNORECASE)
+
+
+def _warn_on_attr_units(raw: xr.DataArray, detected: str, what: str, original: str | None = None) -> None:
+    """Warn when a ``units`` attribute, or a name ending in dB, contradicts the units detected from the values."""
     said = raw.attrs.get("units")
     if said is None:
+        if detected == "linear" and original and _DB_NAME_RE.search(str(original)):
+            logger.warning(
+                "%s: the variable name %r says dB but the values look linear power; read as linear. "
+                "Pass units='dB' to force dB", what, original,
+            )
         return
     norm = _UNIT_ATTR_NAMES.get(str(said).strip().lower())
     if norm is not None and norm != detected:

@@ -236,6 +236,21 @@ def _point_layout(tables: list[tuple[pd.DataFrame, dict[str, str]]], points: Seq
     return layout
 
 
+def _uint16_like(values: np.ndarray) -> bool:
+    """Whether a column holds uint16 digital numbers under another dtype (a CSV gives int64; missing rows float64).
+
+    Integers within 0..65535; floats whose finite values are whole numbers
+    within 0..65535, at least one of them above 1 (so 0/1 flags and values
+    already in reflectance or linear power are not taken for DNs).
+    """
+    if values.dtype.kind in "iu":
+        return bool(values.size) and int(values.min()) >= 0 and int(values.max()) <= _UINT16_NODATA
+    if values.dtype.kind != "f":
+        return False
+    v = values[np.isfinite(values)]
+    return bool(v.size) and bool(np.all(v == np.round(v))) and v.min() >= 0 and v.max() <= _UINT16_NODATA and v.max() > 1
+
+
 def _pivot(
     table: pd.DataFrame, cols: dict[str, str], layout: pd.DataFrame, names: dict[str, str], what: str, *, nodata_attr: bool = True
 ) -> tuple[xr.Dataset, pd.DataFrame]:
@@ -265,6 +280,10 @@ def _pivot(
     data = {}
     for name, col in names.items():
         values = rows[col].to_numpy()
+        if values.dtype != np.uint16 and _uint16_like(values):
+            logger.info("%s: column %r (%s, whole numbers in 0..65535) read as the uint16 digital numbers of openEO's "
+                        "point tables (65535 = nodata), as a CSV or Parquet round trip stores them", what, col, values.dtype)
+            values = np.where(np.isfinite(values.astype(np.float64)), values, _UINT16_NODATA).astype(np.uint16)
         if values.dtype == np.uint16:
             arr = np.full(shape, _UINT16_NODATA, np.uint16)
             attrs = {"nodata": _UINT16_NODATA} if nodata_attr else {}

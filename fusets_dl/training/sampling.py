@@ -187,6 +187,9 @@ def collect_samples(
             tasks.append(dask.delayed(_block_samples)(blocks, meta, int(ys[i]), int(xs[j]), p_keep, seed, spec, gaps))
     parts = dask.compute(*tasks)
     out: dict[str, Any] = {k: np.concatenate([p[k] for p in parts]) for k in ("x", "y", "iy", "ix", "it")}
+    # the (t, y, x) order of one chunk, whatever the chunking: the training batches, hence the model, do not depend on it
+    order = np.lexsort((out["ix"], out["iy"], out["it"]))
+    out = {k: v[order] for k, v in out.items()}
     for k in ("n_total", "n_target", "n_complete"):
         out[k] = int(sum(p[k] for p in parts))
     if p_keep < 1.0:

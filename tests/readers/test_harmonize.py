@@ -136,7 +136,7 @@ def test_plausibility_warning_on_an_unremoved_or_doubly_removed_offset(caplog):
     red, nir = _truth()
     with caplog.at_level(logging.WARNING, logger="fusets_dl"):
         fdl.open_s2(_raw(*_with_offset(red, nir)).transpose("y", "x", "time"), harmonize=False)  # any dim order
-    assert "1st percentile of clear-pixel red reflectance after 2022-01-25 is 0.10" in caplog.text
+    assert "1st percentile of clear-pixel red reflectance on the dates from 2022-01-25 is 0.10" in caplog.text
     assert "un-removed processing-baseline 04.00 offset" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="fusets_dl"):
@@ -153,3 +153,31 @@ def test_bad_harmonize_values_are_refused(bad):
     red, nir = _truth()
     with pytest.raises(fdl.errors.ConfigError, match=r"harmonize: expected 'auto', True or False, found " + repr(bad).replace("(", r"\(")):
         fdl.open_s2(_raw(red, nir), harmonize=bad)
+
+
+def test_dn_with_a_cf_scale_factor_follow_the_date_rule():
+    """uint16 DN carrying scale_factor=1e-4 (attrs, or encoding once xarray decoded a file) still carry the offset."""
+    red, nir = _truth()
+    raw = _raw(*_with_offset(red, nir), attrs={"scale_factor": 1e-4})
+    np.testing.assert_allclose(fdl.open_s2(raw)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    decoded = raw.copy()
+    for b in ("B04", "B08"):
+        da = xr.DataArray(raw[b].values * 1e-4, dims=raw[b].dims, coords=raw[b].coords)
+        da.encoding = {"dtype": np.dtype("uint16"), "scale_factor": 1e-4}
+        decoded[b] = da
+    np.testing.assert_allclose(fdl.open_s2(decoded)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    chunked = fdl.open_s2(raw.chunk({"x": 6}))
+    np.testing.assert_allclose(chunked["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_the_plausibility_check_covers_dates_before_the_cutoff(caplog):
+    """Reprocessed data carry the offset before 2022-01-25 too; an offset removed from dates without one goes negative."""
+    red, nir = _truth()
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        fdl.open_s2(_raw(*_with_offset(red, nir, where=np.ones(DATES.size, bool))))  # offset on every date, nothing says so
+    assert "on the dates before 2022-01-25 is 0.10" in caplog.text and "BOA_ADD_OFFSET=-1000" in caplog.text
+    assert "on the dates from 2022-01-25" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        fdl.open_s2(_raw(red, nir, attrs={"BOA_ADD_OFFSET": -1000}))  # an offset declared that the early dates never had
+    assert "on the dates before 2022-01-25 is -0.09" in caplog.text and "NDVI clips at 1" in caplog.text

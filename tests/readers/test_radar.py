@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,6 +70,56 @@ def test_open_s1_sorts_time_and_handles_duplicates():
     with pytest.raises(fdl.errors.DuplicateTimeError, match="duplicates"):
         fdl.open_s1(dup)
     assert fdl.open_s1(dup, duplicates="first").sizes["time"] == 4
+
+
+@pytest.mark.parametrize("how", ["first", "mean"])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_duplicated_tiles_combine_their_valid_pixels(how, chunked):
+    """Two tiles of one acquisition (odc-stac without groupby): each nodata outside its footprint; never averaged in."""
+    times = pd.DatetimeIndex(["2021-06-02T17:30", "2021-06-02T17:30", "2021-06-08T17:30"])
+    vv = np.tile(np.linspace(-12, -8, 8, dtype=np.float32), (3, 4, 1))
+    vh = vv - 7
+    tiles = {"vv": vv.copy(), "vh": vh.copy()}
+    for a in tiles.values():
+        a[0, :, 5:] = -32768.0  # first tile covers columns 0..4
+        a[1, :, :3] = -32768.0  # second tile covers columns 3..7 (overlap 3..4)
+    ds = xr.Dataset(
+        {k: (("time", "y", "x"), v, {"nodata": -32768.0, "units": "dB"}) for k, v in tiles.items()},
+        coords={"time": times, "y": 100.0 - 10 * np.arange(4), "x": 10.0 * np.arange(8)},
+        attrs={"epsg": 32631},
+    )
+    if chunked:
+        ds = ds.chunk({"x": 4})
+    s1 = fdl.open_s1(ds, duplicates=how)
+    assert s1.sizes["time"] == 2
+    np.testing.assert_allclose(s1["VV"].values[0], vv[2], atol=1e-5)
+    np.testing.assert_allclose(s1["VH"].values[0], vh[2], atol=1e-5)
+
+
+def test_duplicated_s2_tiles_keep_scl_classes_and_digital_numbers():
+    """SCL codes are never averaged; DN means are rounded back to DN; a pixel nodata in both tiles stays nodata."""
+    times = pd.DatetimeIndex(["2021-06-01T10:30", "2021-06-01T10:30"])
+    red = np.full((2, 2, 6), 501, np.uint16)
+    red[1] = 502  # the two tiles differ by one DN in the overlap
+    nir = np.full((2, 2, 6), 3000, np.uint16)
+    scl = np.full((2, 2, 6), 4, np.uint8)
+    for a in (red, nir, scl):
+        a[0, :, 4:] = 0
+        a[1, :, :2] = 0
+    red[:, 0, 5] = 0
+    ds = xr.Dataset(
+        {"red": (("time", "y", "x"), red, {"nodata": 0}), "nir": (("time", "y", "x"), nir, {"nodata": 0}),
+         "scl": (("time", "y", "x"), scl, {"nodata": 0})},
+        coords={"time": times, "y": [20.0, 10.0], "x": 10.0 * np.arange(6)},
+        attrs={"epsg": 32631},
+    )
+    s2 = fdl.open_s2(ds, duplicates="mean")
+    np.testing.assert_array_equal(s2["SCL"].values[0, 1], [4, 4, 4, 4, 4, 4])
+    nd = s2["NDVI"].values[0, 1]
+    np.testing.assert_allclose(nd[:2], (3000 - 501) / 3501, rtol=1e-6)
+    np.testing.assert_allclose(nd[2:4], (3000 - 502) / 3502, rtol=1e-6)  # mean 501.5 rounds to 502 (half to even)
+    np.testing.assert_allclose(nd[4:], (3000 - 502) / 3502, rtol=1e-6)
+    assert np.isnan(s2["NDVI"].values[0, 0, 5])
 
 
 def test_open_s1_errors_say_expected_and_found(tmp_path):
@@ -142,3 +194,30 @@ def test_open_s1_bbox_in_degrees_for_a_utm_file_is_a_clear_error():
         fdl.open_s1(raw, bbox=(3.0, 50.8, 3.1, 50.9))
     with pytest.raises(fdl.errors.ConfigError, match="minx < maxx"):
         fdl.open_s1(raw, bbox=(5.0, 0.0, 1.0, 1.0))
+
+
+def test_an_extra_raster_dimension_is_refused_by_name():
+    raw = s1_raw().expand_dims(polarisation_set=2, axis=1)
+    with pytest.raises(fdl.errors.DimensionError, match=r"extra dimension\(s\) \{'polarisation_set': 2\} on \['VH', 'VV'\]"):
+        fdl.open_s1(raw)
+
+
+def test_longitudes_wrapping_at_the_antimeridian_are_refused_with_the_fix():
+    raw = s1_raw()
+    lon = (179.9995 + 0.0002 * np.arange(raw.sizes["x"]) + 180) % 360 - 180
+    raw = raw.assign_coords(x=lon)
+    with pytest.raises(fdl.errors.DimensionError, match=r"wrap from 179\.9\d+ to -179\.9\d+: a scene across the antimeridian"):
+        fdl.open_s1(raw)
+    with pytest.raises(fdl.errors.DimensionError, match=r"expected strictly increasing or decreasing y"):
+        fdl.open_s1(s1_raw().assign_coords(y=np.r_[s1_raw().y.values[:-1], s1_raw().y.values[0]]))
+
+
+def test_a_name_saying_db_over_linear_values_is_warned(caplog):
+    raw = s1_raw()
+    lin = raw.assign({v: 10 ** (raw[v] / 10) for v in ("VV", "VH")}).rename(VV="Sigma0_VV_db", VH="Sigma0_VH_db")
+    for v in lin.data_vars:
+        lin[v].attrs.pop("units", None)
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        s1 = fdl.open_s1(lin)
+    assert "the variable name 'Sigma0_VV_db' says dB but the values look linear power" in caplog.text
+    np.testing.assert_allclose(s1["VV"].values, fdl.open_s1(raw)["VV"].values, atol=1e-4)

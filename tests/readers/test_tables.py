@@ -95,8 +95,19 @@ def test_openeo_table_compressed_db_and_dn(tmp_path):
     assert s2["NDVI"].values[0, 0, 0] == pytest.approx((nir - red) / (nir + red), rel=1e-6)
     assert s2["NDVI"].values[1, 0, 1] == pytest.approx((1727 - 1579) / (1727 + 1579), rel=1e-6)
     np.testing.assert_array_equal(s2["clear"].values[:, 0, :], [[True, True], [False, True]])
-    # CSV read back: integers lose uint16, decoded the same after the reader's own checks
-    assert read_table(tmp_path / "t.csv").shape == (4, 9)
+    # CSV read back: the integers come back int64, decoded the same (65535 is still nodata, VV still compressed dB)
+    back = read_table(tmp_path / "t.csv")
+    assert back.shape == (4, 9) and back["S2-L2A-B04"].dtype == np.int64
+    s1c, s2c = open_points(back)
+    np.testing.assert_allclose(s1c["VV"].values, s1["VV"].values, rtol=1e-6)
+    np.testing.assert_array_equal(s2c["clear"].values, s2["clear"].values)
+    np.testing.assert_allclose(s2c["NDVI"].values, s2["NDVI"].values, rtol=1e-6)
+    # missing rows make them float64 with NaN: still DN, still 65535 = nodata
+    flt = back.astype({c: np.float64 for c in back.columns if c.startswith(("S1-", "S2-"))})
+    flt.loc[3, "S2-L2A-B08"] = np.nan
+    s2f = open_points(flt)[1]
+    np.testing.assert_array_equal(s2f["clear"].values[:, 0, :], [[True, True], [False, False]])
+    assert s2f["NDVI"].values[0, 0, 0] == pytest.approx(s2["NDVI"].values[0, 0, 0], rel=1e-6)
 
 
 def test_missing_columns_name_found_and_expected():

@@ -64,3 +64,15 @@ def test_draw_mask_rates_and_chunk_independence():
                             for i in range(0, 60, 17)], axis=1)
     np.testing.assert_array_equal(parts, m)
     np.testing.assert_array_equal(draw_mask(has, 0, 0, 1.0, 1), has)
+
+
+def test_sample_order_does_not_depend_on_the_chunking(small_cube):
+    """Same samples in the same order chunked or not, so the training batches and the model are the same too."""
+    spec = fdl.FeatureSpec()
+    a = collect_samples(small_cube, spec, max_samples=3000, seed=1)
+    b = collect_samples(small_cube.chunk({"y": 5, "x": 9}), spec, max_samples=3000, seed=1)
+    for k in ("x", "y", "iy", "ix", "it"):
+        np.testing.assert_array_equal(a[k], b[k])
+    assert np.all(np.diff(a["it"]) >= 0)  # (t, y, x) order
+    cfg = fdl.TrainConfig(max_epochs=2, seed=1, calibrate_reconstruction=False)
+    assert fdl.train(small_cube, spec, cfg).sha256 == fdl.train(small_cube.chunk({"y": 5, "x": 9}), spec, cfg).sha256
