@@ -132,7 +132,7 @@ def open_s2(
         out["NDVI"] = _s2_ndvi_band(ds[band_for("ndvi")], what)
     out, mask_src = _s2_add_clear(out, ds, have, clear_classes, what)
     if red_refl is not None:
-        _s2_check_offset(red_refl, out["clear"], what)
+        out["NDVI"] = _s2_check_offset(out["NDVI"], red_refl, out["clear"], what)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-2", "clear_mask": mask_src}
     if crs is not None:
         out = out.rio.write_crs(crs)
@@ -333,42 +333,72 @@ def _s2_offsets_from_coords(per_time: dict[str, xr.DataArray], after: np.ndarray
     return np.where(need, boa, 0.0), reason
 
 
-def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:
-    """Warn when clear dark pixels look offset, or offset twice (in-memory data only).
+_OFFSET_ADVICE = {
+    True: "Pass harmonize=True if the data carry it (or declare it per date with s2:processing_baseline)",
+    False: "Reprocessed data carry it on these dates too: declare it with the band attribute BOA_ADD_OFFSET=-1000 "
+           "(every date) or per date with the s2:processing_baseline coordinate ('05.00')",
+}
 
-    Dates before and from the 04.00 cut-off are checked apart: reprocessed
-    collections (Collection 1, baseline 05.xx) carry the offset on earlier
-    dates too, and an offset removed from dates that never carried it
-    makes dark pixels negative (NDVI then clips at 1).
+
+def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: str = "") -> list[str]:
+    """The offset warnings that clear-pixel red reflectance ``red`` (time first, NaN where not clear) calls for.
+
+    Dates before and from the 04.00 cut-off (``after``) are judged apart:
+    reprocessed collections (Collection 1, baseline 05.xx) carry the offset
+    on earlier dates too, and an offset removed from dates that never
+    carried it makes dark pixels negative (NDVI then clips at 1).
     """
-    if red.chunks is not None or clear.chunks is not None:
-        return  # Dask input stays lazy: no statistics at open time
-    after = np.asarray(pd.DatetimeIndex(red["time"].values) >= HARMONIZE_CUTOFF)
-    advice = {
-        True: "Pass harmonize=True if the data carry it (or declare it per date with s2:processing_baseline)",
-        False: "Reprocessed data carry it on these dates too: declare it with the band attribute BOA_ADD_OFFSET=-1000 "
-               "(every date) or per date with the s2:processing_baseline coordinate ('05.00')",
-    }
+    out = []
     for is_after, sel, period in ((True, after, f"from {HARMONIZE_CUTOFF.date()}"), (False, ~after, f"before {HARMONIZE_CUTOFF.date()}")):
         if not sel.any():
             continue
-        v = np.asarray(red.where(clear).isel(time=np.flatnonzero(sel)).values, dtype=np.float64).ravel()
+        v = np.asarray(red[sel], dtype=np.float64).ravel()
         v = v[np.isfinite(v)]
         if v.size < _MIN_CHECK_PIXELS:
             continue
         p1 = float(np.percentile(v, 1))
-        seen = f"1st percentile of clear-pixel red reflectance on the dates {period} is {p1:.3f} ({v.size} pixel-dates, median {np.median(v):.3f})"
+        seen = (f"1st percentile of clear-pixel red reflectance on the dates {period}{where} is {p1:.3f} "
+                f"({v.size} pixel-dates, median {np.median(v):.3f})")
         if p1 > _DARK_TOO_BRIGHT:
-            logger.warning(
-                "%s: %s; expected dark pixels near 0: an un-removed processing-baseline 04.00 offset "
-                "(BOA_ADD_OFFSET -1000 DN) leaves them near 0.1. %s", what, seen, advice[is_after]
-            )
+            out.append(f"{what}: {seen}; expected dark pixels near 0: an un-removed processing-baseline 04.00 offset "
+                       f"(BOA_ADD_OFFSET -1000 DN) leaves them near 0.1. {_OFFSET_ADVICE[is_after]}")
         elif p1 < _DARK_TOO_DARK:
-            logger.warning(
-                "%s: %s; expected dark pixels near 0: an offset was removed that these dates did not carry "
-                "(or removed twice), and NDVI clips at 1 where red is negative. Pass harmonize=False if the data are "
-                "already harmonised", what, seen
-            )
+            out.append(f"{what}: {seen}; expected dark pixels near 0: an offset was removed that these dates did not carry "
+                       "(or removed twice), and NDVI clips at 1 where red is negative. Pass harmonize=False if the data are "
+                       "already harmonised")
+    return out
+
+
+def _guard_offset_block(ndvi_b: np.ndarray, red_b: np.ndarray, clear_b: np.ndarray, after: np.ndarray, what: str,
+                        warned: set[tuple[str, bool]], block_info: dict[Any, Any] | None = None) -> np.ndarray:
+    """Chunk guard: the dark-pixel check on one chunk as it is computed; returns the NDVI chunk unchanged.
+
+    ``warned`` (shared by the chunks of one ``open_s2`` call) keeps it to one
+    warning per period and kind, not one per chunk.
+    """
+    t0, t1 = block_info[0]["array-location"][0] if block_info else (0, ndvi_b.shape[0])
+    for msg in _dark_pixel_warnings(np.where(clear_b, red_b, np.nan), after[t0:t1], what, " (one chunk)"):
+        key = (msg.split(" is ")[0], "un-removed" in msg)
+        if key not in warned:
+            warned.add(key)
+            logger.warning("%s", msg)
+    return ndvi_b
+
+
+def _s2_check_offset(ndvi_da: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, what: str) -> xr.DataArray:
+    """``ndvi_da`` after the dark-pixel check of the offset: now on in-memory data, per chunk (when computed) on Dask data."""
+    after = np.asarray(pd.DatetimeIndex(red["time"].values) >= HARMONIZE_CUTOFF)
+    if red.chunks is None and clear.chunks is None and ndvi_da.chunks is None:
+        for msg in _dark_pixel_warnings(np.asarray(red.where(clear).transpose("time", ...).values), after, what):
+            logger.warning("%s", msg)
+        return ndvi_da
+    nd = ndvi_da.transpose("time", ...)
+    nd = nd.chunk() if nd.chunks is None else nd
+    spec = dict(zip(nd.dims, nd.chunks, strict=True))
+    r, c = red.transpose(*nd.dims).chunk(spec), clear.transpose(*nd.dims).chunk(spec)
+    warned: set[tuple[str, bool]] = set()
+    data = nd.data.map_blocks(_guard_offset_block, r.data, c.data, after=after, what=what, warned=warned, dtype=nd.dtype)
+    return nd.copy(data=data).transpose(*ndvi_da.dims)
 
 
 def _s2_ndvi_band(band: xr.DataArray, what: str) -> xr.DataArray:

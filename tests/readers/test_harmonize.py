@@ -181,3 +181,19 @@ def test_the_plausibility_check_covers_dates_before_the_cutoff(caplog):
     with caplog.at_level(logging.WARNING, logger="fusets_dl"):
         fdl.open_s2(_raw(red, nir, attrs={"BOA_ADD_OFFSET": -1000}))  # an offset declared that the early dates never had
     assert "on the dates before 2022-01-25 is -0.09" in caplog.text and "NDVI clips at 1" in caplog.text
+
+
+def test_the_offset_check_runs_per_chunk_on_dask_input(caplog):
+    """Chunked input: nothing computed at open; the dark-pixel warning comes when the NDVI is computed, once."""
+    red, nir = _truth()
+    raw = _raw(*_with_offset(red, nir), attrs={"scale_factor": 1e-4}).chunk({"x": 6})
+    with raise_if_dask_computes():
+        s2 = fdl.open_s2(raw, harmonize=False)
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        s2["NDVI"].load()
+    assert caplog.text.count("un-removed processing-baseline 04.00 offset") == 1
+    assert "on the dates from 2022-01-25 (one chunk) is 0.10" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        fdl.open_s2(_raw(*_with_offset(red, nir)).chunk({"x": 6}))["NDVI"].load()
+    assert "percentile" not in caplog.text
