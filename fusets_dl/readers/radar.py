@@ -17,7 +17,7 @@ from ..errors import ConfigError, EncodingError, GridMismatchError, MissingVaria
 from .conventions import Convention, band_for, bands_for, convention_of
 from .encoding import compressed_to_db, detect_backscatter_units, linear_to_db
 from .normalise import _decode, _finish, _orbit_from, _prepare, _sample, _subset
-from .sanity import check_backscatter_units, checked
+from .sanity import check_backscatter_units, check_compressed_dn, checked
 from .sources import Source, describe, open_sources
 
 __all__ = ["open_s1"]
@@ -191,7 +191,9 @@ def _s1_to_db(
         # in-memory data: a sample now; Dask data: each chunk as it is computed (nothing computed here)
         dec = checked(dec, partial(check_backscatter_units, declared=units), f"{what}: {band}")
     if u == "compressed":
-        db = compressed_to_db(dec if np.issubdtype(dec.dtype, np.integer) else dec.fillna(0).astype(np.uint16))
+        if not np.issubdtype(dec.dtype, np.integer):  # floats (an openEO UDF cube, a re-saved table): counts, or refused
+            dec = checked(dec, check_compressed_dn, f"{what}: {band}").fillna(0)
+        db = compressed_to_db(dec)
     elif u == "linear":
         db = linear_to_db(dec.astype(np.float64))
     elif u == "dB":

@@ -105,6 +105,41 @@ def check_ndvi_range(values: np.ndarray, what: str) -> None:
     )
 
 
+def check_compressed_dn(values: np.ndarray, what: str) -> None:
+    """Refuse values read as openEO's compressed backscatter that cannot be its counts.
+
+    The counts are uint16 (1..65533); floats are accepted as counts when they
+    lie in 0..65535 with a median above 1.5, fractions included (openEO
+    resamples or composites the counts before a UDF sees them).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The stored values (NaN for missing).
+    what : str
+        The band, for the message.
+
+    Raises
+    ------
+    EncodingError
+        Negative values (dB), a median below 1.5 (linear power) or values
+        above 65535 under an openEO compressed band name, or declared
+        ``units="compressed"``.
+    """
+    v = _finite(values)
+    if v.size < MIN_VALUES:
+        return
+    med = float(np.median(v))
+    bad = (v < 0) | (v > 65535)
+    if bad.mean() > 0.01 or med < 1.5:
+        looks = "dB" if med < 0 else "linear power" if med < 1.5 else "another encoding"
+        raise EncodingError(
+            f"{what}: expected openEO compressed backscatter (counts 1..65533, dB = 20 log10(DN) - 83), found "
+            f"range {v.min():.4g}..{v.max():.4g}, median {med:.4g}, {bad.mean():.0%} outside 0..65535: they look like "
+            f"{looks}; pass units='dB' or 'linear' (or 'auto')"
+        )
+
+
 def check_reflectance(values: np.ndarray, what: str) -> None:
     """Refuse surface reflectance that is not on the 0..1 scale after scaling.
 

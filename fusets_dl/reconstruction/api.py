@@ -325,6 +325,8 @@ def reconstruct(
         The cube is not a fusion cube with ``NDVI`` in NDVI and ``VV``,
         ``VH`` in dB (see :func:`fusets_dl.validate.check_cube`).
     """
+    if smooth is not None and not isinstance(smooth, (bool, np.bool_)):
+        raise ConfigError(f"reconstruct: smooth: expected True, False or None, found {type(smooth).__name__} {smooth!r}")
     if getattr(model, "kind", None) == "sequence":  # the whole-series model: its own reconstruction
         from .sequence import reconstruct_sequence
 

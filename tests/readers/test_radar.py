@@ -221,3 +221,17 @@ def test_a_name_saying_db_over_linear_values_is_warned(caplog):
         s1 = fdl.open_s1(lin)
     assert "the variable name 'Sigma0_VV_db' says dB but the values look linear power" in caplog.text
     np.testing.assert_allclose(s1["VV"].values, fdl.open_s1(raw)["VV"].values, atol=1e-4)
+
+
+def test_compressed_counts_as_floats_are_decoded_and_other_floats_refused():
+    """openEO hands a UDF float counts (resampled ones with fractions); dB or linear power under those names is refused."""
+    raw = s1_raw()
+    lin = 10 ** (raw["VV"].values / 10)
+    dn = np.sqrt(lin / 10**-8.3)  # dB = 20 log10(DN) - 83, fractions kept
+    ds = raw.assign({"S1-SIGMA0-VV": (raw["VV"].dims, dn), "S1-SIGMA0-VH": (raw["VH"].dims, dn / 2)}).drop_vars(["VV", "VH"])
+    s1 = fdl.open_s1(ds, units="compressed")
+    np.testing.assert_allclose(s1["VV"].values, raw["VV"].values, atol=1e-4)
+    for bad, looks in ((raw["VV"].values, "dB"), (lin, "linear power")):
+        ds_bad = ds.assign({"S1-SIGMA0-VV": (raw["VV"].dims, bad)})
+        with pytest.raises(fdl.errors.EncodingError, match=f"expected openEO compressed backscatter.*look like {looks}"):
+            fdl.open_s1(ds_bad, units="compressed")

@@ -138,3 +138,11 @@ def test_a_timezone_aware_time_is_refused_with_the_fix():
     aware = cube.assign_coords(time=cube.indexes["time"].tz_localize("UTC"))
     with pytest.raises(fdl.errors.DimensionError, match="naive UTC datetime64.*tz_localize\\(None\\)"):
         fdl.reconstruct(aware, _model_with_rmse(), predicted=pred)
+
+
+@pytest.mark.parametrize("smooth", ["false", "no", 0, 1.0])
+def test_smooth_must_be_a_boolean(smooth):
+    """The JSON string "false" (an openEO context) read as True before."""
+    cube, pred = _hand_cube()
+    with pytest.raises(ConfigError, match=r"smooth: expected True, False or None, found (str|int|float) "):
+        fdl.reconstruct(cube, _model_with_rmse(), predicted=pred, smooth=smooth)
