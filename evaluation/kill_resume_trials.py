@@ -133,7 +133,7 @@ def _state(root: Path) -> str:
         if (root / f"{r}.zarr.progress" / "ALL_DONE").exists():
             parts.append(f"{r}:done")
         elif (root / f"{r}.zarr").exists():
-            n = len(list((root / f"{r}.zarr.progress").glob("tile-*"))) if (root / f"{r}.zarr.progress").exists() else 0
+            n = len(list((root / f"{r}.zarr.progress").glob("tile-[0-9][0-9][0-9][0-9][0-9]"))) if (root / f"{r}.zarr.progress").exists() else 0
             parts.append(f"{r}:{n}/4 tiles")
         elif (root / f"{r}.model.json").exists():
             parts.append(f"{r}:model saved")

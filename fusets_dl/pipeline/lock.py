@@ -6,6 +6,8 @@ import contextlib
 import json
 import os
 import socket
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,13 @@ __all__ = ["output_lock"]
 _LOCK_NAME = ".fusets-dl.lock"
 
 
+#: Age (s, since moved aside) after which a stale lock left beside the lock by a killed process is deleted.
+_STALE_ASIDE_S = 60.0
+
+#: How many times a run tries to take the lock (each stale lock moved aside costs one try).
+_TRIES = 5
+
+
 @contextlib.contextmanager
 def output_lock(root: Path) -> Iterator[Path]:
     """Hold ``<root>/.fusets-dl.lock`` for the duration of a run.
@@ -26,7 +35,13 @@ def output_lock(root: Path) -> Iterator[Path]:
     A lock left by a process that no longer runs on this host is taken over
     (with a warning). The lock appears with its content in one step (a hard
     link of a written file), so a process killed while taking it never
-    leaves an empty lock behind.
+    leaves an empty lock behind. Taking over a stale lock is atomic: the
+    stale file is first renamed to a name of this process's own (a rename
+    only one process can win), the renamed file is checked to be the very
+    file found stale (same inode and content, including the dead run's
+    random token; a fresh lock renamed by mistake is put back), and only
+    then is the lock linked anew; whoever links first holds it, and each
+    run reads the lock back to confirm that it holds its own token.
 
     Parameters
     ----------
@@ -41,32 +56,42 @@ def output_lock(root: Path) -> Iterator[Path]:
     Raises
     ------
     LockError
-        Another live run holds the lock; the message names its process and host.
+        Another live run holds the lock (the message names its process and
+        host), or the lock could not be taken in a few tries because other
+        runs kept taking it.
     """
     root.mkdir(parents=True, exist_ok=True)
     lock = root / _LOCK_NAME
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": pd.Timestamp.now(tz="UTC").isoformat()}
-    for _ in range(2):
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": pd.Timestamp.now(tz="UTC").isoformat(),
+          "token": uuid.uuid4().hex}
+    for _ in range(_TRIES):
         if _try_take(root, lock, me):
             break
+    else:
+        raise LockError(f"output root {str(root)!r}: could not take the lock {lock.name} in {_TRIES} tries: expected it free "
+                        f"or held by a dead process, found other runs taking it ({_holder(lock) or 'now free'}); try again")
     _remove_leftovers(root)
     try:
         yield lock
     finally:
-        lock.unlink(missing_ok=True)
+        if _holder(lock).get("token") == me["token"]:  # never remove a lock that is not ours
+            lock.unlink(missing_ok=True)
 
 
 def _try_take(root: Path, lock: Path, me: dict[str, object]) -> bool:
-    """Take the lock (True), or remove a stale one so that the caller tries again (False)."""
+    """Take the lock (True), or move a stale one aside so that the caller tries again (False)."""
     mine = root / f"{_LOCK_NAME}.{me['pid']}"
     mine.write_text(json.dumps(me))
     try:
         os.link(mine, lock)
     except FileExistsError:
-        held = _holder(lock)
+        held, ident = _read_lock(lock)
+        if ident is None:  # gone since the link failed: try again
+            return False
+        if held.get("token") == me["token"]:  # ours, put back by a run that had moved it aside by mistake
+            return True
         if held.get("host") == me["host"] and isinstance(held.get("pid"), int) and not _pid_alive(held["pid"]):
-            logger.warning("run: removing a stale lock of process %s (not running)", held.get("pid"))
-            lock.unlink(missing_ok=True)
+            _move_stale(root, lock, ident, held, str(me["token"]))
             return False
         raise LockError(
             f"output root {str(root)!r} is locked by another run (pid {held.get('pid')} on {held.get('host')}, "
@@ -74,20 +99,60 @@ def _try_take(root: Path, lock: Path, me: dict[str, object]) -> bool:
         ) from None
     finally:
         mine.unlink(missing_ok=True)
-    return True
+    # read back: ours unless a run taking over a stale lock moved it aside in between (it puts it back): look again
+    return _holder(lock).get("token") == me["token"]
+
+
+def _move_stale(root: Path, lock: Path, ident: tuple[int, int], held: dict[str, object], token: str) -> None:
+    """Move the stale lock (file ``ident`` saying ``held``) aside, atomically; put back a fresh lock moved by mistake."""
+    aside = root / f"{_LOCK_NAME}.stale-{token}"
+    try:
+        os.rename(lock, aside)  # only one process can move a given file
+    except FileNotFoundError:
+        return  # another run moved it first
+    try:
+        moved, moved_ident = _read_lock(aside)
+        # a run took the stale lock over and linked its own since we read it (its content differs; its inode may be
+        # the stale one's, reused once that was deleted): give it back
+        if moved_ident != ident or moved != held:
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, lock)
+            return
+        logger.warning("run: took over a stale lock of process %s on %s (not running)", held.get("pid"), held.get("host"))
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+def _read_lock(lock: Path) -> tuple[dict[str, object], tuple[int, int] | None]:
+    """What the lock says of its holder and which file it is (device, inode), read from one open file; ``({}, None)`` when gone."""
+    try:
+        with open(lock, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            raw = fh.read()
+    except FileNotFoundError:
+        return {}, None
+    except OSError:
+        return {}, None
+    try:
+        held = json.loads(raw or b"{}")
+    except ValueError:
+        held = {}
+    return (held if isinstance(held, dict) else {}), (st.st_dev, st.st_ino)
 
 
 def _holder(lock: Path) -> dict[str, object]:
     """What the lock file says of its holder (empty when unreadable)."""
-    try:
-        return json.loads(lock.read_text() or "{}")
-    except (OSError, json.JSONDecodeError):
-        return {}
+    return _read_lock(lock)[0]
 
 
 def _remove_leftovers(root: Path) -> None:
-    """Remove the half-taken locks of processes killed between writing and linking them."""
+    """Remove the half-taken locks of processes killed between writing and linking them, and old stale locks moved aside."""
     for leftover in root.glob(f"{_LOCK_NAME}.*"):
+        if leftover.name.startswith(f"{_LOCK_NAME}.stale-"):
+            with contextlib.suppress(OSError):  # a process killed between moving a stale lock aside and deleting it
+                if time.time() - leftover.stat().st_ctime > _STALE_ASIDE_S:
+                    leftover.unlink()
+            continue
         try:
             pid = int(leftover.suffix.lstrip("."))
         except ValueError:

@@ -2,9 +2,15 @@
 
 A resumed run compares the digest with the one recorded when the region
 started and refuses to mix two configurations in one store (unless told to
-restart); it also checks, cheaply (metadata and chunk files, no data read),
-that the tiles marked done are in the store, so a tile deleted after a kill
-is redone and a store deleted after it finished is written again.
+restart); it also checks that the tiles marked done are in the store, intact:
+each tile's marker records the size, modification time and SHA-256 of every
+chunk file the tile wrote (:func:`tile_chunks`), and :func:`tile_problems`
+compares them with the files on disk: a missing chunk or one of another size
+is damaged; one whose modification time changed is hashed again and damaged
+if its content differs; a tile without such a record (an older marker) has
+its chunks decoded, as a reader would. So a tile deleted, truncated or
+overwritten after it was written is redone, and a store deleted after it
+finished is written again; an untouched store costs one ``stat`` per chunk.
 """
 
 from __future__ import annotations
@@ -14,13 +20,13 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ResumeError
 
-__all__ = ["check_record", "missing_tiles", "region_digest", "store_grid"]
+__all__ = ["check_record", "missing_tiles", "region_digest", "store_grid", "tile_chunks", "tile_problems", "unreadable_arrays"]
 
 #: Files up to this size are hashed whole; larger ones by size, mtime and their first and last 4 MiB.
 _FULL_HASH_LIMIT = 64 << 20
@@ -193,8 +199,76 @@ def _chunk_ranges(a: dict[str, Any], window: dict[str, slice]) -> list[range]:
     return out
 
 
-def missing_tiles(store: Path, tiles: Sequence[tuple[slice, slice]]) -> list[int] | None:
-    """The tiles of ``store`` with a chunk file missing (no chunk is read).
+def _tiled(store: Path) -> dict[str, dict[str, Any]] | None:
+    """The arrays of ``store`` over both ``y`` and ``x`` (None when the store or its metadata are unreadable)."""
+    if not store.is_dir():
+        return None
+    arrays = _arrays(store)
+    if not arrays:
+        return None
+    return {n: a for n, a in arrays.items() if "y" in a["dims"] and "x" in a["dims"]}
+
+
+def _tile_keys(tiled: Mapping[str, dict[str, Any]], ys: slice, xs: slice) -> list[tuple[str, str, tuple[int, ...]]]:
+    """``(array, chunk key, chunk index)`` of every chunk of the tile ``(ys, xs)``."""
+    out = []
+    for name, a in tiled.items():
+        for idx in _product(_chunk_ranges(a, {"y": ys, "x": xs})):
+            out.append((name, _key(a, idx), idx))
+    return out
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def tile_chunks(store: Path, ys: slice, xs: slice) -> dict[str, list[Any]]:
+    """The record of a tile's chunk files, taken just after the tile was written.
+
+    Parameters
+    ----------
+    store : Path
+        The region's local Zarr store.
+    ys, xs : slice
+        The tile's window.
+
+    Returns
+    -------
+    dict
+        ``{"<array>/<chunk key>": [size, mtime_ns, sha256]}`` for every
+        chunk of every ``(y, x)`` array in the window that is on disk;
+        empty when the store's metadata are unreadable.
+    """
+    out: dict[str, list[Any]] = {}
+    for name, key, _ in _tile_keys(_tiled(store) or {}, ys, xs):
+        f = store / name / key
+        try:
+            st = f.stat()
+            out[f"{name}/{key}"] = [st.st_size, st.st_mtime_ns, _sha256(f)]
+        except OSError:
+            continue  # not on disk: the check finds it missing
+    return out
+
+
+def _decode_problem(store: Path, name: str, a: dict[str, Any], idx: tuple[int, ...]) -> str | None:
+    """Decode one chunk as a reader would; why it cannot be read, or None."""
+    import zarr
+
+    sel = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(idx, a["chunks"], a["shape"], strict=True))
+    try:
+        zarr.open_array(store=str(store / name), mode="r")[sel]
+    except Exception as exc:  # any codec error (blosc, zstd, shape) means a reader fails on it too
+        return f"cannot be decoded ({type(exc).__name__}: {str(exc)[:120]})"
+    return None
+
+
+def tile_problems(
+    store: Path,
+    tiles: Sequence[tuple[slice, slice]],
+    records: Sequence[Mapping[str, Sequence[Any]] | None] | None = None,
+) -> dict[int, str] | None:
+    """The tiles of ``store`` with a chunk missing or damaged, and why.
 
     Parameters
     ----------
@@ -203,6 +277,82 @@ def missing_tiles(store: Path, tiles: Sequence[tuple[slice, slice]]) -> list[int
         (``write_empty_chunks=True``).
     tiles : sequence of (slice, slice)
         The ``(y, x)`` windows of the tiles.
+    records : sequence of mapping or None, optional
+        For each tile, its :func:`tile_chunks` record, or None when there is
+        none (then the tile's chunks are decoded). None: no records at all.
+
+    Returns
+    -------
+    dict or None
+        ``{tile index: reason}`` naming the first bad chunk of each bad
+        tile (``"chunk NDVI/c/0/1/1 has 0 bytes, 5120 were written"``);
+        None when the store itself is missing or its metadata are
+        unreadable (the layout must be written again).
+
+    Notes
+    -----
+    A chunk whose size and modification time match its record is trusted
+    without reading it; one whose modification time differs is hashed and
+    compared with the recorded SHA-256. So an untouched store costs one
+    ``stat`` per chunk, a copied one (new times) is read once, and a
+    truncated or overwritten chunk is always found.
+    """
+    tiled = _tiled(store)
+    if tiled is None:
+        return None
+    present: dict[str, set[str]] = {}
+    for name in tiled:
+        base = store / name
+        present[name] = {str(p.relative_to(base)).replace(os.sep, "/") for p in base.rglob("*") if p.is_file()}
+    bad: dict[int, str] = {}
+    for k, (ys, xs) in enumerate(tiles):
+        record = records[k] if records is not None else None
+        for name, key, idx in _tile_keys(tiled, ys, xs):
+            problem = _chunk_problem(store, name, key, idx, tiled[name], present[name], record)
+            if problem is not None:
+                bad[k] = f"chunk {name}/{key} {problem}"
+                break
+    return bad
+
+
+def _chunk_problem(store: Path, name: str, key: str, idx: tuple[int, ...], a: dict[str, Any], present: set[str],
+                   record: Mapping[str, Sequence[Any]] | None) -> str | None:
+    """Why one chunk of a tile is not as written, or None."""
+    if key not in present:
+        return "is missing"
+    if record is None:
+        return _decode_problem(store, name, a, idx)
+    rec = record.get(f"{name}/{key}")
+    if rec is None:
+        return "is not in the tile's record (written by another layout)"
+    f = store / name / key
+    try:
+        st = f.stat()
+        if st.st_size != rec[0]:
+            return f"has {st.st_size} bytes, {rec[0]} were written"
+        if st.st_mtime_ns != rec[1] and _sha256(f) != rec[2]:
+            return "changed since it was written (its SHA-256 differs from the record)"
+    except OSError as exc:
+        return f"cannot be read ({exc})"
+    return None
+
+
+def missing_tiles(
+    store: Path,
+    tiles: Sequence[tuple[slice, slice]],
+    records: Sequence[Mapping[str, Sequence[Any]] | None] | None = None,
+) -> list[int] | None:
+    """The tiles of ``store`` with a chunk missing or damaged (see :func:`tile_problems`).
+
+    Parameters
+    ----------
+    store : Path
+        A region's local Zarr store, written with every chunk present
+        (``write_empty_chunks=True``).
+    tiles : sequence of (slice, slice)
+        The ``(y, x)`` windows of the tiles.
+    records : sequence of mapping or None, optional
+        Each tile's :func:`tile_chunks` record (None: decode its chunks).
 
     Returns
     -------
@@ -210,24 +360,36 @@ def missing_tiles(store: Path, tiles: Sequence[tuple[slice, slice]]) -> list[int
         Indices of incomplete tiles; None when the store itself is missing
         or its metadata are unreadable (the layout must be written again).
     """
-    if not store.is_dir():
-        return None
-    arrays = _arrays(store)
-    if not arrays:
-        return None
-    tiled = {n: a for n, a in arrays.items() if "y" in a["dims"] and "x" in a["dims"]}
-    present: dict[str, set[str]] = {}
-    for name in tiled:
-        base = store / name
-        present[name] = {str(p.relative_to(base)).replace(os.sep, "/") for p in base.rglob("*") if p.is_file()}
-    bad = []
-    for k, (ys, xs) in enumerate(tiles):
-        for name, a in tiled.items():
-            rngs = _chunk_ranges(a, {"y": ys, "x": xs})
-            if any(_key(a, idx) not in present[name] for idx in _product(rngs)):
-                bad.append(k)
-                break
-    return bad
+    bad = tile_problems(store, tiles, records)
+    return None if bad is None else sorted(bad)
+
+
+def unreadable_arrays(store: Path) -> str | None:
+    """Decode the arrays of ``store`` that are not over both ``y`` and ``x`` (the coordinates, written with the layout).
+
+    They are small (one dimension, or none), so they are read whole.
+
+    Parameters
+    ----------
+    store : Path
+        The store.
+
+    Returns
+    -------
+    str or None
+        Why the first unreadable one cannot be read, or None when all can
+        (or the metadata are unreadable, which :func:`store_grid` reports).
+    """
+    import zarr
+
+    for name, a in (_arrays(store) or {}).items():
+        if "y" in a["dims"] and "x" in a["dims"]:
+            continue
+        try:
+            zarr.open_array(store=str(store / name), mode="r")[...]
+        except Exception as exc:  # any codec error: a reader fails on it too
+            return f"array {name!r} cannot be decoded ({type(exc).__name__}: {str(exc)[:120]})"
+    return None
 
 
 def _product(rngs: list[range]) -> list[tuple[int, ...]]:

@@ -2,7 +2,8 @@
 
 The store's layout (metadata and coordinates) is written first, then each
 tile with a ``region=`` write; a tile is marked done (a file under
-``<name>.zarr.progress/``) only after its data are written, and the region
+``<name>.zarr.progress/`` recording the size, time and SHA-256 of each of
+its chunk files, which a resume checks) only after its data are written, and the region
 (``ALL_DONE``) only after its metrics, so a run killed at any point resumes
 to the same output. A region's model (and segmenter) is trained once and
 saved before the first tile; a restart loads it instead of training again.
@@ -25,7 +26,14 @@ from ..errors import OutputError, ResumeError
 from .config import RegionConfig, RunConfig, segment_config
 from .heap import release_heap
 from .outputs import class_summary, output_path, region_stats, write_json_atomic
-from .record import check_record, missing_tiles, region_digest, store_grid
+from .record import (
+    check_record,
+    region_digest,
+    store_grid,
+    tile_chunks,
+    tile_problems,
+    unreadable_arrays,
+)
 from .stage import staged_cube
 
 __all__ = ["run_region"]
@@ -77,10 +85,13 @@ def run_region(
 
     Notes
     -----
-    A region is skipped as done only when its completion flag, its metrics
-    and every chunk of every tile are on disk; a tile marked done whose
-    chunks are missing is written again, and a store that is gone (or whose
-    metadata are unreadable) is rebuilt. When this run trains a model or
+    A region is skipped as done only when its completion flag and its
+    metrics are on disk, its coordinates decode, and every chunk of every
+    tile is as the tile wrote it (size, and SHA-256 when the file's time
+    changed: :func:`fusets_dl.pipeline.record.tile_problems`); a tile
+    marked done whose chunks are missing or damaged is written again (the
+    log names the tile and the chunk), and a store that is gone (or whose
+    metadata or coordinates are unreadable) is rebuilt. When this run trains a model or
     segmenter, the aligned cube is first computed once into a scratch store
     (``<name>.zarr.progress/staged-cube.zarr``, deleted when the region
     ends; see :mod:`fusets_dl.pipeline.stage`) that training and the tiles read.
@@ -91,10 +102,11 @@ def run_region(
     digest = region_digest(rc, cfg.model, None if cube is None else f"in-memory cube {dict(cube.sizes)} {sorted(map(str, cube.data_vars))}")
     _check_record(cfg, rc, store, progress_dir, digest, restart)
     if done_flag.exists():
-        if _complete(cfg, rc, store):
-            logger.info("region %s: already complete (store, metrics and every tile verified), skipped", rc.name)
+        why = _incomplete(cfg, rc, store, progress_dir)
+        if why is None:
+            logger.info("region %s: already complete (store, metrics and every chunk of every tile verified), skipped", rc.name)
             return {"region": rc.name, "status": "skipped (done)", **json.loads(done_flag.read_text())}
-        logger.warning("region %s: marked complete but its store, metrics or some tiles are missing: redoing what is missing", rc.name)
+        logger.warning("region %s: marked complete but %s: redoing what is missing or damaged", rc.name, why)
         done_flag.unlink()
     timings: dict[str, float] = {}
     cube, summary = _region_cube(rc, cube, timings)
@@ -177,12 +189,39 @@ def _discard_region(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir:
     logger.warning("region %s: --restart: earlier outputs discarded", rc.name)
 
 
-def _complete(cfg: RunConfig, rc: RegionConfig, store: Path) -> bool:
-    """Whether a region flagged done has its metrics and every chunk of every tile on disk."""
+def _incomplete(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: Path) -> str | None:
+    """Why a region flagged done is not complete (its metrics, coordinates, or a chunk of a tile), or None when it is."""
     grid = store_grid(store)
-    if grid is None or not output_path(cfg.output_root, rc.name, ".metrics.json").exists():
-        return False
-    return not missing_tiles(store, _tiles(grid[0], grid[1], rc.tile_size))
+    if grid is None:
+        return "its store is missing or its metadata are unreadable"
+    if not output_path(cfg.output_root, rc.name, ".metrics.json").exists():
+        return "its metrics file is missing"
+    coords = unreadable_arrays(store)
+    if coords is not None:
+        return f"in its store, {coords}"
+    tiles = _tiles(grid[0], grid[1], rc.tile_size)
+    bad = tile_problems(store, tiles, [_marker_chunks(progress_dir, k) for k in range(len(tiles))])
+    if bad:
+        return "; ".join(f"tile {k + 1}/{len(tiles)}: {why}" for k, why in sorted(bad.items()))
+    return None
+
+
+def _marker(progress_dir: Path, k: int) -> Path:
+    return progress_dir / f"tile-{k:05d}"
+
+
+def _marker_chunks(progress_dir: Path, k: int) -> dict[str, list[Any]] | None:
+    """The chunk record in tile ``k``'s marker; None when the marker is missing, unreadable or has none (an older fusets_dl)."""
+    try:
+        chunks = json.loads(_marker(progress_dir, k).read_text()).get("chunks")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return chunks if isinstance(chunks, dict) else None
+
+
+def _write_marker(progress_dir: Path, k: int, ys: slice, xs: slice, chunks: dict[str, list[Any]]) -> None:
+    """Mark tile ``k`` done, with the record of its chunk files (written atomically, after the data)."""
+    write_json_atomic(_marker(progress_dir, k), {"y": [ys.start, ys.stop], "x": [xs.start, xs.stop], "chunks": chunks})
 
 
 def _region_cube(rc: RegionConfig, cube: xr.Dataset | None, timings: dict[str, float]) -> tuple[xr.Dataset, dict[str, Any]]:
@@ -341,6 +380,9 @@ def _layout_problem(store: Path, model: Any) -> str | None:
         return "its metadata are missing or unreadable"
     if store_grid(store) is None:
         return "the metadata of some arrays are missing or unreadable"
+    coords = unreadable_arrays(store)
+    if coords is not None:
+        return coords
     if attrs.get("model_sha256") != model.sha256:
         return f"it was written by another model (sha256 {str(attrs.get('model_sha256'))[:16]}..., now {model.sha256[:16]}...)"
     return None
@@ -400,7 +442,7 @@ def _torch_threads_per_tile(workers: int) -> Iterator[None]:
 
 def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: Path, tiles: list[tuple[slice, slice]],
                  progress: Progress | None, timings: dict[str, float]) -> int:
-    """Write the tiles not marked done (or marked but with chunks missing), each marked only after its data; return how many.
+    """Write the tiles not marked done (or marked but with chunks missing or damaged), each marked only after its data; return how many.
 
     Tiles are computed concurrently (:func:`_tile_workers` at a time), each
     into its own region of the store (tiles do not share chunks), so the
@@ -411,15 +453,20 @@ def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: P
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     t0 = time.perf_counter()
-    broken = set(missing_tiles(store, tiles) or [])
+    marked = [k for k in range(len(tiles)) if _marker(progress_dir, k).exists()]
+    records = {k: _marker_chunks(progress_dir, k) for k in marked}
+    found = tile_problems(store, [tiles[k] for k in marked], [records[k] for k in marked])
+    broken = {marked[i]: why for i, why in found.items()} if found is not None else dict.fromkeys(marked, "the store is unreadable")
     todo = []
     for k in range(len(tiles)):
-        marker = progress_dir / f"tile-{k:05d}"
-        if marker.exists():
+        if k in records:
             if k not in broken:
+                if records[k] is None:  # an older marker, its chunks decoded just now: record them for the next resume
+                    _write_marker(progress_dir, k, *tiles[k], tile_chunks(store, *tiles[k]))
                 continue
-            logger.warning("region %s: tile %d/%d was marked done but some of its chunks are missing: writing it again", rc.name, k + 1, len(tiles))
-            marker.unlink()
+            logger.warning("region %s: tile %d/%d was marked done but some of its chunks are missing or damaged (%s): writing it again",
+                           rc.name, k + 1, len(tiles), broken[k])
+            _marker(progress_dir, k).unlink()
         todo.append(k)
     written, error = 0, None
     workers = _tile_workers(len(todo)) if todo else 1
@@ -441,8 +488,7 @@ def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: P
                 if fut.exception() is not None:
                     error = error or fut.exception()
                     continue
-                ys, xs = tiles[k]
-                (progress_dir / f"tile-{k:05d}").write_text(json.dumps({"y": [ys.start, ys.stop], "x": [xs.start, xs.stop]}))  # only after the data
+                _write_marker(progress_dir, k, *tiles[k], fut.result())  # only after the data
                 written += 1
                 logger.info("region %s: tile %d/%d written", rc.name, k + 1, len(tiles))
                 if progress is not None:  # tiles done so far (in completion order, which concurrency may change)
@@ -455,8 +501,8 @@ def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: P
     return written
 
 
-def _write_tile(rc: RegionConfig, out: xr.Dataset, store: Path, k: int, n_tiles: int, ys: slice, xs: slice) -> None:
-    """Compute tile ``k`` and write it into its region of the store."""
+def _write_tile(rc: RegionConfig, out: xr.Dataset, store: Path, k: int, n_tiles: int, ys: slice, xs: slice) -> dict[str, list[Any]]:
+    """Compute tile ``k``, write it into its region of the store, and return the record of its chunk files (:func:`tile_chunks`)."""
     tile = out.isel(y=ys, x=xs)
     tile = tile.drop_vars([v for v in tile.variables if not set(tile[v].dims) & {"y", "x"}])
     try:
@@ -468,6 +514,7 @@ def _write_tile(rc: RegionConfig, out: xr.Dataset, store: Path, k: int, n_tiles:
         ) from exc
     finally:
         release_heap()  # the tile's arrays are freed: without this the process keeps their pages, tile after tile (see heap.py)
+    return tile_chunks(store, ys, xs)
 
 
 def _write_report(cfg: RunConfig, rc: RegionConfig, store: Path, metrics: dict[str, Any]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
+import re
 import shutil
 import uuid
 import warnings
@@ -163,6 +165,92 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
     return enc
 
 
+#: ``scheme://`` at the start of a store: a URL (s3, gs, memory, file, ...), not a local path.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+#: Encoding keys that belong to one Zarr format's codecs (or to the source store), not to the data.
+_CODEC_KEYS = ("compressor", "compressors", "filters", "serializer", "codecs", "shards", "fill_value", "chunk_key_encoding",
+               "preferred_chunks", "write_empty_chunks", "cache_metadata")
+
+
+def _local_path(store: Any) -> Path:
+    """``store`` as a local path; URLs and non-path objects are refused.
+
+    Raises
+    ------
+    OutputError
+        ``store`` is a URL (``s3://``, ``memory://``, ``file://``, ...) or
+        not a ``str`` / ``os.PathLike``.
+    """
+    if not isinstance(store, (str, os.PathLike)):
+        raise OutputError(f"to_zarr: store: expected a local folder path (str or os.PathLike), found {type(store).__name__}; "
+                          "write to a local folder, then copy it where it belongs")
+    text = os.fspath(store)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    m = _URL.match(text)
+    if m:
+        raise OutputError(
+            f"to_zarr: store: expected a local folder path, found the URL {text!r} (scheme {m.group(0)!r}): only local "
+            "paths are supported. Write the store to a local folder, then copy it (e.g. `aws s3 cp --recursive`, "
+            "`gsutil -m cp -r`, fsspec); for a file:// URL give the path itself"
+        )
+    if not text:
+        raise OutputError("to_zarr: store: expected a local folder path, found an empty string")
+    return Path(text)
+
+
+def _json_attr(value: Any, where: str, key: str) -> Any:
+    """An attribute value as plain JSON for Zarr: datetime-likes as ISO 8601 strings, NumPy values as Python ones.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where`` (the variable or the dataset) and ``key`` when the
+        value has no JSON form.
+    """
+    if isinstance(value, (pd.Timestamp, _dt.datetime, _dt.date, np.datetime64)):
+        ts = pd.Timestamp(value)
+        return "NaT" if ts is pd.NaT else ts.isoformat()
+    if isinstance(value, (pd.Timedelta, _dt.timedelta, np.timedelta64)):
+        td = pd.Timedelta(value)
+        return "NaT" if td is pd.NaT else td.isoformat()
+    if isinstance(value, np.ndarray):
+        if value.ndim == 0:
+            return _json_attr(value[()], where, key)
+        if value.dtype.kind in "mMO":  # tolist() would give datetime64[ns] as integers
+            return [_json_attr(v, where, key) for v in value]
+        return _json_attr(value.tolist(), where, key)
+    if isinstance(value, np.generic):
+        return _json_attr(value.item(), where, key)
+    if isinstance(value, Mapping):
+        return {str(k): _json_attr(v, where, key) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_attr(v, where, key) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise ConfigError(
+        f"to_zarr: {where} attribute {key!r}: expected a value with a JSON form (str, number, bool, date/time, list, "
+        f"dict, NumPy array), found {type(value).__name__} {value!r}; convert it (e.g. to a string) or drop it"
+    )
+
+
+def _json_attrs(attrs: Mapping[Any, Any], where: str) -> dict[str, Any]:
+    """Every attribute of ``attrs`` through :func:`_json_attr`."""
+    return {str(k): _json_attr(v, where, str(k)) for k, v in attrs.items()}
+
+
+def _remove_old(old: Path, path: Path) -> None:
+    """Delete the replaced store ``old``; when it cannot be, warn (and log) that it stays beside ``path``."""
+    try:
+        shutil.rmtree(old)
+    except OSError as exc:
+        msg = (f"to_zarr: the new store is in place at {str(path)!r}, but the replaced one could not be deleted ({exc}): "
+               f"it stays as {str(old)!r}, taking disk space; delete it yourself (it needs write permission on its folders)")
+        logger.warning(msg)
+        warnings.warn(msg, UserWarning, stacklevel=3)
+
+
 def _with_cf(ds: xr.Dataset) -> xr.Dataset:
     """A shallow copy with the CF table's cube attributes filled in and the CRS as a grid mapping."""
     return prepare_output(ds)
@@ -185,7 +273,8 @@ def to_zarr(
     ds : xarray.Dataset
         Any fusets_dl output (cube, reconstruction, phenology, or their merge).
     store : path
-        Target directory (``.zarr``).
+        Target directory (``.zarr``), a local path. URLs (``s3://``,
+        ``memory://``, ``file://``, ...) are refused: write locally, then copy.
     overwrite : bool
         Replace an existing store. Without it an existing store raises
         :class:`StoreExistsError` and is left untouched.
@@ -207,34 +296,55 @@ def to_zarr(
     Raises
     ------
     ConfigError
-        ``zarr_format`` is not 2 or 3.
+        ``zarr_format`` is not 2 or 3, or an attribute has no JSON form
+        (the message names the variable and the attribute).
     StoreExistsError
         ``store`` exists and ``overwrite`` is False, or ``overwrite`` is
         True but ``store`` is not a Zarr store written by fusets_dl (a file,
         or a folder without our provenance): only our own stores are replaced.
     OutputError
-        The file system refused the write (read-only, full, permissions):
-        the OS error and the path; an existing store is left untouched.
+        ``store`` is a URL or not a path; or the file system refused the
+        write (read-only, full, permissions): the OS error and the path; an
+        existing store is left untouched.
+
+    Warns
+    -----
+    UserWarning
+        The new store replaced an old one, but the old one could not be
+        deleted (e.g. folders without write permission): the warning names
+        the hidden ``.<name>.old-XXXXXXXX`` folder left beside the store.
 
     Notes
     -----
     The data are written to a temporary store beside the target and renamed
     into place when complete (an existing store is replaced only then), so a
     failure never leaves a half-written store under the final name.
+
+    Attributes are stored as JSON: NumPy values become Python numbers and
+    lists, and date/time attributes (``pd.Timestamp``, ``np.datetime64``,
+    ``datetime``, timedeltas) become ISO 8601 strings
+    (``"2021-01-01T00:00:00"``, ``"P1DT0H0M0S"``). A dataset opened from
+    another store (either Zarr format, or netCDF) is re-encoded: the data
+    variables get this writer's chunks and compression, and the codec
+    settings of the source (compressors, filters, serializer, shards) are
+    dropped from the coordinates, whose dtype, ``_FillValue``, ``units``
+    and ``calendar`` are kept.
     """
     if zarr_format not in (2, 3):
         raise ConfigError(f"to_zarr: zarr_format: expected 2 or 3, found {zarr_format!r}")
-    path = Path(store)
+    path = _local_path(store)
     if path.exists() or path.is_symlink():
         if not overwrite:
             raise StoreExistsError(f"to_zarr: {str(path)!r} exists: expected a new path, or pass overwrite=True")
         check_replaceable(path, "to_zarr")
-    out = _with_cf(ds)
-    out.attrs = {**out.attrs, **(provenance or {})}
+    out = _with_cf(ds).copy(deep=False)  # own Variable objects: the attributes and encodings below stay off ``ds``
+    out.attrs = _json_attrs({**out.attrs, **(provenance or {})}, "global")
     out.attrs.setdefault("fusets_dl_version", provenance_attrs()["fusets_dl_version"])
-    for name in out.data_vars:  # attributes must be JSON for Zarr
-        out[name].attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out[name].attrs.items()}
     enc = encoding_for(out, zarr_format=zarr_format, clevel=clevel)
+    for name, var in out.variables.items():
+        var.attrs = _json_attrs(var.attrs, f"variable {str(name)!r}")  # attributes must be JSON for Zarr
+        if name not in enc:  # the source store's codecs (possibly of the other Zarr format) do not carry over
+            var.encoding = {k: v for k, v in var.encoding.items() if k not in _CODEC_KEYS}
     for name, e in enc.items():
         var = out[name]
         if var.chunks is not None and not all(_uniform_chunks(c) for c in var.chunks):
@@ -253,7 +363,7 @@ def to_zarr(
             except OSError:
                 old.rename(path)  # put the old store back: never lose data on a failed swap
                 raise
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_old(old, path)
         else:
             tmp.rename(path)
     except OSError as exc:

@@ -21,3 +21,80 @@ def test_a_second_run_on_the_same_root_is_refused(tmp_path):
     (root / ".fusets-dl.lock").write_text(json.dumps(stale))
     with output_lock(root):
         pass
+
+
+def _stale(root):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lock = root / ".fusets-dl.lock"
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "x", "token": "dead"}))
+    return lock
+
+
+def test_a_run_that_takes_over_a_stale_lock_first_keeps_it(tmp_path, monkeypatch):
+    """Two runs find the same stale lock: the one that looks a moment later must not remove the other's fresh lock."""
+    import os
+
+    import fusets_dl.pipeline.lock as lk
+
+    root = tmp_path / "out"
+    root.mkdir()
+    lock = _stale(root)
+    other = {"pid": os.getppid(), "host": socket.gethostname(), "started": "now", "token": "other"}
+    read = lk._read_lock
+    calls = []
+
+    def other_run_takes_over_meanwhile(path):
+        held = read(path)
+        if not calls:  # between our read of the stale lock and our removal, another run replaces it with its own
+            calls.append(1)
+            lock.unlink()
+            fresh = root / "fresh"
+            fresh.write_text(json.dumps(other))
+            os.link(fresh, lock)
+            fresh.unlink()
+        return held
+
+    monkeypatch.setattr(lk, "_read_lock", other_run_takes_over_meanwhile)
+    with pytest.raises(LockError, match=rf"locked by another run \(pid {os.getppid()} on "), output_lock(root):
+        pass
+    assert json.loads(lock.read_text())["pid"] == os.getppid()  # the other run's lock is in place, untouched
+    assert sorted(p.name for p in root.iterdir()) == [".fusets-dl.lock"]
+
+
+def test_two_runs_starting_on_a_stale_lock_never_hold_it_together(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.pipeline.helpers import cli_env
+
+    root = tmp_path / "out"
+    root.mkdir()
+    _stale(root)
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        import fusets_dl.pipeline.lock as lk
+        read = lk._read_lock
+        def slow(path):  # widen the window between reading the stale lock and acting on it
+            held = read(path); time.sleep(0.6); return held
+        lk._read_lock = slow
+        time.sleep(float(sys.argv[1]))
+        try:
+            with lk.output_lock(Path({str(root)!r})):
+                t0 = time.time(); time.sleep(1.0); print("held", t0, time.time(), flush=True)
+        except lk.LockError:
+            print("refused", flush=True)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, delay], env=cli_env(), stdout=subprocess.PIPE, text=True)
+             for delay in ("0", "0.2")]
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    held = [(float(o[1]), float(o[2])) for o in outs if o and o[0] == "held"]
+    assert len(held) >= 1 and sorted(o[0] for o in outs) in (["held", "refused"], ["held", "held"])
+    if len(held) == 2:  # one after the other, never at once
+        (_, a1), (b0, _) = sorted(held)
+        assert a1 <= b0
+    assert not (root / ".fusets-dl.lock").exists()

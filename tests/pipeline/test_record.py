@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 
 import numpy as np
@@ -151,3 +152,60 @@ def test_a_model_left_without_a_record_is_not_reused_silently(reference, tmp_pat
     shutil.rmtree(root / "a.zarr.progress")  # only the model of an unknown configuration is left
     with pytest.raises(ResumeError, match=r"expected a run record .* found none"):
         run(_one_region(root))
+
+
+def _last_tile_chunk(store, var="NDVI"):
+    return next(p for p in _chunk_files(store, var) if p.relative_to(store / var).parts[-2:] == ("1", "1"))  # tile 4/4
+
+
+@pytest.mark.parametrize("damage", ["truncate", "same-size"])
+def test_a_damaged_chunk_of_a_finished_region_is_found_and_its_tile_redone(reference, tmp_path, caplog, damage):
+    """Resume verifies the data: a truncated chunk (or one overwritten with as many bytes) is not reported done."""
+    root = _copy(reference, tmp_path)
+    store = root / "a.zarr"
+    victim = _last_tile_chunk(store)
+    size = victim.stat().st_size
+    if damage == "truncate":
+        victim.write_bytes(b"")
+        why = rf"chunk NDVI/c/\S+ has 0 bytes, {size} were written"
+    else:
+        victim.write_bytes(bytes(size))
+        why = r"chunk NDVI/c/\S+ changed since it was written \(its SHA-256 differs from the record\)"
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        rows = run(_one_region(root))
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 1  # recomputed, not "skipped (done)", only that tile
+    assert re.search(rf"marked complete but tile 4/4: {why}", caplog.text)
+    assert re.search(rf"tile 4/4 was marked done but some of its chunks are missing or damaged \({why}\)", caplog.text)
+    assert_same_stores(reference / "a.zarr", store)
+    assert run(_one_region(root))[0]["status"] == "skipped (done)"
+
+
+def test_an_untouched_copy_is_skipped_and_a_marker_without_a_record_is_decoded(reference, tmp_path, caplog):
+    """New file times (a plain copy) cost a hash, not a redo; a marker of an older version is checked by decoding its chunks."""
+    root = tmp_path / "out"
+    shutil.copytree(reference, root, copy_function=shutil.copyfile)  # new mtimes
+    store, progress = root / "a.zarr", root / "a.zarr.progress"
+    assert run(_one_region(root))[0]["status"] == "skipped (done)"
+    for k in range(4):  # markers as an older fusets_dl wrote them
+        m = progress / f"tile-{k:05d}"
+        m.write_text(json.dumps({key: v for key, v in json.loads(m.read_text()).items() if key != "chunks"}))
+    tiles = [(slice(i, i + 32), slice(j, j + 32)) for i in (0, 32) for j in (0, 32)]
+    assert missing_tiles(store, tiles) == []
+    _last_tile_chunk(store, "NDVI_std").write_bytes(b"\0" * 7)
+    assert missing_tiles(store, tiles) == [3]
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        rows = run(_one_region(root))
+    assert rows[0]["written"] == 1 and re.search(r"tile 4/4: chunk NDVI_std/c/\S+ cannot be decoded", caplog.text)
+    assert all("chunks" in json.loads((progress / f"tile-{k:05d}").read_text()) for k in range(4))  # recorded again
+    assert_same_stores(reference / "a.zarr", store)
+
+
+def test_a_damaged_coordinate_rebuilds_the_store(reference, tmp_path, caplog):
+    root = _copy(reference, tmp_path)
+    store = root / "a.zarr"
+    next(p for p in (store / "x").rglob("*") if p.is_file() and p.name != "zarr.json").write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        rows = run(_one_region(root))
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 4
+    assert "array 'x' cannot be decoded" in caplog.text
+    assert_same_stores(reference / "a.zarr", store)

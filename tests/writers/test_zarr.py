@@ -103,3 +103,77 @@ def test_os_errors_become_output_errors_naming_the_path(cube, tmp_path, monkeypa
     monkeypatch.undo()
     np.testing.assert_array_equal(xr.open_zarr(path)["VV"].values, cube["VV"].values)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.zarr"]
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/out.zarr", "memory://out.zarr", "gs://b/c.zarr", "file:///tmp/x.zarr"])
+def test_urls_are_refused_not_made_local_folders(cube, tmp_path, monkeypatch, url):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(fdl.errors.OutputError, match=rf"expected a local folder path, found the URL '{url}'.*only local paths are supported.*then copy"):
+        fdl.to_zarr(cube, url)
+    assert list(tmp_path.iterdir()) == []  # no 's3:' folder
+
+
+@pytest.mark.parametrize(("src", "dst"), [(3, 2), (2, 3)])
+def test_a_store_opened_from_the_other_zarr_format_is_written_again(cube, tmp_path, src, dst):
+    first = fdl.to_zarr(cube, tmp_path / "a.zarr", zarr_format=src)
+    opened = xr.open_zarr(first, decode_coords="all")
+    out = fdl.to_zarr(opened, tmp_path / "b.zarr", zarr_format=dst)
+    back = xr.open_zarr(out, decode_coords="all")
+    assert (out / ("zarr.json" if dst == 3 else ".zgroup")).exists()
+    for v in ("VV", "VH", "NDVI"):
+        np.testing.assert_array_equal(back[v].values, cube[v].values)
+    np.testing.assert_array_equal(back["time"].values, cube["time"].values)
+    np.testing.assert_array_equal(back["x"].values, cube["x"].values)
+    assert back.rio.crs == cube.rio.crs
+    assert "serializer" in opened["x"].encoding or src == 2  # the source's codecs were there, and did not break the write
+
+
+def test_datetime_attributes_are_written_as_iso_strings(cube, tmp_path):
+    import datetime
+
+    import pandas as pd
+
+    ds = cube.isel(time=slice(0, 2)).copy()
+    ds.attrs["run_start"] = pd.Timestamp("2021-01-01 12:30", tz="UTC")
+    ds.attrs["window"] = {"start": np.datetime64("2021-03-01"), "step": pd.Timedelta("1D")}
+    ds["NDVI"].attrs["acquired"] = np.datetime64("2021-01-02T03:04:05")
+    ds["NDVI"].attrs["dates"] = np.array(["2021-01-01", "2021-02-01"], dtype="datetime64[ns]")
+    ds["x"].attrs["surveyed"] = datetime.date(2020, 5, 6)
+    back = xr.open_zarr(fdl.to_zarr(ds, tmp_path / "d.zarr"))
+    assert back.attrs["run_start"] == "2021-01-01T12:30:00+00:00"
+    assert back.attrs["window"] == {"start": "2021-03-01T00:00:00", "step": "P1DT0H0M0S"}
+    assert back["NDVI"].attrs["acquired"] == "2021-01-02T03:04:05"
+    assert back["NDVI"].attrs["dates"] == ["2021-01-01T00:00:00", "2021-02-01T00:00:00"]
+    assert back["x"].attrs["surveyed"] == "2020-05-06T00:00:00"
+    assert isinstance(ds.attrs["run_start"], pd.Timestamp)  # the caller's dataset is not changed
+
+
+def test_an_attribute_without_a_json_form_is_named(cube, tmp_path):
+    ds = cube.isel(time=slice(0, 2)).copy()
+    ds["VH"].attrs["flags"] = {1, 2}
+    with pytest.raises(fdl.errors.ConfigError, match=r"variable 'VH' attribute 'flags': expected a value with a JSON form .*found set"):
+        fdl.to_zarr(ds, tmp_path / "e.zarr")
+    assert not (tmp_path / "e.zarr").exists()
+
+
+def test_an_old_store_that_cannot_be_deleted_is_named_in_a_warning(cube, tmp_path, monkeypatch, caplog):
+    import logging
+    import shutil
+
+    import fusets_dl.writers.zarr as zw
+
+    path = fdl.to_zarr(cube.isel(time=slice(0, 2)), tmp_path / "c.zarr")
+    real = shutil.rmtree
+
+    def refuse_old(p, *args, **kwargs):
+        if ".old-" in str(p) and not kwargs.get("ignore_errors"):
+            raise PermissionError(13, "Permission denied", str(p))
+        return real(p, *args, **kwargs)
+
+    monkeypatch.setattr(zw.shutil, "rmtree", refuse_old)
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"), pytest.warns(
+            UserWarning, match=r"new store is in place .*could not be deleted .*Permission denied.*stays as '.*\.c\.zarr\.old-[0-9a-f]{8}'"):
+        fdl.to_zarr(cube.isel(time=slice(0, 3)), path, overwrite=True)
+    assert "could not be deleted" in caplog.text
+    assert xr.open_zarr(path).sizes["time"] == 3
+    assert [p.name.startswith(".c.zarr.old-") for p in tmp_path.iterdir() if p.name != "c.zarr"] == [True]
