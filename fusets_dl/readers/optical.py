@@ -292,28 +292,13 @@ def _s2_offsets(
         off = v * 1e-4 if abs(v) >= 1 else v
         return np.full(times.size, off), f"band attribute {declared}={da.attrs[declared]!r}, applied to every date"
     if per_time:
-        return _s2_offsets_from_coords(per_time, after, boa, _dn_input(da, scale))
+        return _s2_offsets_from_coords(per_time, after, boa, abs(scale - 1e-4) < 1e-12)
     conv = convention_of(original)
     if conv is not None and conv.s2_harmonized:
         return none, f"band name {original!r} of the {conv.name!r} convention: values delivered harmonised"
-    if _dn_input(da, scale):
+    if abs(scale - 1e-4) < 1e-12:
         return np.where(after, boa, 0.0), f"DN input without offset metadata: {cutoff}"
     return none, f"reflectance input (scale {scale:g}): nothing to remove"
-
-
-def _dn_input(da: xr.DataArray, scale: float) -> bool:
-    """Whether the band holds L2A digital numbers: scaled by 1e-4 here, or integers with a CF ``scale_factor`` of 1e-4.
-
-    A CF ``scale_factor`` (in the attributes, or in the encoding once xarray
-    decoded the file) turns DN into reflectance but says nothing about the
-    processing-baseline offset, so such integers follow the same date rule
-    as plain DN.
-    """
-    if abs(scale - 1e-4) < 1e-12:
-        return True
-    cf = da.attrs.get("scale_factor", da.encoding.get("scale_factor"))
-    stored = np.dtype(da.encoding.get("dtype", da.dtype))
-    return cf is not None and np.issubdtype(stored, np.integer) and abs(float(np.asarray(cf).ravel()[0]) - 1e-4) < 1e-9
 
 
 def _s2_offsets_from_coords(per_time: dict[str, xr.DataArray], after: np.ndarray, boa: float, dn: bool) -> tuple[np.ndarray, str]:

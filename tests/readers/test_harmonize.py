@@ -155,19 +155,20 @@ def test_bad_harmonize_values_are_refused(bad):
         fdl.open_s2(_raw(red, nir), harmonize=bad)
 
 
-def test_dn_with_a_cf_scale_factor_follow_the_date_rule():
-    """uint16 DN carrying scale_factor=1e-4 (attrs, or encoding once xarray decoded a file) still carry the offset."""
+def test_dn_with_a_cf_scale_factor_are_reflectance_and_an_unremoved_offset_is_warned(caplog):
+    """A CF scale_factor declares reflectance (as the bundled sample's uint16 x 1e-4 without offset): nothing removed.
+
+    When such data do carry the offset, the dark-pixel check says so, in memory at once and on Dask input per
+    chunk when computed (before, chunked input was never checked).
+    """
     red, nir = _truth()
+    clean = fdl.open_s2(_raw(red, nir, attrs={"scale_factor": 1e-4}))
+    np.testing.assert_allclose(clean["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
     raw = _raw(*_with_offset(red, nir), attrs={"scale_factor": 1e-4})
-    np.testing.assert_allclose(fdl.open_s2(raw)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
-    decoded = raw.copy()
-    for b in ("B04", "B08"):
-        da = xr.DataArray(raw[b].values * 1e-4, dims=raw[b].dims, coords=raw[b].coords)
-        da.encoding = {"dtype": np.dtype("uint16"), "scale_factor": 1e-4}
-        decoded[b] = da
-    np.testing.assert_allclose(fdl.open_s2(decoded)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
-    chunked = fdl.open_s2(raw.chunk({"x": 6}))
-    np.testing.assert_allclose(chunked["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        fdl.open_s2(raw)
+    assert "on the dates from 2022-01-25 is 0.10" in caplog.text and "Pass harmonize=True" in caplog.text
+    np.testing.assert_allclose(fdl.open_s2(raw, harmonize=True)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
 
 
 def test_the_plausibility_check_covers_dates_before_the_cutoff(caplog):
@@ -188,7 +189,7 @@ def test_the_offset_check_runs_per_chunk_on_dask_input(caplog):
     red, nir = _truth()
     raw = _raw(*_with_offset(red, nir), attrs={"scale_factor": 1e-4}).chunk({"x": 6})
     with raise_if_dask_computes():
-        s2 = fdl.open_s2(raw, harmonize=False)
+        s2 = fdl.open_s2(raw)
     with caplog.at_level(logging.WARNING, logger="fusets_dl"):
         s2["NDVI"].load()
     assert caplog.text.count("un-removed processing-baseline 04.00 offset") == 1
