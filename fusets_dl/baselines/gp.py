@@ -27,10 +27,12 @@ parameters as if it were optimised alone.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
 
+from ._gp_data import fill_constant, output_stats
 from .gp_config import GPConfig, _constrained, _init_params
 
 __all__ = ["GPConfig", "fit_predict", "posterior"]
@@ -168,17 +170,16 @@ def _predict(
 
 # --------------------------------------------------------------------------- packing
 
-def _pack(values: np.ndarray, days: np.ndarray, min_obs: int) -> dict[str, np.ndarray]:
-    """Standardise each (pixel, output) and gather valid observations to the front."""
-    valid = np.isfinite(values)
-    count = valid.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = np.nansum(values, -1) / np.maximum(count, 1)
-        sd = np.sqrt(np.nansum((values - mu[..., None]) ** 2, -1) / np.maximum(count, 1))
-    usable = (count >= min_obs) & (sd > 0)
-    valid &= usable[..., None]
-    z = np.where(valid, (values - mu[..., None]) / np.where(usable, sd, 1.0)[..., None], np.nan)
-    return {**_pack_raw(z, days), "mu": mu, "sd": sd, "usable": usable}
+def _pack(values: np.ndarray, days: np.ndarray, min_obs: int) -> dict[str, Any]:
+    """Standardise each (pixel, output) and gather valid observations to the front.
+
+    Outputs with fewer than ``min_obs`` dates, or constant on them (see
+    :mod:`._gp_data`), are left out (``usable`` False).
+    """
+    st = output_stats(values, min_obs)
+    valid = np.isfinite(values) & st.usable[..., None]
+    z = np.where(valid, (values - st.mu[..., None]) / np.where(st.usable, st.sd, 1.0)[..., None], np.nan)
+    return {**_pack_raw(z, days), "mu": st.mu, "sd": st.sd, "usable": st.usable, "stats": st}
 
 
 def _pack_raw(z: np.ndarray, days: np.ndarray) -> dict[str, np.ndarray]:
@@ -270,7 +271,9 @@ def fit_predict(
         Fit settings.
     target_index : int
         The master output; pixels where it has fewer than ``min_obs``
-        observations get NaN everywhere.
+        observations get NaN everywhere. An output constant on its dates
+        (at least ``min_obs`` of them) is returned as that constant with
+        std 0, and the pixel's other outputs are fitted without it.
     classes : numpy.ndarray, optional
         (pixels,) class of each pixel, for ``share="class"``.
 
@@ -317,8 +320,9 @@ def _fit_batch(
     ll_out = np.full(nb, np.nan)
     ls_out = np.full((nb, Q), np.nan)
     pk = _pack(values, days, cfg.min_obs)
-    fit = pk["usable"][:, target]
+    fit = pk["stats"].fitted(target)
     if not fit.any():
+        fill_constant(mean, std, pk["stats"], target)
         return mean, std, ll_out, ls_out
     sel = np.flatnonzero(fit)
     data = _fit_tensors(pk, sel, cfg.restarts, dev, dt)
@@ -336,6 +340,7 @@ def _fit_batch(
     std[sel] = np.where(good[:, None, None], sd_np * scale, np.nan)
     ll_out[sel] = np.where(good, ll.cpu().numpy(), np.nan)
     ls_out[sel] = ls.cpu().numpy()
+    fill_constant(mean, std, pk["stats"], target)  # after the fit, which leaves them NaN
     return mean, std, ll_out, ls_out
 
 

@@ -16,8 +16,18 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..validate import is_finite_positive, is_whole
 
 __all__ = ["GPConfig"]
+
+
+#: The whole-number fields and their least value (``n_latent`` may also be None).
+_WHOLE = {"n_latent": 1, "rank": 1, "n_iter": 0, "restarts": 1, "min_obs": 2, "batch_size": 1, "share_pixels": 1, "lbfgs_iter": 0}
+
+
+def _found(value: Any) -> str:
+    """A value and its type, for a message: ``inf (float)``, ``'10' (str)``."""
+    return f"{value!r} ({type(value).__name__})"
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,11 @@ class GPConfig:
     Raises
     ------
     ConfigError
-        On a value out of its range or an unknown ``dtype``.
+        On a value out of its range or of the wrong type (naming the field,
+        what it expects and the value found with its type: ``inf``, ``2.5``
+        for a count, ``True`` or ``"10"`` for a number), or an unknown
+        ``dtype``, ``engine``, ``share`` or ``optimizer``. Whole numbers given
+        as floats (``3.0``) or NumPy integers are stored as ``int``.
     """
 
     n_latent: int | None = None
@@ -117,23 +131,14 @@ class GPConfig:
     lbfgs_iter: int = 10
 
     def __post_init__(self) -> None:
-        checks = {
-            "rank": self.rank >= 1,
-            "n_iter": self.n_iter >= 0,
-            "lr": self.lr > 0,
-            "restarts": self.restarts >= 1,
-            "min_lengthscale": self.min_lengthscale > 0,
-            "noise_floor": self.noise_floor > 0,
-            "min_obs": self.min_obs >= 2,
-            "batch_size": self.batch_size >= 1,
-            "n_latent": self.n_latent is None or self.n_latent >= 1,
-            "share_pixels": self.share_pixels >= 1,
-            "lbfgs_iter": self.lbfgs_iter >= 0,
-            "lengthscale_init": len(self.lengthscale_init) == 2 and 0 < self.lengthscale_init[0] <= self.lengthscale_init[1],
-        }
-        bad = [k for k, ok in checks.items() if not ok]
+        bad = [f"{name}: expected {want}, found {_found(getattr(self, name))}" for name, want in self._invalid()]
         if bad:
-            raise ConfigError(f"GPConfig: invalid values for {bad}: {[getattr(self, k) for k in bad]}")
+            raise ConfigError("GPConfig: invalid values: " + "; ".join(bad))
+        for name in _WHOLE:  # 3.0 or numpy.int64 -> 3: range(), torch and JSON need a Python int
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "lengthscale_init", tuple(float(v) for v in self.lengthscale_init))
+        object.__setattr__(self, "include_noise", bool(self.include_noise))
         if self.dtype not in ("float32", "float64"):
             raise ConfigError(f"GPConfig.dtype: expected 'float32' or 'float64', found {self.dtype!r}")
         if self.engine not in ("statespace", "dense"):
@@ -144,6 +149,18 @@ class GPConfig:
             raise ConfigError(f"GPConfig.optimizer: expected 'lbfgs' or 'adam', found {self.optimizer!r}")
         if self.engine == "dense" and self.share != "none":  # the shared fits live in the state-space engine
             raise ConfigError(f"GPConfig.share={self.share!r} needs engine='statespace'; the dense engine fits every pixel alone")
+
+    def _invalid(self) -> list[tuple[str, str]]:
+        """The fields out of range, each with what it expects."""
+        out = [(name, f"a whole number >= {low}" + (" or None" if name == "n_latent" else "")) for name, low in _WHOLE.items()
+               if not (name == "n_latent" and self.n_latent is None) and not (is_whole(getattr(self, name)) and getattr(self, name) >= low)]
+        out += [(name, "a finite number > 0") for name in ("lr", "min_lengthscale", "noise_floor") if not is_finite_positive(getattr(self, name))]
+        li = self.lengthscale_init
+        if not (isinstance(li, (tuple, list, np.ndarray)) and len(li) == 2 and all(is_finite_positive(v) for v in li) and li[0] <= li[1]):
+            out.append(("lengthscale_init", "two finite numbers (lo, hi) with 0 < lo <= hi, days"))
+        if not isinstance(self.include_noise, (bool, np.bool_)):
+            out.append(("include_noise", "True or False"))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (``lengthscale_init`` as a list).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,14 @@ import pandas as pd
 import xarray as xr
 
 from ..cf import apply_cf, cf_attrs
-from ..errors import DimensionError, DuplicateTimeError, MissingVariableError, SourceError
+from ..errors import (
+    DimensionError,
+    DuplicateTimeError,
+    InsufficientDataError,
+    MissingVariableError,
+    SourceError,
+)
+from ._gp_data import OutputStats, output_stats
 from .gp import GPConfig, fit_predict
 
 __all__ = ["mogpr", "mogpr_inputs", "read_table"]
@@ -28,21 +36,95 @@ def _days(idx: pd.DatetimeIndex) -> np.ndarray:
     return idx.asi8.astype(np.float64) / 86_400e9
 
 
-def _as_times(times: Any) -> pd.DatetimeIndex:
-    idx = pd.DatetimeIndex(np.atleast_1d(np.asarray(times)) if not isinstance(times, pd.DatetimeIndex) else times)
+def _as_times(times: Any, what: str) -> pd.DatetimeIndex:
+    """``times`` as a naive (UTC) nanosecond DatetimeIndex; ``what`` names them in the error."""
+    try:
+        idx = pd.DatetimeIndex(np.atleast_1d(np.asarray(times)) if not isinstance(times, pd.DatetimeIndex) else times)
+    except (TypeError, ValueError) as exc:
+        raise DimensionError(f"mogpr: {what}: expected dates (datetime64 or parseable strings), found {np.asarray(times)[:3]!r} ({exc})") from exc
     if idx.tz is not None:
         idx = idx.tz_convert("UTC").tz_localize(None)
     return idx.as_unit("ns")
 
 
-def _kernel(values: np.ndarray, *, days: np.ndarray, qdays: np.ndarray, cfg: GPConfig, target_index: int) -> np.ndarray:
-    """(..., P, T) -> (..., P, Tq, 2): mean and std stacked on the last axis."""
+def _check_times(idx: pd.DatetimeIndex, what: str, time_dim: str) -> None:
+    """Refuse NaT (:class:`DimensionError`) and repeated dates (:class:`DuplicateTimeError`) in ``idx``, naming where.
+
+    Parameters
+    ----------
+    idx : pandas.DatetimeIndex
+        The input or prediction dates.
+    what : str
+        Which they are, for the message (``"input 'time'"``, ``"times"``).
+    time_dim : str
+        The time dimension, for the advice.
+    """
+    if idx.hasnans:
+        pos = np.flatnonzero(idx.isna())
+        raise DimensionError(f"mogpr: {what}: expected valid dates, found {pos.size} NaT of {len(idx)} (positions {pos[:5].tolist()}"
+                             f"{', ...' if pos.size > 5 else ''}); drop them (ds.isel({time_dim}=ds.indexes[{time_dim!r}].notna()))")
+    if idx.has_duplicates:
+        dup = idx.duplicated()
+        first = [str(d) for d in idx[dup].unique()[:5]]
+        raise DuplicateTimeError(f"mogpr: {what}: expected unique dates, found {int(dup.sum())} repeated (first: {first}); merge or drop "
+                                 f"them first (ds.drop_duplicates({time_dim!r}), or fdl.open_s1 / fdl.open_s2(..., duplicates='first' or 'mean'))")
+
+
+def _kernel(values: np.ndarray, *, days: np.ndarray, qdays: np.ndarray, cfg: GPConfig, target_index: int, names: list[str], n_pixels: int) -> np.ndarray:
+    """(..., P, T) -> (..., P, Tq, 2): mean and std stacked on the last axis; reports the pixels left out (see :func:`_report`)."""
     lead = values.shape[:-2]
     P, T = values.shape[-2:]
     flat = values.reshape(-1, P, T)
+    _report(output_stats(flat[:, target_index : target_index + 1], cfg.min_obs), names[target_index], cfg.min_obs, T, n_pixels)
     got = fit_predict(flat, days, qdays, cfg, target_index=target_index)
     out = np.stack([got["mean"], got["std"]], axis=-1).astype(np.float32)
     return out.reshape(*lead, P, qdays.size, 2)
+
+
+def _report(st: OutputStats, target: str, min_obs: int, n_dates: int, n_pixels: int) -> None:
+    """Say which pixels of a call (the whole input, or one Dask chunk as it is computed) the fit leaves NaN or constant.
+
+    Parameters
+    ----------
+    st : OutputStats
+        Statistics of the target output alone, (pixels, 1).
+    target : str
+        Its name.
+    min_obs : int
+        ``GPConfig.min_obs``.
+    n_dates : int
+        Input dates.
+    n_pixels : int
+        Pixels of the whole input: a call with all of them is the whole input.
+
+    Raises
+    ------
+    InsufficientDataError
+        When no pixel of the whole input has ``min_obs`` valid target dates
+        (with the counts). A Dask chunk with none, among others, gets a
+        warning instead: the other chunks may have some.
+    """
+    n = st.count.shape[0]
+    if n == 0:
+        return
+    few = st.count[:, 0] < min_obs
+    where = "" if n == n_pixels else f" in a chunk of {n} (of {n_pixels})"
+    if few.all():
+        msg = (f"mogpr: no pixel has min_obs={min_obs} or more valid {target} dates{where}: {n} pixels, the most any has is "
+               f"{int(st.count.max())} (of {n_dates} input dates); every output is NaN"
+               + (". Lower min_obs (>= 2) or give a longer series" if st.count.max() > 0 else ""))
+        if n == n_pixels:
+            raise InsufficientDataError(msg)
+        log.warning("%s", msg)
+        warnings.warn(msg, UserWarning, stacklevel=2)
+        return
+    if few.any():
+        log.warning("mogpr: %d of %d pixels%s have fewer than min_obs=%d valid %s dates (%d of them none): NaN in every output",
+                    int(few.sum()), n, where, min_obs, target, int((st.count[:, 0] == 0).sum()))
+    const = st.constant[:, 0]
+    if const.any():
+        log.warning("mogpr: %d of %d pixels%s have a constant %s on their valid dates (e.g. %.6g): returned as that constant with std 0 "
+                    "(a fill value?), their other outputs fitted without it", int(const.sum()), n, where, target, float(st.mu[const, 0][0]))
 
 
 def _mogpr_names(ds: xr.Dataset, target: str, variables: list[str] | None, time_dim: str) -> list[str]:
@@ -70,7 +152,8 @@ def _mogpr_config(config: GPConfig | None, overrides: dict[str, Any]) -> GPConfi
         raise TypeError(f"mogpr: unknown settings {sorted(unknown)}; GPConfig has {sorted(known)}")
     base = (config or GPConfig()).to_dict()
     base.update(overrides)
-    base["lengthscale_init"] = tuple(base["lengthscale_init"])
+    if isinstance(base["lengthscale_init"], list):  # to_dict gives a list; anything else is GPConfig's to check
+        base["lengthscale_init"] = tuple(base["lengthscale_init"])
     return GPConfig(**base)
 
 
@@ -87,7 +170,7 @@ def _mogpr_array(ds: xr.Dataset, names: list[str], time_dim: str) -> tuple[xr.Da
 
 
 def _mogpr_apply(
-    arr: xr.DataArray, t_in: pd.DatetimeIndex, t_out: pd.DatetimeIndex, cfg: GPConfig, time_dim: str, target_index: int
+    arr: xr.DataArray, t_in: pd.DatetimeIndex, t_out: pd.DatetimeIndex, cfg: GPConfig, time_dim: str, names: list[str], target_index: int
 ) -> xr.DataArray:
     """The fit, lazily over pixels: ``(*pixel dims, variable, _TQ, __stat)`` with mean and std on ``__stat``."""
     origin = _days(t_in[:1])[0] if len(t_in) else 0.0
@@ -97,7 +180,8 @@ def _mogpr_apply(
         arr,
         input_core_dims=[["variable", time_dim]],
         output_core_dims=[["variable", _TQ, "__stat"]],
-        kwargs={"days": days, "qdays": qdays, "cfg": cfg, "target_index": target_index},
+        kwargs={"days": days, "qdays": qdays, "cfg": cfg, "target_index": target_index, "names": names,
+                "n_pixels": int(np.prod([arr.sizes[d] for d in arr.dims[:-2]], dtype=np.int64))},
         dask="parallelized",
         output_dtypes=[np.float32],
         dask_gufunc_kwargs={"output_sizes": {_TQ: len(t_out), "__stat": 2}},
@@ -125,7 +209,11 @@ def mogpr(
         sampled on different dates. Dask-backed input stays lazy.
     target : str
         The master output (FuseTS: NDVI); pixels where it has fewer than
-        ``min_obs`` observations are NaN in every output.
+        ``min_obs`` observations are NaN in every output (a warning names
+        how many). An output constant on its valid dates (at least
+        ``min_obs`` of them) is returned as that constant with std 0, and
+        the pixel's other outputs are fitted without it (a warning names
+        how many pixels have a constant target).
     times : array-like of datetime, optional
         Dates to predict at; default: the input dates.
     variables : list of str, optional
@@ -147,7 +235,18 @@ def mogpr(
     ------
     DimensionError
         When ``ds`` is not a Dataset, lacks ``time_dim``, its time is not
-        datetime64, or ``times`` is empty.
+        datetime64, the input dates or ``times`` hold NaT (how many, and
+        where), or ``times`` is empty or not dates.
+    DuplicateTimeError
+        When the input dates or ``times`` repeat a date (the first ones named).
+    InsufficientDataError
+        When the series has fewer than ``min_obs`` dates (at call time), or
+        no pixel has ``min_obs`` valid ``target`` dates (the counts named;
+        on Dask input when the chunk holding every pixel is computed; a
+        chunk with none among others logs a warning and warns
+        ``UserWarning`` instead, since other chunks may have some).
+    ConfigError
+        On an invalid :class:`GPConfig` value (from ``config_kwargs``).
     MissingVariableError
         When ``target`` or a listed variable is missing.
     TypeError
@@ -170,12 +269,17 @@ def mogpr(
     names = _mogpr_names(ds, target, variables, time_dim)
     cfg = _mogpr_config(config, config_kwargs)
     arr, pix_dims = _mogpr_array(ds, names, time_dim)
-    t_in = _as_times(arr[time_dim].values)
-    t_out = t_in if times is None else _as_times(times)
+    t_in = _as_times(arr[time_dim].values, f"input {time_dim!r}")
+    _check_times(t_in, f"input {time_dim!r}", time_dim)
+    t_out = t_in if times is None else _as_times(times, "times")
     if len(t_out) == 0:
         raise DimensionError("mogpr: 'times' is empty; expected at least one date to predict at")
+    _check_times(t_out, "times", time_dim)
+    if len(t_in) < cfg.min_obs:  # known without looking at the data: every pixel would be NaN
+        raise InsufficientDataError(f"mogpr: expected at least min_obs={cfg.min_obs} input dates (the fewest valid {target} dates a pixel "
+                                    f"needs), found {len(t_in)} on {time_dim!r}; every output would be NaN")
     log.info("mogpr: %d outputs %s, %d dates -> %d dates, device %s, %s", len(names), names, len(t_in), len(t_out), cfg.device, cfg.dtype)
-    res = _mogpr_apply(arr, t_in, t_out, cfg, time_dim, names.index(target))
+    res = _mogpr_apply(arr, t_in, t_out, cfg, time_dim, names, names.index(target))
     order = (_TQ, *pix_dims)
     out = xr.Dataset(attrs={"method": "MOGPR (LCM, Matern-3/2)", "mogpr_config": json.dumps(cfg.to_dict()), "mogpr_target": target})
     for i, name in enumerate(names):

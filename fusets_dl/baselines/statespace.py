@@ -34,6 +34,7 @@ import torch
 
 from ..errors import ConfigError
 from . import statespace_batch, statespace_lanes, statespace_lbfgs
+from ._gp_data import OutputStats, fill_constant, output_stats
 from .gp_config import GPConfig, _constrained, _init_params
 
 __all__ = ["fit_predict", "grid_layout", "kalman", "on_grid", "posterior", "state_matrices"]
@@ -364,16 +365,11 @@ def _loglik(y: torch.Tensor, m: torch.Tensor, grid: np.ndarray, ls: torch.Tensor
     return kalman(y, m, grid, ls, B, noise)[0]
 
 
-def _standardise(values: np.ndarray, min_obs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per (pixel, output) standardised values (NaN where missing or the output is unusable), mean, std, usable."""
-    valid = np.isfinite(values)
-    count = valid.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = np.nansum(values, -1) / np.maximum(count, 1)
-        sd = np.sqrt(np.nansum((values - mu[..., None]) ** 2, -1) / np.maximum(count, 1))
-    usable = (count >= min_obs) & (sd > 0)
-    z = np.where(valid & usable[..., None], (values - mu[..., None]) / np.where(usable, sd, 1.0)[..., None], np.nan)
-    return z, mu, sd, usable
+def _standardise(values: np.ndarray, min_obs: int) -> tuple[np.ndarray, OutputStats]:
+    """Per (pixel, output) standardised values (NaN where missing or the output is not fitted) and the statistics."""
+    st = output_stats(values, min_obs)
+    z = np.where(np.isfinite(values) & st.usable[..., None], (values - st.mu[..., None]) / np.where(st.usable, st.sd, 1.0)[..., None], np.nan)
+    return z, st
 
 
 def _adam(
@@ -516,7 +512,9 @@ def fit_predict(
         Fit settings.
     target_index : int
         The master output; pixels where it has fewer than ``min_obs``
-        observations get NaN everywhere.
+        observations get NaN everywhere. An output constant on its dates
+        (at least ``min_obs`` of them) is returned as that constant with
+        std 0, and the pixel's other outputs are fitted without it.
     classes : numpy.ndarray, optional
         (pixels,) integer class of each pixel, for ``share="class"``
         (negative: not fitted, NaN).
@@ -542,13 +540,16 @@ def fit_predict(
     qdays = np.asarray(query_days, dtype=np.float64)
     out = {"mean": np.full((nb, P, qdays.size), np.nan), "std": np.full((nb, P, qdays.size), np.nan),
            "loglik": np.full(nb, np.nan), "lengthscale": np.full((nb, Q), np.nan)}
-    z, mu, sd, usable = _standardise(values, cfg.min_obs)
-    fit = usable[:, target_index]
+    z, st = _standardise(values, cfg.min_obs)
+    mu, sd, usable = st.mu, st.sd, st.usable
+    kept = st.kept(target_index)
     if cfg.share == "class":
         if classes is None or np.shape(classes) != (nb,):
             raise ConfigError(f"mogpr: share='class' expects one class per pixel ({nb}), found {None if classes is None else np.shape(classes)}")
-        fit &= np.asarray(classes) >= 0
+        kept &= np.asarray(classes) >= 0
+    fit = kept & usable.any(-1)
     if not fit.any():
+        fill_constant(out["mean"], out["std"], st, target_index, kept)
         return out
     dev, f64 = _fit_device(cfg.device), torch.float64
     sel = np.flatnonzero(fit)
@@ -580,6 +581,7 @@ def fit_predict(
     out["loglik"][sel] = ll
     with torch.no_grad():
         out["lengthscale"][sel] = _constrained(p, cfg)[0].cpu().numpy()
+    fill_constant(out["mean"], out["std"], st, target_index, kept)  # after the fit, which leaves them NaN
     return out
 
 

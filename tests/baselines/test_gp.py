@@ -122,3 +122,58 @@ def test_config_rejects_bad_values() -> None:
         gp.GPConfig(n_iter=-1)
     with pytest.raises(ConfigError, match="dtype"):
         gp.GPConfig(dtype="float16")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("noise_floor", float("inf"), "a finite number > 0"),
+        ("min_lengthscale", float("inf"), "a finite number > 0"),
+        ("lr", float("inf"), "a finite number > 0"),
+        ("lr", float("nan"), "a finite number > 0"),
+        ("lengthscale_init", (1.0, float("inf")), "two finite numbers"),
+        ("batch_size", 2.5, "a whole number >= 1"),
+        ("restarts", True, "a whole number >= 1"),
+        ("n_iter", "10", "a whole number >= 0"),
+        ("lbfgs_iter", 2.5, "a whole number >= 0"),
+        ("n_latent", 0, "a whole number >= 1 or None"),
+        ("include_noise", "yes", "True or False"),
+    ],
+)
+def test_config_names_the_field_what_it_expects_and_the_value_found_with_its_type(field: str, value: object, expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        gp.GPConfig(**{field: value})  # type: ignore[arg-type]
+    msg = str(err.value)
+    assert f"{field}: expected {expected}" in msg
+    assert f"found {value!r} ({type(value).__name__})" in msg
+
+
+def test_config_stores_whole_numbers_given_as_floats_or_numpy_as_int() -> None:
+    cfg = gp.GPConfig(restarts=2.0, batch_size=np.int64(8), lengthscale_init=[5, 50])  # type: ignore[arg-type]
+    assert type(cfg.restarts) is int and cfg.restarts == 2
+    assert type(cfg.batch_size) is int and cfg.batch_size == 8
+    assert cfg.lengthscale_init == (5.0, 50.0)
+
+
+@pytest.mark.parametrize("engine", ["dense", "statespace"])
+def test_a_constant_output_is_returned_as_its_constant_with_std_zero(engine: str) -> None:
+    """The GP of a constant series is that constant: the target of pixel 0 and the helper of pixel 1 are constant."""
+    days = np.arange(0.0, 150.0, 5.0)
+    rng = np.random.default_rng(1)
+    sig = np.sin(2 * np.pi * days / 120.0)
+    values = np.stack([np.stack([0.5 + 0.2 * sig, 0.4 + 0.1 * sig])] * 3) + rng.normal(0, 0.01, (3, 2, days.size))
+    values[:, 0, rng.random(days.size) < 0.5] = np.nan
+    values[0, 0] = np.where(np.isfinite(values[0, 0]), 0.3, np.nan)  # constant target (its dates stay NaN elsewhere)
+    values[1, 1] = 0.7  # constant helper output
+    cfg = gp.GPConfig(device="cpu", dtype="float64", n_iter=20, engine=engine)
+    out = gp.fit_predict(values, days, days, cfg)
+    np.testing.assert_array_equal(out["mean"][0, 0], 0.3)
+    np.testing.assert_array_equal(out["std"][0, 0], 0.0)
+    assert np.isfinite(out["mean"][0, 1]).all() and (out["std"][0, 1] > 0).all()  # the helper fitted without the target
+    np.testing.assert_array_equal(out["mean"][1, 1], 0.7)
+    np.testing.assert_array_equal(out["std"][1, 1], 0.0)
+    assert np.isfinite(out["mean"][1, 0]).all()
+    assert np.isfinite(out["mean"][2]).all()
+    single = gp.fit_predict(values[:1, :1], days, days, cfg)  # nothing else to fit
+    np.testing.assert_array_equal(single["mean"][0, 0], 0.3)
+    np.testing.assert_array_equal(single["std"][0, 0], 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import dask.array as da
@@ -12,7 +13,13 @@ import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.baselines import interpolate_linear, mogpr, mogpr_inputs, read_table
-from fusets_dl.errors import DimensionError, MissingVariableError, SourceError
+from fusets_dl.errors import (
+    DimensionError,
+    DuplicateTimeError,
+    InsufficientDataError,
+    MissingVariableError,
+    SourceError,
+)
 from fusets_dl.testing import raise_if_dask_computes
 from tests.paths import FIELD_CSV
 
@@ -140,3 +147,68 @@ def test_field_series_against_gpy_and_interpolation() -> None:
 
 def test_top_level_export() -> None:
     assert fdl.mogpr is mogpr
+
+
+def _few(ds: xr.Dataset, dates: list[int]) -> xr.Dataset:
+    """``ds`` with NDVI 0.6 on ``dates`` only, at every pixel."""
+    out = ds.copy()
+    on = xr.DataArray(np.isin(np.arange(ds.sizes["time"]), dates), dims="time")
+    out["NDVI"] = xr.where(on, 0.6, np.nan).broadcast_like(ds["NDVI"]).transpose(*ds["NDVI"].dims)
+    return out
+
+
+def test_no_usable_pixel_is_an_error_naming_the_counts() -> None:
+    ds = _scene()
+    with pytest.raises(InsufficientDataError, match=r"no pixel has min_obs=3 or more valid NDVI dates: 6 pixels, the most any has is 2 \(of 40"):
+        mogpr(_few(ds, [10, 30]), n_iter=5)
+    with pytest.raises(InsufficientDataError, match=r"at least min_obs=3 input dates .* found 1 on 'time'"):
+        mogpr(ds.isel(time=[3]))
+
+
+def test_no_usable_pixel_on_dask_input_stays_lazy_and_fails_or_warns_per_chunk() -> None:
+    few = _few(_scene(), [10, 30])
+    with raise_if_dask_computes():
+        one_chunk = mogpr(few.chunk(), n_iter=5)
+        two_chunks = mogpr(few.chunk({"y": 2}), n_iter=5)
+    with pytest.raises(InsufficientDataError, match="6 pixels, the most any has is 2"):
+        one_chunk.compute()
+    with pytest.warns(UserWarning, match=r"valid NDVI dates in a chunk of \d \(of 6\): \d pixels, the most any has is 2") as rec:
+        got = two_chunks.compute(scheduler="sync")
+    assert sorted(str(w.message).split("in a chunk of ")[1][:1] for w in rec) == ["2", "4"]  # one per chunk (y: 2 + 1 rows)
+    assert got["NDVI"].isnull().all()
+
+
+def test_dropped_and_constant_pixels_are_warned_and_a_constant_is_kept(caplog: pytest.LogCaptureFixture) -> None:
+    ds = _scene()
+    ds["NDVI"][:, 0, 0] = np.nan  # no NDVI at all
+    ds["NDVI"][:, 0, 1] = xr.where(ds["NDVI"][:, 0, 1].notnull(), 0.42, np.nan)  # constant on its dates
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        out = mogpr(ds, n_iter=20)
+    assert "1 of 6 pixels have fewer than min_obs=3 valid NDVI dates (1 of them none)" in caplog.text
+    assert "1 of 6 pixels have a constant NDVI on their valid dates (e.g. 0.42)" in caplog.text
+    assert out["NDVI"][:, 0, 0].isnull().all() and out["RVI"][:, 0, 0].isnull().all()
+    np.testing.assert_array_equal(out["NDVI"][:, 0, 1].values, np.float32(0.42))
+    np.testing.assert_array_equal(out["NDVI_std"][:, 0, 1].values, 0.0)
+    assert np.isfinite(out["RVI"][:, 0, 1]).all()
+    with raise_if_dask_computes():
+        lazy = mogpr(ds.chunk({"y": 1}), n_iter=20)
+    xr.testing.assert_allclose(lazy.compute(), out, rtol=1e-4, atol=1e-5)
+
+
+def test_nat_and_repeated_dates_are_refused_naming_where() -> None:
+    ds = _scene()
+    t = ds.indexes["time"]
+    with pytest.raises(DimensionError, match=r"times: expected valid dates, found 1 NaT of 2 \(positions \[1\]\)"):
+        mogpr(ds, times=pd.DatetimeIndex([t[0], pd.NaT]))
+    nat = t.values.copy()
+    nat[[5, 7]] = np.datetime64("NaT")
+    with pytest.raises(DimensionError, match=r"input 'time': expected valid dates, found 2 NaT of 40 \(positions \[5, 7\]\)"):
+        mogpr(ds.assign_coords(time=nat))
+    dup = t.values.copy()
+    dup[5] = dup[4]
+    with pytest.raises(DuplicateTimeError, match=r"input 'time': expected unique dates, found 1 repeated \(first: \['2021-01-25"):
+        mogpr(ds.assign_coords(time=dup))
+    with pytest.raises(DuplicateTimeError, match=r"times: expected unique dates, found 1 repeated"):
+        mogpr(ds, times=t[[1, 1, 2]])
+    with pytest.raises(DimensionError, match=r"times: expected dates"):
+        mogpr(ds, times=["not a date"])
