@@ -313,6 +313,13 @@ class FusionDatasetAccessor:
         return segment(self._ds, n_classes, segmenter=segmenter, config=config, **config_kwargs)
 
     def _ndvi(self) -> xr.DataArray:
+        if "NDVI" not in self._ds.data_vars:
+            from .errors import MissingVariableError
+
+            raise MissingVariableError(
+                f"phenology: expected an 'NDVI' variable in the Dataset, found {sorted(map(str, self._ds.data_vars))}; "
+                "reconstruct first (cube.fusion.reconstruct(model)) or call it on an NDVI DataArray (da.fusion.phenology())"
+            )
         return self._ds["NDVI"]
 
     phenology = _phenology

@@ -18,7 +18,9 @@ import xarray as xr
 
 from ..cf import CONVENTIONS, apply_cf
 from ..errors import ConfigError, DimensionError
+from ..readers.sanity import checked
 from .by_class import phenology_by_class
+from .options import check_against_series, check_options, parse_period, warn_not_ndvi
 from .per_class import phenology_per_class
 from .seasons import DATE_VARS, FLAG_VARS, PHENO_VARS, PIXEL_VARS, MainRule, Thresholds, pheno_block
 from .years import by_year_block
@@ -39,31 +41,15 @@ class _PhenGrid(NamedTuple):
 EXTRAPOLATE_DAYS = 60.0
 #: Upper-envelope refits of ``envelope=True``.
 ENVELOPE_ITERATIONS = 2
+#: Values of in-memory input the NDVI range check looks at (a strided sample).
+SAMPLE_VALUES = 65536
 #: Encoding of the date variables when written (CF times, NaT as NaN).
 DATE_ENCODING = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "float64"}
 
 
-def _phen_check(
-    ndvi: xr.DataArray, *, method: str, start: float, end: float, threshold_type: str, min_amplitude: float,
-    max_seasons: int, min_length: float, noise_factor: float, pos_level: float,
-    main_fraction: float = 0.5, envelope: int = 0, main_months: tuple[int, int] | None = None,
-) -> pd.DatetimeIndex:
-    """The input dates, after checking the options and the ``time`` dimension."""
-    if method != "threshold":
-        raise ConfigError(f"phenology: method: expected 'threshold', found {method!r}")
-    if threshold_type not in ("fraction", "absolute"):
-        raise ConfigError(f"phenology: threshold_type: expected 'fraction' or 'absolute', found {threshold_type!r}")
-    if threshold_type == "fraction" and not (0 < start < 1 and 0 < end < 1):
-        raise ConfigError(f"phenology: expected 0 < amplitude_fraction (start/end thresholds) < 1, found {start}, {end}")
-    if min_amplitude <= 0 or max_seasons < 1 or min_length <= 0 or noise_factor < 0 or not 0 < pos_level <= 1:
-        raise ConfigError(
-            "phenology: expected min_amplitude > 0, max_seasons >= 1, min_length > 0, noise_factor >= 0, 0 < pos_level <= 1; "
-            f"found {min_amplitude}, {max_seasons}, {min_length}, {noise_factor}, {pos_level}"
-        )
-    if not 0 < main_fraction <= 1 or envelope < 0:
-        raise ConfigError(f"phenology: expected 0 < main_fraction <= 1 and envelope >= 0 refits, found {main_fraction}, {envelope}")
-    if main_months is not None and (len(main_months) != 2 or not all(1 <= int(m) <= 12 for m in main_months)):
-        raise ConfigError(f"phenology: main_months: expected (first, last) months in 1..12, found {main_months!r}")
+def _phen_check(ndvi: xr.DataArray, options: dict[str, Any], what: str = "phenology") -> pd.DatetimeIndex:
+    """The input dates, after checking the options (:mod:`.options`), the ``time`` dimension and the options that depend on it."""
+    check_options(options, what)
     if "time" not in ndvi.dims:
         raise DimensionError(f"phenology: expected a 'time' dimension, found {ndvi.dims}")
     if not np.issubdtype(ndvi["time"].dtype, np.datetime64):
@@ -73,18 +59,22 @@ def _phen_check(
         raise DimensionError("phenology: expected 'time' sorted in increasing order, found unsorted dates (use ndvi.sortby('time'))")
     if t.size < 4:
         raise DimensionError(f"phenology: expected at least 4 dates, found {t.size}")
+    check_against_series(t, options, what)
     return t
 
 
 def _phen_grid(t: pd.DatetimeIndex, step_days: float | None, period: tuple[Any, Any] | None) -> _PhenGrid:
-    """Working grid at ``step_days`` (default: the median input spacing, at least a day)."""
+    """Working grid at ``step_days`` (default: the median input spacing, at least a day); ``period`` in days, both ends inclusive."""
     origin = t[0].floor("D")
     in_days = ((t - origin) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
-    step = float(step_days) if step_days else max(1.0, float(np.round(np.median(np.diff(in_days)))))
+    step = float(step_days) if step_days is not None else max(1.0, float(np.round(np.median(np.diff(in_days)))))
     grid_days = np.arange(0.0, in_days[-1] + step / 2, step)
     per = None
-    if period is not None:
-        per = tuple(((pd.Timestamp(p) - origin) / pd.Timedelta(days=1)) for p in period)
+    bounds = parse_period(period)
+    if bounds is not None:
+        day = pd.Timedelta(days=1)
+        # the end is inclusive to the nanosecond: just below the next instant, which float days cannot always hold
+        per = (float((bounds[0] - origin) / day), float(np.nextafter((bounds[1] + pd.Timedelta(1, "ns") - origin) / day, -np.inf)))
     return _PhenGrid(origin, in_days, grid_days, per)
 
 
@@ -254,18 +244,26 @@ def phenology(
     min_length : float
         Minimum season length, days (also the default ``min_separation``).
     smooth : float or None
-        Whittaker lambda (1-day grid) applied before detection; also fills
-        gaps. None: linear interpolation of gaps only.
+        Whittaker lambda (1-day grid, finite, >= 0) applied before detection;
+        also fills gaps. None or 0: linear interpolation of gaps only.
     step_days : float, optional
-        Internal grid step; default: the median spacing of the input, in days.
+        Internal grid step in days (> 0, at most a third of the series'
+        span); None: the median spacing of the input.
     period : (start, end), optional
-        Keep seasons whose peak lies in this period (the whole series is used
-        for detection, so a season crossing the period's edge stays whole).
+        Keep seasons whose peak lies in this period, both ends included (the
+        whole series is used for detection, so a season crossing the
+        period's edge stays whole). Dates as strings, ``datetime.date``,
+        ``numpy.datetime64`` or ``pandas.Timestamp``; an end given as a date
+        (midnight, no time of day) includes that whole day, so
+        ``("2021-01-01", "2021-12-31")`` keeps a peak on 31 December at
+        18:00. The period must overlap the series.
     min_valid : int
-        Pixels with fewer valid values give no seasons.
+        Pixels with fewer valid values give no seasons (at least 1, at most
+        the number of dates).
     by : xarray.DataArray, optional
-        A class map on the pixel dimensions (for example
-        :func:`fusets_dl.segment`'s output): the result is then the per-class
+        A class map on the pixel grid (for example
+        :func:`fusets_dl.segment`'s output), matched to the pixels by
+        coordinates (:mod:`.grid`): the result is then the per-class
         summary of :func:`phenology_by_class` instead of per-pixel values
         (this computes).
     noise_factor : float
@@ -299,10 +297,12 @@ def phenology(
         the threshold then uses the trough of the complete side. False:
         NaT there. Peaks are never placed at or outside the data's edges.
     by_year : bool or int
-        Attribute seasons to the calendar year of their peak: the outputs are
-        on ``(year, season, ...)`` with ``max_seasons`` slots per year (or
-        this many when an int; the largest ``slots x years`` seasons are
-        kept before they are attributed).
+        Attribute seasons to the calendar year of their peak (the calendar
+        day it falls in: a peak on 31 December at 18:00 belongs to that
+        year): the outputs are on ``(year, season, ...)`` with
+        ``max_seasons`` slots per year (or this many when an int >= 1; 0 is
+        False; the largest ``slots x years`` seasons are kept before they
+        are attributed).
     envelope : bool or int
         Upper-envelope fit against residual cloud dips: values more than
         2 noise sd below the fit are dropped and the series refitted,
@@ -321,7 +321,9 @@ def phenology(
         itself; the largest season is then sought among those. Default: any
         month.
     classes : xarray.DataArray, optional
-        Class id of every pixel (on the pixel dimensions), with ``params``.
+        Class id of every pixel (on the pixel grid, matched by coordinates:
+        another order is reordered, another grid or extent is an error),
+        with ``params``.
     params : dict, optional
         Options per class: ``{1200: {"max_seasons": 1, "main_months": (6, 9)},
         "default": {...}}``; each class listed runs with the top-level
@@ -346,56 +348,96 @@ def phenology(
     ------
     ConfigError
         An unknown ``method`` or ``threshold_type``, an option out of range,
-        ``params`` without ``classes`` (or the reverse), or a bad ``params`` key.
+        not finite or of the wrong type (:mod:`.options`, naming the option,
+        what was expected and what was found), a ``period`` that is not two
+        dates, reversed, or outside the series, ``min_valid`` above the
+        number of dates, ``params`` without ``classes`` (or the reverse), or
+        a bad ``params`` key.
     DimensionError
-        No ``time`` dimension, fewer than 4 dates, or ``std``/``noise`` on
-        other dimensions.
+        No ``time`` dimension, fewer than 4 dates, ``std``/``noise`` on
+        other dimensions, or ``by``/``classes`` on another grid.
 
     Warns
     -----
     UserWarning
-        A series (or pixels, at compute time) too short to hold a season.
+        A series (or pixels, at compute time) too short to hold a season;
+        values that cannot be NDVI (beyond [-1, 1]: NDVI x 100, x 10000,
+        dB), on a sample now or per Dask chunk at compute time; in-memory
+        input where no pixel has ``min_valid`` values; absolute thresholds
+        outside [-1, 1], or (at compute time) not crossed by seasons found.
     """
-    if classes is not None or params is not None:
-        given = dict(locals())
-        options = {k: v for k, v in given.items() if k not in ("ndvi", "classes", "params", "by")}
-        if classes is None or params is None:
-            raise ConfigError("phenology: expected both classes and params (options per class), found only one of them")
-        out = phenology_per_class(phenology, ndvi, classes, params, options)
-        return phenology_by_class(out, by) if by is not None else out
-    start = amplitude_fraction if start_threshold is None else start_threshold
-    end = amplitude_fraction if end_threshold is None else end_threshold
-    t = _phen_check(
-        ndvi, method=method, start=start, end=end, threshold_type=threshold_type, min_amplitude=min_amplitude,
-        max_seasons=max_seasons, min_length=min_length, noise_factor=noise_factor, pos_level=pos_level,
-        main_fraction=main_fraction, envelope=int(envelope), main_months=main_months,
-    )
-    span = 2.0 * min_length if min_span is None else float(min_span)
+    options = {k: v for k, v in locals().items() if k not in ("ndvi", "classes", "params", "by")}
+    if (classes is None) != (params is None):
+        raise ConfigError("phenology: expected both classes and params (options per class), found only one of them")
+    t = _phen_check(ndvi, options)
+    ndvi = _check_values(ndvi, t, int(min_valid))
+    out = phenology_per_class(_phen_one, ndvi, classes, params, options) if classes is not None else _phen_run(ndvi, t, options)
+    return phenology_by_class(out, by) if by is not None else out
+
+
+def _check_values(ndvi: xr.DataArray, t: pd.DatetimeIndex, min_valid: int) -> xr.DataArray:
+    """``ndvi`` guarded by :func:`.options.warn_not_ndvi`; a warning with counts when no in-memory pixel has ``min_valid`` values.
+
+    The range check runs on a sample of in-memory data now, and on each Dask
+    chunk as it is computed (nothing is computed here); the count of valid
+    pixels is taken on in-memory data only.
+    """
+    if ndvi.chunks is not None:
+        return checked(ndvi, warn_not_ndvi, "phenology")
+    values = np.asarray(ndvi.transpose(..., "time").values)
+    flat = values.ravel()
+    warn_not_ndvi(flat[:: max(1, flat.size // SAMPLE_VALUES)], "phenology")
+    if values.size:
+        counts = np.isfinite(values.astype(np.float64, copy=False)).sum(axis=-1)
+        if counts.size and int((counts >= min_valid).sum()) == 0:
+            warnings.warn(
+                f"phenology: none of the {counts.size} pixels has the {min_valid} valid values a season needs (min_valid) "
+                f"over the {t.size} dates ({int((counts > 0).sum())} pixels have any valid value, at most {int(counts.max())}): "
+                "no season reported",
+                UserWarning, stacklevel=3,
+            )
+    return ndvi
+
+
+def _phen_one(ndvi: xr.DataArray, **options: Any) -> xr.Dataset:
+    """One run of the kernel with checked ``options`` (the per-class runs of :mod:`.per_class`)."""
+    return _phen_run(ndvi, _phen_check(ndvi, options), options)
+
+
+def _phen_run(ndvi: xr.DataArray, t: pd.DatetimeIndex, options: dict[str, Any]) -> xr.Dataset:
+    """The per-pixel phenology of ``ndvi`` (dates ``t``) with checked ``options`` (every keyword of :func:`phenology` but ``by``)."""
+    o = options
+    start = o["amplitude_fraction"] if o["start_threshold"] is None else o["start_threshold"]
+    end = o["amplitude_fraction"] if o["end_threshold"] is None else o["end_threshold"]
+    min_length, min_separation, smooth = o["min_length"], o["min_separation"], o["smooth"]
+    span = 2.0 * min_length if o["min_span"] is None else float(o["min_span"])
     lead = [d for d in ndvi.dims if d != "time"]
     _warn_short(t, span, int(np.prod([ndvi.sizes[d] for d in lead])))
-    grid = _phen_grid(t, step_days, period)
+    grid = _phen_grid(t, o["step_days"], o["period"])
+    extrapolate, by_year, envelope = o["extrapolate"], o["by_year"], o["envelope"]
     extra_days = (EXTRAPOLATE_DAYS if extrapolate is True else float(extrapolate)) if extrapolate else None
-    per_year = int(max_seasons) if by_year is True else int(by_year)
+    max_seasons = int(o["max_seasons"])
+    per_year = max_seasons if by_year is True else int(by_year)
     n_years = grid.origin.year - (grid.origin + pd.Timedelta(days=float(grid.grid_days[-1]))).year
-    n_kernel = per_year * (1 - n_years) if by_year else int(max_seasons)
+    n_kernel = per_year * (1 - n_years) if by_year else max_seasons
     stacked = _phen_apply(
         ndvi,
         grid,
         n_kernel,
-        _extra_inputs(ndvi, noise, std),
-        fraction=float(amplitude_fraction),
-        min_amplitude=float(min_amplitude),
+        _extra_inputs(ndvi, o["noise"], o["std"]),
+        fraction=float(o["amplitude_fraction"]),
+        min_amplitude=float(o["min_amplitude"]),
         min_length=float(min_length),
         lam=float(smooth) if smooth else None,
-        min_valid=int(min_valid),
-        noise_factor=float(noise_factor),
+        min_valid=int(o["min_valid"]),
+        noise_factor=float(o["noise_factor"]),
         min_separation=None if min_separation is None else float(min_separation),
-        thresholds=Thresholds(float(start), float(end), threshold_type == "absolute"),
-        pos_level=float(pos_level),
+        thresholds=Thresholds(float(start), float(end), o["threshold_type"] == "absolute"),
+        pos_level=float(o["pos_level"]),
         extrapolate=extra_days,
         min_span=span,
         envelope=ENVELOPE_ITERATIONS if envelope is True else int(envelope),
-        main=_main_rule(grid, main_fraction, main_months),
+        main=_main_rule(grid, o["main_fraction"], o["main_months"]),
     )
     pixel = stacked.isel(season=0, drop=True)
     if by_year:
@@ -404,9 +446,9 @@ def phenology(
     out.attrs = {
         "Conventions": CONVENTIONS,
         "title": "fusets_dl phenology",
-        "method": f"{threshold_type} thresholds {start:g} (start) and {end:g} (end) on each side of the peak",
-        "min_amplitude": min_amplitude,
-        "noise_factor": noise_factor,
+        "method": f"{o['threshold_type']} thresholds {start:g} (start) and {end:g} (end) on each side of the peak",
+        "min_amplitude": o["min_amplitude"],
+        "noise_factor": o["noise_factor"],
         "min_length_days": min_length,
         "min_separation_days": min_length if min_separation is None else min_separation,
         "smoothing": f"Whittaker lambda {smooth} (1-day grid)" if smooth else "none",
@@ -414,6 +456,4 @@ def phenology(
     crs = getattr(getattr(ndvi, "rio", None), "crs", None)
     if crs is not None:
         out = out.rio.write_crs(crs)
-    if by is not None:
-        return phenology_by_class(out, by)
     return out

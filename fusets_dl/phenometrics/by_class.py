@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from ..cf import CONVENTIONS, apply_cf
-from ..errors import DimensionError
+from .grid import align_class_map
 
 __all__ = ["phenology_by_class"]
 
@@ -63,8 +63,10 @@ def phenology_by_class(pheno: xr.Dataset, classes: xr.DataArray, *, keep: list[i
         Output of :func:`phenology` (``sos``, ``pos``, ``eos``, ``los``,
         ``aos`` on ``(season, y, x)``).
     classes : xarray.DataArray
-        Integer class of each pixel on the same ``(y, x)``; negative values
-        (unclassified) are left out.
+        Integer class of each pixel on the same ``(y, x)`` grid; negative
+        values (unclassified) are left out. Matched to the pixels by
+        coordinates: a map in another order (``y`` ascending) is reordered,
+        coordinates within a fraction of a pixel are taken as the same.
     keep : list of int, optional
         Summarise these classes only (default: every class present).
 
@@ -80,12 +82,11 @@ def phenology_by_class(pheno: xr.Dataset, classes: xr.DataArray, *, keep: list[i
     Raises
     ------
     DimensionError
-        ``classes`` is not on the pixel dimensions of ``pheno``.
+        ``classes`` is not on the pixel dimensions of ``pheno``, or on
+        another grid (sizes or coordinates), naming both.
     """
     lead = [d for d in pheno["sos"].dims if d != "season"]
-    if set(classes.dims) != set(lead):
-        raise DimensionError(f"phenology_by_class: expected classes on {tuple(lead)}, found {classes.dims}")
-    cls = np.asarray(classes.transpose(*lead).values).ravel()
+    cls = np.asarray(align_class_map(classes, pheno["sos"], lead, "phenology_by_class").values).ravel()
     ids = _class_ids(cls, keep)
     seasons = pheno.sizes["season"]
     loaded = pheno[[*_DATES, *_VALUES]].transpose("season", *lead).compute()

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..errors import ConfigError, DimensionError
+from ..errors import ConfigError
+from .grid import align_class_map
 
 __all__ = ["FIXED_OPTIONS", "phenology_per_class"]
 
@@ -41,6 +42,14 @@ def _check_params(params: Mapping[Any, Mapping[str, Any]], allowed: set[str]) ->
             )
         out["default" if key == "default" else int(key)] = dict(opts)
     return out
+
+
+def _run(run: Callable[..., xr.Dataset], key: Any, ndvi: xr.DataArray, options: dict[str, Any]) -> xr.Dataset:
+    """``run(ndvi, **options)``; a :class:`ConfigError` names the class (``params[1200]``) whose options it is about."""
+    try:
+        return run(ndvi, **options)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (with the options of params[{key!r}])") from exc
 
 
 def _pad_seasons(ds: xr.Dataset, size: int) -> xr.Dataset:
@@ -72,7 +81,9 @@ def phenology_per_class(
     ndvi : xarray.DataArray
         NDVI with ``time`` and pixel dimensions.
     classes : xarray.DataArray
-        Class id of every pixel, on the pixel dimensions of ``ndvi``.
+        Class id of every pixel, on the pixel grid of ``ndvi``: matched by
+        coordinates (reordered when they are in another order; within a
+        fraction of a pixel they are the same), never by position.
     params : mapping
         ``{class_id: {option: value}, "default": {option: value}}``; the
         options are keywords of ``phenology`` (not those of ``FIXED_OPTIONS``)
@@ -89,22 +100,23 @@ def phenology_per_class(
     Raises
     ------
     ConfigError
-        A key of ``params`` that is not an integer or ``"default"``, or an
-        option name that ``phenology`` does not take per class.
+        A key of ``params`` that is not an integer or ``"default"``, an
+        option name that ``phenology`` does not take per class, or a value
+        ``phenology`` refuses (naming the class).
     DimensionError
-        ``classes`` is not on the pixel dimensions of ``ndvi``.
+        ``classes`` is not on the pixel dimensions of ``ndvi``, or on
+        another grid (sizes or coordinates: the output is never cropped to
+        the class map), naming both.
     """
     lead = [d for d in ndvi.dims if d != "time"]
-    if set(classes.dims) != set(lead):
-        raise DimensionError(f"phenology: expected classes on the pixel dimensions {tuple(lead)}, found {classes.dims}")
+    cls = align_class_map(classes, ndvi, lead, "phenology: classes")
     allowed = set(options) - set(FIXED_OPTIONS)
     table = _check_params(params, allowed)
     default = {**options, **table.pop("default", {})}
-    cls = classes.transpose(*lead)
     known = cls.isin(list(table)) if table else xr.zeros_like(cls, dtype=bool)
-    runs = [(~known, run(ndvi.where(~known), **default))]
+    runs = [(~known, _run(run, "default", ndvi.where(~known), default))]
     for c, opts in table.items():
-        runs.append((cls == c, run(ndvi.where(cls == c), **{**options, **opts})))
+        runs.append((cls == c, _run(run, c, ndvi.where(cls == c), {**options, **opts})))
     size = max(r.sizes["season"] for _, r in runs)
     out = _pad_seasons(runs[0][1], size)
     for mask, ds in runs[1:]:

@@ -345,7 +345,7 @@ def _main_flags(kept: np.ndarray, rule: MainRule) -> np.ndarray:
     """
     pos, aos = kept[..., PHENO_VARS.index("pos")], kept[..., PHENO_VARS.index("aos")]
     ok = np.isfinite(pos) & np.isfinite(aos)
-    day = np.clip(np.nan_to_num(pos).round().astype(np.int64), 0, rule.day_years.size - 1)
+    day = np.clip(np.floor(np.nan_to_num(pos)).astype(np.int64), 0, rule.day_years.size - 1)  # the calendar day of the peak
     year = np.where(ok, rule.day_years[day], -1)
     cand = ok.copy()
     if rule.months is not None:
@@ -356,6 +356,25 @@ def _main_flags(kept: np.ndarray, rule: MainRule) -> np.ndarray:
     ref = np.max(np.where(same, amp[:, None, :], -np.inf), axis=2)
     main = cand & (aos >= rule.fraction * ref)
     return np.where(ok, main, np.nan)
+
+
+def _warn_uncrossed(kept: np.ndarray, thresholds: Thresholds) -> None:
+    """Warn, with counts, when seasons are reported whose complete side never crosses its absolute threshold (SOS/EOS NaT)."""
+    v = {k: kept[..., PHENO_VARS.index(k)] for k in ("sos", "pos", "eos", "pos_value", "base_start", "base_end")}
+    has = np.isfinite(v["pos"])
+    no_sos = has & np.isfinite(v["base_start"]) & np.isnan(v["sos"])
+    no_eos = has & np.isfinite(v["base_end"]) & np.isnan(v["eos"])
+    if not (no_sos.any() or no_eos.any()):
+        return
+    with np.errstate(invalid="ignore"):
+        lo = np.nanmin(np.fmin(v["base_start"], v["base_end"])[has]) if has.any() else np.nan
+    warnings.warn(
+        f"phenology: absolute thresholds start {thresholds.start:g} / end {thresholds.end:g} (NDVI): of the {int(has.sum())} "
+        f"seasons found, {int(no_sos.sum())} never cross the start threshold between trough and peak (SOS NaT) and "
+        f"{int(no_eos.sum())} the end threshold (EOS NaT); their NDVI spans {lo:.3g}..{np.nanmax(v['pos_value'][has]):.3g} "
+        "(troughs to peaks): choose thresholds within that range, or threshold_type='fraction'",
+        UserWarning, stacklevel=3,
+    )
 
 
 def _pixel_noise(g: np.ndarray, noise: np.ndarray | None, given_sd: np.ndarray | None) -> np.ndarray:
@@ -501,6 +520,8 @@ def pheno_pixels(
             thresholds=thresholds, min_length=min_length, pos_level=pos_level, extrapolate=extrapolate,
         )
     kept = _keep_seasons(cand, period, max_seasons)
+    if thresholds.absolute:
+        _warn_uncrossed(kept, thresholds)
     if main is not None:
         kept[..., PHENO_VARS.index("is_main")] = _main_flags(kept, main)
     kept[..., PHENO_VARS.index("noise")] = sigma[good][:, None]

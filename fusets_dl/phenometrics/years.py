@@ -16,7 +16,8 @@ def by_year_block(stacked: np.ndarray, *, pos_years: np.ndarray, year0: int, n_y
         Kernel output, seasons ordered by start; NaN rows are absent seasons.
     pos_years : numpy.ndarray
         Calendar year of each day from the origin, for the days
-        ``0 .. pos_years.size - 1`` (peaks are rounded to the day).
+        ``0 .. pos_years.size - 1`` (a peak belongs to the day it falls in:
+        its days are floored).
     year0 : int
         First year of the output.
     n_years : int
@@ -36,7 +37,8 @@ def by_year_block(stacked: np.ndarray, *, pos_years: np.ndarray, year0: int, n_y
     out = np.full((flat.shape[0], n_years, per_year, n_v), np.nan)
     pos = flat[:, :, pos_index]
     ok = np.isfinite(pos)
-    day = np.clip(np.nan_to_num(pos).round().astype(np.int64), 0, pos_years.size - 1)
+    # the calendar day the peak falls in (a peak on 31 Dec at 18:00 belongs to that year, not the next)
+    day = np.clip(np.floor(np.nan_to_num(pos)).astype(np.int64), 0, pos_years.size - 1)
     year = np.where(ok, pos_years[day] - year0, -1)
     for s in range(n_s):
         # rank of season s among the earlier seasons of its year

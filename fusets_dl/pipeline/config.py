@@ -300,6 +300,8 @@ def _load_region(name: str, where: str, r: dict[str, Any], defaults: dict[str, A
     p.check(_check_sizes, merged, where)
     pheno = p.check(_check_phenology, merged.get("phenology"), where)
     classes = p.check(_load_classes, merged.get("classes"), where, base_dir)
+    if pheno is not None and time_range is not None:
+        p.check(_check_period_in_range, pheno, time_range, where)
     p.check(_check_tolerance, merged, where)
     freq = p.check(_check_freq, merged.get("freq", "5D"), where)
     outlier = p.check(_check_bool, merged.get("outlier_filter", True), f"{where} outlier_filter")
@@ -402,21 +404,27 @@ def _check_sizes(merged: dict[str, Any], where: str) -> None:
 
 
 def _check_phenology(pheno: Any, where: str) -> dict[str, Any]:
+    """The ``phenology`` section: known keys, each value checked as :func:`~fusets_dl.phenometrics.phenology` checks it."""
+    from ..phenometrics.options import check_options
+
     pheno = pheno or {}
     if not isinstance(pheno, dict) or set(pheno) - _PHENO_KEYS:
         raise _err(f"{where} phenology", f"expected keys among {sorted(_PHENO_KEYS)}, found {pheno!r}")
-    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
-    rules = {
-        "max_seasons": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-        "amplitude_fraction": (lambda v: num(v) and 0 < v < 1, "a number in (0, 1)"),
-        "min_amplitude": (lambda v: num(v) and v >= 0, "a number >= 0"),
-        "min_length": (lambda v: num(v) and v >= 0, "a number of days >= 0"),
-        "period": (lambda v: v is None or (isinstance(v, list) and len(v) == 2), "[start, end] dates or null"),
-    }
-    bad = [f"{k}: expected {rules[k][1]}, found {v!r}" for k, v in pheno.items() if not rules[k][0](v)]
-    if bad:
-        raise _err(f"{where} phenology", "; ".join(bad))
+    check_options(pheno, f"config {where} phenology")
     return dict(pheno)
+
+
+def _check_period_in_range(pheno: Mapping[str, Any] | None, time_range: tuple[str, str] | None, where: str) -> None:
+    """A phenology ``period`` that does not overlap the region's ``time_range`` would keep no season."""
+    from ..phenometrics.options import parse_period
+
+    per = parse_period((pheno or {}).get("period"), f"config {where} phenology")
+    if per is None or time_range is None:
+        return
+    first, last = pd.Timestamp(time_range[0]), pd.Timestamp(time_range[1]) + pd.Timedelta(days=1)
+    if per[1] < first or per[0] >= last:
+        raise _err(f"{where} phenology", f"period: expected a period overlapping the region's time_range {time_range[0]} .. "
+                   f"{time_range[1]}, found {per[0].date()} .. {per[1].date()} (no season could be kept)")
 
 
 def _check_harmonize(value: Any, where: str) -> str | bool:

@@ -231,3 +231,9 @@ def test_by_year_puts_two_seasons_a_year_on_year_and_season():
     np.testing.assert_allclose(_doy(ph["sos"].values[1, 0]), 425, atol=8)
     lazy = fdl.phenology(da.chunk({"x": 7}), max_seasons=2, by_year=True)
     xr.testing.assert_allclose(lazy.compute(), ph)
+
+
+def test_the_dataset_accessor_without_ndvi_names_what_it_found():
+    ds = xr.Dataset({"VV": (("time", "x"), np.zeros((5, 2)))}, coords={"time": pd.date_range("2021-01-01", periods=5), "x": [0.0, 1.0]})
+    with pytest.raises(fdl.errors.MissingVariableError, match=r"expected an 'NDVI' variable in the Dataset, found \['VV'\]"):
+        ds.fusion.phenology()

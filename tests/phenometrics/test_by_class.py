@@ -37,3 +37,49 @@ def test_medians_counts_and_attributes():
             assert out[name].attrs == cf_attrs(key) and out[name].dtype == np.dtype(cf_entries()[key]["dtype"])
         else:
             assert out[name].attrs == {}  # fraction_with_season: as before the table
+
+
+def _two_crops():
+    """4 x 4 pixels in raster order (y descending): an early crop in the top two rows (class 1), a late one below (class 2)."""
+    import pandas as pd
+
+    t = pd.date_range("2021-01-01", "2021-12-31", freq="5D")
+    d = ((t - t[0]) / pd.Timedelta(days=1)).to_numpy()
+
+    def crop(sos, eos):
+        return 0.2 + 0.6 * (1 / (1 + np.exp(-0.1 * (d - sos))) - 1 / (1 + np.exp(-0.1 * (d - eos))))
+
+    rows = [crop(60, 160)] * 2 + [crop(180, 300)] * 2
+    data = np.stack([np.repeat(r[:, None], 4, axis=1) for r in rows], axis=1).astype(np.float32)
+    y, x = np.arange(4)[::-1] * 20.0, np.arange(4) * 20.0
+    nd = xr.DataArray(data, dims=("time", "y", "x"), coords={"time": t, "y": y, "x": x})
+    cls = xr.DataArray(np.r_[np.ones((2, 4)), 2 * np.ones((2, 4))].astype(int), dims=("y", "x"), coords={"y": y, "x": x})
+    return nd, cls
+
+
+def test_class_map_in_another_order_is_matched_by_coordinates():
+    import fusets_dl as fdl
+
+    nd, cls = _two_crops()
+    ref = fdl.phenology(nd, by=cls)
+    assert ref["sos"].sel({"class": 1, "season": 0}).values < ref["sos"].sel({"class": 2, "season": 0}).values
+    for other in (cls.sortby("y"), cls.sortby("x", ascending=False).transpose("x", "y"), cls.sortby("y").assign_coords(x=cls.x + 1e-6)):
+        out = fdl.phenology(nd, by=other)
+        for k in ("sos", "pos", "eos", "los", "aos", "n_with_season", "n_pixels"):
+            np.testing.assert_array_equal(out[k].values, ref[k].values)
+    ph = fdl.phenology(nd)
+    xr.testing.assert_identical(phenology_by_class(ph, cls.sortby("y")), phenology_by_class(ph, cls))
+
+
+def test_class_map_on_another_grid_is_a_dimension_error_naming_both():
+    import pytest
+
+    import fusets_dl as fdl
+    from fusets_dl.errors import DimensionError
+
+    nd, cls = _two_crops()
+    with pytest.raises(DimensionError, match=r"phenology_by_class: expected the class map on the grid of the NDVI, 'y': size 4, 60.0 .. 0.0; "
+                                             r"found 'y': size 3, 60.0 .. 20.0"):
+        fdl.phenology(nd, by=cls.isel(y=slice(0, 3)))
+    with pytest.raises(DimensionError, match=r"'x': size 4, 0.0 .. 60.0; found 'x': size 4, 10.0 .. 70.0"):
+        fdl.phenology(nd, by=cls.assign_coords(x=cls.x + 10.0))  # half a pixel off

@@ -75,5 +75,5 @@ def test_envelope_off_is_the_plain_fit_and_bad_values_raise():
     y = _cube(_season(0.02, n=4))
     a, b = fdl.phenology(y), fdl.phenology(y, envelope=0)
     xr.testing.assert_identical(a, b)
-    with pytest.raises(ConfigError, match="envelope >= 0"):
+    with pytest.raises(ConfigError, match=r"envelope: expected true, false or a whole number of refits >= 0, found -1"):
         fdl.phenology(y, envelope=-1)

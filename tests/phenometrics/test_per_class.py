@@ -75,3 +75,27 @@ def test_bad_keys_and_dims_raise_clear_errors():
         fdl.phenology(nd, params=PARAMS)
     with pytest.raises(DimensionError, match="pixel dimensions"):
         fdl.phenology(nd, classes=cls.isel(y=0), params=PARAMS)
+
+
+def test_class_map_on_part_of_the_grid_is_refused_never_a_cropped_output():
+    nd, cls = _cube()
+    with pytest.raises(DimensionError, match=r"phenology: classes: expected the class map on the grid of the NDVI, 'x': size 6, 0 .. 5; "
+                                             r"found 'x': size 3, 0 .. 2"):
+        fdl.phenology(nd, classes=cls.isel(x=slice(0, 3)), params=PARAMS)
+
+
+def test_class_map_in_another_order_or_a_float_rounding_away_gives_the_same_output():
+    nd, cls = _cube()
+    nd = nd.assign_coords(x=nd.x * 20.0, y=nd.y * -20.0)
+    cls = cls.assign_coords(x=nd.x, y=nd.y)
+    ref = fdl.phenology(nd, classes=cls, params=PARAMS)
+    for other in (cls.sortby("y"), cls.assign_coords(x=cls.x + 1e-6), cls.sortby("x", ascending=False).transpose("x", "y")):
+        out = fdl.phenology(nd, classes=other, params=PARAMS)
+        assert dict(out.sizes) == dict(ref.sizes)
+        xr.testing.assert_identical(out, ref)
+
+
+def test_bad_option_of_a_class_names_the_class():
+    nd, cls = _cube()
+    with pytest.raises(ConfigError, match=r"min_amplitude: expected a finite number > 0 \(NDVI\), found nan \(with the options of params\[1200\]\)"):
+        fdl.phenology(nd, classes=cls, params={1200: {"min_amplitude": float("nan")}})

@@ -23,3 +23,30 @@ def test_seasons_go_to_the_year_of_their_peak_in_start_order():
     # more seasons in a year than slots: the later ones are dropped
     one = by_year_block(stacked, pos_years=days.year.to_numpy(), year0=2021, n_years=2, per_year=1, pos_index=1)
     np.testing.assert_array_equal(one[0, 0, 0], [10, 60])
+
+
+def test_a_peak_on_the_afternoon_of_31_december_stays_in_its_year():
+    days = pd.date_range("2021-01-01", "2022-12-31", freq="D")
+    stacked = np.full((1, 1, 2), np.nan)
+    stacked[0, 0] = [300, 364.75]  # 31 December 2021, 18:00: rounding would give 1 January 2022
+    out = by_year_block(stacked, pos_years=days.year.to_numpy(), year0=2021, n_years=2, per_year=1, pos_index=1)
+    np.testing.assert_array_equal(out[0, 0, 0], [300, 364.75])
+    assert np.isnan(out[0, 1]).all()
+
+
+def test_phenology_by_year_and_period_end_date_keep_a_31_december_afternoon_peak():
+    import xarray as xr
+
+    import fusets_dl as fdl
+
+    t = pd.date_range("2021-06-01", "2022-08-01", freq="D")
+    d = ((t - t[0]) / pd.Timedelta(days=1)).to_numpy()
+    peak = 213.75  # 2021-12-31 18:00
+    y = 0.2 + 0.6 * (1 / (1 + np.exp(-0.1 * (d - peak + 70))) - 1 / (1 + np.exp(-0.1 * (d - peak - 70))))
+    nd = xr.DataArray(y[:, None].astype(np.float32), dims=("time", "x"), coords={"time": t})
+    pos = pd.Timestamp(fdl.phenology(nd, max_seasons=1)["pos"].values[0, 0])
+    assert pos.date() == pd.Timestamp("2021-12-31").date() and pos.hour >= 12
+    yearly = fdl.phenology(nd, max_seasons=1, by_year=True)
+    assert yearly["n_seasons"].sel(year=2021).item() == 1 and yearly["n_seasons"].sel(year=2022).item() == 0
+    assert fdl.phenology(nd, max_seasons=1, period=("2021-01-01", "2021-12-31"))["n_seasons"].item() == 1
+    assert fdl.phenology(nd, max_seasons=1, period=("2022-01-01", "2022-12-31"))["n_seasons"].item() == 0

@@ -31,6 +31,18 @@ from tests.pipeline.helpers import sample_config, write_config
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "freq": "12h"}]}, r"region 'x' freq: expected a whole number of days"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "s1_units": "dbz"}]}, r"region 'x' s1_units: expected one of \['auto', 'db', 'linear'\]"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "phenology": {"amplitude_fraction": "0.5"}}]}, r"phenology: amplitude_fraction: expected a number in \(0, 1\), found '0.5'"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "phenology": {"min_amplitude": 0}}]},
+         r"region 'x' phenology: min_amplitude: expected a finite number > 0 \(NDVI\), found 0"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "phenology": {"min_length": 0}}]},
+         r"region 'x' phenology: min_length: expected a finite number of days > 0, found 0"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "phenology": {"max_seasons": 2.5}}]},
+         r"region 'x' phenology: max_seasons: expected a whole number >= 1, found 2.5"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "phenology": {"period": ["2021-13-45", "soon"]}}]},
+         r"region 'x' phenology: period: expected a start date such as '2021-06-01', found '2021-13-45' \(not a date"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "phenology": {"period": ["2021-12-31", "2021-01-01"]}}]},
+         r"region 'x' phenology: period: expected the start on or before the end, found start 2021-12-31 .* after end 2021-01-01"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "time_range": ["2021-01-01", "2021-12-31"], "phenology": {"period": ["2030-01-01", "2030-12-31"]}}]},
+         r"region 'x' phenology: period: expected a period overlapping the region's time_range 2021-01-01 .. 2021-12-31, found 2030-01-01 .. 2030-12-31"),
         ({"model": {"mode": "train", "train": {"dropout": "0.1"}}}, r"TrainConfig: dropout: expected a number, found '0.1'"),
         ({"model": {"mode": "train", "train": {"batch_norm": "false"}}}, r"TrainConfig: batch_norm: expected true or false, found 'false'"),
         ({"model": {"mode": "train", "features": {"windows": [15, "soon"]}}}, r"FeatureSpec: windows: expected a list of integers"),
@@ -132,3 +144,14 @@ def test_run_refuses_worker_counts_below_one_before_any_work(tmp_path, workers):
     with pytest.raises(ConfigError, match=rf"run: workers: expected an integer >= 1, found {workers!r}"):
         run(sample_config(tmp_path / "out"), workers=workers)
     assert not (tmp_path / "out").exists()
+
+
+def test_valid_phenology_options_load_with_yaml_dates(tmp_path):
+    import datetime
+
+    sample = find_sample()
+    cfg = sample_config(tmp_path / "out")
+    cfg["regions"] = [{"name": "x", "s1": str(sample / "s1.nc"), "s2": str(sample / "s2.nc"), "time_range": ["2021-01-01", "2021-12-31"],
+                       "phenology": {"max_seasons": 2, "min_amplitude": 0.05, "period": [datetime.date(2021, 3, 1), "2021-12-31"]}}]
+    loaded = load_config(write_config(tmp_path, cfg))
+    assert loaded.regions[0].phenology["max_seasons"] == 2
