@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import os
+import uuid
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, OutputError, StoreExistsError
 
-__all__ = ["check_output", "funnel_rows", "metrics_table", "table", "write_netcdf"]
+__all__ = ["check_compare_out", "check_not_input", "check_output", "funnel_rows", "is_our_netcdf", "metrics_table", "table",
+           "write_netcdf"]
+
+#: The files ``compare`` writes into its ``--out`` folder.
+COMPARE_FILES = ("compare.md", "compare.csv", "compare.json", "compare.png")
 
 #: Funnel-summary keys (from :func:`fusets_dl.alignment.summarise`) and their labels, in print order.
 _FUNNEL_LABELS = (
@@ -94,7 +101,83 @@ def metrics_table(metrics: dict[str, Any], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_output(path: Path, *, overwrite: bool) -> None:
+def _same(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (links and ``..`` resolved; hard links by inode)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_not_input(path: Path, inputs: Iterable[Any], what: str = "output") -> None:
+    """Refuse an output that is one of the inputs (writing it would replace the data being read).
+
+    Parameters
+    ----------
+    path : Path
+        The output file or folder.
+    inputs : iterable of path
+        The command's input paths; a model stem also stands for its
+        ``.json`` and ``.safetensors`` files.
+    what : str
+        How the message names the output (``"output"``, ``"--out"``).
+
+    Raises
+    ------
+    ConfigError
+        ``path`` resolves to an input (or, for a folder output, holds one).
+    """
+    for given in inputs:
+        if given is None:
+            continue
+        inp = Path(given)
+        names = {inp, inp.with_suffix(".json"), inp.with_suffix(".safetensors"), Path(f"{inp}.json"), Path(f"{inp}.safetensors")}
+        if any(_same(path, n) for n in names):
+            raise ConfigError(f"{what} {str(path)!r}: expected a path other than the inputs, found the input {str(given)!r} "
+                              "(writing it would replace the data being read)")
+
+
+def is_our_netcdf(path: Path) -> bool:
+    """Whether ``path`` is a netCDF file that fusets_dl wrote.
+
+    Parameters
+    ----------
+    path : Path
+        An existing file.
+
+    Returns
+    -------
+    bool
+        True for a file with a netCDF/HDF5 signature whose global
+        attributes carry ``fusets_dl_version`` (what :func:`write_netcdf`
+        writes), or the title ``fusets_dl ...`` of cubes written by
+        ``align`` before that attribute existed.
+    """
+    from ..readers.cube import store_kind
+
+    if path.is_symlink() or store_kind(path) != "netcdf":
+        return False
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path, decode_cf=False, decode_times=False) as ds:
+            attrs = dict(ds.attrs)
+    except (OSError, ValueError, KeyError):
+        return False
+    return "fusets_dl_version" in attrs or str(attrs.get("title", "")).startswith("fusets_dl")
+
+
+def _kind_of(path: Path) -> str:
+    from ..readers.cube import store_kind
+
+    kind = store_kind(path)
+    return {"netcdf": "a netCDF file without fusets_dl's global attribute 'fusets_dl_version'", "json": "a JSON file",
+            "empty": "an empty file", "zarr": "a Zarr store"}.get(kind, "a file that is not netCDF (text or other)")
+
+
+def check_output(path: Path, *, overwrite: bool, inputs: Iterable[Any] = (), netcdf: bool = True) -> None:
     """Refuse an output path that cannot be written as a file, before any work.
 
     Parameters
@@ -103,25 +186,92 @@ def check_output(path: Path, *, overwrite: bool) -> None:
         The output file.
     overwrite : bool
         Whether an existing file may be replaced.
+    inputs : iterable of path
+        The command's inputs: the output may be none of them.
+    netcdf : bool
+        The output is a netCDF file: with ``overwrite``, an existing file is
+        replaced only when fusets_dl wrote it (:func:`is_our_netcdf`).
 
     Raises
     ------
     ConfigError
-        ``path`` is a folder, or its parent is a file.
+        ``path`` is a folder, its parent is a file, or it is one of ``inputs``.
     StoreExistsError
-        ``path`` exists and ``overwrite`` is false.
+        ``path`` exists and ``overwrite`` is false; or it exists, is not a
+        netCDF file written by fusets_dl, and ``netcdf`` is true.
     """
+    check_not_input(path, inputs)
     if path.is_dir():
         raise ConfigError(f"output {str(path)!r}: expected a file path (e.g. {str(path / 'out.nc')!r}), found a folder")
     parent = next((q for q in path.parents if q.exists()), None)
     if parent is not None and not parent.is_dir():
         raise ConfigError(f"output {str(path)!r}: expected a folder above it, found a file {str(parent)!r}")
-    if path.exists() and not overwrite:
-        raise StoreExistsError(f"output {str(path)!r} exists: expected a new path, or pass --overwrite")
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise StoreExistsError(f"output {str(path)!r} exists: expected a new path, or pass --overwrite")
+        if netcdf and not is_our_netcdf(path):
+            raise StoreExistsError(f"output {str(path)!r}: --overwrite replaces only a netCDF file written by fusets_dl, found "
+                                   f"{'a link' if path.is_symlink() else _kind_of(path)}; move it away or choose another path")
+
+
+def check_compare_out(folder: Path, *, overwrite: bool, inputs: Iterable[Any] = ()) -> None:
+    """Refuse a ``compare --out`` folder that cannot take the results, before any work.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder for ``compare.md``, ``.csv``, ``.json`` and ``.png``.
+    overwrite : bool
+        Whether results already in it may be replaced.
+    inputs : iterable of path
+        The command's inputs: the folder may be none of them.
+
+    Raises
+    ------
+    ConfigError
+        ``folder`` is a file, lies under a file, or is an input.
+    StoreExistsError
+        It holds results and ``overwrite`` is false; or it holds a
+        ``compare.*`` file while its ``compare.json`` is not one that
+        ``compare`` wrote (``rows`` and ``info``).
+    """
+    check_not_input(folder, inputs, "--out")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out {str(folder)!r}: expected a folder (compare writes {', '.join(COMPARE_FILES)} into it), found a file")
+    parent = next((q for q in folder.parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"--out {str(folder)!r}: expected a folder above it, found a file {str(parent)!r}")
+    present = [n for n in COMPARE_FILES if (folder / n).exists() or (folder / n).is_symlink()]
+    if not present:
+        return
+    if not overwrite:
+        raise StoreExistsError(f"--out {str(folder)!r} holds {present}: expected a folder without compare results, or pass --overwrite")
+    if not _our_compare(folder / "compare.json"):
+        raise StoreExistsError(f"--out {str(folder)!r}: --overwrite replaces only results written by compare (compare.json with "
+                               f"'rows' and 'info'), found {present} without them; move them away or choose another folder")
+    links = [n for n in present if (folder / n).is_symlink() or not (folder / n).is_file()]
+    if links:
+        raise StoreExistsError(f"--out {str(folder)!r}: expected plain files to replace, found links or folders {links}")
+
+
+def _our_compare(path: Path) -> bool:
+    """Whether ``path`` is a compare.json that ``compare`` wrote."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and set(doc) == {"rows", "info"}
 
 
 def write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
     """Write ``ds`` to netCDF atomically (a temporary name, then a rename).
+
+    The file is stamped as ours (global attributes ``fusets_dl_version``,
+    ``date_created``), so that a later ``--overwrite`` may replace it. The
+    temporary file is ``.<name>.<random>.tmp`` beside ``path``: unique, so
+    two runs do not collide and no file of the user's is touched.
 
     Parameters
     ----------
@@ -130,12 +280,13 @@ def write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
     path : Path
         The output file (its folder is created).
     overwrite : bool
-        Replace an existing file.
+        Replace an existing file written by fusets_dl.
 
     Raises
     ------
     StoreExistsError
-        ``path`` exists and ``overwrite`` is false.
+        ``path`` exists and ``overwrite`` is false, or it is not a netCDF
+        file written by fusets_dl.
     ConfigError
         ``path`` is a folder.
     OutputError
@@ -144,12 +295,15 @@ def write_netcdf(ds: Any, path: Path, *, overwrite: bool) -> None:
         existing file is untouched.
     """
     check_output(path, overwrite=overwrite)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         from ..cf import prepare_output
+        from ..writers.zarr import provenance_attrs
 
-        prepare_output(ds, netcdf=True).to_netcdf(tmp)
+        out = prepare_output(ds, netcdf=True)
+        out.attrs = {**out.attrs, **provenance_attrs()}
+        out.to_netcdf(tmp)
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)

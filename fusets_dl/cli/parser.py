@@ -279,6 +279,7 @@ def _add_compare(sub: _Sub) -> argparse.ArgumentParser:
     cp.add_argument("--data", default=None, help="folder of the bundled sample (default: data/sample)")
     cp.add_argument("--model", default=None, help="trained model to evaluate (default: train one, blocks held out)")
     cp.add_argument("--out", default="outputs/compare", help="folder for compare.md/.csv/.json/.png")
+    cp.add_argument("--overwrite", action="store_true", help="replace the results of an earlier compare in --out")
     cp.add_argument("--gap-days", type=float, default=60.0, help="length of each simulated cloudy spell (days)")
     cp.add_argument("--n-gaps", type=int, default=5, help="spells per pixel")
     cp.add_argument("--max-pixels", type=int, default=400, help="held-out pixels evaluated (0: all)")

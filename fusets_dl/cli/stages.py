@@ -14,8 +14,21 @@ from typing import Any
 from ..errors import ConfigError, MissingVariableError
 from .output import check_output, funnel_rows, metrics_table, table, write_netcdf
 
-__all__ = ["check_args", "cmd_align", "cmd_phenology", "cmd_predict", "cmd_reconstruct", "cmd_segment", "cmd_summary", "cmd_train",
-           "parse_features"]
+__all__ = [
+    "check_args",
+    "cmd_align",
+    "cmd_phenology",
+    "cmd_predict",
+    "cmd_reconstruct",
+    "cmd_segment",
+    "cmd_summary",
+    "cmd_train",
+    "input_paths",
+    "parse_features",
+]
+
+#: The arguments that name input files or stores (an output may be none of them).
+_INPUT_ARGS = ("cube", "model", "input", "s1", "s2", "segmenter")
 
 #: Integer options and their least value: checked before any input is opened.
 _MIN_INT = {"chunk": 1, "epochs": 1, "block_size": 1, "max_samples": 1, "cv": 0, "n_classes": 2, "max_seasons": 1, "workers": 1}
@@ -58,6 +71,28 @@ def parse_features(text: str | None) -> Any:
         raise ConfigError(f"--features: invalid FeatureSpec {raw!r}: {exc}") from exc
 
 
+def input_paths(args: argparse.Namespace) -> list[str]:
+    """The input paths a command was given (cube, model, NDVI input, S1/S2 files, segmenter).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed arguments of any command.
+
+    Returns
+    -------
+    list of str
+        Every path named by an input argument, lists flattened.
+    """
+    out: list[str] = []
+    for name in _INPUT_ARGS:
+        v = getattr(args, name, None)
+        if v is None:
+            continue
+        out.extend(str(x) for x in (v if isinstance(v, (list, tuple)) else [v]))
+    return out
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Check a command's options before any input is opened or output created; every problem in one error.
 
@@ -71,8 +106,9 @@ def check_args(args: argparse.Namespace) -> None:
     ConfigError
         Counts below their least value (``--chunk 0``, ``--epochs 0``), a
         fraction outside [0, 1], a tolerance or frequency that is not a
-        duration, a non-positive ``--lam``, an output path that is a folder
-        or exists without ``--overwrite``.
+        duration, a non-positive ``--lam``, an output path that is a folder,
+        that is one of the inputs, that exists without ``--overwrite``, or
+        that exists and is not a netCDF file written by fusets_dl.
     """
     from ..validate import as_timedelta, freq_days
 
@@ -105,7 +141,8 @@ def check_args(args: argparse.Namespace) -> None:
     out = getattr(args, "output", None)
     if out is not None:
         try:
-            check_output(Path(out), overwrite=getattr(args, "overwrite", True))
+            # commands with --overwrite write netCDF (replaced only when ours); train's model checks its own files
+            check_output(Path(out), overwrite=getattr(args, "overwrite", True), inputs=input_paths(args), netcdf=hasattr(args, "overwrite"))
         except (ConfigError, FileExistsError) as exc:
             bad.append(str(exc))
     if bad:
@@ -269,15 +306,16 @@ def cmd_phenology(args: argparse.Namespace) -> int:
 
     Raises
     ------
+    SourceError
+        The input is missing, or is not a netCDF file or a Zarr store.
     MissingVariableError
         The input has no variable ``args.variable``.
     """
     check_args(args)
-    import xarray as xr
-
     from ..phenometrics import phenology
+    from ..readers.cube import open_store
 
-    ds = xr.open_dataset(args.input, chunks={"y": args.chunk, "x": args.chunk})
+    ds = open_store(args.input, chunks={"y": args.chunk, "x": args.chunk}, what="phenology input")
     if args.variable not in ds:
         raise MissingVariableError(f"{args.input}: expected a variable {args.variable!r}, found {sorted(map(str, ds.data_vars))}")
     period = (args.start or "1900-01-01", args.end or "2200-01-01") if args.start or args.end else None

@@ -56,17 +56,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
     args : argparse.Namespace
         The cube (``cube``, ``synthetic`` or ``data``), ``model``, ``out``,
         ``gap_days``, ``n_gaps``, ``max_pixels``, ``methods``, ``epochs``,
-        ``features`` (JSON), ``fusion``, ``modality_dropout``, ``seed``, ``device``.
+        ``features`` (JSON), ``fusion``, ``modality_dropout``, ``seed``, ``device``,
+        ``overwrite``.
 
     Returns
     -------
     int
         0.
+
+    Raises
+    ------
+    ConfigError, StoreExistsError
+        Before any work: ``--out`` is a file or an input, or holds results
+        without ``--overwrite``, or holds ``compare.*`` files that compare
+        did not write (only those it wrote are replaced).
     """
+    from .output import check_compare_out
+    from .stages import input_paths, parse_features
+
+    check_compare_out(Path(args.out), overwrite=args.overwrite, inputs=[*input_paths(args), *([args.data] if args.data else [])])
+    spec = parse_features(args.features)  # options first: nothing is opened or trained on a bad one
     from ..evaluation.comparison import CompareConfig, compare
     from ..models import load_model
     from ..training import TrainConfig
-    from .stages import parse_features
 
     cube, where = _compare_cube(args)
     cfg = CompareConfig(
@@ -74,7 +86,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
         methods=tuple(args.methods), mogpr={"device": args.device},
     )
     model = load_model(args.model) if args.model else None
-    spec = parse_features(args.features)
     tcfg = TrainConfig(max_epochs=args.epochs, seed=args.seed, device=args.device, fusion=args.fusion,
                        modality_dropout=args.modality_dropout)
     if "NDVI_cloudy" not in cube.data_vars and spec.cloudy_input:
@@ -120,12 +131,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         0.
     """
     from ..evaluation.report import report_from_store
+    from ..readers.cube import store_kind
 
     store = Path(args.store)
-    if not store.is_dir():
+    kind = store_kind(store)
+    if kind != "zarr" or not store.is_dir():
         from ..errors import SourceError
 
-        raise SourceError(f"report: expected a Zarr store (a folder written by demo or run), found {'a file' if store.exists() else 'nothing'} at {str(store)!r}")
+        found = {"missing": "nothing", "folder": "a folder without Zarr metadata (zarr.json, .zgroup or .zattrs)"}.get(
+            kind, "a file" if store.is_file() else "a path that is not a folder")
+        raise SourceError(f"report: expected a Zarr store (a folder written by demo or run), found {found} at {str(store)!r}")
     mpath = store.with_name(store.name.removesuffix(".zarr") + ".metrics.json")
     metrics = json.loads(mpath.read_text()) if mpath.exists() else None
     paths = report_from_store(store, args.out, metrics=metrics)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._logging import logger
 from ..errors import ConfigError, ModelError
+from .values import check_values
 
 if TYPE_CHECKING:
     from ..models import FusionModel
@@ -99,8 +100,11 @@ def check_context(kind: str, context: Mapping[str, Any] | None) -> dict[str, Any
     ------
     ConfigError
         An unknown kind, an unknown key (top level or in a section), a
-        section of another kind, a section that is not a mapping, or a
-        context that is not JSON-serialisable.
+        section of another kind, a section that is not a mapping, a
+        context that is not JSON-serialisable, or an option value the stage
+        would refuse or misread (:func:`fusets_dl.openeo.values.check_values`:
+        ``lam=-5``, ``crs="not-a-crs"``, a number or boolean given as a
+        string such as ``"1000"`` or ``"false"``).
     ModelError
         No ``model``, or one that is not a non-empty string.
     """
@@ -133,6 +137,7 @@ def check_context(kind: str, context: Mapping[str, Any] | None) -> dict[str, Any
         json.dumps(ctx)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{what}: expected JSON-serialisable values (the context travels as JSON), found {exc}") from exc
+    check_values(ctx, what)
     return ctx
 
 

@@ -71,7 +71,7 @@ def s1_units(labels: list[str], declared: str | None) -> str:
 
 
 def _cube_array(cube: Any, what: str) -> xr.DataArray:
-    """The DataArray of an ``XarrayDataCube`` (or a DataArray), dims checked and in openEO order."""
+    """The DataArray of an ``XarrayDataCube`` (or a DataArray), dims and unique band labels checked, in openEO order."""
     arr = cube.get_array() if hasattr(cube, "get_array") else cube
     if not isinstance(arr, xr.DataArray):
         raise DimensionError(f"{what}: expected an openEO XarrayDataCube or xarray.DataArray, found {type(cube).__name__}")
@@ -79,6 +79,11 @@ def _cube_array(cube: Any, what: str) -> xr.DataArray:
         raise DimensionError(f"{what}: expected dims {OPENEO_DIMS} (apply_neighborhood or apply_dimension over 't'), found {arr.dims}")
     if "bands" not in arr.coords:
         raise DimensionError(f"{what}: expected labels on the 'bands' dimension, found none")
+    labels = [str(b) for b in arr["bands"].values]
+    dup = sorted({b for b in labels if labels.count(b) > 1})
+    if dup:
+        raise DimensionError(f"{what}: expected each band label once, found {dup} more than once in {labels} "
+                             "(rename the bands of one cube before merge_cubes, or filter_bands)")
     return arr.transpose(*OPENEO_DIMS)
 
 
@@ -226,7 +231,7 @@ def apply_udf(kind: str, cube: Any, context: Mapping[str, Any] | None, runtime_c
     Raises
     ------
     DimensionError
-        Dims other than ``(t, bands, y, x)``.
+        Dims other than ``(t, bands, y, x)``, or a band label given more than once.
     MissingVariableError
         Bands the UDF needs are absent (the message lists expected and found).
     ModelError, ConfigError

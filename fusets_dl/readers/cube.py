@@ -15,7 +15,59 @@ from .normalise import _time_chunks
 from .sanity import check_backscatter_units, check_ndvi_range, checked
 from .sources import PathLike, describe, is_zarr
 
-__all__ = ["check_cube_values", "open_cube"]
+__all__ = ["check_cube_values", "open_cube", "open_store", "store_kind"]
+
+#: First bytes of a netCDF classic (CDF1/2/5) and of a netCDF-4 (HDF5) file.
+_NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+#: Where an HDF5 superblock may start (after a user block of 512 bytes times a power of 2).
+_HDF5_OFFSETS = (0, 512, 1024, 2048)
+
+
+def store_kind(path: PathLike) -> str:
+    """What ``path`` holds, judged by its metadata files or first bytes (nothing is decoded).
+
+    Parameters
+    ----------
+    path : path
+        A file or folder.
+
+    Returns
+    -------
+    str
+        ``"missing"``, ``"zarr"`` (a ``.zarr`` path or a folder with Zarr
+        metadata), ``"folder"`` (any other folder), ``"netcdf"`` (netCDF
+        classic or HDF5/netCDF-4 signature), ``"json"`` (text starting with
+        ``{`` or ``[``), ``"empty"`` (a file of 0 bytes), or ``"other"``.
+    """
+    p = Path(path)
+    if not p.exists():
+        return "missing"
+    if is_zarr(p):
+        return "zarr"
+    if p.is_dir():
+        return "folder"
+    try:
+        with p.open("rb") as f:
+            head = f.read(_HDF5_OFFSETS[-1] + len(_HDF5_MAGIC))
+    except OSError:
+        return "other"
+    if not head:
+        return "empty"
+    if head[:4] in _NETCDF_MAGIC or any(head[o:o + len(_HDF5_MAGIC)] == _HDF5_MAGIC for o in _HDF5_OFFSETS):
+        return "netcdf"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "json"
+    return "other"
+
+
+#: How messages name what :func:`store_kind` found.
+_FOUND = {
+    "folder": "a folder without Zarr metadata (zarr.json, .zgroup or .zattrs)",
+    "json": "a JSON file (a model's .json sidecar? the cube comes first, the model second)",
+    "empty": "an empty file",
+    "other": "a file that is neither (no netCDF/HDF5 signature)",
+}
 
 
 def open_cube(source: PathLike | xr.Dataset, *, chunks: Any = None) -> xr.Dataset:
@@ -36,7 +88,9 @@ def open_cube(source: PathLike | xr.Dataset, *, chunks: Any = None) -> xr.Datase
     Raises
     ------
     SourceError
-        When the store does not exist.
+        When the store does not exist, or is not a netCDF file or a Zarr
+        store (a JSON file, a plain folder, a text file), or cannot be
+        read as one: the message says what was found.
     DimensionError, MissingVariableError, EncodingError
         When the cube is not on ``(time, y, x)``, lacks ``VV``/``VH``, or
         holds them in other units than dB: by its ``units`` attribute, or by
@@ -47,14 +101,50 @@ def open_cube(source: PathLike | xr.Dataset, *, chunks: Any = None) -> xr.Datase
     if isinstance(source, xr.Dataset):
         ds = source
     else:
-        path = Path(source)
-        if not path.exists():
-            raise SourceError(f"fusion cube not found: expected an existing store, found no {str(path)!r}")
-        ds = xr.open_zarr(path, chunks=chunks, decode_coords="all") if is_zarr(path) else xr.open_dataset(path, chunks=chunks, decode_coords="all")
-        ds = ds.rio.write_crs(ds.rio.crs) if ds.rio.crs is not None else ds
+        ds = open_store(source, chunks=chunks, what="fusion cube")
     check_cube(ds)
     ds = ds.chunk(_time_chunks(chunks)) if chunks is not None else ds
     return check_cube_values(ds, "open_cube(" + describe(source) + ")", units_error=True)
+
+
+def open_store(source: PathLike, *, chunks: Any = None, what: str = "input") -> xr.Dataset:
+    """Open a netCDF file or Zarr store as it is (no check of its variables), CRS written when it holds one.
+
+    Parameters
+    ----------
+    source : path
+        A netCDF file or a Zarr store.
+    chunks : dict, "auto" or None
+        Dask chunks, as :func:`xarray.open_dataset` takes them.
+    what : str
+        What the store should be, for the message (``"fusion cube"``, ``"phenology input"``).
+
+    Returns
+    -------
+    xarray.Dataset
+        The store's contents (lazy).
+
+    Raises
+    ------
+    SourceError
+        ``source`` does not exist, is neither a netCDF file nor a Zarr store
+        (judged by :func:`store_kind`), or cannot be read as one.
+    """
+    path = Path(source)
+    kind = store_kind(path)
+    if kind == "missing":
+        raise SourceError(f"{what} not found: expected an existing netCDF file or Zarr store, found no {str(path)!r}")
+    if kind not in ("netcdf", "zarr"):
+        raise SourceError(f"{what} {str(path)!r}: expected a netCDF file or a Zarr store, found {_FOUND[kind]}")
+    try:
+        if kind == "zarr":
+            ds = xr.open_zarr(path, chunks=chunks, decode_coords="all")
+        else:
+            ds = xr.open_dataset(path, chunks=chunks, decode_coords="all")
+    except (OSError, ValueError, KeyError) as exc:
+        raise SourceError(f"{what} {str(path)!r}: expected a readable {'Zarr store' if kind == 'zarr' else 'netCDF file'}, "
+                          f"found one that cannot be opened ({type(exc).__name__}: {exc})") from exc
+    return ds.rio.write_crs(ds.rio.crs) if ds.rio.crs is not None else ds
 
 
 def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False) -> xr.Dataset:

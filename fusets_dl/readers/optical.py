@@ -24,7 +24,7 @@ from .normalise import _decode, _finish, _prepare, _sample, _subset
 from .sanity import check_ndvi_range, check_reflectance, checked
 from .sources import Source, describe, open_sources
 
-__all__ = ["BOA_ADD_OFFSET", "HARMONIZE_CUTOFF", "open_s2"]
+__all__ = ["BOA_ADD_OFFSET", "HARMONIZE_CUTOFF", "check_harmonize_option", "open_s2"]
 
 #: First acquisition date of L2A processing baseline 04.00, whose digital numbers carry an offset.
 HARMONIZE_CUTOFF = pd.Timestamp("2022-01-25")
@@ -113,7 +113,7 @@ def open_s2(
         An NDVI band with values outside [-1, 1].
     """
     what = f"open_s2({describe(source)})"
-    harmonize = _check_harmonize(harmonize, what)
+    harmonize = check_harmonize_option(harmonize, what)
     parts = [_prepare(p, what, duplicates) for p in open_sources(source, chunks)]
     ds, crs = _s2_merge(parts, what)
     have = _s2_require_bands(ds, what)
@@ -238,8 +238,26 @@ def _s2_harmonised_reflectance(
     return refl
 
 
-def _check_harmonize(harmonize: Any, what: str) -> Literal["auto"] | bool:
-    """``harmonize`` checked: "auto", True or False."""
+def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto"] | bool:
+    """``harmonize`` checked: "auto", True or False.
+
+    Parameters
+    ----------
+    harmonize : object
+        The option as given.
+    what : str
+        The caller, for the message.
+
+    Returns
+    -------
+    "auto" or bool
+        The option.
+
+    Raises
+    ------
+    ConfigError
+        Anything else (``"True"``, 1, None), with the value found.
+    """
     if isinstance(harmonize, (bool, np.bool_)):
         return bool(harmonize)
     if isinstance(harmonize, str) and harmonize == "auto":

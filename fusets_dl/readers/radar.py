@@ -20,7 +20,7 @@ from .normalise import _decode, _finish, _orbit_from, _prepare, _sample, _subset
 from .sanity import check_backscatter_units, check_compressed_dn, checked
 from .sources import Source, describe, open_sources
 
-__all__ = ["open_s1"]
+__all__ = ["check_backscatter_option", "open_s1"]
 
 Units = Literal["auto", "dB", "linear", "compressed"]
 
@@ -90,7 +90,7 @@ def open_s1(
     bands = _s1_require_bands(ds, what)
     out = xr.Dataset(coords={k: v for k, v in ds.coords.items() if k in ("time", "y", "x")})
     detected = {}
-    coefficient = _check_backscatter(backscatter, what)
+    coefficient = check_backscatter_option(backscatter, what)
     for band in bands:
         conv = convention_of(originals.get(band, band))
         out[band], detected[band] = _s1_to_db(ds[band], band, units, conv, what, original=originals.get(band, band))
@@ -212,7 +212,26 @@ _COEFFICIENT_RE = re.compile(r"(sigma|gamma|beta)[ _-]?(?:0|nought|naught)|([σ�
 _GREEK = {"σ": "sigma0", "γ": "gamma0", "β": "beta0"}
 
 
-def _check_backscatter(backscatter: Any, what: str) -> str | None:
+def check_backscatter_option(backscatter: Any, what: str) -> str | None:
+    """``backscatter`` checked: ``"sigma0"``, ``"gamma0"``, ``"beta0"`` or None.
+
+    Parameters
+    ----------
+    backscatter : object
+        The option as given.
+    what : str
+        The caller, for the message.
+
+    Returns
+    -------
+    str or None
+        The option.
+
+    Raises
+    ------
+    ConfigError
+        Anything else, with the value found.
+    """
     if backscatter is None or backscatter in _COEFFICIENTS:
         return backscatter
     raise ConfigError(f"{what}: backscatter: expected one of {_COEFFICIENTS} or None, found {backscatter!r}")

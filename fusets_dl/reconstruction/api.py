@@ -22,7 +22,7 @@ transfer setting that std first grows with the days to the nearest clear view
 (:func:`.kernels.std_growth`): a value filled next to a view is better known
 than one in the middle of a long spell.
 
-The flow: check the options (``_rec_check``), build the time grid
+The flow: check the options (``check_reconstruct_options``), build the time grid
 (``_rec_grid``), line up observations and predictions (``_rec_inputs``), run
 the kernel of :mod:`.kernels` over pixel blocks (``_rec_apply``) and wrap the
 result with its CF attributes (``_rec_dataset``).
@@ -51,7 +51,7 @@ from .calibrate import Calibration, calibrate, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, reconstruct_block
 from .uncertainty import pred_std_table
 
-__all__ = ["SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "reconstruct"]
+__all__ = ["SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "reconstruct"]
 
 log = logging.getLogger("fusets_dl")
 
@@ -65,10 +65,30 @@ class _RecGrid(NamedTuple):
     out_times: pd.DatetimeIndex
 
 
-def _rec_check(
+def check_reconstruct_options(
     weights: dict[str, float] | None, lam: float, obs_std: float, pred_gap_days: float | None = None, debias_days: float | None = None,
 ) -> dict[str, float]:
-    """The smoother weights, after checking the options."""
+    """The smoother weights, after checking the options.
+
+    Parameters
+    ----------
+    weights : dict or None
+        ``{"observed": w, "predicted": w}`` (either key optional), or None.
+    lam, obs_std : float
+        The smoothing and the observation standard deviation.
+    pred_gap_days, debias_days : float, optional
+        As for :func:`reconstruct`.
+
+    Returns
+    -------
+    dict
+        The weights with defaults filled in.
+
+    Raises
+    ------
+    ConfigError
+        An option out of range or of the wrong type, with the value found.
+    """
     if pred_gap_days is not None and not pred_gap_days >= 0:
         raise ConfigError(f"reconstruct: expected pred_gap_days >= 0 or None, found {pred_gap_days}")
     if debias_days is not None and not debias_days > 0:
@@ -346,7 +366,7 @@ def reconstruct(
     if calibration is not None and not auto:
         warnings.warn("reconstruct: calibration options are used only with weights='auto'; they were ignored",
                       UserWarning, stacklevel=2)
-    weights = _rec_check(None if auto else weights, lam, obs_std, pred_gap_days, debias_days)  # type: ignore[arg-type]
+    weights = check_reconstruct_options(None if auto else weights, lam, obs_std, pred_gap_days, debias_days)  # type: ignore[arg-type]
     pred = predicted if predicted is not None else predict_ndvi(cube, model, **predict_kwargs)
     cal = None
     if auto:

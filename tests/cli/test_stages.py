@@ -149,3 +149,84 @@ def test_an_output_path_that_fails_leaves_no_temporary(tmp_path, monkeypatch):
 def test_report_on_a_missing_store_is_a_clear_error(tmp_path, capsys):
     assert main(["-q", "report", str(tmp_path / "nope.zarr")]) == 2
     assert "expected a Zarr store" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["predict", "JSON", "m", "-o", "p.nc"], r"fusion cube '.*model\.json': expected a netCDF file or a Zarr store, found a JSON file"),
+        (["predict", "FOLDER", "m", "-o", "p.nc"], r"expected a netCDF file or a Zarr store, found a folder without Zarr metadata"),
+        (["summary", "JSON"], r"expected a netCDF file or a Zarr store, found a JSON file"),
+        (["phenology", "JSON", "-o", "p.nc"], r"phenology input '.*model\.json': expected a netCDF file or a Zarr store, found a JSON file"),
+        (["phenology", "FOLDER", "-o", "p.nc"], r"phenology input .*found a folder without Zarr metadata"),
+        (["phenology", "MISSING", "-o", "p.nc"], r"phenology input not found: expected an existing netCDF file or Zarr store, found no"),
+        (["report", "FOLDER"], r"report: expected a Zarr store .*found a folder without Zarr metadata"),
+    ],
+)
+def test_an_input_of_the_wrong_kind_is_a_source_error(tmp_path, capsys, argv, message):
+    (tmp_path / "model.json").write_text('{"config": {}}')
+    (tmp_path / "scene").mkdir()
+    subst = {"JSON": str(tmp_path / "model.json"), "FOLDER": str(tmp_path / "scene"), "MISSING": str(tmp_path / "nope.nc"),
+             "m": str(tmp_path / "model"), "p.nc": str(tmp_path / "p.nc")}
+    assert main(["-q", *[subst.get(a, a) for a in argv]]) == 2
+    err = capsys.readouterr().err
+    assert __import__("re").search(message, err), err
+    assert "unexpected" not in err and "[Errno" not in err
+    assert not (tmp_path / "p.nc").exists()
+
+
+@pytest.mark.parametrize("command", [["predict", "IN", "MODEL"], ["reconstruct", "IN", "MODEL"], ["phenology", "IN"]])
+def test_an_output_that_is_the_input_is_refused_before_any_work(tmp_path, capsys, command):
+    cube = tmp_path / "same.nc"
+    xr.Dataset({"v": ("x", [1.0])}).to_netcdf(cube)
+    before = cube.read_bytes()
+    argv = [{"IN": str(cube), "MODEL": str(tmp_path / "model")}.get(a, a) for a in command]
+    assert main(["-q", *argv, "-o", str(tmp_path / "." / "same.nc"), "--overwrite"]) == 2
+    assert "expected a path other than the inputs, found the input" in capsys.readouterr().err
+    assert cube.read_bytes() == before
+
+
+def test_an_output_that_is_the_model_is_refused(tmp_path, capsys):
+    assert main(["-q", "predict", str(tmp_path / "c.nc"), str(tmp_path / "model"), "-o", str(tmp_path / "model.json"), "--overwrite"]) == 2
+    assert "found the input" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_only_a_netcdf_file_of_ours(tmp_path, capsys):
+    import fusets_dl.cli.output as output
+    from fusets_dl.errors import StoreExistsError
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    assert main(["-q", "phenology", str(tmp_path / "c.nc"), "-o", str(notes), "--overwrite"]) == 2
+    assert "--overwrite replaces only a netCDF file written by fusets_dl, found a file that is not netCDF" in capsys.readouterr().err
+    assert notes.read_text() == "my notes"
+    foreign = tmp_path / "foreign.nc"
+    xr.Dataset({"v": ("x", [1.0])}).to_netcdf(foreign)
+    with pytest.raises(StoreExistsError, match=r"found a netCDF file without fusets_dl's global attribute 'fusets_dl_version'"):
+        output.write_netcdf(xr.Dataset({"v": ("x", [2.0])}), foreign, overwrite=True)
+    ours = tmp_path / "ours.nc"
+    output.write_netcdf(xr.Dataset({"v": ("x", [1.0])}), ours, overwrite=False)
+    assert output.is_our_netcdf(ours) and not output.is_our_netcdf(foreign) and not output.is_our_netcdf(notes)
+    output.write_netcdf(xr.Dataset({"v": ("x", [2.0])}), ours, overwrite=True)
+    with xr.open_dataset(ours) as ds:
+        assert float(ds["v"][0]) == 2.0 and "fusets_dl_version" in ds.attrs
+
+
+def test_write_netcdf_uses_a_unique_temporary_and_keeps_a_users_tmp_file(tmp_path, monkeypatch):
+    import fusets_dl.cli.output as output
+
+    users = tmp_path / "o.nc.tmp"
+    users.write_text("the user's file")
+    seen = []
+    real = xr.Dataset.to_netcdf
+
+    def spy(self, path, *a, **k):
+        seen.append(Path(path))
+        return real(self, path, *a, **k)
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", spy)
+    output.write_netcdf(xr.Dataset({"v": ("x", [1.0])}), tmp_path / "o.nc", overwrite=False)
+    output.write_netcdf(xr.Dataset({"v": ("x", [1.0])}), tmp_path / "o.nc", overwrite=True)
+    assert users.read_text() == "the user's file"
+    assert len(seen) == 2 and seen[0] != seen[1] and all(p.parent == tmp_path and p.name.endswith(".tmp") for p in seen)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.nc", "o.nc.tmp"]

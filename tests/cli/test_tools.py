@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fusets_dl.cli import main
 from fusets_dl.sample import find_sample
 
@@ -48,3 +50,37 @@ def test_compare_subcommand_on_a_synthetic_scene(tmp_path, capsys):
     assert {p.name for p in tmp_path.iterdir()} >= {"compare.md", "compare.csv", "compare.json", "compare.png"}
     rows = json.loads((tmp_path / "compare.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["fusion", "whittaker", "linear"]
+
+
+def test_compare_checks_out_before_any_work(tmp_path, capsys, monkeypatch):
+    import fusets_dl.cli.tools as tools
+
+    def no_work(*a, **k):
+        raise AssertionError("the cube was opened before --out was checked")
+
+    monkeypatch.setattr(tools, "_compare_cube", no_work)
+    a_file = tmp_path / "cube.nc"
+    a_file.write_text("not a folder")
+    assert main(["-q", "compare", "--out", str(a_file)]) == 2
+    assert "--out" in (err := capsys.readouterr().err) and "expected a folder" in err and "found a file" in err
+    user = tmp_path / "userdir"
+    user.mkdir()
+    (user / "compare.md").write_text("my own notes")
+    assert main(["-q", "compare", "--out", str(user)]) == 2
+    assert "holds ['compare.md']: expected a folder without compare results, or pass --overwrite" in capsys.readouterr().err
+    assert main(["-q", "compare", "--out", str(user), "--overwrite"]) == 2
+    assert "--overwrite replaces only results written by compare" in capsys.readouterr().err
+    assert (user / "compare.md").read_text() == "my own notes"
+    assert main(["-q", "compare", str(a_file), "--out", str(a_file)]) == 2
+    assert "expected a path other than the inputs" in capsys.readouterr().err
+
+
+def test_compare_overwrite_replaces_its_own_results(tmp_path, monkeypatch):
+    from fusets_dl.cli.output import check_compare_out
+    from fusets_dl.errors import StoreExistsError
+
+    (tmp_path / "compare.md").write_text("old")
+    (tmp_path / "compare.json").write_text(json.dumps({"rows": [], "info": {}}))
+    check_compare_out(tmp_path, overwrite=True)
+    with pytest.raises(StoreExistsError, match="pass --overwrite"):
+        check_compare_out(tmp_path, overwrite=False)

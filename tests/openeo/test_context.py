@@ -11,6 +11,7 @@ import pytest
 
 import fusets_dl as fdl
 from fusets_dl.errors import ConfigError, ModelError
+from fusets_dl.openeo import apply_udf, udf_code
 from fusets_dl.openeo.context import (
     KINDS,
     SECTION_KEYS,
@@ -112,3 +113,38 @@ def test_model_from_a_local_path_and_from_a_url(model_path):
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):
         pass
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"reconstruct": {"lam": -5}}, r"\['reconstruct'\] expected finite lam > 0"),
+        ({"reconstruct": {"lam": "1000"}}, r"\['reconstruct'\] lam: expected a number, not the string '1000'"),
+        ({"reconstruct": {"lam": "much"}}, r"\['reconstruct'\] lam: expected a number, found str 'much'"),
+        ({"phenology": {"max_seasons": "2"}}, r"\['phenology'\] max_seasons: expected a number, not the string '2'"),
+        ({"phenology": {"min_amplitude": -1}}, r"\['phenology'\] min_amplitude: expected a finite number > 0"),
+        ({"reconstruct": {"smooth": "false"}}, r"smooth: expected true or false \(a JSON boolean\), not the string 'false'"),
+        ({"crs": "not-a-crs"}, r"crs: expected an EPSG code .* or WKT, found 'not-a-crs'"),
+        ({"s1": {"units": "db"}}, r"\['s1'\] units: expected one of \['auto', 'dB', 'linear', 'compressed'\] \(case matters: 'dB'\), found 'db'"),
+        ({"predict": {"device": "gpu"}}, r"\['predict'\] device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', found 'gpu'"),
+        ({"align": {"tolerance": "three days"}}, r"\['align'\] .*tolerance: expected a duration such as '3D'"),
+        ({"reconstruct": {"freq": "1M"}}, r"freq: expected a whole number of days .*calendar lengths"),
+        ({"s2": {"harmonize": "yes"}}, r"\['s2'\] harmonize: expected 'auto', True or False, found 'yes'"),
+        ({"reconstruct": {"weights": {"x": 1}}, "align": {"min_clear_fraction": 80}},
+         r"(?s)2 bad option values:.*min_clear_fraction: expected a fraction in \[0, 1\].*weights: expected keys"),
+    ],
+)
+def test_udf_code_refuses_bad_option_values(context, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        udf_code("phenology", model="https://example.org/m.json", **context)
+    assert str(info.value).startswith("openEO UDF 'phenology': context")
+
+
+def test_good_option_values_pass_and_the_udf_checks_them_at_run_time():
+    ctx = {"model": "m", "crs": 32631, "s1": {"units": "dB"}, "s2": {"harmonize": False, "clear_classes": [4, 5]},
+           "align": {"tolerance": "3D", "min_clear_fraction": 0.5}, "predict": {"batch_size": 1024, "device": "cpu"},
+           "reconstruct": {"freq": "5D", "smooth": True, "lam": 500, "weights": "model"},
+           "phenology": {"max_seasons": 2, "period": ["2021-01-01", "2021-12-31"]}}
+    assert check_context("phenology", ctx)["reconstruct"]["lam"] == 500
+    with pytest.raises(ConfigError, match=r"lam: expected a number, not the string '10'"):
+        apply_udf("reconstruct", None, {"model": "m"}, {"reconstruct": {"lam": "10"}})

@@ -9,7 +9,7 @@ import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.errors import DimensionError, InsufficientDataError, MissingVariableError, ModelError
-from fusets_dl.openeo import apply_predict, apply_reconstruct, phenology_bands, udf_code
+from fusets_dl.openeo import apply_predict, apply_reconstruct, apply_udf, phenology_bands, udf_code
 from fusets_dl.phenometrics.seasons import DATE_VARS, PHENO_VARS, PIXEL_VARS
 from tests.openeo.conftest import gfmap_openeo_cube, run_local, run_tiles, sample_openeo_cube
 from tests.paths import GF_S1, GF_S2, REPO
@@ -219,3 +219,10 @@ def test_declared_units_that_contradict_the_values_are_refused(model_path, sampl
 
     with pytest.raises(EncodingError, match="declared units='dB'"):
         run_local(udf_code("predict", model=str(model_path), s1={"units": "dB"}), sample_cube)
+
+
+def test_a_duplicated_band_label_is_a_dimension_error_naming_it():
+    arr = xr.DataArray(np.zeros((2, 3, 1, 1), np.float32), dims=("t", "bands", "y", "x"),
+                       coords={"t": pd.date_range("2021-01-01", periods=2), "bands": ["VV", "VH", "VV"], "y": [0.0], "x": [0.0]})
+    with pytest.raises(DimensionError, match=r"expected each band label once, found \['VV'\] more than once in \['VV', 'VH', 'VV'\]"):
+        apply_udf("predict", arr, {"model": "never-loaded"})
