@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..errors import DimensionError
 from ..validate import check_cube
 from .groups import FEATURE_GROUPS
 from .inputs import FeatureInputs
@@ -55,8 +56,11 @@ def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None, *, conte
 
 def _prepare_inputs(cube: xr.Dataset, spec: FeatureSpec, context_gaps: tuple[int, float] | None) -> FeatureInputs:
     """The time axes, the S1 series in one time chunk and the orbit groups, shared by every group."""
+    if cube.sizes.get("time", 0) == 0:
+        raise DimensionError("compute_features: expected a cube with at least one date, found 0 (check the time range)")
     days, doy = _time_axes(cube["time"])
-    vv, vh = _single_time_chunk(cube["VV"], cube["VH"])
+    # -inf dB (zero power: masked borders converted to dB) is missing like +inf and NaN, not a valid noise floor
+    vv, vh = _single_time_chunk(*(cube[v].where(np.isfinite(cube[v])) for v in ("VV", "VH")))
     return FeatureInputs(cube=cube, spec=spec, vv=vv, vh=vh, days=days, doy=doy, orbits=orbit_groups(cube), context_gaps=context_gaps)
 
 
@@ -69,10 +73,12 @@ def _time_axes(t: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _single_time_chunk(vv: xr.DataArray, vh: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """VV and VH with ``time`` in one chunk when VV's is split (unchanged when in memory or already so)."""
-    if vv.chunks is not None and len(vv.chunks[vv.dims.index("time")]) > 1:
-        return vv.chunk({"time": -1}), vh.chunk({"time": -1})
-    return vv, vh
+    """VV and VH, each with ``time`` in one chunk where it is split (unchanged when in memory or already so)."""
+
+    def one(da: xr.DataArray) -> xr.DataArray:
+        return da.chunk({"time": -1}) if da.chunks is not None and len(da.chunks[da.dims.index("time")]) > 1 else da
+
+    return one(vv), one(vh)
 
 
 def _assemble(parts: list[xr.DataArray], inputs: FeatureInputs) -> xr.DataArray:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .._logging import logger
+
 __all__ = ["orbit_groups"]
+
+#: Per-date coordinates that may hold relative orbit numbers (integers; pass directions are too coarse).
+_ORBIT_NUMBER_COORDS = ("relative_orbit", "sat:relative_orbit", "orbit")
 
 
 def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
@@ -15,8 +20,9 @@ def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
     seconds), different relative orbits minutes (same pass direction) or
     about twelve hours (ascending/descending) apart. Sorted times of day
     separated by more than ``gap_minutes`` start a new group. Only the time
-    index is read, so grouping never computes Dask data and is the same
-    chunked or not.
+    index is read (and, for dates without a time of day, the orbit numbers:
+    one small compute when that coordinate is a Dask array), so grouping is
+    the same chunked or not.
 
     Parameters
     ----------
@@ -31,7 +37,58 @@ def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
     numpy.ndarray
         int64 group of each time position, shape (time,), numbered 0, 1, ..
         in the order of the time of day.
+
+    Notes
+    -----
+    When every time is at midnight (dates without a time of day, as point
+    tables give them) and the cube has relative orbit numbers along time
+    (an integer ``relative_orbit``, ``sat:relative_orbit`` or ``orbit``
+    coordinate), the groups follow those numbers instead. When both exist
+    and split the dates differently, or when most groups hold a single
+    date (times that are not acquisition times), a warning says so: the
+    per-orbit lags, rolling means and anomaly are then not what they seem
+    (``FeatureSpec(lag_mode="any")`` ignores the groups).
     """
+    groups = _time_of_day_groups(cube, gap_minutes)
+    t = cube["time"].to_index()
+    midnight = bool(t.size) and bool(np.all((t.hour == 0) & (t.minute == 0) & (t.second == 0)))
+    numbers = _orbit_numbers(cube, read_chunked=midnight)  # a chunked coordinate is read only where it decides the groups
+    if numbers is not None:
+        by_number = np.unique(numbers, return_inverse=True)[1].astype(np.int64)
+        if midnight:
+            return by_number
+        if not _same_partition(groups, by_number):
+            logger.warning("orbit groups: the time of day gives %d groups, the relative orbit numbers %s give %d; "
+                           "the time of day is used", len(np.unique(groups)), sorted(set(numbers.tolist()))[:6],
+                           len(np.unique(by_number)))
+    n_groups = len(np.unique(groups))
+    if t.size >= 6 and n_groups > t.size / 2:
+        logger.warning("orbit groups: %d groups for %d acquisitions (most hold one date): the times do not look like "
+                       "acquisition times of a few relative orbits; per-orbit lags and anomalies will be nearly empty "
+                       "(FeatureSpec(lag_mode='any') ignores the groups)", n_groups, t.size)
+    return groups
+
+
+def _orbit_numbers(cube: xr.Dataset, *, read_chunked: bool = False) -> np.ndarray | None:
+    """Integer relative orbit numbers along ``time`` (a coordinate), or None; a Dask coordinate only if ``read_chunked``."""
+    for name in _ORBIT_NUMBER_COORDS:
+        if name in cube.coords and cube[name].dims == ("time",):
+            if cube[name].dtype.kind not in "iuf" or (cube[name].chunks is not None and not read_chunked):
+                continue
+            v = np.asarray(cube[name].values)
+            if v.dtype.kind in "iu" or (v.dtype.kind == "f" and np.all(np.isfinite(v)) and np.all(v == np.round(v))):
+                return v.astype(np.int64)
+    return None
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two labellings split the positions into the same groups."""
+    pairs = np.unique(np.stack([a, b]), axis=1).shape[1]
+    return pairs == len(np.unique(a)) == len(np.unique(b))
+
+
+def _time_of_day_groups(cube: xr.Dataset, gap_minutes: float) -> np.ndarray:
+    """Groups of the sorted times of day, ``gap_minutes`` apart, wrapping at midnight."""
     nt = cube.sizes["time"]
     t = cube["time"].to_index()
     minutes = (t.hour * 60 + t.minute + t.second / 60.0).to_numpy(dtype=np.float64)

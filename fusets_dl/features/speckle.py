@@ -169,6 +169,7 @@ def _filter_variable(da: xr.DataArray, groups: np.ndarray, window: int, units: s
     dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float32)
     h = window // 2
     kernel = _Kernel(groups=groups, h=h, db=units == "dB", dtype=dtype)
+    arr = arr.where(np.isfinite(arr)).astype(dtype)  # floats for the NaN padding; +-inf are missing, and stay so
     data = arr.data
     if arr.chunks is not None:
         import dask.array as dsa

@@ -141,11 +141,20 @@ def _train_mlp(
         check_cube(c, need_target=True)
         _check_spec_inputs(c, spec, name, len(cubes))
     cubes = [check_cube_values(c, f"train: {name}") for name, c in zip(names, cubes, strict=True)]
+    _check_distinct_scenes(cubes, names)
     splits = _site_splits(cubes, names, split, config)
     t_start = time.perf_counter()
     device = _train_setup(config)
     s, parts, funnels = _site_samples(cubes, names, splits, spec, config)
+    if len(cubes) > 1:
+        empty = [n for n, f in zip(names, funnels, strict=True) if f["train"] == 0]
+        if empty:
+            raise InsufficientDataError(
+                f"train: expected every site to give training samples, found none from {empty} "
+                f"(funnels {[f for n, f in zip(names, funnels, strict=True) if n in empty]}); drop those cubes or check their NDVI"
+            )
     funnel = _train_funnel(s, parts, config)
+    _warn_few_dates(s, parts)
     arch = architecture(spec, config)
     net = build_network(arch).to(device)
     if init is not None:
@@ -243,6 +252,32 @@ def _check_init(init: FusionModel, spec: FeatureSpec, arch: dict[str, Any]) -> N
             f"train(init=...): the starting model's architecture {init.architecture} differs from the one this "
             f"configuration builds {arch}; train with the same TrainConfig widths/fusion (e.g. TrainConfig.from_dict(init.config))"
         )
+
+
+def _check_distinct_scenes(cubes: list[xr.Dataset], names: list[str]) -> None:
+    """Refuse the same scene given twice: each copy's held-out blocks would be trained on through the other."""
+    seen: dict[tuple[Any, ...], str] = {}
+    for name, c in zip(names, cubes, strict=True):
+        grid = [np.asarray(c[k].values).tobytes() for k in sorted(map(str, c.coords))
+                if c[k].dims in (("y",), ("x",)) and c[k].dtype.kind in "fiuUS"]  # x, y, and a point table's lon/lat/point
+        key = (c.sizes["time"], c.sizes["y"], c.sizes["x"], c["time"].values.tobytes(), *grid)
+        if key in seen:
+            raise ConfigError(
+                f"train: expected distinct scenes, found {seen[key]!r} and {name!r} on the same dates and grid: each copy's "
+                "held-out blocks would be training blocks of the other, so the held-out metrics would not be held out"
+            )
+        seen[key] = name
+
+
+def _warn_few_dates(s: dict[str, Any], parts: dict[str, np.ndarray]) -> None:
+    """Warn when the training samples come from fewer than 3 dates (the day of year and the seasons are then not learnt)."""
+    n_dates = np.unique(s["it"][parts["train"]]).size if "site" not in s else np.unique(
+        np.stack([s["site"][parts["train"]], s["it"][parts["train"]]]), axis=1).shape[1]
+    if n_dates < 3:
+        msg = (f"train: the training samples come from {n_dates} date(s) with clear NDVI: the model cannot learn how NDVI "
+               "changes through the season (its day-of-year features are nearly constant); widen the time range")
+        logger.warning(msg)
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def _site_samples(

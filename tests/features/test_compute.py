@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import xarray as xr
 
 import fusets_dl as fdl
@@ -27,3 +28,20 @@ def test_features_are_lazy_and_chunk_invariant(small_scene):
 def test_accessor_features_matches_function():
     cube = make_cube()
     xr.testing.assert_identical(cube.fusion.features(), compute_features(cube))
+
+
+def test_minus_infinity_is_missing_not_the_noise_floor():
+    """-inf dB (zero power, e.g. masked borders converted to dB) was floored to a valid -40 dB."""
+    vv = np.array([-10.0, -np.inf, -12.0, -8.0, -9.0], dtype=np.float32)
+    f = compute_features(make_cube(vv=vv, vh=vv - 6, nx=2))
+    assert np.isnan(f.sel(feature="VV").values[1]).all() and np.isnan(f.sel(feature="VV_VH_dB").values[1]).all()
+    ref = compute_features(make_cube(vv=np.where(np.isinf(vv), np.nan, vv), nx=2))
+    np.testing.assert_array_equal(f.values, ref.values)
+
+
+def test_vh_split_along_time_alone_is_rechunked_and_zero_dates_refused():
+    cube = make_cube(nx=3, ny=2)
+    mixed = cube.assign(VV=cube["VV"].chunk({"time": -1}), VH=cube["VH"].chunk({"time": 2}))
+    np.testing.assert_array_equal(compute_features(mixed).values, compute_features(cube).values)
+    with pytest.raises(fdl.errors.DimensionError, match="at least one date, found 0"):
+        compute_features(cube.isel(time=slice(0, 0)))

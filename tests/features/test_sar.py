@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -58,3 +60,19 @@ def test_invalid_acquisitions_give_nan_features():
     f = compute_features(make_cube(), FeatureSpec(lags=2))
     assert np.isnan(f.isel(time=1).values).all()
     assert np.isfinite(f.isel(time=3).values).all()  # third valid acquisition: two lags exist
+
+
+def test_dates_without_time_of_day_group_by_the_relative_orbit_numbers(caplog):
+    """Point tables give dates at midnight: the orbit coordinate's numbers are the groups (all were one group)."""
+    days = pd.date_range("2021-01-01", periods=6, freq="6D")
+    cube = make_cube(np.full(6, -10.0, np.float32), times=days, orbit=np.array([88, 161, 88, 161, 88, 161]))
+    assert list(orbit_groups(cube)) == [0, 1, 0, 1, 0, 1]
+    timed = make_cube(np.full(6, -10.0, np.float32), times=days + pd.Timedelta("17h30min"), orbit=np.array([88, 161] * 3))
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        assert list(orbit_groups(timed)) == [0] * 6  # the time of day wins, with a warning
+    assert "the time of day gives 1 groups, the relative orbit numbers [88, 161] give 2" in caplog.text
+    caplog.clear()
+    drifting = days + pd.to_timedelta(np.arange(6) * 37, unit="min")
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        assert len(set(orbit_groups(make_cube(np.full(6, -10.0, np.float32), times=drifting)))) == 6
+    assert "6 groups for 6 acquisitions" in caplog.text

@@ -143,3 +143,25 @@ def test_several_sites_get_one_pooled_reconstruction_setting():
     a2, b2 = Calibration({}, 0.1, 0.2, 0.3, 10, 300, "val", a.table, 0.6), Calibration({}, 0.1, 0.2, 0.3, 10, 100, "val", b.table, 1.0)
     assert pool_calibrations([a2, b2]).std_scale == pytest.approx(0.7)
     assert pooled.std_scale == 1.0
+
+
+def test_the_same_scene_twice_and_a_site_without_samples_are_refused(small_cube):
+    """Two copies leaked each other's held-out blocks into training; a site with no clear NDVI was dropped silently."""
+    from fusets_dl.errors import ConfigError, InsufficientDataError
+
+    cfg = TrainConfig(max_epochs=1)
+    with pytest.raises(ConfigError, match=r"expected distinct scenes, found .* on the same dates and grid"):
+        train([small_cube, small_cube.copy()], config=cfg)
+    other = small_cube.isel(x=slice(0, 24)).assign_coords(x=small_cube["x"].values[:24] + 1e5)
+    cloudy = other.assign(NDVI=other["NDVI"] * np.nan)
+    cloudy.attrs["site"] = "cloudy"
+    with pytest.raises(InsufficientDataError, match=r"expected every site to give training samples, found none from \['cloudy'\]"):
+        train([small_cube, cloudy], config=cfg)
+
+
+def test_training_on_one_clear_date_warns(small_cube):
+    t = int(np.argmax(small_cube["NDVI"].notnull().sum(("y", "x")).values))
+    one = small_cube.assign(NDVI=small_cube["NDVI"].where(small_cube["time"] == small_cube["time"][t]))
+    with pytest.warns(UserWarning, match=r"training samples come from 1 date\(s\) with clear NDVI"):
+        model = train(one, config=TrainConfig(max_epochs=1, min_samples=20, calibrate_reconstruction=False))
+    assert model.info["funnel"]["train"] >= 20
