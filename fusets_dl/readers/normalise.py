@@ -17,7 +17,7 @@ from pyproj import CRS
 from .._logging import logger
 from ..errors import ConfigError, DimensionError, DuplicateTimeError
 from ..validate import check_time
-from .conventions import TIME_NAMES, canonical_band_name
+from .conventions import BANDS, TIME_NAMES, canonical_band_name
 from .crs import find_crs
 from .stacked import bands_from_band_dim, time_from_dated_bands
 
@@ -100,8 +100,14 @@ def _normalise_dims(ds: xr.Dataset, what: str) -> xr.Dataset:
     for d in [d for d in ds.dims if d not in ("time", "y", "x")]:
         if ds.sizes[d] == 1:
             ds = ds.squeeze(d, drop=True)
-    # a raster variable with another dimension (bounds such as time_bnds have no y/x and pass)
-    used = sorted(str(v) for v in ds.data_vars if {"y", "x"} <= set(ds[v].dims) and set(ds[v].dims) - {"time", "y", "x"})
+    # a band with another dimension is refused; other variables with one (CF cell bounds such as lat_bnds on
+    # (y, x, nv), written by CDO or SNAP) are not read by any stage and are dropped
+    extra_dims = [str(v) for v in ds.data_vars if {"y", "x"} <= set(ds[v].dims) and set(ds[v].dims) - {"time", "y", "x"}]
+    used = sorted(v for v in extra_dims if canonical_band_name(v) in BANDS)
+    unused = [v for v in extra_dims if v not in used]
+    if unused:
+        logger.info("%s: variables with dimensions other than (time, y, x) dropped (not bands): %s", what, unused)
+        ds = ds.drop_vars(unused)
     if used:
         extra = {str(d): int(ds.sizes[d]) for v in used for d in ds[v].dims if d not in ("time", "y", "x")}
         raise DimensionError(
@@ -154,14 +160,29 @@ def _normalise_time(ds: xr.Dataset, what: str, duplicates: str) -> xr.Dataset:
 _CATEGORICAL = ("SCL", "CLM", "dataMask")
 
 
+def _convention_fills(name: str, dtype: np.dtype) -> tuple[int, ...]:
+    """Nodata the readers know by convention for integer bands, declared or not.
+
+    S2 DN 0 (L2A nodata) and 65535 (openEO/WorldCereal), SCL 0, and the
+    openEO compressed S1 counts 0, 65534 and 65535.
+    """
+    if np.dtype(dtype).kind not in "iu":
+        return ()
+    if name == "SCL":
+        return (0,)
+    if name in ("VV", "VH"):
+        return (0, 65534, 65535)
+    if len(name) == 3 and name[0] == "B" and name[1:] in {f"{k:02d}" for k in range(1, 13)} | {"8A"}:
+        return (0, 65535)
+    return ()
+
+
 def _valid(da: xr.DataArray) -> xr.DataArray:
-    """Where ``da`` holds data: not NaN and not one of its declared fill values (before CF decoding)."""
+    """Where ``da`` holds data: not NaN, not a declared fill value, not a convention's nodata (before CF decoding)."""
     ok = da.notnull() if da.dtype.kind == "f" else xr.ones_like(da, dtype=bool)
-    for key in FILL_ATTRS:
-        fv = da.attrs.get(key)
-        if fv is not None:
-            for f in np.atleast_1d(fv):
-                ok = ok & (da != f)
+    fills = [f for key in FILL_ATTRS if da.attrs.get(key) is not None for f in np.atleast_1d(da.attrs[key])]
+    for f in [*fills, *_convention_fills(str(da.name), da.dtype)]:
+        ok = ok & (da != f)
     return ok
 
 

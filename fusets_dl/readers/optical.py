@@ -132,7 +132,7 @@ def open_s2(
         out["NDVI"] = _s2_ndvi_band(ds[band_for("ndvi")], what)
     out, mask_src = _s2_add_clear(out, ds, have, clear_classes, what)
     if red_refl is not None:
-        out["NDVI"] = _s2_check_offset(out["NDVI"], red_refl, out["clear"], what)
+        _s2_check_offset(red_refl, out["clear"], what)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-2", "clear_mask": mask_src}
     if crs is not None:
         out = out.rio.write_crs(crs)
@@ -372,36 +372,20 @@ def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: s
     return out
 
 
-def _guard_offset_block(ndvi_b: np.ndarray, red_b: np.ndarray, clear_b: np.ndarray, after: np.ndarray, what: str,
-                        warned: set[tuple[str, bool]], block_info: dict[Any, Any] | None = None) -> np.ndarray:
-    """Chunk guard: the dark-pixel check on one chunk as it is computed; returns the NDVI chunk unchanged.
+def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:
+    """Warn when clear dark pixels look offset, or offset twice (in-memory data only).
 
-    ``warned`` (shared by the chunks of one ``open_s2`` call) keeps it to one
-    warning per period and kind, not one per chunk.
+    The 1st percentile is pooled over all the dates of a period (before,
+    and from, the cut-off): one date alone, or one tile of it, can lack
+    dark pixels (bare soil in spring) and would warn falsely. Dask input is
+    not checked: pooling over every date would read the whole array at
+    open time, and a per-chunk judgement sees one date of one tile.
     """
-    t0, t1 = block_info[0]["array-location"][0] if block_info else (0, ndvi_b.shape[0])
-    for msg in _dark_pixel_warnings(np.where(clear_b, red_b, np.nan), after[t0:t1], what, " (one chunk)"):
-        key = (msg.split(" is ")[0], "un-removed" in msg)
-        if key not in warned:
-            warned.add(key)
-            logger.warning("%s", msg)
-    return ndvi_b
-
-
-def _s2_check_offset(ndvi_da: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, what: str) -> xr.DataArray:
-    """``ndvi_da`` after the dark-pixel check of the offset: now on in-memory data, per chunk (when computed) on Dask data."""
+    if red.chunks is not None or clear.chunks is not None:
+        return
     after = np.asarray(pd.DatetimeIndex(red["time"].values) >= HARMONIZE_CUTOFF)
-    if red.chunks is None and clear.chunks is None and ndvi_da.chunks is None:
-        for msg in _dark_pixel_warnings(np.asarray(red.where(clear).transpose("time", ...).values), after, what):
-            logger.warning("%s", msg)
-        return ndvi_da
-    nd = ndvi_da.transpose("time", ...)
-    nd = nd.chunk() if nd.chunks is None else nd
-    spec = dict(zip(nd.dims, nd.chunks, strict=True))
-    r, c = red.transpose(*nd.dims).chunk(spec), clear.transpose(*nd.dims).chunk(spec)
-    warned: set[tuple[str, bool]] = set()
-    data = nd.data.map_blocks(_guard_offset_block, r.data, c.data, after=after, what=what, warned=warned, dtype=nd.dtype)
-    return nd.copy(data=data).transpose(*ndvi_da.dims)
+    for msg in _dark_pixel_warnings(np.asarray(red.where(clear).transpose("time", ...).values), after, what):
+        logger.warning("%s", msg)
 
 
 def _s2_ndvi_band(band: xr.DataArray, what: str) -> xr.DataArray:

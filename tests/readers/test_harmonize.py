@@ -158,8 +158,7 @@ def test_bad_harmonize_values_are_refused(bad):
 def test_dn_with_a_cf_scale_factor_are_reflectance_and_an_unremoved_offset_is_warned(caplog):
     """A CF scale_factor declares reflectance (as the bundled sample's uint16 x 1e-4 without offset): nothing removed.
 
-    When such data do carry the offset, the dark-pixel check says so, in memory at once and on Dask input per
-    chunk when computed (before, chunked input was never checked).
+    When such data do carry the offset, the dark-pixel check (in-memory data) says so.
     """
     red, nir = _truth()
     clean = fdl.open_s2(_raw(red, nir, attrs={"scale_factor": 1e-4}))
@@ -184,17 +183,10 @@ def test_the_plausibility_check_covers_dates_before_the_cutoff(caplog):
     assert "on the dates before 2022-01-25 is -0.09" in caplog.text and "NDVI clips at 1" in caplog.text
 
 
-def test_the_offset_check_runs_per_chunk_on_dask_input(caplog):
-    """Chunked input: nothing computed at open; the dark-pixel warning comes when the NDVI is computed, once."""
+def test_the_offset_check_is_pooled_and_skips_dask_input(caplog):
+    """Dask input is not judged (one date of one tile lacks dark pixels on bright days: false warnings), nor computed."""
     red, nir = _truth()
-    raw = _raw(*_with_offset(red, nir), attrs={"scale_factor": 1e-4}).chunk({"x": 6})
-    with raise_if_dask_computes():
-        s2 = fdl.open_s2(raw)
-    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
-        s2["NDVI"].load()
-    assert caplog.text.count("un-removed processing-baseline 04.00 offset") == 1
-    assert "on the dates from 2022-01-25 (one chunk) is 0.10" in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
-        fdl.open_s2(_raw(*_with_offset(red, nir)).chunk({"x": 6}))["NDVI"].load()
+    raw = _raw(*_with_offset(red, nir), attrs={"scale_factor": 1e-4}).chunk({"time": 1, "x": 6})
+    with raise_if_dask_computes(), caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        fdl.open_s2(raw)
     assert "percentile" not in caplog.text

@@ -235,3 +235,28 @@ def test_compressed_counts_as_floats_are_decoded_and_other_floats_refused():
         ds_bad = ds.assign({"S1-SIGMA0-VV": (raw["VV"].dims, bad)})
         with pytest.raises(fdl.errors.EncodingError, match=f"expected openEO compressed backscatter.*look like {looks}"):
             fdl.open_s1(ds_bad, units="compressed")
+
+
+def test_cell_bounds_on_an_extra_dimension_are_dropped_not_refused():
+    """CDO/SNAP write lat_bnds/lon_bnds on (y, x, nv): not bands, not read; the file opens as before."""
+    raw = s1_raw()
+    bnds = xr.DataArray(np.zeros((raw.sizes["y"], raw.sizes["x"], 4)), dims=("y", "x", "nv"))
+    s1 = fdl.open_s1(raw.assign(lat_bnds=bnds, lon_bnds=bnds))
+    assert set(s1.data_vars) == set(fdl.open_s1(raw).data_vars)
+
+
+def test_duplicated_tiles_know_the_conventions_nodata_without_attributes():
+    """S2 DN 0 / SCL 0 undeclared (odc-stac without nodata attrs): still nodata when tiles are combined."""
+    times = pd.DatetimeIndex(["2021-06-01T10:30", "2021-06-01T10:30"])
+    red = np.full((2, 1, 4), 500, np.uint16)
+    nir = np.full((2, 1, 4), 3000, np.uint16)
+    scl = np.full((2, 1, 4), 4, np.uint8)
+    for a in (red, nir, scl):
+        a[0, :, 2:] = 0
+        a[1, :, :2] = 0
+    ds = xr.Dataset({"B04": (("time", "y", "x"), red), "B08": (("time", "y", "x"), nir), "SCL": (("time", "y", "x"), scl)},
+                    coords={"time": times, "y": [10.0], "x": 10.0 * np.arange(4)}, attrs={"epsg": 32631})
+    for how in ("first", "mean"):
+        s2 = fdl.open_s2(ds, duplicates=how)
+        np.testing.assert_allclose(s2["NDVI"].values[0, 0], 2500 / 3500, rtol=1e-6)
+        assert s2["clear"].values.all()
