@@ -153,7 +153,9 @@ def is_our_netcdf(path: Path) -> bool:
         True for a file with a netCDF/HDF5 signature whose global
         attributes carry ``fusets_dl_version`` (what :func:`write_netcdf`
         writes), or the title ``fusets_dl ...`` of cubes written by
-        ``align`` before that attribute existed.
+        ``align`` before that attribute existed, or (older ``predict`` and
+        ``segment`` outputs) whose variables all carry the ``long_name``
+        of fusets_dl's CF table for their name.
     """
     from ..readers.cube import store_kind
 
@@ -166,7 +168,26 @@ def is_our_netcdf(path: Path) -> bool:
             attrs = dict(ds.attrs)
     except (OSError, ValueError, KeyError):
         return False
-    return "fusets_dl_version" in attrs or str(attrs.get("title", "")).startswith("fusets_dl")
+    if "fusets_dl_version" in attrs or str(attrs.get("title", "")).startswith("fusets_dl"):
+        return True
+    return _our_variables(path)
+
+
+def _our_variables(path: Path) -> bool:
+    """Outputs of versions before ``fusets_dl_version`` (``predict``, ``segment``): every variable as our CF table names it."""
+    import xarray as xr
+
+    from ..cf import cf_attrs, cf_names
+
+    ours = {}
+    for name in cf_names():
+        ours.setdefault(name.split(".")[-1], set()).add(cf_attrs(name).get("long_name"))
+    try:
+        with xr.open_dataset(path, decode_cf=False, decode_times=False) as ds:
+            data = {str(v): ds[v].attrs.get("long_name") for v in ds.data_vars if v not in ("spatial_ref", "crs")}
+    except (OSError, ValueError, KeyError):
+        return False
+    return bool(data) and all(ln is not None and ln in ours.get(v, set()) for v, ln in data.items())
 
 
 def _kind_of(path: Path) -> str:

@@ -8,6 +8,9 @@ come from the registry :data:`~fusets_dl.features.groups.FEATURE_GROUPS`.
 from __future__ import annotations
 
 import json
+import numbers
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,12 +18,22 @@ import numpy as np
 
 from .._config import dataclass_from_dict
 from ..errors import ConfigError
+from ..validate import is_whole
 from .groups import FEATURE_GROUPS
 
 __all__ = ["S1_NORMALISE", "FeatureSpec"]
 
 #: The values of ``FeatureSpec.s1_normalise``.
 S1_NORMALISE: tuple[str, ...] = ("none", "pixel", "pixel_orbit")
+#: The on/off fields of :class:`FeatureSpec` (``True`` or ``False``, NumPy booleans too).
+_FLAGS: tuple[str, ...] = ("backscatter", "rvi", "ratios", "interaction", "differences", "dt", "doy", "anomaly", "cloudy_input")
+
+
+def _found(value: Any) -> str:
+    """``value`` for an error message: the value and its type (``2.7 (float)``, ``the string '15'``)."""
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"{value!r} ({type(value).__name__})"
 
 
 @dataclass(frozen=True)
@@ -71,14 +84,15 @@ class FeatureSpec:
         Window (in valid acquisitions, odd, centred) of the rolling mean of VV
         and VH (``VV_roll``, ``VH_roll``); 0 or 1 for none.
     windows : tuple of int
-        Centred time windows in days: for each, the mean of VV, VH and VV-VH
-        (dB) over the pixel's valid acquisitions within +-window/2
-        (``VV_w30``..). Windows in days, not acquisitions, mean the same
-        features for a 6-day single-orbit site as for two alternating orbits.
+        Centred time windows in days (distinct whole numbers >= 1): for
+        each, the mean of VV, VH and VV-VH (dB) over the pixel's valid
+        acquisitions within +-window/2 (``VV_w30``..). Windows in days, not
+        acquisitions, mean the same features for a 6-day single-orbit site
+        as for two alternating orbits.
     trends : tuple of int
-        Windows in days: mean over the next ``w`` days minus mean over the
-        previous ``w`` days, for VV and VH (``dVV_trend30``..): the direction
-        of change (growth or senescence).
+        Windows in days (distinct whole numbers >= 1): mean over the next
+        ``w`` days minus mean over the previous ``w`` days, for VV and VH
+        (``dVV_trend30``..): the direction of change (growth or senescence).
     anomaly : bool
         ``VV_anom``, ``VH_anom``: departure from the pixel's median over the
         whole series (removes static per-pixel effects such as roughness and
@@ -130,8 +144,11 @@ class FeatureSpec:
     Raises
     ------
     ConfigError
-        When a value is out of range, a group unknown or repeated, or every
-        feature switched off.
+        When a value is of the wrong type (a string or a boolean for a
+        number, a string for a tuple, anything but ``True``/``False`` for an
+        on/off field) or out of range, a window or trend not a whole number
+        of days or repeated, a group unknown or repeated, or every feature
+        switched off.
     """
 
     backscatter: bool = True
@@ -154,33 +171,50 @@ class FeatureSpec:
     s1_normalise: str = "none"
 
     def __post_init__(self) -> None:
+        self._check_flags()
         self._check_series_options()
         self._check_normalise()
         given = self._normalise_groups()
         self._check_optical_options(given)
         self._normalise_windows()
-        if not self.names:
+        names = self.names
+        if not names:
             raise ConfigError("FeatureSpec: every feature is switched off; expected at least one")
+        repeated = sorted(n for n, k in Counter(names).items() if k > 1)
+        if repeated:
+            raise ConfigError(f"FeatureSpec: expected distinct feature names, found {repeated} more than once")
+
+    def _check_flags(self) -> None:
+        """Validate the on/off fields (``True`` or ``False``; a NumPy boolean is stored as ``bool``)."""
+        for name in _FLAGS:
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigError(f"FeatureSpec.{name}: expected True or False, found {_found(value)}")
+            object.__setattr__(self, name, bool(value))
 
     def _check_series_options(self) -> None:
-        """Validate ``lags``, ``lag_mode`` and ``rolling``."""
-        if not isinstance(self.lags, int) or self.lags < 0 or self.lags > 10:
-            raise ConfigError(f"FeatureSpec.lags: expected an integer in 0..10, found {self.lags!r}")
-        if self.lag_mode not in ("orbit", "any"):
+        """Validate ``lags``, ``lag_mode`` and ``rolling`` (whole numbers, NumPy integers too, stored as ``int``)."""
+        if not is_whole(self.lags) or not 0 <= self.lags <= 10:
+            raise ConfigError(f"FeatureSpec.lags: expected an integer in 0..10, found {_found(self.lags)}")
+        object.__setattr__(self, "lags", int(self.lags))
+        if not isinstance(self.lag_mode, str) or self.lag_mode not in ("orbit", "any"):
             raise ConfigError(f"FeatureSpec.lag_mode: expected 'orbit' or 'any', found {self.lag_mode!r}")
-        if not isinstance(self.rolling, int) or self.rolling < 0 or (self.rolling > 1 and self.rolling % 2 == 0):
-            raise ConfigError(f"FeatureSpec.rolling: expected 0, 1 or an odd window, found {self.rolling!r}")
+        if not is_whole(self.rolling) or self.rolling < 0 or (self.rolling > 1 and self.rolling % 2 == 0):
+            raise ConfigError(f"FeatureSpec.rolling: expected 0, 1 or an odd window (an integer), found {_found(self.rolling)}")
+        object.__setattr__(self, "rolling", int(self.rolling))
 
     def _check_normalise(self) -> None:
         """Validate ``s1_normalise``."""
-        if self.s1_normalise not in S1_NORMALISE:
+        if not isinstance(self.s1_normalise, str) or self.s1_normalise not in S1_NORMALISE:
             raise ConfigError(f"FeatureSpec.s1_normalise: expected one of {S1_NORMALISE}, found {self.s1_normalise!r}")
 
     def _normalise_groups(self) -> tuple[str, ...]:
         """Validate ``groups`` against the registry, put them in registry order; the groups as given."""
-        groups = tuple(self.groups)
         known = tuple(FEATURE_GROUPS)
-        unknown = [g for g in groups if g not in known]
+        if isinstance(self.groups, (str, bytes, dict)) or not isinstance(self.groups, Iterable):
+            raise ConfigError(f"FeatureSpec.groups: expected a tuple of group names among {known}, found {_found(self.groups)}")
+        groups = tuple(self.groups)
+        unknown = [g for g in groups if not isinstance(g, str) or g not in known]
         if unknown or not groups or len(set(groups)) != len(groups):
             raise ConfigError(f"FeatureSpec.groups: expected a non-empty subset of {known}, found {groups!r}")
         object.__setattr__(self, "groups", tuple(g for g in known if g in groups))
@@ -190,17 +224,26 @@ class FeatureSpec:
         """Validate ``cloudy_input`` (against the groups as ``given``), ``cloudy_window_days`` and ``context_exclude_days``."""
         if self.cloudy_input and "optical" not in given:
             raise ConfigError("FeatureSpec.cloudy_input: expected the 'optical' group among groups, found " + repr(given))
-        if not self.cloudy_window_days >= 0:
-            raise ConfigError(f"FeatureSpec.cloudy_window_days: expected >= 0, found {self.cloudy_window_days!r}")
-        if not self.context_exclude_days >= 0:
-            raise ConfigError(f"FeatureSpec.context_exclude_days: expected >= 0, found {self.context_exclude_days!r}")
+        for name in ("cloudy_window_days", "context_exclude_days"):
+            # an infinite window would find a "nearest" cloudy value at no distance, or exclude every context value
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)) or not (np.isfinite(value) and value >= 0):
+                raise ConfigError(f"FeatureSpec.{name}: expected a finite number of days >= 0, found {_found(value)}")
 
     def _normalise_windows(self) -> None:
-        """Validate ``windows`` and ``trends`` (positive days) and store them as tuples of int."""
+        """Validate ``windows`` and ``trends`` (distinct whole numbers of days >= 1) and store them as tuples of int."""
         for name in ("windows", "trends"):
-            vals = tuple(int(w) for w in getattr(self, name))
-            if any(w < 1 for w in vals):
-                raise ConfigError(f"FeatureSpec.{name}: expected positive windows in days, found {vals!r}")
+            raw = getattr(self, name)
+            expected = f"FeatureSpec.{name}: expected a tuple of distinct whole numbers of days >= 1"
+            if not isinstance(raw, (tuple, list, np.ndarray)) or (isinstance(raw, np.ndarray) and raw.ndim != 1):
+                raise ConfigError(f"{expected}, found {_found(raw)}")
+            bad = [w for w in raw if not is_whole(w) or w < 1]
+            if bad:
+                raise ConfigError(f"{expected}, found {', '.join(map(_found, bad))} in {tuple(raw)!r}")
+            vals = tuple(int(w) for w in raw)
+            repeated = sorted(w for w, k in Counter(vals).items() if k > 1)
+            if repeated:
+                raise ConfigError(f"{expected}, found {repeated} more than once in {tuple(raw)!r} (each gives the same features)")
             object.__setattr__(self, name, vals)
 
     @property

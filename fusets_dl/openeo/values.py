@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..errors import ConfigError
 from ..validate import as_timedelta, freq_days, is_finite_positive, is_whole
@@ -151,6 +152,21 @@ def _common_reader(sec: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _align_freq(value: Any) -> str | None:
+    """``align``'s ``freq``: None or a pandas frequency string (``"10D"``, ``"MS"``, ``"1M"``)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                pd.tseries.frequencies.to_offset(value)
+            return None
+        except ValueError:
+            pass
+    return f"freq: expected a pandas frequency such as '10D' or 'MS' (or null), found {type(value).__name__} {value!r}"
+
+
 def _align(sec: Mapping[str, Any]) -> list[str]:
     out = []
     if "tolerance" in sec:
@@ -158,7 +174,7 @@ def _align(sec: Mapping[str, Any]) -> list[str]:
             as_timedelta(sec["tolerance"], "tolerance")
         except ConfigError as exc:
             out.append(str(exc))
-    if "freq" in sec and (msg := _whole_days(sec["freq"], "freq")):
+    if "freq" in sec and (msg := _align_freq(sec["freq"])):  # align takes pandas frequencies, calendar ones included
         out.append(msg)
     f = sec.get("min_clear_fraction", 1.0)
     if not (_real(f) and 0 <= f <= 1):

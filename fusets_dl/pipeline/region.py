@@ -200,9 +200,13 @@ def _incomplete(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: Pat
     if coords is not None:
         return f"in its store, {coords}"
     tiles = _tiles(grid[0], grid[1], rc.tile_size)
-    bad = tile_problems(store, tiles, [_marker_chunks(progress_dir, k) for k in range(len(tiles))])
+    records = [_marker_chunks(progress_dir, k) for k in range(len(tiles))]
+    bad = tile_problems(store, tiles, records)
     if bad:
         return "; ".join(f"tile {k + 1}/{len(tiles)}: {why}" for k, why in sorted(bad.items()))
+    for k, rec in enumerate(records):  # older markers, their chunks decoded just now: record them, so the next resume is cheap
+        if rec is None and _marker(progress_dir, k).exists():
+            _write_marker(progress_dir, k, *tiles[k], tile_chunks(store, *tiles[k]))
     return None
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..cf import apply_cf, cf_attrs
+from .config import CLASS_DTYPE
 
 __all__: list[str] = []
 
@@ -18,7 +19,7 @@ def _classes_array(profile: xr.DataArray, fn: Any, *args: Any, name: str, attrs:
     if profile.chunks is None:
         data: Any = fn(np.asarray(profile.values), *args)
     else:
-        data = da.map_blocks(fn, profile.data, *args, drop_axis=2, dtype=np.int16, meta=np.empty((0, 0), dtype=np.int16))
+        data = da.map_blocks(fn, profile.data, *args, drop_axis=2, dtype=CLASS_DTYPE, meta=np.empty((0, 0), dtype=CLASS_DTYPE))
     coords = {"y": profile["y"], "x": profile["x"]}
     if "spatial_ref" in profile.coords:  # keep the CRS of the cube
         coords["spatial_ref"] = profile["spatial_ref"]

@@ -2,15 +2,73 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from .._config import dataclass_from_dict
 from ..errors import ConfigError
+from ..validate import is_finite_positive, is_whole
 
-__all__ = ["VIEWS", "SegmentConfig"]
+__all__ = ["CLASS_DTYPE", "MAX_CLASSES", "VIEWS", "SegmentConfig"]
 
 VIEWS = ("s1", "s2")
+
+CLASS_DTYPE = np.int16
+"""dtype of the class ids both methods return (-1: not classified)."""
+
+MAX_CLASSES = int(np.iinfo(CLASS_DTYPE).max) + 1
+"""Most classes a class map can hold: ids 0 .. MAX_CLASSES - 1 fit :data:`CLASS_DTYPE`."""
+
+# (field, minimum, maximum or None) of the whole-number fields
+_WHOLE_FIELDS: tuple[tuple[str, int, int | None], ...] = (
+    ("n_classes", 2, MAX_CLASSES),
+    ("n_bins", 4, None),
+    ("embed", 2, None),
+    ("epochs", 1, None),
+    ("batch_size", 2, None),
+    ("max_pixels", 2, None),
+    ("min_s1_bins", 0, None),
+    ("seed", 0, None),
+)
+
+# (field, minimum, minimum excluded, maximum excluded or None) of the real-number fields; all must be finite
+_REAL_FIELDS: tuple[tuple[str, float, bool, float | None], ...] = (
+    ("temperature", 0.0, True, None),
+    ("code_temperature", 0.0, True, None),
+    ("bin_dropout", 0.0, False, 1.0),
+    ("noise", 0.0, False, None),
+    ("vq_weight", 0.0, False, None),
+    ("usage_weight", 0.0, False, None),
+    ("commitment", 0.0, False, None),
+    ("learning_rate", 0.0, True, None),
+    ("weight_decay", 0.0, False, None),
+)
+
+
+def _found(value: Any) -> str:
+    """``value`` and its type, for a message."""
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_whole(problems: list[str], name: str, value: Any, lo: int, hi: int | None) -> None:
+    """Add a problem unless ``value`` is a whole number in ``[lo, hi]``."""
+    if is_whole(value) and value >= lo and (hi is None or value <= hi):
+        return
+    bound = f"at least {lo}" if hi is None else f"at least {lo} and at most {hi}"
+    why = f"; class ids are {np.dtype(CLASS_DTYPE).name}" if name == "n_classes" else ""
+    problems.append(f"{name}: expected {bound} (a whole number{why}), found {_found(value)}")
+
+
+def _check_real(problems: list[str], name: str, value: Any, lo: float, strict: bool, hi: float | None) -> None:
+    """Add a problem unless ``value`` is a finite real number above ``lo`` (or at least, unless ``strict``) and below ``hi``."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value))
+    if real and (value > lo if strict else value >= lo) and (hi is None or value < hi):
+        return
+    bound = f"{'>' if strict else '>='} {lo:g}" + ("" if hi is None else f" and < {hi:g}")
+    problems.append(f"{name}: expected a finite number {bound}, found {_found(value)}")
 
 
 @dataclass(frozen=True)
@@ -20,7 +78,8 @@ class SegmentConfig:
     Parameters
     ----------
     n_classes : int
-        Number of codes (classes), K.
+        Number of codes (classes), K: a whole number from 2 to
+        :data:`MAX_CLASSES` (the class ids are int16).
     views : tuple of str
         ``("s1", "s2")``: cross-modal contrastive (S1 profile vs S2 profile),
         classes from both; ``("s1",)``: two thinned S1 views, classes from S1.
@@ -67,9 +126,12 @@ class SegmentConfig:
     Raises
     ------
     ConfigError
-        Unknown views, fewer than two classes, fewer than four bins,
-        non-positive temperatures, a warm-up not shorter than the epochs, or
-        other out-of-range fields (every problem named in one message).
+        Unknown views, a number of classes that is not a whole number from 2
+        to :data:`MAX_CLASSES`, fewer than four bins, a whole-number field
+        given as a fraction, string or boolean, a NaN, infinite, non-positive
+        temperature or learning rate, a negative weight, a warm-up not
+        shorter than the epochs, or other out-of-range fields (every problem
+        named, with the value found and its type, in one message).
     """
 
     n_classes: int = 8
@@ -96,31 +158,37 @@ class SegmentConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        problems = []
-        views = tuple(self.views)
+        problems: list[str] = []
+        views = tuple(self.views) if isinstance(self.views, (tuple, list)) else self.views
         if views not in (("s1",), ("s1", "s2")):
             problems.append(f"views: expected ('s1',) or ('s1', 's2'), found {self.views!r}")
-        if self.n_classes < 2:
-            problems.append(f"n_classes: expected at least 2, found {self.n_classes}")
-        if self.n_bins < 4:
-            problems.append(f"n_bins: expected at least 4, found {self.n_bins}")
-        if not (0 <= self.bin_dropout < 1) or self.noise < 0:
-            problems.append(f"bin_dropout/noise: expected 0 <= bin_dropout < 1 and noise >= 0, found {self.bin_dropout}, {self.noise}")
-        if self.temperature <= 0 or self.code_temperature <= 0 or min(self.gumbel_tau) <= 0:
-            problems.append("temperature, code_temperature and gumbel_tau must be positive")
-        if self.warmup is None and self.epochs >= 1:
-            object.__setattr__(self, "warmup", self.epochs // 3)
-        if self.epochs < 1 or not 0 <= self.warmup < self.epochs:
+        for name, lo, hi in _WHOLE_FIELDS:
+            _check_whole(problems, name, getattr(self, name), lo, hi)
+        for name, lo, strict, hi in _REAL_FIELDS:
+            _check_real(problems, name, getattr(self, name), lo, strict, hi)
+        hidden_ok = isinstance(self.hidden, (tuple, list)) and len(self.hidden) > 0 and all(is_whole(h) and h >= 1 for h in self.hidden)
+        if not hidden_ok:
+            problems.append(f"hidden: expected a non-empty tuple of whole numbers >= 1, found {_found(self.hidden)}")
+        tau_ok = isinstance(self.gumbel_tau, (tuple, list)) and len(self.gumbel_tau) == 2 and all(is_finite_positive(t) for t in self.gumbel_tau)
+        if not tau_ok:
+            problems.append(f"gumbel_tau: expected two finite numbers > 0, found {_found(self.gumbel_tau)}")
+        epochs_ok = is_whole(self.epochs) and self.epochs >= 1
+        if self.warmup is None and epochs_ok:
+            object.__setattr__(self, "warmup", int(self.epochs) // 3)
+        if self.warmup is not None and not is_whole(self.warmup):
+            problems.append(f"warmup: expected a whole number or None, found {_found(self.warmup)}")
+        elif epochs_ok and not 0 <= self.warmup < self.epochs:
             problems.append(f"epochs/warmup: expected epochs >= 1 and 0 <= warmup < epochs, found {self.epochs}, {self.warmup}")
-        if self.batch_size < 2 or self.max_pixels < 2:
-            problems.append(f"batch_size and max_pixels: expected at least 2, found {self.batch_size}, {self.max_pixels}")
-        if not self.hidden or any(int(h) < 1 for h in self.hidden) or self.embed < 2:
-            problems.append(f"hidden/embed: expected positive widths, found {self.hidden!r}, {self.embed}")
         if problems:
             raise ConfigError("SegmentConfig: " + "; ".join(problems))
         object.__setattr__(self, "views", views)
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         object.__setattr__(self, "gumbel_tau", tuple(float(t) for t in self.gumbel_tau))
+        for name, *_ in _WHOLE_FIELDS:
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "warmup", int(self.warmup))
+        for name, *_ in _REAL_FIELDS:
+            object.__setattr__(self, name, float(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form.

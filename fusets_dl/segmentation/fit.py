@@ -33,13 +33,19 @@ from torch.nn import functional as F
 
 from .._logging import logger
 from .._version import __version__
-from ..errors import InsufficientDataError
 from ..runtime import resolve_device
 from ..validate import check_cube
 from .config import SegmentConfig
 from .kmeans import kmeans
 from .network import Segmenter, SegmentNet
-from .profiles import _stats, _training_profiles, _view_inputs, segment_inputs
+from .profiles import (
+    _check_training_profiles,
+    _stats,
+    _training_profiles,
+    _view_inputs,
+    _warn_few_distinct,
+    segment_inputs,
+)
 
 __all__ = ["train_segmenter"]
 
@@ -76,17 +82,9 @@ def _init_codes(net: SegmentNet, t1: torch.Tensor, t2: torch.Tensor | None, cfg:
 
 def _fit_profiles(cube: xr.Dataset, cfg: SegmentConfig) -> np.ndarray:
     """The training profiles (n, 5B) of ``cube``, refused when too few or, for the S2 view, without clear NDVI."""
-    b = cfg.n_bins
     check_cube(cube, need_target="s2" in cfg.views)
-    profile = segment_inputs(cube, b)
-    prof = _training_profiles(profile, cfg)
-    if prof.shape[0] < max(2 * min(cfg.batch_size, 64), cfg.n_classes * 4):
-        raise InsufficientDataError(
-            f"train_segmenter: expected at least {max(2 * min(cfg.batch_size, 64), cfg.n_classes * 4)} pixels with S1 in "
-            f">= {cfg.min_s1_bins} of {b} day-of-year bins, found {prof.shape[0]}"
-        )
-    if "s2" in cfg.views and not np.isfinite(prof[:, 3 * b : 4 * b]).any():
-        raise InsufficientDataError("train_segmenter: the S2 view needs clear NDVI, found none in the training pixels; use views=('s1',)")
+    prof = _training_profiles(segment_inputs(cube, cfg.n_bins), cfg)
+    _check_training_profiles(prof, cfg, "train_segmenter", max(2 * min(cfg.batch_size, 64), cfg.n_classes * 4))
     return prof
 
 
@@ -201,12 +199,19 @@ def train_segmenter(cube: xr.Dataset, config: SegmentConfig | None = None, **kwa
         Fewer usable pixels than two batches, or no clear NDVI for the S2 view.
     ModelError
         An unknown or unavailable device.
+
+    Warns
+    -----
+    UserWarning
+        The training pixels hold fewer distinct (standardised) profiles than
+        ``n_classes``: some classes stay empty (also logged).
     """
     cfg = config or SegmentConfig(**kwargs)
     t_start = time.perf_counter()
     prof = _fit_profiles(cube, cfg)
     stats = _stats(prof, cfg.n_bins)
     x1, x2, _ = _view_inputs(prof, cfg.n_bins, stats, cfg.views, 0)
+    _warn_few_distinct(x1 if x2 is None else np.concatenate([x1, x2], axis=1), cfg.n_classes, "train_segmenter")
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     dev = resolve_device(cfg.device)

@@ -9,6 +9,7 @@ masked rather than imputed).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import dask
@@ -17,8 +18,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._logging import logger
 from .._rng import hash_uniform
-from ..errors import ModelError
+from ..errors import InsufficientDataError, ModelError
 from ..validate import check_cube
 from .config import SegmentConfig
 
@@ -154,3 +156,69 @@ def _training_profiles(profile: xr.DataArray, cfg: SegmentConfig) -> np.ndarray:
     idx = np.concatenate([p[0] for p in parts])
     rows = np.concatenate([p[1] for p in parts])
     return rows[np.argsort(idx, kind="stable")]
+
+
+def _check_training_profiles(prof: np.ndarray, cfg: SegmentConfig, what: str, min_pixels: int) -> None:
+    """Refuse training profiles (n, 5B) that are too few, or without any clear NDVI when the S2 view is used.
+
+    Shared by :func:`~fusets_dl.segmentation.train_segmenter` and
+    :func:`~fusets_dl.segmentation.kmeans_segment`, so both refuse the same inputs.
+
+    Parameters
+    ----------
+    prof : numpy.ndarray
+        The training profiles, as :func:`_training_profiles` draws them.
+    cfg : SegmentConfig
+        The settings (``n_bins``, ``views``, ``min_s1_bins``).
+    what : str
+        The caller's name, for the message.
+    min_pixels : int
+        Fewest training pixels the caller can work with.
+
+    Raises
+    ------
+    InsufficientDataError
+        Fewer than ``min_pixels`` pixels with S1 in at least ``min_s1_bins``
+        bins, or no clear NDVI in any of them for ``views=("s1", "s2")``.
+    """
+    b = cfg.n_bins
+    if prof.shape[0] < min_pixels:
+        raise InsufficientDataError(
+            f"{what}: expected at least {min_pixels} pixels with S1 in >= {cfg.min_s1_bins} of {b} day-of-year bins, found {prof.shape[0]}"
+        )
+    if "s2" in cfg.views and not np.isfinite(prof[:, 3 * b : 4 * b]).any():
+        raise InsufficientDataError(f"{what}: the S2 view needs clear NDVI, found none in the training pixels; use views=('s1',)")
+
+
+def _count_distinct(x: np.ndarray) -> int:
+    """Number of distinct rows of ``x`` (n, d)."""
+    if x.shape[0] == 0:
+        return 0
+    return int(np.unique(np.ascontiguousarray(x), axis=0).shape[0])
+
+
+def _warn_few_distinct(x: np.ndarray, n_classes: int, what: str) -> int:
+    """Warn (log and :class:`UserWarning`) when the rows of ``x`` hold fewer distinct profiles than ``n_classes``.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        The standardised inputs the method is fitted on (n, d), already in memory.
+    n_classes : int
+        Classes asked for.
+    what : str
+        The caller's name, for the message.
+
+    Returns
+    -------
+    int
+        The number of distinct rows.
+    """
+    n_distinct = _count_distinct(x)
+    if n_distinct < n_classes:
+        msg = (f"{what}: found {n_distinct} distinct profile(s) among the {x.shape[0]} training pixels, fewer than "
+               f"n_classes={n_classes}: at most {n_distinct} class(es) can be told apart and the others stay empty "
+               "(identical or duplicated pixels); ask for fewer classes or give a more varied scene")
+        logger.warning(msg)
+        warnings.warn(msg, UserWarning, stacklevel=3)
+    return n_distinct

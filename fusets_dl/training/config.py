@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import numbers
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .._config import dataclass_from_dict
 from ..errors import ConfigError
 from ..models.registry import NETWORKS
+from ..validate import is_whole
 
 __all__ = ["TrainConfig", "batch_schedule"]
 
@@ -75,8 +81,8 @@ class TrainConfig:
         shared real patches and point series) and bounds a Demak-sized scene
         (about 260,000 training samples) at 24 epochs; None: ``max_epochs`` only.
     lr_factor, lr_patience : float, int
-        The learning rate is multiplied by ``lr_factor`` when the validation
-        loss has not improved for ``lr_patience`` epochs.
+        The learning rate is multiplied by ``lr_factor`` (in (0, 1)) when the
+        validation loss has not improved for ``lr_patience`` (>= 0) epochs.
     loss : {"huber", "mse"}
         Loss on the standardised target (Huber is robust to residual clouds).
     block_size : int
@@ -92,8 +98,9 @@ class TrainConfig:
     seed : int
         Seed of the split, the sampling, the initialisation and the batches.
     device : str, optional
-        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``; None (default)
-        takes ``fdl.set_options(device=...)`` when training starts.
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+        ``"mps"``; None (default) takes ``fdl.set_options(device=...)`` when
+        training starts.
     mixed_precision : bool
         bf16 autocast on CUDA (ignored on CPU).
     num_threads : int, optional
@@ -221,45 +228,54 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        """Validate every option at once; tuples of widths become tuples of int.
+        """Validate every option at once, its type and its range.
+
+        Whole numbers (``3.0``, NumPy integers) of integer options are stored
+        as ``int``, numbers as ``float``, NumPy booleans as ``bool``, tuples
+        of widths as tuples of int.
 
         Raises
         ------
         ConfigError
-            Listing every invalid option.
+            Listing every invalid option, each with what was expected and
+            the value found with its type (a string, a boolean or a
+            non-whole number for an integer, NaN or an infinity for a
+            number, a string for a tuple of widths, an unknown device).
         """
-        problems = []
-        if not self.hidden or any(int(h) < 1 for h in self.hidden):
-            problems.append(f"hidden: expected positive widths, found {self.hidden!r}")
-        if not 0 <= self.dropout < 1:
-            problems.append(f"dropout: expected 0 <= dropout < 1, found {self.dropout}")
+        problems = _field_problems(self)
         if self.loss not in ("huber", "mse"):
             problems.append(f"loss: expected 'huber' or 'mse', found {self.loss!r}")
-        if self.block_size < 1:
-            problems.append(f"block_size: expected >= 1, found {self.block_size}")
-        if not (0 < self.test_fraction < 1 and 0 < self.val_fraction < 1 and self.val_fraction + self.test_fraction < 1):
-            problems.append(f"val_fraction/test_fraction: expected each in (0, 1) with a sum below 1, found {self.val_fraction}, {self.test_fraction}")
-        if self.fusion not in NETWORKS:
+        fractions = (self.val_fraction, self.test_fraction)
+        if not all(_real(f) and 0 < f < 1 for f in fractions) or not self.val_fraction + self.test_fraction < 1:
+            problems.append(f"val_fraction/test_fraction: expected each in (0, 1) with a sum below 1, found {_found(self.val_fraction)}, {_found(self.test_fraction)}")
+        if not isinstance(self.fusion, str) or self.fusion not in NETWORKS:
             problems.append(f"fusion: expected one of {tuple(NETWORKS)}, found {self.fusion!r}")
-        if not 0 <= self.modality_dropout < 1:
-            problems.append(f"modality_dropout: expected 0 <= p < 1, found {self.modality_dropout}")
-        if self.context_gap_days < 0:
-            problems.append(f"context_gap_days: expected >= 0, found {self.context_gap_days}")
-        if any(int(h) < 1 for h in (*self.encoder, *self.head)) or not self.encoder:
-            problems.append(f"encoder/head: expected positive widths, found {self.encoder!r}, {self.head!r}")
-        if self.max_sample_passes is not None and self.max_sample_passes < 1:
-            problems.append(f"max_sample_passes: expected a positive number or None, found {self.max_sample_passes}")
-        if self.max_samples < 1 or self.batch_size < 2 or self.max_epochs < 1:
-            problems.append("max_samples, batch_size (>= 2) and max_epochs must be positive")
-        if self.max_batch_size < 2:
-            problems.append(f"max_batch_size: expected >= 2, found {self.max_batch_size}")
+        if self.max_sample_passes is not None and not (is_whole(self.max_sample_passes) and self.max_sample_passes >= 1):
+            whole = " whole" if not is_whole(self.max_sample_passes) else ""
+            problems.append(f"max_sample_passes: expected a positive{whole} number or None, found {_found(self.max_sample_passes)}")
+        if not isinstance(self.device, (str, type(None))) or (self.device is not None and not _DEVICE.fullmatch(self.device)):
+            problems.append(f"device: expected None, 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', found {_found(self.device)}")
+        if not isinstance(self.extra, dict):
+            problems.append(f"extra: expected a dict of notes, found {_found(self.extra)}")
         problems += _sequence_problems(self)
         if problems:
             raise ConfigError("TrainConfig: " + "; ".join(problems))
-        object.__setattr__(self, "seq_dilations", tuple(int(d) for d in self.seq_dilations))
+        self._normalise()
+
+    def _normalise(self) -> None:
+        """Store whole numbers (``3.0``, NumPy integers) as ``int``, numbers as ``float``, flags as ``bool``, widths as tuples of int."""
+        for name in (*_WHOLE, *_OPTIONAL_WHOLE, "max_sample_passes", "seq_kernel"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
+        for name in _NUMBERS:
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("val_fraction", "test_fraction"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in _FLAGS:
+            object.__setattr__(self, name, bool(getattr(self, name)))
         if self.seq_inputs is not None:
             object.__setattr__(self, "seq_inputs", tuple(str(n) for n in self.seq_inputs))
-        for name in ("hidden", "encoder", "head"):
+        for name in _WIDTHS:
             object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -299,29 +315,95 @@ class TrainConfig:
         return dataclass_from_dict(cls, d, ("hidden", "encoder", "head", "seq_dilations"))
 
 
+#: Whole-number options and their least value (a boolean or a non-whole number is refused; ``3.0`` is stored as 3).
+_WHOLE: dict[str, int] = {
+    "batch_size": 2, "max_batch_size": 2, "max_epochs": 1, "patience": 1, "lr_patience": 0, "block_size": 1,
+    "max_samples": 1, "min_samples": 1, "seed": 0, "seq_channels": 1, "seq_window": 1, "seq_spells": 0,
+    "seq_windows_per_epoch": 1, "seq_batch_size": 1,
+}
+#: Whole-number options that may also be None, and their least value.
+_OPTIONAL_WHOLE: dict[str, int] = {"num_threads": 1}
+#: Real-number options: what is expected (for the message) and the test a finite value must pass (NaN and infinities never do).
+_NUMBERS: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "dropout": ("0 <= dropout < 1", lambda v: 0 <= v < 1),
+    "learning_rate": ("a finite number > 0", lambda v: v > 0),
+    "weight_decay": ("a finite number >= 0", lambda v: v >= 0),
+    "lr_factor": ("a number in (0, 1)", lambda v: 0 < v < 1),
+    "modality_dropout": ("0 <= p < 1", lambda v: 0 <= v < 1),
+    "context_gap_days": ("a finite number of days >= 0", lambda v: v >= 0),
+    "seq_spell_days": ("a finite number of days >= 0", lambda v: v >= 0),
+    "seq_s1_only_fraction": ("a fraction in [0, 1]", lambda v: 0 <= v <= 1),
+    "seq_dropout": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+    "seq_db_jitter": ("a finite number of dB >= 0", lambda v: v >= 0),
+    "seq_beta_nll": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
+    "seq_ema": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+}
+#: On/off options (``True`` or ``False``; NumPy booleans too).
+_FLAGS: tuple[str, ...] = ("batch_norm", "calibrate_reconstruction", "mixed_precision", "seq_s1_only")
+#: Tuples of positive whole numbers, and whether they may be empty.
+_WIDTHS: dict[str, bool] = {"hidden": False, "encoder": False, "head": True, "seq_dilations": False}
+#: The devices :func:`fusets_dl.runtime.resolve_device` and ``fdl.set_options(device=...)`` accept.
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _real(value: Any) -> bool:
+    """Whether ``value`` is a real number (NumPy scalars too), not a boolean."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _found(value: Any) -> str:
+    """``value`` for an error message: the value and its type (``nan (float)``, ``the string '64'``)."""
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _field_problems(c: TrainConfig) -> list[str]:
+    """What is wrong with the type or range of each numeric, on/off and width option (empty when nothing)."""
+    out = []
+    for name, least in {**_WHOLE, **_OPTIONAL_WHOLE}.items():
+        value = getattr(c, name)
+        none = " or None" if name in _OPTIONAL_WHOLE else ""
+        if value is None and none:
+            continue
+        if not is_whole(value):
+            out.append(f"{name}: expected a whole number >= {least}{none}, found {_found(value)}")
+        elif value < least:
+            out.append(f"{name}: expected >= {least}{none}, found {_found(value)}")
+    for name, (expected, ok) in _NUMBERS.items():
+        value = getattr(c, name)
+        if not (_real(value) and bool(np.isfinite(value)) and ok(float(value))):
+            out.append(f"{name}: expected {expected}, found {_found(value)}")
+    for name in _FLAGS:
+        value = getattr(c, name)
+        if not isinstance(value, (bool, np.bool_)):
+            out.append(f"{name}: expected True or False, found {_found(value)}")
+    for name, may_be_empty in _WIDTHS.items():
+        value = getattr(c, name)
+        if (
+            not isinstance(value, (tuple, list, np.ndarray))
+            or (isinstance(value, np.ndarray) and value.ndim != 1)
+            or (len(value) == 0 and not may_be_empty)
+            or not all(is_whole(w) and w >= 1 for w in value)
+        ):
+            what = "a tuple of positive whole numbers" if may_be_empty else "a non-empty tuple of positive whole numbers"
+            out.append(f"{name}: expected {what}, found {_found(value)}")
+    return out
+
+
 def _sequence_problems(c: TrainConfig) -> list[str]:
-    """What is wrong with the ``model`` and ``seq_*`` options (empty when nothing)."""
+    """What is wrong with ``model``, ``seq_kernel``, ``seq_val_score`` and ``seq_inputs`` (empty when nothing)."""
     out = []
     if c.model not in ("mlp", "sequence"):
         out.append(f"model: expected 'mlp' or 'sequence', found {c.model!r}")
-    if c.seq_channels < 1 or c.seq_kernel < 1 or c.seq_kernel % 2 == 0:
-        out.append(f"seq_channels/seq_kernel: expected a positive width and an odd kernel, found {c.seq_channels}, {c.seq_kernel}")
-    if not c.seq_dilations or any(int(d) < 1 for d in c.seq_dilations):
-        out.append(f"seq_dilations: expected positive dilations, found {c.seq_dilations!r}")
-    if c.seq_window < 1 or c.seq_windows_per_epoch < 1 or c.seq_batch_size < 1 or c.seq_spells < 0:
-        out.append("seq_window, seq_windows_per_epoch and seq_batch_size must be positive, seq_spells >= 0")
-    if c.seq_spell_days < 0 or not 0 <= c.seq_s1_only_fraction <= 1:
-        out.append(f"seq_spell_days/seq_s1_only_fraction: expected >= 0 and in [0, 1], found {c.seq_spell_days}, {c.seq_s1_only_fraction}")
-    if not 0 <= c.seq_dropout < 1 or c.seq_db_jitter < 0:
-        out.append(f"seq_dropout/seq_db_jitter: expected in [0, 1) and >= 0, found {c.seq_dropout}, {c.seq_db_jitter}")
-    if not 0 <= c.seq_beta_nll <= 1 or not 0 <= c.seq_ema < 1:
-        out.append(f"seq_beta_nll/seq_ema: expected in [0, 1] and [0, 1), found {c.seq_beta_nll}, {c.seq_ema}")
+    if not (is_whole(c.seq_kernel) and c.seq_kernel >= 1 and c.seq_kernel % 2 == 1):
+        out.append(f"seq_kernel: expected an odd kernel size >= 1, found {_found(c.seq_kernel)}")
     if c.seq_val_score not in ("nll", "rmse"):
         out.append(f"seq_val_score: expected 'nll' or 'rmse', found {c.seq_val_score!r}")
     if c.seq_inputs is not None:
-        names = [str(n) for n in c.seq_inputs]
+        names = [] if isinstance(c.seq_inputs, str) or not isinstance(c.seq_inputs, (tuple, list)) else [str(n) for n in c.seq_inputs]
         if not names or len(set(names)) != len(names) or any(n not in SEQ_INPUT_NAMES for n in names):
-            out.append(f"seq_inputs: expected None or distinct names among {list(SEQ_INPUT_NAMES)}, found {c.seq_inputs!r}")
+            out.append(f"seq_inputs: expected None or a tuple of distinct names among {list(SEQ_INPUT_NAMES)}, found {_found(c.seq_inputs)}")
     return out
 
 

@@ -230,3 +230,18 @@ def test_write_netcdf_uses_a_unique_temporary_and_keeps_a_users_tmp_file(tmp_pat
     assert users.read_text() == "the user's file"
     assert len(seen) == 2 and seen[0] != seen[1] and all(p.parent == tmp_path and p.name.endswith(".tmp") for p in seen)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.nc", "o.nc.tmp"]
+
+
+def test_outputs_of_earlier_versions_are_recognised_as_ours(tmp_path):
+    """predict/segment outputs written before fusets_dl_version existed carry only the CF table's variable names."""
+    import numpy as np
+    import xarray as xr
+
+    from fusets_dl.cf import cf_attrs
+    from fusets_dl.cli.output import is_our_netcdf
+
+    old = xr.Dataset({"NDVI_pred": (("y", "x"), np.zeros((2, 2), np.float32), {"long_name": cf_attrs("predict.NDVI_pred")["long_name"]})})
+    old.to_netcdf(tmp_path / "pred.nc")
+    assert is_our_netcdf(tmp_path / "pred.nc")
+    xr.Dataset({"NDVI_pred": (("y", "x"), np.zeros((2, 2), np.float32))}).to_netcdf(tmp_path / "other.nc")
+    assert not is_our_netcdf(tmp_path / "other.nc")

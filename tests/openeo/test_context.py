@@ -148,3 +148,14 @@ def test_good_option_values_pass_and_the_udf_checks_them_at_run_time():
     assert check_context("phenology", ctx)["reconstruct"]["lam"] == 500
     with pytest.raises(ConfigError, match=r"lam: expected a number, not the string '10'"):
         apply_udf("reconstruct", None, {"model": "m"}, {"reconstruct": {"lam": "10"}})
+
+
+def test_align_takes_calendar_frequencies_as_fdl_align_does():
+    """align accepts pandas frequencies ('MS', '1M'); only reconstruct needs whole days."""
+    from fusets_dl.openeo import udf_code
+
+    udf_code("phenology", model="https://x/m.json", align={"freq": "MS"})
+    with pytest.raises(fdl.errors.ConfigError, match="freq: expected a pandas frequency"):
+        udf_code("phenology", model="https://x/m.json", align={"freq": "fortnightly"})
+    with pytest.raises(fdl.errors.ConfigError, match="whole number of days"):
+        udf_code("phenology", model="https://x/m.json", reconstruct={"freq": "1M"})

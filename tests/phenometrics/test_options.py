@@ -154,3 +154,10 @@ def test_input_without_a_valid_pixel_warns_with_counts():
                                          r"\(1 pixels have any valid value, at most 3\)"):
         ph = fdl.phenology(x)
     assert (ph["n_seasons"].values == 0).all()
+
+
+def test_smooth_false_means_no_smoothing_as_before():
+    """phenology(smooth=False) was accepted before the option checks (no smoothing), as reconstruct's smooth: false is."""
+    check_options({"smooth": False})
+    with pytest.raises(ConfigError, match="smooth"):
+        check_options({"smooth": True})

@@ -209,3 +209,15 @@ def test_a_damaged_coordinate_rebuilds_the_store(reference, tmp_path, caplog):
     assert rows[0]["status"] == "done" and rows[0]["written"] == 4
     assert "array 'x' cannot be decoded" in caplog.text
     assert_same_stores(reference / "a.zarr", store)
+
+
+def test_a_finished_region_with_older_markers_is_recorded_once_when_skipped(reference, tmp_path):
+    """A complete region of an older version: decoded once, its markers then carry records (no decode on every run)."""
+    root = tmp_path / "out"
+    shutil.copytree(reference, root)
+    progress = root / "a.zarr.progress"
+    for k in range(4):
+        m = progress / f"tile-{k:05d}"
+        m.write_text(json.dumps({key: v for key, v in json.loads(m.read_text()).items() if key != "chunks"}))
+    assert run(_one_region(root))[0]["status"] == "skipped (done)"
+    assert all("chunks" in json.loads((progress / f"tile-{k:05d}").read_text()) for k in range(4))

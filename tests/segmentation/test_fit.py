@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import numpy as np
 import pytest
 
@@ -10,6 +13,7 @@ from fusets_dl.evaluation.metrics import clustering_scores
 from fusets_dl.segmentation.apply import segment
 from fusets_dl.segmentation.config import SegmentConfig
 from fusets_dl.segmentation.fit import train_segmenter
+from fusets_dl.segmentation.kmeans import kmeans_segment
 from tests.segmentation.helpers import FAST
 
 
@@ -41,3 +45,28 @@ def test_too_few_pixels_or_no_clear_ndvi_are_refused(crop_scene):
     no_s2 = cube.assign(NDVI=cube["NDVI"] * np.nan)
     with pytest.raises(fdl.errors.InsufficientDataError, match="S2 view needs clear NDVI"):
         train_segmenter(no_s2, SegmentConfig(n_classes=4, **FAST))
+
+
+def test_kmeans_segment_refuses_what_train_segmenter_refuses(crop_scene):
+    cube, _ = crop_scene
+    no_s2 = cube.assign(NDVI=cube["NDVI"] * np.nan)
+    for fn in (lambda: train_segmenter(no_s2, SegmentConfig(n_classes=4, **FAST)), lambda: kmeans_segment(no_s2, 4, n_bins=24)):
+        with pytest.raises(fdl.errors.InsufficientDataError, match="the S2 view needs clear NDVI, found none"):
+            fn()
+
+
+def test_identical_pixels_warn_without_scipy_noise(crop_scene, caplog):
+    cube, _ = crop_scene
+    same = cube.copy()
+    for v in ("VV", "VH", "NDVI"):
+        a = cube[v].transpose("time", "y", "x").values
+        same[v] = (("time", "y", "x"), np.broadcast_to(a[:, :1, :1], a.shape).copy(), cube[v].attrs)
+    with warnings.catch_warnings(record=True) as rec, caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        warnings.simplefilter("always")
+        seg = train_segmenter(same, SegmentConfig(n_classes=4, **{**FAST, "epochs": 3, "warmup": 1}))
+    msgs = [str(w.message) for w in rec]
+    assert len(msgs) == 1 and "train_segmenter: found 1 distinct profile(s)" in msgs[0] and "n_classes=4" in msgs[0], msgs
+    assert any("distinct profile" in r.getMessage() for r in caplog.records)
+    assert np.isfinite(seg.network.codes.detach().numpy()).all()  # empty clusters leave no NaN code behind
+    counts = seg.info["train_class_counts"]
+    assert sum(counts) == seg.info["train_pixels"] and sum(c > 0 for c in counts) == 1
