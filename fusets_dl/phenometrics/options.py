@@ -60,7 +60,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "min_amplitude": (is_finite_positive, "a finite number > 0 (NDVI)"),
     "min_length": (is_finite_positive, "a finite number of days > 0"),
     "smooth": (lambda v: v is None or v is False or (_real(v) and v >= 0),
-               "a finite Whittaker lambda >= 0, or None/False (0, None or False: linear interpolation of gaps)"),
+               "a finite Whittaker lambda >= 0, or None or False (0, None or False: linear interpolation of gaps)"),
     "step_days": (lambda v: v is None or is_finite_positive(v), "a finite number of days > 0, or None (the median input spacing)"),
     "min_valid": (lambda v: is_whole(v) and v >= 1, "a whole number of values >= 1"),
     "noise_factor": (lambda v: _real(v) and v >= 0, "a finite number >= 0 (0: no noise test)"),
