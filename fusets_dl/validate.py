@@ -20,7 +20,7 @@ from .errors import (
     MissingVariableError,
 )
 
-__all__ = ["as_timedelta", "check_cube", "check_time", "freq_days", "is_dask_backed", "require_variables"]
+__all__ = ["as_timedelta", "check_cube", "check_time", "found_value", "freq_days", "is_dask_backed", "require_variables"]
 
 TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
 
@@ -231,3 +231,22 @@ def as_timedelta(value: Any, what: str) -> pd.Timedelta:
     if pd.isna(out) or out < pd.Timedelta(0):
         raise ConfigError(f"{what}: expected a duration >= 0 (e.g. '3D' or 3 days), found {value!r}")
     return out
+
+
+def found_value(value: Any) -> str:
+    """``value`` as an error message names what it found: the value and its type.
+
+    Parameters
+    ----------
+    value : object
+        The option as given.
+
+    Returns
+    -------
+    str
+        ``"2.7 (float)"``, ``"nan (float)"``, or ``"the string '15'"`` (a
+        number or a boolean given as text is the usual mistake).
+    """
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"{value!r} ({type(value).__name__})"

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..validate import is_finite_positive, is_whole
+from ..validate import found_value, is_finite_positive, is_whole
 
 __all__ = ["GPConfig"]
 
@@ -24,10 +24,6 @@ __all__ = ["GPConfig"]
 #: The whole-number fields and their least value (``n_latent`` may also be None).
 _WHOLE = {"n_latent": 1, "rank": 1, "n_iter": 0, "restarts": 1, "min_obs": 2, "batch_size": 1, "share_pixels": 1, "lbfgs_iter": 0}
 
-
-def _found(value: Any) -> str:
-    """A value and its type, for a message: ``inf (float)``, ``'10' (str)``."""
-    return f"{value!r} ({type(value).__name__})"
 
 
 @dataclass(frozen=True)
@@ -131,7 +127,7 @@ class GPConfig:
     lbfgs_iter: int = 10
 
     def __post_init__(self) -> None:
-        bad = [f"{name}: expected {want}, found {_found(getattr(self, name))}" for name, want in self._invalid()]
+        bad = [f"{name}: expected {want}, found {found_value(getattr(self, name))}" for name, want in self._invalid()]
         if bad:
             raise ConfigError("GPConfig: invalid values: " + "; ".join(bad))
         for name in _WHOLE:  # 3.0 or numpy.int64 -> 3: range(), torch and JSON need a Python int

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._config import dataclass_from_dict
 from ..errors import ConfigError
-from ..validate import is_whole
+from ..validate import found_value, is_whole
 from .groups import FEATURE_GROUPS
 
 __all__ = ["S1_NORMALISE", "FeatureSpec"]
@@ -28,12 +28,6 @@ S1_NORMALISE: tuple[str, ...] = ("none", "pixel", "pixel_orbit")
 #: The on/off fields of :class:`FeatureSpec` (``True`` or ``False``, NumPy booleans too).
 _FLAGS: tuple[str, ...] = ("backscatter", "rvi", "ratios", "interaction", "differences", "dt", "doy", "anomaly", "cloudy_input")
 
-
-def _found(value: Any) -> str:
-    """``value`` for an error message: the value and its type (``2.7 (float)``, ``the string '15'``)."""
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    return f"{value!r} ({type(value).__name__})"
 
 
 @dataclass(frozen=True)
@@ -189,18 +183,18 @@ class FeatureSpec:
         for name in _FLAGS:
             value = getattr(self, name)
             if not isinstance(value, (bool, np.bool_)):
-                raise ConfigError(f"FeatureSpec.{name}: expected True or False, found {_found(value)}")
+                raise ConfigError(f"FeatureSpec.{name}: expected True or False, found {found_value(value)}")
             object.__setattr__(self, name, bool(value))
 
     def _check_series_options(self) -> None:
         """Validate ``lags``, ``lag_mode`` and ``rolling`` (whole numbers, NumPy integers too, stored as ``int``)."""
         if not is_whole(self.lags) or not 0 <= self.lags <= 10:
-            raise ConfigError(f"FeatureSpec.lags: expected an integer in 0..10, found {_found(self.lags)}")
+            raise ConfigError(f"FeatureSpec.lags: expected an integer in 0..10, found {found_value(self.lags)}")
         object.__setattr__(self, "lags", int(self.lags))
         if not isinstance(self.lag_mode, str) or self.lag_mode not in ("orbit", "any"):
             raise ConfigError(f"FeatureSpec.lag_mode: expected 'orbit' or 'any', found {self.lag_mode!r}")
         if not is_whole(self.rolling) or self.rolling < 0 or (self.rolling > 1 and self.rolling % 2 == 0):
-            raise ConfigError(f"FeatureSpec.rolling: expected 0, 1 or an odd window (an integer), found {_found(self.rolling)}")
+            raise ConfigError(f"FeatureSpec.rolling: expected 0, 1 or an odd window (an integer), found {found_value(self.rolling)}")
         object.__setattr__(self, "rolling", int(self.rolling))
 
     def _check_normalise(self) -> None:
@@ -212,7 +206,7 @@ class FeatureSpec:
         """Validate ``groups`` against the registry, put them in registry order; the groups as given."""
         known = tuple(FEATURE_GROUPS)
         if isinstance(self.groups, (str, bytes, dict)) or not isinstance(self.groups, Iterable):
-            raise ConfigError(f"FeatureSpec.groups: expected a tuple of group names among {known}, found {_found(self.groups)}")
+            raise ConfigError(f"FeatureSpec.groups: expected a tuple of group names among {known}, found {found_value(self.groups)}")
         groups = tuple(self.groups)
         unknown = [g for g in groups if not isinstance(g, str) or g not in known]
         if unknown or not groups or len(set(groups)) != len(groups):
@@ -228,7 +222,7 @@ class FeatureSpec:
             # an infinite window would find a "nearest" cloudy value at no distance, or exclude every context value
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)) or not (np.isfinite(value) and value >= 0):
-                raise ConfigError(f"FeatureSpec.{name}: expected a finite number of days >= 0, found {_found(value)}")
+                raise ConfigError(f"FeatureSpec.{name}: expected a finite number of days >= 0, found {found_value(value)}")
 
     def _normalise_windows(self) -> None:
         """Validate ``windows`` and ``trends`` (distinct whole numbers of days >= 1) and store them as tuples of int."""
@@ -236,10 +230,10 @@ class FeatureSpec:
             raw = getattr(self, name)
             expected = f"FeatureSpec.{name}: expected a tuple of distinct whole numbers of days >= 1"
             if not isinstance(raw, (tuple, list, np.ndarray)) or (isinstance(raw, np.ndarray) and raw.ndim != 1):
-                raise ConfigError(f"{expected}, found {_found(raw)}")
+                raise ConfigError(f"{expected}, found {found_value(raw)}")
             bad = [w for w in raw if not is_whole(w) or w < 1]
             if bad:
-                raise ConfigError(f"{expected}, found {', '.join(map(_found, bad))} in {tuple(raw)!r}")
+                raise ConfigError(f"{expected}, found {', '.join(map(found_value, bad))} in {tuple(raw)!r}")
             vals = tuple(int(w) for w in raw)
             repeated = sorted(w for w, k in Counter(vals).items() if k > 1)
             if repeated:

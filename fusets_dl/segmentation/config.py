@@ -10,7 +10,7 @@ import numpy as np
 
 from .._config import dataclass_from_dict
 from ..errors import ConfigError
-from ..validate import is_finite_positive, is_whole
+from ..validate import found_value, is_finite_positive, is_whole
 
 __all__ = ["CLASS_DTYPE", "MAX_CLASSES", "VIEWS", "SegmentConfig"]
 
@@ -48,10 +48,6 @@ _REAL_FIELDS: tuple[tuple[str, float, bool, float | None], ...] = (
 )
 
 
-def _found(value: Any) -> str:
-    """``value`` and its type, for a message."""
-    return f"{value!r} ({type(value).__name__})"
-
 
 def _check_whole(problems: list[str], name: str, value: Any, lo: int, hi: int | None) -> None:
     """Add a problem unless ``value`` is a whole number in ``[lo, hi]``."""
@@ -59,7 +55,7 @@ def _check_whole(problems: list[str], name: str, value: Any, lo: int, hi: int | 
         return
     bound = f"at least {lo}" if hi is None else f"at least {lo} and at most {hi}"
     why = f"; class ids are {np.dtype(CLASS_DTYPE).name}" if name == "n_classes" else ""
-    problems.append(f"{name}: expected {bound} (a whole number{why}), found {_found(value)}")
+    problems.append(f"{name}: expected {bound} (a whole number{why}), found {found_value(value)}")
 
 
 def _check_real(problems: list[str], name: str, value: Any, lo: float, strict: bool, hi: float | None) -> None:
@@ -68,7 +64,7 @@ def _check_real(problems: list[str], name: str, value: Any, lo: float, strict: b
     if real and (value > lo if strict else value >= lo) and (hi is None or value < hi):
         return
     bound = f"{'>' if strict else '>='} {lo:g}" + ("" if hi is None else f" and < {hi:g}")
-    problems.append(f"{name}: expected a finite number {bound}, found {_found(value)}")
+    problems.append(f"{name}: expected a finite number {bound}, found {found_value(value)}")
 
 
 @dataclass(frozen=True)
@@ -168,15 +164,15 @@ class SegmentConfig:
             _check_real(problems, name, getattr(self, name), lo, strict, hi)
         hidden_ok = isinstance(self.hidden, (tuple, list)) and len(self.hidden) > 0 and all(is_whole(h) and h >= 1 for h in self.hidden)
         if not hidden_ok:
-            problems.append(f"hidden: expected a non-empty tuple of whole numbers >= 1, found {_found(self.hidden)}")
+            problems.append(f"hidden: expected a non-empty tuple of whole numbers >= 1, found {found_value(self.hidden)}")
         tau_ok = isinstance(self.gumbel_tau, (tuple, list)) and len(self.gumbel_tau) == 2 and all(is_finite_positive(t) for t in self.gumbel_tau)
         if not tau_ok:
-            problems.append(f"gumbel_tau: expected two finite numbers > 0, found {_found(self.gumbel_tau)}")
+            problems.append(f"gumbel_tau: expected two finite numbers > 0, found {found_value(self.gumbel_tau)}")
         epochs_ok = is_whole(self.epochs) and self.epochs >= 1
         if self.warmup is None and epochs_ok:
             object.__setattr__(self, "warmup", int(self.epochs) // 3)
         if self.warmup is not None and not is_whole(self.warmup):
-            problems.append(f"warmup: expected a whole number or None, found {_found(self.warmup)}")
+            problems.append(f"warmup: expected a whole number or None, found {found_value(self.warmup)}")
         elif epochs_ok and not 0 <= self.warmup < self.epochs:
             problems.append(f"epochs/warmup: expected epochs >= 1 and 0 <= warmup < epochs, found {self.epochs}, {self.warmup}")
         if problems:

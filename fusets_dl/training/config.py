@@ -13,7 +13,7 @@ import numpy as np
 from .._config import dataclass_from_dict
 from ..errors import ConfigError
 from ..models.registry import NETWORKS
-from ..validate import is_whole
+from ..validate import found_value, is_whole
 
 __all__ = ["TrainConfig", "batch_schedule"]
 
@@ -247,16 +247,16 @@ class TrainConfig:
             problems.append(f"loss: expected 'huber' or 'mse', found {self.loss!r}")
         fractions = (self.val_fraction, self.test_fraction)
         if not all(_real(f) and 0 < f < 1 for f in fractions) or not self.val_fraction + self.test_fraction < 1:
-            problems.append(f"val_fraction/test_fraction: expected each in (0, 1) with a sum below 1, found {_found(self.val_fraction)}, {_found(self.test_fraction)}")
+            problems.append(f"val_fraction/test_fraction: expected each in (0, 1) with a sum below 1, found {found_value(self.val_fraction)}, {found_value(self.test_fraction)}")
         if not isinstance(self.fusion, str) or self.fusion not in NETWORKS:
             problems.append(f"fusion: expected one of {tuple(NETWORKS)}, found {self.fusion!r}")
         if self.max_sample_passes is not None and not (is_whole(self.max_sample_passes) and self.max_sample_passes >= 1):
             whole = " whole" if not is_whole(self.max_sample_passes) else ""
-            problems.append(f"max_sample_passes: expected a positive{whole} number or None, found {_found(self.max_sample_passes)}")
+            problems.append(f"max_sample_passes: expected a positive{whole} number or None, found {found_value(self.max_sample_passes)}")
         if not isinstance(self.device, (str, type(None))) or (self.device is not None and not _DEVICE.fullmatch(self.device)):
-            problems.append(f"device: expected None, 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', found {_found(self.device)}")
+            problems.append(f"device: expected None, 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', found {found_value(self.device)}")
         if not isinstance(self.extra, dict):
-            problems.append(f"extra: expected a dict of notes, found {_found(self.extra)}")
+            problems.append(f"extra: expected a dict of notes, found {found_value(self.extra)}")
         problems += _sequence_problems(self)
         if problems:
             raise ConfigError("TrainConfig: " + "; ".join(problems))
@@ -351,12 +351,6 @@ def _real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _found(value: Any) -> str:
-    """``value`` for an error message: the value and its type (``nan (float)``, ``the string '64'``)."""
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    return f"{value!r} ({type(value).__name__})"
-
 
 def _field_problems(c: TrainConfig) -> list[str]:
     """What is wrong with the type or range of each numeric, on/off and width option (empty when nothing)."""
@@ -367,17 +361,17 @@ def _field_problems(c: TrainConfig) -> list[str]:
         if value is None and none:
             continue
         if not is_whole(value):
-            out.append(f"{name}: expected a whole number >= {least}{none}, found {_found(value)}")
+            out.append(f"{name}: expected a whole number >= {least}{none}, found {found_value(value)}")
         elif value < least:
-            out.append(f"{name}: expected >= {least}{none}, found {_found(value)}")
+            out.append(f"{name}: expected >= {least}{none}, found {found_value(value)}")
     for name, (expected, ok) in _NUMBERS.items():
         value = getattr(c, name)
         if not (_real(value) and bool(np.isfinite(value)) and ok(float(value))):
-            out.append(f"{name}: expected {expected}, found {_found(value)}")
+            out.append(f"{name}: expected {expected}, found {found_value(value)}")
     for name in _FLAGS:
         value = getattr(c, name)
         if not isinstance(value, (bool, np.bool_)):
-            out.append(f"{name}: expected True or False, found {_found(value)}")
+            out.append(f"{name}: expected True or False, found {found_value(value)}")
     for name, may_be_empty in _WIDTHS.items():
         value = getattr(c, name)
         if (
@@ -387,7 +381,7 @@ def _field_problems(c: TrainConfig) -> list[str]:
             or not all(is_whole(w) and w >= 1 for w in value)
         ):
             what = "a tuple of positive whole numbers" if may_be_empty else "a non-empty tuple of positive whole numbers"
-            out.append(f"{name}: expected {what}, found {_found(value)}")
+            out.append(f"{name}: expected {what}, found {found_value(value)}")
     return out
 
 
@@ -397,13 +391,13 @@ def _sequence_problems(c: TrainConfig) -> list[str]:
     if c.model not in ("mlp", "sequence"):
         out.append(f"model: expected 'mlp' or 'sequence', found {c.model!r}")
     if not (is_whole(c.seq_kernel) and c.seq_kernel >= 1 and c.seq_kernel % 2 == 1):
-        out.append(f"seq_kernel: expected an odd kernel size >= 1, found {_found(c.seq_kernel)}")
+        out.append(f"seq_kernel: expected an odd kernel size >= 1, found {found_value(c.seq_kernel)}")
     if c.seq_val_score not in ("nll", "rmse"):
         out.append(f"seq_val_score: expected 'nll' or 'rmse', found {c.seq_val_score!r}")
     if c.seq_inputs is not None:
         names = [] if isinstance(c.seq_inputs, str) or not isinstance(c.seq_inputs, (tuple, list)) else [str(n) for n in c.seq_inputs]
         if not names or len(set(names)) != len(names) or any(n not in SEQ_INPUT_NAMES for n in names):
-            out.append(f"seq_inputs: expected None or a tuple of distinct names among {list(SEQ_INPUT_NAMES)}, found {_found(c.seq_inputs)}")
+            out.append(f"seq_inputs: expected None or a tuple of distinct names among {list(SEQ_INPUT_NAMES)}, found {found_value(c.seq_inputs)}")
     return out
 
 

@@ -8,6 +8,7 @@ import torch
 
 from fusets_dl.baselines import gp
 from fusets_dl.errors import ConfigError
+from fusets_dl.validate import found_value
 
 
 def _matern32(d: np.ndarray, ls: float) -> np.ndarray:
@@ -145,7 +146,7 @@ def test_config_names_the_field_what_it_expects_and_the_value_found_with_its_typ
         gp.GPConfig(**{field: value})  # type: ignore[arg-type]
     msg = str(err.value)
     assert f"{field}: expected {expected}" in msg
-    assert f"found {value!r} ({type(value).__name__})" in msg
+    assert f"found {found_value(value)}" in msg  # "2.5 (float)", "the string '10'"
 
 
 def test_config_stores_whole_numbers_given_as_floats_or_numpy_as_int() -> None:
