@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ._series import valid_neighbours
+from .errors import ConfigError, DimensionError
 
 #: Default std growth (NDVI per day) of a linearly interpolated value away from its data.
 GROWTH_PER_DAY = 0.004
@@ -46,6 +49,14 @@ def whittaker(y: np.ndarray, w: np.ndarray, lam: float) -> np.ndarray:
         The smoothed series (..., n), float64; NaN for series with fewer than
         two positive weights (the problem is then singular).
 
+    Raises
+    ------
+    ConfigError
+        ``lam`` not a finite number > 0, or a weight negative or not finite
+        (where ``y`` is finite).
+    DimensionError
+        ``w`` does not match (broadcast to) the shape of ``y``.
+
     Notes
     -----
     The matrix is symmetric pentadiagonal and positive definite when at least
@@ -53,12 +64,24 @@ def whittaker(y: np.ndarray, w: np.ndarray, lam: float) -> np.ndarray:
     n time steps whose every operation is vectorised over all series, so the
     cost is O(n) array operations, not a Python loop over pixels.
     """
+    if not (isinstance(lam, numbers.Real | np.ndarray) and not isinstance(lam, bool) and np.ndim(lam) == 0
+            and np.issubdtype(np.asarray(lam).dtype, np.number) and np.isfinite(lam) and lam > 0):
+        raise ConfigError(f"whittaker: expected lam a finite number > 0, found {lam!r}")
     y = np.asarray(y, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
+    try:
+        w = np.broadcast_to(w, y.shape)
+    except ValueError as exc:
+        raise DimensionError(f"whittaker: expected weights of the shape of the values {y.shape}, found {w.shape}") from exc
     shape = y.shape
-    n = shape[-1]
+    n = shape[-1] if shape else 1
+    if y.size == 0:
+        return np.empty(shape, dtype=np.float64)
     yb = np.where(w > 0, np.nan_to_num(y), 0.0).reshape(-1, n)
     wb = np.where(np.isfinite(y), w, 0.0).reshape(-1, n)
+    if not (np.isfinite(wb).all() and (wb >= 0).all()):
+        raise ConfigError("whittaker: expected finite weights >= 0 where the values are finite, found "
+                          f"{int((~np.isfinite(wb)).sum())} not finite and {int((wb < 0).sum())} negative")
     bad = (wb > 0).sum(axis=1) < 2
     if n < 3:
         out = np.where(bad[:, None], np.nan, (wb * yb).sum(1, keepdims=True) / np.maximum(wb.sum(1, keepdims=True), 1e-300))
@@ -161,8 +184,21 @@ def fill_interpolated(val: np.ndarray, std: np.ndarray, days: np.ndarray, growth
     -------
     tuple of numpy.ndarray
         Filled values and std; cells outside the first and last data cell stay NaN.
+
+    Raises
+    ------
+    DimensionError
+        ``days`` is not 1-D with one day per time step.
+    ConfigError
+        ``days`` decreases somewhere.
     """
     n = val.shape[-1]
+    days = np.asarray(days)
+    if days.shape != (n,):
+        raise DimensionError(f"fill_interpolated: expected days of shape ({n},), one per time step, found {days.shape}")
+    if n > 1 and (np.diff(days) < 0).any():
+        raise ConfigError("fill_interpolated: expected days in increasing order, found them decreasing at "
+                          f"{int((np.diff(days) < 0).sum())} steps")
     ok = np.isfinite(val)
     prev, nxt = valid_neighbours(ok, days, days, days, strict=False)
     has = (prev >= 0) & (nxt < n)

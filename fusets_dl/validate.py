@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import numbers
 import re
 from collections.abc import Iterable
@@ -20,7 +21,7 @@ from .errors import (
     MissingVariableError,
 )
 
-__all__ = ["as_timedelta", "check_cube", "check_time", "found_value", "freq_days", "is_dask_backed", "require_variables"]
+__all__ = ["as_timedelta", "check_cube", "check_spatial_coords", "check_time", "found_value", "freq_days", "is_dask_backed", "require_variables"]
 
 TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
 
@@ -130,11 +131,44 @@ def check_cube(cube: xr.Dataset, *, need_target: bool = False) -> None:
     for v in required:
         if set(cube[v].dims) != {"time", "y", "x"}:
             raise DimensionError(f"fusion cube: expected {v} on (time, y, x), found {cube[v].dims}")
+    check_spatial_coords(cube, "fusion cube")
     for v in ("VV", "VH"):
         units = cube[v].attrs.get("units")
         if units is not None and str(units).lower() != "db":
             raise EncodingError(f"fusion cube: expected {v} in dB (attrs units='dB'), found units={units!r}")
     check_time(cube, "fusion cube")
+
+
+def check_spatial_coords(ds: xr.Dataset, what: str) -> None:
+    """Refuse missing (NaN/NaT) ``x`` or ``y`` coordinate values.
+
+    A NaN coordinate (a pixel centre lost in a reprojection, a point table
+    with a missing position) puts pixels nowhere: grids would not match,
+    spatial blocks would mix, and a written store could not be georeferenced.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The data whose ``x``/``y`` coordinates (where present) are checked.
+    what : str
+        The data, for the message.
+
+    Raises
+    ------
+    DimensionError
+        When a numeric ``x`` or ``y`` coordinate holds non-finite values.
+    """
+    for d in ("x", "y"):
+        if d not in ds.coords or not np.issubdtype(ds[d].dtype, np.number):
+            continue
+        v = np.asarray(ds[d].values)
+        bad = ~np.isfinite(v)
+        if bad.any():
+            raise DimensionError(
+                f"{what}: expected finite {d} coordinates, found {int(bad.sum())} of {v.size} missing or infinite "
+                f"(at positions {np.flatnonzero(bad)[:5].tolist()}); drop those pixels (ds.sel({d}=ds.{d}.notnull())) "
+                "or rebuild the grid coordinates"
+            )
 
 
 def is_finite_positive(value: Any) -> bool:
@@ -143,7 +177,12 @@ def is_finite_positive(value: Any) -> bool:
     A NaN passes neither ``<= 0`` nor ``> 0``, so a plain comparison lets it
     through; booleans, strings, infinities and non-positive numbers fail here.
     """
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and bool(np.isfinite(value)) and bool(value > 0)
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        return bool(math.isfinite(value)) and bool(value > 0)  # math: a Python int beyond float64 (10**400) is finite too
+    except OverflowError:
+        return False
 
 
 def is_whole(value: Any) -> bool:

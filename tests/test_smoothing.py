@@ -43,3 +43,48 @@ def test_limits_of_lambda_and_linear_invariance():
     gap[5:9] = np.nan
     w = np.isfinite(gap).astype(float)
     np.testing.assert_allclose(whittaker(gap[None], w[None], 10.0)[0], line, atol=1e-8)
+
+
+@pytest.mark.parametrize("lam", [0, -10.0, float("nan"), float("inf"), "10", True, None])
+def test_whittaker_refuses_a_lambda_that_is_not_positive(lam):
+    """A negative lambda gave +-inf, 0 gave 0 in every gap, NaN and inf gave NaN: all silently."""
+    from fusets_dl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"whittaker: expected lam a finite number > 0, found"):
+        whittaker(np.array([0.2, np.nan, 0.5, 0.6]), np.ones(4), lam)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_whittaker_refuses_negative_or_non_finite_weights(bad):
+    from fusets_dl.errors import ConfigError
+
+    w = np.ones(5)
+    w[1] = bad
+    with pytest.raises(ConfigError, match="expected finite weights >= 0 where the values are finite"):
+        whittaker(np.linspace(0.2, 0.6, 5), w, 10.0)
+    w_nan_y = np.where(np.arange(5) == 1, bad, 1.0)  # a bad weight where the value is missing is never used
+    y = np.linspace(0.2, 0.6, 5)
+    y[1] = np.nan
+    assert np.isfinite(whittaker(y, np.where(np.isfinite(y), 1.0, w_nan_y), 10.0)).all()
+
+
+def test_whittaker_shapes_empty_series_and_a_scalar_weight():
+    from fusets_dl.errors import DimensionError
+
+    with pytest.raises(DimensionError, match=r"expected weights of the shape of the values \(6,\), found \(5,\)"):
+        whittaker(np.ones(6), np.ones(5), 10.0)
+    assert whittaker(np.zeros((3, 0)), np.zeros((3, 0)), 10.0).shape == (3, 0)
+    y = np.array([0.2, np.nan, 0.5, 0.6, np.nan, 0.3])
+    np.testing.assert_array_equal(whittaker(y, 1.0, 10.0), whittaker(y, np.ones(6), 10.0))
+
+
+def test_fill_interpolated_checks_its_days():
+    from fusets_dl.errors import ConfigError, DimensionError
+    from fusets_dl.smoothing import fill_interpolated
+
+    v = np.array([0.2, np.nan, 0.4])
+    with pytest.raises(DimensionError, match=r"expected days of shape \(3,\), one per time step, found \(2,\)"):
+        fill_interpolated(v, np.zeros(3), np.arange(2.0))
+    with pytest.raises(ConfigError, match="expected days in increasing order"):
+        fill_interpolated(v, np.zeros(3), np.array([4.0, 2.0, 0.0]))  # gave NaN between the data, silently
+    np.testing.assert_allclose(fill_interpolated(v, np.zeros(3), np.array([0.0, 1.0, 1.0]))[0], [0.2, 0.4, 0.4])

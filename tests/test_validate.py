@@ -22,3 +22,28 @@ def test_is_finite_positive(value, ok):
 ])
 def test_is_whole(value, ok):
     assert is_whole(value) is ok
+
+
+def test_missing_spatial_coordinates_are_refused_by_the_readers_and_the_stages():
+    """A NaN pixel centre put pixels nowhere: the stages took it and the readers named it 'not monotonic'."""
+    import fusets_dl as fdl
+    from fusets_dl.errors import DimensionError
+    from fusets_dl.synthetic import make_scene
+
+    s1, s2, _ = make_scene(ny=4, nx=5, start="2021-01-01", end="2021-03-01", seed=0)
+    x = s1["x"].values.astype(float).copy()
+    x[2] = np.nan
+    with pytest.raises(DimensionError, match=r"expected finite x coordinates, found 1 of 5 missing or infinite \(at positions \[2\]\)"):
+        fdl.open_s1(s1.assign_coords(x=x))
+    cube = fdl.align(fdl.open_s1(s1), fdl.open_s2(s2))
+    y = cube["y"].values.astype(float).copy()
+    y[0] = np.inf
+    with pytest.raises(DimensionError, match="fusion cube: expected finite y coordinates"):
+        fdl.compute_features(cube.assign_coords(y=y))
+
+
+def test_is_finite_positive_takes_huge_integers_without_a_type_error():
+    """``reconstruct(lam=10**30)`` raised a TypeError from np.isfinite on a Python int beyond int64."""
+    assert is_finite_positive(10**30)
+    assert not is_finite_positive(10**400)  # beyond float64: not usable as a number of the stages
+    assert not is_finite_positive(np.bool_(True)) and not is_finite_positive(True)

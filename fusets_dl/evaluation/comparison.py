@@ -38,10 +38,14 @@ the function that fills the gaps); the flow below only runs them.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import logging
+import os
 import time
+import uuid
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +54,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import ConfigError, InsufficientDataError
+from ..errors import ConfigError, InsufficientDataError, OutputError
 from ..validate import check_cube, is_finite_positive, is_whole
 from .gaps import hide_gaps, pick_pixels, spell_starts
 from .methods import COMPARISON_METHODS, LABELS, Filled, GapInputs, label_of
@@ -102,9 +106,11 @@ class CompareConfig:
     Raises
     ------
     ConfigError
-        On an unknown method or mode, ``gap_days <= 0``, ``n_gaps < 1``,
-        ``max_pixels < 1``, ``"season"`` without ``split_date`` (or with a
-        ``period`` starting before it), or ``split_date`` in ``"blocks"`` mode.
+        On an unknown method or mode (or ``methods`` given as one string),
+        ``gap_days <= 0``, ``n_gaps < 1``, ``max_pixels < 1``, ``min_clear``
+        below 0 or ``seed`` not a whole number, ``mogpr`` not a dict,
+        ``"season"`` without ``split_date`` (or with a ``period`` starting
+        before it), or ``split_date`` in ``"blocks"`` mode.
     """
 
     gap_days: float = 60.0
@@ -135,10 +141,15 @@ class CompareConfig:
             )
         if self.mode == "season" and self.period is not None and pd.Timestamp(self.period[0]) < pd.Timestamp(self.split_date):
             raise ConfigError(f"CompareConfig: expected period to start on or after split_date {self.split_date}, found {self.period}")
+        if isinstance(self.methods, str):
+            raise ConfigError(f"CompareConfig.methods: expected a tuple of method names, found the string {self.methods!r} "
+                              f"(write ({self.methods!r},))")
         self.methods = tuple(self.methods)
         bad = [m for m in self.methods if m not in COMPARISON_METHODS]
         if bad:
-            raise ConfigError(f"CompareConfig.methods: expected some of {list(COMPARISON_METHODS)}, found {bad}")
+            hints = {m: difflib.get_close_matches(str(m), list(COMPARISON_METHODS), n=1) for m in bad}
+            hint = "".join(f"; {m!r}: did you mean {h[0]!r}?" for m, h in hints.items() if h)
+            raise ConfigError(f"CompareConfig.methods: expected some of {list(COMPARISON_METHODS)}, found {bad}{hint}")
         if not self.methods:
             raise ConfigError(f"CompareConfig.methods: expected at least one of {list(COMPARISON_METHODS)}, found none")
         if not (is_finite_positive(self.gap_days) and is_whole(self.n_gaps) and self.n_gaps >= 1):
@@ -149,6 +160,13 @@ class CompareConfig:
         self.max_pixels = None if self.max_pixels is None else int(self.max_pixels)
         if not is_finite_positive(self.lam):
             raise ConfigError(f"CompareConfig.lam: expected a finite number > 0, found {self.lam!r}")
+        if not (is_whole(self.min_clear) and self.min_clear >= 0):
+            raise ConfigError(f"CompareConfig.min_clear: expected a whole number >= 0, found {self.min_clear!r}")
+        if not is_whole(self.seed):
+            raise ConfigError(f"CompareConfig.seed: expected a whole number, found {self.seed!r}")
+        self.min_clear, self.seed = int(self.min_clear), int(self.seed)
+        if not isinstance(self.mogpr, Mapping):
+            raise ConfigError(f"CompareConfig.mogpr: expected a dict of GPConfig fields, found {type(self.mogpr).__name__} {self.mogpr!r}")
 
 
 @dataclass
@@ -197,7 +215,7 @@ class CompareResult:
         return head + body + foot
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write the rows as CSV.
+        """Write the rows as CSV (via a temporary file and a rename: never half-written).
 
         Parameters
         ----------
@@ -208,34 +226,61 @@ class CompareResult:
         -------
         Path
             ``path``.
+
+        Raises
+        ------
+        OutputError
+            The file could not be written; a file already at ``path`` is left as it was.
         """
-        path = Path(path)
+        return _write_atomic(Path(path), self._write_csv)
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write the rows and the info as strict JSON (a NaN score as null), via a temporary file and a rename.
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write.
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Raises
+        ------
+        OutputError
+            The file could not be written; a file already at ``path`` is left as it was.
+        """
+        return _write_atomic(Path(path), self._write_json)
+
+    def _write_md(self, path: Path) -> None:
+        path.write_text(self.to_markdown(), encoding="utf-8")
+
+    def _write_csv(self, path: Path) -> None:
         keys = list(self.rows[0]) if self.rows else []
-        with path.open("w", newline="") as fh:
+        with path.open("w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=keys)
             w.writeheader()
             w.writerows(self.rows)
-        return path
 
-    def to_json(self, path: str | Path) -> Path:
-        """Write the rows and the info as strict JSON (a NaN score as null).
+    def _write_json(self, path: Path) -> None:
+        path.write_text(json.dumps(_json_safe({"rows": self.rows, "info": self.info}), indent=2, default=str, allow_nan=False),
+                        encoding="utf-8")
 
-        Parameters
-        ----------
-        path : str or Path
-            The file to write.
+    def _write_png(self, path: Path) -> None:
+        from .plots import plot_comparison
 
-        Returns
-        -------
-        Path
-            ``path``.
-        """
-        path = Path(path)
-        path.write_text(json.dumps(_json_safe({"rows": self.rows, "info": self.info}), indent=2, default=str, allow_nan=False))
-        return path
+        plot_comparison(self).savefig(path, dpi=110, format="png")
 
     def save(self, folder: str | Path, *, figure: bool = True) -> dict[str, Path]:
         """Write ``compare.md``, ``compare.csv``, ``compare.json`` and ``compare.png`` into ``folder``.
+
+        Every file is first written under a temporary name beside its final
+        one; only when all of them are written are they renamed into place.
+        A failure part-way (disk full, a figure that cannot be drawn) leaves
+        the files of an earlier save as they were and no temporary file
+        behind.
 
         Parameters
         ----------
@@ -248,19 +293,58 @@ class CompareResult:
         -------
         dict
             ``md``, ``csv``, ``json`` (and ``png``) -> the written paths.
+
+        Raises
+        ------
+        OutputError
+            A file could not be written or renamed (the earlier files are kept).
         """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        out = {"md": folder / "compare.md", "csv": folder / "compare.csv", "json": folder / "compare.json"}
-        out["md"].write_text(self.to_markdown())
-        self.to_csv(out["csv"])
-        self.to_json(out["json"])
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"CompareResult.save: expected a writable folder, found {str(folder)!r} ({exc})") from exc
+        writers: dict[str, tuple[Path, Callable[[Path], None]]] = {
+            "md": (folder / "compare.md", self._write_md),
+            "csv": (folder / "compare.csv", self._write_csv),
+            "json": (folder / "compare.json", self._write_json),
+        }
         if figure:
-            from .plots import plot_comparison
+            writers["png"] = (folder / "compare.png", self._write_png)
+        tmps: dict[str, Path] = {}
+        try:
+            for key, (path, write) in writers.items():
+                tmps[key] = _temp_beside(path)
+                write(tmps[key])
+            for key, (path, _) in writers.items():  # all written: put them in place
+                os.replace(tmps[key], path)
+        except OSError as exc:
+            raise OutputError(f"CompareResult.save: could not write {key} into {str(folder)!r} ({exc}); "
+                              "the files of an earlier save were left as they were") from exc
+        finally:
+            for tmp in tmps.values():
+                tmp.unlink(missing_ok=True)
+        return {key: path for key, (path, _) in writers.items()}
 
-            out["png"] = folder / "compare.png"
-            plot_comparison(self).savefig(out["png"], dpi=110)
-        return out
+
+def _temp_beside(path: Path) -> Path:
+    """A unique temporary name ``.<name>.<random>.tmp`` in the folder of ``path`` (the file is created by its writer, with the usual permissions)."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """``write`` into a temporary file beside ``path``, then rename it to ``path``; on failure ``path`` is untouched."""
+    tmp: Path | None = None
+    try:
+        tmp = _temp_beside(path)
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"could not write {str(path)!r} ({exc}); a file already there was left as it was") from exc
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    return path
 
 
 def _json_safe(obj: Any) -> Any:
@@ -296,8 +380,9 @@ def compare(
         Fusion cube with ``VV``, ``VH`` and the clear ``NDVI`` (loaded into
         memory; the comparison is meant for scenes up to a few hundred
         thousand pixels, MOGPR bounds it).
-    config : CompareConfig, optional
-        Spell length and count, methods, pixel budget.
+    config : CompareConfig or dict, optional
+        Spell length and count, methods, pixel budget (a dict: the
+        :class:`CompareConfig` fields).
     model : FusionModel, optional
         An already trained model; its held-out test blocks are evaluated
         (``"season"`` mode: its training scene must end before
@@ -327,12 +412,24 @@ def compare(
     ------
     ConfigError
         When ``period`` misses the cube's dates, the spells do not fit, an
-        extra model holds out other blocks, or (``"season"`` mode) a given
-        model was trained on dates on or after ``split_date``.
+        extra model holds out other blocks, the model has no block split
+        (nothing held out to score), ``config`` or ``models`` are of the wrong
+        type, or (``"season"`` mode) a given model was trained on dates on or
+        after ``split_date``.
     InsufficientDataError
         When no held-out pixel keeps ``min_clear`` observations, or
         (``"season"`` mode) no date lies on one side of ``split_date``.
     """
+    if isinstance(config, Mapping):
+        try:
+            config = CompareConfig(**config)
+        except TypeError as exc:
+            raise ConfigError(f"compare: config: expected CompareConfig fields {list(CompareConfig.__dataclass_fields__)}, "
+                              f"found {sorted(config)}") from exc
+    if config is not None and not isinstance(config, CompareConfig):
+        raise ConfigError(f"compare: config: expected a CompareConfig (or a dict of its fields), found {type(config).__name__}")
+    if models is not None and not isinstance(models, Mapping):
+        raise ConfigError(f"compare: models: expected a dict name -> FusionModel, found {type(models).__name__}")
     cfg = config or CompareConfig()
     check_cube(cube, need_target=True)
     cube = cube.compute()  # a loaded copy; the caller's lazy cube stays lazy
@@ -404,7 +501,12 @@ def _cmp_pixels(
     """The evaluated pixels of the model's held-out blocks and their hidden observations."""
     blocks = model_blocks(cube, model)  # a model trained on several sites: this site's own split
     if not blocks:
-        blocks = {k: v for k, v in model.blocks.items() if k != "sites"}
+        blocks = {k: v for k, v in (getattr(model, "blocks", None) or {}).items() if k != "sites"}
+        if "block_size" not in blocks or "grid" not in blocks:
+            raise ConfigError(
+                f"compare: expected a model with a spatial-block split (blocks with 'block_size', 'grid' and 'test') to score "
+                f"its held-out pixels, found blocks {sorted(blocks)}; train the model here (model=None), or use "
+                "score_sites() for a model trained elsewhere")
         warnings.warn(
             f"compare: the model's block split (grid {blocks.get('grid')} of {blocks.get('block_size')} px) was drawn for another "
             f"cube, not this {ndvi.shape[1]} x {ndvi.shape[2]} one (nor any of its training sites by attrs['site']): its "

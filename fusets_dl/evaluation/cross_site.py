@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -38,6 +39,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import ConfigError, InsufficientDataError
+from ..validate import is_finite_positive, is_whole
 from .comparison import CompareConfig, compare
 from .methods import s1_prediction
 from .metrics import regression_metrics
@@ -105,17 +107,36 @@ def score_sites(
         (shares of the hidden values within 1 and 2 of the fusion's
         ``NDVI_std``; 68.3 % and 95.4 % when calibrated), ``seconds``; with ``calibrated``, also
         ``gap_rmse_calibrated`` and ``gap_ratio_calibrated``.
+
+    Raises
+    ------
+    ConfigError
+        No cube (or a single Dataset instead of a list), names not one per
+        cube or repeated, a bare string for ``names`` or ``trained_on``, or
+        ``gap_days``, ``n_gaps``, ``max_pixels``, ``seed``, ``block_size``
+        out of range.
+
+    Warns
+    -----
+    UserWarning
+        A site without any clear NDVI (its scores are NaN).
     """
     from ..training.loop import site_names
 
-    cubes = list(cubes)
-    names = list(names) if names is not None else site_names(cubes)
+    _check_gap_options("score_sites", gap_days, n_gaps, max_pixels, seed, block_size)
+    cubes = _as_cubes("score_sites", cubes, 1)
+    names = list(_names("score_sites", "names", names)) if names is not None else site_names(cubes)
+    trained_on = _names("score_sites", "trained_on", trained_on)
     if len(names) != len(cubes):
         raise ConfigError(f"score_sites: expected one name per cube ({len(cubes)}), found {len(names)}")
+    _check_unique("score_sites", names)
     rows = []
     for name, cube in zip(names, cubes, strict=True):
         t0 = time.perf_counter()
         cube = cube.compute()
+        if not np.isfinite(cube["NDVI"].values).any():
+            warnings.warn(f"score_sites: site {name!r} has no clear NDVI observation: its prediction and gap-filling "
+                          "scores are NaN", UserWarning, stacklevel=2)
         row: dict[str, Any] = {"site": name, "in_training": name in set(trained_on), "pixels": cube.sizes["y"] * cube.sizes["x"],
                                "dates": cube.sizes["time"]}
         row.update(_prediction_scores(cube, model))
@@ -172,16 +193,22 @@ def leave_one_site_out(
     Raises
     ------
     ConfigError
-        Fewer than two cubes, or ``sites`` naming an unknown site.
+        Fewer than two cubes, names not one per cube or repeated, ``sites``
+        empty, a bare string or naming an unknown site, or the spell
+        options out of range (as for :func:`score_sites`).
     """
     from ..training import train
     from ..training.loop import site_names
 
-    cubes = list(cubes)
-    if len(cubes) < 2:
-        raise ConfigError(f"leave_one_site_out: expected at least 2 sites, found {len(cubes)}")
-    names = list(names) if names is not None else site_names(cubes)
-    chosen = list(sites) if sites is not None else names
+    _check_gap_options("leave_one_site_out", gap_days, n_gaps, max_pixels, seed, block_size)
+    cubes = _as_cubes("leave_one_site_out", cubes, 2)
+    names = list(_names("leave_one_site_out", "names", names)) if names is not None else site_names(cubes)
+    if len(names) != len(cubes):
+        raise ConfigError(f"leave_one_site_out: expected one name per cube ({len(cubes)}), found {len(names)}")
+    _check_unique("leave_one_site_out", names)
+    chosen = list(_names("leave_one_site_out", "sites", sites)) if sites is not None else names
+    if not chosen:
+        raise ConfigError(f"leave_one_site_out: sites: expected at least one of {names} to leave out, found none")
     unknown = [s for s in chosen if s not in names]
     if unknown:
         raise ConfigError(f"leave_one_site_out: sites {unknown} are not among {names}")
@@ -204,6 +231,43 @@ def leave_one_site_out(
         models[name] = model
     table = pd.concat(frames, ignore_index=True)
     return (table, models) if return_models else table
+
+
+def _as_cubes(what: str, cubes: Sequence[xr.Dataset], least: int) -> list[xr.Dataset]:
+    """The cubes as a list: at least ``least`` Datasets (a single Dataset is refused: iterating it gives its names)."""
+    if isinstance(cubes, xr.Dataset):
+        raise ConfigError(f"{what}: expected a list of fusion cubes (one per site), found a single Dataset; pass [cube]")
+    cubes = list(cubes)
+    if len(cubes) < least:
+        raise ConfigError(f"{what}: expected at least {least} site{'s' if least > 1 else ''}, found {len(cubes)}")
+    bad = [type(c).__name__ for c in cubes if not isinstance(c, xr.Dataset)]
+    if bad:
+        raise ConfigError(f"{what}: expected xarray.Dataset fusion cubes, found {bad}")
+    return cubes
+
+
+def _names(what: str, arg: str, names: Sequence[str]) -> Sequence[str]:
+    """A sequence of site names; a bare string (which would iterate as letters) is refused."""
+    if isinstance(names, str):
+        raise ConfigError(f"{what}: {arg}: expected a list of site names, found the string {names!r} (write [{names!r}])")
+    return names
+
+
+def _check_unique(what: str, names: list[str]) -> None:
+    """Site names must be unique: the rows, the models and a model's per-site metrics are keyed by them."""
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"{what}: expected one name per site, found {dup} more than once in {names}")
+
+
+def _check_gap_options(what: str, gap_days: float, n_gaps: int, max_pixels: int | None, seed: int, block_size: int) -> None:
+    """The spells' options, before any site is loaded or any model trained."""
+    if not (is_finite_positive(gap_days) and is_whole(n_gaps) and n_gaps >= 1):
+        raise ConfigError(f"{what}: expected gap_days > 0 and a whole n_gaps >= 1, found {gap_days!r}, {n_gaps!r}")
+    if max_pixels is not None and not (is_whole(max_pixels) and max_pixels >= 1):
+        raise ConfigError(f"{what}: max_pixels: expected a whole number >= 1 or None, found {max_pixels!r}")
+    if not (is_whole(seed) and is_whole(block_size) and block_size >= 1):
+        raise ConfigError(f"{what}: expected a whole seed and a whole block_size >= 1, found {seed!r}, {block_size!r}")
 
 
 def _named(cube: xr.Dataset, name: str) -> xr.Dataset:

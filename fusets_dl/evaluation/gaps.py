@@ -6,6 +6,8 @@ so they do not depend on the order pixels are processed in.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .._rng import hash_uniform
@@ -51,7 +53,8 @@ def hide_gaps(
     Raises
     ------
     ConfigError
-        When ``n_gaps`` spells of ``gap_days`` do not fit into the span.
+        When ``n_gaps`` spells of ``gap_days`` do not fit into the span, or
+        ``gap_days`` is not a number > 0 or ``n_gaps`` not a whole number >= 1.
     """
     starts = spell_starts(days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span)
     hidden = np.zeros(ndvi.shape, dtype=bool)
@@ -79,8 +82,14 @@ def spell_starts(
     Raises
     ------
     ConfigError
-        When ``n_gaps`` spells of ``gap_days`` do not fit into the span.
+        When ``n_gaps`` spells of ``gap_days`` do not fit into the span, or
+        ``gap_days`` is not a number > 0 or ``n_gaps`` not a whole number >= 1.
     """
+    whole = isinstance(n_gaps, numbers.Real) and not isinstance(n_gaps, bool) and float(n_gaps).is_integer() and n_gaps >= 1
+    length = isinstance(gap_days, numbers.Real) and not isinstance(gap_days, bool) and np.isfinite(gap_days) and gap_days > 0
+    if not (whole and length):
+        raise ConfigError(f"compare: expected gap_days > 0 and a whole n_gaps >= 1, found gap_days={gap_days!r}, n_gaps={n_gaps!r}")
+    n_gaps = int(n_gaps)
     lo, hi = (float(days.min()), float(days.max())) if span is None else (float(span[0]), float(span[1]))
     part = (hi - lo) / n_gaps
     if gap_days > part:

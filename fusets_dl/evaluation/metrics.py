@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError, DimensionError
+
 __all__ = ["NDVI_RANGES", "clustering_scores", "coverage_metrics", "metrics_by_range", "regression_metrics"]
 
 #: NDVI ranges for the per-range metrics.
 NDVI_RANGES: tuple[float, ...] = (-1.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def _pair(observed: Any, predicted: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both flattened as float64; a size mismatch is an error, the same size in another shape a warning."""
+    o_in, p_in = np.asarray(observed, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+    if o_in.size != p_in.size:
+        raise DimensionError(f"{what}: expected observed and predicted of one size, found {o_in.shape} ({o_in.size} values) "
+                             f"and {p_in.shape} ({p_in.size})")
+    if np.squeeze(o_in).shape != np.squeeze(p_in).shape:
+        warnings.warn(f"{what}: observed {o_in.shape} and predicted {p_in.shape} differ in shape; they are paired "
+                      "value by value after flattening (transposed?)", UserWarning, stacklevel=3)
+    return o_in.ravel(), p_in.ravel()
 
 
 def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -27,10 +42,15 @@ def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str,
     dict
         ``n`` (pairs used), ``r2``, ``rmse``, ``mae`` and ``bias``; the metrics
         are NaN when fewer than two pairs exist (``r2`` also when the observed
-        values are constant).
+        values are constant: R2 is undefined there, the other metrics are not).
+
+    Raises
+    ------
+    DimensionError
+        ``observed`` and ``predicted`` differ in size (the same size in
+        another shape is paired after flattening, with a warning).
     """
-    o = np.asarray(observed, dtype=np.float64).ravel()
-    p = np.asarray(predicted, dtype=np.float64).ravel()
+    o, p = _pair(observed, predicted, "regression_metrics")
     ok = np.isfinite(o) & np.isfinite(p)
     o, p = o[ok], p[ok]
     n = int(o.size)
@@ -70,14 +90,14 @@ def coverage_metrics(observed: np.ndarray, predicted: np.ndarray, std: np.ndarra
 
     Raises
     ------
-    ValueError
-        The three inputs differ in size.
+    DimensionError
+        The three inputs differ in size (a ``ValueError``).
     """
     o = np.asarray(observed, dtype=np.float64).ravel()
     p = np.asarray(predicted, dtype=np.float64).ravel()
     s = np.asarray(std, dtype=np.float64).ravel()
     if not o.size == p.size == s.size:
-        raise ValueError(f"coverage_metrics: expected observed, predicted and std of one size, found {o.size}, {p.size} and {s.size}")
+        raise DimensionError(f"coverage_metrics: expected observed, predicted and std of one size, found {o.size}, {p.size} and {s.size}")
     ok = np.isfinite(o) & np.isfinite(p) & np.isfinite(s) & (s > 0)
     n = int(ok.sum())
     if n == 0:
@@ -124,13 +144,13 @@ def clustering_scores(labels: np.ndarray, classes: np.ndarray) -> dict[str, floa
 
     Raises
     ------
-    ValueError
-        When the two maps differ in size.
+    DimensionError
+        When the two maps differ in size (a ``ValueError``).
     """
     a = np.asarray(labels, dtype=np.float64).ravel()
     b = np.asarray(classes, dtype=np.float64).ravel()
     if a.shape != b.shape:
-        raise ValueError(f"clustering_scores: expected two maps of the same size, found {np.asarray(labels).shape} and {np.asarray(classes).shape}")
+        raise DimensionError(f"clustering_scores: expected two maps of the same size, found {np.asarray(labels).shape} and {np.asarray(classes).shape}")
     ok = np.isfinite(a) & np.isfinite(b) & (a >= 0) & (b >= 0)
     a, b = a[ok], b[ok]
     n = a.size
@@ -169,9 +189,18 @@ def metrics_by_range(observed: np.ndarray, predicted: np.ndarray, edges: Sequenc
     -------
     list of dict
         Per range: ``range`` ``[lo, hi]`` and the :func:`regression_metrics`.
+
+    Raises
+    ------
+    DimensionError
+        ``observed`` and ``predicted`` differ in size.
+    ConfigError
+        ``edges``: fewer than two, or not increasing.
     """
-    o = np.asarray(observed, dtype=np.float64).ravel()
-    p = np.asarray(predicted, dtype=np.float64).ravel()
+    o, p = _pair(observed, predicted, "metrics_by_range")
+    e = np.asarray(edges, dtype=np.float64)
+    if e.ndim != 1 or e.size < 2 or not (np.diff(e) > 0).all():
+        raise ConfigError(f"metrics_by_range: expected at least two increasing range edges, found {np.atleast_1d(e).tolist()}")
     out = []
     for lo, hi in itertools.pairwise(edges):
         sel = (o >= lo) & ((o < hi) if hi < edges[-1] else (o <= hi))

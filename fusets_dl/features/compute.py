@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import DimensionError
+from ..readers.cube import check_cube_values
 from ..validate import check_cube
 from .groups import FEATURE_GROUPS
 from .inputs import FeatureInputs
@@ -15,7 +16,13 @@ from .spec import FeatureSpec
 __all__ = ["compute_features"]
 
 
-def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None, *, context_gaps: tuple[int, float] | None = None) -> xr.DataArray:
+def compute_features(
+    cube: xr.Dataset,
+    spec: FeatureSpec | None = None,
+    *,
+    context_gaps: tuple[int, float] | None = None,
+    check_values: bool = True,
+) -> xr.DataArray:
     """Compute the features of ``spec`` on a fusion cube.
 
     Parameters
@@ -32,6 +39,13 @@ def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None, *, conte
         ``[0, max_days]`` and placed uniformly around the date (a
         counter-based hash of seed, date and pixel, so it does not depend on
         chunking). Default: only ``spec.context_exclude_days``.
+    check_values : bool
+        Check the values as :func:`fusets_dl.train` and
+        :func:`fusets_dl.predict_ndvi` do: NDVI outside [-1, 1] is an
+        ``EncodingError``, backscatter that looks like linear power a
+        warning (in memory now, on a strided sample; on Dask input per chunk
+        when computed). False only where the caller has checked the cube
+        (the trainer's sampling does).
 
     Returns
     -------
@@ -45,10 +59,18 @@ def compute_features(cube: xr.Dataset, spec: FeatureSpec | None = None, *, conte
     FusionError
         When the cube fails :func:`~fusets_dl.validate.check_cube`
         (``DimensionError``, ``MissingVariableError`` e.g. no ``NDVI`` for a
-        group that needs it, ``EncodingError``, ``DuplicateTimeError``).
+        group that needs it, ``EncodingError``, ``DuplicateTimeError``), or
+        whose NDVI lies outside [-1, 1] (``EncodingError``).
+
+    Warns
+    -----
+    UserWarning
+        When ``VV``/``VH`` look like linear power rather than dB.
     """
     spec = spec or FeatureSpec()
     check_cube(cube, need_target=any(FEATURE_GROUPS[g].needs_ndvi for g in spec.groups))
+    if check_values:
+        cube = check_cube_values(cube, "compute_features")
     inputs = _prepare_inputs(cube, spec, context_gaps)
     parts = [group.compute(inputs) for name, group in FEATURE_GROUPS.items() if name in spec.groups and group.names(spec)]
     return _assemble(parts, inputs)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ import xarray as xr
 
 from .._logging import logger
 from ..errors import ConfigError, DimensionError, EncodingError
+from ..readers.sanity import check_backscatter_units, checked
 from ..validate import require_variables
 from .orbits import orbit_groups
 
@@ -93,11 +95,15 @@ def speckle_filter(
     DimensionError
         When a variable is not on ``(time, y, x)``.
     EncodingError
-        When a variable's ``units`` are neither dB nor linear power.
+        When a variable's ``units`` are neither dB nor linear power, or its
+        values contradict declared units (linear power under ``units="dB"``,
+        dB under ``units="1"``); on Dask input when the chunk is computed.
 
     Warns
     -----
     UserWarning
+        When a variable without ``units`` (read as dB) looks like linear
+        power: converted as dB it would be filtered wrongly.
         On a point table (the pseudo-grid ``y=1, x=point`` of
         :func:`fusets_dl.open_points`, or a single pixel): neighbouring
         columns are unrelated points, so a spatial mean across them would be
@@ -128,7 +134,7 @@ def speckle_filter(
     record = json.dumps({"method": "quegan-yu-2001", "window": int(window), "by_orbit": bool(by_orbit), "orbit_groups": int(np.unique(groups).size)})
     out = cube.copy()
     for v in variables:
-        da = cube[v]
+        da = _checked_values(cube[v], v, units[v])
         if window > 1:
             da = _filter_variable(da, groups, window, units[v])
         out[v] = da.assign_attrs({**cube[v].attrs, SPECKLE_ATTR: record})
@@ -153,6 +159,31 @@ def _units_of(da: xr.DataArray, name: str) -> str:
     if str(units).strip().lower() in _LINEAR_UNITS:
         return "linear"
     raise EncodingError(f"speckle_filter: expected {name} in dB (units='dB') or linear power (units='1'), found units={units!r}")
+
+
+def _checked_values(da: xr.DataArray, name: str, units: str) -> xr.DataArray:
+    """``da`` checked against its units: declared units contradicted are an error, undeclared dB that looks linear a warning."""
+    check = _refuse_contradiction if da.attrs.get("units") is not None else _warn_undeclared
+    return checked(da, partial(check, units=units), f"speckle_filter: {name}")
+
+
+def _refuse_contradiction(values: np.ndarray, what: str, *, units: str) -> None:
+    """The readers' units check, with the advice that fits a cube's ``units`` attribute."""
+    try:
+        check_backscatter_units(values, what, declared=units)
+    except EncodingError as exc:
+        msg = str(exc).split(". Pass units=")[0]
+        raise EncodingError(f"{msg}. Fix the variable's attrs['units'] ('dB' or '1' for linear power)") from None
+
+
+def _warn_undeclared(values: np.ndarray, what: str, *, units: str) -> None:
+    """A warning instead of the error when the units were not declared (dB assumed)."""
+    try:
+        check_backscatter_units(values, what, declared=units)
+    except EncodingError:
+        warnings.warn(f"{what}: no units declared, so dB was assumed, but the values look like linear power (none negative, "
+                      "median between 0 and 1.5): set attrs units='1' for linear power, or convert with 10 * log10(x)",
+                      UserWarning, stacklevel=2)
 
 
 def _is_point_table(cube: xr.Dataset) -> bool:

@@ -11,6 +11,7 @@ column-by-column writes.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import dask
@@ -19,13 +20,21 @@ import numpy as np
 import xarray as xr
 
 from ..cf import apply_cf, cf_attrs
+from ..errors import ModelError
 from ..features.block import BlockConstants, block_constants, block_sources, feature_block
 from ..models.fusion_model import FusionModel
-from ..models.io import model_from_parts
+from ..models.io import load_model, model_from_parts
 from ..options import option
 from ..readers.cube import check_cube_values
-from ..runtime import Payload, default_batch_size, from_payload, make_payload, resolve_device
+from ..runtime import (
+    Payload,
+    default_batch_size,
+    from_payload,
+    make_payload,
+    resolve_device,
+)
 from ..validate import check_cube
+from .checks import check_dates, check_run_options
 
 __all__ = ["predict_ndvi"]
 
@@ -33,6 +42,11 @@ __all__ = ["predict_ndvi"]
 def _payload(model: FusionModel) -> Payload:
     """What travels to workers: the JSON sidecar, the safetensors bytes and their joint hash."""
     return make_payload(model.to_json_dict(model.sha256), model.state_bytes())
+
+
+def _worker_model(meta: dict, blob: bytes) -> FusionModel:
+    """The model of a payload, rebuilt where the chunks run (the user was warned about a legacy spec at load)."""
+    return model_from_parts(meta, blob, warn_legacy=False)
 
 
 #: Pixel-dates per fused batch at least (features of a batch: this many rows of a few dozen float32).
@@ -57,7 +71,7 @@ def _fused_block(
     spec's lags, trends or windows) leaves the chunk without predictions:
     a warning names it.
     """
-    model = from_payload(payload, model_from_parts, "FusionModel")
+    model = from_payload(payload, _worker_model, "FusionModel")
     src = dict(zip(names, arrays, strict=True))
     nt, ny, nx = src["VV"].shape
     npx = ny * nx
@@ -91,7 +105,7 @@ def _fused_block(
 
 def predict_ndvi(
     cube: xr.Dataset,
-    model: FusionModel,
+    model: FusionModel | str | os.PathLike,
     *,
     batch_size: int | None = None,
     device: str | None = None,
@@ -107,8 +121,10 @@ def predict_ndvi(
     ----------
     cube : xarray.Dataset
         Fusion cube with ``VV``, ``VH`` (dB).
-    model : FusionModel or SequenceModel
-        A trained model; its feature spec decides the features. A
+    model : FusionModel, SequenceModel, str or path
+        A trained model, or what :func:`fusets_dl.load_model` loads (a saved
+        model's path, or a shipped name such as ``"pretrained"``); its
+        feature spec decides the features. A
         :class:`~fusets_dl.models.sequence_model.SequenceModel` reads the clear ``NDVI`` of
         the whole series too (unless its ``spec["s1_only"]``): its prediction
         at a clear date has seen that value, so do not score it against the
@@ -141,21 +157,31 @@ def predict_ndvi(
     Raises
     ------
     FusionError
-        A cube without ``VV``/``VH`` or with bad dimensions (from
-        :func:`fusets_dl.validate.check_cube`), or a bad device, precision or
-        batch size (:class:`~fusets_dl.errors.ModelError`).
+        A cube without ``VV``/``VH``, with bad dimensions (from
+        :func:`fusets_dl.validate.check_cube`) or without dates
+        (:class:`~fusets_dl.errors.DimensionError`); ``model`` not a model, or
+        a bad device name, precision or batch size
+        (:class:`~fusets_dl.errors.ModelError`, raised at the call also for
+        a lazy result; whether CUDA is present is decided where the chunks run).
     """
+    if isinstance(model, (str, os.PathLike)):  # a path or a shipped name, as fdl.train(init=...) takes them
+        model = load_model(model)
     if getattr(model, "kind", None) == "sequence":  # whole-series model: NDVI_pred with its std as a coordinate
         from .sequence import predict_sequence
 
         ds = predict_sequence(cube, model, batch_size=batch_size, device=device, precision=precision)
         return ds["NDVI_pred"].assign_coords(NDVI_pred_std=ds["NDVI_pred_std"])
+    if not isinstance(model, FusionModel):
+        raise ModelError(f"predict_ndvi: expected a FusionModel, a SequenceModel, a saved model's path or a shipped model's name "
+                         f"(e.g. 'pretrained'), found {type(model).__name__} {model!r:.80}")
     check_cube(cube)
+    check_dates(cube, "predict_ndvi")
     cube = check_cube_values(cube, "predict_ndvi")
     # the options are read now, not when a lazy result is computed (maybe outside a ``with set_options``)
     batch_size = option("batch_size", batch_size)
     device = option("device", device)
     precision = option("precision", precision)
+    check_run_options(device, precision, batch_size)
     if "optical" in model.spec.groups:
         check_cube(cube, need_target=True)
     sources = block_sources(cube, model.spec)

@@ -25,6 +25,7 @@ from ..options import option
 from ..readers.cube import check_cube_values
 from ..runtime import Payload, from_payload, make_payload
 from ..validate import check_cube
+from .checks import check_dates, check_run_options
 
 __all__ = ["predict_sequence", "series_time_inputs"]
 
@@ -136,17 +137,30 @@ def predict_sequence(
     Raises
     ------
     ModelError
-        ``model`` is not a sequence model, or ``batch_size`` is not a positive integer.
+        ``model`` is not a sequence model, ``batch_size`` is not a positive
+        integer, or a bad device name or precision (at the call, also for a
+        lazy result).
     FusionError
-        A cube without ``VV``/``VH`` or with bad dimensions.
+        A cube without ``VV``/``VH``, with bad dimensions or without dates.
+
+    Warns
+    -----
+    UserWarning
+        A cube of fewer than 3 dates: no series for the model to read.
     """
     if getattr(model, "kind", None) != "sequence":
         raise ModelError(f"predict_sequence: expected a SequenceModel, found {type(model).__name__}")
     check_cube(cube)
+    check_dates(cube, "predict_sequence")
     cube = check_cube_values(cube, "predict_sequence")
     batch_rows(batch_size)  # a bad batch size fails now, not when a chunk is computed
     device = option("device", device)
     precision = option("precision", precision)
+    check_run_options(device, precision)  # a bad device name or precision too
+    if cube.sizes["time"] < 3:
+        warnings.warn(f"predict_sequence: the sequence model reads each pixel's whole series, and this cube has {cube.sizes['time']} "
+                      "date(s): it predicts without the temporal context it was trained with. Give it the whole series "
+                      "(a season or more), or use a FusionModel for single dates", UserWarning, stacklevel=2)
     s1_only = bool(model.spec.get("s1_only", False)) if s1_only is None else bool(s1_only)
     tchan, groups, days = series_time_inputs(cube, float(model.spec.get("orbit_gap_minutes", 3.0)))
     stack, has_angle = _stack(cube, s1_only, model.reads_angle())

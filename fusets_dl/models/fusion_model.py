@@ -18,16 +18,101 @@ from torch import nn
 from .._safeio import write_pair
 from ..errors import ModelError
 from ..features import FeatureSpec
+from ..options import option
 from ..runtime import predict_rows, resolve_device, resolve_precision
+from ..validate import is_whole
 from . import weights as _weights
 from .fused import inference_network
 from .registry import has_modality_weights
 from .scaler import Scaler
 
-__all__ = ["FORMAT_VERSION", "FusionModel"]
+__all__ = ["FORMAT_VERSION", "FusionModel", "check_batch_size", "check_device_name", "inference_device"]
 
 #: Version of the saved format (JSON sidecar + safetensors weights).
 FORMAT_VERSION = 1
+#: Device types a network can be sent to (``mps``: where this torch has it).
+_DEVICE_TYPES = ("cpu", "cuda", "mps")
+_DEVICE_EXPECTED = "'auto', 'cpu', 'cuda' or 'cuda:N' (a str or torch.device)"
+
+
+def check_device_name(device: str | torch.device | None) -> None:
+    """Refuse a device that is not a name of one (``"gpu"``, ``"CPU"``, ``"meta"``), without asking whether it is present.
+
+    For lazy results: a bad name fails when the call is made, while whether
+    CUDA is present is decided where the chunks run.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        None takes ``fdl.set_options(device=...)``.
+
+    Raises
+    ------
+    ModelError
+        Not ``"auto"``, ``"cpu"``, ``"cuda[:N]"`` (or ``"mps"``) or such a ``torch.device``.
+    """
+    device = option("device", device)
+    if isinstance(device, str) and device == "auto":
+        return
+    try:
+        dev = device if isinstance(device, torch.device) else torch.device(device) if isinstance(device, str) else None
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(f"device: expected {_DEVICE_EXPECTED}, found {device!r}") from exc
+    if dev is None or dev.type not in _DEVICE_TYPES:
+        raise ModelError(f"device: expected {_DEVICE_EXPECTED}, found {device!r}")
+
+
+def inference_device(device: str | torch.device | None) -> torch.device:
+    """:func:`~fusets_dl.runtime.resolve_device`, refusing a device this machine does not have.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``"auto"``, ``"cpu"``, ``"cuda[:N]"``; None takes ``fdl.set_options(device=...)``.
+
+    Returns
+    -------
+    torch.device
+        A device the network can be sent to.
+
+    Raises
+    ------
+    ModelError
+        An unknown device name; CUDA (also as a ``torch.device``) where there
+        is none, or a CUDA index beyond the devices present (``"cuda:7"`` on
+        a one-GPU machine); ``"mps"`` where this torch has none.
+    """
+    check_device_name(device)
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise ModelError(f"device {str(dev)!r} requested but CUDA is not available here; use device='auto' or 'cpu'")
+        if dev.index is not None and dev.index >= n:
+            raise ModelError(f"device {str(dev)!r}: expected an index in 0..{n - 1} (this machine has {n} CUDA device(s)), found {dev.index}")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ModelError(f"device {str(dev)!r} requested but this torch has no MPS device here; use device='auto' or 'cpu'")
+    return dev
+
+
+def check_batch_size(batch_size: Any) -> None:
+    """Refuse a batch size that is not None or a positive integer (0 silently meant the default, 2.5 meant 2).
+
+    Parameters
+    ----------
+    batch_size : object
+        Rows per forward pass as given; None takes ``fdl.set_options(batch_size=...)``.
+
+    Raises
+    ------
+    ModelError
+        A bool, a number that is not whole (2.5; 65536.0 passes), or below 1.
+    """
+    if batch_size is None:
+        return
+    # a whole float (65536.0, as JSON clients may send it) is accepted, as int() read it before
+    if isinstance(batch_size, np.bool_) or not is_whole(batch_size) or batch_size < 1:
+        raise ModelError(f"batch_size: expected a positive integer (rows per forward pass) or None, found {batch_size!r} ({type(batch_size).__name__})")
 
 
 @dataclass
@@ -120,7 +205,7 @@ class FusionModel:
             return None
         xs, ok = self.standardise(x)
         out = np.full((xs.shape[0], len(self.network.names)), np.nan, dtype=np.float32)
-        dev = resolve_device(device)
+        dev = inference_device(device)
         net = inference_network(self, dev, torch.float32)
         with torch.inference_mode():
             for i in range(0, int(ok.sum()), 65536):
@@ -168,9 +253,12 @@ class FusionModel:
         Raises
         ------
         ModelError
-            ``x`` is not (n, f), or a bad device, precision or batch size.
+            ``x`` is not (n, f) or not numbers (strings, booleans, complex,
+            objects), or a bad device (also a CUDA device this machine does
+            not have), precision or batch size (not None or a positive integer).
         """
-        dev = resolve_device(device)
+        check_batch_size(batch_size)
+        dev = inference_device(device)
         dtype = resolve_precision(precision, dev)
         # the network standardises, selects the usable rows and fills absent optional features per batch, on its device
         x = self._check_features(x)
@@ -178,8 +266,11 @@ class FusionModel:
         return predict_rows(net, x, batch_size=batch_size, device=dev)
 
     def _check_features(self, x: np.ndarray) -> np.ndarray:
-        """``x`` as float32 (n, f), or a ModelError naming the expected shape."""
-        x = np.asarray(x, dtype=np.float32)
+        """``x`` as float32 (n, f), or a ModelError naming the expected shape or dtype."""
+        raw = np.asarray(x)
+        if raw.dtype.kind not in "iuf":  # strings were parsed, booleans read as 0/1, complex lost its imaginary part, None became NaN
+            raise ModelError(f"predict: expected real-valued features (a float or integer array), found dtype {raw.dtype}")
+        x = raw.astype(np.float32, copy=False)
         if x.ndim != 2 or x.shape[1] != len(self.spec.names):
             raise ModelError(f"predict: expected features of shape (n, {len(self.spec.names)}), found {x.shape}")
         return x
@@ -245,17 +336,31 @@ class FusionModel:
         Files are written to temporary names and renamed, so an interrupted
         save never leaves a half-written model under the final name.
 
+        An existing model of the same name is replaced (each file by a
+        rename); a JSON file there that is not a fusets_dl sidecar is never
+        replaced. Missing folders are created.
+
         Parameters
         ----------
         path : str or Path
-            May end with ``.json`` or ``.safetensors`` or have no suffix.
+            May end with ``.json`` or ``.safetensors`` or have no suffix;
+            ``~`` is expanded.
 
         Returns
         -------
         Path
             The JSON sidecar's path.
+
+        Raises
+        ------
+        ModelError
+            ``path`` is not a ``str`` or path.
+        StoreExistsError
+            A JSON file of that name exists and is not a fusets_dl sidecar.
         """
-        return write_pair(path, self.state_bytes(), self.to_json_dict)
+        from .files import model_path
+
+        return write_pair(model_path(path, "save"), self.state_bytes(), self.to_json_dict)
 
     def check_compatible(self, spec: FeatureSpec) -> None:
         """Refuse features that differ from the ones the model was trained on.

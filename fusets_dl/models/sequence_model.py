@@ -15,10 +15,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from .._safeio import read_pair, write_pair
+from .._safeio import write_pair
 from ..errors import ModelError
-from ..runtime import resolve_device, resolve_precision
+from ..runtime import resolve_precision
 from . import weights as _weights
+from .fusion_model import inference_device
 from .sequence import (
     CHANNELS,
     RowTCN,
@@ -316,7 +317,7 @@ class SequenceModel:
         std = np.full((p, t), np.nan, dtype=np.float32)
         if p == 0 or t == 0:
             return mean, std
-        dev = resolve_device(device)
+        dev = inference_device(device)
         run, step = self._runner(dev, resolve_precision(precision, dev), t)
         bs = batch_rows(batch_size)
         r = self.radius
@@ -416,14 +417,22 @@ class SequenceModel:
         Parameters
         ----------
         path : str or Path
-            May end with ``.json`` or ``.safetensors`` or have no suffix.
+            May end with ``.json`` or ``.safetensors`` or have no suffix;
+            ``~`` is expanded.
 
         Returns
         -------
         Path
             The JSON sidecar's path.
+
+        Raises
+        ------
+        ModelError
+            ``path`` is not a ``str`` or path.
         """
-        return write_pair(path, self.state_bytes(), self.to_json_dict)
+        from .files import model_path
+
+        return write_pair(model_path(path, "save"), self.state_bytes(), self.to_json_dict)
 
 
 def _positive(v: Any) -> bool:
@@ -454,8 +463,9 @@ def sequence_from_parts(meta: dict[str, Any], blob: bytes, *, name: str = "weigh
     Raises
     ------
     ModelError
-        Another kind, missing statistics or architecture, a calibration
-        factor that is not positive and finite, unreadable
+        Another kind, missing or non-numeric statistics or architecture,
+        metadata (``spec``, ``config``, ``info``, ...) of the wrong type, a
+        calibration factor that is not positive and finite, unreadable
         weights, or weights that do not fit the architecture.
     """
     from safetensors import SafetensorError
@@ -463,9 +473,12 @@ def sequence_from_parts(meta: dict[str, Any], blob: bytes, *, name: str = "weigh
 
     if meta.get("kind") != "sequence":
         raise ModelError(f"{name}: expected a sequence model (kind 'sequence'), found kind {meta.get('kind')!r}")
+    from .files import check_metadata, is_real
+
+    check_metadata(meta, name, {"spec": dict})
     stats = meta.get("stats")
-    if not isinstance(stats, dict) or any(k not in stats for k in _STATS) or not all(np.isfinite(float(stats[k])) for k in _STATS):
-        raise ModelError(f"{name}: the sidecar's stats: expected finite {list(_STATS)}, found {stats!r:.200}")
+    if not isinstance(stats, dict) or any(k not in stats for k in _STATS) or not all(is_real(stats[k]) and np.isfinite(stats[k]) for k in _STATS):
+        raise ModelError(f"{name}: the sidecar's stats: expected finite numbers {list(_STATS)}, found {stats!r:.200}")
     if any(float(stats[k]) <= 0 for k in _STATS if k.endswith("_std")):
         raise ModelError(f"{name}: the sidecar's stats: expected positive standard deviations, found {stats!r:.200}")
     calib = meta.get("calibration") or {}
@@ -510,7 +523,9 @@ def load_sequence_model(path: str | Path) -> SequenceModel:
     ModelError
         Missing files, hash mismatches, another format, bad content.
     """
-    meta, blob, w_path, j_path = read_pair(path, SEQUENCE_FORMAT, _VERSION)
+    from .files import model_path, read_model_pair
+
+    meta, blob, w_path, j_path = read_model_pair(model_path(path), SEQUENCE_FORMAT, _VERSION)
     model = sequence_from_parts(meta, blob, name=w_path.name)
     model.info.update({"loaded_from": str(j_path), "loaded_at": datetime.now(timezone.utc).isoformat()})
     return model

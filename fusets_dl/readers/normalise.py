@@ -16,7 +16,7 @@ from pyproj import CRS
 
 from .._logging import logger
 from ..errors import ConfigError, DimensionError, DuplicateTimeError
-from ..validate import check_time
+from ..validate import check_spatial_coords, check_time
 from .conventions import BANDS, TIME_NAMES, canonical_band_name
 from .crs import find_crs
 from .stacked import bands_from_band_dim, time_from_dated_bands
@@ -119,7 +119,8 @@ def _normalise_dims(ds: xr.Dataset, what: str) -> xr.Dataset:
 
 
 def _check_spatial_axes(ds: xr.Dataset, what: str) -> None:
-    """``x`` and ``y`` strictly monotonic; longitudes wrapping at +-180 (a scene across the antimeridian) named as such."""
+    """``x`` and ``y`` finite and strictly monotonic; longitudes wrapping at +-180 (a scene across the antimeridian) named as such."""
+    check_spatial_coords(ds, what)
     for d in ("x", "y"):
         if d not in ds.coords or ds.sizes[d] < 2:
             continue

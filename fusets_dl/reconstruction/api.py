@@ -30,6 +30,7 @@ result with its CF attributes (``_rec_dataset``).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import numbers
 import warnings
@@ -48,7 +49,7 @@ from ..models import FusionModel
 from ..readers.cube import check_cube_values
 from ..validate import check_cube, freq_days, is_finite_positive
 from .calibrate import Calibration, calibrate, reads_ndvi
-from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, reconstruct_block
+from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
 from .uncertainty import pred_std_table
 
 __all__ = ["SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "reconstruct"]
@@ -89,6 +90,9 @@ def check_reconstruct_options(
     ConfigError
         An option out of range or of the wrong type, with the value found.
     """
+    for name, v in (("pred_gap_days", pred_gap_days), ("debias_days", debias_days)):
+        if v is not None and not (isinstance(v, numbers.Real) and not isinstance(v, bool)):
+            raise ConfigError(f"reconstruct: {name}: expected a number of days or None, found {type(v).__name__} {v!r}")
     if pred_gap_days is not None and not pred_gap_days >= 0:
         raise ConfigError(f"reconstruct: expected pred_gap_days >= 0 or None, found {pred_gap_days}")
     if debias_days is not None and not debias_days > 0:
@@ -104,7 +108,10 @@ def check_reconstruct_options(
         if not ok:
             raise ConfigError(f"reconstruct: weights[{key!r}]: expected a finite number {'> 0' if key == 'observed' else '>= 0'}, found {v!r}")
     if not (is_finite_positive(lam) and is_finite_positive(obs_std)):
-        raise ConfigError(f"reconstruct: expected finite lam > 0 and obs_std > 0, found lam={lam}, obs_std={obs_std}")
+        raise ConfigError(f"reconstruct: expected finite lam > 0 and obs_std > 0, found lam={lam!r}, obs_std={obs_std!r}")
+    if obs_std >= 1.0:  # NDVI spans -1..1: a std this large is most likely in percent (3 for 0.03)
+        warnings.warn(f"reconstruct: obs_std={obs_std:g} is the std of a clear observation in NDVI units (-1..1); "
+                      "expected about 0.01-0.1 (0.03 by default): was it given in percent?", UserWarning, stacklevel=3)
     return weights
 
 
@@ -116,7 +123,7 @@ def _rec_grid(t: pd.DatetimeIndex, freq: str | None, smooth: bool) -> _RecGrid:
         step = freq_days(freq, "reconstruct")
         if step < 1 or step != int(step):
             raise ConfigError(f"reconstruct: freq must be a whole number of days (e.g. '5D'), found {freq!r}")
-        out_times = pd.date_range(origin, t[-1], freq=freq)
+        out_times = freq_grid(t, freq)
         if smooth and out_times.size < 2:
             raise ConfigError(f"reconstruct: freq {freq!r} gives {out_times.size} output date over this {in_days[-1]:.0f}-day series; "
                               "the smoother needs at least 2: a shorter freq, or smooth=False")
@@ -183,9 +190,15 @@ def _rec_calibrated(
     cube: xr.Dataset, model: FusionModel, pred: xr.DataArray | None, options: dict[str, Any] | None, obs_std: float
 ) -> tuple[dict[str, float], float | None, float | None, float | None, Calibration]:
     """``weights="auto"``: the weights, lambda and guard chosen by :func:`.calibrate.calibrate` on held-out spells."""
+    if options is not None and not isinstance(options, Mapping):
+        raise ConfigError(f"reconstruct: calibration: expected a dict of calibrate() options, found {type(options).__name__} {options!r}")
     opts = dict(options or {})
     if "predicted" in opts or "obs_std" in opts:
         raise ConfigError("reconstruct: calibration options: 'predicted' and 'obs_std' are reconstruct's own arguments")
+    allowed = [k for k in inspect.signature(calibrate).parameters if k not in ("cube", "model", "predicted", "obs_std")]
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise ConfigError(f"reconstruct: calibration: expected options among {allowed}, found {unknown}")
     cal = calibrate(cube, model, predicted=pred, obs_std=obs_std, **opts)
     s = cal.settings
     return {"predicted": s["w_pred"]}, s["lam"], s["pred_gap_days"], s.get("debias_days"), cal
@@ -264,8 +277,10 @@ def reconstruct(
     model : FusionModel
         Trained model for the predictions (ignored when ``predicted`` is given).
     freq : str, optional
-        Output on a regular grid (``"5D"``, ``"1D"``) from the first to the
-        last cube date; default: the cube's own dates.
+        Output on a regular grid (``"5D"``, ``"1D"``) from midnight of the
+        first cube date until it covers the last one (one step beyond the
+        last date at most, so that every clear view is used); default: the
+        cube's own dates.
     smooth : bool, optional
         Apply the weighted Whittaker smoother (second differences). Default
         None: on for the per-date model, off for the whole-series sequence
@@ -344,6 +359,11 @@ def reconstruct(
     DimensionError, MissingVariableError, EncodingError
         The cube is not a fusion cube with ``NDVI`` in NDVI and ``VV``,
         ``VH`` in dB (see :func:`fusets_dl.validate.check_cube`).
+
+    Warns
+    -----
+    UserWarning
+        ``obs_std`` of 1 or more (NDVI units; percent?).
     """
     if smooth is not None and not isinstance(smooth, (bool, np.bool_)):
         raise ConfigError(f"reconstruct: smooth: expected True, False or None, found {type(smooth).__name__} {smooth!r}")

@@ -29,6 +29,17 @@ S1 prediction it contains. :func:`calibrate` measures instead of assuming:
 Only the sampled pixels are loaded and predicted (a bounded cost, whatever
 the size of the cube); the reconstruction of the whole cube with the chosen
 setting stays lazy.
+
+When it cannot calibrate (a series too short for ``n_gaps`` spells of
+``gap_days``: :class:`~fusets_dl.errors.ConfigError`; no sampled pixel with a
+hidden value and ``min_clear`` clear ones left: :class:`~fusets_dl.errors.InsufficientDataError`),
+:func:`calibrate` and so ``reconstruct(weights="auto")`` raise: there is no
+silent fallback to the fixed setting. A setting chosen on fewer than
+:data:`MIN_HIDDEN` hidden values is returned with a ``UserWarning``. At
+training time :func:`calibrate_sites` skips such a site and, when no site can
+be calibrated, returns None with a ``UserWarning``: the model then keeps the
+fixed setting (inverse-variance weights, lambda 1000, no guard), which
+``reconstruct(weights="model")`` uses.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from __future__ import annotations
 import itertools
 import logging
 import numbers
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -225,6 +237,10 @@ class Calibration:
         """
         return asdict(self)
 
+
+#: Fewest hidden values :func:`calibrate` chooses a setting on without a warning (fewer: the choice is noise;
+#: :func:`std_scale_for` needs 10 to fit the std factor at all).
+MIN_HIDDEN = 30
 
 #: Fewest validation-block pixels the calibration is content with before it adds training-block pixels
 #: (where the model's prediction is optimistic: it was fitted there).
@@ -503,17 +519,25 @@ def calibrate(
     Raises
     ------
     ConfigError
-        ``gap_days``, ``n_gaps``, ``max_pixels`` or ``obs_std`` out of range,
-        or spells that do not fit the series.
+        ``gap_days``, ``n_gaps``, ``max_pixels``, ``min_clear``, ``seed`` or
+        ``obs_std`` out of range or of the wrong type, a ``period`` outside
+        the cube's dates, or spells that do not fit the series.
     InsufficientDataError
         No sampled pixel keeps ``min_clear`` observations with a hidden one.
+
+    Warns
+    -----
+    UserWarning
+        The setting was chosen on fewer than :data:`MIN_HIDDEN` hidden values.
     """
     if not (is_finite_positive(gap_days) and is_whole(n_gaps) and n_gaps >= 1 and is_whole(max_pixels) and max_pixels >= 1 and is_finite_positive(obs_std)):
         raise ConfigError(
             f"calibrate: expected gap_days > 0, whole n_gaps >= 1 and max_pixels >= 1, obs_std > 0, "
             f"found {gap_days!r}, {n_gaps!r}, {max_pixels!r}, {obs_std!r}"
         )
-    n_gaps, max_pixels = int(n_gaps), int(max_pixels)
+    if not (is_whole(min_clear) and min_clear >= 0 and is_whole(seed)):
+        raise ConfigError(f"calibrate: expected a whole min_clear >= 0 and a whole seed, found min_clear={min_clear!r}, seed={seed!r}")
+    n_gaps, max_pixels, min_clear, seed = int(n_gaps), int(max_pixels), int(min_clear), int(seed)
     if settings is not None and not settings:
         raise ConfigError("calibrate: settings: expected at least one setting to try, found an empty list")
     if isinstance(grid, dict):
@@ -537,6 +561,8 @@ def calibrate(
             raise ConfigError(f"calibrate: period: expected (start, end) dates, found {period!r} ({exc})") from exc
         if not span[0] < span[1]:
             raise ConfigError(f"calibrate: period: expected (start, end) with start < end, found {period!r}")
+        if span[1] <= days[0] or span[0] >= days[-1]:
+            raise ConfigError(f"calibrate: period: expected dates that overlap the cube's {t[0].date()}..{t[-1].date()}, found {period!r}")
     iy, ix, where = _sample_pixels(cube.sizes["y"], cube.sizes["x"], model_blocks(cube, model), 4 * max_pixels, seed)
     iy, ix = iy[: 4 * max_pixels], ix[: 4 * max_pixels]
     sub = _pixel_cube(cube, iy, ix)
@@ -575,6 +601,11 @@ def calibrate(
     best = min((r for r in tried if np.isfinite(r["rmse"])), key=lambda r: r["rmse"])
     chosen = {k: best.get(k) for k in ("w_pred", "lam", "pred_gap_days", "debias_days")}
     scale, _ = std_scale_for(obs, pred, hidden, days, chosen, obs_std=obs_std, edges=edges, table=table)
+    if pred_row["n"] < MIN_HIDDEN:
+        warnings.warn(
+            f"calibrate: the setting was chosen on {pred_row['n']} hidden values only ({keep.size} pixels; expected at least "
+            f"{MIN_HIDDEN}): the choice and its std factor are noisy; more pixels, more or shorter spells, or the fixed "
+            "setting (reconstruct(..., weights=None)) are safer", UserWarning, stacklevel=2)
     log.info(
         "calibrate: %d pixels (%s blocks), %d hidden values: chosen %s, RMSE %.4f (prediction alone %.4f, default %.4f), std x %.2f",
         keep.size, where, pred_row["n"], chosen, best["rmse"], pred_row["rmse"], default_row["rmse"], scale,
@@ -681,6 +712,12 @@ def calibrate_sites(
         The :class:`Calibration` fields but its table, with ``gap_days``,
         ``n_gaps``, ``seed`` and (several cubes) each site's own choice under
         ``sites``; None, with a warning, when no cube holds a spell to hide.
+
+    Warns
+    -----
+    UserWarning
+        No cube could be calibrated (None: the fixed setting), or some could
+        not (the setting is chosen on the others).
     """
     cals, sites, used = [], {}, []
     kw = {"gap_days": 60.0, "n_gaps": 3, "max_pixels": 300, "seed": seed, "device": device}
@@ -693,9 +730,18 @@ def calibrate_sites(
         cals.append(cal)
         used.append((cube, split))
         sites[name] = {"settings": cal.settings, "rmse": cal.rmse, "n_hidden": cal.n_hidden}
+    skipped = [n for n in names if n not in sites]
     if not cals:
         log.warning("calibrate_sites: the reconstruction keeps its fixed default weights: no calibration spells fit")
+        warnings.warn(
+            f"calibrate_sites: no reconstruction calibration: no cube ({', '.join(map(str, names))}) could be calibrated "
+            "(3 spells of 60 days per pixel need a long enough series and 4 clear observations left around them); the model "
+            "keeps the fixed setting and reconstruct(weights='model') uses it (see the log for each site's reason)",
+            UserWarning, stacklevel=2)
         return None
+    if skipped:
+        warnings.warn(f"calibrate_sites: sites {skipped} hold no calibration spell; the setting is chosen on "
+                      f"{sorted(sites)} only (see the log for the reason)", UserWarning, stacklevel=2)
     if len(cubes) > 1:
         pooled = pool_calibrations(cals)
         # each site's std factor for the pooled setting (its own choice may differ), on the same spells

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .._series import nearest_cells, valid_neighbours
 from ..smoothing import GROWTH_PER_DAY, fill_interpolated, whittaker
@@ -87,6 +88,10 @@ def _smooth(
         wp = np.full(p_sd.shape, w_pred)
     w = np.where(has_o, w_obs * o_n, np.where(has_p, wp * p_n, 0.0))
     val_out = whittaker(val, w, lam / step**3)
+    # a series with a single weighted cell (one clear view and no prediction): the smoother is singular there and
+    # returns NaN; the value of that cell, held beyond it by _hold_edges, is what the data say
+    single = ((w > 0).sum(axis=-1) == 1)[..., None] & (w > 0)
+    val_out = np.where(single, val, val_out)
     _, filled_std = fill_interpolated(val, std, grid_days)
     std_out = np.where(np.isfinite(std), std, filled_std)
     val_out, std_out = _hold_edges(val_out, std_out, w > 0, grid_days)
@@ -454,3 +459,34 @@ def reconstruct_block(obs: np.ndarray, pred: np.ndarray, **kw: Any) -> np.ndarra
     parts = [reconstruct_pixels(o[i : i + BATCH], p[i : i + BATCH], **kw) for i in range(0, max(o.shape[0], 1), BATCH)]
     out = np.concatenate(parts, axis=0) if parts else np.empty((0, len(kw["out_idx"]), 3), np.float32)
     return out.reshape(*lead, *out.shape[1:])
+
+
+def freq_grid(t: pd.DatetimeIndex, freq: str | pd.DateOffset) -> pd.DatetimeIndex:
+    """The regular output dates at ``freq`` from the first day of ``t``, reaching its last date.
+
+    The grid starts at midnight of the first date. When the last date lies
+    beyond the half step that the last grid date covers, one more step is
+    added, so every date of the cube falls in a grid cell: cut at the last
+    date, a clear view up to a step after the grid's end was dropped.
+
+    Parameters
+    ----------
+    t : pandas.DatetimeIndex
+        The cube's dates, sorted.
+    freq : str or pandas.DateOffset
+        A fixed step of whole days (checked by the caller).
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        The grid, ending on or before the last date, or (one step more)
+        less than a step after it.
+    """
+    origin = t[0].floor("D")
+    out = pd.date_range(origin, t[-1], freq=freq)
+    grid = ((out - origin) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
+    last = np.array([(t[-1] - origin) / pd.Timedelta(days=1)])
+    if out.size > 1 and not nearest_cells(last, grid)[1][0]:
+        out = pd.date_range(origin, periods=out.size + 1, freq=freq)
+    return out
+

@@ -25,7 +25,7 @@ from ..models.sequence_model import cube_span
 from ..readers.cube import check_cube_values
 from ..smoothing import whittaker
 from ..validate import check_cube, freq_days, is_finite_positive
-from .kernels import SOURCE_FLAGS
+from .kernels import SOURCE_FLAGS, freq_grid
 
 __all__ = ["reconstruct_sequence"]
 
@@ -77,6 +77,8 @@ def _kernel(
         np.add.at(w, (..., cell), wi)
         y = np.where(w > 0, y / np.where(w > 0, w, 1.0), np.nan)
         z = whittaker(y, w, lam)
+        # a series with a single weighted day has no smoothed curve (NaN): its values are kept as they are
+        z = np.where(((w > 0).sum(axis=-1) == 1)[..., None], y, z)
         val = np.where(np.isfinite(val), z[..., cell], np.nan)
     if grid_days is not None:
         after = np.clip(np.searchsorted(in_days, grid_days), 0, in_days.size - 1)
@@ -204,7 +206,7 @@ def reconstruct_sequence(
         step = freq_days(freq, "reconstruct")
         if step < 1 or step != int(step):
             raise ConfigError(f"reconstruct: freq must be a whole number of days (e.g. '5D'), found {freq!r}")
-        out_times = pd.date_range(origin, t[-1], freq=freq)
+        out_times = freq_grid(t, freq)
         grid_days = ((out_times - origin) / pd.Timedelta(days=1)).to_numpy(np.float64)
 
     def _in(a: xr.DataArray) -> xr.DataArray:

@@ -225,3 +225,90 @@ def test_season_mode_errors(small_cube: xr.Dataset) -> None:
         compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, methods=("linear",), mode="season", split_date="2021-07-01"), model=model)
     with pytest.raises(InsufficientDataError, match="both sides"):
         compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, methods=("linear",), mode="season", split_date="2030-01-01"))
+
+
+# --- hostile inputs -----------------------------------------------------------------------------------------
+
+
+def test_config_options_of_the_wrong_kind_are_config_errors() -> None:
+    for kw, msg in (({"methods": "linear"}, r"expected a tuple of method names, found the string 'linear' \(write \('linear',\)\)"),
+                    ({"methods": ("linaer", "fusion")}, r"found \['linaer'\]; 'linaer': did you mean 'linear'\?"),
+                    ({"min_clear": -1}, "min_clear: expected a whole number >= 0, found -1"),
+                    ({"min_clear": "4"}, "min_clear: expected a whole number >= 0, found '4'"),
+                    ({"seed": "x"}, "seed: expected a whole number, found 'x'"), ({"seed": 1.5}, "seed: expected a whole number"),
+                    ({"mogpr": [("n_iter", 3)]}, "mogpr: expected a dict of GPConfig fields, found list")):
+        with pytest.raises(ConfigError, match=msg):
+            CompareConfig(**kw)
+
+
+def test_compare_refuses_a_config_or_models_of_the_wrong_kind_and_a_model_without_blocks(small_cube: xr.Dataset) -> None:
+    from fusets_dl.models.fusion_model import FusionModel
+    from fusets_dl.models.mlp import MLP
+    from fusets_dl.models.scaler import Scaler
+
+    spec = fdl.FeatureSpec()
+    n = len(spec.names)
+    bare = FusionModel(MLP(n, (4,)), spec, Scaler(np.zeros(n, np.float32), np.ones(n, np.float32), 0.5, 0.2),
+                       {"type": "mlp", "n_in": n, "hidden": [4], "dropout": 0.1, "batch_norm": True})
+    bare.blocks = {}  # trained elsewhere, no split: KeyError 'block_size' before
+    with pytest.raises(ConfigError, match=r"expected a model with a spatial-block split .* found blocks \[\]; .*score_sites"):
+        compare(small_cube, config=CompareConfig(gap_days=40, methods=("linear",)), model=bare)
+    with pytest.raises(ConfigError, match=r"config: expected CompareConfig fields .* found \['gapdays'\]"):
+        compare(small_cube, config={"gapdays": 40}, model=bare)
+    with pytest.raises(ConfigError, match="config: expected a CompareConfig .* found list"):
+        compare(small_cube, config=[40], model=bare)
+    with pytest.raises(ConfigError, match="models: expected a dict name -> FusionModel, found list"):
+        compare(small_cube, config={"gap_days": 40, "methods": ("linear",)}, model=bare, models=[bare])
+
+
+def _hand_result() -> fdl.evaluation.CompareResult:
+    row = {"method": "linear", "rmse": 0.1, "mae": 0.08, "r2": 0.5, "bias": 0.01, "n": 10, "filled": 1.0, "n_std": 0,
+           "within_1std": float("nan"), "within_2std": float("nan"), "mean_std": float("nan"), "nll": float("nan"),
+           "seconds": 0.1, "seconds_per_pixel": 0.01, "timed_pixels": 10}
+    info = {"n_hidden_scored": 10, "n_hidden": 12, "n_pixels": 3, "n_gaps": 2, "gap_days": 30.0}
+    return fdl.evaluation.CompareResult(rows=[row], info=info)
+
+
+def test_save_is_atomic_and_a_failure_keeps_the_earlier_files(tmp_path, monkeypatch) -> None:
+    """A save that fails part-way (here the JSON writer, after the table and the CSV) leaves the earlier save whole."""
+    from fusets_dl.errors import OutputError
+    from fusets_dl.evaluation.comparison import CompareResult
+
+    first = _hand_result()
+    files = first.save(tmp_path, figure=False)
+    before = {k: p.read_bytes() for k, p in files.items()}
+    assert set(before) == {"md", "csv", "json"} and json.loads(before["json"])["rows"][0]["within_1std"] is None
+    second = _hand_result()
+    second.rows[0]["rmse"] = 0.9
+
+    def disk_full(self, path):
+        path.write_text('{"rows": [')  # half a file, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(CompareResult, "_write_json", disk_full)
+    with pytest.raises(OutputError, match=r"could not write json .*No space left.*earlier save were left as they were"):
+        second.save(tmp_path, figure=False)
+    assert {k: p.read_bytes() for k, p in files.items()} == before  # neither the new table nor the new CSV replaced them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compare.csv", "compare.json", "compare.md"]  # no temporary left
+    # the figure is written with the rest: one that cannot be drawn keeps the earlier files too
+    monkeypatch.undo()
+    monkeypatch.setattr(CompareResult, "_write_png", lambda self, path: (_ for _ in ()).throw(OSError("cannot draw")))
+    with pytest.raises(OutputError, match="could not write png"):
+        second.save(tmp_path)
+    assert {k: p.read_bytes() for k, p in files.items()} == before
+    monkeypatch.undo()
+    assert "0.9000" in second.save(tmp_path, figure=False)["md"].read_text()
+
+
+def test_to_csv_and_to_json_never_leave_a_half_written_file(tmp_path, monkeypatch) -> None:
+    from fusets_dl.errors import OutputError
+
+    res = _hand_result()
+    path = res.to_json(tmp_path / "r.json")
+    good = path.read_text()
+    monkeypatch.setattr(json, "dumps", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OutputError, match="disk full"):
+        res.to_json(path)
+    assert path.read_text() == good and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    csv_path = res.to_csv(tmp_path / "r.csv")
+    assert csv_path.read_text().splitlines()[0].startswith("method,rmse")

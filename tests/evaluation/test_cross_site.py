@@ -113,3 +113,57 @@ def test_a_sequence_model_is_scored_on_what_it_does_not_read(three_sites):
     assert row["pred_r2"][0] != pytest.approx(regression_metrics(obs[ok], seen[ok])["r2"])
     # the gap-filling row "S1 prediction alone" is the S1-only mode too, not the reconstruction's NDVI-aware mean
     assert np.isfinite(row["gap_rmse_s1"][0]) and row["gap_rmse_s1"][0] != pytest.approx(row["gap_rmse_fusion"][0])
+
+
+# --- hostile inputs (no training: the checks come first) ----------------------------------------------------
+
+
+def _tiny_sites():
+    from tests.reconstruction.test_calibrate import _model, _rice_cube
+
+    a, _, _ = _rice_cube(ny=4, nx=4, seed=1)
+    b, _, _ = _rice_cube(ny=4, nx=4, seed=2)
+    return _model(), a.assign_attrs(site="a"), b.assign_attrs(site="b")
+
+
+def test_site_names_must_be_unique_and_lists():
+    """Two sites named alike gave two rows of one name (and one model for both in leave_one_site_out)."""
+    m, a, b = _tiny_sites()
+    with pytest.raises(ConfigError, match=r"score_sites: expected one name per site, found \['x'\] more than once"):
+        score_sites(m, [a, b], names=["x", "x"])
+    with pytest.raises(ConfigError, match=r"leave_one_site_out: expected one name per site, found \['x'\]"):
+        leave_one_site_out([a, b], config=CFG, names=["x", "x"])
+    with pytest.raises(ConfigError, match=r"names: expected a list of site names, found the string 'ab'"):
+        score_sites(m, [a, b], names="ab")
+    with pytest.raises(ConfigError, match=r"sites: expected a list of site names, found the string 'a'"):
+        leave_one_site_out([a, b], config=CFG, sites="a")
+    with pytest.raises(ConfigError, match=r"sites: expected at least one of \['a', 'b'\] to leave out, found none"):
+        leave_one_site_out([a, b], config=CFG, sites=[])  # ValueError "No objects to concatenate" after training, before
+    with pytest.raises(ConfigError, match="expected one name per cube"):
+        leave_one_site_out([a, b], config=CFG, names=["a"])
+
+
+def test_site_lists_and_spell_options_out_of_range_are_config_errors():
+    m, a, _b = _tiny_sites()
+    with pytest.raises(ConfigError, match="score_sites: expected at least 1 site, found 0"):
+        score_sites(m, [])  # an empty table without columns, before
+    with pytest.raises(ConfigError, match=r"found a single Dataset; pass \[cube\]"):
+        score_sites(m, a)
+    for kw, msg in (({"gap_days": 0}, "gap_days > 0 and a whole n_gaps >= 1, found 0, 3"),  # ZeroDivisionError
+                    ({"gap_days": float("nan")}, "found nan, 3"),  # ValueError: cannot convert NaN
+                    ({"gap_days": -5}, "found -5, 3"), ({"n_gaps": 0}, "found 60.0, 0"),  # no gap score, silently
+                    ({"max_pixels": 0}, "max_pixels: expected a whole number >= 1 or None"),
+                    ({"seed": "x"}, "a whole seed and a whole block_size >= 1, found 'x', 8")):
+        with pytest.raises(ConfigError, match=msg):
+            score_sites(m, [a], **kw)
+        with pytest.raises(ConfigError, match=msg):
+            leave_one_site_out([a, _b], config=CFG, **kw)
+
+
+def test_a_site_without_clear_data_is_scored_nan_with_a_warning():
+    m, a, _b = _tiny_sites()
+    cloudy = a.copy()
+    cloudy["NDVI"] = a["NDVI"] * np.nan
+    with pytest.warns(UserWarning, match="site 'cloudy' has no clear NDVI observation"):
+        row = score_sites(m, [cloudy], names=["cloudy"], max_pixels=10)
+    assert row["pred_n"][0] == 0 and row["gap_n"][0] == 0 and np.isnan(row["gap_rmse_fusion"][0])

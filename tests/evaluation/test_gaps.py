@@ -26,3 +26,11 @@ def test_spells_are_inside_their_part_and_hide_only_clear_values() -> None:
         spell_starts(days, iy, ix, gap_days=100, n_gaps=4, seed=0)
     inside = spell_starts(days, iy, ix, gap_days=20, n_gaps=3, seed=1, span=(200.0, 350.0))
     assert inside.min() >= 200.0 and (inside + 20).max() <= 350.0 + 1e-9
+
+
+@pytest.mark.parametrize(("gap_days", "n_gaps"), [(30, 0), (30, -2), (30, 2.5), (30, True), (0, 2), (-5, 2), (float("nan"), 2)])
+def test_spell_options_out_of_range_are_config_errors(gap_days, n_gaps) -> None:
+    """n_gaps 0 divided by zero; gap_days 0, negative or NaN hid nothing, silently."""
+    days = np.arange(0.0, 365.0, 5.0)
+    with pytest.raises(ConfigError, match=r"expected gap_days > 0 and a whole n_gaps >= 1, found"):
+        hide_gaps(np.full((days.size, 2), 0.5), days, np.arange(2), np.arange(2), gap_days=gap_days, n_gaps=n_gaps, seed=0)

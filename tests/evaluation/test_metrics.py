@@ -68,3 +68,44 @@ def test_coverage_of_a_calibrated_gaussian():
     m = coverage_metrics(np.zeros_like(std), rng.normal(0.0, std), std)
     assert m["within_1std"] == pytest.approx(0.6827, abs=0.005)
     assert m["within_2std"] == pytest.approx(0.9545, abs=0.003)
+
+
+def test_mismatched_sizes_are_dimension_errors_and_shapes_warned():
+    """A size mismatch raised IndexError or a broadcasting ValueError; a transposed array was paired silently."""
+    from fusets_dl.errors import DimensionError
+
+    for f in (regression_metrics, metrics_by_range):
+        with pytest.raises(DimensionError, match=r"expected observed and predicted of one size, found \(10,\) \(10 values\) and \(1,\)"):
+            f(np.linspace(0, 1, 10), np.array([0.5]))
+        with pytest.raises(DimensionError, match=r"found \(10,\) \(10 values\) and \(9,\)"):
+            f(np.linspace(0, 1, 10), np.linspace(0, 1, 9))
+    with pytest.warns(UserWarning, match=r"observed \(3, 4\) and predicted \(4, 3\) differ in shape"):
+        regression_metrics(np.arange(12.0).reshape(3, 4), np.arange(12.0).reshape(4, 3))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a column against a row of the same values is fine
+        assert regression_metrics(np.arange(3.0)[:, None], np.arange(3.0))["rmse"] == 0.0
+    with pytest.raises(DimensionError, match="of one size, found 3, 3 and 2"):
+        coverage_metrics(np.arange(3.0), np.arange(3.0), np.ones(2))
+    from fusets_dl.evaluation.metrics import clustering_scores
+
+    with pytest.raises(DimensionError, match="two maps of the same size"):
+        clustering_scores(np.arange(3.0), np.arange(2.0))
+
+
+def test_all_nan_and_constant_truth():
+    nan = np.full(5, np.nan)
+    m = regression_metrics(nan, nan)
+    assert m["n"] == 0 and all(np.isnan(m[k]) for k in ("r2", "rmse", "mae", "bias"))
+    const = regression_metrics(np.full(5, 0.5), np.array([0.4, 0.5, 0.6, 0.5, 0.5]))
+    assert np.isnan(const["r2"]) and const["rmse"] == pytest.approx(np.sqrt(0.02 / 5)) and const["bias"] == pytest.approx(0.0)
+
+
+def test_metrics_by_range_refuses_edges_that_are_not_ranges():
+    from fusets_dl.errors import ConfigError
+
+    o = np.linspace(0, 1, 10)
+    for edges in ((1.0, 0.0), (0.0,), (0.0, 0.5, 0.5, 1.0)):  # gave [] or empty ranges, silently
+        with pytest.raises(ConfigError, match="expected at least two increasing range edges"):
+            metrics_by_range(o, o, edges)

@@ -9,7 +9,7 @@ import xarray as xr
 import fusets_dl as fdl
 from fusets_dl.features import FeatureSpec, compute_features
 from fusets_dl.testing import raise_if_dask_computes
-from tests.features.cubes import make_cube
+from tests.features.cubes import make_cube, optical_cube
 
 
 def test_features_are_lazy_and_chunk_invariant(small_scene):
@@ -45,3 +45,30 @@ def test_vh_split_along_time_alone_is_rechunked_and_zero_dates_refused():
     np.testing.assert_array_equal(compute_features(mixed).values, compute_features(cube).values)
     with pytest.raises(fdl.errors.DimensionError, match="at least one date, found 0"):
         compute_features(cube.isel(time=slice(0, 0)))
+
+
+def test_values_are_checked_as_train_and_predict_check_them():
+    """NDVI x 10000 is refused and linear power under dB is warned, eagerly and (lazily) per chunk on Dask."""
+    from fusets_dl.errors import EncodingError
+
+    spec = FeatureSpec(groups=("sar", "time", "optical"))
+    ndvi = np.array([0.2, np.nan, 0.4, 0.5, 0.6], dtype=np.float32)
+    cube = optical_cube(ndvi * 10000, ny=4, nx=4)
+    with pytest.raises(EncodingError, match=r"compute_features: NDVI.*\[-1, 1\]"):
+        compute_features(cube, spec)
+    with raise_if_dask_computes():
+        lazy = compute_features(cube.chunk({"y": 2}), spec)
+    with pytest.raises(EncodingError, match="compute_features: NDVI"):
+        lazy.compute()
+    linear = make_cube(vv=np.array([0.1, np.nan, 0.05, 0.2, 0.12], dtype=np.float32), ny=4, nx=4)
+    linear["VH"] = linear["VV"] / 5
+    with pytest.warns(UserWarning, match="compute_features: VV: the values look like linear power"):
+        compute_features(linear)
+    # the trainer has checked its cube already: no second check of each gathered block
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compute_features(linear, check_values=False)
+        np.testing.assert_array_equal(compute_features(optical_cube(ndvi, ny=2, nx=2), spec).values,
+                                      compute_features(optical_cube(ndvi, ny=2, nx=2), spec, check_values=False).values)

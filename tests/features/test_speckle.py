@@ -177,3 +177,26 @@ def test_integer_db_and_infinities_filter_the_same_chunked_and_in_memory():
     flt["VV"][2, 1, 1] = -np.inf
     out = speckle_filter(flt, window=3)["VV"].values
     assert np.isnan(out[2, 1, 1]) and np.isfinite(out[2, 1, 2])
+
+
+def test_values_that_contradict_the_units_are_refused_or_warned():
+    """Linear power under units='dB' was exponentiated as dB and filtered into garbage, silently."""
+    rng = np.random.default_rng(1)
+    lin = rng.gamma(4, 0.1 / 4, size=(6, 5, 5)).astype(np.float32)
+    with pytest.raises(EncodingError, match=r"speckle_filter: VV: declared units='dB' but the values look linear"):
+        speckle_filter(lin_cube(lin, units="dB"))
+    with pytest.raises(EncodingError, match=r"speckle_filter: VV: declared units='linear' but the values look dB"):
+        speckle_filter(lin_cube(10 * np.log10(lin), units="1"))
+    undeclared = lin_cube(lin)
+    for v in ("VV", "VH"):
+        del undeclared[v].attrs["units"]
+    with pytest.warns(UserWarning, match="speckle_filter: VV: no units declared, so dB was assumed"):
+        speckle_filter(undeclared)
+    # on Dask input the check runs per chunk when computed, not at call time
+    with raise_if_dask_computes():
+        lazy = speckle_filter(lin_cube(lin, units="dB").chunk({"y": 3}))
+    with pytest.raises(EncodingError, match=r"speckle_filter: V[VH]: declared units='dB'.*Fix the variable's attrs\['units'\]"):
+        lazy.compute()
+    # consistent units pass untouched
+    out = speckle_filter(lin_cube(lin))
+    assert np.isfinite(out["VV"].values).all()

@@ -153,3 +153,55 @@ def test_a_feature_missing_everywhere_is_warned(small_cube):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the series it fits: no warning
         fdl.predict_ndvi(small_cube, model)
+
+
+# --------------------------------------------------------------------------- hostile inputs (model side)
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"device": "gpu"}, "device: expected 'auto', 'cpu'"),
+    ({"precision": "fp16"}, "precision: expected"),
+    ({"batch_size": 0}, "batch_size: expected a positive integer"),
+    ({"batch_size": "x"}, "batch_size: expected a positive integer"),
+])
+def test_bad_run_options_fail_at_the_call_not_at_compute(small_cube, kw, match):
+    """Before: a lazy result was returned and failed (or, for batch_size=0, silently took the default) at compute."""
+    from fusets_dl.features import FeatureSpec
+    from tests.models.test_model import _model
+
+    model = _model(FeatureSpec(windows=(15,)))
+    with raise_if_dask_computes(), pytest.raises(fdl.errors.ModelError, match=match):
+        fdl.predict_ndvi(small_cube.chunk({"time": -1, "y": 12, "x": 10}), model, **kw)
+
+
+def test_a_model_path_or_name_is_loaded_and_a_non_model_refused(small_cube, tmp_path):
+    """Before: AttributeError ('str' object has no attribute 'spec') and IndexError; a path or name now loads as in train(init=)."""
+    from fusets_dl.features import FeatureSpec
+    from tests.models.test_model import _model
+
+    model = _model(FeatureSpec(windows=(15,)))
+    path = model.save(tmp_path / "m")
+    ref = fdl.predict_ndvi(small_cube, model, device="cpu", precision="float32")
+    xr.testing.assert_identical(fdl.predict_ndvi(small_cube, str(path), device="cpu", precision="float32"), ref)
+    xr.testing.assert_identical(fdl.predict_ndvi(small_cube, tmp_path / "m", device="cpu", precision="float32"), ref)
+    with pytest.raises(fdl.errors.ModelError, match=r"shipped model names \['pretrained', 'pretrained-general'\], found 'pretrainde'"):
+        fdl.predict_ndvi(small_cube, "pretrainde")
+    with pytest.raises(fdl.errors.ModelError, match=r"expected a FusionModel, a SequenceModel, a saved model's path .* found NoneType"):
+        fdl.predict_ndvi(small_cube, None)
+    with pytest.raises(fdl.errors.DimensionError, match="expected at least one date, found a cube with 0 dates"):
+        fdl.predict_ndvi(small_cube.isel(time=slice(0, 0)), _model(FeatureSpec(windows=(15,))))
+
+
+def test_a_model_with_repeated_windows_predicts_lazily_and_warns_once(small_cube):
+    """The legacy model of tests/models/data (windows=(15, 15)): warned at load, not again per chunk or process."""
+    import warnings
+    from pathlib import Path
+
+    with pytest.warns(UserWarning, match="repeated values"):
+        model = fdl.load_model(Path(__file__).parents[1] / "models" / "data" / "fusion_repeated_windows")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eager = fdl.predict_ndvi(small_cube, model, device="cpu", precision="float32")
+        with raise_if_dask_computes():
+            lazy = fdl.predict_ndvi(small_cube.chunk({"time": -1, "y": 12, "x": 10}), model, device="cpu", precision="float32")
+        np.testing.assert_allclose(lazy.values, eager.values, rtol=1e-6, atol=1e-6)
+    assert np.isfinite(eager.values).mean() > 0.9

@@ -86,3 +86,23 @@ def test_training_records_whether_each_cube_had_an_angle(small_cube: xr.Dataset,
     m = fdl.train(small_cube.drop_vars("incidence_angle"), config=cfg)
     assert m.reads_angle() is False
     assert fdl.load_model(m.save(tmp_path / "m")).reads_angle() is False
+
+
+def test_one_or_two_dates_are_warned_and_zero_dates_refused(small_cube: xr.Dataset) -> None:
+    """Before: 1 or 2 dates predicted silently without any series to read; 0 dates gave NumPy's empty-slice warnings."""
+    from fusets_dl.errors import DimensionError
+
+    m = tiny_model()
+    for n in (1, 2):
+        with pytest.warns(UserWarning, match=f"this cube has {n} date"):
+            out = predict_sequence(small_cube.isel(time=slice(0, n)), m, device="cpu")
+        assert out["NDVI_pred"].shape[0] == n
+    with pytest.raises(DimensionError, match="0 dates"):
+        predict_sequence(small_cube.isel(time=slice(0, 0)), m, device="cpu")
+
+
+@pytest.mark.parametrize("kw", [{"device": "gpu"}, {"precision": "fp16"}])
+def test_a_bad_device_or_precision_fails_at_the_call_on_dask(small_cube: xr.Dataset, kw: dict) -> None:
+    """Before: the lazy result was returned and failed at compute."""
+    with raise_if_dask_computes(), pytest.raises(ModelError, match="device: expected|precision: expected"):
+        predict_sequence(small_cube.chunk({"y": 7}), tiny_model(), **kw)

@@ -293,3 +293,145 @@ def test_same_weights_with_another_sidecar_is_another_model_in_the_inference_cac
     unclipped = (np.abs(ya) < 0.69) & np.isfinite(ya)
     assert unclipped.any()
     np.testing.assert_allclose((yb - ya)[unclipped], 0.3, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- hostile inputs (model side)
+
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+def test_a_model_saved_with_repeated_windows_loads_with_its_spec_and_a_warning(tmp_path):
+    """tests/models/data/fusion_repeated_windows.*: trained and saved by the code before 248a2ca with
+    ``FeatureSpec(windows=(15, 15), rolling=0)``; its MLP reads 14 columns, the repeated window's three twice,
+    so deduplicating the spec would not fit the network. It loads with the spec as saved and predicts as then."""
+    with pytest.warns(UserWarning, match=r"repeated values in its feature spec \(windows=\(15, 15\)\).*takes 14 inputs"):
+        m = load_model(DATA / "fusion_repeated_windows")
+    assert m.spec.windows == (15, 15) and len(m.spec.names) == m.architecture["n_in"] == 14
+    ref = np.load(DATA / "fusion_repeated_windows_pred.npz", allow_pickle=False)
+    np.testing.assert_allclose(m.predict_array(ref["x"], device="cpu", precision="float32"), ref["pred"], rtol=1e-5, atol=1e-6)
+    # saved again (today's writer), it loads again the same way
+    with pytest.warns(UserWarning, match="repeated values"):
+        again = load_model(m.save(tmp_path / "again"))
+    assert again.spec == m.spec and again.sha256 == m.sha256
+    # a spec refused for another reason is still refused
+    meta = json.loads((DATA / "fusion_repeated_windows.json").read_text())
+    meta["feature_spec"]["lags"] = "2"
+    meta["sidecar_sha256"] = sidecar_digest(meta)
+    (tmp_path / "bad.json").write_text(json.dumps(meta))
+    (tmp_path / "bad.safetensors").write_bytes((DATA / "fusion_repeated_windows.safetensors").read_bytes())
+    with pytest.raises(fdl.errors.ModelError, match="feature_spec is invalid"):
+        load_model(tmp_path / "bad")
+
+
+def _edit(meta, edit):
+    if edit == "feature_mean_nan":
+        meta["scaler"]["feature_mean"][0] = float("nan")
+        return "finite statistics"
+    if edit == "target_mean_string":
+        meta["scaler"]["target_mean"] = "0.4"
+        return r"numbers for target_mean.*target_mean='0.4'"
+    if edit == "architecture_string":
+        meta["architecture"] = "mlp"
+        return "architecture: expected a mapping"
+    if edit == "negative_width":
+        meta["architecture"]["hidden"] = [-16, 8]
+        return "malformed.*positive sizes"
+    if edit == "info_list":
+        meta["info"] = [1, 2]
+        return "info: expected a mapping, found list"
+    if edit == "config_string":
+        meta["config"] = "abc"
+        return "config: expected a mapping, found str"
+    if edit == "history_string":
+        meta["history"] = "abc"
+        return "history: expected a list, found str"
+    meta["format_version"] = "one"
+    return "integer format_version"
+
+
+@pytest.mark.parametrize("edit", ["feature_mean_nan", "target_mean_string", "architecture_string", "negative_width",
+                                  "info_list", "config_string", "history_string", "format_version_string"])
+def test_hand_edited_sidecar_values_are_model_errors(tmp_path, edit):
+    """Before: NaN means and quoted numbers loaded (NaN features; '0.4' read as 0.4), the rest raised
+    AttributeError, RuntimeError, TypeError or ValueError, or loaded and failed later."""
+    _model().save(tmp_path / "m")
+    j = tmp_path / "m.json"
+    meta = json.loads(j.read_text())
+    match = _edit(meta, edit)
+    meta["sidecar_sha256"] = sidecar_digest(meta)  # consistent, so the content check is the one that speaks
+    j.write_text(json.dumps(meta))
+    with pytest.raises(fdl.errors.ModelError, match=match):
+        load_model(tmp_path / "m")
+
+
+def test_a_sidecar_that_is_not_utf8_is_a_model_error(tmp_path):
+    _model().save(tmp_path / "m")
+    (tmp_path / "m.json").write_bytes(b"\xff\xfe\x00 not json")
+    with pytest.raises(fdl.errors.ModelError, match="readable UTF-8 JSON sidecar"):
+        load_model(tmp_path / "m")
+
+
+def test_load_and_save_expand_the_home_folder(tmp_path, monkeypatch):
+    """``save("~/m")`` made a folder literally named ``~`` in the working directory; ``load_model("~/m")`` found nothing."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    m = _model()
+    assert m.save("~/models/m") == home / "models" / "m.json"
+    assert not (work / "~").exists()
+    assert load_model("~/models/m.json").sha256 == m.sha256
+
+
+def test_load_model_names_what_it_expected(tmp_path):
+    _model().save(tmp_path / "models" / "a")
+    with pytest.raises(fdl.errors.ModelError, match=r"found the folder .*models in it: \['a'\]"):
+        load_model(tmp_path / "models")
+    with pytest.raises(fdl.errors.ModelError, match=r"shipped model names \['pretrained', 'pretrained-general'\], found 'pretrainde'"):
+        load_model("pretrainde")
+    for bad in (3, None, b"/tmp/m"):
+        with pytest.raises(fdl.errors.ModelError, match="expected a path"):
+            load_model(bad)
+    with pytest.raises(fdl.errors.ConfigError, match="expect_spec: expected a FeatureSpec"):
+        load_model(tmp_path / "models" / "a", expect_spec={"lags": 1})
+
+
+@pytest.mark.parametrize("x", [np.ones((4, 18), bool), np.full((4, 18), "1.5"), np.ones((4, 18), np.complex64),
+                               np.full((4, 18), None)], ids=["bool", "str", "complex", "object"])
+def test_predict_array_refuses_features_that_are_not_real_numbers(x):
+    """Before: strings were parsed, booleans read as 0/1, complex lost its imaginary part, None became NaN."""
+    m = _model()
+    assert len(m.spec.names) == 18
+    with pytest.raises(fdl.errors.ModelError, match=f"expected real-valued features.*found dtype {x.dtype}"):
+        m.predict_array(x)
+    np.testing.assert_array_equal(m.predict_array(np.ones((4, 18), np.int64)), m.predict_array(np.ones((4, 18), np.float32)))
+
+
+@pytest.mark.parametrize("bs", [0, 2.5, "100", True, float("nan")])
+def test_predict_array_batch_size_must_be_a_positive_integer(bs):
+    """Before: 0 silently took the default, 2.5 ran as 2, '100' as 100, True as 1, NaN raised a ValueError."""
+    with pytest.raises(fdl.errors.ModelError, match="batch_size: expected a positive integer"):
+        _model().predict_array(np.zeros((3, 18), np.float32), batch_size=bs)
+
+
+def test_devices_this_machine_lacks_are_model_errors(monkeypatch):
+    from fusets_dl.models.fusion_model import inference_device
+
+    m = _model()
+    x = np.zeros((3, 18), np.float32)
+    for dev in ("meta", "gpu", "CPU"):
+        with pytest.raises(fdl.errors.ModelError, match="device: expected 'auto', 'cpu'"):
+            m.predict_array(x, device=dev)
+    if not torch.backends.mps.is_available():  # was a RuntimeError from torch
+        with pytest.raises(fdl.errors.ModelError, match="no MPS device"):
+            m.predict_array(x, device="mps")
+    if not torch.cuda.is_available():  # a torch.device bypassed the check: AssertionError 'Torch not compiled with CUDA'
+        with pytest.raises(fdl.errors.ModelError, match="CUDA is not available"):
+            m.predict_array(x, device=torch.device("cuda"))
+    # "cuda:7" on a one-GPU machine (was torch's 'invalid device ordinal' at the first copy)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(fdl.errors.ModelError, match=r"'cuda:7': expected an index in 0..0 \(this machine has 1 CUDA device"):
+        inference_device("cuda:7")
+    assert inference_device("cuda:0") == torch.device("cuda:0")

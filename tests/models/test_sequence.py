@@ -385,3 +385,33 @@ def test_a_model_saved_before_the_gap_channels_predicts_as_before() -> None:
         mu, sd = m.predict_series(vv, vh, ndvi, None, tch, g, s1_only=s1, device="cpu", precision="float32")  # no days needed
         np.testing.assert_allclose(mu, ref[f"{s1}_float32_mu"], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(sd, ref[f"{s1}_float32_sd"], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("edit", ["stats_string", "stats_none", "spec_string", "info_list"])
+def test_hand_edited_sequence_sidecar_values_are_model_errors(edit: str) -> None:
+    """Before: a ValueError or TypeError from float() or dict() instead of a ModelError naming the field."""
+    m = tiny_model()
+    meta = m.to_json_dict(m.sha256)
+    if edit.startswith("stats"):
+        meta["stats"] = {**STATS, "vv_mean": "abc" if edit == "stats_string" else None}
+        match = "stats: expected finite numbers"
+    elif edit == "spec_string":
+        meta["spec"], match = "abc", "spec: expected a mapping, found str"
+    else:
+        meta["info"], match = [1], "info: expected a mapping, found list"
+    with pytest.raises(ModelError, match=match):
+        sequence_from_parts(meta, m.state_bytes())
+
+
+def test_sequence_model_save_and_load_expand_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    m = tiny_model()
+    assert m.save("~/seq") == tmp_path / "seq.json" and not (tmp_path / "~").exists()
+    assert fdl.load_model("~/seq").sha256 == m.sha256
+
+
+def test_predict_series_refuses_a_device_torch_cannot_use() -> None:
+    vv, vh, ndvi, tch, g = series()
+    with pytest.raises(ModelError, match="device: expected 'auto', 'cpu'"):
+        tiny_model().predict_series(vv, vh, ndvi, None, tch, g, device="meta")

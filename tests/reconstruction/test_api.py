@@ -12,6 +12,7 @@ from fusets_dl.errors import ConfigError
 from fusets_dl.models.fusion_model import FusionModel
 from fusets_dl.models.mlp import MLP
 from fusets_dl.models.scaler import Scaler
+from fusets_dl.reconstruction import SOURCE_FLAGS
 from fusets_dl.testing import raise_if_dask_computes
 
 
@@ -146,3 +147,74 @@ def test_smooth_must_be_a_boolean(smooth):
     cube, pred = _hand_cube()
     with pytest.raises(ConfigError, match=r"smooth: expected True, False or None, found (str|int|float) "):
         fdl.reconstruct(cube, _model_with_rmse(), predicted=pred, smooth=smooth)
+
+
+# --- hostile inputs -----------------------------------------------------------------------------------------
+
+
+def _one_view_cube(pred_nan: bool = False):
+    """Two pixels on 8 dates 5 days apart: one clear view each (dates 2 and 5); the prediction everywhere or nowhere."""
+    t = pd.date_range("2021-05-01T10:00", periods=8, freq="5D")
+    obs = np.full((8, 1, 2), np.nan, np.float32)
+    obs[2, 0, 0], obs[5, 0, 1] = 0.42, 0.61
+    pred = np.full((8, 1, 2), np.nan if pred_nan else 0.5, np.float32)
+    cube = xr.Dataset(
+        {"VV": (("time", "y", "x"), np.full((8, 1, 2), -10.0, np.float32), {"units": "dB"}),
+         "VH": (("time", "y", "x"), np.full((8, 1, 2), -16.0, np.float32), {"units": "dB"}),
+         "NDVI": (("time", "y", "x"), obs)},
+        coords={"time": t, "y": [0.0], "x": [0.0, 1.0]},
+    )
+    return cube, xr.DataArray(pred, dims=("time", "y", "x"), coords=cube["VV"].coords)
+
+
+@pytest.mark.parametrize("kw", [{"weights": {"predicted": 0}}, {"weights": None, "pred_nan": True}, {"weights": None, "pred_nan": True, "freq": "5D"}])
+def test_a_single_clear_view_survives_smoothing(kw):
+    """One clear view and nothing else to smooth with: the view is kept and held, never lost to NaN (chunked the same)."""
+    kw = dict(kw)
+    cube, pred = _one_view_cube(kw.pop("pred_nan", False))
+    m = _model_with_rmse()
+    rec = fdl.reconstruct(cube, m, predicted=pred, smooth=True, **kw)
+    v, s, src = rec["NDVI"].values[:, 0], rec["NDVI_std"].values[:, 0], rec["source"].values[:, 0]
+    assert v[2, 0] == pytest.approx(0.42) and v[5, 1] == pytest.approx(0.61)
+    assert src[2, 0] == src[5, 1] == SOURCE_FLAGS["observed"]
+    np.testing.assert_allclose(v[:, 0], 0.42, rtol=1e-6)  # held on both sides of the single view
+    assert np.isfinite(s).all() and (src != SOURCE_FLAGS["missing"]).all()
+    assert s[2, 0] == pytest.approx(0.03) and s[0, 0] > 0.03  # the held value's std grows away from the view
+    lazy = fdl.reconstruct(cube.chunk({"x": 1}), m, predicted=pred.chunk({"x": 1}), smooth=True, **kw).compute()
+    for var in ("NDVI", "NDVI_std", "source"):
+        np.testing.assert_array_equal(lazy[var].values, rec[var].values)
+
+
+def test_option_types_are_config_errors():
+    cube, predicted = _hand_cube()
+    m = _model_with_rmse()
+    for kw, msg in (({"pred_gap_days": "10"}, "pred_gap_days: expected a number of days or None, found str '10'"),
+                    ({"pred_gap_days": True}, "pred_gap_days: expected a number of days or None, found bool"),
+                    ({"debias_days": "30"}, "debias_days: expected a number of days or None, found str '30'"),
+                    ({"weights": "auto", "calibration": [("gap_days", 10)]}, "calibration: expected a dict of calibrate"),
+                    ({"weights": "auto", "calibration": {"gapdays": 10}}, r"calibration: expected options among \[.*'gap_days'.*found \['gapdays'\]")):
+        with pytest.raises(ConfigError, match=msg):
+            fdl.reconstruct(cube, m, predicted=predicted, **kw)
+
+
+def test_an_obs_std_in_percent_is_warned():
+    cube, predicted = _hand_cube()
+    with pytest.warns(UserWarning, match=r"obs_std=3 .*in percent"):
+        fdl.reconstruct(cube, _model_with_rmse(), predicted=predicted, obs_std=3.0)
+
+
+def test_the_freq_grid_covers_the_last_date_so_every_clear_view_is_used():
+    """freq '5D' on dates 0..54 days: the grid ended at day 50 and the clear view of day 54 was dropped silently."""
+    t = pd.date_range("2021-06-01T10:00", periods=10, freq="6D")
+    obs = np.full((10, 1, 1), np.nan, np.float32)
+    obs[[0, 5, 9], 0, 0] = [0.3, 0.5, 0.8]
+    cube = xr.Dataset({"VV": (("time", "y", "x"), np.full((10, 1, 1), -10.0, np.float32), {"units": "dB"}),
+                       "VH": (("time", "y", "x"), np.full((10, 1, 1), -16.0, np.float32), {"units": "dB"}),
+                       "NDVI": (("time", "y", "x"), obs)}, coords={"time": t, "y": [0.0], "x": [0.0]})
+    pred = xr.full_like(cube["NDVI"], 0.5)
+    rec = fdl.reconstruct(cube, _model_with_rmse(), predicted=pred, freq="5D", smooth=False)
+    assert rec["time"].values[-1] == np.datetime64("2021-07-26")  # day 55: the cell of day 54.4
+    assert rec["NDVI"].values[-1, 0, 0] == pytest.approx(0.8) and rec["source"].values[-1, 0, 0] == SOURCE_FLAGS["observed"]
+    # a grid whose last date already covers the last cube date is not extended
+    rec3 = fdl.reconstruct(cube, _model_with_rmse(), predicted=pred, freq="3D", smooth=False)
+    assert rec3["time"].values[-1] == np.datetime64("2021-07-25") and rec3["NDVI"].values[-1, 0, 0] == pytest.approx(0.8)

@@ -529,3 +529,47 @@ def test_calibrate_refuses_an_empty_list_of_settings():
     one = {"w_pred": 1.0, "lam": 100.0, "pred_gap_days": None, "debias_days": 30.0}
     cal = calibrate(cube, _model(), predicted=pred + 0.2, gap_days=30, n_gaps=3, max_pixels=40, settings=[one])
     assert cal.settings == one and len(cal.table) == 1
+
+
+# --- hostile inputs -----------------------------------------------------------------------------------------
+
+
+def test_min_clear_seed_and_period_of_the_wrong_kind_are_config_errors():
+    cube, pred, _ = _rice_cube()
+    m = _model()
+    for kw, msg in (({"min_clear": -1}, "whole min_clear >= 0.*found min_clear=-1"), ({"min_clear": "4"}, "found min_clear='4'"),
+                    ({"seed": "a"}, "whole seed.*seed='a'"), ({"seed": 1.5}, "seed=1.5")):
+        with pytest.raises(ConfigError, match=msg):
+            calibrate(cube, m, predicted=pred, **kw)
+    # a period outside the cube said so, not "no sampled pixel keeps 4 clear observations"
+    with pytest.raises(ConfigError, match=r"period: expected dates that overlap the cube's 2021-01-01\.\.2022-02-19"):
+        calibrate(cube, m, predicted=pred, gap_days=30, n_gaps=1, period=("2030-01-01", "2030-06-01"))
+
+
+def test_a_calibration_on_a_handful_of_hidden_values_is_warned():
+    """One pixel, one spell: the setting is chosen on a few values (noise), with a warning; enough values: none."""
+    import warnings
+
+    from fusets_dl.reconstruction.calibrate import MIN_HIDDEN
+
+    cube, pred, _ = _rice_cube(ny=1, nx=1)
+    with pytest.warns(UserWarning, match=rf"chosen on \d+ hidden values only \(1 pixels; expected at least {MIN_HIDDEN}\)"):
+        cal = calibrate(cube, _model(), predicted=pred, n_gaps=1)
+    assert cal.n_hidden < MIN_HIDDEN
+    cube, pred, _ = _rice_cube()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert calibrate(cube, _model(), predicted=pred).n_hidden >= MIN_HIDDEN
+
+
+def test_calibrate_sites_falls_back_to_the_fixed_setting_with_a_warning():
+    """No site holds a 60-day spell (a short series): None, the fixed setting, and the user is told (not only the log)."""
+    from fusets_dl.reconstruction.calibrate import calibrate_sites
+
+    short, _, _ = _rice_cube(n=20)  # 114 days: 3 spells of 60 do not fit
+    with pytest.warns(UserWarning, match=r"no reconstruction calibration.*keeps the fixed setting"):
+        assert calibrate_sites(_model(), [short], [{}], ["short"]) is None
+    cube, _, _ = _rice_cube()
+    with pytest.warns(UserWarning, match=r"sites \['short'\] hold no calibration spell; the setting is chosen on \['long'\]"):
+        out = calibrate_sites(_model(), [short, cube], [{}, {}], ["short", "long"])
+    assert out is not None and list(out["sites"]) == ["long"]

@@ -37,7 +37,10 @@ def test_regular_grid_smoothing_and_laziness(small_cube: xr.Dataset) -> None:
     m = tiny_model()
     ref = reconstruct_sequence(small_cube, m, freq="5D", device="cpu")
     t = small_cube["time"].to_index()
-    assert ref.sizes["time"] == len(pd.date_range(t[0].floor("D"), t[-1], freq="5D"))
+    grid = ref["time"].to_index()
+    # from midnight of the first date, in 5-day steps, until a cell (half a step each side) holds the last date
+    assert grid[0] == t[0].floor("D") and (np.diff(grid.values) == np.timedelta64(5, "D")).all()
+    assert abs(grid[-1] - t[-1]) <= pd.Timedelta(days=2.5) and grid[-2] < t[-1]
     assert set(np.unique(ref["source"].values)) <= {0, 1, 2}
     assert (ref["source"].values == 2).any()
     with raise_if_dask_computes():
@@ -151,3 +154,15 @@ def test_a_cube_the_std_was_not_fitted_on_warns(small_cube: xr.Dataset) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # refitted on that cube: no warning
         reconstruct_sequence(later, recal, device="cpu")
+
+
+def test_smoothing_keeps_a_single_clear_view():
+    """A pixel with one clear view and no prediction at all (no radar): smoothing keeps that view, not NaN."""
+    from fusets_dl.reconstruction.sequence import _kernel
+
+    days = np.array([0.0, 6.0, 12.0, 18.0])
+    obs = np.array([[np.nan, 0.4, np.nan, np.nan]])
+    none = np.full((1, 4), np.nan)
+    out = _kernel(obs, none, none, in_days=days, grid_days=None, obs_std=0.03, lam=1000.0)
+    assert out[0, 1, 0] == pytest.approx(0.4) and out[0, 1, 2] == 0  # kept, flagged observed
+    assert np.isnan(out[0, [0, 2, 3], 0]).all() and (out[0, [0, 2, 3], 2] == 3).all()

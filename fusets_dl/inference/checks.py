@@ -1,0 +1,56 @@
+"""Checks of a prediction call made when it is made, also for lazy results: run options and dates."""
+
+from __future__ import annotations
+
+import torch
+import xarray as xr
+
+from ..errors import DimensionError
+from ..models.fusion_model import check_batch_size, check_device_name
+from ..runtime import resolve_precision
+
+__all__ = ["check_dates", "check_run_options"]
+
+
+def check_run_options(device: str | None, precision: str | None, batch_size: object = None) -> None:
+    """Refuse a bad device name, precision or batch size when the call is made, not when a lazy result is computed.
+
+    Whether CUDA is present is left to where the chunks run (``"auto"``
+    and ``"cuda"`` are decided there).
+
+    Parameters
+    ----------
+    device, precision : str or None
+        As given (None: the options).
+    batch_size : object
+        As given; None passes.
+
+    Raises
+    ------
+    ModelError
+        A device that is not ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``, a
+        precision not ``"auto"``, ``"float32"`` or ``"bfloat16"``, or a batch
+        size not None or a positive integer.
+    """
+    check_device_name(device)
+    resolve_precision(precision, torch.device("cpu"))  # checks the value only
+    check_batch_size(batch_size)
+
+
+def check_dates(cube: xr.Dataset, what: str) -> None:
+    """Refuse a cube without dates (an IndexError deep in the features before).
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        The cube to predict on.
+    what : str
+        The caller, for the message.
+
+    Raises
+    ------
+    DimensionError
+        ``cube`` has 0 dates.
+    """
+    if cube.sizes["time"] == 0:
+        raise DimensionError(f"{what}: expected at least one date, found a cube with 0 dates (time is empty); check the time selection")
