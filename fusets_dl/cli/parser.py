@@ -209,6 +209,10 @@ def _add_reconstruct(sub: _Sub) -> argparse.ArgumentParser:
     rc.add_argument("--freq", default=None, help="regular output grid, e.g. 5D (default: the cube dates)")
     rc.add_argument("--no-smooth", action="store_true", help="skip the weighted Whittaker smoothing")
     rc.add_argument("--lam", type=float, default=1000.0, help="Whittaker lambda on a 1-day grid")
+    rc.add_argument("--weights", choices=("model", "auto", "fixed"), default="model",
+                    help="model: the model's own calibration (on another cube: the transfer setting, with a warning); "
+                         "auto: calibrate on held-out spells of this cube (recommended for a model trained elsewhere, "
+                         "such as the pre-trained one); fixed: inverse-variance weights")
     rc.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")
     rc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     rc.add_argument("--overwrite", action="store_true", help="replace an existing output")

@@ -268,8 +268,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``cube``, ``model``, ``output``, ``freq``, ``no_smooth``, ``lam``, ``chunk``,
-        ``device``, ``overwrite``.
+        ``cube``, ``model``, ``output``, ``freq``, ``no_smooth``, ``lam``, ``weights``,
+        ``chunk``, ``device``, ``overwrite``.
 
     Returns
     -------
@@ -283,7 +283,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
     model = load_model(args.model)
-    rec = reconstruct(cube, model, freq=args.freq, smooth=False if args.no_smooth else None, lam=args.lam, device=args.device)
+    weights = {"model": "model", "auto": "auto", "fixed": None}[getattr(args, "weights", "model")]
+    rec = reconstruct(cube, model, freq=args.freq, smooth=False if args.no_smooth else None, lam=args.lam, weights=weights,
+                      device=args.device)
     write_netcdf(rec, Path(args.output), overwrite=args.overwrite)
     print(f"reconstructed NDVI written to {args.output}")
     return 0

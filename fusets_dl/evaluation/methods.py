@@ -21,6 +21,8 @@ need when they run.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -125,8 +127,12 @@ def _filled(rec: xr.Dataset, inputs: GapInputs) -> Filled:
 def _fill_fusion(inputs: GapInputs) -> Filled:
     """The fusion reconstruction as ``reconstruct`` gives it by default (the model's calibration when it has one)."""
     from ..reconstruction import reconstruct
+    from ..reconstruction.api import FOREIGN_CUBE_WARNING
 
-    return _filled(reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, predicted=inputs.prediction), inputs)
+    with warnings.catch_warnings():  # scoring the default on another site is the point here, not a user's oversight
+        warnings.filterwarnings("ignore", message=re.escape(FOREIGN_CUBE_WARNING), category=UserWarning)
+        rec = reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, predicted=inputs.prediction)
+    return _filled(rec, inputs)
 
 
 def _fill_fusion_fixed(inputs: GapInputs) -> Filled:

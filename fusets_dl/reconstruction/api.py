@@ -52,7 +52,7 @@ from .calibrate import Calibration, calibrate, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
 from .uncertainty import pred_std_table
 
-__all__ = ["SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "reconstruct"]
+__all__ = ["FOREIGN_CUBE_WARNING", "SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "reconstruct"]
 
 log = logging.getLogger("fusets_dl")
 
@@ -209,6 +209,9 @@ def _rec_calibrated(
 #: setting alone, by up to 16 %, 2 worse by up to 5 %: docs/reconstruction.md).
 TRANSFER_SETTING: dict[str, Any] = {"w_pred": None, "lam": 1000.0, "pred_gap_days": None, "debias_days": 30.0, "std_growth_days": STD_GROWTH_DAYS}
 
+#: Start of the warning given when ``weights="model"`` meets a cube the model was not trained on.
+FOREIGN_CUBE_WARNING = "reconstruct: the model was not trained on this cube (another place or period)"
+
 #: The transfer setting's std floor, as a fraction of the pixel's residual spread
 #: (:func:`~.kernels.residual_spread`), by whether the model reads the cube's NDVI. An S1-only model's test
 #: RMSE is the error of its prediction without any clear view, and a filled value in a spell is pulled towards
@@ -247,8 +250,10 @@ def _stored_calibration(
         log.info("reconstruct: lam, pred_gap_days or debias_days given: the fixed setting, not the model's calibration")
         return None
     if not _own_period(cube, model):
-        log.info("reconstruct: a cube the model was not trained on: the fixed weights with the residual correction "
-                 "(weights='auto' calibrates on this cube)")
+        warnings.warn(f"{FOREIGN_CUBE_WARNING}: its skill here is unknown, so the fixed transfer setting is used (inverse-variance "
+                      "weights, the prediction corrected by this cube's clear views), which can fill gaps worse than linear "
+                      "interpolation where the model does not travel. Pass weights='auto' to choose the weights on held-out "
+                      "spells of this cube (a bounded sample of it is computed at the call)", UserWarning, stacklevel=3)
         return {"settings": dict(TRANSFER_SETTING), "foreign": True}
     return stored
 
@@ -363,7 +368,9 @@ def reconstruct(
     Warns
     -----
     UserWarning
-        ``obs_std`` of 1 or more (NDVI units; percent?).
+        ``obs_std`` of 1 or more (NDVI units; percent?); ``weights="model"``
+        on a cube the model was not trained on (the transfer setting is used;
+        ``weights="auto"`` calibrates on the cube).
     """
     if smooth is not None and not isinstance(smooth, (bool, np.bool_)):
         raise ConfigError(f"reconstruct: smooth: expected True, False or None, found {type(smooth).__name__} {smooth!r}")

@@ -65,6 +65,9 @@ def test_train_and_predict_subcommands(tmp_path, capsys):
     rec = tmp_path / "rec.nc"
     assert main(["-q", "reconstruct", str(cube), str(tmp_path / "m"), "-o", str(rec), "--freq", "5D"]) == 0
     assert xr.open_dataset(rec)["source"].attrs["flag_meanings"] == "observed predicted interpolated missing"
+    rec_auto = tmp_path / "rec_auto.nc"  # --weights auto: chosen on held-out spells of this cube, recorded in the attrs
+    assert main(["-q", "reconstruct", str(cube), str(tmp_path / "m"), "-o", str(rec_auto), "--weights", "auto"]) == 0
+    assert xr.open_dataset(rec_auto).attrs["calibration_source"] == "this cube (weights='auto')"
     ph = tmp_path / "ph.nc"
     assert main(["-q", "phenology", str(rec), "-o", str(ph), "--start", "2021-01-01", "--end", "2021-12-31"]) == 0
     assert "seasons" in capsys.readouterr().out

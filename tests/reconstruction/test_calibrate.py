@@ -389,7 +389,8 @@ def test_reconstruct_uses_the_models_stored_calibration():
     # multi-site model: its own setting
     transfer = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=None, debias_days=30.0)
     m.info = {"reconstruction": _stored(setting), "scene": {"start": "2019-01-01", "end": "2019-12-31"}}
-    foreign = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+    with pytest.warns(UserWarning, match=r"the model was not trained on this cube .*Pass weights='auto'"):
+        foreign = fdl.reconstruct(cube, m, predicted=pred + 0.15)
     np.testing.assert_array_equal(foreign["NDVI"].values, transfer["NDVI"].values)
     assert foreign.attrs["calibration_source"].startswith("a cube the model was not trained on")
     assert foreign.attrs["std_growth_days"] == kernels.STD_GROWTH_DAYS  # the transfer setting's std grows too
