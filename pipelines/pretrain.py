@@ -21,11 +21,15 @@ was better on every Slovak site without either (docs/pretrained.md):
 - ``synthetic-*``: scenes of :func:`fusets_dl.synthetic.make_scene` with
   other crop calendars (``season_shift_days``), one orbit, wetter and greener.
 
+- ``france-dekad-2023``: the south-west France LPIS points (WorldCereal
+  ten-day composites 2022-09 .. 2024-01, openEO encodings), when the file the
+  data README lists is present (it is absent from this project's shared
+  folder: skipped with a message).
+
 Excluded, with the reason printed: ``worldcereal_monthly`` and the Uganda
 extractions (monthly composites: one value a month does not fit a model of
 6-12-day acquisitions), ``fusets_field`` (no VV/VH: field-average RVI and S2
-only), the France extractions (listed in the data README, absent from the
-shared folder).
+only).
 
 ``--model`` goes to ``TrainConfig(model=...)`` when the configuration has
 that option (the per-date MLP is ``mlp``), so another network is pre-trained
@@ -60,7 +64,7 @@ from fusets_dl.training.config import TrainConfig
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 OUT = REPO / "fusets_dl" / "models" / "pretrained"
-REAL = ("flanders-2018", "slovakia-LR", "slovakia-NB", "slovakia-NS", "gfmap-2023-04")
+REAL = ("flanders-2018", "slovakia-LR", "slovakia-NB", "slovakia-NS", "gfmap-2023-04", "france-dekad-2023")
 
 #: Synthetic scenes with shifted physics: name -> make_scene arguments.
 SYNTHETIC: dict[str, dict[str, Any]] = {
@@ -123,7 +127,11 @@ def real_sites(data: Path) -> tuple[list[xr.Dataset], list[str]]:
     else:
         skipped.append(f"gfmap-2023-04: files not found in {gf}")
     france = data / "worldcereal_extractions" / "dekad_2023_FRA_LPIS_POLY_110.geoparquet"
-    if not france.is_file():
+    if france.is_file():  # ten-day composites on one date grid: paired on their shared dates
+        p1, p2 = open_points(france)
+        cube = fdl.align(p1, p2, tolerance="6D").load()
+        cubes.append(_named(cube, "france-dekad-2023", "WorldCereal LPIS points, SW France, 10-day composites 2022-09..2024-01"))
+    else:
         skipped.append(f"france-dekad-2023: {france.name} is listed in the data README but absent from {france.parent}; skipped")
     skipped += [
         "worldcereal_monthly: 12 monthly composites (one value a month) do not fit a model of 6-12-day acquisitions; excluded",

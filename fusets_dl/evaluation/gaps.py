@@ -88,13 +88,13 @@ def spell_starts(
     whole = isinstance(n_gaps, numbers.Real) and not isinstance(n_gaps, bool) and float(n_gaps).is_integer() and n_gaps >= 1
     length = isinstance(gap_days, numbers.Real) and not isinstance(gap_days, bool) and np.isfinite(gap_days) and gap_days > 0
     if not (whole and length):
-        raise ConfigError(f"compare: expected gap_days > 0 and a whole n_gaps >= 1, found gap_days={gap_days!r}, n_gaps={n_gaps!r}")
+        raise ConfigError(f"simulated cloudy spells: expected gap_days > 0 and a whole n_gaps >= 1, found gap_days={gap_days!r}, n_gaps={n_gaps!r}")
     n_gaps = int(n_gaps)
     lo, hi = (float(days.min()), float(days.max())) if span is None else (float(span[0]), float(span[1]))
     part = (hi - lo) / n_gaps
     if gap_days > part:
         raise ConfigError(
-            f"compare: {n_gaps} spells of {gap_days:g} days do not fit into a {hi - lo:.0f}-day series; "
+            f"simulated cloudy spells: {n_gaps} spells of {gap_days:g} days do not fit into a {hi - lo:.0f}-day series; "
             f"expected gap_days <= {part:.0f}"
         )
     return np.stack([lo + k * part + hash_uniform(seed, 7, k, iy, ix) * (part - gap_days) for k in range(n_gaps)])

@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from .._logging import logger
+from .._warn import warn_user
 from ..errors import ModelError
 from ..features.orbits import orbit_groups
 from ..models.sequence import time_channels
@@ -158,9 +159,9 @@ def predict_sequence(
     precision = option("precision", precision)
     check_run_options(device, precision)  # a bad device name or precision too
     if cube.sizes["time"] < 3:
-        warnings.warn(f"predict_sequence: the sequence model reads each pixel's whole series, and this cube has {cube.sizes['time']} "
+        warn_user(f"predict_sequence: the sequence model reads each pixel's whole series, and this cube has {cube.sizes['time']} "
                       "date(s): it predicts without the temporal context it was trained with. Give it the whole series "
-                      "(a season or more), or use a FusionModel for single dates", UserWarning, stacklevel=2)
+                      "(a season or more), or use a FusionModel for single dates")
     s1_only = bool(model.spec.get("s1_only", False)) if s1_only is None else bool(s1_only)
     tchan, groups, days = series_time_inputs(cube, float(model.spec.get("orbit_gap_minutes", 3.0)))
     stack, has_angle = _stack(cube, s1_only, model.reads_angle())

@@ -267,8 +267,20 @@ class FusionModel:
 
     def _check_features(self, x: np.ndarray) -> np.ndarray:
         """``x`` as float32 (n, f), or a ModelError naming the expected shape or dtype."""
+        if hasattr(x, "dtypes") and hasattr(x, "to_numpy"):  # a pandas frame: nullable numbers with pd.NA become NaN
+            import pandas as pd
+
+            if all(pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d) for d in x.dtypes):
+                x = x.to_numpy(dtype=np.float32, na_value=np.nan)
         raw = np.asarray(x)
-        if raw.dtype.kind not in "iuf":  # strings were parsed, booleans read as 0/1, complex lost its imaginary part, None became NaN
+        # strings were parsed, booleans read as 0/1 and complex lost its imaginary part; an object array of numbers and
+        # missing values (a pandas nullable frame, lists with None) is converted, its missing values NaN as before
+        if raw.dtype.kind == "O" and not any(isinstance(v, (str, bytes, bool, np.bool_, complex, np.complexfloating)) for v in raw.ravel()):
+            try:
+                raw = np.asarray(x, dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise ModelError(f"predict: expected real-valued features, found an object array that is not numbers ({exc})") from exc
+        if raw.dtype.kind not in "iuf":
             raise ModelError(f"predict: expected real-valued features (a float or integer array), found dtype {raw.dtype}")
         x = raw.astype(np.float32, copy=False)
         if x.ndim != 2 or x.shape[1] != len(self.spec.names):

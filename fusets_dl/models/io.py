@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 from torch import nn
 
 from .._safeio import stem
+from .._warn import warn_user
 from ..errors import ConfigError, ModelError
 from ..features import FeatureSpec
 from .files import PRETRAINED, check_metadata, is_real, model_path, read_model_pair
@@ -100,12 +100,11 @@ def _legacy_spec(d: Any, names: Any, name: str, *, warn: bool) -> FeatureSpec | 
         return None
     if warn:
         what = ", ".join(f"{k}={tuple(spec.to_dict()[k])}" for k in repeated)
-        warnings.warn(
+        warn_user(
             f"{name}: saved by an older fusets_dl with repeated values in its feature spec ({what}), which FeatureSpec now "
             f"refuses (each repeat gives the same features). Its network takes {len(names)} inputs, the repeated columns "
             "included, so it is loaded with the spec as saved and predicts as it did when saved. Train a new model with "
             "distinct values to get a spec that FeatureSpec(...) accepts (fine-tuning keeps this spec)",
-            UserWarning, stacklevel=4,
         )
     return spec
 

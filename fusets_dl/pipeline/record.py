@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import ResumeError
 
-__all__ = ["check_record", "missing_tiles", "region_digest", "store_grid", "tile_chunks", "tile_problems", "unreadable_arrays"]
+__all__ = ["check_record", "missing_tiles", "region_digest", "store_grid", "store_sizes", "tile_chunks", "tile_problems", "unreadable_arrays"]
 
 #: Files up to this size are hashed whole; larger ones by size, mtime and their first and last 4 MiB.
 _FULL_HASH_LIMIT = 64 << 20
@@ -183,6 +183,25 @@ def store_grid(store: Path) -> tuple[int, int] | None:
         if "y" in a["dims"] and "x" in a["dims"]:
             return a["shape"][a["dims"].index("y")], a["shape"][a["dims"].index("x")]
     return None
+
+
+def store_sizes(store: Path) -> dict[str, dict[str, int]] | None:
+    """Each array's dimension sizes in a local Zarr store, from its metadata alone.
+
+    Parameters
+    ----------
+    store : Path
+        The store.
+
+    Returns
+    -------
+    dict or None
+        Array name -> {dimension: size}; None when the metadata are unreadable.
+    """
+    arrays = _arrays(store) if store.is_dir() else None
+    if arrays is None:
+        return None
+    return {name: dict(zip(a["dims"], a["shape"], strict=False)) for name, a in arrays.items()}
 
 
 def _key(a: dict[str, Any], idx: Sequence[int]) -> str:

@@ -30,6 +30,7 @@ from .record import (
     check_record,
     region_digest,
     store_grid,
+    store_sizes,
     tile_chunks,
     tile_problems,
     unreadable_arrays,
@@ -348,7 +349,7 @@ def _write_layout(cfg: RunConfig, rc: RegionConfig, out: xr.Dataset, model: Any,
     for stale in cfg.output_root.glob(f".{store.name}.tmp-*"):  # a layout write killed part-way
         shutil.rmtree(stale, ignore_errors=True)
     progress_dir.mkdir(parents=True, exist_ok=True)
-    reason = _layout_problem(store, model)
+    reason = _layout_problem(store, model, out)
     if reason is not None:
         if store.exists() or store.is_symlink():
             if _broken_store_of_ours(store):
@@ -374,7 +375,7 @@ def _broken_store_of_ours(store: Path) -> bool:
     return all(e.is_dir() and not e.is_symlink() and ((e / "zarr.json").exists() or (e / "c").is_dir() or (e / ".zarray").exists()) for e in entries)
 
 
-def _layout_problem(store: Path, model: Any) -> str | None:
+def _layout_problem(store: Path, model: Any, out: xr.Dataset) -> str | None:
     """Why the store's layout must be written (again), or None when it is intact and made by ``model``."""
     if not store.exists():
         return "no store yet"
@@ -389,6 +390,17 @@ def _layout_problem(store: Path, model: Any) -> str | None:
         return coords
     if attrs.get("model_sha256") != model.sha256:
         return f"it was written by another model (sha256 {str(attrs.get('model_sha256'))[:16]}..., now {model.sha256[:16]}...)"
+    return _shape_problem(store, out)
+
+
+def _shape_problem(store: Path, out: xr.Dataset) -> str | None:
+    """Why the store's arrays cannot take this run's output (another output grid, e.g. written by an older fusets_dl), or None."""
+    sizes = store_sizes(store) or {}
+    for name, da in out.variables.items():
+        found = sizes.get(str(name))
+        want = {str(d): int(n) for d, n in zip(da.dims, da.shape, strict=True)}
+        if found is not None and found != want:
+            return f"its array {name!r} has the sizes {found}, this run writes {want} (another output grid: an older fusets_dl?)"
     return None
 
 

@@ -42,6 +42,7 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
+from .._warn import warn_user
 from ..cf import CONVENTIONS, apply_cf
 from ..errors import ConfigError, InsufficientDataError
 from ..inference import predict_ndvi
@@ -110,8 +111,8 @@ def check_reconstruct_options(
     if not (is_finite_positive(lam) and is_finite_positive(obs_std)):
         raise ConfigError(f"reconstruct: expected finite lam > 0 and obs_std > 0, found lam={lam!r}, obs_std={obs_std!r}")
     if obs_std >= 1.0:  # NDVI spans -1..1: a std this large is most likely in percent (3 for 0.03)
-        warnings.warn(f"reconstruct: obs_std={obs_std:g} is the std of a clear observation in NDVI units (-1..1); "
-                      "expected about 0.01-0.1 (0.03 by default): was it given in percent?", UserWarning, stacklevel=3)
+        warn_user(f"reconstruct: obs_std={obs_std:g} is the std of a clear observation in NDVI units (-1..1); "
+                      "expected about 0.01-0.1 (0.03 by default): was it given in percent?")
     return weights
 
 
@@ -250,10 +251,10 @@ def _stored_calibration(
         log.info("reconstruct: lam, pred_gap_days or debias_days given: the fixed setting, not the model's calibration")
         return None
     if not _own_period(cube, model):
-        warnings.warn(f"{FOREIGN_CUBE_WARNING}: its skill here is unknown, so the fixed transfer setting is used (inverse-variance "
+        warn_user(f"{FOREIGN_CUBE_WARNING}: its skill here is unknown, so the fixed transfer setting is used (inverse-variance "
                       "weights, the prediction corrected by this cube's clear views), which can fill gaps worse than linear "
                       "interpolation where the model does not travel. Pass weights='auto' to choose the weights on held-out "
-                      "spells of this cube (a bounded sample of it is computed at the call)", UserWarning, stacklevel=3)
+                      "spells of this cube (a bounded sample of it is computed at the call)")
         return {"settings": dict(TRANSFER_SETTING), "foreign": True}
     return stored
 

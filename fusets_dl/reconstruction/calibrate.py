@@ -47,7 +47,6 @@ from __future__ import annotations
 import itertools
 import logging
 import numbers
-import warnings
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +56,7 @@ import xarray as xr
 
 from .._rng import hash_uniform
 from .._series import nearest_cells
+from .._warn import warn_user
 from ..errors import ConfigError, InsufficientDataError
 from ..evaluation.gaps import hide_gaps
 from ..evaluation.splits import block_mask, model_blocks
@@ -570,7 +570,7 @@ def calibrate(
     try:
         hidden = hide_gaps(obs.T, days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span).T
     except ConfigError as exc:  # the message of the comparison's spells: say whose spells these are
-        raise ConfigError(f"calibrate: {str(exc).removeprefix('compare: ')} (reconstruct(..., weights='auto', "
+        raise ConfigError(f"calibrate: {str(exc).removeprefix('simulated cloudy spells: ')} (reconstruct(..., weights='auto', "
                           "calibration={'gap_days': ..., 'n_gaps': ...}) sets them)") from exc
     keep = np.flatnonzero((hidden.sum(1) > 0) & ((np.isfinite(obs) & ~hidden).sum(1) >= min_clear))[:max_pixels]
     if keep.size == 0:
@@ -602,10 +602,10 @@ def calibrate(
     chosen = {k: best.get(k) for k in ("w_pred", "lam", "pred_gap_days", "debias_days")}
     scale, _ = std_scale_for(obs, pred, hidden, days, chosen, obs_std=obs_std, edges=edges, table=table)
     if pred_row["n"] < MIN_HIDDEN:
-        warnings.warn(
+        warn_user(
             f"calibrate: the setting was chosen on {pred_row['n']} hidden values only ({keep.size} pixels; expected at least "
             f"{MIN_HIDDEN}): the choice and its std factor are noisy; more pixels, more or shorter spells, or the fixed "
-            "setting (reconstruct(..., weights=None)) are safer", UserWarning, stacklevel=2)
+            "setting (reconstruct(..., weights=None)) are safer")
     log.info(
         "calibrate: %d pixels (%s blocks), %d hidden values: chosen %s, RMSE %.4f (prediction alone %.4f, default %.4f), std x %.2f",
         keep.size, where, pred_row["n"], chosen, best["rmse"], pred_row["rmse"], default_row["rmse"], scale,
@@ -732,16 +732,13 @@ def calibrate_sites(
         sites[name] = {"settings": cal.settings, "rmse": cal.rmse, "n_hidden": cal.n_hidden}
     skipped = [n for n in names if n not in sites]
     if not cals:
-        log.warning("calibrate_sites: the reconstruction keeps its fixed default weights: no calibration spells fit")
-        warnings.warn(
-            f"calibrate_sites: no reconstruction calibration: no cube ({', '.join(map(str, names))}) could be calibrated "
-            "(3 spells of 60 days per pixel need a long enough series and 4 clear observations left around them); the model "
-            "keeps the fixed setting and reconstruct(weights='model') uses it (see the log for each site's reason)",
-            UserWarning, stacklevel=2)
+        # a log record, not a warning: a single-season cube (shorter than the spells need) is valid training input
+        log.warning("calibrate_sites: no reconstruction calibration: no cube (%s) could be calibrated (3 spells of 60 days per "
+                    "pixel need a long enough series and 4 clear observations left around them); the model keeps the fixed "
+                    "setting and reconstruct(weights='model') uses it", ", ".join(map(str, names)))
         return None
     if skipped:
-        warnings.warn(f"calibrate_sites: sites {skipped} hold no calibration spell; the setting is chosen on "
-                      f"{sorted(sites)} only (see the log for the reason)", UserWarning, stacklevel=2)
+        log.warning("calibrate_sites: sites %s hold no calibration spell; the setting is chosen on %s only", skipped, sorted(sites))
     if len(cubes) > 1:
         pooled = pool_calibrations(cals)
         # each site's std factor for the pooled setting (its own choice may differ), on the same spells

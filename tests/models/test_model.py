@@ -398,7 +398,7 @@ def test_load_model_names_what_it_expected(tmp_path):
 
 
 @pytest.mark.parametrize("x", [np.ones((4, 18), bool), np.full((4, 18), "1.5"), np.ones((4, 18), np.complex64),
-                               np.full((4, 18), None)], ids=["bool", "str", "complex", "object"])
+                               np.full((4, 18), "x", dtype=object)], ids=["bool", "str", "complex", "object"])
 def test_predict_array_refuses_features_that_are_not_real_numbers(x):
     """Before: strings were parsed, booleans read as 0/1, complex lost its imaginary part, None became NaN."""
     m = _model()
@@ -406,6 +406,19 @@ def test_predict_array_refuses_features_that_are_not_real_numbers(x):
     with pytest.raises(fdl.errors.ModelError, match=f"expected real-valued features.*found dtype {x.dtype}"):
         m.predict_array(x)
     np.testing.assert_array_equal(m.predict_array(np.ones((4, 18), np.int64)), m.predict_array(np.ones((4, 18), np.float32)))
+
+
+def test_predict_array_takes_numbers_with_missing_values_in_object_arrays():
+    """A pandas nullable frame or lists with None (missing features) predict as the float array with NaN does."""
+    import pandas as pd
+
+    m = _model()
+    x = np.random.default_rng(0).normal(size=(5, 18)).astype(np.float32)
+    x[1, 3] = np.nan
+    ref = m.predict_array(x)
+    np.testing.assert_array_equal(m.predict_array(pd.DataFrame(x).astype("Float64")), ref)
+    rows = [[None if np.isnan(v) else float(v) for v in r] for r in x]
+    np.testing.assert_array_equal(m.predict_array(rows), ref)
 
 
 @pytest.mark.parametrize("bs", [0, 2.5, "100", True, float("nan")])

@@ -113,3 +113,26 @@ def test_a_failing_tile_stops_new_tiles_marks_the_finished_ones_and_raises(tmp_p
         region._write_tiles(RegionConfig(name="t", s1=[], s2=[], tile_size=16), ds, store, progress, tiles, None, {})
     done = sorted(int(p.name[5:]) for p in progress.glob("tile-*"))
     assert 2 not in done and {0, 1} <= set(done) and len(done) < len(tiles)
+
+
+def test_a_store_laid_out_on_another_output_grid_is_written_again_on_resume(tmp_path, monkeypatch):
+    """An interrupted run of an older fusets_dl (a freq grid one date shorter) crashed the resume with a raw ValueError."""
+    import fusets_dl.reconstruction.api as api
+    from fusets_dl.reconstruction.kernels import freq_grid
+
+    cfg = sample_config(tmp_path / "ref")
+    cfg["regions"] = cfg["regions"][1:]  # region b alone
+    run(cfg)
+    old_cfg = sample_config(tmp_path / "old")
+    old_cfg["regions"] = old_cfg["regions"][1:]
+    monkeypatch.setattr(api, "freq_grid", lambda t, freq: freq_grid(t, freq)[:-1])  # the older, shorter grid
+    run(old_cfg)
+    progress = tmp_path / "old" / "b.zarr.progress"
+    assert xr.open_zarr(tmp_path / "old" / "b.zarr").sizes["time"] == xr.open_zarr(tmp_path / "ref" / "b.zarr").sizes["time"] - 1
+    (progress / "ALL_DONE").unlink()  # interrupted after its second tile
+    for marker in sorted(progress.glob("tile-*"))[2:]:
+        marker.unlink()
+    monkeypatch.undo()
+    rows = run(old_cfg)
+    assert [r["status"] for r in rows] == ["done"]
+    assert_same_stores(tmp_path / "ref" / "b.zarr", tmp_path / "old" / "b.zarr")

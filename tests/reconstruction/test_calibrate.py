@@ -389,8 +389,12 @@ def test_reconstruct_uses_the_models_stored_calibration():
     # multi-site model: its own setting
     transfer = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=None, debias_days=30.0)
     m.info = {"reconstruction": _stored(setting), "scene": {"start": "2019-01-01", "end": "2019-12-31"}}
-    with pytest.warns(UserWarning, match=r"the model was not trained on this cube .*Pass weights='auto'"):
+    with pytest.warns(UserWarning, match=r"the model was not trained on this cube .*Pass weights='auto'") as seen:
         foreign = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+    assert [w.filename for w in seen if "not trained on" in str(w.message)] == [__file__]  # the user's line, not the library's
+    with pytest.warns(UserWarning, match="not trained on") as seen:
+        cube.fusion.reconstruct(m, predicted=pred + 0.15)  # also through the accessor
+    assert [w.filename for w in seen if "not trained on" in str(w.message)] == [__file__]
     np.testing.assert_array_equal(foreign["NDVI"].values, transfer["NDVI"].values)
     assert foreign.attrs["calibration_source"].startswith("a cube the model was not trained on")
     assert foreign.attrs["std_growth_days"] == kernels.STD_GROWTH_DAYS  # the transfer setting's std grows too
@@ -563,14 +567,21 @@ def test_a_calibration_on_a_handful_of_hidden_values_is_warned():
         assert calibrate(cube, _model(), predicted=pred).n_hidden >= MIN_HIDDEN
 
 
-def test_calibrate_sites_falls_back_to_the_fixed_setting_with_a_warning():
-    """No site holds a 60-day spell (a short series): None, the fixed setting, and the user is told (not only the log)."""
+def test_calibrate_sites_falls_back_to_the_fixed_setting_and_logs_why(caplog):
+    """No site holds a 60-day spell (a short series): None, the fixed setting, and a log record (a short season is valid input)."""
+    import logging
+    import warnings
+
     from fusets_dl.reconstruction.calibrate import calibrate_sites
 
     short, _, _ = _rice_cube(n=20)  # 114 days: 3 spells of 60 do not fit
-    with pytest.warns(UserWarning, match=r"no reconstruction calibration.*keeps the fixed setting"):
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"), warnings.catch_warnings():
+        warnings.simplefilter("error")  # one season is a valid training cube: no warning
         assert calibrate_sites(_model(), [short], [{}], ["short"]) is None
+    assert "no reconstruction calibration" in caplog.text and "keeps the fixed setting" in caplog.text
     cube, _, _ = _rice_cube()
-    with pytest.warns(UserWarning, match=r"sites \['short'\] hold no calibration spell; the setting is chosen on \['long'\]"):
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
         out = calibrate_sites(_model(), [short, cube], [{}, {}], ["short", "long"])
+    assert "sites ['short'] hold no calibration spell; the setting is chosen on ['long']" in caplog.text
     assert out is not None and list(out["sites"]) == ["long"]

@@ -1,0 +1,37 @@
+"""pipelines/pretrain.py: which real sites it reads from a data folder."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+
+from tests.paths import REPO
+
+
+def _pretrain():
+    spec = importlib.util.spec_from_file_location("pretrain_script", REPO / "pipelines" / "pretrain.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_france_points_are_a_site_when_present_and_named_when_absent(tmp_path):
+    """The France table was skipped when absent and silently ignored when present."""
+    pretrain = _pretrain()
+    cubes, skipped = pretrain.real_sites(tmp_path)
+    assert cubes == [] and any(s.startswith("france-dekad-2023:") and "absent" in s for s in skipped)
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2023-01-01", periods=12, freq="10D")
+    rows = [{"sample_id": f"p{i}", "timestamp": t, "S1-SIGMA0-VV": int(rng.integers(3000, 5000)),
+             "S1-SIGMA0-VH": int(rng.integers(1200, 2500)), "S2-L2A-B04": int(rng.integers(300, 900)),
+             "S2-L2A-B08": int(rng.integers(2000, 4000)), "lon": -0.4 + i / 100, "lat": 43.3}
+            for i in range(6) for t in times]
+    folder = tmp_path / "worldcereal_extractions"
+    folder.mkdir()
+    table = pd.DataFrame(rows).astype({c: np.uint16 for c in ("S1-SIGMA0-VV", "S1-SIGMA0-VH", "S2-L2A-B04", "S2-L2A-B08")})
+    table.to_parquet(folder / "dekad_2023_FRA_LPIS_POLY_110.geoparquet")
+    cubes, skipped = pretrain.real_sites(tmp_path)
+    assert [c.attrs["site"] for c in cubes] == ["france-dekad-2023"] and not any(s.startswith("france") for s in skipped)
+    assert cubes[0].sizes == {"time": 12, "y": 1, "x": 6} and np.isfinite(cubes[0]["NDVI"].values).all()
