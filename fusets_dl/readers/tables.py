@@ -24,6 +24,7 @@ values are nodata (65535), so every valid value is clear.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import struct
@@ -36,6 +37,7 @@ import pandas as pd
 import xarray as xr
 
 from .._logging import logger
+from .._warn import warn_user
 from ..errors import DuplicateTimeError, SourceError, TableError
 from .conventions import canonical_band_name
 from .encoding import DEFAULT_CLEAR_CLASSES
@@ -51,6 +53,10 @@ _CLOUD_ROLES = ("cloud_score", "clear_flag", "cloud_flag", "scl")
 _COORD_ROLES = ("lon", "lat", "geojson", "wkb")
 _SCENE_TIME = re.compile(r"(\d{8}T\d{6})")
 _UINT16_NODATA = 65535
+_WIDE_COLUMN = re.compile(r"^(.+?)-ts(\d+)(-.*)?$")  # WorldCereal wide tables: OPTICAL-B04-ts0-10m
+#: Median spacing of the distinct dates (days) above which a table is taken for coarse composites.
+MAX_REVISIT_DAYS = 16
+_WKT_POINT = re.compile(r"^\s*POINT\s*Z?M?\s*\(\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)", re.IGNORECASE)
 
 
 def read_table(source: Any) -> pd.DataFrame:
@@ -80,6 +86,8 @@ def read_table(source: Any) -> pd.DataFrame:
         if not source:
             raise SourceError("read_table: expected at least one table, found an empty list")
         return pd.concat([read_table(s) for s in source], ignore_index=True)
+    if not isinstance(source, (str, Path)) and not hasattr(source, "__fspath__"):
+        raise SourceError(f"read_table: expected a CSV or Parquet path, a DataFrame or a list of them, found {type(source).__name__}")
     path = Path(source)
     if not path.is_file():
         raise SourceError(f"read_table: expected a CSV or Parquet file, found no file at {path}")
@@ -145,9 +153,14 @@ def open_points(
     DuplicateTimeError
         Two rows for one point and time.
     """
+    if s1 is None:
+        raise TableError("open_points: expected an S1 table (or one table with S1 and S2 columns) as the first argument, found None; "
+                         "the models fuse S1 with S2, an S2-only table cannot be fused")
     same = s2 is None
     t1 = read_table(s1)
     t2 = t1 if same else read_table(s2)
+    for name, table in (("S1", t1), ("S2", t2)):
+        _refuse_wide(table, columns, f"open_points({name})")
     c1 = resolve_columns(t1.columns, ("id", "time", *_S1_ROLES), ("scene", "orbit", *_COORD_ROLES), columns, "open_points(S1)")
     c2 = resolve_columns(t2.columns, ("id", "time", *_S2_ROLES), ("time_start", *_CLOUD_ROLES, *_COORD_ROLES), columns, "open_points(S2)")
     for name, table, cols in (("S1", t1, c1), ("S2", t2, c2)):
@@ -160,7 +173,39 @@ def open_points(
     layout = _point_layout([(t1, c1), (t2, c2)], points)
     ds1 = _s1_dataset(t1, c1, layout)
     ds2 = _s2_dataset(t2, c2, layout, cloud_score_threshold, clear_classes, harmonize)
+    for name, ds in (("S1", ds1), ("S2", ds2)):
+        _warn_coarse_dates(ds, f"open_points({name})")
     return ds1, ds2
+
+
+def _refuse_wide(table: pd.DataFrame, columns: Mapping[str, str] | None, what: str) -> None:
+    """A ``TableError`` for a wide table (one column per time step, WorldCereal ``OPTICAL-B04-ts0-10m``) without a date column."""
+    if columns and "time" in columns:
+        return
+    wide = [c for c in table.columns if isinstance(c, str) and _WIDE_COLUMN.match(c)]
+    if not wide or resolve_columns(table.columns, (), ("time",), None, what):
+        return
+    steps = sorted({int(_WIDE_COLUMN.match(c).group(2)) for c in wide})
+    raise TableError(
+        f"{what}: expected a long table (one row per point and date, with a date column), found a wide table with "
+        f"{len(wide)} columns over {len(steps)} time steps such as {wide[:3]}; melt it to one row per point and date "
+        "(time step i is start_date plus i composite periods) with the bands named S2-L2A-B04, S2-L2A-B08, S1-SIGMA0-VV, "
+        "S1-SIGMA0-VH (WorldCereal's OPTICAL-*/SAR-* encodings are the same) and a timestamp column"
+    )
+
+
+def _warn_coarse_dates(ds: xr.Dataset, what: str) -> None:
+    """A warning when the table's dates are further apart than the models' revisit (monthly composites)."""
+    days = pd.DatetimeIndex(ds["time"].values).normalize().unique()
+    if days.size < 2:
+        return
+    step = float(np.median(np.diff(days.asi8)) / 86400e9)
+    if step > MAX_REVISIT_DAYS:
+        warn_user(
+            f"{what}: the dates are {step:.0f} days apart (median over {days.size} dates: monthly or coarser composites); "
+            f"the models expect 6-12-day revisits (S1 every 6-12 days, S2 every 5 days or ten-day composites): "
+            "gap filling, training and phenology dates from such a series are coarse, and a model trained on 6-12-day series does not apply to it"
+        )
 
 
 def _times(table: pd.DataFrame, cols: dict[str, str], what: str) -> pd.DatetimeIndex:
@@ -186,6 +231,15 @@ def _times(table: pd.DataFrame, cols: dict[str, str], what: str) -> pd.DatetimeI
     return pd.DatetimeIndex(date.to_numpy("datetime64[ns]"))
 
 
+def _point_ids(col: pd.Series) -> pd.Series:
+    """The point ids as strings (whole-number floats as integers: ``101.0`` is ``"101"``); missing ids stay NaN."""
+    if pd.api.types.is_float_dtype(col):
+        finite = col[np.isfinite(col)]
+        if bool(np.all(finite == np.round(finite))):
+            return col.map(lambda v: str(int(v)) if np.isfinite(v) else np.nan)
+    return col.map(lambda v: np.nan if pd.isna(v) else str(v))
+
+
 def _coords_of(table: pd.DataFrame, cols: dict[str, str]) -> tuple[np.ndarray, np.ndarray] | None:
     """Longitude and latitude of each row, from lon/lat, a GeoJSON ``.geo`` or WKB points; None when absent."""
     if "lon" in cols and "lat" in cols:
@@ -194,9 +248,35 @@ def _coords_of(table: pd.DataFrame, cols: dict[str, str]) -> tuple[np.ndarray, n
         xy = np.array([json.loads(g)["coordinates"][:2] if isinstance(g, str) else (np.nan, np.nan) for g in table[cols["geojson"]]])
         return xy[:, 0], xy[:, 1]
     if "wkb" in cols:
-        xy = np.array([_wkb_point(g) for g in table[cols["wkb"]]])
+        xy = np.array([_geometry_point(g) for g in table[cols["wkb"]]], dtype=np.float64).reshape(-1, 2)
+        filled = table[cols["wkb"]].notna().to_numpy()
+        if filled.any() and not np.isfinite(xy[filled]).all():
+            bad = table[cols["wkb"]][filled & ~np.isfinite(xy).all(axis=1)].iloc[0]
+            warn_user(f"open_points: column {cols['wkb']!r}: expected point geometries (WKB, hex WKB or WKT 'POINT (lon lat)'), "
+                      f"found {int((filled & ~np.isfinite(xy).all(axis=1)).sum())} rows of another kind such as {str(bad)[:60]!r}; "
+                      "those points have no lon/lat and are not ordered west to east (give lon and lat columns)")
         return xy[:, 0], xy[:, 1]
     return None
+
+
+def _geometry_point(geom: Any) -> tuple[float, float]:
+    """(x, y) of a point geometry: WKB bytes, hex WKB, the ``b'...'`` text of WKB written to CSV, or WKT; NaN otherwise."""
+    if isinstance(geom, str):
+        text = geom.strip()
+        m = _WKT_POINT.match(text)
+        if m:
+            return float(m.group(1)), float(m.group(2))
+        if text[:2] in ("b'", 'b"'):
+            try:
+                geom = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                return (np.nan, np.nan)
+        else:
+            try:
+                geom = bytes.fromhex(text)
+            except ValueError:
+                return (np.nan, np.nan)
+    return _wkb_point(geom)
 
 
 def _wkb_point(geom: Any) -> tuple[float, float]:
@@ -216,10 +296,10 @@ def _point_layout(tables: list[tuple[pd.DataFrame, dict[str, str]]], points: Seq
     frames = []
     for table, cols in tables:
         xy = _coords_of(table, cols)
-        f = pd.DataFrame({"point": table[cols["id"]].astype(str).to_numpy()})
+        f = pd.DataFrame({"point": _point_ids(table[cols["id"]]).to_numpy()})
         f["lon"], f["lat"] = xy if xy is not None else (np.nan, np.nan)
         frames.append(f)
-    allp = pd.concat(frames, ignore_index=True)
+    allp = pd.concat(frames, ignore_index=True).dropna(subset=["point"])
     per = allp.groupby("point", sort=True)[["lon", "lat"]].agg(["min", "max"])
     spread = np.nanmax((per.xs("max", axis=1, level=1) - per.xs("min", axis=1, level=1)).to_numpy(), initial=0.0)
     if spread > 1e-4:
@@ -262,8 +342,13 @@ def _pivot(
     NaN for missing rows and -9999.
     """
     times = _times(table, cols, what)
-    code = pd.Index(layout["point"]).get_indexer(table[cols["id"]].astype(str))
-    keep = code >= 0
+    ids = _point_ids(table[cols["id"]])
+    code = pd.Index(layout["point"]).get_indexer(ids)
+    lost = ids.isna().to_numpy() | np.asarray(times.isna())
+    if lost.any():
+        warn_user(f"{what}: {int(lost.sum())} of {len(table)} rows have no {cols['id']!r} or no {cols['time']!r} "
+                  f"(expected both in every row); they are dropped")
+    keep = (code >= 0) & ~lost
     times, code, rows = times[keep], code[keep], table[keep]
     if rows.empty:
         raise TableError(f"{what}: expected rows of the points {layout['point'].head(5).tolist()}..., found none")

@@ -206,3 +206,81 @@ def test_bright_reflectance_is_not_taken_for_dn():
     _, ds = open_points(s1, s2)
     assert ds["NDVI"].values[0, 0, 0] == pytest.approx(0.75, rel=1e-6)
     assert ds["NDVI"].values[1, 0, 1] == pytest.approx(0.36 / 0.44, rel=1e-6)
+
+
+def _openeo_points(n_dates: int = 3, freq: str = "10D") -> pd.DataFrame:
+    """Two points (a west of b) of an openEO/WorldCereal long table, uint16 encodings, ``n_dates`` dates."""
+    times = pd.date_range("2023-01-01", periods=n_dates, freq=freq)
+    n = 2 * n_dates
+    return pd.DataFrame({
+        "sample_id": ["b", "a"] * n_dates,
+        "timestamp": np.repeat(times, 2),
+        "S1-SIGMA0-VV": np.full(n, 3000, np.uint16),
+        "S1-SIGMA0-VH": np.full(n, 1000, np.uint16),
+        "S2-L2A-B04": np.full(n, 500, np.uint16),
+        "S2-L2A-B08": np.full(n, 3000, np.uint16),
+        "lon": [2.0, 1.0] * n_dates,
+        "lat": [43.0, 43.0] * n_dates,
+    })
+
+
+@pytest.mark.parametrize("form", ["wkt", "hex", "csv_bytes"])
+def test_geometry_text_gives_coordinates(tmp_path, form):
+    t = _openeo_points().drop(columns=["lon", "lat"])
+    wkb = [b"\x01\x01\x00\x00\x00" + np.array([x, 43.0]).tobytes() for x in (2.0, 1.0)] * 3
+    t["geometry"] = {"wkt": [f"POINT ({x} 43)" for x in (2.0, 1.0)] * 3, "hex": [g.hex() for g in wkb], "csv_bytes": wkb}[form]
+    if form == "csv_bytes":  # pandas writes the bytes as their b'...' text
+        t.to_csv(tmp_path / "t.csv", index=False)
+        t = read_table(tmp_path / "t.csv")
+    s1, _ = open_points(t)
+    np.testing.assert_allclose(s1["lon"].values, [1.0, 2.0])
+    assert s1["point"].values.tolist() == ["a", "b"]
+
+
+def test_polygon_geometry_warns():
+    t = _openeo_points().drop(columns=["lon", "lat"])
+    t["geometry"] = "POLYGON ((0 0, 1 0, 1 1, 0 0))"
+    with pytest.warns(UserWarning, match="expected point geometries"):
+        s1, _ = open_points(t)
+    assert np.isnan(s1["lon"].values).all()
+
+
+def test_float_and_integer_ids_are_one_point():
+    t = _openeo_points()
+    t["sample_id"] = t["sample_id"].map({"a": 101, "b": 102})
+    s1 = t.drop(columns=["S2-L2A-B04", "S2-L2A-B08"])
+    s2 = t.drop(columns=["S1-SIGMA0-VV", "S1-SIGMA0-VH"]).astype({"sample_id": np.float64})
+    a, b = open_points(s1, s2)
+    assert a["point"].values.tolist() == ["101", "102"] == b["point"].values.tolist()
+
+
+@pytest.mark.parametrize("column", ["sample_id", "timestamp"])
+def test_rows_without_id_or_date_are_dropped_with_a_warning(column):
+    t = _openeo_points().astype({"sample_id": object, "timestamp": object})
+    t.loc[0, column] = None
+    with pytest.warns(UserWarning, match="1 of 6 rows have no"):
+        s1, s2 = open_points(t)
+    assert s1["point"].values.tolist() == ["a", "b"]
+    assert not np.isnat(s2["time"].values).any() and s2.sizes["time"] == 3
+
+
+def test_no_s1_table_is_a_table_error():
+    with pytest.raises(TableError, match="expected an S1 table"):
+        open_points(None, _openeo_points())
+    with pytest.raises(fdl.errors.SourceError, match="found int"):
+        read_table(3)
+
+
+def test_wide_table_is_refused_by_name():
+    wide = pd.DataFrame({"sample_id": ["a"], "start_date": ["2017-01-01"], "lon": [1.0], "lat": [2.0],
+                         **{f"{b}-ts{i}-10m": [1000] for b in ("OPTICAL-B04", "OPTICAL-B08", "SAR-VV", "SAR-VH") for i in range(3)}})
+    with pytest.raises(TableError, match="found a wide table with 12 columns over 3 time steps"):
+        open_points(wide)
+
+
+def test_monthly_composites_warn_about_the_revisit(recwarn):
+    with pytest.warns(UserWarning, match=r"31 days apart .* expect 6-12-day revisits"):
+        open_points(_openeo_points(4, "MS"))
+    recwarn.clear()
+    open_points(_openeo_points(4, "10D"))
+    assert not [w for w in recwarn if "revisit" in str(w.message)]
