@@ -11,6 +11,7 @@ import xarray as xr
 from pyproj import CRS
 
 from .._logging import logger
+from .._warn import warn_user
 from ..cf import cf_attrs
 from ..errors import (
     ConfigError,
@@ -43,6 +44,8 @@ _APPLIED_ATTRS = ("boa_offset_applied", "earthsearch:boa_offset_applied")
 _DARK_TOO_BRIGHT = 0.08
 _DARK_TOO_DARK = -0.05
 _MIN_CHECK_PIXELS = 100
+#: Start of the reason given when only the acquisition date decides the offset (DN without metadata).
+_DATE_RULE = "DN input without offset metadata"
 
 
 def open_s2(
@@ -92,9 +95,13 @@ def open_s2(
         that delivers harmonised values (openEO ``S2-L2A-*``); otherwise, for
         DN input (reflectance scale 1e-4), the acquisition date. Reflectance
         input (0..1) and NDVI bands are left alone. True offsets every date
-        from 2022-01-25 on, False none. The decision is logged; on in-memory
-        data a warning says when clear dark pixels after the cut-off look
-        offset (1st percentile of red above 0.08) or offset twice (below -0.05).
+        from 2022-01-25 on, False none. The decision is logged. On in-memory
+        data, when only the date decided (DN without metadata) and removing
+        the offset would put the 1st percentile of clear red below -0.05
+        (data harmonised by their provider, e.g. a Google Earth Engine
+        ``S2_SR_HARMONIZED`` export), the offset is not removed, with a
+        warning; and a warning says when clear dark pixels look offset
+        (1st percentile of red above 0.08) or offset twice (below -0.05).
 
     Returns
     -------
@@ -123,15 +130,21 @@ def open_s2(
     if {red, nir} <= have:
         per_time = _s2_time_coords(parts)
         originals = {k: v for p in parts for k, v in p[2].items()}
-        refl = {}
+        refl, offsets, by_date = {}, {}, True
         for band in (red, nir):
-            refl[band] = _s2_harmonised_reflectance(ds[band], reflectance_scale, harmonize, per_time, originals.get(band, band), what)
+            refl[band], offsets[band], reason = _s2_harmonised_reflectance(
+                ds[band], reflectance_scale, harmonize, per_time, originals.get(band, band), what)
+            by_date &= reason.startswith(_DATE_RULE)
         red_refl = refl[red]
         out["NDVI"] = ndvi(refl[red], refl[nir])
     else:
         out["NDVI"] = _s2_ndvi_band(ds[band_for("ndvi")], what)
     out, mask_src = _s2_add_clear(out, ds, have, clear_classes, what)
     if red_refl is not None:
+        if by_date and _offset_never_carried(red_refl, out["clear"], offsets[red], what):
+            refl = {b: r - xr.DataArray(offsets[b].astype(np.float32), dims="time", coords={"time": r["time"]}) for b, r in refl.items()}
+            red_refl = refl[red]
+            out["NDVI"] = ndvi(refl[red], refl[nir])
         _s2_check_offset(red_refl, out["clear"], what)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-2", "clear_mask": mask_src}
     if crs is not None:
@@ -217,8 +230,8 @@ def _s2_harmonised_reflectance(
     per_time: dict[str, xr.DataArray],
     original: str,
     what: str,
-) -> xr.DataArray:
-    """Reflectance (float32) from a stored band: CF decoding, the scale, and the offset of each date."""
+) -> tuple[xr.DataArray, np.ndarray, str]:
+    """Reflectance (float32) from a stored band: CF decoding, the scale, and the offset of each date (with the offsets and why)."""
     dec = _decode(da)
     scale = _s2_scale(da, dec, reflectance_scale)
     if np.issubdtype(da.dtype, np.integer) and reflectance_scale == "auto" and scale == 1e-4:
@@ -235,7 +248,38 @@ def _s2_harmonised_reflectance(
     refl = checked(dec.astype(np.float32) * np.float32(scale), check_reflectance, f"{what}: {da.name} (reflectance scale {scale:g})")
     if n_off:
         refl = refl + xr.DataArray(offset.astype(np.float32), dims="time", coords={"time": dec["time"]})
-    return refl
+    return refl, offset, reason
+
+
+def _offset_never_carried(red: xr.DataArray, clear: xr.DataArray, offset: np.ndarray, what: str) -> bool:
+    """Whether in-memory DN that the date rule offset were in fact harmonised already (dark pixels pushed below zero).
+
+    Only the acquisition date told ``harmonize="auto"`` to remove the
+    offset (no metadata). Data harmonised by their provider (Google Earth
+    Engine's ``S2_SR_HARMONIZED``, most exports) then get it removed a
+    second time: clear dark pixels go negative and NDVI clips at 1. When
+    the 1st percentile of clear red over the offset dates is below
+    ``_DARK_TOO_DARK`` (about -0.09 for such data; 0.00-0.01 where the
+    offset was really there), the removal is undone, with a warning.
+    Dask input is not judged (that would read every date at open time).
+    """
+    sel = offset != 0
+    if red.chunks is not None or clear.chunks is not None or not sel.any():
+        return False
+    v = np.asarray(red.where(clear).transpose("time", ...).values[sel], dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size < _MIN_CHECK_PIXELS:
+        return False
+    p1 = float(np.percentile(v, 1))
+    if p1 >= _DARK_TOO_DARK:
+        return False
+    warn_user(
+        f"{what}: S2 digital numbers without offset metadata on {int(sel.sum())} dates from {HARMONIZE_CUTOFF.date()} look "
+        f"harmonised already: removing the processing-baseline offset (-1000 DN) would put the 1st percentile of clear red "
+        f"at {p1:.3f} ({v.size} pixel-dates), which reflectance cannot be, and NDVI would clip at 1. The offset was not "
+        "removed (harmonize='auto'); pass harmonize=True to remove it anyway, harmonize=False to silence this"
+    )
+    return True
 
 
 def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto"] | bool:
@@ -315,7 +359,7 @@ def _s2_offsets(
     if conv is not None and conv.s2_harmonized:
         return none, f"band name {original!r} of the {conv.name!r} convention: values delivered harmonised"
     if abs(scale - 1e-4) < 1e-12:
-        return np.where(after, boa, 0.0), f"DN input without offset metadata: {cutoff}"
+        return np.where(after, boa, 0.0), f"{_DATE_RULE}: {cutoff}"
     return none, f"reflectance input (scale {scale:g}): nothing to remove"
 
 
@@ -386,6 +430,7 @@ def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:
     after = np.asarray(pd.DatetimeIndex(red["time"].values) >= HARMONIZE_CUTOFF)
     for msg in _dark_pixel_warnings(np.asarray(red.where(clear).transpose("time", ...).values), after, what):
         logger.warning("%s", msg)
+        warn_user(msg)  # a wrong offset gives silently wrong NDVI: not only for users who configured logging
 
 
 def _s2_ndvi_band(band: xr.DataArray, what: str) -> xr.DataArray:

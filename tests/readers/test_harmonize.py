@@ -139,8 +139,8 @@ def test_plausibility_warning_on_an_unremoved_or_doubly_removed_offset(caplog):
     assert "1st percentile of clear-pixel red reflectance on the dates from 2022-01-25 is 0.10" in caplog.text
     assert "un-removed processing-baseline 04.00 offset" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
-        fdl.open_s2(_raw(red, nir))  # harmonised by the provider, but nothing says so: offset removed twice
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):  # harmonised by the provider, but nothing says so
+        fdl.open_s2(_raw(red, nir), harmonize=True)  # forced: the offset removed twice
     assert "is -0.09" in caplog.text and "removed twice" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="fusets_dl"):
@@ -190,3 +190,34 @@ def test_the_offset_check_is_pooled_and_skips_dask_input(caplog):
     with raise_if_dask_computes(), caplog.at_level(logging.WARNING, logger="fusets_dl"):
         fdl.open_s2(raw)
     assert "percentile" not in caplog.text
+
+
+def test_auto_keeps_dn_that_are_harmonised_already_when_the_dark_pixels_say_so():
+    """A GEE S2_SR_HARMONIZED export (integer DN from 2022, no metadata): the date rule removed the offset a second time
+    and NDVI clipped at 1 on most dark-red pixels, with only a log record. Now the data decide, with a warning."""
+    red, nir = _truth()
+    with pytest.warns(UserWarning, match=r"on 3 dates from 2022-01-25 look harmonised already.*1st percentile of clear red at -0\.09"):
+        s2 = fdl.open_s2(_raw(red, nir))
+    np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # data that carry the offset: removed as before, no warning
+        s2 = fdl.open_s2(_raw(*_with_offset(red, nir)))
+        np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+        lazy = fdl.open_s2(_raw(red, nir).chunk({"time": 2}), chunks={"y": 6, "x": 6})  # Dask: not judged (the date rule)
+    assert not np.allclose(lazy["NDVI"].values, _ndvi(red, nir), atol=1e-3)
+
+
+def test_the_gee_table_of_harmonised_dn_gives_the_true_ndvi():
+    """open_points on a GEE-style export with integer B4/B8 from 2022: 80 % of NDVI values were 1.0."""
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2022-03-01", periods=20, freq="5D")
+    rows = [{"PLOTID": i, "Date": t.strftime("%Y-%m-%d"), "B4": int(rng.integers(250, 1200)), "B8": int(rng.integers(2000, 4500)),
+             "cs_cdf": 0.9, "VV": -10.0, "VH": -16.0} for i in range(30) for t in times]
+    table = pd.DataFrame(rows)
+    with pytest.warns(UserWarning, match="look harmonised already"):
+        _, s2 = fdl.open_points(table)
+    want = {(str(r["PLOTID"]), pd.Timestamp(r["Date"])): (r["B8"] - r["B4"]) / (r["B8"] + r["B4"]) for r in rows}
+    expected = np.array([[want[(str(p), pd.Timestamp(t))] for p in s2["point"].values] for t in s2["time"].values])
+    np.testing.assert_allclose(s2["NDVI"].values[:, 0, :], expected, atol=1e-5, rtol=0)
