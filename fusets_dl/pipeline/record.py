@@ -178,10 +178,9 @@ def store_grid(store: Path) -> tuple[int, int] | None:
         None when the store is missing, its metadata are unreadable, or no
         array has both ``y`` and ``x``.
     """
-    arrays = _arrays(store) if store.is_dir() else None
-    for a in (arrays or {}).values():
-        if "y" in a["dims"] and "x" in a["dims"]:
-            return a["shape"][a["dims"].index("y")], a["shape"][a["dims"].index("x")]
+    for sizes in (store_sizes(store) or {}).values():
+        if "y" in sizes and "x" in sizes:
+            return sizes["y"], sizes["x"]
     return None
 
 
