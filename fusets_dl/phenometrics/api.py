@@ -20,7 +20,13 @@ from ..cf import CONVENTIONS, apply_cf
 from ..errors import ConfigError, DimensionError
 from ..readers.sanity import checked
 from .by_class import phenology_by_class
-from .options import check_against_series, check_options, parse_period, warn_not_ndvi
+from .options import (
+    check_against_series,
+    check_options,
+    parse_period,
+    warn_not_ndvi,
+    warn_not_ndvi_per_chunk,
+)
 from .per_class import phenology_per_class
 from .seasons import DATE_VARS, FLAG_VARS, PHENO_VARS, PIXEL_VARS, MainRule, Thresholds, pheno_block
 from .years import by_year_block
@@ -383,7 +389,7 @@ def _check_values(ndvi: xr.DataArray, t: pd.DatetimeIndex, min_valid: int) -> xr
     pixels is taken on in-memory data only.
     """
     if ndvi.chunks is not None:
-        return checked(ndvi, warn_not_ndvi, "phenology")
+        return checked(ndvi, warn_not_ndvi_per_chunk, "phenology")
     values = np.asarray(ndvi.transpose(..., "time").values)
     flat = values.ravel()
     warn_not_ndvi(flat[:: max(1, flat.size // SAMPLE_VALUES)], "phenology")

@@ -25,7 +25,7 @@ import xarray as xr
 from ..errors import ConfigError
 from ..validate import is_finite_positive, is_whole
 
-__all__ = ["NDVI_TOLERANCE", "check_against_series", "check_options", "parse_period", "warn_not_ndvi"]
+__all__ = ["NDVI_TOLERANCE", "check_against_series", "check_options", "parse_period", "warn_not_ndvi", "warn_not_ndvi_per_chunk"]
 
 #: Finite values beyond ``[-1 - NDVI_TOLERANCE, 1 + NDVI_TOLERANCE]`` cannot be NDVI.
 NDVI_TOLERANCE = 0.05
@@ -226,7 +226,7 @@ def check_against_series(t: pd.DatetimeIndex, options: Mapping[str, Any], what: 
                           f"{series}), found {_show(step)}")
 
 
-def warn_not_ndvi(values: np.ndarray, what: str) -> None:
+def warn_not_ndvi(values: np.ndarray, what: str, *, per_chunk: bool = False) -> None:
     """Warn when more than 1 % of the finite ``values`` lie beyond [-1, 1] by more than ``NDVI_TOLERANCE``.
 
     A check for :func:`fusets_dl.readers.sanity.checked` (a sample of
@@ -241,11 +241,14 @@ def warn_not_ndvi(values: np.ndarray, what: str) -> None:
         Values of the input (NaN where missing).
     what : str
         The caller, for the message.
+    per_chunk : bool
+        The values are one Dask chunk: the message leaves out the chunk's
+        own range and share, so that it is the same for every chunk.
 
     Warns
     -----
     UserWarning
-        Naming the range seen and the share outside.
+        Naming the range seen and the share outside (not per chunk).
     """
     v = np.asarray(values, dtype=np.float64).ravel()
     v = v[np.isfinite(v)]
@@ -253,9 +256,23 @@ def warn_not_ndvi(values: np.ndarray, what: str) -> None:
         return
     outside = float(np.mean(np.abs(v) > 1.0 + NDVI_TOLERANCE))
     if outside > NDVI_OUTSIDE_SHARE:
+        found = (f"found values {v.min():.4g}..{v.max():.4g} ({outside:.0%} of the sampled values outside)" if not per_chunk
+                 else "found a Dask chunk with more than 1 % of its values outside")
         warnings.warn(
-            f"{what}: expected NDVI in [-1, 1], found values {v.min():.4g}..{v.max():.4g} ({outside:.0%} of the sampled "
-            "values outside); NDVI x 100, x 10000 or backscatter in dB? Thresholds such as min_amplitude are in NDVI units, "
-            "so the seasons found are not meaningful: rescale the input to NDVI",
+            f"{what}: expected NDVI in [-1, 1], {found}; NDVI x 100, x 10000 or backscatter in dB? Thresholds such as "
+            "min_amplitude are in NDVI units, so the seasons found are not meaningful: rescale the input to NDVI",
             UserWarning, stacklevel=2,
         )
+
+
+def warn_not_ndvi_per_chunk(values: np.ndarray, what: str) -> None:
+    """:func:`warn_not_ndvi` for one Dask chunk: one message for every chunk, so Python shows it once, not once per chunk.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The values of one chunk (NaN where missing).
+    what : str
+        The caller, for the message.
+    """
+    warn_not_ndvi(values, what, per_chunk=True)

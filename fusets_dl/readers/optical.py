@@ -146,6 +146,8 @@ def open_s2(
             red_refl = refl[red]
             out["NDVI"] = ndvi(refl[red], refl[nir])
         _s2_check_offset(red_refl, out["clear"], what)
+        if by_date and red_refl.chunks is not None and offsets[red].any():
+            out["NDVI"] = _guard_double_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, what)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-2", "clear_mask": mask_src}
     if crs is not None:
         out = out.rio.write_crs(crs)
@@ -261,7 +263,8 @@ def _offset_never_carried(red: xr.DataArray, clear: xr.DataArray, offset: np.nda
     the 1st percentile of clear red over the offset dates is below
     ``_DARK_TOO_DARK`` (about -0.09 for such data; 0.00-0.01 where the
     offset was really there), the removal is undone, with a warning.
-    Dask input is not judged (that would read every date at open time).
+    Dask input is not judged (that would read every date at open time):
+    :func:`_guard_double_offset` warns per chunk as computed instead.
     """
     sel = offset != 0
     if red.chunks is not None or clear.chunks is not None or not sel.any():
@@ -413,6 +416,38 @@ def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: s
             out.append(f"{what}: {seen}; expected dark pixels near 0: an offset was removed that these dates did not carry "
                        "(or removed twice), and NDVI clips at 1 where red is negative. Pass harmonize=False if the data are "
                        "already harmonised")
+    return out
+
+
+def _guard_double_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, dates: np.ndarray, what: str) -> xr.DataArray:
+    """``nd`` whose chunks, as computed, warn when the date rule removed an offset the data did not carry (Dask input).
+
+    In memory :func:`_offset_never_carried` judges every offset date at
+    once and undoes the removal. A Dask cube is not read at open time, so
+    its values cannot be changed consistently across chunks; instead each
+    chunk, when computed, looks at its own clear red on the offset dates
+    and warns (once per message) when the 1st percentile is below
+    ``_DARK_TOO_DARK``: reflectance cannot be that negative, so the DN
+    were harmonised already and NDVI there is wrong. The values are
+    returned unchanged, so the result does not depend on the chunking.
+    """
+    on = xr.DataArray(dates, dims="time", coords={"time": red["time"]})
+    seen = red.where(clear & on)
+    msg = (f"{what}: S2 digital numbers without offset metadata, on dates from {HARMONIZE_CUTOFF.date()}, look harmonised "
+           "already (Dask input, judged per chunk as computed): after removing the processing-baseline offset (-1000 DN) "
+           f"the 1st percentile of clear red is below {_DARK_TOO_DARK}, which reflectance cannot be, so NDVI there is too "
+           "high (it clips at 1). Open the data again with harmonize=False (Google Earth Engine's S2_SR_HARMONIZED and "
+           "most exports are harmonised), or open them in memory, where harmonize='auto' decides this itself")
+
+    def _block(n: np.ndarray, r: np.ndarray) -> np.ndarray:
+        v = r[np.isfinite(r)]
+        if v.size >= _MIN_CHECK_PIXELS and float(np.percentile(v, 1)) < _DARK_TOO_DARK:
+            logger.warning("%s", msg)
+            warn_user(msg)
+        return n
+
+    out = xr.apply_ufunc(_block, nd, seen.transpose(*nd.dims), dask="parallelized", output_dtypes=[nd.dtype], keep_attrs=True)
+    out.attrs = nd.attrs
     return out
 
 

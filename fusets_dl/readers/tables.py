@@ -173,8 +173,12 @@ def open_points(
     layout = _point_layout([(t1, c1), (t2, c2)], points)
     ds1 = _s1_dataset(t1, c1, layout)
     ds2 = _s2_dataset(t2, c2, layout, cloud_score_threshold, clear_classes, harmonize)
-    for name, ds in (("S1", ds1), ("S2", ds2)):
-        _warn_coarse_dates(ds, f"open_points({name})")
+    coarse = [(name, *got) for name, ds in (("S1", ds1), ("S2", ds2)) if (got := _coarse_step(ds)) is not None]
+    if same and len(coarse) == 2:  # one table: one warning for its dates, not one per sensor
+        _warn_coarse_dates(max(c[1] for c in coarse), max(c[2] for c in coarse), "open_points(S1 and S2)")
+    else:
+        for name, step, n in coarse:
+            _warn_coarse_dates(step, n, f"open_points({name})")
     return ds1, ds2
 
 
@@ -194,18 +198,22 @@ def _refuse_wide(table: pd.DataFrame, columns: Mapping[str, str] | None, what: s
     )
 
 
-def _warn_coarse_dates(ds: xr.Dataset, what: str) -> None:
-    """A warning when the table's dates are further apart than the models' revisit (monthly composites)."""
+def _coarse_step(ds: xr.Dataset) -> tuple[float, int] | None:
+    """The median days between the dates of ``ds`` and their count, when further apart than the models' revisit (monthly composites)."""
     days = pd.DatetimeIndex(ds["time"].values).normalize().unique()
     if days.size < 2:
-        return
+        return None
     step = float(np.median(np.diff(days.asi8)) / 86400e9)
-    if step > MAX_REVISIT_DAYS:
-        warn_user(
-            f"{what}: the dates are {step:.0f} days apart (median over {days.size} dates: monthly or coarser composites); "
-            f"the models expect 6-12-day revisits (S1 every 6-12 days, S2 every 5 days or ten-day composites): "
-            "gap filling, training and phenology dates from such a series are coarse, and a model trained on 6-12-day series does not apply to it"
-        )
+    return (step, int(days.size)) if step > MAX_REVISIT_DAYS else None
+
+
+def _warn_coarse_dates(step: float, n: int, what: str) -> None:
+    """The warning for dates ``step`` days apart (median over ``n`` dates)."""
+    warn_user(
+        f"{what}: the dates are {step:.0f} days apart (median over {n} dates: monthly or coarser composites); "
+        f"the models expect 6-12-day revisits (S1 every 6-12 days, S2 every 5 days or ten-day composites): "
+        "gap filling, training and phenology dates from such a series are coarse, and a model trained on 6-12-day series does not apply to it"
+    )
 
 
 def _times(table: pd.DataFrame, cols: dict[str, str], what: str) -> pd.DatetimeIndex:

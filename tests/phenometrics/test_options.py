@@ -135,8 +135,12 @@ def test_ndvi_check_is_lazy_on_dask_and_warns_at_compute():
     with raise_if_dask_computes(), warnings.catch_warnings():
         warnings.simplefilter("error")
         ph = fdl.phenology(x.chunk({"x": 2}))
-    with pytest.warns(UserWarning, match=r"expected NDVI in \[-1, 1\], found values"):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")  # Python's own rule: a message shown once per place
         ph.compute()
+    msgs = [str(w.message) for w in seen if "expected NDVI" in str(w.message)]
+    assert msgs and set(msgs) == {msgs[0]} and "found a Dask chunk with more than 1 % of its values outside" in msgs[0]
+    assert len(msgs) == 1, f"one warning for the {x.chunk({'x': 2}).data.npartitions} chunks, found {len(msgs)}"
 
 
 def test_true_ndvi_does_not_warn():

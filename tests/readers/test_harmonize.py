@@ -205,8 +205,26 @@ def test_auto_keeps_dn_that_are_harmonised_already_when_the_dark_pixels_say_so()
         warnings.simplefilter("error")  # data that carry the offset: removed as before, no warning
         s2 = fdl.open_s2(_raw(*_with_offset(red, nir)))
         np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
-        lazy = fdl.open_s2(_raw(red, nir).chunk({"time": 2}), chunks={"y": 6, "x": 6})  # Dask: not judged (the date rule)
-    assert not np.allclose(lazy["NDVI"].values, _ndvi(red, nir), atol=1e-3)
+        lazy = fdl.open_s2(_raw(red, nir).chunk({"time": 3}), chunks={"y": 12, "x": 12})  # Dask: the date rule, nothing computed
+    with pytest.warns(UserWarning, match=r"look harmonised already \(Dask input, judged per chunk as computed\).*harmonize=False"):
+        values = lazy["NDVI"].values  # each chunk of the offset dates says so when computed
+    assert not np.allclose(values, _ndvi(red, nir), atol=1e-3)
+
+
+def test_the_dask_guard_warns_only_on_a_double_removal_and_changes_no_value():
+    """The per-chunk guard of Dask input: silent on data that carry the offset; values equal the unguarded ones."""
+    import warnings
+
+    red, nir = _truth()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lazy = fdl.open_s2(_raw(*_with_offset(red, nir)).chunk({"time": 3}), chunks={"y": 12, "x": 12})
+        np.testing.assert_allclose(lazy["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    with raise_if_dask_computes():
+        guarded = fdl.open_s2(_raw(red, nir).chunk({"time": 3}), chunks={"y": 12, "x": 12})
+    with pytest.warns(UserWarning, match="harmonised already"):
+        got = guarded["NDVI"].values
+    np.testing.assert_array_equal(got, fdl.open_s2(_raw(red, nir), harmonize=True)["NDVI"].values)
 
 
 def test_the_gee_table_of_harmonised_dn_gives_the_true_ndvi():

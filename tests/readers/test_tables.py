@@ -279,8 +279,9 @@ def test_wide_table_is_refused_by_name():
 
 
 def test_monthly_composites_warn_about_the_revisit(recwarn):
-    with pytest.warns(UserWarning, match=r"31 days apart .* expect 6-12-day revisits"):
+    with pytest.warns(UserWarning, match=r"open_points\(S1 and S2\): the dates are 31 days apart .* expect 6-12-day revisits") as seen:
         open_points(_openeo_points(4, "MS"))
+    assert len([w for w in seen if "revisit" in str(w.message)]) == 1, "one table: one warning, not one per sensor"
     recwarn.clear()
     open_points(_openeo_points(4, "10D"))
     assert not [w for w in recwarn if "revisit" in str(w.message)]
