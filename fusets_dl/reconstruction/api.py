@@ -25,7 +25,9 @@ than one in the middle of a long spell.
 The flow: check the options (``check_reconstruct_options``), build the time grid
 (``_rec_grid``), line up observations and predictions (``_rec_inputs``), run
 the kernel of :mod:`.kernels` over pixel blocks (``_rec_apply``) and wrap the
-result with its CF attributes (``_rec_dataset``).
+result with its CF attributes (``_rec_dataset``). On a cube the model was not
+trained on, :mod:`.transfer` first checks that the prediction explains the
+cube's clear views at all.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from ..readers.cube import check_cube_values
 from ..validate import check_cube, freq_days, is_finite_positive
 from .calibrate import Calibration, calibrate, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
+from .transfer import SKILL_FLOOR, SKILL_MIN_PIXELS, TransferSkill, transfer_skill
 from .uncertainty import pred_std_table
 
 __all__ = ["FOREIGN_CUBE_WARNING", "SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "reconstruct"]
@@ -251,12 +254,27 @@ def _stored_calibration(
         log.info("reconstruct: lam, pred_gap_days or debias_days given: the fixed setting, not the model's calibration")
         return None
     if not _own_period(cube, model):
-        warn_user(f"{FOREIGN_CUBE_WARNING}: its skill here is unknown, so the fixed transfer setting is used (inverse-variance "
-                      "weights, the prediction corrected by this cube's clear views), which can fill gaps worse than linear "
-                      "interpolation where the model does not travel. Pass weights='auto' to choose the weights on held-out "
-                      "spells of this cube (a bounded sample of it is computed at the call)")
         return {"settings": dict(TRANSFER_SETTING), "foreign": True}
     return stored
+
+
+def _transfer_check(cube: xr.Dataset, pred: xr.DataArray) -> TransferSkill:
+    """The transfer setting's skill check (:mod:`.transfer`), with the warning that says what it decided."""
+    skill = transfer_skill(cube, pred)
+    seen = f"{skill.skill:.2f} on {skill.pixels} pixels of the window {skill.window}"
+    if skill.useless:
+        warn_user(f"{FOREIGN_CUBE_WARNING}, and its S1 prediction, corrected by each pixel's clear views, explains none of "
+                  f"their variance here (skill {seen}; below {SKILL_FLOOR}): the gaps are filled from the clear views alone "
+                  "(the S2-only setting, linear interpolation). Train or fine-tune on this region, or pass weights='auto' to "
+                  "choose on held-out spells of this cube")
+    else:
+        measured = f"its skill on this cube's clear views is {seen}" if skill.pixels >= SKILL_MIN_PIXELS else (
+            f"its skill here is unknown (only {skill.pixels} pixels of the window {skill.window} have 5 clear views)")
+        warn_user(f"{FOREIGN_CUBE_WARNING}: {measured}, so the fixed transfer setting is used (inverse-variance weights, the "
+                  "prediction corrected by this cube's clear views), which can fill gaps worse than linear interpolation where "
+                  "the model does not travel. Pass weights='auto' to choose the weights on held-out spells of this cube (a "
+                  "bounded sample of it is computed at the call)")
+    return skill
 
 
 def reconstruct(
@@ -310,8 +328,11 @@ def reconstruct(
         the region it was trained on); on another cube (a model trained
         elsewhere, such as the pre-trained one) its skill may differ, and
         :data:`TRANSFER_SETTING` is used (the fixed weights, the prediction
-        first corrected by the cube's own clear views); pass ``"auto"`` to
-        calibrate on that cube. A model without one (trained with
+        first corrected by the cube's own clear views), unless the
+        prediction's skill on the clear views of a central window of the cube
+        (:mod:`.transfer`, computed at the call) is below 0: then the gaps are
+        filled from the clear views alone (the S2-only setting), with a
+        warning either way; pass ``"auto"`` to calibrate on that cube. A model without one (trained with
         ``calibrate_reconstruction=False``, or saved before models kept
         one), or a call that sets ``lam``,
         ``pred_gap_days`` or ``debias_days`` itself, gets the fixed
@@ -370,8 +391,9 @@ def reconstruct(
     -----
     UserWarning
         ``obs_std`` of 1 or more (NDVI units; percent?); ``weights="model"``
-        on a cube the model was not trained on (the transfer setting is used;
-        ``weights="auto"`` calibrates on the cube).
+        on a cube the model was not trained on (the transfer setting is used,
+        or the S2-only setting where the model has no skill on the cube's clear
+        views; ``weights="auto"`` calibrates on the cube).
     """
     if smooth is not None and not isinstance(smooth, (bool, np.bool_)):
         raise ConfigError(f"reconstruct: smooth: expected True, False or None, found {type(smooth).__name__} {smooth!r}")
@@ -403,6 +425,9 @@ def reconstruct(
     elif stored is not None:
         st = stored["settings"]
         weights, lam, pred_gap_days, debias_days = {"predicted": st["w_pred"]}, st["lam"], st["pred_gap_days"], st.get("debias_days")
+    skill = _transfer_check(cube, pred) if stored is not None and stored.get("foreign") else None
+    if skill is not None and skill.useless:
+        weights, lam, pred_gap_days, debias_days = {"predicted": 0.0}, None, None, None
     if (auto or stored is not None) and lam is None:  # the S2-only setting: no smoothing
         smooth, lam = False, 1000.0
     growth = None  # the std of filled values grows with the distance to a clear view in the calibrated settings
@@ -451,8 +476,13 @@ def reconstruct(
     if cal is not None:
         out.attrs.update(cal.to_attrs())
         out.attrs["calibration_source"] = "this cube (weights='auto')"
-    elif stored is not None and stored.get("foreign"):
-        out.attrs["calibration_source"] = "a cube the model was not trained on: fixed weights, residual correction (weights='model')"
+    elif skill is not None:
+        out.attrs["calibration_source"] = ("a cube the model was not trained on: " + (
+            "S2 only, the prediction left out (its skill on the cube's clear views is below 0)" if skill.useless
+            else "fixed weights, residual correction") + " (weights='model')")
+        out.attrs.update({"transfer_skill_pixels": int(skill.pixels), "transfer_skill_window": skill.window})
+        if np.isfinite(skill.skill):
+            out.attrs["transfer_skill"] = float(skill.skill)
     elif stored is not None:
         out.attrs.update(Calibration(**{k: stored[k] for k in _CAL_FIELDS}, std_scale=float(stored.get("std_scale", 1.0)),
                                      std_growth_days=stored.get("std_growth_days")).to_attrs())

@@ -16,7 +16,7 @@ from ..smoothing import GROWTH_PER_DAY, fill_interpolated, whittaker
 from .uncertainty import lookup_std
 
 __all__ = ["BATCH", "SOURCE_FLAGS", "STD_GROWTH_CAP_DAYS", "STD_GROWTH_DAYS", "STD_GROWTH_REF_DAYS", "debias_prediction", "follow_prediction",
-           "obs_distance", "prediction_curve", "reconstruct_block", "reconstruct_pixels", "residual_spread", "std_growth"]
+           "obs_distance", "prediction_curve", "prediction_skill", "reconstruct_block", "reconstruct_pixels", "residual_spread", "std_growth"]
 
 #: Values and meanings of the ``source`` flag (the CF table's ``reconstruct.source`` lists the same).
 SOURCE_FLAGS: dict[str, int] = {"observed": 0, "predicted": 1, "interpolated": 2, "missing": 3}
@@ -264,6 +264,46 @@ def residual_spread(obs: np.ndarray, pred: np.ndarray, min_dates: int = 3) -> np
         r = np.where(ok, resid, np.nan)[enough]
         out[enough] = np.sqrt(np.nanmean((r - np.nanmedian(r, axis=-1, keepdims=True)) ** 2, axis=-1))
     return out
+
+
+def prediction_skill(obs: np.ndarray, pred: np.ndarray, min_dates: int = 5) -> tuple[float, int]:
+    """How much of the pixels' clear-view variance the prediction explains once each pixel's level is corrected.
+
+    ``1 - sum(n_i * spread_i**2) / sum(n_i * var_i)`` over the pixels with at
+    least ``min_dates`` dates where both are finite: ``spread_i`` is the
+    spread of the residuals about their median (:func:`residual_spread`,
+    what :func:`debias_prediction` cannot remove), ``var_i`` the variance of
+    the clear views on those dates, ``n_i`` their number. 1: the corrected
+    prediction follows every view; 0 or less: it tells no more about the
+    views than their own mean does.
+
+    Parameters
+    ----------
+    obs, pred : numpy.ndarray
+        ``(pixel, time)`` clear and predicted NDVI, NaN where absent.
+    min_dates : int
+        Fewest dates with both for a pixel to count.
+
+    Returns
+    -------
+    (float, int)
+        The skill (NaN when no pixel counts, or the views do not vary) and
+        the number of pixels that counted.
+    """
+    o = np.asarray(obs, dtype=np.float64)
+    p = np.asarray(pred, dtype=np.float64)
+    both = np.isfinite(o) & np.isfinite(p)
+    n = both.sum(axis=-1)
+    keep = n >= min_dates
+    if not keep.any():
+        return float("nan"), 0
+    o_k = np.where(both, o, np.nan)[keep]
+    spread = residual_spread(o_k, p[keep], min_dates=min_dates)
+    var = np.nanvar(o_k, axis=-1)
+    w = n[keep].astype(np.float64)
+    total = float(np.sum(w * var))
+    skill = 1.0 - float(np.sum(w * spread**2)) / total if total > 0 else float("nan")
+    return skill, int(keep.sum())
 
 
 def debias_prediction(obs: np.ndarray, pred: np.ndarray, days: np.ndarray, debias_days: float) -> np.ndarray:

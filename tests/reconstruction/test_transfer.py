@@ -1,0 +1,115 @@
+"""The transfer setting's skill check: a model that explains none of a foreign cube's clear views is left out."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fusets_dl as fdl
+from fusets_dl.reconstruction.kernels import prediction_skill
+from fusets_dl.reconstruction.transfer import (
+    SKILL_MIN_PIXELS,
+    TransferSkill,
+    skill_window,
+    transfer_skill,
+)
+
+from .test_calibrate import _model, _rice_cube, _stored
+
+
+def test_prediction_skill_by_hand():
+    obs = np.array([[0.1, 0.2, 0.3, 0.4, 0.5]])
+    # the shape right, the level off by 0.2: the level correction removes it all
+    assert prediction_skill(obs, obs + 0.2) == (pytest.approx(1.0), 1)
+    # a flat prediction: the residuals are the views about their median (= mean here), so no skill
+    assert prediction_skill(obs, np.full_like(obs, 0.7)) == (pytest.approx(0.0, abs=1e-12), 1)
+    # residuals [0.1, -0.1, 0.1, -0.1, 0]: median 0, spread^2 = 0.04 / 5 = 0.008; var of the views = 0.02
+    pred = obs - np.array([[0.1, -0.1, 0.1, -0.1, 0.0]])
+    assert prediction_skill(obs, pred)[0] == pytest.approx(1 - 0.008 / 0.02)
+    # pooled over pixels, each weighted by its dates: a second pixel with no skill and twice the dates
+    two = np.full((2, 10), np.nan)
+    two[0, :5], two[1] = obs[0], np.tile(obs[0], 2)
+    pred2 = np.vstack([np.r_[pred[0], np.full(5, np.nan)], np.full(10, 0.3)])
+    skill, n = prediction_skill(two, pred2)
+    assert n == 2 and skill == pytest.approx(1 - (5 * 0.008 + 10 * 0.02) / (5 * 0.02 + 10 * 0.02))
+    # fewer than 5 dates with both: not counted; none counted: NaN
+    assert prediction_skill(obs[:, :4], obs[:, :4])[1] == 0 and np.isnan(prediction_skill(obs[:, :4], obs[:, :4])[0])
+
+
+def test_the_window_is_central_bounded_and_takes_every_point_of_a_table():
+    assert skill_window(32, 32) == (slice(0, 32), slice(0, 32))
+    assert skill_window(1, 500) == (slice(0, 1), slice(0, 500))
+    assert skill_window(1000, 1000) == (slice(436, 564), slice(436, 564))
+    wy, wx = skill_window(2, 20000)
+    assert (wy, wx.stop - wx.start) == (slice(0, 2), 8192) and wx.start == (20000 - 8192) // 2
+
+
+def _foreign(m):
+    m.info = {"reconstruction": _stored({"w_pred": 1.0, "lam": 100.0, "pred_gap_days": 0.0, "debias_days": 30.0}),
+              "scene": {"start": "2019-01-01", "end": "2019-12-31"}}  # another period: the transfer setting
+    return m
+
+
+def test_a_prediction_without_skill_on_a_foreign_cube_is_left_out():
+    """France with the pre-trained model (skill -2.2): the transfer setting was 1.27 x linear; now the clear views alone."""
+    cube, pred, truth = _rice_cube(ny=6, nx=8, clear_every=3)
+    m = _foreign(_model())
+    rng = np.random.default_rng(1)
+    wrong = pred.copy(data=np.clip(truth[::-1] + rng.normal(0, 0.1, truth.shape), -1, 1).astype(np.float32))  # another calendar
+    with pytest.warns(UserWarning, match=r"not trained on this cube \(another place or period\), and its S1 prediction.*explains none"
+                                         r".*skill -\d\.\d\d on 48 pixels of the window y 0:6, x 0:8.*S2-only setting, linear interpolation"):
+        out = fdl.reconstruct(cube, m, predicted=wrong)
+    s2 = fdl.reconstruct(cube, m, predicted=wrong, weights={"predicted": 0.0}, smooth=False)
+    np.testing.assert_array_equal(out["NDVI"].values, s2["NDVI"].values)
+    np.testing.assert_array_equal(out["NDVI_std"].values, s2["NDVI_std"].values)
+    np.testing.assert_array_equal(out["source"].values, s2["source"].values)
+    assert out.attrs["transfer_skill"] < 0 and out.attrs["transfer_skill_pixels"] == 48
+    assert out.attrs["calibration_source"].startswith("a cube the model was not trained on: S2 only")
+    assert out.attrs["smoothing"] == "none"
+    free = ~np.isfinite(cube["NDVI"].values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        before = fdl.reconstruct(cube, m, predicted=wrong, weights=None, debias_days=30.0)  # what the transfer setting gave
+    err = lambda r: np.sqrt(np.mean((r["NDVI"].values[free] - truth[free]) ** 2))  # noqa: E731
+    assert err(out) < err(before)
+
+
+def test_a_prediction_with_skill_keeps_the_transfer_setting():
+    cube, pred, _truth = _rice_cube(ny=6, nx=8, clear_every=3)
+    m = _foreign(_model())
+    with pytest.warns(UserWarning, match=r"not trained on this cube .*its skill on this cube's clear views is 1\.00 on 48 pixels"):
+        out = fdl.reconstruct(cube, m, predicted=pred - 0.1)  # right shape, wrong level: corrected by the clear views
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transfer = fdl.reconstruct(cube, m, predicted=pred - 0.1, weights=None, debias_days=30.0)
+    np.testing.assert_array_equal(out["NDVI"].values, transfer["NDVI"].values)
+    assert out.attrs["transfer_skill"] == pytest.approx(1.0) and "residual correction" in out.attrs["calibration_source"]
+
+
+def test_too_few_pixels_with_clear_views_decide_nothing():
+    cube, pred, truth = _rice_cube(ny=2, nx=3, clear_every=3)  # 6 pixels: fewer than SKILL_MIN_PIXELS
+    assert 6 < SKILL_MIN_PIXELS
+    m = _foreign(_model())
+    wrong = pred.copy(data=truth[::-1].astype(np.float32))
+    with pytest.warns(UserWarning, match=r"its skill here is unknown \(only 6 pixels of the window y 0:2, x 0:3 have 5 clear views\)"):
+        out = fdl.reconstruct(cube, m, predicted=wrong)
+    assert "residual correction" in out.attrs["calibration_source"] and out.attrs["transfer_skill_pixels"] == 6
+    assert not TransferSkill(skill=-5.0, pixels=6, window="").useless and TransferSkill(skill=-5.0, pixels=30, window="").useless
+    assert not TransferSkill(skill=float("nan"), pixels=99, window="").useless
+
+
+def test_the_check_is_the_same_chunked_and_reads_only_the_window():
+    cube, pred, truth = _rice_cube(ny=6, nx=8, clear_every=3)
+    wrong = pred.copy(data=truth[::-1].astype(np.float32))
+    whole = transfer_skill(cube, wrong)
+    chunked = transfer_skill(cube.chunk({"y": 2, "x": 3}), wrong.chunk({"y": 2, "x": 3}))
+    assert (whole.skill, whole.pixels) == (chunked.skill, chunked.pixels)
+    m = _foreign(_model())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lazy = fdl.reconstruct(cube.chunk({"y": 2, "x": 3}), m, predicted=wrong.chunk({"y": 2, "x": 3}))
+        eager = fdl.reconstruct(cube, m, predicted=wrong)
+    assert lazy["NDVI"].chunks is not None
+    np.testing.assert_array_equal(lazy["NDVI"].values, eager["NDVI"].values)
