@@ -16,7 +16,7 @@ from ..smoothing import GROWTH_PER_DAY, fill_interpolated, whittaker
 from .uncertainty import lookup_std
 
 __all__ = ["BATCH", "SOURCE_FLAGS", "STD_GROWTH_CAP_DAYS", "STD_GROWTH_DAYS", "STD_GROWTH_REF_DAYS", "debias_prediction", "follow_prediction",
-           "obs_distance", "prediction_curve", "prediction_skill", "reconstruct_block", "reconstruct_pixels", "residual_spread", "std_growth"]
+           "interpolate_views", "obs_distance", "prediction_curve", "prediction_skill", "reconstruct_block", "reconstruct_pixels", "residual_spread", "std_growth"]
 
 #: Values and meanings of the ``source`` flag (the CF table's ``reconstruct.source`` lists the same).
 SOURCE_FLAGS: dict[str, int] = {"observed": 0, "predicted": 1, "interpolated": 2, "missing": 3}
@@ -121,6 +121,33 @@ def _hold_edges(val: np.ndarray, std: np.ndarray, weighted: np.ndarray, grid_day
     dist = np.abs(grid_days - grid_days[edge])
     outside = (before | after) & any_w[..., None]
     return np.where(outside, v_edge, val), np.where(outside, s_edge + GROWTH_PER_DAY * dist, std)
+
+
+def interpolate_views(obs: np.ndarray, obs_std: float, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The clear views alone: linear interpolation between them, the edge views held beyond the first and last.
+
+    The S2-only setting's fill (``w_pred`` 0 without smoothing) on the
+    dates themselves, for a model whose prediction is left out.
+
+    Parameters
+    ----------
+    obs : numpy.ndarray
+        ``(..., time)`` clear NDVI, NaN where absent.
+    obs_std : float
+        Std of a clear view; it grows by ``GROWTH_PER_DAY`` a day away from
+        the nearer view.
+    days : numpy.ndarray
+        ``(time,)`` day of each date (increasing).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Values and std, float64; NaN in a series without any view.
+    """
+    o = np.asarray(obs, dtype=np.float64)
+    seen = np.isfinite(o)
+    val, std = fill_interpolated(o, np.where(seen, float(obs_std), np.nan), days)
+    return _hold_edges(val, std, seen, np.asarray(days, dtype=np.float64))
 
 
 def obs_distance(has_o: np.ndarray, grid_days: np.ndarray) -> np.ndarray:

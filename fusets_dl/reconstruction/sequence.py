@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._warn import warn_user
 from ..cf import CONVENTIONS
 from ..errors import ConfigError, InsufficientDataError
 from ..inference.sequence import predict_sequence
@@ -25,7 +26,8 @@ from ..models.sequence_model import cube_span
 from ..readers.cube import check_cube_values
 from ..smoothing import whittaker
 from ..validate import check_cube, freq_days, is_finite_positive
-from .kernels import SOURCE_FLAGS, freq_grid
+from .kernels import SOURCE_FLAGS, freq_grid, interpolate_views
+from .transfer import SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 
 __all__ = ["reconstruct_sequence"]
 
@@ -59,13 +61,24 @@ def _interp(v: np.ndarray, in_days: np.ndarray, grid: np.ndarray) -> np.ndarray:
 
 
 def _kernel(
-    obs: np.ndarray, mean: np.ndarray, std: np.ndarray, *, in_days: np.ndarray, grid_days: np.ndarray | None, obs_std: float, lam: float | None
+    obs: np.ndarray, mean: np.ndarray, std: np.ndarray, *, in_days: np.ndarray, grid_days: np.ndarray | None, obs_std: float, lam: float | None,
+    s2_only: bool = False,
 ) -> np.ndarray:
-    """(..., time_out, 3): NDVI, std and source of pixel series (time on the last axis)."""
+    """(..., time_out, 3): NDVI, std and source of pixel series (time on the last axis).
+
+    ``s2_only``: the clear views interpolated (:func:`.kernels.interpolate_views`) replace the model's fill in
+    every series with a view, flagged interpolated; a series without any keeps the model's.
+    """
     seen = np.isfinite(obs)
+    fill_src = np.full(obs.shape, _PRED, dtype=np.float32)
+    if s2_only:
+        v, s = interpolate_views(obs, obs_std, in_days)
+        viewed = seen.any(axis=-1, keepdims=True)
+        mean, std = np.where(viewed, v, mean), np.where(viewed, s, std)
+        fill_src = np.where(viewed, np.float32(_INTERP), fill_src)
     val = np.where(seen, obs, mean)
     sd = np.where(seen, obs_std, std)
-    src = np.where(seen, _OBS, np.where(np.isfinite(mean), _PRED, _MISSING)).astype(np.float32)
+    src = np.where(seen, _OBS, np.where(np.isfinite(mean), fill_src, _MISSING)).astype(np.float32)
     if lam is not None:
         daily = np.arange(0.0, np.ceil(in_days[-1]) + 1.0)
         cell = np.clip(np.rint(in_days).astype(np.int64), 0, daily.size - 1)
@@ -177,6 +190,16 @@ def reconstruct_sequence(
         or on other dates or pixels.
     InsufficientDataError
         Fewer than 2 dates.
+
+    Warns
+    -----
+    UserWarning
+        A cube the model's std was not fitted on. There, unless
+        ``s1_only=True``, the S1-only mode's skill on the clear views of a
+        central window of the cube is measured first (computed at the call,
+        :mod:`.transfer`); at or below 0 the gaps are filled from the clear
+        views alone (linear interpolation, flagged interpolated), with a
+        warning that gives the skill.
     """
     check_cube(cube, need_target=True)
     cube = check_cube_values(cube, "reconstruct")
@@ -191,7 +214,9 @@ def reconstruct_sequence(
         predicted = xr.Dataset({"NDVI_pred": predicted.drop_vars("NDVI_pred_std"), "NDVI_pred_std": predicted["NDVI_pred_std"]})
     if predicted is not None:
         _check_predicted(predicted, cube, model)
-    if model.std_fitted_on(cube_span(cube)) is False:
+    foreign = model.std_fitted_on(cube_span(cube)) is False
+    skill = _s1_skill(cube, model, **predict_kwargs) if foreign and s1_only is not True else None
+    if foreign and (skill is None or not skill.useless):
         warnings.warn(
             f"reconstruct: the sequence model's std was fitted on cubes of {', '.join(' to '.join(sp) for sp in model.std_spans())}, not on this one "
             f"({' to '.join(cube_span(cube))}); on another place or period it can be far too narrow (on another WorldCereal patch "
@@ -224,7 +249,8 @@ def reconstruct_sequence(
     stacked = xr.apply_ufunc(
         _kernel, obs, mean, std,
         input_core_dims=[["time_in"]] * 3, output_core_dims=[["time", "var"]],
-        kwargs={"in_days": in_days, "grid_days": grid_days, "obs_std": float(obs_std), "lam": float(lam) if smooth else None},
+        kwargs={"in_days": in_days, "grid_days": grid_days, "obs_std": float(obs_std), "lam": float(lam) if smooth else None,
+                "s2_only": skill is not None and skill.useless},
         dask="parallelized", output_dtypes=[np.float32],
         dask_gufunc_kwargs={"output_sizes": {"time": len(out_times), "var": 3}},
     ).assign_coords(time=np.asarray(out_times)).transpose("time", "y", "x", "var")
@@ -240,6 +266,33 @@ def reconstruct_sequence(
         "model_kind": "sequence", "smoothing": f"weighted Whittaker, lambda {lam} (1-day grid)" if smooth else "none",
         "obs_std": obs_std, "freq": freq or "cube dates",
     }
+    if skill is not None:
+        out.attrs.update({"transfer_skill_pixels": int(skill.pixels), "transfer_skill_window": skill.window,
+                          "calibration_source": "a cube the model was not trained on: " + (
+                              "S2 only, the model's fill left out (its S1-only skill on the cube's clear views is below 0)"
+                              if skill.useless else "the model's fill")})
+        if np.isfinite(skill.skill):
+            out.attrs["transfer_skill"] = float(skill.skill)
     if cube.rio.crs is not None:
         out = out.rio.write_crs(cube.rio.crs)
     return out
+
+
+def _s1_skill(cube: xr.Dataset, model: Any, **predict_kwargs: Any) -> TransferSkill:
+    """On a cube the model was not trained on: the skill of its S1-only mode on the clear views of the central window.
+
+    Below 0 the model's S1 reading tells nothing about this cube's NDVI (a
+    grassland-trained model on the Flanders crops: 1.98 x linear
+    interpolation), and the fill is the clear views interpolated, with a
+    warning. Only the window is predicted (:mod:`.transfer`).
+    """
+    wy, wx = skill_window(cube.sizes["y"], cube.sizes["x"])
+    sub = cube.isel(y=wy, x=wx)
+    pred = predict_sequence(sub, model, s1_only=True, **predict_kwargs)["NDVI_pred"]
+    skill = transfer_skill(sub, pred)
+    if skill.useless:
+        warn_user(f"reconstruct: the sequence model was not trained on this cube (another place or period), and its S1-only "
+                  f"prediction, corrected by each pixel's clear views, explains none of their variance here (skill "
+                  f"{skill.skill:.2f} on {skill.pixels} pixels of the window {skill.window}; below {SKILL_FLOOR}): the gaps are "
+                  "filled from the clear views alone (linear interpolation). Train or fine-tune on this region")
+    return TransferSkill(skill=skill.skill, pixels=skill.pixels, window=f"y {wy.start}:{wy.stop}, x {wx.start}:{wx.stop}")

@@ -133,12 +133,16 @@ def test_the_regular_grid_keeps_observations_beside_missing_dates(small_cube: xr
     assert (src[inside] <= 2).all() and (src == 0).sum() == reachable  # each such view lands on its grid day, flagged observed
 
 
-def test_a_cube_the_std_was_not_fitted_on_warns(small_cube: xr.Dataset) -> None:
+def test_a_cube_the_std_was_not_fitted_on_warns(small_cube: xr.Dataset, monkeypatch) -> None:
     import dataclasses
     import warnings
 
     from fusets_dl.models.sequence_model import cube_span
+    from fusets_dl.reconstruction import sequence as seq_mod
+    from fusets_dl.reconstruction.transfer import TransferSkill
 
+    # a model with skill on the foreign cube (the random tiny model has none: the fallback, tested below)
+    monkeypatch.setattr(seq_mod, "_s1_skill", lambda cube, model, **kw: TransferSkill(0.5, 480, "y 0:24, x 0:20"))
     m = tiny_model()
     assert m.std_fitted_on(cube_span(small_cube)) is None  # nothing recorded (models saved before): no claim either way
     own = dataclasses.replace(m, info={"cubes": [{"start": cube_span(small_cube)[0], "end": cube_span(small_cube)[1]}]})
@@ -154,6 +158,36 @@ def test_a_cube_the_std_was_not_fitted_on_warns(small_cube: xr.Dataset) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # refitted on that cube: no warning
         reconstruct_sequence(later, recal, device="cpu")
+
+
+def test_a_foreign_cube_where_the_s1_reading_has_no_skill_is_filled_from_the_clear_views(small_cube: xr.Dataset) -> None:
+    """A grassland-trained sequence model on the Flanders crops filled 60-day spells at 1.98 x linear interpolation."""
+    import dataclasses
+
+    from fusets_dl.models.sequence_model import cube_span
+    from fusets_dl.reconstruction.kernels import interpolate_views
+
+    m = tiny_model()  # random weights: its S1-only reading tells nothing about this cube's NDVI
+    own = dataclasses.replace(m, info={"cubes": [{"start": "2015-01-01", "end": "2015-12-31"}]})
+    assert own.std_fitted_on(cube_span(small_cube)) is False
+    with pytest.warns(UserWarning, match=r"sequence model was not trained on this cube .*S1-only prediction.*explains none.*"
+                                         r"skill -?\d\.\d\d on 480 pixels of the window y 0:24, x 0:20"):
+        rec = reconstruct_sequence(small_cube, own, device="cpu")
+    obs = small_cube["NDVI"].values
+    seen = np.isfinite(obs)
+    days = ((small_cube["time"].to_index() - small_cube["time"].to_index()[0].floor("D")) / pd.Timedelta(days=1)).to_numpy()
+    want, want_sd = interpolate_views(np.moveaxis(obs, 0, -1), 0.03, days)
+    np.testing.assert_allclose(rec["NDVI"].values, np.clip(np.moveaxis(want, -1, 0), -1, 1), atol=1e-6)
+    np.testing.assert_allclose(rec["NDVI_std"].values[~seen], np.moveaxis(want_sd, -1, 0)[~seen], atol=1e-6)
+    viewed = seen.any(axis=0)
+    assert set(np.unique(rec["source"].values[~seen & viewed[None]])) == {2}  # interpolated, not predicted
+    assert rec.attrs["transfer_skill"] < 0 and rec.attrs["calibration_source"].startswith("a cube the model was not trained on: S2 only")
+    with pytest.warns(UserWarning, match="explains none"):
+        lazy = reconstruct_sequence(small_cube.chunk({"y": 8, "x": 6}), own, device="cpu")
+    np.testing.assert_array_equal(lazy["NDVI"].values, rec["NDVI"].values)
+    # the S1-only mode asked for: no check, the model's fill
+    s1 = reconstruct_sequence(small_cube, own, s1_only=True, device="cpu")
+    assert "transfer_skill" not in s1.attrs and (s1["source"].values[~seen] == 1).all()
 
 
 def test_smoothing_keeps_a_single_clear_view():
