@@ -274,5 +274,11 @@ def warn_not_ndvi_per_chunk(values: np.ndarray, what: str) -> None:
         The values of one chunk (NaN where missing).
     what : str
         The caller, for the message.
+
+    Warns
+    -----
+    UserWarning
+        One text for every chunk (without the chunk's range), when more
+        than 1 % of its values lie outside [-1, 1].
     """
     warn_not_ndvi(values, what, per_chunk=True)

@@ -102,6 +102,10 @@ def open_s2(
         ``S2_SR_HARMONIZED`` export), the offset is not removed, with a
         warning; and a warning says when clear dark pixels look offset
         (1st percentile of red above 0.08) or offset twice (below -0.05).
+        Dask input keeps the date rule (judging it would read every date at
+        open time); each of its chunks, as computed, warns when its clear
+        red on the offset dates (at least 100 values) has a 1st percentile
+        below -0.05, the values unchanged.
 
     Returns
     -------

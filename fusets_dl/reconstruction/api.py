@@ -53,7 +53,7 @@ from ..readers.cube import check_cube_values
 from ..validate import check_cube, freq_days, is_finite_positive
 from .calibrate import Calibration, calibrate, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
-from .transfer import SKILL_FLOOR, SKILL_MIN_PIXELS, TransferSkill, transfer_skill
+from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, transfer_skill
 from .uncertainty import pred_std_table
 
 __all__ = ["FOREIGN_CUBE_WARNING", "SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "reconstruct"]
@@ -144,6 +144,8 @@ def _rec_inputs(ndvi: xr.DataArray, pred: xr.DataArray) -> tuple[xr.DataArray, x
     """Observations and predictions on ``(time_in, y, x)`` with the same chunks, pixel coords only."""
     obs = ndvi.transpose("time", "y", "x")
     prd = pred.transpose("time", "y", "x")
+    if prd.chunks is not None and len(prd.chunks[0]) > 1:  # a given prediction chunked in time: each pixel's series in one chunk
+        prd = prd.chunk({"time": -1})
     if prd.chunks is not None and obs.chunks is None:
         obs = obs.chunk(dict(zip(prd.dims, prd.chunks, strict=True)))
     elif obs.chunks is not None and prd.chunks is None:
@@ -213,8 +215,6 @@ def _rec_calibrated(
 #: setting alone, by up to 16 %, 2 worse by up to 5 %: docs/reconstruction.md).
 TRANSFER_SETTING: dict[str, Any] = {"w_pred": None, "lam": 1000.0, "pred_gap_days": None, "debias_days": 30.0, "std_growth_days": STD_GROWTH_DAYS}
 
-#: Start of the warning given when ``weights="model"`` meets a cube the model was not trained on.
-FOREIGN_CUBE_WARNING = "reconstruct: the model was not trained on this cube (another place or period)"
 
 #: The transfer setting's std floor, as a fraction of the pixel's residual spread
 #: (:func:`~.kernels.residual_spread`), by whether the model reads the cube's NDVI. An S1-only model's test
@@ -261,16 +261,13 @@ def _stored_calibration(
 def _transfer_check(cube: xr.Dataset, pred: xr.DataArray) -> TransferSkill:
     """The transfer setting's skill check (:mod:`.transfer`), with the warning that says what it decided."""
     skill = transfer_skill(cube, pred)
-    seen = f"{skill.skill:.2f} on {skill.pixels} pixels of the window {skill.window}"
     if skill.useless:
         warn_user(f"{FOREIGN_CUBE_WARNING}, and its S1 prediction, corrected by each pixel's clear views, explains none of "
-                  f"their variance here (skill {seen}; below {SKILL_FLOOR}): the gaps are filled from the clear views alone "
+                  f"their variance here (skill {skill.describe()}; at most {SKILL_FLOOR}): the gaps are filled from the clear views alone "
                   "(the S2-only setting, linear interpolation). Train or fine-tune on this region, or pass weights='auto' to "
                   "choose on held-out spells of this cube")
     else:
-        measured = f"its skill on this cube's clear views is {seen}" if skill.pixels >= SKILL_MIN_PIXELS else (
-            f"its skill here is unknown (only {skill.pixels} pixels of the window {skill.window} have 5 clear views)")
-        warn_user(f"{FOREIGN_CUBE_WARNING}: {measured}, so the fixed transfer setting is used (inverse-variance weights, the "
+        warn_user(f"{FOREIGN_CUBE_WARNING}: its skill on this cube's clear views is {skill.describe()}, so the fixed transfer setting is used (inverse-variance weights, the "
                   "prediction corrected by this cube's clear views), which can fill gaps worse than linear interpolation where "
                   "the model does not travel. Pass weights='auto' to choose the weights on held-out spells of this cube (a "
                   "bounded sample of it is computed at the call)")
@@ -330,7 +327,7 @@ def reconstruct(
         :data:`TRANSFER_SETTING` is used (the fixed weights, the prediction
         first corrected by the cube's own clear views), unless the
         prediction's skill on the clear views of a central window of the cube
-        (:mod:`.transfer`, computed at the call) is below 0: then the gaps are
+        (:mod:`.transfer`, computed at the call) is 0 or below: then the gaps are
         filled from the clear views alone (the S2-only setting), with a
         warning either way; pass ``"auto"`` to calibrate on that cube. A model without one (trained with
         ``calibrate_reconstruction=False``, or saved before models kept
@@ -373,6 +370,10 @@ def reconstruct(
         ``NDVI`` (float32), ``NDVI_std`` (float32) and ``source`` (uint8 CF
         flags: 0 observed, 1 predicted, 2 interpolated, 3 missing) on
         ``(time, y, x)``; lazy on Dask input, identical chunked and unchunked.
+        The attrs say which setting filled it (``calibration_source``); on a
+        cube the model was not trained on also the skill check's
+        ``transfer_skill`` (when measurable), ``transfer_skill_pixels`` and
+        ``transfer_skill_window``.
 
     Raises
     ------
@@ -478,7 +479,7 @@ def reconstruct(
         out.attrs["calibration_source"] = "this cube (weights='auto')"
     elif skill is not None:
         out.attrs["calibration_source"] = ("a cube the model was not trained on: " + (
-            "S2 only, the prediction left out (its skill on the cube's clear views is below 0)" if skill.useless
+            "S2 only, the prediction left out (its skill on the cube's clear views is 0 or below)" if skill.useless
             else "fixed weights, residual correction") + " (weights='model')")
         out.attrs.update({"transfer_skill_pixels": int(skill.pixels), "transfer_skill_window": skill.window})
         if np.isfinite(skill.skill):

@@ -11,7 +11,6 @@ cube dates; a grid day on a cube date keeps that date's value and flag.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from ..readers.cube import check_cube_values
 from ..smoothing import whittaker
 from ..validate import check_cube, freq_days, is_finite_positive
 from .kernels import SOURCE_FLAGS, freq_grid, interpolate_views
-from .transfer import SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
+from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 
 __all__ = ["reconstruct_sequence"]
 
@@ -180,7 +179,10 @@ def reconstruct_sequence(
     xarray.Dataset
         ``NDVI``, ``NDVI_std`` (float32) and ``source`` (uint8: 0 observed,
         1 predicted, 2 interpolated, 3 missing) on ``(time, y, x)``; lazy on
-        Dask input.
+        Dask input. On a cube the model's std was not fitted on, the attrs
+        ``transfer_skill`` (when measurable), ``transfer_skill_pixels``,
+        ``transfer_skill_window`` and ``calibration_source`` say what the
+        skill check found and did.
 
     Raises
     ------
@@ -194,12 +196,12 @@ def reconstruct_sequence(
     Warns
     -----
     UserWarning
-        A cube the model's std was not fitted on. There, unless
-        ``s1_only=True``, the S1-only mode's skill on the clear views of a
-        central window of the cube is measured first (computed at the call,
-        :mod:`.transfer`); at or below 0 the gaps are filled from the clear
-        views alone (linear interpolation, flagged interpolated), with a
-        warning that gives the skill.
+        A cube the model's std was not fitted on. There the S1-only mode's
+        skill on the clear views of a central window of the cube is
+        measured first (computed at the call, :mod:`.transfer`; also with
+        ``s1_only=True``, whose fill is that very mode); at or below 0 the
+        gaps are filled from the clear views alone (linear interpolation,
+        flagged interpolated), with a warning that gives the skill.
     """
     check_cube(cube, need_target=True)
     cube = check_cube_values(cube, "reconstruct")
@@ -215,13 +217,13 @@ def reconstruct_sequence(
     if predicted is not None:
         _check_predicted(predicted, cube, model)
     foreign = model.std_fitted_on(cube_span(cube)) is False
-    skill = _s1_skill(cube, model, **predict_kwargs) if foreign and s1_only is not True else None
+    skill = _s1_skill(cube, model, **predict_kwargs) if foreign else None
     if foreign and (skill is None or not skill.useless):
-        warnings.warn(
+        warn_user(
             f"reconstruct: the sequence model's std was fitted on cubes of {', '.join(' to '.join(sp) for sp in model.std_spans())}, not on this one "
             f"({' to '.join(cube_span(cube))}); on another place or period it can be far too narrow (on another WorldCereal patch "
             "26-45 % of hidden values fell within 1 std instead of 68 %); calibrate_sequence(model, cube) refits its factor on "
-            "this cube's clear views", UserWarning, stacklevel=2)
+            "this cube's clear views")
     pred = predicted if predicted is not None else predict_sequence(cube, model, s1_only=s1_only, **predict_kwargs)
     t = pd.DatetimeIndex(cube["time"].values)
     origin = t[0].floor("D")
@@ -289,10 +291,9 @@ def _s1_skill(cube: xr.Dataset, model: Any, **predict_kwargs: Any) -> TransferSk
     wy, wx = skill_window(cube.sizes["y"], cube.sizes["x"])
     sub = cube.isel(y=wy, x=wx)
     pred = predict_sequence(sub, model, s1_only=True, **predict_kwargs)["NDVI_pred"]
-    skill = transfer_skill(sub, pred)
+    skill = transfer_skill(sub, pred, window=f"y {wy.start}:{wy.stop}, x {wx.start}:{wx.stop}")
     if skill.useless:
-        warn_user(f"reconstruct: the sequence model was not trained on this cube (another place or period), and its S1-only "
-                  f"prediction, corrected by each pixel's clear views, explains none of their variance here (skill "
-                  f"{skill.skill:.2f} on {skill.pixels} pixels of the window {skill.window}; below {SKILL_FLOOR}): the gaps are "
-                  "filled from the clear views alone (linear interpolation). Train or fine-tune on this region")
-    return TransferSkill(skill=skill.skill, pixels=skill.pixels, window=f"y {wy.start}:{wy.stop}, x {wx.start}:{wx.stop}")
+        warn_user(f"{FOREIGN_CUBE_WARNING} (a sequence model), and its S1-only prediction, corrected by each pixel's clear "
+                  f"views, explains none of their variance here (skill {skill.describe()}; at most {SKILL_FLOOR}): the gaps "
+                  "are filled from the clear views alone (linear interpolation). Train or fine-tune on this region")
+    return skill

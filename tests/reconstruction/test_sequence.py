@@ -170,7 +170,7 @@ def test_a_foreign_cube_where_the_s1_reading_has_no_skill_is_filled_from_the_cle
     m = tiny_model()  # random weights: its S1-only reading tells nothing about this cube's NDVI
     own = dataclasses.replace(m, info={"cubes": [{"start": "2015-01-01", "end": "2015-12-31"}]})
     assert own.std_fitted_on(cube_span(small_cube)) is False
-    with pytest.warns(UserWarning, match=r"sequence model was not trained on this cube .*S1-only prediction.*explains none.*"
+    with pytest.warns(UserWarning, match=r"not trained on this cube \(another place or period\) \(a sequence model\), and its S1-only prediction.*explains none.*"
                                          r"skill -?\d\.\d\d on 480 pixels of the window y 0:24, x 0:20"):
         rec = reconstruct_sequence(small_cube, own, device="cpu")
     obs = small_cube["NDVI"].values
@@ -185,9 +185,15 @@ def test_a_foreign_cube_where_the_s1_reading_has_no_skill_is_filled_from_the_cle
     with pytest.warns(UserWarning, match="explains none"):
         lazy = reconstruct_sequence(small_cube.chunk({"y": 8, "x": 6}), own, device="cpu")
     np.testing.assert_array_equal(lazy["NDVI"].values, rec["NDVI"].values)
-    # the S1-only mode asked for: no check, the model's fill
-    s1 = reconstruct_sequence(small_cube, own, s1_only=True, device="cpu")
-    assert "transfer_skill" not in s1.attrs and (s1["source"].values[~seen] == 1).all()
+    # the S1-only mode asked for is the very mode the check measured: the same fallback
+    with pytest.warns(UserWarning, match="explains none"):
+        s1 = reconstruct_sequence(small_cube, own, s1_only=True, device="cpu")
+    np.testing.assert_array_equal(s1["NDVI"].values, rec["NDVI"].values)
+    # the window named in the warning is the cube's own (a cube taller than the window: its central rows)
+    tall = xr.concat([small_cube.assign_coords(y=small_cube.y + k * 1000.0) for k in range(6)], dim="y")
+    with pytest.warns(UserWarning, match=r"pixels of the window y 8:136, x 0:20") as seen_w:
+        out = reconstruct_sequence(tall, own, device="cpu")
+    assert out.attrs["transfer_skill_window"] == "y 8:136, x 0:20" and len(seen_w) >= 1
 
 
 def test_smoothing_keeps_a_single_clear_view():

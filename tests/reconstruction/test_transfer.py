@@ -93,7 +93,7 @@ def test_too_few_pixels_with_clear_views_decide_nothing():
     assert 6 < SKILL_MIN_PIXELS
     m = _foreign(_model())
     wrong = pred.copy(data=truth[::-1].astype(np.float32))
-    with pytest.warns(UserWarning, match=r"its skill here is unknown \(only 6 pixels of the window y 0:2, x 0:3 have 5 clear views\)"):
+    with pytest.warns(UserWarning, match=r"its skill on this cube's clear views is unknown \(only 6 pixels of the window y 0:2, x 0:3 have 5 clear views\)"):
         out = fdl.reconstruct(cube, m, predicted=wrong)
     assert "residual correction" in out.attrs["calibration_source"] and out.attrs["transfer_skill_pixels"] == 6
     assert not TransferSkill(skill=-5.0, pixels=6, window="").useless and TransferSkill(skill=-5.0, pixels=30, window="").useless
@@ -113,3 +113,24 @@ def test_the_check_is_the_same_chunked_and_reads_only_the_window():
         eager = fdl.reconstruct(cube, m, predicted=wrong)
     assert lazy["NDVI"].chunks is not None
     np.testing.assert_array_equal(lazy["NDVI"].values, eager["NDVI"].values)
+
+
+def test_a_given_prediction_chunked_in_time_is_accepted():
+    """A raw xarray ValueError ("time_in consists of multiple chunks") before; the same result as unchunked now."""
+    cube, pred, _truth = _rice_cube(ny=6, nx=8, clear_every=3)
+    m = _model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lazy = fdl.reconstruct(cube.chunk({"time": 10}), m, predicted=pred.chunk({"time": 10}))
+        eager = fdl.reconstruct(cube, m, predicted=pred)
+    np.testing.assert_array_equal(lazy["NDVI"].values, eager["NDVI"].values)
+
+
+def test_a_flat_prediction_has_no_skill_and_constant_views_none_measurable():
+    cube, pred, truth = _rice_cube(ny=6, nx=8, clear_every=3)
+    flat = pred.copy(data=np.full(truth.shape, 0.5, np.float32))
+    sk = transfer_skill(cube, flat)
+    assert sk.pixels == 48 and sk.skill <= 0 and sk.useless  # no information: at or below 0 falls back
+    const = cube.assign(NDVI=cube["NDVI"] * 0 + 0.4)
+    sk = transfer_skill(const, pred)
+    assert np.isnan(sk.skill) and not sk.useless and "not measurable (the clear views" in sk.describe()
