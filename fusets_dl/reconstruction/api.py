@@ -263,7 +263,7 @@ def _transfer_check(cube: xr.Dataset, pred: xr.DataArray) -> TransferSkill:
     skill = transfer_skill(cube, pred)
     if skill.useless:
         warn_user(f"{FOREIGN_CUBE_WARNING}, and its S1 prediction, corrected by each pixel's clear views, explains none of "
-                  f"their variance here (skill {skill.describe()}; at most {SKILL_FLOOR}): the gaps are filled from the clear views alone "
+                  f"their variance here (skill {skill.describe()}, not above {SKILL_FLOOR:g}): the gaps are filled from the clear views alone "
                   "(the S2-only setting, linear interpolation). Train or fine-tune on this region, or pass weights='auto' to "
                   "choose on held-out spells of this cube")
     else:

@@ -294,6 +294,6 @@ def _s1_skill(cube: xr.Dataset, model: Any, **predict_kwargs: Any) -> TransferSk
     skill = transfer_skill(sub, pred, window=f"y {wy.start}:{wy.stop}, x {wx.start}:{wx.stop}")
     if skill.useless:
         warn_user(f"{FOREIGN_CUBE_WARNING} (a sequence model), and its S1-only prediction, corrected by each pixel's clear "
-                  f"views, explains none of their variance here (skill {skill.describe()}; at most {SKILL_FLOOR}): the gaps "
+                  f"views, explains none of their variance here (skill {skill.describe()}, not above {SKILL_FLOOR:g}): the gaps "
                   "are filled from the clear views alone (linear interpolation). Train or fine-tune on this region")
     return skill
