@@ -56,11 +56,22 @@ DATE_ENCODING = {"units": "days since 1970-01-01", "calendar": "proleptic_gregor
 def _phen_check(ndvi: xr.DataArray, options: dict[str, Any], what: str = "phenology") -> pd.DatetimeIndex:
     """The input dates, after checking the options (:mod:`.options`), the ``time`` dimension and the options that depend on it."""
     check_options(options, what)
+    if not isinstance(ndvi, xr.DataArray):
+        found = f"a Dataset with variables {sorted(map(str, ndvi.data_vars))}" if isinstance(ndvi, xr.Dataset) else type(ndvi).__name__
+        raise DimensionError(f"phenology: expected an NDVI DataArray with a 'time' dimension, found {found} "
+                             "(pass ds['NDVI'], or call ds.fusion.phenology() on a reconstructed cube)")
     if "time" not in ndvi.dims:
         raise DimensionError(f"phenology: expected a 'time' dimension, found {ndvi.dims}")
+    if isinstance(ndvi["time"].dtype, pd.DatetimeTZDtype):
+        raise DimensionError(
+            f"phenology: expected 'time' as naive UTC datetime64 dates, found timezone-aware {ndvi['time'].dtype}; convert it: "
+            "ndvi.assign_coords(time=ndvi.indexes['time'].tz_convert('UTC').tz_localize(None))")
     if not np.issubdtype(ndvi["time"].dtype, np.datetime64):
         raise DimensionError(f"phenology: expected 'time' as datetime64 dates, found dtype {ndvi['time'].dtype} (decode the times, e.g. xr.decode_cf)")
     t = pd.DatetimeIndex(ndvi["time"].values)
+    if t.hasnans:
+        raise DimensionError(f"phenology: expected a date at every 'time', found {int(t.isna().sum())} NaT of {t.size} "
+                             "(drop them: ndvi.isel(time=ndvi['time'].notnull().values))")
     if not t.is_monotonic_increasing:
         raise DimensionError("phenology: expected 'time' sorted in increasing order, found unsorted dates (use ndvi.sortby('time'))")
     if t.size < 4:
@@ -236,6 +247,7 @@ def phenology(
     ndvi : xarray.DataArray
         NDVI with a ``time`` dimension (other dimensions are pixels), for
         example ``reconstruct(...)["NDVI"]`` or clear S2 NDVI with gaps.
+        Values beyond [-1.05, 1.05] cannot be NDVI and count as missing.
     max_seasons : int
         Size of the ``season`` dimension; when more seasons are found the
         largest amplitudes are kept (run one year at a time with ``period``
@@ -360,8 +372,10 @@ def phenology(
         number of dates, ``params`` without ``classes`` (or the reverse), or
         a bad ``params`` key.
     DimensionError
-        No ``time`` dimension, fewer than 4 dates, ``std``/``noise`` on
-        other dimensions, or ``by``/``classes`` on another grid.
+        ``ndvi`` not a DataArray (a Dataset: pass its ``NDVI``), no ``time``
+        dimension, times that are not datetime64, timezone-aware or NaT,
+        unsorted, fewer than 4 dates, ``std``/``noise`` on other dimensions,
+        or ``by``/``classes`` on another grid.
 
     Warns
     -----

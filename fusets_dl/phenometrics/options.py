@@ -231,9 +231,11 @@ def warn_not_ndvi(values: np.ndarray, what: str, *, per_chunk: bool = False) -> 
 
     A check for :func:`fusets_dl.readers.sanity.checked` (a sample of
     in-memory data at once, each Dask chunk as it is computed): NDVI x 100,
-    NDVI x 10000 or backscatter in dB go through the season detection
-    without an error, with every NDVI threshold (``min_amplitude``, noise)
-    meaningless.
+    NDVI x 10000 or backscatter in dB would otherwise pass without an error;
+    the season detection counts values beyond ``NDVI_TOLERANCE`` of
+    [-1, 1] as missing (a few, from a bad pixel, are then gaps, not dips or
+    peaks) and every NDVI threshold (``min_amplitude``, noise) is meaningless
+    on a rescaled series.
 
     Parameters
     ----------
@@ -259,8 +261,9 @@ def warn_not_ndvi(values: np.ndarray, what: str, *, per_chunk: bool = False) -> 
         found = (f"found values {v.min():.4g}..{v.max():.4g} ({outside:.0%} of the sampled values outside)" if not per_chunk
                  else "found a Dask chunk with more than 1 % of its values outside")
         warnings.warn(
-            f"{what}: expected NDVI in [-1, 1], {found}; NDVI x 100, x 10000 or backscatter in dB? Thresholds such as "
-            "min_amplitude are in NDVI units, so the seasons found are not meaningful: rescale the input to NDVI",
+            f"{what}: expected NDVI in [-1, 1], {found}; NDVI x 100, x 10000 or backscatter in dB? Values beyond "
+            f"[-{1 + NDVI_TOLERANCE:g}, {1 + NDVI_TOLERANCE:g}] count as missing and thresholds such as min_amplitude are in "
+            "NDVI units, so the seasons found are not meaningful: rescale the input to NDVI",
             UserWarning, stacklevel=2,
         )
 

@@ -25,6 +25,7 @@ from .._series import nanmedian_last, nearest_cells
 from ..smoothing import fill_interpolated, whittaker
 from .envelope import upper_envelope
 from .noise import pseudo_residual_noise
+from .options import NDVI_TOLERANCE
 from .refine import crossing, extrapolate_edge, interp_at, refine_peak, window
 
 __all__ = ["BATCH", "DATE_VARS", "FLAG_VARS", "PHENO_VARS", "PIXEL_VARS", "MainRule", "Thresholds", "pheno_block", "pheno_pixels"]
@@ -414,7 +415,8 @@ def pheno_pixels(
     Parameters
     ----------
     values : numpy.ndarray
-        NDVI ``(..., time)``, NaN where missing.
+        NDVI ``(..., time)``, NaN where missing; values beyond [-1, 1] by
+        more than ``NDVI_TOLERANCE`` cannot be NDVI and count as missing.
     in_days : numpy.ndarray
         Day of each input date from the origin.
     grid_days : numpy.ndarray
@@ -469,6 +471,8 @@ def pheno_pixels(
     """
     lead = values.shape[:-1]
     v = values.reshape(-1, values.shape[-1]).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        v[np.abs(v) > 1.0 + NDVI_TOLERANCE] = np.nan  # cannot be NDVI (a bad pixel, -1.5 or 1.3): missing, not a dip or a peak
     out = np.full((v.shape[0], max_seasons, len(PHENO_VARS)), np.nan)
     step = float(grid_days[1] - grid_days[0])
     thresholds = thresholds or Thresholds(fraction, fraction)

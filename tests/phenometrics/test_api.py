@@ -237,3 +237,37 @@ def test_the_dataset_accessor_without_ndvi_names_what_it_found():
     ds = xr.Dataset({"VV": (("time", "x"), np.zeros((5, 2)))}, coords={"time": pd.date_range("2021-01-01", periods=5), "x": [0.0, 1.0]})
     with pytest.raises(fdl.errors.MissingVariableError, match=r"expected an 'NDVI' variable in the Dataset, found \['VV'\]"):
         ds.fusion.phenology()
+
+
+def test_timezone_aware_or_nat_times_and_a_dataset_are_dimension_errors_naming_the_way_out():
+    # mogpr_input.csv read with parse_dates gives UTC-aware dates: a raw numpy TypeError before
+    x = _series([(120, 220)], n=2)
+    aware = x.assign_coords(time=T5.tz_localize("UTC"))
+    with pytest.raises(DimensionError, match=r"expected 'time' as naive UTC datetime64 dates, found timezone-aware datetime64\[ns, UTC\]"):
+        fdl.phenology(aware)
+    fixed = aware.assign_coords(time=aware.indexes["time"].tz_convert("UTC").tz_localize(None))  # the recipe given
+    assert fdl.phenology(fixed)["n_seasons"].values.tolist() == [1, 1]
+    # a NaT date: "unsorted dates (use ndvi.sortby('time'))" before, which sorting does not cure
+    nat = x.assign_coords(time=np.r_[T5.to_numpy()[:-1], np.datetime64("NaT")])
+    with pytest.raises(DimensionError, match=r"expected a date at every 'time', found 1 NaT of 73"):
+        fdl.phenology(nat)
+    assert fdl.phenology(nat.isel(time=nat["time"].notnull().values))["n_seasons"].values.tolist() == [1, 1]
+    # the cube instead of its NDVI: AttributeError: 'Dataset' object has no attribute 'data' before
+    with pytest.raises(DimensionError, match=r"expected an NDVI DataArray .* found a Dataset with variables \['NDVI'\] \(pass ds\['NDVI'\]"):
+        fdl.phenology(x.to_dataset(name="NDVI"))
+
+
+def test_a_few_values_that_cannot_be_ndvi_are_gaps_not_dips():
+    # one bad value (-1.5, under 1 % of the values: no range warning) at the top of a season split it in two
+    times = pd.date_range("2021-01-01", "2022-12-31", freq="5D")
+    x = _series([(120, 220), (485, 585)], times=times, n=3, noise=0.0)
+    clean = fdl.phenology(x)
+    bad = x.copy()
+    bad[34] = -1.5  # 2021-06-20, at the top of the first season
+    bad[100, 1] = 1.3  # a spike in the winter trough
+    got = fdl.phenology(bad)
+    assert got["n_seasons"].values.tolist() == clean["n_seasons"].values.tolist() == [2, 2, 2]
+    assert np.abs((got["pos"] - clean["pos"]) / np.timedelta64(1, "D")).max() < 2
+    # chunked gives the same
+    lazy = fdl.phenology(bad.chunk({"x": 1})).compute()
+    assert lazy["n_seasons"].equals(got["n_seasons"]) and lazy["pos"].equals(got["pos"])
