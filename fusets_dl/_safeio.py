@@ -82,8 +82,9 @@ def read_pair(path: str | Path, fmt: str, version: int, what: str = "model") -> 
     Raises
     ------
     ModelError
-        A missing file, a sidecar that is not JSON, another format, a newer
-        format version, weights whose SHA-256 differs from the sidecar's, or
+        A missing file (or a folder in its place), a sidecar that is not
+        UTF-8 JSON, another format, a format version that is not a whole
+        number or is newer, weights whose SHA-256 differs from the sidecar's, or
         a sidecar whose content differs from its recorded SHA-256 (edited).
     """
     s = stem(path)
@@ -91,15 +92,22 @@ def read_pair(path: str | Path, fmt: str, version: int, what: str = "model") -> 
     for p in (w_path, j_path):
         if not p.exists():
             raise ModelError(f"{what} file missing: expected {p.name} beside {s.name}, found none in {str(p.parent)!r}")
+        if not p.is_file():
+            raise ModelError(f"{what} file {str(p)!r}: expected a file, found a folder")
     try:
-        meta = json.loads(j_path.read_text())
+        meta = json.loads(j_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{what} sidecar {j_path.name}: expected a readable UTF-8 JSON sidecar, found {exc}") from exc
     except json.JSONDecodeError as exc:
         raise ModelError(f"{what} sidecar {j_path.name} is not valid JSON (truncated or edited?): {exc}") from exc
     if not isinstance(meta, dict):
         raise ModelError(f"{what} sidecar {j_path.name}: expected a JSON object, found {type(meta).__name__}")
     if meta.get("format") != fmt:
         raise ModelError(f"{j_path.name}: expected format {fmt!r}, found {meta.get('format')!r}")
-    if int(meta.get("format_version", -1)) > version:
+    found_version = meta.get("format_version", -1)
+    if isinstance(found_version, bool) or not isinstance(found_version, int):
+        raise ModelError(f"{j_path.name}: expected an integer format_version, found {found_version!r} (a hand-edited sidecar?)")
+    if found_version > version:
         raise ModelError(f"{j_path.name}: format version {meta.get('format_version')} is newer than this fusets_dl ({version})")
     blob = w_path.read_bytes()
     sha = hashlib.sha256(blob).hexdigest()

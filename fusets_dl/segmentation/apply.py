@@ -9,7 +9,9 @@ import dask
 import numpy as np
 import xarray as xr
 
+from ..errors import ConfigError, MissingVariableError
 from ..runtime import Payload, from_payload, make_payload
+from ..validate import check_cube
 from .classes import _classes_array
 from .config import SegmentConfig
 from .fit import train_segmenter
@@ -54,12 +56,24 @@ def segment(cube: xr.Dataset, n_classes: int = 8, *, segmenter: Segmenter | None
     Raises
     ------
     ConfigError
-        Invalid training settings (when training here).
+        Invalid training settings (when training here), or a segmenter
+        passed positionally as ``n_classes``.
+    MissingVariableError
+        No ``NDVI`` variable for a segmenter with the S2 view (a pixel
+        without clear NDVI is classified from its masked, empty S2 bins; a
+        cube without the variable is refused).
     InsufficientDataError
         Too few usable pixels to train on (when training here).
     """
+    if isinstance(n_classes, Segmenter):
+        raise ConfigError("segment: expected n_classes as a whole number, found a Segmenter; "
+                          "pass a trained segmenter by keyword: segment(cube, segmenter=seg)")
     if segmenter is None:
         segmenter = train_segmenter(cube, config or SegmentConfig(n_classes=n_classes, **kwargs))
+    check_cube(cube)
+    if "s2" in segmenter.network.views and "NDVI" not in cube:
+        raise MissingVariableError(f"segment: the segmenter uses the S2 view (views s1+s2) and expects the clear NDVI variable, "
+                                   f"found {sorted(map(str, cube.data_vars))}; give a cube with NDVI or a segmenter trained with views=('s1',)")
     profile = segment_inputs(cube, segmenter.n_bins)
     blob = segmenter.state_bytes()
     sha = hashlib.sha256(blob).hexdigest()

@@ -110,7 +110,8 @@ class SegmentConfig:
         Training pixels, drawn by a hash of their position (chunk-invariant).
     min_s1_bins : int
         A pixel needs S1 in at least this many bins to be trained on and
-        classified; others get class -1.
+        classified; others get class -1. At most ``n_bins`` (lower it with
+        fewer bins: the default 6 needs ``n_bins >= 6``).
     seed : int
         Seed of the sampling, the initialisation and the batches.
     device : str, optional
@@ -126,8 +127,9 @@ class SegmentConfig:
         to :data:`MAX_CLASSES`, fewer than four bins, a whole-number field
         given as a fraction, string or boolean, a NaN, infinite, non-positive
         temperature or learning rate, a negative weight, a warm-up not
-        shorter than the epochs, or other out-of-range fields (every problem
-        named, with the value found and its type, in one message).
+        shorter than the epochs, ``min_s1_bins`` above ``n_bins``, or other
+        out-of-range fields (every problem named, with the value found and
+        its type, in one message).
     """
 
     n_classes: int = 8
@@ -175,6 +177,9 @@ class SegmentConfig:
             problems.append(f"warmup: expected a whole number or None, found {found_value(self.warmup)}")
         elif epochs_ok and not 0 <= self.warmup < self.epochs:
             problems.append(f"epochs/warmup: expected epochs >= 1 and 0 <= warmup < epochs, found {self.epochs}, {self.warmup}")
+        if is_whole(self.n_bins) and is_whole(self.min_s1_bins) and self.min_s1_bins > self.n_bins:
+            problems.append(f"min_s1_bins: expected at most n_bins={self.n_bins} (a pixel has S1 in at most n_bins bins, "
+                            f"so none could be classified), found {self.min_s1_bins}")
         if problems:
             raise ConfigError("SegmentConfig: " + "; ".join(problems))
         object.__setattr__(self, "views", views)

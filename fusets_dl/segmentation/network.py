@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._safeio import read_pair, write_pair
-from ..errors import ModelError
+from ..errors import ConfigError, ModelError
 from ..runtime import resolve_device
 from .config import SegmentConfig
 from .profiles import _view_inputs
@@ -335,6 +335,23 @@ def _build(config: dict[str, Any]) -> SegmentNet:
                       int(config["n_classes"]), float(config["code_temperature"]))
 
 
+def _check_stats(stats: Any, where: str) -> None:
+    """Refuse profile statistics that are not ``{"VV", "VH", "NDVI"}`` each ``[finite mean, finite std > 0]``."""
+    bad = []
+    if not isinstance(stats, dict):
+        bad.append(f"stats {stats!r}")
+    else:
+        for name in ("VV", "VH", "NDVI"):
+            v = stats.get(name)
+            ok = (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+                  and all(math.isfinite(x) for x in v) and v[1] > 0)
+            if not ok:
+                bad.append(f"{name}: {v!r}")
+    if bad:
+        raise ModelError(f"{where}: expected 'stats' with 'VV', 'VH' and 'NDVI' each [finite mean, finite std > 0], found "
+                         + "; ".join(bad) + " (a hand-edited sidecar?)")
+
+
 def load_segmenter(path: str | Path) -> Segmenter:
     """Load a segmenter written by :meth:`Segmenter.save` (weights checked against the sidecar's SHA-256).
 
@@ -350,14 +367,22 @@ def load_segmenter(path: str | Path) -> Segmenter:
     Raises
     ------
     ModelError
-        Missing or truncated files, tampered weights, another format, or
-        weights that do not fit the architecture in the sidecar.
+        Missing or truncated files, tampered weights, another format,
+        weights that do not fit the architecture in the sidecar, or a sidecar
+        without a valid ``config`` or with ``stats`` that are not a finite
+        mean and positive standard deviation for each of VV, VH and NDVI.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load
 
-    meta, blob, w_path, _ = read_pair(path, FORMAT, FORMAT_VERSION, what="segmenter")
-    cfg = SegmentConfig.from_dict(meta["config"]).to_dict()
+    meta, blob, w_path, j_path = read_pair(path, FORMAT, FORMAT_VERSION, what="segmenter")
+    if "config" not in meta:
+        raise ModelError(f"{j_path.name}: expected a 'config' entry (the SegmentConfig), found keys {sorted(meta)}")
+    try:
+        cfg = SegmentConfig.from_dict(meta["config"]).to_dict()
+    except ConfigError as exc:
+        raise ModelError(f"{j_path.name}: the sidecar's config is not a valid SegmentConfig: {exc}") from exc
+    _check_stats(meta.get("stats"), j_path.name)
     net = _build(cfg)
     try:
         net.load_state_dict(load(blob))

@@ -184,7 +184,8 @@ def _check_training_profiles(prof: np.ndarray, cfg: SegmentConfig, what: str, mi
     b = cfg.n_bins
     if prof.shape[0] < min_pixels:
         raise InsufficientDataError(
-            f"{what}: expected at least {min_pixels} pixels with S1 in >= {cfg.min_s1_bins} of {b} day-of-year bins, found {prof.shape[0]}"
+            f"{what}: expected at least {min_pixels} pixels with S1 in >= {cfg.min_s1_bins} of {b} day-of-year bins, found {prof.shape[0]} "
+            f"in the training draw (about max_pixels={cfg.max_pixels} pixels; raise it if the cube has more)"
         )
     if "s2" in cfg.views and not np.isfinite(prof[:, 3 * b : 4 * b]).any():
         raise InsufficientDataError(f"{what}: the S2 view needs clear NDVI, found none in the training pixels; use views=('s1',)")

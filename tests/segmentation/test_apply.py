@@ -1,10 +1,12 @@
-"""Applying a segmenter: chunked equals unchunked and is lazy, the S1-only view, sparse S1 unclassified."""
+"""Applying a segmenter: chunked equals unchunked and is lazy, the S1-only view, sparse S1 unclassified, refused inputs."""
 
 from __future__ import annotations
 
 import dask
 import numpy as np
+import pytest
 
+import fusets_dl as fdl
 from fusets_dl.segmentation.apply import segment
 from tests.segmentation.helpers import FAST
 
@@ -33,3 +35,16 @@ def test_sparse_s1_pixels_are_unclassified(crop_scene, trained):
     holed["VV"] = cube["VV"].where((cube["y"] != cube["y"][0]) | (cube["x"] != cube["x"][0]))
     classes = segment(holed, segmenter=trained)
     assert classes.values[0, 0] == -1 and (classes.values[1:, 1:] >= 0).all()
+
+
+def test_an_s2_view_segmenter_refuses_a_cube_without_ndvi(crop_scene, trained):
+    cube, _ = crop_scene
+    with pytest.raises(fdl.errors.MissingVariableError, match=r"S2 view.*expects the clear NDVI variable, found \['NDVI_offset', 'VH', 'VV'"):
+        segment(cube.drop_vars("NDVI"), segmenter=trained)
+
+
+def test_a_segmenter_passed_positionally_is_refused_clearly(crop_scene, trained):
+    cube, _ = crop_scene
+    with pytest.raises(fdl.errors.ConfigError, match=r"found a Segmenter; pass a trained segmenter by keyword: segment\(cube, segmenter=seg\)") as err:
+        segment(cube, trained)
+    assert "Linear" not in str(err.value)  # not the network's repr

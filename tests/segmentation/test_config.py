@@ -61,3 +61,9 @@ def test_whole_numbers_are_taken_as_int_up_to_the_class_dtype():
     assert cfg.n_classes == 4 and isinstance(cfg.n_classes, int) and isinstance(cfg.epochs, int)
     assert isinstance(cfg.learning_rate, float) and cfg.warmup == 3
     assert SegmentConfig(n_classes=MAX_CLASSES).n_classes == MAX_CLASSES == np.iinfo(CLASS_DTYPE).max + 1
+
+
+def test_min_s1_bins_above_n_bins_is_refused():
+    with pytest.raises(fdl.errors.ConfigError, match=r"min_s1_bins: expected at most n_bins=4 .*found 6"):
+        SegmentConfig(n_bins=4)  # the default min_s1_bins=6 could never be met by 4 bins
+    assert SegmentConfig(n_bins=4, min_s1_bins=4).min_s1_bins == 4

@@ -70,3 +70,9 @@ def test_identical_pixels_warn_without_scipy_noise(crop_scene, caplog):
     assert np.isfinite(seg.network.codes.detach().numpy()).all()  # empty clusters leave no NaN code behind
     counts = seg.info["train_class_counts"]
     assert sum(counts) == seg.info["train_pixels"] and sum(c > 0 for c in counts) == 1
+
+
+def test_too_few_pixels_names_max_pixels(crop_scene):
+    cube, _ = crop_scene  # 4096 pixels, all with enough S1: the draw, not the data, is too small
+    with pytest.raises(fdl.errors.InsufficientDataError, match=r"in the training draw \(about max_pixels=20 pixels"):
+        train_segmenter(cube, SegmentConfig(n_classes=4, **{**FAST, "max_pixels": 20}))
