@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConfigError, OutputError, StoreExistsError
 
-__all__ = ["check_compare_out", "check_not_input", "check_output", "funnel_rows", "is_our_netcdf", "metrics_table", "table",
+__all__ = ["check_compare_out", "check_model_out", "check_not_input", "check_output", "funnel_rows", "is_our_netcdf", "metrics_table", "table",
            "write_netcdf"]
 
 #: The files ``compare`` writes into its ``--out`` folder.
@@ -233,6 +233,37 @@ def check_output(path: Path, *, overwrite: bool, inputs: Iterable[Any] = (), net
         if netcdf and not is_our_netcdf(path):
             raise StoreExistsError(f"output {str(path)!r}: --overwrite replaces only a netCDF file written by fusets_dl, found "
                                    f"{'a link' if path.is_symlink() else _kind_of(path)}; move it away or choose another path")
+
+
+def check_model_out(path: Path, option: str) -> None:
+    """Refuse, before any work, a model or segmenter path whose ``.json`` exists and is not a fusets_dl sidecar.
+
+    Saving would refuse it only after training (``save`` never replaces a
+    user's file); checked here, no training is wasted.
+
+    Parameters
+    ----------
+    path : Path
+        The stem, ``.json`` or ``.safetensors`` path given.
+    option : str
+        The option, for the message (``"-o"``, ``"--save-segmenter"``).
+
+    Raises
+    ------
+    StoreExistsError
+        ``<stem>.json`` exists and is not a JSON object with ``format`` and ``weights_sha256``.
+    """
+    s = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
+    sidecar = s.with_name(s.name + ".json")
+    if not (sidecar.exists() or sidecar.is_symlink()):
+        return
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        meta = None
+    if not (isinstance(meta, dict) and "format" in meta and "weights_sha256" in meta):
+        raise StoreExistsError(f"{option} {str(path)!r}: {str(sidecar)!r} exists and is not a fusets_dl model sidecar (no 'format' "
+                               "and 'weights_sha256'); saving would not replace it: move it away or choose another path")
 
 
 def check_compare_out(folder: Path, *, overwrite: bool, inputs: Iterable[Any] = ()) -> None:

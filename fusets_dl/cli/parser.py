@@ -247,9 +247,10 @@ def _add_segment(sub: _Sub) -> argparse.ArgumentParser:
     sg.add_argument("--n-classes", type=int, default=8, help="number of classes")
     sg.add_argument("--views", nargs="+", default=list(SEGMENT_VIEWS), choices=list(SEGMENT_VIEWS), help="sensors encoded")
     sg.add_argument("--epochs", type=int, default=60, help="training epochs")
-    sg.add_argument("--segmenter", default=None, help="use a saved segmenter instead of training one (default: train one)")
-    sg.add_argument("--save-segmenter", default=None, help="save the trained segmenter here (.safetensors + .json) (default: not saved)")
-    sg.add_argument("--kmeans", action="store_true", help="the k-means baseline on the same profiles instead")
+    how = sg.add_mutually_exclusive_group()  # each ignores the others: refused together, not silently dropped
+    how.add_argument("--segmenter", default=None, help="use a saved segmenter instead of training one (default: train one)")
+    how.add_argument("--save-segmenter", default=None, help="save the trained segmenter here (.safetensors + .json) (default: not saved)")
+    how.add_argument("--kmeans", action="store_true", help="the k-means baseline on the same profiles instead")
     sg.add_argument("--seed", type=int, default=0, help="random seed")
     sg.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")
     sg.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

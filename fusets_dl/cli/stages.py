@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, MissingVariableError
-from .output import check_output, funnel_rows, metrics_table, table, write_netcdf
+from .output import check_model_out, check_output, funnel_rows, metrics_table, table, write_netcdf
 
 __all__ = [
     "check_args",
@@ -145,6 +145,13 @@ def check_args(args: argparse.Namespace) -> None:
             check_output(Path(out), overwrite=getattr(args, "overwrite", True), inputs=input_paths(args), netcdf=hasattr(args, "overwrite"))
         except (ConfigError, FileExistsError) as exc:
             bad.append(str(exc))
+    for name, option in (("output", "-o"), ("save_segmenter", "--save-segmenter")):
+        given = getattr(args, name, None)
+        if given is not None and (name == "save_segmenter" or not hasattr(args, "overwrite")):  # train's model, a segmenter
+            try:
+                check_model_out(Path(given), option)
+            except FileExistsError as exc:
+                bad.append(str(exc))
     if bad:
         raise ConfigError("; ".join(bad) if len(bad) == 1 else f"{len(bad)} problems with the options:\n" + "\n".join(f"  - {b}" for b in bad))
 

@@ -358,9 +358,11 @@ def _check_freq(value: Any, where: str) -> str | None:
 def _paths(value: Any, where: str, base: Path) -> list[Path]:
     """One path or a list of paths, each existing."""
     items = value if isinstance(value, list) else [value]
+    if not items:
+        raise _err(where, f"expected a path or a non-empty list of paths, found {value!r}")
     out = []
     for it in items:
-        if not isinstance(it, str):
+        if not isinstance(it, str) or not it.strip():
             raise _err(where, f"expected a path or a list of paths, found {it!r}")
         p = _resolve(it, base)
         if not p.exists():
@@ -463,6 +465,13 @@ def segment_config(classes: Mapping[str, Any]) -> Any:
     return SegmentConfig(**{k: v for k, v in classes.items() if k in ("n_classes", "views", "epochs")})
 
 
+def _saved_files_exist(stem: Path) -> bool:
+    """Whether a saved model or segmenter is at ``stem``: both its ``.json`` and its ``.safetensors`` (a stem or either file)."""
+    return any(json_.is_file() and weights.is_file() for json_, weights in (
+        (stem.with_suffix(".json"), stem.with_suffix(".safetensors")),
+        (Path(f"{stem}.json"), Path(f"{stem}.safetensors"))))
+
+
 def _load_classes(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
     """The ``classes`` key of a region: a class map from a segmenter, and the classes phenology keeps."""
     if raw is None:
@@ -471,8 +480,10 @@ def _load_classes(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
         raise _err(f"{where} classes", f"expected keys among {sorted(_CLASS_KEYS)}, found {raw!r}")
     out = dict(raw)
     if "segmenter" in out:
+        if not isinstance(out["segmenter"], str) or not out["segmenter"].strip():
+            raise _err(f"{where} classes segmenter", f"expected the path of a saved segmenter, found {out['segmenter']!r}")
         sp = _resolve(out["segmenter"], base_dir)
-        if not (Path(str(sp) + ".json").exists() or sp.with_suffix(".json").exists()):
+        if not _saved_files_exist(sp):
             raise _err(f"{where} classes segmenter", f"segmenter not found: {str(sp)!r} (.json and .safetensors)")
         out["segmenter"] = str(sp)
     elif not isinstance(out.get("n_classes"), int) or out["n_classes"] < 2:
@@ -500,8 +511,10 @@ def _load_model(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     if mode == "load":
         if "path" not in model:
             raise _err("model", "mode 'load' needs a 'path'")
+        if not isinstance(model["path"], str) or not model["path"].strip():
+            raise _err("model path", f"expected the path of a saved model, found {model['path']!r}")
         mp = _resolve(model["path"], base_dir)
-        if not (mp.with_suffix(".json").exists() or Path(str(mp) + ".json").exists()):
+        if not _saved_files_exist(mp):
             raise _err("model path", f"model not found: {str(mp)!r} (.json and .safetensors)")
         model = {**model, "path": str(mp)}
     _check_model_options(model)

@@ -248,3 +248,30 @@ def test_outputs_of_earlier_versions_are_recognised_as_ours(tmp_path):
     assert is_our_netcdf(tmp_path / "pred.nc")
     xr.Dataset({"NDVI_pred": (("y", "x"), np.zeros((2, 2), np.float32))}).to_netcdf(tmp_path / "other.nc")
     assert not is_our_netcdf(tmp_path / "other.nc")
+
+
+@pytest.mark.parametrize("extra", [["--segmenter", "seg.json", "--kmeans"], ["--segmenter", "seg.json", "--save-segmenter", "new"],
+                                   ["--kmeans", "--save-segmenter", "new"]])
+def test_segment_refuses_options_it_would_ignore(tmp_path, capsys, extra):
+    """--segmenter, --save-segmenter and --kmeans exclude each other (before: the others were silently dropped)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["segment", str(tmp_path / "cube.nc"), "-o", str(tmp_path / "out.nc"), *extra])
+    assert exc.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "out.nc").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "segment"])
+def test_a_model_path_holding_a_users_json_is_refused_before_any_work(tmp_path, capsys, monkeypatch, command):
+    """A user's ``m.json`` at the model/segmenter path is refused before training (before: after it, the work lost)."""
+    import fusets_dl.readers
+
+    def no_open(*a, **k):
+        raise AssertionError("the cube was opened")
+
+    monkeypatch.setattr(fusets_dl.readers, "open_cube", no_open)
+    (tmp_path / "m.json").write_text('{"notes": "mine"}')
+    opt = ["-o", str(tmp_path / "m")] if command == "train" else ["-o", str(tmp_path / "c.nc"), "--save-segmenter", str(tmp_path / "m.json")]
+    assert main(["-q", command, str(tmp_path / "cube.nc"), *opt]) == 2
+    assert "is not a fusets_dl model sidecar" in capsys.readouterr().err
+    assert (tmp_path / "m.json").read_text() == '{"notes": "mine"}'

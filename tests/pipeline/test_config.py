@@ -49,6 +49,10 @@ from tests.pipeline.helpers import sample_config, write_config
         ({"dask": {"workers": -1}}, r"config dask: workers: expected an integer >= 1, found -1"),
         ({"dask": {"workers": 2, "threads_per_worker": 0}}, r"threads_per_worker: expected an integer >= 1, found 0"),
         ({"report": "no"}, r"report: expected true or false, found 'no'"),
+        ({"model": {"mode": "load", "path": 3}}, r"model path: expected the path of a saved model, found 3"),
+        ({"regions": [{"name": "x", "s1": [], "s2": "S2"}]}, r"region 'x' s1: expected a path or a non-empty list of paths, found \[\]"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "classes": {"segmenter": 5}}]},
+         r"region 'x' classes segmenter: expected the path of a saved segmenter, found 5"),
     ],
 )
 def test_bad_configs_fail_before_any_work(tmp_path, patch, message):
@@ -155,3 +159,13 @@ def test_valid_phenology_options_load_with_yaml_dates(tmp_path):
                        "phenology": {"max_seasons": 2, "min_amplitude": 0.05, "period": [datetime.date(2021, 3, 1), "2021-12-31"]}}]
     loaded = load_config(write_config(tmp_path, cfg))
     assert loaded.regions[0].phenology["max_seasons"] == 2
+
+
+def test_a_model_path_with_a_json_but_no_weights_is_refused_before_any_work(tmp_path):
+    """A model path whose .json is not a model (no .safetensors beside it) fails at load, not after the alignment."""
+    (tmp_path / "notes.json").write_text('{"a": 1}')
+    cfg = sample_config(tmp_path / "out")
+    cfg["model"] = {"mode": "load", "path": str(tmp_path / "notes.json")}
+    with pytest.raises(ConfigError, match=r"model path: model not found"):
+        run(write_config(tmp_path, cfg))
+    assert not (tmp_path / "out").exists()
