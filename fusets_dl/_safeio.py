@@ -17,7 +17,7 @@ import numpy as np
 from ._logging import logger
 from .errors import ModelError, StoreExistsError
 
-__all__ = ["json_default", "read_pair", "sidecar_digest", "stem", "write_pair"]
+__all__ = ["is_sidecar", "json_default", "read_pair", "sidecar_digest", "stem", "write_pair"]
 
 
 def json_default(o: Any) -> Any:
@@ -54,7 +54,7 @@ def write_pair(path: str | Path, blob: bytes, sidecar: Callable[[str], dict[str,
     s.parent.mkdir(parents=True, exist_ok=True)
     sha = hashlib.sha256(blob).hexdigest()
     w_path, j_path = s.with_name(s.name + ".safetensors"), s.with_name(s.name + ".json")
-    if j_path.exists() and not _is_sidecar(j_path):
+    if j_path.exists() and not is_sidecar(j_path):
         raise StoreExistsError(f"save: {str(j_path)!r} exists and is not a fusets_dl model sidecar (no 'format' and 'weights_sha256'); "
                                "it was left as it is. Save under another name, or remove that file")
     tmp_w, tmp_j = w_path.with_name(w_path.name + ".tmp"), j_path.with_name(j_path.name + ".tmp")
@@ -67,8 +67,19 @@ def write_pair(path: str | Path, blob: bytes, sidecar: Callable[[str], dict[str,
     return j_path
 
 
-def _is_sidecar(path: Path) -> bool:
-    """Whether ``path`` holds a JSON object written by :func:`write_pair` (format and weights digest keys)."""
+def is_sidecar(path: Path) -> bool:
+    """Whether ``path`` holds a JSON object written by :func:`write_pair` (format and weights digest keys).
+
+    Parameters
+    ----------
+    path : Path
+        A JSON file.
+
+    Returns
+    -------
+    bool
+        False for a missing, unreadable or foreign file.
+    """
     try:
         meta = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):

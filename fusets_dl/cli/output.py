@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._safeio import is_sidecar
 from ..errors import ConfigError, OutputError, StoreExistsError
 
 __all__ = ["check_compare_out", "check_model_out", "check_not_input", "check_output", "funnel_rows", "is_our_netcdf", "metrics_table", "table",
@@ -257,11 +258,7 @@ def check_model_out(path: Path, option: str) -> None:
     sidecar = s.with_name(s.name + ".json")
     if not (sidecar.exists() or sidecar.is_symlink()):
         return
-    try:
-        meta = json.loads(sidecar.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        meta = None
-    if not (isinstance(meta, dict) and "format" in meta and "weights_sha256" in meta):
+    if not is_sidecar(sidecar):
         raise StoreExistsError(f"{option} {str(path)!r}: {str(sidecar)!r} exists and is not a fusets_dl model sidecar (no 'format' "
                                "and 'weights_sha256'); saving would not replace it: move it away or choose another path")
 
