@@ -24,7 +24,7 @@ from .stages import (
 )
 from .tools import cmd_compare, cmd_report, cmd_run, cmd_synth
 
-__all__ = ["COMMANDS", "COMPARE_METHODS", "FUSION_STRATEGIES", "S1_UNITS", "S2_CLEAR_CLASSES", "SEGMENT_VIEWS", "build_parser"]
+__all__ = ["COMMANDS", "COMPARE_METHODS", "FUSION_STRATEGIES", "S1_UNITS", "S2_CLEAR_CLASSES", "SEGMENT_DEFAULTS", "SEGMENT_VIEWS", "build_parser"]
 
 #: The methods of ``compare --methods``: the comparison-method registry (torch-free module).
 COMPARE_METHODS: tuple[str, ...] = tuple(k for k, m in COMPARISON_METHODS.items() if m.default)
@@ -33,6 +33,8 @@ FUSION_STRATEGIES: tuple[str, ...] = tuple(NETWORKS)
 #: The choices of ``segment --views`` (``fusets_dl.segmentation.config.VIEWS``; a literal, as importing the
 #: segmentation package loads torch; a test checks they agree).
 SEGMENT_VIEWS = ("s1", "s2")
+#: The defaults of ``segment --n-classes`` and ``--epochs`` (``SegmentConfig``'s; a test checks they agree).
+SEGMENT_DEFAULTS = {"n_classes": 8, "epochs": 60}
 #: The choices of ``align --s1-units`` (``fusets_dl.readers.radar.Units``; a literal, as the readers
 #: load rioxarray; a test checks they agree).
 S1_UNITS = ("auto", "dB", "linear", "compressed")
@@ -244,9 +246,11 @@ def _add_segment(sub: _Sub) -> argparse.ArgumentParser:
     sg = _parser(sub, "segment", "unsupervised land-cover classes (contrastive S1/S2 encoders + vector quantisation)")
     sg.add_argument("cube", help="fusion cube (netCDF or Zarr)")
     sg.add_argument("-o", "--output", required=True, help="output netCDF path")
-    sg.add_argument("--n-classes", type=int, default=8, help="number of classes")
-    sg.add_argument("--views", nargs="+", default=list(SEGMENT_VIEWS), choices=list(SEGMENT_VIEWS), help="sensors encoded")
-    sg.add_argument("--epochs", type=int, default=60, help="training epochs")
+    # None = not given: a saved segmenter has its own classes, views and training, so these are refused with --segmenter
+    sg.add_argument("--n-classes", type=int, default=None, help=f"number of classes (default: {SEGMENT_DEFAULTS['n_classes']})")
+    sg.add_argument("--views", nargs="+", default=None, choices=list(SEGMENT_VIEWS),
+                    help=f"sensors encoded (default: {' '.join(SEGMENT_VIEWS)})")
+    sg.add_argument("--epochs", type=int, default=None, help=f"training epochs (default: {SEGMENT_DEFAULTS['epochs']}; not with --kmeans)")
     how = sg.add_mutually_exclusive_group()  # each ignores the others: refused together, not silently dropped
     how.add_argument("--segmenter", default=None, help="use a saved segmenter instead of training one (default: train one)")
     how.add_argument("--save-segmenter", default=None, help="save the trained segmenter here (.safetensors + .json) (default: not saved)")

@@ -353,13 +353,17 @@ def cmd_segment(args: argparse.Namespace) -> int:
         0.
     """
     check_args(args)
+    _check_segment_options(args)
     import numpy as np
 
     from ..readers import open_cube
-    from ..segmentation import kmeans_segment, segment
+    from ..segmentation import SegmentConfig, kmeans_segment, segment
+    from ..segmentation.config import VIEWS
 
     cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
-    views = tuple(args.views)
+    views = tuple(args.views or VIEWS)
+    args.n_classes = SegmentConfig.n_classes if args.n_classes is None else args.n_classes
+    args.epochs = SegmentConfig.epochs if args.epochs is None else args.epochs
     if args.kmeans:
         classes = kmeans_segment(cube, args.n_classes, views=views, seed=args.seed)
     else:
@@ -369,6 +373,16 @@ def cmd_segment(args: argparse.Namespace) -> int:
     counts = {int(c): int((values == c).sum()) for c in np.unique(values)}
     print(f"classes written to {args.output}: pixels per class {counts} (-1: too little S1)")
     return 0
+
+
+def _check_segment_options(args: argparse.Namespace) -> None:
+    """Refuse the training options ``segment`` would ignore: all of them with ``--segmenter``, ``--epochs`` with ``--kmeans``."""
+    given = [f"--{n.replace('_', '-')}" for n in ("n_classes", "views", "epochs") if getattr(args, n, None) is not None]
+    if args.segmenter and given:
+        raise ConfigError(f"segment: {', '.join(given)} set how a segmenter is trained, but --segmenter {args.segmenter} is already "
+                          "trained (its classes, views and epochs are in its .json): drop them, or train a new one without --segmenter")
+    if args.kmeans and args.epochs is not None:
+        raise ConfigError("segment: --epochs sets the training of the contrastive segmenter; --kmeans has no epochs: drop one of them")
 
 
 def _segmenter(args: argparse.Namespace, cube: Any, views: tuple[str, ...]) -> Any:

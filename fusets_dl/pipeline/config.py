@@ -10,6 +10,7 @@ file: the top level, ``defaults``, each region (and its ``bbox``,
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -379,9 +380,14 @@ def _date(value: Any, where: str) -> str:
 
 
 def _check_bbox(bbox: Any, where: str) -> tuple[float, float, float, float] | None:
-    if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox)):
-        raise _err(f"{where} bbox", f"expected [minx, miny, maxx, maxy], found {bbox!r}")
-    return tuple(bbox) if bbox else None  # type: ignore[return-value]
+    if bbox is None:
+        return None
+    # bool is an int to Python: [true, 1, 2, 3] is a typo, not a box
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox):
+        raise _err(f"{where} bbox", f"expected [minx, miny, maxx, maxy], four finite numbers, found {bbox!r}")
+    if not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
+        raise _err(f"{where} bbox", f"expected minx < maxx and miny < maxy ([minx, miny, maxx, maxy]), found {bbox!r}")
+    return tuple(float(v) for v in bbox)  # type: ignore[return-value]
 
 
 def _check_time_range(tr: Any, where: str) -> tuple[str, str] | None:

@@ -12,7 +12,7 @@ import typing
 import pytest
 
 from fusets_dl.cli import build_parser, main
-from fusets_dl.cli.parser import COMPARE_METHODS, FUSION_STRATEGIES, SEGMENT_VIEWS
+from fusets_dl.cli.parser import COMPARE_METHODS, FUSION_STRATEGIES, SEGMENT_DEFAULTS, SEGMENT_VIEWS
 from tests.pipeline.helpers import cli_env
 
 _HEAVY = ("torch", "dask.array", "matplotlib", "rioxarray")
@@ -72,11 +72,12 @@ def test_every_subcommand_has_help_and_a_command():
 def test_choices_spelled_in_the_parser_are_the_library_ones():
     from fusets_dl.evaluation.comparison import METHODS
     from fusets_dl.models.registry import FUSION_STRATEGIES as STRATEGIES
-    from fusets_dl.segmentation.config import VIEWS
+    from fusets_dl.segmentation.config import VIEWS, SegmentConfig
 
     assert COMPARE_METHODS == tuple(METHODS)
     assert FUSION_STRATEGIES == tuple(STRATEGIES)
     assert SEGMENT_VIEWS == tuple(VIEWS)
+    assert SEGMENT_DEFAULTS == {k: getattr(SegmentConfig(), k) for k in SEGMENT_DEFAULTS}
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:

@@ -110,6 +110,10 @@ def test_segment_subcommand_trains_saves_and_reuses(tmp_path, capsys):
         (["reconstruct", "CUBE", "m", "-o", "r.nc", "--freq", "12h"], r"--freq: expected a whole number of days"),
         (["phenology", "CUBE", "-o", "p.nc", "--max-seasons", "0", "--chunk", "0"], r"--chunk: expected an integer >= 1.*--max-seasons"),
         (["segment", "CUBE", "-o", "OUTDIR"], r"expected a file path .*found a folder"),
+        # a saved segmenter has its own classes, views and epochs; k-means no epochs (silently ignored before)
+        (["segment", "CUBE", "-o", "c.nc", "--segmenter", "seg.json", "--n-classes", "3"], r"--n-classes set how a segmenter is trained, but --segmenter"),
+        (["segment", "CUBE", "-o", "c.nc", "--segmenter", "seg.json", "--views", "s1", "--epochs", "5"], r"--views, --epochs set how"),
+        (["segment", "CUBE", "-o", "c.nc", "--kmeans", "--epochs", "5"], r"--kmeans has no epochs"),
     ],
 )
 def test_bad_options_are_refused_before_any_input_is_opened(tmp_path, capsys, argv, message):
@@ -275,3 +279,4 @@ def test_a_model_path_holding_a_users_json_is_refused_before_any_work(tmp_path, 
     assert main(["-q", command, str(tmp_path / "cube.nc"), *opt]) == 2
     assert "is not a fusets_dl model sidecar" in capsys.readouterr().err
     assert (tmp_path / "m.json").read_text() == '{"notes": "mine"}'
+

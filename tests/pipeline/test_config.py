@@ -53,6 +53,10 @@ from tests.pipeline.helpers import sample_config, write_config
         ({"regions": [{"name": "x", "s1": [], "s2": "S2"}]}, r"region 'x' s1: expected a path or a non-empty list of paths, found \[\]"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "classes": {"segmenter": 5}}]},
          r"region 'x' classes segmenter: expected the path of a saved segmenter, found 5"),
+        # a YAML true is a Python int: accepted as a coordinate before
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "bbox": [True, 1, 2, 3]}]}, r"region 'x' bbox: expected \[minx, miny, maxx, maxy\], four finite numbers, found \[True"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "bbox": [0, 0, float("nan"), 1]}]}, r"region 'x' bbox: expected .*four finite numbers"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "bbox": [5.1, 51.2, 4.9, 51.3]}]}, r"region 'x' bbox: expected minx < maxx and miny < maxy"),
     ],
 )
 def test_bad_configs_fail_before_any_work(tmp_path, patch, message):
