@@ -26,8 +26,9 @@ The flow: check the options (``check_reconstruct_options``), build the time grid
 (``_rec_grid``), line up observations and predictions (``_rec_inputs``), run
 the kernel of :mod:`.kernels` over pixel blocks (``_rec_apply``) and wrap the
 result with its CF attributes (``_rec_dataset``). On a cube the model was not
-trained on, :mod:`.transfer` first checks that the prediction explains the
-cube's clear views at all.
+trained on, the setting is first chosen on held-out spells of the cube's own
+clear views (``_foreign_calibration``), or, on a cube too small for that,
+:mod:`.transfer` checks that the prediction explains its clear views at all.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import logging
 import numbers
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -53,10 +55,10 @@ from ..readers.cube import check_cube_values
 from ..validate import check_cube, freq_days, is_finite_positive
 from .calibrate import Calibration, calibrate, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
-from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, transfer_skill
+from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 from .uncertainty import pred_std_table
 
-__all__ = ["FOREIGN_CUBE_WARNING", "SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "reconstruct"]
+__all__ = ["FOREIGN_CALIBRATION_MAX_PIXELS", "FOREIGN_CALIBRATION_MIN_PIXELS", "FOREIGN_CALIBRATION_SEED", "FOREIGN_CUBE_WARNING", "SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "reconstruct"]
 
 log = logging.getLogger("fusets_dl")
 
@@ -194,8 +196,8 @@ def _rec_dataset(stacked: xr.DataArray, std_scale: float = 1.0) -> xr.Dataset:
 
 def _rec_calibrated(
     cube: xr.Dataset, model: FusionModel, pred: xr.DataArray | None, options: dict[str, Any] | None, obs_std: float
-) -> tuple[dict[str, float], float | None, float | None, float | None, Calibration]:
-    """``weights="auto"``: the weights, lambda and guard chosen by :func:`.calibrate.calibrate` on held-out spells."""
+) -> Calibration:
+    """``weights="auto"``: the weights, lambda, guard and residual correction chosen by :func:`.calibrate.calibrate` on held-out spells."""
     if options is not None and not isinstance(options, Mapping):
         raise ConfigError(f"reconstruct: calibration: expected a dict of calibrate() options, found {type(options).__name__} {options!r}")
     opts = dict(options or {})
@@ -205,9 +207,7 @@ def _rec_calibrated(
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
         raise ConfigError(f"reconstruct: calibration: expected options among {allowed}, found {unknown}")
-    cal = calibrate(cube, model, predicted=pred, obs_std=obs_std, **opts)
-    s = cal.settings
-    return {"predicted": s["w_pred"]}, s["lam"], s["pred_gap_days"], s.get("debias_days"), cal
+    return calibrate(cube, model, predicted=pred, obs_std=obs_std, **opts)
 
 
 #: ``weights="model"`` on a cube the model was not trained on: the fixed inverse-variance weights, with the
@@ -228,19 +228,104 @@ TRANSFER_SPREAD_FLOOR: dict[str, float] = {"s1": 0.5, "optical": 1.0}
 _CAL_FIELDS = ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels", "n_hidden", "blocks")
 
 
+#: Fewest pixels (or points) in the central window (:func:`.transfer.skill_window`) for ``weights="model"`` to calibrate
+#: on a cube the model was not trained on; smaller cubes keep the transfer setting and its skill check. On 15 cases of
+#: 500-1,024 pixels the calibration filled 60-day spells better than the transfer setting in 8, as well in 3, worse in 4
+#: (by at most 0.021 x linear interpolation; the largest gain 0.12 x); on the Slovak point series (41-77 points) it was
+#: worse by 0.01-0.08 x: a grid of ~150 settings chosen on so few pixels' spells follows their noise
+#: (docs/reconstruction.md, "A cube the model was not trained on").
+FOREIGN_CALIBRATION_MIN_PIXELS = 200
+#: Most pixels that calibration samples from the window: with 300 (``calibrate``'s default) the choice on the other
+#: WorldCereal patch moved with the calibration's seed (0.81-0.84 x linear for one model), with 1,000 by at most 0.009
+#: (docs/reconstruction.md).
+FOREIGN_CALIBRATION_MAX_PIXELS = 1000
+#: Seed of that calibration's pixel sample and spells: one of its own, so that its spells are not the hidden spells of
+#: a comparison run with a small seed (0, 1, ...) on the same pixels, which are already gone from the cube it sees.
+FOREIGN_CALIBRATION_SEED = 104729
+
+
+def _model_scenes(model: FusionModel) -> list[dict[str, Any]]:
+    """The model's training scenes (``start``, ``end``, ``site``): one per site of a multi-site model."""
+    info = getattr(model, "info", None) or {}
+    sites = info.get("sites") or {}
+    return [{**sc, "site": name} for name, sc in sites.items()] if sites else [info.get("scene") or {}]
+
+
+def _same_site(scene: dict[str, Any], name: Any) -> bool:
+    """A name on only one side does not count against it."""
+    return not scene.get("site") or not name or scene["site"] == name
+
+
 def _own_period(cube: xr.Dataset, model: FusionModel) -> bool:
     """Whether the cube is (part of) a scene the model was trained on: the same first and last date, and the same site name.
 
     A name on only one side does not count against it; a model trained on
     several sites knows each by name (``info["sites"]``).
     """
-    info = getattr(model, "info", None) or {}
-    sites = info.get("sites") or {}
-    scenes = [{**sc, "site": name} for name, sc in sites.items()] if sites else [info.get("scene") or {}]
     t = cube["time"].values
     span = (str(t[0])[:10], str(t[-1])[:10])
     name = cube.attrs.get("site") or cube.attrs.get("title")
-    return any((sc.get("start"), sc.get("end")) == span and (not sc.get("site") or not name or sc["site"] == name) for sc in scenes)
+    return any((sc.get("start"), sc.get("end")) == span and _same_site(sc, name) for sc in _model_scenes(model))
+
+
+def _unseen_period(cube: xr.Dataset, model: FusionModel) -> tuple[str, str] | None:
+    """The longest stretch of the cube's dates outside the model's training dates at this site; None: the whole series.
+
+    On another site every date is unseen (None). On the model's own site in
+    another period (a later season), the calibration hides its spells where
+    the model was not trained: spells in its training dates trust the
+    prediction more than the unseen season deserves (patch A, leave-season-out,
+    the optical model: 0.85 x linear with spells anywhere, 0.80 in the unseen season).
+    """
+    t = pd.DatetimeIndex(cube["time"].values)
+    name = cube.attrs.get("site") or cube.attrs.get("title")
+    seen = []
+    for sc in _model_scenes(model):
+        if sc.get("start") and sc.get("end") and _same_site(sc, name):
+            seen.append((pd.Timestamp(sc["start"]), pd.Timestamp(sc["end"]) + pd.Timedelta(days=1)))
+    free = np.ones(t.size, dtype=bool)
+    for a, b in seen:
+        free &= ~((t >= a) & (t < b))
+    if free.all() or not free.any():  # another site (or a part of the training dates): the whole series
+        return None
+    best, start = (0, 0, 0), None
+    for i, f in enumerate([*free, False]):  # the longest run of unseen dates
+        if f and start is None:
+            start = i
+        elif not f and start is not None:
+            best, start = max(best, (int((t[i - 1] - t[start]).days), start, i - 1)), None
+    return str(t[best[1]].date()), str(t[best[2]].date())
+
+
+def _foreign_calibration(
+    cube: xr.Dataset, model: FusionModel, predicted: xr.DataArray | None, obs_std: float,
+) -> tuple[Calibration | None, str]:
+    """``weights="model"`` on a cube the model was not trained on: the setting calibrated on held-out spells of its central window.
+
+    Returns the calibration and the window's name, or None (with the reason,
+    logged) where the window holds fewer than :data:`FOREIGN_CALIBRATION_MIN_PIXELS`
+    pixels or cannot be calibrated (too short a series, too few clear views):
+    the transfer setting and its skill check then decide.
+    """
+    wy, wx = skill_window(cube.sizes["y"], cube.sizes["x"])
+    window = f"y {wy.start}:{wy.stop}, x {wx.start}:{wx.stop}"
+    n = (wy.stop - wy.start) * (wx.stop - wx.start)
+    if n < FOREIGN_CALIBRATION_MIN_PIXELS:
+        log.info("reconstruct: a window of %d pixels is too small to calibrate on (fewer than %d): the transfer setting", n,
+                 FOREIGN_CALIBRATION_MIN_PIXELS)
+        return None, window
+    sub = cube.isel(y=wy, x=wx)
+    pred = None if predicted is None or reads_ndvi(model) else predicted.isel(y=wy, x=wx)
+    name = cube.attrs.get("site") or cube.attrs.get("title")
+    if not any(_same_site(sc, name) for sc in _model_scenes(model)):  # another site: its block split is not this cube's
+        model = replace(model, blocks={})
+    try:
+        cal = calibrate(sub, model, predicted=pred, obs_std=obs_std, period=_unseen_period(cube, model),
+                        max_pixels=FOREIGN_CALIBRATION_MAX_PIXELS, seed=FOREIGN_CALIBRATION_SEED)
+    except (InsufficientDataError, ConfigError) as exc:
+        log.info("reconstruct: cannot calibrate on this cube (%s): the transfer setting", exc)
+        return None, window
+    return cal, window
 
 
 def _stored_calibration(
@@ -256,6 +341,27 @@ def _stored_calibration(
     if not _own_period(cube, model):
         return {"settings": dict(TRANSFER_SETTING), "foreign": True}
     return stored
+
+
+def _setting_words(st: dict[str, Any]) -> str:
+    """A calibrated setting in words."""
+    if st.get("w_pred") == 0:
+        return "the clear views alone, linearly interpolated (the S2-only setting: the prediction does not help here)"
+    words = [f"prediction weight {st['w_pred']:g}", "no smoothing" if st.get("lam") is None else f"lambda {st['lam']:g}"]
+    if st.get("pred_gap_days") is not None:
+        words.append(f"the prediction alone from {st['pred_gap_days']:g} days away from a clear view")
+    if st.get("debias_days") is not None:
+        words.append(f"the prediction corrected by each pixel's clear views ({st['debias_days']:g} days)")
+    return ", ".join(words)
+
+
+def _warn_foreign_calibration(cal: Calibration, window: str | None) -> None:
+    """What ``weights="model"`` chose on a cube the model was not trained on, and on what."""
+    s2 = next((r["rmse"] for r in cal.table if r.get("w_pred") == 0), np.nan)
+    warn_user(f"{FOREIGN_CUBE_WARNING}, so the setting was chosen on held-out spells of this cube's clear views ({cal.n_hidden} values "
+              f"of {cal.n_pixels} pixels in the window {window}): {_setting_words(cal.settings)}; RMSE {cal.rmse:.3f} there, against "
+              f"{s2:.3f} for linear interpolation and {cal.rmse_prediction:.3f} for the prediction alone. Training or fine-tuning "
+              "on this region usually does better")
 
 
 def _transfer_check(cube: xr.Dataset, pred: xr.DataArray) -> TransferSkill:
@@ -322,14 +428,20 @@ def reconstruct(
         guard and residual correction; the output attrs say so
         (``calibration_source``). It is used on a cube of the model's own
         period (the first and last date of a training scene, e.g. a tile of
-        the region it was trained on); on another cube (a model trained
-        elsewhere, such as the pre-trained one) its skill may differ, and
-        :data:`TRANSFER_SETTING` is used (the fixed weights, the prediction
-        first corrected by the cube's own clear views), unless the
-        prediction's skill on the clear views of a central window of the cube
-        (:mod:`.transfer`, computed at the call) is 0 or below: then the gaps are
-        filled from the clear views alone (the S2-only setting), with a
-        warning either way; pass ``"auto"`` to calibrate on that cube. A model without one (trained with
+        the region it was trained on). On another cube (a model trained
+        elsewhere, such as the pre-trained one, or another period) its skill
+        may differ, and the setting is chosen on held-out spells of that
+        cube's own clear views instead: :func:`.calibrate.calibrate` on the
+        central window of :func:`.transfer.skill_window` (at most
+        :data:`FOREIGN_CALIBRATION_MAX_PIXELS` pixels sampled, computed at the
+        call; on the model's own site only in the dates it was not trained
+        on), the S2-only setting among the candidates. A window of fewer than
+        :data:`FOREIGN_CALIBRATION_MIN_PIXELS` pixels, or a series too short
+        for the spells, gets :data:`TRANSFER_SETTING` (the fixed weights, the
+        prediction first corrected by the cube's own clear views) unless the
+        prediction's skill on the window's clear views (:mod:`.transfer`) is
+        0 or below: then the gaps are filled from the clear views alone (the
+        S2-only setting). A warning says which. A model without one (trained with
         ``calibrate_reconstruction=False``, or saved before models kept
         one), or a call that sets ``lam``,
         ``pred_gap_days`` or ``debias_days`` itself, gets the fixed
@@ -370,8 +482,9 @@ def reconstruct(
         ``NDVI`` (float32), ``NDVI_std`` (float32) and ``source`` (uint8 CF
         flags: 0 observed, 1 predicted, 2 interpolated, 3 missing) on
         ``(time, y, x)``; lazy on Dask input, identical chunked and unchunked.
-        The attrs say which setting filled it (``calibration_source``); on a
-        cube the model was not trained on also the skill check's
+        The attrs say which setting filled it (``calibration_source``, and
+        the ``calibration_*`` of a calibrated one); on a cube the model was
+        not trained on and too small to calibrate, the skill check's
         ``transfer_skill`` (when measurable), ``transfer_skill_pixels`` and
         ``transfer_skill_window``.
 
@@ -392,9 +505,10 @@ def reconstruct(
     -----
     UserWarning
         ``obs_std`` of 1 or more (NDVI units; percent?); ``weights="model"``
-        on a cube the model was not trained on (the transfer setting is used,
-        or the S2-only setting where the model has no skill on the cube's clear
-        views; ``weights="auto"`` calibrates on the cube).
+        on a cube the model was not trained on (the setting chosen on the
+        cube's held-out spells and their RMSEs; on a small cube the transfer
+        setting, or the S2-only setting where the model has no skill on its
+        clear views).
     """
     if smooth is not None and not isinstance(smooth, (bool, np.bool_)):
         raise ConfigError(f"reconstruct: smooth: expected True, False or None, found {type(smooth).__name__} {smooth!r}")
@@ -420,13 +534,19 @@ def reconstruct(
     weights = check_reconstruct_options(None if auto else weights, lam, obs_std, pred_gap_days, debias_days)  # type: ignore[arg-type]
     pred = predicted if predicted is not None else predict_ndvi(cube, model, **predict_kwargs)
     cal = None
+    foreign = stored is not None and bool(stored.get("foreign"))
+    cal_window = None
+    # the given prediction, else None: the model then predicts the sampled pixels only (bounded)
     if auto:
-        # the given prediction, else None: the model then predicts the sampled pixels only (bounded)
-        weights, lam, pred_gap_days, debias_days, cal = _rec_calibrated(cube, model, predicted, calibration, obs_std)
-    elif stored is not None:
-        st = stored["settings"]
+        cal = _rec_calibrated(cube, model, predicted, calibration, obs_std)
+    elif foreign:
+        cal, cal_window = _foreign_calibration(cube, model, predicted, obs_std)
+    if cal is not None or stored is not None:
+        st = cal.settings if cal is not None else stored["settings"]  # type: ignore[index]
         weights, lam, pred_gap_days, debias_days = {"predicted": st["w_pred"]}, st["lam"], st["pred_gap_days"], st.get("debias_days")
-    skill = _transfer_check(cube, pred) if stored is not None and stored.get("foreign") else None
+    if foreign and cal is not None:
+        _warn_foreign_calibration(cal, cal_window)
+    skill = _transfer_check(cube, pred) if foreign and cal is None else None
     if skill is not None and skill.useless:
         weights, lam, pred_gap_days, debias_days = {"predicted": 0.0}, None, None, None
     if (auto or stored is not None) and lam is None:  # the S2-only setting: no smoothing
@@ -452,7 +572,7 @@ def reconstruct(
         pred_gap_days=None if pred_gap_days is None else float(pred_gap_days),
         debias_days=None if debias_days is None else float(debias_days),
         std_growth_days=None if growth is None else float(growth),
-        spread_floor=TRANSFER_SPREAD_FLOOR["optical" if reads_ndvi(model) else "s1"] if stored is not None and stored.get("foreign") else 1.0,
+        spread_floor=TRANSFER_SPREAD_FLOOR["optical" if reads_ndvi(model) else "s1"] if foreign and cal is None else 1.0,
     )
     std_scale = 1.0
     if cal is not None:
@@ -476,7 +596,8 @@ def reconstruct(
         out.attrs["std_growth_days"] = float(growth)
     if cal is not None:
         out.attrs.update(cal.to_attrs())
-        out.attrs["calibration_source"] = "this cube (weights='auto')"
+        out.attrs["calibration_source"] = "this cube (weights='auto')" if auto else (
+            f"this cube, a cube the model was not trained on: held-out spells of its window {cal_window} (weights='model')")
     elif skill is not None:
         out.attrs["calibration_source"] = ("a cube the model was not trained on: " + (
             "S2 only, the prediction left out (its skill on the cube's clear views is 0 or below)" if skill.useless

@@ -1,8 +1,11 @@
 """Does a model trained elsewhere help on this cube? Its skill measured on the cube's own clear views.
 
 On a cube the model was not trained on, :func:`~fusets_dl.reconstruction.reconstruct`
-uses the transfer setting (fixed weights, the prediction corrected by each
-pixel's clear views). Where the model does not travel, that fills gaps worse
+chooses its setting on held-out spells of the cube's own clear views where the
+window below holds enough pixels (``FOREIGN_CALIBRATION_MIN_PIXELS`` of
+:mod:`.api`); on a smaller cube (a short point table), or one too short to
+calibrate on, it uses the transfer setting (fixed weights, the prediction
+corrected by each pixel's clear views), with the check of this module. Where the model does not travel, that fills gaps worse
 than linear interpolation of the clear views alone: the shipped pre-trained
 model on the south-west France points (1.27 x linear), a grassland-trained
 model on the Flanders crops (1.29 x). Before it fills anything, the transfer

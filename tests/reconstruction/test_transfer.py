@@ -1,4 +1,4 @@
-"""The transfer setting's skill check: a model that explains none of a foreign cube's clear views is left out."""
+"""A cube the model was not trained on: calibrated on its own clear views, or (too small for that) the transfer setting's skill check."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ import numpy as np
 import pytest
 
 import fusets_dl as fdl
+from fusets_dl.reconstruction.api import (
+    FOREIGN_CALIBRATION_MAX_PIXELS,
+    FOREIGN_CALIBRATION_MIN_PIXELS,
+    FOREIGN_CALIBRATION_SEED,
+)
 from fusets_dl.reconstruction.kernels import prediction_skill
 from fusets_dl.reconstruction.transfer import (
     SKILL_MIN_PIXELS,
@@ -134,3 +139,87 @@ def test_a_flat_prediction_has_no_skill_and_constant_views_none_measurable():
     const = cube.assign(NDVI=cube["NDVI"] * 0 + 0.4)
     sk = transfer_skill(const, pred)
     assert np.isnan(sk.skill) and not sk.useless and "not measurable (the clear views" in sk.describe()
+
+
+# ----------------------------------------------------------------------------- calibration on a large enough foreign cube
+
+
+def test_unseen_period_by_hand():
+    from fusets_dl.reconstruction.api import _unseen_period
+
+    cube, _pred, _truth = _rice_cube(ny=1, nx=2, n=70)  # 2021-01-01 .. 2022-02-19, every 6 days
+    m = _model()
+    m.info = {"scene": {"start": "2019-01-01", "end": "2019-12-31"}}
+    assert _unseen_period(cube, m) is None  # another period altogether: the whole series
+    m.info = {"scene": {"start": "2021-01-01", "end": "2021-06-30", "site": "a"}}
+    assert _unseen_period(cube, m) == ("2021-07-06", "2022-02-19")  # the dates after the training ones
+    cube.attrs["site"] = "b"
+    assert _unseen_period(cube, m) is None  # another site: every date is unseen
+    m.info = {"sites": {"b": {"start": "2021-03-01", "end": "2021-04-30"}, "c": {"start": "2021-01-01", "end": "2022-12-31"}}}
+    assert _unseen_period(cube, m) == ("2021-05-01", "2022-02-19")  # site b's training dates, the longer side after them
+    m.info = {"scene": {"start": "2020-01-01", "end": "2022-12-31"}}
+    assert _unseen_period(cube, m) is None  # inside the training dates: the whole series
+
+
+def _big_foreign(clear_every=3, n=70):
+    cube, pred, truth = _rice_cube(ny=16, nx=16, clear_every=clear_every, n=n)  # 256 pixels: calibrated
+    assert 256 >= FOREIGN_CALIBRATION_MIN_PIXELS
+    return cube, pred, truth, _foreign(_model())
+
+
+def test_a_large_enough_foreign_cube_is_calibrated_on_held_out_spells_of_its_own_clear_views():
+    """The issue's rule: weights and smoothing from held-out data of the region at hand, not fixed ones tuned elsewhere."""
+    cube, pred, truth, m = _big_foreign()
+    biased = pred - 0.1  # the right shape at the wrong level
+    with pytest.warns(UserWarning, match=r"not trained on this cube \(another place or period\), so the setting was chosen on held-out "
+                                         r"spells of this cube's clear views \(\d+ values of 256 pixels in the window y 0:16, x 0:16\): "
+                                         r"prediction weight .*RMSE 0\.\d{3} there, against 0\.\d{3} for linear interpolation"):
+        out = fdl.reconstruct(cube, m, predicted=biased)
+    auto = fdl.reconstruct(cube, m, predicted=biased, weights="auto", calibration={"seed": FOREIGN_CALIBRATION_SEED, "max_pixels": FOREIGN_CALIBRATION_MAX_PIXELS})
+    for v in ("NDVI", "NDVI_std", "source"):
+        np.testing.assert_array_equal(out[v].values, auto[v].values)
+    assert out.attrs["calibration_source"] == ("this cube, a cube the model was not trained on: held-out spells of its window "
+                                               "y 0:16, x 0:16 (weights='model')")
+    assert out.attrs["calibration_pixels"] == 256 and out.attrs["calibration_w_pred"] > 0 and "transfer_skill" not in out.attrs
+    free = ~np.isfinite(cube["NDVI"].values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s2 = fdl.reconstruct(cube, m, predicted=biased, weights={"predicted": 0.0}, smooth=False)
+    err = lambda r: np.sqrt(np.nanmean((r["NDVI"].values[free] - truth[free]) ** 2))  # noqa: E731
+    assert err(out) < 0.5 * err(s2)  # the prediction, level-corrected, fills the rice cycles far better than interpolation
+
+
+def test_a_foreign_prediction_without_skill_is_calibrated_away():
+    cube, pred, truth, m = _big_foreign()
+    rng = np.random.default_rng(1)
+    wrong = pred.copy(data=np.clip(truth[::-1] + rng.normal(0, 0.1, truth.shape), -1, 1).astype(np.float32))
+    with pytest.warns(UserWarning, match=r"so the setting was chosen on held-out spells"):
+        out = fdl.reconstruct(cube, m, predicted=wrong)
+    free = ~np.isfinite(cube["NDVI"].values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s2 = fdl.reconstruct(cube, m, predicted=wrong, weights={"predicted": 0.0}, smooth=False)
+        transfer = fdl.reconstruct(cube, m, predicted=wrong, weights=None, debias_days=30.0)  # the fixed transfer setting
+    err = lambda r: np.sqrt(np.nanmean((r["NDVI"].values[free] - truth[free]) ** 2))  # noqa: E731
+    assert out.attrs["calibration_w_pred"] <= 0.01  # the prediction left out or all but ignored
+    assert err(out) <= 1.02 * err(s2) and err(out) < err(transfer)
+
+
+def test_the_foreign_calibration_is_the_same_chunked_and_stays_lazy():
+    cube, pred, _truth, m = _big_foreign()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lazy = fdl.reconstruct(cube.chunk({"y": 5, "x": 7}), m, predicted=(pred - 0.1).chunk({"y": 5, "x": 7}))
+        eager = fdl.reconstruct(cube, m, predicted=pred - 0.1)
+    assert lazy["NDVI"].chunks is not None
+    for v in ("NDVI", "NDVI_std", "source"):
+        np.testing.assert_array_equal(lazy[v].values, eager[v].values)
+    assert lazy.attrs == eager.attrs
+
+
+def test_a_foreign_cube_too_short_to_calibrate_keeps_the_transfer_setting_and_its_check(caplog):
+    cube, pred, _truth, m = _big_foreign(n=25)  # 144 days: no room for 3 spells of 60 days
+    with caplog.at_level("INFO", logger="fusets_dl"), pytest.warns(UserWarning, match=r"its skill on this cube's clear views is 1\.00"):
+        out = fdl.reconstruct(cube, m, predicted=pred - 0.1)
+    assert "residual correction" in out.attrs["calibration_source"] and "transfer_skill" in out.attrs
+    assert "cannot calibrate on this cube" in caplog.text
