@@ -22,7 +22,7 @@ describe). This script measures whether it helps anyway:
   training cube) and :func:`~fusets_dl.evaluation.cross_site.score_sites` on
   patch A with ``calibrated=True``: S1-only R2 and bias against every clear
   observation; gap filling of 3 hidden 60-day spells on 600 pixels: the S1
-  prediction alone, the default reconstruction (the transfer setting) and the
+  prediction alone, the default reconstruction (calibrated on patch A's own clear views) and the
   reconstruction calibrated on the other half of patch A's blocks, each as
   RMSE over linear interpolation's.
 

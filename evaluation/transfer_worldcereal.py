@@ -23,7 +23,7 @@ patch, never seen in training:
 - ``R2 / RMSE / bias``: the prediction against every clear NDVI observation;
 - ``fusion / linear``: gap filling of 3 hidden 60-day spells per pixel (300
   pixels, seeded) by the default reconstruction (on a cube the model was not
-  trained on: the transfer setting), RMSE over linear interpolation;
+  trained on: the setting chosen on held-out spells of its own clear views), RMSE over linear interpolation;
 - ``within ±1 / ±2 std``: the shares of those hidden values within 1 and 2 of
   the reconstruction's ``NDVI_std`` (68.3 % / 95.4 % when calibrated).
 
