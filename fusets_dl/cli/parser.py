@@ -212,10 +212,10 @@ def _add_reconstruct(sub: _Sub) -> argparse.ArgumentParser:
     rc.add_argument("--no-smooth", action="store_true", help="skip the weighted Whittaker smoothing")
     rc.add_argument("--lam", type=float, default=1000.0, help="Whittaker lambda on a 1-day grid")
     rc.add_argument("--weights", choices=("model", "auto", "fixed"), default="model",
-                    help="model: the model's own calibration (on another cube: the transfer setting, or S2 only where the "
-                         "model explains none of the cube's clear views, with a warning); "
-                         "auto: calibrate on held-out spells of this cube (recommended for a model trained elsewhere, "
-                         "such as the pre-trained one); fixed: inverse-variance weights")
+                    help="model: the model's own calibration (on a cube it was not trained on: a setting chosen on held-out "
+                         "spells of the cube's central window; under 200 pixels the transfer setting, or S2 only where the "
+                         "model explains none of the cube's clear views; a warning says which); "
+                         "auto: calibrate on held-out spells of a sample of the whole cube; fixed: inverse-variance weights")
     rc.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")
     rc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     rc.add_argument("--overwrite", action="store_true", help="replace an existing output")

@@ -53,7 +53,7 @@ from ..inference import predict_ndvi
 from ..models import FusionModel
 from ..readers.cube import check_cube_values
 from ..validate import check_cube, freq_days, is_finite_positive
-from .calibrate import Calibration, calibrate, reads_ndvi
+from .calibrate import MIN_HIDDEN, Calibration, calibrate, model_blocks, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
 from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 from .uncertainty import pred_std_table
@@ -230,8 +230,8 @@ _CAL_FIELDS = ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels"
 
 #: Fewest pixels (or points) in the central window (:func:`.transfer.skill_window`) for ``weights="model"`` to calibrate
 #: on a cube the model was not trained on; smaller cubes keep the transfer setting and its skill check. On 15 cases of
-#: 500-1,024 pixels the calibration filled 60-day spells better than the transfer setting in 8, as well in 3, worse in 4
-#: (by at most 0.021 x linear interpolation; the largest gain 0.12 x); on the Slovak point series (41-77 points) it was
+#: 500-1,024 pixels the calibration filled 60-day spells better than the transfer setting in 9, as well in 3, worse in 3
+#: (by at most 0.010 x linear interpolation; the largest gain 0.12 x); on the Slovak point series (41-77 points) it was
 #: worse by 0.01-0.08 x: a grid of ~150 settings chosen on so few pixels' spells follows their noise
 #: (docs/reconstruction.md, "A cube the model was not trained on").
 FOREIGN_CALIBRATION_MIN_PIXELS = 200
@@ -251,9 +251,31 @@ def _model_scenes(model: FusionModel) -> list[dict[str, Any]]:
     return [{**sc, "site": name} for name, sc in sites.items()] if sites else [info.get("scene") or {}]
 
 
+#: Titles every cube of a kind carries (the aligned fusion cube's), which name no site.
+GENERIC_TITLES = frozenset({"fusets_dl fusion cube"})
+
+
+def _site_name(value: Any) -> str | None:
+    """A site name, or None for none or a generic title."""
+    return None if not value or value in GENERIC_TITLES else str(value)
+
+
 def _same_site(scene: dict[str, Any], name: Any) -> bool:
     """A name on only one side does not count against it."""
     return not scene.get("site") or not name or scene["site"] == name
+
+
+def _same_scene(scene: dict[str, Any], cube: xr.Dataset) -> bool:
+    """Positively the place the model was trained on: the same site name, or (a name missing) the same size.
+
+    Stricter than :func:`_same_site`: it decides which dates and pixels the
+    model saw, so an unnamed cube from elsewhere must not pass for its own.
+    """
+    mine = _site_name(cube.attrs.get("site") or cube.attrs.get("title"))
+    theirs = _site_name(scene.get("site"))
+    if mine and theirs:
+        return mine == theirs
+    return scene.get("ny") == cube.sizes["y"] and scene.get("nx") == cube.sizes["x"]
 
 
 def _own_period(cube: xr.Dataset, model: FusionModel) -> bool:
@@ -271,17 +293,16 @@ def _own_period(cube: xr.Dataset, model: FusionModel) -> bool:
 def _unseen_period(cube: xr.Dataset, model: FusionModel) -> tuple[str, str] | None:
     """The longest stretch of the cube's dates outside the model's training dates at this site; None: the whole series.
 
-    On another site every date is unseen (None). On the model's own site in
+    On another site (:func:`_same_scene`) every date is unseen (None). On the model's own site in
     another period (a later season), the calibration hides its spells where
     the model was not trained: spells in its training dates trust the
     prediction more than the unseen season deserves (patch A, leave-season-out,
     the optical model: 0.85 x linear with spells anywhere, 0.80 in the unseen season).
     """
     t = pd.DatetimeIndex(cube["time"].values)
-    name = cube.attrs.get("site") or cube.attrs.get("title")
     seen = []
     for sc in _model_scenes(model):
-        if sc.get("start") and sc.get("end") and _same_site(sc, name):
+        if sc.get("start") and sc.get("end") and _same_scene(sc, cube):
             seen.append((pd.Timestamp(sc["start"]), pd.Timestamp(sc["end"]) + pd.Timedelta(days=1)))
     free = np.ones(t.size, dtype=bool)
     for a, b in seen:
@@ -297,17 +318,44 @@ def _unseen_period(cube: xr.Dataset, model: FusionModel) -> tuple[str, str] | No
     return str(t[best[1]].date()), str(t[best[2]].date())
 
 
+def _window_split(split: dict[str, Any], wy: slice, wx: slice, ny: int, nx: int) -> tuple[dict[str, Any], slice, slice]:
+    """The model's block split in a window of the cube, the window moved to block boundaries so the blocks line up."""
+    bs = int(split["block_size"])
+    y0, x0 = wy.start // bs * bs, wx.start // bs * bs
+    wy, wx = slice(y0, min(ny, y0 + wy.stop - wy.start)), slice(x0, min(nx, x0 + wx.stop - wx.start))
+    grid = [-(-(wy.stop - y0) // bs), -(-(wx.stop - x0) // bs)]
+
+    def shift(blocks: list[Any]) -> list[list[int]]:
+        moved = ([int(b[0]) - y0 // bs, int(b[1]) - x0 // bs] for b in blocks)
+        return [b for b in moved if 0 <= b[0] < grid[0] and 0 <= b[1] < grid[1]]
+
+    return {"block_size": bs, "grid": grid, "val": shift(split.get("val", [])), "test": shift(split.get("test", []))}, wy, wx
+
+
 def _foreign_calibration(
-    cube: xr.Dataset, model: FusionModel, predicted: xr.DataArray | None, obs_std: float,
+    cube: xr.Dataset, model: FusionModel, predicted: xr.DataArray | None, obs_std: float, device: str | None,
 ) -> tuple[Calibration | None, str]:
     """``weights="model"`` on a cube the model was not trained on: the setting calibrated on held-out spells of its central window.
 
     Returns the calibration and the window's name, or None (with the reason,
     logged) where the window holds fewer than :data:`FOREIGN_CALIBRATION_MIN_PIXELS`
-    pixels or cannot be calibrated (too short a series, too few clear views):
-    the transfer setting and its skill check then decide.
+    pixels, fewer of them keep a hidden spell and enough clear views, or the
+    cube cannot be calibrated (too short a series): the transfer setting and
+    its skill check then decide. On the model's own site (:func:`_same_scene`)
+    its test blocks are never sampled (the window moved to block boundaries)
+    and the spells lie in the dates it was not trained on; there its training
+    blocks are as held out as its validation blocks, and both are sampled.
     """
-    wy, wx = skill_window(cube.sizes["y"], cube.sizes["x"])
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    wy, wx = skill_window(ny, nx)
+    own = any(_same_scene(sc, cube) for sc in _model_scenes(model))
+    period = _unseen_period(cube, model) if own else None
+    split = model_blocks(cube, model) if own else {}
+    if split:
+        window_split, wy, wx = _window_split(split, wy, wx, ny, nx)
+        if period is not None:  # dates it never saw: its training blocks there are held out too (only test blocks are not)
+            test = set(map(tuple, window_split["test"]))
+            window_split["val"] = [list(b) for b in np.ndindex(*window_split["grid"]) if b not in test]
     window = f"y {wy.start}:{wy.stop}, x {wx.start}:{wx.stop}"
     n = (wy.stop - wy.start) * (wx.stop - wx.start)
     if n < FOREIGN_CALIBRATION_MIN_PIXELS:
@@ -316,14 +364,20 @@ def _foreign_calibration(
         return None, window
     sub = cube.isel(y=wy, x=wx)
     pred = None if predicted is None or reads_ndvi(model) else predicted.isel(y=wy, x=wx)
-    name = cube.attrs.get("site") or cube.attrs.get("title")
-    if not any(_same_site(sc, name) for sc in _model_scenes(model)):  # another site: its block split is not this cube's
-        model = replace(model, blocks={})
+    on = replace(model, blocks=window_split if split else {})  # another site's split says nothing about this cube
     try:
-        cal = calibrate(sub, model, predicted=pred, obs_std=obs_std, period=_unseen_period(cube, model),
-                        max_pixels=FOREIGN_CALIBRATION_MAX_PIXELS, seed=FOREIGN_CALIBRATION_SEED)
+        with warnings.catch_warnings():  # too few hidden values: decided below, not warned about
+            warnings.filterwarnings("ignore", message="calibrate: the setting was chosen on", category=UserWarning)
+            cal = calibrate(sub, on, predicted=pred, obs_std=obs_std, period=period,
+                            max_pixels=FOREIGN_CALIBRATION_MAX_PIXELS, seed=FOREIGN_CALIBRATION_SEED, device=device)
     except (InsufficientDataError, ConfigError) as exc:
         log.info("reconstruct: cannot calibrate on this cube (%s): the transfer setting", exc)
+        return None, window
+    if split and period is not None and cal.blocks == "val":
+        cal = replace(cal, blocks="val+train")  # the "validation" blocks given above were both
+    if cal.n_pixels < FOREIGN_CALIBRATION_MIN_PIXELS or cal.n_hidden < MIN_HIDDEN:
+        log.info("reconstruct: only %d pixels (%d hidden values) of the window keep a hidden spell and enough clear views "
+                 "(fewer than %d): the transfer setting", cal.n_pixels, cal.n_hidden, FOREIGN_CALIBRATION_MIN_PIXELS)
         return None, window
     return cal, window
 
@@ -516,6 +570,7 @@ def reconstruct(
         from .sequence import reconstruct_sequence
 
         return reconstruct_sequence(cube, model, freq=freq, smooth=bool(smooth), lam=lam, obs_std=obs_std, predicted=predicted, **predict_kwargs)
+    smooth_given = smooth is not None
     smooth = True if smooth is None else bool(smooth)
     check_cube(cube, need_target=True)
     cube = check_cube_values(cube, "reconstruct")
@@ -539,8 +594,8 @@ def reconstruct(
     # the given prediction, else None: the model then predicts the sampled pixels only (bounded)
     if auto:
         cal = _rec_calibrated(cube, model, predicted, calibration, obs_std)
-    elif foreign:
-        cal, cal_window = _foreign_calibration(cube, model, predicted, obs_std)
+    elif foreign and not smooth_given:  # an explicit smooth would undo a chosen setting (a low weight works by smoothing)
+        cal, cal_window = _foreign_calibration(cube, model, predicted, obs_std, predict_kwargs.get("device"))
     if cal is not None or stored is not None:
         st = cal.settings if cal is not None else stored["settings"]  # type: ignore[index]
         weights, lam, pred_gap_days, debias_days = {"predicted": st["w_pred"]}, st["lam"], st["pred_gap_days"], st.get("debias_days")

@@ -264,7 +264,7 @@ def _sample_pixels(ny: int, nx: int, blocks: dict[str, Any], max_pixels: int, se
         ix_all.append(ix[order])
         if sum(a.size for a in iy_all) >= max_pixels:
             break
-        if k == 0 and where == "val":
+        if k == 0 and len(parts) > 1:  # the training blocks are read next
             where = "val+train"
     iy, ix = np.concatenate(iy_all), np.concatenate(ix_all)
     return iy, ix, where

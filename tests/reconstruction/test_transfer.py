@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.reconstruction.api import (
@@ -152,12 +153,17 @@ def test_unseen_period_by_hand():
     m.info = {"scene": {"start": "2019-01-01", "end": "2019-12-31"}}
     assert _unseen_period(cube, m) is None  # another period altogether: the whole series
     m.info = {"scene": {"start": "2021-01-01", "end": "2021-06-30", "site": "a"}}
-    assert _unseen_period(cube, m) == ("2021-07-06", "2022-02-19")  # the dates after the training ones
+    assert _unseen_period(cube, m) is None  # an unnamed cube of another size is not positively site a
+    m.info = {"scene": {"start": "2021-01-01", "end": "2021-06-30", "site": "fusets_dl fusion cube", "ny": 1, "nx": 2}}
+    assert _unseen_period(cube, m) == ("2021-07-06", "2022-02-19")  # no name on either side, the same size: the dates after
+    cube.attrs["site"] = "a"
+    m.info = {"scene": {"start": "2021-01-01", "end": "2021-06-30", "site": "a"}}
+    assert _unseen_period(cube, m) == ("2021-07-06", "2022-02-19")  # site a: the dates after the training ones
     cube.attrs["site"] = "b"
     assert _unseen_period(cube, m) is None  # another site: every date is unseen
     m.info = {"sites": {"b": {"start": "2021-03-01", "end": "2021-04-30"}, "c": {"start": "2021-01-01", "end": "2022-12-31"}}}
     assert _unseen_period(cube, m) == ("2021-05-01", "2022-02-19")  # site b's training dates, the longer side after them
-    m.info = {"scene": {"start": "2020-01-01", "end": "2022-12-31"}}
+    m.info = {"scene": {"start": "2020-01-01", "end": "2022-12-31", "site": "b"}}
     assert _unseen_period(cube, m) is None  # inside the training dates: the whole series
 
 
@@ -223,3 +229,63 @@ def test_a_foreign_cube_too_short_to_calibrate_keeps_the_transfer_setting_and_it
         out = fdl.reconstruct(cube, m, predicted=pred - 0.1)
     assert "residual correction" in out.attrs["calibration_source"] and "transfer_skill" in out.attrs
     assert "cannot calibrate on this cube" in caplog.text
+
+
+def test_an_explicit_smooth_keeps_the_transfer_setting():
+    """A chosen low prediction weight works through smoothing: smooth=False would fill with the raw prediction (review)."""
+    cube, pred, _truth, m = _big_foreign()
+    with pytest.warns(UserWarning, match=r"its skill on this cube's clear views is 1\.00"):
+        out = fdl.reconstruct(cube, m, predicted=pred - 0.1, smooth=False)
+    assert "transfer_skill" in out.attrs and "calibration_w_pred" not in out.attrs and out.attrs["smoothing"] == "none"
+
+
+def test_a_window_with_too_few_usable_pixels_keeps_the_transfer_setting():
+    cube, pred, _truth, m = _big_foreign()
+    keep = np.zeros((16, 16), bool)
+    keep.flat[:5] = True  # 5 pixels with clear views in a 256-pixel window
+    sparse = cube.assign(NDVI=cube["NDVI"].where(xr.DataArray(keep, dims=("y", "x"))))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fdl.reconstruct(sparse, m, predicted=pred - 0.1)
+    assert "calibration_w_pred" not in out.attrs and "residual correction" in out.attrs["calibration_source"]
+    assert not [w for w in caught if "calibrate: the setting was chosen on" in str(w.message)]
+
+
+def test_another_sites_block_split_is_ignored_and_the_own_sites_test_blocks_are_never_sampled():
+    cube, pred, truth = _rice_cube(ny=130, nx=130, clear_every=3)  # larger than the 128 x 128 window (y 1:129, x 1:129)
+    g = 17
+    blocks = {"block_size": 8, "grid": [g, g], "val": [[y, x] for y in range(g) for x in range(g) if (y + x) % 3 == 1],
+              "test": [[y, x] for y in range(g) for x in range(g) if (y + x) % 3 == 0]}
+    test = np.zeros((130, 130), bool)
+    for y, x in blocks["test"]:
+        test[8 * y:8 * y + 8, 8 * x:8 * x + 8] = True
+    poisoned = pred.copy(data=np.where(test[None], 0.95, truth - 0.1).astype(np.float32))  # far off in the test blocks only
+    m = _model(blocks=blocks)
+    scene = {"start": "2021-01-01", "end": "2021-06-30", "site": "a", "ny": 130, "nx": 130}
+    m.info = {"reconstruction": _stored({"w_pred": 1.0, "lam": 100.0, "pred_gap_days": 0.0, "debias_days": 30.0}), "scene": scene}
+    cube.attrs["site"] = "a"  # the model's own site, in dates after its training ones
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        own = fdl.reconstruct(cube, m, predicted=poisoned)
+    assert own.attrs["calibration_blocks"] == "val+train"  # dates it never saw: training blocks are held out there too
+    assert own.attrs["calibration_source"].endswith("window y 0:128, x 0:128 (weights='model')")  # moved onto block boundaries
+    assert own.attrs["calibration_rmse_prediction"] < 0.2  # no test-block pixel sampled (they are 0.3-0.9 off)
+    cube.attrs["site"] = "b"  # another site whose size happens to fit the split: every pixel of the window is fair game
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        other = fdl.reconstruct(cube, m, predicted=poisoned)
+    assert other.attrs["calibration_blocks"] == "all" and other.attrs["calibration_source"].endswith("window y 1:129, x 1:129 (weights='model')")
+    assert other.attrs["calibration_rmse_prediction"] > 0.2
+
+
+def test_the_foreign_calibration_predicts_on_the_device_asked_for(monkeypatch):
+    import fusets_dl.reconstruction.api as api
+
+    seen = {}
+    real = api.calibrate
+    monkeypatch.setattr(api, "calibrate", lambda *a, **k: seen.update(k) or real(*a, **k))
+    cube, _pred, _truth, m = _big_foreign()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fdl.reconstruct(cube, m, device="cpu")
+    assert seen["device"] == "cpu"
