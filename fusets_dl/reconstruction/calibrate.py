@@ -373,7 +373,7 @@ def score_settings(
             smoothed[key] = reconstruct_pixels(
                 shown, p_b, in_days=days, grid_days=grid_days if daily else days,
                 out_idx=out_idx if daily else np.arange(days.size), obs_std=obs_std, w_obs=1.0,
-                w_pred=s["w_pred"], edges=edges, table=table, lam=s["lam"],
+                w_pred=s["w_pred"], edges=edges, table=table, lam=s["lam"], values_only=True,
             )[..., 0].astype(np.float64)
         r = smoothed[key]
         if s["pred_gap_days"] is not None and s["w_pred"] != 0:

@@ -79,8 +79,9 @@ def _smooth(
     w_obs: float,
     w_pred: float | None,
     lam: float,
+    values_only: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted Whittaker smoothing of the binned values; std of their source, filled in gaps."""
+    """Weighted Whittaker smoothing of the binned values; std of their source, filled in gaps (NaN with ``values_only``)."""
     step = float(grid_days[1] - grid_days[0]) if grid_days.size > 1 else 1.0  # regular whenever smoothing
     if w_pred is None:
         wp = (obs_std / np.maximum(p_sd, 1e-6)) ** 2 * w_obs
@@ -92,8 +93,11 @@ def _smooth(
     # returns NaN; the value of that cell, held beyond it by _hold_edges, is what the data say
     single = ((w > 0).sum(axis=-1) == 1)[..., None] & (w > 0)
     val_out = np.where(single, val, val_out)
-    _, filled_std = fill_interpolated(val, std, grid_days)
-    std_out = np.where(np.isfinite(std), std, filled_std)
+    if values_only:  # the calibration scores values only: the std's interpolation is most of a smoothing's cost
+        std_out = np.full_like(val_out, np.nan)
+    else:
+        _, filled_std = fill_interpolated(val, std, grid_days)
+        std_out = np.where(np.isfinite(std), std, filled_std)
     val_out, std_out = _hold_edges(val_out, std_out, w > 0, grid_days)
     return val_out, np.where(np.isfinite(val_out), std_out, np.nan)
 
@@ -411,6 +415,7 @@ def reconstruct_pixels(
     debias_days: float | None = None,
     std_growth_days: float | None = None,
     spread_floor: float = 1.0,
+    values_only: bool = False,
 ) -> np.ndarray:
     """Reconstructed NDVI, its std and its source for a block of pixels.
 
@@ -459,6 +464,10 @@ def reconstruct_pixels(
     spread_floor : float
         With ``debias_days``: the std of a corrected prediction is at least
         this fraction of the residual spread (default 1: the whole spread).
+    values_only : bool
+        Skip the std of smoothed values (NaN there; the NDVI is the same):
+        for scoring many settings on their values
+        (:func:`~fusets_dl.reconstruction.calibrate.score_settings`).
 
     Returns
     -------
@@ -488,7 +497,7 @@ def reconstruct_pixels(
     elif lam is not None:
         val_out, std_out = _smooth(
             val, std, grid_days, has_o=has_o, has_p=has_p, o_n=o_n, p_n=p_n, p_sd=p_sd,
-            obs_std=obs_std, w_obs=w_obs, w_pred=w_pred, lam=lam,
+            obs_std=obs_std, w_obs=w_obs, w_pred=w_pred, lam=lam, values_only=values_only,
         )
     else:
         val_out, std_out = fill_interpolated(val, std, grid_days)

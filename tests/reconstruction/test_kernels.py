@@ -129,3 +129,15 @@ def test_the_std_of_filled_values_grows_with_the_distance_to_a_clear_view():
     # the S2-only setting keeps its own interpolated std (already growing with the distance)
     s2 = {**kw, "w_pred": 0.0}
     np.testing.assert_array_equal(kernels.reconstruct_pixels(obs, pred, std_growth_days=20.0, **s2), kernels.reconstruct_pixels(obs, pred, **s2))
+
+
+@pytest.mark.parametrize("setting", [{"w_pred": None, "lam": 1000.0}, {"w_pred": 0.1, "lam": 10.0, "debias_days": 30.0},
+                                     {"w_pred": 0.0, "lam": 100.0}, {"w_pred": 1.0, "lam": None}])
+def test_values_only_gives_the_same_values(setting):
+    """The calibration's scoring skips the std of smoothed values; the NDVI and the flags must not change."""
+    obs, pred, kw = _inputs()
+    kw = {**kw, "w_pred": setting["w_pred"]}
+    full = kernels.reconstruct_pixels(obs, pred, lam=setting["lam"], debias_days=setting.get("debias_days"), **kw)
+    fast = kernels.reconstruct_pixels(obs, pred, lam=setting["lam"], debias_days=setting.get("debias_days"), values_only=True, **kw)
+    np.testing.assert_array_equal(fast[..., 0], full[..., 0])
+    np.testing.assert_array_equal(fast[..., 2], full[..., 2])
