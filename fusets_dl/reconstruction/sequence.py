@@ -19,16 +19,22 @@ import xarray as xr
 
 from .._warn import warn_user
 from ..cf import CONVENTIONS
-from ..errors import ConfigError, InsufficientDataError
+from ..errors import ConfigError, InsufficientDataError, ModelError
+from ..evaluation.gaps import hide_gaps
 from ..inference.sequence import predict_sequence
-from ..models.sequence_model import cube_span
+from ..models.sequence_model import cube_span, fit_std_scale
 from ..readers.cube import check_cube_values
 from ..smoothing import whittaker
 from ..validate import check_cube, freq_days, is_finite_positive
 from .kernels import SOURCE_FLAGS, freq_grid, interpolate_views
 from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 
-__all__ = ["reconstruct_sequence"]
+__all__ = ["STD_REFIT_MAX_PIXELS", "reconstruct_sequence"]
+
+#: Most pixels (the centre of the skill window) on whose held-out spells the std factor is refitted on a cube the
+#: model's std was not fitted on (3 spells of 60 days per pixel, a seed of its own).
+STD_REFIT_MAX_PIXELS = 1024
+_REFIT_SEED = 104729
 
 _OBS, _PRED, _INTERP, _MISSING = (SOURCE_FLAGS[k] for k in ("observed", "predicted", "interpolated", "missing"))
 
@@ -201,7 +207,11 @@ def reconstruct_sequence(
         measured first (computed at the call, :mod:`.transfer`; also with
         ``s1_only=True``, whose fill is that very mode); at or below 0 the
         gaps are filled from the clear views alone (linear interpolation,
-        flagged interpolated), with a warning that gives the skill.
+        flagged interpolated), with a warning that gives the skill. Above
+        it, the std's factor is refitted on held-out spells of the centre of
+        that window (``_refit_std``, at most :data:`STD_REFIT_MAX_PIXELS`
+        pixels; attrs ``std_refit_factor``, ``std_refit_window``,
+        ``std_refit_values``), with a warning that gives it.
     """
     check_cube(cube, need_target=True)
     cube = check_cube_values(cube, "reconstruct")
@@ -218,13 +228,21 @@ def reconstruct_sequence(
         _check_predicted(predicted, cube, model)
     foreign = model.std_fitted_on(cube_span(cube)) is False
     skill = _s1_skill(cube, model, **predict_kwargs) if foreign else None
-    if foreign and (skill is None or not skill.useless):
-        warn_user(
-            f"reconstruct: the sequence model's std was fitted on cubes of {', '.join(' to '.join(sp) for sp in model.std_spans())}, not on this one "
-            f"({' to '.join(cube_span(cube))}); on another place or period it can be far too narrow (on another WorldCereal patch "
-            "26-45 % of hidden values fell within 1 std instead of 68 %); calibrate_sequence(model, cube) refits its factor on "
-            "this cube's clear views")
     pred = predicted if predicted is not None else predict_sequence(cube, model, s1_only=s1_only, **predict_kwargs)
+    refit = None
+    if foreign and (skill is None or not skill.useless):
+        refit = _refit_std(cube, model, bool(s1_only), **predict_kwargs)
+        spans = f"{', '.join(' to '.join(sp) for sp in model.std_spans())}, not on this one ({' to '.join(cube_span(cube))})"
+        if refit is None:
+            warn_user(
+                f"reconstruct: the sequence model's std was fitted on cubes of {spans}; on another place or period it can be far "
+                "too narrow (on another WorldCereal patch 26-45 % of hidden values fell within 1 std instead of 68 %), and too few "
+                "of this cube's clear views could be hidden to refit it; calibrate_sequence(model, cube) refits its factor on "
+                "a cube's validation blocks")
+        else:
+            warn_user(f"reconstruct: the sequence model's std was fitted on cubes of {spans}: its factor was refitted on held-out "
+                      f"spells of this cube's clear views ({refit['values']} values of the window {refit['window']}: x {refit['ratio']:.2f})")
+            pred = pred.assign(NDVI_pred_std=pred["NDVI_pred_std"] * np.float32(refit["ratio"]))
     t = pd.DatetimeIndex(cube["time"].values)
     origin = t[0].floor("D")
     in_days = ((t - origin) / pd.Timedelta(days=1)).to_numpy(np.float64)
@@ -268,6 +286,8 @@ def reconstruct_sequence(
         "model_kind": "sequence", "smoothing": f"weighted Whittaker, lambda {lam} (1-day grid)" if smooth else "none",
         "obs_std": obs_std, "freq": freq or "cube dates",
     }
+    if refit is not None:
+        out.attrs.update({"std_refit_factor": float(refit["ratio"]), "std_refit_window": refit["window"], "std_refit_values": int(refit["values"])})
     if skill is not None:
         out.attrs.update({"transfer_skill_pixels": int(skill.pixels), "transfer_skill_window": skill.window,
                           "calibration_source": "a cube the model was not trained on: " + (
@@ -278,6 +298,48 @@ def reconstruct_sequence(
     if cube.rio.crs is not None:
         out = out.rio.write_crs(cube.rio.crs)
     return out
+
+
+def _refit_std(cube: xr.Dataset, model: Any, s1_only: bool, **predict_kwargs: Any) -> dict[str, Any] | None:
+    """The factor on the model's std that fits this cube's held-out values (NLL), as a ratio to the model's own; None: too few.
+
+    The centre of the skill window, at most :data:`STD_REFIT_MAX_PIXELS`
+    pixels: 3 spells of 60 days hidden in each (as the model's own
+    calibration hides them), the model run with them hidden, the factor
+    fitted on the hidden values; with ``s1_only`` on every clear date of
+    the S1-only mode. Its std was fitted elsewhere and on another
+    WorldCereal patch covered 31-45 % of hidden values within 1 std. The
+    factor is :func:`~fusets_dl.models.sequence_model.fit_std_scale`'s
+    ``"coverage"`` one (the shares within 1 and 2 std closest to a normal
+    distribution's): there the NLL factor covered 73-80 % within 1 std (the
+    errors have heavier tails than a normal distribution), this one 69-70 %.
+    """
+    wy, wx = skill_window(cube.sizes["y"], cube.sizes["x"])
+    h = min(wy.stop - wy.start, 32 if wx.stop - wx.start > 1 else 1)
+    w = min(wx.stop - wx.start, max(1, STD_REFIT_MAX_PIXELS // h))
+    y0, x0 = wy.start + (wy.stop - wy.start - h) // 2, wx.start + (wx.stop - wx.start - w) // 2
+    sub = cube.isel(y=slice(y0, y0 + h), x=slice(x0, x0 + w)).load()
+    obs = sub["NDVI"].transpose("time", "y", "x").values.reshape(sub.sizes["time"], -1)
+    t = pd.DatetimeIndex(sub["time"].values)
+    days = ((t - t[0].floor("D")) / pd.Timedelta(days=1)).to_numpy(np.float64)
+    if s1_only:
+        hidden = np.isfinite(obs)
+    else:
+        iy, ix = np.divmod(np.arange(h * w), w)
+        try:
+            hidden = hide_gaps(obs, days, iy + y0, ix + x0, gap_days=60.0, n_gaps=3, seed=_REFIT_SEED) & np.isfinite(obs)
+        except ConfigError:  # a series too short for the spells
+            return None
+        tyx = sub["NDVI"].transpose("time", "y", "x")
+        sub = sub.assign(NDVI=tyx.copy(data=np.where(hidden, np.nan, obs).reshape(tyx.shape).astype(tyx.dtype)))
+    p = predict_sequence(sub, model, s1_only=s1_only, **predict_kwargs)
+    mu = p["NDVI_pred"].transpose("time", "y", "x").values.reshape(obs.shape)
+    sd = p["NDVI_pred_std"].transpose("time", "y", "x").values.reshape(obs.shape) / model.std_scale(s1_only)
+    try:
+        factor = fit_std_scale((obs - mu)[hidden], sd[hidden], "coverage")
+    except ModelError:
+        return None
+    return {"ratio": factor / model.std_scale(s1_only), "values": int(hidden.sum()), "window": f"y {y0}:{y0 + h}, x {x0}:{x0 + w}"}
 
 
 def _s1_skill(cube: xr.Dataset, model: Any, **predict_kwargs: Any) -> TransferSkill:

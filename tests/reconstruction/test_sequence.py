@@ -150,9 +150,32 @@ def test_a_cube_the_std_was_not_fitted_on_warns(small_cube: xr.Dataset, monkeypa
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # its own cube: no warning
         reconstruct_sequence(small_cube, own, device="cpu")
-    with pytest.warns(UserWarning, match=r"std was fitted on cubes of \d{4}-\d\d-\d\d to .*calibrate_sequence\(model, cube\)") as rec:
-        reconstruct_sequence(later, own, device="cpu")
+    with pytest.warns(UserWarning, match=r"std was fitted on cubes of \d{4}-\d\d-\d\d to .*its factor was refitted on held-out spells of this "
+                                         r"cube's clear views \(\d+ values of the window y 0:24, x 0:20: x \d+\.\d\d\)") as rec:
+        refit = reconstruct_sequence(later, own, device="cpu")
     assert " to ".join(cube_span(later)) in str(rec[0].message)
+    # the std of the filled values is the network's times the refitted factor; nothing else changes
+    fitted = dataclasses.replace(own, calibration={"cubes": [cube_span(later)]})  # factor 1, fitted "on" this cube: no refit
+    plain = reconstruct_sequence(later, fitted, device="cpu")
+    ratio = refit.attrs["std_refit_factor"]
+    filled = plain["source"].values == 1
+    assert filled.any() and ratio > 0 and refit.attrs["std_refit_values"] >= 10 and refit.attrs["std_refit_window"] == "y 0:24, x 0:20"
+    np.testing.assert_array_equal(refit["NDVI"].values, plain["NDVI"].values)
+    np.testing.assert_allclose(refit["NDVI_std"].values[filled], ratio * plain["NDVI_std"].values[filled], rtol=1e-5)
+    # the factor by hand: the NLL factor of the window's hidden values
+    from fusets_dl.evaluation.gaps import hide_gaps
+    from fusets_dl.inference.sequence import predict_sequence
+    from fusets_dl.models.sequence_model import fit_std_scale
+
+    obs = later["NDVI"].transpose("time", "y", "x").values.reshape(later.sizes["time"], -1)
+    t = pd.DatetimeIndex(later["time"].values)
+    days = ((t - t[0].floor("D")) / pd.Timedelta(days=1)).to_numpy()
+    iy, ix = np.divmod(np.arange(obs.shape[1]), later.sizes["x"])
+    hidden = hide_gaps(obs, days, iy, ix, gap_days=60.0, n_gaps=3, seed=seq_mod._REFIT_SEED) & np.isfinite(obs)
+    shown = later.assign(NDVI=later["NDVI"].transpose("time", "y", "x").copy(data=np.where(hidden, np.nan, obs).reshape(-1, 24, 20)))
+    p = predict_sequence(shown, own, device="cpu")
+    mu, sd = (p[v].transpose("time", "y", "x").values.reshape(obs.shape) for v in ("NDVI_pred", "NDVI_pred_std"))
+    assert ratio == pytest.approx(fit_std_scale((obs - mu)[hidden], sd[hidden], "coverage"), rel=1e-6)
     recal = dataclasses.replace(own, calibration={"std_scale": 1.5, "cubes": [cube_span(later), cube_span(small_cube)]})
     assert own.std_spans() == [cube_span(small_cube)] and recal.std_spans() == [cube_span(small_cube), cube_span(later)]  # no repeats
     with warnings.catch_warnings():
