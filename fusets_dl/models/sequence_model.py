@@ -233,13 +233,19 @@ class SequenceModel:
             return None
         return any(flags)
 
-    def std_fitted_on(self, span: list[str]) -> bool | None:
+    def std_fitted_on(self, span: list[str], shape: tuple[int, int] | None = None) -> bool | None:
         """Whether the std was fitted on a cube with this ``[first, last]`` date span (:meth:`std_spans`).
 
         Parameters
         ----------
         span : list of str
             :func:`cube_span` of a cube.
+        shape : (int, int), optional
+            The cube's ``(y, x)`` size: a training cube must also have it
+            where it records one (sites sharing their dates, such as the
+            three Slovak point tables, are told apart by size; a cube given to
+            :func:`~fusets_dl.training.sequence.calibrate_sequence` is known by
+            its dates alone).
 
         Returns
         -------
@@ -247,7 +253,17 @@ class SequenceModel:
             None when the model records neither (saved before 2026-11-26 without ``info["cubes"]``).
         """
         spans = self.std_spans()
-        return None if not spans else list(span) in spans
+        if not spans:
+            return None
+        if shape is None:
+            return list(span) in spans
+        cubes = self.info.get("cubes", [])
+        trained = [c for c in cubes if [c.get("start"), c.get("end")] == list(span)]
+        if any(c.get("ny") in (None, shape[0]) and c.get("nx") in (None, shape[1]) for c in trained):
+            return True
+        # the training cubes' own spans are in the calibration too: only the other cubes it was refitted on count by date
+        own = {(c.get("start"), c.get("end")) for c in cubes}
+        return list(span) in [list(c) for c in self.calibration.get("cubes", []) if tuple(c) not in own]
 
     # ------------------------------------------------------------------ inference
     def predict_series(

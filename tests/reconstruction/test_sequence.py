@@ -229,3 +229,16 @@ def test_smoothing_keeps_a_single_clear_view():
     out = _kernel(obs, none, none, in_days=days, grid_days=None, obs_std=0.03, lam=1000.0)
     assert out[0, 1, 0] == pytest.approx(0.4) and out[0, 1, 2] == 0  # kept, flagged observed
     assert np.isnan(out[0, [0, 2, 3], 0]).all() and (out[0, [0, 2, 3], 2] == 3).all()
+
+
+def test_sites_sharing_their_dates_are_told_apart_by_size() -> None:
+    """The Slovak point tables share 2021-2023: a model trained on two of them had its std taken as fitted on the third."""
+    import dataclasses
+
+    m = dataclasses.replace(tiny_model(), info={"cubes": [{"start": "2021-01-01", "end": "2023-12-31", "ny": 1, "nx": 46}]},
+                            calibration={"std_scale": 1.2, "cubes": [["2021-01-01", "2023-12-31"]]})
+    span = ["2021-01-01", "2023-12-31"]
+    assert m.std_fitted_on(span) is True  # by dates alone, as before
+    assert m.std_fitted_on(span, (1, 46)) is True and m.std_fitted_on(span, (1, 77)) is False
+    refit = dataclasses.replace(m, calibration={"std_scale": 1.2, "cubes": [span, ["2024-01-01", "2024-12-31"]]})
+    assert refit.std_fitted_on(["2024-01-01", "2024-12-31"], (5, 5)) is True  # calibrate_sequence's cubes count by their dates
