@@ -289,3 +289,13 @@ def test_the_foreign_calibration_predicts_on_the_device_asked_for(monkeypatch):
         warnings.simplefilter("ignore")
         fdl.reconstruct(cube, m, device="cpu")
     assert seen["device"] == "cpu"
+
+
+def test_the_aligned_cubes_title_names_no_site():
+    """Every aligned cube carries the same title: it must not make two cubes from two places one site."""
+    from fusets_dl.reconstruction.api import GENERIC_TITLES, _site_name
+    from fusets_dl.sample import find_sample
+
+    sample = find_sample()
+    cube = fdl.align(fdl.open_s1(sample / "s1.nc"), fdl.open_s2(sample / "s2.nc"))
+    assert cube.attrs["title"] in GENERIC_TITLES and _site_name(cube.attrs["title"]) is None and _site_name("flanders-2018") == "flanders-2018"
