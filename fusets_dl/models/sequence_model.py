@@ -7,6 +7,7 @@ SHA-256, so :func:`fusets_dl.load_model` reads either kind.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -368,15 +369,37 @@ class SequenceModel:
         net = self.network
         if dev.type != "cpu" or not RowTCN.supports(net):
             r = self.radius
-            net = net.to(dev).eval()
-            return (lambda xt: net(xt)[:, :, r : xt.shape[2] - r]), 1 << 30
+            on_dev = self._network_on(dev)
+            return (lambda xt: on_dev(xt)[:, :, r : xt.shape[2] - r]), 1 << 30
         bf16 = dtype == torch.bfloat16 and RowTCN.supports(net, bf16=True)
         cache = self.__dict__.setdefault("_row_tcn", {})
         version = _weights.weights_key(net)
         hit = cache.get(bf16)
         if hit is None or hit[0] is not net or hit[1] != version:
-            hit = cache[bf16] = (net, version, RowTCN(net, torch.bfloat16 if bf16 else torch.float32).eval())
+            hit = cache[bf16] = (net, version, RowTCN(self._network_on(torch.device("cpu")), torch.bfloat16 if bf16 else torch.float32).eval())
         return hit[2], max(1, _CPU_ROWS // (t + 2 * self.radius))
+
+    def _network_on(self, dev: torch.device) -> torch.nn.Module:
+        """The network in eval mode on ``dev``, never moving ``self.network`` itself.
+
+        A network already there is used as is; otherwise an eval-mode copy on
+        ``dev``, cached on the model against the network and its weights'
+        version. Moving the network in place (as before 2026-11-27) left a model
+        shared by a process's tasks on CUDA after one prediction there, and a
+        later CPU prediction of the same model then failed with a device
+        mismatch (seen on the GPU machine: ``compare`` on CUDA, then
+        ``predict_sequence(..., device="cpu")``).
+        """
+        net = self.network
+        here = next(net.parameters(), None)
+        if here is None or (here.device.type == dev.type and (dev.index is None or here.device.index == dev.index)):
+            return net.eval() if net.training else net
+        cache = self.__dict__.setdefault("_net_on", {})
+        version = _weights.weights_key(net)
+        hit = cache.get(str(dev))
+        if hit is None or hit[0] is not net or hit[1] != version:
+            hit = cache[str(dev)] = (net, version, copy.deepcopy(net).to(dev).eval())
+        return hit[2]
 
     # ------------------------------------------------------------------ persistence
     def to_json_dict(self, weights_sha256: str) -> dict[str, Any]:

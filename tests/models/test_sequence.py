@@ -91,6 +91,32 @@ def test_predict_series_shapes_s1_only_and_missing_radar() -> None:
         m.predict_series(vv, vh[:, :3], ndvi, None, tch, g)
 
 
+def test_prediction_on_another_device_never_moves_the_network() -> None:
+    # a shared model (one per process) predicted on CUDA was moved there in place, and its next CPU
+    # prediction failed with a device mismatch; the copy on the other device is cached, the network stays
+    m = tiny_model()
+    before = [p.device for p in m.network.parameters()]
+    on_meta = m._network_on(torch.device("meta"))
+    assert on_meta is not m.network and next(on_meta.parameters()).device.type == "meta"
+    assert [p.device for p in m.network.parameters()] == before
+    assert m._network_on(torch.device("meta")) is on_meta  # cached
+    assert m._network_on(torch.device("cpu")) is m.network
+    m.network = tiny_model(seed=1).network  # a new network: a new copy
+    assert m._network_on(torch.device("meta")) is not on_meta
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_then_cpu_prediction_of_one_model() -> None:
+    m = tiny_model()
+    vv, vh, ndvi, tch, g = series(p=64)
+    cpu0, _ = m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")
+    gpu, _ = m.predict_series(vv, vh, ndvi, None, tch, g, device="cuda")
+    cpu1, _ = m.predict_series(vv, vh, ndvi, None, tch, g, device="cpu")
+    assert next(m.network.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(cpu0, cpu1)
+    np.testing.assert_allclose(gpu, cpu0, atol=2e-3)
+
+
 def test_save_load_round_trip_and_dispatch(tmp_path: Path) -> None:
     m = tiny_model()
     m.metrics = {"test_gaps": {"rmse": 0.05}}
