@@ -125,7 +125,7 @@ def test_training_windows_read_what_inference_reads(trained: SequenceModel, smal
     from fusets_dl.training.sequence import _parts, _prepare, _series, _windows
 
     assert trained.inputs == ALL_CHANNELS  # the default of a new model
-    cfg = fdl.TrainConfig(**FAST)
+    cfg = fdl.TrainConfig(**{**FAST, "seq_s1_only_fraction": 0.25})  # enough S1-only windows among 24 to check both kinds
     part, _ = _parts(small_cube, cfg, None)
     s = _series(small_cube)
     r = trained.radius
