@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..cf import CONVENTIONS, apply_cf, cf_attrs
+from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf, cf_attrs
 from ..errors import ConfigError, DimensionError, TimeOverlapError
 from ..readers.conventions import bands_for
 from ..validate import as_timedelta, check_time, is_dask_backed, require_variables
@@ -148,7 +148,7 @@ def align(
         if summary.get("paired_pixel_dates") == 0:  # an option (tolerance, clear fraction, ...) left nothing: say so
             warnings.warn(f"align: the cube holds no NDVI value (tolerance {tol}, min_clear_fraction {min_clear_fraction}); funnel: "
                           f"{json.dumps({k: v for k, v in summary.items() if k != 'common_span'})}", UserWarning, stacklevel=2)
-    cube.attrs = {SUMMARY_ATTR: json.dumps(summary), "title": "fusets_dl fusion cube", "Conventions": CONVENTIONS}
+    cube.attrs = {SUMMARY_ATTR: json.dumps(summary), "title": CUBE_TITLE, "Conventions": CONVENTIONS}
     _log_summary(summary)
     cube = auto_chunk(cube)  # large in-memory cubes stream through the later stages
     check_chunk_memory(cube)

@@ -23,15 +23,25 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError
-from .coords import CONVENTIONS, DATETIME_ENCODING, cf_coords, coords_crs, xy_attrs
+from .coords import (
+    CONVENTIONS,
+    CUBE_TITLE,
+    DATETIME_ENCODING,
+    cf_coords,
+    coords_crs,
+    cube_site,
+    xy_attrs,
+)
 
 __all__ = [
     "CONVENTIONS",
+    "CUBE_TITLE",
     "DATETIME_ENCODING",
     "VARIABLE_ATTRS",
     "apply_cf",
     "cf_attrs",
     "cf_names",
+    "cube_site",
     "prepare_output",
     "xy_attrs",
 ]

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 import xarray as xr
 
-__all__ = ["CONVENTIONS", "DATETIME_ENCODING", "cf_coords", "coords_crs", "xy_attrs"]
+__all__ = ["CONVENTIONS", "CUBE_TITLE", "DATETIME_ENCODING", "cf_coords", "coords_crs", "cube_site", "xy_attrs"]
 
 #: The ``Conventions`` global attribute of every Dataset fusets_dl writes: the
 #: outputs use nothing newer than CF-1.8, the newest version cfchecker checks.
@@ -27,8 +27,33 @@ CONVENTIONS = "CF-1.8"
 DATETIME_ENCODING: Mapping[str, Any] = {"units": "days since 1970-01-01", "dtype": "float64"}
 #: Name of the CRS (grid mapping) variable, as rioxarray writes it.
 GRID_MAPPING = "spatial_ref"
+#: The ``title`` of every aligned fusion cube (``fdl.align``): it names no site.
+CUBE_TITLE = "fusets_dl fusion cube"
 
 _XR = TypeVar("_XR", xr.Dataset, xr.DataArray)
+
+
+def cube_site(attrs: Mapping[str, Any]) -> str | None:
+    """The site a cube names: its ``site`` attribute, else a ``title`` other than :data:`CUBE_TITLE`.
+
+    Parameters
+    ----------
+    attrs : mapping
+        A cube's global attributes.
+
+    Returns
+    -------
+    str or None
+        The name, or None where the cube names no site (no ``site`` and no
+        title, or the aligned cube's generic title).
+
+    Examples
+    --------
+    >>> cube_site({"site": "slovakia-LR", "title": CUBE_TITLE}), cube_site({"title": CUBE_TITLE})
+    ('slovakia-LR', None)
+    """
+    value = attrs.get("site") or attrs.get("title")
+    return None if not value or value == CUBE_TITLE else str(value)
 
 
 def coords_crs(obj: xr.Dataset | xr.DataArray) -> Any:

@@ -234,7 +234,7 @@ class SequenceModel:
             return None
         return any(flags)
 
-    def std_fitted_on(self, span: list[str], shape: tuple[int, int] | None = None) -> bool | None:
+    def std_fitted_on(self, span: list[str], shape: tuple[int, int] | None = None, site: str | None = None) -> bool | None:
         """Whether the std was fitted on a cube with this ``[first, last]`` date span (:meth:`std_spans`).
 
         Parameters
@@ -247,6 +247,11 @@ class SequenceModel:
             three Slovak point tables, are told apart by size; a cube given to
             :func:`~fusets_dl.training.sequence.calibrate_sequence` is known by
             its dates alone).
+        site : str, optional
+            The cube's site name (:func:`fusets_dl.cf.cube_site`): where a
+            training cube records one too, they must be the same (two places
+            with the same dates and size are told apart by name; a name on one
+            side only does not count against it).
 
         Returns
         -------
@@ -259,7 +264,7 @@ class SequenceModel:
         if shape is None:
             return list(span) in spans
         cubes = self.info.get("cubes", [])
-        trained = [c for c in cubes if [c.get("start"), c.get("end")] == list(span)]
+        trained = [c for c in cubes if [c.get("start"), c.get("end")] == list(span) and not (site and c.get("site") and c["site"] != site)]
         if any(c.get("ny") in (None, shape[0]) and c.get("nx") in (None, shape[1]) for c in trained):
             return True
         # the training cubes' own spans are in the calibration too: only the other cubes it was refitted on count by date

@@ -47,7 +47,7 @@ import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
 from .._warn import warn_user
-from ..cf import CONVENTIONS, apply_cf
+from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf
 from ..errors import ConfigError, InsufficientDataError
 from ..inference import predict_ndvi
 from ..models import FusionModel
@@ -252,7 +252,7 @@ def _model_scenes(model: FusionModel) -> list[dict[str, Any]]:
 
 
 #: Titles every cube of a kind carries (the aligned fusion cube's), which name no site.
-GENERIC_TITLES = frozenset({"fusets_dl fusion cube"})
+GENERIC_TITLES = frozenset({CUBE_TITLE})
 
 
 def _site_name(value: Any) -> str | None:

@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from .._warn import warn_user
-from ..cf import CONVENTIONS
+from ..cf import CONVENTIONS, cube_site
 from ..errors import ConfigError, InsufficientDataError, ModelError
 from ..evaluation.gaps import hide_gaps
 from ..inference.sequence import predict_sequence
@@ -226,7 +226,7 @@ def reconstruct_sequence(
         predicted = xr.Dataset({"NDVI_pred": predicted.drop_vars("NDVI_pred_std"), "NDVI_pred_std": predicted["NDVI_pred_std"]})
     if predicted is not None:
         _check_predicted(predicted, cube, model)
-    foreign = model.std_fitted_on(cube_span(cube), (cube.sizes["y"], cube.sizes["x"])) is False
+    foreign = model.std_fitted_on(cube_span(cube), (cube.sizes["y"], cube.sizes["x"]), cube_site(cube.attrs)) is False
     skill = _s1_skill(cube, model, **predict_kwargs) if foreign else None
     pred = predicted if predicted is not None else predict_sequence(cube, model, s1_only=s1_only, **predict_kwargs)
     refit = None

@@ -32,6 +32,7 @@ import xarray as xr
 
 from .._logging import logger
 from .._version import __version__
+from ..cf import cube_site
 from ..errors import InsufficientDataError, ModelError
 from ..evaluation.metrics import regression_metrics
 from ..evaluation.splits import block_mask, split_blocks
@@ -478,7 +479,8 @@ def train_sequence(
             "device": str(device), "best_epoch": best_epoch, "train_seconds": time.perf_counter() - t_start,
             "train_windows_per_second": rate, "init": None if init is None else init.sha256,
             "cubes": [{"ny": c.sizes["y"], "nx": c.sizes["x"], "nt": c.sizes["time"], "start": str(c.time.values[0])[:10],
-                       "end": str(c.time.values[-1])[:10], "incidence_angle": _ANGLE in c.data_vars or _ANGLE in c.coords}
+                       "end": str(c.time.values[-1])[:10], "incidence_angle": _ANGLE in c.data_vars or _ANGLE in c.coords,
+                       "site": cube_site(c.attrs)}
                       for c in cube_list],
         },
     )

@@ -242,3 +242,34 @@ def test_sites_sharing_their_dates_are_told_apart_by_size() -> None:
     assert m.std_fitted_on(span, (1, 46)) is True and m.std_fitted_on(span, (1, 77)) is False
     refit = dataclasses.replace(m, calibration={"std_scale": 1.2, "cubes": [span, ["2024-01-01", "2024-12-31"]]})
     assert refit.std_fitted_on(["2024-01-01", "2024-12-31"], (5, 5)) is True  # calibrate_sequence's cubes count by their dates
+
+
+def test_sites_sharing_dates_and_size_are_told_apart_by_name(small_cube: xr.Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two places with the same dates and size: the site names recorded at training decide."""
+    import dataclasses
+    import warnings
+
+    from fusets_dl.models.sequence_model import cube_span
+    from fusets_dl.reconstruction import sequence as seq_mod
+    from fusets_dl.reconstruction.transfer import TransferSkill
+
+    span = ["2021-01-01", "2023-12-31"]
+    rec = {"start": span[0], "end": span[1], "ny": 1, "nx": 46}
+    m = dataclasses.replace(tiny_model(), info={"cubes": [{**rec, "site": "slovakia-LR"}]},
+                            calibration={"std_scale": 1.2, "cubes": [span]})
+    assert m.std_fitted_on(span, (1, 46), "slovakia-LR") is True
+    assert m.std_fitted_on(span, (1, 46), "slovakia-NB") is False
+    assert m.std_fitted_on(span, (1, 46)) is True  # the cube names no site: size and dates decide, as before
+    unnamed = dataclasses.replace(m, info={"cubes": [{**rec, "site": None}]})
+    assert unnamed.std_fitted_on(span, (1, 46), "slovakia-NB") is True  # the model recorded no name
+    # reconstruct reads the cube's name (its site, or a title other than the aligned cube's)
+    monkeypatch.setattr(seq_mod, "_s1_skill", lambda cube, model, **kw: TransferSkill(0.5, 480, "y 0:24, x 0:20"))
+    a, b = cube_span(small_cube)
+    own = dataclasses.replace(tiny_model(), info={"cubes": [{"start": a, "end": b, "ny": 24, "nx": 20, "site": "plot-7"}]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its own cube, the aligned cube's generic title, or no name: no refit
+        for cube in (small_cube.assign_attrs(site="plot-7"), small_cube, small_cube.assign_attrs(title="plot-7")):
+            assert "std_refit_factor" not in reconstruct_sequence(cube, own, device="cpu").attrs
+    with pytest.warns(UserWarning, match="std was fitted on"):
+        other = reconstruct_sequence(small_cube.assign_attrs(site="plot-8"), own, device="cpu")
+    assert other.attrs["std_refit_factor"] > 0

@@ -23,6 +23,12 @@ def trained(small_cube: xr.Dataset) -> SequenceModel:
     return fdl.train(small_cube, config=fdl.TrainConfig(**FAST))  # dispatches on config.model
 
 
+def test_the_training_cubes_site_names_are_recorded(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    assert trained.info["cubes"][0]["site"] is None  # the aligned cube's generic title names no site
+    named = fdl.train(small_cube.assign_attrs(site="plot-7"), config=fdl.TrainConfig(**{**FAST, "max_epochs": 1}))
+    assert [c["site"] for c in named.info["cubes"]] == ["plot-7"]
+
+
 def test_it_learns_and_beats_a_constant(trained: SequenceModel, small_cube: xr.Dataset) -> None:
     assert isinstance(trained, SequenceModel)
     gaps = trained.metrics["test_gaps"]
