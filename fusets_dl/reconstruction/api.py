@@ -47,7 +47,7 @@ import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
 from .._warn import warn_user
-from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf
+from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf, cube_site
 from ..errors import ConfigError, InsufficientDataError
 from ..inference import predict_ndvi
 from ..models import FusionModel
@@ -271,7 +271,7 @@ def _same_scene(scene: dict[str, Any], cube: xr.Dataset) -> bool:
     Stricter than :func:`_same_site`: it decides which dates and pixels the
     model saw, so an unnamed cube from elsewhere must not pass for its own.
     """
-    mine = _site_name(cube.attrs.get("site") or cube.attrs.get("title"))
+    mine = cube_site(cube.attrs)
     theirs = _site_name(scene.get("site"))
     if mine and theirs:
         return mine == theirs
