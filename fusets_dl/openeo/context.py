@@ -191,26 +191,46 @@ def _is_url(model: str) -> bool:
     return urllib.parse.urlparse(model).scheme in ("http", "https")
 
 
+def _fetch(url: str) -> bytes:
+    """The bytes at ``url``; a :class:`ModelError` that names it when the download fails."""
+    try:
+        with urllib.request.urlopen(url, timeout=120) as resp:  # noqa: S310 - scheme checked: http(s) only
+            return resp.read()
+    except OSError as exc:
+        raise ModelError(f"openEO UDF: model {url}: download failed: {exc}") from exc
+
+
+def _write_atomic(target: Path, blob: bytes) -> None:
+    """Write ``blob`` to ``target`` through a temporary file of its own (processes of one worker may race)."""
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=target.name, suffix=".part", delete=False) as fh:
+        fh.write(blob)
+    Path(fh.name).replace(target)
+
+
 def _download_pair(url: str) -> Path:
-    """Download the ``.json`` and ``.safetensors`` of a model URL into a cache folder; their common stem."""
+    """Download the ``.json`` and ``.safetensors`` of a model URL into a cache folder; their common stem.
+
+    The small ``.json`` sidecar is fetched on every call (once per process:
+    :func:`_load` is cached); the cached weights are reused only while their
+    SHA-256 is the one the sidecar records, so a model replaced at the same
+    URL is downloaded again instead of being served stale from the cache.
+    """
     stem = url
     for ext in (".json", ".safetensors"):
         if stem.endswith(ext):
             stem = stem[: -len(ext)]
     folder = Path(tempfile.gettempdir()) / "fusets_dl_models" / hashlib.sha256(stem.encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
-    for ext in (".json", ".safetensors"):
-        target = folder / f"model{ext}"
-        if target.exists():
-            continue
-        tmp = target.with_suffix(ext + ".part")
-        try:
-            with urllib.request.urlopen(stem + ext, timeout=120) as resp:  # noqa: S310 - scheme checked: http(s) only
-                tmp.write_bytes(resp.read())
-        except OSError as exc:
-            raise ModelError(f"openEO UDF: model {stem + ext}: download failed: {exc}") from exc
-        tmp.replace(target)
-        logger.info("downloaded %s to %s", stem + ext, target)
+    sidecar = _fetch(stem + ".json")
+    try:
+        want = json.loads(sidecar).get("weights_sha256")
+    except (ValueError, AttributeError):  # not a model sidecar: load_model says what it expected
+        want = None
+    weights = folder / "model.safetensors"
+    if not (want and weights.exists() and hashlib.sha256(weights.read_bytes()).hexdigest() == want):
+        _write_atomic(weights, _fetch(stem + ".safetensors"))
+        logger.info("downloaded %s to %s", stem + ".safetensors", weights)
+    _write_atomic(folder / "model.json", sidecar)
     return folder / "model"
 
 

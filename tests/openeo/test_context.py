@@ -8,6 +8,7 @@ import inspect
 import threading
 
 import pytest
+import torch
 
 import fusets_dl as fdl
 from fusets_dl.errors import ConfigError, ModelError
@@ -108,6 +109,36 @@ def test_model_from_a_local_path_and_from_a_url(model_path):
         server.server_close()
     assert remote.sha256 == local.sha256
     assert remote.info["loaded_from"].endswith("model.json") and "fusets_dl_models" in remote.info["loaded_from"]
+
+
+def test_a_model_replaced_at_its_url_is_downloaded_again(model_path, tmp_path):
+    """The download cache outlives a job on a worker: it must not serve a model that was replaced at the same URL,
+    nor pair a cached old .safetensors with a new .json."""
+    from fusets_dl.openeo import context as ctx_mod
+
+    served = tmp_path / "served"
+    served.mkdir()
+    first = fdl.load_model(model_path)
+    first.save(served / "m")
+    handler = functools.partial(_QuietHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/m.json"
+    try:
+        ctx_mod._load.cache_clear()
+        assert model_from_context({"model": url}).sha256 == first.sha256
+        second = fdl.load_model(model_path)
+        with torch.no_grad():
+            for p in second.network.parameters():
+                p.add_(0.5)
+        second.save(served / "m")  # a new model at the same URL (e.g. ".../latest.json")
+        ctx_mod._load.cache_clear()  # a new job on the same worker
+        again = model_from_context({"model": url})
+        assert again.sha256 == second.sha256 != first.sha256
+    finally:
+        server.shutdown()
+        server.server_close()
+        ctx_mod._load.cache_clear()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
