@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .evaluation.comparison import CompareConfig, CompareResult
     from .features import FeatureSpec
     from .models import FusionModel
+    from .reconstruction import Calibration
     from .segmentation import SegmentConfig, Segmenter
     from .training import TrainConfig
 
@@ -182,9 +183,9 @@ class FusionDatasetAccessor:
         *,
         freq: str | None = None,
         smooth: bool | None = None,
-        lam: float = 1000.0,
+        lam: float | None = None,
         obs_std: float = 0.03,
-        weights: dict[str, float] | str | None = "model",
+        weights: dict[str, Any] | Calibration | str | None = "model",
         predicted: xr.DataArray | None = None,
         batch_size: int | None = None,
         device: str | None = None,

@@ -210,12 +210,17 @@ def _add_reconstruct(sub: _Sub) -> argparse.ArgumentParser:
     rc.add_argument("-o", "--output", required=True, help="output netCDF path")
     rc.add_argument("--freq", default=None, help="regular output grid, e.g. 5D (default: the cube dates)")
     rc.add_argument("--no-smooth", action="store_true", help="skip the weighted Whittaker smoothing")
-    rc.add_argument("--lam", type=float, default=1000.0, help="Whittaker lambda on a 1-day grid")
+    rc.add_argument("--lam", type=float, default=None,
+                    help="Whittaker lambda on a 1-day grid (default: 1000, or the calibration's; given, it selects the fixed setting)")
     rc.add_argument("--weights", choices=("model", "auto", "fixed"), default="model",
                     help="model: the model's own calibration (on a cube it was not trained on: a setting chosen on held-out "
                          "spells of the cube's central window; under 200 pixels the transfer setting, or S2 only where the "
                          "model explains none of the cube's clear views; a warning says which); "
                          "auto: calibrate on held-out spells of a sample of the whole cube; fixed: inverse-variance weights")
+    rc.add_argument("--calibration-from", default=None, metavar="PATH",
+                    help="use the setting of an earlier calibration as it is, no calibration here (one setting for every tile "
+                         "of a region): a reconstruction made with --weights auto (its attrs) or a Calibration.to_dict() JSON "
+                         "(default: none, the setting of --weights)")
     rc.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")
     rc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     rc.add_argument("--overwrite", action="store_true", help="replace an existing output")

@@ -124,6 +124,8 @@ def check_args(args: argparse.Namespace) -> None:
     lam = getattr(args, "lam", None)
     if lam is not None and not lam > 0:
         bad.append(f"--lam: expected a number > 0, found {lam}")
+    if getattr(args, "calibration_from", None) is not None and (lam is not None or getattr(args, "weights", "model") != "model"):
+        bad.append("--calibration-from: the calibration sets the weights and lambda itself; expected no --lam and no --weights")
     tol = getattr(args, "tolerance", None)
     if tol is not None:
         try:
@@ -276,7 +278,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     ----------
     args : argparse.Namespace
         ``cube``, ``model``, ``output``, ``freq``, ``no_smooth``, ``lam``, ``weights``,
-        ``chunk``, ``device``, ``overwrite``.
+        ``calibration_from``, ``chunk``, ``device``, ``overwrite``.
 
     Returns
     -------
@@ -290,12 +292,53 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
     cube = open_cube(args.cube, chunks={"y": args.chunk, "x": args.chunk})
     model = load_model(args.model)
-    weights = {"model": "model", "auto": "auto", "fixed": None}[getattr(args, "weights", "model")]
+    weights: Any = {"model": "model", "auto": "auto", "fixed": None}[getattr(args, "weights", "model")]
+    if getattr(args, "calibration_from", None) is not None:
+        weights = read_calibration(Path(args.calibration_from))
     rec = reconstruct(cube, model, freq=args.freq, smooth=False if args.no_smooth else None, lam=args.lam, weights=weights,
                       device=args.device)
     write_netcdf(rec, Path(args.output), overwrite=args.overwrite)
     print(f"reconstructed NDVI written to {args.output}")
     return 0
+
+
+def read_calibration(path: Path) -> Any:
+    """The calibration of ``--calibration-from``: a JSON file (``Calibration.to_dict()``) or a calibrated reconstruction.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        ``.json``, or a netCDF/Zarr reconstruction whose attrs hold the ``calibration_*`` keys.
+
+    Returns
+    -------
+    Calibration
+        Checked by :meth:`~fusets_dl.reconstruction.Calibration.from_dict`.
+
+    Raises
+    ------
+    ConfigError
+        A missing or unreadable file, or one that holds no calibration.
+    """
+    import xarray as xr
+
+    from ..reconstruction import Calibration
+
+    if not path.exists():
+        raise ConfigError(f"--calibration-from: expected a calibration .json or a calibrated reconstruction, found no {path}")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(path.read_text())
+        else:
+            with xr.open_dataset(path, engine="zarr" if path.is_dir() else None) as ds:
+                data = dict(ds.attrs)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--calibration-from: could not read {path}: {exc}") from exc
+    try:
+        return Calibration.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"--calibration-from {path}: {exc} (a reconstruction made with --weights fixed, or with the "
+                          "model's own calibration on a cube too small to calibrate, records none)") from exc
 
 
 def cmd_phenology(args: argparse.Namespace) -> int:

@@ -89,7 +89,9 @@ class CompareConfig:
     seed : int
         Seed of the spell positions and of the pixel sample.
     lam : float
-        Whittaker parameter (1-day grid) for the fusion and the Whittaker baseline.
+        Whittaker parameter (1-day grid) for the Whittaker baseline and the
+        fixed-setting fusion row (``fusion_fixed``); the ``fusion`` rows are
+        ``reconstruct``'s default (the model's own calibration).
     mogpr : dict
         :class:`~fusets_dl.baselines.GPConfig` fields for MOGPR.
     period : (start, end), optional
@@ -549,7 +551,7 @@ def _cmp_extra_models(inputs: GapInputs, models: dict[str, Any]) -> dict[str, _R
                 f"expected the same as the main model: {model.blocks.get('test')} of size {model.blocks.get('block_size')}"
             )
         t0 = time.perf_counter()
-        rec = reconstruct(cube_h, extra, lam=inputs.config.lam)[["NDVI", "NDVI_std"]].compute().isel(inputs.pixels)
+        rec = reconstruct(cube_h, extra)[["NDVI", "NDVI_std"]].compute().isel(inputs.pixels)
         pred, std = (rec[v].transpose("time", "pixel").values for v in ("NDVI", "NDVI_std"))
         runs[f"fusion[{name}]"] = (pred, time.perf_counter() - t0, cube_h.sizes["y"] * cube_h.sizes["x"], std)
     return runs

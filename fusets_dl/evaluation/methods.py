@@ -131,7 +131,7 @@ def _fill_fusion(inputs: GapInputs) -> Filled:
 
     with warnings.catch_warnings():  # scoring the default on another site is the point here, not a user's oversight
         warnings.filterwarnings("ignore", message=re.escape(FOREIGN_CUBE_WARNING), category=UserWarning)
-        rec = reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, predicted=inputs.prediction)
+        rec = reconstruct(inputs.cube, inputs.model, predicted=inputs.prediction)  # no lam: given, it would ask for the fixed setting
     return _filled(rec, inputs)
 
 

@@ -203,7 +203,9 @@ def _predict(sec: Mapping[str, Any]) -> list[str]:
 
 
 def _reconstruct(sec: Mapping[str, Any]) -> list[str]:
+    from ..reconstruction import Calibration
     from ..reconstruction.api import check_reconstruct_options, reconstruct
+    from ..reconstruction.calibrate import is_calibration
 
     out = []
     if "freq" in sec and (msg := _whole_days(sec["freq"], "freq")):
@@ -216,12 +218,22 @@ def _reconstruct(sec: Mapping[str, Any]) -> list[str]:
     defaults = {k: p.default for k, p in inspect.signature(reconstruct).parameters.items()}
     kw = {k: sec.get(k, defaults[k]) for k in ("lam", "obs_std", "pred_gap_days", "debias_days")}
     bad = [f"{k}: expected a number{'' if k in ('lam', 'obs_std') else ' or null'}, found {type(v).__name__} {v!r}"
-           for k, v in kw.items() if not _real(v) and not (v is None and k in ("pred_gap_days", "debias_days"))]
+           for k, v in kw.items() if not _real(v) and not (v is None and k != "obs_std")]
     if bad:  # the type first; the ranges are the reconstruction's own check
         return out + bad
     weights = sec.get("weights", defaults["weights"])
+    if is_calibration(weights):
+        try:  # a calibration made once for the whole job (Calibration.to_dict() or a calibrated output's attrs)
+            Calibration.from_dict(weights)
+        except ConfigError as exc:
+            out.append(f"weights: {exc}")
+        given = [k for k in ("lam", "pred_gap_days", "debias_days") if sec.get(k) is not None]
+        if given:
+            out.append(f"weights: a calibration sets lam, pred_gap_days and debias_days itself, found {given} given as well")
+        return out
     try:
-        check_reconstruct_options(None if weights in ("model", "auto") else weights, **kw)
+        check_reconstruct_options(None if weights in ("model", "auto") else weights,
+                                  **{**kw, "lam": 1000.0 if kw["lam"] is None else kw["lam"]})
     except ConfigError as exc:
         out.append(str(exc).removeprefix("reconstruct: "))
     return out

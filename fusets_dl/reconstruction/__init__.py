@@ -3,13 +3,15 @@
 Modules: :mod:`.api` (``reconstruct``, the xarray flow), :mod:`.kernels`
 (the NumPy kernels over pixel blocks, ``SOURCE_FLAGS``, the long-gap guard),
 :mod:`.calibrate` (:func:`.calibrate.calibrate`: weights, lambda and guard chosen on held-out
-spells, for ``reconstruct(weights="auto")``) and :mod:`.uncertainty` (the std
+spells, for ``reconstruct(weights="auto")``; a :class:`.calibrate.Calibration`
+given as ``weights`` applies one setting to every tile) and :mod:`.uncertainty` (the std
 of a prediction from the model's test metrics).
 """
 
 from __future__ import annotations
 
 from .api import reconstruct
+from .calibrate import Calibration
 from .kernels import SOURCE_FLAGS
 
-__all__ = ["SOURCE_FLAGS", "reconstruct"]
+__all__ = ["SOURCE_FLAGS", "Calibration", "reconstruct"]

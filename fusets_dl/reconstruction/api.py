@@ -53,7 +53,7 @@ from ..inference import predict_ndvi
 from ..models import FusionModel
 from ..readers.cube import check_cube_values
 from ..validate import check_cube, freq_days, is_finite_positive
-from .calibrate import MIN_HIDDEN, Calibration, calibrate, model_blocks, reads_ndvi
+from .calibrate import MIN_HIDDEN, Calibration, calibrate, is_calibration, model_blocks, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
 from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 from .uncertainty import pred_std_table
@@ -382,14 +382,26 @@ def _foreign_calibration(
     return cal, window
 
 
+def _given_calibration(weights: Any, lam_given: bool, pred_gap_days: float | None, debias_days: float | None) -> Calibration | None:
+    """``weights`` as a calibration (a :class:`Calibration`, its ``to_dict()`` or a calibrated output's attrs), else None."""
+    if not is_calibration(weights):
+        return None
+    given = weights if isinstance(weights, Calibration) else Calibration.from_dict(weights)
+    clash = [f"{k}={v!r}" for k, v in (("pred_gap_days", pred_gap_days), ("debias_days", debias_days)) if v is not None]
+    if lam_given or clash:
+        raise ConfigError(f"reconstruct: weights: a calibration sets lam, pred_gap_days and debias_days itself, found "
+                          f"{', '.join((['lam'] if lam_given else []) + clash)} given as well: pass the calibration or the options")
+    return given
+
+
 def _stored_calibration(
-    cube: xr.Dataset, model: FusionModel, lam: float, pred_gap_days: float | None, debias_days: float | None,
+    cube: xr.Dataset, model: FusionModel, lam_given: bool, pred_gap_days: float | None, debias_days: float | None,
 ) -> dict[str, Any] | None:
     """The model's own calibration (``info["reconstruction"]``) on its own period, unless the call sets the smoother itself."""
     stored = (getattr(model, "info", None) or {}).get("reconstruction")
     if not stored or any(k not in stored for k in _CAL_FIELDS):
         return None
-    if lam != 1000.0 or pred_gap_days is not None or debias_days is not None:
+    if lam_given or pred_gap_days is not None or debias_days is not None:
         log.info("reconstruct: lam, pred_gap_days or debias_days given: the fixed setting, not the model's calibration")
         return None
     if not _own_period(cube, model):
@@ -440,9 +452,9 @@ def reconstruct(
     *,
     freq: str | None = None,
     smooth: bool | None = None,
-    lam: float = 1000.0,
+    lam: float | None = None,
     obs_std: float = 0.03,
-    weights: dict[str, float] | str | None = "model",
+    weights: dict[str, Any] | Calibration | str | None = "model",
     predicted: xr.DataArray | None = None,
     pred_gap_days: float | None = None,
     calibration: dict[str, Any] | None = None,
@@ -469,12 +481,15 @@ def reconstruct(
         against 0.73 / 0.69 x linear interpolation, seeds 0 / 1). It runs on
         the output grid when ``freq`` is given, otherwise on a daily grid
         sampled back at the cube dates.
-    lam : float
+    lam : float, optional
         Whittaker smoothing parameter for a 1-day grid (converted to the grid
         step as ``lam / step**3``); 1000 keeps features of about a month.
+        Default None: 1000 in the fixed setting, the calibration's own in a
+        calibrated one. Given (even as 1000), it asks for the fixed setting
+        under ``weights="model"``.
     obs_std : float
         Standard deviation of a clear observation (NDVI units).
-    weights : dict, "model", "auto" or None
+    weights : dict, Calibration, "model", "auto" or None
         ``"model"`` (default): the setting the model chose on hidden spells of
         its own validation blocks when it was trained
         (``model.info["reconstruction"]``, :class:`~fusets_dl.TrainConfig`
@@ -511,6 +526,15 @@ def reconstruct(
         reconstruction itself stays lazy); the given ``lam`` and
         ``pred_gap_days`` are then ignored and the choice is recorded in the
         output attrs (``calibration_*``).
+        A :class:`~fusets_dl.reconstruction.calibrate.Calibration` (or its
+        ``to_dict()``, or the attrs of a calibrated reconstruction): that
+        setting, std factor and std growth as they are, with no calibration
+        at the call: one setting for every tile of a region (calibrate once,
+        pass it to each; the openEO context takes the dict). ``lam``,
+        ``pred_gap_days`` and ``debias_days`` are then the calibration's.
+        With ``smooth=True`` given, a calibration that chose the S2-only
+        setting smooths the clear views (``lam``, default 1000) instead of
+        interpolating them.
     predicted : xarray.DataArray, optional
         Predictions already computed (e.g. by :func:`predict_ndvi`).
     pred_gap_days : float, optional
@@ -546,8 +570,9 @@ def reconstruct(
     ------
     ConfigError
         Unknown ``weights`` keys or string, ``lam`` or ``obs_std`` not
-        positive, a negative ``pred_gap_days``, or a ``freq`` that is not a
-        whole number of days.
+        positive, a negative ``pred_gap_days``, a ``freq`` that is not a
+        whole number of days, or a calibration given as ``weights`` together
+        with ``lam``, ``pred_gap_days`` or ``debias_days``.
     InsufficientDataError
         ``weights="auto"`` on a cube where no sampled pixel keeps enough clear
         observations around a hidden spell.
@@ -566,10 +591,22 @@ def reconstruct(
     """
     if smooth is not None and not isinstance(smooth, (bool, np.bool_)):
         raise ConfigError(f"reconstruct: smooth: expected True, False or None, found {type(smooth).__name__} {smooth!r}")
+    lam_given = lam is not None
     if getattr(model, "kind", None) == "sequence":  # the whole-series model: its own reconstruction
         from .sequence import reconstruct_sequence
 
-        return reconstruct_sequence(cube, model, freq=freq, smooth=bool(smooth), lam=lam, obs_std=obs_std, predicted=predicted, **predict_kwargs)
+        ignored = [k for k, v in (("weights", None if isinstance(weights, str) and weights == "model" else weights),
+                                  ("calibration", calibration), ("pred_gap_days", pred_gap_days), ("debias_days", debias_days))
+                   if v is not None]
+        if ignored:
+            warn_user(f"reconstruct: {', '.join(ignored)} set the per-date model's smoother; a sequence model fills with its own "
+                      "mean and std (and its std's refit on a cube it was not trained on): ignored")
+        return reconstruct_sequence(cube, model, freq=freq, smooth=bool(smooth), lam=1000.0 if lam is None else lam, obs_std=obs_std,
+                                    predicted=predicted, **predict_kwargs)
+    lam = 1000.0 if lam is None else lam
+    given = _given_calibration(weights, lam_given, pred_gap_days, debias_days)
+    if given is not None:
+        weights = None
     smooth_given = smooth is not None
     smooth = True if smooth is None else bool(smooth)
     check_cube(cube, need_target=True)
@@ -580,9 +617,10 @@ def reconstruct(
         raise ConfigError(f"reconstruct: weights: expected a dict, 'model', 'auto' or None, found {weights!r}")
     stored = None
     if weights == "model":
-        stored = _stored_calibration(cube, model, lam, pred_gap_days, debias_days)
+        stored = _stored_calibration(cube, model, lam_given, pred_gap_days, debias_days)
         weights = None
     auto = weights == "auto"
+    user_lam = lam
     if calibration is not None and not auto:
         warnings.warn("reconstruct: calibration options are used only with weights='auto'; they were ignored",
                       UserWarning, stacklevel=2)
@@ -594,6 +632,8 @@ def reconstruct(
     # the given prediction, else None: the model then predicts the sampled pixels only (bounded)
     if auto:
         cal = _rec_calibrated(cube, model, predicted, calibration, obs_std)
+    elif given is not None:
+        cal = given
     elif foreign and not smooth_given:  # an explicit smooth would undo a chosen setting (a low weight works by smoothing)
         cal, cal_window = _foreign_calibration(cube, model, predicted, obs_std, predict_kwargs.get("device"))
     if cal is not None or stored is not None:
@@ -604,8 +644,12 @@ def reconstruct(
     skill = _transfer_check(cube, pred) if foreign and cal is None else None
     if skill is not None and skill.useless:
         weights, lam, pred_gap_days, debias_days = {"predicted": 0.0}, None, None, None
-    if (auto or stored is not None) and lam is None:  # the S2-only setting: no smoothing
-        smooth, lam = False, 1000.0
+    if (cal is not None or stored is not None) and lam is None:  # the S2-only setting: no smoothing, unless asked for
+        if smooth_given and smooth:
+            log.info("reconstruct: the calibration chose the clear views alone; smooth=True: they are smoothed (lambda %g)", user_lam)
+        else:
+            smooth = False
+        lam = user_lam
     growth = None  # the std of filled values grows with the distance to a clear view in the calibrated settings
     if cal is not None:
         growth = cal.std_growth_days
@@ -652,6 +696,7 @@ def reconstruct(
     if cal is not None:
         out.attrs.update(cal.to_attrs())
         out.attrs["calibration_source"] = "this cube (weights='auto')" if auto else (
+            f"given (weights=Calibration, chosen on {cal.n_pixels} pixels, blocks {cal.blocks!r})") if given is not None else (
             f"this cube, a cube the model was not trained on: held-out spells of its window {cal_window} (weights='model')")
     elif skill is not None:
         out.attrs["calibration_source"] = ("a cube the model was not trained on: " + (

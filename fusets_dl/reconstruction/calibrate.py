@@ -47,6 +47,7 @@ from __future__ import annotations
 import itertools
 import logging
 import numbers
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,7 @@ from .uncertainty import pred_std_table
 if TYPE_CHECKING:
     from ..models import FusionModel
 
-__all__ = ["S2_ONLY", "Calibration", "CalibrationGrid", "calibrate", "calibrate_sites", "model_blocks", "pool_calibrations", "reads_ndvi",
+__all__ = ["S2_ONLY", "Calibration", "CalibrationGrid", "calibrate", "calibrate_sites", "check_setting", "is_calibration", "model_blocks", "pool_calibrations", "reads_ndvi",
            "score_settings", "std_scale_for"]
 
 log = logging.getLogger("fusets_dl")
@@ -236,6 +237,143 @@ class Calibration:
             The dataclass fields.
         """
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        """A calibration from :meth:`to_dict` or from a reconstruction's attrs (:meth:`to_attrs`).
+
+        This is how one setting reaches every tile of a region: calibrate once
+        (``reconstruct(..., weights="auto")`` on a representative part, or
+        :func:`calibrate_sites`), then pass the result, or the output's attrs,
+        as ``reconstruct(..., weights=...)`` (an openEO context takes it as
+        JSON).
+
+        Parameters
+        ----------
+        data : mapping
+            The fields of :meth:`to_dict` (``settings`` and the scores;
+            ``table`` optional), or attrs holding the ``calibration_*`` keys
+            of :meth:`to_attrs` (other attrs are ignored; -1 stands for None).
+
+        Returns
+        -------
+        Calibration
+            The calibration, its setting checked.
+
+        Raises
+        ------
+        ConfigError
+            Neither form, a missing key, or a setting out of range (a
+            negative weight, a lambda not > 0, a negative distance, a std
+            factor not > 0), with the value found.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"Calibration.from_dict: expected a mapping, found {type(data).__name__}")
+        if "settings" in data:
+            fields = dict(data)
+        elif "calibration_w_pred" in data:
+            fields = _fields_from_attrs(data)
+        else:
+            raise ConfigError("Calibration.from_dict: expected Calibration.to_dict() (a 'settings' key) or a reconstruction's "
+                              f"attrs (the calibration_* keys), found keys {sorted(map(str, data))[:12]}")
+        missing = [k for k in ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels", "n_hidden", "blocks") if k not in fields]
+        unknown = sorted(set(fields) - {f.name for f in cls.__dataclass_fields__.values()})
+        if missing or unknown:
+            raise ConfigError(f"Calibration.from_dict: expected the fields of Calibration.to_dict(), found {sorted(fields)} "
+                              f"(missing {missing}, unknown {unknown})")
+        fields["settings"] = check_setting(fields["settings"])
+        growth = fields.get("std_growth_days")
+        if not is_finite_positive(fields.get("std_scale", 1.0)) or not (growth is None or is_finite_positive(growth)):
+            raise ConfigError(f"Calibration.from_dict: expected std_scale > 0 and std_growth_days > 0 or None, found "
+                              f"{fields.get('std_scale')!r}, {growth!r}")
+        return cls(**fields)
+
+
+def is_calibration(value: Any) -> bool:
+    """Whether ``value`` is a calibration: a :class:`Calibration`, its ``to_dict()`` or attrs with ``calibration_*`` keys.
+
+    Parameters
+    ----------
+    value : object
+        A ``weights`` argument of :func:`~fusets_dl.reconstruction.reconstruct`.
+
+    Returns
+    -------
+    bool
+        True for a calibration in any of its forms (not checked: see :meth:`Calibration.from_dict`).
+    """
+    if isinstance(value, Calibration):
+        return True
+    return isinstance(value, Mapping) and ("settings" in value or any(str(k).startswith("calibration_") for k in value))
+
+
+def _fields_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`Calibration` fields written by :meth:`Calibration.to_attrs` (-1: None)."""
+    keys = ("w_pred", "lam", "pred_gap_days", "debias_days", "rmse", "rmse_prediction", "rmse_default", "pixels", "hidden",
+            "blocks", "std_scale", "std_growth_days")
+    missing = [f"calibration_{k}" for k in keys if f"calibration_{k}" not in attrs]
+    if missing:
+        raise ConfigError(f"Calibration.from_dict: attrs: expected every calibration_* key of Calibration.to_attrs(), found no {missing}")
+    a = {k: attrs[f"calibration_{k}"] for k in keys}
+
+    def _opt(v: Any) -> float | None:
+        return None if float(v) == -1.0 else float(v)
+
+    try:
+        return {
+            "settings": {"w_pred": float(a["w_pred"]), "lam": _opt(a["lam"]), "pred_gap_days": _opt(a["pred_gap_days"]),
+                         "debias_days": _opt(a["debias_days"])},
+            "rmse": float(a["rmse"]), "rmse_prediction": float(a["rmse_prediction"]), "rmse_default": float(a["rmse_default"]),
+            "n_pixels": int(a["pixels"]), "n_hidden": int(a["hidden"]), "blocks": str(a["blocks"]),
+            "std_scale": float(a["std_scale"]), "std_growth_days": _opt(a["std_growth_days"]),
+        }
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"Calibration.from_dict: attrs: expected numbers in the calibration_* keys, found {exc}") from exc
+
+
+def check_setting(setting: Any) -> dict[str, Any]:
+    """A reconstruction setting (``w_pred``, ``lam``, ``pred_gap_days``, ``debias_days``), checked.
+
+    Parameters
+    ----------
+    setting : mapping
+        ``w_pred`` (>= 0; None: the fixed inverse-variance weight), ``lam``
+        (> 0, or None: no smoothing), ``pred_gap_days`` (>= 0 or None),
+        ``debias_days`` (> 0 or None; optional).
+
+    Returns
+    -------
+    dict
+        The setting with floats (None kept).
+
+    Raises
+    ------
+    ConfigError
+        A missing or unknown key, or a value out of range, with the value found.
+    """
+    if not isinstance(setting, Mapping):
+        raise ConfigError(f"calibration setting: expected a mapping, found {type(setting).__name__} {setting!r}")
+    need, opt = ("w_pred", "lam", "pred_gap_days"), ("debias_days", "std_growth_days")
+    missing, unknown = [k for k in need if k not in setting], sorted(set(setting) - set(need) - set(opt))
+    if missing or unknown:
+        raise ConfigError(f"calibration setting: expected keys {list(need)} (and optionally {list(opt)}), found {sorted(setting)}")
+
+    def _num(v: Any) -> bool:
+        return isinstance(v, numbers.Real) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+    rules = {"w_pred": (lambda v: v is None or (_num(v) and v >= 0), "a number >= 0 or None"),
+             "lam": (lambda v: v is None or (_num(v) and v > 0), "a number > 0 or None"),
+             "pred_gap_days": (lambda v: v is None or (_num(v) and v >= 0), "a number >= 0 or None"),
+             "debias_days": (lambda v: v is None or (_num(v) and v > 0), "a number > 0 or None"),
+             "std_growth_days": (lambda v: v is None or (_num(v) and v > 0), "a number > 0 or None")}
+    out: dict[str, Any] = {}
+    for key, v in setting.items():
+        ok, want = rules[key]
+        if not ok(v):
+            raise ConfigError(f"calibration setting: {key}: expected {want}, found {type(v).__name__} {v!r}")
+        out[key] = None if v is None else float(v)
+    out.setdefault("debias_days", None)
+    return out
 
 
 #: Fewest hidden values :func:`calibrate` chooses a setting on without a warning (fewer: the choice is noise;

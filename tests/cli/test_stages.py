@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -68,6 +69,15 @@ def test_train_and_predict_subcommands(tmp_path, capsys):
     rec_auto = tmp_path / "rec_auto.nc"  # --weights auto: chosen on held-out spells of this cube, recorded in the attrs
     assert main(["-q", "reconstruct", str(cube), str(tmp_path / "m"), "-o", str(rec_auto), "--weights", "auto"]) == 0
     assert xr.open_dataset(rec_auto).attrs["calibration_source"] == "this cube (weights='auto')"
+    # that setting reused as it is on another tile (here the same cube): the same values, no calibration
+    rec_from = tmp_path / "rec_from.nc"
+    assert main(["-q", "reconstruct", str(cube), str(tmp_path / "m"), "-o", str(rec_from), "--calibration-from", str(rec_auto)]) == 0
+    with xr.open_dataset(rec_auto) as a, xr.open_dataset(rec_from) as b:
+        np.testing.assert_array_equal(a["NDVI"].values, b["NDVI"].values)
+        np.testing.assert_array_equal(a["NDVI_std"].values, b["NDVI_std"].values)
+        assert b.attrs["calibration_source"].startswith("given (weights=Calibration") and b.attrs["calibration_lam"] == a.attrs["calibration_lam"]
+    assert main(["-q", "reconstruct", str(cube), str(tmp_path / "m"), "-o", str(tmp_path / "r2.nc"), "--calibration-from", str(pred)]) == 2
+    assert "--calibration-from" in capsys.readouterr().err and not (tmp_path / "r2.nc").exists()
     ph = tmp_path / "ph.nc"
     assert main(["-q", "phenology", str(rec), "-o", str(ph), "--start", "2021-01-01", "--end", "2021-12-31"]) == 0
     assert "seasons" in capsys.readouterr().out
@@ -108,6 +118,8 @@ def test_segment_subcommand_trains_saves_and_reuses(tmp_path, capsys):
         (["align", "--s1", "S1", "--s2", "S2", "-o", "c.nc", "--tolerance", "soon"], r"--tolerance: expected a duration"),
         (["align", "--s1", "S1", "--s2", "S2", "-o", "c.nc", "--freq", "1M"], r"--freq.*calendar length"),
         (["reconstruct", "CUBE", "m", "-o", "r.nc", "--freq", "12h"], r"--freq: expected a whole number of days"),
+        (["reconstruct", "CUBE", "m", "-o", "r.nc", "--calibration-from", "c.json", "--lam", "10"],
+         r"--calibration-from: the calibration sets the weights and lambda itself; expected no --lam and no --weights"),
         (["phenology", "CUBE", "-o", "p.nc", "--max-seasons", "0", "--chunk", "0"], r"--chunk: expected an integer >= 1.*--max-seasons"),
         (["segment", "CUBE", "-o", "OUTDIR"], r"expected a file path .*found a folder"),
         # a saved segmenter has its own classes, views and epochs; k-means no epochs (silently ignored before)

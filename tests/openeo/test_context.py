@@ -146,6 +146,23 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+#: A calibration made once for a whole job, as ``Calibration.to_dict()`` writes it (JSON).
+_CAL = {"settings": {"w_pred": 0.3, "lam": 100.0, "pred_gap_days": 20.0, "debias_days": 30.0}, "rmse": 0.05, "rmse_prediction": 0.06,
+        "rmse_default": 0.07, "n_pixels": 300, "n_hidden": 900, "blocks": "all", "table": [], "std_scale": 0.8, "std_growth_days": 20.0}
+
+
+def test_a_calibration_travels_in_the_context():
+    """One setting for every tile: the context's reconstruct weights take a calibration (its dict, or the attrs of a
+    calibrated output), checked when the UDF code is made; lam may be null (the default)."""
+    ctx = check_context("reconstruct", {"model": "m", "reconstruct": {"weights": _CAL, "lam": None}})
+    assert ctx["reconstruct"]["weights"] == _CAL
+    attrs = {"calibration_w_pred": 0.3, "calibration_lam": 100.0, "calibration_pred_gap_days": 20.0, "calibration_debias_days": 30.0,
+             "calibration_rmse": 0.05, "calibration_rmse_prediction": 0.06, "calibration_rmse_default": 0.07, "calibration_pixels": 300,
+             "calibration_hidden": 900, "calibration_blocks": "all", "calibration_std_scale": 0.8, "calibration_std_growth_days": 20.0,
+             "title": "fusets_dl reconstructed NDVI"}
+    assert "weights" in udf_code("reconstruct", model="https://example.org/m.json", reconstruct={"weights": attrs})
+
+
 @pytest.mark.parametrize(
     ("context", "message"),
     [
@@ -163,6 +180,11 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         ({"s2": {"harmonize": "yes"}}, r"\['s2'\] harmonize: expected 'auto', True or False, found 'yes'"),
         ({"reconstruct": {"weights": {"x": 1}}, "align": {"min_clear_fraction": 80}},
          r"(?s)2 bad option values:.*min_clear_fraction: expected a fraction in \[0, 1\].*weights: expected keys"),
+        ({"reconstruct": {"weights": {"settings": {"w_pred": -1, "lam": 10, "pred_gap_days": None}}}},
+         r"weights: Calibration.from_dict: expected the fields of Calibration.to_dict\(\)"),
+        ({"reconstruct": {"weights": {"calibration_w_pred": 1.0}}}, r"weights: Calibration.from_dict: attrs: expected every calibration_"),
+        ({"reconstruct": {"weights": _CAL, "lam": 100}},
+         r"weights: a calibration sets lam, pred_gap_days and debias_days itself, found \['lam'\] given as well"),
     ],
 )
 def test_udf_code_refuses_bad_option_values(context, message):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -585,3 +587,102 @@ def test_calibrate_sites_falls_back_to_the_fixed_setting_and_logs_why(caplog):
         out = calibrate_sites(_model(), [short, cube], [{}, {}], ["short", "long"])
     assert "sites ['short'] hold no calibration spell; the setting is chosen on ['long']" in caplog.text
     assert out is not None and list(out["sites"]) == ["long"]
+
+
+def _calibration(**over):
+    from fusets_dl.reconstruction import Calibration
+
+    fields = {**_stored({"w_pred": 1.0, "lam": 100.0, "pred_gap_days": 0.0, "debias_days": 30.0}), "std_scale": 0.5,
+              "std_growth_days": 20.0}
+    fields = {k: v for k, v in fields.items() if k not in ("gap_days", "n_gaps", "seed")}
+    return Calibration(**{**fields, **over})
+
+
+def test_a_given_calibration_is_used_as_it_is_on_any_cube():
+    """One setting for every tile: a Calibration (or its dict, or a calibrated output's attrs) as weights."""
+    from fusets_dl.reconstruction import Calibration
+
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    cal = _calibration()
+    m = _model()
+    scene = {"start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10]}
+    m.info = {"reconstruction": {**cal.to_dict(), "gap_days": 60.0, "n_gaps": 3, "seed": 0}, "scene": scene}
+    stored = fdl.reconstruct(cube, m, predicted=pred + 0.15)  # the same calibration, stored with the model
+    m.info = {"scene": {"start": "2019-01-01", "end": "2019-12-31"}}  # now a model of another period: no calibration at the call
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        given = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=cal)
+    np.testing.assert_array_equal(given["NDVI"].values, stored["NDVI"].values)
+    np.testing.assert_array_equal(given["NDVI_std"].values, stored["NDVI_std"].values)
+    assert given.attrs["calibration_source"] == "given (weights=Calibration, chosen on 10 pixels, blocks 'val')"
+    assert given.attrs["calibration_std_scale"] == 0.5 and given.attrs["std_growth_days"] == 20.0
+    fixed = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=None)
+    assert not np.array_equal(given["NDVI"].values, fixed["NDVI"].values)
+    # the same from its dict (JSON) and from the attrs of the output: the tile-by-tile route
+    from_json = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=json.loads(json.dumps(cal.to_dict())))
+    from_attrs = cube.fusion.reconstruct(m, predicted=pred + 0.15, weights=dict(given.attrs))
+    for other in (from_json, from_attrs):
+        np.testing.assert_array_equal(other["NDVI"].values, given["NDVI"].values)
+        np.testing.assert_array_equal(other["NDVI_std"].values, given["NDVI_std"].values)
+    back = Calibration.from_dict(given.attrs)
+    assert back.settings == cal.settings and back.std_scale == 0.5 and back.std_growth_days == 20.0 and back.table == []
+    # the calibration sets the smoother: the caller's own options clash
+    for kw, word in (({"lam": 1000.0}, "lam"), ({"pred_gap_days": 5.0}, "pred_gap_days=5.0"), ({"debias_days": 10.0}, "debias_days=10.0")):
+        with pytest.raises(ConfigError, match=rf"a calibration sets lam, pred_gap_days and debias_days itself, found {word} given"):
+            fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=cal, **kw)
+    # the S2-only choice: interpolated, or smoothed when smooth=True is asked for
+    s2 = _calibration(settings={"w_pred": 0.0, "lam": None, "pred_gap_days": None, "debias_days": None})
+    plain = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=s2)
+    smoothed = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=s2, smooth=True)
+    assert plain.attrs["smoothing"] == "none" and smoothed.attrs["smoothing"] == "weighted Whittaker, lambda 1000.0 (1-day grid)"
+    fixed_s2 = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights={"predicted": 0.0}, smooth=True)
+    np.testing.assert_array_equal(smoothed["NDVI"].values, fixed_s2["NDVI"].values)
+    assert not np.array_equal(plain["NDVI"].values, smoothed["NDVI"].values)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"w_pred": 1.0}, r"expected Calibration.to_dict\(\) \(a 'settings' key\) or a reconstruction's attrs .*found keys \['w_pred'\]"),
+        ({"settings": {"w_pred": 1.0, "lam": 10.0, "pred_gap_days": None}}, r"expected the fields .*missing \['rmse'"),
+        ("auto", r"expected a mapping, found str"),
+        ({"calibration_w_pred": 1.0}, r"attrs: expected every calibration_\* key .*found no \['calibration_lam'"),
+    ],
+)
+def test_calibration_from_dict_bad_input(data, match):
+    from fusets_dl.reconstruction import Calibration
+
+    with pytest.raises(ConfigError, match=match):
+        Calibration.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("settings", "match"),
+    [
+        ({"w_pred": -1.0, "lam": 10.0, "pred_gap_days": None}, r"w_pred: expected a number >= 0 or None, found float -1.0"),
+        ({"w_pred": 1.0, "lam": 0.0, "pred_gap_days": None}, r"lam: expected a number > 0 or None, found float 0.0"),
+        ({"w_pred": 1.0, "lam": 10.0, "pred_gap_days": "10"}, r"pred_gap_days: expected a number >= 0 or None, found str '10'"),
+        ({"w_pred": 1.0, "lam": 10.0}, r"expected keys \['w_pred', 'lam', 'pred_gap_days'\]"),
+        ({"w_pred": 1.0, "lam": 10.0, "pred_gap_days": None, "x": 1}, r"expected keys .*found \['lam', 'pred_gap_days', 'w_pred', 'x'\]"),
+    ],
+)
+def test_a_given_calibrations_setting_is_checked(settings, match):
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    with pytest.raises(ConfigError, match=match):
+        fdl.reconstruct(cube, _model(), predicted=pred, weights={**_calibration().to_dict(), "settings": settings})
+    with pytest.raises(ConfigError, match=r"std_scale > 0 and std_growth_days > 0 or None, found -1.0, 20.0"):
+        fdl.reconstruct(cube, _model(), predicted=pred, weights={**_calibration().to_dict(), "std_scale": -1.0})
+
+
+def test_an_explicit_lam_of_1000_asks_for_the_fixed_setting():
+    """lam defaults to None: lam=1000 given is the caller's choice, not the default, and is no longer mistaken for it."""
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    m = _model()
+    scene = {"start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10]}
+    m.info = {"reconstruction": _stored({"w_pred": 1.0, "lam": 100.0, "pred_gap_days": 0.0, "debias_days": 30.0}), "scene": scene}
+    default = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+    given = fdl.reconstruct(cube, m, predicted=pred + 0.15, lam=1000.0)
+    fixed = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=None)
+    assert default.attrs["calibration_lam"] == 100.0 and "calibration_source" not in given.attrs
+    np.testing.assert_array_equal(given["NDVI"].values, fixed["NDVI"].values)
+    assert not np.array_equal(given["NDVI"].values, default["NDVI"].values)

@@ -69,6 +69,16 @@ def test_bad_options(small_cube: xr.Dataset) -> None:
             reconstruct_sequence(small_cube, tiny_model(), smooth=True, **kw)
 
 
+def test_the_per_date_models_smoother_options_are_ignored_with_a_warning(small_cube: xr.Dataset) -> None:
+    m = tiny_model()
+    ref = fdl.reconstruct(small_cube, m, device="cpu")
+    for kw, words in (({"weights": "auto"}, "weights"), ({"debias_days": 30.0, "pred_gap_days": 10.0}, "pred_gap_days, debias_days"),
+                      ({"calibration": {"seed": 1}}, "calibration")):
+        with pytest.warns(UserWarning, match=rf"reconstruct: {words} set the per-date model's smoother; a sequence model fills with its own"):
+            out = fdl.reconstruct(small_cube, m, device="cpu", **kw)
+        np.testing.assert_array_equal(out["NDVI"].values, ref["NDVI"].values)
+
+
 def test_accessor_and_a_given_prediction(small_cube: xr.Dataset) -> None:
     m = tiny_model()
     ref = reconstruct_sequence(small_cube, m, device="cpu")
