@@ -44,6 +44,7 @@ from .encoding import DEFAULT_CLEAR_CLASSES
 from .optical import open_s2
 from .radar import open_s1
 from .table_columns import FLOAT_NODATA, resolve_columns
+from .wide import is_wide, melt_wide
 
 __all__ = ["open_points", "read_table"]
 
@@ -53,7 +54,6 @@ _CLOUD_ROLES = ("cloud_score", "clear_flag", "cloud_flag", "scl")
 _COORD_ROLES = ("lon", "lat", "geojson", "wkb")
 _SCENE_TIME = re.compile(r"(\d{8}T\d{6})")
 _UINT16_NODATA = 65535
-_WIDE_COLUMN = re.compile(r"^(.+?)-ts(\d+)(-.*)?$")  # WorldCereal wide tables: OPTICAL-B04-ts0-10m
 #: Median spacing of the distinct dates (days) above which a table is taken for coarse composites.
 MAX_REVISIT_DAYS = 16
 _WKT_POINT = re.compile(r"^\s*POINT\s*Z?M?\s*\(\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)", re.IGNORECASE)
@@ -112,6 +112,7 @@ def open_points(
     clear_classes: Iterable[int] = DEFAULT_CLEAR_CLASSES,
     harmonize: Literal["auto"] | bool = "auto",
     points: Sequence[Any] | None = None,
+    wide_freq: Literal["month", "dekad"] | None = None,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Open S1 and S2 point tables as the readers' S1 and S2 datasets on a shared point pseudo-grid.
 
@@ -135,6 +136,12 @@ def open_points(
     points : sequence, optional
         The point ids to keep, in this order along ``x``. Default: every id of
         either table, west to east (by id without coordinates).
+    wide_freq : {"month", "dekad"}, optional
+        A wide table (WorldCereal extractions: one column per band and time
+        step, ``OPTICAL-B04-ts0-10m``, with ``start_date``) is melted to one
+        row per point and composite (:mod:`.wide`), each dated by the start
+        of its composite window; this is the composite period. Default: read
+        from ``start_date`` and ``end_date``.
 
     Returns
     -------
@@ -149,7 +156,8 @@ def open_points(
     ------
     TableError
         Missing or ambiguous columns (found vs expected), unparseable dates,
-        ``points`` that neither table holds.
+        ``points`` that neither table holds, a wide table whose composite
+        period cannot be read.
     DuplicateTimeError
         Two rows for one point and time.
     """
@@ -157,10 +165,8 @@ def open_points(
         raise TableError("open_points: expected an S1 table (or one table with S1 and S2 columns) as the first argument, found None; "
                          "the models fuse S1 with S2, an S2-only table cannot be fused")
     same = s2 is None
-    t1 = read_table(s1)
-    t2 = t1 if same else read_table(s2)
-    for name, table in (("S1", t1), ("S2", t2)):
-        _refuse_wide(table, columns, f"open_points({name})")
+    t1 = _long(read_table(s1), columns, "open_points(S1 and S2)" if same else "open_points(S1)", wide_freq)
+    t2 = t1 if same else _long(read_table(s2), columns, "open_points(S2)", wide_freq)
     c1 = resolve_columns(t1.columns, ("id", "time", *_S1_ROLES), ("scene", "orbit", *_COORD_ROLES), columns, "open_points(S1)")
     c2 = resolve_columns(t2.columns, ("id", "time", *_S2_ROLES), ("time_start", *_CLOUD_ROLES, *_COORD_ROLES), columns, "open_points(S2)")
     for name, table, cols in (("S1", t1, c1), ("S2", t2, c2)):
@@ -182,20 +188,13 @@ def open_points(
     return ds1, ds2
 
 
-def _refuse_wide(table: pd.DataFrame, columns: Mapping[str, str] | None, what: str) -> None:
-    """A ``TableError`` for a wide table (one column per time step, WorldCereal ``OPTICAL-B04-ts0-10m``) without a date column."""
-    if columns and "time" in columns:
-        return
-    wide = [c for c in table.columns if isinstance(c, str) and _WIDE_COLUMN.match(c)]
-    if not wide or resolve_columns(table.columns, (), ("time",), None, what):
-        return
-    steps = sorted({int(_WIDE_COLUMN.match(c).group(2)) for c in wide})
-    raise TableError(
-        f"{what}: expected a long table (one row per point and date, with a date column), found a wide table with "
-        f"{len(wide)} columns over {len(steps)} time steps such as {wide[:3]}; melt it to one row per point and date "
-        "(time step i is start_date plus i composite periods) with the bands named S2-L2A-B04, S2-L2A-B08, S1-SIGMA0-VV, "
-        "S1-SIGMA0-VH (WorldCereal's OPTICAL-*/SAR-* encodings are the same) and a timestamp column"
-    )
+def _long(table: pd.DataFrame, columns: Mapping[str, str] | None, what: str, freq: Literal["month", "dekad"] | None) -> pd.DataFrame:
+    """The table in long form: a wide one (WorldCereal ``OPTICAL-B04-ts0-10m`` without a date column) melted (:mod:`.wide`)."""
+    if not is_wide(table.columns) or resolve_columns(table.columns, (), ("time",), columns, what):
+        return table
+    long = melt_wide(table, what=what, freq=freq, columns=columns)
+    logger.info("%s: a wide table of %d rows melted to %d rows, one per point and composite", what, len(table), len(long))
+    return long
 
 
 def _coarse_step(ds: xr.Dataset) -> tuple[float, int] | None:

@@ -271,13 +271,6 @@ def test_no_s1_table_is_a_table_error():
         read_table(3)
 
 
-def test_wide_table_is_refused_by_name():
-    wide = pd.DataFrame({"sample_id": ["a"], "start_date": ["2017-01-01"], "lon": [1.0], "lat": [2.0],
-                         **{f"{b}-ts{i}-10m": [1000] for b in ("OPTICAL-B04", "OPTICAL-B08", "SAR-VV", "SAR-VH") for i in range(3)}})
-    with pytest.raises(TableError, match="found a wide table with 12 columns over 3 time steps"):
-        open_points(wide)
-
-
 def test_monthly_composites_warn_about_the_revisit(recwarn):
     with pytest.warns(UserWarning, match=r"open_points\(S1 and S2\): the dates are 31 days apart .* expect 6-12-day revisits") as seen:
         open_points(_openeo_points(4, "MS"))
