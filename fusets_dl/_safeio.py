@@ -126,9 +126,23 @@ def read_pair(path: str | Path, fmt: str, version: int, what: str = "model") -> 
         raise ModelError(
             f"{w_path.name}: SHA-256 of the weights is {sha[:16]}..., the sidecar expects "
             f"{str(meta.get('weights_sha256'))[:16]}...: the file was modified, truncated or belongs to another {what}"
+            + _interrupted_save(j_path, sha)
         )
     _check_sidecar(meta, j_path, what)
     return meta, blob, w_path, j_path
+
+
+def _interrupted_save(j_path: Path, sha: str) -> str:
+    """A hint when a save stopped between its two renames: the new weights in place, their sidecar still ``<name>.json.tmp``."""
+    tmp = j_path.with_name(j_path.name + ".tmp")
+    try:
+        pending = json.loads(tmp.read_text(encoding="utf-8")) if tmp.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return ""
+    if isinstance(pending, dict) and pending.get("weights_sha256") == sha:
+        return (f"; {tmp.name} beside it is the sidecar of these weights (a save that stopped before its last rename): "
+                f"rename {tmp.name} to {j_path.name} to load them, or save the model again")
+    return ""
 
 
 def _check_sidecar(meta: dict[str, Any], j_path: Path, what: str) -> None:

@@ -75,6 +75,39 @@ def test_tampered_weights_are_refused(tmp_path):
         load_model(tmp_path / "m")
 
 
+def test_a_save_interrupted_between_its_renames_says_how_to_recover(tmp_path, monkeypatch):
+    """The weights are renamed first, then the sidecar: a crash in between leaves the new weights beside the old
+    sidecar. The load refuses the pair (hash) and names the pending sidecar that fits the weights."""
+    from pathlib import Path
+
+    old, new = _model(), _model()
+    with torch.no_grad():
+        for p in new.network.parameters():
+            p.add_(0.25)
+    old.save(tmp_path / "m")
+    real_replace = Path.replace
+
+    def crash_on_sidecar(self, target):
+        if str(target).endswith(".json"):
+            raise KeyboardInterrupt  # the process stops between the two renames
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", crash_on_sidecar)
+    with pytest.raises(KeyboardInterrupt):
+        new.save(tmp_path / "m")
+    monkeypatch.undo()
+    with pytest.raises(fdl.errors.ModelError, match=r"modified, truncated .*; m.json.tmp beside it is the sidecar of these weights .*"
+                                                    r"rename m.json.tmp to m.json to load them"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m.json.tmp").replace(tmp_path / "m.json")
+    assert load_model(tmp_path / "m").sha256 == new.sha256 != old.sha256
+    # a tampered file with no pending sidecar gets no such hint
+    w = tmp_path / "m.safetensors"
+    w.write_bytes(w.read_bytes()[:-1] + b"x")
+    with pytest.raises(fdl.errors.ModelError, match=r"belongs to another model$"):
+        load_model(tmp_path / "m")
+
+
 def test_truncated_or_missing_files_are_refused(tmp_path):
     _model().save(tmp_path / "m")
     w = tmp_path / "m.safetensors"
