@@ -211,27 +211,59 @@ def _download_pair(url: str) -> Path:
     """Download the ``.json`` and ``.safetensors`` of a model URL into a cache folder; their common stem.
 
     The small ``.json`` sidecar is fetched on every call (once per process:
-    :func:`_load` is cached); the cached weights are reused only while their
-    SHA-256 is the one the sidecar records, so a model replaced at the same
-    URL is downloaded again instead of being served stale from the cache.
+    :func:`_load` is cached). The pair is cached in a folder named by the
+    weights' SHA-256 that the sidecar records, so a model replaced at the same
+    URL is downloaded again, two processes never mix two versions, and
+    downloaded weights that do not have that SHA-256 are refused. When the
+    sidecar cannot be fetched (the network is down), the most recent complete
+    pair cached for this URL is used, with a warning.
     """
     stem = url
     for ext in (".json", ".safetensors"):
         if stem.endswith(ext):
             stem = stem[: -len(ext)]
-    folder = Path(tempfile.gettempdir()) / "fusets_dl_models" / hashlib.sha256(stem.encode()).hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    sidecar = _fetch(stem + ".json")
+    root = Path(tempfile.gettempdir()) / "fusets_dl_models" / hashlib.sha256(stem.encode()).hexdigest()[:16]
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        sidecar = _fetch(stem + ".json")
+    except ModelError:
+        cached = _cached_pair(root)
+        if cached is None:
+            raise
+        logger.warning("openEO UDF: model %s: the sidecar could not be fetched; using the copy cached at %s", stem, cached)
+        return cached
     try:
         want = json.loads(sidecar).get("weights_sha256")
     except (ValueError, AttributeError):  # not a model sidecar: load_model says what it expected
         want = None
+    folder = root / (str(want)[:32] if isinstance(want, str) and want.isalnum() else "unchecked")
+    folder.mkdir(exist_ok=True)
     weights = folder / "model.safetensors"
-    if not (want and weights.exists() and hashlib.sha256(weights.read_bytes()).hexdigest() == want):
-        _write_atomic(weights, _fetch(stem + ".safetensors"))
+    if not (want and weights.exists() and _sha256(weights) == want):
+        blob = _fetch(stem + ".safetensors")
+        if want and hashlib.sha256(blob).hexdigest() != want:
+            raise ModelError(f"openEO UDF: model {stem}.safetensors: the download's SHA-256 is {hashlib.sha256(blob).hexdigest()[:16]}..., "
+                             f"the sidecar expects {str(want)[:16]}... (replaced while it was read, or truncated); run the job again")
+        _write_atomic(weights, blob)
         logger.info("downloaded %s to %s", stem + ".safetensors", weights)
     _write_atomic(folder / "model.json", sidecar)
     return folder / "model"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cached_pair(root: Path) -> Path | None:
+    """The most recently written cached pair under ``root`` whose weights have the SHA-256 its sidecar records, else None."""
+    for folder in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            want = json.loads((folder / "model.json").read_text()).get("weights_sha256")
+            if want and _sha256(folder / "model.safetensors") == want:
+                return folder / "model"
+        except (OSError, ValueError, AttributeError):
+            continue
+    return None
 
 
 @lru_cache(maxsize=4)

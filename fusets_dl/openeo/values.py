@@ -230,7 +230,7 @@ def _reconstruct(sec: Mapping[str, Any]) -> list[str]:
         given = [k for k in ("lam", "pred_gap_days", "debias_days") if sec.get(k) is not None]
         if given:
             out.append(f"weights: a calibration sets lam, pred_gap_days and debias_days itself, found {given} given as well")
-        return out
+        weights = None  # the other options (obs_std) are checked as for any weights
     try:
         check_reconstruct_options(None if weights in ("model", "auto") else weights,
                                   **{**kw, "lam": 1000.0 if kw["lam"] is None else kw["lam"]})

@@ -95,13 +95,31 @@ def _span_steps(start: pd.DatetimeIndex, end: pd.DatetimeIndex, freq: str) -> np
     return np.asarray(months * 3 + ((b.day - 1) // 10 - (a.day - 1) // 10) + 1)
 
 
+def _dates(values: pd.Series, name: str, what: str) -> pd.DatetimeIndex:
+    """Dates of a column: date strings or datetimes, or whole numbers written YYYYMMDD (never nanoseconds since 1970)."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        num = pd.to_numeric(values, errors="coerce")
+        ok = num.notna() & (num == np.floor(num)) & (num >= 1_000_01_01) & (num <= 9999_12_31)
+        t = pd.DatetimeIndex(pd.to_datetime(num.where(ok).astype("Int64").astype(str), format="%Y%m%d", errors="coerce"))
+    else:
+        t = pd.DatetimeIndex(pd.to_datetime(values, errors="coerce"))
+    if t.tz is not None:
+        t = t.tz_convert(None)
+    if t.isna().any():
+        bad = values[np.asarray(t.isna())].iloc[0]
+        raise TableError(f"{what}: {name}: expected dates (or whole numbers YYYYMMDD), found {int(t.isna().sum())} rows that are "
+                         f"not, such as {bad.item() if isinstance(bad, np.generic) else bad!r}")
+    return t
+
+
 def _infer_freq(table: pd.DataFrame, start: pd.DatetimeIndex, n_steps: int, what: str) -> str:
     """The composite period whose count from ``start_date`` to ``end_date`` is the table's number of time steps."""
     if "end_date" not in table.columns:
         raise TableError(f"{what}: a wide table of {n_steps} time steps without an end_date column: its composite period "
                          f"cannot be read; expected wide_freq='month' or 'dekad'")
-    end = pd.DatetimeIndex(pd.to_datetime(table["end_date"], errors="coerce"))
-    fits = [f for f in WIDE_FREQS if np.all(_span_steps(start, end, f) == n_steps)]
+    end = _dates(table["end_date"], "end_date", what)
+    # a row may end early (fewer available time steps, padded with nodata); the longest span is the table's
+    fits = [f for f in WIDE_FREQS if (sp := _span_steps(start, end, f)).max() == n_steps and sp.min() >= 1]
     if not fits:
         spans = {f: sorted(set(_span_steps(start, end, f).tolist()))[:4] for f in WIDE_FREQS}
         raise TableError(f"{what}: a wide table of {n_steps} time steps whose start_date..end_date spans {spans['month']} months "
@@ -147,10 +165,7 @@ def melt_wide(table: pd.DataFrame, *, what: str, freq: Literal["month", "dekad"]
         raise TableError(f"{what}: expected a long table (one row per point and date, with a date column) or a wide one (one "
                          f"column per band and time step) with a start_date column; found {len(wide)} columns such as "
                          f"{list(wide)[:3]} and no start_date")
-    start = pd.DatetimeIndex(pd.to_datetime(table["start_date"], errors="coerce"))
-    if start.isna().any():
-        raise TableError(f"{what}: start_date: expected dates, found {int(start.isna().sum())} rows that are not, such as "
-                         f"{table['start_date'][start.isna()].iloc[0]!r}")
+    start = _dates(table["start_date"], "start_date", what)
     n_steps = max(int(m.group("step")) for m in wide.values()) + 1
     freq = freq or _infer_freq(table, start, n_steps, what)  # type: ignore[assignment]
     bands: dict[str, dict[int, str]] = {}
@@ -166,7 +181,7 @@ def melt_wide(table: pd.DataFrame, *, what: str, freq: Literal["month", "dekad"]
         seen[step] = col
     times = composite_starts(start, n_steps, freq)  # type: ignore[arg-type]
     static = table.drop(columns=list(wide))
-    out = static.loc[static.index.repeat(n_steps)].reset_index(drop=True)
+    out = static.iloc[np.repeat(np.arange(len(static)), n_steps)].reset_index(drop=True)  # by position: any index
     out[TIME_COLUMN] = times.ravel()
     for name, steps in bands.items():
         vals = np.full((len(table), n_steps), np.nan)

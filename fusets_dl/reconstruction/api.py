@@ -386,7 +386,7 @@ def _given_calibration(weights: Any, lam_given: bool, pred_gap_days: float | Non
     """``weights`` as a calibration (a :class:`Calibration`, its ``to_dict()`` or a calibrated output's attrs), else None."""
     if not is_calibration(weights):
         return None
-    given = weights if isinstance(weights, Calibration) else Calibration.from_dict(weights)
+    given = Calibration.from_dict(weights)  # an object is checked too (its to_dict())
     clash = [f"{k}={v!r}" for k, v in (("pred_gap_days", pred_gap_days), ("debias_days", debias_days)) if v is not None]
     if lam_given or clash:
         raise ConfigError(f"reconstruct: weights: a calibration sets lam, pred_gap_days and debias_days itself, found "

@@ -208,13 +208,13 @@ class Calibration:
         Returns
         -------
         dict
-            ``calibration_w_pred``, ``calibration_lam``, ``calibration_pred_gap_days``,
-            ``calibration_debias_days`` (-1 for None), the three RMSEs, the counts, the blocks
+            ``calibration_w_pred`` (-1 for None: the inverse-variance weight), ``calibration_lam``,
+            ``calibration_pred_gap_days``, ``calibration_debias_days`` (-1 for None), the three RMSEs, the counts, the blocks
             ``calibration_std_scale`` and ``calibration_std_growth_days`` (-1 for None).
         """
         g = self.settings["pred_gap_days"]
         return {
-            "calibration_w_pred": float(self.settings["w_pred"]),
+            "calibration_w_pred": -1.0 if self.settings["w_pred"] is None else float(self.settings["w_pred"]),
             "calibration_lam": -1.0 if self.settings["lam"] is None else float(self.settings["lam"]),
             "calibration_pred_gap_days": -1.0 if g is None else float(g),
             "calibration_debias_days": -1.0 if self.settings.get("debias_days") is None else float(self.settings["debias_days"]),
@@ -240,7 +240,7 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
-        """A calibration from :meth:`to_dict` or from a reconstruction's attrs (:meth:`to_attrs`).
+        """A calibration from :meth:`to_dict` or from a reconstruction's attrs (:meth:`to_attrs`), checked.
 
         This is how one setting reaches every tile of a region: calibrate once
         (``reconstruct(..., weights="auto")`` on a representative part, or
@@ -252,25 +252,34 @@ class Calibration:
         ----------
         data : mapping
             The fields of :meth:`to_dict` (``settings`` and the scores;
-            ``table`` optional), or attrs holding the ``calibration_*`` keys
-            of :meth:`to_attrs` (other attrs are ignored; -1 stands for None).
+            ``table`` optional; the ``gap_days``, ``n_gaps``, ``seed`` and
+            ``sites`` that :func:`calibrate_sites` and a model's
+            ``info["reconstruction"]`` add are accepted and dropped), or
+            attrs holding the ``calibration_*`` keys of :meth:`to_attrs`
+            (other attrs are ignored; -1 stands for None).
 
         Returns
         -------
         Calibration
-            The calibration, its setting checked.
+            The calibration, every field checked.
 
         Raises
         ------
         ConfigError
-            Neither form, a missing key, or a setting out of range (a
+            Neither form, a missing or unknown key, a setting out of range (a
             negative weight, a lambda not > 0, a negative distance, a std
-            factor not > 0), with the value found.
+            factor not > 0), or a score that is not a number (counts: whole
+            numbers >= 0), with the value found.
         """
+        if isinstance(data, Calibration):
+            data = data.to_dict()
         if not isinstance(data, Mapping):
             raise ConfigError(f"Calibration.from_dict: expected a mapping, found {type(data).__name__}")
+        if {"observed", "predicted"} & set(data):
+            raise ConfigError("Calibration.from_dict: expected a calibration or a dict of 'observed'/'predicted' weights, found both "
+                              f"(keys {sorted(k for k in data if k in ('observed', 'predicted'))} beside a calibration's)")
         if "settings" in data:
-            fields = dict(data)
+            fields = {k: v for k, v in data.items() if k not in _RECORD_KEYS}
         elif "calibration_w_pred" in data:
             fields = _fields_from_attrs(data)
         else:
@@ -281,12 +290,42 @@ class Calibration:
         if missing or unknown:
             raise ConfigError(f"Calibration.from_dict: expected the fields of Calibration.to_dict(), found {sorted(fields)} "
                               f"(missing {missing}, unknown {unknown})")
-        fields["settings"] = check_setting(fields["settings"])
-        growth = fields.get("std_growth_days")
-        if not is_finite_positive(fields.get("std_scale", 1.0)) or not (growth is None or is_finite_positive(growth)):
-            raise ConfigError(f"Calibration.from_dict: expected std_scale > 0 and std_growth_days > 0 or None, found "
-                              f"{fields.get('std_scale')!r}, {growth!r}")
+        settings = check_setting(fields["settings"])
+        in_setting = settings.pop("std_growth_days", None)  # where the transfer setting keeps it
+        if in_setting is not None and fields.get("std_growth_days") not in (None, in_setting):
+            raise ConfigError(f"Calibration.from_dict: std_growth_days {fields['std_growth_days']!r} and settings['std_growth_days'] "
+                              f"{in_setting!r} differ; expected one")
+        fields["settings"] = settings
+        fields["std_growth_days"] = fields.get("std_growth_days", None) if in_setting is None else in_setting
+        bad = [f"{k}: expected a number, found {type(fields[k]).__name__} {fields[k]!r}"
+               for k in ("rmse", "rmse_prediction", "rmse_default") if not _is_number(fields[k])]
+        bad += [f"{k}: expected a whole number >= 0, found {type(fields[k]).__name__} {fields[k]!r}"
+                for k in ("n_pixels", "n_hidden") if not (_is_number(fields[k]) and is_whole(fields[k]) and fields[k] >= 0)]
+        if not isinstance(fields["blocks"], str):
+            bad.append(f"blocks: expected a string, found {type(fields['blocks']).__name__} {fields['blocks']!r}")
+        if not isinstance(fields.get("table", []), list):
+            bad.append(f"table: expected a list, found {type(fields['table']).__name__}")
+        growth, scale = fields.get("std_growth_days"), fields.get("std_scale", 1.0)
+        if not (_is_number(scale) and is_finite_positive(scale)):
+            bad.append(f"std_scale: expected a number > 0, found {type(scale).__name__} {scale!r}")
+        if not (growth is None or (_is_number(growth) and is_finite_positive(growth))):
+            bad.append(f"std_growth_days: expected a number > 0 or None, found {type(growth).__name__} {growth!r}")
+        if bad:
+            raise ConfigError("Calibration.from_dict: " + "; ".join(bad))
+        for k in ("rmse", "rmse_prediction", "rmse_default", "std_scale"):
+            fields[k] = float(fields.get(k, 1.0))
+        fields["n_pixels"], fields["n_hidden"] = int(fields["n_pixels"]), int(fields["n_hidden"])
+        fields["std_growth_days"] = None if growth is None else float(growth)
         return cls(**fields)
+
+
+#: Keys a stored calibration (``calibrate_sites``, ``model.info["reconstruction"]``) holds beside the fields.
+_RECORD_KEYS = ("gap_days", "n_gaps", "seed", "sites")
+
+
+def _is_number(v: Any) -> bool:
+    """A real number that is not a bool."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
 def is_calibration(value: Any) -> bool:
@@ -308,27 +347,32 @@ def is_calibration(value: Any) -> bool:
 
 
 def _fields_from_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """The :class:`Calibration` fields written by :meth:`Calibration.to_attrs` (-1: None)."""
+    """The :class:`Calibration` fields written by :meth:`Calibration.to_attrs` (-1: None); values checked by the caller."""
     keys = ("w_pred", "lam", "pred_gap_days", "debias_days", "rmse", "rmse_prediction", "rmse_default", "pixels", "hidden",
             "blocks", "std_scale", "std_growth_days")
     missing = [f"calibration_{k}" for k in keys if f"calibration_{k}" not in attrs]
     if missing:
         raise ConfigError(f"Calibration.from_dict: attrs: expected every calibration_* key of Calibration.to_attrs(), found no {missing}")
     a = {k: attrs[f"calibration_{k}"] for k in keys}
+    for k, v in a.items():
+        if isinstance(v, np.generic):  # read back from netCDF / Zarr
+            a[k] = v.item()
+        if isinstance(a[k], bytes):
+            a[k] = a[k].decode("utf-8", errors="replace")
+    bad = [f"calibration_{k}: expected a number, found {type(v).__name__} {v!r}" for k, v in a.items() if k != "blocks" and not _is_number(v)]
+    if bad:
+        raise ConfigError("Calibration.from_dict: attrs: " + "; ".join(bad))
 
     def _opt(v: Any) -> float | None:
         return None if float(v) == -1.0 else float(v)
 
-    try:
-        return {
-            "settings": {"w_pred": float(a["w_pred"]), "lam": _opt(a["lam"]), "pred_gap_days": _opt(a["pred_gap_days"]),
-                         "debias_days": _opt(a["debias_days"])},
-            "rmse": float(a["rmse"]), "rmse_prediction": float(a["rmse_prediction"]), "rmse_default": float(a["rmse_default"]),
-            "n_pixels": int(a["pixels"]), "n_hidden": int(a["hidden"]), "blocks": str(a["blocks"]),
-            "std_scale": float(a["std_scale"]), "std_growth_days": _opt(a["std_growth_days"]),
-        }
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"Calibration.from_dict: attrs: expected numbers in the calibration_* keys, found {exc}") from exc
+    return {
+        "settings": {"w_pred": _opt(a["w_pred"]), "lam": _opt(a["lam"]), "pred_gap_days": _opt(a["pred_gap_days"]),
+                     "debias_days": _opt(a["debias_days"])},
+        "rmse": a["rmse"], "rmse_prediction": a["rmse_prediction"], "rmse_default": a["rmse_default"],
+        "n_pixels": a["pixels"], "n_hidden": a["hidden"], "blocks": a["blocks"],
+        "std_scale": a["std_scale"], "std_growth_days": _opt(a["std_growth_days"]),
+    }
 
 
 def check_setting(setting: Any) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def test_model_from_a_local_path_and_from_a_url(model_path):
     assert remote.info["loaded_from"].endswith("model.json") and "fusets_dl_models" in remote.info["loaded_from"]
 
 
-def test_a_model_replaced_at_its_url_is_downloaded_again(model_path, tmp_path):
+def test_a_model_replaced_at_its_url_is_downloaded_again(model_path, tmp_path, caplog):
     """The download cache outlives a job on a worker: it must not serve a model that was replaced at the same URL,
     nor pair a cached old .safetensors with a new .json."""
     from fusets_dl.openeo import context as ctx_mod
@@ -135,6 +135,32 @@ def test_a_model_replaced_at_its_url_is_downloaded_again(model_path, tmp_path):
         ctx_mod._load.cache_clear()  # a new job on the same worker
         again = model_from_context({"model": url})
         assert again.sha256 == second.sha256 != first.sha256
+    finally:
+        server.shutdown()
+        server.server_close()
+        ctx_mod._load.cache_clear()
+    # the network down on a later job: the cached pair, with a warning
+    with caplog.at_level("WARNING", logger="fusets_dl"):
+        offline = model_from_context({"model": url})
+    assert offline.sha256 == second.sha256 and "could not be fetched; using the copy cached" in caplog.text
+    ctx_mod._load.cache_clear()
+
+
+def test_downloaded_weights_that_do_not_match_their_sidecar_are_refused(model_path, tmp_path):
+    from fusets_dl.openeo import context as ctx_mod
+
+    served = tmp_path / "served"
+    served.mkdir()
+    fdl.load_model(model_path).save(served / "m")
+    blob = (served / "m.safetensors").read_bytes()
+    (served / "m.safetensors").write_bytes(blob[:-10])  # truncated on the server
+    handler = functools.partial(_QuietHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ctx_mod._load.cache_clear()
+        with pytest.raises(ModelError, match=r"m.safetensors: the download's SHA-256 is .*, the sidecar expects"):
+            model_from_context({"model": f"http://127.0.0.1:{server.server_address[1]}/m.json"})
     finally:
         server.shutdown()
         server.server_close()
@@ -185,6 +211,8 @@ def test_a_calibration_travels_in_the_context():
         ({"reconstruct": {"weights": {"calibration_w_pred": 1.0}}}, r"weights: Calibration.from_dict: attrs: expected every calibration_"),
         ({"reconstruct": {"weights": _CAL, "lam": 100}},
          r"weights: a calibration sets lam, pred_gap_days and debias_days itself, found \['lam'\] given as well"),
+        ({"reconstruct": {"weights": _CAL, "obs_std": -1.0}}, r"expected finite lam > 0 and obs_std > 0, found lam=1000.0, obs_std=-1.0"),
+        ({"reconstruct": {"weights": {**_CAL, "rmse": "x"}}}, r"weights: Calibration.from_dict: rmse: expected a number, found str 'x'"),
     ],
 )
 def test_udf_code_refuses_bad_option_values(context, message):

@@ -68,13 +68,29 @@ def test_open_points_decodes_a_wide_table_as_the_long_ones():
     assert [str(v)[:10] for v in s1d["time"].values] == ["2016-12-01", "2016-12-11", "2016-12-21"]
 
 
+def test_any_index_yyyymmdd_numbers_and_rows_that_end_early():
+    """Inputs as they come: a concatenation with repeated index labels, dates written as numbers, and rows with
+    fewer available composites than the table's columns (padded with nodata)."""
+    two = pd.concat([_wide(), _wide().assign(sample_id=["c", "d"])])  # index 0, 1, 0, 1
+    long = melt_wide(two, what="t")
+    assert len(long) == 12 and list(long["sample_id"][::3]) == ["a", "b", "c", "d"]
+    np.testing.assert_array_equal(long["S1-SIGMA0-VV"][:3], [3000, 3100, 3200])
+    ints = melt_wide(_wide(start=(20161201, 20161215), end=(20170201, 20170201)), what="t")
+    assert list(ints["timestamp"].dt.strftime("%Y-%m-%d")[3:]) == ["2016-12-01", "2017-01-01", "2017-02-01"]
+    with pytest.raises(TableError, match=r"start_date: expected dates \(or whole numbers YYYYMMDD\), found 1 rows .* such as 1480550400"):
+        melt_wide(_wide(start=(20161201, 1480550400)), what="t")  # seconds since 1970 are not taken for a date
+    short = _wide(end=("2017-02-01", "2017-01-01"))  # b has 2 composites, its third column padded
+    short.loc[1, [c for c in short.columns if "-ts2-" in c and not c.startswith("METEO")]] = 65535
+    assert list(melt_wide(short, what="t")["timestamp"].dt.strftime("%m")[:3]) == ["12", "01", "02"]
+
+
 @pytest.mark.parametrize(
     ("table", "kw", "match"),
     [
         (_wide().drop(columns="end_date"), {}, r"a wide table of 3 time steps without an end_date column: .*expected wide_freq='month' or 'dekad'"),
         (_wide(end=("2017-06-01", "2017-06-01")), {}, r"start_date..end_date spans \[7\] months and \[19\] dekads: neither period fits"),
         (_wide().drop(columns="start_date"), {}, r"a wide one .* with a start_date column; found 15 columns such as \['SAR-VV-ts0-20m'"),
-        (_wide(start=("2016-12-01", "soon")), {}, r"start_date: expected dates, found 1 rows that are not, such as 'soon'"),
+        (_wide(start=("2016-12-01", "soon")), {}, r"start_date: expected dates \(or whole numbers YYYYMMDD\), found 1 rows that are not, such as 'soon'"),
         (_wide(), {"wide_freq": "week"}, r"wide_freq: expected one of \['month', 'dekad'\], found 'week'"),
         (_wide().assign(**{"SAR-VV-ts0-10m": 1}), {}, r"band S1-SIGMA0-VV at time step 0 in two columns \('SAR-VV-ts0-20m', 'SAR-VV-ts0-10m'\)"),
     ],

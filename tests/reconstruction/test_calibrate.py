@@ -640,6 +640,45 @@ def test_a_given_calibration_is_used_as_it_is_on_any_cube():
     assert not np.array_equal(plain["NDVI"].values, smoothed["NDVI"].values)
 
 
+def test_a_calibration_object_is_checked_and_stored_records_are_accepted():
+    """A Calibration object is checked like its dict; calibrate_sites' record (and a model's info) is accepted as it is;
+    the transfer setting's inverse-variance weight (w_pred None) survives the attrs round trip."""
+    from fusets_dl.reconstruction import Calibration
+    from fusets_dl.reconstruction.api import TRANSFER_SETTING
+    from fusets_dl.reconstruction.calibrate import calibrate_sites
+
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    m = _model()
+    m.info = {"scene": {"start": "2019-01-01", "end": "2019-12-31"}}
+    with pytest.raises(ConfigError, match=r"std_scale: expected a number > 0, found float -1.0"):
+        fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=_calibration(std_scale=-1.0))
+    with pytest.raises(ConfigError, match=r"calibration setting: expected keys \['w_pred', 'lam', 'pred_gap_days'\]"):
+        fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=_calibration(settings={"w_pred": 1.0, "lam": 100.0}))
+    with pytest.raises(ConfigError, match=r"w_pred: expected a number >= 0 or None, found str '1'"):
+        fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=_calibration(settings={"w_pred": "1", "lam": 1.0, "pred_gap_days": 0.0}))
+    bad = {**_calibration().to_dict(), "rmse": "x", "n_pixels": 10.5, "blocks": 5}
+    with pytest.raises(ConfigError, match=r"rmse: expected a number, found str 'x'; n_pixels: expected a whole number >= 0, found "
+                                          r"float 10.5; blocks: expected a string, found int 5"):
+        Calibration.from_dict(bad)
+    with pytest.raises(ConfigError, match=r"found both \(keys \['predicted'\] beside a calibration's\)"):
+        fdl.reconstruct(cube, m, predicted=pred + 0.15, weights={"predicted": 0.5, **_calibration().to_attrs()})
+    with pytest.raises(ConfigError, match=r"attrs: calibration_pixels: expected a number, found bool True"):
+        Calibration.from_dict({**_calibration().to_attrs(), "calibration_pixels": True})
+    # the transfer setting (w_pred None: inverse variances; its std growth inside the setting)
+    transfer = {**_calibration().to_dict(), "settings": dict(TRANSFER_SETTING), "std_growth_days": None}
+    cal = Calibration.from_dict(transfer)
+    assert cal.settings["w_pred"] is None and cal.std_growth_days == TRANSFER_SETTING["std_growth_days"]
+    rec = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=transfer)
+    assert rec.attrs["calibration_w_pred"] == -1.0 and Calibration.from_dict(rec.attrs).settings == cal.settings
+    np.testing.assert_array_equal(fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=dict(rec.attrs))["NDVI"].values, rec["NDVI"].values)
+    # calibrate_sites' record, as a model keeps it in info["reconstruction"] (gap_days, n_gaps, seed, sites beside the fields)
+    cube4, pred4, _ = _rice_cube(ny=4, nx=10)
+    record = calibrate_sites(_model(), [cube4, cube4.isel(x=slice(0, 6))], [{}, {}], ["a", "b"])
+    assert {"gap_days", "n_gaps", "seed", "sites"} <= set(record)
+    pooled = fdl.reconstruct(cube4, m, predicted=pred4, weights=record)
+    assert pooled.attrs["calibration_w_pred"] == record["settings"]["w_pred"]
+
+
 @pytest.mark.parametrize(
     ("data", "match"),
     [
@@ -670,7 +709,7 @@ def test_a_given_calibrations_setting_is_checked(settings, match):
     cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
     with pytest.raises(ConfigError, match=match):
         fdl.reconstruct(cube, _model(), predicted=pred, weights={**_calibration().to_dict(), "settings": settings})
-    with pytest.raises(ConfigError, match=r"std_scale > 0 and std_growth_days > 0 or None, found -1.0, 20.0"):
+    with pytest.raises(ConfigError, match=r"std_scale: expected a number > 0, found float -1.0"):
         fdl.reconstruct(cube, _model(), predicted=pred, weights={**_calibration().to_dict(), "std_scale": -1.0})
 
 
