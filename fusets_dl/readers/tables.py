@@ -167,8 +167,15 @@ def open_points(
     same = s2 is None
     t1 = _long(read_table(s1), columns, "open_points(S1 and S2)" if same else "open_points(S1)", wide_freq)
     t2 = t1 if same else _long(read_table(s2), columns, "open_points(S2)", wide_freq)
-    c1 = resolve_columns(t1.columns, ("id", "time", *_S1_ROLES), ("scene", "orbit", *_COORD_ROLES), columns, "open_points(S1)")
-    c2 = resolve_columns(t2.columns, ("id", "time", *_S2_ROLES), ("time_start", *_CLOUD_ROLES, *_COORD_ROLES), columns, "open_points(S2)")
+    try:
+        c1 = resolve_columns(t1.columns, ("id", "time", *_S1_ROLES), ("scene", "orbit", *_COORD_ROLES), columns, "open_points(S1)")
+        c2 = resolve_columns(t2.columns, ("id", "time", *_S2_ROLES), ("time_start", *_CLOUD_ROLES, *_COORD_ROLES), columns, "open_points(S2)")
+    except TableError as exc:
+        wide = list(dict.fromkeys(c for t in (t1, t2) for c in t.columns if is_wide(pd.Index([c]))))
+        if wide:  # a wide table read as a long one because it also has a date-named column
+            raise TableError(f"{exc}. The table is also wide ({len(wide)} band columns such as {wide[:2]}) and was read as a long "
+                             "one because it has a date column: drop that column to melt it (one row per point and composite)") from exc
+        raise
     for name, table, cols in (("S1", t1, c1), ("S2", t2, c2)):
         if same and name == "S2":
             continue

@@ -92,6 +92,8 @@ def test_any_index_yyyymmdd_numbers_and_rows_that_end_early():
         (_wide().drop(columns="start_date"), {}, r"a wide one .* with a start_date column; found 15 columns such as \['SAR-VV-ts0-20m'"),
         (_wide(start=("2016-12-01", "soon")), {}, r"start_date: expected dates \(or whole numbers YYYYMMDD\), found 1 rows that are not, such as 'soon'"),
         (_wide(), {"wide_freq": "week"}, r"wide_freq: expected one of \['month', 'dekad'\], found 'week'"),
+        (_wide().assign(date="2017-01-01"), {}, r"The table is also wide \(15 band columns such as \['SAR-VV-ts0-20m', 'SAR-VH-ts0-20m'\]\) "
+                                                r"and was read as a long one because it has a date column: drop that column"),
         (_wide().assign(**{"SAR-VV-ts0-10m": 1}), {}, r"band S1-SIGMA0-VV at time step 0 in two columns \('SAR-VV-ts0-20m', 'SAR-VV-ts0-10m'\)"),
     ],
 )
