@@ -55,17 +55,26 @@ def _rename_spatial_dims(ds: xr.Dataset, what: str) -> xr.Dataset:
 
 def _parse_time_values(ds: xr.Dataset, what: str) -> xr.Dataset:
     tidx = ds.indexes.get("time")
+    if ds["time"].dtype.kind in "iuf" and getattr(tidx, "tz", None) is None:
+        return ds.assign_coords(time=_numeric_times(ds["time"], what))
+    if getattr(tidx, "tz", None) is None and not pd.api.types.is_datetime64_any_dtype(ds["time"].dtype):
+        try:  # text or objects, e.g. STAC datetime strings "2021-05-01T10:30:00Z"
+            tidx = pd.DatetimeIndex(pd.to_datetime(ds["time"].values, utc=_has_tz(ds["time"].values)))
+        except (ValueError, TypeError) as exc:
+            raise DimensionError(f"{what}: expected 'time' values that parse as dates, found {ds['time'].values[:3]!r}") from exc
+        ds = ds.assign_coords(time=tidx)
     if getattr(tidx, "tz", None) is not None:
         logger.warning("%s: timezone-aware times (%s) converted to naive UTC", what, tidx.tz)
         ds = ds.assign_coords(time=tidx.tz_convert("UTC").tz_localize(None))
-    if ds["time"].dtype.kind in "iuf":
-        return ds.assign_coords(time=_numeric_times(ds["time"], what))
-    if not pd.api.types.is_datetime64_any_dtype(ds["time"].dtype):
-        try:
-            ds = ds.assign_coords(time=pd.to_datetime(ds["time"].values))
-        except (ValueError, TypeError) as exc:
-            raise DimensionError(f"{what}: expected 'time' values that parse as dates, found {ds['time'].values[:3]!r}") from exc
     return ds
+
+
+def _has_tz(values: np.ndarray) -> bool:
+    """Whether text or object times carry a time zone ("...Z", "+02:00", aware datetimes): they are then read as UTC."""
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(values[:1])).tz is not None if len(values) else False
+    except (ValueError, TypeError):
+        return True  # mixed zones cannot be read without utc=True
 
 
 def _numeric_times(time: xr.DataArray, what: str) -> pd.DatetimeIndex:

@@ -151,23 +151,31 @@ def _s1_require_bands(ds: xr.Dataset, what: str) -> tuple[str, str]:
     return bands
 
 
-def _s1_detect_units(dec: xr.DataArray, signals_compressed: bool, what: str, band: str, original: str | None = None) -> str:
-    """Units of decoded backscatter when declared ``"auto"``."""
-    integer_unscaled = np.issubdtype(dec.dtype, np.integer)
+def _s1_detect_units(
+    dec: xr.DataArray, signals_compressed: bool, what: str, band: str, original: str | None = None, raw_dtype: np.dtype | None = None,
+) -> str:
+    """Units of decoded backscatter when declared ``"auto"``.
+
+    ``raw_dtype``: the dtype before decoding, when the decoding only masked
+    declared nodata (integers then come back as floats with NaN: odc-stac's
+    uint16 bands carry a ``nodata`` attribute) and applied no scale.
+    """
+    integer_unscaled = np.issubdtype(dec.dtype, np.integer) or (raw_dtype is not None and np.issubdtype(raw_dtype, np.integer))
+    int_dtype = dec.dtype if np.issubdtype(dec.dtype, np.integer) else raw_dtype
     if integer_unscaled and not signals_compressed and original is not None and original != original.upper():
         # Earth Search sentinel-1-grd assets `vv`/`vh`: uint16 amplitude DN of the GRD, not calibrated
         # backscatter; reading them as openEO's compressed dB would be silently wrong
         raise EncodingError(
-            f"{what}: {original!r} holds unscaled {dec.dtype} integers, as the uncalibrated GRD amplitude of STAC "
+            f"{what}: {original!r} holds unscaled {int_dtype} integers, as the uncalibrated GRD amplitude of STAC "
             "catalogues (Earth Search sentinel-1-grd) does; expected calibrated sigma0/gamma0 (float dB or linear "
             "power, e.g. Planetary Computer sentinel-1-rtc) or openEO's compressed uint16 named S1-SIGMA0-VV/VH; "
             "calibrate the GRD first, or pass units='compressed' if these really are openEO DN"
         )
-    if integer_unscaled and (signals_compressed or dec.dtype in (np.uint16, np.dtype("uint16"))):
+    if integer_unscaled and (signals_compressed or int_dtype == np.dtype("uint16")):
         return "compressed"
     if integer_unscaled:
         raise EncodingError(
-            f"{what}: {band} holds integers of dtype {dec.dtype} without a scale_factor; expected "
+            f"{what}: {band} holds integers of dtype {int_dtype} without a scale_factor; expected "
             "float dB/linear, scaled integers, or the openEO uint16 compressed encoding; "
             "pass units='compressed', 'dB' or 'linear'"
         )
@@ -186,7 +194,8 @@ def _s1_to_db(
     u = units
     if u == "auto":
         signals = convention is not None and convention.encoding == "compressed"
-        u = _s1_detect_units(dec, signals, what, band, original)
+        scaled = any(k in raw.attrs or k in raw.encoding for k in ("scale_factor", "add_offset"))
+        u = _s1_detect_units(dec, signals, what, band, original, None if scaled else raw.dtype)
     if units in ("dB", "linear") and not np.issubdtype(dec.dtype, np.integer):
         # in-memory data: a sample now; Dask data: each chunk as it is computed (nothing computed here)
         dec = checked(dec, partial(check_backscatter_units, declared=units), f"{what}: {band}")

@@ -165,6 +165,11 @@ def test_open_s1_refuses_uncalibrated_grd_amplitude_from_stac():
     )
     with pytest.raises(fdl.errors.EncodingError, match=r"'vv' holds unscaled uint16.*uncalibrated GRD amplitude.*S1-SIGMA0-VV"):
         fdl.open_s1(ds)
+    # as odc-stac loads them: with a nodata attribute (decoded to floats with NaN before the units are read)
+    for b in ("vv", "vh"):
+        ds[b].attrs["nodata"] = 0
+    with pytest.raises(fdl.errors.EncodingError, match=r"'vv' holds unscaled uint16.*uncalibrated GRD amplitude"):
+        fdl.open_s1(ds)
     # explicitly declared openEO DN are still read as such
     s1 = fdl.open_s1(ds, units="compressed")
     np.testing.assert_allclose(s1["VV"].values[0, 1, 1], 20 * np.log10(1500) - 83, rtol=1e-6)

@@ -126,6 +126,22 @@ def test_numeric_times_decoded_from_units_or_yyyymmdd_else_refused(caplog):
         fdl.open_s1(_s1(vv).assign_coords(time=T.values.astype("datetime64[ms]").astype(np.int64).astype(float)))
 
 
+def test_text_and_object_times_with_a_time_zone_become_naive_utc():
+    """STAC datetime strings ("...Z", "+02:00") and aware datetime objects: naive UTC after the readers, as align and
+    the Zarr writer expect (they stayed aware: align refused them, to_zarr raised a bare TypeError)."""
+    import datetime as dt
+
+    vv = np.full(SHAPE, -10.0, np.float32)
+    for times, first in (
+        ([t.strftime("%Y-%m-%dT10:30:00Z") for t in T], "2021-05-01T10:30"),
+        ([t.strftime("%Y-%m-%dT10:30:00+02:00") for t in T], "2021-05-01T08:30"),
+        (np.array([dt.datetime(t.year, t.month, t.day, 10, 30, tzinfo=dt.timezone.utc) for t in T], dtype=object), "2021-05-01T10:30"),
+        ([t.strftime("%Y-%m-%d") for t in T], "2021-05-01T00:00"),
+    ):
+        s1 = fdl.open_s1(_s1(vv).assign_coords(time=np.asarray(times)))
+        assert s1["time"].dtype == np.dtype("datetime64[ns]") and str(s1["time"].values[0])[:16] == first
+
+
 def test_backscatter_coefficient_recorded_from_names_attrs_or_argument():
     vv = np.full(SHAPE, 0.1, np.float32)
     gamma = _ds({"Gamma0_VV": (("time", "y", "x"), vv), "Gamma0_VH": (("time", "y", "x"), vv / 10)})
