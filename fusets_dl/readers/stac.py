@@ -202,12 +202,26 @@ def load_stac(
         kw["bbox"] = tuple(bbox)
     if props:
         kw["with_properties"] = props
-    ds = odc_stac.load(its, bands=chosen, chunks=dict(chunks) if chunks is not None else None, **kw)
+    try:
+        ds = odc_stac.load(its, bands=chosen, chunks=dict(chunks) if chunks is not None else None, **kw)
+    except ValueError as exc:
+        if "auto-guess" not in str(exc):
+            raise
+        raise ConfigError(f"load_stac: the items carry no projection metadata (proj:epsg / proj:shape / proj:transform) from "
+                          f"which to choose the grid ({exc}); expected crs= and resolution= (e.g. crs='EPSG:32631', resolution=10)"
+                          ) from exc
     # odc-stac loads item properties as variables along time: make them the coordinates the readers look for
     ds = ds.set_coords([p["name"] for p in props if p["name"] in ds.data_vars])
     for b in chosen:
         if b in ds.data_vars:
-            ds[b].attrs.update(_raster_scaling(its, b))
+            scaling = _raster_scaling(its, b)
+            if sensor_ == "s2" and scaling == {"scale_factor": 1e-4} and ds[b].dtype.kind in "iu":
+                # a scale without an offset is the DN convention, not evidence that the processing-baseline offset was
+                # removed (Earth Search's first sentinel-2-l2a collection declared it on offset-carrying 2022+ items):
+                # left as DN, so that s2:processing_baseline or the acquisition date decides the offset per date
+                logger.info("load_stac: %s: raster:bands scale 0.0001 without an offset: read as L2A digital numbers", b)
+                continue
+            ds[b].attrs.update(scaling)
     collections = sorted({str(it.collection_id) for it in its if it.collection_id})
     if collections:
         ds.attrs["collection"] = ",".join(collections)

@@ -89,6 +89,32 @@ def test_planetary_computer_style_s2_items_are_harmonised_per_date(tmp_path):
         np.testing.assert_array_equal(s2["clear"].values[i], (scl == 4) & np.isfinite(expected))
 
 
+def test_a_scale_without_an_offset_leaves_the_offset_to_the_date(tmp_path):
+    """raster:bands scale 0.0001 and no offset (Earth Search's first sentinel-2-l2a collection, on 2022+ items that carry
+    the +1000 DN): read as DN, so the date decides the offset; without baseline metadata the offset was kept (NDVI biased)."""
+    items, truth = _s2_items(tmp_path, names=("red", "nir", "scl"))
+    for it in items:
+        it.properties.pop("s2:processing_baseline")
+        for name in ("red", "nir"):
+            it.assets[name].extra_fields["raster:bands"][0].update(scale=0.0001, offset=0)
+    s2 = load_stac([items[0], items[2]])  # 2021-12-20 (no offset) and 2022-03-05 (baseline 04.00: +1000)
+    for i, d in enumerate((DATES[0], DATES[2])):
+        red, nir, _ = (a.astype(np.float64) for a in truth[d])
+        np.testing.assert_allclose(s2["NDVI"].values[i], np.where(red > 0, (nir - red) / (nir + red), np.nan), atol=1e-6, rtol=0)
+
+
+def test_items_without_projection_metadata_ask_for_crs_and_resolution(tmp_path):
+    items, _ = _s2_items(tmp_path)
+    for it in items:
+        it.properties.pop("proj:epsg")
+        for a in it.assets.values():
+            for k in ("proj:shape", "proj:transform", "proj:epsg"):
+                a.extra_fields.pop(k, None)
+    with pytest.raises(fdl.errors.ConfigError, match=r"no projection metadata .*expected crs= and resolution="):
+        load_stac(items)
+    assert load_stac(items, crs=f"EPSG:{EPSG}", resolution=RES).sizes["time"] == 3
+
+
 def test_earth_search_names_and_item_json_files_lazily(tmp_path):
     items, truth = _s2_items(tmp_path, names=("red", "nir", "scl"))
     paths = []
