@@ -378,9 +378,37 @@ def _finish(ds: xr.Dataset, crs: CRS | None, chunks: Any, what: str) -> xr.Datas
     if chunks is not None:
         spec = _time_chunks(chunks)
         ds = ds.assign({v: ds[v].chunk({k: c for k, c in spec.items() if k in ds[v].dims} if isinstance(spec, dict) else spec) for v in ds.data_vars})
+    else:
+        ds = _time_as_one_chunk(ds, what)
     # small per-time or static coordinates (orbit, incidence angle) stay in memory
     small = {c: ds[c].compute() for c in ds.coords if c not in ds.dims and ds[c].chunks is not None and ds[c].ndim <= 1}
     return ds.assign_coords(small) if small else ds
+
+
+def _time_as_one_chunk(ds: xr.Dataset, what: str) -> xr.Dataset:
+    """Dask variables whose ``time`` is split (odc-stac loads one date per chunk) rechunked to one ``time`` chunk.
+
+    Every stage reads whole series. The spatial chunks are chosen by Dask's
+    ``"auto"`` rule (about ``array.chunk-size``, 128 MiB, per float32 chunk;
+    aligned with the input's where it can), the same for every variable.
+    Lazy: nothing is computed.
+    """
+    split = [v for v in ds.data_vars if ds[v].chunks is not None and "time" in ds[v].dims
+             and len(ds[v].chunks[ds[v].dims.index("time")]) > 1]
+    if not split:
+        return ds
+    from dask.array.core import normalize_chunks
+
+    ref = ds[split[0]]
+    dims = [d for d in ("y", "x") if d in ref.dims]
+    shape = (ref.sizes["time"], *(ref.sizes[d] for d in dims))
+    prev = (ref.chunks[ref.dims.index("time")], *(ref.chunks[ref.dims.index(d)] for d in dims))
+    new = normalize_chunks((-1, *("auto",) * len(dims)), shape, dtype=np.float32, previous_chunks=prev)
+    spec = {"time": -1, **{d: new[i + 1] for i, d in enumerate(dims)}}
+    logger.info("%s: time came in %d chunks; rechunked to one (spatial chunks %s) as every stage reads whole series",
+                what, len(prev[0]), {d: max(c) for d, c in zip(dims, new[1:], strict=True)})
+    return ds.assign({v: ds[v].chunk({k: c for k, c in spec.items() if k in ds[v].dims})
+                      for v in ds.data_vars if ds[v].chunks is not None})
 
 
 def _subset(ds: xr.Dataset, time_range: tuple[Any, Any] | None, bbox: Sequence[float] | None, what: str) -> xr.Dataset:

@@ -142,6 +142,24 @@ def test_text_and_object_times_with_a_time_zone_become_naive_utc():
         assert s1["time"].dtype == np.dtype("datetime64[ns]") and str(s1["time"].values[0])[:16] == first
 
 
+def test_dask_input_with_one_date_per_chunk_comes_out_with_time_as_one_chunk():
+    """odc-stac's default layout (a chunk per date) kept its time chunks through the readers, and align(freq=...)
+    then failed with a raw xarray error; every stage reads whole series."""
+    vv = LINEAR
+    ds = _s1(vv, vv / 5).chunk({"time": 1, "y": 4})
+    with raise_if_dask_computes():
+        s1 = fdl.open_s1(ds, units="linear")
+    assert s1["VV"].chunks[0] == (4,) and s1["VV"].chunks == s1["VH"].chunks
+    np.testing.assert_allclose(s1["VV"].values, fdl.open_s1(ds.load(), units="linear")["VV"].values, rtol=1e-6)
+    refl = _ds({"B04": (("time", "y", "x"), np.full(SHAPE, 500, np.uint16)), "B08": (("time", "y", "x"), np.full(SHAPE, 3000, np.uint16)),
+                "SCL": (("time", "y", "x"), np.full(SHAPE, 4, np.uint8))}).chunk({"time": 1})
+    with raise_if_dask_computes():
+        s2 = fdl.open_s2(refl)
+        cube = fdl.align(s1, s2, freq="12D")
+    assert s2["NDVI"].chunks[0] == (4,) and cube.sizes["time"] == 2
+    np.testing.assert_allclose(cube["NDVI"].values, 2500 / 3500, rtol=1e-6)
+
+
 def test_backscatter_coefficient_recorded_from_names_attrs_or_argument():
     vv = np.full(SHAPE, 0.1, np.float32)
     gamma = _ds({"Gamma0_VV": (("time", "y", "x"), vv), "Gamma0_VH": (("time", "y", "x"), vv / 10)})
