@@ -141,7 +141,10 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
     -------
     dict
         ``{variable: {"chunks": ..., "compressors": [...]}}``; datetime
-        variables are stored as float64 days since 1970-01-01.
+        variables are stored as float64 days since 1970-01-01; an integer
+        CF flag variable with a ``missing`` meaning (``source``) gets that
+        value as its Zarr v3 fill value, so chunks never written read as
+        missing (not as flag 0, observed).
     """
     enc: dict[str, dict[str, Any]] = {}
     if zarr_format == 3:
@@ -160,9 +163,24 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
         else:
             chunks = tuple(min(n, default_chunk) if d in ("y", "x") else n for d, n in zip(var.dims, var.shape, strict=True))
         enc[str(name)] = {"chunks": chunks, **comp}
+        missing = _missing_flag(var)
+        if missing is not None and zarr_format == 3:
+            # a chunk not written yet (a layout written with compute=False, filled by region writes) reads as
+            # "missing", not as the flag 0 ("observed"); the Zarr fill value only, no CF _FillValue (no masking)
+            enc[str(name)]["fill_value"] = missing
         if np.issubdtype(var.dtype, np.datetime64):
             enc[str(name)].update({"units": "days since 1970-01-01", "dtype": "float64"})
     return enc
+
+
+def _missing_flag(var: xr.DataArray) -> int | None:
+    """The value of the ``missing`` meaning of an integer CF flag variable (``source``), else None."""
+    meanings = str(var.attrs.get("flag_meanings", "")).split()
+    values = var.attrs.get("flag_values")
+    if "missing" not in meanings or values is None or not np.issubdtype(var.dtype, np.integer):
+        return None
+    values = np.atleast_1d(np.asarray(values))
+    return int(values[meanings.index("missing")]) if values.size == len(meanings) else None
 
 
 #: ``scheme://`` at the start of a store: a URL (s3, gs, memory, file, ...), not a local path.

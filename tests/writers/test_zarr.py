@@ -44,6 +44,24 @@ def test_reconstruction_flags_survive(cube, tmp_path):
     assert back["source"].attrs["flag_meanings"] == "observed predicted interpolated missing"
     assert list(back["source"].attrs["flag_values"]) == [0, 1, 2, 3]
     np.testing.assert_array_equal(back["source"].values, rec["source"].values)
+    assert back["source"].dtype == np.uint8  # the fill value is not a mask
+
+
+def test_chunks_of_a_layout_not_written_yet_read_as_missing(tmp_path):
+    """A layout written with compute=False (filled later by region writes, as the region pipeline does): a chunk not
+    written yet read as source 0 ('observed') beside NaN NDVI; it now reads as 3 ('missing')."""
+    rec = xr.Dataset(
+        {"NDVI": (("time", "y", "x"), np.ones((3, 8, 8), np.float32)),
+         "source": (("time", "y", "x"), np.ones((3, 8, 8), np.uint8),
+                    {"flag_values": np.array([0, 1, 2, 3], np.uint8), "flag_meanings": "observed predicted interpolated missing"})},
+        coords={"time": np.array(["2021-01-01", "2021-01-06", "2021-01-11"], dtype="datetime64[ns]"), "y": np.arange(8.0), "x": np.arange(8.0)},
+    ).chunk({"y": 4, "x": 4})
+    store = fdl.to_zarr(rec, tmp_path / "layout.zarr", compute=False)
+    back = xr.open_zarr(store)
+    assert back["NDVI"].isnull().all() and back["source"].dtype == np.uint8 and set(np.unique(back["source"].values)) == {3}
+    rec.isel(y=slice(0, 4), x=slice(0, 4)).drop_vars(["time", "y", "x"]).to_zarr(store, region={"y": slice(0, 4), "x": slice(0, 4)})
+    src = xr.open_zarr(store)["source"].values
+    assert (src[:, :4, :4] == 1).all() and (src[:, 4:, :] == 3).all()
 
 
 def test_existing_store_is_never_silently_overwritten(cube, tmp_path):
