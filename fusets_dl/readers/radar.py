@@ -60,7 +60,14 @@ def open_s1(
     bbox : (minx, miny, maxx, maxy), optional
         Box in the data CRS to keep.
     duplicates : {"raise", "first", "mean"}
-        What to do with duplicated timestamps.
+        What to do with duplicated timestamps (two tiles of one acquisition
+        loaded without grouping): refuse them, keep each pixel's first valid
+        value, or average the valid values. The mean is taken on the values
+        as stored (dB, or openEO's compressed counts), before decoding: where
+        tiles of one acquisition overlap they hold the same values, so this
+        equals the mean in linear power there; for two different
+        acquisitions on one timestamp use ``"first"`` (a dB mean of -5 and
+        -15 dB is -10 dB, the power mean -7.6 dB).
     backscatter : {"sigma0", "gamma0", "beta0"}, optional
         The backscatter coefficient, recorded in the ``backscatter``
         attribute of ``VV``/``VH`` and of the Dataset. By default taken from
