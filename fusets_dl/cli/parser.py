@@ -37,7 +37,7 @@ SEGMENT_VIEWS = ("s1", "s2")
 SEGMENT_DEFAULTS = {"n_classes": 8, "epochs": 60}
 #: The choices of ``align --s1-units`` (``fusets_dl.readers.radar.Units``; a literal, as the readers
 #: load rioxarray; a test checks they agree).
-S1_UNITS = ("auto", "dB", "linear", "compressed")
+S1_UNITS = ("auto", "dB", "linear", "compressed", "amplitude")
 #: The default of ``align --clear-classes`` (``fusets_dl.readers.encoding.DEFAULT_CLEAR_CLASSES``).
 S2_CLEAR_CLASSES = (4, 5)
 #: The subcommands in the order ``--help`` lists them: the demo, then the workflow

@@ -53,7 +53,7 @@ BOOL_KEYS: dict[str, tuple[str, ...]] = {
     "phenology": ("extrapolate", "envelope"),
 }
 
-_S1_UNITS = ("auto", "dB", "linear", "compressed")
+_S1_UNITS = ("auto", "dB", "linear", "compressed", "amplitude")
 _DUPLICATES = ("raise", "first", "mean")
 
 

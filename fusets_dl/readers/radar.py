@@ -12,6 +12,7 @@ import xarray as xr
 from pyproj import CRS
 
 from .._logging import logger
+from .._warn import warn_user
 from ..cf import cf_attrs
 from ..errors import ConfigError, EncodingError, GridMismatchError, MissingVariableError
 from .conventions import Convention, band_for, bands_for, convention_of
@@ -22,7 +23,7 @@ from .sources import Source, describe, open_sources
 
 __all__ = ["check_backscatter_option", "open_s1"]
 
-Units = Literal["auto", "dB", "linear", "compressed"]
+Units = Literal["auto", "dB", "linear", "compressed", "amplitude"]
 
 
 def open_s1(
@@ -44,11 +45,15 @@ def open_s1(
         netCDF, Zarr store, GeoTIFF file, folder of single-date GeoTIFFs
         (date in the file name, bands named by their descriptions), a list of
         these, or an in-memory :class:`xarray.Dataset`.
-    units : {"auto", "dB", "linear", "compressed"}
+    units : {"auto", "dB", "linear", "compressed", "amplitude"}
         Encoding of the backscatter after CF decoding. ``"compressed"`` is the
         openEO uint16 encoding ``dB = 20 log10(DN) - 83`` (DN 65534/65535
-        nodata); ``"auto"`` recognises it from an integer dtype without scale
-        factor and otherwise tells dB from linear power on a small sample.
+        nodata); ``"amplitude"`` is calibrated amplitude, the square root of
+        linear power (``dB = 20 log10(a)``; e.g. ASF HyP3 RTC products made
+        with ``scale="amplitude"``); ``"auto"`` recognises the compressed
+        encoding from an integer dtype without scale factor and otherwise
+        tells dB from linear power on a small sample (amplitude is not told
+        from power; values that look like it give a warning).
     chunks : dict, "auto" or None
         Dask chunks; ``time`` defaults to a single chunk. None gives NumPy.
     orbit : scalar or sequence, optional
@@ -102,6 +107,8 @@ def open_s1(
         conv = convention_of(originals.get(band, band))
         out[band], detected[band] = _s1_to_db(ds[band], band, units, conv, what, original=originals.get(band, band))
         coefficient = coefficient or _backscatter_of(ds[band], ds.attrs, conv)
+    if units == "auto" and set(detected.values()) == {"linear"}:
+        _warn_if_amplitude(out, what)
     out = _s1_add_statics(out, ds)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-1", "encoding": ",".join(f"{k}:{v}" for k, v in detected.items())}
     if coefficient is not None:
@@ -158,6 +165,29 @@ def _s1_require_bands(ds: xr.Dataset, what: str) -> tuple[str, str]:
     return bands
 
 
+#: Values read as linear power that look like amplitude instead: a median VH above this (dB) with VV - VH
+#: below :data:`AMPLITUDE_MAX_GAP_DB`. Power over land: VH about -25 to -13 dB, 5-9 dB under VV; amplitude
+#: read as power halves both (VH about -12 to -6 dB, the gap 2.5-4.5 dB).
+AMPLITUDE_MIN_VH_DB = -11.5
+AMPLITUDE_MAX_GAP_DB = 4.5
+
+
+def _warn_if_amplitude(out: xr.Dataset, what: str) -> None:
+    """Warn when backscatter detected as linear power reads like amplitude (a small sample, as the detection reads)."""
+    if not {"VV", "VH"} <= set(out.data_vars):
+        return
+    vv, vh = (np.asarray(_sample(out[b]), dtype=np.float64) for b in ("VV", "VH"))
+    vv, vh = vv[np.isfinite(vv)], vh[np.isfinite(vh)]
+    if vv.size < 10 or vh.size < 10:
+        return
+    m_vv, m_vh = float(np.median(vv)), float(np.median(vh))
+    if m_vh > AMPLITUDE_MIN_VH_DB and m_vv - m_vh < AMPLITUDE_MAX_GAP_DB:
+        warn_user(f"{what}: the backscatter was read as linear power, but its medians (VV {m_vv:.1f} dB, VH {m_vh:.1f} dB, "
+                  f"{m_vv - m_vh:.1f} dB apart) are what amplitude read as power gives (power over land: VH about -25 to "
+                  "-13 dB, 5-9 dB under VV); if these are amplitudes (the square root of power, e.g. ASF HyP3 RTC "
+                  "scale='amplitude'), pass units='amplitude'")
+
+
 def _s1_detect_units(
     dec: xr.DataArray, signals_compressed: bool, what: str, band: str, original: str | None = None, raw_dtype: np.dtype | None = None,
 ) -> str:
@@ -212,10 +242,12 @@ def _s1_to_db(
         db = compressed_to_db(dec)
     elif u == "linear":
         db = linear_to_db(dec.astype(np.float64))
+    elif u == "amplitude":
+        db = linear_to_db(dec.astype(np.float64) ** 2)
     elif u == "dB":
         db = dec
     else:
-        raise EncodingError(f"{what}: units: expected 'auto', 'dB', 'linear' or 'compressed', found {units!r}")
+        raise EncodingError(f"{what}: units: expected 'auto', 'dB', 'linear', 'compressed' or 'amplitude', found {units!r}")
     if units == "auto" and u in ("dB", "linear"):
         _warn_on_attr_units(raw, u, f"{what}: {band}", original)
     db = db.where(np.isfinite(db)).astype(np.float32)

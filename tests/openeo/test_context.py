@@ -199,7 +199,7 @@ def test_a_calibration_travels_in_the_context():
         ({"phenology": {"min_amplitude": -1}}, r"\['phenology'\] min_amplitude: expected a finite number > 0"),
         ({"reconstruct": {"smooth": "false"}}, r"smooth: expected true or false \(a JSON boolean\), not the string 'false'"),
         ({"crs": "not-a-crs"}, r"crs: expected an EPSG code .* or WKT, found 'not-a-crs'"),
-        ({"s1": {"units": "db"}}, r"\['s1'\] units: expected one of \['auto', 'dB', 'linear', 'compressed'\] \(case matters: 'dB'\), found 'db'"),
+        ({"s1": {"units": "db"}}, r"\['s1'\] units: expected one of \['auto', 'dB', 'linear', 'compressed', 'amplitude'\] \(case matters: 'dB'\), found 'db'"),
         ({"predict": {"device": "gpu"}}, r"\['predict'\] device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', found 'gpu'"),
         ({"align": {"tolerance": "three days"}}, r"\['align'\] .*tolerance: expected a duration such as '3D'"),
         ({"reconstruct": {"freq": "1M"}}, r"freq: expected a whole number of days .*calendar lengths"),

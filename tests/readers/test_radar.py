@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -265,3 +266,27 @@ def test_duplicated_tiles_know_the_conventions_nodata_without_attributes():
         s2 = fdl.open_s2(ds, duplicates=how)
         np.testing.assert_allclose(s2["NDVI"].values[0, 0], 2500 / 3500, rtol=1e-6)
         assert s2["clear"].values.all()
+
+
+def test_amplitude_is_read_with_units_amplitude_and_warned_when_taken_for_power():
+    """Calibrated amplitude (the square root of power: ASF HyP3 RTC scale='amplitude') read as power gave VV 5 dB and
+    VH 8.5 dB too high, silently. units='amplitude' reads it; values that look like it warn under units='auto'."""
+    rng = np.random.default_rng(3)
+    vv_db = rng.normal(-11.0, 2.0, (4, 6, 6))
+    vh_db = vv_db - rng.normal(7.0, 1.0, (4, 6, 6))
+    coords = {"time": pd.date_range("2021-05-01", periods=4, freq="6D"), "y": np.arange(6.0)[::-1], "x": np.arange(6.0)}
+
+    def ds(vv, vh):
+        return xr.Dataset({"VV": (("time", "y", "x"), vv.astype(np.float32)), "VH": (("time", "y", "x"), vh.astype(np.float32))}, coords=coords)
+
+    amp = ds(10 ** (vv_db / 20), 10 ** (vh_db / 20))
+    s1 = fdl.open_s1(amp, units="amplitude")
+    np.testing.assert_allclose(s1["VV"].values, vv_db, atol=1e-4)
+    np.testing.assert_allclose(s1["VH"].values, vh_db, atol=1e-4)
+    assert s1.attrs["encoding"] == "VV:amplitude,VH:amplitude"
+    with pytest.warns(UserWarning, match=r"read as linear power, but its medians \(VV -5.\d dB, VH -9.\d dB, 3.\d dB apart\).*units='amplitude'"):
+        fdl.open_s1(amp)
+    power = ds(10 ** (vv_db / 10), 10 ** (vh_db / 10))  # the same scene as power: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(fdl.open_s1(power)["VV"].values, vv_db, atol=1e-4)
