@@ -141,7 +141,8 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
     -------
     dict
         ``{variable: {"chunks": ..., "compressors": [...]}}``; datetime
-        variables are stored as float64 days since 1970-01-01; an integer
+        variables are stored as float64 in their own encoding's units, else
+        days since 1970-01-01; an integer
         CF flag variable with a ``missing`` meaning (``source``) gets that
         value as its Zarr v3 fill value, so chunks never written read as
         missing (not as flag 0, observed).
@@ -168,8 +169,8 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
             # a chunk not written yet (a layout written with compute=False, filled by region writes) reads as
             # "missing", not as the flag 0 ("observed"); the Zarr fill value only, no CF _FillValue (no masking)
             enc[str(name)]["fill_value"] = missing
-        if np.issubdtype(var.dtype, np.datetime64):
-            enc[str(name)].update({"units": "days since 1970-01-01", "dtype": "float64"})
+        if np.issubdtype(var.dtype, np.datetime64):  # a unit the variable carries (time bounds share their time's) is kept
+            enc[str(name)].update({"units": var.encoding.get("units", "days since 1970-01-01"), "dtype": "float64"})
     return enc
 
 

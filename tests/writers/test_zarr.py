@@ -195,3 +195,13 @@ def test_an_old_store_that_cannot_be_deleted_is_named_in_a_warning(cube, tmp_pat
     assert "could not be deleted" in caplog.text
     assert xr.open_zarr(path).sizes["time"] == 3
     assert [p.name.startswith(".c.zarr.old-") for p in tmp_path.iterdir() if p.name != "c.zarr"] == [True]
+
+
+def test_time_bounds_keep_the_unit_of_their_time(small_scene, tmp_path):
+    """CF: the bounds of a coordinate share its units; the writer gave time_bnds days and time seconds."""
+    s1r, s2r, _ = small_scene
+    cube = fdl.align(fdl.open_s1(s1r, units="dB"), fdl.open_s2(s2r), freq="10D")
+    raw = xr.open_zarr(fdl.to_zarr(cube, tmp_path / "p.zarr"), decode_times=False)
+    assert raw["time"].attrs["units"] == raw["time_bnds"].attrs["units"] == "seconds since 1970-01-01"
+    back = xr.open_zarr(tmp_path / "p.zarr")
+    np.testing.assert_array_equal(back["time_bnds"].values, cube["time_bnds"].values)
