@@ -31,7 +31,7 @@ from .per_class import phenology_per_class
 from .seasons import DATE_VARS, FLAG_VARS, PHENO_VARS, PIXEL_VARS, MainRule, Thresholds, pheno_block
 from .years import by_year_block
 
-__all__ = ["phenology"]
+__all__ = ["GRID_SNAP_DAYS", "default_step", "phenology"]
 
 
 class _PhenGrid(NamedTuple):
@@ -80,11 +80,44 @@ def _phen_check(ndvi: xr.DataArray, options: dict[str, Any], what: str = "phenol
     return t
 
 
+#: Farthest (days) an input date may lie from the default grid's nearest day for that grid to be used: values are
+#: placed on their nearest grid cell, so a coarser grid would move them in time by up to half its step.
+GRID_SNAP_DAYS = 0.5
+
+
+def default_step(in_days: np.ndarray) -> float:
+    """The working grid step when ``step_days`` is None: the median input spacing on a regular series, else 1 day.
+
+    Each input value is placed on its nearest grid cell. On a regular series
+    (a reconstruction on a ``freq`` grid: every date within
+    :data:`GRID_SNAP_DAYS` of the grid) the median spacing moves nothing. On
+    monthly or ten-day composites or irregular clear views it would move
+    values by up to half a step, differently from year to year (monthly
+    composites: peaks 5-12 days off, dekads 4 days, irregular S2 6 days;
+    1 day: at most 1 day); there the grid is daily.
+
+    Parameters
+    ----------
+    in_days : numpy.ndarray
+        Input dates in days from the first date's midnight, increasing.
+
+    Returns
+    -------
+    float
+        The step in days (at least 1).
+    """
+    step = max(1.0, float(np.round(np.median(np.diff(in_days)))))
+    if step == 1.0:
+        return step
+    off = in_days / step  # the grid starts at the first date's midnight
+    return step if float(np.max(np.abs(off - np.round(off)))) * step <= GRID_SNAP_DAYS else 1.0
+
+
 def _phen_grid(t: pd.DatetimeIndex, step_days: float | None, period: tuple[Any, Any] | None) -> _PhenGrid:
-    """Working grid at ``step_days`` (default: the median input spacing, at least a day); ``period`` in days, both ends inclusive."""
+    """Working grid at ``step_days`` (default: :func:`default_step`); ``period`` in days, both ends inclusive."""
     origin = t[0].floor("D")
     in_days = ((t - origin) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
-    step = float(step_days) if step_days is not None else max(1.0, float(np.round(np.median(np.diff(in_days)))))
+    step = float(step_days) if step_days is not None else default_step(in_days)
     grid_days = np.arange(0.0, in_days[-1] + step / 2, step)
     per = None
     bounds = parse_period(period)
@@ -266,7 +299,10 @@ def phenology(
         also fills gaps. None or 0: linear interpolation of gaps only.
     step_days : float, optional
         Internal grid step in days (> 0, at most a third of the series'
-        span); None: the median spacing of the input.
+        span); None: the median spacing of the input when its dates lie on a
+        regular grid (a reconstruction at a ``freq``), else 1 day
+        (:func:`default_step`: values are placed on the nearest grid cell, so a
+        coarser step would move irregular dates in time).
     period : (start, end), optional
         Keep seasons whose peak lies in this period, both ends included (the
         whole series is used for detection, so a season crossing the

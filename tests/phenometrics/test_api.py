@@ -271,3 +271,26 @@ def test_a_few_values_that_cannot_be_ndvi_are_gaps_not_dips():
     # chunked gives the same
     lazy = fdl.phenology(bad.chunk({"x": 1})).compute()
     assert lazy["n_seasons"].equals(got["n_seasons"]) and lazy["pos"].equals(got["pos"])
+
+
+@pytest.mark.parametrize(
+    ("dates", "tol"),
+    [
+        (pd.date_range("2021-01-01", "2023-12-01", freq="MS"), 1.0),  # monthly composites: peaks were 5-12 days off
+        (pd.DatetimeIndex([f"{y}-{m:02d}-{d:02d}" for y in (2021, 2022, 2023) for m in range(1, 13) for d in (1, 11, 21)]), 1.0),
+        (pd.date_range("2021-01-01", "2023-12-31", freq="5D"), 1.0),  # regular: the 5-day grid itself
+    ],
+)
+def test_default_grid_does_not_move_the_dates_of_irregular_series(dates, tol):
+    """Three identical seasons a year apart come back a year apart: the default grid places irregular dates on a daily
+    grid (the median spacing would move them by up to half of it, differently each year)."""
+    from fusets_dl.phenometrics.api import default_step
+
+    d = ((dates - dates[0]) / pd.Timedelta(days=1)).to_numpy()
+    peaks = [180.0, 545.0, 910.0]
+    v = 0.2 + sum(0.6 * np.exp(-0.5 * ((d - m) / 30.0) ** 2) for m in peaks)
+    da = xr.DataArray(v[:, None, None], dims=("time", "y", "x"), coords={"time": dates, "y": [0.0], "x": [0.0]})
+    pos = pd.DatetimeIndex(fdl.phenology(da, max_seasons=4).pos.values.ravel()[:3])
+    err = [(p - (dates[0] + pd.Timedelta(days=m))) / pd.Timedelta(days=1) for p, m in zip(pos, peaks, strict=True)]
+    assert max(abs(e) for e in err) <= tol, err
+    assert default_step(d) == (5.0 if dates.freqstr == "5D" else 1.0)
