@@ -163,6 +163,11 @@ def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: P
                 "found none: the outputs were made by another program or an older fusets_dl. Rerun with --restart "
                 "(run(..., restart=True)) to discard them and start the region again"
             )
+        if _only_the_record(store, progress_dir, artefacts):
+            # an earlier run stopped before writing anything (a bad input, a typo in the configuration): nothing to mix
+            logger.info("region %s: an earlier run left only its record, no output: started afresh", rc.name)
+            write_json_atomic(record, digest, indent=2)
+            return
         try:
             recorded = json.loads(record.read_text())
         except (OSError, ValueError) as exc:
@@ -173,6 +178,13 @@ def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: P
         _discard_region(cfg, rc, store, progress_dir)
     progress_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(record, digest, indent=2)
+
+
+def _only_the_record(store: Path, progress_dir: Path, artefacts: list[Path]) -> bool:
+    """Whether a region's earlier run wrote nothing but its run record (no store, model, segmenter or tile marker)."""
+    if store.exists() or store.is_symlink() or any(a.exists() for a in artefacts):
+        return False
+    return all(p.name == _RECORD for p in progress_dir.iterdir()) if progress_dir.is_dir() else False
 
 
 def _discard_region(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: Path) -> None:

@@ -76,7 +76,13 @@ def run(
         for i, rc in enumerate(cfg.regions):
             with _region_log(output_path(cfg.output_root, rc.name, ".log")):
                 logger.info("run: region %d/%d %s", i + 1, len(cfg.regions), rc.name)
-                row = run_region(cfg, rc, progress=progress, restart=restart)
+                try:
+                    row = run_region(cfg, rc, progress=progress, restart=restart)
+                except Exception as exc:  # the message of a reader deep inside does not say which region it was
+                    logger.error("run: region %s (%d/%d) failed: %s: %s", rc.name, i + 1, len(cfg.regions), type(exc).__name__, exc)
+                    if hasattr(exc, "add_note"):
+                        exc.add_note(f"while running region {rc.name!r} ({i + 1} of {len(cfg.regions)})")
+                    raise
                 logger.info("run: region %s %s in %s s", rc.name, row["status"], row.get("seconds"))
                 rows.append(row)
     return rows

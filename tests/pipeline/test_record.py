@@ -115,6 +115,21 @@ def test_a_changed_config_or_input_is_refused_then_restarted_on_request(referenc
     assert run(cfg)[0]["status"] == "skipped (done)"
 
 
+def test_a_region_that_failed_before_writing_anything_runs_with_the_corrected_config(tmp_path, caplog):
+    """A typo in an input (the S1 file given as S2) fails the region before any output; the corrected config was then
+    refused as a changed resume (only the run record was on disk) and needed --restart."""
+    root = tmp_path / "out"
+    sample = find_sample()
+    bad = _one_region(root, s2=str(sample / "s1.nc"))
+    with caplog.at_level(logging.ERROR, logger="fusets_dl"), pytest.raises(Exception, match="open_s2") as info:
+        run(bad)
+    assert "run: region a (1/1) failed:" in caplog.text
+    assert any("while running region 'a'" in n for n in getattr(info.value, "__notes__", ["while running region 'a'"]))
+    assert sorted(p.name for p in (root / "a.zarr.progress").iterdir()) == ["RECORD.json"] and not (root / "a.zarr").exists()
+    rows = run(_one_region(root))
+    assert rows[0]["status"] == "done"
+
+
 def test_a_folder_we_did_not_write_is_never_touched(tmp_path):
     root = tmp_path / "out"
     (root / "a.zarr").mkdir(parents=True)
