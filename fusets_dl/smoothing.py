@@ -87,6 +87,9 @@ def whittaker(y: np.ndarray, w: np.ndarray, lam: float) -> np.ndarray:
         out = np.where(bad[:, None], np.nan, (wb * yb).sum(1, keepdims=True) / np.maximum(wb.sum(1, keepdims=True), 1e-300))
         return np.broadcast_to(out, yb.shape).reshape(shape).copy()
     m0, m1, m2 = _d2_diagonals(n)
+    # a series with fewer than 2 weights has no solution (NaN at the end): solved with unit weights meanwhile, so that
+    # its singular system does not overflow (numpy RuntimeWarnings after the caller's own warning about the data)
+    wb = np.where(bad[:, None], 1.0, wb)
     # time-major layout: each step touches one contiguous row of all series
     b = np.ascontiguousarray((wb * yb).T)
     # the factorisation depends on the weights only: factor once when all series share them

@@ -88,3 +88,22 @@ def test_fill_interpolated_checks_its_days():
     with pytest.raises(ConfigError, match="expected days in increasing order"):
         fill_interpolated(v, np.zeros(3), np.array([4.0, 2.0, 0.0]))  # gave NaN between the data, silently
     np.testing.assert_allclose(fill_interpolated(v, np.zeros(3), np.array([0.0, 1.0, 1.0]))[0], [0.2, 0.4, 0.4])
+
+
+def test_series_without_two_weights_are_nan_without_numpy_warnings():
+    """All-out-of-range input (every weight 0) overflowed the factorisation: RuntimeWarnings after the caller's own
+    warning about the data. Such series are NaN, quietly, and the others are as when solved alone."""
+    import warnings
+
+    from fusets_dl.smoothing import whittaker
+
+    y = np.random.default_rng(0).random((3, 50))
+    w = np.ones_like(y)
+    w[1] = 0.0
+    w[2] = 0.0
+    w[2, 5] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        z = whittaker(y, w, 100.0)
+    assert np.isnan(z[1]).all() and np.isnan(z[2]).all()
+    np.testing.assert_allclose(z[0], whittaker(y[:1], w[:1], 100.0)[0], rtol=1e-12)
