@@ -55,8 +55,12 @@ def write_pair(path: str | Path, blob: bytes, sidecar: Callable[[str], dict[str,
     sha = hashlib.sha256(blob).hexdigest()
     w_path, j_path = s.with_name(s.name + ".safetensors"), s.with_name(s.name + ".json")
     if j_path.exists() and not is_sidecar(j_path):
-        raise StoreExistsError(f"save: {str(j_path)!r} exists and is not a fusets_dl model sidecar (no 'format' and 'weights_sha256'); "
-                               "it was left as it is. Save under another name, or remove that file")
+        raise StoreExistsError(f"save: {str(j_path)!r} exists and is not a fusets_dl model sidecar (no fusets_dl 'format' and "
+                               "'weights_sha256'); it was left as it is. Save under another name, or remove that file")
+    if w_path.exists() and not j_path.exists():
+        raise StoreExistsError(f"save: {str(w_path)!r} exists without a fusets_dl sidecar {j_path.name!r} beside it (weights of "
+                               "another tool, or of a model whose sidecar was removed); it was left as it is. Save under another "
+                               "name, or remove that file")
     tmp_w, tmp_j = w_path.with_name(w_path.name + ".tmp"), j_path.with_name(j_path.name + ".tmp")
     tmp_w.write_bytes(blob)
     meta = sidecar(sha)
@@ -84,7 +88,7 @@ def is_sidecar(path: Path) -> bool:
         meta = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return isinstance(meta, dict) and "format" in meta and "weights_sha256" in meta
+    return isinstance(meta, dict) and str(meta.get("format", "")).startswith("fusets_dl.") and "weights_sha256" in meta
 
 
 def read_pair(path: str | Path, fmt: str, version: int, what: str = "model") -> tuple[dict[str, Any], bytes, Path, Path]:

@@ -55,6 +55,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import ConfigError, InsufficientDataError, OutputError
+from ..readers.cube import check_cube_values
 from ..validate import check_cube, is_finite_positive, is_whole
 from .gaps import hide_gaps, pick_pixels, spell_starts
 from .methods import COMPARISON_METHODS, LABELS, Filled, GapInputs, label_of
@@ -434,7 +435,7 @@ def compare(
         raise ConfigError(f"compare: models: expected a dict name -> FusionModel, found {type(models).__name__}")
     cfg = config or CompareConfig()
     check_cube(cube, need_target=True)
-    cube = cube.compute()  # a loaded copy; the caller's lazy cube stays lazy
+    cube = check_cube_values(cube, "compare").compute()  # a loaded copy (NDVI that is not NDVI masked); the caller's cube stays lazy
     if cfg.mode == "season":
         cfg = _season_config(cube, cfg, model)
         train_cube = cube.isel(time=season_split(cube["time"].values, cfg.split_date))

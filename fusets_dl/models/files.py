@@ -89,6 +89,8 @@ def model_path(path: Any, what: str = "load_model") -> Path:
     if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
         raise ModelError(f"{what}: expected a path (str or pathlib.Path) or one of the shipped model names {sorted(PRETRAINED)}, "
                          f"found {type(path).__name__} {path!r:.80}")
+    if not os.fspath(path).strip():
+        raise ModelError(f"{what}: expected a file path (the stem of the .json/.safetensors pair), found an empty string")
     return Path(path).expanduser()
 
 

@@ -7,8 +7,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
+from .._warn import warn_user
 from ..errors import EncodingError, SourceError
 from ..validate import check_cube
 from .normalise import _time_chunks
@@ -181,7 +183,33 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
     """
     units = partial(check_backscatter_units, declared="dB") if units_error else _warn_not_db
     checks: dict[str, Any] = {"VV": units, "VH": units, "NDVI": check_ndvi_range}
-    return cube.assign({v: checked(cube[v], c, f"{what}: {v}") for v, c in checks.items() if v in cube.data_vars})
+    out = cube.assign({v: checked(cube[v], c, f"{what}: {v}") for v, c in checks.items() if v in cube.data_vars})
+    return out.assign(NDVI=_mask_not_ndvi(out["NDVI"], what)) if "NDVI" in out.data_vars else out
+
+
+def _mask_not_ndvi(nd: xr.DataArray, what: str) -> xr.DataArray:
+    """``nd`` with the few values outside [-1, 1] (at most 1 %: more is refused) set to NaN, with a warning.
+
+    Such values are nodata that was not declared (-9999, -32768) or a few
+    corrupt pixels; used as they are, they were training targets (test RMSE
+    500) and "observed" values clipped to -1 in a reconstruction. In memory
+    the warning counts them; on Dask each chunk that holds some warns when
+    computed (the mask itself is lazy).
+    """
+    def _block(v: np.ndarray, counted: bool = False) -> np.ndarray:
+        bad = np.abs(v) > 1.0  # NaN compares False
+        if not bad.any():
+            return v
+        found = (f"{int(bad.sum())} values outside [-1, 1] (from {float(v[bad].min()):.6g} to {float(v[bad].max()):.6g})" if counted
+                 else "values outside [-1, 1] in a chunk")  # one message for every chunk: shown once
+        warn_user(f"{what}: NDVI: {found} are not NDVI (undeclared nodata such as -9999?): treated as missing, not as observations")
+        return np.where(bad, np.nan, v).astype(v.dtype, copy=False)
+
+    if nd.dtype.kind != "f":
+        return nd
+    if nd.chunks is None:
+        return nd.copy(data=_block(np.asarray(nd.values), counted=True))
+    return nd.copy(data=nd.data.map_blocks(_block, dtype=nd.dtype))
 
 
 def _warn_not_db(values: Any, what: str) -> None:

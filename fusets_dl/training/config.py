@@ -328,6 +328,8 @@ _WHOLE: dict[str, int] = {
     "max_samples": 1, "min_samples": 1, "seed": 0, "seq_channels": 1, "seq_window": 1, "seq_spells": 0,
     "seq_windows_per_epoch": 1, "seq_batch_size": 1,
 }
+#: Largest seed: torch.manual_seed takes a signed 64-bit integer.
+_MAX_SEED = 2**63 - 1
 #: Whole-number options that may also be None, and their least value.
 _OPTIONAL_WHOLE: dict[str, int] = {"num_threads": 1}
 #: Real-number options: what is expected (for the message) and the test a finite value must pass (NaN and infinities never do).
@@ -371,6 +373,8 @@ def _field_problems(c: TrainConfig) -> list[str]:
             out.append(f"{name}: expected a whole number >= {least}{none}, found {found_value(value)}")
         elif value < least:
             out.append(f"{name}: expected >= {least}{none}, found {found_value(value)}")
+    if is_whole(c.seed) and c.seed > _MAX_SEED:
+        out.append(f"seed: expected at most {_MAX_SEED} (torch's seeds are 64-bit), found {found_value(c.seed)}")
     for name, (expected, ok) in _NUMBERS.items():
         value = getattr(c, name)
         if not (_real(value) and bool(np.isfinite(value)) and ok(float(value))):

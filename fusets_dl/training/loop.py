@@ -446,8 +446,14 @@ def _train_fit(
                 bar.set_postfix({"loss": f"{loss:.4f}", "val_loss": f"{vloss:.4f}", "early stop": f"best {best[2]}"})
                 logger.info("train: early stop at epoch %d/%d (best %d)", epoch + 1, max_epochs, best[2])
                 break
-    if best[1] is not None:
-        net.load_state_dict(best[1])
+    if best[1] is None:  # no epoch had a finite validation loss: the weights are NaN or inf
+        raise ModelError(
+            f"train: training diverged: the validation loss was not finite in any of {len(history)} epochs "
+            f"(last {history[-1]['val_loss'] if history else float('nan'):.4g}, training loss "
+            f"{history[-1]['loss'] if history else float('nan'):.4g}); expected a finite loss. Lower learning_rate "
+            f"(now {config.learning_rate:g}), or check the features and target for huge values"
+        )
+    net.load_state_dict(best[1])
     return history, best[2]
 
 

@@ -297,8 +297,12 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
         if not improved and epoch + 1 - best[2] >= config.patience:
             logger.info("train_sequence: early stop at epoch %d (best %d)", epoch + 1, best[2])
             break
-    if best[1] is not None:
-        net.load_state_dict(best[1])
+    if best[1] is None:  # no epoch had a finite validation score: the weights are NaN or inf
+        last = history[-1] if history else {}
+        raise ModelError(f"train_sequence: training diverged: the validation score was not finite in any of {len(history)} epochs "
+                         f"(last val_loss {last.get('val_loss', float('nan')):.4g}); expected a finite loss. Lower learning_rate "
+                         f"(now {config.learning_rate:g})")
+    net.load_state_dict(best[1])
     return history, best[2], seen / max(busy, 1e-9)
 
 

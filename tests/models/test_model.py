@@ -108,6 +108,25 @@ def test_a_save_interrupted_between_its_renames_says_how_to_recover(tmp_path, mo
         load_model(tmp_path / "m")
 
 
+def test_save_never_replaces_files_of_another_tool(tmp_path):
+    """An unrelated .safetensors without our sidecar, or a JSON of another tool that happens to have 'format' and
+    'weights_sha256' keys, was overwritten by save()."""
+    from fusets_dl.errors import StoreExistsError
+
+    (tmp_path / "mine.safetensors").write_bytes(b"someone else's weights")
+    with pytest.raises(StoreExistsError, match=r"mine.safetensors' exists without a fusets_dl sidecar 'mine.json'"):
+        _model().save(tmp_path / "mine")
+    assert (tmp_path / "mine.safetensors").read_bytes() == b"someone else's weights" and not (tmp_path / "mine.json").exists()
+    (tmp_path / "other.json").write_text(json.dumps({"format": "other.tool.Model", "weights_sha256": "abc"}))
+    with pytest.raises(StoreExistsError, match=r"other.json' exists and is not a fusets_dl model sidecar"):
+        _model().save(tmp_path / "other")
+    assert json.loads((tmp_path / "other.json").read_text())["format"] == "other.tool.Model"
+    _model().save(tmp_path / "ours")
+    _model().save(tmp_path / "ours")  # our own pair is replaced
+    with pytest.raises(fdl.errors.ModelError, match=r"save: expected a file path .*found an empty string"):
+        _model().save("")
+
+
 def test_truncated_or_missing_files_are_refused(tmp_path):
     _model().save(tmp_path / "m")
     w = tmp_path / "m.safetensors"

@@ -45,3 +45,33 @@ def test_open_cube_on_a_corrupt_netcdf_is_a_source_error(tmp_path):
     assert store_kind(bad) == "netcdf"
     with pytest.raises(SourceError, match=r"expected a readable netCDF file, found one that cannot be opened"):
         fdl.open_cube(bad)
+
+
+def test_a_few_values_that_are_not_ndvi_are_masked_with_a_warning(small_scene):
+    """Up to 1 % of NDVI outside [-1, 1] (undeclared -9999 nodata) passed the range check and were used: training targets
+    (test RMSE 500) and 'observed' values clipped to -1 in a reconstruction. They are now missing, with a warning."""
+    import numpy as np
+
+    from fusets_dl.readers.cube import check_cube_values
+    from fusets_dl.testing import raise_if_dask_computes
+
+    s1, s2, _ = small_scene
+    cube = fdl.align(fdl.open_s1(s1, units="dB"), fdl.open_s2(s2)).load()
+    nd = cube["NDVI"].values.copy()
+    finite = np.argwhere(np.isfinite(nd))
+    finite = finite[finite[:, 0] >= 4]  # not in the first dates, the range check's sample
+    where = tuple(finite[np.random.default_rng(0).choice(len(finite), len(finite) // 500, replace=False)].T)  # 0.2 %
+    nd[where] = -9999.0
+    bad = cube.assign(NDVI=cube["NDVI"].copy(data=nd))
+    n = len(where[0])
+    with pytest.warns(UserWarning, match=rf"test: NDVI: {n} values outside \[-1, 1\] \(from -9999 to -9999\) are not NDVI .*treated as missing"):
+        out = check_cube_values(bad, "test")
+    assert np.isnan(out["NDVI"].values[where]).all() and int(np.isfinite(out["NDVI"].values).sum()) == int(np.isfinite(nd).sum()) - n
+    with raise_if_dask_computes():
+        lazy = check_cube_values(bad.chunk({"y": 8}), "test")
+    with pytest.warns(UserWarning, match=r"test: NDVI: values outside \[-1, 1\] in a chunk are not NDVI"):
+        np.testing.assert_array_equal(lazy["NDVI"].values, out["NDVI"].values)
+    model = fdl.train(bad, config=fdl.TrainConfig(hidden=(8,), max_epochs=2, max_samples=5000, num_threads=1, block_size=4))
+    assert model.metrics["test"]["rmse"] < 0.5
+    rec = fdl.reconstruct(bad, model)
+    assert (rec["source"].values[where] != 0).all() and (np.abs(rec["NDVI"].values[where]) <= 1).all()

@@ -82,6 +82,7 @@ def test_batch_schedule_off_and_fine_tuning() -> None:
         ("max_epochs", True, r"max_epochs: expected a whole number >= 1, found True \(bool\)"),
         ("seed", "a", r"seed: expected a whole number >= 0, found the string 'a'"),
         ("seed", -1, r"seed: expected >= 0, found -1 \(int\)"),
+        ("seed", 2**70, r"seed: expected at most 9223372036854775807 \(torch's seeds are 64-bit\), found 1180591620717411303424"),
         ("device", "tpu", r"device: expected None, 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', found the string 'tpu'"),
         ("device", 0, r"device: expected None, .*found 0 \(int\)"),
         ("num_threads", 0, r"num_threads: expected >= 1 or None, found 0 \(int\)"),

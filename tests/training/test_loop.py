@@ -81,3 +81,11 @@ def test_a_large_sample_trains_with_a_larger_batch_and_scaled_rate(cube, caplog)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("train: batch")]
     assert lines == [f"train: batch 64, learning rate 2.00e-03 ({n_train} training samples; batch_size 16, max_batch_size 64)"]
     assert model.history[0]["lr"] == pytest.approx(2e-3)
+
+
+def test_a_diverged_training_is_an_error_not_a_model_that_predicts_nan(cube):
+    """learning_rate=1e6: no epoch had a finite validation loss; the NaN network was returned (predicting only NaN,
+    and reconstruct then fell back to interpolation without a word)."""
+    with pytest.raises(fdl.errors.ModelError, match=r"train: training diverged: the validation loss was not finite in any of "
+                                                    r"\d+ epochs .*Lower learning_rate \(now 1e\+06\)"):
+        fdl.train(cube, config=fdl.TrainConfig(max_epochs=2, max_samples=5000, num_threads=1, learning_rate=1e6))
