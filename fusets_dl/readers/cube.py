@@ -13,7 +13,8 @@ import xarray as xr
 from .._warn import warn_user
 from ..errors import EncodingError, SourceError
 from ..validate import check_cube
-from .normalise import _time_chunks
+from .normalise import _sample, _time_chunks
+from .radar import warn_if_swapped
 from .sanity import check_backscatter_units, check_ndvi_range, checked
 from .sources import PathLike, describe, is_zarr
 
@@ -184,6 +185,8 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
     units = partial(check_backscatter_units, declared="dB") if units_error else _warn_not_db
     checks: dict[str, Any] = {"VV": units, "VH": units, "NDVI": check_ndvi_range}
     out = cube.assign({v: checked(cube[v], c, f"{what}: {v}") for v, c in checks.items() if v in cube.data_vars})
+    if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory: a sample now
+        warn_if_swapped(_sample(out["VV"]), _sample(out["VH"]), what)
     return out.assign(NDVI=_mask_not_ndvi(out["NDVI"], what)) if "NDVI" in out.data_vars else out
 
 

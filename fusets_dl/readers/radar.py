@@ -109,6 +109,8 @@ def open_s1(
         coefficient = coefficient or _backscatter_of(ds[band], ds.attrs, conv)
     if units == "auto" and set(detected.values()) == {"linear"}:
         _warn_if_amplitude(out, what)
+    if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory (Dask: no read)
+        warn_if_swapped(np.asarray(_sample(out["VV"])), np.asarray(_sample(out["VH"])), what)
     out = _s1_add_statics(out, ds)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-1", "encoding": ",".join(f"{k}:{v}" for k, v in detected.items())}
     if coefficient is not None:
@@ -186,6 +188,38 @@ def _warn_if_amplitude(out: xr.Dataset, what: str) -> None:
                   f"{m_vv - m_vh:.1f} dB apart) are what amplitude read as power gives (power over land: VH about -25 to "
                   "-13 dB, 5-9 dB under VV); if these are amplitudes (the square root of power, e.g. ASF HyP3 RTC "
                   "scale='amplitude'), pass units='amplitude'")
+
+
+#: Share of pixel-dates with VH above VV from which the two bands are taken for swapped (cross-polarised
+#: backscatter is 5-9 dB under co-polarised over land; above it only on a few noisy or odd pixels).
+SWAPPED_SHARE = 0.5
+
+
+def warn_if_swapped(vv: np.ndarray, vh: np.ndarray, what: str) -> bool:
+    """Warn when VH lies above VV on most pixel-dates of a sample: the bands are most likely swapped.
+
+    Parameters
+    ----------
+    vv, vh : numpy.ndarray
+        The same pixel-dates of both bands, in dB.
+    what : str
+        The caller, for the message.
+
+    Returns
+    -------
+    bool
+        Whether it warned.
+    """
+    ok = np.isfinite(vv) & np.isfinite(vh)
+    if ok.sum() < 10:
+        return False
+    share = float(np.mean(vh[ok] > vv[ok]))
+    if share <= SWAPPED_SHARE:
+        return False
+    warn_user(f"{what}: VH lies above VV on {share:.0%} of the sampled pixel-dates (median VV {float(np.median(vv[ok])):.1f} dB, "
+              f"VH {float(np.median(vh[ok])):.1f} dB); cross-polarised backscatter is 5-9 dB under co-polarised over land: "
+              "the bands may be swapped (check the band names or their order)")
+    return True
 
 
 def _s1_detect_units(

@@ -290,3 +290,25 @@ def test_amplitude_is_read_with_units_amplitude_and_warned_when_taken_for_power(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_allclose(fdl.open_s1(power)["VV"].values, vv_db, atol=1e-4)
+
+
+def test_swapped_polarisations_warn():
+    """VV and VH exchanged (VH above VV almost everywhere) went through open_s1, train and reconstruct without a word."""
+    rng = np.random.default_rng(4)
+    vv = rng.normal(-11.0, 2.0, (4, 6, 6))
+    vh = vv - rng.normal(7.0, 1.0, (4, 6, 6))
+    coords = {"time": pd.date_range("2021-05-01", periods=4, freq="6D"), "y": np.arange(6.0)[::-1], "x": np.arange(6.0)}
+
+    def ds(a, b):
+        return xr.Dataset({"VV": (("time", "y", "x"), a.astype(np.float32)), "VH": (("time", "y", "x"), b.astype(np.float32))}, coords=coords)
+
+    with pytest.warns(UserWarning, match=r"VH lies above VV on 100% of the sampled pixel-dates .*the bands may be swapped"):
+        fdl.open_s1(ds(vh, vv), units="dB")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fdl.open_s1(ds(vv, vh), units="dB")
+    from fusets_dl.readers.cube import check_cube_values
+
+    cube = ds(vh, vv).assign(NDVI=(("time", "y", "x"), np.full((4, 6, 6), 0.5, np.float32)))
+    with pytest.warns(UserWarning, match=r"train: VH lies above VV"):
+        check_cube_values(cube, "train")
