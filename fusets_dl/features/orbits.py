@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .._logging import logger
+from .._warn import warn_user
 
 __all__ = ["orbit_groups"]
 
@@ -52,7 +54,7 @@ def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
     groups = _time_of_day_groups(cube, gap_minutes)
     t = cube["time"].to_index()
     midnight = bool(t.size) and bool(np.all((t.hour == 0) & (t.minute == 0) & (t.second == 0)))
-    numbers = _orbit_numbers(cube, read_chunked=midnight)  # a chunked coordinate is read only where it decides the groups
+    numbers = _orbit_numbers(cube, read_chunked=midnight, warn=midnight)  # a chunked coordinate is read only where it decides the groups
     if numbers is not None:
         by_number = np.unique(numbers, return_inverse=True)[1].astype(np.int64)
         if midnight:
@@ -69,15 +71,35 @@ def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
     return groups
 
 
-def _orbit_numbers(cube: xr.Dataset, *, read_chunked: bool = False) -> np.ndarray | None:
-    """Integer relative orbit numbers along ``time`` (a coordinate), or None; a Dask coordinate only if ``read_chunked``."""
+def _orbit_numbers(cube: xr.Dataset, *, read_chunked: bool = False, warn: bool = False) -> np.ndarray | None:
+    """Orbit labels along ``time`` from a coordinate (integers; numbers as text; other text such as a pass direction as
+    labels), or None; a Dask coordinate only if ``read_chunked``. ``warn``: say why a coordinate that exists is not used."""
+    unusable = []
     for name in _ORBIT_NUMBER_COORDS:
         if name in cube.coords and cube[name].dims == ("time",):
-            if cube[name].dtype.kind not in "iuf" or (cube[name].chunks is not None and not read_chunked):
+            if cube[name].chunks is not None and not read_chunked:
                 continue
             v = np.asarray(cube[name].values)
-            if v.dtype.kind in "iu" or (v.dtype.kind == "f" and np.all(np.isfinite(v)) and np.all(v == np.round(v))):
+            if v.dtype.kind in "iu":
                 return v.astype(np.int64)
+            if v.dtype.kind == "f":
+                if np.all(np.isfinite(v)) and np.all(v == np.round(v)):
+                    return v.astype(np.int64)
+                unusable.append(f"{name!r} ({int((~np.isfinite(v)).sum())} missing, {int((np.isfinite(v) & (v != np.round(v))).sum())} fractional)")
+                continue
+            if v.dtype.kind in "OUS":
+                text = pd.Series(v, dtype=object)
+                if text.isna().any() or (text.astype(str).str.strip() == "").any():
+                    unusable.append(f"{name!r} ({int(text.isna().sum())} missing)")
+                    continue
+                num = pd.to_numeric(text, errors="coerce")
+                if num.notna().all() and bool(np.all(num == np.round(num))):
+                    return num.to_numpy().astype(np.int64)
+                return pd.factorize(text.astype(str).str.strip().str.upper())[0].astype(np.int64)  # e.g. ASCENDING / DESCENDING
+    if warn and unusable:
+        warn_user(f"orbit groups: the dates have no time of day and the orbit coordinate {', '.join(unusable)} cannot label every "
+                  "acquisition: all dates are one group, so per-orbit lags, rolling means and anomalies mix the orbits. Give "
+                  "every date its relative orbit number (or the acquisition time)")
     return None
 
 

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from fusets_dl.features import FeatureSpec, compute_features, orbit_groups
 from tests.features.cubes import make_cube, series
@@ -60,6 +61,18 @@ def test_invalid_acquisitions_give_nan_features():
     f = compute_features(make_cube(), FeatureSpec(lags=2))
     assert np.isnan(f.isel(time=1).values).all()
     assert np.isfinite(f.isel(time=3).values).all()  # third valid acquisition: two lags exist
+
+
+def test_orbit_coordinates_as_text_label_the_groups_and_unusable_ones_warn():
+    """Dates at midnight with the orbit as text ('54', 'ASCENDING') or with a missing value: the text labelled nothing
+    and a NaN disabled the coordinate, silently, so all acquisitions became one group (predictions moved by 0.03)."""
+    days = pd.date_range("2021-01-01", periods=6, freq="6D")
+    flat = np.full(6, -10.0, np.float32)
+    for orbit in (np.array(["54", "127"] * 3), np.array(["ASCENDING", "descending "] * 3, dtype=object), np.array([54.0, 127.0] * 3)):
+        assert list(orbit_groups(make_cube(flat, times=days, orbit=orbit))) == [0, 1, 0, 1, 0, 1]
+    with pytest.warns(UserWarning, match=r"orbit coordinate 'orbit' \(1 missing, 0 fractional\) cannot label every acquisition: "
+                                         r"all dates are one group"):
+        assert list(orbit_groups(make_cube(flat, times=days, orbit=np.array([54.0, np.nan, 54.0, 127.0, 54.0, 127.0])))) == [0] * 6
 
 
 def test_dates_without_time_of_day_group_by_the_relative_orbit_numbers(caplog):
