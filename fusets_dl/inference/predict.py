@@ -22,6 +22,7 @@ import xarray as xr
 from ..cf import apply_cf, cf_attrs
 from ..errors import ModelError
 from ..features.block import BlockConstants, block_constants, block_sources, feature_block
+from ..features.terrain import TERRAIN_FEATURES
 from ..models.fusion_model import FusionModel
 from ..models.io import load_model, model_from_parts
 from ..options import option
@@ -97,9 +98,16 @@ def _fused_block(
         out[:, p0:p1] = pred.reshape(p1 - p0, nt).T
     if radar and not seen.all():
         missing = [n for n, ok in zip(model.spec.names, seen, strict=True) if not ok]
-        warnings.warn(f"predict_ndvi: the model's features {missing} are missing at every pixel-date with radar{revisit}, so "
-                      "nothing is predicted there: the series is too sparse for the spec's lags, trends or windows. Use a model "
-                      "whose features fit this revisit (e.g. trained with today's FeatureSpec())", UserWarning, stacklevel=2)
+        terrain = [n for n in missing if n in TERRAIN_FEATURES]
+        other = [n for n in missing if n not in TERRAIN_FEATURES]
+        if terrain:  # the cube has no elevation/slope/aspect: the network reads its baseline for them (modality dropout)
+            warnings.warn(f"predict_ndvi: the model reads terrain ({terrain}) and this cube has none: those inputs are set to "
+                          "their baseline, so the prediction ignores the terrain. Add the cube's elevation, slope and aspect "
+                          "for the model's own skill", UserWarning, stacklevel=2)
+        if other:
+            warnings.warn(f"predict_ndvi: the model's features {other} are missing at every pixel-date with radar{revisit}, so "
+                          "nothing is predicted there: the series is too sparse for the spec's lags, trends or windows. Use a model "
+                          "whose features fit this revisit (e.g. trained with today's FeatureSpec())", UserWarning, stacklevel=2)
     return out.reshape(nt, ny, nx)
 
 

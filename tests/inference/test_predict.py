@@ -155,6 +155,24 @@ def test_a_feature_missing_everywhere_is_warned(small_cube):
         fdl.predict_ndvi(small_cube, model)
 
 
+def test_a_terrain_model_on_a_cube_without_terrain_says_so(small_cube):
+    """The warning said the series was too sparse and nothing was predicted; in fact every value is predicted with the
+    terrain inputs at their baseline."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    shape = (small_cube.sizes["y"], small_cube.sizes["x"])
+    with_terrain = small_cube.assign(elevation=(("y", "x"), rng.random(shape).astype("f4") * 100),
+                                     slope=(("y", "x"), rng.random(shape).astype("f4")), aspect=(("y", "x"), rng.random(shape).astype("f4") * 360))
+    model = fdl.train(with_terrain, fdl.FeatureSpec(groups=("sar", "time", "terrain")), TrainConfig(hidden=(8,), max_epochs=1, block_size=4))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        pred = fdl.predict_ndvi(small_cube, model)
+    texts = [str(w.message) for w in seen]
+    assert any("the model reads terrain (['elevation', 'slope', 'aspect_sin', 'aspect_cos']) and this cube has none" in t for t in texts)
+    assert not any("too sparse" in t for t in texts) and float(pred.isnull().mean()) < 0.5
+
+
 # --------------------------------------------------------------------------- hostile inputs (model side)
 
 @pytest.mark.parametrize(("kw", "match"), [
