@@ -521,6 +521,11 @@ def _cmp_pixels(
         max_pixels=cfg.max_pixels, span=span,
     )
     if iy.size == 0:
+        if not test.any():  # the split's test blocks lie outside this cube (a model of a larger cube)
+            raise InsufficientDataError(
+                f"compare: the model's test blocks (grid {blocks.get('grid')} of {blocks.get('block_size')} px) hold no pixel of "
+                f"this {ndvi.shape[1]} x {ndvi.shape[2]} cube: nothing held out to score; train the model here (model=None), "
+                "or use score_sites() for a model trained elsewhere")
         raise InsufficientDataError(
             f"compare: no held-out pixel keeps {cfg.min_clear} clear observations with {cfg.n_gaps} spells of "
             f"{cfg.gap_days:g} days hidden ({int(test.sum())} held-out pixels); use shorter or fewer spells"

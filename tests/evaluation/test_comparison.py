@@ -153,6 +153,13 @@ def test_a_model_split_of_another_cube_size_is_warned(small_cube: xr.Dataset) ->
     other = small_cube.isel(x=slice(0, 12))
     with pytest.warns(UserWarning, match=r"block split \(grid .* was drawn for another cube, not this 24 x 12 one"):
         compare(other, config=CompareConfig(gap_days=40, max_pixels=20, methods=("linear",)), model=model)
+    # a cube that none of the model's test blocks reaches: said so, not 'use shorter or fewer spells'
+    bs = model.blocks["block_size"]
+    assert [0, 0] not in [list(b) for b in model.blocks["test"]]  # the corner block trains (seed 0)
+    corner = small_cube.isel(y=slice(0, bs), x=slice(0, bs))  # one block: the model's block (0, 0) only
+    with pytest.warns(UserWarning, match="drawn for another cube"), pytest.raises(
+            InsufficientDataError, match=r"the model's test blocks \(grid .*\) hold no pixel of this \d+ x \d+ cube: nothing held out"):
+        compare(corner, config=CompareConfig(gap_days=40, max_pixels=20, methods=("linear",)), model=model)
 
 
 def test_a_multi_site_model_is_scored_on_the_sites_own_held_out_blocks(small_cube: xr.Dataset) -> None:
