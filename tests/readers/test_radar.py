@@ -268,17 +268,23 @@ def test_duplicated_tiles_know_the_conventions_nodata_without_attributes():
         assert s2["clear"].values.all()
 
 
+def _dual_pol(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """VV about -11 dB and VH 7 dB under it, (4, 6, 6) in dB."""
+    rng = np.random.default_rng(seed)
+    vv = rng.normal(-11.0, 2.0, (4, 6, 6))
+    return vv, vv - rng.normal(7.0, 1.0, (4, 6, 6))
+
+
+def _vv_vh(vv: np.ndarray, vh: np.ndarray) -> xr.Dataset:
+    coords = {"time": pd.date_range("2021-05-01", periods=4, freq="6D"), "y": np.arange(6.0)[::-1], "x": np.arange(6.0)}
+    return xr.Dataset({"VV": (("time", "y", "x"), vv.astype(np.float32)), "VH": (("time", "y", "x"), vh.astype(np.float32))}, coords=coords)
+
+
 def test_amplitude_is_read_with_units_amplitude_and_warned_when_taken_for_power():
     """Calibrated amplitude (the square root of power: ASF HyP3 RTC scale='amplitude') read as power gave VV 5 dB and
     VH 8.5 dB too high, silently. units='amplitude' reads it; values that look like it warn under units='auto'."""
-    rng = np.random.default_rng(3)
-    vv_db = rng.normal(-11.0, 2.0, (4, 6, 6))
-    vh_db = vv_db - rng.normal(7.0, 1.0, (4, 6, 6))
-    coords = {"time": pd.date_range("2021-05-01", periods=4, freq="6D"), "y": np.arange(6.0)[::-1], "x": np.arange(6.0)}
-
-    def ds(vv, vh):
-        return xr.Dataset({"VV": (("time", "y", "x"), vv.astype(np.float32)), "VH": (("time", "y", "x"), vh.astype(np.float32))}, coords=coords)
-
+    vv_db, vh_db = _dual_pol(3)
+    ds = _vv_vh
     amp = ds(10 ** (vv_db / 20), 10 ** (vh_db / 20))
     s1 = fdl.open_s1(amp, units="amplitude")
     np.testing.assert_allclose(s1["VV"].values, vv_db, atol=1e-4)
@@ -294,13 +300,8 @@ def test_amplitude_is_read_with_units_amplitude_and_warned_when_taken_for_power(
 
 def test_swapped_polarisations_warn():
     """VV and VH exchanged (VH above VV almost everywhere) went through open_s1, train and reconstruct without a word."""
-    rng = np.random.default_rng(4)
-    vv = rng.normal(-11.0, 2.0, (4, 6, 6))
-    vh = vv - rng.normal(7.0, 1.0, (4, 6, 6))
-    coords = {"time": pd.date_range("2021-05-01", periods=4, freq="6D"), "y": np.arange(6.0)[::-1], "x": np.arange(6.0)}
-
-    def ds(a, b):
-        return xr.Dataset({"VV": (("time", "y", "x"), a.astype(np.float32)), "VH": (("time", "y", "x"), b.astype(np.float32))}, coords=coords)
+    vv, vh = _dual_pol(4)
+    ds = _vv_vh
 
     with pytest.warns(UserWarning, match=r"VH lies above VV on 100% of the sampled pixel-dates .*the bands may be swapped"):
         fdl.open_s1(ds(vh, vv), units="dB")
