@@ -203,8 +203,7 @@ def _predict(sec: Mapping[str, Any]) -> list[str]:
 
 
 def _reconstruct(sec: Mapping[str, Any]) -> list[str]:
-    from ..reconstruction import Calibration
-    from ..reconstruction.api import check_reconstruct_options, reconstruct
+    from ..reconstruction.api import check_reconstruct_options, given_calibration, reconstruct
     from ..reconstruction.calibrate import is_calibration
 
     out = []
@@ -222,14 +221,12 @@ def _reconstruct(sec: Mapping[str, Any]) -> list[str]:
     if bad:  # the type first; the ranges are the reconstruction's own check
         return out + bad
     weights = sec.get("weights", defaults["weights"])
-    if is_calibration(weights):
-        try:  # a calibration made once for the whole job (Calibration.to_dict() or a calibrated output's attrs)
-            Calibration.from_dict(weights)
+    if is_calibration(weights):  # a calibration made once for the whole job (Calibration.to_dict() or a calibrated output's attrs)
+        try:
+            given_calibration(weights, sec.get("lam") is not None, sec.get("pred_gap_days"), sec.get("debias_days"))
         except ConfigError as exc:
-            out.append(f"weights: {exc}")
-        given = [k for k in ("lam", "pred_gap_days", "debias_days") if sec.get(k) is not None]
-        if given:
-            out.append(f"weights: a calibration sets lam, pred_gap_days and debias_days itself, found {given} given as well")
+            msg = str(exc).removeprefix("reconstruct: ")
+            out.append(msg if msg.startswith("weights:") else f"weights: {msg}")
         weights = None  # the other options (obs_std) are checked as for any weights
     try:
         check_reconstruct_options(None if weights in ("model", "auto") else weights,

@@ -58,7 +58,7 @@ from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
 from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 from .uncertainty import pred_std_table
 
-__all__ = ["FOREIGN_CALIBRATION_MAX_PIXELS", "FOREIGN_CALIBRATION_MIN_PIXELS", "FOREIGN_CALIBRATION_SEED", "FOREIGN_CUBE_WARNING", "SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "reconstruct"]
+__all__ = ["FOREIGN_CALIBRATION_MAX_PIXELS", "FOREIGN_CALIBRATION_MIN_PIXELS", "FOREIGN_CALIBRATION_SEED", "FOREIGN_CUBE_WARNING", "SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "given_calibration", "reconstruct"]
 
 log = logging.getLogger("fusets_dl")
 
@@ -382,8 +382,29 @@ def _foreign_calibration(
     return cal, window
 
 
-def _given_calibration(weights: Any, lam_given: bool, pred_gap_days: float | None, debias_days: float | None) -> Calibration | None:
-    """``weights`` as a calibration (a :class:`Calibration`, its ``to_dict()`` or a calibrated output's attrs), else None."""
+def given_calibration(weights: Any, lam_given: bool, pred_gap_days: float | None, debias_days: float | None) -> Calibration | None:
+    """``weights`` as a calibration (a :class:`Calibration`, its ``to_dict()`` or a calibrated output's attrs), else None.
+
+    Parameters
+    ----------
+    weights : object
+        The ``weights`` argument of :func:`reconstruct`.
+    lam_given : bool
+        Whether the call gives ``lam`` itself.
+    pred_gap_days, debias_days : float or None
+        The call's own options.
+
+    Returns
+    -------
+    Calibration or None
+        The checked calibration; None when ``weights`` is not one.
+
+    Raises
+    ------
+    ConfigError
+        A calibration with a bad field, or given together with ``lam``,
+        ``pred_gap_days`` or ``debias_days`` (it sets them itself).
+    """
     if not is_calibration(weights):
         return None
     given = Calibration.from_dict(weights)  # an object is checked too (its to_dict())
@@ -604,7 +625,7 @@ def reconstruct(
         return reconstruct_sequence(cube, model, freq=freq, smooth=bool(smooth), lam=1000.0 if lam is None else lam, obs_std=obs_std,
                                     predicted=predicted, **predict_kwargs)
     lam = 1000.0 if lam is None else lam
-    given = _given_calibration(weights, lam_given, pred_gap_days, debias_days)
+    given = given_calibration(weights, lam_given, pred_gap_days, debias_days)
     if given is not None:
         weights = None
     smooth_given = smooth is not None

@@ -210,7 +210,7 @@ def test_a_calibration_travels_in_the_context():
          r"weights: Calibration.from_dict: expected the fields of Calibration.to_dict\(\)"),
         ({"reconstruct": {"weights": {"calibration_w_pred": 1.0}}}, r"weights: Calibration.from_dict: attrs: expected every calibration_"),
         ({"reconstruct": {"weights": _CAL, "lam": 100}},
-         r"weights: a calibration sets lam, pred_gap_days and debias_days itself, found \['lam'\] given as well"),
+         r"weights: a calibration sets lam, pred_gap_days and debias_days itself, found lam given as well"),
         ({"reconstruct": {"weights": _CAL, "obs_std": -1.0}}, r"expected finite lam > 0 and obs_std > 0, found lam=1000.0, obs_std=-1.0"),
         ({"reconstruct": {"weights": {**_CAL, "rmse": "x"}}}, r"weights: Calibration.from_dict: rmse: expected a number, found str 'x'"),
     ],
