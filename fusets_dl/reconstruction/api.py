@@ -434,7 +434,8 @@ def _setting_words(st: dict[str, Any]) -> str:
     """A calibrated setting in words."""
     if st.get("w_pred") == 0:
         return "the clear views alone, linearly interpolated (the S2-only setting: the prediction does not help here)"
-    words = [f"prediction weight {st['w_pred']:g}", "no smoothing" if st.get("lam") is None else f"lambda {st['lam']:g}"]
+    weight = "inverse-variance prediction weights" if st.get("w_pred") is None else f"prediction weight {st['w_pred']:g}"
+    words = [weight, "no smoothing" if st.get("lam") is None else f"lambda {st['lam']:g}"]
     if st.get("pred_gap_days") is not None:
         words.append(f"the prediction alone from {st['pred_gap_days']:g} days away from a clear view")
     if st.get("debias_days") is not None:

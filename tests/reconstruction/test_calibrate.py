@@ -122,12 +122,13 @@ def test_auto_weights_record_the_choice_in_attrs():
     rec = fdl.reconstruct(cube, m, predicted=pred, weights="auto", calibration={"gap_days": 40, "n_gaps": 3, "max_pixels": 40})
     cal = calibrate(cube, m, predicted=pred, gap_days=40, n_gaps=3, max_pixels=40)
     g = cal.settings["pred_gap_days"]
-    assert rec.attrs["calibration_w_pred"] == cal.settings["w_pred"]
+    w = cal.settings["w_pred"]
+    assert rec.attrs["calibration_w_pred"] == (-1.0 if w is None else w)  # -1: the inverse-variance weight
     assert rec.attrs["calibration_lam"] == cal.settings["lam"]
     assert rec.attrs["calibration_pred_gap_days"] == (-1.0 if g is None else g)
     assert rec.attrs["calibration_rmse"] == pytest.approx(cal.rmse)
     assert f"lambda {cal.settings['lam']}" in rec.attrs["smoothing"]
-    manual = fdl.reconstruct(cube, m, predicted=pred, weights={"predicted": cal.settings["w_pred"]}, lam=cal.settings["lam"], pred_gap_days=g)
+    manual = fdl.reconstruct(cube, m, predicted=pred, weights=None if w is None else {"predicted": w}, lam=cal.settings["lam"], pred_gap_days=g)
     xr.testing.assert_allclose(rec["NDVI"], manual["NDVI"])
 
 
@@ -177,8 +178,10 @@ def test_bad_input_errors():
         fdl.reconstruct(cube, m, predicted=pred, pred_gap_days=-5)
     with pytest.raises(ConfigError, match="reconstruct's own"):
         fdl.reconstruct(cube, m, predicted=pred, weights="auto", calibration={"obs_std": 0.1})
-    with pytest.raises(ConfigError, match="weights and lambdas > 0"):
+    with pytest.raises(ConfigError, match=r"weights > 0 \(or None\) and lambdas > 0"):
         CalibrationGrid(lams=(0.0,)).settings()
+    with pytest.raises(ConfigError, match=r"weights > 0 \(or None\)"):
+        CalibrationGrid(pred_weights=(None, -1.0)).settings()
     with pytest.raises(ConfigError, match="empty axis"):
         CalibrationGrid(pred_weights=()).settings()
     with pytest.raises(ConfigError, match="gap_days > 0"):
@@ -496,7 +499,25 @@ def test_grid_and_pooling_refuse_bad_input():
     with pytest.raises(ConfigError, match="same std growth"):
         pool_calibrations([a, replace(a, std_growth_days=20.0)])
     assert pool_calibrations([replace(a, std_growth_days=20.0)] * 2).std_growth_days == 20.0
-    assert len(CalibrationGrid().settings()) == 2 * 5 * 3 * 5 + 1  # residual x weight x lambda x guard, + S2-only
+    assert len(CalibrationGrid().settings()) == 2 * 6 * 3 * 9 + 1  # residual x weight x lambda x guard, + S2-only
+
+
+def test_the_grid_tries_the_inverse_variance_weight_and_reconstruct_applies_it():
+    """``w_pred`` None (the model's error table as weights) is a grid setting; chosen, it is the fixed setting's weighting."""
+    assert sum(s["w_pred"] is None for s in CalibrationGrid().settings()) == 2 * 3 * 9
+    cube, pred, _ = _rice_cube()
+    m = _model()
+    grid = CalibrationGrid(pred_weights=(None,), lams=(1000.0,), pred_gap_days=(None,), debias_days=(None,), s2_only=False)
+    noisy = pred + 0.1
+    cal = calibrate(cube, m, predicted=noisy, gap_days=40, n_gaps=3, max_pixels=40, grid=grid)
+    row = next(r for r in cal.table if r["pred_gap_days"] is None)
+    assert row["w_pred"] is None and row["rmse"] == pytest.approx(cal.rmse_default)  # the fixed setting's weights and lambda
+    chosen = replace(cal, settings={"w_pred": None, "lam": 1000.0, "pred_gap_days": None, "debias_days": None})
+    rec = fdl.reconstruct(cube, m, predicted=noisy, weights=chosen)
+    fixed = fdl.reconstruct(cube, m, predicted=noisy, weights=None, lam=1000.0)
+    xr.testing.assert_allclose(rec["NDVI"], fixed["NDVI"])
+    assert rec.attrs["calibration_w_pred"] == -1.0
+    assert fdl.reconstruction.Calibration.from_dict(rec.attrs).settings["w_pred"] is None
 
 
 def test_std_scale_matches_the_residual_spread():
