@@ -151,7 +151,9 @@ class SequenceModel:
     config : dict
         The training configuration.
     metrics : dict
-        Held-out metrics (hidden spells and S1-only, on test blocks).
+        Held-out metrics (hidden spells and S1-only, on test blocks);
+        ``"test"`` is the gap filling of ``"test_gaps"``, the key a per-date
+        model has too (added at load to models saved without it).
     history : list of dict
         Per epoch: training and validation loss, seconds.
     blocks : dict
@@ -541,7 +543,7 @@ def sequence_from_parts(meta: dict[str, Any], blob: bytes, *, name: str = "weigh
         architecture=arch,
         spec=dict(meta.get("spec", {})),
         config=meta.get("config", {}),
-        metrics=meta.get("metrics", {}),
+        metrics=_with_test_key(meta.get("metrics", {})),
         history=meta.get("history", []),
         blocks=meta.get("blocks", {}),
         info=dict(meta.get("info", {})),
@@ -573,3 +575,10 @@ def load_sequence_model(path: str | Path) -> SequenceModel:
     model = sequence_from_parts(meta, blob, name=w_path.name)
     model.info.update({"loaded_from": str(j_path), "loaded_at": datetime.now(timezone.utc).isoformat()})
     return model
+
+
+def _with_test_key(metrics: Any) -> Any:
+    """A sidecar's metrics with ``"test"`` (the gap-filling ``"test_gaps"``), which models saved before 2026-11-27 lack."""
+    if isinstance(metrics, dict) and "test" not in metrics and isinstance(metrics.get("test_gaps"), dict):
+        return {"test": dict(metrics["test_gaps"]), **metrics}
+    return metrics

@@ -119,7 +119,7 @@ def test_cuda_then_cpu_prediction_of_one_model() -> None:
 
 def test_save_load_round_trip_and_dispatch(tmp_path: Path) -> None:
     m = tiny_model()
-    m.metrics = {"test_gaps": {"rmse": 0.05}}
+    m.metrics = {"test": {"rmse": 0.05}, "test_gaps": {"rmse": 0.05}}  # as train_sequence writes them
     path = m.save(tmp_path / "seq")
     back = fdl.load_model(path)
     assert isinstance(back, SequenceModel) and back.kind == "sequence"
@@ -259,6 +259,17 @@ def test_a_model_saved_without_calibration_loads_with_factor_one(tmp_path: Path)
     for bad in ({"std_scale": 0.0}, {"std_scale_s1_only": "wide"}, {"std_scale": float("nan")}, [1.2]):
         with pytest.raises(ModelError, match="calibration"):
             sequence_from_parts({**meta, "calibration": bad}, m.state_bytes())
+
+
+def test_a_model_saved_without_the_test_key_gets_it_at_load(tmp_path: Path) -> None:
+    m = tiny_model()
+    path = m.save(tmp_path / "old")
+    meta = json.loads(path.read_text())
+    gaps = {"r2": 0.8, "rmse": 0.07, "mae": 0.05, "bias": 0.001, "n": 120}
+    meta["metrics"] = {"test_gaps": gaps, "test_s1_only": {"r2": 0.6}}  # as trained before 2026-11-27
+    back = sequence_from_parts(meta, m.state_bytes())
+    assert back.metrics["test"] == gaps and back.metrics["test_gaps"] == gaps
+    assert sequence_from_parts({**meta, "metrics": {}}, m.state_bytes()).metrics == {}  # nothing to copy: nothing added
 
 
 @pytest.mark.parametrize(("dilations", "t"), [((1, 2, 4), 40), ((1, 2, 4, 8, 16), 23), ((3, 1), 2)])

@@ -32,6 +32,7 @@ def test_the_training_cubes_site_names_are_recorded(trained: SequenceModel, smal
 def test_it_learns_and_beats_a_constant(trained: SequenceModel, small_cube: xr.Dataset) -> None:
     assert isinstance(trained, SequenceModel)
     gaps = trained.metrics["test_gaps"]
+    assert trained.metrics["test"] == gaps  # the key README, demo and pipeline records read on any model
     assert gaps["n"] > 50
     # the constant guess (the training mean) has RMSE = the std of the held-out truth; the model must beat it clearly
     test_ndvi = small_cube["NDVI"].values  # a loose upper bound of that std over the whole scene
