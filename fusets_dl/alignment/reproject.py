@@ -66,6 +66,18 @@ def grid_transform(ds: xr.Dataset | xr.DataArray) -> Affine:
     return Affine(rx, 0.0, x[0] - rx / 2, 0.0, ry, y[0] - ry / 2)
 
 
+def _apply(t: Affine, x: Any, y: Any) -> tuple[Any, Any]:
+    """``t`` applied to column/row (or x/y) numbers or arrays, written out: affine 3 deprecates ``t * (x, y)``
+    in favour of ``t @ (x, y)``, which affine before 2.4 lacks."""
+    return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
+
+
+def _shifted(t: Affine, cols: float, rows: float) -> Affine:
+    """``t`` of the grid that starts ``cols`` columns and ``rows`` rows into ``t``'s (``t * Affine.translation``, written out)."""
+    x0, y0 = _apply(t, cols, rows)
+    return Affine(t.a, t.b, x0, t.d, t.e, y0)
+
+
 def _window(src_t: Affine, src_shape: tuple[int, int], dst_t: Affine, rows: tuple[int, int], cols: tuple[int, int],
             to_src: Transformer) -> tuple[slice, slice] | None:
     """Rows and columns of the source covering an output block (with a margin), or None when outside."""
@@ -73,9 +85,9 @@ def _window(src_t: Affine, src_shape: tuple[int, int], dst_t: Affine, rows: tupl
     c = np.linspace(cols[0], cols[1], _DENSIFY)
     edge_c = np.concatenate([c, c, np.full(_DENSIFY, cols[0]), np.full(_DENSIFY, cols[1])])
     edge_r = np.concatenate([np.full(_DENSIFY, rows[0]), np.full(_DENSIFY, rows[1]), r, r])
-    xs, ys = dst_t * (edge_c, edge_r)
+    xs, ys = _apply(dst_t, edge_c, edge_r)
     sx, sy = to_src.transform(xs, ys)
-    sc, sr = ~src_t * (np.asarray(sx), np.asarray(sy))
+    sc, sr = _apply(~src_t, np.asarray(sx), np.asarray(sy))
     if not (np.all(np.isfinite(sc)) and np.all(np.isfinite(sr))):
         return None
     r0, r1 = int(np.floor(np.min(sr))) - _MARGIN, int(np.ceil(np.max(sr))) + _MARGIN
@@ -142,13 +154,13 @@ def _reproject_var(da: xr.DataArray, src_t: Affine, dst_t: Affine, ychunks: tupl
         row = []
         for c0, c1 in _block_edges(xchunks):
             shape = (r1 - r0, c1 - c0)
-            bt = dst_t * Affine.translation(c0, r0)
+            bt = _shifted(dst_t, c0, r0)
             win = _window(src_t, data.shape[1:], dst_t, (r0, r1), (c0, c1), to_src)
             if win is None:
                 block = np.full((nt, *shape), np.nan, dtype=np.float32)
                 row.append(dsa.from_array(block, chunks=block.shape) if lazy else block)
                 continue
-            wt = src_t * Affine.translation(win[1].start, win[0].start)
+            wt = _shifted(src_t, win[1].start, win[0].start)
             part = data[:, win[0], win[1]]
             if lazy:
                 task = dask.delayed(_warp_block, pure=True)(part, wt, bt, shape, wkt_src, wkt_dst)
@@ -244,8 +256,8 @@ def s2_pixels_per_s1_pixel(s2: xr.Dataset, s2_crs: Any, s1: xr.Dataset, s1_crs: 
         x2, y2 = x2[win[1]], y2[win[0]]
         to_s1 = Transformer.from_crs(CRS.from_user_input(s2_crs), CRS.from_user_input(s1_crs), always_xy=True)
     else:  # only the S2 pixels around the window
-        xa, xb = sorted([(t1 * (ox, 0))[0], (t1 * (ox + wx, 0))[0]])
-        ya, yb = sorted([(t1 * (0, oy))[1], (t1 * (0, oy + wy))[1]])
+        xa, xb = sorted([_apply(t1, ox, 0)[0], _apply(t1, ox + wx, 0)[0]])
+        ya, yb = sorted([_apply(t1, 0, oy)[1], _apply(t1, 0, oy + wy)[1]])
         pad = max(abs(t1.a), abs(t1.e))
         x2 = x2[(x2 >= xa - pad) & (x2 <= xb + pad)]
         y2 = y2[(y2 >= ya - pad) & (y2 <= yb + pad)]
@@ -255,7 +267,7 @@ def s2_pixels_per_s1_pixel(s2: xr.Dataset, s2_crs: Any, s1: xr.Dataset, s1_crs: 
         xx, yy = np.meshgrid(x2, y2[row:row + 256])
         if not same:
             xx, yy = to_s1.transform(xx, yy)
-        c, r = inv * (np.asarray(xx), np.asarray(yy))
+        c, r = _apply(inv, np.asarray(xx), np.asarray(yy))
         c, r = np.floor(c).astype(np.int64) - ox, np.floor(r).astype(np.int64) - oy
         ok = (c >= 0) & (c < wx) & (r >= 0) & (r < wy)
         counts += np.bincount((r[ok] * wx + c[ok]).ravel(), minlength=wy * wx)
