@@ -554,6 +554,7 @@ def score_settings(
     preds: dict[Any, np.ndarray] = {}
     smoothed: dict[tuple[Any, Any, Any], np.ndarray] = {}
     curves: dict[tuple[Any, bool], np.ndarray] = {}
+    cand = hidden & np.isfinite(obs)  # only these values are scored: keep only them of each setting (memory)
     recs = []
     for s in settings:
         b = s.get("debias_days")
@@ -576,13 +577,13 @@ def score_settings(
             r = follow_prediction(r, curves[b, daily], dist_at[daily], s["pred_gap_days"])
             if daily:
                 r = np.clip(r, -1.0, 1.0)
-        recs.append(r)
-    recs.append(pred.astype(np.float64))
-    scored = hidden & np.isfinite(obs)
+        recs.append(r[cand])
+    recs.append(pred[cand].astype(np.float64))
+    scored = np.ones(int(cand.sum()), dtype=bool)
     for r in recs:
         scored &= np.isfinite(r)
     rows = []
-    truth = obs[scored]
+    truth = obs[cand][scored]
     for s, r in zip([*settings, {"method": "prediction"}], recs, strict=True):
         err = r[scored] - truth
         rows.append({**s, "rmse": float(np.sqrt(np.mean(err**2))) if err.size else np.nan, "bias": float(err.mean()) if err.size else np.nan, "n": int(err.size)})
