@@ -69,7 +69,7 @@ def require_variables(ds: xr.Dataset, names: Iterable[str], what: str) -> None:
         )
 
 
-def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False) -> None:
+def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False, unsorted_ok: bool = False) -> None:
     """Check that ``ds`` has a sorted datetime64 ``time`` coordinate without duplicates.
 
     Parameters
@@ -80,6 +80,8 @@ def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False) -> 
         The caller's name, for the message.
     allow_duplicates : bool
         Accept repeated timestamps.
+    unsorted_ok : bool
+        Accept dates out of order (a caller that sorts them itself).
 
     Raises
     ------
@@ -106,7 +108,7 @@ def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False) -> 
             f"{what}: expected unique timestamps, found {int(idx.duplicated().sum())} duplicates "
             f"(first: {[str(d) for d in dups]}); merge them when reading (fdl.open_s1 / fdl.open_s2(..., duplicates='first' or 'mean')) or drop them (ds.drop_duplicates('time'))"
         )
-    if not idx.is_monotonic_increasing:
+    if not unsorted_ok and not idx.is_monotonic_increasing:
         raise DimensionError(f"{what}: expected 'time' sorted ascending")
 
 

@@ -9,8 +9,26 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import DimensionError
+from ..readers.cube import check_cube_values
+from ..validate import check_time
 
-__all__ = ["prepare", "wrap"]
+__all__ = ["naive_utc", "prepare", "wrap"]
+
+
+def naive_utc(times: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Timezone-aware dates as naive UTC (the data model's convention); naive ones unchanged.
+
+    Parameters
+    ----------
+    times : pandas.DatetimeIndex
+        Dates.
+
+    Returns
+    -------
+    pandas.DatetimeIndex
+        Naive dates, in UTC where ``times`` had a zone.
+    """
+    return times.tz_convert("UTC").tz_localize(None) if times.tz is not None else times
 
 
 def prepare(da: xr.DataArray, times: object, what: str) -> tuple[xr.DataArray, np.ndarray, np.ndarray, pd.DatetimeIndex]:
@@ -28,19 +46,39 @@ def prepare(da: xr.DataArray, times: object, what: str) -> tuple[xr.DataArray, n
     Returns
     -------
     tuple
-        ``da`` with ``time`` last (one chunk along it when Dask-backed), the
-        input days, the output days (both from the first input date) and the
-        output dates.
+        ``da`` with ``time`` sorted and last (one chunk along it when
+        Dask-backed; values outside [-1, 1] masked, as the fusion stages mask
+        them), the input days, the output days (both from the first input
+        date) and the output dates.
 
     Raises
     ------
     DimensionError
-        When ``da`` is not a DataArray with a ``time`` dimension.
+        When ``da`` is not a DataArray with a ``time`` dimension, its time is
+        not dates or holds NaT.
+    DuplicateTimeError
+        When a date repeats (a baseline would average or overwrite them).
+    EncodingError
+        NDVI with more than 1 % of its values outside [-1, 1] (NDVI x 10000,
+        reflectance): now for in-memory values, when computed for Dask ones.
+
+    Warns
+    -----
+    UserWarning
+        A few values outside [-1, 1] (undeclared nodata such as -32768):
+        treated as missing.
     """
     if not isinstance(da, xr.DataArray) or "time" not in da.dims:
         raise DimensionError(f"{what}: expected a DataArray with a 'time' dimension, found {getattr(da, 'dims', type(da).__name__)}")
+    if isinstance(da["time"].dtype, pd.DatetimeTZDtype):
+        da = da.assign_coords(time=naive_utc(pd.DatetimeIndex(da["time"].values)))
+    check_time(da.to_dataset(name="__v"), what, unsorted_ok=True)
+    if not da.indexes["time"].is_monotonic_increasing:  # the kernels search sorted days: sort, as mogpr does
+        da = da.sortby("time")
+    name = da.name
+    da = check_cube_values(da.to_dataset(name="NDVI"), what)["NDVI"].rename(name)
     t_in = pd.DatetimeIndex(da["time"].values)
-    t_out = t_in if times is None else pd.DatetimeIndex(np.atleast_1d(np.asarray(times)))
+    t_out = t_in if times is None else naive_utc(pd.DatetimeIndex(np.atleast_1d(np.asarray(times))))
     origin = t_in[0] if len(t_in) else pd.Timestamp(0)
     days = ((t_in - origin) / pd.Timedelta(days=1)).to_numpy(np.float64)
     qdays = ((t_out - origin) / pd.Timedelta(days=1)).to_numpy(np.float64)

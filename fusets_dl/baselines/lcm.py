@@ -21,6 +21,8 @@ from ..errors import (
     MissingVariableError,
     SourceError,
 )
+from ..readers.cube import check_cube_values
+from ._common import naive_utc
 from ._gp_data import OutputStats, output_stats
 from .gp import GPConfig, fit_predict
 
@@ -247,6 +249,10 @@ def mogpr(
         ``UserWarning`` instead, since other chunks may have some).
     ConfigError
         On an invalid :class:`GPConfig` value (from ``config_kwargs``).
+    EncodingError
+        A target named ``NDVI`` with more than 1 % of its values outside
+        [-1, 1] (NDVI x 10000, reflectance); a few such values (undeclared
+        nodata) are treated as missing, with a warning.
     MissingVariableError
         When ``target`` or a listed variable is missing.
     TypeError
@@ -268,6 +274,10 @@ def mogpr(
     """
     names = _mogpr_names(ds, target, variables, time_dim)
     cfg = _mogpr_config(config, config_kwargs)
+    if isinstance(ds[time_dim].dtype, pd.DatetimeTZDtype):  # timezone-aware dates: naive UTC, the data model's convention
+        ds = ds.assign_coords({time_dim: naive_utc(pd.DatetimeIndex(ds[time_dim].values))})
+    if target == "NDVI":  # NDVI x 10000 refused, a few undeclared nodata values masked, as the fusion stages do
+        ds = ds.assign(NDVI=check_cube_values(ds[["NDVI"]], "mogpr")["NDVI"])
     arr, pix_dims = _mogpr_array(ds, names, time_dim)
     t_in = _as_times(arr[time_dim].values, f"input {time_dim!r}")
     _check_times(t_in, f"input {time_dim!r}", time_dim)

@@ -131,11 +131,20 @@ class CompareConfig:
     def __post_init__(self) -> None:
         if self.period is not None:
             try:
-                start, end = (pd.Timestamp(p) for p in self.period)
+                start, end = (_naive_utc_date(p) for p in self.period)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"CompareConfig.period: expected (start, end) dates, found {self.period!r} ({exc})") from exc
             if not start < end:
                 raise ConfigError(f"CompareConfig.period: expected start < end, found {self.period!r}")
+            if any(pd.Timestamp(p).tz is not None for p in self.period):
+                self.period = (str(start), str(end))  # zoned dates as naive UTC, the cube's convention
+        if self.split_date is not None:
+            try:
+                split = _naive_utc_date(self.split_date)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"CompareConfig.split_date: expected a date, found {self.split_date!r} ({exc})") from exc
+            if pd.Timestamp(self.split_date).tz is not None:
+                self.split_date = str(split)
         if self.mode not in ("blocks", "season"):
             raise ConfigError(f"CompareConfig.mode: expected 'blocks' or 'season', found {self.mode!r}")
         if (self.mode == "season") != (self.split_date is not None):
@@ -170,6 +179,16 @@ class CompareConfig:
         self.min_clear, self.seed = int(self.min_clear), int(self.seed)
         if not isinstance(self.mogpr, Mapping):
             raise ConfigError(f"CompareConfig.mogpr: expected a dict of GPConfig fields, found {type(self.mogpr).__name__} {self.mogpr!r}")
+        if self.mogpr:  # checked now, not after the fusion rows (and a training) have run
+            from ..baselines import GPConfig
+
+            try:
+                GPConfig(**self.mogpr)
+            except TypeError as exc:
+                raise ConfigError(f"CompareConfig.mogpr: expected GPConfig fields {sorted(GPConfig.__dataclass_fields__)}, "
+                                  f"found {sorted(self.mogpr)} ({exc})") from exc
+            except ConfigError as exc:
+                raise ConfigError(f"CompareConfig.mogpr: {exc}") from exc
 
 
 @dataclass
@@ -180,13 +199,16 @@ class CompareResult:
     ----------
     rows : list of dict
         One per method: ``method``, ``rmse``, ``mae``, ``r2``, ``bias``, ``n``,
-        ``filled``, ``n_std`` (the scored values with a finite positive std),
+        ``filled``, ``n_std`` (the scored values with a finite std >= 0; a std of 0 counts as a miss unless exact),
         ``within_1std``, ``within_2std``, ``mean_std``, ``nll`` (NaN for a
         method without a std), ``seconds``, ``seconds_per_pixel``,
         ``timed_pixels``.
     info : dict
         The protocol's settings and counts (spells, pixels, hidden values,
-        held-out blocks, training time, the configuration).
+        held-out blocks, training time, the configuration); ``period`` is the
+        cube's first and last date, ``spell_span`` the dates the spells were
+        placed within (``CompareConfig.period`` or the season after
+        ``split_date``, clipped to the cube).
     examples : dict
         A few evaluated pixels' series, spells and every method's
         reconstruction, with the methods' ``labels``, for the figure.
@@ -207,7 +229,8 @@ class CompareResult:
         head = "| method | RMSE | MAE | R2 | bias | filled | within ±1 std | within ±2 std | s / pixel |\n|---|---|---|---|---|---|---|---|---|\n"
         body = "".join(
             f"| {self.examples.get('labels', LABELS).get(r['method'], r['method'])} | {r['rmse']:.4f} | {r['mae']:.4f} | {r['r2']:.3f} | {r['bias']:+.4f} | "
-            f"{r['filled']:.1%} | {_share(r.get('within_1std'))} | {_share(r.get('within_2std'))} | {r['seconds_per_pixel']:.2e} |\n"
+            f"{r['filled']:.1%} | {_share(r.get('within_1std'), r.get('n_std'), r.get('n'))} | {_share(r.get('within_2std'), r.get('n_std'), r.get('n'))} | "
+            f"{r['seconds_per_pixel']:.2e} |\n"
             for r in self.rows
         )
         i = self.info
@@ -361,9 +384,19 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
-def _share(v: float | None) -> str:
-    """A share as a percentage, or a dash for a method without a std."""
-    return "–" if v is None or not np.isfinite(v) else f"{v:.1%}"
+def _naive_utc_date(value: Any) -> pd.Timestamp:
+    """A date as a naive (UTC) timestamp; a zoned one converted. Raises ``ValueError``/``TypeError`` on what is not a date."""
+    t = pd.Timestamp(value)
+    if t is pd.NaT:
+        raise ValueError("not a date")
+    return t.tz_convert("UTC").tz_localize(None) if t.tz is not None else t
+
+
+def _share(v: float | None, n_std: int | None = None, n: int | None = None) -> str:
+    """A share as a percentage (with its count where the std covers fewer values than the row), or a dash without a std."""
+    if v is None or not np.isfinite(v):
+        return "–"
+    return f"{v:.1%}" if n_std is None or n is None or n_std == n else f"{v:.1%} (of {n_std})"
 
 
 def compare(
@@ -450,7 +483,7 @@ def compare(
     runs.update(_cmp_methods(inputs, cfg.methods))
     truth = ndvi[:, iy, ix]
     rows, scored = _cmp_rows(truth, hidden, runs)
-    info = _cmp_info(cube, cfg, model, t_idx, hidden, scored, training_seconds)
+    info = _cmp_info(cube, cfg, model, t_idx, hidden, scored, training_seconds, span)
     preds = {name: run[0] for name, run in runs.items()}
     examples = _examples(t_idx, truth, hidden, preds, cube.isel(inputs.pixels))
     examples["spells"] = _cmp_spells(t_idx, days, span, iy[examples["pixels"]], ix[examples["pixels"]], cfg)
@@ -526,9 +559,16 @@ def _cmp_pixels(
                 f"compare: the model's test blocks (grid {blocks.get('grid')} of {blocks.get('block_size')} px) hold no pixel of "
                 f"this {ndvi.shape[1]} x {ndvi.shape[2]} cube: nothing held out to score; train the model here (model=None), "
                 "or use score_sites() for a model trained elsewhere")
+        clear = np.isfinite(ndvi[:, test]).sum(axis=0)  # clear dates of each held-out pixel
+        if clear.size == 0 or int(clear.max()) <= cfg.min_clear:  # no spell setting can leave min_clear views and hide one
+            raise InsufficientDataError(
+                f"compare: the {int(test.sum())} held-out pixels hold at most {int(clear.max()) if clear.size else 0} clear "
+                f"observations each (expected more than min_clear={cfg.min_clear} to hide some and keep {cfg.min_clear}): there is "
+                "nothing to score here; a cube with more clear views, other test blocks (another seed), or a lower min_clear")
         raise InsufficientDataError(
             f"compare: no held-out pixel keeps {cfg.min_clear} clear observations with {cfg.n_gaps} spells of "
-            f"{cfg.gap_days:g} days hidden ({int(test.sum())} held-out pixels); use shorter or fewer spells"
+            f"{cfg.gap_days:g} days hidden ({int(test.sum())} held-out pixels, at most {int(clear.max())} clear observations "
+            "each); use shorter or fewer spells"
         )
     return iy, ix, hidden
 
@@ -618,7 +658,7 @@ def _cmp_rows(truth: np.ndarray, hidden: np.ndarray, runs: dict[str, _Run]) -> t
 
 def _cmp_info(
     cube: xr.Dataset, cfg: CompareConfig, model: Any, t_idx: pd.DatetimeIndex, hidden: np.ndarray, scored: np.ndarray,
-    training_seconds: float | None,
+    training_seconds: float | None, span: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The protocol's settings and counts, for the result's ``info``."""
     blocks = model_blocks(cube, model) or model.blocks  # the split the pixels were drawn from (a site's own, for several)
@@ -630,6 +670,9 @@ def _cmp_info(
         "n_hidden_scored": int(scored.sum()),
         "scene": [cube.sizes["y"], cube.sizes["x"], cube.sizes["time"]],
         "period": [str(t_idx[0].date()), str(t_idx[-1].date())],
+        # where the spells were placed: cfg.period (or the season after split_date) clipped to the cube, else the cube
+        "spell_span": [str(t_idx[0].date()), str(t_idx[-1].date())] if span is None else
+                      [str((t_idx[0] + pd.Timedelta(days=d)).round("s").date()) for d in span],
         "test_blocks": blocks.get("test", []),
         "block_size": blocks.get("block_size"),
         "training_seconds": training_seconds,

@@ -31,7 +31,6 @@ import logging
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +42,7 @@ from ..validate import is_finite_positive, is_whole
 from .comparison import CompareConfig, compare
 from .methods import s1_prediction
 from .metrics import regression_metrics
+from .splits import with_split
 
 __all__ = ["leave_one_site_out", "score_sites"]
 
@@ -324,7 +324,7 @@ def _gap_scores(
         blocks = {"block_size": max(cube.sizes["y"], cube.sizes["x"]), "grid": [1, 1], "test": [[0, 0]], "val": []}
     cfg = CompareConfig(gap_days=gap_days, n_gaps=spells, methods=tuple(columns), max_pixels=max_pixels, seed=seed)
     try:
-        res = compare(cube, config=cfg, model=replace(model, blocks=blocks))
+        res = compare(cube, config=cfg, model=with_split(model, blocks))
     except InsufficientDataError as exc:
         log.warning("score_sites: no gap-filling score: %s", exc)
         return empty

@@ -95,7 +95,7 @@ def spell_starts(
     if gap_days > part:
         raise ConfigError(
             f"simulated cloudy spells: {n_gaps} spells of {gap_days:g} days do not fit into a {hi - lo:.0f}-day series; "
-            f"expected gap_days <= {part:.0f}"
+            f"expected gap_days <= {part:.3g} (or fewer spells)"
         )
     return np.stack([lo + k * part + hash_uniform(seed, 7, k, iy, ix) * (part - gap_days) for k in range(n_gaps)])
 

@@ -78,14 +78,18 @@ def coverage_metrics(observed: np.ndarray, predicted: np.ndarray, std: np.ndarra
     ----------
     observed, predicted, std : array-like
         Matching values, any shape (flattened); entries with a NaN or a
-        non-positive std are left out.
+        negative std are left out. A std of 0 claims certainty: the value
+        is within any multiple of it when the error is 0 as well, and a miss
+        otherwise (before 2026-11-27 such values were left out, so a method
+        returning std 0 where it was wrong looked well calibrated).
 
     Returns
     -------
     dict
         ``n_std`` (values used), ``within_1std`` and ``within_2std``
         (fractions, 0-1), ``mean_std`` and ``nll`` (the mean Gaussian negative
-        log-likelihood ``log(std) + 0.5 log(2 pi) + err**2 / (2 std**2)``);
+        log-likelihood ``log(std) + 0.5 log(2 pi) + err**2 / (2 std**2)`` of
+        the values with a std above 0; infinite when a std of 0 missed);
         NaN when no value is usable.
 
     Raises
@@ -98,17 +102,24 @@ def coverage_metrics(observed: np.ndarray, predicted: np.ndarray, std: np.ndarra
     s = np.asarray(std, dtype=np.float64).ravel()
     if not o.size == p.size == s.size:
         raise DimensionError(f"coverage_metrics: expected observed, predicted and std of one size, found {o.size}, {p.size} and {s.size}")
-    ok = np.isfinite(o) & np.isfinite(p) & np.isfinite(s) & (s > 0)
+    ok = np.isfinite(o) & np.isfinite(p) & np.isfinite(s) & (s >= 0)
     n = int(ok.sum())
     if n == 0:
         return {"n_std": 0, "within_1std": float("nan"), "within_2std": float("nan"), "mean_std": float("nan"), "nll": float("nan")}
-    z = np.abs(p[ok] - o[ok]) / s[ok]
+    err, sd = np.abs(p[ok] - o[ok]), s[ok]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sd > 0, err / sd, np.where(err > 0, np.inf, 0.0))
+    pos = sd > 0
+    if np.any(~pos & (err > 0)):
+        nll = float("inf")
+    else:
+        nll = float(np.mean(np.log(sd[pos]) + 0.5 * np.log(2.0 * np.pi) + 0.5 * z[pos] ** 2)) if pos.any() else float("nan")
     return {
         "n_std": n,
         "within_1std": float(np.mean(z <= 1.0)),
         "within_2std": float(np.mean(z <= 2.0)),
-        "mean_std": float(np.mean(s[ok])),
-        "nll": float(np.mean(np.log(s[ok]) + 0.5 * np.log(2.0 * np.pi) + 0.5 * z**2)),
+        "mean_std": float(np.mean(sd)),
+        "nll": nll,
     }
 
 

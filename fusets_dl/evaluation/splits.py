@@ -12,7 +12,7 @@ from ..errors import ConfigError, InsufficientDataError
 if TYPE_CHECKING:
     from ..training.config import TrainConfig
 
-__all__ = ["block_mask", "fold_splits", "model_blocks", "season_split", "split_blocks"]
+__all__ = ["block_mask", "fold_splits", "model_blocks", "season_split", "split_blocks", "with_split"]
 
 
 def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
@@ -207,9 +207,56 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
         return {}
     size = int(blocks["block_size"])
     fits = [-(-int(cube.sizes[d]) // size) for d in ("y", "x")] == [int(g) for g in blocks["grid"]]
+    trained = _trained_size(model, cube.attrs.get("site") if sites else None)
+    if fits and trained is not None and trained != (int(cube.sizes["y"]), int(cube.sizes["x"])):
+        # a crop of the training scene (or another scene) whose grid of blocks happens to match: the block
+        # indices would land on other pixels, training pixels among them
+        fits = False
     if not fits:
         logging.getLogger("fusets_dl").info(
             "the model's block split (grid %s of %d px) does not fit this %d x %d cube: it was trained on another cube",
             blocks["grid"], size, cube.sizes["y"], cube.sizes["x"])
         return {}
     return blocks
+
+
+def _trained_size(model: Any, site: Any) -> tuple[int, int] | None:
+    """``(ny, nx)`` of the scene the model's split was drawn on, where its ``info`` records it; else None."""
+    info = getattr(model, "info", None) or {}
+    scene = None
+    if site is not None and site in (info.get("sites") or {}):
+        scene = info["sites"][site]
+    elif isinstance(info.get("scene"), dict):
+        scene = info["scene"]
+    elif isinstance(info.get("cubes"), list) and len(info["cubes"]) == 1 and isinstance(info["cubes"][0], dict):
+        scene = info["cubes"][0]  # a sequence model of one cube
+    if not scene or "ny" not in scene or "nx" not in scene:
+        return None
+    return int(scene["ny"]), int(scene["nx"])
+
+
+def with_split(model: Any, split: dict[str, Any]) -> Any:
+    """A copy of ``model`` that carries ``split`` as its block split, drawn for the cube it is about to be used on.
+
+    The copy leaves out the training scene's size (``info`` ``scene``,
+    ``sites``, ``cubes``), which :func:`model_blocks` compares with the
+    cube's to tell a crop of the training scene from the scene itself: the
+    given split belongs to the cube at hand (a window of it, one site of
+    several, a scoring split), not to the training scene.
+
+    Parameters
+    ----------
+    model : FusionModel or SequenceModel
+        The model.
+    split : dict
+        A split as :func:`split_blocks` returns it (``{}``: none).
+
+    Returns
+    -------
+    FusionModel or SequenceModel
+        The copy (weights shared, not copied).
+    """
+    from dataclasses import replace
+
+    info = {k: v for k, v in (getattr(model, "info", None) or {}).items() if k not in ("scene", "sites", "cubes")}
+    return replace(model, blocks=split, info=info)

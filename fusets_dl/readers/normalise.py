@@ -346,12 +346,11 @@ def _sample(da: xr.DataArray, n: int = 4096) -> np.ndarray:
     """A small strided sample of ``da`` (computes only that sample on Dask input)."""
     nt = da.sizes.get("time", 1)
     sub = da.isel(time=slice(0, min(nt, 4))) if "time" in da.dims else da
-    sy = max(1, sub.sizes.get("y", 1) // 32)
-    sx = max(1, sub.sizes.get("x", 1) // 32)
-    sub = sub.isel(y=slice(None, None, sy), x=slice(None, None, sx))
-    vals = np.asarray(sub.values, dtype=np.float64).ravel()
+    # a stride on y and x (or on whatever other dimensions a series has: points, pixels)
+    strides = {d: slice(None, None, max(1, da.sizes[d] // 32)) for d in da.dims if d != "time"}
+    vals = np.asarray(sub.isel(strides).values, dtype=np.float64).ravel()
     if np.isfinite(vals).sum() == 0 and nt > 4:
-        vals = np.asarray(da.isel(y=slice(None, None, sy), x=slice(None, None, sx)).values, dtype=np.float64).ravel()
+        vals = np.asarray(da.isel(strides).values, dtype=np.float64).ravel()
     return vals[:n * 16]
 
 

@@ -72,6 +72,10 @@ def check_backscatter_units(values: np.ndarray, what: str, declared: str) -> Non
         )
 
 
+#: The nodata values of integer exports (int16, uint16) and GEE/openEO tables, left out of the NDVI scale guess.
+_INT_FILLS = np.array([-32768.0, 32767.0, 65535.0, -9999.0, -10000.0])
+
+
 def check_ndvi_range(values: np.ndarray, what: str) -> None:
     """Refuse an NDVI band with more than 1 % of its values outside [-1, 1].
 
@@ -94,11 +98,14 @@ def check_ndvi_range(values: np.ndarray, what: str) -> None:
     outside = float(np.mean(np.abs(v) > 1.0))
     if outside <= _NDVI_OUTSIDE_MAX:
         return
-    peak = float(np.percentile(np.abs(v), 99))
+    fills = np.isin(v, _INT_FILLS)  # an integer export's nodata says nothing of the scale of its values
+    peak = float(np.percentile(np.abs(v[~fills]), 99)) if (~fills).any() else np.nan
     cause = (
         "NDVI x 10000 (integer exports), an unapplied scale factor: divide by 10000 or declare scale_factor=1e-4"
         if 100 < peak <= 10000 else "an unapplied scale factor, or reflectance instead of NDVI"
     )
+    if fills.any():
+        cause += f", with the nodata value {v[fills][0]:g} undeclared (declare it as _FillValue or mask it)"
     raise EncodingError(
         f"{what}: expected NDVI in [-1, 1], found {outside:.0%} of sampled values outside it "
         f"(range {v.min():.4g}..{v.max():.4g}); looks like {cause}"

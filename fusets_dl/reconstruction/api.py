@@ -49,6 +49,7 @@ import xarray as xr
 from .._warn import warn_user
 from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf, cube_site
 from ..errors import ConfigError, InsufficientDataError
+from ..evaluation.splits import with_split
 from ..inference import predict_ndvi
 from ..models import FusionModel
 from ..readers.cube import check_cube_values
@@ -366,7 +367,9 @@ def _foreign_calibration(
         return None, window
     sub = cube.isel(y=wy, x=wx)
     pred = None if predicted is None or reads_ndvi(model) else predicted.isel(y=wy, x=wx)
-    on = replace(model, blocks=window_split if split else {})  # another site's split says nothing about this cube
+    # another site's split says nothing about this cube; the window's own split is drawn for the window, so the training
+    # scene's size (which model_blocks compares with the cube's) is left out of the copy that calibrates on it
+    on = with_split(model, window_split if split else {})
     try:
         with warnings.catch_warnings():  # too few hidden values: decided below, not warned about
             warnings.filterwarnings("ignore", message="calibrate: the setting was chosen on", category=UserWarning)

@@ -60,7 +60,7 @@ from .._series import nearest_cells
 from .._warn import warn_user
 from ..errors import ConfigError, InsufficientDataError
 from ..evaluation.gaps import hide_gaps
-from ..evaluation.splits import block_mask, model_blocks
+from ..evaluation.splits import block_mask, model_blocks, with_split
 from ..validate import is_finite_positive, is_whole
 from .kernels import (
     STD_GROWTH_DAYS,
@@ -917,7 +917,7 @@ def calibrate_sites(
     kw = {"gap_days": 60.0, "n_gaps": 3, "max_pixels": 300, "seed": seed, "device": device}
     for cube, split, name in zip(cubes, splits, names, strict=True):
         try:
-            cal = calibrate(cube, replace(model, blocks=split), **kw)
+            cal = calibrate(cube, with_split(model, split), **kw)
         except (InsufficientDataError, ConfigError) as exc:
             log.warning("calibrate_sites: no reconstruction calibration on %s (%s)", name, exc)
             continue
@@ -936,7 +936,7 @@ def calibrate_sites(
     if len(cubes) > 1:
         pooled = pool_calibrations(cals)
         # each site's std factor for the pooled setting (its own choice may differ), on the same spells
-        cals = [c if c.settings == pooled.settings else replace(c, std_scale=calibrate(cube, replace(model, blocks=split), settings=[pooled.settings], **kw).std_scale)
+        cals = [c if c.settings == pooled.settings else replace(c, std_scale=calibrate(cube, with_split(model, split), settings=[pooled.settings], **kw).std_scale)
                 for c, (cube, split) in zip(cals, used, strict=True)]
     cal = cals[0] if len(cubes) == 1 else pool_calibrations(cals)
     out: dict[str, Any] = {k: v for k, v in cal.to_dict().items() if k != "table"}

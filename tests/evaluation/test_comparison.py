@@ -127,8 +127,22 @@ def test_errors(small_cube: xr.Dataset) -> None:
     with pytest.raises(ConfigError, match="methods"):
         CompareConfig(methods=("magic",))
     model = fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=1, min_samples=50))
-    with pytest.raises(InsufficientDataError, match="shorter or fewer spells"):
+    # 19-35 clear dates per pixel: three 100-day spells leave too few of them to keep 15
+    with pytest.raises(InsufficientDataError, match=r"at most \d+ clear observations each\); use shorter or fewer spells"):
+        compare(small_cube, config=CompareConfig(gap_days=100, n_gaps=3, min_clear=15, methods=("linear",)), model=model)
+    # no spell setting helps where no pixel has more clear views than min_clear: said so
+    with pytest.raises(InsufficientDataError, match=r"hold at most \d+ clear observations each \(expected more than min_clear=10000"):
         compare(small_cube, config=CompareConfig(gap_days=100, n_gaps=3, min_clear=10_000, methods=("linear",)), model=model)
+    # a MOGPR option that GPConfig lacks: a ConfigError at once, not a TypeError after the fusion rows have run
+    with pytest.raises(ConfigError, match=r"CompareConfig.mogpr: expected GPConfig fields .* found \['n_iters'\]"):
+        CompareConfig(mogpr={"n_iters": 5})
+    with pytest.raises(ConfigError, match="CompareConfig.mogpr: "):
+        CompareConfig(mogpr={"n_iter": -1})
+    with pytest.raises(ConfigError, match=r"CompareConfig.split_date: expected a date, found 'spring'"):
+        CompareConfig(mode="season", split_date="spring", period=("2021-06-01", "2021-09-01"))
+    # zoned dates (STAC datetimes) are read as naive UTC, as the cube's own are
+    zoned = CompareConfig(period=("2021-06-01T02:00+02:00", "2021-09-01T00:00Z"))
+    assert [pd.Timestamp(p) for p in zoned.period] == [pd.Timestamp("2021-06-01"), pd.Timestamp("2021-09-01")]
 
 
 def test_options_that_would_score_nothing_are_refused(small_cube: xr.Dataset, monkeypatch) -> None:
@@ -153,8 +167,16 @@ def test_a_model_split_of_another_cube_size_is_warned(small_cube: xr.Dataset) ->
     other = small_cube.isel(x=slice(0, 12))
     with pytest.warns(UserWarning, match=r"block split \(grid .* was drawn for another cube, not this 24 x 12 one"):
         compare(other, config=CompareConfig(gap_days=40, max_pixels=20, methods=("linear",)), model=model)
-    # a cube that none of the model's test blocks reaches: said so, not 'use shorter or fewer spells'
+    # a crop whose grid of blocks still matches (24 -> 20 rows of 8-pixel blocks: 3 either way): the block indices would
+    # land on shifted pixels, half of them training pixels; the training scene's recorded size says it is another cube
     bs = model.blocks["block_size"]
+    ny = small_cube.sizes["y"]
+    shifted = small_cube.isel(y=slice(ny - (-(-ny // bs) - 1) * bs - 1, None))
+    assert -(-shifted.sizes["y"] // bs) == model.blocks["grid"][0] and shifted.sizes["y"] < ny
+    with pytest.warns(UserWarning, match=r"drawn for another cube, not this \d+ x \d+ one"):
+        compare(shifted, config=CompareConfig(gap_days=40, max_pixels=20, methods=("linear",)), model=model)
+    # a cube that none of the model's test blocks reaches: said so, not 'use shorter or fewer spells'
+
     assert [0, 0] not in [list(b) for b in model.blocks["test"]]  # the corner block trains (seed 0)
     corner = small_cube.isel(y=slice(0, bs), x=slice(0, bs))  # one block: the model's block (0, 0) only
     with pytest.warns(UserWarning, match="drawn for another cube"), pytest.raises(
@@ -216,6 +238,7 @@ def test_season_mode_trains_before_and_hides_after_the_split(small_cube: xr.Data
     for spells in res.examples["spells"]:
         assert all(a >= pd.Timestamp(split) for a, _ in spells)
     assert res.info["n_hidden_scored"] > 0
+    assert res.info["spell_span"][0] == split and res.info["period"][0] == str(small_cube["time"].values[0])[:10]
 
 
 def test_season_mode_errors(small_cube: xr.Dataset) -> None:

@@ -24,6 +24,9 @@ def test_spells_are_inside_their_part_and_hide_only_clear_values() -> None:
     assert np.array_equal(hidden[:, 2], hide_gaps(ndvi[:, 2:3], days, iy[2:3], ix[2:3], gap_days=30, n_gaps=4, seed=3)[:, 0])
     with pytest.raises(ConfigError, match="do not fit"):
         spell_starts(days, iy, ix, gap_days=100, n_gaps=4, seed=0)
+    # the largest length that fits, readable for very many spells too (it read 'gap_days <= 0' for 10**6 of them)
+    with pytest.raises(ConfigError, match=r"expected gap_days <= 0.00036 \(or fewer spells\)"):
+        spell_starts(days, iy, ix, gap_days=1, n_gaps=10**6, seed=0)
     inside = spell_starts(days, iy, ix, gap_days=20, n_gaps=3, seed=1, span=(200.0, 350.0))
     assert inside.min() >= 200.0 and (inside + 20).max() <= 350.0 + 1e-9
 

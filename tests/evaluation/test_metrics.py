@@ -46,16 +46,21 @@ def test_clustering_scores_against_hand_computed_values():
 
 def test_coverage_metrics_by_hand():
     obs = np.zeros(6)
-    pred = np.array([0.05, -0.15, 0.25, 0.0, np.nan, 0.1])
-    std = np.array([0.1, 0.1, 0.1, 0.2, 0.1, 0.0])  # the NaN prediction and the zero std are left out
+    pred = np.array([0.05, -0.15, 0.25, 0.0, np.nan, 0.0])
+    std = np.array([0.1, 0.1, 0.1, 0.2, 0.1, 0.0])  # the NaN prediction is left out; std 0 with no error is within
     m = coverage_metrics(obs, pred, std)
-    assert m["n_std"] == 4
-    assert m["within_1std"] == pytest.approx(2 / 4)  # |z| = 0.5, 1.5, 2.5, 0
-    assert m["within_2std"] == pytest.approx(3 / 4)
-    assert m["mean_std"] == pytest.approx(0.125)
+    assert m["n_std"] == 5
+    assert m["within_1std"] == pytest.approx(3 / 5)  # |z| = 0.5, 1.5, 2.5, 0, 0
+    assert m["within_2std"] == pytest.approx(4 / 5)
+    assert m["mean_std"] == pytest.approx(0.5 / 5)
     z = np.array([0.5, 1.5, 2.5, 0.0])
     s = np.array([0.1, 0.1, 0.1, 0.2])
-    assert m["nll"] == pytest.approx(np.mean(np.log(s) + 0.5 * np.log(2 * np.pi) + 0.5 * z**2))
+    assert m["nll"] == pytest.approx(np.mean(np.log(s) + 0.5 * np.log(2 * np.pi) + 0.5 * z**2))  # of the std > 0 values
+    # std 0 where wrong (a constant fit that missed): a miss, not left out, and an infinite NLL
+    missed = coverage_metrics(np.zeros(4), np.array([0.05, 0.4, 0.4, 0.0]), np.array([0.1, 0.0, 0.0, 0.0]))
+    assert missed["n_std"] == 4 and missed["within_1std"] == pytest.approx(2 / 4) and missed["within_2std"] == pytest.approx(2 / 4)
+    assert missed["nll"] == np.inf
+    assert coverage_metrics(np.zeros(2), np.zeros(2), np.array([-0.1, np.nan]))["n_std"] == 0  # a negative std is not a std
     none = coverage_metrics(obs, pred, np.full(6, np.nan))
     assert none["n_std"] == 0 and np.isnan(none["within_1std"]) and np.isnan(none["nll"])
     with pytest.raises(ValueError, match="one size, found 6, 6 and 5"):

@@ -263,6 +263,20 @@ def test_model_blocks_belong_to_the_cube():
     assert model_blocks(cube, _model(blocks=multi)) == {}
     cal = calibrate(cube, _model(blocks={**split, "grid": [5, 5]}), predicted=_pred, gap_days=40, n_gaps=3, max_pixels=20)
     assert cal.blocks == "all"
+    # a model that records its training scene's size: a 7 x 8 crop of its 8 x 8 scene has the same 2 x 2 grid of blocks,
+    # but not its pixels
+    del cube.attrs["site"]
+    sized = _model(blocks=split)
+    sized.info = {"scene": {"ny": 8, "nx": 8}}
+    assert model_blocks(cube, sized) == split
+    assert model_blocks(cube.isel(y=slice(1, None)), sized) == {}
+    # a split drawn for the cube at hand (a window, one of several training sites, a scoring split) is that cube's own,
+    # whatever the size of the scene the model records: with_split says so
+    from fusets_dl.evaluation.splits import with_split
+
+    crop = cube.isel(y=slice(1, None))
+    own = with_split(sized, split)
+    assert model_blocks(crop, own) == split and own.info == {} and sized.info == {"scene": {"ny": 8, "nx": 8}}
 
 
 def test_s2_only_setting_is_linear_interpolation_of_the_observations():
