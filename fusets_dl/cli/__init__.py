@@ -10,7 +10,9 @@ runs, so ``fusets-dl --help`` loads no torch.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -45,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         From argparse: ``--help``, ``--version`` and bad arguments (status 2).
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _expand_home(parser.parse_args(argv))
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     show_progress = option("progress") and not (args.quiet or args.no_progress)
@@ -69,3 +71,17 @@ def _error(message: str, verbose: bool) -> None:
     if verbose:
         traceback.print_exc(file=sys.stderr)
     print(f"error: {message}", file=sys.stderr)
+
+
+def _expand_home(args: argparse.Namespace) -> argparse.Namespace:
+    """``~`` at the start of a path option expanded, as a shell does for ``-o ~/x`` but not for ``--output=~/x``.
+
+    Without it the writers got a literal ``~`` folder: the temporary file of a
+    failed write was left in the home folder and the message blamed free space.
+    """
+    for key, value in vars(args).items():
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, key, os.path.expanduser(value))
+        elif isinstance(value, list) and any(isinstance(v, str) and v.startswith("~") for v in value):
+            setattr(args, key, [os.path.expanduser(v) if isinstance(v, str) else v for v in value])
+    return args

@@ -236,7 +236,7 @@ def check_output(path: Path, *, overwrite: bool, inputs: Iterable[Any] = (), net
                                    f"{'a link' if path.is_symlink() else _kind_of(path)}; move it away or choose another path")
 
 
-def check_model_out(path: Path, option: str) -> None:
+def check_model_out(path: Path, option: str, formats: tuple[str, ...] = ()) -> None:
     """Refuse, before any work, a model or segmenter path whose ``.json`` exists and is not a fusets_dl sidecar.
 
     Saving would refuse it only after training (``save`` never replaces a
@@ -248,11 +248,16 @@ def check_model_out(path: Path, option: str) -> None:
         The stem, ``.json`` or ``.safetensors`` path given.
     option : str
         The option, for the message (``"-o"``, ``"--save-segmenter"``).
+    formats : tuple of str
+        The sidecar formats this option may replace (a fusion model's
+        ``-o`` replaces a model, never a segmenter, and the other way round);
+        empty: any fusets_dl sidecar.
 
     Raises
     ------
     StoreExistsError
-        ``<stem>.json`` exists and is not a JSON object with ``format`` and ``weights_sha256``.
+        ``<stem>.json`` exists and is not a JSON object with ``format`` and
+        ``weights_sha256``, or is the sidecar of another kind of file.
     """
     s = path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
     sidecar = s.with_name(s.name + ".json")
@@ -261,6 +266,10 @@ def check_model_out(path: Path, option: str) -> None:
     if not is_sidecar(sidecar):
         raise StoreExistsError(f"{option} {str(path)!r}: {str(sidecar)!r} exists and is not a fusets_dl model sidecar (no 'format' "
                                "and 'weights_sha256'); saving would not replace it: move it away or choose another path")
+    found = str(json.loads(sidecar.read_text()).get("format"))
+    if formats and found not in formats:
+        raise StoreExistsError(f"{option} {str(path)!r}: {str(sidecar)!r} holds a {found} (expected {' or '.join(formats)} to "
+                               "replace); saving would destroy it: move it away or choose another path")
 
 
 def check_compare_out(folder: Path, *, overwrite: bool, inputs: Iterable[Any] = ()) -> None:

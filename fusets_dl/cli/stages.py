@@ -147,11 +147,12 @@ def check_args(args: argparse.Namespace) -> None:
             check_output(Path(out), overwrite=getattr(args, "overwrite", True), inputs=input_paths(args), netcdf=hasattr(args, "overwrite"))
         except (ConfigError, FileExistsError) as exc:
             bad.append(str(exc))
+    kinds = {"output": ("fusets_dl.FusionModel", "fusets_dl.SequenceModel"), "save_segmenter": ("fusets_dl.Segmenter",)}
     for name, option in (("output", "-o"), ("save_segmenter", "--save-segmenter")):
         given = getattr(args, name, None)
         if given is not None and (name == "save_segmenter" or not hasattr(args, "overwrite")):  # train's model, a segmenter
             try:
-                check_model_out(Path(given), option)
+                check_model_out(Path(given), option, kinds[name])
             except FileExistsError as exc:
                 bad.append(str(exc))
     if bad:

@@ -131,7 +131,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         0.
     """
     from ..evaluation.report import report_from_store
-    from ..readers.cube import store_kind
+    from ..readers.cube import store_kind, warn_if_unfinished
 
     store = Path(args.store)
     kind = store_kind(store)
@@ -141,6 +141,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         found = {"missing": "nothing", "folder": "a folder without Zarr metadata (zarr.json, .zgroup or .zattrs)"}.get(
             kind, "a file" if store.is_file() else "a path that is not a folder")
         raise SourceError(f"report: expected a Zarr store (a folder written by demo or run), found {found} at {str(store)!r}")
+    warn_if_unfinished(store, "report")
     mpath = store.with_name(store.name.removesuffix(".zarr") + ".metrics.json")
     metrics = json.loads(mpath.read_text()) if mpath.exists() else None
     paths = report_from_store(store, args.out, metrics=metrics)

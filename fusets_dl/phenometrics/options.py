@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import numbers
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -138,6 +139,10 @@ def check_options(options: Mapping[str, Any], what: str = "phenology") -> None:
         raise ConfigError(f"{what}: " + "; ".join(problems))
 
 
+#: An ISO date, optionally with a time (and zone) after it.
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
+
+
 def _date(value: Any, which: str, what: str) -> pd.Timestamp:
     """One end of a period as a naive (UTC) timestamp."""
     example = "such as '2021-06-01'"
@@ -145,6 +150,10 @@ def _date(value: Any, which: str, what: str) -> pd.Timestamp:
         raise ConfigError(f"{what}: period: expected {'an' if which == 'end' else 'a'} {which} date {example} (a period has both ends), found None")
     if not isinstance(value, (str, _dt.date, np.datetime64, pd.Timestamp)):
         raise ConfigError(f"{what}: period: expected a {which} date {example}, found {value!r} ({type(value).__name__})")
+    if isinstance(value, str) and not _ISO_DATE.match(value.strip()):
+        # '01-03-2021' was read month-first (3 January) and '13-03-2021' day-first, silently: only ISO dates are unambiguous
+        raise ConfigError(f"{what}: period: expected a {which} date as YYYY-MM-DD {example}, found {value!r} (day and month "
+                          "order is ambiguous in other forms)")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError) as exc:

@@ -231,6 +231,8 @@ def _read_raw(path: str | os.PathLike | Mapping[str, Any], base: str | os.PathLi
         raw = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {p.name}: not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # a data file given as the config (run cube.nc)
+        raise ConfigError(f"config {p.name}: expected a YAML text file, found binary data ({exc.reason} at byte {exc.start})") from exc
     return raw, Path(base) if base else p.parent, str(p)
 
 

@@ -18,7 +18,7 @@ from .radar import warn_if_swapped
 from .sanity import check_backscatter_units, check_ndvi_range, checked
 from .sources import PathLike, describe, is_zarr
 
-__all__ = ["check_cube_values", "open_cube", "open_store", "store_kind"]
+__all__ = ["check_cube_values", "open_cube", "open_store", "store_kind", "warn_if_unfinished"]
 
 #: First bytes of a netCDF classic (CDF1/2/5) and of a netCDF-4 (HDF5) file.
 _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
@@ -147,7 +147,31 @@ def open_store(source: PathLike, *, chunks: Any = None, what: str = "input") -> 
     except (OSError, ValueError, KeyError) as exc:
         raise SourceError(f"{what} {str(path)!r}: expected a readable {'Zarr store' if kind == 'zarr' else 'netCDF file'}, "
                           f"found one that cannot be opened ({type(exc).__name__}: {exc})") from exc
+    if kind == "zarr":
+        warn_if_unfinished(path, what)
     return ds.rio.write_crs(ds.rio.crs) if ds.rio.crs is not None else ds
+
+
+def warn_if_unfinished(store: PathLike, what: str) -> None:
+    """A warning when ``store`` is the output of a region run that has not finished.
+
+    The region pipeline (:func:`fusets_dl.run`) keeps ``<store>.progress/``
+    beside its store and writes ``ALL_DONE`` in it last; a store whose
+    progress folder lacks it was interrupted (or is being written), and its
+    unwritten tiles read as missing.
+
+    Parameters
+    ----------
+    store : path
+        A Zarr store.
+    what : str
+        What the store is read as, for the message.
+    """
+    path = Path(store)
+    progress = path.with_name(path.name + ".progress")
+    if progress.is_dir() and not (progress / "ALL_DONE").exists():
+        warn_user(f"{what} {str(path)!r}: the region run that writes it has not finished ({str(progress)!r} has no ALL_DONE): "
+                  "its unwritten tiles read as missing; resume the run (fusets-dl run CONFIG) before using it")
 
 
 def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False) -> xr.Dataset:

@@ -59,6 +59,13 @@ def check_backscatter_units(values: np.ndarray, what: str, declared: str) -> Non
     v = _finite(values)
     if v.size < MIN_VALUES:
         return
+    if declared == "dB" and float(np.median(v)) > _DB_MEDIAN_MAX:
+        # backscatter in dB is about -35..+5 (a corner reflector +20): a median above that is counts (openEO's uint16
+        # compressed dB, DN) or amplitude, whatever the detection below concludes
+        raise EncodingError(
+            f"{what}: declared units='dB' but the median is {np.median(v):.4g} (maximum {v.max():.4g}); expected dB: about "
+            "-35..+5. Integer counts such as openEO's uint16 compressed backscatter are units='compressed'; "
+            "linear power or amplitude are units='linear' / 'amplitude'")
     try:
         found = detect_backscatter_units(v)
     except EncodingError:
@@ -71,6 +78,9 @@ def check_backscatter_units(values: np.ndarray, what: str, declared: str) -> Non
             "Pass units='auto' to use the detected units, or fix the declaration"
         )
 
+
+#: Highest median of backscatter declared dB that is taken as dB (a block of bright targets reaches about +10).
+_DB_MEDIAN_MAX = 20.0
 
 #: The nodata values of integer exports (int16, uint16) and GEE/openEO tables, left out of the NDVI scale guess.
 _INT_FILLS = np.array([-32768.0, 32767.0, 65535.0, -9999.0, -10000.0])

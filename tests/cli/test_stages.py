@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -292,3 +293,33 @@ def test_a_model_path_holding_a_users_json_is_refused_before_any_work(tmp_path, 
     assert "is not a fusets_dl model sidecar" in capsys.readouterr().err
     assert (tmp_path / "m.json").read_text() == '{"notes": "mine"}'
 
+
+
+@pytest.mark.parametrize(("command", "found"), [("train", "fusets_dl.Segmenter"), ("segment", "fusets_dl.FusionModel")])
+def test_a_model_path_holding_the_other_kind_of_model_is_refused(tmp_path, capsys, monkeypatch, command, found):
+    """``segment --save-segmenter model`` replaced a trained fusion model (and ``train -o`` a segmenter), silently."""
+    import fusets_dl.readers
+
+    monkeypatch.setattr(fusets_dl.readers, "open_cube", lambda *a, **k: (_ for _ in ()).throw(AssertionError("opened")))
+    sidecar = json.dumps({"format": found, "weights_sha256": "0" * 64})
+    (tmp_path / "m.json").write_text(sidecar)
+    opt = ["-o", str(tmp_path / "m")] if command == "train" else ["-o", str(tmp_path / "c.nc"), "--save-segmenter", str(tmp_path / "m")]
+    assert main(["-q", command, str(tmp_path / "cube.nc"), *opt]) == 2
+    assert f"holds a {found}" in capsys.readouterr().err
+    assert (tmp_path / "m.json").read_text() == sidecar
+
+
+def test_a_home_relative_path_given_with_equals_is_expanded(tmp_path, capsys, monkeypatch):
+    """``--output=~/x.nc`` reached the writers with a literal '~' (a temporary left in the home folder, a wrong message)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    s1, s2 = tmp_path / "s1.nc", tmp_path / "s2.nc"
+    assert main(["-q", "synth", "-o", str(tmp_path), "--ny", "8", "--nx", "8"]) == 0
+    assert main(["-q", "align", "--s1", str(s1), "--s2", str(s2), "--output=~/cube.nc"]) == 0
+    assert (tmp_path / "cube.nc").is_file() and not (tmp_path / "~").exists() and not Path("~").exists()
+
+
+def test_a_binary_file_given_as_the_run_config_is_a_config_error(tmp_path, capsys):
+    cfg = tmp_path / "cube.nc"
+    cfg.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)))
+    assert main(["-q", "run", str(cfg)]) == 2  # before: 1, 'unexpected UnicodeDecodeError ... please report it'
+    assert "expected a YAML text file, found binary data" in capsys.readouterr().err

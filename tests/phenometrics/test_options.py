@@ -84,7 +84,10 @@ def test_valid_options_pass_and_zero_smoothing_is_interpolation():
         (("2021-12-31", "2021-01-01"), r"period: expected the start on or before the end, found start 2021-12-31 .* after end 2021-01-01"),
         (("2021-06-01", None), r"period: expected an end date such as '2021-06-01' \(a period has both ends\), found None"),
         ((None, "2021-06-01"), r"period: expected a start date .*, found None"),
-        (("garbage", "2021-12-31"), r"period: expected a start date such as '2021-06-01', found 'garbage' \(not a date"),
+        (("garbage", "2021-12-31"), r"period: expected a start date as YYYY-MM-DD such as '2021-06-01', found 'garbage'"),
+        (("2021-13-45", "2021-12-31"), r"period: expected a start date such as '2021-06-01', found '2021-13-45' \(not a date"),
+        # day and month order: '01-03-2021' was read as 3 January, '13-03-2021' as 13 March, silently
+        (("01-03-2021", "2021-12-01"), r"period: expected a start date as YYYY-MM-DD .* found '01-03-2021' \(day and month order is ambiguous"),
         ((1, 2), r"period: expected a start date such as '2021-06-01', found 1 \(int\)"),
         ("2021", r"period: expected \(start, end\) dates .* or None, found '2021'"),
     ],

@@ -75,3 +75,23 @@ def test_a_few_values_that_are_not_ndvi_are_masked_with_a_warning(small_scene):
     assert model.metrics["test"]["rmse"] < 0.5
     rec = fdl.reconstruct(bad, model)
     assert (rec["source"].values[where] != 0).all() and (np.abs(rec["NDVI"].values[where]) <= 1).all()
+
+
+def test_a_store_of_an_unfinished_region_run_warns(tmp_path):
+    """A store whose run was interrupted read as complete (its unwritten tiles as missing data), without a word."""
+    import warnings
+
+    import numpy as np
+
+    from fusets_dl.readers.cube import open_store
+
+    store = tmp_path / "region.zarr"
+    xr.Dataset({"NDVI": (("time", "y", "x"), np.zeros((2, 3, 3), np.float32))}).to_zarr(store)
+    progress = tmp_path / "region.zarr.progress"
+    progress.mkdir()
+    with pytest.warns(UserWarning, match=r"the region run that writes it has not finished .* no ALL_DONE.*resume the run"):
+        open_store(store, what="phenology input")
+    (progress / "ALL_DONE").write_text("")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        open_store(store, what="phenology input")

@@ -42,6 +42,15 @@ def test_linear_power_declared_as_db_on_dask_fails_when_computed_not_at_open():
     np.testing.assert_allclose(good["VV"].values, 10 * np.log10(LINEAR), rtol=1e-6)
 
 
+def test_compressed_counts_declared_as_db_are_refused():
+    """openEO's uint16 compressed backscatter with ``units='dB'`` was taken as dB (VV median 3437 'dB'), silently."""
+    counts = np.random.default_rng(1).integers(1200, 4500, SHAPE).astype(np.float32)
+    with pytest.raises(EncodingError, match=r"declared units='dB' but the median is \d+.*units='compressed'"):
+        fdl.open_s1(_s1(counts), units="dB")
+    bright = np.random.default_rng(2).uniform(-5.0, 12.0, SHAPE).astype(np.float32)  # bright targets: still dB
+    assert float(fdl.open_s1(_s1(bright), units="dB")["VV"].median()) > 3.0
+
+
 def test_linear_cube_that_says_db_is_refused_by_open_cube(tmp_path):
     cube = _s1(LINEAR, units="dB")
     with pytest.raises(EncodingError, match=r"open_cube\(<Dataset>\): VV: declared units='dB' but the values look linear"):
