@@ -217,12 +217,16 @@ def check_output(path: Path, *, overwrite: bool, inputs: Iterable[Any] = (), net
     Raises
     ------
     ConfigError
-        ``path`` is a folder, its parent is a file, or it is one of ``inputs``.
+        ``path`` is a folder, its parent is a file, it is one of ``inputs``,
+        or it is named ``.zarr`` for a netCDF output.
     StoreExistsError
         ``path`` exists and ``overwrite`` is false; or it exists, is not a
         netCDF file written by fusets_dl, and ``netcdf`` is true.
     """
     check_not_input(path, inputs)
+    if netcdf and path.suffix.lower() == ".zarr":  # a netCDF file named .zarr could not be read back as the store it claims
+        raise ConfigError(f"output {str(path)!r}: these commands write netCDF, expected a .nc path (e.g. "
+                          f"{str(path.with_suffix('.nc'))!r}), found a .zarr name; Zarr stores are written by 'run' and 'demo'")
     if path.is_dir():
         raise ConfigError(f"output {str(path)!r}: expected a file path (e.g. {str(path / 'out.nc')!r}), found a folder")
     parent = next((q for q in path.parents if q.exists()), None)

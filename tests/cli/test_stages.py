@@ -123,6 +123,8 @@ def test_segment_subcommand_trains_saves_and_reuses(tmp_path, capsys):
          r"--calibration-from: the calibration sets the weights and lambda itself; expected no --lam and no --weights"),
         (["phenology", "CUBE", "-o", "p.nc", "--max-seasons", "0", "--chunk", "0"], r"--chunk: expected an integer >= 1.*--max-seasons"),
         (["segment", "CUBE", "-o", "OUTDIR"], r"expected a file path .*found a folder"),
+        # a netCDF file named .zarr, which 'summary cube.zarr' then could not open (before: written)
+        (["align", "--s1", "S1", "--s2", "S2", "-o", "cube.zarr"], r"these commands write netCDF, expected a \.nc path .*cube\.nc"),
         # a saved segmenter has its own classes, views and epochs; k-means no epochs (silently ignored before)
         (["segment", "CUBE", "-o", "c.nc", "--segmenter", "seg.json", "--n-classes", "3"], r"--n-classes set how a segmenter is trained, but --segmenter"),
         (["segment", "CUBE", "-o", "c.nc", "--segmenter", "seg.json", "--views", "s1", "--epochs", "5"], r"--views, --epochs set how"),
