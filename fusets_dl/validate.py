@@ -21,7 +21,8 @@ from .errors import (
     MissingVariableError,
 )
 
-__all__ = ["as_timedelta", "check_cube", "check_spatial_coords", "check_time", "found_value", "freq_days", "is_dask_backed", "require_variables"]
+__all__ = ["as_timedelta", "check_cube", "check_spatial_coords", "check_time", "found_value", "freq_days", "is_dask_backed", "naive_utc",
+           "require_variables"]
 
 TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
 
@@ -67,6 +68,22 @@ def require_variables(ds: xr.Dataset, names: Iterable[str], what: str) -> None:
             f"{what}: expected variables {list(names)}, missing {missing}; "
             f"found {sorted(map(str, ds.data_vars))}"
         )
+
+
+def naive_utc(times: Any) -> Any:
+    """Timezone-aware dates as naive UTC (the data model's convention); naive ones unchanged.
+
+    Parameters
+    ----------
+    times : pandas.Timestamp or pandas.DatetimeIndex
+        A date or dates.
+
+    Returns
+    -------
+    pandas.Timestamp or pandas.DatetimeIndex
+        The same, naive, in UTC where ``times`` had a zone.
+    """
+    return times.tz_convert("UTC").tz_localize(None) if times.tz is not None else times
 
 
 def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False, unsorted_ok: bool = False) -> None:

@@ -47,3 +47,15 @@ def test_is_finite_positive_takes_huge_integers_without_a_type_error():
     assert is_finite_positive(10**30)
     assert not is_finite_positive(10**400)  # beyond float64: not usable as a number of the stages
     assert not is_finite_positive(np.bool_(True)) and not is_finite_positive(True)
+
+
+def test_naive_utc_converts_zoned_dates_and_keeps_naive_ones():
+    import pandas as pd
+
+    from fusets_dl.validate import naive_utc
+
+    zoned = pd.DatetimeIndex(["2021-06-01T02:00"]).tz_localize("Europe/Brussels")
+    assert naive_utc(zoned)[0] == pd.Timestamp("2021-06-01T00:00") and naive_utc(zoned).tz is None
+    assert naive_utc(pd.Timestamp("2021-06-01T09:00+09:00")) == pd.Timestamp("2021-06-01T00:00")
+    naive = pd.DatetimeIndex(["2021-06-01T02:00"])
+    assert naive_utc(naive) is naive

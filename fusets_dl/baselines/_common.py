@@ -10,25 +10,9 @@ import xarray as xr
 
 from ..errors import DimensionError
 from ..readers.cube import check_cube_values
-from ..validate import check_time
+from ..validate import check_time, naive_utc
 
-__all__ = ["naive_utc", "prepare", "wrap"]
-
-
-def naive_utc(times: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """Timezone-aware dates as naive UTC (the data model's convention); naive ones unchanged.
-
-    Parameters
-    ----------
-    times : pandas.DatetimeIndex
-        Dates.
-
-    Returns
-    -------
-    pandas.DatetimeIndex
-        Naive dates, in UTC where ``times`` had a zone.
-    """
-    return times.tz_convert("UTC").tz_localize(None) if times.tz is not None else times
+__all__ = ["prepare", "wrap"]
 
 
 def prepare(da: xr.DataArray, times: object, what: str) -> tuple[xr.DataArray, np.ndarray, np.ndarray, pd.DatetimeIndex]:

@@ -22,7 +22,7 @@ from ..errors import (
     SourceError,
 )
 from ..readers.cube import check_cube_values
-from ._common import naive_utc
+from ..validate import naive_utc
 from ._gp_data import OutputStats, output_stats
 from .gp import GPConfig, fit_predict
 
@@ -44,9 +44,7 @@ def _as_times(times: Any, what: str) -> pd.DatetimeIndex:
         idx = pd.DatetimeIndex(np.atleast_1d(np.asarray(times)) if not isinstance(times, pd.DatetimeIndex) else times)
     except (TypeError, ValueError) as exc:
         raise DimensionError(f"mogpr: {what}: expected dates (datetime64 or parseable strings), found {np.asarray(times)[:3]!r} ({exc})") from exc
-    if idx.tz is not None:
-        idx = idx.tz_convert("UTC").tz_localize(None)
-    return idx.as_unit("ns")
+    return naive_utc(idx).as_unit("ns")
 
 
 def _check_times(idx: pd.DatetimeIndex, what: str, time_dim: str) -> None:

@@ -56,7 +56,7 @@ import xarray as xr
 
 from ..errors import ConfigError, InsufficientDataError, OutputError
 from ..readers.cube import check_cube_values
-from ..validate import check_cube, is_finite_positive, is_whole
+from ..validate import check_cube, is_finite_positive, is_whole, naive_utc
 from .gaps import hide_gaps, pick_pixels, spell_starts
 from .methods import COMPARISON_METHODS, LABELS, Filled, GapInputs, label_of
 from .metrics import coverage_metrics, regression_metrics
@@ -389,7 +389,7 @@ def _naive_utc_date(value: Any) -> pd.Timestamp:
     t = pd.Timestamp(value)
     if t is pd.NaT:
         raise ValueError("not a date")
-    return t.tz_convert("UTC").tz_localize(None) if t.tz is not None else t
+    return naive_utc(t)
 
 
 def _share(v: float | None, n_std: int | None = None, n: int | None = None) -> str:

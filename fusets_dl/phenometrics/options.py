@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import ConfigError
-from ..validate import is_finite_positive, is_whole
+from ..validate import is_finite_positive, is_whole, naive_utc
 
 __all__ = ["NDVI_TOLERANCE", "check_against_series", "check_options", "parse_period", "warn_not_ndvi", "warn_not_ndvi_per_chunk"]
 
@@ -160,7 +160,7 @@ def _date(value: Any, which: str, what: str) -> pd.Timestamp:
         raise ConfigError(f"{what}: period: expected a {which} date {example}, found {value!r} (not a date: {exc})") from exc
     if pd.isna(ts):
         raise ConfigError(f"{what}: period: expected a {which} date {example}, found {value!r}")
-    return ts.tz_convert("UTC").tz_localize(None) if ts.tz is not None else ts
+    return naive_utc(ts)
 
 
 def parse_period(period: Any, what: str = "phenology") -> tuple[pd.Timestamp, pd.Timestamp] | None:

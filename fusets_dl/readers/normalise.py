@@ -16,7 +16,7 @@ from pyproj import CRS
 
 from .._logging import logger
 from ..errors import ConfigError, DimensionError, DuplicateTimeError
-from ..validate import check_spatial_coords, check_time
+from ..validate import check_spatial_coords, check_time, naive_utc
 from .conventions import BANDS, TIME_NAMES, canonical_band_name
 from .crs import find_crs
 from .stacked import bands_from_band_dim, time_from_dated_bands
@@ -65,7 +65,7 @@ def _parse_time_values(ds: xr.Dataset, what: str) -> xr.Dataset:
         ds = ds.assign_coords(time=tidx)
     if getattr(tidx, "tz", None) is not None:
         logger.warning("%s: timezone-aware times (%s) converted to naive UTC", what, tidx.tz)
-        ds = ds.assign_coords(time=tidx.tz_convert("UTC").tz_localize(None))
+        ds = ds.assign_coords(time=naive_utc(tidx))
     return ds
 
 
@@ -153,7 +153,7 @@ def _normalise_time(ds: xr.Dataset, what: str, duplicates: str) -> xr.Dataset:
     """Naive UTC times, sorted, duplicates handled as ``duplicates`` says."""
     idx = pd.DatetimeIndex(ds["time"].values)
     if idx.tz is not None:
-        ds = ds.assign_coords(time=idx.tz_convert("UTC").tz_localize(None).values)
+        ds = ds.assign_coords(time=naive_utc(idx).values)
     if not idx.is_monotonic_increasing:
         ds = ds.sortby("time")
     if pd.DatetimeIndex(ds["time"].values).has_duplicates:
