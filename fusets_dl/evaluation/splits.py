@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -256,7 +257,5 @@ def with_split(model: Any, split: dict[str, Any]) -> Any:
     FusionModel or SequenceModel
         The copy (weights shared, not copied).
     """
-    from dataclasses import replace
-
     info = {k: v for k, v in (getattr(model, "info", None) or {}).items() if k not in ("scene", "sites", "cubes")}
     return replace(model, blocks=split, info=info)

@@ -23,6 +23,7 @@ import xarray as xr
 
 from .._logging import logger
 from ..errors import OutputError, ResumeError
+from ..readers.cube import RUN_DONE_FLAG, RUN_PROGRESS_SUFFIX
 from .config import RegionConfig, RunConfig, segment_config
 from .heap import release_heap
 from .outputs import class_summary, output_path, region_stats, write_json_atomic
@@ -98,8 +99,8 @@ def run_region(
     ends; see :mod:`fusets_dl.pipeline.stage`) that training and the tiles read.
     """
     store = output_path(cfg.output_root, rc.name, ".zarr")
-    progress_dir = output_path(cfg.output_root, rc.name, ".zarr.progress")
-    done_flag = progress_dir / "ALL_DONE"
+    progress_dir = output_path(cfg.output_root, rc.name, ".zarr" + RUN_PROGRESS_SUFFIX)
+    done_flag = progress_dir / RUN_DONE_FLAG
     digest = region_digest(rc, cfg.model, None if cube is None else f"in-memory cube {dict(cube.sizes)} {sorted(map(str, cube.data_vars))}")
     _check_record(cfg, rc, store, progress_dir, digest, restart)
     if done_flag.exists():

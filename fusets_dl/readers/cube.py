@@ -18,7 +18,12 @@ from .radar import warn_if_swapped
 from .sanity import check_backscatter_units, check_ndvi_range, checked
 from .sources import PathLike, describe, is_zarr
 
-__all__ = ["check_cube_values", "open_cube", "open_store", "store_kind", "warn_if_unfinished"]
+__all__ = ["RUN_DONE_FLAG", "RUN_PROGRESS_SUFFIX", "check_cube_values", "open_cube", "open_store", "store_kind", "warn_if_unfinished"]
+
+#: The region pipeline keeps ``<store><RUN_PROGRESS_SUFFIX>/`` beside each store it writes, and writes
+#: ``RUN_DONE_FLAG`` in it last (:mod:`fusets_dl.pipeline.region`): a store without the flag is unfinished.
+RUN_PROGRESS_SUFFIX = ".progress"
+RUN_DONE_FLAG = "ALL_DONE"
 
 #: First bytes of a netCDF classic (CDF1/2/5) and of a netCDF-4 (HDF5) file.
 _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
@@ -168,8 +173,8 @@ def warn_if_unfinished(store: PathLike, what: str) -> None:
         What the store is read as, for the message.
     """
     path = Path(store)
-    progress = path.with_name(path.name + ".progress")
-    if progress.is_dir() and not (progress / "ALL_DONE").exists():
+    progress = path.with_name(path.name + RUN_PROGRESS_SUFFIX)
+    if progress.is_dir() and not (progress / RUN_DONE_FLAG).exists():
         warn_user(f"{what} {str(path)!r}: the region run that writes it has not finished ({str(progress)!r} has no ALL_DONE): "
                   "its unwritten tiles read as missing; resume the run (fusets-dl run CONFIG) before using it")
 
