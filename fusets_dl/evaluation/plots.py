@@ -137,6 +137,7 @@ def _eval_distributions(ax: Axes, o: np.ndarray, p: np.ndarray) -> None:
 
 def _eval_history(ax: Axes, history: list[dict[str, float]] | None) -> None:
     """Loss, validation loss and learning rate per epoch; the panel is off without a history."""
+    history = [h for h in history or [] if not h.get("member")]  # an ensemble: its first member's
     if not history:
         ax.set_axis_off()
         return

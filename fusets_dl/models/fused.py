@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .ensemble import MeanOf
 from .scaler import Scaler
 from .weights import weights_key
 
@@ -160,9 +161,10 @@ class InferenceNet(nn.Module):
 
     def __init__(self, body: nn.Module, dtype: torch.dtype, scaler: Scaler | None = None, required: np.ndarray | None = None) -> None:
         super().__init__()
-        self.body = body if isinstance(body, OneDNNStack) else body.to(dtype)
+        own_cast = _casts_itself(body)
+        self.body = body if own_cast else body.to(dtype)
         self.dtype = dtype
-        self.input_dtype = torch.float32 if isinstance(body, OneDNNStack) else dtype
+        self.input_dtype = torch.float32 if own_cast else dtype
         self.standardise = scaler is not None
         if scaler is not None:
             self.register_buffer("shift", torch.from_numpy(np.asarray(scaler.feature_mean, dtype=np.float32)).clone())
@@ -265,9 +267,25 @@ def inference_network(model: FusionModel, dev: torch.device, dtype: torch.dtype,
     if hit is not None and hit[0] is model.network and hit[1] is model.scaler and hit[2] == version:
         return hit[3]
     body = model.network.fused()
-    if dev.type == "cpu" and dtype == torch.bfloat16 and OneDNNStack.supports(body):
-        body = OneDNNStack(body)
+    if dev.type == "cpu" and dtype == torch.bfloat16:
+        body = _onednn(body)
     net = InferenceNet(body, dtype, model.scaler if raw else None, model.spec.required if raw else None)
     net = net.to(dev).eval()
     cache[key] = (model.network, model.scaler, version, net)
     return net
+
+
+def _onednn(body: nn.Module) -> nn.Module:
+    """``body`` as a :class:`OneDNNStack` where it is one, or the mean of OneDNNStacks for an ensemble of them."""
+    if OneDNNStack.supports(body):
+        return OneDNNStack(body)
+    if isinstance(body, MeanOf) and all(OneDNNStack.supports(m) for m in body.members):
+        return MeanOf([OneDNNStack(m) for m in body.members]).eval()
+    return body
+
+
+def _casts_itself(body: nn.Module) -> bool:
+    """Whether ``body`` takes float32 and casts itself (a OneDNNStack, or a mean of them)."""
+    if isinstance(body, MeanOf):
+        return all(isinstance(m, OneDNNStack) for m in body.members)
+    return isinstance(body, OneDNNStack)

@@ -214,9 +214,23 @@ def build_network(arch: Mapping[str, Any]) -> nn.Module:
     Raises
     ------
     ModelError
-        An unknown ``type``.
+        An unknown ``type``, or ``members`` that is not a whole number >= 2.
+
+    Notes
+    -----
+    ``arch["members"] = K`` (``TrainConfig(ensemble=K)``) builds an
+    :class:`~fusets_dl.models.ensemble.Ensemble` of K networks of ``type``.
     """
-    return entry_for_architecture(arch).build(arch)
+    entry = entry_for_architecture(arch)
+    if "members" not in arch:
+        return entry.build(arch)
+    k = arch["members"]
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise ModelError(f"architecture: members: expected a whole number >= 2 (an ensemble), found {k!r}")
+    from .ensemble import Ensemble
+
+    base = {key: v for key, v in arch.items() if key != "members"}
+    return Ensemble([entry.build(base) for _ in range(k)])
 
 
 def architecture(spec: FeatureSpec, config: TrainConfig) -> dict[str, Any]:
@@ -232,7 +246,8 @@ def architecture(spec: FeatureSpec, config: TrainConfig) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"type": ..., **parameters}``.
+        ``{"type": ..., **parameters}``, with ``"members": K`` for
+        ``config.ensemble`` K > 1.
 
     Raises
     ------
@@ -242,7 +257,10 @@ def architecture(spec: FeatureSpec, config: TrainConfig) -> dict[str, Any]:
     entry = NETWORKS.get(config.fusion)
     if entry is None:
         raise ModelError(f"architecture: expected a fusion strategy in {tuple(NETWORKS)}, found {config.fusion!r}")
-    return {"type": entry.arch_type, **entry.architecture(spec, config)}
+    arch = {"type": entry.arch_type, **entry.architecture(spec, config)}
+    if config.ensemble > 1:
+        arch["members"] = config.ensemble
+    return arch
 
 
 def has_modality_weights(arch: Mapping[str, Any]) -> bool:

@@ -22,6 +22,7 @@ from ..errors import ConfigError, InsufficientDataError, MissingVariableError, M
 from ..evaluation.metrics import metrics_by_range, regression_metrics
 from ..evaluation.splits import block_mask, split_blocks
 from ..features import REQUIRED_MODALITIES, FeatureSpec
+from ..models.ensemble import Ensemble
 from ..models.fusion_model import FusionModel
 from ..models.registry import architecture, build_network
 from ..models.scaler import Scaler
@@ -156,24 +157,24 @@ def _train_mlp(
     funnel = _train_funnel(s, parts, config)
     _warn_few_dates(s, parts)
     arch = architecture(spec, config)
-    net = build_network(arch).to(device)
     if init is not None:
         _check_init(init, spec, arch)
-        net.load_state_dict(init.network.state_dict())
         scaler = init.scaler
     else:
         scaler = Scaler.fit(s["x"][parts["train"]], s["y"][parts["train"]])
-    history, best_epoch = _train_fit(net, _train_tensors(s, parts, scaler, device), spec, config, device, keep_start=init is not None)
+    net, history, best_epochs = _fit_members(arch, init, _train_tensors(s, parts, scaler, device), spec, config, device)
     info: dict[str, Any] = {
         "package": "fusets_dl",
         "version": __version__,
         "created": pd.Timestamp.now(tz="UTC").isoformat(),
         "device": str(device),
-        "best_epoch": best_epoch,
+        "best_epoch": best_epochs[0],
         "train_seconds": time.perf_counter() - t_start,
         "funnel": funnel,
         "scene": _scene_info(cubes[0]),
     }
+    if len(best_epochs) > 1:
+        info["member_best_epochs"] = best_epochs
     blocks = splits[0]
     if len(cubes) > 1:
         info["sites"] = {n: {**_scene_info(c), "funnel": f} for n, c, f in zip(names, cubes, funnels, strict=True)}
@@ -394,6 +395,42 @@ def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
 
 def _loss_fn(name: str) -> nn.Module:
     return nn.HuberLoss(delta=1.0) if name == "huber" else nn.MSELoss()
+
+
+def _fit_members(
+    arch: dict[str, Any], init: FusionModel | None, t: _Tensors, spec: FeatureSpec, config: TrainConfig, device: torch.device
+) -> tuple[nn.Module, list[dict[str, float]], list[int]]:
+    """The network of ``arch`` trained on ``t``: one, or each member of an ensemble in turn (``arch["members"]``).
+
+    Member ``j`` > 0 starts from torch seed ``config.seed + j`` (its initial
+    weights, batch order and dropout); member 0 is the network a single-model
+    training with ``config.seed`` gives. When fine-tuning, member ``j``
+    starts from ``init``'s member ``j``. Returns the network (on ``device``),
+    the history (records of members > 0 carry ``"member"``) and each member's
+    best epoch.
+    """
+    k = int(arch.get("members", 1))
+    if k == 1:
+        net = build_network(arch).to(device)
+        if init is not None:
+            net.load_state_dict(init.network.state_dict())
+        history, best = _train_fit(net, t, spec, config, device, keep_start=init is not None)
+        return net, history, [best]
+    base = {key: v for key, v in arch.items() if key != "members"}
+    nets, history, bests = [], [], []
+    for j in range(k):
+        cfg = config if j == 0 else replace(config, seed=config.seed + j)
+        if j:
+            torch.manual_seed(cfg.seed)
+        logger.info("train: ensemble member %d of %d (seed %d)", j + 1, k, cfg.seed)
+        net = build_network(base).to(device)
+        if init is not None:
+            net.load_state_dict(init.network.members[j].state_dict())
+        h, best = _train_fit(net, t, spec, cfg, device, keep_start=init is not None)
+        history += [rec if j == 0 else {**rec, "member": j} for rec in h]
+        nets.append(net)
+        bests.append(best)
+    return Ensemble(nets).to(device), history, bests
 
 
 def _train_fit(
