@@ -18,9 +18,16 @@ from typing import Any
 
 from .._logging import logger
 from ..progress import dask_progress
-from .output import funnel_rows, metrics_table, table, write_netcdf
+from .output import (
+    check_folder_out,
+    funnel_rows,
+    metrics_table,
+    record_clear_mask,
+    table,
+    write_netcdf,
+)
 
-__all__ = ["DEMO_EPOCHS", "DEMO_MAX_SAMPLES", "DEMO_PATIENCE", "cmd_demo"]
+__all__ = ["DEMO_EPOCHS", "DEMO_FILES", "DEMO_MAX_SAMPLES", "DEMO_OUT", "DEMO_PATIENCE", "cmd_demo"]
 
 #: Default ``--epochs`` of the demo: an upper bound, early stopping usually ends sooner.
 DEMO_EPOCHS = 20
@@ -29,6 +36,11 @@ DEMO_EPOCHS = 20
 DEMO_MAX_SAMPLES = 60_000
 #: Early-stopping patience of the demo's training (epochs without a better validation loss).
 DEMO_PATIENCE = 4
+#: Default ``--out`` of the demo: its own folder, where a rerun (``make demo``) replaces the demo's earlier outputs.
+DEMO_OUT = "outputs/demo"
+#: What the demo writes into ``--out``: with ``--no-train`` the first two only.
+DEMO_FILES = ("cube.nc", "summary.json", "model.safetensors", "model.json", "reconstruction.nc", "phenology.nc", "demo.zarr",
+              "report.md", "report.html", "figures/evaluation.png", "figures/pixel_1.png", "figures/pixel_2.png", "figures/maps.png")
 
 _PERIOD = ("2021-03-01", "2022-10-31")  # seasons scored against the truth peak in this period
 _INPUTS = ["data/sample/s1.nc", "data/sample/s2.nc"]
@@ -40,20 +52,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``data`` (the sample folder), ``out``, ``tolerance``, ``epochs``,
-        ``max_samples`` (0: the trainer's cap), ``no_train`` (stop after alignment).
+        ``data`` (the sample folder), ``out`` (None: :data:`DEMO_OUT`),
+        ``overwrite``, ``tolerance``, ``epochs``, ``max_samples`` (0: the
+        trainer's cap), ``no_train`` (stop after alignment).
 
     Returns
     -------
     int
         0.
+
+    Raises
+    ------
+    ConfigError, StoreExistsError
+        Before any work: ``--out`` is a file or the sample folder, or holds
+        outputs of an earlier demo without ``--overwrite`` (not needed in
+        the default folder), or a file of the demo's names that fusets_dl
+        did not write.
     """
     from ..sample import find_sample
 
     t0 = time.perf_counter()
+    out = _demo_out(args)
     folder = find_sample(args.data)
     logger.info("demo: sample scene in %s", folder)
-    out = Path(args.out)
     clock = _Clock()
     with clock("align"):
         cube, summary, csum = _demo_cubes(folder, args.tolerance, out)
@@ -76,6 +97,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if (out / "report.html").exists() and not args.no_train:
         print(f"open the run report: {out / 'report.html'}")
     return 0
+
+
+def _demo_out(args: argparse.Namespace) -> Path:
+    """The output folder, checked before any work: the default one takes a rerun, another needs ``--overwrite``."""
+    given = getattr(args, "out", None)
+    out = Path(given if given is not None else DEMO_OUT)
+    own = out.resolve() == Path(DEMO_OUT).resolve()  # the demo's own folder: `make demo` reruns into it
+    overwrite = getattr(args, "overwrite", False) or own
+    names = DEMO_FILES[:2] if args.no_train else DEMO_FILES
+    check_folder_out(out, names, overwrite=overwrite, option="--out", command="demo", inputs=[args.data])
+    return out
 
 
 class _Clock:
@@ -103,9 +135,12 @@ def _demo_cubes(folder: Path, tolerance: str, out: Path) -> tuple[Any, dict[str,
     s1 = open_s1(folder / "s1.nc", chunks={"y": 32, "x": 32})
     s2 = open_s2(folder / "s2.nc", chunks={"y": 32, "x": 32})
     cube = align(s1, s2, tolerance=tolerance, outlier_filter=True, compute_summary=True)
+    record_clear_mask(cube, s2)
     cube.fusion.validate(need_target=True)
     summary = summarise(cube)
-    csum = summarise(align(s1, s2, freq="12D", compute_summary=True))
+    composite = align(s1, s2, freq="12D", compute_summary=True)
+    record_clear_mask(composite, s2)
+    csum = summarise(composite)
     out.mkdir(parents=True, exist_ok=True)
     write_netcdf(cube, out / "cube.nc", overwrite=True)
     return cube, summary, csum

@@ -12,8 +12,8 @@ from typing import Any
 from .._safeio import is_sidecar
 from ..errors import ConfigError, OutputError, StoreExistsError
 
-__all__ = ["check_compare_out", "check_model_out", "check_not_input", "check_output", "funnel_rows", "is_our_netcdf", "metrics_table", "table",
-           "write_netcdf"]
+__all__ = ["check_compare_out", "check_folder_out", "check_model_out", "check_not_input", "check_output", "clear_mask_source",
+           "funnel_rows", "is_our_netcdf", "is_ours", "metrics_table", "not_ours_error", "record_clear_mask", "table", "write_netcdf"]
 
 #: The files ``compare`` writes into its ``--out`` folder.
 COMPARE_FILES = ("compare.md", "compare.csv", "compare.json", "compare.png")
@@ -27,7 +27,7 @@ _FUNNEL_LABELS = (
     ("pixels", "pixels (S1 grid)"),
     ("grid", "S2 -> S1 grid"),
     ("s2_pixel_dates", "S2 pixel-dates"),
-    ("s2_clear_pixel_dates", "  clear (SCL)"),
+    ("s2_clear_pixel_dates", "  clear"),  # + the mask used, when known (CLEAR_MASK_KEY)
     ("s2_clear_fraction", "  clear fraction"),
     ("s2_clear_on_s1_grid", "  clear on S1 grid"),
     ("outliers_removed", "  outliers removed"),
@@ -35,6 +35,10 @@ _FUNNEL_LABELS = (
     ("paired_pixel_dates", "cube pixel-dates with NDVI"),
     ("paired_fraction", "  fraction of cube"),
 )
+
+
+#: The funnel-summary key the CLI adds to a cube it aligns: where the S2 clear mask came from (:func:`clear_mask_source`).
+CLEAR_MASK_KEY = "s2_clear_mask"
 
 
 def table(rows: Sequence[tuple[str, Any]], title: str) -> str:
@@ -64,14 +68,64 @@ def funnel_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
     Parameters
     ----------
     summary : dict
-        The summary of :func:`fusets_dl.alignment.summarise`.
+        The summary of :func:`fusets_dl.alignment.summarise`; its
+        ``s2_clear_mask`` (:data:`CLEAR_MASK_KEY`), when present, names the
+        mask of the clear count (``clear (SCL)``, ``clear (cloud mask band)``);
+        without it the line says only ``clear``.
 
     Returns
     -------
     list of (str, object)
         The keys present in ``summary``, with their labels.
     """
-    return [(label, summary[k]) for k, label in _FUNNEL_LABELS if k in summary]
+    mask = summary.get(CLEAR_MASK_KEY)
+    labels = {"s2_clear_pixel_dates": f"  clear ({mask})"} if mask else {}
+    return [(labels.get(k, label), summary[k]) for k, label in _FUNNEL_LABELS if k in summary]
+
+
+def clear_mask_source(s2: Any) -> str | None:
+    """Where the ``clear`` mask of an S2 dataset from :func:`~fusets_dl.readers.open_s2` came from.
+
+    Parameters
+    ----------
+    s2 : xarray.Dataset
+        The output of ``open_s2`` (``NDVI``, ``clear``, and ``SCL`` when the input had one).
+
+    Returns
+    -------
+    str or None
+        ``"SCL"``, ``"cloud mask band"``, ``"no cloud mask: every valid NDVI"``,
+        or None when the mask's attributes do not say.
+    """
+    attrs = s2["clear"].attrs if "clear" in s2 else {}
+    source = str(attrs.get("source", ""))
+    if "SCL" in s2.data_vars or "clear_scl_classes" in attrs:
+        return "SCL"
+    if source.startswith("cloud mask"):
+        return "cloud mask band"
+    if source.startswith("valid NDVI"):
+        return "no cloud mask: every valid NDVI"
+    return None
+
+
+def record_clear_mask(cube: Any, s2: Any) -> None:
+    """Add where the S2 clear mask came from (:func:`clear_mask_source`) to ``cube``'s funnel summary, in place.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A cube from :func:`~fusets_dl.alignment.align` (attribute ``fusion_summary``).
+    s2 : xarray.Dataset
+        The S2 input it was aligned from.
+    """
+    from ..alignment.summary import SUMMARY_ATTR
+
+    source = clear_mask_source(s2)
+    if source is None or SUMMARY_ATTR not in cube.attrs:
+        return
+    summary = json.loads(cube.attrs[SUMMARY_ATTR])
+    summary[CLEAR_MASK_KEY] = source
+    cube.attrs[SUMMARY_ATTR] = json.dumps(summary)
 
 
 def metrics_table(metrics: dict[str, Any], title: str) -> str:
@@ -143,6 +197,10 @@ def check_not_input(path: Path, inputs: Iterable[Any], what: str = "output") -> 
 def is_our_netcdf(path: Path) -> bool:
     """Whether ``path`` is a netCDF file that fusets_dl wrote.
 
+    Only fusets_dl's own marker counts, never the CF names of the variables
+    (a user's file with a standard ``long_name`` such as "Normalized
+    Difference Vegetation Index" is not ours).
+
     Parameters
     ----------
     path : Path
@@ -153,10 +211,9 @@ def is_our_netcdf(path: Path) -> bool:
     bool
         True for a file with a netCDF/HDF5 signature whose global
         attributes carry ``fusets_dl_version`` (what :func:`write_netcdf`
-        writes), or the title ``fusets_dl ...`` of cubes written by
-        ``align`` before that attribute existed, or (older ``predict`` and
-        ``segment`` outputs) whose variables all carry the ``long_name``
-        of fusets_dl's CF table for their name.
+        stamps on every output), or a ``title`` starting with ``fusets_dl``
+        (cubes written by ``align`` before that attribute existed, the
+        scenes of ``synth``).
     """
     from ..readers.cube import store_kind
 
@@ -169,34 +226,42 @@ def is_our_netcdf(path: Path) -> bool:
             attrs = dict(ds.attrs)
     except (OSError, ValueError, KeyError):
         return False
-    if "fusets_dl_version" in attrs or str(attrs.get("title", "")).startswith("fusets_dl"):
-        return True
-    return _our_variables(path)
-
-
-def _our_variables(path: Path) -> bool:
-    """Outputs of versions before ``fusets_dl_version`` (``predict``, ``segment``): every variable as our CF table names it."""
-    import xarray as xr
-
-    from ..cf import cf_attrs, cf_names
-
-    ours = {}
-    for name in cf_names():
-        ours.setdefault(name.split(".")[-1], set()).add(cf_attrs(name).get("long_name"))
-    try:
-        with xr.open_dataset(path, decode_cf=False, decode_times=False) as ds:
-            data = {str(v): ds[v].attrs.get("long_name") for v in ds.data_vars if v not in ("spatial_ref", "crs")}
-    except (OSError, ValueError, KeyError):
-        return False
-    return bool(data) and all(ln is not None and ln in ours.get(v, set()) for v, ln in data.items())
+    return "fusets_dl_version" in attrs or str(attrs.get("title", "")).startswith("fusets_dl")
 
 
 def _kind_of(path: Path) -> str:
     from ..readers.cube import store_kind
 
     kind = store_kind(path)
-    return {"netcdf": "a netCDF file without fusets_dl's global attribute 'fusets_dl_version'", "json": "a JSON file",
-            "empty": "an empty file", "zarr": "a Zarr store"}.get(kind, "a file that is not netCDF (text or other)")
+    return {"netcdf": "a netCDF file without fusets_dl's marker (global attribute 'fusets_dl_version' or a 'fusets_dl' title)",
+            "json": "a JSON file", "empty": "an empty file", "zarr": "a Zarr store",
+            "folder": "a folder"}.get(kind, "a file that is not netCDF (text or other)")
+
+
+def not_ours_error(path: Path, what: str, replaces: str, found: str | None = None) -> StoreExistsError:
+    """The refusal of ``--overwrite`` on a file that fusets_dl did not write.
+
+    Parameters
+    ----------
+    path : Path
+        The existing file.
+    what : str
+        How the message names the output (``"output"``, ``"--out"``).
+    replaces : str
+        What ``--overwrite`` replaces, for the message (``"a netCDF file"``).
+    found : str, optional
+        What was found, for the message (default: the kind of file, for a
+        netCDF output).
+
+    Returns
+    -------
+    StoreExistsError
+        Saying that ``path`` was not written by fusets_dl, what was found, and
+        to delete it by hand or choose another path.
+    """
+    found = "a link" if path.is_symlink() else found or _kind_of(path)
+    return StoreExistsError(f"{what} {str(path)!r} was not written by fusets_dl (found {found}): --overwrite replaces only "
+                            f"{replaces} written by fusets_dl; delete it by hand or choose another path")
 
 
 def check_output(path: Path, *, overwrite: bool, inputs: Iterable[Any] = (), netcdf: bool = True) -> None:
@@ -236,8 +301,113 @@ def check_output(path: Path, *, overwrite: bool, inputs: Iterable[Any] = (), net
         if not overwrite:
             raise StoreExistsError(f"output {str(path)!r} exists: expected a new path, or pass --overwrite")
         if netcdf and not is_our_netcdf(path):
-            raise StoreExistsError(f"output {str(path)!r}: --overwrite replaces only a netCDF file written by fusets_dl, found "
-                                   f"{'a link' if path.is_symlink() else _kind_of(path)}; move it away or choose another path")
+            raise not_ours_error(path, "output", "a netCDF file")
+
+
+def is_ours(path: Path) -> bool:
+    """Whether an existing output (file or Zarr store) carries fusets_dl's own marker.
+
+    Parameters
+    ----------
+    path : Path
+        An existing path in an output folder.
+
+    Returns
+    -------
+    bool
+        By kind: a netCDF file as :func:`is_our_netcdf` says; a Zarr store
+        whose root attributes carry ``fusets_dl_version``; a model's
+        ``.json`` sidecar (or the ``.safetensors`` beside one); the demo's
+        ``summary.json``; a report (``.md`` titled ``# fusets_dl``,
+        ``.html`` whose ``<title>`` starts with ``fusets_dl``) and the
+        figures beside such a ``report.md``. False for links and anything else.
+    """
+    if path.is_symlink():
+        return False
+    suffix = path.suffix.lower()
+    if suffix == ".nc":
+        return is_our_netcdf(path)
+    if suffix == ".zarr":
+        from ..writers.zarr import is_our_store
+
+        return is_our_store(path)
+    if suffix == ".safetensors":
+        return path.is_file() and is_sidecar(path.with_suffix(".json"))
+    if suffix == ".json":
+        return path.is_file() and (is_sidecar(path) or _our_summary(path))
+    if suffix in (".md", ".html"):
+        return _our_report_page(path)
+    if suffix == ".png":  # a figure: ours when the report of its folder is
+        return path.is_file() and _our_report_page(path.parent.parent / "report.md")
+    return False
+
+
+def _our_summary(path: Path) -> bool:
+    """Whether ``path`` is the ``summary.json`` that ``demo`` wrote (a JSON object with ``pair`` and ``seconds``)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return path.name == "summary.json" and isinstance(doc, dict) and {"pair", "seconds"} <= set(doc)
+
+
+def _our_report_page(path: Path) -> bool:
+    """Whether ``path`` is a ``report.md`` or ``report.html`` of fusets_dl (its title starts with ``fusets_dl``)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with path.open(encoding="utf-8") as f:
+            head = f.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return head.startswith("# fusets_dl") if path.suffix == ".md" else "<title>fusets_dl" in head
+
+
+def check_folder_out(folder: Path, names: Sequence[str], *, overwrite: bool, option: str, command: str,
+                     inputs: Iterable[Any] = ()) -> None:
+    """Refuse, before any work, an output folder that cannot take a command's files.
+
+    Parameters
+    ----------
+    folder : Path
+        The output folder (created later when missing).
+    names : sequence of str
+        The files (and stores) the command will write into it, relative to it.
+    overwrite : bool
+        Whether those of them that fusets_dl wrote may be replaced.
+    option : str
+        The option that gave the folder, for the messages (``"-o"``, ``"--out"``).
+    command : str
+        The command, for the messages.
+    inputs : iterable of path
+        The command's inputs: the folder may be none of them.
+
+    Raises
+    ------
+    ConfigError
+        ``folder`` is a file, lies under a file, or is an input.
+    StoreExistsError
+        One of ``names`` exists and ``overwrite`` is false (the message names
+        it and ``--overwrite``); or it exists and fusets_dl did not write it
+        (:func:`is_ours`).
+    """
+    check_not_input(folder, inputs, option)
+    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+        raise ConfigError(f"{option}: expected a folder, found a file: {str(folder)!r} ({command} writes "
+                          f"{', '.join(n for n in names if '/' not in n)} into it)")
+    parent = next((q for q in folder.parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{option} {str(folder)!r}: expected a folder above it, found a file {str(parent)!r}")
+    present = [folder / n for n in names if (folder / n).exists() or (folder / n).is_symlink()]
+    if not present:
+        return
+    if not overwrite:
+        more = f" (and {len(present) - 1} more of {command}'s outputs)" if len(present) > 1 else ""
+        raise StoreExistsError(f"{option} {str(folder)!r}: {str(present[0])!r} exists{more}: expected a folder without "
+                               f"{command}'s outputs, or pass --overwrite to replace them")
+    for path in present:
+        if not is_ours(path):
+            raise not_ours_error(path, "output", f"{command}'s own outputs", found="a file or folder without fusets_dl's marker")
 
 
 def check_model_out(path: Path, option: str, formats: tuple[str, ...] = ()) -> None:

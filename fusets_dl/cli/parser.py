@@ -12,7 +12,7 @@ import argparse
 
 from ..evaluation.methods import COMPARISON_METHODS
 from ..models.registry import NETWORKS
-from .demo import DEMO_EPOCHS, DEMO_MAX_SAMPLES, cmd_demo
+from .demo import DEMO_EPOCHS, DEMO_MAX_SAMPLES, DEMO_OUT, cmd_demo
 from .stages import (
     cmd_align,
     cmd_phenology,
@@ -116,10 +116,24 @@ def _scale(text: str) -> str | float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    """An integer >= 1 (``compare --synthetic``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, found {text!r}")
+    return value
+
+
 def _add_demo(sub: _Sub) -> argparse.ArgumentParser:
     d = _parser(sub, "demo", "run the whole flow on the bundled sample scene and write a report (under a minute on 2 cores)")
     d.add_argument("--data", default=None, help="folder with s1.nc, s2.nc, truth.nc (default: data/sample)")
-    d.add_argument("--out", default="outputs/demo", help="output folder")
+    d.add_argument("--out", default=None,
+                   help=f"output folder (default: {DEMO_OUT}); a rerun there replaces the demo's own earlier outputs, "
+                        "in another folder only with --overwrite")
+    d.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo in --out")
     d.add_argument("--tolerance", default="3D", help="S1/S2 pairing tolerance (a bare number is days)")
     d.add_argument("--epochs", type=int, default=DEMO_EPOCHS, help="maximum training epochs (early stopping may end sooner)")
     d.add_argument("--max-samples", type=int, default=DEMO_MAX_SAMPLES,
@@ -138,6 +152,7 @@ def _add_synth(sub: _Sub) -> argparse.ArgumentParser:
     g.add_argument("--end", default="2022-12-31", help="last date")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--cloud-cover", type=float, default=0.5, help="mean cloudy fraction of the S2 dates (0-1)")
+    g.add_argument("--overwrite", action="store_true", help="replace the s1.nc, s2.nc, truth.nc of an earlier synth in the folder")
     g.set_defaults(func=cmd_synth)
     return g
 
@@ -187,6 +202,9 @@ def _add_train(sub: _Sub) -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="random seed (sampling, split, weights)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--cv", type=int, default=0, help="also run K-fold spatial-block cross-validation (0: none)")
+    t.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="train K networks and predict their mean (a little better on other places and seasons, K times the "
+                        "training and prediction; default: 1)")
     t.set_defaults(func=cmd_train)
     return t
 
@@ -209,9 +227,10 @@ def _add_reconstruct(sub: _Sub) -> argparse.ArgumentParser:
     rc.add_argument("model", help="model path (.safetensors, .json or the stem)")
     rc.add_argument("-o", "--output", required=True, help="output netCDF path")
     rc.add_argument("--freq", default=None, help="regular output grid, e.g. 5D (default: the cube dates)")
-    rc.add_argument("--no-smooth", action="store_true", help="skip the weighted Whittaker smoothing")
-    rc.add_argument("--lam", type=float, default=None,
-                    help="Whittaker lambda on a 1-day grid (default: 1000, or the calibration's; given, it selects the fixed setting)")
+    smooth = rc.add_mutually_exclusive_group()  # --lam sets the smoothing --no-smooth skips: refused together
+    smooth.add_argument("--no-smooth", action="store_true", help="skip the weighted Whittaker smoothing")
+    smooth.add_argument("--lam", type=float, default=None,
+                        help="Whittaker lambda on a 1-day grid (default: 1000, or the calibration's; given, it selects the fixed setting)")
     rc.add_argument("--weights", choices=("model", "auto", "fixed"), default="model",
                     help="model: the model's own calibration (on a cube it was not trained on: a setting chosen on held-out "
                          "spells of the cube's central window; under 200 pixels the transfer setting, or S2 only where the "
@@ -271,8 +290,9 @@ def _add_segment(sub: _Sub) -> argparse.ArgumentParser:
 def _add_run(sub: _Sub) -> argparse.ArgumentParser:
     rn = _parser(sub, "run", "resumable batch run over the regions of a YAML config")
     rn.add_argument("config", help="the run's YAML config")
-    rn.add_argument("--workers", type=int, default=None, help="start a LocalCluster with N worker processes (default: threads)")
-    rn.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (default: none)")
+    where = rn.add_mutually_exclusive_group()  # a LocalCluster of N workers, or an existing scheduler: not both
+    where.add_argument("--workers", type=int, default=None, help="start a LocalCluster with N worker processes (default: threads)")
+    where.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (default: none)")
     rn.add_argument("--restart", action="store_true",
                     help="discard the outputs of regions whose config, inputs or model changed, and start them again")
     rn.set_defaults(func=cmd_run)
@@ -283,15 +303,18 @@ def _add_report(sub: _Sub) -> argparse.ArgumentParser:
     rp = _parser(sub, "report", "write report.html / report.md for a Zarr output of demo or run")
     rp.add_argument("store", help="the Zarr store")
     rp.add_argument("-o", "--out", default=None, help="output folder (default: <store>.report)")
+    rp.add_argument("--overwrite", action="store_true", help="replace a report that fusets_dl wrote in the folder")
     rp.set_defaults(func=cmd_report)
     return rp
 
 
 def _add_compare(sub: _Sub) -> argparse.ArgumentParser:
     cp = _parser(sub, "compare", "gap-filling benchmark: DL fusion vs MOGPR, Whittaker and interpolation")
-    cp.add_argument("cube", nargs="?", default=None, help="fusion cube (netCDF/Zarr) (default: the bundled sample)")
-    cp.add_argument("--synthetic", type=int, default=None, metavar="N", help="use an N x N synthetic scene instead (default: none)")
-    cp.add_argument("--data", default=None, help="folder of the bundled sample (default: data/sample)")
+    scene = cp.add_mutually_exclusive_group()  # one scene: a cube, a synthetic one or the sample, never two silently
+    scene.add_argument("cube", nargs="?", default=None, help="fusion cube (netCDF/Zarr) (default: the bundled sample)")
+    scene.add_argument("--synthetic", type=_positive_int, default=None, metavar="N",
+                       help="use an N x N synthetic scene instead (default: none)")
+    scene.add_argument("--data", default=None, help="folder of the bundled sample (default: data/sample)")
     cp.add_argument("--model", default=None, help="trained model to evaluate (default: train one, blocks held out)")
     cp.add_argument("--out", default="outputs/compare", help="folder for compare.md/.csv/.json/.png")
     cp.add_argument("--overwrite", action="store_true", help="replace the results of an earlier compare in --out")

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, MissingVariableError
-from .output import check_model_out, check_output, funnel_rows, metrics_table, table, write_netcdf
+from ..errors import ConfigError, InsufficientDataError, MissingVariableError
+from .output import (
+    check_model_out,
+    check_output,
+    funnel_rows,
+    metrics_table,
+    record_clear_mask,
+    table,
+    write_netcdf,
+)
 
 __all__ = [
     "check_args",
@@ -23,15 +33,27 @@ __all__ = [
     "cmd_segment",
     "cmd_summary",
     "cmd_train",
+    "freq_problem",
     "input_paths",
     "parse_features",
+    "season_shares",
+    "segment_message",
+    "years_in_period",
 ]
 
 #: The arguments that name input files or stores (an output may be none of them).
 _INPUT_ARGS = ("cube", "model", "input", "s1", "s2", "segmenter")
 
 #: Integer options and their least value: checked before any input is opened.
-_MIN_INT = {"chunk": 1, "epochs": 1, "block_size": 1, "max_samples": 1, "cv": 0, "n_classes": 2, "max_seasons": 1, "workers": 1}
+_MIN_INT = {"chunk": 1, "epochs": 1, "block_size": 1, "max_samples": 1, "cv": 0, "n_classes": 2, "max_seasons": 1, "workers": 1,
+            "ensemble": 1}
+#: The segmentation functions whose names start the messages that ``segment`` rewords (:func:`segment_message`).
+_SEGMENT_CALLERS = ("kmeans_segment", "train_segmenter", "segment")
+#: Integer options and their largest value (``--n-classes``: ``fusets_dl.segmentation.config.MAX_CLASSES``, a literal
+#: here as that package loads torch; a test checks they agree).
+_MAX_INT = {"n_classes": 32768}
+#: pandas month, quarter and year frequencies (``1M``, ``MS``, ``2QE``, ``Y``, ``A-DEC``): calendar lengths, not days.
+_CALENDAR_FREQ = re.compile(r"\d*\s*(?:B?M[ES]?|B?Q[ES]?|B?[YA][ES]?)(?:-[A-Za-z]{3})?")
 
 
 def parse_features(text: str | None) -> Any:
@@ -110,13 +132,9 @@ def check_args(args: argparse.Namespace) -> None:
         that is one of the inputs, that exists without ``--overwrite``, or
         that exists and is not a netCDF file written by fusets_dl.
     """
-    from ..validate import as_timedelta, freq_days
+    from ..validate import as_timedelta
 
-    bad = []
-    for name, least in _MIN_INT.items():
-        v = getattr(args, name, None)
-        if v is not None and v < least:
-            bad.append(f"--{name.replace('_', '-')}: expected an integer >= {least}, found {v}")
+    bad = _int_problems(args)
     for name in ("min_clear_fraction", "fraction"):
         v = getattr(args, name, None)
         if v is not None and not 0 <= v <= 1:
@@ -133,13 +151,8 @@ def check_args(args: argparse.Namespace) -> None:
         except ConfigError as exc:
             bad.append(str(exc))
     freq = getattr(args, "freq", None)
-    if freq is not None:
-        try:
-            days = freq_days(freq, "--freq")
-            if days < 1 or days != int(days):
-                bad.append(f"--freq: expected a whole number of days such as '5D', found {freq!r}")
-        except ConfigError as exc:
-            bad.append(f"{exc} (pandas month/year frequencies such as '1M' are calendar lengths, not accepted)")
+    if freq is not None and (problem := freq_problem(freq)):
+        bad.append(problem)
     out = getattr(args, "output", None)
     if out is not None:
         try:
@@ -157,6 +170,54 @@ def check_args(args: argparse.Namespace) -> None:
                 bad.append(str(exc))
     if bad:
         raise ConfigError("; ".join(bad) if len(bad) == 1 else f"{len(bad)} problems with the options:\n" + "\n".join(f"  - {b}" for b in bad))
+
+
+def _int_problems(args: argparse.Namespace) -> list[str]:
+    """The integer options outside their range (:data:`_MIN_INT`, :data:`_MAX_INT`), as messages naming the flags."""
+    bad = []
+    for name, least in _MIN_INT.items():
+        v = getattr(args, name, None)
+        if v is not None and v < least:
+            bad.append(f"--{name.replace('_', '-')}: expected an integer >= {least}, found {v}")
+    for name, most in _MAX_INT.items():
+        v = getattr(args, name, None)
+        if v is not None and v > most:
+            bad.append(f"--{name.replace('_', '-')}: expected an integer <= {most}, found {v}")
+    return bad
+
+
+def freq_problem(freq: str) -> str | None:
+    """What is wrong with a ``--freq`` value, or None: a whole number of days such as ``5D`` is expected.
+
+    Month, quarter and year frequencies (``1M``, ``Q``, ``1YE``) are refused
+    by their spelling, before pandas sees them, and pandas's warnings on
+    other values are silenced: the user sees only this message.
+
+    Parameters
+    ----------
+    freq : str
+        The value given.
+
+    Returns
+    -------
+    str or None
+        The message naming ``--freq`` and the value found; None when it is
+        a whole number of days.
+    """
+    from ..validate import freq_days
+
+    expected = f"--freq: expected a whole number of days such as '5D' or '12D', found {freq!r}"
+    if _CALENDAR_FREQ.fullmatch(freq.strip()):
+        return f"{expected} (month, quarter and year frequencies are calendar lengths, not accepted)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a pandas FutureWarning would come before our message
+        try:
+            days = freq_days(freq, "--freq")
+        except ConfigError:
+            return f"{expected} (not a fixed-length pandas frequency)"
+    if days < 1 or days != int(days):
+        return expected
+    return None
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -184,6 +245,7 @@ def cmd_align(args: argparse.Namespace) -> int:
                  clear_classes=tuple(args.clear_classes), reflectance_scale=args.reflectance_scale)
     cube = align(s1, s2, tolerance=args.tolerance, freq=args.freq, outlier_filter=args.outlier_filter,
                  min_clear_fraction=args.min_clear_fraction, compute_summary=True)
+    record_clear_mask(cube, s2)  # the funnel then says which mask the clear count is of
     out = Path(args.output)
     write_netcdf(cube, out, overwrite=args.overwrite)
     print(table(funnel_rows(summarise(cube)), f"Fusion cube written to {out}"))
@@ -231,7 +293,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..training import TrainConfig, cross_validate, train
 
     spec = parse_features(args.features)  # options first: nothing is opened or trained on a bad one
-    cfg = TrainConfig(max_epochs=args.epochs, block_size=args.block_size, max_samples=args.max_samples, seed=args.seed, device=args.device)
+    cfg = TrainConfig(max_epochs=args.epochs, block_size=args.block_size, max_samples=args.max_samples, seed=args.seed, device=args.device,
+                      ensemble=args.ensemble)
     cube = open_cube(args.cube, chunks={"y": 256, "x": 256})
     if args.cv:
         cv = cross_validate(cube, spec, cfg, folds=args.cv)
@@ -375,11 +438,70 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     ph = phenology(ds[args.variable].chunk({"time": -1}), max_seasons=args.max_seasons, amplitude_fraction=args.fraction,
                    min_amplitude=args.min_amplitude, period=period, noise_factor=args.noise_factor,
                    extrapolate=args.extrapolate or False, by_year=args.by_year)
+    if args.by_year and period is not None:
+        ph = years_in_period(ph, args.start, args.end)
     write_netcdf(ph, Path(args.output), overwrite=args.overwrite)
-    n = ph["n_seasons"].values
-    print(f"phenology written to {args.output}: pixels with 0/1/2/3+ seasons: "
-          f"{(n == 0).mean():.1%} / {(n == 1).mean():.1%} / {(n == 2).mean():.1%} / {(n >= 3).mean():.1%}")
+    print(f"phenology written to {args.output}: {season_shares(ph['n_seasons'])}")
     return 0
+
+
+def years_in_period(ph: Any, start: str | None, end: str | None) -> Any:
+    """The years of a ``by_year`` phenology that the period ``start`` .. ``end`` touches (the others hold no season).
+
+    Parameters
+    ----------
+    ph : xarray.Dataset
+        The output of :func:`~fusets_dl.phenometrics.phenology` with ``by_year``, on ``(year, ...)``.
+    start, end : str or None
+        ``--start`` and ``--end`` (None: open on that side).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ph`` without the years wholly outside the period.
+
+    Raises
+    ------
+    ConfigError
+        The period touches none of the years of the input.
+    """
+    import numpy as np
+    import pandas as pd
+
+    years = ph["year"].values
+    lo = pd.Timestamp(start).year if start else years.min()
+    hi = pd.Timestamp(end).year if end else years.max()
+    keep = np.flatnonzero((years >= lo) & (years <= hi))
+    if keep.size == 0:
+        raise ConfigError(f"--start/--end: expected a period within the input's years {years.min()}..{years.max()}, "
+                          f"found {start or '...'} .. {end or '...'}")
+    return ph.isel(year=keep)
+
+
+def season_shares(n_seasons: Any) -> str:
+    """The shares of pixels with 0, 1, 2 and 3+ seasons, per year of peak for a ``by_year`` phenology.
+
+    Parameters
+    ----------
+    n_seasons : xarray.DataArray
+        ``n_seasons`` of a phenology: on ``(y, x)``, or ``(year, y, x)`` with ``by_year``.
+
+    Returns
+    -------
+    str
+        ``"pixels with 0/1/2/3+ seasons: a / b / c / d"``; with ``by_year``
+        one such line of shares of pixels for each year (each pixel counted
+        once a year, never pooled over pixel-years).
+    """
+    import numpy as np
+
+    def shares(n: np.ndarray) -> str:
+        return " / ".join(f"{v:.1%}" for v in ((n == 0).mean(), (n == 1).mean(), (n == 2).mean(), (n >= 3).mean()))
+
+    if "year" not in n_seasons.dims:
+        return f"pixels with 0/1/2/3+ seasons: {shares(np.asarray(n_seasons.values))}"
+    lines = [f"  {int(y)}: {shares(np.asarray(n_seasons.sel(year=y).values))}" for y in n_seasons["year"].values]
+    return "pixels with 0/1/2/3+ seasons peaking in each year:\n" + "\n".join(lines)
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
@@ -395,6 +517,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
     -------
     int
         0.
+
+    Raises
+    ------
+    InsufficientDataError
+        Too few pixels for ``--n-classes`` (or no clear NDVI for the S2
+        view), worded with the command's flags (:func:`segment_message`).
     """
     check_args(args)
     _check_segment_options(args)
@@ -408,10 +536,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
     views = tuple(args.views or VIEWS)
     args.n_classes = SegmentConfig.n_classes if args.n_classes is None else args.n_classes
     args.epochs = SegmentConfig.epochs if args.epochs is None else args.epochs
-    if args.kmeans:
-        classes = kmeans_segment(cube, args.n_classes, views=views, seed=args.seed)
-    else:
-        classes = segment(cube, segmenter=_segmenter(args, cube, views))
+    try:
+        if args.kmeans:
+            classes = kmeans_segment(cube, args.n_classes, views=views, seed=args.seed)
+        else:
+            classes = segment(cube, segmenter=_segmenter(args, cube, views))
+    except InsufficientDataError as exc:
+        raise InsufficientDataError(segment_message(str(exc), args)) from exc
     write_netcdf(classes.to_dataset(), Path(args.output), overwrite=args.overwrite)
     values = np.asarray(classes.values)
     counts = {int(c): int((values == c).sum()) for c in np.unique(values)}
@@ -427,6 +558,32 @@ def _check_segment_options(args: argparse.Namespace) -> None:
                           "trained (its classes, views and epochs are in its .json): drop them, or train a new one without --segmenter")
     if args.kmeans and args.epochs is not None:
         raise ConfigError("segment: --epochs sets the training of the contrastive segmenter; --kmeans has no epochs: drop one of them")
+
+
+def segment_message(text: str, args: argparse.Namespace) -> str:
+    """A segmentation library message worded with the flags of ``segment``, not the Python options.
+
+    Parameters
+    ----------
+    text : str
+        The message of :func:`~fusets_dl.segmentation.kmeans_segment` or
+        :func:`~fusets_dl.segmentation.train_segmenter` (which name
+        ``max_pixels`` and ``views=('s1',)``, options the command line does not have).
+    args : argparse.Namespace
+        The parsed arguments of ``segment``.
+
+    Returns
+    -------
+    str
+        The message naming ``segment`` (``--kmeans``), ``--n-classes`` and ``--views``.
+    """
+    head, sep, rest = text.partition(": ")
+    if head in _SEGMENT_CALLERS and sep:
+        text = f"segment{' --kmeans' if args.kmeans else ''}: {rest}"
+    text, n = re.subn(r"\s*\(about max_pixels=\d+ pixels; raise it if the cube has more\)", "", text)
+    if n:
+        text += f"; --n-classes {args.n_classes} needs that many: lower --n-classes or segment a larger cube"
+    return text.replace("use views=('s1',)", "use --views s1")
 
 
 def _segmenter(args: argparse.Namespace, cube: Any, views: tuple[str, ...]) -> Any:

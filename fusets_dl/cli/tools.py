@@ -15,7 +15,12 @@ from typing import Any
 from .._logging import logger
 from ..progress import tile_progress
 
-__all__ = ["cmd_compare", "cmd_report", "cmd_run", "cmd_synth"]
+__all__ = ["REPORT_FILES", "SCENE_FILES", "cmd_compare", "cmd_report", "cmd_run", "cmd_synth"]
+
+#: The files ``synth`` writes into its ``-o`` folder.
+SCENE_FILES = ("s1.nc", "s2.nc", "truth.nc")
+#: The files ``report`` writes into its ``-o`` folder (figures: the maps and two example pixels).
+REPORT_FILES = ("report.md", "report.html", "figures/maps.png", "figures/pixel_1.png", "figures/pixel_2.png")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -105,7 +110,7 @@ def _compare_cube(args: argparse.Namespace) -> tuple[Any, str]:
 
     if args.cube:
         return open_cube(args.cube), args.cube
-    if args.synthetic:
+    if args.synthetic is not None:
         from ..synthetic import make_scene
 
         s1, s2, _truth = make_scene(args.synthetic, args.synthetic, "2021-01-01", "2022-12-31", args.seed)
@@ -122,18 +127,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``store`` and ``out`` (default: ``<store>.report``); the region's
-        ``<name>.metrics.json`` beside the store is used when present.
+        ``store``, ``out`` (default: ``<store>.report``) and ``overwrite``;
+        the region's ``<name>.metrics.json`` beside the store is used when present.
 
     Returns
     -------
     int
         0.
+
+    Raises
+    ------
+    ConfigError, StoreExistsError
+        Before any work: the output folder is a file or the store, or holds
+        a report without ``--overwrite``, or one that fusets_dl did not write.
     """
     from ..evaluation.report import report_from_store
     from ..readers.cube import store_kind, warn_if_unfinished
+    from .output import check_folder_out
 
     store = Path(args.store)
+    out = Path(args.out) if args.out is not None else store.with_name(store.name + ".report")  # report_from_store's default
+    check_folder_out(out, REPORT_FILES, overwrite=getattr(args, "overwrite", False), option="-o", command="report", inputs=[store])
     kind = store_kind(store)
     if kind != "zarr" or not store.is_dir():
         from ..errors import SourceError
@@ -144,7 +158,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     warn_if_unfinished(store, "report")
     mpath = store.with_name(store.name.removesuffix(".zarr") + ".metrics.json")
     metrics = json.loads(mpath.read_text()) if mpath.exists() else None
-    paths = report_from_store(store, args.out, metrics=metrics)
+    paths = report_from_store(store, out, metrics=metrics)
     print(f"report: {paths['html']} (and {paths['md'].name})")
     return 0
 
@@ -155,16 +169,24 @@ def cmd_synth(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``output``, ``ny``, ``nx``, ``start``, ``end``, ``seed``, ``cloud_cover``.
+        ``output``, ``ny``, ``nx``, ``start``, ``end``, ``seed``, ``cloud_cover``, ``overwrite``.
 
     Returns
     -------
     int
         0.
+
+    Raises
+    ------
+    ConfigError, StoreExistsError
+        Before any work: ``-o`` is a file, or holds one of the scene's files
+        without ``--overwrite``, or one that fusets_dl did not write.
     """
     from ..sample import write_scene
     from ..synthetic import make_scene
+    from .output import check_folder_out
 
+    check_folder_out(Path(args.output), SCENE_FILES, overwrite=getattr(args, "overwrite", False), option="-o", command="synth")
     write_scene(args.output, *make_scene(args.ny, args.nx, args.start, args.end, args.seed, cloud_cover=args.cloud_cover))
     print(f"synthetic scene ({args.ny} x {args.nx}, seed {args.seed}) written to {args.output}")
     return 0

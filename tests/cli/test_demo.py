@@ -47,3 +47,55 @@ def test_demo_runs_on_the_bundled_sample(tmp_path, capsys):
     cube = xr.open_dataset(tmp_path / "cube.nc")
     assert {"VV", "VH", "NDVI"} <= set(cube.data_vars)
     assert int(cube["NDVI"].notnull().sum()) == summary["pair"]["paired_pixel_dates"]
+
+
+_REACHED = "error: the demo's work started\n"
+
+
+def _stop_at_work(monkeypatch):
+    """Where the demo's work would start, a ConfigError (exit 2) says that the output check let it through."""
+    import fusets_dl.cli.demo as demo
+    from fusets_dl.errors import ConfigError
+
+    def reached(*a, **k):
+        raise ConfigError("the demo's work started")
+
+    monkeypatch.setattr(demo, "_demo_cubes", reached)
+
+
+def test_demo_refuses_its_earlier_outputs_without_overwrite(tmp_path, capsys, monkeypatch):
+    """demo --out DIR replaced cube.nc (and the rest) in DIR without --overwrite."""
+    from fusets_dl.cli.output import write_netcdf
+
+    _stop_at_work(monkeypatch)
+    write_netcdf(xr.Dataset({"v": ("x", [1.0])}), tmp_path / "cube.nc", overwrite=False)
+    assert main(["-q", "demo", "--out", str(tmp_path), "--no-train"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {str(tmp_path)!r}: {str(tmp_path / 'cube.nc')!r} exists: expected a folder without demo's outputs, or pass --overwrite" in err
+    assert main(["-q", "demo", "--out", str(tmp_path), "--no-train", "--overwrite"]) == 2
+    assert capsys.readouterr().err == _REACHED
+    (tmp_path / "report.md").write_text("my notes")
+    assert main(["-q", "demo", "--out", str(tmp_path), "--overwrite"]) == 2
+    assert f"output {str(tmp_path / 'report.md')!r} was not written by fusets_dl" in capsys.readouterr().err
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert main(["-q", "demo", "--out", str(a_file)]) == 2
+    assert "--out: expected a folder, found a file" in capsys.readouterr().err
+
+
+def test_demo_reruns_into_its_default_folder(tmp_path, capsys, monkeypatch):
+    """`make demo` runs `fusets-dl demo` twice into outputs/demo: the default folder takes its own earlier outputs."""
+    import fusets_dl.cli.demo as demo
+    from fusets_dl.cli.output import write_netcdf
+
+    _stop_at_work(monkeypatch)
+    default = tmp_path / "outputs" / "demo"
+    monkeypatch.setattr(demo, "DEMO_OUT", str(default))
+    write_netcdf(xr.Dataset({"v": ("x", [1.0])}), default / "cube.nc", overwrite=False)
+    assert main(["-q", "demo", "--no-train"]) == 2
+    assert capsys.readouterr().err == _REACHED
+    assert main(["-q", "demo", "--no-train", "--out", str(default)]) == 2  # the folder decides, named or not
+    assert capsys.readouterr().err == _REACHED
+    (default / "cube.nc").write_text("not the demo's")  # a file the demo did not write is still refused
+    assert main(["-q", "demo", "--no-train"]) == 2
+    assert "was not written by fusets_dl" in capsys.readouterr().err

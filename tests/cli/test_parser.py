@@ -212,3 +212,24 @@ def test_align_passes_the_reader_options_to_the_readers(monkeypatch, capsys):
     assert code == 2 and capsys.readouterr().err == "error: stop here: the readers were called\n"
     assert seen["s1"] == {"chunks": {"y": 64, "x": 64}, "units": "linear"}
     assert seen["s2"] == {"chunks": {"y": 128, "x": 128}, "harmonize": True, "clear_classes": (4,), "reflectance_scale": 1e-4}
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["compare", "cube.nc", "--synthetic", "24"], ("--synthetic", "cube")),
+        (["compare", "--synthetic", "24", "cube.nc"], ("--synthetic", "cube")),
+        (["compare", "--data", "data/sample", "--synthetic", "24"], ("--synthetic", "--data")),
+        (["compare", "--synthetic", "0"], ("--synthetic", "expected an integer >= 1, found '0'")),
+        (["compare", "--synthetic", "-4"], ("--synthetic", "expected an integer >= 1, found '-4'")),
+        (["run", "c.yaml", "--workers", "2", "--scheduler", "tcp://host:8786"], ("--scheduler", "--workers")),
+        (["reconstruct", "c.nc", "m", "-o", "r.nc", "--no-smooth", "--lam", "100"], ("--lam", "--no-smooth")),
+    ],
+)
+def test_contradictory_options_are_usage_errors(capsys, argv, names):
+    """Each was accepted silently: one option ignored (--synthetic 0 fell back to the sample, --lam to no smoothing)."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: fusets-dl ") and all(n in err for n in names), err

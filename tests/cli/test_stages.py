@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -115,6 +116,7 @@ def test_segment_subcommand_trains_saves_and_reuses(tmp_path, capsys):
         (["train", "CUBE", "-o", "m", "--features", '{"windows": ["soon"]}'], r"--features: FeatureSpec: windows: expected a list of integers"),
         (["train", "CUBE", "-o", "m", "--features", '{"lags": "1"}'], r"lags: expected an integer, found '1'"),
         (["train", "CUBE", "-o", "m", "--epochs", "0", "--block-size", "-3"], r"2 problems.*--epochs: expected an integer >= 1, found 0.*--block-size"),
+        (["train", "CUBE", "-o", "m", "--ensemble", "0"], r"--ensemble: expected an integer >= 1, found 0"),
         (["align", "--s1", "S1", "--s2", "S2", "-o", "c.nc", "--min-clear-fraction", "80"], r"--min-clear-fraction: expected a fraction in \[0, 1\]"),
         (["align", "--s1", "S1", "--s2", "S2", "-o", "c.nc", "--tolerance", "soon"], r"--tolerance: expected a duration"),
         (["align", "--s1", "S1", "--s2", "S2", "-o", "c.nc", "--freq", "1M"], r"--freq.*calendar length"),
@@ -220,11 +222,13 @@ def test_overwrite_replaces_only_a_netcdf_file_of_ours(tmp_path, capsys):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes")
     assert main(["-q", "phenology", str(tmp_path / "c.nc"), "-o", str(notes), "--overwrite"]) == 2
-    assert "--overwrite replaces only a netCDF file written by fusets_dl, found a file that is not netCDF" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "was not written by fusets_dl (found a file that is not netCDF" in err
+    assert "--overwrite replaces only a netCDF file written by fusets_dl; delete it by hand or choose another path" in err
     assert notes.read_text() == "my notes"
     foreign = tmp_path / "foreign.nc"
     xr.Dataset({"v": ("x", [1.0])}).to_netcdf(foreign)
-    with pytest.raises(StoreExistsError, match=r"found a netCDF file without fusets_dl's global attribute 'fusets_dl_version'"):
+    with pytest.raises(StoreExistsError, match=r"found a netCDF file without fusets_dl's marker \(global attribute 'fusets_dl_version'"):
         output.write_netcdf(xr.Dataset({"v": ("x", [2.0])}), foreign, overwrite=True)
     ours = tmp_path / "ours.nc"
     output.write_netcdf(xr.Dataset({"v": ("x", [1.0])}), ours, overwrite=False)
@@ -254,19 +258,25 @@ def test_write_netcdf_uses_a_unique_temporary_and_keeps_a_users_tmp_file(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.nc", "o.nc.tmp"]
 
 
-def test_outputs_of_earlier_versions_are_recognised_as_ours(tmp_path):
-    """predict/segment outputs written before fusets_dl_version existed carry only the CF table's variable names."""
-    import numpy as np
-    import xarray as xr
-
+def test_overwrite_refuses_a_foreign_netcdf_with_standard_cf_long_names(tmp_path, capsys):
+    """A user's netCDF whose variables carry CF long_names (ours too) was taken for ours and replaced by --overwrite."""
     from fusets_dl.cf import cf_attrs
     from fusets_dl.cli.output import is_our_netcdf
 
-    old = xr.Dataset({"NDVI_pred": (("y", "x"), np.zeros((2, 2), np.float32), {"long_name": cf_attrs("predict.NDVI_pred")["long_name"]})})
-    old.to_netcdf(tmp_path / "pred.nc")
-    assert is_our_netcdf(tmp_path / "pred.nc")
-    xr.Dataset({"NDVI_pred": (("y", "x"), np.zeros((2, 2), np.float32))}).to_netcdf(tmp_path / "other.nc")
-    assert not is_our_netcdf(tmp_path / "other.nc")
+    zeros = np.zeros((2, 2), np.float32)
+    foreign = tmp_path / "ndvi.nc"
+    assert cf_attrs("NDVI")["long_name"].lower() == "normalized difference vegetation index"  # the standard name, ours too
+    xr.Dataset({"NDVI": (("y", "x"), zeros, cf_attrs("NDVI"))}).to_netcdf(foreign)
+    assert not is_our_netcdf(foreign)
+    before = foreign.read_bytes()
+    assert main(["-q", "phenology", str(tmp_path / "in.nc"), "-o", str(foreign), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert f"output {str(foreign)!r} was not written by fusets_dl" in err
+    assert "delete it by hand or choose another path" in err
+    assert foreign.read_bytes() == before
+    marked = tmp_path / "marked.nc"  # the marker, not the variables, makes a file ours
+    xr.Dataset({"v": ("x", [1.0])}, attrs={"fusets_dl_version": "0.0.1"}).to_netcdf(marked)
+    assert is_our_netcdf(marked)
 
 
 @pytest.mark.parametrize("extra", [["--segmenter", "seg.json", "--kmeans"], ["--segmenter", "seg.json", "--save-segmenter", "new"],
@@ -325,3 +335,129 @@ def test_a_binary_file_given_as_the_run_config_is_a_config_error(tmp_path, capsy
     cfg.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)))
     assert main(["-q", "run", str(cfg)]) == 2  # before: 1, 'unexpected UnicodeDecodeError ... please report it'
     assert "expected a YAML text file, found binary data" in capsys.readouterr().err
+
+
+def _tiny_scene(folder: Path, *, scl: bool = True) -> tuple[Path, Path]:
+    """An 8 x 8 synthetic scene over half a year as s1.nc and s2.nc in ``folder`` (without SCL when ``scl`` is false)."""
+    from fusets_dl.sample import write_scene
+    from fusets_dl.synthetic import make_scene
+
+    s1, s2, truth = make_scene(8, 8, "2021-01-01", "2021-06-30", seed=3)
+    write_scene(folder, s1, s2, truth)
+    if not scl:
+        with xr.open_dataset(folder / "s2.nc") as ds:
+            ds.drop_vars("SCL").load().to_netcdf(folder / "s2_noscl.nc")
+        return folder / "s1.nc", folder / "s2_noscl.nc"
+    return folder / "s1.nc", folder / "s2.nc"
+
+
+@pytest.mark.parametrize(("scl", "label"), [(True, "clear (SCL)"), (False, "clear (no cloud mask: every valid NDVI)")])
+def test_align_summary_names_the_clear_mask_that_was_used(tmp_path, capsys, scl, label):
+    """The funnel said 'clear (SCL)' for an S2 input without SCL, where every valid NDVI counted as clear."""
+    s1, s2 = _tiny_scene(tmp_path, scl=scl)
+    cube = tmp_path / "cube.nc"
+    assert main(["-q", "align", "--s1", str(s1), "--s2", str(s2), "-o", str(cube)]) == 0
+    assert main(["-q", "summary", str(cube)]) == 0  # the label is kept with the cube
+    out = capsys.readouterr().out
+    assert out.count(f"  {label} ") == 2, out
+    if not scl:
+        assert "SCL" not in out
+
+
+def test_a_cube_of_unknown_clear_mask_claims_none():
+    from fusets_dl.cli.output import funnel_rows
+
+    assert funnel_rows({"s2_clear_pixel_dates": 5}) == [("  clear", 5)]
+    assert funnel_rows({"s2_clear_pixel_dates": 5, "s2_clear_mask": "cloud mask band"}) == [("  clear (cloud mask band)", 5)]
+
+
+def test_segment_messages_name_the_command_line_flags(tmp_path, capsys):
+    """--kmeans --n-classes 5000 said 'raise max_pixels', a Python option the command line does not have."""
+    s1, s2 = _tiny_scene(tmp_path)
+    cube = tmp_path / "cube.nc"
+    assert main(["-q", "align", "--s1", str(s1), "--s2", str(s2), "-o", str(cube)]) == 0
+    assert main(["-q", "segment", str(cube), "-o", str(tmp_path / "k.nc"), "--kmeans", "--n-classes", "5000"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: segment --kmeans: expected at least 5000 pixels") and "lower --n-classes" in err, err
+    assert "max_pixels" not in err and "kmeans_segment" not in err
+    assert main(["-q", "segment", str(cube), "-o", str(tmp_path / "k.nc"), "--kmeans", "--n-classes", "50000"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --n-classes: expected an integer <= 32768, found 50000\n"
+    assert not (tmp_path / "k.nc").exists()
+
+
+def test_segment_message_rewords_the_s2_view_advice():
+    import argparse
+
+    from fusets_dl.cli.stages import segment_message
+
+    args = argparse.Namespace(kmeans=False, n_classes=4)
+    text = "train_segmenter: the S2 view needs clear NDVI, found none in the training pixels; use views=('s1',)"
+    assert segment_message(text, args) == "segment: the S2 view needs clear NDVI, found none in the training pixels; use --views s1"
+
+
+def test_the_largest_n_classes_is_the_segmenters():
+    from fusets_dl.cli.stages import _MAX_INT
+    from fusets_dl.segmentation.config import MAX_CLASSES
+
+    assert _MAX_INT["n_classes"] == MAX_CLASSES
+
+
+@pytest.mark.parametrize("freq", ["1M", "1Y", "Q", "soon"])
+def test_a_bad_freq_shows_only_our_message(tmp_path, capsys, freq):
+    """--freq 1M showed pandas's FutureWarning ('M' is deprecated) before our message."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        code = main(["-q", "reconstruct", str(tmp_path / "c.nc"), str(tmp_path / "m"), "-o", str(tmp_path / "r.nc"), "--freq", freq])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --freq: expected a whole number of days such as '5D' or '12D', found {freq!r}") and err.count("\n") == 1, err
+    assert not [w for w in seen if issubclass(w.category, FutureWarning)], [str(w.message) for w in seen]
+    assert "freq expected" not in err
+
+
+def _seasonal_ndvi(path: Path) -> None:
+    """NDVI of 4 x 4 pixels every 5 days over 2020-2022, one clean season a year (peak in July)."""
+    t = pd.date_range("2020-01-01", "2022-12-31", freq="5D")
+    doy = t.dayofyear.to_numpy()
+    season = 0.2 + 0.6 * np.exp(-(((doy - 190) / 35.0) ** 2))
+    ndvi = np.broadcast_to(season[:, None, None], (t.size, 4, 4)).astype(np.float32)
+    xr.Dataset({"NDVI": (("time", "y", "x"), ndvi)}, coords={"time": t, "y": np.arange(4.0), "x": np.arange(4.0)}).to_netcdf(path)
+
+
+def test_phenology_by_year_prints_shares_of_pixels_per_year_within_the_period(tmp_path, capsys):
+    """--by-year printed shares of pixel-years as 'pixels', counting years outside --start/--end (no season there)."""
+    src = tmp_path / "ndvi.nc"
+    _seasonal_ndvi(src)
+    out = tmp_path / "ph.nc"
+    assert main(["-q", "phenology", str(src), "-o", str(out), "--by-year", "--start", "2021-01-01", "--end", "2021-12-31"]) == 0
+    printed = capsys.readouterr().out
+    assert "pixels with 0/1/2/3+ seasons peaking in each year:\n  2021: 0.0% / 100.0% / 0.0% / 0.0%" in printed, printed
+    assert "2020" not in printed and "2022" not in printed
+    with xr.open_dataset(out) as ph:
+        assert ph["year"].values.tolist() == [2021] and int(ph["n_seasons"].sum()) == 16
+    assert main(["-q", "phenology", str(src), "-o", str(tmp_path / "all.nc"), "--by-year"]) == 0
+    assert "  2020: 0.0% / 100.0%" in capsys.readouterr().out  # without a period every year is kept
+
+
+def test_train_ensemble_reaches_the_training_config(tmp_path, monkeypatch, capsys):
+    """``train --ensemble K`` trains with ``TrainConfig(ensemble=K)`` (the trainer is replaced: only the option is checked here)."""
+    import fusets_dl.training as training
+
+    seen = {}
+
+    class _Stop(Exception):
+        pass
+
+    def fake_train(cube, spec, cfg):
+        seen["ensemble"] = cfg.ensemble
+        raise _Stop
+
+    sample = find_sample()
+    cube = tmp_path / "cube.nc"
+    assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(cube)]) == 0
+    monkeypatch.setattr(training, "train", fake_train)
+    assert main(["-q", "train", str(cube), "-o", str(tmp_path / "m"), "--ensemble", "3"]) != 0  # the fake trainer stops it
+    assert seen == {"ensemble": 3}

@@ -84,3 +84,61 @@ def test_compare_overwrite_replaces_its_own_results(tmp_path, monkeypatch):
     check_compare_out(tmp_path, overwrite=True)
     with pytest.raises(StoreExistsError, match="pass --overwrite"):
         check_compare_out(tmp_path, overwrite=False)
+
+
+_SYNTH = ["-q", "synth", "--ny", "6", "--nx", "5", "--end", "2021-02-28"]
+
+
+def test_synth_refuses_an_existing_scene_without_overwrite(tmp_path, capsys, monkeypatch):
+    """synth replaced s1.nc, s2.nc and truth.nc in its folder without --overwrite."""
+    import fusets_dl.synthetic as synthetic
+
+    assert main([*_SYNTH, "-o", str(tmp_path)]) == 0
+    before = (tmp_path / "s1.nc").read_bytes()
+    real = synthetic.make_scene
+    monkeypatch.setattr(synthetic, "make_scene", lambda *a, **k: (_ for _ in ()).throw(AssertionError("work before the check")))
+    assert main([*_SYNTH, "-o", str(tmp_path), "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"-o {str(tmp_path)!r}: {str(tmp_path / 's1.nc')!r} exists (and 2 more of synth's outputs)" in err
+    assert "or pass --overwrite to replace them" in err
+    assert (tmp_path / "s1.nc").read_bytes() == before
+    monkeypatch.setattr(synthetic, "make_scene", real)
+    assert main([*_SYNTH, "-o", str(tmp_path), "--seed", "1", "--overwrite"]) == 0
+    assert (tmp_path / "s1.nc").read_bytes() != before
+
+
+def test_synth_overwrite_refuses_a_file_it_did_not_write(tmp_path, capsys):
+    (tmp_path / "truth.nc").write_text("my field survey")
+    assert main([*_SYNTH, "-o", str(tmp_path), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert f"output {str(tmp_path / 'truth.nc')!r} was not written by fusets_dl" in err and "delete it by hand" in err
+    assert (tmp_path / "truth.nc").read_text() == "my field survey" and not (tmp_path / "s1.nc").exists()
+
+
+@pytest.mark.parametrize("command", [["synth", "-o", "FILE"], ["report", "STORE", "-o", "FILE"]])
+def test_a_file_given_as_the_output_folder_is_a_clear_error(tmp_path, capsys, command):
+    """synth -o FILE and report -o FILE ended with a raw errno message ('[Errno 17] File exists')."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    argv = [{"FILE": str(a_file), "STORE": str(tmp_path / "s.zarr")}.get(a, a) for a in command]
+    assert main(["-q", *argv]) == 2
+    err = capsys.readouterr().err
+    assert f"error: -o: expected a folder, found a file: {str(a_file)!r}" in err and "[Errno" not in err, err
+    assert a_file.read_text() == "mine"
+
+
+def test_report_refuses_an_existing_report_without_overwrite(tmp_path, capsys):
+    """report -o DIR replaced the report.md in DIR silently."""
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "report.md").write_text("# fusets_dl report: old.zarr\n")
+    store = str(tmp_path / "missing.zarr")
+    assert main(["-q", "report", store, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"-o {str(out)!r}: {str(out / 'report.md')!r} exists: expected a folder without report's outputs, or pass --overwrite" in err
+    assert main(["-q", "report", store, "-o", str(out), "--overwrite"]) == 2  # past the output check: the store is missing
+    assert "report: expected a Zarr store" in capsys.readouterr().err
+    (out / "report.md").write_text("my own notes")
+    assert main(["-q", "report", store, "-o", str(out), "--overwrite"]) == 2
+    assert "was not written by fusets_dl" in capsys.readouterr().err
+    assert (out / "report.md").read_text() == "my own notes"
