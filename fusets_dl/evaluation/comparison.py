@@ -60,7 +60,7 @@ from ..validate import check_cube, is_finite_positive, is_whole, naive_utc
 from .gaps import hide_gaps, pick_pixels, spell_starts
 from .methods import COMPARISON_METHODS, LABELS, Filled, GapInputs, label_of
 from .metrics import coverage_metrics, regression_metrics
-from .splits import block_mask, model_blocks, season_split
+from .splits import block_mask, model_blocks, season_split, split_blocks
 
 __all__ = ["METHODS", "CompareConfig", "CompareResult", "compare", "hide_gaps", "spell_starts"]
 
@@ -474,7 +474,7 @@ def compare(
         train_cube = cube.isel(time=season_split(cube["time"].values, cfg.split_date))
     else:
         train_cube = cube
-    model, training_seconds = _cmp_model(train_cube, model, features, train_config)
+    model, training_seconds = _cmp_model(train_cube, model, features, train_config, cfg.methods, models)
     ndvi = cube["NDVI"].transpose("time", "y", "x").values.astype(np.float64)
     t_idx, days, span = _cmp_dates(cube, cfg)
     iy, ix, hidden = _cmp_pixels(cube, ndvi, days, span, model, cfg)
@@ -507,12 +507,36 @@ def _season_config(cube: xr.Dataset, cfg: CompareConfig, model: Any) -> CompareC
 _Run = tuple[np.ndarray, float, int, np.ndarray | None]
 
 
-def _cmp_model(cube: xr.Dataset, model: Any, features: Any, train_config: Any) -> tuple[Any, float | None]:
-    """The model to compare, trained here (and timed) when none is given."""
+@dataclass(frozen=True)
+class _SplitOnly:
+    """The block split of a comparison without a fusion model: only baselines (and the sequence model) are scored.
+
+    It stands where the compared model would, with what the protocol reads
+    of one: its ``blocks`` (the held-out test blocks the pixels are drawn
+    from), ``info["scene"]`` (the scene the split was drawn on) and
+    ``config["seed"]``.
+    """
+
+    blocks: dict[str, Any]
+    info: dict[str, Any]
+    config: dict[str, Any]
+
+
+def _cmp_model(
+    cube: xr.Dataset, model: Any, features: Any, train_config: Any, methods: tuple[str, ...], extra: Mapping[str, Any] | None
+) -> tuple[Any, float | None]:
+    """The model to compare, trained here (and timed) when none is given; only its split when no method uses it."""
     if model is not None:
         return model, None
-    from ..training import train
+    from ..training import TrainConfig, train
 
+    if not extra and not any(COMPARISON_METHODS[m].uses_prediction for m in methods):
+        # the baselines need no fusion model: the same seeded split a model trained here would draw, without the training
+        tc = TrainConfig.from_dict(dict(train_config)) if isinstance(train_config, Mapping) else train_config or TrainConfig()
+        blocks = split_blocks(cube.sizes["y"], cube.sizes["x"], tc)
+        scene = {"ny": int(cube.sizes["y"]), "nx": int(cube.sizes["x"])}  # no training period: nothing was trained
+        log.info("compare: no method uses the fusion model (%s): the held-out blocks are drawn, no model is trained", list(methods))
+        return _SplitOnly(blocks=blocks, info={"scene": scene}, config={"seed": tc.seed}), None
     t0 = time.perf_counter()
     model = train(cube, features, train_config)
     return model, time.perf_counter() - t0

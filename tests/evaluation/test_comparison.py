@@ -342,3 +342,22 @@ def test_to_csv_and_to_json_never_leave_a_half_written_file(tmp_path, monkeypatc
     assert path.read_text() == good and [p.name for p in tmp_path.iterdir()] == ["r.json"]
     csv_path = res.to_csv(tmp_path / "r.csv")
     assert csv_path.read_text().splitlines()[0].startswith("method,rmse")
+
+
+def test_baselines_alone_train_no_model_and_score_the_split_a_model_would_hold_out(small_cube, monkeypatch):
+    """``methods=("linear", "whittaker")`` without a model: no training, the same blocks and scores as with a model of that seed."""
+    import fusets_dl.training as training
+
+    cfg = CompareConfig(gap_days=40, n_gaps=3, max_pixels=None, methods=("linear", "whittaker"))
+    tc = fdl.TrainConfig(max_epochs=2, min_samples=50, seed=4)
+    with_model = compare(small_cube, config=cfg, model=fdl.train(small_cube, config=tc))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("compare trained a model that no method uses")
+
+    monkeypatch.setattr(training, "train", no_training)
+    alone = compare(small_cube, config=cfg, train_config=tc)
+    assert alone.info["training_seconds"] is None and alone.info["train_period"] == [None, None]
+    assert alone.info["test_blocks"] == with_model.info["test_blocks"]
+    for a, b in zip(alone.rows, with_model.rows, strict=True):
+        assert a["method"] == b["method"] and a["n"] == b["n"] and a["rmse"] == pytest.approx(b["rmse"], rel=1e-9)
