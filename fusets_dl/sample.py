@@ -6,6 +6,7 @@ rioxarray) loads only when a scene is written.
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,12 @@ def write_scene(folder: str | Path, s1: xr.Dataset, s2: xr.Dataset, truth: xr.Da
     out = []
     for name, ds, enc in (("s1.nc", s1, s1_enc), ("s2.nc", s2, s2_enc), ("truth.nc", truth, t_enc)):
         path = folder / name
-        tmp = path.with_suffix(".tmp.nc")
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=enc)
-        tmp.replace(path)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")  # unique: never a user's s1.tmp.nc
+        try:
+            ds.to_netcdf(tmp, engine="netcdf4", encoding=enc)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
         out.append(path)
         logger.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
     return out
