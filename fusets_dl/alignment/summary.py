@@ -10,10 +10,12 @@ import xarray as xr
 
 from .._logging import logger
 
-__all__ = ["SUMMARY_ATTR", "s2_pixels_per_s1_pixel_summary", "summarise"]
+__all__ = ["CLEAR_MASK_KEY", "SUMMARY_ATTR", "s2_pixels_per_s1_pixel_summary", "summarise"]
 
 #: The cube attribute holding the summary as JSON.
 SUMMARY_ATTR = "fusion_summary"
+#: The summary key naming where the S2 clear mask came from (``"SCL"``, ``"cloud mask band"``, ...), where it is known.
+CLEAR_MASK_KEY = "s2_clear_mask"
 
 
 def _count_now(summary: dict[str, Any], counts: dict[str, xr.DataArray]) -> None:

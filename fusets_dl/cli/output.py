@@ -27,7 +27,7 @@ _FUNNEL_LABELS = (
     ("pixels", "pixels (S1 grid)"),
     ("grid", "S2 -> S1 grid"),
     ("s2_pixel_dates", "S2 pixel-dates"),
-    ("s2_clear_pixel_dates", "  clear"),  # + the mask used, when known (CLEAR_MASK_KEY)
+    ("s2_clear_pixel_dates", "  clear"),  # + the mask used, when known (alignment.summary.CLEAR_MASK_KEY)
     ("s2_clear_fraction", "  clear fraction"),
     ("s2_clear_on_s1_grid", "  clear on S1 grid"),
     ("outliers_removed", "  outliers removed"),
@@ -35,10 +35,6 @@ _FUNNEL_LABELS = (
     ("paired_pixel_dates", "cube pixel-dates with NDVI"),
     ("paired_fraction", "  fraction of cube"),
 )
-
-
-#: The funnel-summary key the CLI adds to a cube it aligns: where the S2 clear mask came from (:func:`clear_mask_source`).
-CLEAR_MASK_KEY = "s2_clear_mask"
 
 
 def table(rows: Sequence[tuple[str, Any]], title: str) -> str:
@@ -69,7 +65,7 @@ def funnel_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
     ----------
     summary : dict
         The summary of :func:`fusets_dl.alignment.summarise`; its
-        ``s2_clear_mask`` (:data:`CLEAR_MASK_KEY`), when present, names the
+        ``s2_clear_mask`` (:data:`fusets_dl.alignment.summary.CLEAR_MASK_KEY`), when present, names the
         mask of the clear count (``clear (SCL)``, ``clear (cloud mask band)``);
         without it the line says only ``clear``.
 
@@ -78,6 +74,8 @@ def funnel_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
     list of (str, object)
         The keys present in ``summary``, with their labels.
     """
+    from ..alignment.summary import CLEAR_MASK_KEY
+
     mask = summary.get(CLEAR_MASK_KEY)
     labels = {"s2_clear_pixel_dates": f"  clear ({mask})"} if mask else {}
     return [(labels.get(k, label), summary[k]) for k, label in _FUNNEL_LABELS if k in summary]
@@ -118,7 +116,7 @@ def record_clear_mask(cube: Any, s2: Any) -> None:
     s2 : xarray.Dataset
         The S2 input it was aligned from.
     """
-    from ..alignment.summary import SUMMARY_ATTR
+    from ..alignment.summary import CLEAR_MASK_KEY, SUMMARY_ATTR
 
     source = clear_mask_source(s2)
     if source is None or SUMMARY_ATTR not in cube.attrs:

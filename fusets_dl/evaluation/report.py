@@ -225,9 +225,12 @@ def funnel_rows(summary: Mapping[str, Any]) -> dict[str, Any]:
     dict
         Readable label -> value, for the counts present.
     """
+    from ..alignment.summary import CLEAR_MASK_KEY
+
+    mask = summary.get(CLEAR_MASK_KEY)  # recorded by the CLI's align and demo; unknown otherwise
     keys = [
         ("s2_pixel_dates", "S2 pixel-dates"),
-        ("s2_clear_pixel_dates", "clear S2 pixel-dates (SCL / cloud mask)"),
+        ("s2_clear_pixel_dates", f"clear S2 pixel-dates ({mask})" if mask else "clear S2 pixel-dates"),
         ("s2_clear_on_s1_grid", "clear on the S1 grid"),
         ("s2_clear_after_outlier_filter", "after the outlier filter"),
         ("s1_valid_pixel_dates", "valid S1 pixel-dates"),

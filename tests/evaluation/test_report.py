@@ -90,3 +90,13 @@ def test_metrics_rows_label_the_training_fit():
     rows = metrics_rows(m)
     assert rows[0]["blocks"].startswith("train (seen in training") and rows[1]["blocks"] == "test (never used)"
     assert rows[1]["r2"] == 0.7
+
+
+def test_the_report_funnel_names_the_clear_mask_only_when_it_is_known():
+    from fusets_dl.alignment.summary import CLEAR_MASK_KEY
+    from fusets_dl.evaluation.report import funnel_rows
+
+    counts = {"s2_pixel_dates": 100, "s2_clear_pixel_dates": 40}
+    assert "clear S2 pixel-dates" in funnel_rows(counts)  # no claim of SCL or a cloud mask when none is recorded
+    rows = funnel_rows({**counts, CLEAR_MASK_KEY: "no cloud mask: every valid NDVI"})
+    assert rows["clear S2 pixel-dates (no cloud mask: every valid NDVI)"] == 40
