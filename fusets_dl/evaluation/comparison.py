@@ -530,15 +530,16 @@ def _cmp_model(
         return model, None
     from ..training import TrainConfig, train
 
-    if not extra and not any(COMPARISON_METHODS[m].uses_prediction for m in methods):
-        # the baselines need no fusion model: the same seeded split a model trained here would draw, without the training
-        tc = TrainConfig.from_dict(dict(train_config)) if isinstance(train_config, Mapping) else train_config or TrainConfig()
+    tc = TrainConfig.from_dict(dict(train_config)) if isinstance(train_config, Mapping) else train_config or TrainConfig()
+    if not extra and tc.model != "sequence" and not any(COMPARISON_METHODS[m].uses_prediction for m in methods):
+        # the baselines (and the sequence method, which trains its own model on these blocks) need no fusion model:
+        # the same seeded split a model trained here would draw, without the training
         blocks = split_blocks(cube.sizes["y"], cube.sizes["x"], tc)
         scene = {"ny": int(cube.sizes["y"]), "nx": int(cube.sizes["x"])}  # no training period: nothing was trained
         log.info("compare: no method uses the fusion model (%s): the held-out blocks are drawn, no model is trained", list(methods))
         return _SplitOnly(blocks=blocks, info={"scene": scene}, config={"seed": tc.seed}), None
     t0 = time.perf_counter()
-    model = train(cube, features, train_config)
+    model = train(cube, features, tc)
     return model, time.perf_counter() - t0
 
 

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import xarray as xr
 
+from .splits import season_split
+
 if TYPE_CHECKING:
     from .comparison import CompareConfig
 
@@ -224,7 +226,10 @@ def _sequence_model(inputs: GapInputs) -> Any:
     blocks = inputs.model.blocks
     split = {k: blocks[k] for k in ("block_size", "grid", "val", "test")}
     seed = int(dict(getattr(inputs.model, "config", {}) or {}).get("seed", 0))
-    return train_sequence(inputs.cube, TrainConfig(model="sequence", block_size=int(blocks["block_size"]), seed=seed), split=split)
+    cube = inputs.cube
+    if inputs.config.mode == "season":  # leave-season-out: it trains on the dates before split_date only, as the fusion model
+        cube = cube.isel(time=season_split(cube["time"].values, inputs.config.split_date))
+    return train_sequence(cube, TrainConfig(model="sequence", block_size=int(blocks["block_size"]), seed=seed), split=split)
 
 
 def _fill_sequence(inputs: GapInputs) -> Filled:

@@ -21,6 +21,9 @@ __all__ = ["Ensemble", "MeanOf"]
 class MeanOf(nn.Module):
     """The mean of the outputs of several modules given the same input.
 
+    Members with per-sample modality weights (``names`` and
+    ``modality_weights``) give the members' mean weights.
+
     Parameters
     ----------
     members : sequence of torch.nn.Module
@@ -30,6 +33,9 @@ class MeanOf(nn.Module):
     def __init__(self, members: Sequence[nn.Module]) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
+        names = getattr(members[0], "names", None) if members else None
+        if names is not None:
+            self.names = names
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The members' mean output.
@@ -47,6 +53,29 @@ class MeanOf(nn.Module):
         out = self.members[0](x)
         for m in self.members[1:]:
             out = out + m(x)
+        return out / len(self.members)
+
+    def modality_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """The members' mean per-sample modality weights (networks that have them).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Standardised features (batch, n_in).
+
+        Returns
+        -------
+        torch.Tensor
+            (batch, n_modalities), rows summing to 1.
+
+        Raises
+        ------
+        AttributeError
+            The members have no modality weights.
+        """
+        out = self.members[0].modality_weights(x)
+        for m in self.members[1:]:
+            out = out + m.modality_weights(x)
         return out / len(self.members)
 
 
@@ -71,9 +100,6 @@ class Ensemble(MeanOf):
         if len(members) < 2:
             raise ValueError(f"Ensemble: expected at least 2 members, found {len(members)}")
         super().__init__(members)
-        names = getattr(members[0], "names", None)
-        if names is not None:
-            self.names = names
 
     def fused(self) -> MeanOf:
         """An inference copy: the mean of the members' fused copies.
@@ -84,26 +110,3 @@ class Ensemble(MeanOf):
             In eval mode.
         """
         return MeanOf([m.fused() for m in self.members]).eval()
-
-    def modality_weights(self, x: torch.Tensor) -> torch.Tensor:
-        """The members' mean per-sample modality weights (networks that have them).
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Standardised features (batch, n_in).
-
-        Returns
-        -------
-        torch.Tensor
-            (batch, n_modalities), rows summing to 1.
-
-        Raises
-        ------
-        AttributeError
-            The members have no modality weights.
-        """
-        out = self.members[0].modality_weights(x)
-        for m in self.members[1:]:
-            out = out + m.modality_weights(x)
-        return out / len(self.members)

@@ -189,7 +189,7 @@ def _phen_dataset(stacked: xr.DataArray, lead: list[Any], origin: pd.Timestamp, 
             continue
         v = data[..., i]
         if name in DATE_VARS:
-            ns = np.round(v * 86400e9)
+            ns = np.round(v * 86400.0) * 1e9  # whole seconds: the float day arithmetic leaves sub-second noise (a peak at 00:00:00.000152)
             ok = np.isfinite(ns)
             ints = np.where(ok, ns, 0.0).astype(np.int64) + origin_ns
             v = np.where(ok, ints, nat).astype("datetime64[ns]")

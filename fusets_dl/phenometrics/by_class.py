@@ -50,7 +50,7 @@ def _class_medians(
 
 def _as_dates(days: np.ndarray) -> np.ndarray:
     """Days since 1970 -> datetime64[ns], NaT where NaN."""
-    ns = np.round(days * 86400e9)
+    ns = np.round(days * 86400.0) * 1e9  # whole seconds, as phenology's dates
     return np.where(np.isfinite(ns), _EPOCH + np.nan_to_num(ns).astype(np.int64).astype("timedelta64[ns]"), np.datetime64("NaT"))
 
 

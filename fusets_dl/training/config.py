@@ -385,6 +385,9 @@ def _field_problems(c: TrainConfig) -> list[str]:
             out.append(f"{name}: expected >= {least}{none}, found {found_value(value)}")
     if is_whole(c.seed) and c.seed > _MAX_SEED:
         out.append(f"seed: expected at most {_MAX_SEED} (torch's seeds are 64-bit), found {found_value(c.seed)}")
+    elif is_whole(c.seed) and is_whole(c.ensemble) and c.ensemble >= 1 and c.seed + c.ensemble - 1 > _MAX_SEED:
+        out.append(f"seed: expected at most {_MAX_SEED - c.ensemble + 1} with ensemble={c.ensemble} (member j trains from "
+                   f"seed + j, and torch's seeds are 64-bit), found {found_value(c.seed)}")
     for name, (expected, ok) in _NUMBERS.items():
         value = getattr(c, name)
         if not (_real(value) and bool(np.isfinite(value)) and ok(float(value))):

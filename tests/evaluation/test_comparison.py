@@ -361,3 +361,30 @@ def test_baselines_alone_train_no_model_and_score_the_split_a_model_would_hold_o
     assert alone.info["test_blocks"] == with_model.info["test_blocks"]
     for a, b in zip(alone.rows, with_model.rows, strict=True):
         assert a["method"] == b["method"] and a["n"] == b["n"] and a["rmse"] == pytest.approx(b["rmse"], rel=1e-9)
+
+
+class _Trained(Exception):
+    """Raised by a spy in place of training: the test checks what it was given."""
+
+
+@pytest.mark.parametrize("train_config", [
+    fdl.TrainConfig(model="sequence", max_epochs=3, seq_channels=8),  # the compared model is a sequence model
+    None,  # an MLP config: the sequence method trains its own on the fusion model's blocks
+])
+def test_the_sequence_method_in_season_mode_trains_before_the_split_date_only(small_cube, monkeypatch, train_config):
+    import fusets_dl.training.sequence as seq
+
+    seen = {}
+
+    def spy(cube, config, **kwargs):
+        seen.update(last=pd.Timestamp(cube["time"].values[-1]), config=config)
+        raise _Trained
+
+    monkeypatch.setattr(seq, "train_sequence", spy)
+    split = str(pd.Timestamp(small_cube["time"].values[len(small_cube["time"]) // 2]).date())
+    cfg = CompareConfig(gap_days=40, n_gaps=2, max_pixels=30, methods=("sequence", "linear"), mode="season", split_date=split)
+    with pytest.raises(_Trained):
+        compare(small_cube, config=cfg, train_config=train_config)
+    assert seen["last"] < pd.Timestamp(split)
+    if train_config is not None:  # the user's sequence options reach the training
+        assert seen["config"].max_epochs == 3 and seen["config"].seq_channels == 8

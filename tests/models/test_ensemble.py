@@ -85,3 +85,27 @@ def test_an_ensemble_runs_fused_in_bfloat16_close_to_float32(tmp_path):
     assert isinstance(body, MeanOf)
     back = fdl.load_model(model.save(tmp_path / "e"))
     np.testing.assert_allclose(back.predict_array(x, precision="float32"), f32, atol=1e-6)
+
+
+def test_modality_weights_of_an_ensemble_model_are_its_members_mean():
+    import numpy as np
+
+    from fusets_dl.features import FeatureSpec
+    from fusets_dl.models.fusion_model import FusionModel
+    from fusets_dl.models.registry import architecture
+    from fusets_dl.models.scaler import Scaler
+    from fusets_dl.training.config import TrainConfig
+
+    spec = FeatureSpec(groups=("sar", "time", "optical"))
+    n = len(spec.names)
+    torch.manual_seed(2)
+    arch = architecture(spec, TrainConfig(fusion="late", ensemble=2))
+    net = build_network(arch).eval()
+    model = FusionModel(network=net, spec=spec, scaler=Scaler(np.zeros(n, np.float32), np.ones(n, np.float32), 0.5, 0.2), architecture=arch)
+    x = np.random.default_rng(1).normal(size=(20, n)).astype(np.float32)
+    w = model.modality_weights_array(x)
+    assert w.shape == (20, len(net.names))
+    with torch.no_grad():
+        xs = torch.from_numpy(x)
+        expected = ((net.members[0].modality_weights(xs) + net.members[1].modality_weights(xs)) / 2).numpy()
+    np.testing.assert_allclose(w, expected, atol=1e-5)

@@ -294,3 +294,18 @@ def test_default_grid_does_not_move_the_dates_of_irregular_series(dates, tol):
     err = [(p - (dates[0] + pd.Timedelta(days=m))) / pd.Timedelta(days=1) for p, m in zip(pos, peaks, strict=True)]
     assert max(abs(e) for e in err) <= tol, err
     assert default_step(d) == (5.0 if dates.freqstr == "5D" else 1.0)
+
+
+def test_a_peak_at_midnight_is_that_midnight_and_dates_are_whole_seconds():
+    """The day arithmetic in floats left nanosecond noise (a peak at 00:00:00.000151818); dates are whole seconds."""
+    t = pd.date_range("2021-01-01", "2021-12-31", freq="1D")
+    d = (t - pd.Timestamp("2021-07-01")).days.to_numpy()
+    y = 0.2 + 0.6 * np.exp(-0.5 * (d / 30.0) ** 2)
+    da = xr.DataArray(np.tile(y[:, None, None], (1, 2, 2)), dims=("time", "y", "x"),
+                      coords={"time": t, "y": [0, 1], "x": [0, 1]}, name="NDVI")
+    ph = fdl.phenology(da)
+    assert (ph["pos"].values[0] == np.datetime64("2021-07-01T00:00:00", "ns")).all()
+    for v in ("sos", "pos", "eos"):
+        vals = ph[v].values
+        ns = vals[~np.isnat(vals)].astype(np.int64)
+        assert ns.size and (ns % 1_000_000_000 == 0).all()

@@ -79,3 +79,10 @@ def test_bad_ensemble_options_are_refused(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         TrainConfig(**kwargs)
     assert TrainConfig(ensemble=3.0).ensemble == 3
+
+
+def test_a_seed_too_large_for_the_members_is_refused_before_training():
+    top = 2**63 - 1
+    assert TrainConfig(seed=top).seed == top
+    with pytest.raises(ConfigError, match=rf"seed: expected at most {top - 2} with ensemble=3"):
+        TrainConfig(seed=top - 1, ensemble=3)
