@@ -190,8 +190,10 @@ class TrainConfig:
         deep ensemble. Training and prediction cost K times as much. On
         patch A left out after 2018-04 (nine seeds), 3 members fill 60-day
         gaps at 0.714 x linear interpolation against 0.727 for one network
-        (S1-only; 0.738 against 0.753 with optical context); see
-        docs/results.md, "Ensembles". 1: one network (the default).
+        (S1-only; 0.749 against 0.754 with optical context), and reach an
+        S1-only R2 of 0.416 against 0.406 on another place; see
+        docs/results.md, "Ensembles of the per-date model". 1: one network
+        (the default).
     extra : dict
         Free-form notes kept in the saved configuration (not used by training).
     """
