@@ -66,6 +66,15 @@ class _Rows(list):
             self._on_row(row)
 
 
+def _ensemble_of(model: Any, k: int) -> Any:
+    """A model like ``model`` whose network is an ensemble of ``k`` (freshly initialised) networks of its architecture."""
+    from fusets_dl.models.fusion_model import FusionModel
+    from fusets_dl.models.registry import build_network
+
+    arch = {**model.architecture, "members": k}
+    return FusionModel(network=build_network(arch).eval(), spec=model.spec, scaler=model.scaler, architecture=arch)
+
+
 def run(quick: bool = False, device: str = "auto", on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run the core benchmarks; one row per measurement, each also passed to ``on_row`` as it is measured."""
     rows: list[dict[str, Any]] = _Rows(on_row)
@@ -109,6 +118,13 @@ def run(quick: bool = False, device: str = "auto", on_row: Callable[[dict[str, A
     pred = fdl.predict_ndvi(cube, model, device=device, precision="auto", batch_size=65536)
     sec, _ = _timed(lambda p=pred: p.data.sum().compute(), repeat=2)
     rows.append({"stage": "predict_ndvi (auto, b 65536)", "size": f"{nt} x {size} x {size}", "seconds": sec, "throughput": pts / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
+    # an ensemble of 3 networks (TrainConfig(ensemble=3)): the members' weights do not change the cost, so untrained ones do
+    ens = _ensemble_of(model, 3)
+    sec, _ = _timed(lambda: ens.predict_array(x, device=device, precision="auto"), repeat=2)
+    rows.append({"stage": "network only (auto, ensemble 3)", "size": f"{x.shape[0]} samples", "seconds": sec, "throughput": x.shape[0] / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
+    pred = fdl.predict_ndvi(cube, ens, device=device, precision="auto")
+    sec, _ = _timed(lambda p=pred: p.data.sum().compute(), repeat=2)
+    rows.append({"stage": "predict_ndvi (auto, ensemble 3)", "size": f"{nt} x {size} x {size}", "seconds": sec, "throughput": pts / sec, "unit": "pixel-timesteps/s", "peak_rss_gib": peak_rss_gib()})
     # features alone over the same chunks: predict_ndvi minus this is the network's share
     rows.append({"stage": "  of which features", "size": rows[0]["size"], "seconds": rows[0]["seconds"], "throughput": rows[0]["throughput"], "unit": "pixel-timesteps/s", "peak_rss_gib": rows[0]["peak_rss_gib"]})
 

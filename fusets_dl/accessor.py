@@ -191,6 +191,7 @@ class FusionDatasetAccessor:
         device: str | None = None,
         precision: str | None = None,
         pred_gap_days: float | None = None,
+        calibration: dict[str, Any] | None = None,
         debias_days: float | None = None,
     ) -> xr.Dataset:
         """Gap-filled NDVI with ``NDVI_std`` and ``source``; see :func:`fusets_dl.reconstruct`.
@@ -202,6 +203,9 @@ class FusionDatasetAccessor:
         freq, smooth, lam, obs_std, weights, predicted, pred_gap_days, debias_days
             Output grid, smoothing and weighting, as in :func:`fusets_dl.reconstruct`
             (``weights="model"``: the setting the model chose on its validation blocks).
+        calibration : dict, optional
+            Options of the calibration for ``weights="auto"`` (``grid``, ``gap_days``,
+            ``n_gaps``, ``max_pixels``, ``seed``, ``period``), as in :func:`fusets_dl.reconstruct`.
         batch_size, device, precision
             Inference settings; None takes :func:`fusets_dl.set_options`.
 
@@ -213,8 +217,8 @@ class FusionDatasetAccessor:
         from .reconstruction import reconstruct
 
         return reconstruct(self._ds, model, freq=freq, smooth=smooth, lam=lam, obs_std=obs_std, weights=weights,
-                           predicted=predicted, pred_gap_days=pred_gap_days, debias_days=debias_days,
-                           batch_size=batch_size, device=device, precision=precision)
+                           predicted=predicted, pred_gap_days=pred_gap_days, calibration=calibration,
+                           debias_days=debias_days, batch_size=batch_size, device=device, precision=precision)
 
     def mogpr(
         self,

@@ -14,7 +14,8 @@ held-out blocks are measured, honest and free at prediction time; an ensemble
 would cost several models per scene. The std of smoothed values is that of
 their source. With a calibrated setting (the model's own, or
 ``weights="auto"``), the std of every value that is not an observation is
-then multiplied by the calibration's ``std_scale``: fitted on the same hidden
+then multiplied by the calibration's ``std_scale`` (in pixels with a clear
+view somewhere in the series): fitted on the same hidden
 spells, so that about 68 % and 95 % of them fall within 1 and 2 std (the
 residual correction and the observations around a gap make the filled values
 better than the model's test RMSE says). In the calibrated settings and the
@@ -36,6 +37,8 @@ from __future__ import annotations
 import inspect
 import logging
 import numbers
+import os
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
@@ -46,16 +49,18 @@ import pandas as pd
 import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
+from .._series import nearest_cells
 from .._warn import warn_user
 from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf, cube_site
 from ..errors import ConfigError, InsufficientDataError
 from ..evaluation.splits import with_split
 from ..inference import predict_ndvi
-from ..models import FusionModel
+from ..models import FusionModel, load_model
 from ..readers.cube import check_cube_values
 from ..validate import check_cube, freq_days, is_finite_positive
 from .calibrate import MIN_HIDDEN, Calibration, calibrate, is_calibration, model_blocks, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
+from .predicted import check_prediction_grid, check_prediction_model
 from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 from .uncertainty import pred_std_table
 
@@ -108,6 +113,10 @@ def check_reconstruct_options(
         raise ConfigError(f"reconstruct: weights: expected a dict, 'model', 'auto' or None, found {type(weights).__name__} {weights!r}")
     weights = dict(weights or {})
     unknown = set(weights) - {"observed", "predicted"}
+    if unknown and {"model_sha256", "smoothing"} <= unknown:  # the attrs of an output: one made without a calibration
+        raise ConfigError("reconstruct: weights: expected a calibration (a Calibration, its dict, or the attrs of a calibrated "
+                          "output) or keys 'observed' and 'predicted', found the attrs of an output made without a calibration "
+                          f"(smoothing {weights.get('smoothing')!r}, no calibration_* keys): pass weights=None for that fixed setting")
     if unknown:
         raise ConfigError(f"reconstruct: weights: expected keys 'observed' and 'predicted', found {sorted(unknown)}")
     for key, v in weights.items():
@@ -138,15 +147,17 @@ def _rec_grid(t: pd.DatetimeIndex, freq: str | None, smooth: bool) -> _RecGrid:
         return _RecGrid(in_days, grid_days, np.arange(grid_days.size), out_times)
     if smooth:
         grid_days = np.arange(0.0, np.ceil(in_days[-1]) + 1.0)
-        out_idx = np.clip(np.rint(in_days).astype(np.int64), 0, grid_days.size - 1)
+        out_idx = nearest_cells(in_days, grid_days)[0]  # the cell the kernel put each date in (noon: the earlier day, not rint's even one)
         return _RecGrid(in_days, grid_days, out_idx, t)
     return _RecGrid(in_days, in_days, np.arange(in_days.size), t)
 
 
 def _rec_inputs(ndvi: xr.DataArray, pred: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """Observations and predictions on ``(time_in, y, x)`` with the same chunks, pixel coords only."""
+    """Observations and predictions on ``(time_in, y, x)`` with the same chunks (one along time), pixel coords only."""
     obs = ndvi.transpose("time", "y", "x")
     prd = pred.transpose("time", "y", "x")
+    if obs.chunks is not None and len(obs.chunks[0]) > 1:  # a cube chunked in time: each pixel's series in one chunk
+        obs = obs.chunk({"time": -1})
     if prd.chunks is not None and len(prd.chunks[0]) > 1:  # a given prediction chunked in time: each pixel's series in one chunk
         prd = prd.chunk({"time": -1})
     if prd.chunks is not None and obs.chunks is None:
@@ -180,11 +191,20 @@ def _rec_apply(obs_in: xr.DataArray, prd_in: xr.DataArray, grid: _RecGrid, **kwa
 
 
 def _rec_dataset(stacked: xr.DataArray, std_scale: float = 1.0) -> xr.Dataset:
-    """``NDVI``, ``NDVI_std`` (times ``std_scale`` where not observed) and the uint8 ``source`` flag, with their CF attributes."""
+    """``NDVI``, ``NDVI_std`` and the uint8 ``source`` flag, with their CF attributes.
+
+    The std is multiplied by ``std_scale`` where a pixel's value is not
+    observed but the pixel has clear views elsewhere in the series: the
+    factor was fitted on spells hidden between clear views. A pixel without
+    any clear view holds the prediction alone, whose std is the model's
+    test error as it is (the factor made it too narrow there: 44 % within
+    ±1 std on patch A).
+    """
     src = stacked.isel(var=2).fillna(SOURCE_FLAGS["missing"]).astype(np.uint8)
     std = stacked.isel(var=1, drop=True)
     if std_scale != 1.0:
-        std = std.where(src.drop_vars("var", errors="ignore") == SOURCE_FLAGS["observed"], std * np.float32(std_scale))
+        observed = src.drop_vars("var", errors="ignore") == SOURCE_FLAGS["observed"]
+        std = std.where(observed | ~observed.any("time"), std * np.float32(std_scale))
     out = xr.Dataset(
         {
             "NDVI": stacked.isel(var=0, drop=True),
@@ -258,14 +278,24 @@ def _model_scenes(model: FusionModel) -> list[dict[str, Any]]:
 GENERIC_TITLES = frozenset({CUBE_TITLE})
 
 
+#: The names ``train`` gives unnamed sites of a multi-site model (``site0``; a generic title with ``#k``).
+_GENERIC_SITE = re.compile(r"site\d+|(?P<title>.+)#\d+")
+
+
 def _site_name(value: Any) -> str | None:
-    """A site name, or None for none or a generic title."""
-    return None if not value or value in GENERIC_TITLES else str(value)
+    """A site name, or None for none, a generic title, or a name ``train`` made up for an unnamed cube."""
+    if not value or value in GENERIC_TITLES:
+        return None
+    made_up = _GENERIC_SITE.fullmatch(str(value))
+    if made_up and (made_up.group("title") is None or made_up.group("title") in GENERIC_TITLES):
+        return None
+    return str(value)
 
 
-def _same_site(scene: dict[str, Any], name: Any) -> bool:
-    """A name on only one side does not count against it."""
-    return not scene.get("site") or not name or scene["site"] == name
+def _same_site(scene: dict[str, Any], name: str | None) -> bool:
+    """A name on only one side does not count against it (generic titles and made-up names are no names)."""
+    theirs = _site_name(scene.get("site"))
+    return not theirs or not name or theirs == name
 
 
 def _same_scene(scene: dict[str, Any], cube: xr.Dataset) -> bool:
@@ -281,6 +311,57 @@ def _same_scene(scene: dict[str, Any], cube: xr.Dataset) -> bool:
     return scene.get("ny") == cube.sizes["y"] and scene.get("nx") == cube.sizes["x"]
 
 
+def _checked_prediction(predicted: xr.DataArray | xr.Dataset, cube: xr.Dataset, model: Any) -> xr.DataArray:
+    """A per-date model's prediction given to :func:`reconstruct`, checked against the cube and the model.
+
+    Parameters
+    ----------
+    predicted : xarray.DataArray or xarray.Dataset
+        :func:`~fusets_dl.predict_ndvi`'s output, or a Dataset holding it as ``NDVI_pred``.
+    cube : xarray.Dataset
+        The cube being reconstructed.
+    model : FusionModel
+        The model whose calibration and std table the reconstruction uses.
+
+    Returns
+    -------
+    xarray.DataArray
+        The prediction.
+
+    Raises
+    ------
+    ConfigError
+        A Dataset without ``NDVI_pred``; another type; a prediction on
+        other dates or pixels than the cube's (a whole scene's prediction
+        with a tile of it); a prediction made by another model (its
+        ``model_sha256`` attribute): the model's calibration and std would
+        be applied to values they do not describe.
+    """
+    if isinstance(predicted, xr.Dataset):
+        if "NDVI_pred" not in predicted.data_vars:
+            raise ConfigError(f"reconstruct: predicted: expected predict_ndvi's DataArray or a Dataset with NDVI_pred, found a Dataset "
+                              f"of {sorted(map(str, predicted.data_vars))}")
+        predicted = predicted["NDVI_pred"]
+    if not isinstance(predicted, xr.DataArray):
+        raise ConfigError(f"reconstruct: predicted: expected predict_ndvi's DataArray, found {type(predicted).__name__}")
+    check_prediction_grid(predicted, cube)
+    check_prediction_model(predicted, model)
+    return predicted
+
+
+def _check_smooth_off(smooth_off: bool, weights: Any, given: Calibration | None) -> None:
+    """Refuse ``smooth=False`` with a calibrated setting that smooths: given, or chosen at the call (``weights="auto"``)."""
+    if not smooth_off:
+        return
+    if given is not None and given.settings.get("lam") is not None:
+        raise ConfigError(f"reconstruct: smooth=False, and the given calibration's setting smooths (lambda {given.settings['lam']:g}): "
+                          "it would be used without the smoothing it was chosen with; expected one of them: drop smooth=False, "
+                          "or pass weights=None for the fixed setting without smoothing")
+    if isinstance(weights, str) and weights == "auto":
+        raise ConfigError("reconstruct: smooth=False with weights='auto': the calibration chooses a smoothing (lambda) on held-out "
+                          "spells; expected one of them: drop smooth=False, or pass weights=None for the fixed setting without smoothing")
+
+
 def _own_period(cube: xr.Dataset, model: FusionModel) -> bool:
     """Whether the cube is (part of) a scene the model was trained on: the same first and last date, and the same site name.
 
@@ -289,7 +370,7 @@ def _own_period(cube: xr.Dataset, model: FusionModel) -> bool:
     """
     t = cube["time"].values
     span = (str(t[0])[:10], str(t[-1])[:10])
-    name = cube.attrs.get("site") or cube.attrs.get("title")
+    name = cube_site(cube.attrs)  # the aligned cube's generic title names no site
     return any((sc.get("start"), sc.get("end")) == span and _same_site(sc, name) for sc in _model_scenes(model))
 
 
@@ -302,6 +383,18 @@ def _unseen_period(cube: xr.Dataset, model: FusionModel) -> tuple[str, str] | No
     prediction more than the unseen season deserves (patch A, leave-season-out,
     the optical model: 0.85 x linear with spells anywhere, 0.80 in the unseen season).
     """
+    run = _longest_unseen_run(cube, model)
+    if run is None or run[0] < 0:
+        return None
+    t = cube["time"].values
+    return str(t[run[1]])[:10], str(t[run[2]])[:10]
+
+
+def _longest_unseen_run(cube: xr.Dataset, model: FusionModel) -> tuple[int, int, int] | None:
+    """On the model's own site: (days spanned, first, last index) of the longest run of dates it was not trained on.
+
+    None on another site, or where every date is unseen; ``(-1, 0, 0)`` where every date was seen.
+    """
     t = pd.DatetimeIndex(cube["time"].values)
     seen = []
     for sc in _model_scenes(model):
@@ -310,15 +403,15 @@ def _unseen_period(cube: xr.Dataset, model: FusionModel) -> tuple[str, str] | No
     free = np.ones(t.size, dtype=bool)
     for a, b in seen:
         free &= ~((t >= a) & (t < b))
-    if free.all() or not free.any():  # another site (or a part of the training dates): the whole series
+    if free.all():  # another site: the whole series
         return None
-    best, start = (0, 0, 0), None
+    best, start = (-1, 0, 0), None
     for i, f in enumerate([*free, False]):  # the longest run of unseen dates
         if f and start is None:
             start = i
         elif not f and start is not None:
             best, start = max(best, (int((t[i - 1] - t[start]).days), start, i - 1)), None
-    return str(t[best[1]].date()), str(t[best[2]].date())
+    return best
 
 
 def _window_split(split: dict[str, Any], wy: slice, wx: slice, ny: int, nx: int) -> tuple[dict[str, Any], slice, slice]:
@@ -431,6 +524,11 @@ def _stored_calibration(
         log.info("reconstruct: lam, pred_gap_days or debias_days given: the fixed setting, not the model's calibration")
         return None
     if not _own_period(cube, model):
+        run = _longest_unseen_run(cube, model)
+        if run is not None and run[0] < float(stored.get("gap_days", 60.0)):
+            # its own site, and no stretch of unseen dates long enough for a spell (a date or two more, or a part of
+            # its training dates): the setting chosen on its validation blocks there holds
+            return stored
         return {"settings": dict(TRANSFER_SETTING), "foreign": True}
     return stored
 
@@ -494,8 +592,11 @@ def reconstruct(
     ----------
     cube : xarray.Dataset
         Fusion cube with ``VV``, ``VH`` and the paired clear ``NDVI``.
-    model : FusionModel
-        Trained model for the predictions (ignored when ``predicted`` is given).
+    model : FusionModel, str or path
+        Trained model for the predictions, or what :func:`fusets_dl.load_model`
+        loads (a saved model's path, ``"pretrained"``). With ``predicted``
+        given, its calibration and std table still apply: the prediction
+        must be this model's (its ``model_sha256``).
     freq : str, optional
         Output on a regular grid (``"5D"``, ``"1D"``) from midnight of the
         first cube date until it covers the last one (one step beyond the
@@ -562,8 +663,9 @@ def reconstruct(
         With ``smooth=True`` given, a calibration that chose the S2-only
         setting smooths the clear views (``lam``, default 1000) instead of
         interpolating them.
-    predicted : xarray.DataArray, optional
-        Predictions already computed (e.g. by :func:`predict_ndvi`).
+    predicted : xarray.DataArray or xarray.Dataset, optional
+        ``model``'s predictions already computed on this cube (by
+        :func:`predict_ndvi`; a Dataset: its ``NDVI_pred``).
     pred_gap_days : float, optional
         The long-gap guard: the S1 prediction alone at this distance (days)
         from the nearest clear observation and beyond, blended linearly with
@@ -599,7 +701,10 @@ def reconstruct(
         Unknown ``weights`` keys or string, ``lam`` or ``obs_std`` not
         positive, a negative ``pred_gap_days``, a ``freq`` that is not a
         whole number of days, or a calibration given as ``weights`` together
-        with ``lam``, ``pred_gap_days`` or ``debias_days``.
+        with ``lam``, ``pred_gap_days`` or ``debias_days``; ``smooth=False``
+        with ``weights="auto"`` or a given calibration that smooths;
+        ``predicted`` on other dates or pixels than the cube's, or made by
+        another model.
     InsufficientDataError
         ``weights="auto"`` on a cube where no sampled pixel keeps enough clear
         observations around a hidden spell.
@@ -614,7 +719,8 @@ def reconstruct(
         on a cube the model was not trained on (the setting chosen on the
         cube's held-out spells and their RMSEs; on a small cube the transfer
         setting, or the S2-only setting where the model has no skill on its
-        clear views).
+        clear views); ``smooth=False`` with the model's own calibrated
+        setting, which smooths (the fixed setting is used instead).
     """
     if smooth is not None and not isinstance(smooth, (bool, np.bool_)):
         raise ConfigError(f"reconstruct: smooth: expected True, False or None, found {type(smooth).__name__} {smooth!r}")
@@ -631,6 +737,8 @@ def reconstruct(
         return reconstruct_sequence(cube, model, freq=freq, smooth=bool(smooth), lam=1000.0 if lam is None else lam, obs_std=obs_std,
                                     predicted=predicted, **predict_kwargs)
     lam = 1000.0 if lam is None else lam
+    if isinstance(model, (str, os.PathLike)):  # a path or a shipped name, as predict_ndvi takes them
+        model = load_model(model)
     given = given_calibration(weights, lam_given, pred_gap_days, debias_days)
     if given is not None:
         weights = None
@@ -642,16 +750,24 @@ def reconstruct(
         raise InsufficientDataError(f"reconstruct: expected a series of at least 2 dates, found {cube.sizes['time']} (widen the time range)")
     if isinstance(weights, str) and weights not in ("auto", "model"):
         raise ConfigError(f"reconstruct: weights: expected a dict, 'model', 'auto' or None, found {weights!r}")
+    _check_smooth_off(smooth_given and not smooth, weights, given)
     stored = None
     if weights == "model":
         stored = _stored_calibration(cube, model, lam_given, pred_gap_days, debias_days)
         weights = None
+        if stored is not None and not stored.get("foreign") and smooth_given and not smooth and stored["settings"]["lam"] is not None:
+            warn_user(f"reconstruct: smooth=False, and the model's calibrated setting (prediction weight {stored['settings']['w_pred']}, "
+                      f"lambda {stored['settings']['lam']:g}) works by smoothing: it is not used; the gaps take the fixed setting "
+                      "without smoothing (pass weights=None to choose that without this warning)")
+            stored = None
     auto = weights == "auto"
     user_lam = lam
     if calibration is not None and not auto:
         warnings.warn("reconstruct: calibration options are used only with weights='auto'; they were ignored",
                       UserWarning, stacklevel=2)
     weights = check_reconstruct_options(None if auto else weights, lam, obs_std, pred_gap_days, debias_days)  # type: ignore[arg-type]
+    if predicted is not None:
+        predicted = _checked_prediction(predicted, cube, model)
     pred = predicted if predicted is not None else predict_ndvi(cube, model, **predict_kwargs)
     cal = None
     foreign = stored is not None and bool(stored.get("foreign"))

@@ -505,7 +505,7 @@ def _hide_in(sub: xr.Dataset, hidden: np.ndarray) -> xr.Dataset:
 def _daily_grid(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The 1-day working grid of a smoothed reconstruction and the cell of each input date (as ``reconstruct`` builds them)."""
     grid_days = np.arange(0.0, np.ceil(days[-1]) + 1.0)
-    return grid_days, np.clip(np.rint(days).astype(np.int64), 0, grid_days.size - 1)
+    return grid_days, nearest_cells(days, grid_days)[0]
 
 
 def score_settings(
@@ -768,6 +768,13 @@ def calibrate(
                           "calibration={'gap_days': ..., 'n_gaps': ...}) sets them)") from exc
     keep = np.flatnonzero((hidden.sum(1) > 0) & ((np.isfinite(obs) & ~hidden).sum(1) >= min_clear))[:max_pixels]
     if keep.size == 0:
+        n_clear = int(np.isfinite(obs).sum(1).max()) if obs.size else 0
+        if n_clear < min_clear:  # not the spells: the pixels have too few clear views to hide any
+            raise InsufficientDataError(
+                f"calibrate: expected sampled pixels ({iy.size} from the {where} blocks) with at least {min_clear} clear "
+                f"observations, found at most {n_clear}: nothing to hold out on this cube; use weights='model' or None, or a "
+                "cube (or period) with clear S2 views"
+            )
         raise InsufficientDataError(
             f"calibrate: no sampled pixel ({iy.size} from the {where} blocks) keeps {min_clear} clear observations "
             f"with {n_gaps} spells of {gap_days:g} days hidden; use shorter or fewer spells"

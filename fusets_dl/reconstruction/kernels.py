@@ -509,8 +509,8 @@ def reconstruct_pixels(
     if std_growth_days is not None and dist is not None:
         std_out = np.where(has_o, std_out, std_out * std_growth(dist, std_growth_days))
     out = np.stack([val_out[..., out_idx], std_out[..., out_idx], source[..., out_idx]], axis=-1)
-    if lam is not None:
-        out[..., 0] = np.clip(out[..., 0], -1.0, 1.0)
+    # smoothing, and without it the residual correction of the prediction, can leave [-1, 1]; clear views never do
+    out[..., 0] = np.clip(out[..., 0], -1.0, 1.0)
     return out.astype(np.float32)
 
 

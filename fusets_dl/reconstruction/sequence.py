@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from .._warn import warn_user
-from ..cf import CONVENTIONS, cube_site
+from ..cf import CONVENTIONS, apply_cf, cube_site
 from ..errors import ConfigError, InsufficientDataError, ModelError
 from ..evaluation.gaps import hide_gaps
 from ..inference.sequence import predict_sequence
@@ -27,6 +27,7 @@ from ..readers.cube import check_cube_values
 from ..smoothing import whittaker
 from ..validate import check_cube, freq_days, is_finite_positive
 from .kernels import SOURCE_FLAGS, freq_grid, interpolate_views
+from .predicted import check_prediction_grid, check_prediction_model
 from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 
 __all__ = ["STD_REFIT_MAX_PIXELS", "reconstruct_sequence"]
@@ -110,8 +111,10 @@ def _kernel(
         src_g = np.where(hit, src[..., near], _INTERP).astype(np.float32)
         src_g = np.where(np.isfinite(val_g), src_g, _MISSING)
         val, sd, src = val_g, sd_g, src_g
-    filled = src != _OBS  # observations are kept as they are (their range is checked on input); only the fill is bounded
-    return np.stack([np.where(filled, np.clip(val, -1.0, 1.0), val), sd, src], axis=-1).astype(np.float32)
+    # observations are kept as they are (their range is checked on input); the fill is bounded, and so is every smoothed
+    # value (the Whittaker curve overshoots a sharp peak of clear views, flagged observed, beyond 1)
+    bounded = np.ones(src.shape, dtype=bool) if lam is not None else src != _OBS
+    return np.stack([np.where(bounded, np.clip(val, -1.0, 1.0), val), sd, src], axis=-1).astype(np.float32)
 
 
 def _check_predicted(predicted: xr.Dataset, cube: xr.Dataset, model: Any) -> None:
@@ -119,25 +122,8 @@ def _check_predicted(predicted: xr.Dataset, cube: xr.Dataset, model: Any) -> Non
     missing = [v for v in ("NDVI_pred", "NDVI_pred_std") if v not in predicted.variables]
     if missing:
         raise ConfigError(f"reconstruct: predicted: expected NDVI_pred and NDVI_pred_std (predict_sequence), found no {missing}")
-    for dim in ("time", "y", "x"):
-        have, want = predicted["NDVI_pred"].sizes.get(dim), cube.sizes[dim]
-        same = have == want and (dim not in cube.coords or dim not in predicted.coords
-                                 or np.array_equal(np.asarray(predicted[dim].values), np.asarray(cube[dim].values)))
-        if not same:
-            raise ConfigError(f"reconstruct: predicted: expected the prediction on the cube's {dim} ({want} values, "
-                              f"{_span(cube, dim)}), found {have} values ({_span(predicted, dim)}); predict on this cube")
-    sha = predicted["NDVI_pred"].attrs.get("model_sha256")
-    if sha is not None and sha != model.sha256:
-        raise ConfigError(f"reconstruct: predicted: made by model {str(sha)[:12]}, not by this one ({model.sha256[:12]}); "
-                          "pass the model that made it, or predict again")
-
-
-def _span(obj: xr.Dataset, dim: str) -> str:
-    """First and last coordinate value of ``dim``, for messages."""
-    if dim not in obj.coords or obj.sizes.get(dim, 0) == 0:
-        return "no coordinate"
-    v = obj[dim].values
-    return f"{str(v[0])[:19]} .. {str(v[-1])[:19]}"
+    check_prediction_grid(predicted["NDVI_pred"], cube)
+    check_prediction_model(predicted["NDVI_pred"], model)
 
 
 def reconstruct_sequence(
@@ -271,16 +257,14 @@ def reconstruct_sequence(
         input_core_dims=[["time_in"]] * 3, output_core_dims=[["time", "var"]],
         kwargs={"in_days": in_days, "grid_days": grid_days, "obs_std": float(obs_std), "lam": float(lam) if smooth else None,
                 "s2_only": skill is not None and skill.useless},
-        dask="parallelized", output_dtypes=[np.float32],
+        dask="parallelized", output_dtypes=[np.float32], keep_attrs=False,  # NDVI's attrs (valid range...) fit none of the outputs
         dask_gufunc_kwargs={"output_sizes": {"time": len(out_times), "var": 3}},
     ).assign_coords(time=np.asarray(out_times)).transpose("time", "y", "x", "var")
-    out = xr.Dataset({
-        "NDVI": stacked.isel(var=0, drop=True).assign_attrs(long_name="reconstructed NDVI", units="1"),
-        "NDVI_std": stacked.isel(var=1, drop=True).assign_attrs(long_name="standard deviation of NDVI", units="1"),
-        "source": stacked.isel(var=2, drop=True).fillna(_MISSING).astype(np.uint8).assign_attrs(
-            long_name="source of the reconstructed value", flag_values=np.array(list(SOURCE_FLAGS.values()), dtype=np.uint8),
-            flag_meanings=" ".join(SOURCE_FLAGS)),
-    })
+    out = apply_cf(xr.Dataset({  # the reconstruction's CF attributes, as the per-date model's (cf/variables.yml)
+        "NDVI": stacked.isel(var=0, drop=True),
+        "NDVI_std": stacked.isel(var=1, drop=True),
+        "source": stacked.isel(var=2, drop=True).fillna(_MISSING).astype(np.uint8),
+    }), "reconstruct", NDVI_std={"method": "the sequence model's std (obs_std at a clear view); see fusets_dl.reconstruct"})
     out.attrs = {
         "Conventions": CONVENTIONS, "title": "fusets_dl reconstructed NDVI (sequence model)", "model_sha256": model.sha256,
         "model_kind": "sequence", "smoothing": f"weighted Whittaker, lambda {lam} (1-day grid)" if smooth else "none",

@@ -218,3 +218,81 @@ def test_the_freq_grid_covers_the_last_date_so_every_clear_view_is_used():
     # a grid whose last date already covers the last cube date is not extended
     rec3 = fdl.reconstruct(cube, _model_with_rmse(), predicted=pred, freq="3D", smooth=False)
     assert rec3["time"].values[-1] == np.datetime64("2021-07-25") and rec3["NDVI"].values[-1, 0, 0] == pytest.approx(0.8)
+
+
+def test_dates_at_noon_keep_their_own_day_cell_with_smoothing():
+    """Composite dates labelled at 12:00 (``align(freq="5D")``): every clear view is read back from its own cell.
+
+    The kernel put a date at noon into the earlier day's cell, the output read
+    ``rint`` of it (the even day): half the dates came back from the next day's
+    cell, clear views flagged interpolated with a larger std.
+    """
+    t = pd.date_range("2021-06-01T12:00", periods=12, freq="5D")
+    obs = np.where(np.arange(12) % 3 == 1, np.nan, 0.3 + 0.04 * np.arange(12)).astype(np.float32)
+    cube = xr.Dataset(
+        {"VV": (("time", "y", "x"), np.full((12, 1, 1), -10.0, np.float32), {"units": "dB"}),
+         "VH": (("time", "y", "x"), np.full((12, 1, 1), -16.0, np.float32), {"units": "dB"}),
+         "NDVI": (("time", "y", "x"), obs[:, None, None])},
+        coords={"time": t, "y": [0.0], "x": [0.0]},
+    )
+    predicted = xr.DataArray(np.full((12, 1, 1), 0.5, np.float32), dims=("time", "y", "x"), coords=cube["VV"].coords)
+    rec = fdl.reconstruct(cube, _model_with_rmse(), predicted=predicted, weights=None, obs_std=0.03)
+    src = rec["source"].values[:, 0, 0]
+    clear = np.isfinite(obs)
+    np.testing.assert_array_equal(src[clear], SOURCE_FLAGS["observed"])
+    np.testing.assert_array_equal(src[~clear], SOURCE_FLAGS["predicted"])
+    assert np.abs(rec["NDVI"].values[clear, 0, 0] - obs[clear]).max() < 0.03  # smoothed, near its own view
+
+
+def test_the_corrected_prediction_stays_within_ndvi_range_without_smoothing():
+    """The residual correction (``debias_days``) lifts predictions near 1 above 1; the output is clipped with or without smoothing."""
+    t = pd.date_range("2021-06-01", periods=10, freq="5D")
+    obs = np.full(10, np.nan, np.float32)
+    obs[[0, 4, 8]] = 0.99
+    pred = np.where(np.isfinite(obs), 0.9, 0.99).astype(np.float32)  # the model under-predicts where it is seen
+    cube = xr.Dataset(
+        {"VV": (("time", "y", "x"), np.full((10, 1, 1), -10.0, np.float32), {"units": "dB"}),
+         "VH": (("time", "y", "x"), np.full((10, 1, 1), -16.0, np.float32), {"units": "dB"}),
+         "NDVI": (("time", "y", "x"), obs[:, None, None])},
+        coords={"time": t, "y": [0.0], "x": [0.0]},
+    )
+    predicted = xr.DataArray(pred[:, None, None], dims=("time", "y", "x"), coords=cube["VV"].coords)
+    for smooth in (False, True):
+        rec = fdl.reconstruct(cube, _model_with_rmse(), predicted=predicted, weights=None, debias_days=30, smooth=smooth)
+        v = rec["NDVI"].values[:, 0, 0]
+        assert np.nanmax(v) <= 1.0 and np.isfinite(v).all()
+        assert (v[~np.isfinite(obs)] > 0.99).any()  # the correction did lift them (to the cap)
+
+
+def test_a_given_prediction_must_be_the_models_on_the_cubes_dates_and_pixels():
+    cube, predicted = _hand_cube()
+    m = _model_with_rmse()
+    ok = fdl.reconstruct(cube, m, predicted=predicted.assign_attrs(model_sha256=m.sha256), smooth=False)
+    as_ds = fdl.reconstruct(cube, m, predicted=xr.Dataset({"NDVI_pred": predicted}), smooth=False)
+    np.testing.assert_array_equal(ok["NDVI"].values, as_ds["NDVI"].values)
+    with pytest.raises(ConfigError, match=r"predicted: made by model 0123456789ab, not by this one"):
+        fdl.reconstruct(cube, m, predicted=predicted.assign_attrs(model_sha256="0123456789abcdef"), smooth=False)
+    with pytest.raises(ConfigError, match=r"predicted: expected the prediction on the cube's x \(1 values"):
+        fdl.reconstruct(cube.isel(x=[0]), m, predicted=predicted, smooth=False)  # a tile, with the whole scene's prediction
+    with pytest.raises(ConfigError, match=r"predicted: expected the prediction on the cube's time"):
+        fdl.reconstruct(cube, m, predicted=predicted.assign_coords(time=predicted.time + np.timedelta64(1, "D")), smooth=False)
+    with pytest.raises(ConfigError, match=r"expected predict_ndvi's DataArray or a Dataset with NDVI_pred"):
+        fdl.reconstruct(cube, m, predicted=xr.Dataset({"x_pred": predicted}), smooth=False)
+
+
+def test_a_cube_chunked_in_time_with_an_in_memory_prediction():
+    cube, predicted = _hand_cube()
+    m = _model_with_rmse()
+    a = fdl.reconstruct(cube, m, predicted=predicted)
+    b = fdl.reconstruct(cube.chunk({"time": 2}), m, predicted=predicted)
+    np.testing.assert_array_equal(a["NDVI"].values, b["NDVI"].values)
+    np.testing.assert_array_equal(a["source"].values, b["source"].values)
+
+
+def test_reconstruct_loads_a_model_given_by_path(tmp_path):
+    cube, predicted = _hand_cube()
+    m = _model_with_rmse()
+    path = m.save(tmp_path / "m")
+    a = fdl.reconstruct(cube, m, predicted=predicted, weights=None)
+    b = fdl.reconstruct(cube, str(path), predicted=predicted, weights=None)
+    np.testing.assert_array_equal(a["NDVI"].values, b["NDVI"].values)

@@ -190,8 +190,8 @@ def test_bad_input_errors():
         calibrate(cube, m, predicted=pred, gap_days=400, n_gaps=3)
     empty = cube.copy()
     empty["NDVI"] = cube["NDVI"] * np.nan
-    with pytest.raises(InsufficientDataError, match="keeps 4 clear observations"):
-        calibrate(empty, m, predicted=pred)
+    with pytest.raises(InsufficientDataError, match="with at least 4 clear observations, found at most 0: nothing to hold out"):
+        calibrate(empty, m, predicted=pred)  # not "use shorter or fewer spells": no spell length helps
 
 
 @pytest.mark.parametrize("grid", [CalibrationGrid(pred_weights=(float("nan"),)), CalibrationGrid(lams=(float("inf"),)),
@@ -760,3 +760,93 @@ def test_an_explicit_lam_of_1000_asks_for_the_fixed_setting():
     assert default.attrs["calibration_lam"] == 100.0 and "calibration_source" not in given.attrs
     np.testing.assert_array_equal(given["NDVI"].values, fixed["NDVI"].values)
     assert not np.array_equal(given["NDVI"].values, default["NDVI"].values)
+
+
+def test_std_scale_applies_to_gaps_not_to_pixels_without_any_clear_view():
+    """The factor was fitted on spells between clear views; a pixel with none keeps the prediction's own std."""
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    cube["NDVI"][:, 0, 0] = np.nan  # pixel (0, 0): never clear
+    m = _model()
+    m.info = {"scene": {"start": "2019-01-01", "end": "2019-12-31"}}
+    half = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=_calibration(std_scale=0.5))
+    one = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=_calibration(std_scale=1.0))
+    np.testing.assert_allclose(half["NDVI_std"].values[:, 0, 0], one["NDVI_std"].values[:, 0, 0], rtol=1e-6)
+    gap = half["source"].values[:, 1, 1] != 0
+    assert gap.any()
+    np.testing.assert_allclose(half["NDVI_std"].values[gap, 1, 1], 0.5 * one["NDVI_std"].values[gap, 1, 1], rtol=1e-5)
+
+
+def test_an_aligned_cube_of_a_training_site_is_the_models_own():
+    """The aligned cube's generic title, and the names ``train`` makes up for unnamed cubes, name no site.
+
+    The shipped pre-trained model took its own training cubes, as ``align``
+    builds them, for another place: the transfer setting and a warning.
+    """
+    from fusets_dl.cf import CUBE_TITLE
+
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    cube = cube.assign_attrs(title=CUBE_TITLE)
+    m = _model()
+    setting = {"w_pred": 1.0, "lam": 100.0, "pred_gap_days": 0.0, "debias_days": 30.0}
+    scene = {"start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10]}
+    other = {"start": "2019-01-01", "end": "2019-12-31"}
+    for sites in ({"flanders-2018": scene, "slovakia-LR": other}, {f"{CUBE_TITLE}#0": scene, f"{CUBE_TITLE}#1": other},
+                  {"site0": scene, "site1": other}):
+        m.info = {"reconstruction": _stored(setting), "sites": sites}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            rec = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+        assert rec.attrs["calibration_source"].startswith("the model's validation blocks"), sites
+    # a named cube of another site on the same dates stays foreign
+    m.info = {"reconstruction": _stored(setting), "sites": {"flanders-2018": scene}}
+    with pytest.warns(UserWarning, match="not trained on this cube"):
+        fdl.reconstruct(cube.assign_attrs(site="elsewhere"), m, predicted=pred + 0.15)
+
+
+def test_smooth_false_with_a_calibrated_setting_that_smooths():
+    """Given or chosen at the call: refused; the model's own stored setting: dropped with a warning (it was used unsmoothed)."""
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    m = _model()
+    scene = {"start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10]}
+    with pytest.raises(ConfigError, match=r"smooth=False, and the given calibration's setting smooths \(lambda 100\)"):
+        fdl.reconstruct(cube, m, predicted=pred, weights=_calibration(), smooth=False)
+    with pytest.raises(ConfigError, match=r"smooth=False with weights='auto'"):
+        fdl.reconstruct(cube, m, predicted=pred, weights="auto", smooth=False)
+    s2_only = _calibration(settings={"w_pred": 0.0, "lam": None, "pred_gap_days": None, "debias_days": None})
+    fdl.reconstruct(cube, m, predicted=pred, weights=s2_only, smooth=False)  # no smoothing chosen: consistent
+    m.info = {"reconstruction": _stored({"w_pred": 0.01, "lam": 1000.0, "pred_gap_days": None, "debias_days": None}), "scene": scene}
+    with pytest.warns(UserWarning, match=r"smooth=False, and the model's calibrated setting .* is not used"):
+        rec = fdl.reconstruct(cube, m, predicted=pred + 0.15, smooth=False)
+    fixed = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights=None, smooth=False)
+    np.testing.assert_array_equal(rec["NDVI"].values, fixed["NDVI"].values)
+    assert "calibration_source" not in rec.attrs and rec.attrs["smoothing"] == "none"
+
+
+def test_the_models_own_site_with_a_date_more_keeps_its_calibration():
+    """A stretch of unseen dates too short for a spell is no other period: the stored setting, no warning.
+
+    The calibration on it failed ("start < end", logged at INFO) and the
+    transfer setting with an 'another place or period' warning was used.
+    """
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    m = _model()
+    setting = {"w_pred": 1.0, "lam": 100.0, "pred_gap_days": 0.0, "debias_days": 30.0}
+    t = cube.time.values
+    for end in (t[-2], t[-4]):  # trained up to one date, or three (18 days), before the cube's last
+        m.info = {"reconstruction": _stored(setting), "scene": {"start": str(t[0])[:10], "end": str(end)[:10], "ny": 2, "nx": 3}}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            rec = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+        assert rec.attrs["calibration_source"].startswith("the model's validation blocks")
+    # a whole season it did not see (more than the 60-day spells): another period, as before
+    m.info = {"reconstruction": _stored(setting), "scene": {"start": str(t[0])[:10], "end": str(t[-20])[:10], "ny": 2, "nx": 3}}
+    with pytest.warns(UserWarning, match="not trained on this cube"):
+        fdl.reconstruct(cube, m, predicted=pred + 0.15)
+
+
+def test_the_attrs_of_an_uncalibrated_output_as_weights_say_so():
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    m = _model()
+    fixed = fdl.reconstruct(cube, m, predicted=pred, weights=None)
+    with pytest.raises(ConfigError, match=r"found the attrs of an output made without a calibration .*pass weights=None"):
+        fdl.reconstruct(cube, m, predicted=pred, weights=dict(fixed.attrs))
