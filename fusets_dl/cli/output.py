@@ -389,13 +389,7 @@ def check_folder_out(folder: Path, names: Sequence[str], *, overwrite: bool, opt
         it and ``--overwrite``); or it exists and fusets_dl did not write it
         (:func:`is_ours`).
     """
-    check_not_input(folder, inputs, option)
-    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
-        raise ConfigError(f"{option}: expected a folder, found a file: {str(folder)!r} ({command} writes "
-                          f"{', '.join(n for n in names if '/' not in n)} into it)")
-    parent = next((q for q in folder.parents if q.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise ConfigError(f"{option} {str(folder)!r}: expected a folder above it, found a file {str(parent)!r}")
+    _check_folder(folder, option, f"{command} writes {', '.join(n for n in names if '/' not in n)} into it", inputs)
     present = [folder / n for n in names if (folder / n).exists() or (folder / n).is_symlink()]
     if not present:
         return
@@ -406,6 +400,16 @@ def check_folder_out(folder: Path, names: Sequence[str], *, overwrite: bool, opt
     for path in present:
         if not is_ours(path):
             raise not_ours_error(path, "output", f"{command}'s own outputs", found="a file or folder without fusets_dl's marker")
+
+
+def _check_folder(folder: Path, option: str, writes: str, inputs: Iterable[Any]) -> None:
+    """An output folder that is no input, no file and under no file (``writes``: what goes into it, for the message)."""
+    check_not_input(folder, inputs, option)
+    if (folder.exists() or folder.is_symlink()) and not folder.is_dir():
+        raise ConfigError(f"{option}: expected a folder, found a file: {str(folder)!r} ({writes})")
+    parent = next((q for q in folder.parents if q.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"{option} {str(folder)!r}: expected a folder above it, found a file {str(parent)!r}")
 
 
 def check_model_out(path: Path, option: str, formats: tuple[str, ...] = ()) -> None:
@@ -465,12 +469,7 @@ def check_compare_out(folder: Path, *, overwrite: bool, inputs: Iterable[Any] = 
         ``compare.*`` file while its ``compare.json`` is not one that
         ``compare`` wrote (``rows`` and ``info``).
     """
-    check_not_input(folder, inputs, "--out")
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--out {str(folder)!r}: expected a folder (compare writes {', '.join(COMPARE_FILES)} into it), found a file")
-    parent = next((q for q in folder.parents if q.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise ConfigError(f"--out {str(folder)!r}: expected a folder above it, found a file {str(parent)!r}")
+    _check_folder(folder, "--out", f"compare writes {', '.join(COMPARE_FILES)} into it", inputs)
     present = [n for n in COMPARE_FILES if (folder / n).exists() or (folder / n).is_symlink()]
     if not present:
         return
