@@ -38,7 +38,6 @@ __all__ = [
     "parse_features",
     "season_shares",
     "segment_message",
-    "years_in_period",
 ]
 
 #: The arguments that name input files or stores (an output may be none of them).
@@ -438,44 +437,9 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     ph = phenology(ds[args.variable].chunk({"time": -1}), max_seasons=args.max_seasons, amplitude_fraction=args.fraction,
                    min_amplitude=args.min_amplitude, period=period, noise_factor=args.noise_factor,
                    extrapolate=args.extrapolate or False, by_year=args.by_year)
-    if args.by_year and period is not None:
-        ph = years_in_period(ph, args.start, args.end)
     write_netcdf(ph, Path(args.output), overwrite=args.overwrite)
     print(f"phenology written to {args.output}: {season_shares(ph['n_seasons'])}")
     return 0
-
-
-def years_in_period(ph: Any, start: str | None, end: str | None) -> Any:
-    """The years of a ``by_year`` phenology that the period ``start`` .. ``end`` touches (the others hold no season).
-
-    Parameters
-    ----------
-    ph : xarray.Dataset
-        The output of :func:`~fusets_dl.phenometrics.phenology` with ``by_year``, on ``(year, ...)``.
-    start, end : str or None
-        ``--start`` and ``--end`` (None: open on that side).
-
-    Returns
-    -------
-    xarray.Dataset
-        ``ph`` without the years wholly outside the period.
-
-    Raises
-    ------
-    ConfigError
-        The period touches none of the years of the input.
-    """
-    import numpy as np
-    import pandas as pd
-
-    years = ph["year"].values
-    lo = pd.Timestamp(start).year if start else years.min()
-    hi = pd.Timestamp(end).year if end else years.max()
-    keep = np.flatnonzero((years >= lo) & (years <= hi))
-    if keep.size == 0:
-        raise ConfigError(f"--start/--end: expected a period within the input's years {years.min()}..{years.max()}, "
-                          f"found {start or '...'} .. {end or '...'}")
-    return ph.isel(year=keep)
 
 
 def season_shares(n_seasons: Any) -> str:

@@ -151,9 +151,14 @@ def _phen_apply(
 
 
 def _by_year(stacked: xr.DataArray, grid: _PhenGrid, per_year: int) -> xr.DataArray:
-    """Seasons on ``(year, season)`` by the calendar year of their peak (lazy)."""
+    """Seasons on ``(year, season)`` by the calendar year of their peak (lazy); with a period, its years only."""
     days = pd.date_range(grid.origin, periods=int(grid.grid_days[-1]) + 2, freq="D")
-    years = np.arange(days.year.min(), days.year.max() + 1)
+    # peaks lie within the data: the years of its first and last dates (the grid's last day can reach the next year)
+    lo, hi = grid.origin.year, (grid.origin + pd.Timedelta(days=float(grid.in_days[-1]))).year
+    if grid.period is not None:  # seasons peak inside the period: the other years would only hold empty slots
+        lo = max(lo, (grid.origin + pd.Timedelta(days=float(grid.period[0]))).year)
+        hi = min(hi, (grid.origin + pd.Timedelta(days=float(grid.period[1]))).year)
+    years = np.arange(lo, hi + 1)
     out = xr.apply_ufunc(
         by_year_block,
         stacked,
@@ -356,7 +361,7 @@ def phenology(
         year): the outputs are on ``(year, season, ...)`` with
         ``max_seasons`` slots per year (or this many when an int >= 1; 0 is
         False; the largest ``slots x years`` seasons are kept before they
-        are attributed).
+        are attributed). With ``period``, only the years it touches.
     envelope : bool or int
         Upper-envelope fit against residual cloud dips: values more than
         2 noise sd below the fit are dropped and the series refitted,

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..models.registry import NETWORKS
 from ..validate import found_value, is_whole
 
-__all__ = ["TrainConfig", "batch_schedule"]
+__all__ = ["MAX_SEED", "TrainConfig", "batch_schedule"]
 
 #: Input channels a sequence model can read (``seq_inputs``; the same names as
 #: :data:`fusets_dl.models.sequence.ALL_CHANNELS`, kept here so the config does not import torch).
@@ -341,7 +341,7 @@ _WHOLE: dict[str, int] = {
     "seq_windows_per_epoch": 1, "seq_batch_size": 1, "ensemble": 1,
 }
 #: Largest seed: torch.manual_seed takes a signed 64-bit integer.
-_MAX_SEED = 2**63 - 1
+MAX_SEED = 2**63 - 1
 #: Whole-number options that may also be None, and their least value.
 _OPTIONAL_WHOLE: dict[str, int] = {"num_threads": 1}
 #: Real-number options: what is expected (for the message) and the test a finite value must pass (NaN and infinities never do).
@@ -385,10 +385,10 @@ def _field_problems(c: TrainConfig) -> list[str]:
             out.append(f"{name}: expected a whole number >= {least}{none}, found {found_value(value)}")
         elif value < least:
             out.append(f"{name}: expected >= {least}{none}, found {found_value(value)}")
-    if is_whole(c.seed) and c.seed > _MAX_SEED:
-        out.append(f"seed: expected at most {_MAX_SEED} (torch's seeds are 64-bit), found {found_value(c.seed)}")
-    elif is_whole(c.seed) and is_whole(c.ensemble) and c.ensemble >= 1 and c.seed + c.ensemble - 1 > _MAX_SEED:
-        out.append(f"seed: expected at most {_MAX_SEED - c.ensemble + 1} with ensemble={c.ensemble} (member j trains from "
+    if is_whole(c.seed) and c.seed > MAX_SEED:
+        out.append(f"seed: expected at most {MAX_SEED} (torch's seeds are 64-bit), found {found_value(c.seed)}")
+    elif is_whole(c.seed) and is_whole(c.ensemble) and c.ensemble >= 1 and c.seed + c.ensemble - 1 > MAX_SEED:
+        out.append(f"seed: expected at most {MAX_SEED - c.ensemble + 1} with ensemble={c.ensemble} (member j trains from "
                    f"seed + j, and torch's seeds are 64-bit), found {found_value(c.seed)}")
     for name, (expected, ok) in _NUMBERS.items():
         value = getattr(c, name)

@@ -31,7 +31,7 @@ from ..progress import progress_bar
 from ..readers.cube import check_cube_values
 from ..runtime import resolve_device
 from ..validate import check_cube
-from .config import TrainConfig, batch_schedule, epoch_limit
+from .config import MAX_SEED, TrainConfig, batch_schedule, epoch_limit
 from .sampling import collect_samples
 
 __all__ = ["site_names", "train"]
@@ -138,6 +138,11 @@ def _train_mlp(
     if not cubes:
         raise InsufficientDataError("train: expected a fusion cube or a non-empty sequence of cubes, found an empty sequence")
     names = site_names(cubes)
+    top = config.seed + max(len(cubes), config.ensemble) - 1  # cube k draws with seed + k, member j trains from seed + j
+    if top > MAX_SEED:
+        raise ConfigError(f"train: TrainConfig.seed: expected at most {MAX_SEED - max(len(cubes), config.ensemble) + 1} with "
+                          f"{len(cubes)} cubes and ensemble={config.ensemble} (seeds up to seed + {max(len(cubes), config.ensemble) - 1} "
+                          f"are drawn, and torch's seeds are 64-bit), found {config.seed}")
     for name, c in zip(names, cubes, strict=True):
         check_cube(c, need_target=True)
         _check_spec_inputs(c, spec, name, len(cubes))

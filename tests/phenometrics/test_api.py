@@ -309,3 +309,16 @@ def test_a_peak_at_midnight_is_that_midnight_and_dates_are_whole_seconds():
         vals = ph[v].values
         ns = vals[~np.isnat(vals)].astype(np.int64)
         assert ns.size and (ns % 1_000_000_000 == 0).all()
+
+
+def test_by_year_with_a_period_keeps_only_the_years_it_touches():
+    t = pd.date_range("2020-01-01", "2022-12-31", freq="5D")
+    d = t.dayofyear.to_numpy()
+    y = 0.2 + 0.6 * np.exp(-0.5 * ((d - 180) / 25.0) ** 2)
+    da = xr.DataArray(np.tile(y[:, None, None], (1, 2, 2)), dims=("time", "y", "x"),
+                      coords={"time": t, "y": [0, 1], "x": [0, 1]}, name="NDVI")
+    every = fdl.phenology(da, by_year=True)
+    one = fdl.phenology(da, by_year=True, period=("2021-01-01", "2021-12-31"))
+    assert list(every["year"].values) == [2020, 2021, 2022] and list(one["year"].values) == [2021]
+    np.testing.assert_array_equal(one["pos"].sel(year=2021).values, every["pos"].sel(year=2021).values)  # NaT == NaT here
+    assert int(one["n_seasons"].max()) == 1

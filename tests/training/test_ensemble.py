@@ -86,3 +86,9 @@ def test_a_seed_too_large_for_the_members_is_refused_before_training():
     assert TrainConfig(seed=top).seed == top
     with pytest.raises(ConfigError, match=rf"seed: expected at most {top - 2} with ensemble=3"):
         TrainConfig(seed=top - 1, ensemble=3)
+
+
+def test_a_seed_too_large_for_the_cubes_is_refused_before_any_work(cube):
+    top = 2**63 - 1
+    with pytest.raises(ConfigError, match=rf"TrainConfig.seed: expected at most {top - 2} with 3 cubes"):
+        fdl.train([cube, cube.isel(x=slice(0, 12)), cube.isel(y=slice(0, 12))], config=TrainConfig(**FAST, seed=top - 1))
