@@ -23,7 +23,14 @@ from .filters import filter_ndvi_outliers
 from .grid import needs_reprojection, s2_onto_s1, static_onto_s1
 from .pairing import pair_onto_s1_dates
 from .periods import composite_periods
-from .summary import SUMMARY_ATTR, _count_now, _log_summary, s2_pixels_per_s1_pixel_summary
+from .summary import (
+    CLEAR_MASK_KEY,
+    SUMMARY_ATTR,
+    _count_now,
+    _log_summary,
+    clear_mask_source,
+    s2_pixels_per_s1_pixel_summary,
+)
 
 __all__ = ["align"]
 
@@ -141,6 +148,9 @@ def align(
         "outlier_filter": bool(outlier_filter),
         "common_span": [str(start.date()), str(end.date())],
     }
+    mask = clear_mask_source(s2)
+    if mask is not None:  # the funnel's clear count says which mask it is of
+        summary[CLEAR_MASK_KEY] = mask
     if compute_summary is None:
         compute_summary = not is_dask_backed(s1) and not is_dask_backed(s2)
     if compute_summary:

@@ -10,7 +10,7 @@ import xarray as xr
 
 from .._logging import logger
 
-__all__ = ["CLEAR_MASK_KEY", "SUMMARY_ATTR", "s2_pixels_per_s1_pixel_summary", "summarise"]
+__all__ = ["CLEAR_MASK_KEY", "SUMMARY_ATTR", "clear_mask_source", "s2_pixels_per_s1_pixel_summary", "summarise"]
 
 #: The cube attribute holding the summary as JSON.
 SUMMARY_ATTR = "fusion_summary"
@@ -102,3 +102,29 @@ def summarise(cube: xr.Dataset) -> dict[str, Any]:
     total = cube.sizes["time"] * cube.sizes["y"] * cube.sizes["x"]
     summary["paired_fraction"] = round(int(paired) / max(total, 1), 4)
     return summary
+
+
+def clear_mask_source(s2: xr.Dataset) -> str | None:
+    """Where the ``clear`` mask of an S2 dataset from :func:`~fusets_dl.readers.open_s2` came from.
+
+    Parameters
+    ----------
+    s2 : xarray.Dataset
+        The output of ``open_s2`` (``NDVI``, ``clear``, and ``SCL`` when the input had one).
+
+    Returns
+    -------
+    str or None
+        ``"SCL"``, ``"cloud mask band"``, ``"no cloud mask: every valid NDVI"``,
+        or None when the mask's attributes do not say (recorded by
+        :func:`~fusets_dl.alignment.align` under :data:`CLEAR_MASK_KEY`).
+    """
+    attrs = s2["clear"].attrs if "clear" in s2 else {}
+    source = str(attrs.get("source", ""))
+    if "SCL" in s2.data_vars or "clear_scl_classes" in attrs:
+        return "SCL"
+    if source.startswith("cloud mask"):
+        return "cloud mask band"
+    if source.startswith("valid NDVI"):
+        return "no cloud mask: every valid NDVI"
+    return None

@@ -22,7 +22,6 @@ from .output import (
     check_folder_out,
     funnel_rows,
     metrics_table,
-    record_clear_mask,
     table,
     write_netcdf,
 )
@@ -135,12 +134,9 @@ def _demo_cubes(folder: Path, tolerance: str, out: Path) -> tuple[Any, dict[str,
     s1 = open_s1(folder / "s1.nc", chunks={"y": 32, "x": 32})
     s2 = open_s2(folder / "s2.nc", chunks={"y": 32, "x": 32})
     cube = align(s1, s2, tolerance=tolerance, outlier_filter=True, compute_summary=True)
-    record_clear_mask(cube, s2)
     cube.fusion.validate(need_target=True)
     summary = summarise(cube)
-    composite = align(s1, s2, freq="12D", compute_summary=True)
-    record_clear_mask(composite, s2)
-    csum = summarise(composite)
+    csum = summarise(align(s1, s2, freq="12D", compute_summary=True))
     out.mkdir(parents=True, exist_ok=True)
     write_netcdf(cube, out / "cube.nc", overwrite=True)
     return cube, summary, csum

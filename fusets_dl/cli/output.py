@@ -12,8 +12,8 @@ from typing import Any
 from .._safeio import is_sidecar
 from ..errors import ConfigError, OutputError, StoreExistsError
 
-__all__ = ["check_compare_out", "check_folder_out", "check_model_out", "check_not_input", "check_output", "clear_mask_source",
-           "funnel_rows", "is_our_netcdf", "is_ours", "metrics_table", "not_ours_error", "record_clear_mask", "table", "write_netcdf"]
+__all__ = ["check_compare_out", "check_folder_out", "check_model_out", "check_not_input", "check_output",
+           "funnel_rows", "is_our_netcdf", "is_ours", "metrics_table", "not_ours_error", "table", "write_netcdf"]
 
 #: The files ``compare`` writes into its ``--out`` folder.
 COMPARE_FILES = ("compare.md", "compare.csv", "compare.json", "compare.png")
@@ -79,51 +79,6 @@ def funnel_rows(summary: dict[str, Any]) -> list[tuple[str, Any]]:
     mask = summary.get(CLEAR_MASK_KEY)
     labels = {"s2_clear_pixel_dates": f"  clear ({mask})"} if mask else {}
     return [(labels.get(k, label), summary[k]) for k, label in _FUNNEL_LABELS if k in summary]
-
-
-def clear_mask_source(s2: Any) -> str | None:
-    """Where the ``clear`` mask of an S2 dataset from :func:`~fusets_dl.readers.open_s2` came from.
-
-    Parameters
-    ----------
-    s2 : xarray.Dataset
-        The output of ``open_s2`` (``NDVI``, ``clear``, and ``SCL`` when the input had one).
-
-    Returns
-    -------
-    str or None
-        ``"SCL"``, ``"cloud mask band"``, ``"no cloud mask: every valid NDVI"``,
-        or None when the mask's attributes do not say.
-    """
-    attrs = s2["clear"].attrs if "clear" in s2 else {}
-    source = str(attrs.get("source", ""))
-    if "SCL" in s2.data_vars or "clear_scl_classes" in attrs:
-        return "SCL"
-    if source.startswith("cloud mask"):
-        return "cloud mask band"
-    if source.startswith("valid NDVI"):
-        return "no cloud mask: every valid NDVI"
-    return None
-
-
-def record_clear_mask(cube: Any, s2: Any) -> None:
-    """Add where the S2 clear mask came from (:func:`clear_mask_source`) to ``cube``'s funnel summary, in place.
-
-    Parameters
-    ----------
-    cube : xarray.Dataset
-        A cube from :func:`~fusets_dl.alignment.align` (attribute ``fusion_summary``).
-    s2 : xarray.Dataset
-        The S2 input it was aligned from.
-    """
-    from ..alignment.summary import CLEAR_MASK_KEY, SUMMARY_ATTR
-
-    source = clear_mask_source(s2)
-    if source is None or SUMMARY_ATTR not in cube.attrs:
-        return
-    summary = json.loads(cube.attrs[SUMMARY_ATTR])
-    summary[CLEAR_MASK_KEY] = source
-    cube.attrs[SUMMARY_ATTR] = json.dumps(summary)
 
 
 def metrics_table(metrics: dict[str, Any], title: str) -> str:

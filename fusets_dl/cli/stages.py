@@ -19,7 +19,6 @@ from .output import (
     check_output,
     funnel_rows,
     metrics_table,
-    record_clear_mask,
     table,
     write_netcdf,
 )
@@ -244,7 +243,6 @@ def cmd_align(args: argparse.Namespace) -> int:
                  clear_classes=tuple(args.clear_classes), reflectance_scale=args.reflectance_scale)
     cube = align(s1, s2, tolerance=args.tolerance, freq=args.freq, outlier_filter=args.outlier_filter,
                  min_clear_fraction=args.min_clear_fraction, compute_summary=True)
-    record_clear_mask(cube, s2)  # the funnel then says which mask the clear count is of
     out = Path(args.output)
     write_netcdf(cube, out, overwrite=args.overwrite)
     print(table(funnel_rows(summarise(cube)), f"Fusion cube written to {out}"))
