@@ -17,7 +17,7 @@ import numpy as np
 from ._logging import logger
 from .errors import ModelError, StoreExistsError
 
-__all__ = ["is_sidecar", "json_default", "read_pair", "sidecar_digest", "stem", "write_pair"]
+__all__ = ["finish_interrupted_save", "is_sidecar", "json_default", "read_pair", "sidecar_digest", "stem", "write_pair"]
 
 
 def json_default(o: Any) -> Any:
@@ -134,6 +134,38 @@ def read_pair(path: str | Path, fmt: str, version: int, what: str = "model") -> 
         )
     _check_sidecar(meta, j_path, what)
     return meta, blob, w_path, j_path
+
+
+def finish_interrupted_save(path: str | Path) -> bool:
+    """Complete a save that stopped between its two renames: the new weights in place, their sidecar still ``<name>.json.tmp``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The pair's stem (or either file).
+
+    Returns
+    -------
+    bool
+        True when ``<stem>.json`` was missing, ``<stem>.json.tmp`` is a
+        sidecar whose ``weights_sha256`` is that of ``<stem>.safetensors``,
+        and it was renamed into place (the pair is whole again); False,
+        touching nothing, otherwise.
+    """
+    s = stem(path)
+    w_path, j_path = s.with_name(s.name + ".safetensors"), s.with_name(s.name + ".json")
+    tmp = j_path.with_name(j_path.name + ".tmp")
+    if j_path.exists() or not (w_path.is_file() and tmp.is_file()):
+        return False
+    try:
+        pending = json.loads(tmp.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    if not isinstance(pending, dict) or pending.get("weights_sha256") != hashlib.sha256(w_path.read_bytes()).hexdigest():
+        return False
+    tmp.replace(j_path)
+    logger.warning("%s: a save had stopped before its last rename; its sidecar %s was put in place", s.name, tmp.name)
+    return True
 
 
 def _interrupted_save(j_path: Path, sha: str) -> str:

@@ -41,13 +41,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     ------
     ConfigError
         The config is invalid (reported before any work).
+    Exception
+        A region's failure, once the others have run and the table of
+        every region is printed.
     """
     from ..pipeline import load_config, run, summary_table
 
     cfg = load_config(args.config)  # every config error is reported before any work
     t0 = time.perf_counter()
-    with tile_progress([r.name for r in cfg.regions]) as bar:  # silent off a terminal, with -q or --no-progress
-        rows = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=bar, restart=getattr(args, "restart", False))
+    try:
+        with tile_progress([r.name for r in cfg.regions]) as bar:  # silent off a terminal, with -q or --no-progress
+            rows = run(cfg, workers=args.workers, scheduler=args.scheduler, progress=bar, restart=getattr(args, "restart", False))
+    except Exception as exc:  # a region failed, after the others ran: the table of every region first, then the error
+        if getattr(exc, "run_rows", None):
+            print(summary_table(exc.run_rows))
+        raise
     print(summary_table(rows))
     print(f"\noutputs in {cfg.output_root} ({time.perf_counter() - t0:.1f} s)")
     return 0

@@ -145,7 +145,46 @@ def load_config(path: str | os.PathLike | Mapping[str, Any], *, base: str | os.P
     report = problems.check(_load_report, raw)
     root = problems.check(_output_root, raw["output_root"], base_dir)
     problems.raise_if_any(source)
+    problems.check(_check_outputs_apart, regions, model, root)
+    problems.raise_if_any(source)
     return RunConfig(output_root=root, regions=regions, model=model, dask=dask_cfg, source=source, report=report)
+
+
+#: What a region writes into the output root: ``<name><suffix>`` (the store, its progress folder, model, segmenter, ...).
+OUTPUT_SUFFIXES = (".zarr", ".zarr.progress", ".model.json", ".model.safetensors", ".segmenter.json", ".segmenter.safetensors",
+                   ".metrics.json", ".report", ".log")
+
+
+def _pair_paths(stem: Path) -> list[Path]:
+    """A saved model's or segmenter's stem (or either file) and its two files."""
+    s = stem.with_suffix("") if stem.suffix in (".json", ".safetensors") else stem
+    return [s.with_name(s.name + ".json"), s.with_name(s.name + ".safetensors")]
+
+
+def _check_outputs_apart(regions: list[RegionConfig], model: dict[str, Any], root: Path) -> None:
+    """No region output may be an input, the loaded model or segmenter, lie inside one, or hold one.
+
+    ``--restart`` deletes a region's outputs, and a resume hashes its input
+    folders: an output that is (or is inside) an input would destroy the
+    input, or change its digest on every run.
+    """
+    inputs: list[tuple[Path, str]] = []
+    for rc in regions:
+        inputs += [(p, f"region {rc.name}'s input") for p in (*rc.s1, *rc.s2)]
+        if rc.classes.get("segmenter"):
+            inputs += [(p, f"region {rc.name}'s segmenter") for p in _pair_paths(Path(rc.classes["segmenter"]))]
+    if model.get("mode") == "load":
+        inputs += [(p, "the model loaded (model: path)") for p in _pair_paths(Path(model["path"]))]
+    inputs = [(p.resolve(), what) for p, what in inputs]
+    for rc in regions:
+        for suffix in OUTPUT_SUFFIXES:
+            out = (root / f"{rc.name}{suffix}").resolve()
+            for inp, what in inputs:
+                if out == inp or inp.is_relative_to(out) or out.is_relative_to(inp):
+                    relation = "is" if out == inp else "holds" if inp.is_relative_to(out) else "lies inside"
+                    raise _err(f"region {rc.name!r}", f"its output {str(out)!r} {relation} {what} {str(inp)!r}: "
+                               "--restart would delete it, and a resume would see its inputs change; expected outputs apart "
+                               "from the inputs: choose another output_root or region name")
 
 
 class Problems:

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._version import __version__
 from ..errors import ResumeError
 
 __all__ = ["check_record", "missing_tiles", "region_digest", "store_grid", "store_sizes", "tile_chunks", "tile_problems", "unreadable_arrays"]
@@ -84,7 +85,8 @@ def region_digest(rc: Any, model_cfg: dict[str, Any], cube_note: str | None = No
         ``config`` (the region's options but its files, and the ``model``
         section), ``inputs`` (the input files' paths and contents), ``model``
         (the files of a loaded model and segmenter), as SHA-256 hex
-        digests, and ``digest`` over the three.
+        digests, ``digest`` over the three, and the package ``version``
+        (a resume with another version is refused: one store, one version).
     """
     conf = {k: v for k, v in dataclasses.asdict(rc).items() if k not in ("s1", "s2")}  # which files: part of ``inputs``
     conf = json.loads(json.dumps({"region": conf, "model": model_cfg}, sort_keys=True, default=str))
@@ -103,6 +105,7 @@ def region_digest(rc: Any, model_cfg: dict[str, Any], cube_note: str | None = No
         h.update(_pair_digest(rc.classes["segmenter"]).encode())
     parts["model"] = h.hexdigest()
     parts["digest"] = hashlib.sha256("".join(parts[k] for k in ("config", "inputs", "model")).encode()).hexdigest()
+    parts["version"] = __version__  # tiles of two fusets_dl versions must not share a store
     return parts
 
 
@@ -123,6 +126,12 @@ def check_record(recorded: dict[str, Any], now: dict[str, str], region: str) -> 
     ResumeError
         Naming what changed and how to start over (``--restart``).
     """
+    if recorded.get("version") != now["version"]:
+        raise ResumeError(
+            f"region {region}: cannot resume: the region was started by fusets_dl {recorded.get('version') or 'of an older version'}, "
+            f"this is {now['version']}; its tiles would mix two versions' outputs under one version's attributes. Rerun with "
+            "--restart (run(..., restart=True)) to discard this region's outputs and start it again, or finish it with that version"
+        )
     if recorded.get("digest") == now["digest"]:
         return
     changed = [k for k in ("config", "inputs", "model") if recorded.get(k) != now[k]] or ["record"]

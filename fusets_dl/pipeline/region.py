@@ -22,6 +22,7 @@ from typing import Any
 import xarray as xr
 
 from .._logging import logger
+from .._safeio import finish_interrupted_save
 from ..errors import OutputError, ResumeError
 from ..readers.cube import RUN_DONE_FLAG, RUN_PROGRESS_SUFFIX
 from .config import RegionConfig, RunConfig, segment_config
@@ -66,9 +67,10 @@ def run_region(
     progress : callable, optional
         ``progress(region, tiles_done, tiles_total)`` after each tile.
     restart : bool
-        Discard the region's earlier outputs (store, progress, model,
-        metrics, report) and start it again, instead of refusing a resume
-        whose configuration, inputs or model changed.
+        When the region's configuration, inputs, model or fusets_dl version
+        changed since it was started: discard its earlier outputs (store,
+        progress, model, metrics, report) and start it again, instead of
+        refusing the resume. An unchanged region resumes.
 
     Returns
     -------
@@ -175,10 +177,24 @@ def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: P
             raise ResumeError(f"region {rc.name}: run record {str(record)!r} unreadable ({exc}); rerun with --restart") from exc
         check_record(recorded, digest, rc.name)
         return
+    if started and _unchanged(record, digest):  # --restart starts again only the regions whose record no longer matches
+        logger.info("region %s: --restart: unchanged since it started (configuration, inputs, model): resumed, not discarded",
+                    rc.name)
+        return
     if started:
         _discard_region(cfg, rc, store, progress_dir)
     progress_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(record, digest, indent=2)
+
+
+def _unchanged(record: Path, digest: dict[str, str]) -> bool:
+    """Whether the region's run record exists, is readable and matches this run (nothing to discard)."""
+    try:
+        recorded = json.loads(record.read_text())
+        check_record(recorded, digest, "")
+    except (OSError, ValueError, ResumeError):
+        return False
+    return True
 
 
 def _only_the_record(store: Path, progress_dir: Path, artefacts: list[Path]) -> bool:
@@ -198,8 +214,9 @@ def _discard_region(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir:
     shutil.rmtree(progress_dir, ignore_errors=True)
     for suffix in (".model.json", ".model.safetensors", ".segmenter.json", ".segmenter.safetensors", ".metrics.json"):
         output_path(cfg.output_root, rc.name, suffix).unlink(missing_ok=True)
-    for rep in cfg.output_root.glob(f"{rc.name}.report*"):
-        shutil.rmtree(rep) if rep.is_dir() else rep.unlink()
+    report = output_path(cfg.output_root, rc.name, ".report")  # that folder only: not a user's kept copy beside it
+    if report.is_dir() and not report.is_symlink():
+        shutil.rmtree(report)
     logger.warning("region %s: --restart: earlier outputs discarded", rc.name)
 
 
@@ -269,6 +286,7 @@ def _trained_once(cfg: RunConfig, rc: RegionConfig, suffix: str, load: Callable[
                   timings: dict[str, float], key: str) -> Any:
     """A region's trained artefact: reloaded when an earlier run saved it, else fitted, saved (before any tile) and timed."""
     stem = output_path(cfg.output_root, rc.name, suffix)
+    finish_interrupted_save(stem)  # a kill between the save's two renames: the pair made whole (it failed every resume)
     if Path(str(stem) + ".json").exists():
         logger.info("region %s: loading the %s trained by an earlier run", rc.name, suffix.lstrip("."))
         return load(stem)

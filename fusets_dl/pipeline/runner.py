@@ -43,8 +43,10 @@ def run(
     progress : callable, optional
         ``progress(region, tiles_done, tiles_total)`` after each tile.
     restart : bool
-        Start every region again (discarding its earlier outputs) instead
-        of refusing to resume one whose configuration, inputs or model changed.
+        Start again (discarding its earlier outputs) every region whose
+        configuration, inputs, model or fusets_dl version changed since it
+        was started, instead of refusing to resume it; unchanged regions
+        resume.
 
     Returns
     -------
@@ -55,14 +57,17 @@ def run(
     ------
     ConfigError
         The configuration, ``workers`` or ``scheduler`` is invalid (nothing was started).
-    ResumeError
-        A region's configuration, inputs or model changed since it was
-        started (without ``restart``), or its store path holds something
-        fusets_dl did not write.
     LockError
         Another run holds the output root.
-    OutputError
-        A tile could not be written.
+    Exception
+        The first region's failure, raised once the other regions have run
+        (a failing region no longer stops the ones after it): a bad input,
+        a ``ResumeError`` (its configuration, inputs or model changed since
+        it was started, without ``restart``; its store path holds something
+        fusets_dl did not write), an ``OutputError`` (a tile could not be
+        written). Its ``run_rows`` attribute holds every region's row
+        (``status`` ``"failed: <error>"`` for those that failed), and a note
+        names every failed region.
     """
     cfg = config if isinstance(config, RunConfig) else load_config(config)
     dask_cfg = dict(cfg.dask)
@@ -71,20 +76,30 @@ def run(
     if scheduler is not None:
         dask_cfg["scheduler"] = scheduler
     check_dask(dask_cfg, "run")
-    rows = []
+    rows: list[dict[str, Any]] = []
+    failed: list[tuple[str, Exception]] = []
     with output_lock(cfg.output_root), _dask_context(dask_cfg):
         for i, rc in enumerate(cfg.regions):
             with _region_log(output_path(cfg.output_root, rc.name, ".log")):
                 logger.info("run: region %d/%d %s", i + 1, len(cfg.regions), rc.name)
                 try:
                     row = run_region(cfg, rc, progress=progress, restart=restart)
-                except Exception as exc:  # the message of a reader deep inside does not say which region it was
+                except Exception as exc:  # one region's failure (its data, its resume) does not stop the others
                     logger.error("run: region %s (%d/%d) failed: %s: %s", rc.name, i + 1, len(cfg.regions), type(exc).__name__, exc)
-                    if hasattr(exc, "add_note"):
+                    if hasattr(exc, "add_note"):  # the message of a reader deep inside does not say which region it was
                         exc.add_note(f"while running region {rc.name!r} ({i + 1} of {len(cfg.regions)})")
-                    raise
+                    failed.append((rc.name, exc))
+                    rows.append({"region": rc.name, "status": f"failed: {type(exc).__name__}"})
+                    continue
                 logger.info("run: region %s %s in %s s", rc.name, row["status"], row.get("seconds"))
                 rows.append(row)
+    if failed:  # the first failure, raised once every region has run, with the rows of all and the other failures
+        first = failed[0][1]
+        if len(failed) > 1 and hasattr(first, "add_note"):
+            first.add_note(f"{len(failed)} of {len(cfg.regions)} regions failed: " + "; ".join(
+                f"{name} ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})" for name, exc in failed))
+        first.run_rows = rows  # type: ignore[attr-defined]
+        raise first
     return rows
 
 

@@ -173,3 +173,29 @@ def test_a_model_path_with_a_json_but_no_weights_is_refused_before_any_work(tmp_
     with pytest.raises(ConfigError, match=r"model path: model not found"):
         run(write_config(tmp_path, cfg))
     assert not (tmp_path / "out").exists()
+
+
+def test_outputs_that_are_or_hold_an_input_are_refused_before_any_work(tmp_path):
+    """``--restart`` deletes a region's outputs: they may not be an input, the loaded model, or hold or lie inside one."""
+    sample = find_sample()
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / "a.model.json").write_text("{}")
+    (root / "a.model.safetensors").write_bytes(b"")
+    cfg = sample_config(root)
+    cfg["model"] = {"mode": "load", "path": str(root / "a.model")}  # region a would write its model over the one it loads
+    with pytest.raises(ConfigError, match=r"region 'a'.*its output .*a\.model\.json' is the model loaded"):
+        load_config(cfg)
+    cfg = sample_config(root)
+    cfg["regions"][0]["s1"] = str(root / "a.zarr")  # an input Zarr where region a's store goes
+    (root / "a.zarr").mkdir()
+    with pytest.raises(ConfigError, match=r"its output .*a\.zarr' is region a's input"):
+        load_config(cfg)
+    cfg = sample_config(sample / "fusion_out")  # the output root inside an input folder? (the sample's files are inputs, not folders)
+    load_config(cfg)
+    folder_input = tmp_path / "tifs"
+    folder_input.mkdir()
+    cfg = sample_config(folder_input / "out")
+    cfg["regions"][0]["s2"] = str(folder_input)
+    with pytest.raises(ConfigError, match=r"lies inside region a's input"):
+        load_config(cfg)

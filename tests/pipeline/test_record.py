@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import fusets_dl as fdl
 from fusets_dl.errors import ResumeError, StoreExistsError
 from fusets_dl.pipeline import load_config, run
 from fusets_dl.pipeline.record import check_record, missing_tiles, region_digest, store_grid
@@ -144,13 +145,19 @@ def test_region_digest_parts_and_check_record(tmp_path):
     cfg = load_config(_one_region(tmp_path / "out"))
     rc = cfg.regions[0]
     d = region_digest(rc, cfg.model)
-    assert set(d) == {"config", "inputs", "model", "digest"} and all(len(v) == 64 for v in d.values())
+    assert set(d) == {"config", "inputs", "model", "digest", "version"}
+    assert all(len(d[k]) == 64 for k in ("config", "inputs", "model", "digest")) and d["version"] == fdl.__version__
     assert region_digest(rc, cfg.model) == d  # stable
     other = region_digest(rc, {**cfg.model, "train": {**cfg.model["train"], "seed": 1}})
     assert other["config"] != d["config"] and other["inputs"] == d["inputs"]
     check_record(d, d, "a")
     with pytest.raises(ResumeError, match=r"its configuration changed .*\(expected digest [0-9a-f]{16}\.\.\., found"):
         check_record(other, d, "a")
+    # another fusets_dl started it: one store, one version
+    with pytest.raises(ResumeError, match=r"started by fusets_dl 0\.0\.old, this is .*would mix two versions"):
+        check_record({**d, "version": "0.0.old"}, d, "a")
+    with pytest.raises(ResumeError, match=r"started by fusets_dl of an older version"):
+        check_record({k: v for k, v in d.items() if k != "version"}, d, "a")
 
 
 def test_a_store_without_its_root_metadata_is_rebuilt(reference, tmp_path):
@@ -236,3 +243,33 @@ def test_a_finished_region_with_older_markers_is_recorded_once_when_skipped(refe
         m.write_text(json.dumps({key: v for key, v in json.loads(m.read_text()).items() if key != "chunks"}))
     assert run(_one_region(root))[0]["status"] == "skipped (done)"
     assert all("chunks" in json.loads((progress / f"tile-{k:05d}").read_text()) for k in range(4))
+
+
+def test_restart_discards_only_changed_regions_and_no_file_of_the_user(reference, tmp_path):
+    """``--restart`` resumes a region whose record still matches; it deletes ``<name>.report`` itself, not a kept copy."""
+    root = _copy(reference, tmp_path)
+    kept = root / "a.report.2026-11-27-kept"
+    kept.mkdir()
+    (kept / "notes.md").write_text("mine")
+    (root / "a.reports-notes.txt").write_text("mine too")
+    before = (root / "a.model.json").stat().st_mtime_ns
+    rows = run(_one_region(root), restart=True)  # unchanged: resumed, nothing written again
+    assert rows[0]["status"] == "skipped (done)"
+    assert (root / "a.model.json").stat().st_mtime_ns == before
+    rows = run(_one_region(root, freq="10D"), restart=True)  # changed: discarded and run again
+    assert rows[0]["written"] == 4 and (root / "a.model.json").stat().st_mtime_ns != before
+    assert (kept / "notes.md").read_text() == "mine" and (root / "a.reports-notes.txt").read_text() == "mine too"
+
+
+def test_a_save_stopped_between_its_renames_is_finished_not_trained_again(reference, tmp_path):
+    """A kill between the weights' and the sidecar's rename left weights without ``.json``: every resume trained, then failed."""
+    root = _copy(reference, tmp_path)
+    shutil.rmtree(root / "a.zarr")
+    for p in (root / "a.zarr.progress").iterdir():
+        if p.name != "RECORD.json":
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    (root / "a.model.json").rename(root / "a.model.json.tmp")
+    rows = run(_one_region(root))
+    assert rows[0]["status"] == "done" and (root / "a.model.json").exists() and not (root / "a.model.json.tmp").exists()
+    assert "train" not in json.loads((root / "a.metrics.json").read_text())["timings_s"]  # loaded, not trained again
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")

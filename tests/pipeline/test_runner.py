@@ -48,3 +48,24 @@ def test_summary_table_has_a_line_per_region():
     lines = table.splitlines()
     assert lines[0].startswith("| region | status | tiles |") and lines[1].startswith("|---|")
     assert lines[2].startswith("| a | done | 4 |") and lines[3].startswith("| b | skipped (done) |")
+
+
+def test_a_failing_region_does_not_stop_the_others(tmp_path, capsys):
+    """The first region's failure is raised once the others have run, with every region's row; the CLI prints the table."""
+    import pytest
+
+    from fusets_dl.cli import main
+    from fusets_dl.errors import DimensionError
+    from tests.pipeline.helpers import write_config
+
+    cfg = sample_config(tmp_path / "out", report=False)
+    cfg["regions"][0]["time_range"] = ["2030-01-01", "2030-12-31"]  # region a: no date there
+    with pytest.raises(DimensionError) as err:
+        run(cfg)
+    rows = err.value.run_rows
+    assert [r["region"] for r in rows] == ["a", "b"] and rows[0]["status"] == "failed: DimensionError" and rows[1]["status"] == "done"
+    assert (tmp_path / "out" / "b.zarr").exists()
+    capsys.readouterr()
+    assert main(["-q", "run", str(write_config(tmp_path, cfg))]) != 0  # b is skipped (done), a fails again: the table first
+    out = capsys.readouterr().out
+    assert "| a | failed: DimensionError |" in out and "| b | skipped (done) |" in out
