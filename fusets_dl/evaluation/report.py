@@ -324,7 +324,10 @@ def _report_metrics(rep: Report, metrics: Mapping[str, Any]) -> None:
         rep.table("What survived each mask", funnel_rows(metrics["funnel"]))
     if metrics.get("model_metrics"):
         rep.heading("Model")
-        rep.table("Held-out metrics (spatial blocks), with the training fit for comparison", metrics_rows(metrics["model_metrics"]))
+        loaded = metrics.get("model_loaded_from")  # a model trained elsewhere: its numbers are of its own training data
+        title = (f"The loaded model's held-out metrics on its own training data ({loaded}), not on this region"
+                 if loaded else "Held-out metrics (spatial blocks), with the training fit for comparison")
+        rep.table(title, metrics_rows(metrics["model_metrics"]))
     if metrics.get("timings_s"):
         rep.table("Stage timings (s)", {k: round(float(v), 2) for k, v in metrics["timings_s"].items()})
 

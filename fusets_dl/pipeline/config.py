@@ -558,6 +558,10 @@ def _load_model(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     if mode == "load":
         if "path" not in model:
             raise _err("model", "mode 'load' needs a 'path'")
+        set_here = [k for k in ("features", "train") if model.get(k)]
+        if set_here:  # they would be silently ignored: the loaded model has its own
+            raise _err("model", f"mode 'load' uses the saved model as it is; expected no {' or '.join(set_here)} (they set the "
+                       "training of mode 'train'), found them: remove them, or train with mode 'train'")
         if not isinstance(model["path"], str) or not model["path"].strip():
             raise _err("model path", f"expected the path of a saved model, found {model['path']!r}")
         mp = _resolve(model["path"], base_dir)

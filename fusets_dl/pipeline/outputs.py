@@ -59,7 +59,7 @@ def write_json_atomic(path: Path, value: Any, **dumps_kw: Any) -> None:
     tmp.replace(path)
 
 
-def region_stats(store: Path) -> dict[str, Any]:
+def region_stats(store: Path, keep: list[int] | None = None) -> dict[str, Any]:
     """Shares of observed, predicted and missing values and the mean number of seasons of a written store.
 
     Counted chunk by chunk (the store's chunks, a few at a time), so memory
@@ -70,6 +70,10 @@ def region_stats(store: Path) -> dict[str, Any]:
     ----------
     store : Path
         A region's Zarr store (with ``source`` and ``n_seasons``).
+    keep : list of int, optional
+        The classes phenology ran on (``classes.keep``): the mean number of
+        seasons is over their pixels only (the others hold no season by
+        construction, not because none was found).
 
     Returns
     -------
@@ -81,15 +85,19 @@ def region_stats(store: Path) -> dict[str, Any]:
 
     with xr.open_zarr(store, decode_coords="all") as ds:
         src = ds["source"].data
-        n = ds["n_seasons"].data
-        # integer counts (exact), and the season sum in float64 (exact for counts; NaN stays NaN)
-        observed, predicted, missing, seasons = dask.compute((src == 0).sum(), (src == 1).sum(), (src == 3).sum(), n.astype(np.float64).sum())
-    size, pixels = max(src.size, 1), max(n.size, 1)
+        n = ds["n_seasons"].data.astype(np.float64)  # float64: exact for counts; a declared fill value reads as NaN
+        if keep and "class" in ds:
+            import dask.array as da
+
+            n = da.where(da.isin(ds["class"].data, list(keep)), n, np.nan)
+        observed, predicted, missing, seasons, counted = dask.compute(
+            (src == 0).sum(), (src == 1).sum(), (src == 3).sum(), np.nansum(n), np.isfinite(n).sum())
+    size = max(src.size, 1)
     return {
         "observed": round(float(observed) / size, 3),
         "predicted": round(float(predicted) / size, 3),
         "missing": round(float(missing) / size, 3),
-        "mean_seasons": round(float(seasons) / pixels, 2),
+        "mean_seasons": round(float(seasons) / max(int(counted), 1), 2),
     }
 
 

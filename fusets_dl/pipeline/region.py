@@ -113,7 +113,7 @@ def run_region(
         logger.warning("region %s: marked complete but %s: redoing what is missing or damaged", rc.name, why)
         done_flag.unlink()
     timings: dict[str, float] = {}
-    cube, summary = _region_cube(rc, cube, timings)
+    cube, summary = _region_cube(rc, cube, timings, _reads_cloudy(cfg))
     scratch = progress_dir / _STAGED
     try:
         if _trains(cfg, rc):  # training reads the cube twice and the tiles once more: compute it once
@@ -131,16 +131,19 @@ def run_region(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     logger.info("region %s: stage timings (s) %s", rc.name, {k: round(v, 2) for k, v in timings.items()})
-    stats = region_stats(store)
+    stats = region_stats(store, rc.classes.get("keep") if segmenter is not None else None)
     metrics = {"region": rc.name, "funnel": summary, "model_sha256": model.sha256, "model_metrics": model.metrics,
                "tiles": len(tiles), "tiles_written_now": written, "timings_s": timings, "output": stats}
+    if cfg.model["mode"] == "load":
+        metrics["model_loaded_from"] = str(cfg.model["path"])
     if segmenter is not None:
         metrics["phenology_by_class"] = class_summary(store, rc.classes.get("keep"))
     write_json_atomic(output_path(cfg.output_root, rc.name, ".metrics.json"), metrics, indent=2, default=float)
     if cfg.report:
         _write_report(cfg, rc, store, metrics)
-    row = {"tiles": len(tiles), "written": written, "seconds": round(sum(timings.values()), 1),
-           "test_r2": round(float(model.metrics.get("test", {}).get("r2", float("nan"))), 3), **stats}
+    # the held-out R2 of a model trained on this region; a loaded model's is of its own training site: not this region's
+    test_r2 = float("nan") if cfg.model["mode"] == "load" else float(model.metrics.get("test", {}).get("r2", float("nan")))
+    row = {"tiles": len(tiles), "written": written, "seconds": round(sum(timings.values()), 1), "test_r2": round(test_r2, 3), **stats}
     write_json_atomic(done_flag, row)  # last: the region is done only once everything above is written
     return {"region": rc.name, "status": "done", **row}
 
@@ -259,25 +262,38 @@ def _write_marker(progress_dir: Path, k: int, ys: slice, xs: slice, chunks: dict
     write_json_atomic(_marker(progress_dir, k), {"y": [ys.start, ys.stop], "x": [xs.start, xs.stop], "chunks": chunks})
 
 
-def _region_cube(rc: RegionConfig, cube: xr.Dataset | None, timings: dict[str, float]) -> tuple[xr.Dataset, dict[str, Any]]:
+def _reads_cloudy(cfg: RunConfig) -> bool:
+    """Whether the run's model reads the cloudy NDVI (``FeatureSpec(cloudy_input=True)``): the cube must keep it."""
+    from ..features import FeatureSpec
+
+    if cfg.model["mode"] == "load":
+        from ..models import load_model
+
+        return bool(getattr(getattr(load_model(cfg.model["path"]), "spec", None), "cloudy_input", False))
+    return FeatureSpec.from_dict(cfg.model.get("features") or {}).cloudy_input
+
+
+def _region_cube(rc: RegionConfig, cube: xr.Dataset | None, timings: dict[str, float],
+                 keep_cloudy: bool = False) -> tuple[xr.Dataset, dict[str, Any]]:
     """The region's fusion cube and its funnel summary (opened and aligned unless given), timed."""
     t0 = time.perf_counter()
     if cube is None:
-        cube, summary = _open_region(rc)
+        cube, summary = _open_region(rc, keep_cloudy)
     else:
         summary = {"source": "in-memory cube"}
     timings["open+align"] = time.perf_counter() - t0
     return cube, summary
 
 
-def _open_region(rc: RegionConfig) -> tuple[xr.Dataset, dict[str, Any]]:
+def _open_region(rc: RegionConfig, keep_cloudy: bool = False) -> tuple[xr.Dataset, dict[str, Any]]:
     from ..alignment import align, summarise
     from ..readers import open_s1, open_s2
 
     chunks = {"y": rc.chunk, "x": rc.chunk}
     s1 = open_s1([str(p) for p in rc.s1] if len(rc.s1) > 1 else rc.s1[0], chunks=chunks, units=rc.s1_units, time_range=rc.time_range, bbox=rc.bbox)
     s2 = open_s2([str(p) for p in rc.s2] if len(rc.s2) > 1 else rc.s2[0], chunks={"y": rc.chunk * 2, "x": rc.chunk * 2}, time_range=rc.time_range, bbox=rc.bbox, harmonize=rc.harmonize)
-    cube = align(s1, s2, tolerance=rc.tolerance, outlier_filter=rc.outlier_filter)
+    # a model reading the cloudy NDVI needs it kept (without it, it predicted from its baseline: up to 0.08 off, silently)
+    cube = align(s1, s2, tolerance=rc.tolerance, outlier_filter=rc.outlier_filter, keep_cloudy=keep_cloudy)
     cube = cube.chunk({"time": -1, "y": rc.chunk, "x": rc.chunk})
     return cube, summarise(cube)
 

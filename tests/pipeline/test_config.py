@@ -20,6 +20,7 @@ from tests.pipeline.helpers import sample_config, write_config
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "speed": 3}]}, r"region 'x': unknown keys \['speed'\]"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tile_size": "big"}]}, r"region 'x' tile_size: expected an integer"),
         ({"model": {"mode": "load", "path": "missing_model"}}, r"model path: model not found"),
+        ({"model": {"mode": "load", "path": "m", "train": {"max_epochs": 3}}}, r"mode 'load' uses the saved model as it is; expected no train"),
         ({"model": {"mode": "train", "train": {"epochs": 3}}}, r"TrainConfig: unknown keys \['epochs'\]"),
         ({"regions": [{"name": "../escape", "s1": "S1", "s2": "S2"}]}, r"name: expected letters"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "harmonize": "yes"}]}, r"region 'x' harmonize: expected 'auto', true or false, found 'yes'"),

@@ -36,3 +36,9 @@ def test_region_stats_counts_chunk_by_chunk_exactly(tmp_path):
     ds = xr.Dataset({"source": (("time", "y", "x"), source), "n_seasons": (("y", "x"), n_seasons)})
     ds.chunk({"time": 1, "y": 3, "x": 2}).to_zarr(tmp_path / "s.zarr")
     assert region_stats(tmp_path / "s.zarr") == {"observed": 0.425, "predicted": 0.325, "missing": 0.225, "mean_seasons": 1.6}
+    # phenology on the kept classes only: the mean over their pixels (the others hold no season by construction)
+    cls = np.array([1, 1, 2, 2, 2] * 4, dtype=np.int16).reshape(4, 5)
+    ds.assign(**{"class": (("y", "x"), cls)}).chunk({"time": 1, "y": 3, "x": 2}).to_zarr(tmp_path / "c.zarr")
+    kept = n_seasons[cls == 1].astype(float)
+    assert region_stats(tmp_path / "c.zarr", keep=[1])["mean_seasons"] == round(kept.mean(), 2)
+    assert region_stats(tmp_path / "c.zarr")["mean_seasons"] == 1.6

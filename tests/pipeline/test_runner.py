@@ -69,3 +69,34 @@ def test_a_failing_region_does_not_stop_the_others(tmp_path, capsys):
     assert main(["-q", "run", str(write_config(tmp_path, cfg))]) != 0  # b is skipped (done), a fails again: the table first
     out = capsys.readouterr().out
     assert "| a | failed: DimensionError |" in out and "| b | skipped (done) |" in out
+
+
+def test_a_model_reading_the_cloudy_ndvi_gets_it_in_a_batch_run(tmp_path):
+    """``FeatureSpec(cloudy_input=True)``: the region's cube keeps the cloudy NDVI (before: training failed after open and align,
+    and a loaded such model predicted silently from its baseline)."""
+    cfg = sample_config(tmp_path / "out", report=False)
+    cfg["regions"] = cfg["regions"][:1]
+    cfg["model"] = {"mode": "train", "features": {"groups": ["sar", "time", "optical"], "cloudy_input": True},
+                    "train": {"max_epochs": 2, "hidden": [16], "seed": 0, "block_size": 8}}
+    rows = run(cfg)
+    assert rows[0]["status"] == "done"
+    from fusets_dl.models import load_model
+
+    assert load_model(tmp_path / "out" / "a.model").spec.cloudy_input
+
+
+def test_a_loaded_model_claims_no_held_out_score_on_the_region(tmp_path):
+    """``mode: load``: the row's test_r2 is not the model's own test score, and the report says whose numbers it shows."""
+    import math
+
+    first = sample_config(tmp_path / "first")
+    first["regions"] = first["regions"][:1]
+    run(first)
+    cfg = sample_config(tmp_path / "second")
+    cfg["regions"] = [{**cfg["regions"][1], "name": "c"}]
+    cfg["model"] = {"mode": "load", "path": str(tmp_path / "first" / "a.model")}
+    rows = run(cfg)
+    assert rows[0]["status"] == "done" and math.isnan(rows[0]["test_r2"])
+    md = (tmp_path / "second" / "c.report" / "report.md").read_text()
+    assert "The loaded model's held-out metrics on its own training data" in md
+    assert json.loads((tmp_path / "second" / "c.metrics.json").read_text())["model_loaded_from"].endswith("a.model")
