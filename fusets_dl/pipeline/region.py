@@ -212,7 +212,9 @@ def _discard_region(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir:
     from ..writers import check_replaceable
 
     if store.exists() or store.is_symlink():
-        check_replaceable(store, f"region {rc.name} --restart")
+        # a store of this region (its run record is there) that an interrupted --restart left without its root metadata
+        if not ((progress_dir / _RECORD).exists() and _broken_store_of_ours(store)):
+            check_replaceable(store, f"region {rc.name} --restart")
         shutil.rmtree(store)
     shutil.rmtree(progress_dir, ignore_errors=True)
     for suffix in (".model.json", ".model.safetensors", ".segmenter.json", ".segmenter.safetensors", ".metrics.json"):

@@ -273,3 +273,12 @@ def test_a_save_stopped_between_its_renames_is_finished_not_trained_again(refere
     assert rows[0]["status"] == "done" and (root / "a.model.json").exists() and not (root / "a.model.json.tmp").exists()
     assert "train" not in json.loads((root / "a.metrics.json").read_text())["timings_s"]  # loaded, not trained again
     assert_same_stores(reference / "a.zarr", root / "a.zarr")
+
+
+def test_a_restart_interrupted_while_deleting_can_restart_again(reference, tmp_path):
+    """``--restart`` killed mid-delete left the store without its root metadata; a second ``--restart`` refused it as not ours."""
+    root = _copy(reference, tmp_path)
+    (root / "a.zarr" / "zarr.json").unlink()
+    shutil.rmtree(root / "a.zarr" / "NDVI")
+    rows = run(_one_region(root, freq="10D"), restart=True)  # changed: discarded (what is left of the store too), run again
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 4
