@@ -163,15 +163,17 @@ def test_full_disk_fails_cleanly_and_resumes_to_identical_output(tmp_path, monke
 
     monkeypatch.setattr(xr.Dataset, "to_zarr", failing)
     root = tmp_path / "full"
-    with pytest.raises(OutputError, match=r"region a: writing tile 3/4 .*No space left on device.*rerun to resume"):
+    with pytest.raises(OutputError, match=r"region a: writing tile 3/4 .*No space left on device.*rerun to resume") as err:
         run(_config(root))
+    # region a failed; b still ran (a failing region does not stop the others), and the error carries both rows
+    assert [r["status"] for r in err.value.run_rows] == ["failed: OutputError", "done"]
     marked = sorted(p.name for p in (root / "a.zarr.progress").glob("tile-*"))
     # the complete tiles are kept; tiles run concurrently, so tile 4 may have finished (and been marked) too
     assert marked[:2] == ["tile-00000", "tile-00001"] and "tile-00002" not in marked
     assert not (root / ".fusets-dl.lock").exists()
     monkeypatch.setattr(xr.Dataset, "to_zarr", real)
     rows = run(_config(root))
-    assert [r["status"] for r in rows] == ["done", "done"]
+    assert [r["status"] for r in rows] == ["done", "skipped (done)"]
     for name in ("a", "b"):
         _assert_same(ref / f"{name}.zarr", root / f"{name}.zarr")
 

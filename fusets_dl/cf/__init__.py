@@ -120,6 +120,10 @@ def _attrs_of(entry: Mapping[str, Any], fields: Mapping[str, Any] | None) -> dic
     attrs = {k: copy.deepcopy(v) for k, v in entry.items() if k not in _META_KEYS}
     if "flag_values" in attrs and "dtype" in entry:
         attrs["flag_values"] = np.asarray(attrs["flag_values"], dtype=entry["dtype"])
+    if "dtype" in entry and np.issubdtype(np.dtype(entry["dtype"]), np.integer):
+        for key in ("valid_min", "valid_max"):  # CF: of the variable's type (a bare 0 would be int64 in netCDF)
+            if key in attrs:
+                attrs[key] = np.asarray(attrs[key], dtype=entry["dtype"])[()]
     if fields:
         attrs = {k: v.format(**fields) if isinstance(v, str) else v for k, v in attrs.items()}
     return attrs

@@ -5,7 +5,9 @@ The helpers here are shared by the readers of this subpackage only.
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -411,15 +413,49 @@ def _time_as_one_chunk(ds: xr.Dataset, what: str) -> xr.Dataset:
 
 
 def _subset(ds: xr.Dataset, time_range: tuple[Any, Any] | None, bbox: Sequence[float] | None, what: str) -> xr.Dataset:
-    """Dates within ``time_range`` (inclusive) and pixels within ``bbox`` (data CRS)."""
+    """Dates within ``time_range`` (inclusive, see :func:`_range_end`) and pixels within ``bbox`` (data CRS)."""
     if time_range is not None:
-        t0, t1 = (pd.Timestamp(t) if t is not None else None for t in time_range)
+        start, end = time_range
+        t0 = pd.Timestamp(start) if start is not None else None
+        t1 = _range_end(end) if end is not None else None
         ds = ds.sel(time=slice(t0, t1))
         if ds.sizes["time"] == 0:
             raise DimensionError(f"{what}: no dates left in time_range {time_range}")
     if bbox is not None:
         ds = _clip_bbox(ds, bbox, what)
     return ds
+
+
+def _range_end(end: Any) -> pd.Timestamp:
+    """The last instant the end of a ``time_range`` includes.
+
+    An end without a time of day (``"2021-03-02"``, ``datetime.date``,
+    ``np.datetime64("2021-03-02")``) includes that whole day, to its last
+    nanosecond: an acquisition at 22:10 that day is kept, as the docs and
+    phenology's ``period`` have it; a coarser one (``"2021-03"``,
+    ``"2021"``) its whole month or year, as pandas' partial dates select.
+    An end with a time of day (``"2021-03-02T12:00"``, ``datetime``,
+    ``pd.Timestamp``, even at midnight) is inclusive to that instant.
+    """
+    if isinstance(end, _dt.datetime):  # pd.Timestamp too: an instant, whatever its time of day
+        return pd.Timestamp(end)
+    if isinstance(end, _dt.date):
+        return pd.Timestamp(end) + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    if isinstance(end, np.datetime64):
+        unit = np.datetime_data(end.dtype)[0]
+        if unit in ("D", "W", "M", "Y") and not np.isnat(end):
+            return pd.Timestamp(end + np.timedelta64(1, unit)) - pd.Timedelta(1, "ns")
+        return pd.Timestamp(end)
+    if isinstance(end, str):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. "dropping the time zone": a zone means a time of day, see below
+                period = pd.Period(end.strip())
+        except (ValueError, TypeError, OverflowError):
+            period = None
+        if period is not None and period.end_time - period.start_time >= pd.Timedelta(days=1) - pd.Timedelta(1, "ns"):
+            return period.end_time  # a day (or month, year) without a time of day: all of it
+    return pd.Timestamp(end)
 
 
 def _clip_bbox(ds: xr.Dataset, bbox: Sequence[float], what: str) -> xr.Dataset:

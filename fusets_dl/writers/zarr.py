@@ -142,10 +142,20 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
     dict
         ``{variable: {"chunks": ..., "compressors": [...]}}``; datetime
         variables are stored as float64 in their own encoding's units, else
-        days since 1970-01-01; an integer
-        CF flag variable with a ``missing`` meaning (``source``) gets that
-        value as its Zarr v3 fill value, so chunks never written read as
-        missing (not as flag 0, observed).
+        days since 1970-01-01. Integer counts and flags get a fill value, so
+        that a chunk never written (a layout written with ``compute=False``
+        and filled tile by tile, interrupted) does not read as a real value
+        (see :func:`_unwritten_fill`): in Zarr v3 as the array's fill value
+        only (no CF ``_FillValue``: xarray reads it as a value, the dtype
+        stays integer): ``source`` reads 3 ("missing"), the phenology counts
+        and flags (``n_seasons``, ``n_main_seasons``, ``is_main``,
+        ``sos_extrapolated``, ``eos_extrapolated``) -1, below their
+        ``valid_min`` 0. In Zarr v2, where xarray takes an array's fill
+        value for a CF ``_FillValue`` (a mask), only a value no data take,
+        the one below ``valid_min``, is declared so: those phenology
+        variables read as float with NaN where never written (their
+        written values unchanged); ``source`` gets none there (its
+        "missing" 3 is a value the data take, which a mask would hide).
     """
     enc: dict[str, dict[str, Any]] = {}
     if zarr_format == 3:
@@ -164,14 +174,74 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
         else:
             chunks = tuple(min(n, default_chunk) if d in ("y", "x") else n for d, n in zip(var.dims, var.shape, strict=True))
         enc[str(name)] = {"chunks": chunks, **comp}
-        missing = _missing_flag(var)
-        if missing is not None and zarr_format == 3:
-            # a chunk not written yet (a layout written with compute=False, filled by region writes) reads as
-            # "missing", not as the flag 0 ("observed"); the Zarr fill value only, no CF _FillValue (no masking)
-            enc[str(name)]["fill_value"] = missing
+        # a chunk not written yet (a layout written with compute=False, filled by region writes) must not read as a
+        # count or flag 0 ("observed", "minor", no season)
+        if zarr_format == 3:
+            fill = _unwritten_fill(var)
+            if fill is not None:  # the Zarr fill value only, no CF _FillValue: no masking, the dtype stays integer
+                enc[str(name)]["fill_value"] = fill
+        else:
+            fill = _below_valid_min(var)
+            if fill is not None and "_FillValue" not in var.attrs:  # v2: xarray's only fill value is a CF _FillValue (a mask)
+                enc[str(name)]["_FillValue"] = fill
         if np.issubdtype(var.dtype, np.datetime64):  # a unit the variable carries (time bounds share their time's) is kept
             enc[str(name)].update({"units": var.encoding.get("units", "days since 1970-01-01"), "dtype": "float64"})
     return enc
+
+
+def _unwritten_fill(var: xr.DataArray) -> int | None:
+    """What a chunk of ``var`` never written reads as in a Zarr v3 store: not a valid count or flag, or None.
+
+    Parameters
+    ----------
+    var : xarray.DataArray
+        A variable to write, with its CF attributes.
+
+    Returns
+    -------
+    int or None
+        For an integer variable: the value of its ``missing`` flag meaning
+        (``source``: 3), else the value just below an integer ``valid_min``
+        (the phenology counts and flags, ``valid_min`` 0: -1, which CF
+        reads as out of the valid range); None for the others (floats are
+        NaN where never written, xarray's default).
+    """
+    missing = _missing_flag(var)
+    return missing if missing is not None else _below_valid_min(var)
+
+
+def _below_valid_min(var: xr.DataArray, dtype: Any = None) -> int | None:
+    """``valid_min - 1`` of an integer variable (of ``dtype``, default its own) with an integer ``valid_min``, else None.
+
+    None too when ``valid_min - 1`` does not fit the dtype (``valid_min`` 0 of an unsigned type).
+    """
+    dtype = np.dtype(var.dtype if dtype is None else dtype)
+    vmin = var.attrs.get("valid_min")
+    if vmin is None or isinstance(vmin, bool) or not np.issubdtype(dtype, np.integer):
+        return None
+    v = np.asarray(vmin)
+    if v.ndim != 0 or v.dtype.kind not in "iu":
+        return None
+    fill = int(v) - 1
+    return fill if np.iinfo(dtype).min <= fill <= np.iinfo(dtype).max else None
+
+
+def _masked_integers(var: xr.DataArray) -> xr.DataArray | None:
+    """A count or flag that xarray decoded to floats with NaN (read from a Zarr v2 store, whose fill value is a mask)
+    as its integers again, NaN as the fill value below ``valid_min`` (-1); None for any other variable.
+
+    Without this a v2 store opened and written again would store the phenology counts and flags as float32.
+    """
+    enc = var.encoding
+    if var.dtype.kind != "f" or "dtype" not in enc or "scale_factor" in enc or "add_offset" in enc:
+        return None
+    dtype = np.dtype(enc["dtype"])
+    fill = _below_valid_min(var, dtype)
+    if fill is None or enc.get("_FillValue") is None or int(enc["_FillValue"]) != fill:
+        return None
+    out = var.fillna(fill).astype(dtype)
+    out.encoding = {k: v for k, v in enc.items() if k not in ("_FillValue", "dtype", "missing_value")}
+    return out
 
 
 def _missing_flag(var: xr.DataArray) -> int | None:
@@ -359,6 +429,10 @@ def to_zarr(
     out = _with_cf(ds).copy(deep=False)  # own Variable objects: the attributes and encodings below stay off ``ds``
     out.attrs = _json_attrs({**out.attrs, **(provenance or {})}, "global")
     out.attrs.setdefault("fusets_dl_version", provenance_attrs()["fusets_dl_version"])
+    for name in list(out.data_vars):
+        ints = _masked_integers(out[name])
+        if ints is not None:
+            out[name] = ints
     enc = encoding_for(out, zarr_format=zarr_format, clevel=clevel)
     for name, var in out.variables.items():
         var.attrs = _json_attrs(var.attrs, f"variable {str(name)!r}")  # attributes must be JSON for Zarr

@@ -142,3 +142,14 @@ def test_apply_cf_refuses_unknown_groups_and_variables():
         apply_cf(_ds(), "nope")
     with pytest.raises(ConfigError, match=r"\['NDVI_sd'\] not in group 'reconstruct'"):
         apply_cf(_ds(), "reconstruct", NDVI_sd={"a": 1})
+
+
+@pytest.mark.parametrize("var", ["n_seasons", "n_main_seasons", "is_main", "sos_extrapolated", "eos_extrapolated"])
+def test_phenology_counts_and_flags_declare_the_value_of_tiles_never_written(var):
+    """valid_min 0 in the variable's dtype (CF: -1, the Zarr fill value, is out of range) and a comment saying so;
+    the flags keep their two values."""
+    attrs = cf_attrs(f"phenology.{var}")
+    assert attrs["valid_min"] == 0 and attrs["valid_min"].dtype == np.int8
+    assert attrs["comment"].startswith("-1 (below valid_min") and "never written" in attrs["comment"]
+    if "flag_values" in attrs:
+        assert attrs["flag_values"].tolist() == [0, 1]

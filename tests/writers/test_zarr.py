@@ -205,3 +205,106 @@ def test_time_bounds_keep_the_unit_of_their_time(small_scene, tmp_path):
     assert raw["time"].attrs["units"] == raw["time_bnds"].attrs["units"] == "seconds since 1970-01-01"
     back = xr.open_zarr(tmp_path / "p.zarr")
     np.testing.assert_array_equal(back["time_bnds"].values, cube["time_bnds"].values)
+
+
+#: The phenology's integer counts and flags (int8): a tile never written must not read as 0 seasons, "minor", "measured".
+_PHENO_INTS = ("n_seasons", "n_main_seasons", "is_main", "sos_extrapolated", "eos_extrapolated")
+
+
+def _phenology(ny=8, nx=8):
+    """A real phenology output (attributes from the CF table): two years of seasons, flat pixels with none."""
+    import pandas as pd
+
+    t = pd.date_range("2021-01-01", "2022-12-31", freq="5D")
+    days = np.asarray((t - t[0]).days, np.float64)
+    amp = np.random.default_rng(0).uniform(0.2, 0.6, (ny, nx))
+    amp[::3, ::3] = 0.0  # no season: n_seasons 0 in every tile
+    nd = 0.2 + amp[None] * np.clip(np.sin(2 * np.pi * (days[:, None, None] - 60) / 365), 0, None)
+    da_ = xr.DataArray(nd.astype(np.float32), dims=("time", "y", "x"), name="NDVI",
+                       coords={"time": t, "y": 100.0 - 10 * np.arange(ny), "x": 10.0 * np.arange(nx)})
+    return fdl.phenology(da_, max_seasons=3)
+
+
+def _write_tiles(ph, store, tiles):
+    """Tiles written into a layout as the region pipeline writes them (``region=``, ``mode="r+"``)."""
+    for ys, xs in tiles:
+        tile = ph.isel(y=ys, x=xs)
+        tile = tile.drop_vars([v for v in tile.variables if not set(tile[v].dims) & {"y", "x"}])
+        tile.to_zarr(store, region={"y": ys, "x": xs}, mode="r+", write_empty_chunks=True)
+
+
+@pytest.mark.parametrize("fmt", [3, 2])
+def test_phenology_counts_and_flags_of_tiles_never_written_read_as_missing(tmp_path, fmt):
+    """REPRO hunt20run item 11: a region run killed after its first tile; plain xarray read n_seasons 0,
+    n_main_seasons 0, is_main 0 ("minor"), sos_extrapolated 0 ("measured") in the tiles never written.
+    v3: they read -1, below the declared valid_min 0 (the dtype stays int8); v2 (whose fill value xarray reads as a
+    CF _FillValue): NaN. The written tiles read back the in-memory values either way."""
+    ph = _phenology().chunk({"y": 4, "x": 4})
+    assert all(ph[v].dtype == np.int8 for v in _PHENO_INTS) and (ph["n_seasons"].values == 0).any()
+    store = fdl.to_zarr(ph, tmp_path / "p.zarr", zarr_format=fmt, compute=False)
+    _write_tiles(ph, store, [(slice(0, 4), slice(0, 4)), (slice(4, 8), slice(4, 8))])  # two of four tiles
+    written = np.zeros((8, 8), bool)
+    written[:4, :4] = written[4:, 4:] = True
+    back = xr.open_zarr(store)
+    for v in _PHENO_INTS:
+        got, want = back[v].values, ph[v].values
+        np.testing.assert_array_equal(got[..., written], want[..., written], err_msg=v)
+        assert back[v].attrs["valid_min"] == 0 and "never written" in back[v].attrs["comment"], v
+        if fmt == 3:
+            assert back[v].dtype == np.int8 and (got[..., ~written] == -1).all(), v
+        else:
+            assert back[v].dtype == np.float32 and np.isnan(got[..., ~written]).all(), v
+            raw = xr.open_zarr(store, mask_and_scale=False)[v]  # the stored integers
+            assert raw.dtype == np.int8 and (raw.values[..., ~written] == -1).all(), v
+    assert back["los"].isnull().values[..., ~written].all()  # floats: NaN, as before
+    # the flags of the tiles written are the in-memory ones, 0 included
+    assert (back["is_main"].values[..., written] == 0).any() and (back["n_seasons"].values[written] == 0).any()
+
+
+def test_a_complete_phenology_store_reads_back_exactly(tmp_path):
+    """A store written at once (v3) or every tile of a layout: the counts and flags keep their dtype and values."""
+    ph = _phenology().chunk({"y": 4, "x": 4})
+    whole = xr.open_zarr(fdl.to_zarr(ph, tmp_path / "a.zarr"))
+    layout = fdl.to_zarr(ph, tmp_path / "b.zarr", compute=False)
+    _write_tiles(ph, layout, [(slice(i, i + 4), slice(j, j + 4)) for i in (0, 4) for j in (0, 4)])
+    tiled = xr.open_zarr(layout)
+    from fusets_dl.readers.cube import open_store
+
+    for back in (whole, tiled, open_store(layout)):
+        for v in _PHENO_INTS:
+            assert back[v].dtype == np.int8
+            np.testing.assert_array_equal(back[v].values, ph[v].values)
+            assert back[v].encoding["fill_value"] == -1 and "_FillValue" not in back[v].attrs
+
+
+@pytest.mark.parametrize(("src", "dst"), [(2, 3), (3, 2), (2, 2)])
+def test_a_phenology_store_of_either_format_written_again_keeps_its_integers(tmp_path, src, dst):
+    """A v2 store's counts and flags decode to float with NaN (its fill value is a mask): written again they are
+    int8 again, NaN as -1 (a tile never written stays recognisable)."""
+    ph = _phenology().chunk({"y": 4, "x": 4})
+    first = fdl.to_zarr(ph, tmp_path / "a.zarr", zarr_format=src, compute=False)
+    _write_tiles(ph, first, [(slice(0, 4), slice(0, 8))])
+    out = fdl.to_zarr(xr.open_zarr(first), tmp_path / "b.zarr", zarr_format=dst)
+    raw = xr.open_zarr(out, mask_and_scale=False)
+    for v in _PHENO_INTS:
+        assert raw[v].dtype == np.int8, v
+        np.testing.assert_array_equal(raw[v].values[..., :4, :], ph[v].values[..., :4, :])
+        assert (raw[v].values[..., 4:, :] == -1).all()
+
+
+def test_fill_values_of_the_encoding():
+    from fusets_dl.writers.zarr import encoding_for
+
+    ph = _phenology()
+    rec = xr.Dataset({"source": (("y", "x"), np.zeros((2, 2), np.uint8),
+                                 {"flag_values": np.array([0, 1, 2, 3], np.uint8), "flag_meanings": "observed predicted interpolated missing"}),
+                      "count": (("y", "x"), np.zeros((2, 2), np.uint8), {"valid_min": 0}),  # no value below 0 in uint8
+                      "class": (("y", "x"), np.zeros((2, 2), np.int16), {"comment": "-1: too little S1 to classify"})})
+    v3 = {**encoding_for(ph, zarr_format=3), **encoding_for(rec, zarr_format=3)}
+    v2 = {**encoding_for(ph, zarr_format=2), **encoding_for(rec, zarr_format=2)}
+    for v in _PHENO_INTS:
+        assert v3[v]["fill_value"] == -1 and "_FillValue" not in v3[v]
+        assert v2[v]["_FillValue"] == -1 and "fill_value" not in v2[v]
+    assert v3["source"]["fill_value"] == 3 and "_FillValue" not in v2["source"]  # a mask would hide real "missing" values
+    for v in ("count", "class", "los"):
+        assert "fill_value" not in v3[v] and "_FillValue" not in v2[v], v
