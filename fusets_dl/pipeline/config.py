@@ -415,9 +415,12 @@ def _paths(value: Any, where: str, base: Path) -> list[Path]:
 
 def _date(value: Any, where: str) -> str:
     try:
-        return str(pd.Timestamp(str(value)).date())
+        t = pd.Timestamp(str(value))
     except (ValueError, TypeError) as exc:
         raise _err(where, f"expected a date (YYYY-MM-DD), found {value!r}") from exc
+    if t != t.normalize():  # it was cut to the date, and the date's end now takes the whole day: say so instead
+        raise _err(where, f"expected a date (YYYY-MM-DD; whole days, the end day included), found {value!r} with a time of day")
+    return str(t.date())
 
 
 def _check_bbox(bbox: Any, where: str) -> tuple[float, float, float, float] | None:
@@ -565,6 +568,11 @@ def _load_model(raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
         if not isinstance(model["path"], str) or not model["path"].strip():
             raise _err("model path", f"expected the path of a saved model, found {model['path']!r}")
         mp = _resolve(model["path"], base_dir)
+        if not _saved_files_exist(mp):
+            from ..models.io import PRETRAINED, pretrained_path
+
+            if model["path"].strip() in PRETRAINED:  # a shipped model by name, as load_model takes it
+                mp = pretrained_path(model["path"].strip()).with_suffix("")
         if not _saved_files_exist(mp):
             raise _err("model path", f"model not found: {str(mp)!r} (.json and .safetensors)")
         model = {**model, "path": str(mp)}

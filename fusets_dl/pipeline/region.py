@@ -12,6 +12,7 @@ saved before the first tile; a restart loads it instead of training again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import time
@@ -407,7 +408,8 @@ def _write_layout(cfg: RunConfig, rc: RegionConfig, out: xr.Dataset, model: Any,
                 check_replaceable(store, f"region {rc.name}")
             logger.warning("region %s: %s: writing the store again", rc.name, reason)
         t0 = time.perf_counter()
-        prov = provenance_attrs(model_sha256=model.sha256, config={"region": rc.name, "model": cfg.model, "tile_size": rc.tile_size, "freq": rc.freq},
+        region_cfg = {k: v for k, v in dataclasses.asdict(rc).items() if k not in ("name", "s1", "s2")}  # every option that shaped it
+        prov = provenance_attrs(model_sha256=model.sha256, config={"region": rc.name, "model": cfg.model, **region_cfg},
                                 inputs=[str(p) for p in rc.s1 + rc.s2])
         prov["fusets_dl_run_digest"] = json.loads((progress_dir / _RECORD).read_text())["digest"]
         to_zarr(out, store, provenance=prov, compute=False, overwrite=True)

@@ -200,3 +200,14 @@ def test_outputs_that_are_or_hold_an_input_are_refused_before_any_work(tmp_path)
     cfg["regions"][0]["s2"] = str(folder_input)
     with pytest.raises(ConfigError, match=r"lies inside region a's input"):
         load_config(cfg)
+
+
+def test_a_shipped_model_name_and_dates_with_a_time_of_day(tmp_path):
+    cfg = sample_config(tmp_path / "out")
+    cfg["model"] = {"mode": "load", "path": "pretrained"}  # a shipped model by name, as load_model takes it
+    loaded = load_config(cfg)
+    assert loaded.model["path"].endswith("general") and (REPO / "fusets_dl" / "models" / "pretrained").is_dir()
+    cfg = sample_config(tmp_path / "out")
+    cfg["regions"][0]["time_range"] = ["2021-01-01", "2021-12-31T12:00"]  # cut to the date, then the whole day: refused
+    with pytest.raises(ConfigError, match=r"time_range: expected a date .* found '2021-12-31T12:00' with a time of day"):
+        load_config(cfg)

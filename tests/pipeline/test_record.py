@@ -111,7 +111,10 @@ def test_a_changed_config_or_input_is_refused_then_restarted_on_request(referenc
     ref = xr.open_zarr(reference / "a.zarr")
     if change == "config":
         assert np.diff(ds.time.values)[0] == np.timedelta64(10, "D") and ds.sizes["time"] < ref.sizes["time"]
-        assert json.loads(ds.attrs["fusets_dl_config"])["freq"] == "10D"
+        conf = json.loads(ds.attrs["fusets_dl_config"])
+        assert conf["freq"] == "10D"
+        # every option that shaped the store is in its provenance (bbox, time_range, phenology, reader options)
+        assert {"bbox", "time_range", "phenology", "tolerance", "outlier_filter", "harmonize", "s1_units", "tile_size"} <= set(conf)
     assert ds.attrs["fusets_dl_run_digest"] != ref.attrs["fusets_dl_run_digest"]
     assert run(cfg)[0]["status"] == "skipped (done)"
 
