@@ -2,7 +2,8 @@
 
 Every error derives from :class:`FusionError`, so ``except fdl.errors.FusionError``
 catches anything the library raises on purpose. Messages say what was
-expected and what was found.
+expected and what was found. :class:`Terminated` is not an error: it is the
+``KeyboardInterrupt`` a batch run raises on SIGTERM.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "SourceError",
     "StoreExistsError",
     "TableError",
+    "Terminated",
     "TimeOverlapError",
 ]
 
@@ -97,3 +99,12 @@ class TableError(FusionError, ValueError):
 
 class ResumeError(FusionError, RuntimeError):
     """A run cannot resume: the configuration, inputs or model changed since it started, or the output is not ours."""
+
+
+class Terminated(KeyboardInterrupt):
+    """A batch run stopped by SIGTERM (a scheduler's time limit or ``scancel``, ``kill``).
+
+    Raised in the main thread like Ctrl-C, so the run's lock and scratch
+    files are removed on the way out; the finished tiles are kept and the
+    same command resumes. Not a :class:`FusionError`: nothing was wrong.
+    """

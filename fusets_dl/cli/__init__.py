@@ -17,7 +17,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from ..errors import FusionError
+from ..errors import FusionError, Terminated
 from ..options import option, set_options
 from .parser import build_parser
 
@@ -37,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The command's status; 2 when it raised a
         :class:`~fusets_dl.errors.FusionError` or an ``OSError`` (a missing
-        file, a permission), 1 on any other error, 130 on Ctrl-C. The
+        file, a permission), 1 on any other error, 130 on Ctrl-C, 143 when
+        ``run`` was stopped by SIGTERM. The
         message is printed once to stderr as ``error: ...``, without a
         traceback unless ``-v`` is given.
 
@@ -57,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FusionError, OSError) as exc:  # the operator's to fix: the message says what and where
         _error(str(exc) or type(exc).__name__, args.verbose)
         return 2
+    except Terminated:  # SIGTERM in a batch run: the lock and scratch were removed on the way out
+        print("terminated (SIGTERM): the finished tiles are kept; rerun the same command to resume", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

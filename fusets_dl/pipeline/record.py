@@ -27,7 +27,7 @@ from typing import Any
 from .._version import __version__
 from ..errors import ResumeError
 
-__all__ = ["check_record", "missing_tiles", "region_digest", "store_grid", "store_sizes", "tile_chunks", "tile_problems", "unreadable_arrays"]
+__all__ = ["check_record", "missing_tiles", "region_digest", "store_fill_values", "store_grid", "store_sizes", "tile_chunks", "tile_problems", "unreadable_arrays"]
 
 #: Files up to this size are hashed whole; larger ones by size, mtime and their first and last 4 MiB.
 _FULL_HASH_LIMIT = 64 << 20
@@ -162,12 +162,13 @@ def _arrays(store: Path) -> dict[str, dict[str, Any]] | None:
                 sep = enc.get("configuration", {}).get("separator", "/" if enc.get("name") == "default" else ".")
                 prefix = "c" + sep if enc.get("name") == "default" else ""
                 out[name] = {"dims": m.get("dimension_names") or [], "shape": m["shape"],
-                             "chunks": m["chunk_grid"]["configuration"]["chunk_shape"], "sep": sep, "prefix": prefix}
+                             "chunks": m["chunk_grid"]["configuration"]["chunk_shape"], "sep": sep, "prefix": prefix,
+                             "fill": m.get("fill_value")}
             else:
                 m = json.loads((d / ".zarray").read_text())
                 attrs = json.loads((d / ".zattrs").read_text()) if (d / ".zattrs").is_file() else {}
                 out[name] = {"dims": attrs.get("_ARRAY_DIMENSIONS", []), "shape": m["shape"], "chunks": m["chunks"],
-                             "sep": m.get("dimension_separator", "."), "prefix": ""}
+                             "sep": m.get("dimension_separator", "."), "prefix": "", "fill": m.get("fill_value")}
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return out
@@ -210,6 +211,26 @@ def store_sizes(store: Path) -> dict[str, dict[str, int]] | None:
     if arrays is None:
         return None
     return {name: dict(zip(a["dims"], a["shape"], strict=False)) for name, a in arrays.items()}
+
+
+def store_fill_values(store: Path) -> dict[str, Any] | None:
+    """Each array's Zarr fill value in a local Zarr store (what a chunk never written reads as), from its metadata alone.
+
+    Parameters
+    ----------
+    store : Path
+        The store.
+
+    Returns
+    -------
+    dict or None
+        Array name -> fill value as stored (None where the array has none);
+        None when the metadata are unreadable.
+    """
+    arrays = _arrays(store) if store.is_dir() else None
+    if arrays is None:
+        return None
+    return {name: a["fill"] for name, a in arrays.items()}
 
 
 def _key(a: dict[str, Any], idx: Sequence[int]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import shutil
 import time
@@ -24,7 +25,7 @@ import xarray as xr
 
 from .._logging import logger
 from .._safeio import finish_interrupted_save
-from ..errors import OutputError, ResumeError
+from ..errors import FusionError, OutputError, ResumeError
 from ..readers.cube import RUN_DONE_FLAG, RUN_PROGRESS_SUFFIX
 from .config import RegionConfig, RunConfig, segment_config
 from .heap import release_heap
@@ -32,6 +33,7 @@ from .outputs import class_summary, output_path, region_stats, write_json_atomic
 from .record import (
     check_record,
     region_digest,
+    store_fill_values,
     store_grid,
     store_sizes,
     tile_chunks,
@@ -119,7 +121,8 @@ def run_region(
     try:
         if _trains(cfg, rc):  # training reads the cube twice and the tiles once more: compute it once
             t0 = time.perf_counter()
-            cube = staged_cube(cube, scratch)
+            with _disk_full(rc, "staging the aligned cube", scratch, "what earlier runs of this region finished is kept"):
+                cube = staged_cube(cube, scratch)
             timings["stage cube"] = time.perf_counter() - t0
             release_heap()
         model = _region_model(cfg, rc, cube, timings)
@@ -127,7 +130,8 @@ def run_region(
         release_heap()  # what staging and training freed, before the tiles
         out = _template(cube, model, rc, segmenter)
         tiles = _tiles(out.sizes["y"], out.sizes["x"], rc.tile_size)
-        _write_layout(cfg, rc, out, model, store, progress_dir, timings)
+        with _disk_full(rc, "writing the store's layout", store, "no tile was written yet"):
+            _write_layout(cfg, rc, out, model, store, progress_dir, timings)
         written = _write_tiles(rc, out, store, progress_dir, tiles, progress, timings)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -139,13 +143,16 @@ def run_region(
         metrics["model_loaded_from"] = str(cfg.model["path"])
     if segmenter is not None:
         metrics["phenology_by_class"] = class_summary(store, rc.classes.get("keep"))
-    write_json_atomic(output_path(cfg.output_root, rc.name, ".metrics.json"), metrics, indent=2, default=float)
+    metrics_path = output_path(cfg.output_root, rc.name, ".metrics.json")
+    with _disk_full(rc, "writing the metrics", metrics_path, f"every tile ({len(tiles)}) is written and kept"):
+        write_json_atomic(metrics_path, metrics, indent=2, default=float)
     if cfg.report:
         _write_report(cfg, rc, store, metrics)
     # the held-out R2 of a model trained on this region; a loaded model's is of its own training site: not this region's
     test_r2 = float("nan") if cfg.model["mode"] == "load" else float(model.metrics.get("test", {}).get("r2", float("nan")))
     row = {"tiles": len(tiles), "written": written, "seconds": round(sum(timings.values()), 1), "test_r2": round(test_r2, 3), **stats}
-    write_json_atomic(done_flag, row)  # last: the region is done only once everything above is written
+    with _disk_full(rc, "marking the region done", done_flag, "its tiles and metrics are written and kept"):
+        write_json_atomic(done_flag, row)  # last: the region is done only once everything above is written
     return {"region": rc.name, "status": "done", **row}
 
 
@@ -311,9 +318,44 @@ def _trained_once(cfg: RunConfig, rc: RegionConfig, suffix: str, load: Callable[
         return load(stem)
     t0 = time.perf_counter()
     out = fit()
-    out.save(stem)
+    with _disk_full(rc, f"saving the trained {suffix.lstrip('.')}", stem,
+                    "no tile was written yet, and the rerun trains it again"):
+        out.save(stem)
     timings[key] = time.perf_counter() - t0
     return out
+
+
+#: The errors of a full disk or an exhausted quota (EDQUOT is missing on some platforms).
+_NO_SPACE = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+
+
+@contextlib.contextmanager
+def _disk_full(rc: RegionConfig, what: str, path: Path, kept: str) -> Iterator[None]:
+    """A full disk (or quota) while ``what`` becomes an :class:`OutputError` naming the step, the path and the free space.
+
+    The bare ``[Errno 28] No space left on device`` of the writers named neither
+    the step nor what a rerun keeps. Other errors pass unchanged.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _NO_SPACE or isinstance(exc, FusionError):
+            raise
+        raise OutputError(
+            f"region {rc.name}: {what} at {str(path)!r} failed: {exc.strerror or exc} (free on that disk: {_free_space(path)}); "
+            f"expected free space for it. {kept[0].upper() + kept[1:]}: free space and rerun the same command to resume"
+        ) from exc
+
+
+def _free_space(path: Path) -> str:
+    """The free space of the disk holding ``path`` (its nearest existing parent), in MB, or ``"unknown"``."""
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        return f"{shutil.disk_usage(p).free / 1e6:.1f} MB"
+    except OSError:
+        return "unknown"
 
 
 def _trains(cfg: RunConfig, rc: RegionConfig) -> bool:
@@ -441,7 +483,20 @@ def _layout_problem(store: Path, model: Any, out: xr.Dataset) -> str | None:
         return coords
     if attrs.get("model_sha256") != model.sha256:
         return f"it was written by another model (sha256 {str(attrs.get('model_sha256'))[:16]}..., now {model.sha256[:16]}...)"
-    return _shape_problem(store, out)
+    return _shape_problem(store, out) or _fill_problem(store, out)
+
+
+def _fill_problem(store: Path, out: xr.Dataset) -> str | None:
+    """Why the store's counts and flags would read as valid values where a tile is never written (a layout of an older fusets_dl), or None."""
+    from ..writers import unwritten_fill_values
+
+    found = store_fill_values(store) or {}
+    for name, want in unwritten_fill_values(out).items():
+        have = found.get(name, want)
+        if have is not None and have != want and (store / name / "zarr.json").is_file():  # Zarr v3 layouts only: the run writes v3
+            return (f"its array {name!r} reads {have} where a tile is not written yet, this run's layout {want} (a layout of an "
+                    "older fusets_dl, whose unwritten tiles read as valid values)")
+    return None
 
 
 def _shape_problem(store: Path, out: xr.Dataset) -> str | None:

@@ -6,11 +6,16 @@ import contextlib
 import importlib.util
 import logging
 import os
+import signal
+import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from .._logging import logger
+from ..errors import Terminated
 from .config import RunConfig, check_dask, load_config
 from .lock import output_lock
 from .outputs import output_path
@@ -59,6 +64,13 @@ def run(
         The configuration, ``workers`` or ``scheduler`` is invalid (nothing was started).
     LockError
         Another run holds the output root.
+    Terminated
+        The process received SIGTERM (a scheduler's time limit, ``scancel``):
+        raised like Ctrl-C in the region at work, so the lock and the
+        scratch cube are removed; the finished tiles are kept and the same
+        call resumes. Only when ``run`` is called in the main thread of a
+        process whose SIGTERM handler is the default one (the handler is
+        restored afterwards).
     Exception
         The first region's failure, raised once the other regions have run
         (a failing region no longer stops the ones after it): a bad input,
@@ -78,12 +90,16 @@ def run(
     check_dask(dask_cfg, "run")
     rows: list[dict[str, Any]] = []
     failed: list[tuple[str, Exception]] = []
-    with output_lock(cfg.output_root), _dask_context(dask_cfg):
+    with _sigterm_interrupts(), output_lock(cfg.output_root), _dask_context(dask_cfg):
         for i, rc in enumerate(cfg.regions):
             with _region_log(output_path(cfg.output_root, rc.name, ".log")):
                 logger.info("run: region %d/%d %s", i + 1, len(cfg.regions), rc.name)
                 try:
                     row = run_region(cfg, rc, progress=progress, restart=restart)
+                except Terminated:
+                    logger.error("run: region %s (%d/%d) stopped by SIGTERM; its finished tiles are kept: rerun the same "
+                                 "command to resume", rc.name, i + 1, len(cfg.regions))
+                    raise
                 except Exception as exc:  # one region's failure (its data, its resume) does not stop the others
                     logger.error("run: region %s (%d/%d) failed: %s: %s", rc.name, i + 1, len(cfg.regions), type(exc).__name__, exc)
                     if hasattr(exc, "add_note"):  # the message of a reader deep inside does not say which region it was
@@ -163,7 +179,7 @@ def _quiet_distributed() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _region_log(path: Path) -> Iterator[None]:
-    """Copy the package's log to ``path`` (at INFO at least: it records stage timings and progress)."""
+    """Copy the package's log and the Python warnings raised meanwhile to ``path`` (at INFO at least: stage timings and progress)."""
     handler = logging.FileHandler(path)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -172,8 +188,61 @@ def _region_log(path: Path) -> Iterator[None]:
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)
     try:
-        yield
+        with _warnings_copied_to(handler):
+            yield
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
         handler.close()
+
+
+@contextlib.contextmanager
+def _warnings_copied_to(handler: logging.Handler) -> Iterator[None]:
+    """Each Python warning shown meanwhile also written to ``handler`` (only there), then shown as before.
+
+    ``logging.captureWarnings`` would divert warnings from the caller's
+    ``warnings.catch_warnings`` and from stderr; this keeps both: the
+    warning goes through the filters as usual (an ``"error"`` filter still
+    raises, ``"ignore"`` still hides it) and reaches the display or record
+    that was in place, and the region's log gets a copy.
+    """
+    previous = warnings.showwarning
+
+    def _show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+        with contextlib.suppress(Exception):  # the log copy must never stop the warning itself
+            handler.handle(logging.LogRecord("py.warnings", logging.WARNING, filename, lineno, "%s: %s (%s:%d)",
+                                             (category.__name__, message, filename, lineno), None))
+        previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = _show
+    try:
+        yield
+    finally:
+        if warnings.showwarning is _show:  # someone else's replacement meanwhile is theirs to restore
+            warnings.showwarning = previous
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises :class:`~fusets_dl.errors.Terminated` in the main thread while the run lasts.
+
+    By default SIGTERM ends Python at once: no ``finally`` runs, so the
+    output root's lock and the staged cube were left behind, and a job
+    requeued on another host (SLURM after its time limit) met the lock of
+    a process it cannot see. Installed only in the main thread and only
+    over the default handler (a caller's own handler is left alone); a
+    second SIGTERM while cleaning up ends the process as before.
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one while unwinding ends the process
+        raise Terminated(f"terminated by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

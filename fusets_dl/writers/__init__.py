@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .zarr import check_replaceable, is_our_store, provenance_attrs, to_zarr
+from .zarr import check_replaceable, is_our_store, provenance_attrs, to_zarr, unwritten_fill_values
 
-__all__ = ["check_replaceable", "is_our_store", "provenance_attrs", "to_zarr"]
+__all__ = ["check_replaceable", "is_our_store", "provenance_attrs", "to_zarr", "unwritten_fill_values"]

@@ -22,7 +22,7 @@ from .._logging import logger
 from ..cf import CONVENTIONS, prepare_output
 from ..errors import ConfigError, OutputError, StoreExistsError
 
-__all__ = ["StoreExistsError", "check_replaceable", "encoding_for", "is_our_store", "provenance_attrs", "to_zarr"]
+__all__ = ["StoreExistsError", "check_replaceable", "encoding_for", "is_our_store", "provenance_attrs", "to_zarr", "unwritten_fill_values"]
 
 
 def provenance_attrs(
@@ -187,6 +187,25 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
         if np.issubdtype(var.dtype, np.datetime64):  # a unit the variable carries (time bounds share their time's) is kept
             enc[str(name)].update({"units": var.encoding.get("units", "days since 1970-01-01"), "dtype": "float64"})
     return enc
+
+
+def unwritten_fill_values(ds: xr.Dataset) -> dict[str, int]:
+    """What each integer count or flag of ``ds`` reads as where :func:`to_zarr` never wrote it (Zarr v3).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An output as given to :func:`to_zarr` (its CF attributes are filled
+        in the same way first; nothing is computed).
+
+    Returns
+    -------
+    dict
+        Variable name -> the Zarr fill value its array gets (``source`` 3,
+        the phenology counts and flags -1); variables without one are left out.
+    """
+    enc = encoding_for(_with_cf(ds), zarr_format=3)
+    return {name: int(e["fill_value"]) for name, e in enc.items() if "fill_value" in e}
 
 
 def _unwritten_fill(var: xr.DataArray) -> int | None:

@@ -285,3 +285,24 @@ def test_a_restart_interrupted_while_deleting_can_restart_again(reference, tmp_p
     shutil.rmtree(root / "a.zarr" / "NDVI")
     rows = run(_one_region(root, freq="10D"), restart=True)  # changed: discarded (what is left of the store too), run again
     assert rows[0]["status"] == "done" and rows[0]["written"] == 4
+
+
+def test_a_layout_with_the_older_fill_values_is_written_again_on_resume(reference, tmp_path, caplog):
+    """A store laid out before the counts and flags got fill value -1 (fill 0: an unwritten tile read as "no season") is
+    laid out again when its interrupted region resumes, and every tile is written again."""
+    root = _copy(reference, tmp_path)
+    store, progress = root / "a.zarr", root / "a.zarr.progress"
+    before = xr.open_zarr(store)["n_seasons"].values
+    meta = json.loads((store / "n_seasons" / "zarr.json").read_text())
+    assert meta["fill_value"] == -1
+    meta["fill_value"] = 0  # the layout of an older fusets_dl
+    (store / "n_seasons" / "zarr.json").write_text(json.dumps(meta))
+    (progress / "ALL_DONE").unlink()  # interrupted after its second tile
+    for marker in sorted(progress.glob("tile-*"))[2:]:
+        marker.unlink()
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        rows = run(_one_region(root))
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 4
+    assert "its array 'n_seasons' reads 0 where a tile is not written yet, this run's layout -1" in caplog.text
+    assert json.loads((store / "n_seasons" / "zarr.json").read_text())["fill_value"] == -1
+    np.testing.assert_array_equal(xr.open_zarr(store)["n_seasons"].values, before)

@@ -100,3 +100,118 @@ def test_a_loaded_model_claims_no_held_out_score_on_the_region(tmp_path):
     md = (tmp_path / "second" / "c.report" / "report.md").read_text()
     assert "The loaded model's held-out metrics on its own training data" in md
     assert json.loads((tmp_path / "second" / "c.metrics.json").read_text())["model_loaded_from"].endswith("a.model")
+
+
+def test_warnings_of_a_region_reach_its_log_and_the_caller(tmp_path, monkeypatch):
+    """A Python warning raised in a region is copied to ``<region>.log`` and still reaches the caller (its filters too)."""
+    import warnings
+
+    import pytest
+
+    from fusets_dl.pipeline import runner
+
+    def _warns(cfg, rc, progress=None, restart=False):
+        warnings.warn(f"suspicious input in {rc.name}", UserWarning, stacklevel=1)
+        return {"region": rc.name, "status": "done"}
+
+    monkeypatch.setattr(runner, "run_region", _warns)
+    cfg = sample_config(tmp_path / "out", report=False)
+    before = warnings.showwarning
+    with pytest.warns(UserWarning, match="suspicious input in [ab]") as record:
+        run(cfg)
+    assert sorted(str(w.message) for w in record) == ["suspicious input in a", "suspicious input in b"]
+    for name in ("a", "b"):
+        log = (tmp_path / "out" / f"{name}.log").read_text()
+        assert f"WARNING py.warnings: UserWarning: suspicious input in {name}" in log
+        assert f"suspicious input in {'b' if name == 'a' else 'a'}" not in log  # each region's log has its own
+    assert warnings.showwarning is before  # the hook is removed after the run
+    with warnings.catch_warnings():  # an "error" filter still turns the warning into the region's failure
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="suspicious input in a"):
+            run(sample_config(tmp_path / "again", report=False))
+    assert "suspicious input in a" in (tmp_path / "again" / "a.log").read_text()
+
+
+def test_a_full_disk_names_the_step_and_what_a_rerun_keeps(tmp_path, monkeypatch):
+    """``[Errno 28]`` while staging or writing the metrics: an OutputError naming the step, the path and the free space."""
+    import errno
+
+    import pytest
+
+    from fusets_dl.errors import OutputError
+    from fusets_dl.pipeline import region
+
+    def _full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    cfg = sample_config(tmp_path / "out", report=False)
+    cfg["regions"] = cfg["regions"][:1]
+    monkeypatch.setattr(region, "staged_cube", _full)
+    with pytest.raises(OutputError, match=r"region a: staging the aligned cube at .*staged-cube.zarr' failed: No space left on "
+                                          r"device \(free on that disk: [0-9.]+ MB\).*rerun the same command to resume") as err:
+        run(cfg)
+    assert isinstance(err.value.__cause__, OSError) and err.value.__cause__.errno == errno.ENOSPC
+    assert not (tmp_path / "out" / ".fusets-dl.lock").exists()
+    monkeypatch.undo()
+    written = region.write_json_atomic
+
+    def _metrics_full(path, *args, **kwargs):
+        if str(path).endswith(".metrics.json"):
+            _full()
+        written(path, *args, **kwargs)
+
+    monkeypatch.setattr(region, "write_json_atomic", _metrics_full)
+    with pytest.raises(OutputError, match=r"region a: writing the metrics .* Every tile \(4\) is written and kept"):
+        run(cfg)
+    monkeypatch.undo()
+    rows = run(cfg)  # space freed: the rerun finds every tile and writes only what is missing
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 0
+
+
+def test_other_os_errors_pass_unchanged(tmp_path, monkeypatch):
+    """Only a full disk or quota is reworded; a permission error keeps its own type and message."""
+    import errno
+
+    import pytest
+
+    from fusets_dl.pipeline import region
+
+    def _denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", "somewhere")
+
+    cfg = sample_config(tmp_path / "out", report=False)
+    cfg["regions"] = cfg["regions"][:1]
+    monkeypatch.setattr(region, "staged_cube", _denied)
+    with pytest.raises(PermissionError, match="Permission denied"):
+        run(cfg)
+
+
+def test_sigterm_stops_a_run_cleanly_and_the_same_command_resumes(tmp_path):
+    """SIGTERM (a scheduler's time limit): exit 143, the lock and the staged cube removed, the log says so, the rerun finishes."""
+    import os
+    import signal
+    import time
+
+    from tests.pipeline.helpers import cli_run, write_config
+
+    root = tmp_path / "out"
+    cfg = sample_config(root, report=False)
+    cfg["regions"] = cfg["regions"][:1]
+    path = write_config(tmp_path, cfg)
+    proc = cli_run(path)
+    marker = root / "a.zarr.progress" / "tile-00001"
+    deadline = time.time() + 240
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be stopped: " + proc.stderr.read().decode()
+    assert (root / ".fusets-dl.lock").exists() and (root / "a.zarr.progress" / "staged-cube.zarr").exists()
+    os.kill(proc.pid, signal.SIGTERM)  # in the middle of the tiles
+    assert proc.wait(timeout=120) == 143
+    err = proc.stderr.read().decode()
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert not (root / ".fusets-dl.lock").exists() and not (root / "a.zarr.progress" / "staged-cube.zarr").exists()
+    assert not (root / "a.zarr.progress" / "ALL_DONE").exists()
+    assert "stopped by SIGTERM" in (root / "a.log").read_text()
+    resumed = cli_run(path)
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
+    assert (root / "a.zarr.progress" / "ALL_DONE").exists()

@@ -308,3 +308,17 @@ def test_fill_values_of_the_encoding():
     assert v3["source"]["fill_value"] == 3 and "_FillValue" not in v2["source"]  # a mask would hide real "missing" values
     for v in ("count", "class", "los"):
         assert "fill_value" not in v3[v] and "_FillValue" not in v2[v], v
+
+
+def test_unwritten_fill_values_are_those_of_the_written_store(tmp_path):
+    """``unwritten_fill_values`` (what the batch pipeline checks a resumed layout against) equals the written arrays' fill values."""
+    import json
+
+    from fusets_dl.writers import to_zarr, unwritten_fill_values
+
+    ph = _phenology()
+    fills = unwritten_fill_values(ph)
+    assert fills == {v: -1 for v in _PHENO_INTS}
+    to_zarr(ph, tmp_path / "p.zarr")
+    for v, want in fills.items():
+        assert json.loads((tmp_path / "p.zarr" / v / "zarr.json").read_text())["fill_value"] == want
