@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ._logging import logger
+from ._warn import warn_user
 from .errors import ModelError, StoreExistsError
 
 __all__ = ["finish_interrupted_save", "is_sidecar", "json_default", "read_pair", "sidecar_digest", "stem", "write_pair"]
@@ -184,9 +185,12 @@ def _interrupted_save(j_path: Path, sha: str) -> str:
 def _check_sidecar(meta: dict[str, Any], j_path: Path, what: str) -> None:
     """Refuse a sidecar edited after it was saved (its canonical JSON no longer has the recorded SHA-256)."""
     recorded = meta.get("sidecar_sha256")
-    if recorded is None:
-        logger.warning("%s: the sidecar carries no sidecar_sha256 (saved by an older fusets_dl): its scaler and "
-                       "architecture cannot be checked; save the %s again to protect it", j_path.name, what)
+    if recorded is None:  # a user-visible warning: an edited scaler here shifts every prediction under the same model_sha256
+        msg = (f"{j_path.name}: the sidecar carries no sidecar_sha256 (saved by an older fusets_dl, or the key was removed): its "
+               f"scaler, feature spec and architecture cannot be checked, and the {what}'s sha256 (written into outputs as "
+               f"model_sha256) identifies its weights only; save the {what} again to protect it")
+        logger.warning(msg)
+        warn_user(msg)
         return
     found = sidecar_digest(meta)
     if found != recorded:

@@ -99,11 +99,18 @@ def _fused_block(
     if radar and not seen.all():
         missing = [n for n, ok in zip(model.spec.names, seen, strict=True) if not ok]
         terrain = [n for n in missing if n in TERRAIN_FEATURES]
-        other = [n for n in missing if n not in TERRAIN_FEATURES]
+        required = {n for n, r in zip(model.spec.names, model.spec.required, strict=True) if r}
+        optional = [n for n in missing if n not in TERRAIN_FEATURES and n not in required]
+        other = [n for n in missing if n in required]
         if terrain:  # the cube has no elevation/slope/aspect: the network reads its baseline for them (modality dropout)
             warnings.warn(f"predict_ndvi: the model reads terrain ({terrain}) and this cube has none: those inputs are set to "
                           "their baseline, so the prediction ignores the terrain. Add the cube's elevation, slope and aspect "
                           "for the model's own skill", UserWarning, stacklevel=2)
+        if optional:  # optical context (or the nearest cloudy NDVI) absent: predicted from the network's baseline for them
+            warnings.warn(f"predict_ndvi: the model's optional inputs {optional} are missing at every pixel-date with radar of "
+                          "this chunk (no clear NDVI, or no NDVI_cloudy, within their reach): they are set to their baseline, "
+                          "so the prediction there is the model's S1-only reading, less accurate than with them",
+                          UserWarning, stacklevel=2)
         if other:
             warnings.warn(f"predict_ndvi: the model's features {other} are missing at every pixel-date with radar{revisit}, so "
                           "nothing is predicted there: the series is too sparse for the spec's lags, trends or windows. Use a model "

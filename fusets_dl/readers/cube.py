@@ -15,7 +15,7 @@ from ..errors import EncodingError, SourceError
 from ..validate import check_cube
 from .normalise import _sample, _time_chunks
 from .radar import warn_if_swapped
-from .sanity import check_backscatter_units, check_ndvi_range, checked
+from .sanity import DB_RANGE, check_backscatter_units, check_db_range, check_ndvi_range, checked
 from .sources import PathLike, describe, is_zarr
 
 __all__ = ["RUN_DONE_FLAG", "RUN_PROGRESS_SUFFIX", "check_cube_values", "open_cube", "open_store", "store_kind", "warn_if_unfinished"]
@@ -183,10 +183,13 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
     """``cube`` whose ``NDVI`` must lie within [-1, 1] and whose ``VV``/``VH`` should look like dB.
 
     A cube built by hand (not by the readers, which check as they decode)
-    can hold NDVI x 10000 or linear power: such values would train or fill
-    silently wrong. NDVI outside [-1, 1] is an error; backscatter that looks
-    like linear power is a warning (suspicious but possible: a block of
-    bright targets looks so too), unless ``units_error``. In-memory values
+    can hold NDVI x 10000, dB x 100 or linear power: such values would train
+    or fill silently wrong. More than 1 % of NDVI outside [-1, 1], or of
+    backscatter outside -100 .. +60 dB, is an error, and the few such values
+    below that share are set to NaN with a warning (undeclared nodata);
+    backscatter that looks like linear power is a warning (suspicious but
+    possible: a block of bright targets looks so too), unless
+    ``units_error``. In-memory values
     are checked now, on a strided sample; Dask values per chunk as the chunk
     is computed (nothing is computed here).
 
@@ -208,15 +211,19 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
     Raises
     ------
     EncodingError
-        NDVI outside [-1, 1] (and, with ``units_error``, backscatter that is
-        not dB); on Dask data when computed.
+        NDVI outside [-1, 1] or backscatter outside -100 .. +60 dB (more than
+        1 % of the values; with ``units_error`` also backscatter that looks
+        linear); on Dask data when computed.
     """
     units = partial(check_backscatter_units, declared="dB") if units_error else _warn_not_db
     checks: dict[str, Any] = {"VV": units, "VH": units, "NDVI": check_ndvi_range}
     out = cube.assign({v: checked(cube[v], c, f"{what}: {v}") for v, c in checks.items() if v in cube.data_vars})
     if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory: a sample now
         warn_if_swapped(_sample(out["VV"]), _sample(out["VH"]), what)
-    return out.assign(NDVI=_mask_not_ndvi(out["NDVI"], what)) if "NDVI" in out.data_vars else out
+    masked = {v: _mask_not_db(out[v], f"{what}: {v}") for v in ("VV", "VH") if v in out.data_vars}
+    if "NDVI" in out.data_vars:
+        masked["NDVI"] = _mask_not_ndvi(out["NDVI"], what)
+    return out.assign(masked)
 
 
 def _mask_not_ndvi(nd: xr.DataArray, what: str) -> xr.DataArray:
@@ -228,24 +235,45 @@ def _mask_not_ndvi(nd: xr.DataArray, what: str) -> xr.DataArray:
     the warning counts them; on Dask each chunk that holds some warns when
     computed (the mask itself is lazy).
     """
+    return _mask_outside(nd, (-1.0, 1.0), f"{what}: NDVI", "are not NDVI (undeclared nodata such as -9999?): treated as missing, "
+                         "not as observations")
+
+
+def _mask_not_db(da: xr.DataArray, what: str) -> xr.DataArray:
+    """Backscatter with the few values outside -100 .. +60 dB (at most 1 %: more is refused) set to NaN, with a warning.
+
+    netCDF's default fill value (9.97e36) in 30 of 92,000 pixel-dates made
+    the scaler's VV std 1e35 (the model lost VV) and moved 1,399 predictions
+    by up to 1.8 NDVI, without a word.
+    """
+    lo, hi = DB_RANGE
+    return _mask_outside(da, DB_RANGE, what, f"are not backscatter in dB (undeclared nodata such as -9999 or 9.97e36?): treated as "
+                         f"missing, not as radar values ({lo:g} .. {hi:g} dB kept)")
+
+
+def _mask_outside(da: xr.DataArray, bounds: tuple[float, float], what: str, verdict: str) -> xr.DataArray:
+    """``da`` with its values outside ``bounds`` set to NaN and a warning (counted in memory, per chunk on Dask when computed)."""
+    lo, hi = bounds
+
     def _block(v: np.ndarray, counted: bool = False) -> np.ndarray:
-        bad = np.abs(v) > 1.0  # NaN compares False
+        bad = (v < lo) | (v > hi)  # NaN compares False
         if not bad.any():
             return v
-        found = (f"{int(bad.sum())} values outside [-1, 1] (from {float(v[bad].min()):.6g} to {float(v[bad].max()):.6g})" if counted
-                 else "values outside [-1, 1] in a chunk")  # one message for every chunk: shown once
-        warn_user(f"{what}: NDVI: {found} are not NDVI (undeclared nodata such as -9999?): treated as missing, not as observations")
+        found = (f"{int(bad.sum())} values outside [{lo:g}, {hi:g}] (from {float(v[bad].min()):.6g} to {float(v[bad].max()):.6g})"
+                 if counted else f"values outside [{lo:g}, {hi:g}] in a chunk")  # one message for every chunk: shown once
+        warn_user(f"{what}: {found} {verdict}")
         return np.where(bad, np.nan, v).astype(v.dtype, copy=False)
 
-    if nd.dtype.kind != "f":
-        return nd
-    if nd.chunks is None:
-        return nd.copy(data=_block(np.asarray(nd.values), counted=True))
-    return nd.copy(data=nd.data.map_blocks(_block, dtype=nd.dtype))
+    if da.dtype.kind != "f":
+        return da
+    if da.chunks is None:
+        return da.copy(data=_block(np.asarray(da.values), counted=True))
+    return da.copy(data=da.data.map_blocks(_block, dtype=da.dtype))
 
 
 def _warn_not_db(values: Any, what: str) -> None:
-    """A warning when backscatter values look like linear power rather than dB."""
+    """An error when backscatter values cannot be dB (:func:`check_db_range`), a warning when they look like linear power."""
+    check_db_range(values, what)
     try:
         check_backscatter_units(values, what, declared="dB")
     except EncodingError:

@@ -19,7 +19,7 @@ from ..errors import EncodingError
 from .encoding import detect_backscatter_units
 from .normalise import _sample
 
-__all__ = ["check_backscatter_units", "check_ndvi_range", "check_reflectance", "checked"]
+__all__ = ["DB_RANGE", "check_backscatter_units", "check_db_range", "check_ndvi_range", "check_reflectance", "checked"]
 
 #: Fewest finite values a check needs before it concludes anything (fewer: the check passes).
 MIN_VALUES = 16
@@ -28,6 +28,12 @@ _REFL_MEDIAN_MAX = 1.5
 _REFL_MEDIAN_MIN = 1e-3
 # Share of NDVI values outside [-1, 1] that is an encoding problem, not noise.
 _NDVI_OUTSIDE_MAX = 0.01
+#: Backscatter in dB outside these bounds is not backscatter: 1e-10 .. 1e6 in linear power (water and radar
+#: shadow reach about -40 dB, a corner reflector +30). Values beyond are an unapplied scale (dB x 100, x 10000)
+#: or a nodata value nobody declared (-9999, netCDF's default fill 9.97e36).
+DB_RANGE = (-100.0, 60.0)
+# Share of backscatter values outside DB_RANGE that is an encoding problem, not a few bad pixels.
+_DB_OUTSIDE_MAX = 0.01
 
 Check = Callable[[np.ndarray, str], None]
 
@@ -54,18 +60,22 @@ def check_backscatter_units(values: np.ndarray, what: str, declared: str) -> Non
     EncodingError
         When there are at least :data:`MIN_VALUES` finite values and they
         look like the other units (linear power declared as dB, or the
-        reverse), with the median and share of negative values found.
+        reverse), with the median and share of negative values found; or
+        declared dB with more than 1 % of the values outside -100 .. +60 dB
+        (:func:`check_db_range`).
     """
     v = _finite(values)
-    if v.size < MIN_VALUES:
-        return
-    if declared == "dB" and float(np.median(v)) > _DB_MEDIAN_MAX:
+    if v.size >= MIN_VALUES and declared == "dB" and float(np.median(v)) > _DB_MEDIAN_MAX:
         # backscatter in dB is about -35..+5 (a corner reflector +20): a median above that is counts (openEO's uint16
         # compressed dB, DN) or amplitude, whatever the detection below concludes
         raise EncodingError(
             f"{what}: declared units='dB' but the median is {np.median(v):.4g} (maximum {v.max():.4g}); expected dB: about "
             "-35..+5. Integer counts such as openEO's uint16 compressed backscatter are units='compressed'; "
             "linear power or amplitude are units='linear' / 'amplitude'")
+    if declared == "dB":
+        check_db_range(v, what)
+    if v.size < MIN_VALUES:
+        return
     try:
         found = detect_backscatter_units(v)
     except EncodingError:
@@ -84,6 +94,51 @@ _DB_MEDIAN_MAX = 20.0
 
 #: The nodata values of integer exports (int16, uint16) and GEE/openEO tables, left out of the NDVI scale guess.
 _INT_FILLS = np.array([-32768.0, 32767.0, 65535.0, -9999.0, -10000.0])
+
+
+def check_db_range(values: np.ndarray, what: str) -> None:
+    """Refuse backscatter in dB with more than 1 % of its values outside :data:`DB_RANGE` (-100 .. +60 dB).
+
+    A median test alone passed dB x 10000 stored as integers (median about
+    -58,000: "nothing conclusive") and any share of undeclared nodata below
+    half. Up to 1 % outside is left to the caller to mask (a few corrupt
+    pixels).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Backscatter values declared dB (NaN for nodata; infinities are left out).
+    what : str
+        The variable, for the message.
+
+    Raises
+    ------
+    EncodingError
+        Naming the share outside, the median and range found, and the likely
+        cause (an unapplied scale factor, an undeclared nodata value).
+    """
+    v = _finite(values)
+    if v.size == 0:
+        return
+    lo, hi = DB_RANGE
+    outside = (v < lo) | (v > hi)
+    share = float(np.mean(outside))
+    if share <= _DB_OUTSIDE_MAX:
+        return
+    inside, bad = v[~outside], v[outside]
+    typical = float(np.median(bad))
+    one_value = np.unique(bad).size <= 2  # a fill value (or two), not scaled measurements
+    scale = None if one_value else next((f for f in (10.0, 100.0, 1000.0, 10000.0) if -45 <= typical / f < 0), None)
+    if scale is not None:
+        cause = (f"dB x {scale:g} stored without its scale factor (median / {scale:g} = {typical / scale:.3g} dB): divide by "
+                 f"{scale:g} or declare scale_factor={1 / scale:g}")
+    elif typical > 0 and not one_value:
+        cause = "integer counts (openEO's uint16 compressed backscatter is units='compressed'), or an undeclared nodata value"
+    else:
+        cause = "an undeclared nodata value (set it to NaN or declare it as _FillValue), or values that are not backscatter"
+    raise EncodingError(
+        f"{what}: {100 * share:.1f}% of the values declared dB lie outside {lo:g} .. {hi:g} dB (median {np.median(v):.6g}, from "
+        f"{v.min():.6g} to {v.max():.6g}; {inside.size} inside); expected backscatter in dB, about -35 .. +5. Likely cause: {cause}")
 
 
 def check_ndvi_range(values: np.ndarray, what: str) -> None:

@@ -173,6 +173,24 @@ def test_a_terrain_model_on_a_cube_without_terrain_says_so(small_cube):
     assert not any("too sparse" in t for t in texts) and float(pred.isnull().mean()) < 0.5
 
 
+def test_an_optical_model_without_its_optical_inputs_says_they_take_their_baseline(small_cube):
+    """An optical model on a cube without clear NDVI (or a cloudy-input model without NDVI_cloudy): the warning blamed the
+    series' sparseness for lags and windows and said nothing was predicted, while every value is predicted from the S1 inputs."""
+    import warnings
+
+    cube = small_cube.assign(NDVI_cloudy=small_cube["NDVI"].fillna(0.1))
+    spec = fdl.FeatureSpec(groups=("sar", "time", "optical"), cloudy_input=True)
+    model = fdl.train(cube, spec, TrainConfig(hidden=(8,), max_epochs=1, block_size=4, calibrate_reconstruction=False))
+    for c, names in [(cube.drop_vars("NDVI_cloudy"), "['NDVI_cloudy', 'dt_cloudy']"), (cube.assign(NDVI=cube["NDVI"] * np.nan), "'NDVI_prev'")]:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            pred = fdl.predict_ndvi(c, model)
+        texts = [str(w.message) for w in seen]
+        assert any(f"the model's optional inputs [{names.strip('[]')}" in t and "set to their baseline" in t for t in texts), texts
+        assert not any("too sparse" in t for t in texts)
+        assert float(pred.notnull().mean()) == float((c["VV"].notnull() & c["VH"].notnull()).mean())
+
+
 # --------------------------------------------------------------------------- hostile inputs (model side)
 
 @pytest.mark.parametrize(("kw", "match"), [

@@ -318,8 +318,9 @@ def test_a_sidecar_saved_without_its_digest_loads_with_a_warning(tmp_path, caplo
     meta = json.loads(j.read_text())
     del meta["sidecar_sha256"]
     j.write_text(json.dumps(meta))
-    with caplog.at_level("WARNING", logger="fusets_dl"):
-        assert load_model(tmp_path / "m") is not None
+    with caplog.at_level("WARNING", logger="fusets_dl"), pytest.warns(UserWarning, match=r"m.json: the sidecar carries no "
+                                                                         r"sidecar_sha256 .*identifies its weights only"):
+        assert load_model(tmp_path / "m") is not None  # a warning the user sees, not only a log line
     assert "no sidecar_sha256" in caplog.text
 
 
