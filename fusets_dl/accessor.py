@@ -193,6 +193,7 @@ class FusionDatasetAccessor:
         pred_gap_days: float | None = None,
         calibration: dict[str, Any] | None = None,
         debias_days: float | None = None,
+        s1_only: bool | None = None,
     ) -> xr.Dataset:
         """Gap-filled NDVI with ``NDVI_std`` and ``source``; see :func:`fusets_dl.reconstruct`.
 
@@ -206,6 +207,9 @@ class FusionDatasetAccessor:
         calibration : dict, optional
             Options of the calibration for ``weights="auto"`` (``grid``, ``gap_days``,
             ``n_gaps``, ``max_pixels``, ``seed``, ``period``), as in :func:`fusets_dl.reconstruct`.
+        s1_only : bool, optional
+            A sequence model's S1-only reading (the clear views hidden from it),
+            as in :func:`fusets_dl.reconstruct`; refused for a per-date model.
         batch_size, device, precision
             Inference settings; None takes :func:`fusets_dl.set_options`.
 
@@ -218,7 +222,7 @@ class FusionDatasetAccessor:
 
         return reconstruct(self._ds, model, freq=freq, smooth=smooth, lam=lam, obs_std=obs_std, weights=weights,
                            predicted=predicted, pred_gap_days=pred_gap_days, calibration=calibration,
-                           debias_days=debias_days, batch_size=batch_size, device=device, precision=precision)
+                           debias_days=debias_days, s1_only=s1_only, batch_size=batch_size, device=device, precision=precision)
 
     def mogpr(
         self,

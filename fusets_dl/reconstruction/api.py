@@ -584,6 +584,7 @@ def reconstruct(
     pred_gap_days: float | None = None,
     calibration: dict[str, Any] | None = None,
     debias_days: float | None = None,
+    s1_only: bool | None = None,
     **predict_kwargs: Any,
 ) -> xr.Dataset:
     """Gap-filled NDVI: clear observations where they exist, S1 predictions elsewhere.
@@ -680,6 +681,11 @@ def reconstruct(
         median residual with this e-folding distance in days:
         :func:`~fusets_dl.reconstruction.kernels.debias_prediction`). Default
         None: the prediction as it is. ``weights="auto"`` chooses it too.
+    s1_only : bool, optional
+        Sequence model only: fill from its S1-only reading (every NDVI hidden
+        from it) instead of reading the clear views too; default None: the
+        model's own ``spec["s1_only"]``. A per-date model's inputs are fixed by
+        its :class:`~fusets_dl.FeatureSpec`: ``True`` is refused there.
     **predict_kwargs
         Passed to :func:`predict_ndvi` (``device``, ``precision``, ``batch_size``).
 
@@ -698,7 +704,7 @@ def reconstruct(
     Raises
     ------
     ConfigError
-        Unknown ``weights`` keys or string, ``lam`` or ``obs_std`` not
+        ``s1_only=True`` with a per-date model; unknown ``weights`` keys or string, ``lam`` or ``obs_std`` not
         positive, a negative ``pred_gap_days``, a ``freq`` that is not a
         whole number of days, or a calibration given as ``weights`` together
         with ``lam``, ``pred_gap_days`` or ``debias_days``; ``smooth=False``
@@ -725,6 +731,10 @@ def reconstruct(
     if smooth is not None and not isinstance(smooth, (bool, np.bool_)):
         raise ConfigError(f"reconstruct: smooth: expected True, False or None, found {type(smooth).__name__} {smooth!r}")
     lam_given = lam is not None
+    if isinstance(model, (str, os.PathLike)):  # a path or a shipped name, as predict_ndvi takes them (either kind of model)
+        model = load_model(model)
+    if s1_only is not None and not isinstance(s1_only, (bool, np.bool_)):
+        raise ConfigError(f"reconstruct: s1_only: expected True, False or None, found {type(s1_only).__name__} {s1_only!r}")
     if getattr(model, "kind", None) == "sequence":  # the whole-series model: its own reconstruction
         from .sequence import reconstruct_sequence
 
@@ -735,10 +745,12 @@ def reconstruct(
             warn_user(f"reconstruct: {', '.join(ignored)} set the per-date model's smoother; a sequence model fills with its own "
                       "mean and std (and its std's refit on a cube it was not trained on): ignored")
         return reconstruct_sequence(cube, model, freq=freq, smooth=bool(smooth), lam=1000.0 if lam is None else lam, obs_std=obs_std,
-                                    predicted=predicted, **predict_kwargs)
+                                    predicted=predicted, s1_only=s1_only, **predict_kwargs)
+    if s1_only:
+        raise ConfigError("reconstruct: s1_only=True asks a sequence model to hide the clear views from itself; this per-date model's "
+                          f"inputs are fixed by its FeatureSpec (groups {list(model.spec.groups)}): for an S1-only prediction train one "
+                          "with FeatureSpec(groups=('sar', 'time')), or leave s1_only out")
     lam = 1000.0 if lam is None else lam
-    if isinstance(model, (str, os.PathLike)):  # a path or a shipped name, as predict_ndvi takes them
-        model = load_model(model)
     given = given_calibration(weights, lam_given, pred_gap_days, debias_days)
     if given is not None:
         weights = None

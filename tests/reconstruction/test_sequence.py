@@ -283,3 +283,26 @@ def test_sites_sharing_dates_and_size_are_told_apart_by_name(small_cube: xr.Data
     with pytest.warns(UserWarning, match="std was fitted on"):
         other = reconstruct_sequence(small_cube.assign_attrs(site="plot-8"), own, device="cpu")
     assert other.attrs["std_refit_factor"] > 0
+
+
+def test_s1_only_reaches_the_sequence_model_through_reconstruct_and_the_accessor(small_cube: xr.Dataset, tmp_path) -> None:
+    """``s1_only`` was reachable only through ``**predict_kwargs`` of ``reconstruct`` (not the accessor); a sequence model given
+    by its path took the per-date path. Both now give ``reconstruct_sequence``'s output; a per-date model refuses it."""
+    import warnings
+
+    own = tiny_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the skill check's fallback warning: the same in every call
+        want = reconstruct_sequence(small_cube, own, s1_only=True, device="cpu")
+        by_function = fdl.reconstruct(small_cube, own, s1_only=True, device="cpu")
+        by_accessor = small_cube.fusion.reconstruct(own, s1_only=True, device="cpu")
+        own.save(tmp_path / "seq")
+        by_path = fdl.reconstruct(small_cube, tmp_path / "seq", s1_only=True, device="cpu")
+    for out in (by_function, by_accessor, by_path):
+        np.testing.assert_array_equal(out["NDVI"].values, want["NDVI"].values)
+        np.testing.assert_array_equal(out["source"].values, want["source"].values)
+    per_date = fdl.train(small_cube, config=fdl.TrainConfig(hidden=(8,), max_epochs=1, block_size=4, calibrate_reconstruction=False))
+    with pytest.raises(ConfigError, match=r"s1_only=True asks a sequence model .*FeatureSpec\(groups=\('sar', 'time'\)\)"):
+        small_cube.fusion.reconstruct(per_date, s1_only=True)
+    with pytest.raises(ConfigError, match=r"s1_only: expected True, False or None, found str 'yes'"):
+        fdl.reconstruct(small_cube, per_date, s1_only="yes")
