@@ -24,6 +24,7 @@ _EXPORTS = {
     "clustering_scores": ".metrics",
     "NDVI_RANGES": ".metrics",
     "block_mask": ".splits",
+    "check_split": ".splits",
     "fold_splits": ".splits",
     "split_blocks": ".splits",
     "evaluate": ".scoring",

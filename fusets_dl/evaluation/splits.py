@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError, InsufficientDataError
+from ..validate import found_value, is_whole
 
 if TYPE_CHECKING:
     from ..training.config import TrainConfig
 
-__all__ = ["block_mask", "fold_splits", "model_blocks", "season_split", "split_blocks", "with_split"]
+__all__ = ["SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "model_blocks", "season_split", "split_blocks", "with_split"]
+
+#: The keys of a block split (:func:`split_blocks`), all required by :func:`check_split`.
+SPLIT_KEYS: tuple[str, ...] = ("block_size", "grid", "val", "test")
 
 
 def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
@@ -41,9 +46,11 @@ def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
     gy, gx = -(-ny // size), -(-nx // size)
     n = gy * gx
     if n < 3:
+        # blocks of 1 pixel are the most a scene can hold: below 3 pixels no block_size helps
+        fix = "lower TrainConfig.block_size" if ny * nx >= 3 else "no block_size can split fewer than 3 pixels: use a larger area"
         raise InsufficientDataError(
             f"spatial-block split: expected at least 3 blocks of {size} x {size} pixels, found {n} "
-            f"on a {ny} x {nx} scene; lower TrainConfig.block_size"
+            f"on a {ny} x {nx} scene; {fix}"
         )
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(n)
@@ -59,6 +66,78 @@ def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
         "test": [[b // gx, b % gx] for b in test],
         "val": [[b // gx, b % gx] for b in val],
     }
+
+
+def check_split(split: Any, ny: int, nx: int, *, where: str = "split") -> dict[str, Any]:
+    """Check an explicit block split against a scene of ``ny`` x ``nx`` pixels.
+
+    Parameters
+    ----------
+    split : dict
+        A split as :func:`split_blocks` returns it: ``block_size`` (a positive
+        whole number of pixels), ``grid`` (blocks along y and x:
+        ``ceil(ny / block_size)``, ``ceil(nx / block_size)``), and the
+        ``val`` and ``test`` blocks as ``[by, bx]`` lists inside the grid,
+        no block in both.
+    ny, nx : int
+        Scene size, pixels.
+    where : str
+        What to call the split in error messages (e.g. ``"train: split"``).
+
+    Returns
+    -------
+    dict
+        A copy with ``block_size`` as int, ``grid`` as a list of 2 ints and
+        the blocks as lists of ``[int, int]``; other keys kept.
+
+    Raises
+    ------
+    ConfigError
+        ``split`` is not a dict, lacks a key (named), has a ``block_size``
+        that is not a positive whole number, a ``grid`` other than the
+        scene's (expected and found), block ids that are not pairs or lie
+        outside the grid, or blocks both in ``val`` and ``test`` (listed).
+    """
+    if not isinstance(split, Mapping):
+        raise ConfigError(f"{where}: expected a block split (a dict with keys {list(SPLIT_KEYS)}, as "
+                          f"fusets_dl.evaluation.splits.split_blocks returns it), found {found_value(split)}")
+    missing = [k for k in SPLIT_KEYS if k not in split]
+    if missing:
+        raise ConfigError(f"{where}: expected the keys {list(SPLIT_KEYS)}, missing {missing} (found keys {sorted(map(str, split))})")
+    size = split["block_size"]
+    if not (is_whole(size) and size >= 1):
+        raise ConfigError(f"{where}: block_size: expected a positive whole number of pixels, found {found_value(size)}")
+    size = int(size)
+    expected = [-(-int(ny) // size), -(-int(nx) // size)]
+    grid = split["grid"]
+    if not (isinstance(grid, (list, tuple, np.ndarray)) and len(grid) == 2 and all(is_whole(g) for g in grid)):
+        raise ConfigError(f"{where}: grid: expected [blocks along y, blocks along x] = {expected}, found {found_value(grid)}")
+    if [int(g) for g in grid] != expected:
+        raise ConfigError(
+            f"{where}: grid: expected {expected} (a {ny} x {nx} scene in blocks of {size} px), found {[int(g) for g in grid]}: "
+            "the split was drawn for another scene size or block_size"
+        )
+    out = dict(split)
+    out.update(block_size=size, grid=expected)
+    for which in ("val", "test"):
+        ids = split[which]
+        if not isinstance(ids, (list, tuple, np.ndarray)) or not all(
+            isinstance(b, (list, tuple, np.ndarray)) and len(b) == 2 and all(is_whole(i) for i in b) for b in ids
+        ):
+            raise ConfigError(f"{where}: {which}: expected a list of block ids [by, bx] (whole numbers), found {found_value(ids)}")
+        pairs = [[int(b[0]), int(b[1])] for b in ids]
+        outside = [b for b in pairs if not (0 <= b[0] < expected[0] and 0 <= b[1] < expected[1])]
+        if outside:
+            raise ConfigError(f"{where}: {which}: expected block ids [by, bx] with 0 <= by < {expected[0]} and "
+                              f"0 <= bx < {expected[1]} (grid {expected}), found {outside}")
+        out[which] = pairs
+    shared = sorted({tuple(b) for b in out["val"]} & {tuple(b) for b in out["test"]})
+    if shared:
+        raise ConfigError(
+            f"{where}: expected disjoint val and test blocks, found {len(shared)} in both: {[list(b) for b in shared]} "
+            "(early stopping would choose on the test blocks, so the test metrics would not be held out)"
+        )
+    return out
 
 
 def block_mask(ny: int, nx: int, blocks: dict[str, Any], which: str = "test") -> np.ndarray:

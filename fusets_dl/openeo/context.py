@@ -58,7 +58,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "outlier_max_gap_days", "keep_cloudy",
     ),
     "predict": ("batch_size", "device", "precision"),
-    "reconstruct": ("freq", "smooth", "lam", "obs_std", "weights", "calibration", "pred_gap_days", "debias_days"),
+    "reconstruct": ("freq", "smooth", "lam", "obs_std", "weights", "calibration", "pred_gap_days", "debias_days", "s1_only"),
     "phenology": (
         "max_seasons", "method", "amplitude_fraction", "min_amplitude", "min_length", "smooth",
         "step_days", "period", "min_valid", "noise_factor", "noise", "min_separation", "min_span",

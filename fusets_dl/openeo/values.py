@@ -49,7 +49,7 @@ NUMBER_KEYS: dict[str, tuple[str, ...]] = {
 BOOL_KEYS: dict[str, tuple[str, ...]] = {
     "s2": ("harmonize",),
     "align": ("outlier_filter", "keep_cloudy"),
-    "reconstruct": ("smooth",),
+    "reconstruct": ("smooth", "s1_only"),
     "phenology": ("extrapolate", "envelope"),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,8 @@ from ..options import option
 from ..progress import progress_bar
 from ..readers.cube import check_cube_values
 from ..runtime import resolve_device
-from ..validate import check_cube
+from ..validate import found_value
+from ._checks import check_site_cube, cube_list, site_names, split_list
 from .config import MAX_SEED, TrainConfig, batch_schedule, epoch_limit
 from .sampling import collect_samples
 
@@ -42,8 +43,8 @@ _FUNNEL_PART = {"train": "train", "val": "validation", "test": "test"}
 
 def train(
     cube: xr.Dataset | Sequence[xr.Dataset],
-    features: FeatureSpec | None = None,
-    config: TrainConfig | None = None,
+    features: FeatureSpec | Mapping[str, Any] | None = None,
+    config: TrainConfig | Mapping[str, Any] | None = None,
     *,
     split: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
     init: FusionModel | None = None,
@@ -64,11 +65,14 @@ def train(
         Fusion cube(s) with ``VV``, ``VH`` and the clear ``NDVI`` target
         (NumPy- or Dask-backed). A site is named by its ``attrs["site"]``,
         else ``attrs["title"]``, else its position (``site0``, ..).
-    features : FeatureSpec, optional
-        Default: ``init.spec`` when fine-tuning, else ``FeatureSpec()``.
-    config : TrainConfig, optional
+    features : FeatureSpec or dict, optional
+        Default: ``init.spec`` when fine-tuning, else ``FeatureSpec()``; a
+        dict is read with :meth:`FeatureSpec.from_dict`.
+    config : TrainConfig or dict, optional
         Default ``TrainConfig()`` (when fine-tuning: the configuration
-        ``init`` was trained with); ``config.fusion`` picks the network from
+        ``init`` was trained with, so a :class:`SequenceModel` ``init``
+        trains the sequence model); a dict is read with
+        :meth:`TrainConfig.from_dict`; ``config.fusion`` picks the network from
         :data:`fusets_dl.models.registry.NETWORKS`, and ``config.device``
         None takes ``fdl.set_options(device=...)``. Fine-tuning uses
         ``config.learning_rate`` as given (a lower rate than from scratch,
@@ -76,7 +80,8 @@ def train(
     split : dict or sequence of dict, optional
         An explicit block split (as returned by
         :func:`fusets_dl.evaluation.splits.split_blocks`: keys
-        ``block_size``, ``grid``, ``val``, ``test``), one per cube;
+        ``block_size``, ``grid``, ``val``, ``test``), one per cube, each
+        checked against its cube (:func:`~fusets_dl.evaluation.splits.check_split`);
         default: a seeded random one per cube (seed ``config.seed + k`` for
         the k-th cube).
     init : FusionModel, str or path, optional
@@ -98,18 +103,30 @@ def train(
 
     Raises
     ------
+    ConfigError
+        An argument of the wrong type (a cube in a list that is not a
+        Dataset, named by its position; a TrainConfig given as the features;
+        a split that is not a dict or a list of them), a split that does not
+        fit its cube, or a seed too large for the cubes and members.
     InsufficientDataError
         Fewer than ``config.min_samples`` training samples; the message lists
-        how many pixel-dates survived each mask.
+        how many pixel-dates survived each mask. A site too small for 3
+        blocks (named, with several cubes).
     MissingVariableError
         A cube lacks a variable the feature spec needs (named, with the site).
     ModelError
-        ``init`` was trained on other features or another architecture.
+        ``init`` was trained on other features or another architecture, or
+        is a model of the other kind than ``config.model``.
     """
     if isinstance(init, str | Path):
         from ..models.io import load_model
 
         init = load_model(init)  # a path or a registered name, e.g. "pretrained"
+    cubes = cube_list(cube, "train")
+    features = _features_arg(features)
+    config = _config_arg(config)
+    if config is None and getattr(init, "kind", None) == "sequence":  # fine-tuning: the configuration init was trained with
+        config = TrainConfig.from_dict(init.config) if init.config else TrainConfig(model="sequence")  # type: ignore[union-attr]
     if config is not None and config.model == "sequence":  # the whole-series model (features: not used)
         from .sequence import train_sequence
 
@@ -117,14 +134,52 @@ def train(
             warnings.warn("train: the sequence model reads its own input channels (TrainConfig.seq_inputs); the feature spec "
                           f"given is not used ({features})", UserWarning, stacklevel=2)
 
-        return train_sequence(cube, config, split=split, init=init)  # type: ignore[return-value]
+        one = cube if isinstance(cube, xr.Dataset) else cubes  # one cube is passed on as one (as given)
+        return train_sequence(one, config, split=split, init=init)  # type: ignore[return-value,arg-type]
+    if getattr(init, "kind", None) == "sequence":
+        raise ModelError(
+            "train(init=...): init is a sequence model (SequenceModel), but the configuration trains the per-date model "
+            f"(TrainConfig.model={config.model!r}); fine-tune it with TrainConfig(model=\"sequence\", ...) "  # type: ignore[union-attr]
+            "(e.g. TrainConfig.from_dict(init.config)), or leave config out"
+        )
     if init is not None and not isinstance(init, FusionModel):
         raise ModelError(f"train(init=...): expected a FusionModel, a saved model's path or 'pretrained', found {type(init).__name__}")
-    cubes = [cube] if isinstance(cube, xr.Dataset) else list(cube)
     spec = features or (init.spec if init is not None else FeatureSpec())
     if config is None:
         config = TrainConfig.from_dict(init.config) if init is not None and init.config else TrainConfig()
     return _train_mlp(cubes, spec, config, split, init)
+
+
+def _features_arg(features: Any) -> FeatureSpec | None:
+    """``train``'s ``features`` argument as a FeatureSpec (a dict read with :meth:`FeatureSpec.from_dict`), or None."""
+    if features is None or isinstance(features, FeatureSpec):
+        return features
+    if isinstance(features, TrainConfig):
+        raise ConfigError("train: features (the second argument): expected a FeatureSpec or None, found a TrainConfig; "
+                          "a TrainConfig goes third or as config=..., e.g. train(cube, config=TrainConfig(...))")
+    if isinstance(features, Mapping):
+        try:
+            return FeatureSpec.from_dict(dict(features))
+        except ConfigError as exc:
+            raise ConfigError(f"train: features (a dict read with FeatureSpec.from_dict): {exc}") from exc
+    raise ConfigError(f"train: features (the second argument): expected a FeatureSpec, a dict of its fields or None, "
+                      f"found {found_value(features)}")
+
+
+def _config_arg(config: Any) -> TrainConfig | None:
+    """``train``'s ``config`` argument as a TrainConfig (a dict read with :meth:`TrainConfig.from_dict`), or None."""
+    if config is None or isinstance(config, TrainConfig):
+        return config
+    if isinstance(config, FeatureSpec):
+        raise ConfigError("train: config (the third argument): expected a TrainConfig or None, found a FeatureSpec; "
+                          "a FeatureSpec goes second or as features=..., e.g. train(cube, features=FeatureSpec(...))")
+    if isinstance(config, Mapping):
+        try:
+            return TrainConfig.from_dict(dict(config))
+        except ConfigError as exc:
+            raise ConfigError(f"train: config (a dict read with TrainConfig.from_dict): {exc}") from exc
+    raise ConfigError(f"train: config (the third argument): expected a TrainConfig, a dict of its fields or None, "
+                      f"found {found_value(config)}")
 
 
 def _train_mlp(
@@ -143,12 +198,12 @@ def _train_mlp(
         raise ConfigError(f"train: TrainConfig.seed: expected at most {MAX_SEED - max(len(cubes), config.ensemble) + 1} with "
                           f"{len(cubes)} cubes and ensemble={config.ensemble} (seeds up to seed + {max(len(cubes), config.ensemble) - 1} "
                           f"are drawn, and torch's seeds are 64-bit), found {config.seed}")
-    for name, c in zip(names, cubes, strict=True):
-        check_cube(c, need_target=True)
+    for k, (name, c) in enumerate(zip(names, cubes, strict=True)):
+        check_site_cube(c, name, k, len(cubes), "train")
         _check_spec_inputs(c, spec, name, len(cubes))
+    splits = _site_splits(cubes, names, split, config)  # the sizes only: before the values are read
     cubes = [check_cube_values(c, f"train: {name}") for name, c in zip(names, cubes, strict=True)]
     _check_distinct_scenes(cubes, names)
-    splits = _site_splits(cubes, names, split, config)
     t_start = time.perf_counter()
     device = _train_setup(config)
     s, parts, funnels = _site_samples(cubes, names, splits, spec, config)
@@ -203,23 +258,6 @@ def _train_mlp(
     return model
 
 
-def site_names(cubes: Sequence[xr.Dataset]) -> list[str]:
-    """A name per cube: ``attrs["site"]``, else ``attrs["title"]``, else ``site<k>``; repeated names get ``#k``.
-
-    Parameters
-    ----------
-    cubes : sequence of xarray.Dataset
-        The sites.
-
-    Returns
-    -------
-    list of str
-        Unique names, in the order of ``cubes``.
-    """
-    raw = [str(c.attrs.get("site") or c.attrs.get("title") or f"site{k}") for k, c in enumerate(cubes)]
-    return [n if raw.count(n) == 1 else f"{n}#{k}" for k, n in enumerate(raw)]
-
-
 def _check_spec_inputs(cube: xr.Dataset, spec: FeatureSpec, name: str, n_sites: int) -> None:
     """Every variable the spec reads must be in the cube (so every site gives the same columns)."""
     needs = {"VV": "sar", "VH": "sar", "NDVI": "optical"}
@@ -239,13 +277,23 @@ def _check_spec_inputs(cube: xr.Dataset, spec: FeatureSpec, name: str, n_sites: 
 def _site_splits(
     cubes: list[xr.Dataset], names: list[str], split: dict[str, Any] | Sequence[dict[str, Any]] | None, config: TrainConfig
 ) -> list[dict[str, Any]]:
-    """One block split per cube: the given ones, or seeded ``config.seed + k`` for the k-th cube."""
-    if split is None:
-        return [split_blocks(c.sizes["y"], c.sizes["x"], replace(config, seed=config.seed + k)) for k, c in enumerate(cubes)]
-    splits = [split] if isinstance(split, dict) else list(split)
-    if len(splits) != len(cubes):
-        raise ConfigError(f"train: expected one split per cube ({len(cubes)}: {names}), found {len(splits)}")
-    return [dict(s) for s in splits]
+    """One block split per cube: the given ones (checked against their cubes), or seeded ``config.seed + k`` for the k-th cube.
+
+    The seeds were checked against ``MAX_SEED`` for the cubes in :func:`_train_mlp`;
+    ``ensemble=1`` keeps the copy from checking ``seed + k`` against the members again.
+    """
+    given = split_list(split, cubes, names, "train")
+    if given is not None:
+        return given
+    out = []
+    for k, (name, c) in enumerate(zip(names, cubes, strict=True)):
+        try:
+            out.append(split_blocks(c.sizes["y"], c.sizes["x"], replace(config, seed=config.seed + k, ensemble=1)))
+        except InsufficientDataError as exc:
+            if len(cubes) == 1:
+                raise
+            raise InsufficientDataError(f"train: site {name!r} (position {k}): {exc}") from exc
+    return out
 
 
 def _check_init(init: FusionModel, spec: FeatureSpec, arch: dict[str, Any]) -> None:
@@ -424,7 +472,9 @@ def _fit_members(
     base = {key: v for key, v in arch.items() if key != "members"}
     nets, history, bests = [], [], []
     for j in range(k):
-        cfg = config if j == 0 else replace(config, seed=config.seed + j)
+        # the member seeds were checked with the config (seed + ensemble - 1 <= MAX_SEED): ensemble=1 keeps the copy
+        # from checking seed + j against the members again
+        cfg = config if j == 0 else replace(config, seed=config.seed + j, ensemble=1)
         if j:
             torch.manual_seed(cfg.seed)
         logger.info("train: ensemble member %d of %d (seed %d)", j + 1, k, cfg.seed)

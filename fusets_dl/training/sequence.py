@@ -35,8 +35,9 @@ from .._version import __version__
 from ..cf import cube_site
 from ..errors import InsufficientDataError, ModelError
 from ..evaluation.metrics import regression_metrics
-from ..evaluation.splits import block_mask, split_blocks
+from ..evaluation.splits import block_mask, check_split, split_blocks
 from ..inference.sequence import series_time_inputs
+from ..models.fusion_model import FusionModel
 from ..models.sequence import (
     DEFAULT_INPUTS,
     GAP_CHANNELS,
@@ -50,6 +51,8 @@ from ..models.sequence_model import SequenceModel, cube_span, fit_std_scale
 from ..readers.cube import check_cube_values
 from ..runtime import resolve_device
 from ..validate import check_cube
+from ._checks import check_site_cube, site_names, split_list
+from ._checks import cube_list as cube_list_of
 from .config import TrainConfig
 
 __all__ = ["calibrate_sequence", "train_sequence"]
@@ -391,6 +394,37 @@ def _metrics(model: SequenceModel, cubes: list[_Cube], config: TrainConfig) -> d
     }
 
 
+def _init_architecture(init: SequenceModel, config: TrainConfig) -> dict[str, Any]:
+    """init's architecture (with ``config.seq_dropout``), after checking that ``config`` asks for the same one.
+
+    The per-date path (:func:`fusets_dl.training.loop.train`) refuses a
+    configuration whose architecture differs from init's; so does this, field
+    by field. ``seq_inputs`` is compared when init records its inputs or the
+    config names some (a model saved before ``inputs`` was recorded reads
+    :data:`~fusets_dl.models.sequence.CHANNELS`, and its configuration's
+    None meant those); ``seq_dropout`` when init records its dropout.
+    """
+    arch = dict(init.architecture)
+    have: dict[str, Any] = {"seq_channels": int(arch["channels"]), "seq_dilations": [int(d) for d in arch["dilations"]],
+                            "seq_kernel": int(arch["kernel"])}
+    want: dict[str, Any] = {"seq_channels": config.seq_channels, "seq_dilations": list(config.seq_dilations), "seq_kernel": config.seq_kernel}
+    if "inputs" in arch or config.seq_inputs is not None:
+        have["seq_inputs"] = list(init.inputs)
+        want["seq_inputs"] = list(config.seq_inputs or DEFAULT_INPUTS)
+    if arch.get("dropout") is not None:
+        have["seq_dropout"] = float(arch["dropout"])
+        want["seq_dropout"] = config.seq_dropout
+    diff = [f"{k}: expected {have[k]!r} (init's), found {want[k]!r}" for k in have if have[k] != want[k]]
+    if diff:
+        raise ModelError(
+            f"train_sequence(init=...): the configuration asks for another architecture than the starting model's: {'; '.join(diff)}. "
+            "Fine-tuning keeps init's network: train with init's seq_* fields (e.g. TrainConfig.from_dict(init.config), "
+            "or leave config out)"
+        )
+    arch["dropout"] = config.seq_dropout
+    return arch
+
+
 def train_sequence(
     cubes: xr.Dataset | list[xr.Dataset],
     config: TrainConfig | None = None,
@@ -411,10 +445,14 @@ def train_sequence(
         ``mixed_precision`` (CUDA only); default ``TrainConfig(model="sequence")``.
     init : SequenceModel, optional
         Fine-tune from this model (its architecture and normalisation
-        statistics are kept).
+        statistics are kept: the ``seq_channels``, ``seq_dilations``,
+        ``seq_kernel``, ``seq_inputs`` and ``seq_dropout`` of ``config``
+        must be init's; with ``config`` None, the configuration init was
+        trained with).
     split : dict or list of dict, optional
         Explicit block splits (one per cube), as
-        :func:`fusets_dl.evaluation.splits.split_blocks` returns them.
+        :func:`fusets_dl.evaluation.splits.split_blocks` returns them, each
+        checked against its cube (:func:`~fusets_dl.evaluation.splits.check_split`).
 
     Returns
     -------
@@ -427,42 +465,56 @@ def train_sequence(
 
     Raises
     ------
+    ConfigError
+        A cube in a list that is not a Dataset (its position named), a
+        split that is not a dict or does not fit its cube, or not one split
+        per cube.
     InsufficientDataError
-        A cube too small for the split, series of fewer than 2 dates, or fewer
-        clear NDVI values than ``config.min_samples`` in the training blocks
-        (10 in the validation or test blocks).
+        A cube too small for the split (named, with several cubes), series of
+        fewer than 2 dates, or fewer clear NDVI values than
+        ``config.min_samples`` in the training blocks (10 in the validation
+        or test blocks).
     ModelError
-        ``init`` is not a SequenceModel.
+        ``init`` is not a SequenceModel, or ``config`` asks for another
+        architecture than init's (each field named, init's value and the
+        config's).
     """
-    config = config or TrainConfig(model="sequence")
-    cube_list = [cubes] if isinstance(cubes, xr.Dataset) else list(cubes)
+    if init is not None and getattr(init, "kind", None) != "sequence":
+        raise ModelError(f"train_sequence: init: expected a SequenceModel, found {type(init).__name__}"
+                         + (" (a per-date model fine-tunes with TrainConfig(model='mlp'))" if isinstance(init, FusionModel) else ""))
+    if config is None:  # fine-tuning: the configuration init was trained with, as train() does for the per-date model
+        config = TrainConfig.from_dict(init.config) if init is not None and init.config else TrainConfig(model="sequence")
+    cube_list = cube_list_of(cubes, "train_sequence")
     if not cube_list:
         raise InsufficientDataError("train_sequence: expected at least one cube, found none")
-    splits = split if isinstance(split, list) else [split] * len(cube_list)
-    if len(splits) != len(cube_list):
-        raise InsufficientDataError(f"train_sequence: expected one split per cube ({len(cube_list)}), found {len(splits)}")
-    if init is not None and getattr(init, "kind", None) != "sequence":
-        raise ModelError(f"train_sequence: init: expected a SequenceModel, found {type(init).__name__}")
+    names = site_names(cube_list)
+    splits: list[dict[str, Any] | None] = list(split_list(split, cube_list, names, "train_sequence") or [None] * len(cube_list))
+    arch = _init_architecture(init, config) if init is not None else None
     t_start = time.perf_counter()
     torch.manual_seed(config.seed)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
-    for cube in cube_list:
-        check_cube(cube, need_target=True)
+    for k, (name, cube) in enumerate(zip(names, cube_list, strict=True)):
+        check_site_cube(cube, name, k, len(cube_list), "train_sequence")
     cube_list = [check_cube_values(c, "train_sequence") for c in cube_list]
     series, parts, blocks = [], [], []
-    for cube, sp in zip(cube_list, splits, strict=True):
-        part, blk = _parts(cube, config, sp)
+    for k, (name, cube, sp) in enumerate(zip(names, cube_list, splits, strict=True)):
+        try:
+            part, blk = _parts(cube, config, sp)
+        except InsufficientDataError as exc:
+            if len(cube_list) == 1:
+                raise
+            raise InsufficientDataError(f"train_sequence: site {name!r} (position {k}): {exc}") from exc
         series.append(_series(cube))
         parts.append(part)
         blocks.append(blk)
     stats = dict(init.stats) if init is not None else _fit_stats(series, parts)
-    if init is not None:
+    if init is not None and arch is not None:
         inputs = init.inputs
-        net = SequenceNet(len(inputs), int(init.architecture["channels"]), tuple(init.architecture["dilations"]), int(init.architecture["kernel"]))
+        net = SequenceNet(len(inputs), int(arch["channels"]), tuple(int(d) for d in arch["dilations"]), int(arch["kernel"]),
+                          config.seq_dropout)  # dropout: no weights, so not restored by the state dict
         net.load_state_dict(init.network.state_dict())
-        arch = dict(init.architecture)
     else:
         inputs = input_channels({"inputs": list(config.seq_inputs or DEFAULT_INPUTS)})
         arch = {"type": "tcn", "channels": config.seq_channels, "dilations": list(config.seq_dilations), "kernel": config.seq_kernel,
@@ -534,6 +586,8 @@ def calibrate_sequence(
 
     Raises
     ------
+    ConfigError
+        A split that does not fit its cube (:func:`~fusets_dl.evaluation.splits.check_split`).
     ModelError
         ``model`` is not a SequenceModel, or an unknown method.
     InsufficientDataError
@@ -554,6 +608,8 @@ def calibrate_sequence(
     prepared = []
     for cube, sp in zip(cube_list, splits, strict=True):
         check_cube(cube, need_target=True)
+        if sp is not None:
+            sp = check_split(sp, cube.sizes["y"], cube.sizes["x"], where="calibrate_sequence: split")
         cube = check_cube_values(cube, "calibrate_sequence")
         part, _ = _parts(cube, config, sp)
         s = _series(cube)

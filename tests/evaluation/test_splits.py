@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fusets_dl.evaluation.splits import block_mask
 
 
@@ -13,3 +15,57 @@ def test_block_mask():
     assert val.sum() == 2 and val[2:4, 4].all()  # the last block column is one pixel wide
     train = block_mask(4, 5, blocks, "train")
     assert not (train & (test | val)).any() and (train | test | val).all()
+
+
+_SPLIT = {"block_size": 4, "grid": [6, 5], "test": [[0, 1], [2, 3]], "val": [[5, 4]]}  # a 24 x 20 scene
+
+
+def test_check_split_accepts_and_normalises_a_fitting_split():
+    import numpy as np
+
+    from fusets_dl.evaluation.splits import check_split, split_blocks
+    from fusets_dl.training.config import TrainConfig
+
+    drawn = split_blocks(24, 20, TrainConfig(block_size=4))
+    assert check_split(drawn, 24, 20) == drawn
+    out = check_split({**_SPLIT, "block_size": 4.0, "grid": np.array([6, 5]), "val": [(np.int64(5), 4)]}, 24, 20)
+    assert out == _SPLIT and type(out["block_size"]) is int and type(out["val"][0][0]) is int
+
+
+@pytest.mark.parametrize(
+    ("split", "match"),
+    [
+        ({**_SPLIT, "val": [[0, 1]]}, r"split: expected disjoint val and test blocks, found 1 in both: \[\[0, 1\]\]"),
+        ({**_SPLIT, "val": _SPLIT["test"]}, r"found 2 in both: \[\[0, 1\], \[2, 3\]\]"),
+        ({**_SPLIT, "grid": [2, 2]}, r"grid: expected \[6, 5\] \(a 24 x 20 scene in blocks of 4 px\), found \[2, 2\]"),
+        ({**_SPLIT, "grid": [16, 16]}, r"grid: expected \[6, 5\] .*found \[16, 16\]"),
+        ({**_SPLIT, "grid": "6x5"}, r"grid: expected \[blocks along y, blocks along x\] = \[6, 5\], found the string '6x5'"),
+        ({k: v for k, v in _SPLIT.items() if k != "grid"}, r"expected the keys \['block_size', 'grid', 'val', 'test'\], missing \['grid'\]"),
+        ({**_SPLIT, "block_size": "4px"}, r"block_size: expected a positive whole number of pixels, found the string '4px'"),
+        ({**_SPLIT, "block_size": 0}, r"block_size: expected a positive whole number of pixels, found 0 \(int\)"),
+        ({**_SPLIT, "block_size": -1}, r"block_size: expected a positive whole number of pixels, found -1 \(int\)"),
+        ({**_SPLIT, "block_size": True}, r"block_size: expected a positive whole number of pixels, found True \(bool\)"),
+        ({**_SPLIT, "test": [[6, 0], [0, 5], [-1, 0]]}, r"test: expected block ids \[by, bx\] with 0 <= by < 6 and 0 <= bx < 5 .*found \[\[6, 0\], \[0, 5\], \[-1, 0\]\]"),
+        ({**_SPLIT, "val": [1, 2]}, r"val: expected a list of block ids \[by, bx\] \(whole numbers\), found \[1, 2\]"),
+        ([1], r"split: expected a block split \(a dict with keys .*found \[1\] \(list\)"),
+    ],
+)
+def test_check_split_refuses_a_split_that_does_not_fit_the_scene(split, match):
+    """Before: train(split=...) trained on any of these (or failed with KeyError / ValueError / an empty training set)."""
+    from fusets_dl.errors import ConfigError
+    from fusets_dl.evaluation.splits import check_split
+
+    with pytest.raises(ConfigError, match=match):
+        check_split(split, 24, 20)
+
+
+def test_a_scene_of_fewer_than_3_pixels_is_not_told_to_lower_block_size():
+    from fusets_dl.errors import InsufficientDataError
+    from fusets_dl.evaluation.splits import split_blocks
+    from fusets_dl.training.config import TrainConfig
+
+    with pytest.raises(InsufficientDataError, match=r"on a 1 x 2 scene; no block_size can split fewer than 3 pixels") as err:
+        split_blocks(1, 2, TrainConfig(block_size=4))
+    assert "lower TrainConfig.block_size" not in str(err.value)
+    with pytest.raises(InsufficientDataError, match=r"on a 2 x 2 scene; lower TrainConfig.block_size"):
+        split_blocks(2, 2, TrainConfig(block_size=4))

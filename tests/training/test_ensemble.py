@@ -92,3 +92,14 @@ def test_a_seed_too_large_for_the_cubes_is_refused_before_any_work(cube):
     top = 2**63 - 1
     with pytest.raises(ConfigError, match=rf"TrainConfig.seed: expected at most {top - 2} with 3 cubes"):
         fdl.train([cube, cube.isel(x=slice(0, 12)), cube.isel(y=slice(0, 12))], config=TrainConfig(**FAST, seed=top - 1))
+
+
+def test_the_largest_seed_the_config_allows_trains_every_member_and_cube(cube):
+    """Before: a ConfigError from inside training (after sampling) quoting seed + 1, a seed never given: the per-member and
+    per-cube copies of the config were checked again against the ensemble."""
+    top = 2**63 - 1
+    fast = {**FAST, "max_epochs": 1, "max_samples": 2000}
+    m = fdl.train(cube, config=TrainConfig(**fast, seed=top - 2, ensemble=3))
+    assert m.architecture["members"] == 3 and m.config["seed"] == top - 2
+    two = fdl.train([cube, cube.isel(x=slice(0, 12))], config=TrainConfig(**fast, seed=top - 1, ensemble=2))
+    assert two.architecture["members"] == 2 and len(two.blocks["sites"]) == 2

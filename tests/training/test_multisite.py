@@ -165,3 +165,27 @@ def test_training_on_one_clear_date_warns(small_cube):
     with pytest.warns(UserWarning, match=r"training samples come from 1 date\(s\) with clear NDVI"):
         model = train(one, config=TrainConfig(max_epochs=1, min_samples=20, calibrate_reconstruction=False))
     assert model.info["funnel"]["train"] >= 20
+
+
+def test_a_site_too_small_or_without_ndvi_is_named(sites):
+    """Before: the errors named no site ('1 x 1 scene; lower TrainConfig.block_size', 'missing ['NDVI']')."""
+    from fusets_dl.errors import InsufficientDataError
+
+    tiny = sites[1].isel(y=[0], x=[0])
+    tiny.attrs = {**tiny.attrs, "site": "tiny"}
+    with pytest.raises(InsufficientDataError, match=r"train: site 'tiny' \(position 1\): spatial-block split: .* on a 1 x 1 scene; "
+                                                    r"no block_size can split fewer than 3 pixels") as err:
+        train([sites[0], tiny], config=CFG)
+    assert "lower TrainConfig.block_size" not in str(err.value)
+    with pytest.raises(MissingVariableError, match=r"train: site 'north' \(position 1\): fusion cube: expected variables .*missing \['NDVI'\]"):
+        train([sites[0], sites[1].drop_vars("NDVI")], config=CFG)
+
+
+def test_each_sites_split_is_checked_against_that_site(sites):
+    from fusets_dl.errors import ConfigError
+
+    own = [split_blocks(c.sizes["y"], c.sizes["x"], CFG) for c in sites]
+    with pytest.raises(ConfigError, match=r"train: split of site 'north': grid: expected \[4, 3\] \(a 16 x 12 scene in blocks of 4 px\), found \[6, 5\]"):
+        train(sites, config=CFG, split=[own[0], own[0]])
+    with pytest.raises(ConfigError, match=r"train: split: expected one split per cube \(2: \['south', 'north'\]\), found 1"):
+        train(sites, config=CFG, split=own[0])

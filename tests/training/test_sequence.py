@@ -226,3 +226,61 @@ def test_init_by_path(trained: SequenceModel, small_cube: xr.Dataset, tmp_path) 
     path = trained.save(tmp_path / "seq")
     m = fdl.train(small_cube, config=fdl.TrainConfig(**{**FAST, "max_epochs": 1}), init=str(path))
     assert m.info["init"] == trained.sha256
+
+
+def test_fine_tuning_with_another_architecture_is_refused_field_by_field(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    """Before: init's architecture was kept silently while model.config recorded the one asked for (the MLP path refuses)."""
+    asked = fdl.TrainConfig(**{**FAST, "seq_channels": 64, "seq_dilations": (1, 2, 4, 8), "seq_inputs": ("vv_p", "vh_p", "ndvi", "ndvi_valid")})
+    with pytest.raises(ModelError, match=r"seq_channels: expected 12 \(init's\), found 64; seq_dilations: expected \[1, 2, 4\] "
+                                         r"\(init's\), found \[1, 2, 4, 8\]; seq_inputs: expected \[.*\] \(init's\), found "
+                                         r"\['vv_p', 'vh_p', 'ndvi', 'ndvi_valid'\]"):
+        fdl.train(small_cube, config=asked, init=trained)
+    with pytest.raises(ModelError, match=r"seq_kernel: expected 3 \(init's\), found 5; seq_dropout: expected 0.1 \(init's\), found 0.3"):
+        train_sequence(small_cube, fdl.TrainConfig(**{**FAST, "seq_kernel": 5, "seq_dropout": 0.3}), init=trained)
+
+
+def test_fine_tuning_trains_with_the_dropout_of_init_and_config(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    """Before: the rebuilt network had no dropout (SequenceNet's default 0) whatever seq_dropout said."""
+    m = train_sequence(small_cube, fdl.TrainConfig(**{**FAST, "max_epochs": 1}), init=trained)
+    assert [layer.drop.p for layer in m.network.layers] == [0.1] * 3 and m.architecture["dropout"] == 0.1
+
+
+def test_an_init_saved_without_inputs_or_dropout_takes_the_configs() -> None:
+    """A model saved before ``inputs`` and ``dropout`` were recorded: a config with seq_inputs None is not compared."""
+    from types import SimpleNamespace
+
+    from fusets_dl.models.sequence import CHANNELS
+    from fusets_dl.training.sequence import _init_architecture
+
+    old = SimpleNamespace(architecture={"type": "tcn", "channels": 12, "dilations": [1, 2, 4], "kernel": 3}, inputs=CHANNELS)
+    arch = _init_architecture(old, fdl.TrainConfig(**{**FAST, "seq_dropout": 0.2}))  # type: ignore[arg-type]
+    assert arch == {**old.architecture, "dropout": 0.2}
+    with pytest.raises(ModelError, match=r"seq_inputs: expected \[.*'s1_valid'\] \(init's\), found \['vv_p', 'vh_p'\]"):
+        _init_architecture(old, fdl.TrainConfig(**{**FAST, "seq_inputs": ("vv_p", "vh_p")}))  # type: ignore[arg-type]
+
+
+def test_a_sequence_init_with_an_mlp_config_suggests_the_sequence_model(trained: SequenceModel, small_cube: xr.Dataset, monkeypatch) -> None:
+    """Before: 'expected a FusionModel ... found SequenceModel' for config None too, though config defaults to init's."""
+    with pytest.raises(ModelError, match=r"init is a sequence model \(SequenceModel\), but the configuration trains the per-date "
+                                         r"model \(TrainConfig.model='mlp'\); fine-tune it with TrainConfig\(model=\"sequence\""):
+        fdl.train(small_cube, config=fdl.TrainConfig(), init=trained)
+    from fusets_dl.training import sequence
+
+    seen = {}
+    monkeypatch.setattr(sequence, "train_sequence", lambda cubes, config, split=None, init=None: seen.update(config=config))
+    fdl.train(small_cube, init=trained)  # config left out: the one init was trained with
+    assert seen["config"] == fdl.TrainConfig.from_dict(trained.config)
+
+
+def test_sequence_splits_and_sites_are_checked_before_training(small_cube: xr.Dataset) -> None:
+    """Before: a split of another scene trained on the wrong blocks; a too-small site was not named."""
+    from fusets_dl.errors import InsufficientDataError
+
+    cfg = fdl.TrainConfig(**FAST)
+    with pytest.raises(ConfigError, match=r"train_sequence: split: grid: expected \[3, 3\] \(a 24 x 20 scene in blocks of 8 px\), found \[8, 8\]"):
+        fdl.train(small_cube, config=cfg, split=split_blocks(64, 64, cfg))
+    tiny = small_cube.isel(y=[0], x=[0, 1]).assign_attrs(site="tiny")
+    with pytest.raises(InsufficientDataError, match=r"train_sequence: site 'tiny' \(position 1\): .*no block_size can split fewer than 3"):
+        train_sequence([small_cube, tiny], cfg)
+    with pytest.raises(ConfigError, match=r"train_sequence: cube: expected a list of fusion cubes .*found NoneType at position 0"):
+        train_sequence([None], cfg)  # type: ignore[list-item]

@@ -169,3 +169,61 @@ def test_train_calibrates_the_reconstruction_on_validation_blocks(cube, tmp_path
     off = fdl.train(cube, config=TrainConfig(**FAST, calibrate_reconstruction=False))
     assert "reconstruction" not in off.info
     assert "calibration_source" not in fdl.reconstruct(cube, off).attrs
+
+
+def test_an_explicit_split_is_checked_against_the_cube_before_training(cube):
+    """Before: val == test trained (early stopping on the test blocks), a split of another scene size trained on the wrong
+    blocks, a missing grid was a KeyError, block_size '4px' a ValueError and 0 an empty training set."""
+    cfg = TrainConfig(**FAST)
+    sp = split_blocks(cube.sizes["y"], cube.sizes["x"], cfg)
+    with pytest.raises(ConfigError, match=r"train: split: expected disjoint val and test blocks, found \d+ in both"):
+        fdl.train(cube, config=cfg, split={**sp, "val": sp["test"]})
+    with pytest.raises(ConfigError, match=r"train: split: grid: expected \[6, 5\] \(a 24 x 20 scene in blocks of 4 px\), found \[16, 16\]"):
+        fdl.train(cube, config=cfg, split=split_blocks(64, 64, cfg))
+    with pytest.raises(ConfigError, match=r"train: split: expected the keys .* missing \['grid'\]"):
+        fdl.train(cube, config=cfg, split={k: v for k, v in sp.items() if k != "grid"})
+    for bad in ("4px", 0, -1):
+        with pytest.raises(ConfigError, match=r"train: split: block_size: expected a positive whole number of pixels, found"):
+            fdl.train(cube, config=cfg, split={**sp, "block_size": bad})
+    with pytest.raises(ConfigError, match=r"train: split: test: expected block ids \[by, bx\] with 0 <= by < 6"):
+        fdl.train(cube, config=cfg, split={**sp, "test": [[6, 0]]})
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        (("CFG",), {}, r"train: features \(the second argument\): expected a FeatureSpec or None, found a TrainConfig; "
+                       r"a TrainConfig goes third or as config="),
+        ((), {"config": fdl.FeatureSpec()}, r"train: config \(the third argument\): expected a TrainConfig or None, found a FeatureSpec"),
+        (("sar",), {}, r"train: features \(the second argument\): expected a FeatureSpec, a dict of its fields or None, found the string 'sar'"),
+        (({"lagz": 2},), {}, r"train: features \(a dict read with FeatureSpec.from_dict\): FeatureSpec: unknown keys \['lagz'\]"),
+        ((None, {"max_epoch": 2}), {}, r"train: config \(a dict read with TrainConfig.from_dict\): TrainConfig: unknown keys \['max_epoch'\]"),
+        ((), {"split": [1]}, r"train: split: expected a block split \(a dict with keys \['block_size', 'grid', 'val', 'test'\].*found 1 \(int\)"),
+        ((), {"split": "random"}, r"train: split: expected a block split .* or a list of them, one per cube; found the string 'random'"),
+    ],
+)
+def test_arguments_of_the_wrong_type_are_named(cube, args, kwargs, match):
+    """Before: AttributeError ('TrainConfig' object has no attribute 'groups', 'dict' ... 'model'), TypeError, or 'found 6 splits'."""
+    args = tuple(TrainConfig(**FAST) if a == "CFG" else a for a in args)
+    kwargs = {"config": TrainConfig(**FAST), **kwargs} if len(args) < 2 else kwargs
+    with pytest.raises(ConfigError, match=match):
+        fdl.train(cube, *args, **kwargs)
+
+
+def test_a_cube_that_is_not_a_dataset_is_named_by_its_position(cube):
+    """Before: AttributeError: 'NoneType' object has no attribute 'attrs'."""
+    with pytest.raises(ConfigError, match=r"train: cube: expected a list of fusion cubes \(xarray.Dataset, one per site\), "
+                                          r"found NoneType at position 1 in a list of 2"):
+        fdl.train([cube, None], config=TrainConfig(**FAST))
+    with pytest.raises(ConfigError, match=r"train: cube: expected a fusion cube \(xarray.Dataset\) or a list of them .*found str"):
+        fdl.train("cube.zarr", config=TrainConfig(**FAST))
+
+
+def test_dicts_are_read_as_the_feature_spec_and_the_config(cube, monkeypatch):
+    """As compare(config=dict) does; before: AttributeError ('dict' object has no attribute 'groups' / 'model')."""
+    from fusets_dl.training import loop
+
+    seen = {}
+    monkeypatch.setattr(loop, "_train_mlp", lambda cubes, spec, config, split, init: seen.update(spec=spec, config=config))
+    fdl.train(cube, {"lags": 1}, {"max_epochs": 2, "hidden": [8]})
+    assert seen == {"spec": fdl.FeatureSpec(lags=1), "config": TrainConfig(max_epochs=2, hidden=(8,))}

@@ -1,0 +1,144 @@
+"""Argument checks shared by :func:`~fusets_dl.training.loop.train` and :func:`~fusets_dl.training.sequence.train_sequence`.
+
+Here (not in ``loop``) so that ``sequence`` can use them without importing
+``loop``, which imports ``sequence`` in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import xarray as xr
+
+from ..errors import ConfigError, FusionError
+from ..evaluation.splits import SPLIT_KEYS, check_split
+from ..validate import check_cube, found_value
+
+__all__ = ["check_site_cube", "cube_list", "site_names", "split_list"]
+
+
+def site_names(cubes: Sequence[xr.Dataset]) -> list[str]:
+    """A name per cube: ``attrs["site"]``, else ``attrs["title"]``, else ``site<k>``; repeated names get ``#k``.
+
+    Parameters
+    ----------
+    cubes : sequence of xarray.Dataset
+        The sites.
+
+    Returns
+    -------
+    list of str
+        Unique names, in the order of ``cubes``.
+    """
+    raw = [str(c.attrs.get("site") or c.attrs.get("title") or f"site{k}") for k, c in enumerate(cubes)]
+    return [n if raw.count(n) == 1 else f"{n}#{k}" for k, n in enumerate(raw)]
+
+
+def cube_list(cube: Any, where: str) -> list[xr.Dataset]:
+    """The cubes of a ``cube`` argument: one Dataset, or a list (tuple, iterable) of Datasets.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset or sequence of xarray.Dataset
+        As given.
+    where : str
+        The caller's name, for the error message.
+
+    Returns
+    -------
+    list of xarray.Dataset
+        The cubes, in order (empty when an empty sequence was given).
+
+    Raises
+    ------
+    ConfigError
+        Neither a Dataset nor a sequence of them: names what was found and,
+        in a list, the position of each element that is not a Dataset.
+    """
+    if isinstance(cube, xr.Dataset):
+        return [cube]
+    if isinstance(cube, (str, bytes, Mapping, xr.DataArray)) or not hasattr(cube, "__iter__"):
+        raise ConfigError(f"{where}: cube: expected a fusion cube (xarray.Dataset) or a list of them (one per site), "
+                          f"found {type(cube).__name__}")
+    cubes = list(cube)
+    bad = [f"{type(c).__name__} at position {k}" for k, c in enumerate(cubes) if not isinstance(c, xr.Dataset)]
+    if bad:
+        raise ConfigError(f"{where}: cube: expected a list of fusion cubes (xarray.Dataset, one per site), found "
+                          f"{', '.join(bad)} in a list of {len(cubes)}")
+    return cubes
+
+
+def check_site_cube(cube: xr.Dataset, name: str, position: int, n_sites: int, where: str) -> None:
+    """:func:`fusets_dl.validate.check_cube` (NDVI required), its error naming the site when there are several.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        One training cube.
+    name : str
+        Its site name (:func:`site_names`).
+    position : int
+        Its position in the list of cubes.
+    n_sites : int
+        How many cubes are trained on together.
+    where : str
+        The caller's name, for the error message.
+
+    Raises
+    ------
+    FusionError
+        The error :func:`~fusets_dl.validate.check_cube` raises (the same
+        class), prefixed with ``where``, the site and its position when
+        ``n_sites > 1``.
+    """
+    try:
+        check_cube(cube, need_target=True)
+    except FusionError as exc:
+        if n_sites == 1:
+            raise
+        raise type(exc)(f"{where}: site {name!r} (position {position}): {exc}") from exc
+
+
+def split_list(split: Any, cubes: Sequence[xr.Dataset], names: Sequence[str], where: str) -> list[dict[str, Any]] | None:
+    """Explicit block splits, one per cube, each checked against its cube (:func:`~fusets_dl.evaluation.splits.check_split`).
+
+    Parameters
+    ----------
+    split : dict, sequence of dict or None
+        As given to ``train(split=...)``: one split (one cube), or one per cube.
+    cubes : sequence of xarray.Dataset
+        The training cubes.
+    names : sequence of str
+        Their site names (:func:`site_names`).
+    where : str
+        The caller's name, for the error message.
+
+    Returns
+    -------
+    list of dict or None
+        The checked splits in the order of ``cubes``; None when ``split`` is None.
+
+    Raises
+    ------
+    ConfigError
+        ``split`` is neither a dict nor a list of dicts, the count is not
+        one per cube, or a split does not fit its cube (the site named when
+        there are several).
+    """
+    if split is None:
+        return None
+    if isinstance(split, Mapping):
+        splits = [split]
+    elif isinstance(split, (list, tuple)):
+        splits = list(split)
+    else:
+        raise ConfigError(f"{where}: split: expected a block split (a dict with keys {list(SPLIT_KEYS)}, as "
+                          "fusets_dl.evaluation.splits.split_blocks returns it) or a list of them, one per cube; "
+                          f"found {found_value(split)}")
+    if len(splits) != len(cubes):
+        raise ConfigError(f"{where}: split: expected one split per cube ({len(cubes)}: {list(names)}), found {len(splits)}")
+    return [
+        check_split(s, c.sizes["y"], c.sizes["x"], where=f"{where}: split" + (f" of site {n!r}" if len(cubes) > 1 else ""))
+        for s, c, n in zip(splits, cubes, names, strict=True)
+    ]
