@@ -156,6 +156,9 @@ class CompareConfig:
         if isinstance(self.methods, str):
             raise ConfigError(f"CompareConfig.methods: expected a tuple of method names, found the string {self.methods!r} "
                               f"(write ({self.methods!r},))")
+        if not isinstance(self.methods, (list, tuple)) or not all(isinstance(m, str) for m in self.methods):
+            raise ConfigError(f"CompareConfig.methods: expected a tuple of method names such as ('fusion', 'linear'), found "
+                              f"{type(self.methods).__name__} {self.methods!r}")
         self.methods = tuple(self.methods)
         bad = [m for m in self.methods if m not in COMPARISON_METHODS]
         if bad:
@@ -386,6 +389,8 @@ def _json_safe(obj: Any) -> Any:
 
 def _naive_utc_date(value: Any) -> pd.Timestamp:
     """A date as a naive (UTC) timestamp; a zoned one converted. Raises ``ValueError``/``TypeError`` on what is not a date."""
+    if isinstance(value, (int, float, np.number)):  # pd.Timestamp(2021) is 2021 ns after 1970: a year given alone
+        raise TypeError(f"a number is not a date (write '{value}-01-01' for a year)")
     t = pd.Timestamp(value)
     if t is pd.NaT:
         raise ValueError("not a date")
@@ -459,9 +464,10 @@ def compare(
     if isinstance(config, Mapping):
         try:
             config = CompareConfig(**config)
-        except TypeError as exc:
+        except TypeError as exc:  # unknown field names (a wrong value type is a ConfigError of CompareConfig itself)
+            unknown = sorted(set(config) - set(CompareConfig.__dataclass_fields__))
             raise ConfigError(f"compare: config: expected CompareConfig fields {list(CompareConfig.__dataclass_fields__)}, "
-                              f"found {sorted(config)}") from exc
+                              f"found {sorted(config)}" + (f" (unknown: {unknown})" if unknown else f" ({exc})")) from exc
     if config is not None and not isinstance(config, CompareConfig):
         raise ConfigError(f"compare: config: expected a CompareConfig (or a dict of its fields), found {type(config).__name__}")
     if models is not None and not isinstance(models, Mapping):
@@ -614,12 +620,14 @@ def _cmp_extra_models(inputs: GapInputs, models: dict[str, Any]) -> dict[str, _R
     from ..reconstruction import reconstruct
 
     model, cube_h = inputs.model, inputs.cube
+    main = model_blocks(cube_h, model) or model.blocks  # this site's split, for models trained on several
     runs: dict[str, _Run] = {}
     for name, extra in models.items():
-        if extra.blocks.get("test") != model.blocks.get("test") or extra.blocks.get("block_size") != model.blocks.get("block_size"):
+        own = model_blocks(cube_h, extra) or extra.blocks
+        if own.get("test") != main.get("test") or own.get("block_size") != main.get("block_size"):
             raise ConfigError(
-                f"compare: model {name!r} holds out blocks {extra.blocks.get('test')} of size {extra.blocks.get('block_size')}, "
-                f"expected the same as the main model: {model.blocks.get('test')} of size {model.blocks.get('block_size')}"
+                f"compare: model {name!r} holds out blocks {own.get('test')} of size {own.get('block_size')} on this cube, "
+                f"expected the same as the main model: {main.get('test')} of size {main.get('block_size')}"
             )
         t0 = time.perf_counter()
         rec = reconstruct(cube_h, extra)[["NDVI", "NDVI_std"]].compute().isel(inputs.pixels)

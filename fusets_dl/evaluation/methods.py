@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import xarray as xr
 
-from .splits import season_split
+from .splits import model_blocks, season_split
 
 if TYPE_CHECKING:
     from .comparison import CompareConfig
@@ -223,7 +223,8 @@ def _sequence_model(inputs: GapInputs) -> Any:
     from ..training.config import TrainConfig
     from ..training.sequence import train_sequence
 
-    blocks = inputs.model.blocks
+    # the split the scored pixels were drawn from: this site's own for a model trained on several (the top-level one is the first site's)
+    blocks = model_blocks(inputs.cube, inputs.model) or {k: v for k, v in inputs.model.blocks.items() if k != "sites"}
     split = {k: blocks[k] for k in ("block_size", "grid", "val", "test")}
     seed = int(dict(getattr(inputs.model, "config", {}) or {}).get("seed", 0))
     cube = inputs.cube

@@ -154,7 +154,17 @@ def merge_context(base: Mapping[str, Any] | None, override: Mapping[str, Any] | 
     -------
     dict
         The merged context.
+
+    Raises
+    ------
+    ConfigError
+        ``base`` or ``override`` is not a mapping (a JSON object) or None.
     """
+    for which, ctx in (("context", base), ("runtime context", override)):
+        if ctx is not None and not isinstance(ctx, Mapping):
+            raise ConfigError(f"openEO UDF {which}: expected a mapping (a JSON object) of sections such as "
+                              f"{{'model': 'pretrained', 'align': {{...}}, 'reconstruct': {{...}}}}, or null; found "
+                              f"{type(ctx).__name__} {str(ctx)[:80]!r}")
     out: dict[str, Any] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in (base or {}).items()}
     for k, v in (override or {}).items():
         if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):

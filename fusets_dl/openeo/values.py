@@ -160,11 +160,12 @@ def _align_freq(value: Any) -> str | None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
-                pd.tseries.frequencies.to_offset(value)
-            return None
+                offset = pd.tseries.frequencies.to_offset(value)
+            if getattr(offset, "n", 1) > 0:
+                return None
         except ValueError:
             pass
-    return f"freq: expected a pandas frequency such as '10D' or 'MS' (or null), found {type(value).__name__} {value!r}"
+    return f"freq: expected a positive pandas frequency such as '10D' or 'MS' (or null), found {type(value).__name__} {value!r}"
 
 
 def _align(sec: Mapping[str, Any]) -> list[str]:

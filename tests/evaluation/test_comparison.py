@@ -184,7 +184,7 @@ def test_a_model_split_of_another_cube_size_is_warned(small_cube: xr.Dataset) ->
         compare(corner, config=CompareConfig(gap_days=40, max_pixels=20, methods=("linear",)), model=model)
 
 
-def test_a_multi_site_model_is_scored_on_the_sites_own_held_out_blocks(small_cube: xr.Dataset) -> None:
+def test_a_multi_site_model_is_scored_on_the_sites_own_held_out_blocks(small_cube: xr.Dataset, monkeypatch) -> None:
     import warnings
 
     a = small_cube.assign_attrs(site="a")
@@ -197,6 +197,22 @@ def test_a_multi_site_model_is_scored_on_the_sites_own_held_out_blocks(small_cub
     # drawn from b's own held-out blocks, not from the first site's split (which covered b's training pixels before)
     assert res.info["test_blocks"] == model.blocks["sites"]["b"]["test"] != model.blocks["test"]
     assert res.rows[0]["n"] > 0
+    # the sequence row trains its own model on the same site's split (it took the first site's: b's test pixels were its training pixels)
+    import fusets_dl.training.sequence as ts
+
+    seen = {}
+
+    class _Stop(Exception):
+        pass
+
+    def _capture(cube, config, split=None, **kw):
+        seen["split"] = split
+        raise _Stop
+
+    monkeypatch.setattr(ts, "train_sequence", _capture)
+    with pytest.raises(_Stop):
+        compare(b, config=CompareConfig(gap_days=40, max_pixels=None, methods=("sequence", "linear")), model=model)
+    assert seen["split"]["test"] == model.blocks["sites"]["b"]["test"] and seen["split"]["grid"] == model.blocks["sites"]["b"]["grid"]
 
 
 def test_calibrated_row_leaves_the_default_rows_unchanged(small_cube: xr.Dataset) -> None:
@@ -266,9 +282,14 @@ def test_config_options_of_the_wrong_kind_are_config_errors() -> None:
                     ({"min_clear": -1}, "min_clear: expected a whole number >= 0, found -1"),
                     ({"min_clear": "4"}, "min_clear: expected a whole number >= 0, found '4'"),
                     ({"seed": "x"}, "seed: expected a whole number, found 'x'"), ({"seed": 1.5}, "seed: expected a whole number"),
-                    ({"mogpr": [("n_iter", 3)]}, "mogpr: expected a dict of GPConfig fields, found list")):
+                    ({"mogpr": [("n_iter", 3)]}, "mogpr: expected a dict of GPConfig fields, found list"),
+                    ({"methods": None}, r"methods: expected a tuple of method names such as \('fusion', 'linear'\), found NoneType None"),
+                    ({"methods": [["linear"]]}, r"methods: expected a tuple of method names .*found list \[\['linear'\]\]"),
+                    ({"mode": "season", "split_date": 2021}, r"split_date: expected a date, found 2021 \(a number is not a date")):
         with pytest.raises(ConfigError, match=msg):
             CompareConfig(**kw)
+    with pytest.raises(ConfigError, match=r"CompareConfig.methods: expected a tuple of method names"):
+        compare(xr.Dataset(), config={"methods": None, "gap_days": 40})  # the field's own message, not "expected fields"
 
 
 def test_compare_refuses_a_config_or_models_of_the_wrong_kind_and_a_model_without_blocks(small_cube: xr.Dataset) -> None:

@@ -78,6 +78,16 @@ def test_merge_is_section_by_section():
     assert merge_context(None, None) == {}
 
 
+@pytest.mark.parametrize("ctx", [["model", "pretrained"], "pretrained", 5])
+def test_a_context_that_is_not_a_mapping_is_named(ctx):
+    """A list, a string or a number as the UDF context: AttributeError 'list' object has no attribute 'items' before."""
+    with pytest.raises(ConfigError, match=r"openEO UDF context: expected a mapping \(a JSON object\) of sections .*found "
+                                          + type(ctx).__name__):
+        merge_context(ctx, None)
+    with pytest.raises(ConfigError, match=r"openEO UDF runtime context: expected a mapping"):
+        merge_context({"model": "m"}, ctx)
+
+
 def test_section_defaults_are_those_of_openeo_data():
     assert section({}, "s2") == {"reflectance_scale": 1e-4, "harmonize": False}
     assert section({"s2": {"harmonize": "auto", "clear_classes": [4]}}, "s2") == {
@@ -204,6 +214,8 @@ def test_a_calibration_travels_in_the_context():
         ({"align": {"tolerance": "three days"}}, r"\['align'\] .*tolerance: expected a duration such as '3D'"),
         ({"reconstruct": {"freq": "1M"}}, r"freq: expected a whole number of days .*calendar lengths"),
         ({"s2": {"harmonize": "yes"}}, r"\['s2'\] harmonize: expected 'auto', True or False, found 'yes'"),
+        ({"align": {"freq": "0D"}}, r"\['align'\] freq: expected a positive pandas frequency such as '10D' or 'MS' \(or null\), found str '0D'"),
+        ({"reconstruct": {"s1_only": "true"}}, r"s1_only: expected true or false \(a JSON boolean\), not the string 'true'"),
         ({"reconstruct": {"weights": {"x": 1}}, "align": {"min_clear_fraction": 80}},
          r"(?s)2 bad option values:.*min_clear_fraction: expected a fraction in \[0, 1\].*weights: expected keys"),
         ({"reconstruct": {"weights": {"settings": {"w_pred": -1, "lam": 10, "pred_gap_days": None}}}},
@@ -236,7 +248,7 @@ def test_align_takes_calendar_frequencies_as_fdl_align_does():
     from fusets_dl.openeo import udf_code
 
     udf_code("phenology", model="https://x/m.json", align={"freq": "MS"})
-    with pytest.raises(fdl.errors.ConfigError, match="freq: expected a pandas frequency"):
+    with pytest.raises(fdl.errors.ConfigError, match="freq: expected a positive pandas frequency"):
         udf_code("phenology", model="https://x/m.json", align={"freq": "fortnightly"})
     with pytest.raises(fdl.errors.ConfigError, match="whole number of days"):
         udf_code("phenology", model="https://x/m.json", reconstruct={"freq": "1M"})
