@@ -22,7 +22,7 @@ from .chunking import auto_chunk, check_chunk_memory
 from .filters import filter_ndvi_outliers
 from .grid import needs_reprojection, s2_onto_s1, static_onto_s1
 from .pairing import pair_onto_s1_dates
-from .periods import composite_periods
+from .periods import composite_periods, period_offset
 from .summary import (
     CLEAR_MASK_KEY,
     SUMMARY_ATTR,
@@ -63,9 +63,16 @@ def align(
       pixel is paired with the nearest clear S2 observation within
       ``tolerance`` (ties go to the earlier observation); or
     * ``freq="12D"``: both are composited onto regular periods starting at the
-      beginning of the common time span: S1 mean in linear power reported in
-      dB, S2 median of the clear NDVI. ``time`` labels the period centre, and
-      ``time_bnds`` holds the period edges.
+      beginning of the common time span (floored to the day): S1 mean in
+      linear power reported in dB, S2 median of the clear NDVI. ``time``
+      labels the period centre (the middle of its bounds), and ``time_bnds``
+      holds the period edges. The last period is a whole one and holds the
+      end of the span, so it may reach past it. A calendar frequency
+      (``"MS"``, ``"QS"``, ``"W"``, ...) follows its anchors (1 January,
+      1 April, ... for ``"QS"``; Sundays for ``"W"``); when the span does not
+      start on one, the first period is shorter, from the start of the span
+      to the first anchor (e.g. 16 January to 1 February for ``"MS"``), and
+      is labelled by its own middle, so no date of the span is dropped.
 
     Parameters
     ----------
@@ -75,7 +82,8 @@ def align(
         Maximum distance between an S1 date and its paired S2 observation.
         A bare number is a number of **days** (``3`` is ``"3D"``, not 3 ns).
     freq : str, optional
-        Compositing period (pandas offset such as ``"12D"``).
+        Compositing period: a positive pandas frequency, of fixed length
+        (``"5D"``, ``"12D"``) or calendar (``"MS"``, ``"QS"``, ``"W"``).
     min_clear_fraction : float
         Fraction of clear S2 sub-pixels an S1 pixel needs to count as clear.
     outlier_filter : bool
@@ -116,10 +124,14 @@ def align(
         No common time span.
     ConfigError
         ``keep_cloudy`` with ``freq``; a negative tolerance, or one that is
-        neither a number of days nor a duration.
+        neither a number of days nor a duration; a ``freq`` that is not a
+        positive pandas frequency (``"0D"``, ``"banana"``).
     """
     _align_check_inputs(s1, s2)
     tol = as_timedelta(tolerance, "align: tolerance")
+    if freq is not None:  # before any work: "0D" or "banana" would fail deep in pandas
+        offset = period_offset(freq, "align: freq")
+        freq = freq if isinstance(freq, str) else offset.freqstr
     if isinstance(min_clear_fraction, bool) or not isinstance(min_clear_fraction, (int, float)) or not 0 <= min_clear_fraction <= 1:
         raise ConfigError(f"align: min_clear_fraction: expected a fraction in [0, 1] (0.8, not 80), found {min_clear_fraction!r}")
     t1 = pd.DatetimeIndex(s1["time"].values)

@@ -8,7 +8,7 @@ import xarray as xr
 from .._logging import logger
 from ..errors import CRSMismatchError, GridMismatchError
 from ..validate import is_dask_backed
-from .reproject import reproject_average
+from .reproject import reproject_average, reproject_bilinear
 
 __all__ = ["needs_reprojection", "s2_onto_s1", "static_onto_s1"]
 
@@ -117,8 +117,9 @@ def _block_mean(src: xr.Dataset, s1: xr.Dataset, s2: xr.Dataset, k: int) -> xr.D
 
 
 def _reproject_average(src: xr.Dataset, s1: xr.Dataset, s2: xr.Dataset) -> xr.Dataset:
-    """Area-weighted average onto the S1 grid, one warp per S1 chunk (lazy on Dask input; see :mod:`.reproject`)."""
-    out = reproject_average(src, s2.rio.crs, s1, s1.rio.crs if s1.rio.crs is not None else s2.rio.crs)
+    """Area-weighted average onto the S1 grid, one warp per S1 chunk (lazy on Dask input; see :mod:`.reproject`),
+    with ``coverage``, the share of each S1 pixel inside the S2 footprint."""
+    out = reproject_average(src, s2.rio.crs, s1, s1.rio.crs if s1.rio.crs is not None else s2.rio.crs, coverage=True)
     if not is_dask_backed(out):
         if not bool(np.isfinite(out["cf"].values).any()):
             raise GridMismatchError(
@@ -173,7 +174,9 @@ def s2_onto_s1(
     ndvi : xarray.DataArray
         Mean clear NDVI per S1 pixel (NaN where none is clear).
     clear_fraction : xarray.DataArray
-        Fraction of clear S2 sub-pixels per S1 pixel (0 where none).
+        Share of the area of each S1 pixel covered by clear S2 pixels (0
+        where none); area outside the S2 footprint counts as not clear, in
+        both methods.
     method : str
         How the grids were matched, for the summary.
     ndvi_all : xarray.DataArray or None
@@ -198,7 +201,10 @@ def s2_onto_s1(
         return agg["nd"], agg["cf"], f"{method} (factor {k})", agg["nr"] if raw else None
     src = xr.Dataset({"nd": nd.fillna(np.nan).astype(np.float32), "cf": cf, **extra})
     out = _reproject_average(src, s1, s2)
-    return out["nd"], out["cf"].fillna(0.0), "reprojection (area-weighted average, per chunk)", out["nr"] if raw else None
+    # The averages are over the S2 pixels that fall in each S1 pixel; the clear fraction counts the area outside
+    # the S2 footprint as not clear, as the block mean does (an S1 pixel half off a tile edge is at most 0.5 clear).
+    cf_out = (out["cf"].fillna(0.0) * out["coverage"]).transpose("time", "y", "x")
+    return out["nd"], cf_out, "reprojection (area-weighted average, per chunk)", out["nr"] if raw else None
 
 
 def static_onto_s1(da: xr.DataArray, s1: xr.Dataset, regrid: bool) -> xr.DataArray:
@@ -213,19 +219,30 @@ def static_onto_s1(da: xr.DataArray, s1: xr.Dataset, regrid: bool) -> xr.DataArr
     regrid : bool
         Whether the layer may be on another grid (it came from a separate
         ``terrain`` Dataset); if so and its coordinates differ from S1's it is
-        reprojected with bilinear resampling.
+        reprojected with bilinear resampling (``rio.reproject_match``): in
+        memory for an in-memory layer, lazily for a Dask one (same values).
 
     Returns
     -------
     xarray.DataArray
-        The layer on the S1 grid, attrs kept.
+        The layer on the S1 grid, attrs kept; Dask-backed when ``da`` is.
+
+    Raises
+    ------
+    CRSMismatchError
+        A layer to regrid without a CRS.
     """
     if not regrid or (np.array_equal(da["x"].values, s1["x"].values) and np.array_equal(da["y"].values, s1["y"].values)):
         return da.astype(np.float32)
-    from rasterio.enums import Resampling
-
+    if da.rio.crs is None:
+        raise CRSMismatchError(
+            f"align: terrain {da.name!r}: expected a CRS to bring it onto the S1 grid, found none (its grid differs "
+            "from S1's); write one with terrain.rio.write_crs(...)"
+        )
     template = s1["VV"].isel(time=0, drop=True)
-    out = da.rio.reproject_match(template, resampling=Resampling.bilinear)
+    if template.rio.crs is None:  # as for S2: without a CRS on S1, both are taken to share one
+        template = template.rio.write_crs(da.rio.crs)
+    out = reproject_bilinear(da, template)  # da.rio.reproject_match, deferred for a Dask layer
     out = out.assign_coords(y=s1["y"].values, x=s1["x"].values).astype(np.float32)
     out.attrs = da.attrs
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+import warnings
 from typing import Any
 
 import numpy as np
@@ -10,10 +12,10 @@ import xarray as xr
 
 from .._series import nanmedian_last
 from ..cf import cf_attrs
-from ..errors import TimeOverlapError
+from ..errors import ConfigError, TimeOverlapError
 from ..readers.encoding import db_to_linear, linear_to_db
 
-__all__ = ["composite_periods"]
+__all__ = ["composite_periods", "period_offset"]
 
 
 def _nanreduce(sub: np.ndarray, how: str) -> np.ndarray:
@@ -38,10 +40,63 @@ def _composite(vals: np.ndarray, labels: np.ndarray, nper: int, how: str) -> np.
     return out
 
 
-def _period_edges(start: pd.Timestamp, end: pd.Timestamp, freq: str) -> pd.DatetimeIndex:
-    edges = pd.date_range(start.floor("D"), end + pd.tseries.frequencies.to_offset(freq), freq=freq)
-    if edges.size < 2:
-        raise TimeOverlapError(f"align: the common span {start}..{end} holds no full period of {freq}")
+def period_offset(freq: Any, what: str = "align: freq") -> pd.DateOffset:
+    """A compositing period as a positive pandas offset.
+
+    Parameters
+    ----------
+    freq : str, pandas.DateOffset or timedelta
+        A pandas frequency: a fixed length (``"5D"``, ``"12h"``) or a
+        calendar one (``"MS"``, ``"QS"``, ``"W"``).
+    what : str
+        What is being set, for the error message.
+
+    Returns
+    -------
+    pandas.DateOffset
+        The offset (pandas' deprecation warnings, e.g. for ``"M"``, pass through).
+
+    Raises
+    ------
+    ConfigError
+        Anything else: not a frequency (``"banana"``, ``5``), or a period of
+        length zero or less (``"0D"``, ``"-5D"``).
+    """
+    expected = "expected a positive period (a pandas frequency) such as '5D', '10D' or 'MS'"
+    if not isinstance(freq, (str, pd.DateOffset, _dt.timedelta, np.timedelta64)):
+        raise ConfigError(f"{what}: {expected}, found {type(freq).__name__} {freq!r}")
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what}: {expected}, found {freq!r}, which is not a pandas frequency") from exc
+    probe = pd.DatetimeIndex(["2000-01-01"])  # nanosecond dates, as the cube's
+    try:
+        positive = offset.n > 0 and bool((probe + offset)[0] > probe[0])
+    except (TypeError, ValueError, OverflowError) as exc:  # out of the range of nanosecond dates (1677..2262)
+        raise ConfigError(f"{what}: {expected}, found {freq!r}, a period longer than pandas dates can hold") from exc
+    if not positive:
+        raise ConfigError(f"{what}: {expected}, found {freq!r}, a period of length zero or less")
+    return offset
+
+
+def _period_edges(start: pd.Timestamp, end: pd.Timestamp, freq: str | pd.DateOffset) -> pd.DatetimeIndex:
+    """Edges of the periods covering ``start`` (floored to the day) .. ``end``.
+
+    A fixed-length ``freq`` (``"10D"``) gives edges every ``freq`` from the
+    floored start. A calendar one (``"MS"``, ``"W"``) gives its anchors, with
+    the floored start prepended when it is not on one: a shorter first period
+    from the start of the span to the first anchor, so no date of the span is
+    dropped. The last period is a whole one, holding ``end``.
+    """
+    with warnings.catch_warnings():  # align has checked freq (and let pandas' deprecations through) already
+        warnings.simplefilter("ignore", FutureWarning)
+        offset = period_offset(freq)
+    first = start.floor("D")
+    edges = pd.date_range(first, end + offset, freq=offset)
+    if edges.size == 0 or edges[0] > first:  # a calendar frequency rolled forward to its first anchor
+        edges = edges.insert(0, first)
+    if edges.size < 2 or edges[-1] <= end:  # cannot happen for a positive offset; never compose an empty cube
+        raise TimeOverlapError(f"align: the common span {start}..{end} holds no period of {freq}")
     return edges
 
 
@@ -59,9 +114,15 @@ def composite_periods(
     s2_times: pd.DatetimeIndex,
     start: pd.Timestamp,
     end: pd.Timestamp,
-    freq: str,
+    freq: str | pd.DateOffset,
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     """The fusion cube on regular periods of ``freq`` from ``start`` (floored to the day) to ``end``.
+
+    With a calendar frequency (``"MS"``, ``"QS"``, ``"W"``) the periods
+    follow its anchors, and when the span does not start on one the first
+    period is shorter: from ``start`` to the first anchor. The last period
+    is a whole one, holding ``end``. ``time`` is the middle of each period's
+    bounds, the short first one included.
 
     Parameters
     ----------
@@ -73,8 +134,8 @@ def composite_periods(
         The S2 dates (the time axis of ``nd_clear``).
     start, end : pandas.Timestamp
         The common time span of S1 and S2.
-    freq : str
-        Period length (pandas offset such as ``"12D"``).
+    freq : str or pandas.DateOffset
+        Period length (pandas frequency such as ``"12D"`` or ``"MS"``).
 
     Returns
     -------
@@ -87,8 +148,8 @@ def composite_periods(
 
     Raises
     ------
-    TimeOverlapError
-        When the span holds no full period.
+    ConfigError
+        A ``freq`` that is not a positive pandas frequency.
     """
     edges = _period_edges(start, end, freq)
     nper = edges.size - 1
@@ -124,4 +185,5 @@ def composite_periods(
     cube["time"].attrs["bounds"] = "time_bnds"
     for v in ("time", "time_bnds"):  # one CF unit for a time and its bounds
         cube[v].encoding.update({"units": "seconds since 1970-01-01", "dtype": "float64"})
-    return cube, {"mode": "composite", "freq": freq, "periods": int(nper)}
+    label = freq if isinstance(freq, str) else period_offset(freq).freqstr
+    return cube, {"mode": "composite", "freq": label, "periods": int(nper)}

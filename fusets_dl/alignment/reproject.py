@@ -5,8 +5,13 @@ CRS, the S2 window covering it (plus a margin) is sliced out -- lazily on Dask
 input, so only the S2 chunks under that window are read -- and warped with
 GDAL's average resampling (NaN is nodata, so only valid S2 pixels are
 averaged, weighted by the share of each that falls in the S1 pixel). The
-result does not depend on the chunking. :func:`s2_pixels_per_s1_pixel`
-counts the S2 pixel centres that fall in each S1 pixel, for the funnel.
+result does not depend on the chunking. With ``coverage=True`` it also
+gives the share of each output pixel inside the source footprint, so that a
+clear fraction can count the area outside S2 as not clear.
+:func:`reproject_bilinear` brings a static 2-D layer (terrain) onto the grid
+lazily, with the values of ``rio.reproject_match``.
+:func:`s2_pixels_per_s1_pixel` counts the S2 pixel centres that fall in each
+S1 pixel, for the funnel.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pyproj import CRS, Transformer
 
 from ..errors import CRSMismatchError, GridMismatchError
 
-__all__ = ["grid_transform", "reproject_average", "s2_pixels_per_s1_pixel"]
+__all__ = ["grid_transform", "reproject_average", "reproject_bilinear", "s2_pixels_per_s1_pixel"]
 
 # Source pixels added around the footprint of an output chunk (GDAL's average kernel reaches that far).
 _MARGIN = 2
@@ -78,9 +83,10 @@ def _shifted(t: Affine, cols: float, rows: float) -> Affine:
     return Affine(t.a, t.b, x0, t.d, t.e, y0)
 
 
-def _window(src_t: Affine, src_shape: tuple[int, int], dst_t: Affine, rows: tuple[int, int], cols: tuple[int, int],
-            to_src: Transformer) -> tuple[slice, slice] | None:
-    """Rows and columns of the source covering an output block (with a margin), or None when outside."""
+def _window_extent(src_t: Affine, dst_t: Affine, rows: tuple[int, int], cols: tuple[int, int], to_src: Transformer,
+                   margin: int = _MARGIN) -> tuple[int, int, int, int] | None:
+    """Source rows ``r0:r1`` and columns ``c0:c1`` under an output block plus ``margin``, not clipped to the
+    source grid (they may be negative or past its end); None when the footprint cannot be carried across."""
     r = np.linspace(rows[0], rows[1], _DENSIFY)
     c = np.linspace(cols[0], cols[1], _DENSIFY)
     edge_c = np.concatenate([c, c, np.full(_DENSIFY, cols[0]), np.full(_DENSIFY, cols[1])])
@@ -90,10 +96,19 @@ def _window(src_t: Affine, src_shape: tuple[int, int], dst_t: Affine, rows: tupl
     sc, sr = _apply(~src_t, np.asarray(sx), np.asarray(sy))
     if not (np.all(np.isfinite(sc)) and np.all(np.isfinite(sr))):
         return None
-    r0, r1 = int(np.floor(np.min(sr))) - _MARGIN, int(np.ceil(np.max(sr))) + _MARGIN
-    c0, c1 = int(np.floor(np.min(sc))) - _MARGIN, int(np.ceil(np.max(sc))) + _MARGIN
-    r0, r1 = max(r0, 0), min(r1, src_shape[0])
-    c0, c1 = max(c0, 0), min(c1, src_shape[1])
+    r0, r1 = int(np.floor(np.min(sr))) - margin, int(np.ceil(np.max(sr))) + margin
+    c0, c1 = int(np.floor(np.min(sc))) - margin, int(np.ceil(np.max(sc))) + margin
+    return r0, r1, c0, c1
+
+
+def _window(src_t: Affine, src_shape: tuple[int, int], dst_t: Affine, rows: tuple[int, int], cols: tuple[int, int],
+            to_src: Transformer, margin: int = _MARGIN) -> tuple[slice, slice] | None:
+    """Rows and columns of the source covering an output block (with a margin), or None when outside."""
+    ext = _window_extent(src_t, dst_t, rows, cols, to_src, margin)
+    if ext is None:
+        return None
+    r0, r1 = max(ext[0], 0), min(ext[1], src_shape[0])
+    c0, c1 = max(ext[2], 0), min(ext[3], src_shape[1])
     if r0 >= r1 or c0 >= c1:
         return None
     return slice(r0, r1), slice(c0, c1)
@@ -173,7 +188,53 @@ def _reproject_var(da: xr.DataArray, src_t: Affine, dst_t: Affine, ychunks: tupl
     return np.concatenate([np.concatenate(row, axis=2) for row in rows], axis=1)
 
 
-def reproject_average(src: xr.Dataset, src_crs: Any, like: xr.Dataset, dst_crs: Any) -> xr.Dataset:
+def _coverage_block(src_shape: tuple[int, int], ext: tuple[int, int, int, int] | None, src_t: Affine, dst_t: Affine,
+                    shape: tuple[int, int], src_crs: str, dst_crs: str) -> np.ndarray:
+    """Share of the area of each output pixel that lies on the source grid (0 outside its footprint, 1 inside).
+
+    Warps ones on the source grid, padded with zeros around it out to the
+    whole window ``ext`` under the output block, with the same area-weighted
+    average as the values, so a pixel half outside the source gets 0.5.
+    """
+    if ext is None:
+        return np.zeros(shape, dtype=np.float32)
+    r0, r1, c0, c1 = ext
+    if r0 >= 0 and c0 >= 0 and r1 <= src_shape[0] and c1 <= src_shape[1]:
+        return np.ones(shape, dtype=np.float32)  # the block and its margin lie on the source
+    if r1 <= 0 or c1 <= 0 or r0 >= src_shape[0] or c0 >= src_shape[1]:
+        return np.zeros(shape, dtype=np.float32)
+    inside = np.zeros((1, r1 - r0, c1 - c0), dtype=np.float32)
+    inside[0, max(-r0, 0):src_shape[0] - r0, max(-c0, 0):src_shape[1] - c0] = 1.0
+    cov = np.nan_to_num(_warp(inside, _shifted(src_t, c0, r0), dst_t, shape, src_crs, dst_crs)[0], nan=0.0)
+    cov = np.clip(cov, 0.0, 1.0)
+    return np.where(cov > 1 - 1e-6, 1.0, np.where(cov < 1e-6, 0.0, cov)).astype(np.float32)
+
+
+def _coverage(src_t: Affine, src_shape: tuple[int, int], dst_t: Affine, ychunks: tuple[int, ...], xchunks: tuple[int, ...],
+              src_crs: CRS, dst_crs: CRS, to_src: Transformer, lazy: bool) -> Any:
+    """:func:`_coverage_block` over the output blocks: a Dask array (one task per block, no input read) or NumPy."""
+    import dask
+    import dask.array as dsa
+
+    wkt_src, wkt_dst = src_crs.to_wkt(), dst_crs.to_wkt()
+    rows = []
+    for r0, r1 in _block_edges(ychunks):
+        row = []
+        for c0, c1 in _block_edges(xchunks):
+            shape = (r1 - r0, c1 - c0)
+            args = (src_shape, _window_extent(src_t, dst_t, (r0, r1), (c0, c1), to_src), src_t, _shifted(dst_t, c0, r0),
+                    shape, wkt_src, wkt_dst)
+            if lazy:
+                row.append(dsa.from_delayed(dask.delayed(_coverage_block, pure=True)(*args), shape=shape, dtype=np.float32))
+            else:
+                row.append(_coverage_block(*args))
+        rows.append(row)
+    if lazy:
+        return dsa.concatenate([dsa.concatenate(row, axis=1) for row in rows], axis=0)
+    return np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0)
+
+
+def reproject_average(src: xr.Dataset, src_crs: Any, like: xr.Dataset, dst_crs: Any, coverage: bool = False) -> xr.Dataset:
     """Reproject every variable of ``src`` onto the grid of ``like`` with area-weighted averaging.
 
     Parameters
@@ -185,14 +246,20 @@ def reproject_average(src: xr.Dataset, src_crs: Any, like: xr.Dataset, dst_crs: 
     like : xarray.Dataset
         The target grid (its ``x``/``y`` coordinates, and its ``y``/``x``
         chunks when Dask-backed).
+    coverage : bool
+        Also return ``coverage`` on ``(y, x)``: the share of the area of each
+        output pixel that lies inside the footprint of the source grid (1
+        inside, 0 outside, 0.5 for a pixel half over the source's edge). The
+        averages above are over the valid source area only; multiply by it to
+        count the area outside the source as 0.
 
     Returns
     -------
     xarray.Dataset
         The variables (float32) on ``(time, y, x)`` of ``like``'s grid, NaN
-        where no valid source pixel falls. Lazy when ``src`` is Dask-backed:
-        one warp per output chunk, reading only the source under it; the
-        values do not depend on the chunks.
+        where no valid source pixel falls, and ``coverage`` when asked. Lazy
+        when ``src`` is Dask-backed: one warp per output chunk, reading only
+        the source under it; the values do not depend on the chunks.
 
     Raises
     ------
@@ -221,7 +288,58 @@ def reproject_average(src: xr.Dataset, src_crs: Any, like: xr.Dataset, dst_crs: 
         v: (("time", "y", "x"), _reproject_var(src[v], src_t, dst_t, ychunks, xchunks, crs_s, crs_d, to_src))
         for v in src.data_vars
     }
+    if coverage:
+        src_shape = (src.sizes["y"], src.sizes["x"])
+        out["coverage"] = (("y", "x"), _coverage(src_t, src_shape, dst_t, ychunks, xchunks, crs_s, crs_d, to_src, lazy))
     return xr.Dataset(out, coords=coords)
+
+
+def _match_bilinear(da: xr.DataArray, y: np.ndarray, x: np.ndarray, crs: Any) -> np.ndarray:
+    """``da.rio.reproject_match`` (bilinear) onto the grid of pixel centres ``y``/``x`` in ``crs``, as an array."""
+    from rasterio.enums import Resampling
+
+    template = xr.DataArray(np.broadcast_to(np.uint8(0), (y.size, x.size)), dims=("y", "x"), coords={"y": y, "x": x})
+    return np.asarray(da.rio.reproject_match(template.rio.write_crs(crs), resampling=Resampling.bilinear).values)
+
+
+def reproject_bilinear(da: xr.DataArray, like: xr.Dataset | xr.DataArray) -> xr.DataArray:
+    """A 2-D layer on ``(y, x)`` onto the grid of ``like`` by bilinear resampling, lazily.
+
+    Exactly ``da.rio.reproject_match(like, resampling=Resampling.bilinear)``
+    (GDAL's bilinear kernel widens with the downsampling factor it derives
+    from the whole source window, so a per-chunk warp would not give the same
+    values), deferred: one task that loads the layer and warps it whole, then
+    split into ``like``'s chunks. A static layer is 2-D, so this task holds
+    one layer on each grid in memory, not a time series.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        The layer on ``(y, x)``, with a CRS (``da.rio.crs``); Dask-backed or not.
+    like : xarray.Dataset or xarray.DataArray
+        The target grid: its ``x``/``y`` coordinates, its CRS, and its
+        ``y``/``x`` chunks when Dask-backed.
+
+    Returns
+    -------
+    xarray.DataArray
+        The layer (``da``'s dtype) on ``(y, x)`` of ``like``'s grid, attrs
+        kept; Dask-backed (nothing read until computed) when ``da`` is.
+    """
+    import dask
+    import dask.array as dsa
+
+    y, x = np.asarray(like["y"].values), np.asarray(like["x"].values)
+    da = da.transpose("y", "x")
+    if da.chunks is None:
+        out: Any = _match_bilinear(da, y, x, like.rio.crs)
+    else:
+        task = dask.delayed(_match_bilinear, pure=True)(da, y, x, like.rio.crs)
+        ch = like.chunksizes if like.chunks else {}
+        out = dsa.from_delayed(task, shape=(y.size, x.size), dtype=da.dtype).rechunk(
+            (tuple(ch.get("y", _split(y.size))), tuple(ch.get("x", _split(x.size))))
+        )
+    return xr.DataArray(out, dims=("y", "x"), coords={"y": y, "x": x}, attrs=dict(da.attrs), name=da.name)
 
 
 def s2_pixels_per_s1_pixel(s2: xr.Dataset, s2_crs: Any, s1: xr.Dataset, s1_crs: Any) -> np.ndarray:
