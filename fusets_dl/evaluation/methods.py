@@ -224,13 +224,28 @@ def _sequence_model(inputs: GapInputs) -> Any:
     from ..training.sequence import train_sequence
 
     # the split the scored pixels were drawn from: this site's own for a model trained on several (the top-level one is the first site's)
-    blocks = model_blocks(inputs.cube, inputs.model) or {k: v for k, v in inputs.model.blocks.items() if k != "sites"}
+    blocks = model_blocks(inputs.cube, inputs.model) or _foreign_split(inputs.cube, inputs.model.blocks)
     split = {k: blocks[k] for k in ("block_size", "grid", "val", "test")}
     seed = int(dict(getattr(inputs.model, "config", {}) or {}).get("seed", 0))
     cube = inputs.cube
     if inputs.config.mode == "season":  # leave-season-out: it trains on the dates before split_date only, as the fusion model
         cube = cube.isel(time=season_split(cube["time"].values, inputs.config.split_date))
     return train_sequence(cube, TrainConfig(model="sequence", block_size=int(blocks["block_size"]), seed=seed), split=split)
+
+
+def _foreign_split(cube: xr.Dataset, blocks: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's split drawn for another cube, laid on this one: the same block ids on this cube's grid (those outside dropped).
+
+    ``compare`` scores the pixels of those blocks here (with a warning that they were drawn for another cube); the sequence
+    row's own model must hold out the same ones, and its training checks the grid against the cube.
+    """
+    size = int(blocks["block_size"])
+    grid = [-(-int(cube.sizes[d]) // size) for d in ("y", "x")]
+
+    def inside(ids: Any) -> list[list[int]]:
+        return [[int(i), int(j)] for i, j in ids if int(i) < grid[0] and int(j) < grid[1]]
+
+    return {"block_size": size, "grid": grid, "val": inside(blocks["val"]), "test": inside(blocks["test"])}
 
 
 def _fill_sequence(inputs: GapInputs) -> Filled:

@@ -107,7 +107,8 @@ def run_region(
     progress_dir = output_path(cfg.output_root, rc.name, ".zarr" + RUN_PROGRESS_SUFFIX)
     done_flag = progress_dir / RUN_DONE_FLAG
     digest = region_digest(rc, cfg.model, None if cube is None else f"in-memory cube {dict(cube.sizes)} {sorted(map(str, cube.data_vars))}")
-    _check_record(cfg, rc, store, progress_dir, digest, restart)
+    with _disk_full(rc, "writing the run record", progress_dir / _RECORD, "what earlier runs of this region finished is kept"):
+        _check_record(cfg, rc, store, progress_dir, digest, restart)
     if done_flag.exists():
         why = _incomplete(cfg, rc, store, progress_dir)
         if why is None:
@@ -250,7 +251,7 @@ def _incomplete(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: Pat
         return "; ".join(f"tile {k + 1}/{len(tiles)}: {why}" for k, why in sorted(bad.items()))
     for k, rec in enumerate(records):  # older markers, their chunks decoded just now: record them, so the next resume is cheap
         if rec is None and _marker(progress_dir, k).exists():
-            _write_marker(progress_dir, k, *tiles[k], tile_chunks(store, *tiles[k]))
+            _write_marker(rc.name, progress_dir, k, *tiles[k], tile_chunks(store, *tiles[k]))
     return None
 
 
@@ -267,9 +268,11 @@ def _marker_chunks(progress_dir: Path, k: int) -> dict[str, list[Any]] | None:
     return chunks if isinstance(chunks, dict) else None
 
 
-def _write_marker(progress_dir: Path, k: int, ys: slice, xs: slice, chunks: dict[str, list[Any]]) -> None:
+def _write_marker(region: str, progress_dir: Path, k: int, ys: slice, xs: slice, chunks: dict[str, list[Any]]) -> None:
     """Mark tile ``k`` done, with the record of its chunk files (written atomically, after the data)."""
-    write_json_atomic(_marker(progress_dir, k), {"y": [ys.start, ys.stop], "x": [xs.start, xs.stop], "chunks": chunks})
+    marker = _marker(progress_dir, k)
+    with _disk_full(region, f"marking tile {k + 1} done", marker, "its data and the tiles marked before it are kept"):
+        write_json_atomic(marker, {"y": [ys.start, ys.stop], "x": [xs.start, xs.stop], "chunks": chunks})
 
 
 def _reads_cloudy(cfg: RunConfig) -> bool:
@@ -330,19 +333,22 @@ _NO_SPACE = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else se
 
 
 @contextlib.contextmanager
-def _disk_full(rc: RegionConfig, what: str, path: Path, kept: str) -> Iterator[None]:
+def _disk_full(region: RegionConfig | str, what: str, path: Path, kept: str) -> Iterator[None]:
     """A full disk (or quota) while ``what`` becomes an :class:`OutputError` naming the step, the path and the free space.
 
     The bare ``[Errno 28] No space left on device`` of the writers named neither
     the step nor what a rerun keeps. Other errors pass unchanged.
     """
+    name = region if isinstance(region, str) else region.name
     try:
         yield
     except OSError as exc:
         if exc.errno not in _NO_SPACE or isinstance(exc, FusionError):
             raise
+        # a quota is not the disk's free space: that figure would mislead
+        room = ("free space within your quota" if exc.errno != errno.ENOSPC else f"free on that disk: {_free_space(path)}")
         raise OutputError(
-            f"region {rc.name}: {what} at {str(path)!r} failed: {exc.strerror or exc} (free on that disk: {_free_space(path)}); "
+            f"region {name}: {what} at {str(path)!r} failed: {exc.strerror or exc} ({room}); "
             f"expected free space for it. {kept[0].upper() + kept[1:]}: free space and rerun the same command to resume"
         ) from exc
 
@@ -584,7 +590,7 @@ def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: P
         if k in records:
             if k not in broken:
                 if records[k] is None:  # an older marker, its chunks decoded just now: record them for the next resume
-                    _write_marker(progress_dir, k, *tiles[k], tile_chunks(store, *tiles[k]))
+                    _write_marker(rc.name, progress_dir, k, *tiles[k], tile_chunks(store, *tiles[k]))
                 continue
             logger.warning("region %s: tile %d/%d was marked done but some of its chunks are missing or damaged (%s): writing it again",
                            rc.name, k + 1, len(tiles), broken[k])
@@ -610,7 +616,7 @@ def _write_tiles(rc: RegionConfig, out: xr.Dataset, store: Path, progress_dir: P
                 if fut.exception() is not None:
                     error = error or fut.exception()
                     continue
-                _write_marker(progress_dir, k, *tiles[k], fut.result())  # only after the data
+                _write_marker(rc.name, progress_dir, k, *tiles[k], fut.result())  # only after the data
                 written += 1
                 logger.info("region %s: tile %d/%d written", rc.name, k + 1, len(tiles))
                 if progress is not None:  # tiles done so far (in completion order, which concurrency may change)

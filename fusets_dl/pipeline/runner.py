@@ -207,17 +207,20 @@ def _warnings_copied_to(handler: logging.Handler) -> Iterator[None]:
     that was in place, and the region's log gets a copy.
     """
     previous = warnings.showwarning
+    open_ = [True]  # inert once the region has ended, even if a thread's catch_warnings put this hook back later
 
     def _show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
-        with contextlib.suppress(Exception):  # the log copy must never stop the warning itself
-            handler.handle(logging.LogRecord("py.warnings", logging.WARNING, filename, lineno, "%s: %s (%s:%d)",
-                                             (category.__name__, message, filename, lineno), None))
+        if open_[0]:
+            with contextlib.suppress(Exception):  # the log copy must never stop the warning itself
+                handler.handle(logging.LogRecord("py.warnings", logging.WARNING, filename, lineno, "%s: %s (%s:%d)",
+                                                 (category.__name__, message, filename, lineno), None))
         previous(message, category, filename, lineno, file, line)
 
     warnings.showwarning = _show
     try:
         yield
     finally:
+        open_[0] = False
         if warnings.showwarning is _show:  # someone else's replacement meanwhile is theirs to restore
             warnings.showwarning = previous
 

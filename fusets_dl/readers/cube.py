@@ -184,9 +184,9 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
 
     A cube built by hand (not by the readers, which check as they decode)
     can hold NDVI x 10000, dB x 100 or linear power: such values would train
-    or fill silently wrong. More than 1 % of NDVI outside [-1, 1], or of
-    backscatter outside -100 .. +60 dB, is an error, and the few such values
-    below that share are set to NaN with a warning (undeclared nodata);
+    or fill silently wrong. More than 1 % of NDVI outside [-1, 1], or
+    backscatter mostly outside -100 .. +60 dB (and not one fill value), is an
+    error; fewer such values are set to NaN with a warning (undeclared nodata);
     backscatter that looks like linear power is a warning (suspicious but
     possible: a block of bright targets looks so too), unless
     ``units_error``. In-memory values
@@ -211,9 +211,9 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
     Raises
     ------
     EncodingError
-        NDVI outside [-1, 1] or backscatter outside -100 .. +60 dB (more than
-        1 % of the values; with ``units_error`` also backscatter that looks
-        linear); on Dask data when computed.
+        NDVI outside [-1, 1] (more than 1 % of the values) or backscatter
+        mostly outside -100 .. +60 dB (with ``units_error`` also backscatter
+        that looks linear); on Dask data when computed.
     """
     units = partial(check_backscatter_units, declared="dB") if units_error else _warn_not_db
     checks: dict[str, Any] = {"VV": units, "VH": units, "NDVI": check_ndvi_range}
@@ -240,7 +240,7 @@ def _mask_not_ndvi(nd: xr.DataArray, what: str) -> xr.DataArray:
 
 
 def _mask_not_db(da: xr.DataArray, what: str) -> xr.DataArray:
-    """Backscatter with the few values outside -100 .. +60 dB (at most 1 %: more is refused) set to NaN, with a warning.
+    """Backscatter with its values outside -100 .. +60 dB set to NaN, with a warning (:func:`check_db_range` refused scaled data).
 
     netCDF's default fill value (9.97e36) in 30 of 92,000 pixel-dates made
     the scaler's VV std 1e35 (the model lost VV) and moved 1,399 predictions

@@ -32,8 +32,8 @@ _NDVI_OUTSIDE_MAX = 0.01
 #: shadow reach about -40 dB, a corner reflector +30). Values beyond are an unapplied scale (dB x 100, x 10000)
 #: or a nodata value nobody declared (-9999, netCDF's default fill 9.97e36).
 DB_RANGE = (-100.0, 60.0)
-# Share of backscatter values outside DB_RANGE that is an encoding problem, not a few bad pixels.
-_DB_OUTSIDE_MAX = 0.01
+# Share of backscatter values outside DB_RANGE (of varied values) that is an encoding problem, not bad pixels to mask.
+_DB_OUTSIDE_MAX = 0.5
 
 Check = Callable[[np.ndarray, str], None]
 
@@ -61,7 +61,7 @@ def check_backscatter_units(values: np.ndarray, what: str, declared: str) -> Non
         When there are at least :data:`MIN_VALUES` finite values and they
         look like the other units (linear power declared as dB, or the
         reverse), with the median and share of negative values found; or
-        declared dB with more than 1 % of the values outside -100 .. +60 dB
+        declared dB with most values outside -100 .. +60 dB
         (:func:`check_db_range`).
     """
     v = _finite(values)
@@ -97,12 +97,16 @@ _INT_FILLS = np.array([-32768.0, 32767.0, 65535.0, -9999.0, -10000.0])
 
 
 def check_db_range(values: np.ndarray, what: str) -> None:
-    """Refuse backscatter in dB with more than 1 % of its values outside :data:`DB_RANGE` (-100 .. +60 dB).
+    """Refuse backscatter declared dB whose values are mostly outside :data:`DB_RANGE` (-100 .. +60 dB), and not one fill value.
 
     A median test alone passed dB x 10000 stored as integers (median about
-    -58,000: "nothing conclusive") and any share of undeclared nodata below
-    half. Up to 1 % outside is left to the caller to mask (a few corrupt
-    pixels).
+    -58,000: "nothing conclusive"). Such values are refused when they are
+    more than half of the finite values (of the sample in memory, of each
+    chunk on Dask: the share of scaled data is about 100 % in any chunk, so
+    the verdict does not depend on the chunking) and take more than two
+    distinct values. Fewer, or one repeated value however many (an
+    undeclared nodata such as -9999 or 9.97e36), are left to the caller to
+    mask with a warning.
 
     Parameters
     ----------
@@ -115,7 +119,8 @@ def check_db_range(values: np.ndarray, what: str) -> None:
     ------
     EncodingError
         Naming the share outside, the median and range found, and the likely
-        cause (an unapplied scale factor, an undeclared nodata value).
+        cause (the scale factor whose division gives a dB-like spread, or
+        integer counts).
     """
     v = _finite(values)
     if v.size == 0:
@@ -123,22 +128,23 @@ def check_db_range(values: np.ndarray, what: str) -> None:
     lo, hi = DB_RANGE
     outside = (v < lo) | (v > hi)
     share = float(np.mean(outside))
-    if share <= _DB_OUTSIDE_MAX:
+    if share <= _DB_OUTSIDE_MAX or np.unique(v[outside]).size <= 2:
         return
-    inside, bad = v[~outside], v[outside]
-    typical = float(np.median(bad))
-    one_value = np.unique(bad).size <= 2  # a fill value (or two), not scaled measurements
-    scale = None if one_value else next((f for f in (10.0, 100.0, 1000.0, 10000.0) if -45 <= typical / f < 0), None)
-    if scale is not None:
-        cause = (f"dB x {scale:g} stored without its scale factor (median / {scale:g} = {typical / scale:.3g} dB): divide by "
-                 f"{scale:g} or declare scale_factor={1 / scale:g}")
-    elif typical > 0 and not one_value:
-        cause = "integer counts (openEO's uint16 compressed backscatter is units='compressed'), or an undeclared nodata value"
+    median = float(np.median(v))
+    spread = float(np.subtract(*np.percentile(v, [75, 25])))  # a scene's dB values spread over about 2-10 dB (IQR)
+    fits = [f for f in (10.0, 100.0, 1000.0, 10000.0) if -45 <= median / f <= 10]
+    scale = min(fits, key=lambda f: abs(np.log10(spread / f) - np.log10(5.0))) if fits and spread > 0 else None
+    if scale is not None and median < 0:
+        cause = (f"dB x {scale:g} stored without its scale factor (median / {scale:g} = {median / scale:.3g} dB, interquartile "
+                 f"range {spread / scale:.3g} dB): divide by {scale:g} or declare scale_factor={1 / scale:g}")
+    elif median > 0:
+        cause = "integer counts (openEO's uint16 compressed backscatter is units='compressed'), or values that are not backscatter"
     else:
-        cause = "an undeclared nodata value (set it to NaN or declare it as _FillValue), or values that are not backscatter"
+        cause = "values that are not backscatter in dB (an unapplied scale factor, another quantity)"
+    inside = int((~outside).sum())
     raise EncodingError(
-        f"{what}: {100 * share:.1f}% of the values declared dB lie outside {lo:g} .. {hi:g} dB (median {np.median(v):.6g}, from "
-        f"{v.min():.6g} to {v.max():.6g}; {inside.size} inside); expected backscatter in dB, about -35 .. +5. Likely cause: {cause}")
+        f"{what}: {100 * share:.1f}% of the values declared dB lie outside {lo:g} .. {hi:g} dB (median {median:.6g}, from "
+        f"{v.min():.6g} to {v.max():.6g}; {inside} inside); expected backscatter in dB, about -35 .. +5. Likely cause: {cause}")
 
 
 def check_ndvi_range(values: np.ndarray, what: str) -> None:

@@ -212,12 +212,14 @@ def reconstruct_sequence(
         predicted = xr.Dataset({"NDVI_pred": predicted.drop_vars("NDVI_pred_std"), "NDVI_pred_std": predicted["NDVI_pred_std"]})
     if predicted is not None:
         _check_predicted(predicted, cube, model)
+    # the model's own mode when not asked: the std refit below must score the mode the prediction is in
+    s1_only = bool(model.spec.get("s1_only", False)) if s1_only is None else bool(s1_only)
     foreign = model.std_fitted_on(cube_span(cube), (cube.sizes["y"], cube.sizes["x"]), cube_site(cube.attrs)) is False
     skill = _s1_skill(cube, model, **predict_kwargs) if foreign else None
     pred = predicted if predicted is not None else predict_sequence(cube, model, s1_only=s1_only, **predict_kwargs)
     refit = None
     if foreign and (skill is None or not skill.useless):
-        refit = _refit_std(cube, model, bool(s1_only), **predict_kwargs)
+        refit = _refit_std(cube, model, s1_only, **predict_kwargs)
         spans = f"{', '.join(' to '.join(sp) for sp in model.std_spans())}, not on this one ({' to '.join(cube_span(cube))})"
         if refit is None:
             warn_user(

@@ -409,3 +409,31 @@ def test_the_sequence_method_in_season_mode_trains_before_the_split_date_only(sm
     assert seen["last"] < pd.Timestamp(split)
     if train_config is not None:  # the user's sequence options reach the training
         assert seen["config"].max_epochs == 3 and seen["config"].seq_channels == 8
+
+
+def test_the_sequence_row_on_a_cube_the_model_was_not_trained_on_holds_out_the_scored_blocks(small_cube: xr.Dataset, monkeypatch) -> None:
+    """A model trained on a crop, compared on the whole cube (a warning says its blocks were drawn elsewhere): the sequence row's
+    own model takes the same block ids on this cube's grid (its training refused the other grid, a ConfigError, before)."""
+    import warnings
+
+    import fusets_dl.training.sequence as ts
+
+    crop = small_cube.isel(x=slice(0, 12))
+    model = fdl.train(crop, config=fdl.TrainConfig(max_epochs=1, min_samples=50, block_size=4))
+    seen = {}
+
+    class _Stop(Exception):
+        pass
+
+    def _capture(cube, config, split=None, **kw):
+        seen["split"] = split
+        raise _Stop
+
+    monkeypatch.setattr(ts, "train_sequence", _capture)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the blocks were drawn for another cube: said, and expected here
+        with pytest.raises(_Stop):
+            compare(small_cube, config=CompareConfig(gap_days=40, max_pixels=None, methods=("sequence", "linear")), model=model)
+    split = seen["split"]
+    assert split["grid"] == [6, 5] and split["block_size"] == 4
+    assert split["test"] == [list(b) for b in model.blocks["test"]] and split["val"] == [list(b) for b in model.blocks["val"]]

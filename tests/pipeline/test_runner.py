@@ -215,3 +215,65 @@ def test_sigterm_stops_a_run_cleanly_and_the_same_command_resumes(tmp_path):
     resumed = cli_run(path)
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
     assert (root / "a.zarr.progress" / "ALL_DONE").exists()
+
+
+def test_the_warnings_copy_is_inert_once_its_region_has_ended(tmp_path, monkeypatch, recwarn):
+    """A thread's catch_warnings that ends after the region can put the region's hook back: it then passes warnings on
+    without writing to the closed region log (before: every later warning was appended to that region's log)."""
+    import warnings
+
+    from fusets_dl.pipeline import runner
+
+    hooks = []
+
+    def _grab(cfg, rc, progress=None, restart=False):
+        hooks.append(warnings.showwarning)
+        return {"region": rc.name, "status": "done"}
+
+    monkeypatch.setattr(runner, "run_region", _grab)
+    cfg = sample_config(tmp_path / "out", report=False)
+    cfg["regions"] = cfg["regions"][:1]
+    run(cfg)
+    before = warnings.showwarning
+    recwarn.clear()
+    try:
+        warnings.showwarning = hooks[0]  # what a late catch_warnings exit would restore
+        with warnings.catch_warnings():  # (record=True would bypass the hook)
+            warnings.simplefilter("always")
+            warnings.warn("after the region", UserWarning, stacklevel=1)
+    finally:
+        warnings.showwarning = before
+    assert [str(w.message) for w in recwarn] == ["after the region"]  # the hook ran and passed the warning on
+    assert "after the region" not in (tmp_path / "out" / "a.log").read_text()
+
+
+def test_a_quota_and_a_full_disk_while_marking_a_tile_are_named(tmp_path, monkeypatch):
+    """EDQUOT names the quota, not the disk's free space; ENOSPC while writing a tile's marker names the tile."""
+    import errno
+
+    import pytest
+
+    from fusets_dl.errors import OutputError
+    from fusets_dl.pipeline import region
+
+    cfg = sample_config(tmp_path / "out", report=False)
+    cfg["regions"] = cfg["regions"][:1]
+
+    def _quota(*args, **kwargs):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    monkeypatch.setattr(region, "staged_cube", _quota)
+    with pytest.raises(OutputError, match=r"Disk quota exceeded \(free space within your quota\)") as err:
+        run(cfg)
+    assert "free on that disk" not in str(err.value)
+    monkeypatch.undo()
+    written = region.write_json_atomic
+
+    def _marker_full(path, *args, **kwargs):
+        if path.name.startswith("tile-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written(path, *args, **kwargs)
+
+    monkeypatch.setattr(region, "write_json_atomic", _marker_full)
+    with pytest.raises(OutputError, match=r"region a: marking tile \d done at .*tile-0000\d' failed: No space left on device"):
+        run(cfg)

@@ -122,7 +122,7 @@ def test_a_few_backscatter_values_that_are_not_db_are_masked_with_a_warning(smal
 
 
 @pytest.mark.parametrize(("scale", "cause"), [
-    (10000, r"dB x 10000 stored without its scale factor \(median / 10000 = -\d+\.?\d* dB\): divide by 10000"),
+    (10000, r"dB x 10000 stored without its scale factor \(median / 10000 = -\d+\.?\d* dB, interquartile range .*\): divide by 10000"),
     (100, r"dB x 100 stored without its scale factor .*declare scale_factor=0.01"),
 ])
 def test_backscatter_in_scaled_db_is_refused_with_the_scale(small_scene, scale, cause):
@@ -137,17 +137,44 @@ def test_backscatter_in_scaled_db_is_refused_with_the_scale(small_scene, scale, 
         fdl.predict_ndvi(bad, "pretrained")
 
 
-def test_undeclared_nodata_in_backscatter_is_refused_as_such():
-    """A block of -9999 (more than 1 %): named as undeclared nodata, not taken for a scale factor."""
+def test_undeclared_nodata_in_backscatter_is_masked_whatever_its_share_and_the_verdict_ignores_chunks():
+    """One repeated value (-9999), however many, is nodata to mask, not a scale to refuse; varied values outside -100 .. +60 dB
+    are refused only when they are most of the values, so a few in a small Dask chunk are masked as in memory."""
     import numpy as np
 
     from fusets_dl.errors import EncodingError
     from fusets_dl.readers.sanity import check_db_range
 
     v = np.full(1000, -12.0)
-    v[:100] = -9999.0
-    with pytest.raises(EncodingError, match=r"x: 10.0% of the values .*Likely cause: an undeclared nodata value"):
-        check_db_range(v, "x")
-    v[:100] = np.linspace(-10, 10, 100) * 1e3
-    check_db_range(v[95:], "x")  # 0.5 % outside: left to the caller's mask
+    v[:600] = -9999.0
+    check_db_range(v, "x")  # 60 % of one fill value: the caller masks it
+    w = np.full(1000, -12.0)
+    w[:100] = np.linspace(-10, 10, 100) * 1e3  # 10 % varied garbage: masked too
+    check_db_range(w, "x")
     check_db_range(np.array([np.inf, -np.inf, np.nan, -20.0]), "x")  # infinities and NaN are not counted
+    rng = np.random.default_rng(0)
+    bright, usual = rng.normal(-3.0, 3.0, 2000), rng.normal(-15.0, 4.0, 2000)
+    for db, scales in ((bright, (100, 1000, 10000)), (usual, (10, 100, 1000, 10000))):  # bright x 100 was named "dB x 10"
+        for scale in scales:  # (bright x 10 lies mostly inside -100 .. 60: not told from dB by its values)
+            with pytest.raises(EncodingError, match=rf"Likely cause: dB x {scale} stored without its scale factor"):
+                check_db_range(db * scale, "x")
+    with pytest.raises(EncodingError, match=r"Likely cause: integer counts"):
+        check_db_range(rng.integers(1200, 4500, 2000).astype(float), "x")
+
+
+def test_a_few_undeclared_nodata_values_in_small_dask_chunks_are_masked_as_in_memory(small_scene):
+    """The refuse-or-mask verdict was per chunk at 1 %: 0.1 % of -9999 were masked in memory and refused in chunks of 100."""
+    import numpy as np
+
+    from fusets_dl.readers.cube import check_cube_values
+
+    s1, s2, _ = small_scene
+    cube = fdl.align(fdl.open_s1(s1, units="dB"), fdl.open_s2(s2)).load()
+    vv = cube["VV"].values.copy()
+    vv[::7, ::5, ::4] = -9999.0
+    bad = cube.assign(VV=cube["VV"].copy(data=vv))
+    with pytest.warns(UserWarning, match=r"VV: .*outside \[-100, 60\]"):
+        now = check_cube_values(bad, "test")["VV"].values
+        lazy = check_cube_values(bad.chunk({"time": 1, "y": 10, "x": 10}), "test")["VV"].values
+    np.testing.assert_array_equal(now, lazy)
+    assert np.isnan(now[::7, ::5, ::4]).all()
