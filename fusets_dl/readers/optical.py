@@ -44,6 +44,8 @@ _APPLIED_ATTRS = ("boa_offset_applied", "earthsearch:boa_offset_applied")
 _DARK_TOO_BRIGHT = 0.08
 _DARK_TOO_DARK = -0.05
 _MIN_CHECK_PIXELS = 100
+# Share of clear-pixel red below 0 after the offset's removal that reflectance cannot have (genuine data: under 1 %).
+_NEGATIVE_SHARE_MAX = 0.05
 #: Start of the reason given when only the acquisition date decides the offset (DN without metadata).
 _DATE_RULE = "DN input without offset metadata"
 
@@ -217,11 +219,33 @@ def _s2_require_bands(ds: xr.Dataset, what: str) -> set[str]:
     return have
 
 
+def _cf_scaling(da: xr.DataArray) -> dict[str, float]:
+    """The CF ``scale_factor`` / ``add_offset`` of a band (attrs or encoding), without the trivial 1 and 0.
+
+    rioxarray's ``open_rasterio(mask_and_scale=True)`` records ``scale_factor``
+    1.0 and ``add_offset`` 0.0 for any GeoTIFF: no scaling at all. Read as
+    "the CF scale already gave reflectance" they made GeoTIFF DN refused, and
+    read as "the offset was applied by decoding" 2022+ DN kept their +1000.
+    """
+    attrs = {**da.encoding, **da.attrs}
+    out = {}
+    for key in ("scale_factor", "add_offset"):
+        if key in attrs:
+            try:
+                v = float(np.asarray(attrs[key]).ravel()[0])
+            except (TypeError, ValueError, IndexError):
+                continue
+            out[key] = v
+    if out.get("scale_factor", 1.0) == 1.0 and out.get("add_offset", 0.0) == 0.0:
+        return {}
+    return out
+
+
 def _s2_scale(da: xr.DataArray, dec: xr.DataArray, reflectance_scale: float | Literal["auto"]) -> float:
     """Factor from decoded values to reflectance (``da`` as stored, ``dec`` after CF decoding)."""
     if reflectance_scale != "auto":
         return float(reflectance_scale)
-    if "scale_factor" in da.attrs or "scale_factor" in da.encoding:
+    if "scale_factor" in _cf_scaling(da):
         return 1.0  # the CF scale_factor already gave reflectance
     if np.issubdtype(da.dtype, np.integer):
         return 1e-4  # integer DN, also when a fill value made the decoded array float
@@ -277,14 +301,15 @@ def _offset_never_carried(red: xr.DataArray, clear: xr.DataArray, offset: np.nda
     v = v[np.isfinite(v)]
     if v.size < _MIN_CHECK_PIXELS:
         return False
-    p1 = float(np.percentile(v, 1))
-    if p1 >= _DARK_TOO_DARK:
+    p1, negative = float(np.percentile(v, 1)), float(np.mean(v < 0))
+    if p1 >= _DARK_TOO_DARK and negative <= _NEGATIVE_SHARE_MAX:
         return False
     warn_user(
         f"{what}: S2 digital numbers without offset metadata on {int(sel.sum())} dates from {HARMONIZE_CUTOFF.date()} look "
         f"harmonised already: removing the processing-baseline offset (-1000 DN) would put the 1st percentile of clear red "
-        f"at {p1:.3f} ({v.size} pixel-dates), which reflectance cannot be, and NDVI would clip at 1. The offset was not "
-        "removed (harmonize='auto'); pass harmonize=True to remove it anyway, harmonize=False to silence this"
+        f"at {p1:.3f} and {100 * negative:.0f} % of it below 0 ({v.size} pixel-dates), which reflectance cannot be, and NDVI "
+        "would be far too high. The offset was not removed (harmonize='auto'); pass harmonize=True to remove it anyway, "
+        "harmonize=False to silence this"
     )
     return True
 
@@ -328,8 +353,16 @@ def _s2_time_coords(parts: list[tuple[xr.Dataset, CRS | None, dict[str, str]]]) 
 
 
 def _baseline_numbers(values: np.ndarray) -> np.ndarray:
-    """Processing baselines (``"04.00"``, ``5.09``, None) as floats, NaN where unknown."""
-    return np.array([float(pd.to_numeric(v, errors="coerce")) if v is not None else np.nan for v in values], dtype=float)
+    """Processing baselines (``"04.00"``, ``5.09``, the SAFE spelling ``"N0500"``, None) as floats, NaN where unknown."""
+    def one(v: Any) -> float:
+        if v is None:
+            return np.nan
+        text = str(v).strip()
+        if len(text) == 5 and text[0] in "Nn" and text[1:].isdigit():  # N0500: the product name's baseline
+            return int(text[1:]) / 100.0
+        return float(pd.to_numeric(text, errors="coerce"))
+
+    return np.array([one(v) for v in values], dtype=float)
 
 
 def _s2_offsets(
@@ -349,9 +382,9 @@ def _s2_offsets(
         return none, "harmonize=False"
     if harmonize is True:
         return np.where(after, boa, 0.0), f"harmonize=True: {cutoff}"
-    attrs = {**da.encoding, **da.attrs}
-    if "add_offset" in attrs:
-        return none, f"CF add_offset={attrs['add_offset']!r} already applied by decoding"
+    cf = _cf_scaling(da)
+    if "add_offset" in cf:
+        return none, f"CF add_offset={cf['add_offset']!r} already applied by decoding"
     applied = next((k for k in _APPLIED_ATTRS if k in da.attrs), None)
     if applied is not None and str(da.attrs[applied]).lower() in ("true", "1", "yes"):
         return none, f"band attribute {applied}={da.attrs[applied]!r}: offset already removed"
@@ -360,8 +393,8 @@ def _s2_offsets(
         v = float(np.asarray(da.attrs[declared]).ravel()[0])
         off = v * 1e-4 if abs(v) >= 1 else v
         return np.full(times.size, off), f"band attribute {declared}={da.attrs[declared]!r}, applied to every date"
-    if per_time:
-        return _s2_offsets_from_coords(per_time, after, boa, abs(scale - 1e-4) < 1e-12)
+    if per_time:  # DN, also CF-scaled ones (scale_factor without add_offset); not reflectance a loader rescaled (stackstac)
+        return _s2_offsets_from_coords(per_time, after, boa, abs(scale - 1e-4) < 1e-12 or "scale_factor" in cf)
     conv = convention_of(original)
     if conv is not None and conv.s2_harmonized:
         return none, f"band name {original!r} of the {conv.name!r} convention: values delivered harmonised"
@@ -371,11 +404,18 @@ def _s2_offsets(
 
 
 def _s2_offsets_from_coords(per_time: dict[str, xr.DataArray], after: np.ndarray, boa: float, dn: bool) -> tuple[np.ndarray, str]:
-    """Offsets from ``s2:processing_baseline`` (baseline >= 4.0) and offset-applied coordinates along time."""
+    """Offsets from ``s2:processing_baseline`` (baseline >= 4.0) and offset-applied coordinates along time, for DN only.
+
+    Reflectance that a loader already scaled and offset (``stackstac.stack``
+    with its default ``rescale=True`` applies ``raster:bands`` scale and
+    offset, and keeps the baseline coordinate) carries no offset any more:
+    before, -0.1 was applied again (NDVI +0.35 on every date of baseline 05.00).
+    """
     if _BASELINE_COORD in per_time:
         base = _baseline_numbers(np.asarray(per_time[_BASELINE_COORD].values))
-        need = np.where(np.isnan(base), after & dn, base >= 4.0)
-        reason = f"{_BASELINE_COORD} >= 4.0" + (" (the date where it is missing)" if np.isnan(base).any() else "")
+        need = np.where(np.isnan(base), after, base >= 4.0) & dn
+        reason = (f"{_BASELINE_COORD} >= 4.0" + (" (the date where it is missing)" if np.isnan(base).any() else "")
+                  + ("" if dn else ": but the values are reflectance already (a loader applied the scale and offset): none"))
     else:
         need = after & dn
         reason = f"acquisitions from {HARMONIZE_CUTOFF.date()}"
@@ -439,13 +479,14 @@ def _guard_double_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArra
     seen = red.where(clear & on)
     msg = (f"{what}: S2 digital numbers without offset metadata, on dates from {HARMONIZE_CUTOFF.date()}, look harmonised "
            "already (Dask input, judged per chunk as computed): after removing the processing-baseline offset (-1000 DN) "
-           f"the 1st percentile of clear red is below {_DARK_TOO_DARK}, which reflectance cannot be, so NDVI there is too "
+           f"the 1st percentile of clear red is below {_DARK_TOO_DARK} or more than {_NEGATIVE_SHARE_MAX:.0%} of it below 0, "
+           "which reflectance cannot be, so NDVI there is too "
            "high (it clips at 1). Open the data again with harmonize=False (Google Earth Engine's S2_SR_HARMONIZED and "
            "most exports are harmonised), or open them in memory, where harmonize='auto' decides this itself")
 
     def _block(n: np.ndarray, r: np.ndarray) -> np.ndarray:
         v = r[np.isfinite(r)]
-        if v.size >= _MIN_CHECK_PIXELS and float(np.percentile(v, 1)) < _DARK_TOO_DARK:
+        if v.size >= _MIN_CHECK_PIXELS and (float(np.percentile(v, 1)) < _DARK_TOO_DARK or float(np.mean(v < 0)) > _NEGATIVE_SHARE_MAX):
             logger.warning("%s", msg)
             warn_user(msg)
         return n

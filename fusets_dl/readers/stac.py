@@ -28,6 +28,7 @@ __all__ = ["ITEM_PROPERTIES", "load_stac"]
 #: Item properties carried as coordinates along time when the items have them, with their dtypes.
 ITEM_PROPERTIES: dict[str, str] = {
     "s2:processing_baseline": "str",
+    "processing:version": "str",  # CDSE's spelling of the processing baseline ("05.00")
     "earthsearch:boa_offset_applied": "str",
     "sat:relative_orbit": "int32",
     "sat:orbit_state": "str",
@@ -212,6 +213,9 @@ def load_stac(
                           ) from exc
     # odc-stac loads item properties as variables along time: make them the coordinates the readers look for
     ds = ds.set_coords([p["name"] for p in props if p["name"] in ds.data_vars])
+    if sensor_ == "s2" and "processing:version" in ds.coords and "s2:processing_baseline" not in ds.coords:
+        # CDSE items: their reprocessed (Collection 1) pre-2022 dates carry the offset too, which only the baseline tells
+        ds = ds.assign_coords({"s2:processing_baseline": ds["processing:version"]})
     for b in chosen:
         if b in ds.data_vars:
             scaling = _raster_scaling(its, b)

@@ -239,3 +239,66 @@ def test_the_gee_table_of_harmonised_dn_gives_the_true_ndvi():
     want = {(str(r["PLOTID"]), pd.Timestamp(r["Date"])): (r["B8"] - r["B4"]) / (r["B8"] + r["B4"]) for r in rows}
     expected = np.array([[want[(str(p), pd.Timestamp(t))] for p in s2["point"].values] for t in s2["time"].values])
     np.testing.assert_allclose(s2["NDVI"].values[:, 0, :], expected, atol=1e-5, rtol=0)
+
+
+def test_a_bright_harmonised_scene_is_recognised_by_its_share_of_negative_red():
+    """Harmonised DN of a bright winter scene (clear red 0.06-0.15, no dark pixels): the 1st percentile after a second removal
+    stayed above -0.05, so it was removed (NDVI +0.41 on the 2022 dates). Now more than 5 % of clear red below 0 also says so."""
+    rng = np.random.default_rng(3)
+    red = rng.integers(600, 1500, (DATES.size, 12, 12))
+    nir = rng.integers(2000, 3500, (DATES.size, 12, 12))
+    with pytest.warns(UserWarning, match=r"look harmonised already.*and \d+ % of it below 0"):
+        s2 = fdl.open_s2(_raw(red, nir))
+    np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same scene carrying the offset: removed, no warning
+        np.testing.assert_allclose(fdl.open_s2(_raw(*_with_offset(red, nir)))["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_reflectance_a_loader_rescaled_gets_no_offset_from_the_baseline_coordinate():
+    """stackstac.stack(rescale=True) applies raster:bands scale and offset and keeps s2:processing_baseline: the offset was
+    applied again on every date of baseline >= 4.0 (NDVI +0.35 on Earth Search's Collection 1), with no warning on Dask."""
+    red, nir = _truth()
+    refl = _raw(red, nir, coords={"s2:processing_baseline": np.array(["05.00"] * DATES.size)})
+    refl["B04"] = (refl["B04"] / 1e4).astype(np.float64)
+    refl["B08"] = (refl["B08"] / 1e4).astype(np.float64)
+    for ds in (refl, refl.chunk({"time": 1, "y": 6, "x": 6})):
+        np.testing.assert_allclose(fdl.open_s2(ds)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    # CF-scaled DN (scale_factor without add_offset) with the coordinate are DN still: the offset where the baseline says
+    carries = np.full(DATES.size, True)
+    cf = _raw(*_with_offset(red, nir, carries), attrs={"scale_factor": 1e-4}, coords={"s2:processing_baseline": np.array(["05.00"] * 6)})
+    np.testing.assert_allclose(fdl.open_s2(cf)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_the_safe_spelling_of_the_baseline_is_read():
+    """'N0500' (the product name's spelling) parsed as NaN, so the acquisition date decided: -0.18 NDVI on reprocessed 2021 dates."""
+    from fusets_dl.readers.optical import _baseline_numbers
+
+    np.testing.assert_array_equal(_baseline_numbers(np.array(["N0500", "n0400", "04.00", 5.09, None, "x"], dtype=object)),
+                                  [5.0, 4.0, 4.0, 5.09, np.nan, np.nan])
+    red, nir = _truth()
+    carries = np.full(DATES.size, True)
+    raw = _raw(*_with_offset(red, nir, carries), coords={"s2:processing_baseline": np.array(["N0500"] * DATES.size)})
+    np.testing.assert_allclose(fdl.open_s2(raw.chunk({"time": 2}))["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_a_folder_of_digital_number_geotiffs_reads_with_the_date_rule(tmp_path):
+    """rioxarray records scale_factor 1 and add_offset 0 for any GeoTIFF: read as a CF scale, uint16 DN were refused as
+    'digital numbers read as reflectance', and with reflectance_scale=1e-4 the 2022 dates kept their +1000 (NDVI -0.19)."""
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    red, nir = _truth()
+    red_dn, nir_dn = _with_offset(red, nir)
+    folder = tmp_path / "s2"
+    folder.mkdir()
+    for i, t in enumerate(DATES):
+        with rasterio.open(folder / f"S2_{t:%Y%m%d}.tif", "w", driver="GTiff", width=12, height=12, count=3, dtype="uint16",
+                           crs="EPSG:32631", transform=from_origin(300000, 5000, 10, 10), nodata=0) as dst:
+            for j, (name, a) in enumerate((("B04", red_dn[i]), ("B08", nir_dn[i]), ("SCL", np.full((12, 12), 4))), start=1):
+                dst.write(a.astype(np.uint16), j)
+                dst.set_band_description(j, name)
+    for kw in ({}, {"reflectance_scale": 1e-4}, {"chunks": {"y": 6, "x": 6}}):
+        np.testing.assert_allclose(fdl.open_s2(folder, **kw)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)

@@ -89,6 +89,19 @@ def test_planetary_computer_style_s2_items_are_harmonised_per_date(tmp_path):
         np.testing.assert_array_equal(s2["clear"].values[i], (scl == 4) & np.isfinite(expected))
 
 
+def test_cdse_items_give_their_baseline_as_processing_version(tmp_path):
+    """CDSE names the baseline processing:version: it was not loaded, so the acquisition date decided (the 2022-01-27 item,
+    still on 03.01, lost 1000 DN it never carried)."""
+    items, truth = _s2_items(tmp_path)
+    for it in items:
+        it.properties["processing:version"] = it.properties.pop("s2:processing_baseline")
+    s2 = load_stac(items, chunks={"x": 8, "y": 8})
+    assert list(s2["s2:processing_baseline"].values) == BASELINES
+    for i, d in enumerate(DATES):
+        red, nir, _ = (a.astype(np.float64) for a in truth[d])
+        np.testing.assert_allclose(s2["NDVI"].values[i], np.where(red > 0, (nir - red) / (nir + red), np.nan), atol=1e-6, rtol=0)
+
+
 def test_a_scale_without_an_offset_leaves_the_offset_to_the_date(tmp_path):
     """raster:bands scale 0.0001 and no offset (Earth Search's first sentinel-2-l2a collection, on 2022+ items that carry
     the +1000 DN): read as DN, so the date decides the offset; without baseline metadata the offset was kept (NDVI biased)."""
