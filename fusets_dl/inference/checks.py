@@ -5,11 +5,43 @@ from __future__ import annotations
 import torch
 import xarray as xr
 
+from .._warn import warn_user
 from ..errors import DimensionError
 from ..models.fusion_model import check_batch_size, check_device_name
+from ..readers.cube import backscatter_coefficient
 from ..runtime import resolve_precision
 
-__all__ = ["check_dates", "check_run_options"]
+__all__ = ["check_backscatter", "check_dates", "check_run_options"]
+
+
+def check_backscatter(cube: xr.Dataset, model: object, what: str) -> None:
+    """Warn when the cube's backscatter coefficient is not the one the model was trained on (sigma0 vs gamma0).
+
+    gamma0 (terrain-flattened, Planetary Computer's RTC, SNAP's ``Gamma0_*``)
+    is sigma0 / cos(incidence): about +1 dB at 38 degrees on flat ground, more
+    on slopes facing the sensor. A model trained on one reads the other as
+    wetter or denser vegetation. Nothing is said where either side is
+    unknown (models saved before this was recorded, cubes the readers could
+    not tell).
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        The cube to predict on.
+    model : FusionModel or SequenceModel
+        The model (its ``info["scene"]`` and ``info["sites"]``).
+    what : str
+        The caller, for the message.
+    """
+    found = backscatter_coefficient(cube)
+    info = dict(getattr(model, "info", None) or {})
+    scenes = [info.get("scene") or {}, *dict(info.get("sites") or {}).values()]
+    trained = sorted({str(s["backscatter"]) for s in scenes if isinstance(s, dict) and s.get("backscatter")})
+    if found is None or not trained or found in trained:
+        return
+    warn_user(f"{what}: the cube's backscatter is {found}, the model was trained on {' and '.join(trained)} (gamma0 is sigma0 / "
+              "cos(incidence): about 1 dB higher at 38 degrees on flat ground): its NDVI is biased; convert the cube, or train "
+              "on data of the same coefficient")
 
 
 def check_run_options(device: str | None, precision: str | None, batch_size: object = None) -> None:

@@ -35,7 +35,7 @@ from ..runtime import (
     resolve_device,
 )
 from ..validate import check_cube
-from .checks import check_dates, check_run_options
+from .checks import check_backscatter, check_dates, check_run_options
 
 __all__ = ["predict_ndvi"]
 
@@ -192,6 +192,7 @@ def predict_ndvi(
     check_cube(cube)
     check_dates(cube, "predict_ndvi")
     cube = check_cube_values(cube, "predict_ndvi")
+    check_backscatter(cube, model, "predict_ndvi")
     # the options are read now, not when a lazy result is computed (maybe outside a ``with set_options``)
     batch_size = option("batch_size", batch_size)
     device = option("device", device)

@@ -18,7 +18,7 @@ from .radar import warn_if_swapped
 from .sanity import DB_RANGE, check_backscatter_units, check_db_range, check_ndvi_range, checked
 from .sources import PathLike, describe, is_zarr
 
-__all__ = ["RUN_DONE_FLAG", "RUN_PROGRESS_SUFFIX", "check_cube_values", "open_cube", "open_store", "store_kind", "warn_if_unfinished"]
+__all__ = ["RUN_DONE_FLAG", "RUN_PROGRESS_SUFFIX", "backscatter_coefficient", "check_cube_values", "open_cube", "open_store", "store_kind", "warn_if_unfinished"]
 
 #: The region pipeline keeps ``<store><RUN_PROGRESS_SUFFIX>/`` beside each store it writes, and writes
 #: ``RUN_DONE_FLAG`` in it last (:mod:`fusets_dl.pipeline.region`): a store without the flag is unfinished.
@@ -177,6 +177,27 @@ def warn_if_unfinished(store: PathLike, what: str) -> None:
     if progress.is_dir() and not (progress / RUN_DONE_FLAG).exists():
         warn_user(f"{what} {str(path)!r}: the region run that writes it has not finished ({str(progress)!r} has no ALL_DONE): "
                   "its unwritten tiles read as missing; resume the run (fusets-dl run CONFIG) before using it")
+
+
+def backscatter_coefficient(cube: xr.Dataset) -> str | None:
+    """The backscatter coefficient of a cube's ``VV``/``VH`` ("sigma0" or "gamma0"), None when the readers could not tell.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A fusion cube (or an S1 dataset from :func:`fusets_dl.open_s1`).
+
+    Returns
+    -------
+    str or None
+        The ``backscatter`` attribute :func:`fusets_dl.open_s1` recorded on the
+        bands (kept by ``align``) or on the dataset.
+    """
+    for where in (cube["VV"].attrs if "VV" in cube.data_vars else {}, cube["VH"].attrs if "VH" in cube.data_vars else {}, cube.attrs):
+        value = where.get("backscatter")
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False) -> xr.Dataset:

@@ -28,7 +28,7 @@ from ..models.registry import architecture, build_network
 from ..models.scaler import Scaler
 from ..options import option
 from ..progress import progress_bar
-from ..readers.cube import check_cube_values
+from ..readers.cube import backscatter_coefficient, check_cube_values
 from ..runtime import resolve_device
 from ..validate import found_value
 from ._checks import check_site_cube, cube_list, site_names, split_list
@@ -433,7 +433,7 @@ def _train_tensors(s: dict[str, Any], parts: dict[str, np.ndarray], scaler: Scal
 
 
 def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
-    """Size, date range and name of the training scene (for the model's ``info``)."""
+    """Size, date range, name and backscatter coefficient (sigma0/gamma0 when known) of the training scene (the model's ``info``)."""
     return {
         "site": cube.attrs.get("site") or cube.attrs.get("title"),
         "ny": cube.sizes["y"],
@@ -441,6 +441,7 @@ def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
         "nt": cube.sizes["time"],
         "start": str(cube.time.values[0])[:10],
         "end": str(cube.time.values[-1])[:10],
+        "backscatter": backscatter_coefficient(cube),
     }
 
 
