@@ -450,13 +450,13 @@ def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: s
         v = v[np.isfinite(v)]
         if v.size < _MIN_CHECK_PIXELS:
             continue
-        p1 = float(np.percentile(v, 1))
+        p1, negative = float(np.percentile(v, 1)), float(np.mean(v < 0))
         seen = (f"1st percentile of clear-pixel red reflectance on the dates {period}{where} is {p1:.3f} "
-                f"({v.size} pixel-dates, median {np.median(v):.3f})")
+                f"({v.size} pixel-dates, median {np.median(v):.3f}, {100 * negative:.0f} % below 0)")
         if p1 > _DARK_TOO_BRIGHT:
             out.append(f"{what}: {seen}; expected dark pixels near 0: an un-removed processing-baseline 04.00 offset "
                        f"(BOA_ADD_OFFSET -1000 DN) leaves them near 0.1. {_OFFSET_ADVICE[is_after]}")
-        elif p1 < _DARK_TOO_DARK:
+        elif p1 < _DARK_TOO_DARK or negative > _NEGATIVE_SHARE_MAX:
             out.append(f"{what}: {seen}; expected dark pixels near 0: an offset was removed that these dates did not carry "
                        "(or removed twice), and NDVI clips at 1 where red is negative. Pass harmonize=False if the data are "
                        "already harmonised")

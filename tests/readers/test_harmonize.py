@@ -302,3 +302,14 @@ def test_a_folder_of_digital_number_geotiffs_reads_with_the_date_rule(tmp_path):
                 dst.set_band_description(j, name)
     for kw in ({}, {"reflectance_scale": 1e-4}, {"chunks": {"y": 6, "x": 6}}):
         np.testing.assert_allclose(fdl.open_s2(folder, **kw)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_a_declared_offset_on_dates_that_never_carried_it_is_warned_in_a_bright_scene():
+    """BOA_ADD_OFFSET copied from the newest product onto a cube spanning the cut-off, red 0.05-0.15: the pre-2022 dates lost
+    1000 DN they never had (NDVI +0.40), and the 1st percentile (-0.049) did not warn. Half of their clear red below 0 does."""
+    rng = np.random.default_rng(5)
+    red = rng.integers(500, 1500, (DATES.size, 12, 12))
+    nir = rng.integers(2000, 3500, (DATES.size, 12, 12))
+    with pytest.warns(UserWarning, match=r"on the dates before 2022-01-25 is -0\.0\d+ .*% below 0\); expected dark pixels near 0: "
+                                         r"an offset was removed that these dates did not carry"):
+        fdl.open_s2(_raw(*_with_offset(red, nir), attrs={"BOA_ADD_OFFSET": -1000}))
