@@ -44,8 +44,10 @@ _APPLIED_ATTRS = ("boa_offset_applied", "earthsearch:boa_offset_applied")
 _DARK_TOO_BRIGHT = 0.08
 _DARK_TOO_DARK = -0.05
 _MIN_CHECK_PIXELS = 100
-# Share of clear-pixel red below 0 after the offset's removal that reflectance cannot have (genuine data: under 1 %).
+# Share of clear-pixel red below _NEGATIVE_BELOW after the offset's removal that reflectance cannot have. Data that
+# really carry the offset have slightly negative dark pixels (that is why ESA added it): the margin leaves those out.
 _NEGATIVE_SHARE_MAX = 0.05
+_NEGATIVE_BELOW = -0.01
 #: Start of the reason given when only the acquisition date decides the offset (DN without metadata).
 _DATE_RULE = "DN input without offset metadata"
 
@@ -136,11 +138,12 @@ def open_s2(
     if {red, nir} <= have:
         per_time = _s2_time_coords(parts)
         originals = {k: v for p in parts for k, v in p[2].items()}
-        refl, offsets, by_date = {}, {}, True
+        refl, offsets, by_date, rescaled = {}, {}, True, True
         for band in (red, nir):
             refl[band], offsets[band], reason = _s2_harmonised_reflectance(
                 ds[band], reflectance_scale, harmonize, per_time, originals.get(band, band), what)
             by_date &= reason.startswith(_DATE_RULE)
+            rescaled &= reason.endswith(_RESCALED)
         red_refl = refl[red]
         out["NDVI"] = ndvi(refl[red], refl[nir])
     else:
@@ -151,6 +154,15 @@ def open_s2(
             refl = {b: r - xr.DataArray(offsets[b].astype(np.float32), dims="time", coords={"time": r["time"]}) for b, r in refl.items()}
             red_refl = refl[red]
             out["NDVI"] = ndvi(refl[red], refl[nir])
+        pending = _baseline_dates(per_time) if rescaled else None
+        if pending is not None and pending.any():  # reflectance with a baseline >= 04.00 coordinate: is the offset still in it?
+            if _offset_still_carried(red_refl, out["clear"], pending, what):
+                off = xr.DataArray(np.where(pending, BOA_ADD_OFFSET * 1e-4, 0.0).astype(np.float32), dims="time", coords={"time": red_refl["time"]})
+                refl = {b: r + off for b, r in refl.items()}
+                red_refl = refl[red]
+                out["NDVI"] = ndvi(refl[red], refl[nir])
+            elif red_refl.chunks is not None:
+                out["NDVI"] = _guard_offset_left(out["NDVI"], red_refl, out["clear"], pending, what)
         _s2_check_offset(red_refl, out["clear"], what)
         if by_date and red_refl.chunks is not None and offsets[red].any():
             out["NDVI"] = _guard_double_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, what)
@@ -245,8 +257,8 @@ def _s2_scale(da: xr.DataArray, dec: xr.DataArray, reflectance_scale: float | Li
     """Factor from decoded values to reflectance (``da`` as stored, ``dec`` after CF decoding)."""
     if reflectance_scale != "auto":
         return float(reflectance_scale)
-    if "scale_factor" in _cf_scaling(da):
-        return 1.0  # the CF scale_factor already gave reflectance
+    if _cf_scaling(da).get("scale_factor", 1.0) < 0.01:
+        return 1.0  # the CF scale_factor (1e-4) already gave reflectance; a scale near 1 (with an add_offset) leaves DN
     if np.issubdtype(da.dtype, np.integer):
         return 1e-4  # integer DN, also when a fill value made the decoded array float
     peak = np.nanmax(_sample(dec)) if dec.size else 0.0  # floats without scale information: a small sample
@@ -301,13 +313,13 @@ def _offset_never_carried(red: xr.DataArray, clear: xr.DataArray, offset: np.nda
     v = v[np.isfinite(v)]
     if v.size < _MIN_CHECK_PIXELS:
         return False
-    p1, negative = float(np.percentile(v, 1)), float(np.mean(v < 0))
+    p1, negative = float(np.percentile(v, 1)), float(np.mean(v < _NEGATIVE_BELOW))
     if p1 >= _DARK_TOO_DARK and negative <= _NEGATIVE_SHARE_MAX:
         return False
     warn_user(
         f"{what}: S2 digital numbers without offset metadata on {int(sel.sum())} dates from {HARMONIZE_CUTOFF.date()} look "
         f"harmonised already: removing the processing-baseline offset (-1000 DN) would put the 1st percentile of clear red "
-        f"at {p1:.3f} and {100 * negative:.0f} % of it below 0 ({v.size} pixel-dates), which reflectance cannot be, and NDVI "
+        f"at {p1:.3f} and {100 * negative:.0f} % of it below {_NEGATIVE_BELOW} ({v.size} pixel-dates), which reflectance cannot be, and NDVI "
         "would be far too high. The offset was not removed (harmonize='auto'); pass harmonize=True to remove it anyway, "
         "harmonize=False to silence this"
     )
@@ -415,7 +427,7 @@ def _s2_offsets_from_coords(per_time: dict[str, xr.DataArray], after: np.ndarray
         base = _baseline_numbers(np.asarray(per_time[_BASELINE_COORD].values))
         need = np.where(np.isnan(base), after, base >= 4.0) & dn
         reason = (f"{_BASELINE_COORD} >= 4.0" + (" (the date where it is missing)" if np.isnan(base).any() else "")
-                  + ("" if dn else ": but the values are reflectance already (a loader applied the scale and offset): none"))
+                  + ("" if dn else f": but the values are reflectance already: none unless their clear red says {_RESCALED}"))
     else:
         need = after & dn
         reason = f"acquisitions from {HARMONIZE_CUTOFF.date()}"
@@ -434,6 +446,70 @@ _OFFSET_ADVICE = {
 }
 
 
+#: The end of the offset reason for reflectance with a baseline coordinate (judged by :func:`_offset_still_carried`).
+_RESCALED = "(rescaled)"
+
+
+def _baseline_dates(per_time: dict[str, xr.DataArray]) -> np.ndarray | None:
+    """The dates whose ``s2:processing_baseline`` is 04.00 or later and not marked offset-applied; None without the coordinate."""
+    if _BASELINE_COORD not in per_time:
+        return None
+    need = _baseline_numbers(np.asarray(per_time[_BASELINE_COORD].values)) >= 4.0
+    applied_name = next((c for c in _APPLIED_COORDS if c in per_time), None)
+    if applied_name is not None:
+        need &= ~np.array([str(v).lower() in ("true", "1", "yes") for v in np.asarray(per_time[applied_name].values)])
+    return need
+
+
+def _offset_still_carried(red: xr.DataArray, clear: xr.DataArray, dates: np.ndarray, what: str) -> bool:
+    """Whether in-memory reflectance of baseline >= 04.00 dates still carries the offset (clear dark pixels near 0.1).
+
+    A loader that applied ``raster:bands`` scale and offset (stackstac
+    ``rescale=True`` on Earth Search's ``sentinel-2-c1-l2a``) removed it; one
+    whose items declared a scale without the offset (Earth Search's first
+    ``sentinel-2-l2a``) did not, and the values look the same. When the 1st
+    percentile of clear red over those dates is above ``_DARK_TOO_BRIGHT``
+    (0.08; about 0.1 for such data, 0.00-0.01 where it was removed), the
+    offset is removed there, with a warning. Dask input is judged per chunk
+    as computed (:func:`_guard_offset_left`), which warns only.
+    """
+    if red.chunks is not None or clear.chunks is not None:
+        return False
+    v = np.asarray(red.where(clear).transpose("time", ...).values[dates], dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size < _MIN_CHECK_PIXELS:
+        return False
+    p1 = float(np.percentile(v, 1))
+    if p1 <= _DARK_TOO_BRIGHT:
+        return False
+    warn_user(f"{what}: S2 reflectance on {int(dates.sum())} dates of processing baseline 04.00 or later still carries the "
+              f"-1000 DN offset (1st percentile of clear red {p1:.3f}, {v.size} pixel-dates; a loader applied a scale without the "
+              "offset, as for Earth Search's first sentinel-2-l2a collection): removed on those dates. Pass harmonize=False to "
+              "keep the values as they are")
+    return True
+
+
+def _guard_offset_left(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, dates: np.ndarray, what: str) -> xr.DataArray:
+    """``nd`` whose chunks, as computed, warn when rescaled reflectance of baseline >= 04.00 dates still looks offset (Dask)."""
+    on = xr.DataArray(dates, dims="time", coords={"time": red["time"]})
+    seen = red.where(clear & on)
+    msg = (f"{what}: S2 reflectance on dates of processing baseline 04.00 or later looks like it still carries the -1000 DN "
+           f"offset (Dask input, judged per chunk as computed: the 1st percentile of clear red is above {_DARK_TOO_BRIGHT}), so "
+           "NDVI there is too low. A loader applied a scale without the offset (Earth Search's first sentinel-2-l2a collection): "
+           "open the data again with harmonize=True, or in memory, where this is decided from the data")
+
+    def _block(n: np.ndarray, r: np.ndarray) -> np.ndarray:
+        v = r[np.isfinite(r)]
+        if v.size >= _MIN_CHECK_PIXELS and float(np.percentile(v, 1)) > _DARK_TOO_BRIGHT:
+            logger.warning("%s", msg)
+            warn_user(msg)
+        return n
+
+    out = xr.apply_ufunc(_block, nd, seen.transpose(*nd.dims), dask="parallelized", output_dtypes=[nd.dtype], keep_attrs=True)
+    out.attrs = nd.attrs
+    return out
+
+
 def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: str = "") -> list[str]:
     """The offset warnings that clear-pixel red reflectance ``red`` (time first, NaN where not clear) calls for.
 
@@ -450,9 +526,9 @@ def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: s
         v = v[np.isfinite(v)]
         if v.size < _MIN_CHECK_PIXELS:
             continue
-        p1, negative = float(np.percentile(v, 1)), float(np.mean(v < 0))
+        p1, negative = float(np.percentile(v, 1)), float(np.mean(v < _NEGATIVE_BELOW))
         seen = (f"1st percentile of clear-pixel red reflectance on the dates {period}{where} is {p1:.3f} "
-                f"({v.size} pixel-dates, median {np.median(v):.3f}, {100 * negative:.0f} % below 0)")
+                f"({v.size} pixel-dates, median {np.median(v):.3f}, {100 * negative:.0f} % below {_NEGATIVE_BELOW})")
         if p1 > _DARK_TOO_BRIGHT:
             out.append(f"{what}: {seen}; expected dark pixels near 0: an un-removed processing-baseline 04.00 offset "
                        f"(BOA_ADD_OFFSET -1000 DN) leaves them near 0.1. {_OFFSET_ADVICE[is_after]}")
@@ -479,14 +555,16 @@ def _guard_double_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArra
     seen = red.where(clear & on)
     msg = (f"{what}: S2 digital numbers without offset metadata, on dates from {HARMONIZE_CUTOFF.date()}, look harmonised "
            "already (Dask input, judged per chunk as computed): after removing the processing-baseline offset (-1000 DN) "
-           f"the 1st percentile of clear red is below {_DARK_TOO_DARK} or more than {_NEGATIVE_SHARE_MAX:.0%} of it below 0, "
+           f"the 1st percentile of clear red is below {_DARK_TOO_DARK} or more than {_NEGATIVE_SHARE_MAX:.0%} of it below "
+           f"{_NEGATIVE_BELOW}, "
            "which reflectance cannot be, so NDVI there is too "
            "high (it clips at 1). Open the data again with harmonize=False (Google Earth Engine's S2_SR_HARMONIZED and "
            "most exports are harmonised), or open them in memory, where harmonize='auto' decides this itself")
 
     def _block(n: np.ndarray, r: np.ndarray) -> np.ndarray:
         v = r[np.isfinite(r)]
-        if v.size >= _MIN_CHECK_PIXELS and (float(np.percentile(v, 1)) < _DARK_TOO_DARK or float(np.mean(v < 0)) > _NEGATIVE_SHARE_MAX):
+        if v.size >= _MIN_CHECK_PIXELS and (float(np.percentile(v, 1)) < _DARK_TOO_DARK
+                                            or float(np.mean(v < _NEGATIVE_BELOW)) > _NEGATIVE_SHARE_MAX):
             logger.warning("%s", msg)
             warn_user(msg)
         return n

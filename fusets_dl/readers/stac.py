@@ -214,8 +214,15 @@ def load_stac(
     # odc-stac loads item properties as variables along time: make them the coordinates the readers look for
     ds = ds.set_coords([p["name"] for p in props if p["name"] in ds.data_vars])
     if sensor_ == "s2" and "processing:version" in ds.coords and "s2:processing_baseline" not in ds.coords:
-        # CDSE items: their reprocessed (Collection 1) pre-2022 dates carry the offset too, which only the baseline tells
-        ds = ds.assign_coords({"s2:processing_baseline": ds["processing:version"]})
+        # CDSE items: their reprocessed (Collection 1) pre-2022 dates carry the offset too, which only the baseline tells;
+        # taken only when every value reads as a baseline (02.00 .. 99.99), not another catalogue's software version
+        import numpy as np
+
+        from .optical import _baseline_numbers
+
+        base = _baseline_numbers(np.asarray(ds["processing:version"].values))
+        if base.size and np.all((base >= 2.0) & (base < 100.0)):
+            ds = ds.assign_coords({"s2:processing_baseline": ds["processing:version"]})
     for b in chosen:
         if b in ds.data_vars:
             scaling = _raster_scaling(its, b)
