@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -313,9 +313,9 @@ def _offset_never_carried(red: xr.DataArray, clear: xr.DataArray, offset: np.nda
     v = v[np.isfinite(v)]
     if v.size < _MIN_CHECK_PIXELS:
         return False
-    p1, negative = float(np.percentile(v, 1)), float(np.mean(v < _NEGATIVE_BELOW))
-    if p1 >= _DARK_TOO_DARK and negative <= _NEGATIVE_SHARE_MAX:
+    if not _too_dark(v):
         return False
+    p1, negative = float(np.percentile(v, 1)), float(np.mean(v < _NEGATIVE_BELOW))
     warn_user(
         f"{what}: S2 digital numbers without offset metadata on {int(sel.sum())} dates from {HARMONIZE_CUTOFF.date()} look "
         f"harmonised already: removing the processing-baseline offset (-1000 DN) would put the 1st percentile of clear red "
@@ -491,16 +491,33 @@ def _offset_still_carried(red: xr.DataArray, clear: xr.DataArray, dates: np.ndar
 
 def _guard_offset_left(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, dates: np.ndarray, what: str) -> xr.DataArray:
     """``nd`` whose chunks, as computed, warn when rescaled reflectance of baseline >= 04.00 dates still looks offset (Dask)."""
-    on = xr.DataArray(dates, dims="time", coords={"time": red["time"]})
-    seen = red.where(clear & on)
     msg = (f"{what}: S2 reflectance on dates of processing baseline 04.00 or later looks like it still carries the -1000 DN "
            f"offset (Dask input, judged per chunk as computed: the 1st percentile of clear red is above {_DARK_TOO_BRIGHT}), so "
            "NDVI there is too low. A loader applied a scale without the offset (Earth Search's first sentinel-2-l2a collection): "
            "open the data again with harmonize=True, or in memory, where this is decided from the data")
+    return _chunk_guard(nd, red, clear, dates, lambda v: float(np.percentile(v, 1)) > _DARK_TOO_BRIGHT, msg)
+
+
+def _too_dark(v: np.ndarray) -> bool:
+    """Clear red (offset removed) that reflectance cannot be: 1st percentile below -0.05, or over 5 % of it below -0.01."""
+    return float(np.percentile(v, 1)) < _DARK_TOO_DARK or float(np.mean(v < _NEGATIVE_BELOW)) > _NEGATIVE_SHARE_MAX
+
+
+def _chunk_guard(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, dates: np.ndarray, bad: Callable[[np.ndarray], bool],
+                 msg: str) -> xr.DataArray:
+    """``nd`` unchanged, whose chunks, as computed, warn ``msg`` (once per message) when their clear red on ``dates`` is ``bad``.
+
+    A Dask cube is not read at open time, so its values cannot be changed
+    consistently across chunks: each chunk judges its own clear red (at least
+    ``_MIN_CHECK_PIXELS`` values) and warns; the result does not depend on
+    the chunking.
+    """
+    on = xr.DataArray(dates, dims="time", coords={"time": red["time"]})
+    seen = red.where(clear & on)
 
     def _block(n: np.ndarray, r: np.ndarray) -> np.ndarray:
         v = r[np.isfinite(r)]
-        if v.size >= _MIN_CHECK_PIXELS and float(np.percentile(v, 1)) > _DARK_TOO_BRIGHT:
+        if v.size >= _MIN_CHECK_PIXELS and bad(v):
             logger.warning("%s", msg)
             warn_user(msg)
         return n
@@ -532,7 +549,7 @@ def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: s
         if p1 > _DARK_TOO_BRIGHT:
             out.append(f"{what}: {seen}; expected dark pixels near 0: an un-removed processing-baseline 04.00 offset "
                        f"(BOA_ADD_OFFSET -1000 DN) leaves them near 0.1. {_OFFSET_ADVICE[is_after]}")
-        elif p1 < _DARK_TOO_DARK or negative > _NEGATIVE_SHARE_MAX:
+        elif _too_dark(v):
             out.append(f"{what}: {seen}; expected dark pixels near 0: an offset was removed that these dates did not carry "
                        "(or removed twice), and NDVI clips at 1 where red is negative. Pass harmonize=False if the data are "
                        "already harmonised")
@@ -543,35 +560,18 @@ def _guard_double_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArra
     """``nd`` whose chunks, as computed, warn when the date rule removed an offset the data did not carry (Dask input).
 
     In memory :func:`_offset_never_carried` judges every offset date at
-    once and undoes the removal. A Dask cube is not read at open time, so
-    its values cannot be changed consistently across chunks; instead each
-    chunk, when computed, looks at its own clear red on the offset dates
-    and warns (once per message) when the 1st percentile is below
-    ``_DARK_TOO_DARK``: reflectance cannot be that negative, so the DN
-    were harmonised already and NDVI there is wrong. The values are
-    returned unchanged, so the result does not depend on the chunking.
+    once and undoes the removal. On Dask each chunk, when computed, looks at
+    its own clear red on the offset dates (:func:`_chunk_guard`) and warns
+    when reflectance cannot be that dark (:func:`_too_dark`): the DN were
+    harmonised already and NDVI there is wrong. The values are unchanged.
     """
-    on = xr.DataArray(dates, dims="time", coords={"time": red["time"]})
-    seen = red.where(clear & on)
     msg = (f"{what}: S2 digital numbers without offset metadata, on dates from {HARMONIZE_CUTOFF.date()}, look harmonised "
            "already (Dask input, judged per chunk as computed): after removing the processing-baseline offset (-1000 DN) "
            f"the 1st percentile of clear red is below {_DARK_TOO_DARK} or more than {_NEGATIVE_SHARE_MAX:.0%} of it below "
-           f"{_NEGATIVE_BELOW}, "
-           "which reflectance cannot be, so NDVI there is too "
-           "high (it clips at 1). Open the data again with harmonize=False (Google Earth Engine's S2_SR_HARMONIZED and "
-           "most exports are harmonised), or open them in memory, where harmonize='auto' decides this itself")
-
-    def _block(n: np.ndarray, r: np.ndarray) -> np.ndarray:
-        v = r[np.isfinite(r)]
-        if v.size >= _MIN_CHECK_PIXELS and (float(np.percentile(v, 1)) < _DARK_TOO_DARK
-                                            or float(np.mean(v < _NEGATIVE_BELOW)) > _NEGATIVE_SHARE_MAX):
-            logger.warning("%s", msg)
-            warn_user(msg)
-        return n
-
-    out = xr.apply_ufunc(_block, nd, seen.transpose(*nd.dims), dask="parallelized", output_dtypes=[nd.dtype], keep_attrs=True)
-    out.attrs = nd.attrs
-    return out
+           f"{_NEGATIVE_BELOW}, which reflectance cannot be, so NDVI there is too high (it clips at 1). Open the data again "
+           "with harmonize=False (Google Earth Engine's S2_SR_HARMONIZED and most exports are harmonised), or open them in "
+           "memory, where harmonize='auto' decides this itself")
+    return _chunk_guard(nd, red, clear, dates, _too_dark, msg)
 
 
 def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:

@@ -152,34 +152,29 @@ def train(
 
 def _features_arg(features: Any) -> FeatureSpec | None:
     """``train``'s ``features`` argument as a FeatureSpec (a dict read with :meth:`FeatureSpec.from_dict`), or None."""
-    if features is None or isinstance(features, FeatureSpec):
-        return features
-    if isinstance(features, TrainConfig):
-        raise ConfigError("train: features (the second argument): expected a FeatureSpec or None, found a TrainConfig; "
-                          "a TrainConfig goes third or as config=..., e.g. train(cube, config=TrainConfig(...))")
-    if isinstance(features, Mapping):
-        try:
-            return FeatureSpec.from_dict(dict(features))
-        except ConfigError as exc:
-            raise ConfigError(f"train: features (a dict read with FeatureSpec.from_dict): {exc}") from exc
-    raise ConfigError(f"train: features (the second argument): expected a FeatureSpec, a dict of its fields or None, "
-                      f"found {found_value(features)}")
+    return _typed_arg(features, FeatureSpec, TrainConfig, "features (the second argument)", "third or as config=...",
+                      "train(cube, config=TrainConfig(...))")
 
 
 def _config_arg(config: Any) -> TrainConfig | None:
     """``train``'s ``config`` argument as a TrainConfig (a dict read with :meth:`TrainConfig.from_dict`), or None."""
-    if config is None or isinstance(config, TrainConfig):
-        return config
-    if isinstance(config, FeatureSpec):
-        raise ConfigError("train: config (the third argument): expected a TrainConfig or None, found a FeatureSpec; "
-                          "a FeatureSpec goes second or as features=..., e.g. train(cube, features=FeatureSpec(...))")
-    if isinstance(config, Mapping):
+    return _typed_arg(config, TrainConfig, FeatureSpec, "config (the third argument)", "second or as features=...",
+                      "train(cube, features=FeatureSpec(...))")
+
+
+def _typed_arg(value: Any, cls: type, swapped: type, what: str, place: str, example: str) -> Any:
+    """``value`` as a ``cls`` (a dict read with ``cls.from_dict``), None as None; the other class in its place named."""
+    if value is None or isinstance(value, cls):
+        return value
+    if isinstance(value, swapped):
+        raise ConfigError(f"train: {what}: expected a {cls.__name__} or None, found a {swapped.__name__}; a {swapped.__name__} "
+                          f"goes {place}, e.g. {example}")
+    if isinstance(value, Mapping):
         try:
-            return TrainConfig.from_dict(dict(config))
+            return cls.from_dict(dict(value))  # type: ignore[attr-defined]
         except ConfigError as exc:
-            raise ConfigError(f"train: config (a dict read with TrainConfig.from_dict): {exc}") from exc
-    raise ConfigError(f"train: config (the third argument): expected a TrainConfig, a dict of its fields or None, "
-                      f"found {found_value(config)}")
+            raise ConfigError(f"train: {what.split(' ')[0]} (a dict read with {cls.__name__}.from_dict): {exc}") from exc
+    raise ConfigError(f"train: {what}: expected a {cls.__name__}, a dict of its fields or None, found {found_value(value)}")
 
 
 def _train_mlp(

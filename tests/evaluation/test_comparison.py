@@ -198,20 +198,7 @@ def test_a_multi_site_model_is_scored_on_the_sites_own_held_out_blocks(small_cub
     assert res.info["test_blocks"] == model.blocks["sites"]["b"]["test"] != model.blocks["test"]
     assert res.rows[0]["n"] > 0
     # the sequence row trains its own model on the same site's split (it took the first site's: b's test pixels were its training pixels)
-    import fusets_dl.training.sequence as ts
-
-    seen = {}
-
-    class _Stop(Exception):
-        pass
-
-    def _capture(cube, config, split=None, **kw):
-        seen["split"] = split
-        raise _Stop
-
-    monkeypatch.setattr(ts, "train_sequence", _capture)
-    with pytest.raises(_Stop):
-        compare(b, config=CompareConfig(gap_days=40, max_pixels=None, methods=("sequence", "linear")), model=model)
+    seen = _sequence_split(monkeypatch, b, model)
     assert seen["split"]["test"] == model.blocks["sites"]["b"]["test"] and seen["split"]["grid"] == model.blocks["sites"]["b"]["grid"]
 
 
@@ -416,11 +403,20 @@ def test_the_sequence_row_on_a_cube_the_model_was_not_trained_on_holds_out_the_s
     own model takes the same block ids on this cube's grid (its training refused the other grid, a ConfigError, before)."""
     import warnings
 
-    import fusets_dl.training.sequence as ts
-
     crop = small_cube.isel(x=slice(0, 12))
     model = fdl.train(crop, config=fdl.TrainConfig(max_epochs=1, min_samples=50, block_size=4))
-    seen = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the blocks were drawn for another cube: said, and expected here
+        split = _sequence_split(monkeypatch, small_cube, model)["split"]
+    assert split["grid"] == [6, 5] and split["block_size"] == 4
+    assert split["test"] == [list(b) for b in model.blocks["test"]] and split["val"] == [list(b) for b in model.blocks["val"]]
+
+
+def _sequence_split(monkeypatch, cube: xr.Dataset, model) -> dict:
+    """The split the ``sequence`` row of ``compare(cube, model=model)`` trains its own model with (training stopped there)."""
+    import fusets_dl.training.sequence as ts
+
+    seen: dict = {}
 
     class _Stop(Exception):
         pass
@@ -430,10 +426,6 @@ def test_the_sequence_row_on_a_cube_the_model_was_not_trained_on_holds_out_the_s
         raise _Stop
 
     monkeypatch.setattr(ts, "train_sequence", _capture)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the blocks were drawn for another cube: said, and expected here
-        with pytest.raises(_Stop):
-            compare(small_cube, config=CompareConfig(gap_days=40, max_pixels=None, methods=("sequence", "linear")), model=model)
-    split = seen["split"]
-    assert split["grid"] == [6, 5] and split["block_size"] == 4
-    assert split["test"] == [list(b) for b in model.blocks["test"]] and split["val"] == [list(b) for b in model.blocks["val"]]
+    with pytest.raises(_Stop):
+        compare(cube, config=CompareConfig(gap_days=40, max_pixels=None, methods=("sequence", "linear")), model=model)
+    return seen
