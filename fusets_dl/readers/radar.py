@@ -110,7 +110,9 @@ def open_s1(
     if units == "auto" and set(detected.values()) == {"linear"}:
         _warn_if_amplitude(out, what)
     if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory (Dask: no read)
-        warn_if_swapped(np.asarray(_sample(out["VV"])), np.asarray(_sample(out["VH"])), what)
+        vv_s, vh_s = np.asarray(_sample(out["VV"])), np.asarray(_sample(out["VH"]))
+        if not warn_if_swapped(vv_s, vh_s, what):
+            warn_if_log_mistaken(vv_s, vh_s, what)
     out = _s1_add_statics(out, ds)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-1", "encoding": ",".join(f"{k}:{v}" for k, v in detected.items())}
     if coefficient is not None:
@@ -219,6 +221,48 @@ def warn_if_swapped(vv: np.ndarray, vh: np.ndarray, what: str) -> bool:
     warn_user(f"{what}: VH lies above VV on {share:.0%} of the sampled pixel-dates (median VV {float(np.median(vv[ok])):.1f} dB, "
               f"VH {float(np.median(vh[ok])):.1f} dB); cross-polarised backscatter is 5-9 dB under co-polarised over land: "
               "the bands may be swapped (check the band names or their order)")
+    return True
+
+
+#: Median VH - VV (dB) beyond which the dB look made with the wrong logarithm. Over land, water and towns the
+#: cross-polarisation ratio is about -5 .. -9 dB (every S1 input of ../shared/data: medians -6.5 .. -7.9):
+#: 20 log10 of power doubles it, 10 log10 of amplitude halves it.
+_RATIO_DOUBLED = -12.0
+_RATIO_HALVED = -4.0
+
+
+def warn_if_log_mistaken(vv: np.ndarray, vh: np.ndarray, what: str) -> bool:
+    """Warn when the VH - VV ratio and the VV level of a sample say the dB were made with the wrong logarithm.
+
+    ``20 log10`` of power doubles every dB value (VV about -22, VH about -36,
+    the ratio about -14) and ``10 log10`` of amplitude halves it (VV about -5,
+    the ratio about -3.5); both pass the range and unit checks, and the models
+    read them as other land covers. Suspicious, possibly real: a warning.
+
+    Parameters
+    ----------
+    vv, vh : numpy.ndarray
+        The same pixel-dates of both bands, in dB.
+    what : str
+        The caller, for the message.
+
+    Returns
+    -------
+    bool
+        Whether it warned.
+    """
+    ok = np.isfinite(vv) & np.isfinite(vh)
+    if ok.sum() < 10:
+        return False
+    ratio, level = float(np.median(vh[ok] - vv[ok])), float(np.median(vv[ok]))
+    if ratio < _RATIO_DOUBLED and level < -15.0:
+        cause = "twice the usual: dB made as 20 * log10 of power? (10 * log10 is right for power)"
+    elif ratio > _RATIO_HALVED and level > -8.0:
+        cause = "half the usual: dB made as 10 * log10 of amplitude? (20 * log10 is right for amplitude)"
+    else:
+        return False
+    warn_user(f"{what}: the median VH - VV is {ratio:.1f} dB with median VV {level:.1f} dB ({int(ok.sum())} sampled pixel-dates); "
+              f"over land it is about -5 .. -9 dB, so this is {cause}. Suspicious, not impossible (check how the dB were made)")
     return True
 
 

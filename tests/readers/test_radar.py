@@ -313,3 +313,27 @@ def test_swapped_polarisations_warn():
     cube = ds(vh, vv).assign(NDVI=(("time", "y", "x"), np.full((4, 6, 6), 0.5, np.float32)))
     with pytest.warns(UserWarning, match=r"train: VH lies above VV"):
         check_cube_values(cube, "train")
+
+
+@pytest.mark.parametrize(("make", "cause"), [
+    (lambda power: 20 * np.log10(power), r"twice the usual: dB made as 20 \* log10 of power"),
+    (lambda power: 10 * np.log10(np.sqrt(power)), r"half the usual: dB made as 10 \* log10 of amplitude"),
+])
+def test_db_made_with_the_wrong_logarithm_is_warned(make, cause):
+    """Both pass the range and unit checks (VV -22 / -5.5 dB) and were accepted silently; the cross-polarisation ratio, about
+    -5 .. -9 dB over land (medians -6.5 .. -7.9 on every S1 input of ../shared/data), tells them."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    vv_db, vh_db = rng.normal(-11.0, 2.5, (20, 8, 8)), rng.normal(-18.0, 2.5, (20, 8, 8))
+    t = pd.date_range("2021-01-01", periods=20, freq="6D")
+
+    def cube(vv, vh):
+        return xr.Dataset({"VV": (("time", "y", "x"), vv, {"units": "dB"}), "VH": (("time", "y", "x"), vh, {"units": "dB"})},
+                          coords={"time": t, "y": 100.0 - 10 * np.arange(8), "x": 10.0 * np.arange(8)})
+
+    with pytest.warns(UserWarning, match=rf"the median VH - VV is -?\d+\.\d dB .*{cause}"):
+        fdl.open_s1(cube(make(10 ** (vv_db / 10)), make(10 ** (vh_db / 10))), units="dB")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fdl.open_s1(cube(vv_db, vh_db), units="dB")  # right dB: no warning
