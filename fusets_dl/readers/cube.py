@@ -14,7 +14,7 @@ from .._warn import warn_user
 from ..errors import EncodingError, SourceError
 from ..validate import check_cube
 from .normalise import _sample, _time_chunks
-from .radar import warn_if_log_mistaken, warn_if_swapped
+from .radar import warn_if_pair_implausible
 from .sanity import DB_RANGE, check_backscatter_units, check_db_range, check_ndvi_range, checked
 from .sources import PathLike, describe, is_zarr
 
@@ -240,9 +240,7 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
     checks: dict[str, Any] = {"VV": units, "VH": units, "NDVI": check_ndvi_range}
     out = cube.assign({v: checked(cube[v], c, f"{what}: {v}") for v, c in checks.items() if v in cube.data_vars})
     if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory: a sample now
-        vv_s, vh_s = _sample(out["VV"]), _sample(out["VH"])
-        if not warn_if_swapped(vv_s, vh_s, what):
-            warn_if_log_mistaken(vv_s, vh_s, what)
+        warn_if_pair_implausible(_sample(out["VV"]), _sample(out["VH"]), what)
     masked = {v: _mask_not_db(out[v], f"{what}: {v}") for v in ("VV", "VH") if v in out.data_vars}
     if "NDVI" in out.data_vars:
         masked["NDVI"] = _mask_not_ndvi(out["NDVI"], what)

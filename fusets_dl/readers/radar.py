@@ -110,9 +110,7 @@ def open_s1(
     if units == "auto" and set(detected.values()) == {"linear"}:
         _warn_if_amplitude(out, what)
     if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory (Dask: no read)
-        vv_s, vh_s = np.asarray(_sample(out["VV"])), np.asarray(_sample(out["VH"]))
-        if not warn_if_swapped(vv_s, vh_s, what):
-            warn_if_log_mistaken(vv_s, vh_s, what)
+        warn_if_pair_implausible(np.asarray(_sample(out["VV"])), np.asarray(_sample(out["VH"])), what)
     out = _s1_add_statics(out, ds)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-1", "encoding": ",".join(f"{k}:{v}" for k, v in detected.items())}
     if coefficient is not None:
@@ -197,33 +195,6 @@ def _warn_if_amplitude(out: xr.Dataset, what: str) -> None:
 SWAPPED_SHARE = 0.5
 
 
-def warn_if_swapped(vv: np.ndarray, vh: np.ndarray, what: str) -> bool:
-    """Warn when VH lies above VV on most pixel-dates of a sample: the bands are most likely swapped.
-
-    Parameters
-    ----------
-    vv, vh : numpy.ndarray
-        The same pixel-dates of both bands, in dB.
-    what : str
-        The caller, for the message.
-
-    Returns
-    -------
-    bool
-        Whether it warned.
-    """
-    ok = np.isfinite(vv) & np.isfinite(vh)
-    if ok.sum() < 10:
-        return False
-    share = float(np.mean(vh[ok] > vv[ok]))
-    if share <= SWAPPED_SHARE:
-        return False
-    warn_user(f"{what}: VH lies above VV on {share:.0%} of the sampled pixel-dates (median VV {float(np.median(vv[ok])):.1f} dB, "
-              f"VH {float(np.median(vh[ok])):.1f} dB); cross-polarised backscatter is 5-9 dB under co-polarised over land: "
-              "the bands may be swapped (check the band names or their order)")
-    return True
-
-
 #: Median VH - VV (dB) beyond which the dB look made with the wrong logarithm. Over land, water and towns the
 #: cross-polarisation ratio is about -5 .. -9 dB (every S1 input of ../shared/data: medians -6.5 .. -7.9):
 #: 20 log10 of power doubles it, 10 log10 of amplitude halves it.
@@ -231,13 +202,16 @@ _RATIO_DOUBLED = -12.0
 _RATIO_HALVED = -4.0
 
 
-def warn_if_log_mistaken(vv: np.ndarray, vh: np.ndarray, what: str) -> bool:
-    """Warn when the VH - VV ratio and the VV level of a sample say the dB were made with the wrong logarithm.
+def warn_if_pair_implausible(vv: np.ndarray, vh: np.ndarray, what: str) -> bool:
+    """Warn when a sample of VV and VH (dB) looks swapped, or made with the wrong logarithm.
 
-    ``20 log10`` of power doubles every dB value (VV about -22, VH about -36,
-    the ratio about -14) and ``10 log10`` of amplitude halves it (VV about -5,
-    the ratio about -3.5); both pass the range and unit checks, and the models
-    read them as other land covers. Suspicious, possibly real: a warning.
+    Swapped: VH above VV on most pixel-dates (cross-polarised backscatter
+    is 5-9 dB under co-polarised over land). Wrong logarithm: ``20 log10`` of
+    power doubles every dB value (VV about -22, the VH - VV ratio about -14)
+    and ``10 log10`` of amplitude halves it (VV about -5, the ratio about
+    -3.5); both pass the range and unit checks, and the models read them as
+    other land covers. Suspicious, possibly real: warnings, the first that
+    applies.
 
     Parameters
     ----------
@@ -254,7 +228,14 @@ def warn_if_log_mistaken(vv: np.ndarray, vh: np.ndarray, what: str) -> bool:
     ok = np.isfinite(vv) & np.isfinite(vh)
     if ok.sum() < 10:
         return False
-    ratio, level = float(np.median(vh[ok] - vv[ok])), float(np.median(vv[ok]))
+    vv, vh = vv[ok], vh[ok]
+    share = float(np.mean(vh > vv))
+    ratio, level = float(np.median(vh - vv)), float(np.median(vv))
+    if share > SWAPPED_SHARE:
+        warn_user(f"{what}: VH lies above VV on {share:.0%} of the sampled pixel-dates (median VV {level:.1f} dB, VH "
+                  f"{float(np.median(vh)):.1f} dB); cross-polarised backscatter is 5-9 dB under co-polarised over land: the bands "
+                  "may be swapped (check the band names or their order)")
+        return True
     if ratio < _RATIO_DOUBLED and level < -15.0:
         cause = "twice the usual: dB made as 20 * log10 of power? (10 * log10 is right for power)"
     elif ratio > _RATIO_HALVED and level > -8.0:
