@@ -56,6 +56,7 @@ import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.evaluation.cross_site import leave_one_site_out, score_sites
+from fusets_dl.readers.cube import backscatter_coefficient
 from fusets_dl.readers.tables import open_points
 from fusets_dl.reconstruction.calibrate import calibrate_sites
 from fusets_dl.synthetic import make_scene
@@ -99,6 +100,11 @@ def _named(cube: xr.Dataset, name: str, description: str) -> xr.Dataset:
     return cube
 
 
+def _sigma0(s1: xr.Dataset) -> xr.Dataset:
+    """``s1`` with its backscatter recorded as sigma0 (what a table reader cannot tell from the values)."""
+    return s1.assign({b: s1[b].assign_attrs(backscatter="sigma0") for b in ("VV", "VH")}).assign_attrs(backscatter="sigma0")
+
+
 def real_sites(data: Path) -> tuple[list[xr.Dataset], list[str]]:
     """The real cubes that fit, and a line per data set left out (with the reason)."""
     cubes, skipped = [], []
@@ -106,7 +112,8 @@ def real_sites(data: Path) -> tuple[list[xr.Dataset], list[str]]:
     s1 = sorted(wc.glob("S1_GRD-ASCENDING_20m_*.nc"))
     s2 = sorted(wc.glob("S2_L2A_10m_*.nc")) + sorted(wc.glob("S2_L2A_20m_*.nc"))
     if s1 and len(s2) == 2:
-        cube = fdl.align(fdl.open_s1(s1[0]), fdl.open_s2(s2), outlier_filter=True).load()
+        # sigma0 (the data README; the files do not say it): recorded, so predict_ndvi warns on a gamma0 cube
+        cube = fdl.align(fdl.open_s1(s1[0], backscatter="sigma0"), fdl.open_s2(s2), outlier_filter=True).load()
         cubes.append(_named(cube, "flanders-2018", "WorldCereal patch A, Flanders BE, 20 m, two ascending orbits"))
     else:
         skipped.append(f"flanders-2018: files not found in {wc}")
@@ -118,7 +125,7 @@ def real_sites(data: Path) -> tuple[list[xr.Dataset], list[str]]:
             skipped.append(f"slovakia-{region}: tables not found in {sk}")
             continue
         p1, p2 = open_points(t1, t2)
-        cube = fdl.align(p1, p2, tolerance="3D").load()
+        cube = fdl.align(_sigma0(p1), p2, tolerance="3D").load()  # Earth Engine's COPERNICUS/S1_GRD: sigma0
         cubes.append(_named(cube, f"slovakia-{region}", f"Slovak grassland plots {region}, GEE point series 2021-2023"))
     gf = data / "gfmap_apr2023"
     if (gf / "cdse_sentinel1_grd.nc").is_file() and (gf / "cdse_sentinel2_l2a.nc").is_file():
@@ -218,7 +225,8 @@ def main() -> int:
                    help="site names left out of everything (default: gfmap-2023-04, whose S1 values do not match the other sites')")
     p.add_argument("--calibrate-only", action="store_true",
                    help="do not train: add the reconstruction calibration (fusets_dl.reconstruction.calibrate.calibrate_sites on the "
-                        "validation blocks of its training sites) to the model already at --out/--name, as training now does")
+                        "validation blocks of its training sites) and each site's backscatter coefficient to the model already at --out/--name, "
+                        "as training now does; its weights are not changed")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on a shared, loaded machine more threads were 24x slower)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -276,7 +284,7 @@ def main() -> int:
 
 
 def _calibrate_only(path: Path, cubes: list[xr.Dataset], seed: int) -> int:
-    """Add ``info["reconstruction"]`` to a saved model trained before models kept one (its weights unchanged)."""
+    """Add ``info["reconstruction"]`` and the sites' backscatter coefficient to a saved model trained before models kept them (its weights unchanged)."""
     model = fdl.load_model(path)
     splits = model.blocks.get("sites", {})
     names = [c.attrs["site"] for c in cubes]
@@ -288,6 +296,11 @@ def _calibrate_only(path: Path, cubes: list[xr.Dataset], seed: int) -> int:
     if rec is None:
         raise SystemExit("--calibrate-only: no site holds a calibration spell")
     model.info["reconstruction"] = rec
+    for name, cube in zip(names, cubes, strict=True):  # the coefficient, recorded by training since models kept it
+        coefficient = backscatter_coefficient(cube)
+        model.info.setdefault("sites", {}).setdefault(name, {})["backscatter"] = coefficient
+        if (model.info.get("scene") or {}).get("site", names[0]) == name:
+            model.info.setdefault("scene", {})["backscatter"] = coefficient
     model.info["provenance"]["reconstruction_calibration"] = {
         "script": "pipelines/pretrain.py --calibrate-only", "code_version": fdl.__version__, "git_commit": _git_commit(),
         "sites": names, "note": "weights unchanged; the setting reconstruct(weights='model') uses, chosen on the validation blocks of each site",

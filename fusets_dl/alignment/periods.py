@@ -79,6 +79,11 @@ def period_offset(freq: Any, what: str = "align: freq") -> pd.DateOffset:
     return offset
 
 
+#: The most compositing periods ``align(freq=...)`` builds (one hour over 11 years): a ``freq`` of seconds
+#: or minutes would build millions of empty periods, for minutes and gigabytes before any error.
+MAX_PERIODS = 100_000
+
+
 def _period_edges(start: pd.Timestamp, end: pd.Timestamp, freq: str | pd.DateOffset) -> pd.DatetimeIndex:
     """Edges of the periods covering ``start`` (floored to the day) .. ``end``.
 
@@ -92,6 +97,12 @@ def _period_edges(start: pd.Timestamp, end: pd.Timestamp, freq: str | pd.DateOff
         warnings.simplefilter("ignore", FutureWarning)
         offset = period_offset(freq)
     first = start.floor("D")
+    probe = pd.Timestamp("2000-01-01")
+    count = (end - first) / ((probe + offset) - probe)  # about the number of periods, before building them
+    if count > MAX_PERIODS:
+        raise ConfigError(f"align: freq: expected at most {MAX_PERIODS:,} periods over the span {first.date()}..{end.date()}, found "
+                          f"{freq!r}, which makes about {count:,.0f}: compositing periods are days long (e.g. '5D', '10D', 'MS'); "
+                          "pass freq=None to keep the S1 dates")
     edges = pd.date_range(first, end + offset, freq=offset)
     if edges.size == 0 or edges[0] > first:  # a calendar frequency rolled forward to its first anchor
         edges = edges.insert(0, first)

@@ -29,13 +29,15 @@ def check_backscatter(cube: xr.Dataset, model: object, what: str) -> None:
     cube : xarray.Dataset
         The cube to predict on.
     model : FusionModel or SequenceModel
-        The model (its ``info["scene"]`` and ``info["sites"]``).
+        The model (a per-date model's ``info["scene"]`` and ``info["sites"]``,
+        a sequence model's ``info["cubes"]``).
     what : str
         The caller, for the message.
     """
     found = backscatter_coefficient(cube)
     info = dict(getattr(model, "info", None) or {})
-    scenes = [info.get("scene") or {}, *dict(info.get("sites") or {}).values()]
+    cubes = info.get("cubes") if isinstance(info.get("cubes"), list) else []  # a sequence model's training cubes
+    scenes = [info.get("scene") or {}, *dict(info.get("sites") or {}).values(), *cubes]
     trained = sorted({str(s["backscatter"]) for s in scenes if isinstance(s, dict) and s.get("backscatter")})
     if found is None or not trained or found in trained:
         return

@@ -26,7 +26,7 @@ from ..options import option
 from ..readers.cube import check_cube_values
 from ..runtime import Payload, from_payload, make_payload
 from ..validate import check_cube
-from .checks import check_dates, check_run_options
+from .checks import check_backscatter, check_dates, check_run_options
 
 __all__ = ["predict_sequence", "series_time_inputs"]
 
@@ -147,13 +147,16 @@ def predict_sequence(
     Warns
     -----
     UserWarning
-        A cube of fewer than 3 dates: no series for the model to read.
+        A cube of fewer than 3 dates: no series for the model to read; a
+        cube of another backscatter coefficient than the model's training
+        cubes (sigma0 against gamma0).
     """
     if getattr(model, "kind", None) != "sequence":
         raise ModelError(f"predict_sequence: expected a SequenceModel, found {type(model).__name__}")
     check_cube(cube)
     check_dates(cube, "predict_sequence")
     cube = check_cube_values(cube, "predict_sequence")
+    check_backscatter(cube, model, "predict_sequence")
     batch_rows(batch_size)  # a bad batch size fails now, not when a chunk is computed
     device = option("device", device)
     precision = option("precision", precision)

@@ -7,15 +7,18 @@ Here (not in ``loop``) so that ``sequence`` can use them without importing
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
-from ..errors import ConfigError, FusionError
-from ..evaluation.splits import SPLIT_KEYS, check_split
+from ..errors import ConfigError, FusionError, InsufficientDataError
+from ..evaluation.splits import SPLIT_KEYS, check_split, split_blocks
 from ..validate import check_cube, found_value
+from .config import MAX_SEED, TrainConfig
 
-__all__ = ["check_site_cube", "cube_list", "site_names", "split_list"]
+__all__ = ["check_distinct_scenes", "check_site_cube", "cube_list", "site_names", "site_splits", "split_list"]
 
 
 def site_names(cubes: Sequence[xr.Dataset]) -> list[str]:
@@ -142,3 +145,84 @@ def split_list(split: Any, cubes: Sequence[xr.Dataset], names: Sequence[str], wh
         check_split(s, c.sizes["y"], c.sizes["x"], where=f"{where}: split" + (f" of site {n!r}" if len(cubes) > 1 else ""))
         for s, c, n in zip(splits, cubes, names, strict=True)
     ]
+
+
+def site_splits(
+    cubes: Sequence[xr.Dataset], names: Sequence[str], split: Any, config: TrainConfig, where: str
+) -> list[dict[str, Any]]:
+    """One block split per cube: the given ones (checked against their cubes), or seeded ``config.seed + k`` for the k-th cube.
+
+    Each cube draws its own split, so two cubes of the same size do not
+    hold out the same blocks (both trainers: the per-date MLP and the
+    sequence model).
+
+    Parameters
+    ----------
+    cubes : sequence of xarray.Dataset
+        The sites (only their sizes are read).
+    names : sequence of str
+        Their names (:func:`site_names`), for the messages.
+    split : dict, sequence of dict or None
+        As given to the trainer (:func:`split_list`).
+    config : TrainConfig
+        ``seed`` and ``block_size``.
+    where : str
+        The caller, for the messages.
+
+    Returns
+    -------
+    list of dict
+        A split per cube, in the form of :func:`~fusets_dl.evaluation.splits.split_blocks`.
+
+    Raises
+    ------
+    ConfigError
+        ``seed + len(cubes) - 1`` beyond the largest seed torch takes, or a bad given split.
+    InsufficientDataError
+        A cube too small for a split (named when there are several).
+    """
+    given = split_list(split, cubes, names, where)
+    if given is not None:
+        return given
+    if config.seed + len(cubes) - 1 > MAX_SEED:
+        raise ConfigError(f"{where}: TrainConfig.seed: expected at most {MAX_SEED - len(cubes) + 1} with {len(cubes)} cubes (cube k "
+                          f"draws its split with seed + k, and torch's seeds are 64-bit), found {config.seed}")
+    out = []
+    for k, (name, c) in enumerate(zip(names, cubes, strict=True)):
+        try:  # ensemble=1: the copy must not check seed + k against the members again
+            out.append(split_blocks(c.sizes["y"], c.sizes["x"], replace(config, seed=config.seed + k, ensemble=1)))
+        except InsufficientDataError as exc:
+            if len(cubes) == 1:
+                raise
+            raise InsufficientDataError(f"{where}: site {name!r} (position {k}): {exc}") from exc
+    return out
+
+
+def check_distinct_scenes(cubes: Sequence[xr.Dataset], names: Sequence[str], where: str) -> None:
+    """Refuse the same scene given twice: each copy's held-out blocks would be trained on through the other.
+
+    Parameters
+    ----------
+    cubes : sequence of xarray.Dataset
+        The sites.
+    names : sequence of str
+        Their names, for the message.
+    where : str
+        The caller, for the message.
+
+    Raises
+    ------
+    ConfigError
+        Two cubes on the same dates and the same grid (x, y, and a point table's coordinates).
+    """
+    seen: dict[tuple[Any, ...], str] = {}
+    for name, c in zip(names, cubes, strict=True):
+        grid = [np.asarray(c[k].values).tobytes() for k in sorted(map(str, c.coords))
+                if c[k].dims in (("y",), ("x",)) and c[k].dtype.kind in "fiuUS"]  # x, y, and a point table's lon/lat/point
+        key = (c.sizes["time"], c.sizes["y"], c.sizes["x"], c["time"].values.tobytes(), *grid)
+        if key in seen:
+            raise ConfigError(
+                f"{where}: expected distinct scenes, found {seen[key]!r} and {name!r} on the same dates and grid: each copy's "
+                "held-out blocks would be training blocks of the other, so the held-out metrics would not be held out"
+            )
+        seen[key] = name

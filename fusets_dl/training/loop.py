@@ -20,7 +20,7 @@ from .._logging import logger
 from .._version import __version__
 from ..errors import ConfigError, InsufficientDataError, MissingVariableError, ModelError
 from ..evaluation.metrics import metrics_by_range, regression_metrics
-from ..evaluation.splits import block_mask, split_blocks
+from ..evaluation.splits import block_mask
 from ..features import REQUIRED_MODALITIES, FeatureSpec
 from ..models.ensemble import Ensemble
 from ..models.fusion_model import FusionModel
@@ -31,7 +31,7 @@ from ..progress import progress_bar
 from ..readers.cube import backscatter_coefficient, check_cube_values
 from ..runtime import resolve_device
 from ..validate import found_value
-from ._checks import check_site_cube, cube_list, site_names, split_list
+from ._checks import check_distinct_scenes, check_site_cube, cube_list, site_names, site_splits
 from .config import MAX_SEED, TrainConfig, batch_schedule, epoch_limit
 from .sampling import collect_samples
 
@@ -196,9 +196,9 @@ def _train_mlp(
     for k, (name, c) in enumerate(zip(names, cubes, strict=True)):
         check_site_cube(c, name, k, len(cubes), "train")
         _check_spec_inputs(c, spec, name, len(cubes))
-    splits = _site_splits(cubes, names, split, config)  # the sizes only: before the values are read
+    splits = site_splits(cubes, names, split, config, "train")  # the sizes only: before the values are read
     cubes = [check_cube_values(c, f"train: {name}") for name, c in zip(names, cubes, strict=True)]
-    _check_distinct_scenes(cubes, names)
+    check_distinct_scenes(cubes, names, "train")
     t_start = time.perf_counter()
     device = _train_setup(config)
     s, parts, funnels = _site_samples(cubes, names, splits, spec, config)
@@ -269,28 +269,6 @@ def _check_spec_inputs(cube: xr.Dataset, spec: FeatureSpec, name: str, n_sites: 
         )
 
 
-def _site_splits(
-    cubes: list[xr.Dataset], names: list[str], split: dict[str, Any] | Sequence[dict[str, Any]] | None, config: TrainConfig
-) -> list[dict[str, Any]]:
-    """One block split per cube: the given ones (checked against their cubes), or seeded ``config.seed + k`` for the k-th cube.
-
-    The seeds were checked against ``MAX_SEED`` for the cubes in :func:`_train_mlp`;
-    ``ensemble=1`` keeps the copy from checking ``seed + k`` against the members again.
-    """
-    given = split_list(split, cubes, names, "train")
-    if given is not None:
-        return given
-    out = []
-    for k, (name, c) in enumerate(zip(names, cubes, strict=True)):
-        try:
-            out.append(split_blocks(c.sizes["y"], c.sizes["x"], replace(config, seed=config.seed + k, ensemble=1)))
-        except InsufficientDataError as exc:
-            if len(cubes) == 1:
-                raise
-            raise InsufficientDataError(f"train: site {name!r} (position {k}): {exc}") from exc
-    return out
-
-
 def _check_init(init: FusionModel, spec: FeatureSpec, arch: dict[str, Any]) -> None:
     """Fine-tuning needs the same features and architecture as the starting model."""
     if not isinstance(init, FusionModel):
@@ -301,21 +279,6 @@ def _check_init(init: FusionModel, spec: FeatureSpec, arch: dict[str, Any]) -> N
             f"train(init=...): the starting model's architecture {init.architecture} differs from the one this "
             f"configuration builds {arch}; train with the same TrainConfig widths/fusion (e.g. TrainConfig.from_dict(init.config))"
         )
-
-
-def _check_distinct_scenes(cubes: list[xr.Dataset], names: list[str]) -> None:
-    """Refuse the same scene given twice: each copy's held-out blocks would be trained on through the other."""
-    seen: dict[tuple[Any, ...], str] = {}
-    for name, c in zip(names, cubes, strict=True):
-        grid = [np.asarray(c[k].values).tobytes() for k in sorted(map(str, c.coords))
-                if c[k].dims in (("y",), ("x",)) and c[k].dtype.kind in "fiuUS"]  # x, y, and a point table's lon/lat/point
-        key = (c.sizes["time"], c.sizes["y"], c.sizes["x"], c["time"].values.tobytes(), *grid)
-        if key in seen:
-            raise ConfigError(
-                f"train: expected distinct scenes, found {seen[key]!r} and {name!r} on the same dates and grid: each copy's "
-                "held-out blocks would be training blocks of the other, so the held-out metrics would not be held out"
-            )
-        seen[key] = name
 
 
 def _warn_few_dates(s: dict[str, Any], parts: dict[str, np.ndarray]) -> None:

@@ -1,8 +1,8 @@
 """Self-supervised training of the whole-series model: hide spells of clear NDVI, learn to fill them.
 
 Per cube: a spatial-block split (:func:`fusets_dl.evaluation.splits.split_blocks`,
-the same one :func:`fusets_dl.train` draws for the same ``seed`` and
-``block_size``), pixel series of the training blocks cut into windows of
+seeded ``seed + k`` for the k-th cube, the same one :func:`fusets_dl.train`
+draws for the same ``seed`` and ``block_size``), pixel series of the training blocks cut into windows of
 ``seq_window`` dates plus the network's receptive radius on each side. In
 each window ``seq_spells`` random spells of 0 to ``seq_spell_days`` days of clear NDVI are
 hidden from the input (in a share ``seq_s1_only_fraction`` of the windows
@@ -48,10 +48,10 @@ from ..models.sequence import (
     sequence_inputs,
 )
 from ..models.sequence_model import SequenceModel, cube_span, fit_std_scale
-from ..readers.cube import check_cube_values
+from ..readers.cube import backscatter_coefficient, check_cube_values
 from ..runtime import resolve_device
 from ..validate import check_cube
-from ._checks import check_site_cube, site_names, split_list
+from ._checks import check_distinct_scenes, check_site_cube, site_names, site_splits
 from ._checks import cube_list as cube_list_of
 from .config import TrainConfig
 
@@ -145,10 +145,9 @@ def _check_amounts(cubes: list[xr.Dataset], prepared: list[_Cube], config: Train
             UserWarning, stacklevel=3)
 
 
-def _parts(cube: xr.Dataset, config: TrainConfig, split: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
+def _parts(cube: xr.Dataset, blocks: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
     """Part of each pixel (0 train, 1 val, 2 test) and the block split."""
     ny, nx = cube.sizes["y"], cube.sizes["x"]
-    blocks = split if split is not None else split_blocks(ny, nx, config)
     part = np.zeros((ny, nx), dtype=np.int8)
     part[block_mask(ny, nx, blocks, "val")] = 1
     part[block_mask(ny, nx, blocks, "test")] = 2
@@ -488,7 +487,7 @@ def train_sequence(
     if not cube_list:
         raise InsufficientDataError("train_sequence: expected at least one cube, found none")
     names = site_names(cube_list)
-    splits: list[dict[str, Any] | None] = list(split_list(split, cube_list, names, "train_sequence") or [None] * len(cube_list))
+    splits = site_splits(cube_list, names, split, config, "train_sequence")  # cube k: seed + k, as the per-date model
     arch = _init_architecture(init, config) if init is not None else None
     t_start = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -497,15 +496,11 @@ def train_sequence(
     device = resolve_device(config.device)
     for k, (name, cube) in enumerate(zip(names, cube_list, strict=True)):
         check_site_cube(cube, name, k, len(cube_list), "train_sequence")
+    check_distinct_scenes(cube_list, names, "train_sequence")
     cube_list = [check_cube_values(c, "train_sequence") for c in cube_list]
     series, parts, blocks = [], [], []
-    for k, (name, cube, sp) in enumerate(zip(names, cube_list, splits, strict=True)):
-        try:
-            part, blk = _parts(cube, config, sp)
-        except InsufficientDataError as exc:
-            if len(cube_list) == 1:
-                raise
-            raise InsufficientDataError(f"train_sequence: site {name!r} (position {k}): {exc}") from exc
+    for cube, sp in zip(cube_list, splits, strict=True):
+        part, blk = _parts(cube, sp)
         series.append(_series(cube))
         parts.append(part)
         blocks.append(blk)
@@ -539,7 +534,7 @@ def train_sequence(
             "train_windows_per_second": rate, "init": None if init is None else init.sha256,
             "cubes": [{"ny": c.sizes["y"], "nx": c.sizes["x"], "nt": c.sizes["time"], "start": str(c.time.values[0])[:10],
                        "end": str(c.time.values[-1])[:10], "incidence_angle": _ANGLE in c.data_vars or _ANGLE in c.coords,
-                       "site": cube_site(c.attrs)}
+                       "site": cube_site(c.attrs), "backscatter": backscatter_coefficient(c)}
                       for c in cube_list],
         },
     )
@@ -606,12 +601,14 @@ def calibrate_sequence(
         raise InsufficientDataError(f"calibrate_sequence: expected one or more cubes and one split per cube, found {len(cube_list)} and {len(splits)}")
     gap = float(model.spec.get("orbit_gap_minutes", 3.0))
     prepared = []
-    for cube, sp in zip(cube_list, splits, strict=True):
+    for k, (cube, sp) in enumerate(zip(cube_list, splits, strict=True)):
         check_cube(cube, need_target=True)
         if sp is not None:
             sp = check_split(sp, cube.sizes["y"], cube.sizes["x"], where="calibrate_sequence: split")
+        else:  # the split training draws for cube k
+            sp = split_blocks(cube.sizes["y"], cube.sizes["x"], dataclasses.replace(config, seed=config.seed + k, ensemble=1))
         cube = check_cube_values(cube, "calibrate_sequence")
-        part, _ = _parts(cube, config, sp)
+        part, _ = _parts(cube, sp)
         s = _series(cube)
         if model.reads_angle() is False:
             s.pop("angle", None)  # a model trained without the angle: its weights for that channel never learnt

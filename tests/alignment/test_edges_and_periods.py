@@ -144,6 +144,18 @@ def test_a_freq_that_is_not_a_positive_period_is_a_config_error_before_any_work(
         fdl.align(s1, s2, freq=freq)
 
 
+@pytest.mark.parametrize("freq", ["1s", "1min"])
+def test_a_freq_of_seconds_or_minutes_is_refused_before_building_millions_of_periods(freq):
+    """Before: "1s" over a few weeks built millions of empty periods (minutes and gigabytes) before anything was said."""
+    from fusets_dl.alignment.periods import MAX_PERIODS
+
+    s1, s2 = _s1(S1_T, ny=2, nx=2), _s2(S2_T, ny=4, nx=4)
+    with pytest.raises(ConfigError, match=rf"align: freq: expected at most {MAX_PERIODS:,} periods over the span .*, found "
+                                          rf"'{freq}', which makes about [\d,]+: compositing periods are days long"):
+        fdl.align(s1, s2, freq=freq)
+    assert fdl.align(s1, s2, freq="12h").sizes["time"] > 0  # sub-daily periods stay possible
+
+
 def test_a_pandas_offset_is_a_freq_too():
     cube = fdl.align(_s1(S1_T, ny=2, nx=2), _s2(S2_T, ny=4, nx=4), freq=pd.offsets.MonthBegin())
     assert _bounds(cube, 0) == ["2021-01-16", "2021-02-01"]

@@ -81,7 +81,7 @@ def test_training_records_whether_each_cube_had_an_angle(small_cube: xr.Dataset,
     from tests.training.test_sequence import FAST
 
     cfg = fdl.TrainConfig(**{**FAST, "max_epochs": 1})
-    m = train_sequence([small_cube, small_cube.drop_vars("incidence_angle")], cfg)
+    m = train_sequence([small_cube, small_cube.drop_vars("incidence_angle").assign_coords(x=small_cube["x"] + 1e4)], cfg)
     assert [c["incidence_angle"] for c in m.info["cubes"]] == [True, False] and m.reads_angle() is True
     m = fdl.train(small_cube.drop_vars("incidence_angle"), config=cfg)
     assert m.reads_angle() is False
@@ -106,3 +106,22 @@ def test_a_bad_device_or_precision_fails_at_the_call_on_dask(small_cube: xr.Data
     """Before: the lazy result was returned and failed at compute."""
     with raise_if_dask_computes(), pytest.raises(ModelError, match="device: expected|precision: expected"):
         predict_sequence(small_cube.chunk({"y": 7}), tiny_model(), **kw)
+
+
+def test_a_cube_of_another_backscatter_coefficient_than_the_sequence_models_is_warned(small_cube: xr.Dataset) -> None:
+    """The per-date path warned of gamma0 given to a sigma0 model; the sequence path (predict_ndvi, reconstruct) said nothing."""
+    import warnings
+
+    from fusets_dl.training.sequence import train_sequence
+    from tests.training.test_sequence import FAST
+
+    sigma0 = small_cube.assign(VV=small_cube["VV"].assign_attrs(backscatter="sigma0"), VH=small_cube["VH"].assign_attrs(backscatter="sigma0"))
+    m = train_sequence(sigma0, fdl.TrainConfig(**{**FAST, "max_epochs": 1}))
+    assert [c["backscatter"] for c in m.info["cubes"]] == ["sigma0"]
+    gamma0 = small_cube.assign(VV=(small_cube["VV"] + 1.0).assign_attrs(backscatter="gamma0"), VH=small_cube["VH"] + 1.0)
+    with pytest.warns(UserWarning, match=r"predict_sequence: the cube's backscatter is gamma0, the model was trained on sigma0"):
+        fdl.predict_ndvi(gamma0, m, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predict_sequence(sigma0, m, device="cpu")  # the same coefficient
+        predict_sequence(small_cube, m, device="cpu")  # unknown on the cube's side

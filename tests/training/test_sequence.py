@@ -54,6 +54,24 @@ def test_list_of_cubes_and_fine_tuning(trained: SequenceModel, small_cube: xr.Da
     assert len(m.info["cubes"]) == 2 and m.info["cubes"][1]["nt"] == small_cube.sizes["time"] - 5
 
 
+def test_each_cube_draws_its_own_split_as_the_per_date_model_does(small_cube: xr.Dataset) -> None:
+    """Before, every cube's split was drawn with the same seed: two cubes of one size held out the same blocks.
+    Cube k now draws with seed + k, the split fdl.train(model="mlp") draws for it."""
+    cfg = fdl.TrainConfig(**{**FAST, "max_epochs": 1})
+    other = small_cube.assign_coords(x=small_cube["x"] + 1e4)  # another scene of the same size
+    with pytest.raises(ConfigError, match="train_sequence: expected distinct scenes"):
+        train_sequence([small_cube, small_cube.copy()], cfg)  # as the per-date model: each copy would train on the other's held-out
+    m = train_sequence([small_cube, other], cfg)
+    ny, nx = small_cube.sizes["y"], small_cube.sizes["x"]
+    for k in (0, 1):
+        want = split_blocks(ny, nx, dataclasses.replace(cfg, seed=cfg.seed + k))
+        assert {p: m.blocks["cubes"][k][p] for p in ("val", "test")} == {p: want[p] for p in ("val", "test")}
+    assert (m.blocks["cubes"][0]["val"], m.blocks["cubes"][0]["test"]) != (m.blocks["cubes"][1]["val"], m.blocks["cubes"][1]["test"])
+    mlp = fdl.train([small_cube, other], config=fdl.TrainConfig(hidden=(8,), max_epochs=1, block_size=FAST["block_size"],
+                                                                             calibrate_reconstruction=False))
+    assert [s["test"] for s in mlp.blocks["sites"].values()] == [c["test"] for c in m.blocks["cubes"]]
+
+
 def _first_best(values: list[float], tol: float) -> int:
     """The epoch (1-based) the early stop keeps: the first that beat every earlier kept one by more than ``tol``."""
     best, at = float("inf"), -1
@@ -95,7 +113,7 @@ def test_std_calibration_is_fitted_on_validation_blocks_only(trained: SequenceMo
     # refitting gives the same factors, and scrambling the test blocks' NDVI does not change them
     cfg = fdl.TrainConfig(**FAST)
     uncal = dataclasses.replace(trained, calibration={})
-    part, _ = _parts(small_cube, cfg, None)
+    part, _ = _parts(small_cube, split_blocks(small_cube.sizes["y"], small_cube.sizes["x"], cfg))
     s = _series(small_cube)
     prep = _prepare(small_cube, s, part, trained.stats, trained.radius, 3.0, trained.inputs)
     again = _calibrate(uncal, [prep], cfg)
@@ -133,7 +151,7 @@ def test_training_windows_read_what_inference_reads(trained: SequenceModel, smal
 
     assert trained.inputs == ALL_CHANNELS  # the default of a new model
     cfg = fdl.TrainConfig(**{**FAST, "seq_s1_only_fraction": 0.25})  # enough S1-only windows among 24 to check both kinds
-    part, _ = _parts(small_cube, cfg, None)
+    part, _ = _parts(small_cube, split_blocks(small_cube.sizes["y"], small_cube.sizes["x"], cfg))
     s = _series(small_cube)
     r = trained.radius
     prep = _prepare(small_cube, s, part, trained.stats, r, 3.0, trained.inputs)
