@@ -120,13 +120,18 @@ def test_ndvi_outside_range_is_refused_or_masked(caplog):
     with pytest.raises(EncodingError, match=r"expected NDVI in \[-1, 1\].*scale factor"):
         fdl.open_s2(ds)
     few = nd.copy()
-    few.flat[0] = 1.7  # one glitch in 16 values... still more than 1 %: refused
-    with pytest.raises(EncodingError):
-        fdl.open_s2(ds.assign(NDVI=(("time", "y", "x"), few)))
+    few.flat[0] = 1.7  # one glitch in 16 values (6 %): a bad pixel, masked with a warning (before: refused above 1 %)
+    with pytest.warns(UserWarning, match=r"NDVI: 1 values outside \[-1, 1\] \(from 1.7 to 1.7\) are not NDVI"):
+        out = fdl.open_s2(ds.assign(NDVI=(("time", "y", "x"), few)))
+    assert np.isnan(out["NDVI"].values.flat[0]) and np.isfinite(out["NDVI"].values).sum() == 15
+    varied = nd.copy()
+    varied.flat[:9] = np.linspace(2, 50, 9)  # most values outside, and varied: an unapplied scale, refused
+    with pytest.raises(EncodingError, match=r"found 56% of sampled values outside it"):
+        fdl.open_s2(ds.assign(NDVI=(("time", "y", "x"), varied)))
     many = np.full((4, 64, 64), 0.5)
     many[0, 0, 0] = 1.7
     big = xr.Dataset({"NDVI": (("time", "y", "x"), many)}, coords={"time": t, "y": np.arange(64.0)[::-1] * 20, "x": np.arange(64.0) * 20})
-    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+    with pytest.warns(UserWarning, match="are not NDVI"):
         out = fdl.open_s2(big)
     assert np.isnan(out["NDVI"].values[0, 0, 0]) and np.isfinite(out["NDVI"].values[0, 0, 1])
 

@@ -7,7 +7,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from .._warn import warn_user
@@ -15,7 +14,14 @@ from ..errors import EncodingError, SourceError
 from ..validate import check_cube
 from .normalise import _sample, _time_chunks
 from .radar import warn_if_pair_implausible
-from .sanity import DB_RANGE, check_backscatter_units, check_db_range, check_ndvi_range, checked
+from .sanity import (
+    DB_RANGE,
+    check_backscatter_units,
+    check_db_range,
+    check_ndvi_range,
+    checked,
+    mask_outside,
+)
 from .sources import PathLike, describe, is_zarr
 
 __all__ = ["RUN_DONE_FLAG", "RUN_PROGRESS_SUFFIX", "backscatter_coefficient", "check_cube_values", "open_cube", "open_store", "store_kind", "warn_if_unfinished"]
@@ -205,7 +211,7 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
 
     A cube built by hand (not by the readers, which check as they decode)
     can hold NDVI x 10000, dB x 100 or linear power: such values would train
-    or fill silently wrong. More than 1 % of NDVI outside [-1, 1], or
+    or fill silently wrong. NDVI mostly outside [-1, 1] (not one or two nodata values), or
     backscatter mostly outside -100 .. +60 dB (and not one fill value), is an
     error; fewer such values are set to NaN with a warning (undeclared nodata);
     backscatter that looks like linear power is a warning (suspicious but
@@ -232,7 +238,7 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
     Raises
     ------
     EncodingError
-        NDVI outside [-1, 1] (more than 1 % of the values) or backscatter
+        NDVI mostly outside [-1, 1] (:func:`~.sanity.check_ndvi_range`) or backscatter
         mostly outside -100 .. +60 dB (with ``units_error`` also backscatter
         that looks linear); on Dask data when computed.
     """
@@ -248,7 +254,7 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
 
 
 def _mask_not_ndvi(nd: xr.DataArray, what: str) -> xr.DataArray:
-    """``nd`` with the few values outside [-1, 1] (at most 1 %: more is refused) set to NaN, with a warning.
+    """``nd`` with its values outside [-1, 1] set to NaN, with a warning (:func:`~.sanity.check_ndvi_range` refused scaled NDVI).
 
     Such values are nodata that was not declared (-9999, -32768) or a few
     corrupt pixels; used as they are, they were training targets (test RMSE
@@ -256,7 +262,7 @@ def _mask_not_ndvi(nd: xr.DataArray, what: str) -> xr.DataArray:
     the warning counts them; on Dask each chunk that holds some warns when
     computed (the mask itself is lazy).
     """
-    return _mask_outside(nd, (-1.0, 1.0), f"{what}: NDVI", "are not NDVI (undeclared nodata such as -9999?): treated as missing, "
+    return mask_outside(nd, (-1.0, 1.0), f"{what}: NDVI", "are not NDVI (undeclared nodata such as -9999?): treated as missing, "
                          "not as observations")
 
 
@@ -268,28 +274,8 @@ def _mask_not_db(da: xr.DataArray, what: str) -> xr.DataArray:
     by up to 1.8 NDVI, without a word.
     """
     lo, hi = DB_RANGE
-    return _mask_outside(da, DB_RANGE, what, f"are not backscatter in dB (undeclared nodata such as -9999 or 9.97e36?): treated as "
+    return mask_outside(da, DB_RANGE, what, f"are not backscatter in dB (undeclared nodata such as -9999 or 9.97e36?): treated as "
                          f"missing, not as radar values ({lo:g} .. {hi:g} dB kept)")
-
-
-def _mask_outside(da: xr.DataArray, bounds: tuple[float, float], what: str, verdict: str) -> xr.DataArray:
-    """``da`` with its values outside ``bounds`` set to NaN and a warning (counted in memory, per chunk on Dask when computed)."""
-    lo, hi = bounds
-
-    def _block(v: np.ndarray, counted: bool = False) -> np.ndarray:
-        bad = (v < lo) | (v > hi)  # NaN compares False
-        if not bad.any():
-            return v
-        found = (f"{int(bad.sum())} values outside [{lo:g}, {hi:g}] (from {float(v[bad].min()):.6g} to {float(v[bad].max()):.6g})"
-                 if counted else f"values outside [{lo:g}, {hi:g}] in a chunk")  # one message for every chunk: shown once
-        warn_user(f"{what}: {found} {verdict}")
-        return np.where(bad, np.nan, v).astype(v.dtype, copy=False)
-
-    if da.dtype.kind != "f":
-        return da
-    if da.chunks is None:
-        return da.copy(data=_block(np.asarray(da.values), counted=True))
-    return da.copy(data=da.data.map_blocks(_block, dtype=da.dtype))
 
 
 def _warn_not_db(values: Any, what: str) -> None:

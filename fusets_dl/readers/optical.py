@@ -22,7 +22,7 @@ from ..errors import (
 from .conventions import band_for, bands_for, convention_of
 from .encoding import DEFAULT_CLEAR_CLASSES, mask_from_cloud_band, mask_from_scl, ndvi
 from .normalise import _decode, _finish, _prepare, _sample, _subset
-from .sanity import check_ndvi_range, check_reflectance, checked
+from .sanity import check_ndvi_range, check_reflectance, checked, mask_outside
 from .sources import Source, describe, open_sources
 
 __all__ = ["BOA_ADD_OFFSET", "HARMONIZE_CUTOFF", "check_harmonize_option", "open_s2"]
@@ -592,14 +592,10 @@ def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:
 
 
 def _s2_ndvi_band(band: xr.DataArray, what: str) -> xr.DataArray:
-    """A stored NDVI band, checked to lie in [-1, 1] (a sample of in-memory data; each chunk of Dask data as computed)."""
+    """A stored NDVI band: refused when mostly outside [-1, 1] (:func:`check_ndvi_range`), the values outside set to NaN with a warning."""
     nd = checked(_decode(band).astype(np.float32), check_ndvi_range, f"{what}: NDVI")
-    if nd.chunks is None:
-        smp = _sample(nd)
-        smp = smp[np.isfinite(smp)]
-        if smp.size and np.any(np.abs(smp) > 1.0):
-            logger.warning("%s: %.2f%% of sampled NDVI values outside [-1, 1] are set to NaN", what, 100 * float(np.mean(np.abs(smp) > 1.0)))
-    out = nd.where((nd >= -1) & (nd <= 1))
+    out = mask_outside(nd, (-1.0, 1.0), f"{what}: NDVI", "are not NDVI (undeclared nodata such as -9999?): treated as missing, "
+                       "not as observations")  # a warning that counts them (before: a log line in memory, nothing on Dask)
     out.attrs = cf_attrs("NDVI")
     return out
 

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._warn import warn_user
 from ..errors import EncodingError
 from .encoding import detect_backscatter_units
 from .normalise import _sample
 
-__all__ = ["DB_RANGE", "check_backscatter_units", "check_db_range", "check_ndvi_range", "check_reflectance", "checked"]
+__all__ = ["DB_RANGE", "check_backscatter_units", "check_db_range", "check_ndvi_range", "check_reflectance", "checked", "mask_outside"]
 
 #: Fewest finite values a check needs before it concludes anything (fewer: the check passes).
 MIN_VALUES = 16
@@ -27,7 +28,7 @@ MIN_VALUES = 16
 _REFL_MEDIAN_MAX = 1.5
 _REFL_MEDIAN_MIN = 1e-3
 # Share of NDVI values outside [-1, 1] that is an encoding problem, not noise.
-_NDVI_OUTSIDE_MAX = 0.01
+_NDVI_OUTSIDE_MAX = 0.5
 #: Backscatter in dB outside these bounds is not backscatter: 1e-10 .. 1e6 in linear power (water and radar
 #: shadow reach about -40 dB, a corner reflector +30). Values beyond are an unapplied scale (dB x 100, x 10000)
 #: or a nodata value nobody declared (-9999, netCDF's default fill 9.97e36).
@@ -148,7 +149,18 @@ def check_db_range(values: np.ndarray, what: str) -> None:
 
 
 def check_ndvi_range(values: np.ndarray, what: str) -> None:
-    """Refuse an NDVI band with more than 1 % of its values outside [-1, 1].
+    """Refuse an NDVI band whose values are mostly outside [-1, 1], and not one or two fill values.
+
+    NDVI x 10000 (GEE and openEO integer exports) or in percent lies outside
+    [-1, 1] almost everywhere, so it is refused when more than half of the
+    finite values (of the sample in memory, of each chunk on Dask) lie
+    outside and are not one or two nodata values: the verdict does not
+    depend on the chunking. Fewer, or one or two nodata values however many
+    (an integer export's -9999, -32768, 65535, or beyond any scaled NDVI,
+    such as netCDF's 9.97e36, filling a border chunk), are left to the
+    caller to mask with a warning. Before, more than 1 % was
+    refused: a chunk holding a nodata border failed on Dask where the same
+    cube in memory was masked.
 
     Parameters
     ----------
@@ -166,8 +178,10 @@ def check_ndvi_range(values: np.ndarray, what: str) -> None:
     v = _finite(values)
     if v.size == 0:
         return
-    outside = float(np.mean(np.abs(v) > 1.0))
-    if outside <= _NDVI_OUTSIDE_MAX:
+    beyond = np.abs(v) > 1.0
+    outside = float(np.mean(beyond))
+    odd = np.unique(v[beyond])
+    if outside <= _NDVI_OUTSIDE_MAX or (odd.size <= 2 and bool(np.all(np.isin(odd, _INT_FILLS) | (np.abs(odd) > 10000)))):
         return
     fills = np.isin(v, _INT_FILLS)  # an integer export's nodata says nothing of the scale of its values
     peak = float(np.percentile(np.abs(v[~fills]), 99)) if (~fills).any() else np.nan
@@ -291,3 +305,40 @@ def checked(da: xr.DataArray, check: Check, what: str) -> xr.DataArray:
         return da
     data: Any = da.data.map_blocks(_guard_block, check=check, what=what, dtype=da.dtype)
     return da.copy(data=data)
+
+
+def mask_outside(da: xr.DataArray, bounds: tuple[float, float], what: str, verdict: str) -> xr.DataArray:
+    """``da`` with its values outside ``bounds`` set to NaN and a warning (counted in memory, per chunk on Dask when computed).
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Float values (other dtypes are returned as they are).
+    bounds : (float, float)
+        The values kept, both ends included.
+    what : str
+        The variable, the start of the warning.
+    verdict : str
+        What the values outside are taken for, the end of the warning.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``da`` with NaN outside ``bounds``; lazy on Dask input.
+    """
+    lo, hi = bounds
+
+    def _block(v: np.ndarray, counted: bool = False) -> np.ndarray:
+        bad = (v < lo) | (v > hi)  # NaN compares False
+        if not bad.any():
+            return v
+        found = (f"{int(bad.sum())} values outside [{lo:g}, {hi:g}] (from {float(v[bad].min()):.6g} to {float(v[bad].max()):.6g})"
+                 if counted else f"values outside [{lo:g}, {hi:g}] in a chunk")  # one message for every chunk: shown once
+        warn_user(f"{what}: {found} {verdict}")
+        return np.where(bad, np.nan, v).astype(v.dtype, copy=False)
+
+    if da.dtype.kind != "f":
+        return da
+    if da.chunks is None:
+        return da.copy(data=_block(np.asarray(da.values), counted=True))
+    return da.copy(data=da.data.map_blocks(_block, dtype=da.dtype))

@@ -77,6 +77,39 @@ def test_a_few_values_that_are_not_ndvi_are_masked_with_a_warning(small_scene):
     assert (rec["source"].values[where] != 0).all() and (np.abs(rec["NDVI"].values[where]) <= 1).all()
 
 
+def test_undeclared_ndvi_nodata_filling_a_chunk_is_masked_as_in_memory(small_scene):
+    """A nodata border (-9999 over whole rows) is under 1 % of the cube but all of a Dask chunk: the chunk was refused
+    ("more than 1 % outside") where the cube in memory was masked. The verdict now ignores the chunking, in
+    check_cube_values (train, predict_ndvi, reconstruct) and in open_s2."""
+    import warnings
+
+    import numpy as np
+
+    from fusets_dl.readers.cube import check_cube_values
+
+    s1, s2, _ = small_scene
+    cube = fdl.align(fdl.open_s1(s1, units="dB"), fdl.open_s2(s2)).load()
+    nd = cube["NDVI"].values.copy()
+    nd[:, -1, :] = np.where(np.isfinite(nd[:, -1, :]), -9999.0, np.nan)  # the last row: an undeclared nodata border
+    bad = cube.assign(NDVI=cube["NDVI"].copy(data=nd))
+    with pytest.warns(UserWarning, match="are not NDVI"):
+        eager = check_cube_values(bad, "test")["NDVI"].values
+    lazy = check_cube_values(bad.chunk({"y": 1}), "test")["NDVI"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_array_equal(lazy.values, eager)  # the border chunk is 100 % -9999: masked, not refused
+    assert np.isnan(eager[:, -1, :]).all() and np.isfinite(eager[:, :-1, :]).sum() == np.isfinite(nd[:, :-1, :]).sum()
+    s2n = xr.Dataset({"NDVI": bad["NDVI"]}).chunk({"y": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opened = fdl.open_s2(s2n)["NDVI"].values
+    assert np.isnan(opened[:, -1, :]).all()
+    scaled = cube.assign(NDVI=cube["NDVI"] * 10000)  # NDVI x 10000: refused in any chunking
+    for c in (scaled, scaled.chunk({"y": 1})):
+        with pytest.raises(fdl.errors.EncodingError, match=r"expected NDVI in \[-1, 1\]"):
+            _ = check_cube_values(c, "test")["NDVI"].values
+
+
 def test_a_store_of_an_unfinished_region_run_warns(tmp_path):
     """A store whose run was interrupted read as complete (its unwritten tiles as missing data), without a word."""
     import warnings
