@@ -46,23 +46,31 @@ def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
     tables give them) and the cube has relative orbit numbers along time
     (an integer ``relative_orbit``, ``sat:relative_orbit`` or ``orbit``
     coordinate), the groups follow those numbers instead. When both exist
-    and split the dates differently, or when most groups hold a single
-    date (times that are not acquisition times), a warning says so: the
+    and split the dates differently, when most groups hold a single
+    date (times that are not acquisition times), or when dates without a
+    time of day leave groups whose acquisitions are closer than one orbit's
+    revisit (no orbit numbers, or only a pass direction), a warning says so: the
     per-orbit lags, rolling means and anomaly are then not what they seem
     (``FeatureSpec(lag_mode="any")`` ignores the groups).
     """
     groups = _time_of_day_groups(cube, gap_minutes)
     t = cube["time"].to_index()
     midnight = bool(t.size) and bool(np.all((t.hour == 0) & (t.minute == 0) & (t.second == 0)))
-    numbers = _orbit_numbers(cube, read_chunked=midnight, warn=midnight)  # a chunked coordinate is read only where it decides the groups
+    numbers, directions = _orbit_numbers(cube, read_chunked=midnight, warn=midnight)  # a chunked coordinate: read only where it decides
     if numbers is not None:
         by_number = np.unique(numbers, return_inverse=True)[1].astype(np.int64)
         if midnight:
+            if directions:
+                _warn_if_orbits_mixed(t, by_number, "only a pass direction (ASCENDING / DESCENDING), not relative orbit numbers")
             return by_number
-        if not _same_partition(groups, by_number):
-            logger.warning("orbit groups: the time of day gives %d groups, the relative orbit numbers %s give %d; "
-                           "the time of day is used", len(np.unique(groups)), sorted(set(numbers.tolist()))[:6],
-                           len(np.unique(by_number)))
+        # pass directions are coarser than relative orbits: the time of day need only split them further
+        agrees = _refines(groups, by_number) if directions else _same_partition(groups, by_number)
+        if not agrees:
+            logger.warning("orbit groups: the time of day gives %d groups, the relative orbit %s %s give %d; "
+                           "the time of day is used", len(np.unique(groups)), "directions" if directions else "numbers",
+                           sorted(set(numbers.tolist()))[:6], len(np.unique(by_number)))
+    elif midnight:
+        _warn_if_orbits_mixed(t, groups, "no relative orbit numbers")
     n_groups = len(np.unique(groups))
     if t.size >= 6 and n_groups > t.size / 2:
         logger.warning("orbit groups: %d groups for %d acquisitions (most hold one date): the times do not look like "
@@ -71,9 +79,10 @@ def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
     return groups
 
 
-def _orbit_numbers(cube: xr.Dataset, *, read_chunked: bool = False, warn: bool = False) -> np.ndarray | None:
+def _orbit_numbers(cube: xr.Dataset, *, read_chunked: bool = False, warn: bool = False) -> tuple[np.ndarray | None, bool]:
     """Orbit labels along ``time`` from a coordinate (integers; numbers as text; other text such as a pass direction as
-    labels), or None; a Dask coordinate only if ``read_chunked``. ``warn``: say why a coordinate that exists is not used."""
+    labels), or None; a Dask coordinate only if ``read_chunked``. ``warn``: say why a coordinate that exists is not used.
+    The flag is True when the labels are text that is not numbers (a pass direction)."""
     unusable = []
     for name in _ORBIT_NUMBER_COORDS:
         if name in cube.coords and cube[name].dims == ("time",):
@@ -81,10 +90,10 @@ def _orbit_numbers(cube: xr.Dataset, *, read_chunked: bool = False, warn: bool =
                 continue
             v = np.asarray(cube[name].values)
             if v.dtype.kind in "iu":
-                return v.astype(np.int64)
+                return v.astype(np.int64), False
             if v.dtype.kind == "f":
                 if np.all(np.isfinite(v)) and np.all(v == np.round(v)):
-                    return v.astype(np.int64)
+                    return v.astype(np.int64), False
                 unusable.append(f"{name!r} ({int((~np.isfinite(v)).sum())} missing, {int((np.isfinite(v) & (v != np.round(v))).sum())} fractional)")
                 continue
             if v.dtype.kind in "OUS":
@@ -94,13 +103,44 @@ def _orbit_numbers(cube: xr.Dataset, *, read_chunked: bool = False, warn: bool =
                     continue
                 num = pd.to_numeric(text, errors="coerce")
                 if num.notna().all() and bool(np.all(num == np.round(num))):
-                    return num.to_numpy().astype(np.int64)
-                return pd.factorize(text.astype(str).str.strip().str.upper())[0].astype(np.int64)  # e.g. ASCENDING / DESCENDING
+                    return num.to_numpy().astype(np.int64), False
+                return pd.factorize(text.astype(str).str.strip().str.upper())[0].astype(np.int64), True  # e.g. ASCENDING / DESCENDING
     if warn and unusable:
         warn_user(f"orbit groups: the dates have no time of day and the orbit coordinate {', '.join(unusable)} cannot label every "
                   "acquisition: all dates are one group, so per-orbit lags, rolling means and anomalies mix the orbits. Give "
                   "every date its relative orbit number (or the acquisition time)")
-    return None
+    return None, False
+
+
+#: One relative orbit revisits a site every 6 days (two satellites) or 12 (one): acquisitions of one group closer than
+#: this are of several relative orbits.
+_ONE_ORBIT_MIN_DAYS = 5.5
+
+
+def _warn_if_orbits_mixed(t: pd.DatetimeIndex, groups: np.ndarray, why: str) -> None:
+    """Warn when dates without a time of day leave groups whose acquisitions come closer than one orbit's revisit.
+
+    Such a group mixes relative orbits (incidence angles, offsets of 1-2 dB):
+    the per-orbit lags, rolling means, anomalies and normalisation, and the
+    sequence model's per-orbit statistics, then compare acquisitions of
+    different geometries. Composites (ten-day, monthly) are not warned.
+    """
+    close = total = 0
+    for g in np.unique(groups):
+        days = np.unique(t[groups == g].normalize().asi8) / 86_400e9
+        gaps = np.diff(days)
+        close += int((gaps < _ONE_ORBIT_MIN_DAYS).sum())
+        total += gaps.size
+    if total >= 5 and close > total / 4:
+        warn_user(f"orbit groups: the dates have no time of day and the cube has {why}: {close} of {total} consecutive "
+                  f"acquisitions of a group are less than {_ONE_ORBIT_MIN_DAYS:g} days apart, which one relative orbit never is, so "
+                  "the groups mix relative orbits (other incidence angles) in the per-orbit lags, anomalies and normalisation "
+                  "and in the sequence model's inputs. Keep the acquisition times, or give a relative_orbit coordinate")
+
+
+def _refines(fine: np.ndarray, coarse: np.ndarray) -> bool:
+    """Whether every group of ``fine`` lies within one group of ``coarse``."""
+    return np.unique(np.stack([fine, coarse]), axis=1).shape[1] == len(np.unique(fine))
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
