@@ -319,7 +319,12 @@ def _hidden_spells(days: np.ndarray, ndvi: np.ndarray, rng: np.random.Generator,
 
 
 def _held_out(model: SequenceModel, cubes: list[_Cube], which: int, rng: np.random.Generator, repeats: int = 1) -> dict[str, np.ndarray]:
-    """Truth, mean and std of hidden 60-day spells (3 per series, ``repeats`` draws) and of S1-only on every clear date of one part."""
+    """Truth, mean and std of hidden 60-day spells (3 per series, ``repeats`` draws) and of S1-only on every clear date of one part.
+
+    Spells that hide every clear view of a series (a series shorter than the
+    spells, or with few views) are left out of the spells' values: that
+    prediction is the S1-only mode, whose factor is fitted separately.
+    """
     acc: dict[str, list[np.ndarray]] = {k: [] for k in ("y", "mean", "std", "s1_y", "s1_mean", "s1_std")}
     for c in cubes:
         sel = np.flatnonzero(c.part == which)
@@ -330,6 +335,8 @@ def _held_out(model: SequenceModel, cubes: list[_Cube], which: int, rng: np.rand
         for _ in range(repeats):
             hidden = _hidden_spells(days, raw["NDVI"], rng)
             ndvi_in = np.where(hidden, np.nan, raw["NDVI"])
+            # a series whose every clear view is hidden is the S1-only mode (scored below), not gap filling
+            hidden &= np.isfinite(ndvi_in).any(axis=1, keepdims=True)
             mean, std = model.predict_series(raw["VV"], raw["VH"], ndvi_in, raw.get("angle"), c.tchan, c.groups, s1_only=False, device="cpu", days=days)
             acc["y"].append(raw["NDVI"][hidden])
             acc["mean"].append(mean[hidden])
@@ -367,7 +374,10 @@ def _calibrate(model: SequenceModel, cubes: list[_Cube], config: TrainConfig, me
             if strict:
                 raise InsufficientDataError(
                     f"calibrate_sequence: {key} cannot be fitted on the validation blocks of these cubes ({exc}); "
-                    "the model was left unchanged. Give cubes with more clear NDVI, or another split") from exc
+                    "the model was left unchanged. Give cubes with more clear NDVI, or another split"
+                    + (f" (the gap-filling factor counts only hidden values whose series keeps a clear view outside the "
+                       f"{_HELD_OUT_SPELL_DAYS:.0f}-day spells: series longer than about {3 * _HELD_OUT_SPELL_DAYS:.0f} days)"
+                       if key == "std_scale" else "")) from exc
             logger.warning("train_sequence: %s not calibrated (%s); factor 1", key, exc)
             continue
         out[f"n_{key}"] = int(np.isfinite(y - mu).sum())

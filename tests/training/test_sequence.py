@@ -202,6 +202,25 @@ def test_calibrate_sequence_refuses_a_cube_it_cannot_fit_and_leaves_the_model(tr
         [str(cloudy.time.values[0])[:10], str(cloudy.time.values[-1])[:10]]) is True  # its own span, recorded at training
 
 
+def test_spells_that_hide_every_clear_view_are_not_counted_as_gap_filling(trained: SequenceModel, small_cube: xr.Dataset) -> None:
+    """A series shorter than the 3 x 60-day spells had every clear view hidden: calibrate_sequence fitted the
+    gap-filling factor on S1-only predictions (std_scale came out equal to std_scale_s1_only) and applied it to pixels
+    with clear views, without a word. Such spells are the S1-only mode: the gap factor cannot be fitted, and says why."""
+    from fusets_dl.errors import InsufficientDataError
+    from fusets_dl.training.sequence import _held_out, _parts, _prepare, _series
+
+    short = small_cube.isel(time=slice(0, 10))
+    span = (short.time.values[-1] - short.time.values[0]) / np.timedelta64(1, "D")
+    assert span < 60
+    with pytest.raises(InsufficientDataError, match=r"std_scale cannot be fitted.*series keeps a clear view outside the 60-day spells"):
+        calibrate_sequence(trained, short)
+    cfg = fdl.TrainConfig(**FAST)
+    part, _ = _parts(small_cube, split_blocks(small_cube.sizes["y"], small_cube.sizes["x"], cfg))
+    prep = _prepare(small_cube, _series(small_cube), part, trained.stats, trained.radius, 3.0, trained.inputs)
+    v = _held_out(trained, [prep], 1, np.random.default_rng(0))
+    assert v["y"].size > 20 and v["s1_y"].size > v["y"].size  # a year-long series keeps views outside its spells
+
+
 def test_too_little_data_is_refused_with_the_counts(small_cube: xr.Dataset) -> None:
     from fusets_dl.errors import InsufficientDataError
 
