@@ -17,7 +17,8 @@ Protocol (:func:`compare`)
    smoother and linear interpolation of the remaining clear NDVI.
    ``fusion_calibrated`` is the same reconstruction with its prediction
    weight, lambda and long-gap guard chosen on held-out spells of the
-   validation/training blocks (:mod:`fusets_dl.reconstruction.calibrate`).
+   validation/training blocks (:mod:`fusets_dl.reconstruction.calibrate`);
+   a sequence model has no such setting, and no such row.
 4. RMSE, MAE, R2 and bias on the hidden values that every method filled
    (interpolation cannot fill a gap at the start or end of a series), the
    share each method filled, and the wall time per pixel; for the methods
@@ -54,11 +55,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._warn import warn_user
 from ..errors import ConfigError, InsufficientDataError, OutputError
 from ..readers.cube import check_cube_values
 from ..validate import check_cube, is_finite_positive, is_whole, naive_utc
 from .gaps import hide_gaps, pick_pixels, spell_starts
-from .methods import COMPARISON_METHODS, LABELS, Filled, GapInputs, label_of
+from .methods import (
+    COMPARISON_METHODS,
+    LABELS,
+    SEQUENCE_NOT_CALIBRATED,
+    Filled,
+    GapInputs,
+    label_of,
+)
 from .metrics import coverage_metrics, regression_metrics
 from .splits import block_mask, model_blocks, season_split, split_blocks
 
@@ -424,16 +433,21 @@ def compare(
     config : CompareConfig or dict, optional
         Spell length and count, methods, pixel budget (a dict: the
         :class:`CompareConfig` fields).
-    model : FusionModel, optional
+    model : FusionModel or SequenceModel, optional
         An already trained model; its held-out test blocks are evaluated
-        (``"season"`` mode: its training scene must end before
-        ``split_date``). Default: a model is trained here on the cube
-        (``"season"`` mode: on its dates before ``split_date``) with
-        ``features``, ``train_config``, and its own held-out blocks.
+        (``"season"`` mode: every training scene it records, a sequence
+        model's training cubes, must end before ``split_date``). Default: a
+        model is trained here on the cube (``"season"`` mode: on its dates
+        before ``split_date``) with ``features``, ``train_config``, and its
+        own held-out blocks. A sequence model has no ``fusion_calibrated``
+        row (left out, with a warning).
     features : FeatureSpec, optional
         Features of the model trained here (when ``model`` is not given).
-    train_config : TrainConfig, optional
-        Settings of the model trained here (when ``model`` is not given).
+    train_config : TrainConfig or dict, optional
+        Settings of the model trained here (when ``model`` is not given),
+        and of the ``sequence`` row's own model when the compared model is
+        not a sequence model (as ``model="sequence"``, on the compared
+        model's blocks and seed, one network).
     models : dict, optional
         More trained models to compare (name -> FusionModel), each
         reconstructing as ``fusion[name]`` rows; they must hold out the same
@@ -456,10 +470,18 @@ def compare(
         extra model holds out other blocks, the model has no block split
         (nothing held out to score), ``config`` or ``models`` are of the wrong
         type, or (``"season"`` mode) a given model was trained on dates on or
-        after ``split_date``.
+        after ``split_date`` or records none; ``methods`` holding only
+        ``fusion_calibrated`` with a sequence model.
     InsufficientDataError
         When no held-out pixel keeps ``min_clear`` observations, or
         (``"season"`` mode) no date lies on one side of ``split_date``.
+
+    Warns
+    -----
+    UserWarning
+        A sequence model with ``fusion_calibrated`` asked for among the
+        methods: the row is left out (a sequence model has no calibrated
+        reconstruction; with the default methods a log line says so).
     """
     if isinstance(config, Mapping):
         try:
@@ -481,10 +503,11 @@ def compare(
     else:
         train_cube = cube
     model, training_seconds = _cmp_model(train_cube, model, features, train_config, cfg.methods, models)
+    cfg = _sequence_methods(cfg, model)
     ndvi = cube["NDVI"].transpose("time", "y", "x").values.astype(np.float64)
     t_idx, days, span = _cmp_dates(cube, cfg)
     iy, ix, hidden = _cmp_pixels(cube, ndvi, days, span, model, cfg)
-    inputs = _cmp_inputs(cube, iy, ix, hidden, model, cfg)
+    inputs = _cmp_inputs(cube, iy, ix, hidden, model, cfg, train_config)
     runs = _cmp_extra_models(inputs, models or {})
     runs.update(_cmp_methods(inputs, cfg.methods))
     truth = ndvi[:, iy, ix]
@@ -499,14 +522,63 @@ def compare(
 def _season_config(cube: xr.Dataset, cfg: CompareConfig, model: Any) -> CompareConfig:
     """Leave-season-out: check a given model's training dates; spells from ``split_date`` on (unless ``period`` says more)."""
     season_split(cube["time"].values, cfg.split_date)  # dates on both sides, or InsufficientDataError
-    end = (getattr(model, "info", None) or {}).get("scene", {}).get("end") if model is not None else None
-    if model is not None and (end is None or pd.Timestamp(end) >= pd.Timestamp(cfg.split_date)):
-        raise ConfigError(
-            f"compare: mode='season' expected a model trained on dates before {cfg.split_date}, found a training scene ending {end}"
-        )
+    if model is not None:
+        end = _training_period(model)[1]
+        if end is None:
+            raise ConfigError(
+                f"compare: mode='season' expected a model that records its training dates (a per-date model's info 'scene' or "
+                f"'sites', a sequence model's info 'cubes') to check that they end before {cfg.split_date}, found none "
+                f"(info keys {sorted(map(str, getattr(model, 'info', None) or {}))})")
+        if pd.Timestamp(end) >= pd.Timestamp(cfg.split_date):
+            raise ConfigError(
+                f"compare: mode='season' expected a model trained on dates before {cfg.split_date}, found training dates ending {end}"
+            )
     if cfg.period is not None:
         return cfg
     return replace(cfg, period=(str(cfg.split_date), str(pd.Timestamp(cube["time"].values[-1]))))
+
+
+def _training_period(model: Any) -> list[str | None]:
+    """The first and last training date a model records, over all of its training scenes.
+
+    A per-date model records its scene (``info["scene"]``) and, trained on
+    several, each site's (``info["sites"]``); a sequence model records each
+    training cube (``info["cubes"]``).
+
+    Parameters
+    ----------
+    model : FusionModel or SequenceModel
+        The model (its ``info``).
+
+    Returns
+    -------
+    list
+        ``[first, last]`` as recorded (``YYYY-MM-DD``); None for a bound no
+        scene records (a model saved without them, or a split without a model).
+    """
+    info = getattr(model, "info", None) or {}
+    cubes = info.get("cubes") if isinstance(info.get("cubes"), list) else []
+    sites = info.get("sites") if isinstance(info.get("sites"), Mapping) else {}
+    scenes = [sc for sc in (info.get("scene"), *sites.values(), *cubes) if isinstance(sc, Mapping)]
+    starts = [sc["start"] for sc in scenes if sc.get("start")]
+    ends = [sc["end"] for sc in scenes if sc.get("end")]
+    return [min(starts, key=pd.Timestamp) if starts else None, max(ends, key=pd.Timestamp) if ends else None]
+
+
+def _sequence_methods(cfg: CompareConfig, model: Any) -> CompareConfig:
+    """A sequence model's comparison: ``fusion_calibrated`` left out (it has no calibrated setting), with a warning that says why
+    when the row was asked for (a log line with the default methods)."""
+    if getattr(model, "kind", None) != "sequence" or "fusion_calibrated" not in cfg.methods:
+        return cfg
+    rest = tuple(m for m in cfg.methods if m != "fusion_calibrated")
+    if not rest:
+        raise ConfigError(f"compare: methods: expected a method that scores a sequence model, found only 'fusion_calibrated': "
+                          f"{SEQUENCE_NOT_CALIBRATED}")
+    if tuple(cfg.methods) == tuple(METHODS):  # the default list: the row was not asked for, a log line says why
+        log.info("compare: the 'fusion_calibrated' row is left out: %s", SEQUENCE_NOT_CALIBRATED)
+    else:
+        warn_user(f"compare: the 'fusion_calibrated' row is left out: {SEQUENCE_NOT_CALIBRATED}")
+    return replace(cfg, methods=rest)
 
 
 # A method's run: its reconstruction (time, pixel), seconds, the pixels its time covers, and its std (or None).
@@ -604,15 +676,17 @@ def _cmp_pixels(
     return iy, ix, hidden
 
 
-def _cmp_inputs(cube: xr.Dataset, iy: np.ndarray, ix: np.ndarray, hidden: np.ndarray, model: Any, cfg: CompareConfig) -> GapInputs:
-    """The cube with the hidden values set to NaN, and the indexer of the evaluated pixels."""
+def _cmp_inputs(
+    cube: xr.Dataset, iy: np.ndarray, ix: np.ndarray, hidden: np.ndarray, model: Any, cfg: CompareConfig, train_config: Any = None,
+) -> GapInputs:
+    """The cube with the hidden values set to NaN, and the indexer of the evaluated pixels (with the caller's training settings)."""
     full_hidden = np.zeros((cube.sizes["time"], cube.sizes["y"], cube.sizes["x"]), dtype=bool)
     full_hidden[:, iy, ix] = hidden
     cube_h = cube.copy()
     cube_h["NDVI"] = cube["NDVI"].where(~xr.DataArray(full_hidden, dims=("time", "y", "x")))
     pix = {"y": xr.DataArray(iy, dims="pixel"), "x": xr.DataArray(ix, dims="pixel")}
     log.info("compare: %d pixels, %d hidden clear observations, methods %s", iy.size, int(hidden.sum()), cfg.methods)
-    return GapInputs(cube=cube_h, pixels=pix, model=model, config=cfg)
+    return GapInputs(cube=cube_h, pixels=pix, model=model, config=cfg, train_config=train_config)
 
 
 def _cmp_extra_models(inputs: GapInputs, models: dict[str, Any]) -> dict[str, _Run]:
@@ -711,7 +785,7 @@ def _cmp_info(
         "training_seconds": training_seconds,
         "mode": cfg.mode,
         "split_date": cfg.split_date,
-        "train_period": [(getattr(model, "info", None) or {}).get("scene", {}).get(k) for k in ("start", "end")],
+        "train_period": _training_period(model),
         "config": asdict(cfg),
     }
 

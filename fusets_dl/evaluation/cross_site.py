@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,10 +36,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._warn import warn_user
 from ..errors import ConfigError, InsufficientDataError
 from ..validate import is_finite_positive, is_whole
 from .comparison import CompareConfig, compare
-from .methods import s1_prediction
+from .methods import SEQUENCE_NOT_CALIBRATED, s1_prediction
 from .metrics import regression_metrics
 from .splits import with_split
 
@@ -92,7 +92,9 @@ def score_sites(
         site's own clear observations, no label beyond them). The site's
         ``block_size`` blocks are then split in two seeded halves: spells of the
         first half calibrate, spells of the second are scored (every row on
-        the same values), so the calibration never sees a scored value.
+        the same values), so the calibration never sees a scored value. A
+        sequence model has no calibrated reconstruction: its calibrated
+        columns are NaN, with one warning.
     block_size : int
         Block size of that split (pixels; points on a point pseudo-grid).
 
@@ -119,7 +121,8 @@ def score_sites(
     Warns
     -----
     UserWarning
-        A site without any clear NDVI (its scores are NaN).
+        A site without any clear NDVI (its scores are NaN); ``calibrated``
+        with a sequence model (its calibrated columns are NaN).
     """
     from ..training.loop import site_names
 
@@ -130,13 +133,34 @@ def score_sites(
     if len(names) != len(cubes):
         raise ConfigError(f"score_sites: expected one name per cube ({len(cubes)}), found {len(names)}")
     _check_unique("score_sites", names)
+    if calibrated and _is_sequence(model):
+        _warn_not_calibrated("score_sites")
+    return _score_rows(model, cubes, names, trained_on, gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed,
+                       calibrated=calibrated, block_size=block_size)
+
+
+def _is_sequence(model: Any) -> bool:
+    """Whether ``model`` is a whole-series sequence model."""
+    return getattr(model, "kind", None) == "sequence"
+
+
+def _warn_not_calibrated(what: str) -> None:
+    """The one warning of a scoring with ``calibrated=True`` of a sequence model: its calibrated columns are NaN, and why."""
+    warn_user(f"{what}: calibrated=True: gap_rmse_calibrated and gap_ratio_calibrated are NaN for a sequence model "
+              f"(the other gap columns are scored on the same half of the blocks as a per-date model's): {SEQUENCE_NOT_CALIBRATED}")
+
+
+def _score_rows(
+    model: Any, cubes: list[xr.Dataset], names: list[str], trained_on: Sequence[str], *, gap_days: float, n_gaps: int,
+    max_pixels: int | None, seed: int, calibrated: bool, block_size: int,
+) -> pd.DataFrame:
+    """:func:`score_sites`' table, its arguments checked."""
     rows = []
     for name, cube in zip(names, cubes, strict=True):
         t0 = time.perf_counter()
         cube = cube.compute()
         if not np.isfinite(cube["NDVI"].values).any():
-            warnings.warn(f"score_sites: site {name!r} has no clear NDVI observation: its prediction and gap-filling "
-                          "scores are NaN", UserWarning, stacklevel=2)
+            warn_user(f"score_sites: site {name!r} has no clear NDVI observation: its prediction and gap-filling scores are NaN")
         row: dict[str, Any] = {"site": name, "in_training": name in set(trained_on), "pixels": cube.sizes["y"] * cube.sizes["x"],
                                "dates": cube.sizes["time"]}
         row.update(_prediction_scores(cube, model))
@@ -196,6 +220,12 @@ def leave_one_site_out(
         Fewer than two cubes, names not one per cube or repeated, ``sites``
         empty, a bare string or naming an unknown site, or the spell
         options out of range (as for :func:`score_sites`).
+
+    Warns
+    -----
+    UserWarning
+        As :func:`score_sites`; ``calibrated`` with sequence models once
+        (their calibrated columns are NaN).
     """
     from ..training import train
     from ..training.loop import site_names
@@ -213,6 +243,7 @@ def leave_one_site_out(
     if unknown:
         raise ConfigError(f"leave_one_site_out: sites {unknown} are not among {names}")
     frames, models = [], {}
+    warned = False
     for k, name in enumerate(names):
         if name not in chosen:
             continue
@@ -223,7 +254,10 @@ def leave_one_site_out(
         model = train([_named(c, n) for c, n in zip(others, other_names, strict=True)], spec, config)
         secs = time.perf_counter() - t0
         log.info("leave_one_site_out: %s left out, trained on %s in %.0f s", name, other_names, secs)
-        row = score_sites(model, [cubes[k]], names=[name], gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed,
+        if calibrated and not warned and _is_sequence(model):
+            _warn_not_calibrated("leave_one_site_out")  # once, not once per left-out site
+            warned = True
+        row = _score_rows(model, [cubes[k]], [name], (), gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed,
                           calibrated=calibrated, block_size=block_size)
         row.insert(1, "trained_on", "+".join(other_names))
         row["train_seconds"] = secs
@@ -307,6 +341,8 @@ def _gap_scores(
 ) -> dict[str, Any]:
     """The gap-filling comparison on pixels the model never saw (all of them, or the scored half with ``calibrated``)."""
     columns = {k: v for k, v in _GAP_COLUMNS.items() if calibrated or k != "fusion_calibrated"}
+    # a sequence model has no calibrated reconstruction: its calibrated columns stay NaN (said once by the caller)
+    methods = tuple(k for k in columns if not (k == "fusion_calibrated" and _is_sequence(model)))
     empty: dict[str, Any] = {"gap_n": 0, "gap_spells": 0, **{f"gap_rmse_{v}": np.nan for v in columns.values()},
                              "gap_r2_fusion": np.nan, "gap_r2_linear": np.nan, "gap_ratio": np.nan,
                              "gap_within1_fusion": np.nan, "gap_within2_fusion": np.nan}
@@ -322,7 +358,7 @@ def _gap_scores(
         blocks = _halves(cube, block_size, seed)
     else:
         blocks = {"block_size": max(cube.sizes["y"], cube.sizes["x"]), "grid": [1, 1], "test": [[0, 0]], "val": []}
-    cfg = CompareConfig(gap_days=gap_days, n_gaps=spells, methods=tuple(columns), max_pixels=max_pixels, seed=seed)
+    cfg = CompareConfig(gap_days=gap_days, n_gaps=spells, methods=methods, max_pixels=max_pixels, seed=seed)
     try:
         res = compare(cube, config=cfg, model=with_split(model, blocks))
     except InsufficientDataError as exc:
@@ -331,7 +367,7 @@ def _gap_scores(
     by = {r["method"]: r for r in res.rows}
     out: dict[str, Any] = {"gap_n": int(by["linear"]["n"]), "gap_spells": spells}
     for method, col in columns.items():
-        out[f"gap_rmse_{col}"] = float(by[method]["rmse"])
+        out[f"gap_rmse_{col}"] = float(by[method]["rmse"]) if method in by else np.nan
     out["gap_r2_fusion"] = float(by["fusion"]["r2"])
     out["gap_within1_fusion"] = float(by["fusion"]["within_1std"])  # the fusion's NDVI_std on the same hidden values
     out["gap_within2_fusion"] = float(by["fusion"]["within_2std"])

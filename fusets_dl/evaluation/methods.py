@@ -24,18 +24,20 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import xarray as xr
 
+from ..errors import ConfigError
 from .splits import model_blocks, season_split
 
 if TYPE_CHECKING:
     from .comparison import CompareConfig
 
-__all__ = ["COMPARISON_METHODS", "EXTRA_COLORS", "LABELS", "Filled", "GapInputs", "Method", "color_of", "label_of", "s1_prediction"]
+__all__ = ["COMPARISON_METHODS", "EXTRA_COLORS", "LABELS", "SEQUENCE_NOT_CALIBRATED", "Filled", "GapInputs", "Method", "color_of", "label_of",
+           "s1_prediction"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class GapInputs:
     prediction : xarray.DataArray, optional
         The model's S1 prediction on ``cube`` (``time, y, x``), computed once
         for the methods with ``uses_prediction``; ``None`` otherwise.
+    train_config : TrainConfig or dict, optional
+        The caller's training settings (``compare(train_config=...)``): the
+        ``sequence`` row trains its own model with them (as
+        ``model="sequence"``); None: the defaults.
     """
 
     cube: xr.Dataset
@@ -64,6 +70,7 @@ class GapInputs:
     model: Any
     config: CompareConfig
     prediction: xr.DataArray | None = None
+    train_config: Any = None
 
     @property
     def ndvi(self) -> xr.DataArray:
@@ -144,10 +151,21 @@ def _fill_fusion_fixed(inputs: GapInputs) -> Filled:
     return _filled(reconstruct(inputs.cube, inputs.model, lam=inputs.config.lam, weights=None, predicted=inputs.prediction), inputs)
 
 
+#: Why a sequence model has no ``fusion_calibrated`` row (nor ``score_sites``' calibrated columns).
+SEQUENCE_NOT_CALIBRATED = (
+    "a sequence model has no calibrated reconstruction: reconstruct(weights='auto') chooses the per-date model's prediction "
+    "weight, lambda and long-gap guard on held-out spells, and a sequence model fills the gaps with its own mean instead "
+    "(observations kept; reconstruct refits its std on a cube it was not fitted on), so a 'calibrated' score would repeat "
+    "the uncalibrated one"
+)
+
+
 def _fill_fusion_calibrated(inputs: GapInputs) -> Filled:
     """The fusion reconstruction with weights, lambda and long-gap guard calibrated on held-out spells (never test blocks)."""
     from ..reconstruction import reconstruct
 
+    if getattr(inputs.model, "kind", None) == "sequence":  # compare leaves the row out; reached only by a direct call
+        raise ConfigError(f"fusion_calibrated: expected a per-date model, found a sequence model: {SEQUENCE_NOT_CALIBRATED}")
     opts = {"seed": inputs.config.seed, "gap_days": inputs.config.gap_days, "n_gaps": min(3, inputs.config.n_gaps)}
     if inputs.config.period is not None:
         # spells where the scored ones are (leave-season-out: the unseen season), so the calibration trusts the
@@ -220,7 +238,6 @@ def _sequence_model(inputs: GapInputs) -> Any:
     """The comparison's sequence model: ``inputs.model`` when it is one, else one trained here on the same blocks."""
     if getattr(inputs.model, "kind", None) == "sequence":
         return inputs.model
-    from ..training.config import TrainConfig
     from ..training.sequence import train_sequence
 
     # the split the scored pixels were drawn from: this site's own for a model trained on several (the top-level one is the first site's)
@@ -230,7 +247,22 @@ def _sequence_model(inputs: GapInputs) -> Any:
     cube = inputs.cube
     if inputs.config.mode == "season":  # leave-season-out: it trains on the dates before split_date only, as the fusion model
         cube = cube.isel(time=season_split(cube["time"].values, inputs.config.split_date))
-    return train_sequence(cube, TrainConfig(model="sequence", block_size=int(blocks["block_size"]), seed=seed), split=split)
+    # the caller's settings (epochs, seq_* options, device, threads), on the fusion model's blocks and seed; one network
+    config = replace(_train_config(inputs.train_config), model="sequence", ensemble=1, block_size=int(blocks["block_size"]), seed=seed)
+    return train_sequence(cube, config, split=split)
+
+
+def _train_config(given: Any) -> Any:
+    """``compare``'s ``train_config`` as a TrainConfig (a dict of its fields, or None: the defaults)."""
+    from ..training.config import TrainConfig
+
+    if given is None:
+        return TrainConfig()
+    if isinstance(given, Mapping):
+        return TrainConfig.from_dict(dict(given))
+    if not isinstance(given, TrainConfig):
+        raise ConfigError(f"compare: train_config: expected a TrainConfig (or a dict of its fields), found {type(given).__name__}")
+    return given
 
 
 def _foreign_split(cube: xr.Dataset, blocks: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,10 @@ from ..validate import found_value, is_whole
 if TYPE_CHECKING:
     from ..training.config import TrainConfig
 
-__all__ = ["SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "model_blocks", "season_split", "split_blocks", "with_split"]
+__all__ = ["SPLIT_FOR_CUBE", "SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "model_blocks", "season_split", "split_blocks", "with_split"]
+
+#: ``info`` key of a :func:`with_split` copy: its ``blocks`` were drawn for the cube it is used on, not for the training scene.
+SPLIT_FOR_CUBE = "split_for_cube"
 
 #: The keys of a block split (:func:`split_blocks`), all required by :func:`check_split`.
 SPLIT_KEYS: tuple[str, ...] = ("block_size", "grid", "val", "test")
@@ -263,7 +266,9 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
     (``blocks["sites"]``): the cube's ``attrs["site"]`` picks it. A split whose
     grid does not cover the cube's size belongs to another cube (a model
     trained elsewhere, e.g. the pre-trained one): every pixel is then fair
-    game, since the model saw none of them.
+    game, since the model saw none of them. The split of a
+    :func:`with_split` copy was drawn for the cube it is used on: only its
+    grid is compared with the cube's, not the training scene's size.
 
     Parameters
     ----------
@@ -303,6 +308,8 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
 def _trained_size(model: Any, site: Any) -> tuple[int, int] | None:
     """``(ny, nx)`` of the scene the model's split was drawn on, where its ``info`` records it; else None."""
     info = getattr(model, "info", None) or {}
+    if info.get(SPLIT_FOR_CUBE):  # a with_split copy: its split was drawn for the cube at hand, whatever the training scene's size
+        return None
     scene = None
     if site is not None and site in (info.get("sites") or {}):
         scene = info["sites"][site]
@@ -318,11 +325,19 @@ def _trained_size(model: Any, site: Any) -> tuple[int, int] | None:
 def with_split(model: Any, split: dict[str, Any]) -> Any:
     """A copy of ``model`` that carries ``split`` as its block split, drawn for the cube it is about to be used on.
 
-    The copy leaves out the training scene's size (``info`` ``scene``,
-    ``sites``, ``cubes``), which :func:`model_blocks` compares with the
+    Everything else is kept, ``info`` included: what the training scenes
+    were (``info`` ``scene``, ``sites``, a sequence model's ``cubes``)
+    decides how the model reconstructs a cube (whether its std was fitted
+    there, whether it reads an incidence angle, its backscatter
+    coefficient), and a scored copy must reconstruct as the model itself
+    does. The copy is marked (``info["split_for_cube"]``) so that
+    :func:`model_blocks` does not compare the training scene's size with the
     cube's to tell a crop of the training scene from the scene itself: the
     given split belongs to the cube at hand (a window of it, one site of
-    several, a scoring split), not to the training scene.
+    several, a scoring split), not to the training scene. (Before
+    2026-11-28 the copy left those records out: a sequence model scored on
+    a site sharing its dates with a training site was taken for its own
+    cube, and one trained without an angle read the site's.)
 
     Parameters
     ----------
@@ -336,5 +351,5 @@ def with_split(model: Any, split: dict[str, Any]) -> Any:
     FusionModel or SequenceModel
         The copy (weights shared, not copied).
     """
-    info = {k: v for k, v in (getattr(model, "info", None) or {}).items() if k not in ("scene", "sites", "cubes")}
+    info = {**(getattr(model, "info", None) or {}), SPLIT_FOR_CUBE: True}
     return replace(model, blocks=split, info=info)

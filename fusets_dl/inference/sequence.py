@@ -133,7 +133,11 @@ def predict_sequence(
     xarray.Dataset
         ``NDVI_pred`` and ``NDVI_pred_std`` float32 on ``(time, y, x)``;
         lazy on Dask input (time rechunked to one chunk when split), equal
-        for any spatial chunking.
+        for any spatial chunking. Their attrs record the model
+        (``model_sha256``), the mode (``s1_only``, 0 or 1) and the
+        calibration factor applied to the std (``std_scale``, the model's
+        :meth:`~fusets_dl.models.sequence_model.SequenceModel.std_scale`
+        of that mode), which ``reconstruct(predicted=...)`` checks.
 
     Raises
     ------
@@ -185,7 +189,8 @@ def predict_sequence(
             chunks=((2,), *arr.chunks[1:]), dtype=np.float32, meta=np.empty((0, 0, 0, 0), dtype=np.float32),
         )
     coords = {k: v for k, v in cube["VV"].coords.items() if set(v.dims) <= {"time", "y", "x"}}
-    attrs = {"model_sha256": model.sha256, "model_kind": "sequence", "s1_only": int(s1_only)}
+    # what reconstruct(predicted=...) checks: the weights, the mode, and the std's calibration factor applied to it
+    attrs = {"model_sha256": model.sha256, "model_kind": "sequence", "s1_only": int(s1_only), "std_scale": model.std_scale(s1_only)}
     return xr.Dataset(
         {
             "NDVI_pred": xr.DataArray(data[0], dims=("time", "y", "x"), coords=coords,

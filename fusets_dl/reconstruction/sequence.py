@@ -117,13 +117,13 @@ def _kernel(
     return np.stack([np.where(bounded, np.clip(val, -1.0, 1.0), val), sd, src], axis=-1).astype(np.float32)
 
 
-def _check_predicted(predicted: xr.Dataset, cube: xr.Dataset, model: Any) -> None:
-    """``predicted`` must hold the mean and std of this model on this cube's dates and pixels."""
+def _check_predicted(predicted: xr.Dataset, cube: xr.Dataset, model: Any, s1_only: bool) -> None:
+    """``predicted`` must hold the mean and std of this model (in this mode and calibration) on this cube's dates and pixels."""
     missing = [v for v in ("NDVI_pred", "NDVI_pred_std") if v not in predicted.variables]
     if missing:
         raise ConfigError(f"reconstruct: predicted: expected NDVI_pred and NDVI_pred_std (predict_sequence), found no {missing}")
     check_prediction_grid(predicted["NDVI_pred"], cube)
-    check_prediction_model(predicted["NDVI_pred"], model)
+    check_prediction_model(predicted["NDVI_pred"], model, s1_only)
 
 
 def reconstruct_sequence(
@@ -180,8 +180,11 @@ def reconstruct_sequence(
     ------
     ConfigError
         ``lam`` or ``obs_std`` not finite and positive, a ``freq`` that is
-        not a whole number of days, or a ``predicted`` made by another model
-        or on other dates or pixels.
+        not a whole number of days, or a ``predicted`` made by another model,
+        in the other mode (its ``s1_only`` attribute), with another factor
+        on its std (its ``std_scale``: the model recalibrated since, e.g. by
+        :func:`~fusets_dl.training.sequence.calibrate_sequence`), or on
+        other dates or pixels.
     InsufficientDataError
         Fewer than 2 dates.
 
@@ -194,10 +197,14 @@ def reconstruct_sequence(
         ``s1_only=True``, whose fill is that very mode); at or below 0 the
         gaps are filled from the clear views alone (linear interpolation,
         flagged interpolated), with a warning that gives the skill. Above
-        it, the std's factor is refitted on held-out spells of the centre of
-        that window (``_refit_std``, at most :data:`STD_REFIT_MAX_PIXELS`
-        pixels; attrs ``std_refit_factor``, ``std_refit_window``,
-        ``std_refit_values``), with a warning that gives it.
+        it, the std's factor is refitted on held-out spells of a central
+        window of the cube (``_refit_std``, at most
+        :data:`STD_REFIT_MAX_PIXELS` pixels, chosen alike in ``y`` and
+        ``x``: a point table laid out as a column gets the factor of the
+        same points as a row; attrs ``std_refit_factor``,
+        ``std_refit_window``, ``std_refit_values``), with a warning that
+        gives it and says what differs from the cubes the std was fitted
+        on (their dates, or at the same dates their size or site).
     """
     check_cube(cube, need_target=True)
     cube = check_cube_values(cube, "reconstruct")
@@ -210,25 +217,25 @@ def reconstruct_sequence(
             raise ConfigError("reconstruct: predicted: expected the sequence model's prediction with its NDVI_pred_std "
                               f"coordinate (fdl.predict_ndvi), found coordinates {sorted(predicted.coords)}")
         predicted = xr.Dataset({"NDVI_pred": predicted.drop_vars("NDVI_pred_std"), "NDVI_pred_std": predicted["NDVI_pred_std"]})
-    if predicted is not None:
-        _check_predicted(predicted, cube, model)
     # the model's own mode when not asked: the std refit below must score the mode the prediction is in
     s1_only = bool(model.spec.get("s1_only", False)) if s1_only is None else bool(s1_only)
+    if predicted is not None:
+        _check_predicted(predicted, cube, model, s1_only)
     foreign = model.std_fitted_on(cube_span(cube), (cube.sizes["y"], cube.sizes["x"]), cube_site(cube.attrs)) is False
     skill = _s1_skill(cube, model, **predict_kwargs) if foreign else None
     pred = predicted if predicted is not None else predict_sequence(cube, model, s1_only=s1_only, **predict_kwargs)
     refit = None
     if foreign and (skill is None or not skill.useless):
         refit = _refit_std(cube, model, s1_only, **predict_kwargs)
-        spans = f"{', '.join(' to '.join(sp) for sp in model.std_spans())}, not on this one ({' to '.join(cube_span(cube))})"
+        spans = _fitted_on(model, cube)
         if refit is None:
             warn_user(
-                f"reconstruct: the sequence model's std was fitted on cubes of {spans}; on another place or period it can be far "
+                f"reconstruct: the sequence model's std was fitted on {spans}; on another place or period it can be far "
                 "too narrow (on another WorldCereal patch 26-45 % of hidden values fell within 1 std instead of 68 %), and too few "
                 "of this cube's clear views could be hidden to refit it; calibrate_sequence(model, cube) refits its factor on "
                 "a cube's validation blocks")
         else:
-            warn_user(f"reconstruct: the sequence model's std was fitted on cubes of {spans}: its factor was refitted on held-out "
+            warn_user(f"reconstruct: the sequence model's std was fitted on {spans}: its factor was refitted on held-out "
                       f"spells of this cube's clear views ({refit['values']} values of the window {refit['window']}: x {refit['ratio']:.2f})")
             pred = pred.assign(NDVI_pred_std=pred["NDVI_pred_std"] * np.float32(refit["ratio"]))
     t = pd.DatetimeIndex(cube["time"].values)
@@ -286,25 +293,73 @@ def reconstruct_sequence(
     return out
 
 
+def _refit_window(ny: int, nx: int) -> tuple[slice, slice]:
+    """The central window of at most :data:`STD_REFIT_MAX_PIXELS` pixels the std is refitted on, its size alike in ``y`` and ``x``.
+
+    At most 32 rows on a cube no taller than wide (all of a point table's one
+    row), at most 32 columns on a taller one, and as many of the other as
+    make the pixels; centred in :func:`.transfer.skill_window` where it fits
+    there, else in the cube. A point table laid out as a column (``x=1``)
+    gets the window of the same points laid out as a row (it used to get 1
+    pixel, and a tall cube narrower than 32 columns only 32 rows of it).
+    """
+    sy, sx = skill_window(ny, nx)
+    if ny > nx:
+        w = min(nx, 32)
+        h = min(ny, max(1, STD_REFIT_MAX_PIXELS // w))
+    else:
+        h = min(sy.stop - sy.start, 32)
+        w = min(sx.stop - sx.start, max(1, STD_REFIT_MAX_PIXELS // h))
+
+    def centred(win: slice, size: int, n: int) -> int:
+        return win.start + (win.stop - win.start - size) // 2 if size <= win.stop - win.start else (n - size) // 2
+
+    y0, x0 = centred(sy, h, ny), centred(sx, w, nx)
+    return slice(y0, y0 + h), slice(x0, x0 + w)
+
+
+def _fitted_on(model: Any, cube: xr.Dataset) -> str:
+    """What the model's std was fitted on and how this cube differs, for the refit warnings.
+
+    Other dates: the spans (as before). The dates of a training cube, of
+    another size or at another site (a crop of the training cube, a point
+    table sharing the dates of another): the sizes or sites, since the two
+    spans alone would read the same.
+    """
+    span, (ny, nx), site = cube_span(cube), (cube.sizes["y"], cube.sizes["x"]), cube_site(cube.attrs)
+    dates = " to ".join(span)
+    same = [c for c in model.info.get("cubes", []) if [c.get("start"), c.get("end")] == list(span)]
+    if not same:
+        return f"cubes of {', '.join(' to '.join(sp) for sp in model.std_spans())}, not on this one ({dates})"
+    sized = [c for c in same if c.get("ny") in (None, ny) and c.get("nx") in (None, nx)]
+    if sized:  # the same dates and size: the site differs
+        sites = ", ".join(dict.fromkeys(str(c["site"]) for c in sized if c.get("site")))
+        return f"cubes of {dates} at the site {sites}, not on this one (the same dates and size, at the site {site})"
+    sizes = ", ".join(dict.fromkeys(f"y={c.get('ny')}, x={c.get('nx')}" for c in same))
+    return f"cubes of {dates} of {sizes} pixels, not on this one (the same dates, y={ny}, x={nx} pixels: another part or size of the scene)"
+
+
 def _refit_std(cube: xr.Dataset, model: Any, s1_only: bool, **predict_kwargs: Any) -> dict[str, Any] | None:
     """The factor on the model's std that fits this cube's held-out values (NLL), as a ratio to the model's own; None: too few.
 
-    The centre of the skill window, at most :data:`STD_REFIT_MAX_PIXELS`
-    pixels: 3 spells of 60 days hidden in each (as the model's own
-    calibration hides them), the model run with them hidden, the factor
-    fitted on the hidden values; with ``s1_only`` on every clear date of
-    the S1-only mode. Its std was fitted elsewhere and on another
+    A central window of at most :data:`STD_REFIT_MAX_PIXELS` pixels
+    (:func:`_refit_window`): 3 spells of 60 days hidden in each (as the
+    model's own calibration hides them), the model run with them hidden, the
+    factor fitted on the hidden values; with ``s1_only`` on every clear date
+    of the S1-only mode. Its std was fitted elsewhere and on another
     WorldCereal patch covered 31-45 % of hidden values within 1 std. The
     factor is :func:`~fusets_dl.models.sequence_model.fit_std_scale`'s
     ``"coverage"`` one (the shares within 1 and 2 std closest to a normal
     distribution's): there the NLL factor covered 73-80 % within 1 std (the
     errors have heavier tails than a normal distribution), this one 69-70 %.
+    A point table laid out as a column (``x=1``) has its spells placed as
+    laid out as a row (seeded by ``(0, point)``): both layouts of the same
+    points get one factor.
     """
-    wy, wx = skill_window(cube.sizes["y"], cube.sizes["x"])
-    h = min(wy.stop - wy.start, 32 if wx.stop - wx.start > 1 else 1)
-    w = min(wx.stop - wx.start, max(1, STD_REFIT_MAX_PIXELS // h))
-    y0, x0 = wy.start + (wy.stop - wy.start - h) // 2, wx.start + (wx.stop - wx.start - w) // 2
-    sub = cube.isel(y=slice(y0, y0 + h), x=slice(x0, x0 + w)).load()
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    wy, wx = _refit_window(ny, nx)
+    y0, x0, h, w = wy.start, wx.start, wy.stop - wy.start, wx.stop - wx.start
+    sub = cube.isel(y=wy, x=wx).load()
     obs = sub["NDVI"].transpose("time", "y", "x").values.reshape(sub.sizes["time"], -1)
     t = pd.DatetimeIndex(sub["time"].values)
     days = ((t - t[0].floor("D")) / pd.Timedelta(days=1)).to_numpy(np.float64)
@@ -312,8 +367,11 @@ def _refit_std(cube: xr.Dataset, model: Any, s1_only: bool, **predict_kwargs: An
         hidden = np.isfinite(obs)
     else:
         iy, ix = np.divmod(np.arange(h * w), w)
+        iy, ix = iy + y0, ix + x0
+        if nx == 1 < ny:  # points laid out as a column: the spells of the same points as a row
+            iy, ix = ix, iy
         try:
-            hidden = hide_gaps(obs, days, iy + y0, ix + x0, gap_days=60.0, n_gaps=3, seed=_REFIT_SEED) & np.isfinite(obs)
+            hidden = hide_gaps(obs, days, iy, ix, gap_days=60.0, n_gaps=3, seed=_REFIT_SEED) & np.isfinite(obs)
         except ConfigError:  # a series too short for the spells
             return None
         tyx = sub["NDVI"].transpose("time", "y", "x")

@@ -429,3 +429,88 @@ def _sequence_split(monkeypatch, cube: xr.Dataset, model) -> dict:
     with pytest.raises(_Stop):
         compare(cube, config=CompareConfig(gap_days=40, max_pixels=None, methods=("sequence", "linear")), model=model)
     return seen
+
+
+_SEQ = dict(seq_channels=8, seq_dilations=(1, 2, 4), seq_window=16, seq_windows_per_epoch=128, max_epochs=1, num_threads=1)
+
+
+def test_the_sequence_row_trains_with_the_callers_train_config(small_cube: xr.Dataset, monkeypatch) -> None:
+    """Its own model took the default TrainConfig (60 epochs of 4096 windows of 128 dates, 32 channels), whatever the caller gave."""
+    import fusets_dl.training.sequence as seq
+
+    seen = {}
+
+    def spy(cube, config, **kwargs):
+        seen.update(config=config, split=kwargs.get("split"))
+        raise _Trained
+
+    monkeypatch.setattr(seq, "train_sequence", spy)
+    given = fdl.TrainConfig(**{**_SEQ, "max_epochs": 3}, block_size=6, seed=5, ensemble=2, patience=2)  # a per-date config
+    with pytest.raises(_Trained):
+        compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, max_pixels=30, methods=("sequence", "linear")), train_config=given)
+    got = seen["config"]
+    assert got.model == "sequence" and got.ensemble == 1  # one network: ensembles are of the per-date model
+    for name in ("max_epochs", "patience", "seq_channels", "seq_dilations", "seq_window", "seq_windows_per_epoch", "num_threads"):
+        assert getattr(got, name) == getattr(given, name), name
+    # the protocol's blocks and seed: the split the scored pixels were drawn from
+    assert got.block_size == 6 and got.seed == 5 and seen["split"]["block_size"] == 6
+    with pytest.raises(_Trained):  # a dict of its fields too
+        compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, max_pixels=30, methods=("sequence", "linear")),
+                train_config={**_SEQ, "max_epochs": 2, "block_size": 6})
+    assert seen["config"].max_epochs == 2 and seen["config"].seq_window == 16
+    with pytest.raises(ConfigError, match="compare: train_config: expected a TrainConfig .*found list"):
+        compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, max_pixels=30, methods=("sequence", "linear")),
+                model=fdl.train(small_cube, config=fdl.TrainConfig(max_epochs=1, min_samples=50, hidden=(8,))), train_config=[3])
+
+
+def test_season_mode_reads_a_sequence_models_training_dates(small_cube: xr.Dataset) -> None:
+    """A sequence model records its dates per training cube (info["cubes"]), not in info["scene"]: every one was refused
+    ("found a training scene ending None"), and compare's own recorded train_period [None, None]."""
+    import dataclasses
+    import warnings
+
+    split = "2021-07-01"
+    cfg = CompareConfig(gap_days=40, n_gaps=2, max_pixels=30, methods=("sequence", "linear"), mode="season", split_date=split)
+    early = small_cube.sel(time=slice(None, "2021-06-30"))
+    model = fdl.train(early, config=fdl.TrainConfig(model="sequence", block_size=8, **_SEQ))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the std was fitted on the first half only: refitted, and said
+        res = compare(small_cube, config=cfg, model=model)
+    first, last = (str(t)[:10] for t in early["time"].values[[0, -1]])
+    assert res.info["train_period"] == [first, last] and pd.Timestamp(last) < pd.Timestamp(split)
+    assert {r["method"] for r in res.rows} == {"sequence", "linear"} and res.info["n_hidden_scored"] > 0
+    # trained on the whole year: refused, naming the training cubes' real end
+    whole = dataclasses.replace(model, info={**model.info, "cubes": [{**model.info["cubes"][0], "end": "2021-12-26"}]})
+    with pytest.raises(ConfigError, match="trained on dates before 2021-07-01, found training dates ending 2021-12-26"):
+        compare(small_cube, config=cfg, model=whole)
+    with pytest.raises(ConfigError, match="expected a model that records its training dates .* found none"):
+        compare(small_cube, config=cfg, model=dataclasses.replace(model, info={}))
+    # trained here: the dates it was trained on
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        own = compare(small_cube, config=cfg, train_config=fdl.TrainConfig(model="sequence", block_size=8, **_SEQ))
+    assert own.info["train_period"] == [first, last]
+
+
+def test_a_sequence_model_has_no_calibrated_row(small_cube: xr.Dataset) -> None:
+    """fusion_calibrated repeated the fusion row under a warning about options the caller never passed; now left out, said once."""
+    import warnings
+
+    model = fdl.train(small_cube, config=fdl.TrainConfig(model="sequence", block_size=8, **_SEQ))
+    cfg = CompareConfig(gap_days=40, n_gaps=2, max_pixels=30, methods=("fusion", "fusion_calibrated", "linear"))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        res = compare(small_cube, config=cfg, model=model)
+    messages = [str(w.message) for w in seen]
+    about = [m for m in messages if "fusion_calibrated" in m]
+    assert len(about) == 1 and about[0].startswith("compare: the 'fusion_calibrated' row is left out: a sequence model has no "
+                                                   "calibrated reconstruction: reconstruct(weights='auto') chooses the per-date"), messages
+    assert not [m for m in messages if "weights, calibration" in m], messages
+    assert [r["method"] for r in res.rows] == ["fusion", "linear"] and res.info["config"]["methods"] == ("fusion", "linear")
+    with pytest.raises(ConfigError, match="found only 'fusion_calibrated': a sequence model has no calibrated reconstruction"):
+        compare(small_cube, config=CompareConfig(gap_days=40, methods=("fusion_calibrated",)), model=model)
+    with warnings.catch_warnings(record=True) as seen:  # the default methods: the row was not asked for, nothing to warn of
+        warnings.simplefilter("always")
+        res = compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, max_pixels=30), model=model)
+    assert not [str(w.message) for w in seen if "fusion_calibrated" in str(w.message)]
+    assert "fusion_calibrated" not in [r["method"] for r in res.rows]

@@ -167,3 +167,77 @@ def test_a_site_without_clear_data_is_scored_nan_with_a_warning():
     with pytest.warns(UserWarning, match="site 'cloudy' has no clear NDVI observation"):
         row = score_sites(m, [cloudy], names=["cloudy"], max_pixels=10)
     assert row["pred_n"][0] == 0 and row["gap_n"][0] == 0 and np.isnan(row["gap_rmse_fusion"][0])
+
+
+# --- sequence models: score_sites scores what reconstruct gives the user ------------------------------------
+
+SEQ = TrainConfig(model="sequence", seq_channels=8, seq_dilations=(1, 2, 4), seq_window=16, seq_windows_per_epoch=128,
+                  max_epochs=1, block_size=8, num_threads=1, seed=0)
+
+
+def test_score_sites_scores_a_sequence_model_as_reconstruct_fills_a_site_sharing_a_training_cubes_dates():
+    """A site never seen, on the dates of a training cube: reconstruct measures the model's skill there (below 0: the clear
+    views interpolated); score_sites scored a copy without the training cubes, taken for the training cube itself (the model's
+    fill, gap_ratio 1.53 in the hunt instead of 1.0)."""
+    import warnings
+
+    import fusets_dl as fdl
+    from fusets_dl.training.sequence import train_sequence
+
+    a = _site(24, 20, "2021-01-01", "2021-12-31", 7, "A")
+    d = _site(16, 24, "2021-01-01", "2021-12-31", 11, "D")
+    e = _site(20, 20, "2021-01-01", "2021-12-31", 5, "E").assign_coords(time=a["time"].values)  # A's dates, another place
+    model = train_sequence([a, d], SEQ)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a cube the model was not trained on: said, and expected here
+        user = fdl.reconstruct(e, model)
+        row = score_sites(model, [e], names=["E"], max_pixels=None)
+    assert "S2 only" in user.attrs["calibration_source"]  # this model has no skill on E: the clear views alone fill
+    # the scored fusion row is that same fill: linear interpolation of the clear views left
+    assert row["gap_rmse_fusion"][0] == pytest.approx(row["gap_rmse_linear"][0], rel=1e-6)
+    assert row["gap_ratio"][0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_score_sites_scores_a_sequence_model_trained_without_an_angle_as_it_predicts():
+    """A model trained without incidence_angle ignores a site's angle (predict_ndvi, pred_*); its gap scores read it before."""
+    import warnings
+
+    from fusets_dl.training.sequence import train_sequence
+
+    model = train_sequence(_site(24, 20, "2021-01-01", "2021-12-31", 7, "A").drop_vars("incidence_angle"), SEQ)
+    site = _site(24, 24, "2020-03-01", "2021-02-28", 3, "B")
+    assert "incidence_angle" in site
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        table = score_sites(model, [site, site.drop_vars("incidence_angle")], names=["with_angle", "without_angle"], max_pixels=60)
+    for col in ("pred_rmse", "gap_rmse_s1", "gap_rmse_fusion", "gap_rmse_linear", "gap_within1_fusion"):
+        assert table[col][0] == pytest.approx(table[col][1], rel=1e-6, nan_ok=True), col
+    assert np.isfinite(table["gap_rmse_s1"][0])
+
+
+def test_calibrated_scores_of_a_sequence_model_are_nan_with_one_warning_that_says_why():
+    """reconstruct has no calibrated setting for a sequence model: the calibrated columns repeated the fusion row, under a
+    warning blaming options ("weights, calibration ... ignored") the caller never passed."""
+    import warnings
+
+    from fusets_dl.training.sequence import train_sequence
+
+    model = train_sequence(_site(24, 20, "2021-01-01", "2021-12-31", 7, "A"), SEQ)
+    sites = [_site(24, 24, "2020-03-01", "2021-02-28", 3, "B"), _site(16, 16, "2020-03-01", "2021-02-28", 4, "C")]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        table = score_sites(model, sites, max_pixels=60, calibrated=True, block_size=4)
+    messages = [str(w.message) for w in seen]
+    about = [m for m in messages if "calibrated=True" in m]
+    assert len(about) == 1, messages  # one warning, not one per site
+    assert "gap_rmse_calibrated and gap_ratio_calibrated are NaN for a sequence model" in about[0]
+    assert "a sequence model has no calibrated reconstruction" in about[0]
+    assert not [m for m in messages if "weights, calibration" in m or "ignored" in m], messages
+    assert table["gap_rmse_calibrated"].isna().all() and table["gap_ratio_calibrated"].isna().all()
+    assert np.isfinite(table["gap_rmse_fusion"]).all() and np.isfinite(table["gap_ratio"]).all()
+    # leave_one_site_out says it once too, not once per left-out site
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        loso = leave_one_site_out(sites, config=SEQ, max_pixels=30, calibrated=True, block_size=4)
+    assert len([w for w in seen if "calibrated=True" in str(w.message)]) == 1
+    assert loso["gap_rmse_calibrated"].isna().all() and np.isfinite(loso["gap_rmse_fusion"]).all()

@@ -69,3 +69,44 @@ def test_a_scene_of_fewer_than_3_pixels_is_not_told_to_lower_block_size():
     assert "lower TrainConfig.block_size" not in str(err.value)
     with pytest.raises(InsufficientDataError, match=r"on a 2 x 2 scene; lower TrainConfig.block_size"):
         split_blocks(2, 2, TrainConfig(block_size=4))
+
+
+def _untrained_sequence_model(**info):
+    """A sequence model that records its training cubes (no training: only its records matter here)."""
+    from fusets_dl.models.sequence import build_sequence_net
+    from fusets_dl.models.sequence_model import SequenceModel
+
+    arch = {"type": "tcn", "channels": 4, "dilations": [1], "kernel": 3}
+    stats = dict.fromkeys(("vv_mean", "vh_mean", "ratio_mean", "ndvi_mean"), 0.0) | dict.fromkeys(
+        ("vv_std", "vh_std", "ratio_std", "ndvi_std"), 1.0)
+    cube_a = {"ny": 24, "nx": 20, "nt": 60, "start": "2021-01-06", "end": "2021-12-26", "incidence_angle": False, "site": "A"}
+    split = {"block_size": 8, "grid": [3, 3], "test": [[0, 1]], "val": [[2, 2]]}
+    return SequenceModel(network=build_sequence_net(arch), stats=stats, architecture=arch, blocks={"cubes": [split], **split},
+                         info={"cubes": [cube_a], **info}, calibration={"std_scale": 1.2, "cubes": [["2021-01-06", "2021-12-26"]]})
+
+
+def test_with_split_keeps_what_decides_how_the_model_reconstructs():
+    """The copy that score_sites scores must reconstruct as the model does. Before, it lost ``info["cubes"]``: a site sharing the
+    training cube's dates was taken for that cube (std_fitted_on True: no skill check, no std refit), and a model trained without
+    an incidence angle read the site's (reads_angle None)."""
+    import xarray as xr
+
+    from fusets_dl.evaluation.splits import model_blocks, with_split
+
+    model = _untrained_sequence_model(package="fusets_dl")
+    other = {"block_size": 20, "grid": [1, 1], "test": [[0, 0]], "val": []}  # score_sites' split of a 20 x 20 site
+    copy = with_split(model, other)
+    assert copy.blocks == other and copy.network is model.network
+    assert copy.info["cubes"] == model.info["cubes"] and copy.info["package"] == "fusets_dl"
+    assert set(model.info) == {"cubes", "package"}  # the model itself is left as it was (the copy is marked)
+    site_e = (["2021-01-06", "2021-12-26"], (20, 20), "E")  # the training cube's dates, another place
+    assert model.std_fitted_on(*site_e) is False
+    assert copy.std_fitted_on(*site_e) is False  # True before
+    assert model.reads_angle() is False and copy.reads_angle() is False  # None before
+    # the given split is the cube's own, whatever the training scene's size: a 20 x 20 crop of a 24 x 20 training scene has
+    # the training split's grid (3 x 3 blocks of 8) yet other pixels under it, so the model's own split is refused there
+    crop = xr.Dataset(coords={"y": range(20), "x": range(20)})
+    drawn = {"block_size": 8, "grid": [3, 3], "test": [[1, 1]], "val": [[0, 0]]}
+    assert model_blocks(crop, model) == {}
+    assert model_blocks(crop, with_split(model, drawn)) == drawn
+    assert model_blocks(crop, with_split(model, {**other, "block_size": 4})) == {}  # a grid that does not fit is still refused

@@ -125,3 +125,18 @@ def test_a_cube_of_another_backscatter_coefficient_than_the_sequence_models_is_w
         warnings.simplefilter("error")
         predict_sequence(sigma0, m, device="cpu")  # the same coefficient
         predict_sequence(small_cube, m, device="cpu")  # unknown on the cube's side
+
+
+def test_the_prediction_records_its_mode_and_std_calibration(small_cube: xr.Dataset) -> None:
+    """``reconstruct(predicted=...)`` compares them with the model's: a recalibrated copy keeps the weights' SHA-256."""
+    import dataclasses
+
+    m = dataclasses.replace(tiny_model(), calibration={"std_scale": 1.3, "std_scale_s1_only": 1.7})
+    with raise_if_dask_computes():
+        lazy = predict_sequence(small_cube.chunk({"y": 12}), m, device="cpu")
+    for v in ("NDVI_pred", "NDVI_pred_std"):
+        assert lazy[v].attrs["std_scale"] == 1.3 and lazy[v].attrs["s1_only"] == 0 and lazy[v].attrs["model_sha256"] == m.sha256
+    s1 = predict_sequence(small_cube, m, s1_only=True, device="cpu")
+    assert s1["NDVI_pred"].attrs["std_scale"] == 1.7 and s1["NDVI_pred"].attrs["s1_only"] == 1
+    assert fdl.predict_ndvi(small_cube, m, device="cpu").attrs["std_scale"] == 1.3  # the DataArray keeps them
+    assert predict_sequence(small_cube, tiny_model(), device="cpu")["NDVI_pred"].attrs["std_scale"] == 1.0  # uncalibrated

@@ -306,3 +306,91 @@ def test_s1_only_reaches_the_sequence_model_through_reconstruct_and_the_accessor
         small_cube.fusion.reconstruct(per_date, s1_only=True)
     with pytest.raises(ConfigError, match=r"s1_only: expected True, False or None, found str 'yes'"):
         fdl.reconstruct(small_cube, per_date, s1_only="yes")
+
+
+def test_a_given_prediction_of_another_std_calibration_or_mode_is_refused(small_cube: xr.Dataset) -> None:
+    """Only the weights' SHA-256 was compared: a prediction made before ``calibrate_sequence`` (which keeps the weights) was
+    used with the old factor on its std (1.09x too wide in the hunt), and an S1-only prediction filled a default
+    reconstruction (fill off by up to 0.11)."""
+    import dataclasses
+
+    m = tiny_model()
+    recal = dataclasses.replace(m, calibration={"std_scale": 1.3, "std_scale_s1_only": 1.7})
+    assert recal.sha256 == m.sha256  # the same weights
+    before = predict_sequence(small_cube, m, device="cpu")
+    with pytest.raises(ConfigError, match=r"expected a prediction with this model's std calibration \(std_scale 1\.3\), found one made "
+                                          r"with std_scale 1 \(one of them was recalibrated"):
+        reconstruct_sequence(small_cube, recal, predicted=before)
+    with pytest.raises(ConfigError, match=r"std_scale 1\.3\), found one made with std_scale 1 "):
+        fdl.reconstruct(small_cube, recal, predicted=fdl.predict_ndvi(small_cube, m, device="cpu"))  # the DataArray too
+    s1 = predict_sequence(small_cube, recal, s1_only=True, device="cpu")
+    with pytest.raises(ConfigError, match=r"expected a prediction in the mode asked for \(s1_only=False\), found one made with "
+                                          r"s1_only=True.*pass s1_only=True"):
+        reconstruct_sequence(small_cube, recal, predicted=s1)
+    with pytest.raises(ConfigError, match=r"mode asked for \(s1_only=True\), found one made with s1_only=False"):
+        reconstruct_sequence(small_cube, recal, predicted=predict_sequence(small_cube, recal, device="cpu"), s1_only=True)
+    # the same mode and calibration: the same output as predicting at the call
+    given = reconstruct_sequence(small_cube, recal, predicted=s1, s1_only=True)
+    fresh = reconstruct_sequence(small_cube, recal, s1_only=True, device="cpu")
+    for v in ("NDVI", "NDVI_std"):
+        np.testing.assert_array_equal(given[v].values, fresh[v].values)
+    # a prediction without the attributes (made before they were recorded): checked by its model_sha256 alone, as before
+    old = before.copy()
+    for v in ("NDVI_pred", "NDVI_pred_std"):
+        old[v].attrs = {k: a for k, a in old[v].attrs.items() if k not in ("std_scale", "s1_only")}
+    kept = reconstruct_sequence(small_cube, recal, predicted=old)
+    np.testing.assert_array_equal(kept["NDVI_std"].values, reconstruct_sequence(small_cube, m, predicted=before)["NDVI_std"].values)
+
+
+def test_points_laid_out_as_a_column_get_the_std_refit_of_the_same_points_as_a_row(small_cube: xr.Dataset, monkeypatch) -> None:
+    """A column (y=N, x=1) was refitted on one pixel (a false "too few clear views" in the hunt, NDVI_std 0.58x the row's)."""
+    import dataclasses
+
+    from fusets_dl.reconstruction import sequence as seq_mod
+    from fusets_dl.reconstruction.transfer import TransferSkill
+
+    monkeypatch.setattr(seq_mod, "_s1_skill", lambda cube, model, **kw: TransferSkill(0.5, 24, "y 0:24, x 0:1"))
+    own = dataclasses.replace(tiny_model(), info={"cubes": [{"start": "2015-01-01", "end": "2015-12-31"}]})  # another period
+    col = small_cube.isel(x=[7])  # 24 points as (y=24, x=1)
+    row = col.rename(y="x_", x="y_").rename(x_="x", y_="y").transpose("time", "y", "x")  # the same points as (y=1, x=24)
+    with pytest.warns(UserWarning, match=r"refitted on held-out spells of this cube's clear views \(\d+ values of the window y 0:24, x 0:1"):
+        rc = reconstruct_sequence(col, own, device="cpu")
+    with pytest.warns(UserWarning, match=r"\(\d+ values of the window y 0:1, x 0:24"):
+        rr = reconstruct_sequence(row, own, device="cpu")
+    assert rc.attrs["std_refit_factor"] == rr.attrs["std_refit_factor"] and rc.attrs["std_refit_values"] == rr.attrs["std_refit_values"]
+    assert rc.attrs["std_refit_values"] > 100
+    np.testing.assert_array_equal(rc["NDVI_std"].values[:, :, 0], rr["NDVI_std"].values[:, 0, :])
+    # the window, alike in y and x: at most STD_REFIT_MAX_PIXELS central pixels
+    from fusets_dl.reconstruction.sequence import _refit_window
+
+    assert _refit_window(2000, 1) == (slice(488, 1512), slice(0, 1)) and _refit_window(1, 2000) == (slice(0, 1), slice(488, 1512))
+    assert _refit_window(40, 1) == (slice(0, 40), slice(0, 1))
+    assert _refit_window(144, 20) == (slice(46, 97), slice(0, 20))  # 51 x 20, as its transpose (32 x 20 before)
+    assert _refit_window(20, 144) == (slice(0, 20), slice(46, 97))
+    # ordinary cubes as before: 32 rows at most, centred in the skill window
+    assert _refit_window(24, 20) == (slice(0, 24), slice(0, 20)) and _refit_window(200, 200) == (slice(84, 116), slice(84, 116))
+    assert _refit_window(300, 40) == (slice(134, 166), slice(4, 36)) and _refit_window(9, 2001) == (slice(0, 9), slice(943, 1056))
+
+
+def test_the_std_refit_warning_says_what_differs_from_a_training_cube_of_the_same_dates(small_cube: xr.Dataset, monkeypatch) -> None:
+    """A y=1 crop of the training cube was told "fitted on A to B, not on this one (A to B)": the same span twice."""
+    import dataclasses
+
+    from fusets_dl.models.sequence_model import cube_span
+    from fusets_dl.reconstruction import sequence as seq_mod
+    from fusets_dl.reconstruction.transfer import TransferSkill
+
+    monkeypatch.setattr(seq_mod, "_s1_skill", lambda cube, model, **kw: TransferSkill(0.5, 480, "y 0:24, x 0:20"))
+    a, b = cube_span(small_cube)
+    own = dataclasses.replace(tiny_model(), info={"cubes": [{"start": a, "end": b, "ny": 24, "nx": 20, "site": "plot-7"}]})
+    with pytest.warns(UserWarning, match="std was fitted on") as rec:
+        reconstruct_sequence(small_cube.isel(y=[5]), own, device="cpu")
+    msg = str(rec[0].message)
+    assert (f"std was fitted on cubes of {a} to {b} of y=24, x=20 pixels, not on this one (the same dates, y=1, x=20 pixels: "
+            "another part or size of the scene)") in msg and f"not on this one ({a} to {b})" not in msg
+    with pytest.warns(UserWarning, match="std was fitted on") as rec:
+        reconstruct_sequence(small_cube.assign_attrs(site="plot-8"), own, device="cpu")
+    assert f"fitted on cubes of {a} to {b} at the site plot-7, not on this one (the same dates and size, at the site plot-8)" in str(rec[0].message)
+    later = small_cube.isel(time=slice(4, None))  # other dates: the spans, as before
+    with pytest.warns(UserWarning, match=rf"fitted on cubes of {a} to {b}, not on this one \({' to '.join(cube_span(later))}\)"):
+        reconstruct_sequence(later, own, device="cpu")
