@@ -565,19 +565,30 @@ def _training_period(model: Any) -> list[str | None]:
     return [min(starts, key=pd.Timestamp) if starts else None, max(ends, key=pd.Timestamp) if ends else None]
 
 
+#: Rows that do not apply to a sequence model, and why (left out of its comparison).
+_NOT_FOR_SEQUENCE: dict[str, str] = {
+    "fusion_calibrated": SEQUENCE_NOT_CALIBRATED,
+    "fusion_fixed": ("a sequence model has no fixed setting: it fills the gaps with its own mean and std (observations kept, "
+                     "no smoother unless smooth=True), so weights=None and lam change nothing and the row would repeat 'fusion'"),
+}
+
+
 def _sequence_methods(cfg: CompareConfig, model: Any) -> CompareConfig:
-    """A sequence model's comparison: ``fusion_calibrated`` left out (it has no calibrated setting), with a warning that says why
-    when the row was asked for (a log line with the default methods)."""
-    if getattr(model, "kind", None) != "sequence" or "fusion_calibrated" not in cfg.methods:
+    """A sequence model's comparison: the rows of :data:`_NOT_FOR_SEQUENCE` left out, with a warning that says why when they
+    were asked for (a log line with the default methods)."""
+    if getattr(model, "kind", None) != "sequence":
         return cfg
-    rest = tuple(m for m in cfg.methods if m != "fusion_calibrated")
+    dropped = [m for m in cfg.methods if m in _NOT_FOR_SEQUENCE]
+    if not dropped:
+        return cfg
+    rest = tuple(m for m in cfg.methods if m not in _NOT_FOR_SEQUENCE)
+    why = "; ".join(f"'{m}': {_NOT_FOR_SEQUENCE[m]}" for m in dropped)
     if not rest:
-        raise ConfigError(f"compare: methods: expected a method that scores a sequence model, found only 'fusion_calibrated': "
-                          f"{SEQUENCE_NOT_CALIBRATED}")
-    if tuple(cfg.methods) == tuple(METHODS):  # the default list: the row was not asked for, a log line says why
-        log.info("compare: the 'fusion_calibrated' row is left out: %s", SEQUENCE_NOT_CALIBRATED)
+        raise ConfigError(f"compare: methods: expected a method that scores a sequence model, found only {dropped}: {why}")
+    if tuple(cfg.methods) == tuple(METHODS):  # the default list: the rows were not asked for, a log line says why
+        log.info("compare: left out for a sequence model: %s", why)
     else:
-        warn_user(f"compare: the 'fusion_calibrated' row is left out: {SEQUENCE_NOT_CALIBRATED}")
+        warn_user(f"compare: left out for a sequence model: {why}")
     return replace(cfg, methods=rest)
 
 

@@ -503,14 +503,17 @@ def test_a_sequence_model_has_no_calibrated_row(small_cube: xr.Dataset) -> None:
         res = compare(small_cube, config=cfg, model=model)
     messages = [str(w.message) for w in seen]
     about = [m for m in messages if "fusion_calibrated" in m]
-    assert len(about) == 1 and about[0].startswith("compare: the 'fusion_calibrated' row is left out: a sequence model has no "
-                                                   "calibrated reconstruction: reconstruct(weights='auto') chooses the per-date"), messages
+    assert len(about) == 1 and about[0].startswith("compare: left out for a sequence model: 'fusion_calibrated': a sequence model "
+                                                   "has no calibrated reconstruction: reconstruct(weights='auto') chooses the per-date"), messages
     assert not [m for m in messages if "weights, calibration" in m], messages
     assert [r["method"] for r in res.rows] == ["fusion", "linear"] and res.info["config"]["methods"] == ("fusion", "linear")
-    with pytest.raises(ConfigError, match="found only 'fusion_calibrated': a sequence model has no calibrated reconstruction"):
+    with pytest.raises(ConfigError, match=r"found only \['fusion_calibrated'\]: 'fusion_calibrated': a sequence model has no calibrated"):
         compare(small_cube, config=CompareConfig(gap_days=40, methods=("fusion_calibrated",)), model=model)
     with warnings.catch_warnings(record=True) as seen:  # the default methods: the row was not asked for, nothing to warn of
         warnings.simplefilter("always")
         res = compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, max_pixels=30), model=model)
     assert not [str(w.message) for w in seen if "fusion_calibrated" in str(w.message)]
     assert "fusion_calibrated" not in [r["method"] for r in res.rows]
+    with pytest.warns(UserWarning, match=r"left out for a sequence model: 'fusion_fixed': a sequence model has no fixed setting"):
+        res = compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, max_pixels=30, methods=("fusion", "fusion_fixed")), model=model)
+    assert [r["method"] for r in res.rows] == ["fusion"]  # before: a second copy of the fusion row under the fixed label
