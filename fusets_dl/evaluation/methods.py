@@ -248,7 +248,11 @@ def _sequence_model(inputs: GapInputs) -> Any:
     if inputs.config.mode == "season":  # leave-season-out: it trains on the dates before split_date only, as the fusion model
         cube = cube.isel(time=season_split(cube["time"].values, inputs.config.split_date))
     # the caller's settings (epochs, seq_* options, device, threads), on the fusion model's blocks and seed; one network
-    config = replace(_train_config(inputs.train_config), model="sequence", ensemble=1, block_size=int(blocks["block_size"]), seed=seed)
+    from ..training.config import MLP_ONLY_FIELDS, TrainConfig
+
+    base = TrainConfig()  # the per-date options of a config shared by both rows are the fusion row's, not the sequence model's
+    config = replace(_train_config(inputs.train_config), model="sequence", ensemble=1, block_size=int(blocks["block_size"]), seed=seed,
+                     **{f: getattr(base, f) for f in MLP_ONLY_FIELDS})
     return train_sequence(cube, config, split=split)
 
 

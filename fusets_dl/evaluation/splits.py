@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -9,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..cf import cube_site
 from ..errors import ConfigError, InsufficientDataError
 from ..validate import found_value, is_whole
 
 if TYPE_CHECKING:
     from ..training.config import TrainConfig
 
-__all__ = ["SPLIT_FOR_CUBE", "SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "model_blocks", "season_split", "split_blocks", "with_split"]
+__all__ = ["SPLIT_FOR_CUBE", "SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "grid_fingerprint", "model_blocks", "season_split", "split_blocks", "with_split"]
 
 #: ``info`` key of a :func:`with_split` copy: its ``blocks`` were drawn for the cube it is used on, not for the training scene.
 SPLIT_FOR_CUBE = "split_for_cube"
@@ -263,7 +265,10 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
     """The model's block split that belongs to ``cube``; empty when the model was not trained on it.
 
     A model trained on several sites keeps one split per site
-    (``blocks["sites"]``): the cube's ``attrs["site"]`` picks it. A split whose
+    (``blocks["sites"]``): the cube's ``attrs["site"]`` picks it; a sequence
+    model one per training cube (``blocks["cubes"]``): the cube's
+    :func:`grid_fingerprint` picks it (its dates, size and site for a model
+    saved without fingerprints). A split whose
     grid does not cover the cube's size belongs to another cube (a model
     trained elsewhere, e.g. the pre-trained one): every pixel is then fair
     game, since the model saw none of them. The split of a
@@ -285,14 +290,20 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
     """
     blocks = dict(getattr(model, "blocks", None) or {})
     sites = blocks.pop("sites", None)
+    per_cube = blocks.pop("cubes", None)
     if sites:
         site = cube.attrs.get("site")
         blocks = dict(sites[site]) if site in sites else blocks
+    elif isinstance(per_cube, list) and len(per_cube) > 1:  # a sequence model of several cubes: this cube's own split
+        k = _training_cube(cube, getattr(model, "info", None) or {})
+        if k is not None and k < len(per_cube) and isinstance(per_cube[k], Mapping):
+            blocks = dict(per_cube[k])
     if "block_size" not in blocks or "grid" not in blocks:
         return {}
     size = int(blocks["block_size"])
     fits = [-(-int(cube.sizes[d]) // size) for d in ("y", "x")] == [int(g) for g in blocks["grid"]]
-    trained = _trained_size(model, cube.attrs.get("site") if sites else None)
+    k = _training_cube(cube, getattr(model, "info", None) or {}) if isinstance(per_cube, list) and len(per_cube) > 1 else None
+    trained = _trained_size(model, cube.attrs.get("site") if sites else None, k)
     if fits and trained is not None and trained != (int(cube.sizes["y"]), int(cube.sizes["x"])):
         # a crop of the training scene (or another scene) whose grid of blocks happens to match: the block
         # indices would land on other pixels, training pixels among them
@@ -305,7 +316,60 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
     return blocks
 
 
-def _trained_size(model: Any, site: Any) -> tuple[int, int] | None:
+def grid_fingerprint(cube: Any) -> str:
+    """A short digest of a cube's dates and ``y``/``x`` coordinates (a sequence model records it per training cube).
+
+    It tells apart training cubes of the same dates and size (adjacent
+    tiles of one region, point tables of one size) that names alone cannot.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A fusion cube.
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits.
+    """
+    digest = hashlib.sha256()
+    for name in ("time", "y", "x"):
+        if name in cube.coords:
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(np.asarray(cube[name].values)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _training_cube(cube: Any, info: Mapping[str, Any]) -> int | None:
+    """Position of ``cube`` among a sequence model's training cubes (``info["cubes"]``), or None.
+
+    By its :func:`grid_fingerprint` where the model records them; for a model
+    saved without them, by its dates, size and site when exactly one
+    training cube has them. A with_split copy's split belongs to the cube at
+    hand: None.
+    """
+    records = info.get("cubes")
+    if info.get(SPLIT_FOR_CUBE) or not isinstance(records, list):
+        return None
+    records = [r if isinstance(r, Mapping) else {} for r in records]
+    if any("grid" in r for r in records):
+        fp = grid_fingerprint(cube)
+        hits = [k for k, r in enumerate(records) if r.get("grid") == fp]
+        return hits[0] if hits else None
+    t = cube["time"].values
+    span = [str(t[0])[:10], str(t[-1])[:10]] if t.size else [None, None]
+    site = cube_site(cube.attrs)
+    hits = [k for k, r in enumerate(records)
+            if [r.get("start"), r.get("end")] == span and r.get("ny") == int(cube.sizes["y"]) and r.get("nx") == int(cube.sizes["x"])
+            and not (site and r.get("site") and r["site"] != site)]
+    if len(hits) > 1:
+        logging.getLogger("fusets_dl").warning(
+            "the model's training cubes %s share this cube's dates, size and site: which block split is its own cannot be told "
+            "(models saved before 2026-11-28 record no grid fingerprint); the first cube's split is used", hits)
+    return hits[0] if len(hits) == 1 else None
+
+
+def _trained_size(model: Any, site: Any, site_cube: int | None = None) -> tuple[int, int] | None:
     """``(ny, nx)`` of the scene the model's split was drawn on, where its ``info`` records it; else None."""
     info = getattr(model, "info", None) or {}
     if info.get(SPLIT_FOR_CUBE):  # a with_split copy: its split was drawn for the cube at hand, whatever the training scene's size
@@ -317,6 +381,8 @@ def _trained_size(model: Any, site: Any) -> tuple[int, int] | None:
         scene = info["scene"]
     elif isinstance(info.get("cubes"), list) and len(info["cubes"]) == 1 and isinstance(info["cubes"][0], dict):
         scene = info["cubes"][0]  # a sequence model of one cube
+    elif isinstance(info.get("cubes"), list) and site_cube is not None and isinstance(info["cubes"][site_cube], Mapping):
+        scene = info["cubes"][site_cube]  # a sequence model of several cubes: this one's
     if not scene or "ny" not in scene or "nx" not in scene:
         return None
     return int(scene["ny"]), int(scene["nx"])

@@ -49,18 +49,20 @@ def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
     and split the dates differently, when most groups hold a single
     date (times that are not acquisition times), or when dates without a
     time of day leave groups whose acquisitions are closer than one orbit's
-    revisit (no orbit numbers, or only a pass direction), a warning says so: the
+    revisit (no orbit numbers, or only a pass direction; not for the
+    composites of ``align(freq=...)``, whose ``time_bnds`` mark periods), a warning says so: the
     per-orbit lags, rolling means and anomaly are then not what they seem
     (``FeatureSpec(lag_mode="any")`` ignores the groups).
     """
     groups = _time_of_day_groups(cube, gap_minutes)
     t = cube["time"].to_index()
     midnight = bool(t.size) and bool(np.all((t.hour == 0) & (t.minute == 0) & (t.second == 0)))
+    composite = "time_bnds" in cube.variables or bool(cube["time"].attrs.get("bounds"))  # align(freq=...): periods, not passes
     numbers, directions = _orbit_numbers(cube, read_chunked=midnight, warn=midnight)  # a chunked coordinate: read only where it decides
     if numbers is not None:
         by_number = np.unique(numbers, return_inverse=True)[1].astype(np.int64)
         if midnight:
-            if directions:
+            if directions and not composite:
                 _warn_if_orbits_mixed(t, by_number, "only a pass direction (ASCENDING / DESCENDING), not relative orbit numbers")
             return by_number
         # pass directions are coarser than relative orbits: the time of day need only split them further
@@ -69,7 +71,7 @@ def orbit_groups(cube: xr.Dataset, *, gap_minutes: float = 3.0) -> np.ndarray:
             logger.warning("orbit groups: the time of day gives %d groups, the relative orbit %s %s give %d; "
                            "the time of day is used", len(np.unique(groups)), "directions" if directions else "numbers",
                            sorted(set(numbers.tolist()))[:6], len(np.unique(by_number)))
-    elif midnight:
+    elif midnight and not composite:
         _warn_if_orbits_mixed(t, groups, "no relative orbit numbers")
     n_groups = len(np.unique(groups))
     if t.size >= 6 and n_groups > t.size / 2:

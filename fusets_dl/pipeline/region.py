@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import hashlib
 import json
 import shutil
 import time
@@ -308,6 +309,9 @@ def _open_region(rc: RegionConfig, keep_cloudy: bool = False) -> tuple[xr.Datase
     # a model reading the cloudy NDVI needs it kept (without it, it predicted from its baseline: up to 0.08 off, silently)
     cube = align(s1, s2, tolerance=rc.tolerance, outlier_filter=rc.outlier_filter, keep_cloudy=keep_cloudy)
     cube = cube.chunk({"time": -1, "y": rc.chunk, "x": rc.chunk})
+    # the region names the site: a model trained here records it, and one loaded for another region of the same
+    # dates is then known as foreign (transfer-skill check, calibration on the cube, the sequence model's std refit)
+    cube.attrs["site"] = rc.name
     return cube, summarise(cube)
 
 
@@ -424,6 +428,11 @@ def _template(cube: xr.Dataset, model: Any, rc: RegionConfig, segmenter: Any = N
         parts.append(classes.to_dataset())
     ph = phenology(ndvi, **{"max_seasons": 3, **pheno_kw})
     out = xr.merge([*parts, ph], compat="override", combine_attrs="drop_conflicts")
+    # the reconstruction's own description wins (drop_conflicts lost its smoothing and title to phenology's);
+    # phenology's differing ones are kept under a prefix
+    out.attrs.update({f"phenology_{k}": v for k, v in ph.attrs.items() if k in rec.attrs and ph.attrs[k] != rec.attrs[k]})
+    out.attrs.update(rec.attrs)
+    out.attrs["model_calibration_sha256"] = _calibration_digest(model)
     chunks = {"time": -1, "season": -1, "y": rc.tile_size, "x": rc.tile_size}
     return out.chunk({k: v for k, v in chunks.items() if k in out.dims})
 
@@ -474,6 +483,24 @@ def _broken_store_of_ours(store: Path) -> bool:
     return all(e.is_dir() and not e.is_symlink() and ((e / "zarr.json").exists() or (e / "c").is_dir() or (e / ".zarray").exists()) for e in entries)
 
 
+def _calibration_digest(model: Any) -> str:
+    """A digest of what of a model decides its reconstruction beside its weights: a sequence model's std calibration, a
+    per-date model's stored reconstruction setting (``model.sha256`` covers only the weights).
+
+    Parameters
+    ----------
+    model : FusionModel or SequenceModel
+        The region's model.
+
+    Returns
+    -------
+    str
+        SHA-256 hexadecimal digest of that state as sorted JSON.
+    """
+    state = getattr(model, "calibration", None) if getattr(model, "kind", None) == "sequence" else (getattr(model, "info", None) or {}).get("reconstruction")
+    return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _layout_problem(store: Path, model: Any, out: xr.Dataset) -> str | None:
     """Why the store's layout must be written (again), or None when it is intact and made by ``model``."""
     if not store.exists():
@@ -489,6 +516,10 @@ def _layout_problem(store: Path, model: Any, out: xr.Dataset) -> str | None:
         return coords
     if attrs.get("model_sha256") != model.sha256:
         return f"it was written by another model (sha256 {str(attrs.get('model_sha256'))[:16]}..., now {model.sha256[:16]}...)"
+    found = attrs.get("model_calibration_sha256")  # absent from stores of before 2026-11-28
+    if found is not None and found != _calibration_digest(model):
+        return ("it was written with another calibration of this model (the same weights, recalibrated since, e.g. by "
+                "calibrate_sequence): resumed tiles would carry another NDVI_std")
     return _shape_problem(store, out) or _fill_problem(store, out)
 
 

@@ -29,6 +29,8 @@ _REFL_MEDIAN_MAX = 1.5
 _REFL_MEDIAN_MIN = 1e-3
 # Share of NDVI values outside [-1, 1] that is an encoding problem, not noise.
 _NDVI_OUTSIDE_MAX = 0.5
+# Fewer other values than this beside the nodata of a sample or chunk say nothing of a scale (a -9999 border chunk).
+_NDVI_JUDGED_MIN = 4
 #: Backscatter in dB outside these bounds is not backscatter: 1e-10 .. 1e6 in linear power (water and radar
 #: shadow reach about -40 dB, a corner reflector +30). Values beyond are an unapplied scale (dB x 100, x 10000)
 #: or a nodata value nobody declared (-9999, netCDF's default fill 9.97e36).
@@ -154,11 +156,11 @@ def check_ndvi_range(values: np.ndarray, what: str) -> None:
     NDVI x 10000 (GEE and openEO integer exports) or in percent lies outside
     [-1, 1] almost everywhere, so it is refused when more than half of the
     finite values (of the sample in memory, of each chunk on Dask) lie
-    outside and are not one or two nodata values: the verdict does not
-    depend on the chunking. Fewer, or one or two nodata values however many
-    (an integer export's -9999, -32768, 65535, or beyond any scaled NDVI,
-    such as netCDF's 9.97e36, filling a border chunk), are left to the
-    caller to mask with a warning. Before, more than 1 % was
+    outside, nodata values left out (an integer export's -9999, -32768,
+    65535, or values beyond any scaled NDVI, such as netCDF's 9.97e36): the
+    verdict does not depend on the chunking. Fewer, nodata however many (a
+    border chunk filled with -9999), and samples or chunks with fewer than
+    4 other values are left to the caller to mask with a warning. Before, more than 1 % was
     refused: a chunk holding a nodata border failed on Dask where the same
     cube in memory was masked.
 
@@ -178,12 +180,12 @@ def check_ndvi_range(values: np.ndarray, what: str) -> None:
     v = _finite(values)
     if v.size == 0:
         return
-    beyond = np.abs(v) > 1.0
-    outside = float(np.mean(beyond))
-    odd = np.unique(v[beyond])
-    if outside <= _NDVI_OUTSIDE_MAX or (odd.size <= 2 and bool(np.all(np.isin(odd, _INT_FILLS) | (np.abs(odd) > 10000)))):
+    fills = np.isin(v, _INT_FILLS) | (np.abs(v) > 10000)  # nodata: an integer export's, or beyond any scaled NDVI (9.97e36)
+    rest = v[~fills]
+    # judged on the other values: a -9999 border filling a chunk leaves a few (or none) of them, not a scale
+    outside = float(np.mean(np.abs(rest) > 1.0)) if rest.size else 0.0
+    if rest.size < _NDVI_JUDGED_MIN or outside <= _NDVI_OUTSIDE_MAX:
         return
-    fills = np.isin(v, _INT_FILLS)  # an integer export's nodata says nothing of the scale of its values
     peak = float(np.percentile(np.abs(v[~fills]), 99)) if (~fills).any() else np.nan
     cause = (
         "NDVI x 10000 (integer exports), an unapplied scale factor: divide by 10000 or declare scale_factor=1e-4"
@@ -192,7 +194,8 @@ def check_ndvi_range(values: np.ndarray, what: str) -> None:
     if fills.any():
         cause += f", with the nodata value {v[fills][0]:g} undeclared (declare it as _FillValue or mask it)"
     raise EncodingError(
-        f"{what}: expected NDVI in [-1, 1], found {outside:.0%} of sampled values outside it "
+        f"{what}: expected NDVI in [-1, 1], found {outside:.0%} of sampled values outside it"
+        f"{' (nodata values left out)' if fills.any() else ''} "
         f"(range {v.min():.4g}..{v.max():.4g}); looks like {cause}"
     )
 

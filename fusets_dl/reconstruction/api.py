@@ -741,6 +741,10 @@ def reconstruct(
         ignored = [k for k, v in (("weights", None if isinstance(weights, str) and weights == "model" else weights),
                                   ("calibration", calibration), ("pred_gap_days", pred_gap_days), ("debias_days", debias_days))
                    if v is not None]
+        if weights is None:  # the per-date model's fixed setting
+            ignored.append("weights=None")
+        if lam_given and not smooth:  # lambda is the Whittaker pass's, which a sequence model runs only with smooth=True
+            ignored.append("lam (without smooth=True)")
         if ignored:
             warn_user(f"reconstruct: {', '.join(ignored)} set the per-date model's smoother; a sequence model fills with its own "
                       "mean and std (and its std's refit on a cube it was not trained on): ignored")

@@ -278,6 +278,7 @@ def reconstruct_sequence(
         "Conventions": CONVENTIONS, "title": "fusets_dl reconstructed NDVI (sequence model)", "model_sha256": model.sha256,
         "model_kind": "sequence", "smoothing": f"weighted Whittaker, lambda {lam} (1-day grid)" if smooth else "none",
         "obs_std": obs_std, "freq": freq or "cube dates",
+        "s1_only": int(s1_only),  # the mode filled from: 1, the S1-only mode (NDVI differs by up to 0.1 from the other)
     }
     if refit is not None:
         out.attrs.update({"std_refit_factor": float(refit["ratio"]), "std_refit_window": refit["window"], "std_refit_values": int(refit["values"])})
@@ -374,6 +375,8 @@ def _refit_std(cube: xr.Dataset, model: Any, s1_only: bool, **predict_kwargs: An
             hidden = hide_gaps(obs, days, iy, ix, gap_days=60.0, n_gaps=3, seed=_REFIT_SEED) & np.isfinite(obs)
         except ConfigError:  # a series too short for the spells
             return None
+        # a series whose every clear view is hidden is predicted in the S1-only mode (its own factor): not gap filling
+        hidden &= (np.isfinite(obs) & ~hidden).any(axis=0, keepdims=True)
         tyx = sub["NDVI"].transpose("time", "y", "x")
         sub = sub.assign(NDVI=tyx.copy(data=np.where(hidden, np.nan, obs).reshape(tyx.shape).astype(tyx.dtype)))
     p = predict_sequence(sub, model, s1_only=s1_only, **predict_kwargs)

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..models.registry import NETWORKS
 from ..validate import found_value, is_whole
 
-__all__ = ["MAX_SEED", "TrainConfig", "batch_schedule"]
+__all__ = ["MAX_SEED", "MLP_ONLY_FIELDS", "TrainConfig", "batch_schedule", "mlp_only_changes"]
 
 #: Input channels a sequence model can read (``seq_inputs``; the same names as
 #: :data:`fusets_dl.models.sequence.ALL_CHANNELS`, kept here so the config does not import torch).
@@ -409,6 +409,30 @@ def _field_problems(c: TrainConfig) -> list[str]:
             what = "a tuple of positive whole numbers" if may_be_empty else "a non-empty tuple of positive whole numbers"
             out.append(f"{name}: expected {what}, found {found_value(value)}")
     return out
+
+
+#: Options of the per-date MLP's training that the whole-series model does not read.
+MLP_ONLY_FIELDS: tuple[str, ...] = (
+    "hidden", "dropout", "batch_norm", "batch_size", "max_batch_size", "max_sample_passes", "loss", "max_samples",
+    "calibrate_reconstruction", "fusion", "encoder", "head", "modality_dropout", "context_gap_days",
+)
+
+
+def mlp_only_changes(config: TrainConfig) -> dict[str, Any]:
+    """The per-date-only options of ``config`` set away from their defaults (what ``model="sequence"`` ignores).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Any configuration.
+
+    Returns
+    -------
+    dict
+        Field name -> the value set, for each of :data:`MLP_ONLY_FIELDS` that differs from the default.
+    """
+    base = TrainConfig()
+    return {f: getattr(config, f) for f in MLP_ONLY_FIELDS if getattr(config, f) != getattr(base, f)}
 
 
 def _sequence_problems(c: TrainConfig) -> list[str]:

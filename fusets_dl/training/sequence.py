@@ -32,10 +32,17 @@ import xarray as xr
 
 from .._logging import logger
 from .._version import __version__
+from .._warn import warn_user
 from ..cf import cube_site
 from ..errors import InsufficientDataError, ModelError
 from ..evaluation.metrics import regression_metrics
-from ..evaluation.splits import block_mask, check_split, split_blocks
+from ..evaluation.splits import (
+    block_mask,
+    check_split,
+    grid_fingerprint,
+    model_blocks,
+    split_blocks,
+)
 from ..inference.sequence import series_time_inputs
 from ..models.fusion_model import FusionModel
 from ..models.sequence import (
@@ -53,7 +60,7 @@ from ..runtime import resolve_device
 from ..validate import check_cube
 from ._checks import check_distinct_scenes, check_site_cube, site_names, site_splits
 from ._checks import cube_list as cube_list_of
-from .config import TrainConfig
+from .config import TrainConfig, mlp_only_changes
 
 __all__ = ["calibrate_sequence", "train_sequence"]
 
@@ -309,8 +316,13 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
 
 
 def _hidden_spells(days: np.ndarray, ndvi: np.ndarray, rng: np.random.Generator, n_spells: int = 3, spell_days: float = _HELD_OUT_SPELL_DAYS) -> np.ndarray:
-    """(P, T) mask of clear values inside ``n_spells`` random spells per series, one in each equal part of the period."""
+    """(P, T) mask of clear values inside ``n_spells`` random spells per series, one in each equal part of the period.
+
+    Fewer spells on a series shorter than ``2 * spell_days`` per spell (at least one): a 144-day season keeps
+    one spell, so views outside it are left (three would hide them all).
+    """
     hidden = np.zeros(ndvi.shape, dtype=bool)
+    n_spells = max(1, min(n_spells, int((days[-1] - days[0]) // (2 * spell_days)))) if days.size else 1
     edges = np.linspace(days[0], days[-1], n_spells + 1)
     for a, b in itertools.pairwise(edges):
         st = rng.uniform(a, max(a, b - spell_days), ndvi.shape[0])
@@ -387,20 +399,19 @@ def _calibrate(model: SequenceModel, cubes: list[_Cube], config: TrainConfig, me
 def _metrics(model: SequenceModel, cubes: list[_Cube], config: TrainConfig) -> dict[str, Any]:
     """Test-block metrics: hidden 60-day spells (3 per series) with S1+NDVI, and S1-only; std coverage and NLL."""
     t = _held_out(model, cubes, 2, np.random.default_rng(config.seed + 11))
-    if not t["y"].size:
-        return {}
-    cov = _coverage(t["y"], t["mean"], t["std"])
-    scale = model.std_scale()
-    raw = _coverage(t["y"], t["mean"], t["std"] / scale)
-    gaps = regression_metrics(t["y"], t["mean"])
-    return {
-        "test": dict(gaps),  # the key every model has (README, pipeline records): here the gap filling of test_gaps
-        "test_gaps": gaps,
-        "test_s1_only": regression_metrics(t["s1_y"], t["s1_mean"]),
-        **cov,
-        "uncalibrated": raw,
-        "test_s1_only_coverage": _coverage(t["s1_y"], t["s1_mean"], t["s1_std"]),
-    }
+    out: dict[str, Any] = {}
+    if t["y"].size:  # none where every spell hid every view of its series (series of less than about 60 days)
+        gaps = regression_metrics(t["y"], t["mean"])
+        out = {
+            "test": dict(gaps),  # the key every model has (README, pipeline records): here the gap filling of test_gaps
+            "test_gaps": gaps,
+            **_coverage(t["y"], t["mean"], t["std"]),
+            "uncalibrated": _coverage(t["y"], t["mean"], t["std"] / model.std_scale()),
+        }
+    if t["s1_y"].size:
+        out["test_s1_only"] = regression_metrics(t["s1_y"], t["s1_mean"])
+        out["test_s1_only_coverage"] = _coverage(t["s1_y"], t["s1_mean"], t["s1_std"])
+    return out
 
 
 def _init_architecture(init: SequenceModel, config: TrainConfig) -> dict[str, Any]:
@@ -496,8 +507,12 @@ def train_sequence(
     cube_list = cube_list_of(cubes, "train_sequence")
     if not cube_list:
         raise InsufficientDataError("train_sequence: expected at least one cube, found none")
+    ignored = mlp_only_changes(config)
+    if ignored:  # set for the per-date MLP (a shared YAML, model switched to "sequence"): said, not silently recorded as used
+        warn_user(f"train_sequence: {', '.join(f'{k}={v!r}' for k, v in ignored.items())} set the per-date MLP's training and are "
+                  "ignored by the whole-series model (it reads the seq_* options, learning_rate, weight_decay, max_epochs, patience, "
+                  "block_size, seed, device and num_threads)")
     names = site_names(cube_list)
-    splits = site_splits(cube_list, names, split, config, "train_sequence")  # cube k: seed + k, as the per-date model
     arch = _init_architecture(init, config) if init is not None else None
     t_start = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -507,6 +522,7 @@ def train_sequence(
     for k, (name, cube) in enumerate(zip(names, cube_list, strict=True)):
         check_site_cube(cube, name, k, len(cube_list), "train_sequence")
     check_distinct_scenes(cube_list, names, "train_sequence")
+    splits = site_splits(cube_list, names, split, config, "train_sequence")  # cube k: seed + k, as the per-date model
     cube_list = [check_cube_values(c, "train_sequence") for c in cube_list]
     series, parts, blocks = [], [], []
     for cube, sp in zip(cube_list, splits, strict=True):
@@ -544,7 +560,8 @@ def train_sequence(
             "train_windows_per_second": rate, "init": None if init is None else init.sha256,
             "cubes": [{"ny": c.sizes["y"], "nx": c.sizes["x"], "nt": c.sizes["time"], "start": str(c.time.values[0])[:10],
                        "end": str(c.time.values[-1])[:10], "incidence_angle": _ANGLE in c.data_vars or _ANGLE in c.coords,
-                       "site": cube_site(c.attrs), "backscatter": backscatter_coefficient(c)}
+                       "site": cube_site(c.attrs), "backscatter": backscatter_coefficient(c),
+                       "grid": grid_fingerprint(c)}
                       for c in cube_list],
         },
     )
@@ -615,8 +632,10 @@ def calibrate_sequence(
         check_cube(cube, need_target=True)
         if sp is not None:
             sp = check_split(sp, cube.sizes["y"], cube.sizes["x"], where="calibrate_sequence: split")
-        else:  # the split training draws for cube k
-            sp = split_blocks(cube.sizes["y"], cube.sizes["x"], dataclasses.replace(config, seed=config.seed + k, ensemble=1))
+        else:  # a training cube: the split it was trained and validated with; another cube: one drawn as training draws cube k
+            own = model_blocks(cube, model)
+            sp = ({key: own[key] for key in ("block_size", "grid", "val", "test")} if own else
+                  split_blocks(cube.sizes["y"], cube.sizes["x"], dataclasses.replace(config, seed=config.seed + k, ensemble=1)))
         cube = check_cube_values(cube, "calibrate_sequence")
         part, _ = _parts(cube, sp)
         s = _series(cube)

@@ -110,3 +110,34 @@ def test_with_split_keeps_what_decides_how_the_model_reconstructs():
     assert model_blocks(crop, model) == {}
     assert model_blocks(crop, with_split(model, drawn)) == drawn
     assert model_blocks(crop, with_split(model, {**other, "block_size": 4})) == {}  # a grid that does not fit is still refused
+
+
+def test_a_sequence_model_of_several_cubes_gives_each_cube_its_own_split(small_cube, monkeypatch):
+    """Each cube now draws its split from seed + k, but model_blocks (compare, calibrate) read only the first cube's:
+    compare on cube b scored 96 of 96 'held-out' pixels that were training pixels of b, and calibrate_sequence(m, b)
+    calibrated on b's training blocks. The model records a grid fingerprint per cube, and each cube gets its own."""
+    import numpy as np
+
+    import fusets_dl as fdl
+    from fusets_dl.evaluation.splits import grid_fingerprint, model_blocks
+    from fusets_dl.training import sequence as seqmod
+    from tests.training.test_sequence import FAST
+
+    a = small_cube.assign_attrs(site="a")
+    b = small_cube.assign_coords(x=small_cube["x"] + 1e4).assign_attrs(site="b")
+    m = seqmod.train_sequence([a, b], fdl.TrainConfig(**{**FAST, "max_epochs": 1}))
+    assert [c["grid"] for c in m.info["cubes"]] == [grid_fingerprint(a), grid_fingerprint(b)]
+    for k, cube in enumerate((a, b)):
+        own = m.blocks["cubes"][k]
+        assert {p: model_blocks(cube, m)[p] for p in ("val", "test")} == {p: own[p] for p in ("val", "test")}
+    ny, nx = b.sizes["y"], b.sizes["x"]
+    train_b = ~block_mask(ny, nx, m.blocks["cubes"][1], "val") & ~block_mask(ny, nx, m.blocks["cubes"][1], "test")
+    assert not (block_mask(ny, nx, model_blocks(b, m), "test") & train_b).any()  # no training pixel of b is scored
+    seen = []
+    real_parts = seqmod._parts
+    monkeypatch.setattr(seqmod, "_parts", lambda cube, blocks: (seen.append(blocks), real_parts(cube, blocks))[1])
+    seqmod.calibrate_sequence(m, b)
+    assert not (block_mask(ny, nx, seen[-1], "val") & train_b).any()  # calibrated on b's own validation blocks
+    other = small_cube.assign_coords(x=small_cube["x"] + 5e4)  # a cube it never saw, of the same size: the model-level split
+    assert {p: model_blocks(other, m)[p] for p in ("val", "test")} == {p: m.blocks["cubes"][0][p] for p in ("val", "test")}
+    assert np.isfinite(m.calibration["std_scale"])

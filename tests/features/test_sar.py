@@ -95,6 +95,10 @@ def test_dates_without_time_of_day_that_mix_relative_orbits_are_warned(caplog):
         assert list(orbit_groups(numbered)) == [0, 1] * 8  # relative orbit numbers: each group 6 days apart, no warning
         for freq in ("MS", "10D", "6D"):  # composites, and one orbit, are not warned
             orbit_groups(make_cube(np.full(12, -10.0, np.float32), times=pd.date_range("2021-01-01", periods=12, freq=freq)))
+        composite = make_cube(flat, times=days)  # align(freq="2D") periods: bounds mark them, the passes are averaged
+        composite = composite.assign(time_bnds=(("time", "bnds"), np.stack([days.values, (days + pd.Timedelta("2D")).values], axis=1)))
+        composite["time"].attrs["bounds"] = "time_bnds"
+        orbit_groups(composite)
     times = days + pd.to_timedelta(np.where(np.arange(days.size) % 2 == 0, 17 * 60 + 32, 17 * 60 + 40), unit="min")
     timed = make_cube(flat, times=times, orbit=np.array(["ASCENDING"] * days.size, dtype=object))
     with caplog.at_level(logging.WARNING, logger="fusets_dl"):

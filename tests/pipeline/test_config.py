@@ -114,6 +114,9 @@ def test_harmonize_key_defaults_to_auto_and_reaches_open_s2(tmp_path, monkeypatc
     cube, _ = _open_region(loaded.regions[1])
     assert seen["harmonize"] is False
     assert cube.sizes["time"] > 0
+    # the region names the site: a model trained on region a, loaded for region b of the same dates, was taken for
+    # b's own (no transfer-skill check, no calibration on b's views, the sequence model's std not refitted)
+    assert cube.attrs["site"] == loaded.regions[1].name
 
 
 def test_every_problem_is_reported_at_once(tmp_path):

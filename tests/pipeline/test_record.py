@@ -306,3 +306,27 @@ def test_a_layout_with_the_older_fill_values_is_written_again_on_resume(referenc
     assert "its array 'n_seasons' reads 0 where a tile is not written yet, this run's layout -1" in caplog.text
     assert json.loads((store / "n_seasons" / "zarr.json").read_text())["fill_value"] == -1
     np.testing.assert_array_equal(xr.open_zarr(store)["n_seasons"].values, before)
+
+
+def test_a_model_recalibrated_between_a_run_and_its_resume_lays_the_store_out_again(reference, tmp_path, caplog):
+    """The region's model re-saved with another calibration (the same weights: calibrate_sequence keeps them) between an
+    interrupted run and its resume: the old tiles were kept and the rest written with the new std (a 17 % jump in
+    NDVI_std at the tile boundary), the region reported done. The store records the calibration's digest now."""
+    root = _copy(reference, tmp_path)
+    store, progress = root / "a.zarr", root / "a.zarr.progress"
+    attrs = json.loads((store / "zarr.json").read_text())["attributes"]
+    assert len(attrs["model_calibration_sha256"]) == 64
+    assert attrs["smoothing"].startswith("weighted Whittaker")  # the reconstruction's, no longer lost to phenology's
+    model_path = root / "a.model"
+    model = fdl.load_model(model_path)
+    rec = dict(model.info.get("reconstruction") or {})
+    rec["settings"] = {**dict(rec.get("settings") or {}), "w_pred": 7.0}  # another stored setting, the same weights
+    model.info["reconstruction"] = rec
+    model.save(model_path)
+    (progress / "ALL_DONE").unlink()  # interrupted after its second tile
+    for marker in sorted(progress.glob("tile-*"))[2:]:
+        marker.unlink()
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        rows = run(_one_region(root))
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 4  # every tile again, not 2
+    assert "written with another calibration of this model" in caplog.text

@@ -91,6 +91,7 @@ def test_undeclared_ndvi_nodata_filling_a_chunk_is_masked_as_in_memory(small_sce
     cube = fdl.align(fdl.open_s1(s1, units="dB"), fdl.open_s2(s2)).load()
     nd = cube["NDVI"].values.copy()
     nd[:, -1, :] = np.where(np.isfinite(nd[:, -1, :]), -9999.0, np.nan)  # the last row: an undeclared nodata border
+    nd[0, -1, 3] = 1.05  # and in it one NDVI just above 1 (slightly negative red): the border chunk was still refused
     bad = cube.assign(NDVI=cube["NDVI"].copy(data=nd))
     with pytest.warns(UserWarning, match="are not NDVI"):
         eager = check_cube_values(bad, "test")["NDVI"].values
@@ -99,6 +100,10 @@ def test_undeclared_ndvi_nodata_filling_a_chunk_is_masked_as_in_memory(small_sce
         warnings.simplefilter("ignore")
         np.testing.assert_array_equal(lazy.values, eager)  # the border chunk is 100 % -9999: masked, not refused
     assert np.isnan(eager[:, -1, :]).all() and np.isfinite(eager[:, :-1, :]).sum() == np.isfinite(nd[:, :-1, :]).sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for rows in (2, 5):  # other chunkings: the same values
+            np.testing.assert_array_equal(check_cube_values(bad.chunk({"y": rows}), "test")["NDVI"].values, eager)
     s2n = xr.Dataset({"NDVI": bad["NDVI"]}).chunk({"y": 1})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

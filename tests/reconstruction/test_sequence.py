@@ -73,10 +73,13 @@ def test_the_per_date_models_smoother_options_are_ignored_with_a_warning(small_c
     m = tiny_model()
     ref = fdl.reconstruct(small_cube, m, device="cpu")
     for kw, words in (({"weights": "auto"}, "weights"), ({"debias_days": 30.0, "pred_gap_days": 10.0}, "pred_gap_days, debias_days"),
-                      ({"calibration": {"seed": 1}}, "calibration")):
+                      ({"calibration": {"seed": 1}}, "calibration"),
+                      ({"weights": None}, r"weights=None"),  # before: the fixed setting and lam were ignored without a word
+                      ({"lam": 50.0}, r"lam \(without smooth=True\)")):
         with pytest.warns(UserWarning, match=rf"reconstruct: {words} set the per-date model's smoother; a sequence model fills with its own"):
             out = fdl.reconstruct(small_cube, m, device="cpu", **kw)
         np.testing.assert_array_equal(out["NDVI"].values, ref["NDVI"].values)
+    assert ref.attrs["s1_only"] == 0 and fdl.reconstruct(small_cube, m, device="cpu", s1_only=True).attrs["s1_only"] == 1
 
 
 def test_accessor_and_a_given_prediction(small_cube: xr.Dataset) -> None:
@@ -394,3 +397,27 @@ def test_the_std_refit_warning_says_what_differs_from_a_training_cube_of_the_sam
     later = small_cube.isel(time=slice(4, None))  # other dates: the spans, as before
     with pytest.warns(UserWarning, match=rf"fitted on cubes of {a} to {b}, not on this one \({' to '.join(cube_span(later))}\)"):
         reconstruct_sequence(later, own, device="cpu")
+
+
+def test_the_gap_std_refit_leaves_out_series_whose_every_view_it_hid() -> None:
+    """The refit hid 3 spells of 60 days: on a 213-day cube many series lost every view and were predicted in the S1-only
+    mode, yet were scored as gap filling, so the S1-only factor leaked into the gap factor (ratio 0.501 -> 0.463 when
+    only std_scale_s1_only changed from 1 to 3). Such series are now left out, as the training calibration does."""
+    import dataclasses
+    import warnings
+
+    from fusets_dl.reconstruction.sequence import _refit_std
+    from fusets_dl.synthetic import make_scene
+
+    s1, s2, _ = make_scene(24, 20, "2021-03-01", "2021-09-30", seed=7)
+    cube = fdl.align(fdl.open_s1(s1), fdl.open_s2(s2)).load()
+    base = dataclasses.replace(tiny_model(), info={"cubes": [{"start": "2015-01-01", "end": "2015-12-31"}]})
+    ratios = []
+    for s1_factor in (1.0, 3.0):
+        m = dataclasses.replace(base, calibration={"std_scale": 1.0, "std_scale_s1_only": s1_factor})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = _refit_std(cube, m, False, device="cpu")
+        assert r is not None and r["values"] > 100
+        ratios.append(r["ratio"])
+    assert ratios[0] == ratios[1]

@@ -221,6 +221,49 @@ def test_spells_that_hide_every_clear_view_are_not_counted_as_gap_filling(traine
     assert v["y"].size > 20 and v["s1_y"].size > v["y"].size  # a year-long series keeps views outside its spells
 
 
+def test_a_single_season_keeps_its_test_metrics_and_std_calibration() -> None:
+    """A 144-day season: three 60-day spells hid every view, so (after spells hiding all views stopped counting) the
+    model had no test metrics at all and its gap std stayed uncalibrated. Fewer spells now fit a short series."""
+    from fusets_dl.synthetic import make_scene
+
+    s1, s2, _ = make_scene(24, 20, "2021-04-01", "2021-08-23", seed=7)
+    season = fdl.align(fdl.open_s1(s1), fdl.open_s2(s2), outlier_filter=True).load()
+    m = train_sequence(season, fdl.TrainConfig(**{**FAST, "max_epochs": 1}))
+    assert {"test", "test_gaps", "test_s1_only", "coverage_1std"} <= set(m.metrics)
+    assert 0.2 < m.calibration["std_scale"] < 5 and m.calibration["n_std_scale"] > 20
+
+
+def test_a_bad_cube_is_named_before_its_block_split_is_drawn() -> None:
+    """site_splits ran before the cube checks: a cube without NDVI was refused for its size, one without y raised KeyError."""
+    from fusets_dl.errors import DimensionError, MissingVariableError
+    from fusets_dl.synthetic import make_scene
+
+    s1, s2, _ = make_scene(2, 2, "2021-01-01", "2021-06-30", seed=7)
+    tiny = fdl.align(fdl.open_s1(s1), fdl.open_s2(s2)).load()
+    cfg = fdl.TrainConfig(**{**FAST, "max_epochs": 1})
+    with pytest.raises(MissingVariableError, match="missing \\['NDVI'\\]"):
+        train_sequence(tiny.drop_vars("NDVI"), cfg)
+    with pytest.raises(DimensionError, match="expected dims \\('time', 'y', 'x'\\)"):
+        train_sequence(tiny.isel(y=0), cfg)
+
+
+def test_per_date_options_are_named_as_ignored_by_the_sequence_model(small_cube: xr.Dataset) -> None:
+    """A run's YAML for the MLP (hidden: [32, 16], loss, max_samples) switched to model: sequence trained the same
+    weights without a word, and recorded those options as used."""
+    import warnings
+
+    from fusets_dl.training.config import mlp_only_changes
+
+    cfg = fdl.TrainConfig(**{**FAST, "max_epochs": 1}, hidden=(32, 16), loss="mse", max_samples=5000)
+    assert mlp_only_changes(cfg) == {"hidden": (32, 16), "loss": "mse", "max_samples": 5000}
+    with pytest.warns(UserWarning, match=r"train_sequence: hidden=\(32, 16\), loss='mse', max_samples=5000 set the per-date "
+                                         r"MLP's training and are ignored by the whole-series model"):
+        train_sequence(small_cube, cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert mlp_only_changes(fdl.TrainConfig(**FAST)) == {}
+
+
 def test_too_little_data_is_refused_with_the_counts(small_cube: xr.Dataset) -> None:
     from fusets_dl.errors import InsufficientDataError
 
