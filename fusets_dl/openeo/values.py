@@ -206,6 +206,7 @@ def _predict(sec: Mapping[str, Any]) -> list[str]:
 def _reconstruct(sec: Mapping[str, Any]) -> list[str]:
     from ..reconstruction.api import check_reconstruct_options, given_calibration, reconstruct
     from ..reconstruction.calibrate import is_calibration
+    from ..reconstruction.sequence_decision import is_sequence_decision, sequence_decision
 
     out = []
     if "freq" in sec and (msg := _whole_days(sec["freq"], "freq")):
@@ -222,7 +223,13 @@ def _reconstruct(sec: Mapping[str, Any]) -> list[str]:
     if bad:  # the type first; the ranges are the reconstruction's own check
         return out + bad
     weights = sec.get("weights", defaults["weights"])
-    if is_calibration(weights):  # a calibration made once for the whole job (Calibration.to_dict() or a calibrated output's attrs)
+    if is_sequence_decision(weights):  # a sequence model's fill and std factor decided once for the whole job (a reconstruction's attrs)
+        try:
+            sequence_decision(weights, "weights")
+        except ConfigError as exc:
+            out.append(str(exc))
+        weights = None
+    elif is_calibration(weights):  # a calibration made once for the whole job (Calibration.to_dict() or a calibrated output's attrs)
         try:
             given_calibration(weights, sec.get("lam") is not None, sec.get("pred_gap_days"), sec.get("debias_days"))
         except ConfigError as exc:

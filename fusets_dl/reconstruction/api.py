@@ -61,6 +61,7 @@ from ..validate import check_cube, freq_days, is_finite_positive
 from .calibrate import MIN_HIDDEN, Calibration, calibrate, is_calibration, model_blocks, reads_ndvi
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
 from .predicted import check_prediction_grid, check_prediction_model
+from .sequence_decision import is_sequence_decision, sequence_decision
 from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 from .uncertainty import pred_std_table
 
@@ -664,6 +665,13 @@ def reconstruct(
         With ``smooth=True`` given, a calibration that chose the S2-only
         setting smooths the clear views (``lam``, default 1000) instead of
         interpolating them.
+        With a sequence model, the per-date options above do not apply (a
+        warning says so) except one: the attrs of another reconstruction with
+        this model (``dict(rec.attrs)``, or a
+        :class:`~fusets_dl.reconstruction.sequence_decision.SequenceDecision`),
+        whose fill (the model's, or the clear views alone) and std factor are
+        then used with no skill check or std refit on this cube: every tile
+        of a job fills as that call did.
     predicted : xarray.DataArray or xarray.Dataset, optional
         ``model``'s predictions already computed on this cube (by
         :func:`predict_ndvi`; a Dataset: its ``NDVI_pred``).
@@ -708,7 +716,9 @@ def reconstruct(
         positive, a negative ``pred_gap_days``, a ``freq`` that is not a
         whole number of days, or a calibration given as ``weights`` together
         with ``lam``, ``pred_gap_days`` or ``debias_days``; ``smooth=False``
-        with ``weights="auto"`` or a given calibration that smooths;
+        with ``weights="auto"`` or a given calibration that smooths; a
+        sequence model's decision given to a per-date model, or one of another
+        sequence model or mode;
         ``predicted`` on other dates or pixels than the cube's, or made by
         another model.
     InsufficientDataError
@@ -738,7 +748,8 @@ def reconstruct(
     if getattr(model, "kind", None) == "sequence":  # the whole-series model: its own reconstruction
         from .sequence import reconstruct_sequence
 
-        ignored = [k for k, v in (("weights", None if isinstance(weights, str) and weights == "model" else weights),
+        decision = sequence_decision(weights) if is_sequence_decision(weights) else None
+        ignored = [k for k, v in (("weights", None if decision is not None or (isinstance(weights, str) and weights == "model") else weights),
                                   ("calibration", calibration), ("pred_gap_days", pred_gap_days), ("debias_days", debias_days))
                    if v is not None]
         if weights is None:  # the per-date model's fixed setting
@@ -749,7 +760,10 @@ def reconstruct(
             warn_user(f"reconstruct: {', '.join(ignored)} set the per-date model's smoother; a sequence model fills with its own "
                       "mean and std (and its std's refit on a cube it was not trained on): ignored")
         return reconstruct_sequence(cube, model, freq=freq, smooth=bool(smooth), lam=1000.0 if lam is None else lam, obs_std=obs_std,
-                                    predicted=predicted, s1_only=s1_only, **predict_kwargs)
+                                    predicted=predicted, s1_only=s1_only, decision=decision, **predict_kwargs)
+    if is_sequence_decision(weights):
+        raise ConfigError("reconstruct: weights: expected a per-date model's calibration, found a sequence model's decision (attrs "
+                          "with model_kind 'sequence'): it sets a sequence model's fill; this model is a per-date model")
     if s1_only:
         raise ConfigError("reconstruct: s1_only=True asks a sequence model to hide the clear views from itself; this per-date model's "
                           f"inputs are fixed by its FeatureSpec (groups {list(model.spec.groups)}): for an S1-only prediction train one "

@@ -28,6 +28,7 @@ from ..smoothing import whittaker
 from ..validate import check_cube, freq_days, is_finite_positive
 from .kernels import SOURCE_FLAGS, freq_grid, interpolate_views
 from .predicted import check_prediction_grid, check_prediction_model
+from .sequence_decision import SequenceDecision
 from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 
 __all__ = ["STD_REFIT_MAX_PIXELS", "reconstruct_sequence"]
@@ -136,6 +137,7 @@ def reconstruct_sequence(
     obs_std: float = 0.03,
     s1_only: bool | None = None,
     predicted: xr.Dataset | None = None,
+    decision: SequenceDecision | None = None,
     **predict_kwargs: Any,
 ) -> xr.Dataset:
     """Gap-filled NDVI from a sequence model: observations kept, the model's mean and std elsewhere.
@@ -162,6 +164,11 @@ def reconstruct_sequence(
         ``NDVI_pred`` and ``NDVI_pred_std`` already computed for ``cube``
         (the Dataset of :func:`~fusets_dl.inference.sequence.predict_sequence`
         or the DataArray of :func:`fusets_dl.predict_ndvi`, its std a coordinate).
+    decision : SequenceDecision, optional
+        The fill and std factor decided by another reconstruction with this
+        model (:mod:`.sequence_decision`: the same region untiled, or a
+        representative part of it): used as they are, with no skill check or
+        std refit on this cube, so the tiles of one job fill alike.
     **predict_kwargs
         ``batch_size``, ``device``, ``precision`` for the prediction
         (:func:`~fusets_dl.inference.sequence.predict_sequence`).
@@ -171,7 +178,10 @@ def reconstruct_sequence(
     xarray.Dataset
         ``NDVI``, ``NDVI_std`` (float32) and ``source`` (uint8: 0 observed,
         1 predicted, 2 interpolated, 3 missing) on ``(time, y, x)``; lazy on
-        Dask input. On a cube the model's std was not fitted on, the attrs
+        Dask input. ``sequence_fill`` (``"model"``, or ``"clear_views"``
+        where the model's fill was left out) and ``std_refit_factor`` (where
+        not 1) record the decision, for ``weights=dict(rec.attrs)`` on
+        other tiles. On a cube the model's std was not fitted on, the attrs
         ``transfer_skill`` (when measurable), ``transfer_skill_pixels``,
         ``transfer_skill_window`` and ``calibration_source`` say what the
         skill check found and did.
@@ -184,7 +194,7 @@ def reconstruct_sequence(
         in the other mode (its ``s1_only`` attribute), with another factor
         on its std (its ``std_scale``: the model recalibrated since, e.g. by
         :func:`~fusets_dl.training.sequence.calibrate_sequence`), or on
-        other dates or pixels.
+        other dates or pixels; a ``decision`` of another model or mode.
     InsufficientDataError
         Fewer than 2 dates.
 
@@ -221,7 +231,9 @@ def reconstruct_sequence(
     s1_only = bool(model.spec.get("s1_only", False)) if s1_only is None else bool(s1_only)
     if predicted is not None:
         _check_predicted(predicted, cube, model, s1_only)
-    foreign = model.std_fitted_on(cube_span(cube), (cube.sizes["y"], cube.sizes["x"]), cube_site(cube.attrs)) is False
+    if decision is not None:
+        _check_decision(decision, model, s1_only)
+    foreign = decision is None and model.std_fitted_on(cube_span(cube), (cube.sizes["y"], cube.sizes["x"]), cube_site(cube.attrs)) is False
     skill = _s1_skill(cube, model, **predict_kwargs) if foreign else None
     pred = predicted if predicted is not None else predict_sequence(cube, model, s1_only=s1_only, **predict_kwargs)
     refit = None
@@ -238,6 +250,9 @@ def reconstruct_sequence(
             warn_user(f"reconstruct: the sequence model's std was fitted on {spans}: its factor was refitted on held-out "
                       f"spells of this cube's clear views ({refit['values']} values of the window {refit['window']}: x {refit['ratio']:.2f})")
             pred = pred.assign(NDVI_pred_std=pred["NDVI_pred_std"] * np.float32(refit["ratio"]))
+    if decision is not None and decision.std_factor != 1.0:
+        pred = pred.assign(NDVI_pred_std=pred["NDVI_pred_std"] * np.float32(decision.std_factor))
+    clear_views = (skill is not None and skill.useless) or (decision is not None and decision.fill == "clear_views")
     t = pd.DatetimeIndex(cube["time"].values)
     origin = t[0].floor("D")
     in_days = ((t - origin) / pd.Timedelta(days=1)).to_numpy(np.float64)
@@ -265,7 +280,7 @@ def reconstruct_sequence(
         _kernel, obs, mean, std,
         input_core_dims=[["time_in"]] * 3, output_core_dims=[["time", "var"]],
         kwargs={"in_days": in_days, "grid_days": grid_days, "obs_std": float(obs_std), "lam": float(lam) if smooth else None,
-                "s2_only": skill is not None and skill.useless},
+                "s2_only": clear_views},
         dask="parallelized", output_dtypes=[np.float32], keep_attrs=False,  # NDVI's attrs (valid range...) fit none of the outputs
         dask_gufunc_kwargs={"output_sizes": {"time": len(out_times), "var": 3}},
     ).assign_coords(time=np.asarray(out_times)).transpose("time", "y", "x", "var")
@@ -279,9 +294,15 @@ def reconstruct_sequence(
         "model_kind": "sequence", "smoothing": f"weighted Whittaker, lambda {lam} (1-day grid)" if smooth else "none",
         "obs_std": obs_std, "freq": freq or "cube dates",
         "s1_only": int(s1_only),  # the mode filled from: 1, the S1-only mode (NDVI differs by up to 0.1 from the other)
+        "sequence_fill": "clear_views" if clear_views else "model",  # the decision, for weights=dict(rec.attrs) on other tiles
     }
     if refit is not None:
         out.attrs.update({"std_refit_factor": float(refit["ratio"]), "std_refit_window": refit["window"], "std_refit_values": int(refit["values"])})
+    if decision is not None:
+        if decision.std_factor != 1.0:
+            out.attrs["std_refit_factor"] = decision.std_factor
+        out.attrs["calibration_source"] = ("given (weights): " + ("S2 only, the model's fill left out" if clear_views else "the model's fill")
+                                           + f", std x {decision.std_factor:.4g}; no skill check or std refit on this cube")
     if skill is not None:
         out.attrs.update({"transfer_skill_pixels": int(skill.pixels), "transfer_skill_window": skill.window,
                           "calibration_source": "a cube the model was not trained on: " + (
@@ -292,6 +313,16 @@ def reconstruct_sequence(
     if cube.rio.crs is not None:
         out = out.rio.write_crs(cube.rio.crs)
     return out
+
+
+def _check_decision(decision: SequenceDecision, model: Any, s1_only: bool) -> None:
+    """A given decision must be this model's, in this mode (the std factor is the mode's own)."""
+    if decision.model_sha256 != model.sha256:
+        raise ConfigError(f"reconstruct: weights: a decision of another model (SHA-256 {decision.model_sha256[:12]}...), expected this "
+                          f"model's ({model.sha256[:12]}...): reconstruct a part of the region with this model and pass its attrs")
+    if decision.s1_only != s1_only:
+        raise ConfigError(f"reconstruct: weights: a decision made with s1_only={decision.s1_only}, expected one of this call's mode "
+                          f"(s1_only={s1_only}): its std factor is the other mode's")
 
 
 def _refit_window(ny: int, nx: int) -> tuple[slice, slice]:

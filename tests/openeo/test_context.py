@@ -252,3 +252,12 @@ def test_align_takes_calendar_frequencies_as_fdl_align_does():
         udf_code("phenology", model="https://x/m.json", align={"freq": "fortnightly"})
     with pytest.raises(fdl.errors.ConfigError, match="whole number of days"):
         udf_code("phenology", model="https://x/m.json", reconstruct={"freq": "1M"})
+
+
+def test_a_sequence_models_decision_travels_in_the_context():
+    """The attrs of a sequence model's reconstruction (its fill and std factor) pass as weights; a bad one is refused."""
+    attrs = {"model_kind": "sequence", "model_sha256": "a" * 64, "s1_only": 0, "sequence_fill": "model", "std_refit_factor": 1.2,
+             "calibration_source": "a cube the model was not trained on: the model's fill", "title": "fusets_dl reconstructed NDVI"}
+    assert "weights" in udf_code("reconstruct", model="https://example.org/m.json", reconstruct={"weights": attrs})
+    with pytest.raises(ConfigError, match=r"\['reconstruct'\] weights: sequence_fill: expected one of \['model', 'clear_views'\]"):
+        udf_code("reconstruct", model="https://example.org/m.json", reconstruct={"weights": {**attrs, "sequence_fill": "mean"}})

@@ -228,3 +228,26 @@ def test_a_duplicated_band_label_is_a_dimension_error_naming_it():
                        coords={"t": pd.date_range("2021-01-01", periods=2), "bands": ["VV", "VH", "VV"], "y": [0.0], "x": [0.0]})
     with pytest.raises(DimensionError, match=r"expected each band label once, found \['VV'\] more than once in \['VV', 'VH', 'VV'\]"):
         apply_udf("predict", arr, {"model": "never-loaded"})
+
+
+def test_sequence_model_tiles_given_one_decision_equal_the_whole(sample_cube, tmp_path):
+    """A sequence model met as a foreign cube decides its fill and std factor per tile; one decision in the context
+    (``weights``: the attrs of a reconstruction of the region, or just the decision's keys) makes every tile fill alike."""
+    import dataclasses
+
+    from fusets_dl.reconstruction.sequence_decision import SequenceDecision
+    from tests.models.test_sequence import tiny_model
+
+    m = dataclasses.replace(tiny_model(), info={"cubes": [{"start": "2015-01-01", "end": "2015-12-31"}]})
+    m.save(tmp_path / "seq")
+    decision = SequenceDecision("model", 1.37, False, m.sha256).to_attrs()
+    code = udf_code("reconstruct", model=str(tmp_path / "seq"), reconstruct={"weights": decision})
+    whole = run_local(code, sample_cube)
+    tiled = run_tiles(code, sample_cube, size=12, overlap=4)
+    _close(tiled.values, whole.values)
+    plain = udf_code("reconstruct", model=str(tmp_path / "seq"), reconstruct={"weights": {**decision, "std_refit_factor": 1.0}})
+    std = whole.sel(bands="NDVI_std").values
+    base = run_local(plain, sample_cube).sel(bands="NDVI_std").values
+    filled = whole.sel(bands="source").values == 1
+    assert filled.any()
+    np.testing.assert_allclose(std[filled], 1.37 * base[filled], rtol=1e-5)
