@@ -255,14 +255,36 @@ def metrics_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
         One row per split present: ``blocks``, ``r2``, ``rmse``, ``mae``,
         ``bias``, ``n``. The training row says that the model saw those
         blocks (its numbers are fit, not skill); validation blocks chose the
-        stopping epoch; only the test blocks were never used.
+        stopping epoch; only the test blocks were never used. A sequence
+        model's metrics (``test_gaps``) get one row for its gap filling and
+        one for its S1-only mode on the test blocks, each with the share of
+        values within 1 and 2 std (``within_1std``, ``within_2std``): its
+        ``test`` is the gap filling, not a per-date prediction.
     """
+    if "test_gaps" in metrics or "test_s1_only" in metrics:
+        return _sequence_rows(metrics)
     labels = {"train": "train (seen in training: fit, not skill)", "val": "validation (chose the stopping epoch)", "test": "test (never used)"}
     rows = []
     for split in ("train", "val", "test"):
         m = metrics.get(split)
         if m:
             rows.append({"blocks": labels[split], **{k: m[k] for k in ("r2", "rmse", "mae", "bias", "n") if k in m}})
+    return rows
+
+
+def _sequence_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A sequence model's test rows: gap filling (spells of clear views hidden) and its S1-only mode, with their coverage."""
+    parts = (("test_gaps", "", "test, gap filling (never used): 60-day spells of clear views hidden, filled from S1 and the other views"),
+             ("test_s1_only", "test_s1_only_", "test, S1 only (never used): every clear view hidden"))
+    rows = []
+    for key, prefix, label in parts:
+        m = metrics.get(key)
+        if not m:
+            continue
+        cov = metrics.get(f"{prefix}coverage", metrics) if prefix else metrics
+        row = {"blocks": label, **{k: m[k] for k in ("r2", "rmse", "mae", "bias", "n") if k in m}}
+        row.update({f"within_{k}std": cov[f"coverage_{k}std"] for k in (1, 2) if f"coverage_{k}std" in cov})
+        rows.append(row)
     return rows
 
 
@@ -325,8 +347,10 @@ def _report_metrics(rep: Report, metrics: Mapping[str, Any]) -> None:
     if metrics.get("model_metrics"):
         rep.heading("Model")
         loaded = metrics.get("model_loaded_from")  # a model trained elsewhere: its numbers are of its own training data
+        seq = "test_gaps" in metrics["model_metrics"] or "test_s1_only" in metrics["model_metrics"]
         title = (f"The loaded model's held-out metrics on its own training data ({loaded}), not on this region"
-                 if loaded else "Held-out metrics (spatial blocks), with the training fit for comparison")
+                 if loaded else "Held-out metrics of the sequence model (spatial blocks)" if seq
+                 else "Held-out metrics (spatial blocks), with the training fit for comparison")
         rep.table(title, metrics_rows(metrics["model_metrics"]))
     if metrics.get("timings_s"):
         rep.table("Stage timings (s)", {k: round(float(v), 2) for k, v in metrics["timings_s"].items()})

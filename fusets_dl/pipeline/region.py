@@ -80,7 +80,11 @@ def run_region(
     -------
     dict
         ``region``, ``status`` (``"done"`` or ``"skipped (done)"``), tiles,
-        tiles written now, seconds, the model's test R2 and the output shares.
+        tiles written now, seconds, the model's test R2 (``test_r2``: a
+        per-date model's prediction on the clear views of its test blocks; a
+        sequence model's gap filling of 60-day spells hidden there, its
+        ``metrics["test_gaps"]``; NaN for a loaded model) and the output
+        shares.
 
     Raises
     ------

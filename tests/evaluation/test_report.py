@@ -100,3 +100,19 @@ def test_the_report_funnel_names_the_clear_mask_only_when_it_is_known():
     assert "clear S2 pixel-dates" in funnel_rows(counts)  # no claim of SCL or a cloud mask when none is recorded
     rows = funnel_rows({**counts, CLEAR_MASK_KEY: "no cloud mask: every valid NDVI"})
     assert rows["clear S2 pixel-dates (no cloud mask: every valid NDVI)"] == 40
+
+
+def test_a_sequence_models_metrics_are_labelled_as_gap_filling_and_s1_only():
+    """Its ``test`` is the gap filling of hidden spells: the report says so, and shows the S1-only mode and the coverage."""
+    from fusets_dl.evaluation.report import metrics_rows
+
+    gaps = {"r2": 0.81, "rmse": 0.07, "mae": 0.05, "bias": 0.01, "n": 500}
+    m = {"test": dict(gaps), "test_gaps": gaps, "coverage_1std": 0.69, "coverage_2std": 0.95, "nll": -1.2,
+         "test_s1_only": {"r2": 0.62, "rmse": 0.11, "n": 900}, "test_s1_only_coverage": {"coverage_1std": 0.66, "coverage_2std": 0.93}}
+    rows = metrics_rows(m)
+    assert [r["blocks"].split(" (")[0] for r in rows] == ["test, gap filling", "test, S1 only"]
+    assert rows[0]["r2"] == 0.81 and rows[0]["within_1std"] == 0.69 and rows[0]["within_2std"] == 0.95
+    assert rows[1]["r2"] == 0.62 and rows[1]["within_1std"] == 0.66 and "mae" not in rows[1]
+    assert not any("test (never used)" == r["blocks"] for r in rows)  # the per-date model's label is not reused
+    only_s1 = metrics_rows({"test_s1_only": {"r2": 0.5, "n": 10}})  # a series too short for gap spells: S1-only alone
+    assert len(only_s1) == 1 and only_s1[0]["blocks"].startswith("test, S1 only")
