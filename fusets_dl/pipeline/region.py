@@ -123,6 +123,7 @@ def run_region(
         done_flag.unlink()
     timings: dict[str, float] = {}
     cube, summary = _region_cube(rc, cube, timings, _reads_cloudy(cfg))
+    _check_output_dates(cube, rc)  # before training: a freq or time_range phenology cannot use fails now, not after it
     scratch = progress_dir / _STAGED
     try:
         if _trains(cfg, rc):  # training reads the cube twice and the tiles once more: compute it once
@@ -301,6 +302,38 @@ def _region_cube(rc: RegionConfig, cube: xr.Dataset | None, timings: dict[str, f
         summary = {"source": "in-memory cube"}
     timings["open+align"] = time.perf_counter() - t0
     return cube, summary
+
+
+def _check_output_dates(cube: xr.Dataset, rc: RegionConfig) -> None:
+    """Refuse a region whose reconstruction dates (``freq`` over the cube's dates) phenology cannot use, before any training.
+
+    The same rules as :func:`fusets_dl.phenology` applies to its input: at
+    least 4 dates, and ``min_valid``, ``period`` and ``step_days`` that fit
+    them (:func:`fusets_dl.phenometrics.options.check_against_series`).
+    Before, ``freq: 400D`` or a ``time_range`` of a few weeks failed only
+    when the store's layout was built, after the model was trained.
+    """
+    import inspect
+
+    import pandas as pd
+
+    from ..errors import ConfigError
+    from ..phenometrics import phenology
+    from ..phenometrics.options import check_against_series
+    from ..reconstruction.kernels import freq_grid
+
+    t = pd.DatetimeIndex(cube["time"].values)
+    out = freq_grid(t, rc.freq) if rc.freq is not None and t.size else t
+    grid = f"freq {rc.freq}" if rc.freq is not None else "the cube's dates, freq null"
+    span = f"{t[0].date()} .. {t[-1].date()}" if t.size else "no dates"
+    what = f"region {rc.name}: phenology of the reconstruction's {out.size} dates ({grid}, cube {span})"
+    if out.size < 4:
+        raise ConfigError(f"{what}: expected at least 4 dates, found {out.size}: a shorter freq or a longer time_range")
+    defaults = {k: p.default for k, p in inspect.signature(phenology).parameters.items() if p.default is not inspect.Parameter.empty}
+    options = {**defaults, **rc.phenology}
+    if options.get("period") is not None:
+        options["period"] = tuple(options["period"])
+    check_against_series(out, options, what)
 
 
 def _open_region(rc: RegionConfig, keep_cloudy: bool = False) -> tuple[xr.Dataset, dict[str, Any]]:

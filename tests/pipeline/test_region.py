@@ -136,3 +136,31 @@ def test_a_store_laid_out_on_another_output_grid_is_written_again_on_resume(tmp_
     rows = run(old_cfg)
     assert [r["status"] for r in rows] == ["done"]
     assert_same_stores(tmp_path / "ref" / "b.zarr", tmp_path / "old" / "b.zarr")
+
+
+def test_output_dates_phenology_cannot_use_are_refused_before_training(tmp_path, monkeypatch):
+    """``freq: 400D`` (one output date) or a time_range of a few weeks failed in phenology only after the model was
+    trained; the region is now refused first, with the dates it would have had, and nothing is trained or written."""
+    import pytest
+
+    from fusets_dl.errors import ConfigError
+    from fusets_dl.pipeline import region as region_mod
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the output dates were checked")
+
+    monkeypatch.setattr(region_mod, "_region_model", no_training)
+    cases = [
+        ({"freq": "400D"}, {}, r"region a: phenology of the reconstruction's 3 dates \(freq 400D, cube 2021-01-01 \.\. 2022-12-28\): "
+                               r"expected at least 4 dates, found 3: a shorter freq or a longer time_range"),
+        ({}, {"time_range": ["2021-03-01", "2021-03-20"]}, r"region a: phenology of the reconstruction's \d dates \(freq 5D.*min_valid: "
+                                                            r"expected at most the \d dates of the series"),
+        ({"phenology": {"period": ["2030-01-01", "2030-12-31"]}}, {}, r"region a: .*period: expected a period overlapping the series"),
+    ]
+    for k, (defaults, region, message) in enumerate(cases):
+        cfg = sample_config(tmp_path / f"out{k}")
+        cfg["defaults"].update(defaults)
+        cfg["regions"] = [dict(cfg["regions"][0], **region)]
+        with pytest.raises(ConfigError, match=message):
+            run(cfg)
+        assert not list((tmp_path / f"out{k}").glob("a.model*")) and not (tmp_path / f"out{k}" / "a.zarr").exists()
