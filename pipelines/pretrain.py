@@ -175,6 +175,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
                           "num_threads": args.threads}
     if "model" in {f.name for f in dataclasses.fields(TrainConfig)}:
         kw["model"] = args.model
+        if args.model == "sequence":  # a per-date option (max_samples): the whole-series model would warn that it ignores it
+            kw.pop("max_samples")
     elif args.model != "mlp":
         raise SystemExit(f"--model {args.model}: this TrainConfig has no 'model' option; only the per-date MLP ('mlp') is available")
     return TrainConfig(**kw)

@@ -35,3 +35,18 @@ def test_the_france_points_are_a_site_when_present_and_named_when_absent(tmp_pat
     cubes, skipped = pretrain.real_sites(tmp_path)
     assert [c.attrs["site"] for c in cubes] == ["france-dekad-2023"] and not any(s.startswith("france") for s in skipped)
     assert cubes[0].sizes == {"time": 12, "y": 1, "x": 6} and np.isfinite(cubes[0]["NDVI"].values).all()
+
+
+def test_a_sequence_run_passes_no_per_date_option():
+    """``--model sequence`` left max_samples set, and every training warned that the whole-series model ignores it."""
+    import argparse
+
+    from fusets_dl.training.config import MLP_ONLY_FIELDS, TrainConfig, mlp_only_changes
+
+    pretrain = _pretrain()
+    args = argparse.Namespace(epochs=3, max_samples=5000, block=8, seed=1, threads=1, model="sequence")
+    cfg = pretrain.train_config(args)
+    assert cfg.model == "sequence" and cfg.max_samples == TrainConfig().max_samples and not mlp_only_changes(cfg)
+    assert "max_samples" in MLP_ONLY_FIELDS
+    mlp = pretrain.train_config(type(args)(**{**vars(args), "model": "mlp"}))
+    assert mlp.max_samples == 5000
