@@ -164,8 +164,9 @@ def open_s2(
             elif red_refl.chunks is not None:
                 out["NDVI"] = _guard_offset_left(out["NDVI"], red_refl, out["clear"], pending, what)
         _s2_check_offset(red_refl, out["clear"], what)
-        if by_date and red_refl.chunks is not None and offsets[red].any():
-            out["NDVI"] = _guard_double_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, what)
+        if red_refl.chunks is not None and offsets[red].any():
+            guard = _guard_double_offset if by_date else _guard_declared_offset
+            out["NDVI"] = guard(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, what)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-2", "clear_mask": mask_src}
     if crs is not None:
         out = out.rio.write_crs(crs)
@@ -572,6 +573,32 @@ def _guard_double_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArra
            "with harmonize=False (Google Earth Engine's S2_SR_HARMONIZED and most exports are harmonised), or open them in "
            "memory, where harmonize='auto' decides this itself")
     return _chunk_guard(nd, red, clear, dates, _too_dark, msg)
+
+
+def _guard_declared_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, dates: np.ndarray, what: str) -> xr.DataArray:
+    """``nd`` whose chunks, as computed, warn when an offset declared by attribute made clear red negative (Dask input).
+
+    A ``BOA_ADD_OFFSET``/``offset`` attribute applies to every date; copied
+    from a newer product onto a cube spanning the 04.00 cut-off, it removes
+    1000 DN from dates that never carried it (NDVI up to +0.4). In memory
+    :func:`_s2_check_offset` judges each period's clear red at once; on Dask
+    each chunk judges its own, the dates before and from the cut-off apart
+    (:func:`_chunk_guard`, :func:`_too_dark`: negative reflectance, which no
+    lack of dark pixels in one tile can explain). The values are unchanged.
+    """
+    after = np.asarray(pd.DatetimeIndex(red["time"].values) >= HARMONIZE_CUTOFF)
+    for is_after, period in ((False, f"before {HARMONIZE_CUTOFF.date()}"), (True, f"from {HARMONIZE_CUTOFF.date()}")):
+        sel = dates & (after == is_after)
+        if not sel.any():
+            continue
+        msg = (f"{what}: an offset declared by a band attribute (BOA_ADD_OFFSET or offset, applied to every date) was removed, and "
+               f"on the dates {period} the clear red left is negative (Dask input, judged per chunk as computed: its 1st percentile "
+               f"below {_DARK_TOO_DARK} or more than {_NEGATIVE_SHARE_MAX:.0%} of it below {_NEGATIVE_BELOW}), which reflectance "
+               "cannot be: those dates did not carry the offset (products before processing baseline 04.00 never did), or it "
+               "was removed twice, and NDVI there is too high (it clips at 1). Declare the offset only on the files of the dates "
+               "that carry it, or pass harmonize=False if the data are already harmonised")
+        nd = _chunk_guard(nd, red, clear, sel, _too_dark, msg)
+    return nd
 
 
 def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:

@@ -359,3 +359,29 @@ def test_rescaled_reflectance_that_still_carries_the_offset_is_judged_by_its_dar
     with pytest.warns(UserWarning, match=r"looks like it still carries the -1000 DN offset \(Dask input, judged per chunk"):
         values = lazy["NDVI"].values
     assert not np.allclose(values, _ndvi(red, nir), atol=1e-3)  # on Dask the values keep the rule: the warning says how to fix it
+
+
+def test_a_declared_offset_on_dates_that_never_carried_it_is_warned_on_dask_too():
+    """The same cube as above, Dask-chunked: each chunk of the pre-2022 dates warns as computed (it was silent); the values are
+    those of the in-memory read, and a cube whose every date carries the declared offset stays silent."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    red = rng.integers(500, 1500, (DATES.size, 12, 12))
+    nir = rng.integers(2000, 3500, (DATES.size, 12, 12))
+    raw = _raw(*_with_offset(red, nir), attrs={"BOA_ADD_OFFSET": -1000})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eager = fdl.open_s2(raw)["NDVI"].values
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # lazy: nothing judged before the values are asked for
+        lazy = fdl.open_s2(raw.chunk({"time": 4}), chunks={"y": 6, "x": 6})
+    with pytest.warns(UserWarning, match=r"an offset declared by a band attribute .* on the dates before 2022-01-25 the clear red left is "
+                                         r"negative \(Dask input, judged per chunk as computed"):
+        values = lazy["NDVI"].values
+    np.testing.assert_array_equal(values, eager)
+    carried = _raw(red + 1000, nir + 1000, attrs={"BOA_ADD_OFFSET": -1000})  # every date carries it: nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = fdl.open_s2(carried.chunk({"time": 4}), chunks={"y": 6, "x": 6})["NDVI"].values
+    np.testing.assert_allclose(ok, _ndvi(red, nir), atol=1e-6, rtol=0)
