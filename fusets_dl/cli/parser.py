@@ -238,8 +238,9 @@ def _add_reconstruct(sub: _Sub) -> argparse.ArgumentParser:
                          "auto: calibrate on held-out spells of a sample of the whole cube; fixed: inverse-variance weights")
     rc.add_argument("--calibration-from", default=None, metavar="PATH",
                     help="use the setting of an earlier calibration as it is, no calibration here (one setting for every tile "
-                         "of a region): a reconstruction made with --weights auto (its attrs) or a Calibration.to_dict() JSON "
-                         "(default: none, the setting of --weights)")
+                         "of a region): a reconstruction made with --weights auto (its attrs) or a Calibration.to_dict() JSON; "
+                         "with a sequence model, a reconstruction made with it (its fill and std factor, no check or refit "
+                         "here) (default: none, the setting of --weights)")
     rc.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")
     rc.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     rc.add_argument("--overwrite", action="store_true", help="replace an existing output")

@@ -366,15 +366,22 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 def read_calibration(path: Path) -> Any:
     """The calibration of ``--calibration-from``: a JSON file (``Calibration.to_dict()``) or a calibrated reconstruction.
 
+    A sequence model's reconstruction (attrs with ``model_kind``
+    ``"sequence"``) or its decision as JSON gives that model's decision
+    instead (its fill and std factor, :mod:`fusets_dl.reconstruction.sequence_decision`).
+
     Parameters
     ----------
     path : pathlib.Path
-        ``.json``, or a netCDF/Zarr reconstruction whose attrs hold the ``calibration_*`` keys.
+        ``.json``, or a netCDF/Zarr reconstruction whose attrs hold the
+        ``calibration_*`` keys (a per-date model's) or ``sequence_fill``
+        (a sequence model's).
 
     Returns
     -------
-    Calibration
-        Checked by :meth:`~fusets_dl.reconstruction.Calibration.from_dict`.
+    Calibration or SequenceDecision
+        Checked by :meth:`~fusets_dl.reconstruction.Calibration.from_dict`
+        or :func:`~fusets_dl.reconstruction.sequence_decision.sequence_decision`.
 
     Raises
     ------
@@ -384,6 +391,7 @@ def read_calibration(path: Path) -> Any:
     import xarray as xr
 
     from ..reconstruction import Calibration
+    from ..reconstruction.sequence_decision import is_sequence_decision, sequence_decision
 
     if not path.exists():
         raise ConfigError(f"--calibration-from: expected a calibration .json or a calibrated reconstruction, found no {path}")
@@ -395,6 +403,8 @@ def read_calibration(path: Path) -> Any:
                 data = dict(ds.attrs)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"--calibration-from: could not read {path}: {exc}") from exc
+    if is_sequence_decision(data):  # a sequence model's reconstruction: its fill and std factor
+        return sequence_decision(data, f"--calibration-from {path}")
     try:
         return Calibration.from_dict(data)
     except ConfigError as exc:

@@ -461,3 +461,29 @@ def test_train_ensemble_reaches_the_training_config(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(training, "train", fake_train)
     assert main(["-q", "train", str(cube), "-o", str(tmp_path / "m"), "--ensemble", "3"]) != 0  # the fake trainer stops it
     assert seen == {"ensemble": 3}
+
+
+def test_a_sequence_models_decision_is_reused_by_calibration_from(tmp_path, small_cube, monkeypatch):
+    """``--calibration-from`` a sequence model's reconstruction: a part of the cube fills with the whole cube's decision
+    (its fill and std factor, read back from the netCDF attrs), value for value, with no check or refit of its own."""
+    import dataclasses
+
+    from fusets_dl.reconstruction import sequence as seq_mod
+    from fusets_dl.reconstruction.transfer import TransferSkill
+    from tests.models.test_sequence import tiny_model
+
+    monkeypatch.setattr(seq_mod, "_s1_skill", lambda cube, model, **kw: TransferSkill(0.5, 120, "window"))
+    dataclasses.replace(tiny_model(), info={"cubes": [{"start": "2015-01-01", "end": "2015-12-31"}]}).save(tmp_path / "seq")
+    small_cube.to_netcdf(tmp_path / "cube.nc")
+    small_cube.isel(y=slice(0, 12), x=slice(0, 10)).to_netcdf(tmp_path / "part.nc")
+    whole = tmp_path / "whole.nc"
+    with pytest.warns(UserWarning, match="its factor was refitted"):
+        assert main(["-q", "reconstruct", str(tmp_path / "cube.nc"), str(tmp_path / "seq"), "-o", str(whole), "--device", "cpu"]) == 0
+    part = tmp_path / "part_rec.nc"
+    assert main(["-q", "reconstruct", str(tmp_path / "part.nc"), str(tmp_path / "seq"), "-o", str(part), "--device", "cpu",
+                 "--calibration-from", str(whole)]) == 0
+    with xr.open_dataset(whole) as a, xr.open_dataset(part) as b:
+        ref = a.isel(y=slice(0, 12), x=slice(0, 10))
+        np.testing.assert_allclose(b["NDVI"].values, ref["NDVI"].values, atol=1e-6)
+        np.testing.assert_allclose(b["NDVI_std"].values, ref["NDVI_std"].values, rtol=1e-6)
+        assert b.attrs["calibration_source"].startswith("given (weights)") and b.attrs["std_refit_factor"] == a.attrs["std_refit_factor"]
