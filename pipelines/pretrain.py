@@ -169,14 +169,17 @@ def site_record(cube: xr.Dataset) -> dict[str, Any]:
     }
 
 
+#: ``--max-samples`` of the per-date model when not given.
+_MAX_SAMPLES = 120_000
+
+
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The training settings; ``--model`` goes through when TrainConfig has a ``model`` option."""
-    kw: dict[str, Any] = {"max_epochs": args.epochs, "max_samples": args.max_samples, "block_size": args.block, "seed": args.seed,
-                          "num_threads": args.threads}
+    kw: dict[str, Any] = {"max_epochs": args.epochs, "block_size": args.block, "seed": args.seed, "num_threads": args.threads}
+    if args.max_samples is not None or args.model != "sequence":  # the per-date default; given with a sequence model, warned there
+        kw["max_samples"] = _MAX_SAMPLES if args.max_samples is None else args.max_samples
     if "model" in {f.name for f in dataclasses.fields(TrainConfig)}:
         kw["model"] = args.model
-        if args.model == "sequence":  # a per-date option (max_samples): the whole-series model would warn that it ignores it
-            kw.pop("max_samples")
     elif args.model != "mlp":
         raise SystemExit(f"--model {args.model}: this TrainConfig has no 'model' option; only the per-date MLP ('mlp') is available")
     return TrainConfig(**kw)
@@ -214,7 +217,8 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--features", default=json.dumps(SHIPPED_FEATURES),
                    help="FeatureSpec as JSON (default: the shipped model's, FeatureSpec() with lags, trends and the anomaly)")
-    p.add_argument("--max-samples", type=int, default=120_000)
+    p.add_argument("--max-samples", type=int, default=None,
+                   help=f"per-date model: training samples (default {_MAX_SAMPLES:,}); not used by --model sequence")
     p.add_argument("--block", type=int, default=8, help="block size of every site's split (pixels, or points on a point pseudo-grid)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--loso", default="real", choices=["real", "all", "none"], help="leave out each real site, every site, or none")

@@ -281,7 +281,8 @@ def _sequence_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
         m = metrics.get(key)
         if not m:
             continue
-        cov = metrics.get(f"{prefix}coverage", metrics) if prefix else metrics
+        # the gap row's coverage is at the top level; the S1-only row's only under its own key (models of 2026-11-26 lack it)
+        cov = metrics.get(f"{prefix}coverage", {}) if prefix else metrics
         row = {"blocks": label, **{k: m[k] for k in ("r2", "rmse", "mae", "bias", "n") if k in m}}
         row.update({f"within_{k}std": cov[f"coverage_{k}std"] for k in (1, 2) if f"coverage_{k}std" in cov})
         rows.append(row)

@@ -328,7 +328,8 @@ def _check_output_dates(cube: xr.Dataset, rc: RegionConfig) -> None:
     span = f"{t[0].date()} .. {t[-1].date()}" if t.size else "no dates"
     what = f"region {rc.name}: phenology of the reconstruction's {out.size} dates ({grid}, cube {span})"
     if out.size < 4:
-        raise ConfigError(f"{what}: expected at least 4 dates, found {out.size}: a shorter freq or a longer time_range")
+        hint = "a shorter freq or a longer time_range" if rc.freq is not None else "a longer time_range (or a freq such as '5D')"
+        raise ConfigError(f"{what}: expected at least 4 dates, found {out.size}: {hint}")
     defaults = {k: p.default for k, p in inspect.signature(phenology).parameters.items() if p.default is not inspect.Parameter.empty}
     options = {**defaults, **rc.phenology}
     if options.get("period") is not None:

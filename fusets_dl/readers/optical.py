@@ -105,11 +105,14 @@ def open_s2(
         (data harmonised by their provider, e.g. a Google Earth Engine
         ``S2_SR_HARMONIZED`` export), the offset is not removed, with a
         warning; and a warning says when clear dark pixels look offset
-        (1st percentile of red above 0.08) or offset twice (below -0.05).
-        Dask input keeps the date rule (judging it would read every date at
-        open time); each of its chunks, as computed, warns when its clear
-        red on the offset dates (at least 100 values) has a 1st percentile
-        below -0.05, the values unchanged.
+        (1st percentile of red above 0.08) or offset twice (below -0.05, or
+        more than 5 % of it below -0.01), the dates before and from the
+        cut-off judged apart. Dask input keeps the decision (judging it would
+        read every date at open time); each of its chunks, as computed, warns
+        when its clear red on the dates an offset was removed from (at least
+        100 values; by the date rule, an attribute, a baseline coordinate or
+        ``harmonize=True``; before and from the cut-off apart for the latter
+        three) is that negative, the values unchanged.
 
     Returns
     -------
@@ -138,10 +141,11 @@ def open_s2(
     if {red, nir} <= have:
         per_time = _s2_time_coords(parts)
         originals = {k: v for p in parts for k, v in p[2].items()}
-        refl, offsets, by_date, rescaled = {}, {}, True, True
+        refl, offsets, reasons, by_date, rescaled = {}, {}, {}, True, True
         for band in (red, nir):
             refl[band], offsets[band], reason = _s2_harmonised_reflectance(
                 ds[band], reflectance_scale, harmonize, per_time, originals.get(band, band), what)
+            reasons[band] = reason
             by_date &= reason.startswith(_DATE_RULE)
             rescaled &= reason.endswith(_RESCALED)
         red_refl = refl[red]
@@ -165,8 +169,10 @@ def open_s2(
                 out["NDVI"] = _guard_offset_left(out["NDVI"], red_refl, out["clear"], pending, what)
         _s2_check_offset(red_refl, out["clear"], what)
         if red_refl.chunks is not None and offsets[red].any():
-            guard = _guard_double_offset if by_date else _guard_declared_offset
-            out["NDVI"] = guard(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, what)
+            if by_date:
+                out["NDVI"] = _guard_double_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, what)
+            else:  # an offset declared (band attribute, baseline coordinate) or forced (harmonize=True)
+                out["NDVI"] = _guard_declared_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, reasons[red], what)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-2", "clear_mask": mask_src}
     if crs is not None:
         out = out.rio.write_crs(crs)
@@ -575,12 +581,15 @@ def _guard_double_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArra
     return _chunk_guard(nd, red, clear, dates, _too_dark, msg)
 
 
-def _guard_declared_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, dates: np.ndarray, what: str) -> xr.DataArray:
-    """``nd`` whose chunks, as computed, warn when an offset declared by attribute made clear red negative (Dask input).
+def _guard_declared_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, dates: np.ndarray, reason: str,
+                           what: str) -> xr.DataArray:
+    """``nd`` whose chunks, as computed, warn when an offset removed for ``reason`` made clear red negative (Dask input).
 
-    A ``BOA_ADD_OFFSET``/``offset`` attribute applies to every date; copied
-    from a newer product onto a cube spanning the 04.00 cut-off, it removes
-    1000 DN from dates that never carried it (NDVI up to +0.4). In memory
+    ``reason``: what removed it other than the date rule: a band attribute
+    (``BOA_ADD_OFFSET``/``offset``, applied to every date: copied from a
+    newer product onto a cube spanning the 04.00 cut-off, it removes 1000
+    DN from dates that never carried it, NDVI up to +0.4), a processing-
+    baseline coordinate, or ``harmonize=True``. In memory
     :func:`_s2_check_offset` judges each period's clear red at once; on Dask
     each chunk judges its own, the dates before and from the cut-off apart
     (:func:`_chunk_guard`, :func:`_too_dark`: negative reflectance, which no
@@ -591,12 +600,13 @@ def _guard_declared_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataAr
         sel = dates & (after == is_after)
         if not sel.any():
             continue
-        msg = (f"{what}: an offset declared by a band attribute (BOA_ADD_OFFSET or offset, applied to every date) was removed, and "
-               f"on the dates {period} the clear red left is negative (Dask input, judged per chunk as computed: its 1st percentile "
-               f"below {_DARK_TOO_DARK} or more than {_NEGATIVE_SHARE_MAX:.0%} of it below {_NEGATIVE_BELOW}), which reflectance "
-               "cannot be: those dates did not carry the offset (products before processing baseline 04.00 never did), or it "
-               "was removed twice, and NDVI there is too high (it clips at 1). Declare the offset only on the files of the dates "
-               "that carry it, or pass harmonize=False if the data are already harmonised")
+        advice = ("declare the offset only on the files of the dates that carry it" if reason.startswith("band attribute")
+                  else "pass harmonize='auto'" if reason.startswith("harmonize=True") else "check the processing-baseline coordinate")
+        msg = (f"{what}: the processing-baseline offset (-1000 DN) was removed ({reason}), and on the dates {period} the clear red "
+               f"left is negative (Dask input, judged per chunk as computed: its 1st percentile below {_DARK_TOO_DARK} or more than "
+               f"{_NEGATIVE_SHARE_MAX:.0%} of it below {_NEGATIVE_BELOW}), which reflectance cannot be: those dates did not carry "
+               "the offset (products before processing baseline 04.00 never did), or it was removed twice, and NDVI there is too "
+               f"high (it clips at 1). Pass harmonize=False if the data are already harmonised, or {advice}")
         nd = _chunk_guard(nd, red, clear, sel, _too_dark, msg)
     return nd
 
@@ -607,8 +617,10 @@ def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:
     The 1st percentile is pooled over all the dates of a period (before,
     and from, the cut-off): one date alone, or one tile of it, can lack
     dark pixels (bare soil in spring) and would warn falsely. Dask input is
-    not checked: pooling over every date would read the whole array at
-    open time, and a per-chunk judgement sees one date of one tile.
+    not checked here: pooling over every date would read the whole array at
+    open time. Its chunks judge themselves as computed, for the one test
+    that one tile cannot fail falsely (negative clear red after a removal:
+    :func:`_guard_double_offset`, :func:`_guard_declared_offset`).
     """
     if red.chunks is not None or clear.chunks is not None:
         return

@@ -194,7 +194,8 @@ def reconstruct_sequence(
         in the other mode (its ``s1_only`` attribute), with another factor
         on its std (its ``std_scale``: the model recalibrated since, e.g. by
         :func:`~fusets_dl.training.sequence.calibrate_sequence`), or on
-        other dates or pixels; a ``decision`` of another model or mode.
+        other dates or pixels; a ``decision`` of another model, mode or std
+        calibration.
     InsufficientDataError
         Fewer than 2 dates.
 
@@ -295,6 +296,7 @@ def reconstruct_sequence(
         "obs_std": obs_std, "freq": freq or "cube dates",
         "s1_only": int(s1_only),  # the mode filled from: 1, the S1-only mode (NDVI differs by up to 0.1 from the other)
         "sequence_fill": "clear_views" if clear_views else "model",  # the decision, for weights=dict(rec.attrs) on other tiles
+        "std_scale": float(model.std_scale(s1_only)),  # the std calibration the decision's factor is relative to
     }
     if refit is not None:
         out.attrs.update({"std_refit_factor": float(refit["ratio"]), "std_refit_window": refit["window"], "std_refit_values": int(refit["values"])})
@@ -316,13 +318,18 @@ def reconstruct_sequence(
 
 
 def _check_decision(decision: SequenceDecision, model: Any, s1_only: bool) -> None:
-    """A given decision must be this model's, in this mode (the std factor is the mode's own)."""
+    """A given decision must be this model's, in this mode and std calibration (the factor is relative to it)."""
     if decision.model_sha256 != model.sha256:
         raise ConfigError(f"reconstruct: weights: a decision of another model (SHA-256 {decision.model_sha256[:12]}...), expected this "
                           f"model's ({model.sha256[:12]}...): reconstruct a part of the region with this model and pass its attrs")
     if decision.s1_only != s1_only:
         raise ConfigError(f"reconstruct: weights: a decision made with s1_only={decision.s1_only}, expected one of this call's mode "
                           f"(s1_only={s1_only}): its std factor is the other mode's")
+    now = float(model.std_scale(s1_only))
+    if not np.isclose(decision.std_scale, now, rtol=1e-6, atol=0.0):
+        raise ConfigError(f"reconstruct: weights: a decision made on the model's std calibration {decision.std_scale:.6g}, expected one "
+                          f"of its calibration now ({now:.6g}): the model was recalibrated since (e.g. by calibrate_sequence); "
+                          "reconstruct a part of the region again and pass its attrs")
 
 
 def _refit_window(ny: int, nx: int) -> tuple[slice, slice]:

@@ -7,10 +7,13 @@ skill; at or below 0 the gaps are filled from the clear views alone) and the
 factor on the model's std (refitted on held-out spells). Tiles of one job
 (openEO's ``apply_neighborhood``, a batch over parts of a region) each decide
 anew and disagree at their borders. The reconstruction's attrs record the
-decision (``model_kind``, ``model_sha256``, ``s1_only``, ``sequence_fill``,
-``std_refit_factor``); given back as ``weights`` (``dict(rec.attrs)``, or a
-dict holding just those keys) every tile fills as that call did, with no
-check or refit of its own.
+decision (``model_kind``, ``model_sha256``, ``std_scale``, ``s1_only``,
+``sequence_fill``, ``std_refit_factor``); given back as ``weights``
+(``dict(rec.attrs)``, or a dict holding just those keys) every tile fills as
+that call did, with no check or refit of its own. ``std_scale`` is the
+model's std calibration the factor was decided on: the same network
+recalibrated since (:func:`~fusets_dl.training.sequence.calibrate_sequence`)
+keeps its ``model_sha256`` and refuses the decision.
 """
 
 from __future__ import annotations
@@ -47,12 +50,16 @@ class SequenceDecision:
         The mode it was decided for (the factor is the mode's).
     model_sha256 : str
         The model it was decided for.
+    std_scale : float
+        That model's std calibration in that mode (``model.std_scale(s1_only)``)
+        when it was decided: the factor is relative to it.
     """
 
     fill: str
     std_factor: float
     s1_only: bool
     model_sha256: str
+    std_scale: float
 
     def to_attrs(self) -> dict[str, Any]:
         """The decision as attrs.
@@ -60,16 +67,16 @@ class SequenceDecision:
         Returns
         -------
         dict
-            ``model_kind``, ``model_sha256``, ``s1_only``, ``sequence_fill``
-            and ``std_refit_factor``, plain JSON values that
-            :func:`sequence_decision` reads back.
+            ``model_kind``, ``model_sha256``, ``std_scale``, ``s1_only``,
+            ``sequence_fill`` and ``std_refit_factor``, plain JSON values
+            that :func:`sequence_decision` reads back.
         """
-        return {"model_kind": "sequence", "model_sha256": self.model_sha256, "s1_only": int(self.s1_only),
-                "sequence_fill": self.fill, "std_refit_factor": float(self.std_factor)}
+        return {"model_kind": "sequence", "model_sha256": self.model_sha256, "std_scale": float(self.std_scale),
+                "s1_only": int(self.s1_only), "sequence_fill": self.fill, "std_refit_factor": float(self.std_factor)}
 
 
 def is_sequence_decision(value: Any) -> bool:
-    """Whether ``value`` is a sequence model's decision: a :class:`SequenceDecision` or attrs with ``model_kind`` ``"sequence"``.
+    """Whether ``value`` is meant as a sequence model's decision: a :class:`SequenceDecision`, or attrs with ``model_kind`` ``"sequence"`` or ``sequence_fill``.
 
     Parameters
     ----------
@@ -81,7 +88,7 @@ def is_sequence_decision(value: Any) -> bool:
     bool
         True for a decision in any of its forms (not checked: see :func:`sequence_decision`).
     """
-    return isinstance(value, SequenceDecision) or (isinstance(value, Mapping) and value.get("model_kind") == "sequence")
+    return isinstance(value, SequenceDecision) or (isinstance(value, Mapping) and (value.get("model_kind") == "sequence" or "sequence_fill" in value))
 
 
 def sequence_decision(value: Any, where: str = "reconstruct: weights") -> SequenceDecision:
@@ -91,9 +98,10 @@ def sequence_decision(value: Any, where: str = "reconstruct: weights") -> Sequen
     ----------
     value : SequenceDecision or mapping
         The attrs of a sequence model's reconstruction (``dict(rec.attrs)``;
-        other keys are ignored) or a dict with ``model_kind: "sequence"``,
-        ``model_sha256``, ``s1_only``, ``sequence_fill`` and optionally
-        ``std_refit_factor`` (default 1).
+        other keys are ignored) or a dict with ``model_sha256``,
+        ``std_scale``, ``s1_only``, ``sequence_fill``, optionally
+        ``std_refit_factor`` (default 1) and ``model_kind`` (``"sequence"``
+        when given).
     where : str
         The caller, for the messages.
 
@@ -105,8 +113,9 @@ def sequence_decision(value: Any, where: str = "reconstruct: weights") -> Sequen
     Raises
     ------
     ConfigError
-        A key missing (attrs of a reconstruction made before the decision was
-        recorded lack ``sequence_fill``) or a value of the wrong kind.
+        A key missing (attrs of a prediction, or of a reconstruction made
+        before the decision was recorded, lack ``sequence_fill``), a
+        ``model_kind`` other than ``"sequence"``, or a value of the wrong kind.
     """
     if isinstance(value, SequenceDecision):
         value = value.to_attrs()
@@ -114,8 +123,11 @@ def sequence_decision(value: Any, where: str = "reconstruct: weights") -> Sequen
         raise ConfigError(f"{where}: expected a sequence model's decision (attrs with model_kind 'sequence'), found {value!r}")
     if "sequence_fill" not in value:
         raise ConfigError(f"{where}: expected the attrs of a sequence model's reconstruction with its decision (the key "
-                          "'sequence_fill'), found none: it was made by an earlier fusets_dl; reconstruct that part again")
+                          "'sequence_fill'), found none: the attrs of a prediction, or of a reconstruction made by fusets_dl "
+                          "before 2026-11-28; reconstruct that part (again) and pass its attrs")
     problems = []
+    if value.get("model_kind", "sequence") != "sequence":
+        problems.append(f"model_kind: expected 'sequence' (a sequence model's decision), found {value['model_kind']!r}")
     sha = value.get("model_sha256")
     if not (isinstance(sha, str) and _SHA.match(sha)):
         problems.append(f"model_sha256: expected the model's SHA-256 (64 hex digits), found {sha!r}")
@@ -130,6 +142,9 @@ def sequence_decision(value: Any, where: str = "reconstruct: weights") -> Sequen
     factor = value.get("std_refit_factor", 1.0)
     if isinstance(factor, (bool, np.bool_)) or not is_finite_positive(factor):
         problems.append(f"std_refit_factor: expected a finite number > 0, found {factor!r}")
+    scale = value.get("std_scale")
+    if isinstance(scale, (bool, np.bool_)) or not is_finite_positive(scale):
+        problems.append(f"std_scale: expected the model's std calibration when it decided (a finite number > 0), found {scale!r}")
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
-    return SequenceDecision(fill=str(fill), std_factor=float(factor), s1_only=bool(s1), model_sha256=str(sha))
+    return SequenceDecision(fill=str(fill), std_factor=float(factor), s1_only=bool(s1), model_sha256=str(sha), std_scale=float(scale))

@@ -114,5 +114,7 @@ def test_a_sequence_models_metrics_are_labelled_as_gap_filling_and_s1_only():
     assert rows[0]["r2"] == 0.81 and rows[0]["within_1std"] == 0.69 and rows[0]["within_2std"] == 0.95
     assert rows[1]["r2"] == 0.62 and rows[1]["within_1std"] == 0.66 and "mae" not in rows[1]
     assert not any("test (never used)" == r["blocks"] for r in rows)  # the per-date model's label is not reused
+    old = {k: v for k, v in m.items() if k != "test_s1_only_coverage"}  # saved before the S1-only coverage was measured
+    assert "within_1std" not in metrics_rows(old)[1] and metrics_rows(old)[0]["within_1std"] == 0.69
     only_s1 = metrics_rows({"test_s1_only": {"r2": 0.5, "n": 10}})  # a series too short for gap spells: S1-only alone
     assert len(only_s1) == 1 and only_s1[0]["blocks"].startswith("test, S1 only")

@@ -256,7 +256,7 @@ def test_align_takes_calendar_frequencies_as_fdl_align_does():
 
 def test_a_sequence_models_decision_travels_in_the_context():
     """The attrs of a sequence model's reconstruction (its fill and std factor) pass as weights; a bad one is refused."""
-    attrs = {"model_kind": "sequence", "model_sha256": "a" * 64, "s1_only": 0, "sequence_fill": "model", "std_refit_factor": 1.2,
+    attrs = {"model_kind": "sequence", "model_sha256": "a" * 64, "std_scale": 1.0, "s1_only": 0, "sequence_fill": "model", "std_refit_factor": 1.2,
              "calibration_source": "a cube the model was not trained on: the model's fill", "title": "fusets_dl reconstructed NDVI"}
     assert "weights" in udf_code("reconstruct", model="https://example.org/m.json", reconstruct={"weights": attrs})
     with pytest.raises(ConfigError, match=r"\['reconstruct'\] weights: sequence_fill: expected one of \['model', 'clear_views'\]"):

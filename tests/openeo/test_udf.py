@@ -240,7 +240,7 @@ def test_sequence_model_tiles_given_one_decision_equal_the_whole(sample_cube, tm
 
     m = dataclasses.replace(tiny_model(), info={"cubes": [{"start": "2015-01-01", "end": "2015-12-31"}]})
     m.save(tmp_path / "seq")
-    decision = SequenceDecision("model", 1.37, False, m.sha256).to_attrs()
+    decision = SequenceDecision("model", 1.37, False, m.sha256, m.std_scale(False)).to_attrs()
     code = udf_code("reconstruct", model=str(tmp_path / "seq"), reconstruct={"weights": decision})
     whole = run_local(code, sample_cube)
     tiled = run_tiles(code, sample_cube, size=12, overlap=4)

@@ -44,9 +44,10 @@ def test_a_sequence_run_passes_no_per_date_option():
     from fusets_dl.training.config import MLP_ONLY_FIELDS, TrainConfig, mlp_only_changes
 
     pretrain = _pretrain()
-    args = argparse.Namespace(epochs=3, max_samples=5000, block=8, seed=1, threads=1, model="sequence")
+    args = argparse.Namespace(epochs=3, max_samples=None, block=8, seed=1, threads=1, model="sequence")
     cfg = pretrain.train_config(args)
     assert cfg.model == "sequence" and cfg.max_samples == TrainConfig().max_samples and not mlp_only_changes(cfg)
     assert "max_samples" in MLP_ONLY_FIELDS
-    mlp = pretrain.train_config(type(args)(**{**vars(args), "model": "mlp"}))
-    assert mlp.max_samples == 5000
+    assert pretrain.train_config(argparse.Namespace(**{**vars(args), "model": "mlp"})).max_samples == 120_000  # the per-date default
+    given = pretrain.train_config(argparse.Namespace(**{**vars(args), "max_samples": 5000}))  # asked for: passed on (and warned)
+    assert given.max_samples == 5000 and mlp_only_changes(given) == {"max_samples": 5000}

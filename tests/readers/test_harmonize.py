@@ -376,8 +376,9 @@ def test_a_declared_offset_on_dates_that_never_carried_it_is_warned_on_dask_too(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # lazy: nothing judged before the values are asked for
         lazy = fdl.open_s2(raw.chunk({"time": 4}), chunks={"y": 6, "x": 6})
-    with pytest.warns(UserWarning, match=r"an offset declared by a band attribute .* on the dates before 2022-01-25 the clear red left is "
-                                         r"negative \(Dask input, judged per chunk as computed"):
+    with pytest.warns(UserWarning, match=r"offset \(-1000 DN\) was removed \(band attribute BOA_ADD_OFFSET=-1000, applied to every date\), "
+                                         r"and on the dates before 2022-01-25 the clear red left is negative \(Dask input, judged per chunk "
+                                         r"as computed.*declare the offset only on the files of the dates that carry it"):
         values = lazy["NDVI"].values
     np.testing.assert_array_equal(values, eager)
     carried = _raw(red + 1000, nir + 1000, attrs={"BOA_ADD_OFFSET": -1000})  # every date carries it: nothing to say

@@ -62,7 +62,7 @@ def test_a_clear_view_fill_decided_on_the_whole_cube_holds_on_every_tile(small_c
         whole = fdl.reconstruct(small_cube, m, device="cpu")
     assert whole.attrs["sequence_fill"] == "clear_views" and "std_refit_factor" not in whole.attrs
     d = sequence_decision(dict(whole.attrs))
-    assert d == SequenceDecision("clear_views", 1.0, False, m.sha256)
+    assert d == SequenceDecision("clear_views", 1.0, False, m.sha256, 1.0)
     for wy, wx in _TILES:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -75,12 +75,17 @@ def test_a_clear_view_fill_decided_on_the_whole_cube_holds_on_every_tile(small_c
 
 def test_a_decision_of_another_model_mode_or_kind_is_refused(small_cube: xr.Dataset) -> None:
     m = _foreign(tiny_model())
-    d = SequenceDecision("model", 1.3, False, m.sha256)
-    other = SequenceDecision("model", 1.3, False, "0" * 64)
+    d = SequenceDecision("model", 1.3, False, m.sha256, m.std_scale(False))
+    other = SequenceDecision("model", 1.3, False, "0" * 64, 1.0)
     with pytest.raises(ConfigError, match=r"weights: a decision of another model \(SHA-256 000000000000...\), expected this model's"):
         fdl.reconstruct(small_cube, m, weights=other.to_attrs(), device="cpu")
     with pytest.raises(ConfigError, match=r"a decision made with s1_only=False, expected one of this call's mode \(s1_only=True\)"):
         fdl.reconstruct(small_cube, m, weights=d.to_attrs(), s1_only=True, device="cpu")
+    recal = dataclasses.replace(m, calibration={"std_scale": 2.0 * m.std_scale(False)})  # the same weights, recalibrated since
+    assert recal.sha256 == m.sha256
+    with pytest.raises(ConfigError, match=r"a decision made on the model's std calibration 1, expected one of its calibration now \(2\): "
+                                          r"the model was recalibrated since"):
+        fdl.reconstruct(small_cube, recal, weights=d.to_attrs(), device="cpu")
     with pytest.raises(ConfigError, match=r"expected a per-date model's calibration, found a sequence model's decision"):
         fdl.reconstruct(small_cube, _model_with_rmse(), weights=d.to_attrs())
 
@@ -90,13 +95,15 @@ def test_a_decision_of_another_model_mode_or_kind_is_refused(small_cube: xr.Data
     [
         ({"model_kind": "sequence", "model_sha256": "a" * 64, "s1_only": 0},
          r"expected the attrs of a sequence model's reconstruction with its decision \(the key 'sequence_fill'\), found none"),
-        ({"model_kind": "sequence", "model_sha256": "a" * 64, "s1_only": 0, "sequence_fill": "linear"},
+        ({"model_kind": "sequence", "model_sha256": "a" * 64, "std_scale": 1.0, "s1_only": 0, "sequence_fill": "linear"},
          r"sequence_fill: expected one of \['model', 'clear_views'\], found 'linear'"),
         ({"model_kind": "sequence", "model_sha256": "abc", "s1_only": 2, "sequence_fill": "model", "std_refit_factor": -1},
          r"model_sha256: expected the model's SHA-256 \(64 hex digits\), found 'abc'; s1_only: expected 0 or 1, found 2; "
-         r"std_refit_factor: expected a finite number > 0, found -1"),
-        ({"model_kind": "sequence", "model_sha256": "a" * 64, "s1_only": 0, "sequence_fill": "model", "std_refit_factor": "1.2"},
+         r"std_refit_factor: expected a finite number > 0, found -1; std_scale: expected the model's std calibration when it decided"),
+        ({"model_kind": "sequence", "model_sha256": "a" * 64, "std_scale": 1.0, "s1_only": 0, "sequence_fill": "model", "std_refit_factor": "1.2"},
          r"std_refit_factor: expected a finite number > 0, found '1.2'"),
+        ({"model_kind": "mlp", "model_sha256": "a" * 64, "std_scale": 1.0, "s1_only": 0, "sequence_fill": "model"},
+         r"model_kind: expected 'sequence' \(a sequence model's decision\), found 'mlp'"),
     ],
 )
 def test_bad_decisions_name_what_was_expected(attrs, message) -> None:
@@ -105,6 +112,22 @@ def test_bad_decisions_name_what_was_expected(attrs, message) -> None:
         sequence_decision(attrs)
 
 
+def test_the_decisions_keys_alone_are_a_decision(small_cube: xr.Dataset) -> None:
+    """The keys the docs name, without model_kind, are read as a decision (they were ignored with a per-date warning)."""
+    m = _foreign(tiny_model())
+    keys = {"model_sha256": m.sha256, "std_scale": m.std_scale(False), "s1_only": 0, "sequence_fill": "model", "std_refit_factor": 1.5}
+    assert is_sequence_decision(keys)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rec = fdl.reconstruct(small_cube, m, weights=keys, device="cpu")
+    assert rec.attrs["std_refit_factor"] == 1.5 and rec.attrs["std_scale"] == m.std_scale(False)
+
+
+def test_the_attrs_of_a_prediction_are_not_a_decision() -> None:
+    with pytest.raises(ConfigError, match=r"found none: the attrs of a prediction, or of a reconstruction made by fusets_dl before"):
+        sequence_decision({"model_kind": "sequence", "model_sha256": "a" * 64, "s1_only": 0})
+
+
 def test_only_sequence_attrs_are_a_decision() -> None:
     assert not is_sequence_decision({"calibration_w_pred": 1.0}) and not is_sequence_decision("model") and not is_sequence_decision(None)
-    assert is_sequence_decision(SequenceDecision("model", 1.0, True, "a" * 64))
+    assert is_sequence_decision(SequenceDecision("model", 1.0, True, "a" * 64, 1.0))
