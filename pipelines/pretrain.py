@@ -276,7 +276,7 @@ def main() -> int:
         "training_data": [site_record(c) for c in cubes],
         "excluded_data": skipped,
         "train_config": cfg.to_dict(),
-        "feature_spec": model.spec.to_dict(),
+        "feature_spec": model.spec.to_dict() if hasattr(model.spec, "to_dict") else dict(model.spec),  # a sequence model's is a dict
         "scoring": {**score_kw, "note": "prediction: every clear date of every pixel; gap: n_gaps spells of gap_days, fusion vs linear RMSE"},
         "leave_one_site_out": [] if loso is None else json.loads(loso.to_json(orient="records")),
         "own_sites_in_training": json.loads(own.to_json(orient="records")),
