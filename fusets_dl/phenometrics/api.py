@@ -298,7 +298,7 @@ def phenology(
     min_amplitude : float
         Minimum prominence of a season (NDVI units).
     min_length : float
-        Minimum season length, days (also the default ``min_separation``).
+        Minimum season length, days (half of it: the default ``min_separation``).
     smooth : float or None
         Whittaker lambda (1-day grid, finite, >= 0) applied before detection;
         also fills gaps. None or 0: linear interpolation of gaps only.
@@ -335,7 +335,11 @@ def phenology(
         Uncertainty of every value (``reconstruct(...)["NDVI_std"]``): the
         pixel's noise is its median.
     min_separation : float, optional
-        Minimum distance between two peaks, days (default ``min_length``).
+        Minimum distance between two peaks, days: a peak is the highest value
+        within ``min_separation`` days on either side (default ``min_length /
+        2``; before 2026-11-28 the window was ``min_separation`` wide in all,
+        so given peaks only half as far apart survived, and the default,
+        ``min_length``, was that window: the default's results are unchanged).
     min_span : float, optional
         A pixel whose valid values span fewer days gives no season, with a
         warning and counts (default ``2 * min_length``).
@@ -511,7 +515,7 @@ def _phen_run(ndvi: xr.DataArray, t: pd.DatetimeIndex, options: dict[str, Any]) 
         "min_amplitude": o["min_amplitude"],
         "noise_factor": o["noise_factor"],
         "min_length_days": min_length,
-        "min_separation_days": min_length if min_separation is None else min_separation,
+        "min_separation_days": min_length / 2 if min_separation is None else min_separation,
         "smoothing": f"Whittaker lambda {smooth} (1-day grid)" if smooth else "none",
     }
     crs = getattr(getattr(ndvi, "rio", None), "crs", None)

@@ -35,6 +35,7 @@ def upper_envelope(
     iterations: int,
     *,
     estimate_noise: bool = True,
+    noise_of: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refit each row without the values far below its fit, ``iterations`` times.
 
@@ -53,6 +54,11 @@ def upper_envelope(
     estimate_noise : bool
         Re-estimate ``sigma`` from the values kept (pseudo-residuals); False
         keeps the given noise.
+    noise_of : callable, optional
+        ``noise_of(rows, dropped) -> (len(rows),)``: the noise of those rows
+        without their dropped cells (``dropped``: ``(len(rows), grid)``),
+        e.g. from the input values at their own dates; default: the
+        pseudo-residuals of the gridded values kept.
 
     Returns
     -------
@@ -74,7 +80,7 @@ def upper_envelope(
         cm = np.where(dropped[rows], 0.0, c[rows])
         sigma = np.array(sigma, dtype=np.float64, copy=True)
         if estimate_noise:
-            new = pseudo_residual_noise(gm)
+            new = pseudo_residual_noise(gm) if noise_of is None else noise_of(rows, dropped[rows])
             sigma[rows] = np.where(np.isfinite(new), np.fmin(new, sigma[rows]), sigma[rows])
         x = x.copy()
         x[rows] = fit(gm, cm, sigma[rows])

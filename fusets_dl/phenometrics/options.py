@@ -67,7 +67,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "noise_factor": (lambda v: _real(v) and v >= 0, "a finite number >= 0 (0: no noise test)"),
     "noise": (lambda v: v is None or isinstance(v, xr.DataArray) or (_real(v) and v >= 0),
               "a noise sd >= 0 (NDVI), a DataArray of them, or None"),
-    "min_separation": (lambda v: v is None or is_finite_positive(v), "a finite number of days > 0, or None (min_length)"),
+    "min_separation": (lambda v: v is None or is_finite_positive(v), "a finite number of days > 0, or None (min_length / 2)"),
     "min_span": (lambda v: v is None or (_real(v) and v >= 0), "a finite number of days >= 0, or None (2 x min_length)"),
     "start_threshold": (lambda v: v is None or _real(v), "a finite number or None"),
     "end_threshold": (lambda v: v is None or _real(v), "a finite number or None"),

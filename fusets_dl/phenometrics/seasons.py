@@ -24,7 +24,7 @@ from scipy.ndimage import maximum_filter1d
 from .._series import nanmedian_last, nearest_cells
 from ..smoothing import fill_interpolated, whittaker
 from .envelope import upper_envelope
-from .noise import pseudo_residual_noise
+from .noise import MAX_SPAN_DAYS, MIN_RESIDUALS, pseudo_residual_noise
 from .options import NDVI_TOLERANCE
 from .refine import crossing, extrapolate_edge, interp_at, refine_peak, window
 
@@ -207,8 +207,13 @@ def _hold_edges(x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
 def _find_peaks(
     xs: np.ndarray, first: np.ndarray, last: np.ndarray, separation: float, step: float, min_prominence: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    """Peaks (first of a plateau, strictly inside the data) after pruning, and the troughs around every position."""
-    win = max(3, round(separation / step) | 1)
+    """Peaks (first of a plateau, strictly inside the data) after pruning, and the troughs around every position.
+
+    A peak is the highest value within ``separation`` days on either side (a
+    window of ``2 * separation`` days; it was ``separation`` in all, so peaks
+    half as far apart as asked both survived).
+    """
+    win = max(3, round(2 * separation / step) | 1)
     mx = maximum_filter1d(xs, size=win, axis=1, mode="nearest")
     peaks = xs >= mx - 1e-12
     peaks = peaks & ~np.concatenate([np.zeros((xs.shape[0], 1), bool), peaks[:, :-1]], axis=1)
@@ -378,13 +383,20 @@ def _warn_uncrossed(kept: np.ndarray, thresholds: Thresholds) -> None:
     )
 
 
-def _pixel_noise(g: np.ndarray, noise: np.ndarray | None, given_sd: np.ndarray | None) -> np.ndarray:
-    """Noise sd per pixel: ``given_sd`` (a per-value sd, its median) or ``noise``, else estimated from ``g``."""
+def _pixel_noise(v: np.ndarray, in_days: np.ndarray, noise: np.ndarray | None, given_sd: np.ndarray | None) -> np.ndarray:
+    """Noise sd per pixel: ``given_sd`` (a per-value sd, its median) or ``noise``, else estimated from the values ``v``.
+
+    The estimate reads the input values at their own dates
+    (:func:`.noise.pseudo_residual_noise` with ``in_days``), not the working
+    grid: on a daily grid (dates off a regular grid from midnight, such as a
+    series stamped 13:00, or irregular clear views) three values on
+    consecutive days were needed, and the noise was NaN for every pixel.
+    """
     if noise is not None:
         return np.asarray(noise, dtype=np.float64).reshape(-1)
     if given_sd is not None:
         return nanmedian_last(given_sd)[:, 0]
-    return pseudo_residual_noise(g)
+    return pseudo_residual_noise(v, in_days)
 
 
 def pheno_pixels(
@@ -440,7 +452,8 @@ def pheno_pixels(
         A season's prominence must also reach ``noise_factor`` times the
         pixel's noise sd.
     min_separation : float, optional
-        Minimum distance between peaks (days; default ``min_length``).
+        Minimum distance between peaks (days; default ``min_length / 2``): a
+        peak is the highest value within it on either side.
     thresholds : Thresholds, optional
         Start and end thresholds (default: ``fraction`` of the amplitude).
     pos_level : float
@@ -478,7 +491,7 @@ def pheno_pixels(
     thresholds = thresholds or Thresholds(fraction, fraction)
     g, c = _to_grid(v, in_days, grid_days)
     sd = None if std is None else _to_grid(np.asarray(std, np.float64).reshape(v.shape), in_days, grid_days)[0]
-    sigma = _pixel_noise(g, None if noise is None else np.asarray(noise).reshape(-1), sd)
+    sigma = _pixel_noise(v, in_days, None if noise is None else np.asarray(noise).reshape(-1), sd)
     out[:, :, PHENO_VARS.index("noise")] = sigma[:, None]
     finite = np.isfinite(v)
     # input dates are sorted: the span is from the first to the last valid date
@@ -488,7 +501,12 @@ def pheno_pixels(
     def fit(gg: np.ndarray, cc: np.ndarray, sd_: np.ndarray) -> np.ndarray:
         return _gap_free(gg, cc, grid_days, lam, step, np.nan_to_num(sd_) > NOISY_SD)
 
-    x, sigma, _ = upper_envelope(g, c, sigma, fit, envelope, estimate_noise=noise is None and std is None)
+    cell = nearest_cells(in_days, grid_days)[0]
+
+    def kept_noise(rows: np.ndarray, dropped: np.ndarray) -> np.ndarray:  # the values of the cells kept, at their own dates
+        return pseudo_residual_noise(np.where(dropped[:, cell], np.nan, v[rows]), in_days)
+
+    x, sigma, _ = upper_envelope(g, c, sigma, fit, envelope, estimate_noise=noise is None and std is None, noise_of=kept_noise)
     out[:, :, PHENO_VARS.index("noise")] = sigma[:, None]
     x = np.where(enough[:, None], x, np.nan)
     good = enough & np.isfinite(x).all(axis=1)
@@ -499,11 +517,19 @@ def pheno_pixels(
             f"{min_span:g} days (the shortest series that holds a season): no season reported for them",
             UserWarning, stacklevel=2,
         )
+    if noise_factor > 0 and noise is None and std is None and np.isnan(sigma[good]).any():
+        # one text (no counts) so that the chunks of a Dask array give one warning
+        warnings.warn(
+            f"phenology: the noise of some pixels could not be estimated (fewer than {MIN_RESIDUALS} values whose neighbouring "
+            f"values lie within {MAX_SPAN_DAYS:g} days, or 2.5 date spacings): their noise output is NaN and their noise test "
+            "(noise_factor) is off, so a season needs only min_amplitude; pass noise= or std= to set it",
+            UserWarning, stacklevel=2,
+        )
     if not good.any():
         return out.reshape(*lead, max_seasons, len(PHENO_VARS))
     xs, first, last = _hold_edges(x[good], c[good])
     prominence = np.maximum(min_amplitude, noise_factor * np.nan_to_num(sigma[good]))
-    peaks, lv, li, rv, ri = _find_peaks(xs, first, last, min_separation or min_length, step, prominence)
+    peaks, lv, li, rv, ri = _find_peaks(xs, first, last, min_separation or min_length / 2, step, prominence)
     n = xs.shape[1]
     csum = np.concatenate([np.zeros((xs.shape[0], 1)), np.cumsum(np.clip(xs, 0, None), axis=1)], axis=1)
     # the k-th peak of every row, from the peaks' positions in row order

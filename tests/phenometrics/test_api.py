@@ -322,3 +322,43 @@ def test_by_year_with_a_period_keeps_only_the_years_it_touches():
     assert list(every["year"].values) == [2020, 2021, 2022] and list(one["year"].values) == [2021]
     np.testing.assert_array_equal(one["pos"].sel(year=2021).values, every["pos"].sel(year=2021).values)  # NaT == NaT here
     assert int(one["n_seasons"].max()) == 1
+
+
+def test_the_time_of_day_of_the_dates_changes_nothing():
+    """The same 5-daily values stamped 13:00 (an afternoon overpass, a UTC stamp) made the working grid daily, the noise NaN
+    for every pixel and the noise test silently off: 19 % of noisy pixels got an extra season. Now both read alike."""
+    rng = np.random.default_rng(3)
+    t = pd.date_range("2021-01-01", "2022-12-31", freq="5D")
+    d = ((t - t[0]) / pd.Timedelta(days=1)).to_numpy()
+    peaks = (150.0, 515.0)
+    curve = 0.2 + sum(0.5 * np.exp(-(((d - p) / 35) ** 2)) for p in peaks)
+    vals = (curve[:, None] + rng.normal(0, 0.05, (d.size, 120))).astype(np.float32)
+    at = {h: xr.DataArray(vals[:, None, :], dims=("time", "y", "x"), coords={"time": t + pd.Timedelta(hours=h)}) for h in (0, 13)}
+    ph = {h: fdl.phenology(a, max_seasons=6) for h, a in at.items()}
+    assert ph[13]["noise"].notnull().all() and float(ph[13]["noise"].median()) == pytest.approx(0.05, rel=0.15)
+    np.testing.assert_allclose(ph[13]["noise"].values, ph[0]["noise"].values, rtol=1e-6)
+    assert (ph[0]["n_seasons"] == 2).mean() > 0.95 and (ph[13]["n_seasons"] == 2).mean() > 0.95
+
+
+def test_a_noise_that_cannot_be_estimated_is_warned():
+    """Clear views 40 days apart: no neighbours close enough, the noise is NaN and the noise test off, which is said once."""
+    t = pd.date_range("2021-01-01", "2022-12-31", freq="5D")
+    d = ((t - t[0]) / pd.Timedelta(days=1)).to_numpy()
+    v = np.where(np.arange(d.size) % 8 == 0, 0.2 + 0.5 * np.exp(-(((d - 150) / 60) ** 2)), np.nan).astype(np.float32)
+    da = xr.DataArray(np.tile(v[:, None, None], (1, 2, 3)), dims=("time", "y", "x"), coords={"time": t})
+    with pytest.warns(UserWarning, match=r"the noise of some pixels could not be estimated .*noise test \(noise_factor\) is off"):
+        ph = fdl.phenology(da, max_seasons=3)
+    assert ph["noise"].isnull().all()
+
+
+@pytest.mark.parametrize(("separation", "seasons"), [(60, 2), (80, 1)])
+def test_min_separation_is_the_distance_between_peaks(separation, seasons):
+    """Two peaks 70 days apart: min_separation=80 keeps one (the window was min_separation wide in all, +-40 days, and kept
+    both); 60 keeps both. The default (min_length / 2 on either side) is the window the default always had."""
+    t = pd.date_range("2021-01-01", "2021-12-31", freq="1D")
+    d = np.arange(t.size, dtype=float)
+    y = 0.15 + 0.6 * np.exp(-0.5 * ((d - 130) / 12) ** 2) + 0.5 * np.exp(-0.5 * ((d - 200) / 12) ** 2)
+    ph = fdl.phenology(xr.DataArray(y[:, None], dims=("time", "x"), coords={"time": t}), min_separation=separation, min_length=20)
+    assert int(ph["n_seasons"][0]) == seasons
+    assert ph.attrs["min_separation_days"] == separation
+    assert fdl.phenology(xr.DataArray(y[:, None], dims=("time", "x"), coords={"time": t}), min_length=20).attrs["min_separation_days"] == 10

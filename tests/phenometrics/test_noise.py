@@ -26,3 +26,48 @@ def test_too_few_residuals_give_nan():
     g[1, ::2] = 0.3  # no value has both neighbours
     est = pseudo_residual_noise(g)
     assert est[0] == pytest.approx(0.0, abs=1e-6) and np.isnan(est[1])
+
+
+def _curve(d):
+    return 0.2 + 0.5 * np.exp(-(((d - 200) / 40) ** 2)) + 0.4 * np.exp(-(((d - 560) / 30) ** 2))
+
+
+@pytest.mark.parametrize("sd", [0.02, 0.05])
+def test_with_dates_irregular_series_recover_the_noise_sd(sd):
+    """Dates jittered by up to 2 days (irregular clear views), 30 % missing: Gasser's weights recover the sd."""
+    rng = np.random.default_rng(1)
+    d = np.sort(np.arange(146) * 5.0 + rng.uniform(-2, 2, 146))
+    g = _curve(d)[None, :] + rng.normal(0, sd, (400, d.size))
+    g[rng.random(g.shape) < 0.3] = np.nan
+    est = pseudo_residual_noise(g, d)
+    assert abs(np.median(est) / sd - 1) < 0.1
+
+
+def test_with_dates_the_estimate_does_not_depend_on_the_time_of_day_or_on_repeats():
+    """The same values half a day later give the same estimate (it was NaN on the daily working grid); a value repeated on
+    the next date (one S2 view paired with two S1 dates by align) counts once, where its zero residual halved the estimate."""
+    rng = np.random.default_rng(2)
+    d = np.arange(146) * 5.0
+    g = _curve(d)[None, :] + rng.normal(0, 0.03, (300, d.size))
+    np.testing.assert_allclose(pseudo_residual_noise(g, d + 0.54), pseudo_residual_noise(g, d))
+    np.testing.assert_allclose(pseudo_residual_noise(g, d), pseudo_residual_noise(g), rtol=1e-5)  # regular dates: as on a grid
+    pairs = np.repeat(d, 2) + np.tile([0.0, 1.0], d.size)  # every view on two dates a day apart
+    doubled = np.repeat(g, 2, axis=1)
+    np.testing.assert_allclose(pseudo_residual_noise(doubled, pairs), pseudo_residual_noise(g, d), rtol=0.15)
+    assert np.median(pseudo_residual_noise(doubled, pairs)) > 0.025  # not the 0.5 x of zero residuals
+
+
+def test_with_dates_neighbours_far_apart_are_not_compared():
+    """Across a cloudy gap the curve's bend would read as noise: values whose neighbours lie more than MAX_SPAN_DAYS apart
+    (or 2.5 date spacings) are left out, and a series with too few close neighbours has no estimate."""
+    from fusets_dl.phenometrics.noise import MAX_SPAN_DAYS
+
+    d = np.arange(0.0, 400.0, 20.0)  # neighbours 40 days apart on 5-day dates with gaps
+    days = np.arange(0.0, 400.0, 5.0)
+    g = np.full((1, days.size), np.nan)
+    g[0, np.isin(days, d)] = _curve(d)
+    assert MAX_SPAN_DAYS < 40 and np.isnan(pseudo_residual_noise(g, days)[0])
+    monthly = np.arange(24) * 30.4  # composites a month apart: their neighbours are compared
+    assert np.isfinite(pseudo_residual_noise(_curve(monthly)[None, :] + 0.01, monthly)[0])
+    with pytest.raises(ValueError, match="expected 80 dates, found"):
+        pseudo_residual_noise(g, days[:-1])
