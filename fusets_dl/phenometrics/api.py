@@ -215,19 +215,55 @@ def _phen_dataset(stacked: xr.DataArray, lead: list[Any], origin: pd.Timestamp, 
 
 
 def _extra_inputs(ndvi: xr.DataArray, noise: xr.DataArray | float | None, std: xr.DataArray | None) -> dict[str, xr.DataArray]:
-    """The optional per-value ``std`` and per-pixel ``noise`` inputs, checked against ``ndvi``'s dims."""
+    """The optional per-value ``std`` and per-pixel ``noise`` inputs, checked against ``ndvi``'s dims, laid on its coordinates.
+
+    A ``std`` whose ``y`` runs the other way (or any dim in another order of
+    the same labels) is reindexed onto ``ndvi``'s labels (it raised xarray's
+    ``AlignmentError``); labels it lacks are refused. Negative or infinite
+    values are refused (at the call in memory, per chunk as computed on
+    Dask): a noise of -1 switched the noise test off without a word.
+    """
     lead = [d for d in ndvi.dims if d != "time"]
     extra: dict[str, xr.DataArray] = {}
     if std is not None:
         if set(std.dims) != set(ndvi.dims):
             raise DimensionError(f"phenology: expected std on {ndvi.dims}, found {std.dims}")
-        extra["std"] = std.transpose(*ndvi.dims)
+        extra["std"] = _nonnegative(_on_labels(std.transpose(*ndvi.dims), ndvi, "std"), "std")
     if noise is not None:
         arr = noise if isinstance(noise, xr.DataArray) else xr.DataArray(np.full([ndvi.sizes[d] for d in lead], float(noise)), dims=lead)
         if not set(arr.dims) <= set(lead):
             raise DimensionError(f"phenology: expected noise on (a subset of) {tuple(lead)}, found {arr.dims}")
-        extra["noise"] = arr.broadcast_like(ndvi.isel(time=0, drop=True)).transpose(*lead)
+        extra["noise"] = _nonnegative(arr.broadcast_like(ndvi.isel(time=0, drop=True)).transpose(*lead), "noise")
     return extra
+
+
+def _on_labels(arr: xr.DataArray, ndvi: xr.DataArray, what: str) -> xr.DataArray:
+    """``arr`` reindexed onto ``ndvi``'s coordinate labels where both have them (the same labels, in any order)."""
+    for d in arr.dims:
+        if d not in arr.indexes or d not in ndvi.indexes or arr.indexes[d].equals(ndvi.indexes[d]):
+            continue
+        if not ndvi.indexes[d].isin(arr.indexes[d]).all() or arr.indexes[d].has_duplicates:
+            raise DimensionError(f"phenology: expected {what} on the NDVI's {d} labels, found labels that differ "
+                                 f"({arr.sizes[d]} of them, {int((~ndvi.indexes[d].isin(arr.indexes[d])).sum())} of the NDVI's missing)")
+        arr = arr.reindex({d: ndvi.indexes[d]})
+    return arr
+
+
+def _nonnegative(arr: xr.DataArray, what: str) -> xr.DataArray:
+    """``arr``, refused where a value is negative or infinite (NaN: unknown, kept): now in memory, per chunk on Dask."""
+
+    def check(block: np.ndarray) -> np.ndarray:
+        v = np.asarray(block, dtype=np.float64)
+        bad = np.isinf(v) | (v < 0)
+        if bad.any():
+            raise ConfigError(f"phenology: {what}: expected noise sds >= 0 (NDVI) or NaN, found {int(bad.sum())} negative or "
+                              f"infinite values (min {np.nanmin(np.where(np.isinf(v), np.nan, v)) if np.isfinite(v).any() else v.min():g})")
+        return block
+
+    if arr.chunks is None:
+        check(arr.values)
+        return arr
+    return arr.copy(data=arr.data.map_blocks(check, dtype=arr.dtype))
 
 
 def _main_rule(grid: _PhenGrid, fraction: float, months: tuple[int, int] | None) -> MainRule:
@@ -364,8 +400,10 @@ def phenology(
         day it falls in: a peak on 31 December at 18:00 belongs to that
         year): the outputs are on ``(year, season, ...)`` with
         ``max_seasons`` slots per year (or this many when an int >= 1; 0 is
-        False; the largest ``slots x years`` seasons are kept before they
-        are attributed). With ``period``, only the years it touches.
+        False; each year keeps its own largest seasons, reported in order
+        of start; before 2026-11-28 the largest ``slots x years`` overall
+        were kept, then each year's first). With ``period``, only the years
+        it touches.
     envelope : bool or int
         Upper-envelope fit against residual cloud dips: values more than
         2 noise sd below the fit are dropped and the series refitted,
@@ -503,6 +541,7 @@ def _phen_run(ndvi: xr.DataArray, t: pd.DatetimeIndex, options: dict[str, Any]) 
         min_span=span,
         envelope=ENVELOPE_ITERATIONS if envelope is True else int(envelope),
         main=_main_rule(grid, o["main_fraction"], o["main_months"]),
+        per_year=per_year if by_year else None,
     )
     pixel = stacked.isel(season=0, drop=True)
     if by_year:

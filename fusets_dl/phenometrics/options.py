@@ -41,6 +41,8 @@ def _real(v: Any) -> bool:
 
 def _show(v: Any) -> str:
     """``repr`` of an option's value, NumPy scalars as plain Python ones (``nan``, not ``np.float64(nan)``)."""
+    if isinstance(v, np.ndarray) and v.size > 4:  # an array given where a DataArray or a number was expected: its kind, not its values
+        return f"a numpy array of shape {v.shape}"
     return repr(v.item()) if isinstance(v, np.generic) else repr(v)
 
 
@@ -67,6 +69,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "noise_factor": (lambda v: _real(v) and v >= 0, "a finite number >= 0 (0: no noise test)"),
     "noise": (lambda v: v is None or isinstance(v, xr.DataArray) or (_real(v) and v >= 0),
               "a noise sd >= 0 (NDVI), a DataArray of them, or None"),
+    "std": (lambda v: v is None or isinstance(v, xr.DataArray),
+            "a DataArray of per-value uncertainties on the NDVI's dims (reconstruct(...)['NDVI_std']), or None"),
     "min_separation": (lambda v: v is None or is_finite_positive(v), "a finite number of days > 0, or None (min_length / 2)"),
     "min_span": (lambda v: v is None or (_real(v) and v >= 0), "a finite number of days >= 0, or None (2 x min_length)"),
     "start_threshold": (lambda v: v is None or _real(v), "a finite number or None"),
@@ -87,6 +91,10 @@ def _threshold_problems(options: Mapping[str, Any]) -> list[str]:
     if kind not in ("fraction", "absolute"):
         return []
     problems = []
+    missing = [k for k in ("start_threshold", "end_threshold") if options.get(k) is None]
+    if kind == "absolute" and missing and options.get("params") is None:  # per-class params may give them
+        problems.append(f"{' and '.join(missing)}: expected an NDVI value with threshold_type='absolute' (e.g. 0.3), found none "
+                        "(amplitude_fraction is a fraction of each season's amplitude, not an NDVI)")
     for key in ("start_threshold", "end_threshold"):
         v = options.get(key)
         if v is None or not _real(v):

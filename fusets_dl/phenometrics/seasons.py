@@ -315,12 +315,31 @@ def _season_metrics(
     return np.where(valid[:, None], np.stack(cols, axis=1).astype(np.float64), np.nan)
 
 
-def _keep_seasons(cand: np.ndarray, period: tuple[float, float] | None, max_seasons: int) -> np.ndarray:
-    """The ``max_seasons`` largest amplitudes (peak in ``period``), ordered by start (peak where the start is cut)."""
+def _keep_seasons(cand: np.ndarray, period: tuple[float, float] | None, max_seasons: int, per_year: int | None = None,
+                  day_years: np.ndarray | None = None) -> np.ndarray:
+    """The ``max_seasons`` largest amplitudes (peak in ``period``), ordered by start (peak where the start is cut).
+
+    With ``per_year`` (``by_year``): first the ``per_year`` largest of each
+    calendar year of the peak (``day_years``: the year of each day from the
+    origin), so a year with more seasons than slots keeps its own largest
+    and never takes another year's slots (it used to keep the largest
+    ``per_year x years`` overall, then each year's first by start: a year's
+    small cover crop instead of its main crop, and another year's only
+    season lost).
+    """
     if period is not None:
         inside = (cand[..., 1] >= period[0]) & (cand[..., 1] <= period[1])
         cand[~inside] = np.nan
     amp = np.where(np.isfinite(cand[..., 1]), cand[..., 7], -np.inf)
+    if per_year is not None and day_years is not None and cand.shape[1]:
+        day = np.clip(np.floor(np.nan_to_num(cand[..., 1])).astype(np.int64), 0, day_years.size - 1)
+        year = np.where(np.isfinite(cand[..., 1]), day_years[day], -1)
+        idx = np.arange(cand.shape[1])
+        # rank of each candidate among its year's by amplitude (ties: the earlier first)
+        ahead = (amp[:, None, :] > amp[:, :, None]) | ((amp[:, None, :] == amp[:, :, None]) & (idx[None, None, :] < idx[None, :, None]))
+        rank = ((year[:, None, :] == year[:, :, None]) & ahead).sum(axis=2)  # [p, i]: candidates of i's year ahead of i
+        amp = np.where(rank < per_year, amp, -np.inf)
+        cand = np.where(np.isfinite(amp)[..., None], cand, np.nan)
     top = np.argsort(-amp, axis=1, kind="stable")[:, :max_seasons]
     chosen = np.take_along_axis(cand, top[..., None], axis=1)
     key = np.where(np.isfinite(chosen[..., 0]), chosen[..., 0], chosen[..., 1])
@@ -421,6 +440,7 @@ def pheno_pixels(
     std: np.ndarray | None = None,
     envelope: int = 0,
     main: MainRule | None = None,
+    per_year: int | None = None,
 ) -> np.ndarray:
     """Phenometrics of up to ``max_seasons`` seasons for a batch of pixels.
 
@@ -474,6 +494,9 @@ def pheno_pixels(
         many times; 0: off.
     main : MainRule, optional
         How ``is_main`` is set (None: left NaN).
+    per_year : int, optional
+        ``by_year``'s slots: each calendar year of the peak keeps its own
+        ``per_year`` largest seasons (the year from ``main.day_years``).
 
     Returns
     -------
@@ -549,7 +572,7 @@ def pheno_pixels(
             xs if full else xs[r], j, has[r], (lv[r, j], lti, rv[r, j], rti), (csum, r), (first[r], last[r]), grid_days,
             thresholds=thresholds, min_length=min_length, pos_level=pos_level, extrapolate=extrapolate,
         )
-    kept = _keep_seasons(cand, period, max_seasons)
+    kept = _keep_seasons(cand, period, max_seasons, per_year, None if main is None else main.day_years)
     if thresholds.absolute:
         _warn_uncrossed(kept, thresholds)
     if main is not None:

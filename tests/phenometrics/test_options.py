@@ -168,3 +168,40 @@ def test_smooth_false_means_no_smoothing_as_before():
     check_options({"smooth": False})
     with pytest.raises(ConfigError, match="smooth"):
         check_options({"smooth": True})
+
+
+def test_absolute_thresholds_must_be_given():
+    """threshold_type='absolute' without thresholds used amplitude_fraction (0.5) as an absolute NDVI, silently."""
+    import fusets_dl as fdl
+
+    t = pd.date_range("2021-01-01", "2021-12-31", freq="5D")
+    da = xr.DataArray(np.full((t.size, 1), 0.5, np.float32), dims=("time", "x"), coords={"time": t})
+    with pytest.raises(ConfigError, match=r"start_threshold and end_threshold: expected an NDVI value with threshold_type='absolute'"):
+        fdl.phenology(da, threshold_type="absolute")
+    with pytest.raises(ConfigError, match=r"phenology: end_threshold: expected an NDVI value"):
+        fdl.phenology(da, threshold_type="absolute", start_threshold=0.3)
+
+
+def test_std_and_noise_inputs_are_checked():
+    """A NumPy std raised AttributeError; a std with y the other way raised xarray's AlignmentError; a noise of -1 or inf
+    switched the noise test off silently (in memory now, per chunk as computed on Dask)."""
+    import fusets_dl as fdl
+    from fusets_dl.errors import DimensionError
+
+    t = pd.date_range("2021-01-01", "2021-12-31", freq="5D")
+    rng = np.random.default_rng(0)
+    da = xr.DataArray(rng.random((t.size, 3, 4)).astype(np.float32), dims=("time", "y", "x"),
+                      coords={"time": t, "y": [3.0, 2.0, 1.0], "x": [0.0, 1.0, 2.0, 3.0]})
+    with pytest.raises(ConfigError, match=r"std: expected a DataArray of per-value uncertainties .*found a numpy array of shape \(73, 3, 4\)"):
+        fdl.phenology(da, std=np.ones(da.shape))
+    std = da.copy(data=np.where(np.arange(3)[None, :, None] == 0, 0.01, 0.05) * np.ones(da.shape, np.float32))
+    flipped = fdl.phenology(da, std=std.isel(y=slice(None, None, -1)))
+    np.testing.assert_allclose(flipped["noise"].values, fdl.phenology(da, std=std)["noise"].values)
+    with pytest.raises(DimensionError, match=r"expected std on the NDVI's y labels, found labels that differ"):
+        fdl.phenology(da, std=std.assign_coords(y=[9.0, 8.0, 7.0]))
+    bad = xr.DataArray(np.full((3, 4), -1.0), dims=("y", "x"), coords={"y": da.y, "x": da.x})
+    with pytest.raises(ConfigError, match=r"noise: expected noise sds >= 0 \(NDVI\) or NaN, found 12 negative or infinite values"):
+        fdl.phenology(da, noise=bad)
+    lazy = fdl.phenology(da.chunk({"x": 2}), noise=bad.chunk({"x": 2}))  # nothing computed at the call
+    with pytest.raises(ConfigError, match=r"noise: expected noise sds >= 0"):
+        lazy["n_seasons"].compute()

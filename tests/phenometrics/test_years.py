@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+import xarray as xr
 
+import fusets_dl as fdl
 from fusets_dl.phenometrics.years import by_year_block
 
 
@@ -50,3 +53,23 @@ def test_phenology_by_year_and_period_end_date_keep_a_31_december_afternoon_peak
     assert yearly["n_seasons"].sel(year=2021).item() == 1 and yearly["n_seasons"].sel(year=2022).item() == 0
     assert fdl.phenology(nd, max_seasons=1, period=("2021-01-01", "2021-12-31"))["n_seasons"].item() == 1
     assert fdl.phenology(nd, max_seasons=1, period=("2022-01-01", "2022-12-31"))["n_seasons"].item() == 0
+
+
+@pytest.mark.parametrize("dask", [False, True])
+def test_each_year_keeps_its_own_largest_seasons(dask):
+    """2021: a cover crop (amplitude 0.45) then the main crop (0.6); 2022: one crop (0.3). With one slot a year, 2021
+    reported the cover crop and 2022 nothing (the largest two overall, then each year's first); now each year its largest."""
+    t = pd.date_range("2021-01-01", "2022-12-31", freq="5D")
+    d = ((t - t[0]) / pd.Timedelta(days=1)).to_numpy()
+    y = (0.15 + 0.45 * np.exp(-0.5 * ((d - 50) / 18) ** 2) + 0.6 * np.exp(-0.5 * ((d - 210) / 25) ** 2)
+         + 0.3 * np.exp(-0.5 * ((d - 575) / 25) ** 2))
+    da = xr.DataArray(np.tile(y[:, None], (1, 4)).astype(np.float32), dims=("time", "x"), coords={"time": t})
+    if dask:
+        da = da.chunk({"x": 2})
+    one = fdl.phenology(da, by_year=1)
+    pos = one["pos"].isel(season=0, x=0).values
+    assert pd.Timestamp(pos[0]).month == 7 and pd.Timestamp(pos[1]).month == 7  # the main crops, 2021-07 and 2022-07
+    np.testing.assert_allclose(one["aos"].isel(season=0, x=0).values, [0.6, 0.3], atol=0.02)
+    assert one["n_seasons"].isel(x=0).values.tolist() == [1, 1]
+    two = fdl.phenology(da, by_year=2)  # slots enough: both 2021 seasons, in start order
+    assert pd.DatetimeIndex(two["pos"].sel(year=2021).isel(x=0).values).month.tolist() == [2, 7]
