@@ -294,7 +294,7 @@ class FusionDatasetAccessor:
 
     def segment(
         self,
-        n_classes: int = 8,
+        n_classes: int | None = None,
         *,
         segmenter: Segmenter | None = None,
         config: SegmentConfig | None = None,
@@ -304,8 +304,9 @@ class FusionDatasetAccessor:
 
         Parameters
         ----------
-        n_classes : int
-            Number of classes when a segmenter is trained here.
+        n_classes : int, optional
+            Number of classes when a segmenter is trained here (default 8);
+            with ``segmenter`` or ``config``, only their number (another is refused).
         segmenter : Segmenter, optional
             A trained segmenter; trained on this cube when None.
         config : SegmentConfig, optional

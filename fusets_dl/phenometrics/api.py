@@ -19,7 +19,7 @@ import xarray as xr
 from ..cf import CONVENTIONS, apply_cf
 from ..errors import ConfigError, DimensionError
 from ..readers.sanity import checked
-from .by_class import phenology_by_class
+from .by_class import check_class_map, phenology_by_class
 from .options import (
     check_against_series,
     check_options,
@@ -360,7 +360,9 @@ def phenology(
         :func:`fusets_dl.segment`'s output), matched to the pixels by
         coordinates (:mod:`.grid`): the result is then the per-class
         summary of :func:`phenology_by_class` instead of per-pixel values
-        (this computes).
+        (this computes): the class's seasons matched across its pixels by
+        peak date, on ``(class, season)``, or ``(class, year, season)``
+        with ``by_year``.
     noise_factor : float
         A season's prominence must also reach this many times the pixel's
         noise sd (default 3; 0 turns the noise test off).
@@ -453,7 +455,8 @@ def phenology(
         what was expected and what was found), a ``period`` that is not two
         dates, reversed, or outside the series, ``min_valid`` above the
         number of dates, ``params`` without ``classes`` (or the reverse), or
-        a bad ``params`` key.
+        a bad ``params`` key, ``params`` not a mapping, ``by``/``classes``
+        not a DataArray.
     DimensionError
         ``ndvi`` not a DataArray (a Dataset: pass its ``NDVI``), no ``time``
         dimension, times that are not datetime64, timezone-aware or NaT,
@@ -472,6 +475,8 @@ def phenology(
     options = {k: v for k, v in locals().items() if k not in ("ndvi", "classes", "params", "by")}
     if (classes is None) != (params is None):
         raise ConfigError("phenology: expected both classes and params (options per class), found only one of them")
+    if by is not None:  # before the per-pixel phenology, which an in-memory input computes now
+        check_class_map(by, "phenology: by")
     t = _phen_check(ndvi, options)
     ndvi = _check_values(ndvi, t, int(min_valid))
     out = phenology_per_class(_phen_one, ndvi, classes, params, options) if classes is not None else _phen_run(ndvi, t, options)

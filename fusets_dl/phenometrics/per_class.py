@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError
+from .by_class import check_class_map
 from .grid import align_class_map
 
 __all__ = ["FIXED_OPTIONS", "phenology_per_class"]
@@ -28,6 +29,11 @@ FIXED_OPTIONS = ("period", "step_days", "by_year", "by", "classes", "params")
 
 def _check_params(params: Mapping[Any, Mapping[str, Any]], allowed: set[str]) -> dict[Any, dict[str, Any]]:
     """Class ids (ints) or ``"default"`` mapped to option dicts whose keys are phenology options."""
+    if not isinstance(params, Mapping):
+        raise ConfigError(
+            f"phenology: params: expected a mapping of class id (int) or 'default' to a dict of phenology options, "
+            f"e.g. {{1200: {{'max_seasons': 1}}, 'default': {{}}}}, found {type(params).__name__} {params!r:.80}"
+        )
     out: dict[Any, dict[str, Any]] = {}
     for key, opts in params.items():
         if key != "default" and not (isinstance(key, (int, np.integer)) and not isinstance(key, bool)):
@@ -100,8 +106,10 @@ def phenology_per_class(
     Raises
     ------
     ConfigError
-        A key of ``params`` that is not an integer or ``"default"``, an
-        option name that ``phenology`` does not take per class, or a value
+        ``params`` that is not a mapping (a list of pairs), ``classes``
+        that is not a DataArray (a NumPy array), a key of ``params`` that
+        is not an integer or ``"default"``, an option name that
+        ``phenology`` does not take per class, or a value
         ``phenology`` refuses (naming the class).
     DimensionError
         ``classes`` is not on the pixel dimensions of ``ndvi``, or on
@@ -109,9 +117,9 @@ def phenology_per_class(
         the class map), naming both.
     """
     lead = [d for d in ndvi.dims if d != "time"]
-    cls = align_class_map(classes, ndvi, lead, "phenology: classes")
     allowed = set(options) - set(FIXED_OPTIONS)
     table = _check_params(params, allowed)
+    cls = align_class_map(check_class_map(classes, "phenology: classes"), ndvi, lead, "phenology: classes")
     default = {**options, **table.pop("default", {})}
     known = cls.isin(list(table)) if table else xr.zeros_like(cls, dtype=bool)
     runs = [(~known, _run(run, "default", ndvi.where(~known), default))]

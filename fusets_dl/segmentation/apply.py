@@ -28,24 +28,58 @@ def _segment_block(prof: np.ndarray, payload: Payload) -> np.ndarray:
     return seg.classify_array(prof.reshape(-1, c)).reshape(by, bx)
 
 
-def segment(cube: xr.Dataset, n_classes: int = 8, *, segmenter: Segmenter | None = None, config: SegmentConfig | None = None, **kwargs: Any) -> xr.DataArray:
+def _refuse_ignored(n_classes: int | None, segmenter: Segmenter | None, config: SegmentConfig | None, kwargs: dict[str, Any]) -> None:
+    """A :class:`ConfigError` naming the arguments of :func:`segment` that ``segmenter`` or ``config`` would override."""
+    if segmenter is not None:
+        source, fixed = "segmenter", f"a trained segmenter ({segmenter.n_classes} classes, views {'+'.join(segmenter.network.views)})"
+        have = segmenter.n_classes
+        ignored = ["config"] if config is not None else []
+    elif config is not None:
+        source, fixed, have, ignored = "config", f"a SegmentConfig ({config.n_classes} classes)", config.n_classes, []
+    else:
+        return
+    if n_classes is not None and n_classes != have:
+        ignored.insert(0, f"n_classes={n_classes!r}")
+    ignored += [f"{k}={v!r}" for k, v in kwargs.items()]
+    if ignored:
+        fix = ("train a new segmenter with them: segment(cube, n_classes, **settings)" if source == "segmenter"
+               else "set them in the config: dataclasses.replace(config, **settings)")
+        raise ConfigError(
+            f"segment: expected no training settings with {source}=, found {', '.join(ignored)}; {source}= is {fixed} and they "
+            f"would be ignored: drop them, or {fix}"
+        )
+
+
+def segment(
+    cube: xr.Dataset,
+    n_classes: int | None = None,
+    *,
+    segmenter: Segmenter | None = None,
+    config: SegmentConfig | None = None,
+    **kwargs: Any,
+) -> xr.DataArray:
     """Unsupervised class of every pixel: ``class(y, x)`` int16, -1 where S1 is too sparse.
 
     Parameters
     ----------
     cube : xarray.Dataset
         Fusion cube (``VV``, ``VH`` and, for the S2 view, ``NDVI``).
-    n_classes : int
-        Number of classes when a segmenter is trained here.
+    n_classes : int, optional
+        Number of classes when a segmenter is trained here (default
+        ``SegmentConfig.n_classes``, 8). With ``segmenter`` or ``config`` it
+        may only repeat their number of classes.
     segmenter : Segmenter, optional
         A trained segmenter (see :func:`train_segmenter`, :func:`load_segmenter`);
         default: train one on ``cube`` (this computes the training sample).
+        Its classes, views and training are fixed: ``config`` and
+        ``kwargs`` cannot be given with it.
     config : SegmentConfig, optional
-        Training settings (``n_classes`` and ``kwargs`` are ignored when
-        given); its ``device`` (default None: ``fdl.set_options(device=...)``)
-        is where training runs. Inference runs on the CPU, per chunk.
+        Training settings (then no ``kwargs``); its ``device`` (default
+        None: ``fdl.set_options(device=...)``) is where training runs.
+        Inference runs on the CPU, per chunk.
     **kwargs
-        Fields of :class:`SegmentConfig`.
+        Fields of :class:`SegmentConfig` (when neither ``segmenter`` nor
+        ``config`` is given).
 
     Returns
     -------
@@ -56,8 +90,11 @@ def segment(cube: xr.Dataset, n_classes: int = 8, *, segmenter: Segmenter | None
     Raises
     ------
     ConfigError
-        Invalid training settings (when training here), or a segmenter
-        passed positionally as ``n_classes``.
+        Invalid training settings (when training here), a segmenter
+        passed positionally as ``n_classes``, or settings that would be
+        ignored, naming them: ``config``, ``kwargs`` or another
+        ``n_classes`` with a trained ``segmenter``; ``kwargs`` or another
+        ``n_classes`` with ``config``.
     MissingVariableError
         No ``NDVI`` variable for a segmenter with the S2 view (a pixel
         without clear NDVI is classified from its masked, empty S2 bins; a
@@ -68,8 +105,11 @@ def segment(cube: xr.Dataset, n_classes: int = 8, *, segmenter: Segmenter | None
     if isinstance(n_classes, Segmenter):
         raise ConfigError("segment: expected n_classes as a whole number, found a Segmenter; "
                           "pass a trained segmenter by keyword: segment(cube, segmenter=seg)")
+    _refuse_ignored(n_classes, segmenter, config, kwargs)
     if segmenter is None:
-        segmenter = train_segmenter(cube, config or SegmentConfig(n_classes=n_classes, **kwargs))
+        if config is None:
+            config = SegmentConfig(n_classes=SegmentConfig.n_classes if n_classes is None else n_classes, **kwargs)
+        segmenter = train_segmenter(cube, config)
     check_cube(cube)
     if "s2" in segmenter.network.views and "NDVI" not in cube:
         raise MissingVariableError(f"segment: the segmenter uses the S2 view (views s1+s2) and expects the clear NDVI variable, "
