@@ -232,7 +232,7 @@ def prepare_output(ds: xr.Dataset, group: str = DEFAULT_GROUP, /, *, netcdf: boo
         mapping variable ``spatial_ref`` (when ``ds`` has a CRS) and linked by
         a ``grid_mapping`` attribute, so plain ``xr.open_zarr`` decodes it as a
         coordinate; ``x``/``y``/``time`` described so that CF tools find the
-        X, Y and T axes; datetime variables encoded as days since
+        X, Y and T axes; datetime variables encoded as seconds since
         1970-01-01; ``Conventions``. Nothing is computed.
 
     Examples

@@ -23,8 +23,9 @@ __all__ = ["CONVENTIONS", "CUBE_TITLE", "DATETIME_ENCODING", "cf_coords", "coord
 #: outputs use nothing newer than CF-1.8, the newest version cfchecker checks.
 CONVENTIONS = "CF-1.8"
 #: How datetime data variables (phenology dates) are stored: CF time units,
-#: float so that NaT is a NaN fill, never ``nanoseconds since <first value>``.
-DATETIME_ENCODING: Mapping[str, Any] = {"units": "days since 1970-01-01", "dtype": "float64"}
+#: float so that NaT is a NaN fill, never ``nanoseconds since <first value>``; in seconds, which float64 holds exactly
+#: (in days, 1 s is no binary fraction: a date at 11:02:56 read back as 11:02:55.999999744).
+DATETIME_ENCODING: Mapping[str, Any] = {"units": "seconds since 1970-01-01", "dtype": "float64"}
 #: Name of the CRS (grid mapping) variable, as rioxarray writes it.
 GRID_MAPPING = "spatial_ref"
 #: The ``title`` of every aligned fusion cube (``fdl.align``): it names no site.

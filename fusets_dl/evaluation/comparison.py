@@ -529,7 +529,10 @@ def _season_config(cube: xr.Dataset, cfg: CompareConfig, model: Any) -> CompareC
                 f"compare: mode='season' expected a model that records its training dates (a per-date model's info 'scene' or "
                 f"'sites', a sequence model's info 'cubes') to check that they end before {cfg.split_date}, found none "
                 f"(info keys {sorted(map(str, getattr(model, 'info', None) or {}))})")
-        if pd.Timestamp(end) >= pd.Timestamp(cfg.split_date):
+        last = pd.Timestamp(end)
+        if last == last.normalize() and len(str(end).strip()) <= 10:  # a date only (how models record it): its whole day
+            last = last + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+        if last >= pd.Timestamp(cfg.split_date):  # a model trained through 2021-06-29 22:10 passed split 2021-06-29T12:00
             raise ConfigError(
                 f"compare: mode='season' expected a model trained on dates before {cfg.split_date}, found training dates ending {end}"
             )

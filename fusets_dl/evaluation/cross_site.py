@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ import pandas as pd
 import xarray as xr
 
 from .._warn import warn_user
+from ..cf import cube_site
 from ..errors import ConfigError, InsufficientDataError
 from ..validate import is_finite_positive, is_whole
 from .comparison import CompareConfig, compare
@@ -139,6 +140,18 @@ def score_sites(
                        calibrated=calibrated, block_size=block_size)
 
 
+def _training_sites(model: Any) -> set[str]:
+    """The site names a model records for its training data (several sites' splits, its scene, a sequence model's cubes)."""
+    info = getattr(model, "info", None) or {}
+    names = set((getattr(model, "blocks", None) or {}).get("sites", {}) or {})
+    names |= set(info.get("sites") or {})
+    scene = info.get("scene") or {}
+    if isinstance(scene, Mapping) and scene.get("site"):
+        names.add(str(scene["site"]))
+    names |= {str(c["site"]) for c in info.get("cubes") or [] if isinstance(c, Mapping) and c.get("site")}
+    return {n for n in names if n}
+
+
 def _is_sequence(model: Any) -> bool:
     """Whether ``model`` is a whole-series sequence model."""
     return getattr(model, "kind", None) == "sequence"
@@ -156,12 +169,18 @@ def _score_rows(
 ) -> pd.DataFrame:
     """:func:`score_sites`' table, its arguments checked."""
     rows = []
+    recorded = _training_sites(model)
     for name, cube in zip(names, cubes, strict=True):
         t0 = time.perf_counter()
         cube = cube.compute()
         if not np.isfinite(cube["NDVI"].values).any():
             warn_user(f"score_sites: site {name!r} has no clear NDVI observation: its prediction and gap-filling scores are NaN")
-        row: dict[str, Any] = {"site": name, "in_training": name in set(trained_on), "pixels": cube.sizes["y"] * cube.sizes["x"],
+        seen = name in set(trained_on)
+        if not seen and (name in recorded or cube_site(cube.attrs) in recorded):
+            seen = True  # the model records it among its training sites: its scores are fit, not transfer
+            warn_user(f"score_sites: site {name!r} is one of the sites the model was trained on (its records name "
+                      f"{sorted(recorded)}): its scores measure fit, not transfer (in_training True)")
+        row: dict[str, Any] = {"site": name, "in_training": seen, "pixels": cube.sizes["y"] * cube.sizes["x"],
                                "dates": cube.sizes["time"]}
         row.update(_prediction_scores(cube, model))
         row.update(_gap_scores(cube, model, gap_days=gap_days, n_gaps=n_gaps, max_pixels=max_pixels, seed=seed,
@@ -351,8 +370,8 @@ def _gap_scores(
     t = pd.DatetimeIndex(cube["time"].values)
     span = (t[-1] - t[0]) / pd.Timedelta(days=1)
     spells = min(n_gaps, int(span // gap_days))
-    if spells < 1:
-        log.warning("score_sites: a %.0f-day series holds no %g-day spell; no gap-filling score", span, gap_days)
+    if spells < 1:  # a warning, not only a log line: the row's NaN gap columns are otherwise unexplained
+        warn_user(f"score_sites: a {span:.0f}-day series holds no {gap_days:g}-day spell: its gap-filling scores are NaN")
         return empty
     if calibrated:
         blocks = _halves(cube, block_size, seed)
@@ -362,7 +381,7 @@ def _gap_scores(
     try:
         res = compare(cube, config=cfg, model=with_split(model, blocks))
     except InsufficientDataError as exc:
-        log.warning("score_sites: no gap-filling score: %s", exc)
+        warn_user(f"score_sites: no gap-filling score, its columns are NaN: {exc}")
         return empty
     by = {r["method"]: r for r in res.rows}
     out: dict[str, Any] = {"gap_n": int(by["linear"]["n"]), "gap_spells": spells}

@@ -93,8 +93,13 @@ def spell_starts(
     lo, hi = (float(days.min()), float(days.max())) if span is None else (float(span[0]), float(span[1]))
     part = (hi - lo) / n_gaps
     if gap_days > part:
+        where = (f"the {hi - lo:.0f} days they may fall in (the comparison's period, or its season from split_date on, within a "
+                 f"{float(days.max() - days.min()):.0f}-day series)" if span is not None else f"a {hi - lo:.0f}-day series")
+        if hi - lo <= 0:
+            raise ConfigError(f"simulated cloudy spells: expected a span of dates to hide {n_gaps} spells of {gap_days:g} days in, "
+                              f"found {where} (a single date)")
         raise ConfigError(
-            f"simulated cloudy spells: {n_gaps} spells of {gap_days:g} days do not fit into a {hi - lo:.0f}-day series; "
+            f"simulated cloudy spells: {n_gaps} spells of {gap_days:g} days do not fit into {where}; "
             f"expected gap_days <= {part:.3g} (or fewer spells)"
         )
     return np.stack([lo + k * part + hash_uniform(seed, 7, k, iy, ix) * (part - gap_days) for k in range(n_gaps)])

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DimensionError
+from ..errors import ConfigError, DimensionError, EncodingError
 
 __all__ = ["NDVI_RANGES", "clustering_scores", "coverage_metrics", "metrics_by_range", "regression_metrics"]
 
@@ -27,6 +27,14 @@ def _pair(observed: Any, predicted: Any, what: str) -> tuple[np.ndarray, np.ndar
         warnings.warn(f"{what}: observed {o_in.shape} and predicted {p_in.shape} differ in shape; they are paired "
                       "value by value after flattening (transposed?)", UserWarning, stacklevel=3)
     return o_in.ravel(), p_in.ravel()
+
+
+def _refuse_infinite(what: str, **arrays: np.ndarray) -> None:
+    """An :class:`EncodingError` naming the arrays holding infinite values (NaN is missing; inf is a broken value)."""
+    bad = {k: int(np.isinf(v).sum()) for k, v in arrays.items() if np.isinf(v).any()}
+    if bad:
+        raise EncodingError(f"{what}: expected finite values (NaN where missing), found infinite ones: "
+                            + ", ".join(f"{n} in {k}" for k, n in bad.items()))
 
 
 def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -49,8 +57,12 @@ def regression_metrics(observed: np.ndarray, predicted: np.ndarray) -> dict[str,
     DimensionError
         ``observed`` and ``predicted`` differ in size (the same size in
         another shape is paired after flattening, with a warning).
+    EncodingError
+        An infinite value (it was left out like a NaN: an infinite
+        prediction scored RMSE 0 on the other pairs).
     """
     o, p = _pair(observed, predicted, "regression_metrics")
+    _refuse_infinite("regression_metrics", observed=o, predicted=p)
     ok = np.isfinite(o) & np.isfinite(p)
     o, p = o[ok], p[ok]
     n = int(o.size)
@@ -78,7 +90,8 @@ def coverage_metrics(observed: np.ndarray, predicted: np.ndarray, std: np.ndarra
     ----------
     observed, predicted, std : array-like
         Matching values, any shape (flattened); entries with a NaN or a
-        negative std are left out. A std of 0 claims certainty: the value
+        negative std are left out; an infinite std covers any error (its
+        ``nll`` and ``mean_std`` are infinite). A std of 0 claims certainty: the value
         is within any multiple of it when the error is 0 as well, and a miss
         otherwise (before 2026-11-27 such values were left out, so a method
         returning std 0 where it was wrong looked well calibrated).
@@ -96,13 +109,16 @@ def coverage_metrics(observed: np.ndarray, predicted: np.ndarray, std: np.ndarra
     ------
     DimensionError
         The three inputs differ in size (a ``ValueError``).
+    EncodingError
+        An infinite observed or predicted value.
     """
     o = np.asarray(observed, dtype=np.float64).ravel()
     p = np.asarray(predicted, dtype=np.float64).ravel()
     s = np.asarray(std, dtype=np.float64).ravel()
     if not o.size == p.size == s.size:
         raise DimensionError(f"coverage_metrics: expected observed, predicted and std of one size, found {o.size}, {p.size} and {s.size}")
-    ok = np.isfinite(o) & np.isfinite(p) & np.isfinite(s) & (s >= 0)
+    _refuse_infinite("coverage_metrics", observed=o, predicted=p)
+    ok = np.isfinite(o) & np.isfinite(p) & ~np.isnan(s) & (s >= 0)  # an infinite std covers any error (it was left out)
     n = int(ok.sum())
     if n == 0:
         return {"n_std": 0, "within_1std": float("nan"), "within_2std": float("nan"), "mean_std": float("nan"), "nll": float("nan")}

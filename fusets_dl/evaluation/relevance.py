@@ -13,7 +13,7 @@ import xarray as xr
 
 from ..errors import ConfigError, InsufficientDataError
 from .metrics import regression_metrics
-from .splits import block_mask
+from .splits import block_mask, own_blocks
 
 __all__ = ["modality_relevance", "modality_weights", "shapley"]
 
@@ -129,7 +129,8 @@ def modality_relevance(
     Raises
     ------
     ConfigError
-        On an unknown ``metric``.
+        On an unknown ``metric``; a model with blocks none of which belong to
+        ``cube`` (another cube, size, part or site).
     InsufficientDataError
         With fewer than 10 samples in the ``which`` blocks.
     """
@@ -155,7 +156,9 @@ def _relevance_samples(
 
     spec = model.spec
     ny, nx = cube.sizes["y"], cube.sizes["x"]
-    sel = block_mask(ny, nx, model.blocks, which) if model.blocks else np.ones((ny, nx), dtype=bool)
+    # the cube's own split (a model of several sites: the site's; before, the first site's blocks were scored on every
+    # site, training pixels among them); a model without blocks: every pixel
+    sel = block_mask(ny, nx, own_blocks(cube, model, "modality_relevance"), which) if model.blocks else np.ones((ny, nx), dtype=bool)
     parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     settings = {"clear": 0.0}
     if "optical" in spec.groups:

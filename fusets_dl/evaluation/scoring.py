@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import InsufficientDataError
 from .metrics import metrics_by_range, regression_metrics
-from .splits import block_mask
+from .splits import block_mask, own_blocks
 
 if TYPE_CHECKING:
     from ..models.fusion_model import FusionModel
@@ -27,7 +26,8 @@ def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predi
     model : FusionModel
         A trained model (its ``blocks`` record the split).
     cube : xarray.Dataset
-        The cube the model was trained on (same grid), with ``NDVI``.
+        The cube the model was trained on (same grid; one of its sites,
+        named by ``attrs["site"]``, for a model of several), with ``NDVI``.
     which : {"test", "val", "train", "all"}
         Which blocks to score; "all" scores every pixel (for a different scene).
     predicted : xarray.DataArray, optional
@@ -42,6 +42,11 @@ def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predi
     ------
     InsufficientDataError
         When ``which`` is not "all" and the model records no blocks.
+    ConfigError
+        When ``which`` is not "all" and none of the model's splits belongs
+        to ``cube`` (another cube, size, part or site: its block numbers
+        would mark other pixels, training pixels among them; a model of
+        several sites scored its first site's blocks on the others).
     """
     from ..inference.predict import predict_ndvi
 
@@ -50,9 +55,7 @@ def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predi
     if which == "all":
         mask = np.ones((cube.sizes["y"], cube.sizes["x"]), dtype=bool)
     else:
-        if not model.blocks:
-            raise InsufficientDataError("evaluate: the model records no held-out blocks; use which='all' on another scene")
-        mask = block_mask(cube.sizes["y"], cube.sizes["x"], model.blocks, which)
+        mask = block_mask(cube.sizes["y"], cube.sizes["x"], own_blocks(cube, model, "evaluate"), which)
     m = xr.DataArray(mask, dims=("y", "x"))
     o = obs.where(m).values
     p = pred.where(m).values

@@ -17,7 +17,7 @@ from ..validate import found_value, is_whole
 if TYPE_CHECKING:
     from ..training.config import TrainConfig
 
-__all__ = ["SPLIT_FOR_CUBE", "SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "grid_fingerprint", "model_blocks", "season_split", "split_blocks", "with_split"]
+__all__ = ["SPLIT_FOR_CUBE", "SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "grid_fingerprint", "model_blocks", "own_blocks", "season_split", "split_blocks", "with_split"]
 
 #: ``info`` key of a :func:`with_split` copy: its ``blocks`` were drawn for the cube it is used on, not for the training scene.
 SPLIT_FOR_CUBE = "split_for_cube"
@@ -160,18 +160,23 @@ def block_mask(ny: int, nx: int, blocks: dict[str, Any], which: str = "test") ->
     Returns
     -------
     numpy.ndarray
-        Boolean (ny, nx).
+        Boolean (ny, nx). A split of another scene's grid (``compare`` lays
+        one on a cube, with a warning) marks the blocks of the same
+        ``(row, column)`` numbers; blocks beyond its grid are never marked
+        (they were, where a narrower grid's flat numbering wrapped: block
+        (0, 3) for (1, 0) of a 3-wide grid).
     """
     size = int(blocks["block_size"])
     by = np.arange(ny) // size
     bx = np.arange(nx) // size
-    ids = by[:, None] * int(blocks["grid"][1]) + bx[None, :]
+    width = max(int(blocks["grid"][1]), int(bx.max()) + 1 if nx else 0)  # numbered by (row, column), never wrapping
+    ids = by[:, None] * width + bx[None, :]
     if which == "train":
         held = set(map(tuple, blocks.get("test", []))) | set(map(tuple, blocks.get("val", [])))
         chosen = [b for b in np.ndindex(*blocks["grid"]) if b not in held]
     else:
         chosen = [tuple(b) for b in blocks.get(which, [])]
-    flat = [b[0] * int(blocks["grid"][1]) + b[1] for b in chosen]
+    flat = [int(b[0]) * width + int(b[1]) for b in chosen]
     return np.isin(ids, flat)
 
 
@@ -313,6 +318,43 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
             "the model's block split (grid %s of %d px) does not fit this %d x %d cube: it was trained on another cube",
             blocks["grid"], size, cube.sizes["y"], cube.sizes["x"])
         return {}
+    return blocks
+
+
+def own_blocks(cube: Any, model: Any, what: str) -> dict[str, Any]:
+    """The model's split of ``cube`` (:func:`model_blocks`), refused when it has none there.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        The cube to score.
+    model : FusionModel or SequenceModel
+        The model (its ``blocks``).
+    what : str
+        The caller, for the messages.
+
+    Returns
+    -------
+    dict
+        The split that belongs to ``cube``.
+
+    Raises
+    ------
+    InsufficientDataError
+        The model records no blocks.
+    ConfigError
+        None of its splits belongs to ``cube`` (another cube, size, part or
+        site): its block numbers would mark other pixels there.
+    """
+    if not getattr(model, "blocks", None):
+        raise InsufficientDataError(f"{what}: the model records no held-out blocks; use which='all' on another scene")
+    blocks = model_blocks(cube, model)
+    if not blocks:
+        site = cube.attrs.get("site")
+        raise ConfigError(f"{what}: expected the cube the model was trained on (one of its splits of held-out blocks), found a "
+                          f"{cube.sizes['y']} x {cube.sizes['x']} cube{f' of site {site!r}' if site else ''} that none of them belongs to "
+                          "(another cube, size, part or site; a model of several sites picks its split by attrs['site']): pass "
+                          "which='all' to score every pixel of a cube the model never saw")
     return blocks
 
 

@@ -50,7 +50,7 @@ ENVELOPE_ITERATIONS = 2
 #: Values of in-memory input the NDVI range check looks at (a strided sample).
 SAMPLE_VALUES = 65536
 #: Encoding of the date variables when written (CF times, NaT as NaN).
-DATE_ENCODING = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "float64"}
+DATE_ENCODING = {"units": "seconds since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "float64"}  # whole seconds exact
 
 
 def _phen_check(ndvi: xr.DataArray, options: dict[str, Any], what: str = "phenology") -> pd.DatetimeIndex:
@@ -439,7 +439,7 @@ def phenology(
     -------
     xarray.Dataset
         ``sos``, ``pos``, ``eos`` (datetime64, NaT where absent, written as
-        days since 1970-01-01), their values, ``los`` (days), ``aos``,
+        seconds since 1970-01-01), their values, ``los`` (days), ``aos``,
         ``base`` (and ``base_start``/``base_end``), ``rate_greenup``,
         ``rate_senescence`` (NDVI per day), ``integral`` (small: above the
         base) and ``integral_large`` (above zero) from SOS to EOS,

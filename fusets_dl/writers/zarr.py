@@ -142,7 +142,8 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
     dict
         ``{variable: {"chunks": ..., "compressors": [...]}}``; datetime
         variables are stored as float64 in their own encoding's units, else
-        days since 1970-01-01. Integer counts and flags get a fill value, so
+        seconds since 1970-01-01 (whole seconds exact; in days they read
+        back up to 256 ns off). Integer counts and flags get a fill value, so
         that a chunk never written (a layout written with ``compute=False``
         and filled tile by tile, interrupted) does not read as a real value
         (see :func:`_unwritten_fill`): in Zarr v3 as the array's fill value
@@ -185,7 +186,8 @@ def encoding_for(ds: xr.Dataset, *, zarr_format: int = 3, clevel: int = 5, defau
             if fill is not None and "_FillValue" not in var.attrs:  # v2: xarray's only fill value is a CF _FillValue (a mask)
                 enc[str(name)]["_FillValue"] = fill
         if np.issubdtype(var.dtype, np.datetime64):  # a unit the variable carries (time bounds share their time's) is kept
-            enc[str(name)].update({"units": var.encoding.get("units", "days since 1970-01-01"), "dtype": "float64"})
+            # seconds: float64 holds whole seconds exactly (in days a date at 11:02:56 read back 256 ns early)
+            enc[str(name)].update({"units": var.encoding.get("units", "seconds since 1970-01-01"), "dtype": "float64"})
     return enc
 
 
@@ -472,8 +474,9 @@ def to_zarr(
             path.rename(old)
             try:
                 tmp.rename(path)
-            except OSError:
-                old.rename(path)  # put the old store back: never lose data on a failed swap
+            except BaseException:  # a failed rename, or Ctrl-C / SIGTERM (Terminated) between the two renames
+                if not path.exists():
+                    old.rename(path)  # put the old store back: never lose data on a failed swap
                 raise
             _remove_old(old, path)
         else:

@@ -83,7 +83,7 @@ def test_zarr_round_trip_keeps_spatial_ref_a_coordinate_and_dates_as_days(tmp_pa
     import zarr
 
     raw = zarr.open_group(str(tmp_path / "a.zarr"), mode="r")
-    assert raw["sos"].attrs["units"] == "days since 1970-01-01" and raw["sos"].dtype == np.float64
+    assert raw["sos"].attrs["units"] == "seconds since 1970-01-01" and raw["sos"].dtype == np.float64
     assert raw.attrs["Conventions"] == CONVENTIONS
 
 
@@ -108,6 +108,6 @@ def test_netcdf_preparation_references_the_crs_by_grid_mapping_only(tmp_path):
     with netCDF4.Dataset(tmp_path / "a.nc") as nc:
         assert nc.variables["NDVI"].grid_mapping == "spatial_ref"
         assert "spatial_ref" not in getattr(nc.variables["NDVI"], "coordinates", "")
-        assert nc.variables["sos"].units == "days since 1970-01-01"
+        assert nc.variables["sos"].units == "seconds since 1970-01-01"
     back = xr.open_dataset(tmp_path / "a.nc", decode_coords="all")
     assert "spatial_ref" in back.coords

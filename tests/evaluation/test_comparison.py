@@ -517,3 +517,14 @@ def test_a_sequence_model_has_no_calibrated_row(small_cube: xr.Dataset) -> None:
     with pytest.warns(UserWarning, match=r"left out for a sequence model: 'fusion_fixed': a sequence model has no fixed setting"):
         res = compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=2, max_pixels=30, methods=("fusion", "fusion_fixed")), model=model)
     assert [r["method"] for r in res.rows] == ["fusion"]  # before: a second copy of the fusion row under the fixed label
+
+
+def test_season_mode_reads_a_recorded_end_date_as_its_whole_day(small_cube: xr.Dataset) -> None:
+    """A model records its last training date without the time (2021-06-29); trained through 2021-06-29 22:10 it passed
+    split_date '2021-06-29T12:00', and a hidden value could fall on a date it trained on."""
+    early = small_cube.sel(time=slice(None, "2021-06-29T23:59"))
+    model = fdl.train(early, config=fdl.TrainConfig(max_epochs=1, min_samples=50, hidden=(8,)))
+    last = str(pd.Timestamp(early["time"].values[-1]).date())
+    cfg = CompareConfig(gap_days=40, n_gaps=2, methods=("linear",), mode="season", split_date=f"{last}T12:00")
+    with pytest.raises(ConfigError, match=rf"trained on dates before {last}T12:00, found training dates ending {last}"):
+        compare(small_cube, config=cfg, model=model)

@@ -241,3 +241,17 @@ def test_calibrated_scores_of_a_sequence_model_are_nan_with_one_warning_that_say
         loso = leave_one_site_out(sites, config=SEQ, max_pixels=30, calibrated=True, block_size=4)
     assert len([w for w in seen if "calibrated=True" in str(w.message)]) == 1
     assert loso["gap_rmse_calibrated"].isna().all() and np.isfinite(loso["gap_rmse_fusion"]).all()
+
+
+def test_a_site_the_model_records_as_its_own_is_flagged_in_training(three_sites):
+    """A model scored on one of its training sites without trained_on: the row said in_training False (its scores are fit,
+    not transfer). The names the model records (several sites' splits, its scene's site) flag it, with a warning."""
+    from fusets_dl import train
+
+    rice, maize, green = three_sites
+    m = train([rice, maize], None, CFG)
+    with pytest.warns(UserWarning, match=r"score_sites: site 'rice' is one of the sites the model was trained on .*'maize', 'rice'"):
+        table = score_sites(m, [rice, green], max_pixels=30)
+    assert table["in_training"].tolist() == [True, False]
+    again = score_sites(m, [rice], names=["rice"], trained_on=["rice"], max_pixels=30)  # told: no warning needed
+    assert again["in_training"].tolist() == [True]

@@ -37,3 +37,21 @@ def test_spell_options_out_of_range_are_config_errors(gap_days, n_gaps) -> None:
     days = np.arange(0.0, 365.0, 5.0)
     with pytest.raises(ConfigError, match=r"expected gap_days > 0 and a whole n_gaps >= 1, found"):
         hide_gaps(np.full((days.size, 2), 0.5), days, np.arange(2), np.arange(2), gap_days=gap_days, n_gaps=n_gaps, seed=0)
+
+
+def test_spells_that_do_not_fit_name_the_span_they_may_fall_in():
+    """With a period (or a season) the message named the period's length as 'a 56-day series' though the cube spans 354."""
+    import pytest
+
+    from fusets_dl.errors import ConfigError
+    from fusets_dl.evaluation.gaps import spell_starts
+
+    days = np.arange(0.0, 355.0, 5.0)
+    one = np.zeros(1, dtype=np.int64)
+    with pytest.raises(ConfigError, match=r"3 spells of 60 days do not fit into the 56 days they may fall in \(the comparison's period, "
+                                          r"or its season from split_date on, within a 350-day series\)"):
+        spell_starts(days, one, one, gap_days=60, n_gaps=3, seed=0, span=(294.0, 350.0))
+    with pytest.raises(ConfigError, match=r"do not fit into a 350-day series"):
+        spell_starts(days, one, one, gap_days=200, n_gaps=3, seed=0)
+    with pytest.raises(ConfigError, match=r"expected a span of dates to hide 1 spells of 60 days in, found a 0-day series \(a single date\)"):
+        spell_starts(np.zeros(1), one, one, gap_days=60, n_gaps=1, seed=0)

@@ -114,3 +114,18 @@ def test_metrics_by_range_refuses_edges_that_are_not_ranges():
     for edges in ((1.0, 0.0), (0.0,), (0.0, 0.5, 0.5, 1.0)):  # gave [] or empty ranges, silently
         with pytest.raises(ConfigError, match="expected at least two increasing range edges"):
             metrics_by_range(o, o, edges)
+
+
+def test_infinite_values_are_refused_and_an_infinite_std_covers():
+    """An infinite prediction was left out like a NaN: [.1, inf, .3] against [.1, .2, .3] scored RMSE 0 on n 2."""
+    import pytest
+
+    from fusets_dl.errors import EncodingError
+    from fusets_dl.evaluation.metrics import coverage_metrics, regression_metrics
+
+    with pytest.raises(EncodingError, match=r"regression_metrics: expected finite values \(NaN where missing\), found infinite ones: 1 in predicted"):
+        regression_metrics([0.1, 0.2, 0.3], [0.1, np.inf, 0.3])
+    with pytest.raises(EncodingError, match=r"coverage_metrics: .*1 in observed"):
+        coverage_metrics([-np.inf, 0.2], [0.1, 0.2], [0.1, 0.1])
+    cov = coverage_metrics([0.1, 0.2], [0.5, 0.2], [np.inf, 0.1])
+    assert cov["n_std"] == 2 and cov["within_1std"] == 1.0 and np.isinf(cov["nll"])

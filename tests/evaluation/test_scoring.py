@@ -49,3 +49,47 @@ def test_score_phenology_names_and_errors() -> None:
     assert scores["rice"]["sos_mae"] == pytest.approx(4.0) and scores["rice"]["eos_mae"] == pytest.approx(0.0)
     assert set(score_phenology(found, truth, classes=["x", "y"])) == {"x", "y"}
     assert set(score_phenology(found, truth, mask=np.array([[True, False, False]]))) == {"rice"}
+
+
+def _site_cube(seed: int, site: str, ny: int = 24, nx: int = 24) -> xr.Dataset:
+    import fusets_dl as fdl
+
+    s1, s2, _ = fdl.synthetic.make_scene(ny, nx, "2021-01-01", "2021-12-31", seed=seed)
+    cube = fdl.align(fdl.open_s1(s1), fdl.open_s2(s2)).load()
+    cube.attrs["site"] = site
+    return cube
+
+
+def test_evaluate_and_relevance_score_the_cubes_own_held_out_blocks() -> None:
+    """A model of two sites: evaluate(m, site_b) scored site a's test blocks, all of them training pixels of b (R2 0.903
+    against 0.889 on b's own). A cube none of the splits belongs to is refused instead of scoring aliased blocks."""
+    import fusets_dl as fdl
+    from fusets_dl.errors import ConfigError
+    from fusets_dl.evaluation import evaluate
+    from fusets_dl.evaluation.relevance import modality_relevance
+    from fusets_dl.evaluation.splits import block_mask
+
+    a, b = _site_cube(7, "a"), _site_cube(8, "b")
+    m = fdl.train([a, b], None, fdl.TrainConfig(max_epochs=2, num_threads=1, block_size=8))
+    own = m.blocks["sites"]["b"]
+    assert block_mask(24, 24, own, "test").tolist() != block_mask(24, 24, m.blocks["sites"]["a"], "test").tolist()
+    got = evaluate(m, b)
+    pred = fdl.predict_ndvi(b, m)
+    mask = xr.DataArray(block_mask(24, 24, own, "test"), dims=("y", "x"))
+    want = fdl.evaluation.regression_metrics(b["NDVI"].where(mask).values, pred.where(mask).values)
+    assert got["overall"]["n"] == want["n"] > 0 and got["overall"]["rmse"] == pytest.approx(want["rmse"])
+    other = _site_cube(9, "c", 32, 32)  # never trained on: its blocks would be another cube's numbers
+    with pytest.raises(ConfigError, match=r"evaluate: expected the cube the model was trained on .*found a 32 x 32 cube of site 'c'.*which='all'"):
+        evaluate(m, other)
+    assert evaluate(m, other, which="all")["overall"]["n"] > 0
+    with pytest.raises(ConfigError, match=r"modality_relevance: expected the cube the model was trained on"):
+        modality_relevance(m, other)
+
+
+def test_block_mask_of_another_grid_marks_the_same_row_and_column_only() -> None:
+    """A 3-wide grid laid on a 4-block-wide scene numbered blocks flat: test block (1, 0) also marked (0, 3)."""
+    from fusets_dl.evaluation.splits import block_mask
+
+    m = block_mask(32, 32, {"block_size": 8, "grid": [3, 3], "test": [[1, 0]], "val": []}, "test")
+    rows, cols = np.nonzero(m)
+    assert set(zip((rows // 8).tolist(), (cols // 8).tolist(), strict=True)) == {(1, 0)} and m.sum() == 64

@@ -159,7 +159,7 @@ def test_outputs_carry_the_cf_table_attributes_and_dtypes():
         if name in ("integral_large", "base_start", "base_end", "sos_extrapolated", "eos_extrapolated", "noise"):
             assert "units" in want, name  # every variable added with the noise-aware phenology has units
     for name in ("sos", "pos", "eos"):
-        assert ph[name].encoding["units"] == "days since 1970-01-01"  # CF times, not "nanoseconds since"
+        assert ph[name].encoding["units"] == "seconds since 1970-01-01"  # CF times, not "nanoseconds since"
         assert ph[name].dtype == np.dtype(cf_entries()[f"phenology.{name}"]["dtype"]), name
     assert ph.attrs["title"] == "fusets_dl phenology"
 

@@ -322,3 +322,35 @@ def test_unwritten_fill_values_are_those_of_the_written_store(tmp_path):
     to_zarr(ph, tmp_path / "p.zarr")
     for v, want in fills.items():
         assert json.loads((tmp_path / "p.zarr" / v / "zarr.json").read_text())["fill_value"] == want
+
+
+def test_an_interrupt_between_the_two_renames_of_an_overwrite_puts_the_old_store_back(cube, tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM's Terminated) after the old store was moved aside and before the new one took its name: the
+    rollback caught only OSError, the new data were deleted, and the path held nothing (the old store hidden beside it)."""
+    from pathlib import Path
+
+    path = fdl.to_zarr(cube, tmp_path / "c.zarr")
+    real = Path.rename
+
+    def interrupted(self, target):
+        if self.name.startswith(".c.zarr.tmp-"):  # the new store taking the path's name
+            raise KeyboardInterrupt
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fdl.to_zarr(cube.isel(time=slice(0, 3)), path, overwrite=True)
+    monkeypatch.undo()
+    back = xr.open_zarr(path)
+    assert back.sizes["time"] == cube.sizes["time"]  # the old store, intact, under its name
+    np.testing.assert_array_equal(back["VV"].values, cube["VV"].values)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.zarr"]  # nothing hidden left beside it
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_dates_in_whole_seconds_read_back_exactly(tmp_path, fmt):
+    """Phenology dates (whole seconds) stored as float64 days read back up to 256 ns off (11:02:56 -> 11:02:55.999999744)."""
+    when = np.array(["2021-05-03T11:02:56", "2022-07-30T22:10:07", "NaT"], dtype="datetime64[ns]")
+    ds = xr.Dataset({"sos": (("season", "x"), when.reshape(3, 1))}, coords={"x": [0.0]})
+    back = xr.open_zarr(fdl.to_zarr(ds, tmp_path / "d.zarr", zarr_format=fmt))
+    np.testing.assert_array_equal(back["sos"].values, ds["sos"].values)
