@@ -142,7 +142,7 @@ def _phen_apply(
         input_core_dims=[["time"], *[["time"] if "time" in a.dims else [] for a in args]],
         output_core_dims=[["season", "var"]],
         kwargs={"in_days": grid.in_days, "grid_days": grid.grid_days, "max_seasons": max_seasons, "period": grid.period,
-                "inputs": tuple(extra), **kwargs},
+                "inputs": tuple(extra), "per_chunk": lazy, **kwargs},
         dask="parallelized",
         output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {"season": max_seasons, "var": len(PHENO_VARS)}},

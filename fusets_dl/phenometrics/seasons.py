@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
+from .._logging import logger
 from .._series import nanmedian_last, nearest_cells
 from ..smoothing import fill_interpolated, whittaker
 from .envelope import upper_envelope
@@ -383,23 +384,38 @@ def _main_flags(kept: np.ndarray, rule: MainRule) -> np.ndarray:
     return np.where(ok, main, np.nan)
 
 
-def _warn_uncrossed(kept: np.ndarray, thresholds: Thresholds) -> None:
-    """Warn, with counts, when seasons are reported whose complete side never crosses its absolute threshold (SOS/EOS NaT)."""
+def _short_text(short: int, pixels: int, min_span: float) -> str:
+    return (f"phenology: {short} of {pixels} pixels have valid values spanning fewer than {min_span:g} days (the shortest "
+            "series that holds a season): no season reported for them")
+
+
+def _uncrossed_text(notes: dict[str, Any], thresholds: Thresholds) -> str:
+    return (f"phenology: absolute thresholds start {thresholds.start:g} / end {thresholds.end:g} (NDVI): of the {notes['seasons']} "
+            f"seasons found, {notes['no_sos']} never cross the start threshold between trough and peak (SOS NaT) and "
+            f"{notes['no_eos']} the end threshold (EOS NaT); their NDVI spans {notes['lo']:.3g}..{notes['hi']:.3g} "
+            "(troughs to peaks): choose thresholds within that range, or threshold_type='fraction'")
+
+
+def _warn_uncrossed(kept: np.ndarray, thresholds: Thresholds, notes: dict[str, Any] | None = None) -> None:
+    """Warn, with counts, when seasons are reported whose complete side never crosses its absolute threshold (SOS/EOS NaT).
+
+    With ``notes`` the counts are added to it instead (:func:`pheno_block` warns once for all its batches).
+    """
     v = {k: kept[..., PHENO_VARS.index(k)] for k in ("sos", "pos", "eos", "pos_value", "base_start", "base_end")}
     has = np.isfinite(v["pos"])
     no_sos = has & np.isfinite(v["base_start"]) & np.isnan(v["sos"])
     no_eos = has & np.isfinite(v["base_end"]) & np.isnan(v["eos"])
-    if not (no_sos.any() or no_eos.any()):
-        return
     with np.errstate(invalid="ignore"):
-        lo = np.nanmin(np.fmin(v["base_start"], v["base_end"])[has]) if has.any() else np.nan
-    warnings.warn(
-        f"phenology: absolute thresholds start {thresholds.start:g} / end {thresholds.end:g} (NDVI): of the {int(has.sum())} "
-        f"seasons found, {int(no_sos.sum())} never cross the start threshold between trough and peak (SOS NaT) and "
-        f"{int(no_eos.sum())} the end threshold (EOS NaT); their NDVI spans {lo:.3g}..{np.nanmax(v['pos_value'][has]):.3g} "
-        "(troughs to peaks): choose thresholds within that range, or threshold_type='fraction'",
-        UserWarning, stacklevel=3,
-    )
+        lo = float(np.nanmin(np.fmin(v["base_start"], v["base_end"])[has])) if has.any() else np.nan
+        hi = float(np.nanmax(v["pos_value"][has])) if has.any() else np.nan
+    mine = {"seasons": int(has.sum()), "no_sos": int(no_sos.sum()), "no_eos": int(no_eos.sum()), "lo": lo, "hi": hi}
+    if notes is not None:
+        for k in ("seasons", "no_sos", "no_eos"):
+            notes[k] = notes.get(k, 0) + mine[k]
+        notes["lo"], notes["hi"] = float(np.fmin(notes.get("lo", np.nan), lo)), float(np.fmax(notes.get("hi", np.nan), hi))
+        return
+    if no_sos.any() or no_eos.any():
+        warnings.warn(_uncrossed_text(mine, thresholds), UserWarning, stacklevel=3)
 
 
 def _pixel_noise(v: np.ndarray, in_days: np.ndarray, noise: np.ndarray | None, given_sd: np.ndarray | None) -> np.ndarray:
@@ -441,6 +457,7 @@ def pheno_pixels(
     envelope: int = 0,
     main: MainRule | None = None,
     per_year: int | None = None,
+    notes: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Phenometrics of up to ``max_seasons`` seasons for a batch of pixels.
 
@@ -497,6 +514,10 @@ def pheno_pixels(
     per_year : int, optional
         ``by_year``'s slots: each calendar year of the peak keeps its own
         ``per_year`` largest seasons (the year from ``main.day_years``).
+    notes : dict, optional
+        Where the counts of the compute-time warnings (short series, absolute
+        thresholds never crossed) are added instead of warning: the caller
+        warns once (:func:`pheno_block`).
 
     Returns
     -------
@@ -534,12 +555,12 @@ def pheno_pixels(
     x = np.where(enough[:, None], x, np.nan)
     good = enough & np.isfinite(x).all(axis=1)
     short = (finite.sum(axis=1) >= min_valid) & (span < min_span)
-    if short.any():
-        warnings.warn(
-            f"phenology: {int(short.sum())} of {v.shape[0]} pixels have valid values spanning fewer than "
-            f"{min_span:g} days (the shortest series that holds a season): no season reported for them",
-            UserWarning, stacklevel=2,
-        )
+    if notes is not None:
+        notes["pixels"] = notes.get("pixels", 0) + v.shape[0]
+        notes["short"] = notes.get("short", 0) + int(short.sum())
+        notes["min_span"] = min_span
+    elif short.any():
+        warnings.warn(_short_text(int(short.sum()), v.shape[0], min_span), UserWarning, stacklevel=2)
     if noise_factor > 0 and noise is None and std is None and np.isnan(sigma[good]).any():
         # one text (no counts) so that the chunks of a Dask array give one warning
         warnings.warn(
@@ -574,12 +595,31 @@ def pheno_pixels(
         )
     kept = _keep_seasons(cand, period, max_seasons, per_year, None if main is None else main.day_years)
     if thresholds.absolute:
-        _warn_uncrossed(kept, thresholds)
+        _warn_uncrossed(kept, thresholds, notes)
     if main is not None:
         kept[..., PHENO_VARS.index("is_main")] = _main_flags(kept, main)
     kept[..., PHENO_VARS.index("noise")] = sigma[good][:, None]
     out[good] = kept
     return out.reshape(*lead, max_seasons, len(PHENO_VARS))
+
+
+def _warn_notes(notes: dict[str, Any], thresholds: Thresholds | None, per_chunk: bool) -> None:
+    """The compute-time warnings of one block, once: with counts in memory; on a Dask chunk one text per kind, counts logged."""
+    if notes.get("short"):
+        text = _short_text(notes["short"], notes["pixels"], notes["min_span"])
+        if per_chunk:
+            logger.info("%s (one chunk)", text)
+            text = (f"phenology: pixels whose valid values span fewer than {notes['min_span']:g} days (the shortest series that "
+                    "holds a season) get no season (Dask input, counted per chunk in the log)")
+        warnings.warn(text, UserWarning, stacklevel=3)
+    if thresholds is not None and (notes.get("no_sos") or notes.get("no_eos")):
+        text = _uncrossed_text(notes, thresholds)
+        if per_chunk:
+            logger.info("%s (one chunk)", text)
+            text = (f"phenology: absolute thresholds start {thresholds.start:g} / end {thresholds.end:g} (NDVI): seasons found whose "
+                    "rise or fall never crosses them have SOS or EOS NaT (Dask input, counted per chunk in the log): choose "
+                    "thresholds within the NDVI range of the seasons, or threshold_type='fraction'")
+        warnings.warn(text, UserWarning, stacklevel=3)
 
 
 def pheno_block(values: np.ndarray, *extra: np.ndarray, **kw: Any) -> np.ndarray:
@@ -593,7 +633,10 @@ def pheno_block(values: np.ndarray, *extra: np.ndarray, **kw: Any) -> np.ndarray
         The per-value ``std`` ``(..., time)`` when ``kw["inputs"]`` names it,
         and/or the per-pixel ``noise`` ``(...)``, in the order of ``kw["inputs"]``.
     **kw
-        The keyword arguments of :func:`pheno_pixels` (and ``inputs``).
+        The keyword arguments of :func:`pheno_pixels` (and ``inputs``;
+        ``per_chunk``: one block of a Dask array, whose compute-time
+        warnings carry no counts, so that a call's chunks give one warning
+        each, the counts going to the log).
 
     Returns
     -------
@@ -601,12 +644,15 @@ def pheno_block(values: np.ndarray, *extra: np.ndarray, **kw: Any) -> np.ndarray
         ``(..., max_seasons, len(PHENO_VARS))`` float64.
     """
     names = kw.pop("inputs", ())
+    per_chunk = bool(kw.pop("per_chunk", False))
     lead = values.shape[:-1]
     v = values.reshape(-1, values.shape[-1])
     arrays = {name: np.broadcast_to(a, (*lead, *a.shape[len(lead):])).reshape(v.shape[0], *a.shape[len(lead):])
               for name, a in zip(names, extra, strict=True)}
-    parts = [pheno_pixels(v[i : i + BATCH], **{k: a[i : i + BATCH] for k, a in arrays.items()}, **kw)
+    notes: dict[str, Any] = {}
+    parts = [pheno_pixels(v[i : i + BATCH], **{k: a[i : i + BATCH] for k, a in arrays.items()}, **kw, notes=notes)
              for i in range(0, v.shape[0], BATCH)]
+    _warn_notes(notes, kw.get("thresholds"), per_chunk)
     n_out = (kw["max_seasons"], len(PHENO_VARS))
     out = np.concatenate(parts, axis=0) if parts else np.empty((0, *n_out))
     return out.reshape(*lead, *n_out)

@@ -362,3 +362,26 @@ def test_min_separation_is_the_distance_between_peaks(separation, seasons):
     assert int(ph["n_seasons"][0]) == seasons
     assert ph.attrs["min_separation_days"] == separation
     assert fdl.phenology(xr.DataArray(y[:, None], dims=("time", "x"), coords={"time": t}), min_length=20).attrs["min_separation_days"] == 10
+
+
+def test_compute_time_warnings_are_one_text_per_call_on_dask_and_counted_in_memory():
+    """Each Dask chunk warned with its own counts (one call on 5 chunks gave 7 differently worded warnings)."""
+    import warnings
+
+    import dask
+
+    t = pd.date_range("2021-01-01", "2022-12-31", freq="5D")
+    d = ((t - t[0]) / pd.Timedelta(days=1)).to_numpy()
+    y = 0.2 + 0.5 * np.exp(-(((d - 100) / 30) ** 2)) + 0.5 * np.exp(-(((d - 465) / 30) ** 2))
+    v = np.tile(y[:, None, None], (1, 2, 40)).astype(np.float32)
+    v[41:, :, ::3] = np.nan
+    v[:30, :, ::3] = np.nan  # every third pixel: valid over 50 days only
+    nd = xr.DataArray(v, dims=("time", "y", "x"), coords={"time": t})
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fdl.phenology(nd.chunk({"x": 8}), max_seasons=3).compute()
+    texts = {str(x.message) for x in w if "span fewer" in str(x.message)}
+    assert texts == {"phenology: pixels whose valid values span fewer than 60 days (the shortest series that holds a season) get "
+                     "no season (Dask input, counted per chunk in the log)"}
+    with pytest.warns(UserWarning, match=r"phenology: 28 of 80 pixels have valid values spanning fewer than 60 days"):
+        fdl.phenology(nd, max_seasons=3)
