@@ -350,6 +350,21 @@ def _json_attrs(attrs: Mapping[Any, Any], where: str) -> dict[str, Any]:
     return {str(k): _json_attr(v, where, str(k)) for k, v in attrs.items()}
 
 
+def _warn_leftovers(path: Path) -> None:
+    """Warn about hidden temporaries of earlier writes of ``path`` that were killed (``.name.tmp-*``) or could not delete
+    the replaced store (``.name.old-*``): they are never read, and take disk space until deleted."""
+    if not path.parent.is_dir():
+        return
+    left = sorted(p.name for p in path.parent.glob(f".{path.name}.*")
+                  if re.fullmatch(rf"\.{re.escape(path.name)}\.(tmp|old)-[0-9a-f]{{8}}", p.name))
+    if left:
+        from .._warn import warn_user
+
+        warn_user(f"to_zarr: {len(left)} hidden folder(s) beside {str(path)!r} are left from earlier writes that were killed, or "
+                  f"from replaced stores that could not be deleted: {', '.join(left)}; they are never read and take disk space: "
+                  "delete them once no other write of this store is running")
+
+
 def _remove_old(old: Path, path: Path) -> None:
     """Delete the replaced store ``old``; when it cannot be, warn (and log) that it stays beside ``path``."""
     try:
@@ -447,6 +462,7 @@ def to_zarr(
         if not overwrite:
             raise StoreExistsError(f"to_zarr: {str(path)!r} exists: expected a new path, or pass overwrite=True")
         check_replaceable(path, "to_zarr")
+    _warn_leftovers(path)
     out = _with_cf(ds).copy(deep=False)  # own Variable objects: the attributes and encodings below stay off ``ds``
     out.attrs = _json_attrs({**out.attrs, **(provenance or {})}, "global")
     out.attrs.setdefault("fusets_dl_version", provenance_attrs()["fusets_dl_version"])
