@@ -22,7 +22,14 @@ import numpy as np
 import xarray as xr
 
 from .compute import _single_time_chunk, _time_axes
-from .optical import CLOUDY_FEATURES, OPTICAL_FEATURES, nearest_within, optical_context
+from .optical import (
+    CLOUDY_FEATURES,
+    OPTICAL_FEATURES,
+    nearest_within,
+    optical_context,
+    pairing_tolerance,
+    same_view_windows,
+)
 from .orbits import orbit_groups
 from .sar import _kernel_widths, feature_kernel
 from .spec import FeatureSpec
@@ -45,12 +52,16 @@ class BlockConstants:
         int64 relative-orbit group of each time.
     spec : FeatureSpec
         What to compute.
+    pair_tolerance : float, optional
+        The cube's S1-S2 pairing tolerance (days), which widens the optical
+        context's exclusion windows around a date's own S2 view.
     """
 
     days: np.ndarray
     doy: np.ndarray
     orbits: np.ndarray
     spec: FeatureSpec
+    pair_tolerance: float | None = None
 
 
 def block_constants(cube: xr.Dataset, spec: FeatureSpec) -> BlockConstants:
@@ -69,7 +80,7 @@ def block_constants(cube: xr.Dataset, spec: FeatureSpec) -> BlockConstants:
         The time axes and orbit groups, as :func:`compute_features` derives them.
     """
     days, doy = _time_axes(cube["time"])
-    return BlockConstants(days=days, doy=doy, orbits=orbit_groups(cube), spec=spec)
+    return BlockConstants(days=days, doy=doy, orbits=orbit_groups(cube), spec=spec, pair_tolerance=pairing_tolerance(cube))
 
 
 def block_sources(cube: xr.Dataset, spec: FeatureSpec) -> dict[str, xr.DataArray]:
@@ -97,6 +108,8 @@ def block_sources(cube: xr.Dataset, spec: FeatureSpec) -> dict[str, xr.DataArray
     out = {"VV": vv, "VH": vh}
     if "optical" in spec.groups:
         out["NDVI"] = cube["NDVI"].transpose("time", "y", "x")
+        if "NDVI_offset" in cube.data_vars and pairing_tolerance(cube) is not None:  # a date's own S2 view is never its context
+            out["NDVI_offset"] = cube["NDVI_offset"].transpose("time", "y", "x")
         if spec.cloudy_input and "NDVI_cloudy" in cube.data_vars:
             out["NDVI_cloudy"] = cube["NDVI_cloudy"].transpose("time", "y", "x")
     if "terrain" in spec.groups:
@@ -146,7 +159,10 @@ def feature_block(sources: dict[str, np.ndarray], const: BlockConstants, out: np
     col = n_sar
     if "optical" in spec.groups:
         ndvi = sources["NDVI"]
-        feats[..., col : col + len(OPTICAL_FEATURES)] = optical_context(ndvi, const.days, spec.context_exclude_days, spec.context_exclude_days)
+        eb = ea = float(spec.context_exclude_days)
+        if "NDVI_offset" in sources and const.pair_tolerance is not None:
+            eb, ea = same_view_windows(sources["NDVI_offset"], eb, ea, const.pair_tolerance)
+        feats[..., col : col + len(OPTICAL_FEATURES)] = optical_context(ndvi, const.days, eb, ea)
         col += len(OPTICAL_FEATURES)
         if spec.cloudy_input:
             cloudy = sources.get("NDVI_cloudy")

@@ -95,10 +95,18 @@ def _time_axes(t: xr.DataArray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _single_time_chunk(vv: xr.DataArray, vh: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
-    """VV and VH, each with ``time`` in one chunk where it is split (unchanged when in memory or already so)."""
+    """VV and VH, each with ``time`` in one chunk where it is split (unchanged when in memory or already so).
+
+    Where ``time`` is split, ``y`` and ``x`` are rechunked to Dask's
+    ``"auto"`` size at the same time: a cube chunked one date at a time over
+    the whole tile (the odc-stac or ``open_zarr`` layout, ``(1, 4096,
+    4096)``) became one chunk of every date and pixel (206 GiB of features).
+    """
 
     def one(da: xr.DataArray) -> xr.DataArray:
-        return da.chunk({"time": -1}) if da.chunks is not None and len(da.chunks[da.dims.index("time")]) > 1 else da
+        if da.chunks is not None and len(da.chunks[da.dims.index("time")]) > 1:
+            return da.chunk({"time": -1, "y": "auto", "x": "auto"})
+        return da
 
     return one(vv), one(vh)
 

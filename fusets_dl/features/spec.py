@@ -100,9 +100,12 @@ class FeatureSpec:
         order. Default ``("sar", "time")``: the S1-only model.
     context_exclude_days : float
         Optical context: clear observations within this many days of a date
-        are never its context (at least the pairing tolerance, so that the
-        S2 acquisition paired to a neighbouring S1 date is not the target
-        itself). The context of a date is the last clear NDVI before
+        are never its context. On a cube of ``align``'s pairing mode the
+        window is widened around the date's own S2 view (its
+        ``NDVI_offset``) to the pairing tolerance the cube records, so that
+        the same S2 acquisition, paired with a neighbouring S1 date too, is
+        never the target's context (before 2026-11-28 it was, for 13.7 % of
+        the Flanders cube's clear targets). The context of a date is the last clear NDVI before
         ``t - context_exclude_days`` and the first after
         ``t + context_exclude_days``: ``NDVI_prev``, ``dt_prev`` (days),
         ``NDVI_next``, ``dt_next`` and ``NDVI_interp`` (linear interpolation

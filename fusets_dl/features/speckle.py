@@ -62,7 +62,9 @@ def speckle_filter(
     with missing values at the image border, so the result is the same
     chunked and unchunked. The temporal sum needs every date of a pixel:
     ``time`` is rechunked to one chunk (the output keeps it so, with the
-    input's ``y``/``x`` chunks).
+    input's ``y``/``x`` chunks; where ``time`` was split, the pixels are
+    rechunked to Dask's ``"auto"`` size with it, so that a cube chunked one
+    date at a time over a whole tile does not become one chunk of all).
 
     Parameters
     ----------
@@ -205,8 +207,8 @@ def _filter_variable(da: xr.DataArray, groups: np.ndarray, window: int, units: s
     if arr.chunks is not None:
         import dask.array as dsa
 
-        if len(arr.chunks[0]) > 1:
-            data = data.rechunk({0: -1})
+        if len(arr.chunks[0]) > 1:  # time in one chunk; the pixels to Dask's auto size (one date a chunk became one chunk of all)
+            data = data.rechunk({0: -1, 1: "auto", 2: "auto"})
         filtered = dsa.map_overlap(kernel, data, depth={0: 0, 1: h, 2: h}, boundary=np.nan, trim=True, dtype=dtype, meta=np.array((), dtype=dtype))
     else:
         padded = np.pad(np.asarray(data, dtype=np.float64), ((0, 0), (h, h), (h, h)), constant_values=np.nan)

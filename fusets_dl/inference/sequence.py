@@ -180,7 +180,7 @@ def predict_sequence(
         arr = stack.data
         if len(arr.chunks[1]) > 1:
             logger.info("predict_sequence: time is split in %d chunks; rechunked to one (the model reads whole series)", len(arr.chunks[1]))
-            arr = arr.rechunk({0: -1, 1: -1})
+            arr = arr.rechunk({0: -1, 1: -1, 2: "auto", 3: "auto"})  # the pixels to Dask's auto size, not the whole tile
         elif len(arr.chunks[0]) > 1:
             arr = arr.rechunk({0: -1})
         pay = dask.delayed(payload, pure=True, name=f"fusets-seqmodel-{payload[2][:16]}")

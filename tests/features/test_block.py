@@ -73,7 +73,7 @@ def test_sources_are_lazy_and_aligned(small_cube):
     spec = fdl.FeatureSpec(groups=("sar", "optical", "terrain", "time"), cloudy_input=True)
     with raise_if_dask_computes():
         src = block_sources(cube, spec)
-    assert set(src) == {"VV", "VH", "NDVI", "NDVI_cloudy", "terrain"}
+    assert set(src) == {"VV", "VH", "NDVI", "NDVI_offset", "NDVI_cloudy", "terrain"}  # the offset: a date's own S2 view is not its context
     for name, v in src.items():
         if name == "terrain":
             assert v.dims == ("y", "x", "feature") and v.chunks[:2] == src["VV"].chunks[1:] and len(v.chunks[2]) == 1

@@ -72,3 +72,20 @@ def test_values_are_checked_as_train_and_predict_check_them():
         compute_features(linear, check_values=False)
         np.testing.assert_array_equal(compute_features(optical_cube(ndvi, ny=2, nx=2), spec).values,
                                       compute_features(optical_cube(ndvi, ny=2, nx=2), spec, check_values=False).values)
+
+
+def test_a_cube_chunked_one_date_at_a_time_is_not_made_one_chunk_of_everything(small_cube):
+    """(1, 4096, 4096) chunks (odc-stac, open_zarr) became one chunk of every date and pixel (206 GiB of features): time is
+    joined, the pixels split to Dask's auto size. Values are the unchunked ones."""
+    import dask
+
+    from fusets_dl.features import FeatureSpec, compute_features, speckle_filter
+
+    per_date = small_cube.chunk({"time": 1, "y": -1, "x": -1})
+    with dask.config.set({"array.chunk-size": "16KiB"}):
+        f = compute_features(per_date, FeatureSpec())
+        sp = speckle_filter(per_date)
+    assert len(f.chunks[0]) == 1 and (len(f.chunks[1]) > 1 or len(f.chunks[2]) > 1)
+    assert len(sp["VV"].chunks[0]) == 1 and (len(sp["VV"].chunks[1]) > 1 or len(sp["VV"].chunks[2]) > 1)
+    xr.testing.assert_allclose(f.compute(), compute_features(small_cube, FeatureSpec()))
+    xr.testing.assert_allclose(sp["VV"].compute(), speckle_filter(small_cube)["VV"])

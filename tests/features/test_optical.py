@@ -50,3 +50,36 @@ def test_cloudy_input_features():
     np.testing.assert_allclose(series(f, "dt_cloudy"), [6, 0, 6, np.nan, np.nan])
     with pytest.raises(ConfigError, match="optical"):
         FeatureSpec(cloudy_input=True)
+
+
+def test_a_dates_own_s2_view_paired_with_a_neighbouring_s1_date_is_never_its_context():
+    """align pairs one S2 view with every S1 date within the tolerance: with two orbits a day apart the view of day 3 is the
+    target of S1 dates 1 and 5 (offsets +2 and -2); the fixed +-3-day window let date 5 take date 1's value (its own view) as
+    NDVI_prev (13.7 % of the Flanders cube's clear targets). The windows now reach the tolerance around the view itself."""
+    import json
+
+    import pandas as pd
+
+    from fusets_dl.features.block import block_constants, block_sources, feature_block
+
+    times = pd.to_datetime(["2021-05-01", "2021-05-02", "2021-05-07", "2021-05-08", "2021-05-13", "2021-05-14"]) + pd.Timedelta(hours=17)
+    ndvi = [0.30, 0.50, 0.50, 0.56, 0.62, 0.63]  # dates 1 and 2 (days 1 and 6): one S2 view of day 3.5, paired with both
+    offset = [0.0, 2.5, -2.5, 0.0, 0.0, 0.0]
+    from tests.features.cubes import make_cube
+
+    cube = make_cube(vv=np.array([-10.0, -10.5, -9.8, -9.9, -9.0, -9.2], np.float32), times=times)
+    cube["NDVI"] = (("time", "y", "x"), np.asarray(ndvi, np.float32)[:, None, None])
+    cube["NDVI_offset"] = (("time", "y", "x"), np.asarray(offset, np.float32)[:, None, None])
+    cube.attrs["fusion_summary"] = json.dumps({"mode": "pair", "tolerance_days": 3.0})
+    spec = FeatureSpec(groups=("sar", "optical", "time"))  # context_exclude_days 3
+    f = compute_features(cube, spec)
+    prev, nxt = series(f, "NDVI_prev"), series(f, "NDVI_next")
+    assert prev[2] == pytest.approx(0.30) and nxt[1] == pytest.approx(0.56)  # not 0.50, their own view
+    assert not np.any(np.isclose(prev, ndvi) | np.isclose(nxt, ndvi))
+    plain = cube.copy()
+    plain.attrs = {}  # no pairing recorded: the fixed window as before
+    assert series(compute_features(plain, spec), "NDVI_prev")[2] == pytest.approx(0.50)  # the leak
+    # the block path (predict_ndvi) reads the same
+    src = {k: np.moveaxis(np.asarray(v.values), 0, -1).reshape(-1, v.sizes["time"]) for k, v in block_sources(cube, spec).items()}
+    blk = feature_block(src, block_constants(cube, spec))
+    np.testing.assert_allclose(blk[0], f.isel(y=0, x=0).transpose("time", "feature").values, equal_nan=True, rtol=1e-6)
