@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 
 from .._logging import logger
-from ..errors import DimensionError, InsufficientDataError, MissingVariableError
+from ..errors import DimensionError, EncodingError, InsufficientDataError, MissingVariableError
 from ..readers.conventions import band_for, bands_for, canonical_band_name
 from .context import check_context, merge_context, model_from_context, section
 from .names import (
@@ -62,12 +62,16 @@ def s1_units(labels: list[str], declared: str | None) -> str:
     -------
     str
         ``declared``; else ``"compressed"`` for the ``S1-SIGMA0-*`` names of
-        openEO extractions and ``"linear"`` for ``VV``/``VH`` (``sar_backscatter``
-        delivers linear power).
+        openEO extractions, ``"linear"`` for bands named exactly ``VV``/``VH``
+        (``sar_backscatter`` delivers linear power), and ``"auto"`` for other
+        names (``VV_db``, ``Sigma0_VV_db``: the readers' conventions and the
+        values decide; they were forced to linear, and every tile failed).
     """
     if declared is not None:
         return declared
-    return "compressed" if signals_compressed(labels) else "linear"
+    if signals_compressed(labels):
+        return "compressed"
+    return "linear" if labels and all(str(b) in ("VV", "VH") for b in labels) else "auto"
 
 
 def _cube_array(cube: Any, what: str) -> xr.DataArray:
@@ -150,8 +154,17 @@ def _fusion_cube(arr: xr.DataArray, kind: str, context: Mapping[str, Any], what:
 
     s1_raw, s2_raw = _sensor_datasets(arr, kind, context, what)
     s1_kw = section(context, "s1")
-    s1_kw["units"] = s1_units([str(b) for b in s1_raw.data_vars if canonical_band_name(str(b)) in ("VV", "VH")], s1_kw.get("units"))
-    s1 = open_s1(s1_raw, **s1_kw)
+    declared = s1_kw.get("units")
+    s1_kw["units"] = s1_units([str(b) for b in s1_raw.data_vars if canonical_band_name(str(b)) in ("VV", "VH")], declared)
+    try:
+        s1 = open_s1(s1_raw, **s1_kw)
+    except EncodingError as exc:
+        if declared is not None:
+            raise
+        # the UDF assumed the units from the band names: say so, and which context key sets them
+        raise EncodingError(f"{exc} [the UDF took the bands named {sorted(map(str, s1_raw.data_vars))} for {s1_kw['units']} "
+                            "(sar_backscatter delivers linear power as VV/VH); if they are dB (after linear_to_db) or amplitude, "
+                            "set the context's s1 units: {\"s1\": {\"units\": \"dB\"}} (or \"auto\")]") from exc
     if s2_raw is None:
         logger.info("%s: no Sentinel-2 bands: the fusion cube holds S1 only", what)
         return s1

@@ -258,3 +258,22 @@ def test_a_cube_of_another_backscatter_coefficient_than_the_models_is_warned(sma
         warnings.simplefilter("error")
         fdl.predict_ndvi(sigma0, model)  # the same coefficient
         fdl.predict_ndvi(small_cube, model)  # unknown on the cube's side
+
+
+@pytest.mark.realdata
+def test_a_cube_of_another_revisit_than_the_models_is_warned():
+    """The shipped model (dt_lag1 6.4 +- 1.6 days) on Flanders composited to 20 days: R2 -1.92 (0.63 on the acquisitions),
+    with no warning. Far beyond the training revisit it is warned; the acquisitions themselves are not."""
+    import warnings
+
+    from tests.paths import WC_S1, WC_S2_10, WC_S2_20
+
+    s1 = fdl.open_s1(WC_S1)
+    s2 = fdl.open_s2([WC_S2_10, WC_S2_20])
+    m = fdl.load_model("pretrained")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fdl.predict_ndvi(fdl.align(s1, s2), m)
+    with pytest.warns(UserWarning, match=r"predict_ndvi: this cube's acquisitions of one orbit come every 20.0 days \(median\), the "
+                                         r"model's training data every 6.4 ± 1.\d days"):
+        fdl.predict_ndvi(fdl.align(s1, s2, freq="20D"), m)
