@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
-from ..errors import DimensionError
+from ..errors import ConfigError, DimensionError
 from ..readers.cube import check_cube_values
 from ..validate import check_cube
 from .groups import FEATURE_GROUPS
@@ -31,8 +34,9 @@ def compute_features(
         Fusion cube with ``VV``, ``VH`` (dB) on ``(time, y, x)``; ``NDVI``
         for the optical group, ``elevation``/``slope``/``aspect`` on
         ``(y, x)`` for the terrain group (absent: NaN).
-    spec : FeatureSpec, optional
-        Default ``FeatureSpec()``.
+    spec : FeatureSpec or dict, optional
+        Default ``FeatureSpec()``; a dict is read with
+        :meth:`FeatureSpec.from_dict`, as ``train`` reads it.
     context_gaps : (seed, max_days), optional
         Training only: the optical context of each pixel-date excludes a
         simulated cloudy spell around it, of a length drawn uniformly in
@@ -56,6 +60,8 @@ def compute_features(
 
     Raises
     ------
+    ConfigError
+        A ``spec`` that is neither a FeatureSpec nor a dict of its fields.
     FusionError
         When the cube fails :func:`~fusets_dl.validate.check_cube`
         (``DimensionError``, ``MissingVariableError`` e.g. no ``NDVI`` for a
@@ -67,13 +73,25 @@ def compute_features(
     UserWarning
         When ``VV``/``VH`` look like linear power rather than dB.
     """
-    spec = spec or FeatureSpec()
+    spec = _as_spec(spec)
     check_cube(cube, need_target=any(FEATURE_GROUPS[g].needs_ndvi for g in spec.groups))
     if check_values:
         cube = check_cube_values(cube, "compute_features")
     inputs = _prepare_inputs(cube, spec, context_gaps)
     parts = [group.compute(inputs) for name, group in FEATURE_GROUPS.items() if name in spec.groups and group.names(spec)]
     return _assemble(parts, inputs)
+
+
+def _as_spec(spec: Any) -> FeatureSpec:
+    """``spec`` as a FeatureSpec: None the default, a dict read with :meth:`FeatureSpec.from_dict` (as ``train`` reads it)."""
+    if spec is None:
+        return FeatureSpec()
+    if isinstance(spec, FeatureSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        return FeatureSpec.from_dict(dict(spec))
+    raise ConfigError(f"compute_features: spec: expected a FeatureSpec or a dict of its fields, found {type(spec).__name__} "
+                      f"{spec!r:.80}" + (" (a TrainConfig is train()'s config, not the features)" if type(spec).__name__ == "TrainConfig" else ""))
 
 
 def _prepare_inputs(cube: xr.Dataset, spec: FeatureSpec, context_gaps: tuple[int, float] | None) -> FeatureInputs:

@@ -33,7 +33,7 @@ import xarray as xr
 from .._logging import logger
 from ..errors import ConfigError, DimensionError, EncodingError
 from ..readers.sanity import check_backscatter_units, checked
-from ..validate import require_variables
+from ..validate import is_whole, require_variables
 from .orbits import orbit_groups
 
 __all__ = ["SPECKLE_ATTR", "speckle_filter"]
@@ -91,7 +91,8 @@ def speckle_filter(
     Raises
     ------
     ConfigError
-        When ``window`` is not an odd integer >= 1.
+        When ``window`` is not an odd whole number >= 1, ``by_orbit`` not a
+        bool, or ``variables`` a bare string.
     MissingVariableError
         When a variable is absent.
     DimensionError
@@ -118,7 +119,8 @@ def speckle_filter(
     gaps); a pixel whose window holds no valid value on a date contributes no
     ratio for that date.
     """
-    _check_window(window)
+    window = _check_window(window)
+    variables = _check_arguments(by_orbit, variables)
     require_variables(cube, list(variables), "speckle_filter")
     units = {v: _units_of(cube[v], v) for v in variables}
     if SPECKLE_ATTR in cube.attrs:
@@ -145,10 +147,21 @@ def speckle_filter(
     return out
 
 
-def _check_window(window: Any) -> None:
-    """Raise unless ``window`` is an odd integer >= 1."""
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1 or window % 2 == 0:
+def _check_window(window: Any) -> int:
+    """``window`` as an int; raise unless it is an odd whole number >= 1 (``5.0`` too, as ``FeatureSpec`` takes it)."""
+    if isinstance(window, bool) or not is_whole(window) or window < 1 or int(window) % 2 == 0:
         raise ConfigError(f"speckle_filter: window expected an odd integer >= 1 (a centred boxcar), found {window!r}")
+    return int(window)
+
+
+def _check_arguments(by_orbit: Any, variables: Any) -> tuple[str, ...]:
+    """Refuse a ``by_orbit`` that is not a bool (the string ``"false"`` read as True) and a bare string as ``variables``."""
+    if not isinstance(by_orbit, (bool, np.bool_)):
+        raise ConfigError(f"speckle_filter: by_orbit: expected True or False, found {type(by_orbit).__name__} {by_orbit!r}")
+    if isinstance(variables, (str, bytes)) or not all(isinstance(v, str) for v in variables):
+        raise ConfigError(f"speckle_filter: variables: expected a tuple of variable names such as ('VV', 'VH'), found "
+                          f"{type(variables).__name__} {variables!r}" + (f" (write ({variables!r},))" if isinstance(variables, str) else ""))
+    return tuple(variables)
 
 
 def _units_of(da: xr.DataArray, name: str) -> str:

@@ -121,6 +121,8 @@ def check_context(kind: str, context: Mapping[str, Any] | None) -> dict[str, Any
             f"{what}['model']: expected a path or http(s) URL of a model saved by FusionModel.save "
             f"(.json sidecar + .safetensors weights), found {model!r}"
         )
+    if model != model.strip():  # the loader takes it as written: every tile failed to find "  pretrained "
+        ctx["model"] = model.strip()
     for name in SECTION_KEYS:
         if name not in ctx:
             continue

@@ -110,6 +110,9 @@ def _s1(sec: Mapping[str, Any]) -> list[str]:
     from ..readers.radar import check_backscatter_option
 
     out = []
+    orbit = sec.get("orbit")
+    if orbit is not None and not (is_whole(orbit) and not isinstance(orbit, bool)):  # a list matches no tile's dates, a dict was ignored
+        out.append(f"orbit: expected one relative orbit number (a whole number) or null, found {type(orbit).__name__} {orbit!r}")
     if "units" in sec and sec["units"] not in _S1_UNITS:
         hint = " (case matters: 'dB')" if isinstance(sec["units"], str) and sec["units"].lower() == "db" else ""
         out.append(f"units: expected one of {list(_S1_UNITS)}{hint}, found {sec['units']!r}")
@@ -134,8 +137,8 @@ def _s2(sec: Mapping[str, Any]) -> list[str]:
     if rs != "auto" and not is_finite_positive(rs):
         out.append(f"reflectance_scale: expected 'auto' or a finite number > 0 (1e-4 for DN), found {type(rs).__name__} {rs!r}")
     cc = sec.get("clear_classes", [4])
-    if isinstance(cc, (str, bytes)) or not isinstance(cc, (list, tuple)) or not cc or not all(is_whole(c) and c >= 0 for c in cc):
-        out.append(f"clear_classes: expected a non-empty list of SCL classes (whole numbers >= 0, e.g. [4, 5]), found {cc!r}")
+    if isinstance(cc, (str, bytes)) or not isinstance(cc, (list, tuple)) or not cc or not all(is_whole(c) and 0 <= c <= 11 for c in cc):
+        out.append(f"clear_classes: expected a non-empty list of SCL classes (whole numbers 0-11, e.g. [4, 5]), found {cc!r}")
     return out + _common_reader(sec)
 
 
@@ -147,8 +150,20 @@ def _common_reader(sec: Mapping[str, Any]) -> list[str]:
         if key in sec and (msg := _pair_or_none(sec[key], n, what, key)):
             out.append(msg)
     bbox = sec.get("bbox")
-    if isinstance(bbox, (list, tuple)) and len(bbox) == 4 and not all(_real(v) for v in bbox):
-        out.append(f"bbox: expected four finite numbers, found {bbox!r}")
+    if isinstance(bbox, (list, tuple)) and len(bbox) == 4:
+        if not all(_real(v) for v in bbox):
+            out.append(f"bbox: expected four finite numbers, found {bbox!r}")
+        elif not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
+            out.append(f"bbox: expected [minx, miny, maxx, maxy] with min < max, found {bbox!r}")
+    tr = sec.get("time_range")
+    if isinstance(tr, (list, tuple)) and len(tr) == 2:  # every tile failed on a date pandas cannot read, or no date left
+        try:
+            start, end = (None if v is None else pd.Timestamp(v) for v in tr)
+        except (ValueError, TypeError) as exc:
+            out.append(f"time_range: expected [start, end] dates such as ['2021-01-01', '2021-12-31'], found {list(tr)!r} ({exc})")
+        else:
+            if start is not None and end is not None and start > end:
+                out.append(f"time_range: expected start <= end, found {list(tr)!r}")
     return out
 
 
@@ -161,11 +176,16 @@ def _align_freq(value: Any) -> str | None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)
                 offset = pd.tseries.frequencies.to_offset(value)
-            if getattr(offset, "n", 1) > 0:
+            try:
+                fixed = offset.nanos  # a fixed length (days, hours); calendar ones (MS, W) have none
+            except ValueError:
+                fixed = None
+            if getattr(offset, "n", 1) > 0 and (fixed is None or fixed >= 86_400 * 10**9):  # hourly periods: one S1 date in 24
                 return None
         except ValueError:
             pass
-    return f"freq: expected a positive pandas frequency such as '10D' or 'MS' (or null), found {type(value).__name__} {value!r}"
+    return (f"freq: expected a positive pandas frequency of a day or more such as '10D' or 'MS' (or null), found "
+            f"{type(value).__name__} {value!r}")
 
 
 def _align(sec: Mapping[str, Any]) -> list[str]:

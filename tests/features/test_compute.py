@@ -89,3 +89,14 @@ def test_a_cube_chunked_one_date_at_a_time_is_not_made_one_chunk_of_everything(s
     assert len(sp["VV"].chunks[0]) == 1 and (len(sp["VV"].chunks[1]) > 1 or len(sp["VV"].chunks[2]) > 1)
     xr.testing.assert_allclose(f.compute(), compute_features(small_cube, FeatureSpec()))
     xr.testing.assert_allclose(sp["VV"].compute(), speckle_filter(small_cube)["VV"])
+
+
+def test_a_spec_given_as_a_dict_is_read_as_train_reads_it(small_cube):
+    """compute_features(cube, {"groups": [...]}) raised AttributeError: 'dict' object has no attribute 'groups'."""
+    from fusets_dl.errors import ConfigError
+
+    d = {"groups": ["sar", "time"], "lags": 1}
+    xr.testing.assert_identical(compute_features(small_cube, d), compute_features(small_cube, FeatureSpec.from_dict(d)))
+    with pytest.raises(ConfigError, match=r"compute_features: spec: expected a FeatureSpec or a dict of its fields, found TrainConfig .*"
+                                          r"\(a TrainConfig is train\(\)'s config, not the features\)"):
+        compute_features(small_cube, fdl.TrainConfig())

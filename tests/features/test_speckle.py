@@ -200,3 +200,18 @@ def test_values_that_contradict_the_units_are_refused_or_warned():
     # consistent units pass untouched
     out = speckle_filter(lin_cube(lin))
     assert np.isfinite(out["VV"].values).all()
+
+
+def test_arguments_of_the_wrong_kind_are_refused_or_read_as_meant(small_cube):
+    """by_orbit='false' was read as True (and recorded so); variables='VV' was split into ['V', 'V']; window=5.0 was refused
+    though FeatureSpec takes whole floats."""
+    from fusets_dl.errors import ConfigError
+    from fusets_dl.features import speckle_filter
+
+    with pytest.raises(ConfigError, match=r"by_orbit: expected True or False, found str 'false'"):
+        speckle_filter(small_cube, by_orbit="false")
+    with pytest.raises(ConfigError, match=r"variables: expected a tuple of variable names .*found str 'VV' \(write \('VV',\)\)"):
+        speckle_filter(small_cube, variables="VV")
+    xr.testing.assert_identical(speckle_filter(small_cube, window=5.0), speckle_filter(small_cube, window=5))
+    with pytest.raises(ConfigError, match=r"window expected an odd integer >= 1"):
+        speckle_filter(small_cube, window=4.0)

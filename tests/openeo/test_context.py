@@ -214,7 +214,14 @@ def test_a_calibration_travels_in_the_context():
         ({"align": {"tolerance": "three days"}}, r"\['align'\] .*tolerance: expected a duration such as '3D'"),
         ({"reconstruct": {"freq": "1M"}}, r"freq: expected a whole number of days .*calendar lengths"),
         ({"s2": {"harmonize": "yes"}}, r"\['s2'\] harmonize: expected 'auto', True or False, found 'yes'"),
-        ({"align": {"freq": "0D"}}, r"\['align'\] freq: expected a positive pandas frequency such as '10D' or 'MS' \(or null\), found str '0D'"),
+        ({"align": {"freq": "0D"}}, r"\['align'\] freq: expected a positive pandas frequency of a day or more such as '10D' or 'MS' "
+                                    r"\(or null\), found str '0D'"),
+        ({"align": {"freq": "1h"}}, r"\['align'\] freq: expected a positive pandas frequency of a day or more .*found str '1h'"),
+        ({"s1": {"orbit": [1, 2, 3]}}, r"\['s1'\] orbit: expected one relative orbit number \(a whole number\) or null, found list"),
+        ({"s1": {"time_range": ["2023-13-45", "soon"]}}, r"\['s1'\] time_range: expected \[start, end\] dates such as"),
+        ({"s2": {"time_range": ["2023-06-01", "2023-01-01"]}}, r"\['s2'\] time_range: expected start <= end"),
+        ({"s2": {"bbox": [5.0, 51.0, 4.0, 50.0]}}, r"\['s2'\] bbox: expected \[minx, miny, maxx, maxy\] with min < max"),
+        ({"s2": {"clear_classes": [4, 99]}}, r"\['s2'\] clear_classes: expected a non-empty list of SCL classes \(whole numbers 0-11"),
         ({"reconstruct": {"s1_only": "true"}}, r"s1_only: expected true or false \(a JSON boolean\), not the string 'true'"),
         ({"reconstruct": {"weights": {"x": 1}}, "align": {"min_clear_fraction": 80}},
          r"(?s)2 bad option values:.*min_clear_fraction: expected a fraction in \[0, 1\].*weights: expected keys"),
@@ -261,3 +268,8 @@ def test_a_sequence_models_decision_travels_in_the_context():
     assert "weights" in udf_code("reconstruct", model="https://example.org/m.json", reconstruct={"weights": attrs})
     with pytest.raises(ConfigError, match=r"\['reconstruct'\] weights: sequence_fill: expected one of \['model', 'clear_views'\]"):
         udf_code("reconstruct", model="https://example.org/m.json", reconstruct={"weights": {**attrs, "sequence_fill": "mean"}})
+
+
+def test_a_model_name_with_spaces_is_stripped():
+    """The check stripped the spaces, the loader did not: every tile failed to find '  pretrained '."""
+    assert check_context("reconstruct", {"model": "  pretrained "})["model"] == "pretrained"
