@@ -176,7 +176,8 @@ def _score_rows(
         if not np.isfinite(cube["NDVI"].values).any():
             warn_user(f"score_sites: site {name!r} has no clear NDVI observation: its prediction and gap-filling scores are NaN")
         seen = name in set(trained_on)
-        if not seen and (name in recorded or cube_site(cube.attrs) in recorded):
+        own = cube_site(cube.attrs)  # an explicit site name only: default names (site0, ...) coincide across unrelated cubes
+        if not seen and own and own in recorded:
             seen = True  # the model records it among its training sites: its scores are fit, not transfer
             warn_user(f"score_sites: site {name!r} is one of the sites the model was trained on (its records name "
                       f"{sorted(recorded)}): its scores measure fit, not transfer (in_training True)")

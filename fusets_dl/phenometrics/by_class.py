@@ -172,7 +172,9 @@ def _class_medians(
 
     ``series`` maps names to ``(season, pixels)`` float arrays; ``pos`` (days,
     finite where the season exists) matches the seasons (:func:`_match_seasons`).
-    ``spacing`` is taken where a class has no pixel with two seasons.
+    A class with no pixel of two seasons takes :data:`DEFAULT_SPACING_DAYS`
+    (one a year): the map-wide ``spacing`` of other classes' double peaks split
+    its one season (it is kept as an argument for the callers' records).
     Returns the medians, pixels with the season ``(class, season)``, pixels
     ``(class,)`` and a line per class whose seasons could not all be matched.
     """
@@ -184,7 +186,9 @@ def _class_medians(
         sel = cls == c
         n_pix[i] = int(sel.sum())
         pos = series["pos"][:, sel]
-        step = _spacing(pos) or spacing
+        # a class without a pixel of two seasons has one a year: another class's short spacing (double peaks 35 days
+        # apart) would split its single season into several
+        step = _spacing(pos) or DEFAULT_SPACING_DAYS
         assign, unmatched, dropped, lost = _match_seasons(pos, seasons, step)
         hit = assign >= 0
         target = assign[hit]
@@ -226,8 +230,9 @@ def phenology_by_class(pheno: xr.Dataset, classes: xr.DataArray, *, keep: list[i
     The seasons of a class's pixels are matched by their peak dates, not by
     slot: the class's seasons are the modes of the density of its pixels'
     peaks (at least half a typical spacing apart, the lower quartile of the
-    spacing of consecutive peaks within its pixels, or of all pixels, or
-    ``DEFAULT_SPACING_DAYS``), and each pixel season counts for the nearest
+    spacing of consecutive peaks within its pixels, or, where none of them
+    has two, ``DEFAULT_SPACING_DAYS``: one a year, whatever the other
+    classes' spacing), and each pixel season counts for the nearest
     one within half that spacing. So a pixel whose first season is cut by
     the series start adds its first slot to the class's second season.
 

@@ -223,3 +223,29 @@ def test_class_maps_and_params_of_the_wrong_kind_are_config_errors_saying_what_i
     with pytest.raises(ConfigError, match=r"phenology: params: expected a mapping of class id \(int\) or 'default' to a dict of "
                                           r"phenology options, e\.g\. .*found list \[\(1, \{\}\)\]"):
         fdl.phenology(nd, classes=cls, params=[(1, {})])
+
+
+def test_a_single_season_class_is_not_split_by_another_classes_double_peaks():
+    """A class whose pixels have one season borrowed the map-wide spacing of another class's double peaks 35 days apart,
+    and its season (peaks spread +-30 days) was cut in two."""
+    import numpy as np
+    import xarray as xr
+
+    from fusets_dl.phenometrics.by_class import phenology_by_class
+
+    rng = np.random.default_rng(0)
+    ny, nx = 10, 10
+    p = ny * nx
+    pos = np.full((2, p), np.nan)
+    pos[0, : p // 2] = 180 + rng.normal(0, 30, p // 2)
+    pos[0, p // 2 :] = 150 + rng.normal(0, 3, p // 2)
+    pos[1, p // 2 :] = 185 + rng.normal(0, 3, p // 2)
+    epoch = np.datetime64("2020-01-01", "ns")
+    dates = np.where(np.isfinite(pos), epoch + np.nan_to_num(pos * 86400e9).astype("timedelta64[ns]"), np.datetime64("NaT"))
+    ds = xr.Dataset({v: (("season", "y", "x"), dates.reshape(2, ny, nx)) for v in ("sos", "pos", "eos")}
+                    | {v: (("season", "y", "x"), np.where(np.isfinite(pos), 1.0, np.nan).reshape(2, ny, nx)) for v in ("los", "aos")},
+                    coords={"season": [0, 1], "y": np.arange(ny), "x": np.arange(nx)})
+    cls = xr.DataArray(np.repeat([0, 1], p // 2).reshape(ny, nx), dims=("y", "x"), coords={"y": np.arange(ny), "x": np.arange(nx)})
+    out = phenology_by_class(ds, cls)
+    assert out["n_with_season"].sel({"class": 0}).values.tolist() == [50, 0]
+    assert out["n_with_season"].sel({"class": 1}).values.tolist() == [50, 50]
