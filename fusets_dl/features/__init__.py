@@ -19,7 +19,7 @@ from .compute import compute_features
 from .groups import FEATURE_GROUPS, MODALITIES, REQUIRED_MODALITIES, FeatureGroup
 from .inputs import FeatureInputs
 from .optical import nearest_within, optical_context
-from .orbits import orbit_groups
+from .orbits import orbit_groups, revisit_days
 from .sar import feature_kernel
 from .spec import S1_NORMALISE, FeatureSpec
 from .speckle import speckle_filter
@@ -37,5 +37,6 @@ __all__ = [
     "nearest_within",
     "optical_context",
     "orbit_groups",
+    "revisit_days",
     "speckle_filter",
 ]

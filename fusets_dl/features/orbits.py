@@ -9,7 +9,7 @@ import xarray as xr
 from .._logging import logger
 from .._warn import warn_user
 
-__all__ = ["orbit_groups"]
+__all__ = ["orbit_groups", "revisit_days"]
 
 #: Per-date coordinates that may hold relative orbit numbers (integers; pass directions are too coarse).
 _ORBIT_NUMBER_COORDS = ("relative_orbit", "sat:relative_orbit", "orbit")
@@ -166,3 +166,24 @@ def _time_of_day_groups(cube: xr.Dataset, gap_minutes: float) -> np.ndarray:
     out = np.empty(nt, dtype=np.int64)
     out[order] = group_sorted
     return np.unique(out, return_inverse=True)[1].astype(np.int64)
+
+
+def revisit_days(days: np.ndarray, groups: np.ndarray) -> float | None:
+    """Median days between consecutive acquisitions of one group (an orbit group, or all dates as one group).
+
+    Parameters
+    ----------
+    days : numpy.ndarray
+        Dates (days from any origin), sorted.
+    groups : numpy.ndarray
+        Group of each date (:func:`orbit_groups`; zeros for all as one).
+
+    Returns
+    -------
+    float or None
+        The median gap (days) over every group; None with fewer than two dates in any group.
+    """
+    d, g = np.asarray(days, dtype=np.float64), np.asarray(groups)
+    gaps = np.concatenate([np.diff(d[g == k]) for k in np.unique(g)] or [np.empty(0)])
+    gaps = gaps[gaps > 0]
+    return float(np.median(gaps)) if gaps.size else None

@@ -8,11 +8,12 @@ import xarray as xr
 
 from .._warn import warn_user
 from ..errors import DimensionError
+from ..features.orbits import revisit_days
 from ..models.fusion_model import check_batch_size, check_device_name
 from ..readers.cube import backscatter_coefficient
 from ..runtime import resolve_precision
 
-__all__ = ["REVISIT_SDS", "check_backscatter", "check_dates", "check_revisit", "check_run_options"]
+__all__ = ["REVISIT_FACTOR", "REVISIT_SDS", "check_backscatter", "check_dates", "check_revisit", "check_run_options"]
 
 
 def check_backscatter(cube: xr.Dataset, model: object, what: str) -> None:
@@ -96,6 +97,22 @@ def check_dates(cube: xr.Dataset, what: str) -> None:
 #: its own Slovak sites (one satellite, 12 days: 3.6 sd) must not be warned; 20-day composites (8.8 sd) are. 10-day
 #: composites (2.3 sd, R2 0.36 against 0.63 on Flanders) are not told from a training site's revisit by these two numbers.
 REVISIT_SDS = 4.0
+#: A model that records its training scenes' revisits (``info["scene"|"sites"]["revisit_days"]``) warns on a cube whose
+#: median revisit lies beyond their range by this factor (6-day training: below 4 or above 9 days; 10-day composites warned).
+REVISIT_FACTOR = 1.5
+
+
+def _training_revisits(model: object, mode: str) -> list[float]:
+    """The median revisits (``mode`` "orbit" or "any") the model records for its training scenes (none before 2026-11-28)."""
+    info = getattr(model, "info", None) or {}
+    scenes = [info.get("scene"), *(info.get("sites") or {}).values()]
+    out = []
+    for sc in scenes:
+        rv = sc.get("revisit_days") if isinstance(sc, dict) else None
+        v = rv.get(mode) if isinstance(rv, dict) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v > 0:
+            out.append(float(v))
+    return out
 
 
 def check_revisit(model: object, days: np.ndarray, groups: np.ndarray, what: str) -> None:
@@ -124,14 +141,25 @@ def check_revisit(model: object, days: np.ndarray, groups: np.ndarray, what: str
     names = list(getattr(spec, "names", []) or [])
     if "dt_lag1" not in names or scaler is None:
         return
+    mode = "any" if getattr(spec, "lag_mode", "orbit") == "any" else "orbit"
+    med = revisit_days(days, np.zeros(len(days), dtype=np.int64) if mode == "any" else groups)
+    if med is None:
+        return
+    known = _training_revisits(model, mode)
+    if known:  # the revisits of its training scenes (models trained since 2026-11-28): outside their range by half
+        lo, hi = min(known), max(known)
+        if lo / REVISIT_FACTOR <= med <= hi * REVISIT_FACTOR:
+            return
+        trained = f"{lo:.1f}" if hi == lo else f"{lo:.1f} to {hi:.1f}"
+        warn_user(f"{what}: this cube's acquisitions of one {'orbit' if mode == 'orbit' else 'date to the next'} come every "
+                  f"{med:.1f} days (median), the model's training scenes every {trained} days: its temporal features are outside "
+                  "what it learnt (composites, another revisit), and its NDVI can be badly biased (Flanders composited to 20 days: "
+                  "R2 -1.92 against 0.63). Predict on the acquisitions themselves, or train on this cube's revisit")
+        return
     i = names.index("dt_lag1")
     mu, sd = float(scaler.feature_mean[i]), float(scaler.feature_std[i])
-    g = np.zeros(len(days), dtype=np.int64) if getattr(spec, "lag_mode", "orbit") == "any" else np.asarray(groups)
-    gaps = np.concatenate([np.diff(np.asarray(days, dtype=np.float64)[g == k]) for k in np.unique(g)] or [np.empty(0)])
-    gaps = gaps[gaps > 0]
-    if not gaps.size or not (np.isfinite(mu) and np.isfinite(sd) and sd > 0):
+    if not (np.isfinite(mu) and np.isfinite(sd) and sd > 0):
         return
-    med = float(np.median(gaps))
     if abs(med - mu) > REVISIT_SDS * sd:
         warn_user(f"{what}: this cube's acquisitions of one orbit come every {med:.1f} days (median), the model's training data "
                   f"every {mu:.1f} ± {sd:.1f} days (its dt_lag1 feature): its temporal features are far outside what it learnt "

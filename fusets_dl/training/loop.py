@@ -21,7 +21,7 @@ from .._version import __version__
 from ..errors import ConfigError, InsufficientDataError, MissingVariableError, ModelError
 from ..evaluation.metrics import metrics_by_range, regression_metrics
 from ..evaluation.splits import block_mask
-from ..features import REQUIRED_MODALITIES, FeatureSpec
+from ..features import REQUIRED_MODALITIES, FeatureSpec, orbit_groups, revisit_days
 from ..models.ensemble import Ensemble
 from ..models.fusion_model import FusionModel
 from ..models.registry import architecture, build_network
@@ -391,7 +391,15 @@ def _train_tensors(s: dict[str, Any], parts: dict[str, np.ndarray], scaler: Scal
 
 
 def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
-    """Size, date range, name and backscatter coefficient (sigma0/gamma0 when known) of the training scene (the model's ``info``)."""
+    """Size, date range, name, backscatter coefficient (sigma0/gamma0 when known) and revisit of the training scene (the model's ``info``).
+
+    ``revisit_days``: the median days between acquisitions of one orbit
+    group (``orbit``) and of any (``any``), which ``predict_ndvi`` compares
+    with a cube's (:func:`fusets_dl.inference.checks.check_revisit`).
+    """
+    t = pd.DatetimeIndex(cube["time"].values)
+    days = ((t - t[0]) / pd.Timedelta(days=1)).to_numpy(np.float64)
+    revisit = {"orbit": revisit_days(days, orbit_groups(cube)), "any": revisit_days(days, np.zeros(days.size, dtype=np.int64))}
     return {
         "site": cube.attrs.get("site") or cube.attrs.get("title"),
         "ny": cube.sizes["y"],
@@ -400,6 +408,7 @@ def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
         "start": str(cube.time.values[0])[:10],
         "end": str(cube.time.values[-1])[:10],
         "backscatter": backscatter_coefficient(cube),
+        "revisit_days": revisit,
     }
 
 

@@ -277,3 +277,22 @@ def test_a_cube_of_another_revisit_than_the_models_is_warned():
     with pytest.warns(UserWarning, match=r"predict_ndvi: this cube's acquisitions of one orbit come every 20.0 days \(median\), the "
                                          r"model's training data every 6.4 ± 1.\d days"):
         fdl.predict_ndvi(fdl.align(s1, s2, freq="20D"), m)
+
+
+def test_a_model_recording_its_training_revisit_warns_on_composites_of_another(small_scene):
+    """Models record their training scenes' median revisit (per orbit group and overall); a cube composited to 30 days is
+    warned by a model trained on the acquisitions, and the acquisitions are not."""
+    import warnings
+
+    s1, s2, _ = small_scene
+    s1d, s2d = fdl.open_s1(s1), fdl.open_s2(s2)
+    cube = fdl.align(s1d, s2d)
+    m = fdl.train(cube, fdl.FeatureSpec(lags=1), fdl.TrainConfig(max_epochs=1, min_samples=50, hidden=(8,)))
+    rv = m.info["scene"]["revisit_days"]
+    assert 0 < rv["any"] <= rv["orbit"] <= 12.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fdl.predict_ndvi(cube, m)
+    with pytest.warns(UserWarning, match=r"predict_ndvi: this cube's acquisitions of one orbit come every 30.0 days \(median\), the "
+                                         r"model's training scenes every \d+\.\d days"):
+        fdl.predict_ndvi(fdl.align(s1d, s2d, freq="30D"), m)
