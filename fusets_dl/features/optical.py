@@ -11,6 +11,7 @@ import xarray as xr
 from .._rng import hash_uniform
 from .._series import take as _take
 from .._series import valid_neighbours
+from ..alignment.summary import SUMMARY_ATTR
 
 if TYPE_CHECKING:
     from .inputs import FeatureInputs
@@ -85,7 +86,7 @@ def pairing_tolerance(cube: xr.Dataset) -> float | None:
         composite cube, or a cube not made by ``align``).
     """
     try:
-        summary = json.loads(cube.attrs.get("fusion_summary", "{}"))
+        summary = json.loads(cube.attrs.get(SUMMARY_ATTR, "{}"))
     except (TypeError, ValueError):
         return None
     tol = summary.get("tolerance_days") if isinstance(summary, dict) else None
