@@ -19,6 +19,7 @@ import torch
 from .._safeio import write_pair
 from ..errors import ModelError
 from ..runtime import resolve_precision
+from ..validate import is_whole
 from . import weights as _weights
 from .fusion_model import inference_device
 from .sequence import (
@@ -69,12 +70,14 @@ def batch_rows(batch_size: Any) -> int:
     Raises
     ------
     ModelError
-        Not a positive integer (a batch of 0 or fewer rows would predict nothing).
+        Not a positive whole number (a batch of 0 or fewer rows would predict
+        nothing). A whole float (``65536.0``, as JSON clients send it) is taken,
+        as the per-date model takes it.
     """
     if batch_size is None:
         return 2048
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ModelError(f"batch_size: expected a positive number of pixel series, found {batch_size!r}")
+    if isinstance(batch_size, np.bool_) or not is_whole(batch_size) or batch_size < 1:
+        raise ModelError(f"batch_size: expected a positive number of pixel series, found {batch_size!r} ({type(batch_size).__name__})")
     return int(batch_size)
 
 

@@ -238,12 +238,21 @@ def test_a_pixel_without_clear_ndvi_gets_the_s1_only_factor() -> None:
     assert not np.allclose(std[0], s1s[0])  # a pixel with clear views keeps its own
 
 
-@pytest.mark.parametrize("bs", [0, -5, 2.5, True])
+@pytest.mark.parametrize("bs", [0, -5, 2.5, True, np.bool_(True), "64", float("nan")])
 def test_a_bad_batch_size_is_refused(bs: object) -> None:
     m = tiny_model()
     vv, vh, ndvi, tch, g = series()
     with pytest.raises(ModelError, match="batch_size: expected a positive number of pixel series"):
         m.predict_series(vv, vh, ndvi, None, tch, g, batch_size=bs, device="cpu")  # type: ignore[arg-type]
+
+
+def test_a_whole_float_batch_size_is_taken_as_the_per_date_model_takes_it() -> None:
+    m = tiny_model()
+    vv, vh, ndvi, tch, g = series()
+    whole = m.predict_series(vv, vh, ndvi, None, tch, g, batch_size=1.0, device="cpu")  # JSON clients send 65536.0
+    one = m.predict_series(vv, vh, ndvi, None, tch, g, batch_size=1, device="cpu")
+    np.testing.assert_array_equal(whole[0], one[0])
+    np.testing.assert_array_equal(whole[1], one[1])
 
 
 def test_a_model_saved_without_calibration_loads_with_factor_one(tmp_path: Path) -> None:
