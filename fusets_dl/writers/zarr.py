@@ -310,8 +310,21 @@ def _local_path(store: Any) -> Path:
     return Path(text)
 
 
-def _json_attr(value: Any, where: str, key: str) -> Any:
+#: Attributes xarray's CF coder takes as encoding (and writes as the store's fill value): left as they are.
+_CF_FILL_KEYS = ("_FillValue", "missing_value")
+
+#: Non-finite floats as Zarr 3 writes a float fill value: strict JSON has no NaN or Infinity.
+_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _json_attr(value: Any, where: str, key: str, nonfinite: list[str] | None = None) -> Any:
     """An attribute value as plain JSON for Zarr: datetime-likes as ISO 8601 strings, NumPy values as Python ones.
+
+    A NaN or infinite float becomes the string ``"NaN"``, ``"Infinity"`` or
+    ``"-Infinity"`` (Zarr 3's spelling of a float fill value), and
+    ``where``/``key`` is added to ``nonfinite``: zarr-python would write it as
+    a bare ``NaN``, which is not JSON, so strict readers (zarrs, zarr.js,
+    browsers) could not open the store at all.
 
     Raises
     ------
@@ -327,16 +340,20 @@ def _json_attr(value: Any, where: str, key: str) -> Any:
         return "NaT" if td is pd.NaT else td.isoformat()
     if isinstance(value, np.ndarray):
         if value.ndim == 0:
-            return _json_attr(value[()], where, key)
+            return _json_attr(value[()], where, key, nonfinite)
         if value.dtype.kind in "mMO":  # tolist() would give datetime64[ns] as integers
-            return [_json_attr(v, where, key) for v in value]
-        return _json_attr(value.tolist(), where, key)
+            return [_json_attr(v, where, key, nonfinite) for v in value]
+        return _json_attr(value.tolist(), where, key, nonfinite)
     if isinstance(value, np.generic):
-        return _json_attr(value.item(), where, key)
+        return _json_attr(value.item(), where, key, nonfinite)
     if isinstance(value, Mapping):
-        return {str(k): _json_attr(v, where, key) for k, v in value.items()}
+        return {str(k): _json_attr(v, where, key, nonfinite) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_attr(v, where, key) for v in value]
+        return [_json_attr(v, where, key, nonfinite) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        if nonfinite is not None:
+            nonfinite.append(f"{where} {key!r}")
+        return _NONFINITE[repr(value)]
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     raise ConfigError(
@@ -345,9 +362,23 @@ def _json_attr(value: Any, where: str, key: str) -> Any:
     )
 
 
-def _json_attrs(attrs: Mapping[Any, Any], where: str) -> dict[str, Any]:
-    """Every attribute of ``attrs`` through :func:`_json_attr`."""
-    return {str(k): _json_attr(v, where, str(k)) for k, v in attrs.items()}
+def _json_attrs(attrs: Mapping[Any, Any], where: str, nonfinite: list[str] | None = None) -> dict[str, Any]:
+    """Every attribute of ``attrs`` through :func:`_json_attr` (CF fill attributes as they are)."""
+    return {str(k): v if str(k) in _CF_FILL_KEYS else _json_attr(v, where, str(k), nonfinite) for k, v in attrs.items()}
+
+
+def _warn_nonfinite(nonfinite: list[str]) -> None:
+    """Say which attributes were written as the strings "NaN"/"Infinity" (they read back as strings)."""
+    names = list(dict.fromkeys(nonfinite))  # one entry per attribute, in order
+    if names:
+        from .._warn import warn_user
+
+        warn_user(
+            f"to_zarr: {len(names)} attribute(s) hold NaN or infinite values ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}): written as the strings 'NaN'/'Infinity'/'-Infinity' (JSON has no "
+            "such numbers; a bare NaN would make the store unreadable to strict Zarr readers), so they read back as "
+            "strings; give None for a missing value"
+        )
 
 
 def _warn_leftovers(path: Path) -> None:
@@ -464,7 +495,8 @@ def to_zarr(
         check_replaceable(path, "to_zarr")
     _warn_leftovers(path)
     out = _with_cf(ds).copy(deep=False)  # own Variable objects: the attributes and encodings below stay off ``ds``
-    out.attrs = _json_attrs({**out.attrs, **(provenance or {})}, "global")
+    nonfinite: list[str] = []
+    out.attrs = _json_attrs({**out.attrs, **(provenance or {})}, "global", nonfinite)
     out.attrs.setdefault("fusets_dl_version", provenance_attrs()["fusets_dl_version"])
     for name in list(out.data_vars):
         ints = _masked_integers(out[name])
@@ -472,9 +504,10 @@ def to_zarr(
             out[name] = ints
     enc = encoding_for(out, zarr_format=zarr_format, clevel=clevel)
     for name, var in out.variables.items():
-        var.attrs = _json_attrs(var.attrs, f"variable {str(name)!r}")  # attributes must be JSON for Zarr
+        var.attrs = _json_attrs(var.attrs, f"variable {str(name)!r}", nonfinite)  # attributes must be JSON for Zarr
         if name not in enc:  # the source store's codecs (possibly of the other Zarr format) do not carry over
             var.encoding = {k: v for k, v in var.encoding.items() if k not in _CODEC_KEYS}
+    _warn_nonfinite(nonfinite)
     for name, e in enc.items():
         var = out[name]
         if var.chunks is not None and not all(_uniform_chunks(c) for c in var.chunks):

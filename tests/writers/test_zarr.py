@@ -166,6 +166,42 @@ def test_datetime_attributes_are_written_as_iso_strings(cube, tmp_path):
     assert isinstance(ds.attrs["run_start"], pd.Timestamp)  # the caller's dataset is not changed
 
 
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_non_finite_attributes_are_written_as_strict_json_strings_with_a_warning(cube, tmp_path, fmt):
+    import json
+
+    ds = cube.isel(time=slice(0, 2)).copy()
+    ds.attrs["cloud_cover"] = float("nan")
+    ds["NDVI"].attrs["valid_range"] = np.array([-np.inf, np.float32(np.inf)])
+    ds["VV"].attrs["meta"] = {"noise_floor": -np.inf, "gain": 2.0}
+    with pytest.warns(UserWarning, match=r"3 attribute\(s\) hold NaN or infinite values \(global 'cloud_cover', variable 'VV' 'meta', variable 'NDVI' 'valid_range'\)"):
+        path = fdl.to_zarr(ds, tmp_path / "n.zarr", zarr_format=fmt)
+    def strict(constant: str) -> None:
+        pytest.fail(f"bare {constant} in a metadata file is not JSON")
+
+    files = list(path.rglob("zarr.json" if fmt == 3 else ".zattrs"))
+    assert files
+    for meta in files:
+        json.loads(meta.read_text(), parse_constant=strict)
+    back = xr.open_zarr(path)
+    assert back.attrs["cloud_cover"] == "NaN"
+    assert back["NDVI"].attrs["valid_range"] == ["-Infinity", "Infinity"]
+    assert back["VV"].attrs["meta"] == {"noise_floor": "-Infinity", "gain": 2.0}
+    np.testing.assert_array_equal(back["NDVI"].values, ds["NDVI"].values)
+    assert np.isnan(ds.attrs["cloud_cover"])  # the caller's dataset is not changed
+
+
+def test_finite_attributes_write_without_a_warning(cube, tmp_path):
+    import warnings
+
+    ds = cube.isel(time=slice(0, 2)).copy()
+    ds.attrs["cloud_cover"] = 0.25
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="to_zarr: .*NaN or infinite")
+        back = xr.open_zarr(fdl.to_zarr(ds, tmp_path / "f.zarr"))
+    assert back.attrs["cloud_cover"] == 0.25
+
+
 def test_an_attribute_without_a_json_form_is_named(cube, tmp_path):
     ds = cube.isel(time=slice(0, 2)).copy()
     ds["VH"].attrs["flags"] = {1, 2}
