@@ -51,11 +51,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.evaluation.cross_site import leave_one_site_out, score_sites
+from fusets_dl.features import orbit_groups, revisit_days
 from fusets_dl.readers.cube import backscatter_coefficient
 from fusets_dl.readers.tables import open_points
 from fusets_dl.reconstruction.calibrate import calibrate_sites
@@ -233,6 +235,10 @@ def main() -> int:
                    help="do not train: add the reconstruction calibration (fusets_dl.reconstruction.calibrate.calibrate_sites on the "
                         "validation blocks of its training sites) and each site's backscatter coefficient to the model already at --out/--name, "
                         "as training now does; its weights are not changed")
+    p.add_argument("--record-revisit", action="store_true",
+                   help="do not train: add each training site's median revisit (info['sites'][site]['revisit_days'], which "
+                        "predict_ndvi's revisit check reads) to the model already at --out/--name, as training now records it; "
+                        "its weights and calibration are not changed")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on a shared, loaded machine more threads were 24x slower)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -254,6 +260,8 @@ def main() -> int:
     log.info("sites: %s (%.0f s to read)", names, time.perf_counter() - t0)
     if args.calibrate_only:
         return _calibrate_only(Path(args.out) / args.name, cubes, args.seed)
+    if args.record_revisit:
+        return _record_revisit(Path(args.out) / args.name, cubes)
     cfg = train_config(args)
     spec = fdl.FeatureSpec.from_dict(json.loads(args.features))
     score_kw = {"gap_days": args.gap_days, "n_gaps": args.n_gaps, "max_pixels": args.max_pixels, "seed": args.seed}
@@ -317,6 +325,47 @@ def _calibrate_only(path: Path, cubes: list[xr.Dataset], seed: int) -> int:
     if fdl.load_model(out).state_bytes() != before:
         raise SystemExit(f"--calibrate-only: the weights of {out} changed; restore it from git")
     print(json.dumps({k: rec[k] for k in ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels", "n_hidden", "sites")}, indent=1))
+    return 0
+
+
+def _revisit(cube: xr.Dataset) -> dict[str, float | None]:
+    """Median days between acquisitions of one orbit group and of any, as training records them."""
+    t = pd.DatetimeIndex(cube["time"].values)
+    days = ((t - t[0]) / pd.Timedelta(days=1)).to_numpy(np.float64)
+    return {"orbit": revisit_days(days, orbit_groups(cube)), "any": revisit_days(days, np.zeros(days.size, dtype=np.int64))}
+
+
+def _record_revisit(path: Path, cubes: list[xr.Dataset]) -> int:
+    """Add each training site's revisit to a saved model trained before models recorded it (weights and calibration unchanged)."""
+    model = fdl.load_model(path)
+    sites = model.info.get("sites") or {}
+    by_name = {c.attrs["site"]: c for c in cubes}
+    missing = [n for n in sites if n not in by_name]
+    if not sites or missing:
+        raise SystemExit(f"--record-revisit: the model at {path} was trained on {sorted(sites)}; not read here: {missing or 'no site recorded'}")
+    before = model.state_bytes()
+    for name, rec in sites.items():
+        cube = by_name[name]
+        seen = (int(cube.sizes["time"]), str(cube["time"].values[0])[:10], str(cube["time"].values[-1])[:10])
+        if seen != (rec.get("nt"), rec.get("start"), rec.get("end")):
+            raise SystemExit(f"--record-revisit: site {name}: expected the training dates {rec.get('nt')} from {rec.get('start')} "
+                             f"to {rec.get('end')}, found {seen[0]} from {seen[1]} to {seen[2]}: not the data it was trained on")
+        rec["revisit_days"] = _revisit(cube)
+        log.info("%s: revisit %s", name, rec["revisit_days"])
+    scene = model.info.get("scene")
+    first = next(iter(sites))
+    if isinstance(scene, dict) and (scene.get("start"), scene.get("end")) == (sites[first].get("start"), sites[first].get("end")):
+        scene["revisit_days"] = sites[first]["revisit_days"]  # the first site's scene, as training records it
+    model.info["provenance"]["revisit_record"] = {
+        "script": "pipelines/pretrain.py --record-revisit", "code_version": fdl.__version__, "git_commit": _git_commit(),
+        "note": "weights and calibration unchanged; each training site's median revisit, as training records it since 2026-11-28",
+    }
+    for key in ("loaded_from", "loaded_at"):
+        model.info.pop(key, None)
+    out = model.save(path)
+    if fdl.load_model(out).state_bytes() != before:
+        raise SystemExit(f"--record-revisit: the weights of {out} changed; restore it from git")
+    print(json.dumps({n: r["revisit_days"] for n, r in sites.items()}, indent=1))
     return 0
 
 

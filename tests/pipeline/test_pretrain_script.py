@@ -51,3 +51,33 @@ def test_a_sequence_run_passes_no_per_date_option():
     assert pretrain.train_config(argparse.Namespace(**{**vars(args), "model": "mlp"})).max_samples == 120_000  # the per-date default
     given = pretrain.train_config(argparse.Namespace(**{**vars(args), "max_samples": 5000}))  # asked for: passed on (and warned)
     assert given.max_samples == 5000 and mlp_only_changes(given) == {"max_samples": 5000}
+
+
+def test_record_revisit_adds_what_training_records_and_refuses_other_data(small_cube, tmp_path):
+    """``--record-revisit`` gives a model saved before models recorded revisits the same ``revisit_days`` training now
+    records, weights unchanged; a site whose dates differ from the training ones is refused, the model left as it was."""
+    import pytest
+
+    import fusets_dl as fdl
+
+    pretrain = _pretrain()
+    a = small_cube.isel(time=slice(0, 40)).assign_attrs(site="a")
+    b = small_cube.isel(time=slice(0, None, 2)).assign_attrs(site="b")  # every other date: a longer revisit
+    m = fdl.train([a, b], fdl.FeatureSpec(lags=1), fdl.TrainConfig(max_epochs=1, min_samples=50, hidden=(8,)))
+    trained = {n: s["revisit_days"] for n, s in m.info["sites"].items()}
+    assert trained["b"]["any"] > trained["a"]["any"]
+    for rec in [m.info["scene"], *m.info["sites"].values()]:
+        del rec["revisit_days"]  # as the shipped model was saved
+    m.info["provenance"] = {}
+    path = m.save(tmp_path / "old")
+    before = path.read_text()
+    with pytest.raises(SystemExit, match=r"site b: expected the training dates \d+ from .* found 20 from"):
+        pretrain._record_revisit(path, [a, b.isel(time=slice(0, 20))])
+    assert path.read_text() == before
+    with pytest.raises(SystemExit, match=r"not read here: \['b'\]"):
+        pretrain._record_revisit(path, [a])
+    assert pretrain._record_revisit(path, [b, a]) == 0
+    back = fdl.load_model(path)
+    assert {n: s["revisit_days"] for n, s in back.info["sites"].items()} == trained
+    assert back.info["scene"]["revisit_days"] == trained["a"]
+    assert back.state_bytes() == m.state_bytes()
