@@ -301,8 +301,12 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
         blocks = dict(sites[site]) if site in sites else blocks
     elif isinstance(per_cube, list) and len(per_cube) > 1:  # a sequence model of several cubes: this cube's own split
         k = _training_cube(cube, getattr(model, "info", None) or {})
-        if k is not None and k < len(per_cube) and isinstance(per_cube[k], Mapping):
-            blocks = dict(per_cube[k])
+        if k is None or k >= len(per_cube) or not isinstance(per_cube[k], Mapping):
+            # none of its training cubes: the top-level split is the first cube's, whose block numbers mark other pixels here
+            logging.getLogger("fusets_dl").info("the cube is none of the sequence model's %d training cubes: no block split of its own",
+                                                len(per_cube))
+            return {}
+        blocks = dict(per_cube[k])
     if "block_size" not in blocks or "grid" not in blocks:
         return {}
     size = int(blocks["block_size"])
@@ -374,11 +378,19 @@ def grid_fingerprint(cube: Any) -> str:
     str
         16 hexadecimal digits.
     """
+    return _fingerprint(cube, ns=True)
+
+
+def _fingerprint(cube: Any, *, ns: bool) -> str:
+    """:func:`grid_fingerprint`; ``ns=False``: of the dates in their own unit, as models saved before 2026-11-28 record it."""
     digest = hashlib.sha256()
     for name in ("time", "y", "x"):
         if name in cube.coords:
+            values = np.asarray(cube[name].values)
+            if ns and values.dtype.kind == "M":  # datetime64[s] and [ns] of the same dates: one digest (a Zarr round trip changes the unit)
+                values = values.astype("datetime64[ns]")
             digest.update(name.encode())
-            digest.update(np.ascontiguousarray(np.asarray(cube[name].values)).tobytes())
+            digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -395,8 +407,8 @@ def _training_cube(cube: Any, info: Mapping[str, Any]) -> int | None:
         return None
     records = [r if isinstance(r, Mapping) else {} for r in records]
     if any("grid" in r for r in records):
-        fp = grid_fingerprint(cube)
-        hits = [k for k, r in enumerate(records) if r.get("grid") == fp]
+        fps = {grid_fingerprint(cube), _fingerprint(cube, ns=False)}  # the second: a cube of another unit, saved before 2026-11-28
+        hits = [k for k, r in enumerate(records) if r.get("grid") in fps]
         return hits[0] if hits else None
     t = cube["time"].values
     span = [str(t[0])[:10], str(t[-1])[:10]] if t.size else [None, None]
