@@ -34,8 +34,8 @@ _TQ = "__mogpr_time"
 
 
 def _days(idx: pd.DatetimeIndex) -> np.ndarray:
-    """Days since 1970 (float64) of a naive nanosecond DatetimeIndex."""
-    return idx.asi8.astype(np.float64) / 86_400e9
+    """Days since 1970 (float64) of a naive DatetimeIndex (of any unit: ``asi8`` counts in the index's own)."""
+    return ((idx - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(np.float64)
 
 
 def _as_times(times: Any, what: str) -> pd.DatetimeIndex:

@@ -129,7 +129,8 @@ def _warn_if_orbits_mixed(t: pd.DatetimeIndex, groups: np.ndarray, why: str) -> 
     """
     close = total = 0
     for g in np.unique(groups):
-        days = np.unique(t[groups == g].normalize().asi8) / 86_400e9
+        tg = t[groups == g].normalize()
+        days = np.unique(((tg - tg[0]) / pd.Timedelta(days=1)).to_numpy(np.float64)) if tg.size else np.empty(0)  # any time unit
         gaps = np.diff(days)
         close += int((gaps < _ONE_ORBIT_MIN_DAYS).sum())
         total += gaps.size

@@ -209,7 +209,7 @@ def _coarse_step(ds: xr.Dataset) -> tuple[float, int] | None:
     days = pd.DatetimeIndex(ds["time"].values).normalize().unique()
     if days.size < 2:
         return None
-    step = float(np.median(np.diff(days.asi8)) / 86400e9)
+    step = float(np.median(np.diff((days - days[0]) / pd.Timedelta(days=1))))  # any time unit (asi8 counts in the index's own)
     return (step, int(days.size)) if step > MAX_REVISIT_DAYS else None
 
 

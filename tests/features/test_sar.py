@@ -106,6 +106,24 @@ def test_dates_without_time_of_day_that_mix_relative_orbits_are_warned(caplog):
     assert "orbit groups" not in caplog.text  # two times of day within one pass direction: nothing to say
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_the_orbit_mixing_test_reads_dates_of_any_time_unit(unit):
+    """datetime64[D] input becomes [s] in xarray; the test read the dates' integers as nanoseconds, so every 6-day gap was
+    6e-9 days and one orbit's date-only acquisitions were warned as mixed (59 of 59)."""
+    import warnings
+
+    days = pd.date_range("2021-01-01", periods=12, freq="6D").values.astype(f"datetime64[{unit}]")
+    cube = make_cube(np.full(12, -10.0, np.float32), times=pd.DatetimeIndex(days))
+    assert cube["time"].dtype == np.dtype(f"datetime64[{unit}]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert list(orbit_groups(cube)) == [0] * 12
+    two = pd.DatetimeIndex(sorted(pd.date_range("2021-01-01", periods=8, freq="6D").append(
+        pd.date_range("2021-01-02", periods=8, freq="6D")))).values.astype(f"datetime64[{unit}]")
+    with pytest.warns(UserWarning, match="15 of 15 consecutive acquisitions"):  # two orbits a day apart: still warned
+        orbit_groups(make_cube(np.full(16, -10.0, np.float32), times=pd.DatetimeIndex(two)))
+
+
 def test_dates_without_time_of_day_group_by_the_relative_orbit_numbers(caplog):
     """Point tables give dates at midnight: the orbit coordinate's numbers are the groups (all were one group)."""
     days = pd.date_range("2021-01-01", periods=6, freq="6D")
