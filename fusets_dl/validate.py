@@ -21,8 +21,8 @@ from .errors import (
     MissingVariableError,
 )
 
-__all__ = ["as_timedelta", "check_cube", "check_spatial_coords", "check_time", "found_value", "freq_days", "is_dask_backed", "naive_utc",
-           "require_variables"]
+__all__ = ["NS_DATE_RANGE", "as_timedelta", "cftime_hint", "check_cube", "check_date_range", "check_spatial_coords", "check_time",
+           "found_value", "freq_days", "is_dask_backed", "naive_utc", "require_variables"]
 
 TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
 
@@ -115,7 +115,8 @@ def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False, uns
             f"{what}: expected 'time' as naive UTC datetime64 (the data model's convention), found timezone-aware {t.dtype}; "
             "convert it: ds.assign_coords(time=ds.indexes['time'].tz_convert('UTC').tz_localize(None))")
     if not np.issubdtype(t.dtype, np.datetime64):
-        raise DimensionError(f"{what}: expected 'time' as datetime64, found dtype {t.dtype}")
+        raise DimensionError(f"{what}: expected 'time' as datetime64, found dtype {t.dtype}{cftime_hint(t.values)}")
+    check_date_range(t.values, what)
     idx = pd.DatetimeIndex(t.values)
     if idx.hasnans:
         raise DimensionError(f"{what}: 'time' holds {int(idx.isna().sum())} NaT values")
@@ -126,7 +127,62 @@ def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False, uns
             f"(first: {[str(d) for d in dups]}); merge them when reading (fdl.open_s1 / fdl.open_s2(..., duplicates='first' or 'mean')) or drop them (ds.drop_duplicates('time'))"
         )
     if not unsorted_ok and not idx.is_monotonic_increasing:
-        raise DimensionError(f"{what}: expected 'time' sorted ascending")
+        k = int(np.flatnonzero(np.diff(idx.asi8) < 0)[0])
+        raise DimensionError(f"{what}: expected 'time' sorted ascending, found {idx[k + 1]} after {idx[k]} (position {k + 1} of "
+                             f"{idx.size}); sort it: ds.sortby('time')")
+
+
+#: The dates a datetime64[ns] axis can hold (pandas, and every stage that builds a date grid, need them in ns).
+NS_DATE_RANGE = (np.datetime64("1677-09-22"), np.datetime64("2262-04-11"))
+
+
+def check_date_range(values: np.ndarray, what: str) -> None:
+    """Refuse dates a nanosecond axis cannot hold (xarray keeps datetime64[s] beyond 2262; pandas' date grids fail there).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        datetime64 values of any unit (NaT ignored).
+    what : str
+        The caller's name, for the message.
+
+    Raises
+    ------
+    DimensionError
+        A date before 1677-09-22 or after 2262-04-11, naming the first.
+    """
+    v = np.asarray(values)
+    if v.dtype.kind != "M" or v.size == 0 or np.datetime_data(v.dtype)[0] == "ns":
+        return  # a nanosecond axis holds only dates of that range
+    valid = v[~np.isnat(v)]
+    out = valid[(valid < NS_DATE_RANGE[0]) | (valid > NS_DATE_RANGE[1])]
+    if out.size:
+        raise DimensionError(
+            f"{what}: expected dates from {NS_DATE_RANGE[0]} to {NS_DATE_RANGE[1]} (what a datetime64[ns] axis holds), found "
+            f"{out.size} outside (first: {out[0]}); check the epoch or units the times were decoded with")
+
+
+def cftime_hint(values: np.ndarray) -> str:
+    """A hint for times decoded as cftime objects (a non-standard calendar), else ``""``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The time values.
+
+    Returns
+    -------
+    str
+        ``" (cftime dates of the 'noleap' calendar): convert them ..."``, or
+        an empty string when the values are not cftime dates.
+    """
+    v = np.asarray(values)
+    first = v.flat[0] if v.dtype == object and v.size else None
+    calendar = getattr(first, "calendar", None)
+    if calendar is None or not type(first).__module__.startswith("cftime"):
+        return ""
+    return (f" (cftime dates of the {calendar!r} calendar): convert them to the standard calendar, e.g. "
+            "ds.convert_calendar('standard', use_cftime=False, align_on='date') (360_day: align_on='year')")
 
 
 def check_cube(cube: xr.Dataset, *, need_target: bool = False) -> None:

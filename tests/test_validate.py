@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from fusets_dl.validate import is_finite_positive, is_whole
 
@@ -59,3 +60,46 @@ def test_naive_utc_converts_zoned_dates_and_keeps_naive_ones():
     assert naive_utc(pd.Timestamp("2021-06-01T09:00+09:00")) == pd.Timestamp("2021-06-01T00:00")
     naive = pd.DatetimeIndex(["2021-06-01T02:00"])
     assert naive_utc(naive) is naive
+
+
+def _series(times) -> xr.Dataset:
+    return xr.Dataset({"a": ("time", np.arange(len(times), dtype=float))}, coords={"time": times})
+
+
+def test_dates_a_nanosecond_axis_cannot_hold_are_refused_before_any_stage_crashes_in_pandas():
+    """xarray keeps datetime64[s] dates beyond 2262; the stages passed the checks and then crashed in pandas'
+    OutOfBoundsDatetime (reconstruct after its calibration ran, align), and to_zarr wrote a store open_cube could not read."""
+    from fusets_dl.errors import DimensionError
+    from fusets_dl.validate import check_time
+
+    far = _series(np.array(["2021-01-01", "2300-01-01", "2301-01-03"], dtype="datetime64[s]"))
+    with pytest.raises(DimensionError, match=r"x: expected dates from 1677-09-22 to 2262-04-11 .* found 2 outside \(first: 2300-01-01"):
+        check_time(far, "x")
+    check_time(_series(np.array(["1800-01-01", "2021-01-01"], dtype="datetime64[s]")), "x")  # out of range only below 1677
+    with pytest.raises(DimensionError, match="found 1 outside"):
+        check_time(_series(np.array(["1600-01-01", "2021-01-01"], dtype="datetime64[s]")), "x")
+    check_time(_series(np.array(["2021-01-01", "2021-01-02"], dtype="datetime64[ns]")), "x")
+
+
+def test_cftime_dates_are_named_with_the_conversion_that_reads_them():
+    from fusets_dl.errors import DimensionError
+    from fusets_dl.validate import check_time
+
+    cf = _series(xr.date_range("2021-01-01", periods=4, freq="10D", calendar="noleap", use_cftime=True))
+    with pytest.raises(DimensionError, match=r"found dtype object \(cftime dates of the 'noleap' calendar\): convert them .*"
+                                             r"ds.convert_calendar\('standard', use_cftime=False, align_on='date'\)"):
+        check_time(cf, "x")
+    fixed = cf.convert_calendar("standard", use_cftime=False, align_on="date")  # the advice works
+    check_time(fixed, "x")
+    with pytest.raises(DimensionError, match=r"found dtype int64$"):
+        check_time(_series(np.arange(3)), "x")  # no cftime hint for numbers
+
+
+def test_unsorted_dates_are_refused_naming_where_the_order_breaks():
+    from fusets_dl.errors import DimensionError
+    from fusets_dl.validate import check_time
+
+    ds = _series(np.array(["2021-01-01", "2021-01-05", "2021-01-03", "2021-01-09"], dtype="datetime64[ns]"))
+    with pytest.raises(DimensionError, match=r"x: expected 'time' sorted ascending, found 2021-01-03 00:00:00 after 2021-01-05 "
+                                             r"00:00:00 \(position 2 of 4\); sort it: ds.sortby\('time'\)"):
+        check_time(ds, "x")

@@ -17,8 +17,9 @@ import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
 from ..cf import CONVENTIONS, apply_cf
-from ..errors import ConfigError, DimensionError
+from ..errors import ConfigError, DimensionError, DuplicateTimeError
 from ..readers.sanity import checked
+from ..validate import cftime_hint, check_date_range
 from .by_class import check_class_map, phenology_by_class
 from .options import (
     check_against_series,
@@ -67,11 +68,17 @@ def _phen_check(ndvi: xr.DataArray, options: dict[str, Any], what: str = "phenol
             f"phenology: expected 'time' as naive UTC datetime64 dates, found timezone-aware {ndvi['time'].dtype}; convert it: "
             "ndvi.assign_coords(time=ndvi.indexes['time'].tz_convert('UTC').tz_localize(None))")
     if not np.issubdtype(ndvi["time"].dtype, np.datetime64):
-        raise DimensionError(f"phenology: expected 'time' as datetime64 dates, found dtype {ndvi['time'].dtype} (decode the times, e.g. xr.decode_cf)")
+        hint = cftime_hint(ndvi["time"].values) or " (decode the times, e.g. xr.decode_cf)"
+        raise DimensionError(f"phenology: expected 'time' as datetime64 dates, found dtype {ndvi['time'].dtype}{hint}")
+    check_date_range(ndvi["time"].values, "phenology")
     t = pd.DatetimeIndex(ndvi["time"].values)
     if t.hasnans:
         raise DimensionError(f"phenology: expected a date at every 'time', found {int(t.isna().sum())} NaT of {t.size} "
                              "(drop them: ndvi.isel(time=ndvi['time'].notnull().values))")
+    if t.has_duplicates:  # a repeated date's values land on one grid day: one of them dropped, seasons lost silently
+        dups = t[t.duplicated()].unique()[:5]
+        raise DuplicateTimeError(f"phenology: expected unique dates, found {int(t.duplicated().sum())} repeated (first: "
+                                 f"{[str(d) for d in dups]}); merge them first (e.g. ndvi.groupby('time').mean())")
     if not t.is_monotonic_increasing:
         raise DimensionError("phenology: expected 'time' sorted in increasing order, found unsorted dates (use ndvi.sortby('time'))")
     if t.size < 4:

@@ -20,7 +20,8 @@ import xarray as xr
 
 from .._logging import logger
 from ..cf import CONVENTIONS, prepare_output
-from ..errors import ConfigError, OutputError, StoreExistsError
+from ..errors import ConfigError, DimensionError, OutputError, StoreExistsError
+from ..validate import check_date_range
 
 __all__ = ["StoreExistsError", "check_replaceable", "encoding_for", "is_our_store", "provenance_attrs", "to_zarr", "unwritten_fill_values"]
 
@@ -381,6 +382,17 @@ def _warn_nonfinite(nonfinite: list[str]) -> None:
         )
 
 
+def _check_dates(ds: xr.Dataset) -> None:
+    """Refuse date variables the store could not hold as the stages read them (timezone-aware; beyond the ns range)."""
+    for name, var in ds.variables.items():
+        if isinstance(var.dtype, pd.DatetimeTZDtype):
+            raise DimensionError(
+                f"to_zarr: {str(name)!r}: expected naive UTC datetime64 dates (the data model's convention), found timezone-aware "
+                f"{var.dtype}; convert it first: ds.assign_coords({name}=ds.indexes[{str(name)!r}].tz_convert('UTC').tz_localize(None))")
+        if var.dtype.kind == "M" and var.chunks is None:  # a lazy date variable is left to the write
+            check_date_range(var.values, f"to_zarr: {str(name)!r}")
+
+
 def _warn_leftovers(path: Path) -> None:
     """Warn about hidden temporaries of earlier writes of ``path`` that were killed (``.name.tmp-*``) or could not delete
     the replaced store (``.name.old-*``): they are never read, and take disk space until deleted."""
@@ -454,6 +466,10 @@ def to_zarr(
     ConfigError
         ``zarr_format`` is not 2 or 3, or an attribute has no JSON form
         (the message names the variable and the attribute).
+    DimensionError
+        A timezone-aware date variable, or dates a nanosecond axis cannot
+        hold (after 2262-04-11: the store would read back as objects that
+        no stage takes); nothing is written.
     StoreExistsError
         ``store`` exists and ``overwrite`` is False, or ``overwrite`` is
         True but ``store`` is not a Zarr store written by fusets_dl (a file,
@@ -488,6 +504,7 @@ def to_zarr(
     """
     if zarr_format not in (2, 3):
         raise ConfigError(f"to_zarr: zarr_format: expected 2 or 3, found {zarr_format!r}")
+    _check_dates(ds)
     path = _local_path(store)
     if path.exists() or path.is_symlink():
         if not overwrite:

@@ -257,6 +257,24 @@ def test_timezone_aware_or_nat_times_and_a_dataset_are_dimension_errors_naming_t
         fdl.phenology(x.to_dataset(name="NDVI"))
 
 
+def test_repeated_dates_far_dates_and_cftime_dates_are_refused_naming_the_way_out():
+    """A repeated date passed silently (one of its values dropped on the grid: a season lost); the other stages refuse it.
+    Dates beyond 2262 ([s] units) crashed in pandas; cftime dates were told to decode times that were decoded."""
+    x = _series([(120, 220)], n=2)
+    k = 10
+    dup = xr.concat([x.isel(time=slice(0, k + 1)), x.isel(time=[k]) * 0 + 0.05, x.isel(time=slice(k + 1, None))], "time")
+    with pytest.raises(fdl.errors.DuplicateTimeError, match=rf"phenology: expected unique dates, found 1 repeated \(first: \['{T5[k]}'\]\); "
+                                                             r"merge them first \(e\.g\. ndvi\.groupby\('time'\)\.mean\(\)\)"):
+        fdl.phenology(dup)
+    assert fdl.phenology(dup.groupby("time").mean())["n_seasons"].values.tolist() == [1, 1]  # the recipe given
+    far = x.assign_coords(time=T5.to_numpy().astype("datetime64[s]") + np.timedelta64(300 * 365, "D"))
+    with pytest.raises(DimensionError, match=r"phenology: expected dates from 1677-09-22 to 2262-04-11"):
+        fdl.phenology(far)
+    noleap = x.assign_coords(time=xr.date_range("2021-01-01", periods=x.sizes["time"], freq="5D", calendar="noleap", use_cftime=True))
+    with pytest.raises(DimensionError, match=r"cftime dates of the 'noleap' calendar\): convert them"):
+        fdl.phenology(noleap)
+
+
 def test_a_few_values_that_cannot_be_ndvi_are_gaps_not_dips():
     # one bad value (-1.5, under 1 % of the values: no range warning) at the top of a season split it in two
     times = pd.date_range("2021-01-01", "2022-12-31", freq="5D")

@@ -202,6 +202,25 @@ def test_finite_attributes_write_without_a_warning(cube, tmp_path):
     assert back.attrs["cloud_cover"] == 0.25
 
 
+def test_timezone_aware_or_far_dates_are_refused_before_anything_is_written(cube, tmp_path):
+    """A timezone-aware time gave numpy's "Cannot interpret 'datetime64[ns, UTC]' as a data type"; dates beyond 2262
+    ([s] units) were written to a store that open_cube could not read back ("found dtype object")."""
+    import pandas as pd
+
+    ds = cube.isel(time=slice(0, 3))
+    aware = ds.assign_coords(time=ds.indexes["time"].tz_localize("UTC"))
+    with pytest.raises(fdl.errors.DimensionError, match=r"to_zarr: 'time': expected naive UTC datetime64 dates .* found timezone-aware "
+                                                         r"datetime64\[ns, UTC\]; convert it first"):
+        fdl.to_zarr(aware, tmp_path / "tz.zarr")
+    far = ds.assign_coords(time=ds["time"].values.astype("datetime64[s]") + np.timedelta64(300 * 365, "D"))
+    with pytest.raises(fdl.errors.DimensionError, match=r"to_zarr: 'time': expected dates from 1677-09-22 to 2262-04-11 .* found 3 outside"):
+        fdl.to_zarr(far, tmp_path / "far.zarr")
+    assert not any(tmp_path.iterdir())
+    fixed = aware.assign_coords(time=aware.indexes["time"].tz_convert("UTC").tz_localize(None))  # the recipe given
+    back = fdl.open_cube(fdl.to_zarr(fixed, tmp_path / "ok.zarr"))
+    assert pd.DatetimeIndex(back["time"].values).equals(pd.DatetimeIndex(ds["time"].values))
+
+
 def test_an_attribute_without_a_json_form_is_named(cube, tmp_path):
     ds = cube.isel(time=slice(0, 2)).copy()
     ds["VH"].attrs["flags"] = {1, 2}
