@@ -32,6 +32,7 @@ import xarray as xr
 from .._logging import logger
 from ..errors import DimensionError, EncodingError, InsufficientDataError, MissingVariableError
 from ..readers.conventions import band_for, bands_for, canonical_band_name
+from ..validate import cftime_hint
 from .context import check_context, merge_context, model_from_context, section
 from .names import (
     PHENOLOGY_COUNT_BAND,
@@ -119,6 +120,9 @@ def _sensor_dataset(arr: xr.DataArray, bands: list[str], crs: Any) -> xr.Dataset
     sub = arr.isel(t=idx).sel(bands=bands)
     ds = sub.to_dataset(dim="bands").rename(t="time")
     ds = ds.drop_vars([c for c in ds.coords if c not in ("time", "y", "x")])
+    hint = cftime_hint(ds["time"].values)
+    if hint:  # pandas' "<class 'cftime...'> is not convertible to datetime" said nothing of the calendar
+        raise DimensionError(f"openEO UDF: expected the cube's 't' labels as dates of the standard calendar, found{hint}")
     ds["time"] = pd.DatetimeIndex(ds["time"].values).as_unit("ns")
     if crs is not None:
         ds = ds.rio.write_crs(crs)

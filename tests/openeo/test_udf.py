@@ -188,6 +188,17 @@ def test_wrong_dims_name_expected_and_found(model_path, sample_cube):
         apply_reconstruct(flat, ctx)
 
 
+def test_cftime_dates_name_the_calendar(model_path, sample_cube):
+    """A 't' axis of cftime dates (a non-standard calendar) was pandas' "<class 'cftime...'> is not convertible to datetime"."""
+    from openeo.udf import XarrayDataCube
+
+    tiny = _tiny(sample_cube)
+    times = xr.date_range("2021-01-01", periods=tiny.sizes["t"], freq="6D", calendar="noleap", use_cftime=True)
+    with pytest.raises(DimensionError, match=r"openEO UDF: expected the cube's 't' labels as dates of the standard calendar, found "
+                                             r"\(cftime dates of the 'noleap' calendar\): convert them"):
+        apply_predict(XarrayDataCube(tiny.assign_coords(t=times)), {"model": str(model_path)})
+
+
 def test_missing_bands_name_expected_and_found(model_path, sample_cube):
     with pytest.raises(MissingVariableError, match=r"expected bands VV, VH.*missing \['VH'\], found \['VV', 'B04', 'B08', 'SCL'\]"):
         run_local(udf_code("predict", model=str(model_path)), _tiny(sample_cube).sel(bands=["VV", "B04", "B08", "SCL"]))
