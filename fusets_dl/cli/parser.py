@@ -198,7 +198,7 @@ def _add_train(sub: _Sub) -> argparse.ArgumentParser:
     t.add_argument("--features", default=None, help="FeatureSpec as JSON, e.g. '{\"lags\": 1}' (default: FeatureSpec())")
     t.add_argument("--epochs", type=int, default=60, help="maximum epochs (early stopping may end sooner)")
     t.add_argument("--block-size", type=int, default=8, help="side in pixels of the spatial blocks held out for validation and test")
-    t.add_argument("--max-samples", type=int, default=1_000_000, help="pixel-dates sampled at most")
+    t.add_argument("--max-samples", type=int, default=1_000_000, help="pixel-dates sampled at most (default 1,000,000; TrainConfig.max_samples, the Python default, is 400,000)")
     t.add_argument("--seed", type=int, default=0, help="random seed (sampling, split, weights)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     t.add_argument("--cv", type=int, default=0, help="also run K-fold spatial-block cross-validation (0: none)")
