@@ -138,7 +138,8 @@ def _warn_if_orbits_mixed(t: pd.DatetimeIndex, groups: np.ndarray, why: str) -> 
         warn_user(f"orbit groups: the dates have no time of day and the cube has {why}: {close} of {total} consecutive "
                   f"acquisitions of a group are less than {_ONE_ORBIT_MIN_DAYS:g} days apart, which one relative orbit never is, so "
                   "the groups mix relative orbits (other incidence angles) in the per-orbit lags, anomalies and normalisation "
-                  "and in the sequence model's inputs. Keep the acquisition times, or give a relative_orbit coordinate")
+                  "and in the sequence model's inputs. Keep the acquisition times, or give a relative_orbit coordinate (an openEO UDF, "
+                  "whose 't' labels carry no orbit, can only be given one relative orbit: filter S1 to it when loading)")
 
 
 def _refines(fine: np.ndarray, coarse: np.ndarray) -> bool:
