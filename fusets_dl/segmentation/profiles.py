@@ -128,29 +128,56 @@ def _stats(profile: np.ndarray, n_bins: int) -> dict[str, list[float]]:
     return out
 
 
-def _sample_block(prof: np.ndarray, y0: int, x0: int, nx: int, p_keep: float, seed: int, n_bins: int, min_s1_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flat indices and profiles of one block's pixels kept by the hash draw and with enough S1."""
+def _sample_block(
+    prof: np.ndarray, y0: int, x0: int, shape: tuple[int, int], flip: tuple[bool, bool], p_keep: float, seed: int, n_bins: int, min_s1_bins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices and profiles of one block's pixels kept by the hash draw and with enough S1.
+
+    Positions are counted as on a north-up raster, from the largest ``y``
+    and the smallest ``x`` (``flip``: the axis runs the other way), so a
+    cube and the same cube stored the other way up draw the same pixels in
+    the same order.
+    """
     by, bx, _ = prof.shape
+    ny, nx = shape
     yy, xx = np.meshgrid(np.arange(by) + y0, np.arange(bx) + x0, indexing="ij")
+    if flip[0]:
+        yy = ny - 1 - yy
+    if flip[1]:
+        xx = nx - 1 - xx
     keep = hash_uniform(seed, _SAMPLE_STREAM, 0, yy, xx) < p_keep
     keep &= prof[..., 2 * n_bins : 3 * n_bins].sum(axis=-1) >= min_s1_bins
     return (yy[keep] * nx + xx[keep]).astype(np.int64), prof[keep]
 
 
+def _against_raster_order(profile: xr.DataArray, dim: str) -> bool:
+    """Whether the coordinate ``dim`` runs against a north-up raster's order (``y`` increasing, ``x`` decreasing)."""
+    if dim not in profile.coords or profile.sizes[dim] < 2:
+        return False
+    v = np.asarray(profile[dim].values)
+    if v.dtype.kind not in "iuf":
+        return False
+    return bool(v[0] < v[-1]) if dim == "y" else bool(v[0] > v[-1])
+
+
 def _training_profiles(profile: xr.DataArray, cfg: SegmentConfig) -> np.ndarray:
     """Up to ``max_pixels`` profiles drawn by a hash of the pixel position, in row-major pixel order.
 
-    The draw and the order do not depend on the chunking, so neither does training.
+    The draw and the order do not depend on the chunking, nor on which way
+    up ``y`` and ``x`` are stored (positions count as on a north-up raster),
+    so neither does training.
     """
     ny, nx = profile.sizes["y"], profile.sizes["x"]
     p_keep = min(1.0, cfg.max_pixels / max(ny * nx, 1))
+    flip = (_against_raster_order(profile, "y"), _against_raster_order(profile, "x"))
     if profile.chunks is None:
-        parts = [_sample_block(np.asarray(profile.values), 0, 0, nx, p_keep, cfg.seed, cfg.n_bins, cfg.min_s1_bins)]
+        parts = [_sample_block(np.asarray(profile.values), 0, 0, (ny, nx), flip, p_keep, cfg.seed, cfg.n_bins, cfg.min_s1_bins)]
     else:
         blocks = profile.data.to_delayed()
         ys = np.cumsum((0, *profile.chunks[0]))
         xs = np.cumsum((0, *profile.chunks[1]))
-        tasks = [dask.delayed(_sample_block)(blocks[i, j, 0], int(ys[i]), int(xs[j]), nx, p_keep, cfg.seed, cfg.n_bins, cfg.min_s1_bins)
+        tasks = [dask.delayed(_sample_block)(blocks[i, j, 0], int(ys[i]), int(xs[j]), (ny, nx), flip, p_keep, cfg.seed, cfg.n_bins,
+                                             cfg.min_s1_bins)
                  for i in range(blocks.shape[0]) for j in range(blocks.shape[1])]
         parts = list(dask.compute(*tasks))
     idx = np.concatenate([p[0] for p in parts])
