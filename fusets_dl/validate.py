@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import math
 import numbers
 import re
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,8 +23,8 @@ from .errors import (
     MissingVariableError,
 )
 
-__all__ = ["NS_DATE_RANGE", "as_timedelta", "cftime_hint", "check_cube", "check_date_range", "check_spatial_coords", "check_time",
-           "found_value", "freq_days", "is_dask_backed", "naive_utc", "require_variables"]
+__all__ = ["DATE_RANGE_TEXT", "NS_DATE_RANGE", "as_timedelta", "cftime_hint", "check_cube", "check_date_range", "check_spatial_coords",
+           "check_time", "found_value", "freq_days", "is_dask_backed", "naive_utc", "parse_date", "require_variables"]
 
 TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
 
@@ -364,3 +366,90 @@ def found_value(value: Any) -> str:
     if isinstance(value, str):
         return f"the string {value!r}"
     return f"{value!r} ({type(value).__name__})"
+
+
+#: ISO 8601 dates taken as text: a year, a year and month, a date (``YYYY-MM-DD``, or the basic ``YYYYMMDD``), and a
+#: date with a time of day (and a zone, ``Z`` or ``+02:00``) after ``T`` or a space.
+_ISO_TEXT = re.compile(r"^(\d{4}(-\d{2})?|\d{8}|\d{4}-\d{2}-\d{2}([T ]\S.*)?)$")
+#: The same, a full date only (``YYYY-MM-DD``, a time of day after it allowed).
+_ISO_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\S.*)?$")
+
+#: The dates the data model holds: those of ``datetime64[ns]``, as text for messages.
+DATE_RANGE_TEXT = "1677-09-21 .. 2262-04-11"
+
+_ISO_EXAMPLE = "such as '2021-03-01' or '2021-03-01T12:00' ('Z' or an offset such as '+02:00' for a zone)"
+
+
+def _number_hint(value: Any) -> str:
+    """How to write a number that was meant as a date."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        text = str(int(value))
+        if len(text) == 4:
+            return f" (write '{text}-01-01' for a year)"
+        if len(text) == 8:
+            return f" (write '{text[:4]}-{text[4:6]}-{text[6:]}' for a date written YYYYMMDD)"
+    return ""
+
+
+def parse_date(value: Any, what: str, *, partial: bool = True) -> pd.Timestamp:
+    """A date given by a user (a ``time_range`` end, a config date) as a naive UTC ``datetime64[ns]`` timestamp.
+
+    Text must be ISO 8601 (``"2021-03-01"``, ``"2021-03-01T12:00"``,
+    ``"2021-03-01T12:00Z"``, ``"2021-03-01T12:00+02:00"``; with
+    ``partial``, also ``"2021"``, ``"2021-03"`` and ``"20210301"``):
+    ``"01/03/2021"`` is 1 March to some and 3 January to others, and pandas
+    reads such forms month-first or day-first depending on the values.
+    Numbers are refused (``pd.Timestamp(2021)`` is 2021 nanoseconds after
+    1970). A date with a zone is converted to naive UTC, the data model's
+    convention (logged, as the readers log zoned time coordinates).
+
+    Parameters
+    ----------
+    value : str, datetime.date, datetime.datetime, numpy.datetime64 or pandas.Timestamp
+        The date.
+    what : str
+        The caller and the option, for the messages (``"open_s1(...): time_range start"``).
+    partial : bool
+        Accept a year or a year and month alone, and the basic ``YYYYMMDD`` form.
+
+    Returns
+    -------
+    pandas.Timestamp
+        Naive (UTC), in nanoseconds; a partial date is its first instant.
+
+    Raises
+    ------
+    ConfigError
+        A number, text that is not ISO 8601, something that is not a date
+        (NaT included), or a date outside the range of ``datetime64[ns]``
+        (1677-09-21 .. 2262-04-11), each naming what was expected and found.
+    """
+    example = _ISO_EXAMPLE if partial else "such as '2021-03-01'"
+    if isinstance(value, (bool, np.bool_, int, float, np.number)):
+        raise ConfigError(f"{what}: expected a date in ISO 8601 form {example}, found {value!r}: a number is not a date{_number_hint(value)}")
+    if isinstance(value, str):
+        rule = _ISO_TEXT if partial else _ISO_FULL_DATE
+        if not rule.match(value.strip()):
+            form = "YYYY-MM-DD, YYYY-MM or YYYY" if partial else "YYYY-MM-DD"
+            raise ConfigError(f"{what}: expected a date in ISO 8601 form ({form}, year first) {example}, found {value!r}: the "
+                              "order of day and month is ambiguous in other forms ('01/03/2021' is 1 March or 3 January)")
+        value = value.strip()
+    elif not isinstance(value, (_dt.date, np.datetime64)):  # pd.Timestamp is a datetime
+        raise ConfigError(f"{what}: expected a date in ISO 8601 form {example} (or a datetime, numpy.datetime64 or pandas.Timestamp), "
+                          f"found {value!r} ({type(value).__name__})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas' parsing chatter; what it could not read raises below
+            ts = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError) as exc:  # OutOfBoundsDatetime is a ValueError
+        raise ConfigError(f"{what}: expected a date in ISO 8601 form {example}, found {value!r} (not a date: {exc})") from exc
+    if ts is pd.NaT:
+        raise ConfigError(f"{what}: expected a date in ISO 8601 form {example}, found {value!r} (not a time)")
+    if ts.tz is not None:
+        logging.getLogger("fusets_dl").warning("%s: timezone-aware date %s converted to naive UTC", what, value)
+        ts = naive_utc(ts)
+    try:
+        return ts.as_unit("ns")
+    except (ValueError, OverflowError) as exc:  # OutOfBoundsDatetime
+        raise ConfigError(f"{what}: expected a date within {DATE_RANGE_TEXT} (the range of datetime64[ns], which the "
+                          f"data's times use), found {value!r}") from exc

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import ConfigError
-from ..validate import as_timedelta
+from ..validate import as_timedelta, parse_date
 
 __all__ = ["Problems", "RegionConfig", "RunConfig", "check_dask", "load_config"]
 
@@ -414,13 +415,18 @@ def _paths(value: Any, where: str, base: Path) -> list[Path]:
 
 
 def _date(value: Any, where: str) -> str:
-    try:
-        t = pd.Timestamp(str(value))
-    except (ValueError, TypeError) as exc:
-        raise _err(where, f"expected a date (YYYY-MM-DD), found {value!r}") from exc
+    """A whole date of the config: ``YYYY-MM-DD`` (YAML reads it unquoted as a date), a date, or a zoned midnight
+    (converted to UTC); numbers, other forms of text and times of day are refused, each naming what was found."""
+    t = parse_date(value, f"config {where}", partial=False)
     if t != t.normalize():  # it was cut to the date, and the date's end now takes the whole day: say so instead
-        raise _err(where, f"expected a date (YYYY-MM-DD; whole days, the end day included), found {value!r} with a time of day")
+        zoned = getattr(value, "tzinfo", None) is not None or (isinstance(value, str) and _ZONED.search(value.strip()) is not None)
+        raise _err(where, f"expected a date (YYYY-MM-DD; whole days, the end day included), found {value!r} with a time of day"
+                          + (f" ({t} in UTC)" if zoned else ""))
     return str(t.date())
+
+
+#: A time of day with a zone after it: "T00:00Z", "T00:00:00+02:00", " 00:00-0500".
+_ZONED = re.compile(r"[T ]\S*(Z|[+-]\d{2}(:?\d{2})?)$")
 
 
 def _check_bbox(bbox: Any, where: str) -> tuple[float, float, float, float] | None:

@@ -18,7 +18,8 @@ from pyproj import CRS
 
 from .._logging import logger
 from ..errors import ConfigError, DimensionError, DuplicateTimeError
-from ..validate import check_spatial_coords, check_time, naive_utc
+from ..validate import DATE_RANGE_TEXT as _DATE_RANGE
+from ..validate import check_spatial_coords, check_time, naive_utc, parse_date
 from .conventions import BANDS, TIME_NAMES, canonical_band_name
 from .crs import find_crs
 from .stacked import bands_from_band_dim, time_from_dated_bands
@@ -60,6 +61,13 @@ def _parse_time_values(ds: xr.Dataset, what: str) -> xr.Dataset:
     if ds["time"].dtype.kind in "iuf" and getattr(tidx, "tz", None) is None:
         return ds.assign_coords(time=_numeric_times(ds["time"], what))
     if getattr(tidx, "tz", None) is None and not pd.api.types.is_datetime64_any_dtype(ds["time"].dtype):
+        cal = _cftime_calendar(ds["time"].values)
+        if cal is not None:  # decoded by xarray from a CF calendar numpy datetimes cannot hold (noleap, 360_day, ...)
+            raise DimensionError(
+                f"{what}: expected 'time' values that parse as dates, found cftime dates (calendar {cal!r}, "
+                f"{ds['time'].values[0]!s} first), which numpy datetime64 cannot hold; convert them to the standard calendar "
+                f"and pass the Dataset (xr.open_dataset(path) first for a file): {_CONVERT_CALENDAR}"
+            )
         try:  # text or objects, e.g. STAC datetime strings "2021-05-01T10:30:00Z"
             tidx = pd.DatetimeIndex(pd.to_datetime(ds["time"].values, utc=_has_tz(ds["time"].values)))
         except (ValueError, TypeError) as exc:
@@ -69,6 +77,23 @@ def _parse_time_values(ds: xr.Dataset, what: str) -> xr.Dataset:
         logger.warning("%s: timezone-aware times (%s) converted to naive UTC", what, tidx.tz)
         ds = ds.assign_coords(time=naive_utc(tidx))
     return ds
+
+
+#: How to bring cftime dates (or CF numbers in a calendar other than the standard one) to numpy datetimes; ``align_on="date"``
+#: keeps each date's year, month and day (required from and to 360_day) and drops those the standard calendar lacks (30 February).
+_CONVERT_CALENDAR = ('ds = ds.convert_calendar("standard", align_on="date", use_cftime=False) '
+                     "(dim=... if the time dimension is not named 'time'; dates the standard calendar lacks, such as 30 February, are dropped)")
+
+#: CF calendars whose dates are numpy's (proleptic) Gregorian ones.
+_STANDARD_CALENDARS = ("standard", "gregorian", "proleptic_gregorian")
+
+
+def _cftime_calendar(values: np.ndarray) -> str | None:
+    """The calendar of ``values`` when they are cftime dates (decoded by xarray from a non-standard CF calendar), else None."""
+    first = values.ravel()[0] if values.size else None
+    if first is None or not type(first).__module__.startswith("cftime"):
+        return None
+    return str(getattr(first, "calendar", "") or type(first).__name__)
 
 
 def _has_tz(values: np.ndarray) -> bool:
@@ -89,7 +114,24 @@ def _numeric_times(time: xr.DataArray, what: str) -> pd.DatetimeIndex:
     if units is not None and "since" in str(units):
         from xarray.coding.times import decode_cf_datetime
 
-        return pd.DatetimeIndex(decode_cf_datetime(vals, str(units), time.attrs.get("calendar")))
+        calendar = time.attrs.get("calendar")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "continuing using cftime.datetime objects": refused below, with the reason
+            decoded = np.asarray(decode_cf_datetime(vals, str(units), calendar))
+        if decoded.dtype.kind != "M":  # cftime objects: a calendar numpy cannot hold, or dates outside datetime64[ns]
+            cal = str(calendar or "standard")
+            if cal.lower() in _STANDARD_CALENDARS:
+                raise DimensionError(
+                    f"{what}: expected dates within {_DATE_RANGE} (datetime64[ns]), found CF numeric times ({units!r}, "
+                    f"calendar {cal!r}) that decode to {decoded.ravel()[0]!s} .. {decoded.ravel()[-1]!s}; check the units"
+                )
+            raise DimensionError(
+                f"{what}: expected times in the standard (Gregorian) calendar, found CF numeric times ({units!r}) in the "
+                f"calendar {cal!r}, which numpy datetime64 cannot hold; decode and convert them first: "
+                "ds = xr.decode_cf(ds, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True)), then "
+                + _CONVERT_CALENDAR
+            )
+        return pd.DatetimeIndex(decoded)
     if vals.size and np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)):
         as_text = [str(int(v)) for v in vals]
         parsed = pd.to_datetime(as_text, format="%Y%m%d", errors="coerce")
@@ -415,9 +457,15 @@ def _time_as_one_chunk(ds: xr.Dataset, what: str) -> xr.Dataset:
 def _subset(ds: xr.Dataset, time_range: tuple[Any, Any] | None, bbox: Sequence[float] | None, what: str) -> xr.Dataset:
     """Dates within ``time_range`` (inclusive, see :func:`_range_end`) and pixels within ``bbox`` (data CRS)."""
     if time_range is not None:
+        if isinstance(time_range, (str, bytes)) or not hasattr(time_range, "__len__") or len(time_range) != 2:
+            raise ConfigError(f"{what}: time_range: expected (start, end) dates such as ('2021-03-01', '2021-03-31') "
+                              f"(None for an open end), found {time_range!r}")
         start, end = time_range
-        t0 = pd.Timestamp(start) if start is not None else None
-        t1 = _range_end(end) if end is not None else None
+        t0 = parse_date(start, f"{what}: time_range start") if start is not None else None
+        t1 = _range_end(end, f"{what}: time_range end") if end is not None else None
+        if t0 is not None and t1 is not None and t0 > t1:
+            raise ConfigError(f"{what}: time_range: expected the start on or before the end, found start {t0} after end {t1} "
+                              f"(given as {time_range!r}; reversed?)")
         ds = ds.sel(time=slice(t0, t1))
         if ds.sizes["time"] == 0:
             raise DimensionError(f"{what}: no dates left in time_range {time_range}")
@@ -426,8 +474,8 @@ def _subset(ds: xr.Dataset, time_range: tuple[Any, Any] | None, bbox: Sequence[f
     return ds
 
 
-def _range_end(end: Any) -> pd.Timestamp:
-    """The last instant the end of a ``time_range`` includes.
+def _range_end(end: Any, what: str = "time_range end") -> pd.Timestamp:
+    """The last instant the end of a ``time_range`` includes (naive UTC, nanoseconds; parsed by :func:`parse_date`).
 
     An end without a time of day (``"2021-03-02"``, ``datetime.date``,
     ``np.datetime64("2021-03-02")``) includes that whole day, to its last
@@ -437,25 +485,33 @@ def _range_end(end: Any) -> pd.Timestamp:
     An end with a time of day (``"2021-03-02T12:00"``, ``datetime``,
     ``pd.Timestamp``, even at midnight) is inclusive to that instant.
     """
+    start = parse_date(end, what)  # refuses numbers, non-ISO text, NaT and dates outside datetime64[ns]
     if isinstance(end, _dt.datetime):  # pd.Timestamp too: an instant, whatever its time of day
-        return pd.Timestamp(end)
+        return start
     if isinstance(end, _dt.date):
-        return pd.Timestamp(end) + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+        return _last_instant(lambda: start + pd.Timedelta(days=1))
     if isinstance(end, np.datetime64):
         unit = np.datetime_data(end.dtype)[0]
-        if unit in ("D", "W", "M", "Y") and not np.isnat(end):
-            return pd.Timestamp(end + np.timedelta64(1, unit)) - pd.Timedelta(1, "ns")
-        return pd.Timestamp(end)
-    if isinstance(end, str):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # e.g. "dropping the time zone": a zone means a time of day, see below
-                period = pd.Period(end.strip())
-        except (ValueError, TypeError, OverflowError):
-            period = None
-        if period is not None and period.end_time - period.start_time >= pd.Timedelta(days=1) - pd.Timedelta(1, "ns"):
-            return period.end_time  # a day (or month, year) without a time of day: all of it
-    return pd.Timestamp(end)
+        if unit in ("D", "W", "M", "Y"):
+            return _last_instant(lambda: pd.Timestamp(end + np.timedelta64(1, unit)))
+        return start
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "dropping the time zone": a zone means a time of day, see below
+            period = pd.Period(str(end).strip())
+    except (ValueError, TypeError, OverflowError):
+        period = None
+    if period is not None and period.freqstr[:1] in ("D", "M", "Y", "A", "Q", "W"):
+        return _last_instant(lambda: (period + 1).start_time)  # a day (or month, year) without a time of day: all of it
+    return start
+
+
+def _last_instant(next_start: Any) -> pd.Timestamp:
+    """The nanosecond before ``next_start()``; the last of datetime64[ns] where that is beyond it (an end in 2262)."""
+    try:
+        return pd.Timestamp(next_start()).as_unit("ns") - pd.Timedelta(1, "ns")
+    except (ValueError, OverflowError):  # OutOfBoundsDatetime
+        return pd.Timestamp.max
 
 
 def _clip_bbox(ds: xr.Dataset, bbox: Sequence[float], what: str) -> xr.Dataset:

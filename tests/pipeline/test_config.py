@@ -214,3 +214,40 @@ def test_a_shipped_model_name_and_dates_with_a_time_of_day(tmp_path):
     cfg["regions"][0]["time_range"] = ["2021-01-01", "2021-12-31T12:00"]  # cut to the date, then the whole day: refused
     with pytest.raises(ConfigError, match=r"time_range: expected a date .* found '2021-12-31T12:00' with a time of day"):
         load_config(cfg)
+
+
+def _with_time_range(tmp_path, yaml_range: str):
+    """The sample config with region b's ``time_range`` written as ``yaml_range`` (YAML text: unquoted dates stay dates)."""
+    cfg = sample_config(tmp_path / "out")
+    cfg["regions"][1]["time_range"] = "TR"
+    path = write_config(tmp_path, cfg)
+    path.write_text(path.read_text().replace("time_range: TR", f"time_range: {yaml_range}"))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("yaml_range", "message"),
+    [
+        ("[20210301, 2021-12-31]", r"config region 'b' time_range: expected a date in ISO 8601 form .*found 20210301: a number is not a date "
+                                   r"\(write '2021-03-01' for a date written YYYYMMDD\)"),
+        ("[2021, 2022]", r"config region 'b' time_range: expected a date .*found 2021: a number is not a date \(write '2021-01-01' for a year\)"),
+        ("['01/03/2021', '31/03/2021']", r"config region 'b' time_range: expected a date in ISO 8601 form \(YYYY-MM-DD, year first\) such as "
+                                         r"'2021-03-01'.*found '01/03/2021': the order of day and month is ambiguous"),
+        ("[2021-01-01, '2021-03']", r"config region 'b' time_range: expected a date in ISO 8601 form \(YYYY-MM-DD, year first\).*found '2021-03'"),
+        ("[2021-01-01, 2300-01-01]", r"config region 'b' time_range: expected a date within 1677-09-21 \.\. 2262-04-11 .*found datetime.date\(2300"),
+        ("[2021-01-01, '2021-12-31T00:00:00+02:00']", r"time_range: expected a date \(YYYY-MM-DD; whole days, the end day included\), found "
+                                                      r"'2021-12-31T00:00:00\+02:00' with a time of day \(2021-12-30 22:00:00 in UTC\)"),
+        ("[2021-01-01, 2021-12-31T00:00:00+02:00]", r"with a time of day \(2021-12-30 22:00:00 in UTC\)"),  # a YAML timestamp: an aware datetime
+    ],
+)
+def test_config_dates_that_are_numbers_not_iso_or_out_of_range_are_refused(tmp_path, yaml_range, message):
+    """REPRO hunttime (A): the config said YYYY-MM-DD but read 20210301 (unquoted: a YAML int) as 2021-03-01, '01/03/2021'
+    month-first and '2021-03' as 2021-03-01 (one day, where the readers take a month); a year 2300 raised a raw error."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(_with_time_range(tmp_path, yaml_range))
+
+
+@pytest.mark.parametrize("yaml_range", ["[2021-01-01, 2021-12-31]", "['2021-01-01', '2021-12-31']", "['2021-01-01T00:00:00Z', 2021-12-31]",
+                                        "[2021-01-01T02:00:00+02:00, '2021-12-31 00:00']"])
+def test_config_dates_as_iso_text_yaml_dates_or_zoned_midnights_load(tmp_path, yaml_range):
+    assert load_config(_with_time_range(tmp_path, yaml_range)).regions[1].time_range == ("2021-01-01", "2021-12-31")

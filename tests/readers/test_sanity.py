@@ -135,6 +135,54 @@ def test_numeric_times_decoded_from_units_or_yyyymmdd_else_refused(caplog):
         fdl.open_s1(_s1(vv).assign_coords(time=T.values.astype("datetime64[ms]").astype(np.int64).astype(float)))
 
 
+@pytest.mark.parametrize("calendar", ["noleap", "365_day", "360_day", "julian", "all_leap"])
+def test_cf_numeric_times_in_a_non_standard_calendar_are_refused_with_a_conversion_that_works(calendar):
+    """REPRO hunttime (C): days since 2000-01-01 in a noleap (climate model) calendar, as a Dataset opened with
+    decode_times=False holds them, raised a bare TypeError ("DatetimeNoLeap is not convertible to datetime")."""
+    vv = np.full(SHAPE, -10.0, np.float32)
+    days = (T.values - np.datetime64("2000-01-01")) / np.timedelta64(1, "D")
+    ds = _s1(vv).assign_coords(time=("time", days, {"units": "days since 2000-01-01", "calendar": calendar}))
+    with pytest.raises(DimensionError, match=rf"expected times in the standard \(Gregorian\) calendar, found CF numeric times "
+                                             rf"\('days since 2000-01-01'\) in the calendar '{calendar}'.*xr.decode_cf\(ds, decode_times="
+                                             r"xr.coders.CFDatetimeCoder\(use_cftime=True\)\), then ds = ds.convert_calendar\(\"standard\", "
+                                             r"align_on=\"date\", use_cftime=False\)"):
+        fdl.open_s1(ds)
+    converted = xr.decode_cf(ds, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True)).convert_calendar(
+        "standard", align_on="date", use_cftime=False)  # the message's advice, as given
+    s1 = fdl.open_s1(converted)
+    assert s1["time"].dtype == np.dtype("datetime64[ns]") and s1.sizes["time"] == 4
+    name = {"365_day": "noleap"}.get(calendar, calendar)  # cftime's name for it
+    with pytest.raises(DimensionError, match=rf"found cftime dates \(calendar '{name}', .* first\).*ds = ds.convert_calendar"
+                                             r"\(\"standard\", align_on=\"date\", use_cftime=False\)"):
+        fdl.open_s1(xr.decode_cf(ds, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True)))  # already decoded, to cftime
+
+
+@pytest.mark.parametrize("calendar", [None, "standard", "gregorian", "proleptic_gregorian"])
+def test_cf_numeric_times_in_the_standard_calendars_still_decode_and_out_of_range_ones_are_named(calendar):
+    vv = np.full(SHAPE, -10.0, np.float32)
+    days = (T.values - np.datetime64("2000-01-01")) / np.timedelta64(1, "D")
+    attrs = {"units": "days since 2000-01-01"} | ({"calendar": calendar} if calendar else {})
+    s1 = fdl.open_s1(_s1(vv).assign_coords(time=("time", days, attrs)))
+    np.testing.assert_array_equal(s1["time"].values, T.values)
+    with pytest.raises(DimensionError, match=r"expected dates within 1677-09-21 \.\. 2262-04-11 .*found CF numeric times "
+                                             r"\('days since 2000-01-01', calendar '(standard|gregorian|proleptic_gregorian)'\) that "
+                                             r"decode to 2\d{4}-.*check the units"):
+        fdl.open_s1(_s1(vv).assign_coords(time=("time", days * 1000, attrs)))  # milliseconds declared as days
+
+
+def test_a_netcdf_file_in_a_noleap_calendar_names_cftime_and_the_conversion(tmp_path):
+    """xarray decodes a noleap file to cftime objects: 'expected time values that parse as dates' now names cftime."""
+    vv = np.full(SHAPE, -10.0, np.float32)
+    path = tmp_path / "s1_noleap.nc"
+    _s1(vv).convert_calendar("noleap").to_netcdf(path)
+    with pytest.raises(DimensionError, match=r"s1_noleap.nc\): expected 'time' values that parse as dates, found cftime dates "
+                                             r"\(calendar 'noleap', 2021-05-01 00:00:00 first\).*xr.open_dataset\(path\) first"):
+        fdl.open_s1(str(path))
+    with xr.open_dataset(path) as ds:
+        s1 = fdl.open_s1(ds.convert_calendar("standard", align_on="date", use_cftime=False))
+        np.testing.assert_array_equal(s1["time"].values, T.values)
+
+
 def test_text_and_object_times_with_a_time_zone_become_naive_utc():
     """STAC datetime strings ("...Z", "+02:00") and aware datetime objects: naive UTC after the readers, as align and
     the Zarr writer expect (they stayed aware: align refused them, to_zarr raised a bare TypeError)."""
