@@ -58,7 +58,7 @@ import xarray as xr
 from .._warn import warn_user
 from ..errors import ConfigError, InsufficientDataError, OutputError
 from ..readers.cube import check_cube_values
-from ..validate import check_cube, is_finite_positive, is_whole, naive_utc
+from ..validate import check_cube, is_finite_positive, is_whole, parse_date
 from .gaps import hide_gaps, pick_pixels, spell_starts
 from .methods import (
     COMPARISON_METHODS,
@@ -139,19 +139,16 @@ class CompareConfig:
 
     def __post_init__(self) -> None:
         if self.period is not None:
-            try:
-                start, end = (_naive_utc_date(p) for p in self.period)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"CompareConfig.period: expected (start, end) dates, found {self.period!r} ({exc})") from exc
+            if isinstance(self.period, (str, bytes)) or not hasattr(self.period, "__len__") or len(self.period) != 2:
+                raise ConfigError(f"CompareConfig.period: expected (start, end) dates such as ('2018-04-01', '2018-11-30'), found {self.period!r}")
+            # ISO 8601 text, dates or timestamps (numbers and day/month-ambiguous text refused); zoned ones as naive UTC
+            start, end = (parse_date(p, f"CompareConfig.period {k}") for k, p in zip(("start", "end"), self.period, strict=True))
             if not start < end:
                 raise ConfigError(f"CompareConfig.period: expected start < end, found {self.period!r}")
             if any(pd.Timestamp(p).tz is not None for p in self.period):
                 self.period = (str(start), str(end))  # zoned dates as naive UTC, the cube's convention
         if self.split_date is not None:
-            try:
-                split = _naive_utc_date(self.split_date)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"CompareConfig.split_date: expected a date, found {self.split_date!r} ({exc})") from exc
+            split = parse_date(self.split_date, "CompareConfig.split_date")
             if pd.Timestamp(self.split_date).tz is not None:
                 self.split_date = str(split)
         if self.mode not in ("blocks", "season"):
@@ -394,16 +391,6 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, float | np.floating) and not np.isfinite(obj):
         return None
     return obj
-
-
-def _naive_utc_date(value: Any) -> pd.Timestamp:
-    """A date as a naive (UTC) timestamp; a zoned one converted. Raises ``ValueError``/``TypeError`` on what is not a date."""
-    if isinstance(value, (int, float, np.number)):  # pd.Timestamp(2021) is 2021 ns after 1970: a year given alone
-        raise TypeError(f"a number is not a date (write '{value}-01-01' for a year)")
-    t = pd.Timestamp(value)
-    if t is pd.NaT:
-        raise ValueError("not a date")
-    return naive_utc(t)
 
 
 def _share(v: float | None, n_std: int | None = None, n: int | None = None) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..validate import as_timedelta, freq_days, is_finite_positive, is_whole
+from ..validate import as_timedelta, freq_days, is_finite_positive, is_whole, parse_date
 
 __all__ = ["BOOL_KEYS", "NUMBER_KEYS", "check_values"]
 
@@ -157,10 +157,10 @@ def _common_reader(sec: Mapping[str, Any]) -> list[str]:
             out.append(f"bbox: expected [minx, miny, maxx, maxy] with min < max, found {bbox!r}")
     tr = sec.get("time_range")
     if isinstance(tr, (list, tuple)) and len(tr) == 2:  # every tile failed on a date pandas cannot read, or no date left
-        try:
-            start, end = (None if v is None else pd.Timestamp(v) for v in tr)
-        except (ValueError, TypeError) as exc:
-            out.append(f"time_range: expected [start, end] dates such as ['2021-01-01', '2021-12-31'], found {list(tr)!r} ({exc})")
+        try:  # the readers' rule: ISO 8601 text (numbers and day/month-ambiguous text refused), zoned dates as naive UTC
+            start, end = (None if v is None else parse_date(v, f"time_range {k}") for k, v in zip(("start", "end"), tr, strict=True))
+        except ConfigError as exc:
+            out.append(str(exc))
         else:
             if start is not None and end is not None and start > end:
                 out.append(f"time_range: expected start <= end, found {list(tr)!r}")

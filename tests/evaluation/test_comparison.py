@@ -272,7 +272,11 @@ def test_config_options_of_the_wrong_kind_are_config_errors() -> None:
                     ({"mogpr": [("n_iter", 3)]}, "mogpr: expected a dict of GPConfig fields, found list"),
                     ({"methods": None}, r"methods: expected a tuple of method names such as \('fusion', 'linear'\), found NoneType None"),
                     ({"methods": [["linear"]]}, r"methods: expected a tuple of method names .*found list \[\['linear'\]\]"),
-                    ({"mode": "season", "split_date": 2021}, r"split_date: expected a date, found 2021 \(a number is not a date")):
+                    ({"mode": "season", "split_date": 2021}, r"split_date: expected a date in ISO 8601 form .*found 2021: a number is not a date"),
+                    ({"period": ("01/04/2018", "30/11/2018")}, r"CompareConfig.period start: expected a date in ISO 8601 form .*found "
+                                                               r"'01/04/2018': the order of day and month is ambiguous"),
+                    ({"period": "2018"}, r"CompareConfig.period: expected \(start, end\) dates such as"),
+                    ({"mode": "season", "split_date": "2300-01-01"}, r"split_date: expected a date within 1677-09-21 .. 2262-04-11")):
         with pytest.raises(ConfigError, match=msg):
             CompareConfig(**kw)
     with pytest.raises(ConfigError, match=r"CompareConfig.methods: expected a tuple of method names"):
