@@ -371,6 +371,8 @@ def found_value(value: Any) -> str:
 #: ISO 8601 dates taken as text: a year, a year and month, a date (``YYYY-MM-DD``, or the basic ``YYYYMMDD``), and a
 #: date with a time of day (and a zone, ``Z`` or ``+02:00``) after ``T`` or a space.
 _ISO_TEXT = re.compile(r"^(\d{4}(-\d{2})?|\d{8}|\d{4}-\d{2}-\d{2}([T ]\S.*)?)$")
+#: Dates written with day and month first in some order (``01/03/2021``, ``1.3.21``): ambiguous.
+_DAY_MONTH_TEXT = re.compile(r"^\d{1,2}[/.\- ]\d{1,2}[/.\- ]\d{2,4}\b")
 #: The same, a full date only (``YYYY-MM-DD``, a time of day after it allowed).
 _ISO_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\S.*)?$")
 
@@ -431,8 +433,9 @@ def parse_date(value: Any, what: str, *, partial: bool = True) -> pd.Timestamp:
         rule = _ISO_TEXT if partial else _ISO_FULL_DATE
         if not rule.match(value.strip()):
             form = "YYYY-MM-DD, YYYY-MM or YYYY" if partial else "YYYY-MM-DD"
-            raise ConfigError(f"{what}: expected a date in ISO 8601 form ({form}, year first) {example}, found {value!r}: the "
-                              "order of day and month is ambiguous in other forms ('01/03/2021' is 1 March or 3 January)")
+            why = ("the order of day and month is ambiguous in other forms ('01/03/2021' is 1 March or 3 January)"
+                   if _DAY_MONTH_TEXT.match(value.strip()) else "not an ISO 8601 date")
+            raise ConfigError(f"{what}: expected a date in ISO 8601 form ({form}, year first) {example}, found {value!r}: {why}")
         value = value.strip()
     elif not isinstance(value, (_dt.date, np.datetime64)):  # pd.Timestamp is a datetime
         raise ConfigError(f"{what}: expected a date in ISO 8601 form {example} (or a datetime, numpy.datetime64 or pandas.Timestamp), "

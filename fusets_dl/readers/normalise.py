@@ -24,7 +24,7 @@ from .conventions import BANDS, TIME_NAMES, canonical_band_name
 from .crs import find_crs
 from .stacked import bands_from_band_dim, time_from_dated_bands
 
-__all__: list[str] = []
+__all__: list[str] = ["LAUNCH", "warn_before_launch"]
 
 _SPATIAL_NAMES = (("lat", "lon"), ("latitude", "longitude"), ("northing", "easting"))
 _ORBIT_NAMES = ("orbit", "relative_orbit", "sat:relative_orbit", "orbit_direction", "sat:orbit_state")
@@ -409,6 +409,35 @@ def _time_chunks(chunks: Any) -> Any:
     if chunks == "auto":
         return {"time": -1, "y": "auto", "x": "auto"}
     return chunks
+
+
+#: Launch of the first satellite of each mission: a date before it is no acquisition (a wrong epoch or time unit).
+LAUNCH = {"Sentinel-1": np.datetime64("2014-04-03"), "Sentinel-2": np.datetime64("2015-06-23")}
+
+
+def warn_before_launch(ds: xr.Dataset, sensor: str, what: str) -> None:
+    """Warn when ``ds`` has dates before ``sensor``'s first satellite was launched (:data:`LAUNCH`).
+
+    Such dates are decoded with a wrong epoch or unit (days since 2000 read
+    as since 1970, seconds read as days), or are another mission's data.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A reader's output (its ``time``).
+    sensor : {"Sentinel-1", "Sentinel-2"}
+        The mission.
+    what : str
+        The caller, for the message.
+    """
+    t = np.asarray(ds["time"].values)
+    early = t[t < LAUNCH[sensor]] if t.dtype.kind == "M" else t[:0]
+    if early.size:
+        from .._warn import warn_user
+
+        warn_user(f"{what}: {early.size} of {t.size} dates fall before {sensor}'s launch ({LAUNCH[sensor]}), first "
+                  f"{str(early[0])[:10]}: no acquisition can have them; check the epoch or units the times were decoded with "
+                  "(e.g. 'days since 2000-01-01' read from 1970)")
 
 
 def _finish(ds: xr.Dataset, crs: CRS | None, chunks: Any, what: str) -> xr.Dataset:

@@ -21,7 +21,7 @@ from ..errors import (
 )
 from .conventions import band_for, bands_for, convention_of
 from .encoding import DEFAULT_CLEAR_CLASSES, mask_from_cloud_band, mask_from_scl, ndvi
-from .normalise import _decode, _finish, _prepare, _sample, _subset
+from .normalise import _decode, _finish, _prepare, _sample, _subset, warn_before_launch
 from .sanity import check_ndvi_range, check_reflectance, checked, mask_outside
 from .sources import Source, describe, open_sources
 
@@ -177,6 +177,7 @@ def open_s2(
     if crs is not None:
         out = out.rio.write_crs(crs)
     out = _subset(out, time_range, bbox, what)
+    warn_before_launch(out, "Sentinel-2", what)
     logger.info("%s: %d dates, %d x %d pixels, clear mask from %s", what, out.sizes["time"], out.sizes["y"], out.sizes["x"], mask_src)
     return _finish(out, crs, chunks, what)
 

@@ -17,7 +17,7 @@ from ..cf import cf_attrs
 from ..errors import ConfigError, EncodingError, GridMismatchError, MissingVariableError
 from .conventions import Convention, band_for, bands_for, convention_of
 from .encoding import compressed_to_db, detect_backscatter_units, linear_to_db
-from .normalise import _decode, _finish, _orbit_from, _prepare, _sample, _subset
+from .normalise import _decode, _finish, _orbit_from, _prepare, _sample, _subset, warn_before_launch
 from .sanity import check_backscatter_units, check_compressed_dn, checked
 from .sources import Source, describe, open_sources
 
@@ -121,6 +121,7 @@ def open_s1(
     if crs is not None:
         out = out.rio.write_crs(crs)
     out = _subset(out, time_range, bbox, what)
+    warn_before_launch(out, "Sentinel-1", what)
     logger.info("%s: %d dates, %d x %d pixels, encoding %s", what, out.sizes["time"], out.sizes["y"], out.sizes["x"], out.attrs["encoding"])
     return _finish(out, crs, chunks, what)
 

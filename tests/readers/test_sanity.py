@@ -231,3 +231,24 @@ def test_backscatter_coefficient_recorded_from_names_attrs_or_argument():
     assert fdl.open_s1(_s1(vv), backscatter="beta0").attrs["backscatter"] == "beta0"
     with pytest.raises(ConfigError, match=r"backscatter: expected one of \('sigma0', 'gamma0', 'beta0'\).*'gamma'"):
         fdl.open_s1(_s1(vv), backscatter="gamma")
+
+
+def test_dates_before_the_missions_launch_are_warned_as_a_wrong_epoch():
+    """1991 or 1961 dates (an epoch or unit decoded wrongly) passed every stage without a word."""
+    import warnings
+
+    import fusets_dl as fdl
+    from fusets_dl.synthetic import make_scene
+
+    s1, s2, _ = make_scene(4, 4, "2021-01-01", "2021-03-31", seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        fdl.open_s1(s1)
+        fdl.open_s2(s2)
+    shift = np.timedelta64(30 * 365, "D")
+    with pytest.warns(UserWarning, match=r"open_s1\(<Dataset>\): \d+ of \d+ dates fall before Sentinel-1's launch \(2014-04-03\), "
+                                         r"first 1991-.*check the epoch or units"):
+        fdl.open_s1(s1.assign_coords(time=s1["time"].values - shift))
+    s2_2015 = s2.assign_coords(t=s2["t"].values - np.timedelta64(6 * 365, "D"))  # January-March 2015: before S2A
+    with pytest.warns(UserWarning, match=r"open_s2\(<Dataset>\): \d+ of \d+ dates fall before Sentinel-2's launch \(2015-06-23\)"):
+        fdl.open_s2(s2_2015)

@@ -81,9 +81,9 @@ def test_a_time_range_that_is_not_iso_8601_is_refused_as_ambiguous(time_range):
     """REPRO hunttime (A): ('01/03/2021', '31/03/2021') kept January to March: pandas read the start month-first
     (3 January) and the end day-first (31 March), silently."""
     bad = next(v for v in time_range if not v[:4].isdigit() or "/" in v or "-1-" in v)
+    why = "the order of day and month is ambiguous" if bad[:2].isdigit() and not bad[:4].isdigit() else "not an ISO 8601 date"
     with pytest.raises(ConfigError, match=rf"time_range (start|end): expected a date in ISO 8601 form \(YYYY-MM-DD, YYYY-MM or YYYY, "
-                                          rf"year first\) such as '2021-03-01' or '2021-03-01T12:00'.*found '{bad}': the order of day "
-                                          "and month is ambiguous"):
+                                          rf"year first\) such as '2021-03-01' or '2021-03-01T12:00'.*found '{bad}': {why}"):
         fdl.open_s1(_s1(), units="dB", time_range=time_range)
 
 
