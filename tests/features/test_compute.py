@@ -91,6 +91,25 @@ def test_a_cube_chunked_one_date_at_a_time_is_not_made_one_chunk_of_everything(s
     xr.testing.assert_allclose(sp["VV"].compute(), speckle_filter(small_cube)["VV"])
 
 
+def test_a_chunk_of_all_features_stays_bounded(small_cube, monkeypatch):
+    """All 36 features of the shipped spec in one chunk multiplied the input chunk 36 times (6.4 GiB for 182 dates of
+    512 x 512 pixels, above Blosc's 2 GiB when written): y and x are split to keep it under MAX_FEATURE_CHUNK_BYTES."""
+    import fusets_dl as fdl
+    import fusets_dl.features.compute as fc
+
+    spec = fdl.load_model("pretrained").spec
+    cube = small_cube.isel(y=slice(0, 16), x=slice(0, 16))
+    chunked = cube.chunk({"y": 16, "x": 16})
+    per_feature = cube.sizes["time"] * 16 * 16 * 4  # bytes of one feature of one input chunk
+    monkeypatch.setattr(fc, "MAX_FEATURE_CHUNK_BYTES", per_feature * len(spec.names) // 4)  # a quarter of the whole
+    f = fc.compute_features(chunked, spec)
+    assert f.chunks[3] == (len(spec.names),) and f.chunks[1] == (8, 8) and f.chunks[2] == (8, 8)
+    assert max(f.chunks[1]) * max(f.chunks[2]) * f.sizes["time"] * f.sizes["feature"] * 4 <= fc.MAX_FEATURE_CHUNK_BYTES
+    np.testing.assert_array_equal(f.values, fc.compute_features(cube, spec).values)
+    monkeypatch.setattr(fc, "MAX_FEATURE_CHUNK_BYTES", 512 * 2**20)
+    assert fc.compute_features(chunked, spec).chunks[1] == (16,)  # under the bound: the input's chunks
+
+
 def test_a_spec_given_as_a_dict_is_read_as_train_reads_it(small_cube):
     """compute_features(cube, {"groups": [...]}) raised AttributeError: 'dict' object has no attribute 'groups'."""
     from fusets_dl.errors import ConfigError
