@@ -70,7 +70,11 @@ def segment(
         may only repeat their number of classes.
     segmenter : Segmenter, optional
         A trained segmenter (see :func:`train_segmenter`, :func:`load_segmenter`);
-        default: train one on ``cube`` (this computes the training sample).
+        default: train one on ``cube``. That computes the training sample
+        at the call: the pixels are drawn by a hash of their position over
+        the whole cube, so every chunk is read once (on a tile of 5120 x 5120
+        pixels, the whole aligned cube). On a large tile train on a part
+        (``train_segmenter(cube.isel(y=..., x=...))``) and pass it here.
         Its classes, views and training are fixed: ``config`` and
         ``kwargs`` cannot be given with it.
     config : SegmentConfig, optional

@@ -179,6 +179,10 @@ def _training_profiles(profile: xr.DataArray, cfg: SegmentConfig) -> np.ndarray:
         tasks = [dask.delayed(_sample_block)(blocks[i, j, 0], int(ys[i]), int(xs[j]), (ny, nx), flip, p_keep, cfg.seed, cfg.n_bins,
                                              cfg.min_s1_bins)
                  for i in range(blocks.shape[0]) for j in range(blocks.shape[1])]
+        if len(tasks) > 16:  # a full pass over a large cube: say so (and why), the docs suggest training on a part
+            logger.info(
+                "segmentation: drawing the training sample reads every chunk of the cube (%d profile blocks); on a large tile "
+                "train_segmenter(cube.isel(y=..., x=...)) on a part and pass segmenter=", len(tasks))
         parts = list(dask.compute(*tasks))
     idx = np.concatenate([p[0] for p in parts])
     rows = np.concatenate([p[1] for p in parts])
