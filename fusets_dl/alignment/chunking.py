@@ -28,9 +28,14 @@ AUTO_CHUNK = 256
 AUTO_CHUNK_MIN_PIXEL_DATES = 4_000_000
 #: Share of the machine's memory the chunks in flight may take before a warning.
 MEMORY_FRACTION = 0.5
-# float32 values per pixel-date in flight: up to 36 features (22 by default), the inputs and the
-# network's first layers for the chunk (measured order of magnitude, not a bound)
+# float32 values per pixel-date in flight for a NumPy-backed cube: up to 36 features (22 by default) of the whole
+# scene, the inputs and the network's first layers (measured order of magnitude, not a bound)
 _VALUES_PER_PIXEL_DATE = 64
+# the same per Dask chunk: the stages batch their work inside a chunk and the features' chunks are bounded
+# (features.compute.MAX_FEATURE_CHUNK_BYTES). Measured (2026-11-28, one 512 x 512 x 182 chunk of a lazily tiled
+# 5120 x 5120 cube, peak RSS rise): predict_ndvi 0.92 GB (5 values), reconstruct 1.97 GB (10), phenology 1.25 GB (7);
+# 64 warned at 11.4 GiB and advised 256-pixel chunks where 512 fitted
+_VALUES_PER_PIXEL_DATE_CHUNKED = 16
 
 
 def total_memory_bytes() -> int:
@@ -58,16 +63,16 @@ def chunk_working_set_bytes(cube: xr.Dataset) -> int:
     Returns
     -------
     int
-        Largest chunk's pixels times the dates (the whole scene when NumPy-backed)
-        times about 64 float32 values (features, inputs, first layers).
+        Largest chunk's pixels times the dates times about 16 float32
+        values (measured: reconstruction 10, prediction 5); the whole scene
+        times about 64 when NumPy-backed (its features held at once).
     """
     vv = cube["VV"]
     if vv.chunks is None:
-        n = vv.size
-    else:
-        sizes = dict(zip(vv.dims, (max(c) for c in vv.chunks), strict=True))
-        n = cube.sizes["time"] * sizes["y"] * sizes["x"]  # the features put the whole series in one chunk
-    return int(n) * _VALUES_PER_PIXEL_DATE * 4
+        return int(vv.size) * _VALUES_PER_PIXEL_DATE * 4
+    sizes = dict(zip(vv.dims, (max(c) for c in vv.chunks), strict=True))
+    n = cube.sizes["time"] * sizes["y"] * sizes["x"]  # the stages read the whole series of a chunk's pixels
+    return int(n) * _VALUES_PER_PIXEL_DATE_CHUNKED * 4
 
 
 def check_chunk_memory(cube: xr.Dataset, *, threads: int | None = None, what: str = "align") -> None:

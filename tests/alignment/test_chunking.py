@@ -40,12 +40,13 @@ def test_align_keeps_the_callers_chunks(small_scene, monkeypatch):
 
 def test_working_set_counts_the_whole_series_of_the_largest_chunk():
     cube = _lazy_cube(60, 1000, 700, 256)
-    assert chunking.chunk_working_set_bytes(cube) == 60 * 256 * 256 * 64 * 4
+    assert chunking.chunk_working_set_bytes(cube) == 60 * 256 * 256 * 16 * 4  # 16 float32 values per pixel-date of a chunk
+    assert chunking.chunk_working_set_bytes(_lazy_cube(6, 100, 70, 32).load()) == 6 * 100 * 70 * 64 * 4  # NumPy: the whole scene
 
 
 def test_memory_warning_on_huge_chunks_without_computing(monkeypatch):
     monkeypatch.setattr(chunking, "total_memory_bytes", lambda: 24 * 2**30)
-    huge = _lazy_cube(60, 40_000, 40_000, 8192)  # 60 x 8192 x 8192 x 64 float32 = 960 GiB per chunk
+    huge = _lazy_cube(60, 40_000, 40_000, 8192)  # 60 x 8192 x 8192 x 16 float32 = 240 GiB per chunk
     with raise_if_dask_computes(), pytest.warns(UserWarning, match=r"chunks \{'time': 60, 'y': 8192, 'x': 8192\} will need about .* GiB.*cube.chunk"):
         chunking.check_chunk_memory(huge, threads=2)
     fine = _lazy_cube(60, 40_000, 40_000, 256)
