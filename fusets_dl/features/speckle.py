@@ -118,6 +118,13 @@ def speckle_filter(
     A pixel-date missing in the input stays missing (the filter does not fill
     gaps); a pixel whose window holds no valid value on a date contributes no
     ratio for that date.
+
+    Memory: a chunk is filtered in slabs of dates (float64 arithmetic, the
+    local means kept in the output until the orbit groups' mean ratios are
+    known), so a task holds its padded block, its output and a few MiB of
+    slabs, about 2.3 times the chunk's bytes (it held about 23 times, all
+    dates at once in float64); Dask adds the neighbouring chunks whose halo
+    the overlap needs.
     """
     window = _check_window(window)
     variables = _check_arguments(by_orbit, variables)
@@ -215,7 +222,7 @@ def _filter_variable(da: xr.DataArray, groups: np.ndarray, window: int, units: s
     dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float32)
     h = window // 2
     kernel = _Kernel(groups=groups, h=h, db=units == "dB", dtype=dtype)
-    arr = arr.where(np.isfinite(arr)).astype(dtype)  # floats for the NaN padding; +-inf are missing, and stay so
+    arr = arr.astype(dtype)  # floats for the NaN padding (a no-op on floats); the kernel reads +-inf as missing
     data = arr.data
     if arr.chunks is not None:
         import dask.array as dsa
@@ -224,13 +231,33 @@ def _filter_variable(da: xr.DataArray, groups: np.ndarray, window: int, units: s
             data = data.rechunk({0: -1, 1: "auto", 2: "auto"})
         filtered = dsa.map_overlap(kernel, data, depth={0: 0, 1: h, 2: h}, boundary=np.nan, trim=True, dtype=dtype, meta=np.array((), dtype=dtype))
     else:
-        padded = np.pad(np.asarray(data, dtype=np.float64), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
+        padded = np.pad(np.asarray(data), ((0, 0), (h, h), (h, h)), constant_values=np.nan)
         filtered = kernel(padded)[:, h:-h, h:-h]
     return arr.copy(data=filtered).transpose(*dims)
 
 
+#: Pixel-dates (padded) in one slab of dates of the kernel, at least one date: 2 MiB a float64 array, small next to a
+#: block of many dates and near the cache, big enough that the loop over slabs costs little next to the arithmetic.
+_SLAB_ELEMENTS = 2**18
+
+
 class _Kernel:
-    """The filter of one block padded by ``h`` pixels on ``y`` and ``x``; returns the padded shape (margins NaN)."""
+    """The filter of one block padded by ``h`` pixels on ``y`` and ``x``; returns the padded shape (margins NaN).
+
+    Memory: the block is processed in slabs of dates of about
+    :data:`_SLAB_ELEMENTS` pixel-dates, in float64 (the arithmetic of a
+    float64 reference). Pass 1 writes each date's local mean into the
+    output's core (so rounded to the output dtype, at most float32: one
+    rounding more than the float64 reference, within 1 ulp of float32) and
+    adds its ratios to per-orbit-group sums, date by date in date order (one
+    float64 ``(y, x)`` layer a group); pass 2 multiplies the stored means by
+    their group's mean ratio, slab by slab. Besides the block, the peak is
+    the output, a slab's temporaries (about 40 bytes a pixel-date) and the
+    group sums (12 bytes a pixel a group): about 1.1-1.3 times the block's
+    bytes over a series of a few dozen dates or more, where the all-at-once
+    float64 version held about 20 times. The result does not depend on the
+    slab size, so chunked and unchunked agree exactly.
+    """
 
     def __init__(self, *, groups: np.ndarray, h: int, db: bool, dtype: np.dtype) -> None:
         self.groups = np.asarray(groups)
@@ -241,22 +268,58 @@ class _Kernel:
     def __call__(self, block: np.ndarray) -> np.ndarray:
         """Filter ``block`` (time, y + 2h, x + 2h)."""
         h = self.h
-        vals = np.asarray(block, dtype=np.float64)
-        lin = np.power(10.0, vals / 10.0) if self.db else vals
-        ok = np.isfinite(lin) & (lin >= 0)
-        mean = _box_mean(np.where(ok, lin, 0.0), ok.astype(np.float64), h)  # core (time, y, x)
-        core = lin[:, h:lin.shape[1] - h, h:lin.shape[2] - h]
-        core_ok = ok[:, h:ok.shape[1] - h, h:ok.shape[2] - h]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.where(core_ok & (mean > 0), core / mean, np.nan)
-        j = mean * _group_mean(ratio, self.groups)
-        j = np.where(core_ok, j, np.nan)
-        if self.db:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                j = 10.0 * np.log10(j)
+        block = np.asarray(block)
+        nt, ny, nx = block.shape[0], block.shape[1] - 2 * h, block.shape[2] - 2 * h
         out = np.full(block.shape, np.nan, dtype=self.dtype)
-        out[:, h:block.shape[1] - h, h:block.shape[2] - h] = j
+        core = out[:, h:h + ny, h:h + nx]
+        # the local means wait in the output (rounded to at most float32 precision, as the result will be)
+        store = core if out.dtype.itemsize >= 4 else np.empty((nt, ny, nx), dtype=np.float32)
+        labels, index = np.unique(self.groups, return_inverse=True)
+        ratio_sum = np.zeros((labels.size, ny, nx))
+        count = np.zeros((labels.size, ny, nx), dtype=np.int32)
+        step = max(1, _SLAB_ELEMENTS // max(1, block.shape[1] * block.shape[2]))
+        for t0 in range(0, nt, step):  # pass 1: local means, ratio sums per group (date by date, in date order)
+            t1 = min(nt, t0 + step)
+            mean, ratio, valid = self._means_and_ratios(block[t0:t1])
+            store[t0:t1] = mean
+            for k in range(t0, t1):  # ratio is 0 where not valid
+                ratio_sum[index[k]] += ratio[k - t0]
+                count[index[k]] += valid[k - t0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            group_mean = np.divide(ratio_sum, count, out=ratio_sum)
+        group_mean[count == 0] = np.nan
+        del count
+        for t0 in range(0, nt, step):  # pass 2: J = E[I] * the group's mean ratio (NaN where the pixel-date is missing)
+            t1 = min(nt, t0 + step)
+            j = store[t0:t1].astype(np.float64)
+            j *= group_mean[index[t0:t1]]
+            if self.db:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    np.log10(j, out=j)
+                j *= 10.0
+            core[t0:t1] = j
         return out
+
+    def _means_and_ratios(self, slab: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Local means (NaN where the pixel-date is missing), ratios ``I / E[I]`` and where they are valid, of a slab of dates."""
+        h = self.h
+        lin = slab.astype(np.float64)
+        ok = np.isfinite(lin)  # +-inf are missing (-inf dB would be a valid 0 in linear power)
+        if self.db:
+            lin /= 10.0
+            np.power(10.0, lin, out=lin)
+            ok &= np.isfinite(lin)
+        ok &= lin >= 0
+        lin[~ok] = 0.0
+        mean = _box_mean(lin, ok.astype(np.float32), h)
+        ny, nx = mean.shape[1], mean.shape[2]
+        core, core_ok = lin[:, h:h + ny, h:h + nx], ok[:, h:h + ny, h:h + nx]
+        valid = core_ok & (mean > 0)
+        ratio = np.divide(core, mean, out=np.zeros_like(mean), where=valid)
+        valid &= np.isfinite(ratio)
+        ratio[~valid] = 0.0
+        mean[~core_ok] = np.nan
+        return mean, ratio, valid
 
 
 def _box_mean(s: np.ndarray, c: np.ndarray, h: int) -> np.ndarray:
@@ -266,22 +329,16 @@ def _box_mean(s: np.ndarray, c: np.ndarray, h: int) -> np.ndarray:
     not depend on where the block starts: chunked and unchunked agree exactly.
     """
     ny, nx = s.shape[1] - 2 * h, s.shape[2] - 2 * h
-    sy = sum(s[:, d:d + ny, :] for d in range(2 * h + 1))
-    cy = sum(c[:, d:d + ny, :] for d in range(2 * h + 1))
-    sxy = sum(sy[:, :, d:d + nx] for d in range(2 * h + 1))
-    cxy = sum(cy[:, :, d:d + nx] for d in range(2 * h + 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(cxy > 0, sxy / cxy, np.nan)
-
-
-def _group_mean(ratio: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Mean over the valid dates of each date's group, broadcast back to every date: (time, y, x)."""
-    out = np.full(ratio.shape, np.nan)
-    ok = np.isfinite(ratio)
-    r0 = np.where(ok, ratio, 0.0)
-    for g in np.unique(groups):
-        sel = groups == g
-        n = ok[sel].sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[sel] = np.where(n > 0, r0[sel].sum(axis=0) / n, np.nan)[None]
-    return out
+    sy, cy = s[:, :ny, :].copy(), c[:, :ny, :].copy()
+    for d in range(1, 2 * h + 1):
+        sy += s[:, d:d + ny, :]
+        cy += c[:, d:d + ny, :]
+    sxy, cxy = sy[:, :, :nx].copy(), cy[:, :, :nx].copy()
+    for d in range(1, 2 * h + 1):
+        sxy += sy[:, :, d:d + nx]
+        cxy += cy[:, :, d:d + nx]
+    del sy, cy
+    some = cxy > 0
+    np.divide(sxy, cxy, out=sxy, where=some)
+    sxy[~some] = np.nan
+    return sxy
