@@ -275,8 +275,8 @@ _GUARD_VALUES = 65536
 
 
 def _guard_block(block: np.ndarray, check: Check, what: str) -> np.ndarray:
-    flat = np.asarray(block).ravel()
-    check(flat[:: max(1, flat.size // _GUARD_VALUES)], what)
+    arr = np.asarray(block)
+    check(arr.flat[:: max(1, arr.size // _GUARD_VALUES)], what)  # strided through .flat: ravel() copied a non-contiguous chunk
     return block
 
 
