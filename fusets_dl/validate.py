@@ -135,7 +135,7 @@ def check_time(ds: xr.Dataset, what: str, *, allow_duplicates: bool = False, uns
 
 
 #: The dates a datetime64[ns] axis can hold (pandas, and every stage that builds a date grid, need them in ns).
-NS_DATE_RANGE = (np.datetime64("1677-09-22"), np.datetime64("2262-04-11"))
+NS_DATE_RANGE = (np.datetime64("1677-09-21T00:12:44"), np.datetime64("2262-04-11T23:47:16"))  # pd.Timestamp.min/max, whole seconds
 
 
 def check_date_range(values: np.ndarray, what: str) -> None:
@@ -160,7 +160,7 @@ def check_date_range(values: np.ndarray, what: str) -> None:
     out = valid[(valid < NS_DATE_RANGE[0]) | (valid > NS_DATE_RANGE[1])]
     if out.size:
         raise DimensionError(
-            f"{what}: expected dates from {NS_DATE_RANGE[0]} to {NS_DATE_RANGE[1]} (what a datetime64[ns] axis holds), found "
+            f"{what}: expected dates within {DATE_RANGE_TEXT} (what a datetime64[ns] axis holds), found "
             f"{out.size} outside (first: {out[0]}); check the epoch or units the times were decoded with")
 
 
@@ -184,7 +184,8 @@ def cftime_hint(values: np.ndarray) -> str:
     if calendar is None or not type(first).__module__.startswith("cftime"):
         return ""
     return (f" (cftime dates of the {calendar!r} calendar): convert them to the standard calendar, e.g. "
-            "ds.convert_calendar('standard', use_cftime=False, align_on='date') (360_day: align_on='year')")
+            "ds.convert_calendar('standard', use_cftime=False, align_on='date') (dates the standard calendar lacks, such as "
+            "30 February, are dropped)")
 
 
 def check_cube(cube: xr.Dataset, *, need_target: bool = False) -> None:
@@ -427,6 +428,8 @@ def parse_date(value: Any, what: str, *, partial: bool = True) -> pd.Timestamp:
         (1677-09-21 .. 2262-04-11), each naming what was expected and found.
     """
     example = _ISO_EXAMPLE if partial else "such as '2021-03-01'"
+    if isinstance(value, (xr.DataArray, np.ndarray)) and np.ndim(value) == 0:  # ds.time[0], np.array(np.datetime64(...))
+        value = np.asarray(value)[()]
     if isinstance(value, (bool, np.bool_, int, float, np.number)):
         raise ConfigError(f"{what}: expected a date in ISO 8601 form {example}, found {value!r}: a number is not a date{_number_hint(value)}")
     if isinstance(value, str):

@@ -53,7 +53,7 @@ def total_memory_bytes() -> int:
 
 
 def chunk_working_set_bytes(cube: xr.Dataset) -> int:
-    """Estimated memory of one chunk of the cube in the feature and prediction stages (bytes).
+    """Estimated memory of one chunk of the cube in the prediction, reconstruction and phenology stages (bytes).
 
     Parameters
     ----------
@@ -100,7 +100,7 @@ def check_chunk_memory(cube: xr.Dataset, *, threads: int | None = None, what: st
     if need > MEMORY_FRACTION * total:
         chunks = "NumPy (one chunk)" if cube["VV"].chunks is None else {d: max(c) for d, c in zip(cube["VV"].dims, cube["VV"].chunks, strict=True)}
         warnings.warn(
-            f"{what}: chunks {chunks} will need about {need / 2**30:.1f} GiB in the feature and prediction stages "
+            f"{what}: chunks {chunks} will need about {need / 2**30:.1f} GiB in the prediction, reconstruction and phenology stages "
             f"({threads} in flight) on a machine with {total / 2**30:.1f} GiB; expected under {MEMORY_FRACTION:.0%} of it: "
             f"chunk the cube smaller, e.g. cube.chunk({{'time': -1, 'y': {AUTO_CHUNK}, 'x': {AUTO_CHUNK}}})",
             UserWarning,

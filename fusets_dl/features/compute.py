@@ -129,9 +129,9 @@ def _single_time_chunk(vv: xr.DataArray, vh: xr.DataArray) -> tuple[xr.DataArray
     return one(vv), one(vh)
 
 
-#: Largest chunk (bytes) of the lazy features: all of ``feature`` in one chunk multiplies the input chunk by the number
-#: of features (36 for the shipped spec: 6.4 GiB for 182 dates of 512 x 512 pixels, above Blosc's 2 GiB buffer when
-#: written), so ``y``/``x`` are split instead.
+#: Largest output chunk (bytes) of the lazy features: all of ``feature`` in one chunk multiplies the input chunk by the
+#: number of features (36 for the shipped spec: 6.4 GiB for 182 dates of 512 x 512 pixels, above Blosc's 2 GiB buffer
+#: when written), so ``y``/``x`` are split instead. The groups' own tasks still compute per input chunk.
 MAX_FEATURE_CHUNK_BYTES = 512 * 2**20
 
 
@@ -141,9 +141,11 @@ def _feature_chunks(out: xr.DataArray) -> dict[str, int]:
     nbytes = sizes["time"] * sizes["y"] * sizes["x"] * out.sizes["feature"] * out.dtype.itemsize
     if nbytes <= MAX_FEATURE_CHUNK_BYTES:
         return {}
-    side = (MAX_FEATURE_CHUNK_BYTES / (sizes["time"] * out.sizes["feature"] * out.dtype.itemsize)) ** 0.5
-    side = max(8, 2 ** int(np.floor(np.log2(max(side, 1.0)))))
-    return {"y": min(sizes["y"], side), "x": min(sizes["x"], side)}
+    per_pixel = sizes["time"] * out.sizes["feature"] * out.dtype.itemsize
+    side = max(8, 2 ** int(np.floor(np.log2(max((MAX_FEATURE_CHUNK_BYTES / per_pixel) ** 0.5, 1.0)))))
+    y = min(sizes["y"], side)  # a point table's pseudo-grid (y = 1): x takes what y leaves
+    x = max(8, 2 ** int(np.floor(np.log2(max(MAX_FEATURE_CHUNK_BYTES / (per_pixel * y), 1.0)))))
+    return {"y": y, "x": min(sizes["x"], x)}
 
 
 def _assemble(parts: list[xr.DataArray], inputs: FeatureInputs) -> xr.DataArray:

@@ -157,6 +157,8 @@ def _against_raster_order(profile: xr.DataArray, dim: str) -> bool:
     v = np.asarray(profile[dim].values)
     if v.dtype.kind not in "iuf":
         return False
+    if v.dtype.kind in "iu" and v[0] == 0 and np.array_equal(v, np.arange(v.size)):
+        return False  # row and column numbers (0, 1, ...; no coordinates of the ground): row 0 is the top row
     return bool(v[0] < v[-1]) if dim == "y" else bool(v[0] > v[-1])
 
 

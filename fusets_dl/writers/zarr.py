@@ -311,8 +311,8 @@ def _local_path(store: Any) -> Path:
     return Path(text)
 
 
-#: Attributes xarray's CF coder takes as encoding (and writes as the store's fill value): left as they are.
-_CF_FILL_KEYS = ("_FillValue", "missing_value")
+#: The attribute xarray's CF coder takes as the store's fill value: left as it is.
+_CF_FILL_KEYS = ("_FillValue",)
 
 #: Non-finite floats as Zarr 3 writes a float fill value: strict JSON has no NaN or Infinity.
 _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
@@ -364,8 +364,17 @@ def _json_attr(value: Any, where: str, key: str, nonfinite: list[str] | None = N
 
 
 def _json_attrs(attrs: Mapping[Any, Any], where: str, nonfinite: list[str] | None = None) -> dict[str, Any]:
-    """Every attribute of ``attrs`` through :func:`_json_attr` (CF fill attributes as they are)."""
-    return {str(k): v if str(k) in _CF_FILL_KEYS else _json_attr(v, where, str(k), nonfinite) for k, v in attrs.items()}
+    """Every attribute of ``attrs`` through :func:`_json_attr` (``_FillValue`` as it is).
+
+    A NaN ``missing_value`` is dropped: NaN already marks a float's missing
+    values, and xarray would write it as a bare ``NaN`` (not JSON).
+    """
+    out = {}
+    for k, v in attrs.items():
+        if str(k) == "missing_value" and np.ndim(v) == 0 and isinstance(np.asarray(v).item(), float) and np.isnan(np.asarray(v).item()):
+            continue
+        out[str(k)] = v if str(k) in _CF_FILL_KEYS else _json_attr(v, where, str(k), nonfinite)
+    return out
 
 
 def _warn_nonfinite(nonfinite: list[str]) -> None:

@@ -108,6 +108,9 @@ def test_a_chunk_of_all_features_stays_bounded(small_cube, monkeypatch):
     np.testing.assert_array_equal(f.values, fc.compute_features(cube, spec).values)
     monkeypatch.setattr(fc, "MAX_FEATURE_CHUNK_BYTES", 512 * 2**20)
     assert fc.compute_features(chunked, spec).chunks[1] == (16,)  # under the bound: the input's chunks
+    points = xr.DataArray(np.zeros((100, 1, 4096, 36), np.float32), dims=("time", "y", "x", "feature")).chunk({"x": 4096})
+    monkeypatch.setattr(fc, "MAX_FEATURE_CHUNK_BYTES", 100 * 1024 * 36 * 4)  # room for 1,024 points of the pseudo-grid
+    assert fc._feature_chunks(points) == {"y": 1, "x": 1024}  # x takes what y = 1 leaves (it got 32 x 32's side: 32)
 
 
 def test_a_spec_given_as_a_dict_is_read_as_train_reads_it(small_cube):

@@ -282,6 +282,42 @@ def test_a_cube_of_another_revisit_than_the_models_is_warned():
         fdl.predict_ndvi(fdl.align(s1, s2, freq="20D"), m)
 
 
+def test_a_shorter_revisit_per_orbit_group_is_left_to_the_orbit_mixing_warning():
+    """Date-only times put two relative orbits in one group (a 3-day 'revisit', the GFMap sample): the revisit check took it
+    for composites and warned a second time, wrongly. Per orbit group only the upper end is checked; overall both."""
+    import types
+    import warnings
+
+    from fusets_dl.features.spec import FeatureSpec
+    from fusets_dl.inference.checks import check_revisit
+
+    def model(lag_mode: str) -> object:
+        spec = FeatureSpec(lags=1, lag_mode=lag_mode)
+        return types.SimpleNamespace(spec=spec, scaler=object(), info={"sites": {"a": {"revisit_days": {"orbit": 6.0, "any": 6.0}}}})
+
+    days = np.arange(0, 120, 3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_revisit(model("orbit"), days, np.zeros(days.size, dtype=np.int64), "predict_ndvi")
+    with pytest.warns(UserWarning, match=r"acquisitions of one date to the next come every 3.0 days"):
+        check_revisit(model("any"), days, np.zeros(days.size, dtype=np.int64), "predict_ndvi")
+    with pytest.warns(UserWarning, match=r"acquisitions of one orbit come every 20.0 days"):
+        check_revisit(model("orbit"), np.arange(0, 400, 20.0), np.zeros(20, dtype=np.int64), "predict_ndvi")
+
+
+@pytest.mark.realdata
+def test_the_gfmap_sample_gets_no_revisit_warning_from_the_shipped_model():
+    import warnings
+
+    from tests.paths import GF_S1, GF_S2
+
+    cube = fdl.align(fdl.open_s1(GF_S1), fdl.open_s2(GF_S2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fdl.predict_ndvi(cube, fdl.load_model("pretrained"))
+    assert not [w for w in caught if "come every" in str(w.message)], [str(w.message) for w in caught]
+
+
 def test_a_model_recording_its_training_revisit_warns_on_composites_of_another(small_scene):
     """Models record their training scenes' median revisit (per orbit group and overall); a cube composited to 30 days is
     warned by a model trained on the acquisitions, and the acquisitions are not."""

@@ -142,6 +142,17 @@ def test_a_malformed_or_reversed_time_range_is_refused_with_what_was_expected():
         fdl.open_s1(_s1(), units="dB", time_range=([1], None))
 
 
+def test_parse_date_takes_zero_dimensional_arrays_of_a_date():
+    """time_range=(ds.time[0], ds.time[-1]) was refused as a DataArray."""
+    import xarray as xr
+
+    t = xr.DataArray(pd.date_range("2021-03-01", periods=3, freq="D"), dims="time")
+    assert parse_date(t[0], "t") == pd.Timestamp("2021-03-01")
+    assert parse_date(np.array(np.datetime64("2021-03-02")), "t") == pd.Timestamp("2021-03-02")
+    with pytest.raises(ConfigError, match="found"):
+        parse_date(t, "t")  # not one date
+
+
 def test_parse_date_takes_iso_text_and_date_objects_as_naive_utc_nanoseconds():
     want = pd.Timestamp("2021-03-01")
     for value in ("2021-03-01", " 2021-03-01 ", "20210301", "2021-03", "2021-03-01T00:00", "2021-03-01 01:00+01:00", "2021-03-01T00:00Z",

@@ -52,6 +52,19 @@ def test_training_does_not_depend_on_which_way_up_the_cube_is_stored(crop_scene)
                                       segment(cube, segmenter=a).sortby(["y", "x"]).values)
 
 
+def test_row_numbers_as_y_are_read_as_rows_from_the_top():
+    """y = 0, 1, 2, ... (row numbers, no ground coordinates: row 0 is the top) is not a south-up raster to flip."""
+    import xarray as xr
+
+    from fusets_dl.segmentation.profiles import _against_raster_order
+
+    prof = xr.DataArray(np.zeros((4, 3)), dims=("y", "x"), coords={"y": np.arange(4), "x": np.arange(3)})
+    assert not _against_raster_order(prof, "y") and not _against_raster_order(prof, "x")
+    assert _against_raster_order(prof.assign_coords(y=[10.0, 30.0, 50.0, 70.0]), "y")  # ground coordinates, south-up
+    assert not _against_raster_order(prof.assign_coords(y=[70.0, 50.0, 30.0, 10.0]), "y")
+    assert _against_raster_order(prof.assign_coords(x=[5.0, 3.0, 1.0]), "x")
+
+
 def test_too_few_pixels_or_no_clear_ndvi_are_refused(crop_scene):
     cube, _ = crop_scene
     tiny = cube.isel(y=slice(0, 3), x=slice(0, 3))
