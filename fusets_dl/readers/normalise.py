@@ -386,16 +386,89 @@ def _decode(da: xr.DataArray) -> xr.DataArray:
     return data
 
 
-def _sample(da: xr.DataArray, n: int = 4096) -> np.ndarray:
-    """A small strided sample of ``da`` (computes only that sample on Dask input)."""
+#: Chunks (across the dimensions other than time) that the sample of a Dask array reads at most.
+SAMPLE_MAX_CHUNKS = 4
+
+#: Where those chunks lie: fractions of the chunk grid along the first two non-time dimensions, the central chunk first.
+_SAMPLE_SPOTS = ((0.5, 0.5), (0.25, 0.25), (0.75, 0.75), (0.25, 0.75), (0.75, 0.25), (0.0, 0.0), (1.0, 1.0))
+
+
+def _sample_windows(da: xr.DataArray) -> list[dict[Any, slice]] | None:
+    """Strided windows of at most :data:`SAMPLE_MAX_CHUNKS` chunks of a Dask ``da``; None for NumPy or few chunks.
+
+    The chunks lie spread over the chunk grid of the dimensions other than
+    ``time`` (:data:`_SAMPLE_SPOTS`: the central one, then the quarter
+    points); each window takes about 16 values per dimension of its chunk.
+    None where ``da`` is NumPy-backed or has no more than
+    :data:`SAMPLE_MAX_CHUNKS` such chunks: the strided sample of the whole
+    array then reads no more.
+    """
+    if da.chunks is None:
+        return None
+    other = [d for d in da.dims if d != "time"]
+    edges = {d: np.concatenate([[0], np.cumsum(da.chunks[da.dims.index(d)])]).astype(int) for d in other}
+    nblocks = {d: len(edges[d]) - 1 for d in other}
+    if int(np.prod([nblocks[d] for d in other])) <= SAMPLE_MAX_CHUNKS:
+        return None
+    picks: list[tuple[int, ...]] = []
+    for spot in _SAMPLE_SPOTS:
+        idx = tuple(min(int(spot[i % 2] * nblocks[d]), nblocks[d] - 1) for i, d in enumerate(other))
+        if idx not in picks:
+            picks.append(idx)
+        if len(picks) == SAMPLE_MAX_CHUNKS:
+            break
+    windows = []
+    for idx in picks:
+        win = {}
+        for d, b in zip(other, idx, strict=True):
+            lo, hi = int(edges[d][b]), int(edges[d][b + 1])
+            win[d] = slice(lo, hi, max(1, (hi - lo) // 16))
+        windows.append(win)
+    return windows
+
+
+def _sample_parts(da: xr.DataArray, all_dates: bool = False) -> list[xr.DataArray]:
+    """The pieces of ``da`` that :func:`_sample` reads (lazy on Dask input): the first 4 dates, or all with ``all_dates``.
+
+    NumPy-backed arrays, and Dask ones of at most :data:`SAMPLE_MAX_CHUNKS`
+    chunks across the dimensions other than time: one piece, a stride of
+    ``size // 32`` on each of those dimensions (y and x, or points). Dask
+    arrays of more chunks: one piece per window of :func:`_sample_windows`,
+    so the sample depends on at most that many chunks of each time chunk
+    it covers, not on every chunk of the tile (with ``time`` as one chunk,
+    each is the whole series).
+    """
     nt = da.sizes.get("time", 1)
-    sub = da.isel(time=slice(0, min(nt, 4))) if "time" in da.dims else da
-    # a stride on y and x (or on whatever other dimensions a series has: points, pixels)
-    strides = {d: slice(None, None, max(1, da.sizes[d] // 32)) for d in da.dims if d != "time"}
-    vals = np.asarray(sub.isel(strides).values, dtype=np.float64).ravel()
+    sub = da.isel(time=slice(0, min(nt, 4))) if "time" in da.dims and not all_dates else da
+    windows = _sample_windows(da)
+    if windows is None:
+        # a stride on y and x (or on whatever other dimensions a series has: points, pixels)
+        return [sub.isel({d: slice(None, None, max(1, da.sizes[d] // 32)) for d in da.dims if d != "time"})]
+    return [sub.isel(w) for w in windows]
+
+
+def _sample(da: xr.DataArray, n: int = 4096) -> np.ndarray:
+    """A small strided sample of ``da`` (computes only that sample on Dask input).
+
+    The first 4 dates of a strided set of pixels (:func:`_sample_parts`);
+    all the dates of those pixels when the first 4 hold no finite value.
+    A Dask array of many chunks is sampled in at most
+    :data:`SAMPLE_MAX_CHUNKS` of them, read in one compute.
+    """
+    nt = da.sizes.get("time", 1)
+    vals = _sample_values(_sample_parts(da))
     if np.isfinite(vals).sum() == 0 and nt > 4:
-        vals = np.asarray(da.isel(strides).values, dtype=np.float64).ravel()
+        vals = _sample_values(_sample_parts(da, all_dates=True))
     return vals[:n * 16]
+
+
+def _sample_values(parts: list[xr.DataArray]) -> np.ndarray:
+    """The values of ``parts`` as one float64 vector (one compute for Dask pieces)."""
+    if any(p.chunks is not None for p in parts):
+        import dask
+
+        parts = list(dask.compute(*parts))
+    return np.concatenate([np.asarray(p.values, dtype=np.float64).ravel() for p in parts])
 
 
 # --------------------------------------------------------------------------- output
@@ -457,30 +530,132 @@ def _finish(ds: xr.Dataset, crs: CRS | None, chunks: Any, what: str) -> xr.Datas
     return ds.assign_coords(small) if small else ds
 
 
-def _time_as_one_chunk(ds: xr.Dataset, what: str) -> xr.Dataset:
+def _time_as_one_chunk(ds: xr.Dataset, what: str, *, keep_spatial: bool = False, keep: tuple[int, int] | None = None) -> xr.Dataset:
     """Dask variables whose ``time`` is split (odc-stac loads one date per chunk) rechunked to one ``time`` chunk.
 
-    Every stage reads whole series. The spatial chunks are chosen by Dask's
-    ``"auto"`` rule (about ``array.chunk-size``, 128 MiB, per float32 chunk;
-    aligned with the input's where it can), the same for every variable.
-    Lazy: nothing is computed.
+    Every stage reads whole series. The readers call this on the bands as
+    read, before decoding them, so the decoding runs on the merged chunks
+    (not once per date chunk), and again when finishing (a no-op unless a
+    step split ``time``). The spatial chunks keep the input's chunk
+    boundaries: :func:`_series_chunks` splits each input chunk into
+    power-of-two pieces, or groups a power of two of them, so that a
+    float32 ``(time, y, x)`` chunk stays at or under Dask's
+    ``array.chunk-size`` (128 MiB) and within a factor 4 of it where it can.
+    The rule depends only on the input's spatial chunks, the array's size
+    and the number of dates: S1 and S2 read with the same spatial chunks get
+    equal spatial chunks, or ones that nest (one a power-of-two multiple of
+    the other) where their numbers of dates differ enough, so ``align``
+    rechunks without splitting chunks into odd pieces. With
+    ``keep_spatial`` (chunks given by the caller, applied afterwards) the
+    input's spatial chunks are kept as they are. ``keep``: positions
+    ``(start, stop)`` of the dates a ``time_range`` keeps, merged into a
+    chunk of their own (the dates before and after into others), so that
+    selecting them later reads no other date. Every variable gets the same
+    chunks. Lazy: nothing is computed.
     """
     split = [v for v in ds.data_vars if ds[v].chunks is not None and "time" in ds[v].dims
              and len(ds[v].chunks[ds[v].dims.index("time")]) > 1]
     if not split:
         return ds
-    from dask.array.core import normalize_chunks
-
     ref = ds[split[0]]
     dims = [d for d in ("y", "x") if d in ref.dims]
-    shape = (ref.sizes["time"], *(ref.sizes[d] for d in dims))
-    prev = (ref.chunks[ref.dims.index("time")], *(ref.chunks[ref.dims.index(d)] for d in dims))
-    new = normalize_chunks((-1, *("auto",) * len(dims)), shape, dtype=np.float32, previous_chunks=prev)
-    spec = {"time": -1, **{d: new[i + 1] for i, d in enumerate(dims)}}
-    logger.info("%s: time came in %d chunks; rechunked to one (spatial chunks %s) as every stage reads whole series",
-                what, len(prev[0]), {d: max(c) for d, c in zip(dims, new[1:], strict=True)})
+    n_time, nt = len(ref.chunks[ref.dims.index("time")]), ref.sizes["time"]
+    start, stop = keep if keep is not None else (0, nt)
+    tchunks: Any = -1 if (start, stop) == (0, nt) else tuple(n for n in (start, stop - start, nt - stop) if n > 0)
+    if keep_spatial:
+        spec: dict[str, Any] = {"time": tchunks}
+    else:
+        new = _series_chunks([ref.chunks[ref.dims.index(d)] for d in dims], max(stop - start, 1))
+        spec = {"time": tchunks, **dict(zip(dims, new, strict=True))}
+    logger.info("%s: time came in %d chunks; rechunked to one%s (spatial chunks %s) as every stage reads whole series",
+                what, n_time, "" if tchunks == -1 else f" for the {stop - start} dates time_range keeps",
+                {d: max(spec[d]) if d in spec else max(ref.chunks[ref.dims.index(d)]) for d in dims})
     return ds.assign({v: ds[v].chunk({k: c for k, c in spec.items() if k in ds[v].dims})
                       for v in ds.data_vars if ds[v].chunks is not None})
+
+
+def _whole_series(ds: xr.Dataset, chunks: Any, what: str, time_range: Any = None) -> xr.Dataset:
+    """The bands as read, with a split ``time`` merged into one chunk before any decoding (:func:`_time_as_one_chunk`).
+
+    Decoding, masking and NDVI then run once per merged chunk instead of
+    once per date chunk (odc-stac's one date per chunk made each of those
+    steps a layer of dates x chunks tasks). With ``chunks`` given by the
+    caller the input's spatial chunks are kept here and the caller's chunks
+    applied when finishing, as before; a ``chunks`` that splits ``time``
+    leaves ``ds`` alone. The dates ``time_range`` keeps get a chunk of
+    their own, so the selection made after decoding reads only them.
+    """
+    if chunks is not None:
+        spec = _time_chunks(chunks)
+        if not (isinstance(spec, Mapping) and spec.get("time") == -1):
+            return ds
+    return _time_as_one_chunk(ds, what, keep_spatial=chunks is not None, keep=_range_positions(ds, time_range))
+
+
+def _range_positions(ds: xr.Dataset, time_range: Any) -> tuple[int, int] | None:
+    """Positions ``(start, stop)`` of the dates ``time_range`` keeps (as :func:`_subset` selects them); None without one.
+
+    None too for a ``time_range`` that does not parse or keeps no date:
+    :func:`_subset` refuses it later, with its message.
+    """
+    if time_range is None or isinstance(time_range, (str, bytes)) or not hasattr(time_range, "__len__") or len(time_range) != 2:
+        return None
+    try:
+        t0 = parse_date(time_range[0], "time_range start") if time_range[0] is not None else None
+        t1 = _range_end(time_range[1]) if time_range[1] is not None else None
+    except (ConfigError, ValueError, TypeError, OverflowError):
+        return None
+    idx = pd.DatetimeIndex(ds["time"].values)
+    start = int(idx.searchsorted(t0, side="left")) if t0 is not None else 0
+    stop = int(idx.searchsorted(t1, side="right")) if t1 is not None else len(idx)
+    return (start, stop) if stop > start else None
+
+
+def _series_chunks(chunks: Sequence[tuple[int, ...]], n_dates: int, itemsize: int = 4,
+                   target: int | None = None) -> list[tuple[int, ...]]:
+    """Spatial chunks for whole series: the input's ``chunks`` split into, or grouped by, a power of two.
+
+    One exponent ``j`` for every spatial dimension: ``j < 0`` splits each
+    input chunk into pieces of the largest power of two under its largest
+    chunk, halved ``-j - 1`` times (the last piece of each chunk shorter);
+    ``j > 0`` groups ``2**j`` consecutive input chunks (capped at the whole
+    dimension). The largest ``j`` whose ``n_dates x y x x`` chunk of
+    ``itemsize`` bytes stays within ``target`` (Dask's ``array.chunk-size``
+    by default) is taken, so the chunk is over a quarter of ``target``
+    unless the dimensions run out. Input boundaries are kept, and two
+    arrays with the same input chunks get chunks that are equal or nest.
+    """
+    import dask
+    from dask.utils import parse_bytes
+
+    if target is None:
+        target = int(parse_bytes(dask.config.get("array.chunk-size")))
+    tops = [max(int(max(c)), 1) for c in chunks]
+
+    def largest(j: int) -> list[int]:  # the largest chunk along each dimension at exponent j
+        if j >= 0:
+            return [max(sum(c[i:i + 2 ** j]) for i in range(0, len(c), 2 ** j)) for c in chunks]
+        return [min(t, max(1, 2 ** (int(np.floor(np.log2(t - 1))) + 1 + j))) if t > 1 else 1 for t in tops]
+
+    def nbytes(j: int) -> int:
+        return int(n_dates) * int(np.prod(largest(j))) * itemsize
+
+    j = 0
+    if nbytes(0) > target:
+        while nbytes(j) > target and any(v > 1 for v in largest(j)):
+            j -= 1
+    else:
+        while any(len(c) > 2 ** j for c in chunks) and nbytes(j + 1) <= target:
+            j += 1
+    if j >= 0:
+        return [tuple(sum(c[i:i + 2 ** j]) for i in range(0, len(c), 2 ** j)) for c in chunks]
+    pieces = largest(j)
+    return [tuple(int(q) for ch in c for q in _pieces(int(ch), p)) for c, p in zip(chunks, pieces, strict=True)]
+
+
+def _pieces(n: int, p: int) -> list[int]:
+    """``n`` split into pieces of ``p``, the last one shorter."""
+    return [p] * (n // p) + ([n % p] if n % p else [])
 
 
 def _subset(ds: xr.Dataset, time_range: tuple[Any, Any] | None, bbox: Sequence[float] | None, what: str) -> xr.Dataset:

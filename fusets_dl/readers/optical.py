@@ -21,7 +21,15 @@ from ..errors import (
 )
 from .conventions import band_for, bands_for, convention_of
 from .encoding import DEFAULT_CLEAR_CLASSES, mask_from_cloud_band, mask_from_scl, ndvi
-from .normalise import _decode, _finish, _prepare, _sample, _subset, warn_before_launch
+from .normalise import (
+    _decode,
+    _finish,
+    _prepare,
+    _sample,
+    _subset,
+    _whole_series,
+    warn_before_launch,
+)
 from .sanity import check_ndvi_range, check_reflectance, checked, mask_outside
 from .sources import Source, describe, open_sources
 
@@ -134,6 +142,8 @@ def open_s2(
     harmonize = check_harmonize_option(harmonize, what)
     parts = [_prepare(p, what, duplicates) for p in open_sources(source, chunks)]
     ds, crs = _s2_merge(parts, what)
+    read = ds  # as read: the reflectance-scale sample comes from its date chunks, not from merged whole series
+    ds = _whole_series(ds, chunks, what, time_range)  # merged date chunks decode once, not per date
     have = _s2_require_bands(ds, what)
     out = xr.Dataset(coords={k: v for k, v in ds.coords.items() if k not in ("spatial_ref", "crs")})
     red, nir = band_for("red"), band_for("nir")
@@ -144,7 +154,7 @@ def open_s2(
         refl, offsets, reasons, by_date, rescaled = {}, {}, {}, True, True
         for band in (red, nir):
             refl[band], offsets[band], reason = _s2_harmonised_reflectance(
-                ds[band], reflectance_scale, harmonize, per_time, originals.get(band, band), what)
+                ds[band], reflectance_scale, harmonize, per_time, originals.get(band, band), what, probe=read[band])
             reasons[band] = reason
             by_date &= reason.startswith(_DATE_RULE)
             rescaled &= reason.endswith(_RESCALED)
@@ -280,10 +290,16 @@ def _s2_harmonised_reflectance(
     per_time: dict[str, xr.DataArray],
     original: str,
     what: str,
+    probe: xr.DataArray | None = None,
 ) -> tuple[xr.DataArray, np.ndarray, str]:
-    """Reflectance (float32) from a stored band: CF decoding, the scale, and the offset of each date (with the offsets and why)."""
+    """Reflectance (float32) from a stored band: CF decoding, the scale, and the offset of each date (with the offsets and why).
+
+    ``probe``: the band as read, before its date chunks were merged
+    (:func:`~.normalise._whole_series`); a reflectance scale judged from the
+    values samples it, reading a few date chunks rather than whole series.
+    """
     dec = _decode(da)
-    scale = _s2_scale(da, dec, reflectance_scale)
+    scale = _s2_scale(da, dec if probe is None or probe is da else _decode(probe), reflectance_scale)
     if np.issubdtype(da.dtype, np.integer) and reflectance_scale == "auto" and scale == 1e-4:
         # DN 0 is nodata in L2A products; the dtype's largest value (65535) is the openEO/WorldCereal nodata
         unsigned = str(da.attrs.get("_Unsigned", "")).lower() == "true"

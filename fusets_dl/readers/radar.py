@@ -17,7 +17,16 @@ from ..cf import cf_attrs
 from ..errors import ConfigError, EncodingError, GridMismatchError, MissingVariableError
 from .conventions import Convention, band_for, bands_for, convention_of
 from .encoding import compressed_to_db, detect_backscatter_units, linear_to_db
-from .normalise import _decode, _finish, _orbit_from, _prepare, _sample, _subset, warn_before_launch
+from .normalise import (
+    _decode,
+    _finish,
+    _orbit_from,
+    _prepare,
+    _sample,
+    _subset,
+    _whole_series,
+    warn_before_launch,
+)
 from .sanity import check_backscatter_units, check_compressed_dn, checked
 from .sources import Source, describe, open_sources
 
@@ -99,16 +108,18 @@ def open_s1(
     """
     what = f"open_s1({describe(source)})"
     ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in open_sources(source, chunks)])
+    read = ds  # as read: unit samples come from its date chunks, not from merged whole series
+    ds = _whole_series(ds, chunks, what, time_range)  # merged date chunks decode once, not per date
     bands = _s1_require_bands(ds, what)
     out = xr.Dataset(coords={k: v for k, v in ds.coords.items() if k in ("time", "y", "x")})
     detected = {}
     coefficient = check_backscatter_option(backscatter, what)
     for band in bands:
         conv = convention_of(originals.get(band, band))
-        out[band], detected[band] = _s1_to_db(ds[band], band, units, conv, what, original=originals.get(band, band))
+        out[band], detected[band] = _s1_to_db(ds[band], band, units, conv, what, original=originals.get(band, band), probe=read[band])
         coefficient = coefficient or _backscatter_of(ds[band], ds.attrs, conv)
     if units == "auto" and set(detected.values()) == {"linear"}:
-        _warn_if_amplitude(out, what)
+        _warn_if_amplitude(out if read is ds else xr.Dataset({b: _s1_to_db(read[b], b, "linear", None, what)[0] for b in bands}), what)
     if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory (Dask: no read)
         warn_if_pair_implausible(np.asarray(_sample(out["VV"])), np.asarray(_sample(out["VH"])), what)
     out = _s1_add_statics(out, ds)
@@ -280,19 +291,24 @@ def _s1_detect_units(
 
 
 def _s1_to_db(
-    raw: xr.DataArray, band: str, units: str, convention: Convention | None, what: str, *, original: str | None = None
+    raw: xr.DataArray, band: str, units: str, convention: Convention | None, what: str, *, original: str | None = None,
+    probe: xr.DataArray | None = None,
 ) -> tuple[xr.DataArray, str]:
     """Backscatter in dB (float32, NaN for nodata, CF attrs) and the units it was read in.
 
     ``convention`` is that of the band's name in the input (its prefix may
-    signal the openEO compressed encoding).
+    signal the openEO compressed encoding). ``probe``: the band as read,
+    before its date chunks were merged (:func:`~.normalise._whole_series`);
+    ``units="auto"`` samples it, so the sample reads a few date chunks
+    rather than whole merged series.
     """
     dec = _decode(raw)
     u = units
     if u == "auto":
         signals = convention is not None and convention.encoding == "compressed"
         scaled = any(k in raw.attrs or k in raw.encoding for k in ("scale_factor", "add_offset"))
-        u = _s1_detect_units(dec, signals, what, band, original, None if scaled else raw.dtype)
+        sampled = dec if probe is None or probe is raw else _decode(probe)
+        u = _s1_detect_units(sampled, signals, what, band, original, None if scaled else raw.dtype)
     if units in ("dB", "linear") and not np.issubdtype(dec.dtype, np.integer):
         # in-memory data: a sample now; Dask data: each chunk as it is computed (nothing computed here)
         dec = checked(dec, partial(check_backscatter_units, declared=units), f"{what}: {band}")
