@@ -23,7 +23,7 @@ from .errors import (
     MissingVariableError,
 )
 
-__all__ = ["DATE_RANGE_TEXT", "NS_DATE_RANGE", "as_timedelta", "cftime_hint", "check_cube", "check_date_range", "check_spatial_coords",
+__all__ = ["DATE_RANGE_TEXT", "NS_DATE_RANGE", "as_timedelta", "cftime_calendar", "cftime_hint", "check_cube", "check_date_range", "check_spatial_coords",
            "check_time", "found_value", "freq_days", "is_dask_backed", "naive_utc", "parse_date", "require_variables"]
 
 TIME_NAMES = ("time", "t", "timestamp", "date", "datetime")
@@ -164,6 +164,27 @@ def check_date_range(values: np.ndarray, what: str) -> None:
             f"{out.size} outside (first: {out[0]}); check the epoch or units the times were decoded with")
 
 
+def cftime_calendar(values: np.ndarray) -> str | None:
+    """The calendar of ``values`` when they are cftime dates (decoded from a non-standard CF calendar), else None.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The time values.
+
+    Returns
+    -------
+    str or None
+        The calendar's name (``"noleap"``, ``"360_day"``, ...), or None when
+        the values are not cftime dates.
+    """
+    v = np.asarray(values)
+    first = v.flat[0] if v.dtype == object and v.size else None
+    if first is None or not type(first).__module__.startswith("cftime"):
+        return None
+    return str(getattr(first, "calendar", "") or type(first).__name__)
+
+
 def cftime_hint(values: np.ndarray) -> str:
     """A hint for times decoded as cftime objects (a non-standard calendar), else ``""``.
 
@@ -178,10 +199,8 @@ def cftime_hint(values: np.ndarray) -> str:
         ``" (cftime dates of the 'noleap' calendar): convert them ..."``, or
         an empty string when the values are not cftime dates.
     """
-    v = np.asarray(values)
-    first = v.flat[0] if v.dtype == object and v.size else None
-    calendar = getattr(first, "calendar", None)
-    if calendar is None or not type(first).__module__.startswith("cftime"):
+    calendar = cftime_calendar(values)
+    if calendar is None:
         return ""
     return (f" (cftime dates of the {calendar!r} calendar): convert them to the standard calendar, e.g. "
             "ds.convert_calendar('standard', use_cftime=False, align_on='date') (dates the standard calendar lacks, such as "

@@ -19,7 +19,7 @@ from pyproj import CRS
 from .._logging import logger
 from ..errors import ConfigError, DimensionError, DuplicateTimeError
 from ..validate import DATE_RANGE_TEXT as _DATE_RANGE
-from ..validate import check_spatial_coords, check_time, naive_utc, parse_date
+from ..validate import cftime_calendar, check_spatial_coords, check_time, naive_utc, parse_date
 from .conventions import BANDS, TIME_NAMES, canonical_band_name
 from .crs import find_crs
 from .stacked import bands_from_band_dim, time_from_dated_bands
@@ -61,7 +61,7 @@ def _parse_time_values(ds: xr.Dataset, what: str) -> xr.Dataset:
     if ds["time"].dtype.kind in "iuf" and getattr(tidx, "tz", None) is None:
         return ds.assign_coords(time=_numeric_times(ds["time"], what))
     if getattr(tidx, "tz", None) is None and not pd.api.types.is_datetime64_any_dtype(ds["time"].dtype):
-        cal = _cftime_calendar(ds["time"].values)
+        cal = cftime_calendar(ds["time"].values)
         if cal is not None:  # decoded by xarray from a CF calendar numpy datetimes cannot hold (noleap, 360_day, ...)
             raise DimensionError(
                 f"{what}: expected 'time' values that parse as dates, found cftime dates (calendar {cal!r}, "
@@ -86,14 +86,6 @@ _CONVERT_CALENDAR = ('ds = ds.convert_calendar("standard", align_on="date", use_
 
 #: CF calendars whose dates are numpy's (proleptic) Gregorian ones.
 _STANDARD_CALENDARS = ("standard", "gregorian", "proleptic_gregorian")
-
-
-def _cftime_calendar(values: np.ndarray) -> str | None:
-    """The calendar of ``values`` when they are cftime dates (decoded by xarray from a non-standard CF calendar), else None."""
-    first = values.ravel()[0] if values.size else None
-    if first is None or not type(first).__module__.startswith("cftime"):
-        return None
-    return str(getattr(first, "calendar", "") or type(first).__name__)
 
 
 def _has_tz(values: np.ndarray) -> bool:
