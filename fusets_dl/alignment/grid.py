@@ -207,33 +207,77 @@ def s2_onto_s1(
     return out["nd"], cf_out, "reprojection (area-weighted average, per chunk)", out["nr"] if raw else None
 
 
+_NODATA_ATTRS = ("_FillValue", "missing_value", "nodata")
+
+
+def _static_float(da: xr.DataArray) -> xr.DataArray:
+    """The layer as float32 with its nodata (``rio.nodata``: ``_FillValue``, ``missing_value`` or ``nodata``) as NaN."""
+    nodata = da.rio.nodata
+    out = da.astype(np.float32)
+    if nodata is not None and not np.isnan(nodata):
+        out = out.where(da != nodata)
+    out.attrs = {k: v for k, v in da.attrs.items() if k not in _NODATA_ATTRS}
+    out.encoding = {k: v for k, v in da.encoding.items() if k not in ("_FillValue", "missing_value", "dtype")}
+    return out
+
+
+# Beyond these a layer's values are a nodata value not declared, or another unit (elevation: the Dead Sea -430 m, Everest 8849 m).
+_STATIC_RANGE = {"elevation": (-500.0, 9000.0), "slope": (0.0, 90.0), "aspect": (-360.0, 360.0)}
+
+
+def _check_static_range(da: xr.DataArray, name: str) -> None:
+    """Warn when an in-memory static layer has values outside its physical range (a Dask layer is not read here)."""
+    if is_dask_backed(da) or name not in _STATIC_RANGE:
+        return
+    lo, hi = _STATIC_RANGE[name]
+    v = np.asarray(da.values)
+    with np.errstate(invalid="ignore"):
+        bad = np.isfinite(v) & ((v < lo) | (v > hi))
+    if bad.any():
+        from .._warn import warn_user
+
+        warn_user(
+            f"align: terrain {name!r}: {int(bad.sum())} of {v.size} pixels lie outside {lo:g} to {hi:g} "
+            f"(found {np.nanmin(v[bad]):g} to {np.nanmax(v[bad]):g}), kept as values; a nodata value the layer does not "
+            "declare? Declare it with layer.rio.write_nodata(value) so that it reads as missing"
+        )
+
+
 def static_onto_s1(da: xr.DataArray, s1: xr.Dataset, regrid: bool) -> xr.DataArray:
-    """A static layer (elevation, slope, aspect) on the S1 grid as float32.
+    """A static layer (elevation, slope, aspect) on the S1 grid as float32, its nodata as NaN.
 
     Parameters
     ----------
     da : xarray.DataArray
-        The layer on ``(y, x)``.
+        The layer on ``(y, x)``. Its nodata (``rio.nodata``: a
+        ``_FillValue``, ``missing_value`` or ``nodata`` attribute or encoding)
+        reads as NaN, and so does the cube outside the layer: a DEM's
+        ``-32768`` or ``-9999`` was an elevation. Values outside the layer's
+        physical range are warned (in-memory layers).
     s1 : xarray.Dataset
         ``VV`` on the target grid.
     regrid : bool
         Whether the layer may be on another grid (it came from a separate
         ``terrain`` Dataset); if so and its coordinates differ from S1's it is
-        reprojected with bilinear resampling (``rio.reproject_match``): in
-        memory for an in-memory layer, lazily for a Dask one (same values).
+        reprojected with bilinear resampling (``rio.reproject_match``, the
+        kernel scale fixed): in memory for an in-memory layer, lazily per
+        chunk for a Dask one (same values).
 
     Returns
     -------
     xarray.DataArray
-        The layer on the S1 grid, attrs kept; Dask-backed when ``da`` is.
+        The layer on the S1 grid, attrs kept (less the nodata ones); Dask-backed when ``da`` is.
 
     Raises
     ------
     CRSMismatchError
         A layer to regrid without a CRS.
     """
+    name = str(da.name)
+    flt = _static_float(da)
+    _check_static_range(flt, name)
     if not regrid or (np.array_equal(da["x"].values, s1["x"].values) and np.array_equal(da["y"].values, s1["y"].values)):
-        return da.astype(np.float32)
+        return flt
     if da.rio.crs is None:
         raise CRSMismatchError(
             f"align: terrain {da.name!r}: expected a CRS to bring it onto the S1 grid, found none (its grid differs "
@@ -242,7 +286,8 @@ def static_onto_s1(da: xr.DataArray, s1: xr.Dataset, regrid: bool) -> xr.DataArr
     template = s1["VV"].isel(time=0, drop=True)
     if template.rio.crs is None:  # as for S2: without a CRS on S1, both are taken to share one
         template = template.rio.write_crs(da.rio.crs)
-    out = reproject_bilinear(da, template)  # da.rio.reproject_match, deferred for a Dask layer
+    src = flt.rio.write_crs(da.rio.crs).rio.write_nodata(np.nan, encoded=False)  # NaN is the warp's nodata
+    out = reproject_bilinear(src, template)  # src.rio.reproject_match, one window per chunk for a Dask layer
     out = out.assign_coords(y=s1["y"].values, x=s1["x"].values).astype(np.float32)
-    out.attrs = da.attrs
+    out.attrs = flt.attrs
     return out

@@ -9,7 +9,8 @@ result does not depend on the chunking. With ``coverage=True`` it also
 gives the share of each output pixel inside the source footprint, so that a
 clear fraction can count the area outside S2 as not clear.
 :func:`reproject_bilinear` brings a static 2-D layer (terrain) onto the grid
-lazily, with the values of ``rio.reproject_match``.
+lazily, one source window per output chunk, with the values of
+``rio.reproject_match`` (its kernel scale fixed to the whole grid's).
 :func:`s2_pixels_per_s1_pixel` counts the S2 pixel centres that fall in each
 S1 pixel, for the funnel.
 """
@@ -294,23 +295,62 @@ def reproject_average(src: xr.Dataset, src_crs: Any, like: xr.Dataset, dst_crs: 
     return xr.Dataset(out, coords=coords)
 
 
-def _match_bilinear(da: xr.DataArray, y: np.ndarray, x: np.ndarray, crs: Any) -> np.ndarray:
-    """``da.rio.reproject_match`` (bilinear) onto the grid of pixel centres ``y``/``x`` in ``crs``, as an array."""
+def _bilinear_scale(src_t: Affine, dst_t: Affine, shape: tuple[int, int], to_src: Transformer) -> tuple[float, float]:
+    """GDAL's ``XSCALE``/``YSCALE`` for the whole output grid of ``shape``: output pixels per source pixel along x and y.
+
+    GDAL widens its bilinear kernel by ``1 / scale`` when downsampling and,
+    left to itself, derives the scale from each region it warps (the share of
+    the source that region covers), so a window warped alone would use
+    another kernel than the whole layer. This is the scale of the whole grid
+    from the local pixel sizes at its centre (GDAL's own value wherever the
+    source covers the grid), fixed for every window.
+    """
+    ny, nx = shape
+    c = np.array([nx / 2, nx / 2 + 1, nx / 2])
+    r = np.array([ny / 2, ny / 2, ny / 2 + 1])
+    sx, sy = to_src.transform(*_apply(dst_t, c, r))
+    sc, sr = _apply(~src_t, np.asarray(sx), np.asarray(sy))
+    dcx, dcy, drx, dry = sc[1] - sc[0], sc[2] - sc[0], sr[1] - sr[0], sr[2] - sr[0]
+    if not np.all(np.isfinite([dcx, dcy, drx, dry])):
+        return 1.0, 1.0
+    xs = nx / max(nx * abs(dcx) + ny * abs(dcy), 1e-12)
+    ys = ny / max(nx * abs(drx) + ny * abs(dry), 1e-12)
+    return float(xs), float(ys)
+
+
+def _match_bilinear(da: xr.DataArray, dst_t: Affine, shape: tuple[int, int], crs: Any, scale: tuple[float, float]) -> np.ndarray:
+    """``da.rio.reproject_match`` (bilinear, kernel scale fixed) onto the grid of transform ``dst_t`` and ``shape`` in
+    ``crs`` (given, not derived from coordinates: a block one pixel wide has no resolution of its own)."""
     from rasterio.enums import Resampling
 
-    template = xr.DataArray(np.broadcast_to(np.uint8(0), (y.size, x.size)), dims=("y", "x"), coords={"y": y, "x": x})
-    return np.asarray(da.rio.reproject_match(template.rio.write_crs(crs), resampling=Resampling.bilinear).values)
+    out = da.rio.reproject(crs, transform=dst_t, shape=shape, resampling=Resampling.bilinear, XSCALE=scale[0], YSCALE=scale[1])
+    return np.asarray(out.values)
+
+
+def _layer_window(src_t: Affine, src_shape: tuple[int, int], dst_t: Affine, rows: tuple[int, int], cols: tuple[int, int],
+                  to_src: Transformer, margin: int) -> tuple[slice, slice] | None:
+    """:func:`_window` widened to at least 2 x 2 source pixels (rioxarray derives a window's transform from its
+    coordinates); None when the output block lies beyond the kernel's reach of the source."""
+    win = _window(src_t, src_shape, dst_t, rows, cols, to_src, margin)
+    if win is None:
+        return None
+    (r0, r1), (c0, c1) = (win[0].start, win[0].stop), (win[1].start, win[1].stop)
+    r0, c0 = min(r0, max(src_shape[0] - 2, 0)), min(c0, max(src_shape[1] - 2, 0))
+    return slice(r0, max(r1, r0 + 2)), slice(c0, max(c1, c0 + 2))
 
 
 def reproject_bilinear(da: xr.DataArray, like: xr.Dataset | xr.DataArray) -> xr.DataArray:
-    """A 2-D layer on ``(y, x)`` onto the grid of ``like`` by bilinear resampling, lazily.
+    """A 2-D layer on ``(y, x)`` onto the grid of ``like`` by bilinear resampling, lazily, one window per chunk.
 
-    Exactly ``da.rio.reproject_match(like, resampling=Resampling.bilinear)``
-    (GDAL's bilinear kernel widens with the downsampling factor it derives
-    from the whole source window, so a per-chunk warp would not give the same
-    values), deferred: one task that loads the layer and warps it whole, then
-    split into ``like``'s chunks. A static layer is 2-D, so this task holds
-    one layer on each grid in memory, not a time series.
+    ``da.rio.reproject_match(like, resampling=Resampling.bilinear)`` with
+    GDAL's kernel scale (``XSCALE``/``YSCALE``) fixed to the whole grid's
+    (:func:`_bilinear_scale`): GDAL otherwise derives it from each region it
+    warps, so the values would depend on how the grid is cut. On a Dask
+    layer each chunk of ``like`` is one task that reads only the source
+    window under it (with the kernel's margin), so a tile-sized DEM is never
+    held whole; the values equal the in-memory warp's (within float32
+    rounding; with a change of CRS, within GDAL's approximation of the
+    transformation, about 10^-3 of a source pixel).
 
     Parameters
     ----------
@@ -331,14 +371,28 @@ def reproject_bilinear(da: xr.DataArray, like: xr.Dataset | xr.DataArray) -> xr.
 
     y, x = np.asarray(like["y"].values), np.asarray(like["x"].values)
     da = da.transpose("y", "x")
+    src_t, dst_t = grid_transform(da), grid_transform(like)
+    to_src = Transformer.from_crs(CRS.from_user_input(like.rio.crs), CRS.from_user_input(da.rio.crs), always_xy=True)
+    scale = _bilinear_scale(src_t, dst_t, (y.size, x.size), to_src)
     if da.chunks is None:
-        out: Any = _match_bilinear(da, y, x, like.rio.crs)
-    else:
-        task = dask.delayed(_match_bilinear, pure=True)(da, y, x, like.rio.crs)
-        ch = like.chunksizes if like.chunks else {}
-        out = dsa.from_delayed(task, shape=(y.size, x.size), dtype=da.dtype).rechunk(
-            (tuple(ch.get("y", _split(y.size))), tuple(ch.get("x", _split(x.size))))
-        )
+        out: Any = _match_bilinear(da, dst_t, (y.size, x.size), like.rio.crs, scale)
+        return xr.DataArray(out, dims=("y", "x"), coords={"y": y, "x": x}, attrs=dict(da.attrs), name=da.name)
+    ch = like.chunksizes if like.chunks else {}
+    ychunks, xchunks = tuple(ch.get("y", _split(y.size))), tuple(ch.get("x", _split(x.size)))
+    # the bilinear kernel reaches 1 source pixel, 1 / scale when downsampling; 2 more for GDAL's own padding
+    margin = int(np.ceil(1.0 / min(scale[0], scale[1], 1.0))) + _MARGIN + 1
+    rows = []
+    for r0, r1 in _block_edges(ychunks):
+        row = []
+        for c0, c1 in _block_edges(xchunks):
+            win = _layer_window(src_t, (da.sizes["y"], da.sizes["x"]), dst_t, (r0, r1), (c0, c1), to_src, margin)
+            if win is None:  # beyond the kernel's reach: a corner of the source warps to the nodata the whole warp gives
+                win = (slice(0, 2), slice(0, 2))
+            block = dask.delayed(_match_bilinear, pure=True)(da.isel(y=win[0], x=win[1]), _shifted(dst_t, c0, r0),
+                                                             (r1 - r0, c1 - c0), like.rio.crs, scale)
+            row.append(dsa.from_delayed(block, shape=(r1 - r0, c1 - c0), dtype=da.dtype))
+        rows.append(row)
+    out = dsa.concatenate([dsa.concatenate(row, axis=1) for row in rows], axis=0)
     return xr.DataArray(out, dims=("y", "x"), coords={"y": y, "x": x}, attrs=dict(da.attrs), name=da.name)
 
 

@@ -164,39 +164,108 @@ def test_a_pandas_offset_is_a_freq_too():
 
 # ---- 4. terrain on another grid stays lazy, with the values of the in-memory reprojection -----------------------
 
-def _terrain(ny, nx, res, x0, y0, crs=CRS, dtype=np.float32):
-    rng = np.random.default_rng(2)
+def _terrain(ny, nx, res, x0, y0, crs=CRS, dtype=np.float32, smooth=False):
     coords = _grid(ny, nx, res, x0, y0)
-    elev = (rng.random((ny, nx)) * 300).astype(dtype)
+    if smooth:  # a hillside: GDAL's approximate transformer moves a sample ~1e-3 pixel, invisible on it
+        yy, xx = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
+        elev = (100 + 2.0 * xx + 1.5 * yy + 10 * np.sin(xx / 4.0)).astype(dtype)
+    else:
+        elev = (np.random.default_rng(2).random((ny, nx)) * 300).astype(dtype)
     return xr.Dataset({"elevation": (("y", "x"), elev, {"units": "m"})}, coords=coords).rio.write_crs(crs)
 
 
 def _lonlat_terrain():
     lon0, lat0 = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(X0 - 30, Y0 + 30)
-    return _terrain(20, 25, 1e-4, lon0, lat0, crs="EPSG:4326")
+    return _terrain(20, 25, 1e-4, lon0, lat0, crs="EPSG:4326", smooth=True)
 
 
-@pytest.mark.parametrize("terrain", [
-    _terrain(5, 5, 25.0, X0, Y0),  # coarser, covering only part of S1 (NaN outside)
-    _terrain(40, 40, 3.0, X0 - 3, Y0 + 3),  # finer: downsampled
-    _terrain(9, 9, 17.0, X0 - 11, Y0 + 13, dtype=np.int16),
-    _lonlat_terrain(),
+# GDAL's kernel scale (S1 pixels per terrain pixel, 20 m S1): fixed for the grid, not derived per warped region
+@pytest.mark.parametrize(("terrain", "scale"), [
+    (_terrain(5, 5, 25.0, X0, Y0), 25 / 20),  # coarser, covering only part of S1 (NaN outside)
+    (_terrain(40, 40, 3.0, X0 - 3, Y0 + 3), 3 / 20),  # finer: downsampled, the kernel 6.7 pixels wide
+    (_terrain(9, 9, 17.0, X0 - 11, Y0 + 13, dtype=np.int16), 17 / 20),
+    (_lonlat_terrain(), None),  # covers S1: GDAL's own scale
 ], ids=["coarser-partial", "finer", "int16", "lonlat"])
-def test_dask_terrain_on_another_grid_stays_lazy_and_equals_the_eager_reprojection(terrain):
+def test_dask_terrain_on_another_grid_stays_lazy_and_equals_the_eager_reprojection(terrain, scale):
     t = pd.date_range("2021-01-01", periods=4, freq="6D")
     s1, s2 = _s1(t, ny=6, nx=6), _s2(t, ny=12, nx=12)
     eager = fdl.align(s1, s2, terrain=terrain)["elevation"]
     assert eager.chunks is None
-    # what align did before: rioxarray's bilinear reproject_match onto the S1 grid
-    direct = terrain["elevation"].rio.reproject_match(s1["VV"].isel(time=0, drop=True), resampling=Resampling.bilinear)
-    np.testing.assert_array_equal(eager.values, direct.values.astype(np.float32))
+    # rioxarray's bilinear reproject_match onto the S1 grid, on the layer as float32 (an int16 one was rounded)
+    kw = {} if scale is None else {"XSCALE": scale, "YSCALE": scale}
+    direct = terrain["elevation"].astype(np.float32).rio.write_crs(terrain.rio.crs).rio.reproject_match(
+        s1["VV"].isel(time=0, drop=True), resampling=Resampling.bilinear, **kw)
+    lonlat = scale is None
+    np.testing.assert_allclose(eager.values, direct.values, rtol=1e-6, atol=1e-3 if lonlat else 1e-4)
     for s1_chunks, t_chunks in (({"y": 3, "x": 3}, {"y": 2}), ({"y": 4, "x": 5}, {"y": 7, "x": 3}), ({"y": 6, "x": 6}, {"y": -1})):
         with raise_if_dask_computes():  # was one computation, and a NumPy elevation
             cube = fdl.align(s1.chunk(s1_chunks), s2.chunk({"y": 6, "x": 6}), terrain=terrain.chunk(t_chunks))
         elev = cube["elevation"]
         assert elev.chunks is not None and elev.chunks == cube["VV"].chunks[1:]
         assert elev.dtype == np.float32 and elev.attrs["units"] == "m"
-        np.testing.assert_array_equal(elev.values, eager.values)  # equal, NaN where the terrain does not reach
+        # the same NaN (where the terrain does not reach) and values: each chunk warps its own window (a chunk one
+        # pixel wide included); float32 rounding, and with a change of CRS GDAL's approximate transformer
+        np.testing.assert_allclose(elev.values, eager.values, rtol=1e-6, atol=1e-3 if lonlat else 1e-4)
+
+
+def test_a_dask_terrain_chunk_reads_only_the_terrain_under_it():
+    # a 400 x 400 terrain at 5 m in 40-pixel chunks (100 chunks) under a 100 x 100 S1 grid at 20 m in 25-pixel chunks
+    import dask
+    import dask.array as dsa
+
+    t = pd.date_range("2021-01-01", periods=2, freq="6D")
+    s1 = _s1(t, ny=100, nx=100).chunk({"y": 25, "x": 25})
+    terrain = _terrain(400, 400, 5.0, X0, Y0)
+    read = []
+
+    def _read(block, block_info=None):
+        read.append(tuple(block_info[0]["chunk-location"]))
+        return block
+
+    lazy = terrain.copy()
+    lazy["elevation"] = (("y", "x"), dsa.from_array(terrain["elevation"].values, chunks=40).map_blocks(_read, dtype=np.float32),
+                         terrain["elevation"].attrs)
+    out = static_onto_s1(lazy["elevation"], s1, regrid=True)
+    assert out.data.numblocks == (4, 4) and not read
+    for i, j in ((0, 0), (1, 2), (3, 3)):
+        read.clear()
+        with dask.config.set(scheduler="synchronous"):
+            out.data.blocks[i, j].compute()
+        # its 100 x 100 terrain pixels and the kernel's margin: 3 x 3 or 4 x 4 of the 100 chunks (all 100 before)
+        assert 0 < len(set(read)) <= 16, (i, j, sorted(set(read)))
+    np.testing.assert_allclose(out.values, static_onto_s1(terrain["elevation"], s1.compute(), regrid=True).values,
+                               rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_terrain_nodata_and_the_area_beyond_the_terrain_are_nan_not_elevations(chunked):
+    # an int16 DEM (rioxarray.open_rasterio without masked=True): -32768 is its _FillValue, and it covers
+    # only the top-left of S1; a DEM on the S1 grid with -9999 as nodata
+    s1 = _s1(T2, ny=6, nx=6)
+    part = _terrain(3, 3, 17.0, X0, Y0, dtype=np.int16)
+    part["elevation"].values[1, 1] = -32768
+    part["elevation"].attrs["_FillValue"] = -32768
+    same = xr.Dataset({"elevation": (("y", "x"), np.full((6, 6), 120, np.int16), {"nodata": -9999, "units": "m"})},
+                      coords=_grid(6, 6, 20.0)).rio.write_crs(CRS)
+    same["elevation"].values[2, 3] = -9999
+    if chunked:
+        s1, part, same = s1.chunk({"y": 3, "x": 3}), part.chunk({"y": 2}), same.chunk({"y": 3})
+    elev = static_onto_s1(part["elevation"], s1, regrid=True).values
+    assert np.nanmin(elev) > 0 and np.nanmax(elev) <= 300  # was -32768 beyond the DEM and next to its void
+    assert np.isnan(elev[3:, :]).all() and np.isnan(elev[:, 3:]).all()  # the DEM spans 51 m: S1 rows/columns 0-2
+    assert np.isfinite(elev[0, 0])
+    on_grid = static_onto_s1(same["elevation"], s1, regrid=True)
+    assert np.isnan(on_grid.values[2, 3]) and np.isnan(on_grid.values).sum() == 1 and np.nanmin(on_grid.values) == 120
+    assert "nodata" not in on_grid.attrs and on_grid.attrs["units"] == "m"
+
+
+def test_an_undeclared_nodata_value_in_the_terrain_is_warned():
+    s1 = _s1(T2, ny=6, nx=6)
+    terr = _terrain(6, 6, 20.0, X0, Y0)
+    terr["elevation"].values[0, :2] = -32768  # the DEM's voids, its nodata not declared
+    with pytest.warns(UserWarning, match=r"terrain 'elevation': 2 of 36 pixels lie outside -500 to 9000 \(found -32768 "
+                                         r"to -32768\).*write_nodata"):
+        static_onto_s1(terr["elevation"], s1, regrid=True)
 
 
 def test_static_layer_without_a_crs_to_regrid_says_so():
