@@ -378,20 +378,34 @@ def grid_fingerprint(cube: Any) -> str:
     str
         16 hexadecimal digits.
     """
-    return _fingerprint(cube, ns=True)
+    return _fingerprint(cube, "ns")
 
 
-def _fingerprint(cube: Any, *, ns: bool) -> str:
-    """:func:`grid_fingerprint`; ``ns=False``: of the dates in their own unit, as models saved before 2026-11-28 record it."""
+# Units a cube's dates may have been in when a model saved before 2026-11-28 hashed their raw bytes.
+_LEGACY_UNITS = ("s", "ms", "us", "ns")
+
+
+def _fingerprint(cube: Any, unit: str | None) -> str:
+    """:func:`grid_fingerprint` with the dates in ``unit``; None: in their own unit, as models saved before 2026-11-28 hashed them."""
     digest = hashlib.sha256()
     for name in ("time", "y", "x"):
         if name in cube.coords:
             values = np.asarray(cube[name].values)
-            if ns and values.dtype.kind == "M":  # datetime64[s] and [ns] of the same dates: one digest (a Zarr round trip changes the unit)
-                values = values.astype("datetime64[ns]")
+            if unit is not None and values.dtype.kind == "M":  # [s] and [ns] of the same dates: one digest (a Zarr round trip changes the unit)
+                values = values.astype(f"datetime64[{unit}]")
             digest.update(name.encode())
             digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()[:16]
+
+
+def _fingerprints(cube: Any) -> set[str]:
+    """The cube's :func:`grid_fingerprint` and those a model saved before 2026-11-28 may record for it (the raw bytes of
+    its dates in each unit that holds them exactly: a ``datetime64[s]`` training cube comes back from Zarr in ``[ns]``)."""
+    fps = {grid_fingerprint(cube), _fingerprint(cube, None)}
+    t = np.asarray(cube["time"].values) if "time" in cube.coords else np.array([])
+    if t.dtype.kind == "M":
+        fps |= {_fingerprint(cube, u) for u in _LEGACY_UNITS if np.array_equal(t.astype(f"datetime64[{u}]").astype(t.dtype), t)}
+    return fps
 
 
 def _training_cube(cube: Any, info: Mapping[str, Any]) -> int | None:
@@ -407,7 +421,7 @@ def _training_cube(cube: Any, info: Mapping[str, Any]) -> int | None:
         return None
     records = [r if isinstance(r, Mapping) else {} for r in records]
     if any("grid" in r for r in records):
-        fps = {grid_fingerprint(cube), _fingerprint(cube, ns=False)}  # the second: a cube of another unit, saved before 2026-11-28
+        fps = _fingerprints(cube)
         hits = [k for k, r in enumerate(records) if r.get("grid") in fps]
         return hits[0] if hits else None
     t = cube["time"].values

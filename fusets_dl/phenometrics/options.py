@@ -12,9 +12,7 @@ dates; :func:`warn_not_ndvi` is the value check of the input.
 
 from __future__ import annotations
 
-import datetime as _dt
 import numbers
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,7 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import ConfigError
-from ..validate import is_finite_positive, is_whole, naive_utc
+from ..validate import is_finite_positive, is_whole, parse_date
 
 __all__ = ["NDVI_TOLERANCE", "check_against_series", "check_options", "parse_period", "warn_not_ndvi", "warn_not_ndvi_per_chunk"]
 
@@ -147,28 +145,13 @@ def check_options(options: Mapping[str, Any], what: str = "phenology") -> None:
         raise ConfigError(f"{what}: " + "; ".join(problems))
 
 
-#: An ISO date, optionally with a time (and zone) after it.
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ].*)?$")
-
-
 def _date(value: Any, which: str, what: str) -> pd.Timestamp:
-    """One end of a period as a naive (UTC) timestamp."""
-    example = "such as '2021-06-01'"
+    """One end of a period as a naive (UTC) timestamp: :func:`fusets_dl.validate.parse_date`, ISO 8601 ``YYYY-MM-DD``
+    (with a time or not); None is an end missing."""
     if value is None:
-        raise ConfigError(f"{what}: period: expected {'an' if which == 'end' else 'a'} {which} date {example} (a period has both ends), found None")
-    if not isinstance(value, (str, _dt.date, np.datetime64, pd.Timestamp)):
-        raise ConfigError(f"{what}: period: expected a {which} date {example}, found {value!r} ({type(value).__name__})")
-    if isinstance(value, str) and not _ISO_DATE.match(value.strip()):
-        # '01-03-2021' was read month-first (3 January) and '13-03-2021' day-first, silently: only ISO dates are unambiguous
-        raise ConfigError(f"{what}: period: expected a {which} date as YYYY-MM-DD {example}, found {value!r} (day and month "
-                          "order is ambiguous in other forms)")
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise ConfigError(f"{what}: period: expected a {which} date {example}, found {value!r} (not a date: {exc})") from exc
-    if pd.isna(ts):
-        raise ConfigError(f"{what}: period: expected a {which} date {example}, found {value!r}")
-    return naive_utc(ts)
+        raise ConfigError(f"{what}: period: expected {'an' if which == 'end' else 'a'} {which} date such as '2021-06-01' "
+                          "(a period has both ends), found None")
+    return parse_date(value, f"{what}: period {which}", partial=False)
 
 
 def parse_period(period: Any, what: str = "phenology") -> tuple[pd.Timestamp, pd.Timestamp] | None:

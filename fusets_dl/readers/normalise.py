@@ -62,6 +62,9 @@ def _parse_time_values(ds: xr.Dataset, what: str) -> xr.Dataset:
         return ds.assign_coords(time=_numeric_times(ds["time"], what))
     if getattr(tidx, "tz", None) is None and not pd.api.types.is_datetime64_any_dtype(ds["time"].dtype):
         cal = cftime_calendar(ds["time"].values)
+        if cal is not None and cal.lower() in _STANDARD_CALENDARS:  # cftime objects of numpy's own calendar: the same dates
+            tidx = _standard_cftime(ds["time"].values, cal, what)
+            return ds.assign_coords(time=tidx)
         if cal is not None:  # decoded by xarray from a CF calendar numpy datetimes cannot hold (noleap, 360_day, ...)
             raise DimensionError(
                 f"{what}: expected 'time' values that parse as dates, found cftime dates (calendar {cal!r}, "
@@ -86,6 +89,23 @@ _CONVERT_CALENDAR = ('ds = ds.convert_calendar("standard", align_on="date", use_
 
 #: CF calendars whose dates are numpy's (proleptic) Gregorian ones.
 _STANDARD_CALENDARS = ("standard", "gregorian", "proleptic_gregorian")
+
+
+def _standard_cftime(values: np.ndarray, calendar: str, what: str) -> pd.DatetimeIndex:
+    """cftime dates of a standard calendar (``use_cftime=True``) as numpy datetimes, to the nanosecond."""
+    first = values.ravel()[0]
+    julian = calendar.lower() in ("standard", "gregorian") and min(values.ravel()) < type(first)(1582, 10, 15, calendar=calendar)
+    if julian:  # before 1582-10-15 the standard calendar is the Julian one: other days than numpy's
+        raise DimensionError(f"{what}: expected dates within {_DATE_RANGE}, found cftime dates of the {calendar!r} calendar from "
+                             f"{first!s}, before the Gregorian reform; check the epoch or units the times were decoded with")
+    text = [d.isoformat() for d in values.ravel()]
+    try:
+        tidx = pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601"))
+    except (ValueError, OverflowError) as exc:
+        raise DimensionError(f"{what}: expected dates within {_DATE_RANGE} (datetime64[ns]), found cftime dates {text[0]} .. "
+                             f"{text[-1]}; check the epoch or units the times were decoded with") from exc
+    logger.info("%s: cftime dates of the %r calendar read as numpy datetimes", what, calendar)
+    return tidx
 
 
 def _has_tz(values: np.ndarray) -> bool:

@@ -84,11 +84,11 @@ def test_valid_options_pass_and_zero_smoothing_is_interpolation():
         (("2021-12-31", "2021-01-01"), r"period: expected the start on or before the end, found start 2021-12-31 .* after end 2021-01-01"),
         (("2021-06-01", None), r"period: expected an end date such as '2021-06-01' \(a period has both ends\), found None"),
         ((None, "2021-06-01"), r"period: expected a start date .*, found None"),
-        (("garbage", "2021-12-31"), r"period: expected a start date as YYYY-MM-DD such as '2021-06-01', found 'garbage'"),
-        (("2021-13-45", "2021-12-31"), r"period: expected a start date such as '2021-06-01', found '2021-13-45' \(not a date"),
+        (("garbage", "2021-12-31"), r"period start: expected a date in ISO 8601 form \(YYYY-MM-DD, year first\) .*, found 'garbage'"),
+        (("2021-13-45", "2021-12-31"), r"period start: expected a date in ISO 8601 form .*, found '2021-13-45' \(not a date"),
         # day and month order: '01-03-2021' was read as 3 January, '13-03-2021' as 13 March, silently
-        (("01-03-2021", "2021-12-01"), r"period: expected a start date as YYYY-MM-DD .* found '01-03-2021' \(day and month order is ambiguous"),
-        ((1, 2), r"period: expected a start date such as '2021-06-01', found 1 \(int\)"),
+        (("01-03-2021", "2021-12-01"), r"period start: expected a date in ISO 8601 form .* found '01-03-2021': the order of day and month is ambiguous"),
+        ((1, 2), r"period start: expected a date in ISO 8601 form .*, found 1: a number is not a date"),
         ("2021", r"period: expected \(start, end\) dates .* or None, found '2021'"),
     ],
 )
@@ -205,3 +205,11 @@ def test_std_and_noise_inputs_are_checked():
     lazy = fdl.phenology(da.chunk({"x": 2}), noise=bad.chunk({"x": 2}))  # nothing computed at the call
     with pytest.raises(ConfigError, match=r"noise: expected noise sds >= 0"):
         lazy["n_seasons"].compute()
+
+
+def test_period_takes_the_dates_of_a_cube_and_refuses_those_beyond_nanoseconds():
+    t = xr.DataArray(pd.date_range("2021-03-01", periods=3, freq="D"), dims="time")
+    start, end = parse_period((t[0], t[-1]))  # ds.time[0]: a 0-d DataArray (refused before)
+    assert start == pd.Timestamp("2021-03-01") and end == pd.Timestamp("2021-03-03T23:59:59.999999999")
+    with pytest.raises(ConfigError, match=r"period end: expected a date .*found '2300-01-01'"):
+        parse_period(("2021-01-01", "2300-01-01"))

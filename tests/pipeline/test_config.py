@@ -39,7 +39,7 @@ from tests.pipeline.helpers import sample_config, write_config
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "phenology": {"max_seasons": 2.5}}]},
          r"region 'x' phenology: max_seasons: expected a whole number >= 1, found 2.5"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "phenology": {"period": ["2021-13-45", "soon"]}}]},
-         r"region 'x' phenology: period: expected a start date such as '2021-06-01', found '2021-13-45' \(not a date"),
+         r"region 'x' phenology: period start: expected a date in ISO 8601 form .*, found '2021-13-45' \(not a date"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "phenology": {"period": ["2021-12-31", "2021-01-01"]}}]},
          r"region 'x' phenology: period: expected the start on or before the end, found start 2021-12-31 .* after end 2021-01-01"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "time_range": ["2021-01-01", "2021-12-31"], "phenology": {"period": ["2030-01-01", "2030-12-31"]}}]},

@@ -183,6 +183,26 @@ def test_a_netcdf_file_in_a_noleap_calendar_names_cftime_and_the_conversion(tmp_
         np.testing.assert_array_equal(s1["time"].values, T.values)
 
 
+@pytest.mark.parametrize("calendar", ["standard", "proleptic_gregorian"])
+def test_cftime_dates_of_the_standard_calendar_are_read_as_the_same_dates(calendar, tmp_path):
+    """xr.open_dataset(path, use_cftime=True) gives cftime objects of numpy's own calendar: the same dates, read (they were
+    refused with a conversion recipe); dates before the Gregorian reform in the 'standard' calendar are Julian: refused."""
+    vv = np.full(SHAPE, -10.0, np.float32)
+    ds = _s1(vv)
+    stamps = T + pd.Timedelta("10h17min3.5s")
+    path = tmp_path / "s1.nc"
+    ds.assign_coords(time=stamps).to_netcdf(path, encoding={"time": {"calendar": calendar, "units": "seconds since 2000-01-01"}})
+    with xr.open_dataset(path, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True)) as cf:
+        assert cf["time"].dtype == object
+        s1 = fdl.open_s1(cf)
+        np.testing.assert_array_equal(s1["time"].values, stamps.values)
+    import cftime
+
+    old = ds.assign_coords(time=[cftime.datetime(1500, 5, d, calendar="standard") for d in range(1, T.size + 1)])
+    with pytest.raises(DimensionError, match=r"cftime dates of the 'standard' calendar from 1500-05-01 .*before the Gregorian reform"):
+        fdl.open_s1(old)
+
+
 def test_text_and_object_times_with_a_time_zone_become_naive_utc():
     """STAC datetime strings ("...Z", "+02:00") and aware datetime objects: naive UTC after the readers, as align and
     the Zarr writer expect (they stayed aware: align refused them, to_zarr raised a bare TypeError)."""
