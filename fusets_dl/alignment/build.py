@@ -93,7 +93,11 @@ def align(
     outlier_threshold, outlier_max_gap_days : float
         Parameters of the outlier filter.
     terrain : xarray.Dataset, optional
-        ``elevation``/``slope``/``aspect`` on any grid; brought onto the S1 grid.
+        ``elevation``/``slope``/``aspect`` on any grid with a CRS; brought onto
+        the S1 grid (bilinear, one window per chunk on Dask). Each layer's
+        nodata (``_FillValue``, ``missing_value`` or ``nodata``) and the area
+        beyond the layer are NaN; values beyond -500..9000 m (slope 0..90°) in
+        an in-memory layer are warned.
     keep_cloudy : bool
         Pairing mode only: also keep ``NDVI_cloudy``, the NDVI of the nearest
         S2 acquisition within ``tolerance`` that is *not* clear (cloud- or
