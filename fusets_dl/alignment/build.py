@@ -17,6 +17,7 @@ import xarray as xr
 from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf, cf_attrs
 from ..errors import ConfigError, DimensionError, TimeOverlapError
 from ..readers.conventions import bands_for
+from ..readers.terrain import open_terrain
 from ..validate import as_timedelta, check_time, is_dask_backed, require_variables
 from .chunking import auto_chunk, check_chunk_memory
 from .filters import filter_ndvi_outliers
@@ -92,12 +93,15 @@ def align(
         :func:`fusets_dl.alignment.filter_ndvi_outliers`.
     outlier_threshold, outlier_max_gap_days : float
         Parameters of the outlier filter.
-    terrain : xarray.Dataset, optional
-        ``elevation``/``slope``/``aspect`` on any grid with a CRS; brought onto
-        the S1 grid (bilinear, one window per chunk on Dask). Each layer's
-        nodata (``_FillValue``, ``missing_value`` or ``nodata``) and the area
-        beyond the layer are NaN; values beyond -500..9000 m (slope 0..90°) in
-        an in-memory layer are warned.
+    terrain : xarray.Dataset or xarray.DataArray, optional
+        ``elevation``/``slope``/``aspect`` (or a DEM as
+        ``rioxarray.open_rasterio`` gives it) on any grid with a CRS, read by
+        :func:`fusets_dl.readers.terrain.open_terrain` (names, nodata, CF
+        packing, units, a length-one ``band``) and brought onto the S1 grid
+        (bilinear, one window per chunk on Dask; aspect as its direction
+        vector, so 350° and 10° average to north). The area beyond the layer
+        is NaN; a layer covering no S1 pixel is refused, one covering part of
+        it warned.
     keep_cloudy : bool
         Pairing mode only: also keep ``NDVI_cloudy``, the NDVI of the nearest
         S2 acquisition within ``tolerance`` that is *not* clear (cloud- or
@@ -132,6 +136,8 @@ def align(
         positive pandas frequency (``"0D"``, ``"banana"``).
     """
     _align_check_inputs(s1, s2)
+    if terrain is not None:  # before any work: names, dims, nodata, packing, units (a DEM as rioxarray opens it)
+        terrain = open_terrain(terrain, what="align: terrain")
     tol = as_timedelta(tolerance, "align: tolerance")
     if freq is not None:  # before any work: "0D" or "banana" would fail deep in pandas
         offset = period_offset(freq, "align: freq")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
 from .._logging import logger
 from ..errors import CRSMismatchError, GridMismatchError
+from ..readers.terrain import FLAT_ASPECT
 from ..validate import is_dask_backed
 from .reproject import reproject_average, reproject_bilinear
 
@@ -221,26 +224,61 @@ def _static_float(da: xr.DataArray) -> xr.DataArray:
     return out
 
 
-# Beyond these a layer's values are a nodata value not declared, or another unit (elevation: the Dead Sea -430 m, Everest 8849 m).
-_STATIC_RANGE = {"elevation": (-500.0, 9000.0), "slope": (0.0, 90.0), "aspect": (-360.0, 360.0)}
+def _bilinear_onto(layer: xr.DataArray, crs: Any, template: xr.DataArray) -> xr.DataArray:
+    """``layer`` (float, NaN nodata) onto ``template``'s grid: bilinear, one window per chunk on Dask."""
+    src = layer.rio.write_crs(crs).rio.write_nodata(np.nan, encoded=False)  # NaN is the warp's nodata
+    return reproject_bilinear(src, template)
 
 
-def _check_static_range(da: xr.DataArray, name: str) -> None:
-    """Warn when an in-memory static layer has values outside its physical range (a Dask layer is not read here)."""
-    if is_dask_backed(da) or name not in _STATIC_RANGE:
-        return
-    lo, hi = _STATIC_RANGE[name]
-    v = np.asarray(da.values)
-    with np.errstate(invalid="ignore"):
-        bad = np.isfinite(v) & ((v < lo) | (v > hi))
-    if bad.any():
+# Below this length of the mean direction vector the neighbourhood has no common direction: flat.
+_MIN_DIRECTION = 0.25
+
+
+def _aspect_onto(aspect: xr.DataArray, crs: Any, template: xr.DataArray) -> xr.DataArray:
+    """Aspect (degrees, :data:`FLAT_ASPECT` on flat ground) onto ``template``'s grid as its direction vector.
+
+    Bilinear on degrees crosses the 0/360 wrap: 350 and 10 (north) averaged
+    to 180 (south). The sine and cosine are warped instead (flat ground as
+    the zero vector) and the direction read back; where the mean vector is
+    shorter than :data:`_MIN_DIRECTION` the ground is flat.
+    """
+    rad = np.deg2rad(aspect)
+    flat = aspect < 0
+    sin = _bilinear_onto(xr.where(flat, 0.0, np.sin(rad)).astype(np.float32), crs, template)
+    cos = _bilinear_onto(xr.where(flat, 0.0, np.cos(rad)).astype(np.float32), crs, template)
+    deg = np.rad2deg(np.arctan2(sin, cos)) % 360.0
+    out = xr.where(np.hypot(sin, cos) < _MIN_DIRECTION, np.float32(FLAT_ASPECT), deg).where(np.isfinite(sin) & np.isfinite(cos))
+    return out.astype(np.float32).rename(aspect.name)
+
+
+# Pixel centres of the S1 grid (per axis, at most) whose position the coverage check carries into the layer's CRS.
+_COVERAGE_SAMPLES = 64
+
+
+def _check_coverage(layer: xr.DataArray, template: xr.DataArray, name: str) -> None:
+    """Refuse a layer that covers no pixel of the S1 grid, warn one that covers part of it (from the grids, reading nothing)."""
+    from pyproj import CRS as _CRS
+    from pyproj import Transformer
+
+    iy = np.unique(np.linspace(0, template.sizes["y"] - 1, min(_COVERAGE_SAMPLES, template.sizes["y"])).round().astype(int))
+    ix = np.unique(np.linspace(0, template.sizes["x"] - 1, min(_COVERAGE_SAMPLES, template.sizes["x"])).round().astype(int))
+    yy, xx = np.meshgrid(template["y"].values[iy], template["x"].values[ix], indexing="ij")
+    to_layer = Transformer.from_crs(_CRS.from_user_input(template.rio.crs), _CRS.from_user_input(layer.rio.crs), always_xy=True)
+    lx, ly = (np.asarray(v) for v in to_layer.transform(xx.ravel(), yy.ravel()))
+    left, bottom, right, top = _bounds(layer.to_dataset(name="v") if isinstance(layer, xr.DataArray) else layer)
+    inside = (lx >= left) & (lx <= right) & (ly >= bottom) & (ly <= top)
+    share = float(inside.mean()) if inside.size else 0.0
+    if share == 0.0:
+        raise GridMismatchError(
+            f"align: terrain {name!r}: expected a layer over the S1 grid, found none of its pixels under it (the layer spans "
+            f"x {left:.6g}..{right:.6g}, y {bottom:.6g}..{top:.6g} in {_CRS.from_user_input(layer.rio.crs).to_string()}); "
+            "another area, or a wrong CRS?"
+        )
+    if share < 0.99:
         from .._warn import warn_user
 
-        warn_user(
-            f"align: terrain {name!r}: {int(bad.sum())} of {v.size} pixels lie outside {lo:g} to {hi:g} "
-            f"(found {np.nanmin(v[bad]):g} to {np.nanmax(v[bad]):g}), kept as values; a nodata value the layer does not "
-            "declare? Declare it with layer.rio.write_nodata(value) so that it reads as missing"
-        )
+        warn_user(f"align: terrain {name!r} covers about {share:.0%} of the S1 grid; the rest is NaN (predictions there read "
+                  "the terrain's baseline)")
 
 
 def static_onto_s1(da: xr.DataArray, s1: xr.Dataset, regrid: bool) -> xr.DataArray:
@@ -273,9 +311,7 @@ def static_onto_s1(da: xr.DataArray, s1: xr.Dataset, regrid: bool) -> xr.DataArr
     CRSMismatchError
         A layer to regrid without a CRS.
     """
-    name = str(da.name)
     flt = _static_float(da)
-    _check_static_range(flt, name)
     if not regrid or (np.array_equal(da["x"].values, s1["x"].values) and np.array_equal(da["y"].values, s1["y"].values)):
         return flt
     if da.rio.crs is None:
@@ -286,8 +322,11 @@ def static_onto_s1(da: xr.DataArray, s1: xr.Dataset, regrid: bool) -> xr.DataArr
     template = s1["VV"].isel(time=0, drop=True)
     if template.rio.crs is None:  # as for S2: without a CRS on S1, both are taken to share one
         template = template.rio.write_crs(da.rio.crs)
-    src = flt.rio.write_crs(da.rio.crs).rio.write_nodata(np.nan, encoded=False)  # NaN is the warp's nodata
-    out = reproject_bilinear(src, template)  # src.rio.reproject_match, one window per chunk for a Dask layer
+    _check_coverage(da, template, str(da.name))
+    if da.name == "aspect":
+        out = _aspect_onto(flt, da.rio.crs, template)
+    else:
+        out = _bilinear_onto(flt, da.rio.crs, template)
     out = out.assign_coords(y=s1["y"].values, x=s1["x"].values).astype(np.float32)
     out.attrs = flt.attrs
     return out

@@ -55,9 +55,18 @@ def terrain_features(inputs: FeatureInputs) -> xr.DataArray:
 
 
 def _terrain(cube: xr.Dataset) -> xr.DataArray:
-    """(y, x, 4) terrain features from ``elevation``, ``slope`` (degrees) and ``aspect`` (degrees); NaN when absent."""
-    asp = np.deg2rad(_layer(cube, "aspect"))
-    parts = [_layer(cube, "elevation"), _layer(cube, "slope"), np.sin(asp), np.cos(asp)]
+    """(y, x, 4) terrain features from ``elevation``, ``slope`` (degrees) and ``aspect`` (degrees); NaN when absent.
+
+    Flat ground has no direction: where the aspect is negative (the flat
+    value of richdem, WhiteboxTools and SAGA, -1) or the slope is 0,
+    ``aspect_sin`` and ``aspect_cos`` are 0 (they were sin/cos of -1 degree
+    or of gdaldem's 0: north).
+    """
+    aspect, slope = _layer(cube, "aspect"), _layer(cube, "slope")
+    flat = (aspect < 0) | (slope == 0)
+    asp = np.deg2rad(aspect)
+    parts = [_layer(cube, "elevation"), slope, xr.where(flat, 0.0, np.sin(asp)).astype(np.float32),
+             xr.where(flat, 0.0, np.cos(asp)).astype(np.float32)]
     return xr.concat([p.drop_vars([c for c in p.coords if c not in ("y", "x")]) for p in parts], dim="feature").transpose("y", "x", "feature")
 
 

@@ -9,7 +9,8 @@ readers themselves are :mod:`.radar` (:func:`open_s1`), :mod:`.optical`
 :mod:`.tables` (:func:`open_points`) with its column names in :mod:`.table_columns`.
 :mod:`.stacked` turns ``band``-dimension arrays and dated band names into bands
 on time, :mod:`.sanity` checks values against what the input declares, and
-:mod:`.stac` (:func:`load_stac`) loads STAC items with odc-stac.
+:mod:`.stac` (:func:`load_stac`) loads STAC items with odc-stac; :mod:`.terrain`
+(:func:`open_terrain`) reads a DEM and its slope and aspect.
 """
 
 from __future__ import annotations
@@ -20,5 +21,6 @@ from .optical import open_s2
 from .radar import open_s1
 from .stac import load_stac
 from .tables import open_points, read_table
+from .terrain import open_terrain
 
-__all__ = ["canonical_band_name", "load_stac", "open_cube", "open_points", "open_s1", "open_s2", "read_table"]
+__all__ = ["canonical_band_name", "load_stac", "open_cube", "open_points", "open_s1", "open_s2", "open_terrain", "read_table"]

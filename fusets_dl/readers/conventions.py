@@ -147,7 +147,7 @@ CONVENTIONS: dict[str, Convention] = {
         Convention("sentinel-1", prefixes=("S1-", "S1_")),
         Convention("openeo-s2", prefixes=("S2-L2A-", "S2_L2A_"), s2_harmonized=True),
         Convention("sentinel-2", prefixes=("S2-", "S2_")),
-        Convention("dem", aliases=MappingProxyType({"dem": "elevation"})),
+        Convention("dem", aliases=MappingProxyType({"dem": "elevation", "dtm": "elevation", "height": "elevation", "elev": "elevation"})),
         # Earth Search (element84) STAC asset keys, as odc-stac and stackstac name the bands
         Convention(
             "earth-search",

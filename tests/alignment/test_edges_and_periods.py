@@ -259,13 +259,28 @@ def test_terrain_nodata_and_the_area_beyond_the_terrain_are_nan_not_elevations(c
     assert "nodata" not in on_grid.attrs and on_grid.attrs["units"] == "m"
 
 
-def test_an_undeclared_nodata_value_in_the_terrain_is_warned():
+def test_aspect_is_regridded_as_a_direction_not_across_the_0_360_wrap():
+    # a north-facing hillside (350 and 10 degrees alternating) at 10 m, half a pixel off the 20 m S1 grid
     s1 = _s1(T2, ny=6, nx=6)
-    terr = _terrain(6, 6, 20.0, X0, Y0)
-    terr["elevation"].values[0, :2] = -32768  # the DEM's voids, its nodata not declared
-    with pytest.warns(UserWarning, match=r"terrain 'elevation': 2 of 36 pixels lie outside -500 to 9000 \(found -32768 "
-                                         r"to -32768\).*write_nodata"):
-        static_onto_s1(terr["elevation"], s1, regrid=True)
+    asp = np.where((np.arange(13)[:, None] + np.arange(13)[None, :]) % 2 == 0, 350.0, 10.0).astype(np.float32)
+    terr = xr.Dataset({"aspect": (("y", "x"), asp)}, coords=_grid(13, 13, 10.0, X0 - 5, Y0 + 5)).rio.write_crs(CRS)
+    for t in (terr, terr.chunk({"y": 5})):
+        got = fdl.align(s1, _s2(T2, ny=12, nx=12), terrain=t)["aspect"].values
+        north = np.minimum(got, 360 - got)  # degrees from north
+        assert np.nanmax(north) < 10.0, got  # was 88 % of pixels facing 90..270 degrees (bilinear on degrees)
+    flat = terr.copy()
+    flat["aspect"].values[:] = -1.0  # richdem/WhiteboxTools/SAGA: -1 on flat ground
+    assert (fdl.align(s1, _s2(T2, ny=12, nx=12), terrain=flat)["aspect"].values == -1.0).all()
+
+
+def test_a_terrain_beside_s1_is_refused_and_one_over_part_of_it_warned():
+    s1 = _s1(T2, ny=6, nx=6)
+    far = _terrain(5, 5, 25.0, X0 + 5e4, Y0)  # 50 km east
+    with pytest.raises(fdl.errors.GridMismatchError, match=r"align: terrain 'elevation': expected a layer over the S1 grid, "
+                                                           r"found none of its pixels under it .*EPSG:32631"):
+        fdl.align(s1, _s2(T2, ny=12, nx=12), terrain=far)
+    with pytest.warns(UserWarning, match=r"align: terrain 'elevation' covers about 25% of the S1 grid"):
+        fdl.align(s1, _s2(T2, ny=12, nx=12), terrain=_terrain(3, 3, 20.0, X0 - 5, Y0 + 5))
 
 
 def test_static_layer_without_a_crs_to_regrid_says_so():

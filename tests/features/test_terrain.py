@@ -46,3 +46,20 @@ def test_terrain_repeated_along_time_is_read_and_other_dims_refused():
     ds["elevation"] = (("band", "y", "x"), np.full((2, 1, 1), 120.0))
     with pytest.raises(DimensionError, match=r"terrain: expected 'elevation' on \(y, x\), or repeated along time .*found \('band', 'y', 'x'\)"):
         compute_features(ds, spec)
+
+
+def test_flat_ground_has_no_direction():
+    """richdem/WhiteboxTools/SAGA write aspect -1 on flat ground, gdaldem -zero_for_flat 0 where the slope is 0: both were
+    read as a direction (sin/cos of -1 degree, or north); flat farmland is most of a scene."""
+    ds = optical_cube([0.2, np.nan, 0.4, np.nan, 0.8])
+    spec = FeatureSpec(groups=("sar", "terrain", "time"))
+    ds["elevation"] = (("y", "x"), np.array([[12.0]]))
+    for slope, aspect in ((0.5, -1.0), (0.0, 0.0), (0.0, 135.0)):
+        ds["slope"] = (("y", "x"), np.array([[slope]]))
+        ds["aspect"] = (("y", "x"), np.array([[aspect]]))
+        f = compute_features(ds, spec)
+        np.testing.assert_array_equal(series(f, "aspect_sin"), 0.0)
+        np.testing.assert_array_equal(series(f, "aspect_cos"), 0.0)
+    ds["slope"] = (("y", "x"), np.array([[3.0]]))
+    ds["aspect"] = (("y", "x"), np.array([[0.0]]))  # a real north face
+    np.testing.assert_allclose(series(compute_features(ds, spec), "aspect_cos"), 1.0)
