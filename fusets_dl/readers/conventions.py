@@ -19,7 +19,8 @@ a source that calls its bands ``rouge`` and ``pir``::
 Registered: openEO (``S1-SIGMA0-VV``, ``S2-L2A-B04``), Earth Search
 (``red``, ``nir``, ``nir08``, ``green``, ``blue``, ``scl``), Planetary
 Computer (``B04``, ``SCL``; S1 RTC ``vv``/``vh``: plain band names, any case),
-SNAP exports (``Sigma0_VV_db``, ``Sigma0_VH``).
+SNAP exports (``Sigma0_VV_db``, ``Sigma0_VH``, ``incidenceAngleFromEllipsoid``,
+``localIncidenceAngle``), Google Earth Engine S1 (``angle``).
 
 Names of the time dimension are :data:`TIME_NAMES` (kept in
 :mod:`fusets_dl.validate`, re-exported here).
@@ -62,7 +63,9 @@ class Band:
     role : str
         What the readers use the band for: ``"vv"``, ``"vh"``, ``"hh"``,
         ``"hv"`` (backscatter), ``"red"``, ``"nir"``, ``"reflectance"``,
-        ``"ndvi"``, ``"scl"``, ``"cloud_mask"`` or ``"static"``.
+        ``"ndvi"``, ``"scl"``, ``"cloud_mask"``, ``"static"``,
+        ``"incidence_angle"`` or ``"local_incidence_angle"`` (the S1
+        incidence angle, per date or per pixel: :mod:`.angles`).
     in_file_names : bool
         Whether a single-band GeoTIFF may be named by this band in its file
         name (``S1_VV_20200101.tif``).
@@ -133,6 +136,10 @@ BANDS: dict[str, Band] = _bands(
     Band("elevation", "static"),
     Band("slope", "static"),
     Band("aspect", "static"),
+    # the S1 incidence angle (degrees), per date or per pixel; the first of these present is read (readers.angles)
+    Band("incidence_angle", "incidence_angle"),
+    Band("angle", "incidence_angle"),  # Google Earth Engine COPERNICUS/S1_GRD: per pixel, degrees
+    Band("local_incidence_angle", "local_incidence_angle"),  # openEO sar_backscatter(local_incidence_angle=True)
 )
 
 #: The naming conventions of input sources.
@@ -154,7 +161,9 @@ CONVENTIONS: dict[str, Convention] = {
             aliases=MappingProxyType({"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "nir08": "B8A", "scl": "SCL"}),
         ),
         # SNAP exports: Sigma0_VV (linear) and Sigma0_VV_db (dB); "Sigma0_" is stripped by "sigma0" above
-        Convention("snap", aliases=MappingProxyType({"VV_db": "VV", "VH_db": "VH", "HH_db": "HH", "HV_db": "HV"})),
+        Convention("snap", aliases=MappingProxyType({"VV_db": "VV", "VH_db": "VH", "HH_db": "HH", "HV_db": "HV",
+                                                     "incidenceAngleFromEllipsoid": "incidence_angle",
+                                                     "localIncidenceAngle": "local_incidence_angle"})),
     )
 }
 

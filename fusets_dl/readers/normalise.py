@@ -537,7 +537,8 @@ def _finish(ds: xr.Dataset, crs: CRS | None, chunks: Any, what: str) -> xr.Datas
         ds = ds.assign({v: ds[v].chunk({k: c for k, c in spec.items() if k in ds[v].dims} if isinstance(spec, dict) else spec) for v in ds.data_vars})
     else:
         ds = _time_as_one_chunk(ds, what)
-    # small per-time or static coordinates (orbit, incidence angle) stay in memory
+    # small per-time or static coordinates (orbit, a per-date incidence angle) stay in memory; open_s1 attaches the
+    # incidence angle after this, so the per-date mean of a per-pixel angle on Dask stays lazy
     small = {c: ds[c].compute() for c in ds.coords if c not in ds.dims and ds[c].chunks is not None and ds[c].ndim <= 1}
     return ds.assign_coords(small) if small else ds
 
@@ -757,9 +758,7 @@ def _clip_bbox(ds: xr.Dataset, bbox: Sequence[float], what: str) -> xr.Dataset:
 
 
 def _orbit_from(ds: xr.Dataset, raw: xr.Dataset, source: Any, orbit: Any) -> xr.Dataset:
-    """Attach the ``orbit`` coordinate (and ``incidence_angle`` when ``raw`` has it)."""
-    if "incidence_angle" in raw.variables and raw["incidence_angle"].dims == ("time",):
-        ds = ds.assign_coords(incidence_angle=("time", np.asarray(raw["incidence_angle"].values, dtype=np.float32)))
+    """Attach the ``orbit`` coordinate (the incidence angle: :func:`.angles.s1_incidence_angle`)."""
     if orbit is not None:
         vals = np.asarray(orbit)
         if vals.ndim == 0:

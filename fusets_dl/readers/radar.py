@@ -15,6 +15,7 @@ from .._logging import logger
 from .._warn import warn_user
 from ..cf import cf_attrs
 from ..errors import ConfigError, EncodingError, GridMismatchError, MissingVariableError
+from .angles import s1_incidence_angle
 from .conventions import Convention, band_for, bands_for, convention_of
 from .encoding import compressed_to_db, detect_backscatter_units, linear_to_db
 from .normalise import (
@@ -97,14 +98,23 @@ def open_s1(
     xarray.Dataset
         ``VV`` and ``VH`` (float32, attrs ``units="dB"``), the ``orbit``
         coordinate when known, static ``elevation``/``slope``/``aspect`` when
-        present, CRS written with rioxarray.
+        present, the ``incidence_angle`` coordinate on ``time`` (degrees)
+        when present, CRS written with rioxarray. The angle is read from a
+        per-date ``incidence_angle``, ``angle`` or ``local_incidence_angle``,
+        else from one of them on ``(time, y, x)`` (Google Earth Engine's
+        ``angle`` band) as its per-date spatial mean; radians are converted
+        (declared ``units="rad"``, or undeclared values all within
+        [0, pi/2]), 0 is missing (a fill value), values outside 15-60
+        degrees are warned (:func:`~fusets_dl.readers.angles.s1_incidence_angle`).
 
     Raises
     ------
     MissingVariableError
         When VV or VH is absent.
     EncodingError
-        When the values are neither dB nor linear power.
+        When the values are neither dB nor linear power; an incidence angle
+        whose units are neither degrees nor radians, or with values outside
+        0-90 degrees.
     """
     what = f"open_s1({describe(source)})"
     ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in open_sources(source, chunks)])
@@ -134,7 +144,9 @@ def open_s1(
     out = _subset(out, time_range, bbox, what)
     warn_before_launch(out, "Sentinel-1", what)
     logger.info("%s: %d dates, %d x %d pixels, encoding %s", what, out.sizes["time"], out.sizes["y"], out.sizes["x"], out.attrs["encoding"])
-    return _finish(out, crs, chunks, what)
+    out = _finish(out, crs, chunks, what)
+    angle = s1_incidence_angle(ds, out, what)  # after _finish: a per-pixel angle's mean on Dask is not computed there
+    return out if angle is None else out.assign_coords(incidence_angle=angle)
 
 
 def _s1_merge(prepared: list[tuple[xr.Dataset, CRS | None, dict[str, str]]]) -> tuple[xr.Dataset, CRS | None, dict[str, str]]:

@@ -137,12 +137,14 @@ def test_unknown_names_are_refused_with_what_was_found_and_how_to_rename():
      ("2021-01-05_B8A", "B8A", "2021-01-05"), ("Sigma0_VV_mst_05Jan2021", "VV", "2021-01-05"),
      ("Sigma0_VH_db_slv2_17Jan2021", "VH", "2021-01-17"), ("Gamma0_VV_20210105", "VV", "2021-01-05"),
      ("S1A_IW_GRDH_1SDV_20210105T054112_20210105T054137_035986_0437C2_5B2F_VV", "VV", "2021-01-05"),
-     ("20210105T105431_20210105T105426_T31UFS_SCL", "SCL", "2021-01-05"), ("NDVI_20210105", "NDVI", "2021-01-05")],
+     ("20210105T105431_20210105T105426_T31UFS_SCL", "SCL", "2021-01-05"), ("NDVI_20210105", "NDVI", "2021-01-05"),
+     # GEE COPERNICUS/S1_GRD toBands(): the per-pixel incidence angle band
+     ("S1A_IW_GRDH_1SDV_20210105T054112_20210105T054137_035986_0437C2_5B2F_angle", "angle", "2021-01-05")],
 )
 def test_split_dated_name(name, band, date):
     assert split_dated_name(name) == (band, pd.Timestamp(date).to_pydatetime())
 
 
-@pytest.mark.parametrize("name", ["VV", "20210105_foo", "20211305_VV", "B04", "angle_20210105_x"])
+@pytest.mark.parametrize("name", ["VV", "20210105_foo", "20211305_VV", "B04", "azimuth_20210105_x"])
 def test_split_dated_name_refuses_what_it_cannot_read(name):
     assert split_dated_name(name) is None
