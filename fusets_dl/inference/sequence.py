@@ -23,6 +23,7 @@ from ..features.orbits import orbit_groups
 from ..models.sequence import time_channels
 from ..models.sequence_model import SequenceModel, batch_rows, sequence_from_parts
 from ..options import option
+from ..readers.angles import check_angle_degrees
 from ..readers.cube import check_cube_values
 from ..runtime import Payload, from_payload, make_payload
 from ..validate import check_cube
@@ -78,6 +79,7 @@ def _stack(cube: xr.Dataset, s1_only: bool, reads_angle: bool | None = None) -> 
         warnings.warn("predict_sequence: the model was trained with an incidence_angle and this cube has none; the angle "
                       "channel assumes 38 degrees, which shifts the prediction where the true angle differs", UserWarning, stacklevel=3)
     if has_angle:
+        check_angle_degrees(cube[_ANGLE], "predict_sequence")  # set after the reader (assign_coords): radians, 0, 95
         parts.append(cube[_ANGLE].broadcast_like(cube["VV"]))
     parts = [p.transpose("time", "y", "x").astype(np.float32).drop_vars([c for c in p.coords if c not in ("time", "y", "x")]) for p in parts]
     return xr.concat(parts, dim="var"), has_angle

@@ -30,7 +30,7 @@ from ..errors import EncodingError
 from .conventions import bands_for
 from .normalise import _decode
 
-__all__ = ["ANGLE_LIMITS", "ANGLE_ROLES", "RADIANS_MAX", "S1_ANGLE_RANGE", "angle_units", "s1_incidence_angle"]
+__all__ = ["ANGLE_LIMITS", "ANGLE_ROLES", "RADIANS_MAX", "S1_ANGLE_RANGE", "angle_units", "check_angle_degrees", "s1_incidence_angle"]
 
 #: Roles of :data:`~.conventions.BANDS` whose bands give the incidence angle, in order of preference.
 ANGLE_ROLES = ("incidence_angle", "local_incidence_angle")
@@ -100,8 +100,32 @@ def _check_block(v: np.ndarray, what: str, detect: bool) -> np.ndarray:
     if odd.size:
         warn_user(f"{what}: {odd.size} of {finite.size} incidence angles lie outside {lo:g}-{hi:g} degrees (from "
                   f"{odd.min():.4g} to {odd.max():.4g}); Sentinel-1 IW covers about 29-46 degrees, EW 19-47: check the "
-                  "layer (another sensor, an unapplied scale, a fill value); the sequence model reads it as (angle - 38) / 6")
+                  "layer (radians, another sensor, an unapplied scale, a fill value); the sequence model reads it as (angle - 38) / 6")
     return v.astype(np.float32)
+
+
+def check_angle_degrees(angle: xr.DataArray, what: str) -> None:
+    """Check an incidence angle a stage is given (a cube's ``incidence_angle``, perhaps set after the reader), in memory.
+
+    Values outside 0-90 degrees are refused and those outside
+    :data:`S1_ANGLE_RANGE` warned (radians, 0 as a fill value), as
+    :func:`s1_incidence_angle` does; nothing is converted here. A Dask-backed
+    angle is not read.
+
+    Parameters
+    ----------
+    angle : xarray.DataArray
+        The angle, degrees expected.
+    what : str
+        The caller, for the messages.
+
+    Raises
+    ------
+    EncodingError
+        Values outside 0-90 degrees.
+    """
+    if angle.chunks is None:
+        _check_block(np.asarray(angle.values), f"{what}: incidence_angle", detect=False)
 
 
 def _pick(ds: xr.Dataset, what: str) -> tuple[str, bool] | None:

@@ -55,6 +55,7 @@ from ..models.sequence import (
     sequence_inputs,
 )
 from ..models.sequence_model import SequenceModel, cube_span, fit_std_scale
+from ..readers.angles import check_angle_degrees
 from ..readers.cube import backscatter_coefficient, check_cube_values
 from ..runtime import resolve_device
 from ..validate import check_cube
@@ -88,6 +89,7 @@ def _series(cube: xr.Dataset) -> dict[str, np.ndarray]:
     for name in ("VV", "VH", "NDVI"):
         out[name] = np.asarray(cube[name].transpose("time", "y", "x").values, dtype=np.float32).reshape(cube.sizes["time"], -1).T.copy()
     if _ANGLE in cube.data_vars or _ANGLE in cube.coords:
+        check_angle_degrees(cube[_ANGLE], "train(model='sequence')")  # set after the reader (assign_coords): radians, 0, 95
         a = cube[_ANGLE].broadcast_like(cube["VV"]).transpose("time", "y", "x").values
         out["angle"] = np.asarray(a, dtype=np.float32).reshape(cube.sizes["time"], -1).T.copy()
     return out

@@ -76,6 +76,26 @@ def test_the_incidence_angle_is_read_only_by_a_model_that_learnt_from_it(small_c
     assert "angle" not in no_channel.inputs and no_channel.reads_angle() is False  # no angle channel: reads none, whatever its cubes had
 
 
+def test_an_angle_set_after_the_reader_is_checked_by_the_sequence_stages(small_cube: xr.Dataset) -> None:
+    """cube.assign_coords(incidence_angle=...) bypasses open_s1's checks: radians (0.58), a fill value of 0 or 95 degrees moved
+    a sequence model's NDVI by 0.06-0.135 silently (hunt F4). Both stages now warn outside 15-60 and refuse outside 0-90."""
+    from fusets_dl.errors import EncodingError
+    from fusets_dl.training.sequence import train_sequence
+    from tests.training.test_sequence import FAST
+
+    m = tiny_model()
+    nt = small_cube.sizes["time"]
+    rad = small_cube.assign_coords(incidence_angle=("time", np.full(nt, 0.58)))
+    with pytest.warns(UserWarning, match=r"predict_sequence: incidence_angle: \d+ of \d+ incidence angles lie outside 15-60 "
+                                         r"degrees .*radians"):
+        predict_sequence(rad, m, device="cpu")
+    with pytest.warns(UserWarning, match=r"train\(model='sequence'\): incidence_angle: .* outside 15-60 degrees"):
+        train_sequence(rad, fdl.TrainConfig(**{**FAST, "max_epochs": 1}))
+    with pytest.raises(EncodingError, match=r"predict_sequence: incidence_angle: expected an incidence angle in 0-90 degrees, "
+                                            r"found \d+ of \d+ values outside \(from 95 to 95\)"):
+        predict_sequence(small_cube.assign_coords(incidence_angle=("time", np.full(nt, 95.0))), m, device="cpu")
+
+
 def test_training_records_whether_each_cube_had_an_angle(small_cube: xr.Dataset, tmp_path) -> None:
     from fusets_dl.training.sequence import train_sequence
     from tests.training.test_sequence import FAST
