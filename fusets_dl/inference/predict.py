@@ -54,6 +54,28 @@ def _worker_model(meta: dict, blob: bytes) -> FusionModel:
 _MIN_FUSED_ROWS = 131_072
 
 
+# A feature whose median over a chunk lies this many training standard deviations from the training mean: another
+# unit (elevation in feet, slope in percent) or a place unlike any the model saw; the network extrapolates there.
+FAR_FROM_TRAINING_SD = 8.0
+
+
+def _warn_far_from_training(rows: np.ndarray, model: FusionModel) -> None:
+    """Warn about features of a batch of rows whose median lies beyond :data:`FAR_FROM_TRAINING_SD` of the training scaler."""
+    mean = np.asarray(model.scaler.feature_mean, dtype=np.float64)
+    std = np.asarray(model.scaler.feature_std, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (a modality absent): told elsewhere
+        med = np.nanmedian(rows, axis=0)
+    z = (med - mean) / np.where(std > 0, std, np.inf)
+    far = [(n, float(m), float(mu), float(sd), float(zz)) for n, m, mu, sd, zz
+           in zip(model.spec.names, med, mean, std, z, strict=True) if np.isfinite(zz) and abs(zz) > FAR_FROM_TRAINING_SD]
+    if far:
+        text = "; ".join(f"{n} median {m:.4g} (training {mu:.4g} ± {sd:.4g}, {zz:+.0f} sd)" for n, m, mu, sd, zz in far)
+        warnings.warn(f"predict_ndvi: features far from anything the model was trained on: {text}. Another unit (elevation in "
+                      "feet, slope in percent, radians) or a place unlike the training data: the network extrapolates there",
+                      UserWarning, stacklevel=3)
+
+
 def _fused_block(
     payload: Payload,
     *arrays: np.ndarray,
@@ -89,6 +111,8 @@ def _fused_block(
         batch = {k: a[p0:p1] if k == "terrain" else np.ascontiguousarray(a[:, p0:p1].T) for k, a in flat.items()}
         feats = feature_block(batch, const, out=buf)
         rows = feats.reshape(-1, nf)
+        if p0 == 0:
+            _warn_far_from_training(rows, model)
         if not seen.all():  # usually settled by the first batch: no cost after it
             has_s1 = (np.isfinite(batch["VV"]) & np.isfinite(batch["VH"])).reshape(-1)
             if has_s1.any():
