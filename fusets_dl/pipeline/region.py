@@ -113,7 +113,15 @@ def run_region(
     done_flag = progress_dir / RUN_DONE_FLAG
     digest = region_digest(rc, cfg.model, None if cube is None else f"in-memory cube {dict(cube.sizes)} {sorted(map(str, cube.data_vars))}")
     with _disk_full(rc, "writing the run record", progress_dir / _RECORD, "what earlier runs of this region finished is kept"):
-        _check_record(cfg, rc, store, progress_dir, digest, restart)
+        discard = _check_record(cfg, rc, store, progress_dir, digest, restart)
+    timings: dict[str, float] = {}
+    if discard:  # --restart of a changed region: its inputs are opened and checked before its outputs are discarded
+        cube, summary = _region_cube(rc, cube, timings, _reads_cloudy(cfg))
+        _check_output_dates(cube, rc)
+        _discard_region(cfg, rc, store, progress_dir)
+        with _disk_full(rc, "writing the run record", progress_dir / _RECORD, "nothing of this region is left to lose"):
+            progress_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(progress_dir / _RECORD, digest, indent=2)
     if done_flag.exists():
         why = _incomplete(cfg, rc, store, progress_dir)
         if why is None:
@@ -121,9 +129,9 @@ def run_region(
             return {"region": rc.name, "status": "skipped (done)", **json.loads(done_flag.read_text())}
         logger.warning("region %s: marked complete but %s: redoing what is missing or damaged", rc.name, why)
         done_flag.unlink()
-    timings: dict[str, float] = {}
-    cube, summary = _region_cube(rc, cube, timings, _reads_cloudy(cfg))
-    _check_output_dates(cube, rc)  # before training: a freq or time_range phenology cannot use fails now, not after it
+    if not discard:
+        cube, summary = _region_cube(rc, cube, timings, _reads_cloudy(cfg))
+        _check_output_dates(cube, rc)  # before training: a freq or time_range phenology cannot use fails now, not after it
     scratch = progress_dir / _STAGED
     try:
         if _trains(cfg, rc):  # training reads the cube twice and the tiles once more: compute it once
@@ -168,8 +176,13 @@ _RECORD = "RECORD.json"
 _STAGED = "staged-cube.zarr"
 
 
-def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: Path, digest: dict[str, str], restart: bool) -> None:
-    """Compare the region's run record with this run (refuse a changed one unless ``restart``); write it when new."""
+def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: Path, digest: dict[str, str], restart: bool) -> bool:
+    """Compare the region's run record with this run (refuse a changed one unless ``restart``); write it when new.
+
+    Returns whether the region's earlier outputs are to be discarded (``restart`` of a changed region): the caller
+    does it once this run's inputs have opened and passed their checks, so that a typo in the configuration does not
+    cost a finished region.
+    """
     from ..writers import check_replaceable
 
     record = progress_dir / _RECORD
@@ -188,21 +201,22 @@ def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: P
             # an earlier run stopped before writing anything (a bad input, a typo in the configuration): nothing to mix
             logger.info("region %s: an earlier run left only its record, no output: started afresh", rc.name)
             write_json_atomic(record, digest, indent=2)
-            return
+            return False
         try:
             recorded = json.loads(record.read_text())
         except (OSError, ValueError) as exc:
             raise ResumeError(f"region {rc.name}: run record {str(record)!r} unreadable ({exc}); rerun with --restart") from exc
         check_record(recorded, digest, rc.name)
-        return
+        return False
     if started and _unchanged(record, digest):  # --restart starts again only the regions whose record no longer matches
         logger.info("region %s: --restart: unchanged since it started (configuration, inputs, model): resumed, not discarded",
                     rc.name)
-        return
+        return False
     if started:
-        _discard_region(cfg, rc, store, progress_dir)
+        return True
     progress_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(record, digest, indent=2)
+    return False
 
 
 def _unchanged(record: Path, digest: dict[str, str]) -> bool:

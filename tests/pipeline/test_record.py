@@ -119,6 +119,24 @@ def test_a_changed_config_or_input_is_refused_then_restarted_on_request(referenc
     assert run(cfg)[0]["status"] == "skipped (done)"
 
 
+@pytest.mark.parametrize("typo", [{"time_range": ["2015-01-01", "2015-06-30"]}, {"s1": "missing-s1.nc"}])
+def test_restart_with_a_bad_config_keeps_the_finished_region(reference, tmp_path, typo):
+    """--restart deleted a finished region's store, model, metrics and report before the new configuration opened its
+    inputs: a typo (a year, a path) cost the finished output. The inputs are opened and checked first now."""
+    root = _copy(reference, tmp_path)
+    cfg = _one_region(root)
+    if "s1" in typo:
+        typo = {"s1": str(tmp_path / typo["s1"])}
+    bad = _one_region(root, **typo)
+    before = sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.name.endswith(".log"))
+    with pytest.raises(Exception, match=r"open_s1|time_range|no dates|not found|No such file"):
+        run(bad, restart=True)
+    after = sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.name.endswith(".log"))
+    assert after == before  # store, model, metrics, progress markers: all kept
+    assert run(cfg)[0]["status"] == "skipped (done)"
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")
+
+
 def test_a_region_that_failed_before_writing_anything_runs_with_the_corrected_config(tmp_path, caplog):
     """A typo in an input (the S1 file given as S2) fails the region before any output; the corrected config was then
     refused as a changed resume (only the run record was on disk) and needed --restart."""
