@@ -3,7 +3,7 @@
 Every error derives from :class:`FusionError`, so ``except fdl.errors.FusionError``
 catches anything the library raises on purpose. Messages say what was
 expected and what was found. :class:`Terminated` is not an error: it is the
-``KeyboardInterrupt`` a batch run raises on SIGTERM.
+``KeyboardInterrupt`` a batch run raises on SIGTERM or SIGHUP.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class ResumeError(FusionError, RuntimeError):
 
 
 class Terminated(KeyboardInterrupt):
-    """A batch run stopped by SIGTERM (a scheduler's time limit or ``scancel``, ``kill``).
+    """A batch run stopped by SIGTERM (a scheduler's time limit or ``scancel``, ``kill``) or SIGHUP (its terminal closed).
 
     Raised in the main thread like Ctrl-C, so the run's lock and scratch
     files are removed on the way out; the finished tiles are kept and the

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -58,9 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FusionError, OSError) as exc:  # the operator's to fix: the message says what and where
         _error(str(exc) or type(exc).__name__, args.verbose)
         return 2
-    except Terminated:  # SIGTERM in a batch run: the lock and scratch were removed on the way out
-        print("terminated (SIGTERM): the finished tiles are kept; rerun the same command to resume", file=sys.stderr)
-        return 143
+    except Terminated as exc:  # SIGTERM or SIGHUP in a batch run: the lock and scratch were removed on the way out
+        name = str(exc).removeprefix("terminated by ") or "SIGTERM"
+        print(f"terminated ({name}): the finished tiles are kept; rerun the same command to resume", file=sys.stderr)
+        return 128 + int(getattr(signal, name, signal.SIGTERM))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -63,7 +63,7 @@ def output_lock(root: Path) -> Iterator[Path]:
     root.mkdir(parents=True, exist_ok=True)
     lock = root / _LOCK_NAME
     me = {"pid": os.getpid(), "host": socket.gethostname(), "started": pd.Timestamp.now(tz="UTC").isoformat(),
-          "token": uuid.uuid4().hex}
+          "token": uuid.uuid4().hex, "pid_start": _start_time(os.getpid()), "boot": _boot_id()}
     for _ in range(_TRIES):
         if _try_take(root, lock, me):
             break
@@ -80,7 +80,7 @@ def output_lock(root: Path) -> Iterator[Path]:
 
 def _try_take(root: Path, lock: Path, me: dict[str, object]) -> bool:
     """Take the lock (True), or move a stale one aside so that the caller tries again (False)."""
-    mine = root / f"{_LOCK_NAME}.{me['pid']}"
+    mine = root / f"{_LOCK_NAME}.{me['pid']}-{me['token']}"  # the token too: two threads of one process have one pid
     mine.write_text(json.dumps(me))
     try:
         os.link(mine, lock)
@@ -90,12 +90,13 @@ def _try_take(root: Path, lock: Path, me: dict[str, object]) -> bool:
             return False
         if held.get("token") == me["token"]:  # ours, put back by a run that had moved it aside by mistake
             return True
-        if held.get("host") == me["host"] and isinstance(held.get("pid"), int) and not _pid_alive(held["pid"]):
+        if _holder_gone(held, me):
             _move_stale(root, lock, ident, held, str(me["token"]))
             return False
+        this = " (this process: another thread, or a run of this session not yet ended)" if held.get("pid") == me["pid"] else ""
         raise LockError(
             f"output root {str(root)!r} is locked by another run (pid {held.get('pid')} on {held.get('host')}, "
-            f"since {held.get('started')}); wait for it to end, or remove {lock.name} if that run is gone"
+            f"since {held.get('started')}){this}; wait for it to end, or remove {lock.name} if that run is gone"
         ) from None
     finally:
         mine.unlink(missing_ok=True)
@@ -154,11 +155,46 @@ def _remove_leftovers(root: Path) -> None:
                     leftover.unlink()
             continue
         try:
-            pid = int(leftover.suffix.lstrip("."))
+            pid = int(leftover.name[len(_LOCK_NAME) + 1:].split("-")[0])
         except ValueError:
             continue
         if not _pid_alive(pid):
             leftover.unlink(missing_ok=True)
+
+
+def _holder_gone(held: dict[str, object], me: dict[str, object]) -> bool:
+    """Whether the run that ``held`` the lock no longer runs: checked on this host only (another host's cannot be seen).
+
+    Gone when the host was rebooted since (another boot id), its process no
+    longer exists, or its pid now belongs to another process (another start
+    time: a run killed as pid 1 of a container, its rerun pid 1 again).
+    """
+    pid = held.get("pid")
+    if held.get("host") != me["host"] or not isinstance(pid, int):
+        return False
+    if held.get("boot") and me.get("boot") and held["boot"] != me["boot"]:
+        return True
+    if not _pid_alive(pid):
+        return True
+    recorded, now = held.get("pid_start"), _start_time(pid)
+    return recorded is not None and now is not None and recorded != now
+
+
+def _start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, ``/proc/<pid>/stat`` field 22); None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _boot_id() -> str | None:
+    """This boot of the host (Linux), None elsewhere."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _pid_alive(pid: int) -> bool:

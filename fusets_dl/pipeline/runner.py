@@ -96,9 +96,9 @@ def run(
                 logger.info("run: region %d/%d %s", i + 1, len(cfg.regions), rc.name)
                 try:
                     row = run_region(cfg, rc, progress=progress, restart=restart)
-                except Terminated:
-                    logger.error("run: region %s (%d/%d) stopped by SIGTERM; its finished tiles are kept: rerun the same "
-                                 "command to resume", rc.name, i + 1, len(cfg.regions))
+                except Terminated as exc:
+                    logger.error("run: region %s (%d/%d) stopped by %s; its finished tiles are kept: rerun the same "
+                                 "command to resume", rc.name, i + 1, len(cfg.regions), str(exc).removeprefix("terminated by "))
                     raise
                 except Exception as exc:  # one region's failure (its data, its resume) does not stop the others
                     logger.error("run: region %s (%d/%d) failed: %s: %s", rc.name, i + 1, len(cfg.regions), type(exc).__name__, exc)
@@ -225,27 +225,37 @@ def _warnings_copied_to(handler: logging.Handler) -> Iterator[None]:
             warnings.showwarning = previous
 
 
+#: Signals that end a run as Ctrl-C does: SIGTERM (a scheduler's time limit, ``scancel``, ``kill``) and SIGHUP (the
+#: terminal or ssh session closed), where the platform has them.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextlib.contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises :class:`~fusets_dl.errors.Terminated` in the main thread while the run lasts.
+    """SIGTERM and SIGHUP raise :class:`~fusets_dl.errors.Terminated` in the main thread while the run lasts.
 
-    By default SIGTERM ends Python at once: no ``finally`` runs, so the
+    By default they end Python at once: no ``finally`` runs, so the
     output root's lock and the staged cube were left behind, and a job
     requeued on another host (SLURM after its time limit) met the lock of
-    a process it cannot see. Installed only in the main thread and only
-    over the default handler (a caller's own handler is left alone); a
-    second SIGTERM while cleaning up ends the process as before.
+    a process it cannot see; a closed ssh session (SIGHUP) did the same.
+    Installed only in the main thread and only over a default handler (a
+    caller's own handler, or ``nohup``'s ignored SIGHUP, is left alone); a
+    second signal while cleaning up ends the process as before.
     """
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    ours = [s for s in _STOP_SIGNALS if signal.getsignal(s) is signal.SIG_DFL]
+    if threading.current_thread() is not threading.main_thread() or not ours:
         yield
         return
 
     def _raise(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second one while unwinding ends the process
+        for s in ours:
+            signal.signal(s, signal.SIG_DFL)  # a second one while unwinding ends the process
         raise Terminated(f"terminated by {signal.Signals(signum).name}")
 
-    signal.signal(signal.SIGTERM, _raise)
+    for s in ours:
+        signal.signal(s, _raise)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for s in ours:
+            signal.signal(s, signal.SIG_DFL)

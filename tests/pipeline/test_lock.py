@@ -98,3 +98,54 @@ def test_two_runs_starting_on_a_stale_lock_never_hold_it_together(tmp_path):
         (_, a1), (b0, _) = sorted(held)
         assert a1 <= b0
     assert not (root / ".fusets-dl.lock").exists()
+
+
+def test_a_lock_whose_pid_now_belongs_to_another_process_is_taken_over(tmp_path):
+    """A run killed as pid 1 of a container (or any reused pid): its rerun saw pid 1 alive and was refused forever. The
+    lock records its process's start time and the boot: another start time or boot means that run is gone."""
+    import os
+
+    from fusets_dl.pipeline.lock import _boot_id, _start_time
+
+    root = tmp_path / "out"
+    root.mkdir()
+    lock = root / ".fusets-dl.lock"
+    host = socket.gethostname()
+    for held in ({"pid": os.getppid(), "pid_start": _start_time(os.getppid()) + 1},  # alive pid, another process now
+                 {"pid": os.getpid(), "pid_start": 1},  # the rerun's own pid (pid 1 of a new container)
+                 {"pid": os.getppid(), "boot": "another-boot"}):  # rebooted since
+        lock.write_text(json.dumps({**held, "host": host, "started": "x", "token": "dead"}))
+        with output_lock(root) as got:
+            assert json.loads(got.read_text())["pid_start"] == _start_time(os.getpid())
+        assert not lock.exists()
+    lock.write_text(json.dumps({"pid": os.getppid(), "pid_start": _start_time(os.getppid()), "boot": _boot_id(), "host": host,
+                                "started": "x", "token": "live"}))  # a live run
+    with pytest.raises(LockError, match="locked by another run"), output_lock(root):
+        pass
+
+
+def test_two_threads_of_one_process_never_share_or_leak_the_lock(tmp_path):
+    """Both threads wrote the same temporary .fusets-dl.lock.<pid> (a FileNotFoundError for one), and the lock leaked with
+    a token neither held, refusing every later run of the process."""
+    import threading
+
+    root = tmp_path / "out"
+
+    def take(barrier, holders, errors):
+        barrier.wait()
+        try:
+            with output_lock(root):
+                holders.append(1)
+        except Exception as exc:  # a LockError is expected; anything else is the failure this test looks for
+            errors.append(exc)
+
+    for _ in range(20):
+        errors, holders, barrier = [], [], threading.Barrier(2)
+        threads = [threading.Thread(target=take, args=(barrier, holders, errors)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(isinstance(e, LockError) and "this process" in str(e) for e in errors), errors
+        assert len(holders) >= 1
+        assert sorted(p.name for p in root.iterdir()) == []  # nothing left: the lock released, no temporary file

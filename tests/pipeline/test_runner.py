@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from fusets_dl.pipeline import run, summary_table
@@ -186,8 +187,10 @@ def test_other_os_errors_pass_unchanged(tmp_path, monkeypatch):
         run(cfg)
 
 
-def test_sigterm_stops_a_run_cleanly_and_the_same_command_resumes(tmp_path):
-    """SIGTERM (a scheduler's time limit): exit 143, the lock and the staged cube removed, the log says so, the rerun finishes."""
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_sigterm_stops_a_run_cleanly_and_the_same_command_resumes(tmp_path, sig):
+    """SIGTERM (a scheduler's time limit) or SIGHUP (the ssh session closed; before: exit 129 leaving the lock and the staged
+    cube): exit 128 + the signal, the lock and the staged cube removed, the log says so, the rerun finishes."""
     import os
     import signal
     import time
@@ -205,13 +208,13 @@ def test_sigterm_stops_a_run_cleanly_and_the_same_command_resumes(tmp_path):
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be stopped: " + proc.stderr.read().decode()
     assert (root / ".fusets-dl.lock").exists() and (root / "a.zarr.progress" / "staged-cube.zarr").exists()
-    os.kill(proc.pid, signal.SIGTERM)  # in the middle of the tiles
-    assert proc.wait(timeout=120) == 143
+    os.kill(proc.pid, getattr(signal, sig))  # in the middle of the tiles
+    assert proc.wait(timeout=120) == 128 + int(getattr(signal, sig))
     err = proc.stderr.read().decode()
-    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    assert f"terminated ({sig})" in err and "Traceback" not in err
     assert not (root / ".fusets-dl.lock").exists() and not (root / "a.zarr.progress" / "staged-cube.zarr").exists()
     assert not (root / "a.zarr.progress" / "ALL_DONE").exists()
-    assert "stopped by SIGTERM" in (root / "a.log").read_text()
+    assert f"stopped by {sig}" in (root / "a.log").read_text()
     resumed = cli_run(path)
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()
     assert (root / "a.zarr.progress" / "ALL_DONE").exists()
