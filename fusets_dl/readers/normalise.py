@@ -741,7 +741,7 @@ def _clip_bbox(ds: xr.Dataset, bbox: Sequence[float], what: str) -> xr.Dataset:
     from rioxarray.exceptions import RioXarrayError
 
     try:
-        return ds.rio.clip_box(minx, miny, maxx, maxy)
+        clipped = ds.rio.clip_box(minx, miny, maxx, maxy)
     except RioXarrayError as exc:  # NoDataInBounds, OneDimensionalRaster: no pixel of the grid in the box
         x, y = np.asarray(ds["x"].values, dtype=np.float64), np.asarray(ds["y"].values, dtype=np.float64)
         crs = ds.rio.crs
@@ -755,6 +755,29 @@ def _clip_bbox(ds: xr.Dataset, bbox: Sequence[float], what: str) -> xr.Dataset:
             f"({crs.to_string() if crs is not None else 'unknown'}), overlapping the data's extent "
             f"(pixel centres, minx, miny, maxx, maxy) = {tuple(round(v, 3) for v in extent)}{hint}"
         ) from exc
+    _warn_partial_bbox(clipped, (minx, miny, maxx, maxy), what)
+    return clipped
+
+
+#: Share of a ``bbox`` the data must cover for the clip to pass without a warning.
+BBOX_COVER_WARN = 0.9
+
+
+def _warn_partial_bbox(clipped: xr.Dataset, bbox: tuple[float, float, float, float], what: str) -> None:
+    """Warn when the data cover less than :data:`BBOX_COVER_WARN` of the area asked for (a region half off its tile)."""
+    x, y = np.asarray(clipped["x"].values, dtype=np.float64), np.asarray(clipped["y"].values, dtype=np.float64)
+    rx = abs(float(x[1] - x[0])) if x.size > 1 else 0.0
+    ry = abs(float(y[1] - y[0])) if y.size > 1 else 0.0
+    minx, miny, maxx, maxy = bbox
+    got_w = min(maxx, float(x.max()) + rx / 2) - max(minx, float(x.min()) - rx / 2)
+    got_h = min(maxy, float(y.max()) + ry / 2) - max(miny, float(y.min()) - ry / 2)
+    share = max(got_w, 0.0) * max(got_h, 0.0) / ((maxx - minx) * (maxy - miny))
+    if share < BBOX_COVER_WARN:
+        from .._warn import warn_user
+
+        warn_user(f"{what}: the data cover about {share:.0%} of bbox {tuple(bbox)!r} (pixel centres "
+                  f"{float(x.min()):.6g}..{float(x.max()):.6g} x {float(y.min()):.6g}..{float(y.max()):.6g}): the rest of the area "
+                  "asked for is not in the output; another tile, or a bbox in another CRS?")
 
 
 def _orbit_from(ds: xr.Dataset, raw: xr.Dataset, source: Any, orbit: Any) -> xr.Dataset:

@@ -337,3 +337,21 @@ def test_db_made_with_the_wrong_logarithm_is_warned(make, cause):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fdl.open_s1(cube(vv_db, vh_db), units="dB")  # right dB: no warning
+
+
+def test_a_bbox_mostly_outside_the_data_is_warned():
+    """A region's bbox half off its tile was clipped silently: the region was 'done' on a part of the area asked for."""
+    import warnings
+
+    raw = s1_raw()
+    x, y = raw["x"].values, raw["y"].values
+    rx, ry = abs(float(x[1] - x[0])), abs(float(y[1] - y[0]))
+    inside = (float(x.min()) - rx / 2, float(y.min()) - ry / 2, float(x.max()) + rx / 2, float(y.max()) + ry / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the whole extent: no warning
+        fdl.open_s1(raw, bbox=inside)
+    width = inside[2] - inside[0]
+    wider = (inside[0], inside[1], inside[2] + 3 * width, inside[3])  # four times the data's width
+    with pytest.warns(UserWarning, match=r"the data cover about 25% of bbox .*another tile, or a bbox in another CRS"):
+        out = fdl.open_s1(raw, bbox=wider)
+    assert out.sizes["x"] == raw.sizes["x"]
