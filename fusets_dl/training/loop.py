@@ -211,6 +211,7 @@ def _train_mlp(
             )
     funnel = _train_funnel(s, parts, config)
     _warn_few_dates(s, parts)
+    _warn_empty_groups(s, parts, spec)
     arch = architecture(spec, config)
     if init is not None:
         _check_init(init, spec, arch)
@@ -279,6 +280,33 @@ def _check_init(init: FusionModel, spec: FeatureSpec, arch: dict[str, Any]) -> N
             f"train(init=...): the starting model's architecture {init.architecture} differs from the one this "
             f"configuration builds {arch}; train with the same TrainConfig widths/fusion (e.g. TrainConfig.from_dict(init.config))"
         )
+
+
+def _warn_empty_groups(s: dict[str, Any], parts: dict[str, np.ndarray], spec: FeatureSpec) -> None:
+    """Warn when every feature of a requested group is missing in every training sample (the model learns nothing from it).
+
+    A terrain layer that covers none of the training pixels, or a DEM that is
+    all nodata, gave a terrain model whose terrain inputs were its baseline
+    everywhere; its prediction then said the cube "has none", as if the
+    training cube had had it.
+    """
+    from ..features.groups import FEATURE_GROUPS
+
+    x = s["x"][parts["train"]]
+    if x.shape[0] == 0:
+        return
+    finite = np.isfinite(x).any(axis=0)
+    empty = []
+    for group in spec.groups:
+        cols = [spec.names.index(n) for n in FEATURE_GROUPS[group].names(spec) if n in spec.names]
+        if cols and not finite[cols].any():
+            empty.append(group)
+    if empty:
+        msg = (f"train: the feature group(s) {empty} are missing in every training sample ({x.shape[0]} samples): the model "
+               "learns nothing from them (they read as their baseline); check that the cube's layers for them cover the "
+               "training pixels, or train without those groups")
+        logger.warning(msg)
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def _warn_few_dates(s: dict[str, Any], parts: dict[str, np.ndarray]) -> None:

@@ -194,6 +194,14 @@ def test_features_far_from_the_training_data_are_warned(small_cube):
             fdl.predict_ndvi(cube, model).compute()
 
 
+def test_training_on_a_terrain_missing_everywhere_is_warned(small_cube):
+    """A DEM all nodata (or beside the training pixels) trained a terrain model that learnt nothing from terrain, silently."""
+    shape = (small_cube.sizes["y"], small_cube.sizes["x"])
+    empty = small_cube.assign(elevation=(("y", "x"), np.full(shape, np.nan, "f4")), slope=(("y", "x"), np.full(shape, np.nan, "f4")))
+    with pytest.warns(UserWarning, match=r"train: the feature group\(s\) \['terrain'\] are missing in every training sample"):
+        fdl.train(empty, fdl.FeatureSpec(groups=("sar", "time", "terrain")), TrainConfig(hidden=(8,), max_epochs=1, block_size=4))
+
+
 def test_an_optical_model_without_its_optical_inputs_says_they_take_their_baseline(small_cube):
     """An optical model on a cube without clear NDVI (or a cloudy-input model without NDVI_cloudy): the warning blamed the
     series' sparseness for lags and windows and said nothing was predicted, while every value is predicted from the S1 inputs."""
