@@ -11,7 +11,7 @@ from .._logging import logger
 from ..errors import CRSMismatchError, GridMismatchError
 from ..readers.terrain import FLAT_ASPECT
 from ..validate import is_dask_backed
-from .reproject import reproject_average, reproject_bilinear
+from .reproject import is_rotated, reproject_average, reproject_bilinear
 
 __all__ = ["needs_reprojection", "s2_onto_s1", "static_onto_s1"]
 
@@ -322,7 +322,8 @@ def static_onto_s1(da: xr.DataArray, s1: xr.Dataset, regrid: bool) -> xr.DataArr
     template = s1["VV"].isel(time=0, drop=True)
     if template.rio.crs is None:  # as for S2: without a CRS on S1, both are taken to share one
         template = template.rio.write_crs(da.rio.crs)
-    _check_coverage(da, template, str(da.name))
+    if not is_rotated(da):  # a rotated layer's x/y are pixel numbers: its footprint is not checked
+        _check_coverage(da, template, str(da.name))
     if da.name == "aspect":
         out = _aspect_onto(flt, da.rio.crs, template)
     else:

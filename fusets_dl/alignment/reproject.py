@@ -26,7 +26,7 @@ from pyproj import CRS, Transformer
 
 from ..errors import CRSMismatchError, GridMismatchError
 
-__all__ = ["grid_transform", "reproject_average", "reproject_bilinear", "s2_pixels_per_s1_pixel"]
+__all__ = ["grid_transform", "is_rotated", "reproject_average", "reproject_bilinear", "s2_pixels_per_s1_pixel"]
 
 # Source pixels added around the footprint of an output chunk (GDAL's average kernel reaches that far).
 _MARGIN = 2
@@ -339,6 +339,51 @@ def _layer_window(src_t: Affine, src_shape: tuple[int, int], dst_t: Affine, rows
     return slice(r0, max(r1, r0 + 2)), slice(c0, max(c1, c0 + 2))
 
 
+def is_rotated(da: xr.DataArray | xr.Dataset) -> bool:
+    """Whether ``da``'s grid is rotated or sheared (``rioxarray.open_rasterio`` then gives ``x``/``y`` as pixel numbers
+    and the map coordinates as 2-D ``xc``/``yc``).
+
+    Parameters
+    ----------
+    da : xarray.DataArray or xarray.Dataset
+        A layer with rioxarray's georeferencing.
+
+    Returns
+    -------
+    bool
+        True when its affine transform has rotation or shear terms.
+    """
+    try:
+        t = da.rio.transform()
+    except Exception:  # no georeferencing rio can read: a rectilinear grid of coordinates
+        return False
+    return bool(t.b != 0 or t.d != 0)
+
+
+def _whole_bilinear(da: xr.DataArray, like: xr.Dataset | xr.DataArray) -> np.ndarray:
+    """``da.rio.reproject_match(like)``, bilinear, as an array (GDAL's own kernel scale)."""
+    from rasterio.enums import Resampling
+
+    return np.asarray(da.rio.reproject_match(like, resampling=Resampling.bilinear).values)
+
+
+def _rotated_bilinear(da: xr.DataArray, like: xr.Dataset | xr.DataArray, dst_t: Affine) -> xr.DataArray:
+    """A rotated layer onto ``like``'s grid: one warp of the whole layer (one task on Dask, as before windows)."""
+    import dask
+    import dask.array as dsa
+
+    y, x = np.asarray(like["y"].values), np.asarray(like["x"].values)
+    tmpl = xr.DataArray(np.broadcast_to(np.uint8(0), (y.size, x.size)), dims=("y", "x"), coords={"y": y, "x": x}).rio.write_crs(
+        like.rio.crs).rio.write_transform(dst_t)
+    if da.chunks is None:
+        out: Any = _whole_bilinear(da, tmpl)
+    else:
+        ch = like.chunksizes if like.chunks else {}
+        out = dsa.from_delayed(dask.delayed(_whole_bilinear, pure=True)(da, tmpl), shape=(y.size, x.size), dtype=da.dtype).rechunk(
+            (tuple(ch.get("y", _split(y.size))), tuple(ch.get("x", _split(x.size)))))
+    return xr.DataArray(out, dims=("y", "x"), coords={"y": y, "x": x}, attrs=dict(da.attrs), name=da.name)
+
+
 def reproject_bilinear(da: xr.DataArray, like: xr.Dataset | xr.DataArray) -> xr.DataArray:
     """A 2-D layer on ``(y, x)`` onto the grid of ``like`` by bilinear resampling, lazily, one window per chunk.
 
@@ -371,7 +416,10 @@ def reproject_bilinear(da: xr.DataArray, like: xr.Dataset | xr.DataArray) -> xr.
 
     y, x = np.asarray(like["y"].values), np.asarray(like["x"].values)
     da = da.transpose("y", "x")
-    src_t, dst_t = grid_transform(da), grid_transform(like)
+    dst_t = grid_transform(like)
+    if is_rotated(da):  # x/y are pixel numbers (the grid is in rio's transform): warped whole, as rio.reproject_match does
+        return _rotated_bilinear(da, like, dst_t)
+    src_t = grid_transform(da)
     to_src = Transformer.from_crs(CRS.from_user_input(like.rio.crs), CRS.from_user_input(da.rio.crs), always_xy=True)
     scale = _bilinear_scale(src_t, dst_t, (y.size, x.size), to_src)
     if da.chunks is None:

@@ -60,10 +60,10 @@ def _terrain(cube: xr.Dataset) -> xr.DataArray:
     Flat ground has no direction: where the aspect is negative (the flat
     value of richdem, WhiteboxTools and SAGA, -1) or the slope is 0,
     ``aspect_sin`` and ``aspect_cos`` are 0 (they were sin/cos of -1 degree
-    or of gdaldem's 0: north).
+    or of gdaldem's 0: north); without an aspect layer they stay NaN.
     """
     aspect, slope = _layer(cube, "aspect"), _layer(cube, "slope")
-    flat = (aspect < 0) | (slope == 0)
+    flat = aspect.notnull() & ((aspect < 0) | (slope == 0))  # no aspect layer: absent (NaN), not flat
     asp = np.deg2rad(aspect)
     parts = [_layer(cube, "elevation"), slope, xr.where(flat, 0.0, np.sin(asp)).astype(np.float32),
              xr.where(flat, 0.0, np.cos(asp)).astype(np.float32)]

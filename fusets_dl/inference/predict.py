@@ -57,19 +57,30 @@ _MIN_FUSED_ROWS = 131_072
 # A feature whose median over a chunk lies this many training standard deviations from the training mean: another
 # unit (elevation in feet, slope in percent) or a place unlike any the model saw; the network extrapolates there.
 FAR_FROM_TRAINING_SD = 8.0
+# Features of the revisit (days between acquisitions): a cadence unlike the training one is told by the revisit check.
+_CADENCE_PREFIX = "dt_"
+# (model, features) already warned far from training in this process: one warning per call's chunks, not one per chunk.
+_FAR_WARNED: set[tuple[str, tuple[str, ...]]] = set()
 
 
 def _warn_far_from_training(rows: np.ndarray, model: FusionModel) -> None:
-    """Warn about features of a batch of rows whose median lies beyond :data:`FAR_FROM_TRAINING_SD` of the training scaler."""
+    """Warn (once per model and set of features) about features of a batch of rows whose median lies beyond
+    :data:`FAR_FROM_TRAINING_SD` of the training scaler; the revisit features are left to the revisit check."""
     mean = np.asarray(model.scaler.feature_mean, dtype=np.float64)
     std = np.asarray(model.scaler.feature_std, dtype=np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (a modality absent): told elsewhere
-        med = np.nanmedian(rows, axis=0)
-    z = (med - mean) / np.where(std > 0, std, np.inf)
-    far = [(n, float(m), float(mu), float(sd), float(zz)) for n, m, mu, sd, zz
-           in zip(model.spec.names, med, mean, std, z, strict=True) if np.isfinite(zz) and abs(zz) > FAR_FROM_TRAINING_SD]
-    if far:
+    far = []
+    for k, name in enumerate(model.spec.names):
+        col = rows[:, k]
+        col = col[np.isfinite(col)]
+        if name.startswith(_CADENCE_PREFIX) or col.size == 0 or not std[k] > 0:
+            continue
+        med = float(np.median(col))
+        z = (med - mean[k]) / std[k]
+        if abs(z) > FAR_FROM_TRAINING_SD:
+            far.append((name, med, float(mean[k]), float(std[k]), z))
+    key = (str(getattr(model, "sha256", id(model))), tuple(f[0] for f in far))
+    if far and key not in _FAR_WARNED:
+        _FAR_WARNED.add(key)
         text = "; ".join(f"{n} median {m:.4g} (training {mu:.4g} ± {sd:.4g}, {zz:+.0f} sd)" for n, m, mu, sd, zz in far)
         warnings.warn(f"predict_ndvi: features far from anything the model was trained on: {text}. Another unit (elevation in "
                       "feet, slope in percent, radians) or a place unlike the training data: the network extrapolates there",

@@ -775,7 +775,8 @@ def _warn_partial_bbox(clipped: xr.Dataset, bbox: tuple[float, float, float, flo
     if share < BBOX_COVER_WARN:
         from .._warn import warn_user
 
-        warn_user(f"{what}: the data cover about {share:.0%} of bbox {tuple(bbox)!r} (pixel centres "
+        box = ", ".join(f"{v:.6g}" for v in bbox)
+        warn_user(f"{what}: the data cover about {share:.0%} of bbox ({box}) (pixel centres "
                   f"{float(x.min()):.6g}..{float(x.max()):.6g} x {float(y.min()):.6g}..{float(y.max()):.6g}): the rest of the area "
                   "asked for is not in the output; another tile, or a bbox in another CRS?")
 

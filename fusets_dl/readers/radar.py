@@ -30,6 +30,7 @@ from .normalise import (
 )
 from .sanity import check_backscatter_units, check_compressed_dn, checked
 from .sources import Source, describe, open_sources
+from .terrain import open_terrain
 
 __all__ = ["check_backscatter_option", "open_s1"]
 
@@ -132,7 +133,7 @@ def open_s1(
         _warn_if_amplitude(out if read is ds else xr.Dataset({b: _s1_to_db(read[b], b, "linear", None, what)[0] for b in bands}), what)
     if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory (Dask: no read)
         warn_if_pair_implausible(np.asarray(_sample(out["VV"])), np.asarray(_sample(out["VH"])), what)
-    out = _s1_add_statics(out, ds)
+    out = _s1_add_statics(out, ds, what)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-1", "encoding": ",".join(f"{k}:{v}" for k, v in detected.items())}
     if coefficient is not None:
         out.attrs["backscatter"] = coefficient
@@ -420,13 +421,19 @@ def _warn_on_attr_units(raw: xr.DataArray, detected: str, what: str, original: s
         )
 
 
-def _s1_add_statics(out: xr.Dataset, ds: xr.Dataset) -> xr.Dataset:
-    """Static layers (elevation, slope, aspect) as float32 without ``time``."""
-    for name in bands_for("static"):
-        if name in ds.data_vars:
-            s = _decode(ds[name]).astype(np.float32)
-            if "time" in s.dims:
-                s = s.max("time")
-            s.attrs = cf_attrs(name)
-            out[name] = s
+def _s1_add_statics(out: xr.Dataset, ds: xr.Dataset, what: str) -> xr.Dataset:
+    """Static layers (elevation, slope, aspect) as float32 without ``time``, read as a terrain input is
+    (:func:`~.terrain.open_terrain`: units converted, flat aspect, implausible values warned)."""
+    names = [n for n in bands_for("static") if n in ds.data_vars]
+    if not names:
+        return out
+    layers = {}
+    for name in names:
+        s = _decode(ds[name]).astype(np.float32)
+        if "time" in s.dims:  # a layer stored on every date (WorldCereal, openEO)
+            s = s.max("time")
+        layers[name] = s.assign_attrs({k: v for k, v in ds[name].attrs.items() if k in ("units", "unit")})
+    statics = open_terrain(xr.Dataset(layers), what=f"{what}: static layers")
+    for name in names:
+        out[name] = statics[name].drop_vars([c for c in statics[name].coords if c not in ("y", "x")]).assign_attrs(cf_attrs(name))
     return out

@@ -60,6 +60,8 @@ def _to_canonical_units(da: xr.DataArray, name: str, what: str) -> xr.DataArray:
     key = None if units is None else units.lower().replace(" ", "_")
     if key is None:
         return da
+    if name == "elevation" and key not in _LENGTH and key.split("_")[0] in _LENGTH:  # "m a.s.l.", "m above sea level"
+        key = key.split("_")[0]
     if name == "elevation" and key in _LENGTH:
         factor = _LENGTH[key]
         out = da if factor == 1.0 else da * factor

@@ -283,6 +283,32 @@ def test_a_terrain_beside_s1_is_refused_and_one_over_part_of_it_warned():
         fdl.align(s1, _s2(T2, ny=12, nx=12), terrain=_terrain(3, 3, 20.0, X0 - 5, Y0 + 5))
 
 
+def test_a_rotated_dem_is_warped_whole_as_rioxarray_does(tmp_path):
+    """A GeoTIFF with a rotated transform: open_rasterio gives x/y as pixel numbers (map coordinates in 2-D xc/yc). The
+    windowed warp and the coverage check read x/y and refused it; it is warped whole, equal to rio.reproject_match."""
+    import warnings
+
+    import rasterio
+    import rioxarray
+    from affine import Affine
+
+    t = pd.date_range("2021-01-01", periods=2, freq="6D")
+    s1, s2 = _s1(t, ny=6, nx=6), _s2(t, ny=12, nx=12)
+    tr = Affine.translation(X0 - 50, Y0 + 50) * Affine.rotation(10) * Affine.scale(5, -5)
+    path = tmp_path / "rot.tif"
+    elev = (100 + np.arange(60)[None, :] + np.zeros((60, 1))).astype("f4")
+    with rasterio.open(path, "w", driver="GTiff", width=60, height=60, count=1, dtype="float32", crs=CRS, transform=tr) as f:
+        f.write(elev, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # rioxarray: "Transform that is non-rectilinear ... Unable to recalculate"
+        da = rioxarray.open_rasterio(path).squeeze("band", drop=True)
+        ref = da.rio.reproject_match(s1["VV"].isel(time=0, drop=True), resampling=Resampling.bilinear).values
+        for terr in (da.to_dataset(name="elevation"), da.chunk({"x": 20, "y": 20}).to_dataset(name="elevation")):
+            got = fdl.align(s1, s2, terrain=terr)["elevation"].values
+            np.testing.assert_allclose(got, ref, rtol=1e-6)
+    assert np.isfinite(ref).all() and ref.min() > 100
+
+
 def test_static_layer_without_a_crs_to_regrid_says_so():
     s1 = _s1(T2, ny=6, nx=6)
     terr = _terrain(5, 5, 25.0, X0, Y0)

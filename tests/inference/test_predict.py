@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -188,10 +190,19 @@ def test_features_far_from_the_training_data_are_warned(small_cube):
         warnings.simplefilter("error")  # the training cube itself: nothing far
         fdl.predict_ndvi(metres, model).compute()
     feet = metres.assign(elevation=metres["elevation"] / 0.3048)
-    for cube in (feet, feet.chunk({"y": 12})):
-        with pytest.warns(UserWarning, match=r"predict_ndvi: features far from anything the model was trained on: elevation "
-                                             r"median 1\d\d\.\d+ \(training 3\d\.\d+ ± 5\.\d+, \+1\d sd\)"):
+    from fusets_dl.inference import predict as pred_mod
+
+    filters = list(warnings.filters)
+    for cube in (feet, feet.chunk({"y": 6})):
+        pred_mod._FAR_WARNED.clear()
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
             fdl.predict_ndvi(cube, model).compute()
+        far = [str(w.message) for w in seen if "far from anything" in str(w.message)]
+        assert len(far) == 1, far  # once for the call, not once per chunk (4 chunks)
+        assert re.search(r"predict_ndvi: features far from anything the model was trained on: elevation median 1\d\d\.\d+ "
+                         r"\(training 3\d\.\d+ ± 5\.\d+, \+1\d sd\)", far[0])
+    assert warnings.filters == filters  # the check leaves no warnings filter behind (catch_warnings in a thread did)
 
 
 def test_training_on_a_terrain_missing_everywhere_is_warned(small_cube):
