@@ -331,8 +331,11 @@ def phenology(
         Values beyond [-1.05, 1.05] cannot be NDVI and count as missing.
     max_seasons : int
         Size of the ``season`` dimension; when more seasons are found the
-        largest amplitudes are kept (run one year at a time with ``period``
-        for two or three crops a year over several years, or use ``by_year``).
+        largest amplitudes are kept, ``n_seasons`` counts the seasons kept
+        (not those found), and a warning gives how many pixels lost seasons
+        and the most found (at compute time on Dask, counts in the log). Run
+        one year at a time with ``period`` for two or three crops a year over
+        several years, or use ``by_year``.
     method : {"threshold"}
         SOS/EOS where NDVI crosses a threshold on each side of the peak.
     amplitude_fraction : float
@@ -403,7 +406,14 @@ def phenology(
         the edge, up to ``EXTRAPOLATE_DAYS`` (True) or this many days beyond
         the data, and flagged in ``sos_extrapolated``/``eos_extrapolated``;
         the threshold then uses the trough of the complete side. False:
-        NaT there. Peaks are never placed at or outside the data's edges.
+        NaT there. A season still at its top at the first or last date
+        (within 2 % of its amplitude over the 15 days before that edge: a
+        crop green to the series end) is kept with its other side measured
+        and POS the first (last) date within 2 % of the top; otherwise no
+        peak is placed at or outside the data's edges. When both troughs of
+        a season lie at the series' edges and the series has levelled off at
+        neither (a series covering only the middle of a season), the season
+        is its peak alone (SOS/EOS NaT, ``aos``/``base`` NaN).
     by_year : bool or int
         Attribute seasons to the calendar year of their peak (the calendar
         day it falls in: a peak on 31 December at 18:00 belongs to that
@@ -449,10 +459,14 @@ def phenology(
         seconds since 1970-01-01), their values, ``los`` (days), ``aos``,
         ``base`` (and ``base_start``/``base_end``), ``rate_greenup``,
         ``rate_senescence`` (NDVI per day), ``integral`` (small: above the
-        base) and ``integral_large`` (above zero) from SOS to EOS,
+        base) and ``integral_large`` (above zero) from SOS to EOS (the
+        smoothed series' cubic interpolant between the interpolated dates),
+        ``pos_value`` and the troughs held within the range of the pixel's
+        observed values (no overshoot of the smoother across a gap),
         ``sos_extrapolated``/``eos_extrapolated`` (1 where estimated past a
-        cut side) on ``(season, ...)``; ``n_seasons`` and ``noise`` per
-        pixel; seasons ordered by start. Lazy on Dask input.
+        cut side) on ``(season, ...)``; ``n_seasons`` (the seasons kept, at
+        most ``max_seasons``) and ``noise`` per pixel; seasons ordered by
+        start. Lazy on Dask input.
 
     Raises
     ------
@@ -477,7 +491,9 @@ def phenology(
         values that cannot be NDVI (beyond [-1, 1]: NDVI x 100, x 10000,
         dB), on a sample now or per Dask chunk at compute time; in-memory
         input where no pixel has ``min_valid`` values; absolute thresholds
-        outside [-1, 1], or (at compute time) not crossed by seasons found.
+        outside [-1, 1], or (at compute time) not crossed by seasons found;
+        (at compute time) pixels with more seasons than ``max_seasons`` (or
+        ``by_year``'s slots in a year), with their count and the most found.
     """
     options = {k: v for k, v in locals().items() if k not in ("ndvi", "classes", "params", "by")}
     if (classes is None) != (params is None):
