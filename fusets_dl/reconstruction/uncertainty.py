@@ -1,4 +1,4 @@
-"""Uncertainty of predicted NDVI: the model's held-out residuals by predicted-NDVI range."""
+"""Uncertainty of predicted NDVI: the model's validation residuals by predicted-NDVI range."""
 
 from __future__ import annotations
 
@@ -11,20 +11,25 @@ if TYPE_CHECKING:
 
 __all__ = ["lookup_std", "pred_std_table"]
 
-#: Rows of ``test_by_pred_range`` with fewer samples than this use the overall RMSE.
+#: Rows of ``val_by_pred_range`` with fewer samples than this use the overall RMSE.
 MIN_ROW_SAMPLES = 30
 #: Std used when the model carries no test RMSE at all.
 FALLBACK_STD = 0.1
 
 
 def pred_std_table(model: FusionModel) -> tuple[np.ndarray, np.ndarray]:
-    """Std of a prediction by predicted-NDVI range, from the model's test metrics.
+    """Std of a prediction by predicted-NDVI range, from the model's validation residuals.
+
+    The validation blocks, not the test blocks: the coverage of the std is
+    scored on the test blocks, which must not have set it (models saved
+    before 2026-11-28 carry only the test table, which is then used).
 
     Parameters
     ----------
     model : FusionModel
-        A trained model; reads ``metrics["test_by_pred_range"]`` (rows of
+        A trained model; reads ``metrics["val_by_pred_range"]`` (rows of
         ``{"range": [lo, hi], "n": ..., "rmse": ...}``) and
+        ``metrics["val"]["rmse"]``, else ``test_by_pred_range`` and
         ``metrics["test"]["rmse"]``.
 
     Returns
@@ -37,9 +42,10 @@ def pred_std_table(model: FusionModel) -> tuple[np.ndarray, np.ndarray]:
         range ``[-1, 1]`` when the model has no rows (``FALLBACK_STD`` when it
         has no test RMSE either).
     """
-    rows = model.metrics.get("test_by_pred_range") or []
+    part = "val" if model.metrics.get("val_by_pred_range") else "test"
+    rows = model.metrics.get(f"{part}_by_pred_range") or []
     edges = [r["range"][0] for r in rows] + ([rows[-1]["range"][1]] if rows else [])
-    overall = float(model.metrics.get("test", {}).get("rmse", np.nan))
+    overall = float(model.metrics.get(part, {}).get("rmse", np.nan))
     if not np.isfinite(overall):
         overall = FALLBACK_STD
     if not rows:

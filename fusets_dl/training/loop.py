@@ -251,6 +251,9 @@ def _train_mlp(
         model.info["reconstruction"] = calibrate_sites(model, cubes, splits, names, seed=config.seed, device=str(device))
     test = model.metrics["test"]
     logger.info("train: held-out test blocks R2 %.3f RMSE %.4f MAE %.4f bias %+.4f (n=%d)", test["r2"], test["rmse"], test["mae"], test["bias"], test["n"])
+    for site, m in model.metrics.get("sites", {}).items():  # the pooled number can hide a site that fails
+        t = m["test"]
+        logger.info("train: site %s: held-out test blocks R2 %.3f RMSE %.4f bias %+.4f (n=%d)", site, t["r2"], t["rmse"], t["bias"], t["n"])
     return model
 
 
@@ -623,6 +626,10 @@ def _train_metrics(
         sel = parts[name] if within is None else parts[name] & within
         pred = model.predict_array(s["x"][sel], device="cpu")
         metrics[name] = regression_metrics(s["y"][sel], pred)
+        if name == "val" and by_range:  # the std of a prediction comes from held-out residuals that are not the test's
+            metrics["val_by_pred_range"] = [
+                {"range": r["range"], "n": r["n"], "rmse": r["rmse"]} for r in metrics_by_range(pred, s["y"][sel])
+            ]
         if name == "test" and by_range:
             metrics["test_by_range"] = metrics_by_range(s["y"][sel], pred)
             # residual RMSE binned on the *predicted* value: the uncertainty of a new prediction
