@@ -11,6 +11,18 @@ if its content differs; a tile without such a record (an older marker) has
 its chunks decoded, as a reader would. So a tile deleted, truncated or
 overwritten after it was written is redone, and a store deleted after it
 finished is written again; an untouched store costs one ``stat`` per chunk.
+
+Input files are identified by their content, not their path: the record
+lists each one (role, path, size, modification time, SHA-256 of the whole
+file, and for a file over 64 MiB the digest of its ends), and the inputs'
+digest is taken over the SHA-256s alone. A file larger than 64 MiB is hashed
+in full once (when the region starts, or when its path, size, mtime or ends
+no longer match the record); while they match, the recorded SHA-256 is
+trusted. So a project folder moved with ``mv`` or an input replaced by a
+byte-identical copy is the same input, and a changed one is named (which file,
+and whether its path, size, time and content changed). Records of an older
+fusets_dl (no file list, inputs digested with their paths) are compared as
+they were written.
 """
 
 from __future__ import annotations
@@ -20,14 +32,16 @@ import hashlib
 import json
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._logging import logger
 from .._version import __version__
 from ..errors import ResumeError
 
-__all__ = ["check_record", "missing_tiles", "region_digest", "store_fill_values", "store_grid", "store_sizes", "tile_chunks", "tile_problems", "unreadable_arrays"]
+__all__ = ["check_record", "input_changes", "missing_tiles", "region_digest", "store_fill_values", "store_grid", "store_sizes", "tile_chunks", "tile_problems", "unreadable_arrays"]
 
 #: Files up to this size are hashed whole; larger ones by size, mtime and their first and last 4 MiB.
 _FULL_HASH_LIMIT = 64 << 20
@@ -67,7 +81,65 @@ def _pair_digest(stem: str) -> str:
     return h.hexdigest()
 
 
-def region_digest(rc: Any, model_cfg: dict[str, Any], cube_note: str | None = None) -> dict[str, str]:
+def _edges_digest(p: Path, size: int) -> str:
+    """SHA-256 of a large file's size and its first and last 4 MiB (no time: a copy has the same)."""
+    h = hashlib.sha256(f"{size}".encode())
+    with open(p, "rb") as fh:
+        h.update(fh.read(_EDGE))
+        fh.seek(max(0, size - _EDGE))
+        h.update(fh.read(_EDGE))
+    return h.hexdigest()
+
+
+#: Full SHA-256s of large inputs hashed in this process, by (path, size, mtime, inode): regions sharing a file hash it once.
+_FULL_HASHES: dict[tuple[str, int, int, int], str] = {}
+
+
+def _full_sha256(p: Path, st: os.stat_result) -> str:
+    """SHA-256 of the whole file ``p`` (a large one cached in this process while its path, size, time and inode are the same)."""
+    if st.st_size <= _FULL_HASH_LIMIT:  # cheap: always read, so a rewrite within the same second is seen
+        return _sha256(p)
+    key = (str(p), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _FULL_HASHES:
+        t0 = time.perf_counter()
+        _FULL_HASHES[key] = _sha256(p)
+        logger.info("input %s (%.1f MB) hashed in full to identify it by its content (%.1f s)", p, st.st_size / 1e6,
+                    time.perf_counter() - t0)
+    return _FULL_HASHES[key]
+
+
+def _input_entry(role: str, path: Path, known: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One input's identity for the record: role, path, size, time, and the SHA-256 of its content (of a folder, its listing).
+
+    A file of more than 64 MiB whose path, size, time and ends match its entry in ``known`` (the record) keeps the
+    recorded SHA-256 (not read again); any other is hashed in full.
+    """
+    p = Path(path)
+    if p.is_dir():
+        return {"role": role, "path": str(p), "kind": "folder", "sha256": _file_digest(p)}
+    st = p.stat()
+    entry: dict[str, Any] = {"role": role, "path": str(p), "kind": "file", "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if st.st_size > _FULL_HASH_LIMIT:
+        entry["edges"] = _edges_digest(p, st.st_size)
+        before = known.get(str(p))
+        if (before is not None and isinstance(before.get("sha256"), str)
+                and all(before.get(k) == entry[k] for k in ("size", "mtime_ns", "edges"))):
+            entry["sha256"] = before["sha256"]
+            return entry
+    entry["sha256"] = _full_sha256(p, st)
+    return entry
+
+
+def _legacy_inputs_digest(rc: Any) -> str:
+    """The inputs' digest as fusets_dl wrote it before the record listed its files (paths, and mtime above 64 MiB)."""
+    h = hashlib.sha256()
+    for p in [*rc.s1, *rc.s2]:
+        h.update(f"{p}\0{_file_digest(Path(p))}\n".encode())
+    return h.hexdigest()
+
+
+def region_digest(rc: Any, model_cfg: dict[str, Any], cube_note: str | None = None,
+                  recorded: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Digests of what decides a region's output: its configuration, its input files and a loaded model.
 
     Parameters
@@ -78,26 +150,42 @@ def region_digest(rc: Any, model_cfg: dict[str, Any], cube_note: str | None = No
         The run's ``model`` section.
     cube_note : str, optional
         Describes an in-memory cube given instead of the input files.
+    recorded : mapping, optional
+        The region's run record of an earlier run, when there is one: a
+        large input whose path, size, time and ends match its entry there is
+        not hashed again; and a record of an older fusets_dl (no ``files``)
+        is compared by the inputs' digest of its time (paths, and mtime above
+        64 MiB), so that its regions resume as before.
 
     Returns
     -------
     dict
         ``config`` (the region's options but its files, and the ``model``
-        section), ``inputs`` (the input files' paths and contents), ``model``
-        (the files of a loaded model and segmenter), as SHA-256 hex
-        digests, ``digest`` over the three, and the package ``version``
-        (a resume with another version is refused: one store, one version).
+        section), ``inputs`` (the input files' contents, not their paths),
+        ``model`` (the files of a loaded model and segmenter), as SHA-256 hex
+        digests, ``digest`` over the three, the package ``version`` (a
+        resume with another version is refused: one store, one version), and
+        ``files`` (each input's role, path, size, time and SHA-256: what a
+        refused resume names; absent for an in-memory cube).
     """
     conf = {k: v for k, v in dataclasses.asdict(rc).items() if k not in ("s1", "s2")}  # which files: part of ``inputs``
     conf = json.loads(json.dumps({"region": conf, "model": model_cfg}, sort_keys=True, default=str))
-    parts = {"config": hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()}
+    parts: dict[str, Any] = {"config": hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()}
+    files: list[dict[str, Any]] | None = None
     if cube_note is not None:
         parts["inputs"] = hashlib.sha256(cube_note.encode()).hexdigest()
     else:
-        h = hashlib.sha256()
-        for p in [*rc.s1, *rc.s2]:
-            h.update(f"{p}\0{_file_digest(Path(p))}\n".encode())
+        listed = (recorded or {}).get("files")
+        known = {str(e.get("path")): e for e in listed if isinstance(e, dict)} if isinstance(listed, list) else {}
+        files = [_input_entry(role, p, known) for role, paths in (("s1", rc.s1), ("s2", rc.s2)) for p in paths]
+        h = hashlib.sha256(b"inputs by content\n")
+        for e in files:
+            h.update(f"{e['role']}\0{e['sha256']}\n".encode())
         parts["inputs"] = h.hexdigest()
+        if recorded is not None and "files" not in recorded and recorded.get("inputs") not in (None, parts["inputs"]):
+            legacy = _legacy_inputs_digest(rc)
+            if recorded.get("inputs") == legacy:  # a record of an older fusets_dl, same paths and files: the same inputs
+                parts["inputs"] = legacy
     h = hashlib.sha256()
     if model_cfg.get("mode") == "load":
         h.update(_pair_digest(model_cfg["path"]).encode())
@@ -106,10 +194,60 @@ def region_digest(rc: Any, model_cfg: dict[str, Any], cube_note: str | None = No
     parts["model"] = h.hexdigest()
     parts["digest"] = hashlib.sha256("".join(parts[k] for k in ("config", "inputs", "model")).encode()).hexdigest()
     parts["version"] = __version__  # tiles of two fusets_dl versions must not share a store
+    if files is not None:
+        parts["files"] = files
     return parts
 
 
-def check_record(recorded: dict[str, Any], now: dict[str, str], region: str) -> None:
+def _when(ns: Any) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9)) if isinstance(ns, int) else "unknown"
+
+
+def input_changes(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """Which input files differ between a run record and this run, and how (path, size, time, content).
+
+    Parameters
+    ----------
+    recorded : mapping
+        The record written when the region started.
+    now : mapping
+        :func:`region_digest` of this run.
+
+    Returns
+    -------
+    list of str
+        One line per changed input (``"s2 file 1 '/data/s2.nc': content changed (size 100 -> 116 bytes, ...)"``);
+        empty when the record lists no files (an older fusets_dl) or none differs in content.
+    """
+    old, new = recorded.get("files"), now.get("files")
+    if not isinstance(old, list) or not isinstance(new, list):
+        return []
+    out = []
+    for role in ("s1", "s2"):
+        a = [e for e in old if isinstance(e, dict) and e.get("role") == role]
+        b = [e for e in new if e.get("role") == role]
+        if len(a) != len(b):
+            out.append(f"{role}: {len(a)} file(s) when the region started, {len(b)} now "
+                       f"(were {[e.get('path') for e in a]}, now {[e.get('path') for e in b]})")
+            continue
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x.get("sha256") == y.get("sha256"):
+                continue
+            how = []
+            if x.get("path") != y.get("path"):
+                how.append(f"path was {x.get('path')!r}")
+            if x.get("size") != y.get("size"):
+                how.append(f"size {x.get('size')} -> {y.get('size')} bytes")
+            if x.get("mtime_ns") != y.get("mtime_ns"):
+                how.append(f"modified {_when(x.get('mtime_ns'))} -> {_when(y.get('mtime_ns'))}")
+            else:
+                how.append("same modification time")
+            how.append(f"SHA-256 {str(x.get('sha256'))[:12]}... -> {str(y.get('sha256'))[:12]}...")
+            out.append(f"{role} file {i + 1} {y.get('path')!r}: its content changed ({'; '.join(how)})")
+    return out
+
+
+def check_record(recorded: Mapping[str, Any], now: Mapping[str, Any], region: str) -> None:
     """Refuse to resume a region whose configuration, inputs or model changed since it started.
 
     Parameters
@@ -124,7 +262,9 @@ def check_record(recorded: dict[str, Any], now: dict[str, str], region: str) -> 
     Raises
     ------
     ResumeError
-        Naming what changed and how to start over (``--restart``).
+        Naming what changed (for input files: which one, and whether its
+        path, size, time and content changed) and how to start over
+        (``--restart``).
     """
     if recorded.get("version") != now["version"]:
         raise ResumeError(
@@ -136,8 +276,17 @@ def check_record(recorded: dict[str, Any], now: dict[str, str], region: str) -> 
         return
     changed = [k for k in ("config", "inputs", "model") if recorded.get(k) != now[k]] or ["record"]
     what = {"config": "its configuration", "inputs": "its input files", "model": "the model (or segmenter) files", "record": "its run record"}
+    detail = ""
+    if "inputs" in changed:
+        lines = input_changes(recorded, now)
+        if lines:
+            detail = " [" + "; ".join(lines) + "]"
+        elif "files" not in recorded:
+            detail = (" [the run record is of an older fusets_dl, which identified input files by their absolute path and, above "
+                      "64 MiB, by their modification time: a moved project folder or a re-copied input reads as changed; "
+                      "which file changed cannot be told]")
     raise ResumeError(
-        f"region {region}: cannot resume: {' and '.join(what[c] for c in changed)} changed since the region was started "
+        f"region {region}: cannot resume: {' and '.join(what[c] for c in changed)} changed since the region was started{detail} "
         f"(expected digest {str(recorded.get('digest'))[:16]}..., found {now['digest'][:16]}...); the store would mix two runs. "
         "Rerun with --restart (run(..., restart=True)) to discard this region's outputs and start it again, "
         "or restore the previous configuration"
@@ -343,7 +492,9 @@ def tile_problems(
     without reading it; one whose modification time differs is hashed and
     compared with the recorded SHA-256. So an untouched store costs one
     ``stat`` per chunk, a copied one (new times) is read once, and a
-    truncated or overwritten chunk is always found.
+    truncated or overwritten chunk is always found. A tile whose record
+    names an array the store no longer holds (one removed with zarr's API,
+    its metadata consolidated again) is bad too.
     """
     tiled = _tiled(store)
     if tiled is None:
@@ -355,6 +506,10 @@ def tile_problems(
     bad: dict[int, str] = {}
     for k, (ys, xs) in enumerate(tiles):
         record = records[k] if records is not None else None
+        gone = sorted({str(c).split("/", 1)[0] for c in (record or {})} - set(tiled))
+        if gone:  # an array the tile wrote is no longer in the store (removed with zarr's API, metadata consolidated again)
+            bad[k] = f"its array {gone[0]!r} (in the tile's record) is not in the store"
+            continue
         for name, key, idx in _tile_keys(tiled, ys, xs):
             problem = _chunk_problem(store, name, key, idx, tiled[name], present[name], record)
             if problem is not None:

@@ -26,8 +26,9 @@ import xarray as xr
 
 from .._logging import logger
 from .._safeio import finish_interrupted_save
-from ..errors import FusionError, OutputError, ResumeError
+from ..errors import FusionError, ModelError, OutputError, ResumeError
 from ..readers.cube import RUN_DONE_FLAG, RUN_PROGRESS_SUFFIX
+from ..writers.zarr import COMPLETE_ATTR, is_our_store, set_store_complete, store_complete
 from .config import RegionConfig, RunConfig, segment_config
 from .heap import release_heap
 from .outputs import class_summary, output_path, region_stats, write_json_atomic
@@ -111,7 +112,8 @@ def run_region(
     store = output_path(cfg.output_root, rc.name, ".zarr")
     progress_dir = output_path(cfg.output_root, rc.name, ".zarr" + RUN_PROGRESS_SUFFIX)
     done_flag = progress_dir / RUN_DONE_FLAG
-    digest = region_digest(rc, cfg.model, None if cube is None else f"in-memory cube {dict(cube.sizes)} {sorted(map(str, cube.data_vars))}")
+    digest = region_digest(rc, cfg.model, None if cube is None else f"in-memory cube {dict(cube.sizes)} {sorted(map(str, cube.data_vars))}",
+                           recorded=_read_record(progress_dir / _RECORD))
     with _disk_full(rc, "writing the run record", progress_dir / _RECORD, "what earlier runs of this region finished is kept"):
         discard = _check_record(cfg, rc, store, progress_dir, digest, restart)
     timings: dict[str, float] = {}
@@ -167,6 +169,8 @@ def run_region(
     test_r2 = float("nan") if cfg.model["mode"] == "load" else float(model.metrics.get("test", {}).get("r2", float("nan")))
     row = {"tiles": len(tiles), "written": written, "seconds": round(sum(timings.values()), 1), "test_r2": round(test_r2, 3), **stats}
     with _disk_full(rc, "marking the region done", done_flag, "its tiles and metrics are written and kept"):
+        # the store says it is finished (a copy without its .progress folder too), then the flag: both only once all is written
+        set_store_complete(store, True)
         write_json_atomic(done_flag, row)  # last: the region is done only once everything above is written
     return {"region": rc.name, "status": "done", **row}
 
@@ -188,10 +192,13 @@ def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: P
     record = progress_dir / _RECORD
     artefacts = [output_path(cfg.output_root, rc.name, f"{kind}.json") for kind in (".model", ".segmenter")]
     started = store.exists() or store.is_symlink() or progress_dir.exists() or any(a.exists() for a in artefacts)
+    if started and not record.exists() and _adopt_finished_store(rc, store, progress_dir, digest):
+        return False
     if started and not restart:
         if not record.exists():
             if store.exists() or store.is_symlink():
                 check_replaceable(store, f"region {rc.name}")
+                _refuse_ours_without_progress(rc, store, progress_dir, digest)
             raise ResumeError(
                 f"region {rc.name}: cannot resume: expected a run record {str(record)!r} (written when a region starts), "
                 "found none: the outputs were made by another program or an older fusets_dl. Rerun with --restart "
@@ -207,8 +214,14 @@ def _check_record(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: P
         except (OSError, ValueError) as exc:
             raise ResumeError(f"region {rc.name}: run record {str(record)!r} unreadable ({exc}); rerun with --restart") from exc
         check_record(recorded, digest, rc.name)
+        _update_record(record, recorded, digest)
         return False
     if started and _unchanged(record, digest):  # --restart starts again only the regions whose record no longer matches
+        broken = None if (progress_dir / RUN_DONE_FLAG).exists() else _unloadable_artefact(cfg, rc)
+        if broken is not None:  # an unfinished region whose saved model does not load: every resume would fail on it
+            logger.warning("region %s: --restart: unchanged since it started, but %s: started again", rc.name, broken)
+            return True
+        _update_record(record, json.loads(record.read_text()), digest)
         logger.info("region %s: --restart: unchanged since it started (configuration, inputs, model): resumed, not discarded",
                     rc.name)
         return False
@@ -227,6 +240,97 @@ def _unchanged(record: Path, digest: dict[str, str]) -> bool:
     except (OSError, ValueError, ResumeError):
         return False
     return True
+
+
+def _read_record(record: Path) -> dict[str, Any] | None:
+    """The region's run record, or None when there is none or it cannot be read (then it is refused later, with the reason)."""
+    try:
+        recorded = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def _update_record(record: Path, recorded: dict[str, Any], digest: dict[str, Any]) -> None:
+    """Rewrite a matching run record whose file list changed (an input moved, or copied with a new time: the same content),
+    so that the next resume does not hash those files again. A record of an older fusets_dl (no file list) is left as it is."""
+    if "files" in recorded and recorded.get("files") != digest.get("files") and recorded.get("digest") == digest["digest"]:
+        moved = [f"{e.get('path')} (was {o.get('path')})" for o, e in zip(recorded["files"], digest["files"], strict=False)
+                 if isinstance(o, dict) and o.get("path") != e.get("path")]
+        if moved:
+            logger.info("region %s: input files moved, their content unchanged: %s", record.parent.name, "; ".join(moved))
+        write_json_atomic(record, digest, indent=2)
+
+
+def _unloadable_artefact(cfg: RunConfig, rc: RegionConfig) -> str | None:
+    """Why the model or segmenter an earlier run of this region saved cannot be loaded (damaged, truncated), or None."""
+    from ..models import load_model
+    from ..segmentation import load_segmenter
+
+    for suffix, load in ((".model", load_model), (".segmenter", load_segmenter)):
+        stem = output_path(cfg.output_root, rc.name, suffix)
+        finish_interrupted_save(stem)
+        if not Path(str(stem) + ".json").exists():
+            continue
+        try:
+            load(stem)
+        except (ModelError, OSError, ValueError) as exc:
+            return f"its saved {suffix.lstrip('.')} {str(stem)!r} (.json/.safetensors) cannot be loaded ({exc})"
+    return None
+
+
+def _store_attrs(store: Path) -> dict[str, Any]:
+    """The root attributes of a local Zarr v3 store (empty when unreadable)."""
+    try:
+        attrs = json.loads((store / "zarr.json").read_text()).get("attributes", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return attrs if isinstance(attrs, dict) else {}
+
+
+def _ours_with_this_digest(store: Path, digest: dict[str, Any]) -> bool:
+    """Whether ``store`` was written by this fusets_dl version for this region's configuration, inputs and model."""
+    attrs = _store_attrs(store) if is_our_store(store) else {}
+    return bool(attrs) and attrs.get("fusets_dl_run_digest") == digest["digest"] and attrs.get("fusets_dl_version") == digest["version"]
+
+
+def _adopt_finished_store(rc: RegionConfig, store: Path, progress_dir: Path, digest: dict[str, Any]) -> bool:
+    """A finished store of this run whose progress folder was deleted: its record and tile markers written again.
+
+    The store says it is complete (:data:`COMPLETE_ATTR` true) and carries this run's digest and version. The markers
+    are written without their chunk records, so the resume decodes every chunk of every tile once (as for markers of an
+    older fusets_dl), writes again any tile that does not decode, and records the rest.
+    """
+    if store.is_symlink() or not store.is_dir() or store_complete(store) is not True or not _ours_with_this_digest(store, digest):
+        return False
+    grid = store_grid(store)
+    if grid is None:
+        return False
+    progress_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(progress_dir / _RECORD, digest, indent=2)
+    tiles = _tiles(grid[0], grid[1], rc.tile_size)
+    for k, (ys, xs) in enumerate(tiles):
+        marker = _marker(progress_dir, k)
+        with _disk_full(rc, f"marking tile {k + 1} done", marker, "the store is kept"):
+            write_json_atomic(marker, {"y": [ys.start, ys.stop], "x": [xs.start, xs.stop]})
+    logger.warning("region %s: its progress folder %s was gone, but its store is a finished one of this run (same "
+                   "fusets_dl version and run digest, %s true): record and tile markers written again; every chunk of its "
+                   "%d tiles is decoded once to verify it", rc.name, progress_dir, COMPLETE_ATTR, len(tiles))
+    return True
+
+
+def _refuse_ours_without_progress(rc: RegionConfig, store: Path, progress_dir: Path, digest: dict[str, Any]) -> None:
+    """Refuse, naming the case, a store of this run (same digest) whose progress folder is gone but that is not known finished."""
+    if not _ours_with_this_digest(store, digest):
+        return
+    said = {True: "true", False: "false (it was interrupted)", None: "absent (a store of an older fusets_dl)"}[store_complete(store)]
+    raise ResumeError(
+        f"region {rc.name}: cannot resume: the store {str(store)!r} is this run's (same fusets_dl version and run digest "
+        f"{digest['digest'][:16]}...), but its progress folder {str(progress_dir)!r}, which records the tiles written, is "
+        f"gone, and the store does not say it finished (root attribute {COMPLETE_ATTR} {said}): which of its tiles are "
+        "whole cannot be told. Restore the progress folder, or rerun with --restart (run(..., restart=True)) to discard "
+        "the region's outputs and start it again"
+    )
 
 
 def _only_the_record(store: Path, progress_dir: Path, artefacts: list[Path]) -> bool:
@@ -261,6 +365,8 @@ def _incomplete(cfg: RunConfig, rc: RegionConfig, store: Path, progress_dir: Pat
         return "its store is missing or its metadata are unreadable"
     if not output_path(cfg.output_root, rc.name, ".metrics.json").exists():
         return "its metrics file is missing"
+    if store_complete(store) is False:
+        return f"its store's root attribute {COMPLETE_ATTR} is false"
     coords = unreadable_arrays(store)
     if coords is not None:
         return f"in its store, {coords}"
@@ -374,7 +480,16 @@ def _trained_once(cfg: RunConfig, rc: RegionConfig, suffix: str, load: Callable[
     finish_interrupted_save(stem)  # a kill between the save's two renames: the pair made whole (it failed every resume)
     if Path(str(stem) + ".json").exists():
         logger.info("region %s: loading the %s trained by an earlier run", rc.name, suffix.lstrip("."))
-        return load(stem)
+        try:
+            return load(stem)
+        except (ModelError, OSError, ValueError) as exc:
+            files = f"{stem.name}.json and {stem.name}.safetensors"
+            raise ModelError(
+                f"region {rc.name}: expected the {suffix.lstrip('.')} an earlier run of this region saved "
+                f"({str(stem) + '.json/.safetensors'!r}) to load, found: {exc}. Rerun with --restart (run(..., restart=True)): "
+                f"the region is then started again (its inputs checked first), or delete {files} in {str(stem.parent)!r} to train it again "
+                "(its store is written again if the new one differs)"
+            ) from exc
     t0 = time.perf_counter()
     out = fit()
     with _disk_full(rc, f"saving the trained {suffix.lstrip('.')}", stem,
@@ -521,10 +636,13 @@ def _write_layout(cfg: RunConfig, rc: RegionConfig, out: xr.Dataset, model: Any,
         prov = provenance_attrs(model_sha256=model.sha256, config={"region": rc.name, "model": cfg.model, **region_cfg},
                                 inputs=[str(p) for p in rc.s1 + rc.s2])
         prov["fusets_dl_run_digest"] = json.loads((progress_dir / _RECORD).read_text())["digest"]
+        prov[COMPLETE_ATTR] = False  # until its last tile is written: set true just before the region's ALL_DONE
         to_zarr(out, store, provenance=prov, compute=False, overwrite=True)
         for p in progress_dir.glob("tile-*"):  # markers of an older store are void
             p.unlink()
         timings["layout"] = time.perf_counter() - t0
+    elif store_complete(store) is True:  # resumed to write tiles again: unfinished until they are
+        set_store_complete(store, False)
 
 
 def _broken_store_of_ours(store: Path) -> bool:
@@ -589,8 +707,11 @@ def _fill_problem(store: Path, out: xr.Dataset) -> str | None:
 
 
 def _shape_problem(store: Path, out: xr.Dataset) -> str | None:
-    """Why the store's arrays cannot take this run's output (another output grid, e.g. written by an older fusets_dl), or None."""
+    """Why the store's arrays cannot take this run's output (an array missing, another output grid: an older fusets_dl), or None."""
     sizes = store_sizes(store) or {}
+    missing = sorted(str(n) for n in out.variables if str(n) not in sizes)
+    if missing:  # removed with zarr's API and the metadata consolidated again: the region= writes would fail on it
+        return f"its array(s) {missing} are missing, this run writes them (removed from the store?)"
     for name, da in out.variables.items():
         found = sizes.get(str(name))
         want = {str(d): int(n) for d, n in zip(da.dims, da.shape, strict=True)}

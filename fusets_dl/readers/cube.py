@@ -169,7 +169,11 @@ def warn_if_unfinished(store: PathLike, what: str) -> None:
     The region pipeline (:func:`fusets_dl.run`) keeps ``<store>.progress/``
     beside its store and writes ``ALL_DONE`` in it last; a store whose
     progress folder lacks it was interrupted (or is being written), and its
-    unwritten tiles read as missing.
+    unwritten tiles read as missing. The store itself carries the root
+    attribute ``fusets_dl_complete``, false until its last tile is written:
+    a store that says false warns too, without its progress folder (a copy).
+    Stores without the attribute (written before it, or by ``to_zarr``)
+    are judged by their progress folder alone.
 
     Parameters
     ----------
@@ -183,6 +187,14 @@ def warn_if_unfinished(store: PathLike, what: str) -> None:
     if progress.is_dir() and not (progress / RUN_DONE_FLAG).exists():
         warn_user(f"{what} {str(path)!r}: the region run that writes it has not finished ({str(progress)!r} has no ALL_DONE): "
                   "its unwritten tiles read as missing; resume the run (fusets-dl run CONFIG) before using it")
+        return
+    from ..writers.zarr import COMPLETE_ATTR, store_complete
+
+    if store_complete(path) is False:  # the store's own say, which travels with a copy made without its .progress folder
+        warn_user(f"{what} {str(path)!r}: expected a finished store, found one whose region run had not finished (root "
+                  f"attribute {COMPLETE_ATTR} is false; a copy taken before the run ended, or one still being written): its "
+                  "unwritten tiles read as missing; resume the run that writes it (fusets-dl run CONFIG, where its "
+                  f"{RUN_PROGRESS_SUFFIX} folder is) and copy it again once done")
 
 
 def backscatter_coefficient(cube: xr.Dataset) -> str | None:

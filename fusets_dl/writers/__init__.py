@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
-from .zarr import check_replaceable, is_our_store, provenance_attrs, to_zarr, unwritten_fill_values
+from .zarr import (
+    COMPLETE_ATTR,
+    check_replaceable,
+    is_our_store,
+    provenance_attrs,
+    set_store_complete,
+    store_complete,
+    to_zarr,
+    unwritten_fill_values,
+)
 
-__all__ = ["check_replaceable", "is_our_store", "provenance_attrs", "to_zarr", "unwritten_fill_values"]
+__all__ = ["COMPLETE_ATTR", "check_replaceable", "is_our_store", "provenance_attrs", "set_store_complete", "store_complete", "to_zarr",
+           "unwritten_fill_values"]

@@ -23,7 +23,7 @@ from ..cf import CONVENTIONS, prepare_output
 from ..errors import ConfigError, DimensionError, OutputError, StoreExistsError
 from ..validate import check_date_range
 
-__all__ = ["StoreExistsError", "check_replaceable", "encoding_for", "is_our_store", "provenance_attrs", "to_zarr", "unwritten_fill_values"]
+__all__ = ["COMPLETE_ATTR", "StoreExistsError", "check_replaceable", "encoding_for", "is_our_store", "provenance_attrs", "set_store_complete", "store_complete", "to_zarr", "unwritten_fill_values"]
 
 
 def provenance_attrs(
@@ -91,6 +91,101 @@ def is_our_store(path: str | os.PathLike) -> bool:
             attrs = doc.get(key, {}) if key else doc
             return isinstance(attrs, dict) and "fusets_dl_version" in attrs
     return False
+
+
+#: Root attribute of a store that the region pipeline writes tile by tile: false from its layout on, true once every
+#: tile is written (set just before the region's ``ALL_DONE`` flag). It travels with the store (a copy without its
+#: ``.progress`` folder still says whether it was finished); stores written otherwise have none.
+COMPLETE_ATTR = "fusets_dl_complete"
+
+
+def _root_meta(path: Path) -> tuple[Path, str | None] | None:
+    """The file holding a local store's root attributes and the key they sit under (None: the whole file), or None."""
+    if (path / "zarr.json").is_file():
+        return path / "zarr.json", "attributes"
+    if (path / ".zgroup").is_file():
+        return path / ".zattrs", None
+    return None
+
+
+def store_complete(path: str | os.PathLike) -> bool | None:
+    """What a store's root attribute :data:`COMPLETE_ATTR` says: True (finished), False (unfinished), None (absent).
+
+    Parameters
+    ----------
+    path : path
+        A local Zarr store (v3 or v2).
+
+    Returns
+    -------
+    bool or None
+        None when the store has no such attribute (written by :func:`to_zarr`
+        alone, or by a fusets_dl of before the attribute) or its metadata
+        cannot be read.
+    """
+    meta = _root_meta(Path(path))
+    if meta is None:
+        return None
+    try:
+        doc = json.loads(meta[0].read_text())
+    except (OSError, ValueError):
+        return None
+    attrs = doc.get(meta[1], {}) if meta[1] and isinstance(doc, dict) else doc
+    value = attrs.get(COMPLETE_ATTR) if isinstance(attrs, dict) else None
+    return value if isinstance(value, bool) else None
+
+
+def _replace_json(path: Path, doc: Any) -> None:
+    """Write ``doc`` as JSON to ``path`` atomically (a temporary file beside it, then renamed)."""
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(json.dumps(doc, indent=2))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def set_store_complete(path: str | os.PathLike, complete: bool) -> None:
+    """Set a local store's root attribute :data:`COMPLETE_ATTR`, in its metadata and its consolidated metadata.
+
+    Parameters
+    ----------
+    path : path
+        A local Zarr store written by :func:`to_zarr` (v3: the root
+        ``zarr.json``, which also holds the consolidated metadata of the
+        arrays, is rewritten atomically; v2: ``.zattrs``, then the root's
+        entry in ``.zmetadata``).
+    complete : bool
+        Whether every tile of the store is written.
+
+    Raises
+    ------
+    OutputError
+        The store has no root metadata, or they cannot be read or written.
+    """
+    p = Path(path)
+    meta = _root_meta(p)
+    if meta is None:
+        raise OutputError(f"marking {str(p)!r} {'complete' if complete else 'incomplete'}: expected a Zarr store with root "
+                          "metadata (zarr.json or .zgroup), found none")
+    f, key = meta
+    try:
+        doc = json.loads(f.read_text()) if f.is_file() else {}
+        if key is None:
+            doc[COMPLETE_ATTR] = complete
+            _replace_json(f, doc)
+            zmeta = p / ".zmetadata"
+            if zmeta.is_file():
+                cons = json.loads(zmeta.read_text())
+                cons.setdefault("metadata", {}).setdefault(".zattrs", {})[COMPLETE_ATTR] = complete
+                _replace_json(zmeta, cons)
+        else:
+            doc.setdefault(key, {})[COMPLETE_ATTR] = complete
+            _replace_json(f, doc)
+    except (OSError, ValueError) as exc:
+        raise OutputError(f"marking {str(p)!r} {'complete' if complete else 'incomplete'}: expected readable, writable root "
+                          f"metadata at {str(f)!r}, found an error ({exc})") from exc
 
 
 def check_replaceable(path: str | os.PathLike, what: str) -> None:

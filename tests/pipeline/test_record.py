@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 
@@ -12,10 +14,13 @@ import pytest
 import xarray as xr
 
 import fusets_dl as fdl
-from fusets_dl.errors import ResumeError, StoreExistsError
+from fusets_dl.errors import ModelError, ResumeError, StoreExistsError
 from fusets_dl.pipeline import load_config, run
+from fusets_dl.pipeline import record as record
 from fusets_dl.pipeline.record import check_record, missing_tiles, region_digest, store_grid
+from fusets_dl.readers.cube import open_store, warn_if_unfinished
 from fusets_dl.sample import find_sample
+from fusets_dl.writers import set_store_complete, store_complete
 from tests.pipeline.helpers import assert_same_stores, sample_config
 
 
@@ -166,7 +171,7 @@ def test_region_digest_parts_and_check_record(tmp_path):
     cfg = load_config(_one_region(tmp_path / "out"))
     rc = cfg.regions[0]
     d = region_digest(rc, cfg.model)
-    assert set(d) == {"config", "inputs", "model", "digest", "version"}
+    assert set(d) == {"config", "inputs", "model", "digest", "version", "files"}
     assert all(len(d[k]) == 64 for k in ("config", "inputs", "model", "digest")) and d["version"] == fdl.__version__
     assert region_digest(rc, cfg.model) == d  # stable
     other = region_digest(rc, {**cfg.model, "train": {**cfg.model["train"], "seed": 1}})
@@ -348,3 +353,192 @@ def test_a_model_recalibrated_between_a_run_and_its_resume_lays_the_store_out_ag
         rows = run(_one_region(root))
     assert rows[0]["status"] == "done" and rows[0]["written"] == 4  # every tile again, not 2
     assert "written with another calibration of this model" in caplog.text
+
+
+def _unfinish(root, keep=2):
+    """Region ``a`` of ``root`` as a run interrupted after its first ``keep`` tiles left it (flag and later markers gone)."""
+    progress = root / "a.zarr.progress"
+    (progress / "ALL_DONE").unlink()
+    for marker in sorted(progress.glob("tile-*"))[keep:]:
+        marker.unlink()
+
+
+def _zarr_remove(store, name):
+    """Remove an array with zarr's API and consolidate the metadata again, as a slimming script does."""
+    import zarr
+
+    g = zarr.open_group(str(store), mode="r+")
+    del g[name]
+    zarr.consolidate_metadata(str(store))
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_copy_of_an_unfinished_store_says_it_is_unfinished(reference, tmp_path, recwarn):
+    """ops hunt F3: the unfinished check lived only in ``<store>.progress/``: a store copied without it read as finished
+    (report, open_store silent). The store says it now (root attribute fusets_dl_complete), and a finished one says true."""
+    assert store_complete(reference / "a.zarr") is True
+    root = tmp_path / "out"
+
+    def stop_after_two(region, done, total):
+        if done >= 2:
+            raise _Stop("killed")
+
+    with pytest.raises(_Stop):
+        run(_one_region(root), progress=stop_after_two)
+    assert store_complete(root / "a.zarr") is False
+    copied = tmp_path / "copied" / "a.zarr"
+    shutil.copytree(root / "a.zarr", copied)  # without its .progress sibling
+    for check in (lambda: warn_if_unfinished(copied, "report"), lambda: open_store(copied, what="fusion cube")):
+        with pytest.warns(UserWarning, match=r"fusets_dl_complete is false.*unwritten tiles read as missing"):
+            check()
+    assert xr.open_zarr(copied).attrs["fusets_dl_complete"] is False  # in the consolidated metadata too
+    assert run(_one_region(root))[0]["status"] == "done"  # resumed: the store says finished again
+    assert store_complete(root / "a.zarr") is True
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")
+    recwarn.clear()
+    for i, store in enumerate((root / "a.zarr", reference / "a.zarr")):  # copies of finished stores: no warning
+        shutil.copytree(store, tmp_path / f"done{i}" / "a.zarr")
+        warn_if_unfinished(tmp_path / f"done{i}" / "a.zarr", "report")
+    old = tmp_path / "old" / "a.zarr"  # a store of before the attribute: no warning
+    shutil.copytree(reference / "a.zarr", old)
+    meta = json.loads((old / "zarr.json").read_text())
+    del meta["attributes"]["fusets_dl_complete"]
+    (old / "zarr.json").write_text(json.dumps(meta))
+    assert store_complete(old) is None
+    warn_if_unfinished(old, "report")
+    assert not [w for w in recwarn if "unfinished" in str(w.message) or "not finished" in str(w.message)]
+
+
+@pytest.mark.parametrize("finished", [True, False])
+def test_a_variable_removed_with_zarr_is_found_and_the_layout_rebuilt(reference, tmp_path, caplog, finished):
+    """ops hunt F4: NDVI_std removed with zarr's API (metadata consolidated again): a finished region was skipped as done
+    without it; an unfinished one failed with xarray's "non-pre-existing variables" ValueError."""
+    root = _copy(reference, tmp_path)
+    if not finished:
+        _unfinish(root)
+    _zarr_remove(root / "a.zarr", "NDVI_std")
+    assert "NDVI_std" not in xr.open_zarr(root / "a.zarr")
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        rows = run(_one_region(root))
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 4
+    assert "array(s) ['NDVI_std'] are missing, this run writes them" in caplog.text
+    if finished:
+        assert "its array 'NDVI_std' (in the tile's record) is not in the store" in caplog.text
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")
+    assert run(_one_region(root))[0]["status"] == "skipped (done)"
+
+
+def test_a_finished_store_of_this_run_without_its_progress_folder_is_verified_not_refused(reference, tmp_path, caplog):
+    """ops hunt F7: the progress folder of a finished region cleaned up: refused as "another program or an older fusets_dl"
+    though the store carries this run's digest. It is adopted now: every chunk decoded once, nothing recomputed."""
+    root = _copy(reference, tmp_path)
+    shutil.rmtree(root / "a.zarr.progress")
+    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+        rows = run(_one_region(root))
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 0
+    assert "its progress folder" in caplog.text and "is a finished one of this run" in caplog.text
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")
+    assert store_complete(root / "a.zarr") is True
+    assert run(_one_region(root))[0]["status"] == "skipped (done)"
+
+
+def test_an_unfinished_store_of_this_run_without_its_progress_folder_is_refused_by_name(reference, tmp_path):
+    root = _copy(reference, tmp_path)
+    _unfinish(root)
+    (root / "a.zarr.progress" / "tile-00000").unlink()
+    set_store_complete(root / "a.zarr", False)  # as a run interrupted during its tiles leaves it
+    shutil.rmtree(root / "a.zarr.progress")
+    with pytest.raises(ResumeError, match=r"is this run's \(same fusets_dl version and run digest .*progress folder .* is gone.*"
+                                          r"fusets_dl_complete false .*--restart"):
+        run(_one_region(root))
+    other = _copy(reference, tmp_path / "other")  # another run's store (another digest): refused as before
+    shutil.rmtree(other / "a.zarr.progress")
+    with pytest.raises(ResumeError, match="made by another program or an older fusets_dl"):
+        run(_one_region(other, freq="10D"))
+
+
+def test_a_damaged_saved_model_of_an_unfinished_region_names_restart_and_restart_retrains(reference, tmp_path):
+    """ops hunt F6: a truncated ``a.model.safetensors`` in an unfinished region failed every rerun, ``--restart`` too
+    (the record was unchanged, so the region was resumed, and the model loaded again)."""
+    root = _copy(reference, tmp_path)
+    _unfinish(root)
+    weights = root / "a.model.safetensors"
+    with open(weights, "r+b") as fh:
+        fh.truncate(weights.stat().st_size // 2)
+    with pytest.raises(ModelError, match=r"region a: expected the model an earlier run .*Rerun with --restart.*delete a\.model\.json and a\.model\.safetensors"):
+        run(_one_region(root))
+    rows = run(_one_region(root), restart=True)
+    assert rows[0]["status"] == "done" and rows[0]["written"] == 4
+    fdl.load_model(root / "a.model")  # trained again, whole
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")  # seeded: the same model, the same output
+
+
+def test_inputs_moved_or_copied_with_the_same_content_are_the_same_inputs(reference, tmp_path, caplog):
+    """ops hunt F5: the inputs were identified by their absolute path: a project folder moved with ``mv`` (or inputs copied
+    elsewhere, new times) made a finished region "changed", and the message named no file."""
+    root = _copy(reference, tmp_path)
+    sample = find_sample()
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for name in ("s1.nc", "s2.nc"):
+        shutil.copyfile(sample / name, moved / name)  # new path, new modification time, same bytes
+    cfg = _one_region(root, s1=str(moved / "s1.nc"), s2=str(moved / "s2.nc"))
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        assert run(cfg)[0]["status"] == "skipped (done)"
+    assert "input files moved, their content unchanged" in caplog.text
+    rec = json.loads((root / "a.zarr.progress" / "RECORD.json").read_text())
+    assert [e["path"] for e in rec["files"]] == [str(moved / "s1.nc"), str(moved / "s2.nc")]  # recorded where they are now
+    with open(moved / "s2.nc", "ab") as fh:
+        fh.write(b"\0" * 16)
+    with pytest.raises(ResumeError, match=r"its input files changed since the region was started \[s2 file 1 '.*moved/s2\.nc': "
+                                          r"its content changed \(size (\d+) -> (\d+) bytes; modified .*; SHA-256 "):
+        run(cfg)
+
+
+def test_a_large_input_copied_with_a_new_time_is_hashed_once_not_changed(tmp_path, monkeypatch):
+    """Above 64 MiB an input was identified by its size, mtime and ends: a byte-identical copy (staged to node-local scratch,
+    restored from a backup) was a change. It is hashed in full now when its time or path changes, and only then."""
+    monkeypatch.setattr(record, "_FULL_HASH_LIMIT", 4096)  # the sample's files count as large
+    monkeypatch.setattr(record, "_EDGE", 1024)
+    src = find_sample()
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("s1.nc", "s2.nc"):
+        shutil.copyfile(src / name, data / name)
+    cfg = load_config(_one_region(tmp_path / "out", s1=str(data / "s1.nc"), s2=str(data / "s2.nc")))
+    rc = cfg.regions[0]
+    first = region_digest(rc, cfg.model)
+    hashed = []
+    real = record._sha256
+    monkeypatch.setattr(record, "_sha256", lambda p: hashed.append(p.name) or real(p))
+    record._FULL_HASHES.clear()
+    assert region_digest(rc, cfg.model, recorded=first) == first and hashed == []  # untouched: the record is trusted
+    st = (data / "s2.nc").stat()
+    os.utime(data / "s2.nc", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a copy: new time, same bytes
+    again = region_digest(rc, cfg.model, recorded=first)
+    assert again["digest"] == first["digest"] and hashed == ["s2.nc"]
+    check_record(first, again, "a")
+    with open(data / "s2.nc", "r+b") as fh:  # the middle changed, size kept, a new time
+        fh.seek(st.st_size // 2)
+        fh.write(b"changed!")
+    changed = region_digest(rc, cfg.model, recorded=again)
+    with pytest.raises(ResumeError, match=r"\[s2 file 1 '.*s2\.nc': its content changed \(modified .* -> .*; SHA-256 "):
+        check_record(again, changed, "a")
+
+
+def test_a_run_record_of_an_older_fusets_dl_is_compared_as_it_was_written(tmp_path):
+    cfg = load_config(_one_region(tmp_path / "out"))
+    rc = cfg.regions[0]
+    now = region_digest(rc, cfg.model)
+    legacy = {k: now[k] for k in ("config", "model", "version")}
+    legacy["inputs"] = record._legacy_inputs_digest(rc)
+    legacy["digest"] = hashlib.sha256("".join(legacy[k] for k in ("config", "inputs", "model")).encode()).hexdigest()
+    again = region_digest(rc, cfg.model, recorded=legacy)
+    check_record(legacy, again, "a")  # same paths and files: resumed as before
+    other = {**legacy, "inputs": "0" * 64, "digest": "1" * 64}  # an older record of moved inputs
+    with pytest.raises(ResumeError, match=r"its input files changed .*the run record is of an older fusets_dl, which identified "
+                                          r"input files by their absolute path"):
+        check_record(other, region_digest(rc, cfg.model, recorded=other), "a")

@@ -10,7 +10,14 @@ import pytest
 import xarray as xr
 
 import fusets_dl as fdl
-from fusets_dl.writers.zarr import StoreExistsError, provenance_attrs
+from fusets_dl.errors import OutputError
+from fusets_dl.writers.zarr import (
+    COMPLETE_ATTR,
+    StoreExistsError,
+    provenance_attrs,
+    set_store_complete,
+    store_complete,
+)
 
 
 @pytest.fixture(scope="module")
@@ -421,3 +428,19 @@ def test_temporaries_of_a_killed_write_are_named_on_the_next_write(cube, tmp_pat
     with pytest.warns(UserWarning, match=r"1 hidden folder\(s\) beside .*c\.zarr' are left from earlier writes .*\.c\.zarr\.tmp-0123abcd"):
         fdl.to_zarr(cube, tmp_path / "c.zarr")
     assert stale.exists()  # named, not deleted: another write of the store may be running
+
+
+@pytest.mark.parametrize("fmt", [3, 2])
+def test_the_complete_attribute_is_set_in_the_metadata_and_the_consolidated_metadata(cube, tmp_path, fmt):
+    """A store filled tile by tile says whether it is finished, in the metadata a copy carries (ops hunt F3)."""
+    store = fdl.to_zarr(cube, tmp_path / "c.zarr", zarr_format=fmt, provenance={COMPLETE_ATTR: False}, compute=False)
+    assert store_complete(store) is False and xr.open_zarr(store).attrs[COMPLETE_ATTR] is False
+    set_store_complete(store, True)
+    assert store_complete(store) is True
+    assert xr.open_zarr(store).attrs[COMPLETE_ATTR] is True  # consolidated metadata (what xarray reads)
+    assert xr.open_zarr(store, consolidated=False).attrs[COMPLETE_ATTR] is True
+    assert not list(store.glob(".*.tmp-*"))
+    plain = fdl.to_zarr(cube, tmp_path / "plain.zarr", zarr_format=fmt)
+    assert store_complete(plain) is None  # written otherwise: nothing said
+    with pytest.raises(OutputError, match=r"expected a Zarr store with root metadata \(zarr.json or .zgroup\), found none"):
+        set_store_complete(tmp_path, True)
