@@ -107,13 +107,15 @@ def _s1_only(cube: xr.Dataset, mlp: object, seqs: dict[str, object]) -> str:
 
 def _coverage(cube: xr.Dataset, seq: object, seed: int = 0) -> str:
     """Share of hidden held-out values within 1 and 2 std and their Gaussian NLL (5 spells of 60 days per pixel), before/after calibration."""
-    from fusets_dl.evaluation.gaps import pick_pixels
+    from fusets_dl.evaluation.gaps import pick_pixels, s2_view_days
 
     ndvi = cube["NDVI"].values.astype(np.float64)
     t = cube["time"].to_index()
     days = ((t - t[0]) / np.timedelta64(1, "D")).to_numpy(np.float64)
     test = block_mask(cube.sizes["y"], cube.sizes["x"], seq.blocks, "test")  # type: ignore[attr-defined]
-    iy, ix, hidden = pick_pixels(test, ndvi, days, gap_days=60, n_gaps=5, seed=seed, min_clear=4, max_pixels=400)
+    offset = cube["NDVI_offset"].transpose("time", "y", "x").values if "NDVI_offset" in cube.data_vars else None  # spells hide S2 views
+    iy, ix, hidden = pick_pixels(test, ndvi, days, gap_days=60, n_gaps=5, seed=seed, min_clear=4, max_pixels=400,
+                                 view_days=s2_view_days(days, offset))
     full = np.zeros(ndvi.shape, dtype=bool)
     full[:, iy, ix] = hidden
     gapped = cube.assign(NDVI=cube["NDVI"].where(~xr.DataArray(full, dims=("time", "y", "x"))))

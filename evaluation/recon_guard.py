@@ -28,7 +28,7 @@ import pandas as pd
 import xarray as xr
 
 import fusets_dl as fdl
-from fusets_dl.evaluation.gaps import pick_pixels
+from fusets_dl.evaluation.gaps import pick_pixels, s2_view_days
 from fusets_dl.evaluation.splits import block_mask
 from fusets_dl.reconstruction.calibrate import calibrate, score_settings
 from fusets_dl.reconstruction.uncertainty import pred_std_table
@@ -71,7 +71,9 @@ def evaluate(cube: xr.Dataset, model, *, gap_days: float, n_gaps: int, seed: int
     days = ((t - t[0].floor("D")) / pd.Timedelta(days=1)).to_numpy(np.float64)
     ndvi = cube["NDVI"].transpose("time", "y", "x").values.astype(np.float64)
     test = block_mask(cube.sizes["y"], cube.sizes["x"], model.blocks, "test")
-    iy, ix, hidden = pick_pixels(test, ndvi, days, gap_days=gap_days, n_gaps=n_gaps, seed=seed, min_clear=4, max_pixels=max_pixels)
+    offset = cube["NDVI_offset"].transpose("time", "y", "x").values if "NDVI_offset" in cube.data_vars else None  # spells hide S2 views
+    iy, ix, hidden = pick_pixels(test, ndvi, days, gap_days=gap_days, n_gaps=n_gaps, seed=seed, min_clear=4, max_pixels=max_pixels,
+                                 view_days=s2_view_days(days, offset))
     full_hidden = np.zeros(ndvi.shape, dtype=bool)
     full_hidden[:, iy, ix] = hidden
     cube_h = cube.copy()

@@ -9,7 +9,9 @@ Protocol (:func:`compare`)
    them, chosen by a seeded hash), ``n_gaps`` simulated cloudy spells of
    ``gap_days`` days are placed at random, one in each of ``n_gaps`` equal
    parts of the series, and every clear NDVI observation inside them is
-   hidden.
+   hidden. A spell hides S2 views: on a pairing cube a view paired to
+   several S1 dates is hidden at each of them, also at those 1-3 days
+   outside the spell (its date is ``time + NDVI_offset``).
 3. Each method reconstructs the hidden dates from what is left (and, for
    the fusion and MOGPR, the S1 series): the fusion reconstruction
    (observations, S1 predictions, Whittaker), the S1 prediction alone,
@@ -59,7 +61,7 @@ from .._warn import warn_user
 from ..errors import ConfigError, InsufficientDataError, OutputError
 from ..readers.cube import check_cube_values
 from ..validate import check_cube, is_finite_positive, is_whole, parse_date
-from .gaps import hide_gaps, pick_pixels, spell_starts
+from .gaps import hide_gaps, pick_pixels, s2_view_days, spell_starts
 from .methods import (
     COMPARISON_METHODS,
     LABELS,
@@ -493,7 +495,9 @@ def compare(
     cfg = _sequence_methods(cfg, model)
     ndvi = cube["NDVI"].transpose("time", "y", "x").values.astype(np.float64)
     t_idx, days, span = _cmp_dates(cube, cfg)
-    iy, ix, hidden = _cmp_pixels(cube, ndvi, days, span, model, cfg)
+    # a spell hides S2 views: on a pairing cube every S1 date that carries a hidden view (also 1-3 days outside the spell)
+    offset = cube["NDVI_offset"].transpose("time", "y", "x").values if "NDVI_offset" in cube.data_vars else None
+    iy, ix, hidden = _cmp_pixels(cube, ndvi, days, span, model, cfg, s2_view_days(days, offset))
     inputs = _cmp_inputs(cube, iy, ix, hidden, model, cfg, train_config)
     runs = _cmp_extra_models(inputs, models or {})
     runs.update(_cmp_methods(inputs, cfg.methods))
@@ -636,9 +640,10 @@ def _cmp_dates(cube: xr.Dataset, cfg: CompareConfig) -> tuple[pd.DatetimeIndex, 
 
 
 def _cmp_pixels(
-    cube: xr.Dataset, ndvi: np.ndarray, days: np.ndarray, span: tuple[float, float] | None, model: Any, cfg: CompareConfig
+    cube: xr.Dataset, ndvi: np.ndarray, days: np.ndarray, span: tuple[float, float] | None, model: Any, cfg: CompareConfig,
+    view_days: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The evaluated pixels of the model's held-out blocks and their hidden observations."""
+    """The evaluated pixels of the model's held-out blocks and their hidden observations (by S2 view date, when given)."""
     blocks = model_blocks(cube, model)  # a model trained on several sites: this site's own split
     if not blocks:
         blocks = {k: v for k, v in (getattr(model, "blocks", None) or {}).items() if k != "sites"}
@@ -655,7 +660,7 @@ def _cmp_pixels(
     test = block_mask(ndvi.shape[1], ndvi.shape[2], blocks, "test")
     iy, ix, hidden = pick_pixels(
         test, ndvi, days, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, min_clear=cfg.min_clear,
-        max_pixels=cfg.max_pixels, span=span,
+        max_pixels=cfg.max_pixels, span=span, view_days=view_days,
     )
     if iy.size == 0:
         if not test.any():  # the split's test blocks lie outside this cube (a model of a larger cube)

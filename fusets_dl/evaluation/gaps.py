@@ -2,6 +2,14 @@
 
 Plain NumPy: positions come from a counter-based hash of (seed, spell, y, x),
 so they do not depend on the order pixels are processed in.
+
+A spell hides S2 *views*: on a pairing cube (``align`` in pairing mode) one
+S2 view is paired to every S1 date within the tolerance, so it sits at
+several dates of the cube (``NDVI_offset`` says how far, S2 minus S1). A
+value is hidden when its view's date, ``time + NDVI_offset``
+(:func:`s2_view_days`), falls in a spell, at every S1 date that carries
+it; otherwise a copy 1-3 days outside the spell would stay visible to the
+methods. On a composite cube (no offset) a value's view date is its own date.
 """
 
 from __future__ import annotations
@@ -13,12 +21,36 @@ import numpy as np
 from .._rng import hash_uniform
 from ..errors import ConfigError
 
-__all__ = ["hide_gaps", "pick_pixels", "spell_starts"]
+__all__ = ["hide_gaps", "pick_pixels", "s2_view_days", "spell_starts"]
+
+
+def s2_view_days(days: np.ndarray, offset: np.ndarray | None) -> np.ndarray | None:
+    """Date of the S2 view behind each value of a pairing cube, in the units and origin of ``days``.
+
+    Parameters
+    ----------
+    days : numpy.ndarray
+        (time,) dates in days from any origin.
+    offset : numpy.ndarray, optional
+        ``NDVI_offset`` (days, S2 minus S1) with time first, (time, ...);
+        NaN where no view is paired. ``None`` (a composite cube): ``None``.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        float64 ``days + offset`` of ``offset``'s shape, the value's own date
+        where the offset is NaN; ``None`` when ``offset`` is.
+    """
+    if offset is None:
+        return None
+    off = np.asarray(offset, dtype=np.float64)
+    own = np.broadcast_to(np.asarray(days, dtype=np.float64).reshape((-1,) + (1,) * (off.ndim - 1)), off.shape)
+    return np.where(np.isfinite(off), own + off, own)
 
 
 def hide_gaps(
     ndvi: np.ndarray, days: np.ndarray, iy: np.ndarray, ix: np.ndarray, *, gap_days: float, n_gaps: int, seed: int,
-    span: tuple[float, float] | None = None,
+    span: tuple[float, float] | None = None, view_days: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mask (time, pixel) of clear observations inside simulated cloudy spells.
 
@@ -26,7 +58,9 @@ def hide_gaps(
     ``gap_days`` starts at a uniform random day of each part (so spells do not
     overlap when ``gap_days`` is at most a part's length); positions come from
     a counter-based hash of (seed, spell, y, x), so they do not depend on the
-    order pixels are processed in.
+    order pixels are processed in. A value is hidden when the date of its S2
+    view (``view_days``; default its own date) falls in a spell: every date of
+    a pairing cube that carries a hidden view is hidden.
 
     Parameters
     ----------
@@ -44,22 +78,35 @@ def hide_gaps(
         Seed of the spell positions.
     span : (float, float), optional
         Place the spells within these days only; default: the whole series.
+    view_days : numpy.ndarray, optional
+        (time, pixel) date of each value's S2 view in the units and origin of
+        ``days`` (:func:`s2_view_days` of a pairing cube's ``NDVI_offset``);
+        NaN entries, and the default, take the value's own date.
 
     Returns
     -------
     numpy.ndarray
-        Boolean (time, pixel): the observed values inside a spell.
+        Boolean (time, pixel): the observed values whose view lies in a spell.
 
     Raises
     ------
     ConfigError
         When ``n_gaps`` spells of ``gap_days`` do not fit into the span, or
-        ``gap_days`` is not a number > 0 or ``n_gaps`` not a whole number >= 1.
+        ``gap_days`` is not a number > 0 or ``n_gaps`` not a whole number >= 1,
+        or ``view_days`` is not of ``ndvi``'s shape.
     """
     starts = spell_starts(days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span)
+    own = np.asarray(days, dtype=np.float64)[:, None]
+    if view_days is None:
+        when = own
+    else:
+        when = np.asarray(view_days, dtype=np.float64)
+        if when.shape != np.shape(ndvi):
+            raise ConfigError(f"simulated cloudy spells: expected view_days of the NDVI's shape {np.shape(ndvi)}, found {when.shape}")
+        when = np.where(np.isfinite(when), when, own)
     hidden = np.zeros(ndvi.shape, dtype=bool)
     for start in starts:
-        hidden |= (days[:, None] >= start[None]) & (days[:, None] < start[None] + gap_days)
+        hidden |= (when >= start[None]) & (when < start[None] + gap_days)
     return hidden & np.isfinite(ndvi)
 
 
@@ -107,7 +154,7 @@ def spell_starts(
 
 def pick_pixels(
     mask: np.ndarray, ndvi: np.ndarray, days: np.ndarray, *, gap_days: float, n_gaps: int, seed: int, min_clear: int,
-    max_pixels: int | None, span: tuple[float, float] | None = None,
+    max_pixels: int | None, span: tuple[float, float] | None = None, view_days: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The evaluated pixels of ``mask`` and their hidden observations.
 
@@ -129,6 +176,9 @@ def pick_pixels(
         Fewest clear observations a pixel must keep outside the spells.
     max_pixels : int, optional
         Most pixels returned; ``None``: all.
+    view_days : numpy.ndarray, optional
+        (time, y, x) date of each value's S2 view (:func:`s2_view_days`);
+        default: the value's own date (a composite cube).
 
     Returns
     -------
@@ -137,7 +187,8 @@ def pick_pixels(
     """
     iy, ix = np.nonzero(mask)
     obs = ndvi[:, iy, ix]
-    hidden = hide_gaps(obs, days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span)
+    views = None if view_days is None else np.asarray(view_days)[:, iy, ix]
+    hidden = hide_gaps(obs, days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span, view_days=views)
     keep = (hidden.sum(0) > 0) & ((np.isfinite(obs) & ~hidden).sum(0) >= min_clear)
     iy, ix, hidden = iy[keep], ix[keep], hidden[:, keep]
     if max_pixels is not None and iy.size > max_pixels:

@@ -15,7 +15,8 @@ S1 prediction it contains. :func:`calibrate` measures instead of assuming:
    comparison's scores stay on data the calibration never saw. A model with
    no block split (trained elsewhere) samples the whole cube.
 2. It hides ``n_gaps`` spells of ``gap_days`` days of clear observations in
-   each sampled pixel (the spells of :func:`fusets_dl.evaluation.gaps.hide_gaps`).
+   each sampled pixel (the spells of :func:`fusets_dl.evaluation.gaps.hide_gaps`,
+   which hide S2 views: on a pairing cube at every S1 date that carries one).
 3. It reconstructs the hidden dates with every setting of a small grid:
    prediction weight (relative to an observation's 1), lambda, and the
    long-gap guard ``pred_gap_days`` (None: the smoothed curve everywhere;
@@ -59,7 +60,7 @@ from .._rng import hash_uniform
 from .._series import nearest_cells
 from .._warn import warn_user
 from ..errors import ConfigError, InsufficientDataError
-from ..evaluation.gaps import hide_gaps
+from ..evaluation.gaps import hide_gaps, s2_view_days
 from ..evaluation.splits import block_mask, model_blocks, with_split
 from ..validate import is_finite_positive, is_whole
 from .kernels import (
@@ -761,8 +762,11 @@ def calibrate(
     iy, ix = iy[: 4 * max_pixels], ix[: 4 * max_pixels]
     sub = _pixel_cube(cube, iy, ix)
     obs = sub["NDVI"].transpose("y", "x", "time").values[0].astype(np.float64)
+    # a spell hides S2 views: on a pairing cube, at every S1 date that carries one (also just outside the spell)
+    offset = sub["NDVI_offset"].transpose("time", "y", "x").values[:, 0] if "NDVI_offset" in sub.data_vars else None
     try:
-        hidden = hide_gaps(obs.T, days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span).T
+        hidden = hide_gaps(obs.T, days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span,
+                           view_days=s2_view_days(days, offset)).T
     except ConfigError as exc:  # the message of the comparison's spells: say whose spells these are
         raise ConfigError(f"calibrate: {str(exc).removeprefix('simulated cloudy spells: ')} (reconstruct(..., weights='auto', "
                           "calibration={'gap_days': ..., 'n_gaps': ...}) sets them)") from exc

@@ -20,7 +20,7 @@ import xarray as xr
 from .._warn import warn_user
 from ..cf import CONVENTIONS, apply_cf, cube_site
 from ..errors import ConfigError, InsufficientDataError, ModelError
-from ..evaluation.gaps import hide_gaps
+from ..evaluation.gaps import hide_gaps, s2_view_days
 from ..inference.sequence import predict_sequence
 from ..models.sequence_model import cube_span, fit_std_scale
 from ..readers.cube import check_cube_values
@@ -410,7 +410,11 @@ def _refit_std(cube: xr.Dataset, model: Any, s1_only: bool, **predict_kwargs: An
         if nx == 1 < ny:  # points laid out as a column: the spells of the same points as a row
             iy, ix = ix, iy
         try:
-            hidden = hide_gaps(obs, days, iy, ix, gap_days=60.0, n_gaps=3, seed=_REFIT_SEED) & np.isfinite(obs)
+            # a spell hides S2 views: on a pairing cube at every S1 date that carries one
+            offset = (sub["NDVI_offset"].transpose("time", "y", "x").values.reshape(obs.shape)
+                      if "NDVI_offset" in sub.data_vars else None)
+            hidden = hide_gaps(obs, days, iy, ix, gap_days=60.0, n_gaps=3, seed=_REFIT_SEED,
+                               view_days=s2_view_days(days, offset)) & np.isfinite(obs)
         except ConfigError:  # a series too short for the spells
             return None
         # a series whose every clear view is hidden is predicted in the S1-only mode (its own factor): not gap filling

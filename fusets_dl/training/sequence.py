@@ -35,6 +35,7 @@ from .._version import __version__
 from .._warn import warn_user
 from ..cf import cube_site
 from ..errors import InsufficientDataError, ModelError
+from ..evaluation.gaps import s2_view_days
 from ..evaluation.metrics import regression_metrics
 from ..evaluation.splits import (
     block_mask,
@@ -76,7 +77,7 @@ class _Cube:
     y: np.ndarray  # (P, T + 2R) clear NDVI standardised, NaN where none
     days: np.ndarray  # (T + 2R,) days, extrapolated into the padding
     part: np.ndarray  # (P,) 0 train, 1 val, 2 test
-    raw: dict[str, np.ndarray]  # unpadded (P, T) VV, VH, NDVI, angle for the metrics
+    raw: dict[str, np.ndarray]  # unpadded (P, T) VV, VH, NDVI, angle (and a pairing cube's NDVI_offset) for the metrics
     tchan: np.ndarray
     groups: np.ndarray
     inputs: tuple[str, ...]  # the channels of ``x``
@@ -84,10 +85,12 @@ class _Cube:
 
 
 def _series(cube: xr.Dataset) -> dict[str, np.ndarray]:
-    """(P, T) arrays of VV, VH, NDVI (and the angle) over every pixel, y-major."""
+    """(P, T) arrays of VV, VH, NDVI (the angle, a pairing cube's NDVI_offset) over every pixel, y-major."""
     out = {}
     for name in ("VV", "VH", "NDVI"):
         out[name] = np.asarray(cube[name].transpose("time", "y", "x").values, dtype=np.float32).reshape(cube.sizes["time"], -1).T.copy()
+    if "NDVI_offset" in cube.data_vars:  # the date of each value's S2 view: the held-out spells hide views (_hidden_spells)
+        out["NDVI_offset"] = np.asarray(cube["NDVI_offset"].transpose("time", "y", "x").values, dtype=np.float64).reshape(cube.sizes["time"], -1).T.copy()
     if _ANGLE in cube.data_vars or _ANGLE in cube.coords:
         check_angle_degrees(cube[_ANGLE], "train(model='sequence')")  # set after the reader (assign_coords): radians, 0, 95
         a = cube[_ANGLE].broadcast_like(cube["VV"]).transpose("time", "y", "x").values
@@ -317,18 +320,22 @@ def _fit(net: SequenceNet, cubes: list[_Cube], config: TrainConfig, device: torc
     return history, best[2], seen / max(busy, 1e-9)
 
 
-def _hidden_spells(days: np.ndarray, ndvi: np.ndarray, rng: np.random.Generator, n_spells: int = 3, spell_days: float = _HELD_OUT_SPELL_DAYS) -> np.ndarray:
-    """(P, T) mask of clear values inside ``n_spells`` random spells per series, one in each equal part of the period.
+def _hidden_spells(days: np.ndarray, ndvi: np.ndarray, rng: np.random.Generator, n_spells: int = 3, spell_days: float = _HELD_OUT_SPELL_DAYS,
+                   offset: np.ndarray | None = None) -> np.ndarray:
+    """(P, T) mask of clear values whose S2 view lies in ``n_spells`` random spells per series, one in each equal part of the period.
 
     Fewer spells on a series shorter than ``2 * spell_days`` per spell (at least one): a 144-day season keeps
-    one spell, so views outside it are left (three would hide them all).
+    one spell, so views outside it are left (three would hide them all). A spell hides S2 views: with a pairing
+    cube's ``offset`` (P, T) (``NDVI_offset``, days, S2 minus S1) a view paired to several dates is hidden at each,
+    also just outside the spell; without it (a composite cube) a value's view date is its own date.
     """
     hidden = np.zeros(ndvi.shape, dtype=bool)
     n_spells = max(1, min(n_spells, int((days[-1] - days[0]) // (2 * spell_days)))) if days.size else 1
     edges = np.linspace(days[0], days[-1], n_spells + 1)
+    when = days[None] if offset is None else s2_view_days(days, np.asarray(offset).T).T
     for a, b in itertools.pairwise(edges):
         st = rng.uniform(a, max(a, b - spell_days), ndvi.shape[0])
-        hidden |= (days[None] >= st[:, None]) & (days[None] < st[:, None] + spell_days)
+        hidden |= (when >= st[:, None]) & (when < st[:, None] + spell_days)
     return hidden & np.isfinite(ndvi)
 
 
@@ -347,7 +354,7 @@ def _held_out(model: SequenceModel, cubes: list[_Cube], which: int, rng: np.rand
         raw = {k: v[sel] for k, v in c.raw.items()}
         days = c.days[model.radius : c.days.size - model.radius]
         for _ in range(repeats):
-            hidden = _hidden_spells(days, raw["NDVI"], rng)
+            hidden = _hidden_spells(days, raw["NDVI"], rng, offset=raw.get("NDVI_offset"))
             ndvi_in = np.where(hidden, np.nan, raw["NDVI"])
             # a series whose every clear view is hidden is the S1-only mode (scored below), not gap filling
             hidden &= np.isfinite(ndvi_in).any(axis=1, keepdims=True)

@@ -12,7 +12,7 @@ import xarray as xr
 import fusets_dl as fdl
 from fusets_dl.errors import ConfigError, InsufficientDataError
 from fusets_dl.evaluation.comparison import CompareConfig, compare
-from fusets_dl.evaluation.gaps import hide_gaps
+from fusets_dl.evaluation.gaps import hide_gaps, s2_view_days
 from fusets_dl.evaluation.splits import block_mask
 
 
@@ -52,7 +52,8 @@ def _hidden_by_hand(cube: xr.Dataset, model, cfg: CompareConfig) -> tuple[np.nda
     days = ((cube["time"] - cube["time"][0]) / np.timedelta64(1, "D")).values
     iy, ix = np.nonzero(block_mask(cube.sizes["y"], cube.sizes["x"], model.blocks))
     obs = cube["NDVI"].values[:, iy, ix]
-    hidden = hide_gaps(obs, days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed)
+    view = s2_view_days(days, cube["NDVI_offset"].values)[:, iy, ix]  # a spell hides the S2 views dated in it
+    hidden = hide_gaps(obs, days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, view_days=view)
     keep = (hidden.sum(0) > 0) & ((np.isfinite(obs) & ~hidden).sum(0) >= cfg.min_clear)
     return days, iy[keep], ix[keep], obs[:, keep], hidden[:, keep]
 
@@ -532,3 +533,71 @@ def test_season_mode_reads_a_recorded_end_date_as_its_whole_day(small_cube: xr.D
     cfg = CompareConfig(gap_days=40, n_gaps=2, methods=("linear",), mode="season", split_date=f"{last}T12:00")
     with pytest.raises(ConfigError, match=rf"trained on dates before {last}T12:00, found training dates ending {last}"):
         compare(small_cube, config=cfg, model=model)
+
+
+def _linear_rmse_by_hand(days: np.ndarray, obs: np.ndarray, hidden: np.ndarray) -> tuple[float, int]:
+    """RMSE and count of linear interpolation of the kept clear values at the hidden ones inside each series' kept span."""
+    errs = []
+    for j in range(obs.shape[1]):
+        ok = np.isfinite(obs[:, j]) & ~hidden[:, j]
+        for i in np.flatnonzero(hidden[:, j]):
+            if days[ok].min() <= days[i] <= days[ok].max():
+                errs.append(np.interp(days[i], days[ok], obs[ok, j]) - obs[i, j])
+    return float(np.sqrt(np.mean(np.square(errs)))), len(errs)
+
+
+def _visible_copies(obs: np.ndarray, view: np.ndarray, hidden: np.ndarray) -> int:
+    """Hidden values whose S2 view is still readable at another (kept) date of the same pixel."""
+    n = 0
+    for j in range(obs.shape[1]):
+        kept = np.round(view[np.isfinite(obs[:, j]) & ~hidden[:, j], j], 4)
+        n += int(np.isin(np.round(view[hidden[:, j], j], 4), kept).sum())
+    return n
+
+
+def test_a_hidden_s2_view_is_hidden_at_every_s1_date_it_is_paired_to() -> None:
+    """Spells hid S1 dates: with S1 every 3 days one S2 view is paired to two dates, and linear interpolation read the
+    copy of a hidden view at a date just outside the spell. A spell hides S2 views now (time + NDVI_offset)."""
+    from fusets_dl.synthetic import make_scene
+
+    s1, s2, _ = make_scene(24, 20, "2021-01-01", "2021-12-31", seed=7, s1_revisit_days=3)
+    cube = fdl.align(fdl.open_s1(s1), fdl.open_s2(s2), outlier_filter=True).load()
+    cfg = CompareConfig(gap_days=40, n_gaps=3, max_pixels=None, methods=("linear",))
+    res = compare(cube, config=cfg, train_config=fdl.TrainConfig(seed=0))  # no model: the split a model of seed 0 holds out
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    test = block_mask(ny, nx, {"block_size": 8, "grid": [-(-ny // 8), -(-nx // 8)], "test": res.info["test_blocks"]})
+    days = ((cube["time"] - cube["time"][0]) / np.timedelta64(1, "D")).values
+    iy, ix = np.nonzero(test)
+    obs = cube["NDVI"].values[:, iy, ix].astype(np.float64)
+    view = s2_view_days(days, cube["NDVI_offset"].values)[:, iy, ix]
+    masks = {}
+    for name, when in (("S1 date", None), ("S2 view", view)):
+        hidden = hide_gaps(obs, days, iy, ix, gap_days=40, n_gaps=3, seed=0, view_days=when)
+        keep = (hidden.sum(0) > 0) & ((np.isfinite(obs) & ~hidden).sum(0) >= cfg.min_clear)
+        masks[name] = (obs[:, keep], view[:, keep], hidden[:, keep])
+    by_date, by_view = masks["S1 date"], masks["S2 view"]
+    assert _visible_copies(*by_date) == 112 and _visible_copies(*by_view) == 0  # 112 hidden views were readable before
+    assert res.info["n_pixels"] == 96 and res.info["n_hidden"] == int(by_view[2].sum()) == 1776 and int(by_date[2].sum()) == 1760
+    rmse, n = _linear_rmse_by_hand(days, by_view[0], by_view[2])
+    assert res.rows[0]["n"] == n == 1598 and res.rows[0]["rmse"] == pytest.approx(rmse, rel=1e-5) == pytest.approx(0.08371, abs=1e-5)
+    # before: 1662 values scored at RMSE 0.0805, the copies read as if the view had not been hidden
+    assert _linear_rmse_by_hand(days, by_date[0], by_date[2]) == (pytest.approx(0.08055, abs=1e-5), 1662)
+
+
+def test_a_composite_cube_hides_the_values_of_its_own_dates(small_scene) -> None:
+    """A composite cube has no NDVI_offset: its spells hide the values dated inside them, as before S2 views were hidden."""
+    s1, s2, _ = small_scene
+    cube = fdl.align(fdl.open_s1(s1), fdl.open_s2(s2), freq="10D").load()
+    assert "NDVI_offset" not in cube
+    cfg = CompareConfig(gap_days=40, n_gaps=3, max_pixels=None, methods=("linear",))
+    res = compare(cube, config=cfg, train_config=fdl.TrainConfig(seed=0))
+    ny, nx = cube.sizes["y"], cube.sizes["x"]
+    test = block_mask(ny, nx, {"block_size": 8, "grid": [-(-ny // 8), -(-nx // 8)], "test": res.info["test_blocks"]})
+    days = ((cube["time"] - cube["time"][0]) / np.timedelta64(1, "D")).values
+    iy, ix = np.nonzero(test)
+    obs = cube["NDVI"].transpose("time", "y", "x").values[:, iy, ix].astype(np.float64)
+    hidden = hide_gaps(obs, days, iy, ix, gap_days=40, n_gaps=3, seed=0)  # by the values' own dates
+    keep = (hidden.sum(0) > 0) & ((np.isfinite(obs) & ~hidden).sum(0) >= cfg.min_clear)
+    rmse, n = _linear_rmse_by_hand(days, obs[:, keep], hidden[:, keep])
+    assert res.info["n_pixels"] == 96 and res.info["n_hidden"] == int(hidden[:, keep].sum()) == 661 and res.rows[0]["n"] == n == 612
+    assert res.rows[0]["rmse"] == pytest.approx(rmse, rel=1e-5) == pytest.approx(0.09146, abs=1e-5)

@@ -850,3 +850,30 @@ def test_the_attrs_of_an_uncalibrated_output_as_weights_say_so():
     fixed = fdl.reconstruct(cube, m, predicted=pred, weights=None)
     with pytest.raises(ConfigError, match=r"found the attrs of an output made without a calibration .*pass weights=None"):
         fdl.reconstruct(cube, m, predicted=pred, weights=dict(fixed.attrs))
+
+
+def test_the_calibration_spells_hide_an_s2_view_at_every_date_it_is_paired_to(monkeypatch):
+    """Its spells hid dates: a view paired to two dates was hidden at one and read (by an optical model, and by the
+    reconstruction) at the other, just outside the spell. With the cube's NDVI_offset both copies are hidden."""
+    import fusets_dl.inference as inference
+
+    cube, pred, _truth = _rice_cube(ny=2, nx=5)
+    ndvi = cube["NDVI"].values.copy()
+    offset = np.where(np.isfinite(ndvi), 0.0, np.nan)
+    ndvi[1::4], offset[1::4] = ndvi[::4][: ndvi[1::4].shape[0]], -6.0  # each view also paired to the next date, 6 days later
+    paired = cube.assign(NDVI=(("time", "y", "x"), ndvi), NDVI_offset=(("time", "y", "x"), offset.astype(np.float32)))
+    m = _model()
+    m.spec = fdl.FeatureSpec(groups=("sar", "time", "optical"))
+    seen = {}
+
+    def fake_predict(sub, model, **kw):
+        seen["ndvi"] = sub["NDVI"].values.copy()
+        return xr.zeros_like(sub["NDVI"]) + 0.5
+
+    monkeypatch.setattr(inference, "predict_ndvi", fake_predict)
+    counts = {}
+    for name, c in (("S2 view", paired), ("S1 date", paired.drop_vars("NDVI_offset"))):
+        cal = calibrate(c, m, predicted=pred, gap_days=40, n_gaps=3, max_pixels=10)
+        kept = np.isfinite(seen["ndvi"][:, 0])  # (time, pixel)
+        counts[name] = (cal.n_hidden, int((kept[::4] != kept[1::4]).sum()))
+    assert counts == {"S2 view": (94, 0), "S1 date": (96, 10)}  # before: 10 hidden views still read at their other date

@@ -176,7 +176,7 @@ def test_a_cube_the_std_was_not_fitted_on_warns(small_cube: xr.Dataset, monkeypa
     np.testing.assert_array_equal(refit["NDVI"].values, plain["NDVI"].values)
     np.testing.assert_allclose(refit["NDVI_std"].values[filled], ratio * plain["NDVI_std"].values[filled], rtol=1e-5)
     # the factor by hand: the NLL factor of the window's hidden values
-    from fusets_dl.evaluation.gaps import hide_gaps
+    from fusets_dl.evaluation.gaps import hide_gaps, s2_view_days
     from fusets_dl.inference.sequence import predict_sequence
     from fusets_dl.models.sequence_model import fit_std_scale
 
@@ -184,7 +184,8 @@ def test_a_cube_the_std_was_not_fitted_on_warns(small_cube: xr.Dataset, monkeypa
     t = pd.DatetimeIndex(later["time"].values)
     days = ((t - t[0].floor("D")) / pd.Timedelta(days=1)).to_numpy()
     iy, ix = np.divmod(np.arange(obs.shape[1]), later.sizes["x"])
-    hidden = hide_gaps(obs, days, iy, ix, gap_days=60.0, n_gaps=3, seed=seq_mod._REFIT_SEED) & np.isfinite(obs)
+    view = s2_view_days(days, later["NDVI_offset"].transpose("time", "y", "x").values.reshape(obs.shape))  # spells hide S2 views
+    hidden = hide_gaps(obs, days, iy, ix, gap_days=60.0, n_gaps=3, seed=seq_mod._REFIT_SEED, view_days=view) & np.isfinite(obs)
     shown = later.assign(NDVI=later["NDVI"].transpose("time", "y", "x").copy(data=np.where(hidden, np.nan, obs).reshape(-1, 24, 20)))
     p = predict_sequence(shown, own, device="cpu")
     mu, sd = (p[v].transpose("time", "y", "x").values.reshape(obs.shape) for v in ("NDVI_pred", "NDVI_pred_std"))

@@ -364,3 +364,23 @@ def test_sequence_splits_and_sites_are_checked_before_training(small_cube: xr.Da
         train_sequence([small_cube, tiny], cfg)
     with pytest.raises(ConfigError, match=r"train_sequence: cube: expected a list of fusion cubes .*found NoneType at position 0"):
         train_sequence([None], cfg)  # type: ignore[list-item]
+
+
+def test_the_held_out_spells_hide_an_s2_view_at_every_date_it_is_paired_to(small_cube: xr.Dataset) -> None:
+    """The test metrics' and std calibration's spells hid S1 dates: a view paired to two dates stayed readable at the one
+    just outside a spell. With a pairing cube's NDVI_offset they hide the view at both; without it, as before."""
+    from fusets_dl.training.sequence import _hidden_spells, _series
+
+    days = np.arange(0.0, 360.0, 3.0)
+    view = 6.0 * (np.arange(days.size) // 2) + 1.5  # each S2 view paired to two S1 dates, 1.5 days either side
+    offset = np.broadcast_to(view - days, (4, days.size)).copy()
+    ndvi = np.full((4, days.size), 0.5, np.float32)
+    plain = _hidden_spells(days, ndvi, np.random.default_rng(0))
+    paired = _hidden_spells(days, ndvi, np.random.default_rng(0), offset=offset)
+    assert plain.sum(1).tolist() == paired.sum(1).tolist() == [40, 40, 40, 40]
+    assert int((plain[:, ::2] != plain[:, 1::2]).sum()) == 6  # before: 6 views hidden at one date, readable at the other
+    assert int((paired[:, ::2] != paired[:, 1::2]).sum()) == 0
+    np.testing.assert_array_equal(_hidden_spells(days, ndvi, np.random.default_rng(0), offset=np.zeros_like(offset)), plain)
+    s = _series(small_cube)  # the offset travels with the series of a pairing cube, pixel-major as NDVI
+    assert s["NDVI_offset"].shape == s["NDVI"].shape == (24 * 20, 60)
+    np.testing.assert_array_equal(s["NDVI_offset"][7], small_cube["NDVI_offset"].values[:, 0, 7])
