@@ -64,14 +64,9 @@ def test_linear_row_is_recomputable(small_cube: xr.Dataset) -> None:
     cfg = CompareConfig(gap_days=40, n_gaps=3, max_pixels=None, methods=("linear",))
     res = compare(small_cube, config=cfg, model=model)
     days, _iy, _ix, obs, hidden = _hidden_by_hand(small_cube, model, cfg)
-    errs = []
-    for j in range(obs.shape[1]):
-        ok = np.isfinite(obs[:, j]) & ~hidden[:, j]
-        for i in np.flatnonzero(hidden[:, j]):
-            if days[ok].min() <= days[i] <= days[ok].max():
-                errs.append(np.interp(days[i], days[ok], obs[ok, j]) - obs[i, j])
-    assert res.rows[0]["n"] == len(errs)
-    assert res.rows[0]["rmse"] == pytest.approx(float(np.sqrt(np.mean(np.square(errs)))), rel=1e-5)
+    rmse, n = _linear_rmse_by_hand(days, obs, hidden)
+    assert res.rows[0]["n"] == n
+    assert res.rows[0]["rmse"] == pytest.approx(rmse, rel=1e-5)
 
 
 def test_fusion_coverage_is_recomputable(small_cube: xr.Dataset) -> None:
