@@ -5,7 +5,7 @@ Modules: :mod:`.api` (``reconstruct``, the xarray flow), :mod:`.kernels`
 :mod:`.calibrate` (:func:`.calibrate.calibrate`: weights, lambda and guard chosen on held-out
 spells, for ``reconstruct(weights="auto")``; a :class:`.calibrate.Calibration`
 given as ``weights`` applies one setting to every tile) and :mod:`.uncertainty` (the std
-of a prediction from the model's test metrics).
+of a prediction from the model's validation residuals, by predicted range).
 """
 
 from __future__ import annotations

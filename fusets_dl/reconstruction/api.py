@@ -18,7 +18,7 @@ then multiplied by the calibration's ``std_scale`` (in pixels with a clear
 view somewhere in the series): fitted on the same hidden
 spells, so that about 68 % and 95 % of them fall within 1 and 2 std (the
 residual correction and the observations around a gap make the filled values
-better than the model's test RMSE says). In the calibrated settings and the
+better than the model's held-out RMSE says). In the calibrated settings and the
 transfer setting that std first grows with the days to the nearest clear view
 (:func:`.kernels.std_growth`): a value filled next to a view is better known
 than one in the middle of a long spell.
