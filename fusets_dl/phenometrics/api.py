@@ -157,14 +157,23 @@ def _phen_apply(
     return stacked.assign_coords(season=np.arange(max_seasons))
 
 
-def _by_year(stacked: xr.DataArray, grid: _PhenGrid, per_year: int) -> xr.DataArray:
-    """Seasons on ``(year, season)`` by the calendar year of their peak (lazy); with a period, its years only."""
+def _season_years(days: pd.DatetimeIndex, year_start: int) -> np.ndarray:
+    """The (season) year of each day: its calendar year, less one before month ``year_start`` (labelled by its start)."""
+    return (days.year - (days.month < year_start)).to_numpy()
+
+
+def _season_year(day: pd.Timestamp, year_start: int) -> int:
+    return int(_season_years(pd.DatetimeIndex([day]), year_start)[0])
+
+
+def _by_year(stacked: xr.DataArray, grid: _PhenGrid, per_year: int, year_start: int = 1) -> xr.DataArray:
+    """Seasons on ``(year, season)`` by the (season) year of their peak (lazy); with a period, its years only."""
     days = pd.date_range(grid.origin, periods=int(grid.grid_days[-1]) + 2, freq="D")
     # peaks lie within the data: the years of its first and last dates (the grid's last day can reach the next year)
-    lo, hi = grid.origin.year, (grid.origin + pd.Timedelta(days=float(grid.in_days[-1]))).year
+    lo, hi = _season_year(grid.origin, year_start), _season_year(grid.origin + pd.Timedelta(days=float(grid.in_days[-1])), year_start)
     if grid.period is not None:  # seasons peak inside the period: the other years would only hold empty slots
-        lo = max(lo, (grid.origin + pd.Timedelta(days=float(grid.period[0]))).year)
-        hi = min(hi, (grid.origin + pd.Timedelta(days=float(grid.period[1]))).year)
+        lo = max(lo, _season_year(grid.origin + pd.Timedelta(days=float(grid.period[0])), year_start))
+        hi = min(hi, _season_year(grid.origin + pd.Timedelta(days=float(grid.period[1])), year_start))
     years = np.arange(lo, hi + 1)
     out = xr.apply_ufunc(
         by_year_block,
@@ -172,13 +181,15 @@ def _by_year(stacked: xr.DataArray, grid: _PhenGrid, per_year: int) -> xr.DataAr
         input_core_dims=[["season", "var"]],
         output_core_dims=[["year", "season", "var"]],
         exclude_dims={"season"},
-        kwargs={"pos_years": days.year.to_numpy(), "year0": int(years[0]), "n_years": years.size, "per_year": per_year,
+        kwargs={"pos_years": _season_years(days, year_start), "year0": int(years[0]), "n_years": years.size, "per_year": per_year,
                 "pos_index": PHENO_VARS.index("pos")},
         dask="parallelized",
         output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {"year": years.size, "season": per_year, "var": len(PHENO_VARS)}},
     )
-    return out.assign_coords(year=years, season=np.arange(per_year))
+    year = xr.DataArray(years, dims="year", attrs={"long_name": "year of the season's peak" if year_start == 1 else
+                                                    f"season year of the season's peak (from month {year_start}, labelled by its start)"})
+    return out.assign_coords(year=year, season=np.arange(per_year))
 
 
 def _phen_dataset(stacked: xr.DataArray, lead: list[Any], origin: pd.Timestamp, pixel: xr.DataArray) -> xr.Dataset:
@@ -273,11 +284,11 @@ def _nonnegative(arr: xr.DataArray, what: str) -> xr.DataArray:
     return arr.copy(data=arr.data.map_blocks(check, dtype=arr.dtype))
 
 
-def _main_rule(grid: _PhenGrid, fraction: float, months: tuple[int, int] | None) -> MainRule:
-    """The calendar year and month of every day of the grid, for ``is_main``."""
+def _main_rule(grid: _PhenGrid, fraction: float, months: tuple[int, int] | None, year_start: int = 1) -> MainRule:
+    """The (season) year and month of every day of the grid, for ``is_main`` and ``by_year``."""
     days = pd.date_range(grid.origin, periods=int(grid.grid_days[-1]) + 2, freq="D")
     mon = None if months is None else (int(months[0]), int(months[1]))
-    return MainRule(float(fraction), days.year.to_numpy(), days.month.to_numpy(), mon)
+    return MainRule(float(fraction), _season_years(days, year_start), days.month.to_numpy(), mon)
 
 
 def _warn_short(t: pd.DatetimeIndex, min_span: float, n_pixels: int) -> None:
@@ -318,6 +329,7 @@ def phenology(
     envelope: bool | int = False,
     main_fraction: float = 0.5,
     main_months: tuple[int, int] | None = None,
+    year_start: int = 1,
     classes: xr.DataArray | None = None,
     params: dict[Any, dict[str, Any]] | None = None,
 ) -> xr.Dataset:
@@ -440,6 +452,14 @@ def phenology(
         crop whose fields carry a winter cover crop as large as the crop
         itself; the largest season is then sought among those. Default: any
         month.
+    year_start : int
+        First month (1-12) of the year that ``by_year``, ``is_main`` and
+        ``n_main_seasons`` count seasons in: 1, the calendar year; 7, a July
+        to June season year, for southern-hemisphere or tropical crops whose
+        season peaks around 1 January (a summer crop peaking on 5 January one
+        year and 27 December the next fell in one calendar year twice and in
+        the next not at all). A season year is labelled by the calendar year
+        it starts in (July 2020 - June 2021: 2020).
     classes : xarray.DataArray, optional
         Class id of every pixel (on the pixel grid, matched by coordinates:
         another order is reordered, another grid or extent is an error),
@@ -449,8 +469,8 @@ def phenology(
         "default": {...}}``; each class listed runs with the top-level
         options updated by its dict, every other pixel (class not listed, or
         NaN) with ``"default"``'s, lazily, combined pixel by pixel
-        (:mod:`.per_class`). ``period``, ``step_days``, ``by_year`` and ``by``
-        are top-level only.
+        (:mod:`.per_class`). ``period``, ``step_days``, ``by_year``,
+        ``year_start`` and ``by`` are top-level only.
 
     Returns
     -------
@@ -549,7 +569,8 @@ def _phen_run(ndvi: xr.DataArray, t: pd.DatetimeIndex, options: dict[str, Any]) 
     extra_days = (EXTRAPOLATE_DAYS if extrapolate is True else float(extrapolate)) if extrapolate else None
     max_seasons = int(o["max_seasons"])
     per_year = max_seasons if by_year is True else int(by_year)
-    n_years = grid.origin.year - (grid.origin + pd.Timedelta(days=float(grid.grid_days[-1]))).year
+    year_start = int(o["year_start"])
+    n_years = _season_year(grid.origin, year_start) - _season_year(grid.origin + pd.Timedelta(days=float(grid.grid_days[-1])), year_start)
     n_kernel = per_year * (1 - n_years) if by_year else max_seasons
     stacked = _phen_apply(
         ndvi,
@@ -568,12 +589,12 @@ def _phen_run(ndvi: xr.DataArray, t: pd.DatetimeIndex, options: dict[str, Any]) 
         extrapolate=extra_days,
         min_span=span,
         envelope=ENVELOPE_ITERATIONS if envelope is True else int(envelope),
-        main=_main_rule(grid, o["main_fraction"], o["main_months"]),
+        main=_main_rule(grid, o["main_fraction"], o["main_months"], year_start),
         per_year=per_year if by_year else None,
     )
     pixel = stacked.isel(season=0, drop=True)
     if by_year:
-        stacked = _by_year(stacked, grid, per_year)
+        stacked = _by_year(stacked, grid, per_year, year_start)
     out = _phen_dataset(stacked, lead, grid.origin, pixel)
     out.attrs = {
         "Conventions": CONVENTIONS,

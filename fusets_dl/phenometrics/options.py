@@ -80,6 +80,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "envelope": (lambda v: isinstance(v, (bool, np.bool_)) or (is_whole(v) and v >= 0), "true, false or a whole number of refits >= 0"),
     "main_fraction": (lambda v: _real(v) and 0 < v <= 1, "a number in (0, 1]"),
     "main_months": (_months, "(first, last) whole months in 1..12, or None"),
+    "year_start": (lambda v: is_whole(v) and 1 <= v <= 12, "a whole month 1..12 (the first month of the season year)"),
 }
 
 

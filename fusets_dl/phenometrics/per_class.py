@@ -24,7 +24,7 @@ from .grid import align_class_map
 __all__ = ["FIXED_OPTIONS", "phenology_per_class"]
 
 #: Options that set the output's layout or the working grid: the same for every class (top level only).
-FIXED_OPTIONS = ("period", "step_days", "by_year", "by", "classes", "params")
+FIXED_OPTIONS = ("period", "step_days", "by_year", "year_start", "by", "classes", "params")
 
 
 def _check_params(params: Mapping[Any, Mapping[str, Any]], allowed: set[str]) -> dict[Any, dict[str, Any]]:

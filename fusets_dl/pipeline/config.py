@@ -30,7 +30,7 @@ _REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", 
 _REGION_ONLY_KEYS = {"name", "s1", "s2", "bbox", "time_range"}  # not allowed under ``defaults``
 _MODEL_KEYS = {"mode", "path", "features", "train"}
 _DASK_KEYS = {"workers", "scheduler", "threads_per_worker"}
-_PHENO_KEYS = {"max_seasons", "amplitude_fraction", "min_amplitude", "min_length", "period"}
+_PHENO_KEYS = {"max_seasons", "amplitude_fraction", "min_amplitude", "min_length", "period", "year_start"}
 _CLASS_KEYS = {"segmenter", "n_classes", "views", "epochs", "keep"}
 
 

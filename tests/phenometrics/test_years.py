@@ -73,3 +73,42 @@ def test_each_year_keeps_its_own_largest_seasons(dask):
     assert one["n_seasons"].isel(x=0).values.tolist() == [1, 1]
     two = fdl.phenology(da, by_year=2)  # slots enough: both 2021 seasons, in start order
     assert pd.DatetimeIndex(two["pos"].sel(year=2021).isel(x=0).values).month.tolist() == [2, 7]
+
+
+def _southern_series():
+    """A summer crop whose peak drifts across 1 January (2020-01-05, 2020-12-27, 2022-01-04; amplitude 0.6) and a small
+    winter crop peaking each mid-July (amplitude 0.2), 5-day steps from July 2019 to June 2022."""
+    origin = pd.Timestamp("2019-07-01")
+    dates = pd.date_range(origin, "2022-06-30", freq="5D")
+    t = ((dates - origin) / pd.Timedelta(days=1)).to_numpy()
+
+    def dl(c, half, amp):
+        return amp / (1 + np.exp(-0.08 * (t - (c - half)))) - amp / (1 + np.exp(-0.08 * (t - (c + half))))
+
+    v = np.full(t.size, 0.2)
+    for p in ("2020-01-05", "2020-12-27", "2022-01-04"):
+        v += dl((pd.Timestamp(p) - origin).days, 75, 0.6)
+    for p in ("2020-07-15", "2021-07-15"):
+        v += dl((pd.Timestamp(p) - origin).days, 40, 0.2)
+    return xr.DataArray(v[:, None, None], dims=("time", "y", "x"), coords={"time": dates, "y": [0.0], "x": [0.0]})
+
+
+def _per_year(ds, name):
+    return {int(y): int(v) for y, v in zip(ds["year"].values, ds[name].values, strict=True)}
+
+
+def test_a_season_year_from_july_counts_a_summer_crop_across_new_year_once_a_year():
+    """In calendar years the crop peaked twice in 2020 and not in 2021, so the 2021 winter crop (alone in its year) was
+    'main' and 2020 had two main seasons; main_months only moved the error. year_start=7 counts July to June."""
+    a = _southern_series()
+    cal = fdl.phenology(a, by_year=True, max_seasons=3).isel(x=0, y=0)
+    assert _per_year(cal, 'n_main_seasons') == {2019: 0, 2020: 2, 2021: 1, 2022: 1}
+    sy = fdl.phenology(a, by_year=True, max_seasons=3, year_start=7).isel(x=0, y=0)
+    assert _per_year(sy, 'n_main_seasons') == {2019: 1, 2020: 1, 2021: 1}
+    assert _per_year(sy, 'n_seasons') == {2019: 1, 2020: 2, 2021: 2}  # the July winter crops join the next summer's
+    assert "from month 7" in sy["year"].attrs["long_name"]
+    flat = fdl.phenology(a, max_seasons=6, year_start=7).isel(x=0, y=0)
+    mains = [str(p)[:7] for p, m in zip(flat.pos.values, flat.is_main.values, strict=True) if m == 1]
+    assert mains == ["2020-01", "2020-12", "2022-01"]  # the summer crop, not the 2021 winter crop
+    with pytest.raises(fdl.errors.ConfigError, match="year_start"):
+        fdl.phenology(a, year_start=13)
