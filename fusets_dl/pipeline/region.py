@@ -128,6 +128,11 @@ def run_region(
         why = _incomplete(cfg, rc, store, progress_dir)
         if why is None:
             logger.info("region %s: already complete (store, metrics and every chunk of every tile verified), skipped", rc.name)
+            report = output_path(cfg.output_root, rc.name, ".report")
+            if cfg.report and not report.exists():  # report: true added after the region finished (not in its record)
+                logger.info("region %s: its report is missing: written now from the store", rc.name)
+                metrics_path = output_path(cfg.output_root, rc.name, ".metrics.json")
+                _write_report(cfg, rc, store, json.loads(metrics_path.read_text()))
             return {"region": rc.name, "status": "skipped (done)", **json.loads(done_flag.read_text())}
         logger.warning("region %s: marked complete but %s: redoing what is missing or damaged", rc.name, why)
         done_flag.unlink()

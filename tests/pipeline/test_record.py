@@ -542,3 +542,15 @@ def test_a_run_record_of_an_older_fusets_dl_is_compared_as_it_was_written(tmp_pa
     with pytest.raises(ResumeError, match=r"its input files changed .*the run record is of an older fusets_dl, which identified "
                                           r"input files by their absolute path"):
         check_record(other, region_digest(rc, cfg.model, recorded=other), "a")
+
+
+def test_report_true_on_a_finished_region_writes_its_report(reference, tmp_path):
+    """report: true added after a region finished wrote nothing and said nothing (report is not in the run record)."""
+    root = _copy(reference, tmp_path)
+    assert not (root / "a.report").exists()  # the reference ran with report: false
+    cfg = _one_region(root)
+    cfg["report"] = True
+    rows = run(cfg)
+    assert rows[0]["status"] == "skipped (done)"
+    assert (root / "a.report" / "report.md").is_file()
+    assert_same_stores(reference / "a.zarr", root / "a.zarr")
