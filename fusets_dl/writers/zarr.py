@@ -612,7 +612,8 @@ def to_zarr(
     path = _local_path(store)
     if path.exists() or path.is_symlink():
         if not overwrite:
-            raise StoreExistsError(f"to_zarr: {str(path)!r} exists: expected a new path, or pass overwrite=True")
+            raise StoreExistsError(f"to_zarr: {str(path)!r} exists: expected a new path, or pass overwrite=True to replace the whole store "
+                                   "(its dates too: to add dates, concatenate the cubes along time first, or write them to another store)")
         check_replaceable(path, "to_zarr")
     _warn_leftovers(path)
     out = _with_cf(ds).copy(deep=False)  # own Variable objects: the attributes and encodings below stay off ``ds``

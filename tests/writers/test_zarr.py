@@ -73,7 +73,7 @@ def test_chunks_of_a_layout_not_written_yet_read_as_missing(tmp_path):
 
 def test_existing_store_is_never_silently_overwritten(cube, tmp_path):
     path = fdl.to_zarr(cube, tmp_path / "c.zarr")
-    with pytest.raises(StoreExistsError, match="overwrite=True"):
+    with pytest.raises(StoreExistsError, match=r"overwrite=True to replace the whole store \(its dates too: to add dates, concatenate the cubes along time first"):
         fdl.to_zarr(cube, path)
     fdl.to_zarr(cube.isel(time=slice(0, 5)), path, overwrite=True)
     assert xr.open_zarr(path).sizes["time"] == 5
