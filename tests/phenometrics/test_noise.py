@@ -84,3 +84,50 @@ def test_quantised_ndvi_keeps_its_equal_neighbours_and_dates_must_increase():
     assert abs(np.median(pseudo_residual_noise(q, d)) / 0.02 - 1) < 0.1
     with pytest.raises(ValueError, match="expected increasing dates"):
         pseudo_residual_noise(g[:, ::-1], d[::-1])
+
+
+def _double_logistic(t, sos, eos, amp, scale=10.0):
+    return 0.25 + amp * (1 / (1 + np.exp(-(t - sos) / scale)) - 1 / (1 + np.exp(-(t - eos) / scale)))
+
+
+@pytest.mark.parametrize(("sos", "eos", "amp"), [(180, 280, 0.5), (180, 280, 0.3), (150, 330, 0.3), (90, 200, 0.25)])
+def test_monthly_noise_free_double_logistic_reads_no_noise(sos, eos, amp):
+    """Monthly composites: the bend of a 100-200 day season (three or four values) read as noise (0.076 at amplitude
+    0.5, 0.046 at 0.3), so a real season needed a prominence of 0.23; its flat base (equal values a month apart) was
+    dropped as repeated acquisitions."""
+    t = np.arange(12) * 30.4 + 14
+    assert pseudo_residual_noise(_double_logistic(t, sos, eos, amp)[None, :], t)[0] < 0.025
+
+
+@pytest.mark.parametrize("years", [1, 2])
+def test_monthly_noise_sd_of_double_logistics_and_of_pure_noise(years):
+    """Monthly double logistics (100-180 day seasons, logistic scale ~10 days, amplitude 0.3-0.5) with noise sd 0.03:
+    0.055 before, now 0.040-0.043 (the bend of these steep seasons still adds; 0.029-0.031 on 15-25 day scales);
+    noise-free 0.036-0.042 before, now below 0.015; a flat series with noise sd 0.03 is unbiased."""
+    rng = np.random.default_rng(3)
+    t = np.arange(12 * years) * 30.4 + 14
+    y = np.zeros((1000, t.size))
+    for yy in range(years):
+        los = rng.uniform(100, 180, (1000, 1))
+        sos = rng.uniform(40, 330 - los) + 365 * yy
+        y += _double_logistic(t, sos, sos + los, rng.uniform(0.3, 0.5, (1000, 1)), rng.uniform(9, 11, (1000, 1))) - 0.25
+    assert np.median(pseudo_residual_noise(0.25 + y, t)) < 0.015
+    est = np.median(pseudo_residual_noise(0.25 + y + rng.normal(0, 0.03, y.shape), t))
+    assert 0.03 <= est < 0.044
+    flat = np.median(pseudo_residual_noise(0.3 + rng.normal(0, 0.03, y.shape), t))
+    assert abs(flat / 0.03 - 1) < 0.06
+
+
+@pytest.mark.parametrize("sd", [0.02, 0.05])
+def test_five_day_estimate_is_unchanged_by_the_coarse_rule(sd):
+    """5-day series keep the median pseudo-residual (the numbers of the code before the coarse rule, at sd 0.02 / 0.05
+    on the curve with gaps): the coarse-composite estimate only starts at COARSE_DAYS."""
+    from fusets_dl.phenometrics.noise import COARSE_DAYS
+
+    rng = np.random.default_rng(0)
+    d = np.arange(146) * 5.0
+    g = _curve(d)[None, :] + rng.normal(0, sd, (400, d.size))
+    g[rng.random(g.shape) < 0.3] = np.nan
+    assert COARSE_DAYS > 10
+    before = {0.02: 0.0204737, 0.05: 0.0502099}[sd]
+    assert np.median(pseudo_residual_noise(g, d)) == pytest.approx(before, rel=1e-4)
