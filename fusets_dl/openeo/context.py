@@ -63,7 +63,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
         "max_seasons", "method", "amplitude_fraction", "min_amplitude", "min_length", "smooth",
         "step_days", "period", "min_valid", "noise_factor", "noise", "min_separation", "min_span",
         "start_threshold", "end_threshold", "threshold_type", "pos_level", "extrapolate",
-        "envelope", "main_fraction", "main_months",
+        "envelope", "main_fraction", "main_months", "year_start",
     ),
 }
 
