@@ -54,6 +54,7 @@ def _phenology(
     main_months: tuple[int, int] | None = None,
     classes: xr.DataArray | None = None,
     params: dict[Any, dict[str, Any]] | None = None,
+    observed: xr.DataArray | bool | None = None,
 ) -> xr.Dataset:
     """Multi-season phenometrics of the NDVI series (a Dataset's ``NDVI``); see :func:`fusets_dl.phenology`.
 
@@ -65,6 +66,11 @@ def _phenology(
         As in :func:`fusets_dl.phenology`.
     pos_level, extrapolate, by_year, envelope, main_fraction, main_months, classes, params
         As in :func:`fusets_dl.phenology`.
+    observed : xarray.DataArray or bool, optional
+        As in :func:`fusets_dl.phenology`; None on a Dataset with a
+        ``source`` variable (a reconstruction): its ``source`` flags, which
+        add ``observed_fraction`` and ``longest_gap`` per season; False:
+        not used.
 
     Returns
     -------
@@ -73,13 +79,18 @@ def _phenology(
     """
     from .phenometrics import phenology
 
+    if observed is None:
+        observed = None if by is not None else self._source()
+    elif observed is False:
+        observed = None
+
     return phenology(self._ndvi(), max_seasons=max_seasons, method=method, amplitude_fraction=amplitude_fraction,
                      min_amplitude=min_amplitude, min_length=min_length, smooth=smooth, step_days=step_days,
                      period=period, min_valid=min_valid, by=by, noise_factor=noise_factor, noise=noise, std=std,
                      min_separation=min_separation, min_span=min_span, start_threshold=start_threshold,
                      end_threshold=end_threshold, threshold_type=threshold_type, pos_level=pos_level,
                      extrapolate=extrapolate, by_year=by_year, envelope=envelope, main_fraction=main_fraction,
-                     main_months=main_months, classes=classes, params=params)
+                     main_months=main_months, classes=classes, params=params, observed=observed)
 
 
 @xr.register_dataset_accessor("fusion")
@@ -332,6 +343,10 @@ class FusionDatasetAccessor:
             )
         return self._ds["NDVI"]
 
+    def _source(self) -> xr.DataArray | None:
+        """The reconstruction's ``source`` flags, when the Dataset has them."""
+        return self._ds["source"] if "source" in self._ds.data_vars else None
+
     phenology = _phenology
 
 
@@ -344,5 +359,9 @@ class FusionDataArrayAccessor:
 
     def _ndvi(self) -> xr.DataArray:
         return self._da
+
+    def _source(self) -> None:
+        """A DataArray carries no ``source`` flags: pass ``observed`` to use them."""
+        return None
 
     phenology = _phenology

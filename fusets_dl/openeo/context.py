@@ -49,7 +49,7 @@ KINDS: dict[str, tuple[str, ...]] = {
 #: The keyword arguments each section accepts: those of the Python API function it configures
 #: (``open_s1``, ``open_s2``, ``align``, ``predict_ndvi``, ``reconstruct``, ``phenology``), less the
 #: data arguments and those that need in-memory objects (``terrain``, ``predicted``, ``by``,
-#: ``std``, ``classes``, ``params``), and phenology's ``by_year`` (its (year, season) layout is not one band per season).
+#: ``std``, ``classes``, ``params``, ``observed``), and phenology's ``by_year`` (its (year, season) layout is not one band per season).
 SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "s1": ("units", "orbit", "time_range", "bbox", "duplicates", "backscatter"),
     "s2": ("clear_classes", "time_range", "bbox", "reflectance_scale", "harmonize", "duplicates"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..phenometrics.observed import OBSERVATION_VARS
 from ..phenometrics.seasons import PHENO_VARS, PIXEL_VARS
 from ..readers.conventions import canonical_band_name, convention_of
 
@@ -14,6 +15,7 @@ __all__ = [
     "S1_BANDS",
     "S2_BANDS",
     "phenology_bands",
+    "season_metrics",
     "sensor_bands",
     "signals_compressed",
 ]
@@ -43,10 +45,24 @@ def phenology_bands(max_seasons: int) -> list[str]:
     list of str
         ``sos_1, pos_1, ..., sos_2, ..., noise, n_seasons`` (seasons
         numbered from 1, metrics in the order of
-        :data:`fusets_dl.phenometrics.seasons.PHENO_VARS`).
+        :data:`fusets_dl.phenometrics.seasons.PHENO_VARS`, then
+        ``observed_fraction`` and ``longest_gap``: how much of the season
+        clear S2 saw, from the reconstruction's ``source``).
     """
-    per_season = [v for v in PHENO_VARS if v not in PIXEL_VARS]
+    per_season = season_metrics()
     return [f"{v}_{s + 1}" for s in range(int(max_seasons)) for v in per_season] + list(PIXEL_VARS) + [PHENOLOGY_COUNT_BAND]
+
+
+def season_metrics() -> list[str]:
+    """The per-season metrics of the ``phenology`` UDF, in band order (each season's bands).
+
+    Returns
+    -------
+    list of str
+        :data:`~fusets_dl.phenometrics.seasons.PHENO_VARS` less the per-pixel
+        ones, then :data:`~fusets_dl.phenometrics.observed.OBSERVATION_VARS`.
+    """
+    return [v for v in PHENO_VARS if v not in PIXEL_VARS] + list(OBSERVATION_VARS)
 
 
 def sensor_bands(labels: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -39,6 +39,7 @@ from .names import (
     PREDICT_BANDS,
     RECONSTRUCT_BANDS,
     phenology_bands,
+    season_metrics,
     sensor_bands,
     signals_compressed,
 )
@@ -198,14 +199,12 @@ def _phenology_dataset(ph: xr.Dataset, max_seasons: int, origin: pd.Timestamp) -
     one, so 1 is that day and values above 365 fall in the following years;
     a missing season is NaN.
     """
-    from ..phenometrics.seasons import DATE_VARS, PHENO_VARS, PIXEL_VARS
+    from ..phenometrics.seasons import DATE_VARS, PIXEL_VARS
 
     origin64 = np.datetime64(origin.to_datetime64(), "ns")
     out = xr.Dataset()
     for s in range(max_seasons):
-        for v in PHENO_VARS:
-            if v in PIXEL_VARS:  # one value per pixel, not per season: one band, below
-                continue
+        for v in season_metrics():
             da = ph[v].isel(season=s, drop=True)
             if v in DATE_VARS:
                 da = ((da - origin64) / np.timedelta64(1, "D") + 1.0).where(da.notnull())
@@ -274,7 +273,7 @@ def apply_udf(kind: str, cube: Any, context: Mapping[str, Any] | None, runtime_c
     from ..phenometrics.api import phenology
 
     opts = section(ctx, "phenology")
-    ph = phenology(rec["NDVI"], **opts)
+    ph = phenology(rec["NDVI"], **opts, observed=rec["source"])
     n = int(ph.sizes["season"])
     origin = pd.Timestamp(year=pd.Timestamp(rec["time"].values[0]).year, month=1, day=1)
     return _to_openeo(_phenology_dataset(ph, n, origin), phenology_bands(n), arr, time=origin.to_datetime64())

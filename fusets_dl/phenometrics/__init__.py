@@ -2,7 +2,8 @@
 
 Modules: :mod:`.api` (``phenology``, the xarray flow), :mod:`.options` (the
 checks of its options, shared with the pipeline's config), :mod:`.seasons`
-(the NumPy season-detection kernels, ``PHENO_VARS``), :mod:`.by_class`
+(the NumPy season-detection kernels, ``PHENO_VARS``), :mod:`.observed` (how much
+of each season was observed), :mod:`.by_class`
 (``phenology_by_class``, medians per class of a class map), :mod:`.per_class`
 (options per class) and :mod:`.grid` (a class map matched to the NDVI grid
 by coordinates).

@@ -21,6 +21,7 @@ from ..errors import ConfigError, DimensionError, DuplicateTimeError
 from ..readers.sanity import checked
 from ..validate import cftime_hint, check_date_range
 from .by_class import check_class_map, phenology_by_class
+from .observed import check_observed, season_observation
 from .options import (
     check_against_series,
     check_options,
@@ -332,6 +333,7 @@ def phenology(
     year_start: int = 1,
     classes: xr.DataArray | None = None,
     params: dict[Any, dict[str, Any]] | None = None,
+    observed: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """Phenometrics of up to ``max_seasons`` seasons per pixel (or their medians per class, with ``by``).
 
@@ -471,6 +473,15 @@ def phenology(
         NaN) with ``"default"``'s, lazily, combined pixel by pixel
         (:mod:`.per_class`). ``period``, ``step_days``, ``by_year``,
         ``year_start`` and ``by`` are top-level only.
+    observed : xarray.DataArray, optional
+        Which values are observations, on ``ndvi``'s dimensions: a boolean
+        mask, or reconstruct's ``source`` flags (read by their
+        ``flag_meanings``; ``ds.fusion.phenology()`` on a reconstruction
+        passes its ``source``). Adds ``observed_fraction`` and
+        ``longest_gap`` per season (:mod:`.observed`): a reconstruction fills
+        every date, so a pixel no clear view ever saw (water, which the
+        scene classification does not count clear) gets seasons predicted
+        wholly from S1, with ``observed_fraction`` 0. Not used with ``by``.
 
     Returns
     -------
@@ -486,7 +497,9 @@ def phenology(
         ``sos_extrapolated``/``eos_extrapolated`` (1 where estimated past a
         cut side) on ``(season, ...)``; ``n_seasons`` (the seasons kept, at
         most ``max_seasons``) and ``noise`` per pixel; seasons ordered by
-        start. Lazy on Dask input.
+        start. Lazy on Dask input. With ``observed``: ``observed_fraction``
+        (the share of the dates from SOS to EOS holding an observation) and
+        ``longest_gap`` (days from SOS to EOS without one) per season.
 
     Raises
     ------
@@ -497,12 +510,13 @@ def phenology(
         dates, reversed, or outside the series, ``min_valid`` above the
         number of dates, ``params`` without ``classes`` (or the reverse), or
         a bad ``params`` key, ``params`` not a mapping, ``by``/``classes``
-        not a DataArray.
+        not a DataArray, ``observed`` not a DataArray or numbers without
+        ``flag_meanings`` naming ``observed``.
     DimensionError
         ``ndvi`` not a DataArray (a Dataset: pass its ``NDVI``), no ``time``
         dimension, times that are not datetime64, timezone-aware or NaT,
-        unsorted, fewer than 4 dates, ``std``/``noise`` on other dimensions,
-        or ``by``/``classes`` on another grid.
+        unsorted, fewer than 4 dates, ``std``/``noise``/``observed`` on other
+        dimensions, or ``by``/``classes`` on another grid.
 
     Warns
     -----
@@ -513,17 +527,23 @@ def phenology(
         input where no pixel has ``min_valid`` values; absolute thresholds
         outside [-1, 1], or (at compute time) not crossed by seasons found;
         (at compute time) pixels with more seasons than ``max_seasons`` (or
-        ``by_year``'s slots in a year), with their count and the most found.
+        ``by_year``'s slots in a year), with their count and the most found;
+        with ``observed``, in-memory seasons holding no observation.
     """
-    options = {k: v for k, v in locals().items() if k not in ("ndvi", "classes", "params", "by")}
+    options = {k: v for k, v in locals().items() if k not in ("ndvi", "classes", "params", "by", "observed")}
     if (classes is None) != (params is None):
         raise ConfigError("phenology: expected both classes and params (options per class), found only one of them")
     if by is not None:  # before the per-pixel phenology, which an in-memory input computes now
         check_class_map(by, "phenology: by")
     t = _phen_check(ndvi, options)
+    obs = check_observed(observed, ndvi) if observed is not None else None
     ndvi = _check_values(ndvi, t, int(min_valid))
     out = phenology_per_class(_phen_one, ndvi, classes, params, options) if classes is not None else _phen_run(ndvi, t, options)
-    return phenology_by_class(out, by) if by is not None else out
+    if by is not None:
+        return phenology_by_class(out, by)
+    if obs is not None:
+        out = out.assign(apply_cf(season_observation(out, obs), "phenology").data_vars)
+    return out
 
 
 def _check_values(ndvi: xr.DataArray, t: pd.DatetimeIndex, min_valid: int) -> xr.DataArray:

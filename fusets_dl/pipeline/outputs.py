@@ -79,7 +79,10 @@ def region_stats(store: Path, keep: list[int] | None = None) -> dict[str, Any]:
     -------
     dict
         ``observed``, ``predicted``, ``missing`` (shares of the ``source``
-        flags) and ``mean_seasons``, rounded.
+        flags) and ``mean_seasons``, rounded; with ``observed_fraction`` in
+        the store, ``unobserved_seasons``: the share of the seasons found
+        that hold no observation from SOS to EOS (predicted wholly: water
+        never counted clear, or a season under cloud throughout).
     """
     import dask
 
@@ -90,15 +93,20 @@ def region_stats(store: Path, keep: list[int] | None = None) -> dict[str, Any]:
             import dask.array as da
 
             n = da.where(da.isin(ds["class"].data, list(keep)), n, np.nan)
-        observed, predicted, missing, seasons, counted = dask.compute(
-            (src == 0).sum(), (src == 1).sum(), (src == 3).sum(), np.nansum(n), np.isfinite(n).sum())
+        frac = ds["observed_fraction"].data if "observed_fraction" in ds else None
+        blind = () if frac is None else ((frac == 0).sum(), np.isfinite(frac).sum())
+        observed, predicted, missing, seasons, counted, *unseen = dask.compute(
+            (src == 0).sum(), (src == 1).sum(), (src == 3).sum(), np.nansum(n), np.isfinite(n).sum(), *blind)
     size = max(src.size, 1)
-    return {
+    out = {
         "observed": round(float(observed) / size, 3),
         "predicted": round(float(predicted) / size, 3),
         "missing": round(float(missing) / size, 3),
         "mean_seasons": round(float(seasons) / max(int(counted), 1), 2),
     }
+    if unseen:
+        out["unobserved_seasons"] = round(float(unseen[0]) / max(int(unseen[1]), 1), 3)
+    return out
 
 
 def class_summary(store: Path, keep: list[int] | None) -> list[dict[str, Any]]:

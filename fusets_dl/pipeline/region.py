@@ -598,7 +598,7 @@ def _template(cube: xr.Dataset, model: Any, rc: RegionConfig, segmenter: Any = N
             ndvi = ndvi.where(classes.isin(keep))
             classes.attrs["phenology_classes"] = json.dumps(keep)
         parts.append(classes.to_dataset())
-    ph = phenology(ndvi, **{"max_seasons": 3, **pheno_kw})
+    ph = phenology(ndvi, **{"max_seasons": 3, **pheno_kw}, observed=rec["source"])
     out = xr.merge([*parts, ph], compat="override", combine_attrs="drop_conflicts")
     # the reconstruction's own description wins (drop_conflicts lost its smoothing and title to phenology's);
     # phenology's differing ones are kept under a prefix

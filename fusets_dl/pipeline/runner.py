@@ -23,7 +23,7 @@ from .region import Progress, run_region
 
 __all__ = ["run", "summary_table"]
 
-_SUMMARY_COLUMNS = ["region", "status", "tiles", "written", "seconds", "test_r2", "observed", "predicted", "missing", "mean_seasons"]
+_SUMMARY_COLUMNS = ["region", "status", "tiles", "written", "seconds", "test_r2", "observed", "predicted", "missing", "mean_seasons", "unobserved_seasons"]
 
 
 def run(

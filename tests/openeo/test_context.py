@@ -29,7 +29,7 @@ _TARGETS = {
     "align": (fdl.align, {"s1", "s2", "terrain", "compute_summary"}),
     "predict": (fdl.predict_ndvi, {"cube", "model"}),
     "reconstruct": (fdl.reconstruct, {"cube", "model", "predicted", "predict_kwargs"}),
-    "phenology": (fdl.phenology, {"ndvi", "by", "std", "by_year", "classes", "params"}),
+    "phenology": (fdl.phenology, {"ndvi", "by", "std", "by_year", "classes", "params", "observed"}),
 }
 
 

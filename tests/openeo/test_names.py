@@ -8,9 +8,10 @@ from fusets_dl.phenometrics.seasons import PHENO_VARS, PIXEL_VARS
 
 def test_phenology_bands_one_per_metric_and_season():
     names = phenology_bands(2)
-    per_season = len(PHENO_VARS) - len(PIXEL_VARS)
-    assert len(names) == 2 * per_season + len(PIXEL_VARS) + 1 == 38
+    per_season = len(PHENO_VARS) - len(PIXEL_VARS) + 2  # and observed_fraction, longest_gap
+    assert len(names) == 2 * per_season + len(PIXEL_VARS) + 1 == 42
     assert names[:3] == ["sos_1", "pos_1", "eos_1"]
+    assert names[per_season - 2 : per_season] == ["observed_fraction_1", "longest_gap_1"]
     assert names[per_season] == "sos_2" and names[-1] == "n_seasons" and names[-2] == "noise"
     assert len(set(names)) == len(names)
 

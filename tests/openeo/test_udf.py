@@ -10,7 +10,8 @@ import xarray as xr
 import fusets_dl as fdl
 from fusets_dl.errors import DimensionError, InsufficientDataError, MissingVariableError, ModelError
 from fusets_dl.openeo import apply_predict, apply_reconstruct, apply_udf, phenology_bands, udf_code
-from fusets_dl.phenometrics.seasons import DATE_VARS, PHENO_VARS, PIXEL_VARS
+from fusets_dl.openeo.names import season_metrics
+from fusets_dl.phenometrics.seasons import DATE_VARS, PIXEL_VARS
 from tests.openeo.conftest import gfmap_openeo_cube, run_local, run_tiles, sample_openeo_cube
 from tests.paths import GF_S1, GF_S2, REPO
 
@@ -37,9 +38,7 @@ def _check_phenology(out: xr.DataArray, ph: xr.Dataset, first_time) -> None:
     for v in PIXEL_VARS:  # one band per pixel-level metric (the noise sd)
         _close(out.sel(bands=v).isel(t=0).values, ph[v].values)
     for s in range(n):
-        for v in PHENO_VARS:
-            if v in PIXEL_VARS:
-                continue
+        for v in season_metrics():
             want = ph[v].isel(season=s)
             if v in DATE_VARS:
                 want = (want - np.datetime64(origin)) / np.timedelta64(1, "D") + 1.0
@@ -90,7 +89,7 @@ def test_reconstruct_on_the_sample_equals_the_python_api(model_path, sample):
 
 def test_phenology_on_the_sample_equals_the_python_api(model_path, sample):
     sample_cube, _, _, rec = sample
-    ph = fdl.phenology(rec["NDVI"], max_seasons=2)
+    ph = fdl.phenology(rec["NDVI"], max_seasons=2, observed=rec["source"])
     out = run_local(udf_code("phenology", model=str(model_path), phenology={"max_seasons": 2}), sample_cube)
     assert np.isfinite(out.sel(bands="sos_1").values).mean() > 0.5  # seasons are found on most pixels
     _check_phenology(out, ph, rec["time"].values[0])
@@ -155,7 +154,7 @@ def test_reconstruct_and_phenology_on_gfmap_equal_the_python_api(model_path, gfm
     out = run_local(udf_code("reconstruct", model=str(model_path)), oe)
     for band in ("NDVI", "NDVI_std", "source"):
         _close(out.sel(bands=band).values, rec[band].values)
-    ph = fdl.phenology(rec["NDVI"], max_seasons=1, min_valid=4)
+    ph = fdl.phenology(rec["NDVI"], max_seasons=1, min_valid=4, observed=rec["source"])
     out = run_local(udf_code("phenology", model=str(model_path), phenology={"max_seasons": 1, "min_valid": 4}), oe)
     _check_phenology(out, ph, rec["time"].values[0])
 

@@ -42,3 +42,9 @@ def test_region_stats_counts_chunk_by_chunk_exactly(tmp_path):
     kept = n_seasons[cls == 1].astype(float)
     assert region_stats(tmp_path / "c.zarr", keep=[1])["mean_seasons"] == round(kept.mean(), 2)
     assert region_stats(tmp_path / "c.zarr")["mean_seasons"] == 1.6
+    # seasons seen nowhere (observed_fraction 0) among those found (finite): 2 of 5
+    frac = np.full((2, 4, 5), np.nan, dtype=np.float32)
+    frac[0, 0, :3], frac[1, 2, :2] = [0.0, 0.5, 1.0], [0.0, 0.25]
+    ds.assign(observed_fraction=(("season", "y", "x"), frac)).chunk({"y": 3, "x": 2}).to_zarr(tmp_path / "f.zarr")
+    assert region_stats(tmp_path / "f.zarr")["unobserved_seasons"] == 0.4
+    assert "unobserved_seasons" not in region_stats(tmp_path / "s.zarr")  # a store written before 2026-11-28

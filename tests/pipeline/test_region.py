@@ -48,6 +48,9 @@ def test_run_with_a_class_map_restricts_phenology_to_the_kept_classes(tmp_path):
     n = ds["n_seasons"].values
     assert (n[cls != 0] == 0).all()  # phenology only on the kept class
     assert (n[cls == 0] > 0).mean() > 0.5
+    frac = ds["observed_fraction"].values  # how much of each season clear S2 saw, from the reconstruction's source
+    assert ds["observed_fraction"].dims == ("season", "y", "x") and ds["longest_gap"].attrs["units"] == "days"
+    assert np.array_equal(np.isfinite(frac), ds["pos"].notnull().values) and np.nanmax(frac) <= 1.0
     metrics = json.loads((root / "a.metrics.json").read_text())
     rows = metrics["phenology_by_class"]
     assert rows and {r["class"] for r in rows} == {0}

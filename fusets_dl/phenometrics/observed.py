@@ -1,0 +1,179 @@
+"""How much of each season was seen: the share of its dates observed and its longest unobserved stretch.
+
+A reconstruction fills every date, so phenology finds seasons in pixels that
+no clear Sentinel-2 view ever saw: water and permanent shadow (not counted
+clear by the scene classification) get crop-like seasons predicted wholly
+from Sentinel-1, and a season whose peak fell in a three-month cloud spell is
+dated from the radar alone. With reconstruct's ``source`` flags (or any
+boolean mask of the values that are observations), :func:`season_observation`
+gives, per season, ``observed_fraction`` (the share of the series' dates from
+SOS to EOS that hold an observation; 0: the season is predicted wholly) and
+``longest_gap`` (days: the longest stretch from SOS to EOS without one,
+counting from SOS to the first and from the last to EOS). A side cut by the
+series (SOS or EOS NaT) is read from the series' first or last date.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import ConfigError, DimensionError
+
+__all__ = ["OBSERVATION_VARS", "check_observed", "season_observation"]
+
+#: The variables :func:`season_observation` adds, per season.
+OBSERVATION_VARS = ("observed_fraction", "longest_gap")
+
+
+def check_observed(observed: Any, ndvi: xr.DataArray) -> xr.DataArray:
+    """``observed`` as a boolean DataArray on ``ndvi``'s dimensions and labels (True: an observation).
+
+    Parameters
+    ----------
+    observed : xarray.DataArray
+        A boolean mask (True where the value is an observation), or
+        reconstruct's ``source`` flags: any numeric array whose
+        ``flag_meanings`` name ``observed`` (its value from ``flag_values``;
+        NaN, as a Zarr fill decoded, is not observed).
+    ndvi : xarray.DataArray
+        The NDVI series it describes.
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean, dims in ``ndvi``'s order, reindexed onto its labels.
+
+    Raises
+    ------
+    ConfigError
+        Not a DataArray; numbers without ``flag_meanings`` naming
+        ``observed`` (0/1 would be read one way as a mask and the other as
+        ``source`` flags).
+    DimensionError
+        Other dimensions than ``ndvi``'s, or labels it lacks.
+    """
+    if not isinstance(observed, xr.DataArray):
+        raise ConfigError(
+            f"phenology: observed: expected an xarray.DataArray on the NDVI's dimensions (a boolean mask, or "
+            f"reconstruct's 'source'), found {type(observed).__name__}"
+        )
+    if set(observed.dims) != set(ndvi.dims):
+        raise DimensionError(f"phenology: expected observed on {ndvi.dims}, found {observed.dims}")
+    obs = observed.transpose(*ndvi.dims)
+    if obs.dtype != bool:
+        obs = obs == _observed_flag(obs)
+    for d in obs.dims:  # the same labels in another order are reordered; missing ones refused
+        if d in obs.indexes and d in ndvi.indexes and not obs.indexes[d].equals(ndvi.indexes[d]):
+            if not ndvi.indexes[d].isin(obs.indexes[d]).all() or obs.indexes[d].has_duplicates:
+                raise DimensionError(f"phenology: expected observed on the NDVI's {d} labels, found labels that differ")
+            obs = obs.reindex({d: ndvi.indexes[d]})
+    return obs
+
+
+def _observed_flag(source: xr.DataArray) -> float:
+    """The value meaning ``observed`` in ``source``'s CF flags."""
+    meanings = str(source.attrs.get("flag_meanings", "")).split()
+    values = source.attrs.get("flag_values")
+    if "observed" not in meanings or values is None or len(np.atleast_1d(values)) != len(meanings):
+        raise ConfigError(
+            f"phenology: observed: expected a boolean mask (True: observation) or reconstruct's 'source' flags "
+            f"(flag_meanings naming 'observed'), found dtype {source.dtype} with flag_meanings "
+            f"{source.attrs.get('flag_meanings')!r}; pass a mask, e.g. rec['source'] == 0"
+        )
+    return float(np.atleast_1d(values)[meanings.index("observed")])
+
+
+def _observation_block(obs: np.ndarray, sos: np.ndarray, pos: np.ndarray, eos: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """``(..., 2)``: the observed fraction and longest unobserved stretch (days) of each season.
+
+    ``obs`` is ``(..., time)`` boolean, ``sos``/``pos``/``eos`` days from the
+    first date (NaN: absent), broadcast together; ``days`` the dates.
+    """
+    obs, sos, pos, eos = np.broadcast_arrays(obs, sos[..., None], pos[..., None], eos[..., None])
+    sos, pos, eos = sos[..., 0], pos[..., 0], eos[..., 0]
+    start = np.where(np.isfinite(sos), sos, days[0])
+    end = np.where(np.isfinite(eos), eos, days[-1])
+    inside = (days >= start[..., None]) & (days <= end[..., None])
+    n_dates = inside.sum(axis=-1)
+    seen = obs & inside
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = seen.sum(axis=-1) / n_dates
+    # the stretches between start, each observed date and end: the running last observed day (start before any)
+    marks = np.where(seen, days, -np.inf)
+    last = np.maximum(np.maximum.accumulate(marks, axis=-1), start[..., None])
+    prev = np.concatenate([start[..., None], last[..., :-1]], axis=-1)
+    gaps = np.where(seen, days - prev, 0.0).max(axis=-1, initial=0.0)
+    gap = np.maximum(gaps, end - last[..., -1])
+    absent = ~np.isfinite(pos) | (n_dates == 0)
+    out = np.stack([np.where(absent, np.nan, frac), np.where(absent, np.nan, gap)], axis=-1)
+    return out.astype(np.float32)
+
+
+def season_observation(pheno: xr.Dataset, observed: xr.DataArray) -> xr.Dataset:
+    """``observed_fraction`` and ``longest_gap`` of every season of ``pheno``, lazily on Dask.
+
+    Parameters
+    ----------
+    pheno : xarray.Dataset
+        :func:`~fusets_dl.phenometrics.phenology`'s per-pixel output (``sos``,
+        ``pos``, ``eos`` on ``(season, ...)`` or ``(year, season, ...)``).
+    observed : xarray.DataArray
+        Boolean, on the NDVI's dimensions (:func:`check_observed`).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``observed_fraction`` (float32, 0..1) and ``longest_gap`` (float32,
+        days), NaN where there is no season.
+
+    Warns
+    -----
+    UserWarning
+        In-memory input: seasons with no observation from SOS to EOS, with
+        their count (on Dask the variables say it; nothing is computed).
+    """
+    t = pd.DatetimeIndex(observed["time"].values)
+    origin = t[0]
+    days = ((t - origin) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
+
+    def as_days(v: xr.DataArray) -> xr.DataArray:
+        return (v - np.datetime64(origin.to_datetime64(), "ns")) / np.timedelta64(1, "D")
+
+    obs = observed.chunk({"time": -1}) if observed.chunks is not None else observed
+    out = xr.apply_ufunc(
+        _observation_block,
+        obs,
+        as_days(pheno["sos"]),
+        as_days(pheno["pos"]),
+        as_days(pheno["eos"]),
+        kwargs={"days": days},
+        input_core_dims=[["time"], [], [], []],
+        output_core_dims=[["quality"]],
+        dask="parallelized",
+        output_dtypes=[np.float32],
+        dask_gufunc_kwargs={"output_sizes": {"quality": len(OBSERVATION_VARS)}},
+    )
+    order = [d for d in pheno["sos"].dims]
+    result = xr.Dataset({name: out.isel(quality=i, drop=True).transpose(*order) for i, name in enumerate(OBSERVATION_VARS)})
+    if result["observed_fraction"].chunks is None:
+        _warn_unobserved(result["observed_fraction"].values)
+    return result
+
+
+def _warn_unobserved(frac: np.ndarray) -> None:
+    """Warn, with counts, when seasons hold no observation from SOS to EOS (in-memory results only)."""
+    found = np.isfinite(frac)
+    blind = found & (frac == 0)
+    if blind.any():
+        warnings.warn(
+            f"phenology: {int(blind.sum())} of {int(found.sum())} seasons hold no observation from SOS to EOS "
+            "(observed_fraction 0): predicted wholly, e.g. from S1 over water, which the scene classification does "
+            "not count clear, or under a cloud spell covering the whole season; keep the observed ones with "
+            "ph.where(ph.observed_fraction > 0)",
+            UserWarning, stacklevel=4,
+        )
