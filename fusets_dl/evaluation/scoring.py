@@ -18,8 +18,19 @@ if TYPE_CHECKING:
 __all__ = ["class_names", "evaluate", "score_phenology"]
 
 
-def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predicted: xr.DataArray | None = None) -> dict[str, Any]:
+def evaluate(
+    model: FusionModel, cube: xr.Dataset, *, which: str = "test", predicted: xr.DataArray | None = None,
+    context_gap_days: float | None = None,
+) -> dict[str, Any]:
     """Metrics of ``model`` on the observed NDVI of ``cube`` in its held-out blocks.
+
+    A model that reads the optical context (the clear NDVI before and after
+    each date) is scored as ``metrics["test"]`` was: each date's context
+    excludes a simulated cloudy spell around it (up to the model's
+    ``context_gap_days``, 90 by default), so the score is that of filling a
+    gap, not of copying a clear view a few days away. Before 2026-11-28 it
+    was scored with ``predict_ndvi``'s context (only the ±3 days around the
+    date hidden), which measures short-gap interpolation.
 
     Parameters
     ----------
@@ -31,7 +42,14 @@ def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predi
     which : {"test", "val", "train", "all"}
         Which blocks to score; "all" scores every pixel (for a different scene).
     predicted : xarray.DataArray, optional
-        Predictions already computed for ``cube``.
+        Predictions already computed for ``cube`` (scored as they are).
+    context_gap_days : float, optional
+        For a model with the optical group: the longest simulated cloudy
+        spell hidden from each date's context (uniform in 0 to this many
+        days, placed at random around the date, the training's draw).
+        Default: the model's own ``context_gap_days`` (``TrainConfig``);
+        0: only the ±3 days that ``predict_ndvi`` hides. Ignored for models
+        without the optical group.
 
     Returns
     -------
@@ -50,7 +68,13 @@ def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predi
     """
     from ..inference.predict import predict_ndvi
 
-    pred = predicted if predicted is not None else predict_ndvi(cube, model)
+    gap = _context_gap(model, context_gap_days)
+    if predicted is not None:
+        pred = predicted
+    elif gap > 0:
+        pred = _predict_with_gaps(model, cube, gap)
+    else:
+        pred = predict_ndvi(cube, model)
     obs = cube["NDVI"]
     if which == "all":
         mask = np.ones((cube.sizes["y"], cube.sizes["x"]), dtype=bool)
@@ -60,6 +84,49 @@ def evaluate(model: FusionModel, cube: xr.Dataset, *, which: str = "test", predi
     o = obs.where(m).values
     p = pred.where(m).values
     return {"which": which, "overall": regression_metrics(o, p), "by_range": metrics_by_range(o, p)}
+
+
+#: Rows of the cube whose features are computed at once when scoring with simulated spells (bounded memory).
+GAP_ROWS = 32
+
+
+def _context_gap(model: FusionModel, given: float | None) -> float:
+    """The spell hidden from the optical context when scoring: 0 without the optical group (a sequence model hides its own)."""
+    if "optical" not in getattr(model.spec, "groups", ()):
+        return 0.0
+    gap = model.config.get("context_gap_days", 0.0) if given is None else given
+    if isinstance(gap, bool) or not isinstance(gap, (int, float, np.integer, np.floating)) or not np.isfinite(gap) or gap < 0:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"evaluate: context_gap_days: expected a finite number of days >= 0 or None, found {gap!r}")
+    return float(gap)
+
+
+def _predict_with_gaps(model: FusionModel, cube: xr.Dataset, gap: float) -> xr.DataArray:
+    """``model``'s NDVI with each date's optical context missing a simulated cloudy spell of up to ``gap`` days.
+
+    The training's draw (:func:`~fusets_dl.features.compute_features`'s
+    ``context_gaps``, seeded as the training seeded the cube's site, hashed
+    by the pixel's index in the whole cube), ``GAP_ROWS`` rows of the cube
+    at a time: the same spells as the training's samples of those pixels.
+    """
+    from ..features import compute_features
+
+    sites = list(model.blocks.get("sites", {})) if isinstance(model.blocks, dict) else []
+    site = cube.attrs.get("site")
+    seed = int(model.config.get("seed", 0)) + (sites.index(site) if site in sites else 0)  # the k-th site's draw
+    nt, ny, nx = cube.sizes["time"], cube.sizes["y"], cube.sizes["x"]
+    out = np.full((nt, ny, nx), np.nan, dtype=np.float32)
+    for y0 in range(0, ny, GAP_ROWS):
+        part = cube.isel(y=slice(y0, y0 + GAP_ROWS))
+        rows = np.arange(y0, y0 + part.sizes["y"])[:, None] + np.zeros((1, nx), dtype=np.int64)
+        cols = np.zeros((part.sizes["y"], 1), dtype=np.int64) + np.arange(nx)[None, :]
+        part = part.assign_coords(sample_iy=(("y", "x"), rows), sample_ix=(("y", "x"), cols))  # the scene's indices: the training's spells
+        feats = compute_features(part, model.spec, context_gaps=(seed, gap)).transpose("time", "y", "x", "feature")
+        values = np.asarray(feats.values, dtype=np.float32)
+        pred = model.predict_array(values.reshape(-1, values.shape[-1]))
+        out[:, y0 : y0 + values.shape[1]] = np.asarray(pred, dtype=np.float32).reshape(values.shape[:3])
+    return xr.DataArray(out, dims=("time", "y", "x"), coords={k: cube.coords[k] for k in ("time", "y", "x") if k in cube.coords})
 
 
 def _days(a: np.ndarray) -> np.ndarray:

@@ -93,3 +93,26 @@ def test_block_mask_of_another_grid_marks_the_same_row_and_column_only() -> None
     m = block_mask(32, 32, {"block_size": 8, "grid": [3, 3], "test": [[1, 0]], "val": []}, "test")
     rows, cols = np.nonzero(m)
     assert set(zip((rows // 8).tolist(), (cols // 8).tolist(), strict=True)) == {(1, 0)} and m.sum() == 64
+
+
+def test_an_optical_model_is_scored_on_gaps_as_its_test_metrics_were(small_cube, monkeypatch) -> None:
+    """With the optical context, evaluate hides a simulated cloudy spell around each date as training scored its test
+    blocks: plain predict_ndvi context (only +-3 days hidden) copies a clear view a few days away and scores higher."""
+    import fusets_dl as fdl
+    from fusets_dl.errors import ConfigError
+    from fusets_dl.evaluation import evaluate, scoring
+
+    spec = fdl.FeatureSpec(groups=("sar", "optical", "time"), windows=(45,), trends=(), lags=1, rolling=0)
+    m = fdl.train(small_cube, spec, fdl.TrainConfig(max_epochs=4, num_threads=1, block_size=8, seed=3))
+    monkeypatch.setattr(scoring, "GAP_ROWS", 10)  # rows scored in parts keep their spells
+    gaps = evaluate(m, small_cube)["overall"]
+    short = evaluate(m, small_cube, context_gap_days=0)["overall"]
+    test = m.metrics["test"]
+    assert gaps["n"] == short["n"] > 0
+    assert short["rmse"] < gaps["rmse"]  # the +-3-day context is the easier task
+    # the default is the training's measure: the same spells of the same pixels (hashed by their index in the cube)
+    assert gaps["n"] == test["n"] and gaps["rmse"] == pytest.approx(test["rmse"], rel=1e-4)
+    pred = fdl.predict_ndvi(small_cube, m)  # given predictions are scored as they are
+    assert evaluate(m, small_cube, predicted=pred)["overall"]["rmse"] == pytest.approx(short["rmse"], rel=1e-6)
+    with pytest.raises(ConfigError, match="context_gap_days: expected a finite number of days >= 0"):
+        evaluate(m, small_cube, context_gap_days=-1)
