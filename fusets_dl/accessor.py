@@ -344,8 +344,21 @@ class FusionDatasetAccessor:
         return self._ds["NDVI"]
 
     def _source(self) -> xr.DataArray | None:
-        """The reconstruction's ``source`` flags, when the Dataset has them."""
-        return self._ds["source"] if "source" in self._ds.data_vars else None
+        """The reconstruction's ``source`` flags, when the Dataset has them (another ``source`` is left, with a warning)."""
+        if "source" not in self._ds.data_vars:
+            return None
+        src = self._ds["source"]
+        meanings = str(src.attrs.get("flag_meanings", "")).split()
+        if set(src.dims) == set(self._ndvi().dims) and (src.dtype == bool or "observed" in meanings):
+            return src
+        from ._warn import warn_user
+
+        warn_user(
+            f"phenology: the Dataset's 'source' (dims {src.dims}, dtype {src.dtype}, flag_meanings {src.attrs.get('flag_meanings')!r}) "
+            "is not reconstruct's flags on the NDVI's dims: observed_fraction and longest_gap are left out; pass observed= "
+            "(a boolean mask, True where a value is an observation) to add them"
+        )
+        return None
 
     phenology = _phenology
 

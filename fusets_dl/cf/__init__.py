@@ -30,6 +30,7 @@ from .coords import (
     cf_coords,
     coords_crs,
     cube_site,
+    pixel_coords,
     xy_attrs,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "cf_attrs",
     "cf_names",
     "cube_site",
+    "pixel_coords",
     "prepare_output",
     "xy_attrs",
 ]

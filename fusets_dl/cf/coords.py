@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 import xarray as xr
 
-__all__ = ["CONVENTIONS", "CUBE_TITLE", "DATETIME_ENCODING", "cf_coords", "coords_crs", "cube_site", "xy_attrs"]
+__all__ = ["CONVENTIONS", "CUBE_TITLE", "DATETIME_ENCODING", "cf_coords", "coords_crs", "cube_site", "pixel_coords", "xy_attrs"]
 
 #: The ``Conventions`` global attribute of every Dataset fusets_dl writes: the
 #: outputs use nothing newer than CF-1.8, the newest version cfchecker checks.
@@ -55,6 +55,33 @@ def cube_site(attrs: Mapping[str, Any]) -> str | None:
     """
     value = attrs.get("site") or attrs.get("title")
     return None if not value or value == CUBE_TITLE else str(value)
+
+
+def pixel_coords(out: _XR, like: xr.Dataset | xr.DataArray) -> _XR:
+    """``out`` with ``like``'s pixel coordinates that it lacks: a point cube's ``point``, ``lon``, ``lat``.
+
+    Coordinates on the pixel dimensions only (no ``time``; ``spatial_ref``
+    is the CRS's, written by ``rio.write_crs``), where ``out`` has those
+    dimensions with the same sizes.
+
+    Parameters
+    ----------
+    out : xarray.Dataset or xarray.DataArray
+        A stage's output on the pixel grid of ``like``.
+    like : xarray.Dataset or xarray.DataArray
+        The input it was computed from.
+
+    Returns
+    -------
+    xarray.Dataset or xarray.DataArray
+        ``out`` with the coordinates added (nothing computed).
+    """
+    keep = {
+        name: c for name, c in like.coords.items()
+        if name not in out.coords and name != "spatial_ref" and c.dims and "time" not in c.dims
+        and all(d in out.dims and out.sizes[d] == like.sizes[d] for d in c.dims)
+    }
+    return out.assign_coords(keep) if keep else out
 
 
 def coords_crs(obj: xr.Dataset | xr.DataArray) -> Any:

@@ -219,7 +219,7 @@ def _demo_phenology(rec: Any, truth: Any, mask: Any, folder: Path, out: Path) ->
     from ..phenometrics import phenology
     from ..readers import open_s2
 
-    ph = phenology(rec["NDVI"], max_seasons=8)
+    ph = phenology(rec["NDVI"], max_seasons=8, observed=rec["source"])  # with how much of each season was seen
     write_netcdf(ph, out / "phenology.nc", overwrite=True)
     s2 = open_s2(folder / "s2.nc")
     raw = s2["NDVI"].where(filter_ndvi_outliers(s2["NDVI"], s2["clear"]))

@@ -420,7 +420,9 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     args : argparse.Namespace
         ``input``, ``output``, ``variable``, ``max_seasons``, ``fraction``,
         ``min_amplitude``, ``noise_factor``, ``extrapolate``, ``by_year``,
-        ``start``, ``end``, ``chunk``, ``overwrite``.
+        ``start``, ``end``, ``chunk``, ``overwrite``. An input with a
+        reconstruction's ``source`` flags adds ``observed_fraction`` and
+        ``longest_gap`` per season.
 
     Returns
     -------
@@ -442,9 +444,12 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     if args.variable not in ds:
         raise MissingVariableError(f"{args.input}: expected a variable {args.variable!r}, found {sorted(map(str, ds.data_vars))}")
     period = (args.start or "1900-01-01", args.end or "2200-01-01") if args.start or args.end else None
+    src = ds["source"] if "source" in ds.data_vars else None  # a reconstruction's flags: how much of each season was seen
+    observed = src.chunk({"time": -1}) if src is not None and "observed" in str(src.attrs.get("flag_meanings", "")).split() else None
     ph = phenology(ds[args.variable].chunk({"time": -1}), max_seasons=args.max_seasons, amplitude_fraction=args.fraction,
                    min_amplitude=args.min_amplitude, period=period, noise_factor=args.noise_factor,
-                   extrapolate=args.extrapolate or False, by_year=args.by_year)
+                   extrapolate=args.extrapolate or False, by_year=args.by_year, observed=observed)
+    ph = ph.compute()  # once: the file and the shares below (computing each from the lazy graph ran phenology twice)
     write_netcdf(ph, Path(args.output), overwrite=args.overwrite)
     print(f"phenology written to {args.output}: {season_shares(ph['n_seasons'])}")
     return 0

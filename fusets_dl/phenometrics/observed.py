@@ -15,13 +15,13 @@ series (SOS or EOS NaT) is read from the series' first or last date.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._warn import warn_user
 from ..errors import ConfigError, DimensionError
 
 __all__ = ["OBSERVATION_VARS", "check_observed", "season_observation"]
@@ -64,6 +64,9 @@ def check_observed(observed: Any, ndvi: xr.DataArray) -> xr.DataArray:
         )
     if set(observed.dims) != set(ndvi.dims):
         raise DimensionError(f"phenology: expected observed on {ndvi.dims}, found {observed.dims}")
+    sizes = {d: (observed.sizes[d], ndvi.sizes[d]) for d in ndvi.dims if d not in observed.indexes and observed.sizes[d] != ndvi.sizes[d]}
+    if sizes:
+        raise DimensionError(f"phenology: expected observed of the NDVI's sizes, found {', '.join(f'{d} {a} (NDVI {b})' for d, (a, b) in sizes.items())}")
     obs = observed.transpose(*ndvi.dims)
     if obs.dtype != bool:
         obs = obs == _observed_flag(obs)
@@ -72,7 +75,8 @@ def check_observed(observed: Any, ndvi: xr.DataArray) -> xr.DataArray:
             if not ndvi.indexes[d].isin(obs.indexes[d]).all() or obs.indexes[d].has_duplicates:
                 raise DimensionError(f"phenology: expected observed on the NDVI's {d} labels, found labels that differ")
             obs = obs.reindex({d: ndvi.indexes[d]})
-    return obs
+    # labels it lacks are the NDVI's (a mask built from values, dims only: its time would be read as 0..n-1 ns)
+    return obs.assign_coords({d: ndvi.indexes[d] for d in obs.dims if d in ndvi.indexes})
 
 
 def _observed_flag(source: xr.DataArray) -> float:
@@ -83,35 +87,52 @@ def _observed_flag(source: xr.DataArray) -> float:
         raise ConfigError(
             f"phenology: observed: expected a boolean mask (True: observation) or reconstruct's 'source' flags "
             f"(flag_meanings naming 'observed'), found dtype {source.dtype} with flag_meanings "
-            f"{source.attrs.get('flag_meanings')!r}; pass a mask, e.g. rec['source'] == 0"
+            f"{source.attrs.get('flag_meanings')!r}; pass a mask, e.g. rec['source'] == 0 (or observed=False to the "
+            "accessor: no observation variables)"
         )
     return float(np.atleast_1d(values)[meanings.index("observed")])
+
+
+#: Seasons (rows of ``time`` values) per pass of :func:`_observation_block`: bounds its temporaries.
+BATCH = 8192
 
 
 def _observation_block(obs: np.ndarray, sos: np.ndarray, pos: np.ndarray, eos: np.ndarray, days: np.ndarray) -> np.ndarray:
     """``(..., 2)``: the observed fraction and longest unobserved stretch (days) of each season.
 
     ``obs`` is ``(..., time)`` boolean, ``sos``/``pos``/``eos`` days from the
-    first date (NaN: absent), broadcast together; ``days`` the dates.
+    first date (NaN: absent), broadcast together; ``days`` the dates. The
+    seasons are taken ``BATCH`` at a time (each a row of ``time`` values):
+    the temporaries do not grow with the seasons and years of a block.
     """
-    obs, sos, pos, eos = np.broadcast_arrays(obs, sos[..., None], pos[..., None], eos[..., None])
-    sos, pos, eos = sos[..., 0], pos[..., 0], eos[..., 0]
-    start = np.where(np.isfinite(sos), sos, days[0])
-    end = np.where(np.isfinite(eos), eos, days[-1])
-    inside = (days >= start[..., None]) & (days <= end[..., None])
+    shape = np.broadcast_shapes(obs.shape[:-1], np.shape(sos), np.shape(pos), np.shape(eos))
+    obs = np.broadcast_to(obs, (*shape, obs.shape[-1]))
+    sos, pos, eos = (np.broadcast_to(a, shape) for a in (sos, pos, eos))
+    n = int(np.prod(shape))
+    out = np.empty((n, 2), dtype=np.float32)
+    for i0 in range(0, n, BATCH):
+        at = np.unravel_index(np.arange(i0, min(i0 + BATCH, n)), shape)
+        out[i0 : i0 + BATCH] = _observation_rows(obs[at], sos[at], pos[at], eos[at], days)
+    return out.reshape(*shape, 2)
+
+
+def _observation_rows(obs: np.ndarray, sos: np.ndarray, pos: np.ndarray, eos: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """:func:`_observation_block` of ``(seasons, time)`` rows."""
+    start = np.clip(np.where(np.isfinite(sos), sos, days[0]), days[0], days[-1])  # a cut or extrapolated side: from the series edge
+    end = np.clip(np.where(np.isfinite(eos), eos, days[-1]), days[0], days[-1])
+    inside = (days >= start[:, None]) & (days <= end[:, None])
     n_dates = inside.sum(axis=-1)
     seen = obs & inside
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = seen.sum(axis=-1) / n_dates
     # the stretches between start, each observed date and end: the running last observed day (start before any)
     marks = np.where(seen, days, -np.inf)
-    last = np.maximum(np.maximum.accumulate(marks, axis=-1), start[..., None])
-    prev = np.concatenate([start[..., None], last[..., :-1]], axis=-1)
+    last = np.maximum(np.maximum.accumulate(marks, axis=-1), start[:, None])
+    prev = np.concatenate([start[:, None], last[:, :-1]], axis=-1)
     gaps = np.where(seen, days - prev, 0.0).max(axis=-1, initial=0.0)
-    gap = np.maximum(gaps, end - last[..., -1])
+    gap = np.maximum(gaps, end - last[:, -1])
     absent = ~np.isfinite(pos) | (n_dates == 0)
-    out = np.stack([np.where(absent, np.nan, frac), np.where(absent, np.nan, gap)], axis=-1)
-    return out.astype(np.float32)
+    return np.stack([np.where(absent, np.nan, frac), np.where(absent, np.nan, gap)], axis=-1)
 
 
 def season_observation(pheno: xr.Dataset, observed: xr.DataArray) -> xr.Dataset:
@@ -144,7 +165,10 @@ def season_observation(pheno: xr.Dataset, observed: xr.DataArray) -> xr.Dataset:
     def as_days(v: xr.DataArray) -> xr.DataArray:
         return (v - np.datetime64(origin.to_datetime64(), "ns")) / np.timedelta64(1, "D")
 
-    obs = observed.chunk({"time": -1}) if observed.chunks is not None else observed
+    sos_chunks = pheno["sos"].chunksizes
+    obs = observed
+    if observed.chunks is not None:  # the pixel chunks of the phenology, so the variables share them (time whole)
+        obs = observed.chunk({"time": -1, **{d: sos_chunks[d] for d in observed.dims if d in sos_chunks}})
     out = xr.apply_ufunc(
         _observation_block,
         obs,
@@ -170,10 +194,9 @@ def _warn_unobserved(frac: np.ndarray) -> None:
     found = np.isfinite(frac)
     blind = found & (frac == 0)
     if blind.any():
-        warnings.warn(
+        warn_user(
             f"phenology: {int(blind.sum())} of {int(found.sum())} seasons hold no observation from SOS to EOS "
             "(observed_fraction 0): predicted wholly, e.g. from S1 over water, which the scene classification does "
-            "not count clear, or under a cloud spell covering the whole season; keep the observed ones with "
-            "ph.where(ph.observed_fraction > 0)",
-            UserWarning, stacklevel=4,
+            "not count clear, or under a cloud spell covering the whole season; mask them per variable, e.g. "
+            "ph['sos'].where(ph['observed_fraction'] > 0)"
         )

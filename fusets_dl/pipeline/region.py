@@ -716,7 +716,7 @@ def _shape_problem(store: Path, out: xr.Dataset) -> str | None:
     sizes = store_sizes(store) or {}
     missing = sorted(str(n) for n in out.variables if str(n) not in sizes)
     if missing:  # removed with zarr's API and the metadata consolidated again: the region= writes would fail on it
-        return f"its array(s) {missing} are missing, this run writes them (removed from the store?)"
+        return f"its array(s) {missing} are missing, this run writes them (removed from the store, or a store of an older fusets_dl without them?)"
     for name, da in out.variables.items():
         found = sizes.get(str(name))
         want = {str(d): int(n) for d, n in zip(da.dims, da.shape, strict=True)}

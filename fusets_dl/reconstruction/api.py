@@ -51,7 +51,7 @@ import xarray as xr
 
 from .._series import nearest_cells
 from .._warn import warn_user
-from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf, cube_site
+from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf, cube_site, pixel_coords
 from ..errors import ConfigError, InsufficientDataError
 from ..evaluation.splits import with_split
 from ..inference import predict_ndvi
@@ -882,6 +882,7 @@ def reconstruct(
         out.attrs.update(Calibration(**{k: stored[k] for k in _CAL_FIELDS}, std_scale=float(stored.get("std_scale", 1.0)),
                                      std_growth_days=stored.get("std_growth_days")).to_attrs())
         out.attrs["calibration_source"] = "the model's validation blocks (weights='model')"
+    out = pixel_coords(out, cube)  # a point cube's point, lon and lat
     if cube.rio.crs is not None:
         out = out.rio.write_crs(cube.rio.crs)
     return out

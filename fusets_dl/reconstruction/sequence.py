@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from .._warn import warn_user
-from ..cf import CONVENTIONS, apply_cf, cube_site
+from ..cf import CONVENTIONS, apply_cf, cube_site, pixel_coords
 from ..errors import ConfigError, InsufficientDataError, ModelError
 from ..evaluation.gaps import hide_gaps, s2_view_days
 from ..inference.sequence import predict_sequence
@@ -312,6 +312,7 @@ def reconstruct_sequence(
                               if skill.useless else "the model's fill")})
         if np.isfinite(skill.skill):
             out.attrs["transfer_skill"] = float(skill.skill)
+    out = pixel_coords(out, cube)  # a point cube's point, lon and lat
     if cube.rio.crs is not None:
         out = out.rio.write_crs(cube.rio.crs)
     return out

@@ -83,6 +83,9 @@ def test_train_and_predict_subcommands(tmp_path, capsys):
     ph = tmp_path / "ph.nc"
     assert main(["-q", "phenology", str(rec), "-o", str(ph), "--start", "2021-01-01", "--end", "2021-12-31"]) == 0
     assert "seasons" in capsys.readouterr().out
+    with xr.open_dataset(ph) as p:  # the reconstruction's source: how much of each season was seen
+        assert p["observed_fraction"].attrs["units"] == "1" and float(p["observed_fraction"].max()) <= 1.0
+        np.testing.assert_array_equal(np.isfinite(p["observed_fraction"].values), p["pos"].notnull().values)
     assert main(["-q", "phenology", str(rec), "-o", str(tmp_path / "x.nc"), "--variable", "EVI"]) == 2
     # a tampered model is refused with exit status 2 and no output written
     w = tmp_path / "m.safetensors"

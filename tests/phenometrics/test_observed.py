@@ -138,3 +138,36 @@ def test_water_of_the_bundled_sample_is_flagged_as_predicted_wholly():
     assert (frac[:, water][np.isfinite(frac[:, water])] == 0).all()
     land = frac[:, ~water]
     assert (land[np.isfinite(land)] > 0).all() and np.isfinite(land).sum() > 300
+
+
+def test_a_mask_without_coordinates_takes_the_ndvis_dates_and_a_short_one_is_refused():
+    """A mask built from values (dims only) read its time as 0..n-1 ns: every season's gap was 18,478 days or NaN."""
+    ndvi, obs = _cube({0: 1})
+    bare = xr.DataArray(obs.values, dims=obs.dims)
+    np.testing.assert_allclose(fdl.phenology(ndvi, max_seasons=2, observed=bare)["longest_gap"].isel(y=0, x=0).values, [5.0, 5.0], atol=1e-4)
+    with pytest.raises(DimensionError, match=r"expected observed of the NDVI's sizes, found time 127 \(NDVI 147\)"):
+        fdl.phenology(ndvi, observed=xr.DataArray(obs.values[:-20], dims=obs.dims))
+
+
+def test_an_extrapolated_side_is_read_from_the_series_edge(monkeypatch):
+    """With extrapolate, SOS before the first date counted the days before the series as unobserved (23 days for 5)."""
+    from fusets_dl.phenometrics import observed as module
+
+    ndvi, obs = _cube({0: 1})
+    cut = ndvi.sel(time=slice("2020-06-05", None))  # the first season's green-up cut by the series start
+    ph = fdl.phenology(cut, max_seasons=2, observed=obs.sel(time=cut.time), extrapolate=True)
+    assert ph["sos_extrapolated"].isel(season=0, y=0, x=0).item() == 1
+    assert ph["sos"].isel(season=0, y=0, x=0).values < cut.time.values[0]
+    np.testing.assert_allclose(ph["longest_gap"].isel(y=0, x=0).values, [5.0, 5.0], atol=1e-4)
+    monkeypatch.setattr(module, "BATCH", 1)  # seasons taken one at a time: the same numbers
+    xr.testing.assert_identical(fdl.phenology(cut, max_seasons=2, observed=obs.sel(time=cut.time), extrapolate=True), ph)
+
+
+def test_a_source_that_is_not_reconstructs_flags_is_left_with_a_warning():
+    ndvi, obs = _cube({0: 1})
+    ds = xr.Dataset({"NDVI": ndvi, "source": xr.where(obs, 0, 1).astype(np.uint8)})  # flag attributes dropped by a merge
+    with pytest.warns(UserWarning, match=r"'source' .* is not reconstruct's flags .* pass observed="):
+        ph = ds.fusion.phenology(max_seasons=2)
+    assert "observed_fraction" not in ph and ph["n_seasons"].item() == 2
+    with pytest.raises(ConfigError, match="observed=False"):
+        fdl.phenology(ndvi, observed=ds["source"])

@@ -296,3 +296,16 @@ def test_reconstruct_loads_a_model_given_by_path(tmp_path):
     a = fdl.reconstruct(cube, m, predicted=predicted, weights=None)
     b = fdl.reconstruct(cube, str(path), predicted=predicted, weights=None)
     np.testing.assert_array_equal(a["NDVI"].values, b["NDVI"].values)
+
+
+@pytest.mark.parametrize("freq", [None, "3D"])
+def test_a_point_cubes_ids_and_positions_are_kept(freq):
+    """reconstruct dropped a point cube's point, lon and lat (predict_ndvi and phenology keep them): the documented
+    chain wrote seasons to Zarr without plot ids."""
+    cube, predicted = _hand_cube()
+    cube = cube.assign_coords(point=("x", ["plot-7", "plot-9"]), lon=("x", [17.1, 17.2]), lat=("x", [48.1, 48.2]))
+    rec = fdl.reconstruct(cube, _model_with_rmse(), predicted=predicted, smooth=False, freq=freq)
+    assert rec["point"].values.tolist() == ["plot-7", "plot-9"] and rec["lon"].dims == ("x",)
+    np.testing.assert_array_equal(rec["lat"].values, [48.1, 48.2])
+    ph = rec.fusion.phenology(min_valid=2, min_span=0)
+    assert ph["point"].values.tolist() == ["plot-7", "plot-9"]
