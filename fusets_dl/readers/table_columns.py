@@ -21,6 +21,8 @@ role            accepted names (case-insensitive)                            mea
 ``clear_flag``  mask (GEE export: 1 = clear, 0 = cloudy)                     clear when 1
 ``cloud_flag``  CLM, cloud_mask (1 = cloud)                                  clear when 0
 ``scl``         SCL, S2-L2A-SCL (scene classification)                       clear classes (4, 5)
+``green``       green, B03, B3, S2-L2A-B03                                   with ``swir1``: the snow test
+``swir1``       swir1, B11, S2-L2A-B11                                       (NDSI >= 0.4 and green >= 0.1: not clear)
 ``lon``/``lat`` lon/lat, Longitude/Latitude, longitude/latitude              point coordinates, degrees
 ``geojson``     .geo (GEE: a GeoJSON point)                                  point coordinates when lon/lat are absent
 ``wkb``         geometry (GeoParquet: WKB point)                             point coordinates when lon/lat are absent
@@ -87,6 +89,8 @@ TABLE_COLUMNS: dict[str, TableColumn] = {
         TableColumn("clear_flag", ("mask",), "clear flag (1 = clear, 0 = cloudy)"),
         TableColumn("cloud_flag", ("CLM", "cloud_mask"), "cloud flag (1 = cloud)"),
         TableColumn("scl", ("SCL", "S2-L2A-SCL", "S2_L2A_SCL"), "scene classification"),
+        TableColumn("green", ("green", "B03", "B3", "S2-L2A-B03", "S2_L2A_B03"), "green reflectance (the snow test)"),
+        TableColumn("swir1", ("swir1", "B11", "S2-L2A-B11", "S2_L2A_B11"), "shortwave-infrared reflectance (the snow test)"),
         TableColumn("lon", ("lon", "longitude", "Longitude"), "longitude, degrees"),
         TableColumn("lat", ("lat", "latitude", "Latitude"), "latitude, degrees"),
         TableColumn("geojson", (".geo",), "GeoJSON point"),

@@ -278,3 +278,20 @@ def test_monthly_composites_warn_about_the_revisit(recwarn):
     recwarn.clear()
     open_points(_openeo_points(4, "10D"))
     assert not [w for w in recwarn if "revisit" in str(w.message)]
+
+
+def test_snow_that_cloud_score_counts_clear_is_not_clear():
+    """Cloud Score+ does not flag snow: on the Slovak grassland 18.5 % of its clear rows were snow (NDVI < 0.1 in winter,
+    blue 0.74), which made aos 26-38 % too large. With green and SWIR-1 a snow row (NDSI >= 0.4, green >= 0.1) is not
+    clear; water (high NDSI, dark) and vegetation stay as Cloud Score+ says."""
+    s1, s2 = _gee_tables()
+    s2 = s2.assign(cs_cdf=0.9, mask=1.0, red=[0.05, 0.70, 0.03, 0.04, 0.06, 0.08], nir=[0.35, 0.72, 0.02, 0.40, 0.30, 0.32],
+                   green=[0.08, 0.75, 0.05, 0.07, 0.08, 0.09], swir1=[0.20, 0.10, 0.01, 0.22, 0.25, 0.21])
+    _, out = open_points(s1, s2)
+    clear = out["clear"].values[:, 0, :].astype(bool)  # points A (x=0), B (x=1); dates 2, 4, 6 March
+    assert clear.tolist() == [[True, False], [True, True], [True, True]]  # B on 2 March: snow (NDSI 0.76, green 0.75)
+    # A on 4 March: water-like (NDSI 0.67, green 0.05): clear as the score says (the raster path's SCL 6 is another matter)
+    funnel = json.loads(out.attrs["point_table"])
+    assert funnel["snow_rows"] == 1 and "not snow (NDSI >= 0.4, green >= 0.1)" in funnel["cloud_mask"]
+    _, plain = open_points(s1, s2.drop(columns=["swir1"]))  # no SWIR-1: no snow test, as before
+    assert plain["clear"].values[0, 0, 1] == 1
