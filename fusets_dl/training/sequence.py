@@ -193,13 +193,14 @@ def _windows(
         xs[rows] = c.x[pix[:, None], :, idx].transpose(0, 2, 1)
         ys[rows] = c.y[pix[:, None], idx]
         d = c.days[idx]
+        when = _view_days(c, pix, idx, d, r)
         s1_only = rng.random(rows.size) < config.seq_s1_only_fraction
         h = np.zeros((rows.size, length), dtype=bool)
         for _ in range(config.seq_spells):
             use = rng.random(rows.size) < 0.7
             span = rng.uniform(0, config.seq_spell_days, rows.size)
             a = rng.uniform(d[:, 0] - span, d[:, -1], rows.size)
-            h |= use[:, None] & (d >= a[:, None]) & (d <= (a + span)[:, None])
+            h |= use[:, None] & (when >= a[:, None]) & (when <= (a + span)[:, None])
         h = (h | s1_only[:, None]) & np.isfinite(ys[rows])
         hide[rows] = h
         if gap_at:  # recomputed on the pixel's whole series with the spells hidden, as at inference
@@ -221,6 +222,22 @@ def _windows(
     loss_mask[:, :r] = False  # near the window's cut edges the receptive field sees a false series end
     loss_mask[:, length - r :] = False
     return xs, np.nan_to_num(ys), loss_mask
+
+
+def _view_days(c: _Cube, pix: np.ndarray, idx: np.ndarray, d: np.ndarray, r: int) -> np.ndarray:
+    """The date of the S2 view behind each window value: ``d`` plus a pairing cube's ``NDVI_offset``.
+
+    A training spell hides views, as the held-out spells do (:func:`_hidden_spells`): a view paired to
+    several S1 dates is hidden at each, also just outside the spell (before 2026-11-28 a spell hid S1
+    dates, so the same view could stay readable at the date beside the hidden one, a pattern no real
+    cloud makes). The padding and composites (no offset) keep the value's own date.
+    """
+    off = c.raw.get("NDVI_offset")
+    if off is None:
+        return d
+    inside = (idx >= r) & (idx < r + off.shape[1])
+    o = np.where(inside, off[pix[:, None], np.clip(idx - r, 0, off.shape[1] - 1)], 0.0)
+    return d + np.nan_to_num(o)
 
 
 def _nll(out: torch.Tensor, y: torch.Tensor, m: torch.Tensor, beta: float = 0.0) -> torch.Tensor:

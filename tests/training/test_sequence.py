@@ -384,3 +384,28 @@ def test_the_held_out_spells_hide_an_s2_view_at_every_date_it_is_paired_to(small
     s = _series(small_cube)  # the offset travels with the series of a pairing cube, pixel-major as NDVI
     assert s["NDVI_offset"].shape == s["NDVI"].shape == (24 * 20, 60)
     np.testing.assert_array_equal(s["NDVI_offset"][7], small_cube["NDVI_offset"].values[:, 0, 7])
+
+
+def test_training_spells_hide_an_s2_view_at_every_date_it_is_paired_to() -> None:
+    """Training spells hid S1 dates: a view paired to two dates stayed readable beside its hidden twin, a pattern no
+    real cloud makes (the held-out spells already hid views). Now a view is hidden at both of its dates, or at neither."""
+    from fusets_dl.models.sequence import CHANNELS
+    from fusets_dl.training.sequence import _Cube, _windows
+
+    days = np.arange(0.0, 360.0, 3.0)
+    views = np.arange(days.size) // 2  # each S2 view paired to two S1 dates, 1.5 days either side of it
+    offset = np.broadcast_to(6.0 * views + 1.5 - days, (8, days.size)).copy()
+    y = np.broadcast_to(views.astype(np.float32), (8, days.size)).copy()  # the view's number: equal at its two dates
+    x = np.zeros((8, len(CHANNELS), days.size), dtype=np.float32)
+    cube = _Cube(x=x, y=y, days=days, part=np.zeros(8, np.int8), raw={"NDVI_offset": offset}, tchan=np.zeros(0), groups=np.zeros(0),
+                 inputs=CHANNELS, stats={})
+    cfg = fdl.TrainConfig(**{**FAST, "seq_s1_only_fraction": 0.0, "seq_spells": 3, "seq_spell_days": 60.0})
+    _, ys, hidden = _windows([cube], 0, 200, 40, 0, cfg, np.random.default_rng(1))
+    split = 0
+    for v, h in zip(ys, hidden, strict=True):
+        same = v[1:] == v[:-1]  # the two dates of one view side by side in the window
+        split += int((h[1:] != h[:-1])[same].sum())
+    assert hidden.sum() > 500 and split == 0
+    no_offset = dataclasses.replace(cube, raw={})  # a composite cube: a value's view is its own date, as before
+    _, ys, hidden = _windows([no_offset], 0, 200, 40, 0, cfg, np.random.default_rng(1))
+    assert sum(int((h[1:] != h[:-1])[v[1:] == v[:-1]].sum()) for v, h in zip(ys, hidden, strict=True)) > 0
