@@ -17,7 +17,8 @@ from ..validate import found_value, is_whole
 if TYPE_CHECKING:
     from ..training.config import TrainConfig
 
-__all__ = ["SPLIT_FOR_CUBE", "SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "grid_fingerprint", "model_blocks", "own_blocks", "season_split", "split_blocks", "with_split"]
+__all__ = ["SPLIT_FOR_CUBE", "SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "grid_fingerprint", "model_blocks", "own_blocks", "scene_extent",
+           "season_split", "split_blocks", "with_split", "within_extent"]
 
 #: ``info`` key of a :func:`with_split` copy: its ``blocks`` were drawn for the cube it is used on, not for the training scene.
 SPLIT_FOR_CUBE = "split_for_cube"
@@ -379,6 +380,77 @@ def grid_fingerprint(cube: Any) -> str:
         16 hexadecimal digits.
     """
     return _fingerprint(cube, "ns")
+
+
+#: Degrees a point cube's lon/lat may lie outside its training scene's and still be part of it (GPS rounding).
+LONLAT_TOLERANCE = 0.01
+
+
+def _numeric_bounds(a: Any) -> list[float] | None:
+    v = np.asarray(a, dtype=object if np.asarray(a).dtype.kind in "OUS" else None)
+    if v.size == 0 or v.dtype.kind not in "iuf":
+        return None
+    v = v.astype(np.float64)
+    v = v[np.isfinite(v)]
+    return [float(v.min()), float(v.max())] if v.size else None
+
+
+def scene_extent(cube: Any) -> dict[str, Any]:
+    """Where a training scene lies, for telling its own cubes from another place with the same dates.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A fusion cube.
+
+    Returns
+    -------
+    dict
+        ``lonlat``: ``[lon_min, lat_min, lon_max, lat_max]`` of a point
+        cube (``point`` with ``lon``/``lat`` coordinates: its ``x`` is a
+        pseudo-grid of point numbers); else ``bounds``: ``[x_min, y_min,
+        x_max, y_max]`` of its numeric ``x``/``y`` coordinates and ``step``,
+        their largest spacing; empty when neither is known.
+    """
+    if "point" in cube.coords:
+        lon = _numeric_bounds(cube["lon"].values) if "lon" in cube.coords else None
+        lat = _numeric_bounds(cube["lat"].values) if "lat" in cube.coords else None
+        return {"lonlat": [lon[0], lat[0], lon[1], lat[1]]} if lon and lat else {}
+    if "x" not in cube.coords or "y" not in cube.coords:
+        return {}
+    xb, yb = _numeric_bounds(cube["x"].values), _numeric_bounds(cube["y"].values)
+    if not xb or not yb:
+        return {}
+    steps = [float(np.max(np.abs(np.diff(np.asarray(cube[d].values, dtype=np.float64))))) for d in ("x", "y") if cube.sizes[d] > 1]
+    return {"bounds": [xb[0], yb[0], xb[1], yb[1]], "step": max(steps) if steps else 0.0}
+
+
+def within_extent(scene: dict[str, Any], cube: Any) -> bool | None:
+    """Whether ``cube`` lies within the training ``scene`` (:func:`scene_extent`), or None when it cannot be told.
+
+    Parameters
+    ----------
+    scene : dict
+        A model's record of a training scene (``info["scene"]`` or a site of ``info["sites"]``).
+    cube : xarray.Dataset
+        The cube it is applied to.
+
+    Returns
+    -------
+    bool or None
+        True or False where both carry the same kind of extent (a pixel,
+        or ``LONLAT_TOLERANCE`` degrees, of slack); None otherwise (a model
+        saved before 2026-11-28, a cube without coordinates).
+    """
+    mine = scene_extent(cube)
+    if "lonlat" in scene and "lonlat" in mine:
+        a, b, tol = scene["lonlat"], mine["lonlat"], LONLAT_TOLERANCE
+    elif "bounds" in scene and "bounds" in mine:
+        a, b = scene["bounds"], mine["bounds"]
+        tol = max(float(scene.get("step") or 0.0), float(mine.get("step") or 0.0), 1e-9)
+    else:
+        return None
+    return bool(b[0] >= a[0] - tol and b[1] >= a[1] - tol and b[2] <= a[2] + tol and b[3] <= a[3] + tol)
 
 
 # Units a cube's dates may have been in when a model saved before 2026-11-28 hashed their raw bytes.

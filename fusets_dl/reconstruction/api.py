@@ -53,7 +53,7 @@ from .._series import nearest_cells
 from .._warn import warn_user
 from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf, cube_site, pixel_coords
 from ..errors import ConfigError, InsufficientDataError
-from ..evaluation.splits import with_split
+from ..evaluation.splits import with_split, within_extent
 from ..inference import predict_ndvi
 from ..models import FusionModel, load_model
 from ..readers.cube import check_cube_values
@@ -300,13 +300,15 @@ def _same_site(scene: dict[str, Any], name: str | None) -> bool:
 
 
 def _same_scene(scene: dict[str, Any], cube: xr.Dataset) -> bool:
-    """Positively the place the model was trained on: the same site name, or (a name missing) the same size.
+    """Positively the place the model was trained on: the same site name, or (a name missing) the same size, and not outside its extent.
 
     Stricter than :func:`_same_site`: it decides which dates and pixels the
     model saw, so an unnamed cube from elsewhere must not pass for its own.
     """
     mine = cube_site(cube.attrs)
     theirs = _site_name(scene.get("site"))
+    if within_extent(scene, cube) is False:  # named alike or of one size, but elsewhere
+        return False
     if mine and theirs:
         return mine == theirs
     return scene.get("ny") == cube.sizes["y"] and scene.get("nx") == cube.sizes["x"]
@@ -372,7 +374,22 @@ def _own_period(cube: xr.Dataset, model: FusionModel) -> bool:
     t = cube["time"].values
     span = (str(t[0])[:10], str(t[-1])[:10])
     name = cube_site(cube.attrs)  # the aligned cube's generic title names no site
-    return any((sc.get("start"), sc.get("end")) == span and _same_site(sc, name) for sc in _model_scenes(model))
+    return any((sc.get("start"), sc.get("end")) == span and _same_site(sc, name) and _same_place(sc, cube) for sc in _model_scenes(model))
+
+
+def _same_place(scene: dict[str, Any], cube: xr.Dataset) -> bool:
+    """The cube can be (part of) the training scene: within its extent, or (not recorded) no larger than it.
+
+    Another region with the same dates (the Slovak LR plots, 100 km from the NB plots a model was
+    trained on, both 2021-01-01 .. 2023-12-29) passed for the model's own cube and got its stored
+    calibration: RMSE 0.197 and 53 % within 1 std on hidden spells, against 0.164 and 63 % with the
+    setting chosen on its own spells.
+    """
+    inside = within_extent(scene, cube)
+    if inside is not None:
+        return inside
+    ny, nx = scene.get("ny"), scene.get("nx")
+    return not (isinstance(ny, int) and isinstance(nx, int) and (cube.sizes["y"] > ny or cube.sizes["x"] > nx))
 
 
 def _unseen_period(cube: xr.Dataset, model: FusionModel) -> tuple[str, str] | None:

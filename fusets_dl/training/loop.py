@@ -20,7 +20,7 @@ from .._logging import logger
 from .._version import __version__
 from ..errors import ConfigError, InsufficientDataError, MissingVariableError, ModelError
 from ..evaluation.metrics import metrics_by_range, regression_metrics
-from ..evaluation.splits import block_mask
+from ..evaluation.splits import block_mask, scene_extent
 from ..features import REQUIRED_MODALITIES, FeatureSpec, orbit_groups, revisit_days
 from ..models.ensemble import Ensemble
 from ..models.fusion_model import FusionModel
@@ -427,6 +427,8 @@ def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
     ``revisit_days``: the median days between acquisitions of one orbit
     group (``orbit``) and of any (``any``), which ``predict_ndvi`` compares
     with a cube's (:func:`fusets_dl.inference.checks.check_revisit`).
+    ``bounds`` / ``lonlat``: where it lies (:func:`~fusets_dl.evaluation.splits.scene_extent`),
+    so that a cube of another place with the same dates is not taken for it.
     """
     t = pd.DatetimeIndex(cube["time"].values)
     days = ((t - t[0]) / pd.Timedelta(days=1)).to_numpy(np.float64)
@@ -440,6 +442,7 @@ def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
         "end": str(cube.time.values[-1])[:10],
         "backscatter": backscatter_coefficient(cube),
         "revisit_days": revisit,
+        **scene_extent(cube),
     }
 
 
