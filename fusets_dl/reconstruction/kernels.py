@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._series import nearest_cells, valid_neighbours
+from .._series import nanmedian_last, nearest_cells, valid_neighbours
 from ..smoothing import GROWTH_PER_DAY, fill_interpolated, whittaker
 from .uncertainty import lookup_std
 
-__all__ = ["BATCH", "SOURCE_FLAGS", "STD_GROWTH_CAP_DAYS", "STD_GROWTH_DAYS", "STD_GROWTH_REF_DAYS", "debias_prediction", "follow_prediction",
-           "interpolate_views", "obs_distance", "prediction_curve", "prediction_skill", "reconstruct_block", "reconstruct_pixels", "residual_spread", "std_growth"]
+__all__ = ["BATCH", "MAD_TO_SD", "SOURCE_FLAGS", "STD_GROWTH_CAP_DAYS", "STD_GROWTH_DAYS", "STD_GROWTH_REF_DAYS", "debias_prediction", "follow_prediction",
+           "interpolate_views", "obs_distance", "observed_std", "prediction_curve", "prediction_skill", "reconstruct_block", "reconstruct_pixels", "residual_spread", "std_growth"]
 
 #: Values and meanings of the ``source`` flag (the CF table's ``reconstruct.source`` lists the same).
 SOURCE_FLAGS: dict[str, int] = {"observed": 0, "predicted": 1, "interpolated": 2, "missing": 3}
@@ -96,10 +96,44 @@ def _smooth(
     if values_only:  # the calibration scores values only: the std's interpolation is most of a smoothing's cost
         std_out = np.full_like(val_out, np.nan)
     else:
+        std = np.where(has_o, observed_std(val_out, val, has_o, obs_std), std)
         _, filled_std = fill_interpolated(val, std, grid_days)
         std_out = np.where(np.isfinite(std), std, filled_std)
     val_out, std_out = _hold_edges(val_out, std_out, w > 0, grid_days)
     return val_out, np.where(np.isfinite(val_out), std_out, np.nan)
+
+
+#: Robust standard deviation of a normal sample from its median absolute value.
+MAD_TO_SD = 1.4826
+
+
+def observed_std(smoothed: np.ndarray, observed: np.ndarray, has_o: np.ndarray, obs_std: float) -> np.ndarray:
+    """The std of a smoothed value at an observed cell: the observation's, and how far the smoother strays from the pixel's views.
+
+    ``sqrt(obs_std**2 + s**2)``, ``s`` the pixel's robust spread of smoothed
+    minus observed (1.4826 x the median absolute difference over its
+    observed cells). A heavy smoothing (lambda 1000 on Slovak grassland)
+    sat up to 0.38 from an observation while the cell was labelled
+    ``observed`` with the observation's 0.03: 52-57 % of the observations
+    within 1 std.
+
+    Parameters
+    ----------
+    smoothed, observed : numpy.ndarray
+        ``(..., grid)`` the smoothed series and the binned observations (NaN elsewhere).
+    has_o : numpy.ndarray
+        ``(..., grid)`` boolean, where a cell holds an observation.
+    obs_std : float
+        The observations' own std.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., 1)`` the std of each pixel's observed cells.
+    """
+    d = np.where(has_o, np.abs(smoothed - observed), np.nan)
+    spread = np.nan_to_num(MAD_TO_SD * nanmedian_last(d))
+    return np.sqrt(float(obs_std) ** 2 + spread**2)
 
 
 def _hold_edges(val: np.ndarray, std: np.ndarray, weighted: np.ndarray, grid_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
