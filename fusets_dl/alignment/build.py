@@ -31,6 +31,8 @@ from .summary import (
     _log_summary,
     clear_mask_source,
     s2_pixels_per_s1_pixel_summary,
+    views_paired,
+    warn_unpaired_views,
 )
 
 __all__ = ["align"]
@@ -177,6 +179,7 @@ def align(
         compute_summary = not is_dask_backed(s1) and not is_dask_backed(s2)
     if compute_summary:
         _count_now(summary, _align_counts(s2, clear, clear_f, cube))
+        warn_unpaired_views(summary, tol)
         if summary.get("paired_pixel_dates") == 0:  # an option (tolerance, clear fraction, ...) left nothing: say so
             warnings.warn(f"align: the cube holds no NDVI value (tolerance {tol}, min_clear_fraction {min_clear_fraction}); funnel: "
                           f"{json.dumps({k: v for k, v in summary.items() if k != 'common_span'})}", UserWarning, stacklevel=2)
@@ -257,4 +260,5 @@ def _align_counts(s2: xr.Dataset, clear: xr.DataArray, clear_f: xr.DataArray, cu
         "s2_clear_after_outlier_filter": clear_f.sum(),
         "s1_valid_pixel_dates": (cube["VV"].notnull() & cube["VH"].notnull()).sum(),
         "paired_pixel_dates": cube["NDVI"].notnull().sum(),
+        **({"s2_views_paired": views_paired(cube)} if "NDVI_offset" in cube else {}),
     }

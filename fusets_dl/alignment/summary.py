@@ -10,7 +10,8 @@ import xarray as xr
 
 from .._logging import logger
 
-__all__ = ["CLEAR_MASK_KEY", "SUMMARY_ATTR", "clear_mask_source", "s2_pixels_per_s1_pixel_summary", "summarise"]
+__all__ = ["CLEAR_MASK_KEY", "SUMMARY_ATTR", "UNPAIRED_WARN_FRACTION", "clear_mask_source", "s2_pixels_per_s1_pixel_summary", "summarise",
+           "views_paired", "warn_unpaired_views"]
 
 #: The cube attribute holding the summary as JSON.
 SUMMARY_ATTR = "fusion_summary"
@@ -32,6 +33,71 @@ def _add_fractions(summary: dict[str, Any]) -> None:
     summary["s2_clear_fraction"] = round(summary["s2_clear_pixel_dates"] / max(summary["s2_pixel_dates"], 1), 4)
     summary["paired_fraction"] = round(summary["paired_pixel_dates"] / max(total, 1), 4)
     summary["outliers_removed"] = summary["s2_clear_on_s1_grid"] - summary["s2_clear_after_outlier_filter"]
+    if "s2_views_paired" in summary:
+        summary["s2_views_unpaired"] = max(summary["s2_clear_after_outlier_filter"] - summary["s2_views_paired"], 0)
+
+
+#: Share of the clear S2 views no S1 date takes above which ``align`` warns.
+UNPAIRED_WARN_FRACTION = 0.25
+
+
+def views_paired(cube: xr.Dataset) -> xr.DataArray:
+    """How many distinct clear S2 views (pixel and S2 date) the cube's NDVI holds: a view paired to two S1 dates counts once.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A pairing cube (``NDVI``, ``NDVI_offset``: days from the S1 date to its view's).
+
+    Returns
+    -------
+    xarray.DataArray
+        A 0-d count, lazy on Dask.
+    """
+    days = ((cube["time"] - cube["time"][0]) / np.timedelta64(1, "D")).astype(np.float64)
+    view = (days + cube["NDVI_offset"].astype(np.float64)).where(cube["NDVI"].notnull())
+    view = view.transpose("time", ...)
+    if view.chunks is not None:
+        view = view.chunk({"time": -1})
+
+    def distinct(v: np.ndarray) -> np.ndarray:
+        srt = np.sort(np.round(v, 3), axis=0)  # NaN last
+        ok = np.isfinite(srt)
+        new = ok.copy()
+        new[1:] &= srt[1:] != srt[:-1]
+        return new.sum(axis=0)
+
+    per_pixel = xr.apply_ufunc(distinct, view, input_core_dims=[["time"]], dask="parallelized", output_dtypes=[np.int64],
+                               kwargs={}, exclude_dims=set()) if view.chunks is not None else xr.DataArray(distinct(view.values))
+    return per_pixel.sum()
+
+
+def warn_unpaired_views(summary: dict[str, Any], tolerance: Any) -> None:
+    """Warn when more than ``UNPAIRED_WARN_FRACTION`` of the clear S2 views are paired to no S1 date (counted summaries).
+
+    The cube holds one view per S1 date: with one Sentinel-1 satellite (12 days, since 2022) and S2 every
+    5 days, about half the clear views are left. Training, the reconstruction and phenology's
+    ``observed_fraction`` / ``longest_gap`` see only the paired ones (Slovak grassland: 31-52 % left).
+
+    Parameters
+    ----------
+    summary : dict
+        The funnel with its counts (``s2_views_unpaired``).
+    tolerance : object
+        The pairing tolerance, for the message.
+    """
+    clear, left = summary.get("s2_clear_after_outlier_filter", 0), summary.get("s2_views_unpaired")
+    if left is None or clear <= 0 or left / clear <= UNPAIRED_WARN_FRACTION:
+        return
+    import pandas as pd
+
+    from .._warn import warn_user
+
+    days = pd.Timedelta(tolerance) / pd.Timedelta(days=1)
+    warn_user(f"align: {left} of {clear} clear S2 views ({100 * left / clear:.0f} %) are paired to no S1 date (each S1 date takes "
+              f"the nearest clear view within {days:g} days; {summary.get('s1_dates')} S1 dates against {summary.get('s2_dates')} S2 "
+              "dates): training, the reconstruction and phenology's observed_fraction and longest_gap use only the paired views. "
+              "Sentinel-1 from one satellite (12 days, 2022 on) leaves about half of a 5-day S2 series")
 
 
 def s2_pixels_per_s1_pixel_summary(s2: xr.Dataset, s1: xr.Dataset) -> dict[str, Any]:

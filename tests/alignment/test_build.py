@@ -210,3 +210,24 @@ def test_real_worldcereal_patch_pairing():
                 assert np.isnan(got)
             else:
                 np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("s1_every", "warned"), [(12, True), (6, False)])
+def test_clear_views_no_s1_date_takes_are_counted_and_many_warned(s1_every, warned, recwarn):
+    """Each S1 date takes one view: one Sentinel-1 (12 days) against 5-day S2 left 31-52 % of the Slovak clear views
+    unused, and the funnel did not say so (a view paired to two S1 dates counted twice in paired_pixel_dates)."""
+    import rioxarray  # noqa: F401  (the .rio accessor of the helpers)
+
+    t1 = pd.date_range("2022-01-01T17:00", "2022-06-30", freq=f"{s1_every}D")
+    t2 = pd.date_range("2022-01-01T10:00", "2022-06-30", freq="5D")
+    s2 = _s2(t2, np.full((t2.size, 1, 2), 0.5), np.ones((t2.size, 1, 2)))
+    cube = fdl.align(_s1(t1), s2, tolerance="3D")
+    s = json.loads(cube.attrs["fusion_summary"])
+    days = ((cube.time - cube.time[0]) / np.timedelta64(1, "D")).values[:, None, None] + cube["NDVI_offset"].values
+    used = sum(len(np.unique(np.round(days[:, 0, i][np.isfinite(days[:, 0, i])], 3))) for i in range(2))
+    assert s["s2_views_paired"] == used and s["s2_views_unpaired"] == 2 * t2.size - used
+    hits = [w for w in recwarn if "are paired to no S1 date" in str(w.message)]
+    assert bool(hits) is warned
+    if warned:
+        assert f"{2 * t2.size - used} of {2 * t2.size} clear S2 views" in str(hits[0].message)
+        assert hits[0].filename == __file__  # points at the caller
