@@ -124,6 +124,10 @@ def _open_geotiffs(paths: Sequence[Path], chunks: Any) -> xr.Dataset:
     return out.rio.write_crs(crs)
 
 
+#: Suffixes of point tables (:func:`fusets_dl.readers.tables.open_points` reads them).
+_TABLES = (".csv", ".parquet", ".geoparquet", ".tsv")
+
+
 def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> xr.Dataset:
     if isinstance(source, xr.Dataset):
         return source
@@ -141,6 +145,10 @@ def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> xr.Dataset:
         return _open_geotiffs(tifs, chunks)
     if path.suffix.lower() in _TIFF:
         return _open_geotiffs([path], chunks)
+    if path.suffix.lower() in _TABLES:  # a point table: another reader, and the data model's pseudo-grid
+        raise SourceError(f"cannot read {str(path)!r} as a raster: expected netCDF, Zarr or GeoTIFF, found a table "
+                          f"({path.suffix}); read point tables with fdl.open_points(s1_tables, s2_tables) in Python, then "
+                          "fdl.align (the CLI's stage commands read rasters)")
     try:
         # chunks={} keeps the file's own chunks; the readers rechunk with time as one chunk
         return xr.open_dataset(path, chunks={} if chunks is not None else None, mask_and_scale=False, decode_times=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import rioxarray  # noqa: F401  (.rio on the helpers' arrays: run alone, nothing else registers it)
 import xarray as xr
 
 import fusets_dl as fdl
@@ -40,3 +41,13 @@ def test_open_geotiff_single_band_names_from_file_names(tmp_path):
         (tmp_path / "nodate").mkdir()
         raw["VV"].isel(time=0).expand_dims(band=[1]).rio.write_crs("EPSG:32631").rio.to_raster(tmp_path / "nodate" / "VV.tif")
         fdl.open_s1(tmp_path / "nodate")
+
+
+def test_a_point_table_given_as_a_raster_points_to_open_points(tmp_path):
+    """`fusets-dl align table.csv ...` showed xarray's backend-engine text with no word of open_points."""
+    from fusets_dl.errors import SourceError
+
+    table = tmp_path / "ts_NB_1.csv"
+    table.write_text("PLOTID,Date,VV,VH\nA,2022-03-01,-10,-16\n")
+    with pytest.raises(SourceError, match=r"found a table \(\.csv\); read point tables with fdl\.open_points"):
+        fdl.open_s1(table)
