@@ -26,7 +26,7 @@ from ..models.sequence_model import cube_span, fit_std_scale
 from ..readers.cube import check_cube_values
 from ..smoothing import whittaker
 from ..validate import check_cube, freq_days, is_finite_positive
-from .kernels import SOURCE_FLAGS, freq_grid, interpolate_views
+from .kernels import SOURCE_FLAGS, freq_grid, interpolate_views, observed_std
 from .predicted import check_prediction_grid, check_prediction_model
 from .sequence_decision import SequenceDecision
 from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
@@ -100,6 +100,7 @@ def _kernel(
         # a series with a single weighted day has no smoothed curve (NaN): its values are kept as they are
         z = np.where(((w > 0).sum(axis=-1) == 1)[..., None], y, z)
         val = np.where(np.isfinite(val), z[..., cell], np.nan)
+        sd = np.where(seen, observed_std(val, obs, seen, obs_std), sd)  # how far the pass moved the pixel's views
     if grid_days is not None:
         after = np.clip(np.searchsorted(in_days, grid_days), 0, in_days.size - 1)
         before = np.clip(after - 1, 0, in_days.size - 1)

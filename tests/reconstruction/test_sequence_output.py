@@ -61,3 +61,18 @@ def test_smoothing_bounds_observed_values_too() -> None:
     plain = _kernel(obs, mean, std, in_days=days, grid_days=None, obs_std=0.03, lam=None)
     seen = np.isfinite(obs[0])
     np.testing.assert_array_equal(plain[0, seen, 0], obs[0, seen].astype(np.float32))
+
+
+def test_the_whittaker_pass_gives_moved_observations_their_spread():
+    """The sequence model's optional Whittaker pass moved observed values while they kept obs_std (as the MLP path did)."""
+    from fusets_dl.reconstruction.sequence import _kernel
+
+    days = np.arange(0.0, 360.0, 6.0)
+    obs = np.where(np.arange(days.size) % 2 == 0, 0.45 + 0.3 * np.sin(2 * np.pi * days / 60.0), np.nan)[None]
+    mean, std = np.full_like(obs, 0.45), np.full_like(obs, 0.1)
+    seen = np.isfinite(obs[0])
+    plain = _kernel(obs, mean, std, in_days=days, grid_days=None, obs_std=0.03, lam=None)
+    np.testing.assert_allclose(plain[0, seen, 1], 0.03)
+    heavy = _kernel(obs, mean, std, in_days=days, grid_days=None, obs_std=0.03, lam=1e5)
+    moved = np.abs(heavy[0, seen, 0] - obs[0, seen])
+    assert np.median(moved) > 0.1 and (heavy[0, seen, 1] > 0.1).all() and np.mean(moved <= heavy[0, seen, 1]) > 0.5
