@@ -387,7 +387,8 @@ LONLAT_TOLERANCE = 0.01
 
 
 def _numeric_bounds(a: Any) -> list[float] | None:
-    v = np.asarray(a, dtype=object if np.asarray(a).dtype.kind in "OUS" else None)
+    """``[min, max]`` of the finite values of a numeric coordinate; None for text, dates or no value."""
+    v = np.asarray(a)
     if v.size == 0 or v.dtype.kind not in "iuf":
         return None
     v = v.astype(np.float64)
