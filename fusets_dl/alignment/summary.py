@@ -56,19 +56,16 @@ def views_paired(cube: xr.Dataset) -> xr.DataArray:
     """
     days = ((cube["time"] - cube["time"][0]) / np.timedelta64(1, "D")).astype(np.float64)
     view = (days + cube["NDVI_offset"].astype(np.float64)).where(cube["NDVI"].notnull())
-    view = view.transpose("time", ...)
     if view.chunks is not None:
         view = view.chunk({"time": -1})
 
-    def distinct(v: np.ndarray) -> np.ndarray:
-        srt = np.sort(np.round(v, 3), axis=0)  # NaN last
-        ok = np.isfinite(srt)
-        new = ok.copy()
-        new[1:] &= srt[1:] != srt[:-1]
-        return new.sum(axis=0)
+    def distinct(v: np.ndarray) -> np.ndarray:  # time last (apply_ufunc's core dimension)
+        srt = np.sort(np.round(v, 3), axis=-1)  # NaN last
+        new = np.isfinite(srt)
+        new[..., 1:] &= srt[..., 1:] != srt[..., :-1]
+        return new.sum(axis=-1)
 
-    per_pixel = xr.apply_ufunc(distinct, view, input_core_dims=[["time"]], dask="parallelized", output_dtypes=[np.int64],
-                               kwargs={}, exclude_dims=set()) if view.chunks is not None else xr.DataArray(distinct(view.values))
+    per_pixel = xr.apply_ufunc(distinct, view, input_core_dims=[["time"]], dask="parallelized", output_dtypes=[np.int64])
     return per_pixel.sum()
 
 

@@ -220,14 +220,17 @@ def test_clear_views_no_s1_date_takes_are_counted_and_many_warned(s1_every, warn
 
     t1 = pd.date_range("2022-01-01T17:00", "2022-06-30", freq=f"{s1_every}D")
     t2 = pd.date_range("2022-01-01T10:00", "2022-06-30", freq="5D")
-    s2 = _s2(t2, np.full((t2.size, 1, 2), 0.5), np.ones((t2.size, 1, 2)))
-    cube = fdl.align(_s1(t1), s2, tolerance="3D")
+    s2 = _s2(t2, np.full((t2.size, 2, 2), 0.5), np.ones((t2.size, 2, 2)))
+    cube = fdl.align(_s1(t1, ny=2), s2, tolerance="3D")
     s = json.loads(cube.attrs["fusion_summary"])
     days = ((cube.time - cube.time[0]) / np.timedelta64(1, "D")).values[:, None, None] + cube["NDVI_offset"].values
-    used = sum(len(np.unique(np.round(days[:, 0, i][np.isfinite(days[:, 0, i])], 3))) for i in range(2))
-    assert s["s2_views_paired"] == used and s["s2_views_unpaired"] == 2 * t2.size - used
+    used = sum(len(np.unique(np.round(d[np.isfinite(d)], 3))) for d in days.reshape(days.shape[0], -1).T)
+    assert s["s2_views_paired"] == used and s["s2_views_unpaired"] == 4 * t2.size - used
     hits = [w for w in recwarn if "are paired to no S1 date" in str(w.message)]
     assert bool(hits) is warned
     if warned:
-        assert f"{2 * t2.size - used} of {2 * t2.size} clear S2 views" in str(hits[0].message)
+        assert f"{4 * t2.size - used} of {4 * t2.size} clear S2 views" in str(hits[0].message)
         assert hits[0].filename == __file__  # points at the caller
+    # the demo's path, Dask with the summary computed: time was taken for the first axis there (95 % unpaired on the sample)
+    lazy = fdl.align(_s1(t1, ny=2).chunk({"x": 1}), s2.chunk({"x": 1}), tolerance="3D", compute_summary=True)
+    assert json.loads(lazy.attrs["fusion_summary"])["s2_views_paired"] == used
