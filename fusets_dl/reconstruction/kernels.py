@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._series import nanmedian_last, nearest_cells, valid_neighbours
+from .._series import nearest_cells, valid_neighbours
 from ..smoothing import GROWTH_PER_DAY, fill_interpolated, whittaker
 from .uncertainty import lookup_std
 
-__all__ = ["BATCH", "MAD_TO_SD", "SOURCE_FLAGS", "STD_GROWTH_CAP_DAYS", "STD_GROWTH_DAYS", "STD_GROWTH_REF_DAYS", "debias_prediction", "follow_prediction",
+__all__ = ["BATCH", "MEAN_ABS_TO_SD", "SOURCE_FLAGS", "STD_GROWTH_CAP_DAYS", "STD_GROWTH_DAYS", "STD_GROWTH_REF_DAYS", "debias_prediction", "follow_prediction",
            "interpolate_views", "obs_distance", "observed_std", "prediction_curve", "prediction_skill", "reconstruct_block", "reconstruct_pixels", "residual_spread", "std_growth"]
 
 #: Values and meanings of the ``source`` flag (the CF table's ``reconstruct.source`` lists the same).
@@ -103,16 +103,16 @@ def _smooth(
     return val_out, np.where(np.isfinite(val_out), std_out, np.nan)
 
 
-#: Robust standard deviation of a normal sample from its median absolute value.
-MAD_TO_SD = 1.4826
+#: Standard deviation of a normal sample from its mean absolute value (sqrt(pi / 2)).
+MEAN_ABS_TO_SD = 1.2533
 
 
 def observed_std(smoothed: np.ndarray, observed: np.ndarray, has_o: np.ndarray, obs_std: float) -> np.ndarray:
     """The std of a smoothed value at an observed cell: the observation's, and how far the smoother strays from the pixel's views.
 
-    ``sqrt(obs_std**2 + s**2)``, ``s`` the pixel's robust spread of smoothed
-    minus observed (1.4826 x the median absolute difference over its
-    observed cells). A heavy smoothing (lambda 1000 on Slovak grassland)
+    ``sqrt(obs_std**2 + s**2)``, ``s`` the pixel's spread of smoothed minus
+    observed (1.2533 x the mean absolute difference over its observed
+    cells: a median's sort cost the reconstruction 10 %). A heavy smoothing (lambda 1000 on Slovak grassland)
     sat up to 0.38 from an observation while the cell was labelled
     ``observed`` with the observation's 0.03: 52-57 % of the observations
     within 1 std.
@@ -131,9 +131,11 @@ def observed_std(smoothed: np.ndarray, observed: np.ndarray, has_o: np.ndarray, 
     numpy.ndarray
         ``(..., 1)`` the std of each pixel's observed cells.
     """
-    d = np.where(has_o, np.abs(smoothed - observed), np.nan)
-    spread = np.nan_to_num(MAD_TO_SD * nanmedian_last(d))
-    return np.sqrt(float(obs_std) ** 2 + spread**2)
+    d = np.where(has_o, np.abs(smoothed - observed), 0.0)
+    n = has_o.sum(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = np.where(n > 0, MEAN_ABS_TO_SD * d.sum(axis=-1, keepdims=True) / n, 0.0)  # no sort: the kernel's hot path
+    return np.sqrt(float(obs_std) ** 2 + np.nan_to_num(spread) ** 2)
 
 
 def _hold_edges(val: np.ndarray, std: np.ndarray, weighted: np.ndarray, grid_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
