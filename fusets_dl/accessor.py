@@ -345,20 +345,9 @@ class FusionDatasetAccessor:
 
     def _source(self) -> xr.DataArray | None:
         """The reconstruction's ``source`` flags, when the Dataset has them (another ``source`` is left, with a warning)."""
-        if "source" not in self._ds.data_vars:
-            return None
-        src = self._ds["source"]
-        meanings = str(src.attrs.get("flag_meanings", "")).split()
-        if set(src.dims) == set(self._ndvi().dims) and (src.dtype == bool or "observed" in meanings):
-            return src
-        from ._warn import warn_user
+        from .phenometrics.observed import reconstruction_source
 
-        warn_user(
-            f"phenology: the Dataset's 'source' (dims {src.dims}, dtype {src.dtype}, flag_meanings {src.attrs.get('flag_meanings')!r}) "
-            "is not reconstruct's flags on the NDVI's dims: observed_fraction and longest_gap are left out; pass observed= "
-            "(a boolean mask, True where a value is an observation) to add them"
-        )
-        return None
+        return reconstruction_source(self._ds, self._ndvi())
 
     phenology = _phenology
 

@@ -438,14 +438,15 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     """
     check_args(args)
     from ..phenometrics import phenology
+    from ..phenometrics.observed import reconstruction_source
     from ..readers.cube import open_store
 
     ds = open_store(args.input, chunks={"y": args.chunk, "x": args.chunk}, what="phenology input")
     if args.variable not in ds:
         raise MissingVariableError(f"{args.input}: expected a variable {args.variable!r}, found {sorted(map(str, ds.data_vars))}")
     period = (args.start or "1900-01-01", args.end or "2200-01-01") if args.start or args.end else None
-    src = ds["source"] if "source" in ds.data_vars else None  # a reconstruction's flags: how much of each season was seen
-    observed = src.chunk({"time": -1}) if src is not None and "observed" in str(src.attrs.get("flag_meanings", "")).split() else None
+    src = reconstruction_source(ds, ds[args.variable])  # a reconstruction's flags: how much of each season was seen
+    observed = src.chunk({"time": -1}) if src is not None else None
     ph = phenology(ds[args.variable].chunk({"time": -1}), max_seasons=args.max_seasons, amplitude_fraction=args.fraction,
                    min_amplitude=args.min_amplitude, period=period, noise_factor=args.noise_factor,
                    extrapolate=args.extrapolate or False, by_year=args.by_year, observed=observed)

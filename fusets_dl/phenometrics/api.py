@@ -21,6 +21,7 @@ from ..errors import ConfigError, DimensionError, DuplicateTimeError
 from ..readers.sanity import checked
 from ..validate import cftime_hint, check_date_range
 from .by_class import check_class_map, phenology_by_class
+from .grid import on_labels
 from .observed import check_observed, season_observation
 from .options import (
     check_against_series,
@@ -247,25 +248,13 @@ def _extra_inputs(ndvi: xr.DataArray, noise: xr.DataArray | float | None, std: x
     if std is not None:
         if set(std.dims) != set(ndvi.dims):
             raise DimensionError(f"phenology: expected std on {ndvi.dims}, found {std.dims}")
-        extra["std"] = _nonnegative(_on_labels(std.transpose(*ndvi.dims), ndvi, "std"), "std")
+        extra["std"] = _nonnegative(on_labels(std.transpose(*ndvi.dims), ndvi, "std"), "std")
     if noise is not None:
         arr = noise if isinstance(noise, xr.DataArray) else xr.DataArray(np.full([ndvi.sizes[d] for d in lead], float(noise)), dims=lead)
         if not set(arr.dims) <= set(lead):
             raise DimensionError(f"phenology: expected noise on (a subset of) {tuple(lead)}, found {arr.dims}")
         extra["noise"] = _nonnegative(arr.broadcast_like(ndvi.isel(time=0, drop=True)).transpose(*lead), "noise")
     return extra
-
-
-def _on_labels(arr: xr.DataArray, ndvi: xr.DataArray, what: str) -> xr.DataArray:
-    """``arr`` reindexed onto ``ndvi``'s coordinate labels where both have them (the same labels, in any order)."""
-    for d in arr.dims:
-        if d not in arr.indexes or d not in ndvi.indexes or arr.indexes[d].equals(ndvi.indexes[d]):
-            continue
-        if not ndvi.indexes[d].isin(arr.indexes[d]).all() or arr.indexes[d].has_duplicates:
-            raise DimensionError(f"phenology: expected {what} on the NDVI's {d} labels, found labels that differ "
-                                 f"({arr.sizes[d]} of them, {int((~ndvi.indexes[d].isin(arr.indexes[d])).sum())} of the NDVI's missing)")
-        arr = arr.reindex({d: ndvi.indexes[d]})
-    return arr
 
 
 def _nonnegative(arr: xr.DataArray, what: str) -> xr.DataArray:

@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..errors import DimensionError
 
-__all__ = ["COORD_TOLERANCE", "align_class_map"]
+__all__ = ["COORD_TOLERANCE", "align_class_map", "on_labels"]
 
 #: Largest coordinate difference accepted as the same pixel centre, as a fraction of the pixel size.
 COORD_TOLERANCE = 0.1
@@ -108,3 +108,37 @@ def align_class_map(classes: xr.DataArray, like: xr.DataArray, dims: Sequence[An
         if want is not None:
             cls = cls.assign_coords({d: like[d].values})
     return cls
+
+
+def on_labels(arr: xr.DataArray, ndvi: xr.DataArray, what: str) -> xr.DataArray:
+    """``arr`` (on ``ndvi``'s dims) reindexed onto ``ndvi``'s coordinate labels where both have them: the same labels, in any order.
+
+    Parameters
+    ----------
+    arr : xarray.DataArray
+        A per-value input of phenology (``std``, ``observed``).
+    ndvi : xarray.DataArray
+        The NDVI it describes.
+    what : str
+        Its name, for the message.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``arr`` on ``ndvi``'s labels.
+
+    Raises
+    ------
+    DimensionError
+        Labels the NDVI has and ``arr`` lacks, or repeated labels.
+    """
+    from ..errors import DimensionError
+
+    for d in arr.dims:
+        if d not in arr.indexes or d not in ndvi.indexes or arr.indexes[d].equals(ndvi.indexes[d]):
+            continue
+        if not ndvi.indexes[d].isin(arr.indexes[d]).all() or arr.indexes[d].has_duplicates:
+            raise DimensionError(f"phenology: expected {what} on the NDVI's {d} labels, found labels that differ "
+                                 f"({arr.sizes[d]} of them, {int((~ndvi.indexes[d].isin(arr.indexes[d])).sum())} of the NDVI's missing)")
+        arr = arr.reindex({d: ndvi.indexes[d]})
+    return arr

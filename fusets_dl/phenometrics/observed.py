@@ -23,8 +23,9 @@ import xarray as xr
 
 from .._warn import warn_user
 from ..errors import ConfigError, DimensionError
+from .grid import on_labels
 
-__all__ = ["OBSERVATION_VARS", "check_observed", "season_observation"]
+__all__ = ["OBSERVATION_VARS", "check_observed", "reconstruction_source", "season_observation"]
 
 #: The variables :func:`season_observation` adds, per season.
 OBSERVATION_VARS = ("observed_fraction", "longest_gap")
@@ -70,13 +71,40 @@ def check_observed(observed: Any, ndvi: xr.DataArray) -> xr.DataArray:
     obs = observed.transpose(*ndvi.dims)
     if obs.dtype != bool:
         obs = obs == _observed_flag(obs)
-    for d in obs.dims:  # the same labels in another order are reordered; missing ones refused
-        if d in obs.indexes and d in ndvi.indexes and not obs.indexes[d].equals(ndvi.indexes[d]):
-            if not ndvi.indexes[d].isin(obs.indexes[d]).all() or obs.indexes[d].has_duplicates:
-                raise DimensionError(f"phenology: expected observed on the NDVI's {d} labels, found labels that differ")
-            obs = obs.reindex({d: ndvi.indexes[d]})
+    obs = on_labels(obs, ndvi, "observed")  # the same labels in another order are reordered; missing ones refused
     # labels it lacks are the NDVI's (a mask built from values, dims only: its time would be read as 0..n-1 ns)
     return obs.assign_coords({d: ndvi.indexes[d] for d in obs.dims if d in ndvi.indexes})
+
+
+def reconstruction_source(ds: xr.Dataset, ndvi: xr.DataArray) -> xr.DataArray | None:
+    """The ``source`` flags of a reconstruction Dataset, for ``observed=``; None (with a warning when it has another ``source``).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A Dataset holding ``ndvi`` (a reconstruction, or a file of one).
+    ndvi : xarray.DataArray
+        The NDVI phenology runs on.
+
+    Returns
+    -------
+    xarray.DataArray or None
+        ``ds["source"]`` when it is a boolean mask or reconstruct's flags on
+        the NDVI's dims; None without a ``source``, or with one that is not
+        (flag attributes dropped by a merge, other dims): a warning says so.
+    """
+    if "source" not in ds.data_vars:
+        return None
+    src = ds["source"]
+    meanings = str(src.attrs.get("flag_meanings", "")).split()
+    if set(src.dims) == set(ndvi.dims) and (src.dtype == bool or "observed" in meanings):
+        return src
+    warn_user(
+        f"phenology: the Dataset's 'source' (dims {src.dims}, dtype {src.dtype}, flag_meanings {src.attrs.get('flag_meanings')!r}) "
+        "is not reconstruct's flags on the NDVI's dims: observed_fraction and longest_gap are left out; pass observed= "
+        "(a boolean mask, True where a value is an observation) to add them"
+    )
+    return None
 
 
 def _observed_flag(source: xr.DataArray) -> float:
