@@ -1,6 +1,7 @@
 """Field point tables through the whole chain: per-site data funnel and held-out gap-filling numbers.
 
     PYTHONPATH=. .venv/bin/python evaluation/field_sites.py [--sites LR NB NS FRA] [--france PATH] [--out outputs/field_sites]
+        [--unpaired-views]
 
 Sites: the three Slovak grassland regions (GEE point extractions, S1 dB and
 S2 reflectance with Cloud Score+, 2021-2023; ``../shared/data/slovakia_grassland``)
@@ -75,7 +76,7 @@ def run_site(site: str, args: argparse.Namespace) -> tuple[dict[str, object], st
     """Funnel, comparison table and chain check of one site."""
     s1, s2, where = site_inputs(site, Path(args.france))
     tol = "6D" if site == "FRA" else "3D"
-    cube = fdl.align(s1, s2, tolerance=tol).load()
+    cube = fdl.align(s1, s2, tolerance=tol, unpaired_views=args.unpaired_views).load()
     f = funnel(s1, s2, cube)
     cfg = CompareConfig(gap_days=args.gap_days, n_gaps=args.n_gaps, methods=tuple(args.methods), max_pixels=None, min_clear=4, seed=0)
     tcfg = TrainConfig(block_size=args.block, max_epochs=args.epochs, seed=0)
@@ -106,6 +107,9 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--methods", nargs="+", default=["fusion", "fusion_s1_only", "whittaker", "linear", "mogpr"])
     p.add_argument("--out", default=str(REPO / "outputs" / "field_sites"))
+    p.add_argument("--unpaired-views", action="store_true",
+                   help="align(unpaired_views=True): the clear S2 views no S1 date took are kept (hidden by the spells too) and "
+                        "used by the reconstruction, linear interpolation and the Whittaker smoother")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     Path(args.out).mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,7 @@ def align(
     outlier_max_gap_days: float = 20.0,
     terrain: xr.Dataset | None = None,
     keep_cloudy: bool = False,
+    unpaired_views: bool = False,
     compute_summary: bool | None = None,
 ) -> xr.Dataset:
     """Build the fusion cube from S1 and S2 in canonical form.
@@ -109,6 +110,16 @@ def align(
         S2 acquisition within ``tolerance`` that is *not* clear (cloud- or
         shadow-contaminated, or removed by the outlier filter), for
         cloud-robust training (``FeatureSpec(cloudy_input=True)``).
+    unpaired_views : bool
+        Pairing mode only: also keep ``NDVI_unpaired`` on ``(time_s2, y,
+        x)``, the clear S2 views that no S1 date took, at their own dates (NaN
+        elsewhere). One S1 date takes one view, so with Sentinel-1 every 12
+        days (one satellite, 2022 on) and S2 every 5, about half the clear
+        views are otherwise dropped. :func:`~fusets_dl.reconstruct` adds them
+        to the observations it keeps and smooths (per-date model), and
+        :func:`~fusets_dl.compare` hides them in its spells and gives them to
+        the S2-only methods too; training, the S1 prediction, the calibration
+        of the smoother and the sequence model use the paired views only.
     compute_summary : bool, optional
         Count what survived each mask now (one Dask computation over the
         inputs). Default: for in-memory inputs only, so Dask inputs stay lazy.
@@ -119,7 +130,8 @@ def align(
         The fusion cube: ``VV``, ``VH`` (dB), ``NDVI`` (clear, NaN where
         none) on ``(time, y, x)``, plus ``NDVI_offset`` (pairing) or
         ``n_s1``/``n_s2_clear``/``time_bnds`` (compositing), static terrain
-        when given. ``cube.attrs["fusion_summary"]`` holds what survived each
+        when given; ``NDVI_unpaired`` on ``time_s2`` when asked.
+        ``cube.attrs["fusion_summary"]`` holds what survived each
         step as JSON; counts of pixels are filled in for in-memory inputs and
         computed on request by :func:`summarise` for Dask inputs.
 
@@ -133,7 +145,7 @@ def align(
     TimeOverlapError
         No common time span.
     ConfigError
-        ``keep_cloudy`` with ``freq``; a negative tolerance, or one that is
+        ``keep_cloudy`` or ``unpaired_views`` with ``freq``; a negative tolerance, or one that is
         neither a number of days nor a duration; a ``freq`` that is not a
         positive pandas frequency (``"0D"``, ``"banana"``).
     """
@@ -151,12 +163,14 @@ def align(
     start, end = _align_common_span(t1, t2, tol, freq)
     if keep_cloudy and freq is not None:
         raise ConfigError(f"align: keep_cloudy needs the pairing mode (freq=None), found freq={freq!r}")
+    if unpaired_views and freq is not None:
+        raise ConfigError(f"align: unpaired_views needs the pairing mode (freq=None; a composite holds every view), found freq={freq!r}")
     nd, cf, grid_method, nd_raw = s2_onto_s1(s2, s1, needs_reprojection(s1, s2), raw=keep_cloudy)
     clear, clear_f = _align_clear(nd, cf, min_clear_fraction, outlier_filter, outlier_threshold, outlier_max_gap_days)
     nd_clear = nd.where(clear_f).astype(np.float32)
     if freq is None:
         nd_cloudy = nd_raw.where(~clear_f).astype(np.float32) if nd_raw is not None else None
-        cube, mode = pair_onto_s1_dates(s1, nd_clear, nd_cloudy, t2, tol)
+        cube, mode = pair_onto_s1_dates(s1, nd_clear, nd_cloudy, t2, tol, unpaired_views=bool(unpaired_views))
     else:
         cube, mode = composite_periods(s1, nd_clear, t2, start, end, freq)
     cube = _align_finish_cube(cube, s1, terrain)
@@ -179,7 +193,7 @@ def align(
         compute_summary = not is_dask_backed(s1) and not is_dask_backed(s2)
     if compute_summary:
         _count_now(summary, _align_counts(s2, clear, clear_f, cube))
-        warn_unpaired_views(summary, tol)
+        warn_unpaired_views(summary, tol, kept=bool(unpaired_views))
         if summary.get("paired_pixel_dates") == 0:  # an option (tolerance, clear fraction, ...) left nothing: say so
             warnings.warn(f"align: the cube holds no NDVI value (tolerance {tol}, min_clear_fraction {min_clear_fraction}); funnel: "
                           f"{json.dumps({k: v for k, v in summary.items() if k != 'common_span'})}", UserWarning, stacklevel=2)

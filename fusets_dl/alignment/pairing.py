@@ -10,22 +10,30 @@ import xarray as xr
 
 from ..cf import cf_attrs
 
-__all__ = ["pair_onto_s1_dates"]
+__all__ = ["UNPAIRED", "UNPAIRED_TIME", "pair_onto_s1_dates"]
+
+#: The cube variable of the clear S2 views no S1 date took (``align(..., unpaired_views=True)``), on :data:`UNPAIRED_TIME`.
+UNPAIRED = "NDVI_unpaired"
+#: Its time dimension: the S2 dates.
+UNPAIRED_TIME = "time_s2"
 
 
 def _days(t: Any, origin: np.datetime64) -> np.ndarray:
     return (np.asarray(t, dtype="datetime64[ns]") - origin) / np.timedelta64(1, "D")
 
 
-def _pair_nearest(vals: np.ndarray, t1: np.ndarray, t2: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def _pair_nearest(vals: np.ndarray, t1: np.ndarray, t2: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pixel, the nearest non-NaN value of ``vals`` (..., n2) within ``tol`` days of each ``t1``.
 
     Ties are broken in favour of the earlier S2 observation. Returns the
-    paired values and their offsets in days (S2 minus S1), both (..., n1).
+    paired values and their offsets in days (S2 minus S1), both (..., n1),
+    and ``vals`` (..., n2) with every view some S1 date took set to NaN:
+    the views left unpaired.
     """
     n1 = t1.size
     out = np.full((*vals.shape[:-1], n1), np.nan, dtype=np.float32)
     off = np.full((*vals.shape[:-1], n1), np.nan, dtype=np.float32)
+    used = np.zeros(vals.shape, dtype=bool)
     d = t2[None, :] - t1[:, None]
     for i in range(n1):
         cand = np.flatnonzero(np.abs(d[i]) <= tol)
@@ -38,7 +46,8 @@ def _pair_nearest(vals: np.ndarray, t1: np.ndarray, t2: np.ndarray, tol: float) 
             fill = np.isnan(oi) & ~np.isnan(v)
             oi[fill] = v[fill]
             fi[fill] = d[i, j]
-    return out, off
+            used[..., j] |= fill
+    return out, off, np.where(used, np.nan, vals).astype(np.float32)
 
 
 def pair_onto_s1_dates(
@@ -47,6 +56,7 @@ def pair_onto_s1_dates(
     nd_cloudy: xr.DataArray | None,
     s2_times: pd.DatetimeIndex,
     tolerance: pd.Timedelta,
+    unpaired_views: bool = False,
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     """The fusion cube on the S1 dates, S2 NDVI paired per pixel within ``tolerance``.
 
@@ -64,12 +74,17 @@ def pair_onto_s1_dates(
     tolerance : pandas.Timedelta
         Largest distance between an S1 date and its paired S2 observation.
         Ties go to the earlier observation.
+    unpaired_views : bool
+        Also keep :data:`UNPAIRED` on ``(time_s2, y, x)``: the clear views of
+        ``nd_clear`` that no S1 date took (NaN elsewhere), at their own dates,
+        for the reconstruction.
 
     Returns
     -------
     cube : xarray.Dataset
         ``VV``, ``VH``, ``NDVI``, ``NDVI_offset`` (days, S2 minus S1) and
-        ``NDVI_cloudy`` when asked, on ``(time, y, x)``; lazy on Dask input.
+        ``NDVI_cloudy`` when asked, on ``(time, y, x)``; :data:`UNPAIRED` when
+        asked; lazy on Dask input.
     mode : dict
         ``{"mode": "pair", "tolerance_days": ...}`` for the summary.
     """
@@ -84,6 +99,9 @@ def pair_onto_s1_dates(
 
     def _pair_offs(v: np.ndarray) -> np.ndarray:
         return _pair_nearest(v, d1, d2, tol_days)[1]
+
+    def _left_views(v: np.ndarray) -> np.ndarray:
+        return _pair_nearest(v, d1, d2, tol_days)[2]
 
     kw: dict[str, Any] = {
         "input_core_dims": [["time_s2"]],
@@ -106,6 +124,11 @@ def pair_onto_s1_dates(
     if nd_cloudy is not None:
         cube["NDVI_cloudy"] = _on_s1_dates(_pair_vals, nd_cloudy)
         cube["NDVI_cloudy"].attrs = cf_attrs("NDVI_cloudy")
+    if unpaired_views:
+        left = xr.apply_ufunc(_left_views, nd_clear.rename(time=UNPAIRED_TIME), input_core_dims=[[UNPAIRED_TIME]],
+                              output_core_dims=[[UNPAIRED_TIME]], dask="parallelized", output_dtypes=[np.float32])
+        cube[UNPAIRED] = left.assign_coords({UNPAIRED_TIME: np.asarray(t2.values)}).transpose(UNPAIRED_TIME, "y", "x")
+        cube[UNPAIRED].attrs = cf_attrs(UNPAIRED)
     if "orbit" in s1.coords:
         cube = cube.assign_coords(orbit=s1["orbit"])
     return cube, {"mode": "pair", "tolerance_days": tol_days}

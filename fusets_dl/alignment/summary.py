@@ -69,7 +69,7 @@ def views_paired(cube: xr.Dataset) -> xr.DataArray:
     return per_pixel.sum()
 
 
-def warn_unpaired_views(summary: dict[str, Any], tolerance: Any) -> None:
+def warn_unpaired_views(summary: dict[str, Any], tolerance: Any, kept: bool = False) -> None:
     """Warn when more than ``UNPAIRED_WARN_FRACTION`` of the clear S2 views are paired to no S1 date (counted summaries).
 
     The cube holds one view per S1 date: with one Sentinel-1 satellite (12 days, since 2022) and S2 every
@@ -82,19 +82,28 @@ def warn_unpaired_views(summary: dict[str, Any], tolerance: Any) -> None:
         The funnel with its counts (``s2_views_unpaired``).
     tolerance : object
         The pairing tolerance, for the message.
+    kept : bool
+        The cube keeps them as ``NDVI_unpaired`` (``align(unpaired_views=True)``):
+        logged, not warned, since the reconstruction uses them.
     """
     clear, left = summary.get("s2_clear_after_outlier_filter", 0), summary.get("s2_views_unpaired")
     if left is None or clear <= 0 or left / clear <= UNPAIRED_WARN_FRACTION:
         return
+    import logging
+
     import pandas as pd
 
     from .._warn import warn_user
 
     days = pd.Timedelta(tolerance) / pd.Timedelta(days=1)
-    warn_user(f"align: {left} of {clear} clear S2 views ({100 * left / clear:.0f} %) are paired to no S1 date (each S1 date takes "
-              f"the nearest clear view within {days:g} days; {summary.get('s1_dates')} S1 dates against {summary.get('s2_dates')} S2 "
-              "dates): training, the reconstruction and phenology's observed_fraction and longest_gap use only the paired views. "
-              "Sentinel-1 from one satellite (12 days, 2022 on) leaves about half of a 5-day S2 series")
+    what = (f"{left} of {clear} clear S2 views ({100 * left / clear:.0f} %) are paired to no S1 date (each S1 date takes the nearest "
+            f"clear view within {days:g} days; {summary.get('s1_dates')} S1 dates against {summary.get('s2_dates')} S2 dates)")
+    if kept:
+        logging.getLogger("fusets_dl").info("align: %s; kept as NDVI_unpaired for the reconstruction", what)
+        return
+    warn_user(f"align: {what}: training, the reconstruction and phenology's observed_fraction and longest_gap use only the paired "
+              "views. Sentinel-1 from one satellite (12 days, 2022 on) leaves about half of a 5-day S2 series; "
+              "align(..., unpaired_views=True) keeps them for the reconstruction")
 
 
 def s2_pixels_per_s1_pixel_summary(s2: xr.Dataset, s1: xr.Dataset) -> dict[str, Any]:

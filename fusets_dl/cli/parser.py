@@ -167,6 +167,9 @@ def _add_align(sub: _Sub) -> argparse.ArgumentParser:
     a.add_argument("--min-clear-fraction", type=float, default=1.0,
                    help="an S1 pixel's NDVI needs at least this clear fraction of the S2 pixels under it")
     a.add_argument("--outlier-filter", action="store_true", help="drop clear NDVI dips (undetected clouds, shadows)")
+    a.add_argument("--unpaired-views", action="store_true",
+                   help="also keep the clear S2 views no S1 date took (NDVI_unpaired, at their own dates) for the reconstruction: "
+                        "with one Sentinel-1 satellite (12 days, 2022 on) about half of a 5-day S2 series")
     r = a.add_argument_group("reader options")
     r.add_argument("--s1-units", choices=S1_UNITS, default="auto",
                    help="S1 backscatter encoding: auto (from dtype and values), dB, linear power, "

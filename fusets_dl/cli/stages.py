@@ -225,7 +225,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     ----------
     args : argparse.Namespace
         ``s1``, ``s2``, ``output``, ``tolerance``, ``freq``, ``min_clear_fraction``,
-        ``outlier_filter``, ``s1_units``, ``clear_classes``, ``reflectance_scale``,
+        ``outlier_filter``, ``unpaired_views``, ``s1_units``, ``clear_classes``, ``reflectance_scale``,
         ``harmonize``, ``chunk``, ``overwrite``.
 
     Returns
@@ -242,7 +242,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     s2 = open_s2(args.s2 if len(args.s2) > 1 else args.s2[0], chunks={"y": args.chunk * 2, "x": args.chunk * 2}, harmonize=harmonize,
                  clear_classes=tuple(args.clear_classes), reflectance_scale=args.reflectance_scale)
     cube = align(s1, s2, tolerance=args.tolerance, freq=args.freq, outlier_filter=args.outlier_filter,
-                 min_clear_fraction=args.min_clear_fraction, compute_summary=True)
+                 min_clear_fraction=args.min_clear_fraction, unpaired_views=getattr(args, "unpaired_views", False), compute_summary=True)
     out = Path(args.output)
     write_netcdf(cube, out, overwrite=args.overwrite)
     print(table(funnel_rows(summarise(cube)), f"Fusion cube written to {out}"))

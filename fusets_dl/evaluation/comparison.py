@@ -58,10 +58,11 @@ import pandas as pd
 import xarray as xr
 
 from .._warn import warn_user
+from ..alignment.pairing import UNPAIRED, UNPAIRED_TIME
 from ..errors import ConfigError, InsufficientDataError, OutputError
 from ..readers.cube import check_cube_values
 from ..validate import check_cube, is_finite_positive, is_whole, parse_date
-from .gaps import hide_gaps, pick_pixels, s2_view_days, spell_starts
+from .gaps import hide_gaps, hide_views, pick_pixels, s2_view_days, spell_starts
 from .methods import (
     COMPARISON_METHODS,
     LABELS,
@@ -498,7 +499,7 @@ def compare(
     # a spell hides S2 views: on a pairing cube every S1 date that carries a hidden view (also 1-3 days outside the spell)
     offset = cube["NDVI_offset"].transpose("time", "y", "x").values if "NDVI_offset" in cube.data_vars else None
     iy, ix, hidden = _cmp_pixels(cube, ndvi, days, span, model, cfg, s2_view_days(days, offset))
-    inputs = _cmp_inputs(cube, iy, ix, hidden, model, cfg, train_config)
+    inputs = _cmp_inputs(_cmp_hide_views(cube, iy, ix, days, span, cfg), iy, ix, hidden, model, cfg, train_config)
     runs = _cmp_extra_models(inputs, models or {})
     runs.update(_cmp_methods(inputs, cfg.methods))
     truth = ndvi[:, iy, ix]
@@ -680,6 +681,28 @@ def _cmp_pixels(
             "each); use shorter or fewer spells"
         )
     return iy, ix, hidden
+
+
+def _cmp_hide_views(
+    cube: xr.Dataset, iy: np.ndarray, ix: np.ndarray, days: np.ndarray, span: tuple[float, float] | None, cfg: CompareConfig,
+) -> xr.Dataset:
+    """The cube with its unpaired views (``align(unpaired_views=True)``) inside the evaluated pixels' spells set to NaN.
+
+    Otherwise a view a few days from a hidden paired one would stay visible to
+    every method that reads them (the reconstruction, linear interpolation,
+    the Whittaker smoother). A cube without them is returned as it is.
+    """
+    if UNPAIRED not in cube.data_vars:
+        return cube
+    views = cube[UNPAIRED].transpose(UNPAIRED_TIME, "y", "x")
+    t0 = pd.Timestamp(cube["time"].values[0])
+    view_days = ((pd.DatetimeIndex(views[UNPAIRED_TIME].values) - t0) / pd.Timedelta(days=1)).to_numpy(np.float64)
+    vals = np.asarray(views.values)
+    hidden = hide_views(vals[:, iy, ix], view_days, days, iy, ix, gap_days=cfg.gap_days, n_gaps=cfg.n_gaps, seed=cfg.seed, span=span)
+    full = np.zeros(vals.shape, dtype=bool)
+    full[:, iy, ix] = hidden
+    log.info("compare: %d unpaired views hidden with the spells", int(hidden.sum()))
+    return cube.assign({UNPAIRED: views.where(~xr.DataArray(full, dims=views.dims))})
 
 
 def _cmp_inputs(

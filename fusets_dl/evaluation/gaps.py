@@ -21,7 +21,7 @@ import numpy as np
 from .._rng import hash_uniform
 from ..errors import ConfigError
 
-__all__ = ["hide_gaps", "pick_pixels", "s2_view_days", "spell_starts"]
+__all__ = ["hide_gaps", "hide_views", "pick_pixels", "s2_view_days", "spell_starts"]
 
 
 def s2_view_days(days: np.ndarray, offset: np.ndarray | None) -> np.ndarray | None:
@@ -108,6 +108,38 @@ def hide_gaps(
     for start in starts:
         hidden |= (when >= start[None]) & (when < start[None] + gap_days)
     return hidden & np.isfinite(ndvi)
+
+
+def hide_views(
+    views: np.ndarray, view_days: np.ndarray, days: np.ndarray, iy: np.ndarray, ix: np.ndarray, *, gap_days: float, n_gaps: int,
+    seed: int, span: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Mask (view, pixel) of a cube's unpaired S2 views inside the spells :func:`hide_gaps` puts at the same pixels.
+
+    The spells are those of the cube's own dates (``days``, ``span``, seed,
+    pixel): a view and the paired values around it are hidden together, so
+    a spell hides every clear view of its days, paired or not.
+
+    Parameters
+    ----------
+    views : numpy.ndarray
+        (view, pixel) the unpaired views' NDVI (``NDVI_unpaired``), NaN where none.
+    view_days : numpy.ndarray
+        (view,) their dates, in the units and origin of ``days``.
+    days, iy, ix, gap_days, n_gaps, seed, span
+        As for :func:`hide_gaps` of the cube's paired NDVI.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean (view, pixel): the finite views whose date lies in a spell.
+    """
+    starts = spell_starts(days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span)
+    when = np.asarray(view_days, dtype=np.float64)[:, None]
+    hidden = np.zeros(np.shape(views), dtype=bool)
+    for start in starts:
+        hidden |= (when >= start[None]) & (when < start[None] + gap_days)
+    return hidden & np.isfinite(views)
 
 
 def spell_starts(

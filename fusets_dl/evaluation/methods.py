@@ -77,6 +77,17 @@ class GapInputs:
         """The clear NDVI left after hiding, at the evaluated pixels (``time, pixel``)."""
         return self.cube["NDVI"].isel(self.pixels)
 
+    @property
+    def views(self) -> xr.DataArray:
+        """Every clear view left after hiding at the evaluated pixels: :attr:`ndvi`, and on a cube that keeps
+        them (``align(unpaired_views=True)``) the unpaired views at their own dates (``time`` their union)."""
+        from ..reconstruction.views import cube_views, on_union
+
+        extra = cube_views(self.cube)
+        if extra is None:
+            return self.ndvi
+        return on_union(self.cube["NDVI"], None, extra)[0].isel(self.pixels)
+
 
 class Filled(NamedTuple):
     """A method's reconstruction with its standard deviation, both ``(time, pixel)``.
@@ -224,14 +235,14 @@ def _fill_whittaker(inputs: GapInputs) -> np.ndarray:
     """Whittaker smoother of the remaining clear NDVI."""
     from ..baselines import whittaker_baseline
 
-    return whittaker_baseline(inputs.ndvi, lam=inputs.config.lam).transpose("time", "pixel").values
+    return whittaker_baseline(inputs.views, inputs.cube["time"].values, lam=inputs.config.lam).transpose("time", "pixel").values
 
 
 def _fill_linear(inputs: GapInputs) -> np.ndarray:
     """Linear interpolation of the remaining clear NDVI."""
     from ..baselines import interpolate_linear
 
-    return interpolate_linear(inputs.ndvi).transpose("time", "pixel").values
+    return interpolate_linear(inputs.views, inputs.cube["time"].values).transpose("time", "pixel").values
 
 
 def _sequence_model(inputs: GapInputs) -> Any:

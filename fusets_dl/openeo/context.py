@@ -55,7 +55,7 @@ SECTION_KEYS: dict[str, tuple[str, ...]] = {
     "s2": ("clear_classes", "time_range", "bbox", "reflectance_scale", "harmonize", "duplicates"),
     "align": (
         "tolerance", "freq", "min_clear_fraction", "outlier_filter", "outlier_threshold",
-        "outlier_max_gap_days", "keep_cloudy",
+        "outlier_max_gap_days", "keep_cloudy", "unpaired_views",
     ),
     "predict": ("batch_size", "device", "precision"),
     "reconstruct": ("freq", "smooth", "lam", "obs_std", "weights", "calibration", "pred_gap_days", "debias_days", "s1_only"),

@@ -48,7 +48,7 @@ NUMBER_KEYS: dict[str, tuple[str, ...]] = {
 #: Options that take JSON ``true``/``false``, by section.
 BOOL_KEYS: dict[str, tuple[str, ...]] = {
     "s2": ("harmonize",),
-    "align": ("outlier_filter", "keep_cloudy"),
+    "align": ("outlier_filter", "keep_cloudy", "unpaired_views"),
     "reconstruct": ("smooth", "s1_only"),
     "phenology": ("extrapolate", "envelope"),
 }

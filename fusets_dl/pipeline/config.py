@@ -26,7 +26,8 @@ from ..validate import as_timedelta, parse_date
 __all__ = ["Problems", "RegionConfig", "RunConfig", "check_dask", "load_config"]
 
 _TOP_KEYS = {"output_root", "regions", "model", "defaults", "dask", "report"}
-_REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "phenology", "s1_units", "harmonize", "classes"}
+_REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "unpaired_views",
+                "phenology", "s1_units", "harmonize", "classes"}
 _REGION_ONLY_KEYS = {"name", "s1", "s2", "bbox", "time_range"}  # not allowed under ``defaults``
 _MODEL_KEYS = {"mode", "path", "features", "train"}
 _DASK_KEYS = {"workers", "scheduler", "threads_per_worker"}
@@ -58,6 +59,9 @@ class RegionConfig:
         Regular output grid of the reconstruction (``None``: the cube dates).
     outlier_filter : bool
         Drop NDVI outliers during alignment.
+    unpaired_views : bool
+        Keep the clear S2 views no S1 date took for the reconstruction
+        (``align(..., unpaired_views=True)``); default false.
     phenology : dict
         Keyword arguments of :func:`~fusets_dl.phenometrics.phenology`.
     s1_units : str
@@ -80,6 +84,7 @@ class RegionConfig:
     freq: str | None = "5D"
     outlier_filter: bool = True
     phenology: dict[str, Any] = field(default_factory=dict)
+    unpaired_views: bool = False
     s1_units: str = "auto"
     harmonize: str | bool = "auto"
     classes: dict[str, Any] = field(default_factory=dict)
@@ -348,6 +353,7 @@ def _load_region(name: str, where: str, r: dict[str, Any], defaults: dict[str, A
     p.check(_check_tolerance, merged, where)
     freq = p.check(_check_freq, merged.get("freq", "5D"), where)
     outlier = p.check(_check_bool, merged.get("outlier_filter", True), f"{where} outlier_filter")
+    unpaired = p.check(_check_bool, merged.get("unpaired_views", False), f"{where} unpaired_views")
     units = p.check(_check_choice, merged.get("s1_units", "auto"), f"{where} s1_units", ("auto", "db", "linear"))
     harmonize = p.check(_check_harmonize, merged.get("harmonize", "auto"), where)
     p.raise_if_any(where)
@@ -362,6 +368,7 @@ def _load_region(name: str, where: str, r: dict[str, Any], defaults: dict[str, A
         tolerance=str(merged.get("tolerance", "3D")),
         freq=freq,
         outlier_filter=outlier,
+        unpaired_views=unpaired,
         phenology=pheno,
         s1_units=units,
         harmonize=harmonize,

@@ -169,6 +169,8 @@ def region_digest(rc: Any, model_cfg: dict[str, Any], cube_note: str | None = No
         refused resume names; absent for an in-memory cube).
     """
     conf = {k: v for k, v in dataclasses.asdict(rc).items() if k not in ("s1", "s2")}  # which files: part of ``inputs``
+    if not conf.get("unpaired_views"):  # an option added later: off, a store of an older fusets_dl keeps its digest and resumes
+        conf.pop("unpaired_views", None)
     conf = json.loads(json.dumps({"region": conf, "model": model_cfg}, sort_keys=True, default=str))
     parts: dict[str, Any] = {"config": hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()}
     files: list[dict[str, Any]] | None = None

@@ -470,7 +470,7 @@ def _open_region(rc: RegionConfig, keep_cloudy: bool = False) -> tuple[xr.Datase
     s1 = open_s1([str(p) for p in rc.s1] if len(rc.s1) > 1 else rc.s1[0], chunks=chunks, units=rc.s1_units, time_range=rc.time_range, bbox=rc.bbox)
     s2 = open_s2([str(p) for p in rc.s2] if len(rc.s2) > 1 else rc.s2[0], chunks={"y": rc.chunk * 2, "x": rc.chunk * 2}, time_range=rc.time_range, bbox=rc.bbox, harmonize=rc.harmonize)
     # a model reading the cloudy NDVI needs it kept (without it, it predicted from its baseline: up to 0.08 off, silently)
-    cube = align(s1, s2, tolerance=rc.tolerance, outlier_filter=rc.outlier_filter, keep_cloudy=keep_cloudy)
+    cube = align(s1, s2, tolerance=rc.tolerance, outlier_filter=rc.outlier_filter, keep_cloudy=keep_cloudy, unpaired_views=rc.unpaired_views)
     cube = cube.chunk({"time": -1, "y": rc.chunk, "x": rc.chunk})
     # the region names the site: a model trained here records it, and one loaded for another region of the same
     # dates is then known as foreign (transfer-skill check, calibration on the cube, the sequence model's std refit)

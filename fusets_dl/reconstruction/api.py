@@ -64,6 +64,7 @@ from .predicted import check_prediction_grid, check_prediction_model
 from .sequence_decision import is_sequence_decision, sequence_decision
 from .transfer import FOREIGN_CUBE_WARNING, SKILL_FLOOR, TransferSkill, skill_window, transfer_skill
 from .uncertainty import pred_std_table
+from .views import cube_views, on_union
 
 __all__ = ["FOREIGN_CALIBRATION_MAX_PIXELS", "FOREIGN_CALIBRATION_MIN_PIXELS", "FOREIGN_CALIBRATION_SEED", "FOREIGN_CUBE_WARNING", "SOURCE_FLAGS", "TRANSFER_SETTING", "TRANSFER_SPREAD_FLOOR", "check_reconstruct_options", "given_calibration", "reconstruct"]
 
@@ -132,10 +133,17 @@ def check_reconstruct_options(
     return weights
 
 
-def _rec_grid(t: pd.DatetimeIndex, freq: str | None, smooth: bool) -> _RecGrid:
-    """The output grid: regular at ``freq``, else daily (smoothing) or the cube dates themselves."""
+def _rec_grid(t: pd.DatetimeIndex, freq: str | None, smooth: bool, t_in: pd.DatetimeIndex | None = None) -> _RecGrid:
+    """The output grid: regular at ``freq``, else daily (smoothing) or the cube dates themselves.
+
+    ``t_in``: the input dates when they are more than the cube's (its dates
+    and its unpaired views', :func:`.views.on_union`, within its span); the
+    output stays on ``t`` (or the ``freq`` grid of its span).
+    """
     origin = t[0].floor("D")
-    in_days = ((t - origin) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
+    t_in = t if t_in is None else t_in
+    in_days = ((t_in - origin) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
+    t_days = ((t - origin) / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
     if freq is not None:
         step = freq_days(freq, "reconstruct")
         if step < 1 or step != int(step):
@@ -148,9 +156,9 @@ def _rec_grid(t: pd.DatetimeIndex, freq: str | None, smooth: bool) -> _RecGrid:
         return _RecGrid(in_days, grid_days, np.arange(grid_days.size), out_times)
     if smooth:
         grid_days = np.arange(0.0, np.ceil(in_days[-1]) + 1.0)
-        out_idx = nearest_cells(in_days, grid_days)[0]  # the cell the kernel put each date in (noon: the earlier day, not rint's even one)
+        out_idx = nearest_cells(t_days, grid_days)[0]  # the cell the kernel put each date in (noon: the earlier day, not rint's even one)
         return _RecGrid(in_days, grid_days, out_idx, t)
-    return _RecGrid(in_days, in_days, np.arange(in_days.size), t)
+    return _RecGrid(in_days, in_days, np.searchsorted(in_days, t_days), t)
 
 
 def _rec_inputs(ndvi: xr.DataArray, pred: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
@@ -610,7 +618,12 @@ def reconstruct(
     Parameters
     ----------
     cube : xarray.Dataset
-        Fusion cube with ``VV``, ``VH`` and the paired clear ``NDVI``.
+        Fusion cube with ``VV``, ``VH`` and the paired clear ``NDVI``. With
+        ``NDVI_unpaired`` (``align(..., unpaired_views=True)``: the clear
+        views no S1 date took, on ``time_s2``), a per-date model's
+        reconstruction also keeps and smooths those within the cube's span,
+        at their own dates (the output stays on the cube's dates or
+        ``freq``); a sequence model does not read them (warned).
     model : FusionModel, str or path
         Trained model for the predictions, or what :func:`fusets_dl.load_model`
         loads (a saved model's path, ``"pretrained"``). With ``predicted``
@@ -776,6 +789,9 @@ def reconstruct(
         if ignored:
             warn_user(f"reconstruct: {', '.join(ignored)} set the per-date model's smoother; a sequence model fills with its own "
                       "mean and std (and its std's refit on a cube it was not trained on): ignored")
+        if cube_views(cube) is not None:
+            warn_user("reconstruct: a sequence model reads the cube's own dates; the clear views no S1 date took (NDVI_unpaired, "
+                      "align(..., unpaired_views=True)) are not used by it: a per-date model smooths them in")
         return reconstruct_sequence(cube, model, freq=freq, smooth=bool(smooth), lam=1000.0 if lam is None else lam, obs_std=obs_std,
                                     predicted=predicted, s1_only=s1_only, decision=decision, **predict_kwargs)
     if is_sequence_decision(weights):
@@ -847,10 +863,13 @@ def reconstruct(
         growth = stored["settings"].get("std_growth_days") if stored.get("foreign") else stored.get("std_growth_days")
     if weights.get("predicted") == 0:  # the S2-only setting: the interpolated std already grows with the distance
         growth = None
-    grid = _rec_grid(pd.DatetimeIndex(cube["time"].values), freq, smooth)
+    obs, views = cube["NDVI"], cube_views(cube)
+    if views is not None:  # align(unpaired_views=True): the clear views no S1 date took, binned at their own dates
+        obs, pred = on_union(obs, pred.transpose("time", "y", "x"), views)
+    grid = _rec_grid(pd.DatetimeIndex(cube["time"].values), freq, smooth, None if views is None else pd.DatetimeIndex(obs["time"].values))
     edges, table = pred_std_table(model)
     stacked = _rec_apply(
-        *_rec_inputs(cube["NDVI"], pred),
+        *_rec_inputs(obs, pred),
         grid,
         obs_std=float(obs_std),
         w_obs=float(weights.get("observed", 1.0)),
@@ -877,6 +896,8 @@ def reconstruct(
         "obs_std": obs_std,
         "freq": freq or "cube dates",
     }
+    if views is not None:
+        out.attrs["unpaired_views"] = "kept: the clear S2 views no S1 date took (NDVI_unpaired) are observations at their own dates"
     if pred_gap_days is not None:
         out.attrs["pred_gap_days"] = float(pred_gap_days)
     if debias_days is not None:

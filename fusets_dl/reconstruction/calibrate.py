@@ -60,7 +60,7 @@ from .._rng import hash_uniform
 from .._series import nearest_cells
 from .._warn import warn_user
 from ..errors import ConfigError, InsufficientDataError
-from ..evaluation.gaps import hide_gaps, s2_view_days
+from ..evaluation.gaps import hide_gaps, hide_views, s2_view_days
 from ..evaluation.splits import block_mask, model_blocks, with_split
 from ..validate import is_finite_positive, is_whole
 from .kernels import (
@@ -73,6 +73,7 @@ from .kernels import (
     reconstruct_pixels,
 )
 from .uncertainty import pred_std_table
+from .views import cube_views, union_arrays
 
 if TYPE_CHECKING:
     from ..models import FusionModel
@@ -797,6 +798,13 @@ def calibrate(
             sub = _hide_in(sub, hidden)
         pred_da = predict_ndvi(sub, model, device=device)
         pred = np.asarray(pred_da.transpose("y", "x", "time").values[0], dtype=np.float64)
+    views = cube_views(cube)
+    if views is not None:  # align(unpaired_views=True): shown as reconstruct shows them, hidden by the same spells, never scored
+        pix = {"y": xr.DataArray(iy, dims="pix"), "x": xr.DataArray(ix, dims="pix")}
+        vals = np.asarray(views.isel(pix).transpose("pix", "time").values, dtype=np.float64)
+        view_days = ((pd.DatetimeIndex(views["time"].values) - t[0].floor("D")) / pd.Timedelta(days=1)).to_numpy(np.float64)
+        vals[hide_views(vals.T, view_days, days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span).T] = np.nan
+        obs, pred, hidden, days = union_arrays(obs, pred, hidden, days, vals, view_days)
     edges, table = pred_std_table(model)
     default = {"w_pred": None, "lam": 1000.0, "pred_gap_days": None, "debias_days": None}
     rows = score_settings(obs, pred, hidden, days, [*settings, default], obs_std=obs_std, edges=edges, table=table)

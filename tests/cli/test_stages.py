@@ -490,3 +490,19 @@ def test_a_sequence_models_decision_is_reused_by_calibration_from(tmp_path, smal
         np.testing.assert_allclose(b["NDVI"].values, ref["NDVI"].values, atol=1e-6)
         np.testing.assert_allclose(b["NDVI_std"].values, ref["NDVI_std"].values, rtol=1e-6)
         assert b.attrs["calibration_source"].startswith("given (weights)") and b.attrs["std_refit_factor"] == a.attrs["std_refit_factor"]
+
+
+def test_align_keeps_the_unpaired_views_through_the_file_to_reconstruct(tmp_path):
+    """--unpaired-views: NDVI_unpaired on time_s2 survives the netCDF, and reconstruct reads it back (its attrs say so)."""
+    sample = find_sample()
+    out = tmp_path / "cube.nc"
+    assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(out), "--unpaired-views"]) == 0
+    with xr.open_dataset(out) as ds:
+        assert ds["NDVI_unpaired"].dims == ("time_s2", "y", "x") and int(ds["NDVI_unpaired"].notnull().sum()) > 0
+        assert np.issubdtype(ds["time_s2"].dtype, np.datetime64)
+        summary = json.loads(ds.attrs["fusion_summary"])
+        assert int(ds["NDVI_unpaired"].notnull().sum()) == summary["s2_views_unpaired"]
+    rec = tmp_path / "rec.nc"
+    assert main(["-q", "reconstruct", str(out), "pretrained", "-o", str(rec), "--freq", "10D"]) == 0
+    with xr.open_dataset(rec) as r:
+        assert "NDVI_unpaired" in r.attrs["unpaired_views"]

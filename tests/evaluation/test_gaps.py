@@ -114,3 +114,24 @@ def test_without_view_dates_the_spells_hide_the_values_own_dates() -> None:
     assert int(plain.sum()) == 96
     np.testing.assert_array_equal(hide_gaps(ndvi, days, iy, ix, gap_days=30, n_gaps=4, seed=3, view_days=own), plain)
     np.testing.assert_array_equal(s2_view_days(days, np.full(ndvi.shape, np.nan)), np.broadcast_to(days[:, None], ndvi.shape))
+
+
+def test_unpaired_views_are_hidden_by_the_spells_of_the_cubes_dates():
+    """hide_views puts the spells where hide_gaps puts them for the same pixels: views at the cube's own dates get its mask."""
+    from fusets_dl.evaluation.gaps import hide_views
+
+    rng = np.random.default_rng(3)
+    days = np.arange(0, 360, 6.0)
+    ndvi = np.where(rng.uniform(size=(days.size, 7)) > 0.3, 0.5, np.nan)
+    iy, ix = np.zeros(7, int), np.arange(7)
+    kw = {"gap_days": 60.0, "n_gaps": 3, "seed": 5}
+    np.testing.assert_array_equal(hide_views(ndvi, days, days, iy, ix, **kw), hide_gaps(ndvi, days, iy, ix, **kw))
+    # views between the dates: hidden exactly when inside a spell of their pixel
+    vdays = days[:-1] + 2.5
+    views = np.full((vdays.size, 7), 0.4)
+    views[::5] = np.nan
+    got = hide_views(views, vdays, days, iy, ix, **kw)
+    starts = spell_starts(days, iy, ix, **kw)
+    inside = ((vdays[:, None, None] >= starts.T[None]) & (vdays[:, None, None] < starts.T[None] + 60.0)).any(-1)
+    np.testing.assert_array_equal(got, inside & np.isfinite(views))
+    assert got.any() and not got[::5].any()

@@ -114,3 +114,48 @@ def test_a_method_with_a_std_is_scored_on_it(monkeypatch: pytest.MonkeyPatch, sm
     monkeypatch.setitem(COMPARISON_METHODS, "ragged", Method("ragged", _COLOR, ragged))
     with pytest.raises(ConfigError, match="method 'ragged' returned values of shape .* and a std of shape"):
         compare(small_cube, config=CompareConfig(gap_days=40, n_gaps=3, max_pixels=30, methods=("ragged",)), model=SimpleNamespace(blocks=blocks))
+
+
+def test_unpaired_views_are_hidden_with_the_spells_and_read_by_the_s2_only_methods():
+    """A cube that keeps the views no S1 date took: compare hides those in the spells of the evaluated pixels (else a
+    view 2 days from a hidden value leaks it) and linear interpolation reads the others at their own dates."""
+    import pandas as pd
+
+    from fusets_dl.alignment.pairing import UNPAIRED, UNPAIRED_TIME
+    from fusets_dl.evaluation.comparison import _cmp_dates, _cmp_hide_views, _cmp_inputs
+    from fusets_dl.evaluation.gaps import spell_starts
+
+    t = pd.date_range("2022-01-01T17:00", periods=30, freq="12D")
+    tv = t[:-1] + pd.Timedelta(days=6)  # a view between every two S1 dates
+    ny, nx = 2, 3
+    cube = xr.Dataset(
+        {"VV": (("time", "y", "x"), np.full((t.size, ny, nx), -10.0, np.float32)),
+         "VH": (("time", "y", "x"), np.full((t.size, ny, nx), -16.0, np.float32)),
+         "NDVI": (("time", "y", "x"), np.full((t.size, ny, nx), 0.3, np.float32)),
+         UNPAIRED: ((UNPAIRED_TIME, "y", "x"), np.full((tv.size, ny, nx), 0.7, np.float32))},
+        coords={"time": t, UNPAIRED_TIME: tv, "y": np.arange(ny, dtype=float), "x": np.arange(nx, dtype=float)},
+    )
+    cube["NDVI"][1::2] = np.nan  # every other S1 date without a paired view
+    cfg = CompareConfig(gap_days=60.0, n_gaps=2, seed=1)
+    _, days, span = _cmp_dates(cube, cfg)
+    iy, ix = np.array([0, 1]), np.array([2, 0])
+    out = _cmp_hide_views(cube, iy, ix, days, span, cfg)
+    starts = spell_starts(days, iy, ix, gap_days=60.0, n_gaps=2, seed=1)
+    vdays = ((tv - t[0]) / pd.Timedelta(days=1)).to_numpy()
+    for k in range(iy.size):
+        inside = ((vdays[:, None] >= starts[:, k]) & (vdays[:, None] < starts[:, k] + 60.0)).any(1)
+        got = out[UNPAIRED].values[:, iy[k], ix[k]]
+        assert inside.any() and np.isnan(got[inside]).all() and (got[~inside] == np.float32(0.7)).all()
+    assert (out[UNPAIRED].values[:, 0, 0] == np.float32(0.7)).all()  # not evaluated: untouched
+    assert (cube[UNPAIRED].values == np.float32(0.7)).all()  # the caller's cube too
+    inputs = _cmp_inputs(out, iy, ix, np.zeros((t.size, 2), bool), None, cfg)
+    assert inputs.views.sizes["time"] == t.size + tv.size
+    lin = COMPARISON_METHODS["linear"].fill(inputs)
+    assert lin.shape == (t.size, 2)
+    np.testing.assert_allclose(lin[::2], 0.3)  # the paired views where they are
+    seen = np.isfinite(out[UNPAIRED].values[:, iy, ix])  # (view, pixel) left after hiding
+    both = seen[:-1:2] & seen[1::2]  # the views on either side of each date without a paired view
+    np.testing.assert_allclose(lin[1:-1:2][both], 0.7, rtol=1e-6)  # between two views of 0.7: 0.7
+    assert both.sum() > 10
+    plain = COMPARISON_METHODS["linear"].fill(_cmp_inputs(cube.drop_vars(UNPAIRED), iy, ix, np.zeros((t.size, 2), bool), None, cfg))
+    np.testing.assert_allclose(plain[:-1], 0.3)

@@ -27,6 +27,7 @@ from tests.pipeline.helpers import sample_config, write_config
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tolerance": -2}]}, r"region 'x' tolerance: expected a duration .* found -2"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tolerance": "soon"}]}, r"region 'x' tolerance: expected a duration .* found 'soon'"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "outlier_filter": "false"}]}, r"region 'x' outlier_filter: expected true or false \(unquoted.*found 'false'"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "unpaired_views": 1}]}, r"region 'x' unpaired_views: expected true or false, found 1"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tile_size": True}]}, r"region 'x' tile_size: expected an integer >= 2, found True"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "freq": "1M"}]}, r"region 'x' freq: expected a whole number of days .*'1M' are calendar lengths.*found '1M'"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "freq": "12h"}]}, r"region 'x' freq: expected a whole number of days"),
@@ -117,6 +118,30 @@ def test_harmonize_key_defaults_to_auto_and_reaches_open_s2(tmp_path, monkeypatc
     # the region names the site: a model trained on region a, loaded for region b of the same dates, was taken for
     # b's own (no transfer-skill check, no calibration on b's views, the sequence model's std not refitted)
     assert cube.attrs["site"] == loaded.regions[1].name
+
+
+def test_unpaired_views_reach_align_and_leave_an_older_stores_digest_alone(tmp_path):
+    from fusets_dl.alignment.pairing import UNPAIRED
+    from fusets_dl.pipeline.record import region_digest
+    from fusets_dl.pipeline.region import _open_region
+
+    sample = find_sample()
+    cfg = sample_config(tmp_path / "out")
+    cfg["regions"] = [{"name": "a", "s1": str(sample / "s1.nc"), "s2": str(sample / "s2.nc")},
+                      {"name": "b", "s1": str(sample / "s1.nc"), "s2": str(sample / "s2.nc"), "unpaired_views": True}]
+    a, b = load_config(write_config(tmp_path, cfg)).regions
+    assert (a.unpaired_views, b.unpaired_views) == (False, True)
+    assert UNPAIRED in _open_region(b)[0] and UNPAIRED not in _open_region(a)[0]
+    # off (the default): the config digest is the one of a fusets_dl without the option, so an older store resumes
+    import dataclasses
+    import hashlib
+    import json
+
+    conf = {k: v for k, v in dataclasses.asdict(a).items() if k not in ("s1", "s2", "unpaired_views")}
+    conf = json.loads(json.dumps({"region": conf, "model": {}}, sort_keys=True, default=str))
+    old = hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()
+    assert region_digest(a, {}, cube_note="x")["config"] == old
+    assert region_digest(dataclasses.replace(a, unpaired_views=True), {}, cube_note="x")["config"] != old
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
