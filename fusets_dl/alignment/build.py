@@ -118,8 +118,9 @@ def align(
         views are otherwise dropped. :func:`~fusets_dl.reconstruct` adds them
         to the observations it keeps and smooths (per-date model), and
         :func:`~fusets_dl.compare` hides them in its spells and gives them to
-        the S2-only methods too; training, the S1 prediction, the calibration
-        of the smoother and the sequence model use the paired views only.
+        its linear, Whittaker and MOGPR rows too; the calibration of the
+        smoother shows them (never scores them); training, the S1 prediction
+        and the sequence model use the paired views only.
     compute_summary : bool, optional
         Count what survived each mask now (one Dask computation over the
         inputs). Default: for in-memory inputs only, so Dask inputs stay lazy.

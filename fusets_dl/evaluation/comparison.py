@@ -690,7 +690,7 @@ def _cmp_hide_views(
 
     Otherwise a view a few days from a hidden paired one would stay visible to
     every method that reads them (the reconstruction, linear interpolation,
-    the Whittaker smoother). A cube without them is returned as it is.
+    the Whittaker smoother, MOGPR). A cube without them is returned as it is.
     """
     if UNPAIRED not in cube.data_vars:
         return cube

@@ -223,11 +223,14 @@ def _fill_fusion_s1_only(inputs: GapInputs) -> np.ndarray:
 
 
 def _fill_mogpr(inputs: GapInputs) -> Filled:
-    """MOGPR with NDVI and the RVI of each relative orbit as outputs."""
+    """MOGPR with NDVI and the RVI of each relative orbit as outputs (NDVI at every clear view the cube keeps)."""
     from ..baselines import GPConfig, mogpr, mogpr_inputs
 
     sub = mogpr_inputs(inputs.cube.isel(inputs.pixels))
-    res = mogpr(sub, target="NDVI", config=GPConfig(**inputs.config.mogpr)).compute()
+    views = inputs.views
+    if views.sizes["time"] != sub.sizes["time"]:  # the unpaired views: NDVI at their own dates, no radar there
+        sub = sub.reindex(time=views["time"].values).assign(NDVI=views.transpose(*sub["NDVI"].dims))
+    res = mogpr(sub, target="NDVI", config=GPConfig(**inputs.config.mogpr)).compute().sel(time=inputs.cube["time"].values)
     return Filled(res["NDVI"].transpose("time", "pixel").values, res["NDVI_std"].transpose("time", "pixel").values)
 
 

@@ -159,3 +159,8 @@ def test_unpaired_views_are_hidden_with_the_spells_and_read_by_the_s2_only_metho
     assert both.sum() > 10
     plain = COMPARISON_METHODS["linear"].fill(_cmp_inputs(cube.drop_vars(UNPAIRED), iy, ix, np.zeros((t.size, 2), bool), None, cfg))
     np.testing.assert_allclose(plain[:-1], 0.3)
+    # MOGPR: NDVI at the views' dates too (no radar there), scored on the cube's dates
+    gp = COMPARISON_METHODS["mogpr"].fill(inputs)
+    assert gp.values.shape == gp.std.shape == (t.size, 2)
+    gp_plain = COMPARISON_METHODS["mogpr"].fill(_cmp_inputs(cube.drop_vars(UNPAIRED), iy, ix, np.zeros((t.size, 2), bool), None, cfg))
+    assert np.nanmean(gp.values[1:-1:2][both]) > np.nanmean(gp_plain.values[1:-1:2][both]) + 0.1
