@@ -2,7 +2,7 @@
 
     PYTHONPATH=. .venv/bin/python pipelines/pretrain.py [--model mlp] [--data ../shared/data]
         [--out fusets_dl/models/pretrained] [--epochs 30] [--max-samples 120000] [--loso real|all|none]
-        [--features JSON]
+        [--features JSON] [--unpaired-views] [--calibrate-only]
 
 Candidate sites (every real sample of ``--data`` whose revisit fits a 6-12-day
 per-date model, and synthetic scenes with shifted physics). The defaults train
@@ -60,7 +60,7 @@ from fusets_dl.evaluation.cross_site import leave_one_site_out, score_sites
 from fusets_dl.features import orbit_groups, revisit_days
 from fusets_dl.readers.cube import backscatter_coefficient
 from fusets_dl.readers.tables import open_points
-from fusets_dl.reconstruction.calibrate import calibrate_sites
+from fusets_dl.reconstruction.calibrate import STORED_KEY, STORED_VIEWS_KEY, calibrate_stored
 from fusets_dl.synthetic import make_scene
 from fusets_dl.training.config import TrainConfig
 
@@ -107,15 +107,19 @@ def _sigma0(s1: xr.Dataset) -> xr.Dataset:
     return s1.assign({b: s1[b].assign_attrs(backscatter="sigma0") for b in ("VV", "VH")}).assign_attrs(backscatter="sigma0")
 
 
-def real_sites(data: Path) -> tuple[list[xr.Dataset], list[str]]:
-    """The real cubes that fit, and a line per data set left out (with the reason)."""
+def real_sites(data: Path, unpaired_views: bool = False) -> tuple[list[xr.Dataset], list[str]]:
+    """The real cubes that fit, and a line per data set left out (with the reason).
+
+    ``unpaired_views``: the acquisition series (Flanders, Slovakia) keep the
+    clear S2 views no S1 date took (``align(..., unpaired_views=True)``).
+    """
     cubes, skipped = [], []
     wc = data / "worldcereal_patch_flanders_2018"
     s1 = sorted(wc.glob("S1_GRD-ASCENDING_20m_*.nc"))
     s2 = sorted(wc.glob("S2_L2A_10m_*.nc")) + sorted(wc.glob("S2_L2A_20m_*.nc"))
     if s1 and len(s2) == 2:
         # sigma0 (the data README; the files do not say it): recorded, so predict_ndvi warns on a gamma0 cube
-        cube = fdl.align(fdl.open_s1(s1[0], backscatter="sigma0"), fdl.open_s2(s2), outlier_filter=True).load()
+        cube = fdl.align(fdl.open_s1(s1[0], backscatter="sigma0"), fdl.open_s2(s2), outlier_filter=True, unpaired_views=unpaired_views).load()
         cubes.append(_named(cube, "flanders-2018", "WorldCereal patch A, Flanders BE, 20 m, two ascending orbits"))
     else:
         skipped.append(f"flanders-2018: files not found in {wc}")
@@ -127,7 +131,7 @@ def real_sites(data: Path) -> tuple[list[xr.Dataset], list[str]]:
             skipped.append(f"slovakia-{region}: tables not found in {sk}")
             continue
         p1, p2 = open_points(t1, t2)
-        cube = fdl.align(_sigma0(p1), p2, tolerance="3D").load()  # Earth Engine's COPERNICUS/S1_GRD: sigma0
+        cube = fdl.align(_sigma0(p1), p2, tolerance="3D", unpaired_views=unpaired_views).load()  # Earth Engine's COPERNICUS/S1_GRD: sigma0
         cubes.append(_named(cube, f"slovakia-{region}", f"Slovak grassland plots {region}, GEE point series 2021-2023"))
     gf = data / "gfmap_apr2023"
     if (gf / "cdse_sentinel1_grd.nc").is_file() and (gf / "cdse_sentinel2_l2a.nc").is_file():
@@ -239,6 +243,10 @@ def main() -> int:
                    help="do not train: add each training site's median revisit (info['sites'][site]['revisit_days'], which "
                         "predict_ndvi's revisit check reads) to the model already at --out/--name, as training now records it; "
                         "its weights and calibration are not changed")
+    p.add_argument("--unpaired-views", action="store_true",
+                   help="align Flanders and Slovakia with unpaired_views=True: the model then also keeps the reconstruction setting chosen "
+                        "with those views shown (info['reconstruction_views'], which reconstruct uses on a cube that keeps them); "
+                        "with --calibrate-only, adds it to the model at --out/--name (weights unchanged)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on a shared, loaded machine more threads were 24x slower)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -248,7 +256,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     fdl.set_options(progress=False)
     t0 = time.perf_counter()
-    cubes, skipped = real_sites(Path(args.data))
+    cubes, skipped = real_sites(Path(args.data), unpaired_views=args.unpaired_views)
     for line in skipped:
         log.info("data: %s", line)
     if args.synthetic:
@@ -306,10 +314,11 @@ def _calibrate_only(path: Path, cubes: list[xr.Dataset], seed: int) -> int:
     if missing:
         raise SystemExit(f"--calibrate-only: the model at {path} has no block split for {missing}; its sites are {sorted(splits)}")
     before = model.state_bytes()
-    rec = calibrate_sites(model, cubes, [splits[n] for n in names], names, seed=seed, device="cpu")
+    stored = calibrate_stored(model, cubes, [splits[n] for n in names], names, seed=seed, device="cpu")
+    rec = stored[STORED_KEY]
     if rec is None:
         raise SystemExit("--calibrate-only: no site holds a calibration spell")
-    model.info["reconstruction"] = rec
+    model.info.update({k: v for k, v in stored.items() if v is not None})
     for name, cube in zip(names, cubes, strict=True):  # the coefficient, recorded by training since models kept it
         coefficient = backscatter_coefficient(cube)
         model.info.setdefault("sites", {}).setdefault(name, {})["backscatter"] = coefficient
@@ -324,7 +333,9 @@ def _calibrate_only(path: Path, cubes: list[xr.Dataset], seed: int) -> int:
     out = model.save(path)
     if fdl.load_model(out).state_bytes() != before:
         raise SystemExit(f"--calibrate-only: the weights of {out} changed; restore it from git")
-    print(json.dumps({k: rec[k] for k in ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels", "n_hidden", "sites")}, indent=1))
+    for key in (STORED_KEY, STORED_VIEWS_KEY):
+        if stored.get(key) is not None:
+            print(key, json.dumps({k: stored[key][k] for k in ("settings", "rmse", "rmse_prediction", "rmse_default", "n_pixels", "n_hidden", "sites")}, indent=1))
     return 0
 
 

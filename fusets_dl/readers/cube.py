@@ -219,7 +219,7 @@ def backscatter_coefficient(cube: xr.Dataset) -> str | None:
 
 
 def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False) -> xr.Dataset:
-    """``cube`` whose ``NDVI`` must lie within [-1, 1] and whose ``VV``/``VH`` should look like dB.
+    """``cube`` whose ``NDVI`` (and ``NDVI_unpaired``, ``NDVI_cloudy``) must lie within [-1, 1] and whose ``VV``/``VH`` should look like dB.
 
     A cube built by hand (not by the readers, which check as they decode)
     can hold NDVI x 10000, dB x 100 or linear power: such values would train
@@ -255,17 +255,18 @@ def check_cube_values(cube: xr.Dataset, what: str, *, units_error: bool = False)
         that looks linear); on Dask data when computed.
     """
     units = partial(check_backscatter_units, declared="dB") if units_error else _warn_not_db
-    checks: dict[str, Any] = {"VV": units, "VH": units, "NDVI": check_ndvi_range}
+    # the unpaired views (align(unpaired_views=True)) and the cloudy NDVI are NDVI too: a -9999 there pulled the reconstruction to -1
+    ndvi_vars = ("NDVI", "NDVI_unpaired", "NDVI_cloudy")
+    checks: dict[str, Any] = {"VV": units, "VH": units, **dict.fromkeys(ndvi_vars, check_ndvi_range)}
     out = cube.assign({v: checked(cube[v], c, f"{what}: {v}") for v, c in checks.items() if v in cube.data_vars})
     if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory: a sample now
         warn_if_pair_implausible(_sample(out["VV"]), _sample(out["VH"]), what)
     masked = {v: _mask_not_db(out[v], f"{what}: {v}") for v in ("VV", "VH") if v in out.data_vars}
-    if "NDVI" in out.data_vars:
-        masked["NDVI"] = _mask_not_ndvi(out["NDVI"], what)
+    masked.update({v: _mask_not_ndvi(out[v], what, v) for v in ndvi_vars if v in out.data_vars})
     return out.assign(masked)
 
 
-def _mask_not_ndvi(nd: xr.DataArray, what: str) -> xr.DataArray:
+def _mask_not_ndvi(nd: xr.DataArray, what: str, name: str = "NDVI") -> xr.DataArray:
     """``nd`` with its values outside [-1, 1] set to NaN, with a warning (:func:`~.sanity.check_ndvi_range` refused scaled NDVI).
 
     Such values are nodata that was not declared (-9999, -32768) or a few
@@ -274,7 +275,7 @@ def _mask_not_ndvi(nd: xr.DataArray, what: str) -> xr.DataArray:
     the warning counts them; on Dask each chunk that holds some warns when
     computed (the mask itself is lazy).
     """
-    return mask_outside(nd, (-1.0, 1.0), f"{what}: NDVI", "are not NDVI (undeclared nodata such as -9999?): treated as missing, "
+    return mask_outside(nd, (-1.0, 1.0), f"{what}: {name}", "are not NDVI (undeclared nodata such as -9999?): treated as missing, "
                          "not as observations")
 
 

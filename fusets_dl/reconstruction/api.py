@@ -58,7 +58,16 @@ from ..inference import predict_ndvi
 from ..models import FusionModel, load_model
 from ..readers.cube import check_cube_values
 from ..validate import check_cube, freq_days, is_finite_positive
-from .calibrate import MIN_HIDDEN, Calibration, calibrate, is_calibration, model_blocks, reads_ndvi
+from .calibrate import (
+    MIN_HIDDEN,
+    STORED_KEY,
+    STORED_VIEWS_KEY,
+    Calibration,
+    calibrate,
+    is_calibration,
+    model_blocks,
+    reads_ndvi,
+)
 from .kernels import SOURCE_FLAGS, STD_GROWTH_DAYS, freq_grid, reconstruct_block
 from .predicted import check_prediction_grid, check_prediction_model
 from .sequence_decision import is_sequence_decision, sequence_decision
@@ -542,8 +551,13 @@ def given_calibration(weights: Any, lam_given: bool, pred_gap_days: float | None
 def _stored_calibration(
     cube: xr.Dataset, model: FusionModel, lam_given: bool, pred_gap_days: float | None, debias_days: float | None,
 ) -> dict[str, Any] | None:
-    """The model's own calibration (``info["reconstruction"]``) on its own period, unless the call sets the smoother itself."""
-    stored = (getattr(model, "info", None) or {}).get("reconstruction")
+    """The model's own calibration (``info["reconstruction"]``) on its own period, unless the call sets the smoother itself.
+
+    On a cube that keeps unpaired views, the setting chosen with them shown
+    (``info["reconstruction_views"]``) when the model has one.
+    """
+    info = getattr(model, "info", None) or {}
+    stored = (info.get(STORED_VIEWS_KEY) if cube_views(cube) is not None else None) or info.get(STORED_KEY)
     if not stored or any(k not in stored for k in _CAL_FIELDS):
         return None
     if lam_given or pred_gap_days is not None or debias_days is not None:
@@ -554,9 +568,22 @@ def _stored_calibration(
         if run is not None and run[0] < float(stored.get("gap_days", 60.0)):
             # its own site, and no stretch of unseen dates long enough for a spell (a date or two more, or a part of
             # its training dates): the setting chosen on its validation blocks there holds
-            return stored
+            return _views_match(stored, cube)
         return {"settings": dict(TRANSFER_SETTING), "foreign": True}
-    return stored
+    return _views_match(stored, cube)
+
+
+def _views_match(stored: dict[str, Any], cube: xr.Dataset) -> dict[str, Any]:
+    """The stored setting, marked ``views_differ`` when it was chosen with (without) the unpaired views this cube lacks (keeps).
+
+    A setting chosen on the paired views alone trusts the prediction as much
+    as gaps between them deserve; with every clear view the gaps are shorter
+    (and the reverse), so ``reconstruct`` chooses again on this cube's spells.
+    """
+    kept = cube_views(cube) is not None
+    if bool(stored.get("unpaired_views", False)) == kept:
+        return stored
+    return {**stored, "views_differ": True}
 
 
 def _setting_words(st: dict[str, Any]) -> str:
@@ -579,6 +606,21 @@ def _warn_foreign_calibration(cal: Calibration, window: str | None) -> None:
               f"of {cal.n_pixels} pixels in the window {window}): {_setting_words(cal.settings)}; RMSE {cal.rmse:.3f} there, against "
               f"{s2:.3f} for linear interpolation and {cal.rmse_prediction:.3f} for the prediction alone. Training or fine-tuning "
               "on this region usually does better")
+
+
+def _warn_views_differ(stored: dict[str, Any], cal: Calibration | None, window: str | None) -> None:
+    """The model's setting was chosen with the unpaired views and the cube has none, or the reverse: what was done instead."""
+    chosen = "with" if stored.get("unpaired_views") else "without"
+    has = "holds none" if stored.get("unpaired_views") else "keeps them (align(..., unpaired_views=True))"
+    if cal is None:
+        warn_user(f"reconstruct: the model's stored setting was chosen {chosen} the clear views no S1 date took, and this cube {has}; "
+                  f"it could not be chosen again on this cube's spells (window {window}: too few pixels or clear views), so the "
+                  f"stored one is used ({_setting_words(stored['settings'])}): pass weights='auto' to calibrate on a sample of the whole cube")
+        return
+    warn_user(f"reconstruct: the model's stored setting was chosen {chosen} the clear views no S1 date took, and this cube {has}; "
+              f"the setting was chosen again on held-out spells of this cube ({cal.n_hidden} values of {cal.n_pixels} pixels in the "
+              f"window {window}): {_setting_words(cal.settings)}; RMSE {cal.rmse:.3f} there, against {cal.rmse_prediction:.3f} for "
+              "the prediction alone")
 
 
 def _transfer_check(cube: xr.Dataset, pred: xr.DataArray) -> TransferSkill:
@@ -621,9 +663,14 @@ def reconstruct(
         Fusion cube with ``VV``, ``VH`` and the paired clear ``NDVI``. With
         ``NDVI_unpaired`` (``align(..., unpaired_views=True)``: the clear
         views no S1 date took, on ``time_s2``), a per-date model's
-        reconstruction also keeps and smooths those within the cube's span,
-        at their own dates (the output stays on the cube's dates or
-        ``freq``); a sequence model does not read them (warned).
+        reconstruction also takes those within the cube's span as
+        observations at their own dates (the output stays on the cube's
+        dates or ``freq``): the smoother and a ``freq`` grid use them; on
+        the cube's own dates without smoothing they change nothing (each
+        date holds its own view or the prediction). The stored setting
+        chosen with them shown is used (``info["reconstruction_views"]``);
+        a model without one chooses again on the cube's spells (warned). A
+        sequence model does not read them (warned).
     model : FusionModel, str or path
         Trained model for the predictions, or what :func:`fusets_dl.load_model`
         loads (a saved model's path, ``"pretrained"``). With ``predicted``
@@ -834,14 +881,17 @@ def reconstruct(
     pred = predicted if predicted is not None else predict_ndvi(cube, model, **predict_kwargs)
     cal = None
     foreign = stored is not None and bool(stored.get("foreign"))
+    views_differ = stored is not None and bool(stored.get("views_differ"))
     cal_window = None
     # the given prediction, else None: the model then predicts the sampled pixels only (bounded)
     if auto:
         cal = _rec_calibrated(cube, model, predicted, calibration, obs_std)
     elif given is not None:
         cal = given
-    elif foreign and not smooth_given:  # an explicit smooth would undo a chosen setting (a low weight works by smoothing)
+    elif (foreign or views_differ) and not smooth_given:  # an explicit smooth would undo a chosen setting (a low weight works by smoothing)
         cal, cal_window = _foreign_calibration(cube, model, predicted, obs_std, predict_kwargs.get("device"))
+        if views_differ:
+            _warn_views_differ(stored, cal, cal_window)
     if cal is not None or stored is not None:
         st = cal.settings if cal is not None else stored["settings"]  # type: ignore[index]
         weights, lam, pred_gap_days, debias_days = {"predicted": st["w_pred"]}, st["lam"], st["pred_gap_days"], st.get("debias_days")
@@ -908,7 +958,8 @@ def reconstruct(
         out.attrs.update(cal.to_attrs())
         out.attrs["calibration_source"] = "this cube (weights='auto')" if auto else (
             f"given (weights=Calibration, chosen on {cal.n_pixels} pixels, blocks {cal.blocks!r})") if given is not None else (
-            f"this cube, a cube the model was not trained on: held-out spells of its window {cal_window} (weights='model')")
+            f"this cube, {'whose unpaired views the stored setting did not match' if views_differ else 'a cube the model was not trained on'}"
+            f": held-out spells of its window {cal_window} (weights='model')")
     elif skill is not None:
         out.attrs["calibration_source"] = ("a cube the model was not trained on: " + (
             "S2 only, the prediction left out (its skill on the cube's clear views is 0 or below)" if skill.useless

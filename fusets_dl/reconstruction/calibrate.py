@@ -78,7 +78,7 @@ from .views import cube_views, union_arrays
 if TYPE_CHECKING:
     from ..models import FusionModel
 
-__all__ = ["S2_ONLY", "Calibration", "CalibrationGrid", "calibrate", "calibrate_sites", "check_setting", "is_calibration", "model_blocks", "pool_calibrations", "reads_ndvi",
+__all__ = ["S2_ONLY", "STORED_KEY", "STORED_VIEWS_KEY", "Calibration", "CalibrationGrid", "calibrate", "calibrate_sites", "calibrate_stored", "check_setting", "is_calibration", "model_blocks", "pool_calibrations", "reads_ndvi",
            "score_settings", "std_scale_for"]
 
 log = logging.getLogger("fusets_dl")
@@ -333,7 +333,7 @@ class Calibration:
 
 
 #: Keys a stored calibration (``calibrate_sites``, ``model.info["reconstruction"]``) holds beside the fields.
-_RECORD_KEYS = ("gap_days", "n_gaps", "seed", "sites")
+_RECORD_KEYS = ("gap_days", "n_gaps", "seed", "sites", "unpaired_views")
 
 
 def _is_number(v: Any) -> bool:
@@ -923,8 +923,10 @@ def calibrate_sites(
     -------
     dict or None
         The :class:`Calibration` fields but its table, with ``gap_days``,
-        ``n_gaps``, ``seed`` and (several cubes) each site's own choice under
-        ``sites``; None, with a warning, when no cube holds a spell to hide.
+        ``n_gaps``, ``seed``, ``unpaired_views`` (whether a calibrated cube
+        kept them: :func:`fusets_dl.align`) and (several cubes) each site's
+        own choice under ``sites``; None, with a warning, when no cube holds
+        a spell to hide.
 
     Warns
     -----
@@ -959,9 +961,45 @@ def calibrate_sites(
                 for c, (cube, split) in zip(cals, used, strict=True)]
     cal = cals[0] if len(cubes) == 1 else pool_calibrations(cals)
     out: dict[str, Any] = {k: v for k, v in cal.to_dict().items() if k != "table"}
-    out.update({"gap_days": 60.0, "n_gaps": 3, "seed": seed})
+    # whether the spells were scored with the unpaired views shown: reconstruct recalibrates a cube that differs
+    out.update({"gap_days": 60.0, "n_gaps": 3, "seed": seed, "unpaired_views": any(cube_views(c) is not None for c, _ in used)})
     if len(cubes) > 1:
         out["sites"] = sites
     log.info("calibrate_sites: %d validation-block pixels: %s (RMSE %.4f; prediction alone %.4f, fixed default %.4f)",
              cal.n_pixels, cal.settings, cal.rmse, cal.rmse_prediction, cal.rmse_default)
+    return out
+
+
+#: ``model.info`` keys of the stored settings: chosen on the paired views, and (cubes that keep them) with the unpaired views shown.
+STORED_KEY, STORED_VIEWS_KEY = "reconstruction", "reconstruction_views"
+
+
+def calibrate_stored(
+    model: FusionModel, cubes: list[xr.Dataset], splits: list[dict[str, Any]], names: list[str], *, seed: int = 0, device: str = "cpu",
+) -> dict[str, dict[str, Any] | None]:
+    """The settings a model keeps: :func:`calibrate_sites` on the paired views, and again with the unpaired views when a cube keeps them.
+
+    ``reconstruct(weights="model")`` takes the one that matches the cube it
+    fills (:data:`STORED_VIEWS_KEY` on a cube with ``NDVI_unpaired``): a
+    setting chosen on the paired views trusts the prediction as much as the
+    longer gaps between them deserve.
+
+    Parameters
+    ----------
+    model, cubes, splits, names, seed, device
+        As for :func:`calibrate_sites`.
+
+    Returns
+    -------
+    dict
+        ``{STORED_KEY: ...}``, plus ``{STORED_VIEWS_KEY: ...}`` when a cube
+        keeps unpaired views; each as :func:`calibrate_sites` returns it.
+    """
+    from ..alignment.pairing import UNPAIRED, UNPAIRED_TIME
+
+    kept = [cube_views(c) is not None for c in cubes]
+    paired = [c.drop_vars([UNPAIRED, UNPAIRED_TIME], errors="ignore") if k else c for c, k in zip(cubes, kept, strict=True)]
+    out = {STORED_KEY: calibrate_sites(model, paired, splits, names, seed=seed, device=device)}
+    if any(kept):
+        out[STORED_VIEWS_KEY] = calibrate_sites(model, cubes, splits, names, seed=seed, device=device)
     return out

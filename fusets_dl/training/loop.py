@@ -246,9 +246,10 @@ def _train_mlp(
     if len(cubes) > 1:
         model.metrics["sites"] = {n: _train_metrics(model, s, parts, s["site"] == k, by_range=False) for k, n in enumerate(names)}
     if config.calibrate_reconstruction:
-        from ..reconstruction.calibrate import calibrate_sites
+        from ..reconstruction.calibrate import calibrate_stored
 
-        model.info["reconstruction"] = calibrate_sites(model, cubes, splits, names, seed=config.seed, device=str(device))
+        # the setting on the paired views, and (cubes that keep them) one with the unpaired views shown
+        model.info.update(calibrate_stored(model, cubes, splits, names, seed=config.seed, device=str(device)))
     test = model.metrics["test"]
     logger.info("train: held-out test blocks R2 %.3f RMSE %.4f MAE %.4f bias %+.4f (n=%d)", test["r2"], test["rmse"], test["mae"], test["bias"], test["n"])
     for site, m in model.metrics.get("sites", {}).items():  # the pooled number can hide a site that fails

@@ -131,3 +131,71 @@ def test_a_sequence_model_says_it_does_not_use_them():
     with pytest.warns(UserWarning, match="not used by it"):
         rec = fdl.reconstruct(cube, tiny_model())
     np.testing.assert_array_equal(rec["time"].values, cube["time"].values)
+
+
+def _with_views(cube):
+    """The rice cube with an unpaired view 3 days after every 4th date + 2 (the truth-like value of that date)."""
+    t = pd.DatetimeIndex(cube["time"].values)
+    mid = np.arange(2, t.size, 4)
+    vals = cube["NDVI"].values.copy()
+    vals[mid] = np.nanmean(cube["NDVI"].values)
+    return cube.assign_coords({UNPAIRED_TIME: t[mid] + pd.Timedelta(days=3)}).assign(
+        {UNPAIRED: ((UNPAIRED_TIME, "y", "x"), vals[mid].astype(np.float32))})
+
+
+def test_a_model_keeps_a_setting_for_cubes_with_views_and_reconstruct_takes_the_matching_one():
+    from fusets_dl.reconstruction.calibrate import STORED_KEY, STORED_VIEWS_KEY, calibrate_stored
+    from tests.reconstruction.test_calibrate import _model, _rice_cube, _stored
+
+    cube, pred, _ = _rice_cube(ny=3, nx=10, clear_every=4)
+    views = _with_views(cube)
+    noisy = pred + np.random.default_rng(2).normal(0, 0.08, pred.shape).astype(np.float32)
+    m = _model()
+    only = calibrate_stored(m, [cube], [{}], ["a"])
+    assert set(only) == {STORED_KEY} and only[STORED_KEY]["unpaired_views"] is False
+    both = calibrate_stored(m, [views], [{}], ["a"])  # the same cube: the paired setting as without the views
+    assert set(both) == {STORED_KEY, STORED_VIEWS_KEY} and both[STORED_VIEWS_KEY]["unpaired_views"] is True
+    assert both[STORED_KEY]["unpaired_views"] is False and both[STORED_KEY]["settings"] == only[STORED_KEY]["settings"]
+    # reconstruct on the model's own period: the stored setting that matches the cube
+    scene = {"start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10]}
+    paired_s = {"w_pred": 1.0, "lam": 100.0, "pred_gap_days": None, "debias_days": None}
+    views_s = {"w_pred": 0.01, "lam": 1000.0, "pred_gap_days": None, "debias_days": None}
+    m.info = {STORED_KEY: {**_stored(paired_s), "unpaired_views": False}, STORED_VIEWS_KEY: {**_stored(views_s), "unpaired_views": True},
+              "scene": scene}
+    a = fdl.reconstruct(views, m, predicted=noisy)
+    assert a.attrs["calibration_w_pred"] == 0.01 and a.attrs["calibration_lam"] == 1000.0
+    b = fdl.reconstruct(cube, m, predicted=noisy)
+    assert b.attrs["calibration_w_pred"] == 1.0 and b.attrs["calibration_lam"] == 100.0
+
+
+def test_a_setting_chosen_without_the_views_is_chosen_again_on_a_cube_that_keeps_them():
+    from fusets_dl.reconstruction.api import FOREIGN_CALIBRATION_MIN_PIXELS
+    from fusets_dl.reconstruction.calibrate import STORED_KEY
+    from tests.reconstruction.test_calibrate import _model, _rice_cube, _stored
+
+    setting = {"w_pred": 1.0, "lam": 100.0, "pred_gap_days": None, "debias_days": None}
+    for ny, nx in ((2, 5), (16, 16)):
+        cube, pred, _ = _rice_cube(ny=ny, nx=nx, clear_every=4)
+        views = _with_views(cube)
+        noisy = pred + np.random.default_rng(2).normal(0, 0.08, pred.shape).astype(np.float32)
+        m = _model()
+        m.info = {STORED_KEY: _stored(setting), "scene": {"start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10]}}
+        plain = fdl.reconstruct(cube, m, predicted=noisy)  # no views, a setting chosen without: no warning, as before
+        assert plain.attrs["calibration_source"].startswith("the model's validation blocks")
+        with pytest.warns(UserWarning, match="chosen without the clear views no S1 date took, and this cube keeps them") as seen:
+            rec = fdl.reconstruct(views, m, predicted=noisy)
+        if ny * nx < FOREIGN_CALIBRATION_MIN_PIXELS:  # too small to choose again: the stored one, said so
+            assert "could not be chosen again" in str(seen[0].message)
+            assert rec.attrs["calibration_source"].startswith("the model's validation blocks") and rec.attrs["calibration_lam"] == 100.0
+        else:
+            assert "chosen again on held-out spells of this cube" in str(seen[0].message)
+            assert "whose unpaired views the stored setting did not match" in rec.attrs["calibration_source"]
+
+
+def test_an_undeclared_nodata_among_the_views_is_masked_and_warned_not_smoothed_in():
+    cube, pred = _cube(nx=3)
+    cube[UNPAIRED][2, 0, 1] = -9999.0
+    with pytest.warns(UserWarning, match="NDVI_unpaired.*are not NDVI"):
+        rec = fdl.reconstruct(cube, _model_with_rmse(), predicted=pred, freq="6D", smooth=False, weights=None)
+    day30 = int(np.flatnonzero(pd.DatetimeIndex(rec["time"].values) == T0.normalize() + pd.Timedelta(days=30))[0])
+    np.testing.assert_allclose(rec["NDVI"].values[day30, 0], [0.8, 0.2, 0.8], rtol=1e-6)  # the -9999 left out
