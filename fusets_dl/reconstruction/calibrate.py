@@ -925,8 +925,9 @@ def calibrate_sites(
         The :class:`Calibration` fields but its table, with ``gap_days``,
         ``n_gaps``, ``seed``, ``unpaired_views`` (whether a calibrated cube
         kept them: :func:`fusets_dl.align`) and (several cubes) each site's
-        own choice under ``sites``; None, with a warning, when no cube holds
-        a spell to hide.
+        own choice under ``sites`` (its setting, scores and std factor:
+        ``reconstruct`` uses it on that site); None, with a warning, when no
+        cube holds a spell to hide.
 
     Warns
     -----
@@ -944,7 +945,10 @@ def calibrate_sites(
             continue
         cals.append(cal)
         used.append((cube, split))
-        sites[name] = {"settings": cal.settings, "rmse": cal.rmse, "n_hidden": cal.n_hidden}
+        # the site's own choice, with what reconstruct needs to use it there (its std factor, for that setting)
+        sites[name] = {"settings": cal.settings, "rmse": cal.rmse, "n_hidden": cal.n_hidden, "n_pixels": cal.n_pixels,
+                       "rmse_prediction": cal.rmse_prediction, "rmse_default": cal.rmse_default, "blocks": cal.blocks,
+                       "std_scale": cal.std_scale}
     skipped = [n for n in names if n not in sites]
     if not cals:
         # a log record, not a warning: a single-season cube (shorter than the spells need) is valid training input

@@ -877,3 +877,32 @@ def test_the_calibration_spells_hide_an_s2_view_at_every_date_it_is_paired_to(mo
         kept = np.isfinite(seen["ndvi"][:, 0])  # (time, pixel)
         counts[name] = (cal.n_hidden, int((kept[::4] != kept[1::4]).sum()))
     assert counts == {"S2 view": (94, 0), "S1 date": (96, 10)}  # before: 10 hidden views still read at their other date
+
+
+def test_a_multi_site_model_uses_each_sites_own_choice_on_that_site():
+    """The pooled setting follows the site with the most hidden values; on a training site with enough of its own,
+    that site's stored choice and std factor (the shipped model's Slovak test blocks: 7-20 % better on two of three)."""
+    from fusets_dl.reconstruction.api import SITE_SETTING_MIN_HIDDEN
+
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    m = _model()
+    scene = {"start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10]}
+    pooled = {"w_pred": 1.0, "lam": 100.0, "pred_gap_days": None, "debias_days": 30.0}
+    own = {"w_pred": 0.01, "lam": 1000.0, "pred_gap_days": None, "debias_days": None}
+    entry = {"settings": own, "rmse": 0.04, "n_hidden": SITE_SETTING_MIN_HIDDEN, "n_pixels": 40, "rmse_prediction": 0.06,
+             "rmse_default": 0.07, "blocks": "val", "std_scale": 0.7}
+    stored = {**_stored(pooled), "std_scale": 0.5, "sites": {"a": {**entry, "settings": pooled}, "b": entry}}
+    m.info = {"reconstruction": stored, "sites": {"a": scene, "b": scene}}
+    on_b = fdl.reconstruct(cube.assign_attrs(site="b"), m, predicted=pred + 0.15)
+    explicit = fdl.reconstruct(cube, m, predicted=pred + 0.15, weights={"predicted": 0.01}, lam=1000.0)
+    np.testing.assert_array_equal(on_b["NDVI"].values, explicit["NDVI"].values)
+    assert on_b.attrs["calibration_w_pred"] == 0.01 and on_b.attrs["calibration_std_scale"] == 0.7
+    assert on_b.attrs["calibration_source"] == "the model's validation blocks of its site b (weights='model')"
+    on_a = fdl.reconstruct(cube.assign_attrs(site="a"), m, predicted=pred + 0.15)
+    assert on_a.attrs["calibration_w_pred"] == 1.0 and on_a.attrs["calibration_std_scale"] == 0.7  # a's own choice is the pooled one
+    # too few of its own values, or a model saved before the sites kept their std factor: the pooled setting
+    for site_entry in ({**entry, "n_hidden": SITE_SETTING_MIN_HIDDEN - 1}, {k: v for k, v in entry.items() if k != "std_scale"}):
+        m.info = {"reconstruction": {**stored, "sites": {"a": entry, "b": site_entry}}, "sites": {"a": scene, "b": scene}}
+        rec = fdl.reconstruct(cube.assign_attrs(site="b"), m, predicted=pred + 0.15)
+        assert rec.attrs["calibration_w_pred"] == 1.0 and rec.attrs["calibration_std_scale"] == 0.5
+        assert rec.attrs["calibration_source"] == "the model's validation blocks (weights='model')"
