@@ -16,11 +16,14 @@ import os
 import signal
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import FusionError, Terminated
 from ..options import option, set_options
 from .parser import build_parser
+from .words import flag_words
 
 __all__ = ["build_parser", "main"]
 
@@ -53,11 +56,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     show_progress = option("progress") and not (args.quiet or args.no_progress)
+    words = flag_words(parser, getattr(args, "command", None))  # the library's "max_seasons=5" as "--max-seasons 5"
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        text = words(str(message))
+        try:
+            reworded: Warning | str = category(text)
+        except Exception:
+            reworded = text
+        shown(reworded, category, *rest, **kw)
+
+    warnings.showwarning = show
     try:
         with set_options(progress=show_progress):
             return int(args.func(args))
     except (FusionError, OSError) as exc:  # the operator's to fix: the message says what and where
-        _error(str(exc) or type(exc).__name__, args.verbose)
+        _error(words(str(exc)) or type(exc).__name__, args.verbose)
         return 2
     except Terminated as exc:  # SIGTERM or SIGHUP in a batch run: the lock and scratch were removed on the way out
         name = str(exc).removeprefix("terminated by ") or "SIGTERM"
@@ -70,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = "please report it" if args.verbose else "rerun with -v for the traceback, and please report it"
         _error(f"unexpected {type(exc).__name__}: {exc} ({hint})", args.verbose)
         return 1
+    finally:
+        warnings.showwarning = shown
 
 
 def _error(message: str, verbose: bool) -> None:

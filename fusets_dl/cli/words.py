@@ -1,0 +1,58 @@
+"""Advice in the library's messages said in the command's own words: ``max_seasons=5`` becomes ``--max-seasons 5``.
+
+The stages' warnings and errors are written for the Python API. Run from
+``fusets-dl``, a keyword the command has as an option is rewritten to that
+option (a switch for ``=True``); a keyword it does not have, or a value
+with no command-line spelling (``None``), is left as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+
+__all__ = ["flag_words"]
+
+#: Values the command line spells otherwise, by option destination.
+_VALUE_WORDS: dict[tuple[str, str], str] = {("weights", "None"): "fixed"}
+
+
+def flag_words(parser: argparse.ArgumentParser, command: str | None) -> Callable[[str], str]:
+    """A function that rewrites ``keyword=value`` advice in a message into ``command``'s options.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The ``fusets-dl`` parser (:func:`~fusets_dl.cli.parser.build_parser`).
+    command : str or None
+        The subcommand that runs; None (or an unknown one): messages unchanged.
+
+    Returns
+    -------
+    callable
+        ``message -> message``.
+    """
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    sub = subs[0].choices.get(command) if subs and command else None
+    if sub is None:
+        return lambda message: message
+    flags: dict[str, tuple[str, bool]] = {}
+    for action in sub._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs and action.dest not in ("help", "verbose", "quiet"):
+            flags[action.dest] = (longs[0], action.nargs == 0)
+    if not flags:
+        return lambda message: message
+    names = "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
+    pattern = re.compile(rf"(?<![\w.])({names})=(True|False|None|'[^']*'|\"[^\"]*\"|[\w.+-]+)")
+
+    def replace(m: re.Match[str]) -> str:
+        dest, value = m.group(1), m.group(2).strip("'\"")
+        flag, switch = flags[dest]
+        value = _VALUE_WORDS.get((dest, value), value)
+        if switch:
+            return flag if value == "True" else m.group(0)
+        return m.group(0) if value == "None" else f"{flag} {value}"
+
+    return lambda message: pattern.sub(replace, message)
