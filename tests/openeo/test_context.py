@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import http.server
 import inspect
+import tempfile
 import threading
 
 import pytest
@@ -21,6 +22,13 @@ from fusets_dl.openeo.context import (
     model_from_context,
     section,
 )
+
+@pytest.fixture(autouse=True)
+def _own_download_cache(tmp_path_factory, monkeypatch):
+    """Each test its own model download cache (under the temporary folder): a pair cached by an earlier test or run for the
+    same URL (a reused port) and weights was taken instead of the truncated download one test serves."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path_factory.mktemp("tmpdir")))
+
 
 # what each section configures, and the parameters it leaves out (data, or in-memory objects)
 _TARGETS = {
