@@ -23,6 +23,7 @@ from fusets_dl.openeo.context import (
     section,
 )
 
+
 @pytest.fixture(autouse=True)
 def _own_download_cache(tmp_path_factory, monkeypatch):
     """Each test its own model download cache (under the temporary folder): a pair cached by an earlier test or run for the
