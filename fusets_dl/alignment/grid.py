@@ -62,7 +62,10 @@ def needs_reprojection(s1: xr.Dataset, s2: xr.Dataset) -> bool:
     """
     c1, c2 = s1.rio.crs, s2.rio.crs
     if c1 is None and c2 is None:
-        logger.warning("align: neither input has a CRS; assuming both share one")
+        if "point" in s1.coords and "point" in s2.coords:  # open_points' pseudo-grid: the same points, no CRS
+            logger.info("align: point pseudo-grids, no CRS")
+        else:
+            logger.warning("align: neither input has a CRS; assuming both share one")
         return False
     if (c1 is None) != (c2 is None):
         raise CRSMismatchError(

@@ -74,7 +74,7 @@ def warn_unpaired_views(summary: dict[str, Any], tolerance: Any, kept: bool = Fa
 
     The cube holds one view per S1 date: with one Sentinel-1 satellite (12 days, since 2022) and S2 every
     5 days, about half the clear views are left. Training, the reconstruction and phenology's
-    ``observed_fraction`` / ``longest_gap`` see only the paired ones (Slovak grassland: 31-52 % left).
+    ``observed_fraction`` / ``longest_gap`` see only the paired ones (Slovak grassland: 32-52 % left).
 
     Parameters
     ----------

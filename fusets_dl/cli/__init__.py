@@ -67,7 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             reworded = text
         shown(reworded, category, *rest, **kw)
 
-    warnings.showwarning = show
+    def plain(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> str:
+        return f"warning: {message}\n"  # as errors print: the place in the fusets-dl script says nothing to an operator
+
+    formatted = warnings.formatwarning
+    warnings.showwarning, warnings.formatwarning = show, plain
     try:
         with set_options(progress=show_progress):
             return int(args.func(args))
@@ -86,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(f"unexpected {type(exc).__name__}: {exc} ({hint})", args.verbose)
         return 1
     finally:
-        warnings.showwarning = shown
+        warnings.showwarning, warnings.formatwarning = shown, formatted
 
 
 def _error(message: str, verbose: bool) -> None:

@@ -34,6 +34,8 @@ _FUNNEL_LABELS = (
     ("s1_valid_pixel_dates", "S1 valid pixel-dates"),
     ("paired_pixel_dates", "cube pixel-dates with NDVI"),
     ("paired_fraction", "  fraction of cube"),
+    ("s2_views_paired", "clear S2 views paired to an S1 date"),
+    ("s2_views_unpaired", "  paired to none (align --unpaired-views keeps them)"),
 )
 
 

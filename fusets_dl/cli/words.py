@@ -17,6 +17,9 @@ __all__ = ["flag_words"]
 #: Values the command line spells otherwise, by option destination.
 _VALUE_WORDS: dict[tuple[str, str], str] = {("weights", "None"): "fixed"}
 
+#: Keyword advice whose option has another destination: ``smooth=False`` is ``--no-smooth``.
+_ALIASES: dict[str, str] = {"smooth=False": "--no-smooth"}
+
 
 def flag_words(parser: argparse.ArgumentParser, command: str | None) -> Callable[[str], str]:
     """A function that rewrites ``keyword=value`` advice in a message into ``command``'s options.
@@ -42,17 +45,30 @@ def flag_words(parser: argparse.ArgumentParser, command: str | None) -> Callable
         longs = [o for o in action.option_strings if o.startswith("--")]
         if longs and action.dest not in ("help", "verbose", "quiet"):
             flags[action.dest] = (longs[0], action.nargs == 0)
+    options = {o for action in sub._actions for o in action.option_strings}
+    aliases = {k: v for k, v in _ALIASES.items() if v in options}
+    for word, flag in aliases.items():  # an alias keyword: rewritten by the same pattern
+        flags.setdefault(word.split("=")[0], (flag, True))
     if not flags:
         return lambda message: message
     names = "|".join(map(re.escape, sorted(flags, key=len, reverse=True)))
-    pattern = re.compile(rf"(?<![\w.])({names})=(True|False|None|'[^']*'|\"[^\"]*\"|[\w.+-]+)")
+    value = r"True|False|None|'[^']*'|\"[^\"]*\"|[\w.+-]+"
+    pattern = re.compile(rf"(?<![\w.])({names})=({value})")
+    # a call spelled out in the advice, "align(..., unpaired_views=True)": the whole call is the option
+    call = re.compile(rf"\b{re.escape(command)}\(\.\.\., ((?:{names})=(?:{value}))\)")
 
     def replace(m: re.Match[str]) -> str:
         dest, value = m.group(1), m.group(2).strip("'\"")
+        if f"{dest}={value}" in aliases:
+            return aliases[f"{dest}={value}"]
         flag, switch = flags[dest]
         value = _VALUE_WORDS.get((dest, value), value)
         if switch:
-            return flag if value == "True" else m.group(0)
+            return flag if value == "True" and flag not in aliases.values() else m.group(0)
         return m.group(0) if value == "None" else f"{flag} {value}"
 
-    return lambda message: pattern.sub(replace, message)
+    def words(message: str) -> str:
+        message = call.sub(lambda m: pattern.sub(replace, m.group(1)), message)
+        return pattern.sub(replace, message)
+
+    return words

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..training.config import TrainConfig
 
 __all__ = ["SPLIT_FOR_CUBE", "SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "grid_fingerprint", "model_blocks", "own_blocks", "scene_extent",
-           "season_split", "split_blocks", "with_split", "within_extent"]
+           "season_split", "split_blocks", "training_site", "with_split", "within_extent"]
 
 #: ``info`` key of a :func:`with_split` copy: its ``blocks`` were drawn for the cube it is used on, not for the training scene.
 SPLIT_FOR_CUBE = "split_for_cube"
@@ -297,8 +297,8 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
     blocks = dict(getattr(model, "blocks", None) or {})
     sites = blocks.pop("sites", None)
     per_cube = blocks.pop("cubes", None)
+    site = training_site(cube, model) if sites else None
     if sites:
-        site = cube.attrs.get("site")
         blocks = dict(sites[site]) if site in sites else blocks
     elif isinstance(per_cube, list) and len(per_cube) > 1:  # a sequence model of several cubes: this cube's own split
         k = _training_cube(cube, getattr(model, "info", None) or {})
@@ -313,7 +313,7 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
     size = int(blocks["block_size"])
     fits = [-(-int(cube.sizes[d]) // size) for d in ("y", "x")] == [int(g) for g in blocks["grid"]]
     k = _training_cube(cube, getattr(model, "info", None) or {}) if isinstance(per_cube, list) and len(per_cube) > 1 else None
-    trained = _trained_size(model, cube.attrs.get("site") if sites else None, k)
+    trained = _trained_size(model, site, k)
     if fits and trained is not None and trained != (int(cube.sizes["y"]), int(cube.sizes["x"])):
         # a crop of the training scene (or another scene) whose grid of blocks happens to match: the block
         # indices would land on other pixels, training pixels among them
@@ -324,6 +324,40 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
             blocks["grid"], size, cube.sizes["y"], cube.sizes["x"])
         return {}
     return blocks
+
+
+def training_site(cube: Any, model: Any) -> str | None:
+    """Which training site of a multi-site model ``cube`` is: its ``attrs["site"]``, else the one site it matches in place and size.
+
+    A cube a user builds again from a site's own files carries no site name;
+    it is that site when it lies within the site's recorded extent
+    (:func:`within_extent`: its ``x``/``y`` bounds, or a point cube's
+    ``lon``/``lat``) and has its size. A crop of a site, a cube named after
+    another site, or one matching several sites is none.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A fusion cube.
+    model : FusionModel
+        A model (``info["sites"]`` and ``blocks["sites"]`` of a multi-site one).
+
+    Returns
+    -------
+    str or None
+        The site's name; None for a model of one site or a cube that is none of its sites.
+    """
+    info = getattr(model, "info", None) or {}
+    scenes = info.get("sites") if isinstance(info.get("sites"), Mapping) else {}
+    split = (getattr(model, "blocks", None) or {}).get("sites") or {}
+    names = set(scenes) | set(split)
+    name = cube.attrs.get("site")
+    if name:
+        return str(name) if name in names else None
+    size = (int(cube.sizes["y"]), int(cube.sizes["x"]))
+    found = [n for n, sc in scenes.items() if isinstance(sc, Mapping) and within_extent(sc, cube) is True
+             and (sc.get("ny"), sc.get("nx")) == size]
+    return found[0] if len(found) == 1 else None
 
 
 def own_blocks(cube: Any, model: Any, what: str) -> dict[str, Any]:

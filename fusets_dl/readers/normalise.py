@@ -529,6 +529,8 @@ def _finish(ds: xr.Dataset, crs: CRS | None, chunks: Any, what: str) -> xr.Datas
     """CRS written (or a warning), ``(time, y, x)`` order, chunks with ``time`` as one chunk."""
     if crs is not None:
         ds = ds.rio.write_crs(crs)
+    elif "point" in ds.coords:  # open_points' pseudo-grid: positions are the points' lon/lat, no CRS to find
+        logger.info("%s: a point pseudo-grid (x: point number, lon/lat along it): no CRS", what)
     else:
         logger.warning("%s: no CRS found (expected a CF grid mapping, spatial_ref or an 'epsg' attribute)", what)
     ds = ds.transpose("time", "y", "x", ...)

@@ -534,7 +534,7 @@ def _snow(raw: xr.Dataset, to_reflectance: float) -> xr.DataArray:
 
     ``to_reflectance`` takes the table's green to reflectance (1 for GEE's
     floats, 1e-4 for DN); NDSI, a ratio, needs no scale. On the Slovak
-    grassland tables 18.5 % of the rows Cloud Score+ counts clear are
+    grassland tables 19 % of the rows Cloud Score+ counts clear (3,675 of 19,143) are
     snow (NDVI below 0.1 from December to March, blue about 0.74).
     """
     green = raw["_green"].astype(np.float64).where(lambda v: v != FLOAT_NODATA)

@@ -53,7 +53,7 @@ from .._series import nearest_cells
 from .._warn import warn_user
 from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf, cube_site, pixel_coords
 from ..errors import ConfigError, InsufficientDataError
-from ..evaluation.splits import with_split, within_extent
+from ..evaluation.splits import training_site, with_split, within_extent
 from ..inference import predict_ndvi
 from ..models import FusionModel, load_model
 from ..readers.cube import check_cube_values
@@ -568,27 +568,30 @@ def _stored_calibration(
         if run is not None and run[0] < float(stored.get("gap_days", 60.0)):
             # its own site, and no stretch of unseen dates long enough for a spell (a date or two more, or a part of
             # its training dates): the setting chosen on its validation blocks there holds
-            return _site_setting(_views_match(stored, cube), cube)
+            return _site_setting(_views_match(stored, cube), cube, model)
         return {"settings": dict(TRANSFER_SETTING), "foreign": True}
-    return _site_setting(_views_match(stored, cube), cube)
+    return _site_setting(_views_match(stored, cube), cube, model)
 
 
 #: Fewest hidden values a site's own stored choice needs for ``reconstruct`` to use it there instead of the pooled one.
 SITE_SETTING_MIN_HIDDEN = 200
 
 
-def _site_setting(stored: dict[str, Any], cube: xr.Dataset) -> dict[str, Any]:
-    """On one of a multi-site model's training sites (``attrs["site"]``), that site's own stored choice instead of the pooled one.
+def _site_setting(stored: dict[str, Any], cube: xr.Dataset, model: FusionModel) -> dict[str, Any]:
+    """On one of a multi-site model's training sites, that site's own stored choice instead of the pooled one.
 
-    The pooled setting follows the site with the most hidden values: the
-    shipped model's is Flanders' (3,206 of 4,457), and on its Slovak sites'
-    test blocks each site's own choice filled 60-day spells 7-20 % better on
-    two of three (docs/reconstruction.md). Used when the site's choice was
-    made on at least :data:`SITE_SETTING_MIN_HIDDEN` values and the model
-    stored its std factor (models saved before 2026-11-28 keep the pooled one).
+    The site is the cube's ``attrs["site"]``, or the site it matches in
+    place and size (:func:`~fusets_dl.evaluation.splits.training_site`). The
+    pooled setting follows the site with the most hidden values: the shipped
+    model's is Flanders' (3,206 of 4,457), and on its Slovak sites' test
+    blocks each site's own choice filled 60-day spells 7-18 % better on two
+    of three with the paired views, 5-20 % on all three with every view
+    (docs/reconstruction.md). Used when the site's choice was made on at
+    least :data:`SITE_SETTING_MIN_HIDDEN` values and the model stored its std
+    factor (models saved before 2026-11-28 keep the pooled one).
     """
     sites = stored.get("sites")
-    name = cube.attrs.get("site")
+    name = training_site(cube, model)
     per = sites.get(name) if isinstance(sites, Mapping) and len(sites) > 1 else None
     if not isinstance(per, Mapping) or "std_scale" not in per or int(per.get("n_hidden", 0)) < SITE_SETTING_MIN_HIDDEN:
         return stored
@@ -992,8 +995,9 @@ def reconstruct(
     elif stored is not None:
         out.attrs.update(Calibration(**{k: stored[k] for k in _CAL_FIELDS}, std_scale=float(stored.get("std_scale", 1.0)),
                                      std_growth_days=stored.get("std_growth_days")).to_attrs())
-        out.attrs["calibration_source"] = (f"the model's validation blocks of its site {stored['site']} (weights='model')" if "site" in stored
-                                           else "the model's validation blocks (weights='model')")
+        blocks = " and training blocks" if stored.get("blocks") == "val+train" else ""  # too few validation pixels: both
+        site = f" of its site {stored['site']}" if "site" in stored else ""
+        out.attrs["calibration_source"] = f"the model's validation blocks{blocks}{site} (weights='model')"
     out = pixel_coords(out, cube)  # a point cube's point, lon and lat
     if cube.rio.crs is not None:
         out = out.rio.write_crs(cube.rio.crs)

@@ -168,3 +168,28 @@ def test_a_training_cube_in_another_time_unit_keeps_its_own_split(small_cube, tm
         assert {p: model_blocks(cube, m)[p] for p in ("val", "test")} == {p: own[p] for p in ("val", "test")}
     shifted = back.assign_coords(time=back["time"].values + np.timedelta64(1, "ms"))  # not whole seconds: not b
     assert model_blocks(shifted, m) == {}
+
+
+def test_a_cube_built_again_from_a_sites_files_is_that_site_without_its_name():
+    """A user's cube carries no attrs['site']: it is the training site whose recorded extent holds it and whose size it has."""
+    from types import SimpleNamespace
+
+    import xarray as xr
+
+    from fusets_dl.evaluation.splits import scene_extent, training_site
+
+    def cube(x0, nx=4, site=None):
+        c = xr.Dataset(coords={"y": [10.0, 0.0], "x": x0 + 10.0 * np.arange(nx)})
+        c = c.assign({"VV": (("y", "x"), np.zeros((2, nx)))})
+        return c.assign_attrs(site=site) if site else c
+
+    a, b = cube(0.0), cube(1000.0)
+    sites = {"a": {"ny": 2, "nx": 4, **scene_extent(a)}, "b": {"ny": 2, "nx": 4, **scene_extent(b)}}
+    model = SimpleNamespace(info={"sites": sites}, blocks={"sites": {"a": {}, "b": {}}})
+    assert training_site(b, model) == "b" and training_site(a, model) == "a"
+    assert training_site(cube(1000.0, site="a"), model) == "a"  # a name decides
+    assert training_site(cube(1000.0, site="c"), model) is None  # named another site
+    assert training_site(cube(1000.0, nx=3), model) is None  # a crop of b: another size
+    assert training_site(cube(5000.0), model) is None  # elsewhere
+    twin = SimpleNamespace(info={"sites": {"a": sites["a"], "a2": sites["a"]}}, blocks={})
+    assert training_site(a, twin) is None  # matches two sites: none

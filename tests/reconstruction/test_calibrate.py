@@ -906,3 +906,26 @@ def test_a_multi_site_model_uses_each_sites_own_choice_on_that_site():
         rec = fdl.reconstruct(cube.assign_attrs(site="b"), m, predicted=pred + 0.15)
         assert rec.attrs["calibration_w_pred"] == 1.0 and rec.attrs["calibration_std_scale"] == 0.5
         assert rec.attrs["calibration_source"] == "the model's validation blocks (weights='model')"
+
+
+def test_an_unnamed_cube_of_a_training_site_gets_that_sites_setting():
+    from fusets_dl.evaluation.splits import scene_extent
+    from fusets_dl.reconstruction.api import SITE_SETTING_MIN_HIDDEN
+
+    cube, pred, _truth = _rice_cube(ny=2, nx=3, clear_every=4)
+    far = cube.assign_coords(x=cube["x"] + 1000.0)
+    scene = {"start": str(cube.time.values[0])[:10], "end": str(cube.time.values[-1])[:10], "ny": 2, "nx": 3}
+    own = {"w_pred": 0.01, "lam": 1000.0, "pred_gap_days": None, "debias_days": None}
+    entry = {"settings": own, "rmse": 0.04, "n_hidden": SITE_SETTING_MIN_HIDDEN, "n_pixels": 40, "rmse_prediction": 0.06,
+             "rmse_default": 0.07, "blocks": "val", "std_scale": 0.7}
+    pooled = {"w_pred": 1.0, "lam": 100.0, "pred_gap_days": None, "debias_days": 30.0}
+    m = _model()
+    m.info = {"reconstruction": {**_stored(pooled), "std_scale": 0.5, "sites": {"a": {**entry, "settings": pooled}, "b": entry}},
+              "sites": {"a": {**scene, **scene_extent(far)}, "b": {**scene, **scene_extent(cube)}}}
+    rec = fdl.reconstruct(cube, m, predicted=pred + 0.15)  # no attrs["site"]: b by place and size
+    assert rec.attrs["calibration_w_pred"] == 0.01 and "of its site b" in rec.attrs["calibration_source"]
+    m.info["reconstruction"]["sites"]["b"]["blocks"] = "val+train"  # too few validation pixels there: both, and said so
+    rec = fdl.reconstruct(cube, m, predicted=pred + 0.15)
+    assert rec.attrs["calibration_source"] == "the model's validation blocks and training blocks of its site b (weights='model')"
+    rec_a = fdl.reconstruct(far, m, predicted=(pred + 0.15).assign_coords(x=far["x"]))
+    assert rec_a.attrs["calibration_w_pred"] == 1.0 and "of its site a" in rec_a.attrs["calibration_source"]
