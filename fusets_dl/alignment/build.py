@@ -146,7 +146,8 @@ def align(
     TimeOverlapError
         No common time span.
     ConfigError
-        ``keep_cloudy`` or ``unpaired_views`` with ``freq``; a negative tolerance, or one that is
+        ``keep_cloudy`` or ``unpaired_views`` with ``freq``; ``outlier_filter``,
+        ``keep_cloudy`` or ``unpaired_views`` not a boolean; a negative tolerance, or one that is
         neither a number of days nor a duration; a ``freq`` that is not a
         positive pandas frequency (``"0D"``, ``"banana"``).
     """
@@ -157,6 +158,10 @@ def align(
     if freq is not None:  # before any work: "0D" or "banana" would fail deep in pandas
         offset = period_offset(freq, "align: freq")
         freq = freq if isinstance(freq, str) else offset.freqstr
+    flags = {"outlier_filter": outlier_filter, "keep_cloudy": keep_cloudy, "unpaired_views": unpaired_views}
+    wrong = {k: v for k, v in flags.items() if not isinstance(v, (bool, np.bool_))}
+    if wrong:  # a quoted "false" would read as true
+        raise ConfigError(f"align: expected True or False for {', '.join(wrong)}, found {', '.join(f'{k}={v!r}' for k, v in wrong.items())}")
     if isinstance(min_clear_fraction, bool) or not isinstance(min_clear_fraction, (int, float)) or not 0 <= min_clear_fraction <= 1:
         raise ConfigError(f"align: min_clear_fraction: expected a fraction in [0, 1] (0.8, not 80), found {min_clear_fraction!r}")
     t1 = pd.DatetimeIndex(s1["time"].values)

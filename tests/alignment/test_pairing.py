@@ -92,3 +92,11 @@ def test_kept_views_are_logged_not_warned(recwarn, caplog):
     fdl.align(_s1(t1, ny=2), s2, tolerance="3D")
     hits = [w for w in recwarn if "are paired to no S1 date" in str(w.message)]
     assert hits and "align(..., unpaired_views=True) keeps them" in str(hits[0].message)
+
+
+@pytest.mark.parametrize("kw", [{"unpaired_views": "false"}, {"keep_cloudy": 1}, {"outlier_filter": None}])
+def test_switches_that_are_not_booleans_are_refused(kw):
+    s1, s2 = _inputs()
+    name, value = next(iter(kw.items()))
+    with pytest.raises(ConfigError, match=rf"align: expected True or False for {name}, found {name}={value!r}"):
+        fdl.align(s1, s2, **kw)
