@@ -104,10 +104,15 @@ def hide_gaps(
         if when.shape != np.shape(ndvi):
             raise ConfigError(f"simulated cloudy spells: expected view_days of the NDVI's shape {np.shape(ndvi)}, found {when.shape}")
         when = np.where(np.isfinite(when), when, own)
-    hidden = np.zeros(ndvi.shape, dtype=bool)
+    return _in_spells(when, starts, gap_days, np.shape(ndvi)) & np.isfinite(ndvi)
+
+
+def _in_spells(when: np.ndarray, starts: np.ndarray, gap_days: float, shape: tuple[int, ...]) -> np.ndarray:
+    """Boolean ``shape``: the dates ``when`` (broadcast to it) within ``[start, start + gap_days)`` of any spell of their pixel."""
+    hidden = np.zeros(shape, dtype=bool)
     for start in starts:
         hidden |= (when >= start[None]) & (when < start[None] + gap_days)
-    return hidden & np.isfinite(ndvi)
+    return hidden
 
 
 def hide_views(
@@ -136,10 +141,7 @@ def hide_views(
     """
     starts = spell_starts(days, iy, ix, gap_days=gap_days, n_gaps=n_gaps, seed=seed, span=span)
     when = np.asarray(view_days, dtype=np.float64)[:, None]
-    hidden = np.zeros(np.shape(views), dtype=bool)
-    for start in starts:
-        hidden |= (when >= start[None]) & (when < start[None] + gap_days)
-    return hidden & np.isfinite(views)
+    return _in_spells(when, starts, gap_days, np.shape(views)) & np.isfinite(views)
 
 
 def spell_starts(
