@@ -30,8 +30,8 @@ from .summary import (
     _count_now,
     _log_summary,
     clear_mask_source,
+    cube_view_counts,
     s2_pixels_per_s1_pixel_summary,
-    views_paired,
     warn_unpaired_views,
 )
 
@@ -280,5 +280,5 @@ def _align_counts(s2: xr.Dataset, clear: xr.DataArray, clear_f: xr.DataArray, cu
         "s2_clear_after_outlier_filter": clear_f.sum(),
         "s1_valid_pixel_dates": (cube["VV"].notnull() & cube["VH"].notnull()).sum(),
         "paired_pixel_dates": cube["NDVI"].notnull().sum(),
-        **({"s2_views_paired": views_paired(cube)} if "NDVI_offset" in cube else {}),
+        **cube_view_counts(cube),
     }

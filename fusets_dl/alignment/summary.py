@@ -10,7 +10,7 @@ import xarray as xr
 
 from .._logging import logger
 
-__all__ = ["CLEAR_MASK_KEY", "SUMMARY_ATTR", "UNPAIRED_WARN_FRACTION", "clear_mask_source", "s2_pixels_per_s1_pixel_summary", "summarise",
+__all__ = ["CLEAR_MASK_KEY", "SUMMARY_ATTR", "UNPAIRED_WARN_FRACTION", "clear_mask_source", "cube_view_counts", "s2_pixels_per_s1_pixel_summary", "summarise",
            "views_paired", "warn_unpaired_views"]
 
 #: The cube attribute holding the summary as JSON.
@@ -142,6 +142,30 @@ def s2_pixels_per_s1_pixel_summary(s2: xr.Dataset, s1: xr.Dataset) -> dict[str, 
     return {"s2_pixels_per_s1_pixel": line}
 
 
+def cube_view_counts(cube: xr.Dataset) -> dict[str, xr.DataArray]:
+    """The clear S2 views a pairing cube holds, counted from the cube alone (lazy on Dask).
+
+    Parameters
+    ----------
+    cube : xarray.Dataset
+        A fusion cube from :func:`~fusets_dl.alignment.align`.
+
+    Returns
+    -------
+    dict
+        ``s2_views_paired`` (distinct views in ``NDVI``, :func:`views_paired`)
+        on a pairing cube and ``s2_views_unpaired_kept`` (the views in
+        ``NDVI_unpaired``) on a cube that keeps them
+        (``align(..., unpaired_views=True)``); empty on a composite.
+    """
+    from .pairing import UNPAIRED
+
+    out = {"s2_views_paired": views_paired(cube)} if "NDVI_offset" in cube else {}
+    if UNPAIRED in cube:  # the views the reconstruction reads beside the paired ones
+        out["s2_views_unpaired_kept"] = cube[UNPAIRED].notnull().sum()
+    return out
+
+
 def _log_summary(summary: dict[str, Any]) -> None:
     logger.info("align: %s", ", ".join(f"{k}={v}" for k, v in summary.items()))
 
@@ -159,20 +183,25 @@ def summarise(cube: xr.Dataset) -> dict[str, Any]:
     dict
         The structural summary stored by :func:`~fusets_dl.alignment.align`
         plus counts of valid S1 pixel-dates and paired (clear) NDVI
-        pixel-dates, and the paired fraction. One Dask computation on
-        Dask-backed cubes.
+        pixel-dates, the paired fraction and :func:`cube_view_counts`.
+        The counts of the S2 inputs (``s2_clear_pixel_dates``, ...) are
+        there only when ``align`` counted them (in-memory inputs, or
+        ``compute_summary=True``): the cube does not hold them. One Dask
+        computation on Dask-backed cubes.
     """
     summary = json.loads(cube.attrs.get(SUMMARY_ATTR, "{}"))
     import dask
 
-    valid, paired = dask.compute(
-        (cube["VV"].notnull() & cube["VH"].notnull()).sum().data,
-        cube["NDVI"].notnull().sum().data if "NDVI" in cube else np.int64(0),
-    )
-    summary["s1_valid_pixel_dates"] = int(valid)
-    summary["paired_pixel_dates"] = int(paired)
+    counts = {
+        "s1_valid_pixel_dates": (cube["VV"].notnull() & cube["VH"].notnull()).sum().data,
+        "paired_pixel_dates": cube["NDVI"].notnull().sum().data if "NDVI" in cube else np.int64(0),
+        **{k: v.data for k, v in cube_view_counts(cube).items()},
+    }
+    summary.update({k: int(v) for k, v in zip(counts, dask.compute(*counts.values()), strict=True)})
+    if "s2_views_paired" in summary and "s2_clear_after_outlier_filter" in summary:
+        summary["s2_views_unpaired"] = max(summary["s2_clear_after_outlier_filter"] - summary["s2_views_paired"], 0)
     total = cube.sizes["time"] * cube.sizes["y"] * cube.sizes["x"]
-    summary["paired_fraction"] = round(int(paired) / max(total, 1), 4)
+    summary["paired_fraction"] = round(summary["paired_pixel_dates"] / max(total, 1), 4)
     return summary
 
 

@@ -36,6 +36,7 @@ _FUNNEL_LABELS = (
     ("paired_fraction", "  fraction of cube"),
     ("s2_views_paired", "clear S2 views paired to an S1 date"),
     ("s2_views_unpaired", "  paired to none (align --unpaired-views keeps them)"),
+    ("s2_views_unpaired_kept", "  kept for the reconstruction (NDVI_unpaired)"),
 )
 
 

@@ -463,19 +463,24 @@ def _check_output_dates(cube: xr.Dataset, rc: RegionConfig) -> None:
 
 
 def _open_region(rc: RegionConfig, keep_cloudy: bool = False) -> tuple[xr.Dataset, dict[str, Any]]:
-    from ..alignment import align, summarise
+    from ..alignment import align
+    from ..alignment.summary import SUMMARY_ATTR
     from ..readers import open_s1, open_s2
 
     chunks = {"y": rc.chunk, "x": rc.chunk}
     s1 = open_s1([str(p) for p in rc.s1] if len(rc.s1) > 1 else rc.s1[0], chunks=chunks, units=rc.s1_units, time_range=rc.time_range, bbox=rc.bbox)
     s2 = open_s2([str(p) for p in rc.s2] if len(rc.s2) > 1 else rc.s2[0], chunks={"y": rc.chunk * 2, "x": rc.chunk * 2}, time_range=rc.time_range, bbox=rc.bbox, harmonize=rc.harmonize)
     # a model reading the cloudy NDVI needs it kept (without it, it predicted from its baseline: up to 0.08 off, silently)
-    cube = align(s1, s2, tolerance=rc.tolerance, outlier_filter=rc.outlier_filter, keep_cloudy=keep_cloudy, unpaired_views=rc.unpaired_views)
+    # the funnel counted at align (one pass, as summarise's would be): the metrics hold the S2 counts, and align warns
+    # of clear views paired to no S1 date in a batch run too (a lazy cube's funnel had neither)
+    cube = align(s1, s2, tolerance=rc.tolerance, outlier_filter=rc.outlier_filter, keep_cloudy=keep_cloudy, unpaired_views=rc.unpaired_views,
+                 compute_summary=True)
+    summary = json.loads(cube.attrs[SUMMARY_ATTR])
     cube = cube.chunk({"time": -1, "y": rc.chunk, "x": rc.chunk})
     # the region names the site: a model trained here records it, and one loaded for another region of the same
     # dates is then known as foreign (transfer-skill check, calibration on the cube, the sequence model's std refit)
     cube.attrs["site"] = rc.name
-    return cube, summarise(cube)
+    return cube, summary
 
 
 def _trained_once(cfg: RunConfig, rc: RegionConfig, suffix: str, load: Callable[[Path], Any], fit: Callable[[], Any],

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import fusets_dl as fdl
+from fusets_dl.alignment import summarise
 from fusets_dl.alignment.pairing import UNPAIRED, UNPAIRED_TIME
 from fusets_dl.errors import ConfigError
 from tests.alignment.test_build import _s1, _s2
@@ -39,10 +40,14 @@ def test_the_views_no_s1_date_took_are_kept_at_their_own_dates():
     assert left.attrs["units"] == "1" and "no S1 date" in left.attrs["long_name"]
     summary = json.loads(cube.attrs["fusion_summary"])
     assert summary["s2_views_unpaired"] == int(left.notnull().sum()) == 6
+    # the funnel a batch run records counts the views the cube keeps (on a lazy cube too)
+    assert summarise(cube)["s2_views_unpaired_kept"] == 6
+    assert summarise(cube.chunk({"x": 1}))["s2_views_unpaired_kept"] == 6
     # without the option: no variable, the same cube otherwise
     with pytest.warns(UserWarning, match="are paired to no S1 date"):
         plain = fdl.align(s1, s2, tolerance="3D")
     assert UNPAIRED not in plain and UNPAIRED_TIME not in plain.dims
+    assert "s2_views_unpaired_kept" not in summarise(plain) and summarise(plain)["s2_views_unpaired"] == 6
     np.testing.assert_array_equal(plain["NDVI"].values, cube["NDVI"].values)
 
 

@@ -131,7 +131,11 @@ def test_unpaired_views_reach_align_and_leave_an_older_stores_digest_alone(tmp_p
                       {"name": "b", "s1": str(sample / "s1.nc"), "s2": str(sample / "s2.nc"), "unpaired_views": True}]
     a, b = load_config(write_config(tmp_path, cfg)).regions
     assert (a.unpaired_views, b.unpaired_views) == (False, True)
-    assert UNPAIRED in _open_region(b)[0] and UNPAIRED not in _open_region(a)[0]
+    (cube_b, funnel_b), (cube_a, funnel_a) = _open_region(b), _open_region(a)
+    assert UNPAIRED in cube_b and UNPAIRED not in cube_a
+    # the funnel the region's metrics record counts the views kept (27,492 on the sample), and only where kept
+    assert funnel_b["s2_views_unpaired_kept"] == int(cube_b[UNPAIRED].notnull().sum()) == funnel_b["s2_views_unpaired"] > 0
+    assert "s2_views_unpaired_kept" not in funnel_a
     # off (the default): the config digest is the one of a fusets_dl without the option, so an older store resumes
     import dataclasses
     import hashlib
