@@ -216,7 +216,9 @@ def clear_mask_source(s2: xr.Dataset) -> str | None:
     Returns
     -------
     str or None
-        ``"SCL"``, ``"cloud mask band"``, ``"no cloud mask: every valid NDVI"``,
+        ``"SCL"``, ``"cloud mask band"``, the rule of another cloud band
+        (``"cloud probability band CLD < 40 (of 100)"``, :mod:`fusets_dl.readers.cloud_bands`),
+        ``"no cloud mask: every valid NDVI"``,
         or None when the mask's attributes do not say (recorded by
         :func:`~fusets_dl.alignment.align` under :data:`CLEAR_MASK_KEY`).
     """
@@ -228,4 +230,6 @@ def clear_mask_source(s2: xr.Dataset) -> str | None:
         return "cloud mask band"
     if source.startswith("valid NDVI"):
         return "no cloud mask: every valid NDVI"
+    if source.startswith(("Cloud Score+", "cloud probability", "clear flag", "QA60")):  # readers.cloud_bands: the rule itself
+        return source
     return None

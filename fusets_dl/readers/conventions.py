@@ -63,7 +63,9 @@ class Band:
     role : str
         What the readers use the band for: ``"vv"``, ``"vh"``, ``"hh"``,
         ``"hv"`` (backscatter), ``"red"``, ``"nir"``, ``"reflectance"``,
-        ``"ndvi"``, ``"scl"``, ``"cloud_mask"``, ``"static"``,
+        ``"ndvi"``, ``"scl"``, ``"cloud_mask"``, ``"cloud_score"``,
+        ``"cloud_probability"``, ``"clear_flag"``, ``"qa60"``
+        (:mod:`.cloud_bands`), ``"static"``,
         ``"incidence_angle"`` or ``"local_incidence_angle"`` (the S1
         incidence angle, per date or per pixel: :mod:`.angles`).
     in_file_names : bool
@@ -129,7 +131,16 @@ BANDS: dict[str, Band] = _bands(
     Band("CLOUDMASK", "cloud_mask"),
     Band("CLOUD", "cloud_mask"),
     Band("CLOUDS", "cloud_mask"),
-    Band("MASK", "cloud_mask"),
+    # other cloud bands, when there is no SCL (readers.cloud_bands: the roles, their encodings and the order they are used in)
+    Band("cs_cdf", "cloud_score"),  # Google Earth Engine Cloud Score+ (1 = clear)
+    Band("cs", "cloud_score"),
+    Band("CLP", "cloud_probability"),  # Sentinel Hub / openEO s2cloudless, 0-255
+    Band("CLD", "cloud_probability"),  # Sen2Cor cloud probability, %
+    Band("MSK_CLDPRB", "cloud_probability"),  # the same in Google Earth Engine's S2_SR
+    Band("probability", "cloud_probability"),  # Google Earth Engine S2_CLOUD_PROBABILITY (s2cloudless), %
+    Band("cloud_probability", "cloud_probability"),  # %
+    Band("MASK", "clear_flag"),  # a GEE export's mask: 1 = clear (as in point tables)
+    Band("QA60", "qa60"),  # bits 10 (opaque cloud) and 11 (cirrus)
     Band("B04", "red"),
     Band("B08", "nir"),
     Band("B8A", "reflectance"),

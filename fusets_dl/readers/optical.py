@@ -19,8 +19,9 @@ from ..errors import (
     GridMismatchError,
     MissingVariableError,
 )
+from .cloud_bands import CLOUD_BAND_ROLES, clear_from_cloud_band
 from .conventions import band_for, bands_for, convention_of
-from .encoding import DEFAULT_CLEAR_CLASSES, mask_from_cloud_band, mask_from_scl, ndvi
+from .encoding import DEFAULT_CLEAR_CLASSES, mask_from_scl, ndvi
 from .normalise import (
     _decode,
     _finish,
@@ -84,8 +85,12 @@ def open_s2(
         onto the S1 grid later.
     clear_classes : iterable of int
         SCL classes counted as clear (default 4 vegetation, 5 bare soil).
-        Without SCL, a cloud mask band (``CLM``: 1 = cloud) is used; without
-        either, every valid NDVI counts as clear and a warning is logged.
+        Without SCL, the first cloud band present is used, each read in its
+        provider's encoding (:mod:`fusets_dl.readers.cloud_bands`: Cloud
+        Score+ ``cs_cdf``, a cloud probability ``CLP``/``CLD``/
+        ``MSK_CLDPRB``/``probability``, a cloud mask ``CLM`` (1 = cloud), a
+        GEE ``MASK`` (1 = clear), ``QA60`` bits); without any, every valid
+        NDVI counts as clear, with a warning.
     chunks : dict, "auto" or None
         Dask chunks (``time`` defaults to one chunk).
     time_range, bbox, duplicates
@@ -672,12 +677,15 @@ def _s2_add_clear(
         out["SCL"] = scl_f.fillna(0).astype(np.uint8) if np.issubdtype(scl_f.dtype, np.floating) else scl_f.astype(np.uint8)
         out["SCL"].attrs = cf_attrs("SCL")
         return out, f"SCL classes {sorted(int(c) for c in clear_classes)}"
-    cloud = next((c for c in bands_for("cloud_mask") if c in have), None)
-    if cloud is not None:
-        out["clear"] = mask_from_cloud_band(_decode(ds[cloud])) & out["NDVI"].notnull()
-        return out, f"cloud band {cloud}"
+    found = clear_from_cloud_band(ds, have, what)
+    if found is not None:
+        clear, source = found
+        out["clear"] = clear & out["NDVI"].notnull()
+        out["clear"].attrs = clear.attrs
+        return out, source
     if {band_for("red"), band_for("nir")} <= have:  # NDVI made here from reflectance: every cloud counts as a view
-        warn_user(f"{what}: no SCL or cloud mask band (expected SCL, or one of {list(bands_for('cloud_mask'))}): every valid "
+        known = [b for role in CLOUD_BAND_ROLES for b in bands_for(role)]
+        warn_user(f"{what}: no SCL or cloud band (expected SCL, or one of {known}): every valid "
                   "reflectance counts as a clear view, clouds and shadows included (an openEO GFMap tile of 83 % cloudy "
                   "pixel-dates: mean NDVI 0.22 instead of 0.53); add the scene classification band, or mask the clouds first")
     else:  # an NDVI band: such products are mostly masked already

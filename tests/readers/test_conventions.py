@@ -53,7 +53,7 @@ def test_longest_prefix_wins_whatever_the_registry_order(monkeypatch):
 
 def test_registered_cloud_mask_band_drives_open_s2(monkeypatch):
     raw = s2_raw().drop_vars("SCL")
-    raw["NUAGES"] = raw["B04"].copy(data=np.zeros(raw["B04"].shape, dtype=np.uint8)).assign_attrs({})
+    raw["NUAGES"] = (raw["B04"].dims, np.zeros(raw["B04"].shape, dtype=np.uint8))  # no attrs (B04's scale factor made it 1e-4)
     raw["NUAGES"][0] = 1
     assert fdl.open_s2(raw).attrs["clear_mask"] == "none (valid NDVI)"
     monkeypatch.setitem(conventions.BANDS, "NUAGES", Band("NUAGES", "cloud_mask"))

@@ -1,0 +1,81 @@
+"""cloud_bands: each provider's cloud band read in its own encoding when there is no SCL."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fusets_dl as fdl
+from fusets_dl.errors import EncodingError
+from fusets_dl.readers.cloud_bands import CLOUD_PROBABILITY_CLOUDY, CLOUD_SCORE_CLEAR
+from fusets_dl.testing import raise_if_dask_computes
+from tests.readers.helpers import s2_raw
+
+#: One pixel-date cloudy per date and pixel pattern: the truth every encoding below is made from.
+_CLOUDY = np.random.default_rng(7).random((3, 4, 4)) < 0.4
+
+
+def _with(name, values):
+    raw = s2_raw().drop_vars("SCL")
+    raw[name] = (("t", "y", "x"), values)
+    return raw
+
+
+def _expected_clear(raw):
+    return ~_CLOUDY & (raw["B04"].values > 0)  # DN 0 is nodata: no NDVI, never clear
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "source"),
+    [
+        ("CLM", _CLOUDY.astype(np.uint8), "cloud band CLM"),
+        # a GEE export's mask: 1 = clear, as open_points reads the same column (read as 1 = cloud before: 3 % agreement)
+        ("mask", (~_CLOUDY).astype(np.uint8), "clear flag band MASK == 1 (a GEE export's mask)"),
+        ("cs_cdf", np.where(_CLOUDY, 0.3, 0.9), f"Cloud Score+ band cs_cdf >= {CLOUD_SCORE_CLEAR:g}"),
+        ("CLD", np.where(_CLOUDY, 70, 10).astype(np.uint8), "cloud probability band CLD < 40 (of 100)"),
+        ("MSK_CLDPRB", np.where(_CLOUDY, 40, 39).astype(np.uint8), "cloud probability band MSK_CLDPRB < 40 (of 100)"),
+        ("probability", np.where(_CLOUDY, 95, 0).astype(np.uint8), "cloud probability band probability < 40 (of 100)"),
+        ("CLP", np.where(_CLOUDY, 102, 101).astype(np.uint8), "cloud probability band CLP < 102 (of 255)"),
+        ("QA60", np.where(_CLOUDY, 1 << 11, 0).astype(np.uint16), "QA60 bits 10-11 (opaque cloud, cirrus) clear"),
+    ],
+)
+def test_each_cloud_band_is_read_in_its_own_encoding(name, values, source):
+    raw = _with(name, values)
+    s2 = fdl.open_s2(raw)
+    assert s2.attrs["clear_mask"] == source
+    np.testing.assert_array_equal(s2["clear"].values, _expected_clear(raw))
+
+
+def test_qa60_sets_either_cloud_bit_and_warns_where_gee_left_it_empty():
+    qa = np.zeros((3, 4, 4), np.uint16)
+    qa[0, 0, 1], qa[0, 0, 2], qa[0, 0, 3] = 1 << 10, 1 << 11, 1 << 5  # opaque, cirrus, another bit (not a cloud)
+    s2 = fdl.open_s2(_with("QA60", qa))
+    assert list(s2["clear"].values[0, 0, 1:]) == [False, False, True]
+    late = _with("QA60", qa).assign_coords(t=pd.date_range("2022-01-20", periods=3, freq="5D"))
+    with pytest.warns(UserWarning, match=r"left empty .* \(from 2022-01-25, 2 of 3 dates here\)"):
+        fdl.open_s2(late, harmonize=False)
+
+
+def test_a_cloud_mask_band_holding_a_probability_is_read_as_one_with_a_warning():
+    """A 0-100 probability named CLOUD was read as 0/1 (any probability = cloud): 4 % clear instead of 59 %."""
+    prob = np.where(_CLOUDY, 80, 15).astype(np.uint8)
+    raw = _with("CLOUD", prob)
+    with pytest.warns(UserWarning, match=r"band CLOUD holds a cloud probability, not a 0/1 cloud mask .* cloudy from 40"):
+        s2 = fdl.open_s2(raw)
+    np.testing.assert_array_equal(s2["clear"].values, _expected_clear(raw))
+    frac = _with("CLOUDS", np.where(_CLOUDY, 0.8, 0.15))  # 0-1
+    with pytest.warns(UserWarning, match="0-1, cloudy from 0.4"):
+        np.testing.assert_array_equal(fdl.open_s2(frac)["clear"].values, _expected_clear(frac))
+    assert CLOUD_PROBABILITY_CLOUDY == 0.4
+    bad = _with("CLOUD", np.where(_CLOUDY, 3000, 0).astype(np.uint16))
+    with pytest.raises(EncodingError, match=r"band CLOUD: expected a cloud mask .* found values from 0 to 3000"):
+        fdl.open_s2(bad)
+
+
+def test_cloud_bands_stay_lazy_and_chunk_invariant():
+    raw = _with("CLD", np.where(_CLOUDY, 70, 10).astype(np.uint8))
+    eager = fdl.open_s2(raw)
+    with raise_if_dask_computes():
+        lazy = fdl.open_s2(raw.chunk({"x": 2, "y": 2}))
+    np.testing.assert_array_equal(lazy["clear"].values, eager["clear"].values)
