@@ -79,6 +79,18 @@ def pair_onto_s1_dates(
         ``nd_clear`` that no S1 date took (NaN elsewhere), at their own dates,
         for the reconstruction.
 
+    Notes
+    -----
+    The pairing does not look at ``VV``/``VH``: a pixel-date whose S1 is
+    missing (swath edge, border noise) still carries its paired view. This
+    is intended: training drops that row (its S1 features are incomplete)
+    and the reconstruction keeps the view as an observation; left out, the
+    view would be lost (or moved to :data:`UNPAIRED`). The funnel counts it
+    in ``paired_pixel_dates`` (and a view paired to two S1 dates once in
+    ``s2_views_paired``). Slices of one S1 pass, which made two half-empty
+    dates each carrying every view, are merged into one date by
+    :func:`~fusets_dl.readers.open_s1` (``slice_window``).
+
     Returns
     -------
     cube : xarray.Dataset

@@ -91,13 +91,25 @@ def compressed_to_db(dn: xr.DataArray) -> xr.DataArray:
     return out
 
 
-def detect_backscatter_units(sample: np.ndarray) -> str:
+#: Largest share of negative values that linear power may hold: thermal-noise removal leaves a few slightly negative
+#: values near the noise floor (a low VH, calm water); they are no power, and become NaN when converted to dB.
+LINEAR_NEGATIVE_SHARE_MAX = 0.02
+#: Most negative such value (linear power): the noise floor of Sentinel-1 IW is about 0.003-0.01 (-25 .. -20 dB), so
+#: what noise subtraction leaves below zero is smaller in magnitude than this.
+LINEAR_NEGATIVE_MIN = -0.05
+#: Share of the negative values one repeated value must take to be named as an undeclared nodata value.
+_SENTINEL_SHARE = 0.9
+
+
+def detect_backscatter_units(sample: np.ndarray, name: str | None = None) -> str:
     """Guess whether backscatter values are in dB or linear power.
 
     Parameters
     ----------
     sample : numpy.ndarray
         Finite-or-NaN backscatter values (any shape).
+    name : str, optional
+        The variable as the input names it, for the message.
 
     Returns
     -------
@@ -107,33 +119,74 @@ def detect_backscatter_units(sample: np.ndarray) -> str:
     Raises
     ------
     EncodingError
-        When the values fit neither (for example all NaN, or raw DN counts).
+        When the values fit neither (for example all NaN, or raw DN counts);
+        when the negative values are mostly one repeated value (-32768,
+        -9999: an undeclared nodata), the error names it and its share.
 
     Notes
     -----
     sigma0 of land in dB lies roughly in [-35, +5] with a negative median;
-    linear power lies in (0, ~2] with a median below 0.5. A median between
-    0 and 1 with no negative values is linear; a negative median is dB.
+    linear power lies in (0, ~2] with a median below 0.5. Exact zeros are
+    left out (nodata in either: a GEE export writes masked pixels as 0, and
+    0 is no power). A negative median is dB; a median between 0 and 1.5 is
+    linear power when at most :data:`LINEAR_NEGATIVE_SHARE_MAX` (2 %) of the
+    values are negative and none below :data:`LINEAR_NEGATIVE_MIN`: the
+    slightly negative values thermal-noise removal leaves (they become NaN
+    in dB; :func:`negative_power` counts them for the caller's log).
     """
     v = np.asarray(sample, dtype=np.float64)
     v = v[np.isfinite(v)]
+    zeros = int(np.sum(v == 0))
+    v = v[v != 0]
     if v.size == 0:
         raise EncodingError(
             "cannot detect backscatter units: expected finite values in the sample, found none "
-            "(all NaN or nodata); pass units='dB' or units='linear' explicitly"
+            f"(all NaN or nodata{f', {zeros} exact zeros' if zeros else ''}); pass units='dB' or units='linear' explicitly"
         )
     med = float(np.median(v))
-    neg_frac = float(np.mean(v < 0))
+    neg = v[v < 0]
+    neg_frac = neg.size / v.size
     if med < 0 and med > -60:
         return "dB"
-    if neg_frac == 0 and 0 < med < 1.5 and float(np.max(v)) < 1000:
+    if 0 < med < 1.5 and float(np.max(v)) < 1000 and (
+        neg.size == 0 or (neg_frac <= LINEAR_NEGATIVE_SHARE_MAX and float(neg.min()) >= LINEAR_NEGATIVE_MIN)
+    ):
         return "linear"
+    hint = "Pass units='dB', 'linear' or 'compressed' explicitly"
+    if neg.size:
+        values, counts = np.unique(neg, return_counts=True)
+        top = int(np.argmax(counts))
+        if counts[top] >= _SENTINEL_SHARE * neg.size and counts[top] > 1 and values[top] <= -1:  # not noise: -1, -9999, -32768
+            fill = float(values[top])
+            hint = (f"{fill:g} is on {100 * counts[top] / v.size:.1f}% of the values: an undeclared nodata value; "
+                    f"declare it (ds[{name or 'band'!r}].attrs['nodata'] = {fill:g}) or mask it (ds.where(ds != {fill:g})), then open again")
+        elif 0 < med < 1.5 and float(neg.min()) >= LINEAR_NEGATIVE_MIN:
+            hint = ("If this is linear power whose thermal-noise removal left many slightly negative values, pass units='linear' "
+                    "(they become NaN); otherwise pass units='dB' or 'compressed'")
     raise EncodingError(
         "cannot detect backscatter units: expected dB (median in [-60, 0)) or linear power "
-        f"(non-negative, median in (0, 1.5)); found median {med:.4g}, "
-        f"{100 * neg_frac:.1f}% negative, max {float(np.max(v)):.4g}. "
-        "Pass units='dB', 'linear' or 'compressed' explicitly"
+        f"(median in (0, 1.5), at most {100 * LINEAR_NEGATIVE_SHARE_MAX:g}% slightly negative); found median {med:.4g}, "
+        f"{100 * neg_frac:.1f}% negative (min {float(v.min()):.4g}), max {float(np.max(v)):.4g}. {hint}"
     )
+
+
+def negative_power(sample: np.ndarray) -> tuple[int, int, float]:
+    """The negative values of linear power: their count, the count of finite values, and the smallest.
+
+    Parameters
+    ----------
+    sample : numpy.ndarray
+        Linear power (NaN for nodata).
+
+    Returns
+    -------
+    (int, int, float)
+        Negative values, finite values, and the minimum (0.0 when none is negative).
+    """
+    v = np.asarray(sample, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    neg = v[v < 0]
+    return int(neg.size), int(v.size), float(neg.min()) if neg.size else 0.0
 
 
 def ndvi(red: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:

@@ -252,7 +252,7 @@ def _valid(da: xr.DataArray) -> xr.DataArray:
     return ok
 
 
-def _combine_duplicates(ds: xr.Dataset, how: str, what: str) -> xr.Dataset:
+def _combine_duplicates(ds: xr.Dataset, how: str, what: str, groups: list[np.ndarray] | None = None) -> xr.Dataset:
     """One date per timestamp, combining the duplicates pixel by pixel, nodata-aware.
 
     Two tiles of one acquisition loaded without grouping (``odc.stac.load``
@@ -265,14 +265,18 @@ def _combine_duplicates(ds: xr.Dataset, how: str, what: str) -> xr.Dataset:
     in the attributes (``_FillValue``, ``missing_value``, ``nodata``) are
     what "valid" excludes; a pixel with no valid value keeps the fill (NaN
     for floats). Per-date coordinates come from the first of each group.
-    Lazy on Dask input.
+    ``groups``: positions along ``time`` combined into one date each, in
+    order (default: equal timestamps; :func:`_merge_passes` groups the slices
+    of one pass), the date taking the first one's timestamp. Lazy on Dask
+    input.
     """
-    idx = pd.DatetimeIndex(ds["time"].values)
-    codes, uniques = pd.factorize(idx)  # times are sorted, so the codes are too
-    groups = [np.flatnonzero(codes == k) for k in range(len(uniques))]
+    if groups is None:
+        idx = pd.DatetimeIndex(ds["time"].values)
+        codes, uniques = pd.factorize(idx)  # times are sorted, so the codes are too
+        groups = [np.flatnonzero(codes == k) for k in range(len(uniques))]
+        n_dup = int(sum(len(g) - 1 for g in groups))
+        logger.info("%s: %d duplicated timestamps combined (%s, nodata-aware)", what, n_dup, how)
     depth = max(len(g) for g in groups)
-    n_dup = int(sum(len(g) - 1 for g in groups))
-    logger.info("%s: %d duplicated timestamps combined (%s, nodata-aware)", what, n_dup, how)
     first = ds.isel(time=[int(g[0]) for g in groups])
     out = {}
     for v, da in ds.data_vars.items():
@@ -307,6 +311,110 @@ def _combine_duplicates(ds: xr.Dataset, how: str, what: str) -> xr.Dataset:
         base.encoding = dict(da.encoding)
         out[v] = base.transpose(*da.dims)
     return first.assign(out)
+
+
+#: Timestamps of Sentinel-1 closer than this are slices of one pass (:func:`_merge_passes`): a pass crosses a region
+#: in seconds to a few minutes, and the next pass over any place comes at least one orbit (about 99 minutes) later.
+SLICE_WINDOW = "10min"
+#: Largest window accepted: under one orbit, so two passes are never merged.
+SLICE_WINDOW_MAX = pd.Timedelta("60min")
+#: Overlapping slices whose valid values differ by more than this share of their value disagree (as stored:
+#: 0.5 dB at -10 dB, 0.2 dB in linear power, 0.4 dB in compressed counts); they hold the same echoes.
+PASS_OVERLAP_RTOL = 0.05
+
+
+def _slice_window(window: Any, what: str) -> pd.Timedelta | None:
+    """``slice_window`` checked: a duration in ``[0, 60 min]``, None (or zero) for no merging."""
+    if window is None:
+        return None
+    try:
+        w = pd.Timedelta(window)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{what}: slice_window: expected a duration such as '10min' (or None), found {window!r}") from exc
+    if pd.isna(w) or w < pd.Timedelta(0) or w > SLICE_WINDOW_MAX:
+        raise ConfigError(f"{what}: slice_window: expected a duration from 0 to {SLICE_WINDOW_MAX} (the next pass over a place is "
+                          f"at least one orbit, about 99 minutes, later), found {window!r}")
+    return w if w > pd.Timedelta(0) else None
+
+
+def _pass_groups(idx: pd.DatetimeIndex, window: pd.Timedelta) -> list[np.ndarray]:
+    """Positions of sorted unique timestamps grouped into passes: each group spans at most ``window`` from its first."""
+    groups: list[list[int]] = []
+    start = None
+    for i, t in enumerate(idx):
+        if start is None or t - start > window:
+            groups.append([i])
+            start = t
+        else:
+            groups[-1].append(i)
+    return [np.asarray(g) for g in groups]
+
+
+def _merge_passes(ds: xr.Dataset, window: Any, what: str, compare: Sequence[str] = ()) -> xr.Dataset:
+    """Slices of one pass (timestamps within ``window`` of the group's first) merged into one date, nodata-aware.
+
+    A Sentinel-1 pass is cut into slices of about 25 seconds; loaded scene by
+    scene (stackstac, per-scene exports, file lists) the slices that cover a
+    region come with timestamps seconds apart, each nodata outside its
+    footprint, and became dates of their own, each half empty. They are
+    merged as ``duplicates="first"`` merges tiles of one timestamp
+    (:func:`_combine_duplicates`): each pixel takes the first valid value in
+    time order, and the date the earliest timestamp. Logged at INFO with the
+    count. Where the slices overlap and the values of ``compare`` disagree by
+    more than :data:`PASS_OVERLAP_RTOL` of their value, the first is kept and
+    a warning says so (counted in memory; per chunk on Dask when computed).
+    Exact duplicates must be handled before (``duplicates``). Lazy on Dask.
+    """
+    w = _slice_window(window, what)
+    idx = pd.DatetimeIndex(ds["time"].values)
+    if w is None or idx.size < 2 or idx.has_duplicates or not (np.diff(idx.values) <= w.to_timedelta64()).any():
+        return ds
+    groups = _pass_groups(idx, w)
+    merged = [g for g in groups if len(g) > 1]
+    span = max((idx[g[-1]] - idx[g[0]]) for g in merged)
+    logger.info("%s: %d acquisitions within %s of one another merged into %d dates (slices of one pass, at most %s apart): each "
+                "pixel takes the first valid value, the date the earliest timestamp (slice_window=None keeps them apart)",
+                what, int(sum(len(g) for g in merged)), w, len(merged), span)
+    out = _combine_duplicates(ds, "first", what, groups)
+    for v in compare:
+        if v in ds.data_vars and "time" in ds[v].dims:
+            out[v] = _guard_overlap(out[v], ds[v], groups, what)
+    return out
+
+
+def _guard_overlap(merged: xr.DataArray, da: xr.DataArray, groups: list[np.ndarray], what: str) -> xr.DataArray:
+    """``merged`` with a warning where a later slice's valid value disagrees with the one kept (in memory now, per chunk on Dask)."""
+    from .._warn import warn_user
+
+    depth = max(len(g) for g in groups)
+    ok = _valid(merged)
+    m = merged.astype(np.float64)
+    bad = None
+    for j in range(1, depth):
+        pos = [int(g[j]) if len(g) > j else int(g[0]) for g in groups]
+        nxt = da.isel(time=pos).assign_coords(time=merged["time"]).transpose(*merged.dims)
+        n = nxt.astype(np.float64)
+        differs = ok & _valid(nxt) & (abs(m - n) > PASS_OVERLAP_RTOL * np.maximum(abs(m), abs(n)))
+        bad = differs if bad is None else bad | differs
+    if bad is None:
+        return merged
+    verdict = (f"{merged.name}: slices of one pass overlap with values that differ by more than {100 * PASS_OVERLAP_RTOL:g}% "
+               "(the same echoes should agree within noise: two products, or a pass mixed with another?); the first "
+               "slice's values are kept")
+    if merged.chunks is None:
+        n_bad = int(bad.sum())
+        if n_bad:
+            warn_user(f"{what}: {verdict} ({n_bad} pixel-dates)")
+        return merged
+    import dask.array as dsa
+
+    def _block(values: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        if flags.any():
+            warn_user(f"{what}: {verdict} (in a chunk)")
+        return values
+
+    flags = bad.transpose(*merged.dims).chunk(dict(zip(merged.dims, merged.chunks, strict=True)))
+    return merged.copy(data=dsa.map_blocks(_block, merged.data, flags.data, dtype=merged.dtype))
 
 
 def _canonical_names(ds: xr.Dataset, what: str) -> tuple[xr.Dataset, dict[str, str]]:

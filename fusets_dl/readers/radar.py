@@ -17,18 +17,28 @@ from ..cf import cf_attrs
 from ..errors import ConfigError, EncodingError, GridMismatchError, MissingVariableError
 from .angles import s1_incidence_angle
 from .conventions import Convention, band_for, bands_for, convention_of
-from .encoding import compressed_to_db, detect_backscatter_units, linear_to_db
+from .encoding import compressed_to_db, detect_backscatter_units, linear_to_db, negative_power
 from .normalise import (
+    SLICE_WINDOW,
     _decode,
     _finish,
+    _merge_passes,
+    _normalise_time,
     _orbit_from,
     _prepare,
     _sample,
+    _slice_window,
     _subset,
     _whole_series,
     warn_before_launch,
 )
-from .sanity import check_backscatter_units, check_compressed_dn, checked
+from .sanity import (
+    check_backscatter_units,
+    check_compressed_dn,
+    check_compressed_level,
+    checked,
+    mask_exact_zeros,
+)
 from .sources import Source, describe, open_sources
 from .terrain import open_terrain
 
@@ -47,6 +57,7 @@ def open_s1(
     bbox: Sequence[float] | None = None,
     duplicates: Literal["raise", "first", "mean"] = "raise",
     backscatter: Literal["sigma0", "gamma0", "beta0"] | None = None,
+    slice_window: Any = SLICE_WINDOW,
 ) -> xr.Dataset:
     """Open Sentinel-1 backscatter as ``VV``/``VH`` float32 in dB on ``(time, y, x)``.
 
@@ -83,7 +94,8 @@ def open_s1(
         tiles of one acquisition overlap they hold the same values, so this
         equals the mean in linear power there; for two different
         acquisitions on one timestamp use ``"first"`` (a dB mean of -5 and
-        -15 dB is -10 dB, the power mean -7.6 dB).
+        -15 dB is -10 dB, the power mean -7.6 dB). Equal timestamps in two
+        inputs (files) are handled the same way.
     backscatter : {"sigma0", "gamma0", "beta0"}, optional
         The backscatter coefficient, recorded in the ``backscatter``
         attribute of ``VV``/``VH`` and of the Dataset. By default taken from
@@ -93,6 +105,17 @@ def open_s1(
         gamma0 or beta0) or Dataset attributes (``backscatter``;
         ``sar:product_type`` or ``collection`` naming RTC, Planetary
         Computer's terrain-corrected gamma0); left out when unknown.
+    slice_window : str, pandas.Timedelta or None
+        Timestamps closer than this (default ``"10min"``, at most 60
+        minutes) are slices of one pass (scenes loaded one by one: stackstac,
+        per-scene exports, file lists), each nodata outside its footprint;
+        they are merged into one date, stamped with the earliest timestamp,
+        each pixel taking the first valid value in time order (logged at INFO
+        with the count; a warning where overlapping slices disagree by more
+        than 5 % of their value, the first kept). None keeps every timestamp
+        as a date. The next pass over a place comes at least one orbit
+        (about 99 minutes) later, so passes are never merged. Runs after
+        ``duplicates``.
 
     Returns
     -------
@@ -118,7 +141,9 @@ def open_s1(
         0-90 degrees.
     """
     what = f"open_s1({describe(source)})"
-    ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in open_sources(source, chunks)])
+    _slice_window(slice_window, what)  # refused before any reading
+    ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in open_sources(source, chunks)], what, duplicates)
+    ds = _merge_passes(ds, slice_window, what, compare=("VV", "VH"))
     read = ds  # as read: unit samples come from its date chunks, not from merged whole series
     ds = _whole_series(ds, chunks, what, time_range)  # merged date chunks decode once, not per date
     bands = _s1_require_bands(ds, what)
@@ -150,7 +175,9 @@ def open_s1(
     return out if angle is None else out.assign_coords(incidence_angle=angle)
 
 
-def _s1_merge(prepared: list[tuple[xr.Dataset, CRS | None, dict[str, str]]]) -> tuple[xr.Dataset, CRS | None, dict[str, str]]:
+def _s1_merge(
+    prepared: list[tuple[xr.Dataset, CRS | None, dict[str, str]]], what: str = "open_s1", duplicates: str = "raise",
+) -> tuple[xr.Dataset, CRS | None, dict[str, str]]:
     """One Dataset from the prepared inputs, the first CRS found, and all original names.
 
     Inputs holding the same bands on other dates (one file per year, per
@@ -174,7 +201,7 @@ def _s1_merge(prepared: list[tuple[xr.Dataset, CRS | None, dict[str, str]]]) -> 
                 f"the same bands on other dates (concatenated along time) or other bands on the same dates (merged); "
                 f"found {'; '.join(shapes)} ({exc})"
             ) from exc
-        ds = ds.sortby("time")  # a date in two files is then handled by ``duplicates``
+        ds = _normalise_time(ds.sortby("time"), what, duplicates)  # a date in two files is handled by ``duplicates``
     crs = next((p[1] for p in prepared if p[1] is not None), None)
     originals = {k: v for p in prepared for k, v in p[2].items()}
     return ds, crs, originals
@@ -293,6 +320,10 @@ def _s1_detect_units(
             "calibrate the GRD first, or pass units='compressed' if these really are openEO DN"
         )
     if integer_unscaled and (signals_compressed or int_dtype == np.dtype("uint16")):
+        # any unscaled uint16 is taken for openEO's counts, whatever the case of its name: their decoded level must be
+        # backscatter (GRD amplitude DN decode 26 dB too low); a sample, as the float detection reads (declared
+        # units='compressed' is trusted)
+        check_compressed_level(_sample(dec), f"{what}: {original or band}", band)
         return "compressed"
     if integer_unscaled:
         raise EncodingError(
@@ -300,7 +331,37 @@ def _s1_detect_units(
             "float dB/linear, scaled integers, or the openEO uint16 compressed encoding; "
             "pass units='compressed', 'dB' or 'linear'"
         )
-    return detect_backscatter_units(_sample(dec))
+    sample = _sample(dec)
+    try:
+        found = detect_backscatter_units(sample, name=original or band)
+    except EncodingError as exc:
+        raise EncodingError(f"{what}: {original or band}: {exc}") from exc
+    if found == "linear":
+        _log_negative_power(sample, f"{what}: {original or band}", "of the sampled values ")
+    return found
+
+
+def _log_negative_power(values: np.ndarray, what: str, of: str = "") -> None:
+    """Log the slightly negative values of linear power (thermal-noise removal leaves them): NaN in dB."""
+    n_neg, n, lowest = negative_power(values)
+    if n_neg:
+        logger.info("%s: %d %s(%.2f%% of %d valid) are slightly negative linear power (min %.3g), as thermal-noise removal leaves "
+                    "near the noise floor: no power, set to NaN", what, n_neg, of, 100 * n_neg / max(n, 1), n, lowest)
+
+
+#: What an exact 0.0 in backscatter read as dB is taken for (:func:`~.sanity.mask_exact_zeros`).
+_ZERO_DB_VERDICT = ("in backscatter read as dB: 0 dB exactly is no calibrated backscatter (land is about -25 .. -5 dB), but what a "
+                    "Google Earth Engine export without a noData value writes for masked pixels (swath edge, border noise, an "
+                    "image missing from toBands()): treated as missing; declare the nodata value (e.g. noData=-9999 in the "
+                    "export, or ds[band].attrs['nodata'] = 0) to silence this")
+
+
+def _stored_as_float(raw: xr.DataArray) -> bool:
+    """Whether the values were stored as floats: not integers, nor integers xarray or CF packing decoded to floats."""
+    stored = raw.encoding.get("dtype", raw.encoding.get("rasterio_dtype", raw.dtype))
+    scale, offset = ({**raw.encoding, **raw.attrs}.get(k, d) for k, d in (("scale_factor", 1), ("add_offset", 0)))
+    packed = float(np.asarray(scale).ravel()[0]) != 1 or float(np.asarray(offset).ravel()[0]) != 0  # rioxarray writes 1 and 0
+    return raw.dtype.kind == "f" and np.dtype(stored).kind == "f" and not packed
 
 
 def _s1_to_db(
@@ -330,11 +391,15 @@ def _s1_to_db(
             dec = checked(dec, check_compressed_dn, f"{what}: {band}").fillna(0)
         db = compressed_to_db(dec)
     elif u == "linear":
+        if dec.chunks is None:  # in memory: count them all (on Dask the sample's count is logged at detection)
+            _log_negative_power(np.asarray(dec.values), f"{what}: {band}")
         db = linear_to_db(dec.astype(np.float64))
     elif u == "amplitude":
         db = linear_to_db(dec.astype(np.float64) ** 2)
     elif u == "dB":
-        db = dec
+        # GEE exports without a noData value write masked pixels as 0.0: no real dB value stored as a float is exactly 0
+        # (lazy on Dask); integers (dB x 100 in int16, as the bundled sample) hold 0 as a real quantisation step
+        db = mask_exact_zeros(dec, f"{what}: {band}", _ZERO_DB_VERDICT) if _stored_as_float(raw) else dec
     else:
         raise EncodingError(f"{what}: units: expected 'auto', 'dB', 'linear', 'compressed' or 'amplitude', found {units!r}")
     if units == "auto" and u in ("dB", "linear"):

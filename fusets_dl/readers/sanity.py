@@ -20,7 +20,8 @@ from ..errors import EncodingError
 from .encoding import detect_backscatter_units
 from .normalise import _sample
 
-__all__ = ["DB_RANGE", "check_backscatter_units", "check_db_range", "check_ndvi_range", "check_reflectance", "checked", "mask_outside"]
+__all__ = ["DB_RANGE", "check_backscatter_units", "check_compressed_level", "check_db_range", "check_ndvi_range", "check_reflectance",
+           "checked", "mask_exact_zeros", "mask_outside"]
 
 #: Fewest finite values a check needs before it concludes anything (fewer: the check passes).
 MIN_VALUES = 16
@@ -235,6 +236,59 @@ def check_compressed_dn(values: np.ndarray, what: str) -> None:
         )
 
 
+#: Lowest median level (dB) of counts read as openEO's compressed backscatter, per band. openEO's counts over land are
+#: about 1,400-11,000 (-20 .. -5 dB); calm water reaches about -25 dB in VV and -30 dB in VH, and the noise floor
+#: (-25 .. -20 dB) keeps whole scenes above these. Uncalibrated GRD amplitude DN (about 20-1,000) decode to about
+#: -57 .. -23 dB, with medians near -36 (VV) and -43 (VH).
+COMPRESSED_MIN_MEDIAN_DB = {"VV": -32.0, "VH": -38.0}
+#: The counts openEO's compressed encoding keeps for nodata.
+_COMPRESSED_FILLS = (0.0, 65534.0, 65535.0)
+
+
+def check_compressed_level(values: np.ndarray, what: str, band: str) -> None:
+    """Refuse counts read as openEO's compressed backscatter whose decoded level cannot be backscatter.
+
+    The counts decode as ``dB = 20 log10(DN) - 83``. A median below
+    :data:`COMPRESSED_MIN_MEDIAN_DB` (VV -32 dB, VH -38 dB) is below the
+    noise floor of a whole scene: uncalibrated GRD amplitude (SAFE
+    measurement TIFFs, Earth Search ``sentinel-1-grd`` renamed ``VV``/``VH``)
+    decodes to about -36 dB (VV) and -43 dB (VH) this way, 26 dB too low.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The stored counts (a sample; NaN and the nodata counts 0, 65534 and
+        65535 are left out).
+    what : str
+        The caller and band, for the message.
+    band : str
+        ``"VV"`` or ``"VH"`` (another name gets the VH floor).
+
+    Raises
+    ------
+    EncodingError
+        Naming the median count, its decoded level, the floor, and what to
+        pass.
+    """
+    v = _finite(values)
+    v = v[~np.isin(v, _COMPRESSED_FILLS) & (v > 0)]
+    if v.size < MIN_VALUES:
+        return
+    med = float(np.median(v))
+    level = 20.0 * np.log10(med) - 83.0
+    floor = COMPRESSED_MIN_MEDIAN_DB.get(band, COMPRESSED_MIN_MEDIAN_DB["VH"])
+    if level >= floor:
+        return
+    raise EncodingError(
+        f"{what}: read as openEO's compressed backscatter (uint16 counts, dB = 20 log10(DN) - 83), the median count {med:.0f} "
+        f"decodes to {level:.1f} dB; expected a median of at least {floor:g} dB for {band} (openEO's counts over land are about "
+        "1,400-11,000, -20 .. -5 dB). Counts of about 20-1,000 are the uncalibrated amplitude of a GRD (SAFE measurement TIFFs, "
+        "Earth Search sentinel-1-grd), not backscatter: calibrate them to sigma0/gamma0 first (e.g. Planetary Computer "
+        "sentinel-1-rtc, or SNAP's Calibration), or pass units='compressed' if these really are openEO counts (a scene of "
+        "calm water), or units='dB'/'linear' for other calibrated values"
+    )
+
+
 def check_reflectance(values: np.ndarray, what: str) -> None:
     """Refuse surface reflectance that is not on the 0..1 scale after scaling.
 
@@ -331,13 +385,49 @@ def mask_outside(da: xr.DataArray, bounds: tuple[float, float], what: str, verdi
     """
     lo, hi = bounds
 
+    def _found(v: np.ndarray, bad: np.ndarray, counted: bool) -> str:
+        return (f"{int(bad.sum())} values outside [{lo:g}, {hi:g}] (from {float(v[bad].min()):.6g} to {float(v[bad].max()):.6g})"
+                if counted else f"values outside [{lo:g}, {hi:g}] in a chunk")
+
+    return _mask_where(da, lambda v: (v < lo) | (v > hi), _found, what, verdict)  # NaN compares False
+
+
+def mask_exact_zeros(da: xr.DataArray, what: str, verdict: str) -> xr.DataArray:
+    """``da`` with its exact zeros set to NaN and a warning (count and share in memory, per chunk on Dask when computed).
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        Float values (other dtypes are returned as they are).
+    what : str
+        The variable, the start of the warning.
+    verdict : str
+        What the zeros are taken for, the end of the warning.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``da`` with NaN for 0.0; lazy on Dask input, and the same values
+        chunked or not.
+    """
+    def _found(v: np.ndarray, bad: np.ndarray, counted: bool) -> str:
+        if not counted:  # one message for every chunk: shown once
+            return "exact 0.0 values in a chunk"
+        n = int(np.isfinite(v).sum())
+        return f"{int(bad.sum())} exact 0.0 values ({100 * int(bad.sum()) / max(n, 1):.1f}% of the {n} valid values)"
+
+    return _mask_where(da, lambda v: v == 0, _found, what, verdict)
+
+
+def _mask_where(da: xr.DataArray, bad_of: Callable[[np.ndarray], np.ndarray], found: Callable[[np.ndarray, np.ndarray, bool], str],
+                what: str, verdict: str) -> xr.DataArray:
+    """``da`` with NaN where ``bad_of(values)``; ``found(values, bad, counted)`` words the warning (counted: in memory)."""
+
     def _block(v: np.ndarray, counted: bool = False) -> np.ndarray:
-        bad = (v < lo) | (v > hi)  # NaN compares False
+        bad = bad_of(v)
         if not bad.any():
             return v
-        found = (f"{int(bad.sum())} values outside [{lo:g}, {hi:g}] (from {float(v[bad].min()):.6g} to {float(v[bad].max()):.6g})"
-                 if counted else f"values outside [{lo:g}, {hi:g}] in a chunk")  # one message for every chunk: shown once
-        warn_user(f"{what}: {found} {verdict}")
+        warn_user(f"{what}: {found(v, bad, counted)} {verdict}")  # on Dask one message for every chunk: shown once
         return np.where(bad, np.nan, v).astype(v.dtype, copy=False)
 
     if da.dtype.kind != "f":

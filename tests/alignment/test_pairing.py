@@ -105,3 +105,17 @@ def test_switches_that_are_not_booleans_are_refused(kw):
     name, value = next(iter(kw.items()))
     with pytest.raises(ConfigError, match=rf"align: expected True or False for {name}, found {name}={value!r}"):
         fdl.align(s1, s2, **kw)
+
+
+def test_a_view_on_a_pixel_date_without_s1_is_kept_as_an_observation():
+    """Intended: pairing does not look at VV/VH. A clear view paired to a pixel-date whose S1 is missing (swath edge, border
+    noise) stays there: training drops the row (no S1 features), the reconstruction keeps the view as an observation; left
+    out it would be lost (or moved to NDVI_unpaired). Two slices of one pass no longer make two dates (open_s1 merges them)."""
+    s1, s2 = _inputs()
+    s1["VV"][0, 0, 1] = np.nan
+    s1["VH"][0, 0, 1] = np.nan
+    cube = fdl.align(s1, s2, tolerance="3D", unpaired_views=True)
+    np.testing.assert_allclose(cube["NDVI"].values[:, 0, 1], [0.11, 0.51], rtol=1e-6)
+    np.testing.assert_allclose(cube[UNPAIRED].values[:, 0, 1], [np.nan, 0.21, 0.31, 0.41, np.nan], rtol=1e-6)
+    summary = summarise(cube)
+    assert summary["s1_valid_pixel_dates"] == 3 and summary["paired_pixel_dates"] == 4 and summary["s2_views_paired"] == 4

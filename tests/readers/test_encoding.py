@@ -47,6 +47,29 @@ def test_detect_units():
         detect_backscatter_units(np.full(10, np.nan))
 
 
+def test_detect_units_reads_noise_negatives_as_linear_and_names_a_repeated_fill():
+    """Linear power with a few slightly negative values (thermal-noise removal) was refused; a -32768 fill was not named."""
+    lin = np.linspace(0.01, 0.2, 100)
+    few = lin.copy()
+    few[:2] = -0.0004  # 2 %
+    assert detect_backscatter_units(few) == "linear"
+    many = lin.copy()
+    many[:3] = -0.0004  # 3 %: more than noise leaves
+    with pytest.raises(EncodingError, match=r"3\.0% negative \(min -0\.0004\).*pass units='linear'"):
+        detect_backscatter_units(many)
+    deep = lin.copy()
+    deep[:1] = -0.2  # below any noise residue
+    with pytest.raises(EncodingError, match=r"1\.0% negative \(min -0\.2\)"):
+        detect_backscatter_units(deep)
+    filled = lin.copy()
+    filled[:20] = -32768.0
+    with pytest.raises(EncodingError, match=r"-32768 is on 20\.0% of the values: an undeclared nodata value; declare it "
+                                            r"\(ds\['vh'\]\.attrs\['nodata'\] = -32768\)"):
+        detect_backscatter_units(filled, name="vh")
+    db = np.linspace(-20.0, -5.0, 60)
+    assert detect_backscatter_units(np.concatenate([db, np.zeros(60)])) == "dB"  # exact zeros (GEE's masked pixels) left out
+
+
 def test_ndvi_values_and_invalid():
     red = xr.DataArray(np.array([0.1, 0.05, 0.0, np.nan, 0.2]))
     nir = xr.DataArray(np.array([0.3, 0.45, 0.0, 0.3, 0.1]))

@@ -355,3 +355,167 @@ def test_a_bbox_mostly_outside_the_data_is_warned():
     with pytest.warns(UserWarning, match=r"the data cover about 25% of bbox .*another tile, or a bbox in another CRS"):
         out = fdl.open_s1(raw, bbox=wider)
     assert out.sizes["x"] == raw.sizes["x"]
+
+
+# ----------------------------------------------------------------------- provider-shaped S1 (hunt_readers findings 3, 4, 8, 10)
+
+def _scene(nt=4, ny=4, nx=5, seed=7):
+    """VV in -14 .. -6 dB, VH 7 dB under it (float32), on a 20 m grid."""
+    vv = np.random.default_rng(seed).uniform(-14.0, -6.0, (nt, ny, nx)).astype(np.float32)
+    return vv, (vv - 7.0).astype(np.float32)
+
+
+def _s1_ds(vv, vh, times, names=("VV", "VH"), attrs=None):
+    ny, nx = vv.shape[1:]
+    return xr.Dataset({names[0]: (("time", "y", "x"), vv, dict(attrs or {})), names[1]: (("time", "y", "x"), vh, dict(attrs or {}))},
+                      coords={"time": pd.DatetimeIndex(times), "y": 5000.0 - 20 * np.arange(ny), "x": 300000.0 + 20 * np.arange(nx)},
+                      attrs={"epsg": 32631})
+
+
+T4 = pd.date_range("2022-04-02T05:41:12", periods=4, freq="12D")
+
+
+@pytest.mark.parametrize("attrs", [{}, {"scale_factor": 1.0, "add_offset": 0.0}])  # as rioxarray reads a float GeoTIFF
+@pytest.mark.parametrize("units", ["auto", "dB"])
+def test_exact_zero_db_from_a_gee_export_without_nodata_is_missing_and_counted(units, attrs):
+    """GEE writes masked pixels as 0.0 when no noData is asked for: 25 % of pixel-dates read as 0 dB (bright) backscatter, silently."""
+    vv, vh = _scene()
+    vv0, vh0 = vv.copy(), vh.copy()
+    vv0[:, :, :2], vh0[:, :, :2] = 0.0, 0.0  # 4 dates x 4 rows x 2 columns = 32 of 80 values
+    with pytest.warns(UserWarning, match=r"VV: 32 exact 0\.0 values \(40\.0% of the 80 valid values\).*Google Earth Engine export"):
+        s1 = fdl.open_s1(_s1_ds(vv0, vh0, T4, attrs=attrs), units=units)
+    assert np.isnan(s1["VV"].values[:, :, :2]).all() and np.isnan(s1["VH"].values[:, :, :2]).all()
+    np.testing.assert_array_equal(s1["VV"].values[:, :, 2:], vv[:, :, 2:])
+    assert s1.attrs["encoding"] == "VV:dB,VH:dB"
+
+
+def test_exact_zero_db_on_dask_is_masked_per_chunk_without_computing_at_open():
+    vv, vh = _scene()
+    vv0, vh0 = vv.copy(), vh.copy()
+    vv0[:, :2, :2], vh0[:, :2, :2] = 0.0, 0.0  # zeros in the first chunk of y only
+    eager = fdl.open_s1(_s1_ds(vv0, vh0, T4), units="dB")
+    with raise_if_dask_computes():
+        lazy = fdl.open_s1(_s1_ds(vv0, vh0, T4).chunk({"y": 2}), units="dB", chunks={"y": 2})
+    assert lazy["VV"].chunks is not None
+    with pytest.warns(UserWarning, match=r"VV: exact 0\.0 values in a chunk"):
+        got = lazy["VV"].values
+    np.testing.assert_array_equal(got, eager["VV"].values)  # NaN at the same places
+    assert int(np.isnan(got).sum()) == 16
+    with warnings.catch_warnings():  # a chunk without zeros says nothing
+        warnings.simplefilter("error")
+        rest = lazy["VV"].isel(y=slice(2, 4)).values
+    assert not np.isnan(rest).any()
+
+
+@pytest.mark.parametrize("names", [("VV", "VH"), ("S1-SIGMA0-VV", "S1-SIGMA0-VH")])
+def test_uncalibrated_grd_amplitude_read_as_compressed_is_refused_by_its_decoded_level(names):
+    """GRD amplitude DN (about 20-1,000) named VV/VH decoded as openEO's counts: VV -36 dB for a true -10, silently."""
+    dn_vv, dn_vh = np.full((4, 4, 5), 200, np.uint16), np.full((4, 4, 5), 60, np.uint16)
+    grd = _s1_ds(dn_vv, dn_vh, T4, names=names)
+    # 20 log10(200) - 83 = -36.98 dB
+    with pytest.raises(fdl.errors.EncodingError, match=r"VV.*median count 200 decodes to -37\.0 dB; expected a median of at least -32 dB "
+                                                       r"for VV.*uncalibrated amplitude of a GRD.*units='compressed'"):
+        fdl.open_s1(grd)
+    forced = fdl.open_s1(grd, units="compressed")  # declared: trusted (a scene of calm water)
+    np.testing.assert_allclose(forced["VV"].values, 20 * np.log10(200) - 83, rtol=1e-6)
+    real = _s1_ds(np.full((4, 4, 5), 3928, np.uint16), np.full((4, 4, 5), 1400, np.uint16), T4, names=names)
+    s1 = fdl.open_s1(real)  # openEO counts over land: -11.1 dB and -20.1 dB
+    np.testing.assert_allclose(s1["VV"].values, 20 * np.log10(3928) - 83, rtol=1e-6)
+    np.testing.assert_allclose(s1["VH"].values, 20 * np.log10(1400) - 83, rtol=1e-6)
+
+
+def test_linear_power_with_a_few_slightly_negative_values_is_read_as_linear(caplog):
+    """Thermal-noise removal leaves a few slightly negative values: 0.8 % of VH refused the whole input before."""
+    vv, vh = _scene(ny=8, nx=8)  # 256 values per band
+    lin_vv, lin_vh = 10 ** (vv / 10), 10 ** (vh / 10)
+    lin_vh[0, 0, :2] = -0.0004  # 2 of 256: 0.78 %
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s1 = fdl.open_s1(_s1_ds(lin_vv, lin_vh, T4))
+    assert s1.attrs["encoding"] == "VV:linear,VH:linear"
+    assert np.isnan(s1["VH"].values[0, 0, :2]).all() and int(np.isnan(s1["VH"].values).sum()) == 2
+    np.testing.assert_allclose(s1["VH"].values[1:], vh[1:], atol=1e-4)
+    assert "VH: 2 (0.78% of 256 valid) are slightly negative linear power (min -0.0004)" in caplog.text
+    many = lin_vh.copy()
+    many[:, :2, :] = -0.0004  # 25 %: too many to be noise alone
+    with pytest.raises(fdl.errors.EncodingError, match=r"VH: cannot detect.*25\.0% negative.*pass units='linear'"):
+        fdl.open_s1(_s1_ds(lin_vv, many, T4))
+
+
+def test_an_undeclared_nodata_value_is_named_when_units_cannot_be_detected():
+    """Planetary Computer RTC with its -32768 fill not declared: the error said '18.8% negative' only."""
+    vv, vh = _scene(ny=8, nx=8)
+    lin_vv, lin_vh = 10 ** (vv / 10), 10 ** (vh / 10)
+    lin_vv[:, :, :2], lin_vh[:, :, :2] = -32768.0, -32768.0  # 2 of 8 columns: 25 %
+    with pytest.raises(fdl.errors.EncodingError, match=r"vv: cannot detect.*-32768 is on 25\.0% of the values: an undeclared nodata "
+                                                       r"value; declare it \(ds\['vv'\]\.attrs\['nodata'\] = -32768\)"):
+        fdl.open_s1(_s1_ds(lin_vv, lin_vh, T4, names=("vv", "vh")))
+    s1 = fdl.open_s1(_s1_ds(lin_vv, lin_vh, T4, names=("vv", "vh"), attrs={"nodata": -32768.0}))
+    np.testing.assert_allclose(s1["VV"].values[:, :, 2:], vv[:, :, 2:], atol=1e-4)
+
+
+def _two_slices(gap="25s", overlap_rows=0, disagree=0.0):
+    """Two slices of each of 4 passes, ``gap`` apart: the first covers rows 0..3 (+ overlap), the second rows 4..7."""
+    vv, vh = _scene(ny=8, nx=4)
+    top_vv, top_vh = vv.copy(), vh.copy()
+    bot_vv, bot_vh = vv.copy() + disagree, vh.copy() + disagree
+    top_vv[:, 4 + overlap_rows:], top_vh[:, 4 + overlap_rows:] = np.nan, np.nan
+    bot_vv[:, :4], bot_vh[:, :4] = np.nan, np.nan
+    times = [t + d for t in T4 for d in (pd.Timedelta(0), pd.Timedelta(gap))]
+    stack = lambda a, b: np.stack([x for i in range(4) for x in (a[i], b[i])])  # noqa: E731
+    return _s1_ds(stack(top_vv, bot_vv), stack(top_vh, bot_vh), times), vv, vh
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_slices_of_one_pass_become_one_date(chunked, caplog):
+    """Two slices 25 s apart became two dates, each half empty, and align paired every S2 view to both."""
+    ds, vv, vh = _two_slices()
+    if chunked:
+        ds = ds.chunk({"y": 4})
+    with caplog.at_level(logging.INFO, logger="fusets_dl"), raise_if_dask_computes():
+        s1 = fdl.open_s1(ds, units="dB", chunks={"y": 4} if chunked else None)
+    assert "8 acquisitions within 0 days 00:10:00 of one another merged into 4 dates" in caplog.text
+    np.testing.assert_array_equal(s1["time"].values, T4.values)  # the earliest timestamp of each pass
+    np.testing.assert_array_equal(s1["VV"].values, vv)
+    np.testing.assert_array_equal(s1["VH"].values, vh)
+    assert fdl.open_s1(ds, units="dB", slice_window=None).sizes["time"] == 8
+    far, _, _ = _two_slices(gap="20min")  # beyond the window: two acquisitions
+    assert fdl.open_s1(far, units="dB").sizes["time"] == 8
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_overlapping_slices_that_disagree_keep_the_first_and_say_so(chunked):
+    ds, vv, _ = _two_slices(overlap_rows=1, disagree=2.0)  # row 4 in both slices, the second 2 dB brighter
+    if chunked:
+        ds = ds.chunk({"y": 4})
+    with pytest.warns(UserWarning, match=r"VV: slices of one pass overlap with values that differ by more than 5%.*first slice's values are kept"):
+        s1 = fdl.open_s1(ds, units="dB").compute()
+    expected = vv.copy()
+    expected[:, 5:] += 2.0  # rows 5..7 from the second slice only
+    np.testing.assert_allclose(s1["VV"].values, expected, rtol=1e-6)
+    same, _, _ = _two_slices(overlap_rows=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fdl.open_s1(same.chunk({"y": 4}) if chunked else same, units="dB").compute()
+
+
+def test_slice_window_is_checked_and_a_date_in_two_files_follows_duplicates():
+    ds, _, _ = _two_slices()
+    with pytest.raises(fdl.errors.ConfigError, match=r"slice_window: expected a duration from 0 to 0 days 01:00:00.*found '2h'"):
+        fdl.open_s1(ds, slice_window="2h")
+    vv, vh = _scene()
+    one, two = _s1_ds(vv, vh, T4), _s1_ds(vv[1:2], vh[1:2], T4[1:2])  # the second date again, in another file
+    with pytest.raises(fdl.errors.DuplicateTimeError, match="duplicates"):
+        fdl.open_s1([one, two], units="dB")
+    assert fdl.open_s1([one, two], units="dB", duplicates="first").sizes["time"] == 4
+
+
+def test_zero_db_stored_as_scaled_integers_is_a_real_value():
+    """dB x 100 in int16 (the bundled sample: 5 of 500,000 values are 0): 0 is a quantisation step there, not a fill."""
+    vv, vh = _scene()
+    ints = {b: np.round(a * 100).astype(np.int16) for b, a in (("VV", vv), ("VH", vh))}
+    ints["VV"][0, 0, 0] = 0
+    ds = _s1_ds(ints["VV"], ints["VH"], T4, attrs={"scale_factor": 0.01})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s1 = fdl.open_s1(ds)
+    assert s1["VV"].values[0, 0, 0] == 0.0 and not np.isnan(s1["VV"].values).any()
