@@ -27,6 +27,7 @@ from .normalise import (
     _finish,
     _prepare,
     _sample,
+    _sample_parts,
     _subset,
     _whole_series,
     warn_before_launch,
@@ -112,20 +113,22 @@ def open_s2(
         that delivers harmonised values (openEO ``S2-L2A-*``); otherwise, for
         DN input (reflectance scale 1e-4), the acquisition date. Reflectance
         input (0..1) and NDVI bands are left alone. True offsets every date
-        from 2022-01-25 on, False none. The decision is logged. On in-memory
-        data, when only the date decided (DN without metadata) and removing
-        the offset would put the 1st percentile of clear red below -0.05
-        (data harmonised by their provider, e.g. a Google Earth Engine
-        ``S2_SR_HARMONIZED`` export), the offset is not removed, with a
-        warning; and a warning says when clear dark pixels look offset
-        (1st percentile of red above 0.08) or offset twice (below -0.05, or
-        more than 5 % of it below -0.01), the dates before and from the
-        cut-off judged apart. Dask input keeps the decision (judging it would
-        read every date at open time); each of its chunks, as computed, warns
-        when its clear red on the dates an offset was removed from (at least
-        100 values; by the date rule, an attribute, a baseline coordinate or
-        ``harmonize=True``; before and from the cut-off apart for the latter
-        three) is that negative, the values unchanged.
+        from 2022-01-25 on, False none. The decision is logged. The clear
+        red then judges it: all of it for in-memory data; for Dask data, a
+        strided sample of pixels on every date read at open (one compute,
+        as :func:`open_s1` reads its units sample; only where an offset was
+        removed or may be left), so both get the same decisions. When only
+        the date or per-date catalogue metadata decided (DN without
+        metadata; ``s2:processing_baseline``, ``earthsearch:boa_offset_applied``,
+        known to be wrong on some items) and removing the offset would put
+        the 1st percentile of clear red below -0.05 or more than 5 % of it
+        below -0.01 (data harmonised by their provider, e.g. a Google Earth
+        Engine ``S2_SR_HARMONIZED`` export), the offset is not removed, with
+        a warning; and a warning says when clear dark pixels look offset
+        (1st percentile of red above 0.08) or offset twice, the dates before
+        and from the cut-off judged apart. A Dask sample with under 100
+        clear values leaves the decision to each chunk, which warns as
+        computed, the values unchanged.
 
     Returns
     -------
@@ -168,22 +171,34 @@ def open_s2(
     else:
         out["NDVI"] = _s2_ndvi_band(ds[band_for("ndvi")], what)
     out, mask_src = _s2_add_clear(out, ds, have, clear_classes, what)
-    if red_refl is not None:
-        if by_date and _offset_never_carried(red_refl, out["clear"], offsets[red], what):
+    pending = _baseline_dates(per_time) if red_refl is not None and rescaled else None
+    if red_refl is not None and (red_refl.chunks is None or by_date or offsets[red].any() or (pending is not None and pending.any())):
+        # clear red on every date: all of it in memory; on Dask, where an offset was removed or may be left, a strided
+        # sample of pixels read now (one compute), so that chunked and in-memory input get the same decisions (before,
+        # Dask input kept the date rule's and only warned per chunk: NDVI +0.29 on a GEE export's 2022 dates, CLI included)
+        sample = _clear_red_sample(red_refl, out["clear"])
+        judged = red_refl.chunks is None or np.isfinite(sample).sum() >= _MIN_CHECK_PIXELS
+        # the date rule, or a catalogue's per-date metadata (known to be wrong on some items), may be overruled by the data;
+        # a band attribute or harmonize=True may not
+        undo = by_date or (bool(per_time) and all(r.startswith((_BASELINE_COORD, "acquisitions from")) for r in reasons.values()))
+        if undo and _offset_never_carried(sample, offsets[red], what, by_date):
             refl = {b: r - xr.DataArray(offsets[b].astype(np.float32), dims="time", coords={"time": r["time"]}) for b, r in refl.items()}
             red_refl = refl[red]
             out["NDVI"] = ndvi(refl[red], refl[nir])
-        pending = _baseline_dates(per_time) if rescaled else None
+            sample = sample - offsets[red][:, None]
+            offsets = {b: np.zeros_like(o) for b, o in offsets.items()}
         if pending is not None and pending.any():  # reflectance with a baseline >= 04.00 coordinate: is the offset still in it?
-            if _offset_still_carried(red_refl, out["clear"], pending, what):
+            if _offset_still_carried(sample, pending, what):
                 off = xr.DataArray(np.where(pending, BOA_ADD_OFFSET * 1e-4, 0.0).astype(np.float32), dims="time", coords={"time": red_refl["time"]})
                 refl = {b: r + off for b, r in refl.items()}
                 red_refl = refl[red]
                 out["NDVI"] = ndvi(refl[red], refl[nir])
-            elif red_refl.chunks is not None:
+                sample = sample + np.where(pending, BOA_ADD_OFFSET * 1e-4, 0.0)[:, None]
+            elif not judged:
                 out["NDVI"] = _guard_offset_left(out["NDVI"], red_refl, out["clear"], pending, what)
-        _s2_check_offset(red_refl, out["clear"], what)
-        if red_refl.chunks is not None and offsets[red].any():
+        after = np.asarray(pd.DatetimeIndex(red_refl["time"].values) >= HARMONIZE_CUTOFF)
+        _s2_check_offset(sample, after, what, by_date and bool(offsets[red].any()), sampled=red_refl.chunks is not None)
+        if not judged and offsets[red].any():  # too few clear values in the sample: each chunk judges itself as computed
             if by_date:
                 out["NDVI"] = _guard_double_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, what)
             else:  # an offset declared (band attribute, baseline coordinate) or forced (harmonize=True)
@@ -322,37 +337,55 @@ def _s2_harmonised_reflectance(
     return refl, offset, reason
 
 
-def _offset_never_carried(red: xr.DataArray, clear: xr.DataArray, offset: np.ndarray, what: str) -> bool:
-    """Whether in-memory DN that the date rule offset were in fact harmonised already (dark pixels pushed below zero).
+def _offset_never_carried(sample: np.ndarray, offset: np.ndarray, what: str, by_date: bool = True) -> bool:
+    """Whether DN the date rule (or a catalogue's per-date metadata) offset were in fact harmonised already (dark pixels pushed below zero).
 
-    Only the acquisition date told ``harmonize="auto"`` to remove the
-    offset (no metadata). Data harmonised by their provider (Google Earth
-    Engine's ``S2_SR_HARMONIZED``, most exports) then get it removed a
-    second time: clear dark pixels go negative and NDVI clips at 1. When
-    the 1st percentile of clear red over the offset dates is below
+    ``sample``: clear red reflectance, offsets removed, time first
+    (:func:`_clear_red_sample`). Only the acquisition date, or per-date
+    catalogue metadata known to be wrong on some items (Earth Search's
+    ``earthsearch:boa_offset_applied``), told ``harmonize="auto"`` to remove
+    the offset. Data harmonised by their provider (Google Earth Engine's
+    ``S2_SR_HARMONIZED``, most exports) then get it removed a second time:
+    clear dark pixels go negative and NDVI clips at 1. When the 1st
+    percentile of clear red over the offset dates is below
     ``_DARK_TOO_DARK`` (about -0.09 for such data; 0.00-0.01 where the
-    offset was really there), the removal is undone, with a warning.
-    Dask input is not judged (that would read every date at open time):
-    :func:`_guard_double_offset` warns per chunk as computed instead.
+    offset was really there), or more than 5 % of it below -0.01, the
+    removal is undone, with a warning.
     """
     sel = offset != 0
-    if red.chunks is not None or clear.chunks is not None or not sel.any():
+    if not sel.any():
         return False
-    v = np.asarray(red.where(clear).transpose("time", ...).values[sel], dtype=np.float64).ravel()
+    v = sample[sel].ravel()
     v = v[np.isfinite(v)]
-    if v.size < _MIN_CHECK_PIXELS:
-        return False
-    if not _too_dark(v):
+    if v.size < _MIN_CHECK_PIXELS or not _too_dark(v):
         return False
     p1, negative = float(np.percentile(v, 1)), float(np.mean(v < _NEGATIVE_BELOW))
+    told = "without offset metadata" if by_date else "whose catalogue metadata say they carry the offset"
     warn_user(
-        f"{what}: S2 digital numbers without offset metadata on {int(sel.sum())} dates from {HARMONIZE_CUTOFF.date()} look "
+        f"{what}: S2 digital numbers {told} on {int(sel.sum())} dates from {HARMONIZE_CUTOFF.date()} look "
         f"harmonised already: removing the processing-baseline offset (-1000 DN) would put the 1st percentile of clear red "
         f"at {p1:.3f} and {100 * negative:.0f} % of it below {_NEGATIVE_BELOW} ({v.size} pixel-dates), which reflectance cannot be, and NDVI "
         "would be far too high. The offset was not removed (harmonize='auto'); pass harmonize=True to remove it anyway, "
         "harmonize=False to silence this"
     )
     return True
+
+
+def _clear_red_sample(red: xr.DataArray, clear: xr.DataArray) -> np.ndarray:
+    """Clear red reflectance on every date, time first and pixels flattened after it (NaN where not clear).
+
+    In-memory data: all of it. Dask data: the strided pixels (or windows of
+    at most :data:`~.normalise.SAMPLE_MAX_CHUNKS` chunks) that
+    :func:`~.normalise._sample_parts` picks, on every date, read now in one
+    compute, as :func:`open_s1` reads its units sample.
+    """
+    v = red.where(clear).transpose("time", ...)
+    if v.chunks is None:
+        return np.asarray(v.values, dtype=np.float64).reshape(v.sizes["time"], -1)
+    import dask
+
+    parts = dask.compute(*_sample_parts(v, all_dates=True))
+    return np.concatenate([np.asarray(p.values, dtype=np.float64).reshape(p.sizes["time"], -1) for p in parts], axis=1)
 
 
 def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto"] | bool:
@@ -490,21 +523,19 @@ def _baseline_dates(per_time: dict[str, xr.DataArray]) -> np.ndarray | None:
     return need
 
 
-def _offset_still_carried(red: xr.DataArray, clear: xr.DataArray, dates: np.ndarray, what: str) -> bool:
-    """Whether in-memory reflectance of baseline >= 04.00 dates still carries the offset (clear dark pixels near 0.1).
+def _offset_still_carried(sample: np.ndarray, dates: np.ndarray, what: str) -> bool:
+    """Whether reflectance of baseline >= 04.00 dates still carries the offset (clear dark pixels near 0.1).
 
+    ``sample``: clear red reflectance, time first (:func:`_clear_red_sample`).
     A loader that applied ``raster:bands`` scale and offset (stackstac
     ``rescale=True`` on Earth Search's ``sentinel-2-c1-l2a``) removed it; one
     whose items declared a scale without the offset (Earth Search's first
     ``sentinel-2-l2a``) did not, and the values look the same. When the 1st
     percentile of clear red over those dates is above ``_DARK_TOO_BRIGHT``
     (0.08; about 0.1 for such data, 0.00-0.01 where it was removed), the
-    offset is removed there, with a warning. Dask input is judged per chunk
-    as computed (:func:`_guard_offset_left`), which warns only.
+    offset is removed there, with a warning.
     """
-    if red.chunks is not None or clear.chunks is not None:
-        return False
-    v = np.asarray(red.where(clear).transpose("time", ...).values[dates], dtype=np.float64).ravel()
+    v = sample[dates].ravel()
     v = v[np.isfinite(v)]
     if v.size < _MIN_CHECK_PIXELS:
         return False
@@ -547,8 +578,7 @@ def _chunk_guard(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, dates
     def _block(n: np.ndarray, r: np.ndarray) -> np.ndarray:
         v = r[np.isfinite(r)]
         if v.size >= _MIN_CHECK_PIXELS and bad(v):
-            logger.warning("%s", msg)
-            warn_user(msg)
+            warn_user(msg)  # a warning only: a log line too printed every message twice on the command line
         return n
 
     out = xr.apply_ufunc(_block, nd, seen.transpose(*nd.dims), dask="parallelized", output_dtypes=[nd.dtype], keep_attrs=True)
@@ -556,7 +586,7 @@ def _chunk_guard(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, dates
     return out
 
 
-def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: str = "") -> list[str]:
+def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: str = "", removed_by_date: bool = False) -> list[str]:
     """The offset warnings that clear-pixel red reflectance ``red`` (time first, NaN where not clear) calls for.
 
     Dates before and from the 04.00 cut-off (``after``) are judged apart:
@@ -576,8 +606,13 @@ def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: s
         seen = (f"1st percentile of clear-pixel red reflectance on the dates {period}{where} is {p1:.3f} "
                 f"({v.size} pixel-dates, median {np.median(v):.3f}, {100 * negative:.0f} % below {_NEGATIVE_BELOW})")
         if p1 > _DARK_TOO_BRIGHT:
+            other = ""
+            if not is_after and removed_by_date:  # the same numbers as a bright scene harmonised by its provider
+                other = (f" Or the scene has no dark pixels and its data were harmonised by their provider (a Google Earth Engine "
+                         f"export): then the dates from {HARMONIZE_CUTOFF.date()} lost 1000 DN they never carried, and "
+                         "harmonize=False is right")
             out.append(f"{what}: {seen}; expected dark pixels near 0: an un-removed processing-baseline 04.00 offset "
-                       f"(BOA_ADD_OFFSET -1000 DN) leaves them near 0.1. {_OFFSET_ADVICE[is_after]}")
+                       f"(BOA_ADD_OFFSET -1000 DN) leaves them near 0.1. {_OFFSET_ADVICE[is_after]}.{other}")
         elif _too_dark(v):
             out.append(f"{what}: {seen}; expected dark pixels near 0: an offset was removed that these dates did not carry "
                        "(or removed twice), and NDVI clips at 1 where red is negative. Pass harmonize=False if the data are "
@@ -633,22 +668,20 @@ def _guard_declared_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataAr
     return nd
 
 
-def _s2_check_offset(red: xr.DataArray, clear: xr.DataArray, what: str) -> None:
-    """Warn when clear dark pixels look offset, or offset twice (in-memory data only).
+def _s2_check_offset(sample: np.ndarray, after: np.ndarray, what: str, removed_by_date: bool = False, sampled: bool = False) -> None:
+    """Warn when clear dark pixels look offset, or offset twice.
 
-    The 1st percentile is pooled over all the dates of a period (before,
-    and from, the cut-off): one date alone, or one tile of it, can lack
-    dark pixels (bare soil in spring) and would warn falsely. Dask input is
-    not checked here: pooling over every date would read the whole array at
-    open time. Its chunks judge themselves as computed, for the one test
-    that one tile cannot fail falsely (negative clear red after a removal:
-    :func:`_guard_double_offset`, :func:`_guard_declared_offset`).
+    ``sample``: clear red reflectance, time first (:func:`_clear_red_sample`:
+    all of in-memory data, a sample of pixels of Dask data); ``after``: the
+    dates from the cut-off. The 1st percentile is pooled over all the dates
+    of a period (before, and from, the cut-off): one date alone, or one
+    tile of it, can lack dark pixels (bare soil in spring) and would warn
+    falsely. ``removed_by_date``: the date rule removed the offset from
+    the later dates, so a scene without dark pixels, harmonised by its
+    provider, looks like reprocessed data that carry it on the earlier ones.
     """
-    if red.chunks is not None or clear.chunks is not None:
-        return
-    after = np.asarray(pd.DatetimeIndex(red["time"].values) >= HARMONIZE_CUTOFF)
-    for msg in _dark_pixel_warnings(np.asarray(red.where(clear).transpose("time", ...).values), after, what):
-        logger.warning("%s", msg)
+    where = " (a sample of pixels)" if sampled else ""
+    for msg in _dark_pixel_warnings(sample, after, what, where, removed_by_date):
         warn_user(msg)  # a wrong offset gives silently wrong NDVI: not only for users who configured logging
 
 

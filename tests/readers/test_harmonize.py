@@ -126,26 +126,23 @@ def test_reflectance_input_is_left_alone_by_auto():
 def test_harmonisation_stays_lazy_and_matches_eager():
     red, nir = _truth()
     raw = _raw(*_with_offset(red, nir)).chunk({"time": 2, "y": 6, "x": 6})
-    with raise_if_dask_computes():
+    with raise_if_dask_computes(max_computes=1):  # the sample of clear red that judges the offset, nothing else
         s2 = fdl.open_s2(raw, chunks={"y": 6, "x": 6})
     assert s2["NDVI"].chunks is not None
     np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
 
 
-def test_plausibility_warning_on_an_unremoved_or_doubly_removed_offset(caplog):
+def test_plausibility_warning_on_an_unremoved_or_doubly_removed_offset():
+    import warnings
+
     red, nir = _truth()
-    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+    with pytest.warns(UserWarning, match=r"on the dates from 2022-01-25 is 0\.10.*un-removed processing-baseline 04.00 offset"):
         fdl.open_s2(_raw(*_with_offset(red, nir)).transpose("y", "x", "time"), harmonize=False)  # any dim order
-    assert "1st percentile of clear-pixel red reflectance on the dates from 2022-01-25 is 0.10" in caplog.text
-    assert "un-removed processing-baseline 04.00 offset" in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="fusets_dl"):  # harmonised by the provider, but nothing says so
+    with pytest.warns(UserWarning, match=r"is -0\.09.*removed twice"):  # harmonised by the provider, but nothing says so
         fdl.open_s2(_raw(red, nir), harmonize=True)  # forced: the offset removed twice
-    assert "is -0.09" in caplog.text and "removed twice" in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         fdl.open_s2(_raw(red, nir), harmonize=False)
-    assert "percentile" not in caplog.text
 
 
 @pytest.mark.parametrize("bad", ["yes", "True", 1, None])
@@ -155,7 +152,7 @@ def test_bad_harmonize_values_are_refused(bad):
         fdl.open_s2(_raw(red, nir), harmonize=bad)
 
 
-def test_dn_with_a_cf_scale_factor_are_reflectance_and_an_unremoved_offset_is_warned(caplog):
+def test_dn_with_a_cf_scale_factor_are_reflectance_and_an_unremoved_offset_is_warned():
     """A CF scale_factor declares reflectance (as the bundled sample's uint16 x 1e-4 without offset): nothing removed.
 
     When such data do carry the offset, the dark-pixel check (in-memory data) says so.
@@ -164,32 +161,58 @@ def test_dn_with_a_cf_scale_factor_are_reflectance_and_an_unremoved_offset_is_wa
     clean = fdl.open_s2(_raw(red, nir, attrs={"scale_factor": 1e-4}))
     np.testing.assert_allclose(clean["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
     raw = _raw(*_with_offset(red, nir), attrs={"scale_factor": 1e-4})
-    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+    with pytest.warns(UserWarning, match=r"on the dates from 2022-01-25 is 0\.10.*Pass harmonize=True"):
         fdl.open_s2(raw)
-    assert "on the dates from 2022-01-25 is 0.10" in caplog.text and "Pass harmonize=True" in caplog.text
     np.testing.assert_allclose(fdl.open_s2(raw, harmonize=True)["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
 
 
-def test_the_plausibility_check_covers_dates_before_the_cutoff(caplog):
+def test_the_plausibility_check_covers_dates_before_the_cutoff():
     """Reprocessed data carry the offset before 2022-01-25 too; an offset removed from dates without one goes negative."""
     red, nir = _truth()
-    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
-        fdl.open_s2(_raw(*_with_offset(red, nir, where=np.ones(DATES.size, bool))))  # offset on every date, nothing says so
-    assert "on the dates before 2022-01-25 is 0.10" in caplog.text and "BOA_ADD_OFFSET=-1000" in caplog.text
-    assert "on the dates from 2022-01-25" not in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="fusets_dl"):
+    every = _raw(*_with_offset(red, nir, where=np.ones(DATES.size, bool)))  # offset on every date, nothing says so
+    with pytest.warns(UserWarning) as got:
+        fdl.open_s2(every)
+    text = " ".join(str(w.message) for w in got)
+    assert "on the dates before 2022-01-25 is 0.10" in text and "BOA_ADD_OFFSET=-1000" in text
+    assert "on the dates from 2022-01-25" not in text
+    # the same numbers as a bright scene that its provider harmonised: the warning names that reading too
+    assert "Or the scene has no dark pixels and its data were harmonised by their provider" in text and "harmonize=False" in text
+    with pytest.warns(UserWarning, match=r"on the dates before 2022-01-25 is -0\.09.*NDVI clips at 1"):
         fdl.open_s2(_raw(red, nir, attrs={"BOA_ADD_OFFSET": -1000}))  # an offset declared that the early dates never had
-    assert "on the dates before 2022-01-25 is -0.09" in caplog.text and "NDVI clips at 1" in caplog.text
 
 
-def test_the_offset_check_is_pooled_and_skips_dask_input(caplog):
-    """Dask input is not judged (one date of one tile lacks dark pixels on bright days: false warnings), nor computed."""
+def test_dask_input_is_judged_on_a_sample_read_at_open():
+    """Dask input kept the date rule's removal and only warned per chunk as computed: a GEE export opened lazily (the CLI, a
+    batch run, open_s2(..., chunks=...)) got NDVI +0.29 on its 2022 dates. Now a strided sample of pixels over every date,
+    read at open in one compute, decides as in memory; the values equal the in-memory read."""
+    red, nir = _truth(24, 24)
+    raw = _raw(red, nir)  # harmonised DN, no metadata
+    with pytest.warns(UserWarning, match=r"on 3 dates from 2022-01-25 look harmonised already"):
+        eager = fdl.open_s2(raw)["NDVI"].values
+    with raise_if_dask_computes(max_computes=1), pytest.warns(UserWarning, match="look harmonised already"):
+        lazy = fdl.open_s2(raw.chunk({"time": 1, "x": 6}), chunks={"y": 12, "x": 12})
+    np.testing.assert_array_equal(lazy["NDVI"].values, eager)
+    np.testing.assert_allclose(eager, _ndvi(red, nir), atol=1e-6, rtol=0)
+    # data that carry the offset: removed, nothing to say, on Dask too
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = fdl.open_s2(_raw(*_with_offset(red, nir)).chunk({"time": 1, "x": 6}), chunks={"y": 12, "x": 12})
+        np.testing.assert_allclose(ok["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_a_catalogue_flag_that_says_not_applied_is_overruled_by_the_dark_pixels():
+    """Earth Search items whose earthsearch:boa_offset_applied is false though the offset was removed (a known catalogue
+    fault): the offset was removed again (NDVI +0.29), with a warning only. Now the data decide, as for the date rule."""
     red, nir = _truth()
-    raw = _raw(*_with_offset(red, nir), attrs={"scale_factor": 1e-4}).chunk({"time": 1, "x": 6})
-    with raise_if_dask_computes(), caplog.at_level(logging.WARNING, logger="fusets_dl"):
-        fdl.open_s2(raw)
-    assert "percentile" not in caplog.text
+    flagged = _raw(red, nir, coords={"earthsearch:boa_offset_applied": np.zeros(DATES.size, bool)})
+    for ds in (flagged, flagged.chunk({"time": 2})):
+        with pytest.warns(UserWarning, match="whose catalogue metadata say they carry the offset on 3 dates .* look harmonised already"):
+            got = fdl.open_s2(ds)["NDVI"].values
+        np.testing.assert_allclose(got, _ndvi(red, nir), atol=1e-6, rtol=0)
+    with pytest.warns(UserWarning, match="removed twice"):  # a band attribute (a user's own declaration) is not overruled
+        fdl.open_s2(_raw(red, nir, attrs={"BOA_ADD_OFFSET": -1000}))
 
 
 def test_auto_keeps_dn_that_are_harmonised_already_when_the_dark_pixels_say_so():
@@ -205,26 +228,6 @@ def test_auto_keeps_dn_that_are_harmonised_already_when_the_dark_pixels_say_so()
         warnings.simplefilter("error")  # data that carry the offset: removed as before, no warning
         s2 = fdl.open_s2(_raw(*_with_offset(red, nir)))
         np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
-        lazy = fdl.open_s2(_raw(red, nir).chunk({"time": 3}), chunks={"y": 12, "x": 12})  # Dask: the date rule, nothing computed
-    with pytest.warns(UserWarning, match=r"look harmonised already \(Dask input, judged per chunk as computed\).*harmonize=False"):
-        values = lazy["NDVI"].values  # each chunk of the offset dates says so when computed
-    assert not np.allclose(values, _ndvi(red, nir), atol=1e-3)
-
-
-def test_the_dask_guard_warns_only_on_a_double_removal_and_changes_no_value():
-    """The per-chunk guard of Dask input: silent on data that carry the offset; values equal the unguarded ones."""
-    import warnings
-
-    red, nir = _truth()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        lazy = fdl.open_s2(_raw(*_with_offset(red, nir)).chunk({"time": 3}), chunks={"y": 12, "x": 12})
-        np.testing.assert_allclose(lazy["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
-    with raise_if_dask_computes():
-        guarded = fdl.open_s2(_raw(red, nir).chunk({"time": 3}), chunks={"y": 12, "x": 12})
-    with pytest.warns(UserWarning, match="harmonised already"):
-        got = guarded["NDVI"].values
-    np.testing.assert_array_equal(got, fdl.open_s2(_raw(red, nir), harmonize=True)["NDVI"].values)
 
 
 def test_the_gee_table_of_harmonised_dn_gives_the_true_ndvi():
@@ -343,7 +346,7 @@ def test_a_cf_scale_of_one_with_an_offset_leaves_digital_numbers():
 def test_rescaled_reflectance_that_still_carries_the_offset_is_judged_by_its_dark_pixels():
     """stackstac(rescale=True) on items that declared a scale without the offset (Earth Search's first sentinel-2-l2a): the
     reflectance keeps +0.1 on baseline >= 04.00 dates and looks like the Collection-1 case. In memory the clear dark pixels
-    decide (removed, with a warning); on Dask each chunk warns as computed."""
+    decide (removed, with a warning), on Dask from a sample read at open."""
     red, nir = _truth()
     carries = AFTER
     dn_red, dn_nir = _with_offset(red, nir, carries)
@@ -354,16 +357,15 @@ def test_rescaled_reflectance_that_still_carries_the_offset_is_judged_by_its_dar
                                          r"DN offset \(1st percentile of clear red 0\.1\d+"):
         s2 = fdl.open_s2(refl)
     np.testing.assert_allclose(s2["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
-    with raise_if_dask_computes(max_computes=3):  # small samples (float DN or reflectance, per band; the coordinate): as before
+    # small samples (float DN or reflectance, per band; the coordinate) and the sample of clear red that judges the offset
+    with raise_if_dask_computes(max_computes=4), pytest.warns(UserWarning, match="still carries the -1000 DN offset"):
         lazy = fdl.open_s2(refl.chunk({"time": 1}))
-    with pytest.warns(UserWarning, match=r"looks like it still carries the -1000 DN offset \(Dask input, judged per chunk"):
-        values = lazy["NDVI"].values
-    assert not np.allclose(values, _ndvi(red, nir), atol=1e-3)  # on Dask the values keep the rule: the warning says how to fix it
+    np.testing.assert_allclose(lazy["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)  # on Dask too (it only warned per chunk)
 
 
 def test_a_declared_offset_on_dates_that_never_carried_it_is_warned_on_dask_too():
-    """The same cube as above, Dask-chunked: each chunk of the pre-2022 dates warns as computed (it was silent); the values are
-    those of the in-memory read, and a cube whose every date carries the declared offset stays silent."""
+    """The same cube as above, Dask-chunked: the sample read at open warns (it was silent); the values are those of the
+    in-memory read (a declared offset is the user's: not overruled), and a cube whose every date carries it stays silent."""
     import warnings
 
     rng = np.random.default_rng(5)
@@ -373,14 +375,10 @@ def test_a_declared_offset_on_dates_that_never_carried_it_is_warned_on_dask_too(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         eager = fdl.open_s2(raw)["NDVI"].values
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # lazy: nothing judged before the values are asked for
+    with pytest.warns(UserWarning, match=r"on the dates before 2022-01-25 \(a sample of pixels\) is -0\.0\d+.*an offset was removed "
+                                         r"that these dates did not carry"):
         lazy = fdl.open_s2(raw.chunk({"time": 4}), chunks={"y": 6, "x": 6})
-    with pytest.warns(UserWarning, match=r"offset \(-1000 DN\) was removed \(band attribute BOA_ADD_OFFSET=-1000, applied to every date\), "
-                                         r"and on the dates before 2022-01-25 the clear red left is negative \(Dask input, judged per chunk "
-                                         r"as computed.*declare the offset only on the files of the dates that carry it"):
-        values = lazy["NDVI"].values
-    np.testing.assert_array_equal(values, eager)
+    np.testing.assert_array_equal(lazy["NDVI"].values, eager)
     carried = _raw(red + 1000, nir + 1000, attrs={"BOA_ADD_OFFSET": -1000})  # every date carries it: nothing to say
     with warnings.catch_warnings():
         warnings.simplefilter("error")
