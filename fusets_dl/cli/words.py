@@ -17,6 +17,9 @@ __all__ = ["flag_words"]
 #: Values the command line spells otherwise, by option destination.
 _VALUE_WORDS: dict[tuple[str, str], str] = {("weights", "None"): "fixed"}
 
+#: A switch whose count the command line gives through another option: ``by_year=4`` is ``--max-seasons 4`` with ``--by-year``.
+_SLOTS: dict[str, str] = {"by_year": "max_seasons"}
+
 #: Keyword advice whose option has another destination: ``smooth=False`` is ``--no-smooth``.
 _ALIASES: dict[str, str] = {"smooth=False": "--no-smooth"}
 
@@ -41,10 +44,12 @@ def flag_words(parser: argparse.ArgumentParser, command: str | None) -> Callable
     if sub is None:
         return lambda message: message
     flags: dict[str, tuple[str, bool]] = {}
+    choices: dict[str, set[str]] = {}
     for action in sub._actions:
         longs = [o for o in action.option_strings if o.startswith("--")]
         if longs and action.dest not in ("help", "verbose", "quiet"):
             flags[action.dest] = (longs[0], action.nargs == 0)
+            choices[action.dest] = {str(c) for c in action.choices or ()}
     options = {o for action in sub._actions for o in action.option_strings}
     aliases = {k: v for k, v in _ALIASES.items() if v in options}
     for word, flag in aliases.items():  # an alias keyword: rewritten by the same pattern
@@ -64,11 +69,23 @@ def flag_words(parser: argparse.ArgumentParser, command: str | None) -> Callable
         flag, switch = flags[dest]
         value = _VALUE_WORDS.get((dest, value), value)
         if switch:
+            if value.isdigit() and dest in _SLOTS and _SLOTS[dest] in flags:  # by_year=4: --max-seasons 4 with --by-year
+                return f"{flags[_SLOTS[dest]][0]} {value} (with {flag})"
             return flag if value == "True" and flag not in aliases.values() else m.group(0)
+        if value not in choices[dest] and value.lower() in choices[dest]:  # harmonize=False: --harmonize false
+            value = value.lower()
         return m.group(0) if value == "None" else f"{flag} {value}"
+
+    larger = re.compile(rf"\ba larger ({names})\b")
+
+    def more(m: re.Match[str]) -> str:
+        dest = m.group(1)
+        if dest in _SLOTS and _SLOTS[dest] in flags and flags[dest][1]:
+            return f"a larger {flags[_SLOTS[dest]][0]} (with {flags[dest][0]})"
+        return f"a larger {flags[dest][0]}"
 
     def words(message: str) -> str:
         message = call.sub(lambda m: pattern.sub(replace, m.group(1)), message)
-        return pattern.sub(replace, message)
+        return larger.sub(more, pattern.sub(replace, message))
 
     return words

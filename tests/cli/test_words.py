@@ -16,7 +16,12 @@ from fusets_dl.cli.words import flag_words
     ("command", "message", "expected"),
     [
         ("phenology", "pass a larger max_seasons, or by_year=True for 3 a calendar year; max_seasons=5 keeps them all",
-         "pass a larger max_seasons, or --by-year for 3 a calendar year; --max-seasons 5 keeps them all"),
+         "pass a larger --max-seasons, or --by-year for 3 a calendar year; --max-seasons 5 keeps them all"),
+        # by_year's slots a year are --max-seasons with --by-year on the command line (it said "pass by_year=4")
+        ("phenology", "pass by_year=4 to keep them all; pass a larger by_year", "pass --max-seasons 4 (with --by-year) to keep them all; "
+         "pass a larger --max-seasons (with --by-year)"),
+        # a choice the command line spells in lower case ("--harmonize False" was refused by argparse)
+        ("align", "open the data again with harmonize=False, or harmonize=True", "open the data again with --harmonize false, or --harmonize true"),
         ("reconstruct", "pass weights='auto' to calibrate, or weights=None for the fixed setting (lam=100)",
          "pass --weights auto to calibrate, or --weights fixed for the fixed setting (--lam 100)"),
         ("align", "align(..., unpaired_views=True) keeps them; outlier_filter=False", "--unpaired-views keeps them; outlier_filter=False"),
