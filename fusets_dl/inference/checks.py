@@ -13,7 +13,7 @@ from ..models.fusion_model import check_batch_size, check_device_name
 from ..readers.cube import backscatter_coefficient
 from ..runtime import resolve_precision
 
-__all__ = ["REVISIT_FACTOR", "REVISIT_SDS", "check_backscatter", "check_dates", "check_revisit", "check_run_options"]
+__all__ = ["REVISIT_FACTOR", "REVISIT_SDS", "check_backscatter", "check_dates", "check_months", "check_revisit", "check_run_options"]
 
 
 def check_backscatter(cube: xr.Dataset, model: object, what: str) -> None:
@@ -174,3 +174,27 @@ def check_revisit(model: object, days: np.ndarray, groups: np.ndarray, what: str
                   f"every {mu:.1f} ± {sd:.1f} days (its dt_lag1 feature): its temporal features are far outside what it learnt "
                   "(composites of another period, another revisit), and its NDVI can be badly biased (Flanders composited to 20 "
                   "days: R2 -1.92 against 0.63). Predict on the acquisitions themselves, or train on this cube's revisit")
+
+
+def check_months(model: object, times: np.ndarray) -> None:
+    """Warn when the cube's dates fall in calendar months the model's training samples hardly cover.
+
+    Models trained since 2026-11-28 record each month's share of their
+    training samples (``info["training_months"]``, :mod:`fusets_dl._months`);
+    older ones are not checked. Only the time axis is read.
+
+    Parameters
+    ----------
+    model : FusionModel
+        The model.
+    times : numpy.ndarray
+        The cube's dates.
+    """
+    from .._months import thin_months_message
+
+    shares = (getattr(model, "info", None) or {}).get("training_months")
+    if not isinstance(shares, list) or len(shares) != 12:
+        return
+    msg = thin_months_message(shares, times, bool(getattr(getattr(model, "spec", None), "doy", False)))
+    if msg is not None:
+        warn_user(msg)

@@ -35,7 +35,7 @@ from ..runtime import (
     resolve_device,
 )
 from ..validate import check_cube
-from .checks import check_backscatter, check_dates, check_revisit, check_run_options
+from .checks import check_backscatter, check_dates, check_months, check_revisit, check_run_options
 
 __all__ = ["predict_ndvi"]
 
@@ -238,6 +238,7 @@ def predict_ndvi(
     sources = block_sources(cube, model.spec)
     const = block_constants(cube, model.spec)
     check_revisit(model, const.days, const.orbits, "predict_ndvi")
+    check_months(model, cube["time"].values)
     payload = _payload(model)
     names = tuple(sources)
     t = cube["time"].to_index()

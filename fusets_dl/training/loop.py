@@ -17,7 +17,9 @@ import xarray as xr
 from torch import nn
 
 from .._logging import logger
+from .._months import month_shares, thin_months_message
 from .._version import __version__
+from .._warn import warn_user
 from ..errors import ConfigError, InsufficientDataError, MissingVariableError, ModelError
 from ..evaluation.metrics import metrics_by_range, regression_metrics
 from ..evaluation.splits import block_mask, scene_extent
@@ -212,6 +214,7 @@ def _train_mlp(
     funnel = _train_funnel(s, parts, config)
     _warn_few_dates(s, parts)
     _warn_empty_groups(s, parts, spec)
+    months = _training_months(s, parts, cubes, spec)
     arch = architecture(spec, config)
     if init is not None:
         _check_init(init, spec, arch)
@@ -228,6 +231,7 @@ def _train_mlp(
         "train_seconds": time.perf_counter() - t_start,
         "funnel": funnel,
         "scene": _scene_info(cubes[0]),
+        "training_months": months,
     }
     if len(best_epochs) > 1:
         info["member_best_epochs"] = best_epochs
@@ -322,6 +326,21 @@ def _warn_few_dates(s: dict[str, Any], parts: dict[str, np.ndarray]) -> None:
                "changes through the season (its day-of-year features are nearly constant); widen the time range")
         logger.warning(msg)
         warnings.warn(msg, UserWarning, stacklevel=3)
+
+
+def _training_months(s: dict[str, Any], parts: dict[str, np.ndarray], cubes: list[xr.Dataset], spec: FeatureSpec) -> list[float]:
+    """Each calendar month's share of the training samples (``info["training_months"]``); a warning on months they hardly cover.
+
+    The months are those of the cubes' dates; :func:`fusets_dl.predict_ndvi`
+    warns the same on a cube whose dates fall in them.
+    """
+    sel = parts["train"]
+    times = np.concatenate([np.asarray(c["time"].values)[s["it"][sel & (s["site"] == k)]] for k, c in enumerate(cubes)])
+    shares = month_shares(times)
+    msg = thin_months_message(shares, np.concatenate([np.asarray(c["time"].values) for c in cubes]), spec.doy)
+    if msg is not None:
+        warn_user(msg)
+    return shares
 
 
 def _site_samples(

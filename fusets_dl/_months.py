@@ -1,0 +1,115 @@
+"""Which calendar months a model's training samples cover, and which of a cube's dates fall outside them.
+
+Clear views are scarce in the cloudiest season: in a tropical rice area with
+a wet season from November to April, 53-91 clear pixel-dates a month trained
+the model there against 4,855-6,722 in May-October. The network then
+predicts those months from what it learnt in others (its day-of-year
+features most of all), and every held-out score (test blocks, ``compare``'s
+spells, the calibration) hides clear values, so those months are hardly
+scored: a synthetic Demak-like scene scored 0.44 x linear interpolation while
+the wet-season prediction was 0.42 NDVI too low. Training records each
+month's share of its samples, and warns; prediction warns on a cube whose
+dates fall in the months the model hardly saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["THIN_MONTH_SHARE", "month_names", "month_shares", "thin_months", "thin_months_message"]
+
+#: A month is thin when it holds less than this fraction of an even share (1/12) of the training samples.
+THIN_MONTH_SHARE = 0.1
+
+_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def month_shares(times: np.ndarray) -> list[float]:
+    """Each calendar month's share of ``times`` (the dates of the training samples, one per sample).
+
+    Parameters
+    ----------
+    times : numpy.ndarray
+        datetime64 values.
+
+    Returns
+    -------
+    list of float
+        Twelve shares (January first) summing to 1 (all 0 without dates), rounded to 5 decimals.
+    """
+    months = pd.DatetimeIndex(np.asarray(times).ravel()).month.to_numpy()
+    counts = np.bincount(months - 1, minlength=12).astype(np.float64) if months.size else np.zeros(12)
+    return [round(float(c), 5) for c in counts / max(counts.sum(), 1.0)]
+
+
+def thin_months(shares: Sequence[float], times: np.ndarray) -> list[int]:
+    """The months (1-12) of ``times`` whose share of the training samples is under :data:`THIN_MONTH_SHARE` of an even share.
+
+    Parameters
+    ----------
+    shares : sequence of float
+        :func:`month_shares` of the training samples.
+    times : numpy.ndarray
+        The dates of a cube (datetime64).
+
+    Returns
+    -------
+    list of int
+        The thin months that hold at least one of ``times``, in calendar order.
+    """
+    present = set(pd.DatetimeIndex(np.asarray(times).ravel()).month.tolist())
+    return [m for m in range(1, 13) if m in present and float(shares[m - 1]) < THIN_MONTH_SHARE / 12]
+
+
+def month_names(months: Sequence[int]) -> str:
+    """``"Jan, Feb, Mar"`` for ``[1, 2, 3]``.
+
+    Parameters
+    ----------
+    months : sequence of int
+        Months 1-12.
+
+    Returns
+    -------
+    str
+        Their short names, joined.
+    """
+    return ", ".join(_NAMES[m - 1] for m in months)
+
+
+def thin_months_message(shares: Sequence[float], times: np.ndarray, doy: bool) -> str | None:
+    """The warning for a cube whose dates fall in months the training samples hardly cover; None when none do.
+
+    The same text at training and at prediction on the same cube, so that
+    Python shows it once for one call.
+
+    Parameters
+    ----------
+    shares : sequence of float
+        :func:`month_shares` of the training samples.
+    times : numpy.ndarray
+        The cube's dates.
+    doy : bool
+        Whether the model reads day-of-year features (then named as the
+        likeliest cause, with the remedy).
+
+    Returns
+    -------
+    str or None
+        The message.
+    """
+    thin = thin_months(shares, times)
+    if not thin:
+        return None
+    months = pd.DatetimeIndex(np.asarray(times).ravel()).month.to_numpy()
+    n = int(np.isin(months, thin).sum())
+    held = 100 * sum(float(shares[m - 1]) for m in thin)
+    remedy = (" Its day-of-year features carry the other months' NDVI into them (a Demak-like rice scene: 0.42 NDVI too low "
+              "in its wet season); FeatureSpec(doy=False) predicts from the radar alone there" if doy else "")
+    return (f"the model's training samples hardly cover {month_names(thin)} ({held:.1f} % of them, against "
+            f"{100 / 12:.1f} % a month if even: clouds hide those months), and {n} of this cube's {months.size} dates fall "
+            f"in them: the prediction there is extrapolated from other months, and the held-out scores (test blocks, compare's "
+            f"spells, the calibration), which hide clear values, hardly score them.{remedy}")

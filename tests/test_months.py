@@ -1,0 +1,52 @@
+"""_months: the calendar months a model's training samples cover, recorded at training and checked at prediction."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fusets_dl as fdl
+from fusets_dl._months import THIN_MONTH_SHARE, month_shares, thin_months, thin_months_message
+from fusets_dl.training import TrainConfig
+
+FAST = dict(hidden=(32, 16), max_epochs=3, patience=2, batch_size=256, block_size=4)
+
+
+def test_month_shares_and_thin_months_by_hand():
+    times = pd.to_datetime(["2021-01-05"] * 1 + ["2021-06-01"] * 60 + ["2021-07-01"] * 39).values
+    shares = month_shares(times)
+    assert len(shares) == 12 and shares[0] == 0.01 and shares[5] == 0.6 and shares[6] == 0.39 and sum(shares) == pytest.approx(1)
+    cube = pd.date_range("2021-01-01", "2021-12-31", freq="12D").values
+    # under 10 % of an even share (0.83 %): every month but June and July; January's 1 % is above it
+    assert THIN_MONTH_SHARE / 12 == pytest.approx(0.00833, abs=1e-5)
+    assert thin_months(shares, cube) == [2, 3, 4, 5, 8, 9, 10, 11, 12]
+    assert thin_months(shares, pd.date_range("2021-06-01", "2021-07-31", freq="6D").values) == []  # only covered months
+    msg = thin_months_message(shares, cube, doy=True)
+    assert msg.startswith("the model's training samples hardly cover Feb, Mar, Apr, May, Aug, Sep, Oct, Nov, Dec (0.0 % of them")
+    n = int(np.isin(pd.DatetimeIndex(cube).month, [2, 3, 4, 5, 8, 9, 10, 11, 12]).sum())
+    assert f"and {n} of this cube's {cube.size} dates fall in them" in msg and "FeatureSpec(doy=False)" in msg
+    assert "FeatureSpec(doy=False)" not in thin_months_message(shares, cube, doy=False)
+    assert month_shares(np.array([], "datetime64[ns]")) == [0.0] * 12
+
+
+def test_a_model_trained_on_a_cloudy_season_says_so_and_its_predictions_warn(small_cube):
+    """Clear views only from May to October (a wet season hides the rest): training records the months and warns, and
+    predict_ndvi warns on a cube of the whole year, not on one of the months it covers."""
+    dry = small_cube.copy()
+    dry["NDVI"] = small_cube["NDVI"].where(small_cube["time"].dt.month.isin(range(5, 11)))
+    with pytest.warns(UserWarning, match=r"hardly cover Jan, Feb, Mar, Apr, Nov, Dec \(0\.0 % of them.*FeatureSpec\(doy=False\)"):
+        model = fdl.train(dry, config=TrainConfig(**FAST))
+    shares = model.info["training_months"]
+    assert sum(shares[4:10]) == pytest.approx(1) and sum(shares[:4]) + sum(shares[10:]) == 0
+    with pytest.warns(UserWarning, match="hardly cover Jan, Feb, Mar, Apr, Nov, Dec"):
+        fdl.predict_ndvi(small_cube, model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a cube of the covered months only: nothing to say
+        fdl.predict_ndvi(small_cube.sel(time=slice("2021-05-01", "2021-10-31")), model)
+    model.info.pop("training_months")  # a model saved before the record: not checked
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fdl.predict_ndvi(small_cube, model)
