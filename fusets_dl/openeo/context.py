@@ -51,7 +51,7 @@ KINDS: dict[str, tuple[str, ...]] = {
 #: data arguments and those that need in-memory objects (``terrain``, ``predicted``, ``by``,
 #: ``std``, ``classes``, ``params``, ``observed``), and phenology's ``by_year`` (its (year, season) layout is not one band per season).
 SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "s1": ("units", "orbit", "time_range", "bbox", "duplicates", "backscatter"),
+    "s1": ("units", "orbit", "time_range", "bbox", "duplicates", "backscatter", "slice_window"),
     "s2": ("clear_classes", "time_range", "bbox", "reflectance_scale", "harmonize", "duplicates"),
     "align": (
         "tolerance", "freq", "min_clear_fraction", "outlier_filter", "outlier_threshold",

@@ -121,6 +121,13 @@ def _s1(sec: Mapping[str, Any]) -> list[str]:
             check_backscatter_option(sec["backscatter"], "")
         except ConfigError as exc:
             out.append(str(exc).removeprefix(": "))
+    if "slice_window" in sec:
+        from ..readers.normalise import check_slice_window
+
+        try:
+            check_slice_window(sec["slice_window"], "")
+        except ConfigError as exc:
+            out.append(str(exc).removeprefix(": "))
     return out + _common_reader(sec)
 
 

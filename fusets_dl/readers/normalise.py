@@ -24,7 +24,7 @@ from .conventions import BANDS, TIME_NAMES, canonical_band_name
 from .crs import find_crs
 from .stacked import bands_from_band_dim, time_from_dated_bands
 
-__all__: list[str] = ["LAUNCH", "warn_before_launch"]
+__all__: list[str] = ["LAUNCH", "check_slice_window", "warn_before_launch"]
 
 _SPATIAL_NAMES = (("lat", "lon"), ("latitude", "longitude"), ("northing", "easting"))
 _ORBIT_NAMES = ("orbit", "relative_orbit", "sat:relative_orbit", "orbit_direction", "sat:orbit_state")
@@ -323,8 +323,26 @@ SLICE_WINDOW_MAX = pd.Timedelta("60min")
 PASS_OVERLAP_RTOL = 0.05
 
 
-def _slice_window(window: Any, what: str) -> pd.Timedelta | None:
-    """``slice_window`` checked: a duration in ``[0, 60 min]``, None (or zero) for no merging."""
+def check_slice_window(window: Any, what: str) -> pd.Timedelta | None:
+    """``slice_window`` checked: a duration in ``[0, 60 min]``, None (or zero) for no merging.
+
+    Parameters
+    ----------
+    window : object
+        The option as given (``"10min"``, a Timedelta, None).
+    what : str
+        The caller, for the message.
+
+    Returns
+    -------
+    pandas.Timedelta or None
+        The window; None when slices are not merged.
+
+    Raises
+    ------
+    ConfigError
+        Not a duration, negative, or longer than :data:`SLICE_WINDOW_MAX`.
+    """
     if window is None:
         return None
     try:
@@ -365,7 +383,7 @@ def _merge_passes(ds: xr.Dataset, window: Any, what: str, compare: Sequence[str]
     a warning says so (counted in memory; per chunk on Dask when computed).
     Exact duplicates must be handled before (``duplicates``). Lazy on Dask.
     """
-    w = _slice_window(window, what)
+    w = check_slice_window(window, what)
     idx = pd.DatetimeIndex(ds["time"].values)
     if w is None or idx.size < 2 or idx.has_duplicates or not (np.diff(idx.values) <= w.to_timedelta64()).any():
         return ds

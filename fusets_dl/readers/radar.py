@@ -27,9 +27,9 @@ from .normalise import (
     _orbit_from,
     _prepare,
     _sample,
-    _slice_window,
     _subset,
     _whole_series,
+    check_slice_window,
     warn_before_launch,
 )
 from .sanity import (
@@ -141,7 +141,7 @@ def open_s1(
         0-90 degrees.
     """
     what = f"open_s1({describe(source)})"
-    _slice_window(slice_window, what)  # refused before any reading
+    check_slice_window(slice_window, what)  # refused before any reading
     ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in open_sources(source, chunks)], what, duplicates)
     ds = _merge_passes(ds, slice_window, what, compare=("VV", "VH"))
     read = ds  # as read: unit samples come from its date chunks, not from merged whole series

@@ -284,3 +284,12 @@ def test_a_sequence_models_decision_travels_in_the_context():
 def test_a_model_name_with_spaces_is_stripped():
     """The check stripped the spaces, the loader did not: every tile failed to find '  pretrained '."""
     assert check_context("reconstruct", {"model": "  pretrained "})["model"] == "pretrained"
+
+
+def test_a_bad_slice_window_is_refused_when_the_graph_is_built():
+    from fusets_dl.openeo.values import check_values
+
+    with pytest.raises(ConfigError, match=r"slice_window: expected a duration from 0 to 0 days 01:00:00.*found '2h'"):
+        check_values({"s1": {"slice_window": "2h"}}, "ctx")
+    check_values({"s1": {"slice_window": "10min"}}, "ctx")
+    check_values({"s1": {"slice_window": None}}, "ctx")
