@@ -192,6 +192,8 @@ _STACK_ROLE_TOKEN = re.compile(r"(?:mst|slv\d*)", re.IGNORECASE)
 
 # Numbered Sentinel-2 bands are zero-padded whatever the convention: B4 -> B04.
 _NUMBERED_BAND = re.compile(r"B0?(\d{1,2})")
+# The resolution suffix of Copernicus Data Space (CDSE) asset keys: B04_10m, SCL_20m.
+_RESOLUTION_SUFFIX = re.compile(r"(.+)_(?:10|20|60)m", re.IGNORECASE)
 # A token of a GeoTIFF file name that names a reflectance band (B4, B04, B8A).
 _NUMBERED_TOKEN = re.compile(r"B\d{1,2}A?")
 
@@ -232,7 +234,8 @@ def canonical_band_name(name: str) -> str:
 
     ``S1-SIGMA0-VV`` -> ``VV``, ``vh`` -> ``VH``, ``S2-L2A-B04`` -> ``B04``,
     ``B4`` -> ``B04``, ``S2-L2A-SCL`` -> ``SCL``, ``DEM`` -> ``elevation``,
-    ``red`` -> ``B04``, ``nir`` -> ``B08``, ``Sigma0_VV_db`` -> ``VV``;
+    ``red`` -> ``B04``, ``nir`` -> ``B08``, ``Sigma0_VV_db`` -> ``VV``,
+    ``B04_10m`` -> ``B04``, ``SCL_20m`` -> ``SCL`` (CDSE asset keys);
     static layers (``elevation``, ``slope``, ``aspect``) stay lower-case.
 
     Parameters
@@ -259,6 +262,11 @@ def canonical_band_name(name: str) -> str:
     m = _NUMBERED_BAND.fullmatch(u)
     if m:
         return f"B{int(m.group(1)):02d}"
+    res = _RESOLUTION_SUFFIX.fullmatch(n)
+    if res is not None:  # CDSE asset keys: B04_10m -> B04, SCL_20m -> SCL
+        stem = canonical_band_name(res.group(1))
+        if stem in BANDS or _NUMBERED_BAND.fullmatch(stem.upper()):
+            return stem
     return n
 
 

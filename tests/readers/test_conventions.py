@@ -14,7 +14,9 @@ from tests.readers.helpers import s1_raw, s2_raw
 @pytest.mark.parametrize(
     ("name", "expected"),
     [("S1-SIGMA0-VV", "VV"), ("vh", "VH"), ("S2-L2A-B04", "B04"), ("B4", "B04"), ("B8A", "B8A"),
-     ("S2-L2A-SCL", "SCL"), ("DEM", "elevation"), ("slope", "slope"), ("CLM", "CLM"), ("foo", "foo")],
+     ("S2-L2A-SCL", "SCL"), ("DEM", "elevation"), ("slope", "slope"), ("CLM", "CLM"), ("foo", "foo"),
+     # CDSE asset keys (load_stac(bands=["B04_10m", ...]) loaded them, then open_s2 found no B04); other suffixes are kept
+     ("B04_10m", "B04"), ("B8A_20m", "B8A"), ("SCL_20m", "SCL"), ("b08_10M", "B08"), ("foo_10m", "foo_10m"), ("B04_30m", "B04_30m")],
 )
 def test_canonical_band_names(name, expected):
     assert canonical_band_name(name) == expected
