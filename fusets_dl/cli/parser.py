@@ -152,6 +152,12 @@ def _add_synth(sub: _Sub) -> argparse.ArgumentParser:
     g.add_argument("--end", default="2022-12-31", help="last date")
     g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--cloud-cover", type=float, default=0.5, help="mean cloudy fraction of the S2 dates (0-1)")
+    g.add_argument("--s1-revisit-days", type=_positive_int, default=6,
+                   help="days between S1 acquisitions (12: one satellite, 2022 on; default 6)")
+    g.add_argument("--rainy-months", type=_positive_int, nargs="+", default=None, metavar="MONTH",
+                   help="months (1-12) with more clouds (default 11 12 1 2 3 4: a tropical wet season)")
+    g.add_argument("--rice-third-season", type=float, default=None,
+                   help="share of rice fields with a third crop a year (0-1, default 0.4)")
     g.add_argument("--overwrite", action="store_true", help="replace the s1.nc, s2.nc, truth.nc of an earlier synth in the folder")
     g.set_defaults(func=cmd_synth)
     return g

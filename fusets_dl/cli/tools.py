@@ -177,7 +177,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``output``, ``ny``, ``nx``, ``start``, ``end``, ``seed``, ``cloud_cover``, ``overwrite``.
+        ``output``, ``ny``, ``nx``, ``start``, ``end``, ``seed``, ``cloud_cover``,
+        ``s1_revisit_days``, ``rainy_months``, ``rice_third_season``, ``overwrite``.
 
     Returns
     -------
@@ -190,11 +191,22 @@ def cmd_synth(args: argparse.Namespace) -> int:
         Before any work: ``-o`` is a file, or holds one of the scene's files
         without ``--overwrite``, or one that fusets_dl did not write.
     """
+    from ..errors import ConfigError
     from ..sample import write_scene
     from ..synthetic import make_scene
     from .output import check_folder_out
 
+    options = {"cloud_cover": args.cloud_cover, "s1_revisit_days": getattr(args, "s1_revisit_days", 6)}
+    if getattr(args, "rainy_months", None):
+        bad = [m for m in args.rainy_months if not 1 <= m <= 12]
+        if bad:
+            raise ConfigError(f"synth: --rainy-months: expected months 1-12, found {bad}")
+        options["rainy_months"] = tuple(args.rainy_months)
+    if getattr(args, "rice_third_season", None) is not None:
+        if not 0.0 <= args.rice_third_season <= 1.0:
+            raise ConfigError(f"synth: --rice-third-season: expected a share from 0 to 1, found {args.rice_third_season}")
+        options["rice_third_season"] = args.rice_third_season
     check_folder_out(Path(args.output), SCENE_FILES, overwrite=getattr(args, "overwrite", False), option="-o", command="synth")
-    write_scene(args.output, *make_scene(args.ny, args.nx, args.start, args.end, args.seed, cloud_cover=args.cloud_cover))
+    write_scene(args.output, *make_scene(args.ny, args.nx, args.start, args.end, args.seed, **options))
     print(f"synthetic scene ({args.ny} x {args.nx}, seed {args.seed}) written to {args.output}")
     return 0

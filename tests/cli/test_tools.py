@@ -19,6 +19,21 @@ def test_synth_writes_a_readable_scene(tmp_path):
     assert s1.sizes["y"] == 12 and s2.sizes["x"] == 10
 
 
+def test_synth_makes_a_tropical_scene_from_the_command_line(tmp_path, capsys):
+    """--s1-revisit-days, --rainy-months, --rice-third-season (a Demak-like scene needed Python before)."""
+    import numpy as np
+
+    import fusets_dl as fdl
+
+    out = tmp_path / "rice"
+    assert main(["-q", "synth", "-o", str(out), "--ny", "8", "--nx", "8", "--end", "2021-06-30", "--s1-revisit-days", "12",
+                 "--rainy-months", "6", "7", "--rice-third-season", "0.5"]) == 0
+    s1 = fdl.open_s1(out / "s1.nc")
+    assert set(np.diff(s1["time"].values).astype("timedelta64[D]").astype(int)) == {12}
+    assert main(["-q", "synth", "-o", str(tmp_path / "bad"), "--rainy-months", "13"]) == 2
+    assert "--rainy-months: expected months 1-12, found [13]" in capsys.readouterr().err
+
+
 def test_run_subcommand_prints_the_summary_table(tmp_path, capsys):
     import yaml
 
