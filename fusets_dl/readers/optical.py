@@ -718,7 +718,7 @@ def _s2_add_clear(
         return out, source
     if {band_for("red"), band_for("nir")} <= have:  # NDVI made here from reflectance: every cloud counts as a view
         known = [b for role in CLOUD_BAND_ROLES for b in bands_for(role)]
-        warn_user(f"{what}: no SCL or cloud band (expected SCL, or one of {known}): every valid "
+        warn_user(f"{what}: no SCL or cloud mask band (expected SCL, or one of {known}): every valid "
                   "reflectance counts as a clear view, clouds and shadows included (an openEO GFMap tile of 83 % cloudy "
                   "pixel-dates: mean NDVI 0.22 instead of 0.53); add the scene classification band, or mask the clouds first")
     else:  # an NDVI band: such products are mostly masked already
