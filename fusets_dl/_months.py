@@ -14,16 +14,21 @@ dates fall in the months the model hardly saw.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["THIN_MONTH_SHARE", "month_names", "month_shares", "thin_months", "thin_months_message"]
+__all__ = ["THIN_MONTH_SHARE", "month_names", "month_shares", "months_quiet", "months_told", "thin_months", "thin_months_message"]
 
 #: A month is thin when it holds less than this fraction of an even share (1/12) of the training samples (a synthetic scene
 #: with a rainy season: 0.7 % in March, not thin; the Demak-like walkthrough: 0.15-0.26 % a month from January to April).
 THIN_MONTH_SHARE = 0.05
+
+#: Set while a caller that has given the months warning runs predictions of its own (``train``'s calibration).
+_TOLD: ContextVar[bool] = ContextVar("fusets_dl_months_told", default=False)
 
 _NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -111,6 +116,32 @@ def thin_months_message(shares: Sequence[float], times: np.ndarray, doy: bool) -
     remedy = (" Its day-of-year features carry the other months' NDVI into them (a Demak-like rice scene: 0.42 NDVI too low "
               "in its wet season); FeatureSpec(doy=False) predicts from the radar alone there" if doy else "")
     return (f"the model's training samples hardly cover {month_names(thin)} ({held:.1f} % of them, against "
-            f"{100 / 12:.1f} % a month if even: clouds hide those months), and {n} of this cube's {months.size} dates fall "
+            f"{100 / 12:.1f} % a month if even: clouds hid them, or the training cubes did not reach them), and {n} of this cube's {months.size} dates fall "
             f"in them: the prediction there is extrapolated from other months, and the held-out scores (test blocks, compare's "
             f"spells, the calibration), which hide clear values, hardly score them.{remedy}")
+
+
+@contextmanager
+def months_told() -> Iterator[None]:
+    """Within it, :func:`months_quiet` is True: the months warning was given, the predictions inside do not repeat it.
+
+    Yields
+    ------
+    None
+    """
+    token = _TOLD.set(True)
+    try:
+        yield
+    finally:
+        _TOLD.reset(token)
+
+
+def months_quiet() -> bool:
+    """Whether a caller has given the months warning already (:func:`months_told`).
+
+    Returns
+    -------
+    bool
+        True inside :func:`months_told`.
+    """
+    return _TOLD.get()

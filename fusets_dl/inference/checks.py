@@ -190,8 +190,10 @@ def check_months(model: object, times: np.ndarray) -> None:
     times : numpy.ndarray
         The cube's dates.
     """
-    from .._months import thin_months_message
+    from .._months import months_quiet, thin_months_message
 
+    if months_quiet():
+        return
     shares = (getattr(model, "info", None) or {}).get("training_months")
     if not isinstance(shares, list) or len(shares) != 12:
         return

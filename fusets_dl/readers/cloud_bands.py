@@ -11,18 +11,24 @@ are used (the first present wins; SCL before all of them):
 role              bands (any case)                                            clear when
 ================  ==========================================================  =====================================
 cloud_score       ``cs_cdf``, ``cs`` (GEE Cloud Score+, 1 = clear)            >= :data:`CLOUD_SCORE_CLEAR` (0.6)
+cloud_mask        ``CLM``, ``CLOUD_MASK``, ``CLOUDMASK``, ``CLOUD``,           0 (1 = cloud; 255 and NaN no data)
+                  ``CLOUDS``, ``MSK_CLASSI_OPAQUE`` (GEE from 2024)
 cloud_probability ``CLP`` (Sentinel Hub s2cloudless, 0-255), ``CLD`` and      probability <
                   ``MSK_CLDPRB`` (Sen2Cor, %), ``probability`` (GEE           :data:`CLOUD_PROBABILITY_CLOUDY` (0.4)
                   s2cloudless, %)
-cloud_mask        ``CLM``, ``CLOUD_MASK``, ``CLOUDMASK``, ``CLOUD``,           0 (1 = cloud; 255 and NaN no data)
-                  ``CLOUDS``
 clear_flag        ``MASK`` (a GEE export's mask: 1 = clear)                   1
 qa60              ``QA60`` (bits 10 opaque cloud, 11 cirrus)                  neither bit set
 ================  ==========================================================  =====================================
 
 A band read as a 0/1 cloud mask whose values are a probability (a small
-sample read at open time holds values other than 0, 1 and 255) is read as
-one, with a warning.
+sample of every date read at open time holds values other than 0, 1 and
+255) is read as one, with a warning. Scores and probabilities are checked
+against their range on the same kind of sample: a Cloud Score+ or a
+probability stored in percent where a 0-1 value is expected is rescaled,
+with a warning; values outside any of these ranges are an error. Sentinel
+Hub's ``CLM`` comes before ``CLP``: it is ``CLP`` thresholded and dilated,
+and where a tile lacks the cloud bands ``CLM`` is 255 (no data) while
+``CLP`` is 0.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from ..cf import cf_attrs
 from ..errors import EncodingError
 from .conventions import bands_for
 from .encoding import mask_from_cloud_band
-from .normalise import _sample
+from .normalise import _sample_parts, _sample_values
 
 __all__ = ["CLOUD_BAND_ROLES", "CLOUD_PROBABILITY_CLOUDY", "CLOUD_SCORE_CLEAR", "clear_from_cloud_band"]
 
@@ -48,17 +54,41 @@ CLOUD_SCORE_CLEAR = 0.6
 #: Cloud probability (0-1) at or above which a pixel-date is cloudy (Sentinel Hub's CLM threshold on s2cloudless).
 CLOUD_PROBABILITY_CLOUDY = 0.4
 #: The cloud-band roles, in the order they are looked for.
-CLOUD_BAND_ROLES = ("cloud_score", "cloud_probability", "cloud_mask", "clear_flag", "qa60")
+CLOUD_BAND_ROLES = ("cloud_score", "cloud_mask", "cloud_probability", "clear_flag", "qa60")
 #: The full scale of each probability band (the value meaning certainly cloudy); percent where not named.
 _PROBABILITY_SCALE = {"CLP": 255.0}
 #: QA60 bits: 10 opaque clouds, 11 cirrus.
 _QA60_CLOUD_BITS = (1 << 10) | (1 << 11)
-#: Cut-off after which Google Earth Engine's QA60 band is empty (processing baseline 04.00) until it was filled again.
+#: Processing baseline 04.00 (from 2022-01-25): QA60 is no longer made as before (Google Earth Engine's 2024 images lack it).
 _QA60_EMPTY_FROM = pd.Timestamp("2022-01-25")
 
 
 def _attrs(source: str) -> dict[str, Any]:
     return cf_attrs("clear", source=source)
+
+
+def _values(band: xr.DataArray) -> np.ndarray:
+    """A strided sample of ``band`` on every date (one compute on Dask), finite values only, no-data 255 left out."""
+    v = _sample_values(_sample_parts(band, all_dates=True))
+    return v[np.isfinite(v) & (v != 255)]
+
+
+def _scaled(band: xr.DataArray, full: float, name: str, what: str, kind: str) -> float:
+    """The full scale of a score or probability band as stored: ``full``, or 100 x a 0-1 one / 0.01 x a percent one, warned."""
+    v = _values(band)
+    if not v.size:
+        return full
+    lo, hi = float(v.min()), float(v.max())
+    if lo < 0 or hi > max(full, 100.0):  # 255, no data in 8-bit bands, is left out of the sample
+        raise EncodingError(f"{what}: band {name}: expected a {kind} from 0 to {full:g} (or 0-1, or 0-100 %), found values from "
+                            f"{lo:g} to {hi:g}. Rename the band after what it holds, or give the scene classification (SCL)")
+    if full == 1.0 and hi > 1.0:  # a 0-1 score exported in percent
+        warn_user(f"{what}: band {name} holds values up to {hi:g}, a {kind} in percent where 0-1 is expected: read as percent")
+        return 100.0
+    if full == 100.0 and hi <= 1.0 and np.any((v > 0) & (v < 1)):  # a percent probability exported as 0-1
+        warn_user(f"{what}: band {name} holds values from {lo:g} to {hi:g}, a {kind} of 0-1 where percent is expected: read as 0-1")
+        return 1.0
+    return full
 
 
 def _from_probability(band: xr.DataArray, scale: float, name: str) -> tuple[xr.DataArray, str]:
@@ -71,8 +101,7 @@ def _from_probability(band: xr.DataArray, scale: float, name: str) -> tuple[xr.D
 
 def _binary_or_probability(band: xr.DataArray, name: str, what: str) -> tuple[xr.DataArray, str]:
     """A 0/1 cloud mask, or a probability when a sample of its values says it is one."""
-    v = _sample(band)
-    v = v[np.isfinite(v) & (v != 255)]
+    v = _values(band)
     other = v[(v != 0) & (v != 1)]
     if other.size == 0:
         return mask_from_cloud_band(band), f"cloud band {name}"
@@ -97,10 +126,11 @@ def _from_qa60(band: xr.DataArray, name: str, what: str) -> tuple[xr.DataArray, 
     out.attrs = _attrs(source)
     times = pd.DatetimeIndex(band["time"].values)
     if (times >= _QA60_EMPTY_FROM).any():
-        warn_user(f"{what}: the clear mask comes from {name}, which Google Earth Engine left empty (0: no cloud) on Sentinel-2 "
-                  f"products of processing baseline 04.00 and later (from {_QA60_EMPTY_FROM.date()}, "
-                  f"{int((times >= _QA60_EMPTY_FROM).sum())} of {times.size} dates here): clouds on those dates count as clear. "
-                  "Export the scene classification (SCL), Cloud Score+ (cs_cdf) or the cloud probability instead")
+        warn_user(f"{what}: the clear mask comes from {name}, which products of processing baseline 04.00 and later (from "
+                  f"{_QA60_EMPTY_FROM.date()}, {int((times >= _QA60_EMPTY_FROM).sum())} of {times.size} dates here) no longer carry "
+                  "as ESA made it: Google Earth Engine's 2024 images have no QA60 (MSK_CLASSI_OPAQUE and MSK_CLASSI_CIRRUS instead), "
+                  "and a QA60 of 0 there may hide clouds. Export the scene classification (SCL), Cloud Score+ (cs_cdf) or the cloud "
+                  "probability instead")
     return out, source
 
 
@@ -137,11 +167,13 @@ def clear_from_cloud_band(ds: xr.Dataset, have: set[str], what: str) -> tuple[xr
             continue
         band = _decode(ds[name])
         if role == "cloud_score":
-            clear = band >= CLOUD_SCORE_CLEAR
-            source = f"Cloud Score+ band {name} >= {CLOUD_SCORE_CLEAR:g}"
+            cut = CLOUD_SCORE_CLEAR * _scaled(band, 1.0, name, what, "Cloud Score+ (1 = clear)")
+            clear = band >= cut
+            source = f"Cloud Score+ band {name} >= {cut:g}"
             clear.attrs = _attrs(source)
         elif role == "cloud_probability":
-            clear, source = _from_probability(band, _PROBABILITY_SCALE.get(name, 100.0), name)
+            full = _PROBABILITY_SCALE.get(name, 100.0)
+            clear, source = _from_probability(band, _scaled(band, full, name, what, "cloud probability"), name)
         elif role == "cloud_mask":
             clear, source = _binary_or_probability(band, name, what)
         elif role == "clear_flag":

@@ -131,6 +131,7 @@ BANDS: dict[str, Band] = _bands(
     Band("CLOUDMASK", "cloud_mask"),
     Band("CLOUD", "cloud_mask"),
     Band("CLOUDS", "cloud_mask"),
+    Band("MSK_CLASSI_OPAQUE", "cloud_mask"),  # Google Earth Engine's Sentinel-2 from 2024 (QA60's opaque-cloud bit)
     # other cloud bands, when there is no SCL (readers.cloud_bands: the roles, their encodings and the order they are used in)
     Band("cs_cdf", "cloud_score"),  # Google Earth Engine Cloud Score+ (1 = clear)
     Band("cs", "cloud_score"),

@@ -28,6 +28,7 @@ from .normalise import (
     _prepare,
     _sample,
     _sample_parts,
+    _sample_windows,
     _subset,
     _whole_series,
     warn_before_launch,
@@ -176,11 +177,16 @@ def open_s2(
         # clear red on every date: all of it in memory; on Dask, where an offset was removed or may be left, a strided
         # sample of pixels read now (one compute), so that chunked and in-memory input get the same decisions (before,
         # Dask input kept the date rule's and only warned per chunk: NDVI +0.29 on a GEE export's 2022 dates, CLI included)
-        sample = _clear_red_sample(red_refl, out["clear"])
-        judged = red_refl.chunks is None or np.isfinite(sample).sum() >= _MIN_CHECK_PIXELS
-        # the date rule, or a catalogue's per-date metadata (known to be wrong on some items), may be overruled by the data;
-        # a band attribute or harmonize=True may not
-        undo = by_date or (bool(per_time) and all(r.startswith((_BASELINE_COORD, "acquisitions from")) for r in reasons.values()))
+        sample, whole = _clear_red_sample(red_refl, out["clear"])
+        lazy = red_refl.chunks is not None
+
+        def judged(dates: np.ndarray) -> bool:  # the sample stands for the whole cube on these dates (else chunks judge themselves)
+            return not lazy or (whole and int(np.isfinite(sample[dates]).sum()) >= _MIN_CHECK_PIXELS)
+
+        # the date rule, or Earth Search's per-date offset-applied flag (known to be wrong on some items), may be overruled by
+        # the data; a band attribute, a processing-baseline coordinate (which the user may have written) or harmonize=True may not
+        undo = by_date or (any(c in per_time for c in _APPLIED_COORDS)
+                           and all(r.startswith(("acquisitions from", _BASELINE_COORD)) for r in reasons.values()))
         if undo and _offset_never_carried(sample, offsets[red], what, by_date):
             refl = {b: r - xr.DataArray(offsets[b].astype(np.float32), dims="time", coords={"time": r["time"]}) for b, r in refl.items()}
             red_refl = refl[red]
@@ -188,17 +194,19 @@ def open_s2(
             sample = sample - offsets[red][:, None]
             offsets = {b: np.zeros_like(o) for b, o in offsets.items()}
         if pending is not None and pending.any():  # reflectance with a baseline >= 04.00 coordinate: is the offset still in it?
-            if _offset_still_carried(sample, pending, what):
+            # more than 0.1 of clear red on every sampled pixel: a window of a few chunks may lack dark pixels, so only a
+            # sample of the whole extent removes it
+            if (not lazy or whole) and _offset_still_carried(sample, pending, what):
                 off = xr.DataArray(np.where(pending, BOA_ADD_OFFSET * 1e-4, 0.0).astype(np.float32), dims="time", coords={"time": red_refl["time"]})
                 refl = {b: r + off for b, r in refl.items()}
                 red_refl = refl[red]
                 out["NDVI"] = ndvi(refl[red], refl[nir])
                 sample = sample + np.where(pending, BOA_ADD_OFFSET * 1e-4, 0.0)[:, None]
-            elif not judged:
+            elif not judged(pending):
                 out["NDVI"] = _guard_offset_left(out["NDVI"], red_refl, out["clear"], pending, what)
         after = np.asarray(pd.DatetimeIndex(red_refl["time"].values) >= HARMONIZE_CUTOFF)
-        _s2_check_offset(sample, after, what, by_date and bool(offsets[red].any()), sampled=red_refl.chunks is not None)
-        if not judged and offsets[red].any():  # too few clear values in the sample: each chunk judges itself as computed
+        _s2_check_offset(sample, after, what, by_date and bool(offsets[red].any()), sampled=lazy, whole=not lazy or whole)
+        if offsets[red].any() and not judged(offsets[red] != 0):  # a partial or thin sample: each chunk judges itself as computed
             if by_date:
                 out["NDVI"] = _guard_double_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, what)
             else:  # an offset declared (band attribute, baseline coordinate) or forced (harmonize=True)
@@ -360,9 +368,10 @@ def _offset_never_carried(sample: np.ndarray, offset: np.ndarray, what: str, by_
     if v.size < _MIN_CHECK_PIXELS or not _too_dark(v):
         return False
     p1, negative = float(np.percentile(v, 1)), float(np.mean(v < _NEGATIVE_BELOW))
-    told = "without offset metadata" if by_date else "whose catalogue metadata say they carry the offset"
+    told = (f"without offset metadata on {int(sel.sum())} dates from {HARMONIZE_CUTOFF.date()}" if by_date
+            else f"whose offset-applied flag (earthsearch:boa_offset_applied) says they carry the offset, on {int(sel.sum())} dates,")
     warn_user(
-        f"{what}: S2 digital numbers {told} on {int(sel.sum())} dates from {HARMONIZE_CUTOFF.date()} look "
+        f"{what}: S2 digital numbers {told} look "
         f"harmonised already: removing the processing-baseline offset (-1000 DN) would put the 1st percentile of clear red "
         f"at {p1:.3f} and {100 * negative:.0f} % of it below {_NEGATIVE_BELOW} ({v.size} pixel-dates), which reflectance cannot be, and NDVI "
         "would be far too high. The offset was not removed (harmonize='auto'); pass harmonize=True to remove it anyway, "
@@ -371,21 +380,24 @@ def _offset_never_carried(sample: np.ndarray, offset: np.ndarray, what: str, by_
     return True
 
 
-def _clear_red_sample(red: xr.DataArray, clear: xr.DataArray) -> np.ndarray:
-    """Clear red reflectance on every date, time first and pixels flattened after it (NaN where not clear).
+def _clear_red_sample(red: xr.DataArray, clear: xr.DataArray) -> tuple[np.ndarray, bool]:
+    """Clear red reflectance on every date, time first and pixels flattened after it (NaN where not clear), and whether it spans the cube.
 
     In-memory data: all of it. Dask data: the strided pixels (or windows of
     at most :data:`~.normalise.SAMPLE_MAX_CHUNKS` chunks) that
     :func:`~.normalise._sample_parts` picks, on every date, read now in one
-    compute, as :func:`open_s1` reads its units sample.
+    compute, as :func:`open_s1` reads its units sample. The flag is False
+    for windows of a few chunks among many: a bright corner of the cube may
+    then lack the dark pixels the rest has.
     """
     v = red.where(clear).transpose("time", ...)
     if v.chunks is None:
-        return np.asarray(v.values, dtype=np.float64).reshape(v.sizes["time"], -1)
+        return np.asarray(v.values, dtype=np.float64).reshape(v.sizes["time"], -1), True
     import dask
 
     parts = dask.compute(*_sample_parts(v, all_dates=True))
-    return np.concatenate([np.asarray(p.values, dtype=np.float64).reshape(p.sizes["time"], -1) for p in parts], axis=1)
+    whole = _sample_windows(v) is None
+    return np.concatenate([np.asarray(p.values, dtype=np.float64).reshape(p.sizes["time"], -1) for p in parts], axis=1), whole
 
 
 def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto"] | bool:
@@ -586,7 +598,8 @@ def _chunk_guard(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, dates
     return out
 
 
-def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: str = "", removed_by_date: bool = False) -> list[str]:
+def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: str = "", removed_by_date: bool = False,
+                         bright: bool = True) -> list[str]:
     """The offset warnings that clear-pixel red reflectance ``red`` (time first, NaN where not clear) calls for.
 
     Dates before and from the 04.00 cut-off (``after``) are judged apart:
@@ -605,7 +618,7 @@ def _dark_pixel_warnings(red: np.ndarray, after: np.ndarray, what: str, where: s
         p1, negative = float(np.percentile(v, 1)), float(np.mean(v < _NEGATIVE_BELOW))
         seen = (f"1st percentile of clear-pixel red reflectance on the dates {period}{where} is {p1:.3f} "
                 f"({v.size} pixel-dates, median {np.median(v):.3f}, {100 * negative:.0f} % below {_NEGATIVE_BELOW})")
-        if p1 > _DARK_TOO_BRIGHT:
+        if p1 > _DARK_TOO_BRIGHT and bright:
             other = ""
             if not is_after and removed_by_date:  # the same numbers as a bright scene harmonised by its provider
                 other = (f" Or the scene has no dark pixels and its data were harmonised by their provider (a Google Earth Engine "
@@ -668,7 +681,8 @@ def _guard_declared_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataAr
     return nd
 
 
-def _s2_check_offset(sample: np.ndarray, after: np.ndarray, what: str, removed_by_date: bool = False, sampled: bool = False) -> None:
+def _s2_check_offset(sample: np.ndarray, after: np.ndarray, what: str, removed_by_date: bool = False, sampled: bool = False,
+                     whole: bool = True) -> None:
     """Warn when clear dark pixels look offset, or offset twice.
 
     ``sample``: clear red reflectance, time first (:func:`_clear_red_sample`:
@@ -679,9 +693,11 @@ def _s2_check_offset(sample: np.ndarray, after: np.ndarray, what: str, removed_b
     falsely. ``removed_by_date``: the date rule removed the offset from
     the later dates, so a scene without dark pixels, harmonised by its
     provider, looks like reprocessed data that carry it on the earlier ones.
+    ``whole``: the sample spans the cube; a window of a few chunks may lack
+    dark pixels, so it warns only of negative red.
     """
     where = " (a sample of pixels)" if sampled else ""
-    for msg in _dark_pixel_warnings(sample, after, what, where, removed_by_date):
+    for msg in _dark_pixel_warnings(sample, after, what, where, removed_by_date, bright=whole):
         warn_user(msg)  # a wrong offset gives silently wrong NDVI: not only for users who configured logging
 
 

@@ -17,7 +17,7 @@ import xarray as xr
 from torch import nn
 
 from .._logging import logger
-from .._months import month_shares, thin_months_message
+from .._months import month_shares, months_told, thin_months_message
 from .._version import __version__
 from .._warn import warn_user
 from ..errors import ConfigError, InsufficientDataError, MissingVariableError, ModelError
@@ -252,8 +252,10 @@ def _train_mlp(
     if config.calibrate_reconstruction:
         from ..reconstruction.calibrate import calibrate_stored
 
-        # the setting on the paired views, and (cubes that keep them) one with the unpaired views shown
-        model.info.update(calibrate_stored(model, cubes, splits, names, seed=config.seed, device=str(device)))
+        # the setting on the paired views, and (cubes that keep them) one with the unpaired views shown; the months warning
+        # was given above (its predictions would give it again: a catch_warnings on the way resets Python's once-per-line)
+        with months_told():
+            model.info.update(calibrate_stored(model, cubes, splits, names, seed=config.seed, device=str(device)))
     test = model.metrics["test"]
     logger.info("train: held-out test blocks R2 %.3f RMSE %.4f MAE %.4f bias %+.4f (n=%d)", test["r2"], test["rmse"], test["mae"], test["bias"], test["n"])
     for site, m in model.metrics.get("sites", {}).items():  # the pooled number can hide a site that fails

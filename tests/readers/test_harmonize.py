@@ -208,7 +208,8 @@ def test_a_catalogue_flag_that_says_not_applied_is_overruled_by_the_dark_pixels(
     red, nir = _truth()
     flagged = _raw(red, nir, coords={"earthsearch:boa_offset_applied": np.zeros(DATES.size, bool)})
     for ds in (flagged, flagged.chunk({"time": 2})):
-        with pytest.warns(UserWarning, match="whose catalogue metadata say they carry the offset on 3 dates .* look harmonised already"):
+        with pytest.warns(UserWarning, match=r"whose offset-applied flag \(earthsearch:boa_offset_applied\) says they carry the offset, "
+                                             r"on 3 dates, look harmonised already"):
             got = fdl.open_s2(ds)["NDVI"].values
         np.testing.assert_allclose(got, _ndvi(red, nir), atol=1e-6, rtol=0)
     with pytest.warns(UserWarning, match="removed twice"):  # a band attribute (a user's own declaration) is not overruled
@@ -384,3 +385,39 @@ def test_a_declared_offset_on_dates_that_never_carried_it_is_warned_on_dask_too(
         warnings.simplefilter("error")
         ok = fdl.open_s2(carried.chunk({"time": 4}), chunks={"y": 6, "x": 6})["NDVI"].values
     np.testing.assert_allclose(ok, _ndvi(red, nir), atol=1e-6, rtol=0)
+
+
+def test_a_sample_of_a_few_chunks_among_many_never_removes_an_offset_by_itself():
+    """Rescaled reflectance (baseline 05.00, offset removed by the loader) of bright fields with the dark pixels in one
+    corner: the sample's windows of 4 chunks of 16 missed the corner, and the offset was removed again (NDVI +0.25, with a
+    warning saying it was still in the data). A partial sample now only warns per chunk; the values are the in-memory ones."""
+    dates = pd.DatetimeIndex(["2022-03-01", "2022-03-11", "2022-03-21", "2022-04-01"])
+    rng = np.random.default_rng(0)
+    n = 64
+    red = rng.uniform(0.13, 0.18, (4, n, n))
+    red[:, :10, :10] = rng.uniform(0.015, 0.03, (4, 10, 10))
+    nir = rng.uniform(0.25, 0.35, (4, n, n))
+    ds = xr.Dataset({"B04": (("time", "y", "x"), red.astype(np.float32)), "B08": (("time", "y", "x"), nir.astype(np.float32)),
+                     "SCL": (("time", "y", "x"), np.full((4, n, n), 4, np.uint8))},
+                    coords={"time": dates, "y": 5000.0 - 10 * np.arange(n), "x": 3e5 + 10 * np.arange(n),
+                            "s2:processing_baseline": ("time", ["05.00"] * 4)}, attrs={"epsg": 32631})
+    eager = fdl.open_s2(ds)["NDVI"].values
+    np.testing.assert_allclose(eager, ((nir - red) / (nir + red)).astype(np.float32), atol=1e-6)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # each bright chunk may say so as computed
+        lazy = fdl.open_s2(ds.chunk({"time": 1, "y": 16, "x": 16}), chunks={"y": 16, "x": 16})["NDVI"].values
+    np.testing.assert_allclose(lazy, eager, atol=1e-6)
+
+
+def test_offset_dates_the_sample_barely_sees_are_judged_per_chunk():
+    """A cloudy 2022 leaves the sample under 100 clear values on the offset dates though it has many on the others: the
+    per-chunk guard was dropped (the count looked at every date), so harmonised DN lost 1000 DN there silently."""
+    red, nir = _truth(64, 64)
+    raw = _raw(red, nir)
+    raw["SCL"] = raw["SCL"].where(~xr.DataArray(AFTER, dims="time", coords={"time": DATES}) | (raw["x"] < raw["x"][2]), 9)
+    # 3 offset dates x 2 clear columns: 384 clear values in the one chunk; the sample's stride of 2 sees 96 of them
+    lazy = fdl.open_s2(raw.chunk({"time": 1}), chunks={"y": 64, "x": 64})
+    with pytest.warns(UserWarning, match=r"look harmonised already \(Dask input, judged per chunk as computed\)"):
+        lazy["NDVI"].compute()
