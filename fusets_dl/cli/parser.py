@@ -330,6 +330,8 @@ def _add_compare(sub: _Sub) -> argparse.ArgumentParser:
     cp.add_argument("--overwrite", action="store_true", help="replace the results of an earlier compare in --out")
     cp.add_argument("--gap-days", type=float, default=60.0, help="length of each simulated cloudy spell (days)")
     cp.add_argument("--n-gaps", type=int, default=5, help="spells per pixel")
+    cp.add_argument("--whittaker-lam", type=float, default=None,
+                    help="lambda of the Whittaker baseline (default: chosen on other spells of the visible views)")
     cp.add_argument("--max-pixels", type=int, default=400, help="held-out pixels evaluated (0: all)")
     cp.add_argument("--methods", nargs="+", default=list(COMPARE_METHODS), choices=list(COMPARE_METHODS),
                     help="methods compared")

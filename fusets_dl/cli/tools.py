@@ -97,6 +97,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     cfg = CompareConfig(
         gap_days=args.gap_days, n_gaps=args.n_gaps, max_pixels=args.max_pixels or None, seed=args.seed,
         methods=tuple(args.methods), mogpr={"device": args.device},
+        whittaker_lam="auto" if getattr(args, "whittaker_lam", None) is None else args.whittaker_lam,
     )
     model = load_model(args.model) if args.model else None
     tcfg = TrainConfig(max_epochs=args.epochs, seed=args.seed, device=args.device, fusion=args.fusion,

@@ -102,9 +102,16 @@ class CompareConfig:
     seed : int
         Seed of the spell positions and of the pixel sample.
     lam : float
-        Whittaker parameter (1-day grid) for the Whittaker baseline and the
-        fixed-setting fusion row (``fusion_fixed``); the ``fusion`` rows are
-        ``reconstruct``'s default (the model's own calibration).
+        Whittaker parameter (1-day grid) of the fixed-setting fusion row
+        (``fusion_fixed``); the ``fusion`` rows are ``reconstruct``'s default
+        (the model's own calibration).
+    whittaker_lam : float or "auto"
+        Whittaker parameter of the Whittaker baseline. "auto" (default):
+        chosen from :data:`~fusets_dl.evaluation.methods.WHITTAKER_LAMS` on
+        spells hidden again in the views the comparison left visible
+        (:func:`~fusets_dl.evaluation.methods.whittaker_lam`; ``lam`` when
+        they hide too few values); before 2026-11-28 the baseline used
+        ``lam``. ``info["whittaker_lam"]`` records it.
     mogpr : dict
         :class:`~fusets_dl.baselines.GPConfig` fields for MOGPR.
     period : (start, end), optional
@@ -135,6 +142,7 @@ class CompareConfig:
     min_clear: int = 4
     seed: int = 0
     lam: float = 1000.0
+    whittaker_lam: float | str = "auto"
     mogpr: dict[str, Any] = field(default_factory=dict)
     period: tuple[str, str] | None = None
     mode: str = "blocks"
@@ -184,6 +192,8 @@ class CompareConfig:
         self.max_pixels = None if self.max_pixels is None else int(self.max_pixels)
         if not is_finite_positive(self.lam):
             raise ConfigError(f"CompareConfig.lam: expected a finite number > 0, found {self.lam!r}")
+        if not (self.whittaker_lam == "auto" if isinstance(self.whittaker_lam, str) else is_finite_positive(self.whittaker_lam)):
+            raise ConfigError(f"CompareConfig.whittaker_lam: expected 'auto' or a finite number > 0, found {self.whittaker_lam!r}")
         if not (is_whole(self.min_clear) and self.min_clear >= 0):
             raise ConfigError(f"CompareConfig.min_clear: expected a whole number >= 0, found {self.min_clear!r}")
         if not is_whole(self.seed):
@@ -248,7 +258,9 @@ class CompareResult:
         i = self.info
         foot = (
             f"\n{i['n_hidden_scored']} hidden clear observations scored (of {i['n_hidden']}) in {i['n_pixels']} pixels of "
-            f"held-out blocks; {i['n_gaps']} spells of {i['gap_days']:g} days per pixel.\n"
+            f"held-out blocks; {i['n_gaps']} spells of {i['gap_days']:g} days per pixel."
+            + (f" Whittaker lambda {i['whittaker_lam']:g} ({'given' if i.get('whittaker_lam_choice') == 'given' else 'chosen on other spells of the visible views'})."
+               if "whittaker_lam" in i else "") + "\n"
         )
         return head + body + foot
 
@@ -505,6 +517,7 @@ def compare(
     truth = ndvi[:, iy, ix]
     rows, scored = _cmp_rows(truth, hidden, runs)
     info = _cmp_info(cube, cfg, model, t_idx, hidden, scored, training_seconds, span)
+    info.update(inputs.notes)  # what the methods chose on their own (the Whittaker row's lambda)
     preds = {name: run[0] for name, run in runs.items()}
     examples = _examples(t_idx, truth, hidden, preds, cube.isel(inputs.pixels))
     examples["spells"] = _cmp_spells(t_idx, days, span, iy[examples["pixels"]], ix[examples["pixels"]], cfg)
