@@ -52,6 +52,7 @@ def _phenology(
     envelope: bool | int = False,
     main_fraction: float = 0.5,
     main_months: tuple[int, int] | None = None,
+    year_start: int = 1,
     classes: xr.DataArray | None = None,
     params: dict[Any, dict[str, Any]] | None = None,
     observed: xr.DataArray | bool | None = None,
@@ -64,7 +65,7 @@ def _phenology(
         As in :func:`fusets_dl.phenology`.
     noise_factor, noise, std, min_separation, min_span, start_threshold, end_threshold, threshold_type
         As in :func:`fusets_dl.phenology`.
-    pos_level, extrapolate, by_year, envelope, main_fraction, main_months, classes, params
+    pos_level, extrapolate, by_year, envelope, main_fraction, main_months, year_start, classes, params
         As in :func:`fusets_dl.phenology`.
     observed : xarray.DataArray or bool, optional
         As in :func:`fusets_dl.phenology`; None on a Dataset with a
@@ -90,7 +91,7 @@ def _phenology(
                      min_separation=min_separation, min_span=min_span, start_threshold=start_threshold,
                      end_threshold=end_threshold, threshold_type=threshold_type, pos_level=pos_level,
                      extrapolate=extrapolate, by_year=by_year, envelope=envelope, main_fraction=main_fraction,
-                     main_months=main_months, classes=classes, params=params, observed=observed)
+                     main_months=main_months, year_start=year_start, classes=classes, params=params, observed=observed)
 
 
 @xr.register_dataset_accessor("fusion")

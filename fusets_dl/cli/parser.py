@@ -268,6 +268,8 @@ def _add_phenology(sub: _Sub) -> argparse.ArgumentParser:
     ph.add_argument("--noise-factor", type=float, default=3.0, help="season prominence >= this x the pixel's noise sd")
     ph.add_argument("--extrapolate", type=float, default=0.0, help="days a cut SOS/EOS may be extrapolated (flagged)")
     ph.add_argument("--by-year", action="store_true", help="seasons on (year, season) by the year of their peak")
+    ph.add_argument("--year-start", type=int, default=1, choices=range(1, 13), metavar="MONTH",
+                    help="first month of the season year (7: July to June, for southern-hemisphere summer crops; default 1)")
     ph.add_argument("--start", default=None, help="keep seasons peaking from this date (default: all)")
     ph.add_argument("--end", default=None, help="keep seasons peaking up to this date (default: all)")
     ph.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")

@@ -449,7 +449,8 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     observed = src.chunk({"time": -1}) if src is not None else None
     ph = phenology(ds[args.variable].chunk({"time": -1}), max_seasons=args.max_seasons, amplitude_fraction=args.fraction,
                    min_amplitude=args.min_amplitude, period=period, noise_factor=args.noise_factor,
-                   extrapolate=args.extrapolate or False, by_year=args.by_year, observed=observed)
+                   extrapolate=args.extrapolate or False, by_year=args.by_year, year_start=getattr(args, "year_start", 1),
+                   observed=observed)
     ph = ph.compute()  # once: the file and the shares below (computing each from the lazy graph ran phenology twice)
     write_netcdf(ph, Path(args.output), overwrite=args.overwrite)
     print(f"phenology written to {args.output}: {season_shares(ph['n_seasons'])}")
@@ -472,14 +473,30 @@ def season_shares(n_seasons: Any) -> str:
         once a year, never pooled over pixel-years).
     """
     import numpy as np
+    import pandas as pd
 
     def shares(n: np.ndarray) -> str:
         return " / ".join(f"{v:.1%}" for v in ((n == 0).mean(), (n == 1).mean(), (n == 2).mean(), (n >= 3).mean()))
 
     if "year" not in n_seasons.dims:
         return f"pixels with 0/1/2/3+ seasons: {shares(np.asarray(n_seasons.values))}"
-    lines = [f"  {int(y)}: {shares(np.asarray(n_seasons.sel(year=y).values))}" for y in n_seasons["year"].values]
-    return "pixels with 0/1/2/3+ seasons peaking in each year:\n" + "\n".join(lines)
+    start = _year_start(n_seasons)
+    if start == 1:
+        lines = [f"  {int(y)}: {shares(np.asarray(n_seasons.sel(year=y).values))}" for y in n_seasons["year"].values]
+        return "pixels with 0/1/2/3+ seasons peaking in each year:\n" + "\n".join(lines)
+    month = pd.Timestamp(2001, start, 1).strftime("%b")
+    end = pd.Timestamp(2001, start - 1, 1).strftime("%b")
+    lines = [f"  {int(y)} ({month} {int(y)} - {end} {int(y) + 1}): {shares(np.asarray(n_seasons.sel(year=y).values))}"
+             for y in n_seasons["year"].values]
+    return "pixels with 0/1/2/3+ seasons peaking in each season year:\n" + "\n".join(lines)
+
+
+def _year_start(n_seasons: Any) -> int:
+    """The first month of a by-year phenology's season year, from its ``year`` coordinate's description (1 when it says none)."""
+    import re
+
+    m = re.search(r"from month (\d+)", str(n_seasons["year"].attrs.get("long_name", "")))
+    return int(m.group(1)) if m else 1
 
 
 def cmd_segment(args: argparse.Namespace) -> int:

@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._warn import warn_user
+from .._warn import once_per_call, warn_user
 from ..alignment.pairing import UNPAIRED, UNPAIRED_TIME
 from ..errors import ConfigError, InsufficientDataError, OutputError
 from ..readers.cube import check_cube_values
@@ -415,6 +415,7 @@ def _share(v: float | None, n_std: int | None = None, n: int | None = None) -> s
     return f"{v:.1%}" if n_std is None or n is None or n_std == n else f"{v:.1%} (of {n_std})"
 
 
+@once_per_call
 def compare(
     cube: xr.Dataset,
     *,

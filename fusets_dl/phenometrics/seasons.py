@@ -491,12 +491,12 @@ def _keep_seasons(cand: np.ndarray, period: tuple[float, float] | None, max_seas
 def _capped_text(notes: dict[str, Any]) -> str:
     cap, by_year = notes["cap"], notes["by_year"]
     if by_year:
-        return (f"phenology: {notes['capped']} of {notes['pixels']} pixels have more seasons peaking in one calendar year than "
+        return (f"phenology: {notes['capped']} of {notes['pixels']} pixels have more seasons peaking in one year (calendar, or the season year of year_start) than "
                 f"by_year's {cap} slots (up to {notes['most']} in a year): each year keeps its {cap} largest, and n_seasons "
                 f"counts the seasons kept; pass by_year={notes['most']} to keep them all")
     return (f"phenology: {notes['capped']} of {notes['pixels']} pixels have more seasons than max_seasons={cap} (up to "
             f"{notes['most']}): the {cap} largest are kept, and n_seasons counts the seasons kept; pass "
-            f"max_seasons={notes['most']} to keep them all, or by_year=True for {cap} a calendar year")
+            f"max_seasons={notes['most']} to keep them all, or by_year=True for {cap} a year of peak")
 
 
 def _note_capped(found: np.ndarray, cap: int, by_year: bool, pixels: int, notes: dict[str, Any] | None) -> None:

@@ -50,7 +50,7 @@ import rioxarray  # noqa: F401  (registers .rio, used for the CRS)
 import xarray as xr
 
 from .._series import nearest_cells
-from .._warn import warn_user
+from .._warn import once_per_call, warn_user
 from ..cf import CONVENTIONS, CUBE_TITLE, apply_cf, cube_site, pixel_coords
 from ..errors import ConfigError, InsufficientDataError
 from ..evaluation.splits import training_site, with_split, within_extent
@@ -664,6 +664,7 @@ def _transfer_check(cube: xr.Dataset, pred: xr.DataArray) -> TransferSkill:
     return skill
 
 
+@once_per_call
 def reconstruct(
     cube: xr.Dataset,
     model: FusionModel,

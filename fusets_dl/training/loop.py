@@ -19,7 +19,7 @@ from torch import nn
 from .._logging import logger
 from .._months import month_shares, months_told, thin_months_message
 from .._version import __version__
-from .._warn import warn_user
+from .._warn import once_per_call, warn_user
 from ..errors import ConfigError, InsufficientDataError, MissingVariableError, ModelError
 from ..evaluation.metrics import metrics_by_range, regression_metrics
 from ..evaluation.splits import block_mask, scene_extent
@@ -43,6 +43,7 @@ _PARTS = ("train", "val", "test")
 _FUNNEL_PART = {"train": "train", "val": "validation", "test": "test"}
 
 
+@once_per_call
 def train(
     cube: xr.Dataset | Sequence[xr.Dataset],
     features: FeatureSpec | Mapping[str, Any] | None = None,

@@ -445,6 +445,26 @@ def test_phenology_by_year_prints_shares_of_pixels_per_year_within_the_period(tm
     assert "  2020: 0.0% / 100.0%" in capsys.readouterr().out  # without a period every year is kept
 
 
+def test_phenology_year_start_counts_southern_seasons_in_their_season_year(tmp_path, capsys):
+    """--year-start did not exist: a summer season peaking in January (southern hemisphere) was counted by calendar year, so
+    the first year of a July-June series showed no season. With --year-start 7 each season year (July-June) holds one."""
+    src = tmp_path / "ndvi.nc"
+    t = pd.date_range("2020-07-01", "2022-06-30", freq="5D")
+    days = np.asarray((t - pd.Timestamp("2020-07-01")).days, dtype=float) % 365
+    season = 0.2 + 0.6 * np.exp(-(((days - 200) / 35.0) ** 2))  # peaks mid-January
+    xr.Dataset({"NDVI": (("time", "y", "x"), np.broadcast_to(season[:, None, None], (t.size, 4, 4)).astype(np.float32))},
+               coords={"time": t, "y": np.arange(4.0), "x": np.arange(4.0)}).to_netcdf(src)
+    out = tmp_path / "ph.nc"
+    assert main(["-q", "phenology", str(src), "-o", str(out), "--by-year", "--year-start", "7"]) == 0
+    printed = capsys.readouterr().out
+    assert ("pixels with 0/1/2/3+ seasons peaking in each season year:\n  2020 (Jul 2020 - Jun 2021): 0.0% / 100.0% / 0.0% / 0.0%\n"
+            "  2021 (Jul 2021 - Jun 2022): 0.0% / 100.0%") in printed, printed
+    with xr.open_dataset(out) as ph:
+        assert ph["year"].values.tolist() == [2020, 2021] and int(ph["n_seasons"].sum()) == 32
+    with pytest.raises(SystemExit):  # argparse: a month 1-12
+        main(["-q", "phenology", str(src), "-o", str(tmp_path / "bad.nc"), "--year-start", "13"])
+
+
 def test_train_ensemble_reaches_the_training_config(tmp_path, monkeypatch, capsys):
     """``train --ensemble K`` trains with ``TrainConfig(ensemble=K)`` (the trainer is replaced: only the option is checked here)."""
     import fusets_dl.training as training

@@ -48,14 +48,14 @@ def test_max_seasons_cap_warns_with_counts_and_the_way_out():
     dates, v = _double_cropping()
     with pytest.warns(UserWarning, match=r"phenology: 2 of 2 pixels have more seasons than max_seasons=3 \(up to 6\): the 3 "
                                          r"largest are kept, and n_seasons counts the seasons kept; pass max_seasons=6 to "
-                                         r"keep them all, or by_year=True for 3 a calendar year"):
+                                         r"keep them all, or by_year=True for 3 a year of peak"):
         ph = fdl.phenology(_da(v, dates, n=2))
     assert ph["n_seasons"].values.ravel().tolist() == [3, 3]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no cap warning when every season fits
         assert fdl.phenology(_da(v, dates, n=2), max_seasons=6)["n_seasons"].values.ravel().tolist() == [6, 6]
         assert (fdl.phenology(_da(v, dates), by_year=True)["n_seasons"].values.ravel() == 2).all()
-    with pytest.warns(UserWarning, match=r"1 of 1 pixels have more seasons peaking in one calendar year than by_year's 1 "
+    with pytest.warns(UserWarning, match=r"1 of 1 pixels have more seasons peaking in one year \(calendar, or the season year of year_start\) than by_year's 1 "
                                          r"slots \(up to 2 in a year\).*pass by_year=2"):
         fdl.phenology(_da(v, dates), by_year=1)
 
