@@ -450,7 +450,7 @@ def cmd_phenology(args: argparse.Namespace) -> int:
     ph = phenology(ds[args.variable].chunk({"time": -1}), max_seasons=args.max_seasons, amplitude_fraction=args.fraction,
                    min_amplitude=args.min_amplitude, period=period, noise_factor=args.noise_factor,
                    extrapolate=args.extrapolate or False, by_year=args.by_year, year_start=getattr(args, "year_start", 1),
-                   observed=observed)
+                   main_months=tuple(args.main_months) if getattr(args, "main_months", None) else None, observed=observed)
     ph = ph.compute()  # once: the file and the shares below (computing each from the lazy graph ran phenology twice)
     write_netcdf(ph, Path(args.output), overwrite=args.overwrite)
     print(f"phenology written to {args.output}: {season_shares(ph['n_seasons'])}")

@@ -461,6 +461,12 @@ def test_phenology_year_start_counts_southern_seasons_in_their_season_year(tmp_p
             "  2021 (Jul 2021 - Jun 2022): 0.0% / 100.0%") in printed, printed
     with xr.open_dataset(out) as ph:
         assert ph["year"].values.tolist() == [2020, 2021] and int(ph["n_seasons"].sum()) == 32
+    # --main-months: a main season may peak only in those months (June-August: none of these January peaks is main)
+    for months, mains in ((["12", "2"], 32), (["6", "8"], 0)):
+        mm = tmp_path / f"mm{months[0]}.nc"
+        assert main(["-q", "phenology", str(src), "-o", str(mm), "--year-start", "7", "--main-months", *months]) == 0
+        with xr.open_dataset(mm) as ph:
+            assert int(ph["is_main"].sum()) == mains, months
     with pytest.raises(SystemExit):  # argparse: a month 1-12
         main(["-q", "phenology", str(src), "-o", str(tmp_path / "bad.nc"), "--year-start", "13"])
 
