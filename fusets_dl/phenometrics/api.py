@@ -8,6 +8,7 @@ days (``_phen_grid``), run the kernel of :mod:`.seasons` over pixel blocks
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from typing import Any, NamedTuple
 
@@ -142,6 +143,9 @@ def _phen_apply(
 ) -> xr.DataArray:
     """The kernel over pixel blocks (``time`` as one chunk): ``(..., season, var)`` float64."""
     lazy = ndvi.chunks is not None or any(a.chunks is not None for a in extra.values())
+    # a Dask call's chunks warn each kind once for the whole call (a batch run computes one tile at a time, and a
+    # catch_warnings between tiles resets Python's once-per-place: the same warning came once per tile)
+    per_chunk = f"phenology-{uuid.uuid4().hex}" if lazy else False
     da = ndvi.chunk({"time": -1}) if lazy else ndvi
     args = [a.chunk({"time": -1}) if lazy and "time" in a.dims else a for a in extra.values()]
     stacked = xr.apply_ufunc(
@@ -151,7 +155,7 @@ def _phen_apply(
         input_core_dims=[["time"], *[["time"] if "time" in a.dims else [] for a in args]],
         output_core_dims=[["season", "var"]],
         kwargs={"in_days": grid.in_days, "grid_days": grid.grid_days, "max_seasons": max_seasons, "period": grid.period,
-                "inputs": tuple(extra), "per_chunk": lazy, **kwargs},
+                "inputs": tuple(extra), "per_chunk": per_chunk, **kwargs},
         dask="parallelized",
         output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {"season": max_seasons, "var": len(PHENO_VARS)}},

@@ -15,7 +15,9 @@ complete). Pixels without enough data give NaN/NaT and ``n_seasons`` 0.
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections import OrderedDict
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -774,8 +776,38 @@ def pheno_pixels(
     return out.reshape(*lead, max_seasons, len(PHENO_VARS))
 
 
-def _warn_notes(notes: dict[str, Any], thresholds: Thresholds | None, per_chunk: bool) -> None:
-    """The compute-time warnings of one block, once: with counts in memory; on a Dask chunk one text per kind, counts logged."""
+#: The per-chunk warnings shown, by phenology call (its token; the last :data:`_CALLS_KEPT` calls).
+_SHOWN_BY_CALL: OrderedDict[str, set[str]] = OrderedDict()
+_SHOWN_LOCK = threading.Lock()
+_CALLS_KEPT = 64
+
+
+def _first_time(call: str, text: str) -> bool:
+    """Whether ``text`` is new for the phenology call ``call`` (and remember it)."""
+    with _SHOWN_LOCK:
+        shown = _SHOWN_BY_CALL.setdefault(call, set())
+        _SHOWN_BY_CALL.move_to_end(call)
+        while len(_SHOWN_BY_CALL) > _CALLS_KEPT:
+            _SHOWN_BY_CALL.popitem(last=False)
+        if text in shown:
+            return False
+        shown.add(text)
+        return True
+
+
+def _warn_notes(notes: dict[str, Any], thresholds: Thresholds | None, per_chunk: bool | str) -> None:
+    """The compute-time warnings of one block, once: with counts in memory; on a Dask chunk one text per kind, counts logged.
+
+    ``per_chunk``: False in memory; on a Dask chunk, True, or the call's
+    token, with which each text is shown once per call whatever the order
+    and grouping in which its chunks are computed.
+    """
+    call = per_chunk if isinstance(per_chunk, str) else None
+
+    def warn(text: str) -> None:
+        if call is None or _first_time(call, text):
+            warnings.warn(text, UserWarning, stacklevel=4)
+
     if notes.get("capped"):
         text = _capped_text(notes)
         if per_chunk:
@@ -784,14 +816,14 @@ def _warn_notes(notes: dict[str, Any], thresholds: Thresholds | None, per_chunk:
             text = (f"phenology: pixels with more seasons than {what} keep only the largest, and n_seasons counts the seasons "
                     "kept (Dask input, counted per chunk in the log): pass a larger "
                     + ("by_year" if notes["by_year"] else "max_seasons, or by_year=True"))
-        warnings.warn(text, UserWarning, stacklevel=3)
+        warn(text)
     if notes.get("short"):
         text = _short_text(notes["short"], notes["pixels"], notes["min_span"])
         if per_chunk:
             logger.info("%s (one chunk)", text)
             text = (f"phenology: pixels whose valid values span fewer than {notes['min_span']:g} days (the shortest series that "
                     "holds a season) get no season (Dask input, counted per chunk in the log)")
-        warnings.warn(text, UserWarning, stacklevel=3)
+        warn(text)
     if thresholds is not None and (notes.get("no_sos") or notes.get("no_eos")):
         text = _uncrossed_text(notes, thresholds)
         if per_chunk:
@@ -799,7 +831,7 @@ def _warn_notes(notes: dict[str, Any], thresholds: Thresholds | None, per_chunk:
             text = (f"phenology: absolute thresholds start {thresholds.start:g} / end {thresholds.end:g} (NDVI): seasons found whose "
                     "rise or fall never crosses them have SOS or EOS NaT (Dask input, counted per chunk in the log): choose "
                     "thresholds within the NDVI range of the seasons, or threshold_type='fraction'")
-        warnings.warn(text, UserWarning, stacklevel=3)
+        warn(text)
 
 
 def pheno_block(values: np.ndarray, *extra: np.ndarray, **kw: Any) -> np.ndarray:
@@ -824,7 +856,7 @@ def pheno_block(values: np.ndarray, *extra: np.ndarray, **kw: Any) -> np.ndarray
         ``(..., max_seasons, len(PHENO_VARS))`` float64.
     """
     names = kw.pop("inputs", ())
-    per_chunk = bool(kw.pop("per_chunk", False))
+    per_chunk = kw.pop("per_chunk", False)
     lead = values.shape[:-1]
     v = values.reshape(-1, values.shape[-1])
     arrays = {name: np.broadcast_to(a, (*lead, *a.shape[len(lead):])).reshape(v.shape[0], *a.shape[len(lead):])

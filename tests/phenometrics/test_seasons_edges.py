@@ -77,6 +77,22 @@ def test_max_seasons_cap_on_dask_warns_at_compute_once_per_chunk_text_and_stays_
         xr.testing.assert_identical(got, fdl.phenology(_da(v, dates, n=4)))
 
 
+def test_a_lazy_calls_chunk_warnings_come_once_for_the_call_computed_tile_by_tile():
+    """A batch run computes one tile at a time, with a catch_warnings between (the writer's): the cap warning came once
+    per tile ("always" shows every one, as here). Now once per phenology call; a new call warns again."""
+    dates, v = _double_cropping()
+    ph = fdl.phenology(_da(v, dates, n=4).chunk({"x": 1}))
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for i in range(4):  # tile by tile
+            ph.isel(x=[i]).compute()
+    assert sum("max_seasons=3" in str(x.message) for x in w) == 1
+    with dask.config.set(scheduler="synchronous"), warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fdl.phenology(_da(v, dates, n=4).chunk({"x": 1})).compute()
+    assert sum("max_seasons=3" in str(x.message) for x in w) == 1
+
+
 GREEN_END = pd.date_range(ORIGIN, "2021-09-15", freq="5D")
 
 
