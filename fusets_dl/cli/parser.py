@@ -271,7 +271,7 @@ def _add_phenology(sub: _Sub) -> argparse.ArgumentParser:
     ph.add_argument("--year-start", type=int, default=1, choices=range(1, 13), metavar="MONTH",
                     help="first month of the season year (7: July to June, for southern-hemisphere summer crops; default 1)")
     ph.add_argument("--main-months", type=int, nargs=2, default=None, choices=range(1, 13), metavar=("FIRST", "LAST"),
-                    help="months in which a main season may peak (e.g. 6 9; wraps over the new year when FIRST > LAST)")
+                    help="months in which a main season may peak (e.g. 6 9; wraps over the new year when FIRST > LAST; default: any month)")
     ph.add_argument("--start", default=None, help="keep seasons peaking from this date (default: all)")
     ph.add_argument("--end", default=None, help="keep seasons peaking up to this date (default: all)")
     ph.add_argument("--chunk", type=int, default=256, help="chunk size in pixels")
