@@ -184,9 +184,9 @@ def _add_align(sub: _Sub) -> argparse.ArgumentParser:
                    help="S2 SCL classes counted as clear (4 vegetation, 5 bare soil, 6 water, 7 unclassified, ...)")
     r.add_argument("--reflectance-scale", type=_scale, default="auto",
                    help="factor from stored S2 values to reflectance: auto (CF scale_factor, else DN x 1e-4) or a number")
-    r.add_argument("--harmonize", choices=("auto", "true", "false"), default="auto",
+    r.add_argument("--harmonize", choices=("auto", "true", "false", "all"), default="auto",
                    help="remove the S2 processing-baseline 04.00 offset (-1000 DN from 2022-01-25): "
-                        "auto (from metadata, else by date for DN input), true or false")
+                        "auto (from metadata, else by date for DN input), true, false, or all (every date: Collection-1 reprocessed data)")
     a.add_argument("--chunk", type=int, default=256, help="chunk size in pixels on the S1 grid")
     a.add_argument("--overwrite", action="store_true", help="replace an existing output")
     a.set_defaults(func=cmd_align)

@@ -238,7 +238,7 @@ def cmd_align(args: argparse.Namespace) -> int:
     from ..readers import open_s1, open_s2
 
     s1 = open_s1(args.s1 if len(args.s1) > 1 else args.s1[0], chunks={"y": args.chunk, "x": args.chunk}, units=args.s1_units)
-    harmonize = {"true": True, "false": False}.get(getattr(args, "harmonize", "auto"), "auto")
+    harmonize = {"true": True, "false": False}.get(getattr(args, "harmonize", "auto"), getattr(args, "harmonize", "auto"))
     s2 = open_s2(args.s2 if len(args.s2) > 1 else args.s2[0], chunks={"y": args.chunk * 2, "x": args.chunk * 2}, harmonize=harmonize,
                  clear_classes=tuple(args.clear_classes), reflectance_scale=args.reflectance_scale)
     cube = align(s1, s2, tolerance=args.tolerance, freq=args.freq, outlier_filter=args.outlier_filter,

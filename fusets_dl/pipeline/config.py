@@ -66,9 +66,9 @@ class RegionConfig:
         Keyword arguments of :func:`~fusets_dl.phenometrics.phenology`.
     s1_units : str
         Units of the S1 files (``"auto"``, ``"db"`` or ``"linear"``).
-    harmonize : "auto" or bool
+    harmonize : "auto", "all" or bool
         Sentinel-2 processing-baseline harmonisation, passed to
-        :func:`~fusets_dl.readers.open_s2` (``"auto"``, ``true`` or ``false``).
+        :func:`~fusets_dl.readers.open_s2` (``"auto"``, ``"all"``, ``true`` or ``false``).
     classes : dict
         The ``classes`` section (a segmenter and the classes phenology keeps); empty when absent.
     """
@@ -493,9 +493,9 @@ def _check_period_in_range(pheno: Mapping[str, Any] | None, time_range: tuple[st
 
 
 def _check_harmonize(value: Any, where: str) -> str | bool:
-    if isinstance(value, bool) or value == "auto":
+    if isinstance(value, bool) or value in ("auto", "all"):
         return value
-    raise _err(f"{where} harmonize", f"expected 'auto', true or false, found {value!r}")
+    raise _err(f"{where} harmonize", f"expected 'auto', 'all', true or false, found {value!r}")
 
 
 def _check_tolerance(merged: dict[str, Any], where: str) -> None:

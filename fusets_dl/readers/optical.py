@@ -71,7 +71,7 @@ def open_s2(
     time_range: tuple[Any, Any] | None = None,
     bbox: Sequence[float] | None = None,
     reflectance_scale: float | Literal["auto"] = "auto",
-    harmonize: Literal["auto"] | bool = "auto",
+    harmonize: Literal["auto", "all"] | bool = "auto",
     duplicates: Literal["raise", "first", "mean"] = "raise",
 ) -> xr.Dataset:
     """Open Sentinel-2 L2A data as ``NDVI`` (float32) and a boolean ``clear`` mask.
@@ -114,7 +114,10 @@ def open_s2(
         that delivers harmonised values (openEO ``S2-L2A-*``); otherwise, for
         DN input (reflectance scale 1e-4), the acquisition date. Reflectance
         input (0..1) and NDVI bands are left alone. True offsets every date
-        from 2022-01-25 on, False none. The decision is logged. The clear
+        from 2022-01-25 on, "all" every date (Collection-1 products,
+        reprocessed with baseline 05.xx, carry the offset before 2022-01-25
+        too: Earth Search's ``sentinel-2-c1-l2a`` loaded without its
+        ``raster:bands`` offset), False none. The decision is logged. The clear
         red then judges it: all of it for in-memory data; for Dask data, a
         strided sample of pixels on every date read at open (one compute,
         as :func:`open_s1` reads its units sample; only where an offset was
@@ -314,7 +317,7 @@ def _s2_scale(da: xr.DataArray, dec: xr.DataArray, reflectance_scale: float | Li
 def _s2_harmonised_reflectance(
     da: xr.DataArray,
     reflectance_scale: float | Literal["auto"],
-    harmonize: Literal["auto"] | bool,
+    harmonize: Literal["auto", "all"] | bool,
     per_time: dict[str, xr.DataArray],
     original: str,
     what: str,
@@ -400,8 +403,8 @@ def _clear_red_sample(red: xr.DataArray, clear: xr.DataArray) -> tuple[np.ndarra
     return np.concatenate([np.asarray(p.values, dtype=np.float64).reshape(p.sizes["time"], -1) for p in parts], axis=1), whole
 
 
-def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto"] | bool:
-    """``harmonize`` checked: "auto", True or False.
+def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto", "all"] | bool:
+    """``harmonize`` checked: "auto", "all", True or False.
 
     Parameters
     ----------
@@ -412,7 +415,7 @@ def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto"] | bool:
 
     Returns
     -------
-    "auto" or bool
+    "auto", "all" or bool
         The option.
 
     Raises
@@ -422,9 +425,9 @@ def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto"] | bool:
     """
     if isinstance(harmonize, (bool, np.bool_)):
         return bool(harmonize)
-    if isinstance(harmonize, str) and harmonize == "auto":
-        return "auto"
-    raise ConfigError(f"{what}: harmonize: expected 'auto', True or False, found {harmonize!r}")
+    if isinstance(harmonize, str) and harmonize in ("auto", "all"):
+        return harmonize  # type: ignore[return-value]
+    raise ConfigError(f"{what}: harmonize: expected 'auto', 'all', True or False, found {harmonize!r}")
 
 
 def _s2_time_coords(parts: list[tuple[xr.Dataset, CRS | None, dict[str, str]]]) -> dict[str, xr.DataArray]:
@@ -454,7 +457,7 @@ def _baseline_numbers(values: np.ndarray) -> np.ndarray:
 def _s2_offsets(
     da: xr.DataArray,
     scale: float,
-    harmonize: Literal["auto"] | bool,
+    harmonize: Literal["auto", "all"] | bool,
     times: pd.DatetimeIndex,
     per_time: dict[str, xr.DataArray],
     original: str,
@@ -468,6 +471,8 @@ def _s2_offsets(
         return none, "harmonize=False"
     if harmonize is True:
         return np.where(after, boa, 0.0), f"harmonize=True: {cutoff}"
+    if harmonize == "all":  # Collection-1 reprocessing (baseline 05.xx) carries it on earlier dates too
+        return np.full(times.size, boa), "harmonize='all': every date"
     cf = _cf_scaling(da)
     if "add_offset" in cf:
         return none, f"CF add_offset={cf['add_offset']!r} already applied by decoding"
@@ -515,8 +520,8 @@ def _s2_offsets_from_coords(per_time: dict[str, xr.DataArray], after: np.ndarray
 
 _OFFSET_ADVICE = {
     True: "Pass harmonize=True if the data carry it (or declare it per date with s2:processing_baseline)",
-    False: "Reprocessed data carry it on these dates too: declare it with the band attribute BOA_ADD_OFFSET=-1000 "
-           "(every date) or per date with the s2:processing_baseline coordinate ('05.00')",
+    False: "Reprocessed data carry it on these dates too: pass harmonize='all' (every date), or declare it per date with the "
+           "s2:processing_baseline coordinate ('05.00')",
 }
 
 
@@ -671,7 +676,7 @@ def _guard_declared_offset(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataAr
         if not sel.any():
             continue
         advice = ("declare the offset only on the files of the dates that carry it" if reason.startswith("band attribute")
-                  else "pass harmonize='auto'" if reason.startswith("harmonize=True") else "check the processing-baseline coordinate")
+                  else "pass harmonize='auto'" if reason.startswith("harmonize") else "check the processing-baseline coordinate")
         msg = (f"{what}: the processing-baseline offset (-1000 DN) was removed ({reason}), and on the dates {period} the clear red "
                f"left is negative (Dask input, judged per chunk as computed: its 1st percentile below {_DARK_TOO_DARK} or more than "
                f"{_NEGATIVE_SHARE_MAX:.0%} of it below {_NEGATIVE_BELOW}), which reflectance cannot be: those dates did not carry "

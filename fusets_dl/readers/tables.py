@@ -119,7 +119,7 @@ def open_points(
     columns: Mapping[str, str] | None = None,
     cloud_score_threshold: float = 0.6,
     clear_classes: Iterable[int] = DEFAULT_CLEAR_CLASSES,
-    harmonize: Literal["auto"] | bool = "auto",
+    harmonize: Literal["auto", "all"] | bool = "auto",
     points: Sequence[Any] | None = None,
     wide_freq: Literal["month", "dekad"] | None = None,
 ) -> tuple[xr.Dataset, xr.Dataset]:
@@ -140,7 +140,7 @@ def open_points(
         Cloud Score+ value (``cs_cdf``) from which an observation is clear.
     clear_classes : iterable of int
         SCL classes counted as clear, when the table has SCL.
-    harmonize : "auto", True or False
+    harmonize : "auto", "all", True or False
         As for :func:`fusets_dl.open_s2`.
     points : sequence, optional
         The point ids to keep, in this order along ``x``. Default: every id of
@@ -452,7 +452,7 @@ def _s1_dataset(table: pd.DataFrame, cols: dict[str, str], layout: pd.DataFrame)
 
 def _s2_dataset(
     table: pd.DataFrame, cols: dict[str, str], layout: pd.DataFrame, threshold: float, clear_classes: Iterable[int],
-    harmonize: Literal["auto"] | bool,
+    harmonize: Literal["auto", "all"] | bool,
 ) -> xr.Dataset:
     """Pivot red, NIR and the cloud columns, build the cloud mask, decode with :func:`open_s2`."""
     what = "open_points(S2)"

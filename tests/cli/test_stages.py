@@ -38,7 +38,7 @@ def test_align_passes_harmonize_to_open_s2(tmp_path, monkeypatch, capsys):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(fusets_dl.readers, "open_s2", spy)
-    for flag, expected in (([], "auto"), (["--harmonize", "false"], False), (["--harmonize", "true"], True)):
+    for flag, expected in (([], "auto"), (["--harmonize", "false"], False), (["--harmonize", "true"], True), (["--harmonize", "all"], "all")):
         out = tmp_path / f"cube{len(seen)}.nc"
         assert main(["-q", "align", "--s1", str(sample / "s1.nc"), "--s2", str(sample / "s2.nc"), "-o", str(out), "--freq", "12D", *flag]) == 0
         assert seen[-1] == expected

@@ -222,7 +222,7 @@ def test_a_calibration_travels_in_the_context():
         ({"predict": {"device": "gpu"}}, r"\['predict'\] device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', found 'gpu'"),
         ({"align": {"tolerance": "three days"}}, r"\['align'\] .*tolerance: expected a duration such as '3D'"),
         ({"reconstruct": {"freq": "1M"}}, r"freq: expected a whole number of days .*calendar lengths"),
-        ({"s2": {"harmonize": "yes"}}, r"\['s2'\] harmonize: expected 'auto', True or False, found 'yes'"),
+        ({"s2": {"harmonize": "yes"}}, r"\['s2'\] harmonize: expected 'auto', 'all', True or False, found 'yes'"),
         ({"align": {"freq": "0D"}}, r"\['align'\] freq: expected a positive pandas frequency of a day or more such as '10D' or 'MS' "
                                     r"\(or null\), found str '0D'"),
         ({"align": {"freq": "1h"}}, r"\['align'\] freq: expected a positive pandas frequency of a day or more .*found str '1h'"),

@@ -23,7 +23,7 @@ from tests.pipeline.helpers import sample_config, write_config
         ({"model": {"mode": "load", "path": "m", "train": {"max_epochs": 3}}}, r"mode 'load' uses the saved model as it is; expected no train"),
         ({"model": {"mode": "train", "train": {"epochs": 3}}}, r"TrainConfig: unknown keys \['epochs'\]"),
         ({"regions": [{"name": "../escape", "s1": "S1", "s2": "S2"}]}, r"name: expected letters"),
-        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "harmonize": "yes"}]}, r"region 'x' harmonize: expected 'auto', true or false, found 'yes'"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "harmonize": "yes"}]}, r"region 'x' harmonize: expected 'auto', 'all', true or false, found 'yes'"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tolerance": -2}]}, r"region 'x' tolerance: expected a duration .* found -2"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "tolerance": "soon"}]}, r"region 'x' tolerance: expected a duration .* found 'soon'"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "outlier_filter": "false"}]}, r"region 'x' outlier_filter: expected true or false \(unquoted.*found 'false'"),
@@ -118,6 +118,14 @@ def test_harmonize_key_defaults_to_auto_and_reaches_open_s2(tmp_path, monkeypatc
     # the region names the site: a model trained on region a, loaded for region b of the same dates, was taken for
     # b's own (no transfer-skill check, no calibration on b's views, the sequence model's std not refitted)
     assert cube.attrs["site"] == loaded.regions[1].name
+
+
+def test_harmonize_all_is_a_region_option(tmp_path):
+    """'all' (every date: Collection-1 reprocessed data) reaches open_s2 from a batch run's config, as from Python and the CLI."""
+    sample = find_sample()
+    cfg = sample_config(tmp_path / "out")
+    cfg["regions"] = [{"name": "a", "s1": str(sample / "s1.nc"), "s2": str(sample / "s2.nc"), "harmonize": "all"}]
+    assert load_config(write_config(tmp_path, cfg)).regions[0].harmonize == "all"
 
 
 def test_unpaired_views_reach_align_and_leave_an_older_stores_digest_alone(tmp_path):

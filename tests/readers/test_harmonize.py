@@ -148,7 +148,7 @@ def test_plausibility_warning_on_an_unremoved_or_doubly_removed_offset():
 @pytest.mark.parametrize("bad", ["yes", "True", 1, None])
 def test_bad_harmonize_values_are_refused(bad):
     red, nir = _truth()
-    with pytest.raises(fdl.errors.ConfigError, match=r"harmonize: expected 'auto', True or False, found " + repr(bad).replace("(", r"\(")):
+    with pytest.raises(fdl.errors.ConfigError, match=r"harmonize: expected 'auto', 'all', True or False, found " + repr(bad).replace("(", r"\(")):
         fdl.open_s2(_raw(red, nir), harmonize=bad)
 
 
@@ -173,7 +173,7 @@ def test_the_plausibility_check_covers_dates_before_the_cutoff():
     with pytest.warns(UserWarning) as got:
         fdl.open_s2(every)
     text = " ".join(str(w.message) for w in got)
-    assert "on the dates before 2022-01-25 is 0.10" in text and "BOA_ADD_OFFSET=-1000" in text
+    assert "on the dates before 2022-01-25 is 0.10" in text and "harmonize='all'" in text
     assert "on the dates from 2022-01-25" not in text
     # the same numbers as a bright scene that its provider harmonised: the warning names that reading too
     assert "Or the scene has no dark pixels and its data were harmonised by their provider" in text and "harmonize=False" in text
@@ -421,3 +421,22 @@ def test_offset_dates_the_sample_barely_sees_are_judged_per_chunk():
     lazy = fdl.open_s2(raw.chunk({"time": 1}), chunks={"y": 64, "x": 64})
     with pytest.warns(UserWarning, match=r"look harmonised already \(Dask input, judged per chunk as computed\)"):
         lazy["NDVI"].compute()
+
+
+def test_all_removes_the_offset_from_every_date_for_reprocessed_data():
+    """Collection-1 products (baseline 05.xx) carry the offset before 2022-01-25 too; loaded without their metadata the date
+    rule left it on the earlier dates (NDVI -0.14 on average), and the only remedy, a band attribute, was out of reach of the
+    command line, batch runs and openEO. harmonize='all' removes it from every date, warned nowhere; the pre-cut-off warning
+    names it."""
+    import warnings
+
+    red, nir = _truth()
+    every = _raw(*_with_offset(red, nir, where=np.ones(DATES.size, bool)))
+    with pytest.warns(UserWarning, match=r"on the dates before 2022-01-25 is 0\.10.*pass harmonize='all'"):
+        fdl.open_s2(every)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for ds in (every, every.chunk({"time": 2})):
+            np.testing.assert_allclose(fdl.open_s2(ds, harmonize="all")["NDVI"].values, _ndvi(red, nir), atol=1e-6, rtol=0)
+    with pytest.warns(UserWarning, match=r"before 2022-01-25 is -0\.09.*NDVI clips at 1"):  # on data that never carried it
+        fdl.open_s2(_raw(red, nir), harmonize="all")
