@@ -31,7 +31,11 @@ _REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", 
 _REGION_ONLY_KEYS = {"name", "s1", "s2", "bbox", "time_range"}  # not allowed under ``defaults``
 _MODEL_KEYS = {"mode", "path", "features", "train"}
 _DASK_KEYS = {"workers", "scheduler", "threads_per_worker"}
-_PHENO_KEYS = {"max_seasons", "amplitude_fraction", "min_amplitude", "min_length", "period", "year_start"}
+#: ``fdl.phenology``'s keywords a YAML file can hold (numbers, switches, dates, month pairs); ``by``, ``std``,
+#: ``classes``, ``params`` and ``observed`` are arrays or come from the run itself (``classes`` section, ``source``).
+_PHENO_KEYS = {"max_seasons", "amplitude_fraction", "min_amplitude", "min_length", "smooth", "step_days", "period", "min_valid",
+               "noise_factor", "noise", "min_separation", "min_span", "start_threshold", "end_threshold", "threshold_type",
+               "pos_level", "extrapolate", "by_year", "envelope", "main_fraction", "main_months", "year_start"}
 _CLASS_KEYS = {"segmenter", "n_classes", "views", "epochs", "keep"}
 
 
@@ -476,7 +480,10 @@ def _check_phenology(pheno: Any, where: str) -> dict[str, Any]:
     if not isinstance(pheno, dict) or set(pheno) - _PHENO_KEYS:
         raise _err(f"{where} phenology", f"expected keys among {sorted(_PHENO_KEYS)}, found {pheno!r}")
     check_options(pheno, f"config {where} phenology")
-    return dict(pheno)
+    out = dict(pheno)
+    if isinstance(out.get("main_months"), list):  # YAML has no tuples
+        out["main_months"] = tuple(out["main_months"])
+    return out
 
 
 def _check_period_in_range(pheno: Mapping[str, Any] | None, time_range: tuple[str, str] | None, where: str) -> None:

@@ -122,19 +122,24 @@ def class_summary(store: Path, keep: list[int] | None) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        JSON rows ``class``, ``season``, ``n_pixels``, ``n_with_season``,
-        ``sos``/``pos``/``eos`` (dates) and ``los_days``; seasons no pixel has are left out.
+        JSON rows ``class``, ``season`` (with ``by_year``: ``year``, the year of
+        peak, between them), ``n_pixels``, ``n_with_season``, ``sos``/``pos``/``eos``
+        (dates) and ``los_days``; seasons no pixel has are left out.
     """
     from ..phenometrics import phenology_by_class
 
     with xr.open_zarr(store) as ds:
         summary = phenology_by_class(ds, ds["class"], keep=keep)
     rows = []
+    years = summary["year"].values if "year" in summary.dims else [None]  # a by_year phenology: a row per year of peak too
     for c in summary["class"].values:
-        for s in summary["season"].values:
-            v = summary.sel({"class": c, "season": s})
-            if int(v["n_with_season"]) == 0:
-                continue
-            rows.append({"class": int(c), "season": int(s), "n_pixels": int(v["n_pixels"]), "n_with_season": int(v["n_with_season"]),
-                         **{k: str(v[k].values)[:10] for k in ("sos", "pos", "eos")}, "los_days": round(float(v["los"]), 1)})
+        for year in years:
+            for s in summary["season"].values:
+                at = {"class": c, "season": s} if year is None else {"class": c, "season": s, "year": year}
+                v = summary.sel(at)
+                if int(v["n_with_season"]) == 0:
+                    continue
+                rows.append({"class": int(c), **({} if year is None else {"year": int(year)}), "season": int(s),
+                             "n_pixels": int(v["n_pixels"]), "n_with_season": int(v["n_with_season"]),
+                             **{k: str(v[k].values)[:10] for k in ("sos", "pos", "eos")}, "los_days": round(float(v["los"]), 1)})
     return rows

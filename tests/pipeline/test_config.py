@@ -204,6 +204,15 @@ def test_valid_phenology_options_load_with_yaml_dates(tmp_path):
                        "phenology": {"max_seasons": 2, "min_amplitude": 0.05, "period": [datetime.date(2021, 3, 1), "2021-12-31"]}}]
     loaded = load_config(write_config(tmp_path, cfg))
     assert loaded.regions[0].phenology["max_seasons"] == 2
+    # every option a YAML file can hold; main_months read as the pair fdl.phenology takes
+    more = {"by_year": 3, "smooth": 50, "main_months": [11, 3], "envelope": True, "extrapolate": 30, "noise_factor": 2}
+    cfg["regions"][0]["phenology"] = more
+    assert load_config(write_config(tmp_path, cfg)).regions[0].phenology == {**more, "main_months": (11, 3)}
+    for bad, found in (({"params": {"default": {}}}, "params"), ({"by_year": -1}, "by_year: expected true, false or a whole number"),
+                       ({"main_months": [0, 13]}, "main_months")):
+        cfg["regions"][0]["phenology"] = bad
+        with pytest.raises(ConfigError, match=found):
+            load_config(write_config(tmp_path, cfg))
 
 
 def test_a_model_path_with_a_json_but_no_weights_is_refused_before_any_work(tmp_path):

@@ -57,6 +57,30 @@ def test_run_with_a_class_map_restricts_phenology_to_the_kept_classes(tmp_path):
     assert (root / "a.segmenter.safetensors").exists() and (root / "a.segmenter.json").exists()
 
 
+def test_a_by_year_phenology_section_gives_the_stores_and_class_rows_a_year(tmp_path):
+    import fusets_dl as fdl
+
+    root = tmp_path / "out"
+    cfg = sample_config(root)
+    cfg["regions"] = cfg["regions"][:1]
+    pheno = {"max_seasons": 2, "by_year": 2, "smooth": 100, "main_months": [4, 9], "envelope": 1}
+    cfg["defaults"]["phenology"] = pheno
+    cfg["regions"][0]["classes"] = {"n_classes": 2, "epochs": 4, "keep": [0]}
+    cfg["report"] = False
+    run(cfg)
+    ds = xr.open_zarr(root / "a.zarr")
+    assert ds["n_seasons"].dims == ("year", "y", "x") and list(ds["year"].values) == [2021, 2022]
+    assert ds["pos"].dims == ("year", "season", "y", "x")
+    # the store holds what fdl.phenology gives its reconstruction with the same options
+    want = fdl.phenology(ds["NDVI"].load().where(ds["class"] == 0), **{**pheno, "main_months": (4, 9)}, observed=ds["source"].load())
+    np.testing.assert_array_equal(ds["n_seasons"].values, want["n_seasons"].values)
+    np.testing.assert_array_equal(ds["pos"].values, want["pos"].values)
+    assert (ds["n_seasons"].values > 0).any() and ds["is_main"].dims == ("year", "season", "y", "x")
+    rows = json.loads((root / "a.metrics.json").read_text())["phenology_by_class"]
+    assert {r["year"] for r in rows} == {2021, 2022} and {r["class"] for r in rows} == {0}
+    assert all(r["pos"][:4] == str(r["year"]) for r in rows)  # a row per year of peak
+
+
 def _lazy_output(tmp_path):
     """A lazy two-variable output of 40 x 40 pixels in chunks of 16, its layout written to a store."""
     import dask
