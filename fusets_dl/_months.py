@@ -33,13 +33,16 @@ _TOLD: ContextVar[bool] = ContextVar("fusets_dl_months_told", default=False)
 _NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def month_shares(times: np.ndarray) -> list[float]:
+def month_shares(times: np.ndarray, weights: np.ndarray | None = None) -> list[float]:
     """Each calendar month's share of ``times`` (the dates of the training samples, one per sample).
 
     Parameters
     ----------
     times : numpy.ndarray
         datetime64 values.
+    weights : numpy.ndarray, optional
+        The number of samples at each of ``times`` (a whole-series model: the
+        clear values of its training pixels on each date); one each when None.
 
     Returns
     -------
@@ -47,7 +50,8 @@ def month_shares(times: np.ndarray) -> list[float]:
         Twelve shares (January first) summing to 1 (all 0 without dates), rounded to 5 decimals.
     """
     months = pd.DatetimeIndex(np.asarray(times).ravel()).month.to_numpy()
-    counts = np.bincount(months - 1, minlength=12).astype(np.float64) if months.size else np.zeros(12)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    counts = np.bincount(months - 1, weights=w, minlength=12).astype(np.float64) if months.size else np.zeros(12)
     return [round(float(c), 5) for c in counts / max(counts.sum(), 1.0)]
 
 
@@ -86,7 +90,7 @@ def month_names(months: Sequence[int]) -> str:
     return ", ".join(_NAMES[m - 1] for m in months)
 
 
-def thin_months_message(shares: Sequence[float], times: np.ndarray, doy: bool) -> str | None:
+def thin_months_message(shares: Sequence[float], times: np.ndarray, doy: bool, *, sequence: bool = False) -> str | None:
     """The warning for a cube whose dates fall in months the training samples hardly cover; None when none do.
 
     The same text at training and at prediction on the same cube, so that
@@ -101,6 +105,9 @@ def thin_months_message(shares: Sequence[float], times: np.ndarray, doy: bool) -
     doy : bool
         Whether the model reads day-of-year features (then named as the
         likeliest cause, with the remedy).
+    sequence : bool
+        A whole-series model (its remedy is another ``seq_inputs``, not a
+        ``FeatureSpec``).
 
     Returns
     -------
@@ -113,8 +120,10 @@ def thin_months_message(shares: Sequence[float], times: np.ndarray, doy: bool) -
     months = pd.DatetimeIndex(np.asarray(times).ravel()).month.to_numpy()
     n = int(np.isin(months, thin).sum())
     held = 100 * sum(float(shares[m - 1]) for m in thin)
+    how = ("TrainConfig(model='sequence', seq_inputs=...) without 'sin_doy' and 'cos_doy' (models.sequence.ALL_CHANNELS less those "
+           "two)" if sequence else "FeatureSpec(doy=False)")
     remedy = (" Its day-of-year features carry the other months' NDVI into them (a Demak-like rice scene: 0.42 NDVI too low "
-              "in its wet season); FeatureSpec(doy=False) predicts from the radar alone there" if doy else "")
+              f"in its wet season); {how} predicts from the radar alone there" if doy else "")
     return (f"the model's training samples hardly cover {month_names(thin)} ({held:.1f} % of them, against "
             f"{100 / 12:.1f} % a month if even: clouds hid them, or the training cubes did not reach them), and {n} of this cube's {months.size} dates fall "
             f"in them: the prediction there is extrapolated from other months, and the held-out scores (test blocks, compare's "

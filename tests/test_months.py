@@ -51,3 +51,37 @@ def test_a_model_trained_on_a_cloudy_season_says_so_and_its_predictions_warn(sma
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fdl.predict_ndvi(small_cube, model)
+
+
+def test_month_shares_weights_count_samples_per_date():
+    times = pd.to_datetime(["2021-01-05", "2021-06-01", "2021-07-01"]).values
+    assert month_shares(times, np.array([1, 60, 39])) == month_shares(np.repeat(times, [1, 60, 39]))
+
+
+def test_a_whole_series_model_records_its_months_and_names_its_own_remedy(small_cube):
+    """The sequence model learns from every clear value of its training pixels: their months are recorded and checked too."""
+    from fusets_dl.inference.sequence import predict_sequence
+    from fusets_dl.models.sequence import ALL_CHANNELS
+
+    dry = small_cube.copy()
+    dry["NDVI"] = small_cube["NDVI"].where(small_cube["time"].dt.month.isin(range(5, 11)))
+    seq = dict(model="sequence", seq_channels=8, seq_dilations=(1, 2), seq_window=16, seq_windows_per_epoch=128, max_epochs=1,
+               block_size=4)
+    with pytest.warns(UserWarning, match=r"hardly cover Jan, Feb, Mar, Apr, Nov, Dec \(0\.0 % of them.*seq_inputs=.*'sin_doy'") as got:
+        model = fdl.train(dry, config=TrainConfig(**seq))
+    assert sum("hardly cover" in str(w.message) for w in got) == 1
+    assert not any("FeatureSpec(doy=False)" in str(w.message) for w in got)
+    shares = model.info["training_months"]
+    # the clear values of the training blocks, each on its date: only May to October, in proportion to their counts
+    clear = dry["NDVI"].notnull().sum(["y", "x"]).values
+    assert sum(shares[4:10]) == pytest.approx(1) and max(shares) <= 0.5 and clear.sum() > 0
+    with pytest.warns(UserWarning, match="hardly cover Jan, Feb, Mar, Apr, Nov, Dec"):
+        predict_sequence(small_cube, model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predict_sequence(small_cube.sel(time=slice("2021-05-01", "2021-10-31")), model)
+    # without the day-of-year channels the remedy is not offered (nothing to take away)
+    no_doy = tuple(c for c in ALL_CHANNELS if c not in ("sin_doy", "cos_doy"))
+    with pytest.warns(UserWarning, match="hardly cover") as got:
+        fdl.train(dry, config=TrainConfig(**seq, seq_inputs=no_doy))
+    assert not any("seq_inputs=" in str(w.message) for w in got if "hardly cover" in str(w.message))

@@ -185,7 +185,7 @@ def check_months(model: object, times: np.ndarray) -> None:
 
     Parameters
     ----------
-    model : FusionModel
+    model : FusionModel or SequenceModel
         The model.
     times : numpy.ndarray
         The cube's dates.
@@ -197,6 +197,11 @@ def check_months(model: object, times: np.ndarray) -> None:
     shares = (getattr(model, "info", None) or {}).get("training_months")
     if not isinstance(shares, list) or len(shares) != 12:
         return
-    msg = thin_months_message(shares, times, bool(getattr(getattr(model, "spec", None), "doy", False)))
+    sequence = getattr(model, "kind", None) == "sequence"
+    if sequence:  # a whole-series model: its day-of-year input channels
+        doy = bool({"sin_doy", "cos_doy"} & set(getattr(model, "inputs", ())))
+    else:
+        doy = bool(getattr(getattr(model, "spec", None), "doy", False))
+    msg = thin_months_message(shares, times, doy, sequence=sequence)
     if msg is not None:
         warn_user(msg)

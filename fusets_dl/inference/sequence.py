@@ -27,7 +27,7 @@ from ..readers.angles import check_angle_degrees
 from ..readers.cube import check_cube_values
 from ..runtime import Payload, from_payload, make_payload
 from ..validate import check_cube
-from .checks import check_backscatter, check_dates, check_run_options
+from .checks import check_backscatter, check_dates, check_months, check_run_options
 
 __all__ = ["predict_sequence", "series_time_inputs"]
 
@@ -163,6 +163,7 @@ def predict_sequence(
     check_dates(cube, "predict_sequence")
     cube = check_cube_values(cube, "predict_sequence")
     check_backscatter(cube, model, "predict_sequence")
+    check_months(model, cube["time"].values)
     batch_rows(batch_size)  # a bad batch size fails now, not when a chunk is computed
     device = option("device", device)
     precision = option("precision", precision)

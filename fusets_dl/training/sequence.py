@@ -31,6 +31,7 @@ import torch
 import xarray as xr
 
 from .._logging import logger
+from .._months import month_shares, thin_months_message
 from .._version import __version__
 from .._warn import warn_user
 from ..cf import cube_site
@@ -155,6 +156,24 @@ def _check_amounts(cubes: list[xr.Dataset], prepared: list[_Cube], config: Train
             f"train_sequence: the longest series spans {max(spans):.0f} days; the {_HELD_OUT_SPELL_DAYS:.0f}-day spells hidden for the "
             "test metrics and the std calibration cover most of it, so test_gaps measures little more than the S1-only mode",
             UserWarning, stacklevel=3)
+
+
+def _training_months(cubes: list[xr.Dataset], series: list[dict[str, np.ndarray]], parts: list[np.ndarray],
+                     inputs: tuple[str, ...]) -> list[float]:
+    """Each calendar month's share of the clear NDVI the training blocks hold (``info["training_months"]``); a warning on thin months.
+
+    The per-date model counts its training samples; the whole-series model
+    learns from every clear value of its training pixels, so those are
+    counted, each on its date. :func:`~fusets_dl.inference.sequence.predict_sequence`
+    warns the same on a cube whose dates fall in the thin months.
+    """
+    times = np.concatenate([np.asarray(c["time"].values) for c in cubes])
+    counts = np.concatenate([np.isfinite(s["NDVI"][p == 0]).sum(axis=0) for s, p in zip(series, parts, strict=True)])
+    shares = month_shares(times, counts)
+    msg = thin_months_message(shares, times, bool({"sin_doy", "cos_doy"} & set(inputs)), sequence=True)
+    if msg is not None:
+        warn_user(msg)
+    return shares
 
 
 def _parts(cube: xr.Dataset, blocks: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
@@ -570,6 +589,7 @@ def train_sequence(
     gap = 3.0
     prepared = [_prepare(c, s, p, stats, net.radius, gap, inputs) for c, s, p in zip(cube_list, series, parts, strict=True)]
     _check_amounts(cube_list, prepared, config)
+    months = _training_months(cube_list, series, parts, inputs)
     net = net.to(device)
     history, best_epoch, rate = _fit(net, prepared, config, device)
     model = SequenceModel(
@@ -583,7 +603,7 @@ def train_sequence(
         info={
             "package": "fusets_dl", "version": __version__, "created": pd.Timestamp.now(tz="UTC").isoformat(),
             "device": str(device), "best_epoch": best_epoch, "train_seconds": time.perf_counter() - t_start,
-            "train_windows_per_second": rate, "init": None if init is None else init.sha256,
+            "train_windows_per_second": rate, "init": None if init is None else init.sha256, "training_months": months,
             "cubes": [{"ny": c.sizes["y"], "nx": c.sizes["x"], "nt": c.sizes["time"], "start": str(c.time.values[0])[:10],
                        "end": str(c.time.values[-1])[:10], "incidence_angle": _ANGLE in c.data_vars or _ANGLE in c.coords,
                        "site": cube_site(c.attrs), "backscatter": backscatter_coefficient(c),
