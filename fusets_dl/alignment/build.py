@@ -21,7 +21,7 @@ from ..readers.terrain import open_terrain
 from ..validate import as_timedelta, check_time, is_dask_backed, require_variables
 from .chunking import auto_chunk, check_chunk_memory
 from .filters import filter_ndvi_outliers
-from .grid import needs_reprojection, s2_onto_s1, static_onto_s1
+from .grid import needs_reprojection, north_up, s2_onto_s1, static_onto_s1
 from .pairing import pair_onto_s1_dates
 from .periods import composite_periods, period_offset
 from .summary import (
@@ -152,6 +152,7 @@ def align(
         positive pandas frequency (``"0D"``, ``"banana"``).
     """
     _align_check_inputs(s1, s2)
+    s1 = north_up(s1)  # the cube's grid, whichever way up the S1 input was stored
     if terrain is not None:  # before any work: names, dims, nodata, packing, units (a DEM as rioxarray opens it)
         terrain = open_terrain(terrain, what="align: terrain")
     tol = as_timedelta(tolerance, "align: tolerance")

@@ -13,7 +13,39 @@ from ..readers.terrain import FLAT_ASPECT
 from ..validate import is_dask_backed
 from .reproject import is_rotated, reproject_average, reproject_bilinear
 
-__all__ = ["needs_reprojection", "s2_onto_s1", "static_onto_s1"]
+__all__ = ["needs_reprojection", "north_up", "s2_onto_s1", "static_onto_s1"]
+
+
+def north_up(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with ``y`` decreasing and ``x`` increasing, a north-up raster's order (lazily; unchanged when already so).
+
+    The fusion cube takes the S1 grid; put in this order, a cube does not
+    depend on which way up its inputs were stored (netCDF exports and
+    ``sortby("y")`` give ``y`` increasing), and neither do what is drawn
+    from its positions (training's blocks and samples). Integer ``y``/``x``
+    numbering rows and columns from 0 (no ground coordinates) count row 0
+    as the top row and are left as they are.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A dataset on ``y`` and ``x``.
+
+    Returns
+    -------
+    xarray.Dataset
+        The same values, reordered where needed.
+    """
+    flip = {}
+    for dim, decreasing in (("y", True), ("x", False)):
+        if dim not in ds.dims or ds.sizes[dim] < 2 or dim not in ds.coords:
+            continue
+        v = np.asarray(ds[dim].values)
+        if v.dtype.kind not in "iuf" or (v.dtype.kind in "iu" and v[0] == 0 and np.array_equal(v, np.arange(v.size))):
+            continue
+        if bool(v[0] < v[-1]) == decreasing:
+            flip[dim] = slice(None, None, -1)
+    return ds.isel(flip) if flip else ds
 
 
 def _res_xy(ds: xr.Dataset) -> tuple[float, float]:
