@@ -81,6 +81,34 @@ def test_a_by_year_phenology_section_gives_the_stores_and_class_rows_a_year(tmp_
     assert all(r["pos"][:4] == str(r["year"]) for r in rows)  # a row per year of peak
 
 
+def test_a_bbox_off_the_s1_grid_leaves_every_s1_pixel_its_s2(tmp_path):
+    """S2 (10 m) is clipped to the edges of the S1 pixels (20 m) the bbox keeps, not to the bbox itself."""
+    import pandas as pd
+
+    from fusets_dl.pipeline import load_config
+    from fusets_dl.pipeline.region import _open_region
+
+    t1 = pd.to_datetime(["2021-06-01T17:30", "2021-06-13T17:30"])
+    t2 = pd.to_datetime(["2021-06-01T10:30", "2021-06-13T10:30"])
+    x1, y1 = 600010.0 + 20 * np.arange(24), 5599990.0 - 20 * np.arange(24)
+    x2, y2 = 600005.0 + 10 * np.arange(48), 5599995.0 - 10 * np.arange(48)
+    vv = np.random.default_rng(0).normal(-12, 1, (2, 24, 24)).astype("float32")
+    s1 = xr.Dataset({"VV": (("time", "y", "x"), vv, {"units": "dB"}), "VH": (("time", "y", "x"), vv - 6, {"units": "dB"})},
+                    coords={"time": t1, "y": y1, "x": x1}).rio.write_crs("EPSG:32631")
+    shape = (2, 48, 48)
+    s2 = xr.Dataset({"B04": (("time", "y", "x"), np.full(shape, 0.05, "float32")), "B08": (("time", "y", "x"), np.full(shape, 0.25, "float32")),
+                     "SCL": (("time", "y", "x"), np.full(shape, 4, "uint8"))}, coords={"time": t2, "y": y2, "x": x2}).rio.write_crs("EPSG:32631")
+    s1.to_netcdf(tmp_path / "s1.nc")
+    s2.to_netcdf(tmp_path / "s2.nc")
+    cfg = {"output_root": str(tmp_path / "out"), "model": {"mode": "train"},
+           "regions": [{"name": "r", "s1": str(tmp_path / "s1.nc"), "s2": str(tmp_path / "s2.nc"), "chunk": 16,
+                        "bbox": [600015, 5599600, 600405, 5599985]}]}  # 5 m off the 20 m grid on three sides
+    cube, _ = _open_region(load_config(write_config(tmp_path, cfg)).regions[0])
+    ndvi = cube["NDVI"].isel(time=0).values
+    assert ndvi.shape == (20, 21) and np.isfinite(ndvi).all()  # before: 59 of 420 edge pixels without NDVI
+    np.testing.assert_allclose(ndvi, (0.25 - 0.05) / 0.3, rtol=1e-5)
+
+
 def _lazy_output(tmp_path):
     """A lazy two-variable output of 40 x 40 pixels in chunks of 16, its layout written to a store."""
     import dask
