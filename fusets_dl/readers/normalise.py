@@ -22,7 +22,7 @@ from ..validate import DATE_RANGE_TEXT as _DATE_RANGE
 from ..validate import cftime_calendar, check_spatial_coords, check_time, naive_utc, parse_date
 from .conventions import BANDS, TIME_NAMES, canonical_band_name
 from .crs import find_crs
-from .stacked import bands_from_band_dim, time_from_dated_bands
+from .stacked import bands_from_band_dim, centre_labels, time_from_dated_bands
 
 __all__: list[str] = ["LAUNCH", "check_slice_window", "warn_before_launch"]
 
@@ -451,7 +451,12 @@ def _canonical_names(ds: xr.Dataset, what: str) -> tuple[xr.Dataset, dict[str, s
 
 def _prepare(raw: xr.Dataset, what: str, duplicates: str) -> tuple[xr.Dataset, CRS | None, dict[str, str]]:
     """Common normalisation: dims, canonical names, CRS; returns (ds, crs, original names)."""
-    raw = time_from_dated_bands(bands_from_band_dim(raw, what) if "band" in raw.dims else raw, what)
+    if "band" in raw.dims:
+        raw = bands_from_band_dim(raw, what)
+    else:  # stackstac.stack(...).to_dataset("band"): the affine in the Dataset's (or its bands') attributes
+        held = next((a for a in (raw.attrs, *(raw[v].attrs for v in raw.data_vars)) if "transform" in a), None)
+        raw = centre_labels(raw, held, what) if held is not None else raw
+    raw = time_from_dated_bands(raw, what)
     small = [c for c in raw.coords if c not in raw.dims and raw[c].chunks is not None and raw[c].ndim <= 1]
     if small:  # per-time metadata (processing baseline, orbit) chunked along with the data: one small compute
         import dask
