@@ -14,6 +14,9 @@ __all__ = [
     "RECONSTRUCT_BANDS",
     "S1_BANDS",
     "S2_BANDS",
+    "SAR_EXTRA_BANDS",
+    "SAR_MASK_BAND",
+    "backscatter_bands",
     "phenology_bands",
     "season_metrics",
     "sensor_bands",
@@ -22,6 +25,13 @@ __all__ = [
 
 #: Backscatter bands of ``SENTINEL1_GRD`` after ``sar_backscatter`` (linear power).
 S1_BANDS: tuple[str, str] = ("VV", "VH")
+#: The bands ``sar_backscatter`` adds after ``VV``/``VH`` on request (the openEO process's ``mask``,
+#: ``contributing_area``, ``local_incidence_angle`` and ``ellipsoid_incidence_angle`` arguments), by the
+#: names the process gives them: Sentinel-1 bands, never read as Sentinel-2 ones (``mask`` was read as a
+#: Google Earth Engine clear flag, case-insensitively ``MASK``, when the cube had no ``SCL``).
+SAR_EXTRA_BANDS: tuple[str, ...] = ("mask", "contributing_area", "local_incidence_angle", "ellipsoid_incidence_angle")
+#: ``sar_backscatter(mask=True)``'s validity mask: 1 valid, 0 invalid (layover, shadow), null no data.
+SAR_MASK_BAND = "mask"
 #: Red and NIR of ``SENTINEL2_L2A`` (harmonised DN, reflectance x 1e4).
 S2_BANDS: tuple[str, str] = ("B04", "B08")
 #: The band of the ``predict`` UDF's output.
@@ -66,7 +76,7 @@ def season_metrics() -> list[str]:
 
 
 def sensor_bands(labels: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Split band labels into Sentinel-1 (VV, VH and their prefixed names) and the rest.
+    """Split band labels into Sentinel-1 (VV, VH, their prefixed names, ``sar_backscatter``'s extras) and the rest.
 
     Parameters
     ----------
@@ -76,11 +86,28 @@ def sensor_bands(labels: Sequence[str]) -> tuple[list[str], list[str]]:
     Returns
     -------
     (list of str, list of str)
-        Labels whose canonical name is ``VV`` or ``VH``, and every other label
-        (Sentinel-2 bands, masks, static layers).
+        Labels whose canonical name is ``VV`` or ``VH`` or that are one of
+        :data:`SAR_EXTRA_BANDS` (exactly as ``sar_backscatter`` names them),
+        and every other label (Sentinel-2 bands, cloud masks, static layers).
     """
-    s1 = [str(b) for b in labels if canonical_band_name(str(b)) in S1_BANDS]
+    s1 = [str(b) for b in labels if canonical_band_name(str(b)) in S1_BANDS or str(b) in SAR_EXTRA_BANDS]
     return s1, [str(b) for b in labels if str(b) not in s1]
+
+
+def backscatter_bands(labels: Sequence[str]) -> list[str]:
+    """The labels of ``labels`` whose canonical name is ``VV`` or ``VH`` (not ``sar_backscatter``'s extras).
+
+    Parameters
+    ----------
+    labels : sequence of str
+        Band labels.
+
+    Returns
+    -------
+    list of str
+        Those labels, in their order.
+    """
+    return [str(b) for b in labels if canonical_band_name(str(b)) in S1_BANDS]
 
 
 def signals_compressed(labels: Sequence[str]) -> bool:

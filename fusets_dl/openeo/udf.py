@@ -8,8 +8,10 @@ extractions) and Sentinel-2 bands (``B04``, ``B08``, ``SCL`` of
 sensor has values on its own dates only. The flow, one helper each:
 
 1. ``_cube_array``: check the dims, put them in openEO order;
-2. ``_sensor_datasets``: split the bands by sensor, keep the dates where each
-   sensor has a value in the tile, rename ``t`` to ``time``;
+2. ``_sensor_datasets``: split the bands by sensor (``sar_backscatter``'s
+   ``mask`` and angle bands are Sentinel-1 bands: ``_apply_sar_mask``,
+   ``_sar_extras``), keep the dates where each sensor has a value in the
+   tile, rename ``t`` to ``time``;
 3. ``_fusion_cube``: :func:`fusets_dl.open_s1`, :func:`fusets_dl.open_s2`
    and :func:`fusets_dl.align` with the context's options;
 4. :func:`fusets_dl.predict_ndvi`, :func:`fusets_dl.reconstruct`,
@@ -30,6 +32,7 @@ import pandas as pd
 import xarray as xr
 
 from .._logging import logger
+from .._warn import warn_user
 from ..errors import DimensionError, EncodingError, InsufficientDataError, MissingVariableError
 from ..readers.conventions import band_for, bands_for, canonical_band_name
 from ..validate import cftime_hint
@@ -38,6 +41,8 @@ from .names import (
     PHENOLOGY_COUNT_BAND,
     PREDICT_BANDS,
     RECONSTRUCT_BANDS,
+    SAR_MASK_BAND,
+    backscatter_bands,
     phenology_bands,
     season_metrics,
     sensor_bands,
@@ -115,9 +120,9 @@ def _dates_with_values(arr: xr.DataArray, bands: list[str]) -> np.ndarray:
     return np.flatnonzero(np.isfinite(vals).any(axis=(1, 2, 3)))
 
 
-def _sensor_dataset(arr: xr.DataArray, bands: list[str], crs: Any) -> xr.Dataset:
-    """One sensor's bands on the dates where it has values, as a Dataset on ``(time, y, x)``."""
-    idx = _dates_with_values(arr, bands)
+def _sensor_dataset(arr: xr.DataArray, bands: list[str], crs: Any, date_bands: list[str] | None = None) -> xr.Dataset:
+    """One sensor's bands on the dates where it has values (in ``date_bands``, default ``bands``), as a Dataset on ``(time, y, x)``."""
+    idx = _dates_with_values(arr, date_bands or bands)
     sub = arr.isel(t=idx).sel(bands=bands)
     ds = sub.to_dataset(dim="bands").rename(t="time")
     ds = ds.drop_vars([c for c in ds.coords if c not in ("time", "y", "x")])
@@ -130,14 +135,74 @@ def _sensor_dataset(arr: xr.DataArray, bands: list[str], crs: Any) -> xr.Dataset
     return ds
 
 
+def _apply_sar_mask(arr: xr.DataArray, s1_bands: list[str], what: str) -> tuple[xr.DataArray, list[str]]:
+    """``arr`` with ``sar_backscatter``'s ``mask`` applied to the backscatter bands and dropped; the S1 bands left.
+
+    ``mask`` is 1 where the backscatter is valid, 0 where it is not (layover,
+    radar shadow) and null for no data: backscatter where it is below 1 (0,
+    or a fraction left by a temporal aggregation of the mask, which then
+    mixed in invalid values; warned) becomes missing, as a nodata pixel-date
+    is. Before, the mask was read as a Sentinel-2 clear flag.
+    """
+    if SAR_MASK_BAND not in s1_bands:
+        return arr, s1_bands
+    bs = backscatter_bands(s1_bands)
+    mask = np.asarray(arr.sel(bands=SAR_MASK_BAND).values, dtype=np.float64)
+    finite = np.isfinite(mask)
+    odd = finite & (mask != 0) & (mask != 1)
+    if odd.any():
+        shown = np.unique(mask[odd])[:5].tolist()
+        warn_user(f"{what}: band {SAR_MASK_BAND!r} (sar_backscatter's validity mask): expected 1 (valid), 0 (invalid) or null, "
+                  f"found {int(odd.sum())} other values (e.g. {[round(v, 3) for v in shown]}: a temporal aggregation or a "
+                  "bilinear resampling of the mask?); the backscatter there is taken as invalid (below 1). Aggregate or resample "
+                  "after masking VV/VH with it, or drop the mask")
+    invalid = finite & (mask < 1)
+    values = arr.sel(bands=bs)
+    hit = invalid[:, None] & np.isfinite(np.asarray(values.values, dtype=np.float64))
+    logger.info("%s: sar_backscatter mask: %d backscatter values of %d pixel-dates marked invalid set to missing", what,
+                int(hit.sum()), int(invalid.sum()))
+    keep = [b for b in map(str, arr["bands"].values) if b != SAR_MASK_BAND]
+    out = arr.sel(bands=keep).copy()
+    if invalid.any():
+        out.loc[{"bands": bs}] = np.where(invalid[:, None], np.nan, values.values).astype(values.dtype)
+    return out, [b for b in s1_bands if b != SAR_MASK_BAND]
+
+
+#: ``sar_backscatter``'s ellipsoid incidence angle, read as the incidence angle :func:`fusets_dl.open_s1` keeps.
+_ELLIPSOID_ANGLE = "ellipsoid_incidence_angle"
+
+
+def _sar_extras(s1: xr.Dataset, extras: list[str], what: str) -> xr.Dataset:
+    """The S1 Dataset with ``sar_backscatter``'s angle bands read or dropped.
+
+    ``ellipsoid_incidence_angle`` is the incidence angle the readers keep
+    (per date: its mean over the tile) and the sequence model reads: it
+    becomes ``incidence_angle`` (degrees). ``local_incidence_angle`` (to the
+    terrain's normal, not the ellipsoid's: on slopes a different quantity
+    from the one a model learnt) and ``contributing_area`` are dropped, and
+    the log says so.
+    """
+    if _ELLIPSOID_ANGLE in extras:
+        s1 = s1.rename({_ELLIPSOID_ANGLE: "incidence_angle"})
+        s1["incidence_angle"].attrs["units"] = "degree"  # the openEO process: in degrees
+    dropped = [b for b in extras if b != _ELLIPSOID_ANGLE]
+    if dropped:
+        logger.info("%s: sar_backscatter band(s) %s not used (the local incidence angle is to the terrain's normal, not the "
+                    "ellipsoid incidence angle the models read: request ellipsoid_incidence_angle=True for that)", what, dropped)
+        s1 = s1.drop_vars(dropped)
+    return s1
+
+
 def _sensor_datasets(arr: xr.DataArray, kind: str, context: Mapping[str, Any], what: str) -> tuple[xr.Dataset, xr.Dataset | None]:
-    """S1 (with static layers) and, when present, S2 Datasets of the cube, each on its own dates."""
+    """S1 (with static layers and sar_backscatter's extras) and, when present, S2 Datasets of the cube, each on its own dates."""
     labels = [str(b) for b in arr["bands"].values]
     s1_bands, s2_bands = _require_bands(labels, kind, what)
-    if _dates_with_values(arr, s1_bands).size == 0:
-        raise InsufficientDataError(f"{what}: expected backscatter values, found none of {arr.sizes['t']} dates with a finite {s1_bands} value in this tile")
+    arr, s1_bands = _apply_sar_mask(arr, s1_bands, what)
+    backscatter = backscatter_bands(s1_bands)
+    if _dates_with_values(arr, backscatter).size == 0:
+        raise InsufficientDataError(f"{what}: expected backscatter values, found none of {arr.sizes['t']} dates with a finite {backscatter} value in this tile")
     crs = context.get("crs")
-    s1 = _sensor_dataset(arr, s1_bands, crs)
+    s1 = _sar_extras(_sensor_dataset(arr, s1_bands, crs, backscatter), [b for b in s1_bands if b not in backscatter], what)
     for b in (b for b in labels if canonical_band_name(b) in bands_for("static")):
         s1[b] = arr.sel(bands=b).max("t").drop_vars([c for c in arr.coords if c not in ("y", "x")], errors="ignore")
     optical = [b for b in s2_bands if canonical_band_name(b) not in bands_for("static")]
@@ -160,14 +225,14 @@ def _fusion_cube(arr: xr.DataArray, kind: str, context: Mapping[str, Any], what:
     s1_raw, s2_raw = _sensor_datasets(arr, kind, context, what)
     s1_kw = section(context, "s1")
     declared = s1_kw.get("units")
-    s1_kw["units"] = s1_units([str(b) for b in s1_raw.data_vars if canonical_band_name(str(b)) in ("VV", "VH")], declared)
+    s1_kw["units"] = s1_units(backscatter_bands(list(map(str, s1_raw.data_vars))), declared)
     try:
         s1 = open_s1(s1_raw, **s1_kw)
     except EncodingError as exc:
         if declared is not None:
             raise
         # the UDF assumed the units from the band names: say so, and which context key sets them
-        raise EncodingError(f"{exc} [the UDF took the bands named {sorted(map(str, s1_raw.data_vars))} for {s1_kw['units']} "
+        raise EncodingError(f"{exc} [the UDF took the bands named {sorted(backscatter_bands(list(map(str, s1_raw.data_vars))))} for {s1_kw['units']} "
                             "(sar_backscatter delivers linear power as VV/VH); if they are dB (after linear_to_db) or amplitude, "
                             "set the context's s1 units: {\"s1\": {\"units\": \"dB\"}} (or \"auto\")]") from exc
     if s2_raw is None:

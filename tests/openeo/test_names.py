@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from fusets_dl.openeo.names import phenology_bands, sensor_bands, signals_compressed
+from fusets_dl.openeo.names import (
+    backscatter_bands,
+    phenology_bands,
+    sensor_bands,
+    signals_compressed,
+)
 from fusets_dl.phenometrics.seasons import PHENO_VARS, PIXEL_VARS
 
 
@@ -20,6 +25,14 @@ def test_sensor_bands_split_by_canonical_name():
     s1, rest = sensor_bands(["VV", "S1-SIGMA0-VH", "B04", "S2-L2A-B08", "SCL", "elevation"])
     assert s1 == ["VV", "S1-SIGMA0-VH"]
     assert rest == ["B04", "S2-L2A-B08", "SCL", "elevation"]
+
+
+def test_sar_backscatter_extras_are_sentinel1_bands():
+    """``mask`` (sar_backscatter's validity mask) was read as an S2 clear flag (GEE's ``MASK``) when SCL was absent."""
+    labels = ["B04", "B08", "VV", "VH", "mask", "local_incidence_angle", "ellipsoid_incidence_angle", "contributing_area"]
+    s1, rest = sensor_bands(labels)
+    assert s1 == labels[2:] and rest == ["B04", "B08"]
+    assert backscatter_bands(labels) == ["VV", "VH"]
 
 
 def test_only_openeo_extraction_names_signal_the_compressed_encoding():
