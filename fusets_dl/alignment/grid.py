@@ -154,10 +154,20 @@ def _block_mean(src: xr.Dataset, s1: xr.Dataset, s2: xr.Dataset, k: int) -> xr.D
     return agg.assign_coords(y=s1["y"].values, x=s1["x"].values)
 
 
+#: Given to both sides of a warp between grids without a CRS (any projected CRS: the same on both sides is the identity).
+_SHARED_UNKNOWN_CRS = "EPSG:3857"
+
+
 def _reproject_average(src: xr.Dataset, s1: xr.Dataset, s2: xr.Dataset) -> xr.Dataset:
     """Area-weighted average onto the S1 grid, one warp per S1 chunk (lazy on Dask input; see :mod:`.reproject`),
     with ``coverage``, the share of each S1 pixel inside the S2 footprint."""
-    out = reproject_average(src, s2.rio.crs, s1, s1.rio.crs if s1.rio.crs is not None else s2.rio.crs, coverage=True)
+    src_crs, dst_crs = s2.rio.crs, s1.rio.crs if s1.rio.crs is not None else s2.rio.crs
+    if src_crs is None and dst_crs is None:
+        # neither input has a CRS: as documented, both are taken to share one, so the warp only resamples between the two
+        # grids' own coordinates; any projected CRS given to both sides does that (the cube gets no CRS)
+        logger.info("align: neither S1 nor S2 has a CRS: S2 resampled onto the S1 grid taking both in one CRS (their coordinates)")
+        src_crs = dst_crs = _SHARED_UNKNOWN_CRS
+    out = reproject_average(src, src_crs, s1, dst_crs, coverage=True)
     if not is_dask_backed(out):
         if not bool(np.isfinite(out["cf"].values).any()):
             raise GridMismatchError(
@@ -173,6 +183,9 @@ def _check_overlap_reprojected(s1: xr.Dataset, s2: xr.Dataset) -> None:
     """Refuse grids whose footprints do not overlap once S2's is carried into the S1 CRS (coordinates only)."""
     from pyproj import Transformer
 
+    if s1.rio.crs is None and s2.rio.crs is None:  # both taken in one CRS (see _reproject_average)
+        _check_overlap(s1, s2)
+        return
     b2 = _bounds(s2)
     try:
         tb = Transformer.from_crs(s2.rio.crs, s1.rio.crs, always_xy=True).transform_bounds(*b2, densify_pts=21)

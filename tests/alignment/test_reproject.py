@@ -129,3 +129,24 @@ def test_grid_transform_and_irregular_grids():
     bad = _s1().assign_coords(x=np.r_[X0, X0 + 20 * np.arange(1, N1) + 3])
     with pytest.raises(GridMismatchError, match="evenly spaced x"):
         grid_transform(bad)
+
+
+def test_float32_lonlat_coordinates_are_a_regular_grid():
+    """netCDF exports store lon/lat as float32: centres up to a few hundredths of a pixel off the regular grid, read as it."""
+    s2 = _s2_on("EPSG:4326", 1e-4)
+    s2 = s2.assign_coords(x=s2["x"].values.astype(np.float32), y=s2["y"].values.astype(np.float32))
+    off = np.abs(s2["y"].values.astype(np.float64) - np.linspace(float(s2["y"][0]), float(s2["y"][-1]), s2.sizes["y"])).max() / 1e-4
+    assert 0.005 < off < 0.1  # what float32 does at 50 degrees north
+    cube = fdl.align(_s1(), s2, min_clear_fraction=0.99)
+    np.testing.assert_allclose(cube["NDVI"].values[0], _centres(), atol=2e-4, rtol=0)
+    with pytest.raises(GridMismatchError, match=r"within 0.1 of a pixel of a regular grid.*0.143 pixels off"):
+        grid_transform(_s1().assign_coords(x=np.r_[X0, X0 + 20 * np.arange(1, N1) + 3]))
+
+
+@pytest.mark.parametrize("chunks", [None, 8])
+def test_grids_without_a_crs_are_resampled_as_sharing_one(chunks):
+    """Neither input has a CRS and the grids do not nest (S2 at 30 m): resampled between their own coordinates."""
+    with_crs = fdl.align(_s1(), _s2_on("EPSG:32631", 30.0), min_clear_fraction=0.99)
+    bare = fdl.align(_s1(chunks).drop_vars("spatial_ref"), _s2_on("EPSG:32631", 30.0).drop_vars("spatial_ref"), min_clear_fraction=0.99)
+    assert bare.rio.crs is None and json.loads(bare.attrs["fusion_summary"])["grid"].startswith("reprojection")
+    np.testing.assert_allclose(bare["NDVI"].values, with_crs["NDVI"].values, atol=1e-6, rtol=0)
