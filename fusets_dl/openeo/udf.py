@@ -49,7 +49,7 @@ from .names import (
     signals_compressed,
 )
 
-__all__ = ["OPENEO_DIMS", "apply_phenology", "apply_predict", "apply_reconstruct", "apply_udf", "s1_units"]
+__all__ = ["OPENEO_DIMS", "PHENOLOGY_MIN_DATES", "apply_phenology", "apply_predict", "apply_reconstruct", "apply_udf", "s1_units"]
 
 #: The dims of an openEO raster cube in a UDF, in order.
 OPENEO_DIMS: tuple[str, str, str, str] = ("t", "bands", "y", "x")
@@ -281,6 +281,42 @@ def _phenology_dataset(ph: xr.Dataset, max_seasons: int, origin: pd.Timestamp) -
     return out
 
 
+#: The fewest dates :func:`fusets_dl.phenology` takes (it raises ``DimensionError`` below).
+PHENOLOGY_MIN_DATES = 4
+
+
+def _phenology_default(name: str) -> Any:
+    """The default of one of :func:`fusets_dl.phenology`'s keywords."""
+    import inspect
+
+    from ..phenometrics.api import phenology
+
+    return inspect.signature(phenology).parameters[name].default
+
+
+def _no_phenology(rec: xr.Dataset, max_seasons: int, what: str) -> xr.Dataset:
+    """The phenology bands of a tile too short for phenology: all NaN, ``n_seasons`` 0; warned.
+
+    :func:`fusets_dl.phenology` refuses fewer than :data:`PHENOLOGY_MIN_DATES`
+    dates, and on openEO one tile's error fails the whole job. A tile
+    cannot tell whether the whole request is that short (then the job
+    should fail) or only its own dates are (S1 absent over part of the
+    extent): the warning says both.
+    """
+    t = pd.DatetimeIndex(rec["time"].values)
+    shown = [str(d.date()) for d in t[:PHENOLOGY_MIN_DATES]]
+    warn_user(f"{what}: this tile's reconstruction has {t.size} date{'s' if t.size != 1 else ''} {shown}, and phenology needs "
+              f"at least {PHENOLOGY_MIN_DATES} (a season about 60 days): its phenology bands are NaN and n_seasons 0 on every "
+              "pixel, so that the job goes on. A tile cannot tell whether the whole request is this short: if it is, widen the "
+              "temporal_extent to the seasons (with their rise and fall); the dates are those on which Sentinel-1 has a value "
+              "in the tile (or reconstruct's freq grid over them)")
+    like = rec["NDVI"].isel(time=0, drop=True)
+    nan = xr.full_like(like, np.nan, dtype=np.float32)
+    out = xr.Dataset({b: nan for b in phenology_bands(max_seasons)})
+    out[PHENOLOGY_COUNT_BAND] = xr.zeros_like(nan)
+    return out
+
+
 def apply_udf(kind: str, cube: Any, context: Mapping[str, Any] | None, runtime_context: Mapping[str, Any] | None = None) -> Any:
     """Run the ``kind`` UDF on an openEO cube.
 
@@ -294,7 +330,10 @@ def apply_udf(kind: str, cube: Any, context: Mapping[str, Any] | None, runtime_c
         ``phenology``: one band per metric and season of the reconstructed
         NDVI (see :func:`fusets_dl.openeo.names.phenology_bands`), on a single
         ``t`` label, 1 January of the first input year, from which the date
-        metrics (``sos``, ``pos``, ``eos``) count as day of year (1 = that day).
+        metrics (``sos``, ``pos``, ``eos``) count as day of year (1 = that day);
+        a tile of fewer than :data:`PHENOLOGY_MIN_DATES` dates gives every
+        band NaN and ``n_seasons`` 0, with a warning (not an error, which
+        would fail the whole job).
     cube : openeo.udf.XarrayDataCube or xarray.DataArray
         Dims ``(t, bands, y, x)`` with ``VV``/``VH`` and (required except for
         ``predict``) ``B04``/``B08`` with ``SCL`` or ``CLM``.
@@ -338,9 +377,12 @@ def apply_udf(kind: str, cube: Any, context: Mapping[str, Any] | None, runtime_c
     from ..phenometrics.api import phenology
 
     opts = section(ctx, "phenology")
+    origin = pd.Timestamp(year=pd.Timestamp(rec["time"].values[0]).year, month=1, day=1)
+    if rec.sizes["time"] < PHENOLOGY_MIN_DATES:  # phenology raises; one short tile failed the whole job
+        n = int(opts.get("max_seasons", _phenology_default("max_seasons")))
+        return _to_openeo(_no_phenology(rec, n, what), phenology_bands(n), arr, time=origin.to_datetime64())
     ph = phenology(rec["NDVI"], **opts, observed=rec["source"])
     n = int(ph.sizes["season"])
-    origin = pd.Timestamp(year=pd.Timestamp(rec["time"].values[0]).year, month=1, day=1)
     return _to_openeo(_phenology_dataset(ph, n, origin), phenology_bands(n), arr, time=origin.to_datetime64())
 
 
