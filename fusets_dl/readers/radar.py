@@ -16,6 +16,7 @@ from .._warn import warn_user
 from ..cf import cf_attrs
 from ..errors import ConfigError, EncodingError, GridMismatchError, MissingVariableError
 from .angles import s1_incidence_angle
+from .combine import check_same_crs, concat_dates, onto_same_grid, part_names
 from .conventions import Convention, band_for, bands_for, convention_of
 from .encoding import compressed_to_db, detect_backscatter_units, linear_to_db, negative_power
 from .normalise import (
@@ -142,7 +143,8 @@ def open_s1(
     """
     what = f"open_s1({describe(source)})"
     check_slice_window(slice_window, what)  # refused before any reading
-    ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in open_sources(source, chunks)], what, duplicates)
+    opened = open_sources(source, chunks)
+    ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in opened], what, duplicates, part_names(source, len(opened)))
     ds = _merge_passes(ds, slice_window, what, compare=("VV", "VH"))
     read = ds  # as read: unit samples come from its date chunks, not from merged whole series
     ds = _whole_series(ds, chunks, what, time_range)  # merged date chunks decode once, not per date
@@ -177,27 +179,38 @@ def open_s1(
 
 def _s1_merge(
     prepared: list[tuple[xr.Dataset, CRS | None, dict[str, str]]], what: str = "open_s1", duplicates: str = "raise",
+    names: list[str] | None = None,
 ) -> tuple[xr.Dataset, CRS | None, dict[str, str]]:
     """One Dataset from the prepared inputs, the first CRS found, and all original names.
 
     Inputs holding the same bands on other dates (one file per year, per
     month) are concatenated along time; inputs holding other bands (a VV file
-    and a VH file) are merged. Either way the grids must be equal.
+    and a VH file) are merged. Either way the CRS and the grid must be the
+    same (:mod:`~fusets_dl.readers.combine`: coordinates that differ by float
+    rounding, under 0.01 pixel, take the first input's); ``names`` name the
+    inputs in messages.
     """
     if len(prepared) == 1:
         ds = prepared[0][0]
     else:
-        groups: dict[tuple[str, ...], list[xr.Dataset]] = {}
-        for p in prepared:
-            groups.setdefault(tuple(sorted(map(str, p[0].data_vars))), []).append(p[0])
+        names = names or [f"input {i + 1}" for i in range(len(prepared))]
+        check_same_crs(prepared, names, what)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, p in enumerate(prepared):
+            groups.setdefault(tuple(sorted(map(str, p[0].data_vars))), []).append(i)
+        parts = [concat_dates([prepared[i][0] for i in g], [names[i] for i in g], [prepared[i][1] for i in g], what, duplicates)
+                 for g in groups.values()]
+        firsts = [g[0] for g in groups.values()]
+        parts = [parts[0]] + [onto_same_grid(p, parts[0], (names[i], names[firsts[0]]), (prepared[i][1], prepared[firsts[0]][1]),
+                                             what, "holding other bands, to be merged")
+                              for p, i in zip(parts[1:], firsts[1:], strict=True)]
         try:
-            parts = [g[0] if len(g) == 1 else xr.concat(g, dim="time", join="exact", data_vars="minimal", coords="minimal",
-                                                         compat="override") for g in groups.values()]
             ds = parts[0] if len(parts) == 1 else xr.merge(parts, join="exact", compat="override")
         except ValueError as exc:  # xarray's AlignmentError is a ValueError
-            shapes = [f"{dict(p[0].sizes)} bands {sorted(map(str, p[0].data_vars))}" for p in prepared]
+            shapes = [f"{names[i]}: {len(p['time'])} dates {str(p['time'].values[0])[:10]}..{str(p['time'].values[-1])[:10]}, "
+                      f"bands {sorted(map(str, p.data_vars))}" for p, i in zip(parts, firsts, strict=True)]
             raise GridMismatchError(
-                f"open_s1: the {len(prepared)} inputs do not combine: expected the same grid (y, x) in every file, and either "
+                f"{what}: the {len(prepared)} inputs do not combine: expected the same grid (y, x) in every file, and either "
                 f"the same bands on other dates (concatenated along time) or other bands on the same dates (merged); "
                 f"found {'; '.join(shapes)} ({exc})"
             ) from exc

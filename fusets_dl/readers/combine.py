@@ -1,0 +1,274 @@
+"""Several inputs of one sensor into one Dataset: the CRS compared, grids matched, dates concatenated.
+
+Shared by :func:`~fusets_dl.readers.radar.open_s1` and
+:func:`~fusets_dl.readers.optical.open_s2`. A list of inputs is either
+files of other dates (one per month, per year: the same bands on the same
+grid, concatenated along time) or files of other bands (a VV and a VH file;
+S2 bands at 10 m and SCL at 20 m). Tiles of an area (other footprints) are
+not combined: a mosaic needs resampling the readers do not do, and taking one
+tile's grid would lose the other's pixels, so they are refused with their
+bounds and what to do instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from pyproj import CRS
+
+from .._logging import logger
+from ..errors import CRSMismatchError, GridMismatchError
+from .normalise import _normalise_time
+from .sources import describe
+
+__all__ = ["SNAP_PX", "check_same_crs", "concat_dates", "grid_text", "onto_same_grid", "part_names"]
+
+#: Largest difference between two inputs' coordinates, in pixels, read as float rounding: the later input takes the
+#: first one's coordinates. float32 against float64 degrees differ by up to half a float32 step: 9.5e-7 degree at
+#: 32-64 degrees of latitude, 0.011 of a 10 m pixel (0.00009 degree), 0.005 of a 20 m one, under 0.002 in longitude;
+#: 0.05 pixel (0.5 m of a 10 m pixel, a tenth of Sentinel-2's geolocation error) leaves room for that and no more.
+SNAP_PX = 0.05
+
+#: What to do with tiles of an area, for the messages.
+TILES_REMEDY = (
+    "A list of inputs is for files of other dates (one per month, per year) or of other bands (a VV and a VH file; S2 "
+    "B04/B08 at 10 m and SCL at 20 m) of one grid, not for tiles of an area: open and align each tile (or each UTM "
+    "zone) apart and combine the cubes with cube_a.combine_first(cube_b), or mosaic the tiles first onto one grid "
+    "(odc.stac.load with groupby='solar_day', or rioxarray.merge.merge_datasets) and open the mosaic"
+)
+
+
+def part_names(source: Any, n: int) -> list[str]:
+    """Names of the ``n`` opened inputs of ``source``, for messages: the file names, or ``input i (<Dataset>)``.
+
+    Parameters
+    ----------
+    source : path, Dataset or list of them
+        What the reader was given.
+    n : int
+        The number of inputs opened from it (a list of GeoTIFFs opens as one).
+
+    Returns
+    -------
+    list of str
+        One name per input.
+    """
+    if isinstance(source, (str, os.PathLike, xr.Dataset, xr.DataArray)):
+        items: list[Any] = [source]
+    else:
+        items = list(source)
+    if len(items) != n:
+        return [f"input {i + 1}" for i in range(n)]
+    return [describe(s) if isinstance(s, (str, os.PathLike)) else f"input {i + 1} ({describe(s)})" for i, s in enumerate(items)]
+
+
+def _step(v: np.ndarray) -> float | None:
+    v = np.asarray(v, dtype=np.float64)
+    return float(np.median(np.abs(np.diff(v)))) if v.size > 1 else None
+
+
+def _crs_text(crs: CRS | None) -> str:
+    if crs is None:
+        return "no CRS"
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg is not None else str(crs.name)
+
+
+def grid_text(ds: xr.Dataset, crs: CRS | None, name: str) -> str:
+    """``name``'s grid for messages: size, pixel size, bounds (pixel edges) and CRS.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A prepared input on ``x`` and ``y``.
+    crs : pyproj.CRS or None
+        Its CRS.
+    name : str
+        Its name.
+
+    Returns
+    -------
+    str
+        E.g. ``a.nc: 48 x 24 pixels of 10 x 10, bounds (600000, 5599520, 600240, 5600000), EPSG:32631``.
+    """
+    x, y = np.asarray(ds["x"].values, dtype=np.float64), np.asarray(ds["y"].values, dtype=np.float64)
+    rx, ry = _step(x) or 0.0, _step(y) or 0.0
+    bounds = (x.min() - rx / 2, y.min() - ry / 2, x.max() + rx / 2, y.max() + ry / 2)
+    return (f"{name}: {y.size} x {x.size} pixels of {rx:.6g} x {ry:.6g}, bounds ({', '.join(f'{b:.8g}' for b in bounds)}), "
+            f"{_crs_text(crs)}")
+
+
+def _same_crs(a: CRS, b: CRS) -> bool:
+    if a.equals(b, ignore_axis_order=True):
+        return True
+    ea, eb = a.to_epsg(), b.to_epsg()
+    return ea is not None and ea == eb
+
+
+def check_same_crs(parts: Sequence[tuple[xr.Dataset, CRS | None, Any]], names: Sequence[str], what: str) -> None:
+    """Refuse inputs in different CRSs, naming both.
+
+    Inputs without a CRS are not compared (the first CRS found is the
+    result's, as for one input).
+
+    Parameters
+    ----------
+    parts : sequence of (Dataset, CRS or None, ...)
+        The prepared inputs.
+    names : sequence of str
+        Their names (:func:`part_names`).
+    what : str
+        The caller, for the message.
+
+    Raises
+    ------
+    CRSMismatchError
+        Two inputs in different CRSs, with both CRSs and grids.
+    """
+    known = [(p, n) for p, n in zip(parts, names, strict=True) if p[1] is not None]
+    if not known:
+        return
+    (first, first_name) = known[0]
+    for p, n in known[1:]:
+        if not _same_crs(first[1], p[1]):
+            raise CRSMismatchError(
+                f"{what}: expected every input in one CRS, found {_crs_text(first[1])} and {_crs_text(p[1])} "
+                f"({grid_text(first[0], first[1], first_name)}; {grid_text(p[0], p[1], n)}). The readers do not reproject "
+                "one input onto another: reproject it first onto the other's grid (for a class band such as SCL with "
+                "nearest neighbour: scl.rio.reproject_match(bands, resampling=rasterio.enums.Resampling.nearest); a Google "
+                "Earth Engine export in EPSG:4326: export it again with crs='EPSG:326..' of the bands). " + TILES_REMEDY
+            )
+
+
+def _orient_like(d: xr.Dataset, ref: xr.Dataset) -> xr.Dataset:
+    """``d`` reversed along ``x``/``y`` where it runs the other way than ``ref`` (one file stored y-ascending)."""
+    for dim in ("x", "y"):
+        if d.sizes[dim] > 1 and ref.sizes[dim] > 1:
+            up_d = float(d[dim].values[-1]) > float(d[dim].values[0])
+            up_r = float(ref[dim].values[-1]) > float(ref[dim].values[0])
+            if up_d != up_r:
+                d = d.isel({dim: slice(None, None, -1)})
+    return d
+
+
+def _offset_px(d: xr.Dataset, ref: xr.Dataset) -> float | None:
+    """Largest difference between the coordinates of ``d`` and ``ref``, in pixels of ``ref``; None for other sizes."""
+    worst = 0.0
+    for dim in ("x", "y"):
+        if d.sizes[dim] != ref.sizes[dim]:
+            return None
+        a, b = np.asarray(d[dim].values, dtype=np.float64), np.asarray(ref[dim].values, dtype=np.float64)
+        diff = float(np.max(np.abs(a - b))) if a.size else 0.0
+        if diff == 0.0:
+            continue
+        step = _step(b) or _step(a)
+        if step is None or step == 0.0:
+            return float("inf")
+        worst = max(worst, diff / step)
+    return worst
+
+
+def onto_same_grid(d: xr.Dataset, ref: xr.Dataset, names: tuple[str, str], crs: tuple[CRS | None, CRS | None], what: str,
+                   purpose: str) -> xr.Dataset:
+    """``d`` on the coordinates of ``ref``, which must be the same grid up to float rounding.
+
+    The same coordinates (also in the other order along an axis) are taken
+    as they are; coordinates within :data:`SNAP_PX` of a pixel of ``ref``'s
+    (float32 against float64 lat/lon, tools that round differently) take
+    ``ref``'s, logged at INFO with the largest offset. Anything else (other
+    footprints: tiles; other sizes; offsets of a larger fraction of a pixel)
+    is refused.
+
+    Parameters
+    ----------
+    d, ref : xarray.Dataset
+        A prepared input and the first input it is combined with.
+    names : (str, str)
+        The names of ``d`` and ``ref``.
+    crs : (CRS or None, CRS or None)
+        Their CRSs, for the message.
+    what : str
+        The caller, for messages.
+    purpose : str
+        How they are combined, for the message ("to be concatenated along time").
+
+    Returns
+    -------
+    xarray.Dataset
+        ``d`` with ``ref``'s ``x`` and ``y``.
+
+    Raises
+    ------
+    GridMismatchError
+        Other grids, with both grids (size, pixel size, bounds, CRS), the
+        largest offset in pixels where the sizes agree, and what to do.
+    """
+    d = _orient_like(d, ref)
+    off = _offset_px(d, ref)
+    if off == 0.0:
+        return d
+    if off is not None and off <= SNAP_PX:
+        logger.info("%s: the coordinates of %s differ from those of %s by up to %.2g pixel (float rounding): %s takes those of %s",
+                    what, names[0], names[1], off, names[0], names[1])
+        return d.assign_coords(x=ref["x"].values, y=ref["y"].values)
+    found = f"{grid_text(ref, crs[1], names[1])}; {grid_text(d, crs[0], names[0])}"
+    if off is not None:
+        found += f"; the same size, offset by up to {off:.3g} pixel (more than the {SNAP_PX} pixel read as float rounding)"
+    raise GridMismatchError(
+        f"{what}: the inputs do not combine: expected the same grid (y, x) in every input {purpose}, found {found}. "
+        + TILES_REMEDY
+    )
+
+
+def _fill_time_coords(group: list[xr.Dataset]) -> list[xr.Dataset]:
+    """Per-date coordinates (``s2:processing_baseline``, ``orbit``) that some inputs lack, given to those as None (unknown)."""
+    names = {str(c) for d in group for c in d.coords if c != "time" and d[c].dims == ("time",)}
+    out = []
+    for d in group:
+        missing = {n: ("time", np.full(d.sizes["time"], None, dtype=object)) for n in names if n not in d.coords}
+        out.append(d.assign_coords(missing) if missing else d)
+    return out
+
+
+def concat_dates(group: Sequence[xr.Dataset], names: Sequence[str], crs: Sequence[CRS | None], what: str,
+                 duplicates: str) -> xr.Dataset:
+    """Inputs holding the same bands on other dates, concatenated along time on the first one's grid, dates sorted.
+
+    Parameters
+    ----------
+    group : sequence of xarray.Dataset
+        Prepared inputs holding the same bands.
+    names : sequence of str
+        Their names.
+    crs : sequence of pyproj.CRS or None
+        Their CRSs (compared before, by :func:`check_same_crs`).
+    what : str
+        The caller, for messages.
+    duplicates : {"raise", "first", "mean"}
+        A date in two inputs (tiles of one acquisition, overlapping periods),
+        as the readers' ``duplicates`` option says.
+
+    Returns
+    -------
+    xarray.Dataset
+        One Dataset, dates sorted; lazy on Dask input.
+
+    Raises
+    ------
+    GridMismatchError
+        Inputs on other grids (:func:`onto_same_grid`).
+    DuplicateTimeError
+        A date in two inputs with ``duplicates="raise"``.
+    """
+    if len(group) == 1:
+        return group[0]
+    ref = group[0]
+    matched = [ref] + [onto_same_grid(d, ref, (n, names[0]), (c, crs[0]), what, "holding the same bands, to be concatenated along time")
+                       for d, n, c in zip(group[1:], names[1:], crs[1:], strict=True)]
+    ds = xr.concat(_fill_time_coords(matched), dim="time", join="exact", data_vars="minimal", coords="minimal", compat="override",
+                   combine_attrs="override")
+    return _normalise_time(ds.sortby("time"), what, duplicates)
