@@ -216,8 +216,10 @@ def onto_same_grid(d: xr.Dataset, ref: xr.Dataset, names: tuple[str, str], crs: 
                     what, names[0], names[1], off, names[0], names[1])
         return d.assign_coords(x=ref["x"].values, y=ref["y"].values)
     found = f"{grid_text(ref, crs[1], names[1])}; {grid_text(d, crs[0], names[0])}"
-    if off is not None:
+    if off is not None and off < 1:
         found += f"; the same size, offset by up to {off:.3g} pixel (more than the {SNAP_PX} pixel read as float rounding)"
+    elif off is not None:
+        found += f"; the same size, offset by up to {off:.4g} pixels: other footprints (tiles)"
     raise GridMismatchError(
         f"{what}: the inputs do not combine: expected the same grid (y, x) in every input {purpose}, found {found}. "
         + TILES_REMEDY

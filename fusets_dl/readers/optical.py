@@ -20,6 +20,7 @@ from ..errors import (
     MissingVariableError,
 )
 from .cloud_bands import CLOUD_BAND_ROLES, clear_from_cloud_band
+from .combine import TILES_REMEDY, check_same_crs, concat_dates, grid_text, part_names
 from .conventions import band_for, bands_for, convention_of
 from .encoding import DEFAULT_CLEAR_CLASSES, mask_from_scl, ndvi
 from .normalise import (
@@ -79,12 +80,20 @@ def open_s2(
     Parameters
     ----------
     source : path, Dataset or list of them
-        As for :func:`open_s1`. A list of files holding different bands at
-        different resolutions (WorldCereal: B04/B08 at 10 m, SCL at 20 m) is
-        merged onto the **finest** grid: coarser bands are copied by nearest
-        neighbour onto it (exact replication where the grids nest), so NDVI
-        keeps its full resolution and :func:`fusets_dl.align` aggregates it
-        onto the S1 grid later.
+        As for :func:`open_s1`. A list holds files of **one grid** (one CRS):
+        files with the same bands on other dates (one per month, per year)
+        are concatenated along time, dates sorted (a date in two files
+        follows ``duplicates``; coordinates that differ by float rounding,
+        under 0.05 pixel, take the first file's); files holding different
+        bands at different resolutions (WorldCereal: B04/B08 at 10 m, SCL at
+        20 m) are merged onto the **finest** grid: coarser bands are copied
+        by nearest neighbour onto it (exact replication where the grids
+        nest), so NDVI keeps its full resolution and
+        :func:`fusets_dl.align` aggregates it onto the S1 grid later. Tiles
+        of an area (other footprints), a band file that does not cover the
+        finest grid, and files in other CRSs (an SCL exported in EPSG:4326)
+        are refused: mosaic tiles first, or align each tile and combine the
+        cubes with ``combine_first``.
     clear_classes : iterable of int
         SCL classes counted as clear (default 4 vegetation, 5 bare soil).
         Without SCL, the first cloud band present is used, each read in its
@@ -144,16 +153,24 @@ def open_s2(
     ------
     MissingVariableError
         When neither red and NIR (B04, B08) nor an NDVI band is present.
-    DimensionError, GridMismatchError
-        Files of a list that do not share their dates, or grids that cannot
-        be brought onto the finest one.
+    DimensionError
+        Files of other bands that do not share their dates.
+    GridMismatchError
+        Files of the same bands on other grids (tiles: each file's size,
+        pixel size, bounds and CRS named), or a file of other bands that
+        does not cover the finest grid.
+    CRSMismatchError
+        Files in different CRSs, both named.
+    DuplicateTimeError
+        A date in two files of the same bands with ``duplicates="raise"``.
     EncodingError
         An NDVI band with values outside [-1, 1].
     """
     what = f"open_s2({describe(source)})"
     harmonize = check_harmonize_option(harmonize, what)
-    parts = [_prepare(p, what, duplicates) for p in open_sources(source, chunks)]
-    ds, crs = _s2_merge(parts, what)
+    opened = open_sources(source, chunks)
+    parts = [_prepare(p, what, duplicates) for p in opened]
+    ds, crs, per_time = _s2_merge(parts, what, duplicates, part_names(source, len(opened)))
     read = ds  # as read: the reflectance-scale sample comes from its date chunks, not from merged whole series
     ds = _whole_series(ds, chunks, what, time_range)  # merged date chunks decode once, not per date
     have = _s2_require_bands(ds, what)
@@ -161,7 +178,6 @@ def open_s2(
     red, nir = band_for("red"), band_for("nir")
     red_refl = None
     if {red, nir} <= have:
-        per_time = _s2_time_coords(parts)
         originals = {k: v for p in parts for k, v in p[2].items()}
         refl, offsets, reasons, by_date, rescaled = {}, {}, {}, True, True
         for band in (red, nir):
@@ -245,26 +261,69 @@ def _onto_grid(coarse: xr.Dataset, fine: xr.Dataset, what: str) -> xr.Dataset:
     return out
 
 
-def _s2_merge(parts: list[tuple[xr.Dataset, CRS | None, dict[str, str]]], what: str) -> tuple[xr.Dataset, CRS | None]:
-    """One Dataset on the finest grid of the prepared inputs, and the first CRS found."""
+def _uncovered(coarse: xr.Dataset, fine: xr.Dataset) -> dict[str, int]:
+    """How many columns (``x``) and rows (``y``) of ``fine`` no pixel of ``coarse`` covers (nearest centre beyond half a pixel)."""
+    res = _resolution(coarse)
+    out = {}
+    for dim in ("x", "y"):
+        idx = pd.Index(np.asarray(coarse[dim].values, dtype=np.float64))
+        hit = idx.get_indexer(np.asarray(fine[dim].values, dtype=np.float64), method="nearest", tolerance=res / 2 + 1e-6)
+        out[dim] = int((hit < 0).sum())
+    return out
+
+
+def _s2_merge(
+    parts: list[tuple[xr.Dataset, CRS | None, dict[str, str]]], what: str, duplicates: str = "raise", names: list[str] | None = None,
+) -> tuple[xr.Dataset, CRS | None, dict[str, xr.DataArray]]:
+    """One Dataset from the prepared inputs, the first CRS found, and the per-date processing-baseline coordinates.
+
+    Inputs holding the same bands are files of other dates of one grid:
+    concatenated along time (:func:`~.combine.concat_dates`: a date in two
+    of them follows ``duplicates``; coordinates that differ by float
+    rounding take the first's; other footprints, tiles, are refused). Inputs
+    holding other bands (B04/B08 at 10 m, SCL at 20 m) are merged onto the
+    finest grid by nearest neighbour; each must cover that grid and hold the
+    same dates. Inputs in different CRSs are refused (:func:`~.combine.check_same_crs`).
+    """
     crs = next((p[1] for p in parts if p[1] is not None), None)
-    datasets = [p[0] for p in parts]
-    if len(datasets) == 1:
-        return datasets[0], crs
-    finest = min(datasets, key=_resolution)
+    if len(parts) == 1:
+        return parts[0][0], crs, _s2_time_coords([parts[0][0]])
+    names = names or [f"input {i + 1}" for i in range(len(parts))]
+    check_same_crs(parts, names, what)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, p in enumerate(parts):
+        groups.setdefault(tuple(sorted(map(str, p[0].data_vars))), []).append(i)
+    combined, labels, crss = [], [], []
+    for bands, g in groups.items():
+        combined.append(concat_dates([parts[i][0] for i in g], [names[i] for i in g], [parts[i][1] for i in g], what, duplicates))
+        labels.append(f"{names[g[0]]}{f' and {len(g) - 1} more' if len(g) > 1 else ''} (bands {', '.join(bands)})")
+        crss.append(parts[g[0]][1])
+    per_time = _s2_time_coords(combined)
+    if len(combined) == 1:
+        return combined[0], crs, per_time
+    k = min(range(len(combined)), key=lambda j: _resolution(combined[j]))
+    finest = combined[k]
     aligned = []
-    for d in datasets:
+    for d, label, c in zip(combined, labels, crss, strict=True):
         if d is not finest and not (np.array_equal(d["x"].values, finest["x"].values) and np.array_equal(d["y"].values, finest["y"].values)):
+            gap = _uncovered(d, finest)
+            if gap["x"] or gap["y"]:  # before: NaN bands there (SCL missing: every pixel not clear), silently
+                raise GridMismatchError(
+                    f"{what}: expected every input holding other bands to cover the finest grid, found {gap['x']} of "
+                    f"{finest.sizes['x']} columns and {gap['y']} of {finest.sizes['y']} rows of it outside {label}: "
+                    f"{grid_text(finest, crss[k], labels[k])}; {grid_text(d, c, label)}. " + TILES_REMEDY
+                )
             d = _onto_grid(d, finest, what)
         aligned.append(d)
     times = [d["time"].values for d in aligned]
     if not all(np.array_equal(times[0], t) for t in times[1:]):
         raise DimensionError(
-            f"{what}: expected the same dates in every file, found "
-            + ", ".join(f"{len(t)} dates {str(t[0])[:10]}..{str(t[-1])[:10]}" for t in times)
+            f"{what}: expected the same dates in every input holding other bands (merged onto the finest grid; inputs "
+            "holding the same bands on other dates are concatenated along time), found "
+            + ", ".join(f"{label}: {len(t)} dates {str(t[0])[:10]}..{str(t[-1])[:10]}" for label, t in zip(labels, times, strict=True))
         )
     ds = xr.merge([d.drop_vars([c for c in d.coords if c not in ("time", "y", "x")]) for d in aligned], join="override", compat="override")
-    return ds, crs
+    return ds, crs, per_time
 
 
 # --------------------------------------------------------------------------- NDVI
@@ -430,13 +489,13 @@ def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto", "all"] 
     raise ConfigError(f"{what}: harmonize: expected 'auto', 'all', True or False, found {harmonize!r}")
 
 
-def _s2_time_coords(parts: list[tuple[xr.Dataset, CRS | None, dict[str, str]]]) -> dict[str, xr.DataArray]:
+def _s2_time_coords(datasets: list[xr.Dataset]) -> dict[str, xr.DataArray]:
     """The processing-baseline and offset-applied coordinates along time, from the first input holding them."""
     found: dict[str, xr.DataArray] = {}
     for name in (_BASELINE_COORD, *_APPLIED_COORDS):
-        for p in parts:
-            if name in p[0].coords and p[0][name].dims == ("time",):
-                found[name] = p[0][name]
+        for d in datasets:
+            if name in d.coords and d[name].dims == ("time",):
+                found[name] = d[name]
                 break
     return found
 
