@@ -18,13 +18,24 @@ sensor has values on its own dates only. The flow, one helper each:
    :func:`fusets_dl.phenology`;
 5. ``_to_openeo``: back to ``(t, bands, y, x)`` float32.
 
+Warnings raised during a run are re-issued in the UDF's terms
+(``_udf_warnings``, :func:`udf_wording`): a remedy the stages name as a
+Python argument (``harmonize=True``) becomes the context entry that sets it
+(``{"s2": {"harmonize": true}}``), one a UDF cannot use (a per-date
+``s2:processing_baseline`` coordinate) is left out, and the orbit warning
+names the likely cause when Sentinel-1 was resampled onto the Sentinel-2
+dates.
+
 openEO's client is imported only to wrap the result (the back-end's UDF
 runtime has it); ``import fusets_dl.openeo`` does not load it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import re
+import warnings
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -36,7 +47,7 @@ from .._warn import warn_user
 from ..errors import DimensionError, EncodingError, InsufficientDataError, MissingVariableError
 from ..readers.conventions import band_for, bands_for, canonical_band_name
 from ..validate import cftime_hint
-from .context import check_context, merge_context, model_from_context, section
+from .context import KINDS, SECTION_KEYS, check_context, merge_context, model_from_context, section
 from .names import (
     PHENOLOGY_COUNT_BAND,
     PREDICT_BANDS,
@@ -49,7 +60,8 @@ from .names import (
     signals_compressed,
 )
 
-__all__ = ["OPENEO_DIMS", "PHENOLOGY_MIN_DATES", "apply_phenology", "apply_predict", "apply_reconstruct", "apply_udf", "s1_units"]
+__all__ = ["OPENEO_DIMS", "PHENOLOGY_MIN_DATES", "apply_phenology", "apply_predict", "apply_reconstruct", "apply_udf", "s1_units",
+           "udf_wording"]
 
 #: The dims of an openEO raster cube in a UDF, in order.
 OPENEO_DIMS: tuple[str, str, str, str] = ("t", "bands", "y", "x")
@@ -317,6 +329,129 @@ def _no_phenology(rec: xr.Dataset, max_seasons: int, what: str) -> xr.Dataset:
     return out
 
 
+#: Remedies of the stages' warnings that a UDF cannot use: a per-date coordinate (``s2:processing_baseline``) cannot
+#: be given to a UDF, whose cube openEO builds.
+_NOT_IN_A_UDF = (
+    re.compile(r"\s*\(or declare it per date with s2:processing_baseline\)"),
+    re.compile(r",? or declare it per date with the s2:processing_baseline coordinate \('[^']*'\)"),
+)
+
+#: A keyword argument with a Python literal, as the stages' warnings name a remedy: ``harmonize=True``, ``weights='auto'``.
+_KEYWORD = re.compile(r"\b([a-z_]+)=(True|False|None|'[^']*'|\"[^\"]*\"|-?\d+(?:\.\d+)?(?:e-?\d+)?)(?![\w.])")
+
+#: The start of the orbit-grouping warning (:mod:`fusets_dl.features.orbits`) when dates carry no time of day.
+_ORBIT_WARNING = "orbit groups: the dates have no time of day"
+
+
+def _json_literal(py: str) -> str:
+    """A Python literal of a warning as the JSON value of the context."""
+    if py in ("True", "False", "None"):
+        return {"True": "true", "False": "false", "None": "null"}[py]
+    return f'"{py[1:-1]}"' if py[0] in "'\"" else py
+
+
+def _in_call(text: str, pos: int) -> bool:
+    """Whether ``pos`` lies inside the parentheses of a call (``fdl.reconstruct(part, weights='auto')``): code, left as it is."""
+    depth = 0
+    for i in range(pos - 1, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            if depth == 0:
+                return i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_.]")
+            depth -= 1
+    return False
+
+
+def udf_wording(message: str, kind: str) -> str:
+    """A warning of the stages in the terms of a ``kind`` UDF.
+
+    A keyword remedy (``harmonize=True``, ``weights='auto'``) becomes the
+    context entry that sets it (``the context {"s2": {"harmonize": true}}``)
+    where the key belongs to one section of the kind's
+    (:data:`~fusets_dl.openeo.context.KINDS`); keys of several sections
+    (``freq``, ``smooth``) and keywords inside a call are left as they are.
+    Remedies a UDF cannot use (declaring ``s2:processing_baseline`` per
+    date) are left out.
+
+    Parameters
+    ----------
+    message : str
+        The warning's text.
+    kind : {"predict", "reconstruct", "phenology"}
+        The UDF.
+
+    Returns
+    -------
+    str
+        The text, rewritten.
+    """
+    for pattern in _NOT_IN_A_UDF:
+        message = pattern.sub("", message)
+    owners: dict[str, list[str]] = {}
+    for sec in KINDS[kind]:
+        for key in SECTION_KEYS[sec]:
+            owners.setdefault(key, []).append(sec)
+
+    def _context(m: re.Match[str]) -> str:
+        secs = owners.get(m.group(1), [])
+        if len(secs) != 1 or _in_call(m.string, m.start()):
+            return m.group(0)
+        return f'the context {{"{secs[0]}": {{"{m.group(1)}": {_json_literal(m.group(2))}}}}}'
+
+    return _KEYWORD.sub(_context, message)
+
+
+def _s1_on_s2_dates(arr: xr.DataArray) -> int:
+    """How many S1 dates the tile has when every one is also an S2 date, all at midnight (S1 resampled onto S2's dates); else 0."""
+    s1_bands, s2_bands = sensor_bands([str(b) for b in arr["bands"].values])
+    optical = [b for b in s2_bands if canonical_band_name(b) not in bands_for("static")]
+    backscatter = backscatter_bands(s1_bands)
+    if not optical or not backscatter:
+        return 0
+    t = pd.DatetimeIndex(arr["t"].values)
+    s1 = t[_dates_with_values(arr, backscatter)]
+    s2 = t[_dates_with_values(arr, optical)]
+    if s1.size < 2 or not (s1 == s1.normalize()).all() or not s1.isin(s2).all():
+        return 0
+    return int(s1.size)
+
+
+def _orbit_cause(arr: xr.DataArray) -> str:
+    """What to add to the orbit warning when S1 looks resampled onto the S2 dates; empty otherwise."""
+    n = _s1_on_s2_dates(arr)
+    if not n:
+        return ""
+    return (f". In this tile every one of the {n} Sentinel-1 dates is also a Sentinel-2 date, all at midnight: the likely cause is "
+            "Sentinel-1 resampled onto the Sentinel-2 dates (resample_cube_temporal), which repeats acquisitions on the "
+            "Sentinel-2 dates a few days apart; merge_cubes the Sentinel-1 cube on its own dates instead (the UDF pairs the "
+            "Sentinel-2 views to them itself)")
+
+
+@contextlib.contextmanager
+def _udf_warnings(kind: str, arr: xr.DataArray) -> Iterator[None]:
+    """Warnings of the stages, re-issued in the UDF's terms (:func:`udf_wording`) when the block ends, an error included.
+
+    Each is recorded as the filters in force let it through and shown again
+    with the same category and place; the orbit warning gets
+    :func:`_orbit_cause`.
+    """
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield
+    finally:
+        cause = None
+        for w in caught:
+            text = str(w.message)
+            if isinstance(w.message, UserWarning):
+                text = udf_wording(text, kind)
+                if text.startswith(_ORBIT_WARNING):
+                    cause = _orbit_cause(arr) if cause is None else cause
+                    text += cause
+            warnings.warn_explicit(text, w.category, w.filename, w.lineno, source=w.source)
+
+
 def apply_udf(kind: str, cube: Any, context: Mapping[str, Any] | None, runtime_context: Mapping[str, Any] | None = None) -> Any:
     """Run the ``kind`` UDF on an openEO cube.
 
@@ -362,6 +497,12 @@ def apply_udf(kind: str, cube: Any, context: Mapping[str, Any] | None, runtime_c
     ctx = check_context(kind, merge_context(context, runtime_context))
     what = f"openEO UDF {kind!r}"
     arr = _cube_array(cube, what)
+    with _udf_warnings(kind, arr):
+        return _run(kind, arr, ctx, what)
+
+
+def _run(kind: str, arr: xr.DataArray, ctx: Mapping[str, Any], what: str) -> Any:
+    """The stages of :func:`apply_udf` on the checked cube and context."""
     model = model_from_context(ctx)
     fusion = _fusion_cube(arr, kind, ctx, what)
     if kind == "predict":
