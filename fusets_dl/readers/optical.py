@@ -776,6 +776,43 @@ def _s2_ndvi_band(band: xr.DataArray, what: str) -> xr.DataArray:
 
 # --------------------------------------------------------------------------- clear mask
 
+_FRACTIONAL_SCL = (
+    "SCL is a class band (scene classification) and must not be aggregated: a temporal median or mean of it (openEO "
+    "aggregate_temporal_period or resample_cube_temporal over a cube holding SCL) mixes classes, so these values are "
+    "treated as not clear (and stored as 0, no class, in SCL), and the integer values of such an aggregate can still "
+    "hide clouds (the median of 4, 4, 9 is 4). Mask the clouds before aggregating (mask the reflectances with SCL, "
+    "then aggregate them), or aggregate SCL with a mode (its most frequent class), not a median or mean"
+)
+
+
+def _warn_fractional_scl(clear: xr.DataArray, fractional: xr.DataArray, raw: xr.DataArray, what: str) -> xr.DataArray:
+    """``clear`` unchanged, with a warning when SCL holds non-integer values (an aggregated class band).
+
+    In memory: now, once, with the count and share of such pixel-dates.
+    Dask: each chunk, as computed, warns with one fixed message (so it is
+    shown once); open_s2 computes nothing for it.
+    """
+    if fractional.chunks is None:
+        n = int(fractional.sum())
+        if n:
+            valid = int(raw.notnull().sum()) if raw.dtype.kind == "f" else raw.size
+            example = float(raw.values[np.asarray(fractional.values)][0])
+            warn_user(f"{what}: SCL holds non-integer values on {n} of {valid} valid pixel-dates ({100 * n / max(valid, 1):.1f} %, "
+                      f"e.g. {example:g}). {_FRACTIONAL_SCL}")
+        return clear
+    msg = f"{what}: SCL holds non-integer values (Dask input, judged per chunk as computed). {_FRACTIONAL_SCL}"
+
+    def _block(c: np.ndarray, f: np.ndarray) -> np.ndarray:
+        if f.any():
+            warn_user(msg)
+        return c
+
+    out = xr.apply_ufunc(_block, clear, fractional.transpose(*clear.dims), dask="parallelized", output_dtypes=[clear.dtype],
+                         keep_attrs=True)
+    out.attrs = clear.attrs
+    return out
+
+
 def _s2_add_clear(
     out: xr.Dataset, ds: xr.Dataset, have: set[str], clear_classes: Iterable[int], what: str
 ) -> tuple[xr.Dataset, str]:
@@ -786,7 +823,13 @@ def _s2_add_clear(
     scl = band_for("scl")
     if scl in have:
         scl_f = _decode(ds[scl])
+        fractional = None
+        if np.issubdtype(scl_f.dtype, np.floating):
+            fractional = scl_f.notnull() & (scl_f != np.floor(scl_f))
+            scl_f = scl_f.where(~fractional)  # no class: not clear, and 0 in the SCL kept (4.5 was cast to class 4)
         out["clear"] = mask_from_scl(scl_f, clear_classes) & out["NDVI"].notnull()
+        if fractional is not None:
+            out["clear"] = _warn_fractional_scl(out["clear"], fractional, ds[scl], what)
         out["SCL"] = scl_f.fillna(0).astype(np.uint8) if np.issubdtype(scl_f.dtype, np.floating) else scl_f.astype(np.uint8)
         out["SCL"].attrs = cf_attrs("SCL")
         return out, f"SCL classes {sorted(int(c) for c in clear_classes)}"
