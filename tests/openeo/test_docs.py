@@ -33,6 +33,15 @@ def test_the_process_graph_example_builds_without_a_back_end():
     json.dumps(graph)  # serialisable as a process graph
     for name in ("seasons_result", "predicted"):
         assert ns[name].flat_graph()
+    s1_load = next(n for n in graph.values() if n["process_id"] == "load_collection" and n["arguments"]["id"] == "SENTINEL1_GRD")
+    assert set(s1_load["arguments"]["properties"]) == {"sat:orbit_state", "relativeOrbitNumber"}  # one relative orbit, as the prose says
+    # every UDF's output bands renamed (the back-end keeps the input's labels otherwise): predict's too
+    from fusets_dl.openeo.names import PREDICT_BANDS, RECONSTRUCT_BANDS, phenology_bands
+
+    for name, bands in (("result", RECONSTRUCT_BANDS), ("seasons_result", phenology_bands(2)), ("predicted", PREDICT_BANDS)):
+        nodes = ns[name].flat_graph().values()
+        renames = [n["arguments"]["target"] for n in nodes if n["process_id"] == "rename_labels"]
+        assert renames == [list(bands)], (name, renames)
 
 
 def test_the_documented_context_is_valid():
