@@ -219,11 +219,14 @@ def _sensor_datasets(arr: xr.DataArray, kind: str, context: Mapping[str, Any], w
         s1[b] = arr.sel(bands=b).max("t").drop_vars([c for c in arr.coords if c not in ("y", "x")], errors="ignore")
     optical = [b for b in s2_bands if canonical_band_name(b) not in bands_for("static")]
     if optical and _dates_with_values(arr, optical).size == 0:
-        if kind != "predict":
-            raise InsufficientDataError(
-                f"{what}: expected Sentinel-2 values, found none of {arr.sizes['t']} dates with a finite {optical} value in this tile"
-            )
-        optical = []  # predict from S1 alone, as without S2 bands
+        if kind == "predict":
+            return s1, None  # predict from S1 alone, as without S2 bands
+        # one tile's error fails the whole job (this raised InsufficientDataError): the tile is read as one whose every
+        # view is cloudy, the S2 bands all missing on the S1 dates, and filled from S1 as such a tile is
+        warn_user(f"{what}: no Sentinel-2 value in this tile ({optical} missing on all {arr.sizes['t']} dates: clouds masked "
+                  "out with SCL, a short winter extent, or the edge of the Sentinel-2 footprint): reconstructed from "
+                  "Sentinel-1 alone, as a tile whose every view is cloudy (no observed value, source 1 or 3)")
+        return s1, _sensor_dataset(arr, optical, crs, backscatter)
     s2 = _sensor_dataset(arr, optical, crs) if optical else None
     return s1, s2
 

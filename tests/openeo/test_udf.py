@@ -217,13 +217,23 @@ def test_a_tile_without_backscatter_is_refused(model_path, sample_cube):
         run_local(udf_code("predict", model=str(model_path)), empty)
 
 
-def test_a_tile_without_optical_values_predicts_from_s1_and_refuses_reconstruction(model_path, sample_cube, model):
+def test_a_tile_without_optical_values_predicts_and_reconstructs_from_s1_as_an_all_cloud_tile(model_path, sample_cube):
+    """A tile whose S2 bands are NaN on every date (clouds masked out, the edge of the footprint) raised
+    InsufficientDataError in the reconstruct and phenology UDFs, which fails the whole job; an all-cloud SCL tile was filled."""
     no_s2 = sample_cube.copy()
     no_s2.loc[{"bands": ["B04", "B08", "SCL"]}] = np.nan
     out = run_local(udf_code("predict", model=str(model_path)), no_s2)
     xr.testing.assert_allclose(out, run_local(udf_code("predict", model=str(model_path)), sample_cube.sel(bands=["VV", "VH"])))
-    with pytest.raises(InsufficientDataError, match=r"expected Sentinel-2 values, found none of \d+ dates"):
-        run_local(udf_code("reconstruct", model=str(model_path)), no_s2)
+    cloudy = sample_cube.copy()
+    cloudy.loc[{"bands": "SCL"}] = xr.where(np.isfinite(cloudy.sel(bands="SCL")), 9.0, np.nan)
+    code = udf_code("reconstruct", model=str(model_path), reconstruct={"weights": None, "debias_days": 30.0})
+    with pytest.warns(UserWarning, match=r"no Sentinel-2 value in this tile \(\['B04', 'B08', 'SCL'\] missing on all \d+ dates.*"
+                                          r"reconstructed from Sentinel-1 alone, as a tile whose every view is cloudy"):
+        rec = run_local(code, no_s2)
+    want = run_local(code, cloudy)
+    np.testing.assert_array_equal(rec["t"].values, want["t"].values)
+    _close(rec.values, want.values)
+    assert not (rec.sel(bands="source") == 0).any() and (rec.sel(bands="source") == 1).mean() > 0.5
 
 
 def test_declared_units_that_contradict_the_values_are_refused(model_path, sample_cube):
