@@ -165,6 +165,13 @@ def clear_from_cloud_band(ds: xr.Dataset, have: set[str], what: str) -> tuple[xr
         name = next((c for c in bands_for(role) if c in have), None)
         if name is None:
             continue
+        if role == "clear_flag" and have & {"VV", "VH"}:
+            # beside backscatter (an openEO merge_cubes of S2 and sar_backscatter(mask=True), exported and opened with
+            # open_s2) a band named mask is the S1 validity mask (1 = valid backscatter), not a clear flag: as one, it
+            # dropped the S2 views of days without S1 and counted the cloudy views of S1 days clear
+            warn_user(f"{what}: band {name} sits beside {sorted(have & {'VV', 'VH'})}: read as sar_backscatter's S1 validity "
+                      "mask, not as a clear flag (1 = clear); give the S2 bands with SCL or a cloud band for a clear mask")
+            continue
         band = _decode(ds[name])
         if role == "cloud_score":
             cut = CLOUD_SCORE_CLEAR * _scaled(band, 1.0, name, what, "Cloud Score+ (1 = clear)")

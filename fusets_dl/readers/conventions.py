@@ -151,6 +151,7 @@ BANDS: dict[str, Band] = _bands(
     # the S1 incidence angle (degrees), per date or per pixel; the first of these present is read (readers.angles)
     Band("incidence_angle", "incidence_angle"),
     Band("angle", "incidence_angle"),  # Google Earth Engine COPERNICUS/S1_GRD: per pixel, degrees
+    Band("ellipsoid_incidence_angle", "incidence_angle"),  # openEO sar_backscatter(ellipsoid_incidence_angle=True)
     Band("local_incidence_angle", "local_incidence_angle"),  # openEO sar_backscatter(local_incidence_angle=True)
 )
 

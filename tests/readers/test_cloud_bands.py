@@ -119,3 +119,15 @@ def test_sentinel_hubs_cloud_mask_comes_before_its_probability():
     np.testing.assert_array_equal(s2["clear"].values, _expected_clear(raw))
     opaque = _with("MSK_CLASSI_OPAQUE", _CLOUDY.astype(np.uint8))  # Google Earth Engine's images from 2024 (no QA60)
     np.testing.assert_array_equal(fdl.open_s2(opaque)["clear"].values, _expected_clear(opaque))
+
+
+def test_a_mask_beside_backscatter_is_sar_backscatters_validity_mask_not_a_clear_flag():
+    """An openEO merge_cubes of S2 and sar_backscatter(mask=True), exported and opened with open_s2: the lowercase mask is
+    the S1 validity mask (1 = valid backscatter). Before, read as a GEE clear flag: S2 views of days without S1 dropped."""
+    raw = _with("mask", np.where(np.arange(3)[:, None, None] == 1, np.nan, 1.0) * np.ones((3, 4, 4)))  # NaN where no S1 date
+    raw["VV"] = (("t", "y", "x"), np.full((3, 4, 4), 0.1))
+    raw["VH"] = (("t", "y", "x"), np.full((3, 4, 4), 0.02))
+    with pytest.warns(UserWarning, match=r"band MASK sits beside \['VH', 'VV'\]: read as sar_backscatter's S1 validity mask") as got:
+        s2 = fdl.open_s2(raw)
+    assert any("cloud mask" in str(w.message) or "SCL" in str(w.message) for w in got if "sits beside" not in str(w.message))
+    np.testing.assert_array_equal(s2["clear"].values, raw["B04"].values > 0)  # every valid view, as without a cloud band

@@ -104,7 +104,7 @@ def test_an_angle_outside_the_sentinel1_range_is_warned_with_its_count_and_range
     np.testing.assert_allclose(s1["incidence_angle"].values, odd, atol=1e-5)  # kept
 
 
-@pytest.mark.parametrize("name", ["incidence_angle", "angle", "local_incidence_angle", "incidenceAngleFromEllipsoid"])
+@pytest.mark.parametrize("name", ["incidence_angle", "angle", "local_incidence_angle", "incidenceAngleFromEllipsoid", "ellipsoid_incidence_angle"])
 def test_a_per_pixel_angle_is_kept_as_its_per_date_spatial_mean(name, caplog):
     """Before: a per-pixel layer (GEE's angle band, openEO's local_incidence_angle) was dropped without a word."""
     a = _per_pixel()
@@ -142,7 +142,7 @@ def test_an_angle_on_other_dims_is_warned_as_not_used():
 
 
 def test_the_angle_bands_are_registered_by_role():
-    assert bands_for("incidence_angle") == ("incidence_angle", "angle")
+    assert bands_for("incidence_angle") == ("incidence_angle", "angle", "ellipsoid_incidence_angle")
     assert bands_for("local_incidence_angle") == ("local_incidence_angle",)
     assert canonical_band_name("localIncidenceAngle") == "local_incidence_angle"
     assert canonical_band_name("Incidence_Angle") == "incidence_angle"
