@@ -267,6 +267,8 @@ def _to_openeo(ds: xr.Dataset, bands: list[str], like: xr.DataArray, time: Any =
         stacked = stacked.expand_dims(time=[time])
     out = stacked.rename(time="t").assign_coords(bands=list(bands))
     for dim in ("y", "x"):
+        if out.sizes[dim] == like.sizes[dim] and np.array_equal(out[dim].values[::-1], like[dim].values):
+            out = out.isel({dim: slice(None, None, -1)})  # align puts the cube north-up; the tile goes back in its own order
         if not np.array_equal(out[dim].values, like[dim].values):
             raise DimensionError(f"openEO UDF: the output's {dim} differs from the input's: expected {like.sizes[dim]} labels as given, found {out.sizes[dim]}")
     return XarrayDataCube(out.transpose(*OPENEO_DIMS))
