@@ -33,6 +33,7 @@ from .normalise import (
     check_slice_window,
     warn_before_launch,
 )
+from .products import PRODUCT_ATTR, SCALE_ATTR, coefficient_in
 from .sanity import (
     check_backscatter_units,
     check_compressed_dn,
@@ -76,7 +77,13 @@ def open_s1(
         with ``scale="amplitude"``); ``"auto"`` recognises the compressed
         encoding from an integer dtype without scale factor and otherwise
         tells dB from linear power on a small sample (amplitude is not told
-        from power; values that look like it give a warning).
+        from power; values that look like it give a warning). A GeoTIFF
+        whose file name declares its scale (ASF HyP3 RTC ``..._G_gpuned_``:
+        ``p`` power, ``d`` dB, ``a`` amplitude; OPERA RTC-S1: power) is read
+        in that scale under ``"auto"`` (values that clearly say dB where the
+        name says power, or the reverse, are read as the values say, with a
+        warning); declared units other than the name's are used, with a
+        warning.
     chunks : dict, "auto" or None
         Dask chunks; ``time`` defaults to a single chunk. None gives NumPy.
     orbit : scalar or sequence, optional
@@ -105,7 +112,11 @@ def open_s1(
         ``long_name``, ``standard_name``, ``description`` naming sigma0,
         gamma0 or beta0) or Dataset attributes (``backscatter``;
         ``sar:product_type`` or ``collection`` naming RTC, Planetary
-        Computer's terrain-corrected gamma0); left out when unknown.
+        Computer's terrain-corrected gamma0) or GeoTIFF file names (ASF
+        HyP3 RTC ``..._RTC30_G_gpuned_...``: ``g`` gamma0, ``s`` sigma0;
+        OPERA ``OPERA_L2_RTC-S1_...``: gamma0; ``Sigma0``/``Gamma0`` in a
+        SNAP file name); left out when unknown. Declared, it wins over what
+        the source says, with a warning where they differ.
     slice_window : str, pandas.Timedelta or None
         Timestamps closer than this (default ``"10min"``, at most 60
         minutes) are slices of one pass (scenes loaded one by one: stackstac,
@@ -155,7 +166,11 @@ def open_s1(
     for band in bands:
         conv = convention_of(originals.get(band, band))
         out[band], detected[band] = _s1_to_db(ds[band], band, units, conv, what, original=originals.get(band, band), probe=read[band])
-        coefficient = coefficient or _backscatter_of(ds[band], ds.attrs, conv)
+        found = _backscatter_of(ds[band], ds.attrs, conv)
+        if coefficient is not None and found is not None and found != coefficient and backscatter is not None:
+            warn_user(f"{what}: {band}: declared backscatter={backscatter!r}, but the source says {found} "
+                      f"({ds[band].attrs.get(PRODUCT_ATTR, 'its names or attributes')}): recorded as declared")
+        coefficient = coefficient or found
     if units == "auto" and set(detected.values()) == {"linear"}:
         _warn_if_amplitude(out if read is ds else xr.Dataset({b: _s1_to_db(read[b], b, "linear", None, what)[0] for b in bands}), what)
     if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory (Dask: no read)
@@ -354,6 +369,29 @@ def _s1_detect_units(
     return found
 
 
+def _units_from_name(
+    sampled: xr.DataArray, named: str, product: str, signals: bool, what: str, band: str, original: str | None,
+    raw_dtype: np.dtype | None,
+) -> str:
+    """Units under ``units="auto"`` when a product's file name declares a scale (``named``), checked against the values.
+
+    Amplitude cannot be told from power by the values, so the name decides
+    it; dB against linear power can, so a name the values contradict is
+    warned and the values win; values that say nothing take the name's.
+    """
+    try:
+        found: str | None = _s1_detect_units(sampled, signals, what, band, original, raw_dtype)
+    except EncodingError:
+        found = None
+    looks = "linear" if named == "amplitude" else named
+    if found is not None and found != looks:
+        warn_user(f"{what}: {band}: the file name ({product}) says {named}, but the values look {found}: read as {found}; "
+                  f"pass units={named!r} to read the file name's units")
+        return found
+    logger.info("%s: %s read as %s, as the file name says (%s)", what, band, named, product)
+    return named
+
+
 def _log_negative_power(values: np.ndarray, what: str, of: str = "") -> None:
     """Log the slightly negative values of linear power (thermal-noise removal leaves them): NaN in dB."""
     n_neg, n, lowest = negative_power(values)
@@ -391,11 +429,19 @@ def _s1_to_db(
     """
     dec = _decode(raw)
     u = units
+    named = raw.attrs.get(SCALE_ATTR)  # the scale a product's file name declares (ASF HyP3 RTC 'gpuned': power)
     if u == "auto":
         signals = convention is not None and convention.encoding == "compressed"
         scaled = any(k in raw.attrs or k in raw.encoding for k in ("scale_factor", "add_offset"))
         sampled = dec if probe is None or probe is raw else _decode(probe)
-        u = _s1_detect_units(sampled, signals, what, band, original, None if scaled else raw.dtype)
+        if named is None:
+            u = _s1_detect_units(sampled, signals, what, band, original, None if scaled else raw.dtype)
+        else:
+            u = _units_from_name(sampled, named, str(raw.attrs.get(PRODUCT_ATTR, "the file name")), signals, what, band, original,
+                                 None if scaled else raw.dtype)
+    elif named is not None and named != units:
+        warn_user(f"{what}: {band}: declared units={units!r}, but the file name ({raw.attrs.get(PRODUCT_ATTR, '?')}) says "
+                  f"{named!r}: read as declared; pass units='auto' to read the file name's units")
     if units in ("dB", "linear") and not np.issubdtype(dec.dtype, np.integer):
         # in-memory data: a sample now; Dask data: each chunk as it is computed (nothing computed here)
         dec = checked(dec, partial(check_backscatter_units, declared=units), f"{what}: {band}")
@@ -423,8 +469,6 @@ def _s1_to_db(
 
 
 _COEFFICIENTS = ("sigma0", "gamma0", "beta0")
-_COEFFICIENT_RE = re.compile(r"(sigma|gamma|beta)[ _-]?(?:0|nought|naught)|([σγβ])[ _]?0", re.IGNORECASE)
-_GREEK = {"σ": "sigma0", "γ": "gamma0", "β": "beta0"}
 
 
 def check_backscatter_option(backscatter: Any, what: str) -> str | None:
@@ -452,21 +496,14 @@ def check_backscatter_option(backscatter: Any, what: str) -> str | None:
     raise ConfigError(f"{what}: backscatter: expected one of {_COEFFICIENTS} or None, found {backscatter!r}")
 
 
-def _coefficient_in(text: Any) -> str | None:
-    m = _COEFFICIENT_RE.search(str(text))
-    if m is None:
-        return None
-    return f"{m.group(1).lower()}0" if m.group(1) else _GREEK[m.group(2).lower()]
-
-
 def _backscatter_of(raw: xr.DataArray, ds_attrs: dict[Any, Any], conv: Convention | None) -> str | None:
     """The backscatter coefficient the source names: band name convention, band attrs, Dataset attrs."""
     if conv is not None and conv.backscatter is not None:
         return conv.backscatter
     for key in ("backscatter", "long_name", "standard_name", "description"):
-        if key in raw.attrs and (found := _coefficient_in(raw.attrs[key])):
+        if key in raw.attrs and (found := coefficient_in(raw.attrs[key])):
             return found
-    if "backscatter" in ds_attrs and (found := _coefficient_in(ds_attrs["backscatter"])):
+    if "backscatter" in ds_attrs and (found := coefficient_in(ds_attrs["backscatter"])):
         return found
     for key in ("sar:product_type", "product_type", "collection"):
         if re.search(r"\bRTC\b|-rtc\b", str(ds_attrs.get(key, "")), flags=re.IGNORECASE):

@@ -14,6 +14,7 @@ import xarray as xr
 
 from ..errors import SourceError
 from .conventions import names_band_in_file_name, split_dated_name
+from .products import BACKSCATTER_ATTR, PRODUCT_ATTR, SCALE_ATTR, product_of
 from .stacked import bands_from_band_dim
 
 __all__ = ["PathLike", "Source", "describe", "is_zarr", "open_sources"]
@@ -102,8 +103,14 @@ def _open_geotiff(path: Path, chunks: Any) -> xr.Dataset:
     assert isinstance(da, xr.DataArray)
     names = _geotiff_band_names(da, path)
     ds = xr.Dataset({str(n): da.isel(band=i, drop=True) for i, n in enumerate(names)})
+    product = product_of(path.name)
+    said = {}  # what the file name says (ASF HyP3 / OPERA RTC, Sigma0 in a SNAP name): read by open_s1
+    if product is not None and product.side is None:
+        said = {PRODUCT_ATTR: product.describe(), **({BACKSCATTER_ATTR: product.backscatter} if product.backscatter else {}),
+                **({SCALE_ATTR: product.scale} if product.scale else {})}
     for v in ds.data_vars:
-        ds[v].attrs = {k: v2 for k, v2 in da.attrs.items() if k not in ("long_name", "scale_factor", "add_offset", "_FillValue")}
+        kept = {k: v2 for k, v2 in da.attrs.items() if k not in ("long_name", "scale_factor", "add_offset", "_FillValue")}
+        ds[v].attrs = {**said, **kept}  # an attribute the file holds wins over its name
     return ds.rio.write_crs(da.rio.crs)
 
 
