@@ -153,6 +153,8 @@ def detect_backscatter_units(sample: np.ndarray, name: str | None = None) -> str
     ):
         return "linear"
     hint = "Pass units='dB', 'linear' or 'compressed' explicitly"
+    if neg.size == 0 and med >= LINEAR_MEDIAN_MAX:  # not power either: say what such values are, never suggest units='linear'
+        hint = "These look like " + not_power_hint(v)
     if neg.size:
         values, counts = np.unique(neg, return_counts=True)
         top = int(np.argmax(counts))
@@ -168,6 +170,39 @@ def detect_backscatter_units(sample: np.ndarray, name: str | None = None) -> str
         f"(median in (0, 1.5), at most {100 * LINEAR_NEGATIVE_SHARE_MAX:g}% slightly negative); found median {med:.4g}, "
         f"{100 * neg_frac:.1f}% negative (min {float(v.min()):.4g}), max {float(np.max(v)):.4g}. {hint}"
     )
+
+
+#: Highest median of backscatter taken for linear power: +5 dB, the top of land backscatter (about -35 .. +5 dB; a block of
+#: bright targets); VH lies 5-9 dB lower. Medians above it are counts, stretches or amplitude DN, not power.
+LINEAR_MEDIAN_MAX = 10 ** 0.5
+
+
+def not_power_hint(sample: np.ndarray) -> str:
+    """What positive values with a median above :data:`LINEAR_MEDIAN_MAX` probably are, and what to do.
+
+    Parameters
+    ----------
+    sample : numpy.ndarray
+        Backscatter values (NaN for nodata).
+
+    Returns
+    -------
+    str
+        A sentence for an error message: a 0-255 display stretch (whole
+        numbers within 0..255: Sentinel Hub ``sampleType`` AUTO or UINT8),
+        or counts / amplitude DN otherwise.
+    """
+    v = np.asarray(sample, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size and float(v.min()) >= 0 and float(v.max()) <= 255 and bool(np.all(v == np.round(v))):
+        return ("whole numbers within 0..255: a display stretch, not backscatter (Sentinel Hub / CDSE Process API "
+                "sampleType AUTO or UINT8 maps 0..1 linear power onto 0..255; a byte-scaled image); request the data again "
+                "with sampleType FLOAT32 (linear power), which the readers detect"
+                + (f"; units='linear' would read their median as {10 * np.log10(float(np.median(v))):+.1f} dB"
+                   if float(np.median(v)) > 0 else ""))
+    return ("positive values far above linear power (median over 1 is above 0 dB, and land is below about +5 dB): integer counts "
+            "(openEO's uint16 compressed dB: units='compressed'), uncalibrated GRD amplitude DN (calibrate first), or backscatter "
+            "scaled by a factor not declared (declare scale_factor)")
 
 
 def negative_power(sample: np.ndarray) -> tuple[int, int, float]:

@@ -18,7 +18,13 @@ from ..errors import ConfigError, EncodingError, GridMismatchError, MissingVaria
 from .angles import s1_incidence_angle
 from .combine import check_same_crs, concat_dates, onto_same_grid, part_names
 from .conventions import Convention, band_for, bands_for, convention_of
-from .encoding import compressed_to_db, detect_backscatter_units, linear_to_db, negative_power
+from .encoding import (
+    compressed_to_db,
+    detect_backscatter_units,
+    linear_to_db,
+    negative_power,
+    not_power_hint,
+)
 from .normalise import (
     SLICE_WINDOW,
     _decode,
@@ -354,6 +360,11 @@ def _s1_detect_units(
         check_compressed_level(_sample(dec), f"{what}: {original or band}", band)
         return "compressed"
     if integer_unscaled:
+        if int_dtype == np.dtype("uint8"):
+            raise EncodingError(
+                f"{what}: {band} holds uint8 integers without a scale_factor; expected float dB/linear, scaled integers, or the "
+                f"openEO uint16 compressed encoding; uint8 backscatter is {not_power_hint(np.asarray(_sample(dec)))}"
+            )
         raise EncodingError(
             f"{what}: {band} holds integers of dtype {int_dtype} without a scale_factor; expected "
             "float dB/linear, scaled integers, or the openEO uint16 compressed encoding; "
@@ -442,7 +453,7 @@ def _s1_to_db(
     elif named is not None and named != units:
         warn_user(f"{what}: {band}: declared units={units!r}, but the file name ({raw.attrs.get(PRODUCT_ATTR, '?')}) says "
                   f"{named!r}: read as declared; pass units='auto' to read the file name's units")
-    if units in ("dB", "linear") and not np.issubdtype(dec.dtype, np.integer):
+    if (units == "dB" and not np.issubdtype(dec.dtype, np.integer)) or units == "linear":
         # in-memory data: a sample now; Dask data: each chunk as it is computed (nothing computed here)
         dec = checked(dec, partial(check_backscatter_units, declared=units), f"{what}: {band}")
     if u == "compressed":

@@ -17,7 +17,7 @@ import xarray as xr
 
 from .._warn import warn_user
 from ..errors import EncodingError
-from .encoding import detect_backscatter_units
+from .encoding import LINEAR_MEDIAN_MAX, detect_backscatter_units, not_power_hint
 from .normalise import _sample
 
 __all__ = ["DB_RANGE", "check_backscatter_units", "check_compressed_level", "check_db_range", "check_ndvi_range", "check_reflectance",
@@ -66,7 +66,9 @@ def check_backscatter_units(values: np.ndarray, what: str, declared: str) -> Non
         look like the other units (linear power declared as dB, or the
         reverse), with the median and share of negative values found; or
         declared dB with most values outside -100 .. +60 dB
-        (:func:`check_db_range`).
+        (:func:`check_db_range`); declared linear with a median above
+        :data:`~.encoding.LINEAR_MEDIAN_MAX` (+5 dB: a 0-255 display
+        stretch, counts), naming what the values probably are.
     """
     v = _finite(values)
     if v.size >= MIN_VALUES and declared == "dB" and float(np.median(v)) > _DB_MEDIAN_MAX:
@@ -76,6 +78,12 @@ def check_backscatter_units(values: np.ndarray, what: str, declared: str) -> Non
             f"{what}: declared units='dB' but the median is {np.median(v):.4g} (maximum {v.max():.4g}); expected dB: about "
             "-35..+5. Integer counts such as openEO's uint16 compressed backscatter are units='compressed'; "
             "linear power or amplitude are units='linear' / 'amplitude'")
+    if v.size >= MIN_VALUES and declared == "linear" and float(np.median(v)) > LINEAR_MEDIAN_MAX:
+        # linear power of land is below about 3.2 (+5 dB); a median above it reads as dB passing every later range check
+        raise EncodingError(
+            f"{what}: declared units='linear' but the median is {np.median(v):.4g} (maximum {v.max():.4g}), "
+            f"{10 * np.log10(float(np.median(v))):+.1f} dB read as power; expected linear power: median below 1 (0 dB), land below "
+            f"about {LINEAR_MEDIAN_MAX:.2f} (+5 dB). These look like {not_power_hint(v)}")
     if declared == "dB":
         check_db_range(v, what)
     if v.size < MIN_VALUES:
