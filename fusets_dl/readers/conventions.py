@@ -181,11 +181,12 @@ CONVENTIONS: dict[str, Convention] = {
 }
 
 #: Date tokens of band names in multi-band stacks (GEE ``toBands()`` exports,
-#: SNAP coregistered stacks): ``20210105``, ``20210105T105431``, ``2021-01-05``,
-#: ``05Jan2021``. A stacked name is a band name and a date token joined by
+#: SNAP coregistered stacks): ``20210105``, ``20210105T105431`` (date and time of
+#: day: the passes of one day stay apart), ``2021-01-05``, ``05Jan2021``. A stacked name is a band name and a date token joined by
 #: ``_``, in either order, with other tokens allowed (GEE image ids).
 DATE_TOKENS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(\d{8})(?:T\d{6})?"), "%Y%m%d"),
+    (re.compile(r"(\d{8}T\d{6})"), "%Y%m%dT%H%M%S"),  # GEE system:index (S1 GRD sensing start): the time of day kept
+    (re.compile(r"(\d{8})"), "%Y%m%d"),
     (re.compile(r"(\d{4}-\d{2}-\d{2})"), "%Y-%m-%d"),
     (re.compile(r"(\d{2}[A-Za-z]{3}\d{4})"), "%d%b%Y"),
 )

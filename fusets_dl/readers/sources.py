@@ -119,8 +119,10 @@ def _open_geotiffs(paths: Sequence[Path], chunks: Any) -> xr.Dataset:
     by_date: dict[pd.Timestamp, list[xr.Dataset]] = {}
     for p in sorted(paths):
         ds = _open_geotiff(p, chunks)
-        if len(paths) == 1 and not _DATE_RE.search(p.name) and all(split_dated_name(str(v)) for v in ds.data_vars):
-            return ds  # one multi-date stack (GEE export): the readers take the dates from the band names
+        if len(paths) == 1 and all(split_dated_name(str(v)) for v in ds.data_vars):
+            # one multi-date stack (GEE toBands() export), whatever its file name says (S1_20210601_20210630.tif):
+            # the readers take the dates from the band names
+            return ds
         by_date.setdefault(_date_from_name(p.name), []).append(ds)
     steps = []
     for t, parts in sorted(by_date.items()):

@@ -137,10 +137,10 @@ def test_unknown_names_are_refused_with_what_was_found_and_how_to_rename():
     [("20210105_VV", "VV", "2021-01-05"), ("VH_20210105", "VH", "2021-01-05"), ("B4_2021-01-05", "B04", "2021-01-05"),
      ("2021-01-05_B8A", "B8A", "2021-01-05"), ("Sigma0_VV_mst_05Jan2021", "VV", "2021-01-05"),
      ("Sigma0_VH_db_slv2_17Jan2021", "VH", "2021-01-17"), ("Gamma0_VV_20210105", "VV", "2021-01-05"),
-     ("S1A_IW_GRDH_1SDV_20210105T054112_20210105T054137_035986_0437C2_5B2F_VV", "VV", "2021-01-05"),
-     ("20210105T105431_20210105T105426_T31UFS_SCL", "SCL", "2021-01-05"), ("NDVI_20210105", "NDVI", "2021-01-05"),
+     ("S1A_IW_GRDH_1SDV_20210105T054112_20210105T054137_035986_0437C2_5B2F_VV", "VV", "2021-01-05T05:41:12"),
+     ("20210105T105431_20210105T105426_T31UFS_SCL", "SCL", "2021-01-05T10:54:31"), ("NDVI_20210105", "NDVI", "2021-01-05"),
      # GEE COPERNICUS/S1_GRD toBands(): the per-pixel incidence angle band
-     ("S1A_IW_GRDH_1SDV_20210105T054112_20210105T054137_035986_0437C2_5B2F_angle", "angle", "2021-01-05")],
+     ("S1A_IW_GRDH_1SDV_20210105T054112_20210105T054137_035986_0437C2_5B2F_angle", "angle", "2021-01-05T05:41:12")],
 )
 def test_split_dated_name(name, band, date):
     assert split_dated_name(name) == (band, pd.Timestamp(date).to_pydatetime())
@@ -149,3 +149,56 @@ def test_split_dated_name(name, band, date):
 @pytest.mark.parametrize("name", ["VV", "20210105_foo", "20211305_VV", "B04", "azimuth_20210105_x"])
 def test_split_dated_name_refuses_what_it_cannot_read(name):
     assert split_dated_name(name) is None
+
+
+def _gee_stack(path, ids_and_shifts, nodata_rows=None):
+    """A GEE COPERNICUS/S1_GRD toBands() export: bands '<system:index>_VV' / '_VH' with descriptions, -9999 nodata."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    names, bands = [], []
+    for k, (sid, shift) in enumerate(ids_and_shifts):
+        vv = np.full((6, 5), -11.0 + shift, np.float32)
+        if nodata_rows is not None:
+            vv[nodata_rows[k]] = -9999.0
+        vh = np.where(vv == -9999.0, -9999.0, vv - 7.0).astype(np.float32)
+        names += [f"{sid}_VV", f"{sid}_VH"]
+        bands += [vv, vh]
+    with rasterio.open(path, "w", driver="GTiff", height=6, width=5, count=len(bands), dtype="float32", crs="EPSG:32631",
+                       transform=from_origin(600000.0, 5600000.0, 10.0, 10.0), nodata=-9999.0) as dst:
+        for i, (n, b) in enumerate(zip(names, bands, strict=True), 1):
+            dst.write(b, i)
+            dst.set_band_description(i, n)
+    return path
+
+
+_ID = "S1A_IW_GRDH_1SDV_{}_{}_038220_0482A4_{}"
+
+
+def test_a_gee_stack_keeps_the_acquisition_times_and_both_passes_of_a_day(tmp_path):
+    """Before: every pass at 00:00 (orbit groups merged), and two passes on one day refused: 'band VV on 2021-06-05 appears twice'."""
+    path = _gee_stack(tmp_path / "s1_stack.tif", [(_ID.format("20210605T054112", "20210605T054137", "1A2B"), 0.0),
+                                                  (_ID.format("20210605T172530", "20210605T172555", "3C4D"), 1.0),
+                                                  (_ID.format("20210611T054112", "20210611T054137", "5E6F"), 0.5)])
+    s1 = fdl.open_s1(path)
+    assert [str(t)[:19] for t in s1.time.values] == ["2021-06-05T05:41:12", "2021-06-05T17:25:30", "2021-06-11T05:41:12"]
+    np.testing.assert_allclose(s1["VV"].values[:, 0, 0], [-11.0, -10.0, -10.5])
+
+
+def test_two_slices_of_one_pass_in_a_gee_stack_are_merged(tmp_path):
+    """A field on a GRD frame border is in two images of each pass, 25 s apart. Before: 'appears twice'."""
+    top, bottom = (slice(3, 6), slice(None)), (slice(0, 3), slice(None))
+    path = _gee_stack(tmp_path / "s1_stack.tif", [(_ID.format("20210605T054047", "20210605T054112", "AAAA"), 0.0),
+                                                  (_ID.format("20210605T054112", "20210605T054137", "BBBB"), 0.0)],
+                      nodata_rows=[top, bottom])
+    s1 = fdl.open_s1(path)
+    assert s1.sizes["time"] == 1 and str(s1.time.values[0])[:19] == "2021-06-05T05:40:47"
+    assert np.isfinite(s1["VV"].values).all()
+
+
+def test_a_gee_stack_with_a_date_range_in_its_file_name_is_read_as_a_stack(tmp_path):
+    """Before: read as one date from the file name: MissingVariableError listing the dated band names."""
+    path = _gee_stack(tmp_path / "S1_20210601_20210630.tif", [(_ID.format("20210605T054112", "20210605T054137", "1A2B"), 0.0),
+                                                              (_ID.format("20210611T054112", "20210611T054137", "5E6F"), 0.5)])
+    s1 = fdl.open_s1(path)
+    assert [str(t)[:19] for t in s1.time.values] == ["2021-06-05T05:41:12", "2021-06-11T05:41:12"]
