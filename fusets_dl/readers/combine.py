@@ -7,7 +7,10 @@ grid, concatenated along time) or files of other bands (a VV and a VH file;
 S2 bands at 10 m and SCL at 20 m). Tiles of an area (other footprints) are
 not combined: a mosaic needs resampling the readers do not do, and taking one
 tile's grid would lose the other's pixels, so they are refused with their
-bounds and what to do instead.
+bounds and what to do instead. The exception is inputs on one pixel lattice
+(same CRS and pixel size, offsets of whole pixels: ASF HyP3 RTC scenes of one
+track, OPERA RTC-S1 bursts): they are joined onto their union extent, NaN
+outside each footprint, nothing resampled (:func:`concat_dates`).
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from pyproj import CRS
 
 from .._logging import logger
 from ..errors import CRSMismatchError, GridMismatchError
 from .normalise import _normalise_time
-from .sources import describe
+from .sources import SOURCE_FILE_ATTR, describe
 
 __all__ = ["SNAP_PX", "check_same_crs", "concat_dates", "grid_text", "onto_same_grid", "part_names"]
 
@@ -42,21 +46,29 @@ TILES_REMEDY = (
 )
 
 
-def part_names(source: Any, n: int) -> list[str]:
-    """Names of the ``n`` opened inputs of ``source``, for messages: the file names, or ``input i (<Dataset>)``.
+def part_names(source: Any, n: int | Sequence[xr.Dataset]) -> list[str]:
+    """Names of the opened inputs of ``source``, for messages: the file names, or ``input i (<Dataset>)``.
 
     Parameters
     ----------
     source : path, Dataset or list of them
         What the reader was given.
-    n : int
-        The number of inputs opened from it (a list of GeoTIFFs opens as one).
+    n : int or sequence of xarray.Dataset
+        The inputs opened from it (:func:`~.sources.open_sources`: one per
+        GeoTIFF file of a folder or list, named by its ``fdl_source_file``
+        attribute), or their number.
 
     Returns
     -------
     list of str
         One name per input.
     """
+    if not isinstance(n, int):
+        opened = list(n)
+        named = [d.attrs.get(SOURCE_FILE_ATTR) for d in opened]
+        if opened and all(named):
+            return [str(x) for x in named]
+        n = len(opened)
     if isinstance(source, (str, os.PathLike, xr.Dataset, xr.DataArray)):
         items: list[Any] = [source]
     else:
@@ -226,6 +238,91 @@ def onto_same_grid(d: xr.Dataset, ref: xr.Dataset, names: tuple[str, str], crs: 
     )
 
 
+def _lattice_index(values: np.ndarray, origin: float, step: float) -> np.ndarray | None:
+    """Whole-pixel indices of ``values`` on the lattice ``origin + k step``; None when off it by more than :data:`SNAP_PX`."""
+    k = (np.asarray(values, dtype=np.float64) - origin) / step
+    r = np.round(k)
+    return r.astype(np.int64) if k.size and float(np.max(np.abs(k - r))) <= SNAP_PX else None
+
+
+def _fill_values(d: xr.Dataset) -> dict[str, Any]:
+    """What fills the pixels outside a file's footprint: its declared nodata for integer bands (their dtype kept), else NaN."""
+    fills: dict[str, Any] = {}
+    for v in d.data_vars:
+        if np.issubdtype(d[v].dtype, np.integer):
+            declared = next((src[k] for src in (d[v].attrs, d[v].encoding) for k in ("_FillValue", "nodata", "missing_value")
+                             if k in src), None)
+            if declared is not None:
+                fills[str(v)] = declared
+    return fills
+
+
+def _onto_union_lattice(group: Sequence[xr.Dataset], names: Sequence[str], crs: Sequence[CRS | None], what: str,
+                        duplicates: str) -> list[xr.Dataset] | None:
+    """Inputs of one pixel lattice with other extents, each reindexed onto the union extent (NaN outside it); None when not that case.
+
+    One lattice: the same pixel size and coordinates offset by whole pixels
+    (within :data:`SNAP_PX`), as ASF HyP3 RTC scenes of one track and OPERA
+    RTC-S1 bursts are delivered (UTM grids with edges on multiples of the
+    spacing). Nothing is resampled: each value keeps its pixel. Inputs on
+    the same extent, on other lattices, or in other orders are left to
+    :func:`onto_same_grid` (None). Inputs sharing a timestamp are only
+    joined when ``duplicates`` says how to combine them (``"first"``,
+    ``"mean"``); footprints far apart (a union extent larger than the
+    footprints together) are refused, as tiles of an area are.
+    """
+    ref = group[0]
+    oriented = [ref] + [_orient_like(d, ref) for d in group[1:]]
+    steps = {dim: _step(ref[dim].values) for dim in ("x", "y")}
+    if any(st is None or st == 0.0 for st in steps.values()):
+        return None
+    index: list[dict[str, np.ndarray]] = []
+    for d in oriented:
+        per = {}
+        for dim in ("x", "y"):
+            st = _step(d[dim].values)
+            if st is None or abs(st - steps[dim]) > 1e-6 * steps[dim]:
+                return None
+            k = _lattice_index(d[dim].values, float(ref[dim].values[0]), float(np.sign(ref[dim].values[-1] - ref[dim].values[0]) * steps[dim]))
+            if k is None or (k.size > 1 and not np.all(np.diff(k) == 1)):
+                return None
+            per[dim] = k
+        index.append(per)
+    if all(np.array_equal(i[dim], index[0][dim]) for i in index for dim in ("x", "y")):
+        return None  # one extent: onto_same_grid takes them (float rounding)
+    times = [pd.DatetimeIndex(d["time"].values) for d in oriented]
+    shared = pd.DatetimeIndex(np.concatenate([t.values for t in times])).duplicated().any()
+    if shared and duplicates == "raise":
+        return None  # tiles of one date: refused by onto_same_grid, with the remedy
+    lo = {dim: min(int(i[dim].min()) for i in index) for dim in ("x", "y")}
+    hi = {dim: max(int(i[dim].max()) for i in index) for dim in ("x", "y")}
+    cells = (hi["x"] - lo["x"] + 1) * (hi["y"] - lo["y"] + 1)
+    footprints = {(int(i["x"][0]), int(i["x"][-1]), int(i["y"][0]), int(i["y"][-1])) for i in index}
+    covered = sum((x1 - x0 + 1) * (y1 - y0 + 1) for x0, x1, y0, y1 in footprints)
+    if cells > covered:
+        raise GridMismatchError(
+            f"{what}: the inputs do not combine: expected files of one pixel lattice whose footprints overlap or adjoin (scenes of "
+            f"one track, bursts of one pass), found footprints far apart: their union extent, {hi['y'] - lo['y'] + 1} x "
+            f"{hi['x'] - lo['x'] + 1} pixels, is larger than the {covered} pixels they cover together ("
+            + "; ".join(grid_text(d, c, n) for d, c, n in zip(oriented, crs, names, strict=True)) + "). " + TILES_REMEDY
+        )
+    coords = {}
+    for dim in ("x", "y"):
+        origin = float(ref[dim].values[0])
+        step = float(np.sign(ref[dim].values[-1] - ref[dim].values[0]) * steps[dim]) if ref.sizes[dim] > 1 else steps[dim]
+        coords[dim] = (origin, step, origin + np.arange(lo[dim], hi[dim] + 1) * step)
+    out = []
+    for d, i in zip(oriented, index, strict=True):
+        d = d.assign_coords({dim: coords[dim][0] + i[dim] * coords[dim][1] for dim in ("x", "y")})
+        fills = _fill_values(d)
+        d = d.reindex({dim: coords[dim][2] for dim in ("x", "y")}, fill_value=fills or xr.core.dtypes.NA)
+        out.append(d)
+    logger.info("%s: %d inputs on one %g x %g pixel lattice with other extents (scenes of one track, bursts of one pass) joined "
+                "onto their union extent, %d x %d pixels, NaN outside each footprint (nothing resampled)", what, len(group),
+                steps["x"], steps["y"], coords["y"][2].size, coords["x"][2].size)
+    return out
+
+
 def _fill_time_coords(group: list[xr.Dataset]) -> list[xr.Dataset]:
     """Per-date coordinates (``s2:processing_baseline``, ``orbit``) that some inputs lack, given to those as None (unknown)."""
     names = {str(c) for d in group for c in d.coords if c != "time" and d[c].dims == ("time",)}
@@ -239,6 +336,14 @@ def _fill_time_coords(group: list[xr.Dataset]) -> list[xr.Dataset]:
 def concat_dates(group: Sequence[xr.Dataset], names: Sequence[str], crs: Sequence[CRS | None], what: str,
                  duplicates: str) -> xr.Dataset:
     """Inputs holding the same bands on other dates, concatenated along time on the first one's grid, dates sorted.
+
+    Inputs on one pixel lattice with other extents (the same pixel size,
+    coordinates offset by whole pixels) are first joined onto their union
+    extent, NaN outside each footprint: without resampling, each value on
+    its own pixel (logged at INFO). A timestamp in two of them is only
+    joined so when ``duplicates`` is ``"first"`` or ``"mean"`` (tiles of one
+    date are refused otherwise); footprints far apart (a union larger than
+    the footprints together) are refused.
 
     Parameters
     ----------
@@ -268,6 +373,9 @@ def concat_dates(group: Sequence[xr.Dataset], names: Sequence[str], crs: Sequenc
     """
     if len(group) == 1:
         return group[0]
+    union = _onto_union_lattice(group, names, crs, what, duplicates)
+    if union is not None:
+        group = union
     ref = group[0]
     matched = [ref] + [onto_same_grid(d, ref, (n, names[0]), (c, crs[0]), what, "holding the same bands, to be concatenated along time")
                        for d, n, c in zip(group[1:], names[1:], crs[1:], strict=True)]

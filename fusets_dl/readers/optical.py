@@ -170,7 +170,7 @@ def open_s2(
     harmonize = check_harmonize_option(harmonize, what)
     opened = open_sources(source, chunks)
     parts = [_prepare(p, what, duplicates) for p in opened]
-    ds, crs, per_time = _s2_merge(parts, what, duplicates, part_names(source, len(opened)))
+    ds, crs, per_time = _s2_merge(parts, what, duplicates, part_names(source, opened))
     read = ds  # as read: the reflectance-scale sample comes from its date chunks, not from merged whole series
     ds = _whole_series(ds, chunks, what, time_range)  # merged date chunks decode once, not per date
     have = _s2_require_bands(ds, what)

@@ -161,7 +161,7 @@ def open_s1(
     what = f"open_s1({describe(source)})"
     check_slice_window(slice_window, what)  # refused before any reading
     opened = open_sources(source, chunks)
-    ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in opened], what, duplicates, part_names(source, len(opened)))
+    ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in opened], what, duplicates, part_names(source, opened))
     ds = _merge_passes(ds, slice_window, what, compare=("VV", "VH"))
     read = ds  # as read: unit samples come from its date chunks, not from merged whole series
     ds = _whole_series(ds, chunks, what, time_range)  # merged date chunks decode once, not per date

@@ -114,39 +114,43 @@ def _open_geotiff(path: Path, chunks: Any) -> xr.Dataset:
     return ds.rio.write_crs(da.rio.crs)
 
 
-def _open_geotiffs(paths: Sequence[Path], chunks: Any) -> xr.Dataset:
-    """Open single-date GeoTIFFs (bands named by their descriptions) as one Dataset."""
-    by_date: dict[pd.Timestamp, list[xr.Dataset]] = {}
+#: Dataset attribute naming the file an opened GeoTIFF came from (for messages: :func:`~.combine.part_names`).
+SOURCE_FILE_ATTR = "fdl_source_file"
+
+
+def _open_geotiffs(paths: Sequence[Path], chunks: Any) -> list[xr.Dataset]:
+    """Open GeoTIFFs, one Dataset per file: single-date files on ``time`` (the date in the file name), stacks without it.
+
+    A file whose band names all carry a date (a GEE ``toBands()`` export) is
+    a stack: the readers take the dates from the band names, whatever the
+    file name says. The files are not combined here: the readers combine
+    them (:mod:`~.combine`: CRSs compared, grids matched, dates
+    concatenated, files of one date and other bands merged).
+    """
+    out = []
     for p in sorted(paths):
         ds = _open_geotiff(p, chunks)
-        if len(paths) == 1 and all(split_dated_name(str(v)) for v in ds.data_vars):
-            # one multi-date stack (GEE toBands() export), whatever its file name says (S1_20210601_20210630.tif):
-            # the readers take the dates from the band names
-            return ds
-        by_date.setdefault(_date_from_name(p.name), []).append(ds)
-    steps = []
-    for t, parts in sorted(by_date.items()):
-        merged = xr.merge(parts, join="exact", compat="override")
-        steps.append(merged.expand_dims(time=[t]))
-    out = xr.concat(steps, dim="time", join="exact")
-    crs = steps[0].rio.crs
-    return out.rio.write_crs(crs)
+        if not all(split_dated_name(str(v)) for v in ds.data_vars):
+            ds = ds.expand_dims(time=[_date_from_name(p.name)]).rio.write_crs(ds.rio.crs)
+        ds.attrs[SOURCE_FILE_ATTR] = p.name
+        out.append(ds)
+    return out
 
 
 #: Suffixes of point tables (:func:`fusets_dl.readers.tables.open_points` reads them).
 _TABLES = (".csv", ".parquet", ".geoparquet", ".tsv")
 
 
-def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> xr.Dataset:
+def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> list[xr.Dataset]:
     if isinstance(source, xr.Dataset):
-        return source
+        return [source]
     if isinstance(source, xr.DataArray):
-        return bands_from_band_dim(source, f"DataArray {source.name or ''}".strip())
+        return [bands_from_band_dim(source, f"DataArray {source.name or ''}".strip())]
     path = Path(source)
     if not path.exists():
         raise SourceError(f"input not found: expected an existing file or folder, found no {str(path)!r}")
     if is_zarr(path):
-        return xr.open_zarr(path, chunks={} if chunks is not None else None, mask_and_scale=False)
+        return [xr.open_zarr(path, chunks={} if chunks is not None else None, mask_and_scale=False)]
     if path.is_dir():
         tifs = sorted(p for p in path.iterdir() if p.suffix.lower() in _TIFF)
         if not tifs:
@@ -160,7 +164,7 @@ def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> xr.Dataset:
                           "fdl.align (the CLI's stage commands read rasters)")
     try:
         # chunks={} keeps the file's own chunks; the readers rechunk with time as one chunk
-        return xr.open_dataset(path, chunks={} if chunks is not None else None, mask_and_scale=False, decode_times=True)
+        return [xr.open_dataset(path, chunks={} if chunks is not None else None, mask_and_scale=False, decode_times=True)]
     except (OSError, ValueError) as exc:
         raise SourceError(f"cannot read {str(path)!r}: expected netCDF, Zarr or GeoTIFF ({exc})") from exc
 
@@ -180,7 +184,8 @@ def open_sources(source: Source, chunks: Any) -> list[xr.Dataset]:
     Returns
     -------
     list of xarray.Dataset
-        One Dataset per input (one for a list of GeoTIFFs).
+        One Dataset per input, and one per GeoTIFF file of a folder or list
+        (its name in the ``fdl_source_file`` attribute).
 
     Raises
     ------
@@ -198,5 +203,5 @@ def open_sources(source: Source, chunks: Any) -> list[xr.Dataset]:
         for t in tifs:
             if not t.exists():
                 raise SourceError(f"input not found: expected an existing file, found no {str(t)!r}")
-        return [_open_geotiffs(tifs, chunks)]
-    return [_open_one(i, chunks) for i in items]
+        return _open_geotiffs(tifs, chunks)
+    return [ds for i in items for ds in _open_one(i, chunks)]

@@ -122,3 +122,65 @@ def test_the_file_name_scale_is_logged(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="fusets_dl"):
         fdl.open_s1(_vv_vh(_hyp3(tmp_path, "20210605T054112", "gauned")))
     assert any("read as amplitude, as the file name says (ASF HyP3 RTC 'RTC30_G_gauned'" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- lists of GeoTIFFs: one lattice, other extents
+
+
+def test_hyp3_scenes_of_one_track_with_other_extents_are_joined_onto_their_union(tmp_path):
+    """Before: xarray AlignmentError "cannot align objects with join='exact' ... 'x'" (no file, grid or remedy named)."""
+    files = (_vv_vh(_hyp3(tmp_path, "20210605T054112")) + _vv_vh(_hyp3(tmp_path, "20210608T172530", shift=1.0, dx=2, pid="C3D4"))
+             + _vv_vh(_hyp3(tmp_path, "20210611T054120", shift=0.5, dx=1, dy=1, pid="E5F6")))
+    s1 = fdl.open_s1(files)
+    assert s1.sizes == {"time": 3, "y": H + 1, "x": W + 2}
+    assert float(s1.x[0]) == 600015.0 and float(s1.y[0]) == 5599985.0
+    np.testing.assert_allclose(s1["VV"].values[1, :H, 2:], _db(1.0), atol=1e-4)  # each value on its own pixel
+    np.testing.assert_allclose(s1["VV"].values[2, 1:, 1:W + 1], _db(0.5), atol=1e-4)
+    assert np.isnan(s1["VV"].values[0, :, W:]).all() and np.isnan(s1["VV"].values[1, :, :2]).all()
+
+
+def test_opera_bursts_of_one_pass_are_joined_and_merged_per_pass(tmp_path):
+    """Two along-track bursts (2.8 s apart, 4 rows overlapping) x 2 dates. Before: AlignmentError on 'y', also with duplicates='first'."""
+    files = []
+    for d in ("20250418", "20250430"):
+        for bid, row0, tm in (("T115-245714-IW1", 0, "T141628Z"), ("T115-245715-IW1", 4, "T141631Z")):
+            stem = f"OPERA_L2_RTC-S1_{bid}_{d}{tm}_{d}T235959Z_S1A_30_v1.0"
+            for pol, off in (("VV", 0.0), ("VH", -7.0)):
+                v = (10 ** (_db(off, h=12)[row0:row0 + H] / 10)).astype(np.float32)
+                files.append(_tif(tmp_path / f"{stem}_{pol}.tif", [v], y0=5600000.0 - 30 * row0, nodata=np.nan))
+    s1 = fdl.open_s1(files)
+    assert s1.sizes == {"time": 2, "y": 12, "x": W}
+    assert [str(t)[:19] for t in s1.time.values] == ["2025-04-18T14:16:28", "2025-04-30T14:16:28"]
+    np.testing.assert_allclose(s1["VV"].values[0], _db(h=12), atol=1e-4)
+
+
+def test_geotiffs_in_two_crs_are_refused_naming_both(tmp_path):
+    """Before: stacked without a word as one 2-date grid labelled EPSG:32631."""
+    a = _tif(tmp_path / "S1_20210605_VV.tif", [_db()])
+    b = _tif(tmp_path / "S1_20210611_VV.tif", [_db()], crs="EPSG:32632")
+    with pytest.raises(fdl.errors.CRSMismatchError, match=r"found EPSG:32631 and EPSG:32632 \(S1_20210605_VH.tif: 8 x 8 pixels.*S1_20210611_VH.tif"):
+        fdl.open_s1([a, b, _tif(tmp_path / "S1_20210605_VH.tif", [_db(-7)]),
+                     _tif(tmp_path / "S1_20210611_VH.tif", [_db(-7)], crs="EPSG:32632")])
+
+
+def test_geotiffs_on_another_lattice_are_refused_with_the_offset(tmp_path):
+    files = [_tif(tmp_path / "S1_20210605_VV.tif", [_db()]), _tif(tmp_path / "S1_20210605_VH.tif", [_db(-7)]),
+             _tif(tmp_path / "S1_20210611_VV.tif", [_db()], x0=600015.0), _tif(tmp_path / "S1_20210611_VH.tif", [_db(-7)], x0=600015.0)]
+    with pytest.raises(fdl.errors.GridMismatchError, match=r"S1_20210611_V[VH].tif: 8 x 8 pixels .* offset by up to 0\.5 pixel"):
+        fdl.open_s1(files)
+
+
+def test_tiles_of_one_date_on_one_lattice_follow_duplicates(tmp_path):
+    west = [_tif(tmp_path / f"S1_20210605_{p}_w.tif", [_db(o)[:, :4]]) for p, o in (("VV", 0), ("VH", -7))]
+    east = [_tif(tmp_path / f"S1_20210605_{p}_e.tif", [_db(o)[:, 4:]], x0=600120.0) for p, o in (("VV", 0), ("VH", -7))]
+    with pytest.raises(fdl.errors.GridMismatchError, match="combine_first"):
+        fdl.open_s1(west + east)
+    s1 = fdl.open_s1(west + east, duplicates="first")
+    np.testing.assert_allclose(s1["VV"].values[0], _db(), atol=1e-5)
+
+
+def test_footprints_far_apart_are_refused(tmp_path):
+    files = [_tif(tmp_path / f"S1_20210605_{p}.tif", [_db(o)]) for p, o in (("VV", 0), ("VH", -7))]
+    files += [_tif(tmp_path / f"S1_20210611_{p}.tif", [_db(o)], x0=630000.0) for p, o in (("VV", 0), ("VH", -7))]
+    with pytest.raises(fdl.errors.GridMismatchError, match="footprints far apart"):
+        fdl.open_s1(files)
