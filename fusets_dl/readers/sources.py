@@ -12,6 +12,7 @@ import pandas as pd
 import rioxarray
 import xarray as xr
 
+from .._logging import logger
 from ..errors import SourceError
 from .conventions import names_band_in_file_name, split_dated_name
 from .products import BACKSCATTER_ATTR, PRODUCT_ATTR, SCALE_ATTR, product_of
@@ -127,6 +128,16 @@ def _open_geotiffs(paths: Sequence[Path], chunks: Any) -> list[xr.Dataset]:
     them (:mod:`~.combine`: CRSs compared, grids matched, dates
     concatenated, files of one date and other bands merged).
     """
+    side = {p: prod.side for p in paths if (prod := product_of(p.name)) is not None and prod.side is not None}
+    if side:
+        kinds = sorted({str(k) for k in side.values()})
+        logger.info("GeoTIFF side files of %s products left out (not backscatter): %d file(s), %s; they hold: %s",
+                    " / ".join(sorted({str(product_of(p.name).provider) for p in side})), len(side),  # type: ignore[union-attr]
+                    ", ".join(p.name for p in sorted(side)[:6]) + (" ..." if len(side) > 6 else ""), "; ".join(kinds))
+        paths = [p for p in paths if p not in side]
+        if not paths:
+            raise SourceError(f"expected backscatter GeoTIFFs (<product>_VV.tif, _VH.tif), found side files only: "
+                              f"{', '.join(p.name for p in sorted(side)[:6])}")
     out = []
     for p in sorted(paths):
         ds = _open_geotiff(p, chunks)
@@ -153,8 +164,16 @@ def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> list[xr.Dataset]:
         return [xr.open_zarr(path, chunks={} if chunks is not None else None, mask_and_scale=False)]
     if path.is_dir():
         tifs = sorted(p for p in path.iterdir() if p.suffix.lower() in _TIFF)
-        if not tifs:
-            raise SourceError(f"folder {str(path)!r}: expected GeoTIFF files (*.tif) or a Zarr store, found neither")
+        if not tifs:  # a download folder of product folders (ASF HyP3 scenes): one level down
+            subs = sorted(q for q in path.iterdir() if q.is_dir() and not is_zarr(q))
+            tifs = sorted(p for q in subs for p in q.iterdir() if p.suffix.lower() in _TIFF)
+            if not tifs:
+                raise SourceError(
+                    f"folder {str(path)!r}: expected GeoTIFF files (*.tif) or a Zarr store, in it or in its sub-folders, found "
+                    f"neither" + (f" (sub-folders: {', '.join(q.name for q in subs[:6])}{' ...' if len(subs) > 6 else ''}); give "
+                                  "the files, e.g. sorted(glob.glob('folder/*/*_V[VH].tif'))" if subs else ""))
+            logger.info("folder %s holds no GeoTIFF of its own: %d GeoTIFF(s) read from its %d sub-folder(s)", path.name, len(tifs),
+                        len({p.parent for p in tifs}))
         return _open_geotiffs(tifs, chunks)
     if path.suffix.lower() in _TIFF:
         return _open_geotiffs([path], chunks)

@@ -184,3 +184,45 @@ def test_footprints_far_apart_are_refused(tmp_path):
     files += [_tif(tmp_path / f"S1_20210611_{p}.tif", [_db(o)], x0=630000.0) for p, o in (("VV", 0), ("VH", -7))]
     with pytest.raises(fdl.errors.GridMismatchError, match="footprints far apart"):
         fdl.open_s1(files)
+
+
+# --------------------------------------------------------------------------- download folders
+
+
+def test_a_hyp3_scene_folder_is_read_leaving_its_side_files_out(tmp_path, caplog):
+    """Before: SourceError on ..._dem.tif ('expected band descriptions ... found 1 bands')."""
+    d = _hyp3(tmp_path, "20210605T054112", side=True)
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s1 = fdl.open_s1(d)
+    assert s1.sizes["time"] == 1 and s1.attrs["backscatter"] == "gamma0"
+    msg = next(r.getMessage() for r in caplog.records if "side files" in r.getMessage())
+    assert "3 file(s)" in msg and "_dem.tif" in msg and "_ls_map.tif" in msg and "layover/shadow map" in msg
+
+
+def test_a_folder_of_hyp3_scene_folders_is_searched_one_level_down(tmp_path):
+    """Before: SourceError "expected GeoTIFF files (*.tif) or a Zarr store, found neither"."""
+    _hyp3(tmp_path, "20210605T054112", side=True)
+    _hyp3(tmp_path, "20210611T054120", shift=0.5, side=True, pid="C3D4")
+    s1 = fdl.open_s1(tmp_path)
+    assert s1.sizes["time"] == 2
+    np.testing.assert_allclose(s1["VV"].values[1], _db(0.5), atol=1e-4)
+    s1b = fdl.open_s1(sorted(tmp_path.iterdir()))  # a list of the scene folders
+    np.testing.assert_allclose(s1b["VV"].values, s1["VV"].values)
+
+
+def test_an_opera_folder_leaves_the_mask_out_and_says_it_is_not_applied(tmp_path, caplog):
+    stem = "OPERA_L2_RTC-S1_T115-245714-IW1_20250418T141628Z_20250419T010229Z_S1A_30_v1.0"
+    for pol, off in (("VV", 0.0), ("VH", -7.0)):
+        _tif(tmp_path / f"{stem}_{pol}.tif", [(10 ** (_db(off) / 10)).astype(np.float32)], nodata=np.nan)
+    _tif(tmp_path / f"{stem}_mask.tif", [np.zeros((H, W), np.uint8)], nodata=255)
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s1 = fdl.open_s1(tmp_path)
+    assert s1.sizes["time"] == 1
+    assert any("_mask.tif" in r.getMessage() and "not applied" in r.getMessage() for r in caplog.records)
+
+
+def test_an_empty_folder_of_folders_names_them(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "notes.txt").write_text("x")
+    with pytest.raises(fdl.errors.SourceError, match=r"in it or in its sub-folders, found neither \(sub-folders: a\).*glob"):
+        fdl.open_s1(tmp_path)
