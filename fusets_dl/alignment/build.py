@@ -152,7 +152,9 @@ def align(
         positive pandas frequency (``"0D"``, ``"banana"``).
     """
     _align_check_inputs(s1, s2)
-    s1 = north_up(s1)  # the cube's grid, whichever way up the S1 input was stored
+    # the cube's grid, whichever way up the S1 input was stored; S2 the same way up, so grids that nest are seen to
+    # (a y-increasing S2 under a north-up S1 went through the reprojection, slower and with GDAL's warning)
+    s1, s2 = north_up(s1), north_up(s2)
     if terrain is not None:  # before any work: names, dims, nodata, packing, units (a DEM as rioxarray opens it)
         terrain = open_terrain(terrain, what="align: terrain")
     tol = as_timedelta(tolerance, "align: tolerance")

@@ -13,7 +13,7 @@ from ..readers.terrain import FLAT_ASPECT
 from ..validate import is_dask_backed
 from .reproject import is_rotated, reproject_average, reproject_bilinear
 
-__all__ = ["needs_reprojection", "north_up", "s2_onto_s1", "static_onto_s1"]
+__all__ = ["against_north_up", "needs_reprojection", "north_up", "s2_onto_s1", "static_onto_s1"]
 
 
 def north_up(ds: xr.Dataset) -> xr.Dataset:
@@ -36,16 +36,35 @@ def north_up(ds: xr.Dataset) -> xr.Dataset:
     xarray.Dataset
         The same values, reordered where needed.
     """
-    flip = {}
-    for dim, decreasing in (("y", True), ("x", False)):
-        if dim not in ds.dims or ds.sizes[dim] < 2 or dim not in ds.coords:
-            continue
-        v = np.asarray(ds[dim].values)
-        if v.dtype.kind not in "iuf" or (v.dtype.kind in "iu" and v[0] == 0 and np.array_equal(v, np.arange(v.size))):
-            continue
-        if bool(v[0] < v[-1]) == decreasing:
-            flip[dim] = slice(None, None, -1)
+    flip = {dim: slice(None, None, -1) for dim, against in zip(("y", "x"), against_north_up(ds), strict=True) if against}
     return ds.isel(flip) if flip else ds
+
+
+def against_north_up(ds: xr.Dataset | xr.DataArray) -> tuple[bool, bool]:
+    """Whether ``y`` runs upwards (increasing) and whether ``x`` runs westwards (decreasing): against a north-up raster.
+
+    Integer ``y``/``x`` numbering rows and columns from 0 (no ground
+    coordinates) and axes of fewer than 2 pixels run neither way.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset or xarray.DataArray
+        A dataset on ``y`` and ``x``.
+
+    Returns
+    -------
+    tuple of bool
+        ``(y against, x against)``.
+    """
+    out = []
+    for dim, decreasing in (("y", True), ("x", False)):
+        against = False
+        if dim in ds.dims and ds.sizes[dim] >= 2 and dim in ds.coords:
+            v = np.asarray(ds[dim].values)
+            numbered = v.dtype.kind in "iu" and v[0] == 0 and np.array_equal(v, np.arange(v.size))
+            against = v.dtype.kind in "iuf" and not numbered and bool(v[0] < v[-1]) == decreasing
+        out.append(against)
+    return out[0], out[1]
 
 
 def _res_xy(ds: xr.Dataset) -> tuple[float, float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from ..validate import found_value, is_whole
 if TYPE_CHECKING:
     from ..training.config import TrainConfig
 
-__all__ = ["SPLIT_FOR_CUBE", "SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "grid_fingerprint", "model_blocks", "own_blocks", "scene_extent",
+__all__ = ["ORDER_KEY", "SPLIT_FOR_CUBE", "SPLIT_KEYS", "block_mask", "check_split", "fold_splits", "grid_fingerprint", "model_blocks", "own_blocks", "scene_extent",
            "season_split", "split_blocks", "training_site", "with_split", "within_extent"]
 
 #: ``info`` key of a :func:`with_split` copy: its ``blocks`` were drawn for the cube it is used on, not for the training scene.
@@ -25,6 +26,9 @@ SPLIT_FOR_CUBE = "split_for_cube"
 
 #: The keys of a block split (:func:`split_blocks`), all required by :func:`check_split`.
 SPLIT_KEYS: tuple[str, ...] = ("block_size", "grid", "val", "test")
+#: Key of a training split recording whether its cube's ``y`` ran upwards and its ``x`` westwards (models trained since
+#: 2026-11-28): block numbers count in that storage order, so the split belongs to no cube stored the other way.
+ORDER_KEY = "against_north_up"
 
 
 def split_blocks(ny: int, nx: int, config: TrainConfig) -> dict[str, Any]:
@@ -323,6 +327,19 @@ def model_blocks(cube: Any, model: Any) -> dict[str, Any]:
             "the model's block split (grid %s of %d px) does not fit this %d x %d cube: it was trained on another cube",
             blocks["grid"], size, cube.sizes["y"], cube.sizes["x"])
         return {}
+    recorded = blocks.get(ORDER_KEY)
+    if isinstance(recorded, (list, tuple)) and len(recorded) == 2:
+        from ..alignment.grid import against_north_up
+
+        now = against_north_up(cube)
+        if [bool(v) for v in recorded] != list(now):
+            axes = [d for d, a, b in zip(("y", "x"), recorded, now, strict=True) if bool(a) != b]
+            warnings.warn(
+                f"the model's held-out blocks were numbered on its training cube stored with {' and '.join(axes)} running the other "
+                f"way: they would mark other pixels on this {cube.sizes['y']} x {cube.sizes['x']} cube, so they are not used here, and "
+                f"what is scored or calibrated on it may include pixels the model trained on; reverse the cube "
+                f"(cube.isel({', '.join(f'{d}=slice(None, None, -1)' for d in axes)})) to use them", UserWarning, stacklevel=3)
+            return {}
     return blocks
 
 

@@ -728,7 +728,31 @@ def _layout_problem(store: Path, model: Any, out: xr.Dataset) -> str | None:
     if found is not None and found != _calibration_digest(model):
         return ("it was written with another calibration of this model (the same weights, recalibrated since, e.g. by "
                 "calibrate_sequence): resumed tiles would carry another NDVI_std")
-    return _shape_problem(store, out) or _fill_problem(store, out)
+    return _shape_problem(store, out) or _coords_problem(store, out) or _fill_problem(store, out)
+
+
+def _coords_problem(store: Path, out: xr.Dataset) -> str | None:
+    """Why the store's ``y``/``x`` are not this run's (the same sizes, another order or place), or None.
+
+    A store laid out before ``align`` put its cubes north-up (2026-11-28)
+    from S1 stored y-increasing has this run's sizes, but its rows run the
+    other way: the tiles still to write would land mirrored (rows written
+    twice, others never), so its layout is written again.
+    """
+    import zarr
+
+    try:
+        group = zarr.open_group(str(store), mode="r")
+        for dim in ("y", "x"):
+            if dim in out.coords and dim in group:
+                found = np.asarray(group[dim][...])
+                want = np.asarray(out[dim].values)
+                if found.shape == want.shape and not np.allclose(found, want, rtol=0, atol=1e-9 * max(1.0, float(np.abs(want).max()))):
+                    return (f"its {dim} coordinates ({found[0]:g} .. {found[-1]:g}) are not this run's ({want[0]:g} .. {want[-1]:g}): "
+                            "another place or order (a layout of an older fusets_dl, which kept S1's storage order)")
+    except Exception as exc:  # unreadable coordinates: unreadable_arrays has said so already, or will
+        logger.debug("region: coordinates of %s not compared: %s", store, exc)
+    return None
 
 
 def _fill_problem(store: Path, out: xr.Dataset) -> str | None:

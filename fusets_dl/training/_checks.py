@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..alignment.grid import against_north_up
 from ..errors import ConfigError, FusionError, InsufficientDataError
-from ..evaluation.splits import SPLIT_KEYS, check_split, split_blocks
+from ..evaluation.splits import ORDER_KEY, SPLIT_KEYS, check_split, split_blocks
 from ..validate import check_cube, found_value
 from .config import MAX_SEED, TrainConfig
 
@@ -152,6 +153,11 @@ def site_splits(
 ) -> list[dict[str, Any]]:
     """One block split per cube: the given ones (checked against their cubes), or seeded ``config.seed + k`` for the k-th cube.
 
+    Each split records which way its cube's ``y``/``x`` run
+    (:data:`~fusets_dl.evaluation.splits.ORDER_KEY`): its block numbers count
+    in that order, and :func:`~fusets_dl.evaluation.splits.model_blocks`
+    lays them on no cube stored the other way.
+
     Each cube draws its own split, so two cubes of the same size do not
     hold out the same blocks (both trainers: the per-date MLP and the
     sequence model).
@@ -183,14 +189,15 @@ def site_splits(
     """
     given = split_list(split, cubes, names, where)
     if given is not None:
-        return given
+        return [{**g, ORDER_KEY: list(against_north_up(c))} for g, c in zip(given, cubes, strict=True)]
     if config.seed + len(cubes) - 1 > MAX_SEED:
         raise ConfigError(f"{where}: TrainConfig.seed: expected at most {MAX_SEED - len(cubes) + 1} with {len(cubes)} cubes (cube k "
                           f"draws its split with seed + k, and torch's seeds are 64-bit), found {config.seed}")
     out = []
     for k, (name, c) in enumerate(zip(names, cubes, strict=True)):
         try:  # ensemble=1: the copy must not check seed + k against the members again
-            out.append(split_blocks(c.sizes["y"], c.sizes["x"], replace(config, seed=config.seed + k, ensemble=1)))
+            drawn = split_blocks(c.sizes["y"], c.sizes["x"], replace(config, seed=config.seed + k, ensemble=1))
+            out.append({**drawn, ORDER_KEY: list(against_north_up(c))})  # block numbers count in this cube's storage order
         except InsufficientDataError as exc:
             if len(cubes) == 1:
                 raise

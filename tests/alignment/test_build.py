@@ -194,6 +194,8 @@ def test_the_cube_is_north_up_whichever_way_up_the_inputs_were_stored(small_scen
         lazy = fdl.align(fdl.open_s1(flipped, chunks={"y": 10, "x": 7}, units="dB"), fdl.open_s2(s2r.sortby("y")))
     xr.testing.assert_equal(lazy.compute(), want)  # values and coordinates (the funnel counts wait for summarise on Dask input)
     assert lazy.rio.transform() == want.rio.transform()
+    # S2 stored y-increasing is put the same way up: the grids still nest (no reprojection, as for the north-up S2)
+    assert json.loads(lazy.attrs["fusion_summary"])["grid"] == json.loads(want.attrs["fusion_summary"])["grid"]
     # rows and columns numbered from 0 (no ground coordinates) are the raster's own order: left as they are
     from fusets_dl.alignment.grid import north_up
 

@@ -193,3 +193,25 @@ def test_a_cube_built_again_from_a_sites_files_is_that_site_without_its_name():
     assert training_site(cube(5000.0), model) is None  # elsewhere
     twin = SimpleNamespace(info={"sites": {"a": sites["a"], "a2": sites["a"]}}, blocks={})
     assert training_site(a, twin) is None  # matches two sites: none
+
+
+def test_a_split_is_not_laid_on_its_cube_stored_the_other_way_up(small_cube, tmp_path):
+    """Block numbers count in the training cube's storage order; on the same cube stored y-increasing they would mark other
+    pixels (training ones among them): model_blocks says so and gives no split, and evaluate(which='test') refuses."""
+    import fusets_dl as fdl
+    from fusets_dl.errors import ConfigError
+    from fusets_dl.evaluation import evaluate
+    from fusets_dl.evaluation.splits import ORDER_KEY, model_blocks
+
+    model = fdl.train(small_cube, config=fdl.TrainConfig(hidden=(16,), max_epochs=1, block_size=4, calibrate_reconstruction=False))
+    assert model.blocks[ORDER_KEY] == [False, False]  # north-up, as align gives it
+    model = fdl.load_model(model.save(tmp_path / "m"))  # the order survives the JSON sidecar
+    assert model_blocks(small_cube, model)["test"] == model.blocks["test"]
+    upside = small_cube.isel(y=slice(None, None, -1))
+    with pytest.warns(UserWarning, match=r"numbered on its training cube stored with y running the other way.*isel\(y=slice"):
+        assert model_blocks(upside, model) == {}
+    with pytest.warns(UserWarning, match="running the other way"), pytest.raises(ConfigError, match="expected the cube the model was trained on"):
+        evaluate(model, upside, which="test")
+    # a model trained on the y-increasing cube itself records that, and its split fits that cube
+    up_model = fdl.train(upside, config=fdl.TrainConfig(hidden=(16,), max_epochs=1, block_size=4, calibrate_reconstruction=False))
+    assert up_model.blocks[ORDER_KEY] == [True, False] and model_blocks(upside, up_model)["test"] == up_model.blocks["test"]

@@ -109,6 +109,18 @@ def test_a_bbox_off_the_s1_grid_leaves_every_s1_pixel_its_s2(tmp_path):
     np.testing.assert_allclose(ndvi, (0.25 - 0.05) / 0.3, rtol=1e-5)
 
 
+def test_a_store_whose_rows_run_the_other_way_is_laid_out_again(tmp_path):
+    """A store laid out before align put cubes north-up (S1 stored y-increasing) has this run's sizes but mirrored rows:
+    resuming into it wrote the remaining tiles mirrored (rows twice, others lost). Its coordinates are compared now."""
+    from fusets_dl.pipeline.region import _coords_problem
+
+    out = xr.Dataset({"a": (("y", "x"), np.zeros((4, 3)))}, coords={"y": [40.0, 30.0, 20.0, 10.0], "x": [1.0, 2.0, 3.0]})
+    out.to_zarr(tmp_path / "same.zarr")
+    out.sortby("y").to_zarr(tmp_path / "up.zarr")
+    assert _coords_problem(tmp_path / "same.zarr", out) is None
+    assert "its y coordinates (10 .. 40) are not this run's (40 .. 10)" in _coords_problem(tmp_path / "up.zarr", out)
+
+
 def _lazy_output(tmp_path):
     """A lazy two-variable output of 40 x 40 pixels in chunks of 16, its layout written to a store."""
     import dask
