@@ -311,19 +311,20 @@ def _phenology_default(name: str) -> Any:
     return inspect.signature(phenology).parameters[name].default
 
 
-def _no_phenology(rec: xr.Dataset, max_seasons: int, what: str) -> xr.Dataset:
+def _no_phenology(rec: xr.Dataset, max_seasons: int, what: str, least: int = PHENOLOGY_MIN_DATES) -> xr.Dataset:
     """The phenology bands of a tile too short for phenology: all NaN, ``n_seasons`` 0; warned.
 
     :func:`fusets_dl.phenology` refuses fewer than :data:`PHENOLOGY_MIN_DATES`
-    dates, and on openEO one tile's error fails the whole job. A tile
+    dates, or than its ``min_valid`` (``least``: the larger), and on openEO
+    one tile's error fails the whole job. A tile
     cannot tell whether the whole request is that short (then the job
     should fail) or only its own dates are (S1 absent over part of the
     extent): the warning says both.
     """
     t = pd.DatetimeIndex(rec["time"].values)
-    shown = [str(d.date()) for d in t[:PHENOLOGY_MIN_DATES]]
+    shown = [str(d.date()) for d in t[:least]]
     warn_user(f"{what}: this tile's reconstruction has {t.size} date{'s' if t.size != 1 else ''} {shown}, and phenology needs "
-              f"at least {PHENOLOGY_MIN_DATES} (a season about 60 days): its phenology bands are NaN and n_seasons 0 on every "
+              f"at least {least} (min_valid; a season about 60 days): its phenology bands are NaN and n_seasons 0 on every "
               "pixel, so that the job goes on. A tile cannot tell whether the whole request is this short: if it is, widen the "
               "temporal_extent to the seasons (with their rise and fall); the dates are those on which Sentinel-1 has a value "
               "in the tile (or reconstruct's freq grid over them)")
@@ -524,9 +525,11 @@ def _run(kind: str, arr: xr.DataArray, ctx: Mapping[str, Any], what: str) -> Any
 
     opts = section(ctx, "phenology")
     origin = pd.Timestamp(year=pd.Timestamp(rec["time"].values[0]).year, month=1, day=1)
-    if rec.sizes["time"] < PHENOLOGY_MIN_DATES:  # phenology raises; one short tile failed the whole job
+    # phenology refuses fewer than 4 dates, or than min_valid (6 by default): one short tile failed the whole job
+    least = max(PHENOLOGY_MIN_DATES, int(opts.get("min_valid", _phenology_default("min_valid"))))
+    if rec.sizes["time"] < least:
         n = int(opts.get("max_seasons", _phenology_default("max_seasons")))
-        return _to_openeo(_no_phenology(rec, n, what), phenology_bands(n), arr, time=origin.to_datetime64())
+        return _to_openeo(_no_phenology(rec, n, what, least), phenology_bands(n), arr, time=origin.to_datetime64())
     ph = phenology(rec["NDVI"], **opts, observed=rec["source"])
     n = int(ph.sizes["season"])
     return _to_openeo(_phenology_dataset(ph, n, origin), phenology_bands(n), arr, time=origin.to_datetime64())
