@@ -226,3 +226,13 @@ def test_an_empty_folder_of_folders_names_them(tmp_path):
     (tmp_path / "a" / "notes.txt").write_text("x")
     with pytest.raises(fdl.errors.SourceError, match=r"in it or in its sub-folders, found neither \(sub-folders: a\).*glob"):
         fdl.open_s1(tmp_path)
+
+
+# --------------------------------------------------------------------------- SNAP single-band names
+
+
+def test_a_snap_single_band_file_keeps_its_sigma0_label(tmp_path):
+    """Before: backscatter None (the VV token of the name read, its Sigma0 not)."""
+    files = [_tif(tmp_path / f"S1A_IW_GRDH_1SDV_20210605T054112_Orb_TC_Sigma0_{p}_db.tif", [_db(o)]) for p, o in (("VV", 0), ("VH", -7))]
+    s1 = fdl.open_s1(files)
+    assert s1.attrs["backscatter"] == "sigma0" and s1.attrs["encoding"] == "VV:dB,VH:dB"

@@ -189,7 +189,16 @@ def test_open_s1_concatenates_yearly_files_and_refuses_other_grids(tmp_path):
     whole = fdl.open_s1(s1)
     assert both.sizes == whole.sizes and both.indexes["time"].is_monotonic_increasing
     np.testing.assert_array_equal(both["VV"].values, whole["VV"].values)
-    s1.isel(x=slice(1, None)).sel(time=slice("2022-01-01", None)).to_netcdf(tmp_path / "s1_2022_other_grid.nc")
+    # a year on the same pixel lattice, one column less: joined onto the union extent, NaN in the column it lacks
+    s1.isel(x=slice(1, None)).sel(time=slice("2022-01-01", None)).to_netcdf(tmp_path / "s1_2022_smaller.nc")
+    union = fdl.open_s1([tmp_path / "s1_2021.nc", tmp_path / "s1_2022_smaller.nc"])
+    assert union.sizes == whole.sizes
+    n21 = int((union.indexes["time"].year == 2021).sum())
+    assert np.isnan(union["VV"].values[n21:, :, 0]).all()
+    np.testing.assert_array_equal(union["VV"].values[n21:, :, 1:], whole["VV"].values[n21:, :, 1:])
+    # another lattice (half a pixel off): refused
+    step = float(s1.x[1] - s1.x[0])
+    s1.sel(time=slice("2022-01-01", None)).assign_coords(x=s1.x + step / 2).to_netcdf(tmp_path / "s1_2022_other_grid.nc")
     with pytest.raises(fdl.errors.GridMismatchError, match="expected the same grid"):
         fdl.open_s1([tmp_path / "s1_2021.nc", tmp_path / "s1_2022_other_grid.nc"])
 
