@@ -243,10 +243,11 @@ def _pixel_seasons(ax: Axes, phenology: xr.Dataset, y: int, x: int) -> None:
     labelled: set[str] = set()
     for s in range(phenology.sizes.get("season", 0)):
         for var, (col, ls) in styles.items():
-            v = phenology[var].isel(season=s, y=y, x=x).values
-            if not pd.isna(v):
-                ax.axvline(v, color=col, ls=ls, lw=1, label=None if var in labelled else var.upper())
-                labelled.add(var)
+            # a by_year phenology holds a value per year of peak: every year's seasons on the one time axis
+            for v in np.atleast_1d(phenology[var].isel(season=s, y=y, x=x).values):
+                if not pd.isna(v):
+                    ax.axvline(v, color=col, ls=ls, lw=1, label=None if var in labelled else var.upper())
+                    labelled.add(var)
 
 
 def plot_maps(phenology: xr.Dataset | None = None, reconstruction: xr.Dataset | None = None, cube: xr.Dataset | None = None, *, max_seasons: int = 2) -> Figure:
@@ -257,7 +258,9 @@ def plot_maps(phenology: xr.Dataset | None = None, reconstruction: xr.Dataset | 
     Parameters
     ----------
     phenology : xarray.Dataset, optional
-        With ``sos``, ``pos``, ``eos`` (``season, y, x``) and ``n_seasons``.
+        With ``sos``, ``pos``, ``eos`` (``season, y, x``) and ``n_seasons``;
+        a ``by_year`` phenology (``year`` too) is mapped for the year with
+        the most seasons found, named in the titles.
     reconstruction : xarray.Dataset, optional
         With ``NDVI_std`` (and ``source``, used when ``cube`` is missing).
     cube : xarray.Dataset, optional
@@ -271,14 +274,23 @@ def plot_maps(phenology: xr.Dataset | None = None, reconstruction: xr.Dataset | 
         Up to three maps per row, each with its colour bar.
     """
     panels: list[tuple[str, xr.DataArray, str, str]] = []
+    of_year = ""
+    if phenology is not None and "year" in phenology.dims:  # by_year: the year with the most seasons found
+        if "n_seasons" in phenology:
+            found = np.asarray(phenology["n_seasons"].where(phenology["n_seasons"] > 0).sum([d for d in phenology["n_seasons"].dims if d != "year"]))
+            k = int(np.argmax(found)) if found.size else 0
+        else:
+            k = 0
+        of_year = f", {phenology['year'].values[k]}"
+        phenology = phenology.isel(year=k)
     if phenology is not None:
         ns = min(int(phenology.sizes.get("season", 0)), max_seasons)
         for s in range(ns):
             for var in ("sos", "pos", "eos"):
                 da = phenology[var].isel(season=s).transpose("y", "x")
-                panels.append((f"{var.upper()} day of year, season {s + 1}", da.copy(data=_doy(da.values)), "twilight", "day of year"))
+                panels.append((f"{var.upper()} day of year, season {s + 1}{of_year}", da.copy(data=_doy(da.values)), "twilight", "day of year"))
         if "n_seasons" in phenology:
-            panels.append(("number of seasons", phenology["n_seasons"].transpose("y", "x"), "count", "seasons"))
+            panels.append((f"number of seasons{of_year}", phenology["n_seasons"].transpose("y", "x"), "count", "seasons"))
     if reconstruction is not None and "NDVI_std" in reconstruction:
         panels.append(("mean reconstruction std", reconstruction["NDVI_std"].mean("time").transpose("y", "x"), "magma", "NDVI"))
     if cube is not None and "NDVI" in cube:
