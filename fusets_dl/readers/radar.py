@@ -66,6 +66,7 @@ def open_s1(
     duplicates: Literal["raise", "first", "mean"] = "raise",
     backscatter: Literal["sigma0", "gamma0", "beta0"] | None = None,
     slice_window: Any = SLICE_WINDOW,
+    bands: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Open Sentinel-1 backscatter as ``VV``/``VH`` float32 in dB on ``(time, y, x)``.
 
@@ -134,6 +135,12 @@ def open_s1(
         as a date. The next pass over a place comes at least one orbit
         (about 99 minutes) later, so passes are never merged. Runs after
         ``duplicates``.
+    bands : sequence of str, optional
+        Names of the bands of every GeoTIFF read, in order, for files
+        without band descriptions: a Sentinel Hub / CDSE Process API
+        response holds its evalscript's outputs unnamed (e.g.
+        ``bands=["VV", "VH", "dataMask"]``). Used instead of band
+        descriptions (logged where they differ).
 
     Returns
     -------
@@ -160,7 +167,7 @@ def open_s1(
     """
     what = f"open_s1({describe(source)})"
     check_slice_window(slice_window, what)  # refused before any reading
-    opened = open_sources(source, chunks)
+    opened = open_sources(source, chunks, bands)
     ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in opened], what, duplicates, part_names(source, opened))
     ds = _merge_passes(ds, slice_window, what, compare=("VV", "VH"))
     read = ds  # as read: unit samples come from its date chunks, not from merged whole series

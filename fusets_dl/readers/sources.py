@@ -81,11 +81,17 @@ def _date_from_name(name: str) -> pd.Timestamp:
     return pd.Timestamp(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
 
 
-def _geotiff_band_names(da: xr.DataArray, path: Path) -> tuple[str, ...]:
-    """Band names from the descriptions, or for a single band from a token of the file name."""
+def _geotiff_band_names(da: xr.DataArray, path: Path, bands: Sequence[str] | None = None) -> tuple[str, ...]:
+    """Band names: ``bands`` when given, else the descriptions, or for a single band a token of the file name."""
     names = da.attrs.get("long_name")
     if isinstance(names, str):
         names = (names,)
+    if bands is not None:
+        if len(bands) != da.sizes["band"]:
+            raise SourceError(f"GeoTIFF {path.name}: bands= names {len(bands)} bands {list(bands)}, the file holds {da.sizes['band']}")
+        if names and len(names) == da.sizes["band"] and list(names) != list(bands):
+            logger.warning("GeoTIFF %s: bands=%s used instead of the file's band descriptions %s", path.name, list(bands), list(names))
+        return tuple(str(b) for b in bands)
     if names and len(names) == da.sizes["band"]:
         return tuple(names)
     # single band named by a token of the file name (e.g. S1_VV_20200101.tif)
@@ -93,16 +99,18 @@ def _geotiff_band_names(da: xr.DataArray, path: Path) -> tuple[str, ...]:
     if da.sizes["band"] != 1 or len(known) != 1:
         raise SourceError(
             f"GeoTIFF {path.name}: expected band descriptions (one per band) or a single band "
-            f"named in the file name; found {da.sizes['band']} bands and descriptions {names!r}"
+            f"named in the file name; found {da.sizes['band']} bands and descriptions {names!r}. Name the bands in "
+            "order with bands=[...] (a Sentinel Hub / CDSE Process API response: the evalscript's output order, e.g. "
+            "bands=['VV', 'VH', 'dataMask'])"
         )
     return (known[0],)
 
 
-def _open_geotiff(path: Path, chunks: Any) -> xr.Dataset:
+def _open_geotiff(path: Path, chunks: Any, bands: Sequence[str] | None = None) -> xr.Dataset:
     """One single-date GeoTIFF as a Dataset of its bands, CRS written."""
     da = rioxarray.open_rasterio(path, chunks=chunks, mask_and_scale=True)
     assert isinstance(da, xr.DataArray)
-    names = _geotiff_band_names(da, path)
+    names = _geotiff_band_names(da, path, bands)
     ds = xr.Dataset({str(n): da.isel(band=i, drop=True) for i, n in enumerate(names)})
     product = product_of(path.name)
     said = {}  # what the file name says (ASF HyP3 / OPERA RTC, Sigma0 in a SNAP name): read by open_s1
@@ -119,7 +127,7 @@ def _open_geotiff(path: Path, chunks: Any) -> xr.Dataset:
 SOURCE_FILE_ATTR = "fdl_source_file"
 
 
-def _open_geotiffs(paths: Sequence[Path], chunks: Any) -> list[xr.Dataset]:
+def _open_geotiffs(paths: Sequence[Path], chunks: Any, bands: Sequence[str] | None = None) -> list[xr.Dataset]:
     """Open GeoTIFFs, one Dataset per file: single-date files on ``time`` (the date in the file name), stacks without it.
 
     A file whose band names all carry a date (a GEE ``toBands()`` export) is
@@ -140,7 +148,7 @@ def _open_geotiffs(paths: Sequence[Path], chunks: Any) -> list[xr.Dataset]:
                               f"{', '.join(p.name for p in sorted(side)[:6])}")
     out = []
     for p in sorted(paths):
-        ds = _open_geotiff(p, chunks)
+        ds = _open_geotiff(p, chunks, bands)
         if not all(split_dated_name(str(v)) for v in ds.data_vars):
             ds = ds.expand_dims(time=[_date_from_name(p.name)]).rio.write_crs(ds.rio.crs)
         ds.attrs[SOURCE_FILE_ATTR] = p.name
@@ -152,7 +160,7 @@ def _open_geotiffs(paths: Sequence[Path], chunks: Any) -> list[xr.Dataset]:
 _TABLES = (".csv", ".parquet", ".geoparquet", ".tsv")
 
 
-def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> list[xr.Dataset]:
+def _open_one(source: PathLike | xr.Dataset, chunks: Any, bands: Sequence[str] | None = None) -> list[xr.Dataset]:
     if isinstance(source, xr.Dataset):
         return [source]
     if isinstance(source, xr.DataArray):
@@ -174,9 +182,9 @@ def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> list[xr.Dataset]:
                                   "the files, e.g. sorted(glob.glob('folder/*/*_V[VH].tif'))" if subs else ""))
             logger.info("folder %s holds no GeoTIFF of its own: %d GeoTIFF(s) read from its %d sub-folder(s)", path.name, len(tifs),
                         len({p.parent for p in tifs}))
-        return _open_geotiffs(tifs, chunks)
+        return _open_geotiffs(tifs, chunks, bands)
     if path.suffix.lower() in _TIFF:
-        return _open_geotiffs([path], chunks)
+        return _open_geotiffs([path], chunks, bands)
     if path.suffix.lower() in _TABLES:  # a point table: another reader, and the data model's pseudo-grid
         raise SourceError(f"cannot read {str(path)!r} as a raster: expected netCDF, Zarr or GeoTIFF, found a table "
                           f"({path.suffix}); read point tables with fdl.open_points(s1_tables, s2_tables) in Python, then "
@@ -188,7 +196,7 @@ def _open_one(source: PathLike | xr.Dataset, chunks: Any) -> list[xr.Dataset]:
         raise SourceError(f"cannot read {str(path)!r}: expected netCDF, Zarr or GeoTIFF ({exc})") from exc
 
 
-def open_sources(source: Source, chunks: Any) -> list[xr.Dataset]:
+def open_sources(source: Source, chunks: Any, bands: Sequence[str] | None = None) -> list[xr.Dataset]:
     """Open every input of ``source`` as a raw (not yet normalised) Dataset.
 
     Parameters
@@ -199,6 +207,10 @@ def open_sources(source: Source, chunks: Any) -> list[xr.Dataset]:
         only of GeoTIFF files is opened as one time series.
     chunks : dict, "auto" or None
         None opens NumPy-backed data; anything else opens Dask-backed data.
+    bands : sequence of str, optional
+        Names of the bands of every GeoTIFF, in order, for files without
+        band descriptions (Sentinel Hub Process API responses); used instead
+        of descriptions (a warning where they differ).
 
     Returns
     -------
@@ -222,5 +234,5 @@ def open_sources(source: Source, chunks: Any) -> list[xr.Dataset]:
         for t in tifs:
             if not t.exists():
                 raise SourceError(f"input not found: expected an existing file, found no {str(t)!r}")
-        return _open_geotiffs(tifs, chunks)
-    return [ds for i in items for ds in _open_one(i, chunks)]
+        return _open_geotiffs(tifs, chunks, bands)
+    return [ds for i in items for ds in _open_one(i, chunks, bands)]

@@ -236,3 +236,16 @@ def test_a_snap_single_band_file_keeps_its_sigma0_label(tmp_path):
     files = [_tif(tmp_path / f"S1A_IW_GRDH_1SDV_20210605T054112_Orb_TC_Sigma0_{p}_db.tif", [_db(o)]) for p, o in (("VV", 0), ("VH", -7))]
     s1 = fdl.open_s1(files)
     assert s1.attrs["backscatter"] == "sigma0" and s1.attrs["encoding"] == "VV:dB,VH:dB"
+def test_bands_names_geotiffs_without_descriptions(tmp_path):
+    """Sentinel Hub Process API responses hold no band names. Before: SourceError with no way to name them."""
+    for k, d in enumerate(("2021-06-05", "2021-06-11")):
+        vv, vh = (10 ** (_db(k * 0.5) / 10)).astype(np.float32), (10 ** (_db(k * 0.5 - 7) / 10)).astype(np.float32)
+        _tif(tmp_path / f"S1_{d}.tif", [vv, vh, np.ones((H, W), np.float32)])
+    with pytest.raises(fdl.errors.SourceError, match=r"found 3 bands and descriptions None\. Name the bands in order with bands="):
+        fdl.open_s1(tmp_path)
+    s1 = fdl.open_s1(tmp_path, bands=["VV", "VH", "dataMask"])
+    np.testing.assert_allclose(s1["VV"].values[1], _db(0.5), atol=1e-4)
+    with pytest.raises(fdl.errors.SourceError, match=r"bands= names 2 bands \['VV', 'VH'\], the file holds 3"):
+        fdl.open_s1(tmp_path, bands=["VV", "VH"])
+
+
