@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl._months import THIN_MONTH_SHARE, month_shares, thin_months, thin_months_message
@@ -73,8 +74,12 @@ def test_a_whole_series_model_records_its_months_and_names_its_own_remedy(small_
     assert not any("FeatureSpec(doy=False)" in str(w.message) for w in got)
     shares = model.info["training_months"]
     # the clear values of the training blocks, each on its date: only May to October, in proportion to their counts
-    clear = dry["NDVI"].notnull().sum(["y", "x"]).values
-    assert sum(shares[4:10]) == pytest.approx(1) and max(shares) <= 0.5 and clear.sum() > 0
+    from fusets_dl.evaluation.splits import block_mask
+
+    train = xr.DataArray(block_mask(dry.sizes["y"], dry.sizes["x"], model.blocks, "train"), dims=("y", "x"))
+    counts = dry["NDVI"].where(train).notnull().sum(["y", "x"]).values
+    assert sum(shares[4:10]) == pytest.approx(1) and shares == month_shares(dry["time"].values, counts)
+    assert shares != month_shares(dry["time"].values[counts > 0])  # one per date (unweighted) would read otherwise
     with pytest.warns(UserWarning, match="hardly cover Jan, Feb, Mar, Apr, Nov, Dec"):
         predict_sequence(small_cube, model)
     with warnings.catch_warnings():

@@ -215,7 +215,7 @@ def _s1_merge(
     month) are concatenated along time; inputs holding other bands (a VV file
     and a VH file) are merged. Either way the CRS and the grid must be the
     same (:mod:`~fusets_dl.readers.combine`: coordinates that differ by float
-    rounding, under 0.01 pixel, take the first input's); ``names`` name the
+    rounding, under :data:`~.combine.SNAP_PX` (0.05) pixel, take the first input's); ``names`` name the
     inputs in messages.
     """
     if len(prepared) == 1:
