@@ -95,7 +95,7 @@ def test_missing_dates_and_pixels_stay_missing_and_count_nowhere():
 def test_by_orbit_averages_ratios_within_each_orbit_group():
     # each orbit group constant in time but with a different spatial pattern: per orbit it is the identity, mixed it is not
     times = pd.to_datetime(["2021-01-01T06:00", "2021-01-02T18:00", "2021-01-07T06:00", "2021-01-08T18:00"])
-    a = np.arange(16, dtype=float).reshape(4, 4) + 1
+    a = (np.arange(16, dtype=float).reshape(4, 4) + 1) / 100  # linear power 0.01-0.16 (-20 to -8 dB)
     b = a[::-1, ::-1].copy()
     cube = lin_cube(np.stack([a, b, a, b]), times=times)
     per_orbit = speckle_filter(cube, window=3, by_orbit=True)

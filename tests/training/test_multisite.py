@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fusets_dl.errors import MissingVariableError, ModelError
-from fusets_dl.evaluation.splits import block_mask, split_blocks
+from fusets_dl.evaluation.splits import ORDER_KEY, block_mask, split_blocks
 from fusets_dl.features import FeatureSpec
 from fusets_dl.models.scaler import Scaler
 from fusets_dl.training.config import TrainConfig
@@ -118,7 +118,7 @@ def test_single_cube_path_unchanged(small_cube):
     blocks = split_blocks(small_cube.sizes["y"], small_cube.sizes["x"], cfg)
     s = collect_samples(small_cube, FeatureSpec(), max_samples=cfg.max_samples, seed=cfg.seed, context_gap_days=cfg.context_gap_days)
     parts = _train_parts(s, blocks, small_cube.sizes["y"], small_cube.sizes["x"])
-    assert model.blocks == blocks and "sites" not in model.metrics and "sites" not in model.info
+    assert model.blocks == {**blocks, ORDER_KEY: [False, False]} and "sites" not in model.metrics and "sites" not in model.info
     assert model.info["funnel"]["sampled"] == s["y"].size and model.info["funnel"]["test"] == int(parts["test"].sum())
     ref = Scaler.fit(s["x"][parts["train"]], s["y"][parts["train"]])
     np.testing.assert_array_equal(model.scaler.feature_mean, ref.feature_mean)
