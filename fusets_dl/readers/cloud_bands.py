@@ -10,6 +10,11 @@ are used (the first present wins; SCL before all of them):
 ================  ==========================================================  =====================================
 role              bands (any case)                                            clear when
 ================  ==========================================================  =====================================
+maja_clm          ``CLM_R1``, ``CLM_R2`` (THEIA/MAJA cloud bit field, named   0 (any bit: a cloud or cloud shadow
+                  so from the product's ``MASKS/*_CLM_R1.tif``)               test); with ``MG2`` also its bits
+maja_mg2          ``MG2_R1``, ``MG2_R2`` (THEIA/MAJA geophysical bit field)   bits 1 (clouds), 3 (shadows) unset
+fmask             ``Fmask`` (NASA HLS v2.0, named so from ``.Fmask.tif``)     bits 1 (cloud), 2 (adjacent to cloud
+                                                                              or shadow), 3 (shadow) unset; 255 none
 cloud_score       ``cs_cdf``, ``cs`` (GEE Cloud Score+, 1 = clear)            >= :data:`CLOUD_SCORE_CLEAR` (0.6)
 cloud_mask        ``CLM``, ``CLOUD_MASK``, ``CLOUDMASK``, ``CLOUD``,           0 (1 = cloud; 255 and NaN no data)
                   ``CLOUDS``, ``MSK_CLASSI_OPAQUE`` (GEE from 2024)
@@ -20,7 +25,13 @@ clear_flag        ``MASK`` (a GEE export's mask: 1 = clear)                   1
 qa60              ``QA60`` (bits 10 opaque cloud, 11 cirrus)                  neither bit set
 ================  ==========================================================  =====================================
 
-A band read as a 0/1 cloud mask whose values are a probability (a small
+The bit fields (CESBIO's MAJA output format and its majamask tool; the LP
+DAAC HLS v2.0 user guide, as NASA's hls-vi masks "cloud-like" Fmask) come
+first: their names are those :mod:`~fusets_dl.readers.products` gives the
+product's own mask files. A MAJA ``CLM`` named plain ``CLM`` is not
+recognised: its bit values (7, 11, 33) would be read as a probability of a
+few percent (every cloud clear); name it ``CLM_R1``, or open the product's
+files. A band read as a 0/1 cloud mask whose values are a probability (a small
 sample of every date read at open time holds values other than 0, 1 and
 255) is read as one, with a warning. Scores and probabilities are checked
 against their range on the same kind of sample: a Cloud Score+ or a
@@ -54,7 +65,11 @@ CLOUD_SCORE_CLEAR = 0.6
 #: Cloud probability (0-1) at or above which a pixel-date is cloudy (Sentinel Hub's CLM threshold on s2cloudless).
 CLOUD_PROBABILITY_CLOUDY = 0.4
 #: The cloud-band roles, in the order they are looked for.
-CLOUD_BAND_ROLES = ("cloud_score", "cloud_mask", "cloud_probability", "clear_flag", "qa60")
+CLOUD_BAND_ROLES = ("maja_clm", "maja_mg2", "fmask", "cloud_score", "cloud_mask", "cloud_probability", "clear_flag", "qa60")
+#: MAJA MG2 bits of clouds (1: all clouds, the OR of CLM's tests) and cloud shadows (3).
+_MG2_CLOUD_BITS = (1 << 1) | (1 << 3)
+#: HLS v2.0 Fmask bits of cloud (1), adjacent to cloud or shadow (2) and cloud shadow (3); bit 0 (cirrus) is unused in v2.0.
+_FMASK_CLOUD_BITS = (1 << 1) | (1 << 2) | (1 << 3)
 #: The full scale of each probability band (the value meaning certainly cloudy); percent where not named.
 _PROBABILITY_SCALE = {"CLP": 255.0}
 #: QA60 bits: 10 opaque clouds, 11 cirrus.
@@ -113,10 +128,18 @@ def _binary_or_probability(band: xr.DataArray, name: str, what: str) -> tuple[xr
             "probability in percent, CLP for Sentinel Hub's 0-255 probability), or give the scene classification (SCL)")
     scale = 1.0 if top <= 1 else 100.0
     clear, source = _from_probability(band, scale, name)
+    distinct = np.unique(other)
+    bits = ""
+    if top > 1 and distinct.size <= 8 and np.all(distinct == np.round(distinct)) and np.any(distinct % 2 == 1):
+        # MAJA's CLM: 7, 11, 33 (bit combinations; 0 = clear) read as a few percent: every cloud clear
+        bits = (f" Its few integer values ({', '.join(f'{x:g}' for x in distinct[:8])}) look like a bit field, such as THEIA/MAJA's "
+                "CLM (0 = clear, any bit a cloud or shadow test), which a probability reading counts clear: if so, name the band "
+                "CLM_R1 (read as MAJA's bit field), or open the product's files with open_s2")
     warn_user(f"{what}: band {name} holds a cloud probability, not a 0/1 cloud mask (values such as {float(other[0]):g}; up to "
               f"{top:g}): read as a probability of {'0-1' if scale == 1 else '0-100 %'}, cloudy from {CLOUD_PROBABILITY_CLOUDY * scale:g}. "
-              "Reading it as a mask would have counted every pixel-date with any cloud probability as cloudy")
+              "Reading it as a mask would have counted every pixel-date with any cloud probability as cloudy." + bits)
     return clear, source
+
 
 
 def _from_qa60(band: xr.DataArray, name: str, what: str) -> tuple[xr.DataArray, str]:
@@ -132,6 +155,32 @@ def _from_qa60(band: xr.DataArray, name: str, what: str) -> tuple[xr.DataArray, 
                   "and a QA60 of 0 there may hide clouds. Export the scene classification (SCL), Cloud Score+ (cs_cdf) or the cloud "
                   "probability instead")
     return out, source
+
+
+def _bits_clear(band: xr.DataArray, bits: int, fill: int | None = None) -> xr.DataArray:
+    """Where none of ``bits`` is set (NaN and ``fill``: not clear)."""
+    filled = band.fillna(0).astype(np.int64)
+    out = ((filled & bits) == 0) & band.notnull()
+    return out & (band != fill) if fill is not None else out
+
+
+def _from_maja(ds: xr.Dataset, have: set[str], clm: str | None, what: str) -> tuple[xr.DataArray, str]:
+    """MAJA's CLM (clear: 0) and, when given, MG2 (clear: bits 1 and 3 unset); both where both are given."""
+    from .normalise import _decode
+
+    mg2 = next((c for c in bands_for("maja_mg2") if c in have), None)
+    parts, said = [], []
+    if clm is not None:
+        band = _decode(ds[clm])
+        parts.append((band == 0) & band.notnull())
+        said.append(f"{clm} == 0 (MAJA cloud bit field: no cloud or cloud-shadow bit)")
+    if mg2 is not None:
+        parts.append(_bits_clear(_decode(ds[mg2]), _MG2_CLOUD_BITS))
+        said.append(f"{mg2} bits 1 (clouds) and 3 (cloud shadows) unset (MAJA geophysical bit field)")
+    clear = parts[0] if len(parts) == 1 else parts[0] & parts[1]
+    source = " and ".join(said)
+    clear.attrs = _attrs(source)
+    return clear, source
 
 
 def clear_from_cloud_band(ds: xr.Dataset, have: set[str], what: str) -> tuple[xr.DataArray, str] | None:
@@ -172,8 +221,16 @@ def clear_from_cloud_band(ds: xr.Dataset, have: set[str], what: str) -> tuple[xr
             warn_user(f"{what}: band {name} sits beside {sorted(have & {'VV', 'VH'})}: read as sar_backscatter's S1 validity "
                       "mask, not as a clear flag (1 = clear); give the S2 bands with SCL or a cloud band for a clear mask")
             continue
+        if role in ("maja_clm", "maja_mg2"):
+            clear, source = _from_maja(ds, have, name if role == "maja_clm" else None, what)
+            logger.info("%s: clear mask from %s", what, source)
+            return clear, source
         band = _decode(ds[name])
-        if role == "cloud_score":
+        if role == "fmask":
+            clear = _bits_clear(band, _FMASK_CLOUD_BITS, fill=255)
+            source = f"HLS {name} bits 1-3 (cloud, adjacent to cloud or shadow, cloud shadow) unset"
+            clear.attrs = _attrs(source)
+        elif role == "cloud_score":
             cut = CLOUD_SCORE_CLEAR * _scaled(band, 1.0, name, what, "Cloud Score+ (1 = clear)")
             clear = band >= cut
             source = f"Cloud Score+ band {name} >= {cut:g}"

@@ -64,8 +64,8 @@ class Band:
         What the readers use the band for: ``"vv"``, ``"vh"``, ``"hh"``,
         ``"hv"`` (backscatter), ``"red"``, ``"nir"``, ``"reflectance"``,
         ``"ndvi"``, ``"scl"``, ``"cloud_mask"``, ``"cloud_score"``,
-        ``"cloud_probability"``, ``"clear_flag"``, ``"qa60"``
-        (:mod:`.cloud_bands`), ``"static"``,
+        ``"cloud_probability"``, ``"clear_flag"``, ``"qa60"``, ``"maja_clm"``,
+        ``"maja_mg2"``, ``"fmask"`` (:mod:`.cloud_bands`), ``"static"``,
         ``"incidence_angle"`` or ``"local_incidence_angle"`` (the S1
         incidence angle, per date or per pixel: :mod:`.angles`).
     in_file_names : bool
@@ -142,6 +142,13 @@ BANDS: dict[str, Band] = _bands(
     Band("cloud_probability", "cloud_probability"),  # %
     Band("MASK", "clear_flag"),  # a GEE export's mask: 1 = clear (as in point tables)
     Band("QA60", "qa60"),  # bits 10 (opaque cloud) and 11 (cirrus)
+    # bit fields of products recognised by their file names (readers.products): named so by the product's files
+    Band("CLM_R1", "maja_clm"),  # THEIA/MAJA cloud mask, 10 m: any bit set = cloud or cloud shadow
+    Band("CLM_R2", "maja_clm"),  # the same at 20 m
+    Band("MG2_R1", "maja_mg2"),  # THEIA/MAJA geophysical mask, 10 m: bits 1 (clouds) and 3 (cloud shadows)
+    Band("MG2_R2", "maja_mg2"),
+    Band("MG2", "maja_mg2"),  # only MAJA names a band so
+    Band("Fmask", "fmask"),  # NASA HLS v2.0: bits 1 cloud, 2 adjacent to cloud/shadow, 3 cloud shadow
     Band("B04", "red"),
     Band("B08", "nir"),
     Band("B8A", "reflectance"),
@@ -174,6 +181,9 @@ CONVENTIONS: dict[str, Convention] = {
             aliases=MappingProxyType({"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "nir08": "B8A", "scl": "SCL"}),
         ),
         # SNAP exports: Sigma0_VV (linear) and Sigma0_VV_db (dB); "Sigma0_" is stripped by "sigma0" above
+        # FORCE Level-2 BOA stacks: BROADNIR is Sentinel-2 B08 (and their NIR is B8A: normalise._canonical_names, where
+        # BROADNIR is present)
+        Convention("force", aliases=MappingProxyType({"BROADNIR": "B08"})),
         Convention("snap", aliases=MappingProxyType({"VV_db": "VV", "VH_db": "VH", "HH_db": "HH", "HV_db": "HV",
                                                      "incidenceAngleFromEllipsoid": "incidence_angle",
                                                      "localIncidenceAngle": "local_incidence_angle"})),

@@ -439,8 +439,13 @@ def _canonical_names(ds: xr.Dataset, what: str) -> tuple[xr.Dataset, dict[str, s
     """Variables renamed to canonical band names; returns the Dataset and the original names."""
     original: dict[str, str] = {}
     rename: dict[str, str] = {}
+    # FORCE BOA stacks name Sentinel-2 B08 BROADNIR and B8A NIR: where BROADNIR is present, NIR is B8A (the Earth Search
+    # alias nir -> B08 took it for B08, NDVI +0.02 silently)
+    force = any(str(v).upper() == "BROADNIR" for v in ds.data_vars)
+    if force:
+        logger.info("%s: BROADNIR present (a FORCE BOA stack): BROADNIR read as B08 and NIR as B8A", what)
     for v in ds.data_vars:
-        c = canonical_band_name(str(v))
+        c = "B8A" if force and str(v).upper() == "NIR" else canonical_band_name(str(v))
         original[c] = str(ds[v].attrs.get("source_name", v))
         if c != v:
             if c in rename.values() or (c in ds.data_vars and c != v):

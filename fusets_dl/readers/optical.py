@@ -34,6 +34,7 @@ from .normalise import (
     _whole_series,
     warn_before_launch,
 )
+from .products import HARMONIZED_ATTR, PRODUCT_ATTR
 from .sanity import check_ndvi_range, check_reflectance, checked, mask_outside
 from .sources import Source, describe, open_sources
 
@@ -74,6 +75,7 @@ def open_s2(
     reflectance_scale: float | Literal["auto"] = "auto",
     harmonize: Literal["auto", "all"] | bool = "auto",
     duplicates: Literal["raise", "first", "mean"] = "raise",
+    bands: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Open Sentinel-2 L2A data as ``NDVI`` (float32) and a boolean ``clear`` mask.
 
@@ -93,7 +95,17 @@ def open_s2(
         of an area (other footprints), a band file that does not cover the
         finest grid, and files in other CRSs (an SCL exported in EPSG:4326)
         are refused: mosaic tiles first, or align each tile and combine the
-        cubes with ``combine_first``.
+        cubes with ``combine_first``. Products as downloaded are recognised
+        by their file names (:mod:`fusets_dl.readers.products`): an ESA
+        ``.SAFE`` folder, a folder of them, or its granule files
+        (``*_B04_10m.jp2``: the processing baseline of the ``.SAFE`` name
+        decides the offset of each date); THEIA/MAJA, HLS and FORCE files and
+        folders (values that never carry the offset; the time of day and
+        HLS's day of year read from the names; THEIA's ``CLM``/``MG2`` and
+        HLS's ``Fmask`` read as their bit fields; FORCE's ``BROADNIR`` as
+        B08 and its ``NIR`` as B8A; HLS S30's ``B8A`` as the NIR when B08 is
+        not given). Side files (AOT, WVP, TCI, ATB, QAI ...) are left out,
+        logged.
     clear_classes : iterable of int
         SCL classes counted as clear (default 4 vegetation, 5 bare soil).
         Without SCL, the first cloud band present is used, each read in its
@@ -106,6 +118,12 @@ def open_s2(
         Dask chunks (``time`` defaults to one chunk).
     time_range, bbox, duplicates
         As for :func:`open_s1`.
+    bands : sequence of str, optional
+        Names of the bands of every GeoTIFF, in order, for files without
+        band descriptions (a Sentinel Hub / CDSE Process API response:
+        the evalscript's output order, e.g. ``["B04", "B08", "SCL",
+        "dataMask"]``); used instead of descriptions, with a warning where
+        they differ.
     reflectance_scale : float or "auto"
         Factor from stored values to reflectance after CF decoding. "auto":
         a CF ``scale_factor`` gives reflectance directly; integers without
@@ -121,7 +139,10 @@ def open_s2(
         decoding; ``BOA_ADD_OFFSET``/``offset``, applied to every date;
         ``boa_offset_applied``, nothing to do); band names of a convention
         that delivers harmonised values (openEO ``S2-L2A-*``); otherwise, for
-        DN input (reflectance scale 1e-4), the acquisition date. Reflectance
+        DN input (reflectance scale 1e-4), the acquisition date. Products
+        recognised by their file names as never offset (THEIA/MAJA, HLS,
+        FORCE) are left alone, logged; an explicit True or "all" is applied
+        to them with a warning. Reflectance
         input (0..1) and NDVI bands are left alone. True offsets every date
         from 2022-01-25 on, "all" every date (Collection-1 products,
         reprocessed with baseline 05.xx, carry the offset before 2022-01-25
@@ -168,15 +189,21 @@ def open_s2(
     """
     what = f"open_s2({describe(source)})"
     harmonize = check_harmonize_option(harmonize, what)
-    opened = open_sources(source, chunks)
+    opened = open_sources(source, chunks, bands, sensor="Sentinel-2")
     parts = [_prepare(p, what, duplicates) for p in opened]
     ds, crs, per_time = _s2_merge(parts, what, duplicates, part_names(source, opened))
+    ds = _hls_nir(ds, what)
     read = ds  # as read: the reflectance-scale sample comes from its date chunks, not from merged whole series
     ds = _whole_series(ds, chunks, what, time_range)  # merged date chunks decode once, not per date
     have = _s2_require_bands(ds, what)
     out = xr.Dataset(coords={k: v for k, v in ds.coords.items() if k not in ("spatial_ref", "crs")})
     red, nir = band_for("red"), band_for("nir")
     red_refl = None
+    free = next((ds[b].attrs[HARMONIZED_ATTR] for b in (red, nir) if b in have and HARMONIZED_ATTR in ds[b].attrs), None)
+    if free is not None and (harmonize is True or harmonize == "all"):  # the user's option wins, said where it differs
+        warn_user(f"{what}: the {free} product never carries the processing-baseline offset (-1000 DN), but "
+                  f"harmonize={harmonize!r} removes it from {'every date' if harmonize == 'all' else 'the dates from ' + str(HARMONIZE_CUTOFF.date())} "
+                  "as asked, and NDVI there will be too high; pass harmonize='auto' (or False) to keep its values")
     if {red, nir} <= have:
         originals = {k: v for p in parts for k, v in p[2].items()}
         refl, offsets, reasons, by_date, rescaled = {}, {}, {}, True, True
@@ -224,7 +251,9 @@ def open_s2(
             elif not judged(pending):
                 out["NDVI"] = _guard_offset_left(out["NDVI"], red_refl, out["clear"], pending, what)
         after = np.asarray(pd.DatetimeIndex(red_refl["time"].values) >= HARMONIZE_CUTOFF)
-        _s2_check_offset(sample, after, what, by_date and bool(offsets[red].any()), sampled=lazy, whole=not lazy or whole)
+        # a product that never carries the offset (THEIA, HLS, FORCE): a bright scene is only bright, not offset
+        free = HARMONIZED_ATTR in ds[red].attrs and not offsets[red].any()
+        _s2_check_offset(sample, after, what, by_date and bool(offsets[red].any()), sampled=lazy, whole=(not lazy or whole) and not free)
         if offsets[red].any() and not judged(offsets[red] != 0):  # a partial or thin sample: each chunk judges itself as computed
             if by_date:
                 out["NDVI"] = _guard_double_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, what)
@@ -327,6 +356,19 @@ def _s2_merge(
 
 
 # --------------------------------------------------------------------------- NDVI
+
+def _hls_nir(ds: xr.Dataset, what: str) -> xr.Dataset:
+    """HLS S30 without B08: its ``B8A`` (NASA's NIR for S30, narrow NIR) as the NIR band, logged; other inputs unchanged."""
+    red, nir = band_for("red"), band_for("nir")
+    if nir in ds.data_vars or "B8A" not in ds.data_vars or red not in ds.data_vars:
+        return ds
+    product = str(ds["B8A"].attrs.get(PRODUCT_ATTR, ""))
+    if not product.startswith("HLS S30"):
+        return ds
+    logger.info("%s: %s holds no B08: its B8A (NASA's NIR band for HLS S30, the narrow NIR, 865 nm) read as the NIR of NDVI",
+                what, product)
+    return ds.rename({"B8A": nir})
+
 
 def _s2_require_bands(ds: xr.Dataset, what: str) -> set[str]:
     """The band names present; raise when neither red and NIR nor NDVI is among them."""
@@ -526,12 +568,15 @@ def _s2_offsets(
     boa = BOA_ADD_OFFSET * 1e-4
     none = np.zeros(times.size)
     cutoff = f"acquisitions from {HARMONIZE_CUTOFF.date()}"
+    product = da.attrs.get(HARMONIZED_ATTR)  # THEIA/MAJA, HLS, FORCE (file names): values that never carry the offset
     if harmonize is False:
         return none, "harmonize=False"
     if harmonize is True:
         return np.where(after, boa, 0.0), f"harmonize=True: {cutoff}"
     if harmonize == "all":  # Collection-1 reprocessing (baseline 05.xx) carries it on earlier dates too
         return np.full(times.size, boa), "harmonize='all': every date"
+    if product is not None:
+        return none, f"{product} product (file names): values never carry the offset, as with harmonize=False"
     cf = _cf_scaling(da)
     if "add_offset" in cf:
         return none, f"CF add_offset={cf['add_offset']!r} already applied by decoding"

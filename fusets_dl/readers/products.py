@@ -1,4 +1,4 @@
-"""Provider products recognised by their file names: ASF HyP3 RTC, OPERA RTC-S1, coefficients named in a file name.
+"""Provider products recognised by their file names: ASF HyP3 RTC, OPERA RTC-S1, ESA SAFE, THEIA, HLS, FORCE.
 
 Some Sentinel-1 products say in their file names what the GeoTIFFs
 themselves do not: the backscatter coefficient (gamma0 or sigma0), the scale
@@ -22,15 +22,49 @@ Naming conventions read:
   are side files.
 * Any other file name holding ``Sigma0``, ``Gamma0`` or ``Beta0`` (SNAP
   single-band exports ``<product>_Sigma0_VV_db.tif``): that coefficient.
+
+Sentinel-2 surface reflectance (read by :func:`~fusets_dl.readers.optical.open_s2`):
+the band a single-band file holds (:attr:`Product.band`), the acquisition
+time (:attr:`Product.acquired`), whether the values can carry the
+processing-baseline 04.00 offset (:attr:`Product.harmonized`: never, for
+THEIA, HLS and FORCE) and the processing baseline of an ESA product
+(:attr:`Product.baseline`, from the ``.SAFE`` folder above the file):
+
+* ESA / CDSE L2A SAFE (ESA "Sentinel-2 MSI data formats"): the product
+  ``S2x_MSIL2A_<sensing>_Nxxyy_Rooo_Txxxxx_<disc>.SAFE`` (``Nxxyy``: the
+  processing baseline, ``N0500`` for the Collection-1 reprocessing, whose
+  values carry ``BOA_ADD_OFFSET`` -1000 on dates before 2022 too) holding
+  granule files ``GRANULE/*/IMG_DATA/R10m/T31UFS_<sensing>_B04_10m.jp2``;
+  ``AOT``, ``WVP`` and ``TCI`` are side files.
+* THEIA / MAJA L2A (CESBIO "MAJA Sentinel-2 output format"):
+  ``SENTINEL2A_20210605-105857-485_L2A_T30TYP_C_V2-2_FRE_B4.tif`` (date and
+  time of day; ``FRE`` flat and ``SRE`` surface reflectance), masks
+  ``MASKS/..._CLM_R1.tif`` (cloud bit field, 0 = clear) and ``_MG2_R1``
+  (geophysical bit field); ``ATB``, ``EDG``, ``SAT``, ``IAB``, ``DFP``,
+  ``QKL`` are side files. Never offset.
+* NASA HLS v2.0 (LP DAAC HLS user guide):
+  ``HLS.S30.T31UFS.2021156T105031.v2.0.B04.tif`` (year and day of year),
+  ``.Fmask.tif`` (bits 1 cloud, 2 adjacent to cloud or shadow, 3 cloud
+  shadow); the angle files ``SAA``, ``SZA``, ``VAA``, ``VZA`` are side files.
+  Never offset.
+* FORCE Level-2 ARD (FORCE "Level 2 output format"):
+  ``20210605_LEVEL2_SEN2A_BOA.tif`` (a stack of ``BLUE ... BROADNIR NIR
+  SWIR1 SWIR2``, ``BROADNIR`` being Sentinel-2 B08 and ``NIR`` B8A); ``QAI``,
+  ``CLD``, ``HOT``, ``VZN``, ``AOD``, ``WVP``, ``DST``, ``OVV`` are side files.
+  Never offset.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import PurePath
 from typing import Any
 
-__all__ = ["BACKSCATTER_ATTR", "PRODUCT_ATTR", "SCALE_ATTR", "Product", "coefficient_in", "product_of"]
+__all__ = ["BACKSCATTER_ATTR", "HARMONIZED_ATTR", "PRODUCT_ATTR", "SCALE_ATTR", "Product", "coefficient_in", "product_of",
+           "safe_baseline"]
 
 #: Band attribute naming the backscatter coefficient (read by ``open_s1`` whatever wrote it).
 BACKSCATTER_ATTR = "backscatter"
@@ -38,6 +72,8 @@ BACKSCATTER_ATTR = "backscatter"
 SCALE_ATTR = "fdl_product_scale"
 #: Band attribute naming the product and the file-name token that declared coefficient and scale.
 PRODUCT_ATTR = "fdl_product"
+#: Band attribute naming an optical product whose reflectance never carries the processing-baseline offset (read by ``open_s2``).
+HARMONIZED_ATTR = "fdl_s2_harmonized"
 
 _COEFFICIENT_RE = re.compile(r"(sigma|gamma|beta)[ _-]?(?:0|nought|naught)|([σγβ])[ _]?0", re.IGNORECASE)
 _GREEK = {"σ": "sigma0", "γ": "gamma0", "β": "beta0"}
@@ -50,6 +86,20 @@ _OPERA_RTC_RE = re.compile(
     r"^(?P<base>OPERA_L2_RTC-S1_[A-Za-z0-9]{4}-[A-Za-z0-9]{6}-[A-Za-z0-9]{3}_\d{8}T\d{6}Z_\d{8}T\d{6}Z_S1[A-D]_\d+_v\d+\.\d+)"
     r"(?:_(?P<rest>.+))?$"
 )
+_SAFE_RE = re.compile(r"^S2[A-D]_MSIL2A_\d{8}T\d{6}_(?P<baseline>N\d{4})_R\d{3}_T\w{5}_\d{8}T\d{6}(?:\.SAFE)?$")
+_SAFE_BAND_RE = re.compile(r"^(?:L2A_)?T\d{2}[A-Z]{3}_(?P<time>\d{8}T\d{6})_(?P<band>B\d{2}|B8A|SCL|AOT|WVP|TCI)_(?P<res>10|20|60)m$")
+_THEIA_RE = re.compile(r"^(?P<base>SENTINEL2[A-D]_(?P<time>\d{8}-\d{6})-\d{3}_L2A_T\w{5}_[A-Z]_V\d+-\d+)(?:_(?P<rest>.+))?$")
+_HLS_RE = re.compile(r"^(?P<base>HLS\.(?P<sensor>[SL]30)\.T\w{5}\.(?P<time>\d{7}T\d{6})\.v\d+\.\d+)(?:\.(?P<rest>.+))?$")
+_FORCE_RE = re.compile(r"^(?P<time>\d{8})_LEVEL2_(?P<sensor>[A-Z0-9]{5})_(?P<rest>[A-Z0-9]{3})$")
+SAFE_SIDE = {"AOT": "aerosol optical thickness", "WVP": "water vapour", "TCI": "true-colour image"}
+THEIA_SIDE = {"ATB": "water vapour and aerosol optical thickness", "EDG": "edge mask", "SAT": "saturation mask",
+              "IAB": "water vapour and AOT interpolation mask", "DFP": "defective pixels mask", "QKL": "quicklook"}
+HLS_SIDE = {"SAA": "sun azimuth angles", "SZA": "sun zenith angles", "VAA": "view azimuth angles", "VZA": "view zenith angles"}
+FORCE_SIDE = {"QAI": "quality bits (not read as a cloud mask)", "CLD": "cloud distance", "HOT": "haze optimised transformation",
+              "VZN": "view zenith", "AOD": "aerosol optical depth", "WVP": "water vapour", "DST": "cloud/shadow/snow distance",
+              "OVV": "overview image", "TOA": "top-of-atmosphere reflectance (BOA read)"}
+#: THEIA masks read as cloud bands, under the names :mod:`.cloud_bands` reads as MAJA's bit fields.
+_THEIA_MASKS = ("CLM", "MG2")
 _POLARISATIONS = ("VV", "VH", "HH", "HV")
 _HYP3_RADIOMETRY = {"g": "gamma0", "s": "sigma0"}
 _HYP3_SCALE = {"p": "linear", "d": "dB", "a": "amplitude"}
@@ -78,8 +128,24 @@ class Product:
     scale : str or None
         ``"linear"`` (power), ``"dB"`` or ``"amplitude"``.
     side : str or None
-        For a side file (not backscatter), what it holds; None for a
-        backscatter file.
+        For a side file (not backscatter, not a reflectance band or mask),
+        what it holds; None for a file the readers use.
+    band : str or None
+        The band a single-band optical file holds, in the product's own
+        naming (``"B04"``, ``"SCL"``, ``"CLM_R1"``, ``"Fmask"``); None where
+        the file says it (descriptions) or for S1 products.
+    acquired : datetime.datetime or None
+        The acquisition time the name spells (THEIA's ``20210605-105857``,
+        HLS's day of year ``2021156T105031``), for names the generic date
+        reading misses or reads without the time of day.
+    harmonized : bool
+        True for optical products whose reflectance never carries the
+        processing-baseline 04.00 offset (THEIA/MAJA, HLS, FORCE).
+    baseline : str or None
+        The processing baseline of an ESA product (``"N0500"``), from the
+        ``.SAFE`` folder the file lies in.
+    sensor : str or None
+        ``"Sentinel-2"`` or ``"Landsat"`` for optical products.
     """
 
     provider: str
@@ -87,6 +153,11 @@ class Product:
     backscatter: str | None = None
     scale: str | None = None
     side: str | None = None
+    band: str | None = None
+    acquired: datetime | None = None
+    harmonized: bool = False
+    baseline: str | None = None
+    sensor: str | None = None
 
     def describe(self) -> str:
         """``ASF HyP3 RTC 'RTC30_G_gpuned': gamma0, linear`` for attributes and messages."""
@@ -122,20 +193,84 @@ def _side(rest: str | None, known: dict[str, str]) -> str | None:
     return known.get(rest, known.get(rest.lower(), f"'_{rest}' file (not a polarisation)"))
 
 
-def product_of(name: str) -> Product | None:
+def safe_baseline(path: str | os.PathLike) -> str | None:
+    """The processing baseline (``"N0500"``) of the ESA ``.SAFE`` product ``path`` is, or lies in; None outside one.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.SAFE`` folder, or a file inside one (a granule's band file).
+
+    Returns
+    -------
+    str or None
+        The ``Nxxyy`` token of the product name.
+    """
+    for part in reversed(PurePath(path).parts):
+        m = _SAFE_RE.match(part)
+        if m:
+            return m.group("baseline")
+    return None
+
+
+def _optical_product_of(name: str, path: str | os.PathLike) -> Product | None:
+    """The Sentinel-2 products of the module docstring (ESA SAFE granule files, THEIA, HLS, FORCE), or None."""
+    m = _SAFE_BAND_RE.match(name)
+    if m:
+        band = m.group("band")
+        return Product("ESA SAFE L2A", f"{band}_{m.group('res')}m", side=SAFE_SIDE.get(band),
+                       band=None if band in SAFE_SIDE else band, acquired=datetime.strptime(m.group("time"), "%Y%m%dT%H%M%S"),
+                       baseline=safe_baseline(path), sensor="Sentinel-2")
+    m = _THEIA_RE.match(name)
+    if m:
+        rest, when = m.group("rest") or "", datetime.strptime(m.group("time"), "%Y%m%d-%H%M%S")
+        kind, _, which = rest.partition("_")
+        band, side = None, None
+        if kind in ("FRE", "SRE") and re.fullmatch(r"B\d{1,2}A?", which):
+            band = "B8A" if which == "B8A" else f"B{int(which[1:]):02d}"
+        elif kind in _THEIA_MASKS and which:
+            band = f"{kind}_{which}"  # CLM_R1: MAJA's bit field, read as such (cloud_bands)
+        else:
+            side = THEIA_SIDE.get(kind, f"'_{rest}' file (not a reflectance band or cloud mask)")
+        return Product("THEIA/MAJA L2A", rest or m.group("base"), side=side, band=band, acquired=when, harmonized=True,
+                       sensor="Sentinel-2")
+    m = _HLS_RE.match(name)
+    if m:
+        rest = m.group("rest") or ""
+        band = rest if rest == "Fmask" or re.fullmatch(r"B\d{2}|B8A", rest) else None
+        side = None if band else HLS_SIDE.get(rest, f"'.{rest}' file (not a reflectance band or Fmask)")
+        return Product(f"HLS {m.group('sensor')}", f"{m.group('sensor')}.{rest}", side=side, band=band,
+                       acquired=datetime.strptime(m.group("time"), "%Y%jT%H%M%S"), harmonized=True,
+                       sensor="Sentinel-2" if m.group("sensor") == "S30" else "Landsat")
+    m = _FORCE_RE.match(name)
+    if m:
+        rest, sensor = m.group("rest"), m.group("sensor")
+        side = None if rest == "BOA" else FORCE_SIDE.get(rest, f"'_{rest}' file (not bottom-of-atmosphere reflectance)")
+        return Product("FORCE L2", f"{sensor}_{rest}", side=side, acquired=datetime.strptime(m.group("time"), "%Y%m%d"),
+                       harmonized=True, sensor="Sentinel-2" if sensor.startswith("SEN2") else "Landsat" if sensor.startswith("LND")
+                       else None)
+    return None
+
+
+def product_of(name: str | os.PathLike) -> Product | None:
     """What the file name ``name`` says: the product, its coefficient and scale, whether it is a side file.
 
     Parameters
     ----------
-    name : str
-        A file name (with or without its suffix).
+    name : str or path-like
+        A file name (with or without its suffix), or a path: the ``.SAFE``
+        folder a Sentinel-2 granule file lies in gives its processing
+        baseline.
 
     Returns
     -------
     Product or None
         None when the name says nothing known.
     """
-    stem = re.sub(r"\.(tiff?|TIFF?)$", "", str(name))
+    stem = re.sub(r"\.(tiff?|TIFF?|jp2|JP2)$", "", PurePath(name).name)
+    optical = _optical_product_of(stem, name)
+    if optical is not None:
+        return optical
     m = _HYP3_RE.match(stem)
     if m:
         token = m.group("token")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import rioxarray
 import xarray as xr
@@ -15,7 +16,15 @@ import xarray as xr
 from .._logging import logger
 from ..errors import SourceError
 from .conventions import names_band_in_file_name, split_dated_name
-from .products import BACKSCATTER_ATTR, PRODUCT_ATTR, SCALE_ATTR, product_of
+from .products import (
+    BACKSCATTER_ATTR,
+    HARMONIZED_ATTR,
+    PRODUCT_ATTR,
+    SCALE_ATTR,
+    Product,
+    product_of,
+    safe_baseline,
+)
 from .stacked import bands_from_band_dim
 
 __all__ = ["PathLike", "Source", "describe", "is_zarr", "open_sources"]
@@ -25,7 +34,13 @@ PathLike = str | os.PathLike
 #: What the readers accept: a path, a Dataset, or a list of them.
 Source = PathLike | xr.Dataset | Sequence[PathLike | xr.Dataset]
 
-_TIFF = (".tif", ".tiff")
+#: Suffixes of band files read one date per file (GeoTIFF; JPEG 2000 as ESA's SAFE products hold them, read by GDAL).
+_TIFF = (".tif", ".tiff", ".jp2")
+#: The per-date coordinate of the S2 processing baseline (as STAC loaders name it), read by ``open_s2``.
+BASELINE_COORD = "s2:processing_baseline"
+#: Example globs for the folder messages, per reader.
+_GLOB_HINT = {"Sentinel-1": "sorted(glob.glob('folder/*/*_V[VH].tif'))",
+              "Sentinel-2": "sorted(glob.glob('folder/*/*_B0[48]*.tif'))"}
 _DATE_RE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})(?:[T_]?(\d{2})(\d{2})(\d{2}))?")
 
 
@@ -81,8 +96,9 @@ def _date_from_name(name: str) -> pd.Timestamp:
     return pd.Timestamp(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
 
 
-def _geotiff_band_names(da: xr.DataArray, path: Path, bands: Sequence[str] | None = None) -> tuple[str, ...]:
-    """Band names: ``bands`` when given, else the descriptions, or for a single band a token of the file name."""
+def _geotiff_band_names(da: xr.DataArray, path: Path, bands: Sequence[str] | None = None,
+                        product: Product | None = None) -> tuple[str, ...]:
+    """Band names: ``bands`` when given, else the descriptions, the band a known product's name says, or a token of the file name."""
     names = da.attrs.get("long_name")
     if isinstance(names, str):
         names = (names,)
@@ -92,6 +108,9 @@ def _geotiff_band_names(da: xr.DataArray, path: Path, bands: Sequence[str] | Non
         if names and len(names) == da.sizes["band"] and list(names) != list(bands):
             logger.warning("GeoTIFF %s: bands=%s used instead of the file's band descriptions %s", path.name, list(bands), list(names))
         return tuple(str(b) for b in bands)
+    if product is not None and product.band is not None and da.sizes["band"] == 1:
+        # THEIA CLM_R1, SAFE SCL_20m; HLS B08, whose description NIR_Broad names no band the readers know
+        return (product.band,)
     if names and len(names) == da.sizes["band"]:
         return tuple(names)
     # single band named by a token of the file name (e.g. S1_VV_20200101.tif)
@@ -101,7 +120,7 @@ def _geotiff_band_names(da: xr.DataArray, path: Path, bands: Sequence[str] | Non
             f"GeoTIFF {path.name}: expected band descriptions (one per band) or a single band "
             f"named in the file name; found {da.sizes['band']} bands and descriptions {names!r}. Name the bands in "
             "order with bands=[...] (a Sentinel Hub / CDSE Process API response: the evalscript's output order, e.g. "
-            "bands=['VV', 'VH', 'dataMask'])"
+            "bands=['VV', 'VH', 'dataMask'] for open_s1, bands=['B04', 'B08', 'SCL', 'dataMask'] for open_s2)"
         )
     return (known[0],)
 
@@ -110,13 +129,14 @@ def _open_geotiff(path: Path, chunks: Any, bands: Sequence[str] | None = None) -
     """One single-date GeoTIFF as a Dataset of its bands, CRS written."""
     da = rioxarray.open_rasterio(path, chunks=chunks, mask_and_scale=True)
     assert isinstance(da, xr.DataArray)
-    names = _geotiff_band_names(da, path, bands)
+    product = product_of(path)
+    names = _geotiff_band_names(da, path, bands, product)
     ds = xr.Dataset({str(n): da.isel(band=i, drop=True) for i, n in enumerate(names)})
-    product = product_of(path.name)
-    said = {}  # what the file name says (ASF HyP3 / OPERA RTC, Sigma0 in a SNAP name): read by open_s1
+    said = {}  # what the file name says (ASF HyP3 / OPERA RTC, Sigma0 in a SNAP name): read by open_s1; THEIA/HLS/FORCE: open_s2
     if product is not None and product.side is None:
         said = {PRODUCT_ATTR: product.describe(), **({BACKSCATTER_ATTR: product.backscatter} if product.backscatter else {}),
-                **({SCALE_ATTR: product.scale} if product.scale else {})}
+                **({SCALE_ATTR: product.scale} if product.scale else {}),
+                **({HARMONIZED_ATTR: product.describe()} if product.harmonized else {})}
     for v in ds.data_vars:
         kept = {k: v2 for k, v2 in da.attrs.items() if k not in ("long_name", "scale_factor", "add_offset", "_FillValue")}
         ds[v].attrs = {**said, **kept}  # an attribute the file holds wins over its name
@@ -127,7 +147,8 @@ def _open_geotiff(path: Path, chunks: Any, bands: Sequence[str] | None = None) -
 SOURCE_FILE_ATTR = "fdl_source_file"
 
 
-def _open_geotiffs(paths: Sequence[Path], chunks: Any, bands: Sequence[str] | None = None) -> list[xr.Dataset]:
+def _open_geotiffs(paths: Sequence[Path], chunks: Any, bands: Sequence[str] | None = None,
+                   sensor: str | None = None) -> list[xr.Dataset]:
     """Open GeoTIFFs, one Dataset per file: single-date files on ``time`` (the date in the file name), stacks without it.
 
     A file whose band names all carry a date (a GEE ``toBands()`` export) is
@@ -136,31 +157,129 @@ def _open_geotiffs(paths: Sequence[Path], chunks: Any, bands: Sequence[str] | No
     them (:mod:`~.combine`: CRSs compared, grids matched, dates
     concatenated, files of one date and other bands merged).
     """
-    side = {p: prod.side for p in paths if (prod := product_of(p.name)) is not None and prod.side is not None}
+    products = {p: product_of(p) for p in paths}
+    side = {p: prod.side for p, prod in products.items() if prod is not None and prod.side is not None}
     if side:
         kinds = sorted({str(k) for k in side.values()})
-        logger.info("GeoTIFF side files of %s products left out (not backscatter): %d file(s), %s; they hold: %s",
-                    " / ".join(sorted({str(product_of(p.name).provider) for p in side})), len(side),  # type: ignore[union-attr]
+        optical = all(products[p].sensor is not None for p in side)  # type: ignore[union-attr]
+        logger.info("GeoTIFF side files of %s products left out (not %s): %d file(s), %s; they hold: %s",
+                    " / ".join(sorted({str(products[p].provider) for p in side})),  # type: ignore[union-attr]
+                    "reflectance bands or cloud masks" if optical else "backscatter", len(side),
                     ", ".join(p.name for p in sorted(side)[:6]) + (" ..." if len(side) > 6 else ""), "; ".join(kinds))
         paths = [p for p in paths if p not in side]
         if not paths:
-            raise SourceError(f"expected backscatter GeoTIFFs (<product>_VV.tif, _VH.tif), found side files only: "
-                              f"{', '.join(p.name for p in sorted(side)[:6])}")
+            raise SourceError("expected " + ("reflectance band files (B04, B08) or cloud masks" if optical
+                                             else "backscatter GeoTIFFs (<product>_VV.tif, _VH.tif)")
+                              + f", found side files only: {', '.join(p.name for p in sorted(side)[:6])}")
+    if sensor == "Sentinel-2":
+        paths = _sentinel2_only(paths, products)
+    paths = _theia_one_reflectance(paths, products)
     out = []
     for p in sorted(paths):
         ds = _open_geotiff(p, chunks, bands)
+        prod = products.get(p)
         if not all(split_dated_name(str(v)) for v in ds.data_vars):
-            ds = ds.expand_dims(time=[_date_from_name(p.name)]).rio.write_crs(ds.rio.crs)
+            when = pd.Timestamp(prod.acquired) if prod is not None and prod.acquired is not None else _date_from_name(p.name)
+            ds = ds.expand_dims(time=[when]).rio.write_crs(ds.rio.crs)
+            if prod is not None and prod.baseline is not None:  # an ESA SAFE's Nxxyy: open_s2 decides the offset of this date by it
+                ds = ds.assign_coords({BASELINE_COORD: ("time", np.array([prod.baseline], dtype=object))})
         ds.attrs[SOURCE_FILE_ATTR] = p.name
         out.append(ds)
     return out
+
+
+def _sentinel2_only(paths: list[Path], products: dict[Path, Product | None]) -> list[Path]:
+    """``paths`` without the Landsat products of a download (FORCE ``LND08``, HLS ``L30``), logged; refused when only those."""
+    landsat = [p for p in paths if (prod := products.get(p)) is not None and prod.sensor == "Landsat"]
+    if not landsat:
+        return paths
+    kept = [p for p in paths if p not in set(landsat)]
+    names = ", ".join(p.name for p in sorted(landsat)[:4]) + (" ..." if len(landsat) > 4 else "")
+    if not kept:
+        raise SourceError(f"expected Sentinel-2 files (open_s2), found Landsat products only: {names}")
+    logger.info("%d Landsat file(s) left out (open_s2 reads Sentinel-2; their dates and bands differ): %s", len(landsat), names)
+    return kept
+
+
+def _theia_one_reflectance(paths: list[Path], products: dict[Path, Product | None]) -> list[Path]:
+    """``paths`` without THEIA ``SRE`` files where the ``FRE`` file of the same date and band is there too (logged).
+
+    A THEIA product holds both (flat reflectance, slope-corrected, and
+    surface reflectance); a folder or a glob ``*_B4.tif`` catches both, and
+    the two on one date were a duplicate date (or, with
+    ``duplicates='first'``, two corrections mixed).
+    """
+    fre = {(prod.acquired, prod.band) for p, prod in products.items()
+           if prod is not None and prod.provider.startswith("THEIA") and prod.token.startswith("FRE_")}
+    sre = [p for p in paths if (prod := products.get(p)) is not None and prod.provider.startswith("THEIA")
+           and prod.token.startswith("SRE_") and (prod.acquired, prod.band) in fre]
+    if sre:
+        logger.info("THEIA/MAJA L2A: %d SRE file(s) left out beside the FRE files of the same dates and bands (FRE, flat "
+                    "reflectance with the slope correction, read): %s", len(sre),
+                    ", ".join(p.name for p in sorted(sre)[:4]) + (" ..." if len(sre) > 4 else ""))
+    return [p for p in paths if p not in set(sre)]
+
+
+#: THEIA masks of a date folder read with its reflectance (10 m: R1): MAJA's cloud and geophysical bit fields.
+_THEIA_MASK_GLOBS = ("MASKS/*_CLM_R1.tif", "MASKS/*_MG2_R1.tif")
+
+
+def _safe_band_files(safe: Path) -> list[Path]:
+    """The band files an ESA L2A ``.SAFE`` folder holds for ``open_s2``: B04 and B08 at 10 m, SCL at 20 m."""
+    img = sorted(safe.glob("GRANULE/*/IMG_DATA"))
+    files = [f for i in img for pat in ("R10m/*_B04_10m.jp2", "R10m/*_B08_10m.jp2", "R20m/*_SCL_20m.jp2") for f in sorted(i.glob(pat))]
+    if not files:
+        files = [f for i in img for pat in ("R10m/*_B04_10m.tif", "R10m/*_B08_10m.tif", "R20m/*_SCL_20m.tif") for f in sorted(i.glob(pat))]
+    if not files:
+        raise SourceError(f"ESA SAFE product {safe.name}: expected GRANULE/*/IMG_DATA/R10m/*_B04_10m.jp2, *_B08_10m.jp2 and "
+                          "R20m/*_SCL_20m.jp2 (a Level-2A product), found none" + (
+                              f" (IMG_DATA folders: {', '.join(str(i.relative_to(safe)) for i in img[:3])})" if img else
+                              " (no GRANULE/*/IMG_DATA: a Level-1C product, or not fully downloaded?)"))
+    return files
+
+
+def _is_safe(path: Path) -> bool:
+    return path.is_dir() and path.suffix.upper() == ".SAFE"
+
+
+def _open_folder(path: Path, chunks: Any, bands: Sequence[str] | None, sensor: str) -> list[xr.Dataset]:
+    """A folder: its GeoTIFF/JP2 band files, a ``.SAFE`` product (or a folder of them), or one level down (product folders)."""
+    if _is_safe(path):
+        files = _safe_band_files(path)
+        logger.info("ESA SAFE product %s (processing baseline %s): %d band file(s) read", path.name, safe_baseline(path), len(files))
+        return _open_geotiffs(files, chunks, bands, sensor)
+    safes = sorted(q for q in path.iterdir() if _is_safe(q))
+    if safes:
+        files = [f for q in safes for f in _safe_band_files(q)]
+        logger.info("folder %s: %d ESA SAFE product(s), %d band file(s) read (baselines %s)", path.name, len(safes), len(files),
+                    ", ".join(sorted({str(safe_baseline(q)) for q in safes})))
+        return _open_geotiffs(files, chunks, bands, sensor)
+    tifs = sorted(p for p in path.iterdir() if p.suffix.lower() in _TIFF)
+    subs: list[Path] = []
+    if not tifs:  # a download folder of product folders (ASF HyP3 scenes, THEIA or HLS dates): one level down
+        subs = sorted(q for q in path.iterdir() if q.is_dir() and not is_zarr(q))
+        tifs = sorted(p for q in subs for p in q.iterdir() if p.suffix.lower() in _TIFF)
+        if not tifs:
+            raise SourceError(
+                f"folder {str(path)!r}: expected GeoTIFF files (*.tif) or a Zarr store, in it or in its sub-folders, found "
+                f"neither" + (f" (sub-folders: {', '.join(q.name for q in subs[:6])}{' ...' if len(subs) > 6 else ''}); give "
+                              f"the files, e.g. {_GLOB_HINT.get(sensor, _GLOB_HINT['Sentinel-1'])}" if subs else ""))
+        logger.info("folder %s holds no GeoTIFF of its own: %d GeoTIFF(s) read from its %d sub-folder(s)", path.name, len(tifs),
+                    len({p.parent for p in tifs}))
+    theia = sorted({p.parent for p in tifs if (prod := product_of(p)) is not None and prod.provider.startswith("THEIA")})
+    masks = [m for d in theia for g in _THEIA_MASK_GLOBS for m in sorted(d.glob(g))]
+    if masks:
+        logger.info("THEIA/MAJA L2A folder(s): %d cloud mask file(s) of MASKS/ read with the reflectance (%s)", len(masks),
+                    ", ".join(sorted({m.name.rsplit("_", 2)[-2] + "_R1" for m in masks})))
+    return _open_geotiffs(tifs + masks, chunks, bands, sensor)
 
 
 #: Suffixes of point tables (:func:`fusets_dl.readers.tables.open_points` reads them).
 _TABLES = (".csv", ".parquet", ".geoparquet", ".tsv")
 
 
-def _open_one(source: PathLike | xr.Dataset, chunks: Any, bands: Sequence[str] | None = None) -> list[xr.Dataset]:
+def _open_one(source: PathLike | xr.Dataset, chunks: Any, bands: Sequence[str] | None = None,
+              sensor: str = "Sentinel-1") -> list[xr.Dataset]:
     if isinstance(source, xr.Dataset):
         return [source]
     if isinstance(source, xr.DataArray):
@@ -171,20 +290,13 @@ def _open_one(source: PathLike | xr.Dataset, chunks: Any, bands: Sequence[str] |
     if is_zarr(path):
         return [xr.open_zarr(path, chunks={} if chunks is not None else None, mask_and_scale=False)]
     if path.is_dir():
-        tifs = sorted(p for p in path.iterdir() if p.suffix.lower() in _TIFF)
-        if not tifs:  # a download folder of product folders (ASF HyP3 scenes): one level down
-            subs = sorted(q for q in path.iterdir() if q.is_dir() and not is_zarr(q))
-            tifs = sorted(p for q in subs for p in q.iterdir() if p.suffix.lower() in _TIFF)
-            if not tifs:
-                raise SourceError(
-                    f"folder {str(path)!r}: expected GeoTIFF files (*.tif) or a Zarr store, in it or in its sub-folders, found "
-                    f"neither" + (f" (sub-folders: {', '.join(q.name for q in subs[:6])}{' ...' if len(subs) > 6 else ''}); give "
-                                  "the files, e.g. sorted(glob.glob('folder/*/*_V[VH].tif'))" if subs else ""))
-            logger.info("folder %s holds no GeoTIFF of its own: %d GeoTIFF(s) read from its %d sub-folder(s)", path.name, len(tifs),
-                        len({p.parent for p in tifs}))
-        return _open_geotiffs(tifs, chunks, bands)
+        return _open_folder(path, chunks, bands, sensor)
+    if path.suffix.lower() == ".zip":
+        inside = " (an ESA SAFE product)" if ".SAFE" in path.name.upper() or path.name.upper().startswith("S2") else ""
+        raise SourceError(f"cannot read {str(path)!r}: expected a folder, netCDF, Zarr or GeoTIFF/JP2 band files, found a zip "
+                          f"archive{inside}; unzip it and give the folder (a .SAFE folder is read as it is)")
     if path.suffix.lower() in _TIFF:
-        return _open_geotiffs([path], chunks, bands)
+        return _open_geotiffs([path], chunks, bands, sensor)
     if path.suffix.lower() in _TABLES:  # a point table: another reader, and the data model's pseudo-grid
         raise SourceError(f"cannot read {str(path)!r} as a raster: expected netCDF, Zarr or GeoTIFF, found a table "
                           f"({path.suffix}); read point tables with fdl.open_points(s1_tables, s2_tables) in Python, then "
@@ -196,21 +308,27 @@ def _open_one(source: PathLike | xr.Dataset, chunks: Any, bands: Sequence[str] |
         raise SourceError(f"cannot read {str(path)!r}: expected netCDF, Zarr or GeoTIFF ({exc})") from exc
 
 
-def open_sources(source: Source, chunks: Any, bands: Sequence[str] | None = None) -> list[xr.Dataset]:
+def open_sources(source: Source, chunks: Any, bands: Sequence[str] | None = None, sensor: str = "Sentinel-1") -> list[xr.Dataset]:
     """Open every input of ``source`` as a raw (not yet normalised) Dataset.
 
     Parameters
     ----------
     source : path, Dataset or list of them
-        netCDF, Zarr store, GeoTIFF file, folder of single-date GeoTIFFs, a
-        list of these, or an in-memory :class:`xarray.Dataset`. A list made
-        only of GeoTIFF files is opened as one time series.
+        netCDF, Zarr store, GeoTIFF (or JPEG 2000) file, folder of
+        single-date GeoTIFFs, an ESA ``.SAFE`` folder (or a folder of them:
+        B04, B08 and SCL of each granule, the processing baseline of its
+        name as ``s2:processing_baseline``), a list of these, or an
+        in-memory :class:`xarray.Dataset`. A list made only of GeoTIFF/JP2
+        files is opened as one time series.
     chunks : dict, "auto" or None
         None opens NumPy-backed data; anything else opens Dask-backed data.
     bands : sequence of str, optional
         Names of the bands of every GeoTIFF, in order, for files without
         band descriptions (Sentinel Hub Process API responses); used instead
         of descriptions (a warning where they differ).
+    sensor : str
+        ``"Sentinel-1"`` or ``"Sentinel-2"``: the reader, for the examples
+        in messages.
 
     Returns
     -------
@@ -234,5 +352,5 @@ def open_sources(source: Source, chunks: Any, bands: Sequence[str] | None = None
         for t in tifs:
             if not t.exists():
                 raise SourceError(f"input not found: expected an existing file, found no {str(t)!r}")
-        return _open_geotiffs(tifs, chunks, bands)
-    return [ds for i in items for ds in _open_one(i, chunks, bands)]
+        return _open_geotiffs(tifs, chunks, bands, sensor)
+    return [ds for i in items for ds in _open_one(i, chunks, bands, sensor)]

@@ -1,0 +1,293 @@
+"""Sentinel-2 products as downloaded, read from their file names (readers.products): ESA SAFE, THEIA/MAJA, HLS, FORCE."""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+import fusets_dl as fdl
+from fusets_dl.readers.products import product_of
+
+N = 16
+X0, Y0 = 600000.0, 5300000.0
+
+
+def _tif(path: Path, bands: list[np.ndarray], dtype: str, *, res: float = 10.0, nodata: float | None = None,
+         descriptions: list[str] | None = None, driver: str = "GTiff") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = bands[0].shape
+    lossless = {"QUALITY": "100", "REVERSIBLE": "YES"} if driver == "JP2OpenJPEG" else {}
+    with rasterio.open(path, "w", driver=driver, height=h, width=w, count=len(bands), dtype=dtype, crs="EPSG:32631",
+                       transform=from_origin(X0, Y0, res, res), nodata=nodata, **lossless) as dst:
+        for i, b in enumerate(bands, 1):
+            dst.write(np.asarray(b).astype(dtype), i)
+            if descriptions:
+                dst.set_band_description(i, descriptions[i - 1])
+    return path
+
+
+def _field(seed: int, dark: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Red and NIR reflectance and NDVI: dark vegetation (red 0.02-0.08) or bright soil (red 0.12-0.25)."""
+    rng = np.random.default_rng(seed)
+    red = rng.uniform(0.02, 0.08, (N, N)) if dark else rng.uniform(0.12, 0.25, (N, N))
+    nir = rng.uniform(0.25, 0.45, (N, N))
+    return red, nir, (nir - red) / (nir + red)
+
+
+# --------------------------------------------------------------------------- ESA SAFE
+
+def _safe(root: Path, sensing: str, baseline: str, seed: int, *, offset: bool, suffix: str = ".tif",
+          side: bool = False) -> tuple[Path, np.ndarray]:
+    """One L2A SAFE with B04/B08 at 10 m and SCL at 20 m (DN, +1000 where the baseline carries the offset)."""
+    safe = root / f"S2A_MSIL2A_{sensing}_{baseline}_R051_T31UFS_{sensing[:8]}T235959.SAFE"
+    img = safe / "GRANULE" / f"L2A_T31UFS_A031234_{sensing}" / "IMG_DATA"
+    red, nir, truth = _field(seed)
+    add = 1000 if offset else 0
+    driver = "JP2OpenJPEG" if suffix == ".jp2" else "GTiff"
+    _tif(img / "R10m" / f"T31UFS_{sensing}_B04_10m{suffix}", [red * 1e4 + add], "uint16", driver=driver)
+    _tif(img / "R10m" / f"T31UFS_{sensing}_B08_10m{suffix}", [nir * 1e4 + add], "uint16", driver=driver)
+    _tif(img / "R20m" / f"T31UFS_{sensing}_SCL_20m{suffix}", [np.full((N // 2, N // 2), 4)], "uint8", res=20.0, driver=driver)
+    if side:
+        _tif(img / "R10m" / f"T31UFS_{sensing}_AOT_10m{suffix}", [np.full((N, N), 100)], "uint16", driver=driver)
+    (safe / "MTD_MSIL2A.xml").write_text(f"<BOA_ADD_OFFSET>{-add}</BOA_ADD_OFFSET>")
+    return safe, truth
+
+
+def _granules(safes: list[Path], pattern: str = "*.tif") -> list[str]:
+    return sorted(str(f) for s in safes for f in s.glob(f"GRANULE/*/IMG_DATA/R*m/{pattern}") if "AOT" not in f.name)
+
+
+def test_a_reprocessed_n0500_date_beside_an_n0300_date_loses_its_offset(tmp_path):
+    """Before: the N0500 date of 2021 kept its +1000 DN beside an N0300 date: NDVI 0.496 for 0.747, no warning."""
+    a, ta = _safe(tmp_path, "20210605T105031", "N0300", 1, offset=False)
+    b, tb = _safe(tmp_path, "20210615T105031", "N0500", 2, offset=True)
+    c, tc = _safe(tmp_path, "20220610T105029", "N0400", 3, offset=True)
+    s2 = fdl.open_s2(_granules([a, b, c]))
+    np.testing.assert_allclose(s2["NDVI"].values, np.stack([ta, tb, tc]), atol=1e-3)
+    assert str(s2["time"].values[1])[:19] == "2021-06-15T10:50:31"
+
+
+def test_granule_files_outside_a_safe_keep_the_date_rule(tmp_path):
+    """Without the .SAFE folder above them the baseline is unknown: the acquisition date decides, as before."""
+    assert product_of(tmp_path / "T31UFS_20210615T105031_B04_10m.jp2").baseline is None  # type: ignore[union-attr]
+    p = product_of(tmp_path / "S2B_MSIL2A_20210615T105031_N0500_R051_T31UFS_20230101T000000.SAFE" / "GRANULE" / "g" / "IMG_DATA"
+                   / "R10m" / "T31UFS_20210615T105031_B04_10m.jp2")
+    assert p is not None and p.baseline == "N0500" and p.band == "B04"
+
+
+def test_a_safe_folder_and_a_folder_of_safes_are_read(tmp_path):
+    """Before: SourceError 'expected GeoTIFF files (*.tif) ... *_V[VH].tif'."""
+    a, ta = _safe(tmp_path, "20210605T105031", "N0300", 1, offset=False, side=True)
+    _b, tb = _safe(tmp_path, "20210615T105031", "N0500", 2, offset=True)
+    one = fdl.open_s2(a)
+    np.testing.assert_allclose(one["NDVI"].values[0], ta, atol=1e-3)
+    assert one.attrs["clear_mask"].startswith("SCL")
+    both = fdl.open_s2(tmp_path)
+    np.testing.assert_allclose(both["NDVI"].values, np.stack([ta, tb]), atol=1e-3)
+
+
+def _jp2_ok() -> bool:
+    try:
+        from rasterio.drivers import raster_driver_extensions
+
+        return "jp2" in raster_driver_extensions()
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _jp2_ok(), reason="GDAL without a JPEG 2000 driver")
+def test_jp2_band_files_are_read_like_geotiffs(tmp_path):
+    """Before: the .jp2 went to xr.open_dataset, and its band could not be named ('VV', 'VH' in the hint)."""
+    a, ta = _safe(tmp_path, "20210605T105031", "N0300", 1, offset=False, suffix=".jp2")
+    b, tb = _safe(tmp_path, "20210615T105031", "N0500", 2, offset=True, suffix=".jp2")
+    s2 = fdl.open_s2(_granules([a, b], "*.jp2"))
+    np.testing.assert_allclose(s2["NDVI"].values, np.stack([ta, tb]), atol=1e-3)
+    np.testing.assert_allclose(fdl.open_s2(a)["NDVI"].values[0], ta, atol=1e-3)
+
+
+def test_a_zipped_safe_is_refused_asking_to_unzip(tmp_path):
+    z = tmp_path / "S2A_MSIL2A_20210605T105031_N0300_R051_T31UFS_20210605T135436.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("x.txt", "x")
+    with pytest.raises(fdl.errors.SourceError, match=r"found a zip archive \(an ESA SAFE product\); unzip it"):
+        fdl.open_s2(z)
+
+
+# --------------------------------------------------------------------------- THEIA / MAJA
+
+def _theia(root: Path, stamp: str, seed: int, *, dark: bool = True, clm: np.ndarray | None = None, sre: bool = False,
+           side: bool = False) -> tuple[Path, np.ndarray]:
+    base = f"SENTINEL2A_{stamp}-485_L2A_T30TYP_C_V2-2"
+    d = root / base
+    red, nir, truth = _field(seed, dark)
+    for kind in ("FRE", "SRE") if sre else ("FRE",):
+        f = 1.0 if kind == "FRE" else 0.9
+        _tif(d / f"{base}_{kind}_B4.tif", [red * 1e4 * f], "int16", nodata=-10000)
+        _tif(d / f"{base}_{kind}_B8.tif", [nir * 1e4], "int16", nodata=-10000)
+    if clm is not None:
+        _tif(d / "MASKS" / f"{base}_CLM_R1.tif", [clm], "uint8")
+    if side:
+        _tif(d / f"{base}_ATB_R1.tif", [np.zeros((N, N)), np.zeros((N, N))], "uint8")
+        _tif(d / "MASKS" / f"{base}_EDG_R1.tif", [np.zeros((N, N))], "uint8")
+    return d, truth
+
+
+def _theia_files(dirs: list[Path], kind: str = "FRE") -> list[str]:
+    return sorted(str(f) for d in dirs for f in d.glob(f"*_{kind}_B[48].tif"))
+
+
+def test_theia_products_are_never_offset_and_keep_their_time_of_day(tmp_path, caplog):
+    """Before: a bright 2022 date lost 1000 DN (NDVI 0.50 for 0.31) and the times were read as midnight."""
+    a, ta = _theia(tmp_path, "20210605-105857", 1, dark=False)
+    b, tb = _theia(tmp_path, "20220610-105902", 2, dark=False)
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s2 = fdl.open_s2(_theia_files([a, b]))
+    np.testing.assert_allclose(s2["NDVI"].values, np.stack([ta, tb]), atol=1e-3)
+    assert [str(t)[:19] for t in s2["time"].values] == ["2021-06-05T10:58:57", "2022-06-10T10:59:02"]
+    assert any("THEIA/MAJA L2A" in r.getMessage() and "never carry the offset" in r.getMessage() for r in caplog.records)
+
+
+def test_an_explicit_harmonize_on_a_theia_product_wins_with_a_warning(tmp_path):
+    a, _ = _theia(tmp_path, "20220610-105902", 2, dark=False)
+    with pytest.warns(UserWarning, match=r"THEIA/MAJA L2A .*never carries the processing-baseline offset .*, but harmonize=True"):
+        s2 = fdl.open_s2(_theia_files([a]), harmonize=True)
+    red, nir, _ = _field(2, dark=False)
+    np.testing.assert_allclose(s2["NDVI"].values[0], (nir - red) / (nir + red - 0.2), atol=1e-3)  # as asked
+
+
+def test_theia_clm_is_read_as_maja_bit_field(tmp_path):
+    """Before: CLM 7, 11, 33 read as a probability of a few percent: every cloud clear (0.938 clear for 0.645)."""
+    rng = np.random.default_rng(5)
+    clm = rng.choice([0, 0, 7, 11, 33], (N, N)).astype(np.uint8)
+    a, _truth = _theia(tmp_path, "20210605-105857", 1, clm=clm)
+    s2 = fdl.open_s2([*_theia_files([a]), str(next(a.glob("MASKS/*_CLM_R1.tif")))])
+    np.testing.assert_array_equal(s2["clear"].values[0], clm == 0)
+    assert "MAJA cloud bit field" in s2.attrs["clear_mask"]
+
+
+def test_a_plain_clm_of_few_odd_integers_warns_of_a_bit_field():
+    import pandas as pd
+    import xarray as xr
+
+    rng = np.random.default_rng(5)
+    clm = rng.choice([0, 0, 7, 11, 33], (1, N, N)).astype(np.uint8)
+    red, nir, _ = _field(1)
+    ds = xr.Dataset({"B04": (("time", "y", "x"), (red * 1e4)[None].astype(np.int16)),
+                     "B08": (("time", "y", "x"), (nir * 1e4)[None].astype(np.int16)), "CLM": (("time", "y", "x"), clm)},
+                    coords={"time": pd.DatetimeIndex(["2021-06-05"]), "y": Y0 - 10 * np.arange(N), "x": X0 + 10 * np.arange(N)})
+    with pytest.warns(UserWarning, match=r"look like a bit field, such as THEIA/MAJA's CLM .* name the band CLM_R1"):
+        fdl.open_s2(ds)
+
+
+def test_a_theia_folder_reads_fre_and_its_cloud_mask_and_leaves_side_files_out(tmp_path, caplog):
+    """Before: SourceError on the 2-band ATB file (a Sentinel Hub hint), or DuplicateTimeError on FRE + SRE."""
+    clm = np.zeros((N, N), np.uint8)
+    clm[:4] = 7
+    _a, ta = _theia(tmp_path, "20210605-105857", 1, clm=clm, sre=True, side=True)
+    _b, tb = _theia(tmp_path, "20210615-105857", 2, clm=clm, sre=True, side=True)
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s2 = fdl.open_s2(tmp_path)
+    np.testing.assert_allclose(s2["NDVI"].values, np.stack([ta, tb]), atol=1e-3)  # FRE, not SRE (red x 0.9)
+    assert s2["clear"].values[:, :4].sum() == 0 and s2["clear"].values[:, 4:].all()
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "SRE file(s) left out" in text and "side files of THEIA/MAJA L2A" in text
+
+
+# --------------------------------------------------------------------------- HLS
+
+def _hls(root: Path, stamp: str, seed: int, bands: tuple[str, ...], *, fmask: np.ndarray | None = None,
+         sensor: str = "S30") -> tuple[Path, np.ndarray]:
+    base = f"HLS.{sensor}.T31UFS.{stamp}.v2.0"
+    d = root / base
+    red, nir, truth = _field(seed, dark=False)
+    values = {"B04": red, "B08": nir, "B8A": nir, "B05": nir}
+    desc = {"B04": "Red", "B08": "NIR_Broad", "B8A": "NIR_Narrow", "B05": "NIR"}
+    for b in bands:
+        _tif(d / f"{base}.{b}.tif", [values[b] * 1e4], "int16", nodata=-9999, descriptions=[desc[b]])
+    if fmask is not None:
+        _tif(d / f"{base}.Fmask.tif", [fmask], "uint8", nodata=255, descriptions=["Fmask"])
+    return d, truth
+
+
+def test_hls_names_give_the_day_of_year_and_no_offset(tmp_path):
+    """Before: SourceError 'expected a date in the file name (YYYYMMDD ...)'; once dated, a bright 2022 date lost 1000 DN."""
+    a, ta = _hls(tmp_path, "2021156T105031", 1, ("B04", "B08"))
+    b, tb = _hls(tmp_path, "2022161T105029", 2, ("B04", "B08"))
+    s2 = fdl.open_s2(sorted(str(f) for d in (a, b) for f in d.glob("*.tif")))
+    assert [str(t)[:19] for t in s2["time"].values] == ["2021-06-05T10:50:31", "2022-06-10T10:50:29"]
+    np.testing.assert_allclose(s2["NDVI"].values, np.stack([ta, tb]), atol=1e-3)
+
+
+def test_hls_s30_b8a_is_the_nir_when_b08_is_absent_and_fmask_is_read_as_bits(tmp_path, caplog):
+    """Before: MissingVariableError (B04, B8A) and Fmask ignored ('no SCL or cloud mask band')."""
+    fmask = np.zeros((N, N), np.uint8)
+    fmask[0], fmask[1], fmask[2], fmask[3] = 2, 4, 8, 1 + 32 + 64  # cloud, adjacent, shadow; cirrus + water + aerosol: clear
+    fmask[4] = 255
+    a, ta = _hls(tmp_path, "2021156T105031", 1, ("B04", "B8A"), fmask=fmask)
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s2 = fdl.open_s2(a)
+    np.testing.assert_allclose(s2["NDVI"].values[0], ta, atol=1e-3)
+    expect = np.ones((N, N), bool)
+    expect[[0, 1, 2, 4]] = False
+    np.testing.assert_array_equal(s2["clear"].values[0], expect)
+    assert any("B8A (NASA's NIR band for HLS S30" in r.getMessage() for r in caplog.records)
+
+
+def test_hls_s30_uses_b08_when_both_nirs_are_there(tmp_path):
+    a, ta = _hls(tmp_path, "2021156T105031", 1, ("B04", "B08", "B8A"))
+    s2 = fdl.open_s2(a)
+    np.testing.assert_allclose(s2["NDVI"].values[0], ta, atol=1e-3)
+
+
+# --------------------------------------------------------------------------- FORCE
+
+_FORCE_BANDS = ["BLUE", "GREEN", "RED", "REDEDGE1", "REDEDGE2", "REDEDGE3", "BROADNIR", "NIR", "SWIR1", "SWIR2"]
+
+
+def _force(root: Path, name: str, seed: int) -> np.ndarray:
+    red, nir, truth = _field(seed)
+    layers = {b: np.full((N, N), 0.1) for b in _FORCE_BANDS}
+    layers["RED"], layers["BROADNIR"], layers["NIR"] = red, nir, nir * 1.08  # B8A: brighter than B08
+    _tif(root / f"{name}.tif", [layers[b] * 1e4 for b in _FORCE_BANDS], "int16", nodata=-9999, descriptions=_FORCE_BANDS)
+    return truth
+
+
+def test_force_broadnir_is_b08_and_its_nir_is_b8a(tmp_path):
+    """Before: FORCE's NIR (band 8A) was taken as B08, BROADNIR ignored: NDVI +0.02 silently."""
+    t1 = _force(tmp_path, "20210605_LEVEL2_SEN2A_BOA", 1)
+    s2 = fdl.open_s2(tmp_path / "20210605_LEVEL2_SEN2A_BOA.tif")
+    np.testing.assert_allclose(s2["NDVI"].values[0], t1, atol=1e-3)
+
+
+def test_a_force_tile_folder_reads_the_sentinel2_boa_only(tmp_path, caplog):
+    """Before: refused on the QAI file; with only BOA files, a DimensionError mixing SEN2A and LND08 dates."""
+    t1 = _force(tmp_path, "20210605_LEVEL2_SEN2A_BOA", 1)
+    t2 = _force(tmp_path, "20220610_LEVEL2_SEN2A_BOA", 2)
+    _force(tmp_path, "20210607_LEVEL2_LND08_BOA", 3)
+    _tif(tmp_path / "20210605_LEVEL2_SEN2A_QAI.tif", [np.zeros((N, N))], "int16")
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s2 = fdl.open_s2(tmp_path)
+    np.testing.assert_allclose(s2["NDVI"].values, np.stack([t1, t2]), atol=1e-3)
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "Landsat file(s) left out" in text and "side files of FORCE L2" in text
+    with pytest.raises(fdl.errors.SourceError, match="found Landsat products only"):
+        fdl.open_s2(tmp_path / "20210607_LEVEL2_LND08_BOA.tif")
+
+
+# --------------------------------------------------------------------------- bands=
+
+def test_open_s2_names_unnamed_bands_with_bands(tmp_path):
+    """Before: the error told to pass bands=[...], and open_s2 had no bands= (TypeError)."""
+    red, nir, truth = _field(1)
+    f = _tif(tmp_path / "S2L2A_2021-06-05.tif", [red * 1e4, nir * 1e4, np.full((N, N), 4), np.ones((N, N))], "uint16")
+    with pytest.raises(fdl.errors.SourceError, match=r"bands=\['B04', 'B08', 'SCL', 'dataMask'\] for open_s2"):
+        fdl.open_s2(f)
+    s2 = fdl.open_s2(f, bands=["B04", "B08", "SCL", "dataMask"])
+    np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)
+    assert s2.attrs["clear_mask"].startswith("SCL")
