@@ -160,7 +160,13 @@ class Product:
     sensor: str | None = None
 
     def describe(self) -> str:
-        """``ASF HyP3 RTC 'RTC30_G_gpuned': gamma0, linear`` for attributes and messages."""
+        """The product in words, for attributes and messages.
+
+        Returns
+        -------
+        str
+            E.g. ``ASF HyP3 RTC 'RTC30_G_gpuned': gamma0, linear power``.
+        """
         said = ", ".join(s for s in (self.backscatter, {"linear": "linear power"}.get(self.scale or "", self.scale)) if s)
         return f"{self.provider} {self.token!r}" + (f": {said}" if said else "")
 
