@@ -12,9 +12,11 @@ role              bands (any case)                                            cl
 ================  ==========================================================  =====================================
 maja_clm          ``CLM_R1``, ``CLM_R2`` (THEIA/MAJA cloud bit field, named   0 (any bit: a cloud or cloud shadow
                   so from the product's ``MASKS/*_CLM_R1.tif``)               test); with ``MG2`` also its bits
-maja_mg2          ``MG2_R1``, ``MG2_R2`` (THEIA/MAJA geophysical bit field)   bits 1 (clouds), 3 (shadows) unset
+maja_mg2          ``MG2_R1``, ``MG2_R2`` (THEIA/MAJA geophysical bit field)   bits 1 (clouds), 3 (shadows), 0
+                                                                              (water), 2 (snow) unset
 fmask             ``Fmask`` (NASA HLS v2.0, named so from ``.Fmask.tif``)     bits 1 (cloud), 2 (adjacent to cloud
-                                                                              or shadow), 3 (shadow) unset; 255 none
+                                                                              or shadow), 3 (shadow), 4 (snow/ice),
+                                                                              5 (water) unset; 255 none
 cloud_score       ``cs_cdf``, ``cs`` (GEE Cloud Score+, 1 = clear)            >= :data:`CLOUD_SCORE_CLEAR` (0.6)
 cloud_mask        ``CLM``, ``CLOUD_MASK``, ``CLOUDMASK``, ``CLOUD``,           0 (1 = cloud; 255 and NaN no data)
                   ``CLOUDS``, ``MSK_CLASSI_OPAQUE`` (GEE from 2024)
@@ -25,9 +27,13 @@ clear_flag        ``MASK`` (a GEE export's mask: 1 = clear)                   1
 qa60              ``QA60`` (bits 10 opaque cloud, 11 cirrus)                  neither bit set
 ================  ==========================================================  =====================================
 
-The bit fields (CESBIO's MAJA output format and its majamask tool; the LP
-DAAC HLS v2.0 user guide, as NASA's hls-vi masks "cloud-like" Fmask) come
-first: their names are those :mod:`~fusets_dl.readers.products` gives the
+Water and snow are not clear under the bit fields, as under SCL's default
+clear classes (4 vegetation, 5 bare soil; CESBIO's majamask also drops MG2
+snow and water): ``open_s2(clear_classes=...)`` holding SCL's water class 6
+or snow class 11 counts the water or snow bits clear too. MAJA's ``CLM``
+alone (without ``MG2``) flags neither. The bit fields (CESBIO's MAJA output
+format and its majamask tool; the LP DAAC HLS v2.0 user guide, as NASA's
+hls-vi masks "cloud-like" Fmask) come first: their names are those :mod:`~fusets_dl.readers.products` gives the
 product's own mask files. A MAJA ``CLM`` named plain ``CLM`` is not
 recognised: its bit values (7, 11, 33) would be read as a probability of a
 few percent (every cloud clear); name it ``CLM_R1``, or open the product's
@@ -44,6 +50,7 @@ and where a tile lacks the cloud bands ``CLM`` is 255 (no data) while
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -55,7 +62,7 @@ from .._warn import warn_user
 from ..cf import cf_attrs
 from ..errors import EncodingError
 from .conventions import bands_for
-from .encoding import mask_from_cloud_band
+from .encoding import DEFAULT_CLEAR_CLASSES, mask_from_cloud_band
 from .normalise import _sample_parts, _sample_values
 
 __all__ = ["CLOUD_BAND_ROLES", "CLOUD_PROBABILITY_CLOUDY", "CLOUD_SCORE_CLEAR", "clear_from_cloud_band"]
@@ -68,8 +75,27 @@ CLOUD_PROBABILITY_CLOUDY = 0.4
 CLOUD_BAND_ROLES = ("maja_clm", "maja_mg2", "fmask", "cloud_score", "cloud_mask", "cloud_probability", "clear_flag", "qa60")
 #: MAJA MG2 bits of clouds (1: all clouds, the OR of CLM's tests) and cloud shadows (3).
 _MG2_CLOUD_BITS = (1 << 1) | (1 << 3)
+#: MAJA MG2 bits of water (0) and snow (2): not clear unless ``clear_classes`` holds SCL's water (6) / snow (11) class.
+_MG2_WATER, _MG2_SNOW = 1 << 0, 1 << 2
 #: HLS v2.0 Fmask bits of cloud (1), adjacent to cloud or shadow (2) and cloud shadow (3); bit 0 (cirrus) is unused in v2.0.
 _FMASK_CLOUD_BITS = (1 << 1) | (1 << 2) | (1 << 3)
+#: HLS v2.0 Fmask bits of snow/ice (4) and water (5): not clear unless ``clear_classes`` holds SCL's snow (11) / water (6) class.
+_FMASK_SNOW, _FMASK_WATER = 1 << 4, 1 << 5
+#: The SCL classes of water and snow, whose presence in ``clear_classes`` lets the bit fields count water / snow as clear.
+_SCL_WATER, _SCL_SNOW = 6, 11
+
+
+def _not_clear_bits(clouds: int, water: int, snow: int, clear_classes: Iterable[int]) -> tuple[int, str]:
+    """The bits that make a pixel not clear, and the water/snow part in words, following what ``clear_classes`` says for SCL."""
+    classes = {int(c) for c in clear_classes}
+    bits, said = clouds, []
+    if _SCL_WATER not in classes:
+        bits |= water
+        said.append("water")
+    if _SCL_SNOW not in classes:
+        bits |= snow
+        said.append("snow")
+    return bits, ", ".join(said)
 #: The full scale of each probability band (the value meaning certainly cloudy); percent where not named.
 _PROBABILITY_SCALE = {"CLP": 255.0}
 #: QA60 bits: 10 opaque clouds, 11 cirrus.
@@ -164,8 +190,9 @@ def _bits_clear(band: xr.DataArray, bits: int, fill: int | None = None) -> xr.Da
     return out & (band != fill) if fill is not None else out
 
 
-def _from_maja(ds: xr.Dataset, have: set[str], clm: str | None, what: str) -> tuple[xr.DataArray, str]:
-    """MAJA's CLM (clear: 0) and, when given, MG2 (clear: bits 1 and 3 unset); both where both are given."""
+def _from_maja(ds: xr.Dataset, have: set[str], clm: str | None, what: str,
+               clear_classes: Iterable[int] = DEFAULT_CLEAR_CLASSES) -> tuple[xr.DataArray, str]:
+    """MAJA's CLM (clear: 0) and, when given, MG2 (clear: bits 1 and 3 unset, and 0 water / 2 snow as ``clear_classes`` says)."""
     from .normalise import _decode
 
     mg2 = next((c for c in bands_for("maja_mg2") if c in have), None)
@@ -175,15 +202,20 @@ def _from_maja(ds: xr.Dataset, have: set[str], clm: str | None, what: str) -> tu
         parts.append((band == 0) & band.notnull())
         said.append(f"{clm} == 0 (MAJA cloud bit field: no cloud or cloud-shadow bit)")
     if mg2 is not None:
-        parts.append(_bits_clear(_decode(ds[mg2]), _MG2_CLOUD_BITS))
-        said.append(f"{mg2} bits 1 (clouds) and 3 (cloud shadows) unset (MAJA geophysical bit field)")
+        bits, also = _not_clear_bits(_MG2_CLOUD_BITS, _MG2_WATER, _MG2_SNOW, clear_classes)
+        parts.append(_bits_clear(_decode(ds[mg2]), bits))
+        said.append(f"{mg2} bits 1 (clouds) and 3 (cloud shadows)" + (f" and the {also} bits" if also else "")
+                    + " unset (MAJA geophysical bit field)")
+    elif clm is not None:  # CLM flags clouds and shadows only: snow and water count as clear (no MG2 to tell them)
+        said[-1] += "; snow and water not flagged (no MG2 band)"
     clear = parts[0] if len(parts) == 1 else parts[0] & parts[1]
     source = " and ".join(said)
     clear.attrs = _attrs(source)
     return clear, source
 
 
-def clear_from_cloud_band(ds: xr.Dataset, have: set[str], what: str) -> tuple[xr.DataArray, str] | None:
+def clear_from_cloud_band(ds: xr.Dataset, have: set[str], what: str,
+                          clear_classes: Iterable[int] = DEFAULT_CLEAR_CLASSES) -> tuple[xr.DataArray, str] | None:
     """The clear mask from the first cloud band of ``ds`` (no SCL), and where it came from; None without one.
 
     Parameters
@@ -194,6 +226,12 @@ def clear_from_cloud_band(ds: xr.Dataset, have: set[str], what: str) -> tuple[xr
         The canonical bands present.
     what : str
         The caller, for messages.
+    clear_classes : iterable of int
+        The SCL classes counted as clear (``open_s2``'s): the bit fields
+        that flag water and snow (HLS ``Fmask`` bits 5 and 4, MAJA ``MG2``
+        bits 0 and 2) count them clear only where these hold SCL's water
+        (6) or snow (11) class; by default (4, 5) neither is clear, as with
+        SCL.
 
     Returns
     -------
@@ -222,13 +260,15 @@ def clear_from_cloud_band(ds: xr.Dataset, have: set[str], what: str) -> tuple[xr
                       "mask, not as a clear flag (1 = clear); give the S2 bands with SCL or a cloud band for a clear mask")
             continue
         if role in ("maja_clm", "maja_mg2"):
-            clear, source = _from_maja(ds, have, name if role == "maja_clm" else None, what)
+            clear, source = _from_maja(ds, have, name if role == "maja_clm" else None, what, clear_classes)
             logger.info("%s: clear mask from %s", what, source)
             return clear, source
         band = _decode(ds[name])
         if role == "fmask":
-            clear = _bits_clear(band, _FMASK_CLOUD_BITS, fill=255)
-            source = f"HLS {name} bits 1-3 (cloud, adjacent to cloud or shadow, cloud shadow) unset"
+            bits, also = _not_clear_bits(_FMASK_CLOUD_BITS, _FMASK_WATER, _FMASK_SNOW, clear_classes)
+            clear = _bits_clear(band, bits, fill=255)
+            source = (f"HLS {name} bits 1-3 (cloud, adjacent to cloud or shadow, cloud shadow)"
+                      + (f" and the {also} bits" if also else "") + " unset")
             clear.attrs = _attrs(source)
         elif role == "cloud_score":
             cut = CLOUD_SCORE_CLEAR * _scaled(band, 1.0, name, what, "Cloud Score+ (1 = clear)")

@@ -10,11 +10,14 @@ tile's grid would lose the other's pixels, so they are refused with their
 bounds and what to do instead. The exception is inputs on one pixel lattice
 (same CRS and pixel size, offsets of whole pixels: ASF HyP3 RTC scenes of one
 track, OPERA RTC-S1 bursts): they are joined onto their union extent, NaN
-outside each footprint, nothing resampled (:func:`concat_dates`).
+outside each footprint, nothing resampled (:func:`concat_dates`), when their
+footprints overlap or adjoin as one connected set; groups of other bands
+joined so are then joined onto one union (:func:`join_bands_onto_union`).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -25,11 +28,13 @@ import xarray as xr
 from pyproj import CRS
 
 from .._logging import logger
+from .._warn import warn_user
 from ..errors import CRSMismatchError, GridMismatchError
 from .normalise import _normalise_time
 from .sources import SOURCE_FILE_ATTR, describe
 
-__all__ = ["SNAP_PX", "check_same_crs", "concat_dates", "grid_text", "onto_same_grid", "part_names"]
+__all__ = ["RAW_DTYPE_ATTR", "SNAP_PX", "UNION_SPARSE_FACTOR", "check_same_crs", "concat_dates", "grid_text", "join_band_dates", "join_bands_onto_union",
+           "onto_same_grid", "part_names", "raw_dtype"]
 
 #: Largest difference between two inputs' coordinates, in pixels, read as float rounding: the later input takes the
 #: first one's coordinates. float32 against float64 degrees differ by up to half a float32 step: 9.5e-7 degree at
@@ -245,6 +250,27 @@ def _lattice_index(values: np.ndarray, origin: float, step: float) -> np.ndarray
     return r.astype(np.int64) if k.size and float(np.max(np.abs(k - r))) <= SNAP_PX else None
 
 
+#: Variable attribute recording the integer dtype of a band that the union join turned into floats (no declared nodata to
+#: fill with): the readers read its encoding from it (openEO's compressed uint16, S2 DN with 0 as nodata) as from the dtype.
+RAW_DTYPE_ATTR = "fdl_raw_dtype"
+
+
+def raw_dtype(da: xr.DataArray) -> np.dtype:
+    """The dtype ``da`` was stored in: :data:`RAW_DTYPE_ATTR` where the union join made floats of integers, else its own.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        A band as read and combined.
+
+    Returns
+    -------
+    numpy.dtype
+        E.g. ``uint16`` for two uint16 files joined onto their union extent without a declared nodata.
+    """
+    return np.dtype(da.attrs[RAW_DTYPE_ATTR]) if RAW_DTYPE_ATTR in da.attrs else da.dtype
+
+
 def _fill_values(d: xr.Dataset) -> dict[str, Any]:
     """What fills the pixels outside a file's footprint: its declared nodata for integer bands (their dtype kept), else NaN."""
     fills: dict[str, Any] = {}
@@ -255,6 +281,113 @@ def _fill_values(d: xr.Dataset) -> dict[str, Any]:
             if declared is not None:
                 fills[str(v)] = declared
     return fills
+
+
+def _lattice(group: Sequence[xr.Dataset]) -> tuple[list[xr.Dataset], list[dict[str, np.ndarray]], dict[str, float]] | None:
+    """The inputs oriented like the first, their whole-pixel indices on its lattice and its steps; None when not one lattice."""
+    ref = group[0]
+    oriented = [ref] + [_orient_like(d, ref) for d in group[1:]]
+    steps = {dim: _step(ref[dim].values) for dim in ("x", "y")}
+    if any(st is None or st == 0.0 for st in steps.values()):
+        return None
+    index: list[dict[str, np.ndarray]] = []
+    for d in oriented:
+        per = {}
+        for dim in ("x", "y"):
+            st = _step(d[dim].values)
+            if st is None or abs(st - steps[dim]) > 1e-6 * steps[dim]:  # type: ignore[operator]
+                return None
+            k = _lattice_index(d[dim].values, float(ref[dim].values[0]),
+                               float(np.sign(ref[dim].values[-1] - ref[dim].values[0]) * steps[dim]))  # type: ignore[operator]
+            if k is None or (k.size > 1 and not np.all(np.diff(k) == 1)):
+                return None
+            per[dim] = k
+        index.append(per)
+    return oriented, index, steps  # type: ignore[return-value]
+
+
+def _reindex_onto_union(oriented: Sequence[xr.Dataset], index: Sequence[dict[str, np.ndarray]],
+                        steps: dict[str, float]) -> list[xr.Dataset]:
+    """Each input reindexed onto the union extent of ``index`` (declared nodata or NaN outside it), nothing resampled.
+
+    Integer bands without a declared nodata become floats with NaN outside
+    their footprint; their dtype is kept in :data:`RAW_DTYPE_ATTR`, on every
+    input, so that the encoding read from the dtype (openEO's compressed
+    uint16) still is.
+    """
+    ref = oriented[0]
+    lo = {dim: min(int(i[dim].min()) for i in index) for dim in ("x", "y")}
+    hi = {dim: max(int(i[dim].max()) for i in index) for dim in ("x", "y")}
+    coords = {}
+    for dim in ("x", "y"):
+        origin = float(ref[dim].values[0])
+        step = float(np.sign(ref[dim].values[-1] - ref[dim].values[0]) * steps[dim]) if ref.sizes[dim] > 1 else steps[dim]
+        coords[dim] = (origin, step, origin + np.arange(lo[dim], hi[dim] + 1) * step)
+    floated = {str(v) for d in oriented for v in d.data_vars if np.issubdtype(d[v].dtype, np.integer) and str(v) not in _fill_values(d)}
+    out = []
+    for d, i in zip(oriented, index, strict=True):
+        d = d.assign_coords({dim: coords[dim][0] + i[dim] * coords[dim][1] for dim in ("x", "y")})
+        fills = _fill_values(d)
+        d = d.reindex({dim: coords[dim][2] for dim in ("x", "y")}, fill_value=fills or xr.core.dtypes.NA)
+        for v in floated & {str(x) for x in d.data_vars}:
+            if RAW_DTYPE_ATTR not in d[v].attrs and np.issubdtype(d[v].dtype, np.integer):
+                d[v].attrs[RAW_DTYPE_ATTR] = str(d[v].dtype)
+            if np.issubdtype(d[v].dtype, np.integer):  # already on the union extent: floats too, as the others
+                d[v] = d[v].astype(np.float64)
+        out.append(d)
+    for d in out:  # every input the same attribute: the first one's attributes are those of the result
+        for v in floated & {str(x) for x in d.data_vars}:
+            if RAW_DTYPE_ATTR not in d[v].attrs:
+                d[v].attrs[RAW_DTYPE_ATTR] = next(str(o[v].attrs[RAW_DTYPE_ATTR]) for o in out if v in o.data_vars
+                                                  and RAW_DTYPE_ATTR in o[v].attrs)
+    return out
+
+
+def _rectangles(index: Sequence[dict[str, np.ndarray]]) -> list[tuple[int, int, int, int]]:
+    return sorted({(int(i["x"].min()), int(i["x"].max()), int(i["y"].min()), int(i["y"].max())) for i in index})
+
+
+def _gap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> int:
+    """Pixels between two footprints (0 where they overlap or adjoin, corners included)."""
+    gx = max(0, max(a[0], b[0]) - min(a[1], b[1]) - 1)
+    gy = max(0, max(a[2], b[2]) - min(a[3], b[3]) - 1)
+    return max(gx, gy)
+
+
+def _components(rects: Sequence[tuple[int, int, int, int]]) -> list[list[int]]:
+    """The footprints grouped into sets that overlap or adjoin (connected)."""
+    parent = list(range(len(rects)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a in range(len(rects)):
+        for b in range(a + 1, len(rects)):
+            if _gap(rects[a], rects[b]) == 0:
+                parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(rects)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def _covered(rects: Sequence[tuple[int, int, int, int]]) -> int:
+    """Pixels the footprints cover together, overlaps counted once (coordinate compression: exact, small)."""
+    xs = sorted({e for r in rects for e in (r[0], r[1] + 1)})
+    ys = sorted({e for r in rects for e in (r[2], r[3] + 1)})
+    total = 0
+    for xa, xb in itertools.pairwise(xs):
+        for ya, yb in itertools.pairwise(ys):
+            if any(r[0] <= xa and xb - 1 <= r[1] and r[2] <= ya and yb - 1 <= r[3] for r in rects):
+                total += (xb - xa) * (yb - ya)
+    return total
+
+
+#: A union extent larger than this many times the pixels its footprints cover is warned of (mostly NaN, memory).
+UNION_SPARSE_FACTOR = 4.0
 
 
 def _onto_union_lattice(group: Sequence[xr.Dataset], names: Sequence[str], crs: Sequence[CRS | None], what: str,
@@ -268,58 +401,126 @@ def _onto_union_lattice(group: Sequence[xr.Dataset], names: Sequence[str], crs: 
     the same extent, on other lattices, or in other orders are left to
     :func:`onto_same_grid` (None). Inputs sharing a timestamp are only
     joined when ``duplicates`` says how to combine them (``"first"``,
-    ``"mean"``); footprints far apart (a union extent larger than the
-    footprints together) are refused, as tiles of an area are.
+    ``"mean"``). The footprints must form one connected set, each
+    overlapping or adjoining another (consecutive frames of a track offset
+    along and across it, bursts of other sub-swaths); footprints apart are
+    refused with the gap in pixels, as tiles of an area are. A union extent
+    more than :data:`UNION_SPARSE_FACTOR` times the area covered is warned of.
     """
-    ref = group[0]
-    oriented = [ref] + [_orient_like(d, ref) for d in group[1:]]
-    steps = {dim: _step(ref[dim].values) for dim in ("x", "y")}
-    if any(st is None or st == 0.0 for st in steps.values()):
+    found = _lattice(group)
+    if found is None:
         return None
-    index: list[dict[str, np.ndarray]] = []
-    for d in oriented:
-        per = {}
-        for dim in ("x", "y"):
-            st = _step(d[dim].values)
-            if st is None or abs(st - steps[dim]) > 1e-6 * steps[dim]:
-                return None
-            k = _lattice_index(d[dim].values, float(ref[dim].values[0]), float(np.sign(ref[dim].values[-1] - ref[dim].values[0]) * steps[dim]))
-            if k is None or (k.size > 1 and not np.all(np.diff(k) == 1)):
-                return None
-            per[dim] = k
-        index.append(per)
+    oriented, index, steps = found
     if all(np.array_equal(i[dim], index[0][dim]) for i in index for dim in ("x", "y")):
         return None  # one extent: onto_same_grid takes them (float rounding)
     times = [pd.DatetimeIndex(d["time"].values) for d in oriented]
     shared = pd.DatetimeIndex(np.concatenate([t.values for t in times])).duplicated().any()
     if shared and duplicates == "raise":
         return None  # tiles of one date: refused by onto_same_grid, with the remedy
-    lo = {dim: min(int(i[dim].min()) for i in index) for dim in ("x", "y")}
-    hi = {dim: max(int(i[dim].max()) for i in index) for dim in ("x", "y")}
-    cells = (hi["x"] - lo["x"] + 1) * (hi["y"] - lo["y"] + 1)
-    footprints = {(int(i["x"][0]), int(i["x"][-1]), int(i["y"][0]), int(i["y"][-1])) for i in index}
-    covered = sum((x1 - x0 + 1) * (y1 - y0 + 1) for x0, x1, y0, y1 in footprints)
-    if cells > covered:
+    rects = _rectangles(index)
+    parts = _components(rects)
+    if len(parts) > 1:  # before: any union box larger than the summed footprints, diagonal overlaps included
+        nearest = min(_gap(rects[a], rects[b]) for i, p in enumerate(parts) for q in parts[i + 1:] for a in p for b in q)
         raise GridMismatchError(
             f"{what}: the inputs do not combine: expected files of one pixel lattice whose footprints overlap or adjoin (scenes of "
-            f"one track, bursts of one pass), found footprints far apart: their union extent, {hi['y'] - lo['y'] + 1} x "
-            f"{hi['x'] - lo['x'] + 1} pixels, is larger than the {covered} pixels they cover together ("
+            f"one track, bursts of one pass), found {len(parts)} sets of footprints apart, the nearest two {nearest} pixels apart ("
             + "; ".join(grid_text(d, c, n) for d, c, n in zip(oriented, crs, names, strict=True)) + "). " + TILES_REMEDY
         )
-    coords = {}
-    for dim in ("x", "y"):
-        origin = float(ref[dim].values[0])
-        step = float(np.sign(ref[dim].values[-1] - ref[dim].values[0]) * steps[dim]) if ref.sizes[dim] > 1 else steps[dim]
-        coords[dim] = (origin, step, origin + np.arange(lo[dim], hi[dim] + 1) * step)
-    out = []
-    for d, i in zip(oriented, index, strict=True):
-        d = d.assign_coords({dim: coords[dim][0] + i[dim] * coords[dim][1] for dim in ("x", "y")})
-        fills = _fill_values(d)
-        d = d.reindex({dim: coords[dim][2] for dim in ("x", "y")}, fill_value=fills or xr.core.dtypes.NA)
-        out.append(d)
+    out = _reindex_onto_union(oriented, index, steps)
+    ny, nx = out[0].sizes["y"], out[0].sizes["x"]
+    covered = _covered(rects)
+    if ny * nx > UNION_SPARSE_FACTOR * covered:
+        warn_user(f"{what}: {len(group)} inputs on one pixel lattice joined onto their union extent, {ny} x {nx} pixels, of which "
+                  f"their footprints cover {covered} ({100 * covered / (ny * nx):.0f} %): the rest is NaN on every date, held in memory "
+                  "and computed; subset with bbox= or give fewer scenes if that is not wanted")
     logger.info("%s: %d inputs on one %g x %g pixel lattice with other extents (scenes of one track, bursts of one pass) joined "
                 "onto their union extent, %d x %d pixels, NaN outside each footprint (nothing resampled)", what, len(group),
-                steps["x"], steps["y"], coords["y"][2].size, coords["x"][2].size)
+                steps["x"], steps["y"], ny, nx)
+    return out
+
+
+def join_bands_onto_union(parts: Sequence[xr.Dataset], labels: Sequence[str], what: str) -> list[xr.Dataset]:
+    """Groups of other bands, each already joined onto its own union extent, onto the union of all of them when on one lattice.
+
+    A single-pol scene among dual-pol scenes of other extents made a VV
+    union and a smaller VH union, refused as other grids when merged. Groups
+    on other lattices or other pixel sizes (S2 at 10 m and SCL at 20 m), or
+    all on one extent, are returned as they are.
+
+    Parameters
+    ----------
+    parts : sequence of xarray.Dataset
+        One Dataset per group of inputs holding the same bands.
+    labels : sequence of str
+        Their names, for the log line.
+    what : str
+        The caller, for messages.
+
+    Returns
+    -------
+    list of xarray.Dataset
+        The groups on one grid where they were on one lattice, else ``parts``.
+    """
+    if len(parts) < 2:
+        return list(parts)
+    found = _lattice(parts)
+    if found is None:
+        return list(parts)
+    oriented, index, steps = found
+    if all(np.array_equal(i[dim], index[0][dim]) for i in index for dim in ("x", "y")):
+        return list(parts)
+    out = _reindex_onto_union(oriented, index, steps)
+    logger.info("%s: the band groups %s, on one %g x %g pixel lattice with other extents, joined onto their union extent, %d x %d "
+                "pixels (NaN outside each)", what, "; ".join(labels), steps["x"], steps["y"], out[0].sizes["y"], out[0].sizes["x"])
+    return out
+
+
+def join_band_dates(parts: Sequence[xr.Dataset], labels: Sequence[str], what: str) -> list[xr.Dataset]:
+    """Groups of other bands onto the union of their dates where a band lacks a few (single-pol scenes among dual-pol ones).
+
+    A band missing on at most half of the dates gets NaN there, with a
+    warning naming the band and the dates; other date sets (other years in
+    other files) are left as they are, for the caller to refuse.
+
+    Parameters
+    ----------
+    parts : sequence of xarray.Dataset
+        One Dataset per group of inputs holding the same bands, on one grid.
+    labels : sequence of str
+        Their names, for the warning.
+    what : str
+        The caller, for messages.
+
+    Returns
+    -------
+    list of xarray.Dataset
+        The groups on the union of their dates, or ``parts``.
+    """
+    times = [pd.DatetimeIndex(d["time"].values) for d in parts]
+    if len(parts) < 2 or all(t.equals(times[0]) for t in times[1:]):
+        return list(parts)
+    union = times[0]
+    for t in times[1:]:
+        union = union.union(t)
+    if any(t.duplicated().any() for t in times) or any(union.size - t.size > union.size / 2 for t in times):
+        return list(parts)
+    out, said = [], []
+    for d, t, label in zip(parts, times, labels, strict=True):
+        missing = union.difference(t)
+        if missing.size:
+            said.append(f"{'/'.join(map(str, d.data_vars))} ({label}) on {missing.size} of {union.size} dates "
+                        f"({', '.join(str(x)[:10] for x in missing[:4])}{' ...' if missing.size > 4 else ''})")
+            ints = {str(v): str(d[v].dtype) for v in d.data_vars if np.issubdtype(d[v].dtype, np.integer) and str(v) not in _fill_values(d)}
+            d = d.reindex(time=union, fill_value=_fill_values(d) or xr.core.dtypes.NA)
+            for v, dt in ints.items():
+                d[v].attrs.setdefault(RAW_DTYPE_ATTR, dt)
+        out.append(d)
+    for d in out:  # the first group's attributes are the result's: the same raw dtype on all
+        for v in d.data_vars:
+            if np.issubdtype(d[v].dtype, np.integer) and any(RAW_DTYPE_ATTR in o[v].attrs for o in out if v in o.data_vars):
+                d[v].attrs.setdefault(RAW_DTYPE_ATTR, str(d[v].dtype))
+    warn_user(f"{what}: bands missing on some dates (single-pol scenes among dual-pol ones?): " + "; ".join(said)
+              + ": NaN there, those dates kept for the other bands")
     return out
 
 
@@ -342,8 +543,8 @@ def concat_dates(group: Sequence[xr.Dataset], names: Sequence[str], crs: Sequenc
     extent, NaN outside each footprint: without resampling, each value on
     its own pixel (logged at INFO). A timestamp in two of them is only
     joined so when ``duplicates`` is ``"first"`` or ``"mean"`` (tiles of one
-    date are refused otherwise); footprints far apart (a union larger than
-    the footprints together) are refused.
+    date are refused otherwise); footprints apart (not one set of
+    footprints overlapping or adjoining each other) are refused.
 
     Parameters
     ----------

@@ -20,7 +20,15 @@ from ..errors import (
     MissingVariableError,
 )
 from .cloud_bands import CLOUD_BAND_ROLES, clear_from_cloud_band
-from .combine import TILES_REMEDY, check_same_crs, concat_dates, grid_text, part_names
+from .combine import (
+    TILES_REMEDY,
+    check_same_crs,
+    concat_dates,
+    grid_text,
+    join_bands_onto_union,
+    part_names,
+    raw_dtype,
+)
 from .conventions import band_for, bands_for, convention_of
 from .encoding import DEFAULT_CLEAR_CLASSES, mask_from_scl, ndvi
 from .normalise import (
@@ -36,7 +44,7 @@ from .normalise import (
 )
 from .products import HARMONIZED_ATTR, PRODUCT_ATTR
 from .sanity import check_ndvi_range, check_reflectance, checked, mask_outside
-from .sources import Source, describe, open_sources
+from .sources import OFFSET_FREE_COORD, Source, describe, open_sources
 
 __all__ = ["BOA_ADD_OFFSET", "HARMONIZE_CUTOFF", "check_harmonize_option", "open_s2"]
 
@@ -112,8 +120,10 @@ def open_s2(
         provider's encoding (:mod:`fusets_dl.readers.cloud_bands`: Cloud
         Score+ ``cs_cdf``, a cloud probability ``CLP``/``CLD``/
         ``MSK_CLDPRB``/``probability``, a cloud mask ``CLM`` (1 = cloud), a
-        GEE ``MASK`` (1 = clear), ``QA60`` bits); without any, every valid
-        NDVI counts as clear, with a warning.
+        GEE ``MASK`` (1 = clear), ``QA60`` bits; the HLS ``Fmask`` and MAJA
+        ``MG2`` bit fields count snow and water not clear unless these
+        classes hold SCL's snow 11 or water 6, as SCL does); without any,
+        every valid NDVI counts as clear, with a warning.
     chunks : dict, "auto" or None
         Dask chunks (``time`` defaults to one chunk).
     time_range, bbox, duplicates
@@ -123,7 +133,8 @@ def open_s2(
         band descriptions (a Sentinel Hub / CDSE Process API response:
         the evalscript's output order, e.g. ``["B04", "B08", "SCL",
         "dataMask"]``); used instead of descriptions, with a warning where
-        they differ.
+        they differ; ignored, with a warning, for inputs that are not
+        GeoTIFF files.
     reflectance_scale : float or "auto"
         Factor from stored values to reflectance after CF decoding. "auto":
         a CF ``scale_factor`` gives reflectance directly; integers without
@@ -196,10 +207,10 @@ def open_s2(
     read = ds  # as read: the reflectance-scale sample comes from its date chunks, not from merged whole series
     ds = _whole_series(ds, chunks, what, time_range)  # merged date chunks decode once, not per date
     have = _s2_require_bands(ds, what)
-    out = xr.Dataset(coords={k: v for k, v in ds.coords.items() if k not in ("spatial_ref", "crs")})
+    out = xr.Dataset(coords={k: v for k, v in ds.coords.items() if k not in ("spatial_ref", "crs", OFFSET_FREE_COORD)})
     red, nir = band_for("red"), band_for("nir")
     red_refl = None
-    free = next((ds[b].attrs[HARMONIZED_ATTR] for b in (red, nir) if b in have and HARMONIZED_ATTR in ds[b].attrs), None)
+    free = _offset_free_label(ds, (red, nir), per_time)
     if free is not None and (harmonize is True or harmonize == "all"):  # the user's option wins, said where it differs
         warn_user(f"{what}: the {free} product never carries the processing-baseline offset (-1000 DN), but "
                   f"harmonize={harmonize!r} removes it from {'every date' if harmonize == 'all' else 'the dates from ' + str(HARMONIZE_CUTOFF.date())} "
@@ -250,9 +261,10 @@ def open_s2(
                 sample = sample + np.where(pending, BOA_ADD_OFFSET * 1e-4, 0.0)[:, None]
             elif not judged(pending):
                 out["NDVI"] = _guard_offset_left(out["NDVI"], red_refl, out["clear"], pending, what)
-        after = np.asarray(pd.DatetimeIndex(red_refl["time"].values) >= HARMONIZE_CUTOFF)
-        # a product that never carries the offset (THEIA, HLS, FORCE): a bright scene is only bright, not offset
-        free = HARMONIZED_ATTR in ds[red].attrs and not offsets[red].any()
+        # the dates of a product that never carries the offset (THEIA, HLS, FORCE): a bright scene is only bright, not offset
+        free_dates = _offset_free_dates(ds[red], per_time, red_refl.sizes["time"])
+        after = np.asarray(pd.DatetimeIndex(red_refl["time"].values) >= HARMONIZE_CUTOFF) & ~free_dates
+        free = bool(free_dates.all()) and not offsets[red].any()
         _s2_check_offset(sample, after, what, by_date and bool(offsets[red].any()), sampled=lazy, whole=(not lazy or whole) and not free)
         if offsets[red].any() and not judged(offsets[red] != 0):  # a partial or thin sample: each chunk judges itself as computed
             if by_date:
@@ -327,6 +339,7 @@ def _s2_merge(
         combined.append(concat_dates([parts[i][0] for i in g], [names[i] for i in g], [parts[i][1] for i in g], what, duplicates))
         labels.append(f"{names[g[0]]}{f' and {len(g) - 1} more' if len(g) > 1 else ''} (bands {', '.join(bands)})")
         crss.append(parts[g[0]][1])
+    combined = join_bands_onto_union(combined, labels, what)  # groups of one resolution with other unions (a band missing on a scene)
     per_time = _s2_time_coords(combined)
     if len(combined) == 1:
         return combined[0], crs, per_time
@@ -432,10 +445,11 @@ def _s2_harmonised_reflectance(
     """
     dec = _decode(da)
     scale = _s2_scale(da, dec if probe is None or probe is da else _decode(probe), reflectance_scale)
-    if np.issubdtype(da.dtype, np.integer) and reflectance_scale == "auto" and scale == 1e-4:
+    stored = raw_dtype(da)  # integers the union join made floats (NaN outside each footprint): their dtype still holds
+    if np.issubdtype(stored, np.integer) and reflectance_scale == "auto" and scale == 1e-4:
         # DN 0 is nodata in L2A products; the dtype's largest value (65535) is the openEO/WorldCereal nodata
         unsigned = str(da.attrs.get("_Unsigned", "")).lower() == "true"
-        top = np.iinfo(np.dtype(f"u{da.dtype.itemsize}") if unsigned else da.dtype).max
+        top = np.iinfo(np.dtype(f"u{stored.itemsize}") if unsigned else stored).max
         dec = dec.where((dec > 0) & (dec < top))
     times = pd.DatetimeIndex(dec["time"].values)
     offset, reason = _s2_offsets(da, scale, harmonize, times, per_time, original)
@@ -534,7 +548,7 @@ def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto", "all"] 
 def _s2_time_coords(datasets: list[xr.Dataset]) -> dict[str, xr.DataArray]:
     """The processing-baseline and offset-applied coordinates along time, from the first input holding them."""
     found: dict[str, xr.DataArray] = {}
-    for name in (_BASELINE_COORD, *_APPLIED_COORDS):
+    for name in (_BASELINE_COORD, *_APPLIED_COORDS, OFFSET_FREE_COORD):
         for d in datasets:
             if name in d.coords and d[name].dims == ("time",):
                 found[name] = d[name]
@@ -555,6 +569,21 @@ def _baseline_numbers(values: np.ndarray) -> np.ndarray:
     return np.array([one(v) for v in values], dtype=float)
 
 
+def _offset_free_dates(da: xr.DataArray, per_time: dict[str, xr.DataArray], n: int) -> np.ndarray:
+    """The dates of products that never carry the offset (THEIA/MAJA, HLS, FORCE file names): per date where files were combined."""
+    if OFFSET_FREE_COORD in per_time:
+        return np.array([v is not None and v == v and str(v) != "" for v in np.asarray(per_time[OFFSET_FREE_COORD].values)], dtype=bool)
+    return np.full(n, HARMONIZED_ATTR in da.attrs)
+
+
+def _offset_free_label(ds: xr.Dataset, bands: Sequence[str], per_time: dict[str, xr.DataArray]) -> str | None:
+    """The offset-free products of the input, in words (for messages); None when there are none."""
+    if OFFSET_FREE_COORD in per_time:
+        found = sorted({str(v) for v in np.asarray(per_time[OFFSET_FREE_COORD].values) if v is not None and v == v and str(v)})
+        return " / ".join(found) or None
+    return next((ds[b].attrs[HARMONIZED_ATTR] for b in bands if b in ds.data_vars and HARMONIZED_ATTR in ds[b].attrs), None)
+
+
 def _s2_offsets(
     da: xr.DataArray,
     scale: float,
@@ -563,20 +592,47 @@ def _s2_offsets(
     per_time: dict[str, xr.DataArray],
     original: str,
 ) -> tuple[np.ndarray, str]:
-    """The offset of each date in reflectance (0 or -0.1) and why."""
+    """The offset of each date in reflectance (0 or -0.1) and why.
+
+    Dates of products that never carry the offset (THEIA/MAJA, HLS, FORCE,
+    recorded per date as ``fdl:offset_free``) get none under "auto", also
+    in a list mixing them with ESA SAFE or other dates (before, a band
+    attribute decided for every date: a 2022 THEIA date beside a SAFE date
+    lost 1000 DN, NDVI off by 0.40).
+    """
     after = np.asarray(times >= HARMONIZE_CUTOFF)
     boa = BOA_ADD_OFFSET * 1e-4
     none = np.zeros(times.size)
     cutoff = f"acquisitions from {HARMONIZE_CUTOFF.date()}"
-    product = da.attrs.get(HARMONIZED_ATTR)  # THEIA/MAJA, HLS, FORCE (file names): values that never carry the offset
     if harmonize is False:
         return none, "harmonize=False"
     if harmonize is True:
         return np.where(after, boa, 0.0), f"harmonize=True: {cutoff}"
     if harmonize == "all":  # Collection-1 reprocessing (baseline 05.xx) carries it on earlier dates too
         return np.full(times.size, boa), "harmonize='all': every date"
-    if product is not None:
-        return none, f"{product} product (file names): values never carry the offset, as with harmonize=False"
+    free = _offset_free_dates(da, per_time, times.size)
+    label = _offset_free_label(da.to_dataset(name="band"), ("band",), per_time)
+    if free.all():
+        return none, f"{label} product (file names): values never carry the offset, as with harmonize=False"
+    off, reason = _s2_offsets_auto(da, scale, times, {k: v for k, v in per_time.items() if k != OFFSET_FREE_COORD}, original)
+    if free.any():
+        off = np.where(free, 0.0, off)
+        reason += f"; none on the {int(free.sum())} date(s) of {label} products (file names: values never carry the offset)"
+    return off, reason
+
+
+def _s2_offsets_auto(
+    da: xr.DataArray,
+    scale: float,
+    times: pd.DatetimeIndex,
+    per_time: dict[str, xr.DataArray],
+    original: str,
+) -> tuple[np.ndarray, str]:
+    """``harmonize="auto"`` on the dates that may carry the offset: metadata, convention, then the date rule."""
+    after = np.asarray(times >= HARMONIZE_CUTOFF)
+    boa = BOA_ADD_OFFSET * 1e-4
+    none = np.zeros(times.size)
+    cutoff = f"acquisitions from {HARMONIZE_CUTOFF.date()}"
     cf = _cf_scaling(da)
     if "add_offset" in cf:
         return none, f"CF add_offset={cf['add_offset']!r} already applied by decoding"
@@ -878,7 +934,7 @@ def _s2_add_clear(
         out["SCL"] = scl_f.fillna(0).astype(np.uint8) if np.issubdtype(scl_f.dtype, np.floating) else scl_f.astype(np.uint8)
         out["SCL"].attrs = cf_attrs("SCL")
         return out, f"SCL classes {sorted(int(c) for c in clear_classes)}"
-    found = clear_from_cloud_band(ds, have, what)
+    found = clear_from_cloud_band(ds, have, what, clear_classes)
     if found is not None:
         clear, source = found
         out["clear"] = clear & out["NDVI"].notnull()

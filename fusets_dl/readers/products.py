@@ -16,12 +16,22 @@ Naming conventions read:
   (HyP3 RTC product guide, "Naming Convention"): ``d`` gamma0 ``g`` /
   sigma0 ``s``; ``e`` power ``p`` / decibel ``d`` / amplitude ``a``. Files
   ``<base>_VV.tif`` ... are backscatter; ``_ls_map``, ``_inc_map``,
-  ``_dem``, ``_area``, ``_rgb`` are side files.
+  ``_inc_map_ell``, ``_dem``, ``_area``, ``_rgb`` are side files.
 * OPERA RTC-S1 (``OPERA_L2_RTC-S1_<burst>_<acq>Z_<prod>Z_<sensor>_30_v1.0``):
   always gamma0, linear power; ``_mask`` (layover/shadow) and ``_BROWSE``
   are side files.
-* Any other file name holding ``Sigma0``, ``Gamma0`` or ``Beta0`` (SNAP
-  single-band exports ``<product>_Sigma0_VV_db.tif``): that coefficient.
+* Any other file name holding ``Sigma0``, ``Gamma0`` or ``Beta0`` as a token
+  (SNAP single-band exports ``<product>_Sigma0_VV_db.tif``; not
+  ``LeeSigma_0.9`` nor ``gamma_0.5``): that coefficient.
+
+Only the side files named here are left out. A file named after a
+product's base name with any other suffix (a user's ``<base>_VV_clip.tif``,
+``<base>_VV_dB.tif``, ``<theia base>_NDVI.tif``, ``<hls base>.NDVI.tif``)
+is read the ordinary way, the band from its descriptions or a token of its
+name (:attr:`Product.unknown`), with a warning: its date and coefficient
+come from the base name, its scale from the values (or a ``dB`` /
+``linear`` / ``amplitude`` token of the suffix), as the user's processing
+may have changed it.
 
 Sentinel-2 surface reflectance (read by :func:`~fusets_dl.readers.optical.open_s2`):
 the band a single-band file holds (:attr:`Product.band`), the acquisition
@@ -63,8 +73,8 @@ from datetime import datetime
 from pathlib import PurePath
 from typing import Any
 
-__all__ = ["BACKSCATTER_ATTR", "HARMONIZED_ATTR", "PRODUCT_ATTR", "SCALE_ATTR", "Product", "coefficient_in", "product_of",
-           "safe_baseline"]
+__all__ = ["BACKSCATTER_ATTR", "HARMONIZED_ATTR", "PRODUCT_ATTR", "SCALE_ATTR", "Product", "coefficient_in", "product_folder",
+           "product_of", "safe_baseline"]
 
 #: Band attribute naming the backscatter coefficient (read by ``open_s1`` whatever wrote it).
 BACKSCATTER_ATTR = "backscatter"
@@ -75,7 +85,10 @@ PRODUCT_ATTR = "fdl_product"
 #: Band attribute naming an optical product whose reflectance never carries the processing-baseline offset (read by ``open_s2``).
 HARMONIZED_ATTR = "fdl_s2_harmonized"
 
-_COEFFICIENT_RE = re.compile(r"(sigma|gamma|beta)[ _-]?(?:0|nought|naught)|([σγβ])[ _]?0", re.IGNORECASE)
+#: A coefficient as a token: ``Sigma0``, ``sigma_0``, ``gamma-nought``, ``σ0``; not a filter parameter (``LeeSigma_0.9``,
+#: ``gamma_0.5``, ``sigma_05``): no letter before it, and its 0 followed by no digit nor decimal.
+_COEFFICIENT_RE = re.compile(r"(?<![A-Za-z])(?:(sigma|gamma|beta)[ _-]?(?:0(?!\d|\.\d)|nought|naught)|([σγβ])[ _]?0(?!\d|\.\d))",
+                             re.IGNORECASE)
 _GREEK = {"σ": "sigma0", "γ": "gamma0", "β": "beta0"}
 
 _HYP3_RE = re.compile(
@@ -105,7 +118,7 @@ _HYP3_RADIOMETRY = {"g": "gamma0", "s": "sigma0"}
 _HYP3_SCALE = {"p": "linear", "d": "dB", "a": "amplitude"}
 #: Side files of the products: what they hold (for the log line that names the files left out).
 HYP3_SIDE = {"ls_map": "layover/shadow map (its pixels are already nodata in the backscatter)",
-             "inc_map": "incidence angle map (local, radians)", "dem": "DEM", "area": "scattering area map",
+             "inc_map": "incidence angle map (local, radians)", "inc_map_ell": "incidence angle map (ellipsoid)", "dem": "DEM", "area": "scattering area map",
              "rgb": "RGB decomposition"}
 OPERA_SIDE = {"mask": "layover/shadow mask (not applied: the pixels it flags, 1 shadow, 2 layover, 3 both, are kept as the "
                       "provider's valid samples; mask them yourself with it if needed)",
@@ -146,6 +159,15 @@ class Product:
         ``.SAFE`` folder the file lies in.
     sensor : str or None
         ``"Sentinel-2"`` or ``"Landsat"`` for optical products.
+    unknown : str or None
+        The part of the name after the product's base name when it is
+        neither a band, a mask nor a known side file of the product (a
+        user's ``_VV_clip``, ``_VV_dB``, ``_NDVI``; ``""`` for the base name
+        alone): such a file is read the ordinary way (the band from its
+        descriptions or a token of its name), keeping what the base name
+        says that still holds (the date, the coefficient, never offset) and
+        not the scale (the values decide, or a scale token of the suffix);
+        None for the product's own files.
     """
 
     provider: str
@@ -158,6 +180,7 @@ class Product:
     harmonized: bool = False
     baseline: str | None = None
     sensor: str | None = None
+    unknown: str | None = None
 
     def describe(self) -> str:
         """The product in words, for attributes and messages.
@@ -168,7 +191,8 @@ class Product:
             E.g. ``ASF HyP3 RTC 'RTC30_G_gpuned': gamma0, linear power``.
         """
         said = ", ".join(s for s in (self.backscatter, {"linear": "linear power"}.get(self.scale or "", self.scale)) if s)
-        return f"{self.provider} {self.token!r}" + (f": {said}" if said else "")
+        suffix = f" with the suffix {self.unknown!r}" if self.unknown else ""
+        return f"{self.provider} {self.token!r}{suffix}" + (f": {said}" if said else "")
 
 
 def coefficient_in(text: Any) -> str | None:
@@ -190,13 +214,29 @@ def coefficient_in(text: Any) -> str | None:
     return f"{m.group(1).lower()}0" if m.group(1) else _GREEK[m.group(2).lower()]
 
 
-def _side(rest: str | None, known: dict[str, str]) -> str | None:
-    """What a file holds, from the part of its name after the product's base name; None for backscatter."""
-    if rest is None:
-        return "product without a polarisation in its name"
-    if rest.upper() in _POLARISATIONS:
-        return None
-    return known.get(rest, known.get(rest.lower(), f"'_{rest}' file (not a polarisation)"))
+def _side(rest: str | None, known: dict[str, str]) -> tuple[str | None, str | None]:
+    """(side, unknown) from the part of a file name after the product's base name: a known side file, or a suffix of the user's.
+
+    ``(None, None)`` for a polarisation (backscatter); ``(what it holds,
+    None)`` for one of the ``known`` side files only; ``(None, rest)`` for
+    anything else (``VV_clip``, ``VV_dB``, the base name alone ``""``),
+    read the ordinary way.
+    """
+    if rest is not None and rest.upper() in _POLARISATIONS:
+        return None, None
+    if rest is not None and (rest in known or rest.lower() in known):
+        return known.get(rest, known.get(rest.lower())), None
+    return None, rest or ""
+
+
+#: Scale tokens of a user's suffix (``<hyp3 base>_VV_dB.tif``), read where the product's own scale may no longer hold.
+_SUFFIX_SCALES = {"db": "dB", "decibel": "dB", "lin": "linear", "linear": "linear", "pow": "linear", "power": "linear",
+                  "amp": "amplitude", "amplitude": "amplitude"}
+
+
+def _suffix_scale(rest: str) -> str | None:
+    found = {_SUFFIX_SCALES[t.lower()] for t in re.split(r"[_\-.]", rest) if t.lower() in _SUFFIX_SCALES}
+    return found.pop() if len(found) == 1 else None
 
 
 def safe_baseline(path: str | os.PathLike) -> str | None:
@@ -231,31 +271,42 @@ def _optical_product_of(name: str, path: str | os.PathLike) -> Product | None:
     if m:
         rest, when = m.group("rest") or "", datetime.strptime(m.group("time"), "%Y%m%d-%H%M%S")
         kind, _, which = rest.partition("_")
-        band, side = None, None
+        band, side, unknown = None, None, None
         if kind in ("FRE", "SRE") and re.fullmatch(r"B\d{1,2}A?", which):
             band = "B8A" if which == "B8A" else f"B{int(which[1:]):02d}"
-        elif kind in _THEIA_MASKS and which:
+        elif kind in _THEIA_MASKS and re.fullmatch(r"R[12]", which):
             band = f"{kind}_{which}"  # CLM_R1: MAJA's bit field, read as such (cloud_bands)
-        else:
-            side = THEIA_SIDE.get(kind, f"'_{rest}' file (not a reflectance band or cloud mask)")
+        elif kind in THEIA_SIDE and re.fullmatch(r"R[12]|ALL|", which):
+            side = THEIA_SIDE[kind]
+        else:  # a user's file under the product's name (_NDVI): read the ordinary way
+            unknown = rest
         return Product("THEIA/MAJA L2A", rest or m.group("base"), side=side, band=band, acquired=when, harmonized=True,
-                       sensor="Sentinel-2")
+                       sensor="Sentinel-2", unknown=unknown)
     m = _HLS_RE.match(name)
     if m:
         rest = m.group("rest") or ""
         band = rest if rest == "Fmask" or re.fullmatch(r"B\d{2}|B8A", rest) else None
-        side = None if band else HLS_SIDE.get(rest, f"'.{rest}' file (not a reflectance band or Fmask)")
+        side = None if band else HLS_SIDE.get(rest)
         return Product(f"HLS {m.group('sensor')}", f"{m.group('sensor')}.{rest}", side=side, band=band,
                        acquired=datetime.strptime(m.group("time"), "%Y%jT%H%M%S"), harmonized=True,
-                       sensor="Sentinel-2" if m.group("sensor") == "S30" else "Landsat")
+                       sensor="Sentinel-2" if m.group("sensor") == "S30" else "Landsat",
+                       unknown=None if band or side else rest)
     m = _FORCE_RE.match(name)
     if m:
         rest, sensor = m.group("rest"), m.group("sensor")
-        side = None if rest == "BOA" else FORCE_SIDE.get(rest, f"'_{rest}' file (not bottom-of-atmosphere reflectance)")
+        side = None if rest == "BOA" else FORCE_SIDE.get(rest)
         return Product("FORCE L2", f"{sensor}_{rest}", side=side, acquired=datetime.strptime(m.group("time"), "%Y%m%d"),
                        harmonized=True, sensor="Sentinel-2" if sensor.startswith("SEN2") else "Landsat" if sensor.startswith("LND")
-                       else None)
+                       else None, unknown=None if rest == "BOA" or side else rest)
     return None
+
+
+def _s1_product(provider: str, token: str, backscatter: str, scale: str, rest: str | None, known: dict[str, str]) -> Product:
+    """A HyP3/OPERA file: backscatter, a known side file, or a user's suffix (its own coefficient or scale token, if any, wins)."""
+    side, unknown = _side(rest, known)
+    if unknown is None:
+        return Product(provider, token, backscatter, scale, side)
+    return Product(provider, token, coefficient_in(unknown) or backscatter, _suffix_scale(unknown), unknown=unknown)
 
 
 def product_of(name: str | os.PathLike) -> Product | None:
@@ -280,12 +331,44 @@ def product_of(name: str | os.PathLike) -> Product | None:
     m = _HYP3_RE.match(stem)
     if m:
         token = m.group("token")
-        return Product("ASF HyP3 RTC", stem[stem.index("RTC"):stem.index(token) + len(token)], _HYP3_RADIOMETRY[m.group("rad")],
-                       _HYP3_SCALE[m.group("scale")], _side(m.group("rest"), HYP3_SIDE))
+        return _s1_product("ASF HyP3 RTC", stem[stem.index("RTC"):stem.index(token) + len(token)], _HYP3_RADIOMETRY[m.group("rad")],
+                           _HYP3_SCALE[m.group("scale")], m.group("rest"), HYP3_SIDE)
     m = _OPERA_RTC_RE.match(stem)
     if m:
-        return Product("OPERA RTC-S1", "OPERA_L2_RTC-S1", "gamma0", "linear", _side(m.group("rest"), OPERA_SIDE))
+        return _s1_product("OPERA RTC-S1", "OPERA_L2_RTC-S1", "gamma0", "linear", m.group("rest"), OPERA_SIDE)
     found = coefficient_in(stem)
     if found is not None:
         return Product("file name", _COEFFICIENT_RE.search(stem).group(0), found)  # type: ignore[union-attr]
     return None
+
+
+_FORCE_TILE_RE = re.compile(r"^X\d{4}_Y\d{4}$")
+
+
+def product_folder(name: str | os.PathLike) -> str | None:
+    """The product a folder's name says it is (one download unzipped), or None for any other folder.
+
+    Parameters
+    ----------
+    name : str or path-like
+        A folder (its last part is read).
+
+    Returns
+    -------
+    str or None
+        ``"ASF HyP3 RTC scene"``, ``"OPERA RTC-S1 product"``, ``"ESA SAFE
+        product"``, ``"THEIA/MAJA L2A date"``, ``"HLS granule"`` or
+        ``"FORCE datacube tile"``: folders whose name is exactly a
+        product's base name (``S1A_IW_..._RTC30_G_gpuned_1A2B``,
+        ``SENTINEL2A_20210605-105857-485_L2A_T31UFS_C_V2-2``,
+        ``HLS.S30.T31UFS.2021156T105031.v2.0``, ``X0069_Y0042``).
+    """
+    last = PurePath(name).name
+    for regex, what in ((_HYP3_RE, "ASF HyP3 RTC scene"), (_OPERA_RTC_RE, "OPERA RTC-S1 product"), (_THEIA_RE, "THEIA/MAJA L2A date"),
+                        (_HLS_RE, "HLS granule")):
+        m = regex.match(last)
+        if m and m.group("rest") is None:
+            return what
+    if _SAFE_RE.match(last):
+        return "ESA SAFE product"
+    return "FORCE datacube tile" if _FORCE_TILE_RE.match(last) else None

@@ -16,7 +16,15 @@ from .._warn import warn_user
 from ..cf import cf_attrs
 from ..errors import ConfigError, EncodingError, GridMismatchError, MissingVariableError
 from .angles import s1_incidence_angle
-from .combine import check_same_crs, concat_dates, onto_same_grid, part_names
+from .combine import (
+    check_same_crs,
+    concat_dates,
+    join_band_dates,
+    join_bands_onto_union,
+    onto_same_grid,
+    part_names,
+    raw_dtype,
+)
 from .conventions import Convention, band_for, bands_for, convention_of
 from .encoding import (
     compressed_to_db,
@@ -140,7 +148,8 @@ def open_s1(
         without band descriptions: a Sentinel Hub / CDSE Process API
         response holds its evalscript's outputs unnamed (e.g.
         ``bands=["VV", "VH", "dataMask"]``). Used instead of band
-        descriptions (logged where they differ).
+        descriptions, with a warning where they differ; ignored, with a
+        warning, for inputs that are not GeoTIFF files.
 
     Returns
     -------
@@ -229,9 +238,14 @@ def _s1_merge(
         parts = [concat_dates([prepared[i][0] for i in g], [names[i] for i in g], [prepared[i][1] for i in g], what, duplicates)
                  for g in groups.values()]
         firsts = [g[0] for g in groups.values()]
-        parts = [parts[0]] + [onto_same_grid(p, parts[0], (names[i], names[firsts[0]]), (prepared[i][1], prepared[firsts[0]][1]),
+        # a group of several files is named as such: its grid is their union extent, not its first file's
+        labels = [names[g[0]] if len(g) == 1 else f"the {len(g)} {'/'.join(b)} files ({names[g[0]]} ...)"
+                  for b, g in groups.items()]
+        parts = join_bands_onto_union(parts, labels, what)  # a VV-only scene among dual-pol scenes: VV and VH on one union
+        parts = [parts[0]] + [onto_same_grid(p, parts[0], (lab, labels[0]), (prepared[i][1], prepared[firsts[0]][1]),
                                              what, "holding other bands, to be merged")
-                              for p, i in zip(parts[1:], firsts[1:], strict=True)]
+                              for p, i, lab in zip(parts[1:], firsts[1:], labels[1:], strict=True)]
+        parts = join_band_dates(parts, labels, what)  # that scene's date: VH NaN, with a warning (before: refused)
         try:
             ds = parts[0] if len(parts) == 1 else xr.merge(parts, join="exact", compat="override")
         except ValueError as exc:  # xarray's AlignmentError is a ValueError
@@ -427,7 +441,7 @@ _ZERO_DB_VERDICT = ("in backscatter read as dB: 0 dB exactly is no calibrated ba
 
 def _stored_as_float(raw: xr.DataArray) -> bool:
     """Whether the values were stored as floats: not integers, nor integers xarray or CF packing decoded to floats."""
-    stored = raw.encoding.get("dtype", raw.encoding.get("rasterio_dtype", raw.dtype))
+    stored = raw.encoding.get("dtype", raw.encoding.get("rasterio_dtype", raw_dtype(raw)))
     scale, offset = ({**raw.encoding, **raw.attrs}.get(k, d) for k, d in (("scale_factor", 1), ("add_offset", 0)))
     packed = float(np.asarray(scale).ravel()[0]) != 1 or float(np.asarray(offset).ravel()[0]) != 0  # rioxarray writes 1 and 0
     return raw.dtype.kind == "f" and np.dtype(stored).kind == "f" and not packed
@@ -452,11 +466,12 @@ def _s1_to_db(
         signals = convention is not None and convention.encoding == "compressed"
         scaled = any(k in raw.attrs or k in raw.encoding for k in ("scale_factor", "add_offset"))
         sampled = dec if probe is None or probe is raw else _decode(probe)
+        stored = None if scaled else raw_dtype(raw)  # integers the union join made floats: their dtype still says the encoding
         if named is None:
-            u = _s1_detect_units(sampled, signals, what, band, original, None if scaled else raw.dtype)
+            u = _s1_detect_units(sampled, signals, what, band, original, stored)
         else:
             u = _units_from_name(sampled, named, str(raw.attrs.get(PRODUCT_ATTR, "the file name")), signals, what, band, original,
-                                 None if scaled else raw.dtype)
+                                 stored)
     elif named is not None and named != units:
         warn_user(f"{what}: {band}: declared units={units!r}, but the file name ({raw.attrs.get(PRODUCT_ATTR, '?')}) says "
                   f"{named!r}: read as declared; pass units='auto' to read the file name's units")

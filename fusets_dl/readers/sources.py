@@ -14,6 +14,7 @@ import rioxarray
 import xarray as xr
 
 from .._logging import logger
+from .._warn import warn_user
 from ..errors import SourceError
 from .conventions import names_band_in_file_name, split_dated_name
 from .products import (
@@ -22,6 +23,7 @@ from .products import (
     PRODUCT_ATTR,
     SCALE_ATTR,
     Product,
+    product_folder,
     product_of,
     safe_baseline,
 )
@@ -38,6 +40,9 @@ Source = PathLike | xr.Dataset | Sequence[PathLike | xr.Dataset]
 _TIFF = (".tif", ".tiff", ".jp2")
 #: The per-date coordinate of the S2 processing baseline (as STAC loaders name it), read by ``open_s2``.
 BASELINE_COORD = "s2:processing_baseline"
+#: The per-date coordinate naming the product (THEIA/MAJA, HLS, FORCE) of a date whose values never carry the
+#: processing-baseline offset (None for other dates), read by ``open_s2`` date by date, as the baseline is.
+OFFSET_FREE_COORD = "fdl:offset_free"
 #: Example globs for the folder messages, per reader.
 _GLOB_HINT = {"Sentinel-1": "sorted(glob.glob('folder/*/*_V[VH].tif'))",
               "Sentinel-2": "sorted(glob.glob('folder/*/*_B0[48]*.tif'))"}
@@ -106,7 +111,7 @@ def _geotiff_band_names(da: xr.DataArray, path: Path, bands: Sequence[str] | Non
         if len(bands) != da.sizes["band"]:
             raise SourceError(f"GeoTIFF {path.name}: bands= names {len(bands)} bands {list(bands)}, the file holds {da.sizes['band']}")
         if names and len(names) == da.sizes["band"] and list(names) != list(bands):
-            logger.warning("GeoTIFF %s: bands=%s used instead of the file's band descriptions %s", path.name, list(bands), list(names))
+            warn_user(f"GeoTIFF {path.name}: bands={list(bands)} used instead of the file's band descriptions {list(names)}")
         return tuple(str(b) for b in bands)
     if product is not None and product.band is not None and da.sizes["band"] == 1:
         # THEIA CLM_R1, SAFE SCL_20m; HLS B08, whose description NIR_Broad names no band the readers know
@@ -147,33 +152,71 @@ def _open_geotiff(path: Path, chunks: Any, bands: Sequence[str] | None = None) -
 SOURCE_FILE_ATTR = "fdl_source_file"
 
 
+def _left_out(explicit: bool, message: str) -> None:
+    """Files left out: a warning where the user named them (a list, a file), logged at INFO for the files of a folder."""
+    if explicit:
+        warn_user(message + " (named in the input: they were left out all the same)")
+    else:
+        logger.info(message)
+
+
+def _names(paths: Sequence[Path], n: int = 6) -> str:
+    return ", ".join(p.name for p in sorted(paths)[:n]) + (" ..." if len(paths) > n else "")
+
+
+def _warn_unknown_suffix(paths: Sequence[Path], products: dict[Path, Product | None]) -> None:
+    """One warning for the files named after a product with a suffix of the user's: what is kept of the name, what is not."""
+    odd = [p for p in paths if (prod := products.get(p)) is not None and prod.unknown is not None]
+    if not odd:
+        return
+    prods = [products[p] for p in odd]
+    optical = [q for q in prods if q is not None and q.sensor is not None]
+    radar = [q for q in prods if q is not None and q.sensor is None]
+    kept = []
+    if radar:
+        kept.append("their coefficient (" + ", ".join(sorted({str(q.backscatter) for q in radar})) + ") is kept, their scale is "
+                    + ("the suffix's or " if any(q.scale for q in radar) else "") + "read from the values, not the product's")
+    if optical:
+        kept.append("their date and time come from the product name, and their values are taken as the product's (never carrying "
+                    "the processing-baseline offset)")
+    warn_user(f"{len(odd)} GeoTIFF file(s) named after a {' / '.join(sorted({str(q.provider) for q in prods if q is not None}))} "
+              f"product with a suffix that is neither a band nor a side file of it ("
+              + ", ".join(sorted({repr(str(q.unknown)) for q in prods if q is not None})[:4]) + f": {_names(odd, 3)}): read as "
+              "ordinary files, the band from the band descriptions or a token of the file name; " + "; ".join(kept)
+              + ". If your processing changed that, declare it (units=, backscatter=, harmonize=)")
+
+
 def _open_geotiffs(paths: Sequence[Path], chunks: Any, bands: Sequence[str] | None = None,
-                   sensor: str | None = None) -> list[xr.Dataset]:
+                   sensor: str | None = None, explicit: bool = False) -> list[xr.Dataset]:
     """Open GeoTIFFs, one Dataset per file: single-date files on ``time`` (the date in the file name), stacks without it.
 
     A file whose band names all carry a date (a GEE ``toBands()`` export) is
     a stack: the readers take the dates from the band names, whatever the
     file name says. The files are not combined here: the readers combine
     them (:mod:`~.combine`: CRSs compared, grids matched, dates
-    concatenated, files of one date and other bands merged).
+    concatenated, files of one date and other bands merged). The known side
+    files of a product (:mod:`.products`) are left out: logged for the
+    files of a folder, with a warning for files the user named
+    (``explicit``).
     """
     products = {p: product_of(p) for p in paths}
     side = {p: prod.side for p, prod in products.items() if prod is not None and prod.side is not None}
     if side:
         kinds = sorted({str(k) for k in side.values()})
         optical = all(products[p].sensor is not None for p in side)  # type: ignore[union-attr]
-        logger.info("GeoTIFF side files of %s products left out (not %s): %d file(s), %s; they hold: %s",
-                    " / ".join(sorted({str(products[p].provider) for p in side})),  # type: ignore[union-attr]
-                    "reflectance bands or cloud masks" if optical else "backscatter", len(side),
-                    ", ".join(p.name for p in sorted(side)[:6]) + (" ..." if len(side) > 6 else ""), "; ".join(kinds))
-        paths = [p for p in paths if p not in side]
-        if not paths:
+        kept = [p for p in paths if p not in side]
+        if not kept:
             raise SourceError("expected " + ("reflectance band files (B04, B08) or cloud masks" if optical
                                              else "backscatter GeoTIFFs (<product>_VV.tif, _VH.tif)")
-                              + f", found side files only: {', '.join(p.name for p in sorted(side)[:6])}")
+                              + f", found side files only: {_names(list(side))}")
+        _left_out(explicit, "GeoTIFF side files of {} products left out (not {}): {} file(s), {}; they hold: {}".format(
+            " / ".join(sorted({str(products[p].provider) for p in side})),  # type: ignore[union-attr]
+            "reflectance bands or cloud masks" if optical else "backscatter", len(side), _names(list(side)), "; ".join(kinds)))
+        paths = kept
+    _warn_unknown_suffix(paths, products)
     if sensor == "Sentinel-2":
-        paths = _sentinel2_only(paths, products)
-    paths = _theia_one_reflectance(paths, products)
+        paths = _sentinel2_only(paths, products, explicit)
+    paths = _theia_one_reflectance(paths, products, explicit)
     out = []
     for p in sorted(paths):
         ds = _open_geotiff(p, chunks, bands)
@@ -183,12 +226,14 @@ def _open_geotiffs(paths: Sequence[Path], chunks: Any, bands: Sequence[str] | No
             ds = ds.expand_dims(time=[when]).rio.write_crs(ds.rio.crs)
             if prod is not None and prod.baseline is not None:  # an ESA SAFE's Nxxyy: open_s2 decides the offset of this date by it
                 ds = ds.assign_coords({BASELINE_COORD: ("time", np.array([prod.baseline], dtype=object))})
+            if prod is not None and prod.harmonized:  # THEIA/HLS/FORCE: this date never carries the offset, whatever it is mixed with
+                ds = ds.assign_coords({OFFSET_FREE_COORD: ("time", np.array([prod.describe()], dtype=object))})
         ds.attrs[SOURCE_FILE_ATTR] = p.name
         out.append(ds)
     return out
 
 
-def _sentinel2_only(paths: list[Path], products: dict[Path, Product | None]) -> list[Path]:
+def _sentinel2_only(paths: list[Path], products: dict[Path, Product | None], explicit: bool = False) -> list[Path]:
     """``paths`` without the Landsat products of a download (FORCE ``LND08``, HLS ``L30``), logged; refused when only those."""
     landsat = [p for p in paths if (prod := products.get(p)) is not None and prod.sensor == "Landsat"]
     if not landsat:
@@ -197,11 +242,11 @@ def _sentinel2_only(paths: list[Path], products: dict[Path, Product | None]) -> 
     names = ", ".join(p.name for p in sorted(landsat)[:4]) + (" ..." if len(landsat) > 4 else "")
     if not kept:
         raise SourceError(f"expected Sentinel-2 files (open_s2), found Landsat products only: {names}")
-    logger.info("%d Landsat file(s) left out (open_s2 reads Sentinel-2; their dates and bands differ): %s", len(landsat), names)
+    _left_out(explicit, f"{len(landsat)} Landsat file(s) left out (open_s2 reads Sentinel-2; their dates and bands differ): {names}")
     return kept
 
 
-def _theia_one_reflectance(paths: list[Path], products: dict[Path, Product | None]) -> list[Path]:
+def _theia_one_reflectance(paths: list[Path], products: dict[Path, Product | None], explicit: bool = False) -> list[Path]:
     """``paths`` without THEIA ``SRE`` files where the ``FRE`` file of the same date and band is there too (logged).
 
     A THEIA product holds both (flat reflectance, slope-corrected, and
@@ -214,9 +259,8 @@ def _theia_one_reflectance(paths: list[Path], products: dict[Path, Product | Non
     sre = [p for p in paths if (prod := products.get(p)) is not None and prod.provider.startswith("THEIA")
            and prod.token.startswith("SRE_") and (prod.acquired, prod.band) in fre]
     if sre:
-        logger.info("THEIA/MAJA L2A: %d SRE file(s) left out beside the FRE files of the same dates and bands (FRE, flat "
-                    "reflectance with the slope correction, read): %s", len(sre),
-                    ", ".join(p.name for p in sorted(sre)[:4]) + (" ..." if len(sre) > 4 else ""))
+        _left_out(explicit, f"THEIA/MAJA L2A: {len(sre)} SRE file(s) left out beside the FRE files of the same dates and bands (FRE, "
+                            f"flat reflectance with the slope correction, read): {_names(sre, 4)}")
     return [p for p in paths if p not in set(sre)]
 
 
@@ -242,8 +286,19 @@ def _is_safe(path: Path) -> bool:
     return path.is_dir() and path.suffix.upper() == ".SAFE"
 
 
+def _rasters(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _TIFF)
+
+
 def _open_folder(path: Path, chunks: Any, bands: Sequence[str] | None, sensor: str) -> list[xr.Dataset]:
-    """A folder: its GeoTIFF/JP2 band files, a ``.SAFE`` product (or a folder of them), or one level down (product folders)."""
+    """A folder: its GeoTIFF/JP2 band files, a ``.SAFE`` product (or a folder of them), or one level down into product folders.
+
+    A folder without rasters of its own is searched one level down only when
+    its sub-folders are product folders as downloaded
+    (:func:`~.products.product_folder`: HyP3 scenes, OPERA products, THEIA
+    dates, HLS granules, FORCE tiles); other sub-folders holding rasters
+    (``data/s1``, ``data/s2``) are refused, named.
+    """
     if _is_safe(path):
         files = _safe_band_files(path)
         logger.info("ESA SAFE product %s (processing baseline %s): %d band file(s) read", path.name, safe_baseline(path), len(files))
@@ -253,19 +308,38 @@ def _open_folder(path: Path, chunks: Any, bands: Sequence[str] | None, sensor: s
         files = [f for q in safes for f in _safe_band_files(q)]
         logger.info("folder %s: %d ESA SAFE product(s), %d band file(s) read (baselines %s)", path.name, len(safes), len(files),
                     ", ".join(sorted({str(safe_baseline(q)) for q in safes})))
+        beside = _rasters(path)
+        if beside:  # before: left out without a word
+            warn_user(f"folder {path.name}: {len(beside)} GeoTIFF/JP2 file(s) beside its .SAFE product(s) left out ({_names(beside, 4)}): "
+                      "a folder of .SAFE products is read as such; give the files in a list to read them (or move them)")
         return _open_geotiffs(files, chunks, bands, sensor)
-    tifs = sorted(p for p in path.iterdir() if p.suffix.lower() in _TIFF)
-    subs: list[Path] = []
-    if not tifs:  # a download folder of product folders (ASF HyP3 scenes, THEIA or HLS dates): one level down
+    tifs = _rasters(path)
+    if not tifs:  # a download folder of product folders (ASF HyP3 scenes, THEIA dates, HLS granules): one level down
         subs = sorted(q for q in path.iterdir() if q.is_dir() and not is_zarr(q))
-        tifs = sorted(p for q in subs for p in q.iterdir() if p.suffix.lower() in _TIFF)
+        holding = {q: _rasters(q) for q in subs}
+        products = [q for q in subs if product_folder(q) is not None and holding[q]]
+        others = [q for q in subs if product_folder(q) is None and holding[q]]
+        zips = sorted(p for p in path.iterdir() if p.suffix.lower() == ".zip")
+        if others:  # before: read whatever they held (data/ with s1/ and s2/: the other sensor's files too)
+            raise SourceError(
+                f"folder {str(path)!r}: expected GeoTIFF files in it, or product folders as downloaded (ASF HyP3 scenes, OPERA "
+                f"products, THEIA dates, HLS granules, .SAFE products, FORCE tiles), found no GeoTIFF of its own and "
+                f"{len(others)} other sub-folder(s) holding GeoTIFFs: "
+                + ", ".join(f"{q.name}/ ({len(holding[q])} file(s))" for q in others[:6]) + (" ..." if len(others) > 6 else "")
+                + f". Give the sub-folder to read (e.g. {str(path / others[0].name)!r}), or the files, e.g. "
+                f"{_GLOB_HINT.get(sensor, _GLOB_HINT['Sentinel-1'])}")
+        tifs = [p for q in products for p in holding[q]]
         if not tifs:
+            unzip = (f"; found {len(zips)} zip archive(s) ({_names(zips, 3)}): unzip them (ASF HyP3 and other downloads come zipped) "
+                     "and give the folder" if zips else "")
             raise SourceError(
                 f"folder {str(path)!r}: expected GeoTIFF files (*.tif) or a Zarr store, in it or in its sub-folders, found "
                 f"neither" + (f" (sub-folders: {', '.join(q.name for q in subs[:6])}{' ...' if len(subs) > 6 else ''}); give "
-                              f"the files, e.g. {_GLOB_HINT.get(sensor, _GLOB_HINT['Sentinel-1'])}" if subs else ""))
-        logger.info("folder %s holds no GeoTIFF of its own: %d GeoTIFF(s) read from its %d sub-folder(s)", path.name, len(tifs),
-                    len({p.parent for p in tifs}))
+                              f"the files, e.g. {_GLOB_HINT.get(sensor, _GLOB_HINT['Sentinel-1'])}" if subs else "") + unzip)
+        logger.info("folder %s holds no GeoTIFF of its own: %d GeoTIFF(s) read from its %d product folder(s) (%s)", path.name, len(tifs),
+                    len(products), ", ".join(sorted({str(product_folder(q)) for q in products})))
+        if zips:
+            logger.info("folder %s: %d zip archive(s) beside the product folders left out (%s)", path.name, len(zips), _names(zips, 3))
     theia = sorted({p.parent for p in tifs if (prod := product_of(p)) is not None and prod.provider.startswith("THEIA")})
     masks = [m for d in theia for g in _THEIA_MASK_GLOBS for m in sorted(d.glob(g))]
     if masks:
@@ -296,7 +370,7 @@ def _open_one(source: PathLike | xr.Dataset, chunks: Any, bands: Sequence[str] |
         raise SourceError(f"cannot read {str(path)!r}: expected a folder, netCDF, Zarr or GeoTIFF/JP2 band files, found a zip "
                           f"archive{inside}; unzip it and give the folder (a .SAFE folder is read as it is)")
     if path.suffix.lower() in _TIFF:
-        return _open_geotiffs([path], chunks, bands, sensor)
+        return _open_geotiffs([path], chunks, bands, sensor, explicit=True)
     if path.suffix.lower() in _TABLES:  # a point table: another reader, and the data model's pseudo-grid
         raise SourceError(f"cannot read {str(path)!r} as a raster: expected netCDF, Zarr or GeoTIFF, found a table "
                           f"({path.suffix}); read point tables with fdl.open_points(s1_tables, s2_tables) in Python, then "
@@ -325,7 +399,8 @@ def open_sources(source: Source, chunks: Any, bands: Sequence[str] | None = None
     bands : sequence of str, optional
         Names of the bands of every GeoTIFF, in order, for files without
         band descriptions (Sentinel Hub Process API responses); used instead
-        of descriptions (a warning where they differ).
+        of descriptions, with a warning where they differ; ignored, with a
+        warning, for inputs that are not GeoTIFF files.
     sensor : str
         ``"Sentinel-1"`` or ``"Sentinel-2"``: the reader, for the examples
         in messages.
@@ -352,5 +427,12 @@ def open_sources(source: Source, chunks: Any, bands: Sequence[str] | None = None
         for t in tifs:
             if not t.exists():
                 raise SourceError(f"input not found: expected an existing file, found no {str(t)!r}")
-        return _open_geotiffs(tifs, chunks, bands, sensor)
-    return [ds for i in items for ds in _open_one(i, chunks, bands, sensor)]
+        return _open_geotiffs(tifs, chunks, bands, sensor, explicit=True)
+    out = []
+    for i in items:
+        opened = _open_one(i, chunks, bands, sensor)
+        if bands is not None and not any(SOURCE_FILE_ATTR in d.attrs for d in opened):  # before: ignored without a word
+            warn_user(f"bands={list(bands)} names the bands of GeoTIFF files; {describe(i)} is not one (netCDF, Zarr or a Dataset "
+                      "name their variables): bands= ignored for it. Rename its variables instead (ds.rename(...))")
+        out.extend(opened)
+    return out

@@ -182,7 +182,7 @@ def test_tiles_of_one_date_on_one_lattice_follow_duplicates(tmp_path):
 def test_footprints_far_apart_are_refused(tmp_path):
     files = [_tif(tmp_path / f"S1_20210605_{p}.tif", [_db(o)]) for p, o in (("VV", 0), ("VH", -7))]
     files += [_tif(tmp_path / f"S1_20210611_{p}.tif", [_db(o)], x0=630000.0) for p, o in (("VV", 0), ("VH", -7))]
-    with pytest.raises(fdl.errors.GridMismatchError, match="footprints far apart"):
+    with pytest.raises(fdl.errors.GridMismatchError, match="found 2 sets of footprints apart, the nearest two 992 pixels apart"):
         fdl.open_s1(files)
 
 
@@ -249,3 +249,145 @@ def test_bands_names_geotiffs_without_descriptions(tmp_path):
         fdl.open_s1(tmp_path, bands=["VV", "VH"])
 
 
+
+
+# --------------------------------------------------------------------------- review 2
+
+
+def test_consecutive_frames_offset_diagonally_are_joined(tmp_path):
+    """Two overlapping 12 x 12 frames offset 3 columns and 9 rows (a track inclined in UTM), a third 9 rows further.
+    Before: GridMismatchError 'footprints far apart' (union 21 x 15 = 315 pixels > 288 summed), although they overlap."""
+    big = _db(h=40, w=20)
+    files = []
+    for k, (dx, dy) in enumerate(((0, 0), (3, 9), (6, 18))):
+        stamp = f"S1_2021060{5 + k}"
+        for pol, off in (("VV", 0.0), ("VH", -7.0)):
+            files.append(_tif(tmp_path / f"{stamp}_{pol}.tif", [(big + off)[dy:dy + 12, dx:dx + 12]], x0=600000.0 + 30 * dx,
+                              y0=5600000.0 - 30 * dy))
+    s1 = fdl.open_s1(files)
+    assert s1.sizes == {"time": 3, "y": 30, "x": 18}
+    np.testing.assert_allclose(s1["VV"].values[1, 9:21, 3:15], big[9:21, 3:15], atol=1e-4)
+    assert np.isnan(s1["VV"].values[0, 12:]).all()
+
+
+def test_opera_bursts_of_two_subswaths_offset_across_and_along_are_joined(tmp_path):
+    """IW1/IW2 bursts of one number: far across track (x), a little along (y), overlapping. Before: refused 'far apart'."""
+    files = []
+    for bid, dx, dy, tm in (("T115-245714-IW1", 0, 0, "T141628Z"), ("T115-245714-IW2", 6, 2, "T141629Z")):
+        stem = f"OPERA_L2_RTC-S1_{bid}_20250418{tm}_20250418T235959Z_S1A_30_v1.0"
+        for pol, off in (("VV", 0.0), ("VH", -7.0)):
+            v = (10 ** (_db(off, h=H + 2, w=W + 6)[dy:dy + H, dx:dx + W] / 10)).astype(np.float32)
+            files.append(_tif(tmp_path / f"{stem}_{pol}.tif", [v], x0=600000.0 + 30 * dx, y0=5600000.0 - 30 * dy, nodata=np.nan))
+    s1 = fdl.open_s1(files, duplicates="first")  # two bursts 1 s apart: one pass, merged
+    assert s1.sizes == {"time": 1, "y": H + 2, "x": W + 6}
+
+
+def test_hyp3_names_with_a_suffix_of_the_users_are_read_not_dropped(tmp_path):
+    """Before: '<base>_VV_clip.tif' / '_VV_dB.tif' were side files: SourceError 'side files only', or a date lost in a folder."""
+    clip, dbs, mixed = [], tmp_path / "db", tmp_path / "mixed"
+    for k, stamp in enumerate(("20210605T054112", "20210611T054120")):
+        base = f"S1A_IW_{stamp}_DVP_RTC30_G_gpuned_{k}ABC"
+        for pol, off in (("VV", 0.0), ("VH", -7.0)):
+            lin = (10 ** (_db(off + k) / 10)).astype(np.float32)
+            clip.append(_tif(tmp_path / "clip" / f"{base}_{pol}_clip.tif", [lin], nodata=0.0))
+            _tif(dbs / f"{base}_{pol}_dB.tif", [_db(off + k)])
+            _tif(mixed / (f"{base}_{pol}.tif" if k == 0 else f"{base}_{pol}_clip.tif"), [lin], nodata=0.0)
+    p = product_of(dbs / "S1A_IW_20210605T054112_DVP_RTC30_G_gpuned_0ABC_VV_dB.tif")
+    assert (p.side, p.unknown, p.backscatter, p.scale) == (None, "VV_dB", "gamma0", "dB")
+    with pytest.warns(UserWarning, match=r"ASF HyP3 RTC product with a suffix that is neither a band nor a side file of it \('VH_clip'"):
+        s1 = fdl.open_s1(clip)
+    assert s1.sizes["time"] == 2 and s1.attrs["encoding"] == "VV:linear,VH:linear" and s1.attrs["backscatter"] == "gamma0"
+    np.testing.assert_allclose(s1["VV"].values[1], _db(1.0), atol=1e-4)
+    with pytest.warns(UserWarning, match="suffix"):
+        s1 = fdl.open_s1(dbs)
+    assert s1.attrs["encoding"] == "VV:dB,VH:dB"
+    np.testing.assert_allclose(s1["VH"].values[0], _db(-7.0), atol=1e-4)
+    with pytest.warns(UserWarning, match="suffix"):
+        s1 = fdl.open_s1(mixed)
+    assert s1.sizes["time"] == 2
+
+
+def test_an_explicit_hyp3_side_file_is_left_out_with_a_warning(tmp_path):
+    d = _hyp3(tmp_path, "20210605T054112", side=True)
+    with pytest.warns(UserWarning, match=r"side files of ASF HyP3 RTC products left out .*_dem.tif.*named in the input"):
+        s1 = fdl.open_s1(sorted(d.glob("*.tif")))
+    assert s1.sizes["time"] == 1
+
+
+def test_a_single_pol_scene_among_dual_pol_scenes_of_other_extents_is_read(tmp_path):
+    """Before: GridMismatchError: the VV files joined onto a 8 x 11 union, the VH files onto 8 x 9 (named by one 8 x 8 file)."""
+    files = []
+    for k, (stamp, dx, pols) in enumerate((("20210605T054112", 0, ("VV", "VH")), ("20210611T054120", 3, ("VV",)),
+                                            ("20210617T054113", 1, ("VV", "VH")))):
+        name = f"S1A_IW_{stamp}_{'DVP' if len(pols) == 2 else 'SVP'}_RTC30_G_gpuned_{k}ABC"
+        for pol in pols:
+            files.append(_tif(tmp_path / f"{name}_{pol}.tif", [(10 ** (_db(-7.0 if pol == "VH" else 0.0) / 10)).astype(np.float32)],
+                              x0=600000.0 + 30 * dx, nodata=0.0))
+    with pytest.warns(UserWarning, match=r"bands missing on some dates .*VH \(the 2 VH files .*\) on 1 of 3 dates \(2021-06-11"):
+        s1 = fdl.open_s1(files)
+    assert s1.sizes == {"time": 3, "y": H, "x": W + 3}
+    assert s1["VH"].isnull().all(("x", "y")).values.tolist() == [False, True, False]
+    np.testing.assert_allclose(s1["VV"].values[1, :, 3:], _db(), atol=1e-4)
+
+
+def test_two_uint16_compressed_files_on_one_lattice_keep_their_encoding(tmp_path):
+    """Before: joined into float64 NaN, so the uint16 dtype was lost: EncodingError 'cannot detect backscatter units'."""
+    import pandas as pd
+    import xarray as xr
+
+    def cube(dates, nx):
+        dn = lambda d: np.round(10 ** ((d + 83) / 20)).astype(np.uint16)  # noqa: E731  openEO's compressed dB
+        return xr.Dataset({b: (("t", "y", "x"), np.stack([dn(_db(o, w=nx))] * len(dates))) for b, o in (("VV", 0.0), ("VH", -7.0))},
+                          coords={"t": pd.to_datetime(dates), "y": 5600000.0 - 10 * np.arange(H) - 5,
+                                  "x": 600000.0 + 10 * np.arange(nx) + 5}).rio.write_crs("EPSG:32631")
+
+    a, b = tmp_path / "a.nc", tmp_path / "b.nc"
+    cube(["2021-01-05", "2021-01-17"], W).to_netcdf(a)
+    cube(["2022-01-05", "2022-01-17"], W - 1).to_netcdf(b)
+    s1 = fdl.open_s1([a, b])
+    assert s1.attrs["encoding"] == "VV:compressed,VH:compressed" and s1.sizes == {"time": 4, "y": H, "x": W}
+    np.testing.assert_allclose(s1["VV"].values[-1, :, :W - 1], _db(w=W - 1), atol=0.01)
+    assert np.isnan(s1["VV"].values[-1, :, W - 1]).all()
+
+
+def test_a_folder_of_sensor_folders_is_refused_naming_them(tmp_path):
+    """Before: data/ with s1/ and s2/ was read one level down: the other sensor's files pulled in."""
+    for d in ("20210105", "20210117"):
+        _tif(tmp_path / "s1" / f"S1_{d}.tif", [_db(), _db(-7)], descriptions=["VV", "VH"])
+        _tif(tmp_path / "s2" / f"S2_{d}.tif", [np.full((H, W), 500, np.uint16)] * 2, descriptions=["B04", "B08"])
+    with pytest.raises(fdl.errors.SourceError, match=r"found no GeoTIFF of its own and 2 other sub-folder\(s\) holding GeoTIFFs: "
+                                                      r"s1/ \(2 file\(s\)\), s2/ \(2 file\(s\)\)"):
+        fdl.open_s1(tmp_path)
+    assert fdl.open_s1(tmp_path / "s1").sizes["time"] == 2
+
+
+def test_a_folder_of_hyp3_zips_asks_to_unzip(tmp_path):
+    (tmp_path / "S1A_IW_20210605T054112_DVP_RTC30_G_gpuned_1A2B.zip").write_bytes(b"PK")
+    with pytest.raises(fdl.errors.SourceError, match=r"found 1 zip archive\(s\) \(S1A_IW_.*_1A2B.zip\): unzip them"):
+        fdl.open_s1(tmp_path)
+
+
+@pytest.mark.parametrize(("name", "expected"), [("S1_20210605_LeeSigma_0.9", None), ("S1_20210605_sigma_05_filtered", None),
+                                                ("S1_20210605_gamma_0.5_stretch", None), ("x_Sigma0_VV_db", "sigma0"),
+                                                ("x_sigma_0_VV", "sigma0"), ("x_Gamma0", "gamma0"), ("Beta0.VV", "beta0"),
+                                                ("gamma nought", "gamma0"), ("σ0_VV", "sigma0")])
+def test_the_coefficient_is_a_token_not_a_filter_parameter(name, expected):
+    """Before: LeeSigma_0.9 (SNAP's Lee Sigma filter), sigma_05 and gamma_0.5 were read as sigma0/gamma0."""
+    from fusets_dl.readers.products import coefficient_in
+
+    assert coefficient_in(name) == expected
+
+
+def test_bands_is_warned_of_where_it_does_not_apply_and_where_it_differs(tmp_path):
+    """Before: bands= silently ignored for netCDF; a difference from the descriptions only logged."""
+    import xarray as xr
+
+    ds = xr.Dataset({b: (("time", "y", "x"), _db(o)[None]) for b, o in (("VV", 0.0), ("VH", -7.0))},
+                    coords={"time": [np.datetime64("2021-06-05")], "y": 5600000.0 - 30 * np.arange(H), "x": 600000.0 + 30 * np.arange(W)})
+    ds.to_netcdf(tmp_path / "s1.nc")
+    with pytest.warns(UserWarning, match=r"bands=\['VH', 'VV'\] names the bands of GeoTIFF files; s1.nc is not one"):
+        fdl.open_s1(tmp_path / "s1.nc", bands=["VH", "VV"])
+    f = _tif(tmp_path / "S1_20210605.tif", [_db(), _db(-7)], descriptions=["VV", "VH"])
+    with pytest.warns(UserWarning, match=r"bands=\['VV', 'VH2'\] used instead of the file's band descriptions \['VV', 'VH'\]"):
+        with pytest.raises(fdl.errors.MissingVariableError):
+            fdl.open_s1(f, bands=["VV", "VH2"])

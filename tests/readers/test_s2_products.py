@@ -206,7 +206,7 @@ def _hls(root: Path, stamp: str, seed: int, bands: tuple[str, ...], *, fmask: np
     base = f"HLS.{sensor}.T31UFS.{stamp}.v2.0"
     d = root / base
     red, nir, truth = _field(seed, dark=False)
-    values = {"B04": red, "B08": nir, "B8A": nir, "B05": nir}
+    values = {"B04": red, "B08": nir, "B8A": nir * 1.08, "B05": nir}  # B8A brighter than B08: a test can tell them apart
     desc = {"B04": "Red", "B08": "NIR_Broad", "B8A": "NIR_Narrow", "B05": "NIR"}
     for b in bands:
         _tif(d / f"{base}.{b}.tif", [values[b] * 1e4], "int16", nodata=-9999, descriptions=[desc[b]])
@@ -227,12 +227,13 @@ def test_hls_names_give_the_day_of_year_and_no_offset(tmp_path):
 def test_hls_s30_b8a_is_the_nir_when_b08_is_absent_and_fmask_is_read_as_bits(tmp_path, caplog):
     """Before: MissingVariableError (B04, B8A) and Fmask ignored ('no SCL or cloud mask band')."""
     fmask = np.zeros((N, N), np.uint8)
-    fmask[0], fmask[1], fmask[2], fmask[3] = 2, 4, 8, 1 + 32 + 64  # cloud, adjacent, shadow; cirrus + water + aerosol: clear
+    fmask[0], fmask[1], fmask[2], fmask[3] = 2, 4, 8, 1 + 64 + 128  # cloud, adjacent, shadow; cirrus + aerosol: clear
     fmask[4] = 255
-    a, ta = _hls(tmp_path, "2021156T105031", 1, ("B04", "B8A"), fmask=fmask)
+    a, _ = _hls(tmp_path, "2021156T105031", 1, ("B04", "B8A"), fmask=fmask)
     with caplog.at_level(logging.INFO, logger="fusets_dl"):
         s2 = fdl.open_s2(a)
-    np.testing.assert_allclose(s2["NDVI"].values[0], ta, atol=1e-3)
+    red, nir, _ = _field(1, dark=False)
+    np.testing.assert_allclose(s2["NDVI"].values[0], (1.08 * nir - red) / (1.08 * nir + red), atol=1e-3)  # B8A as written
     expect = np.ones((N, N), bool)
     expect[[0, 1, 2, 4]] = False
     np.testing.assert_array_equal(s2["clear"].values[0], expect)
@@ -240,9 +241,12 @@ def test_hls_s30_b8a_is_the_nir_when_b08_is_absent_and_fmask_is_read_as_bits(tmp
 
 
 def test_hls_s30_uses_b08_when_both_nirs_are_there(tmp_path):
+    """B8A is written 8 % brighter than B08 (before, the same values: a reader taking B8A passed; review T1)."""
     a, ta = _hls(tmp_path, "2021156T105031", 1, ("B04", "B08", "B8A"))
     s2 = fdl.open_s2(a)
     np.testing.assert_allclose(s2["NDVI"].values[0], ta, atol=1e-3)
+    red, nir, _ = _field(1, dark=False)
+    assert np.abs(s2["NDVI"].values[0] - (1.08 * nir - red) / (1.08 * nir + red)).max() > 5e-3
 
 
 # --------------------------------------------------------------------------- FORCE
@@ -291,3 +295,81 @@ def test_open_s2_names_unnamed_bands_with_bands(tmp_path):
     s2 = fdl.open_s2(f, bands=["B04", "B08", "SCL", "dataMask"])
     np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)
     assert s2.attrs["clear_mask"].startswith("SCL")
+
+
+# --------------------------------------------------------------------------- review 2: names with a user's suffix, mixed products, snow
+
+
+def test_theia_and_hls_ndvi_files_of_the_users_are_read_not_dropped(tmp_path):
+    """Before: '<theia base>_NDVI.tif' and '<hls base>.NDVI.tif' were taken for side files: SourceError 'side files only'."""
+    for stamp in ("20210605-105857", "20210615-105857"):
+        base = f"SENTINEL2A_{stamp}-485_L2A_T31UFS_C_V2-2"
+        _tif(tmp_path / "theia" / f"{base}_NDVI.tif", [np.full((N, N), 0.7)], "float32")
+    for day in ("2021156T105031", "2021166T105031"):
+        _tif(tmp_path / "hls" / f"HLS.S30.T31UFS.{day}.v2.0.NDVI.tif", [np.full((N, N), 0.6)], "float32")
+    assert product_of("SENTINEL2A_20210605-105857-485_L2A_T31UFS_C_V2-2_NDVI.tif").unknown == "NDVI"
+    with pytest.warns(UserWarning, match=r"THEIA/MAJA L2A product with a suffix that is neither a band nor a side file of it \('NDVI'"):
+        s2 = fdl.open_s2(tmp_path / "theia")
+    assert [str(t)[:19] for t in s2["time"].values] == ["2021-06-05T10:58:57", "2021-06-15T10:58:57"]
+    np.testing.assert_allclose(s2["NDVI"].values, 0.7, atol=1e-6)
+    with pytest.warns(UserWarning, match=r"HLS S30 product with a suffix"):
+        s2 = fdl.open_s2(sorted((tmp_path / "hls").glob("*.tif")))
+    assert [str(t)[:10] for t in s2["time"].values] == ["2021-06-05", "2021-06-15"]
+
+
+def test_an_explicit_side_file_in_a_list_is_left_out_with_a_warning(tmp_path):
+    """Before: left out of an explicit list with an INFO line only."""
+    _safe_dir, truth = _safe(tmp_path, "20210605T105031", "N0300", 1, offset=False, side=True)
+    files = sorted(str(f) for f in _safe_dir.glob("GRANULE/*/IMG_DATA/R*m/*.tif"))
+    assert any("AOT" in f for f in files)
+    with pytest.warns(UserWarning, match=r"side files of ESA SAFE L2A products left out .*AOT_10m.tif.*named in the input"):
+        s2 = fdl.open_s2(files)
+    np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)
+
+
+@pytest.mark.parametrize("theia_first", [True, False])
+def test_a_theia_date_beside_a_safe_n0400_date_keeps_its_values(tmp_path, theia_first):
+    """Before: 'never offset' was a band attribute: the 2022 THEIA date lost 1000 DN (NDVI off by 0.40), silently."""
+    a, ta = _theia(tmp_path, "20220605-105857", 1)
+    safe, tb = _safe(tmp_path, "20220615T105031", "N0400", 2, offset=True)
+    theia, esa = _theia_files([a]), [f for f in _granules([safe]) if "SCL" not in f]
+    s2 = fdl.open_s2(theia + esa if theia_first else esa + theia)
+    np.testing.assert_allclose(s2["NDVI"].values, np.stack([ta, tb]), atol=1e-3)
+    assert "fdl:offset_free" not in s2.coords
+
+
+def test_hls_fmask_snow_and_water_are_not_clear_unless_clear_classes_say_so(tmp_path):
+    """Before: Fmask bits 4 (snow/ice) and 5 (water) counted clear, unlike SCL's default classes (4, 5)."""
+    fmask = np.zeros((N, N), np.uint8)
+    fmask[0], fmask[1], fmask[2] = 16, 32, 64  # snow, water, aerosol (clear)
+    a, _ = _hls(tmp_path, "2021156T105031", 1, ("B04", "B08"), fmask=fmask)
+    s2 = fdl.open_s2(a)
+    assert not s2["clear"].values[0, :2].any() and s2["clear"].values[0, 2:].all()
+    assert "water, snow" in s2.attrs["clear_mask"]
+    s2 = fdl.open_s2(a, clear_classes=(4, 5, 6, 11))  # SCL's water and snow classes: clear under Fmask too
+    assert s2["clear"].values[0].all()
+
+
+def test_theia_mg2_bits_clouds_shadows_snow_and_water_are_not_clear(tmp_path):
+    """Before: no MG2 test (a mutant with no MG2 bits passed), and MG2 snow (bit 2) and water (bit 0) counted clear."""
+    mg2 = np.zeros((N, N), np.uint8)
+    mg2[0], mg2[1], mg2[2], mg2[3], mg2[4] = 2, 8, 4, 1, 16  # clouds, shadows, snow, water; 16 topographic shadow
+    a, truth = _theia(tmp_path, "20210605-105857", 1, clm=np.zeros((N, N), np.uint8))
+    _tif(a / "MASKS" / f"{a.name}_MG2_R1.tif", [mg2], "uint8")
+    s2 = fdl.open_s2(tmp_path)
+    np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)
+    expect = np.ones((N, N), bool)
+    expect[:4] = False
+    np.testing.assert_array_equal(s2["clear"].values[0], expect)
+    assert "MG2_R1 bits 1 (clouds) and 3 (cloud shadows) and the water, snow bits" in s2.attrs["clear_mask"]
+    s2 = fdl.open_s2(tmp_path, clear_classes=(4, 5, 11))  # snow clear as SCL 11 says; water still not
+    expect[2] = True
+    np.testing.assert_array_equal(s2["clear"].values[0], expect)
+
+
+def test_a_folder_of_safes_warns_of_the_files_beside_them(tmp_path):
+    """Before: GeoTIFFs beside the .SAFE folders were left out without a word."""
+    _safe(tmp_path, "20210605T105031", "N0300", 1, offset=False)
+    _tif(tmp_path / "S2_20210610.tif", [np.full((N, N), 500)], "uint16", descriptions=["B04"])
+    with pytest.warns(UserWarning, match=r"1 GeoTIFF/JP2 file\(s\) beside its .SAFE product\(s\) left out \(S2_20210610.tif\)"):
+        fdl.open_s2(tmp_path)
