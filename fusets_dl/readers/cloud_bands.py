@@ -12,8 +12,11 @@ role              bands (any case)                                            cl
 ================  ==========================================================  =====================================
 maja_clm          ``CLM_R1``, ``CLM_R2`` (THEIA/MAJA cloud bit field, named   0 (any bit: a cloud or cloud shadow
                   so from the product's ``MASKS/*_CLM_R1.tif``)               test); with ``MG2`` also its bits
-maja_mg2          ``MG2_R1``, ``MG2_R2`` (THEIA/MAJA geophysical bit field)   bits 1 (clouds), 3 (shadows), 0
-                                                                              (water), 2 (snow) unset
+maja_mg2          ``MG2_R1``, ``MG2_R2`` (THEIA/MAJA geophysical bit field)   bits 1 (clouds), 3 (shadows), 4
+                                                                              (topographic shadow), 5 (hidden by
+                                                                              the relief), 6 (sun too low), 7
+                                                                              (sun tangent), 0 (water), 2 (snow)
+                                                                              unset
 fmask             ``Fmask`` (NASA HLS v2.0, named so from ``.Fmask.tif``)     bits 1 (cloud), 2 (adjacent to cloud
                                                                               or shadow), 3 (shadow), 4 (snow/ice),
                                                                               5 (water) unset; 255 none
@@ -31,7 +34,11 @@ Water and snow are not clear under the bit fields, as under SCL's default
 clear classes (4 vegetation, 5 bare soil; CESBIO's majamask also drops MG2
 snow and water): ``open_s2(clear_classes=...)`` holding SCL's water class 6
 or snow class 11 counts the water or snow bits clear too. MAJA's ``CLM``
-alone (without ``MG2``) flags neither. The bit fields (CESBIO's MAJA output
+alone (without ``MG2``) flags neither. ``MG2``'s terrain bits (4
+topographic shadow, 5 hidden by the relief, 6 sun too low, 7 sun tangent
+to the slope: FRE's slope correction is unreliable or impossible there)
+are never clear, as majamask classes them (before, they counted clear: a
+topographic shadow's NDVI of 0.25 stood for vegetation of 0.7). The bit fields (CESBIO's MAJA output
 format and its majamask tool; the LP DAAC HLS v2.0 user guide, as NASA's
 hls-vi masks "cloud-like" Fmask) come first: their names are those :mod:`~fusets_dl.readers.products` gives the
 product's own mask files. A MAJA ``CLM`` named plain ``CLM`` is not
@@ -75,6 +82,9 @@ CLOUD_PROBABILITY_CLOUDY = 0.4
 CLOUD_BAND_ROLES = ("maja_clm", "maja_mg2", "fmask", "cloud_score", "cloud_mask", "cloud_probability", "clear_flag", "qa60")
 #: MAJA MG2 bits of clouds (1: all clouds, the OR of CLM's tests) and cloud shadows (3).
 _MG2_CLOUD_BITS = (1 << 1) | (1 << 3)
+#: MAJA MG2 bits of the terrain: 4 topographic shadow, 5 hidden by the relief, 6 sun too low and 7 sun tangent to the slope
+#: (both: no reliable slope correction of FRE); CESBIO's majamask gives each its own non-valid class.
+_MG2_TERRAIN_BITS = (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7)
 #: MAJA MG2 bits of water (0) and snow (2): not clear unless ``clear_classes`` holds SCL's water (6) / snow (11) class.
 _MG2_WATER, _MG2_SNOW = 1 << 0, 1 << 2
 #: HLS v2.0 Fmask bits of cloud (1), adjacent to cloud or shadow (2) and cloud shadow (3); bit 0 (cirrus) is unused in v2.0.
@@ -192,7 +202,7 @@ def _bits_clear(band: xr.DataArray, bits: int, fill: int | None = None) -> xr.Da
 
 def _from_maja(ds: xr.Dataset, have: set[str], clm: str | None, what: str,
                clear_classes: Iterable[int] = DEFAULT_CLEAR_CLASSES) -> tuple[xr.DataArray, str]:
-    """MAJA's CLM (clear: 0) and, when given, MG2 (clear: bits 1 and 3 unset, and 0 water / 2 snow as ``clear_classes`` says)."""
+    """MAJA's CLM (clear: 0) and, when given, MG2 (clear: bits 1, 3-7 unset, and 0 water / 2 snow as ``clear_classes`` says)."""
     from .normalise import _decode
 
     mg2 = next((c for c in bands_for("maja_mg2") if c in have), None)
@@ -202,10 +212,10 @@ def _from_maja(ds: xr.Dataset, have: set[str], clm: str | None, what: str,
         parts.append((band == 0) & band.notnull())
         said.append(f"{clm} == 0 (MAJA cloud bit field: no cloud or cloud-shadow bit)")
     if mg2 is not None:
-        bits, also = _not_clear_bits(_MG2_CLOUD_BITS, _MG2_WATER, _MG2_SNOW, clear_classes)
+        bits, also = _not_clear_bits(_MG2_CLOUD_BITS | _MG2_TERRAIN_BITS, _MG2_WATER, _MG2_SNOW, clear_classes)
         parts.append(_bits_clear(_decode(ds[mg2]), bits))
-        said.append(f"{mg2} bits 1 (clouds) and 3 (cloud shadows)" + (f" and the {also} bits" if also else "")
-                    + " unset (MAJA geophysical bit field)")
+        said.append(f"{mg2} bits 1 (clouds), 3 (cloud shadows) and 4-7 (topographic shadow, hidden by the relief, sun too low, "
+                    "sun tangent)" + (f" and the {also} bits" if also else "") + " unset (MAJA geophysical bit field)")
     elif clm is not None:  # CLM flags clouds and shadows only: snow and water count as clear (no MG2 to tell them)
         said[-1] += "; snow and water not flagged (no MG2 band)"
     clear = parts[0] if len(parts) == 1 else parts[0] & parts[1]

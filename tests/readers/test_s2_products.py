@@ -353,7 +353,7 @@ def test_hls_fmask_snow_and_water_are_not_clear_unless_clear_classes_say_so(tmp_
 def test_theia_mg2_bits_clouds_shadows_snow_and_water_are_not_clear(tmp_path):
     """Before: no MG2 test (a mutant with no MG2 bits passed), and MG2 snow (bit 2) and water (bit 0) counted clear."""
     mg2 = np.zeros((N, N), np.uint8)
-    mg2[0], mg2[1], mg2[2], mg2[3], mg2[4] = 2, 8, 4, 1, 16  # clouds, shadows, snow, water; 16 topographic shadow
+    mg2[0], mg2[1], mg2[2], mg2[3] = 2, 8, 4, 1  # clouds, shadows, snow, water
     a, truth = _theia(tmp_path, "20210605-105857", 1, clm=np.zeros((N, N), np.uint8))
     _tif(a / "MASKS" / f"{a.name}_MG2_R1.tif", [mg2], "uint8")
     s2 = fdl.open_s2(tmp_path)
@@ -361,7 +361,8 @@ def test_theia_mg2_bits_clouds_shadows_snow_and_water_are_not_clear(tmp_path):
     expect = np.ones((N, N), bool)
     expect[:4] = False
     np.testing.assert_array_equal(s2["clear"].values[0], expect)
-    assert "MG2_R1 bits 1 (clouds) and 3 (cloud shadows) and the water, snow bits" in s2.attrs["clear_mask"]
+    assert "MG2_R1 bits 1 (clouds), 3 (cloud shadows) and 4-7" in s2.attrs["clear_mask"]
+    assert "and the water, snow bits unset" in s2.attrs["clear_mask"]
     s2 = fdl.open_s2(tmp_path, clear_classes=(4, 5, 11))  # snow clear as SCL 11 says; water still not
     expect[2] = True
     np.testing.assert_array_equal(s2["clear"].values[0], expect)
@@ -373,3 +374,19 @@ def test_a_folder_of_safes_warns_of_the_files_beside_them(tmp_path):
     _tif(tmp_path / "S2_20210610.tif", [np.full((N, N), 500)], "uint16", descriptions=["B04"])
     with pytest.warns(UserWarning, match=r"1 GeoTIFF/JP2 file\(s\) beside its .SAFE product\(s\) left out \(S2_20210610.tif\)"):
         fdl.open_s2(tmp_path)
+
+
+def test_theia_mg2_terrain_bits_are_not_clear(tmp_path):
+    """Before: MG2 bits 4 (topographic shadow), 5 (hidden by the relief), 6 (sun too low), 7 (sun tangent) counted clear.
+
+    A topographic shadow's FRE (red 0.012, NIR 0.02: NDVI 0.25) then stood for vegetation of NDVI 0.7.
+    """
+    mg2 = np.zeros((N, N), np.uint8)
+    mg2[0], mg2[1], mg2[2], mg2[3], mg2[4] = 16, 32, 64, 128, 16 + 64  # one terrain bit per row, then two; rows 5- none: clear
+    a, _truth = _theia(tmp_path, "20210605-105857", 1, clm=np.zeros((N, N), np.uint8))
+    _tif(a / "MASKS" / f"{a.name}_MG2_R1.tif", [mg2], "uint8")
+    s2 = fdl.open_s2(tmp_path, clear_classes=(4, 5, 6, 11))  # water and snow clear: only the terrain bits are left to say no
+    expect = np.ones((N, N), bool)
+    expect[:5] = False
+    np.testing.assert_array_equal(s2["clear"].values[0], expect)
+    assert "4-7 (topographic shadow, hidden by the relief, sun too low, sun tangent)" in s2.attrs["clear_mask"]
