@@ -20,6 +20,10 @@ maja_mg2          ``MG2_R1``, ``MG2_R2`` (THEIA/MAJA geophysical bit field)   bi
 fmask             ``Fmask`` (NASA HLS v2.0, named so from ``.Fmask.tif``)     bits 1 (cloud), 2 (adjacent to cloud
                                                                               or shadow), 3 (shadow), 4 (snow/ice),
                                                                               5 (water) unset; 255 none
+force_qai         ``QAI`` (FORCE Level-2, named so from ``*_QAI.tif``)        bits 0 (no data), 1-2 (cloud state:
+                                                                              buffered, opaque, cirrus), 3 (cloud
+                                                                              shadow), 8 (subzero), 9 (saturation),
+                                                                              4 (snow), 5 (water) unset
 cloud_score       ``cs_cdf``, ``cs`` (GEE Cloud Score+, 1 = clear)            >= :data:`CLOUD_SCORE_CLEAR` (0.6)
 cloud_mask        ``CLM``, ``CLOUD_MASK``, ``CLOUDMASK``, ``CLOUD``,           0 (1 = cloud; 255 and NaN no data)
                   ``CLOUDS``, ``MSK_CLASSI_OPAQUE`` (GEE from 2024)
@@ -38,9 +42,14 @@ alone (without ``MG2``) flags neither. ``MG2``'s terrain bits (4
 topographic shadow, 5 hidden by the relief, 6 sun too low, 7 sun tangent
 to the slope: FRE's slope correction is unreliable or impossible there)
 are never clear, as majamask classes them (before, they counted clear: a
-topographic shadow's NDVI of 0.25 stood for vegetation of 0.7). The bit fields (CESBIO's MAJA output
+topographic shadow's NDVI of 0.25 stood for vegetation of 0.7). FORCE's
+``QAI`` is screened as FORCE's default ``SCREEN_QAI`` (no data, the three
+cloud states, cloud shadow, snow, subzero, saturation), water as
+``clear_classes`` says (before, the QAI file was left out and every valid
+pixel of a FORCE product counted clear). The bit fields (CESBIO's MAJA output
 format and its majamask tool; the LP DAAC HLS v2.0 user guide, as NASA's
-hls-vi masks "cloud-like" Fmask) come first: their names are those :mod:`~fusets_dl.readers.products` gives the
+hls-vi masks "cloud-like" Fmask; FORCE's "Level 2 output format" QAI table)
+come first: their names are those :mod:`~fusets_dl.readers.products` gives the
 product's own mask files. A MAJA ``CLM`` named plain ``CLM`` is not
 recognised: its bit values (7, 11, 33) would be read as a probability of a
 few percent (every cloud clear); name it ``CLM_R1``, or open the product's
@@ -79,7 +88,7 @@ CLOUD_SCORE_CLEAR = 0.6
 #: Cloud probability (0-1) at or above which a pixel-date is cloudy (Sentinel Hub's CLM threshold on s2cloudless).
 CLOUD_PROBABILITY_CLOUDY = 0.4
 #: The cloud-band roles, in the order they are looked for.
-CLOUD_BAND_ROLES = ("maja_clm", "maja_mg2", "fmask", "cloud_score", "cloud_mask", "cloud_probability", "clear_flag", "qa60")
+CLOUD_BAND_ROLES = ("maja_clm", "maja_mg2", "fmask", "force_qai", "cloud_score", "cloud_mask", "cloud_probability", "clear_flag", "qa60")
 #: MAJA MG2 bits of clouds (1: all clouds, the OR of CLM's tests) and cloud shadows (3).
 _MG2_CLOUD_BITS = (1 << 1) | (1 << 3)
 #: MAJA MG2 bits of the terrain: 4 topographic shadow, 5 hidden by the relief, 6 sun too low and 7 sun tangent to the slope
@@ -91,6 +100,12 @@ _MG2_WATER, _MG2_SNOW = 1 << 0, 1 << 2
 _FMASK_CLOUD_BITS = (1 << 1) | (1 << 2) | (1 << 3)
 #: HLS v2.0 Fmask bits of snow/ice (4) and water (5): not clear unless ``clear_classes`` holds SCL's snow (11) / water (6) class.
 _FMASK_SNOW, _FMASK_WATER = 1 << 4, 1 << 5
+#: FORCE Level-2 QAI bits not clear: 0 no data, 1-2 cloud state (1 buffered, 2 opaque, 3 cirrus), 3 cloud shadow, 8 subzero
+#: and 9 saturated reflectance (FORCE's default SCREEN_QAI, less SNOW, left to ``clear_classes``); aerosol (6-7), high
+#: sun zenith (10), illumination (11-12), slope (13) and water vapour fill (14) are quality notes FORCE does not screen.
+_QAI_NOT_CLEAR_BITS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 8) | (1 << 9)
+#: FORCE QAI bits of snow (4) and water (5): not clear unless ``clear_classes`` holds SCL's snow (11) / water (6) class.
+_QAI_SNOW, _QAI_WATER = 1 << 4, 1 << 5
 #: The SCL classes of water and snow, whose presence in ``clear_classes`` lets the bit fields count water / snow as clear.
 _SCL_WATER, _SCL_SNOW = 6, 11
 
@@ -239,7 +254,7 @@ def clear_from_cloud_band(ds: xr.Dataset, have: set[str], what: str,
     clear_classes : iterable of int
         The SCL classes counted as clear (``open_s2``'s): the bit fields
         that flag water and snow (HLS ``Fmask`` bits 5 and 4, MAJA ``MG2``
-        bits 0 and 2) count them clear only where these hold SCL's water
+        bits 0 and 2, FORCE ``QAI`` bits 5 and 4) count them clear only where these hold SCL's water
         (6) or snow (11) class; by default (4, 5) neither is clear, as with
         SCL.
 
@@ -279,6 +294,12 @@ def clear_from_cloud_band(ds: xr.Dataset, have: set[str], what: str,
             clear = _bits_clear(band, bits, fill=255)
             source = (f"HLS {name} bits 1-3 (cloud, adjacent to cloud or shadow, cloud shadow)"
                       + (f" and the {also} bits" if also else "") + " unset")
+            clear.attrs = _attrs(source)
+        elif role == "force_qai":
+            bits, also = _not_clear_bits(_QAI_NOT_CLEAR_BITS, _QAI_WATER, _QAI_SNOW, clear_classes)
+            clear = _bits_clear(band, bits)
+            source = (f"FORCE {name} bits 0 (no data), 1-2 (cloud state: buffered, opaque or cirrus), 3 (cloud shadow), "
+                      "8 (subzero), 9 (saturation)" + (f" and the {also} bits" if also else "") + " unset")
             clear.attrs = _attrs(source)
         elif role == "cloud_score":
             cut = CLOUD_SCORE_CLEAR * _scaled(band, 1.0, name, what, "Cloud Score+ (1 = clear)")

@@ -65,7 +65,7 @@ class Band:
         ``"hv"`` (backscatter), ``"red"``, ``"nir"``, ``"reflectance"``,
         ``"ndvi"``, ``"scl"``, ``"cloud_mask"``, ``"cloud_score"``,
         ``"cloud_probability"``, ``"clear_flag"``, ``"qa60"``, ``"maja_clm"``,
-        ``"maja_mg2"``, ``"fmask"`` (:mod:`.cloud_bands`), ``"static"``,
+        ``"maja_mg2"``, ``"fmask"``, ``"force_qai"`` (:mod:`.cloud_bands`), ``"static"``,
         ``"incidence_angle"`` or ``"local_incidence_angle"`` (the S1
         incidence angle, per date or per pixel: :mod:`.angles`).
     in_file_names : bool
@@ -149,6 +149,7 @@ BANDS: dict[str, Band] = _bands(
     Band("MG2_R2", "maja_mg2"),
     Band("MG2", "maja_mg2"),  # only MAJA names a band so
     Band("Fmask", "fmask"),  # NASA HLS v2.0: bits 1 cloud, 2 adjacent to cloud/shadow, 3 cloud shadow
+    Band("QAI", "force_qai"),  # FORCE Level-2 quality bits: 0 no data, 1-2 cloud state, 3 cloud shadow, 4 snow, 5 water, ...
     Band("B04", "red"),
     Band("B08", "nir"),
     Band("B8A", "reflectance"),

@@ -915,6 +915,20 @@ def _warn_fractional_scl(clear: xr.DataArray, fractional: xr.DataArray, raw: xr.
 
 
 def _s2_add_clear(
+#: The cloud-mask files of the products recognised by their names, for the warning when none was given.
+_PRODUCT_MASKS = {"FORCE L2": "give each date's *_QAI.tif (quality bits, read as the cloud mask) with its *_BOA.tif",
+                  "THEIA/MAJA L2A": "give each date's MASKS/*_CLM_R1.tif and *_MG2_R1.tif, or the product's folder",
+                  "HLS": "give each granule's .Fmask.tif, or the granule's folder",
+                  "ESA SAFE L2A": "give each granule's *_SCL_20m.jp2, or the .SAFE folder"}
+
+
+def _product_mask_hint(ds: xr.Dataset) -> str:
+    """For a product recognised by its file names (:mod:`.products`), the mask file it ships: ``"; FORCE L2: give ..."``."""
+    names = {str(ds[v].attrs.get(PRODUCT_ATTR, "")) for v in ds.data_vars}
+    hints = sorted({f"{p}: {h}" for n in names for p, h in _PRODUCT_MASKS.items() if n.startswith(p)})
+    return "; " + "; ".join(hints) if hints else ""
+
+
     out: xr.Dataset, ds: xr.Dataset, have: set[str], clear_classes: Iterable[int], what: str
 ) -> tuple[xr.Dataset, str]:
     """Add ``clear`` (and ``SCL``) to ``out``: from SCL, else a cloud mask band, else valid NDVI.
@@ -944,7 +958,8 @@ def _s2_add_clear(
         known = [b for role in CLOUD_BAND_ROLES for b in bands_for(role)]
         warn_user(f"{what}: no SCL or cloud mask band (expected SCL, or one of {known}): every valid "
                   "reflectance counts as a clear view, clouds and shadows included (an openEO GFMap tile of 83 % cloudy "
-                  "pixel-dates: mean NDVI 0.22 instead of 0.53); add the scene classification band, or mask the clouds first")
+                  "pixel-dates: mean NDVI 0.22 instead of 0.53); add the scene classification band, or mask the clouds first"
+                  + _product_mask_hint(ds))
     else:  # an NDVI band: such products are mostly masked already
         logger.warning("%s: no SCL or cloud mask band; every valid NDVI counts as clear", what)
     out["clear"] = out["NDVI"].notnull()

@@ -59,7 +59,8 @@ THEIA, HLS and FORCE) and the processing baseline of an ESA product
   Never offset.
 * FORCE Level-2 ARD (FORCE "Level 2 output format"):
   ``20210605_LEVEL2_SEN2A_BOA.tif`` (a stack of ``BLUE ... BROADNIR NIR
-  SWIR1 SWIR2``, ``BROADNIR`` being Sentinel-2 B08 and ``NIR`` B8A); ``QAI``,
+  SWIR1 SWIR2``, ``BROADNIR`` being Sentinel-2 B08 and ``NIR`` B8A) and
+  ``_QAI.tif`` (quality bits, read as the cloud mask: band ``QAI``);
   ``CLD``, ``HOT``, ``VZN``, ``AOD``, ``WVP``, ``DST``, ``OVV`` are side files.
   Never offset.
 """
@@ -108,7 +109,7 @@ SAFE_SIDE = {"AOT": "aerosol optical thickness", "WVP": "water vapour", "TCI": "
 THEIA_SIDE = {"ATB": "water vapour and aerosol optical thickness", "EDG": "edge mask", "SAT": "saturation mask",
               "IAB": "water vapour and AOT interpolation mask", "DFP": "defective pixels mask", "QKL": "quicklook"}
 HLS_SIDE = {"SAA": "sun azimuth angles", "SZA": "sun zenith angles", "VAA": "view azimuth angles", "VZA": "view zenith angles"}
-FORCE_SIDE = {"QAI": "quality bits (not read as a cloud mask)", "CLD": "cloud distance", "HOT": "haze optimised transformation",
+FORCE_SIDE = {"CLD": "cloud distance", "HOT": "haze optimised transformation",
               "VZN": "view zenith", "AOD": "aerosol optical depth", "WVP": "water vapour", "DST": "cloud/shadow/snow distance",
               "OVV": "overview image", "TOA": "top-of-atmosphere reflectance (BOA read)"}
 #: THEIA masks read as cloud bands, under the names :mod:`.cloud_bands` reads as MAJA's bit fields.
@@ -116,6 +117,8 @@ _THEIA_MASKS = ("CLM", "MG2")
 _POLARISATIONS = ("VV", "VH", "HH", "HV")
 _HYP3_RADIOMETRY = {"g": "gamma0", "s": "sigma0"}
 _HYP3_SCALE = {"p": "linear", "d": "dB", "a": "amplitude"}
+#: FORCE files read: the reflectance (BOA) and the quality bits (QAI, read as the cloud mask by :mod:`.cloud_bands`).
+_FORCE_READ = ("BOA", "QAI")
 #: Side files of the products: what they hold (for the log line that names the files left out).
 HYP3_SIDE = {"ls_map": "layover/shadow map (its pixels are already nodata in the backscatter)",
              "inc_map": "incidence angle map (local, radians)", "inc_map_ell": "incidence angle map (ellipsoid)", "dem": "DEM", "area": "scattering area map",
@@ -294,10 +297,11 @@ def _optical_product_of(name: str, path: str | os.PathLike) -> Product | None:
     m = _FORCE_RE.match(name)
     if m:
         rest, sensor = m.group("rest"), m.group("sensor")
-        side = None if rest == "BOA" else FORCE_SIDE.get(rest)
-        return Product("FORCE L2", f"{sensor}_{rest}", side=side, acquired=datetime.strptime(m.group("time"), "%Y%m%d"),
-                       harmonized=True, sensor="Sentinel-2" if sensor.startswith("SEN2") else "Landsat" if sensor.startswith("LND")
-                       else None, unknown=None if rest == "BOA" or side else rest)
+        side = None if rest in _FORCE_READ else FORCE_SIDE.get(rest)
+        return Product("FORCE L2", f"{sensor}_{rest}", side=side, band="QAI" if rest == "QAI" else None,
+                       acquired=datetime.strptime(m.group("time"), "%Y%m%d"), harmonized=True,
+                       sensor="Sentinel-2" if sensor.startswith("SEN2") else "Landsat" if sensor.startswith("LND") else None,
+                       unknown=None if rest in _FORCE_READ or side else rest)
     return None
 
 

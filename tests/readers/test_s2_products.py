@@ -274,14 +274,65 @@ def test_a_force_tile_folder_reads_the_sentinel2_boa_only(tmp_path, caplog):
     t1 = _force(tmp_path, "20210605_LEVEL2_SEN2A_BOA", 1)
     t2 = _force(tmp_path, "20220610_LEVEL2_SEN2A_BOA", 2)
     _force(tmp_path, "20210607_LEVEL2_LND08_BOA", 3)
-    _tif(tmp_path / "20210605_LEVEL2_SEN2A_QAI.tif", [np.zeros((N, N))], "int16")
+    for day in ("20210605", "20220610"):
+        _tif(tmp_path / f"{day}_LEVEL2_SEN2A_QAI.tif", [np.zeros((N, N))], "int16", nodata=1)
+    _tif(tmp_path / "20210605_LEVEL2_SEN2A_DST.tif", [np.full((N, N), 300)], "int16", nodata=-9999)
     with caplog.at_level(logging.INFO, logger="fusets_dl"):
         s2 = fdl.open_s2(tmp_path)
     np.testing.assert_allclose(s2["NDVI"].values, np.stack([t1, t2]), atol=1e-3)
+    assert s2["clear"].values.all() and s2.attrs["clear_mask"].startswith("FORCE QAI")
     text = " ".join(r.getMessage() for r in caplog.records)
-    assert "Landsat file(s) left out" in text and "side files of FORCE L2" in text
+    assert "Landsat file(s) left out" in text and "side files of FORCE L2" in text and "DST" in text
     with pytest.raises(fdl.errors.SourceError, match="found Landsat products only"):
         fdl.open_s2(tmp_path / "20210607_LEVEL2_LND08_BOA.tif")
+
+
+#: FORCE QAI values, one per row of the test tile, and whether the pixel is clear by default (FORCE's SCREEN_QAI default).
+_QAI_ROWS = [
+    (1, False),  # bit 0: no data
+    (1 << 1, False),  # cloud state 1: less confident (buffered) cloud
+    (2 << 1, False),  # cloud state 2: confident, opaque cloud
+    (3 << 1, False),  # cloud state 3: cirrus
+    (1 << 3, False),  # cloud shadow
+    (1 << 4, False),  # snow (clear_classes without SCL 11)
+    (1 << 5, False),  # water (clear_classes without SCL 6)
+    (1 << 8, False),  # subzero
+    (1 << 9, False),  # saturation
+    ((3 << 6) | (1 << 10) | (3 << 11) | (1 << 13) | (1 << 14), True),  # aerosol fill, low sun, illumination, slope, WVP fill
+    (0, True),
+]
+
+
+def test_force_qai_is_read_as_the_cloud_mask(tmp_path):
+    """Before: the QAI file was left out as a side file: every valid pixel clear ('none (valid NDVI)', with a warning).
+
+    Bits after FORCE's "Level 2 output format" table: the cloud states, shadow, subzero and saturation are not clear
+    (FORCE's default SCREEN_QAI), snow and water as clear_classes say; the quality notes of bits 6-7 and 10-14 are clear.
+    """
+    qai = np.zeros((N, N), np.int16)
+    for row, (value, _) in enumerate(_QAI_ROWS):
+        qai[row] = value
+    truths = []
+    for day, nodata in (("20210605", None), ("20210615", 1)):  # bit 0 read as a bit, and as the file's declared nodata
+        truths.append(_force(tmp_path, f"{day}_LEVEL2_SEN2A_BOA", int(day[-2:])))
+        _tif(tmp_path / f"{day}_LEVEL2_SEN2A_QAI.tif", [qai], "int16", nodata=nodata)
+    expect = np.ones((N, N), bool)
+    expect[: len(_QAI_ROWS)] = [[ok] for _, ok in _QAI_ROWS]
+    s2 = fdl.open_s2(tmp_path)
+    np.testing.assert_array_equal(s2["clear"].values, np.stack([expect, expect]))
+    np.testing.assert_allclose(s2["NDVI"].values, np.stack(truths), atol=1e-3)
+    assert s2.attrs["clear_mask"].startswith("FORCE QAI bits 0 (no data), 1-2 (cloud state") and "water, snow" in s2.attrs["clear_mask"]
+    expect[5:7] = True  # snow (row 5) and water (row 6) clear under SCL's snow and water classes
+    s2 = fdl.open_s2(tmp_path, clear_classes=(4, 5, 6, 11))
+    np.testing.assert_array_equal(s2["clear"].values[0], expect)
+
+
+def test_force_boa_without_its_qai_warns_to_add_it(tmp_path):
+    """A BOA given without its QAI file: no cloud mask, and the warning names the missing file kind."""
+    _force(tmp_path, "20210605_LEVEL2_SEN2A_BOA", 1)
+    with pytest.warns(UserWarning, match=r"FORCE L2: give each date's \*_QAI.tif"):
+        s2 = fdl.open_s2(tmp_path / "20210605_LEVEL2_SEN2A_BOA.tif")
+    assert s2.attrs["clear_mask"] == "none (valid NDVI)"
 
 
 # --------------------------------------------------------------------------- bands=
