@@ -914,7 +914,6 @@ def _warn_fractional_scl(clear: xr.DataArray, fractional: xr.DataArray, raw: xr.
     return out
 
 
-def _s2_add_clear(
 #: The cloud-mask files of the products recognised by their names, for the warning when none was given.
 _PRODUCT_MASKS = {"FORCE L2": "give each date's *_QAI.tif (quality bits, read as the cloud mask) with its *_BOA.tif",
                   "THEIA/MAJA L2A": "give each date's MASKS/*_CLM_R1.tif and *_MG2_R1.tif, or the product's folder",
@@ -929,6 +928,7 @@ def _product_mask_hint(ds: xr.Dataset) -> str:
     return "; " + "; ".join(hints) if hints else ""
 
 
+def _s2_add_clear(
     out: xr.Dataset, ds: xr.Dataset, have: set[str], clear_classes: Iterable[int], what: str
 ) -> tuple[xr.Dataset, str]:
     """Add ``clear`` (and ``SCL``) to ``out``: from SCL, else a cloud mask band, else valid NDVI.

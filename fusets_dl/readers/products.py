@@ -112,13 +112,13 @@ HLS_SIDE = {"SAA": "sun azimuth angles", "SZA": "sun zenith angles", "VAA": "vie
 FORCE_SIDE = {"CLD": "cloud distance", "HOT": "haze optimised transformation",
               "VZN": "view zenith", "AOD": "aerosol optical depth", "WVP": "water vapour", "DST": "cloud/shadow/snow distance",
               "OVV": "overview image", "TOA": "top-of-atmosphere reflectance (BOA read)"}
+#: FORCE files read: the reflectance (BOA) and the quality bits (QAI, read as the cloud mask by :mod:`.cloud_bands`).
+_FORCE_READ = ("BOA", "QAI")
 #: THEIA masks read as cloud bands, under the names :mod:`.cloud_bands` reads as MAJA's bit fields.
 _THEIA_MASKS = ("CLM", "MG2")
 _POLARISATIONS = ("VV", "VH", "HH", "HV")
 _HYP3_RADIOMETRY = {"g": "gamma0", "s": "sigma0"}
 _HYP3_SCALE = {"p": "linear", "d": "dB", "a": "amplitude"}
-#: FORCE files read: the reflectance (BOA) and the quality bits (QAI, read as the cloud mask by :mod:`.cloud_bands`).
-_FORCE_READ = ("BOA", "QAI")
 #: Side files of the products: what they hold (for the log line that names the files left out).
 HYP3_SIDE = {"ls_map": "layover/shadow map (its pixels are already nodata in the backscatter)",
              "inc_map": "incidence angle map (local, radians)", "inc_map_ell": "incidence angle map (ellipsoid)", "dem": "DEM", "area": "scattering area map",
