@@ -43,6 +43,7 @@ from .normalise import (
     warn_before_launch,
 )
 from .products import HARMONIZED_ATTR, PRODUCT_ATTR
+from .s2_metadata import BOA_OFFSET_COORD, MTD_NAME, QUANTIFICATION_COORD
 from .sanity import check_ndvi_range, check_reflectance, checked, mask_outside
 from .sources import OFFSET_FREE_COORD, Source, describe, open_sources
 
@@ -207,7 +208,8 @@ def open_s2(
     read = ds  # as read: the reflectance-scale sample comes from its date chunks, not from merged whole series
     ds = _whole_series(ds, chunks, what, time_range)  # merged date chunks decode once, not per date
     have = _s2_require_bands(ds, what)
-    out = xr.Dataset(coords={k: v for k, v in ds.coords.items() if k not in ("spatial_ref", "crs", OFFSET_FREE_COORD)})
+    out = xr.Dataset(coords={k: v for k, v in ds.coords.items()
+                             if k not in ("spatial_ref", "crs", OFFSET_FREE_COORD) and not _is_mtd_coord(k)})
     red, nir = band_for("red"), band_for("nir")
     red_refl = None
     free = _offset_free_label(ds, (red, nir), per_time)
@@ -460,6 +462,12 @@ def _s2_harmonised_reflectance(
     refl = checked(dec.astype(np.float32) * np.float32(scale), check_reflectance, f"{what}: {da.name} (reflectance scale {scale:g})")
     if n_off:
         refl = refl + xr.DataArray(offset.astype(np.float32), dims="time", coords={"time": dec["time"]})
+    q = _per_date_numbers(per_time.get(QUANTIFICATION_COORD)) if reflectance_scale == "auto" and scale == 1e-4 else None
+    if q is not None and np.any(np.isfinite(q) & (q != 1e4)):  # (DN + offset) / BOA_QUANTIFICATION_VALUE, as the XML says
+        factor = np.where(np.isfinite(q), 1e4 / np.where(np.isfinite(q), q, 1e4), 1.0)
+        logger.info("%s: %s: %s BOA_QUANTIFICATION_VALUE %s on %d date(s): reflectance = (DN + offset) / it", what, da.name, MTD_NAME,
+                    ", ".join(f"{v:g}" for v in np.unique(q[np.isfinite(q) & (q != 1e4)])), int(np.sum(factor != 1.0)))
+        refl = refl * xr.DataArray(factor.astype(np.float32), dims="time", coords={"time": dec["time"]})
     return refl, offset, reason
 
 
@@ -545,15 +553,31 @@ def check_harmonize_option(harmonize: Any, what: str) -> Literal["auto", "all"] 
     raise ConfigError(f"{what}: harmonize: expected 'auto', 'all', True or False, found {harmonize!r}")
 
 
+def _is_mtd_coord(name: Any) -> bool:
+    """Whether a coordinate is one of the per-date values read from ``MTD_MSIL2A.xml`` (:mod:`.s2_metadata`)."""
+    return str(name).startswith(BOA_OFFSET_COORD) or str(name) == QUANTIFICATION_COORD
+
+
 def _s2_time_coords(datasets: list[xr.Dataset]) -> dict[str, xr.DataArray]:
-    """The processing-baseline and offset-applied coordinates along time, from the first input holding them."""
+    """The processing-baseline, offset-applied and ``MTD_MSIL2A.xml`` coordinates along time, from the first input holding each."""
     found: dict[str, xr.DataArray] = {}
     for name in (_BASELINE_COORD, *_APPLIED_COORDS, OFFSET_FREE_COORD):
         for d in datasets:
             if name in d.coords and d[name].dims == ("time",):
                 found[name] = d[name]
                 break
+    for d in datasets:  # fdl:boa_add_offset:B04 from the B04 files, :B08 from the B08 files; the quantification value
+        for c in d.coords:
+            if _is_mtd_coord(c) and d[c].dims == ("time",):
+                found.setdefault(str(c), d[c])
     return found
+
+
+def _per_date_numbers(coord: xr.DataArray | None) -> np.ndarray | None:
+    """A per-date coordinate of numbers (object dtype, None where a file had none) as floats, NaN where unknown."""
+    if coord is None:
+        return None
+    return np.array([float(v) if v is not None and v == v else np.nan for v in np.asarray(coord.values)], dtype=float)
 
 
 def _baseline_numbers(values: np.ndarray) -> np.ndarray:
@@ -628,11 +652,14 @@ def _s2_offsets_auto(
     per_time: dict[str, xr.DataArray],
     original: str,
 ) -> tuple[np.ndarray, str]:
-    """``harmonize="auto"`` on the dates that may carry the offset: metadata, convention, then the date rule."""
+    """``harmonize="auto"`` on the dates that may carry the offset: metadata, convention, then the date rule.
+
+    A band whose ESA product metadata (``MTD_MSIL2A.xml``, read with the
+    granule files: :mod:`.s2_metadata`) lists ``BOA_ADD_OFFSET`` gets that
+    offset on those dates, whatever the baseline or the date says.
+    """
     after = np.asarray(times >= HARMONIZE_CUTOFF)
-    boa = BOA_ADD_OFFSET * 1e-4
     none = np.zeros(times.size)
-    cutoff = f"acquisitions from {HARMONIZE_CUTOFF.date()}"
     cf = _cf_scaling(da)
     if "add_offset" in cf:
         return none, f"CF add_offset={cf['add_offset']!r} already applied by decoding"
@@ -644,13 +671,36 @@ def _s2_offsets_auto(
         v = float(np.asarray(da.attrs[declared]).ravel()[0])
         off = v * 1e-4 if abs(v) >= 1 else v
         return np.full(times.size, off), f"band attribute {declared}={da.attrs[declared]!r}, applied to every date"
+    dn = abs(scale - 1e-4) < 1e-12 or "scale_factor" in cf
+    xml = _per_date_numbers(per_time.get(f"{BOA_OFFSET_COORD}:{da.name}")) if dn else None
+    if xml is not None and np.isfinite(xml).all():  # every date's product metadata says it (ESA SAFE with MTD_MSIL2A.xml)
+        return xml * 1e-4, f"{MTD_NAME} BOA_ADD_OFFSET of {da.name} ({_offsets_text(xml)})"
+    off, reason = _s2_offsets_by_rule(da, scale, after, {k: v for k, v in per_time.items() if not _is_mtd_coord(k)}, original, dn)
+    if xml is not None and np.isfinite(xml).any():
+        known = np.isfinite(xml)
+        off = np.where(known, xml * 1e-4, off)
+        reason += f"; on {int(known.sum())} date(s) {MTD_NAME} BOA_ADD_OFFSET of {da.name} ({_offsets_text(xml[known])})"
+    return off, reason
+
+
+def _offsets_text(dn: np.ndarray) -> str:
+    """Offsets in DN in words: ``-1000 DN on 3 dates, 0 on 1``."""
+    values, counts = np.unique(dn, return_counts=True)
+    return ", ".join(f"{v:g} DN on {c} date(s)" for v, c in zip(values, counts, strict=True))
+
+
+def _s2_offsets_by_rule(da: xr.DataArray, scale: float, after: np.ndarray, per_time: dict[str, xr.DataArray], original: str,
+                        dn: bool) -> tuple[np.ndarray, str]:
+    """The offsets where no product metadata file says them: baseline coordinates, the band-name convention, the date rule."""
+    none = np.zeros(after.size)
+    boa = BOA_ADD_OFFSET * 1e-4
     if per_time:  # DN, also CF-scaled ones (scale_factor without add_offset); not reflectance a loader rescaled (stackstac)
-        return _s2_offsets_from_coords(per_time, after, boa, abs(scale - 1e-4) < 1e-12 or "scale_factor" in cf)
+        return _s2_offsets_from_coords(per_time, after, boa, dn)
     conv = convention_of(original)
     if conv is not None and conv.s2_harmonized:
         return none, f"band name {original!r} of the {conv.name!r} convention: values delivered harmonised"
     if abs(scale - 1e-4) < 1e-12:
-        return np.where(after, boa, 0.0), f"{_DATE_RULE}: {cutoff}"
+        return np.where(after, boa, 0.0), f"{_DATE_RULE}: acquisitions from {HARMONIZE_CUTOFF.date()}"
     return none, f"reflectance input (scale {scale:g}): nothing to remove"
 
 

@@ -25,8 +25,8 @@ from .products import (
     Product,
     product_folder,
     product_of,
-    safe_baseline,
 )
+from .s2_metadata import safe_date_coords, safe_folder_baseline
 from .stacked import bands_from_band_dim
 
 __all__ = ["PathLike", "Source", "describe", "is_zarr", "open_sources"]
@@ -224,8 +224,11 @@ def _open_geotiffs(paths: Sequence[Path], chunks: Any, bands: Sequence[str] | No
         if not all(split_dated_name(str(v)) for v in ds.data_vars):
             when = pd.Timestamp(prod.acquired) if prod is not None and prod.acquired is not None else _date_from_name(p.name)
             ds = ds.expand_dims(time=[when]).rio.write_crs(ds.rio.crs)
-            if prod is not None and prod.baseline is not None:  # an ESA SAFE's Nxxyy: open_s2 decides the offset of this date by it
-                ds = ds.assign_coords({BASELINE_COORD: ("time", np.array([prod.baseline], dtype=object))})
+            if prod is not None and prod.provider == "ESA SAFE L2A":  # open_s2 decides the offset of this date by these
+                # the baseline, offset and quantification of the product's MTD_MSIL2A.xml where it lies with the file, else
+                # the baseline (Nxxyy) of the .SAFE name
+                said = safe_date_coords(p, prod.band, prod.baseline, prod.acquired.strftime("%Y%m%dT%H%M%S") if prod.acquired else None)
+                ds = ds.assign_coords({k: ("time", np.array([v], dtype=object)) for k, v in said.items()})
             if prod is not None and prod.harmonized:  # THEIA/HLS/FORCE: this date never carries the offset, whatever it is mixed with
                 ds = ds.assign_coords({OFFSET_FREE_COORD: ("time", np.array([prod.describe()], dtype=object))})
         ds.attrs[SOURCE_FILE_ATTR] = p.name
@@ -301,13 +304,13 @@ def _open_folder(path: Path, chunks: Any, bands: Sequence[str] | None, sensor: s
     """
     if _is_safe(path):
         files = _safe_band_files(path)
-        logger.info("ESA SAFE product %s (processing baseline %s): %d band file(s) read", path.name, safe_baseline(path), len(files))
+        logger.info("ESA SAFE product %s (processing baseline %s): %d band file(s) read", path.name, safe_folder_baseline(path), len(files))
         return _open_geotiffs(files, chunks, bands, sensor)
     safes = sorted(q for q in path.iterdir() if _is_safe(q))
     if safes:
         files = [f for q in safes for f in _safe_band_files(q)]
         logger.info("folder %s: %d ESA SAFE product(s), %d band file(s) read (baselines %s)", path.name, len(safes), len(files),
-                    ", ".join(sorted({str(safe_baseline(q)) for q in safes})))
+                    ", ".join(sorted({str(safe_folder_baseline(q)) for q in safes})))
         beside = _rasters(path)
         if beside:  # before: left out without a word
             warn_user(f"folder {path.name}: {len(beside)} GeoTIFF/JP2 file(s) beside its .SAFE product(s) left out ({_names(beside, 4)}): "

@@ -55,8 +55,47 @@ def _safe(root: Path, sensing: str, baseline: str, seed: int, *, offset: bool, s
     _tif(img / "R20m" / f"T31UFS_{sensing}_SCL_20m{suffix}", [np.full((N // 2, N // 2), 4)], "uint8", res=20.0, driver=driver)
     if side:
         _tif(img / "R10m" / f"T31UFS_{sensing}_AOT_10m{suffix}", [np.full((N, N), 100)], "uint16", driver=driver)
-    (safe / "MTD_MSIL2A.xml").write_text(f"<BOA_ADD_OFFSET>{-add}</BOA_ADD_OFFSET>")
+    images = [f"GRANULE/L2A_T31UFS_A031234_{sensing}/IMG_DATA/R10m/T31UFS_{sensing}_{b}_10m" for b in ("B04", "B08")]
+    images.append(f"GRANULE/L2A_T31UFS_A031234_{sensing}/IMG_DATA/R20m/T31UFS_{sensing}_SCL_20m")
+    (safe / "MTD_MSIL2A.xml").write_text(_mtd(safe.name, f"{baseline[1:3]}.{baseline[3:]}", images, -1000 if offset else None))
     return safe, truth
+
+
+#: ESA's band_id -> physicalBand (MTD_MSIL2A.xml Spectral_Information_List).
+_PHYSICAL = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
+
+
+def _mtd(product: str, baseline: str, images: list[str], offset: float | dict[str, float] | None, quantification: int = 10000,
+         product_uri: bool = True) -> str:
+    """A minimal MTD_MSIL2A.xml with ESA's element names and nesting (a CDSE N0510 product's, cut down): the namespaced
+    root and General_Info, Product_Info (PRODUCT_URI, PROCESSING_BASELINE, Granule_List/IMAGE_FILE), and
+    Product_Image_Characteristics (QUANTIFICATION_VALUES_LIST, BOA_ADD_OFFSET_VALUES_LIST by band_id, Spectral_Information
+    bandId -> physicalBand). ``offset``: one value for every band, one per physical band (``{"B4": -1000}``), or None (no
+    list, as before baseline 04.00)."""
+    files = "".join(f"<IMAGE_FILE>{i}</IMAGE_FILE>" for i in images)
+    if offset is None:
+        offsets = ""
+    else:
+        per = offset if isinstance(offset, dict) else dict.fromkeys(_PHYSICAL, offset)
+        offsets = ("<BOA_ADD_OFFSET_VALUES_LIST>" + "".join(f'<BOA_ADD_OFFSET band_id="{i}">{per[b]:g}</BOA_ADD_OFFSET>'
+                                                            for i, b in enumerate(_PHYSICAL) if b in per) + "</BOA_ADD_OFFSET_VALUES_LIST>")
+    spectral = "".join(f'<Spectral_Information bandId="{i}" physicalBand="{b}"><RESOLUTION>10</RESOLUTION></Spectral_Information>'
+                       for i, b in enumerate(_PHYSICAL))
+    uri = f"<PRODUCT_URI>{product}</PRODUCT_URI>" if product_uri else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n'
+        '<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+        f"<n1:General_Info><Product_Info>{uri}<PROCESSING_LEVEL>Level-2A</PROCESSING_LEVEL>"
+        f"<PRODUCT_TYPE>S2MSI2A</PRODUCT_TYPE><PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>"
+        f'<Product_Organisation><Granule_List><Granule imageFormat="JPEG2000">{files}</Granule></Granule_List>'
+        "</Product_Organisation></Product_Info>\n<Product_Image_Characteristics>"
+        "<Special_Values><SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT><SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX></Special_Values>"
+        f'<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">{quantification}</BOA_QUANTIFICATION_VALUE>'
+        '<AOT_QUANTIFICATION_VALUE unit="none">1000.0</AOT_QUANTIFICATION_VALUE></QUANTIFICATION_VALUES_LIST>'
+        f"{offsets}<Spectral_Information_List>{spectral}</Spectral_Information_List>"
+        "</Product_Image_Characteristics></n1:General_Info></n1:Level-2A_User_Product>\n"
+    )
 
 
 def _granules(safes: list[Path], pattern: str = "*.tif") -> list[str]:
@@ -117,6 +156,119 @@ def test_a_zipped_safe_is_refused_asking_to_unzip(tmp_path):
         f.writestr("x.txt", "x")
     with pytest.raises(fdl.errors.SourceError, match=r"found a zip archive \(an ESA SAFE product\); unzip it"):
         fdl.open_s2(z)
+
+
+# --------------------------------------------------------------------------- ESA SAFE: MTD_MSIL2A.xml
+
+
+def test_mtd_msil2a_elements_are_read(tmp_path):
+    """The elements and nesting of a real MTD_MSIL2A.xml: baseline, offsets by band_id -> physicalBand, quantification."""
+    from fusets_dl.readers.s2_metadata import read_mtd
+
+    xml = tmp_path / "MTD_MSIL2A.xml"
+    name = "S2B_MSIL2A_20231217T135659_N0510_R067_T21JUK_20231217T175625.SAFE"
+    xml.write_text(_mtd(name, "05.10", ["GRANULE/L2A_T21JUK_A035414_20231217T140918/IMG_DATA/R10m/T21JUK_20231217T135659_B04_10m"],
+                        {"B4": -1000, "B8": -999, "B8A": -998}))
+    meta = read_mtd(xml)
+    assert (meta.baseline, meta.baseline_token(), meta.quantification, meta.product) == ("05.10", "N0510", 10000.0, name)
+    assert dict(meta.offsets) == {"B04": -1000.0, "B08": -999.0, "B8A": -998.0}
+    assert meta.images == ("T21JUK_20231217T135659_B04_10m",)
+
+
+def _copied(root: Path, sensing: str, seed: int, red_add: float, nir_add: float) -> tuple[Path, np.ndarray]:
+    """Granule files B04, B08 (DN + the offsets given) and SCL of one date, copied out of their .SAFE into ``root``."""
+    red, nir, truth = _field(seed)
+    _tif(root / f"T31UFS_{sensing}_B04_10m.tif", [red * 1e4 + red_add], "uint16")
+    _tif(root / f"T31UFS_{sensing}_B08_10m.tif", [nir * 1e4 + nir_add], "uint16")
+    _tif(root / f"T31UFS_{sensing}_SCL_20m.tif", [np.full((N // 2, N // 2), 4)], "uint8", res=20.0)
+    return root, truth
+
+
+def _images(sensing: str) -> list[str]:
+    return [f"GRANULE/L2A_T31UFS_A031234_{sensing}/IMG_DATA/R{r}m/T31UFS_{sensing}_{b}_{r}m"
+            for b, r in (("B04", 10), ("B08", 10), ("SCL", 20))]
+
+
+def test_granule_files_copied_out_with_their_mtd_read_its_baseline_and_offsets(tmp_path, caplog):
+    """Before: no .SAFE above them, so the date rule: a 2021 date reprocessed N0500 kept its +1000 DN (NDVI 0.50 for 0.75)."""
+    t = "20210615T105031"
+    d, truth = _copied(tmp_path / "copied", t, 1, 1000, 1000)
+    (d / "MTD_MSIL2A.xml").write_text(_mtd(f"S2A_MSIL2A_{t}_N0500_R051_T31UFS_20230101T000000.SAFE", "05.00", _images(t), -1000))
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s2 = fdl.open_s2(d)
+    np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)
+    assert any("MTD_MSIL2A.xml BOA_ADD_OFFSET of B04 (-1000 DN on 1 date(s))" in r.getMessage() for r in caplog.records)
+    assert not any(str(c).startswith("fdl:boa") for c in s2.coords)
+
+
+def test_a_renamed_safe_folder_reads_its_baseline_from_the_xml(tmp_path):
+    """Before: 'T31UFS_2021-06-15.SAFE' has no Nxxyy: the date rule kept the N0500 offset of a 2021 date (NDVI 0.50 for 0.75)."""
+    safe, truth = _safe(tmp_path, "20210615T105031", "N0500", 2, offset=True)
+    renamed = safe.rename(tmp_path / "T31UFS_2021-06-15.SAFE")
+    s2 = fdl.open_s2(renamed)
+    np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)
+
+
+def test_the_xml_baseline_wins_over_the_safe_name_logged(tmp_path, caplog):
+    """A .SAFE name saying N0300 (no offset) whose MTD_MSIL2A.xml says 05.00 with BOA_ADD_OFFSET -1000: the XML is trusted."""
+    safe, truth = _safe(tmp_path, "20210615T105031", "N0300", 3, offset=True)
+    (safe / "MTD_MSIL2A.xml").write_text(_mtd(safe.name, "05.00", _images("20210615T105031"), -1000))
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s2 = fdl.open_s2(safe)
+    np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)
+    assert any("(05.00) differs from the .SAFE name's (N0300): the XML's is used" in r.getMessage() for r in caplog.records)
+    assert any("processing baseline 05.00" in r.getMessage() for r in caplog.records)
+
+
+def test_the_xml_offsets_are_removed_band_by_band(tmp_path):
+    """BOA_ADD_OFFSET per band_id: B04 -1000, B08 -500 (ESA lists -1000 for all; each is read for its own band)."""
+    t = "20220615T105031"
+    d, truth = _copied(tmp_path, t, 4, 1000, 500)
+    (d / "MTD_MSIL2A.xml").write_text(_mtd(f"S2A_MSIL2A_{t}_N0400_R051_T31UFS_{t}.SAFE", "04.00", _images(t),
+                                           {b: -1000 if b == "B4" else -500 for b in _PHYSICAL}))
+    s2 = fdl.open_s2(d)
+    np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)  # -1000 on both: NDVI off by 0.05 or more
+    red, nir, _ = _field(4)
+    assert np.abs((nir - red - 0.05) / (nir + red - 0.05) - truth).min() > 0.01
+
+
+def test_an_xml_of_another_date_is_not_used(tmp_path, caplog):
+    """Its IMAGE_FILE list names another date's files: left aside (INFO), the date rule decides (a 2021 date: no offset)."""
+    t = "20210615T105031"
+    d, truth = _copied(tmp_path, t, 5, 0, 0)
+    other = "20210625T105031"
+    (d / "MTD_MSIL2A.xml").write_text(_mtd(f"S2A_MSIL2A_{other}_N0500_R051_T31UFS_{other}.SAFE", "05.00", _images(other), -1000))
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        s2 = fdl.open_s2(d)
+    np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)  # taken: 1000 DN too many removed, NDVI far off
+    assert any("is another product's" in r.getMessage() for r in caplog.records)
+    # without an image list, PRODUCT_URI's sensing time decides
+    (d / "MTD_MSIL2A.xml").write_text(_mtd(f"S2A_MSIL2A_{other}_N0500_R051_T31UFS_{other}.SAFE", "05.00", [], -1000))
+    np.testing.assert_allclose(fdl.open_s2(d)["NDVI"].values[0], truth, atol=1e-3)
+
+
+@pytest.mark.parametrize("text", ["<n1:Level-2A_User_Product xmlns:n1='x'><n1:General_Info>",  # cut short
+                                  '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaa">]><r>&a;</r>'])  # a DTD: refused
+def test_an_unreadable_xml_warns_and_the_safe_name_decides(tmp_path, text):
+    safe, truth = _safe(tmp_path, "20210615T105031", "N0500", 6, offset=True)
+    (safe / "MTD_MSIL2A.xml").write_text(text)
+    with pytest.warns(UserWarning, match=r"MTD_MSIL2A.xml: expected an ESA L2A product metadata file .* cannot be read"):
+        s2 = fdl.open_s2(safe)
+    np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)  # N0500 of the name: offset removed
+
+
+def test_a_quantification_value_other_than_10000_scales_the_reflectance(tmp_path, caplog):
+    """reflectance = (DN + BOA_ADD_OFFSET) / BOA_QUANTIFICATION_VALUE: a product quantified by 20000 (none is, so far)."""
+    t = "20220615T105031"
+    red, nir, truth = _field(7)
+    _tif(tmp_path / f"T31UFS_{t}_B04_10m.tif", [red * 2e4 + 1000], "uint16")
+    _tif(tmp_path / f"T31UFS_{t}_B08_10m.tif", [nir * 2e4 + 1000], "uint16")
+    (tmp_path / "MTD_MSIL2A.xml").write_text(_mtd(f"S2A_MSIL2A_{t}_N0400_R051_T31UFS_{t}.SAFE", "04.00", _images(t), -1000,
+                                                  quantification=20000))
+    with caplog.at_level(logging.INFO, logger="fusets_dl"), pytest.warns(UserWarning, match="no SCL or cloud mask band"):
+        s2 = fdl.open_s2(tmp_path)
+    np.testing.assert_allclose(s2["NDVI"].values[0], truth, atol=1e-3)
+    assert any("BOA_QUANTIFICATION_VALUE 20000 on 1 date(s)" in r.getMessage() for r in caplog.records)
 
 
 # --------------------------------------------------------------------------- THEIA / MAJA
