@@ -107,14 +107,17 @@ def open_s2(
         cubes with ``combine_first``. Products as downloaded are recognised
         by their file names (:mod:`fusets_dl.readers.products`): an ESA
         ``.SAFE`` folder, a folder of them, or its granule files
-        (``*_B04_10m.jp2``: the processing baseline of the ``.SAFE`` name
-        decides the offset of each date); THEIA/MAJA, HLS and FORCE files and
-        folders (values that never carry the offset; the time of day and
-        HLS's day of year read from the names; THEIA's ``CLM``/``MG2`` and
-        HLS's ``Fmask`` read as their bit fields; FORCE's ``BROADNIR`` as
-        B08 and its ``NIR`` as B8A; HLS S30's ``B8A`` as the NIR when B08 is
-        not given). Side files (AOT, WVP, TCI, ATB, QAI ...) are left out,
-        logged.
+        (``*_B04_10m.jp2``: the product's ``MTD_MSIL2A.xml``, at the top of
+        the ``.SAFE`` or beside the granule files, gives each date's
+        processing baseline, ``BOA_ADD_OFFSET`` per band and quantification
+        value, :mod:`fusets_dl.readers.s2_metadata`; without it the baseline
+        of the ``.SAFE`` name decides the offset of each date); THEIA/MAJA,
+        HLS and FORCE files and folders (values that never carry the offset;
+        the time of day and HLS's day of year read from the names; THEIA's
+        ``CLM``/``MG2``, HLS's ``Fmask`` and FORCE's ``QAI`` read as their
+        bit fields; FORCE's ``BROADNIR`` as B08 and its ``NIR`` as B8A; HLS
+        S30's ``B8A`` as the NIR when B08 is not given). Side files (AOT,
+        WVP, TCI, ATB, CLD ...) are left out, logged.
     clear_classes : iterable of int
         SCL classes counted as clear (default 4 vegetation, 5 bare soil).
         Without SCL, the first cloud band present is used, each read in its

@@ -45,7 +45,9 @@ THEIA, HLS and FORCE) and the processing baseline of an ESA product
   processing baseline, ``N0500`` for the Collection-1 reprocessing, whose
   values carry ``BOA_ADD_OFFSET`` -1000 on dates before 2022 too) holding
   granule files ``GRANULE/*/IMG_DATA/R10m/T31UFS_<sensing>_B04_10m.jp2``;
-  ``AOT``, ``WVP`` and ``TCI`` are side files.
+  ``AOT``, ``WVP`` and ``TCI`` are side files. The product's
+  ``MTD_MSIL2A.xml``, where it lies with the files, is preferred to the name
+  (:mod:`.s2_metadata`: the baseline, ``BOA_ADD_OFFSET`` per band).
 * THEIA / MAJA L2A (CESBIO "MAJA Sentinel-2 output format"):
   ``SENTINEL2A_20210605-105857-485_L2A_T30TYP_C_V2-2_FRE_B4.tif`` (date and
   time of day; ``FRE`` flat and ``SRE`` surface reflectance), masks
