@@ -15,11 +15,16 @@ Naming conventions read:
 * ASF HyP3 RTC (GAMMA), ``S1x_yy_aaaaaaaaTbbbbbb_ppo_RTCzz_u_defklm_ssss``
   (HyP3 RTC product guide, "Naming Convention"): ``d`` gamma0 ``g`` /
   sigma0 ``s``; ``e`` power ``p`` / decibel ``d`` / amplitude ``a``. Files
-  ``<base>_VV.tif`` ... are backscatter; ``_ls_map``, ``_inc_map``,
-  ``_inc_map_ell``, ``_dem``, ``_area``, ``_rgb`` are side files.
+  ``<base>_VV.tif`` ... are backscatter; ``_ls_map`` (the layover/shadow map,
+  band :data:`HYP3_LS_BAND`) is read to mask its scene's backscatter
+  (:mod:`.s1_masks`), ``_inc_map_ell`` (the ellipsoid incidence angle,
+  radians) as band ``ellipsoid_incidence_angle``; ``_inc_map`` (the *local*
+  incidence angle), ``_dem``, ``_area``, ``_rgb`` are side files.
 * OPERA RTC-S1 (``OPERA_L2_RTC-S1_<burst>_<acq>Z_<prod>Z_<sensor>_30_v1.0``):
-  always gamma0, linear power; ``_mask`` (layover/shadow) and ``_BROWSE``
-  are side files.
+  always gamma0, linear power; ``_mask`` (the layover/shadow mask, band
+  :data:`OPERA_MASK_BAND`) is read to mask its burst's backscatter;
+  ``_BROWSE`` is a side file. The burst's static layers
+  (``OPERA_L2_RTC-S1-STATIC_<burst>_20140403_...``) are side files.
 * Any other file name holding ``Sigma0``, ``Gamma0`` or ``Beta0`` as a token
   (SNAP single-band exports ``<product>_Sigma0_VV_db.tif``; not
   ``LeeSigma_0.9`` nor ``gamma_0.5``): that coefficient.
@@ -76,8 +81,8 @@ from datetime import datetime
 from pathlib import PurePath
 from typing import Any
 
-__all__ = ["BACKSCATTER_ATTR", "HARMONIZED_ATTR", "PRODUCT_ATTR", "SCALE_ATTR", "Product", "coefficient_in", "product_folder",
-           "product_of", "safe_baseline"]
+__all__ = ["BACKSCATTER_ATTR", "HARMONIZED_ATTR", "HYP3_LS_BAND", "OPERA_MASK_BAND", "PRODUCT_ATTR", "SCALE_ATTR", "Product",
+           "coefficient_in", "product_folder", "product_of", "safe_baseline"]
 
 #: Band attribute naming the backscatter coefficient (read by ``open_s1`` whatever wrote it).
 BACKSCATTER_ATTR = "backscatter"
@@ -122,12 +127,19 @@ _POLARISATIONS = ("VV", "VH", "HH", "HV")
 _HYP3_RADIOMETRY = {"g": "gamma0", "s": "sigma0"}
 _HYP3_SCALE = {"p": "linear", "d": "dB", "a": "amplitude"}
 #: Side files of the products: what they hold (for the log line that names the files left out).
-HYP3_SIDE = {"ls_map": "layover/shadow map (its pixels are already nodata in the backscatter)",
-             "inc_map": "incidence angle map (local, radians)", "inc_map_ell": "incidence angle map (ellipsoid)", "dem": "DEM", "area": "scattering area map",
-             "rgb": "RGB decomposition"}
-OPERA_SIDE = {"mask": "layover/shadow mask (not applied: the pixels it flags, 1 shadow, 2 layover, 3 both, are kept as the "
-                      "provider's valid samples; mask them yourself with it if needed)",
-              "BROWSE": "browse image"}
+HYP3_SIDE = {"inc_map": "local incidence angle map (radians, to the terrain's normal: not used as the incidence angle, which is "
+                        "the ellipsoid one, _inc_map_ell)", "dem": "DEM", "area": "scattering area map", "rgb": "RGB decomposition"}
+OPERA_SIDE = {"BROWSE": "browse image"}
+#: Band of an OPERA RTC-S1 ``_mask.tif`` (0 valid, 1 shadow, 2 layover, 3 both, 255 no data), applied by :mod:`.s1_masks`.
+OPERA_MASK_BAND = "opera_layover_shadow_mask"
+#: Band of an ASF HyP3 RTC ``_ls_map.tif`` (a sum of bits: 4 layover, 16 shadow), applied by :mod:`.s1_masks`.
+HYP3_LS_BAND = "hyp3_ls_map"
+#: Files of the S1 products read as bands (not backscatter): the part of the name after the base name -> (band, units).
+HYP3_BANDS = {"ls_map": (HYP3_LS_BAND, None), "inc_map_ell": ("ellipsoid_incidence_angle", "rad")}
+OPERA_BANDS = {"mask": (OPERA_MASK_BAND, None)}
+#: OPERA RTC-S1 static layers of a burst (one per burst ID, dated 2014-04-03): left out (the per-acquisition mask is read).
+_OPERA_STATIC_RE = re.compile(r"^OPERA_L2_RTC-S1-STATIC_[A-Za-z0-9]{4}-[A-Za-z0-9]{6}-[A-Za-z0-9]{3}_\d{8}_S1[A-D]_\d+_v\d+\.\d+"
+                              r"(?:_(?P<rest>.+))?$")
 
 
 @dataclass(frozen=True)
@@ -150,8 +162,11 @@ class Product:
         what it holds; None for a file the readers use.
     band : str or None
         The band a single-band optical file holds, in the product's own
-        naming (``"B04"``, ``"SCL"``, ``"CLM_R1"``, ``"Fmask"``); None where
-        the file says it (descriptions) or for S1 products.
+        naming (``"B04"``, ``"SCL"``, ``"CLM_R1"``, ``"Fmask"``), or the
+        band an S1 product's mask or angle file is read as
+        (:data:`OPERA_MASK_BAND`, :data:`HYP3_LS_BAND`,
+        ``"ellipsoid_incidence_angle"``); None where the file says it
+        (descriptions) or for S1 backscatter.
     acquired : datetime.datetime or None
         The acquisition time the name spells (THEIA's ``20210605-105857``,
         HLS's day of year ``2021156T105031``), for names the generic date
@@ -173,6 +188,14 @@ class Product:
         says that still holds (the date, the coefficient, never offset) and
         not the scale (the values decide, or a scale token of the suffix);
         None for the product's own files.
+    units : str or None
+        The units of the values of a file read as :attr:`band` where its
+        product's documentation gives them (``"rad"`` for the HyP3
+        ellipsoid incidence angle map).
+    base : str or None
+        The product's base name, which all its files share (a HyP3 scene,
+        an OPERA burst acquisition): pairs a mask file with its product's
+        backscatter files.
     """
 
     provider: str
@@ -186,6 +209,8 @@ class Product:
     baseline: str | None = None
     sensor: str | None = None
     unknown: str | None = None
+    units: str | None = None
+    base: str | None = None
 
     def describe(self) -> str:
         """The product in words, for attributes and messages.
@@ -307,12 +332,17 @@ def _optical_product_of(name: str, path: str | os.PathLike) -> Product | None:
     return None
 
 
-def _s1_product(provider: str, token: str, backscatter: str, scale: str, rest: str | None, known: dict[str, str]) -> Product:
-    """A HyP3/OPERA file: backscatter, a known side file, or a user's suffix (its own coefficient or scale token, if any, wins)."""
+def _s1_product(provider: str, token: str, backscatter: str, scale: str, rest: str | None, known: dict[str, str],
+                base: str | None = None, bands: dict[str, tuple[str, str | None]] | None = None) -> Product:
+    """A HyP3/OPERA file: backscatter, a mask or angle read as a band, a known side file, or a user's suffix (its own
+    coefficient or scale token, if any, wins)."""
+    if rest is not None and bands and rest in bands:
+        band, units = bands[rest]
+        return Product(provider, token, band=band, units=units, base=base)
     side, unknown = _side(rest, known)
     if unknown is None:
-        return Product(provider, token, backscatter, scale, side)
-    return Product(provider, token, coefficient_in(unknown) or backscatter, _suffix_scale(unknown), unknown=unknown)
+        return Product(provider, token, backscatter, scale, side, base=base)
+    return Product(provider, token, coefficient_in(unknown) or backscatter, _suffix_scale(unknown), unknown=unknown, base=base)
 
 
 def product_of(name: str | os.PathLike) -> Product | None:
@@ -338,10 +368,16 @@ def product_of(name: str | os.PathLike) -> Product | None:
     if m:
         token = m.group("token")
         return _s1_product("ASF HyP3 RTC", stem[stem.index("RTC"):stem.index(token) + len(token)], _HYP3_RADIOMETRY[m.group("rad")],
-                           _HYP3_SCALE[m.group("scale")], m.group("rest"), HYP3_SIDE)
+                           _HYP3_SCALE[m.group("scale")], m.group("rest"), HYP3_SIDE, m.group("base"), HYP3_BANDS)
     m = _OPERA_RTC_RE.match(stem)
     if m:
-        return _s1_product("OPERA RTC-S1", "OPERA_L2_RTC-S1", "gamma0", "linear", m.group("rest"), OPERA_SIDE)
+        return _s1_product("OPERA RTC-S1", "OPERA_L2_RTC-S1", "gamma0", "linear", m.group("rest"), OPERA_SIDE, m.group("base"),
+                           OPERA_BANDS)
+    m = _OPERA_STATIC_RE.match(stem)
+    if m:  # one per burst ID, dated 2014-04-03 (the mission's launch): never an acquisition
+        return Product("OPERA RTC-S1-STATIC", m.group("rest") or "", side=f"static layer {m.group('rest') or ''!r} of the burst (one "
+                       "per burst ID, not per acquisition: the acquisition's own _mask.tif is read instead; its incidence angles "
+                       "are not read)")
     found = coefficient_in(stem)
     if found is not None:
         return Product("file name", _COEFFICIENT_RE.search(stem).group(0), found)  # type: ignore[union-attr]

@@ -48,6 +48,7 @@ from .normalise import (
     warn_before_launch,
 )
 from .products import PRODUCT_ATTR, SCALE_ATTR, coefficient_in
+from .s1_masks import apply_mask_band, apply_product_masks, check_layover_shadow, select_angle_maps
 from .sanity import (
     check_backscatter_units,
     check_compressed_dn,
@@ -75,6 +76,7 @@ def open_s1(
     backscatter: Literal["sigma0", "gamma0", "beta0"] | None = None,
     slice_window: Any = SLICE_WINDOW,
     bands: Sequence[str] | None = None,
+    layover_shadow: Literal["mask", "keep"] = "mask",
 ) -> xr.Dataset:
     """Open Sentinel-1 backscatter as ``VV``/``VH`` float32 in dB on ``(time, y, x)``.
 
@@ -150,6 +152,17 @@ def open_s1(
         ``bands=["VV", "VH", "dataMask"]``). Used instead of band
         descriptions, with a warning where they differ; ignored, with a
         warning, for inputs that are not GeoTIFF files.
+    layover_shadow : {"mask", "keep"}
+        What to do with the pixels a layover/shadow mask among the inputs
+        flags (:mod:`~fusets_dl.readers.s1_masks`): an OPERA RTC-S1
+        ``_mask.tif`` (1 shadow, 2 layover, 3 both), an ASF HyP3 RTC
+        ``_ls_map.tif`` (bits 4 layover, 16 shadow), each applied to its own
+        product's VV/VH files, or a ``mask`` band beside VV/VH (any case:
+        openEO ``sar_backscatter(mask=True)``, a Google Earth Engine
+        export's ``MASK``; 1 valid, 0 invalid). ``"mask"`` (default): VV/VH
+        missing there, lazily on Dask, with an INFO line counting them (in
+        memory); ``"keep"``: the provider's values kept. Without a mask
+        among the inputs nothing changes.
 
     Returns
     -------
@@ -176,7 +189,10 @@ def open_s1(
     """
     what = f"open_s1({describe(source)})"
     check_slice_window(slice_window, what)  # refused before any reading
+    check_layover_shadow(layover_shadow, what)
     opened = open_sources(source, chunks, bands)
+    # products' layover/shadow masks applied to their own files, then dropped (never a band of the cube)
+    opened = apply_product_masks(select_angle_maps(opened, what), layover_shadow, what)
     ds, crs, originals = _s1_merge([_prepare(p, what, duplicates) for p in opened], what, duplicates, part_names(source, opened))
     ds = _merge_passes(ds, slice_window, what, compare=("VV", "VH"))
     read = ds  # as read: unit samples come from its date chunks, not from merged whole series
@@ -193,6 +209,7 @@ def open_s1(
             warn_user(f"{what}: {band}: declared backscatter={backscatter!r}, but the source says {found} "
                       f"({ds[band].attrs.get(PRODUCT_ATTR, 'its names or attributes')}): recorded as declared")
         coefficient = coefficient or found
+    out = apply_mask_band(out, ds, bands, layover_shadow, what, originals.get("MASK"))  # a mask band beside VV/VH: 1 valid
     if units == "auto" and set(detected.values()) == {"linear"}:
         _warn_if_amplitude(out if read is ds else xr.Dataset({b: _s1_to_db(read[b], b, "linear", None, what)[0] for b in bands}), what)
     if {"VV", "VH"} <= set(out.data_vars) and out["VV"].chunks is None and out["VH"].chunks is None:  # in memory (Dask: no read)

@@ -141,7 +141,8 @@ def _open_geotiff(path: Path, chunks: Any, bands: Sequence[str] | None = None) -
     if product is not None and product.side is None:
         said = {PRODUCT_ATTR: product.describe(), **({BACKSCATTER_ATTR: product.backscatter} if product.backscatter else {}),
                 **({SCALE_ATTR: product.scale} if product.scale else {}),
-                **({HARMONIZED_ATTR: product.describe()} if product.harmonized else {})}
+                **({HARMONIZED_ATTR: product.describe()} if product.harmonized else {}),
+                **({"units": product.units} if product.units else {})}  # the HyP3 ellipsoid angle map: radians
     for v in ds.data_vars:
         kept = {k: v2 for k, v2 in da.attrs.items() if k not in ("long_name", "scale_factor", "add_offset", "_FillValue")}
         ds[v].attrs = {**said, **kept}  # an attribute the file holds wins over its name

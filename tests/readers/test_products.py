@@ -62,10 +62,17 @@ def test_product_names_are_recognised():
     assert product_of("S1B_IW_20180128T161201_SVP_RTC10_G_sdufem_FD6A_VH.tif").scale == "dB"
     assert product_of("S1A_IW_20180128T161201_DVP_RTC30_G_gauned_FD6A_VV.tif").scale == "amplitude"
     assert product_of("S1A_IW_20180128T161201_DVP_RTC30_G_spuned_FD6A_VV.tif").backscatter == "sigma0"
-    assert product_of("S1A_IW_20180128T161201_DVP_RTC30_G_gpuned_FD6A_ls_map.tif").side.startswith("layover/shadow map")
+    ls = product_of("S1A_IW_20180128T161201_DVP_RTC30_G_gpuned_FD6A_ls_map.tif")  # read to mask its scene (test_s1_masks)
+    assert (ls.side, ls.band, ls.base) == (None, "hyp3_ls_map", "S1A_IW_20180128T161201_DVP_RTC30_G_gpuned_FD6A")
+    assert "not used as the incidence angle" in product_of("S1A_IW_20180128T161201_DVP_RTC30_G_gpuned_FD6A_inc_map.tif").side
+    ell = product_of("S1A_IW_20180128T161201_DVP_RTC30_G_gpuned_FD6A_inc_map_ell.tif")
+    assert (ell.side, ell.band, ell.units) == (None, "ellipsoid_incidence_angle", "rad")
     o = product_of("OPERA_L2_RTC-S1_T115-245714-IW1_20250418T141628Z_20250419T010229Z_S1A_30_v1.0_VV.tif")
     assert (o.provider, o.backscatter, o.scale, o.side) == ("OPERA RTC-S1", "gamma0", "linear", None)
-    assert "not applied" in product_of("OPERA_L2_RTC-S1_T115-245714-IW1_20250418T141628Z_20250419T010229Z_S1A_30_v1.0_mask.tif").side
+    m = product_of("OPERA_L2_RTC-S1_T115-245714-IW1_20250418T141628Z_20250419T010229Z_S1A_30_v1.0_mask.tif")
+    assert (m.side, m.band, m.base) == (None, "opera_layover_shadow_mask",
+                                        "OPERA_L2_RTC-S1_T115-245714-IW1_20250418T141628Z_20250419T010229Z_S1A_30_v1.0")
+    assert "static layer" in product_of("OPERA_L2_RTC-S1-STATIC_T115-245714-IW1_20140403_S1A_30_v1.0_mask.tif").side
     assert product_of("S1A_IW_GRDH_1SDV_20210605T054112_Orb_TC_Sigma0_VV_db.tif").backscatter == "sigma0"
     assert product_of("S1_VV_20210605.tif") is None
 
@@ -196,7 +203,9 @@ def test_a_hyp3_scene_folder_is_read_leaving_its_side_files_out(tmp_path, caplog
         s1 = fdl.open_s1(d)
     assert s1.sizes["time"] == 1 and s1.attrs["backscatter"] == "gamma0"
     msg = next(r.getMessage() for r in caplog.records if "side files" in r.getMessage())
-    assert "3 file(s)" in msg and "_dem.tif" in msg and "_ls_map.tif" in msg and "layover/shadow map" in msg
+    assert "2 file(s)" in msg and "_dem.tif" in msg and "_inc_map.tif" in msg and "local incidence angle" in msg
+    assert "_ls_map.tif" not in msg  # read: applied to the scene's VV/VH (tests/readers/test_s1_masks.py)
+    assert "incidence_angle" not in s1.coords  # the local angle is not the incidence angle
 
 
 def test_a_folder_of_hyp3_scene_folders_is_searched_one_level_down(tmp_path):
@@ -210,7 +219,7 @@ def test_a_folder_of_hyp3_scene_folders_is_searched_one_level_down(tmp_path):
     np.testing.assert_allclose(s1b["VV"].values, s1["VV"].values)
 
 
-def test_an_opera_folder_leaves_the_mask_out_and_says_it_is_not_applied(tmp_path, caplog):
+def test_an_opera_folder_applies_the_mask_and_says_so(tmp_path, caplog):
     stem = "OPERA_L2_RTC-S1_T115-245714-IW1_20250418T141628Z_20250419T010229Z_S1A_30_v1.0"
     for pol, off in (("VV", 0.0), ("VH", -7.0)):
         _tif(tmp_path / f"{stem}_{pol}.tif", [(10 ** (_db(off) / 10)).astype(np.float32)], nodata=np.nan)
@@ -218,7 +227,8 @@ def test_an_opera_folder_leaves_the_mask_out_and_says_it_is_not_applied(tmp_path
     with caplog.at_level(logging.INFO, logger="fusets_dl"):
         s1 = fdl.open_s1(tmp_path)
     assert s1.sizes["time"] == 1
-    assert any("_mask.tif" in r.getMessage() and "not applied" in r.getMessage() for r in caplog.records)
+    assert "opera_layover_shadow_mask" not in s1.data_vars
+    assert any("OPERA RTC-S1 _mask.tif): 0 of 128 valid backscatter values" in r.getMessage() for r in caplog.records)
 
 
 def test_an_empty_folder_of_folders_names_them(tmp_path):
