@@ -48,7 +48,7 @@ import xarray as xr
 
 from .._logging import logger
 from .._warn import warn_user
-from ..errors import ConfigError
+from ..errors import ConfigError, SourceError
 from .combine import SNAP_PX
 from .conventions import bands_for, canonical_band_name
 from .normalise import _decode
@@ -176,13 +176,23 @@ def apply_product_masks(opened: Sequence[xr.Dataset], how: str, what: str) -> li
     list of xarray.Dataset
         The other files, their backscatter masked (``opened`` itself when no
         mask file is among them). One INFO line counts what was masked (in
-        memory; on Dask nothing is read here and the files are named).
+        memory; on Dask nothing is read here and the files are counted).
+
+    Raises
+    ------
+    SourceError
+        Mask files only, no backscatter file.
     """
     masks = [d for d in opened if _mask_band(d) is not None]
     if not masks:
         return list(opened)
     rest = [d for d in opened if _mask_band(d) is None]
     kinds = ", ".join(sorted({_MASK_FILES[str(_mask_band(m))] for m in masks}))
+    if not rest:
+        names = sorted(str(m.attrs.get(SOURCE_FILE_ATTR, "?")) for m in masks)
+        raise SourceError(f"{what}: expected backscatter GeoTIFFs (<product>_VV.tif, _VH.tif) with the layover/shadow masks, found "
+                          f"mask files only ({kinds}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}); give the "
+                          "products' VV/VH files too")
     if how == "keep":
         logger.info("%s: %d layover/shadow mask file(s) (%s) read and not applied (layover_shadow='keep'): the pixels they flag keep "
                     "the provider's values", what, len(masks), kinds)

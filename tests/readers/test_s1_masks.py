@@ -127,6 +127,14 @@ def test_files_without_their_mask_are_read_as_they_are_and_masks_without_files_u
     assert "1 layover/shadow mask file(s) without their product's VV/VH" in _info(caplog, "without their product's VV/VH")
 
 
+def test_mask_files_alone_are_refused_naming_them(tmp_path):
+    """Before the masks were read: 'found side files only'; a list of masks alone must not reach the merge empty."""
+    f = _tif(tmp_path / f"{OPERA.format(d='20250418')}_mask.tif", [_opera_mask(0)], nodata=255)
+    with pytest.raises(fdl.errors.SourceError, match=r"expected backscatter GeoTIFFs .* found mask files only \(OPERA RTC-S1 _mask\.tif: "
+                                                      r"OPERA_L2_RTC-S1_T115"):
+        fdl.open_s1([f])
+
+
 def test_a_clipped_backscatter_file_gets_its_products_mask_on_its_own_pixels(tmp_path):
     """A user's '<base>_VV_clip.tif' (columns 2-6 of the burst) and the burst's full mask: each flag lands on its own pixel."""
     stem = OPERA.format(d="20250418")
