@@ -3,7 +3,7 @@
 Every problem raises :class:`~fusets_dl.errors.ConfigError` naming the key
 and the region (``config region 'x' tile_size: expected an integer >= 2,
 found 'big'``). One ``_load_*`` or ``_check_*`` helper per section of the
-file: the top level, ``defaults``, each region (and its ``bbox``,
+file: the top level, ``defaults``, each region (and its ``bbox``, ``bbox_crs``,
 ``time_range``, sizes, ``phenology``, ``classes``, ``tolerance``, ``harmonize``),
 ``model``, ``dask`` and ``report``.
 """
@@ -26,7 +26,7 @@ from ..validate import as_timedelta, parse_date
 __all__ = ["Problems", "RegionConfig", "RunConfig", "check_dask", "load_config"]
 
 _TOP_KEYS = {"output_root", "regions", "model", "defaults", "dask", "report"}
-_REGION_KEYS = {"name", "s1", "s2", "bbox", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "unpaired_views",
+_REGION_KEYS = {"name", "s1", "s2", "bbox", "bbox_crs", "time_range", "tile_size", "chunk", "tolerance", "freq", "outlier_filter", "unpaired_views",
                 "phenology", "s1_units", "harmonize", "classes"}
 _REGION_ONLY_KEYS = {"name", "s1", "s2", "bbox", "time_range"}  # not allowed under ``defaults``
 _MODEL_KEYS = {"mode", "path", "features", "train"}
@@ -50,7 +50,11 @@ class RegionConfig:
     s1, s2 : list of Path
         The region's Sentinel-1 and Sentinel-2 files (existing).
     bbox : tuple of float, optional
-        ``(minx, miny, maxx, maxy)`` in the files' CRS.
+        ``(minx, miny, maxx, maxy)`` in ``bbox_crs``.
+    bbox_crs : str, optional
+        The CRS of ``bbox`` (``"EPSG:4326"``: ``(min lon, min lat, max lon,
+        max lat)``); None: the files' CRS. Passed to the readers, which
+        carry the box into each file's CRS.
     time_range : tuple of str, optional
         ``(start, end)`` dates (``YYYY-MM-DD``), start before end.
     tile_size : int
@@ -81,6 +85,7 @@ class RegionConfig:
     s1: list[Path]
     s2: list[Path]
     bbox: tuple[float, float, float, float] | None = None
+    bbox_crs: str | None = None
     time_range: tuple[str, str] | None = None
     tile_size: int = 256
     chunk: int = 128
@@ -348,6 +353,7 @@ def _load_region(name: str, where: str, r: dict[str, Any], defaults: dict[str, A
     s1 = p.check(_paths, merged.get("s1", []), f"{where} s1", base_dir)
     s2 = p.check(_paths, merged.get("s2", []), f"{where} s2", base_dir)
     bbox = p.check(_check_bbox, merged.get("bbox"), where)
+    bbox_crs = p.check(_check_bbox_crs, merged.get("bbox_crs"), bbox, where)
     time_range = p.check(_check_time_range, merged.get("time_range"), where)
     p.check(_check_sizes, merged, where)
     pheno = p.check(_check_phenology, merged.get("phenology"), where)
@@ -366,6 +372,7 @@ def _load_region(name: str, where: str, r: dict[str, Any], defaults: dict[str, A
         s1=s1,
         s2=s2,
         bbox=bbox,
+        bbox_crs=bbox_crs,
         time_range=time_range,
         tile_size=int(merged.get("tile_size", 256)),
         chunk=int(merged.get("chunk", 128)),
@@ -449,6 +456,33 @@ def _check_bbox(bbox: Any, where: str) -> tuple[float, float, float, float] | No
     if not (bbox[0] < bbox[2] and bbox[1] < bbox[3]):
         raise _err(f"{where} bbox", f"expected minx < maxx and miny < maxy ([minx, miny, maxx, maxy]), found {bbox!r}")
     return tuple(float(v) for v in bbox)  # type: ignore[return-value]
+
+
+def _check_bbox_crs(value: Any, bbox: tuple[float, float, float, float] | None, where: str) -> str | None:
+    """The CRS the region's ``bbox`` is given in, as text (``4326`` becomes ``"EPSG:4326"``); null: the files' CRS.
+
+    A geographic one takes ``[min lon, min lat, max lon, max lat]``: a box
+    outside -180..180 / -90..90 (latitude first, across the antimeridian)
+    is refused here, before any file is read.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, str) and not value.strip()):
+        raise _err(f"{where} bbox_crs", f"expected a CRS such as 'EPSG:4326' or 4326 (null: the files' CRS), found {value!r}")
+    text = f"EPSG:{value}" if isinstance(value, int) else value.strip()
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        crs = CRS.from_user_input(text)
+    except CRSError as exc:
+        raise _err(f"{where} bbox_crs", f"expected a CRS pyproj reads, such as 'EPSG:4326' or 4326 (null: the files' CRS), "
+                                        f"found {value!r} ({exc})") from exc
+    if bbox is not None and crs.is_geographic and not (-180 <= bbox[0] and bbox[2] <= 180 and -90 <= bbox[1] and bbox[3] <= 90):
+        raise _err(f"{where} bbox", f"expected [min lon, min lat, max lon, max lat] with bbox_crs {text}, longitudes within "
+                                    f"-180..180 and latitudes within -90..90, found {list(bbox)!r} (latitude first? a box across "
+                                    "the antimeridian: split it into two regions)")
+    return text
 
 
 def _check_time_range(tr: Any, where: str) -> tuple[str, str] | None:

@@ -481,7 +481,9 @@ def _s1_footprint(s1: xr.Dataset) -> tuple[float, float, float, float]:
     Returns
     -------
     tuple of float
-        The box, in the S1 CRS.
+        The box, in the S1 CRS (:func:`~fusets_dl.readers.open_s2` carries
+        it into the S2 CRS when they differ: every S2 pixel its envelope
+        there touches is kept).
     """
     x, y = np.asarray(s1["x"].values, dtype=np.float64), np.asarray(s1["y"].values, dtype=np.float64)
     rx = abs(float(x[1] - x[0])) / 2 if x.size > 1 else 0.0
@@ -495,9 +497,13 @@ def _open_region(rc: RegionConfig, keep_cloudy: bool = False) -> tuple[xr.Datase
     from ..readers import open_s1, open_s2
 
     chunks = {"y": rc.chunk, "x": rc.chunk}
-    s1 = open_s1([str(p) for p in rc.s1] if len(rc.s1) > 1 else rc.s1[0], chunks=chunks, units=rc.s1_units, time_range=rc.time_range, bbox=rc.bbox)
+    s1 = open_s1([str(p) for p in rc.s1] if len(rc.s1) > 1 else rc.s1[0], chunks=chunks, units=rc.s1_units, time_range=rc.time_range, bbox=rc.bbox,
+                 bbox_crs=rc.bbox_crs)
+    # S2 clipped to the S1 pixels kept, that box given in S1's CRS: open_s2 carries it into S2's when they differ
+    # (S1 from HyP3 in one UTM zone, S2 tiles in the next); align's reprojection does the rest
     s2 = open_s2([str(p) for p in rc.s2] if len(rc.s2) > 1 else rc.s2[0], chunks={"y": rc.chunk * 2, "x": rc.chunk * 2}, time_range=rc.time_range,
-                 bbox=_s1_footprint(s1) if rc.bbox is not None else None, harmonize=rc.harmonize)
+                 bbox=_s1_footprint(s1) if rc.bbox is not None else None, bbox_crs=s1.rio.crs if rc.bbox is not None else None,
+                 harmonize=rc.harmonize)
     # a model reading the cloudy NDVI needs it kept (without it, it predicted from its baseline: up to 0.08 off, silently)
     # the funnel counted at align (one pass, as summarise's would be): the metrics hold the S2 counts, and align warns
     # of clear views paired to no S1 date in a batch run too (a lazy cube's funnel had neither)

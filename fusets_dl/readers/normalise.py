@@ -14,17 +14,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
-from pyproj import CRS
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError, ProjError
 
 from .._logging import logger
-from ..errors import ConfigError, DimensionError, DuplicateTimeError
+from ..errors import ConfigError, CRSMismatchError, DimensionError, DuplicateTimeError
 from ..validate import DATE_RANGE_TEXT as _DATE_RANGE
 from ..validate import cftime_calendar, check_spatial_coords, check_time, naive_utc, parse_date
 from .conventions import BANDS, TIME_NAMES, canonical_band_name
 from .crs import find_crs
 from .stacked import bands_from_band_dim, centre_labels, time_from_dated_bands
 
-__all__: list[str] = ["LAUNCH", "check_slice_window", "warn_before_launch"]
+__all__: list[str] = ["LAUNCH", "check_bbox_crs", "check_slice_window", "warn_before_launch"]
 
 _SPATIAL_NAMES = (("lat", "lon"), ("latitude", "longitude"), ("northing", "easting"))
 _ORBIT_NAMES = ("orbit", "relative_orbit", "sat:relative_orbit", "orbit_direction", "sat:orbit_state")
@@ -809,8 +810,11 @@ def _pieces(n: int, p: int) -> list[int]:
     return [p] * (n // p) + ([n % p] if n % p else [])
 
 
-def _subset(ds: xr.Dataset, time_range: tuple[Any, Any] | None, bbox: Sequence[float] | None, what: str) -> xr.Dataset:
-    """Dates within ``time_range`` (inclusive, see :func:`_range_end`) and pixels within ``bbox`` (data CRS)."""
+def _subset(ds: xr.Dataset, time_range: tuple[Any, Any] | None, bbox: Sequence[float] | None, what: str,
+            bbox_crs: Any = None) -> xr.Dataset:
+    """Dates within ``time_range`` (inclusive, see :func:`_range_end`) and pixels within ``bbox`` (in ``bbox_crs``,
+    the data CRS when None: see :func:`_clip_bbox`)."""
+    src = check_bbox_crs(bbox_crs, what)  # refused before any subsetting, with or without a bbox
     if time_range is not None:
         if isinstance(time_range, (str, bytes)) or not hasattr(time_range, "__len__") or len(time_range) != 2:
             raise ConfigError(f"{what}: time_range: expected (start, end) dates such as ('2021-03-01', '2021-03-31') "
@@ -825,7 +829,7 @@ def _subset(ds: xr.Dataset, time_range: tuple[Any, Any] | None, bbox: Sequence[f
         if ds.sizes["time"] == 0:
             raise DimensionError(f"{what}: no dates left in time_range {time_range}")
     if bbox is not None:
-        ds = _clip_bbox(ds, bbox, what)
+        ds = _clip_bbox(ds, bbox, what, src)
     return ds
 
 
@@ -869,54 +873,209 @@ def _last_instant(next_start: Any) -> pd.Timestamp:
         return pd.Timestamp.max
 
 
-def _clip_bbox(ds: xr.Dataset, bbox: Sequence[float], what: str) -> xr.Dataset:
-    """Pixels within ``bbox`` (in the data's CRS); a typed error naming both extents when none are."""
-    if len(bbox) != 4:
-        raise ConfigError(f"{what}: bbox: expected (minx, miny, maxx, maxy), found {tuple(bbox)!r}")
-    minx, miny, maxx, maxy = (float(v) for v in bbox)
+def check_bbox_crs(value: Any, what: str) -> CRS | None:
+    """The CRS a ``bbox`` is given in: None (the data's own CRS) or anything :meth:`pyproj.CRS.from_user_input` reads.
+
+    Parameters
+    ----------
+    value : Any
+        ``None``, ``"EPSG:4326"``, ``4326``, a WKT or PROJ string, a
+        :class:`pyproj.CRS` or a rasterio CRS.
+    what : str
+        Names the input in messages.
+
+    Returns
+    -------
+    pyproj.CRS or None
+        The CRS, None for the data's own.
+
+    Raises
+    ------
+    ConfigError
+        A value pyproj does not read as a CRS (``True``, ``"EPSG:99999"``, ``"WGS 84 lonlat"``).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"{what}: bbox_crs: expected a CRS such as \"EPSG:4326\" or 4326 (None: the data's CRS), found {value!r}")
+    try:
+        return CRS.from_user_input(value)
+    except (CRSError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{what}: bbox_crs: expected a CRS pyproj reads (\"EPSG:4326\", 4326, a WKT or PROJ string, a CRS "
+                          f"object; None: the data's CRS), found {value!r}: {exc}") from exc
+
+
+def _check_box(bbox: Sequence[float], what: str, src: CRS | None) -> tuple[float, float, float, float]:
+    """Four finite numbers, min < max; in a geographic ``src``, longitudes within +-180 and latitudes within +-90."""
+    if isinstance(bbox, (str, bytes)) or not hasattr(bbox, "__len__") or len(bbox) != 4:
+        raise ConfigError(f"{what}: bbox: expected (minx, miny, maxx, maxy), found {bbox!r}")
+    try:
+        minx, miny, maxx, maxy = (float(v) for v in bbox)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what}: bbox: expected (minx, miny, maxx, maxy), four numbers, found {tuple(bbox)!r}") from exc
+    if not all(np.isfinite((minx, miny, maxx, maxy))):
+        raise ConfigError(f"{what}: bbox: expected four finite numbers (minx, miny, maxx, maxy), found {tuple(bbox)!r}")
+    geographic = src is not None and src.is_geographic
     if minx >= maxx or miny >= maxy:
-        raise ConfigError(f"{what}: bbox: expected minx < maxx and miny < maxy, found {tuple(bbox)!r}")
+        across = (" (a box across the antimeridian, minx > maxx in longitude, is not supported: split it into two boxes, "
+                  "one each side of 180 degrees)") if geographic and minx > maxx else ""
+        raise ConfigError(f"{what}: bbox: expected minx < maxx and miny < maxy, found {tuple(bbox)!r}{across}")
+    if geographic and not (-180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90):
+        raise ConfigError(f"{what}: bbox: expected (min lon, min lat, max lon, max lat) in {src.to_string()}, longitudes "
+                          f"within -180..180 and latitudes within -90..90, found {tuple(bbox)!r} (latitude first? "
+                          "a box across the antimeridian: split it into two)")
+    return minx, miny, maxx, maxy
+
+
+#: Points along each edge of a ``bbox`` when it is carried into the data's CRS (its edges curve there).
+BBOX_DENSIFY = 101
+
+
+def _outline(box: tuple[float, float, float, float], n: int = BBOX_DENSIFY) -> tuple[np.ndarray, np.ndarray]:
+    """The boundary of ``box``, counter-clockwise, ``n`` points inserted along each edge (x, y arrays)."""
+    minx, miny, maxx, maxy = box
+    f = np.linspace(0.0, 1.0, n + 2)[:-1]  # each edge from its first corner, the next edge adds the next corner
+    x = np.concatenate([minx + f * (maxx - minx), np.full(f.size, maxx), maxx - f * (maxx - minx), np.full(f.size, minx)])
+    y = np.concatenate([np.full(f.size, miny), miny + f * (maxy - miny), np.full(f.size, maxy), maxy - f * (maxy - miny)])
+    return x, y
+
+
+def _box_to_data_crs(box: tuple[float, float, float, float], src: CRS, dst: CRS, what: str
+                     ) -> tuple[tuple[float, float, float, float], np.ndarray | None]:
+    """The box given in ``src`` as the data CRS ``dst`` holds it: the envelope of its densified edges, and that outline.
+
+    The envelope covers the whole area asked for (the box's edges curve in
+    another CRS, and a lon/lat box is a trapezoid in UTM); the outline (None
+    where it does not span the envelope, a pole inside it) measures the
+    share of it the data cover. A box across the antimeridian in a
+    geographic data CRS, and one whose edges do not transform to finite
+    coordinates (a point 90 degrees from a transverse Mercator's central
+    meridian, a pole in Mercator) are refused.
+    """
+    transformer = Transformer.from_crs(src, dst, always_xy=True)
+    given = f"bbox {box!r} in {src.to_string()}"
+    try:
+        env = tuple(float(v) for v in transformer.transform_bounds(*box, densify_pts=BBOX_DENSIFY))
+        x, y = transformer.transform(*_outline(box))
+    except ProjError as exc:
+        raise ConfigError(f"{what}: {given}: expected a box that can be carried into the data's CRS ({dst.to_string()}), "
+                          f"found: {exc}; give it in the data's CRS") from exc
+    outline = np.column_stack([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
+    if not (np.isfinite(env).all() and np.isfinite(outline).all()):
+        raise ConfigError(f"{what}: {given}: expected a box whose edges transform to finite coordinates in the data's CRS "
+                          f"({dst.to_string()}), found points outside that projection's domain (a pole, or a box far from "
+                          "the data's zone): give a smaller box, or the box in the data's CRS")
+    if dst.is_geographic and env[0] > env[2]:
+        raise ConfigError(f"{what}: {given}: crosses the antimeridian in the data's CRS ({dst.to_string()}: longitudes "
+                          f"{env[0]:.6g} .. {env[2]:.6g}): expected a box on one side of 180 degrees; split it into two")
+    span = max(env[2] - env[0], env[3] - env[1])
+    spans = np.allclose([outline[:, 0].min(), outline[:, 1].min(), outline[:, 0].max(), outline[:, 1].max()], env, rtol=0, atol=1e-6 * span)
+    return env, outline if spans else None  # type: ignore[return-value]
+
+
+def _clip_bbox(ds: xr.Dataset, bbox: Sequence[float], what: str, src: CRS | None = None) -> xr.Dataset:
+    """Pixels within ``bbox`` (given in ``src``, the data's CRS when None); a typed error naming both extents when none are.
+
+    A box in another CRS is carried into the data's (:func:`_box_to_data_crs`)
+    and every pixel its envelope touches is kept (lazily: coordinates only).
+    """
+    box = _check_box(bbox, what, src)
+    crs = ds.rio.crs
+    dst = CRS.from_user_input(crs) if crs is not None else None
+    env, outline, given = box, None, ""
+    if src is not None and dst is None:
+        raise CRSMismatchError(f"{what}: bbox_crs={src.to_string()} given, but the data have no CRS to carry the bbox into: "
+                               "expected a CRS on the input (a CF grid mapping, an `epsg` attribute, ds.rio.write_crs(...)), "
+                               "found none; or give the bbox in the data's coordinates, without bbox_crs")
+    if src is not None and dst is not None and src != dst:
+        env, outline = _box_to_data_crs(box, src, dst, what)
+        given = f" in {src.to_string()}"
     from rioxarray.exceptions import RioXarrayError
 
     try:
-        clipped = ds.rio.clip_box(minx, miny, maxx, maxy)
+        clipped = ds.rio.clip_box(*env)
     except RioXarrayError as exc:  # NoDataInBounds, OneDimensionalRaster: no pixel of the grid in the box
-        x, y = np.asarray(ds["x"].values, dtype=np.float64), np.asarray(ds["y"].values, dtype=np.float64)
-        crs = ds.rio.crs
-        extent = (float(x.min()), float(y.min()), float(x.max()), float(y.max()))
-        hint = ""
-        if crs is not None and not crs.is_geographic and max(abs(v) for v in (minx, miny, maxx, maxy)) <= 180:
-            hint = (f"; the bbox looks like degrees (longitude/latitude) but the data are in {crs.to_string()} "
-                    "(metres): give it in that CRS, e.g. transformed with pyproj")
-        raise DimensionError(
-            f"{what}: bbox {tuple(bbox)!r} holds no pixel: expected it in the data's CRS "
-            f"({crs.to_string() if crs is not None else 'unknown'}), overlapping the data's extent "
-            f"(pixel centres, minx, miny, maxx, maxy) = {tuple(round(v, 3) for v in extent)}{hint}"
-        ) from exc
-    _warn_partial_bbox(clipped, (minx, miny, maxx, maxy), what)
+        raise _no_pixel(ds, box, env, src if given else None, what) from exc
+    _warn_partial_bbox(clipped, env, what, outline=outline, given=(box, given) if given else None)
     return clipped
+
+
+def _no_pixel(ds: xr.Dataset, box: tuple[float, ...], env: tuple[float, ...], src: CRS | None, what: str) -> DimensionError:
+    """The error of a bbox that holds no pixel: the box, in the data's CRS too, the data's extent, a likely cause."""
+    x, y = np.asarray(ds["x"].values, dtype=np.float64), np.asarray(ds["y"].values, dtype=np.float64)
+    crs = ds.rio.crs
+    name = crs.to_string() if crs is not None else "unknown"
+    extent = tuple(round(v, 3) for v in (float(x.min()), float(y.min()), float(x.max()), float(y.max())))
+    if src is None:
+        hint = ""
+        if crs is not None and not crs.is_geographic and max(abs(v) for v in box) <= 180:
+            hint = (f"; the bbox looks like degrees (longitude/latitude) but the data are in {name} (metres): give "
+                    "bbox_crs=\"EPSG:4326\" with it (longitude first: min lon, min lat, max lon, max lat), or the box in "
+                    "the data's CRS")
+        return DimensionError(f"{what}: bbox {box!r} holds no pixel: expected it in the data's CRS ({name}), overlapping the "
+                              f"data's extent (pixel centres, minx, miny, maxx, maxy) = {extent}{hint}")
+    order = " (longitude first: min lon, min lat, max lon, max lat)" if src.is_geographic else ""
+    return DimensionError(f"{what}: bbox {box!r} in {src.to_string()}{order} holds no pixel: it covers "
+                          f"{tuple(round(v, 3) for v in env)} in the data's CRS ({name}), expected it overlapping the data's "
+                          f"extent (pixel centres, minx, miny, maxx, maxy) = {extent}; another tile?")
 
 
 #: Share of a ``bbox`` the data must cover for the clip to pass without a warning.
 BBOX_COVER_WARN = 0.9
 
 
-def _warn_partial_bbox(clipped: xr.Dataset, bbox: tuple[float, float, float, float], what: str) -> None:
-    """Warn when the data cover less than :data:`BBOX_COVER_WARN` of the area asked for (a region half off its tile)."""
+def _polygon_area(p: np.ndarray) -> float:
+    """Area of a simple polygon of ``(n, 2)`` vertices (shoelace)."""
+    if len(p) < 3:
+        return 0.0
+    x, y = p[:, 0], p[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def _clip_polygon(p: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray:
+    """The part of polygon ``p`` ``(n, 2)`` inside the axis-aligned ``rect`` (Sutherland-Hodgman)."""
+    for axis, bound, below in ((0, rect[0], False), (0, rect[2], True), (1, rect[1], False), (1, rect[3], True)):
+        if len(p) == 0:
+            break
+        inside = p[:, axis] <= bound if below else p[:, axis] >= bound
+        out: list[np.ndarray] = []
+        for i in range(len(p)):
+            a, b = p[i - 1], p[i]
+            if inside[i] != inside[i - 1]:  # the edge crosses the bound: its crossing point
+                out.append(a + (b - a) * (bound - a[axis]) / (b[axis] - a[axis]))
+            if inside[i]:
+                out.append(b)
+        p = np.array(out, dtype=np.float64).reshape(-1, 2)
+    return p
+
+
+def _warn_partial_bbox(clipped: xr.Dataset, bbox: tuple[float, float, float, float], what: str, *,
+                       outline: np.ndarray | None = None, given: tuple[tuple[float, ...], str] | None = None) -> None:
+    """Warn when the data cover less than :data:`BBOX_COVER_WARN` of the area asked for (a region half off its tile).
+
+    ``bbox`` is in the data's CRS; a box given in another CRS is measured by
+    its ``outline`` there (not its envelope, larger than the area asked
+    for), and named as ``given``.
+    """
     x, y = np.asarray(clipped["x"].values, dtype=np.float64), np.asarray(clipped["y"].values, dtype=np.float64)
     rx = abs(float(x[1] - x[0])) if x.size > 1 else 0.0
     ry = abs(float(y[1] - y[0])) if y.size > 1 else 0.0
+    data = (float(x.min()) - rx / 2, float(y.min()) - ry / 2, float(x.max()) + rx / 2, float(y.max()) + ry / 2)
     minx, miny, maxx, maxy = bbox
-    got_w = min(maxx, float(x.max()) + rx / 2) - max(minx, float(x.min()) - rx / 2)
-    got_h = min(maxy, float(y.max()) + ry / 2) - max(miny, float(y.min()) - ry / 2)
-    share = max(got_w, 0.0) * max(got_h, 0.0) / ((maxx - minx) * (maxy - miny))
+    if outline is not None:
+        share = _polygon_area(_clip_polygon(outline, data)) / _polygon_area(outline)
+    else:
+        got_w = min(maxx, data[2]) - max(minx, data[0])
+        got_h = min(maxy, data[3]) - max(miny, data[1])
+        share = max(got_w, 0.0) * max(got_h, 0.0) / ((maxx - minx) * (maxy - miny))
     if share < BBOX_COVER_WARN:
         from .._warn import warn_user
 
-        box = ", ".join(f"{v:.6g}" for v in bbox)
-        warn_user(f"{what}: the data cover about {share:.0%} of bbox ({box}) (pixel centres "
+        box = ", ".join(f"{v:.6g}" for v in (given[0] if given else bbox))
+        where = f"{given[1]}, in the data's CRS {', '.join(f'{v:.6g}' for v in bbox)}" if given else ""
+        warn_user(f"{what}: the data cover about {share:.0%} of bbox ({box}{where}) (pixel centres "
                   f"{float(x.min()):.6g}..{float(x.max()):.6g} x {float(y.min()):.6g}..{float(y.max()):.6g}): the rest of the area "
-                  "asked for is not in the output; another tile, or a bbox in another CRS?")
+                  "asked for is not in the output; another tile, or a bbox in another CRS (bbox_crs)?")
 
 
 def _orbit_from(ds: xr.Dataset, raw: xr.Dataset, source: Any, orbit: Any) -> xr.Dataset:

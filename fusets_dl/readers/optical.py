@@ -81,6 +81,7 @@ def open_s2(
     chunks: Any = None,
     time_range: tuple[Any, Any] | None = None,
     bbox: Sequence[float] | None = None,
+    bbox_crs: Any = None,
     reflectance_scale: float | Literal["auto"] = "auto",
     harmonize: Literal["auto", "all"] | bool = "auto",
     duplicates: Literal["raise", "first", "mean"] = "raise",
@@ -130,7 +131,7 @@ def open_s2(
         every valid NDVI counts as clear, with a warning.
     chunks : dict, "auto" or None
         Dask chunks (``time`` defaults to one chunk).
-    time_range, bbox, duplicates
+    time_range, bbox, bbox_crs, duplicates
         As for :func:`open_s1`.
     bands : sequence of str, optional
         Names of the bands of every GeoTIFF, in order, for files without
@@ -279,7 +280,7 @@ def open_s2(
     out.attrs = {"source": describe(source), "sensor": "Sentinel-2", "clear_mask": mask_src}
     if crs is not None:
         out = out.rio.write_crs(crs)
-    out = _subset(out, time_range, bbox, what)
+    out = _subset(out, time_range, bbox, what, bbox_crs=bbox_crs)
     warn_before_launch(out, "Sentinel-2", what)
     logger.info("%s: %d dates, %d x %d pixels, clear mask from %s", what, out.sizes["time"], out.sizes["y"], out.sizes["x"], mask_src)
     return _finish(out, crs, chunks, what)

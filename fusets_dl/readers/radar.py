@@ -72,6 +72,7 @@ def open_s1(
     orbit: Any = None,
     time_range: tuple[Any, Any] | None = None,
     bbox: Sequence[float] | None = None,
+    bbox_crs: Any = None,
     duplicates: Literal["raise", "first", "mean"] = "raise",
     backscatter: Literal["sigma0", "gamma0", "beta0"] | None = None,
     slice_window: Any = SLICE_WINDOW,
@@ -110,7 +111,16 @@ def open_s1(
     time_range : (start, end), optional
         Dates to keep (inclusive).
     bbox : (minx, miny, maxx, maxy), optional
-        Box in the data CRS to keep.
+        Box to keep, in ``bbox_crs``: every pixel it touches is kept.
+    bbox_crs : CRS, optional
+        The CRS of ``bbox``: anything :meth:`pyproj.CRS.from_user_input`
+        reads (``"EPSG:4326"``, ``4326``, a CRS object); a geographic one
+        takes ``(min lon, min lat, max lon, max lat)``. None (default): the
+        data's CRS. A box in another CRS is carried into the data's with
+        its edges densified, and the pixels its envelope touches are kept,
+        so the whole area asked for is covered (a lon/lat box is a slightly
+        larger box in UTM). Refused: data without a CRS, and a box across
+        the antimeridian (split it into two).
     duplicates : {"raise", "first", "mean"}
         What to do with duplicated timestamps (two tiles of one acquisition
         loaded without grouping): refuse them, keep each pixel's first valid
@@ -223,7 +233,7 @@ def open_s1(
     out = _orbit_from(out, ds, source if not isinstance(source, (list, tuple)) else source[0], orbit)
     if crs is not None:
         out = out.rio.write_crs(crs)
-    out = _subset(out, time_range, bbox, what)
+    out = _subset(out, time_range, bbox, what, bbox_crs=bbox_crs)
     warn_before_launch(out, "Sentinel-1", what)
     logger.info("%s: %d dates, %d x %d pixels, encoding %s", what, out.sizes["time"], out.sizes["y"], out.sizes["x"], out.attrs["encoding"])
     out = _finish(out, crs, chunks, what)

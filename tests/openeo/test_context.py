@@ -33,9 +33,11 @@ def _own_download_cache(tmp_path_factory, monkeypatch):
 
 # what each section configures, and the parameters it leaves out (data, or in-memory objects)
 _TARGETS = {
+    # bands=: GeoTIFFs without descriptions; a UDF cube has labels. bbox_crs=: a context's bbox is in the cube's CRS
+    # (openEO's load_collection takes the lon/lat extent, with its own crs, before the UDF)
     # layover_shadow=: masks of products' files (the UDF applies sar_backscatter's mask band itself)
-    "s1": (fdl.open_s1, {"source", "chunks", "bands", "layover_shadow"}),  # bands=: GeoTIFFs without descriptions; a UDF cube has labels
-    "s2": (fdl.open_s2, {"source", "chunks", "bands"}),  # bands=: GeoTIFFs without descriptions; a UDF cube has labels
+    "s1": (fdl.open_s1, {"source", "chunks", "bands", "bbox_crs", "layover_shadow"}),
+    "s2": (fdl.open_s2, {"source", "chunks", "bands", "bbox_crs"}),
     "align": (fdl.align, {"s1", "s2", "terrain", "compute_summary"}),
     "predict": (fdl.predict_ndvi, {"cube", "model"}),
     "reconstruct": (fdl.reconstruct, {"cube", "model", "predicted", "predict_kwargs"}),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fusets_dl.errors import ConfigError
@@ -59,6 +61,13 @@ from tests.pipeline.helpers import sample_config, write_config
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "bbox": [True, 1, 2, 3]}]}, r"region 'x' bbox: expected \[minx, miny, maxx, maxy\], four finite numbers, found \[True"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "bbox": [0, 0, float("nan"), 1]}]}, r"region 'x' bbox: expected .*four finite numbers"),
         ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "bbox": [5.1, 51.2, 4.9, 51.3]}]}, r"region 'x' bbox: expected minx < maxx and miny < maxy"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "bbox_crs": "EPSG:99999"}]},
+         r"region 'x' bbox_crs: expected a CRS pyproj reads, such as 'EPSG:4326' or 4326 \(null: the files' CRS\), found 'EPSG:99999'"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "bbox_crs": True}]}, r"region 'x' bbox_crs: expected a CRS such as 'EPSG:4326' or 4326.*found True"),
+        ({"defaults": {"bbox_crs": ["EPSG", 4326]}}, r"bbox_crs: expected a CRS such as 'EPSG:4326'.*found \['EPSG', 4326\]"),
+        ({"regions": [{"name": "x", "s1": "S1", "s2": "S2", "bbox": [51.2, 5.1, 51.3, 95.0], "bbox_crs": 4326}]},
+         r"region 'x' bbox: expected \[min lon, min lat, max lon, max lat\] with bbox_crs EPSG:4326, longitudes within -180..180 and "
+         r"latitudes within -90..90, found \[51.2, 5.1, 51.3, 95.0\] \(latitude first\?"),
     ],
 )
 def test_bad_configs_fail_before_any_work(tmp_path, patch, message):
@@ -297,3 +306,42 @@ def test_config_dates_that_are_numbers_not_iso_or_out_of_range_are_refused(tmp_p
                                         "[2021-01-01T02:00:00+02:00, '2021-12-31 00:00']"])
 def test_config_dates_as_iso_text_yaml_dates_or_zoned_midnights_load(tmp_path, yaml_range):
     assert load_config(_with_time_range(tmp_path, yaml_range)).regions[1].time_range == ("2021-01-01", "2021-12-31")
+
+
+def test_bbox_crs_is_a_region_key_and_a_default_and_reaches_both_readers(tmp_path, monkeypatch):
+    """A lon/lat region (a GeoJSON's, a web map's) over the sample (UTM 49S): 4326 reads as 'EPSG:4326', a region's key
+    overrides the defaults', and open_s1 gets it; open_s2 gets the S1 footprint in S1's CRS."""
+    import fusets_dl.readers
+    from fusets_dl.pipeline.region import _open_region
+
+    sample = find_sample()
+    cfg = sample_config(tmp_path / "out")
+    cfg["defaults"] = {**cfg.get("defaults", {}), "bbox_crs": 4326}
+    cfg["regions"] = [{"name": "a", "s1": str(sample / "s1.nc"), "s2": str(sample / "s2.nc")},
+                      {"name": "b", "s1": str(sample / "s1.nc"), "s2": str(sample / "s2.nc"), "bbox_crs": "EPSG:32749"}]
+    a, b = load_config(write_config(tmp_path, cfg)).regions
+    assert (a.bbox_crs, b.bbox_crs) == ("EPSG:4326", "EPSG:32749")
+    assert a.bbox is None  # bbox_crs alone: the whole files
+    seen: dict[str, dict] = {}
+    for name in ("open_s1", "open_s2"):
+        real = getattr(fusets_dl.readers, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            seen[_name] = kwargs
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(fusets_dl.readers, name, spy)
+    s1 = fusets_dl.readers.open_s1(sample / "s1.nc")  # the sample's CRS (UTM 49S)
+    x, y, crs = s1["x"].values, s1["y"].values, s1.rio.crs
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(
+        [float(x[2]), float(x[12])], [float(y[12]), float(y[2])])
+    seen.clear()
+    c = dataclasses.replace(a, bbox=(min(lon), min(lat), max(lon), max(lat)))
+    cube, _ = _open_region(c)
+    assert seen["open_s1"]["bbox_crs"] == "EPSG:4326" and seen["open_s1"]["bbox"] == c.bbox
+    assert seen["open_s2"]["bbox_crs"] == crs  # the footprint, in S1's CRS
+    # the lon/lat box through the centres of S1 pixels 2 and 12 (20 m): its envelope in UTM passes within half a pixel
+    # of those centres, so it touches pixels 2..12 each way
+    assert (cube.sizes["y"], cube.sizes["x"]) == (11, 11) and (float(cube.x.min()), float(cube.y.max())) == (float(x[2]), float(y[2]))

@@ -231,3 +231,61 @@ def test_output_dates_phenology_cannot_use_are_refused_before_training(tmp_path,
         with pytest.raises(ConfigError, match=message):
             run(cfg)
         assert not list((tmp_path / f"out{k}").glob("a.model*")) and not (tmp_path / f"out{k}" / "a.zarr").exists()
+
+
+def _two_zones(tmp_path):
+    """S1 on UTM 31N (20 m, 40 x 40 pixels at 5.95 E, 50 N, by the 6 E zone edge) and S2 on UTM 32N (10 m, 2.4 km a side
+    around it, its NDVI random per pixel, a fifth of it cloudy), written as files."""
+    import pandas as pd
+
+    t1 = pd.to_datetime(["2021-06-01T17:30", "2021-06-13T17:30", "2021-06-25T17:30"])
+    t2 = pd.to_datetime(["2021-06-01T10:30", "2021-06-13T10:30", "2021-06-25T10:30"])
+    x1, y1 = 711010.0 + 20 * np.arange(40), 5543190.0 - 20 * np.arange(40)
+    x2, y2 = 280205.0 + 10 * np.arange(240), 5544295.0 - 10 * np.arange(240)
+    rng = np.random.default_rng(0)
+    vv = rng.normal(-12, 1, (3, 40, 40)).astype("float32")
+    s1 = xr.Dataset({"VV": (("time", "y", "x"), vv, {"units": "dB"}), "VH": (("time", "y", "x"), vv - 6, {"units": "dB"})},
+                    coords={"time": t1, "y": y1, "x": x1}).rio.write_crs("EPSG:32631")
+    shape = (3, 240, 240)
+    nir = rng.uniform(0.15, 0.45, shape).astype("float32")
+    scl = np.where(rng.random(shape) < 0.2, 9, 4).astype("uint8")
+    s2 = xr.Dataset({"B04": (("time", "y", "x"), np.full(shape, 0.05, "float32")), "B08": (("time", "y", "x"), nir),
+                     "SCL": (("time", "y", "x"), scl)}, coords={"time": t2, "y": y2, "x": x2}).rio.write_crs("EPSG:32632")
+    s1.to_netcdf(tmp_path / "s1.nc")
+    s2.to_netcdf(tmp_path / "s2.nc")
+    return tmp_path / "s1.nc", tmp_path / "s2.nc"
+
+
+def test_a_region_bbox_with_s1_and_s2_in_two_utm_zones_is_the_whole_cube_cropped(tmp_path):
+    """S2 was clipped to the S1 footprint in S2's CRS, refused when they differ (S1 from HyP3 in one zone, S2 tiles in
+    the next). The footprint is now carried into S2's CRS: a region's bbox, in lon/lat or in S1's CRS, gives the cube
+    of the whole scene cropped to the S1 pixels it keeps: the same pixels missing, S1 equal to the last bit, what comes
+    from S2 equal within float32 rounding (1.2e-6 at most, measured: the reprojection averages, per S1 pixel, the S2
+    pixels under it, all of them inside the footprint's envelope in S2's CRS, but GDAL sums them from a source window
+    at another offset)."""
+    from fusets_dl.pipeline import load_config
+    from fusets_dl.pipeline.region import _open_region
+
+    s1, s2 = _two_zones(tmp_path)
+    region = {"name": "r", "s1": str(s1), "s2": str(s2), "chunk": 16}
+    cfg = {"output_root": str(tmp_path / "out"), "model": {"mode": "train"},
+           "regions": [region, {**region, "name": "lonlat", "bbox": [5.947, 49.9985, 5.9525, 50.002], "bbox_crs": "EPSG:4326"},
+                       {**region, "name": "utm", "bbox": [711195, 5542595, 711605, 5542905]}]}
+    whole, lonlat, utm = (_open_region(rc)[0] for rc in load_config(write_config(tmp_path, cfg)).regions)
+    # 5.947..5.9525 E x 49.9985..50.002 N is, in 31N, within 711178.0..711587.4 x 5542626.2..5543030.8 (its envelope):
+    # the 20 m pixels it touches, of centres 711170..711590 and 5542630..5543030
+    assert (lonlat.sizes["y"], lonlat.sizes["x"]) == (21, 22)
+    assert (float(lonlat.x.min()), float(lonlat.y.min())) == (711170.0, 5542630.0)
+    assert (utm.sizes["y"], utm.sizes["x"]) == (17, 22)  # the pixels of edges 5542580..5542920 and 711180..711620
+    for part in (lonlat, utm):
+        assert part.rio.crs.to_epsg() == 32631
+        ref = whole.sel(x=part["x"], y=part["y"])
+        assert set(part.data_vars) == set(whole.data_vars)
+        for v in part.data_vars:
+            a, b = part[v].values, ref[v].values
+            if v in ("VV", "VH") or a.dtype.kind not in "f":
+                np.testing.assert_array_equal(a, b, err_msg=v)  # S1 is only clipped
+            else:  # what S2 gives: the same pixels missing, values within float32 rounding of GDAL's sums (2 ulp)
+                np.testing.assert_array_equal(np.isnan(a), np.isnan(b), err_msg=v)
+                np.testing.assert_allclose(a, b, rtol=4e-7 * 8, atol=0, err_msg=v)
+        assert np.isfinite(part["NDVI"].values).sum() > 100
