@@ -29,9 +29,11 @@ values are nodata (65535), so every valid value is clear.
 from __future__ import annotations
 
 import ast
+import gzip
 import json
 import re
 import struct
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -43,14 +45,18 @@ import xarray as xr
 from .._logging import logger
 from .._warn import warn_user
 from ..errors import DuplicateTimeError, SourceError, TableError
-from .conventions import canonical_band_name
+from .cloud_bands import CLOUD_BAND_ROLES, clear_from_cloud_band
+from .conventions import BANDS, canonical_band_name
 from .encoding import DEFAULT_CLEAR_CLASSES
 from .optical import open_s2
 from .radar import open_s1
-from .table_columns import FLOAT_NODATA, resolve_columns
+from .table_columns import FLOAT_NODATA, TABLE_COLUMNS, resolve_columns
 from .wide import is_wide, melt_wide
 
 __all__ = ["open_points", "read_table"]
+
+#: ``open_s1``'s backscatter units, as ``open_points(s1_units=...)`` passes them on.
+S1Units = Literal["auto", "dB", "linear", "compressed", "amplitude"]
 
 _S1_ROLES = ("vv", "vh")
 _S2_ROLES = ("red", "nir")
@@ -62,10 +68,25 @@ SNOW_NDSI = 0.4
 SNOW_GREEN = 0.1
 _COORD_ROLES = ("lon", "lat", "geojson", "wkb")
 _SCENE_TIME = re.compile(r"(\d{8}T\d{6})")
+_HAS_SCENE_TIME = re.compile(r"\d{8}T\d{6}")
 _UINT16_NODATA = 65535
 #: Median spacing of the distinct dates (days) above which a table is taken for coarse composites.
 MAX_REVISIT_DAYS = 16
 _WKT_POINT = re.compile(r"^\s*POINT\s*Z?M?\s*\(\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)", re.IGNORECASE)
+#: A date at local midnight with a UTC offset: ``2022-01-08T00:00:00+01:00`` (the date is the label, not the instant).
+_MIDNIGHT_OFFSET = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ]00:00(?::00(?:\.0*)?)?\s*([+-]\d{2}:?\d{2})$")
+#: A number written with a decimal comma (European spreadsheets).
+_DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+#: Whole-number times by magnitude: YYYYMMDD below 1e8, seconds since 1970 below 1e11, milliseconds below 1e14.
+_EPOCH_UNITS = ((1e7, 1e8, "YYYYMMDD"), (1e8, 1e11, "s"), (1e11, 1e14, "ms"))
+#: Coordinates of one id further apart than this (degrees; metres in a projected CRS) are two places, not one point.
+MAX_POINT_SPREAD_DEG, MAX_POINT_SPREAD_M = 1e-3, 100.0
+#: Below this share of the points with both S1 and S2 rows, the ids of the two tables are taken not to match.
+MIN_PAIRED_POINTS = 0.5
+#: Reflectance in percent: a median of red and NIR at least 1.5 (not 0-1 reflectance) with the 99th percentile at most this.
+PERCENT_MAX = 150.0
+#: The cloud columns' names the tables' own roles read (other cloud bands go through the raster readers' decoding).
+_TABLE_CLOUD_NAMES = frozenset(n.lower() for r in _CLOUD_ROLES for n in TABLE_COLUMNS[r].names)
 
 
 def read_table(source: Any) -> pd.DataFrame:
@@ -74,8 +95,11 @@ def read_table(source: Any) -> pd.DataFrame:
     Parameters
     ----------
     source : path, pandas.DataFrame or sequence of them
-        ``.csv`` (also ``.csv.gz``), ``.parquet``/``.geoparquet``/``.pq``; a
-        list is concatenated (for example one file per region and year).
+        ``.csv`` (also ``.csv.gz``), ``.tsv``, ``.parquet``/``.geoparquet``/``.pq``; a
+        list is concatenated (for example one file per region and year). A
+        CSV whose header has more ``;`` than ``,`` is read with ``;`` (and
+        decimal commas when its numbers have them, as European spreadsheets
+        write them), logged.
 
     Returns
     -------
@@ -101,15 +125,31 @@ def read_table(source: Any) -> pd.DataFrame:
     if not path.is_file():
         raise SourceError(f"read_table: expected a CSV or Parquet file, found no file at {path}")
     name = path.name.lower()
-    if name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path)
+    if name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz")):
+        return pd.read_csv(path, **_csv_dialect(path))
     if name.endswith((".parquet", ".geoparquet", ".pq")):
         try:
             import pyarrow  # noqa: F401
         except ImportError as err:
             raise ImportError(f"read_table({path.name}): Parquet needs pyarrow; pip install 'fusets-dl[tables]'") from err
         return pd.read_parquet(path)
-    raise SourceError(f"read_table: expected a .csv, .csv.gz, .parquet or .geoparquet file, found {path.name}")
+    raise SourceError(f"read_table: expected a .csv, .csv.gz, .tsv, .parquet or .geoparquet file, found {path.name}")
+
+
+def _csv_dialect(path: Path) -> dict[str, str]:
+    """``sep`` and ``decimal`` of a CSV from its header and first lines: ``;`` and ``\\t`` when they outnumber ``,``."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace") as f:
+        head = f.readline()
+        body = [f.readline() for _ in range(50)]
+    seps = {sep: head.count(sep) for sep in (",", ";", "\t")}
+    sep = max(seps, key=lambda k: (seps[k], k == ","))
+    if sep == ",":
+        return {}
+    fields = [v.strip().strip('"') for line in body for v in line.rstrip("\r\n").split(sep)]
+    decimal = "," if any(_DECIMAL_COMMA.match(v) for v in fields) else "."
+    logger.info("read_table(%s): columns separated by %r, decimal %r (from the header and first lines)", path.name, sep, decimal)
+    return {"sep": sep, "decimal": decimal}
 
 
 def open_points(
@@ -122,6 +162,7 @@ def open_points(
     harmonize: Literal["auto", "all"] | bool = "auto",
     points: Sequence[Any] | None = None,
     wide_freq: Literal["month", "dekad"] | None = None,
+    s1_units: S1Units = "auto",
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Open S1 and S2 point tables as the readers' S1 and S2 datasets on a shared point pseudo-grid.
 
@@ -151,6 +192,10 @@ def open_points(
         row per point and composite (:mod:`.wide`), each dated by the start
         of its composite window; this is the composite period. Default: read
         from ``start_date`` and ``end_date``.
+    s1_units : {"auto", "dB", "linear", "compressed", "amplitude"}
+        Encoding of the S1 backscatter, as ``units`` of
+        :func:`fusets_dl.open_s1` (``"amplitude"``: the square root of
+        linear power). Default: recognised from the values.
 
     Returns
     -------
@@ -166,9 +211,19 @@ def open_points(
     TableError
         Missing or ambiguous columns (found vs expected), unparseable dates,
         ``points`` that neither table holds, a wide table whose composite
-        period cannot be read.
+        period cannot be read, an ``id`` column of image ids (GEE
+        ``getRegion``), one id at places more than 100 m apart, reflectance
+        in percent, a value column that is not numeric.
     DuplicateTimeError
-        Two rows for one point and time.
+        Two rows for one point and time (ascending and descending passes of
+        one date without a time of day: named by the orbit column).
+
+    Warns
+    -----
+    UserWarning
+        Fewer than half of the points with both S1 and S2 rows (ids that
+        do not match between the tables); fractional cloud flags; the
+        readers' warnings (``open_s1``'s with ``s1_units=`` for ``units=``).
     """
     if s1 is None:
         raise TableError("open_points: expected an S1 table (or one table with S1 and S2 columns) as the first argument, found None; "
@@ -177,9 +232,8 @@ def open_points(
     t1 = _long(read_table(s1), columns, "open_points(S1 and S2)" if same else "open_points(S1)", wide_freq)
     t2 = t1 if same else _long(read_table(s2), columns, "open_points(S2)", wide_freq)
     try:
-        c1 = resolve_columns(t1.columns, ("id", "time", *_S1_ROLES), ("scene", "orbit", *_COORD_ROLES), columns, "open_points(S1)")
-        c2 = resolve_columns(t2.columns, ("id", "time", *_S2_ROLES), ("time_start", *_CLOUD_ROLES, *_SNOW_ROLES, *_COORD_ROLES), columns,
-                             "open_points(S2)")
+        c1 = _resolve(t1, _S1_ROLES, ("scene", "time_start", "orbit", *_COORD_ROLES), columns, "open_points(S1)")
+        c2 = _resolve(t2, _S2_ROLES, ("scene", "time_start", *_CLOUD_ROLES, *_SNOW_ROLES, *_COORD_ROLES), columns, "open_points(S2)")
     except TableError as exc:
         wide = list(dict.fromkeys(c for t in (t1, t2) for c in t.columns if is_wide(pd.Index([c]))))
         if wide:  # a wide table read as a long one because it also has a date-named column
@@ -191,10 +245,15 @@ def open_points(
             continue
         ignored = [c for c in table.columns if c not in cols.values()]
         logger.info("open_points(%s): columns used %s; ignored %d others %s", name, cols, len(ignored), ignored[:12])
+    for name, table, cols in (("S1", t1, c1), ("S2", t2, c2)):
+        if not (columns and "id" in columns):
+            _refuse_image_ids(table, cols, f"open_points({name})")
     if same:
         t1 = t2 = t1[t1[c1["vv"]].notna() | t1[c2["red"]].notna()]
     layout = _point_layout([(t1, c1), (t2, c2)], points)
-    ds1 = _s1_dataset(t1, c1, layout)
+    if not same:
+        _warn_unpaired_ids(t1, c1, t2, c2, layout)
+    ds1 = _s1_dataset(t1, c1, layout, s1_units)
     ds2 = _s2_dataset(t2, c2, layout, cloud_score_threshold, clear_classes, harmonize)
     coarse = [(name, *got) for name, ds in (("S1", ds1), ("S2", ds2)) if (got := _coarse_step(ds)) is not None]
     if same and len(coarse) == 2:  # one table: one warning for its dates, not one per sensor
@@ -203,6 +262,58 @@ def open_points(
         for name, step, n in coarse:
             _warn_coarse_dates(step, n, f"open_points({name})")
     return ds1, ds2
+
+
+def _resolve(
+    table: pd.DataFrame, required: tuple[str, ...], optional: tuple[str, ...], columns: Mapping[str, str] | None, what: str
+) -> dict[str, str]:
+    """The columns of ``id``, ``time`` and ``required``; without a date column, ``system:time_start`` or ``system:index`` is the time."""
+    if not (columns and "time" in columns):
+        own = resolve_columns(table.columns, (), ("time", "time_start", "scene"), columns, what)
+        if "time" not in own and ("time_start" in own or "scene" in own):
+            src = own.get("time_start", own.get("scene"))
+            logger.info("%s: no date column; the time is read from %r (%s)", what, src,
+                        "ms since 1970" if "time_start" in own else "the scene id's YYYYMMDDTHHMMSS")
+            columns = {**(columns or {}), "time": src}
+    return resolve_columns(table.columns, ("id", "time", *required), optional, columns, what)
+
+
+def _refuse_image_ids(table: pd.DataFrame, cols: dict[str, str], what: str) -> None:
+    """Refuse an id column of image ids (scene or product ids with their acquisition time), as GEE's getRegion writes."""
+    ids = table[cols["id"]].dropna().astype(str)
+    if ids.empty or not bool(ids.str.contains(_HAS_SCENE_TIME).all()):
+        return
+    raise TableError(
+        f"{what}: column {cols['id']!r}: expected point ids, found image ids ({ids.nunique()} distinct, one per acquisition, "
+        f"such as {ids.iloc[0]!r}), as ee.ImageCollection.getRegion writes them: every acquisition would be a point of its "
+        "own, and S1 and S2 would never share one. Give the points their own id column (sample with sampleRegions or "
+        "reduceRegions keeping the features' id, or call getRegion once per point and add its id) and pass "
+        "columns={'id': '<that column>'}; when S1 and S2 rows carry the same coordinates, an id made of them also works: "
+        "t['point'] = t['longitude'].round(5).astype(str) + '_' + t['latitude'].round(5).astype(str)"
+    )
+
+
+def _warn_unpaired_ids(t1: pd.DataFrame, c1: dict[str, str], t2: pd.DataFrame, c2: dict[str, str], layout: pd.DataFrame) -> None:
+    """Warn when fewer than :data:`MIN_PAIRED_POINTS` of the points have both S1 and S2 rows (ids that do not match)."""
+    keep = set(layout["point"])
+    p1 = set(_point_ids(t1[c1["id"]]).dropna()) & keep
+    p2 = set(_point_ids(t2[c2["id"]]).dropna()) & keep
+    both, n = p1 & p2, len(p1 | p2)
+    if not n or len(both) >= MIN_PAIRED_POINTS * n:
+        return
+    strip = {v.lstrip("0") or "0" for v in p1} & {v.lstrip("0") or "0" for v in p2}
+    hint = ""
+    if len(strip) > len(both):
+        hint = (" The ids differ in leading zeros ('001' in one table, '1' in the other: a CSV reads '001' as the number 1): "
+                "read them as text in both (pd.read_csv(path, dtype={'<id column>': str})).")
+    warn_user(f"open_points: {len(both)} of {n} points have both S1 and S2 rows (expected most: the models pair S1 with S2 "
+              f"at each point); S1 only: {_some(p1 - p2)}, S2 only: {_some(p2 - p1)}.{hint} "
+              f"Check that the id columns ({c1['id']!r}, {c2['id']!r}) name the same points in both tables")
+
+
+def _some(ids: set[str]) -> str:
+    """``"3 such as ['a', 'b', 'c']"`` (at most 4 named), or ``"none"``."""
+    return f"{len(ids)} such as {sorted(ids)[:4]}" if ids else "none"
 
 
 def _long(table: pd.DataFrame, columns: Mapping[str, str] | None, what: str, freq: Literal["month", "dekad"] | None) -> pd.DataFrame:
@@ -234,18 +345,21 @@ def _warn_coarse_dates(step: float, n: int, what: str) -> None:
 
 def _times(table: pd.DataFrame, cols: dict[str, str], what: str) -> pd.DatetimeIndex:
     """Time of each row: the date column, refined by a GEE scene id or ``system:time_start`` on the same day."""
-    try:
-        col = table[cols["time"]]
-        date = pd.to_datetime(col, utc=True, format=None if pd.api.types.is_datetime64_any_dtype(col) else "ISO8601").dt.tz_localize(None)
-    except (ValueError, TypeError) as err:
-        sample = table[cols["time"]].head(3).tolist()
-        raise TableError(f"{what}: expected dates in column {cols['time']!r} (ISO 8601), found {sample}: {err}") from err
+    col = table[cols["time"]]
+    if cols["time"] == cols.get("scene") and cols["time"] != cols.get("time_start"):
+        date = _scene_times(col)
+        if date.isna().all():
+            raise TableError(f"{what}: expected scene ids with a YYYYMMDDTHHMMSS time in column {cols['time']!r} (the time, as "
+                             f"there is no date column), found {col.head(3).tolist()}")
+    elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        date = _number_times(col, cols["time"], what)
+    else:
+        date = _date_labels(col, cols["time"], what)
     exact = None
     if "time_start" in cols:
         exact = pd.to_datetime(table[cols["time_start"]].astype("float64"), unit="ms")
     elif "scene" in cols:
-        stamp = table[cols["scene"]].astype(str).str.extract(_SCENE_TIME, expand=False)
-        exact = pd.to_datetime(stamp, format="%Y%m%dT%H%M%S", errors="coerce")
+        exact = _scene_times(table[cols["scene"]])
     if exact is not None:
         same_day = exact.notna() & (exact.dt.normalize() == date.dt.normalize())
         if not same_day.all():
@@ -253,6 +367,61 @@ def _times(table: pd.DataFrame, cols: dict[str, str], what: str) -> pd.DatetimeI
             logger.warning("%s: %d rows whose acquisition time is missing or on another day than %r keep the date", what, bad, cols["time"])
         date = date.where(~same_day, exact)
     return pd.DatetimeIndex(date.to_numpy("datetime64[ns]"))
+
+
+def _scene_times(col: pd.Series) -> pd.Series:
+    """The acquisition time in GEE scene ids and S1 product ids (their first ``YYYYMMDDTHHMMSS``); NaT without one."""
+    stamp = col.astype(str).str.extract(_SCENE_TIME, expand=False)
+    return pd.to_datetime(stamp, format="%Y%m%dT%H%M%S", errors="coerce")
+
+
+def _number_times(col: pd.Series, name: str, what: str) -> pd.Series:
+    """Whole-number times by magnitude (:data:`_EPOCH_UNITS`): ``YYYYMMDD``, seconds or milliseconds since 1970."""
+    v = col.astype("float64")
+    finite = v[np.isfinite(v)]
+    if finite.empty:
+        return pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns]")
+    lo, hi = float(finite.min()), float(finite.max())
+    unit = next((u for a, b, u in _EPOCH_UNITS if a <= lo and hi < b), None)
+    if unit is None or (unit == "YYYYMMDD" and not bool(np.all(finite == np.round(finite)))):
+        raise TableError(f"{what}: column {name!r}: expected times as dates (ISO 8601) or whole numbers of one kind: YYYYMMDD "
+                         "(8 digits), seconds since 1970 (1e8 to 1e11) or milliseconds since 1970 (1e11 to 1e14, GEE's time "
+                         f"and system:time_start); found numbers from {lo:g} to {hi:g}. Convert the column to dates first "
+                         "(an Excel day number d: pd.Timestamp('1899-12-30') + pd.to_timedelta(d, unit='D'))")
+    logger.info("%s: column %r holds numbers from %.0f to %.0f: read as %s", what, name, lo, hi,
+                "YYYYMMDD dates" if unit == "YYYYMMDD" else f"{'seconds' if unit == 's' else 'milliseconds'} since 1970 (UTC)")
+    if unit == "YYYYMMDD":
+        text = v.where(np.isfinite(v)).astype("Int64").astype(str)
+        return pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+    whole = bool(np.all(finite == np.round(finite)))
+    return pd.to_datetime(v.astype("Int64") if whole else v, unit=unit)
+
+
+def _date_labels(col: pd.Series, name: str, what: str) -> pd.Series:
+    """Dates (naive UTC) of a text or datetime column; local-midnight dates with an offset keep their calendar date."""
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        local = col.dt.tz_localize(None)
+        offset = col.dt.tz_localize(None) - col.dt.tz_convert("UTC").dt.tz_localize(None)
+        if local.dropna().size and bool((local.dropna() == local.dropna().dt.normalize()).all()) and bool((offset.dropna() != pd.Timedelta(0)).any()):
+            logger.info("%s: column %r holds local midnights (%s): read as their calendar dates, not converted to UTC "
+                        "(the previous day's evening east of Greenwich)", what, name, col.dt.tz)
+            return local
+        return col.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return col
+    text = col.where(col.isna(), col.astype(str))
+    parts = text.dropna().str.extract(_MIDNIGHT_OFFSET)
+    if len(parts) and parts[0].notna().all() and bool((~parts[1].str.fullmatch(r"[+-]00:?00")).any()):
+        logger.info("%s: column %r holds dates at local midnight with a UTC offset (such as %r): read as their calendar dates, "
+                    "the offset dropped (in UTC they would be the previous day)", what, name, text.dropna().iloc[0])
+        return pd.to_datetime(text.str.slice(0, 10), format="%Y-%m-%d")
+    try:
+        return pd.to_datetime(col, utc=True, format="ISO8601").dt.tz_localize(None)
+    except (ValueError, TypeError) as err:
+        sample = col.head(3).tolist()
+        raise TableError(f"{what}: expected dates in column {name!r} (ISO 8601 such as 2022-01-08, datetime64, or whole numbers: "
+                         f"YYYYMMDD, seconds or milliseconds since 1970), found {sample}; convert the column to datetime64 "
+                         f"first for other forms (pd.to_datetime(t[{name!r}], format='%d/%m/%Y')) ({err})") from err
 
 
 def _point_ids(col: pd.Series) -> pd.Series:
@@ -324,10 +493,7 @@ def _point_layout(tables: list[tuple[pd.DataFrame, dict[str, str]]], points: Seq
         f["lon"], f["lat"] = xy if xy is not None else (np.nan, np.nan)
         frames.append(f)
     allp = pd.concat(frames, ignore_index=True).dropna(subset=["point"])
-    per = allp.groupby("point", sort=True)[["lon", "lat"]].agg(["min", "max"])
-    spread = np.nanmax((per.xs("max", axis=1, level=1) - per.xs("min", axis=1, level=1)).to_numpy(), initial=0.0)
-    if spread > 1e-4:
-        logger.warning("open_points: a point's coordinates vary by up to %.2g degrees between rows; the first is kept", spread)
+    _check_spread(allp)
     layout = allp.groupby("point", sort=True)[["lon", "lat"]].first().reset_index()
     if points is not None:
         want = [str(p) for p in points]
@@ -338,6 +504,27 @@ def _point_layout(tables: list[tuple[pd.DataFrame, dict[str, str]]], points: Seq
     if layout[["lon", "lat"]].notna().all().all():
         layout = layout.sort_values(["lon", "lat", "point"], kind="stable").reset_index(drop=True)
     return layout
+
+
+def _check_spread(allp: pd.DataFrame) -> None:
+    """Refuse ids whose rows lie more than 100 m apart (:data:`MAX_POINT_SPREAD_DEG`): two places under one id."""
+    per = allp.groupby("point", sort=True)[["lon", "lat"]].agg(["min", "max"])
+    if per.empty:
+        return
+    spread = (per.xs("max", axis=1, level=1) - per.xs("min", axis=1, level=1)).max(axis=1)  # NaN: no coordinates
+    projected = bool(np.nanmax(np.abs(allp[["lon", "lat"]].to_numpy(np.float64)), initial=0.0) > 360)
+    limit, unit = (MAX_POINT_SPREAD_M, "m") if projected else (MAX_POINT_SPREAD_DEG, "degrees")
+    bad = spread[spread > limit].sort_values(ascending=False)
+    if not bad.empty:
+        named = ", ".join(f"{p!r} ({v:.3g} {unit})" for p, v in bad.head(8).items())
+        raise TableError(
+            f"open_points: expected the rows of one id at one place (within {limit:g} {unit}), found {bad.size} of {spread.size} ids "
+            f"whose coordinates spread further: {named}. Ids must be unique across the tables of one call: tables of two regions "
+            "or years whose ids both start at 1 merge different places into one series. Make them unique per table "
+            "(t['PLOTID'] = 'NB_' + t['PLOTID'].astype(str)) or open the tables separately")
+    top = float(np.nanmax(spread.to_numpy(np.float64), initial=0.0))
+    if top > limit / 10:
+        logger.warning("open_points: a point's coordinates vary by up to %.2g %s between rows; the first is kept", top, unit)
 
 
 def _uint16_like(values: np.ndarray) -> bool:
@@ -381,6 +568,7 @@ def _pivot(
     dup = pd.Index(flat).duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
+        _refuse_two_orbits(rows, cols, flat, layout["point"].iloc[code[i]], pd.Timestamp(times[i]), what)
         raise DuplicateTimeError(
             f"{what}: expected one row per point and time, found {int(dup.sum())} duplicated, "
             f"e.g. point {layout['point'].iloc[code[i]]!r} at {pd.Timestamp(times[i])}; drop or average them first"
@@ -388,7 +576,7 @@ def _pivot(
     shape = (uniq.size, 1, len(layout))
     data = {}
     for name, col in names.items():
-        values = rows[col].to_numpy()
+        values = _numeric(rows[col], what)
         if values.dtype != np.uint16 and _uint16_like(values):
             logger.info("%s: column %r (%s, whole numbers in 0..65535) read as the uint16 digital numbers of openEO's "
                         "point tables (65535 = nodata), as a CSV or Parquet round trip stores them", what, col, values.dtype)
@@ -405,6 +593,41 @@ def _pivot(
         data[name] = (("time", "y", "x"), arr, attrs)
     ds = xr.Dataset(data, coords=_grid_coords(uniq, layout))
     return ds, rows.assign(_t=t_code, _p=code)
+
+
+def _refuse_two_orbits(rows: pd.DataFrame, cols: dict[str, str], flat: np.ndarray, point: str, time: pd.Timestamp, what: str) -> None:
+    """Refuse duplicates that are two relative orbits on one date (no time of day tells them apart), naming the orbit column."""
+    if "orbit" not in cols:
+        return
+    orbits = pd.DataFrame({"k": flat, "o": rows[cols["orbit"]].to_numpy()}).groupby("k")["o"].unique()
+    two = orbits[orbits.map(len) > 1]
+    if two.empty:
+        return
+    pair = sorted(two.iloc[0].tolist())
+    raise DuplicateTimeError(
+        f"{what}: expected one row per point and time, found {two.size} point-dates with rows of two relative orbits "
+        f"(column {cols['orbit']!r}: {pair}, e.g. point {point!r} on {time.date()}): the dates carry no time of day, so an "
+        "ascending and a descending pass of one day fall on one time. Give the acquisition time (GEE's system:index scene ids "
+        "or system:time_start, which open_points reads), or keep one orbit (t[t[" + repr(cols["orbit"]) + f"] == {pair[0]!r}]); "
+        "averaging the two passes mixes two viewing geometries"
+    )
+
+
+def _numeric(col: pd.Series, what: str) -> np.ndarray:
+    """A value column as numbers; text that is not (decimal commas, words) is a :class:`TableError` naming the column."""
+    values = col.to_numpy()
+    if values.dtype.kind not in "OUS":
+        return values
+    try:
+        return values.astype(np.float64)
+    except (ValueError, TypeError) as err:
+        text = col.dropna().astype(str)
+        bad = text[pd.to_numeric(text, errors="coerce").isna()]
+        comma = bool(bad.str.match(_DECIMAL_COMMA).all()) and not bad.empty
+        hint = (" (numbers with a decimal comma: read the CSV with pd.read_csv(path, sep=..., decimal=',') and pass the DataFrame)"
+                if comma else "")
+        raise TableError(f"{what}: column {col.name!r}: expected numbers, found {bad.size} values that are not, such as "
+                         f"{bad.iloc[0] if not bad.empty else None!r}{hint}") from err
 
 
 def _grid_coords(times: np.ndarray, layout: pd.DataFrame) -> dict[str, Any]:
@@ -428,7 +651,7 @@ def _finish(out: xr.Dataset, raw: xr.Dataset, funnel: dict[str, Any]) -> xr.Data
     return out
 
 
-def _s1_dataset(table: pd.DataFrame, cols: dict[str, str], layout: pd.DataFrame) -> xr.Dataset:
+def _s1_dataset(table: pd.DataFrame, cols: dict[str, str], layout: pd.DataFrame, units: S1Units = "auto") -> xr.Dataset:
     """Pivot the S1 columns under their own names and decode them with :func:`open_s1`."""
     what = "open_points(S1)"
     names = {_registered(cols["vv"], "VV"): cols["vv"], _registered(cols["vh"], "VH"): cols["vh"]}
@@ -442,12 +665,23 @@ def _s1_dataset(table: pd.DataFrame, cols: dict[str, str], layout: pd.DataFrame)
                 orbit = orbit.astype(np.int64)
         else:
             logger.warning("%s: some times hold several orbits in %r; no orbit coordinate", what, cols["orbit"])
-    out = open_s1(raw, orbit=orbit)
+    out = _open_s1_warned(raw, orbit, units)
     valid = np.isfinite(out["VV"].values) & np.isfinite(out["VH"].values)
     funnel = {"rows": len(rows), "points": int(np.unique(rows["_p"]).size), "times": int(raw.sizes["time"]),
               "valid_rows": int(valid.sum())}
     logger.info("%s: %s", what, funnel)
     return _finish(out, raw, funnel)
+
+
+def _open_s1_warned(raw: xr.Dataset, orbit: Any, units: S1Units) -> xr.Dataset:
+    """:func:`open_s1` on the pivoted table, its warnings shown as raised but naming ``s1_units=`` (open_points' option) for ``units=``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = open_s1(raw, orbit=orbit, units=units)
+    for w in caught:
+        text = re.sub(r"(?<![\w.])units=", "s1_units=", str(w.message))
+        warnings.warn_explicit(text if text != str(w.message) else w.message, w.category, w.filename, w.lineno)
+    return out
 
 
 def _s2_dataset(
@@ -461,38 +695,49 @@ def _s2_dataset(
     for role in (*_CLOUD_ROLES, *(_SNOW_ROLES if snow_test else ())):
         if role in cols:
             names[f"_{role}"] = cols[role]
+    bands = _raster_cloud_columns(table, cols, what)
+    names.update({f"_band_{band}": col for col, band in bands.items()})
     raw, rows = _pivot(table, cols, layout, names, what)
     clear_classes = [int(c) for c in clear_classes]
-    scale = _reflectance_scale(rows, cols)
-    clm = _cloud_mask(raw, cols, threshold, clear_classes)
+    scale = _reflectance_scale(rows, cols, what)
+    clm, rules = _cloud_mask(raw, cols, threshold, clear_classes, bands, what)
     snow = _snow(raw, 1.0 if scale == 1.0 else 1e-4) if snow_test and clm is not None else None  # no cloud column: open_s2 warns
     if snow is not None:
         clm = np.maximum(clm, snow.astype(np.float32))
-    raw = _rename_optical(raw, cols).drop_vars([f"_{r}" for r in (*_CLOUD_ROLES, *_SNOW_ROLES) if f"_{r}" in raw])
+    helpers = [v for v in raw.data_vars if str(v).startswith("_")]
+    raw = _rename_optical(raw, cols).drop_vars(helpers)
     if clm is not None:
         raw["CLM"] = clm
     out = open_s2(raw, clear_classes=clear_classes, harmonize=harmonize, reflectance_scale=scale)
     funnel = {"rows": len(rows), "points": int(np.unique(rows["_p"]).size), "times": int(raw.sizes["time"]),
               "valid_rows": int(np.isfinite(out["NDVI"].values).sum()), "clear_rows": int(out["clear"].values.sum()),
-              "cloud_mask": _cloud_mask_name(cols, threshold) + (f" and not snow (NDSI >= {SNOW_NDSI:g}, green >= {SNOW_GREEN:g})"
-                                                                 if snow_test else "")}
+              "cloud_mask": (" and ".join(rules) or "valid reflectance (nodata is the cloud mask)")
+              + (f" and not snow (NDSI >= {SNOW_NDSI:g}, green >= {SNOW_GREEN:g})" if snow_test else "")}
     if snow is not None:
         funnel["snow_rows"] = int((snow & np.isfinite(out["NDVI"])).sum())
     logger.info("%s: %s", what, funnel)
     return _finish(out, raw, funnel)
 
 
-def _reflectance_scale(rows: pd.DataFrame, cols: dict[str, str]) -> float | Literal["auto"]:
+def _reflectance_scale(rows: pd.DataFrame, cols: dict[str, str], what: str = "open_points(S2)") -> float | Literal["auto"]:
     """1.0 for float red/NIR whose median over the whole table is reflectance (< 1.5), else the readers' "auto".
 
     The whole table is in memory, so its median decides: a sample of a few
-    values can hold snow or cloud above 1.5 and be taken for DN.
+    values can hold snow or cloud above 1.5 and be taken for DN. Reflectance
+    in percent (median at least 1.5, 99th percentile at most
+    :data:`PERCENT_MAX`) is refused: read as DN, it is 100 times too dark,
+    and the date rule's 1000 DN offset from 2022-01-25 leaves nothing.
     """
-    values = rows[[cols["red"], cols["nir"]]].to_numpy()
-    if values.dtype.kind != "f":
+    values = np.column_stack([_numeric(rows[cols[r]], what).astype(np.float64) for r in ("red", "nir")])
+    v = values[np.isfinite(values) & (values != FLOAT_NODATA) & (values != _UINT16_NODATA)]
+    if not v.size:
         return "auto"
-    v = values[np.isfinite(values) & (values != FLOAT_NODATA)]
-    return 1.0 if v.size and float(np.median(v)) < 1.5 else "auto"
+    median, p99 = float(np.median(v)), float(np.percentile(v, 99))
+    if median >= 1.5 and p99 <= PERCENT_MAX:
+        raise TableError(f"{what}: columns {cols['red']!r} and {cols['nir']!r}: expected reflectance (0-1) or digital numbers "
+                         f"(reflectance x 10,000), found values of median {median:.3g} and 99th percentile {p99:.3g}: reflectance "
+                         "in percent. Divide them by 100 (t[['red', 'nir']] / 100, leaving -9999 as it is) and pass the DataFrame")
+    return 1.0 if rows[[cols["red"], cols["nir"]]].to_numpy().dtype.kind == "f" and median < 1.5 else "auto"
 
 
 def _registered(column: str, band: str) -> str:
@@ -509,24 +754,83 @@ def _rename_optical(raw: xr.Dataset, cols: dict[str, str]) -> xr.Dataset:
     return raw.rename({k: v for k, v in ren.items() if k != v})
 
 
-def _cloud_mask(raw: xr.Dataset, cols: dict[str, str], threshold: float, clear_classes: list[int]) -> xr.DataArray | None:
-    """``CLM`` (1 = cloud) from every cloud column present (all must say clear); None without any."""
-    cloudy = None
-    for role, test in (
-        ("cloud_score", lambda v: ~(v >= threshold)),  # a missing score is cloudy
-        ("clear_flag", lambda v: v != 1),
-        ("cloud_flag", lambda v: v == 1),
-        ("scl", lambda v: ~v.isin(clear_classes)),  # nodata SCL is cloudy
+def _raster_cloud_columns(table: pd.DataFrame, cols: dict[str, str], what: str) -> dict[str, str]:
+    """Column -> canonical band of the cloud bands the raster readers know (QA60, MSK_CLDPRB, ...) beyond the tables' own.
+
+    Left out beside ``SCL``, as in the raster path (SCL decides there), and
+    when not numeric.
+    """
+    known = {b for role in CLOUD_BAND_ROLES for b in BANDS if BANDS[b].role == role}
+    out: dict[str, str] = {}
+    for col in table.columns:
+        if not isinstance(col, str) or col.lower() in _TABLE_CLOUD_NAMES or col in cols.values():
+            continue
+        band = canonical_band_name(col)
+        if band in known and pd.api.types.is_numeric_dtype(table[col]) and not pd.api.types.is_bool_dtype(table[col]):
+            out[col] = band
+    if out and "scl" in cols:
+        logger.info("%s: cloud columns %s left out: the scene classification %r decides, as for rasters", what, list(out), cols["scl"])
+        return {}
+    return out
+
+
+def _fractional(v: xr.DataArray, column: str, what: str) -> xr.DataArray:
+    """Where a 0/1 flag or a class holds a fraction (a polygon or period mean), warned with their count; those rows are cloudy."""
+    frac = v.notnull() & (v != np.floor(v))
+    n = int(frac.sum())
+    if n:
+        example = float(v.values[np.asarray(frac.values)][0])
+        warn_user(f"{what}: column {column!r} holds fractional values on {n} of {int(v.notnull().sum())} rows (e.g. {example:g}): "
+                  "a 0/1 flag or a class band averaged over a polygon or a period (a polygon mean of Sentinel Hub's CLM, an "
+                  "openEO aggregate_spatial mean). A class or flag must not be averaged; these rows are counted cloudy (any "
+                  "cloud fraction), as the raster readers count fractional SCL. Aggregate the flag with max (or the class with "
+                  "its mode), or mask the clouds before aggregating, to keep the partly clear rows")
+    return frac
+
+
+def _cloud_mask(
+    raw: xr.Dataset, cols: dict[str, str], threshold: float, clear_classes: list[int], bands: Mapping[str, str], what: str
+) -> tuple[xr.DataArray | None, list[str]]:
+    """``CLM`` (1 = cloud) from every cloud column present (all must say clear), and the rules in words; None without any.
+
+    The tables' own columns: Cloud Score+ (``>= threshold``; missing is
+    cloudy), ``mask`` (clear when 1), ``CLM`` (cloudy when above 0,
+    missing is clear, as the raster readers read it), ``SCL`` (the clear
+    classes; nodata is cloudy); fractions of the flags and SCL are cloudy,
+    warned. Other cloud bands (``bands``) are decoded by
+    :func:`~fusets_dl.readers.cloud_bands.clear_from_cloud_band`, as in a file.
+    """
+    cloudy, rules = None, []
+    for role, test, rule in (
+        ("cloud_score", lambda v: ~(v >= threshold), f"{cols.get('cloud_score')} >= {threshold:g}"),  # a missing score is cloudy
+        ("clear_flag", lambda v: v != 1, f"{cols.get('clear_flag')} == 1"),
+        ("cloud_flag", lambda v: v.fillna(0) > 0, f"{cols.get('cloud_flag')} == 0"),
+        ("scl", lambda v: ~v.isin(clear_classes), f"{cols.get('scl')} classes"),  # nodata SCL is cloudy
     ):
         if f"_{role}" in raw:
-            bad = test(raw[f"_{role}"].astype(np.float64))
+            v = raw[f"_{role}"].astype(np.float64)
+            bad = test(v)
+            if role != "cloud_score":
+                bad = bad | _fractional(v, cols[role], what)
             cloudy = bad if cloudy is None else cloudy | bad
+            rules.append(rule)
+    for column, band in bands.items():
+        da = raw[f"_band_{band}"].rename(band)
+        if BANDS[band].role == "cloud_mask":  # 0/1 flags under other names (MSK_CLASSI_OPAQUE): as CLM above
+            v = da.astype(np.float64)
+            bad = (v.fillna(0) > 0) | _fractional(v, column, what)
+            rules.append(f"{column} == 0")
+        else:
+            clear, source = clear_from_cloud_band(xr.Dataset({band: da}), {band}, what, clear_classes)
+            bad = ~clear.astype(bool)
+            rules.append(source)
+        cloudy = bad if cloudy is None else cloudy | bad
     if cloudy is None:
         if cols["red"].upper().startswith(("S2-", "S2_")):
             logger.info("open_points(S2): no cloud column; openEO composites are cloud-masked to nodata, every valid value is clear")
-            return xr.zeros_like(raw[cols["red"]], dtype=np.float32)
-        return None  # open_s2 warns that every valid NDVI counts as clear
-    return cloudy.astype(np.float32)
+            return xr.zeros_like(raw[cols["red"]], dtype=np.float32), []
+        return None, []  # open_s2 warns that every valid NDVI counts as clear
+    return cloudy.astype(np.float32), rules
 
 
 def _snow(raw: xr.Dataset, to_reflectance: float) -> xr.DataArray:
@@ -542,17 +846,3 @@ def _snow(raw: xr.Dataset, to_reflectance: float) -> xr.DataArray:
     with np.errstate(invalid="ignore", divide="ignore"):
         ndsi = (green - swir) / (green + swir)
     return ((ndsi >= SNOW_NDSI) & (green * to_reflectance >= SNOW_GREEN)).fillna(False).astype(bool)
-
-
-def _cloud_mask_name(cols: dict[str, str], threshold: float) -> str:
-    """How the clear mask was made, in words, for the funnel."""
-    parts = []
-    if "cloud_score" in cols:
-        parts.append(f"{cols['cloud_score']} >= {threshold:g}")
-    if "clear_flag" in cols:
-        parts.append(f"{cols['clear_flag']} == 1")
-    if "cloud_flag" in cols:
-        parts.append(f"{cols['cloud_flag']} == 0")
-    if "scl" in cols:
-        parts.append(f"{cols['scl']} classes")
-    return " and ".join(parts) or "valid reflectance (nodata is the cloud mask)"
