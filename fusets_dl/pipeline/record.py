@@ -171,6 +171,8 @@ def region_digest(rc: Any, model_cfg: dict[str, Any], cube_note: str | None = No
     conf = {k: v for k, v in dataclasses.asdict(rc).items() if k not in ("s1", "s2")}  # which files: part of ``inputs``
     if not conf.get("unpaired_views"):  # an option added later: off, a store of an older fusets_dl keeps its digest and resumes
         conf.pop("unpaired_views", None)
+    if conf.get("bbox_crs") is None:  # likewise: unset (the data's CRS), an older store's digest is kept
+        conf.pop("bbox_crs", None)
     conf = json.loads(json.dumps({"region": conf, "model": model_cfg}, sort_keys=True, default=str))
     parts: dict[str, Any] = {"config": hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()}
     files: list[dict[str, Any]] | None = None

@@ -158,11 +158,12 @@ def test_unpaired_views_reach_align_and_leave_an_older_stores_digest_alone(tmp_p
     import hashlib
     import json
 
-    conf = {k: v for k, v in dataclasses.asdict(a).items() if k not in ("s1", "s2", "unpaired_views")}
+    conf = {k: v for k, v in dataclasses.asdict(a).items() if k not in ("s1", "s2", "unpaired_views", "bbox_crs")}
     conf = json.loads(json.dumps({"region": conf, "model": {}}, sort_keys=True, default=str))
     old = hashlib.sha256(json.dumps(conf, sort_keys=True).encode()).hexdigest()
     assert region_digest(a, {}, cube_note="x")["config"] == old
     assert region_digest(dataclasses.replace(a, unpaired_views=True), {}, cube_note="x")["config"] != old
+    assert region_digest(dataclasses.replace(a, bbox_crs="EPSG:4326"), {}, cube_note="x")["config"] != old
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
