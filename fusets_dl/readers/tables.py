@@ -15,13 +15,21 @@ so a table value is decoded exactly as the same band in a file would be
 (openEO uint16 compressed dB, DN x 1e-4, harmonisation, nodata); the
 column names are looked up in
 :data:`~fusets_dl.readers.table_columns.TABLE_COLUMNS`. Cloud masking:
-``SCL`` classes, or a cloud mask built from Cloud Score+ (``cs_cdf >=
-cloud_score_threshold``), a GEE ``mask`` flag (1 = clear) and a ``CLM`` flag
-(1 = cloud), all that are present; a row without a score is cloudy. Cloud
+``SCL`` classes, Cloud Score+ (``cs_cdf >= cloud_score_threshold``), a GEE
+``mask`` flag (1 = clear), a ``CLM`` flag (cloudy above 0), and the other
+cloud bands the raster readers know (``QA60``, ``MSK_CLDPRB``,
+``probability``, ``CLP``, ... decoded as :func:`fusets_dl.open_s2` decodes
+them; left out beside ``SCL``, as for rasters), all that are present must
+say clear; a row without a score is cloudy, and a fractional flag or class
+(a polygon mean) is cloudy, warned. Cloud
 Score+ does not flag snow: with green and SWIR-1 columns a row whose NDSI
 (green - swir1) / (green + swir1) reaches ``SNOW_NDSI`` and whose green
 reflectance reaches ``SNOW_GREEN`` is not clear either (SCL's class 11, which
 the raster path leaves out).
+Point identity: an ``id`` column of image ids (GEE ``getRegion``) is
+refused, and so is one id whose rows lie more than 100 m apart (two
+tables' ids that both start at 1); fewer than half of the points with both
+S1 and S2 rows is warned.
 WorldCereal/openEO composites carry no cloud column: their cloud-masked
 values are nodata (65535), so every valid value is clear.
 """
