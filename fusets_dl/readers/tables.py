@@ -611,7 +611,7 @@ def _refuse_two_orbits(rows: pd.DataFrame, cols: dict[str, str], flat: np.ndarra
     two = orbits[orbits.map(len) > 1]
     if two.empty:
         return
-    pair = sorted(two.iloc[0].tolist())
+    pair = sorted(int(o) if isinstance(o, float) and o.is_integer() else o for o in two.iloc[0].tolist())  # 175.0 as 175
     raise DuplicateTimeError(
         f"{what}: expected one row per point and time, found {two.size} point-dates with rows of two relative orbits "
         f"(column {cols['orbit']!r}: {pair}, e.g. point {point!r} on {time.date()}): the dates carry no time of day, so an "

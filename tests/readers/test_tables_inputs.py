@@ -231,5 +231,7 @@ def test_two_orbits_on_one_date_name_the_orbit_column():
     s1 = pd.concat([_s1().assign(Orbit=175), _s1().assign(Orbit=73)])
     with pytest.raises(DuplicateTimeError, match=r"rows of two relative orbits \(column 'Orbit': \[73, 175\].*system:index"):
         open_points(s1, _s2())
+    with pytest.raises(DuplicateTimeError, match=r"\(column 'Orbit': \[73, 175\]"):  # float orbits (a CSV with gaps) named alike
+        open_points(s1.astype({"Orbit": float}), _s2())
     with pytest.raises(DuplicateTimeError, match="drop or average them first"):  # one orbit: an exact duplicate, as before
         open_points(pd.concat([_s1().assign(Orbit=175), _s1().assign(Orbit=175).iloc[:1]]), _s2())
