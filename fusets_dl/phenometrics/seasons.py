@@ -63,6 +63,16 @@ EDGE_PLATEAU = 0.02
 #: changing by at most this fraction of that side's amplitude over ``EDGE_SPAN_DAYS`` (a series ending 13 days after
 #: EOS still falls 38 % of its descent in its last 15 days; one ending at the trough, ~0 %).
 EDGE_LEVEL = 0.2
+#: A complete side whose trough is the series' first (last) value, above the season's other trough: that value is on
+#: the green-up (senescence), not a trough, where the series climbs from it into the data over ``EDGE_SPAN_DAYS`` by
+#: more than this fraction of its excess over the other trough; the side is then measured from the other trough
+#: (a series starting 10 % up a green-up had SOS 2.4 d late, 20 % up 5.1 d; a flat level above the other trough
+#: climbs by noise only, and stays the side's own trough).
+EDGE_CLIMB = 0.5
+#: ... where both that excess and that climb exceed this many times the pixel's noise sd (on a flat start the
+#: smoothed edge stands up to ~1.5 sd above the other trough and climbs as much: at 1 sd up to 12 % of the benchmark's
+#: first seasons were moved, their mean SOS 0.1-0.2 d earlier; at 2, at most 5 %, first-season SOS MAE within 0.02 d).
+EDGE_CLIMB_NOISE = 2.0
 
 
 def _segment_starts(peaks: np.ndarray, reverse: bool) -> np.ndarray:
@@ -295,6 +305,55 @@ class Thresholds(NamedTuple):
     absolute: bool = False
 
 
+def _edge_troughs(
+    ltv: np.ndarray, rtv: np.ndarray, l_edge: np.ndarray, r_edge: np.ndarray, edge_rise: tuple[np.ndarray, np.ndarray],
+    noise: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The troughs a season's sides are measured from, where a complete side's trough is the series' edge.
+
+    The 80 % rule (:func:`_sides`) passes a side whose trough is the first
+    (last) valid cell when it descends at least 80 % as far as the other
+    side, so a series starting up to about 20 % of the way up a green-up
+    (ending as far down a senescence) had its first (last) value taken as
+    the trough: the 50 % level was raised, SOS 2.4 days late at 10 % and
+    5.1 days at 20 % on a logistic of scale 12.5 days, 4.9 days at 10 % on
+    a scale of 25 days (EOS as early), on noise-free data. Where that edge
+    value lies above the other side's trough and the series climbs from it
+    into the data over ``EDGE_SPAN_DAYS`` by more than ``EDGE_CLIMB`` of that
+    excess (``edge_rise``), the value is on the rise, not a trough: the side
+    is measured from the other side's trough (as a cut side is
+    extrapolated). Both the excess and the climb must also exceed
+    ``EDGE_CLIMB_NOISE`` times the pixel's noise sd (a noisy flat start
+    stands above the other trough and climbs by noise). A level start above
+    the other trough climbs by noise only and stays the side's own trough
+    (the TIMESAT convention).
+
+    Parameters
+    ----------
+    ltv, rtv : numpy.ndarray
+        Trough values before and after each peak.
+    l_edge, r_edge : numpy.ndarray
+        Complete sides whose trough is the first (last) valid cell.
+    edge_rise : (numpy.ndarray, numpy.ndarray)
+        How much the series climbs over ``EDGE_SPAN_DAYS`` from its first
+        valid cell into the data, and from its last valid cell back
+        (:func:`_edge_rise`).
+    noise : numpy.ndarray
+        The pixel's noise sd (0 where unknown).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The troughs before and after each peak to measure from.
+    """
+    low = np.minimum(ltv, rtv)
+    floor = EDGE_CLIMB_NOISE * noise
+    up_l, up_r = ltv - low, rtv - low  # how far each edge value lies above the lower trough
+    climbing_l = l_edge & (up_l > 0) & (up_l > floor) & (edge_rise[0] > np.maximum(EDGE_CLIMB * up_l, floor))
+    climbing_r = r_edge & (up_r > 0) & (up_r > floor) & (edge_rise[1] > np.maximum(EDGE_CLIMB * up_r, floor))
+    return np.where(climbing_l, low, ltv), np.where(climbing_r, low, rtv)
+
+
 def _threshold(peak: np.ndarray, trough: np.ndarray, value: float, absolute: bool) -> np.ndarray:
     """Threshold value of one side."""
     return np.full(peak.shape, value) if absolute else trough + value * (peak - trough)
@@ -363,6 +422,7 @@ def _season_metrics(
     pos_level: float,
     extrapolate: float | None,
     edge_rise: tuple[np.ndarray, np.ndarray] | None = None,
+    noise: np.ndarray | None = None,
 ) -> np.ndarray:
     """The ``PHENO_VARS`` of the season peaking at grid cell ``j`` of each row (where ``has``), ``(pixels, vars)``.
 
@@ -370,7 +430,8 @@ def _season_metrics(
     ``sums``: the series' running integrals and gridded observations
     (:class:`_Integrals`) and the row of each pixel in them; ``edge_rise``:
     per row, how much the series climbs from its first and last valid cells
-    into the data (:func:`_sides`).
+    into the data (:func:`_sides`); ``noise``: per row, the pixel's noise sd
+    (:func:`_edge_troughs`; None: 0).
 
     ``integral``/``integral_large`` integrate the smoothed series (its cubic
     Hermite interpolant between grid cells, :func:`_running_integral`) from
@@ -388,6 +449,9 @@ def _season_metrics(
     rows = np.arange(xs.shape[0])
     peak = xs[rows, j]
     _amp_l, _amp_r, left_ok, right_ok, _ = _sides(peak, ltv, lti, rtv, rti, n=n, edge_rise=edge_rise)
+    if edge_rise is not None:
+        sd = np.zeros(peak.shape) if noise is None else noise
+        ltv, rtv = _edge_troughs(ltv, rtv, (lti == 0) & left_ok, (rti == n - 1) & right_ok, edge_rise, sd)
     thr_l = _threshold(peak, ltv, thresholds.start, thresholds.absolute)
     thr_r = _threshold(peak, rtv, thresholds.end, thresholds.absolute)
     # a cut side is measured against the other side's trough
@@ -736,6 +800,7 @@ def pheno_pixels(
     xs, first, last = _hold_edges(x[good], c[good])
     prominence = np.maximum(min_amplitude, noise_factor * np.nan_to_num(sigma[good]))
     rise = _edge_rise(xs, first, last, step)
+    edge_noise = np.nan_to_num(sigma[good])  # an edge climbs only beyond it (_edge_troughs); unknown noise: 0
     peaks, lv, li, rv, ri = _find_peaks(xs, first, last, min_separation or min_length / 2, step, prominence, rise)
     n = xs.shape[1]
     xpos = np.clip(xs, 0, None)
@@ -763,7 +828,7 @@ def pheno_pixels(
         cand[r, k] = _season_metrics(
             xs if full else xs[r], j, has[r], (ltv, lti, rtv, rti), sums._replace(rows=r), (first[r], last[r]),
             grid_days, thresholds=thresholds, min_length=min_length, pos_level=pos_level, extrapolate=extrapolate,
-            edge_rise=(rise[0][r], rise[1][r]),
+            edge_rise=(rise[0][r], rise[1][r]), noise=edge_noise[r],
         )
     kept, found = _keep_seasons(cand, period, max_seasons, per_year, None if main is None else main.day_years)
     _note_capped(found, per_year or max_seasons, per_year is not None, v.shape[0], notes)

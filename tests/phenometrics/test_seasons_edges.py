@@ -205,3 +205,130 @@ def test_edge_seasons_chunked_equal_unchunked_and_lazy():
     xr.testing.assert_identical(lazy.compute(), eager)
     assert (eager["n_seasons"].values == 1).all()
     assert np.isnat(eager["eos"].values[0, :, [0, 2]]).all() and not np.isnat(eager["eos"].values[0, :, 1]).any()
+
+
+def _edge_truth(sos, eos, k, base=0.2, amp=0.6):
+    """SOS and EOS of ``_dl`` in phenology's convention (50 % of each side's amplitude from that side's own trough), read
+    on the noise-free curve extended far beyond any series (0.01-day grid), and its amplitude."""
+    fine = np.arange(sos - 400.0, eos + 400.0, 0.01)
+    c = _dl(fine, sos, eos, base=base, amp=amp, k=k)
+    ip = int(np.argmax(c))
+    lt, rt = c[:ip].min(), c[ip:].min()
+    return fine[np.argmax(c >= 0.5 * (lt + c[ip]))], fine[ip + np.argmax(c[ip:] <= 0.5 * (rt + c[ip]))], c[ip] - 0.5 * (lt + rt)
+
+
+def _part_way(f, k, length, at="start"):
+    """One season (SOS day 300, 50 % crossings exact) on 5-day dates over 450 days, the first value ``f`` of the way up
+    the green-up (``at="start"``), or the last value ``f`` of the way down the senescence above the base (``"end"``)."""
+    sos, eos = 300.0, 300.0 + length
+    if at == "start":
+        t0 = round(sos + np.log(f / (1 - f)) / k)
+        t = t0 + np.arange(0.0, 451.0, 5.0)
+    else:
+        t1 = round(eos - np.log(f / (1 - f)) / k)
+        t = t1 - np.arange(0.0, 451.0, 5.0)[::-1]
+    dates = ORIGIN + pd.to_timedelta(t, unit="D")
+    return _da(_dl(t, sos, eos, k=k), dates), _edge_truth(sos, eos, k)
+
+
+def _err(s, key, true_day):
+    return _doy(s[key].values) - true_day
+
+
+@pytest.mark.parametrize(("f", "k", "length", "old"), [(0.1, 0.08, 150.0, 2.40), (0.2, 0.08, 150.0, 5.11),
+                                                      (0.1, 0.04, 200.0, 4.89), (0.1, 1 / 6, 90.0, 0.93)])
+def test_a_series_starting_part_way_up_a_green_up_has_its_sos_on_time(f, k, length, old, monkeypatch):
+    """The first value, 10 or 20 % up the green-up, passed the 80 % rule and was taken as the trough: the 50 % level was
+    raised, SOS late by `old` days on noise-free data (logistic scale 12.5 days: 2.40 at 10 %, 5.11 at 20 %; 25 days:
+    4.89 at 10 %; 6 days: 0.93). It climbs from there by more than half its excess over the season's other trough: the
+    side is measured from that trough, within 0.3 days; `base_start` is it (0.2) and `aos` the season's (0.597)."""
+    from fusets_dl.phenometrics import seasons
+
+    da, (t_sos, t_eos, t_aos) = _part_way(f, k, length)
+    s = fdl.phenology(da).isel(y=0, x=0, season=0)
+    assert abs(_err(s, "sos", t_sos)) <= 0.3 and int(s["sos_extrapolated"]) == 0
+    assert abs(_err(s, "eos", t_eos)) <= 0.05
+    assert float(s["base_start"]) == pytest.approx(0.2, abs=0.002) and float(s["aos"]) == pytest.approx(t_aos, abs=0.003)
+    monkeypatch.setattr(seasons, "EDGE_CLIMB", 1e9)  # the rule off: the edge value is the trough, as before
+    before = fdl.phenology(da).isel(y=0, x=0, season=0)
+    assert _err(before, "sos", t_sos) == pytest.approx(old, abs=0.02)
+    assert float(before["base_start"]) > 0.2 + 0.9 * f * 0.6 - 0.01
+
+
+@pytest.mark.parametrize(("f", "old"), [(0.1, -2.41), (0.2, -5.12)])
+def test_a_series_ending_part_way_down_a_senescence_has_its_eos_on_time(f, old, monkeypatch):
+    """The mirror: the last value 10 or 20 % of the amplitude above the base, still falling: EOS was `old` days early;
+    now within 0.2 days, SOS unchanged, `base_end` the left trough."""
+    from fusets_dl.phenometrics import seasons
+
+    da, (t_sos, t_eos, _) = _part_way(f, 0.08, 150.0, at="end")
+    s = fdl.phenology(da).isel(y=0, x=0, season=0)
+    assert abs(_err(s, "eos", t_eos)) <= 0.2 and int(s["eos_extrapolated"]) == 0
+    assert abs(_err(s, "sos", t_sos)) <= 0.05
+    assert float(s["base_end"]) == pytest.approx(0.2, abs=0.002)
+    monkeypatch.setattr(seasons, "EDGE_CLIMB", 1e9)
+    assert _err(fdl.phenology(da).isel(y=0, x=0, season=0), "eos", t_eos) == pytest.approx(old, abs=0.02)
+
+
+def test_a_series_starting_further_up_is_still_cut_and_extrapolates_to_the_other_trough():
+    """30 % up the green-up the first value descends less than 80 % as far as the other side: SOS NaT as before; with
+    extrapolate the crossing of the other trough's 50 % level, in the data, flagged (-0.16 d)."""
+    da, (t_sos, _, _) = _part_way(0.3, 0.08, 150.0)
+    s = fdl.phenology(da).isel(y=0, x=0, season=0)
+    assert np.isnat(s["sos"].values) and np.isnan(float(s["base_start"]))
+    x = fdl.phenology(da, extrapolate=True).isel(y=0, x=0, season=0)
+    assert abs(_err(x, "sos", t_sos)) <= 0.3 and int(x["sos_extrapolated"]) == 1
+
+
+def test_a_level_start_above_the_other_trough_stays_its_own_trough():
+    """A series starting on a flat level 0.3 (a winter cover) that rises to 0.8 and falls to 0.2 after: the start does
+    not climb, so SOS is at 50 % from 0.3 (0.55, day 200 exactly: the rise is a logistic from 0.3), not from 0.2 (0.5,
+    5.1 days earlier): within 0.2 days (0.14, the smoother); `base_start` is 0.3."""
+    t = np.arange(0.0, 451.0, 5.0)
+    v = 0.3 + 0.5 / (1 + np.exp(-0.08 * (t - 200))) - 0.6 / (1 + np.exp(-0.08 * (t - 350)))
+    s = fdl.phenology(_da(v, ORIGIN + pd.to_timedelta(t, unit="D"))).isel(y=0, x=0, season=0)
+    assert abs(_doy(s["sos"].values) - 200.0) <= 0.2
+    assert float(s["base_start"]) == pytest.approx(0.3, abs=0.002)
+
+
+def test_an_edge_excess_within_the_noise_is_left_alone():
+    """The excess of the first value over the other trough (0.06, 10 % up a 0.6 green-up) and its climb must stand out of
+    the pixel's noise (2 sd): with noise=0.02 the side is measured from the other trough (on time), with noise=0.05 the
+    first value stays the trough (2.3 days late, as before; 2.4 at noise 0.02 without the rule): on a flat noisy start
+    the smoothed edge stands above the other trough and climbs by noise alone."""
+    da, (t_sos, _, _) = _part_way(0.1, 0.08, 150.0)
+    on = fdl.phenology(da, noise=xr.full_like(da.isel(time=0, drop=True), 0.02)).isel(y=0, x=0, season=0)
+    off = fdl.phenology(da, noise=xr.full_like(da.isel(time=0, drop=True), 0.05)).isel(y=0, x=0, season=0)
+    assert abs(_err(on, "sos", t_sos)) <= 0.3
+    assert _err(off, "sos", t_sos) == pytest.approx(2.27, abs=0.05)
+
+
+def test_edge_troughs_leave_interior_seasons_bit_identical(monkeypatch):
+    """Three years of two crops a year starting 19 % up the first green-up and ending 20 % down the last senescence:
+    only the first season's start side and the last season's end side move; every other value of every season is
+    bit-identical to the rule switched off (EDGE_CLIMB = 1e9, the code before)."""
+    from fusets_dl.phenometrics import seasons
+
+    k = 0.08
+    centres = np.arange(100, 1096, 183)
+    t1 = round(centres[-1] + 50 - np.log(0.2 / 0.8) / k)  # day 1082, 20 % down the last senescence
+    t = np.arange(t1 - 1050.0, t1 + 1, 5.0)  # from day 32, 19 % up the first green-up
+    v = 0.2 + sum(_dl(t, c - 50, c + 50, k=k) - 0.2 for c in centres)
+    da = _da(v, ORIGIN + pd.to_timedelta(t, unit="D"))
+    new = fdl.phenology(da, max_seasons=6).isel(y=0, x=0)
+    monkeypatch.setattr(seasons, "EDGE_CLIMB", 1e9)
+    old = fdl.phenology(da, max_seasons=6).isel(y=0, x=0)
+    assert int(new["n_seasons"]) == int(old["n_seasons"]) == 6
+    for var in ("sos", "sos_value", "base_start"):
+        np.testing.assert_array_equal(new[var].values[1:], old[var].values[1:])
+    for var in ("eos", "eos_value", "base_end"):
+        np.testing.assert_array_equal(new[var].values[:-1], old[var].values[:-1])
+    for var in ("pos", "pos_value", "aos", "base", "los", "integral", "integral_large", "rate_greenup", "rate_senescence"):
+        np.testing.assert_array_equal(new[var].values[1:-1], old[var].values[1:-1])
+    # the edge sides were 3.85 days late / 4.19 days early, their trough the edge value (0.311, 0.319); now measured from
+    # the trough between two crops (0.242: their tails lift it above the base 0.2), they lie where the interior seasons
+    # lie against the logistic midpoints (+0.8 / -0.8 days: the own-trough convention on close crops)
+    off_sos, off_eos = _doy(new["sos"].values) - (centres - 50.0), _doy(new["eos"].values) - (centres + 50.0)
+    assert _doy(old["sos"].values[0]) - (centres[0] - 50.0) > 3.5 and _doy(old["eos"].values[-1]) - (centres[-1] + 50.0) < -3.5
+    assert abs(off_sos[0] - off_sos[1:].mean()) <= 0.1 and abs(off_eos[-1] - off_eos[:-1].mean()) <= 0.1
+    assert float(new["base_start"][0]) == pytest.approx(0.242, abs=0.002) and float(new["base_end"][-1]) == pytest.approx(0.242, abs=0.002)
