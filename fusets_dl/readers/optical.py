@@ -70,6 +70,11 @@ _MIN_CHECK_PIXELS = 100
 # really carry the offset have slightly negative dark pixels (that is why ESA added it): the margin leaves those out.
 _NEGATIVE_SHARE_MAX = 0.05
 _NEGATIVE_BELOW = -0.01
+# Fewer than _MIN_CHECK_PIXELS clear pixel-dates (a point table of a few fields): the removal is undone on stronger
+# evidence only, at least _MIN_SMALL_CHECK of them with more than _SMALL_NEGATIVE_SHARE below _NEGATIVE_BELOW (GEE
+# S2_SR_HARMONIZED of 1-4 Slovak plots: 12 of 20, 21 of 41, 50 of 85; data that carry the offset: about none).
+_MIN_SMALL_CHECK = 10
+_SMALL_NEGATIVE_SHARE = 0.25
 #: Start of the reason given when only the acquisition date decides the offset (DN without metadata).
 _DATE_RULE = "DN input without offset metadata"
 
@@ -234,13 +239,16 @@ def open_s2(
         out["NDVI"] = ndvi(refl[red], refl[nir])
     else:
         out["NDVI"] = _s2_ndvi_band(ds[band_for("ndvi")], what)
-    out, mask_src = _s2_add_clear(out, ds, have, clear_classes, what)
+    out, mask_src, cloud_clear = _s2_add_clear(out, ds, have, clear_classes, what)
+    valid_before, recomputed = out["NDVI"].notnull(), False
     pending = _baseline_dates(per_time) if red_refl is not None and rescaled else None
     if red_refl is not None and (red_refl.chunks is None or by_date or offsets[red].any() or (pending is not None and pending.any())):
         # clear red on every date: all of it in memory; on Dask, where an offset was removed or may be left, a strided
         # sample of pixels read now (one compute), so that chunked and in-memory input get the same decisions (before,
         # Dask input kept the date rule's and only warned per chunk: NDVI +0.29 on a GEE export's 2022 dates, CLI included)
-        sample, whole = _clear_red_sample(red_refl, out["clear"])
+        # the cloud mask's clear pixel-dates with a red value, NDVI defined or not: an offset removed from harmonised
+        # DN makes red + NIR negative on dark pixels, and those are the strongest evidence (before, they were left out)
+        sample, whole = _clear_red_sample(red_refl, red_refl.notnull() if cloud_clear is None else cloud_clear & red_refl.notnull())
         lazy = red_refl.chunks is not None
 
         def judged(dates: np.ndarray) -> bool:  # the sample stands for the whole cube on these dates (else chunks judge themselves)
@@ -253,7 +261,7 @@ def open_s2(
         if undo and _offset_never_carried(sample, offsets[red], what, by_date):
             refl = {b: r - xr.DataArray(offsets[b].astype(np.float32), dims="time", coords={"time": r["time"]}) for b, r in refl.items()}
             red_refl = refl[red]
-            out["NDVI"] = ndvi(refl[red], refl[nir])
+            out["NDVI"], recomputed = ndvi(refl[red], refl[nir]), True
             sample = sample - offsets[red][:, None]
             offsets = {b: np.zeros_like(o) for b, o in offsets.items()}
         if pending is not None and pending.any():  # reflectance with a baseline >= 04.00 coordinate: is the offset still in it?
@@ -263,7 +271,7 @@ def open_s2(
                 off = xr.DataArray(np.where(pending, BOA_ADD_OFFSET * 1e-4, 0.0).astype(np.float32), dims="time", coords={"time": red_refl["time"]})
                 refl = {b: r + off for b, r in refl.items()}
                 red_refl = refl[red]
-                out["NDVI"] = ndvi(refl[red], refl[nir])
+                out["NDVI"], recomputed = ndvi(refl[red], refl[nir]), True
                 sample = sample + np.where(pending, BOA_ADD_OFFSET * 1e-4, 0.0)[:, None]
             elif not judged(pending):
                 out["NDVI"] = _guard_offset_left(out["NDVI"], red_refl, out["clear"], pending, what)
@@ -277,6 +285,8 @@ def open_s2(
                 out["NDVI"] = _guard_double_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, what)
             else:  # an offset declared (band attribute, baseline coordinate) or forced (harmonize=True)
                 out["NDVI"] = _guard_declared_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, reasons[red], what)
+        if recomputed:  # an offset decision changed NDVI: the views it made or lost
+            out["clear"] = _clear_after_offsets(out["clear"], cloud_clear, valid_before, out["NDVI"])
     out.attrs = {"source": describe(source), "sensor": "Sentinel-2", "clear_mask": mask_src}
     if crs is not None:
         out = out.rio.write_crs(crs)
@@ -495,7 +505,9 @@ def _offset_never_carried(sample: np.ndarray, offset: np.ndarray, what: str, by_
         return False
     v = sample[sel].ravel()
     v = v[np.isfinite(v)]
-    if v.size < _MIN_CHECK_PIXELS or not _too_dark(v):
+    if v.size < _MIN_CHECK_PIXELS:
+        return _few_never_carried(v, int(sel.sum()), what, by_date)
+    if not _too_dark(v):
         return False
     p1, negative = float(np.percentile(v, 1)), float(np.mean(v < _NEGATIVE_BELOW))
     told = (f"without offset metadata on {int(sel.sum())} dates from {HARMONIZE_CUTOFF.date()}" if by_date
@@ -508,6 +520,51 @@ def _offset_never_carried(sample: np.ndarray, offset: np.ndarray, what: str, by_
         "harmonize=False to silence this"
     )
     return True
+
+
+def _few_never_carried(v: np.ndarray, n_dates: int, what: str, by_date: bool) -> bool:
+    """:func:`_offset_never_carried` on fewer than ``_MIN_CHECK_PIXELS`` clear red values ``v`` (offset removed).
+
+    A point table of one to four fields holds 20-85 clear pixel-dates on a
+    year's offset dates; GEE ``S2_SR_HARMONIZED`` DN lost the date rule's
+    offset silently there (NDVI +0.29 on 90 % of the clear rows). At least
+    ``_MIN_SMALL_CHECK`` values with more than ``_SMALL_NEGATIVE_SHARE`` of
+    them below ``_NEGATIVE_BELOW`` undo the removal, with a warning; fewer
+    values with any below it are warned only.
+    """
+    negative = int(np.sum(v < _NEGATIVE_BELOW))
+    told = f"without offset metadata on {n_dates} dates from {HARMONIZE_CUTOFF.date()}" if by_date else (
+        f"whose offset-applied flag says they carry the offset, on {n_dates} dates,")
+    if v.size >= _MIN_SMALL_CHECK and negative > _SMALL_NEGATIVE_SHARE * v.size:
+        warn_user(f"{what}: S2 digital numbers {told} look harmonised already: removing the processing-baseline offset "
+                  f"(-1000 DN) would put {negative} of {v.size} clear red values below {_NEGATIVE_BELOW}, which reflectance "
+                  "cannot be, and NDVI would be far too high. The offset was not removed (harmonize='auto'); pass "
+                  "harmonize=True to remove it anyway, harmonize=False to silence this")
+        return True
+    if negative:
+        warn_user(f"{what}: S2 digital numbers {told}: the processing-baseline offset (-1000 DN) was removed on the "
+                  f"acquisition date alone, and {negative} of the {v.size} clear red values are now below {_NEGATIVE_BELOW}, "
+                  "too few to decide from the data. If the values are harmonised already (Google Earth Engine's "
+                  "S2_SR_HARMONIZED, most exports), NDVI there is too high: pass harmonize=False")
+    return False
+
+
+def _clear_after_offsets(clear: xr.DataArray, cloud_clear: xr.DataArray | None, valid_before: xr.DataArray,
+                         nd: xr.DataArray) -> xr.DataArray:
+    """``clear`` made again for the final NDVI ``nd``: where the cloud mask says clear and ``nd`` is defined (lazy).
+
+    ``clear`` was made from the NDVI before the offset decisions; where a
+    removal was undone, pixel-dates whose NDVI was undefined then (red + NIR
+    at or below 0) have one now, and are clear views (they were lost: 1.3-1.9
+    % of the clear rows of the Slovak GEE tables read as harmonised DN, dark
+    winter dates); where an offset was removed afterwards, an NDVI may have
+    become undefined. ``clear`` stays in the result, so what it carries (the
+    fractional-SCL warning of each Dask chunk) is kept.
+    """
+    cloud = valid_before if cloud_clear is None else cloud_clear  # no cloud mask: every valid value is a view
+    out = ((clear | (cloud & ~valid_before)) & nd.notnull()).astype(clear.dtype)
+    out.attrs = clear.attrs
+    return out
 
 
 def _clear_red_sample(red: xr.DataArray, clear: xr.DataArray) -> tuple[np.ndarray, bool]:
@@ -984,10 +1041,12 @@ def _product_mask_hint(ds: xr.Dataset) -> str:
 
 def _s2_add_clear(
     out: xr.Dataset, ds: xr.Dataset, have: set[str], clear_classes: Iterable[int], what: str
-) -> tuple[xr.Dataset, str]:
+) -> tuple[xr.Dataset, str, xr.DataArray | None]:
     """Add ``clear`` (and ``SCL``) to ``out``: from SCL, else a cloud mask band, else valid NDVI.
 
-    Returns the Dataset and a description of where the mask came from.
+    Returns the Dataset, a description of where the mask came from, and the
+    cloud mask's clear pixel-dates whatever the NDVI (None without a cloud
+    mask).
     """
     scl = band_for("scl")
     if scl in have:
@@ -996,18 +1055,19 @@ def _s2_add_clear(
         if np.issubdtype(scl_f.dtype, np.floating):
             fractional = scl_f.notnull() & (scl_f != np.floor(scl_f))
             scl_f = scl_f.where(~fractional)  # no class: not clear, and 0 in the SCL kept (4.5 was cast to class 4)
-        out["clear"] = mask_from_scl(scl_f, clear_classes) & out["NDVI"].notnull()
+        cloud = mask_from_scl(scl_f, clear_classes)
+        out["clear"] = cloud & out["NDVI"].notnull()
         if fractional is not None:
             out["clear"] = _warn_fractional_scl(out["clear"], fractional, ds[scl], what)
         out["SCL"] = scl_f.fillna(0).astype(np.uint8) if np.issubdtype(scl_f.dtype, np.floating) else scl_f.astype(np.uint8)
         out["SCL"].attrs = cf_attrs("SCL")
-        return out, f"SCL classes {sorted(int(c) for c in clear_classes)}"
+        return out, f"SCL classes {sorted(int(c) for c in clear_classes)}", cloud
     found = clear_from_cloud_band(ds, have, what, clear_classes)
     if found is not None:
         clear, source = found
         out["clear"] = clear & out["NDVI"].notnull()
         out["clear"].attrs = clear.attrs
-        return out, source
+        return out, source, clear
     if {band_for("red"), band_for("nir")} <= have:  # NDVI made here from reflectance: every cloud counts as a view
         known = [b for role in CLOUD_BAND_ROLES for b in bands_for(role)]
         warn_user(f"{what}: no SCL or cloud mask band (expected SCL, or one of {known}): every valid "
@@ -1018,4 +1078,4 @@ def _s2_add_clear(
         logger.warning("%s: no SCL or cloud mask band; every valid NDVI counts as clear", what)
     out["clear"] = out["NDVI"].notnull()
     out["clear"].attrs = cf_attrs("clear", source="valid NDVI (no cloud information)")
-    return out, "none (valid NDVI)"
+    return out, "none (valid NDVI)", None
