@@ -40,7 +40,6 @@ import ast
 import gzip
 import json
 import re
-import struct
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -52,13 +51,14 @@ import xarray as xr
 
 from .._logging import logger
 from .._warn import warn_user
-from ..errors import DuplicateTimeError, SourceError, TableError
+from ..errors import ConfigError, DuplicateTimeError, SourceError, TableError
 from .cloud_bands import CLOUD_BAND_ROLES, clear_from_cloud_band
 from .conventions import BANDS, canonical_band_name
 from .encoding import DEFAULT_CLEAR_CLASSES
 from .optical import open_s2
 from .radar import open_s1
 from .table_columns import FLOAT_NODATA, TABLE_COLUMNS, resolve_columns
+from .vector_tables import VECTOR_SUFFIXES, geometry_lonlat, is_vector_source, vector_table
 from .wide import is_wide, melt_wide
 
 __all__ = ["open_points", "read_table"]
@@ -67,6 +67,8 @@ __all__ = ["open_points", "read_table"]
 S1Units = Literal["auto", "dB", "linear", "compressed", "amplitude"]
 
 _S1_ROLES = ("vv", "vh")
+#: Keys of the per-table form of ``columns``, ``bands`` and ``date_format``.
+_TABLE_KEYS = ("s1", "s2")
 _S2_ROLES = ("red", "nir")
 _CLOUD_ROLES = ("cloud_score", "clear_flag", "cloud_flag", "scl")
 _SNOW_ROLES = ("green", "swir1")
@@ -83,6 +85,8 @@ MAX_REVISIT_DAYS = 16
 _WKT_POINT = re.compile(r"^\s*POINT\s*Z?M?\s*\(\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)", re.IGNORECASE)
 #: A date at local midnight with a UTC offset: ``2022-01-08T00:00:00+01:00`` (the date is the label, not the instant).
 _MIDNIGHT_OFFSET = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ]00:00(?::00(?:\.0*)?)?\s*([+-]\d{2}:?\d{2})$")
+#: Numeric dates that are not ISO: ``08/01/2022``, ``8.1.2022``, ``01-08-2022`` (day or month first), time of day allowed.
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([./-])(\d{1,2})[./-]\d{4}(?:[ T].*)?$")
 #: A number written with a decimal comma (European spreadsheets).
 _DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
 #: Whole-number times by magnitude: YYYYMMDD below 1e8, seconds since 1970 below 1e11, milliseconds below 1e14.
@@ -97,17 +101,27 @@ PERCENT_MAX = 150.0
 _TABLE_CLOUD_NAMES = frozenset(n.lower() for r in _CLOUD_ROLES for n in TABLE_COLUMNS[r].names)
 
 
-def read_table(source: Any) -> pd.DataFrame:
-    """Read a long-format table: CSV, Parquet/GeoParquet (needs ``pyarrow``), a DataFrame, or a list of them.
+def read_table(source: Any, *, bands: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a long-format table: CSV, Parquet/GeoParquet (needs ``pyarrow``), a DataFrame, openEO/Sentinel Hub outputs, or a list of them.
 
     Parameters
     ----------
-    source : path, pandas.DataFrame or sequence of them
+    source : path, pandas.DataFrame, xarray.Dataset, dict or sequence of them
         ``.csv`` (also ``.csv.gz``), ``.tsv``, ``.parquet``/``.geoparquet``/``.pq``; a
         list is concatenated (for example one file per region and year). A
         CSV whose header has more ``;`` than ``,`` is read with ``;`` (and
         decimal commas when its numbers have them, as European spreadsheets
-        write them), logged.
+        write them), logged. The zonal statistics of the services, as
+        files (``.json``, ``.nc``) or in memory: openEO ``aggregate_spatial``
+        JSON (a parsed ``dict``), openEO vector cubes (netCDF, or the
+        ``xarray.Dataset``), Sentinel Hub Statistical API responses (a
+        ``dict``, or a list of them, one per geometry) are turned into the
+        same long layout (:mod:`.vector_tables`).
+    bands : sequence of str, optional
+        Band names, in order, for the services' outputs that carry none
+        (openEO JSON, ``band_0`` ..., Sentinel Hub outputs of several bands
+        ``B0``, ``B1``, ...); they rename the source's own labels otherwise.
+        Not used for CSV and Parquet tables.
 
     Returns
     -------
@@ -118,17 +132,23 @@ def read_table(source: Any) -> pd.DataFrame:
     ------
     SourceError
         A missing file, or one of another format.
+    TableError
+        A service output without band labels and without ``bands=``, or of
+        an unknown structure.
     ImportError
         Parquet without ``pyarrow`` (``pip install 'fusets-dl[tables]'``).
     """
     if isinstance(source, pd.DataFrame):
         return source
+    if is_vector_source(source):
+        return vector_table(source, bands)
     if isinstance(source, (list, tuple)):
         if not source:
             raise SourceError("read_table: expected at least one table, found an empty list")
-        return pd.concat([read_table(s) for s in source], ignore_index=True)
+        return pd.concat([read_table(s, bands=bands) for s in source], ignore_index=True)
     if not isinstance(source, (str, Path)) and not hasattr(source, "__fspath__"):
-        raise SourceError(f"read_table: expected a CSV or Parquet path, a DataFrame or a list of them, found {type(source).__name__}")
+        raise SourceError(f"read_table: expected a CSV or Parquet path, a DataFrame, an openEO or Sentinel Hub output or a list "
+                          f"of them, found {type(source).__name__}")
     path = Path(source)
     if not path.is_file():
         raise SourceError(f"read_table: expected a CSV or Parquet file, found no file at {path}")
@@ -141,7 +161,8 @@ def read_table(source: Any) -> pd.DataFrame:
         except ImportError as err:
             raise ImportError(f"read_table({path.name}): Parquet needs pyarrow; pip install 'fusets-dl[tables]'") from err
         return pd.read_parquet(path)
-    raise SourceError(f"read_table: expected a .csv, .csv.gz, .tsv, .parquet or .geoparquet file, found {path.name}")
+    raise SourceError(f"read_table: expected a .csv, .csv.gz, .tsv, .parquet or .geoparquet file, or openEO/Sentinel Hub "
+                      f"zonal statistics ({', '.join(VECTOR_SUFFIXES)}), found {path.name}")
 
 
 def _csv_dialect(path: Path) -> dict[str, str]:
@@ -164,27 +185,34 @@ def open_points(
     s1: Any,
     s2: Any = None,
     *,
-    columns: Mapping[str, str] | None = None,
+    columns: Mapping[str, Any] | None = None,
     cloud_score_threshold: float = 0.6,
     clear_classes: Iterable[int] = DEFAULT_CLEAR_CLASSES,
     harmonize: Literal["auto", "all"] | bool = "auto",
     points: Sequence[Any] | None = None,
     wide_freq: Literal["month", "dekad"] | None = None,
     s1_units: S1Units = "auto",
+    bands: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+    date_format: str | Mapping[str, str] | None = None,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """Open S1 and S2 point tables as the readers' S1 and S2 datasets on a shared point pseudo-grid.
 
     Parameters
     ----------
-    s1 : path, DataFrame or list of them
+    s1 : path, DataFrame, xarray.Dataset, dict or list of them
         Table(s) with an id, a date and VV/VH columns (see
-        :data:`~fusets_dl.readers.table_columns.TABLE_COLUMNS`).
-    s2 : path, DataFrame or list of them, optional
+        :data:`~fusets_dl.readers.table_columns.TABLE_COLUMNS`); or the
+        zonal statistics of openEO (``aggregate_spatial`` JSON, netCDF
+        vector cubes) or Sentinel Hub (Statistical API responses), as
+        :func:`read_table` reads them.
+    s2 : path, DataFrame, xarray.Dataset, dict or list of them, optional
         Table(s) with an id, a date, red and NIR and any cloud columns.
         Default: the ``s1`` table holds both (WorldCereal extractions).
     columns : mapping, optional
         Role -> column name for columns under other names
-        (``{"vv": "VV_gamma0"}``); applies to both tables.
+        (``{"vv": "VV_gamma0"}``), for both tables; or one mapping per
+        table, ``{"s1": {"id": "PLOTID"}, "s2": {"id": "feature_index"}}``
+        (with one table, the two are merged).
     cloud_score_threshold : float
         Cloud Score+ value (``cs_cdf``) from which an observation is clear.
     clear_classes : iterable of int
@@ -204,6 +232,16 @@ def open_points(
         Encoding of the S1 backscatter, as ``units`` of
         :func:`fusets_dl.open_s1` (``"amplitude"``: the square root of
         linear power). Default: recognised from the values.
+    bands : sequence of str or mapping, optional
+        Band names, in order, of service outputs that carry none (openEO
+        JSON, ``band_0`` ..., Sentinel Hub outputs of several bands), as
+        :func:`read_table` takes them: one list for both tables, or
+        ``{"s1": ["VV", "VH"], "s2": ["B04", "B08", "SCL"]}``.
+    date_format : str or mapping, optional
+        strftime format of text dates that are not ISO 8601
+        (``"%d/%m/%Y"``, ``"%d.%m.%Y"``, ``"%b %d, %Y"``), for both tables
+        or ``{"s1": ..., "s2": ...}``; datetime and whole-number time
+        columns are read as without it. Default: ISO 8601.
 
     Returns
     -------
@@ -237,11 +275,17 @@ def open_points(
         raise TableError("open_points: expected an S1 table (or one table with S1 and S2 columns) as the first argument, found None; "
                          "the models fuse S1 with S2, an S2-only table cannot be fused")
     same = s2 is None
-    t1 = _long(read_table(s1), columns, "open_points(S1 and S2)" if same else "open_points(S1)", wide_freq)
-    t2 = t1 if same else _long(read_table(s2), columns, "open_points(S2)", wide_freq)
+    m1, m2 = (_per_table(columns, k, "columns", "role -> column mapping") for k in ("s1", "s2"))
+    b1, b2 = (_per_table(bands, k, "bands", "list of band names") for k in ("s1", "s2"))
+    f1, f2 = (_per_table(date_format, k, "date_format", "format") for k in ("s1", "s2"))
+    if same and (m1 is not m2 or b1 is not b2):  # one table: both tables' settings
+        m1 = m2 = {**(m1 or {}), **(m2 or {})} or None
+        b1 = b2 = b1 if b1 is not None else b2
+    t1 = _long(read_table(s1, bands=b1), m1, "open_points(S1 and S2)" if same else "open_points(S1)", wide_freq)
+    t2 = t1 if same else _long(read_table(s2, bands=b2), m2, "open_points(S2)", wide_freq)
     try:
-        c1 = _resolve(t1, _S1_ROLES, ("scene", "time_start", "orbit", *_COORD_ROLES), columns, "open_points(S1)")
-        c2 = _resolve(t2, _S2_ROLES, ("scene", "time_start", *_CLOUD_ROLES, *_SNOW_ROLES, *_COORD_ROLES), columns, "open_points(S2)")
+        c1 = _resolve(t1, _S1_ROLES, ("scene", "time_start", "orbit", *_COORD_ROLES), m1, "open_points(S1)")
+        c2 = _resolve(t2, _S2_ROLES, ("scene", "time_start", *_CLOUD_ROLES, *_SNOW_ROLES, *_COORD_ROLES), m2, "open_points(S2)")
     except TableError as exc:
         wide = list(dict.fromkeys(c for t in (t1, t2) for c in t.columns if is_wide(pd.Index([c]))))
         if wide:  # a wide table read as a long one because it also has a date-named column
@@ -253,9 +297,11 @@ def open_points(
             continue
         ignored = [c for c in table.columns if c not in cols.values()]
         logger.info("open_points(%s): columns used %s; ignored %d others %s", name, cols, len(ignored), ignored[:12])
-    for name, table, cols in (("S1", t1, c1), ("S2", t2, c2)):
-        if not (columns and "id" in columns):
+    for name, table, cols, mapping in (("S1", t1, c1, m1), ("S2", t2, c2, m2)):
+        if not (mapping and "id" in mapping):
             _refuse_image_ids(table, cols, f"open_points({name})")
+    t1 = _with_date_format(t1, c1, f1 if f1 is not None else f2 if same else None, "open_points(S1 and S2)" if same else "open_points(S1)")
+    t2 = t1 if same else _with_date_format(t2, c2, f2, "open_points(S2)")
     if same:
         t1 = t2 = t1[t1[c1["vv"]].notna() | t1[c2["red"]].notna()]
     layout = _point_layout([(t1, c1), (t2, c2)], points)
@@ -270,6 +316,32 @@ def open_points(
         for name, step, n in coarse:
             _warn_coarse_dates(step, n, f"open_points({name})")
     return ds1, ds2
+
+
+def _per_table(value: Any, key: str, name: str, kind: str) -> Any:
+    """The setting of one table (``key`` "s1" or "s2"): ``value[key]`` when ``value`` is keyed by table, else ``value``."""
+    if not isinstance(value, Mapping) or not set(value) & set(_TABLE_KEYS):
+        return value
+    extra = sorted(set(value) - set(_TABLE_KEYS))
+    if extra:
+        raise ConfigError(f"open_points: {name}=: expected one {kind} for both tables, or one per table as "
+                          f"{{'s1': ..., 's2': ...}}, found keys {sorted(value)} mixing the two ({extra})")
+    return value.get(key)
+
+
+def _with_date_format(table: pd.DataFrame, cols: dict[str, str], fmt: str | None, what: str) -> pd.DataFrame:
+    """The time column of text parsed with ``date_format`` (strftime); other columns and ``fmt=None`` as they are."""
+    name = cols["time"]
+    if fmt is None or name == cols.get("scene") or not (table[name].dtype == object or pd.api.types.is_string_dtype(table[name])):
+        return table
+    text = table[name].where(table[name].isna(), table[name].astype(str))
+    parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+    bad = text.notna() & parsed.isna()
+    if bad.any():
+        raise TableError(f"{what}: column {name!r}: expected dates written as date_format={fmt!r}, found {int(bad.sum())} of "
+                         f"{int(text.notna().sum())} values that are not, such as {text[bad].iloc[0]!r}")
+    logger.info("%s: column %r read with date_format=%r (first %s)", what, name, fmt, parsed.dropna().iloc[0] if parsed.notna().any() else None)
+    return table.assign(**{name: parsed})
 
 
 def _resolve(
@@ -428,8 +500,23 @@ def _date_labels(col: pd.Series, name: str, what: str) -> pd.Series:
     except (ValueError, TypeError) as err:
         sample = col.head(3).tolist()
         raise TableError(f"{what}: expected dates in column {name!r} (ISO 8601 such as 2022-01-08, datetime64, or whole numbers: "
-                         f"YYYYMMDD, seconds or milliseconds since 1970), found {sample}; convert the column to datetime64 "
-                         f"first for other forms (pd.to_datetime(t[{name!r}], format='%d/%m/%Y')) ({err})") from err
+                         f"YYYYMMDD, seconds or milliseconds since 1970), found {sample}.{_date_hint(text)} Other forms: pass "
+                         "open_points(..., date_format=...) (a strftime format such as '%d/%m/%Y', '%d.%m.%Y' or '%b %d, %Y'; "
+                         "{'s1': ..., 's2': ...} per table), or give the column as datetime64") from err
+
+
+def _date_hint(text: pd.Series) -> str:
+    """Which of day/month/year or month/day/year numeric dates look like, as a ``date_format=`` to pass ("" otherwise)."""
+    parts = text.dropna().str.extract(_NUMERIC_DATE)
+    if parts.empty or parts[0].isna().any():
+        return ""
+    first, second, sep = parts[0].astype(int), parts[2].astype(int), parts[1].iloc[0]
+    day_first, month_first = f"%d{sep}%m{sep}%Y", f"%m{sep}%d{sep}%Y"
+    if (first > 12).any() and not (second > 12).any():
+        return f" They are day{sep}month{sep}year (a first number above 12): pass date_format={day_first!r}."
+    if (second > 12).any() and not (first > 12).any():
+        return f" They are month{sep}day{sep}year (a second number above 12): pass date_format={month_first!r}."
+    return f" They are day{sep}month{sep}year or month{sep}day{sep}year: pass date_format={day_first!r} or {month_first!r}."
 
 
 def _point_ids(col: pd.Series) -> pd.Series:
@@ -442,54 +529,53 @@ def _point_ids(col: pd.Series) -> pd.Series:
 
 
 def _coords_of(table: pd.DataFrame, cols: dict[str, str]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Longitude and latitude of each row, from lon/lat, a GeoJSON ``.geo`` or WKB points; None when absent."""
+    """Longitude and latitude of each row, from lon/lat, a GeoJSON ``.geo`` or WKB/WKT geometries; None when absent.
+
+    Polygons (field tables: openEO's GeoParquet, GEE ``reduceRegions`` of
+    fields) give their area-weighted centroid, logged.
+    """
     if "lon" in cols and "lat" in cols:
         return table[cols["lon"]].to_numpy(np.float64), table[cols["lat"]].to_numpy(np.float64)
-    if "geojson" in cols:
-        xy = np.array([json.loads(g)["coordinates"][:2] if isinstance(g, str) else (np.nan, np.nan) for g in table[cols["geojson"]]])
-        return xy[:, 0], xy[:, 1]
-    if "wkb" in cols:
-        xy = np.array([_geometry_point(g) for g in table[cols["wkb"]]], dtype=np.float64).reshape(-1, 2)
-        filled = table[cols["wkb"]].notna().to_numpy()
-        if filled.any() and not np.isfinite(xy[filled]).all():
-            bad = table[cols["wkb"]][filled & ~np.isfinite(xy).all(axis=1)].iloc[0]
-            warn_user(f"open_points: column {cols['wkb']!r}: expected point geometries (WKB, hex WKB or WKT 'POINT (lon lat)'), "
-                      f"found {int((filled & ~np.isfinite(xy).all(axis=1)).sum())} rows of another kind such as {str(bad)[:60]!r}; "
-                      "those points have no lon/lat and are not ordered west to east (give lon and lat columns)")
-        return xy[:, 0], xy[:, 1]
-    return None
+    role = "geojson" if "geojson" in cols else "wkb" if "wkb" in cols else None
+    if role is None:
+        return None
+    col = table[cols[role]]
+    try:
+        parsed = {g: _geometry_point(g) for g in pd.unique(col.dropna())}
+        points = [parsed[g] if g in parsed else (np.nan, np.nan, "") for g in col]
+    except TypeError:  # unhashable values (GeoJSON dicts)
+        points = [_geometry_point(g) if g is not None else (np.nan, np.nan, "") for g in col]
+        parsed = dict(enumerate(points))
+    xy = np.array([p[:2] for p in points], dtype=np.float64).reshape(-1, 2)
+    kinds = sorted({p[2] for p in parsed.values()} - {"", "Point"})
+    if kinds:
+        logger.info("open_points: column %r holds %s geometries: each point's lon/lat is their centroid", cols[role], kinds)
+    filled = col.notna().to_numpy()
+    if filled.any() and not np.isfinite(xy[filled]).all():
+        bad = col[filled & ~np.isfinite(xy).all(axis=1)].iloc[0]
+        warn_user(f"open_points: column {cols[role]!r}: expected geometries (WKB, hex WKB, WKT or GeoJSON points or polygons), "
+                  f"found {int((filled & ~np.isfinite(xy).all(axis=1)).sum())} rows of another kind such as {str(bad)[:60]!r}; "
+                  "those points have no lon/lat and are not ordered west to east (give lon and lat columns)")
+    return xy[:, 0], xy[:, 1]
 
 
-def _geometry_point(geom: Any) -> tuple[float, float]:
-    """(x, y) of a point geometry: WKB bytes, hex WKB, the ``b'...'`` text of WKB written to CSV, or WKT; NaN otherwise."""
+def _geometry_point(geom: Any) -> tuple[float, float, str]:
+    """(x, y, type) of a geometry: WKB bytes, hex WKB, the ``b'...'`` text of WKB written to CSV, WKT or GeoJSON; NaN otherwise.
+
+    Points give their coordinates, polygons their centroid
+    (:func:`~fusets_dl.readers.vector_tables.geometry_lonlat`).
+    """
     if isinstance(geom, str):
         text = geom.strip()
         m = _WKT_POINT.match(text)
         if m:
-            return float(m.group(1)), float(m.group(2))
+            return float(m.group(1)), float(m.group(2)), "Point"
         if text[:2] in ("b'", 'b"'):
             try:
                 geom = ast.literal_eval(text)
             except (ValueError, SyntaxError):
-                return (np.nan, np.nan)
-        else:
-            try:
-                geom = bytes.fromhex(text)
-            except ValueError:
-                return (np.nan, np.nan)
-    return _wkb_point(geom)
-
-
-def _wkb_point(geom: Any) -> tuple[float, float]:
-    """(x, y) of a 2-D WKB point (ISO or EWKB); NaN for anything else."""
-    if not isinstance(geom, (bytes, bytearray)) or len(geom) < 21:
-        return (np.nan, np.nan)
-    order = "<" if geom[0] == 1 else ">"
-    kind = struct.unpack(order + "I", geom[1:5])[0]
-    offset = 9 if kind & 0x20000000 else 5  # EWKB with an SRID
-    if kind & 0xFFFF not in (1, 1001):
-        return (np.nan, np.nan)
-    return struct.unpack(order + "dd", geom[offset : offset + 16])
+                return (np.nan, np.nan, "")
+    return geometry_lonlat(geom)
 
 
 def _point_layout(tables: list[tuple[pd.DataFrame, dict[str, str]]], points: Sequence[Any] | None) -> pd.DataFrame:

@@ -237,10 +237,20 @@ def test_geometry_text_gives_coordinates(tmp_path, form):
     assert s1["point"].values.tolist() == ["a", "b"]
 
 
-def test_polygon_geometry_warns():
+def test_polygon_geometry_gives_its_centroid():
+    # field tables (openEO GeoParquet, GEE reduceRegions of fields): the triangle (0 0, 1 0, 1 1) has its centroid at (2/3, 1/3)
     t = _openeo_points().drop(columns=["lon", "lat"])
-    t["geometry"] = "POLYGON ((0 0, 1 0, 1 1, 0 0))"
-    with pytest.warns(UserWarning, match="expected point geometries"):
+    t["geometry"] = ["POLYGON ((10 0, 11 0, 11 1, 10 0))", "POLYGON ((0 0, 1 0, 1 1, 0 0))"] * 3
+    s1, _ = open_points(t)
+    assert s1["point"].values.tolist() == ["a", "b"]
+    np.testing.assert_allclose(s1["lon"].values, [2 / 3, 10 + 2 / 3])
+    np.testing.assert_allclose(s1["lat"].values, [1 / 3, 1 / 3])
+
+
+def test_text_that_is_no_geometry_warns():
+    t = _openeo_points().drop(columns=["lon", "lat"])
+    t["geometry"] = "somewhere"
+    with pytest.warns(UserWarning, match="expected geometries"):
         s1, _ = open_points(t)
     assert np.isnan(s1["lon"].values).all()
 
