@@ -29,8 +29,8 @@ role            accepted names (case-insensitive)                            mea
 ``green``       green, B03, B3, S2-L2A-B03                                   with ``swir1``: the snow test
 ``swir1``       swir1, B11, S2-L2A-B11                                       (NDSI >= 0.4 and green >= 0.1: not clear)
 ``lon``/``lat`` lon/lat, Longitude/Latitude, longitude/latitude              point coordinates, degrees
-``geojson``     .geo (GEE: a GeoJSON point)                                  point coordinates when lon/lat are absent
-``wkb``         geometry (GeoParquet: WKB point)                             point coordinates when lon/lat are absent
+``geojson``     .geo (GEE: a GeoJSON point or polygon)                       point coordinates when lon/lat are absent
+``wkb``         geometry (GeoParquet: WKB; WKT): points, polygons            point coordinates when lon/lat are absent
 ==============  ===========================================================  ==========================================
 
 Other cloud bands: any column the raster readers know as a cloud band
@@ -52,7 +52,8 @@ Columns outside the table (plot attributes, textures, meteo, labels) are
 ignored (and named in the log); a required role that no column fills is
 refused with the found columns and the accepted names, and so are two
 columns filling one role. A column under another name is given with
-``columns={"vv": "my_vv_column"}``.
+``columns={"vv": "my_vv_column"}`` (both tables), or per table with
+``columns={"s1": {"id": "plot"}, "s2": {"id": "parcel"}}``.
 
 Nodata in tables: ``-9999`` in float columns (GEE exports); ``65535`` in
 uint16 columns (openEO/WorldCereal), decoded by the readers.
@@ -118,8 +119,8 @@ TABLE_COLUMNS: dict[str, TableColumn] = {
         TableColumn("swir1", ("swir1", "B11", "S2-L2A-B11", "S2_L2A_B11"), "shortwave-infrared reflectance (the snow test)"),
         TableColumn("lon", ("lon", "longitude", "Longitude"), "longitude, degrees"),
         TableColumn("lat", ("lat", "latitude", "Latitude"), "latitude, degrees"),
-        TableColumn("geojson", (".geo",), "GeoJSON point"),
-        TableColumn("wkb", ("geometry",), "WKB point"),
+        TableColumn("geojson", (".geo",), "GeoJSON point or polygon (its centroid)"),
+        TableColumn("wkb", ("geometry",), "WKB or WKT point or polygon (its centroid)"),
     )
 }
 

@@ -32,6 +32,12 @@ tables' ids that both start at 1); fewer than half of the points with both
 S1 and S2 rows is warned.
 WorldCereal/openEO composites carry no cloud column: their cloud-masked
 values are nodata (65535), so every valid value is clear.
+The services' zonal statistics (openEO ``aggregate_spatial`` JSON and
+netCDF vector cubes, Sentinel Hub Statistical API responses) are turned
+into this long layout first (:mod:`.vector_tables`) and decoded as any
+table; geometries (WKT, WKB, GeoJSON) give the point's lon/lat, polygons
+their centroid. ``columns``, ``bands`` and ``date_format`` take one value
+for both tables or ``{"s1": ..., "s2": ...}``.
 """
 
 from __future__ import annotations
