@@ -89,12 +89,8 @@ def sensor_bands(labels: Sequence[str]) -> tuple[list[str], list[str]]:
         Labels whose canonical name is ``VV`` or ``VH`` or that are one of
         :data:`SAR_EXTRA_BANDS` (exactly as ``sar_backscatter`` names them),
         and every other label (Sentinel-2 bands, cloud masks, static layers).
-        A mask band in any case (``MASK``, a GEE export's name) is Sentinel-1's
-        where the labels hold VV/VH, as in :func:`fusets_dl.open_s1`.
     """
-    radar = any(canonical_band_name(str(b)) in S1_BANDS for b in labels)
-    s1 = [str(b) for b in labels if canonical_band_name(str(b)) in S1_BANDS or str(b) in SAR_EXTRA_BANDS
-          or (radar and str(b).lower() == SAR_MASK_BAND)]
+    s1 = [str(b) for b in labels if canonical_band_name(str(b)) in S1_BANDS or str(b) in SAR_EXTRA_BANDS]
     return s1, [str(b) for b in labels if str(b) not in s1]
 
 

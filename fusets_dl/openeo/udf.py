@@ -156,16 +156,15 @@ def _apply_sar_mask(arr: xr.DataArray, s1_bands: list[str], what: str) -> tuple[
     mixed in invalid values; warned) becomes missing, as a nodata pixel-date
     is. Before, the mask was read as a Sentinel-2 clear flag.
     """
-    label = next((b for b in s1_bands if b.lower() == SAR_MASK_BAND), None)  # ``mask``, or a GEE export's ``MASK``
-    if label is None:
+    if SAR_MASK_BAND not in s1_bands:
         return arr, s1_bands
     bs = backscatter_bands(s1_bands)
-    mask = np.asarray(arr.sel(bands=label).values, dtype=np.float64)
+    mask = np.asarray(arr.sel(bands=SAR_MASK_BAND).values, dtype=np.float64)
     finite = np.isfinite(mask)
     odd = finite & (mask != 0) & (mask != 1)
     if odd.any():
         shown = np.unique(mask[odd])[:5].tolist()
-        warn_user(f"{what}: band {label!r} (sar_backscatter's validity mask): expected 1 (valid), 0 (invalid) or null, "
+        warn_user(f"{what}: band {SAR_MASK_BAND!r} (sar_backscatter's validity mask): expected 1 (valid), 0 (invalid) or null, "
                   f"found {int(odd.sum())} other values (e.g. {[round(v, 3) for v in shown]}: a temporal aggregation or a "
                   "bilinear resampling of the mask?); the backscatter there is taken as invalid (below 1). Aggregate or resample "
                   "after masking VV/VH with it, or drop the mask")
@@ -174,11 +173,11 @@ def _apply_sar_mask(arr: xr.DataArray, s1_bands: list[str], what: str) -> tuple[
     hit = invalid[:, None] & np.isfinite(np.asarray(values.values, dtype=np.float64))
     logger.info("%s: sar_backscatter mask: %d backscatter values of %d pixel-dates marked invalid set to missing", what,
                 int(hit.sum()), int(invalid.sum()))
-    keep = [b for b in map(str, arr["bands"].values) if b != label]
+    keep = [b for b in map(str, arr["bands"].values) if b != SAR_MASK_BAND]
     out = arr.sel(bands=keep).copy()
     if invalid.any():
         out.loc[{"bands": bs}] = np.where(invalid[:, None], np.nan, values.values).astype(values.dtype)
-    return out, [b for b in s1_bands if b != label]
+    return out, [b for b in s1_bands if b != SAR_MASK_BAND]
 
 
 #: ``sar_backscatter``'s ellipsoid incidence angle, read as the incidence angle :func:`fusets_dl.open_s1` keeps.

@@ -35,12 +35,6 @@ def test_sar_backscatter_extras_are_sentinel1_bands():
     assert backscatter_bands(labels) == ["VV", "VH"]
 
 
-def test_an_uppercase_mask_beside_vv_vh_is_sentinel1s_and_an_s2_flag_otherwise():
-    """A GEE export's ``MASK`` beside VV/VH went to the S2 side and was read as a clear flag (the lowercase one did not)."""
-    assert sensor_bands(["B04", "B08", "VV", "VH", "MASK"]) == (["VV", "VH", "MASK"], ["B04", "B08"])
-    assert sensor_bands(["B04", "B08", "MASK"]) == ([], ["B04", "B08", "MASK"])  # no radar: an S2 clear flag, as before
-
-
 def test_only_openeo_extraction_names_signal_the_compressed_encoding():
     assert signals_compressed(["S1-SIGMA0-VV", "S1-SIGMA0-VH"])
     assert not signals_compressed(["VV", "VH"])

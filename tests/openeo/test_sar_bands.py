@@ -70,18 +70,6 @@ def test_mask_zero_makes_that_pixel_dates_backscatter_missing(cube_2021):
     assert np.isnan(fusion["VV"].sel(time=day).values[2, 3]) and np.isfinite(fusion["VV"].sel(time=day).values[2, 2])
 
 
-def test_an_uppercase_mask_band_is_applied_as_the_lowercase_one(cube_2021):
-    cube = cube_2021.copy(deep=True)
-    s1_day = int(np.flatnonzero(np.isfinite(cube.sel(bands="VV").values).all(axis=(1, 2)))[0])
-    cube[s1_day, list(cube["bands"].values).index("mask"), 2, 3] = 0.0
-    upper = cube.assign_coords(bands=[("MASK" if b == "mask" else b) for b in map(str, cube["bands"].values)])
-    s1, s2 = _sensor_datasets(upper, "reconstruct", {}, "test")
-    assert "MASK" not in s1 and "MASK" not in s2
-    low, _ = _sensor_datasets(cube, "reconstruct", {}, "test")
-    xr.testing.assert_identical(s1["VV"], low["VV"])
-    assert np.isnan(s1["VV"].sel(time=cube["t"].values[s1_day]).values[2, 3])
-
-
 def test_a_mask_of_other_values_is_warned_and_taken_as_invalid_below_one(cube_2021):
     cube = cube_2021.copy(deep=True)
     s1_day = int(np.flatnonzero(np.isfinite(cube.sel(bands="VV").values).all(axis=(1, 2)))[0])
