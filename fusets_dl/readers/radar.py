@@ -77,7 +77,7 @@ def open_s1(
     backscatter: Literal["sigma0", "gamma0", "beta0"] | None = None,
     slice_window: Any = SLICE_WINDOW,
     bands: Sequence[str] | None = None,
-    layover_shadow: Literal["mask", "keep"] = "mask",
+    layover_shadow: Literal["auto", "mask", "keep"] = "auto",
 ) -> xr.Dataset:
     """Open Sentinel-1 backscatter as ``VV``/``VH`` float32 in dB on ``(time, y, x)``.
 
@@ -162,17 +162,20 @@ def open_s1(
         ``bands=["VV", "VH", "dataMask"]``). Used instead of band
         descriptions, with a warning where they differ; ignored, with a
         warning, for inputs that are not GeoTIFF files.
-    layover_shadow : {"mask", "keep"}
+    layover_shadow : {"auto", "mask", "keep"}
         What to do with the pixels a layover/shadow mask among the inputs
         flags (:mod:`~fusets_dl.readers.s1_masks`): an OPERA RTC-S1
         ``_mask.tif`` (1 shadow, 2 layover, 3 both), an ASF HyP3 RTC
         ``_ls_map.tif`` (bits 4 layover, 16 shadow), each applied to its own
         product's VV/VH files, or a ``mask`` band beside VV/VH (any case:
         openEO ``sar_backscatter(mask=True)``, a Google Earth Engine
-        export's ``MASK``; 1 valid, 0 invalid). ``"mask"`` (default): VV/VH
+        export's ``MASK``; 1 valid, 0 invalid). ``"auto"`` (default): VV/VH
         missing there, lazily on Dask, with an INFO line counting them (in
-        memory); ``"keep"``: the provider's values kept. Without a mask
-        among the inputs nothing changes.
+        memory), but a ``mask`` band in an input that also holds Sentinel-2
+        bands is left alone, with a warning (it may be an S2 clear flag);
+        ``"mask"``: VV/VH missing wherever a mask says invalid;
+        ``"keep"``: the provider's values kept. Without a mask among the
+        inputs nothing changes.
 
     Returns
     -------

@@ -58,7 +58,7 @@ from .sources import SOURCE_FILE_ATTR
 __all__ = ["LAYOVER_SHADOW", "apply_mask_band", "apply_product_masks", "check_layover_shadow", "select_angle_maps"]
 
 #: The values of ``open_s1(layover_shadow=...)``.
-LAYOVER_SHADOW = ("mask", "keep")
+LAYOVER_SHADOW = ("auto", "mask", "keep")
 
 #: The mask bands of products, and the files they come from (for messages).
 _MASK_FILES = {OPERA_MASK_BAND: "OPERA RTC-S1 _mask.tif", HYP3_LS_BAND: "ASF HyP3 RTC _ls_map.tif"}
@@ -68,12 +68,14 @@ _OPERA_SHADOW, _OPERA_LAYOVER, _OPERA_BOTH, _OPERA_FILL = 1, 2, 3, 255
 _HYP3_LAYOVER_BIT, _HYP3_SHADOW_BIT = 4, 16
 #: Backscatter bands a mask applies to.
 _BACKSCATTER = ("VV", "VH", "HH", "HV")
+#: Sentinel-2 bands (canonical names) that make a ``mask`` band beside VV/VH ambiguous: a joint S1+S2 file.
+_OPTICAL = ("B04", "B08", "NDVI", "SCL")
 #: The band of the HyP3 ellipsoid incidence angle map (``_inc_map_ell``).
 _ELLIPSOID = "ellipsoid_incidence_angle"
 
 
 def check_layover_shadow(value: Any, what: str) -> str:
-    """``layover_shadow`` checked: ``"mask"`` or ``"keep"``.
+    """``layover_shadow`` checked: ``"auto"``, ``"mask"`` or ``"keep"``.
 
     Parameters
     ----------
@@ -94,8 +96,9 @@ def check_layover_shadow(value: Any, what: str) -> str:
     """
     if value in LAYOVER_SHADOW:
         return str(value)
-    raise ConfigError(f"{what}: layover_shadow: expected one of {list(LAYOVER_SHADOW)} ('mask': VV/VH missing where a layover/shadow "
-                      f"mask flags them; 'keep': the provider's values), found {value!r}")
+    raise ConfigError(f"{what}: layover_shadow: expected one of {list(LAYOVER_SHADOW)} ('auto': VV/VH missing where a layover/shadow "
+                      "mask flags them, a mask band in a file that also holds S2 bands left alone; 'mask': VV/VH missing wherever a "
+                      f"mask says invalid; 'keep': the provider's values), found {value!r}")
 
 
 def _base(ds: xr.Dataset) -> str | None:
@@ -330,8 +333,11 @@ def apply_mask_band(out: xr.Dataset, ds: xr.Dataset, bands: Sequence[str], how: 
         The input as merged and normalised (canonical band names).
     bands : sequence of str
         The backscatter bands of ``out`` to mask.
-    how : {"mask", "keep"}
-        ``"keep"`` leaves ``out`` as it is (logged).
+    how : {"auto", "mask", "keep"}
+        ``"keep"`` leaves ``out`` as it is (logged); ``"auto"`` too, with a
+        warning, when ``ds`` also holds Sentinel-2 bands (a joint export):
+        its ``mask`` may then be an S2 clear flag (a Google Earth Engine
+        export's), which would drop S1 on every cloudy pixel-date.
     what : str
         The caller, for messages.
     original : str, optional
@@ -346,6 +352,13 @@ def apply_mask_band(out: xr.Dataset, ds: xr.Dataset, bands: Sequence[str], how: 
     if name is None or not bands:
         return out
     label = f"band {original or name!r} beside {'/'.join(bands)}"
+    optical = sorted(b for b in _OPTICAL if b in ds.data_vars)
+    if how == "auto" and optical:
+        warn_user(f"{what}: {label} and the Sentinel-2 bands {optical}: the band may be openEO sar_backscatter's S1 validity "
+                  "mask (1 valid, 0 layover/shadow) or an S2 clear flag (a Google Earth Engine export's, 1 clear), which would "
+                  "drop S1 on every cloudy pixel-date; not applied. Pass layover_shadow='mask' if it is the S1 validity mask, "
+                  "or drop it")
+        return out
     if how == "keep":
         logger.info("%s: %s (a validity mask: 1 valid, 0 invalid) not applied (layover_shadow='keep')", what, label)
         return out

@@ -99,7 +99,7 @@ def test_layover_shadow_keep_keeps_the_providers_values(tmp_path, caplog):
     np.testing.assert_allclose(s1["VV"].values[0, 5, 2:5], _db()[5, 2:5], atol=1e-4)
     assert int(np.isnan(s1["VV"].values).sum()) == 2  # the two no-data pixels only
     assert "read and not applied (layover_shadow='keep')" in _info(caplog, "layover_shadow='keep'")
-    with pytest.raises(ConfigError, match=r"layover_shadow: expected one of \['mask', 'keep'\].*found 'drop'"):
+    with pytest.raises(ConfigError, match=r"layover_shadow: expected one of \['auto', 'mask', 'keep'\].*found 'drop'"):
         fdl.open_s1(tmp_path, layover_shadow="drop")
 
 
@@ -278,3 +278,32 @@ def test_a_gee_stack_with_a_mask_band_is_masked_per_date_lazily(tmp_path):
     np.testing.assert_array_equal(lazy["VV"].values, eager["VV"].values)
     assert np.isfinite(eager["VV"].values[0]).all() and np.isnan(eager["VV"].values[1, :, 0]).all()
     assert int(np.isnan(eager["VV"].values).sum()) == H
+
+
+def test_a_mask_band_in_a_joint_s1_s2_file_is_left_alone_unless_asked():
+    """A joint export's ``mask`` beside VV/VH and S2 bands may be GEE's S2 clear flag (1 clear): read as S1's validity
+    mask, it dropped S1 on every cloudy pixel-date (40 % of VV here), with an INFO line only."""
+    import warnings
+
+    import pandas as pd
+    import xarray as xr
+
+    rng = np.random.default_rng(1)
+    t, n = 12, 8
+    coords = {"time": pd.date_range("2021-05-01", periods=t, freq="5D"), "y": 5.6e6 - 10 * np.arange(n), "x": 5e5 + 10 * np.arange(n)}
+    dims = ("time", "y", "x")
+    flag = (rng.random((t, n, n)) > 0.4).astype("float32")
+    ds = xr.Dataset({"VV": (dims, rng.normal(-11, 1, (t, n, n)).astype("float32")),
+                     "VH": (dims, rng.normal(-17, 1, (t, n, n)).astype("float32")),
+                     "B04": (dims, rng.uniform(0.02, 0.08, (t, n, n)).astype("float32")),
+                     "B08": (dims, rng.uniform(0.25, 0.4, (t, n, n)).astype("float32")),
+                     "mask": (dims, flag)}, coords=coords).rio.write_crs("EPSG:32631")
+    with pytest.warns(UserWarning, match=r"band 'mask' beside VV/VH and the Sentinel-2 bands \['B04', 'B08'\].* not applied\. Pass layover_shadow='mask'"):
+        s1 = fdl.open_s1(ds, units="dB")
+    assert bool(np.isfinite(s1["VV"].values).all())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        forced = fdl.open_s1(ds, units="dB", layover_shadow="mask")
+    np.testing.assert_array_equal(np.isfinite(forced["VV"].values), flag == 1)
+    alone = fdl.open_s1(ds[["VV", "VH", "mask"]], units="dB")  # no S2 band: the mask is S1's, as before
+    np.testing.assert_array_equal(np.isfinite(alone["VV"].values), flag == 1)
