@@ -561,8 +561,10 @@ def _clear_after_offsets(clear: xr.DataArray, cloud_clear: xr.DataArray | None, 
     become undefined. ``clear`` stays in the result, so what it carries (the
     fractional-SCL warning of each Dask chunk) is kept.
     """
-    cloud = valid_before if cloud_clear is None else cloud_clear  # no cloud mask: every valid value is a view
-    out = ((clear | (cloud & ~valid_before)) & nd.notnull()).astype(clear.dtype)
+    if cloud_clear is None:  # no cloud mask: every valid NDVI is a view
+        out = nd.notnull().astype(clear.dtype)
+    else:
+        out = ((clear | (cloud_clear & ~valid_before)) & nd.notnull()).astype(clear.dtype)
     out.attrs = clear.attrs
     return out
 
