@@ -27,8 +27,9 @@ Score+ does not flag snow: with green and SWIR-1 columns a row whose NDSI
 reflectance reaches ``SNOW_GREEN`` is not clear either (SCL's class 11, which
 the raster path leaves out).
 Point identity: an ``id`` column of image ids (GEE ``getRegion``) is
-refused, and so is one id whose rows lie more than 100 m apart (two
-tables' ids that both start at 1); fewer than half of the points with both
+refused, and so is one kept id whose rows lie more than 100 m apart (two
+tables' ids that both start at 1; metres also for lon/lat, at the id's
+latitude); fewer than half of the points with both
 S1 and S2 rows is warned.
 WorldCereal/openEO composites carry no cloud column: their cloud-masked
 values are nodata (65535), so every valid value is clear.
@@ -97,8 +98,10 @@ _NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([./-])(\d{1,2})[./-]\d{4}(?:[ T].*)?$
 _DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
 #: Whole-number times by magnitude: YYYYMMDD below 1e8, seconds since 1970 below 1e11, milliseconds below 1e14.
 _EPOCH_UNITS = ((1e7, 1e8, "YYYYMMDD"), (1e8, 1e11, "s"), (1e11, 1e14, "ms"))
-#: Coordinates of one id further apart than this (degrees; metres in a projected CRS) are two places, not one point.
-MAX_POINT_SPREAD_DEG, MAX_POINT_SPREAD_M = 1e-3, 100.0
+#: Rows of one id further apart than this (metres; lon/lat converted at the id's latitude) are two places, not one point.
+MAX_POINT_SPREAD_M = 100.0
+#: Metres per degree of latitude (and of longitude at the equator) on the mean Earth sphere (R = 6 371 008.8 m).
+METRES_PER_DEGREE = 6_371_008.8 * np.pi / 180
 #: Below this share of the points with both S1 and S2 rows, the ids of the two tables are taken not to match.
 MIN_PAIRED_POINTS = 0.5
 #: Reflectance in percent: a median of red and NIR at least 1.5 (not 0-1 reflectance) with the 99th percentile at most this.
@@ -264,8 +267,8 @@ def open_points(
         Missing or ambiguous columns (found vs expected), unparseable dates,
         ``points`` that neither table holds, a wide table whose composite
         period cannot be read, an ``id`` column of image ids (GEE
-        ``getRegion``), one id at places more than 100 m apart, reflectance
-        in percent, a value column that is not numeric.
+        ``getRegion``), one kept id (of ``points``) at places more than 100 m
+        apart, reflectance in percent, a value column that is not numeric.
     DuplicateTimeError
         Two rows for one point and time (ascending and descending passes of
         one date without a time of day: named by the orbit column).
@@ -585,7 +588,11 @@ def _geometry_point(geom: Any) -> tuple[float, float, str]:
 
 
 def _point_layout(tables: list[tuple[pd.DataFrame, dict[str, str]]], points: Sequence[Any] | None) -> pd.DataFrame:
-    """The points along ``x``: id, lon, lat, ordered west to east (or by id, or as given)."""
+    """The points along ``x``: id, lon, lat, ordered west to east (or by id, or as given).
+
+    The one-place check (:func:`_check_spread`) looks at the kept ids only:
+    ``points=["B"]`` is not refused for another id's rows.
+    """
     frames = []
     for table, cols in tables:
         xy = _coords_of(table, cols)
@@ -593,38 +600,56 @@ def _point_layout(tables: list[tuple[pd.DataFrame, dict[str, str]]], points: Seq
         f["lon"], f["lat"] = xy if xy is not None else (np.nan, np.nan)
         frames.append(f)
     allp = pd.concat(frames, ignore_index=True).dropna(subset=["point"])
+    if points is not None:
+        want = [str(p) for p in points]
+        ids = pd.unique(allp["point"])
+        unknown = sorted(set(want) - set(ids))
+        if unknown:
+            raise TableError(f"open_points: points={unknown[:10]} not in the tables; found {len(ids)} ids such as {sorted(ids)[:5]}")
+        allp = allp[allp["point"].isin(want)]
     _check_spread(allp)
     layout = allp.groupby("point", sort=True)[["lon", "lat"]].first().reset_index()
     if points is not None:
-        want = [str(p) for p in points]
-        unknown = sorted(set(want) - set(layout["point"]))
-        if unknown:
-            raise TableError(f"open_points: points={unknown[:10]} not in the tables; found {len(layout)} ids such as {layout['point'].head(5).tolist()}")
         return layout.set_index("point").loc[want].reset_index()
     if layout[["lon", "lat"]].notna().all().all():
         layout = layout.sort_values(["lon", "lat", "point"], kind="stable").reset_index(drop=True)
     return layout
 
 
+def _spread_m(per: pd.DataFrame, projected: bool) -> pd.Series:
+    """Diagonal of each id's bounding box in metres (NaN without coordinates): the distance of two places under one id.
+
+    Projected coordinates are metres already; lon/lat are scaled by an
+    equirectangular approximation at the id's mid latitude (one degree of
+    latitude :data:`METRES_PER_DEGREE`, of longitude that times the cosine
+    of the latitude), well within 1 % of the great-circle distance at 100 m.
+    """
+    lo, hi = per.xs("min", axis=1, level=1), per.xs("max", axis=1, level=1)
+    dx, dy = hi["lon"] - lo["lon"], hi["lat"] - lo["lat"]
+    if not projected:
+        mid = np.radians((hi["lat"] + lo["lat"]) / 2)
+        dx, dy = dx * METRES_PER_DEGREE * np.cos(mid), dy * METRES_PER_DEGREE
+    return np.hypot(dx, dy)
+
+
 def _check_spread(allp: pd.DataFrame) -> None:
-    """Refuse ids whose rows lie more than 100 m apart (:data:`MAX_POINT_SPREAD_DEG`): two places under one id."""
+    """Refuse ids whose rows lie more than :data:`MAX_POINT_SPREAD_M` (100 m) apart: two places under one id."""
     per = allp.groupby("point", sort=True)[["lon", "lat"]].agg(["min", "max"])
     if per.empty:
         return
-    spread = (per.xs("max", axis=1, level=1) - per.xs("min", axis=1, level=1)).max(axis=1)  # NaN: no coordinates
     projected = bool(np.nanmax(np.abs(allp[["lon", "lat"]].to_numpy(np.float64)), initial=0.0) > 360)
-    limit, unit = (MAX_POINT_SPREAD_M, "m") if projected else (MAX_POINT_SPREAD_DEG, "degrees")
-    bad = spread[spread > limit].sort_values(ascending=False)
+    spread = _spread_m(per, projected)
+    bad = spread[spread > MAX_POINT_SPREAD_M].sort_values(ascending=False)
     if not bad.empty:
-        named = ", ".join(f"{p!r} ({v:.3g} {unit})" for p, v in bad.head(8).items())
+        named = ", ".join(f"{p!r} ({v:.0f} m)" for p, v in bad.head(8).items())
         raise TableError(
-            f"open_points: expected the rows of one id at one place (within {limit:g} {unit}), found {bad.size} of {spread.size} ids "
+            f"open_points: expected the rows of one id at one place (within {MAX_POINT_SPREAD_M:g} m), found {bad.size} of {spread.size} ids "
             f"whose coordinates spread further: {named}. Ids must be unique across the tables of one call: tables of two regions "
             "or years whose ids both start at 1 merge different places into one series. Make them unique per table "
             "(t['PLOTID'] = 'NB_' + t['PLOTID'].astype(str)) or open the tables separately")
     top = float(np.nanmax(spread.to_numpy(np.float64), initial=0.0))
-    if top > limit / 10:
-        logger.warning("open_points: a point's coordinates vary by up to %.2g %s between rows; the first is kept", top, unit)
+    if top > MAX_POINT_SPREAD_M / 10:
+        logger.warning("open_points: a point's coordinates vary by up to %.0f m between rows; the first is kept", top)
 
 
 def _uint16_like(values: np.ndarray) -> bool:

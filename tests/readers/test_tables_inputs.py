@@ -139,7 +139,8 @@ def test_get_region_image_ids_are_not_point_ids():
 def test_one_id_at_two_places_is_refused():
     """Two regions' tables whose ids restart at 1: 3 of 16 plots 100 km apart were merged, with a log line only."""
     s1 = pd.concat([_s1(), _s1(days=("2021-03-09",), lon=(18.9, 18.5))])  # A also at 18.9 E: 1.4 degrees away
-    with pytest.raises(TableError, match=r"found 1 of 2 ids whose coordinates spread further: 'A' \(1\.4 degrees\).*unique"):
+    # 1.4 degrees of longitude at 48.8 N: 1.4 * 111195.08 m * cos(48.8 deg) = 102540 m
+    with pytest.raises(TableError, match=r"within 100 m\), found 1 of 2 ids whose coordinates spread further: 'A' \(102540 m\).*unique"):
         open_points(s1, _s2())
     near = pd.concat([_s1(), _s1(days=("2021-03-09",), lon=(17.5005, 18.5))])  # 0.0005 degrees (37 m): one point
     assert open_points(near, _s2())[0].sizes["x"] == 2
@@ -150,6 +151,26 @@ def test_one_id_at_two_places_is_refused():
     near_utm = utm.assign(lon=[500000.0, 600000.0, 500050.0, 600000.0, 500000.0, 600000.0])  # 50 m: one point
     assert open_points(_s1().drop(columns=["lon", "lat"]), near_utm)[1].sizes["x"] == 2
 
+
+
+def test_the_one_place_check_is_in_metres_and_on_the_kept_points_only():
+    """Review finding 3: ``points=["B"]`` was refused for A's rows; the 0.001-degree limit was 73 m in longitude at 48.8 N."""
+    two_places = pd.concat([_s1(), _s1(days=("2021-03-09",), lon=(18.9, 18.5))])  # A at 17.5 E and 18.9 E, B fine
+    a, b = open_points(two_places, _s2(), points=["B"])
+    assert b["point"].values.tolist() == ["B"] and a.sizes["x"] == 1
+    np.testing.assert_allclose(b["NDVI"].values[:, 0, 0], [0.5, 0.8, 0.6], rtol=1e-6)  # B's own NDVI, A's rows left out
+    with pytest.raises(TableError, match=r"'A' \(102540 m\)"):
+        open_points(two_places, _s2(), points=["A", "B"])
+    # 0.0012 degrees east at 48.8 N: 0.0012 * 111195.08 * cos(48.8 deg) = 87.9 m, one point (refused as 0.0012 > 0.001 before)
+    east = pd.concat([_s1(), _s1(days=("2021-03-09",), lon=(17.5012, 18.5))])
+    assert open_points(east, _s2())[0].sizes["x"] == 2
+    # 0.0015 degrees east: 109.9 m; 0.0009 degrees north: 0.0009 * 111195.08 = 100.08 m (let through as < 0.001 before)
+    with pytest.raises(TableError, match=r"within 100 m\).*'A' \(110 m\)"):
+        open_points(pd.concat([_s1(), _s1(days=("2021-03-09",), lon=(17.5015, 18.5))]), _s2())
+    north = _s1(days=("2021-03-09",)).assign(lat=[48.8009, 48.8])
+    with pytest.raises(TableError, match=r"'A' \(100 m\)"):  # 100.08 m, over the limit
+        open_points(pd.concat([_s1(), north]), _s2())
+    assert open_points(pd.concat([_s1(), north.assign(lat=[48.80089, 48.8])]), _s2())[0].sizes["x"] == 2  # 98.96 m
 
 def test_s1_and_s2_ids_that_do_not_meet_are_warned():
     """``"001"`` in one table and 1 in the other: 0 pixel-dates with both, and no warning before."""
