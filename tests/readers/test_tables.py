@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -305,3 +306,25 @@ def test_snow_that_cloud_score_counts_clear_is_not_clear():
     assert funnel["snow_rows"] == 1 and "not snow (NDSI >= 0.4, green >= 0.1)" in funnel["cloud_mask"]
     _, plain = open_points(s1, s2.drop(columns=["swir1"]))  # no SWIR-1: no snow test, as before
     assert plain["clear"].values[0, 0, 1] == 1
+
+
+def test_the_clear_mask_is_named_by_the_table_columns(caplog):
+    """Grassland walkthrough friction 10: a cs_cdf + mask table was said to be masked by "cloud band CLM", a column it lacks
+    (the CLM band open_points builds for open_s2)."""
+    s1, s2 = _gee_tables()
+    s2 = s2.assign(cs_cdf=[0.9, 0.9, 0.5, 0.9, 0.9, 0.9], mask=[1, 1, 1, 1, 0, 1])
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        _, out = open_points(s1, s2)
+    assert out.attrs["clear_mask"] == "the table's columns cs_cdf >= 0.6 and mask == 1"
+    assert out["clear"].values[:, 0, :].astype(bool).tolist() == [[True, True], [False, True], [False, True]]
+    masks = [r.getMessage() for r in caplog.records if "clear mask from" in r.getMessage()]
+    assert len(masks) == 2 and all(m.endswith("clear mask from the table's columns cs_cdf >= 0.6 and mask == 1") for m in masks)
+    assert not [r for r in caplog.records if "CLM" in r.getMessage()]
+    snowy = s2.assign(green=0.08, swir1=0.2)  # the snow test joins the rule
+    assert open_points(s1, snowy)[1].attrs["clear_mask"] == ("the table's columns cs_cdf >= 0.6 and mask == 1 "
+                                                             "and not snow (NDSI >= 0.4, green >= 0.1)")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="fusets_dl"):
+        open_points(s1, s2)  # the rename holds only inside open_points: later records are left alone
+        logging.getLogger("fusets_dl").info("cloud band CLM of a file")
+    assert caplog.records[-1].getMessage() == "cloud band CLM of a file"
