@@ -13,6 +13,7 @@ from rasterio.transform import from_origin
 
 import fusets_dl as fdl
 from fusets_dl.errors import ConfigError
+from fusets_dl.testing import raise_if_dask_computes
 
 H = W = 8
 OPERA = "OPERA_L2_RTC-S1_T115-245714-IW1_{d}T141628Z_{d}T235959Z_S1A_30_v1.0"
@@ -271,9 +272,15 @@ def test_a_gee_stack_with_a_mask_band_is_masked_per_date_lazily(tmp_path):
     names = [f"{i}_{b}" for i in ids for b in ("VV", "VH", "angle", "MASK")]
     f = _tif(tmp_path / "gee_stack.tif", arrays, descriptions=names)
     eager = fdl.open_s1(f)
-    with warnings.catch_warnings():
+    names_plain = [n for n in names if not n.endswith("MASK")]
+    plain = _tif(tmp_path / "gee_stack_plain.tif", [a for a, n in zip(arrays, names, strict=True) if not n.endswith("MASK")],
+                 descriptions=names_plain)
+    with raise_if_dask_computes(10) as without:
+        fdl.open_s1(plain, chunks={"y": 4, "x": 4})
+    with warnings.catch_warnings(), raise_if_dask_computes(10) as counted:
         warnings.simplefilter("error", UserWarning)  # nothing to warn of
         lazy = fdl.open_s1(f, chunks={"y": 4, "x": 4})
+    assert counted.total_computes == without.total_computes  # the mask adds no compute at open (the units sample is all)
     assert lazy["VV"].chunks is not None
     np.testing.assert_array_equal(lazy["VV"].values, eager["VV"].values)
     assert np.isfinite(eager["VV"].values[0]).all() and np.isnan(eager["VV"].values[1, :, 0]).all()
