@@ -172,15 +172,46 @@ def _season_year(day: pd.Timestamp, year_start: int) -> int:
     return int(_season_years(pd.DatetimeIndex([day]), year_start)[0])
 
 
-def _by_year(stacked: xr.DataArray, grid: _PhenGrid, per_year: int, year_start: int = 1) -> xr.DataArray:
-    """Seasons on ``(year, season)`` by the (season) year of their peak (lazy); with a period, its years only."""
+def _edge_years(grid: _PhenGrid, years: np.ndarray, year_start: int, min_valid: int, min_days: float) -> np.ndarray:
+    """``years`` less the leading and trailing ones whose dates of the series cannot hold a season on their own.
+
+    A first or last year is kept when the series has at least ``min_valid``
+    dates in it spanning at least ``min_days`` days (the rule a pixel's
+    valid values meet before it gets a season); the years between are all
+    kept. A ``freq="5D"`` reconstruction of 2021-2023 ends on 2024-01-01:
+    its year 2024 (one date) was a year of empty slots. When no year
+    qualifies, ``years`` is returned as it is.
+    """
+    in_days = np.asarray(grid.in_days, np.float64)  # sorted
+    in_years = _season_years(grid.origin + pd.to_timedelta(in_days, unit="D"), year_start)
+
+    def holds(year: int) -> bool:
+        d = in_days[in_years == year]
+        return d.size > 0 and d.size >= min_valid and float(d[-1] - d[0]) >= min_days
+
+    ok = np.array([holds(int(y)) for y in years], dtype=bool)
+    if not ok.any():
+        return years
+    first, last = int(np.argmax(ok)), years.size - 1 - int(np.argmax(ok[::-1]))
+    return years[first : last + 1]
+
+
+def _by_year(
+    stacked: xr.DataArray, grid: _PhenGrid, per_year: int, year_start: int = 1, min_valid: int = 1, min_days: float = 0.0,
+) -> xr.DataArray:
+    """Seasons on ``(year, season)`` by the (season) year of their peak (lazy); with a period, its years only.
+
+    Leading and trailing years whose dates cannot hold a season (fewer than
+    ``min_valid`` dates, or spanning fewer than ``min_days`` days) are left
+    out (:func:`_edge_years`).
+    """
     days = pd.date_range(grid.origin, periods=int(grid.grid_days[-1]) + 2, freq="D")
     # peaks lie within the data: the years of its first and last dates (the grid's last day can reach the next year)
     lo, hi = _season_year(grid.origin, year_start), _season_year(grid.origin + pd.Timedelta(days=float(grid.in_days[-1])), year_start)
     if grid.period is not None:  # seasons peak inside the period: the other years would only hold empty slots
         lo = max(lo, _season_year(grid.origin + pd.Timedelta(days=float(grid.period[0])), year_start))
         hi = min(hi, _season_year(grid.origin + pd.Timedelta(days=float(grid.period[1])), year_start))
-    years = np.arange(lo, hi + 1)
+    years = _edge_years(grid, np.arange(lo, hi + 1), year_start, min_valid, min_days)
     out = xr.apply_ufunc(
         by_year_block,
         stacked,
@@ -434,7 +465,13 @@ def phenology(
         False; each year keeps its own largest seasons, reported in order
         of start; before 2026-11-28 the largest ``slots x years`` overall
         were kept, then each year's first). With ``period``, only the years
-        it touches.
+        it touches. A first or last year whose dates (of ``ndvi``'s time
+        coordinate) cannot hold a season on their own, fewer than
+        ``min_valid`` of them or spanning fewer than ``min_length`` days
+        (``min_span`` when smaller), is left out: a ``freq="5D"``
+        reconstruction of 2021-2023 ends on 2024-01-01, and its year 2024
+        held only empty slots. Seasons peaking in such a year are not
+        reported.
     envelope : bool or int
         Upper-envelope fit against residual cloud dips: values more than
         2 noise sd below the fit are dropped and the series refitted,
@@ -612,7 +649,7 @@ def _phen_run(ndvi: xr.DataArray, t: pd.DatetimeIndex, options: dict[str, Any]) 
     )
     pixel = stacked.isel(season=0, drop=True)
     if by_year:
-        stacked = _by_year(stacked, grid, per_year, year_start)
+        stacked = _by_year(stacked, grid, per_year, year_start, int(o["min_valid"]), min(float(min_length), span))
     out = _phen_dataset(stacked, lead, grid.origin, pixel)
     out.attrs = {
         "Conventions": CONVENTIONS,

@@ -233,6 +233,29 @@ def test_by_year_puts_two_seasons_a_year_on_year_and_season():
     xr.testing.assert_allclose(lazy.compute(), ph)
 
 
+
+def test_by_year_leaves_out_edge_years_whose_dates_cannot_hold_a_season():
+    """Grassland friction 9: a freq="5D" reconstruction of 2021-2023 ends on 2024-01-01 (2021-01-01 + 219 x 5 days), and
+    by_year gave a fourth year 2024 with n_seasons 0 everywhere. An edge year needs min_valid (6) dates spanning
+    min_length (30) days (min_span when smaller)."""
+    seasons = [(120 + 365 * k, 220 + 365 * k) for k in range(3)]  # one season a year, peaking about 1 June
+    times = pd.date_range("2021-01-01", "2024-01-01", freq="5D")
+    assert times[-1] == pd.Timestamp("2024-01-01") and times.size == 220
+    ph = fdl.phenology(_series(seasons, times=times, n=3), by_year=True)
+    assert ph["year"].values.tolist() == [2021, 2022, 2023] and (ph["n_seasons"].values == 1).all()
+    np.testing.assert_allclose(_doy(ph["sos"].values[:, 0]), [[120] * 3, [485] * 3, [850] * 3], atol=8)  # (year, x): slot 0
+    lazy = fdl.phenology(_series(seasons, times=times, n=3).chunk({"x": 1}), by_year=True)
+    xr.testing.assert_allclose(lazy.compute(), ph)
+    # to 2024-01-26: 6 dates in 2024 spanning 25 days < 30 (min_length) -> left out; min_length=20: kept (as an empty year)
+    longer = _series(seasons, times=pd.date_range("2021-01-01", "2024-01-26", freq="5D"), n=3)
+    assert fdl.phenology(longer, by_year=True)["year"].values.tolist() == [2021, 2022, 2023]
+    kept = fdl.phenology(longer, by_year=True, min_length=20)
+    assert kept["year"].values.tolist() == [2021, 2022, 2023, 2024] and kept["n_seasons"].sel(year=2024).values.tolist() == [0, 0, 0]
+    assert fdl.phenology(longer, by_year=True, min_length=20, min_valid=7)["year"].values.tolist() == [2021, 2022, 2023]  # 6 < 7
+    # a leading year too: from 2020-12-22, 2 dates in 2020
+    early = _series([(s + 10, e + 10) for s, e in seasons], times=pd.date_range("2020-12-22", "2023-12-27", freq="5D"), n=3)
+    assert fdl.phenology(early, by_year=True)["year"].values.tolist() == [2021, 2022, 2023]
+
 def test_the_dataset_accessor_without_ndvi_names_what_it_found():
     ds = xr.Dataset({"VV": (("time", "x"), np.zeros((5, 2)))}, coords={"time": pd.date_range("2021-01-01", periods=5), "x": [0.0, 1.0]})
     with pytest.raises(fdl.errors.MissingVariableError, match=r"expected an 'NDVI' variable in the Dataset, found \['VV'\]"):
