@@ -515,8 +515,10 @@ def phenology(
         passes its ``source``). Adds ``observed_fraction`` and
         ``longest_gap`` per season (:mod:`.observed`): a reconstruction fills
         every date, so a pixel no clear view ever saw (water, which the
-        scene classification does not count clear) gets seasons predicted
-        wholly from S1, with ``observed_fraction`` 0. Not used with ``by``.
+        scene classification does not count clear), or a stretch without
+        one (a point table's winter months under snow), gets seasons
+        predicted wholly from S1, with ``observed_fraction`` 0. Not used
+        with ``by``.
 
     Returns
     -------

@@ -224,7 +224,8 @@ def _warn_unobserved(frac: np.ndarray) -> None:
     if blind.any():
         warn_user(
             f"phenology: {int(blind.sum())} of {int(found.sum())} seasons hold no observation from SOS to EOS "
-            "(observed_fraction 0): predicted wholly, e.g. from S1 over water, which the scene classification does "
-            "not count clear, or under a cloud spell covering the whole season; mask them per variable, e.g. "
-            "ph['sos'].where(ph['observed_fraction'] > 0)"
+            "(observed_fraction 0): predicted wholly from S1 where no clear view fell, either across a long gap without "
+            "one (winter months under snow, whose views the snow test or the scene classification removed; a cloud spell "
+            "covering the whole season) or over water, which the scene classification (SCL) does not count clear; mask "
+            "them per variable, e.g. ph['sos'].where(ph['observed_fraction'] > 0)"
         )

@@ -171,3 +171,16 @@ def test_a_source_that_is_not_reconstructs_flags_is_left_with_a_warning():
     assert "observed_fraction" not in ph and ph["n_seasons"].item() == 2
     with pytest.raises(ConfigError, match="observed=False"):
         fdl.phenology(ndvi, observed=ds["source"])
+
+
+def test_the_no_view_warning_names_long_gaps_under_snow_and_water():
+    """Grassland friction 4: on point tables (no water, no SCL) the seasons seen nowhere come from S1-only fill across
+    the winter months the snow test emptied; the warning spoke of S1 over water only."""
+    ndvi, obs = _cube({0: 1, 1: None})  # pixel 1 never seen: both of its 2 seasons
+    with pytest.warns(UserWarning) as seen:
+        fdl.phenology(ndvi, max_seasons=2, observed=obs)
+    texts = [str(w.message) for w in seen if "hold no observation" in str(w.message)]
+    assert len(texts) == 1 and texts[0].startswith("phenology: 2 of 4 seasons hold no observation from SOS to EOS")
+    assert "a long gap without one (winter months under snow, whose views the snow test or the scene classification removed" in texts[0]
+    assert "over water, which the scene classification (SCL) does not count clear" in texts[0]
+    assert texts[0].endswith("mask them per variable, e.g. ph['sos'].where(ph['observed_fraction'] > 0)")
