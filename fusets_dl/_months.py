@@ -9,7 +9,9 @@ spells, the calibration) hides clear values, so those months are hardly
 scored: a synthetic Demak-like scene scored 0.44 x linear interpolation while
 the wet-season prediction was 0.42 NDVI too low. Training records each
 month's share of its samples, and warns; prediction warns on a cube whose
-dates fall in the months the model hardly saw.
+dates fall in the months the model hardly saw. A model in memory gives each
+such text once: ``reconstruct(cube, train(cube))`` warned twice, the same
+words from training and from its prediction on the same dates.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from contextvars import ContextVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["THIN_MONTH_SHARE", "month_names", "month_shares", "months_quiet", "months_told", "thin_months", "thin_months_message"]
+__all__ = ["THIN_MONTH_SHARE", "MonthShares", "month_names", "month_shares", "months_quiet", "months_told", "thin_months",
+           "thin_months_message"]
 
 #: A month is thin when it holds less than this fraction of an even share (1/12) of the training samples (a synthetic scene
 #: with a rainy season: 0.7 % in March, not thin; the Demak-like walkthrough: 0.15-0.26 % a month from January to April).
@@ -31,6 +34,20 @@ THIN_MONTH_SHARE = 0.05
 _TOLD: ContextVar[bool] = ContextVar("fusets_dl_months_told", default=False)
 
 _NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class MonthShares(list[float]):
+    """:func:`month_shares`' twelve shares, a plain list to JSON and to ``==``, remembering the months warnings given for them.
+
+    A model keeps this very object in ``info["training_months"]`` while in
+    memory, so :func:`thin_months_message` gives its training's text once,
+    not again at the prediction on the same dates; a model loaded from disk
+    holds a plain list and warns again.
+    """
+
+    def __init__(self, shares: Sequence[float] = ()) -> None:
+        super().__init__(shares)
+        self.told: set[str] = set()
 
 
 def month_shares(times: np.ndarray, weights: np.ndarray | None = None) -> list[float]:
@@ -47,12 +64,13 @@ def month_shares(times: np.ndarray, weights: np.ndarray | None = None) -> list[f
     Returns
     -------
     list of float
-        Twelve shares (January first) summing to 1 (all 0 without dates), rounded to 5 decimals.
+        Twelve shares (January first) summing to 1 (all 0 without dates), rounded to 5 decimals: a
+        :class:`MonthShares`.
     """
     months = pd.DatetimeIndex(np.asarray(times).ravel()).month.to_numpy()
     w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     counts = np.bincount(months - 1, weights=w, minlength=12).astype(np.float64) if months.size else np.zeros(12)
-    return [round(float(c), 5) for c in counts / max(counts.sum(), 1.0)]
+    return MonthShares(round(float(c), 5) for c in counts / max(counts.sum(), 1.0))
 
 
 def thin_months(shares: Sequence[float], times: np.ndarray) -> list[int]:
@@ -93,8 +111,9 @@ def month_names(months: Sequence[int]) -> str:
 def thin_months_message(shares: Sequence[float], times: np.ndarray, doy: bool, *, sequence: bool = False) -> str | None:
     """The warning for a cube whose dates fall in months the training samples hardly cover; None when none do.
 
-    The same text at training and at prediction on the same cube, so that
-    Python shows it once for one call.
+    The same text at training and at prediction on the same cube; with
+    :class:`MonthShares` (a model in memory) None the second time, so that
+    ``reconstruct(cube, train(cube))`` shows it once.
 
     Parameters
     ----------
@@ -112,7 +131,8 @@ def thin_months_message(shares: Sequence[float], times: np.ndarray, doy: bool, *
     Returns
     -------
     str or None
-        The message.
+        The message; None when no date is in a thin month, or when these
+        ``shares`` gave this text before.
     """
     thin = thin_months(shares, times)
     if not thin:
@@ -122,12 +142,20 @@ def thin_months_message(shares: Sequence[float], times: np.ndarray, doy: bool, *
     held = 100 * sum(float(shares[m - 1]) for m in thin)
     how = ("TrainConfig(model='sequence', seq_inputs=...) without 'sin_doy' and 'cos_doy' (models.sequence.ALL_CHANNELS less those "
            "two)" if sequence else "FeatureSpec(doy=False)")
-    remedy = (" Its day-of-year features carry the other months' NDVI into them (a Demak-like rice scene: 0.42 NDVI too low "
-              f"in its wet season); {how} predicts from the radar alone there" if doy else "")
-    return (f"the model's training samples hardly cover {month_names(thin)} ({held:.1f} % of them, against "
-            f"{100 / 12:.1f} % a month if even: clouds hid them, or the training cubes did not reach them), and {n} of this cube's {months.size} dates fall "
-            f"in them: the prediction there is extrapolated from other months, and the held-out scores (test blocks, compare's "
-            f"spells, the calibration), which hide clear values, hardly score them.{remedy}")
+    remedy = (" Its day-of-year features carry what it learnt in the other months into them, which can be far off where those "
+              "months differ (a synthetic rice scene trained on its dry season: 0.42 NDVI too low in the wet season); "
+              f"{how} predicts from the radar alone there" if doy else "")
+    msg = (f"the model's training samples hardly cover {month_names(thin)} ({held:.1f} % of them, against "
+           f"{100 / 12:.1f} % a month if even: clouds or snow hid them, or the training cubes did not reach them), and {n} of this "
+           f"cube's {months.size} dates fall in them: the prediction there is extrapolated from other months, and the held-out "
+           f"scores (test blocks, compare's spells, the calibration), which hide clear values, hardly score them; read those "
+           f"months with care, or leave them out where the question does not need them.{remedy}")
+    told = getattr(shares, "told", None)
+    if told is not None:
+        if msg in told:
+            return None
+        told.add(msg)
+    return msg
 
 
 @contextmanager
