@@ -46,11 +46,9 @@ from __future__ import annotations
 import ast
 import gzip
 import json
-import logging
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,8 +87,6 @@ _COORD_ROLES = ("lon", "lat", "geojson", "wkb")
 _SCENE_TIME = re.compile(r"(\d{8}T\d{6})")
 _HAS_SCENE_TIME = re.compile(r"\d{8}T\d{6}")
 _UINT16_NODATA = 65535
-#: How open_s2 names the ``CLM`` band open_points builds from the table's cloud columns (renamed in its attrs and log).
-_TABLE_CLM_SOURCE = "cloud band CLM"
 #: Median spacing of the distinct dates (days) above which a table is taken for coarse composites.
 MAX_REVISIT_DAYS = 16
 _WKT_POINT = re.compile(r"^\s*POINT\s*Z?M?\s*\(\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)", re.IGNORECASE)
@@ -840,8 +836,7 @@ def _s2_dataset(
     mask_text = ((" and ".join(rules) or "valid reflectance (nodata is the cloud mask)")
                  + (f" and not snow (NDSI >= {SNOW_NDSI:g}, green >= {SNOW_GREEN:g})" if snow_test else ""))
     named = f"the table's columns {mask_text}" if rules else f"the table: {mask_text}"
-    with _log_renamed(_TABLE_CLM_SOURCE, named, enabled=clm is not None):
-        out = open_s2(raw, clear_classes=clear_classes, harmonize=harmonize, reflectance_scale=scale)
+    out = open_s2(raw, clear_classes=clear_classes, harmonize=harmonize, reflectance_scale=scale)
     if clm is not None:  # the mask open_points built, named by the table's columns (open_s2 saw a CLM band the table lacks)
         out.attrs["clear_mask"] = named
     funnel = {"rows": len(rows), "points": int(np.unique(rows["_p"]).size), "times": int(raw.sizes["time"]),
@@ -851,35 +846,6 @@ def _s2_dataset(
         funnel["snow_rows"] = int((snow & np.isfinite(out["NDVI"])).sum())
     logger.info("%s: %s", what, funnel)
     return _finish(out, raw, funnel)
-
-
-class _RenameFilter(logging.Filter):
-    """Rewrites ``old`` to ``new`` in the records it sees (a filter that lets every record through)."""
-
-    def __init__(self, old: str, new: str) -> None:
-        super().__init__()
-        self.old, self.new = old, new
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """The record with ``old`` replaced; always True."""
-        message = record.getMessage()
-        if self.old in message:
-            record.msg, record.args = message.replace(self.old, self.new), ()
-        return True
-
-
-@contextmanager
-def _log_renamed(old: str, new: str, enabled: bool = True) -> Iterator[None]:
-    """Within the block, the package's log records say ``new`` for ``old`` (open_s2's name of the mask open_points built)."""
-    if not enabled:
-        yield
-        return
-    rename = _RenameFilter(old, new)
-    logger.addFilter(rename)
-    try:
-        yield
-    finally:
-        logger.removeFilter(rename)
 
 
 def _reflectance_scale(rows: pd.DataFrame, cols: dict[str, str], what: str = "open_points(S2)") -> float | Literal["auto"]:
