@@ -287,6 +287,11 @@ def open_s2(
                 out["NDVI"] = _guard_declared_offset(out["NDVI"], red_refl, out["clear"], offsets[red] != 0, reasons[red], what)
         if recomputed:  # an offset decision changed NDVI: the views it made or lost
             out["clear"] = _clear_after_offsets(out["clear"], cloud_clear, valid_before, out["NDVI"])
+    elif red_refl is not None:  # Dask input nothing was removed from nor sampled: each chunk judges the cut-off as computed
+        after = (np.asarray(pd.DatetimeIndex(red_refl["time"].values) >= HARMONIZE_CUTOFF)
+                 & ~_offset_free_dates(ds[red], per_time, red_refl.sizes["time"]))
+        if after.any():
+            out["NDVI"] = _guard_offset_unremoved(out["NDVI"], red_refl, out["clear"], after, what)
     out.attrs = {"source": describe(source), "sensor": "Sentinel-2", "clear_mask": mask_src}
     if crs is not None:
         out = out.rio.write_crs(crs)
@@ -846,6 +851,43 @@ def _guard_offset_left(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray,
            "NDVI there is too low. A loader applied a scale without the offset (Earth Search's first sentinel-2-l2a collection): "
            "open the data again with harmonize=True, or in memory, where this is decided from the data")
     return _chunk_guard(nd, red, clear, dates, lambda v: float(np.percentile(v, 1)) > _DARK_TOO_BRIGHT, msg)
+
+
+def _guard_offset_unremoved(nd: xr.DataArray, red: xr.DataArray, clear: xr.DataArray, after: np.ndarray, what: str) -> xr.DataArray:
+    """``nd`` whose chunks, as computed, warn when their dark pixels jump to about 0.1 at the 04.00 cut-off (Dask input).
+
+    Reflectance (a CF ``scale_factor`` on DN, floats) without offset
+    metadata is left as it is; in memory :func:`_s2_check_offset` warns
+    when the clear dark pixels of the dates from the cut-off sit near 0.1
+    (an offset left in: NDVI 0.13-0.15 too low on a synthetic 2022), but a
+    Dask cube was not checked at all. Each chunk judges its own clear red:
+    the 1st percentile from the cut-off above ``_DARK_TOO_BRIGHT`` while
+    the chunk's dates before it (when it has enough of them) have dark
+    pixels, so a chunk of bright bare soil, bright on both sides, is not
+    taken for an offset. The values are unchanged.
+    """
+    on = xr.DataArray(after, dims="time", coords={"time": red["time"]})
+    later = red.where(clear & on).transpose(*nd.dims)
+    earlier = red.where(clear & ~on).transpose(*nd.dims)
+    msg = (f"{what}: S2 reflectance on dates from {HARMONIZE_CUTOFF.date()} looks like it still carries the processing-baseline "
+           f"04.00 offset (Dask input, judged per chunk as computed: clear dark pixels above {_DARK_TOO_BRIGHT} from the cut-off, "
+           "near 0 before it where the chunk has such dates), so NDVI there is too low. Open the data again with "
+           "harmonize=True if they carry it (or declare it per date with s2:processing_baseline), or in memory, where the "
+           "whole scene is judged")
+
+    def _p1(v: np.ndarray) -> float | None:
+        v = v[np.isfinite(v)]
+        return float(np.percentile(v, 1)) if v.size >= _MIN_CHECK_PIXELS else None
+
+    def _block(n: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        pa, pb = _p1(a), _p1(b)
+        if pa is not None and pa > _DARK_TOO_BRIGHT and (pb is None or pb <= _DARK_TOO_BRIGHT):
+            warn_user(msg)
+        return n
+
+    out = xr.apply_ufunc(_block, nd, later, earlier, dask="parallelized", output_dtypes=[nd.dtype], keep_attrs=True)
+    out.attrs = nd.attrs
+    return out
 
 
 def _too_dark(v: np.ndarray) -> bool:

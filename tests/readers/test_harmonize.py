@@ -500,3 +500,20 @@ def test_views_made_by_undoing_the_removal_are_clear():
         warnings.simplefilter("ignore")
         bare = fdl.open_s2(ds.drop_vars("SCL"))
     assert int(bare["clear"].sum()) == bare["clear"].size == int(bare["NDVI"].notnull().sum())
+
+
+def test_scaled_dn_that_keep_the_offset_are_warned_on_dask_as_in_memory():
+    """DN with a CF scale_factor of 1e-4 are reflectance, left as they are; an offset left in them from 2022-01-25 was
+    warned in memory and not at all on Dask (a long-series hunt: NDVI 0.13-0.15 too low there, silently)."""
+    red, nir = _truth(20, 20)
+    attrs = {"scale_factor": 1e-4}
+    ds = _raw(*_with_offset(red, nir), attrs=attrs)
+    with pytest.warns(UserWarning, match="1st percentile of clear-pixel red reflectance on the dates from 2022-01-25"):
+        fdl.open_s2(ds)
+    lazy = fdl.open_s2(ds.chunk({"y": 10, "x": 10}))  # nothing read at open, as before
+    with pytest.warns(UserWarning, match=r"still carries the processing-baseline 04.00 offset \(Dask input, judged per chunk"):
+        lazy["NDVI"].compute()
+    with warnings.catch_warnings():  # without the offset: silent; a bright chunk (dark pixels nowhere) too
+        warnings.simplefilter("error")
+        fdl.open_s2(_raw(red, nir, attrs=attrs).chunk({"y": 10, "x": 10}))["NDVI"].compute()
+        fdl.open_s2(_raw(red + 1000, nir, attrs=attrs).chunk({"y": 10, "x": 10}))["NDVI"].compute()
