@@ -237,7 +237,7 @@ def predict_ndvi(
         check_cube(cube, need_target=True)
     sources = block_sources(cube, model.spec)
     const = block_constants(cube, model.spec)
-    check_revisit(model, const.days, const.orbits, "predict_ndvi")
+    check_revisit(model, const.days, const.orbits, "predict_ndvi", times=cube["time"].values)
     check_months(model, cube["time"].values)
     payload = _payload(model)
     names = tuple(sources)

@@ -24,6 +24,7 @@ from ..errors import ConfigError, InsufficientDataError, MissingVariableError, M
 from ..evaluation.metrics import metrics_by_range, regression_metrics
 from ..evaluation.splits import block_mask, scene_extent
 from ..features import REQUIRED_MODALITIES, FeatureSpec, orbit_groups, revisit_days
+from ..inference.checks import revisit_by_year
 from ..models.ensemble import Ensemble
 from ..models.fusion_model import FusionModel
 from ..models.registry import architecture, build_network
@@ -448,14 +449,20 @@ def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
     """Size, date range, name, backscatter coefficient (sigma0/gamma0 when known) and revisit of the training scene (the model's ``info``).
 
     ``revisit_days``: the median days between acquisitions of one orbit
-    group (``orbit``) and of any (``any``), which ``predict_ndvi`` compares
-    with a cube's (:func:`fusets_dl.inference.checks.check_revisit`).
+    group (``orbit``) and of any (``any``); ``revisit_years``: the same per
+    calendar year (``{"orbit": {"2018": 6.0, ...}, "any": {...}}``, years of
+    too few dates left out, :func:`~fusets_dl.inference.checks.revisit_by_year`),
+    whose range ``predict_ndvi`` compares with each year of a cube
+    (:func:`fusets_dl.inference.checks.check_revisit`): an archive of 6-day
+    and 12-day years (Sentinel-1B lost on 2021-12-23) records both.
     ``bounds`` / ``lonlat``: where it lies (:func:`~fusets_dl.evaluation.splits.scene_extent`),
     so that a cube of another place with the same dates is not taken for it.
     """
     t = pd.DatetimeIndex(cube["time"].values)
     days = ((t - t[0]) / pd.Timedelta(days=1)).to_numpy(np.float64)
-    revisit = {"orbit": revisit_days(days, orbit_groups(cube)), "any": revisit_days(days, np.zeros(days.size, dtype=np.int64))}
+    groups, one = orbit_groups(cube), np.zeros(days.size, dtype=np.int64)
+    revisit = {"orbit": revisit_days(days, groups), "any": revisit_days(days, one)}
+    years = {"orbit": revisit_by_year(t.values, groups), "any": revisit_by_year(t.values, one)}
     return {
         "site": cube.attrs.get("site") or cube.attrs.get("title"),
         "ny": cube.sizes["y"],
@@ -465,6 +472,7 @@ def _scene_info(cube: xr.Dataset) -> dict[str, Any]:
         "end": str(cube.time.values[-1])[:10],
         "backscatter": backscatter_coefficient(cube),
         "revisit_days": revisit,
+        "revisit_years": years,
         **scene_extent(cube),
     }
 

@@ -359,8 +359,8 @@ def test_the_gfmap_sample_gets_no_revisit_warning_from_the_shipped_model():
 
 
 def test_a_model_recording_its_training_revisit_warns_on_composites_of_another(small_scene):
-    """Models record their training scenes' median revisit (per orbit group and overall); a cube composited to 30 days is
-    warned by a model trained on the acquisitions, and the acquisitions are not."""
+    """Models record their training scenes' median revisit (per orbit group and overall, and per calendar year); a cube
+    composited to 30 days is warned by a model trained on the acquisitions, and the acquisitions are not."""
     import warnings
 
     s1, s2, _ = small_scene
@@ -372,6 +372,7 @@ def test_a_model_recording_its_training_revisit_warns_on_composites_of_another(s
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fdl.predict_ndvi(cube, m)
-    with pytest.warns(UserWarning, match=r"predict_ndvi: this cube's acquisitions of one orbit come every 30.0 days \(median\), the "
-                                         r"model's training scenes every \d+\.\d days"):
+    assert set(m.info["scene"]["revisit_years"]) == {"orbit", "any"}
+    with pytest.warns(UserWarning, match=r"predict_ndvi: this cube's acquisitions of one orbit come every 30.0 days in 2021 \(median "
+                                         r"per year\), the model's training years every \d+\.\d days"):
         fdl.predict_ndvi(fdl.align(s1d, s2d, freq="30D"), m)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import logging
 import sys
+import warnings
 
+import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 
 import fusets_dl as fdl
 from fusets_dl.training.config import TrainConfig
@@ -89,3 +93,42 @@ def test_a_diverged_training_is_an_error_not_a_model_that_predicts_nan(cube):
     with pytest.raises(fdl.errors.ModelError, match=r"train: training diverged: the validation loss was not finite in any of "
                                                     r"\d+ epochs .*Lower learning_rate \(now 1e\+06\)"):
         fdl.train(cube, config=fdl.TrainConfig(max_epochs=2, max_samples=5000, num_threads=1, learning_rate=1e6))
+
+
+def _mixed_archive() -> xr.Dataset:
+    """2020-2022, two relative orbits each every 6 days to 2021 and every 12 in 2022 (Sentinel-1B lost), date-only times."""
+    from fusets_dl.synthetic import make_scene
+
+    s1, s2, _ = make_scene(10, 10, "2020-01-01", "2022-12-31", seed=5, s1_revisit_days=3, s1_orbits=(37, 110))
+    t = pd.DatetimeIndex(s1.time.values)
+    i = np.arange(t.size)
+    s1 = s1.isel(time=np.flatnonzero((t.year < 2022) | ((i // 2) % 2 == 0)))  # 2022: every other pass of each orbit
+    s1 = s1.assign_coords(time=pd.DatetimeIndex(s1.time.values).normalize())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # align's unpaired S2 views of the 12-day year
+        return fdl.align(fdl.open_s1(s1), fdl.open_s2(s2))
+
+
+def test_training_records_the_revisit_per_year_and_its_own_mixed_archive_is_not_warned(tmp_path):
+    """A lags model trained on 6-day and 12-day years recorded one median (6) and warned on its own 12-day years (R2 0.75
+    there, 0.77 on its 6-day years); per year it records both. A model of the 6-day years warns on the 12-day year only."""
+    cube = _mixed_archive()
+    cfg = TrainConfig(**{**FAST, "max_epochs": 1})
+    m = fdl.train(cube, fdl.FeatureSpec(lags=1), cfg)
+    rec = m.info["scene"]["revisit_years"]
+    assert rec["orbit"] == {"2020": 6.0, "2021": 6.0, "2022": 12.0}
+    assert rec["any"] == {"2020": 3.0, "2021": 3.0, "2022": 6.0}
+    m.save(tmp_path / "m")
+    back = fdl.load_model(tmp_path / "m")
+    assert back.info["scene"]["revisit_years"] == rec  # JSON-safe
+    for model in (m, back):
+        for part in (cube, cube.sel(time="2022")):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fdl.predict_ndvi(part, model)
+            assert not [w for w in caught if "come every" in str(w.message)], [str(w.message) for w in caught]
+    six = fdl.train(cube.sel(time=slice("2020", "2021")), fdl.FeatureSpec(lags=1), cfg)
+    assert six.info["scene"]["revisit_years"]["orbit"] == {"2020": 6.0, "2021": 6.0}
+    with pytest.warns(UserWarning, match=r"come every 12.0 days in 2022 \(median per year; 1 of the cube's 3 years\), the model's "
+                                         r"training years every 6.0 days"):
+        fdl.predict_ndvi(cube, six)
