@@ -232,7 +232,7 @@ def _check_years(known: list[float], per: dict[str, float], mode: str, what: str
     out = {y: v for y, v in per.items() if (v < low and not (mode == "orbit" and v < _ONE_ORBIT_MIN_DAYS)) or v > high}
     if not out:
         return
-    trained = f"{lo:.1f}" if hi == lo else f"{lo:.1f} to {hi:.1f}"
+    trained = f"{lo:.1f}" if round(hi, 1) == round(lo, 1) else f"{lo:.1f} to {hi:.1f}"
     share = f"; {len(out)} of the cube's {len(per)} years" if len(per) > 1 else ""
     warn_user(f"{what}: this cube's acquisitions of one {'orbit' if mode == 'orbit' else 'date to the next'} come every "
               f"{_year_runs(list(out), list(out.values()))} (median per year{share}), the "
@@ -308,7 +308,7 @@ def check_revisit(model: object, days: np.ndarray, groups: np.ndarray, what: str
         low = lo / REVISIT_FACTOR if mode == "any" else 0.0
         if low <= med <= hi * REVISIT_FACTOR:
             return
-        trained = f"{lo:.1f}" if hi == lo else f"{lo:.1f} to {hi:.1f}"
+        trained = f"{lo:.1f}" if round(hi, 1) == round(lo, 1) else f"{lo:.1f} to {hi:.1f}"
         warn_user(f"{what}: this cube's acquisitions of one {'orbit' if mode == 'orbit' else 'date to the next'} come every "
                   f"{med:.1f} days (median), the model's training scenes every {trained} days: its temporal features are outside "
                   "what it learnt (composites, another revisit), and its NDVI can be badly biased (Flanders composited to 20 days: "

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import fusets_dl as fdl
 from fusets_dl.features.spec import FeatureSpec
 from fusets_dl.inference.checks import (
     MIN_YEAR_GAPS,
@@ -157,3 +158,31 @@ def test_unusable_per_year_values_are_ignored(bad: object):
     times, days, groups = _axis([("2021-01-01", "2021-12-31", 12)])
     model = _model({"orbit": {"2019": bad, "2020": 12.0}, "any": {}}, whole=12.0)
     assert _revisit_warnings(model, times, days, groups) == []
+
+
+def test_a_range_of_one_revisit_to_the_tenth_of_a_day_is_named_as_one():
+    """Flanders records 6.0000 (2017) and 6.0003 (2018) days: "every 6.0 days", not "6.0 to 6.0"."""
+    times, days, groups = _axis([("2021-01-01", "2021-12-31", 12)])
+    msgs = _revisit_warnings(_model({"orbit": {"2017": 6.0, "2018": 6.000289}, "any": {}}), times, days, groups)
+    assert len(msgs) == 1 and "the model's training years every 6.0 days:" in msgs[0]
+
+
+@pytest.mark.realdata
+def test_the_shipped_model_gives_no_revisit_warning_on_the_slovak_tables():
+    """The Slovak sites' per-orbit revisit is 6 days in 2021 (Sentinel-1B) and 12 in 2022-2023; the shipped model (one median
+    per training site: 6 for Flanders, 12 for the Slovak sites) keeps its overall check and says nothing on them."""
+    from fusets_dl.features import orbit_groups
+    from fusets_dl.readers.tables import open_points
+    from tests.paths import SHARED_DATA
+
+    sk = SHARED_DATA / "slovakia_grassland"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s1, s2 = open_points(sorted((sk / "S1").glob("ts_NB_GMI_S1_202*.csv")), sorted((sk / "S2").glob("ts_NB_GMI_S2_NB_202*.csv")))
+        cube = fdl.align(s1, s2).isel(x=slice(0, 6))
+    t = cube["time"].values
+    assert {y: round(v, 1) for y, v in revisit_by_year(t, orbit_groups(cube)).items()} == {"2021": 6.0, "2022": 12.0, "2023": 12.0}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fdl.predict_ndvi(cube, fdl.load_model("pretrained"))
+    assert not [w for w in caught if "come every" in str(w.message)], [str(w.message) for w in caught]
