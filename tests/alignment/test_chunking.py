@@ -53,3 +53,28 @@ def test_memory_warning_on_huge_chunks_without_computing(monkeypatch):
     with raise_if_dask_computes(), warnings.catch_warnings():
         warnings.simplefilter("error")
         chunking.check_chunk_memory(fine, threads=2)  # 2 x 1 GiB on 24 GiB: no warning
+
+
+def test_output_working_set_follows_the_output_dates_of_the_largest_chunk():
+    vv = _lazy_cube(509, 1000, 700, 256)["VV"]
+    # 10 years daily (3653 dates) in 256 x 256 chunks: 65,536 pixels x 3653 x 110 bytes; 4 x 3 = 12 chunks
+    assert chunking.output_working_set_bytes(vv, 3653) == (256 * 256 * 3653 * 110, 256 * 256, 12)
+    assert chunking.output_working_set_bytes(vv.load()[:, :10, :20], 5) == (10 * 20 * 5 * 110, 200, 1)  # NumPy: the whole scene
+
+
+def test_output_memory_warning_names_the_grid_and_the_chunk_that_fits_without_computing(monkeypatch):
+    monkeypatch.setattr(chunking, "total_memory_bytes", lambda: 16 * 2**30)
+    vv = _lazy_cube(509, 512, 512, 256)["VV"]  # 4 chunks
+    # 3653 daily dates x 65,536 pixels x 110 B = 24.5 GiB a chunk, 2 in flight = 49.1 GiB > 8 GiB;
+    # the side that fits: sqrt(8 GiB / (2 x 3653 x 110)) = 103 pixels
+    with raise_if_dask_computes(), pytest.warns(UserWarning) as rec:
+        chunking.check_output_memory(vv, 3653, threads=2, grid="freq '1D'")
+    msg = str(rec[0].message)
+    assert "3653 dates per pixel (freq '1D')" in msg and "65536 pixels" in msg
+    assert "24.5 GiB a chunk, 49.1 GiB with 2 in flight" in msg and "16.0 GiB" in msg
+    assert "'y': 103, 'x': 103" in msg and "coarser freq" in msg and "shorter time range" in msg
+    with pytest.warns(UserWarning, match="98.1 GiB with 4 in flight"):
+        chunking.check_output_memory(vv, 3653, threads=16)  # at most one per chunk in flight: 4
+    with raise_if_dask_computes(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chunking.check_output_memory(vv, 731, threads=1)  # a 5-day grid, one in flight: 4.9 GiB of 16: no warning

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -327,3 +329,26 @@ def test_an_observed_cell_that_the_smoother_moves_carries_that_spread_in_its_std
     assert (sd > 0.03).all() and 0.55 < np.mean(d <= sd) < 0.95 and np.mean(d <= 0.03) < 0.5  # a sine's residuals: not normal
     plain = fdl.reconstruct(cube, _model(), predicted=pred, smooth=False, obs_std=0.03)
     np.testing.assert_allclose(plain["NDVI_std"].values[(plain["source"].values == 0)], 0.03, rtol=1e-6)
+
+
+def test_a_long_daily_output_grid_is_checked_against_memory_without_computing(monkeypatch):
+    """10 years daily in one 256 x 256 chunk: the output grid (3653 days), not the cube's 3 dates, sizes the warning."""
+    from fusets_dl.alignment import chunking
+
+    monkeypatch.setattr(chunking, "total_memory_bytes", lambda: 16 * 2**30)
+    t = pd.DatetimeIndex(["2016-01-01T10:00", "2021-01-01T10:00", "2025-12-31T10:00"])
+    shape = (3, 256, 256)
+    coords = {"time": t, "y": np.arange(256.0), "x": np.arange(256.0)}
+    cube = xr.Dataset({"VV": (("time", "y", "x"), np.full(shape, -10.0, np.float32), {"units": "dB"}),
+                       "VH": (("time", "y", "x"), np.full(shape, -16.0, np.float32), {"units": "dB"}),
+                       "NDVI": (("time", "y", "x"), np.full(shape, 0.5, np.float32))}, coords=coords).chunk({"time": -1, "y": 256, "x": 256})
+    predicted = xr.DataArray(np.full(shape, 0.5, np.float32), dims=("time", "y", "x"), coords=coords).chunk({"time": -1, "y": 256, "x": 256})
+    m = _model_with_rmse()
+    # 65,536 pixels x 3653 days x 110 B = 24.5 GiB, one chunk in flight, over half of 16 GiB
+    with raise_if_dask_computes(), pytest.warns(UserWarning, match=r"reconstruct: the output has 3653 dates per pixel \(freq '1D', "
+                                                r"2016-01-01\.\.2025-12-31\).*65536 pixels.*24\.5 GiB a chunk.*coarser freq"):
+        rec = fdl.reconstruct(cube, m, predicted=predicted, weights=None, freq="1D")
+    assert rec.sizes["time"] == 3653 and rec["NDVI"].chunks is not None
+    with raise_if_dask_computes(), warnings.catch_warnings():  # every 10 days: 366 dates, 2.5 GiB: no warning
+        warnings.simplefilter("error")
+        fdl.reconstruct(cube, m, predicted=predicted, weights=None, freq="10D")

@@ -929,3 +929,71 @@ def test_an_unnamed_cube_of_a_training_site_gets_that_sites_setting():
     assert rec.attrs["calibration_source"] == "the model's validation blocks and training blocks of its site b (weights='model')"
     rec_a = fdl.reconstruct(far, m, predicted=(pred + 0.15).assign_coords(x=far["x"]))
     assert rec_a.attrs["calibration_w_pred"] == 1.0 and "of its site a" in rec_a.attrs["calibration_source"]
+
+
+def test_spell_window_is_the_central_stretch_of_a_long_series():
+    from fusets_dl.reconstruction.calibrate import spell_window
+
+    t = pd.date_range("2016-01-01T10:00", "2025-12-31T10:00", freq="6D")  # 3648 days from 2016-01-01 midnight
+    lo, hi = spell_window(t, None, 730.0)
+    # the middle of the first and last dates (days 10/24 and 3648 + 10/24 from midnight) +- 365 days
+    assert (lo, hi) == (pd.Timestamp("2019-12-30T10:00"), pd.Timestamp("2021-12-29T10:00"))
+    assert spell_window(t, (100.0, 500.0), 730.0) is None  # a period shorter than the bound: as given
+    assert spell_window(t[:100], None, 730.0) is None and spell_window(t, None, None) is None  # 594 days; no bound
+    lo, hi = spell_window(t, (0.0, 1000.0), 730.0)  # within the period
+    assert (lo - pd.Timestamp("2016-01-01")) / pd.Timedelta(days=1) == pytest.approx((10 / 24 + 1000) / 2 - 365, abs=1e-6)
+    with pytest.raises(ConfigError, match="max_days: expected a number of days > 0"):
+        spell_window(t, None, -5.0)
+
+
+def test_a_long_series_is_calibrated_on_a_bounded_window(monkeypatch):
+    """4 and 10 years: the settings are scored on the same number of pixel-dates, the spells in the central 730 days."""
+    from fusets_dl.reconstruction import calibrate as cal_mod
+
+    seen = []
+    real = cal_mod.score_settings
+
+    def spy(obs, pred, hidden, days, settings, **kw):
+        seen.append((obs.shape, days.copy(), hidden.copy()))
+        return real(obs, pred, hidden, days, settings, **kw)
+
+    monkeypatch.setattr(cal_mod, "score_settings", spy)
+    grid = CalibrationGrid(pred_weights=(0.1,), lams=(100.0,), pred_gap_days=(None,), debias_days=(None,), s2_only=False)
+    shapes = {}
+    for n in (245, 610):  # 4 and 10 years of 6-day dates
+        cube, pred, _ = _rice_cube(ny=2, nx=10, n=n)
+        seen.clear()
+        out = calibrate(cube, _model(), predicted=pred, grid=grid, max_pixels=20, max_days=730.0)
+        (shape, days, hidden), = seen
+        shapes[n] = shape
+        # 730 days of spells and 90 of context either side: 910 days of 6-day dates
+        assert days[-1] - days[0] <= 730 + 2 * 90 and shape[1] in (151, 152)
+        hid = days[np.flatnonzero(hidden.any(0))]
+        assert hid.min() >= 90 - 6 and hid.max() <= 90 + 730 + 6  # the spells lie in the window
+        assert out.n_pixels == 20
+        again = calibrate(cube, _model(), predicted=pred, grid=grid, max_pixels=20, max_days=730.0)
+        assert again.to_dict() == out.to_dict()  # seeded: the same window, pixels and spells
+    # the pixel-dates scored do not grow with the series (a date more or less: where the 6-day dates fall in the window)
+    assert shapes[245][0] == shapes[610][0] == 20 and abs(shapes[245][1] - shapes[610][1]) <= 1
+    seen.clear()
+    calibrate(cube, _model(), predicted=pred, grid=grid, max_pixels=20)  # default: the whole series, as before
+    assert seen[0][0] == (20, 610)
+
+
+def test_reconstruct_calibrates_a_long_series_on_its_window_and_stays_lazy(monkeypatch):
+    from fusets_dl.reconstruction import calibrate as cal_mod
+
+    sizes = []
+    real = cal_mod.score_settings
+    monkeypatch.setattr(cal_mod, "score_settings", lambda obs, *a, **kw: sizes.append(obs.shape) or real(obs, *a, **kw))
+    cube, pred, _ = _rice_cube(ny=2, nx=10, n=610)
+    ck = {"time": -1, "y": 1, "x": 5}
+    with raise_if_dask_computes(max_computes=2):
+        lazy = fdl.reconstruct(cube.chunk(ck), _model(), predicted=pred.chunk(ck), weights="auto",
+                               calibration={"max_pixels": 10, "gap_days": 40})
+    assert lazy["NDVI"].chunks is not None and sizes[0][1] in (151, 152)  # 730 days + 2 x 90 of context, not 610 dates
+    # the series' middle (day 1827 of 3654 from 2021-01-01) +- 365 days
+    assert lazy.attrs["calibration_source"] == "this cube, spells in 2025-01-02..2027-01-02 (weights='auto')"
+    sizes.clear()
+    fdl.reconstruct(cube, _model(), predicted=pred, weights="auto", calibration={"max_pixels": 10, "gap_days": 40, "max_days": None})
+    assert sizes[0] == (10, 610)
