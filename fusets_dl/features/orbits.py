@@ -9,7 +9,7 @@ import xarray as xr
 from .._logging import logger
 from .._warn import warn_user
 
-__all__ = ["orbit_groups", "revisit_days"]
+__all__ = ["ONE_ORBIT_MIN_DAYS", "orbit_groups", "revisit_days"]
 
 #: Per-date coordinates that may hold relative orbit numbers (integers; pass directions are too coarse).
 _ORBIT_NUMBER_COORDS = ("relative_orbit", "sat:relative_orbit", "orbit")
@@ -116,7 +116,7 @@ def _orbit_numbers(cube: xr.Dataset, *, read_chunked: bool = False, warn: bool =
 
 #: One relative orbit revisits a site every 6 days (two satellites) or 12 (one): acquisitions of one group closer than
 #: this are of several relative orbits.
-_ONE_ORBIT_MIN_DAYS = 5.5
+ONE_ORBIT_MIN_DAYS = 5.5
 
 
 def _warn_if_orbits_mixed(t: pd.DatetimeIndex, groups: np.ndarray, why: str) -> None:
@@ -132,11 +132,11 @@ def _warn_if_orbits_mixed(t: pd.DatetimeIndex, groups: np.ndarray, why: str) -> 
         tg = t[groups == g].normalize()
         days = np.unique(((tg - tg[0]) / pd.Timedelta(days=1)).to_numpy(np.float64)) if tg.size else np.empty(0)  # any time unit
         gaps = np.diff(days)
-        close += int((gaps < _ONE_ORBIT_MIN_DAYS).sum())
+        close += int((gaps < ONE_ORBIT_MIN_DAYS).sum())
         total += gaps.size
     if total >= 5 and close > total / 4:
         warn_user(f"orbit groups: the dates have no time of day and the cube has {why}: {close} of {total} consecutive "
-                  f"acquisitions of a group are less than {_ONE_ORBIT_MIN_DAYS:g} days apart, which one relative orbit never is, so "
+                  f"acquisitions of a group are less than {ONE_ORBIT_MIN_DAYS:g} days apart, which one relative orbit never is, so "
                   "the groups mix relative orbits (other incidence angles) in the per-orbit lags, anomalies and normalisation "
                   "and in the sequence model's inputs. Keep the acquisition times, or give a relative_orbit coordinate (an openEO UDF, "
                   "whose 't' labels carry no orbit, can only be given one relative orbit: filter S1 to it when loading)")

@@ -9,7 +9,7 @@ import xarray as xr
 
 from .._warn import warn_user
 from ..errors import DimensionError
-from ..features.orbits import _ONE_ORBIT_MIN_DAYS, revisit_days
+from ..features.orbits import ONE_ORBIT_MIN_DAYS, revisit_days
 from ..models.fusion_model import check_batch_size, check_device_name
 from ..readers.cube import backscatter_coefficient
 from ..runtime import resolve_precision
@@ -229,7 +229,7 @@ def _check_years(known: list[float], per: dict[str, float], mode: str, what: str
     low, high = lo / REVISIT_YEAR_FACTOR, hi * REVISIT_YEAR_FACTOR
     # per orbit group, under 5.5 days is no one orbit's revisit: relative orbits mixed by date-only times, which the
     # orbit-mixing warning names (warned here, it was mistaken for composites: the GFMap sample, 3 days)
-    out = {y: v for y, v in per.items() if (v < low and not (mode == "orbit" and v < _ONE_ORBIT_MIN_DAYS)) or v > high}
+    out = {y: v for y, v in per.items() if (v < low and not (mode == "orbit" and v < ONE_ORBIT_MIN_DAYS)) or v > high}
     if not out:
         return
     trained = f"{lo:.1f}" if round(hi, 1) == round(lo, 1) else f"{lo:.1f} to {hi:.1f}"
