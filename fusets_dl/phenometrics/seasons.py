@@ -559,7 +559,8 @@ def _capped_text(notes: dict[str, Any]) -> str:
     if by_year:
         return (f"phenology: {notes['capped']} of {notes['pixels']} pixels have more seasons peaking in one year (calendar, or the season year of year_start) than "
                 f"by_year's {cap} slots (up to {notes['most']} in a year): each year keeps its {cap} largest, and n_seasons "
-                f"counts the seasons kept; pass by_year={notes['most']} to keep them all")
+                f"counts the seasons kept; pass by_year={notes['most']} to keep them all, or, where the extra ones are small splits "
+                "of one season by noise or gaps, min_amplitude or min_length to drop them")
     return (f"phenology: {notes['capped']} of {notes['pixels']} pixels have more seasons than max_seasons={cap} (up to "
             f"{notes['most']}): the {cap} largest are kept, and n_seasons counts the seasons kept; pass "
             f"max_seasons={notes['most']} to keep them all, or by_year=True for {cap} a year of peak")
