@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import warnings
@@ -76,3 +77,74 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+    if "distributed" in sys.modules:  # a Dask worker's task: the client sees nothing of the worker's warnings otherwise
+        _forward_to_client(message, category)
+
+
+#: How many (category, message, task group) triples a worker process remembers as already sent to the client.
+_FORWARDED_MAX = 1024
+_FORWARDED: set[tuple[str, str, str]] = set()
+
+
+def _forward_to_client(message: str, category: type[Warning]) -> None:
+    """Send a warning shown in a Dask worker's task to the clients, through distributed's ``"warn"`` event topic.
+
+    Under ``dask.distributed`` a task's warning is shown only in the worker
+    process (its stderr, another host's log file): the per-chunk guards of
+    silently wrong numbers never reached the user. Every
+    ``distributed.Client`` subscribes to the ``"warn"`` topic and re-issues
+    what arrives there as a Python warning (``distributed.warn``'s own
+    format), so no setup is needed on the client. Sent once per message
+    and task group (the graph layer: a new computation warns again) per
+    worker process; nothing outside a task, nor in a worker running in the
+    client's own process (``processes=False``: the warning is shown there).
+    """
+    dist = sys.modules.get("distributed")
+    if dist is None:  # not imported: not a worker either
+        return
+    try:
+        worker = dist.get_worker()
+    except (ValueError, AttributeError):
+        return
+    client_mod = sys.modules.get("distributed.client")
+    if client_mod is not None and getattr(client_mod, "_global_clients", None):
+        return  # the worker lives in the client's process: the warning was shown to the user already
+    task = worker.get_current_task() if hasattr(worker, "get_current_task") else None
+    group = str(task[0] if isinstance(task, tuple) else task)
+    key = (category.__qualname__, str(message), group)
+    if key in _FORWARDED:
+        return
+    if len(_FORWARDED) >= _FORWARDED_MAX:
+        _FORWARDED.clear()
+    _FORWARDED.add(key)
+    import pickle
+
+    with contextlib.suppress(Exception):  # forwarding must never fail the task
+        worker.log_event("warn", {"message": pickle.dumps(str(message)), "category": pickle.dumps(category)})
+
+
+def _install_worker_hook() -> None:
+    """In a Dask worker process, forward every warning a task shows to the clients (once; a no-op elsewhere).
+
+    ``warn_user`` forwards its own warnings; this hook also forwards those
+    raised with ``warnings.warn`` (phenology's per-chunk notes). Installed
+    when this module is imported in a process running a
+    ``distributed.Worker`` (the first task that unpickles package code).
+    """
+    worker_mod = sys.modules.get("distributed.worker")
+    if worker_mod is None or not getattr(getattr(worker_mod, "Worker", None), "_instances", None):
+        return
+    if getattr(warnings.showwarning, "_fusets_dl_forwards", False):
+        return
+    previous = warnings.showwarning
+
+    def _show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+        with contextlib.suppress(Exception):
+            _forward_to_client(str(message), category)
+        previous(message, category, filename, lineno, file, line)
+
+    _show._fusets_dl_forwards = True  # type: ignore[attr-defined]
+    warnings.showwarning = _show
+
+
+_install_worker_hook()
