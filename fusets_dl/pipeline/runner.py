@@ -15,7 +15,8 @@ from types import FrameType
 from typing import Any
 
 from .._logging import logger
-from ..errors import Terminated
+from .._warn import warn_user
+from ..errors import ConfigError, Terminated
 from .config import RunConfig, check_dask, load_config
 from .lock import output_lock
 from .outputs import output_path
@@ -143,9 +144,8 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
 def _dask_context(dask_cfg: Mapping[str, Any]) -> Iterator[Any]:
     """Threaded scheduler by default; ``workers`` starts a LocalCluster; ``scheduler`` connects to one."""
     if dask_cfg.get("scheduler"):
-        from distributed import Client
-
-        with Client(dask_cfg["scheduler"]) as client:
+        with _connect(str(dask_cfg["scheduler"])) as client:
+            _check_worker_memory(client)
             yield client
     elif dask_cfg.get("workers"):
         from distributed import Client, LocalCluster
@@ -155,6 +155,7 @@ def _dask_context(dask_cfg: Mapping[str, Any]) -> Iterator[Any]:
                                                 processes=True, dashboard_address=":8787" if dashboard else None) as cluster, Client(cluster) as client:
             if dashboard:
                 logger.info("run: Dask dashboard at %s", client.dashboard_link)
+            _check_worker_memory(client)
             yield client
             logging.getLogger("distributed.nanny").setLevel(logging.ERROR)  # closing kills busy workers after 4 s: expected
     else:
@@ -162,6 +163,71 @@ def _dask_context(dask_cfg: Mapping[str, Any]) -> Iterator[Any]:
 
         with dask.config.set(scheduler="threads"):
             yield None
+
+
+#: Seconds to wait for a Dask scheduler to answer (distributed's own connect timeout, which bounds only an address where
+#: nothing listens: an HTTP server there, the dashboard's 8787 typed for the scheduler's 8786, hung the run forever).
+_CONNECT_TIMEOUT_S = 30.0
+
+#: The least memory a worker should have (bytes): one holding torch and the model idles at about 550 MB, and workers
+#: limited to 700 MB paused at 81-83 % right after training, which left the run waiting with no message.
+_WORKER_MEMORY_FLOOR = 2e9
+
+
+def _connect(address: str, timeout: float | None = None) -> Any:
+    """A ``distributed.Client`` connected to ``address``, or a ConfigError naming it within ``timeout`` seconds (+2).
+
+    The client is made in a daemon thread: a server that accepts the
+    connection but does not speak Dask's protocol (an HTTP server, the
+    scheduler's dashboard port) never completed distributed's handshake,
+    whatever ``Client(timeout=)`` said; a non-Dask reply read as a frame
+    length gave "MemoryError: Unable to allocate 3.07 EiB". A thread still
+    waiting is left behind (it holds no lock and ends with the process).
+    """
+
+    from distributed import Client
+
+    timeout = _CONNECT_TIMEOUT_S if timeout is None else timeout
+    box: dict[str, Any] = {}
+
+    def _make() -> None:
+        try:
+            box["client"] = Client(address, timeout=timeout)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=_make, name="fusets_dl-connect", daemon=True)
+    worker.start()
+    worker.join(timeout + 2)
+    hint = ("check the address: a Dask scheduler listens on port 8786 by default, and 8787 is its dashboard (HTTP), "
+            "not the scheduler; `dask scheduler` prints the address to use (\"Scheduler at: tcp://...\")")
+    if worker.is_alive():
+        raise ConfigError(f"scheduler {address!r}: expected a Dask scheduler, found a server that accepted the connection but "
+                          f"did not answer as one within {timeout:g} s; {hint}")
+    exc = box.get("error")
+    if isinstance(exc, (OSError, TimeoutError, MemoryError)):
+        raise ConfigError(f"scheduler {address!r}: expected a Dask scheduler, found none answering within {timeout:g} s "
+                          f"({type(exc).__name__}: {str(exc)[:200]}); {hint}") from exc
+    if exc is not None:
+        raise exc
+    return box["client"]
+
+
+def _check_worker_memory(client: Any, floor: float = _WORKER_MEMORY_FLOOR) -> None:
+    """Warn when a worker's memory limit is below ``floor`` bytes (it pauses, and the run waits with no message)."""
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # a check only
+        return
+    small = {addr: w.get("memory_limit") for addr, w in workers.items() if w.get("memory_limit") and w["memory_limit"] < floor}
+    if small:
+        least = min(small.values())
+        warn_user(f"Dask: {len(small)} of {len(workers)} workers have a memory limit below {floor / 1e9:g} GB (the smallest "
+                  f"{least / 1e9:.2f} GB, e.g. {next(iter(small))}): a worker holding torch and the model uses about 0.55 GB "
+                  "idle, and one at 80 % of its limit pauses, which leaves the run waiting with no message (workers of "
+                  "0.7 GB did). Start the workers with a larger --memory-limit (e.g. `dask worker ... --memory-limit 4GB`) "
+                  "or fewer workers per host, or with `workers:` fewer workers (LocalCluster splits the host's memory "
+                  "between them)")
 
 
 @contextlib.contextmanager

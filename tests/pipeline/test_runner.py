@@ -280,3 +280,76 @@ def test_a_quota_and_a_full_disk_while_marking_a_tile_are_named(tmp_path, monkey
     monkeypatch.setattr(region, "write_json_atomic", _marker_full)
     with pytest.raises(OutputError, match=r"region a: marking tile \d done at .*tile-0000\d' failed: No space left on device"):
         run(cfg)
+
+
+def test_a_scheduler_address_that_is_not_a_dask_scheduler_fails_within_the_timeout(tmp_path, monkeypatch):
+    """The dashboard's port (8787 typed for 8786) or any HTTP server accepted the connection and the run hung forever."""
+    import http.server
+    import threading
+    import time
+
+    from fusets_dl.errors import ConfigError
+    from fusets_dl.pipeline import runner
+
+    monkeypatch.setattr(runner, "_CONNECT_TIMEOUT_S", 1.0)
+    class _Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # the 400 for Dask's handshake: not this test's output
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.server_address[1]}"
+    start = time.monotonic()
+    try:
+        with pytest.raises(ConfigError, match=r"(?s)" + address + r".*expected a Dask scheduler.*8786.*8787"):
+            run(sample_config(tmp_path / "out", report=False), scheduler=address)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - start < 10  # 1 s timeout + 2 s grace, not forever
+    assert not (tmp_path / "out" / ".fusets-dl.lock").exists()  # nothing left behind
+
+
+class _FakeClient:
+    def __init__(self, limits):
+        self.limits = limits
+
+    def scheduler_info(self):
+        return {"workers": {f"tcp://w{i}:1": {"memory_limit": m} for i, m in enumerate(self.limits)}}
+
+
+def test_workers_with_less_memory_than_torch_and_the_model_need_are_warned_of():
+    """Workers limited to 700 MB paused at 81-83 % after training (torch + model idle at ~550 MB): the run hung silently."""
+    from fusets_dl.pipeline.runner import _check_worker_memory
+
+    with pytest.warns(UserWarning, match=r"1 of 2 workers have a memory limit below 2 GB \(the smallest 0\.70 GB.*--memory-limit"):
+        _check_worker_memory(_FakeClient([7e8, 4e9]))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_worker_memory(_FakeClient([4e9, 2e9]))  # at the floor: fine
+        _check_worker_memory(_FakeClient([0, None]))  # no limit set: nothing to judge
+
+
+def test_a_warning_raised_in_a_worker_reaches_the_region_log_and_the_caller(tmp_path, monkeypatch):
+    """Under workers: a per-chunk guard warned only in the worker process: neither the caller nor <region>.log had it."""
+    import warnings
+
+    import dask
+
+    from fusets_dl._warn import warn_user
+    from fusets_dl.pipeline import runner
+
+    def _region(cfg, rc, progress=None, restart=False):
+        dask.delayed(warn_user)("a worker's guard", pure=False).compute()
+        return {"region": rc.name, "status": "done"}
+
+    monkeypatch.setattr(runner, "run_region", _region)
+    cfg = sample_config(tmp_path / "out", report=False)
+    cfg["regions"] = cfg["regions"][:1]
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("default")
+        run(cfg, workers=1)
+    assert [str(w.message) for w in got if "guard" in str(w.message)] == ["a worker's guard"]
+    assert "UserWarning: a worker's guard" in (tmp_path / "out" / "a.log").read_text()
