@@ -78,7 +78,8 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
         level += 1
     warnings.warn(message, category, stacklevel=level)
     if "distributed" in sys.modules:  # a Dask worker's task: the client sees nothing of the worker's warnings otherwise
-        _forward_to_client(message, category)
+        with contextlib.suppress(Exception):  # forwarding must never fail the task (a thread without the task's state)
+            _forward_to_client(message, category)
 
 
 #: How many (category, message, task group) triples a worker process remembers as already sent to the client.

@@ -51,7 +51,7 @@ import xarray as xr
 
 from .._logging import logger
 from .._warn import warn_user
-from ..errors import SourceError, TableError
+from ..errors import FusionError, SourceError, TableError
 
 __all__ = ["VECTOR_SUFFIXES", "geometry_lonlat", "is_vector_source", "vector_table"]
 
@@ -134,14 +134,22 @@ def vector_table(source: Any, bands: Sequence[str] | None = None, what: str = "r
         if not path.is_file():
             raise SourceError(f"{what}: expected a JSON or netCDF file, found no file at {path}")
         what, name = f"{what}({path.name})", path.stem
-        if path.name.lower().endswith(".json"):
-            source = json.loads(path.read_text(encoding="utf-8-sig"))
-        else:
-            with xr.open_dataset(path) as ds:
-                source = ds.load()
-    if isinstance(source, (xr.Dataset, xr.DataArray)):
-        return _cube_table(source, bands, what)
-    return _json_table(source, bands, what, name)
+    try:
+        if name is not None:
+            if path.name.lower().endswith(".json"):
+                source = json.loads(path.read_text(encoding="utf-8-sig"))
+            else:
+                with xr.open_dataset(path) as ds:
+                    source = ds.load()
+        if isinstance(source, (xr.Dataset, xr.DataArray)):
+            return _cube_table(source, bands, what)
+        return _json_table(source, bands, what, name)
+    except FusionError:
+        raise
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, OSError) as err:  # a malformed file or object
+        raise TableError(f"{what}: expected an openEO aggregate_spatial output (JSON {{date: [[band values] per geometry]}}, a "
+                         "netCDF vector cube) or Sentinel Hub Statistical API responses ({'data': [{'interval', 'outputs'}]}), "
+                         f"found one that cannot be read: {type(err).__name__}: {err}") from err
 
 
 def _band_names(bands: Sequence[str] | None, found: list[str], generic: bool, what: str, why: str) -> list[str]:

@@ -332,3 +332,28 @@ def test_vector_sources_are_told_apart():
     assert is_vector_source(xr.Dataset()) and not is_vector_source("x.csv") and not is_vector_source(pd.DataFrame())
     assert not is_vector_source([]) and not is_vector_source(["a.csv"])
     assert vector_table(_openeo_json(), ["B04", "B08", "SCL"]).shape == (5, 5)
+
+
+@pytest.mark.parametrize("source", [
+    '{"2021-01-01": [[1, 2]',  # a truncated file
+    "",  # an empty file
+    {"2021-01-01": [0.1, 0.2]},  # a number per geometry, not a list of band values
+    {"data": {"interval": {}}, "status": "OK"},  # Sentinel Hub: data not a list
+    {"data": [{"interval": {"from": "notadate"}, "outputs": {"B04": {"bands": {"B0": {"stats": {"mean": 0.1}}}}}}]},
+    {"data": [{"interval": {"from": "2021-01-01T00:00:00Z"}, "outputs": [1]}]},  # outputs a list
+])
+def test_malformed_service_outputs_are_a_table_error(tmp_path, source):
+    """Review: malformed JSON, or a structure of the wrong types, raised JSONDecodeError, TypeError, AttributeError."""
+    if isinstance(source, str):
+        path = tmp_path / "bad.json"
+        path.write_text(source)
+        source = path
+    with pytest.raises(TableError, match=r"expected an openEO aggregate_spatial output .* found one that cannot be read"):
+        read_table(source, bands=["B04"])
+
+
+def test_a_file_that_is_not_netcdf_is_a_table_error(tmp_path):
+    path = tmp_path / "bad.nc"
+    path.write_bytes(b"not a netcdf")
+    with pytest.raises(TableError, match="cannot be read"):
+        read_table(path)
