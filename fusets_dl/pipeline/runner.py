@@ -177,7 +177,7 @@ _WORKER_MEMORY_FLOOR = 2e9
 def _connect(address: str, timeout: float | None = None) -> Any:
     """A ``distributed.Client`` connected to ``address``, or a ConfigError naming it within ``timeout`` seconds (+2).
 
-    The client is made in a daemon thread: a server that accepts the
+    A probe client (never the default one) is made in a daemon thread: a server that accepts the
     connection but does not speak Dask's protocol (an HTTP server, the
     scheduler's dashboard port) never completed distributed's handshake,
     whatever ``Client(timeout=)`` said; a non-Dask reply read as a frame
@@ -189,19 +189,27 @@ def _connect(address: str, timeout: float | None = None) -> Any:
 
     timeout = _CONNECT_TIMEOUT_S if timeout is None else timeout
     box: dict[str, Any] = {}
+    gave_up = threading.Event()
 
-    def _make() -> None:
-        try:
-            box["client"] = Client(address, timeout=timeout)
+    def _probe() -> None:  # never the default client: a client still connecting took every later dask compute of the
+        try:               # process (a hang in the test suite after the HTTP-server case)
+            probe = Client(address, timeout=timeout, set_as_default=False)
         except BaseException as exc:  # handed to the caller's thread
             box["error"] = exc
+            return
+        if gave_up.is_set():  # answered after the caller gave up: closed, not left behind
+            with contextlib.suppress(Exception):
+                probe.close()
+        else:
+            box["client"] = probe
 
-    worker = threading.Thread(target=_make, name="fusets_dl-connect", daemon=True)
+    worker = threading.Thread(target=_probe, name="fusets_dl-connect", daemon=True)
     worker.start()
     worker.join(timeout + 2)
     hint = ("check the address: a Dask scheduler listens on port 8786 by default, and 8787 is its dashboard (HTTP), "
             "not the scheduler; `dask scheduler` prints the address to use (\"Scheduler at: tcp://...\")")
     if worker.is_alive():
+        gave_up.set()
         raise ConfigError(f"scheduler {address!r}: expected a Dask scheduler, found a server that accepted the connection but "
                           f"did not answer as one within {timeout:g} s; {hint}")
     exc = box.get("error")
@@ -210,7 +218,8 @@ def _connect(address: str, timeout: float | None = None) -> Any:
                           f"({type(exc).__name__}: {str(exc)[:200]}); {hint}") from exc
     if exc is not None:
         raise exc
-    return box["client"]
+    box["client"].close()  # a Dask scheduler answered: the run's own client, made here, is the default one
+    return Client(address, timeout=timeout)
 
 
 def _check_worker_memory(client: Any, floor: float = _WORKER_MEMORY_FLOOR) -> None:

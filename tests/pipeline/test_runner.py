@@ -308,6 +308,10 @@ def test_a_scheduler_address_that_is_not_a_dask_scheduler_fails_within_the_timeo
         server.server_close()
     assert time.monotonic() - start < 10  # 1 s timeout + 2 s grace, not forever
     assert not (tmp_path / "out" / ".fusets-dl.lock").exists()  # nothing left behind
+    from distributed import default_client
+
+    with pytest.raises(ValueError, match="No clients found"):  # the client still connecting is not the default one:
+        default_client()  # it took every later dask compute of the process, which then waited forever
 
 
 class _FakeClient:
